@@ -1,0 +1,3 @@
+//! chatd, the chat server daemon.
+
+pub mod store;

@@ -1,0 +1,256 @@
+//! Storage: one trait per entity behind the [`Store`] supertrait.
+//!
+//! Every backend (SQLite now, MongoDB in cluster mode) implements the same traits, in the same
+//! method order, with the same errors, and passes the same conformance suite
+//! (`store::conformance`). The server never sees backend types.
+//!
+//! Rules every backend keeps:
+//! - A method either does all of its writes or none of them (no half-written state).
+//! - Chat mutations append exactly one chat event each, taking the chat's next sequence number:
+//!   strictly increasing from 1, no gaps, no reuse, also under concurrent writers.
+//! - Messages and events use the wire types ([`pb::Message`], [`pb::ChatEvent`]): the chat log is
+//!   stored as it is sent. A message deleted for everyone is purged in place (text, file, reactions,
+//!   edit history); its events remain as tombstones.
+//! - Usernames are stored lowercase; the server validates every input before it reaches a store.
+//! - Authorization is the server's job; stores check only what they must for integrity
+//!   (existence, uniqueness, membership where an operation would otherwise corrupt state).
+
+pub mod model;
+
+
+use async_trait::async_trait;
+use chatproto::pb;
+
+pub use model::*;
+
+/// What can go wrong in a store. Backends map their native errors onto these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist (or was deleted).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule or a state precondition failed; the text says which.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached or timed out; the caller may retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: corrupt data, a bug.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates an account. `Conflict` when the (lowercase) username is taken, also by a deleted user.
+    async fn create_user(&self, new: NewUser) -> StoreResult<UserRecord>;
+    /// A user by id, including disabled and deleted ones.
+    async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>>;
+    /// A user by lowercase username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// The users among `ids` that exist, in no particular order.
+    async fn users(&self, ids: &[u64]) -> StoreResult<Vec<UserRecord>>;
+    /// Applies a profile patch; returns the updated record.
+    async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord>;
+    /// Replaces the password hash.
+    async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()>;
+    /// Sets the server-wide role.
+    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()>;
+    /// Disables or enables the account.
+    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()>;
+    /// Marks the account deleted: profile and email purged, disabled, username kept reserved.
+    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()>;
+    /// Records when the user was last seen.
+    async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()>;
+    /// Active (not disabled, not deleted) users whose username or display name starts with
+    /// `prefix`, ignoring case; ordered by username, strictly after `after_username` when given.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>>;
+    /// Every user (admin view, including disabled and deleted) whose username starts with
+    /// `prefix`; ordered by username, strictly after `after_username` when given.
+    async fn list_users(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>>;
+    /// How many users have the admin role (to protect the last admin).
+    async fn count_admins(&self) -> StoreResult<u64>;
+}
+
+/// Login sessions and their refresh tokens. A session is one refresh-token family.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Starts a session whose first refresh token hashes to `new.refresh_hash`.
+    async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord>;
+    /// A session by id, revoked or not.
+    async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>>;
+    /// Rotates a refresh token: see [`RefreshOutcome`]. A reused token revokes its session.
+    async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Records activity on a session (last seen time and client address).
+    async fn touch_session(&self, id: u64, address: &str, now_ms: i64) -> StoreResult<()>;
+    /// The user's sessions that are not revoked, newest first.
+    async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>>;
+    /// Revokes one session of `user_id`. `NotFound` when it is not theirs or already revoked.
+    async fn revoke_session(&self, user_id: u64, session_id: u64, now_ms: i64) -> StoreResult<()>;
+    /// Revokes every live session of the user except `keep`; returns the revoked ids.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<u64>,
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>>;
+}
+
+/// Contacts and blocks (one-directional relations between users).
+#[async_trait]
+pub trait RelationStore: Send + Sync {
+    /// Adds `target` to `owner`'s contacts (idempotent).
+    async fn add_contact(&self, owner: u64, target: u64) -> StoreResult<()>;
+    /// Removes a contact (idempotent).
+    async fn remove_contact(&self, owner: u64, target: u64) -> StoreResult<()>;
+    /// `owner`'s contacts.
+    async fn contacts(&self, owner: u64) -> StoreResult<Vec<u64>>;
+    /// Users who have `target` among their contacts (for presence fan-out).
+    async fn contact_of(&self, target: u64) -> StoreResult<Vec<u64>>;
+    /// `owner` blocks `target` (idempotent).
+    async fn block(&self, owner: u64, target: u64) -> StoreResult<()>;
+    /// Lifts a block (idempotent).
+    async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()>;
+    /// The users `owner` blocked.
+    async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>>;
+    /// True when `owner` blocked `target`.
+    async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool>;
+}
+
+/// Chats, membership and per-user chat state. Every mutation here that changes what members see
+/// appends one chat event and returns it.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// Returns the private chat of the pair, creating it (events: `chat_created` at seq 1 with both
+    /// members) when there is none. The bool is true when it was created now.
+    async fn open_private_chat(
+        &self,
+        a: u64,
+        b: u64,
+        now_ms: i64,
+    ) -> StoreResult<(ChatRecord, bool)>;
+    /// Creates a group or channel owned by `owner` with the given members (event: `chat_created`
+    /// at seq 1 carrying every member).
+    async fn create_group(&self, new: NewGroup) -> StoreResult<(ChatRecord, pb::ChatEvent)>;
+    /// A chat by id; deleted chats are `None`.
+    async fn chat(&self, id: u64) -> StoreResult<Option<ChatRecord>>;
+    /// Updates title/description/avatar (event: `chat_updated`).
+    async fn update_chat(&self, id: u64, actor: u64, patch: ChatPatch, now_ms: i64)
+    -> StoreResult<(ChatRecord, pb::ChatEvent)>;
+    /// Deletes the chat (event: `chat_deleted`, the last one). Members become former members whose
+    /// readable range ends at that event.
+    async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent>;
+    /// Current members with their roles.
+    async fn members(&self, chat_id: u64) -> StoreResult<Vec<MemberRecord>>;
+    /// One membership row, current or former (see [`MemberRecord::left_at_seq`]).
+    async fn member(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<MemberRecord>>;
+    /// Adds members (event: `members_added` listing those actually added). `Conflict` when every
+    /// one of them is already a member.
+    async fn add_members(&self, chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64)
+    -> StoreResult<pb::ChatEvent>;
+    /// Removes a member, or records that they left (event: `member_removed`).
+    async fn remove_member(&self, chat_id: u64, actor: u64, user_id: u64, left: bool, now_ms: i64)
+    -> StoreResult<pb::ChatEvent>;
+    /// Changes a member's role (event: `member_role_changed`).
+    async fn set_member_role(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_id: u64,
+        role: pb::MemberRole,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent>;
+    /// Makes `new_owner` the owner and the old owner an admin (events: two `member_role_changed`,
+    /// the new owner's first). Returns both events in order.
+    async fn transfer_ownership(&self, chat_id: u64, actor: u64, new_owner: u64, now_ms: i64)
+    -> StoreResult<Vec<pb::ChatEvent>>;
+    /// Updates the user's own state of a chat (no event); returns the new state.
+    async fn set_user_state(&self, chat_id: u64, user_id: u64, patch: UserChatPatch)
+    -> StoreResult<UserChatState>;
+    /// The user's current chats with their own state, pinned first, then by last activity (newest
+    /// first), then by id; a page starts strictly after `after` (from the previous page's last
+    /// entry).
+    async fn user_chats(&self, user_id: u64, query: UserChatsQuery) -> StoreResult<Vec<UserChat>>;
+    /// The user's own state of one chat (also for former members).
+    async fn user_chat(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<UserChat>>;
+    /// Heads for sync: every current chat of the user, plus the chats among `known` the user has
+    /// left or lost (with `member = false` and the seq at which they stopped being a member).
+    async fn heads(&self, user_id: u64, known: &[u64]) -> StoreResult<Vec<pb::ChatHead>>;
+    /// Chats shared by two users (for presence and block checks).
+    async fn shared_chat_peers(&self, user_id: u64) -> StoreResult<Vec<u64>>;
+}
+
+/// Messages, the chat log, reactions, receipts and search.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Appends a message (event: `message_created`). When the sender already sent a message with
+    /// the same `client_msg_id` (in any chat), returns that original and appends nothing.
+    async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome>;
+    /// One message as it is now (tombstones included).
+    async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>>;
+    /// Replaces the text of a message and keeps the old one in its edit history
+    /// (event: `message_edited`).
+    async fn edit_message(&self, chat_id: u64, seq: u64, actor: u64, text: &str, now_ms: i64)
+    -> StoreResult<(pb::Message, pb::ChatEvent)>;
+    /// Purges a message for everyone, leaving a tombstone (event: `message_deleted`).
+    async fn delete_message(&self, chat_id: u64, seq: u64, actor: u64, now_ms: i64)
+    -> StoreResult<pb::ChatEvent>;
+    /// Hides a message for one user only (no event).
+    async fn hide_message(&self, chat_id: u64, seq: u64, user_id: u64) -> StoreResult<()>;
+    /// Adds or removes a reaction (event: `reaction_changed`); `None` when nothing changed.
+    async fn set_reaction(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        user_id: u64,
+        emoji: &str,
+        add: bool,
+        now_ms: i64,
+    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>>;
+    /// Messages in ascending seq order, see [`HistoryQuery`]; messages hidden for `viewer` are left
+    /// out.
+    async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>>;
+    /// Chat events with `after_seq < seq <= up_to_seq`, ascending, at most `limit`.
+    async fn events(&self, chat_id: u64, after_seq: u64, up_to_seq: u64, limit: u32)
+    -> StoreResult<Vec<pb::ChatEvent>>;
+    /// The edit history, oldest (the original text) first.
+    async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>>;
+    /// Moves a member's receipt cursor forward (never back; read implies delivered). Returns the
+    /// new (delivered, read) pair, or `None` when nothing moved.
+    async fn mark_receipt(&self, chat_id: u64, user_id: u64, kind: pb::ReceiptKind, up_to_seq: u64)
+    -> StoreResult<Option<(u64, u64)>>;
+    /// Every current member's cursors.
+    async fn receipts(&self, chat_id: u64) -> StoreResult<Vec<pb::MemberReceipt>>;
+    /// Full-text search over the given chats (the server passes only chats the user can read, each
+    /// with the highest seq the user may see); never matches deleted content or messages hidden for
+    /// `viewer`. Newest first, see [`SearchQuery::before`].
+    async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>>;
+}
+
+/// Everything chatd needs from storage.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + RelationStore + ChatStore + MessageStore {
+    /// A short backend name for logs and metrics ("sqlite", "mongodb").
+    fn backend(&self) -> &'static str;
+    /// Cheap round trip to the backend, for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,306 @@
+//! Records and inputs of the storage traits. Wire types are used where the store keeps exactly
+//! what is sent (messages, chat events); the rest are storage records with fields clients never
+//! see (password hashes, flags).
+
+use chatproto::pb;
+
+/// A user account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Server-assigned id, never reused.
+    pub id: u64,
+    /// Lowercase, unique.
+    pub username: String,
+    /// Empty when deleted.
+    pub email: String,
+    /// PHC string (argon2id); empty when deleted.
+    pub password_hash: String,
+    /// Display name; empty when unset.
+    pub display_name: String,
+    /// Free text.
+    pub bio: String,
+    /// Opaque file id; empty when unset.
+    pub avatar_file_id: String,
+    /// The status the user chose (what others see while they are connected).
+    pub status: pb::UserStatus,
+    /// Last activity; 0 when never seen.
+    pub last_seen_at_ms: i64,
+    /// Server-wide role.
+    pub role: pb::Role,
+    /// Disabled accounts cannot log in.
+    pub disabled: bool,
+    /// Deleted accounts are also disabled; their username stays reserved.
+    pub deleted: bool,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// Input of [`UserStore::create_user`](super::UserStore::create_user).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Lowercase username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// PHC string.
+    pub password_hash: String,
+    /// Initial role.
+    pub role: pb::Role,
+    /// Creation time.
+    pub now_ms: i64,
+}
+
+/// A partial profile update; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New bio.
+    pub bio: Option<String>,
+    /// New avatar file id.
+    pub avatar_file_id: Option<String>,
+    /// New chosen status.
+    pub status: Option<pb::UserStatus>,
+}
+
+/// A login session (one refresh-token family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Server-assigned id.
+    pub id: u64,
+    /// Owner.
+    pub user_id: u64,
+    /// Client-chosen device name.
+    pub device_name: String,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// Last refresh or authentication.
+    pub last_seen_at_ms: i64,
+    /// Last client address, "ip:port".
+    pub address: String,
+    /// Set when revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Input of [`SessionStore::create_session`](super::SessionStore::create_session).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Owner.
+    pub user_id: u64,
+    /// Client-chosen device name.
+    pub device_name: String,
+    /// Client address.
+    pub address: String,
+    /// Hash of the first refresh token.
+    pub refresh_hash: String,
+    /// Creation time.
+    pub now_ms: i64,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was live: it is now used up and `new_hash` is the session's live token.
+    Rotated(SessionRecord),
+    /// The token had been used before: the whole session is now revoked.
+    Reused {
+        /// The revoked session.
+        session_id: u64,
+        /// Its owner.
+        user_id: u64,
+    },
+    /// No such token, or its session was already revoked.
+    Invalid,
+}
+
+/// A chat as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRecord {
+    /// Server-assigned id.
+    pub id: u64,
+    /// Private, group or channel.
+    pub kind: pb::ChatKind,
+    /// Empty for private chats.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Opaque file id.
+    pub avatar_file_id: String,
+    /// 0 for private chats.
+    pub owner_id: u64,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// The latest event's seq.
+    pub last_seq: u64,
+    /// The latest event's time.
+    pub last_activity_ms: i64,
+    /// Current members.
+    pub member_count: u32,
+}
+
+/// Input of [`ChatStore::create_group`](super::ChatStore::create_group).
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    /// Group or channel.
+    pub kind: pb::ChatKind,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// The creator, who becomes owner.
+    pub owner: u64,
+    /// Other initial members (the owner is added anyway; duplicates ignored).
+    pub member_ids: Vec<u64>,
+    /// Creation time.
+    pub now_ms: i64,
+}
+
+/// A partial chat update; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct ChatPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New avatar file id.
+    pub avatar_file_id: Option<String>,
+}
+
+/// A membership row, current or former.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// Chat.
+    pub chat_id: u64,
+    /// Member.
+    pub user_id: u64,
+    /// Role (owner, admin, member).
+    pub role: pb::MemberRole,
+    /// When they joined (most recently).
+    pub joined_at_ms: i64,
+    /// The seq of the event that added them (most recently).
+    pub joined_at_seq: u64,
+    /// For former members: the seq of the event that removed them or deleted the chat; they may
+    /// read events up to and including it. `None` while a member.
+    pub left_at_seq: Option<u64>,
+}
+
+/// A user's own state of one chat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChatState {
+    /// Pinned to the top of the list.
+    pub pinned: bool,
+    /// 0: not muted; i64::MAX: forever.
+    pub muted_until_ms: i64,
+    /// Archived (left out of the default list).
+    pub archived: bool,
+    /// Delivered cursor.
+    pub delivered_seq: u64,
+    /// Read cursor.
+    pub read_seq: u64,
+}
+
+/// A partial per-user chat state update.
+#[derive(Debug, Clone, Default)]
+pub struct UserChatPatch {
+    /// Pin or unpin.
+    pub pinned: Option<bool>,
+    /// Mute until (0 unmutes).
+    pub muted_until_ms: Option<i64>,
+    /// Archive or unarchive.
+    pub archived: Option<bool>,
+}
+
+/// One entry of a user's chat list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserChat {
+    /// The chat.
+    pub chat: ChatRecord,
+    /// The user's membership.
+    pub member: MemberRecord,
+    /// The user's own state.
+    pub state: UserChatState,
+    /// Messages from others with seq > read_seq that the user can see (not hidden, not deleted).
+    pub unread_count: u32,
+    /// The newest message the user can see, if any.
+    pub last_message: Option<pb::Message>,
+}
+
+/// Paging of [`ChatStore::user_chats`](super::ChatStore::user_chats).
+#[derive(Debug, Clone, Default)]
+pub struct UserChatsQuery {
+    /// Include archived chats.
+    pub include_archived: bool,
+    /// Start strictly after this position (pinned, last_activity_ms, chat_id) of the previous
+    /// page's last entry.
+    pub after: Option<(bool, i64, u64)>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Input of [`MessageStore::append_message`](super::MessageStore::append_message). The server
+/// has validated it and resolved forwards and mentions.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Target chat.
+    pub chat_id: u64,
+    /// Sender.
+    pub sender_id: u64,
+    /// Idempotency key, unique per sender.
+    pub client_msg_id: String,
+    /// Kind.
+    pub kind: pb::MessageKind,
+    /// Text or caption.
+    pub text: String,
+    /// File reference for media kinds.
+    pub file_id: String,
+    /// Reply target in the same chat, 0 for none.
+    pub reply_to_seq: u64,
+    /// Origin of a forwarded message.
+    pub forwarded_from: Option<pb::ForwardedFrom>,
+    /// Mentioned user ids.
+    pub mention_ids: Vec<u64>,
+    /// Send time.
+    pub now_ms: i64,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendOutcome {
+    /// The stored message (the original one for a duplicate).
+    pub message: pb::Message,
+    /// The appended event; `None` for a duplicate.
+    pub event: Option<pb::ChatEvent>,
+}
+
+/// Input of [`MessageStore::history`](super::MessageStore::history).
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// Chat.
+    pub chat_id: u64,
+    /// Whose hidden messages to leave out.
+    pub viewer: u64,
+    /// Only messages with seq < before_seq (0: no bound).
+    pub before_seq: u64,
+    /// Only messages with seq > after_seq (0: no bound).
+    pub after_seq: u64,
+    /// Only messages with seq <= up_to_seq (a former member's limit; u64::MAX for members).
+    pub up_to_seq: u64,
+    /// Page size. With after_seq set: the lowest `limit` above it; otherwise the highest `limit`.
+    pub limit: u32,
+}
+
+/// Input of [`MessageStore::search`](super::MessageStore::search).
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// Whose hidden messages to leave out.
+    pub viewer: u64,
+    /// Words; all must match, the last as a prefix.
+    pub text: String,
+    /// (chat_id, highest readable seq) pairs to search in.
+    pub chats: Vec<(u64, u64)>,
+    /// Start strictly after this position, (sent_at_ms, chat_id, seq) of the previous page's last
+    /// hit, in the order newest first (sent_at_ms, then chat_id, then seq, all descending).
+    pub before: Option<(i64, u64, u64)>,
+    /// Page size.
+    pub limit: u32,
+}

@@ -1,0 +1,244 @@
+//! Frame codec: a varint length prefix followed by one protobuf message.
+//!
+//! Sans-IO: the decoder works on whatever bytes have arrived so far and never reads from a socket.
+//! It checks the announced length against the limit *before* buffering the payload, so hostile
+//! input can never make it allocate more than `max_frame_bytes` plus the 10-byte prefix.
+
+use bytes::{Buf, BufMut, BytesMut};
+use prost::Message;
+
+/// Largest Request, Response or Event payload a peer accepts unless both agree otherwise: 256 KiB.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Longest encoding of a length prefix (a 64-bit LEB128 varint).
+pub const MAX_LENGTH_PREFIX: usize = 10;
+
+/// Why a frame could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The announced (or, when encoding, the actual) payload length exceeds the limit.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    Oversize {
+        /// The announced payload length.
+        len: u64,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The length prefix is not a minimal varint, or is longer than 10 bytes.
+    #[error("malformed length prefix")]
+    BadLength,
+    /// The input ended inside a frame.
+    #[error("truncated frame: {missing} more bytes were expected")]
+    Truncated {
+        /// How many more bytes the frame needed (at least).
+        missing: u64,
+    },
+    /// The payload is not a valid protobuf encoding of the expected message.
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+}
+
+/// Appends `msg` as one frame to `dst`.
+///
+/// Fails with [`FrameError::Oversize`] when the encoded message is longer than `max_frame_bytes`,
+/// leaving `dst` unchanged.
+pub fn encode<M: Message>(msg: &M, max_frame_bytes: usize, dst: &mut BytesMut) -> Result<(), FrameError> {
+    let len = msg.encoded_len();
+    if len > max_frame_bytes {
+        return Err(FrameError::Oversize { len: len as u64, max: max_frame_bytes });
+    }
+    dst.reserve(prost::length_delimiter_len(len) + len);
+    prost::encoding::encode_varint(len as u64, dst);
+    msg.encode(dst).expect("reserved capacity is enough");
+    Ok(())
+}
+
+/// Encodes `msg` as one frame into a new buffer.
+pub fn encode_to_vec<M: Message>(msg: &M, max_frame_bytes: usize) -> Result<Vec<u8>, FrameError> {
+    let mut buf = BytesMut::new();
+    encode(msg, max_frame_bytes, &mut buf)?;
+    Ok(buf.to_vec())
+}
+
+/// What the length prefix at the start of a buffer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    /// More bytes are needed to finish the prefix.
+    Incomplete,
+    /// The prefix is `prefix_len` bytes long and announces `payload_len` bytes.
+    Complete { prefix_len: usize, payload_len: u64 },
+}
+
+/// Parses a length prefix without consuming it, rejecting oversize lengths as early as possible.
+fn parse_prefix(buf: &[u8], max_frame_bytes: usize) -> Result<Prefix, FrameError> {
+    let mut value: u64 = 0;
+    for (i, &byte) in buf.iter().enumerate().take(MAX_LENGTH_PREFIX) {
+        let bits = u64::from(byte & 0x7f);
+        if i == 9 && byte > 0x01 {
+            // The tenth byte may only hold the 64th bit.
+            return Err(FrameError::BadLength);
+        }
+        value |= bits << (7 * i);
+        if value > max_frame_bytes as u64 {
+            return Err(FrameError::Oversize { len: value, max: max_frame_bytes });
+        }
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                // A trailing zero group: the same value has a shorter encoding.
+                return Err(FrameError::BadLength);
+            }
+            return Ok(Prefix::Complete { prefix_len: i + 1, payload_len: value });
+        }
+    }
+    if buf.len() >= MAX_LENGTH_PREFIX {
+        return Err(FrameError::BadLength);
+    }
+    Ok(Prefix::Incomplete)
+}
+
+/// Decodes frames of one message type from a byte buffer that grows as data arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameDecoder {
+    max_frame_bytes: usize,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new(MAX_FRAME_BYTES)
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder that rejects payloads longer than `max_frame_bytes`.
+    pub fn new(max_frame_bytes: usize) -> Self {
+        Self { max_frame_bytes }
+    }
+
+    /// The limit this decoder enforces.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// How many more bytes `buf` needs before [`decode`](Self::decode) can make progress, at least 1.
+    ///
+    /// Use it to size the next read: it never exceeds the prefix plus the frame limit.
+    pub fn wanted(&self, buf: &[u8]) -> Result<usize, FrameError> {
+        match parse_prefix(buf, self.max_frame_bytes)? {
+            Prefix::Incomplete => Ok(1),
+            Prefix::Complete { prefix_len, payload_len } => {
+                let total = prefix_len + payload_len as usize;
+                Ok(total.saturating_sub(buf.len()).max(1))
+            }
+        }
+    }
+
+    /// Takes one complete frame off the front of `buf` and decodes it.
+    ///
+    /// Returns `Ok(None)` when `buf` does not hold a whole frame yet (nothing is consumed). On an
+    /// error the stream is unusable: the caller must stop reading it.
+    pub fn decode<M: Message + Default>(&self, buf: &mut BytesMut) -> Result<Option<M>, FrameError> {
+        let (prefix_len, payload_len) = match parse_prefix(buf, self.max_frame_bytes)? {
+            Prefix::Incomplete => return Ok(None),
+            Prefix::Complete { prefix_len, payload_len } => (prefix_len, payload_len as usize),
+        };
+        if buf.len() < prefix_len + payload_len {
+            return Ok(None);
+        }
+        buf.advance(prefix_len);
+        let payload = buf.split_to(payload_len);
+        M::decode(payload.freeze()).map(Some).map_err(|e| FrameError::Decode(e.to_string()))
+    }
+
+    /// Checks that nothing is left over when the stream ends: leftover bytes are a truncated frame.
+    pub fn finish(&self, buf: &[u8]) -> Result<(), FrameError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let missing = match parse_prefix(buf, self.max_frame_bytes)? {
+            Prefix::Incomplete => 1,
+            Prefix::Complete { prefix_len, payload_len } => {
+                (prefix_len as u64 + payload_len).saturating_sub(buf.len() as u64).max(1)
+            }
+        };
+        Err(FrameError::Truncated { missing })
+    }
+
+    /// Decodes a buffer that must hold exactly one frame and nothing else (a whole stream).
+    pub fn decode_exact<M: Message + Default>(&self, bytes: &[u8]) -> Result<M, FrameError> {
+        let mut buf = BytesMut::from(bytes);
+        match self.decode(&mut buf)? {
+            Some(msg) if buf.is_empty() => Ok(msg),
+            // Bytes after the frame: a request/response stream carries exactly one frame.
+            Some(_) => Err(FrameError::Decode("trailing bytes after the frame".into())),
+            None => {
+                self.finish(&buf)?;
+                Err(FrameError::Truncated { missing: 1 })
+            }
+        }
+    }
+}
+
+/// Writes a length prefix for `len` into `dst` (exposed for writers that stream a payload).
+pub fn put_length_prefix(len: usize, dst: &mut impl BufMut) {
+    prost::encoding::encode_varint(len as u64, dst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb;
+
+    fn hello() -> pb::Request {
+        pb::Request {
+            request_id: 7,
+            kind: Some(pb::request::Kind::Hello(pb::Hello {
+                protocol_major: 1,
+                protocol_minor: 0,
+                capabilities: vec!["typing-datagrams".into()],
+                client_name: "test/1".into(),
+            })),
+        }
+    }
+
+    #[test]
+    fn round_trip_byte_by_byte() {
+        let bytes = encode_to_vec(&hello(), MAX_FRAME_BYTES).unwrap();
+        let dec = FrameDecoder::default();
+        let mut buf = BytesMut::new();
+        for (i, b) in bytes.iter().enumerate() {
+            buf.put_u8(*b);
+            let out: Option<pb::Request> = dec.decode(&mut buf).unwrap();
+            if i + 1 < bytes.len() {
+                assert!(out.is_none());
+            } else {
+                assert_eq!(out.unwrap(), hello());
+            }
+        }
+        assert!(buf.is_empty());
+        dec.finish(&buf).unwrap();
+    }
+
+    #[test]
+    fn oversize_is_rejected_from_the_prefix_alone() {
+        let dec = FrameDecoder::new(100);
+        let mut buf = BytesMut::from(&[0xe5, 0x00][..]);
+        // 0xe5 alone already announces 101 > 100 bytes.
+        buf.truncate(1);
+        buf[0] = 101;
+        assert_eq!(dec.decode::<pb::Request>(&mut buf), Err(FrameError::Oversize { len: 101, max: 100 }));
+    }
+
+    #[test]
+    fn non_minimal_prefix_is_rejected() {
+        let dec = FrameDecoder::default();
+        let mut buf = BytesMut::from(&[0x80, 0x00][..]);
+        assert_eq!(dec.decode::<pb::Request>(&mut buf), Err(FrameError::BadLength));
+    }
+
+    #[test]
+    fn encode_refuses_oversize() {
+        let mut buf = BytesMut::new();
+        assert!(matches!(encode(&hello(), 3, &mut buf), Err(FrameError::Oversize { .. })));
+        assert!(buf.is_empty());
+    }
+}

@@ -1,0 +1,24 @@
+//! The `chat/1` protocol: wire messages, framing, session logic and an async QUIC client SDK.
+//!
+//! # Layout
+//! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
+//! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
+//! - `net` feature (default): the quinn-based client SDK and the server-side stream helpers.
+
+pub mod frame;
+
+/// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
+/// of every message and field).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/chat.v1.rs"));
+}
+
+/// The ALPN protocol identifier every chat/1 connection negotiates.
+pub const ALPN: &[u8] = b"chat/1";
+
+/// The protocol major version this crate speaks.
+pub const PROTOCOL_MAJOR: u32 = 1;
+
+/// The protocol minor version this crate speaks.
+pub const PROTOCOL_MINOR: u32 = 0;

@@ -42,10 +42,17 @@ pub enum FrameError {
 ///
 /// Fails with [`FrameError::Oversize`] when the encoded message is longer than `max_frame_bytes`,
 /// leaving `dst` unchanged.
-pub fn encode<M: Message>(msg: &M, max_frame_bytes: usize, dst: &mut BytesMut) -> Result<(), FrameError> {
+pub fn encode<M: Message>(
+    msg: &M,
+    max_frame_bytes: usize,
+    dst: &mut BytesMut,
+) -> Result<(), FrameError> {
     let len = msg.encoded_len();
     if len > max_frame_bytes {
-        return Err(FrameError::Oversize { len: len as u64, max: max_frame_bytes });
+        return Err(FrameError::Oversize {
+            len: len as u64,
+            max: max_frame_bytes,
+        });
     }
     dst.reserve(prost::length_delimiter_len(len) + len);
     prost::encoding::encode_varint(len as u64, dst);
@@ -80,14 +87,20 @@ fn parse_prefix(buf: &[u8], max_frame_bytes: usize) -> Result<Prefix, FrameError
         }
         value |= bits << (7 * i);
         if value > max_frame_bytes as u64 {
-            return Err(FrameError::Oversize { len: value, max: max_frame_bytes });
+            return Err(FrameError::Oversize {
+                len: value,
+                max: max_frame_bytes,
+            });
         }
         if byte & 0x80 == 0 {
             if i > 0 && byte == 0 {
                 // A trailing zero group: the same value has a shorter encoding.
                 return Err(FrameError::BadLength);
             }
-            return Ok(Prefix::Complete { prefix_len: i + 1, payload_len: value });
+            return Ok(Prefix::Complete {
+                prefix_len: i + 1,
+                payload_len: value,
+            });
         }
     }
     if buf.len() >= MAX_LENGTH_PREFIX {
@@ -125,7 +138,10 @@ impl FrameDecoder {
     pub fn wanted(&self, buf: &[u8]) -> Result<usize, FrameError> {
         match parse_prefix(buf, self.max_frame_bytes)? {
             Prefix::Incomplete => Ok(1),
-            Prefix::Complete { prefix_len, payload_len } => {
+            Prefix::Complete {
+                prefix_len,
+                payload_len,
+            } => {
                 let total = prefix_len + payload_len as usize;
                 Ok(total.saturating_sub(buf.len()).max(1))
             }
@@ -136,17 +152,25 @@ impl FrameDecoder {
     ///
     /// Returns `Ok(None)` when `buf` does not hold a whole frame yet (nothing is consumed). On an
     /// error the stream is unusable: the caller must stop reading it.
-    pub fn decode<M: Message + Default>(&self, buf: &mut BytesMut) -> Result<Option<M>, FrameError> {
+    pub fn decode<M: Message + Default>(
+        &self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<M>, FrameError> {
         let (prefix_len, payload_len) = match parse_prefix(buf, self.max_frame_bytes)? {
             Prefix::Incomplete => return Ok(None),
-            Prefix::Complete { prefix_len, payload_len } => (prefix_len, payload_len as usize),
+            Prefix::Complete {
+                prefix_len,
+                payload_len,
+            } => (prefix_len, payload_len as usize),
         };
         if buf.len() < prefix_len + payload_len {
             return Ok(None);
         }
         buf.advance(prefix_len);
         let payload = buf.split_to(payload_len);
-        M::decode(payload.freeze()).map(Some).map_err(|e| FrameError::Decode(e.to_string()))
+        M::decode(payload.freeze())
+            .map(Some)
+            .map_err(|e| FrameError::Decode(e.to_string()))
     }
 
     /// Checks that nothing is left over when the stream ends: leftover bytes are a truncated frame.
@@ -156,9 +180,12 @@ impl FrameDecoder {
         }
         let missing = match parse_prefix(buf, self.max_frame_bytes)? {
             Prefix::Incomplete => 1,
-            Prefix::Complete { prefix_len, payload_len } => {
-                (prefix_len as u64 + payload_len).saturating_sub(buf.len() as u64).max(1)
-            }
+            Prefix::Complete {
+                prefix_len,
+                payload_len,
+            } => (prefix_len as u64 + payload_len)
+                .saturating_sub(buf.len() as u64)
+                .max(1),
         };
         Err(FrameError::Truncated { missing })
     }
@@ -225,20 +252,29 @@ mod tests {
         // 0xe5 alone already announces 101 > 100 bytes.
         buf.truncate(1);
         buf[0] = 101;
-        assert_eq!(dec.decode::<pb::Request>(&mut buf), Err(FrameError::Oversize { len: 101, max: 100 }));
+        assert_eq!(
+            dec.decode::<pb::Request>(&mut buf),
+            Err(FrameError::Oversize { len: 101, max: 100 })
+        );
     }
 
     #[test]
     fn non_minimal_prefix_is_rejected() {
         let dec = FrameDecoder::default();
         let mut buf = BytesMut::from(&[0x80, 0x00][..]);
-        assert_eq!(dec.decode::<pb::Request>(&mut buf), Err(FrameError::BadLength));
+        assert_eq!(
+            dec.decode::<pb::Request>(&mut buf),
+            Err(FrameError::BadLength)
+        );
     }
 
     #[test]
     fn encode_refuses_oversize() {
         let mut buf = BytesMut::new();
-        assert!(matches!(encode(&hello(), 3, &mut buf), Err(FrameError::Oversize { .. })));
+        assert!(matches!(
+            encode(&hello(), 3, &mut buf),
+            Err(FrameError::Oversize { .. })
+        ));
         assert!(buf.is_empty());
     }
 }

@@ -3,9 +3,14 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
-//! - `net` feature (default): the quinn-based client SDK and the server-side stream helpers.
+//! - `net` feature (default): [`io`] (async frame I/O over quinn streams) and [`server`] (request
+//!   and event stream helpers for servers); the client SDK.
 
 pub mod frame;
+#[cfg(feature = "net")]
+pub mod io;
+#[cfg(feature = "net")]
+pub mod server;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
 /// of every message and field).

@@ -1,0 +1,117 @@
+//! The error every request handler returns, and how it becomes a wire `pb::Error`.
+
+use std::time::Duration;
+
+use chatproto::pb;
+
+use crate::store::StoreError;
+
+/// A request failed; the variant is the wire error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// The wire code.
+    pub code: pb::ErrorCode,
+    /// Human-readable, lowercase, no trailing period.
+    pub message: String,
+    /// The offending field (`request_kind.field`) for INVALID_ARGUMENT and TOO_LARGE.
+    pub field: String,
+    /// For RATE_LIMITED and UNAVAILABLE.
+    pub retry_after: Option<Duration>,
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: pb::ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: String::new(), retry_after: None }
+    }
+
+    /// INVALID_ARGUMENT naming the field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), ..Self::new(pb::ErrorCode::InvalidArgument, message) }
+    }
+
+    /// UNAUTHENTICATED.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(pb::ErrorCode::Unauthenticated, message)
+    }
+
+    /// PERMISSION_DENIED.
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(pb::ErrorCode::PermissionDenied, message)
+    }
+
+    /// NOT_FOUND for `what` ("chat", "user", "message", ...).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(pb::ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// CONFLICT.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(pb::ErrorCode::Conflict, message)
+    }
+
+    /// FAILED_PRECONDITION.
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self::new(pb::ErrorCode::FailedPrecondition, message)
+    }
+
+    /// RATE_LIMITED with the time after which a retry can succeed.
+    pub fn rate_limited(scope: &str, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(pb::ErrorCode::RateLimited, format!("rate limit exceeded: {scope}"))
+        }
+    }
+
+    /// UNAVAILABLE with a retry hint.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(Duration::from_millis(500)),
+            ..Self::new(pb::ErrorCode::Unavailable, message)
+        }
+    }
+
+    /// INTERNAL; the detail goes to the log, not to the client.
+    pub fn internal() -> Self {
+        Self::new(pb::ErrorCode::Internal, "internal error")
+    }
+
+    /// The wire form.
+    pub fn to_pb(&self) -> pb::Error {
+        pb::Error {
+            code: self.code as i32,
+            message: self.message.clone(),
+            field: self.field.clone(),
+            retry_after_ms: self
+                .retry_after
+                .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The metric label for this error's code.
+    pub fn code_label(&self) -> &'static str {
+        self.code.as_str_name()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Conflict(msg) => ApiError::conflict(msg),
+            StoreError::Unavailable(msg) => {
+                tracing::warn!(error = %msg, "store unavailable");
+                ApiError::unavailable("storage unavailable")
+            }
+            StoreError::Internal(msg) => {
+                tracing::error!(error = %msg, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}

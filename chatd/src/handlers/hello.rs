@@ -1,0 +1,59 @@
+//! Hello: version check and capability negotiation.
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::error::{ApiError, ApiResult};
+use crate::server::connection::ConnCtx;
+use crate::state::now_ms;
+
+/// Capabilities this server offers in chat/1.0.
+pub const SERVER_CAPABILITIES: &[&str] = &["datagrams", "redirect"];
+
+/// Limits announced in Welcome; handlers enforce the same numbers.
+pub fn limits() -> pb::Limits {
+    pb::Limits {
+        max_frame_bytes: chatproto::frame::MAX_FRAME_BYTES as u32,
+        max_text_chars: crate::validate::MAX_TEXT_CHARS as u32,
+        max_page_size: crate::validate::MAX_PAGE_SIZE,
+        max_concurrent_requests: crate::server::endpoint::MAX_CONCURRENT_REQUESTS,
+        max_chat_members: crate::handlers::chats::MAX_CHAT_MEMBERS,
+    }
+}
+
+/// Answers Hello with Welcome.
+pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
+    if hello.protocol_major != chatproto::PROTOCOL_MAJOR {
+        return Err(ApiError::precondition(format!(
+            "unsupported protocol major version {}: this server speaks {}",
+            hello.protocol_major,
+            chatproto::PROTOCOL_MAJOR
+        )));
+    }
+    if hello.client_name.len() > 64 {
+        return Err(ApiError::invalid("hello.client_name", "longer than 64 bytes"));
+    }
+    if hello.capabilities.len() > 64 {
+        return Err(ApiError::invalid("hello.capabilities", "more than 64 capabilities"));
+    }
+    let datagrams_possible = ctx.conn.max_datagram_size().is_some();
+    let capabilities: Vec<String> = hello
+        .capabilities
+        .iter()
+        .filter(|c| SERVER_CAPABILITIES.contains(&c.as_str()))
+        .filter(|c| *c != "datagrams" || datagrams_possible)
+        .cloned()
+        .collect();
+    ctx.set_hello(capabilities.clone())?;
+    tracing::debug!(conn = ctx.conn_id, client = %hello.client_name, ?capabilities, "hello");
+    Ok(Answer::Welcome(pb::Welcome {
+        protocol_major: chatproto::PROTOCOL_MAJOR,
+        protocol_minor: chatproto::PROTOCOL_MINOR,
+        capabilities,
+        server_name: concat!("chatd/", env!("CARGO_PKG_VERSION")).to_string(),
+        node_id: ctx.state.settings.node_id.clone(),
+        server_time_ms: now_ms(),
+        limits: Some(limits()),
+        redirect: None,
+    }))
+}

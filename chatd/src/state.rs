@@ -1,0 +1,59 @@
+//! Shared server state handed to every connection and handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::token::TokenIssuer;
+use crate::hub::Hub;
+use crate::members::MemberCache;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::store::Store;
+
+/// Settings the running server needs (a subset of the configuration, validated).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This node's id (in Welcome and logs).
+    pub node_id: String,
+    /// Most connections served at once; more are closed with SERVER_BUSY.
+    pub max_connections: usize,
+    /// How long draining waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// Access token lifetime (≤ 15 min).
+    pub access_token_ttl: Duration,
+}
+
+/// Everything a handler can reach.
+pub struct AppState {
+    /// The system of record.
+    pub store: Arc<dyn Store>,
+    /// Local fan-out.
+    pub hub: Arc<Hub>,
+    /// Chat membership, cached.
+    pub members: MemberCache,
+    /// Access-token signing and verification.
+    pub tokens: TokenIssuer,
+    /// Password hashing off the async runtime.
+    pub passwords: PasswordHasher,
+    /// Token buckets.
+    pub limits: RateLimits,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Runtime settings.
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -80,6 +80,12 @@ impl ApiError {
         Self::new(pb::ErrorCode::Internal, "internal error")
     }
 
+    /// The same error naming another field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+
     /// The wire form.
     pub fn to_pb(&self) -> pb::Error {
         pb::Error {

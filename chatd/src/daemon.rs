@@ -1,0 +1,127 @@
+//! Starting and stopping a whole chatd: data directory, store, QUIC endpoint, admin HTTP server.
+//!
+//! `main` and the end-to-end tests start chatd the same way, through [`Daemon::start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::token::TokenIssuer;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::members::MemberCache;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::state::{AppState, Settings};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// A running chatd.
+pub struct Daemon {
+    /// The QUIC address it listens on (with the real port when the configuration asked for 0).
+    pub addr: SocketAddr,
+    /// The admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
+    pub fingerprint: String,
+    /// Shared state (for tests and embedding).
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<anyhow::Result<()>>,
+    admin: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("addr", &self.addr).field("admin_addr", &self.admin_addr).finish()
+    }
+}
+
+/// Opens the store the configuration names.
+pub async fn open_store(config: &Config, data: &crate::datadir::DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(&data.sqlite_path)
+        .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
+    let _ = config;
+    Ok(Arc::new(store))
+}
+
+impl Daemon {
+    /// Prepares the data directory, opens the store, binds both listeners and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        let data = crate::datadir::prepare(&config).context("cannot prepare the data directory")?;
+        let store = open_store(&config, &data).await?;
+        let metrics = Arc::new(Metrics::new());
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            hub: Arc::new(Hub::new()),
+            members: MemberCache::default(),
+            tokens: TokenIssuer::new(&data.token_secret, config.access_token_ttl)
+                .context("invalid token configuration")?,
+            passwords: PasswordHasher::new(config.hash_concurrency),
+            limits: RateLimits::new(&config.limits),
+            metrics: metrics.clone(),
+            settings: Settings {
+                node_id: config.node_id.clone(),
+                max_connections: config.max_connections,
+                shutdown_grace: config.shutdown_grace,
+                access_token_ttl: config.access_token_ttl,
+            },
+        });
+
+        let server_config = crate::server::endpoint::server_config(data.cert_chain.clone(), data.key.clone_key())?;
+        let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
+        let addr = endpoint.local_addr().context("endpoint address")?;
+
+        let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (admin http)", config.admin_listen))?;
+        let admin_addr = admin_listener.local_addr().context("admin address")?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (admin_stop_tx, admin_stop_rx) = oneshot::channel::<()>();
+
+        let ready_store = store.clone();
+        let admin = tokio::spawn(crate::admin_http::serve(
+            admin_listener,
+            crate::admin_http::AdminState::new(metrics.clone(), move || {
+                let store = ready_store.clone();
+                Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+            }),
+            async move {
+                let _ = admin_stop_rx.await;
+            },
+        ));
+        let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {
+            let _ = stop_rx.await;
+            let _ = admin_stop_tx.send(());
+        }));
+        tracing::info!(%addr, %admin_addr, backend = store.backend(), node = %config.node_id, "chatd started");
+        Ok(Daemon {
+            addr,
+            admin_addr,
+            fingerprint: data.fingerprint.clone(),
+            state,
+            stop: Some(stop_tx),
+            server,
+            admin,
+        })
+    }
+
+    /// Drains and stops; returns when every connection is closed.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = (&mut self.server).await.context("server task panicked")?;
+        let _ = (&mut self.admin).await;
+        result
+    }
+
+    /// Waits until the server stops by itself (it only does when its endpoint fails).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.server).await.context("server task panicked")?
+    }
+}

@@ -1,0 +1,298 @@
+//! Accounts and sessions: register, login, refresh, authenticate, logout, password change and
+//! session management.
+//!
+//! Login answers the same error, after the same password-hashing work, for an unknown user and a
+//! wrong password, so that neither the answer nor its timing tells whether an account exists.
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::auth::refresh;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::users::user_view;
+use crate::server::connection::{ConnCtx, Principal};
+use crate::state::now_ms;
+use crate::store::{NewSession, NewUser, RefreshOutcome, UserRecord};
+use crate::validate;
+
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+fn session_revoked_event(reason: &str) -> pb::Event {
+    pb::Event { kind: Some(pb::event::Kind::SessionRevoked(pb::SessionRevoked { reason: reason.into() })) }
+}
+
+/// Closes every live connection of the given sessions of `user_id`.
+pub fn kick_sessions(ctx: &ConnCtx, user_id: u64, sessions: &[u64], reason: &str) {
+    let event = session_revoked_event(reason);
+    for session in sessions {
+        ctx.state.hub.kick_user(user_id, Some(*session), &event);
+    }
+}
+
+/// Closes every live connection of `user_id`.
+pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
+    ctx.state.hub.kick_user(user_id, None, &session_revoked_event(reason));
+}
+
+fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
+    let limits = &ctx.state.limits;
+    limits.check_login_address(ctx.remote.ip()).map_err(|retry| {
+        ctx.state.metrics.rate_limited("login_address");
+        ApiError::rate_limited("login attempts from this address", retry)
+    })?;
+    limits.check_login_account(username).map_err(|retry| {
+        ctx.state.metrics.rate_limited("login_account");
+        ApiError::rate_limited("login attempts for this account", retry)
+    })
+}
+
+/// Starts a session for `user`, issues its tokens and authenticates the connection.
+async fn open_session(ctx: &ConnCtx, user: &UserRecord, device_name: String) -> ApiResult<pb::AuthResult> {
+    ctx.check_same_user(user.id)?;
+    let now = now_ms();
+    let (refresh_token, refresh_hash) = refresh::generate();
+    let session = ctx
+        .state
+        .store
+        .create_session(NewSession {
+            user_id: user.id,
+            device_name,
+            address: ctx.remote.to_string(),
+            refresh_hash,
+            now_ms: now,
+        })
+        .await?;
+    let admin = user.role == pb::Role::Admin;
+    let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
+    ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
+    Ok(pb::AuthResult {
+        user: Some(user_view(ctx, user, user.id, true)),
+        session_id: session.id,
+        access_token,
+        access_expires_at_ms,
+        refresh_token,
+    })
+}
+
+fn issue(ctx: &ConnCtx, user: &UserRecord, session_id: u64, now: i64) -> ApiResult<(String, i64)> {
+    ctx.state.tokens.issue(user.id, session_id, user.role, now).map_err(|e| {
+        tracing::error!(error = %e, "cannot sign an access token");
+        ApiError::internal()
+    })
+}
+
+/// Register: create an account and log in.
+pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
+    let username = validate::username(&req.username).map_err(|e| e.api("register"))?;
+    let email = validate::email(&req.email).map_err(|e| e.api("register"))?;
+    validate::password(&req.password).map_err(|e| e.api("register"))?;
+    let device = validate::device_name(&req.device_name).map_err(|e| e.api("register"))?;
+    // Hashing is the expensive part: registrations share the per-address login budget.
+    ctx.state.limits.check_login_address(ctx.remote.ip()).map_err(|retry| {
+        ctx.state.metrics.rate_limited("login_address");
+        ApiError::rate_limited("registrations from this address", retry)
+    })?;
+    if let Some(p) = ctx.principal_opt() {
+        return Err(ApiError::precondition(format!(
+            "this connection is already authenticated as user {}",
+            p.user_id
+        )));
+    }
+    let hash = ctx.state.passwords.hash(req.password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })?;
+    let user = ctx
+        .state
+        .store
+        .create_user(NewUser { username, email, password_hash: hash, role: pb::Role::User, now_ms: now_ms() })
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => ApiError {
+                field: "register.username".into(),
+                ..ApiError::conflict("username taken")
+            },
+            other => other.into(),
+        })?;
+    tracing::info!(user_id = user.id, username = %user.username, "registered");
+    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+}
+
+/// Login with username and password.
+pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
+    let username = validate::username(&req.username).map_err(|e| e.api("login"))?;
+    if req.password.is_empty() || req.password.len() > validate::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("login.password", "must be 1 to 1024 bytes"));
+    }
+    let device = validate::device_name(&req.device_name).map_err(|e| e.api("login"))?;
+    login_throttle(ctx, &username)?;
+    let user = ctx.state.store.user_by_username(&username).await?.filter(|u| !u.deleted);
+    let Some(user) = user else {
+        // Same work as a real verification, so timing does not reveal unknown usernames.
+        ctx.state.passwords.verify_dummy(req.password).await;
+        ctx.state.metrics.auth_failure("bad_credentials");
+        return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
+    };
+    let ok = ctx.state.passwords.verify(req.password, user.password_hash.clone()).await.unwrap_or(false);
+    if !ok {
+        ctx.state.metrics.auth_failure("bad_credentials");
+        return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
+    }
+    if user.disabled {
+        ctx.state.metrics.auth_failure("disabled");
+        return Err(ApiError::unauthenticated("account disabled"));
+    }
+    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+}
+
+/// Exchange a refresh token for new tokens (rotation with reuse detection).
+pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
+    if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
+        return Err(ApiError::invalid("refresh.refresh_token", "must be 1 to 256 bytes"));
+    }
+    let now = now_ms();
+    let (new_token, new_hash) = refresh::generate();
+    let outcome = ctx.state.store.rotate_refresh(&refresh::hash(&req.refresh_token), &new_hash, now).await?;
+    let session = match outcome {
+        RefreshOutcome::Rotated(session) => session,
+        RefreshOutcome::Reused { session_id, user_id } => {
+            tracing::warn!(user_id, session_id, "refresh token reused: session revoked");
+            ctx.state.metrics.auth_failure("refresh_reuse");
+            kick_sessions(ctx, user_id, &[session_id], "refresh token reuse detected");
+            return Err(ApiError::unauthenticated("refresh token reuse detected: session revoked"));
+        }
+        RefreshOutcome::Invalid => {
+            ctx.state.metrics.auth_failure("bad_refresh");
+            return Err(ApiError::unauthenticated("invalid or revoked refresh token"));
+        }
+    };
+    if refresh::refresh_expired(session.created_at_ms, session.last_seen_at_ms, now) {
+        ctx.state.store.revoke_session(session.user_id, session.id, now).await?;
+        ctx.state.metrics.auth_failure("refresh_expired");
+        return Err(ApiError::unauthenticated("session expired: log in again"));
+    }
+    let user = active_user(ctx, session.user_id).await?;
+    ctx.check_same_user(user.id)?;
+    ctx.state.store.touch_session(session.id, &ctx.remote.to_string(), now).await?;
+    let (access_token, access_expires_at_ms) = issue(ctx, &user, session.id, now)?;
+    let admin = user.role == pb::Role::Admin;
+    ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
+    Ok(Answer::Auth(pb::AuthResult {
+        user: Some(user_view(ctx, &user, user.id, true)),
+        session_id: session.id,
+        access_token,
+        access_expires_at_ms,
+        refresh_token: new_token,
+    }))
+}
+
+async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
+    match ctx.state.store.user(user_id).await? {
+        Some(user) if !user.disabled && !user.deleted => Ok(user),
+        Some(_) => {
+            ctx.state.metrics.auth_failure("disabled");
+            Err(ApiError::unauthenticated("account disabled"))
+        }
+        None => Err(ApiError::unauthenticated("no such account")),
+    }
+}
+
+/// Authenticate the connection with an access token.
+pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Answer> {
+    if req.access_token.is_empty() || req.access_token.len() > 4096 {
+        return Err(ApiError::invalid("authenticate.access_token", "must be 1 to 4096 bytes"));
+    }
+    let now = now_ms();
+    let claims = ctx.state.tokens.verify(&req.access_token, now).map_err(|e| {
+        ctx.state.metrics.auth_failure("bad_token");
+        ApiError::unauthenticated(format!("invalid access token: {e}"))
+    })?;
+    let session = ctx.state.store.session(claims.session_id).await?;
+    let Some(session) = session.filter(|s| s.revoked_at_ms.is_none() && s.user_id == claims.user_id) else {
+        ctx.state.metrics.auth_failure("revoked");
+        return Err(ApiError::unauthenticated("session revoked"));
+    };
+    let user = active_user(ctx, claims.user_id).await?;
+    ctx.state.store.touch_session(session.id, &ctx.remote.to_string(), now).await?;
+    let admin = user.role == pb::Role::Admin;
+    ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
+    Ok(Answer::Auth(pb::AuthResult {
+        user: Some(user_view(ctx, &user, user.id, true)),
+        session_id: session.id,
+        ..Default::default()
+    }))
+}
+
+/// Logout: revoke this connection's session; the connection stays open, unauthenticated.
+pub async fn logout(ctx: &ConnCtx, _req: pb::Logout) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    ctx.state.store.revoke_session(me.user_id, me.session_id, now_ms()).await?;
+    ctx.deauthenticate().await;
+    // Other connections that authenticated with the same session end too.
+    kick_sessions(ctx, me.user_id, &[me.session_id], "logged out");
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Change the password; every other session is revoked.
+pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    validate::password(&req.new_password).map_err(|e| e.api("change_password").with_field("change_password.new_password"))?;
+    if req.old_password.len() > validate::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("change_password.old_password", "longer than 1024 bytes"));
+    }
+    login_throttle(ctx, &me.user_id.to_string())?;
+    let user = active_user(ctx, me.user_id).await?;
+    let ok = ctx.state.passwords.verify(req.old_password, user.password_hash.clone()).await.unwrap_or(false);
+    if !ok {
+        ctx.state.metrics.auth_failure("bad_credentials");
+        return Err(ApiError { field: "change_password.old_password".into(), ..ApiError::denied("wrong password") });
+    }
+    let hash = ctx.state.passwords.hash(req.new_password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })?;
+    ctx.state.store.set_password_hash(me.user_id, &hash).await?;
+    let revoked = ctx.state.store.revoke_user_sessions(me.user_id, Some(me.session_id), now_ms()).await?;
+    kick_sessions(ctx, me.user_id, &revoked, "password changed");
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// The wire form of a session.
+pub fn session_view(session: &crate::store::SessionRecord, current: Option<u64>) -> pb::Session {
+    pb::Session {
+        id: session.id,
+        device_name: session.device_name.clone(),
+        created_at_ms: session.created_at_ms,
+        last_seen_at_ms: session.last_seen_at_ms,
+        address: session.address.clone(),
+        current: current == Some(session.id),
+    }
+}
+
+/// My live sessions.
+pub async fn list_sessions(ctx: &ConnCtx, _req: pb::ListSessions) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let sessions = ctx.state.store.list_sessions(me.user_id).await?;
+    Ok(Answer::Sessions(pb::SessionList {
+        sessions: sessions.iter().map(|s| session_view(s, Some(me.session_id))).collect(),
+    }))
+}
+
+/// Revoke one of my sessions.
+pub async fn revoke_session(ctx: &ConnCtx, req: pb::RevokeSession) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    if req.session_id == 0 {
+        return Err(ApiError::invalid("revoke_session.session_id", "required"));
+    }
+    ctx.state.store.revoke_session(me.user_id, req.session_id, now_ms()).await?;
+    kick_sessions(ctx, me.user_id, &[req.session_id], "session revoked");
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Revoke every session of mine except this connection's.
+pub async fn revoke_other_sessions(ctx: &ConnCtx, _req: pb::RevokeOtherSessions) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let revoked = ctx.state.store.revoke_user_sessions(me.user_id, Some(me.session_id), now_ms()).await?;
+    kick_sessions(ctx, me.user_id, &revoked, "session revoked");
+    Ok(Answer::Ok(pb::Ok {}))
+}

@@ -1,0 +1,200 @@
+//! Users: profiles, search, contacts and blocks.
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::error::{ApiError, ApiResult};
+use crate::presence::effective_status;
+use crate::server::connection::ConnCtx;
+use crate::store::{ProfilePatch, UserRecord};
+use crate::validate;
+
+/// How a user looks to `viewer`: private fields only for themselves (or admins, with
+/// `privileged`), presence hidden from users the subject blocked.
+pub fn user_view(ctx: &ConnCtx, user: &UserRecord, viewer: u64, privileged: bool) -> pb::User {
+    let own = user.id == viewer;
+    let online = ctx.state.hub.is_online(user.id);
+    pb::User {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        bio: user.bio.clone(),
+        avatar_file_id: user.avatar_file_id.clone(),
+        status: effective_status(user, online) as i32,
+        last_seen_at_ms: user.last_seen_at_ms,
+        created_at_ms: user.created_at_ms,
+        email: if own || privileged { user.email.clone() } else { String::new() },
+        role: if own || privileged { user.role as i32 } else { 0 },
+        disabled: privileged && user.disabled,
+    }
+}
+
+/// Views of `users` for `viewer`, with presence hidden where the subject blocked the viewer.
+async fn views(ctx: &ConnCtx, users: &[UserRecord], viewer: u64) -> ApiResult<Vec<pb::User>> {
+    let blocked_me = {
+        let mut v = Vec::new();
+        for u in users {
+            if u.id != viewer && ctx.state.store.is_blocked(u.id, viewer).await? {
+                v.push(u.id);
+            }
+        }
+        v
+    };
+    Ok(users
+        .iter()
+        .map(|u| {
+            let mut view = user_view(ctx, u, viewer, false);
+            if blocked_me.contains(&u.id) {
+                view.status = pb::UserStatus::Offline as i32;
+                view.last_seen_at_ms = 0;
+            }
+            view
+        })
+        .collect())
+}
+
+/// An existing, not deleted user, or NOT_FOUND naming the field.
+pub async fn existing_user(ctx: &ConnCtx, user_id: u64, field: &str) -> ApiResult<UserRecord> {
+    if user_id == 0 {
+        return Err(ApiError::invalid(field, "required"));
+    }
+    match ctx.state.store.user(user_id).await? {
+        Some(u) if !u.deleted => Ok(u),
+        _ => Err(ApiError::not_found("user")),
+    }
+}
+
+/// GetMe.
+pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let user = ctx.state.store.user(me.user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Answer::User(user_view(ctx, &user, me.user_id, false)))
+}
+
+/// GetUsers: unknown ids are left out.
+pub async fn get_users(ctx: &ConnCtx, req: pb::GetUsers) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let ids = validate::id_list(&req.user_ids).map_err(|e| e.api("get_users"))?;
+    let users = ctx.state.store.users(&ids).await?;
+    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
+}
+
+/// UpdateProfile.
+pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let f = |e: validate::FieldError| e.api("update_profile");
+    let patch = ProfilePatch {
+        display_name: req.display_name.as_deref().map(validate::display_name).transpose().map_err(f)?,
+        bio: req.bio.as_deref().map(validate::bio).transpose().map_err(f)?,
+        avatar_file_id: req.avatar_file_id.as_deref().map(|v| validate::file_id(v, "avatar_file_id")).transpose().map_err(f)?,
+        status: match pb::UserStatus::try_from(req.status) {
+            Ok(pb::UserStatus::Unspecified) => None,
+            Ok(status) => Some(status),
+            Err(_) => return Err(ApiError::invalid("update_profile.status", "unknown status")),
+        },
+    };
+    let status_changed = patch.status.is_some();
+    let user = ctx.state.store.update_profile(me.user_id, patch).await?;
+    if status_changed {
+        crate::presence::announce(&ctx.state, me.user_id).await;
+    }
+    Ok(Answer::User(user_view(ctx, &user, me.user_id, false)))
+}
+
+/// SearchUsers: prefix of username or display name, paged by username.
+pub async fn search_users(ctx: &ConnCtx, req: pb::SearchUsers) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let query = validate::user_query(&req.query).map_err(|e| e.api("search_users"))?;
+    let limit = validate::page_limit(req.limit).map_err(|e| e.api("search_users"))?;
+    let after = cursor_username(&req.cursor, "search_users.cursor")?;
+    let mut users = ctx.state.store.search_users(&query, after.as_deref(), limit + 1).await?;
+    let next_cursor = page_cursor(&mut users, limit);
+    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor }))
+}
+
+/// Decodes a username cursor (the last username of the previous page).
+pub fn cursor_username(cursor: &str, field: &str) -> ApiResult<Option<String>> {
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    validate::username(cursor).map(Some).map_err(|_| ApiError::invalid(field, "malformed cursor"))
+}
+
+/// Trims a `limit + 1` page to `limit` and returns the next cursor (empty when it was the last).
+pub fn page_cursor(users: &mut Vec<UserRecord>, limit: u32) -> String {
+    if users.len() > limit as usize {
+        users.truncate(limit as usize);
+        users.last().map(|u| u.username.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// AddContact.
+pub async fn add_contact(ctx: &ConnCtx, req: pb::AddContact) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    if req.user_id == me.user_id {
+        return Err(ApiError::invalid("add_contact.user_id", "cannot add yourself"));
+    }
+    existing_user(ctx, req.user_id, "add_contact.user_id").await?;
+    ctx.state.store.add_contact(me.user_id, req.user_id).await?;
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// RemoveContact.
+pub async fn remove_contact(ctx: &ConnCtx, req: pb::RemoveContact) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    if req.user_id == 0 {
+        return Err(ApiError::invalid("remove_contact.user_id", "required"));
+    }
+    ctx.state.store.remove_contact(me.user_id, req.user_id).await?;
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// ListContacts.
+pub async fn list_contacts(ctx: &ConnCtx, _req: pb::ListContacts) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let ids = ctx.state.store.contacts(me.user_id).await?;
+    let mut users = ctx.state.store.users(&ids).await?;
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
+}
+
+/// BlockUser. The blocked user sees the blocker go offline at once.
+pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    if req.user_id == me.user_id {
+        return Err(ApiError::invalid("block_user.user_id", "cannot block yourself"));
+    }
+    existing_user(ctx, req.user_id, "block_user.user_id").await?;
+    ctx.state.store.block(me.user_id, req.user_id).await?;
+    let hidden = pb::Event {
+        kind: Some(pb::event::Kind::Presence(pb::PresenceUpdate {
+            user_id: me.user_id,
+            status: pb::UserStatus::Offline as i32,
+            last_seen_at_ms: 0,
+        })),
+    };
+    ctx.state.hub.deliver_event(&[req.user_id], &hidden, None);
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// UnblockUser. The unblocked user sees the current presence again.
+pub async fn unblock_user(ctx: &ConnCtx, req: pb::UnblockUser) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    if req.user_id == 0 {
+        return Err(ApiError::invalid("unblock_user.user_id", "required"));
+    }
+    ctx.state.store.unblock(me.user_id, req.user_id).await?;
+    crate::presence::announce(&ctx.state, me.user_id).await;
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// ListBlocked.
+pub async fn list_blocked(ctx: &ConnCtx, _req: pb::ListBlocked) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    let ids = ctx.state.store.blocked(me.user_id).await?;
+    let mut users = ctx.state.store.users(&ids).await?;
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
+}

@@ -1,0 +1,63 @@
+//! Locating the external servers the suites run: `cargo xtask test` installs them and passes
+//! their paths in `CHAT_TEST_*` variables; without those, the usual places are searched. A test
+//! that needs a tool that cannot be found fails and says so: nothing is skipped silently.
+
+use std::path::PathBuf;
+
+/// Path of a tool: `$var` if set, else the first `name` found on PATH or in the sbin directories.
+///
+/// # Panics
+/// When the tool cannot be found, with a message that says how to install it.
+pub fn tool(var: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin"].map(PathBuf::from));
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join("go/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("{name} is needed by this test and was not found (set {var}, or run `cargo xtask test`, which installs it)")
+    })
+}
+
+/// `redis-server`.
+pub fn redis_server() -> PathBuf {
+    tool("CHAT_TEST_REDIS_SERVER", "redis-server")
+}
+
+/// `redis-cli`.
+pub fn redis_cli() -> PathBuf {
+    tool("CHAT_TEST_REDIS_CLI", "redis-cli")
+}
+
+/// `nginx`.
+pub fn nginx() -> PathBuf {
+    tool("CHAT_TEST_NGINX", "nginx")
+}
+
+/// `ferretdb`.
+pub fn ferretdb() -> PathBuf {
+    tool("CHAT_TEST_FERRETDB", "ferretdb")
+}
+
+/// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
+/// otherwise).
+pub fn chatd_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHAT_TEST_CHATD") {
+        return PathBuf::from(path);
+    }
+    // Test executables live in target/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().expect("current test executable");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile> directory");
+    let bin = profile_dir.join("chatd");
+    if !bin.is_file() {
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "chatd", "--bin", "chatd"])
+            .status()
+            .expect("run cargo build -p chatd");
+        assert!(status.success(), "cargo build -p chatd failed");
+    }
+    bin
+}

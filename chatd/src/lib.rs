@@ -1,3 +1,4 @@
 //! chatd, the chat server daemon.
 
 pub mod store;
+pub mod validate;

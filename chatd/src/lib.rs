@@ -1,5 +1,7 @@
 //! chatd, the chat server daemon.
 
+pub mod auth;
+pub mod fingerprint;
 pub mod ratelimit;
 pub mod store;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! chatd, the chat server daemon.
 
 pub mod auth;
+pub mod config;
 pub mod fingerprint;
 pub mod ratelimit;
 pub mod store;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod datadir;
 pub mod fingerprint;
 pub mod ratelimit;
 pub mod store;

@@ -107,9 +107,10 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     let Some(kind) = request.kind else {
         return Err(ApiError::new(pb::ErrorCode::Unimplemented, "unknown or missing request kind"));
     };
-    ctx.state.limits.check_address(ctx.remote.ip()).map_err(|retry| {
-        ctx.state.metrics.rate_limited("address");
-        ApiError::rate_limited("requests from this address", retry)
+    let now = std::time::Instant::now();
+    ctx.state.limits.check_address_request(ctx.remote.ip(), now).map_err(|limited| {
+        ctx.state.metrics.rate_limited(limited.scope);
+        ApiError::from(limited)
     })?;
     let opens_session = matches!(
         kind,
@@ -120,9 +121,9 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     }
     if !opens_session && !matches!(kind, Kind::Hello(_)) {
         let me = ctx.principal()?;
-        ctx.state.limits.check_user(me.user_id).map_err(|retry| {
-            ctx.state.metrics.rate_limited("user");
-            ApiError::rate_limited("requests", retry)
+        ctx.state.limits.check_request(me.user_id, now).map_err(|limited| {
+            ctx.state.metrics.rate_limited(limited.scope);
+            ApiError::from(limited)
         })?;
     }
     match kind {

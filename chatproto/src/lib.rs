@@ -3,8 +3,11 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
+//! - [`error`]: error constructors, retry rules, [`error::RemoteError`] and the QUIC application
+//!   error codes.
 //! - `net` feature (default): the quinn-based client SDK and the server-side stream helpers.
 
+pub mod error;
 pub mod frame;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation

@@ -5,10 +5,14 @@
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
 //! - [`error`]: error constructors, retry rules, [`error::RemoteError`] and the QUIC application
 //!   error codes.
+//! - `vectors` (`vectors` feature): the golden vectors of `spec/vectors/`.
+//! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
 //! - `net` feature (default): the quinn-based client SDK and the server-side stream helpers.
 
 pub mod error;
 pub mod frame;
+#[cfg(feature = "vectors")]
+pub mod vectors;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
 /// of every message and field).

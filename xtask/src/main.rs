@@ -1,1 +1,43 @@
-fn main() {}
+//! Development tasks: `cargo xtask <task>`.
+//!
+//! # Layout
+//! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
+//! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
+
+mod fuzz;
+mod vectors;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "development tasks for the chat workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
+    Vectors(vectors::Args),
+    /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
+    Fuzz(fuzz::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Vectors(args) => vectors::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
+    }
+}
+
+/// The repository root (xtask lives one level below it).
+fn repo_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}

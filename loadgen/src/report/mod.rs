@@ -1,0 +1,175 @@
+//! The result of a run: one [`Report`] value, printed as a table or as one JSON object, and
+//! optionally drawn as SVG plots.
+//!
+//! Layout: this file holds the report's types; `table` renders the human summary, `plot` the
+//! SVG files.
+
+pub mod plot;
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::procstat::CpuUse;
+use crate::scrape::ServerSample;
+use crate::stats::{LatencySummary, SecondSummary};
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Random id of the run (hex), also in every message header.
+    pub run_id: String,
+    /// Server addresses.
+    pub servers: Vec<String>,
+    /// Users driven.
+    pub users: u32,
+    /// Rooms (private chats for the private scenario).
+    pub rooms: u32,
+    /// Members per room.
+    pub room_size: u32,
+    /// Configured offered operations per second.
+    pub target_rate: f64,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Warmup seconds.
+    pub warmup_s: f64,
+    /// Message text bytes.
+    pub payload_bytes: usize,
+    /// Operations issued over the whole schedule (warmup included).
+    pub offered: u64,
+    /// Operations due per second in the measured window.
+    pub offered_per_sec: f64,
+    /// Messages acknowledged over the whole run.
+    pub acked: u64,
+    /// Acknowledgements per second in the measured window.
+    pub acked_per_sec: f64,
+    /// Deliveries expected: every acknowledged message to every connection of every other
+    /// member of its room.
+    pub expected: u64,
+    /// Expected deliveries that arrived (by the end of the drain).
+    pub delivered: u64,
+    /// Deliveries per second received in the measured window.
+    pub delivered_per_sec: f64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Second copies of a message at the same connection.
+    pub duplicated: u64,
+    /// Deliveries that overtook a message sent after this one was acknowledged.
+    pub reordered: u64,
+    /// Deliveries of messages whose send failed or is unanswered (they are not expected).
+    pub delivered_unacked: u64,
+    /// Deliveries to a connection that should not have had the message.
+    pub unexpected: u64,
+    /// Messages of other runs or clients seen in the rooms, ignored.
+    pub foreign: u64,
+    /// Sends that failed.
+    pub failed_sends: u64,
+    /// Sends without an answer at the end.
+    pub unanswered: u64,
+    /// Errors during the run, all kinds.
+    pub errors: u64,
+    /// Errors by code (chat/1 error code names, `timeout`, `connection_lost`, ...).
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// Due → arrival per recipient, messages due in the measured window.
+    pub latency_ms: LatencySummary,
+    /// Due → arrival at the last recipient of each message.
+    pub last_recipient_latency_ms: LatencySummary,
+    /// Due → acknowledgement of each send.
+    pub ack_latency_ms: LatencySummary,
+    /// Due → answer of reads, by operation (history and search mixes).
+    pub requests: BTreeMap<String, LatencySummary>,
+    /// Connection establishment.
+    pub connections: ConnectionReport,
+    /// loadgen's own resource use (a saturated load generator measures itself).
+    pub loadgen: LoadgenUse,
+    /// chatd's figures from `--metrics-url`, if given.
+    pub server: Option<ServerReport>,
+    /// Per second after t0.
+    pub timeline: Vec<SecondSummary>,
+    /// True when nothing was lost, duplicated, reordered or misdelivered and no error occurred.
+    pub ok: bool,
+}
+
+/// How connections were established.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConnectionReport {
+    /// Connections the run asked for.
+    pub target: u64,
+    /// Connections established (handshake, Hello and authentication done).
+    pub established: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Connections the SDK re-established after losing them.
+    pub reconnects: u64,
+    /// Established connections per second, first due time to last established.
+    pub per_sec: f64,
+    /// QUIC + TLS handshake and Hello.
+    pub handshake_ms: LatencySummary,
+    /// Register, login or authenticate.
+    pub auth_ms: LatencySummary,
+    /// Due → established, for the connect-storm scenario (open-loop connection schedule).
+    pub connect_ms: LatencySummary,
+}
+
+/// loadgen's resource use.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadgenUse {
+    /// CPU over the measured phase (schedule and drain).
+    pub cpu: Option<CpuUse>,
+    /// Resident memory at the end, bytes.
+    pub rss_bytes: Option<u64>,
+    /// Runtime worker threads.
+    pub threads: usize,
+}
+
+/// Server figures around the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    /// Before loadgen connected.
+    pub before: ServerSample,
+    /// After every connection was established (before the load).
+    pub connected: ServerSample,
+    /// At the end of the run.
+    pub after: ServerSample,
+    /// (RSS connected - RSS before) / connections: memory per idle connection, bytes.
+    pub rss_per_connection_bytes: Option<f64>,
+    /// Events the server wrote during the load phase.
+    pub events_sent: Option<f64>,
+}
+
+impl ServerReport {
+    /// Derives the per-connection and per-run figures from three samples.
+    pub fn new(
+        before: ServerSample,
+        connected: ServerSample,
+        after: ServerSample,
+        connections: u64,
+    ) -> Self {
+        let rss_per_connection_bytes = match (before.rss_bytes, connected.rss_bytes) {
+            (Some(b), Some(c)) if connections > 0 => Some((c - b) / connections as f64),
+            _ => None,
+        };
+        let events_sent = match (connected.events_sent, after.events_sent) {
+            (Some(c), Some(a)) => Some(a - c),
+            _ => None,
+        };
+        Self {
+            before,
+            connected,
+            after,
+            rss_per_connection_bytes,
+            events_sent,
+        }
+    }
+}
+
+impl Report {
+    /// The JSON object.
+    pub fn to_json(&self) -> String {
+        // The report holds only strings, numbers, maps and options: serialisation cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}

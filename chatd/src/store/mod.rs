@@ -16,6 +16,7 @@
 //!   (existence, uniqueness, membership where an operation would otherwise corrupt state).
 
 pub mod model;
+pub mod mongo;
 
 
 use async_trait::async_trait;

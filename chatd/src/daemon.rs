@@ -9,13 +9,15 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::admin_http::AdminState;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::config::Config;
+use crate::datadir::{DataDir, DataDirOptions};
 use crate::hub::Hub;
 use crate::members::MemberCache;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{DEFAULT_MAX_KEYS, RateLimits};
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -42,37 +44,44 @@ impl std::fmt::Debug for Daemon {
 }
 
 /// Opens the store the configuration names.
-pub async fn open_store(config: &Config, data: &crate::datadir::DataDir) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&data.sqlite_path)
-        .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
+pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
     let _ = config;
+    let path = data.sqlite_path.clone();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+        .await
+        .context("store open task")?
+        .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
     Ok(Arc::new(store))
 }
 
 impl Daemon {
     /// Prepares the data directory, opens the store, binds both listeners and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
-        let data = crate::datadir::prepare(&config).context("cannot prepare the data directory")?;
+        let options = DataDirOptions::from_config(&config);
+        let data = tokio::task::spawn_blocking(move || crate::datadir::prepare(&options))
+            .await
+            .context("data directory task")?
+            .context("cannot prepare the data directory")?;
         let store = open_store(&config, &data).await?;
         let metrics = Arc::new(Metrics::new());
         let state = Arc::new(AppState {
             store: store.clone(),
             hub: Arc::new(Hub::new()),
             members: MemberCache::default(),
-            tokens: TokenIssuer::new(&data.token_secret, config.access_token_ttl)
+            tokens: TokenIssuer::new(&data.token_key, config.access_token_ttl)
                 .context("invalid token configuration")?,
-            passwords: PasswordHasher::new(config.hash_concurrency),
-            limits: RateLimits::new(&config.limits),
+            passwords: PasswordHasher::default(),
+            limits: RateLimits::new(config.limits, DEFAULT_MAX_KEYS),
             metrics: metrics.clone(),
             settings: Settings {
                 node_id: config.node_id.clone(),
-                max_connections: config.max_connections,
+                max_connections: config.max_connections as usize,
                 shutdown_grace: config.shutdown_grace,
                 access_token_ttl: config.access_token_ttl,
             },
         });
 
-        let server_config = crate::server::endpoint::server_config(data.cert_chain.clone(), data.key.clone_key())?;
+        let server_config = crate::server::endpoint::server_config(data.cert_chain.clone(), data.private_key.clone_key())?;
         let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
 
@@ -86,10 +95,13 @@ impl Daemon {
         let ready_store = store.clone();
         let admin = tokio::spawn(crate::admin_http::serve(
             admin_listener,
-            crate::admin_http::AdminState::new(metrics.clone(), move || {
-                let store = ready_store.clone();
-                Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
-            }),
+            AdminState {
+                metrics: metrics.clone(),
+                readiness: Arc::new(move || {
+                    let store = ready_store.clone();
+                    Box::pin(async move { store.ping().await.map_err(|e| format!("store: {e}")) })
+                }),
+            },
             async move {
                 let _ = admin_stop_rx.await;
             },
@@ -118,10 +130,5 @@ impl Daemon {
         let result = (&mut self.server).await.context("server task panicked")?;
         let _ = (&mut self.admin).await;
         result
-    }
-
-    /// Waits until the server stops by itself (it only does when its endpoint fails).
-    pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.server).await.context("server task panicked")?
     }
 }

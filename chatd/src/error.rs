@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chatproto::pb;
 
+use crate::ratelimit::RateLimited;
 use crate::store::StoreError;
+use crate::validate::{FieldError, FieldErrorKind};
 
 /// A request failed; the variant is the wire error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +120,25 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(err: FieldError) -> Self {
+        let code = match err.kind {
+            FieldErrorKind::Invalid => pb::ErrorCode::InvalidArgument,
+            FieldErrorKind::TooLarge => pb::ErrorCode::TooLarge,
+        };
+        Self { field: err.field.to_string(), ..Self::new(code, format!("{}: {}", err.field, err.message)) }
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(err: RateLimited) -> Self {
+        Self {
+            retry_after: Some(err.retry_after.max(Duration::from_millis(1))),
+            ..Self::new(pb::ErrorCode::RateLimited, format!("rate limit exceeded: {}", err.scope.label()))
         }
     }
 }

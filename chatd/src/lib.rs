@@ -6,13 +6,25 @@
 //! - [`store`]: storage traits and backends (SQLite embedded default).
 //! - [`hub`]: in-process fan-out of events to connections; [`presence`]; [`members`] cache.
 //! - [`auth`], [`ratelimit`], [`validate`]: security and input rules.
-//! - [`config`], [`datadir`], [`logging`], [`metrics`], [`admin_http`]: operations.
+//! - [`config`], [`datadir`], [`daemon`], [`logging`], [`metrics`], [`admin_http`]: operations.
+//! - [`cli`]: the subcommands of the `chatd` binary.
 
+pub mod admin_http;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod datadir;
 pub mod error;
+pub mod fingerprint;
 pub mod handlers;
 pub mod hub;
+pub mod logging;
 pub mod members;
+pub mod metrics;
 pub mod presence;
+pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod validate;

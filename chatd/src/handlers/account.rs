@@ -4,6 +4,8 @@
 //! Login answers the same error, after the same password-hashing work, for an unknown user and a
 //! wrong password, so that neither the answer nor its timing tells whether an account exists.
 
+use std::time::Instant;
+
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
@@ -35,22 +37,22 @@ pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
 }
 
 fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
+    let now = Instant::now();
     let limits = &ctx.state.limits;
-    limits.check_login_address(ctx.remote.ip()).map_err(|retry| {
-        ctx.state.metrics.rate_limited("login_address");
-        ApiError::rate_limited("login attempts from this address", retry)
-    })?;
-    limits.check_login_account(username).map_err(|retry| {
-        ctx.state.metrics.rate_limited("login_account");
-        ApiError::rate_limited("login attempts for this account", retry)
-    })
+    limits
+        .check_login_address(ctx.remote.ip(), now)
+        .and_then(|()| limits.check_login_account(username, now))
+        .map_err(|limited| {
+            ctx.state.metrics.rate_limited(limited.scope);
+            limited.into()
+        })
 }
 
 /// Starts a session for `user`, issues its tokens and authenticates the connection.
 async fn open_session(ctx: &ConnCtx, user: &UserRecord, device_name: String) -> ApiResult<pb::AuthResult> {
     ctx.check_same_user(user.id)?;
     let now = now_ms();
-    let (refresh_token, refresh_hash) = refresh::generate();
+    let refresh::RefreshToken { token: refresh_token, hash: refresh_hash } = refresh::RefreshToken::generate();
     let session = ctx
         .state
         .store
@@ -83,14 +85,14 @@ fn issue(ctx: &ConnCtx, user: &UserRecord, session_id: u64, now: i64) -> ApiResu
 
 /// Register: create an account and log in.
 pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
-    let username = validate::username(&req.username).map_err(|e| e.api("register"))?;
-    let email = validate::email(&req.email).map_err(|e| e.api("register"))?;
-    validate::password(&req.password).map_err(|e| e.api("register"))?;
-    let device = validate::device_name(&req.device_name).map_err(|e| e.api("register"))?;
+    let username = validate::username("register.username", &req.username)?;
+    validate::email("register.email", &req.email)?;
+    validate::password("register.password", &req.password)?;
+    let device = validate::device_name("register.device_name", &req.device_name)?;
     // Hashing is the expensive part: registrations share the per-address login budget.
-    ctx.state.limits.check_login_address(ctx.remote.ip()).map_err(|retry| {
-        ctx.state.metrics.rate_limited("login_address");
-        ApiError::rate_limited("registrations from this address", retry)
+    ctx.state.limits.check_login_address(ctx.remote.ip(), Instant::now()).map_err(|limited| {
+        ctx.state.metrics.rate_limited(limited.scope);
+        ApiError::from(limited)
     })?;
     if let Some(p) = ctx.principal_opt() {
         return Err(ApiError::precondition(format!(
@@ -105,7 +107,7 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     let user = ctx
         .state
         .store
-        .create_user(NewUser { username, email, password_hash: hash, role: pb::Role::User, now_ms: now_ms() })
+        .create_user(NewUser { username, email: req.email, password_hash: hash, role: pb::Role::User, now_ms: now_ms() })
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict(_) => ApiError {
@@ -120,16 +122,16 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
 
 /// Login with username and password.
 pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
-    let username = validate::username(&req.username).map_err(|e| e.api("login"))?;
-    if req.password.is_empty() || req.password.len() > validate::MAX_PASSWORD_BYTES {
+    let username = validate::username("login.username", &req.username)?;
+    if req.password.is_empty() || req.password.len() > *validate::PASSWORD_BYTES.end() {
         return Err(ApiError::invalid("login.password", "must be 1 to 1024 bytes"));
     }
-    let device = validate::device_name(&req.device_name).map_err(|e| e.api("login"))?;
+    let device = validate::device_name("login.device_name", &req.device_name)?;
     login_throttle(ctx, &username)?;
     let user = ctx.state.store.user_by_username(&username).await?.filter(|u| !u.deleted);
     let Some(user) = user else {
         // Same work as a real verification, so timing does not reveal unknown usernames.
-        ctx.state.passwords.verify_dummy(req.password).await;
+        let _ = ctx.state.passwords.verify_dummy(req.password).await;
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
     };
@@ -147,12 +149,12 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
 
 /// Exchange a refresh token for new tokens (rotation with reuse detection).
 pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
-    if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
-        return Err(ApiError::invalid("refresh.refresh_token", "must be 1 to 256 bytes"));
+    if !refresh::is_well_formed(&req.refresh_token) {
+        return Err(ApiError::invalid("refresh.refresh_token", "malformed refresh token"));
     }
     let now = now_ms();
-    let (new_token, new_hash) = refresh::generate();
-    let outcome = ctx.state.store.rotate_refresh(&refresh::hash(&req.refresh_token), &new_hash, now).await?;
+    let refresh::RefreshToken { token: new_token, hash: new_hash } = refresh::RefreshToken::generate();
+    let outcome = ctx.state.store.rotate_refresh(&refresh::hash_refresh_token(&req.refresh_token), &new_hash, now).await?;
     let session = match outcome {
         RefreshOutcome::Rotated(session) => session,
         RefreshOutcome::Reused { session_id, user_id } => {
@@ -236,8 +238,8 @@ pub async fn logout(ctx: &ConnCtx, _req: pb::Logout) -> ApiResult<Answer> {
 /// Change the password; every other session is revoked.
 pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    validate::password(&req.new_password).map_err(|e| e.api("change_password").with_field("change_password.new_password"))?;
-    if req.old_password.len() > validate::MAX_PASSWORD_BYTES {
+    validate::password("change_password.new_password", &req.new_password)?;
+    if req.old_password.len() > *validate::PASSWORD_BYTES.end() {
         return Err(ApiError::invalid("change_password.old_password", "longer than 1024 bytes"));
     }
     login_throttle(ctx, &me.user_id.to_string())?;

@@ -28,9 +28,9 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
     let query = if req.query.is_empty() {
         String::new()
     } else {
-        validate::user_query(&req.query).map_err(|e| e.api("admin_list_users"))?
+        validate::user_query("admin_list_users.query", &req.query)?
     };
-    let limit = validate::page_limit(req.limit).map_err(|e| e.api("admin_list_users"))?;
+    let limit = validate::page_limit("admin_list_users.limit", req.limit)?;
     let after = cursor_username(&req.cursor, "admin_list_users.cursor")?;
     let mut users = ctx.state.store.list_users(&query, after.as_deref(), limit + 1).await?;
     let next_cursor = page_cursor(&mut users, limit);
@@ -88,7 +88,7 @@ pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<A
 /// AdminResetPassword: new password, every session revoked.
 pub async fn reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
-    validate::password(&req.new_password).map_err(|e| e.api("admin_reset_password").with_field("admin_reset_password.new_password"))?;
+    validate::password("admin_reset_password.new_password", &req.new_password)?;
     let user = existing_user(ctx, req.user_id, "admin_reset_password.user_id").await?;
     let hash = ctx.state.passwords.hash(req.new_password).await.map_err(|e| {
         tracing::error!(error = %e, "password hashing failed");

@@ -8,19 +8,29 @@
 //! - [`account`]: register, login, refresh, authenticate, logout, password, sessions.
 //! - [`users`]: profiles, search, contacts, blocks.
 //! - [`admin`]: server administration.
-//! - [`chats`]: chats, membership and per-user chat state.
-//! - [`messages`]: send, edit, delete, react, history, search, receipts, edit history.
+//! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
+//! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
+//!   [`receipts`]: delivery and read receipts.
 //! - [`sync`]: Sync and GetChatEvents.
 //! - [`typing`]: typing indicators (request and datagram).
+//! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
+//!   [`cursor`] (paging cursors), [`mentions`] (`@username` parsing).
 
+pub mod access;
 pub mod account;
 pub mod admin;
 pub mod chats;
+pub mod cursor;
 pub mod hello;
+pub mod history;
+pub mod membership;
+pub mod mentions;
 pub mod messages;
+pub mod receipts;
 pub mod sync;
 pub mod typing;
 pub mod users;
+pub mod views;
 
 use chatproto::pb;
 use chatproto::pb::request::Kind;
@@ -107,9 +117,10 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     let Some(kind) = request.kind else {
         return Err(ApiError::new(pb::ErrorCode::Unimplemented, "unknown or missing request kind"));
     };
-    ctx.state.limits.check_address(ctx.remote.ip()).map_err(|retry| {
-        ctx.state.metrics.rate_limited("address");
-        ApiError::rate_limited("requests from this address", retry)
+    let now = std::time::Instant::now();
+    ctx.state.limits.check_address_request(ctx.remote.ip(), now).map_err(|limited| {
+        ctx.state.metrics.rate_limited(limited.scope);
+        ApiError::from(limited)
     })?;
     let opens_session = matches!(
         kind,
@@ -120,9 +131,9 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     }
     if !opens_session && !matches!(kind, Kind::Hello(_)) {
         let me = ctx.principal()?;
-        ctx.state.limits.check_user(me.user_id).map_err(|retry| {
-            ctx.state.metrics.rate_limited("user");
-            ApiError::rate_limited("requests", retry)
+        ctx.state.limits.check_request(me.user_id, now).map_err(|limited| {
+            ctx.state.metrics.rate_limited(limited.scope);
+            ApiError::from(limited)
         })?;
     }
     match kind {
@@ -150,11 +161,11 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
         Kind::CreateGroup(r) => chats::create_group(ctx, r).await,
         Kind::UpdateChat(r) => chats::update_chat(ctx, r).await,
         Kind::DeleteChat(r) => chats::delete_chat(ctx, r).await,
-        Kind::AddMembers(r) => chats::add_members(ctx, r).await,
-        Kind::RemoveMember(r) => chats::remove_member(ctx, r).await,
-        Kind::LeaveChat(r) => chats::leave_chat(ctx, r).await,
-        Kind::SetMemberRole(r) => chats::set_member_role(ctx, r).await,
-        Kind::TransferOwnership(r) => chats::transfer_ownership(ctx, r).await,
+        Kind::AddMembers(r) => membership::add_members(ctx, r).await,
+        Kind::RemoveMember(r) => membership::remove_member(ctx, r).await,
+        Kind::LeaveChat(r) => membership::leave_chat(ctx, r).await,
+        Kind::SetMemberRole(r) => membership::set_member_role(ctx, r).await,
+        Kind::TransferOwnership(r) => membership::transfer_ownership(ctx, r).await,
         Kind::SetChatState(r) => chats::set_chat_state(ctx, r).await,
         Kind::ListChats(r) => chats::list_chats(ctx, r).await,
         Kind::GetChat(r) => chats::get_chat(ctx, r).await,
@@ -162,11 +173,11 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
         Kind::EditMessage(r) => messages::edit_message(ctx, r).await,
         Kind::DeleteMessage(r) => messages::delete_message(ctx, r).await,
         Kind::React(r) => messages::react(ctx, r).await,
-        Kind::GetHistory(r) => messages::get_history(ctx, r).await,
-        Kind::SearchMessages(r) => messages::search_messages(ctx, r).await,
-        Kind::MarkReceipt(r) => messages::mark_receipt(ctx, r).await,
-        Kind::GetReceipts(r) => messages::get_receipts(ctx, r).await,
-        Kind::GetMessageEdits(r) => messages::get_message_edits(ctx, r).await,
+        Kind::GetHistory(r) => history::get_history(ctx, r).await,
+        Kind::SearchMessages(r) => history::search_messages(ctx, r).await,
+        Kind::MarkReceipt(r) => receipts::mark_receipt(ctx, r).await,
+        Kind::GetReceipts(r) => receipts::get_receipts(ctx, r).await,
+        Kind::GetMessageEdits(r) => history::get_message_edits(ctx, r).await,
         Kind::SendTyping(r) => typing::send_typing(ctx, r).await,
         Kind::Sync(r) => sync::sync(ctx, r).await,
         Kind::GetChatEvents(r) => sync::get_chat_events(ctx, r).await,

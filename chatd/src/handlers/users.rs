@@ -74,7 +74,7 @@ pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
 /// GetUsers: unknown ids are left out.
 pub async fn get_users(ctx: &ConnCtx, req: pb::GetUsers) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let ids = validate::id_list(&req.user_ids).map_err(|e| e.api("get_users"))?;
+    let ids = validate::id_list("get_users.user_ids", &req.user_ids)?;
     let users = ctx.state.store.users(&ids).await?;
     Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
 }
@@ -82,11 +82,20 @@ pub async fn get_users(ctx: &ConnCtx, req: pb::GetUsers) -> ApiResult<Answer> {
 /// UpdateProfile.
 pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let f = |e: validate::FieldError| e.api("update_profile");
+    if let Some(bio) = &req.bio {
+        validate::bio("update_profile.bio", bio)?;
+    }
+    if let Some(avatar) = &req.avatar_file_id {
+        validate::file_id("update_profile.avatar_file_id", avatar)?;
+    }
     let patch = ProfilePatch {
-        display_name: req.display_name.as_deref().map(validate::display_name).transpose().map_err(f)?,
-        bio: req.bio.as_deref().map(validate::bio).transpose().map_err(f)?,
-        avatar_file_id: req.avatar_file_id.as_deref().map(|v| validate::file_id(v, "avatar_file_id")).transpose().map_err(f)?,
+        display_name: req
+            .display_name
+            .as_deref()
+            .map(|v| validate::display_name("update_profile.display_name", v))
+            .transpose()?,
+        bio: req.bio,
+        avatar_file_id: req.avatar_file_id,
         status: match pb::UserStatus::try_from(req.status) {
             Ok(pb::UserStatus::Unspecified) => None,
             Ok(status) => Some(status),
@@ -104,8 +113,8 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
 /// SearchUsers: prefix of username or display name, paged by username.
 pub async fn search_users(ctx: &ConnCtx, req: pb::SearchUsers) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let query = validate::user_query(&req.query).map_err(|e| e.api("search_users"))?;
-    let limit = validate::page_limit(req.limit).map_err(|e| e.api("search_users"))?;
+    let query = validate::user_query("search_users.query", &req.query)?;
+    let limit = validate::page_limit_or("search_users.limit", req.limit, 20)?;
     let after = cursor_username(&req.cursor, "search_users.cursor")?;
     let mut users = ctx.state.store.search_users(&query, after.as_deref(), limit + 1).await?;
     let next_cursor = page_cursor(&mut users, limit);
@@ -117,7 +126,7 @@ pub fn cursor_username(cursor: &str, field: &str) -> ApiResult<Option<String>> {
     if cursor.is_empty() {
         return Ok(None);
     }
-    validate::username(cursor).map(Some).map_err(|_| ApiError::invalid(field, "malformed cursor"))
+    validate::username("cursor", cursor).map(Some).map_err(|_| ApiError::invalid(field, "malformed cursor"))
 }
 
 /// Trims a `limit + 1` page to `limit` and returns the next cursor (empty when it was the last).

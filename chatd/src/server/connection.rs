@@ -283,7 +283,7 @@ pub async fn serve(
                     }
                 }
             };
-            let _ = tokio::time::timeout(state.settings.shutdown_grace, drain).await;
+            let _ = tokio::time::timeout(state.settings.shutdown_grace.mul_f32(0.8), drain).await;
             ctx.deauthenticate().await;
             // Give the GoAway and last responses a moment to be acknowledged.
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -311,7 +311,7 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
         Ok(request) => request,
         Err(err) => {
             if let Some(error) = err.to_error() {
-                ctx.state.metrics.request("malformed", error.code().as_str_name());
+                ctx.state.metrics.request_finished("malformed", Err(error.code()), std::time::Duration::ZERO);
                 let response = pb::Response { request_id: 0, result: Some(pb::response::Result::Error(error)) };
                 let _ = stream.respond(&response).await;
             }
@@ -322,12 +322,7 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
     let result = handlers::dispatch(&ctx, request).await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.code_label(),
-    };
-    ctx.state.metrics.request(kind, outcome);
-    ctx.state.metrics.request_duration(kind, started.elapsed());
+    ctx.state.metrics.request_finished(kind, result.as_ref().map(|_| ()).map_err(|e| e.code), started.elapsed());
     let response = match result {
         Ok(result) => pb::Response { request_id, result: Some(result) },
         Err(err) => error_response(request_id, &err),

@@ -14,10 +14,15 @@
 //! - Usernames are stored lowercase; the server validates every input before it reaches a store.
 //! - Authorization is the server's job; stores check only what they must for integrity
 //!   (existence, uniqueness, membership where an operation would otherwise corrupt state).
+//! - Errors name what is missing: `NotFound("user")`, `NotFound("session")`, `NotFound("chat")`
+//!   (also for a deleted chat), `NotFound("member")` (not a current member), `NotFound("message")`.
+//! - Lists of ids are ascending unless a method says otherwise.
 
+#[cfg(test)]
+mod conformance;
 pub mod model;
 pub mod mongo;
-
+pub mod sqlite;
 
 use async_trait::async_trait;
 use chatproto::pb;
@@ -47,15 +52,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Accounts.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Creates an account. `Conflict` when the (lowercase) username is taken, also by a deleted user.
+    /// Creates an account. The username is folded to lowercase; `Conflict` ("username taken")
+    /// when it is taken, also by a deleted user. The chosen status starts as `ONLINE`.
     async fn create_user(&self, new: NewUser) -> StoreResult<UserRecord>;
     /// A user by id, including disabled and deleted ones.
     async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>>;
-    /// A user by lowercase username.
+    /// A user by username (folded to lowercase before the lookup).
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
-    /// The users among `ids` that exist, in no particular order.
+    /// The users among `ids` that exist, each once, in no particular order.
     async fn users(&self, ids: &[u64]) -> StoreResult<Vec<UserRecord>>;
     /// Applies a profile patch; returns the updated record.
+    ///
+    /// This and the other changes below (`set_*`, `touch_last_seen`) fail with
+    /// `NotFound("user")` for unknown and for deleted users: a deleted account cannot come back.
     async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord>;
     /// Replaces the password hash.
     async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()>;
@@ -63,7 +72,9 @@ pub trait UserStore: Send + Sync {
     async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()>;
     /// Disables or enables the account.
     async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()>;
-    /// Marks the account deleted: profile and email purged, disabled, username kept reserved.
+    /// Marks the account deleted: profile, email and password hash purged, status `OFFLINE`,
+    /// disabled, username kept reserved. Deleting a deleted user again does nothing;
+    /// `NotFound("user")` for an unknown id.
     async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()>;
     /// Records when the user was last seen.
     async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()>;
@@ -83,7 +94,8 @@ pub trait UserStore: Send + Sync {
         after_username: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<UserRecord>>;
-    /// How many users have the admin role (to protect the last admin).
+    /// How many active (not disabled, not deleted) users have the admin role (to protect the
+    /// last admin).
     async fn count_admins(&self) -> StoreResult<u64>;
 }
 
@@ -91,10 +103,13 @@ pub trait UserStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Starts a session whose first refresh token hashes to `new.refresh_hash`.
+    /// `NotFound("user")` for an unknown user; `Conflict` when the hash was ever issued before.
     async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord>;
     /// A session by id, revoked or not.
     async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>>;
-    /// Rotates a refresh token: see [`RefreshOutcome`]. A reused token revokes its session.
+    /// Rotates a refresh token: see [`RefreshOutcome`]. A reused token revokes its session, which
+    /// invalidates every token of it, including the one issued last. `Conflict` (and no change)
+    /// when `new_hash` was ever issued before.
     async fn rotate_refresh(
         &self,
         presented_hash: &str,
@@ -102,6 +117,7 @@ pub trait SessionStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<RefreshOutcome>;
     /// Records activity on a session (last seen time and client address).
+    /// `NotFound("session")` for an unknown id.
     async fn touch_session(&self, id: u64, address: &str, now_ms: i64) -> StoreResult<()>;
     /// The user's sessions that are not revoked, newest first.
     async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>>;
@@ -119,7 +135,8 @@ pub trait SessionStore: Send + Sync {
 /// Contacts and blocks (one-directional relations between users).
 #[async_trait]
 pub trait RelationStore: Send + Sync {
-    /// Adds `target` to `owner`'s contacts (idempotent).
+    /// Adds `target` to `owner`'s contacts (idempotent). `NotFound("user")` when either user does
+    /// not exist; the same holds for [`block`](Self::block).
     async fn add_contact(&self, owner: u64, target: u64) -> StoreResult<()>;
     /// Removes a contact (idempotent).
     async fn remove_contact(&self, owner: u64, target: u64) -> StoreResult<()>;
@@ -142,7 +159,9 @@ pub trait RelationStore: Send + Sync {
 #[async_trait]
 pub trait ChatStore: Send + Sync {
     /// Returns the private chat of the pair, creating it (events: `chat_created` at seq 1 with both
-    /// members) when there is none. The bool is true when it was created now.
+    /// members) when there is none. The bool is true when it was created now. Concurrent opens of
+    /// one pair create one chat. After the pair's chat is deleted, the next open creates a new one.
+    /// `Conflict` when `a == b`; `NotFound("user")` for an unknown user.
     async fn open_private_chat(
         &self,
         a: u64,
@@ -150,13 +169,19 @@ pub trait ChatStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<(ChatRecord, bool)>;
     /// Creates a group or channel owned by `owner` with the given members (event: `chat_created`
-    /// at seq 1 carrying every member).
+    /// at seq 1 carrying every member). `Conflict` when `kind` is neither group nor channel;
+    /// `NotFound("user")` for an unknown owner or member.
     async fn create_group(&self, new: NewGroup) -> StoreResult<(ChatRecord, pb::ChatEvent)>;
     /// A chat by id; deleted chats are `None`.
     async fn chat(&self, id: u64) -> StoreResult<Option<ChatRecord>>;
     /// Updates title/description/avatar (event: `chat_updated`).
-    async fn update_chat(&self, id: u64, actor: u64, patch: ChatPatch, now_ms: i64)
-    -> StoreResult<(ChatRecord, pb::ChatEvent)>;
+    async fn update_chat(
+        &self,
+        id: u64,
+        actor: u64,
+        patch: ChatPatch,
+        now_ms: i64,
+    ) -> StoreResult<(ChatRecord, pb::ChatEvent)>;
     /// Deletes the chat (event: `chat_deleted`, the last one). Members become former members whose
     /// readable range ends at that event.
     async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent>;
@@ -165,13 +190,29 @@ pub trait ChatStore: Send + Sync {
     /// One membership row, current or former (see [`MemberRecord::left_at_seq`]).
     async fn member(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<MemberRecord>>;
     /// Adds members (event: `members_added` listing those actually added). `Conflict` when every
-    /// one of them is already a member.
-    async fn add_members(&self, chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64)
-    -> StoreResult<pb::ChatEvent>;
+    /// one of them is already a member (or the list is empty), and for private chats. A former
+    /// member joins again with a fresh `joined_at_seq`.
+    async fn add_members(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_ids: &[u64],
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent>;
     /// Removes a member, or records that they left (event: `member_removed`).
-    async fn remove_member(&self, chat_id: u64, actor: u64, user_id: u64, left: bool, now_ms: i64)
-    -> StoreResult<pb::ChatEvent>;
-    /// Changes a member's role (event: `member_role_changed`).
+    /// `NotFound("member")` when not a current member; `Conflict` for the owner.
+    async fn remove_member(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_id: u64,
+        left: bool,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent>;
+    /// Changes a member's role to admin or member (event: `member_role_changed`).
+    /// `NotFound("member")` when not a current member; `Conflict` for the owner, for
+    /// `MEMBER_ROLE_OWNER` (use [`transfer_ownership`](Self::transfer_ownership)), for a role
+    /// the member already has, and in private chats.
     async fn set_member_role(
         &self,
         chat_id: u64,
@@ -181,22 +222,36 @@ pub trait ChatStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent>;
     /// Makes `new_owner` the owner and the old owner an admin (events: two `member_role_changed`,
-    /// the new owner's first). Returns both events in order.
-    async fn transfer_ownership(&self, chat_id: u64, actor: u64, new_owner: u64, now_ms: i64)
-    -> StoreResult<Vec<pb::ChatEvent>>;
+    /// the new owner's first). Returns both events in order. `NotFound("member")` when
+    /// `new_owner` is not a current member; `Conflict` when they already own it, and in private
+    /// chats.
+    async fn transfer_ownership(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        new_owner: u64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<pb::ChatEvent>>;
     /// Updates the user's own state of a chat (no event); returns the new state.
-    async fn set_user_state(&self, chat_id: u64, user_id: u64, patch: UserChatPatch)
-    -> StoreResult<UserChatState>;
+    /// `NotFound("member")` when the user never was a member.
+    async fn set_user_state(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        patch: UserChatPatch,
+    ) -> StoreResult<UserChatState>;
     /// The user's current chats with their own state, pinned first, then by last activity (newest
-    /// first), then by id; a page starts strictly after `after` (from the previous page's last
-    /// entry).
+    /// first), then by id (highest first); a page starts strictly after `after` (from the
+    /// previous page's last entry). Archived chats only with `include_archived`.
     async fn user_chats(&self, user_id: u64, query: UserChatsQuery) -> StoreResult<Vec<UserChat>>;
     /// The user's own state of one chat (also for former members).
     async fn user_chat(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<UserChat>>;
     /// Heads for sync: every current chat of the user, plus the chats among `known` the user has
     /// left or lost (with `member = false` and the seq at which they stopped being a member).
+    /// Chats among `known` the user never belonged to are left out. Ordered by chat id.
     async fn heads(&self, user_id: u64, known: &[u64]) -> StoreResult<Vec<pb::ChatHead>>;
-    /// Chats shared by two users (for presence and block checks).
+    /// The users who share at least one current chat (of any kind) with `user_id`, each once,
+    /// without `user_id` itself (for presence and block checks).
     async fn shared_chat_peers(&self, user_id: u64) -> StoreResult<Vec<u64>>;
 }
 
@@ -204,18 +259,36 @@ pub trait ChatStore: Send + Sync {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Appends a message (event: `message_created`). When the sender already sent a message with
-    /// the same `client_msg_id` (in any chat), returns that original and appends nothing.
+    /// the same `client_msg_id` (in any chat), returns that original and appends nothing, also
+    /// when identical sends race. `NotFound("chat")` / `NotFound("user")` for an unknown or
+    /// deleted chat or an unknown sender. Returned messages carry `client_msg_id`; the server
+    /// strips it for everyone but the sender.
     async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome>;
     /// One message as it is now (tombstones included).
     async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>>;
     /// Replaces the text of a message and keeps the old one in its edit history
-    /// (event: `message_edited`).
-    async fn edit_message(&self, chat_id: u64, seq: u64, actor: u64, text: &str, now_ms: i64)
-    -> StoreResult<(pb::Message, pb::ChatEvent)>;
+    /// (event: `message_edited`). This, [`delete_message`](Self::delete_message) and
+    /// [`set_reaction`](Self::set_reaction) fail with `NotFound("chat")` for a deleted chat,
+    /// `NotFound("message")` for an unknown message and `Conflict` for a message deleted for
+    /// everyone.
+    async fn edit_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        text: &str,
+        now_ms: i64,
+    ) -> StoreResult<(pb::Message, pb::ChatEvent)>;
     /// Purges a message for everyone, leaving a tombstone (event: `message_deleted`).
-    async fn delete_message(&self, chat_id: u64, seq: u64, actor: u64, now_ms: i64)
-    -> StoreResult<pb::ChatEvent>;
-    /// Hides a message for one user only (no event).
+    async fn delete_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent>;
+    /// Hides a message for one user only (no event; idempotent). `NotFound("message")` for an
+    /// unknown message.
     async fn hide_message(&self, chat_id: u64, seq: u64, user_id: u64) -> StoreResult<()>;
     /// Adds or removes a reaction (event: `reaction_changed`); `None` when nothing changed.
     async fn set_reaction(
@@ -228,22 +301,37 @@ pub trait MessageStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>>;
     /// Messages in ascending seq order, see [`HistoryQuery`]; messages hidden for `viewer` are left
-    /// out.
+    /// out, tombstones are included. A `limit` of 0 returns nothing.
     async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>>;
     /// Chat events with `after_seq < seq <= up_to_seq`, ascending, at most `limit`.
-    async fn events(&self, chat_id: u64, after_seq: u64, up_to_seq: u64, limit: u32)
-    -> StoreResult<Vec<pb::ChatEvent>>;
-    /// The edit history, oldest (the original text) first.
+    async fn events(
+        &self,
+        chat_id: u64,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<pb::ChatEvent>>;
+    /// The edit history: every replaced text with the time it was written, oldest (the original
+    /// text, at `sent_at_ms`) first; the current text is not part of it. Empty once deleted for
+    /// everyone. `NotFound("message")` for an unknown message.
     async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>>;
-    /// Moves a member's receipt cursor forward (never back; read implies delivered). Returns the
-    /// new (delivered, read) pair, or `None` when nothing moved.
-    async fn mark_receipt(&self, chat_id: u64, user_id: u64, kind: pb::ReceiptKind, up_to_seq: u64)
-    -> StoreResult<Option<(u64, u64)>>;
+    /// Moves a member's receipt cursor forward (never back; read implies delivered; never past the
+    /// chat's last seq). Returns the new (delivered, read) pair, or `None` when nothing moved.
+    /// `NotFound("member")` unless a current member; `Conflict` for `RECEIPT_KIND_UNSPECIFIED`.
+    async fn mark_receipt(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        kind: pb::ReceiptKind,
+        up_to_seq: u64,
+    ) -> StoreResult<Option<(u64, u64)>>;
     /// Every current member's cursors.
     async fn receipts(&self, chat_id: u64) -> StoreResult<Vec<pb::MemberReceipt>>;
     /// Full-text search over the given chats (the server passes only chats the user can read, each
     /// with the highest seq the user may see); never matches deleted content or messages hidden for
-    /// `viewer`. Newest first, see [`SearchQuery::before`].
+    /// `viewer`. Newest first, see [`SearchQuery::before`]. The text is plain words: query syntax
+    /// of the backend's search engine in it has no effect and never causes an error; a text with
+    /// no word (only punctuation) matches nothing.
     async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>>;
 }
 

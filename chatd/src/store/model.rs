@@ -219,9 +219,11 @@ pub struct UserChat {
     pub member: MemberRecord,
     /// The user's own state.
     pub state: UserChatState,
-    /// Messages from others with seq > read_seq that the user can see (not hidden, not deleted).
+    /// Messages from others with seq > read_seq that the user can see (not hidden, not deleted;
+    /// for a former member, up to `member.left_at_seq`).
     pub unread_count: u32,
-    /// The newest message the user can see, if any.
+    /// The newest message the user can see (not deleted, not hidden; for a former member, up to
+    /// `member.left_at_seq`), if any.
     pub last_message: Option<pb::Message>,
 }
 

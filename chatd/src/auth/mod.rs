@@ -1,0 +1,15 @@
+//! Credentials: password hashing, access tokens (JWT) and refresh tokens.
+//!
+//! Layout:
+//! - [`password`]: argon2id hashing and verification off the async runtime, with bounded
+//!   concurrency and a dummy verification for unknown users;
+//! - [`token`]: short-lived HS256 access tokens with the claims of `chat/1`;
+//! - [`refresh`]: opaque single-use refresh tokens, stored as SHA-256 hashes, and their expiry.
+
+pub mod password;
+pub mod refresh;
+pub mod token;
+
+pub use password::{PasswordError, PasswordHasher};
+pub use refresh::{RefreshToken, hash_refresh_token, refresh_expired};
+pub use token::{AccessClaims, TokenError, TokenIssuer, TokenKey, TokenKeyError};

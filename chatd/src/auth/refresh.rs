@@ -1,0 +1,134 @@
+//! Opaque refresh tokens.
+//!
+//! A refresh token is 32 random bytes, base64url without padding (43 characters). The server
+//! stores only its SHA-256 (hex), so a leaked database does not yield usable tokens; the
+//! token's entropy makes a plain hash sufficient (no salt or slow hash needed). A session's
+//! refresh token expires after [`REFRESH_IDLE_TTL_MS`] without use or
+//! [`REFRESH_ABSOLUTE_TTL_MS`] after the session was created, whichever comes first.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+
+/// Random bytes in a refresh token.
+pub const REFRESH_TOKEN_BYTES: usize = 32;
+
+/// Length of the encoded token in characters.
+pub const REFRESH_TOKEN_CHARS: usize = 43;
+
+/// Expiry after the last use: 7 days.
+pub const REFRESH_IDLE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Expiry after the session's creation: 30 days.
+pub const REFRESH_ABSOLUTE_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// A freshly generated refresh token and the hash to store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// The token handed to the client, once.
+    pub token: String,
+    /// What the store keeps: hex SHA-256 of `token`.
+    pub hash: String,
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("token", &"[redacted]")
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
+impl RefreshToken {
+    /// A new token from the operating system's CSPRNG (via `rand`'s thread RNG, which is
+    /// seeded from it and reseeds).
+    pub fn generate() -> RefreshToken {
+        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let hash = hash_refresh_token(&token);
+        RefreshToken { token, hash }
+    }
+}
+
+/// The stored form of a presented token: lowercase hex SHA-256 of its text.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Whether `token` has the shape of a refresh token (43 base64url characters), so that garbage
+/// can be refused before a store lookup.
+pub fn is_well_formed(token: &str) -> bool {
+    token.len() == REFRESH_TOKEN_CHARS
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether a session's refresh token has expired at `now_ms`: idle for 7 days or older than
+/// 30 days (both bounds inclusive). Times before creation (clock steps) count as not expired.
+pub fn refresh_expired(created_at_ms: i64, last_seen_at_ms: i64, now_ms: i64) -> bool {
+    let idle = now_ms.saturating_sub(last_seen_at_ms.max(created_at_ms));
+    let age = now_ms.saturating_sub(created_at_ms);
+    idle >= REFRESH_IDLE_TTL_MS || age >= REFRESH_ABSOLUTE_TTL_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+
+    #[test]
+    fn generated_tokens_are_distinct_well_formed_and_hashed() {
+        let a = RefreshToken::generate();
+        let b = RefreshToken::generate();
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.token.len(), REFRESH_TOKEN_CHARS);
+        assert!(is_well_formed(&a.token), "{}", a.token);
+        let decoded = URL_SAFE_NO_PAD.decode(&a.token).expect("base64url");
+        assert_eq!(decoded.len(), REFRESH_TOKEN_BYTES);
+        assert_eq!(a.hash, hash_refresh_token(&a.token));
+        assert_eq!(a.hash.len(), 64);
+        assert!(!format!("{a:?}").contains(&a.token));
+    }
+
+    #[test]
+    fn hash_is_hex_sha256() {
+        // SHA-256("abc") from FIPS 180-2.
+        assert_eq!(
+            hash_refresh_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn well_formed_rejects_other_shapes() {
+        assert!(is_well_formed(&"A".repeat(43)));
+        assert!(!is_well_formed(&"A".repeat(42)));
+        assert!(!is_well_formed(&"A".repeat(44)));
+        assert!(!is_well_formed(&format!("{}=", "A".repeat(42))));
+        assert!(!is_well_formed(&format!("{}+", "A".repeat(42))));
+        assert!(!is_well_formed(""));
+    }
+
+    #[test]
+    fn expiry_idle_and_absolute() {
+        let created = 1_000 * DAY;
+        // Fresh.
+        assert!(!refresh_expired(created, created, created));
+        // Idle bound: 7 days after the last use.
+        assert!(!refresh_expired(created, created, created + 7 * DAY - 1));
+        assert!(refresh_expired(created, created, created + 7 * DAY));
+        // Used regularly: alive until the absolute bound.
+        let last = created + 29 * DAY;
+        assert!(!refresh_expired(created, last, created + 30 * DAY - 1));
+        assert!(refresh_expired(created, last, created + 30 * DAY));
+        // Clock stepped back: not expired.
+        assert!(!refresh_expired(created, created, created - DAY));
+        // A last_seen before creation (bad data) does not shorten the idle window.
+        assert!(!refresh_expired(created, 0, created + DAY));
+    }
+}

@@ -1,0 +1,32 @@
+//! `chatd` / `chatd serve`: run the server until SIGINT or SIGTERM, then drain and exit.
+
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::daemon::Daemon;
+
+/// Starts the daemon, prints where it listens and how clients pin its certificate, and drains on
+/// SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let daemon = Daemon::start(config).await?;
+    // Printed on stdout, in exactly the form clients accept for `--pin`.
+    println!("chatd listening on {}", daemon.addr);
+    println!("certificate sha256 fingerprint: {}", daemon.fingerprint);
+    println!("admin http on http://{}", daemon.admin_addr);
+    wait_for_signal().await?;
+    tracing::info!("shutdown requested: draining");
+    daemon.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The clap definitions: every setting, its flag, environment variable and default, and the
+//! subcommands. Parse through [`Config::load`](super::Config::load), which applies the
+//! environment and file layers; the help text lists each variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use super::{parse_duration, parse_rate};
+use crate::ratelimit::Rate;
+
+/// How the settings combine, shown by `chatd --help`.
+const LONG_ABOUT: &str = "chatd, the chat/1 server.
+
+Settings come from flags, CHATD_* environment variables and an optional TOML file (--config), \
+in that order of precedence. The file uses the setting names of the flags with '_' for '-' \
+(data_dir, listen, ...) and a [limits] table (send, request, address_request, login_account, \
+login_address, typing). Relative paths are relative to the working directory. Rates are written \
+COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, e.g. \
+\"15m\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
+the token key file.";
+
+/// The command line of chatd: settings and an optional subcommand.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chatd",
+    version,
+    about = "chatd, the chat/1 server",
+    long_about = LONG_ABOUT,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Settings, shared by every subcommand.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CliCommand {
+    /// Run the server (the default).
+    Serve,
+    /// Manage user accounts in the local database.
+    User {
+        /// The user command.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `chatd user ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UserCommand {
+    /// Create a user account.
+    Add {
+        /// The username (3-32 characters of a-z, 0-9, '_' and '.').
+        name: String,
+        /// Give the account the server admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Every setting. Options without a default are `Option`s; see the crate's `Config` for what
+/// each means once merged.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// TOML configuration file
+    #[arg(long, global = true, env = "CHATD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory: database, generated TLS certificate, token key
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./chatd-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// QUIC (UDP) address to serve chat/1 on
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:4433"
+    )]
+    pub listen: SocketAddr,
+
+    /// HTTP address for /metrics, /healthz and /readyz
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_ADMIN_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// TLS certificate chain (PEM); with --tls-key. Default: a self-signed certificate generated
+    /// in the data directory
+    #[arg(long, global = true, env = "CHATD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM); with --tls-cert
+    #[arg(long, global = true, env = "CHATD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Log format
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. "info" or "chatd=debug,quinn=warn"
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LOG",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    pub log: String,
+
+    /// This node's id in a cluster. Default: random per start
+    #[arg(long, global = true, env = "CHATD_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+
+    /// Most concurrent client connections
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value = "20000"
+    )]
+    pub max_connections: u32,
+
+    /// Access-token lifetime, at most 15m
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_ACCESS_TOKEN_TTL",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "15m"
+    )]
+    pub access_token_ttl: Duration,
+
+    /// File holding the access-token signing key (hex), generated when missing. The key may
+    /// instead be given in CHATD_TOKEN_KEY. Default: token.key in the data directory
+    #[arg(long, global = true, env = "CHATD_TOKEN_KEY_FILE", value_name = "FILE")]
+    pub token_key_file: Option<PathBuf>,
+
+    /// How long shutdown waits for connections to close
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_SHUTDOWN_GRACE",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "10s"
+    )]
+    pub shutdown_grace: Duration,
+
+    /// Messages sent per user
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_SEND",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "20/s burst 60"
+    )]
+    pub limit_send: Rate,
+
+    /// Requests per user
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_REQUEST",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "100/s burst 200"
+    )]
+    pub limit_request: Rate,
+
+    /// Requests per client IP address
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_ADDRESS_REQUEST",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "200/s burst 400"
+    )]
+    pub limit_address_request: Rate,
+
+    /// Login attempts per account
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_LOGIN_ACCOUNT",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/m burst 5"
+    )]
+    pub limit_login_account: Rate,
+
+    /// Login attempts per client IP address
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_LOGIN_ADDRESS",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/5s burst 20"
+    )]
+    pub limit_login_address: Rate,
+
+    /// Typing notifications per user and chat
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_TYPING",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/2s burst 1"
+    )]
+    pub limit_typing: Rate,
+
+    /// Cluster mode: MongoDB connection string (mongodb:// or mongodb+srv://). Prefer the
+    /// variable when it holds a password: the command line is visible to other users
+    #[arg(long, global = true, env = "CHATD_MONGO_URI", value_name = "URI")]
+    pub mongo_uri: Option<String>,
+
+    /// Cluster mode: Redis URL (redis://, rediss:// or redis+unix://). Prefer the variable when
+    /// it holds a password
+    #[arg(long, global = true, env = "CHATD_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+}

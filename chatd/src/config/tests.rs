@@ -1,0 +1,502 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+
+fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let args = std::iter::once("chatd")
+        .chain(args.iter().copied())
+        .map(OsString::from);
+    Config::load(args, move |k| env.get(k).cloned())
+}
+
+fn load_ok(args: &[&str], env: &[(&str, &str)]) -> Config {
+    match load_with(args, env) {
+        Ok(c) => c,
+        Err(e) => panic!("load {args:?} {env:?}: {e}"),
+    }
+}
+
+fn write_file(dir: &Path, text: &str) -> String {
+    let path = dir.join("chatd.toml");
+    std::fs::write(&path, text).expect("write config");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn defaults() {
+    let c = load_ok(&[], &[]);
+    assert_eq!(c.command, CliCommand::Serve);
+    assert_eq!(c.config_file, None);
+    assert_eq!(c.data_dir, PathBuf::from("./chatd-data"));
+    assert_eq!(c.listen, "127.0.0.1:4433".parse().expect("addr"));
+    assert_eq!(c.admin_listen, "127.0.0.1:9464".parse().expect("addr"));
+    assert_eq!(c.tls, None);
+    assert_eq!(c.log_format, LogFormat::Human);
+    assert_eq!(c.log_filter, "info");
+    assert_eq!(c.max_connections, 20_000);
+    assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+    assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(c.token_key_file, PathBuf::from("./chatd-data/token.key"));
+    assert_eq!(c.token_key, None);
+    assert_eq!(c.limits, LimitRates::default());
+    assert_eq!(c.mongo_uri, None);
+    assert_eq!(c.redis_url, None);
+    assert_eq!(c.node_id.len(), 16);
+    assert_ne!(
+        c.node_id,
+        load_ok(&[], &[]).node_id,
+        "node id is random per start"
+    );
+}
+
+/// One setting present in every layer, and how to read it back.
+struct Layered {
+    flag: &'static str,
+    env: &'static str,
+    file: &'static str,
+    values: [&'static str; 3],
+    toml: fn(&str) -> String,
+    get: fn(&Config) -> String,
+}
+
+fn plain(key: &'static str) -> impl Fn(&str) -> String {
+    move |v| format!("{key} = \"{v}\"\n")
+}
+
+#[test]
+fn flag_beats_env_beats_file_beats_default_for_every_setting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cases: Vec<Layered> = vec![
+        Layered {
+            flag: "--data-dir",
+            env: "CHATD_DATA_DIR",
+            file: "data_dir",
+            values: ["/file", "/env", "/flag"],
+            toml: |v| plain("data_dir")(v),
+            get: |c| c.data_dir.display().to_string(),
+        },
+        Layered {
+            flag: "--listen",
+            env: "CHATD_LISTEN",
+            file: "listen",
+            values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
+            toml: |v| plain("listen")(v),
+            get: |c| c.listen.to_string(),
+        },
+        Layered {
+            flag: "--admin-listen",
+            env: "CHATD_ADMIN_LISTEN",
+            file: "admin_listen",
+            values: ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"],
+            toml: |v| plain("admin_listen")(v),
+            get: |c| c.admin_listen.to_string(),
+        },
+        Layered {
+            flag: "--log-format",
+            env: "CHATD_LOG_FORMAT",
+            file: "log_format",
+            values: ["json", "human", "json"],
+            toml: |v| plain("log_format")(v),
+            get: |c| format!("{:?}", c.log_format).to_lowercase(),
+        },
+        Layered {
+            flag: "--log",
+            env: "CHATD_LOG",
+            file: "log",
+            values: ["warn", "debug", "chatd=trace"],
+            toml: |v| plain("log")(v),
+            get: |c| c.log_filter.clone(),
+        },
+        Layered {
+            flag: "--node-id",
+            env: "CHATD_NODE_ID",
+            file: "node_id",
+            values: ["file-node", "env-node", "flag-node"],
+            toml: |v| plain("node_id")(v),
+            get: |c| c.node_id.clone(),
+        },
+        Layered {
+            flag: "--max-connections",
+            env: "CHATD_MAX_CONNECTIONS",
+            file: "max_connections",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_connections = {v}\n"),
+            get: |c| c.max_connections.to_string(),
+        },
+        Layered {
+            flag: "--access-token-ttl",
+            env: "CHATD_ACCESS_TOKEN_TTL",
+            file: "access_token_ttl",
+            values: ["1m", "2m", "3m"],
+            toml: |v| plain("access_token_ttl")(v),
+            get: |c| crate::ratelimit::format_duration(c.access_token_ttl),
+        },
+        Layered {
+            flag: "--token-key-file",
+            env: "CHATD_TOKEN_KEY_FILE",
+            file: "token_key_file",
+            values: ["/f.key", "/e.key", "/g.key"],
+            toml: |v| plain("token_key_file")(v),
+            get: |c| c.token_key_file.display().to_string(),
+        },
+        Layered {
+            flag: "--shutdown-grace",
+            env: "CHATD_SHUTDOWN_GRACE",
+            file: "shutdown_grace",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("shutdown_grace")(v),
+            get: |c| crate::ratelimit::format_duration(c.shutdown_grace),
+        },
+        Layered {
+            flag: "--limit-send",
+            env: "CHATD_LIMIT_SEND",
+            file: "limits.send",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\nsend = \"{v}\"\n"),
+            get: |c| c.limits.send.to_string(),
+        },
+        Layered {
+            flag: "--limit-request",
+            env: "CHATD_LIMIT_REQUEST",
+            file: "limits.request",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\nrequest = \"{v}\"\n"),
+            get: |c| c.limits.request.to_string(),
+        },
+        Layered {
+            flag: "--limit-address-request",
+            env: "CHATD_LIMIT_ADDRESS_REQUEST",
+            file: "limits.address_request",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\naddress_request = \"{v}\"\n"),
+            get: |c| c.limits.address_request.to_string(),
+        },
+        Layered {
+            flag: "--limit-login-account",
+            env: "CHATD_LIMIT_LOGIN_ACCOUNT",
+            file: "limits.login_account",
+            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
+            toml: |v| format!("[limits]\nlogin_account = \"{v}\"\n"),
+            get: |c| c.limits.login_account.to_string(),
+        },
+        Layered {
+            flag: "--limit-login-address",
+            env: "CHATD_LIMIT_LOGIN_ADDRESS",
+            file: "limits.login_address",
+            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
+            toml: |v| format!("[limits]\nlogin_address = \"{v}\"\n"),
+            get: |c| c.limits.login_address.to_string(),
+        },
+        Layered {
+            flag: "--limit-typing",
+            env: "CHATD_LIMIT_TYPING",
+            file: "limits.typing",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\ntyping = \"{v}\"\n"),
+            get: |c| c.limits.typing.to_string(),
+        },
+        Layered {
+            flag: "--mongo-uri",
+            env: "CHATD_MONGO_URI",
+            file: "mongo_uri",
+            values: ["mongodb://f:1", "mongodb://e:2", "mongodb+srv://g"],
+            toml: |v| plain("mongo_uri")(v),
+            get: |c| {
+                c.mongo_uri
+                    .as_ref()
+                    .map(|u| u.as_str().to_owned())
+                    .unwrap_or_default()
+            },
+        },
+        Layered {
+            flag: "--redis-url",
+            env: "CHATD_REDIS_URL",
+            file: "redis_url",
+            values: ["redis://f:1", "redis://e:2", "rediss://g:3"],
+            toml: |v| plain("redis_url")(v),
+            get: |c| {
+                c.redis_url
+                    .as_ref()
+                    .map(|u| u.as_str().to_owned())
+                    .unwrap_or_default()
+            },
+        },
+    ];
+    let default = load_ok(&[], &[]);
+    for case in &cases {
+        let [file_v, env_v, flag_v] = case.values;
+        let path = write_file(tmp.path(), &(case.toml)(file_v));
+        let flag = format!("{}={flag_v}", case.flag);
+        let all = load_ok(&["--config", &path, &flag], &[(case.env, env_v)]);
+        assert_eq!((case.get)(&all), flag_v, "{}: flag wins", case.file);
+        let env_file = load_ok(&["--config", &path], &[(case.env, env_v)]);
+        assert_eq!(
+            (case.get)(&env_file),
+            env_v,
+            "{}: env beats file",
+            case.file
+        );
+        let file_only = load_ok(&["--config", &path], &[]);
+        assert_eq!(
+            (case.get)(&file_only),
+            file_v,
+            "{}: file beats default",
+            case.file
+        );
+        if case.file != "node_id" {
+            assert_eq!(
+                (case.get)(&load_ok(&[], &[])),
+                (case.get)(&default),
+                "{}: default",
+                case.file
+            );
+        }
+    }
+    // Every setting with an environment variable is covered above (TLS paths are tested with
+    // their pairing rule, the config file path itself has no file layer).
+    for (_, var) in env_bindings() {
+        let covered = cases.iter().any(|c| c.env == var)
+            || ["CHATD_CONFIG", "CHATD_TLS_CERT", "CHATD_TLS_KEY"].contains(&var.as_str());
+        assert!(covered, "{var} has no precedence test");
+    }
+}
+
+#[test]
+fn tls_paths_layer_and_must_come_in_pairs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = write_file(
+        tmp.path(),
+        "tls_cert = \"/f/cert.pem\"\ntls_key = \"/f/key.pem\"\n",
+    );
+    let c = load_ok(
+        &["--config", &path, "--tls-cert", "/flag/cert.pem"],
+        &[("CHATD_TLS_KEY", "/env/key.pem")],
+    );
+    assert_eq!(
+        c.tls,
+        Some(TlsPaths {
+            cert: "/flag/cert.pem".into(),
+            key: "/env/key.pem".into()
+        })
+    );
+    let err = load_with(&["--tls-cert", "/c.pem"], &[]).expect_err("cert alone");
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                setting: "tls_key",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = load_with(&[], &[("CHATD_TLS_KEY", "/k.pem")]).expect_err("key alone");
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                setting: "tls_cert",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_file_path_from_environment() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = write_file(tmp.path(), "max_connections = 7\n");
+    let c = load_ok(&[], &[("CHATD_CONFIG", &path)]);
+    assert_eq!(c.max_connections, 7);
+    assert_eq!(c.config_file, Some(PathBuf::from(&path)));
+}
+
+#[test]
+fn token_key_file_defaults_into_the_configured_data_dir() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = write_file(tmp.path(), "data_dir = \"/srv/chat\"\n");
+    let c = load_ok(&["--config", &path], &[]);
+    assert_eq!(c.token_key_file, PathBuf::from("/srv/chat/token.key"));
+}
+
+#[test]
+fn token_key_only_from_the_environment() {
+    let hex = "a1".repeat(32);
+    let c = load_ok(&[], &[(TOKEN_KEY_ENV, &hex)]);
+    assert_eq!(c.token_key.as_ref().map(|k| k.to_hex()), Some(hex.clone()));
+    let err = load_with(&[], &[(TOKEN_KEY_ENV, "abcd")]).expect_err("short");
+    assert!(
+        matches!(&err, ConfigError::Env { var, .. } if var == TOKEN_KEY_ENV),
+        "{err}"
+    );
+    // There is no flag for it.
+    let err = load_with(&["--token-key", &hex], &[]).expect_err("no such flag");
+    assert!(matches!(err, ConfigError::Cli(_)), "{err}");
+}
+
+#[test]
+fn user_add_subcommand_parses_with_settings_anywhere() {
+    let c = load_ok(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--admin",
+            "--password-stdin",
+            "--data-dir",
+            "/d",
+        ],
+        &[("CHATD_DATA_DIR", "/env")],
+    );
+    assert_eq!(
+        c.command,
+        CliCommand::User {
+            action: UserCommand::Add {
+                name: "alice".into(),
+                admin: true,
+                password_stdin: true
+            }
+        }
+    );
+    assert_eq!(
+        c.data_dir,
+        PathBuf::from("/d"),
+        "flag after the subcommand wins"
+    );
+    let c = load_ok(&["user", "add", "bob"], &[("CHATD_DATA_DIR", "/env")]);
+    assert_eq!(
+        c.command,
+        CliCommand::User {
+            action: UserCommand::Add {
+                name: "bob".into(),
+                admin: false,
+                password_stdin: false
+            }
+        }
+    );
+    assert_eq!(c.data_dir, PathBuf::from("/env"));
+    let c = load_ok(&["--data-dir", "/before", "user", "add", "carol"], &[]);
+    assert_eq!(c.data_dir, PathBuf::from("/before"));
+    assert_eq!(load_ok(&["serve"], &[]).command, CliCommand::Serve);
+    assert!(matches!(
+        load_with(&["user", "add"], &[]),
+        Err(ConfigError::Cli(_))
+    ));
+}
+
+#[test]
+fn help_documents_every_setting_and_its_variable() {
+    let err = load_with(&["--help"], &[]).expect_err("help");
+    let ConfigError::Cli(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+    let help = e.render().to_string();
+    let bindings = env_bindings();
+    assert!(bindings.len() >= 20, "{bindings:?}");
+    for (long, var) in &bindings {
+        assert!(help.contains(&format!("--{long}")), "--{long} missing");
+        assert!(help.contains(&format!("[env: {var}]")), "{var} missing");
+    }
+    assert!(help.contains(TOKEN_KEY_ENV));
+    assert!(help.contains("[default: 127.0.0.1:4433]"));
+    assert!(help.contains("[default: \"20/s burst 60\"]"), "{help}");
+}
+
+#[test]
+fn bad_values_name_their_source() {
+    let err = load_with(&[], &[("CHATD_LISTEN", "not-an-address")]).expect_err("env");
+    match &err {
+        ConfigError::Env { var, message } => {
+            assert_eq!(var, "CHATD_LISTEN");
+            assert!(message.contains("not-an-address"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
+    let err = load_with(&[], &[("CHATD_LIMIT_SEND", "fast")]).expect_err("env rate");
+    assert!(
+        matches!(&err, ConfigError::Env { var, .. } if var == "CHATD_LIMIT_SEND"),
+        "{err}"
+    );
+    let err = load_with(&["--listen", "nope"], &[]).expect_err("flag");
+    assert!(matches!(err, ConfigError::Cli(_)), "{err}");
+    // Empty variables count as unset.
+    assert_eq!(
+        load_ok(&[], &[("CHATD_LISTEN", "")]).listen,
+        "127.0.0.1:4433".parse().expect("addr")
+    );
+
+    let invalid_cases: &[(&[&str], &str)] = &[
+        (&["--access-token-ttl", "16m"], "access_token_ttl"),
+        (&["--access-token-ttl", "0s"], "access_token_ttl"),
+        (&["--log", "chatd=loud"], "log"),
+        (&["--node-id", "has space"], "node_id"),
+        (&["--max-connections", "0"], "max_connections"),
+        (&["--mongo-uri", "postgres://x"], "mongo_uri"),
+        (&["--mongo-uri", "mongodb://"], "mongo_uri"),
+        (&["--redis-url", "localhost:6379"], "redis_url"),
+    ];
+    for (args, setting) in invalid_cases {
+        match load_with(args, &[]) {
+            Err(ConfigError::Invalid { setting: s, .. }) => assert_eq!(s, *setting, "{args:?}"),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn config_file_errors_name_the_file_and_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("missing.toml");
+    let err = load_with(&["--config", &missing.to_string_lossy()], &[]).expect_err("missing");
+    assert!(matches!(err, ConfigError::ReadFile { .. }), "{err}");
+    assert!(err.to_string().contains("missing.toml"));
+
+    let cases: &[(&str, &str)] = &[
+        ("lisen = \"127.0.0.1:1\"\n", "lisen"),
+        ("[limits]\nsnd = \"1/s\"\n", "snd"),
+        ("\n\nlisten = \"nowhere\"\n", "line 3"),
+        ("access_token_ttl = \"forever\"\n", "forever"),
+        ("[limits]\nsend = \"lots\"\n", "lots"),
+        ("log_format = \"xml\"\n", "xml"),
+        ("max_connections = -1\n", "line 1"),
+        ("this is not toml", "line 1"),
+    ];
+    for (text, needle) in cases {
+        let path = write_file(tmp.path(), text);
+        match load_with(&["--config", &path], &[]) {
+            Err(ConfigError::File { path: p, message }) => {
+                assert_eq!(p, PathBuf::from(&path));
+                assert!(message.contains(needle), "{text:?}: {message}");
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn service_uris_hide_passwords() {
+    let uri = ServiceUri("mongodb://app:s3cret@db1:27017,db2/chat?replicaSet=rs0".into());
+    assert_eq!(
+        uri.redacted(),
+        "mongodb://app:***@db1:27017,db2/chat?replicaSet=rs0"
+    );
+    assert!(!format!("{uri:?}").contains("s3cret"));
+    assert!(!uri.to_string().contains("s3cret"));
+    assert_eq!(
+        uri.as_str(),
+        "mongodb://app:s3cret@db1:27017,db2/chat?replicaSet=rs0"
+    );
+    let plain = ServiceUri("redis://cache:6379/0".into());
+    assert_eq!(plain.redacted(), "redis://cache:6379/0");
+    let user_only = ServiceUri("redis://user@cache".into());
+    assert_eq!(user_only.redacted(), "redis://user@cache");
+    let at_in_password = ServiceUri("redis://u:p@ss@cache/0".into());
+    assert_eq!(at_in_password.redacted(), "redis://u:***@cache/0");
+}

@@ -1,0 +1,293 @@
+//! Authorization shared by the chat, message, sync and typing handlers.
+//!
+//! The rules (spec/chat.proto is normative; this is how the handlers apply it):
+//! - Only current members read or write a chat. A chat the caller is not a member of answers
+//!   NOT_FOUND "chat not found", exactly like a chat that does not exist, so nobody can probe
+//!   which chats exist.
+//! - Former members (left, removed, or the chat was deleted) may still read the chat's log up to
+//!   and including the event that ended their membership, and write nothing.
+//! - Posting (send, edit): every member of a group; admins and the owner of a channel; in a
+//!   private chat, either member unless one of them blocked the other (PERMISSION_DENIED
+//!   "blocked"). Blocking does not silence a member in groups and channels: the blocker hides the
+//!   blocked user's typing and presence instead.
+//! - Managing a group or channel (update it, add members, remove members): admins and the owner.
+//!   Roles and ownership: the owner only.
+//! - Operations that make no sense for a kind of chat (leaving, updating or managing the members
+//!   of a private chat) are INVALID_ARGUMENT naming the chat id: the kind never changes, so the
+//!   same request can never succeed.
+
+use std::sync::Arc;
+
+use chatproto::pb;
+
+use crate::error::{ApiError, ApiResult};
+use crate::members::ChatMembers;
+use crate::state::AppState;
+
+/// NOT_FOUND "chat not found": the one answer for a missing chat and for someone else's chat.
+pub fn chat_not_found() -> ApiError {
+    ApiError::not_found("chat")
+}
+
+/// NOT_FOUND "message not found".
+pub fn message_not_found() -> ApiError {
+    ApiError::not_found("message")
+}
+
+/// A caller's current membership of a chat.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The chat.
+    pub chat_id: u64,
+    /// The caller.
+    pub user_id: u64,
+    /// The caller's role.
+    pub role: pb::MemberRole,
+    /// Every current member (from the cache).
+    pub members: Arc<ChatMembers>,
+}
+
+impl Membership {
+    /// The chat's kind.
+    pub fn kind(&self) -> pb::ChatKind {
+        self.members.kind
+    }
+
+    /// The other member of a private chat (none when they were deleted).
+    pub fn peer(&self) -> Option<u64> {
+        self.members
+            .members
+            .iter()
+            .map(|(u, _)| *u)
+            .find(|u| *u != self.user_id)
+    }
+
+    /// Every member's id.
+    pub fn member_ids(&self) -> Vec<u64> {
+        self.members.ids()
+    }
+
+    /// PERMISSION_DENIED unless the caller is an admin or the owner.
+    pub fn require_manager(&self) -> ApiResult<()> {
+        if can_manage(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::denied(
+                "only chat admins and the owner may do this",
+            ))
+        }
+    }
+
+    /// PERMISSION_DENIED unless the caller owns the chat.
+    pub fn require_owner(&self) -> ApiResult<()> {
+        if self.role == pb::MemberRole::Owner {
+            Ok(())
+        } else {
+            Err(ApiError::denied("only the chat owner may do this"))
+        }
+    }
+
+    /// INVALID_ARGUMENT (naming `field`) when the chat is private.
+    pub fn require_not_private(&self, field: &str, what: &str) -> ApiResult<()> {
+        if self.kind() == pb::ChatKind::Private {
+            Err(ApiError::invalid(
+                field,
+                format!("private chats cannot {what}"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The caller's membership of `chat_id`, or NOT_FOUND "chat not found".
+pub async fn member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<Membership> {
+    if chat_id == 0 {
+        return Err(chat_not_found());
+    }
+    let members = state
+        .members
+        .get(state.store.as_ref(), chat_id)
+        .await?
+        .ok_or_else(chat_not_found)?;
+    let role = members.role_of(user_id).ok_or_else(chat_not_found)?;
+    Ok(Membership {
+        chat_id,
+        user_id,
+        role,
+        members,
+    })
+}
+
+/// How far a caller may read a chat's log.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// A current member: everything.
+    Member(Membership),
+    /// A former member: events up to and including `up_to_seq`.
+    Former {
+        /// The seq of the event that ended the membership.
+        up_to_seq: u64,
+    },
+}
+
+impl Reader {
+    /// The highest seq the caller may read (u64::MAX for members: whatever exists).
+    pub fn up_to_seq(&self) -> u64 {
+        match self {
+            Reader::Member(_) => u64::MAX,
+            Reader::Former { up_to_seq } => *up_to_seq,
+        }
+    }
+
+    /// Checks that `seq` is within what the caller may read; NOT_FOUND "message not found"
+    /// otherwise (a former member asking about later messages learns nothing
+    /// about them).
+    pub fn check_seq(&self, seq: u64) -> ApiResult<()> {
+        if seq == 0 || seq > self.up_to_seq() {
+            Err(message_not_found())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whether and how far the caller may read `chat_id`; NOT_FOUND "chat not found" when they never
+/// were a member. Also answers for deleted chats (their former members read up to the deletion).
+pub async fn reader(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<Reader> {
+    match member(state, chat_id, user_id).await {
+        Ok(m) => return Ok(Reader::Member(m)),
+        Err(e) if e.code != pb::ErrorCode::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    if chat_id == 0 {
+        return Err(chat_not_found());
+    }
+    match state.store.member(chat_id, user_id).await? {
+        Some(row) => match row.left_at_seq {
+            Some(up_to_seq) => Ok(Reader::Former { up_to_seq }),
+            // A member the cache did not know yet (it was read just before they joined): the
+            // store is the authority.
+            None => Ok(Reader::Former {
+                up_to_seq: u64::MAX,
+            }),
+        },
+        None => Err(chat_not_found()),
+    }
+}
+
+/// Admins and the owner manage a group or channel.
+pub fn can_manage(role: pb::MemberRole) -> bool {
+    matches!(role, pb::MemberRole::Admin | pb::MemberRole::Owner)
+}
+
+/// Whether a member with `role` may post in a chat of `kind` (blocks aside).
+pub fn can_post(kind: pb::ChatKind, role: pb::MemberRole) -> bool {
+    match kind {
+        pb::ChatKind::Channel => can_manage(role),
+        pb::ChatKind::Private | pb::ChatKind::Group => role != pb::MemberRole::Unspecified,
+        pb::ChatKind::Unspecified => false,
+    }
+}
+
+/// Whether `actor` (with `actor_role`) may remove `target` (with `target_role`): admins remove
+/// plain members, the owner removes anyone else. Removing oneself is LeaveChat, not this.
+pub fn may_remove(actor_role: pb::MemberRole, target_role: pb::MemberRole) -> bool {
+    match actor_role {
+        pb::MemberRole::Owner => target_role != pb::MemberRole::Owner,
+        pb::MemberRole::Admin => target_role == pb::MemberRole::Member,
+        _ => false,
+    }
+}
+
+/// Whether `actor` may delete a message sent by `sender` for everyone: the sender, or a chat
+/// admin or the owner.
+pub fn may_delete_for_everyone(actor: u64, actor_role: pb::MemberRole, sender: u64) -> bool {
+    actor == sender || can_manage(actor_role)
+}
+
+/// True when `a` blocked `b` or `b` blocked `a`.
+pub async fn blocked_either_way(state: &AppState, a: u64, b: u64) -> ApiResult<bool> {
+    let (ab, ba) = tokio::try_join!(state.store.is_blocked(a, b), state.store.is_blocked(b, a))?;
+    Ok(ab || ba)
+}
+
+/// PERMISSION_DENIED unless the caller may post into the chat now: the channel role rule, and in
+/// a private chat no block in either direction.
+pub async fn require_can_post(state: &AppState, m: &Membership) -> ApiResult<()> {
+    if !can_post(m.kind(), m.role) {
+        return Err(ApiError::denied(
+            "only channel admins and the owner may post",
+        ));
+    }
+    require_not_blocked_private(state, m).await
+}
+
+/// PERMISSION_DENIED "blocked" when the chat is private and either member blocked the other.
+pub async fn require_not_blocked_private(state: &AppState, m: &Membership) -> ApiResult<()> {
+    if m.kind() == pb::ChatKind::Private
+        && let Some(peer) = m.peer()
+        && blocked_either_way(state, m.user_id, peer).await?
+    {
+        return Err(ApiError::denied("blocked"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::ChatKind as K;
+    use pb::MemberRole as R;
+
+    #[test]
+    fn posting_rules() {
+        assert!(can_post(K::Group, R::Member));
+        assert!(can_post(K::Private, R::Member));
+        assert!(!can_post(K::Channel, R::Member));
+        assert!(can_post(K::Channel, R::Admin));
+        assert!(can_post(K::Channel, R::Owner));
+        assert!(!can_post(K::Group, R::Unspecified));
+        assert!(!can_post(K::Unspecified, R::Owner));
+    }
+
+    #[test]
+    fn removal_rules() {
+        assert!(may_remove(R::Owner, R::Admin));
+        assert!(may_remove(R::Owner, R::Member));
+        assert!(!may_remove(R::Owner, R::Owner));
+        assert!(may_remove(R::Admin, R::Member));
+        assert!(!may_remove(R::Admin, R::Admin));
+        assert!(!may_remove(R::Admin, R::Owner));
+        assert!(!may_remove(R::Member, R::Member));
+    }
+
+    #[test]
+    fn delete_for_everyone_rules() {
+        assert!(may_delete_for_everyone(1, R::Member, 1));
+        assert!(!may_delete_for_everyone(1, R::Member, 2));
+        assert!(may_delete_for_everyone(1, R::Admin, 2));
+        assert!(may_delete_for_everyone(1, R::Owner, 2));
+    }
+
+    #[test]
+    fn reader_ranges() {
+        let former = Reader::Former { up_to_seq: 10 };
+        assert!(former.check_seq(10).is_ok());
+        assert_eq!(
+            former.check_seq(11).unwrap_err().code,
+            pb::ErrorCode::NotFound
+        );
+        assert!(former.check_seq(0).is_err());
+        let m = Membership {
+            chat_id: 1,
+            user_id: 2,
+            role: R::Member,
+            members: Arc::new(ChatMembers {
+                kind: K::Group,
+                members: vec![(2, R::Member)],
+            }),
+        };
+        assert!(Reader::Member(m).check_seq(u64::MAX).is_ok());
+    }
+}

@@ -1,0 +1,203 @@
+//! Opaque paging cursors for ListChats and SearchMessages.
+//!
+//! A cursor is the position of the previous page's last entry, as URL-safe base64 (no padding) of
+//! a small binary record: a tag byte naming the cursor kind, then fixed-width big-endian fields.
+//! Clients must treat it as opaque; the tag keeps a cursor of one kind from being accepted by
+//! another request. Anything that does not decode exactly (wrong length, unknown tag, bad
+//! base64, a flag byte other than 0 or 1) is INVALID_ARGUMENT naming the request's cursor field.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The longest encoded cursor accepted; every valid cursor is shorter, so longer input is
+/// rejected before decoding.
+const MAX_ENCODED_LEN: usize = 64;
+
+const TAG_CHAT_LIST: u8 = 1;
+const TAG_SEARCH: u8 = 2;
+
+/// Position in the chat list: (pinned, last activity, chat id) of the last chat of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatListCursor {
+    /// Whether the chat was pinned.
+    pub pinned: bool,
+    /// The chat's last activity time.
+    pub last_activity_ms: i64,
+    /// The chat.
+    pub chat_id: u64,
+}
+
+impl ChatListCursor {
+    /// The wire form.
+    pub fn encode(&self) -> String {
+        let mut raw = Vec::with_capacity(18);
+        raw.push(TAG_CHAT_LIST);
+        raw.push(u8::from(self.pinned));
+        raw.extend_from_slice(&self.last_activity_ms.to_be_bytes());
+        raw.extend_from_slice(&self.chat_id.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Parses a cursor; `field` names the request field in the error.
+    pub fn decode(field: &str, cursor: &str) -> ApiResult<Self> {
+        let raw = decode_raw(field, cursor, TAG_CHAT_LIST, 17)?;
+        let pinned = match raw[0] {
+            0 => false,
+            1 => true,
+            _ => return Err(bad(field)),
+        };
+        Ok(Self {
+            pinned,
+            last_activity_ms: i64_at(&raw, 1),
+            chat_id: u64_at(&raw, 9),
+        })
+    }
+}
+
+/// Position in search results: (sent time, chat id, seq) of the last hit of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// The hit's send time.
+    pub sent_at_ms: i64,
+    /// The hit's chat.
+    pub chat_id: u64,
+    /// The hit's seq.
+    pub seq: u64,
+}
+
+impl SearchCursor {
+    /// The wire form.
+    pub fn encode(&self) -> String {
+        let mut raw = Vec::with_capacity(25);
+        raw.push(TAG_SEARCH);
+        raw.extend_from_slice(&self.sent_at_ms.to_be_bytes());
+        raw.extend_from_slice(&self.chat_id.to_be_bytes());
+        raw.extend_from_slice(&self.seq.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Parses a cursor; `field` names the request field in the error.
+    pub fn decode(field: &str, cursor: &str) -> ApiResult<Self> {
+        let raw = decode_raw(field, cursor, TAG_SEARCH, 24)?;
+        Ok(Self {
+            sent_at_ms: i64_at(&raw, 0),
+            chat_id: u64_at(&raw, 8),
+            seq: u64_at(&raw, 16),
+        })
+    }
+}
+
+fn bad(field: &str) -> ApiError {
+    ApiError::invalid(field, "not a cursor returned by this server")
+}
+
+/// Decodes the base64, checks the tag and the exact payload length; returns the payload.
+fn decode_raw(field: &str, cursor: &str, tag: u8, payload_len: usize) -> ApiResult<Vec<u8>> {
+    if cursor.len() > MAX_ENCODED_LEN {
+        return Err(bad(field));
+    }
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad(field))?;
+    match raw.split_first() {
+        Some((&t, payload)) if t == tag && payload.len() == payload_len => Ok(payload.to_vec()),
+        _ => Err(bad(field)),
+    }
+}
+
+fn u64_at(raw: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&raw[at..at + 8]);
+    u64::from_be_bytes(bytes)
+}
+
+fn i64_at(raw: &[u8], at: usize) -> i64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&raw[at..at + 8]);
+    i64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use chatproto::pb;
+
+    use super::*;
+
+    #[test]
+    fn chat_list_cursor_round_trips() {
+        for c in [
+            ChatListCursor {
+                pinned: true,
+                last_activity_ms: 1_700_000_000_123,
+                chat_id: 42,
+            },
+            ChatListCursor {
+                pinned: false,
+                last_activity_ms: i64::MIN,
+                chat_id: u64::MAX,
+            },
+            ChatListCursor {
+                pinned: false,
+                last_activity_ms: -1,
+                chat_id: 0,
+            },
+        ] {
+            assert_eq!(ChatListCursor::decode("f", &c.encode()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn search_cursor_round_trips() {
+        let c = SearchCursor {
+            sent_at_ms: 5,
+            chat_id: 7,
+            seq: u64::MAX,
+        };
+        assert_eq!(SearchCursor::decode("f", &c.encode()).unwrap(), c);
+    }
+
+    #[test]
+    fn garbage_is_invalid_argument_naming_the_field() {
+        let valid = ChatListCursor {
+            pinned: true,
+            last_activity_ms: 1,
+            chat_id: 2,
+        }
+        .encode();
+        let truncated = &valid[..valid.len() - 2];
+        let mut bad_flag = URL_SAFE_NO_PAD.decode(&valid).unwrap();
+        bad_flag[1] = 2;
+        let bad_flag = URL_SAFE_NO_PAD.encode(bad_flag);
+        let long = "A".repeat(200);
+        for input in [
+            "",
+            "!!!",
+            "AAAA",
+            truncated,
+            bad_flag.as_str(),
+            long.as_str(),
+        ] {
+            let err = ChatListCursor::decode("list_chats.cursor", input).unwrap_err();
+            assert_eq!(err.code, pb::ErrorCode::InvalidArgument, "{input:?}");
+            assert_eq!(err.field, "list_chats.cursor");
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_one_kind_is_refused_by_the_other() {
+        let search = SearchCursor {
+            sent_at_ms: 1,
+            chat_id: 2,
+            seq: 3,
+        }
+        .encode();
+        assert!(ChatListCursor::decode("list_chats.cursor", &search).is_err());
+        let list = ChatListCursor {
+            pinned: false,
+            last_activity_ms: 1,
+            chat_id: 2,
+        }
+        .encode();
+        assert!(SearchCursor::decode("search_messages.cursor", &list).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Reading messages: history pages, full-text search and edit histories.
+//!
+//! Members read everything; former members read up to the event that ended their membership.
+//! Search with `chat_id` 0 covers the caller's current chats; a former member searches a chat they
+//! left by naming it.
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::access::{self, message_not_found};
+use crate::handlers::cursor::SearchCursor;
+use crate::handlers::views::redact_message;
+use crate::server::connection::ConnCtx;
+use crate::store::{HistoryQuery, SearchQuery};
+use crate::validate;
+
+/// A page of messages, ascending: below `before_seq`, above `after_seq`, or the latest.
+pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let limit = validate::page_limit("get_history.limit", req.limit)?;
+    if req.before_seq != 0 && req.after_seq != 0 {
+        return Err(ApiError::invalid(
+            "get_history.after_seq",
+            "set before_seq or after_seq, not both",
+        ));
+    }
+    let reader = access::reader(state, req.chat_id, me).await?;
+    let query = HistoryQuery {
+        chat_id: req.chat_id,
+        viewer: me,
+        before_seq: req.before_seq,
+        after_seq: req.after_seq,
+        up_to_seq: reader.up_to_seq(),
+        limit,
+    };
+    let mut messages = state.store.history(query).await?;
+    for message in &mut messages {
+        redact_message(message, me);
+    }
+    Ok(Answer::Messages(pb::MessageList {
+        messages,
+        next_cursor: String::new(),
+    }))
+}
+
+/// Full-text search, newest first, over one chat or all of the caller's chats.
+pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    validate::search_query("search_messages.query", &req.query)?;
+    let limit = validate::page_limit("search_messages.limit", req.limit)?;
+    let before = if req.cursor.is_empty() {
+        None
+    } else {
+        let c = SearchCursor::decode("search_messages.cursor", &req.cursor)?;
+        Some((c.sent_at_ms, c.chat_id, c.seq))
+    };
+    let chats: Vec<(u64, u64)> = if req.chat_id == 0 {
+        state
+            .store
+            .heads(me, &[])
+            .await?
+            .into_iter()
+            .filter(|h| h.member)
+            .map(|h| (h.chat_id, u64::MAX))
+            .collect()
+    } else {
+        let reader = access::reader(state, req.chat_id, me).await?;
+        vec![(req.chat_id, reader.up_to_seq())]
+    };
+    if chats.is_empty() {
+        return Ok(Answer::Messages(pb::MessageList::default()));
+    }
+    let query = SearchQuery {
+        viewer: me,
+        text: req.query,
+        chats,
+        before,
+        limit: limit + 1,
+    };
+    let mut messages = state.store.search(query).await?;
+    let more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    let next_cursor = match messages.last() {
+        Some(last) if more => SearchCursor {
+            sent_at_ms: last.sent_at_ms,
+            chat_id: last.chat_id,
+            seq: last.seq,
+        }
+        .encode(),
+        _ => String::new(),
+    };
+    for message in &mut messages {
+        redact_message(message, me);
+    }
+    Ok(Answer::Messages(pb::MessageList {
+        messages,
+        next_cursor,
+    }))
+}
+
+/// The edit history of a message, the original text first.
+pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let reader = access::reader(state, req.chat_id, me).await?;
+    reader.check_seq(req.seq)?;
+    state
+        .store
+        .message(req.chat_id, req.seq)
+        .await?
+        .ok_or_else(message_not_found)?;
+    let edits = state.store.edits(req.chat_id, req.seq).await?;
+    Ok(Answer::Edits(pb::EditList { edits }))
+}

@@ -1,0 +1,187 @@
+//! Group and channel membership: adding, removing and leaving, roles, and ownership.
+//!
+//! After every change the member cache entry of the chat is dropped, and the event goes to the
+//! members after the change plus, for a removal, the removed user (so every device of theirs
+//! learns it). Private chats have no membership to manage: those requests are INVALID_ARGUMENT
+//! naming the chat id.
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::access::{self, may_remove};
+use crate::handlers::chats::{MAX_CHAT_MEMBERS, check_invitees};
+use crate::handlers::views::{chat_view, publish};
+use crate::server::connection::ConnCtx;
+use crate::state::now_ms;
+
+fn member_not_found() -> ApiError {
+    ApiError::not_found("member")
+}
+
+/// Adds users to a group or channel (admins and the owner).
+pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let m = access::member(state, req.chat_id, me).await?;
+    m.require_not_private("add_members.chat_id", "have members added")?;
+    m.require_manager()?;
+    let mut ids = req.user_ids;
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            "add_members.user_ids",
+            "at least one user id is required",
+        ));
+    }
+    if ids.contains(&0) {
+        return Err(ApiError::invalid(
+            "add_members.user_ids",
+            "0 is not a user id",
+        ));
+    }
+    if ids.len() > MAX_CHAT_MEMBERS as usize {
+        return Err(ApiError::invalid(
+            "add_members.user_ids",
+            format!("a chat has at most {MAX_CHAT_MEMBERS} members"),
+        ));
+    }
+    ids.retain(|id| m.members.role_of(*id).is_none());
+    if ids.is_empty() {
+        return Err(ApiError::conflict("already members"));
+    }
+    if m.members.members.len() + ids.len() > MAX_CHAT_MEMBERS as usize {
+        return Err(ApiError::precondition(format!(
+            "a chat has at most {MAX_CHAT_MEMBERS} members"
+        )));
+    }
+    check_invitees(state, me, &ids).await?;
+    let event = state
+        .store
+        .add_members(req.chat_id, me, &ids, now_ms())
+        .await?;
+    state.members.invalidate(req.chat_id);
+    let mut recipients = m.member_ids();
+    recipients.extend_from_slice(&ids);
+    publish(state, recipients, &event);
+    Ok(Answer::Chat(chat_view(state, req.chat_id, me, true).await?))
+}
+
+/// Removes a member: admins remove plain members, the owner removes anyone else.
+pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let m = access::member(state, req.chat_id, me).await?;
+    m.require_not_private("remove_member.chat_id", "have members removed")?;
+    m.require_manager()?;
+    if req.user_id == me {
+        return Err(ApiError::invalid(
+            "remove_member.user_id",
+            "use leave_chat to leave a chat",
+        ));
+    }
+    let target_role = m
+        .members
+        .role_of(req.user_id)
+        .ok_or_else(member_not_found)?;
+    if !may_remove(m.role, target_role) {
+        return Err(ApiError::denied(
+            "admins may remove members only, and nobody may remove the owner",
+        ));
+    }
+    let event = state
+        .store
+        .remove_member(req.chat_id, me, req.user_id, false, now_ms())
+        .await?;
+    state.members.invalidate(req.chat_id);
+    // The members before the change: those after it plus the removed user.
+    publish(state, m.member_ids(), &event);
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Leaves a group or channel. The owner must transfer ownership first (FAILED_PRECONDITION);
+/// private chats cannot be left (INVALID_ARGUMENT: delete the chat instead).
+pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let m = access::member(state, req.chat_id, me).await?;
+    m.require_not_private("leave_chat.chat_id", "be left; delete the chat instead")?;
+    if m.role == pb::MemberRole::Owner {
+        return Err(ApiError::precondition(
+            "the owner must transfer ownership before leaving",
+        ));
+    }
+    let event = state
+        .store
+        .remove_member(req.chat_id, me, me, true, now_ms())
+        .await?;
+    state.members.invalidate(req.chat_id);
+    publish(state, m.member_ids(), &event);
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Promotes a member to admin or demotes an admin (the owner only).
+pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let m = access::member(state, req.chat_id, me).await?;
+    m.require_not_private("set_member_role.chat_id", "have member roles")?;
+    m.require_owner()?;
+    let role = pb::MemberRole::try_from(req.role)
+        .ok()
+        .filter(|r| matches!(r, pb::MemberRole::Member | pb::MemberRole::Admin))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "set_member_role.role",
+                "must be MEMBER_ROLE_MEMBER or MEMBER_ROLE_ADMIN",
+            )
+        })?;
+    if req.user_id == me {
+        return Err(ApiError::invalid(
+            "set_member_role.user_id",
+            "the owner's role changes only by transferring ownership",
+        ));
+    }
+    let current = m
+        .members
+        .role_of(req.user_id)
+        .ok_or_else(member_not_found)?;
+    if current != role {
+        let event = state
+            .store
+            .set_member_role(req.chat_id, me, req.user_id, role, now_ms())
+            .await?;
+        state.members.invalidate(req.chat_id);
+        publish(state, m.member_ids(), &event);
+    }
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Hands the chat to another member (the owner only); the previous owner becomes an admin.
+pub async fn transfer_ownership(ctx: &ConnCtx, req: pb::TransferOwnership) -> ApiResult<Answer> {
+    let me = ctx.principal()?.user_id;
+    let state = &ctx.state;
+    let m = access::member(state, req.chat_id, me).await?;
+    m.require_not_private("transfer_ownership.chat_id", "have an owner")?;
+    m.require_owner()?;
+    if req.user_id == me {
+        return Err(ApiError::invalid(
+            "transfer_ownership.user_id",
+            "you already own this chat",
+        ));
+    }
+    m.members
+        .role_of(req.user_id)
+        .ok_or_else(member_not_found)?;
+    let events = state
+        .store
+        .transfer_ownership(req.chat_id, me, req.user_id, now_ms())
+        .await?;
+    state.members.invalidate(req.chat_id);
+    let recipients = m.member_ids();
+    for event in &events {
+        publish(state, recipients.clone(), event);
+    }
+    Ok(Answer::Ok(pb::Ok {}))
+}

@@ -1,0 +1,509 @@
+//! Conformance cases for users, sessions, contacts and blocks.
+
+use super::*;
+
+/// A new account has the given fields and defaults, and every lookup finds it.
+pub async fn users_create_and_read<S: Store + 'static>(s: S) {
+    let alice = s
+        .create_user(NewUser {
+            username: "Alice".into(),
+            ..new_user("alice")
+        })
+        .await
+        .expect("create");
+    assert!(alice.id > 0);
+    assert_eq!(alice.username, "alice", "stored lowercase");
+    assert_eq!(alice.email, "alice@example.com");
+    assert_eq!(alice.password_hash, "$argon2id$fake$alice");
+    assert_eq!(alice.display_name, "");
+    assert_eq!(alice.bio, "");
+    assert_eq!(alice.avatar_file_id, "");
+    assert_eq!(alice.status, pb::UserStatus::Online);
+    assert_eq!(alice.last_seen_at_ms, 0);
+    assert_eq!(alice.role, pb::Role::User);
+    assert!(!alice.disabled && !alice.deleted);
+    assert_eq!(alice.created_at_ms, T0);
+
+    assert_eq!(s.user(alice.id).await.expect("user"), Some(alice.clone()));
+    assert_eq!(s.user(alice.id + 1000).await.expect("user"), None);
+    assert_eq!(
+        s.user_by_username("alice").await.expect("by name"),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        s.user_by_username("ALICE").await.expect("by name"),
+        Some(alice.clone())
+    );
+    assert_eq!(s.user_by_username("nobody").await.expect("by name"), None);
+
+    let bob = user(&s, "bob").await;
+    assert!(bob > alice.id, "ids increase");
+    let mut found: Vec<u64> = s
+        .users(&[bob, 999_999, alice.id, bob])
+        .await
+        .expect("users")
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, vec![alice.id, bob]);
+    assert!(s.users(&[]).await.expect("users").is_empty());
+}
+
+/// Usernames are unique regardless of case.
+pub async fn users_username_conflict_ignores_case<S: Store + 'static>(s: S) {
+    user(&s, "carol").await;
+    for taken in ["carol", "CAROL", "Carol"] {
+        match s
+            .create_user(NewUser {
+                username: taken.into(),
+                ..new_user("carol2")
+            })
+            .await
+        {
+            Err(StoreError::Conflict(msg)) => assert!(msg.contains("username"), "{msg}"),
+            other => panic!("expected a username conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.list_users("carol", None, 10).await.expect("list").len(),
+        1
+    );
+}
+
+/// Deleting purges the profile, disables the account, keeps the username reserved, and later
+/// changes to the account fail.
+pub async fn users_deleted_username_stays_reserved<S: Store + 'static>(s: S) {
+    let dave = user(&s, "dave").await;
+    s.update_profile(
+        dave,
+        ProfilePatch {
+            display_name: Some("Dave D".into()),
+            bio: Some("hello".into()),
+            avatar_file_id: Some("file-1".into()),
+            status: Some(pb::UserStatus::Busy),
+        },
+    )
+    .await
+    .expect("profile");
+    s.delete_user(dave, T0 + 5).await.expect("delete");
+
+    let gone = s.user(dave).await.expect("user").expect("still stored");
+    assert!(gone.deleted && gone.disabled);
+    assert_eq!(gone.username, "dave");
+    assert_eq!(
+        (
+            gone.email.as_str(),
+            gone.password_hash.as_str(),
+            gone.display_name.as_str(),
+            gone.bio.as_str(),
+            gone.avatar_file_id.as_str()
+        ),
+        ("", "", "", "", "")
+    );
+    assert_conflict(s.create_user(new_user("dave")).await);
+    assert_conflict(s.create_user(new_user("DAVE")).await);
+
+    s.delete_user(dave, T0 + 6)
+        .await
+        .expect("deleting again is a no-op");
+    assert_not_found(
+        s.update_profile(dave, ProfilePatch::default()).await,
+        "user",
+    );
+    assert_not_found(s.set_password_hash(dave, "x").await, "user");
+    assert_not_found(s.set_disabled(dave, false).await, "user");
+    assert_not_found(s.set_role(dave, pb::Role::Admin).await, "user");
+    assert_not_found(s.touch_last_seen(dave, T0 + 7).await, "user");
+    assert!(s.user(dave).await.expect("user").expect("stored").disabled);
+    assert_not_found(s.delete_user(999_999, T0).await, "user");
+
+    assert!(
+        s.search_users("dave", None, 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    assert_eq!(s.list_users("dave", None, 10).await.expect("list").len(), 1);
+}
+
+/// Profile patches change only the given fields; password, role, disabled and last seen are
+/// stored; the admin count counts active admins.
+pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
+    let eve = user(&s, "eve").await;
+    let updated = s
+        .update_profile(
+            eve,
+            ProfilePatch {
+                display_name: Some("Eve Smith".into()),
+                status: Some(pb::UserStatus::Busy),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(updated.display_name, "Eve Smith");
+    assert_eq!(updated.status, pb::UserStatus::Busy);
+    assert_eq!(updated.bio, "");
+    let updated = s
+        .update_profile(
+            eve,
+            ProfilePatch {
+                bio: Some("bio".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(
+        (updated.display_name.as_str(), updated.bio.as_str()),
+        ("Eve Smith", "bio")
+    );
+    assert_eq!(s.user(eve).await.expect("user"), Some(updated));
+
+    s.set_password_hash(eve, "new-hash")
+        .await
+        .expect("password");
+    s.touch_last_seen(eve, T0 + 100).await.expect("seen");
+    let now = s.user(eve).await.expect("user").expect("exists");
+    assert_eq!(now.password_hash, "new-hash");
+    assert_eq!(now.last_seen_at_ms, T0 + 100);
+
+    assert_eq!(s.count_admins().await.expect("count"), 0);
+    s.set_role(eve, pb::Role::Admin).await.expect("role");
+    assert_eq!(
+        s.user(eve).await.expect("user").expect("exists").role,
+        pb::Role::Admin
+    );
+    assert_eq!(s.count_admins().await.expect("count"), 1);
+    s.set_disabled(eve, true).await.expect("disable");
+    assert!(s.user(eve).await.expect("user").expect("exists").disabled);
+    assert_eq!(
+        s.count_admins().await.expect("count"),
+        0,
+        "disabled admins do not count"
+    );
+    s.set_disabled(eve, false).await.expect("enable");
+    assert_eq!(s.count_admins().await.expect("count"), 1);
+
+    let unknown = 999_999;
+    assert_not_found(
+        s.update_profile(unknown, ProfilePatch::default()).await,
+        "user",
+    );
+    assert_not_found(s.set_password_hash(unknown, "x").await, "user");
+    assert_not_found(s.set_role(unknown, pb::Role::User).await, "user");
+    assert_not_found(s.set_disabled(unknown, true).await, "user");
+    assert_not_found(s.touch_last_seen(unknown, T0).await, "user");
+}
+
+fn names(users: &[UserRecord]) -> Vec<&str> {
+    users.iter().map(|u| u.username.as_str()).collect()
+}
+
+/// User search matches username or display name prefixes ignoring case, only active users, in
+/// username order with paging; the admin list matches usernames and includes everyone.
+pub async fn users_search_and_list<S: Store + 'static>(s: S) {
+    for name in [
+        "anna", "annabel", "bob", "an_x", "anxious", "zed", "anton", "andy",
+    ] {
+        user(&s, name).await;
+    }
+    let zed = s
+        .user_by_username("zed")
+        .await
+        .expect("zed")
+        .expect("exists");
+    s.update_profile(
+        zed.id,
+        ProfilePatch {
+            display_name: Some("Annie Z".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("profile");
+    let anton = s
+        .user_by_username("anton")
+        .await
+        .expect("get")
+        .expect("exists");
+    s.set_disabled(anton.id, true).await.expect("disable");
+    let andy = s
+        .user_by_username("andy")
+        .await
+        .expect("get")
+        .expect("exists");
+    s.delete_user(andy.id, T0).await.expect("delete");
+
+    let hits = s.search_users("ann", None, 10).await.expect("search");
+    assert_eq!(names(&hits), ["anna", "annabel", "zed"]);
+    let hits = s.search_users("ANN", None, 10).await.expect("search");
+    assert_eq!(names(&hits), ["anna", "annabel", "zed"]);
+    let hits = s.search_users("an", None, 50).await.expect("search");
+    assert_eq!(names(&hits), ["an_x", "anna", "annabel", "anxious", "zed"]);
+    // `_` and `%` are characters, not wildcards.
+    let hits = s.search_users("an_", None, 10).await.expect("search");
+    assert_eq!(names(&hits), ["an_x"]);
+    assert!(
+        s.search_users("an%", None, 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+
+    let page = s.search_users("ann", None, 2).await.expect("search");
+    assert_eq!(names(&page), ["anna", "annabel"]);
+    let page = s
+        .search_users("ann", Some("annabel"), 2)
+        .await
+        .expect("search");
+    assert_eq!(names(&page), ["zed"]);
+    let page = s.search_users("ann", Some("zed"), 2).await.expect("search");
+    assert!(page.is_empty());
+
+    let all = s.list_users("an", None, 50).await.expect("list");
+    assert_eq!(
+        names(&all),
+        ["an_x", "andy", "anna", "annabel", "anton", "anxious"]
+    );
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.list_users("", after.as_deref(), 3).await.expect("list");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|u| u.username.clone());
+        paged.extend(page);
+    }
+    assert_eq!(
+        names(&paged),
+        [
+            "an_x", "andy", "anna", "annabel", "anton", "anxious", "bob", "zed"
+        ]
+    );
+}
+
+fn new_session(user_id: u64, hash: &str, now_ms: i64) -> NewSession {
+    NewSession {
+        user_id,
+        device_name: "laptop".into(),
+        address: "192.0.2.1:4433".into(),
+        refresh_hash: hash.to_string(),
+        now_ms,
+    }
+}
+
+/// Sessions are created with their first token, listed newest first and touched.
+pub async fn sessions_create_list_touch<S: Store + 'static>(s: S) {
+    let sam = user(&s, "sam").await;
+    let first = s
+        .create_session(new_session(sam, "h1", T0))
+        .await
+        .expect("session");
+    assert_eq!(
+        (
+            first.user_id,
+            first.device_name.as_str(),
+            first.address.as_str(),
+            first.created_at_ms,
+            first.last_seen_at_ms,
+            first.revoked_at_ms
+        ),
+        (sam, "laptop", "192.0.2.1:4433", T0, T0, None)
+    );
+    let second = s
+        .create_session(new_session(sam, "h2", T0 + 1))
+        .await
+        .expect("session");
+    assert_eq!(
+        s.list_sessions(sam).await.expect("list"),
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(s.session(first.id).await.expect("get"), Some(first.clone()));
+    assert_eq!(s.session(999_999).await.expect("get"), None);
+
+    assert_not_found(
+        s.create_session(new_session(999_999, "h3", T0)).await,
+        "user",
+    );
+    assert_conflict(s.create_session(new_session(sam, "h1", T0)).await);
+    assert_eq!(s.list_sessions(sam).await.expect("list").len(), 2);
+
+    s.touch_session(first.id, "198.51.100.7:5000", T0 + 50)
+        .await
+        .expect("touch");
+    let touched = s.session(first.id).await.expect("get").expect("exists");
+    assert_eq!(touched.address, "198.51.100.7:5000");
+    assert_eq!(touched.last_seen_at_ms, T0 + 50);
+    assert_not_found(s.touch_session(999_999, "x", T0).await, "session");
+}
+
+/// A live token rotates once; unknown tokens are invalid.
+pub async fn sessions_refresh_rotation<S: Store + 'static>(s: S) {
+    let u = user(&s, "rita").await;
+    let session = s
+        .create_session(new_session(u, "r1", T0))
+        .await
+        .expect("session");
+    match s.rotate_refresh("r1", "r2", T0 + 10).await.expect("rotate") {
+        RefreshOutcome::Rotated(rec) => {
+            assert_eq!(rec.id, session.id);
+            assert_eq!(rec.last_seen_at_ms, T0 + 10);
+            assert_eq!(rec.revoked_at_ms, None);
+        }
+        other => panic!("expected a rotation, got {other:?}"),
+    }
+    assert!(matches!(
+        s.rotate_refresh("r2", "r3", T0 + 20).await.expect("rotate"),
+        RefreshOutcome::Rotated(_)
+    ));
+    assert_eq!(
+        s.rotate_refresh("unknown", "x", T0).await.expect("rotate"),
+        RefreshOutcome::Invalid
+    );
+    // The new hash must not collide with an issued one; a collision changes nothing.
+    assert_conflict(s.rotate_refresh("r3", "r1", T0 + 30).await);
+    assert!(matches!(
+        s.rotate_refresh("r3", "r4", T0 + 40).await.expect("rotate"),
+        RefreshOutcome::Rotated(_)
+    ));
+    assert_eq!(s.list_sessions(u).await.expect("list").len(), 1);
+}
+
+/// Presenting a used token revokes its session, which invalidates every later token of it.
+pub async fn sessions_refresh_reuse_revokes_family<S: Store + 'static>(s: S) {
+    let u = user(&s, "mallory").await;
+    let session = s
+        .create_session(new_session(u, "a", T0))
+        .await
+        .expect("session");
+    let other = s
+        .create_session(new_session(u, "z", T0))
+        .await
+        .expect("session");
+    s.rotate_refresh("a", "b", T0 + 1).await.expect("rotate");
+    s.rotate_refresh("b", "c", T0 + 2).await.expect("rotate");
+    assert_eq!(
+        s.rotate_refresh("a", "d", T0 + 3).await.expect("reuse"),
+        RefreshOutcome::Reused {
+            session_id: session.id,
+            user_id: u
+        }
+    );
+    let revoked = s.session(session.id).await.expect("get").expect("exists");
+    assert_eq!(revoked.revoked_at_ms, Some(T0 + 3));
+    for token in ["c", "b", "a", "d"] {
+        assert_eq!(
+            s.rotate_refresh(token, "e", T0 + 4).await.expect("rotate"),
+            RefreshOutcome::Invalid,
+            "token {token}"
+        );
+    }
+    assert_eq!(s.list_sessions(u).await.expect("list"), vec![other]);
+    assert!(matches!(
+        s.rotate_refresh("z", "y", T0 + 5).await.expect("rotate"),
+        RefreshOutcome::Rotated(_)
+    ));
+}
+
+/// Revoking one session needs it to be the user's and live.
+pub async fn sessions_revoke_one<S: Store + 'static>(s: S) {
+    let u = user(&s, "ursula").await;
+    let v = user(&s, "victor").await;
+    let u1 = s.create_session(new_session(u, "u1", T0)).await.expect("s");
+    let u2 = s.create_session(new_session(u, "u2", T0)).await.expect("s");
+    let v1 = s.create_session(new_session(v, "v1", T0)).await.expect("s");
+
+    assert_not_found(s.revoke_session(u, v1.id, T0).await, "session");
+    assert_eq!(s.list_sessions(v).await.expect("list"), vec![v1]);
+    s.revoke_session(u, u1.id, T0 + 5).await.expect("revoke");
+    assert_eq!(
+        s.session(u1.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .revoked_at_ms,
+        Some(T0 + 5)
+    );
+    assert_not_found(s.revoke_session(u, u1.id, T0 + 6).await, "session");
+    assert_eq!(
+        s.rotate_refresh("u1", "u1b", T0 + 7).await.expect("rotate"),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(s.list_sessions(u).await.expect("list"), vec![u2]);
+}
+
+/// Revoking all sessions of a user spares the kept one and other users' sessions.
+pub async fn sessions_revoke_all_except_keep<S: Store + 'static>(s: S) {
+    let u = user(&s, "uma").await;
+    let v = user(&s, "vera").await;
+    let a = s.create_session(new_session(u, "a", T0)).await.expect("s");
+    let b = s.create_session(new_session(u, "b", T0)).await.expect("s");
+    let c = s.create_session(new_session(u, "c", T0)).await.expect("s");
+    let d = s.create_session(new_session(v, "d", T0)).await.expect("s");
+
+    let mut revoked = s
+        .revoke_user_sessions(u, Some(b.id), T0 + 1)
+        .await
+        .expect("revoke");
+    revoked.sort_unstable();
+    assert_eq!(revoked, vec![a.id, c.id]);
+    assert_eq!(s.list_sessions(u).await.expect("list"), vec![b.clone()]);
+    assert_eq!(s.list_sessions(v).await.expect("list"), vec![d]);
+    assert_eq!(
+        s.revoke_user_sessions(u, None, T0 + 2)
+            .await
+            .expect("revoke"),
+        vec![b.id]
+    );
+    assert!(
+        s.revoke_user_sessions(u, None, T0 + 3)
+            .await
+            .expect("revoke")
+            .is_empty()
+    );
+    assert!(s.list_sessions(u).await.expect("list").is_empty());
+}
+
+fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
+    ids.sort_unstable();
+    ids
+}
+
+/// Contacts are one-directional and idempotent; `contact_of` is the reverse view.
+pub async fn relations_contacts<S: Store + 'static>(s: S) {
+    let a = user(&s, "ann").await;
+    let b = user(&s, "ben").await;
+    let c = user(&s, "cat").await;
+    s.add_contact(a, b).await.expect("add");
+    s.add_contact(a, b).await.expect("add again");
+    s.add_contact(a, c).await.expect("add");
+    s.add_contact(c, b).await.expect("add");
+    assert_eq!(sorted(s.contacts(a).await.expect("contacts")), vec![b, c]);
+    assert!(s.contacts(b).await.expect("contacts").is_empty());
+    assert_eq!(sorted(s.contact_of(b).await.expect("of")), vec![a, c]);
+
+    s.remove_contact(a, b).await.expect("remove");
+    s.remove_contact(a, b).await.expect("remove again");
+    assert_eq!(s.contacts(a).await.expect("contacts"), vec![c]);
+    assert_eq!(s.contact_of(b).await.expect("of"), vec![c]);
+    assert_not_found(s.add_contact(a, 999_999).await, "user");
+}
+
+/// Blocks are one-directional and idempotent.
+pub async fn relations_blocks<S: Store + 'static>(s: S) {
+    let a = user(&s, "amy").await;
+    let b = user(&s, "bill").await;
+    s.block(a, b).await.expect("block");
+    s.block(a, b).await.expect("block again");
+    assert_eq!(s.blocked(a).await.expect("blocked"), vec![b]);
+    assert!(s.is_blocked(a, b).await.expect("is"));
+    assert!(!s.is_blocked(b, a).await.expect("is"));
+    s.unblock(a, b).await.expect("unblock");
+    s.unblock(a, b).await.expect("unblock again");
+    assert!(!s.is_blocked(a, b).await.expect("is"));
+    assert!(s.blocked(a).await.expect("blocked").is_empty());
+    assert_not_found(s.block(a, 999_999).await, "user");
+}

@@ -1,0 +1,234 @@
+//! The backend-agnostic conformance suite: every behaviour the storage traits promise, written
+//! against the traits only, so every backend passes exactly the same cases.
+//!
+//! A backend runs it with
+//!
+//! ```ignore
+//! store_conformance!(sqlite, async {
+//!     let dir = tempfile::tempdir().expect("temp dir");
+//!     (SqliteStore::open(dir.path().join("chat.db")).expect("open"), dir)
+//! });
+//! ```
+//!
+//! which expands to a module `sqlite` with one `#[tokio::test]` per case, named after the case.
+//! The expression yields `(store, guard)`: a fresh, empty store and whatever must live as long
+//! as it (a temporary directory, a database process).
+//!
+//! # Layout
+//! - `accounts`: users, sessions, contacts and blocks.
+//! - `chats`: chat lifecycle, membership and per-user state.
+//! - `chat_lists`: chat lists, sync heads and shared peers.
+//! - `messages`: messages, the log, reactions, receipts.
+//! - `search`: full-text search.
+
+mod accounts;
+mod chat_lists;
+mod chats;
+mod messages;
+mod search;
+
+pub use accounts::*;
+pub use chat_lists::*;
+pub use chats::*;
+pub use messages::*;
+pub use search::*;
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chatproto::pb;
+use chatproto::pb::chat_event::Body;
+
+use super::*;
+
+/// Expands to one test per conformance case for the store built by `$make`.
+macro_rules! store_conformance {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store::conformance::store_conformance!(@cases $make;
+                users_create_and_read,
+                users_username_conflict_ignores_case,
+                users_deleted_username_stays_reserved,
+                users_profile_and_flags,
+                users_search_and_list,
+                sessions_create_list_touch,
+                sessions_refresh_rotation,
+                sessions_refresh_reuse_revokes_family,
+                sessions_revoke_one,
+                sessions_revoke_all_except_keep,
+                relations_contacts,
+                relations_blocks,
+                chats_private_is_unique,
+                chats_private_concurrent_opens,
+                chats_private_reopen_after_delete,
+                chats_group_creation,
+                chats_update,
+                chats_delete,
+                chats_add_members,
+                chats_remove_and_leave,
+                chats_roles_and_ownership,
+                chats_user_state,
+                lists_user_chats_order_pins_archive_paging,
+                lists_unread_and_last_message,
+                lists_former_member_view,
+                lists_heads,
+                lists_shared_chat_peers,
+                messages_append_and_read,
+                messages_seq_concurrent_senders,
+                messages_idempotent_append,
+                messages_idempotent_append_concurrent,
+                messages_edit_history,
+                messages_delete_purges_content,
+                messages_hide_for_one_user,
+                messages_reactions,
+                messages_history_paging,
+                messages_events_range,
+                messages_receipts,
+                search_words_and_prefix,
+                search_scope_and_visibility,
+                search_query_syntax_is_harmless,
+                search_paging,
+                store_ping,
+            );
+        }
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = $make.await;
+                $crate::store::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_conformance;
+
+/// A fixed clock origin; cases add offsets to order things in time.
+const T0: i64 = 1_700_000_000_000;
+/// "No upper bound" for seq ranges.
+const MAX: u64 = u64::MAX;
+
+/// The backend's ping works and it names itself.
+pub async fn store_ping<S: Store + 'static>(s: S) {
+    s.ping().await.expect("ping");
+    assert!(!s.backend().is_empty());
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.to_string(),
+        email: format!("{name}@example.com"),
+        password_hash: format!("$argon2id$fake${name}"),
+        role: pb::Role::User,
+        now_ms: T0,
+    }
+}
+
+/// Creates a user and returns its id.
+async fn user<S: Store>(s: &S, name: &str) -> u64 {
+    s.create_user(new_user(name)).await.expect("create user").id
+}
+
+/// Creates a group owned by `owner` with `members` and returns its id.
+async fn group<S: Store>(s: &S, owner: u64, members: &[u64]) -> u64 {
+    let (chat, _) = s
+        .create_group(NewGroup {
+            kind: pb::ChatKind::Group,
+            title: "group".into(),
+            description: String::new(),
+            owner,
+            member_ids: members.to_vec(),
+            now_ms: T0,
+        })
+        .await
+        .expect("create group");
+    chat.id
+}
+
+/// Opens the private chat of `a` and `b` and returns its id.
+async fn private<S: Store>(s: &S, a: u64, b: u64) -> u64 {
+    s.open_private_chat(a, b, T0)
+        .await
+        .expect("open private chat")
+        .0
+        .id
+}
+
+/// A text message with a fresh client_msg_id.
+fn text_message(chat_id: u64, sender_id: u64, text: &str, now_ms: i64) -> NewMessage {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NewMessage {
+        chat_id,
+        sender_id,
+        client_msg_id: format!("cmid-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+        kind: pb::MessageKind::Text,
+        text: text.to_string(),
+        file_id: String::new(),
+        reply_to_seq: 0,
+        forwarded_from: None,
+        mention_ids: Vec::new(),
+        now_ms,
+    }
+}
+
+/// Sends a text message and returns it; the send must append an event.
+async fn send<S: Store>(
+    s: &S,
+    chat_id: u64,
+    sender_id: u64,
+    text: &str,
+    now_ms: i64,
+) -> pb::Message {
+    let out = s
+        .append_message(text_message(chat_id, sender_id, text, now_ms))
+        .await
+        .expect("append message");
+    assert!(out.event.is_some(), "a new message appends an event");
+    out.message
+}
+
+/// Every event of a chat.
+async fn all_events<S: Store>(s: &S, chat_id: u64) -> Vec<pb::ChatEvent> {
+    s.events(chat_id, 0, MAX, 10_000).await.expect("events")
+}
+
+/// The whole history as seen by `viewer`.
+async fn full_history<S: Store>(s: &S, chat_id: u64, viewer: u64) -> Vec<pb::Message> {
+    s.history(HistoryQuery {
+        chat_id,
+        viewer,
+        before_seq: 0,
+        after_seq: 0,
+        up_to_seq: MAX,
+        limit: 10_000,
+    })
+    .await
+    .expect("history")
+}
+
+fn seqs(messages: &[pb::Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+fn body(event: &pb::ChatEvent) -> &Body {
+    event.body.as_ref().expect("event has a body")
+}
+
+#[track_caller]
+fn assert_conflict<T: Debug>(result: StoreResult<T>) {
+    match result {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_not_found<T: Debug>(result: StoreResult<T>, what: &str) {
+    match result {
+        Err(StoreError::NotFound(found)) if found == what => {}
+        other => panic!("expected {what} not found, got {other:?}"),
+    }
+}

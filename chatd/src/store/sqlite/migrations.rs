@@ -1,0 +1,254 @@
+//! The versioned schema.
+//!
+//! The schema version is `PRAGMA user_version`: the number of migrations applied. At open every
+//! migration above it runs in its own transaction, which also sets the new version, so a crash
+//! between migrations leaves a consistent database at the previous version and the next open
+//! continues from there. Re-opening an up-to-date database runs nothing. A database whose version
+//! is newer than [`MIGRATIONS`] knows is refused: this code would misread its tables.
+//!
+//! Never edit a migration that has shipped; append a new one.
+
+use rusqlite::Connection;
+
+use crate::store::{StoreError, StoreResult};
+
+/// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+
+/// The schema version this code writes and understands.
+pub(super) fn latest_version() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+/// The database's schema version.
+pub(super) fn current_version(conn: &Connection) -> StoreResult<u32> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    u32::try_from(v).map_err(|_| StoreError::Internal(format!("invalid schema version {v}")))
+}
+
+/// Brings the schema up to [`latest_version`], one transaction per migration.
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let latest = latest_version();
+    let found = current_version(conn)?;
+    if found > latest {
+        return Err(newer_schema(found, latest));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let target = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now = current_version(&tx)?;
+        if now > latest {
+            return Err(newer_schema(now, latest));
+        }
+        if now >= target {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Internal(format!("schema migration to version {target} failed: {e}"))
+        })?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn newer_schema(found: u32, latest: u32) -> StoreError {
+    StoreError::Internal(format!(
+        "database schema version {found} is newer than this chatd supports ({latest}); \
+         upgrade chatd or use a matching database"
+    ))
+}
+
+/// Version 1: every table of the first release.
+///
+/// Notes on choices that are not obvious:
+/// - `AUTOINCREMENT` on users, sessions and chats: ids are never reused, even after the row with
+///   the highest id would be removed.
+/// - `user_chat_state` is one row per membership row (also for former members) and is never
+///   deleted, so cursors survive leaving and re-joining.
+/// - `events.body` is the protobuf encoding of the whole `ChatEvent` except for
+///   `message_created`, whose message is joined from `messages` at read time so edits, deletes
+///   and reactions show. `message_seq` indexes the events about one message, to purge the text of
+///   its `message_edited` events when it is deleted.
+/// - `messages_fts` is an external-content FTS5 index over `messages.text`, kept in sync by
+///   triggers; purging a message's text removes its terms from the index.
+const V1_INITIAL: &str = r#"
+CREATE TABLE users (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    username          TEXT    NOT NULL UNIQUE,
+    email             TEXT    NOT NULL,
+    password_hash     TEXT    NOT NULL,
+    display_name      TEXT    NOT NULL DEFAULT '',
+    display_name_fold TEXT    NOT NULL DEFAULT '',
+    bio               TEXT    NOT NULL DEFAULT '',
+    avatar_file_id    TEXT    NOT NULL DEFAULT '',
+    status            INTEGER NOT NULL,
+    last_seen_at_ms   INTEGER NOT NULL DEFAULT 0,
+    role              INTEGER NOT NULL,
+    disabled          INTEGER NOT NULL DEFAULT 0,
+    deleted           INTEGER NOT NULL DEFAULT 0,
+    deleted_at_ms     INTEGER,
+    created_at_ms     INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id         INTEGER NOT NULL REFERENCES users(id),
+    device_name     TEXT    NOT NULL,
+    address         TEXT    NOT NULL,
+    created_at_ms   INTEGER NOT NULL,
+    last_seen_at_ms INTEGER NOT NULL,
+    revoked_at_ms   INTEGER
+);
+CREATE INDEX sessions_by_user ON sessions(user_id, id);
+
+CREATE TABLE refresh_tokens (
+    hash          TEXT    PRIMARY KEY,
+    session_id    INTEGER NOT NULL REFERENCES sessions(id),
+    used          INTEGER NOT NULL DEFAULT 0,
+    created_at_ms INTEGER NOT NULL,
+    used_at_ms    INTEGER
+) WITHOUT ROWID;
+CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
+
+CREATE TABLE contacts (
+    owner_id  INTEGER NOT NULL REFERENCES users(id),
+    target_id INTEGER NOT NULL REFERENCES users(id),
+    PRIMARY KEY (owner_id, target_id)
+) WITHOUT ROWID;
+CREATE INDEX contacts_by_target ON contacts(target_id, owner_id);
+
+CREATE TABLE blocks (
+    owner_id  INTEGER NOT NULL REFERENCES users(id),
+    target_id INTEGER NOT NULL REFERENCES users(id),
+    PRIMARY KEY (owner_id, target_id)
+) WITHOUT ROWID;
+
+CREATE TABLE chats (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             INTEGER NOT NULL,
+    title            TEXT    NOT NULL,
+    description      TEXT    NOT NULL,
+    avatar_file_id   TEXT    NOT NULL DEFAULT '',
+    owner_id         INTEGER NOT NULL,
+    created_at_ms    INTEGER NOT NULL,
+    last_seq         INTEGER NOT NULL DEFAULT 0,
+    last_activity_ms INTEGER NOT NULL,
+    member_count     INTEGER NOT NULL DEFAULT 0,
+    deleted          INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE private_pairs (
+    low_user_id  INTEGER NOT NULL REFERENCES users(id),
+    high_user_id INTEGER NOT NULL REFERENCES users(id),
+    chat_id      INTEGER NOT NULL UNIQUE REFERENCES chats(id),
+    PRIMARY KEY (low_user_id, high_user_id),
+    CHECK (low_user_id < high_user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE members (
+    chat_id       INTEGER NOT NULL REFERENCES chats(id),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    role          INTEGER NOT NULL,
+    joined_at_ms  INTEGER NOT NULL,
+    joined_at_seq INTEGER NOT NULL,
+    left_at_seq   INTEGER,
+    PRIMARY KEY (chat_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user_id, chat_id);
+
+CREATE TABLE user_chat_state (
+    chat_id        INTEGER NOT NULL,
+    user_id        INTEGER NOT NULL,
+    pinned         INTEGER NOT NULL DEFAULT 0,
+    muted_until_ms INTEGER NOT NULL DEFAULT 0,
+    archived       INTEGER NOT NULL DEFAULT 0,
+    delivered_seq  INTEGER NOT NULL DEFAULT 0,
+    read_seq       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (chat_id, user_id),
+    FOREIGN KEY (chat_id, user_id) REFERENCES members(chat_id, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE messages (
+    id             INTEGER PRIMARY KEY,
+    chat_id        INTEGER NOT NULL REFERENCES chats(id),
+    seq            INTEGER NOT NULL,
+    sender_id      INTEGER NOT NULL REFERENCES users(id),
+    client_msg_id  TEXT    NOT NULL,
+    kind           INTEGER NOT NULL,
+    text           TEXT    NOT NULL,
+    file_id        TEXT    NOT NULL,
+    reply_to_seq   INTEGER NOT NULL DEFAULT 0,
+    fwd_chat_id    INTEGER,
+    fwd_seq        INTEGER,
+    fwd_sender_id  INTEGER,
+    fwd_sent_at_ms INTEGER,
+    sent_at_ms     INTEGER NOT NULL,
+    edited         INTEGER NOT NULL DEFAULT 0,
+    edited_at_ms   INTEGER NOT NULL DEFAULT 0,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    deleted_at_ms  INTEGER NOT NULL DEFAULT 0,
+    mention_ids    TEXT    NOT NULL DEFAULT '',
+    UNIQUE (chat_id, seq),
+    UNIQUE (sender_id, client_msg_id)
+);
+
+CREATE TABLE message_edits (
+    id      INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    text    TEXT    NOT NULL,
+    at_ms   INTEGER NOT NULL,
+    FOREIGN KEY (chat_id, seq) REFERENCES messages(chat_id, seq)
+);
+CREATE INDEX message_edits_by_message ON message_edits(chat_id, seq, id);
+
+CREATE TABLE reactions (
+    id      INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    emoji   TEXT    NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    at_ms   INTEGER NOT NULL,
+    UNIQUE (chat_id, seq, emoji, user_id),
+    FOREIGN KEY (chat_id, seq) REFERENCES messages(chat_id, seq)
+);
+
+CREATE TABLE hidden (
+    chat_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, user_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    chat_id     INTEGER NOT NULL REFERENCES chats(id),
+    seq         INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    actor_id    INTEGER NOT NULL,
+    kind        INTEGER NOT NULL,
+    message_seq INTEGER,
+    body        BLOB,
+    PRIMARY KEY (chat_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX events_by_message ON events(chat_id, message_seq) WHERE message_seq IS NOT NULL;
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text,
+    content = 'messages',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+"#;

@@ -1,0 +1,571 @@
+//! The SQLite backend: one database file in WAL mode, one writer thread with group commit, and a
+//! small pool of read-only connections.
+//!
+//! SQLite calls block, so none of them runs on the async runtime: writes are queued to the writer
+//! thread (see `writer` for the group-commit design and what a reply guarantees) and reads run on
+//! tokio's blocking pool, each in one snapshot transaction.
+//!
+//! # Layout
+//! - `writer`: the writer thread and its group-commit loop.
+//! - `readers`: the pool of read-only connections.
+//! - `migrations`: the versioned schema.
+//! - `convert`: value conversions and the mapping of SQLite errors onto [`StoreError`].
+//! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`:
+//!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
+//! - this file: opening the database and the trait implementations, each a one-line hand-off to
+//!   the writer or the readers.
+
+mod chat_lists;
+mod chats;
+mod convert;
+mod events;
+mod messages;
+mod migrations;
+mod readers;
+mod relations;
+mod search;
+mod sessions;
+mod users;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatproto::pb;
+use rusqlite::{Connection, OpenFlags};
+
+use self::readers::Readers;
+use self::relations::Relation;
+use self::writer::Writer;
+use super::*;
+
+/// How much a committed write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: in WAL mode a committed transaction survives a crash of the process,
+    /// but the last transactions may be lost on power loss or an OS crash. Cheapest.
+    #[default]
+    ProcessCrash,
+    /// `synchronous=FULL`: the WAL is fsynced at every commit (once per group-commit batch), so a
+    /// committed transaction also survives power loss.
+    PowerLoss,
+}
+
+/// Tuning of [`SqliteStore::open_with`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// What a committed write survives.
+    pub durability: Durability,
+    /// Read-only connections in the pool (at least 1).
+    pub read_connections: usize,
+    /// How long a connection waits for a lock held by another process before giving up.
+    pub busy_timeout: Duration,
+    /// Most write commands committed in one transaction.
+    pub max_batch: usize,
+    /// Write commands that may wait for the writer before senders wait for room.
+    pub queue_capacity: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::default(),
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 256,
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`; dropping the last handle stops the writer
+/// thread after it has finished the queued writes.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` with default options and brings its
+    /// schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the database at `path` with the given options. Fails when the database's schema is
+    /// newer than this code knows, or when WAL mode cannot be enabled.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
+        let path = path.as_ref();
+        let mut write = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(path, e))?;
+        write.busy_timeout(options.busy_timeout)?;
+        let mode: String = write.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "cannot enable wal mode on {} (journal mode is {mode})",
+                path.display()
+            )));
+        }
+        let synchronous = match options.durability {
+            Durability::ProcessCrash => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        };
+        write.pragma_update(None, "synchronous", synchronous)?;
+        write.pragma_update(None, "foreign_keys", true)?;
+        // Overwrite freed pages where that costs no extra I/O: purged message text should not
+        // linger in the file.
+        write.pragma_update(None, "secure_delete", "FAST")?;
+        migrations::migrate(&mut write)?;
+
+        let mut reads = Vec::with_capacity(options.read_connections.max(1));
+        for _ in 0..options.read_connections.max(1) {
+            let read = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| open_error(path, e))?;
+            read.busy_timeout(options.busy_timeout)?;
+            read.pragma_update(None, "query_only", true)?;
+            reads.push(read);
+        }
+        Ok(SqliteStore {
+            writer: Writer::spawn(write, options.max_batch, options.queue_capacity)?,
+            readers: Arc::new(Readers::new(reads)),
+        })
+    }
+
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read(work).await
+    }
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> StoreResult<UserRecord> {
+        self.write(move |c| users::create_user(c, &new)).await
+    }
+
+    async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>> {
+        self.read(move |c| users::user(c, id)).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_string();
+        self.read(move |c| users::user_by_username(c, &username))
+            .await
+    }
+
+    async fn users(&self, ids: &[u64]) -> StoreResult<Vec<UserRecord>> {
+        let ids = ids.to_vec();
+        self.read(move |c| users::users(c, &ids)).await
+    }
+
+    async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord> {
+        self.write(move |c| users::update_profile(c, id, &patch))
+            .await
+    }
+
+    async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()> {
+        let hash = hash.to_string();
+        self.write(move |c| users::set_password_hash(c, id, &hash))
+            .await
+    }
+
+    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {
+        self.write(move |c| users::set_role(c, id, role)).await
+    }
+
+    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
+        self.write(move |c| users::set_disabled(c, id, disabled))
+            .await
+    }
+
+    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| users::delete_user(c, id, now_ms)).await
+    }
+
+    async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| users::touch_last_seen(c, id, now_ms))
+            .await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let prefix = prefix.to_string();
+        let after = after_username.map(str::to_string);
+        self.read(move |c| users::search_users(c, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let prefix = prefix.to_string();
+        let after = after_username.map(str::to_string);
+        self.read(move |c| users::list_users(c, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn count_admins(&self) -> StoreResult<u64> {
+        self.read(users::count_admins).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
+        self.write(move |c| sessions::create_session(c, &new)).await
+    }
+
+    async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {
+        self.read(move |c| sessions::session(c, id)).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome> {
+        let presented = presented_hash.to_string();
+        let new_hash = new_hash.to_string();
+        self.write(move |c| sessions::rotate_refresh(c, &presented, &new_hash, now_ms))
+            .await
+    }
+
+    async fn touch_session(&self, id: u64, address: &str, now_ms: i64) -> StoreResult<()> {
+        let address = address.to_string();
+        self.write(move |c| sessions::touch_session(c, id, &address, now_ms))
+            .await
+    }
+
+    async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>> {
+        self.read(move |c| sessions::list_sessions(c, user_id))
+            .await
+    }
+
+    async fn revoke_session(&self, user_id: u64, session_id: u64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| sessions::revoke_session(c, user_id, session_id, now_ms))
+            .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<u64>,
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>> {
+        self.write(move |c| sessions::revoke_user_sessions(c, user_id, keep, now_ms))
+            .await
+    }
+}
+
+#[async_trait]
+impl RelationStore for SqliteStore {
+    async fn add_contact(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| relations::add(c, Relation::Contact, owner, target))
+            .await
+    }
+
+    async fn remove_contact(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| relations::remove(c, Relation::Contact, owner, target))
+            .await
+    }
+
+    async fn contacts(&self, owner: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| relations::targets(c, Relation::Contact, owner))
+            .await
+    }
+
+    async fn contact_of(&self, target: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| relations::contact_of(c, target)).await
+    }
+
+    async fn block(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| relations::add(c, Relation::Block, owner, target))
+            .await
+    }
+
+    async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| relations::remove(c, Relation::Block, owner, target))
+            .await
+    }
+
+    async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| relations::targets(c, Relation::Block, owner))
+            .await
+    }
+
+    async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool> {
+        self.read(move |c| relations::exists(c, Relation::Block, owner, target))
+            .await
+    }
+}
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn open_private_chat(
+        &self,
+        a: u64,
+        b: u64,
+        now_ms: i64,
+    ) -> StoreResult<(ChatRecord, bool)> {
+        self.write(move |c| chats::open_private_chat(c, a, b, now_ms))
+            .await
+    }
+
+    async fn create_group(&self, new: NewGroup) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
+        self.write(move |c| chats::create_group(c, &new)).await
+    }
+
+    async fn chat(&self, id: u64) -> StoreResult<Option<ChatRecord>> {
+        self.read(move |c| chats::chat(c, id)).await
+    }
+
+    async fn update_chat(
+        &self,
+        id: u64,
+        actor: u64,
+        patch: ChatPatch,
+        now_ms: i64,
+    ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
+        self.write(move |c| chats::update_chat(c, id, actor, &patch, now_ms))
+            .await
+    }
+
+    async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent> {
+        self.write(move |c| chats::delete_chat(c, id, actor, now_ms))
+            .await
+    }
+
+    async fn members(&self, chat_id: u64) -> StoreResult<Vec<MemberRecord>> {
+        self.read(move |c| chats::members(c, chat_id)).await
+    }
+
+    async fn member(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<MemberRecord>> {
+        self.read(move |c| chats::member(c, chat_id, user_id)).await
+    }
+
+    async fn add_members(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_ids: &[u64],
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        let user_ids = user_ids.to_vec();
+        self.write(move |c| chats::add_members(c, chat_id, actor, &user_ids, now_ms))
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_id: u64,
+        left: bool,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        self.write(move |c| chats::remove_member(c, chat_id, actor, user_id, left, now_ms))
+            .await
+    }
+
+    async fn set_member_role(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_id: u64,
+        role: pb::MemberRole,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        self.write(move |c| chats::set_member_role(c, chat_id, actor, user_id, role, now_ms))
+            .await
+    }
+
+    async fn transfer_ownership(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        new_owner: u64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<pb::ChatEvent>> {
+        self.write(move |c| chats::transfer_ownership(c, chat_id, actor, new_owner, now_ms))
+            .await
+    }
+
+    async fn set_user_state(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        patch: UserChatPatch,
+    ) -> StoreResult<UserChatState> {
+        self.write(move |c| chats::set_user_state(c, chat_id, user_id, &patch))
+            .await
+    }
+
+    async fn user_chats(&self, user_id: u64, query: UserChatsQuery) -> StoreResult<Vec<UserChat>> {
+        self.read(move |c| chat_lists::user_chats(c, user_id, &query))
+            .await
+    }
+
+    async fn user_chat(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<UserChat>> {
+        self.read(move |c| chat_lists::user_chat(c, chat_id, user_id))
+            .await
+    }
+
+    async fn heads(&self, user_id: u64, known: &[u64]) -> StoreResult<Vec<pb::ChatHead>> {
+        let known = known.to_vec();
+        self.read(move |c| chat_lists::heads(c, user_id, &known))
+            .await
+    }
+
+    async fn shared_chat_peers(&self, user_id: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| chat_lists::shared_chat_peers(c, user_id))
+            .await
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome> {
+        self.write(move |c| messages::append_message(c, &new)).await
+    }
+
+    async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>> {
+        self.read(move |c| messages::message(c, chat_id, seq)).await
+    }
+
+    async fn edit_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        text: &str,
+        now_ms: i64,
+    ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
+        let text = text.to_string();
+        self.write(move |c| messages::edit_message(c, chat_id, seq, actor, &text, now_ms))
+            .await
+    }
+
+    async fn delete_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        self.write(move |c| messages::delete_message(c, chat_id, seq, actor, now_ms))
+            .await
+    }
+
+    async fn hide_message(&self, chat_id: u64, seq: u64, user_id: u64) -> StoreResult<()> {
+        self.write(move |c| messages::hide_message(c, chat_id, seq, user_id))
+            .await
+    }
+
+    async fn set_reaction(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        user_id: u64,
+        emoji: &str,
+        add: bool,
+        now_ms: i64,
+    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
+        let emoji = emoji.to_string();
+        self.write(move |c| messages::set_reaction(c, chat_id, seq, user_id, &emoji, add, now_ms))
+            .await
+    }
+
+    async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>> {
+        self.read(move |c| messages::history(c, &query)).await
+    }
+
+    async fn events(
+        &self,
+        chat_id: u64,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<pb::ChatEvent>> {
+        self.read(move |c| events::read(c, chat_id, after_seq, up_to_seq, limit))
+            .await
+    }
+
+    async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>> {
+        self.read(move |c| messages::edits(c, chat_id, seq)).await
+    }
+
+    async fn mark_receipt(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        kind: pb::ReceiptKind,
+        up_to_seq: u64,
+    ) -> StoreResult<Option<(u64, u64)>> {
+        self.write(move |c| messages::mark_receipt(c, chat_id, user_id, kind, up_to_seq))
+            .await
+    }
+
+    async fn receipts(&self, chat_id: u64) -> StoreResult<Vec<pb::MemberReceipt>> {
+        self.read(move |c| messages::receipts(c, chat_id)).await
+    }
+
+    async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>> {
+        self.read(move |c| search::search(c, &query)).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        if !self.writer.is_running() {
+            return Err(StoreError::Unavailable(
+                "the sqlite writer has stopped".into(),
+            ));
+        }
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,89 @@
+//! Contacts and blocks: the SQL behind [`RelationStore`](crate::store::RelationStore).
+//!
+//! Both are one-directional `(owner_id, target_id)` rows in tables of the same shape; the table
+//! name is chosen from a fixed enum, never from input.
+
+use rusqlite::{Connection, params};
+
+use super::convert::{get_u64, sql_u64};
+use super::users::ensure_user;
+use crate::store::StoreResult;
+
+/// Which relation table.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Relation {
+    Contact,
+    Block,
+}
+
+impl Relation {
+    fn table(self) -> &'static str {
+        match self {
+            Relation::Contact => "contacts",
+            Relation::Block => "blocks",
+        }
+    }
+}
+
+/// Adds the relation (a no-op when present). Both users must exist.
+pub(super) fn add(c: &Connection, relation: Relation, owner: u64, target: u64) -> StoreResult<()> {
+    ensure_user(c, owner)?;
+    ensure_user(c, target)?;
+    let sql = format!(
+        "INSERT OR IGNORE INTO {} (owner_id, target_id) VALUES (?1, ?2)",
+        relation.table()
+    );
+    c.prepare_cached(&sql)?
+        .execute(params![sql_u64(owner), sql_u64(target)])?;
+    Ok(())
+}
+
+/// Removes the relation (a no-op when absent).
+pub(super) fn remove(
+    c: &Connection,
+    relation: Relation,
+    owner: u64,
+    target: u64,
+) -> StoreResult<()> {
+    let sql = format!(
+        "DELETE FROM {} WHERE owner_id = ?1 AND target_id = ?2",
+        relation.table()
+    );
+    c.prepare_cached(&sql)?
+        .execute(params![sql_u64(owner), sql_u64(target)])?;
+    Ok(())
+}
+
+/// The targets of `owner`, ascending.
+pub(super) fn targets(c: &Connection, relation: Relation, owner: u64) -> StoreResult<Vec<u64>> {
+    let sql = format!(
+        "SELECT target_id FROM {} WHERE owner_id = ?1 ORDER BY target_id",
+        relation.table()
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map([sql_u64(owner)], |row| get_u64(row, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The users who have `target` among their contacts, ascending.
+pub(super) fn contact_of(c: &Connection, target: u64) -> StoreResult<Vec<u64>> {
+    let mut stmt =
+        c.prepare_cached("SELECT owner_id FROM contacts WHERE target_id = ?1 ORDER BY owner_id")?;
+    let rows = stmt.query_map([sql_u64(target)], |row| get_u64(row, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// True when the relation exists.
+pub(super) fn exists(
+    c: &Connection,
+    relation: Relation,
+    owner: u64,
+    target: u64,
+) -> StoreResult<bool> {
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE owner_id = ?1 AND target_id = ?2",
+        relation.table()
+    );
+    Ok(c.prepare_cached(&sql)?
+        .exists(params![sql_u64(owner), sql_u64(target)])?)
+}

@@ -1,0 +1,349 @@
+//! The conformance suite against SQLite, plus what only this backend has: migrations, pragmas,
+//! group commit and the FTS index.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatproto::pb;
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+use super::writer::Writer;
+use super::*;
+use crate::store::conformance::store_conformance;
+
+store_conformance!(conformance, async {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("chat.db")).expect("open store");
+    (store, dir)
+});
+
+fn temp_db() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chat.db");
+    (dir, path)
+}
+
+fn raw(path: &Path) -> Connection {
+    Connection::open(path).expect("raw connection")
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: String::new(),
+        password_hash: "h".into(),
+        role: pb::Role::User,
+        now_ms: 1,
+    }
+}
+
+fn text(chat_id: u64, sender_id: u64, cmid: &str, text: &str) -> NewMessage {
+    NewMessage {
+        chat_id,
+        sender_id,
+        client_msg_id: cmid.into(),
+        kind: pb::MessageKind::Text,
+        text: text.into(),
+        file_id: String::new(),
+        reply_to_seq: 0,
+        forwarded_from: None,
+        mention_ids: Vec::new(),
+        now_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn open_sets_wal_and_connection_pragmas() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    let (sync, fk, secure) = store
+        .write(|c| {
+            let get = |pragma: &str| -> StoreResult<i64> {
+                Ok(c.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))?)
+            };
+            Ok((
+                get("synchronous")?,
+                get("foreign_keys")?,
+                get("secure_delete")?,
+            ))
+        })
+        .await
+        .expect("pragmas");
+    assert_eq!((sync, fk, secure), (1, 1, 2), "NORMAL, on, FAST");
+    let mode: String = raw(&path)
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+    let read_only = store
+        .read(|c| Ok(c.execute_batch("CREATE TABLE nope (x)").is_err()))
+        .await
+        .expect("read");
+    assert!(read_only, "pooled connections cannot write");
+
+    let (_dir2, path2) = temp_db();
+    let durable = SqliteStore::open_with(
+        &path2,
+        SqliteOptions {
+            durability: Durability::PowerLoss,
+            read_connections: 1,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    let sync: i64 = durable
+        .write(|c| Ok(c.query_row("PRAGMA synchronous", [], |row| row.get(0))?))
+        .await
+        .expect("pragma");
+    assert_eq!(sync, 2, "FULL");
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_data_survives_reopen() {
+    let (_dir, path) = temp_db();
+    let (alice, chat) = {
+        let store = SqliteStore::open(&path).expect("open");
+        let a = store.create_user(new_user("alice")).await.expect("user").id;
+        let b = store.create_user(new_user("bob")).await.expect("user").id;
+        let (chat, _) = store.open_private_chat(a, b, 1).await.expect("chat");
+        store
+            .append_message(text(chat.id, a, "c1", "before"))
+            .await
+            .expect("send");
+        (a, chat.id)
+    };
+    let version: u32 = raw(&path)
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, migrations::latest_version());
+
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.user(alice).await.expect("user").map(|u| u.username),
+        Some("alice".to_string())
+    );
+    let out = store
+        .append_message(text(chat, alice, "c2", "after"))
+        .await
+        .expect("send");
+    assert_eq!(out.message.seq, 3, "seqs continue after a restart");
+    let dup = store
+        .append_message(text(chat, alice, "c1", "again"))
+        .await
+        .expect("send");
+    assert!(dup.event.is_none(), "idempotency keys survive a restart");
+    let carol = store.create_user(new_user("carol")).await.expect("user").id;
+    assert!(carol > alice);
+
+    let mut conn = raw(&path);
+    migrations::migrate(&mut conn).expect("migrating an up-to-date database is a no-op");
+    assert_eq!(
+        migrations::current_version(&conn).expect("version"),
+        migrations::latest_version()
+    );
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let (_dir, path) = temp_db();
+    drop(SqliteStore::open(&path).expect("open"));
+    let newer = migrations::latest_version() + 1;
+    raw(&path)
+        .pragma_update(None, "user_version", newer)
+        .expect("bump version");
+    match SqliteStore::open(&path) {
+        Err(StoreError::Internal(msg)) => {
+            assert!(msg.contains("newer"), "{msg}");
+            assert!(msg.contains(&newer.to_string()), "{msg}");
+        }
+        Err(other) => panic!("expected a schema error, got {other}"),
+        Ok(_) => panic!("a newer schema must be refused"),
+    }
+}
+
+/// Queues commands behind a slow first one, so they share one transaction, and checks that a
+/// failing command rolls back alone while the others commit, and that nothing is visible to
+/// other connections before the batch commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_isolates_failures_and_commits_once() {
+    let (_dir, path) = temp_db();
+    let conn = raw(&path);
+    conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
+        .expect("schema");
+    let writer = Arc::new(Writer::spawn(conn, 256, 1024).expect("writer"));
+
+    let slow = {
+        let writer = Arc::clone(&writer);
+        tokio::spawn(async move {
+            writer
+                .write(|c| {
+                    std::thread::sleep(Duration::from_millis(500));
+                    c.execute("INSERT INTO t (x) VALUES (0)", [])?;
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut queued = Vec::new();
+    for x in 1..=10i64 {
+        let writer = Arc::clone(&writer);
+        let path = path.clone();
+        queued.push(tokio::spawn(async move {
+            writer
+                .write(move |c| {
+                    c.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
+                    if x == 5 {
+                        // Fails after writing: its own insert must be rolled back.
+                        c.execute("INSERT INTO t (x) VALUES (1)", [])?;
+                    }
+                    // What another connection sees while this batch is open.
+                    let outside: i64 =
+                        raw(&path).query_row("SELECT count(*) FROM t", [], |row| row.get(0))?;
+                    Ok(outside)
+                })
+                .await
+        }));
+    }
+    slow.await.expect("task").expect("slow write");
+    let mut outside_counts = Vec::new();
+    for (i, task) in queued.into_iter().enumerate() {
+        match (i + 1, task.await.expect("task")) {
+            (5, Err(StoreError::Conflict(_))) => {}
+            (5, other) => panic!("command 5 should fail with a conflict, got {other:?}"),
+            (_, Ok(outside)) => outside_counts.push(outside),
+            (n, Err(e)) => panic!("command {n} failed: {e}"),
+        }
+    }
+    assert!(
+        outside_counts.iter().all(|&n| n == outside_counts[0]),
+        "the queued commands ran in one uncommitted transaction: {outside_counts:?}"
+    );
+    let rows: Vec<i64> = {
+        let c = raw(&path);
+        let mut stmt = c.prepare("SELECT x FROM t ORDER BY x").expect("prepare");
+        stmt.query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(rows, vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 10]);
+}
+
+#[tokio::test]
+async fn a_panicking_command_fails_alone() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    let result: StoreResult<()> = store
+        .write(|c| {
+            c.execute(
+                "INSERT INTO users (username, email, password_hash, status, role, created_at_ms) \
+                 VALUES ('ghost', '', '', 1, 1, 1)",
+                [],
+            )?;
+            panic!("boom")
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Internal(_))));
+    assert_eq!(
+        store.user_by_username("ghost").await.expect("read"),
+        None,
+        "the panicking command's writes are rolled back"
+    );
+    let user = store
+        .create_user(new_user("after"))
+        .await
+        .expect("writer still works");
+    assert_eq!(user.username, "after");
+}
+
+#[tokio::test]
+async fn fts_index_stays_consistent_and_forgets_purged_text() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    let a = store.create_user(new_user("a")).await.expect("user").id;
+    let b = store.create_user(new_user("b")).await.expect("user").id;
+    let (chat, _) = store.open_private_chat(a, b, 1).await.expect("chat");
+    let m = store
+        .append_message(text(chat.id, a, "m1", "Crème brûlée secret"))
+        .await
+        .expect("send")
+        .message;
+    store
+        .append_message(text(chat.id, b, "m2", "keep me"))
+        .await
+        .expect("send");
+    let found = store
+        .search(SearchQuery {
+            viewer: b,
+            text: "creme brulee".into(),
+            chats: vec![(chat.id, u64::MAX)],
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1, "diacritics are ignored");
+    store
+        .edit_message(chat.id, m.seq, a, "edited secret", 2)
+        .await
+        .expect("edit");
+    store
+        .delete_message(chat.id, m.seq, a, 3)
+        .await
+        .expect("delete");
+
+    let c = raw(&path);
+    c.execute_batch("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+        .expect("fts index matches the messages table");
+    for term in ["secret", "creme", "edited"] {
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
+                [term],
+                |row| row.get(0),
+            )
+            .expect("match");
+        assert_eq!(n, 0, "{term} still indexed");
+    }
+    let kept: i64 = c
+        .query_row(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'keep'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("match");
+    assert_eq!(kept, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_beyond_the_pool_size_wait_for_a_connection() {
+    let (_dir, path) = temp_db();
+    let store = Arc::new(
+        SqliteStore::open_with(
+            &path,
+            SqliteOptions {
+                read_connections: 2,
+                ..Default::default()
+            },
+        )
+        .expect("open"),
+    );
+    let id = store
+        .create_user(new_user("reader"))
+        .await
+        .expect("user")
+        .id;
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.user(id).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.expect("task").expect("read").is_some());
+    }
+    store.ping().await.expect("ping");
+    assert_eq!(store.backend(), "sqlite");
+}

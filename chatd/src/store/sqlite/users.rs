@@ -1,0 +1,223 @@
+//! Accounts: the SQL behind [`UserStore`](crate::store::UserStore).
+
+use chatproto::pb;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::convert::{get_enum, get_u64, json_ids, sql_u64};
+use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord};
+
+const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, bio, avatar_file_id, \
+     status, last_seen_at_ms, role, disabled, deleted, created_at_ms";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: get_u64(row, 0)?,
+        username: row.get(1)?,
+        email: row.get(2)?,
+        password_hash: row.get(3)?,
+        display_name: row.get(4)?,
+        bio: row.get(5)?,
+        avatar_file_id: row.get(6)?,
+        status: get_enum(row, 7)?,
+        last_seen_at_ms: row.get(8)?,
+        role: get_enum(row, 9)?,
+        disabled: row.get(10)?,
+        deleted: row.get(11)?,
+        created_at_ms: row.get(12)?,
+    })
+}
+
+/// Fails with `NotFound("user")` unless the user exists (deleted users exist).
+pub(super) fn ensure_user(c: &Connection, id: u64) -> StoreResult<()> {
+    let found = c
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .exists([sql_u64(id)])?;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("user"))
+    }
+}
+
+pub(super) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<UserRecord> {
+    let username = new.username.to_lowercase();
+    if user_by_username(c, &username)?.is_some() {
+        return Err(StoreError::Conflict("username taken".into()));
+    }
+    let sql = format!(
+        "INSERT INTO users (username, email, password_hash, status, role, created_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {USER_COLUMNS}"
+    );
+    Ok(c.prepare_cached(&sql)?.query_row(
+        params![
+            username,
+            new.email,
+            new.password_hash,
+            pb::UserStatus::Online as i32,
+            new.role as i32,
+            new.now_ms
+        ],
+        user_from_row,
+    )?)
+}
+
+pub(super) fn user(c: &Connection, id: u64) -> StoreResult<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([sql_u64(id)], user_from_row)
+        .optional()?)
+}
+
+pub(super) fn user_by_username(c: &Connection, username: &str) -> StoreResult<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([username.to_lowercase()], user_from_row)
+        .optional()?)
+}
+
+pub(super) fn users(c: &Connection, ids: &[u64]) -> StoreResult<Vec<UserRecord>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map([json_ids(ids)], user_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn update_profile(
+    c: &Connection,
+    id: u64,
+    patch: &ProfilePatch,
+) -> StoreResult<UserRecord> {
+    let sql = format!(
+        "UPDATE users SET \
+             display_name = coalesce(?2, display_name), \
+             display_name_fold = coalesce(?3, display_name_fold), \
+             bio = coalesce(?4, bio), \
+             avatar_file_id = coalesce(?5, avatar_file_id), \
+             status = coalesce(?6, status) \
+         WHERE id = ?1 AND deleted = 0 RETURNING {USER_COLUMNS}"
+    );
+    c.prepare_cached(&sql)?
+        .query_row(
+            params![
+                sql_u64(id),
+                patch.display_name,
+                patch.display_name.as_deref().map(str::to_lowercase),
+                patch.bio,
+                patch.avatar_file_id,
+                patch.status.map(|s| s as i32),
+            ],
+            user_from_row,
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound("user"))
+}
+
+/// Runs an UPDATE on one live (not deleted) user; `NotFound("user")` when it matched nothing.
+fn update_live_user(c: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<()> {
+    match c.prepare_cached(sql)?.execute(params)? {
+        0 => Err(StoreError::NotFound("user")),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn set_password_hash(c: &Connection, id: u64, hash: &str) -> StoreResult<()> {
+    update_live_user(
+        c,
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted = 0",
+        params![sql_u64(id), hash],
+    )
+}
+
+pub(super) fn set_role(c: &Connection, id: u64, role: pb::Role) -> StoreResult<()> {
+    update_live_user(
+        c,
+        "UPDATE users SET role = ?2 WHERE id = ?1 AND deleted = 0",
+        params![sql_u64(id), role as i32],
+    )
+}
+
+pub(super) fn set_disabled(c: &Connection, id: u64, disabled: bool) -> StoreResult<()> {
+    update_live_user(
+        c,
+        "UPDATE users SET disabled = ?2 WHERE id = ?1 AND deleted = 0",
+        params![sql_u64(id), disabled],
+    )
+}
+
+pub(super) fn touch_last_seen(c: &Connection, id: u64, now_ms: i64) -> StoreResult<()> {
+    update_live_user(
+        c,
+        "UPDATE users SET last_seen_at_ms = max(last_seen_at_ms, ?2) WHERE id = ?1 AND deleted = 0",
+        params![sql_u64(id), now_ms],
+    )
+}
+
+pub(super) fn delete_user(c: &Connection, id: u64, now_ms: i64) -> StoreResult<()> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE users SET email = '', password_hash = '', display_name = '', \
+                 display_name_fold = '', bio = '', avatar_file_id = '', status = ?2, \
+                 disabled = 1, deleted = 1, deleted_at_ms = coalesce(deleted_at_ms, ?3) \
+             WHERE id = ?1",
+        )?
+        .execute(params![sql_u64(id), pb::UserStatus::Offline as i32, now_ms])?;
+    match changed {
+        0 => Err(StoreError::NotFound("user")),
+        _ => Ok(()),
+    }
+}
+
+/// `(prefix, its length in characters, the username to start after)` as bound parameters.
+fn prefix_params(prefix: &str, after_username: Option<&str>) -> (String, i64, String) {
+    let folded = prefix.to_lowercase();
+    let len = i64::try_from(folded.chars().count()).unwrap_or(i64::MAX);
+    // Every username is non-empty, so "" starts before all of them.
+    (folded, len, after_username.unwrap_or("").to_lowercase())
+}
+
+pub(super) fn search_users(
+    c: &Connection,
+    prefix: &str,
+    after_username: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<UserRecord>> {
+    // substr() compares whole characters, so LIKE wildcards in the prefix have no meaning.
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users \
+         WHERE disabled = 0 AND deleted = 0 AND username > ?3 \
+           AND (substr(username, 1, ?2) = ?1 OR substr(display_name_fold, 1, ?2) = ?1) \
+         ORDER BY username LIMIT ?4"
+    );
+    let (prefix, len, after) = prefix_params(prefix, after_username);
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![prefix, len, after, limit], user_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn list_users(
+    c: &Connection,
+    prefix: &str,
+    after_username: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<UserRecord>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users \
+         WHERE username > ?3 AND substr(username, 1, ?2) = ?1 \
+         ORDER BY username LIMIT ?4"
+    );
+    let (prefix, len, after) = prefix_params(prefix, after_username);
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![prefix, len, after, limit], user_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn count_admins(c: &Connection) -> StoreResult<u64> {
+    let n: i64 = c
+        .prepare_cached(
+            "SELECT count(*) FROM users WHERE role = ?1 AND disabled = 0 AND deleted = 0",
+        )?
+        .query_row([pb::Role::Admin as i32], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

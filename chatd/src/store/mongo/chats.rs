@@ -361,6 +361,7 @@ impl ChatStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(id)).await;
             loop {
                 let chat = self.live_chat(id).await?;
                 let commit = ChatChanges {
@@ -397,6 +398,7 @@ impl ChatStore for MongoStore {
 
     async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(id)).await;
             loop {
                 let chat = self.live_chat(id).await?;
                 let mut effects = vec![Effect::EndMemberships];
@@ -447,6 +449,7 @@ impl ChatStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {
@@ -510,6 +513,7 @@ impl ChatStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 let current = self.current_member(chat_id, user_id).await?;
@@ -546,6 +550,7 @@ impl ChatStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {
@@ -593,6 +598,7 @@ impl ChatStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<Vec<pb::ChatEvent>> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {

@@ -224,6 +224,7 @@ impl MessageStore for MongoStore {
             }
             self.ensure_user(new.sender_id).await?;
             let (mut op, mut message, mut event) = message_op(&new);
+            let _turn = self.locks.turn(i(new.chat_id)).await;
             loop {
                 let chat = self.live_chat(new.chat_id).await?;
                 let Some(finished) = self.run_op(&chat, &mut op).await? else {
@@ -272,6 +273,7 @@ impl MessageStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 let before = self.existing_live(chat_id, seq).await?;
@@ -316,6 +318,7 @@ impl MessageStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 self.existing_live(chat_id, seq).await?;
@@ -361,6 +364,7 @@ impl MessageStore for MongoStore {
         now_ms: i64,
     ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
         self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 let before = self.existing_live(chat_id, seq).await?;

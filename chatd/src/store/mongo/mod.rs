@@ -66,7 +66,8 @@
 //! - [`MongoOptions`], [`MongoStore::connect`], `Store` (here).
 //! - `error`: driver errors → [`StoreError`]. `indexes`: collections and indexes, created at start.
 //! - `docs`: the stored documents and their conversion to records and wire types.
-//! - `counters`: id allocation. `pending`: the protocol above.
+//! - `counters`: id allocation. `pending`: the protocol above. `locks`: per-chat writer queues
+//!   within one process.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`): the traits, one entity each.
 //!
@@ -78,6 +79,7 @@ mod counters;
 mod docs;
 mod error;
 mod indexes;
+mod locks;
 mod messages;
 mod pending;
 mod relations;
@@ -92,6 +94,7 @@ mod tests;
 pub(crate) mod testserver;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -183,6 +186,8 @@ pub struct MongoStore {
     options: MongoOptions,
     /// The server accepted a text index on message tokens (MongoDB does, FerretDB does not).
     text_index: bool,
+    /// This process's per-chat writer queues (shared by clones).
+    locks: Arc<locks::ChatLocks>,
 }
 
 impl MongoStore {
@@ -221,6 +226,7 @@ impl MongoStore {
             c,
             options,
             text_index: false,
+            locks: Arc::default(),
         };
         store
             .deadline(async {

@@ -162,6 +162,15 @@ pub(crate) async fn store_with(options: MongoOptions) -> MongoStore {
     }
 }
 
+/// Another store on `store`'s database, with its own client and writer queues: what a second
+/// chatd instance of a cluster would be.
+pub(crate) async fn another_instance(store: &MongoStore) -> MongoStore {
+    match MongoStore::connect(&uri(), store.options.clone()).await {
+        Ok(store) => store,
+        Err(e) => panic!("cannot connect to the test FerretDB: {e}"),
+    }
+}
+
 /// A store on a fresh database with default options.
 pub(crate) async fn store() -> MongoStore {
     store_with(MongoOptions::default()).await

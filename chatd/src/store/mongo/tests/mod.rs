@@ -7,6 +7,11 @@ mod basics;
 mod pending;
 mod search;
 
+// The backend-agnostic suite, each case on a fresh database of this process's FerretDB.
+crate::store::conformance::store_conformance!(conformance, async {
+    (crate::store::mongo::testserver::store().await, ())
+});
+
 use chatproto::pb;
 
 use super::MongoStore;

@@ -308,26 +308,38 @@ async fn a_claimed_send_whose_key_was_taken_elsewhere_is_cancelled_without_a_gap
     );
 }
 
-#[tokio::test]
-async fn concurrent_sends_get_contiguous_seqs() {
-    let store = store(Duration::from_secs(2)).await;
-    let ids = users(&store, &["ann", "bob"]).await;
-    let chat_id = group(&store, ids[0], &[ids[1]]).await;
-    let sends = (0..24).map(|n| {
-        let store = store.clone();
-        let sender = ids[n % 2];
-        tokio::spawn(async move {
-            store
-                .append_message(text(
-                    chat_id,
-                    sender,
-                    &format!("k{n}"),
-                    &format!("m{n}"),
-                    3_000 + n as i64,
-                ))
-                .await
+/// `n` stores on one database, as `n` chatd instances: their claims race in the database.
+async fn instances(n: usize, repair_after: Duration) -> Vec<MongoStore> {
+    let first = store(repair_after).await;
+    let mut all = vec![first.clone()];
+    for _ in 1..n {
+        all.push(testserver::another_instance(&first).await);
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_from_several_instances_get_contiguous_seqs() {
+    let stores = instances(4, Duration::from_secs(2)).await;
+    let ids = users(&stores[0], &["ann", "bob"]).await;
+    let chat_id = group(&stores[0], ids[0], &[ids[1]]).await;
+    let sends = (0..32)
+        .map(|n| {
+            let store = stores[n % stores.len()].clone();
+            let sender = ids[n % 2];
+            tokio::spawn(async move {
+                store
+                    .append_message(text(
+                        chat_id,
+                        sender,
+                        &format!("k{n}"),
+                        &format!("m{n}"),
+                        3_000 + n as i64,
+                    ))
+                    .await
+            })
         })
-    });
+        .collect::<Vec<_>>();
     let mut seqs = BTreeSet::new();
     for send in sends {
         let outcome = send.await.unwrap().unwrap();
@@ -335,28 +347,36 @@ async fn concurrent_sends_get_contiguous_seqs() {
         assert_eq!(event.seq, outcome.message.seq);
         assert!(seqs.insert(event.seq), "seq {} given twice", event.seq);
     }
-    assert_eq!(seqs, (2..=25).collect());
-    let events = assert_contiguous(&store, chat_id).await;
-    assert_eq!(events.len(), 25);
-    assert_no_ops_left(&store, chat_id).await;
+    assert_eq!(seqs, (2..=33).collect());
+    let events = assert_contiguous(&stores[0], chat_id).await;
+    for event in &events[1..] {
+        match &event.body {
+            Some(Body::MessageCreated(m)) => assert_eq!(m.seq, event.seq),
+            other => panic!("seq {} is {other:?}", event.seq),
+        }
+    }
+    assert_no_ops_left(&stores[0], chat_id).await;
 }
 
-#[tokio::test]
-async fn concurrent_duplicate_sends_append_once_across_chats() {
-    let store = store(Duration::from_secs(2)).await;
-    let ids = users(&store, &["ann", "bob"]).await;
-    let chat_a = group(&store, ids[0], &[ids[1]]).await;
-    let chat_b = group(&store, ids[0], &[ids[1]]).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicate_sends_from_several_instances_append_once() {
+    let stores = instances(4, Duration::from_secs(2)).await;
+    let ids = users(&stores[0], &["ann", "bob"]).await;
+    let chat_a = group(&stores[0], ids[0], &[ids[1]]).await;
+    let chat_b = group(&stores[0], ids[0], &[ids[1]]).await;
     let sender = ids[0];
-    let sends = (0..12).map(|n| {
-        let store = store.clone();
-        let chat = if n % 2 == 0 { chat_a } else { chat_b };
-        tokio::spawn(async move {
-            store
-                .append_message(text(chat, sender, "dup", "only once", 3_000))
-                .await
+    // The same key in one chat from every instance, and in a second chat.
+    let sends = (0..16)
+        .map(|n| {
+            let store = stores[n % stores.len()].clone();
+            let chat = if n % 3 == 2 { chat_b } else { chat_a };
+            tokio::spawn(async move {
+                store
+                    .append_message(text(chat, sender, "dup", "only once", 3_000))
+                    .await
+            })
         })
-    });
+        .collect::<Vec<_>>();
     let mut outcomes = Vec::new();
     for send in sends {
         outcomes.push(send.await.unwrap().unwrap());
@@ -364,28 +384,32 @@ async fn concurrent_duplicate_sends_append_once_across_chats() {
     assert_eq!(outcomes.iter().filter(|o| o.event.is_some()).count(), 1);
     let original = &outcomes[0].message;
     assert!(outcomes.iter().all(|o| o.message == *original));
-    let a = assert_contiguous(&store, chat_a).await.len();
-    let b = assert_contiguous(&store, chat_b).await.len();
+    let a = assert_contiguous(&stores[0], chat_a).await.len();
+    let b = assert_contiguous(&stores[0], chat_b).await.len();
     assert_eq!(
         a + b,
         3,
         "one chat has the message, the other only its creation"
     );
+    assert_no_ops_left(&stores[0], chat_a).await;
+    assert_no_ops_left(&stores[0], chat_b).await;
 }
 
-#[tokio::test]
-async fn concurrent_private_chat_opens_create_one_chat() {
-    let store = store(Duration::from_secs(2)).await;
-    let ids = users(&store, &["ann", "bob"]).await;
-    let opens = (0..8).map(|n| {
-        let store = store.clone();
-        let (a, b) = if n % 2 == 0 {
-            (ids[0], ids[1])
-        } else {
-            (ids[1], ids[0])
-        };
-        tokio::spawn(async move { store.open_private_chat(a, b, 1_000).await })
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_private_chat_opens_from_several_instances_create_one_chat() {
+    let stores = instances(4, Duration::from_secs(2)).await;
+    let ids = users(&stores[0], &["ann", "bob"]).await;
+    let opens = (0..8)
+        .map(|n| {
+            let store = stores[n % stores.len()].clone();
+            let (a, b) = if n % 2 == 0 {
+                (ids[0], ids[1])
+            } else {
+                (ids[1], ids[0])
+            };
+            tokio::spawn(async move { store.open_private_chat(a, b, 1_000).await })
+        })
+        .collect::<Vec<_>>();
     let mut results = Vec::new();
     for open in opens {
         results.push(open.await.unwrap().unwrap());
@@ -397,5 +421,5 @@ async fn concurrent_private_chat_opens_create_one_chat() {
             .iter()
             .all(|(chat, _)| chat.id == id && chat.last_seq == 1 && chat.member_count == 2)
     );
-    assert_contiguous(&store, id).await;
+    assert_contiguous(&stores[0], id).await;
 }

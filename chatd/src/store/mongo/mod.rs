@@ -134,12 +134,31 @@ impl Default for MongoOptions {
             database: "chatd".to_string(),
             write_concern_majority: true,
             retry_writes: true,
-            server_selection_timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(2),
+            // A call against a dead server fails within this (one selection), under the 2 s a
+            // request may take.
+            server_selection_timeout: Duration::from_millis(1500),
+            connect_timeout: Duration::from_millis(1500),
             operation_timeout: Duration::from_secs(10),
             repair_after: Duration::from_millis(500),
         }
     }
+}
+
+/// Fills in what the URI left unset from `options`.
+fn apply_options(client: &mut ClientOptions, options: &MongoOptions) {
+    if client.write_concern.is_none() && options.write_concern_majority {
+        let mut concern = WriteConcern::default();
+        concern.w = Some(Acknowledgment::Majority);
+        client.write_concern = Some(concern);
+    }
+    client.retry_writes.get_or_insert(options.retry_writes);
+    client
+        .server_selection_timeout
+        .get_or_insert(options.server_selection_timeout);
+    client
+        .connect_timeout
+        .get_or_insert(options.connect_timeout);
+    client.app_name.get_or_insert_with(|| "chatd".to_string());
 }
 
 /// The collections, typed where the documents have a fixed shape.
@@ -197,23 +216,7 @@ impl MongoStore {
         let mut client_options = ClientOptions::parse(uri)
             .await
             .map_err(|e| StoreError::Internal(format!("invalid mongodb uri: {e}")))?;
-        if client_options.write_concern.is_none() && options.write_concern_majority {
-            let mut concern = WriteConcern::default();
-            concern.w = Some(Acknowledgment::Majority);
-            client_options.write_concern = Some(concern);
-        }
-        client_options
-            .retry_writes
-            .get_or_insert(options.retry_writes);
-        client_options
-            .server_selection_timeout
-            .get_or_insert(options.server_selection_timeout);
-        client_options
-            .connect_timeout
-            .get_or_insert(options.connect_timeout);
-        client_options
-            .app_name
-            .get_or_insert_with(|| "chatd".to_string());
+        apply_options(&mut client_options, &options);
         let database = client_options
             .default_database
             .clone()

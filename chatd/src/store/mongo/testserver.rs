@@ -16,15 +16,48 @@ use std::time::{Duration, Instant};
 
 use super::{MongoOptions, MongoStore};
 
-/// The running server.
-struct Server {
-    uri: String,
+/// A running server.
+pub(crate) struct Server {
+    /// Its connection string.
+    pub uri: String,
+    /// Its data directory, with `ferretdb.log` and `ferretdb.pid`.
+    dir: PathBuf,
+}
+
+impl Server {
+    /// Stops the server now (the tests of an unreachable database use their own server).
+    pub fn stop(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("ferretdb.pid")).unwrap_or_default();
+        let pid = pid.trim();
+        assert!(
+            !pid.is_empty(),
+            "no pid file for the FerretDB in {}",
+            self.dir.display()
+        );
+        // SIGKILL: a crash, not a graceful shutdown that would keep open connections serving.
+        let status = Command::new("kill").args(["-9", pid]).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot stop FerretDB {pid}"
+        );
+        let port_free = |uri: &str| {
+            let addr = uri.trim_start_matches("mongodb://").trim_end_matches('/');
+            addr.parse::<SocketAddr>()
+                .map(|a| TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_err())
+                .unwrap_or(true)
+        };
+        let started = Instant::now();
+        while !port_free(&self.uri) && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Stops FerretDB when the process whose pid is `$1` is gone, then removes `$2`.
 const WATCHDOG: &str = r#"parent=$1; dir=$2; shift 2
 "$@" >"$dir/ferretdb.log" 2>&1 &
 child=$!
+echo "$child" >"$dir/ferretdb.pid"
 while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
 kill "$child" 2>/dev/null
 wait "$child" 2>/dev/null
@@ -98,6 +131,7 @@ fn start_once(binary: &Path) -> Result<Server, String> {
         {
             return Ok(Server {
                 uri: format!("mongodb://{addr}/"),
+                dir,
             });
         }
         if text.contains("panic")
@@ -118,7 +152,8 @@ fn start_once(binary: &Path) -> Result<Server, String> {
     ))
 }
 
-fn start() -> Result<Server, String> {
+/// Starts a FerretDB of its own (most tests share one per process, see [`uri`]).
+pub(crate) fn start() -> Result<Server, String> {
     let binary = find_binary()?;
     let mut last = String::new();
     // A port taken between choosing and binding it is worth another try.

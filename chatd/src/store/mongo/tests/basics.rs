@@ -32,6 +32,83 @@ async fn an_unreachable_server_is_unavailable_within_the_selection_timeout() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_fast_as_unavailable_once_the_server_is_gone() {
+    let server = testserver::start()
+        .unwrap_or_else(|e| panic!("the MongoDB-backend tests need FerretDB: {e}"));
+    let options = MongoOptions {
+        database: testserver::fresh_database(),
+        ..MongoOptions::default()
+    };
+    let store = MongoStore::connect(&server.uri, options).await.unwrap();
+    users(&store, &["ann"]).await;
+    server.stop();
+    // Each call within the 2 s a request may take, also after the first failure.
+    for attempt in 0..2 {
+        let started = Instant::now();
+        let write = store.touch_last_seen(1, 5).await;
+        assert!(
+            matches!(write, Err(StoreError::Unavailable(_))),
+            "{write:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "write {attempt} took {:?}",
+            started.elapsed()
+        );
+        let started = Instant::now();
+        let ping = store.ping().await;
+        assert!(matches!(ping, Err(StoreError::Unavailable(_))), "{ping:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "ping {attempt} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn majority_and_retryable_writes_unless_the_uri_or_options_say_otherwise() {
+    use mongodb::options::{Acknowledgment, ClientOptions};
+    let resolve = |uri: &'static str, options: MongoOptions| async move {
+        let mut client = ClientOptions::parse(uri).await.unwrap();
+        crate::store::mongo::apply_options(&mut client, &options);
+        (
+            client.write_concern.and_then(|w| w.w),
+            client.retry_writes,
+            client.server_selection_timeout,
+        )
+    };
+    let defaults = resolve("mongodb://db1,db2/?replicaSet=rs0", MongoOptions::default()).await;
+    assert_eq!(
+        defaults,
+        (
+            Some(Acknowledgment::Majority),
+            Some(true),
+            Some(Duration::from_millis(1500))
+        )
+    );
+    let from_uri = resolve(
+        "mongodb://db1/?w=1&retryWrites=false&serverSelectionTimeoutMS=300",
+        MongoOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        from_uri,
+        (
+            Some(Acknowledgment::Nodes(1)),
+            Some(false),
+            Some(Duration::from_millis(300))
+        )
+    );
+    let relaxed = MongoOptions {
+        write_concern_majority: false,
+        retry_writes: false,
+        ..MongoOptions::default()
+    };
+    assert_eq!(resolve("mongodb://db1/", relaxed).await.0, None);
+}
+
 #[tokio::test]
 async fn a_malformed_uri_is_refused() {
     let result = MongoStore::connect("postgres://nope", MongoOptions::default()).await;

@@ -2,7 +2,7 @@
 //!
 //! It implements the same traits as the SQLite backend and passes the same conformance suite, but
 //! without multi-document transactions: every rule of [`crate::store`] is kept with single-document
-//! atomic operations, unique indexes and a roll-forward protocol on the chat document. It runs on
+//! atomic operations, unique indexes and a roll-forward protocol on the chat log. It runs on
 //! MongoDB 5.0+ and on FerretDB (the test server), so it uses only CRUD, `findAndModify` with
 //! `$inc`/upsert, unique indexes and plain queries; MongoDB-only features (a text index) sit behind
 //! a capability check with a fallback.
@@ -14,7 +14,7 @@
 //! gap-free sequence numbers. The chat document's `last_seq` is the committed head. A mutation:
 //!
 //! 1. **Plans** against the committed chat: reads what it needs and builds a
-//!    [`pending::PendingOp`] holding everything needed to finish it (events, document effects, new
+//!    pending op (`pending::PendingOp`) holding everything needed to finish it (events, document effects, new
 //!    chat fields), so that anyone can finish it, not only the caller.
 //! 2. **Claims** seq `last_seq + 1` by inserting its first event there with the op attached
 //!    (`events` has a unique `(chat_id, seq)` index). Exactly one claim per seq succeeds, on MongoDB

@@ -47,11 +47,25 @@ impl std::fmt::Debug for Daemon {
 pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
     let _ = config;
     let path = data.sqlite_path.clone();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+    let store = tokio::task::spawn_blocking(move || {
+        // The database holds password hashes: owner-only, like the other secrets. SQLite gives
+        // its -wal and -shm files the database file's permissions.
+        create_private_file(&path)?;
+        SqliteStore::open(&path).map_err(anyhow::Error::from)
+    })
         .await
         .context("store open task")?
         .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
     Ok(Arc::new(store))
+}
+
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("cannot create {}", path.display()))),
+    }
 }
 
 impl Daemon {

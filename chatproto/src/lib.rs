@@ -3,14 +3,21 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
-//! - `net` feature (default): [`io`] (async frame I/O over quinn streams) and [`server`] (request
-//!   and event stream helpers for servers); the client SDK.
+//! - [`error`]: error constructors, retry rules, [`error::RemoteError`] and the QUIC application
+//!   error codes.
+//! - `vectors` (`vectors` feature): the golden vectors of `spec/vectors/`.
+//! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
+//! - `net` feature (default): `io` (async frame I/O over quinn streams), `server` (request and
+//!   event stream helpers for servers), and the client SDK.
 
+pub mod error;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod io;
 #[cfg(feature = "net")]
 pub mod server;
+#[cfg(feature = "vectors")]
+pub mod vectors;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
 /// of every message and field).

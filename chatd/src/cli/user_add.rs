@@ -10,7 +10,7 @@ use crate::auth::password::hash_blocking;
 use crate::config::Config;
 use crate::datadir::DataDirOptions;
 use crate::state::now_ms;
-use crate::store::{NewUser, StoreError, UserStore as _};
+use crate::store::{NewUser, StoreError};
 use crate::validate;
 
 /// Reads the password from standard input (one line; the trailing newline is dropped), validates

@@ -72,7 +72,7 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
             )
         })?;
     validate::chat_title("create_group.title", &req.title)?;
-    validate::chat_description("create_group.description", &req.description)?;
+    validate::description("create_group.description", &req.description)?;
     let mut member_ids = req.member_ids;
     member_ids.retain(|id| *id != me);
     member_ids.sort_unstable();
@@ -146,7 +146,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
         validate::chat_title("update_chat.title", title)?;
     }
     if let Some(description) = &req.description {
-        validate::chat_description("update_chat.description", description)?;
+        validate::description("update_chat.description", description)?;
     }
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_chat.avatar_file_id", avatar)?;

@@ -49,7 +49,7 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
 pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
-    validate::search_query("search_messages.query", &req.query)?;
+    validate::message_query("search_messages.query", &req.query)?;
     let limit = validate::page_limit("search_messages.limit", req.limit)?;
     let before = if req.cursor.is_empty() {
         None

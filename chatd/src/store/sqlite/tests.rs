@@ -162,9 +162,9 @@ async fn newer_schema_is_refused() {
     }
 }
 
-/// Queues commands behind a slow first one, so they share one transaction, and checks that a
-/// failing command rolls back alone while the others commit, and that nothing is visible to
-/// other connections before the batch commits.
+/// Holds the writer in a first command until ten more are queued, so those ten form one batch,
+/// and checks that a failing command rolls back alone while the others commit, and that nothing
+/// of the batch is visible to other connections before it commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_isolates_failures_and_commits_once() {
     let (_dir, path) = temp_db();
@@ -173,19 +173,24 @@ async fn group_commit_isolates_failures_and_commits_once() {
         .expect("schema");
     let writer = Arc::new(Writer::spawn(conn, 256, 1024).expect("writer"));
 
-    let slow = {
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let first = {
         let writer = Arc::clone(&writer);
         tokio::spawn(async move {
             writer
-                .write(|c| {
-                    std::thread::sleep(Duration::from_millis(500));
+                .write(move |c| {
+                    let _ = started_tx.send(());
+                    release_rx
+                        .recv()
+                        .map_err(|_| StoreError::Internal("test released nothing".into()))?;
                     c.execute("INSERT INTO t (x) VALUES (0)", [])?;
                     Ok(())
                 })
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    started.await.expect("first command runs");
     let mut queued = Vec::new();
     for x in 1..=10i64 {
         let writer = Arc::clone(&writer);
@@ -206,20 +211,27 @@ async fn group_commit_isolates_failures_and_commits_once() {
                 .await
         }));
     }
-    slow.await.expect("task").expect("slow write");
-    let mut outside_counts = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while writer.queued() < 10 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("ten commands queue up");
+    release.send(()).expect("release the first command");
+    first.await.expect("task").expect("first write");
+
     for (i, task) in queued.into_iter().enumerate() {
         match (i + 1, task.await.expect("task")) {
             (5, Err(StoreError::Conflict(_))) => {}
             (5, other) => panic!("command 5 should fail with a conflict, got {other:?}"),
-            (_, Ok(outside)) => outside_counts.push(outside),
+            (_, Ok(outside)) => assert_eq!(
+                outside, 1,
+                "only the first batch is visible while the second is open"
+            ),
             (n, Err(e)) => panic!("command {n} failed: {e}"),
         }
     }
-    assert!(
-        outside_counts.iter().all(|&n| n == outside_counts[0]),
-        "the queued commands ran in one uncommitted transaction: {outside_counts:?}"
-    );
     let rows: Vec<i64> = {
         let c = raw(&path);
         let mut stmt = c.prepare("SELECT x FROM t ORDER BY x").expect("prepare");

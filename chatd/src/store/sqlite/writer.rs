@@ -129,6 +129,12 @@ impl Writer {
         })?
     }
 
+    /// Commands waiting in the queue (for tests that need a batch to form).
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// True while the writer thread accepts commands.
     pub(super) fn is_running(&self) -> bool {
         !self.queue.is_closed()

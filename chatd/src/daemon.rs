@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{DEFAULT_MAX_KEYS, RateLimits};
 use crate::state::{AppState, Settings};
 use crate::store::Store;
+use crate::store::mongo::{MongoOptions, MongoStore};
 use crate::store::sqlite::SqliteStore;
 
 /// A running chatd.
@@ -44,8 +45,16 @@ impl std::fmt::Debug for Daemon {
 }
 
 /// Opens the store the configuration names.
+///
+/// With `--mongo-uri` the store is MongoDB (cluster mode); otherwise the embedded SQLite database
+/// in the data directory.
 pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
-    let _ = config;
+    if let Some(uri) = &config.mongo_uri {
+        let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
+            .await
+            .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
+        return Ok(Arc::new(store));
+    }
     let path = data.sqlite_path.clone();
     let store = tokio::task::spawn_blocking(move || {
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives

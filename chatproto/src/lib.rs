@@ -11,6 +11,7 @@ pub mod frame;
 pub mod io;
 #[cfg(feature = "net")]
 pub mod server;
+pub mod session;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
 /// of every message and field).

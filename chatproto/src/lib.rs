@@ -6,12 +6,16 @@
 //! - `net` feature (default): [`io`] (async frame I/O over quinn streams) and [`server`] (request
 //!   and event stream helpers for servers); the client SDK.
 
+#[cfg(feature = "net")]
+pub mod client;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod io;
 #[cfg(feature = "net")]
 pub mod server;
 pub mod session;
+#[cfg(feature = "net")]
+pub mod tls;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
 /// of every message and field).

@@ -3,8 +3,12 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
-//! - `net` feature (default): [`io`] (async frame I/O over quinn streams) and [`server`] (request
-//!   and event stream helpers for servers); the client SDK.
+//! - [`session`]: the sans-IO client session core: per-chat ordering and gap filling, the resume
+//!   after a reconnect, and reconnect backoff. No runtime, no sockets.
+//! - `net` feature (default): [`io`] (async frame I/O over quinn streams), [`server`] (request
+//!   and event stream helpers for servers), [`tls`] (client certificate verification: CA, pinned
+//!   fingerprint, insecure; the quinn client configuration) and [`client`] (the async client SDK:
+//!   connect, typed requests, events, automatic reconnect).
 
 #[cfg(feature = "net")]
 pub mod client;

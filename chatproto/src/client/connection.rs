@@ -183,7 +183,7 @@ impl Dialer {
                 Ok(link) => return Ok((link, index)),
                 Err(e) => {
                     tracing::debug!(%address, error = %e, "connect attempt failed");
-                    failures.push(format!("{address}: {e}"));
+                    failures.push(reason(address, &e));
                 }
             }
         }
@@ -202,7 +202,7 @@ impl Dialer {
                 let link = match tokio::time::timeout(timeout, self.dial_once(candidate)).await {
                     Ok(Ok(link)) => link,
                     Ok(Err(e)) => {
-                        failures.push(e.to_string());
+                        failures.push(reason(candidate, &e));
                         continue;
                     }
                     Err(_) => {
@@ -249,7 +249,7 @@ impl Dialer {
             }
             match self.connect(sock, &server_name, address).await {
                 Ok(link) => return Ok(link),
-                Err(e) => failures.push(format!("{sock}: {e}")),
+                Err(e) => failures.push(reason(&sock.to_string(), &e)),
             }
         }
         if failures.is_empty() {
@@ -366,6 +366,16 @@ impl Dialer {
                 endpoint.close(CLOSE_NORMAL.into(), b"client closed");
             }
         }
+    }
+}
+
+/// One failed attempt for the list in [`ClientError::Connect`]: connect errors already name
+/// their address; others get it prefixed.
+fn reason(address: &str, e: &ClientError) -> String {
+    match e {
+        ClientError::Connect(m) if m.starts_with(address) => m.clone(),
+        ClientError::Connect(m) => format!("{address}: {m}"),
+        other => format!("{address}: {other}"),
     }
 }
 

@@ -218,8 +218,8 @@ impl Driver {
     ) -> Self {
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         Self {
+            session: Session::with_request_ids(session_config.clone(), shared.ids.clone()),
             shared,
-            session: Session::new(session_config.clone()),
             session_config,
             link: None,
             server_index: 0,
@@ -302,7 +302,7 @@ impl Driver {
                         seed: rand::random(),
                         ..self.session_config.clone()
                     };
-                    self.session = Session::new(config);
+                    self.session = Session::with_request_ids(config, self.shared.ids.clone());
                 }
                 self.user_id = Some(user_id);
                 self.last_user = Some(user_id);
@@ -316,7 +316,7 @@ impl Driver {
                     seed: rand::random(),
                     ..self.session_config.clone()
                 };
-                self.session = Session::new(config);
+                self.session = Session::with_request_ids(config, self.shared.ids.clone());
             }
             Command::Cursors(reply) => {
                 let _ = reply.send(self.session.cursors());

@@ -177,6 +177,13 @@ pub struct Session {
 impl Session {
     /// A session in [`Phase::Connecting`]: the driver is expected to be dialing already.
     pub fn new(config: SessionConfig) -> Self {
+        Self::with_request_ids(config, RequestIds::new())
+    }
+
+    /// Like [`new`](Self::new), drawing request ids from `ids`: a driver that replaces its
+    /// session (e.g. after a logout) keeps one id sequence, so a late answer to the old session
+    /// can never be taken for an answer to the new one.
+    pub fn with_request_ids(config: SessionConfig, ids: RequestIds) -> Self {
         let chats = ChatTracker::new(
             FetchPolicy {
                 limit: config.fetch_limit.max(1),
@@ -191,7 +198,7 @@ impl Session {
             config,
             phase: Phase::Connecting,
             chats,
-            ids: RequestIds::new(),
+            ids,
             out: VecDeque::new(),
             connected_at: None,
             go_away: None,

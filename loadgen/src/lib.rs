@@ -14,17 +14,54 @@
 //! - [`accounting`]: expected deliveries, losses, duplicates, reordering.
 //! - [`stats`]: counters, HdrHistograms, the per-second timeline.
 //! - [`report`]: the result, as a table, JSON and SVG plots.
+//! - [`topology`]: rooms and who expects whose messages.
+//! - [`fleet`]: opening, authenticating and closing connections; the receivers; rooms.
+//! - [`measure`]: the state the load phase shares.
+//! - [`scenario`]: one file per scenario.
 //! - [`procstat`], [`scrape`]: loadgen's own CPU, chatd's `/metrics`.
+//! - [`progress`]: the progress bars.
 //! - [`error`]: [`LoadgenError`].
 
 pub mod accounting;
 pub mod config;
 pub mod error;
+pub mod fleet;
+pub mod measure;
 pub mod payload;
 pub mod procstat;
+pub mod progress;
 pub mod report;
+pub mod scenario;
 pub mod schedule;
 pub mod scrape;
 pub mod stats;
+pub mod topology;
 
+use std::path::PathBuf;
+
+pub use config::RunConfig;
 pub use error::LoadgenError;
+pub use report::Report;
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The measurements.
+    pub report: Report,
+    /// The SVG files written for `--plot`.
+    pub plots: Vec<PathBuf>,
+}
+
+/// Runs `config`'s scenario from setup to report, writing plots when `config.plot_dir` is
+/// set. `progress` shows bars on standard error (when it is a terminal).
+pub async fn run(config: &RunConfig, progress: bool) -> Result<RunOutput, LoadgenError> {
+    let outcome = scenario::run(config, progress::Progress::new(progress)).await?;
+    let plots = match &config.plot_dir {
+        Some(dir) => report::plot::write_plots(dir, &outcome.report, &outcome.delivery)?,
+        None => Vec::new(),
+    };
+    Ok(RunOutput {
+        report: outcome.report,
+        plots,
+    })
+}

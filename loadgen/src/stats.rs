@@ -101,8 +101,6 @@ struct Inner {
     last_recipient: LatencyHistogram,
     ack: LatencyHistogram,
     requests: BTreeMap<&'static str, LatencyHistogram>,
-    handshake: LatencyHistogram,
-    auth: LatencyHistogram,
     timeline: Vec<Second>,
     window_offered: u64,
     window_acked: u64,
@@ -213,10 +211,6 @@ pub struct Histograms {
     pub ack: LatencyHistogram,
     /// Due → answer of reads, by operation.
     pub requests: BTreeMap<&'static str, LatencyHistogram>,
-    /// QUIC + TLS handshake and Hello, per connection.
-    pub handshake: LatencyHistogram,
-    /// Register, login or authenticate, per connection.
-    pub auth: LatencyHistogram,
 }
 
 impl Recorder {
@@ -233,8 +227,6 @@ impl Recorder {
                 last_recipient: latency_histogram(),
                 ack: latency_histogram(),
                 requests: BTreeMap::new(),
-                handshake: latency_histogram(),
-                auth: latency_histogram(),
                 timeline: Vec::new(),
                 window_offered: 0,
                 window_acked: 0,
@@ -324,14 +316,19 @@ impl Recorder {
 
     /// An error of `kind` (an error code name, `timeout`, `connection_lost`, ...).
     pub fn error(&self, kind: &str) {
-        Counters::add(&self.counters.errors, 1);
+        self.errors(kind, 1);
+    }
+
+    /// `n` errors of `kind`.
+    pub fn errors(&self, kind: &str, n: u64) {
+        Counters::add(&self.counters.errors, n);
         let at = self.now_ns();
-        self.with(|i| i.second(at).errors += 1);
+        self.with(|i| i.second(at).errors += n);
         let mut errors = match self.errors.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *errors.entry(kind.to_owned()).or_insert(0) += 1;
+        *errors.entry(kind.to_owned()).or_insert(0) += n;
     }
 
     /// A batch of first deliveries to expected recipients.
@@ -359,16 +356,6 @@ impl Recorder {
                     }
                 }
             }
-        });
-    }
-
-    /// A connection was established: handshake and authentication times.
-    pub fn connected(&self, handshake: Duration, auth: Duration) {
-        self.with(|i| {
-            i.handshake
-                .saturating_record(handshake.as_micros().min(u128::from(u64::MAX)) as u64);
-            i.auth
-                .saturating_record(auth.as_micros().min(u128::from(u64::MAX)) as u64);
         });
     }
 
@@ -438,8 +425,6 @@ impl Recorder {
             last_recipient: i.last_recipient.clone(),
             ack: i.ack.clone(),
             requests: i.requests.clone(),
-            handshake: i.handshake.clone(),
-            auth: i.auth.clone(),
         })
     }
 }

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chatproto::tls::{Verification, parse_fingerprint};
+
 pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
 use file::FileConfig;
 
@@ -112,40 +114,13 @@ impl FromStr for Scenario {
     }
 }
 
-/// How the server certificate is verified.
-#[derive(Clone, PartialEq, Eq)]
-pub enum TlsMode {
-    /// SHA-256 digest of the server's end-entity certificate.
-    Pin([u8; 32]),
-    /// PEM file of CA certificates.
-    CaFile(PathBuf),
-    /// No verification (development only).
-    Insecure,
-}
-
-impl fmt::Debug for TlsMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TlsMode::Pin(pin) => {
-                f.write_str("Pin(")?;
-                for b in pin {
-                    write!(f, "{b:02x}")?;
-                }
-                f.write_str(")")
-            }
-            TlsMode::CaFile(path) => f.debug_tuple("CaFile").field(path).finish(),
-            TlsMode::Insecure => f.write_str("Insecure"),
-        }
-    }
-}
-
 /// A validated run configuration.
 #[derive(Clone)]
 pub struct RunConfig {
     /// chatd addresses (`host:port`), connections spread round-robin.
     pub servers: Vec<String>,
     /// Certificate verification.
-    pub tls: TlsMode,
+    pub tls: Verification,
     /// TLS server name override (with a CA file and IP addresses).
     pub server_name: Option<String>,
     /// What the run exercises.
@@ -406,13 +381,13 @@ fn tls_mode(
     pin: Option<String>,
     ca: Option<PathBuf>,
     insecure: bool,
-) -> Result<TlsMode, LoadgenError> {
+) -> Result<Verification, LoadgenError> {
     match (pin, ca, insecure) {
         (Some(pin), None, false) => parse_fingerprint(&pin)
-            .map(TlsMode::Pin)
-            .map_err(|m| LoadgenError::invalid("pin", m)),
-        (None, Some(ca), false) => Ok(TlsMode::CaFile(ca)),
-        (None, None, true) => Ok(TlsMode::Insecure),
+            .map(Verification::Pin)
+            .map_err(|e| LoadgenError::invalid("pin", e.to_string())),
+        (None, Some(ca), false) => Ok(Verification::CaFile(ca)),
+        (None, None, true) => Ok(Verification::InsecureDangerous),
         (None, None, false) => Err(LoadgenError::invalid(
             "pin",
             "say how to verify the server: --pin SHA256, --ca FILE or --insecure",
@@ -422,32 +397,6 @@ fn tls_mode(
             "--pin, --ca and --insecure exclude each other",
         )),
     }
-}
-
-/// Parses 64 hexadecimal characters, optionally in colon-separated pairs (protocol.md 2.2).
-pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
-    let text = text.trim();
-    let hex: String = if text.contains(':') {
-        let pairs: Vec<&str> = text.split(':').collect();
-        if pairs.iter().any(|p| p.len() != 2) {
-            return Err("colon-separated fingerprints must be in pairs of hex digits".into());
-        }
-        pairs.concat()
-    } else {
-        text.to_owned()
-    };
-    if hex.len() != 64 {
-        return Err(format!(
-            "a SHA-256 fingerprint has 64 hex digits, got {}",
-            hex.len()
-        ));
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        let pair = hex.get(2 * i..2 * i + 2).ok_or("not ascii hex")?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} is not hex"))?;
-    }
-    Ok(out)
 }
 
 fn check_address(address: &str) -> Result<(), String> {

@@ -32,7 +32,7 @@ const PIN: &str = "3fa1000000000000000000000000000000000000000000000000000000000
 fn defaults_apply_to_a_minimal_command_line() {
     let c = load(&["--server", "127.0.0.1:4433", "--insecure"]).expect("valid");
     assert_eq!(c.servers, ["127.0.0.1:4433"]);
-    assert_eq!(c.tls, TlsMode::Insecure);
+    assert_eq!(c.tls, Verification::InsecureDangerous);
     assert_eq!(c.scenario, Scenario::RoomFanout);
     assert_eq!((c.users, c.room_size, c.connections_per_user), (100, 10, 1));
     assert_eq!(c.rate, 100.0);
@@ -106,7 +106,7 @@ fn every_flag_is_read() {
     assert_eq!(c.threads, 3);
     assert_eq!(c.server_name.as_deref(), Some("chat.example"));
     match c.tls {
-        TlsMode::Pin(pin) => assert_eq!((pin[0], pin[1], pin[31]), (0x3f, 0xa1, 0x09)),
+        Verification::Pin(pin) => assert_eq!((pin[0], pin[1], pin[31]), (0x3f, 0xa1, 0x09)),
         other => panic!("{other:?}"),
     }
     assert!(
@@ -259,19 +259,15 @@ fn connect_scenarios_accept_any_user_count() {
 }
 
 #[test]
-fn fingerprints_in_both_spellings() {
+fn pins_are_accepted_with_colons() {
     let colons: Vec<String> = PIN
         .as_bytes()
         .chunks(2)
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect();
-    assert_eq!(parse_fingerprint(&colons.join(":")), parse_fingerprint(PIN));
-    assert_eq!(
-        parse_fingerprint(&PIN.to_uppercase()),
-        parse_fingerprint(PIN)
-    );
-    assert!(parse_fingerprint("3f:a").is_err());
-    assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
+    let a = load(&["--server", "h:1", "--pin", &colons.join(":")]).expect("colons");
+    let b = load(&["--server", "h:1", "--pin", PIN]).expect("plain");
+    assert_eq!(a.tls, b.tls);
 }
 
 #[test]

@@ -134,39 +134,130 @@ pub struct ServerReport {
     pub connected: ServerSample,
     /// At the end of the run.
     pub after: ServerSample,
-    /// (RSS connected - RSS before) / connections: memory per idle connection, bytes.
+    /// Growth of the server's RSS per connection, bytes (see `rss_per_connection_basis`).
     pub rss_per_connection_bytes: Option<f64>,
-    /// Events the server wrote during the load phase.
+    /// Which connections and which baseline `rss_per_connection_bytes` is computed from.
+    pub rss_per_connection_basis: String,
+    /// Events the server reports it wrote between `connected` and `after`.
     pub events_sent: Option<f64>,
 }
 
 impl ServerReport {
-    /// Derives the per-connection and per-run figures from three samples.
+    /// The figures, with the memory per connection computed over all `connections` from
+    /// `before` to `connected`. That includes whatever the logins cost (password hashing
+    /// memory the allocator keeps), so [`ServerReport::per_connection_from`] gives a cleaner
+    /// figure where the run has connections opened after the logins.
     pub fn new(
         before: ServerSample,
         connected: ServerSample,
         after: ServerSample,
         connections: u64,
     ) -> Self {
-        let rss_per_connection_bytes = match (before.rss_bytes, connected.rss_bytes) {
-            (Some(b), Some(c)) if connections > 0 => Some((c - b) / connections as f64),
-            _ => None,
-        };
         let events_sent = match (connected.events_sent, after.events_sent) {
             (Some(c), Some(a)) => Some(a - c),
             _ => None,
         };
-        Self {
+        let mut report = Self {
             before,
             connected,
             after,
-            rss_per_connection_bytes,
+            rss_per_connection_bytes: None,
+            rss_per_connection_basis: String::new(),
             events_sent,
-        }
+        };
+        report.per_connection_from(
+            before,
+            connections,
+            &format!("{connections} connections, from before the first login"),
+        );
+        report
+    }
+
+    /// Computes the memory per connection as the RSS growth from `baseline` to `connected`
+    /// over `connections`, described by `basis`.
+    pub fn per_connection_from(&mut self, baseline: ServerSample, connections: u64, basis: &str) {
+        self.rss_per_connection_bytes = match (baseline.rss_bytes, self.connected.rss_bytes) {
+            (Some(b), Some(c)) if connections > 0 => Some((c - b) / connections as f64),
+            _ => None,
+        };
+        self.rss_per_connection_basis = basis.to_owned();
     }
 }
 
 impl Report {
+    /// A report of `config`'s run with every measured figure at zero, to be filled in.
+    pub fn empty(config: &crate::config::RunConfig, run_id: u64, rooms: u32) -> Self {
+        Report {
+            scenario: config.scenario.name().to_owned(),
+            run_id: format!("{run_id:016x}"),
+            servers: config.servers.clone(),
+            users: config.users,
+            rooms,
+            room_size: if config.scenario.sends_messages() {
+                config.room_size
+            } else {
+                0
+            },
+            target_rate: if config.scenario.sends_messages() {
+                config.rate
+            } else {
+                0.0
+            },
+            duration_s: config.duration.as_secs_f64(),
+            warmup_s: if config.scenario.sends_messages() {
+                config.warmup.as_secs_f64()
+            } else {
+                0.0
+            },
+            payload_bytes: config.payload,
+            offered: 0,
+            offered_per_sec: 0.0,
+            acked: 0,
+            acked_per_sec: 0.0,
+            expected: 0,
+            delivered: 0,
+            delivered_per_sec: 0.0,
+            lost: 0,
+            duplicated: 0,
+            reordered: 0,
+            delivered_unacked: 0,
+            unexpected: 0,
+            foreign: 0,
+            failed_sends: 0,
+            unanswered: 0,
+            errors: 0,
+            errors_by_code: BTreeMap::new(),
+            latency_ms: LatencySummary::default(),
+            last_recipient_latency_ms: LatencySummary::default(),
+            ack_latency_ms: LatencySummary::default(),
+            requests: BTreeMap::new(),
+            connections: ConnectionReport {
+                target: config.connections(),
+                ..ConnectionReport::default()
+            },
+            loadgen: LoadgenUse {
+                cpu: None,
+                rss_bytes: None,
+                threads: config.threads,
+            },
+            server: None,
+            timeline: Vec::new(),
+            ok: false,
+        }
+    }
+
+    /// Sets `ok` from the correctness figures.
+    pub fn judge(&mut self) {
+        self.ok = self.errors == 0
+            && self.lost == 0
+            && self.duplicated == 0
+            && self.reordered == 0
+            && self.unexpected == 0
+            && self.failed_sends == 0
+            && self.unanswered == 0
+            && self.connections.failed == 0;
+    }
+
     /// The JSON object.
     pub fn to_json(&self) -> String {
         // The report holds only strings, numbers, maps and options: serialisation cannot fail.

@@ -125,11 +125,16 @@ pub fn render(r: &Report) -> String {
         if let Some(after) = s.after.rss_bytes {
             let _ = write!(out, ", {} at the end", bytes(after));
         }
-        if let Some(per) = s.rss_per_connection_bytes {
-            let _ = write!(out, "; {} per connection", bytes(per));
-        }
-        if let Some(events) = s.events_sent {
+        if let Some(events) = s.events_sent.filter(|e| *e > 0.0) {
             let _ = write!(out, "; {events:.0} events sent");
+        }
+        if let Some(per) = s.rss_per_connection_bytes {
+            let _ = write!(
+                out,
+                "\n             RSS growth per connection {} ({})",
+                bytes(per),
+                s.rss_per_connection_basis
+            );
         }
         let _ = writeln!(out);
     }

@@ -21,7 +21,9 @@ pub fn config_for(addr: impl ToString, fingerprint: &str) -> ClientConfig {
 
 /// A connected, not yet authenticated client.
 pub async fn connect(server: &TestServer) -> Client {
-    Client::connect(config_for(server.addr(), &server.fingerprint())).await.expect("connect")
+    Client::connect(config_for(server.addr(), &server.fingerprint()))
+        .await
+        .expect("connect")
 }
 
 /// A new account, logged in: `(client, auth result)`.
@@ -42,13 +44,17 @@ pub async fn register(server: &TestServer, username: &str) -> (Client, pb::AuthR
 /// The error code of a failed call, panicking on success or a transport error.
 pub fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> pb::ErrorCode {
     match result {
-        Err(e) => e.code().unwrap_or_else(|| panic!("expected a remote error, got {e}")),
+        Err(e) => e
+            .code()
+            .unwrap_or_else(|| panic!("expected a remote error, got {e}")),
         Ok(v) => panic!("expected an error, got {v:?}"),
     }
 }
 
 /// The remote error of a failed call (code, field, retry hint).
-pub fn remote<T: std::fmt::Debug>(result: Result<T, ClientError>) -> chatproto::client::RemoteError {
+pub fn remote<T: std::fmt::Debug>(
+    result: Result<T, ClientError>,
+) -> chatproto::client::RemoteError {
     match result {
         Err(ClientError::Remote(e)) => e,
         Err(e) => panic!("expected a remote error, got {e}"),
@@ -57,7 +63,11 @@ pub fn remote<T: std::fmt::Debug>(result: Result<T, ClientError>) -> chatproto::
 }
 
 /// Waits for the next event matching `pred`, skipping others; panics after `timeout`.
-pub async fn wait_event<T>(client: &Client, timeout: Duration, mut pred: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+pub async fn wait_event<T>(
+    client: &Client,
+    timeout: Duration,
+    mut pred: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

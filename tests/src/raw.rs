@@ -18,10 +18,20 @@ impl RawConn {
     /// Connects with the pinned certificate, sending nothing.
     pub async fn connect(addr: SocketAddr, fingerprint: &str) -> RawConn {
         let pin = parse_fingerprint(fingerprint).expect("fingerprint");
-        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-        endpoint.set_default_client_config(client_config(&Verification::Pin(pin)).expect("client config"));
-        let conn = endpoint.connect(addr, "localhost").expect("connect").await.expect("handshake");
-        RawConn { conn, _endpoint: endpoint }
+        let mut endpoint =
+            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+        endpoint.set_default_client_config(
+            client_config(&Verification::Pin(pin)).expect("client config"),
+        );
+        let conn = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        RawConn {
+            conn,
+            _endpoint: endpoint,
+        }
     }
 
     /// Sends `bytes` on a new request stream, finishes it, and reads the one response.
@@ -31,12 +41,18 @@ impl RawConn {
         let _ = send.write_all(bytes).await;
         let _ = send.finish();
         let mut reader = FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES);
-        reader.read_only::<pb::Response>().await.expect("one response frame")
+        reader
+            .read_only::<pb::Response>()
+            .await
+            .expect("one response frame")
     }
 
     /// Sends one request and reads its response.
     pub async fn request(&self, kind: pb::request::Kind) -> pb::Response {
-        let request = pb::Request { request_id: 42, kind: Some(kind) };
+        let request = pb::Request {
+            request_id: 42,
+            kind: Some(kind),
+        };
         let bytes = encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES).expect("encode");
         self.send_bytes(&bytes).await
     }

@@ -38,22 +38,42 @@ async fn sends_beyond_the_budget_are_rate_limited() {
     let alice = impatient(&server).await;
     register(&alice, "alice").await;
     let chat = alice
-        .create_group(pb::CreateGroup { kind: pb::ChatKind::Group as i32, title: "t".into(), ..Default::default() })
+        .create_group(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "t".into(),
+            ..Default::default()
+        })
         .await
         .expect("group");
     for i in 0..3 {
-        alice.send_text(chat.id, &format!("m{i}")).await.expect("within the burst");
+        alice
+            .send_text(chat.id, &format!("m{i}"))
+            .await
+            .expect("within the burst");
     }
     let err = remote(alice.send_text(chat.id, "one too many").await);
     assert_eq!(err.code, ErrorCode::RateLimited);
     let retry = err.retry_after.expect("retry_after is set");
-    assert!(retry > Duration::ZERO && retry <= Duration::from_millis(500), "retry_after {retry:?}");
+    assert!(
+        retry > Duration::ZERO && retry <= Duration::from_millis(500),
+        "retry_after {retry:?}"
+    );
     // Reads are a separate budget.
     alice.get_me(pb::GetMe {}).await.expect("reads still work");
     tokio::time::sleep(retry + Duration::from_millis(20)).await;
-    alice.send_text(chat.id, "after waiting").await.expect("budget refilled");
+    alice
+        .send_text(chat.id, "after waiting")
+        .await
+        .expect("budget refilled");
     // Nothing was written by the refused send.
-    let history = alice.get_history(pb::GetHistory { chat_id: chat.id, limit: 50, ..Default::default() }).await.expect("history");
+    let history = alice
+        .get_history(pb::GetHistory {
+            chat_id: chat.id,
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("history");
     let texts: Vec<_> = history.messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, vec!["m0", "m1", "m2", "after waiting"]);
 }
@@ -71,7 +91,10 @@ async fn failed_logins_are_throttled_per_account() {
     assert_eq!(&codes[..3], &[ErrorCode::Unauthenticated; 3]);
     assert_eq!(&codes[3..], &[ErrorCode::RateLimited; 2]);
     // Even the right password waits now: the account is throttled, not the guess.
-    assert_eq!(remote(other.login("alice", PASSWORD, "x").await).code, ErrorCode::RateLimited);
+    assert_eq!(
+        remote(other.login("alice", PASSWORD, "x").await).code,
+        ErrorCode::RateLimited
+    );
     // Another account is unaffected.
     let bob = impatient(&server).await;
     register(&bob, "bob").await;
@@ -85,13 +108,26 @@ async fn requests_are_limited_per_address() {
     assert_eq!(error_code(&conn.hello().await), None);
     for _ in 0..4 {
         let answer = conn.request(Kind::GetMe(pb::GetMe {})).await;
-        assert_eq!(error_code(&answer), Some(ErrorCode::Unauthenticated), "within the address budget");
+        assert_eq!(
+            error_code(&answer),
+            Some(ErrorCode::Unauthenticated),
+            "within the address budget"
+        );
     }
     let refused = conn.request(Kind::GetMe(pb::GetMe {})).await;
-    let Some(pb::response::Result::Error(err)) = refused.result else { panic!("expected an error") };
+    let Some(pb::response::Result::Error(err)) = refused.result else {
+        panic!("expected an error")
+    };
     assert_eq!(err.code(), ErrorCode::RateLimited);
-    assert!(err.retry_after_ms > 1000, "retry_after_ms {}", err.retry_after_ms);
+    assert!(
+        err.retry_after_ms > 1000,
+        "retry_after_ms {}",
+        err.retry_after_ms
+    );
     // The budget is per address: every connection from here shares it.
     let other = RawConn::connect(server.addr(), &server.fingerprint()).await;
-    assert_eq!(error_code(&other.hello().await), Some(ErrorCode::RateLimited));
+    assert_eq!(
+        error_code(&other.hello().await),
+        Some(ErrorCode::RateLimited)
+    );
 }

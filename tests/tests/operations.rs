@@ -8,13 +8,23 @@ use tests::server::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect admin port");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect admin port");
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     (status, body)
 }
 

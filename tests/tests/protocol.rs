@@ -24,10 +24,19 @@ async fn hello_must_come_first_and_only_once() {
     let limits = welcome.limits.expect("limits");
     assert_eq!(limits.max_frame_bytes, 256 * 1024);
     assert_eq!(limits.max_text_chars, 4096);
-    assert!(welcome.capabilities.is_empty(), "nothing offered, nothing negotiated");
+    assert!(
+        welcome.capabilities.is_empty(),
+        "nothing offered, nothing negotiated"
+    );
 
-    assert_eq!(error_code(&conn.hello().await), Some(ErrorCode::FailedPrecondition));
-    assert_eq!(error_code(&conn.request(Kind::GetMe(pb::GetMe {})).await), Some(ErrorCode::Unauthenticated));
+    assert_eq!(
+        error_code(&conn.hello().await),
+        Some(ErrorCode::FailedPrecondition)
+    );
+    assert_eq!(
+        error_code(&conn.request(Kind::GetMe(pb::GetMe {})).await),
+        Some(ErrorCode::Unauthenticated)
+    );
 }
 
 #[tokio::test]
@@ -42,7 +51,9 @@ async fn capabilities_are_negotiated() {
             client_name: "raw".into(),
         }))
         .await;
-    let Some(pb::response::Result::Welcome(welcome)) = response.result else { panic!("no welcome") };
+    let Some(pb::response::Result::Welcome(welcome)) = response.result else {
+        panic!("no welcome")
+    };
     assert_eq!(welcome.capabilities, vec!["datagrams".to_string()]);
 }
 
@@ -51,12 +62,21 @@ async fn an_unsupported_major_version_closes_the_connection() {
     let server = TestServer::start().await;
     let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
     let response = conn
-        .request(Kind::Hello(pb::Hello { protocol_major: 2, protocol_minor: 0, capabilities: vec![], client_name: "future".into() }))
+        .request(Kind::Hello(pb::Hello {
+            protocol_major: 2,
+            protocol_minor: 0,
+            capabilities: vec![],
+            client_name: "future".into(),
+        }))
         .await;
     assert_eq!(error_code(&response), Some(ErrorCode::FailedPrecondition));
-    let reason = tokio::time::timeout(std::time::Duration::from_secs(5), conn.conn.closed()).await.expect("closed");
+    let reason = tokio::time::timeout(std::time::Duration::from_secs(5), conn.conn.closed())
+        .await
+        .expect("closed");
     match reason {
-        quinn::ConnectionError::ApplicationClosed(close) => assert_eq!(u64::from(close.error_code), 0x4),
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(u64::from(close.error_code), 0x4)
+        }
         other => panic!("unexpected close {other:?}"),
     }
 }
@@ -80,15 +100,27 @@ async fn malformed_oversize_and_empty_requests_get_typed_errors() {
     assert_eq!(error_code(&truncated), Some(ErrorCode::InvalidArgument));
 
     // Two frames on one request stream.
-    let one = chatproto::io::encode_frames([&pb::Request { request_id: 1, kind: Some(Kind::GetMe(pb::GetMe {})) }], 1 << 18)
-        .expect("encode");
+    let one = chatproto::io::encode_frames(
+        [&pb::Request {
+            request_id: 1,
+            kind: Some(Kind::GetMe(pb::GetMe {})),
+        }],
+        1 << 18,
+    )
+    .expect("encode");
     let two = [one.as_ref(), one.as_ref()].concat();
-    assert_eq!(error_code(&conn.send_bytes(&two).await), Some(ErrorCode::InvalidArgument));
+    assert_eq!(
+        error_code(&conn.send_bytes(&two).await),
+        Some(ErrorCode::InvalidArgument)
+    );
 
     // A request with no kind (e.g. from a newer client): UNIMPLEMENTED.
     let empty = conn.send_bytes(&[0x02, 0x08, 0x05]).await;
     assert_eq!(error_code(&empty), Some(ErrorCode::Unimplemented));
-    assert_eq!(empty.request_id, 5, "the request id is echoed even for an unknown kind");
+    assert_eq!(
+        empty.request_id, 5,
+        "the request id is echoed even for an unknown kind"
+    );
 
     // The connection is still healthy after all of that.
     let reg = conn
@@ -107,7 +139,8 @@ async fn clients_cannot_open_unidirectional_streams() {
     let server = TestServer::start().await;
     let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
     // The server grants no unidirectional stream credit in chat/1.0: opening one never completes.
-    let open = tokio::time::timeout(std::time::Duration::from_millis(500), conn.conn.open_uni()).await;
+    let open =
+        tokio::time::timeout(std::time::Duration::from_millis(500), conn.conn.open_uni()).await;
     assert!(open.is_err(), "a unidirectional stream was granted");
     assert_eq!(error_code(&conn.hello().await), None);
 }

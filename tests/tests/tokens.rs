@@ -20,7 +20,10 @@ struct Claims {
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }
 
 fn server_key(server: &TestServer) -> Vec<u8> {
@@ -52,7 +55,10 @@ async fn forged_and_stale_tokens_are_refused() {
     // The control: a token we sign the way the server does is accepted, so the refusals below are
     // about what was changed and nothing else.
     let client = connect(&server).await;
-    client.authenticate(&sign(Algorithm::HS256, &key, &good)).await.expect("well-formed token accepted");
+    client
+        .authenticate(&sign(Algorithm::HS256, &key, &good))
+        .await
+        .expect("well-formed token accepted");
 
     let mut expired = good.clone();
     expired.iat = now_secs() - 3600;
@@ -70,7 +76,11 @@ async fn forged_and_stale_tokens_are_refused() {
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
         let mut other = good.clone();
         other.sub = (user_id + 1).to_string();
-        let forged = sign(Algorithm::HS256, b"another key entirely, 32 bytes!!", &other);
+        let forged = sign(
+            Algorithm::HS256,
+            b"another key entirely, 32 bytes!!",
+            &other,
+        );
         parts[1] = forged.split('.').nth(1).expect("payload").to_string();
         parts.join(".")
     };
@@ -87,14 +97,21 @@ async fn forged_and_stale_tokens_are_refused() {
         ("wrong issuer", sign(Algorithm::HS256, &key, &wrong_iss)),
         ("wrong type", sign(Algorithm::HS256, &key, &wrong_type)),
         ("wrong algorithm", sign(Algorithm::HS384, &key, &good)),
-        ("other key", sign(Algorithm::HS256, b"not the server key at all, nope!", &good)),
+        (
+            "other key",
+            sign(Algorithm::HS256, b"not the server key at all, nope!", &good),
+        ),
         ("tampered", tampered),
         ("alg none", unsigned),
         ("garbage", "not.a.token".into()),
     ];
     for (name, token) in cases {
         let client = connect(&server).await;
-        assert_eq!(code(client.authenticate(&token).await), ErrorCode::Unauthenticated, "{name}");
+        assert_eq!(
+            code(client.authenticate(&token).await),
+            ErrorCode::Unauthenticated,
+            "{name}"
+        );
     }
 }
 
@@ -102,7 +119,10 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -116,5 +136,8 @@ async fn a_revoked_sessions_access_token_is_refused() {
     let (alice, auth) = register(&server, "bob").await;
     alice.logout().await.expect("logout");
     let client = connect(&server).await;
-    assert_eq!(code(client.authenticate(&auth.access_token).await), ErrorCode::Unauthenticated);
+    assert_eq!(
+        code(client.authenticate(&auth.access_token).await),
+        ErrorCode::Unauthenticated
+    );
 }

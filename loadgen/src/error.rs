@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// Why a load-generation run could not be configured, set up or completed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadgenError {
+    /// The command line could not be parsed.
+    #[error("{0}")]
+    Usage(String),
     /// A setting is missing, out of range or contradicts another.
     #[error("invalid setting {setting}: {message}")]
     Invalid {

@@ -20,7 +20,7 @@
 //! - [`scenario`]: one file per scenario.
 //! - [`procstat`], [`scrape`]: loadgen's own CPU, chatd's `/metrics`.
 //! - [`progress`]: the progress bars.
-//! - [`error`]: [`LoadgenError`].
+//! - [`error`]: the error type, [`LoadgenError`].
 
 pub mod accounting;
 pub mod config;

@@ -190,6 +190,26 @@ impl RunConfig {
         Self::merge(args, file)
     }
 
+    /// Parses the flags of `loadgen run` (without the program and subcommand names), as the
+    /// command line would, then loads like [`RunConfig::load`]. For programs that drive
+    /// loadgen as a library.
+    pub fn from_flags<I, T>(flags: I) -> Result<RunConfig, LoadgenError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser as _;
+        let argv = ["loadgen".into(), "run".into()]
+            .into_iter()
+            .chain(flags.into_iter().map(Into::into));
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Run(args),
+            }) => Self::load(*args),
+            Err(e) => Err(LoadgenError::Usage(e.to_string())),
+        }
+    }
+
     /// Merges `args` over the TOML `text` (as if it were the `--config` file) and validates.
     pub fn load_with_file_text(args: RunArgs, text: &str) -> Result<RunConfig, LoadgenError> {
         let file = FileConfig::parse(text).map_err(|message| LoadgenError::ConfigFile {
@@ -302,7 +322,7 @@ impl RunConfig {
                     "at most 10000 (chat/1's default max_chat_members)",
                 ));
             }
-            if self.users % self.room_size != 0 {
+            if !self.users.is_multiple_of(self.room_size) {
                 return Err(E::invalid(
                     "room-size",
                     format!(
@@ -312,7 +332,7 @@ impl RunConfig {
                 ));
             }
         }
-        if self.scenario == Scenario::Private && self.users % 2 != 0 {
+        if self.scenario == Scenario::Private && !self.users.is_multiple_of(2) {
             return Err(E::invalid(
                 "users",
                 "private chats pair users: use an even number",

@@ -299,3 +299,32 @@ fn help_documents_the_chatd_limits() {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
+
+#[test]
+fn library_callers_pass_flags() {
+    let c = RunConfig::from_flags([
+        "--server",
+        "h:1",
+        "--insecure",
+        "--users",
+        "4",
+        "--room-size",
+        "2",
+    ])
+    .expect("valid");
+    assert_eq!((c.users, c.room_size), (4, 2));
+    assert!(matches!(
+        RunConfig::from_flags(["--bogus"]),
+        Err(LoadgenError::Usage(_))
+    ));
+    assert_eq!(
+        invalid_setting(RunConfig::from_flags([
+            "--server",
+            "h:1",
+            "--insecure",
+            "--users",
+            "0"
+        ])),
+        "users"
+    );
+}

@@ -264,3 +264,90 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> crate::config::RunConfig {
+        crate::config::RunConfig::from_flags(["--server", "h:1", "--insecure"]).expect("valid")
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let mut r = Report::empty(&config(), 0xabc, 10);
+        r.expected = 8;
+        r.delivered = 7;
+        r.lost = 1;
+        r.errors_by_code.insert("RATE_LIMITED".into(), 2);
+        r.errors = 2;
+        r.latency_ms.p999 = 12.5;
+        r.judge();
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("valid JSON");
+        assert_eq!(v["run_id"], "0000000000000abc");
+        assert_eq!(v["scenario"], "room-fanout");
+        for key in [
+            "expected",
+            "delivered",
+            "lost",
+            "duplicated",
+            "reordered",
+            "errors",
+            "delivered_per_sec",
+            "offered",
+            "offered_per_sec",
+            "acked",
+            "acked_per_sec",
+        ] {
+            assert!(v[key].is_number(), "{key}");
+        }
+        assert_eq!(v["expected"], 8);
+        assert_eq!(v["lost"], 1);
+        for key in ["p50", "p90", "p99", "p999", "max", "mean", "count"] {
+            assert!(v["latency_ms"][key].is_number(), "latency_ms.{key}");
+        }
+        assert_eq!(v["latency_ms"]["p999"], 12.5);
+        assert_eq!(v["errors_by_code"]["RATE_LIMITED"], 2);
+        assert!(v["connections"]["handshake_ms"]["p99"].is_number());
+        assert!(v["loadgen"]["threads"].is_number());
+        assert!(v["server"].is_null());
+        assert!(v["timeline"].is_array());
+        assert_eq!(v["ok"], false);
+    }
+
+    #[test]
+    fn a_run_is_ok_only_without_any_fault() {
+        let mut r = Report::empty(&config(), 1, 1);
+        r.judge();
+        assert!(r.ok);
+        for fault in 0..7 {
+            let mut r = Report::empty(&config(), 1, 1);
+            match fault {
+                0 => r.errors = 1,
+                1 => r.lost = 1,
+                2 => r.duplicated = 1,
+                3 => r.reordered = 1,
+                4 => r.unexpected = 1,
+                5 => r.unanswered = 1,
+                _ => r.connections.failed = 1,
+            }
+            r.judge();
+            assert!(!r.ok, "fault {fault}");
+        }
+    }
+
+    #[test]
+    fn memory_per_connection_uses_the_chosen_baseline() {
+        let sample = |rss: f64| ServerSample {
+            rss_bytes: Some(rss),
+            ..ServerSample::default()
+        };
+        let mut s = ServerReport::new(sample(100.0), sample(1100.0), sample(1200.0), 10);
+        assert_eq!(s.rss_per_connection_bytes, Some(100.0));
+        s.per_connection_from(sample(600.0), 5, "extra connections");
+        assert_eq!(s.rss_per_connection_bytes, Some(100.0));
+        s.per_connection_from(sample(900.0), 4, "extra connections");
+        assert_eq!(s.rss_per_connection_bytes, Some(50.0));
+        assert_eq!(s.rss_per_connection_basis, "extra connections");
+    }
+}

@@ -29,6 +29,16 @@ fn bytes(b: f64) -> String {
 /// Renders the report as aligned text.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
+    if r.room_size == 0 {
+        // connect-storm and idle: no messages.
+        let _ = writeln!(
+            out,
+            "loadgen {} (run {}): {} users, {} connections, {:.1}s",
+            r.scenario, r.run_id, r.users, r.connections.target, r.duration_s
+        );
+        connections_and_resources(&mut out, r);
+        return out;
+    }
     let _ = writeln!(
         out,
         "loadgen {} (run {}): {} users, {} rooms of {}, {} connections, target {} ops/s, {} B, \
@@ -82,9 +92,24 @@ pub fn render(r: &Report) -> String {
     for (op, l) in &r.requests {
         latency_row(&mut out, op, l);
     }
-    latency_row(&mut out, "connect (due → ready)", &r.connections.connect_ms);
-    latency_row(&mut out, "handshake + hello", &r.connections.handshake_ms);
-    latency_row(&mut out, "authentication", &r.connections.auth_ms);
+    connections_and_resources(&mut out, r);
+    out
+}
+
+fn connections_and_resources(out: &mut String, r: &Report) {
+    if r.room_size == 0 {
+        let _ = writeln!(out, "\nerrors {}", r.errors);
+        for (code, n) in &r.errors_by_code {
+            let _ = writeln!(out, "  {code:<20} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "\nlatency (ms)                 p50       p90       p99     p99.9       max"
+        );
+    }
+    latency_row(out, "connect (due → ready)", &r.connections.connect_ms);
+    latency_row(out, "handshake + hello", &r.connections.handshake_ms);
+    latency_row(out, "authentication", &r.connections.auth_ms);
 
     let c = &r.connections;
     let _ = writeln!(
@@ -144,8 +169,61 @@ pub fn render(r: &Report) -> String {
         if r.ok {
             "OK (no loss, duplicate, reordering or error)"
         } else {
-            "NOT OK (see correctness)"
+            "NOT OK (see errors and correctness)"
         }
     );
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messaging_runs_show_throughput_correctness_and_latency() {
+        let config =
+            crate::config::RunConfig::from_flags(["--server", "h:1", "--insecure"]).expect("valid");
+        let mut r = Report::empty(&config, 7, 10);
+        r.delivered_per_sec = 1234.5;
+        r.lost = 3;
+        r.errors = 1;
+        r.errors_by_code.insert("RATE_LIMITED".into(), 1);
+        r.latency_ms = crate::stats::LatencySummary {
+            count: 10,
+            p50: 1.5,
+            p90: 2.0,
+            p99: 3.0,
+            p999: 4.0,
+            max: 5.0,
+            mean: 1.7,
+        };
+        r.judge();
+        let text = render(&r);
+        for needle in [
+            "delivered        1234.5 /s",
+            "lost 3",
+            "RATE_LIMITED",
+            "1.50",
+            "NOT OK",
+        ] {
+            assert!(text.contains(needle), "{needle} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn connection_runs_leave_out_the_message_sections() {
+        let config = crate::config::RunConfig::from_flags([
+            "--server",
+            "h:1",
+            "--insecure",
+            "--scenario",
+            "idle",
+        ])
+        .expect("valid");
+        let mut r = Report::empty(&config, 7, 0);
+        r.judge();
+        let text = render(&r);
+        assert!(!text.contains("throughput"), "{text}");
+        assert!(text.contains("connections  0 of 100 established"), "{text}");
+        assert!(text.contains("result: OK"), "{text}");
+    }
 }

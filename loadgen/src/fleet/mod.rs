@@ -334,6 +334,19 @@ impl Fleet {
         run: &Arc<RunShared>,
         progress: Progress,
     ) -> Result<(), LoadgenError> {
+        self.open_extra_part(config, run, progress, 0, 1).await
+    }
+
+    /// Opens part `part` of `parts` equal parts of the extra connections (see
+    /// [`Fleet::open_extra`]); opening parts `0..parts` in turn opens them all.
+    pub async fn open_extra_part(
+        &mut self,
+        config: &RunConfig,
+        run: &Arc<RunShared>,
+        progress: Progress,
+        part: usize,
+        parts: usize,
+    ) -> Result<(), LoadgenError> {
         let mut jobs = Vec::new();
         for k in 1..config.connections_per_user {
             for u in 0..config.users {
@@ -349,6 +362,12 @@ impl Fleet {
                 });
             }
         }
+        let parts = parts.max(1);
+        let (from, to) = (
+            jobs.len() * part / parts,
+            jobs.len() * (part + 1).min(parts) / parts,
+        );
+        let jobs: Vec<Job> = jobs.drain(from..to).collect();
         if jobs.is_empty() {
             return Ok(());
         }

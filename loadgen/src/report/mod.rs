@@ -138,8 +138,42 @@ pub struct ServerReport {
     pub rss_per_connection_bytes: Option<f64>,
     /// Which connections and which baseline `rss_per_connection_bytes` is computed from.
     pub rss_per_connection_basis: String,
+    /// The samples the idle scenario fits the per-connection figure to: server RSS as
+    /// connections were added in steps.
+    pub rss_steps: Vec<RssStep>,
     /// Events the server reports it wrote between `connected` and `after`.
     pub events_sent: Option<f64>,
+}
+
+/// Server memory at one number of open connections.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RssStep {
+    /// Connections open on the server.
+    pub connections: f64,
+    /// Its resident memory, bytes.
+    pub rss_bytes: f64,
+}
+
+/// Memory per added connection: the median of the slopes between consecutive samples.
+/// glibc's allocator now and then returns a block of freed memory to the system, which shows as
+/// one step with a drop; the median ignores such a step where a least-squares fit would not.
+/// `None` without at least one step that adds connections.
+pub fn rss_slope(steps: &[RssStep]) -> Option<f64> {
+    let mut slopes: Vec<f64> = steps
+        .windows(2)
+        .filter(|w| w[1].connections > w[0].connections)
+        .map(|w| (w[1].rss_bytes - w[0].rss_bytes) / (w[1].connections - w[0].connections))
+        .collect();
+    if slopes.is_empty() {
+        return None;
+    }
+    slopes.sort_by(f64::total_cmp);
+    let mid = slopes.len() / 2;
+    Some(if slopes.len() % 2 == 0 {
+        (slopes[mid - 1] + slopes[mid]) / 2.0
+    } else {
+        slopes[mid]
+    })
 }
 
 impl ServerReport {
@@ -163,6 +197,7 @@ impl ServerReport {
             after,
             rss_per_connection_bytes: None,
             rss_per_connection_basis: String::new(),
+            rss_steps: Vec::new(),
             events_sent,
         };
         report.per_connection_from(
@@ -334,6 +369,35 @@ mod tests {
             r.judge();
             assert!(!r.ok, "fault {fault}");
         }
+    }
+
+    #[test]
+    fn the_rss_slope_ignores_one_step_where_memory_was_returned() {
+        let step = |c: f64, r: f64| RssStep {
+            connections: c,
+            rss_bytes: r,
+        };
+        // 40 KB per connection, but the allocator gave 50 MB back during the first step (as
+        // measured against chatd after its logins).
+        let steps = [
+            step(100.0, 418_000_000.0),
+            step(325.0, 377_000_000.0),
+            step(550.0, 386_000_000.0),
+            step(775.0, 395_000_000.0),
+            step(1000.0, 404_000_000.0),
+        ];
+        let slope = rss_slope(&steps).expect("slope");
+        assert!((slope - 40_000.0).abs() < 1.0, "{slope}");
+        assert_eq!(rss_slope(&steps[..1]), None);
+        assert_eq!(rss_slope(&[step(5.0, 1.0), step(5.0, 2.0)]), None);
+        // An odd number of steps takes the middle one.
+        let three = [
+            step(0.0, 0.0),
+            step(10.0, 100.0),
+            step(20.0, 300.0),
+            step(30.0, 600.0),
+        ];
+        assert_eq!(rss_slope(&three), Some(20.0));
     }
 
     #[test]

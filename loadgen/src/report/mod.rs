@@ -169,7 +169,7 @@ pub fn rss_slope(steps: &[RssStep]) -> Option<f64> {
     }
     slopes.sort_by(f64::total_cmp);
     let mid = slopes.len() / 2;
-    Some(if slopes.len() % 2 == 0 {
+    Some(if slopes.len().is_multiple_of(2) {
         (slopes[mid - 1] + slopes[mid]) / 2.0
     } else {
         slopes[mid]

@@ -2,6 +2,7 @@
 //! counters, to relate the load to what the server spent on it. A plain HTTP/1.0 GET over a TCP
 //! stream is all this needs; the admin endpoint is local and unencrypted.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -47,7 +48,7 @@ impl MetricsUrl {
 }
 
 /// The server figures loadgen reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServerSample {
     /// `chatd_connections_open`.
     pub connections_open: Option<f64>,
@@ -59,6 +60,8 @@ pub struct ServerSample {
     pub messages_persisted: Option<f64>,
     /// `chatd_rate_limited_total`, every scope.
     pub rate_limited: Option<f64>,
+    /// `chatd_requests_total` by request kind (every outcome).
+    pub requests: BTreeMap<String, f64>,
 }
 
 impl ServerSample {
@@ -70,6 +73,7 @@ impl ServerSample {
             events_sent: metric_sum(text, "chatd_events_sent_total"),
             messages_persisted: metric_sum(text, "chatd_messages_persisted_total"),
             rate_limited: metric_sum(text, "chatd_rate_limited_total"),
+            requests: sum_by_label(text, "chatd_requests_total", "kind"),
         }
     }
 
@@ -82,14 +86,63 @@ impl ServerSample {
                 (None, y) => y,
             }
         }
-        samples.iter().fold(Self::default(), |acc, s| Self {
-            connections_open: add(acc.connections_open, s.connections_open),
-            rss_bytes: add(acc.rss_bytes, s.rss_bytes),
-            events_sent: add(acc.events_sent, s.events_sent),
-            messages_persisted: add(acc.messages_persisted, s.messages_persisted),
-            rate_limited: add(acc.rate_limited, s.rate_limited),
+        samples.iter().fold(Self::default(), |acc, s| {
+            let mut requests = acc.requests;
+            for (kind, n) in &s.requests {
+                *requests.entry(kind.clone()).or_insert(0.0) += n;
+            }
+            Self {
+                connections_open: add(acc.connections_open, s.connections_open),
+                rss_bytes: add(acc.rss_bytes, s.rss_bytes),
+                events_sent: add(acc.events_sent, s.events_sent),
+                messages_persisted: add(acc.messages_persisted, s.messages_persisted),
+                rate_limited: add(acc.rate_limited, s.rate_limited),
+                requests,
+            }
         })
     }
+
+    /// Requests by kind between `earlier` and this sample.
+    pub fn requests_since(&self, earlier: &ServerSample) -> BTreeMap<String, f64> {
+        self.requests
+            .iter()
+            .map(|(kind, n)| {
+                let before = earlier.requests.get(kind).copied().unwrap_or(0.0);
+                (kind.clone(), n - before)
+            })
+            .filter(|(_, n)| *n > 0.0)
+            .collect()
+    }
+}
+
+/// The samples of metric `name` summed by the value of label `label`.
+pub fn sum_by_label(text: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let needle = format!("{label}=\"");
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once('}') else {
+            continue;
+        };
+        let Some(v) = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let Some(start) = labels.find(&needle).map(|i| i + needle.len()) else {
+            continue;
+        };
+        let Some(end) = labels[start..].find('"') else {
+            continue;
+        };
+        *out.entry(labels[start..start + end].to_owned())
+            .or_insert(0.0) += v;
+    }
+    out
 }
 
 /// The sum of every sample of metric `name` (all label sets), or `None` if there is none.
@@ -190,6 +243,9 @@ chatd_connections_open_extra 5
 # TYPE chatd_rate_limited counter
 chatd_rate_limited_total{scope=\"send\"} 3
 chatd_rate_limited_total{scope=\"login_address\"} 4
+chatd_requests_total{kind=\"send_message\",outcome=\"ok\"} 90
+chatd_requests_total{kind=\"send_message\",outcome=\"rate_limited\"} 10
+chatd_requests_total{kind=\"get_chat_events\",outcome=\"ok\"} 7
 process_resident_memory_bytes 123456789
 chatd_events_sent_total 5.5e6
 ";
@@ -202,9 +258,16 @@ chatd_events_sent_total 5.5e6
         assert_eq!(s.rss_bytes, Some(123_456_789.0));
         assert_eq!(s.events_sent, Some(5_500_000.0));
         assert_eq!(s.messages_persisted, None);
-        let two = ServerSample::sum(&[s, s]);
+        assert_eq!(s.requests.get("send_message"), Some(&100.0));
+        assert_eq!(s.requests.get("get_chat_events"), Some(&7.0));
+        let two = ServerSample::sum(&[s.clone(), s.clone()]);
         assert_eq!(two.connections_open, Some(2000.0));
         assert_eq!(two.messages_persisted, None);
+        assert_eq!(two.requests.get("send_message"), Some(&200.0));
+        let during = two.requests_since(&s);
+        assert_eq!(during.get("send_message"), Some(&100.0));
+        assert_eq!(during.get("get_chat_events"), Some(&7.0));
+        assert!(s.requests_since(&s).is_empty());
     }
 
     #[test]

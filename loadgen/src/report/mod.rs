@@ -143,6 +143,9 @@ pub struct ServerReport {
     pub rss_steps: Vec<RssStep>,
     /// Events the server reports it wrote between `connected` and `after`.
     pub events_sent: Option<f64>,
+    /// Requests the server handled between `connected` and `after`, by kind: shows, for
+    /// example, `get_chat_events` the clients needed to fill gaps in live delivery.
+    pub requests_during_load: BTreeMap<String, f64>,
 }
 
 /// Server memory at one number of open connections.
@@ -191,17 +194,20 @@ impl ServerReport {
             (Some(c), Some(a)) => Some(a - c),
             _ => None,
         };
+        let requests_during_load = after.requests_since(&connected);
+        let baseline = before.clone();
         let mut report = Self {
             before,
             connected,
             after,
+            requests_during_load,
             rss_per_connection_bytes: None,
             rss_per_connection_basis: String::new(),
             rss_steps: Vec::new(),
             events_sent,
         };
         report.per_connection_from(
-            before,
+            &baseline,
             connections,
             &format!("{connections} connections, from before the first login"),
         );
@@ -210,7 +216,7 @@ impl ServerReport {
 
     /// Computes the memory per connection as the RSS growth from `baseline` to `connected`
     /// over `connections`, described by `basis`.
-    pub fn per_connection_from(&mut self, baseline: ServerSample, connections: u64, basis: &str) {
+    pub fn per_connection_from(&mut self, baseline: &ServerSample, connections: u64, basis: &str) {
         self.rss_per_connection_bytes = match (baseline.rss_bytes, self.connected.rss_bytes) {
             (Some(b), Some(c)) if connections > 0 => Some((c - b) / connections as f64),
             _ => None,
@@ -408,9 +414,9 @@ mod tests {
         };
         let mut s = ServerReport::new(sample(100.0), sample(1100.0), sample(1200.0), 10);
         assert_eq!(s.rss_per_connection_bytes, Some(100.0));
-        s.per_connection_from(sample(600.0), 5, "extra connections");
+        s.per_connection_from(&sample(600.0), 5, "extra connections");
         assert_eq!(s.rss_per_connection_bytes, Some(100.0));
-        s.per_connection_from(sample(900.0), 4, "extra connections");
+        s.per_connection_from(&sample(900.0), 4, "extra connections");
         assert_eq!(s.rss_per_connection_bytes, Some(50.0));
         assert_eq!(s.rss_per_connection_basis, "extra connections");
     }

@@ -162,6 +162,18 @@ fn connections_and_resources(out: &mut String, r: &Report) {
             );
         }
         let _ = writeln!(out);
+        if !s.requests_during_load.is_empty() {
+            let list: Vec<String> = s
+                .requests_during_load
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n:.0}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "             requests during the load: {}",
+                list.join(", ")
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -58,7 +58,7 @@ async fn settled(urls: &[String]) -> Result<Option<ServerSample>, LoadgenError> 
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = scrape_all(urls).await?;
-        let stable = match (last, now) {
+        let stable = match (&last, &now) {
             (Some(a), Some(b)) => a.rss_bytes == b.rss_bytes,
             _ => true,
         };

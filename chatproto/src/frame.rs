@@ -3,9 +3,14 @@
 //! Sans-IO: the decoder works on whatever bytes have arrived so far and never reads from a socket.
 //! It checks the announced length against the limit *before* buffering the payload, so hostile
 //! input can never make it allocate more than `max_frame_bytes` plus the 10-byte prefix.
+//!
+//! The rules implemented here are normative: `spec/protocol.md`, section "Framing". Datagrams
+//! ([`encode_datagram`], [`decode_datagram`]) carry one message without a prefix.
 
 use bytes::{Buf, BufMut, BytesMut};
 use prost::Message;
+
+use crate::pb;
 
 /// Largest Request, Response or Event payload a peer accepts unless both agree otherwise: 256 KiB.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
@@ -36,6 +41,12 @@ pub enum FrameError {
     /// The payload is not a valid protobuf encoding of the expected message.
     #[error("undecodable frame: {0}")]
     Decode(String),
+    /// Bytes follow the frame on a stream that carries exactly one frame (a request stream).
+    #[error("{extra} unexpected bytes after the frame")]
+    TrailingBytes {
+        /// How many bytes followed the frame (at least; the stream may hold more).
+        extra: usize,
+    },
 }
 
 /// Appends `msg` as one frame to `dst`.
@@ -54,9 +65,18 @@ pub fn encode<M: Message>(
             max: max_frame_bytes,
         });
     }
+    let start = dst.len();
     dst.reserve(prost::length_delimiter_len(len) + len);
     prost::encoding::encode_varint(len as u64, dst);
-    msg.encode(dst).expect("reserved capacity is enough");
+    // `BytesMut` grows on demand, so prost's capacity check cannot fail; should it ever, undo the
+    // prefix rather than leave half a frame behind.
+    if msg.encode(dst).is_err() {
+        dst.truncate(start);
+        return Err(FrameError::Oversize {
+            len: len as u64,
+            max: max_frame_bytes,
+        });
+    }
     Ok(())
 }
 
@@ -196,7 +216,7 @@ impl FrameDecoder {
         match self.decode(&mut buf)? {
             Some(msg) if buf.is_empty() => Ok(msg),
             // Bytes after the frame: a request/response stream carries exactly one frame.
-            Some(_) => Err(FrameError::Decode("trailing bytes after the frame".into())),
+            Some(_) => Err(FrameError::TrailingBytes { extra: buf.len() }),
             None => {
                 self.finish(&buf)?;
                 Err(FrameError::Truncated { missing: 1 })
@@ -210,10 +230,43 @@ pub fn put_length_prefix(len: usize, dst: &mut impl BufMut) {
     prost::encoding::encode_varint(len as u64, dst);
 }
 
+/// Encodes a datagram: the bare message, no length prefix (one QUIC DATAGRAM frame holds one).
+///
+/// `max_datagram_bytes` is what the connection can carry now (quinn's `max_datagram_size()`);
+/// a longer encoding fails with [`FrameError::Oversize`].
+pub fn encode_datagram(
+    msg: &pb::Datagram,
+    max_datagram_bytes: usize,
+) -> Result<Vec<u8>, FrameError> {
+    let len = msg.encoded_len();
+    if len > max_datagram_bytes {
+        return Err(FrameError::Oversize {
+            len: len as u64,
+            max: max_datagram_bytes,
+        });
+    }
+    Ok(msg.encode_to_vec())
+}
+
+/// Decodes the payload of one QUIC DATAGRAM frame.
+///
+/// Datagrams longer than `max_datagram_bytes` are rejected without being parsed.
+pub fn decode_datagram(
+    bytes: &[u8],
+    max_datagram_bytes: usize,
+) -> Result<pb::Datagram, FrameError> {
+    if bytes.len() > max_datagram_bytes {
+        return Err(FrameError::Oversize {
+            len: bytes.len() as u64,
+            max: max_datagram_bytes,
+        });
+    }
+    pb::Datagram::decode(bytes).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb;
 
     fn hello() -> pb::Request {
         pb::Request {
@@ -221,7 +274,7 @@ mod tests {
             kind: Some(pb::request::Kind::Hello(pb::Hello {
                 protocol_major: 1,
                 protocol_minor: 0,
-                capabilities: vec!["typing-datagrams".into()],
+                capabilities: vec!["datagrams".into()],
                 client_name: "test/1".into(),
             })),
         }
@@ -266,6 +319,91 @@ mod tests {
             dec.decode::<pb::Request>(&mut buf),
             Err(FrameError::BadLength)
         );
+    }
+
+    #[test]
+    fn prefix_longer_than_ten_bytes_is_rejected() {
+        let dec = FrameDecoder::default();
+        // Ten continuation bytes: the tenth may only hold the 64th bit, so this is malformed
+        // before the eleventh byte arrives.
+        let mut buf = BytesMut::from(&[0x80; 10][..]);
+        assert_eq!(
+            dec.decode::<pb::Request>(&mut buf),
+            Err(FrameError::BadLength)
+        );
+        let mut overflow =
+            BytesMut::from(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02][..]);
+        assert_eq!(
+            dec.decode::<pb::Request>(&mut overflow),
+            Err(FrameError::BadLength)
+        );
+    }
+
+    #[test]
+    fn wanted_never_exceeds_prefix_plus_limit() {
+        let dec = FrameDecoder::new(300);
+        assert_eq!(dec.wanted(&[]), Ok(1));
+        // 300 = 0xac 0x02: once the prefix is complete the decoder asks for the whole payload.
+        assert_eq!(dec.wanted(&[0xac]), Ok(1));
+        assert_eq!(dec.wanted(&[0xac, 0x02]), Ok(300));
+        assert_eq!(dec.wanted(&[0xac, 0x02, 0, 0]), Ok(298));
+        assert_eq!(
+            dec.wanted(&[0xad, 0x02]),
+            Err(FrameError::Oversize { len: 301, max: 300 })
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_single_frame_are_rejected() {
+        let mut bytes = encode_to_vec(&hello(), MAX_FRAME_BYTES).unwrap();
+        let dec = FrameDecoder::default();
+        assert_eq!(dec.decode_exact::<pb::Request>(&bytes), Ok(hello()));
+        bytes.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            dec.decode_exact::<pb::Request>(&bytes),
+            Err(FrameError::TrailingBytes { extra: 2 })
+        );
+    }
+
+    #[test]
+    fn truncated_stream_reports_missing_bytes() {
+        let bytes = encode_to_vec(&hello(), MAX_FRAME_BYTES).unwrap();
+        let dec = FrameDecoder::default();
+        let cut = &bytes[..bytes.len() - 3];
+        assert_eq!(
+            dec.decode_exact::<pb::Request>(cut),
+            Err(FrameError::Truncated { missing: 3 })
+        );
+        assert_eq!(
+            dec.decode_exact::<pb::Request>(&[]),
+            Err(FrameError::Truncated { missing: 1 })
+        );
+    }
+
+    #[test]
+    fn datagrams_have_no_prefix_and_a_size_limit() {
+        let typing = pb::Datagram {
+            kind: Some(pb::datagram::Kind::Typing(pb::Typing {
+                chat_id: 5,
+                user_id: 0,
+                expires_in_ms: 0,
+            })),
+        };
+        let bytes = encode_datagram(&typing, 1200).unwrap();
+        assert_eq!(bytes, vec![0x0a, 0x02, 0x08, 0x05]);
+        assert_eq!(decode_datagram(&bytes, 1200), Ok(typing));
+        assert_eq!(
+            decode_datagram(&bytes, 3),
+            Err(FrameError::Oversize { len: 4, max: 3 })
+        );
+        assert_eq!(
+            encode_datagram(&typing, 3),
+            Err(FrameError::Oversize { len: 4, max: 3 })
+        );
+        assert!(matches!(
+            decode_datagram(&[0x0f], 1200),
+            Err(FrameError::Decode(_))
+        ));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Async frame I/O over quinn streams: the thin driver around the sans-IO [`frame`](crate::frame)
+//! Async frame I/O over quinn streams: the thin driver around the sans-IO `frame` codec,
 //! codec, shared by the client SDK and the server so the codec lives in one place.
 
 use bytes::{Bytes, BytesMut};
@@ -62,11 +62,11 @@ impl FrameReader {
     pub async fn read_only<M: Message + Default>(&mut self) -> Result<M, ReadFrameError> {
         let msg = self.read::<M>().await?;
         if !self.buf.is_empty() {
-            return Err(FrameError::Decode("trailing bytes after the frame".into()).into());
+            return Err(FrameError::TrailingBytes { extra: self.buf.len() }.into());
         }
         match self.recv.read_chunk(1, true).await? {
             None => Ok(msg),
-            Some(_) => Err(FrameError::Decode("trailing bytes after the frame".into()).into()),
+            Some(chunk) => Err(FrameError::TrailingBytes { extra: chunk.bytes.len() }.into()),
         }
     }
 
@@ -118,7 +118,10 @@ pub fn encode_datagram(msg: &pb::Datagram) -> Bytes {
     Bytes::from(msg.encode_to_vec())
 }
 
-/// Decodes a datagram payload.
+/// Largest datagram payload accepted: more than a QUIC datagram can carry on any path.
+pub const MAX_DATAGRAM_BYTES: usize = 1500;
+
+/// Decodes a datagram payload, bounded like every other input (see [`frame::decode_datagram`]).
 pub fn decode_datagram(bytes: &[u8]) -> Result<pb::Datagram, FrameError> {
-    pb::Datagram::decode(bytes).map_err(|e| FrameError::Decode(e.to_string()))
+    frame::decode_datagram(bytes, MAX_DATAGRAM_BYTES)
 }

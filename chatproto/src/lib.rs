@@ -3,14 +3,30 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
-//! - `net` feature (default): [`io`] (async frame I/O over quinn streams) and [`server`] (request
-//!   and event stream helpers for servers); the client SDK.
+//! - [`error`]: error constructors, retry rules, [`error::RemoteError`] and the QUIC application
+//!   error codes.
+//! - [`session`]: the sans-IO client session core: per-chat ordering and gap filling, the resume
+//!   after a reconnect, and reconnect backoff. No runtime, no sockets.
+//! - `net` feature (default): `io` (async frame I/O over quinn streams), `server` (request and
+//!   event stream helpers for servers), `tls` (client certificate verification: CA, pinned
+//!   fingerprint, insecure; the quinn client configuration) and `client` (the async client SDK:
+//!   connect, typed requests, events, automatic reconnect).
+//! - `vectors` feature: the golden vectors of `spec/vectors/`.
+//! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
 
+#[cfg(feature = "net")]
+pub mod client;
+pub mod error;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod io;
 #[cfg(feature = "net")]
 pub mod server;
+pub mod session;
+#[cfg(feature = "net")]
+pub mod tls;
+#[cfg(feature = "vectors")]
+pub mod vectors;
 
 /// The `chat.v1` messages, generated from `spec/chat.proto` (see that file for the documentation
 /// of every message and field).

@@ -3,9 +3,15 @@
 //! # Layout
 //! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
 //! - `deps`: only the install step.
+//! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
+//! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
 
 mod deps;
+mod fuzz;
 mod test;
+mod vectors;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -22,11 +28,26 @@ enum Task {
     Test(test::Args),
     /// Install Redis, nginx and FerretDB if missing, and print where they are.
     Deps,
+    /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
+    Vectors(vectors::Args),
+    /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test(args) => test::run(args),
         Task::Deps => deps::ensure().map(|tools| tools.print()),
+        Task::Vectors(args) => vectors::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
     }
+}
+
+/// The repository root (xtask lives one level below it).
+fn repo_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
 }

@@ -1,0 +1,956 @@
+//! Messages end to end: sending (replies, forwards, mentions, media, validation, idempotent
+//! retries, rate limits), posting rules (channels, blocks), edits, deletes for everyone and for
+//! oneself, reactions, history paging, search, and receipts.
+
+mod support;
+
+use std::time::Duration;
+
+use chatproto::client::ClientEvent;
+use chatproto::pb;
+use chatproto::pb::chat_event::Body;
+use pb::ErrorCode as E;
+use support::*;
+
+fn forward(chat_id: u64, from: &pb::Message) -> pb::SendMessage {
+    pb::SendMessage {
+        chat_id,
+        forward: Some(pb::MessageRef {
+            chat_id: from.chat_id,
+            seq: from.seq,
+        }),
+        ..Default::default()
+    }
+}
+
+fn reaction(chat_id: u64, seq: u64, emoji: &str, remove: bool) -> pb::React {
+    pb::React {
+        chat_id,
+        seq,
+        emoji: emoji.into(),
+        remove,
+    }
+}
+
+async fn next_reaction(user: &User, chat_id: u64) -> pb::ReactionChanged {
+    user.chat_event(chat_id, |b| match b {
+        Body::ReactionChanged(r) => Some(r.clone()),
+        _ => None,
+    })
+    .await
+    .1
+}
+
+async fn next_receipt(user: &User) -> pb::ReceiptUpdate {
+    user.wait_for(|e| match e {
+        ClientEvent::Receipt(r) => Some(r),
+        _ => None,
+    })
+    .await
+}
+
+fn history(chat_id: u64, before_seq: u64, after_seq: u64, limit: u32) -> pb::GetHistory {
+    pb::GetHistory {
+        chat_id,
+        before_seq,
+        after_seq,
+        limit,
+    }
+}
+
+fn search(chat_id: u64, query: &str, limit: u32, cursor: String) -> pb::SearchMessages {
+    pb::SearchMessages {
+        query: query.into(),
+        chat_id,
+        limit,
+        cursor,
+    }
+}
+
+#[tokio::test]
+async fn replies_forwards_and_mentions() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let carol = register(&server, "carol").await;
+    let dave = register(&server, "dave").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+
+    let original = alice.send(g.id, "hi @Bob, @nobody_here and @carol.").await;
+    assert_eq!(original.mention_ids, vec![bob.id, carol.id]);
+    assert!(
+        !original.client_msg_id.is_empty(),
+        "the sender sees their client_msg_id"
+    );
+    let seen = bob.next_message(g.id).await;
+    assert_eq!(seen.seq, original.seq);
+    assert!(
+        seen.client_msg_id.is_empty(),
+        "others never see the sender's client_msg_id"
+    );
+
+    // Replies point at a message of the same chat.
+    let reply = bob
+        .client
+        .send_message(pb::SendMessage {
+            reply_to_seq: original.seq,
+            ..text(g.id, "re")
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.reply_to_seq, original.seq);
+    for bad in [999, 1] {
+        // 999 does not exist; 1 is the chat_created event, not a message.
+        assert_field(
+            bob.client
+                .send_message(pb::SendMessage {
+                    reply_to_seq: bad,
+                    ..text(g.id, "re")
+                })
+                .await,
+            E::InvalidArgument,
+            "send_message.reply_to_seq",
+        );
+    }
+
+    // A forward copies the content and keeps the original sender, also when forwarded again.
+    let bob_dave = bob.client.create_private_chat(dave.id).await.unwrap();
+    let fwd = bob
+        .client
+        .send_message(forward(bob_dave.id, &original))
+        .await
+        .unwrap();
+    assert_eq!(
+        (fwd.sender_id, fwd.kind(), fwd.text.as_str()),
+        (bob.id, pb::MessageKind::Text, original.text.as_str())
+    );
+    let origin = pb::ForwardedFrom {
+        chat_id: g.id,
+        seq: original.seq,
+        sender_id: alice.id,
+        sent_at_ms: original.sent_at_ms,
+    };
+    assert_eq!(fwd.forwarded_from, Some(origin));
+    let dave_carol = dave.client.create_private_chat(carol.id).await.unwrap();
+    let again = dave
+        .client
+        .send_message(forward(dave_carol.id, &fwd))
+        .await
+        .unwrap();
+    assert_eq!(again.forwarded_from, Some(origin));
+    // Only readable messages can be forwarded; content is exactly one of text, file, forward.
+    let e = assert_code(
+        dave.client
+            .send_message(forward(dave_carol.id, &original))
+            .await,
+        E::NotFound,
+    );
+    assert_eq!(e.message, "message not found");
+    assert_field(
+        bob.client
+            .send_message(pb::SendMessage {
+                text: "extra".into(),
+                ..forward(g.id, &fwd)
+            })
+            .await,
+        E::InvalidArgument,
+        "send_message.forward",
+    );
+    alice
+        .client
+        .delete_message(pb::DeleteMessage {
+            chat_id: g.id,
+            seq: reply.seq,
+            for_everyone: true,
+        })
+        .await
+        .unwrap();
+    assert_code(
+        alice.client.send_message(forward(g.id, &reply)).await,
+        E::NotFound,
+    );
+}
+
+#[tokio::test]
+async fn message_content_is_validated() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let chat = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    let c = &alice.client;
+
+    let image = pb::SendMessage {
+        chat_id: chat,
+        kind: pb::MessageKind::Image as i32,
+        file_id: "f_0123-abc".into(),
+        text: "a caption".into(),
+        ..Default::default()
+    };
+    let sent = c.send_message(image.clone()).await.unwrap();
+    assert_eq!(
+        (sent.kind(), sent.file_id.as_str(), sent.text.as_str()),
+        (pb::MessageKind::Image, "f_0123-abc", "a caption")
+    );
+    assert!(
+        c.send_message(pb::SendMessage {
+            text: String::new(),
+            ..image.clone()
+        })
+        .await
+        .is_ok()
+    );
+    assert_field(
+        c.send_message(pb::SendMessage {
+            file_id: String::new(),
+            ..image.clone()
+        })
+        .await,
+        E::InvalidArgument,
+        "send_message.file_id",
+    );
+    assert_field(
+        c.send_message(pb::SendMessage {
+            file_id: "../etc".into(),
+            ..image
+        })
+        .await,
+        E::InvalidArgument,
+        "send_message.file_id",
+    );
+    assert_field(
+        c.send_message(text(chat, "")).await,
+        E::InvalidArgument,
+        "send_message.text",
+    );
+    assert_field(
+        c.send_message(text(chat, " \n ")).await,
+        E::InvalidArgument,
+        "send_message.text",
+    );
+    assert_field(
+        c.send_message(text(chat, &"é".repeat(4097))).await,
+        E::TooLarge,
+        "send_message.text",
+    );
+    assert!(c.send_message(text(chat, &"é".repeat(4096))).await.is_ok());
+    assert_field(
+        c.send_message(pb::SendMessage {
+            kind: 0,
+            ..text(chat, "x")
+        })
+        .await,
+        E::InvalidArgument,
+        "send_message.kind",
+    );
+    assert_field(
+        c.send_message(pb::SendMessage {
+            client_msg_id: "not ok!".into(),
+            ..text(chat, "x")
+        })
+        .await,
+        E::InvalidArgument,
+        "send_message.client_msg_id",
+    );
+}
+
+#[tokio::test]
+async fn channels_let_only_admins_post_and_blocks_silence_private_chats() {
+    let server = start().await;
+    let owner = register(&server, "owner").await;
+    let admin = register(&server, "admin").await;
+    let reader = register_with(stream_only_config(&server), "reader").await;
+    let ch = group(&owner, pb::ChatKind::Channel, "news", &[&admin, &reader]).await;
+    owner
+        .client
+        .set_member_role(pb::SetMemberRole {
+            chat_id: ch.id,
+            user_id: admin.id,
+            role: pb::MemberRole::Admin as i32,
+        })
+        .await
+        .unwrap();
+
+    let e = assert_code(
+        reader.client.send_message(text(ch.id, "me too")).await,
+        E::PermissionDenied,
+    );
+    assert!(e.message.contains("channel"), "{e}");
+    assert_code(reader.client.send_typing(ch.id).await, E::PermissionDenied);
+    let post = admin.send(ch.id, "announcement").await;
+    owner.send(ch.id, "from the owner").await;
+    // Readers may still react.
+    reader
+        .client
+        .react(reaction(ch.id, post.seq, "🎉", false))
+        .await
+        .unwrap();
+    assert_eq!(reader.next_message(ch.id).await.seq, post.seq);
+
+    let private = owner.client.create_private_chat(reader.id).await.unwrap();
+    owner.send(private.id, "before the block").await;
+    reader
+        .client
+        .block_user(pb::BlockUser { user_id: owner.id })
+        .await
+        .unwrap();
+    for (user, who) in [(&owner, "the blocked"), (&reader, "the blocker")] {
+        let e = assert_code(
+            user.client.send_message(text(private.id, "hello?")).await,
+            E::PermissionDenied,
+        );
+        assert_eq!(e.message, "blocked", "{who}");
+    }
+    reader
+        .client
+        .unblock_user(pb::UnblockUser { user_id: owner.id })
+        .await
+        .unwrap();
+    owner.send(private.id, "after the block").await;
+}
+
+#[tokio::test]
+async fn edits_are_the_senders_and_keep_their_history() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let m = alice.send(g.id, "first").await;
+    let edit = |text: &str| pb::EditMessage {
+        chat_id: g.id,
+        seq: m.seq,
+        text: text.into(),
+    };
+
+    assert_code(
+        bob.client.edit_message(edit("hijacked")).await,
+        E::PermissionDenied,
+    );
+    let edited = alice.client.edit_message(edit("second")).await.unwrap();
+    assert!(edited.edited);
+    assert_eq!(edited.text, "second");
+    let (ev, change) = bob
+        .chat_event(g.id, |b| match b {
+            Body::MessageEdited(e) => Some(e.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (change.message_seq, change.text.as_str(), ev.actor_id),
+        (m.seq, "second", alice.id)
+    );
+    alice.client.edit_message(edit("third")).await.unwrap();
+    assert_field(
+        alice.client.edit_message(edit("")).await,
+        E::InvalidArgument,
+        "edit_message.text",
+    );
+
+    let page = bob
+        .client
+        .get_history(history(g.id, 0, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(
+        (page.messages[0].text.as_str(), page.messages[0].edited),
+        ("third", true)
+    );
+    let edits = bob
+        .client
+        .get_message_edits(pb::GetMessageEdits {
+            chat_id: g.id,
+            seq: m.seq,
+        })
+        .await
+        .unwrap();
+    let texts: Vec<&str> = edits.edits.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(texts, vec!["first", "second"]);
+
+    let fwd = bob.client.send_message(forward(g.id, &m)).await.unwrap();
+    let e = bob
+        .client
+        .edit_message(pb::EditMessage {
+            chat_id: g.id,
+            seq: fwd.seq,
+            text: "mine now".into(),
+        })
+        .await;
+    assert_code(e, E::FailedPrecondition);
+    alice
+        .client
+        .delete_message(pb::DeleteMessage {
+            chat_id: g.id,
+            seq: m.seq,
+            for_everyone: true,
+        })
+        .await
+        .unwrap();
+    assert_code(
+        alice.client.edit_message(edit("resurrect")).await,
+        E::FailedPrecondition,
+    );
+    assert_code(
+        alice
+            .client
+            .edit_message(pb::EditMessage {
+                chat_id: g.id,
+                seq: 999,
+                text: "x".into(),
+            })
+            .await,
+        E::NotFound,
+    );
+}
+
+#[tokio::test]
+async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let m = bob.send(g.id, "secret sauce recipe").await;
+    alice
+        .client
+        .react(reaction(g.id, m.seq, "👍", false))
+        .await
+        .unwrap();
+    bob.client
+        .edit_message(pb::EditMessage {
+            chat_id: g.id,
+            seq: m.seq,
+            text: "secret sauce v2".into(),
+        })
+        .await
+        .unwrap();
+    let other = alice.send(g.id, "keep this").await;
+
+    // A plain member deletes only their own; the chat's owner deletes anyone's.
+    let del = |seq: u64| pb::DeleteMessage {
+        chat_id: g.id,
+        seq,
+        for_everyone: true,
+    };
+    assert_code(
+        bob.client.delete_message(del(other.seq)).await,
+        E::PermissionDenied,
+    );
+    alice.client.delete_message(del(m.seq)).await.unwrap();
+    let (_, gone) = bob
+        .chat_event(g.id, |b| match b {
+            Body::MessageDeleted(d) => Some(*d),
+            _ => None,
+        })
+        .await;
+    assert_eq!(gone.message_seq, m.seq);
+    // Deleting again changes nothing.
+    alice.client.delete_message(del(m.seq)).await.unwrap();
+
+    let page = bob
+        .client
+        .get_history(history(g.id, 0, 0, 0))
+        .await
+        .unwrap();
+    let tomb = page
+        .messages
+        .iter()
+        .find(|x| x.seq == m.seq)
+        .expect("the tombstone stays in history");
+    assert!(tomb.deleted);
+    assert!(tomb.text.is_empty() && tomb.file_id.is_empty() && tomb.reactions.is_empty());
+    let events = bob
+        .client
+        .get_chat_events(pb::GetChatEvents {
+            chat_id: g.id,
+            after_seq: 0,
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    for ev in &events.events {
+        match &ev.body {
+            Some(Body::MessageCreated(x)) if x.seq == m.seq => {
+                assert!(x.deleted && x.text.is_empty())
+            }
+            Some(Body::MessageEdited(e)) => assert!(e.text.is_empty(), "edit texts are purged too"),
+            _ => {}
+        }
+    }
+    let edits = bob
+        .client
+        .get_message_edits(pb::GetMessageEdits {
+            chat_id: g.id,
+            seq: m.seq,
+        })
+        .await
+        .unwrap();
+    assert!(edits.edits.is_empty());
+    for who in [&alice, &bob] {
+        let found = who
+            .client
+            .search_messages(search(0, "sauce", 0, String::new()))
+            .await
+            .unwrap();
+        assert!(found.messages.is_empty(), "deleted content is never found");
+    }
+    assert_code(
+        bob.client.react(reaction(g.id, m.seq, "👍", false)).await,
+        E::FailedPrecondition,
+    );
+}
+
+#[tokio::test]
+async fn delete_for_me_hides_only_for_me_on_every_device() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let alice2 = device(&server, &alice).await;
+    let bob = register(&server, "bob").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let m = bob.send(g.id, "hide me please").await;
+    let kept = bob.send(g.id, "keep me please").await;
+
+    alice
+        .client
+        .delete_message(pb::DeleteMessage {
+            chat_id: g.id,
+            seq: m.seq,
+            for_everyone: false,
+        })
+        .await
+        .unwrap();
+    for device in [&alice, &alice2] {
+        let hidden = device
+            .wait_for(|e| match e {
+                ClientEvent::MessageHidden(h) => Some(h),
+                _ => None,
+            })
+            .await;
+        assert_eq!((hidden.chat_id, hidden.seq), (g.id, m.seq));
+    }
+    let mine = alice
+        .client
+        .get_history(history(g.id, 0, 0, 0))
+        .await
+        .unwrap();
+    assert!(!seqs(&mine.messages).contains(&m.seq));
+    assert!(seqs(&mine.messages).contains(&kept.seq));
+    let theirs = bob
+        .client
+        .get_history(history(g.id, 0, 0, 0))
+        .await
+        .unwrap();
+    let still = theirs
+        .messages
+        .iter()
+        .find(|x| x.seq == m.seq)
+        .expect("others still see it");
+    assert!(!still.deleted);
+    assert!(
+        alice
+            .client
+            .search_messages(search(g.id, "hide", 0, String::new()))
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+    assert_eq!(
+        bob.client
+            .search_messages(search(g.id, "hide", 0, String::new()))
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn reactions_are_one_per_user_per_emoji() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let m = alice.send(g.id, "react to me").await;
+    let thumbs = |remove| reaction(g.id, m.seq, "👍", remove);
+
+    let after = bob.client.react(thumbs(false)).await.unwrap();
+    assert_eq!(
+        after.reactions,
+        vec![pb::Reaction {
+            emoji: "👍".into(),
+            user_ids: vec![bob.id]
+        }]
+    );
+    let r = next_reaction(&alice, g.id).await;
+    assert_eq!((r.user_id, r.emoji.as_str(), r.added), (bob.id, "👍", true));
+    // Adding twice is a no-op: same answer, no event (the next one Alice sees is her own).
+    assert_eq!(
+        bob.client.react(thumbs(false)).await.unwrap().reactions,
+        after.reactions
+    );
+    let mine = alice.client.react(thumbs(false)).await.unwrap();
+    assert_eq!(mine.reactions[0].user_ids, vec![bob.id, alice.id]);
+    assert_eq!(next_reaction(&alice, g.id).await.user_id, alice.id);
+
+    let both = bob
+        .client
+        .react(reaction(g.id, m.seq, "❤️", false))
+        .await
+        .unwrap();
+    assert_eq!(both.reactions.len(), 2);
+    let removed = bob.client.react(thumbs(true)).await.unwrap();
+    let thumbs_users: Vec<u64> = removed
+        .reactions
+        .iter()
+        .filter(|r| r.emoji == "👍")
+        .flat_map(|r| r.user_ids.clone())
+        .collect();
+    assert_eq!(thumbs_users, vec![alice.id]);
+    let r = next_reaction(&alice, g.id).await;
+    assert_eq!((r.emoji.as_str(), r.added), ("❤️", true));
+    let r = next_reaction(&alice, g.id).await;
+    assert_eq!(
+        (r.emoji.as_str(), r.user_id, r.added),
+        ("👍", bob.id, false)
+    );
+
+    for bad in ["a", "", "👍👍", "👍 "] {
+        assert_field(
+            bob.client.react(reaction(g.id, m.seq, bad, false)).await,
+            E::InvalidArgument,
+            "react.emoji",
+        );
+    }
+    assert_code(
+        bob.client.react(reaction(g.id, 999, "👍", false)).await,
+        E::NotFound,
+    );
+}
+
+#[tokio::test]
+async fn history_pages_in_every_direction_and_stops_where_membership_ended() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let mut sent = Vec::new();
+    for i in 0..25 {
+        sent.push(alice.send(g.id, &format!("message {i}")).await.seq);
+    }
+    let c = &bob.client;
+    let latest = c.get_history(history(g.id, 0, 0, 10)).await.unwrap();
+    assert_eq!(seqs(&latest.messages), sent[15..].to_vec());
+    let before = c.get_history(history(g.id, sent[15], 0, 10)).await.unwrap();
+    assert_eq!(seqs(&before.messages), sent[5..15].to_vec());
+    let after = c.get_history(history(g.id, 0, sent[4], 3)).await.unwrap();
+    assert_eq!(seqs(&after.messages), sent[5..8].to_vec());
+    let all = c.get_history(history(g.id, 0, 0, 0)).await.unwrap();
+    assert_eq!(seqs(&all.messages), sent);
+    assert_field(
+        c.get_history(history(g.id, 0, 0, 101)).await,
+        E::InvalidArgument,
+        "get_history.limit",
+    );
+    assert_field(
+        c.get_history(history(g.id, 10, 5, 0)).await,
+        E::InvalidArgument,
+        "get_history.after_seq",
+    );
+
+    // A removed member reads up to their removal, and nothing after.
+    alice
+        .client
+        .remove_member(pb::RemoveMember {
+            chat_id: g.id,
+            user_id: bob.id,
+        })
+        .await
+        .unwrap();
+    alice.send(g.id, "after bob left").await;
+    let page = c.get_history(history(g.id, 0, 0, 5)).await.unwrap();
+    assert_eq!(seqs(&page.messages), sent[20..].to_vec());
+    let beyond = c.get_history(history(g.id, 0, sent[24], 0)).await.unwrap();
+    assert!(beyond.messages.is_empty());
+}
+
+#[tokio::test]
+async fn search_finds_only_what_the_caller_may_read() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let carol = register(&server, "carol").await;
+    let g1 = group(&alice, pb::ChatKind::Group, "one", &[&bob]).await.id;
+    let g2 = group(&carol, pb::ChatKind::Group, "two", &[&alice])
+        .await
+        .id;
+    alice.send(g1, "the quick brown fox").await;
+    alice.send(g1, "a lazy dog").await;
+    carol.send(g2, "quick silver").await;
+
+    let texts = |list: &pb::MessageList| {
+        list.messages
+            .iter()
+            .map(|m| m.text.clone())
+            .collect::<Vec<_>>()
+    };
+    let everywhere = alice
+        .client
+        .search_messages(search(0, "quick", 0, String::new()))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&everywhere),
+        vec!["quick silver", "the quick brown fox"],
+        "newest first, across chats"
+    );
+    let one = alice
+        .client
+        .search_messages(search(g1, "quick", 0, String::new()))
+        .await
+        .unwrap();
+    assert_eq!(texts(&one), vec!["the quick brown fox"]);
+    let prefix = alice
+        .client
+        .search_messages(search(g1, "brown fo", 0, String::new()))
+        .await
+        .unwrap();
+    assert_eq!(texts(&prefix), vec!["the quick brown fox"]);
+    // Bob is not in the second chat: never sees its content.
+    let bobs = bob
+        .client
+        .search_messages(search(0, "quick", 0, String::new()))
+        .await
+        .unwrap();
+    assert_eq!(texts(&bobs), vec!["the quick brown fox"]);
+    assert_chat_not_found(
+        bob.client
+            .search_messages(search(g2, "quick", 0, String::new()))
+            .await,
+    );
+
+    for i in 0..5 {
+        alice.send(g1, &format!("alpha {i}")).await;
+    }
+    let mut found = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let page = alice
+            .client
+            .search_messages(search(g1, "alpha", 2, cursor))
+            .await
+            .unwrap();
+        pages += 1;
+        found.extend(texts(&page));
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        found,
+        (0..5)
+            .rev()
+            .map(|i| format!("alpha {i}"))
+            .collect::<Vec<_>>()
+    );
+    assert_field(
+        alice
+            .client
+            .search_messages(search(g1, "alpha", 2, "%%".into()))
+            .await,
+        E::InvalidArgument,
+        "search_messages.cursor",
+    );
+    assert_field(
+        alice
+            .client
+            .search_messages(search(g1, "  ", 0, String::new()))
+            .await,
+        E::InvalidArgument,
+        "search_messages.query",
+    );
+}
+
+#[tokio::test]
+async fn receipts_move_forward_count_unread_and_reach_the_other_members() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let private = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await.id;
+    let ch = group(&alice, pb::ChatKind::Channel, "news", &[&bob])
+        .await
+        .id;
+    let mut last = 0;
+    for i in 0..3 {
+        last = bob.send(private, &format!("ping {i}")).await.seq;
+    }
+    let unread = |list: &pb::ChatList, id: u64| {
+        list.chats
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.state.as_ref())
+            .map(|s| (s.unread_count, s.read_seq))
+    };
+    let list = alice
+        .client
+        .list_chats(pb::ListChats::default())
+        .await
+        .unwrap();
+    assert_eq!(unread(&list, private), Some((3, 0)));
+
+    let mark = |chat_id: u64, kind: pb::ReceiptKind, up_to_seq: u64| pb::MarkReceipt {
+        chat_id,
+        kind: kind as i32,
+        up_to_seq,
+    };
+    alice
+        .client
+        .mark_receipt(mark(private, pb::ReceiptKind::Delivered, last))
+        .await
+        .unwrap();
+    let r = next_receipt(&bob).await;
+    assert_eq!(
+        (r.chat_id, r.user_id, r.delivered_seq, r.read_seq),
+        (private, alice.id, last, 0)
+    );
+    alice
+        .client
+        .mark_receipt(mark(private, pb::ReceiptKind::Read, last - 1))
+        .await
+        .unwrap();
+    let r = next_receipt(&bob).await;
+    assert_eq!((r.delivered_seq, r.read_seq), (last, last - 1));
+    let list = alice
+        .client
+        .list_chats(pb::ListChats::default())
+        .await
+        .unwrap();
+    assert_eq!(unread(&list, private), Some((1, last - 1)));
+    // Never backwards: a lower cursor changes nothing and tells nobody.
+    alice
+        .client
+        .mark_receipt(mark(private, pb::ReceiptKind::Read, 1))
+        .await
+        .unwrap();
+    let receipts = bob
+        .client
+        .get_receipts(pb::GetReceipts { chat_id: private })
+        .await
+        .unwrap();
+    let of_alice = receipts
+        .receipts
+        .iter()
+        .find(|r| r.user_id == alice.id)
+        .unwrap();
+    assert_eq!(
+        (of_alice.delivered_seq, of_alice.read_seq),
+        (last, last - 1)
+    );
+
+    assert_field(
+        alice
+            .client
+            .mark_receipt(mark(private, pb::ReceiptKind::Read, last + 1))
+            .await,
+        E::InvalidArgument,
+        "mark_receipt.up_to_seq",
+    );
+    assert_field(
+        alice
+            .client
+            .mark_receipt(mark(private, pb::ReceiptKind::Unspecified, 1))
+            .await,
+        E::InvalidArgument,
+        "mark_receipt.kind",
+    );
+
+    // Channels: readers' cursors are not pushed to the other members. Bob reads the channel, then
+    // the group: the first receipt Alice gets is the group's.
+    let post = alice.send(ch, "news").await.seq;
+    bob.client
+        .mark_receipt(mark(ch, pb::ReceiptKind::Read, post))
+        .await
+        .unwrap();
+    let said = alice.send(g, "team").await.seq;
+    bob.client
+        .mark_receipt(mark(g, pb::ReceiptKind::Read, said))
+        .await
+        .unwrap();
+    let r = next_receipt(&alice).await;
+    assert_eq!((r.chat_id, r.user_id, r.read_seq), (g, bob.id, said));
+    // The lower private-chat mark above was not pushed either: Bob's next receipt is a new one.
+    alice
+        .client
+        .mark_receipt(mark(private, pb::ReceiptKind::Read, last))
+        .await
+        .unwrap();
+    let r = next_receipt(&bob).await;
+    assert_eq!((r.chat_id, r.read_seq), (private, last));
+}
+
+#[tokio::test]
+async fn a_retried_send_returns_the_original_and_creates_nothing() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let chat = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    let first = pb::SendMessage {
+        client_msg_id: "retry-0001".into(),
+        ..text(chat, "once")
+    };
+    let original = alice.client.send_message(first.clone()).await.unwrap();
+    let retry = alice
+        .client
+        .send_message(pb::SendMessage {
+            text: "twice?".into(),
+            ..first
+        })
+        .await
+        .unwrap();
+    assert_eq!(retry, original);
+    alice.send(chat, "after").await;
+    assert_eq!(bob.next_message(chat).await.text, "once");
+    assert_eq!(
+        bob.next_message(chat).await.text,
+        "after",
+        "the retry published a second event"
+    );
+    let all = bob
+        .client
+        .get_history(history(chat, 0, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.messages
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>(),
+        vec!["once", "after"]
+    );
+}
+
+#[tokio::test]
+async fn sending_is_rate_limited_per_user() {
+    let server = start_with(&["--limit-send=1/m burst 2"]).await;
+    let mut cfg = config(&server);
+    cfg.retry.max_retries = 0;
+    let alice = register_with(cfg, "alice").await;
+    let bob = register(&server, "bob").await;
+    let chat = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    alice.send(chat, "one").await;
+    alice.send(chat, "two").await;
+    let e = assert_code(
+        alice.client.send_message(text(chat, "three")).await,
+        E::RateLimited,
+    );
+    let retry = e.retry_after.expect("a retry hint");
+    assert!(
+        retry > Duration::from_secs(1) && retry <= Duration::from_secs(60),
+        "{retry:?}"
+    );
+    // Other users have their own budget.
+    bob.send(chat, "bob is fine").await;
+}

@@ -1,1 +1,3 @@
+//! loadgen, the load generator (being built).
+
 fn main() {}

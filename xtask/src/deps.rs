@@ -50,7 +50,11 @@ impl Tools {
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin"), PathBuf::from("/sbin")])
+        .chain([
+            PathBuf::from("/usr/sbin"),
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/sbin"),
+        ])
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
 }
@@ -58,7 +62,9 @@ fn which(name: &str) -> Option<PathBuf> {
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: running {shown}");
-    let status = cmd.status().with_context(|| format!("cannot run {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -68,9 +74,16 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 /// Installs Debian packages, without starting their services (the tests start their own servers
 /// on free ports).
 fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     if !is_root {
-        bail!("missing {packages:?}: install them (apt-get install {}) or run as root", packages.join(" "));
+        bail!(
+            "missing {packages:?}: install them (apt-get install {}) or run as root",
+            packages.join(" ")
+        );
     }
     // policy-rc.d exit code 101 tells maintainer scripts not to start services.
     let policy = Path::new("/usr/sbin/policy-rc.d");
@@ -79,13 +92,12 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
         std::fs::write(policy, "#!/bin/sh\nexit 101\n").context("write policy-rc.d")?;
         set_executable(policy)?;
     }
-    let result = run(Command::new("apt-get").args(["update", "-q"]))
-        .and_then(|()| {
-            run(Command::new("apt-get")
-                .args(["install", "-y", "-q", "--no-install-recommends"])
-                .args(packages)
-                .env("DEBIAN_FRONTEND", "noninteractive"))
-        });
+    let result = run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    });
     if created_policy {
         let _ = std::fs::remove_file(policy);
     }
@@ -101,7 +113,9 @@ fn go_bin_dir() -> anyhow::Result<PathBuf> {
     let out = Command::new("go")
         .args(["env", "GOPATH"])
         .output()
-        .context("go is needed to install FerretDB (the MongoDB-wire test server) and was not found")?;
+        .context(
+            "go is needed to install FerretDB (the MongoDB-wire test server) and was not found",
+        )?;
     let gopath = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if gopath.is_empty() {
         bail!("go env GOPATH printed nothing");
@@ -121,8 +135,10 @@ fn ensure_ferretdb() -> anyhow::Result<PathBuf> {
     let first = run(Command::new("go").args(["install", FERRETDB]));
     if first.is_err() {
         eprintln!("xtask: retrying with GOTOOLCHAIN={FALLBACK_GO_TOOLCHAIN}");
-        run(Command::new("go").args(["install", FERRETDB]).env("GOTOOLCHAIN", FALLBACK_GO_TOOLCHAIN))
-            .context("cannot install FerretDB")?;
+        run(Command::new("go")
+            .args(["install", FERRETDB])
+            .env("GOTOOLCHAIN", FALLBACK_GO_TOOLCHAIN))
+        .context("cannot install FerretDB")?;
     }
     if !bin.is_file() {
         bail!("go install succeeded but {} does not exist", bin.display());
@@ -145,7 +161,9 @@ pub fn ensure() -> anyhow::Result<Tools> {
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
-    let find = |name: &str| which(name).with_context(|| format!("{name} is still missing after installing it"));
+    let find = |name: &str| {
+        which(name).with_context(|| format!("{name} is still missing after installing it"))
+    };
     Ok(Tools {
         redis_server: find("redis-server")?,
         redis_cli: find("redis-cli")?,

@@ -1,10 +1,8 @@
 //! Messages end to end: sending (replies, forwards, mentions, media, validation, idempotent
-//! retries, rate limits), posting rules (channels, blocks), edits, deletes for everyone and for
-//! oneself, reactions, history paging, search, and receipts.
+//! retries; the send rate limit is in limits.rs), posting rules (channels, blocks), edits,
+//! deletes for everyone and for oneself, reactions, history paging, search, and receipts.
 
 mod support;
-
-use std::time::Duration;
 
 use chatproto::client::ClientEvent;
 use chatproto::pb;
@@ -930,27 +928,4 @@ async fn a_retried_send_returns_the_original_and_creates_nothing() {
             .collect::<Vec<_>>(),
         vec!["once", "after"]
     );
-}
-
-#[tokio::test]
-async fn sending_is_rate_limited_per_user() {
-    let server = start_with(&["--limit-send=1/m burst 2"]).await;
-    let mut cfg = config(&server);
-    cfg.retry.max_retries = 0;
-    let alice = register_with(cfg, "alice").await;
-    let bob = register(&server, "bob").await;
-    let chat = alice.client.create_private_chat(bob.id).await.unwrap().id;
-    alice.send(chat, "one").await;
-    alice.send(chat, "two").await;
-    let e = assert_code(
-        alice.client.send_message(text(chat, "three")).await,
-        E::RateLimited,
-    );
-    let retry = e.retry_after.expect("a retry hint");
-    assert!(
-        retry > Duration::from_secs(1) && retry <= Duration::from_secs(60),
-        "{retry:?}"
-    );
-    // Other users have their own budget.
-    bob.send(chat, "bob is fine").await;
 }

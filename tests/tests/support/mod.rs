@@ -13,14 +13,11 @@ use std::time::Duration;
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent, RemoteError};
 use chatproto::pb;
 use chatproto::session::BackoffConfig;
-use chatproto::tls::{Verification, parse_fingerprint};
+pub use tests::client::{PASSWORD, remote};
 use tests::server::TestServer;
 
 /// How long any expected event or answer may take.
 pub const WAIT: Duration = Duration::from_secs(30);
-
-/// The password of every test account.
-pub const PASSWORD: &str = "password123";
 
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {
@@ -44,10 +41,7 @@ pub async fn start_with(extra: &[&str]) -> TestServer {
 
 /// A client configuration pinned to the server's certificate, with quick reconnects.
 pub fn config(server: &TestServer) -> ClientConfig {
-    let pin = parse_fingerprint(&server.fingerprint()).expect("server fingerprint");
-    let mut config = ClientConfig::new(server.addr().to_string(), Verification::Pin(pin));
-    config.server_name = Some("localhost".into());
-    config.client_name = "chat-suite/0".into();
+    let mut config = tests::client::config_for(server.addr(), &server.fingerprint());
     config.retry.backoff = BackoffConfig {
         base: Duration::from_millis(50),
         factor: 2,
@@ -198,14 +192,6 @@ pub async fn group(owner: &User, kind: pb::ChatKind, title: &str, members: &[&Us
         })
         .await
         .expect("create group")
-}
-
-/// The server's error answer of a failed request (panics on success or a transport error).
-pub fn remote<T: std::fmt::Debug>(result: Result<T, ClientError>) -> RemoteError {
-    match result {
-        Err(ClientError::Remote(e)) => e,
-        other => panic!("expected an error answer, got {other:?}"),
-    }
 }
 
 /// Asserts an error answer with `code`.

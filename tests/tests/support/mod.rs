@@ -235,3 +235,31 @@ pub fn created(event: &pb::ChatEvent) -> Option<&pb::Message> {
 pub fn seqs(messages: &[pb::Message]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
 }
+
+/// The role of `user` in a chat's member list.
+pub fn role_of(chat: &pb::Chat, user: u64) -> Option<pb::MemberRole> {
+    chat.members
+        .iter()
+        .find(|m| m.user_id == user)
+        .map(|m| m.role())
+}
+
+/// A GetHistory request.
+pub fn history(chat_id: u64, before_seq: u64, after_seq: u64, limit: u32) -> pb::GetHistory {
+    pb::GetHistory {
+        chat_id,
+        before_seq,
+        after_seq,
+        limit,
+    }
+}
+
+/// A SearchMessages request.
+pub fn search(chat_id: u64, query: &str, limit: u32, cursor: String) -> pb::SearchMessages {
+    pb::SearchMessages {
+        query: query.into(),
+        chat_id,
+        limit,
+        cursor,
+    }
+}

@@ -217,6 +217,27 @@ fn ensure_ferretdb() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// Debian's package of nginx's `stream` module, which proxies UDP (the QUIC load-balancing test
+/// and `deploy/nginx/chat-quic.conf` need it).
+const NGINX_STREAM_PACKAGE: &str = "libnginx-mod-stream";
+
+/// Whether `nginx` was built with a dynamic `stream` module whose file is not installed.
+fn nginx_lacks_stream_module(nginx: &Path) -> bool {
+    let Ok(out) = Command::new(nginx).arg("-V").output() else {
+        return false;
+    };
+    // `nginx -V` prints its configure arguments on stderr.
+    let info = String::from_utf8_lossy(&out.stderr);
+    if !info.contains("--with-stream=dynamic") {
+        return false;
+    }
+    let modules = info
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix("--modules-path="))
+        .unwrap_or("/usr/lib/nginx/modules");
+    !Path::new(modules).join("ngx_stream_module.so").is_file()
+}
+
 /// Finds or installs every tool.
 pub fn ensure() -> anyhow::Result<Tools> {
     let mut missing = Vec::new();
@@ -226,8 +247,10 @@ pub fn ensure() -> anyhow::Result<Tools> {
     if which("redis-cli").is_none() {
         missing.push("redis-tools");
     }
-    if which("nginx").is_none() {
-        missing.push("nginx");
+    match which("nginx") {
+        None => missing.extend(["nginx", NGINX_STREAM_PACKAGE]),
+        Some(nginx) if nginx_lacks_stream_module(&nginx) => missing.push(NGINX_STREAM_PACKAGE),
+        Some(_) => {}
     }
     if !missing.is_empty() {
         apt_install(&missing)?;

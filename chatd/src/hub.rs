@@ -171,7 +171,7 @@ impl Hub {
     /// Delivers a typing signal: as a datagram where negotiated, else on the event stream.
     pub fn deliver_typing(&self, users: &[u64], typing: pb::Typing, skip_conn: Option<u64>) {
         let datagram = chatproto::io::encode_datagram(&pb::Datagram {
-            kind: Some(pb::datagram::Kind::Typing(typing.clone())),
+            kind: Some(pb::datagram::Kind::Typing(typing)),
         });
         let frame = encode_event(&pb::Event { kind: Some(pb::event::Kind::Typing(typing)) });
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,5 +1,5 @@
-//! Async frame I/O over quinn streams: the thin driver around the sans-IO [`frame`](crate::frame)
-//! codec, shared by the client SDK and the server so the codec lives in one place.
+//! Async frame I/O over quinn streams: the thin driver around the sans-IO `frame` codec,
+//! shared by the client SDK and the server so the codec lives in one place.
 
 use bytes::{Bytes, BytesMut};
 use prost::Message;

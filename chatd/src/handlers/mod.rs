@@ -4,7 +4,7 @@
 //! per-address and per-user request budgets before any handler runs.
 //!
 //! # Layout
-//! - [`hello`]: Hello.
+//! - [`hello`]: the Hello request.
 //! - [`account`]: register, login, refresh, authenticate, logout, password, sessions.
 //! - [`users`]: profiles, search, contacts, blocks.
 //! - [`admin`]: server administration.

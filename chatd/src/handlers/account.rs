@@ -4,8 +4,6 @@
 //! Login answers the same error, after the same password-hashing work, for an unknown user and a
 //! wrong password, so that neither the answer nor its timing tells whether an account exists.
 
-use std::time::Instant;
-
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
@@ -23,29 +21,29 @@ fn session_revoked_event(reason: &str) -> pb::Event {
     pb::Event { kind: Some(pb::event::Kind::SessionRevoked(pb::SessionRevoked { reason: reason.into() })) }
 }
 
-/// Closes every live connection of the given sessions of `user_id`.
+/// Closes every live connection of the given sessions of `user_id`, on every node.
 pub fn kick_sessions(ctx: &ConnCtx, user_id: u64, sessions: &[u64], reason: &str) {
     let event = session_revoked_event(reason);
     for session in sessions {
-        ctx.state.hub.kick_user(user_id, Some(*session), &event);
+        ctx.state.fanout.kick_user(user_id, Some(*session), &event);
     }
 }
 
-/// Closes every live connection of `user_id`.
+/// Closes every live connection of `user_id`, on every node.
 pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
-    ctx.state.hub.kick_user(user_id, None, &session_revoked_event(reason));
+    ctx.state.fanout.kick_user(user_id, None, &session_revoked_event(reason));
 }
 
-fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
-    let now = Instant::now();
+async fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
     let limits = &ctx.state.limits;
-    limits
-        .check_login_address(ctx.remote.ip(), now)
-        .and_then(|()| limits.check_login_account(username, now))
-        .map_err(|limited| {
-            ctx.state.metrics.rate_limited(limited.scope);
-            limited.into()
-        })
+    let checked = match limits.check_login_address(ctx.remote.ip()).await {
+        Ok(()) => limits.check_login_account(username).await,
+        Err(limited) => Err(limited),
+    };
+    checked.map_err(|limited| {
+        ctx.state.metrics.rate_limited(limited.scope);
+        limited.into()
+    })
 }
 
 /// Starts a session for `user`, issues its tokens and authenticates the connection.
@@ -68,7 +66,7 @@ async fn open_session(ctx: &ConnCtx, user: &UserRecord, device_name: String) -> 
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
     ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
     Ok(pb::AuthResult {
-        user: Some(user_view(ctx, user, user.id, true)),
+        user: Some(user_view(user, user.id, true, true)),
         session_id: session.id,
         access_token,
         access_expires_at_ms,
@@ -90,7 +88,7 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     validate::password("register.password", &req.password)?;
     let device = validate::device_name("register.device_name", &req.device_name)?;
     // Hashing is the expensive part: registrations share the per-address login budget.
-    ctx.state.limits.check_login_address(ctx.remote.ip(), Instant::now()).map_err(|limited| {
+    ctx.state.limits.check_login_address(ctx.remote.ip()).await.map_err(|limited| {
         ctx.state.metrics.rate_limited(limited.scope);
         ApiError::from(limited)
     })?;
@@ -127,7 +125,7 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         return Err(ApiError::invalid("login.password", "must be 1 to 1024 bytes"));
     }
     let device = validate::device_name("login.device_name", &req.device_name)?;
-    login_throttle(ctx, &username)?;
+    login_throttle(ctx, &username).await?;
     let user = ctx.state.store.user_by_username(&username).await?.filter(|u| !u.deleted);
     let Some(user) = user else {
         // Same work as a real verification, so timing does not reveal unknown usernames.
@@ -180,7 +178,7 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     let admin = user.role == pb::Role::Admin;
     ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
     Ok(Answer::Auth(pb::AuthResult {
-        user: Some(user_view(ctx, &user, user.id, true)),
+        user: Some(user_view(&user, user.id, true, true)),
         session_id: session.id,
         access_token,
         access_expires_at_ms,
@@ -219,7 +217,7 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
     let admin = user.role == pb::Role::Admin;
     ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
     Ok(Answer::Auth(pb::AuthResult {
-        user: Some(user_view(ctx, &user, user.id, true)),
+        user: Some(user_view(&user, user.id, true, true)),
         session_id: session.id,
         ..Default::default()
     }))
@@ -242,7 +240,7 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
     if req.old_password.len() > *validate::PASSWORD_BYTES.end() {
         return Err(ApiError::invalid("change_password.old_password", "longer than 1024 bytes"));
     }
-    login_throttle(ctx, &me.user_id.to_string())?;
+    login_throttle(ctx, &me.user_id.to_string()).await?;
     let user = active_user(ctx, me.user_id).await?;
     let ok = ctx.state.passwords.verify(req.old_password, user.password_hash.clone()).await.unwrap_or(false);
     if !ok {

@@ -4,7 +4,7 @@
 //! per-address and per-user request budgets before any handler runs.
 //!
 //! # Layout
-//! - [`hello`]: Hello.
+//! - [`hello`]: the Hello request.
 //! - [`account`]: register, login, refresh, authenticate, logout, password, sessions.
 //! - [`users`]: profiles, search, contacts, blocks.
 //! - [`admin`]: server administration.
@@ -117,8 +117,7 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     let Some(kind) = request.kind else {
         return Err(ApiError::new(pb::ErrorCode::Unimplemented, "unknown or missing request kind"));
     };
-    let now = std::time::Instant::now();
-    ctx.state.limits.check_address_request(ctx.remote.ip(), now).map_err(|limited| {
+    ctx.state.limits.check_address_request(ctx.remote.ip()).await.map_err(|limited| {
         ctx.state.metrics.rate_limited(limited.scope);
         ApiError::from(limited)
     })?;
@@ -131,7 +130,7 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     }
     if !opens_session && !matches!(kind, Kind::Hello(_)) {
         let me = ctx.principal()?;
-        ctx.state.limits.check_request(me.user_id, now).map_err(|limited| {
+        ctx.state.limits.check_request(me.user_id).await.map_err(|limited| {
             ctx.state.metrics.rate_limited(limited.scope);
             ApiError::from(limited)
         })?;

@@ -53,7 +53,10 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("addr", &self.addr).field("admin_addr", &self.admin_addr).finish()
+        f.debug_struct("Daemon")
+            .field("addr", &self.addr)
+            .field("admin_addr", &self.admin_addr)
+            .finish()
     }
 }
 
@@ -82,7 +85,11 @@ impl Daemon {
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
         let backend = open_store(&config, &data).await?;
-        let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(backend, config.store_timeout, metrics.clone()));
+        let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
+            backend,
+            config.store_timeout,
+            metrics.clone(),
+        ));
         let hub = Arc::new(Hub::new());
         let (cluster, store, members, limits) = match &config.redis_url {
             Some(url) => {
@@ -98,12 +105,17 @@ impl Daemon {
                 let node = ClusterNode::connect(settings, hub.clone(), members.clone())
                     .await
                     .context("cannot set up the redis client")?;
-                let store: Arc<dyn Store> = node.cached_store(guarded);
+                let store: Arc<dyn Store> = node.cached_store(guarded, config.store_timeout);
                 let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, node.limiter());
                 tracing::info!(redis = %url, "cluster mode");
                 (Some(node), store, members, limits)
             }
-            None => (None, guarded, Arc::new(MemberCache::default()), Limits::local(config.limits, DEFAULT_MAX_KEYS)),
+            None => (
+                None,
+                guarded,
+                Arc::new(MemberCache::default()),
+                Limits::local(config.limits, DEFAULT_MAX_KEYS),
+            ),
         };
         let state = Arc::new(AppState {
             store: store.clone(),
@@ -125,11 +137,17 @@ impl Daemon {
             cluster: cluster.clone(),
         });
 
-        let server_config = crate::server::endpoint::server_config(data.cert_chain.clone(), data.private_key.clone_key())?;
+        let server_config = crate::server::endpoint::server_config(
+            data.cert_chain.clone(),
+            data.private_key.clone_key(),
+        )?;
         let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
-            let public_addr = config.public_addr.clone().unwrap_or_else(|| addr.to_string());
+            let public_addr = config
+                .public_addr
+                .clone()
+                .unwrap_or_else(|| addr.to_string());
             cluster.start(state.clone(), public_addr).await;
         }
 

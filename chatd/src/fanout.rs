@@ -44,14 +44,27 @@ impl Fanout {
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
         let frame = encode_chat_event(event);
         let Some(broker) = &self.broker else {
-            self.hub.publish_chat_frame(event.chat_id, event.seq, recipients, frame);
+            self.hub
+                .publish_chat_frame(event.chat_id, event.seq, recipients, frame);
             return;
         };
         let change = membership_change(event);
-        broker.chat_event(event.chat_id, event.seq, &recipients, &frame, change.as_ref());
-        self.hub.publish_chat_frame(event.chat_id, event.seq, recipients, frame);
+        broker.chat_event(
+            event.chat_id,
+            event.seq,
+            &recipients,
+            &frame,
+            change.as_ref(),
+        );
+        self.hub
+            .publish_chat_frame(event.chat_id, event.seq, recipients, frame);
         if let Some(change) = change {
-            broker.apply_membership(event.chat_id, &change.added, &change.removed, change.deleted);
+            broker.apply_membership(
+                event.chat_id,
+                &change.added,
+                &change.removed,
+                change.deleted,
+            );
         }
     }
 
@@ -67,7 +80,13 @@ impl Fanout {
 
     /// [`deliver_event`](Self::deliver_event) for users who are members of `chat_id` (receipts):
     /// other nodes get it on the chat's channel.
-    pub fn deliver_chat_signal(&self, chat_id: u64, users: &[u64], event: &pb::Event, skip_conn: Option<u64>) {
+    pub fn deliver_chat_signal(
+        &self,
+        chat_id: u64,
+        users: &[u64],
+        event: &pb::Event,
+        skip_conn: Option<u64>,
+    ) {
         let frame = encode_event(event);
         self.hub.deliver(users, &frame, skip_conn);
         if let Some(broker) = &self.broker {
@@ -98,11 +117,18 @@ impl Fanout {
             }
         }
         if !recipients.is_empty() {
-            let typing = pb::Typing { chat_id, user_id: sender, expires_in_ms };
+            let typing = pb::Typing {
+                chat_id,
+                user_id: sender,
+                expires_in_ms,
+            };
             self.hub.deliver_typing(&recipients, typing, None);
         }
         if let Some(broker) = &self.broker {
-            let candidates = others.into_iter().filter(|u| !blocked_by_me.contains(u)).collect();
+            let candidates = others
+                .into_iter()
+                .filter(|u| !blocked_by_me.contains(u))
+                .collect();
             broker.typing(chat_id, sender, candidates, expires_in_ms);
         }
         Ok(())

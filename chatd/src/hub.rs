@@ -82,7 +82,9 @@ pub fn encode_event(event: &pb::Event) -> Bytes {
 
 /// Encodes one chat event as an event frame.
 pub fn encode_chat_event(event: &pb::ChatEvent) -> Bytes {
-    encode_event(&pb::Event { kind: Some(pb::event::Kind::Chat(event.clone())) })
+    encode_event(&pb::Event {
+        kind: Some(pb::event::Kind::Chat(event.clone())),
+    })
 }
 
 impl Hub {
@@ -108,7 +110,9 @@ impl Hub {
     /// Removes a connection; returns true when the user has no connection left on this node.
     pub fn unregister(&self, user_id: u64, conn_id: u64) -> bool {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = conns.get_mut(&user_id) else { return false };
+        let Some(list) = conns.get_mut(&user_id) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|c| c.conn_id != conn_id);
         let removed = list.len() != before;
@@ -124,7 +128,10 @@ impl Hub {
 
     /// True when the user has at least one connection on this node.
     pub fn is_online(&self, user_id: u64) -> bool {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&user_id)
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&user_id)
     }
 
     /// Number of authenticated connections on this node.
@@ -135,12 +142,21 @@ impl Hub {
     /// The users among `users` with a connection on this node.
     pub fn local_among(&self, users: &[u64]) -> Vec<u64> {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        users.iter().copied().filter(|u| conns.contains_key(u)).collect()
+        users
+            .iter()
+            .copied()
+            .filter(|u| conns.contains_key(u))
+            .collect()
     }
 
     /// Every user with a connection on this node.
     pub fn local_users(&self) -> Vec<u64> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// Frames handed to connections so far.
@@ -150,7 +166,12 @@ impl Hub {
 
     /// The user's connections (a snapshot).
     pub fn connections_of(&self, user_id: u64) -> Vec<ConnHandle> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).get(&user_id).cloned().unwrap_or_default()
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Closes every connection of the user (optionally only those of one session), after sending
@@ -182,7 +203,11 @@ impl Hub {
                 match conn.tx.try_send(frame.clone()) {
                     Ok(()) => sent += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::info!(conn = conn.conn_id, user = conn.user_id, "slow consumer: closing");
+                        tracing::info!(
+                            conn = conn.conn_id,
+                            user = conn.user_id,
+                            "slow consumer: closing"
+                        );
                         conn.kick.cancel();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -202,7 +227,9 @@ impl Hub {
         let datagram = chatproto::io::encode_datagram(&pb::Datagram {
             kind: Some(pb::datagram::Kind::Typing(typing)),
         });
-        let frame = encode_event(&pb::Event { kind: Some(pb::event::Kind::Typing(typing)) });
+        let frame = encode_event(&pb::Event {
+            kind: Some(pb::event::Kind::Typing(typing)),
+        });
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         for user in users {
             for conn in conns.get(user).into_iter().flatten() {
@@ -210,7 +237,8 @@ impl Hub {
                     continue;
                 }
                 let via_datagram = conn.datagrams.as_ref().is_some_and(|c| {
-                    c.max_datagram_size().is_some_and(|max| datagram.len() <= max)
+                    c.max_datagram_size()
+                        .is_some_and(|max| datagram.len() <= max)
                         && c.send_datagram(datagram.clone()).is_ok()
                 });
                 if !via_datagram {
@@ -257,7 +285,11 @@ impl Hub {
     /// so the next event must not be held back waiting for ones it never saw. Held events are
     /// released first.
     pub fn forget_chat(&self, chat_id: u64) {
-        let held = self.order.lock().unwrap_or_else(|e| e.into_inner()).remove(&chat_id);
+        let held = self
+            .order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&chat_id);
         for (users, frame) in held.into_iter().flat_map(|s| s.pending.into_values()) {
             self.deliver(&users, &frame, None);
         }
@@ -279,7 +311,10 @@ impl Hub {
         {
             let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
             for state in order.values_mut() {
-                if state.oldest_pending.is_some_and(|t| now.duration_since(t) >= REORDER_WAIT) {
+                if state
+                    .oldest_pending
+                    .is_some_and(|t| now.duration_since(t) >= REORDER_WAIT)
+                {
                     for (seq, entry) in std::mem::take(&mut state.pending) {
                         state.last = state.last.max(seq);
                         ready.push(entry);
@@ -316,11 +351,17 @@ mod tests {
     }
 
     fn chat_event(chat_id: u64, seq: u64) -> pb::ChatEvent {
-        pb::ChatEvent { chat_id, seq, ..Default::default() }
+        pb::ChatEvent {
+            chat_id,
+            seq,
+            ..Default::default()
+        }
     }
 
     fn seq_of(frame: &Bytes) -> u64 {
-        let ev: pb::Event = chatproto::frame::FrameDecoder::default().decode_exact(frame).unwrap();
+        let ev: pb::Event = chatproto::frame::FrameDecoder::default()
+            .decode_exact(frame)
+            .unwrap();
         match ev.kind {
             Some(pb::event::Kind::Chat(c)) => c.seq,
             other => panic!("unexpected {other:?}"),

@@ -25,7 +25,10 @@ pub struct ChatMembers {
 impl ChatMembers {
     /// The member's role, if they are one.
     pub fn role_of(&self, user_id: u64) -> Option<pb::MemberRole> {
-        self.members.iter().find(|(u, _)| *u == user_id).map(|(_, r)| *r)
+        self.members
+            .iter()
+            .find(|(u, _)| *u == user_id)
+            .map(|(_, r)| *r)
     }
 
     /// Every member's id.
@@ -51,18 +54,31 @@ const MAX_ENTRIES: usize = 50_000;
 impl MemberCache {
     /// A cache whose entries expire `ttl` after they were loaded.
     pub fn with_ttl(ttl: Duration) -> Self {
-        MemberCache { ttl: Some(ttl), ..MemberCache::default() }
+        MemberCache {
+            ttl: Some(ttl),
+            ..MemberCache::default()
+        }
     }
 
     /// The members of a chat, from the cache or the store. `None` when the chat does not exist.
-    pub async fn get(&self, store: &dyn Store, chat_id: u64) -> StoreResult<Option<Arc<ChatMembers>>> {
-        if let Some((hit, loaded)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&chat_id)
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        chat_id: u64,
+    ) -> StoreResult<Option<Arc<ChatMembers>>> {
+        if let Some((hit, loaded)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&chat_id)
             && self.ttl.is_none_or(|ttl| loaded.elapsed() < ttl)
         {
             return Ok(Some(hit.clone()));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let Some(chat) = store.chat(chat_id).await? else { return Ok(None) };
+        let Some(chat) = store.chat(chat_id).await? else {
+            return Ok(None);
+        };
         let members = store.members(chat_id).await?;
         let entry = Arc::new(ChatMembers {
             kind: chat.kind,

@@ -77,7 +77,11 @@ pub async fn is_online(state: &AppState, user_id: u64) -> bool {
 pub async fn online_among(state: &AppState, users: &[u64]) -> HashSet<u64> {
     let mut online: HashSet<u64> = state.hub.local_among(users).into_iter().collect();
     if let Some(cluster) = &state.cluster {
-        let rest: Vec<u64> = users.iter().copied().filter(|u| !online.contains(u)).collect();
+        let rest: Vec<u64> = users
+            .iter()
+            .copied()
+            .filter(|u| !online.contains(u))
+            .collect();
         if !rest.is_empty() {
             online.extend(cluster.presence.online_elsewhere(&rest).await);
         }
@@ -93,7 +97,9 @@ pub async fn announce(state: &AppState, user_id: u64) {
 }
 
 async fn try_announce(state: &AppState, user_id: u64) -> Result<(), crate::store::StoreError> {
-    let Some(user) = state.store.user(user_id).await? else { return Ok(()) };
+    let Some(user) = state.store.user(user_id).await? else {
+        return Ok(());
+    };
     let online = is_online(state, user_id).await;
     let update = pb::PresenceUpdate {
         user_id,
@@ -101,13 +107,18 @@ async fn try_announce(state: &AppState, user_id: u64) -> Result<(), crate::store
         last_seen_at_ms: user.last_seen_at_ms,
     };
     let watchers = watchers(state, user_id).await?;
-    let event = pb::Event { kind: Some(pb::event::Kind::Presence(update)) };
+    let event = pb::Event {
+        kind: Some(pb::event::Kind::Presence(update)),
+    };
     state.fanout.deliver_event(&watchers, &event, None);
     Ok(())
 }
 
 /// Users allowed to see `user_id`'s presence.
-pub async fn watchers(state: &AppState, user_id: u64) -> Result<Vec<u64>, crate::store::StoreError> {
+pub async fn watchers(
+    state: &AppState,
+    user_id: u64,
+) -> Result<Vec<u64>, crate::store::StoreError> {
     let mut watchers = state.store.contact_of(user_id).await?;
     watchers.extend(state.store.shared_chat_peers(user_id).await?);
     watchers.sort_unstable();

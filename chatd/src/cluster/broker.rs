@@ -29,7 +29,7 @@
 //! events. The hub delivers locally without any Redis hop in every mode.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::interest::Interest;
 use crate::cluster::pubsub::{Delivery, Subscriber};
 use crate::cluster::redis::Redis;
-use crate::cluster::wire::{self, Body, ChatFrame, Envelope, Kick, MembershipChange, TypingSignal, UserFrame};
+use crate::cluster::wire::{
+    self, Body, ChatFrame, Envelope, Kick, MembershipChange, TypingSignal, UserFrame,
+};
 use crate::hub::Hub;
 use crate::members::MemberCache;
 use crate::resilience::backoff::Backoff;
@@ -79,6 +81,8 @@ pub struct BrokerStats {
     pub dropped: AtomicU64,
     /// Messages received from other nodes.
     pub received: AtomicU64,
+    /// Publications queued and not yet published or dropped.
+    pub queued: AtomicUsize,
 }
 
 /// The node's link to the other nodes. Share it behind an `Arc`.
@@ -94,7 +98,9 @@ pub struct Broker {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker").field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("Broker")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,9 +146,20 @@ impl Broker {
     }
 
     fn enqueue(&self, channel: String, body: Body, kick: bool) {
-        let payload = Envelope { origin: self.node_id.clone(), body: Some(body) }.to_bytes();
-        let out = Outgoing { channel, payload, kick, at: Instant::now() };
+        let payload = Envelope {
+            origin: self.node_id.clone(),
+            body: Some(body),
+        }
+        .to_bytes();
+        let out = Outgoing {
+            channel,
+            payload,
+            kick,
+            at: Instant::now(),
+        };
+        self.stats.queued.fetch_add(1, Ordering::SeqCst);
         if self.outgoing.try_send(out).is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::SeqCst);
             let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "cluster publish queue full: events dropped");
@@ -150,8 +167,24 @@ impl Broker {
         }
     }
 
+    /// Waits (at most `wait`) until everything queued so far was published or given up on: an
+    /// orderly shutdown lets its last announcements (users going offline) reach the other nodes.
+    pub async fn flush(&self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while self.stats.queued.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Publishes a sequenced chat event (already delivered locally by the caller).
-    pub fn chat_event(&self, chat_id: u64, seq: u64, recipients: &[u64], frame: &Bytes, change: Option<&MembershipChange>) {
+    pub fn chat_event(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        recipients: &[u64],
+        frame: &Bytes,
+        change: Option<&MembershipChange>,
+    ) {
         let change = change.cloned();
         let base = ChatFrame {
             chat_id,
@@ -159,13 +192,20 @@ impl Broker {
             recipients: recipients.to_vec(),
             frame: frame.clone(),
             added: change.as_ref().map(|c| c.added.clone()).unwrap_or_default(),
-            removed: change.as_ref().map(|c| c.removed.clone()).unwrap_or_default(),
+            removed: change
+                .as_ref()
+                .map(|c| c.removed.clone())
+                .unwrap_or_default(),
             deleted: change.as_ref().is_some_and(|c| c.deleted),
             membership_changed: change.is_some(),
             joiner: false,
         };
         for &user in &base.added {
-            let copy = ChatFrame { recipients: vec![user], joiner: true, ..base.clone() };
+            let copy = ChatFrame {
+                recipients: vec![user],
+                joiner: true,
+                ..base.clone()
+            };
             self.enqueue(wire::user_channel(user), Body::Chat(copy), false);
         }
         self.enqueue(wire::chat_channel(chat_id), Body::Chat(base), false);
@@ -177,9 +217,16 @@ impl Broker {
         if users.is_empty() {
             return;
         }
-        let body = |users: Vec<u64>| Body::Users(UserFrame { users, frame: frame.clone() });
+        let body = |users: Vec<u64>| {
+            Body::Users(UserFrame {
+                users,
+                frame: frame.clone(),
+            })
+        };
         match chat_id {
-            Some(chat) if users.len() > 1 => self.enqueue(wire::chat_channel(chat), body(users.to_vec()), false),
+            Some(chat) if users.len() > 1 => {
+                self.enqueue(wire::chat_channel(chat), body(users.to_vec()), false)
+            }
             _ if users.len() <= USER_CHANNEL_MAX => {
                 for &user in users {
                     self.enqueue(wire::user_channel(user), body(vec![user]), false);
@@ -194,13 +241,22 @@ impl Broker {
         if candidates.is_empty() {
             return;
         }
-        let signal = TypingSignal { chat_id, sender, candidates, expires_in_ms };
+        let signal = TypingSignal {
+            chat_id,
+            sender,
+            candidates,
+            expires_in_ms,
+        };
         self.enqueue(wire::chat_channel(chat_id), Body::Typing(signal), false);
     }
 
     /// Publishes a kick of `user_id`'s connections (of one session, or all) on other nodes.
     pub fn kick(&self, user_id: u64, session_id: Option<u64>, farewell: &Bytes) {
-        let kick = Kick { user_id, session_id: session_id.unwrap_or(0), farewell: farewell.clone() };
+        let kick = Kick {
+            user_id,
+            session_id: session_id.unwrap_or(0),
+            farewell: farewell.clone(),
+        };
         self.enqueue(wire::user_channel(user_id), Body::Kick(kick), true);
     }
 
@@ -208,9 +264,15 @@ impl Broker {
     /// chats' channels. Returns once Redis confirmed (or could not, briefly), so live delivery is
     /// in place before the client hears it is authenticated.
     pub async fn user_connected(&self, store: &dyn Store, user_id: u64) {
-        self.subscriber.subscribe(&wire::user_channel(user_id)).await;
+        self.subscriber
+            .subscribe(&wire::user_channel(user_id))
+            .await;
         let chats: Vec<u64> = match store.heads(user_id, &[]).await {
-            Ok(heads) => heads.into_iter().filter(|h| h.member).map(|h| h.chat_id).collect(),
+            Ok(heads) => heads
+                .into_iter()
+                .filter(|h| h.member)
+                .map(|h| h.chat_id)
+                .collect(),
             Err(e) => {
                 tracing::warn!(user_id, error = %e, "cannot list the user's chats: no live chat events from other nodes");
                 return;
@@ -222,7 +284,10 @@ impl Broker {
             if !self.hub.is_online(user_id) {
                 return;
             }
-            chats.into_iter().filter(|chat| interest.add(*chat, user_id)).collect()
+            chats
+                .into_iter()
+                .filter(|chat| interest.add(*chat, user_id))
+                .collect()
         };
         let subscriber = &self.subscriber;
         futures_util::future::join_all(fresh.iter().map(|chat| {
@@ -270,7 +335,11 @@ impl Broker {
     }
 
     /// Delivers what other nodes publish, until the subscriber stops.
-    pub async fn run_dispatch(self: Arc<Self>, state: Arc<AppState>, mut deliveries: mpsc::Receiver<Delivery>) {
+    pub async fn run_dispatch(
+        self: Arc<Self>,
+        state: Arc<AppState>,
+        mut deliveries: mpsc::Receiver<Delivery>,
+    ) {
         while let Some(delivery) = deliveries.recv().await {
             match delivery {
                 Delivery::Message { channel, payload } => self.dispatch(&state, &channel, &payload),
@@ -320,7 +389,8 @@ impl Broker {
             // Added members get their own copy on their user channel.
             recipients.retain(|r| !chat.added.contains(r));
         }
-        self.hub.publish_chat_frame(chat.chat_id, chat.seq, recipients, chat.frame);
+        self.hub
+            .publish_chat_frame(chat.chat_id, chat.seq, recipients, chat.frame);
         if chat.membership_changed {
             self.apply_membership(chat.chat_id, &chat.added, &chat.removed, chat.deleted);
         }
@@ -351,10 +421,19 @@ async fn deliver_remote_typing(state: &AppState, signal: TypingSignal) {
 }
 
 /// Drains the publish queue into Redis in batches, retrying kicks while Redis is down.
-async fn publisher(redis: Redis, mut rx: mpsc::Receiver<Outgoing>, stats: Arc<BrokerStats>, cancel: CancellationToken) {
+async fn publisher(
+    redis: Redis,
+    mut rx: mpsc::Receiver<Outgoing>,
+    stats: Arc<BrokerStats>,
+    cancel: CancellationToken,
+) {
     let mut pending: VecDeque<Outgoing> = VecDeque::new();
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
-    let verb = if redis.is_cluster() { "SPUBLISH" } else { "PUBLISH" };
+    let verb = if redis.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
+    };
     loop {
         if pending.is_empty() {
             tokio::select! {
@@ -373,15 +452,27 @@ async fn publisher(redis: Redis, mut rx: mpsc::Receiver<Outgoing>, stats: Arc<Br
         }
         let now = Instant::now();
         let before = pending.len();
-        pending.retain(|o| now.duration_since(o.at) < if o.kick { KICK_MAX_AGE } else { EVENT_MAX_AGE });
-        stats.dropped.fetch_add((before - pending.len()) as u64, Ordering::Relaxed);
+        pending.retain(|o| {
+            now.duration_since(o.at) < if o.kick { KICK_MAX_AGE } else { EVENT_MAX_AGE }
+        });
+        stats
+            .dropped
+            .fetch_add((before - pending.len()) as u64, Ordering::Relaxed);
+        stats
+            .queued
+            .fetch_sub(before - pending.len(), Ordering::SeqCst);
         let batch: Vec<Outgoing> = pending.drain(..pending.len().min(BATCH)).collect();
         if batch.is_empty() {
             continue;
         }
         let attempted = batch.len();
         let failed = send_batch(&redis, verb, batch).await;
-        stats.published.fetch_add((attempted - failed.len()) as u64, Ordering::Relaxed);
+        stats
+            .published
+            .fetch_add((attempted - failed.len()) as u64, Ordering::Relaxed);
+        stats
+            .queued
+            .fetch_sub(attempted - failed.len(), Ordering::SeqCst);
         if failed.is_empty() {
             backoff.reset();
             continue;
@@ -394,7 +485,11 @@ async fn publisher(redis: Redis, mut rx: mpsc::Receiver<Outgoing>, stats: Arc<Br
             return;
         }
         let delay = backoff.next_delay();
-        tracing::debug!(queued = pending.len(), ?delay, "cluster publish failed: retrying");
+        tracing::debug!(
+            queued = pending.len(),
+            ?delay,
+            "cluster publish failed: retrying"
+        );
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
@@ -421,7 +516,10 @@ async fn send_batch(redis: &Redis, verb: &str, batch: Vec<Outgoing>) -> Vec<Outg
     } else {
         let mut pipe = redis::pipe();
         for o in &batch {
-            pipe.cmd(verb).arg(&o.channel).arg(o.payload.as_ref()).ignore();
+            pipe.cmd(verb)
+                .arg(&o.channel)
+                .arg(o.payload.as_ref())
+                .ignore();
         }
         match redis.pipeline(&pipe).await {
             Ok(()) => Vec::new(),

@@ -31,7 +31,9 @@ impl Interest {
                 self.users.remove(&user);
             }
         }
-        let Some(members) = self.chats.get_mut(&chat) else { return false };
+        let Some(members) = self.chats.get_mut(&chat) else {
+            return false;
+        };
         if !members.remove(&user) {
             return false;
         }
@@ -62,7 +64,9 @@ impl Interest {
 
     /// Forgets a chat (deleted). True when it had local members (release its channel).
     pub fn remove_chat(&mut self, chat: u64) -> bool {
-        let Some(members) = self.chats.remove(&chat) else { return false };
+        let Some(members) = self.chats.remove(&chat) else {
+            return false;
+        };
         for user in members {
             if let Some(chats) = self.users.get_mut(&user) {
                 chats.remove(&chat);

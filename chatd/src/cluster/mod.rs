@@ -91,7 +91,9 @@ pub struct ClusterNode {
 
 impl std::fmt::Debug for ClusterNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterNode").field("node_id", &self.settings.node_id).finish_non_exhaustive()
+        f.debug_struct("ClusterNode")
+            .field("node_id", &self.settings.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,10 +111,20 @@ impl ClusterNode {
     ) -> Result<Arc<ClusterNode>, RedisFailure> {
         let redis = Redis::connect(settings.target.clone(), settings.redis_timeout)?;
         let cancel = CancellationToken::new();
-        let (broker, deliveries) =
-            Broker::start(settings.node_id.clone(), redis.clone(), hub, members, cancel.clone()).await;
+        let (broker, deliveries) = Broker::start(
+            settings.node_id.clone(),
+            redis.clone(),
+            hub,
+            members,
+            cancel.clone(),
+        )
+        .await;
         let ttl_ms = u64::try_from(settings.presence_ttl.as_millis()).unwrap_or(u64::MAX);
-        let registry = Arc::new(Registry::new(redis.clone(), settings.node_id.clone(), ttl_ms));
+        let registry = Arc::new(Registry::new(
+            redis.clone(),
+            settings.node_id.clone(),
+            ttl_ms,
+        ));
         let presence = ClusterPresence::new(redis.clone(), registry.clone());
         Ok(Arc::new(ClusterNode {
             redis,
@@ -128,8 +140,14 @@ impl ClusterNode {
     }
 
     /// Wraps the store in the shared read cache.
-    pub fn cached_store(&self, inner: Arc<dyn Store>) -> Arc<CachedStore> {
-        let cache = Arc::new(CachedStore::new(inner, self.redis.clone(), CacheTtls::default()));
+    /// Wraps the store in the shared read cache. `store_timeout` is the longest a store read may
+    /// take (it sets how long invalidations block re-caching).
+    pub fn cached_store(&self, inner: Arc<dyn Store>, store_timeout: Duration) -> Arc<CachedStore> {
+        let ttls = CacheTtls {
+            tombstone: (store_timeout * 2).max(cache::MIN_TOMBSTONE),
+            ..CacheTtls::default()
+        };
+        let cache = Arc::new(CachedStore::new(inner, self.redis.clone(), ttls));
         *lock(&self.cache) = Some(cache.clone());
         cache
     }
@@ -193,7 +211,9 @@ impl ClusterNode {
         };
         if missing || self.presence_dirty.swap(false, Ordering::SeqCst) {
             if missing && !first {
-                tracing::warn!("this node's registration had expired (cut off from redis?): rewriting presence");
+                tracing::warn!(
+                    "this node's registration had expired (cut off from redis?): rewriting presence"
+                );
             }
             let local = state.hub.local_users();
             match self.presence.resync(&local).await {
@@ -247,6 +267,7 @@ impl ClusterNode {
     /// removed, background tasks stopped.
     pub async fn shutdown(&self, state: &AppState) {
         if !self.redis.is_halted() {
+            self.broker.flush(Duration::from_secs(2)).await;
             if let Err(e) = self.presence.clear(&state.hub.local_users()).await {
                 tracing::warn!(error = %e, "cannot clear this node's presence");
             }

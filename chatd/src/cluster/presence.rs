@@ -60,7 +60,10 @@ impl ClusterPresence {
         by_user.arg(user_key(user_id)).arg(self.node_id());
         let mut by_node = redis::cmd("SADD");
         by_node.arg(node_users_key(self.node_id())).arg(user_id);
-        let (a, b) = tokio::join!(self.redis.query::<i64>(&by_user), self.redis.query::<i64>(&by_node));
+        let (a, b) = tokio::join!(
+            self.redis.query::<i64>(&by_user),
+            self.redis.query::<i64>(&by_node)
+        );
         a?;
         b?;
         self.online_on_other_node(user_id).await
@@ -73,14 +76,20 @@ impl ClusterPresence {
         by_user.arg(user_key(user_id)).arg(self.node_id());
         let mut by_node = redis::cmd("SREM");
         by_node.arg(node_users_key(self.node_id())).arg(user_id);
-        let (a, b) = tokio::join!(self.redis.query::<i64>(&by_user), self.redis.query::<i64>(&by_node));
+        let (a, b) = tokio::join!(
+            self.redis.query::<i64>(&by_user),
+            self.redis.query::<i64>(&by_node)
+        );
         a?;
         b?;
         self.online_on_other_node(user_id).await
     }
 
     async fn online_on_other_node(&self, user_id: u64) -> Result<bool, RedisFailure> {
-        let nodes: Vec<String> = self.redis.query(redis::cmd("SMEMBERS").arg(user_key(user_id))).await?;
+        let nodes: Vec<String> = self
+            .redis
+            .query(redis::cmd("SMEMBERS").arg(user_key(user_id)))
+            .await?;
         for node in nodes.iter().filter(|n| n.as_str() != self.node_id()) {
             if self.registry.is_live(node).await {
                 return Ok(true);
@@ -120,16 +129,26 @@ impl ClusterPresence {
         let local: HashSet<u64> = local_users.iter().copied().collect();
         let recorded: HashSet<u64> = recorded.into_iter().collect();
         for user in local.difference(&recorded) {
-            self.redis.query::<i64>(redis::cmd("SADD").arg(user_key(*user)).arg(self.node_id())).await?;
-            self.redis.query::<i64>(redis::cmd("SADD").arg(&key).arg(*user)).await?;
+            self.redis
+                .query::<i64>(redis::cmd("SADD").arg(user_key(*user)).arg(self.node_id()))
+                .await?;
+            self.redis
+                .query::<i64>(redis::cmd("SADD").arg(&key).arg(*user))
+                .await?;
         }
         for user in recorded.difference(&local) {
-            self.redis.query::<i64>(redis::cmd("SREM").arg(user_key(*user)).arg(self.node_id())).await?;
-            self.redis.query::<i64>(redis::cmd("SREM").arg(&key).arg(*user)).await?;
+            self.redis
+                .query::<i64>(redis::cmd("SREM").arg(user_key(*user)).arg(self.node_id()))
+                .await?;
+            self.redis
+                .query::<i64>(redis::cmd("SREM").arg(&key).arg(*user))
+                .await?;
         }
         // A user whose set lost this node (another node swept it while we were cut off).
         for user in local.intersection(&recorded) {
-            self.redis.query::<i64>(redis::cmd("SADD").arg(user_key(*user)).arg(self.node_id())).await?;
+            self.redis
+                .query::<i64>(redis::cmd("SADD").arg(user_key(*user)).arg(self.node_id()))
+                .await?;
         }
         Ok(())
     }
@@ -155,8 +174,13 @@ impl ClusterPresence {
         let users: Vec<u64> = self.redis.query(redis::cmd("SMEMBERS").arg(&key)).await?;
         let mut offline = Vec::new();
         for user in users {
-            self.redis.query::<i64>(redis::cmd("SREM").arg(user_key(user)).arg(dead)).await?;
-            let nodes: Vec<String> = self.redis.query(redis::cmd("SMEMBERS").arg(user_key(user))).await?;
+            self.redis
+                .query::<i64>(redis::cmd("SREM").arg(user_key(user)).arg(dead))
+                .await?;
+            let nodes: Vec<String> = self
+                .redis
+                .query(redis::cmd("SMEMBERS").arg(user_key(user)))
+                .await?;
             let mut online = false;
             for node in &nodes {
                 if self.registry.is_live(node).await {
@@ -170,16 +194,24 @@ impl ClusterPresence {
         }
         self.redis.query::<i64>(redis::cmd("DEL").arg(&key)).await?;
         self.registry.forget(dead).await?;
-        tracing::info!(node = dead, offline = offline.len(), "cleaned up after a dead node");
+        tracing::info!(
+            node = dead,
+            offline = offline.len(),
+            "cleaned up after a dead node"
+        );
         Ok(offline)
     }
 
     /// Removes this node's presence (orderly shutdown, after its connections closed).
     pub async fn clear(&self, local_users: &[u64]) -> Result<(), RedisFailure> {
         for user in local_users {
-            self.redis.query::<i64>(redis::cmd("SREM").arg(user_key(*user)).arg(self.node_id())).await?;
+            self.redis
+                .query::<i64>(redis::cmd("SREM").arg(user_key(*user)).arg(self.node_id()))
+                .await?;
         }
-        self.redis.query::<i64>(redis::cmd("DEL").arg(node_users_key(self.node_id()))).await?;
+        self.redis
+            .query::<i64>(redis::cmd("DEL").arg(node_users_key(self.node_id())))
+            .await?;
         Ok(())
     }
 }

@@ -106,7 +106,9 @@ pub struct Subscriber {
 
 impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriber").field("cluster", &self.shared.cluster).finish_non_exhaustive()
+        f.debug_struct("Subscriber")
+            .field("cluster", &self.shared.cluster)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,7 +119,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Subscriber {
     /// Starts subscribing through `redis`'s target; messages arrive on the returned receiver.
     /// Everything stops when `cancel` is cancelled.
-    pub fn start(redis: Redis, cancel: CancellationToken) -> (Subscriber, mpsc::Receiver<Delivery>) {
+    pub fn start(
+        redis: Redis,
+        cancel: CancellationToken,
+    ) -> (Subscriber, mpsc::Receiver<Delivery>) {
         let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
         let cluster = redis.is_cluster();
         let shared = Arc::new(Shared {
@@ -207,7 +212,10 @@ impl Shared {
     /// The shard that should carry `channel` under the current map.
     fn shard_of(&self, routing: &Routing, channel: &str) -> Option<String> {
         if self.cluster {
-            routing.slots.master_of(key_slot(channel.as_bytes())).map(str::to_owned)
+            routing
+                .slots
+                .master_of(key_slot(channel.as_bytes()))
+                .map(str::to_owned)
         } else {
             Some(String::new())
         }
@@ -220,9 +228,17 @@ impl Shared {
             // No slot map yet: placed when it arrives.
             return false;
         };
-        let Some(handle) = routing.shards.get(&shard) else { return false };
+        let Some(handle) = routing.shards.get(&shard) else {
+            return false;
+        };
         let connected = handle.connected.load(Ordering::SeqCst);
-        let sent = handle.tx.send(ShardCmd::Subscribe(channel.to_owned(), ack.filter(|_| connected))).is_ok();
+        let sent = handle
+            .tx
+            .send(ShardCmd::Subscribe(
+                channel.to_owned(),
+                ack.filter(|_| connected),
+            ))
+            .is_ok();
         routing.placed.insert(channel.to_owned(), shard);
         connected && sent
     }
@@ -256,7 +272,9 @@ impl Shared {
         }
         routing.slots = slots;
         for channel in wanted {
-            let Some(shard) = self.shard_of(&routing, &channel) else { continue };
+            let Some(shard) = self.shard_of(&routing, &channel) else {
+                continue;
+            };
             let previous = routing.placed.get(&channel).cloned();
             if previous.as_deref() == Some(shard.as_str()) {
                 continue;
@@ -273,15 +291,25 @@ impl Shared {
 
     fn forward(&self, push: PushInfo) {
         let mut data = push.data.into_iter();
-        let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) = (data.next(), data.next()) else {
+        let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+            (data.next(), data.next())
+        else {
             return;
         };
-        let Ok(channel) = String::from_utf8(channel) else { return };
-        let delivery = Delivery::Message { channel, payload: Bytes::from(payload) };
+        let Ok(channel) = String::from_utf8(channel) else {
+            return;
+        };
+        let delivery = Delivery::Message {
+            channel,
+            payload: Bytes::from(payload),
+        };
         if self.deliveries.try_send(delivery).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
-                tracing::warn!(dropped = n, "pub/sub messages dropped: the broker is behind");
+                tracing::warn!(
+                    dropped = n,
+                    "pub/sub messages dropped: the broker is behind"
+                );
             }
         }
     }
@@ -290,7 +318,10 @@ impl Shared {
 /// Connection settings of a master: its address with the seed's credentials, RESP3.
 fn shard_info(seed: &ConnectionInfo, master: &str) -> Option<ConnectionInfo> {
     let (host, port) = master.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port: u16 = port.parse().ok()?;
     Some(
         seed.clone()
@@ -301,14 +332,22 @@ fn shard_info(seed: &ConnectionInfo, master: &str) -> Option<ConnectionInfo> {
 
 /// Keeps the slot map current (cluster only).
 async fn slot_refresher(shared: Arc<Shared>, seeds: Vec<ConnectionInfo>) {
-    let Some(seed) = seeds.first().cloned() else { return };
+    let Some(seed) = seeds.first().cloned() else {
+        return;
+    };
     let fallback_host = match seed.addr() {
-        redis::ConnectionAddr::Tcp(host, _) | redis::ConnectionAddr::TcpTls { host, .. } => host.clone(),
+        redis::ConnectionAddr::Tcp(host, _) | redis::ConnectionAddr::TcpTls { host, .. } => {
+            host.clone()
+        }
         _ => "127.0.0.1".to_owned(),
     };
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
-        let wait = match shared.redis.query::<Value>(redis::cmd("CLUSTER").arg("SLOTS")).await {
+        let wait = match shared
+            .redis
+            .query::<Value>(redis::cmd("CLUSTER").arg("SLOTS"))
+            .await
+        {
             Ok(reply) => match SlotMap::from_cluster_slots(&reply, &fallback_host) {
                 Ok(map) if !map.is_empty() => {
                     shared.apply_slots(map, &seed);
@@ -347,7 +386,11 @@ fn spawn_worker(shared: Arc<Shared>, info: ConnectionInfo) -> ShardHandle {
         wanted: HashSet::new(),
     };
     tokio::spawn(worker.run());
-    ShardHandle { tx, connected, stop }
+    ShardHandle {
+        tx,
+        connected,
+        stop,
+    }
 }
 
 /// Why a connected worker stopped using its connection.
@@ -369,7 +412,11 @@ struct ShardWorker {
 
 impl ShardWorker {
     fn verbs(&self) -> (&'static str, &'static str) {
-        if self.shared.cluster { ("SSUBSCRIBE", "SUNSUBSCRIBE") } else { ("SUBSCRIBE", "UNSUBSCRIBE") }
+        if self.shared.cluster {
+            ("SSUBSCRIBE", "SUNSUBSCRIBE")
+        } else {
+            ("SUBSCRIBE", "UNSUBSCRIBE")
+        }
     }
 
     async fn run(mut self) {
@@ -389,7 +436,9 @@ impl ShardWorker {
                     first = false;
                     backoff.reset();
                 }
-                Err(e) => tracing::debug!(addr = %self.info.addr(), error = %e, "pub/sub connection failed"),
+                Err(e) => {
+                    tracing::debug!(addr = %self.info.addr(), error = %e, "pub/sub connection failed")
+                }
             }
             // Wait before the next attempt, still taking note of (un)subscriptions.
             let sleep = tokio::time::sleep(backoff.next_delay());
@@ -425,10 +474,12 @@ impl ShardWorker {
     async fn connect(
         &self,
     ) -> redis::RedisResult<(MultiplexedConnection, mpsc::Receiver<PushInfo>, Arc<Notify>)> {
-        let info = self
-            .info
-            .clone()
-            .set_redis_settings(self.info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3));
+        let info = self.info.clone().set_redis_settings(
+            self.info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3),
+        );
         let client = redis::Client::open(info)?;
         let (tx, rx) = mpsc::channel::<PushInfo>(DELIVERY_QUEUE);
         let lost = Arc::new(Notify::new());
@@ -447,12 +498,19 @@ impl ShardWorker {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_push_sender(sender);
-        let conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         Ok((conn, rx, lost))
     }
 
     /// Sends one command: a one-channel (un)subscribe, or a PING (no channel).
-    async fn send(&self, conn: &mut MultiplexedConnection, verb: &str, channel: Option<&str>) -> redis::RedisResult<()> {
+    async fn send(
+        &self,
+        conn: &mut MultiplexedConnection,
+        verb: &str,
+        channel: Option<&str>,
+    ) -> redis::RedisResult<()> {
         let mut cmd = redis::cmd(verb);
         if let Some(channel) = channel {
             cmd.arg(channel);
@@ -460,12 +518,19 @@ impl ShardWorker {
         let fut = cmd.query_async::<()>(conn);
         match tokio::time::timeout(self.shared.redis.timeout(), fut).await {
             Ok(result) => result,
-            Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "pub/sub command timed out"))),
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "pub/sub command timed out",
+            ))),
         }
     }
 
     /// Subscribes one channel; `Err(())` means the connection must be replaced.
-    async fn subscribe_one(&self, conn: &mut MultiplexedConnection, channel: &str) -> Result<bool, ()> {
+    async fn subscribe_one(
+        &self,
+        conn: &mut MultiplexedConnection,
+        channel: &str,
+    ) -> Result<bool, ()> {
         let (subscribe, _) = self.verbs();
         match self.send(conn, subscribe, Some(channel)).await {
             Ok(()) => Ok(true),

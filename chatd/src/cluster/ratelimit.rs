@@ -42,20 +42,34 @@ pub struct SharedLimiter {
 impl SharedLimiter {
     /// A limiter keeping its buckets in `redis`.
     pub fn new(redis: Redis) -> Self {
-        SharedLimiter { redis, script: LuaScript::new(GCRA) }
+        SharedLimiter {
+            redis,
+            script: LuaScript::new(GCRA),
+        }
     }
 
     /// Takes one token from the bucket of `key` in `scope` at `rate`: `Ok(Ok(()))` when allowed,
     /// `Ok(Err(retry_after))` when limited, `Err` when Redis could not say.
-    pub async fn check(&self, scope: Scope, key: &str, rate: Rate) -> Result<Result<(), Duration>, RedisFailure> {
-        let interval = u64::try_from(rate.interval().as_micros()).unwrap_or(u64::MAX).max(1);
+    pub async fn check(
+        &self,
+        scope: Scope,
+        key: &str,
+        rate: Rate,
+    ) -> Result<Result<(), Duration>, RedisFailure> {
+        let interval = u64::try_from(rate.interval().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let tolerance = interval.saturating_mul(u64::from(rate.burst));
         let bucket = format!("chatd:rl:{}:{key}", scope.label());
         let interval = interval.to_string();
         let tolerance = tolerance.to_string();
         let wait_us: i64 = self
             .redis
-            .eval(&self.script, &[bucket.as_str()], &[interval.as_bytes(), tolerance.as_bytes()])
+            .eval(
+                &self.script,
+                &[bucket.as_str()],
+                &[interval.as_bytes(), tolerance.as_bytes()],
+            )
             .await?;
         if wait_us <= 0 {
             Ok(Ok(()))

@@ -59,7 +59,8 @@ impl RedisTarget {
         let url = url.trim();
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(RedisUrlError(
-                "must be a url such as redis://host:6379 or redis+cluster://host1:7000,host2:7001".into(),
+                "must be a url such as redis://host:6379 or redis+cluster://host1:7000,host2:7001"
+                    .into(),
             ));
         };
         let scheme = scheme.to_ascii_lowercase();
@@ -83,7 +84,9 @@ impl RedisTarget {
                 .map(|host| parse_one(&format!("redis://{userinfo}{host}{tail}")))
                 .collect::<Result<Vec<_>, _>>()?;
             if seeds.is_empty() {
-                return Err(RedisUrlError("redis+cluster:// needs at least one host:port".into()));
+                return Err(RedisUrlError(
+                    "redis+cluster:// needs at least one host:port".into(),
+                ));
             }
             return Ok(RedisTarget::Cluster(seeds));
         }
@@ -158,7 +161,9 @@ pub struct Redis {
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redis").field("cluster", &self.is_cluster()).finish_non_exhaustive()
+        f.debug_struct("Redis")
+            .field("cluster", &self.is_cluster())
+            .finish_non_exhaustive()
     }
 }
 
@@ -173,7 +178,10 @@ pub struct LuaScript {
 impl LuaScript {
     /// Wraps the script source.
     pub fn new(code: &'static str) -> Self {
-        LuaScript { code, sha: redis::Script::new(code).get_hash().to_owned() }
+        LuaScript {
+            code,
+            sha: redis::Script::new(code).get_hash().to_owned(),
+        }
     }
 }
 
@@ -346,7 +354,9 @@ impl Redis {
             cmd
         };
         match self.query::<T>(&build("EVALSHA", &script.sha)).await {
-            Err(RedisFailure::Redis(e)) if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
+            Err(RedisFailure::Redis(e))
+                if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
+            {
                 self.query::<T>(&build("EVAL", script.code)).await
             }
             other => other,
@@ -371,7 +381,9 @@ mod tests {
         let t = RedisTarget::parse("redis://cache:6380/2").expect("standalone");
         assert!(!t.is_cluster());
         assert_eq!(hosts(&t), ["cache:6380"]);
-        let RedisTarget::Standalone(info) = &t else { panic!("standalone") };
+        let RedisTarget::Standalone(info) = &t else {
+            panic!("standalone")
+        };
         assert_eq!(info.redis_settings().db(), 2);
         assert!(RedisTarget::parse("redis+unix:///run/redis.sock").is_ok());
     }
@@ -381,7 +393,9 @@ mod tests {
         let t = RedisTarget::parse("redis+cluster://u:pw@a:7000,b:7001, c:7002").expect("cluster");
         assert!(t.is_cluster());
         assert_eq!(hosts(&t), ["a:7000", "b:7001", "c:7002"]);
-        let RedisTarget::Cluster(seeds) = &t else { panic!("cluster") };
+        let RedisTarget::Cluster(seeds) = &t else {
+            panic!("cluster")
+        };
         for seed in seeds {
             assert_eq!(seed.redis_settings().username(), Some("u"));
             assert_eq!(seed.redis_settings().password(), Some("pw"));

@@ -76,7 +76,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Registry {
     /// A registry for `node_id`, whose entry expires `ttl_ms` after its last heartbeat.
     pub fn new(redis: Redis, node_id: String, ttl_ms: u64) -> Self {
-        Registry { redis, node_id, ttl_ms, started_at_ms: now_ms(), addr: OnceLock::new(), live: Mutex::new(Vec::new()) }
+        Registry {
+            redis,
+            node_id,
+            ttl_ms,
+            started_at_ms: now_ms(),
+            addr: OnceLock::new(),
+            live: Mutex::new(Vec::new()),
+        }
     }
 
     /// Sets the address clients use to reach this node (once, when the endpoint is bound).
@@ -112,26 +119,46 @@ impl Registry {
                     .arg(now_ms()),
             )
             .await?;
-        self.redis.query::<i64>(redis::cmd("PEXPIRE").arg(&key).arg(self.ttl_ms)).await?;
-        self.redis.query::<i64>(redis::cmd("ZADD").arg(NODES_KEY).arg(conns).arg(&self.node_id)).await?;
+        self.redis
+            .query::<i64>(redis::cmd("PEXPIRE").arg(&key).arg(self.ttl_ms))
+            .await?;
+        self.redis
+            .query::<i64>(
+                redis::cmd("ZADD")
+                    .arg(NODES_KEY)
+                    .arg(conns)
+                    .arg(&self.node_id),
+            )
+            .await?;
         Ok(added > 0)
     }
 
     /// Reads every registered node: keeps the live ones for [`live`](Self::live) and
     /// [`steer`](Self::steer), and returns the ids of the dead ones (registered, entry expired).
     pub async fn refresh(&self) -> Result<Vec<String>, RedisFailure> {
-        let ids: Vec<String> = self.redis.query(redis::cmd("ZRANGE").arg(NODES_KEY).arg(0).arg(-1)).await?;
+        let ids: Vec<String> = self
+            .redis
+            .query(redis::cmd("ZRANGE").arg(NODES_KEY).arg(0).arg(-1))
+            .await?;
         let replies = futures_util::future::join_all(ids.iter().map(|id| {
             let mut cmd = redis::cmd("HMGET");
             cmd.arg(node_key(id)).arg("addr").arg("conns");
-            async move { self.redis.query::<(Option<String>, Option<u64>)>(&cmd).await }
+            async move {
+                self.redis
+                    .query::<(Option<String>, Option<u64>)>(&cmd)
+                    .await
+            }
         }))
         .await;
         let mut live = Vec::new();
         let mut dead = Vec::new();
         for (id, reply) in ids.into_iter().zip(replies) {
             match reply? {
-                (Some(addr), conns) => live.push(NodeInfo { id, addr, conns: conns.unwrap_or(0) }),
+                (Some(addr), conns) => live.push(NodeInfo {
+                    id,
+                    addr,
+                    conns: conns.unwrap_or(0),
+                }),
                 (None, _) if id != self.node_id => dead.push(id),
                 (None, _) => {}
             }
@@ -158,7 +185,12 @@ impl Registry {
         if node_id == self.node_id || lock(&self.live).iter().any(|n| n.id == node_id) {
             return true;
         }
-        matches!(self.redis.query::<i64>(redis::cmd("EXISTS").arg(node_key(node_id))).await, Ok(1))
+        matches!(
+            self.redis
+                .query::<i64>(redis::cmd("EXISTS").arg(node_key(node_id)))
+                .await,
+            Ok(1)
+        )
     }
 
     /// The address to steer a new connection to, per [`steer_target`].
@@ -172,14 +204,20 @@ impl Registry {
 
     /// Removes this node's entry (orderly shutdown).
     pub async fn deregister(&self) -> Result<(), RedisFailure> {
-        self.redis.query::<i64>(redis::cmd("DEL").arg(node_key(&self.node_id))).await?;
-        self.redis.query::<i64>(redis::cmd("ZREM").arg(NODES_KEY).arg(&self.node_id)).await?;
+        self.redis
+            .query::<i64>(redis::cmd("DEL").arg(node_key(&self.node_id)))
+            .await?;
+        self.redis
+            .query::<i64>(redis::cmd("ZREM").arg(NODES_KEY).arg(&self.node_id))
+            .await?;
         Ok(())
     }
 
     /// Forgets a dead node once it was cleaned up after.
     pub async fn forget(&self, node_id: &str) -> Result<(), RedisFailure> {
-        self.redis.query::<i64>(redis::cmd("ZREM").arg(NODES_KEY).arg(node_id)).await?;
+        self.redis
+            .query::<i64>(redis::cmd("ZREM").arg(NODES_KEY).arg(node_id))
+            .await?;
         Ok(())
     }
 }
@@ -191,7 +229,11 @@ mod tests {
     fn nodes(loads: &[(&str, u64)]) -> Vec<NodeInfo> {
         loads
             .iter()
-            .map(|(id, conns)| NodeInfo { id: (*id).into(), addr: format!("{id}:4433"), conns: *conns })
+            .map(|(id, conns)| NodeInfo {
+                id: (*id).into(),
+                addr: format!("{id}:4433"),
+                conns: *conns,
+            })
             .collect()
     }
 
@@ -213,6 +255,9 @@ mod tests {
         let n = nodes(&[("a", 1000), ("b", 900)]);
         assert_eq!(steer_target("a", 1000, &n), None);
         let n = nodes(&[("a", 1200), ("b", 800)]);
-        assert_eq!(steer_target("a", 1200, &n).map(|t| t.id.as_str()), Some("b"));
+        assert_eq!(
+            steer_target("a", 1200, &n).map(|t| t.id.as_str()),
+            Some("b")
+        );
     }
 }

@@ -15,7 +15,11 @@ fn crc16(bytes: &[u8]) -> u16 {
     for &b in bytes {
         crc ^= u16::from(b) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -89,20 +93,35 @@ impl SlotMap {
             let Value::Array(fields) = entry else {
                 return Err(SlotMapError("a range is not an array".into()));
             };
-            let (Some(start), Some(end), Some(Value::Array(node))) =
-                (fields.first().and_then(int), fields.get(1).and_then(int), fields.get(2))
-            else {
+            let (Some(start), Some(end), Some(Value::Array(node))) = (
+                fields.first().and_then(int),
+                fields.get(1).and_then(int),
+                fields.get(2),
+            ) else {
                 return Err(SlotMapError("a range lacks start, end or master".into()));
             };
-            let (Some(host), Some(port)) = (node.first().and_then(text), node.get(1).and_then(int)) else {
+            let (Some(host), Some(port)) = (node.first().and_then(text), node.get(1).and_then(int))
+            else {
                 return Err(SlotMapError("a master lacks host or port".into()));
             };
             let in_range = |n: i64| u16::try_from(n).ok().filter(|s| *s < SLOT_COUNT);
-            let (Some(start), Some(end), Ok(port)) = (in_range(start), in_range(end), u16::try_from(port)) else {
-                return Err(SlotMapError(format!("slot range {start}-{end} or port {port} out of range")));
+            let (Some(start), Some(end), Ok(port)) =
+                (in_range(start), in_range(end), u16::try_from(port))
+            else {
+                return Err(SlotMapError(format!(
+                    "slot range {start}-{end} or port {port} out of range"
+                )));
             };
-            let host = if host.is_empty() || host == "?" { fallback_host.to_owned() } else { host };
-            let master = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            let host = if host.is_empty() || host == "?" {
+                fallback_host.to_owned()
+            } else {
+                host
+            };
+            let master = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
             ranges.push(SlotRange { start, end, master });
         }
         ranges.sort_by_key(|r| r.start);
@@ -112,7 +131,10 @@ impl SlotMap {
     /// The master serving `slot`, when the map covers it.
     pub fn master_of(&self, slot: u16) -> Option<&str> {
         let i = self.ranges.partition_point(|r| r.end < slot);
-        self.ranges.get(i).filter(|r| r.start <= slot).map(|r| r.master.as_str())
+        self.ranges
+            .get(i)
+            .filter(|r| r.start <= slot)
+            .map(|r| r.master.as_str())
     }
 
     /// Every master, each once.
@@ -139,7 +161,10 @@ mod tests {
         assert_eq!(crc16(b"123456789"), 0x31C3);
         assert_eq!(key_slot(b"foo"), 12182);
         assert_eq!(key_slot(b"bar"), 5061);
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"));
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         // An empty tag does not count: the whole key is hashed.
         assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % SLOT_COUNT);
@@ -157,21 +182,41 @@ mod tests {
     #[test]
     fn slot_map_from_cluster_slots() {
         let reply = Value::Array(vec![
-            Value::Array(vec![Value::Int(5461), Value::Int(10922), node("10.0.0.2", 7001)]),
-            Value::Array(vec![Value::Int(0), Value::Int(5460), node("10.0.0.1", 7000), node("10.0.0.9", 7009)]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(10922),
+                node("10.0.0.2", 7001),
+            ]),
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node("10.0.0.1", 7000),
+                node("10.0.0.9", 7009),
+            ]),
             Value::Array(vec![Value::Int(10923), Value::Int(16383), node("", 7002)]),
         ]);
         let map = SlotMap::from_cluster_slots(&reply, "seed").expect("parse");
         assert_eq!(map.master_of(0), Some("10.0.0.1:7000"));
         assert_eq!(map.master_of(5461), Some("10.0.0.2:7001"));
         assert_eq!(map.master_of(16383), Some("seed:7002"));
-        assert_eq!(map.masters(), ["10.0.0.1:7000", "10.0.0.2:7001", "seed:7002"]);
-        let partial = Value::Array(vec![Value::Array(vec![Value::Int(10), Value::Int(20), node("h", 1)])]);
+        assert_eq!(
+            map.masters(),
+            ["10.0.0.1:7000", "10.0.0.2:7001", "seed:7002"]
+        );
+        let partial = Value::Array(vec![Value::Array(vec![
+            Value::Int(10),
+            Value::Int(20),
+            node("h", 1),
+        ])]);
         let map = SlotMap::from_cluster_slots(&partial, "x").expect("parse");
         assert_eq!(map.master_of(9), None);
         assert_eq!(map.master_of(21), None);
         assert!(SlotMap::from_cluster_slots(&Value::Nil, "x").is_err());
-        let bad = Value::Array(vec![Value::Array(vec![Value::Int(0), Value::Int(99_999), node("h", 1)])]);
+        let bad = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(99_999),
+            node("h", 1),
+        ])]);
         assert!(SlotMap::from_cluster_slots(&bad, "x").is_err());
     }
 }

@@ -167,9 +167,15 @@ pub fn membership_change(event: &pb::ChatEvent) -> Option<MembershipChange> {
             added: added.members.iter().map(|m| m.user_id).collect(),
             ..Default::default()
         }),
-        B::MemberRemoved(removed) => Some(MembershipChange { removed: vec![removed.user_id], ..Default::default() }),
+        B::MemberRemoved(removed) => Some(MembershipChange {
+            removed: vec![removed.user_id],
+            ..Default::default()
+        }),
         B::MemberRoleChanged(_) => Some(MembershipChange::default()),
-        B::ChatDeleted(_) => Some(MembershipChange { deleted: true, ..Default::default() }),
+        B::ChatDeleted(_) => Some(MembershipChange {
+            deleted: true,
+            ..Default::default()
+        }),
         _ => None,
     }
 }
@@ -192,24 +198,55 @@ mod tests {
                 ..Default::default()
             })),
         };
-        assert_eq!(Envelope::from_bytes(&envelope.to_bytes()).expect("decode"), envelope);
+        assert_eq!(
+            Envelope::from_bytes(&envelope.to_bytes()).expect("decode"),
+            envelope
+        );
         assert!(Envelope::from_bytes(b"\xff\xff\xff").is_err());
     }
 
     #[test]
     fn membership_changes_from_events() {
-        let event = |body| pb::ChatEvent { chat_id: 1, seq: 2, body: Some(body), ..Default::default() };
+        let event = |body| pb::ChatEvent {
+            chat_id: 1,
+            seq: 2,
+            body: Some(body),
+            ..Default::default()
+        };
         use pb::chat_event::Body as B;
-        let member = |user_id| pb::Member { user_id, ..Default::default() };
-        let created = event(B::ChatCreated(pb::Chat { members: vec![member(4), member(5)], ..Default::default() }));
+        let member = |user_id| pb::Member {
+            user_id,
+            ..Default::default()
+        };
+        let created = event(B::ChatCreated(pb::Chat {
+            members: vec![member(4), member(5)],
+            ..Default::default()
+        }));
         assert_eq!(membership_change(&created).expect("change").added, [4, 5]);
-        let added = event(B::MembersAdded(pb::MembersAdded { members: vec![member(9)] }));
+        let added = event(B::MembersAdded(pb::MembersAdded {
+            members: vec![member(9)],
+        }));
         assert_eq!(membership_change(&added).expect("change").added, [9]);
-        let removed = event(B::MemberRemoved(pb::MemberRemoved { user_id: 4, left: true }));
+        let removed = event(B::MemberRemoved(pb::MemberRemoved {
+            user_id: 4,
+            left: true,
+        }));
         assert_eq!(membership_change(&removed).expect("change").removed, [4]);
-        let role = event(B::MemberRoleChanged(pb::MemberRoleChanged { user_id: 4, role: 2 }));
+        let role = event(B::MemberRoleChanged(pb::MemberRoleChanged {
+            user_id: 4,
+            role: 2,
+        }));
         assert_eq!(membership_change(&role), Some(MembershipChange::default()));
-        assert!(membership_change(&event(B::ChatDeleted(pb::ChatDeleted {}))).expect("change").deleted);
-        assert_eq!(membership_change(&event(B::MessageDeleted(pb::MessageDeleted { message_seq: 1 }))), None);
+        assert!(
+            membership_change(&event(B::ChatDeleted(pb::ChatDeleted {})))
+                .expect("change")
+                .deleted
+        );
+        assert_eq!(
+            membership_change(&event(B::MessageDeleted(pb::MessageDeleted {
+                message_seq: 1
+            }))),
+            None
+        );
     }
 }

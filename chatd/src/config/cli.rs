@@ -294,7 +294,12 @@ pub struct Settings {
 
     /// Cluster mode: the host:port clients use to reach this node (redirects point there).
     /// Default: the listen address
-    #[arg(long, global = true, env = "CHATD_PUBLIC_ADDR", value_name = "HOST:PORT")]
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_PUBLIC_ADDR",
+        value_name = "HOST:PORT"
+    )]
     pub public_addr: Option<String>,
 
     /// Cluster mode: how long a node counts as alive after its last heartbeat

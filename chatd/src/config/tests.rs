@@ -492,7 +492,10 @@ fn bad_values_name_their_source() {
         (&["--public-addr", "host:0"], "public_addr"),
         (&["--public-addr", "::1:4433"], "public_addr"),
         (&["--heartbeat-interval", "50ms"], "heartbeat_interval"),
-        (&["--presence-ttl", "5s", "--heartbeat-interval", "3s"], "presence_ttl"),
+        (
+            &["--presence-ttl", "5s", "--heartbeat-interval", "3s"],
+            "presence_ttl",
+        ),
         (&["--store-timeout", "10ms"], "store_timeout"),
     ];
     for (args, setting) in invalid_cases {
@@ -559,11 +562,17 @@ fn steering_is_a_flag_with_an_optional_value() {
     assert!(load_ok(&["--steering"], &[]).steering);
     assert!(!load_ok(&["--steering=false"], &[]).steering);
     let c = load_ok(&["--steering", "serve"], &[]);
-    assert!(c.steering, "a following subcommand is not taken as the value");
+    assert!(
+        c.steering,
+        "a following subcommand is not taken as the value"
+    );
     assert_eq!(c.command, CliCommand::Serve);
     assert!(load_ok(&[], &[("CHATD_STEERING", "true")]).steering);
     let err = load_with(&[], &[("CHATD_STEERING", "maybe")]).expect_err("bad bool");
-    assert!(matches!(&err, ConfigError::Env { var, .. } if var == "CHATD_STEERING"), "{err}");
+    assert!(
+        matches!(&err, ConfigError::Env { var, .. } if var == "CHATD_STEERING"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -573,7 +582,12 @@ fn help_explains_cluster_urls() {
         panic!("{err}")
     };
     let help = e.render().to_string();
-    for needle in ["redis+cluster://", "sharded pub/sub", "--presence-ttl", "--public-addr"] {
+    for needle in [
+        "redis+cluster://",
+        "sharded pub/sub",
+        "--presence-ttl",
+        "--public-addr",
+    ] {
         assert!(help.contains(needle), "{needle} missing from the help");
     }
 }

@@ -55,7 +55,10 @@ pub async fn on_datagram(ctx: &ConnCtx, bytes: &[u8]) {
     tokio::spawn(async move {
         // Datagrams bypass request dispatch, so they spend the same per-user budget here.
         if state.limits.check_request(principal.user_id).await.is_err() {
-            tracing::debug!(conn = conn_id, "typing datagram over the request budget: dropped");
+            tracing::debug!(
+                conn = conn_id,
+                "typing datagram over the request budget: dropped"
+            );
             return;
         }
         if let Err(e) = typing(&state, principal.user_id, signal.chat_id).await {
@@ -72,10 +75,14 @@ async fn typing(state: &AppState, me: u64, chat_id: u64) -> ApiResult<()> {
             "only channel admins and the owner may post",
         ));
     }
-    state.limits.check_typing(me, chat_id).await.map_err(|limited| {
-        state.metrics.rate_limited(limited.scope);
-        ApiError::from(limited)
-    })?;
+    state
+        .limits
+        .check_typing(me, chat_id)
+        .await
+        .map_err(|limited| {
+            state.metrics.rate_limited(limited.scope);
+            ApiError::from(limited)
+        })?;
     state
         .fanout
         .typing(state, chat_id, me, &m.member_ids(), TYPING_EXPIRES_MS)

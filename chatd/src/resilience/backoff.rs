@@ -19,7 +19,11 @@ pub struct Backoff {
 impl Backoff {
     /// Delays starting near `base` and never above `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
-        Backoff { base, max: max.max(base), attempt: 0 }
+        Backoff {
+            base,
+            max: max.max(base),
+            attempt: 0,
+        }
     }
 
     /// The ceiling of the next delay (before jitter).
@@ -54,7 +58,10 @@ mod tests {
         for ceiling in ceilings {
             let ceiling = Duration::from_millis(ceiling);
             let d = b.next_delay();
-            assert!(d >= ceiling / 2 && d <= ceiling, "{d:?} not within half of {ceiling:?}");
+            assert!(
+                d >= ceiling / 2 && d <= ceiling,
+                "{d:?} not within half of {ceiling:?}"
+            );
         }
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_millis(10));

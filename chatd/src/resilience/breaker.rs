@@ -37,9 +37,17 @@ impl Default for BreakerConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant, open_for: Duration },
-    HalfOpen { probe_started: Instant, open_for: Duration },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+        open_for: Duration,
+    },
+    HalfOpen {
+        probe_started: Instant,
+        open_for: Duration,
+    },
 }
 
 /// Permission to make one call; hand it back with [`CircuitBreaker::record`].
@@ -93,19 +101,32 @@ impl CircuitBreaker {
             State::Closed { .. } => Ok(Permit { probe: false }),
             State::Open { until, open_for } => {
                 if now >= until {
-                    *state = State::HalfOpen { probe_started: now, open_for };
+                    *state = State::HalfOpen {
+                        probe_started: now,
+                        open_for,
+                    };
                     Ok(Permit { probe: true })
                 } else {
-                    Err(CircuitOpen { retry_after: until - now })
+                    Err(CircuitOpen {
+                        retry_after: until - now,
+                    })
                 }
             }
-            State::HalfOpen { probe_started, open_for } => {
+            State::HalfOpen {
+                probe_started,
+                open_for,
+            } => {
                 // A probe that never reported (dropped future) must not wedge the breaker.
                 if now.saturating_duration_since(probe_started) >= open_for {
-                    *state = State::HalfOpen { probe_started: now, open_for };
+                    *state = State::HalfOpen {
+                        probe_started: now,
+                        open_for,
+                    };
                     Ok(Permit { probe: true })
                 } else {
-                    Err(CircuitOpen { retry_after: open_for - now.saturating_duration_since(probe_started) })
+                    Err(CircuitOpen {
+                        retry_after: open_for - now.saturating_duration_since(probe_started),
+                    })
                 }
             }
         }
@@ -120,7 +141,10 @@ impl CircuitBreaker {
                 let failures = failures + 1;
                 if failures >= self.config.failure_threshold {
                     tracing::warn!(dependency = self.name, failures, "circuit opened");
-                    *state = State::Open { until: now + self.config.open_for, open_for: self.config.open_for };
+                    *state = State::Open {
+                        until: now + self.config.open_for,
+                        open_for: self.config.open_for,
+                    };
                 } else {
                     *state = State::Closed { failures };
                 }
@@ -131,7 +155,10 @@ impl CircuitBreaker {
             }
             (State::HalfOpen { open_for, .. }, true, false) => {
                 let open_for = (open_for * 2).min(self.config.max_open_for);
-                *state = State::Open { until: now + open_for, open_for };
+                *state = State::Open {
+                    until: now + open_for,
+                    open_for,
+                };
             }
             // Late outcomes of calls admitted before the circuit opened, and non-probe calls while
             // half-open, say nothing reliable about the dependency now.

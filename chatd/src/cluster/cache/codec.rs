@@ -151,12 +151,18 @@ pub fn decode_user(bytes: &[u8]) -> Option<UserRecord> {
 
 /// Encodes a list of users (a search page).
 pub fn encode_users(users: &[UserRecord]) -> Vec<u8> {
-    framed(&CachedUsers { users: users.iter().map(user_to).collect() })
+    framed(&CachedUsers {
+        users: users.iter().map(user_to).collect(),
+    })
 }
 
 /// Decodes a list of users.
 pub fn decode_users(bytes: &[u8]) -> Option<Vec<UserRecord>> {
-    unframed::<CachedUsers>(bytes)?.users.into_iter().map(user_from).collect()
+    unframed::<CachedUsers>(bytes)?
+        .users
+        .into_iter()
+        .map(user_from)
+        .collect()
 }
 
 /// Encodes a chat record.
@@ -244,7 +250,10 @@ mod tests {
     #[test]
     fn records_round_trip() {
         assert_eq!(decode_user(&encode_user(&user(3))), Some(user(3)));
-        assert_eq!(decode_users(&encode_users(&[user(1), user(2)])), Some(vec![user(1), user(2)]));
+        assert_eq!(
+            decode_users(&encode_users(&[user(1), user(2)])),
+            Some(vec![user(1), user(2)])
+        );
         let chat = ChatRecord {
             id: 9,
             kind: pb::ChatKind::Channel,

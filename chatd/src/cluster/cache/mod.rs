@@ -13,10 +13,10 @@
 //!
 //! # Consistency
 //! A write invalidates after the store committed, by replacing the value with a short-lived
-//! tombstone ([`TOMBSTONE_MS`]). A read that misses loads from the store and then caches with a
-//! script that refuses to overwrite a tombstone: a reader that loaded the old value before a
-//! concurrent write cannot put it back, as long as it takes less than the tombstone's lifetime
-//! (reads are bounded by the store deadline, well below it).
+//! tombstone (twice the store deadline, at least [`MIN_TOMBSTONE`]). A read that misses loads from
+//! the store and then caches with a script that refuses to overwrite a tombstone: a reader that
+//! loaded the old value before a concurrent write cannot put it back, because its read ended
+//! within the store deadline, before the tombstone expires.
 //!
 //! When an invalidation cannot reach Redis, its key is kept in a local pending set: this node
 //! reads those keys from the store, and a background task retries the invalidation until it
@@ -43,8 +43,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::redis::{LuaScript, Redis};
 use crate::store::{Store, StoreResult};
 
-/// Lifetime of a tombstone (ms).
-pub const TOMBSTONE_MS: u64 = 5_000;
+/// The shortest tombstone lifetime.
+pub const MIN_TOMBSTONE: Duration = Duration::from_secs(3);
 
 /// Invalidations kept for retry at most before switching generation.
 pub const MAX_PENDING: usize = 10_000;
@@ -63,6 +63,9 @@ pub struct CacheTtls {
     pub session: Duration,
     /// User search pages.
     pub search: Duration,
+    /// How long an invalidation keeps a key from being cached again: longer than any store
+    /// read may take.
+    pub tombstone: Duration,
 }
 
 impl Default for CacheTtls {
@@ -72,6 +75,7 @@ impl Default for CacheTtls {
             chat: Duration::from_secs(3600),
             session: Duration::from_secs(7 * 24 * 3600),
             search: Duration::from_secs(300),
+            tombstone: MIN_TOMBSTONE,
         }
     }
 }
@@ -131,7 +135,9 @@ pub struct CachedStore {
 
 impl std::fmt::Debug for CachedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedStore").field("backend", &self.inner.backend()).finish_non_exhaustive()
+        f.debug_struct("CachedStore")
+            .field("backend", &self.inner.backend())
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +154,10 @@ impl CachedStore {
             redis,
             ttls,
             generation: AtomicU64::new(0),
-            pending: Mutex::new(Pending { keys: HashSet::new(), overflowed: false }),
+            pending: Mutex::new(Pending {
+                keys: HashSet::new(),
+                overflowed: false,
+            }),
             bypass_all: AtomicBool::new(false),
             populate: LuaScript::new(POPULATE),
             populate_search: LuaScript::new(POPULATE_SEARCH),
@@ -165,6 +174,12 @@ impl CachedStore {
             // One hash tag: the pages and their tombstone share a slot (the scripts touch both).
             Entry::Search => format!("chatd:cache:{generation}:{{usearch}}"),
         }
+    }
+
+    fn tombstone_ms(&self) -> u64 {
+        u64::try_from(self.ttls.tombstone.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     fn search_tombstone_key(&self) -> String {
@@ -202,7 +217,11 @@ impl CachedStore {
             return load().await;
         }
         let key = self.key(&entry);
-        let cacheable = match self.redis.query::<Option<Vec<u8>>>(redis::cmd("GET").arg(&key)).await {
+        let cacheable = match self
+            .redis
+            .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(&key))
+            .await
+        {
             Ok(Some(bytes)) if bytes == codec::TOMBSTONE => false,
             Ok(Some(bytes)) => match decode(&bytes) {
                 Some(value) => return Ok(Some(value)),
@@ -224,7 +243,11 @@ impl CachedStore {
         tokio::spawn(async move {
             let ttl = ttl.as_secs().max(1).to_string();
             let result = redis
-                .eval::<i64>(&script, &[key.as_str()], &[value.as_slice(), ttl.as_bytes(), codec::TOMBSTONE])
+                .eval::<i64>(
+                    &script,
+                    &[key.as_str()],
+                    &[value.as_slice(), ttl.as_bytes(), codec::TOMBSTONE],
+                )
                 .await;
             if let Err(e) = result {
                 tracing::debug!(error = %e, "cache populate failed");
@@ -238,10 +261,11 @@ impl CachedStore {
             return self.inner.users(ids).await;
         }
         let keys: Vec<String> = ids.iter().map(|id| self.key(&Entry::User(*id))).collect();
-        let values: Vec<Option<Vec<u8>>> = match self.redis.query(redis::cmd("MGET").arg(&keys)).await {
-            Ok(values) => values,
-            Err(_) => return self.inner.users(ids).await,
-        };
+        let values: Vec<Option<Vec<u8>>> =
+            match self.redis.query(redis::cmd("MGET").arg(&keys)).await {
+                Ok(values) => values,
+                Err(_) => return self.inner.users(ids).await,
+            };
         let mut found = Vec::with_capacity(ids.len());
         let mut misses = Vec::new();
         let mut cacheable = HashSet::new();
@@ -288,7 +312,11 @@ impl CachedStore {
         // Usernames and prefixes never contain NUL, so the field is unambiguous.
         let field = format!("{prefix}\0{}\0{limit}", after.unwrap_or(""));
         let key = self.key(&Entry::Search);
-        let cacheable = match self.redis.query::<Option<Vec<u8>>>(redis::cmd("HGET").arg(&key).arg(&field)).await {
+        let cacheable = match self
+            .redis
+            .query::<Option<Vec<u8>>>(redis::cmd("HGET").arg(&key).arg(&field))
+            .await
+        {
             Ok(Some(bytes)) => match codec::decode_users(&bytes) {
                 Some(users) => return Ok(users),
                 None => true,
@@ -305,8 +333,16 @@ impl CachedStore {
             let ttl = self.ttls.search.as_secs().max(1).to_string();
             tokio::spawn(async move {
                 let max = MAX_SEARCH_PAGES.to_string();
-                let args: [&[u8]; 4] = [field.as_bytes(), value.as_slice(), max.as_bytes(), ttl.as_bytes()];
-                if let Err(e) = redis.eval::<i64>(&script, &[key.as_str(), tombstone.as_str()], &args).await {
+                let args: [&[u8]; 4] = [
+                    field.as_bytes(),
+                    value.as_slice(),
+                    max.as_bytes(),
+                    ttl.as_bytes(),
+                ];
+                if let Err(e) = redis
+                    .eval::<i64>(&script, &[key.as_str(), tombstone.as_str()], &args)
+                    .await
+                {
                     tracing::debug!(error = %e, "search cache populate failed");
                 }
             });
@@ -318,20 +354,30 @@ impl CachedStore {
     async fn try_invalidate(&self, entry: &Entry) -> bool {
         let result = match entry {
             Entry::Search => {
-                let ms = TOMBSTONE_MS.to_string();
+                let ms = self.tombstone_ms().to_string();
                 self.redis
                     .eval::<i64>(
                         &self.invalidate_search,
-                        &[self.key(entry).as_str(), self.search_tombstone_key().as_str()],
+                        &[
+                            self.key(entry).as_str(),
+                            self.search_tombstone_key().as_str(),
+                        ],
                         &[ms.as_bytes()],
                     )
                     .await
                     .map(|_| ())
             }
-            _ => self
-                .redis
-                .query::<()>(redis::cmd("SET").arg(self.key(entry)).arg(codec::TOMBSTONE).arg("PX").arg(TOMBSTONE_MS))
-                .await,
+            _ => {
+                self.redis
+                    .query::<()>(
+                        redis::cmd("SET")
+                            .arg(self.key(entry))
+                            .arg(codec::TOMBSTONE)
+                            .arg("PX")
+                            .arg(self.tombstone_ms()),
+                    )
+                    .await
+            }
         };
         result.is_ok()
     }
@@ -339,8 +385,13 @@ impl CachedStore {
     /// Invalidates after a committed write; what cannot reach Redis is kept for retry.
     async fn invalidate(&self, entries: impl IntoIterator<Item = Entry>) {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let results = futures_util::future::join_all(entries.iter().map(|e| self.try_invalidate(e))).await;
-        let failed: Vec<Entry> = entries.into_iter().zip(results).filter_map(|(e, ok)| (!ok).then_some(e)).collect();
+        let results =
+            futures_util::future::join_all(entries.iter().map(|e| self.try_invalidate(e))).await;
+        let failed: Vec<Entry> = entries
+            .into_iter()
+            .zip(results)
+            .filter_map(|(e, ok)| (!ok).then_some(e))
+            .collect();
         if failed.is_empty() {
             return;
         }
@@ -348,7 +399,9 @@ impl CachedStore {
         for entry in failed {
             if pending.keys.len() >= MAX_PENDING {
                 if !pending.overflowed {
-                    tracing::error!("too many cache invalidations pending: the cache generation will change");
+                    tracing::error!(
+                        "too many cache invalidations pending: the cache generation will change"
+                    );
                 }
                 pending.overflowed = true;
                 self.bypass_all.store(true, Ordering::SeqCst);
@@ -360,7 +413,11 @@ impl CachedStore {
 
     /// Reads the cache generation from Redis (every node follows the same one).
     pub async fn refresh_generation(&self) {
-        if let Ok(Some(generation)) = self.redis.query::<Option<u64>>(redis::cmd("GET").arg(GENERATION_KEY)).await {
+        if let Ok(Some(generation)) = self
+            .redis
+            .query::<Option<u64>>(redis::cmd("GET").arg(GENERATION_KEY))
+            .await
+        {
             self.generation.store(generation, Ordering::SeqCst);
         }
     }
@@ -370,17 +427,27 @@ impl CachedStore {
     pub async fn maintain(&self) {
         let (entries, overflowed) = {
             let pending = lock(&self.pending);
-            (pending.keys.iter().cloned().collect::<Vec<_>>(), pending.overflowed)
+            (
+                pending.keys.iter().cloned().collect::<Vec<_>>(),
+                pending.overflowed,
+            )
         };
         if overflowed {
-            match self.redis.query::<u64>(redis::cmd("INCR").arg(GENERATION_KEY)).await {
+            match self
+                .redis
+                .query::<u64>(redis::cmd("INCR").arg(GENERATION_KEY))
+                .await
+            {
                 Ok(generation) => {
                     self.generation.store(generation, Ordering::SeqCst);
                     let mut pending = lock(&self.pending);
                     pending.keys.clear();
                     pending.overflowed = false;
                     self.bypass_all.store(false, Ordering::SeqCst);
-                    tracing::warn!(generation, "cache generation changed after lost invalidations");
+                    tracing::warn!(
+                        generation,
+                        "cache generation changed after lost invalidations"
+                    );
                 }
                 Err(e) => tracing::debug!(error = %e, "cache generation change failed"),
             }

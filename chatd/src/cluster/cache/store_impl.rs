@@ -29,8 +29,14 @@ impl UserStore for CachedStore {
         self.write(result, |_| vec![Entry::Search]).await
     }
     async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>> {
-        self.cached(Entry::User(id), self.ttls.user, codec::decode_user, codec::encode_user, || self.inner.user(id))
-            .await
+        self.cached(
+            Entry::User(id),
+            self.ttls.user,
+            codec::decode_user,
+            codec::encode_user,
+            || self.inner.user(id),
+        )
+        .await
     }
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         // Not cached: login reads the password hash and flags, and must see them fresh.
@@ -41,7 +47,8 @@ impl UserStore for CachedStore {
     }
     async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord> {
         let result = self.inner.update_profile(id, patch).await;
-        self.write(result, |_| vec![Entry::User(id), Entry::Search]).await
+        self.write(result, |_| vec![Entry::User(id), Entry::Search])
+            .await
     }
     async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()> {
         let result = self.inner.set_password_hash(id, hash).await;
@@ -53,20 +60,32 @@ impl UserStore for CachedStore {
     }
     async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
         let result = self.inner.set_disabled(id, disabled).await;
-        self.write(result, |_| vec![Entry::User(id), Entry::Search]).await
+        self.write(result, |_| vec![Entry::User(id), Entry::Search])
+            .await
     }
     async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
         let result = self.inner.delete_user(id, now_ms).await;
-        self.write(result, |_| vec![Entry::User(id), Entry::Search]).await
+        self.write(result, |_| vec![Entry::User(id), Entry::Search])
+            .await
     }
     async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()> {
         let result = self.inner.touch_last_seen(id, now_ms).await;
         self.write(result, |_| vec![Entry::User(id)]).await
     }
-    async fn search_users(&self, prefix: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>> {
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
         self.cached_search(prefix, after, limit).await
     }
-    async fn list_users(&self, prefix: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>> {
+    async fn list_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
         self.inner.list_users(prefix, after, limit).await
     }
     async fn count_admins(&self) -> StoreResult<u64> {
@@ -80,12 +99,21 @@ impl SessionStore for CachedStore {
         self.inner.create_session(new).await
     }
     async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {
-        self.cached(Entry::Session(id), self.ttls.session, codec::decode_session, codec::encode_session, || {
-            self.inner.session(id)
-        })
+        self.cached(
+            Entry::Session(id),
+            self.ttls.session,
+            codec::decode_session,
+            codec::encode_session,
+            || self.inner.session(id),
+        )
         .await
     }
-    async fn rotate_refresh(&self, presented: &str, new_hash: &str, now_ms: i64) -> StoreResult<RefreshOutcome> {
+    async fn rotate_refresh(
+        &self,
+        presented: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome> {
         let result = self.inner.rotate_refresh(presented, new_hash, now_ms).await;
         self.write(result, |outcome| match outcome {
             RefreshOutcome::Rotated(session) => vec![Entry::Session(session.id)],
@@ -103,11 +131,20 @@ impl SessionStore for CachedStore {
     }
     async fn revoke_session(&self, user_id: u64, session_id: u64, now_ms: i64) -> StoreResult<()> {
         let result = self.inner.revoke_session(user_id, session_id, now_ms).await;
-        self.write(result, |_| vec![Entry::Session(session_id)]).await
+        self.write(result, |_| vec![Entry::Session(session_id)])
+            .await
     }
-    async fn revoke_user_sessions(&self, user_id: u64, keep: Option<u64>, now_ms: i64) -> StoreResult<Vec<u64>> {
+    async fn revoke_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<u64>,
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>> {
         let result = self.inner.revoke_user_sessions(user_id, keep, now_ms).await;
-        self.write(result, |ids| ids.iter().map(|id| Entry::Session(*id)).collect()).await
+        self.write(result, |ids| {
+            ids.iter().map(|id| Entry::Session(*id)).collect()
+        })
+        .await
     }
 }
 
@@ -141,19 +178,42 @@ impl RelationStore for CachedStore {
 
 #[async_trait]
 impl ChatStore for CachedStore {
-    async fn open_private_chat(&self, a: u64, b: u64, now_ms: i64) -> StoreResult<(ChatRecord, bool)> {
+    async fn open_private_chat(
+        &self,
+        a: u64,
+        b: u64,
+        now_ms: i64,
+    ) -> StoreResult<(ChatRecord, bool)> {
         let result = self.inner.open_private_chat(a, b, now_ms).await;
-        self.write(result, |(chat, created)| if *created { vec![Entry::Chat(chat.id)] } else { Vec::new() })
-            .await
+        self.write(result, |(chat, created)| {
+            if *created {
+                vec![Entry::Chat(chat.id)]
+            } else {
+                Vec::new()
+            }
+        })
+        .await
     }
     async fn create_group(&self, new: NewGroup) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
         self.inner.create_group(new).await
     }
     async fn chat(&self, id: u64) -> StoreResult<Option<ChatRecord>> {
-        self.cached(Entry::Chat(id), self.ttls.chat, codec::decode_chat, codec::encode_chat, || self.inner.chat(id))
-            .await
+        self.cached(
+            Entry::Chat(id),
+            self.ttls.chat,
+            codec::decode_chat,
+            codec::encode_chat,
+            || self.inner.chat(id),
+        )
+        .await
     }
-    async fn update_chat(&self, id: u64, actor: u64, patch: ChatPatch, now_ms: i64) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
+    async fn update_chat(
+        &self,
+        id: u64,
+        actor: u64,
+        patch: ChatPatch,
+        now_ms: i64,
+    ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
         let result = self.inner.update_chat(id, actor, patch, now_ms).await;
         self.write(result, |_| vec![Entry::Chat(id)]).await
     }
@@ -167,12 +227,31 @@ impl ChatStore for CachedStore {
     async fn member(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<MemberRecord>> {
         self.inner.member(chat_id, user_id).await
     }
-    async fn add_members(&self, chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64) -> StoreResult<pb::ChatEvent> {
-        let result = self.inner.add_members(chat_id, actor, user_ids, now_ms).await;
+    async fn add_members(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_ids: &[u64],
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        let result = self
+            .inner
+            .add_members(chat_id, actor, user_ids, now_ms)
+            .await;
         self.write(result, |_| vec![Entry::Chat(chat_id)]).await
     }
-    async fn remove_member(&self, chat_id: u64, actor: u64, user_id: u64, left: bool, now_ms: i64) -> StoreResult<pb::ChatEvent> {
-        let result = self.inner.remove_member(chat_id, actor, user_id, left, now_ms).await;
+    async fn remove_member(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        user_id: u64,
+        left: bool,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        let result = self
+            .inner
+            .remove_member(chat_id, actor, user_id, left, now_ms)
+            .await;
         self.write(result, |_| vec![Entry::Chat(chat_id)]).await
     }
     async fn set_member_role(
@@ -183,14 +262,31 @@ impl ChatStore for CachedStore {
         role: pb::MemberRole,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
-        let result = self.inner.set_member_role(chat_id, actor, user_id, role, now_ms).await;
+        let result = self
+            .inner
+            .set_member_role(chat_id, actor, user_id, role, now_ms)
+            .await;
         self.write(result, |_| vec![Entry::Chat(chat_id)]).await
     }
-    async fn transfer_ownership(&self, chat_id: u64, actor: u64, new_owner: u64, now_ms: i64) -> StoreResult<Vec<pb::ChatEvent>> {
-        let result = self.inner.transfer_ownership(chat_id, actor, new_owner, now_ms).await;
+    async fn transfer_ownership(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        new_owner: u64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<pb::ChatEvent>> {
+        let result = self
+            .inner
+            .transfer_ownership(chat_id, actor, new_owner, now_ms)
+            .await;
         self.write(result, |_| vec![Entry::Chat(chat_id)]).await
     }
-    async fn set_user_state(&self, chat_id: u64, user_id: u64, patch: UserChatPatch) -> StoreResult<UserChatState> {
+    async fn set_user_state(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        patch: UserChatPatch,
+    ) -> StoreResult<UserChatState> {
         self.inner.set_user_state(chat_id, user_id, patch).await
     }
     async fn user_chats(&self, user_id: u64, query: UserChatsQuery) -> StoreResult<Vec<UserChat>> {
@@ -213,17 +309,39 @@ impl MessageStore for CachedStore {
         let chat_id = new.chat_id;
         let result = self.inner.append_message(new).await;
         // A duplicate appended nothing.
-        self.write(result, |outcome| if outcome.event.is_some() { vec![Entry::Chat(chat_id)] } else { Vec::new() })
-            .await
+        self.write(result, |outcome| {
+            if outcome.event.is_some() {
+                vec![Entry::Chat(chat_id)]
+            } else {
+                Vec::new()
+            }
+        })
+        .await
     }
     async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>> {
         self.inner.message(chat_id, seq).await
     }
-    async fn edit_message(&self, chat_id: u64, seq: u64, actor: u64, text: &str, now_ms: i64) -> StoreResult<(pb::Message, pb::ChatEvent)> {
-        let result = self.inner.edit_message(chat_id, seq, actor, text, now_ms).await;
+    async fn edit_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        text: &str,
+        now_ms: i64,
+    ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
+        let result = self
+            .inner
+            .edit_message(chat_id, seq, actor, text, now_ms)
+            .await;
         self.write(result, |_| vec![Entry::Chat(chat_id)]).await
     }
-    async fn delete_message(&self, chat_id: u64, seq: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent> {
+    async fn delete_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
         let result = self.inner.delete_message(chat_id, seq, actor, now_ms).await;
         self.write(result, |_| vec![Entry::Chat(chat_id)]).await
     }
@@ -239,21 +357,46 @@ impl MessageStore for CachedStore {
         add: bool,
         now_ms: i64,
     ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
-        let result = self.inner.set_reaction(chat_id, seq, user_id, emoji, add, now_ms).await;
-        self.write(result, |changed| if changed.is_some() { vec![Entry::Chat(chat_id)] } else { Vec::new() })
-            .await
+        let result = self
+            .inner
+            .set_reaction(chat_id, seq, user_id, emoji, add, now_ms)
+            .await;
+        self.write(result, |changed| {
+            if changed.is_some() {
+                vec![Entry::Chat(chat_id)]
+            } else {
+                Vec::new()
+            }
+        })
+        .await
     }
     async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>> {
         self.inner.history(query).await
     }
-    async fn events(&self, chat_id: u64, after_seq: u64, up_to_seq: u64, limit: u32) -> StoreResult<Vec<pb::ChatEvent>> {
-        self.inner.events(chat_id, after_seq, up_to_seq, limit).await
+    async fn events(
+        &self,
+        chat_id: u64,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<pb::ChatEvent>> {
+        self.inner
+            .events(chat_id, after_seq, up_to_seq, limit)
+            .await
     }
     async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>> {
         self.inner.edits(chat_id, seq).await
     }
-    async fn mark_receipt(&self, chat_id: u64, user_id: u64, kind: pb::ReceiptKind, up_to_seq: u64) -> StoreResult<Option<(u64, u64)>> {
-        self.inner.mark_receipt(chat_id, user_id, kind, up_to_seq).await
+    async fn mark_receipt(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        kind: pb::ReceiptKind,
+        up_to_seq: u64,
+    ) -> StoreResult<Option<(u64, u64)>> {
+        self.inner
+            .mark_receipt(chat_id, user_id, kind, up_to_seq)
+            .await
     }
     async fn receipts(&self, chat_id: u64) -> StoreResult<Vec<pb::MemberReceipt>> {
         self.inner.receipts(chat_id).await

@@ -118,3 +118,40 @@ async fn profile_and_search_caches_follow_writes_on_other_nodes() {
         ["Alice Three"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_revoked_on_one_node_is_refused_on_the_others() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let shared = tempfile::tempdir().expect("temp dir");
+    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+
+    let mut alice = Client::connect(a.addr).await;
+    alice.hello(&[]).await;
+    let auth = match alice
+        .request(Kind::Register(pb::Register {
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            password: "password123".into(),
+            device_name: "laptop".into(),
+        }))
+        .await
+    {
+        Answer::Auth(auth) => auth,
+        other => panic!("register: {other:?}"),
+    };
+    // Node B has the session cached.
+    let session = b.state.store.session(auth.session_id).await.expect("read").expect("session");
+    assert_eq!(session.revoked_at_ms, None);
+    let key = format!("chatd:cache:0:session:{}", auth.session_id);
+    assert!(eventually(Duration::from_secs(3), async || redis.cli(&["EXISTS", &key]) == "1").await, "not cached");
+
+    alice.ok(Kind::Logout(pb::Logout {})).await;
+    let mut elsewhere = Client::connect(b.addr).await;
+    elsewhere.hello(&[]).await;
+    match elsewhere.request(Kind::Authenticate(pb::Authenticate { access_token: auth.access_token })).await {
+        Answer::Error(e) => assert_eq!(e.code(), pb::ErrorCode::Unauthenticated, "{e:?}"),
+        other => panic!("a revoked session authenticated on another node: {other:?}"),
+    }
+}

@@ -199,3 +199,31 @@ async fn membership_changes_on_one_node_invalidate_member_caches_on_others() {
         other => panic!("a removed member posted: {other:?}"),
     }
 }
+
+fn typing_from(event: &pb::Event) -> Option<(u64, u64)> {
+    match &event.kind {
+        Some(pb::event::Kind::Typing(t)) => Some((t.chat_id, t.user_id)),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_crosses_nodes_except_to_those_who_blocked_the_sender() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let shared = tempfile::tempdir().expect("temp dir");
+    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+
+    let mut alice = Client::register(a.addr, "alice").await;
+    let mut carol = Client::register(a.addr, "carol").await;
+    let mut bob = Client::register(b.addr, "bob").await;
+    let chat = bob.create_group("crew", &[alice.user_id, carol.user_id]).await;
+    // Carol blocks Bob: his typing must not reach her, while Alice on the same node sees it.
+    carol.ok(Kind::BlockUser(pb::BlockUser { user_id: bob.user_id })).await;
+    alice.drain_events();
+    carol.drain_events();
+    bob.ok(Kind::SendTyping(pb::SendTyping { chat_id: chat })).await;
+    assert_eq!(alice.wait_for(WAIT, typing_from).await, Some((chat, bob.user_id)));
+    assert_eq!(carol.wait_for(Duration::from_secs(1), typing_from).await, None);
+}

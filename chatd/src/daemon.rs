@@ -30,6 +30,7 @@ use crate::ratelimit::DEFAULT_MAX_KEYS;
 use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
+use crate::store::mongo::{MongoOptions, MongoStore};
 use crate::store::sqlite::SqliteStore;
 
 /// How long a cached member list is trusted in cluster mode (invalidations come through Redis,
@@ -61,18 +62,41 @@ impl std::fmt::Debug for Daemon {
 }
 
 /// Opens the store the configuration names.
+///
+/// With `--mongo-uri` the store is MongoDB (cluster mode); otherwise the embedded SQLite database
+/// in the data directory.
 pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(uri) = &config.mongo_uri {
-        // Integration point of the MongoDB backend (`store::mongo::MongoStore::connect(uri)`),
-        // which is developed separately and not part of this build yet.
-        anyhow::bail!("--mongo-uri is set ({uri}) but this build has no MongoDB store backend");
+        let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
+            .await
+            .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
+        return Ok(Arc::new(store));
     }
     let path = data.sqlite_path.clone();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-        .await
-        .context("store open task")?
-        .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
+    let store = tokio::task::spawn_blocking(move || {
+        // The database holds password hashes: owner-only, like the other secrets. SQLite gives
+        // its -wal and -shm files the database file's permissions.
+        create_private_file(&path)?;
+        SqliteStore::open(&path).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("store open task")?
+    .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
     Ok(Arc::new(store))
+}
+
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("cannot create {}", path.display()))),
+    }
 }
 
 impl Daemon {

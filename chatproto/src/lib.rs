@@ -5,17 +5,26 @@
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
 //! - [`error`]: error constructors, retry rules, [`error::RemoteError`] and the QUIC application
 //!   error codes.
-//! - `vectors` (`vectors` feature): the golden vectors of `spec/vectors/`.
-//! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
+//! - [`session`]: the sans-IO client session core: per-chat ordering and gap filling, the resume
+//!   after a reconnect, and reconnect backoff. No runtime, no sockets.
 //! - `net` feature (default): `io` (async frame I/O over quinn streams), `server` (request and
-//!   event stream helpers for servers), and the client SDK.
+//!   event stream helpers for servers), `tls` (client certificate verification: CA, pinned
+//!   fingerprint, insecure; the quinn client configuration) and `client` (the async client SDK:
+//!   connect, typed requests, events, automatic reconnect).
+//! - `vectors` feature: the golden vectors of `spec/vectors/`.
+//! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
 
+#[cfg(feature = "net")]
+pub mod client;
 pub mod error;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod io;
 #[cfg(feature = "net")]
 pub mod server;
+pub mod session;
+#[cfg(feature = "net")]
+pub mod tls;
 #[cfg(feature = "vectors")]
 pub mod vectors;
 

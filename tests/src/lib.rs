@@ -1,1 +1,21 @@
-//! End-to-end test support.
+//! End-to-end test support: real chatd servers (in-process or as processes), launchers for the
+//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx), and SDK clients.
+//! Every server runs on free loopback ports in a temporary directory and is stopped with its
+//! whole process group when dropped.
+//!
+//! # Layout
+//! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
+//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
+//! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
+//! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
+
+pub mod chatd;
+pub mod client;
+pub mod ferretdb;
+pub mod nginx;
+pub mod ports;
+pub mod process;
+pub mod raw;
+pub mod redis;
+pub mod server;
+pub mod tools;

@@ -12,7 +12,9 @@ pub fn tool(var: &str, name: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(var) {
         return PathBuf::from(path);
     }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin"].map(PathBuf::from));
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join("go/bin"));
@@ -50,13 +52,17 @@ pub fn chatd_binary() -> PathBuf {
     }
     // Test executables live in target/<profile>/deps; binaries one level up.
     let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile> directory");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile> directory");
     let bin = profile_dir.join("chatd");
     if !bin.is_file() {
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "chatd", "--bin", "chatd"])
-            .status()
-            .expect("run cargo build -p chatd");
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "chatd", "--bin", "chatd"])
+                .status()
+                .expect("run cargo build -p chatd");
         assert!(status.success(), "cargo build -p chatd failed");
     }
     bin

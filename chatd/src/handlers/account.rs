@@ -407,6 +407,10 @@ pub async fn revoke_session(ctx: &ConnCtx, req: pb::RevokeSession) -> ApiResult<
         .store
         .revoke_session(me.user_id, req.session_id, now_ms())
         .await?;
+    if req.session_id == me.session_id {
+        // Revoking one's own session is a logout: this connection stays open, unauthenticated.
+        ctx.deauthenticate().await;
+    }
     kick_sessions(ctx, me.user_id, &[req.session_id], "session revoked");
     Ok(Answer::Ok(pb::Ok {}))
 }

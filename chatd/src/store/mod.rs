@@ -21,6 +21,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod model;
+pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -142,15 +142,32 @@ async fn a_session_revoked_on_one_node_is_refused_on_the_others() {
         other => panic!("register: {other:?}"),
     };
     // Node B has the session cached.
-    let session = b.state.store.session(auth.session_id).await.expect("read").expect("session");
+    let session = b
+        .state
+        .store
+        .session(auth.session_id)
+        .await
+        .expect("read")
+        .expect("session");
     assert_eq!(session.revoked_at_ms, None);
     let key = format!("chatd:cache:0:session:{}", auth.session_id);
-    assert!(eventually(Duration::from_secs(3), async || redis.cli(&["EXISTS", &key]) == "1").await, "not cached");
+    assert!(
+        eventually(Duration::from_secs(3), async || redis
+            .cli(&["EXISTS", &key])
+            == "1")
+        .await,
+        "not cached"
+    );
 
     alice.ok(Kind::Logout(pb::Logout {})).await;
     let mut elsewhere = Client::connect(b.addr).await;
     elsewhere.hello(&[]).await;
-    match elsewhere.request(Kind::Authenticate(pb::Authenticate { access_token: auth.access_token })).await {
+    match elsewhere
+        .request(Kind::Authenticate(pb::Authenticate {
+            access_token: auth.access_token,
+        }))
+        .await
+    {
         Answer::Error(e) => assert_eq!(e.code(), pb::ErrorCode::Unauthenticated, "{e:?}"),
         other => panic!("a revoked session authenticated on another node: {other:?}"),
     }

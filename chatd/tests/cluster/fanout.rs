@@ -218,12 +218,25 @@ async fn typing_crosses_nodes_except_to_those_who_blocked_the_sender() {
     let mut alice = Client::register(a.addr, "alice").await;
     let mut carol = Client::register(a.addr, "carol").await;
     let mut bob = Client::register(b.addr, "bob").await;
-    let chat = bob.create_group("crew", &[alice.user_id, carol.user_id]).await;
+    let chat = bob
+        .create_group("crew", &[alice.user_id, carol.user_id])
+        .await;
     // Carol blocks Bob: his typing must not reach her, while Alice on the same node sees it.
-    carol.ok(Kind::BlockUser(pb::BlockUser { user_id: bob.user_id })).await;
+    carol
+        .ok(Kind::BlockUser(pb::BlockUser {
+            user_id: bob.user_id,
+        }))
+        .await;
     alice.drain_events();
     carol.drain_events();
-    bob.ok(Kind::SendTyping(pb::SendTyping { chat_id: chat })).await;
-    assert_eq!(alice.wait_for(WAIT, typing_from).await, Some((chat, bob.user_id)));
-    assert_eq!(carol.wait_for(Duration::from_secs(1), typing_from).await, None);
+    bob.ok(Kind::SendTyping(pb::SendTyping { chat_id: chat }))
+        .await;
+    assert_eq!(
+        alice.wait_for(WAIT, typing_from).await,
+        Some((chat, bob.user_id))
+    );
+    assert_eq!(
+        carol.wait_for(Duration::from_secs(1), typing_from).await,
+        None
+    );
 }

@@ -101,15 +101,27 @@ async fn requests_work_without_redis_and_delivery_recovers_when_it_returns() {
 async fn without_redis_limits_fall_back_to_each_nodes_own() {
     let _serial = serial().await;
     let mut redis = RedisServer::start();
-    let node = start_node("node-a", Some(&redis.url()), None, &["--limit-send=1/m burst 3"]).await;
+    let node = start_node(
+        "node-a",
+        Some(&redis.url()),
+        None,
+        &["--limit-send=1/m burst 3"],
+    )
+    .await;
     let mut alice = Client::register(node.addr, "alice").await;
     let chat = alice.create_group("notes", &[]).await;
-    assert!(matches!(alice.send_text(chat, "shared 1").await, Answer::Message(_)));
+    assert!(matches!(
+        alice.send_text(chat, "shared 1").await,
+        Answer::Message(_)
+    ));
     redis.stop();
     // The shared bucket is out of reach: the node's own, still full, bucket applies (fail open,
     // but bounded).
     for i in 0..3 {
-        assert!(matches!(alice.send_text(chat, &format!("local {i}")).await, Answer::Message(_)));
+        assert!(matches!(
+            alice.send_text(chat, &format!("local {i}")).await,
+            Answer::Message(_)
+        ));
     }
     match alice.send_text(chat, "one too many").await {
         Answer::Error(e) => assert_eq!(e.code(), pb::ErrorCode::RateLimited),

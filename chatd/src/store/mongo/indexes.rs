@@ -1,0 +1,137 @@
+//! Collection names and their indexes, created at start. `createIndexes` with an existing name and
+//! the same definition is a no-op, so every chatd instance of a cluster runs this at start-up.
+
+use mongodb::bson::{Document, doc};
+use mongodb::error::ErrorKind;
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+
+use super::error;
+use crate::store::StoreResult;
+
+pub(super) const COUNTERS: &str = "counters";
+pub(super) const USERS: &str = "users";
+pub(super) const SESSIONS: &str = "sessions";
+pub(super) const USED_REFRESH: &str = "used_refresh_tokens";
+pub(super) const CONTACTS: &str = "contacts";
+pub(super) const BLOCKS: &str = "blocks";
+pub(super) const CHATS: &str = "chats";
+pub(super) const PRIVATE_PAIRS: &str = "private_pairs";
+pub(super) const MEMBERS: &str = "members";
+pub(super) const MESSAGES: &str = "messages";
+pub(super) const EVENTS: &str = "events";
+pub(super) const SEND_KEYS: &str = "send_keys";
+
+/// Name of the optional text index on message tokens.
+const TEXT_INDEX: &str = "messages_tokens_text";
+
+/// One index: (collection, index name, keys with their order, unique).
+type IndexSpec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, i32)],
+    bool,
+);
+
+const INDEXES: &[IndexSpec] = &[
+    (USERS, "users_username", &[("username", 1)], true),
+    (USERS, "users_display_lower", &[("display_lower", 1)], false),
+    (USERS, "users_role", &[("role", 1)], false),
+    (
+        SESSIONS,
+        "sessions_refresh_hash",
+        &[("refresh_hash", 1)],
+        true,
+    ),
+    (
+        SESSIONS,
+        "sessions_user",
+        &[("user_id", 1), ("created_at_ms", -1)],
+        false,
+    ),
+    (
+        CONTACTS,
+        "contacts_owner_target",
+        &[("owner", 1), ("target", 1)],
+        true,
+    ),
+    (CONTACTS, "contacts_target", &[("target", 1)], false),
+    (
+        BLOCKS,
+        "blocks_owner_target",
+        &[("owner", 1), ("target", 1)],
+        true,
+    ),
+    (
+        MEMBERS,
+        "members_chat_user",
+        &[("chat_id", 1), ("user_id", 1)],
+        true,
+    ),
+    (
+        MEMBERS,
+        "members_user",
+        &[("user_id", 1), ("left_at_seq", 1)],
+        false,
+    ),
+    (
+        MESSAGES,
+        "messages_chat_seq",
+        &[("chat_id", 1), ("seq", 1)],
+        true,
+    ),
+    (MESSAGES, "messages_tokens", &[("tokens", 1)], false),
+    (
+        EVENTS,
+        "events_chat_seq",
+        &[("chat_id", 1), ("seq", 1)],
+        true,
+    ),
+];
+
+/// Creates every index (idempotent).
+pub(super) async fn create_all(db: &Database) -> StoreResult<()> {
+    for (collection, name, keys, unique) in INDEXES {
+        let mut key_doc = Document::new();
+        for (field, order) in *keys {
+            key_doc.insert(*field, *order);
+        }
+        let mut options = IndexOptions::default();
+        options.name = Some((*name).to_string());
+        options.unique = Some(*unique);
+        let model = IndexModel::builder().keys(key_doc).options(options).build();
+        db.collection::<Document>(collection)
+            .create_index(model)
+            .await
+            .map_err(error::map)?;
+    }
+    Ok(())
+}
+
+/// Tries to create the text index used to narrow searches; false when the server has no text
+/// indexes (FerretDB answers "not implemented"). Search is correct either way: the text index only
+/// preselects candidates, the token filter decides.
+pub(super) async fn try_text_index(db: &Database) -> StoreResult<bool> {
+    let mut options = IndexOptions::default();
+    options.name = Some(TEXT_INDEX.to_string());
+    // "none": no stemming and no stop words, so index terms are exactly our tokens.
+    options.default_language = Some("none".to_string());
+    let model = IndexModel::builder()
+        .keys(doc! { "tokens": "text" })
+        .options(options)
+        .build();
+    match db
+        .collection::<Document>(MESSAGES)
+        .create_index(model)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match e.kind.as_ref() {
+            ErrorKind::Command(c) => {
+                tracing::info!(code = c.code, message = %c.message, "mongodb: no text index, search scans tokens");
+                Ok(false)
+            }
+            _ => Err(error::map(e)),
+        },
+    }
+}

@@ -1,0 +1,567 @@
+//! Messages, the chat log, reactions, receipts and search: [`MessageStore`].
+//!
+//! A message is one `messages` document keyed by `(chat_id, seq)`, where `seq` is the seq of its
+//! `message_created` event. Appends, edits, deletes and reactions are chat ops that claim the chat's
+//! next seq (module docs of [`super`]); hiding and receipts touch one document and append nothing.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chatproto::pb;
+use chatproto::pb::chat_event::Body;
+use futures_util::TryStreamExt;
+use mongodb::bson::doc;
+use mongodb::options::ReturnDocument;
+
+use super::docs::{
+    ChatDoc, EditDoc, EventDoc, ForwardDoc, MessageDoc, ReactionDoc, decode_event, i, u,
+};
+use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
+use super::tokens::index_tokens;
+use super::{MongoStore, error};
+use crate::store::{
+    HistoryQuery, MessageStore, NewMessage, SearchQuery, SendOutcome, StoreError, StoreResult,
+};
+
+impl MongoStore {
+    async fn message_doc(&self, chat_id: i64, seq: i64) -> StoreResult<Option<MessageDoc>> {
+        self.c
+            .messages
+            .find_one(doc! { "chat_id": chat_id, "seq": seq })
+            .await
+            .map_err(error::map)
+    }
+
+    /// The message, or `NotFound("message")`.
+    async fn existing(&self, chat_id: u64, seq: u64) -> StoreResult<MessageDoc> {
+        self.message_doc(i(chat_id), i(seq))
+            .await?
+            .ok_or(StoreError::NotFound("message"))
+    }
+
+    /// The message, or `NotFound("message")`, or `Conflict` when it was deleted for everyone.
+    async fn existing_live(&self, chat_id: u64, seq: u64) -> StoreResult<MessageDoc> {
+        let message = self.existing(chat_id, seq).await?;
+        if message.deleted {
+            return Err(StoreError::Conflict("message is deleted".into()));
+        }
+        Ok(message)
+    }
+
+    /// The message a send key was claimed for, once its op has finished.
+    async fn claimed_message(&self, chat_id: i64, seq: i64) -> StoreResult<pb::Message> {
+        if let Some(m) = self.message_doc(chat_id, seq).await? {
+            return Ok(m.wire());
+        }
+        // Claimed by an op still in flight: let it finish (or finish it) first.
+        self.settled_chat(chat_id).await?;
+        self.message_doc(chat_id, seq)
+            .await?
+            .map(|m| m.wire())
+            .ok_or_else(|| {
+                StoreError::Internal(format!(
+                    "message {chat_id}/{seq} of a claimed send key is missing"
+                ))
+            })
+    }
+
+    /// The original message of a send key, if the key was used.
+    async fn original(&self, key: &str) -> StoreResult<Option<pb::Message>> {
+        let Some(claim) = self
+            .c
+            .send_keys
+            .find_one(doc! { "_id": key })
+            .await
+            .map_err(error::map)?
+        else {
+            return Ok(None);
+        };
+        let chat_id = claim
+            .get_i64("chat_id")
+            .map_err(|e| error::corrupt("send key", e))?;
+        let seq = claim
+            .get_i64("seq")
+            .map_err(|e| error::corrupt("send key", e))?;
+        self.claimed_message(chat_id, seq).await.map(Some)
+    }
+
+    /// Runs a message op planned against `chat` and returns the updated message with the event.
+    async fn run_message_op(
+        &self,
+        chat: &ChatDoc,
+        seq: u64,
+        body: Body,
+        actor: u64,
+        now_ms: i64,
+        effect: Effect,
+    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
+        let mut events = vec![pb::ChatEvent {
+            chat_id: u(chat.id),
+            seq: 0,
+            at_ms: now_ms,
+            actor_id: actor,
+            body: Some(body),
+        }];
+        let mut op = PendingOp::new(now_ms, events.clone(), vec![effect], ChatChanges::default());
+        let Some(first) = self.run_planned(chat, &mut op).await? else {
+            return Ok(None);
+        };
+        number_events(&mut events, first);
+        let message = self.existing(u(chat.id), seq).await?;
+        Ok(Some((message.wire(), events.remove(0))))
+    }
+
+    /// Fills in the current message of each `message_created` event.
+    async fn with_messages(
+        &self,
+        chat_id: i64,
+        stored: Vec<EventDoc>,
+    ) -> StoreResult<Vec<pb::ChatEvent>> {
+        let mut events = stored
+            .iter()
+            .map(|d| decode_event(&d.body))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let wanted: Vec<i64> = events
+            .iter()
+            .filter(|e| matches!(e.body, Some(Body::MessageCreated(_))))
+            .map(|e| i(e.seq))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(events);
+        }
+        let docs: Vec<MessageDoc> = self
+            .c
+            .messages
+            .find(doc! { "chat_id": chat_id, "seq": { "$in": wanted } })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        let mut messages: HashMap<i64, MessageDoc> = docs.into_iter().map(|m| (m.seq, m)).collect();
+        for event in &mut events {
+            if let Some(Body::MessageCreated(m)) = event.body.as_mut() {
+                let current = messages.remove(&i(event.seq)).ok_or_else(|| {
+                    StoreError::Internal(format!(
+                        "message of event {chat_id}/{} is missing",
+                        event.seq
+                    ))
+                })?;
+                *m = current.wire();
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// The op that appends `new`: claim its send key, insert the message, append `message_created`.
+/// Also returns the message and the event as they will be, but with seq 0.
+pub(super) fn message_op(new: &NewMessage) -> (PendingOp, pb::Message, pb::ChatEvent) {
+    let key = format!("{}:{}", new.sender_id, new.client_msg_id);
+    let doc = MessageDoc {
+        chat_id: i(new.chat_id),
+        seq: 0,
+        sender_id: i(new.sender_id),
+        client_msg_id: new.client_msg_id.clone(),
+        kind: new.kind as i32,
+        text: new.text.clone(),
+        file_id: new.file_id.clone(),
+        reply_to_seq: i(new.reply_to_seq),
+        forwarded_from: new.forwarded_from.map(|f| ForwardDoc {
+            chat_id: i(f.chat_id),
+            seq: i(f.seq),
+            sender_id: i(f.sender_id),
+            sent_at_ms: f.sent_at_ms,
+        }),
+        sent_at_ms: new.now_ms,
+        edited: false,
+        edited_at_ms: 0,
+        deleted: false,
+        deleted_at_ms: 0,
+        reactions: Vec::new(),
+        mention_ids: new.mention_ids.iter().map(|&id| i(id)).collect(),
+        edits: Vec::new(),
+        hidden_for: Vec::new(),
+        tokens: index_tokens(&new.text),
+        rev: 0,
+    };
+    let message = doc.wire();
+    let event = pb::ChatEvent {
+        chat_id: new.chat_id,
+        seq: 0,
+        at_ms: new.now_ms,
+        actor_id: new.sender_id,
+        body: Some(Body::MessageCreated(message.clone())),
+    };
+    let effects = vec![
+        Effect::ClaimSendKey { key },
+        Effect::InsertMessage {
+            message: Box::new(doc),
+        },
+    ];
+    let op = PendingOp::new(
+        new.now_ms,
+        vec![event.clone()],
+        effects,
+        ChatChanges::default(),
+    );
+    (op, message, event)
+}
+
+#[async_trait]
+impl MessageStore for MongoStore {
+    async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome> {
+        self.deadline(async {
+            // The common retry is answered without allocating anything.
+            if let Some(message) = self
+                .original(&format!("{}:{}", new.sender_id, new.client_msg_id))
+                .await?
+            {
+                return Ok(SendOutcome {
+                    message,
+                    event: None,
+                });
+            }
+            self.ensure_user(new.sender_id).await?;
+            let (mut op, mut message, mut event) = message_op(&new);
+            let _turn = self.locks.turn(i(new.chat_id)).await;
+            loop {
+                let chat = self.live_chat(new.chat_id).await?;
+                let Some(finished) = self.run_op(&chat, &mut op).await? else {
+                    continue;
+                };
+                match finished {
+                    Finished::Committed { first_seq } => {
+                        message.seq = u(first_seq);
+                        event.seq = u(first_seq);
+                        event.body = Some(Body::MessageCreated(message.clone()));
+                        return Ok(SendOutcome {
+                            message,
+                            event: Some(event),
+                        });
+                    }
+                    // The same key was claimed meanwhile (in this chat or another).
+                    Finished::Cancelled { chat_id, seq } => {
+                        let message = self.claimed_message(chat_id, seq).await?;
+                        return Ok(SendOutcome {
+                            message,
+                            event: None,
+                        });
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>> {
+        self.deadline(async {
+            Ok(self
+                .message_doc(i(chat_id), i(seq))
+                .await?
+                .map(|m| m.wire()))
+        })
+        .await
+    }
+
+    async fn edit_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        text: &str,
+        now_ms: i64,
+    ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
+        self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
+            loop {
+                let chat = self.live_chat(chat_id).await?;
+                let before = self.existing_live(chat_id, seq).await?;
+                // The history keeps each replaced text with the time it was written.
+                let written_at = if before.edited {
+                    before.edited_at_ms
+                } else {
+                    before.sent_at_ms
+                };
+                let mut history = before.edits.clone();
+                history.push(EditDoc {
+                    text: before.text.clone(),
+                    at_ms: written_at,
+                });
+                let effect = Effect::EditMessage {
+                    seq: i(seq),
+                    text: text.to_string(),
+                    tokens: index_tokens(text),
+                    history,
+                };
+                let body = Body::MessageEdited(pb::MessageEdited {
+                    message_seq: seq,
+                    text: text.to_string(),
+                    edited_at_ms: now_ms,
+                });
+                if let Some(done) = self
+                    .run_message_op(&chat, seq, body, actor, now_ms, effect)
+                    .await?
+                {
+                    return Ok(done);
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete_message(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        actor: u64,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
+            loop {
+                let chat = self.live_chat(chat_id).await?;
+                self.existing_live(chat_id, seq).await?;
+                let body = Body::MessageDeleted(pb::MessageDeleted { message_seq: seq });
+                let effect = Effect::DeleteMessage { seq: i(seq) };
+                if let Some((_, event)) = self
+                    .run_message_op(&chat, seq, body, actor, now_ms, effect)
+                    .await?
+                {
+                    return Ok(event);
+                }
+            }
+        })
+        .await
+    }
+
+    async fn hide_message(&self, chat_id: u64, seq: u64, user_id: u64) -> StoreResult<()> {
+        self.deadline(async {
+            let result = self
+                .c
+                .messages
+                .update_one(
+                    doc! { "chat_id": i(chat_id), "seq": i(seq) },
+                    doc! { "$addToSet": { "hidden_for": i(user_id) } },
+                )
+                .await
+                .map_err(error::map)?;
+            if result.matched_count == 0 {
+                return Err(StoreError::NotFound("message"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_reaction(
+        &self,
+        chat_id: u64,
+        seq: u64,
+        user_id: u64,
+        emoji: &str,
+        add: bool,
+        now_ms: i64,
+    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
+        self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
+            loop {
+                let chat = self.live_chat(chat_id).await?;
+                let before = self.existing_live(chat_id, seq).await?;
+                let mine = ReactionDoc {
+                    emoji: emoji.to_string(),
+                    user_id: i(user_id),
+                };
+                let present = before.reactions.contains(&mine);
+                let mut reactions = before.reactions.clone();
+                if add {
+                    self.ensure_user(user_id).await?;
+                    if present {
+                        return Ok(None);
+                    }
+                    reactions.push(mine);
+                } else {
+                    if !present {
+                        return Ok(None);
+                    }
+                    reactions.retain(|r| *r != mine);
+                }
+                let body = Body::ReactionChanged(pb::ReactionChanged {
+                    message_seq: seq,
+                    emoji: emoji.to_string(),
+                    user_id,
+                    added: add,
+                });
+                let effect = Effect::SetReactions {
+                    seq: i(seq),
+                    reactions,
+                };
+                if let Some(done) = self
+                    .run_message_op(&chat, seq, body, user_id, now_ms, effect)
+                    .await?
+                {
+                    return Ok(Some(done));
+                }
+            }
+        })
+        .await
+    }
+
+    async fn history(&self, q: HistoryQuery) -> StoreResult<Vec<pb::Message>> {
+        self.deadline(async {
+            if q.limit == 0 {
+                return Ok(Vec::new());
+            }
+            // Inclusive upper bound: below before_seq and at most up_to_seq.
+            let upper = match q.before_seq {
+                0 => q.up_to_seq,
+                before => q.up_to_seq.min(before - 1),
+            };
+            let newest_first = q.after_seq == 0;
+            let filter = doc! {
+                "chat_id": i(q.chat_id),
+                "seq": { "$gt": i(q.after_seq), "$lte": i(upper) },
+                "hidden_for": { "$ne": i(q.viewer) },
+            };
+            let docs: Vec<MessageDoc> = self
+                .c
+                .messages
+                .find(filter)
+                .sort(doc! { "seq": if newest_first { -1 } else { 1 } })
+                .limit(i64::from(q.limit))
+                .await
+                .map_err(error::map)?
+                .try_collect()
+                .await
+                .map_err(error::map)?;
+            let mut messages: Vec<pb::Message> = docs.iter().map(MessageDoc::wire).collect();
+            if newest_first {
+                messages.reverse();
+            }
+            Ok(messages)
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        chat_id: u64,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<pb::ChatEvent>> {
+        self.deadline(async {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            // Finish an abandoned op first, then read only what is committed.
+            let Some(chat) = self.repaired_chat(i(chat_id)).await? else {
+                return Ok(Vec::new());
+            };
+            let upper = i(up_to_seq).min(chat.last_seq);
+            let stored: Vec<EventDoc> = self
+                .c
+                .events
+                .find(doc! { "chat_id": chat.id, "seq": { "$gt": i(after_seq), "$lte": upper } })
+                .sort(doc! { "seq": 1 })
+                .limit(i64::from(limit))
+                .await
+                .map_err(error::map)?
+                .try_collect()
+                .await
+                .map_err(error::map)?;
+            self.with_messages(chat.id, stored).await
+        })
+        .await
+    }
+
+    async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>> {
+        self.deadline(async {
+            let message = self.existing(chat_id, seq).await?;
+            Ok(message
+                .edits
+                .into_iter()
+                .map(|e| pb::MessageEdit {
+                    text: e.text,
+                    at_ms: e.at_ms,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn mark_receipt(
+        &self,
+        chat_id: u64,
+        user_id: u64,
+        kind: pb::ReceiptKind,
+        up_to_seq: u64,
+    ) -> StoreResult<Option<(u64, u64)>> {
+        self.deadline(async {
+            let member = self
+                .c
+                .members
+                .find_one(
+                    doc! { "chat_id": i(chat_id), "user_id": i(user_id), "left_at_seq": null },
+                )
+                .await
+                .map_err(error::map)?
+                .ok_or(StoreError::NotFound("member"))?;
+            let chat = self
+                .c
+                .chats
+                .find_one(doc! { "_id": i(chat_id) })
+                .await
+                .map_err(error::map)?
+                .ok_or(StoreError::NotFound("member"))?;
+            // A cursor never points past the log.
+            let up_to = i(up_to_seq).min(chat.last_seq);
+            let (delivered, read) = (member.delivered_seq, member.read_seq);
+            let (new_delivered, new_read) = match kind {
+                pb::ReceiptKind::Delivered => (delivered.max(up_to), read),
+                pb::ReceiptKind::Read => (delivered.max(up_to), read.max(up_to)),
+                pb::ReceiptKind::Unspecified => {
+                    return Err(StoreError::Conflict("receipt kind is unspecified".into()));
+                }
+            };
+            if (new_delivered, new_read) == (delivered, read) {
+                return Ok(None);
+            }
+            // $max: a concurrent receipt that moved further is never moved back.
+            let updated = self
+                .c
+                .members
+                .find_one_and_update(
+                    doc! { "chat_id": i(chat_id), "user_id": i(user_id) },
+                    doc! { "$max": { "delivered_seq": new_delivered, "read_seq": new_read } },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(error::map)?
+                .ok_or(StoreError::NotFound("member"))?;
+            Ok(Some((u(updated.delivered_seq), u(updated.read_seq))))
+        })
+        .await
+    }
+
+    async fn receipts(&self, chat_id: u64) -> StoreResult<Vec<pb::MemberReceipt>> {
+        self.deadline(async {
+            let members = self
+                .member_docs(doc! { "chat_id": i(chat_id), "left_at_seq": null })
+                .await?;
+            Ok(members
+                .iter()
+                .map(|m| pb::MemberReceipt {
+                    user_id: u(m.user_id),
+                    delivered_seq: u(m.delivered_seq),
+                    read_seq: u(m.read_seq),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>> {
+        self.deadline(self.search_messages(&query)).await
+    }
+}

@@ -1,0 +1,279 @@
+//! The MongoDB storage backend (cluster mode), built on the official `mongodb` driver.
+//!
+//! It implements the same traits as the SQLite backend and passes the same conformance suite, but
+//! without multi-document transactions: every rule of [`crate::store`] is kept with single-document
+//! atomic operations, unique indexes and a roll-forward protocol on the chat log. It runs on
+//! MongoDB 5.0+ and on FerretDB (the test server), so it uses only CRUD, `findAndModify` with
+//! `$inc`/upsert, unique indexes and plain queries; MongoDB-only features (a text index) sit behind
+//! a capability check with a fallback.
+//!
+//! # Chat mutations: claiming the next seq
+//!
+//! A chat mutation (a message, an edit, a membership change...) changes some documents (members,
+//! messages) and appends one or more events, which must happen all together or not at all, with
+//! gap-free sequence numbers. The chat document's `last_seq` is the committed head. A mutation:
+//!
+//! 1. **Plans** against the committed chat: reads what it needs and builds a
+//!    pending op (`pending::PendingOp`) holding everything needed to finish it (events, document effects, new
+//!    chat fields), so that anyone can finish it, not only the caller.
+//! 2. **Claims** seq `last_seq + 1` by inserting its first event there with the op attached
+//!    (`events` has a unique `(chat_id, seq)` index). Exactly one claim per seq succeeds, on MongoDB
+//!    and on FerretDB alike: a unique insert is the one primitive both make atomic (FerretDB's
+//!    `findAndModify` and `update` are a read followed by an unconditional write, so two
+//!    conditional updates can both "win" there). A claim that finds the seq taken waits for the op
+//!    there to finish, then plans again. So mutations of one chat are serialized, and a plan that
+//!    depended on state is never applied to a newer state.
+//! 3. **Applies** the effects. Every effect is idempotent and guarded: inserts are
+//!    insert-if-absent by a unique key, updates carry the op's last seq as a `rev` and only apply to
+//!    documents with a lower `rev`, so a late re-application never undoes a later op.
+//! 4. **Inserts the other events** of the op (only ownership transfer has two).
+//! 5. **Commits**: sets the chat's `last_seq` to the op's last seq (only ever forwards) with the
+//!    new chat fields and `$max` of the activity time; then drops the op from its claim.
+//!
+//! A writer that finds an op in flight waits for its owner and, after
+//! [`MongoOptions::repair_after`], finishes it itself (steps 3–5); readers of the log (`events`)
+//! finish an op that has been in flight that long. So a crash between any two steps leaves an op
+//! that the next writer or reader rolls forward: nothing stays half-written and no seq is lost.
+//! Readers see committed heads only, never a claimed seq that could still be given back.
+//!
+//! The chat's sequence number is thus allocated by the unique insert rather than by a `$inc`
+//! counter on the chat document: a counter would need a second, separate write to record what
+//! the seq was for, which is exactly the gap a crash would leave. Ids of users, sessions and chats
+//! do come from `findAndModify` + `$inc` counters (`counters`); the unique `_id` insert that follows
+//! is the arbiter there too, so an id is never used twice even where the counter is not atomic.
+//!
+//! ## Send idempotency
+//!
+//! A message op's first effect claims its idempotency key: an insert into `send_keys` with
+//! `_id = "<sender>:<client_msg_id>"` (unique by `_id`, which stays unique on a sharded cluster where
+//! a `(sender_id, client_msg_id)` index on `messages` would not). The claim is the op's decision
+//! point: if the key already belongs to another `(chat, seq)`, the op is *cancelled*: its claim on
+//! the seq is deleted (by `_id`, so a later claim of the same seq is never touched) and the
+//! original message is returned without an event. Cancelling is safe because nothing of the op is
+//! visible yet (readers see `last_seq`; the message is inserted only after a successful key claim)
+//! and deterministic, so the caller and any helper reach the same decision. The common retry is
+//! answered before claiming anything, by looking the key up first.
+//!
+//! ## Limits on FerretDB
+//!
+//! Where two writers update the same document at the same moment, FerretDB may lose one update
+//! (see above). Chat mutations never do (they are serialized by their claims, and helpers step in
+//! only after `repair_after`); user-driven single-document updates can (e.g. two concurrent
+//! receipts of one user, or a concurrent hide and edit of one message). MongoDB applies each of
+//! them atomically.
+//!
+//! # Layout
+//! - [`MongoOptions`], [`MongoStore::connect`], `Store` (here).
+//! - `error`: driver errors → [`StoreError`]. `indexes`: collections and indexes, created at start.
+//! - `docs`: the stored documents and their conversion to records and wire types.
+//! - `counters`: id allocation. `pending`: the protocol above. `locks`: per-chat writer queues
+//!   within one process.
+//! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
+//!   `tokens`): the traits, one entity each.
+//!
+//! Collections, indexes and shard keys are listed in `README.md` beside this file.
+
+mod chat_lists;
+mod chats;
+mod counters;
+mod docs;
+mod error;
+mod indexes;
+mod locks;
+mod messages;
+mod pending;
+mod relations;
+mod search;
+mod sessions;
+mod tokens;
+mod users;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testserver;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{Document, doc};
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use mongodb::{Client, Collection, Database};
+
+use crate::store::{Store, StoreError, StoreResult};
+
+use docs::{ChatDoc, CounterDoc, EventDoc, MemberDoc, MessageDoc, SessionDoc, UserDoc};
+
+/// Connection and behaviour settings. The URI wins where it sets the same thing (`w=`,
+/// `retryWrites=`, `serverSelectionTimeoutMS=`, `connectTimeoutMS=`); these apply otherwise.
+#[derive(Debug, Clone)]
+pub struct MongoOptions {
+    /// Database name when the URI names none.
+    pub database: String,
+    /// Acknowledge writes only once a majority of the replica set has them (`w: majority`).
+    pub write_concern_majority: bool,
+    /// Let the driver retry a write once after a network error or a failover.
+    pub retry_writes: bool,
+    /// How long to look for a usable server before failing with `Unavailable`.
+    pub server_selection_timeout: Duration,
+    /// How long to wait for a TCP/TLS connection.
+    pub connect_timeout: Duration,
+    /// Deadline of one store call (all its round trips); beyond it the call fails with
+    /// `Unavailable`. A call cut short leaves at most a pending op, which is rolled forward.
+    pub operation_timeout: Duration,
+    /// How long a chat's pending op may sit before a reader or a writer finishes it itself
+    /// (its owner is then presumed gone).
+    pub repair_after: Duration,
+}
+
+impl Default for MongoOptions {
+    fn default() -> Self {
+        Self {
+            database: "chatd".to_string(),
+            write_concern_majority: true,
+            retry_writes: true,
+            // A call against a dead server fails within this (one selection), under the 2 s a
+            // request may take.
+            server_selection_timeout: Duration::from_millis(1500),
+            connect_timeout: Duration::from_millis(1500),
+            operation_timeout: Duration::from_secs(10),
+            repair_after: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Fills in what the URI left unset from `options`.
+fn apply_options(client: &mut ClientOptions, options: &MongoOptions) {
+    if client.write_concern.is_none() && options.write_concern_majority {
+        let mut concern = WriteConcern::default();
+        concern.w = Some(Acknowledgment::Majority);
+        client.write_concern = Some(concern);
+    }
+    client.retry_writes.get_or_insert(options.retry_writes);
+    client
+        .server_selection_timeout
+        .get_or_insert(options.server_selection_timeout);
+    client
+        .connect_timeout
+        .get_or_insert(options.connect_timeout);
+    client.app_name.get_or_insert_with(|| "chatd".to_string());
+}
+
+/// The collections, typed where the documents have a fixed shape.
+#[derive(Debug, Clone)]
+struct Collections {
+    counters: Collection<CounterDoc>,
+    users: Collection<UserDoc>,
+    sessions: Collection<SessionDoc>,
+    used_refresh: Collection<Document>,
+    contacts: Collection<Document>,
+    blocks: Collection<Document>,
+    chats: Collection<ChatDoc>,
+    private_pairs: Collection<Document>,
+    members: Collection<MemberDoc>,
+    messages: Collection<MessageDoc>,
+    events: Collection<EventDoc>,
+    send_keys: Collection<Document>,
+}
+
+impl Collections {
+    fn new(db: &Database) -> Self {
+        Self {
+            counters: db.collection(indexes::COUNTERS),
+            users: db.collection(indexes::USERS),
+            sessions: db.collection(indexes::SESSIONS),
+            used_refresh: db.collection(indexes::USED_REFRESH),
+            contacts: db.collection(indexes::CONTACTS),
+            blocks: db.collection(indexes::BLOCKS),
+            chats: db.collection(indexes::CHATS),
+            private_pairs: db.collection(indexes::PRIVATE_PAIRS),
+            members: db.collection(indexes::MEMBERS),
+            messages: db.collection(indexes::MESSAGES),
+            events: db.collection(indexes::EVENTS),
+            send_keys: db.collection(indexes::SEND_KEYS),
+        }
+    }
+}
+
+/// The MongoDB store. Cheap to clone (the driver's client is a pool handle).
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    db: Database,
+    c: Collections,
+    options: MongoOptions,
+    /// The server accepted a text index on message tokens (MongoDB does, FerretDB does not).
+    text_index: bool,
+    /// This process's per-chat writer queues (shared by clones).
+    locks: Arc<locks::ChatLocks>,
+}
+
+impl MongoStore {
+    /// Connects to `uri` (any MongoDB connection string, e.g. with `replicaSet=`), checks the
+    /// server answers, and creates the collections' indexes (idempotent).
+    pub async fn connect(uri: &str, options: MongoOptions) -> StoreResult<Self> {
+        let mut client_options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::Internal(format!("invalid mongodb uri: {e}")))?;
+        apply_options(&mut client_options, &options);
+        let database = client_options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| options.database.clone());
+        let client = Client::with_options(client_options).map_err(error::map)?;
+        let db = client.database(&database);
+        let c = Collections::new(&db);
+        let mut store = Self {
+            db,
+            c,
+            options,
+            text_index: false,
+            locks: Arc::default(),
+        };
+        store
+            .deadline(async {
+                store.ping_db().await?;
+                indexes::create_all(&store.db).await?;
+                Ok(())
+            })
+            .await?;
+        store.text_index = store.deadline(indexes::try_text_index(&store.db)).await?;
+        Ok(store)
+    }
+
+    /// True when search can use the server's text index (false on FerretDB).
+    pub fn has_text_index(&self) -> bool {
+        self.text_index
+    }
+
+    /// Runs one store call under [`MongoOptions::operation_timeout`].
+    async fn deadline<T>(&self, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        match tokio::time::timeout(self.options.operation_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "mongodb did not answer within {} ms",
+                self.options.operation_timeout.as_millis()
+            ))),
+        }
+    }
+
+    async fn ping_db(&self) -> StoreResult<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.deadline(self.ping_db()).await
+    }
+}

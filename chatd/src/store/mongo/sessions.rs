@@ -1,0 +1,297 @@
+//! Sessions and refresh-token rotation: [`SessionStore`] on `sessions` and `used_refresh_tokens`.
+//!
+//! A session document holds its live refresh-token hash (`refresh_hash`, unique index); every token
+//! that was rotated away is kept in `used_refresh_tokens` (`_id` = hash), so presenting an old one
+//! is recognised as reuse rather than as an unknown token.
+//!
+//! Rotation without transactions: inserting the presented hash into `used_refresh_tokens` is the
+//! claim that makes it used, atomically (a unique `_id` insert, atomic on FerretDB too); only the
+//! caller whose insert succeeded swaps the session's live hash. So of two concurrent rotations of one
+//! token exactly one rotates and the other finds the token used, which is reuse: the session is
+//! revoked. A crash between the claim and the swap fails safe: the token is used but still live,
+//! so presenting it again is taken as reuse and ends the session (the client logs in again).
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::doc;
+use mongodb::options::ReturnDocument;
+
+use super::counters::Sequence;
+use super::docs::{SessionDoc, i, u};
+use super::{MongoStore, error};
+use crate::store::{
+    NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult,
+};
+
+fn token_in_use() -> StoreError {
+    StoreError::Conflict("refresh token already in use".into())
+}
+
+impl MongoStore {
+    /// When `presented` was claimed by a concurrent rotation that has not swapped it out of the
+    /// session yet, waits (up to `repair_after`) for that swap: it is the winner's only write to
+    /// the session, and revoking after it keeps a non-atomic server (FerretDB) from losing the
+    /// revocation under it. A winner that never swaps (it crashed) is not waited for beyond that.
+    async fn await_swap(&self, session_id: i64, presented: &str) -> StoreResult<()> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < self.options.repair_after {
+            let filter =
+                doc! { "_id": session_id, "refresh_hash": presented, "revoked_at_ms": null };
+            if self
+                .c
+                .sessions
+                .find_one(filter)
+                .await
+                .map_err(error::map)?
+                .is_none()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// True when `hash` is or was a refresh token of any session.
+    async fn refresh_hash_known(&self, hash: &str) -> StoreResult<bool> {
+        let live = self
+            .c
+            .sessions
+            .find_one(doc! { "refresh_hash": hash })
+            .await
+            .map_err(error::map)?;
+        if live.is_some() {
+            return Ok(true);
+        }
+        let used = self
+            .c
+            .used_refresh
+            .find_one(doc! { "_id": hash })
+            .await
+            .map_err(error::map)?;
+        Ok(used.is_some())
+    }
+
+    /// Fails with `NotFound("user")` unless the user exists (deleted users exist).
+    pub(super) async fn ensure_user(&self, id: u64) -> StoreResult<()> {
+        match self
+            .c
+            .users
+            .find_one(doc! { "_id": i(id) })
+            .await
+            .map_err(error::map)?
+        {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound("user")),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MongoStore {
+    async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
+        self.deadline(async {
+            self.ensure_user(new.user_id).await?;
+            if self.refresh_hash_known(&new.refresh_hash).await? {
+                return Err(token_in_use());
+            }
+            let mut session = SessionDoc {
+                id: 0,
+                user_id: i(new.user_id),
+                device_name: new.device_name,
+                created_at_ms: new.now_ms,
+                last_seen_at_ms: new.now_ms,
+                address: new.address,
+                revoked_at_ms: None,
+                refresh_hash: new.refresh_hash,
+            };
+            loop {
+                session.id = self.next_id(Sequence::Sessions).await?;
+                match self.c.sessions.insert_one(&session).await {
+                    Ok(_) => return Ok(session.into()),
+                    Err(e) if error::is_duplicate(&e) => {
+                        if self.refresh_hash_known(&session.refresh_hash).await? {
+                            return Err(token_in_use());
+                        }
+                        // The id was handed out twice (see `counters`): take another.
+                    }
+                    Err(e) => return Err(error::map(e)),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {
+        self.deadline(async {
+            let found = self
+                .c
+                .sessions
+                .find_one(doc! { "_id": i(id) })
+                .await
+                .map_err(error::map)?;
+            Ok(found.map(SessionRecord::from))
+        })
+        .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome> {
+        self.deadline(async {
+            let live = self.c.sessions.find_one(doc! { "refresh_hash": presented_hash }).await.map_err(error::map)?;
+            if let Some(session) = live {
+                if session.revoked_at_ms.is_some() {
+                    return Ok(RefreshOutcome::Invalid);
+                }
+                if self.refresh_hash_known(new_hash).await? {
+                    return Err(token_in_use());
+                }
+                let used = doc! { "_id": presented_hash, "session_id": session.id, "user_id": session.user_id };
+                match self.c.used_refresh.insert_one(used).await {
+                    Ok(_) => {
+                        let swapped = self
+                            .c
+                            .sessions
+                            .find_one_and_update(
+                                doc! { "_id": session.id, "refresh_hash": presented_hash, "revoked_at_ms": null },
+                                doc! { "$set": { "refresh_hash": new_hash }, "$max": { "last_seen_at_ms": now_ms } },
+                            )
+                            .return_document(ReturnDocument::After)
+                            .await;
+                        return match swapped {
+                            Ok(Some(rotated)) => Ok(RefreshOutcome::Rotated(rotated.into())),
+                            // Revoked in between.
+                            Ok(None) => Ok(RefreshOutcome::Invalid),
+                            Err(e) if error::is_duplicate(&e) => Err(token_in_use()),
+                            Err(e) => Err(error::map(e)),
+                        };
+                    }
+                    // Used by a concurrent rotation: this presentation is a reuse.
+                    Err(e) if error::is_duplicate(&e) => {}
+                    Err(e) => return Err(error::map(e)),
+                }
+            }
+            let Some(used) = self.c.used_refresh.find_one(doc! { "_id": presented_hash }).await.map_err(error::map)?
+            else {
+                return Ok(RefreshOutcome::Invalid);
+            };
+            let session_id = used.get_i64("session_id").map_err(|e| error::corrupt("used refresh token", e))?;
+            let user_id = used.get_i64("user_id").map_err(|e| error::corrupt("used refresh token", e))?;
+            self.await_swap(session_id, presented_hash).await?;
+            // Someone holds an older token of this family: end the whole family.
+            let revoked = self
+                .c
+                .sessions
+                .update_one(
+                    doc! { "_id": session_id, "revoked_at_ms": null },
+                    doc! { "$set": { "revoked_at_ms": now_ms } },
+                )
+                .await
+                .map_err(error::map)?;
+            if revoked.modified_count == 0 {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            Ok(RefreshOutcome::Reused { session_id: u(session_id), user_id: u(user_id) })
+        })
+        .await
+    }
+
+    async fn touch_session(&self, id: u64, address: &str, now_ms: i64) -> StoreResult<()> {
+        self.deadline(async {
+            let result = self
+                .c
+                .sessions
+                .update_one(
+                    doc! { "_id": i(id) },
+                    doc! { "$set": { "address": address }, "$max": { "last_seen_at_ms": now_ms } },
+                )
+                .await
+                .map_err(error::map)?;
+            if result.matched_count == 0 {
+                return Err(StoreError::NotFound("session"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>> {
+        self.deadline(async {
+            let docs: Vec<SessionDoc> = self
+                .c
+                .sessions
+                .find(doc! { "user_id": i(user_id), "revoked_at_ms": null })
+                .sort(doc! { "_id": -1 })
+                .await
+                .map_err(error::map)?
+                .try_collect()
+                .await
+                .map_err(error::map)?;
+            Ok(docs.into_iter().map(SessionRecord::from).collect())
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, user_id: u64, session_id: u64, now_ms: i64) -> StoreResult<()> {
+        self.deadline(async {
+            let result = self
+                .c
+                .sessions
+                .update_one(
+                    doc! { "_id": i(session_id), "user_id": i(user_id), "revoked_at_ms": null },
+                    doc! { "$set": { "revoked_at_ms": now_ms } },
+                )
+                .await
+                .map_err(error::map)?;
+            if result.modified_count == 0 {
+                return Err(StoreError::NotFound("session"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<u64>,
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>> {
+        self.deadline(async {
+            // Session ids start at 1, so 0 keeps nothing.
+            let keep = keep.map(i).unwrap_or(0);
+            let live: Vec<SessionDoc> = self
+                .c
+                .sessions
+                .find(doc! { "user_id": i(user_id), "_id": { "$ne": keep }, "revoked_at_ms": null })
+                .await
+                .map_err(error::map)?
+                .try_collect()
+                .await
+                .map_err(error::map)?;
+            // One by one, so the answer lists exactly the sessions this call revoked.
+            let mut revoked = Vec::new();
+            for session in live {
+                let result = self
+                    .c
+                    .sessions
+                    .update_one(
+                        doc! { "_id": session.id, "revoked_at_ms": null },
+                        doc! { "$set": { "revoked_at_ms": now_ms } },
+                    )
+                    .await
+                    .map_err(error::map)?;
+                if result.modified_count == 1 {
+                    revoked.push(u(session.id));
+                }
+            }
+            revoked.sort_unstable();
+            Ok(revoked)
+        })
+        .await
+    }
+}

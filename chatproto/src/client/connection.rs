@@ -1,0 +1,438 @@
+//! Dialing and single requests: QUIC connect, Hello, redirects, failover across servers, and one
+//! request/response exchange on its own stream.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use super::config::{CAP_DATAGRAMS, CAP_REDIRECT, ClientConfig};
+use super::error::{ClientError, RemoteError};
+use crate::frame::MAX_FRAME_BYTES;
+use crate::io::{FrameReader, ReadFrameError, WriteFrameError, write_only};
+use crate::pb;
+use crate::session::RequestIds;
+
+/// How many Welcome redirects in a row are followed before giving up (guards against loops).
+const MAX_REDIRECTS: usize = 3;
+
+/// The largest frame limit a server may announce that we are willing to buffer.
+const MAX_ACCEPTED_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// QUIC application close code: the client closes normally.
+pub(crate) const CLOSE_NORMAL: u32 = 0;
+
+/// One established connection that completed Hello.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub conn: quinn::Connection,
+    pub welcome: pb::Welcome,
+    /// The `host:port` this connection went to.
+    pub address: String,
+    /// Counts connections of one client: answers and events of older ones are ignored.
+    pub generation: u64,
+    /// Datagrams were negotiated and the connection supports them.
+    pub datagrams: bool,
+    max_frame_bytes: usize,
+}
+
+/// Why one request failed below the level of a server answer.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The connection is gone.
+    Lost(String),
+    /// Only this stream failed (reset or stopped by the server); the connection is fine.
+    Stream(String),
+    /// The request could not be encoded within the frame limit.
+    TooLarge(String),
+    /// The server broke the protocol.
+    Protocol(String),
+}
+
+impl From<CallError> for ClientError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Lost(m) => ClientError::ConnectionLost(m),
+            CallError::Stream(m) => ClientError::Protocol(format!("request stream failed: {m}")),
+            CallError::TooLarge(m) => ClientError::Config(format!("request too large: {m}")),
+            CallError::Protocol(m) => ClientError::Protocol(m),
+        }
+    }
+}
+
+impl Link {
+    /// Sends one request on a new stream and reads its one response.
+    pub async fn call(
+        &self,
+        request_id: u64,
+        kind: pb::request::Kind,
+    ) -> Result<pb::Response, CallError> {
+        call_on(&self.conn, self.max_frame_bytes, request_id, kind).await
+    }
+
+    /// Like [`call`](Self::call), but an error answer becomes `Err(ClientError::Remote)`.
+    pub async fn call_ok(
+        &self,
+        request_id: u64,
+        kind: pb::request::Kind,
+    ) -> Result<pb::response::Result, ClientError> {
+        let response = self.call(request_id, kind).await?;
+        into_result(response)
+    }
+}
+
+/// Splits a response into its result, turning an error answer into a [`RemoteError`].
+pub(crate) fn into_result(response: pb::Response) -> Result<pb::response::Result, ClientError> {
+    match response.result {
+        Some(pb::response::Result::Error(e)) => Err(RemoteError::from_pb(e).into()),
+        Some(result) => Ok(result),
+        None => Err(ClientError::Protocol("response without a result".into())),
+    }
+}
+
+async fn call_on(
+    conn: &quinn::Connection,
+    max_frame_bytes: usize,
+    request_id: u64,
+    kind: pb::request::Kind,
+) -> Result<pb::Response, CallError> {
+    let (mut send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| CallError::Lost(e.to_string()))?;
+    let request = pb::Request {
+        request_id,
+        kind: Some(kind),
+    };
+    write_only(&mut send, &request, max_frame_bytes)
+        .await
+        .map_err(|e| match e {
+            WriteFrameError::Frame(f) => CallError::TooLarge(f.to_string()),
+            WriteFrameError::Write(quinn::WriteError::ConnectionLost(c)) => {
+                CallError::Lost(c.to_string())
+            }
+            WriteFrameError::Write(w) => CallError::Stream(w.to_string()),
+        })?;
+    let mut reader = FrameReader::new(recv, max_frame_bytes);
+    reader
+        .read_only::<pb::Response>()
+        .await
+        .map_err(|e| match e {
+            ReadFrameError::Read(quinn::ReadError::ConnectionLost(c)) => {
+                CallError::Lost(c.to_string())
+            }
+            ReadFrameError::Read(r) => CallError::Stream(r.to_string()),
+            ReadFrameError::Finished => {
+                CallError::Protocol("response stream finished without a response".into())
+            }
+            ReadFrameError::Frame(f) => CallError::Protocol(format!("bad response frame: {f}")),
+        })
+}
+
+/// Opens connections to the configured servers. Holds the client endpoints (one per address
+/// family, created on first use) and the TLS configuration.
+#[derive(Debug)]
+pub(crate) struct Dialer {
+    config: ClientConfig,
+    quic: quinn::ClientConfig,
+    endpoints: Mutex<Endpoints>,
+    ids: RequestIds,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Endpoints {
+    v4: Option<quinn::Endpoint>,
+    v6: Option<quinn::Endpoint>,
+}
+
+impl Dialer {
+    pub fn new(config: ClientConfig, ids: RequestIds) -> Result<Self, ClientError> {
+        if config.servers.is_empty() {
+            return Err(ClientError::Config("no server address".into()));
+        }
+        let quic = crate::tls::client_config(&config.verification)?;
+        Ok(Self {
+            config,
+            quic,
+            endpoints: Mutex::new(Endpoints::default()),
+            ids,
+            generation: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Tries `addresses` (or the configured servers when empty), starting at index `start` and
+    /// wrapping around, until one completes Hello. Returns the link and the index that worked.
+    pub async fn dial_any(
+        &self,
+        addresses: &[String],
+        start: usize,
+    ) -> Result<(Link, usize), ClientError> {
+        let list = if addresses.is_empty() {
+            &self.config.servers
+        } else {
+            addresses
+        };
+        let mut failures = Vec::new();
+        for i in 0..list.len() {
+            let index = (start + i) % list.len();
+            let address = &list[index];
+            match self.dial(address).await {
+                Ok(link) => return Ok((link, index)),
+                Err(e) => {
+                    tracing::debug!(%address, error = %e, "connect attempt failed");
+                    failures.push(reason(address, &e));
+                }
+            }
+        }
+        Err(ClientError::Connect(failures.join("; ")))
+    }
+
+    /// Connects to one address and says Hello, following redirects (to the first of the
+    /// redirect's addresses that answers).
+    pub async fn dial(&self, address: &str) -> Result<Link, ClientError> {
+        let timeout = self.config.retry.connect_timeout;
+        let mut candidates = vec![address.to_string()];
+        for _ in 0..=MAX_REDIRECTS {
+            let mut failures = Vec::new();
+            let mut redirect = None;
+            for candidate in &candidates {
+                let link = match tokio::time::timeout(timeout, self.dial_once(candidate)).await {
+                    Ok(Ok(link)) => link,
+                    Ok(Err(e)) => {
+                        failures.push(reason(candidate, &e));
+                        continue;
+                    }
+                    Err(_) => {
+                        failures.push(format!("{candidate}: no answer within {timeout:?}"));
+                        continue;
+                    }
+                };
+                match link.welcome.redirect.clone() {
+                    Some(r) if !r.addresses.is_empty() && self.config.offers(CAP_REDIRECT) => {
+                        tracing::info!(
+                            from = %candidate, to = ?r.addresses, reason = %r.reason, "redirected"
+                        );
+                        link.conn.close(CLOSE_NORMAL.into(), b"redirected");
+                        redirect = Some(r.addresses);
+                        break;
+                    }
+                    _ => return Ok(link),
+                }
+            }
+            match redirect {
+                Some(next) => candidates = next,
+                None => return Err(ClientError::Connect(failures.join("; "))),
+            }
+        }
+        Err(ClientError::Connect(format!(
+            "{address}: more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    async fn dial_once(&self, address: &str) -> Result<Link, ClientError> {
+        let host = split_host(address)?;
+        let server_name = self.config.server_name.clone().unwrap_or(host);
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host(address)
+            .await
+            .map_err(|e| ClientError::Connect(format!("{address}: cannot resolve: {e}")))?
+            .collect();
+        let mut failures = Vec::new();
+        for sock in resolved {
+            if self.config.verification.is_insecure() {
+                tracing::warn!(
+                    %address,
+                    "connecting WITHOUT certificate verification (Verification::InsecureDangerous)"
+                );
+            }
+            match self.connect(sock, &server_name, address).await {
+                Ok(link) => return Ok(link),
+                Err(e) => failures.push(reason(&sock.to_string(), &e)),
+            }
+        }
+        if failures.is_empty() {
+            failures.push(format!("{address}: resolves to no address"));
+        }
+        Err(ClientError::Connect(failures.join("; ")))
+    }
+
+    async fn connect(
+        &self,
+        sock: SocketAddr,
+        server_name: &str,
+        address: &str,
+    ) -> Result<Link, ClientError> {
+        let endpoint = self.endpoint_for(sock)?;
+        let conn = endpoint
+            .connect_with(self.quic.clone(), sock, server_name)
+            .map_err(|e| ClientError::Connect(e.to_string()))?
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let hello = pb::Hello {
+            protocol_major: crate::PROTOCOL_MAJOR,
+            protocol_minor: crate::PROTOCOL_MINOR,
+            capabilities: self.config.capabilities.clone(),
+            client_name: self.config.client_name.clone(),
+        };
+        let answer = call_on(
+            &conn,
+            MAX_FRAME_BYTES,
+            self.ids.next_id(),
+            pb::request::Kind::Hello(hello),
+        )
+        .await
+        .map_err(ClientError::from)
+        .and_then(into_result);
+        let welcome = match answer {
+            Ok(pb::response::Result::Welcome(w)) => w,
+            Ok(other) => {
+                conn.close(CLOSE_NORMAL.into(), b"bad welcome");
+                return Err(ClientError::Protocol(format!(
+                    "Hello answered with {}",
+                    result_name(&other)
+                )));
+            }
+            Err(e) => {
+                conn.close(CLOSE_NORMAL.into(), b"hello failed");
+                return Err(e);
+            }
+        };
+        if welcome.protocol_major != crate::PROTOCOL_MAJOR {
+            conn.close(CLOSE_NORMAL.into(), b"protocol version");
+            return Err(ClientError::Protocol(format!(
+                "server speaks protocol {}.{}, this client {}.{}",
+                welcome.protocol_major,
+                welcome.protocol_minor,
+                crate::PROTOCOL_MAJOR,
+                crate::PROTOCOL_MINOR
+            )));
+        }
+        let announced = welcome
+            .limits
+            .as_ref()
+            .map_or(0, |l| l.max_frame_bytes as usize);
+        let max_frame_bytes = if announced == 0 {
+            MAX_FRAME_BYTES
+        } else {
+            announced.clamp(1024, MAX_ACCEPTED_FRAME_BYTES)
+        };
+        let datagrams = welcome.capabilities.iter().any(|c| c == CAP_DATAGRAMS)
+            && self.config.offers(CAP_DATAGRAMS)
+            && conn.max_datagram_size().is_some();
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        Ok(Link {
+            conn,
+            welcome,
+            address: address.to_string(),
+            generation,
+            datagrams,
+            max_frame_bytes,
+        })
+    }
+
+    fn endpoint_for(&self, sock: SocketAddr) -> Result<quinn::Endpoint, ClientError> {
+        let mut endpoints = self
+            .endpoints
+            .lock()
+            .map_err(|_| ClientError::Closed("endpoint lock poisoned".into()))?;
+        let slot = if sock.is_ipv4() {
+            &mut endpoints.v4
+        } else {
+            &mut endpoints.v6
+        };
+        if let Some(endpoint) = slot {
+            return Ok(endpoint.clone());
+        }
+        let bind: SocketAddr = if sock.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        };
+        let endpoint = quinn::Endpoint::client(bind)
+            .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
+        *slot = Some(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    /// Closes the endpoints (and with them every connection).
+    pub fn close(&self) {
+        if let Ok(endpoints) = self.endpoints.lock() {
+            for endpoint in [&endpoints.v4, &endpoints.v6].into_iter().flatten() {
+                endpoint.close(CLOSE_NORMAL.into(), b"client closed");
+            }
+        }
+    }
+}
+
+/// One failed attempt for the list in [`ClientError::Connect`]: connect errors already name
+/// their address; others get it prefixed.
+fn reason(address: &str, e: &ClientError) -> String {
+    match e {
+        ClientError::Connect(m) if m.starts_with(address) => m.clone(),
+        ClientError::Connect(m) => format!("{address}: {m}"),
+        other => format!("{address}: {other}"),
+    }
+}
+
+/// The host part of `host:port` (brackets of IPv6 literals removed).
+fn split_host(address: &str) -> Result<String, ClientError> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| ClientError::Config(format!("address {address:?} has no port")))?;
+    if port.parse::<u16>().is_err() {
+        return Err(ClientError::Config(format!(
+            "address {address:?} has an invalid port"
+        )));
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(ClientError::Config(format!(
+            "address {address:?} has no host"
+        )));
+    }
+    Ok(host.to_string())
+}
+
+/// A short name of a response result, for error messages.
+pub(crate) fn result_name(result: &pb::response::Result) -> &'static str {
+    use pb::response::Result as R;
+    match result {
+        R::Error(_) => "error",
+        R::Welcome(_) => "welcome",
+        R::Auth(_) => "auth",
+        R::Ok(_) => "ok",
+        R::Sessions(_) => "sessions",
+        R::User(_) => "user",
+        R::Users(_) => "users",
+        R::Chat(_) => "chat",
+        R::Chats(_) => "chats",
+        R::Message(_) => "message",
+        R::Messages(_) => "messages",
+        R::Receipts(_) => "receipts",
+        R::Edits(_) => "edits",
+        R::Sync(_) => "sync",
+        R::Events(_) => "events",
+    }
+}
+
+/// A shareable link handle.
+pub(crate) type SharedLink = Arc<Link>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_split_from_addresses() {
+        assert_eq!(split_host("chat.example:4433").unwrap(), "chat.example");
+        assert_eq!(split_host("[::1]:4433").unwrap(), "::1");
+        assert!(split_host("nohost").is_err());
+        assert!(split_host("host:notaport").is_err());
+        assert!(split_host(":4433").is_err());
+    }
+}

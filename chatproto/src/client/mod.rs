@@ -1,0 +1,360 @@
+//! The async chat/1 client SDK (tokio + quinn).
+//!
+//! [`Client::connect`] opens a QUIC connection to the first reachable server, says Hello (and
+//! follows a redirect), and starts a background task that keeps the connection alive: when it is
+//! lost, the client reconnects with jittered backoff, authenticates again (access token, else
+//! refresh token) and resumes the event stream through the sans-IO [`session`](crate::session),
+//! so the application sees every chat event exactly once and in order.
+//!
+//! Every request kind of `spec/chat.proto` has a typed method (`send_message`, `get_history`,
+//! ...). Requests that are safe to repeat are retried across reconnects; UNAVAILABLE and
+//! RATE_LIMITED answers are retried after the server's hint.
+//!
+//! ```no_run
+//! use chatproto::client::{Client, ClientConfig, ClientEvent};
+//! use chatproto::tls::{Verification, parse_fingerprint};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pin = parse_fingerprint("3f:a1:...")?;
+//! let client = Client::connect(ClientConfig::new("chat.example:4433", Verification::Pin(pin))).await?;
+//! client.login("alice", "correct horse battery", "laptop").await?;
+//! let chat = client.create_private_chat(42).await?;
+//! client.send_text(chat.id, "hello").await?;
+//! while let Some(event) = client.next_event().await {
+//!     match event {
+//!         ClientEvent::Chat(ev) => println!("chat {} seq {}: {:?}", ev.chat_id, ev.seq, ev.body),
+//!         ClientEvent::TokensRefreshed(tokens) => { /* persist tokens */ }
+//!         other => println!("{other:?}"),
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: [`ClientConfig`], [`Tokens`], [`RetryPolicy`], capability names.
+//! - [`error`]: [`ClientError`] and [`RemoteError`].
+//! - [`events`]: [`ClientEvent`], what [`Client::next_event`] returns.
+//! - `connection.rs`: dialing, Hello, redirects, failover, one request per stream.
+//! - `reconnect.rs`: the background task (session, event stream, reconnect, re-authentication).
+//! - `auth.rs`: register, login, refresh, authenticate, logout.
+//! - `requests.rs`: the typed method of every other request kind.
+
+mod auth;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod events;
+mod reconnect;
+mod requests;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use config::{CAP_DATAGRAMS, CAP_REDIRECT, ClientConfig, RetryPolicy, Tokens};
+pub use error::{ClientError, RemoteError};
+pub use events::ClientEvent;
+pub use requests::new_client_msg_id;
+
+use crate::pb;
+use crate::session::{Backoff, RequestIds, SessionConfig};
+use connection::{CallError, Dialer, SharedLink, into_result};
+use reconnect::{Command, Driver};
+
+/// The state of the connection, as the request side sees it.
+#[derive(Debug, Clone)]
+pub(crate) enum LinkState {
+    Up(SharedLink),
+    /// Reconnecting.
+    Down,
+    /// Stopped for good, with the reason.
+    Closed(String),
+}
+
+/// What the driver task and the request side share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    dialer: Dialer,
+    ids: RequestIds,
+    link: watch::Sender<LinkState>,
+    tokens: Mutex<Option<Tokens>>,
+    /// Taken (dropped) when the driver ends, so that `next_event` returns `None` after the last
+    /// event.
+    events: Mutex<Option<mpsc::UnboundedSender<ClientEvent>>>,
+}
+
+impl Shared {
+    fn set_link(&self, state: LinkState) {
+        self.link.send_replace(state);
+    }
+
+    fn tokens(&self) -> Option<Tokens> {
+        self.tokens.lock().ok().and_then(|t| t.clone())
+    }
+
+    fn set_tokens(&self, tokens: Option<Tokens>) {
+        if let Ok(mut t) = self.tokens.lock() {
+            *t = tokens;
+        }
+    }
+
+    fn emit(&self, event: ClientEvent) {
+        if let Ok(events) = self.events.lock()
+            && let Some(tx) = events.as_ref()
+        {
+            // The receiver lives in the Client; if it is gone nobody listens any more.
+            let _ = tx.send(event);
+        }
+    }
+
+    /// No more events: `next_event` returns `None` once the queued ones are taken.
+    fn end_events(&self) {
+        if let Ok(mut events) = self.events.lock() {
+            events.take();
+        }
+    }
+
+    /// The current connection, waiting while the client reconnects.
+    async fn wait_link(&self) -> Result<SharedLink, ClientError> {
+        let mut rx = self.link.subscribe();
+        let state = rx
+            .wait_for(|s| !matches!(s, LinkState::Down))
+            .await
+            .map_err(|_| ClientError::Closed("client dropped".into()))?;
+        match &*state {
+            LinkState::Up(link) => Ok(link.clone()),
+            LinkState::Closed(reason) => Err(ClientError::Closed(reason.clone())),
+            LinkState::Down => Err(ClientError::Closed("unreachable link state".into())),
+        }
+    }
+
+    /// Waits until a connection newer than `generation` is up.
+    async fn wait_link_after(&self, generation: u64) -> Result<SharedLink, ClientError> {
+        let mut rx = self.link.subscribe();
+        let state = rx
+            .wait_for(|s| match s {
+                LinkState::Up(link) => link.generation > generation,
+                LinkState::Down => false,
+                LinkState::Closed(_) => true,
+            })
+            .await
+            .map_err(|_| ClientError::Closed("client dropped".into()))?;
+        match &*state {
+            LinkState::Up(link) => Ok(link.clone()),
+            LinkState::Closed(reason) => Err(ClientError::Closed(reason.clone())),
+            LinkState::Down => Err(ClientError::Closed("unreachable link state".into())),
+        }
+    }
+}
+
+/// Whether a request may be sent again after its connection was lost without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// Reads, and writes that converge to the same state (or carry an idempotency key).
+    Safe,
+    /// Doing it twice could do it twice.
+    Never,
+}
+
+/// A connected chat/1 client. Share it behind an `Arc` to call it from many tasks.
+#[derive(Debug)]
+pub struct Client {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<ClientEvent>>,
+}
+
+impl Client {
+    /// Connects to the first server of `config.servers` that answers Hello (following a Welcome
+    /// redirect), authenticating with `config.tokens` when given, and starts the background task.
+    pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
+        let ids = RequestIds::new();
+        let dialer = Dialer::new(config.clone(), ids.clone())?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (link_tx, _) = watch::channel(LinkState::Down);
+        let shared = Arc::new(Shared {
+            dialer,
+            ids,
+            link: link_tx,
+            tokens: Mutex::new(config.tokens.clone()),
+            events: Mutex::new(Some(events_tx)),
+        });
+        let first = reconnect::establish(&shared, &[], 0, config.tokens.clone())
+            .await
+            .map_err(ClientError::from)?;
+        let page = first
+            .link
+            .welcome
+            .limits
+            .as_ref()
+            .map_or(0, |l| l.max_page_size);
+        let session_config = SessionConfig {
+            backoff: config.retry.backoff,
+            seed: rand::random(),
+            fetch_limit: if page == 0 { 100 } else { page.min(100) },
+            unknown_chats: config.unknown_chats,
+            initial_cursors: config.cursors.clone(),
+            ..SessionConfig::default()
+        };
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let driver = Driver::new(shared.clone(), session_config, commands_rx);
+        tokio::spawn(driver.run(first));
+        // The driver publishes the first link; wait for it so requests can start at once.
+        shared.wait_link().await?;
+        Ok(Self {
+            shared,
+            commands,
+            events: tokio::sync::Mutex::new(events_rx),
+        })
+    }
+
+    /// The next event; `None` once the client is closed and every event was taken.
+    pub async fn next_event(&self) -> Option<ClientEvent> {
+        self.events.lock().await.recv().await
+    }
+
+    /// The next event if one is ready, without waiting.
+    pub fn try_next_event(&self) -> Option<ClientEvent> {
+        self.events.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// The Welcome of the current connection, if connected.
+    pub fn welcome(&self) -> Option<pb::Welcome> {
+        match &*self.shared.link.borrow() {
+            LinkState::Up(link) => Some(link.welcome.clone()),
+            _ => None,
+        }
+    }
+
+    /// The `host:port` of the current connection, if connected.
+    pub fn server_address(&self) -> Option<String> {
+        match &*self.shared.link.borrow() {
+            LinkState::Up(link) => Some(link.address.clone()),
+            _ => None,
+        }
+    }
+
+    /// True when the current connection negotiated datagrams (typing goes as datagrams).
+    pub fn datagrams_enabled(&self) -> bool {
+        matches!(&*self.shared.link.borrow(), LinkState::Up(link) if link.datagrams)
+    }
+
+    /// The tokens in force, if authenticated. Persist them to resume later.
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.shared.tokens()
+    }
+
+    /// The cursor of every chat (highest seq delivered), to persist and pass back as
+    /// [`ClientConfig::cursors`].
+    pub async fn cursors(&self) -> Result<Vec<pb::ChatCursor>, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Cursors(tx))
+            .map_err(|_| ClientError::Closed("client closed".into()))?;
+        rx.await
+            .map_err(|_| ClientError::Closed("client closed".into()))
+    }
+
+    /// Closes the connection and stops reconnecting. Pending requests fail with
+    /// [`ClientError::Closed`].
+    pub async fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+        let mut rx = self.shared.link.subscribe();
+        let _ = rx.wait_for(|s| matches!(s, LinkState::Closed(_))).await;
+    }
+
+    /// Sends one request, retrying as the retry policy allows, within the request timeout.
+    /// Returns the generation of the connection that answered and the result.
+    pub(crate) async fn call(
+        &self,
+        kind: pb::request::Kind,
+        repeat: Repeat,
+    ) -> Result<(u64, pb::response::Result), ClientError> {
+        let timeout = self.shared.dialer.config().retry.request_timeout;
+        tokio::time::timeout(timeout, self.call_retrying(kind, repeat))
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))?
+    }
+
+    async fn call_retrying(
+        &self,
+        kind: pb::request::Kind,
+        repeat: Repeat,
+    ) -> Result<(u64, pb::response::Result), ClientError> {
+        let policy = &self.shared.dialer.config().retry;
+        let mut backoff = Backoff::new(policy.backoff, rand::random());
+        let mut link = self.shared.wait_link().await?;
+        let mut attempt = 0;
+        loop {
+            let id = self.shared.ids.next_id();
+            let error = match link.call(id, kind.clone()).await {
+                Ok(response) => match into_result(response) {
+                    Ok(result) => return Ok((link.generation, result)),
+                    Err(e) => e,
+                },
+                Err(CallError::Lost(reason)) => {
+                    if repeat == Repeat::Never || !policy.reconnect || attempt >= policy.max_retries
+                    {
+                        return Err(ClientError::ConnectionLost(reason));
+                    }
+                    attempt += 1;
+                    link = self.shared.wait_link_after(link.generation).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match &error {
+                ClientError::Remote(remote)
+                    if remote.is_retryable() && attempt < policy.max_retries =>
+                {
+                    let wait = remote.retry_after.unwrap_or_else(|| backoff.next_delay());
+                    if wait > policy.max_retry_wait {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+                    link = self.shared.wait_link().await?;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The driver ends when it sees this (or the dropped command channel) and closes the
+        // endpoints.
+        let _ = self.commands.send(Command::Close);
+    }
+}
+
+impl Tokens {
+    /// The tokens of an AuthResult; fields the result leaves empty keep the values of `previous`.
+    pub fn from_auth(auth: &pb::AuthResult, previous: &Tokens) -> Self {
+        Self {
+            user_id: auth.user.as_ref().map_or(previous.user_id, |u| u.id),
+            session_id: if auth.session_id == 0 {
+                previous.session_id
+            } else {
+                auth.session_id
+            },
+            access_token: if auth.access_token.is_empty() {
+                previous.access_token.clone()
+            } else {
+                auth.access_token.clone()
+            },
+            access_expires_at_ms: if auth.access_token.is_empty() {
+                previous.access_expires_at_ms
+            } else {
+                auth.access_expires_at_ms
+            },
+            refresh_token: if auth.refresh_token.is_empty() {
+                previous.refresh_token.clone()
+            } else {
+                auth.refresh_token.clone()
+            },
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! The background task of a [`Client`](super::Client): it owns the sans-IO [`Session`], reads the
+//! event stream and datagrams, sends the session's Sync and fetch requests, notices lost
+//! connections and reconnects (dial, Hello, re-authenticate, accept the event stream) with the
+//! session's backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::config::Tokens;
+use super::connection::{CLOSE_NORMAL, Link, SharedLink};
+use super::error::ClientError;
+use super::events::ClientEvent;
+use super::{LinkState, Shared};
+use crate::io::{FrameReader, ReadFrameError, decode_datagram};
+use crate::pb;
+use crate::session::{Output, Session, SessionConfig};
+
+/// An access token this close to expiry is not tried; the refresh token is used right away.
+const EXPIRY_MARGIN_MS: i64 = 5_000;
+/// Delay before retrying a fetch that failed for a reason other than a server answer.
+const FETCH_RETRY: Duration = Duration::from_secs(1);
+
+/// What the application side asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Authentication succeeded on the link of this generation, for this user.
+    Authenticated { generation: u64, user_id: u64 },
+    /// The session was logged out: forget it.
+    LoggedOut,
+    /// Report the current cursors.
+    Cursors(oneshot::Sender<Vec<pb::ChatCursor>>),
+    /// Shut down.
+    Close,
+}
+
+/// Results of the driver's own tasks.
+#[derive(Debug)]
+enum Input {
+    Dialed(Result<Dialed, DialError>),
+    Event {
+        generation: u64,
+        event: pb::Event,
+    },
+    EventStreamEnded {
+        generation: u64,
+        error: Option<String>,
+    },
+    SyncDone {
+        generation: u64,
+        request_id: u64,
+        result: Result<pb::SyncResult, ClientError>,
+    },
+    FetchDone {
+        generation: u64,
+        request_id: u64,
+        chat_id: u64,
+        result: Result<pb::ChatEventList, ClientError>,
+    },
+}
+
+/// A connection that is ready: Hello done, authenticated when there were tokens.
+#[derive(Debug)]
+pub(crate) struct Dialed {
+    pub link: Link,
+    pub server_index: usize,
+    /// The connection is authenticated (so the server opens the event stream).
+    pub authenticated: bool,
+    /// New tokens, when re-authentication had to use the refresh token.
+    pub refreshed: Option<Tokens>,
+    pub user_id: Option<u64>,
+}
+
+/// Why a (re)connect failed.
+#[derive(Debug)]
+pub(crate) enum DialError {
+    /// Try again later.
+    Transient(ClientError),
+    /// The credentials were refused: do not try them again.
+    AuthRejected(String),
+}
+
+impl From<DialError> for ClientError {
+    fn from(e: DialError) -> Self {
+        match e {
+            DialError::Transient(e) => e,
+            DialError::AuthRejected(reason) => ClientError::Remote(super::error::RemoteError {
+                code: pb::ErrorCode::Unauthenticated,
+                message: reason,
+                field: String::new(),
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// Dials (starting with server `start`), says Hello and, with `tokens`, authenticates and accepts
+/// the event stream.
+pub(crate) async fn establish(
+    shared: &Shared,
+    addresses: &[String],
+    start: usize,
+    tokens: Option<Tokens>,
+) -> Result<Dialed, DialError> {
+    let (link, server_index) = shared
+        .dialer
+        .dial_any(addresses, start)
+        .await
+        .map_err(DialError::Transient)?;
+    let Some(tokens) = tokens else {
+        return Ok(Dialed {
+            link,
+            server_index,
+            authenticated: false,
+            refreshed: None,
+            user_id: None,
+        });
+    };
+    match reauthenticate(shared, &link, tokens).await {
+        Ok((tokens, refreshed)) => Ok(Dialed {
+            link,
+            server_index,
+            authenticated: true,
+            user_id: Some(tokens.user_id),
+            refreshed: refreshed.then_some(tokens),
+        }),
+        Err(e) => {
+            link.conn
+                .close(CLOSE_NORMAL.into(), b"authentication failed");
+            Err(e)
+        }
+    }
+}
+
+/// Authenticates a fresh connection: the access token while it is valid, else the refresh token.
+/// Returns the tokens now in force and whether they are new.
+async fn reauthenticate(
+    shared: &Shared,
+    link: &Link,
+    tokens: Tokens,
+) -> Result<(Tokens, bool), DialError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let access_usable = !tokens.access_token.is_empty()
+        && (tokens.access_expires_at_ms == 0
+            || tokens.access_expires_at_ms > now_ms.saturating_add(EXPIRY_MARGIN_MS));
+    if access_usable {
+        let kind = pb::request::Kind::Authenticate(pb::Authenticate {
+            access_token: tokens.access_token.clone(),
+        });
+        match link.call_ok(shared.ids.next_id(), kind).await {
+            Ok(pb::response::Result::Auth(auth)) => {
+                let mut tokens = tokens;
+                if let Some(user) = &auth.user {
+                    tokens.user_id = user.id;
+                }
+                if auth.session_id != 0 {
+                    tokens.session_id = auth.session_id;
+                }
+                return Ok((tokens, false));
+            }
+            Ok(other) => {
+                return Err(DialError::Transient(ClientError::Protocol(format!(
+                    "Authenticate answered with {}",
+                    super::connection::result_name(&other)
+                ))));
+            }
+            Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
+                tracing::debug!(reason = %e.message, "access token refused, refreshing");
+            }
+            Err(e) => return Err(DialError::Transient(e)),
+        }
+    }
+    if tokens.refresh_token.is_empty() {
+        return Err(DialError::AuthRejected(
+            "access token refused and no refresh token".into(),
+        ));
+    }
+    let kind = pb::request::Kind::Refresh(pb::Refresh {
+        refresh_token: tokens.refresh_token.clone(),
+    });
+    match link.call_ok(shared.ids.next_id(), kind).await {
+        Ok(pb::response::Result::Auth(auth)) => Ok((Tokens::from_auth(&auth, &tokens), true)),
+        Ok(other) => Err(DialError::Transient(ClientError::Protocol(format!(
+            "Refresh answered with {}",
+            super::connection::result_name(&other)
+        )))),
+        Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
+            Err(DialError::AuthRejected(e.message))
+        }
+        Err(e) => Err(DialError::Transient(e)),
+    }
+}
+
+/// The driver task's state.
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    session: Session,
+    session_config: SessionConfig,
+    link: Option<SharedLink>,
+    server_index: usize,
+    /// The user of the authenticated session, if any.
+    user_id: Option<u64>,
+    /// The last user that authenticated: a different one starts a fresh session.
+    last_user: Option<u64>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    inputs_tx: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::UnboundedReceiver<Input>,
+}
+
+impl Driver {
+    pub fn new(
+        shared: Arc<Shared>,
+        session_config: SessionConfig,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Self {
+        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        Self {
+            session: Session::with_request_ids(session_config.clone(), shared.ids.clone()),
+            shared,
+            session_config,
+            link: None,
+            server_index: 0,
+            user_id: None,
+            last_user: None,
+            commands,
+            inputs_tx,
+            inputs,
+        }
+    }
+
+    fn now() -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    /// Runs until the client is closed or dropped, starting with the connection `Client::connect`
+    /// established.
+    pub async fn run(mut self, first: Dialed) {
+        self.link_up(first);
+        loop {
+            self.flush();
+            if self.session.is_stopped() && self.link.is_none() {
+                // Revoked, credentials refused, or reconnecting disabled: nothing more can come.
+                break;
+            }
+            let closed = {
+                let link = self.link.clone();
+                async move {
+                    match link {
+                        Some(link) => link.conn.closed().await.to_string(),
+                        None => std::future::pending().await,
+                    }
+                }
+            };
+            let timeout = self.session.poll_timeout();
+            let sleep = async move {
+                match timeout {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Close) => break,
+                    Some(command) => self.on_command(command),
+                },
+                Some(input) = self.inputs.recv() => self.on_input(input),
+                reason = closed => self.link_lost(reason),
+                () = sleep => self.session.handle_timeout(Self::now()),
+            }
+        }
+        if let Some(link) = self.link.take() {
+            link.conn.close(CLOSE_NORMAL.into(), b"client closed");
+        }
+        let closed = matches!(&*self.shared.link.borrow(), LinkState::Closed(_));
+        if !closed {
+            self.shared
+                .set_link(LinkState::Closed("client closed".into()));
+        }
+        self.shared.dialer.close();
+        self.shared.end_events();
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Authenticated {
+                generation,
+                user_id,
+            } => {
+                let Some(link) = self.link.clone() else {
+                    return;
+                };
+                if link.generation != generation {
+                    return;
+                }
+                if self.last_user.is_some_and(|u| u != user_id) {
+                    // Another account: the previous one's cursors mean nothing for it.
+                    let config = SessionConfig {
+                        initial_cursors: Vec::new(),
+                        seed: rand::random(),
+                        ..self.session_config.clone()
+                    };
+                    self.session = Session::with_request_ids(config, self.shared.ids.clone());
+                }
+                self.user_id = Some(user_id);
+                self.last_user = Some(user_id);
+                self.spawn_event_reader(&link);
+                self.session.handle_connected(Self::now());
+            }
+            Command::LoggedOut => {
+                self.user_id = None;
+                let config = SessionConfig {
+                    initial_cursors: Vec::new(),
+                    seed: rand::random(),
+                    ..self.session_config.clone()
+                };
+                self.session = Session::with_request_ids(config, self.shared.ids.clone());
+            }
+            Command::Cursors(reply) => {
+                let _ = reply.send(self.session.cursors());
+            }
+            Command::Close => {}
+        }
+    }
+
+    fn on_input(&mut self, input: Input) {
+        let now = Self::now();
+        let current = self.link.as_ref().map(|l| l.generation);
+        match input {
+            Input::Dialed(Ok(dialed)) => self.link_up(dialed),
+            Input::Dialed(Err(DialError::Transient(e))) => {
+                tracing::debug!(error = %e, "reconnect failed");
+                self.session.handle_connect_failed(now);
+            }
+            Input::Dialed(Err(DialError::AuthRejected(reason))) => {
+                tracing::warn!(%reason, "credentials refused on reconnect; stopping");
+                self.session.stop();
+                self.shared.set_tokens(None);
+                self.shared.emit(ClientEvent::AuthFailed {
+                    reason: reason.clone(),
+                });
+                self.shared.set_link(LinkState::Closed(format!(
+                    "authentication refused: {reason}"
+                )));
+            }
+            Input::Event { generation, event } if Some(generation) == current => {
+                self.session.handle_event(event, now);
+            }
+            // A clean finish follows Logout (or precedes the server closing the connection) and
+            // needs nothing; a broken stream leaves the session blind, so reconnect.
+            Input::EventStreamEnded {
+                generation,
+                error: Some(e),
+            } if Some(generation) == current => {
+                self.close_link(&format!("event stream failed: {e}"));
+            }
+            Input::SyncDone {
+                generation,
+                request_id,
+                result,
+            } if Some(generation) == current => match result {
+                Ok(sync) => self.session.handle_sync_result(request_id, sync, now),
+                // Logged out (or revoked) while the sync was in flight: there is nothing to
+                // resume until the next authentication, which starts a new sync. Reconnecting
+                // would only break the logout that is under way.
+                Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
+                    tracing::debug!("sync refused: the connection is no longer authenticated");
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "sync failed");
+                    self.session.handle_sync_failed(request_id, now);
+                }
+            },
+            Input::FetchDone {
+                generation,
+                request_id,
+                chat_id,
+                result,
+            } if Some(generation) == current => match result {
+                Ok(list) => self
+                    .session
+                    .handle_fetch_result(request_id, chat_id, list, now),
+                Err(ClientError::ConnectionLost(_)) => {}
+                Err(ClientError::Remote(e)) if e.is_retryable() => {
+                    let after = e.retry_after.unwrap_or(FETCH_RETRY);
+                    self.session
+                        .handle_fetch_failed(request_id, chat_id, Some(after), now);
+                }
+                Err(ClientError::Remote(e)) => {
+                    tracing::warn!(chat_id, error = %e, "catching up a chat failed");
+                    self.session
+                        .handle_fetch_failed(request_id, chat_id, None, now);
+                }
+                Err(e) => {
+                    tracing::debug!(chat_id, error = %e, "fetch failed, retrying");
+                    self.session
+                        .handle_fetch_failed(request_id, chat_id, Some(FETCH_RETRY), now);
+                }
+            },
+            // Anything else belongs to a connection that is already gone.
+            _ => {}
+        }
+    }
+
+    /// Carries out the session's outputs.
+    fn flush(&mut self) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Connect { addresses } => self.spawn_reconnect(addresses),
+                Output::Close => {
+                    let reason = if self.session.is_stopped() {
+                        "session revoked"
+                    } else {
+                        "server going away"
+                    };
+                    self.close_link(reason);
+                }
+                Output::Sync {
+                    request_id,
+                    cursors,
+                } => {
+                    let kind = pb::request::Kind::Sync(pb::Sync { cursors });
+                    self.spawn_request(request_id, kind, move |generation, result| {
+                        Input::SyncDone {
+                            generation,
+                            request_id,
+                            result: result.and_then(|r| match r {
+                                pb::response::Result::Sync(s) => Ok(s),
+                                other => Err(unexpected("Sync", &other)),
+                            }),
+                        }
+                    });
+                }
+                Output::Fetch {
+                    request_id,
+                    chat_id,
+                    after_seq,
+                    limit,
+                } => {
+                    let kind = pb::request::Kind::GetChatEvents(pb::GetChatEvents {
+                        chat_id,
+                        after_seq,
+                        limit,
+                    });
+                    self.spawn_request(request_id, kind, move |generation, result| {
+                        Input::FetchDone {
+                            generation,
+                            request_id,
+                            chat_id,
+                            result: result.and_then(|r| match r {
+                                pb::response::Result::Events(e) => Ok(e),
+                                other => Err(unexpected("GetChatEvents", &other)),
+                            }),
+                        }
+                    });
+                }
+                Output::Deliver(event) => {
+                    if let Some(event) = ClientEvent::from_pb(event) {
+                        if matches!(event, ClientEvent::SessionRevoked(_)) {
+                            self.shared.set_tokens(None);
+                        }
+                        self.shared.emit(event);
+                    }
+                }
+                Output::Skipped {
+                    chat_id,
+                    from_seq,
+                    to_seq,
+                } => self.shared.emit(ClientEvent::Skipped {
+                    chat_id,
+                    from_seq,
+                    to_seq,
+                }),
+                Output::CaughtUp => self.shared.emit(ClientEvent::CaughtUp),
+            }
+        }
+    }
+
+    fn spawn_request(
+        &self,
+        request_id: u64,
+        kind: pb::request::Kind,
+        done: impl FnOnce(u64, Result<pb::response::Result, ClientError>) -> Input + Send + 'static,
+    ) {
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        let tx = self.inputs_tx.clone();
+        tokio::spawn(async move {
+            let result = link.call_ok(request_id, kind).await;
+            let _ = tx.send(done(link.generation, result));
+        });
+    }
+
+    fn spawn_reconnect(&mut self, addresses: Vec<String>) {
+        let shared = self.shared.clone();
+        let tx = self.inputs_tx.clone();
+        let start = self.server_index;
+        let tokens = self.user_id.and(self.shared.tokens());
+        self.shared.set_link(LinkState::Down);
+        tokio::spawn(async move {
+            let result = establish(&shared, &addresses, start, tokens).await;
+            let _ = tx.send(Input::Dialed(result));
+        });
+    }
+
+    /// Reads the event stream of `link` once the server opens it. The stream becomes visible
+    /// only when the server first writes to it, so nothing waits for it: the resume (Sync)
+    /// starts at once and live events join whenever they come.
+    fn spawn_event_reader(&self, link: &SharedLink) {
+        let tx = self.inputs_tx.clone();
+        let link = link.clone();
+        let generation = link.generation;
+        let max_frame_bytes = crate::frame::MAX_FRAME_BYTES.max(
+            link.welcome
+                .limits
+                .as_ref()
+                .map_or(0, |l| l.max_frame_bytes as usize),
+        );
+        tokio::spawn(async move {
+            // Fails only when the connection is gone, which the driver notices by itself.
+            let Ok(recv) = link.conn.accept_uni().await else {
+                return;
+            };
+            drop(link);
+            let mut reader = FrameReader::new(recv, max_frame_bytes);
+            loop {
+                match reader.read::<pb::Event>().await {
+                    Ok(event) => {
+                        if tx.send(Input::Event { generation, event }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(ReadFrameError::Finished) => {
+                        let _ = tx.send(Input::EventStreamEnded {
+                            generation,
+                            error: None,
+                        });
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Input::EventStreamEnded {
+                            generation,
+                            error: Some(e.to_string()),
+                        });
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    fn spawn_datagram_reader(&self, link: SharedLink) {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            while let Ok(bytes) = link.conn.read_datagram().await {
+                match decode_datagram(&bytes) {
+                    Ok(pb::Datagram {
+                        kind: Some(pb::datagram::Kind::Typing(typing)),
+                    }) => shared.emit(ClientEvent::Typing(typing)),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "undecodable datagram dropped"),
+                }
+            }
+        });
+    }
+
+    /// A connection is ready: publish it and, when authenticated, start the resume.
+    fn link_up(&mut self, dialed: Dialed) {
+        let link: SharedLink = Arc::new(dialed.link);
+        self.server_index = dialed.server_index;
+        if let Some(tokens) = dialed.refreshed {
+            self.shared.set_tokens(Some(tokens.clone()));
+            self.shared.emit(ClientEvent::TokensRefreshed(tokens));
+        }
+        self.shared.emit(ClientEvent::Connected {
+            address: link.address.clone(),
+            node_id: link.welcome.node_id.clone(),
+        });
+        if link.datagrams {
+            self.spawn_datagram_reader(link.clone());
+        }
+        self.link = Some(link.clone());
+        if let Some(user_id) = dialed.user_id {
+            self.user_id = Some(user_id);
+            self.last_user = Some(user_id);
+        }
+        if dialed.authenticated {
+            self.spawn_event_reader(&link);
+            self.session.handle_connected(Self::now());
+        }
+        self.shared.set_link(LinkState::Up(link));
+    }
+
+    fn link_lost(&mut self, reason: String) {
+        self.link = None;
+        tracing::info!(%reason, "connection lost");
+        self.shared.emit(ClientEvent::Disconnected {
+            reason: reason.clone(),
+        });
+        if self.session.is_stopped() {
+            self.shared.set_link(LinkState::Closed(reason));
+            return;
+        }
+        if !self.shared.dialer.config().retry.reconnect {
+            self.session.stop();
+            self.shared
+                .set_link(LinkState::Closed(format!("connection lost: {reason}")));
+            return;
+        }
+        self.shared.set_link(LinkState::Down);
+        self.session.handle_disconnected(Self::now());
+    }
+
+    fn close_link(&mut self, reason: &str) {
+        if let Some(link) = &self.link {
+            link.conn.close(CLOSE_NORMAL.into(), reason.as_bytes());
+        }
+        if self.link.is_some() {
+            self.link_lost(reason.to_string());
+        }
+    }
+}
+
+fn unexpected(request: &str, got: &pb::response::Result) -> ClientError {
+    ClientError::Protocol(format!(
+        "{request} answered with {}",
+        super::connection::result_name(got)
+    ))
+}

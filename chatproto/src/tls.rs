@@ -1,0 +1,305 @@
+//! Client TLS for chat/1: how the server's certificate is verified, and the quinn client
+//! configuration built from it.
+//!
+//! Three modes ([`Verification`]):
+//! - a CA (PEM roots, from a file or in memory): normal WebPKI verification of the chain and of
+//!   the server name;
+//! - a pinned SHA-256 fingerprint of the server's end-entity certificate (DER): exactly that
+//!   certificate is accepted, whatever its name or issuer — for self-signed deployments;
+//! - insecure: anything is accepted. Development only; every use logs a warning.
+//!
+//! In every mode the TLS 1.3 handshake signature is verified with the ring provider's
+//! algorithms, so a pinned or insecure peer must still hold the certificate's private key.
+//! Only TLS 1.3 is offered (QUIC requires it) and the ALPN is [`ALPN`](crate::ALPN).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::QuicClientConfig;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
+
+/// How the client verifies the server's certificate.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Trust the CA certificates in this PEM file.
+    CaFile(PathBuf),
+    /// Trust the CA certificates in this PEM text.
+    CaPem(Vec<u8>),
+    /// Accept exactly the end-entity certificate whose DER has this SHA-256 digest.
+    Pin([u8; 32]),
+    /// Accept any certificate. Anyone on the path can impersonate the server: development only.
+    InsecureDangerous,
+}
+
+impl fmt::Debug for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CaFile(path) => f.debug_tuple("CaFile").field(path).finish(),
+            Self::CaPem(pem) => write!(f, "CaPem({} bytes)", pem.len()),
+            Self::Pin(pin) => write!(f, "Pin({})", hex::encode(pin)),
+            Self::InsecureDangerous => f.write_str("InsecureDangerous"),
+        }
+    }
+}
+
+impl Verification {
+    /// True for [`Verification::InsecureDangerous`].
+    pub fn is_insecure(&self) -> bool {
+        matches!(self, Self::InsecureDangerous)
+    }
+}
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The CA file could not be read.
+    #[error("cannot read CA file {path}: {source}")]
+    ReadCa {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CA PEM text holds no usable certificate.
+    #[error("invalid CA certificates: {0}")]
+    BadCa(String),
+    /// A fingerprint is not 32 bytes of hex.
+    #[error("invalid fingerprint: {0}")]
+    BadFingerprint(String),
+    /// rustls or quinn rejected the configuration.
+    #[error("tls configuration: {0}")]
+    Config(String),
+}
+
+/// Idle timeout of client connections: a silent server is given up after this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Keep-alive interval: well inside the idle timeout, and short enough to keep NAT bindings.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// The SHA-256 digest of a certificate's DER encoding.
+pub fn fingerprint(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
+/// The SHA-256 fingerprint of a certificate's DER, as 64 lowercase hex characters.
+pub fn fingerprint_hex(der: &[u8]) -> String {
+    hex::encode(fingerprint(der))
+}
+
+/// Parses a SHA-256 fingerprint: 64 hex characters, any case, optionally separated by colons
+/// (`AB:cd:...`), surrounding whitespace ignored.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], TlsError> {
+    let digits: String = text.trim().chars().filter(|&c| c != ':').collect();
+    if digits.len() != 64 {
+        return Err(TlsError::BadFingerprint(format!(
+            "expected 64 hex digits, got {}",
+            digits.len()
+        )));
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(&digits, &mut out)
+        .map_err(|e| TlsError::BadFingerprint(format!("not hex: {e}")))?;
+    Ok(out)
+}
+
+/// The crypto provider every chat/1 client uses: ring, explicitly (never a process default).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client configuration for `verification`: TLS 1.3 only, ALPN `chat/1`.
+pub fn rustls_client_config(verification: &Verification) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = match verification {
+        Verification::CaFile(path) => {
+            let pem = std::fs::read(path).map_err(|source| TlsError::ReadCa {
+                path: path.clone(),
+                source,
+            })?;
+            builder
+                .with_root_certificates(root_store(&pem)?)
+                .with_no_client_auth()
+        }
+        Verification::CaPem(pem) => builder
+            .with_root_certificates(root_store(pem)?)
+            .with_no_client_auth(),
+        Verification::Pin(pin) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(FixedVerifier {
+                pin: Some(*pin),
+                algorithms: provider.signature_verification_algorithms,
+            }))
+            .with_no_client_auth(),
+        Verification::InsecureDangerous => {
+            tracing::warn!(
+                "TLS certificate verification is DISABLED: anyone on the network path can \
+                 impersonate the server (development only)"
+            );
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(FixedVerifier {
+                    pin: None,
+                    algorithms: provider.signature_verification_algorithms,
+                }))
+                .with_no_client_auth()
+        }
+    };
+    config.alpn_protocols = vec![crate::ALPN.to_vec()];
+    Ok(config)
+}
+
+/// The transport settings of client connections: keep-alive, idle timeout, datagrams on, and
+/// no streams the server could open beyond the event stream (and a few spare uni streams).
+pub fn transport_config() -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(KEEP_ALIVE))
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(IDLE_TIMEOUT).expect("30 s fits a QUIC varint"),
+        ))
+        .max_concurrent_bidi_streams(0u32.into())
+        .max_concurrent_uni_streams(8u32.into())
+        .datagram_receive_buffer_size(Some(256 * 1024))
+        .datagram_send_buffer_size(256 * 1024);
+    transport
+}
+
+/// A quinn client configuration for `verification` with [`transport_config`].
+pub fn client_config(verification: &Verification) -> Result<quinn::ClientConfig, TlsError> {
+    let tls = rustls_client_config(verification)?;
+    let quic =
+        QuicClientConfig::try_from(Arc::new(tls)).map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config()));
+    Ok(config)
+}
+
+fn root_store(pem: &[u8]) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let mut reader = pem;
+    for cert in rustls_pemfile::certs(&mut reader) {
+        let cert = cert.map_err(|e| TlsError::BadCa(format!("unreadable PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::BadCa(format!("rejected certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::BadCa("no certificate in the PEM text".into()));
+    }
+    Ok(roots)
+}
+
+/// Accepts one pinned certificate (or, with no pin, any certificate), and verifies handshake
+/// signatures normally.
+#[derive(Debug)]
+struct FixedVerifier {
+    pin: Option<[u8; 32]>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for FixedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.pin {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(pin) if fingerprint(end_entity) == pin => Ok(ServerCertVerified::assertion()),
+            Some(pin) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
+                    expected: hex::encode(pin),
+                    actual: fingerprint_hex(end_entity),
+                }))),
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The certificate presented is not the pinned one.
+#[derive(Debug, thiserror::Error)]
+#[error("server certificate fingerprint {actual} does not match the pinned {expected}")]
+struct PinMismatch {
+    expected: String,
+    actual: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_in_any_case_with_or_without_colons() {
+        let der = b"not really a certificate";
+        let hex = fingerprint_hex(der);
+        assert_eq!(hex.len(), 64);
+        assert_eq!(parse_fingerprint(&hex).unwrap(), fingerprint(der));
+        let upper_colons = hex
+            .to_uppercase()
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(":");
+        assert_eq!(
+            parse_fingerprint(&format!("  {upper_colons}\n")).unwrap(),
+            fingerprint(der)
+        );
+    }
+
+    #[test]
+    fn bad_fingerprints_are_rejected_with_the_reason() {
+        let short = parse_fingerprint("abcd").unwrap_err().to_string();
+        assert!(short.contains("expected 64 hex digits, got 4"), "{short}");
+        let not_hex = parse_fingerprint(&"zz".repeat(32)).unwrap_err().to_string();
+        assert!(not_hex.contains("not hex"), "{not_hex}");
+    }
+
+    #[test]
+    fn empty_or_garbage_ca_pem_is_rejected() {
+        let err = client_config(&Verification::CaPem(b"hello".to_vec())).unwrap_err();
+        assert!(matches!(err, TlsError::BadCa(_)), "{err}");
+        let err = client_config(&Verification::CaFile("/nonexistent/ca.pem".into())).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn debug_does_not_dump_pem_bytes() {
+        let v = Verification::CaPem(vec![b'x'; 5000]);
+        assert_eq!(format!("{v:?}"), "CaPem(5000 bytes)");
+    }
+}

@@ -40,7 +40,10 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("addr", &self.addr).field("admin_addr", &self.admin_addr).finish()
+        f.debug_struct("Daemon")
+            .field("addr", &self.addr)
+            .field("admin_addr", &self.admin_addr)
+            .finish()
     }
 }
 
@@ -62,15 +65,20 @@ pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<d
         create_private_file(&path)?;
         SqliteStore::open(&path).map_err(anyhow::Error::from)
     })
-        .await
-        .context("store open task")?
-        .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
+    .await
+    .context("store open task")?
+    .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
     Ok(Arc::new(store))
 }
 
 fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(anyhow::Error::from(e).context(format!("cannot create {}", path.display()))),
@@ -104,7 +112,10 @@ impl Daemon {
             },
         });
 
-        let server_config = crate::server::endpoint::server_config(data.cert_chain.clone(), data.private_key.clone_key())?;
+        let server_config = crate::server::endpoint::server_config(
+            data.cert_chain.clone(),
+            data.private_key.clone_key(),
+        )?;
         let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
 

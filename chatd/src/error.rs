@@ -28,12 +28,20 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: pb::ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: String::new(), retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            field: String::new(),
+            retry_after: None,
+        }
     }
 
     /// INVALID_ARGUMENT naming the field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), ..Self::new(pb::ErrorCode::InvalidArgument, message) }
+        Self {
+            field: field.into(),
+            ..Self::new(pb::ErrorCode::InvalidArgument, message)
+        }
     }
 
     /// UNAUTHENTICATED.
@@ -65,7 +73,10 @@ impl ApiError {
     pub fn rate_limited(scope: &str, retry_after: Duration) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(pb::ErrorCode::RateLimited, format!("rate limit exceeded: {scope}"))
+            ..Self::new(
+                pb::ErrorCode::RateLimited,
+                format!("rate limit exceeded: {scope}"),
+            )
         }
     }
 
@@ -130,7 +141,10 @@ impl From<FieldError> for ApiError {
             FieldErrorKind::Invalid => pb::ErrorCode::InvalidArgument,
             FieldErrorKind::TooLarge => pb::ErrorCode::TooLarge,
         };
-        Self { field: err.field.to_string(), ..Self::new(code, format!("{}: {}", err.field, err.message)) }
+        Self {
+            field: err.field.to_string(),
+            ..Self::new(code, format!("{}: {}", err.field, err.message))
+        }
     }
 }
 
@@ -138,7 +152,10 @@ impl From<RateLimited> for ApiError {
     fn from(err: RateLimited) -> Self {
         Self {
             retry_after: Some(err.retry_after.max(Duration::from_millis(1))),
-            ..Self::new(pb::ErrorCode::RateLimited, format!("rate limit exceeded: {}", err.scope.label()))
+            ..Self::new(
+                pb::ErrorCode::RateLimited,
+                format!("rate limit exceeded: {}", err.scope.label()),
+            )
         }
     }
 }

@@ -97,7 +97,9 @@ impl Hub {
     /// Removes a connection; returns true when the user has no connection left on this node.
     pub fn unregister(&self, user_id: u64, conn_id: u64) -> bool {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = conns.get_mut(&user_id) else { return false };
+        let Some(list) = conns.get_mut(&user_id) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|c| c.conn_id != conn_id);
         let removed = list.len() != before;
@@ -110,12 +112,20 @@ impl Hub {
 
     /// True when the user has at least one connection on this node.
     pub fn is_online(&self, user_id: u64) -> bool {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&user_id)
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&user_id)
     }
 
     /// Number of authenticated connections on this node.
     pub fn connection_count(&self) -> usize {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum()
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     /// Frames handed to connections so far.
@@ -125,7 +135,12 @@ impl Hub {
 
     /// The user's connections (a snapshot).
     pub fn connections_of(&self, user_id: u64) -> Vec<ConnHandle> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).get(&user_id).cloned().unwrap_or_default()
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Closes every connection of the user (optionally only those of one session), after sending
@@ -153,7 +168,11 @@ impl Hub {
                 match conn.tx.try_send(frame.clone()) {
                     Ok(()) => sent += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::info!(conn = conn.conn_id, user = conn.user_id, "slow consumer: closing");
+                        tracing::info!(
+                            conn = conn.conn_id,
+                            user = conn.user_id,
+                            "slow consumer: closing"
+                        );
                         conn.kick.cancel();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -173,7 +192,9 @@ impl Hub {
         let datagram = chatproto::io::encode_datagram(&pb::Datagram {
             kind: Some(pb::datagram::Kind::Typing(typing)),
         });
-        let frame = encode_event(&pb::Event { kind: Some(pb::event::Kind::Typing(typing)) });
+        let frame = encode_event(&pb::Event {
+            kind: Some(pb::event::Kind::Typing(typing)),
+        });
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         for user in users {
             for conn in conns.get(user).into_iter().flatten() {
@@ -181,7 +202,8 @@ impl Hub {
                     continue;
                 }
                 let via_datagram = conn.datagrams.as_ref().is_some_and(|c| {
-                    c.max_datagram_size().is_some_and(|max| datagram.len() <= max)
+                    c.max_datagram_size()
+                        .is_some_and(|max| datagram.len() <= max)
                         && c.send_datagram(datagram.clone()).is_ok()
                 });
                 if !via_datagram {
@@ -195,7 +217,9 @@ impl Hub {
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
         let chat_id = event.chat_id;
         let seq = event.seq;
-        let frame = encode_event(&pb::Event { kind: Some(pb::event::Kind::Chat(event.clone())) });
+        let frame = encode_event(&pb::Event {
+            kind: Some(pb::event::Kind::Chat(event.clone())),
+        });
         let mut ready = Vec::new();
         {
             let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,7 +252,10 @@ impl Hub {
         {
             let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
             for state in order.values_mut() {
-                if state.oldest_pending.is_some_and(|t| now.duration_since(t) >= REORDER_WAIT) {
+                if state
+                    .oldest_pending
+                    .is_some_and(|t| now.duration_since(t) >= REORDER_WAIT)
+                {
                     for (seq, entry) in std::mem::take(&mut state.pending) {
                         state.last = state.last.max(seq);
                         ready.push(entry);
@@ -265,11 +292,17 @@ mod tests {
     }
 
     fn chat_event(chat_id: u64, seq: u64) -> pb::ChatEvent {
-        pb::ChatEvent { chat_id, seq, ..Default::default() }
+        pb::ChatEvent {
+            chat_id,
+            seq,
+            ..Default::default()
+        }
     }
 
     fn seq_of(frame: &Bytes) -> u64 {
-        let ev: pb::Event = chatproto::frame::FrameDecoder::default().decode_exact(frame).unwrap();
+        let ev: pb::Event = chatproto::frame::FrameDecoder::default()
+            .decode_exact(frame)
+            .unwrap();
         match ev.kind {
             Some(pb::event::Kind::Chat(c)) => c.seq,
             other => panic!("unexpected {other:?}"),

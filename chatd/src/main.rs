@@ -18,7 +18,10 @@ fn main() -> ExitCode {
         eprintln!("chatd: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chatd: cannot start the async runtime: {e}");
@@ -28,9 +31,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &config.command {
             CliCommand::Serve => chatd::cli::serve::run(config.clone()).await,
-            CliCommand::User { action: UserCommand::Add { name, admin, password_stdin } } => {
-                chatd::cli::user_add::run(&config, name, *admin, *password_stdin).await
-            }
+            CliCommand::User {
+                action:
+                    UserCommand::Add {
+                        name,
+                        admin,
+                        password_stdin,
+                    },
+            } => chatd::cli::user_add::run(&config, name, *admin, *password_stdin).await,
         }
     });
     match result {

@@ -22,7 +22,10 @@ pub struct ChatMembers {
 impl ChatMembers {
     /// The member's role, if they are one.
     pub fn role_of(&self, user_id: u64) -> Option<pb::MemberRole> {
-        self.members.iter().find(|(u, _)| *u == user_id).map(|(_, r)| *r)
+        self.members
+            .iter()
+            .find(|(u, _)| *u == user_id)
+            .map(|(_, r)| *r)
     }
 
     /// Every member's id.
@@ -46,12 +49,23 @@ const MAX_ENTRIES: usize = 50_000;
 
 impl MemberCache {
     /// The members of a chat, from the cache or the store. `None` when the chat does not exist.
-    pub async fn get(&self, store: &dyn Store, chat_id: u64) -> StoreResult<Option<Arc<ChatMembers>>> {
-        if let Some(hit) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&chat_id) {
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        chat_id: u64,
+    ) -> StoreResult<Option<Arc<ChatMembers>>> {
+        if let Some(hit) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&chat_id)
+        {
             return Ok(Some(hit.clone()));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let Some(chat) = store.chat(chat_id).await? else { return Ok(None) };
+        let Some(chat) = store.chat(chat_id).await? else {
+            return Ok(None);
+        };
         let members = store.members(chat_id).await?;
         let entry = Arc::new(ChatMembers {
             kind: chat.kind,

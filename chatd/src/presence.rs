@@ -46,7 +46,9 @@ pub async fn announce(state: &AppState, user_id: u64) {
 }
 
 async fn try_announce(state: &AppState, user_id: u64) -> Result<(), crate::store::StoreError> {
-    let Some(user) = state.store.user(user_id).await? else { return Ok(()) };
+    let Some(user) = state.store.user(user_id).await? else {
+        return Ok(());
+    };
     let online = state.hub.is_online(user_id);
     let update = pb::PresenceUpdate {
         user_id,
@@ -54,13 +56,18 @@ async fn try_announce(state: &AppState, user_id: u64) -> Result<(), crate::store
         last_seen_at_ms: user.last_seen_at_ms,
     };
     let watchers = watchers(state, user_id).await?;
-    let event = pb::Event { kind: Some(pb::event::Kind::Presence(update)) };
+    let event = pb::Event {
+        kind: Some(pb::event::Kind::Presence(update)),
+    };
     state.hub.deliver_event(&watchers, &event, None);
     Ok(())
 }
 
 /// Users allowed to see `user_id`'s presence.
-pub async fn watchers(state: &AppState, user_id: u64) -> Result<Vec<u64>, crate::store::StoreError> {
+pub async fn watchers(
+    state: &AppState,
+    user_id: u64,
+) -> Result<Vec<u64>, crate::store::StoreError> {
     let mut watchers = state.store.contact_of(user_id).await?;
     watchers.extend(state.store.shared_chat_peers(user_id).await?);
     watchers.sort_unstable();

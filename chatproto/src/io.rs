@@ -62,11 +62,17 @@ impl FrameReader {
     pub async fn read_only<M: Message + Default>(&mut self) -> Result<M, ReadFrameError> {
         let msg = self.read::<M>().await?;
         if !self.buf.is_empty() {
-            return Err(FrameError::TrailingBytes { extra: self.buf.len() }.into());
+            return Err(FrameError::TrailingBytes {
+                extra: self.buf.len(),
+            }
+            .into());
         }
         match self.recv.read_chunk(1, true).await? {
             None => Ok(msg),
-            Some(chunk) => Err(FrameError::TrailingBytes { extra: chunk.bytes.len() }.into()),
+            Some(chunk) => Err(FrameError::TrailingBytes {
+                extra: chunk.bytes.len(),
+            }
+            .into()),
         }
     }
 

@@ -140,7 +140,10 @@ impl EventStream {
     /// Writes already-encoded event frames (see [`encode_frames`]) in order, in as few writes as
     /// the stream allows. The caller encodes each event once and shares the bytes between every
     /// connection it goes to.
-    pub async fn write_frames(&mut self, frames: &mut [bytes::Bytes]) -> Result<(), WriteFrameError> {
+    pub async fn write_frames(
+        &mut self,
+        frames: &mut [bytes::Bytes],
+    ) -> Result<(), WriteFrameError> {
         self.send.write_all_chunks(frames).await?;
         Ok(())
     }

@@ -1,1 +1,76 @@
-fn main() {}
+//! The `loadgen` binary: parse the command line into a validated configuration, run the library
+//! on a runtime of the configured size, print the table or the JSON object.
+//!
+//! Exit status: 0 when the run is OK (nothing lost, duplicated, reordered, no error), 3 when it
+//! completed but is not OK, 1 when it could not run, 2 for usage errors.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use loadgen::config::{Cli, Command, RunArgs, RunConfig};
+
+fn main() -> ExitCode {
+    let Cli { command } = Cli::parse();
+    let result = match command {
+        Command::Run(args) => run(*args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::load(args)?;
+    init_logging(&config);
+    if config.tls.is_insecure() {
+        eprintln!(
+            "loadgen: WARNING: --insecure: the server certificate is NOT verified on any of the {} \
+             connections; anyone on the path can impersonate the server (development only)",
+            config.connections()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let output = runtime
+        .block_on(loadgen::run(&config, true))
+        .context("the run failed")?;
+    // Connections still closing in the background must not hold the exit.
+    runtime.shutdown_background();
+    if config.json {
+        println!("{}", output.report.to_json());
+    } else {
+        print!("{}", loadgen::report::table::render(&output.report));
+        for path in &output.plots {
+            println!("plot written: {}", path.display());
+        }
+    }
+    Ok(if output.report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// Logs to standard error, `RUST_LOG` or warnings by default. With `--insecure` the SDK's
+/// per-connection warning is replaced by the single warning above: thousands of identical
+/// lines would bury everything else.
+fn init_logging(config: &RunConfig) {
+    let mut filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    if config.tls.is_insecure() {
+        filter.push_str(",chatproto::client::connection=error");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,22 +1,25 @@
-//! End-to-end test support: launchers for the real servers the suites run (chatd, Redis and
-//! Redis Cluster, FerretDB, nginx), each on free loopback ports in a temporary directory and
-//! stopped with its whole process group when dropped.
+//! End-to-end test support: real chatd servers (in-process or as processes), launchers for the
+//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx), and SDK clients.
+//! Every server runs on free loopback ports in a temporary directory and is stopped with its
+//! whole process group when dropped.
 //!
 //! # Layout
-//! - `tools`, `ports`: where the binaries are; free loopback ports.
-//! - `process`: process groups, the watchdog, bounded waits.
-//! - `redis`, `ferretdb`, `nginx`, `chatd`: one launcher each.
-//! - `cluster`: several chatd processes on one FerretDB and one Redis Cluster.
-//! - `clients`: SDK clients that collect their events, for assertions with timeouts.
-//! - `server`: an in-process chatd, for tests that need no real process.
+//! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
+//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
+//! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
+//! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
+//!   SDK clients that collect their events, for assertions with timeouts on cluster services.
+//! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 
 pub mod chatd;
-pub mod clients;
+pub mod client;
 pub mod cluster;
 pub mod ferretdb;
 pub mod nginx;
 pub mod ports;
 pub mod process;
+pub mod raw;
 pub mod redis;
 pub mod server;
 pub mod tools;
+pub mod users;

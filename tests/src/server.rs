@@ -41,13 +41,21 @@ impl TestServer {
     /// A server on an existing data directory (to restart one).
     pub async fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
         let data_dir = format!("--data-dir={}", dir.path().display());
-        let mut args: Vec<String> =
-            vec!["chatd".into(), data_dir, "--listen=127.0.0.1:0".into(), "--admin-listen=127.0.0.1:0".into()];
+        let mut args: Vec<String> = vec![
+            "chatd".into(),
+            data_dir,
+            "--listen=127.0.0.1:0".into(),
+            "--admin-listen=127.0.0.1:0".into(),
+        ];
         args.extend(GENEROUS_LIMITS.iter().map(|s| s.to_string()));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let config = Config::load(args.into_iter().map(Into::into), |_| None).expect("test configuration");
+        let config =
+            Config::load(args.into_iter().map(Into::into), |_| None).expect("test configuration");
         let daemon = Daemon::start(config).await.expect("start chatd");
-        TestServer { daemon: Some(daemon), dir }
+        TestServer {
+            daemon: Some(daemon),
+            dir,
+        }
     }
 
     fn daemon(&self) -> &Daemon {

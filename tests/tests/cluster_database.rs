@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use chatproto::client::{ClientError, new_client_msg_id};
 use chatproto::pb;
-use tests::clients::{TestUser, create_group};
 use tests::cluster::{ChatCluster, ClusterSpec};
 use tests::process::poll_until;
+use tests::users::{TestUser, create_group};
 
 /// The promise under test: an answer within this long while the database is down.
 const UNAVAILABLE_WITHIN: Duration = Duration::from_secs(2);

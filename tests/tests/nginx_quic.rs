@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tests::clients::{TestUser, create_group, hello_from};
 use tests::cluster::ChatCluster;
 use tests::nginx::Nginx;
+use tests::users::{TestUser, create_group, hello_from};
 
 /// Client addresses tried: 127.0.0.2 ..= 127.0.0.(1 + ADDRESSES).
 const ADDRESSES: u8 = 24;

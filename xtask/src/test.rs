@@ -17,7 +17,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tools = super::deps::ensure()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--workspace", "--locked"]).args(&args.cargo_args);
+    cmd.args(["test", "--workspace", "--locked"])
+        .args(&args.cargo_args);
     for (name, path) in tools.env() {
         cmd.env(name, path);
     }

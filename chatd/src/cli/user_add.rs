@@ -15,17 +15,28 @@ use crate::validate;
 
 /// Reads the password from standard input (one line; the trailing newline is dropped), validates
 /// name and password with the same rules as Register, and creates the account.
-pub async fn run(config: &Config, name: &str, admin: bool, password_stdin: bool) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    name: &str,
+    admin: bool,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     if !password_stdin {
-        bail!("pass the password on standard input with --password-stdin (never on the command line)");
+        bail!(
+            "pass the password on standard input with --password-stdin (never on the command line)"
+        );
     }
-    let username = validate::username("username", name).map_err(|e| anyhow::anyhow!("{}", e.message))
+    let username = validate::username("username", name)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
         .with_context(|| format!("invalid username {name:?}"))?;
     let mut password = String::new();
-    std::io::stdin().read_to_string(&mut password).context("cannot read the password from stdin")?;
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from stdin")?;
     let password = password.strip_suffix('\n').unwrap_or(&password);
     let password = password.strip_suffix('\r').unwrap_or(password).to_string();
-    validate::password("password", &password).map_err(|e| anyhow::anyhow!("invalid password: {}", e.message))?;
+    validate::password("password", &password)
+        .map_err(|e| anyhow::anyhow!("invalid password: {}", e.message))?;
 
     let options = DataDirOptions::from_config(config);
     let data = tokio::task::spawn_blocking(move || crate::datadir::prepare(&options))
@@ -37,14 +48,29 @@ pub async fn run(config: &Config, name: &str, admin: bool, password_stdin: bool)
         .await
         .context("hashing task")?
         .context("cannot hash the password")?;
-    let role = if admin { pb::Role::Admin } else { pb::Role::User };
+    let role = if admin {
+        pb::Role::Admin
+    } else {
+        pb::Role::User
+    };
     let user = store
-        .create_user(NewUser { username: username.clone(), email: String::new(), password_hash: hash, role, now_ms: now_ms() })
+        .create_user(NewUser {
+            username: username.clone(),
+            email: String::new(),
+            password_hash: hash,
+            role,
+            now_ms: now_ms(),
+        })
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => anyhow::anyhow!("user {username} already exists"),
             other => anyhow::anyhow!(other),
         })?;
-    println!("created user {} (id {}){}", user.username, user.id, if admin { " with the admin role" } else { "" });
+    println!(
+        "created user {} (id {}){}",
+        user.username,
+        user.id,
+        if admin { " with the admin role" } else { "" }
+    );
     Ok(())
 }

@@ -20,7 +20,11 @@ use crate::validate;
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
 fn session_revoked_event(reason: &str) -> pb::Event {
-    pb::Event { kind: Some(pb::event::Kind::SessionRevoked(pb::SessionRevoked { reason: reason.into() })) }
+    pb::Event {
+        kind: Some(pb::event::Kind::SessionRevoked(pb::SessionRevoked {
+            reason: reason.into(),
+        })),
+    }
 }
 
 /// Closes every live connection of the given sessions of `user_id`.
@@ -33,7 +37,9 @@ pub fn kick_sessions(ctx: &ConnCtx, user_id: u64, sessions: &[u64], reason: &str
 
 /// Closes every live connection of `user_id`.
 pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
-    ctx.state.hub.kick_user(user_id, None, &session_revoked_event(reason));
+    ctx.state
+        .hub
+        .kick_user(user_id, None, &session_revoked_event(reason));
 }
 
 fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
@@ -49,10 +55,17 @@ fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
 }
 
 /// Starts a session for `user`, issues its tokens and authenticates the connection.
-async fn open_session(ctx: &ConnCtx, user: &UserRecord, device_name: String) -> ApiResult<pb::AuthResult> {
+async fn open_session(
+    ctx: &ConnCtx,
+    user: &UserRecord,
+    device_name: String,
+) -> ApiResult<pb::AuthResult> {
     ctx.check_same_user(user.id)?;
     let now = now_ms();
-    let refresh::RefreshToken { token: refresh_token, hash: refresh_hash } = refresh::RefreshToken::generate();
+    let refresh::RefreshToken {
+        token: refresh_token,
+        hash: refresh_hash,
+    } = refresh::RefreshToken::generate();
     let session = ctx
         .state
         .store
@@ -66,7 +79,12 @@ async fn open_session(ctx: &ConnCtx, user: &UserRecord, device_name: String) -> 
         .await?;
     let admin = user.role == pb::Role::Admin;
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
-    ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
+    ctx.authenticated(Principal {
+        user_id: user.id,
+        session_id: session.id,
+        admin,
+    })
+    .await?;
     Ok(pb::AuthResult {
         user: Some(user_view(ctx, user, user.id, true)),
         session_id: session.id,
@@ -77,10 +95,13 @@ async fn open_session(ctx: &ConnCtx, user: &UserRecord, device_name: String) -> 
 }
 
 fn issue(ctx: &ConnCtx, user: &UserRecord, session_id: u64, now: i64) -> ApiResult<(String, i64)> {
-    ctx.state.tokens.issue(user.id, session_id, user.role, now).map_err(|e| {
-        tracing::error!(error = %e, "cannot sign an access token");
-        ApiError::internal()
-    })
+    ctx.state
+        .tokens
+        .issue(user.id, session_id, user.role, now)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign an access token");
+            ApiError::internal()
+        })
 }
 
 /// Register: create an account and log in.
@@ -90,10 +111,13 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     validate::password("register.password", &req.password)?;
     let device = validate::device_name("register.device_name", &req.device_name)?;
     // Hashing is the expensive part: registrations share the per-address login budget.
-    ctx.state.limits.check_login_address(ctx.remote.ip(), Instant::now()).map_err(|limited| {
-        ctx.state.metrics.rate_limited(limited.scope);
-        ApiError::from(limited)
-    })?;
+    ctx.state
+        .limits
+        .check_login_address(ctx.remote.ip(), Instant::now())
+        .map_err(|limited| {
+            ctx.state.metrics.rate_limited(limited.scope);
+            ApiError::from(limited)
+        })?;
     if let Some(p) = ctx.principal_opt() {
         return Err(ApiError::precondition(format!(
             "this connection is already authenticated as user {}",
@@ -107,7 +131,13 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     let user = ctx
         .state
         .store
-        .create_user(NewUser { username, email: req.email, password_hash: hash, role: pb::Role::User, now_ms: now_ms() })
+        .create_user(NewUser {
+            username,
+            email: req.email,
+            password_hash: hash,
+            role: pb::Role::User,
+            now_ms: now_ms(),
+        })
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict(_) => ApiError {
@@ -124,18 +154,31 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
 pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
     let username = validate::username("login.username", &req.username)?;
     if req.password.is_empty() || req.password.len() > *validate::PASSWORD_BYTES.end() {
-        return Err(ApiError::invalid("login.password", "must be 1 to 1024 bytes"));
+        return Err(ApiError::invalid(
+            "login.password",
+            "must be 1 to 1024 bytes",
+        ));
     }
     let device = validate::device_name("login.device_name", &req.device_name)?;
     login_throttle(ctx, &username)?;
-    let user = ctx.state.store.user_by_username(&username).await?.filter(|u| !u.deleted);
+    let user = ctx
+        .state
+        .store
+        .user_by_username(&username)
+        .await?
+        .filter(|u| !u.deleted);
     let Some(user) = user else {
         // Same work as a real verification, so timing does not reveal unknown usernames.
         let _ = ctx.state.passwords.verify_dummy(req.password).await;
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
     };
-    let ok = ctx.state.passwords.verify(req.password, user.password_hash.clone()).await.unwrap_or(false);
+    let ok = ctx
+        .state
+        .passwords
+        .verify(req.password, user.password_hash.clone())
+        .await
+        .unwrap_or(false);
     if !ok {
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
@@ -150,35 +193,67 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
 /// Exchange a refresh token for new tokens (rotation with reuse detection).
 pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     if !refresh::is_well_formed(&req.refresh_token) {
-        return Err(ApiError::invalid("refresh.refresh_token", "malformed refresh token"));
+        return Err(ApiError::invalid(
+            "refresh.refresh_token",
+            "malformed refresh token",
+        ));
     }
     let now = now_ms();
-    let refresh::RefreshToken { token: new_token, hash: new_hash } = refresh::RefreshToken::generate();
-    let outcome = ctx.state.store.rotate_refresh(&refresh::hash_refresh_token(&req.refresh_token), &new_hash, now).await?;
+    let refresh::RefreshToken {
+        token: new_token,
+        hash: new_hash,
+    } = refresh::RefreshToken::generate();
+    let outcome = ctx
+        .state
+        .store
+        .rotate_refresh(
+            &refresh::hash_refresh_token(&req.refresh_token),
+            &new_hash,
+            now,
+        )
+        .await?;
     let session = match outcome {
         RefreshOutcome::Rotated(session) => session,
-        RefreshOutcome::Reused { session_id, user_id } => {
+        RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
             tracing::warn!(user_id, session_id, "refresh token reused: session revoked");
             ctx.state.metrics.auth_failure("refresh_reuse");
             kick_sessions(ctx, user_id, &[session_id], "refresh token reuse detected");
-            return Err(ApiError::unauthenticated("refresh token reuse detected: session revoked"));
+            return Err(ApiError::unauthenticated(
+                "refresh token reuse detected: session revoked",
+            ));
         }
         RefreshOutcome::Invalid => {
             ctx.state.metrics.auth_failure("bad_refresh");
-            return Err(ApiError::unauthenticated("invalid or revoked refresh token"));
+            return Err(ApiError::unauthenticated(
+                "invalid or revoked refresh token",
+            ));
         }
     };
     if refresh::refresh_expired(session.created_at_ms, session.last_seen_at_ms, now) {
-        ctx.state.store.revoke_session(session.user_id, session.id, now).await?;
+        ctx.state
+            .store
+            .revoke_session(session.user_id, session.id, now)
+            .await?;
         ctx.state.metrics.auth_failure("refresh_expired");
         return Err(ApiError::unauthenticated("session expired: log in again"));
     }
     let user = active_user(ctx, session.user_id).await?;
     ctx.check_same_user(user.id)?;
-    ctx.state.store.touch_session(session.id, &ctx.remote.to_string(), now).await?;
+    ctx.state
+        .store
+        .touch_session(session.id, &ctx.remote.to_string(), now)
+        .await?;
     let (access_token, access_expires_at_ms) = issue(ctx, &user, session.id, now)?;
     let admin = user.role == pb::Role::Admin;
-    ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
+    ctx.authenticated(Principal {
+        user_id: user.id,
+        session_id: session.id,
+        admin,
+    })
+    .await?;
     Ok(Answer::Auth(pb::AuthResult {
         user: Some(user_view(ctx, &user, user.id, true)),
         session_id: session.id,
@@ -202,22 +277,39 @@ async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
 /// Authenticate the connection with an access token.
 pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Answer> {
     if req.access_token.is_empty() || req.access_token.len() > 4096 {
-        return Err(ApiError::invalid("authenticate.access_token", "must be 1 to 4096 bytes"));
+        return Err(ApiError::invalid(
+            "authenticate.access_token",
+            "must be 1 to 4096 bytes",
+        ));
     }
     let now = now_ms();
-    let claims = ctx.state.tokens.verify(&req.access_token, now).map_err(|e| {
-        ctx.state.metrics.auth_failure("bad_token");
-        ApiError::unauthenticated(format!("invalid access token: {e}"))
-    })?;
+    let claims = ctx
+        .state
+        .tokens
+        .verify(&req.access_token, now)
+        .map_err(|e| {
+            ctx.state.metrics.auth_failure("bad_token");
+            ApiError::unauthenticated(format!("invalid access token: {e}"))
+        })?;
     let session = ctx.state.store.session(claims.session_id).await?;
-    let Some(session) = session.filter(|s| s.revoked_at_ms.is_none() && s.user_id == claims.user_id) else {
+    let Some(session) =
+        session.filter(|s| s.revoked_at_ms.is_none() && s.user_id == claims.user_id)
+    else {
         ctx.state.metrics.auth_failure("revoked");
         return Err(ApiError::unauthenticated("session revoked"));
     };
     let user = active_user(ctx, claims.user_id).await?;
-    ctx.state.store.touch_session(session.id, &ctx.remote.to_string(), now).await?;
+    ctx.state
+        .store
+        .touch_session(session.id, &ctx.remote.to_string(), now)
+        .await?;
     let admin = user.role == pb::Role::Admin;
-    ctx.authenticated(Principal { user_id: user.id, session_id: session.id, admin }).await?;
+    ctx.authenticated(Principal {
+        user_id: user.id,
+        session_id: session.id,
+        admin,
+    })
+    .await?;
     Ok(Answer::Auth(pb::AuthResult {
         user: Some(user_view(ctx, &user, user.id, true)),
         session_id: session.id,
@@ -228,7 +320,10 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
 /// Logout: revoke this connection's session; the connection stays open, unauthenticated.
 pub async fn logout(ctx: &ConnCtx, _req: pb::Logout) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    ctx.state.store.revoke_session(me.user_id, me.session_id, now_ms()).await?;
+    ctx.state
+        .store
+        .revoke_session(me.user_id, me.session_id, now_ms())
+        .await?;
     ctx.deauthenticate().await;
     // Other connections that authenticated with the same session end too.
     kick_sessions(ctx, me.user_id, &[me.session_id], "logged out");
@@ -240,21 +335,41 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
     let me = ctx.principal()?;
     validate::password("change_password.new_password", &req.new_password)?;
     if req.old_password.len() > *validate::PASSWORD_BYTES.end() {
-        return Err(ApiError::invalid("change_password.old_password", "longer than 1024 bytes"));
+        return Err(ApiError::invalid(
+            "change_password.old_password",
+            "longer than 1024 bytes",
+        ));
     }
     login_throttle(ctx, &me.user_id.to_string())?;
     let user = active_user(ctx, me.user_id).await?;
-    let ok = ctx.state.passwords.verify(req.old_password, user.password_hash.clone()).await.unwrap_or(false);
+    let ok = ctx
+        .state
+        .passwords
+        .verify(req.old_password, user.password_hash.clone())
+        .await
+        .unwrap_or(false);
     if !ok {
         ctx.state.metrics.auth_failure("bad_credentials");
-        return Err(ApiError { field: "change_password.old_password".into(), ..ApiError::denied("wrong password") });
+        return Err(ApiError {
+            field: "change_password.old_password".into(),
+            ..ApiError::denied("wrong password")
+        });
     }
-    let hash = ctx.state.passwords.hash(req.new_password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
+    let hash = ctx
+        .state
+        .passwords
+        .hash(req.new_password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })?;
     ctx.state.store.set_password_hash(me.user_id, &hash).await?;
-    let revoked = ctx.state.store.revoke_user_sessions(me.user_id, Some(me.session_id), now_ms()).await?;
+    let revoked = ctx
+        .state
+        .store
+        .revoke_user_sessions(me.user_id, Some(me.session_id), now_ms())
+        .await?;
     kick_sessions(ctx, me.user_id, &revoked, "password changed");
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -276,7 +391,10 @@ pub async fn list_sessions(ctx: &ConnCtx, _req: pb::ListSessions) -> ApiResult<A
     let me = ctx.principal()?;
     let sessions = ctx.state.store.list_sessions(me.user_id).await?;
     Ok(Answer::Sessions(pb::SessionList {
-        sessions: sessions.iter().map(|s| session_view(s, Some(me.session_id))).collect(),
+        sessions: sessions
+            .iter()
+            .map(|s| session_view(s, Some(me.session_id)))
+            .collect(),
     }))
 }
 
@@ -286,15 +404,29 @@ pub async fn revoke_session(ctx: &ConnCtx, req: pb::RevokeSession) -> ApiResult<
     if req.session_id == 0 {
         return Err(ApiError::invalid("revoke_session.session_id", "required"));
     }
-    ctx.state.store.revoke_session(me.user_id, req.session_id, now_ms()).await?;
+    ctx.state
+        .store
+        .revoke_session(me.user_id, req.session_id, now_ms())
+        .await?;
+    if req.session_id == me.session_id {
+        // Revoking one's own session is a logout: this connection stays open, unauthenticated.
+        ctx.deauthenticate().await;
+    }
     kick_sessions(ctx, me.user_id, &[req.session_id], "session revoked");
     Ok(Answer::Ok(pb::Ok {}))
 }
 
 /// Revoke every session of mine except this connection's.
-pub async fn revoke_other_sessions(ctx: &ConnCtx, _req: pb::RevokeOtherSessions) -> ApiResult<Answer> {
+pub async fn revoke_other_sessions(
+    ctx: &ConnCtx,
+    _req: pb::RevokeOtherSessions,
+) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let revoked = ctx.state.store.revoke_user_sessions(me.user_id, Some(me.session_id), now_ms()).await?;
+    let revoked = ctx
+        .state
+        .store
+        .revoke_user_sessions(me.user_id, Some(me.session_id), now_ms())
+        .await?;
     kick_sessions(ctx, me.user_id, &revoked, "session revoked");
     Ok(Answer::Ok(pb::Ok {}))
 }

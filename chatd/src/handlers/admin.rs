@@ -32,10 +32,17 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
     };
     let limit = validate::page_limit("admin_list_users.limit", req.limit)?;
     let after = cursor_username(&req.cursor, "admin_list_users.cursor")?;
-    let mut users = ctx.state.store.list_users(&query, after.as_deref(), limit + 1).await?;
+    let mut users = ctx
+        .state
+        .store
+        .list_users(&query, after.as_deref(), limit + 1)
+        .await?;
     let next_cursor = page_cursor(&mut users, limit);
     Ok(Answer::Users(pb::UserList {
-        users: users.iter().map(|u| user_view(ctx, u, admin, true)).collect(),
+        users: users
+            .iter()
+            .map(|u| user_view(ctx, u, admin, true))
+            .collect(),
         next_cursor,
     }))
 }
@@ -45,14 +52,24 @@ pub async fn set_user_disabled(ctx: &ConnCtx, req: pb::AdminSetUserDisabled) -> 
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_set_user_disabled.user_id").await?;
     if user.id == admin && req.disabled {
-        return Err(ApiError::precondition("an admin cannot disable their own account"));
+        return Err(ApiError::precondition(
+            "an admin cannot disable their own account",
+        ));
     }
     ctx.state.store.set_disabled(user.id, req.disabled).await?;
     if req.disabled {
-        ctx.state.store.revoke_user_sessions(user.id, None, now_ms()).await?;
+        ctx.state
+            .store
+            .revoke_user_sessions(user.id, None, now_ms())
+            .await?;
         kick_user(ctx, user.id, "account disabled");
     }
-    tracing::info!(admin, user_id = user.id, disabled = req.disabled, "account disabled flag set");
+    tracing::info!(
+        admin,
+        user_id = user.id,
+        disabled = req.disabled,
+        "account disabled flag set"
+    );
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -62,7 +79,9 @@ pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<A
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_delete_user.user_id").await?;
     if user.id == admin {
-        return Err(ApiError::precondition("an admin cannot delete their own account"));
+        return Err(ApiError::precondition(
+            "an admin cannot delete their own account",
+        ));
     }
     let store = &ctx.state.store;
     let now = now_ms();
@@ -71,7 +90,14 @@ pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<A
     // Leave every chat first, so nobody keeps seeing a member that no longer exists.
     loop {
         let chats = store
-            .user_chats(user.id, UserChatsQuery { include_archived: true, after: None, limit: 100 })
+            .user_chats(
+                user.id,
+                UserChatsQuery {
+                    include_archived: true,
+                    after: None,
+                    limit: 100,
+                },
+            )
             .await?;
         if chats.is_empty() {
             break;
@@ -90,12 +116,21 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiRe
     let admin = require_admin(ctx).await?;
     validate::password("admin_reset_password.new_password", &req.new_password)?;
     let user = existing_user(ctx, req.user_id, "admin_reset_password.user_id").await?;
-    let hash = ctx.state.passwords.hash(req.new_password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
+    let hash = ctx
+        .state
+        .passwords
+        .hash(req.new_password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })?;
     ctx.state.store.set_password_hash(user.id, &hash).await?;
-    let revoked = ctx.state.store.revoke_user_sessions(user.id, None, now_ms()).await?;
+    let revoked = ctx
+        .state
+        .store
+        .revoke_user_sessions(user.id, None, now_ms())
+        .await?;
     kick_sessions(ctx, user.id, &revoked, "password reset by an admin");
     tracing::info!(admin, user_id = user.id, "password reset");
     Ok(Answer::Ok(pb::Ok {}))
@@ -107,10 +142,18 @@ pub async fn set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer>
     let role = match pb::Role::try_from(req.role) {
         Ok(pb::Role::User) => pb::Role::User,
         Ok(pb::Role::Admin) => pb::Role::Admin,
-        _ => return Err(ApiError::invalid("admin_set_role.role", "must be ROLE_USER or ROLE_ADMIN")),
+        _ => {
+            return Err(ApiError::invalid(
+                "admin_set_role.role",
+                "must be ROLE_USER or ROLE_ADMIN",
+            ));
+        }
     };
     let user = existing_user(ctx, req.user_id, "admin_set_role.user_id").await?;
-    if user.role == pb::Role::Admin && role == pb::Role::User && ctx.state.store.count_admins().await? <= 1 {
+    if user.role == pb::Role::Admin
+        && role == pb::Role::User
+        && ctx.state.store.count_admins().await? <= 1
+    {
         return Err(ApiError::precondition("cannot demote the last admin"));
     }
     ctx.state.store.set_role(user.id, role).await?;
@@ -123,7 +166,9 @@ pub async fn list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResu
     require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_list_sessions.user_id").await?;
     let sessions = ctx.state.store.list_sessions(user.id).await?;
-    Ok(Answer::Sessions(pb::SessionList { sessions: sessions.iter().map(|s| session_view(s, None)).collect() }))
+    Ok(Answer::Sessions(pb::SessionList {
+        sessions: sessions.iter().map(|s| session_view(s, None)).collect(),
+    }))
 }
 
 /// AdminRevokeSessions: one session, or all with session_id 0.
@@ -132,13 +177,24 @@ pub async fn revoke_sessions(ctx: &ConnCtx, req: pb::AdminRevokeSessions) -> Api
     let user = existing_user(ctx, req.user_id, "admin_revoke_sessions.user_id").await?;
     let now = now_ms();
     let revoked = if req.session_id == 0 {
-        ctx.state.store.revoke_user_sessions(user.id, None, now).await?
+        ctx.state
+            .store
+            .revoke_user_sessions(user.id, None, now)
+            .await?
     } else {
-        ctx.state.store.revoke_session(user.id, req.session_id, now).await?;
+        ctx.state
+            .store
+            .revoke_session(user.id, req.session_id, now)
+            .await?;
         vec![req.session_id]
     };
     kick_sessions(ctx, user.id, &revoked, "session revoked by an admin");
-    tracing::info!(admin, user_id = user.id, count = revoked.len(), "sessions revoked");
+    tracing::info!(
+        admin,
+        user_id = user.id,
+        count = revoked.len(),
+        "sessions revoked"
+    );
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -155,9 +211,18 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
         let heir = members
             .iter()
             .filter(|m| m.user_id != user_id)
-            .max_by_key(|m| (m.role == pb::MemberRole::Admin, std::cmp::Reverse(m.joined_at_seq)));
+            .max_by_key(|m| {
+                (
+                    m.role == pb::MemberRole::Admin,
+                    std::cmp::Reverse(m.joined_at_seq),
+                )
+            });
         match heir {
-            Some(heir) => events.extend(store.transfer_ownership(chat_id, admin, heir.user_id, now).await?),
+            Some(heir) => events.extend(
+                store
+                    .transfer_ownership(chat_id, admin, heir.user_id, now)
+                    .await?,
+            ),
             None => {
                 let event = store.delete_chat(chat_id, admin, now).await?;
                 ctx.state.members.invalidate(chat_id);
@@ -166,7 +231,11 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             }
         }
     }
-    events.push(store.remove_member(chat_id, admin, user_id, false, now).await?);
+    events.push(
+        store
+            .remove_member(chat_id, admin, user_id, false, now)
+            .await?,
+    );
     ctx.state.members.invalidate(chat_id);
     let mut recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
     recipients.sort_unstable();

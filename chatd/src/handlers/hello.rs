@@ -31,10 +31,16 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         )));
     }
     if hello.client_name.len() > 64 {
-        return Err(ApiError::invalid("hello.client_name", "longer than 64 bytes"));
+        return Err(ApiError::invalid(
+            "hello.client_name",
+            "longer than 64 bytes",
+        ));
     }
     if hello.capabilities.len() > 64 {
-        return Err(ApiError::invalid("hello.capabilities", "more than 64 capabilities"));
+        return Err(ApiError::invalid(
+            "hello.capabilities",
+            "more than 64 capabilities",
+        ));
     }
     let datagrams_possible = ctx.conn.max_datagram_size().is_some();
     let capabilities: Vec<String> = hello

@@ -104,7 +104,8 @@ pub fn close_after(response: &pb::Response) -> Option<u32> {
     match &response.result {
         Some(Answer::Welcome(w)) if w.redirect.is_some() => Some(close::REDIRECTED),
         Some(Answer::Error(e))
-            if e.code() == pb::ErrorCode::FailedPrecondition && e.message.starts_with("unsupported protocol") =>
+            if e.code() == pb::ErrorCode::FailedPrecondition
+                && e.message.starts_with("unsupported protocol") =>
         {
             Some(close::VERSION_MISMATCH)
         }
@@ -115,13 +116,19 @@ pub fn close_after(response: &pb::Response) -> Option<u32> {
 /// Checks the connection state and budgets, then runs the handler.
 pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> {
     let Some(kind) = request.kind else {
-        return Err(ApiError::new(pb::ErrorCode::Unimplemented, "unknown or missing request kind"));
+        return Err(ApiError::new(
+            pb::ErrorCode::Unimplemented,
+            "unknown or missing request kind",
+        ));
     };
     let now = std::time::Instant::now();
-    ctx.state.limits.check_address_request(ctx.remote.ip(), now).map_err(|limited| {
-        ctx.state.metrics.rate_limited(limited.scope);
-        ApiError::from(limited)
-    })?;
+    ctx.state
+        .limits
+        .check_address_request(ctx.remote.ip(), now)
+        .map_err(|limited| {
+            ctx.state.metrics.rate_limited(limited.scope);
+            ApiError::from(limited)
+        })?;
     let opens_session = matches!(
         kind,
         Kind::Register(_) | Kind::Login(_) | Kind::Refresh(_) | Kind::Authenticate(_)
@@ -131,10 +138,13 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     }
     if !opens_session && !matches!(kind, Kind::Hello(_)) {
         let me = ctx.principal()?;
-        ctx.state.limits.check_request(me.user_id, now).map_err(|limited| {
-            ctx.state.metrics.rate_limited(limited.scope);
-            ApiError::from(limited)
-        })?;
+        ctx.state
+            .limits
+            .check_request(me.user_id, now)
+            .map_err(|limited| {
+                ctx.state.metrics.rate_limited(limited.scope);
+                ApiError::from(limited)
+            })?;
     }
     match kind {
         Kind::Hello(r) => hello::hello(ctx, r).await,

@@ -48,7 +48,12 @@ pub async fn on_datagram(ctx: &ConnCtx, bytes: &[u8]) {
         return;
     };
     // Datagrams bypass request dispatch, so they spend the same per-user budget here.
-    if ctx.state.limits.check_request(principal.user_id, std::time::Instant::now()).is_err() {
+    if ctx
+        .state
+        .limits
+        .check_request(principal.user_id, std::time::Instant::now())
+        .is_err()
+    {
         tracing::debug!(
             conn = ctx.conn_id,
             "typing datagram over the request budget: dropped"
@@ -73,10 +78,13 @@ async fn typing(state: &AppState, me: u64, chat_id: u64) -> ApiResult<()> {
             "only channel admins and the owner may post",
         ));
     }
-    state.limits.check_typing(me, chat_id, std::time::Instant::now()).map_err(|limited| {
-        state.metrics.rate_limited(limited.scope);
-        ApiError::from(limited)
-    })?;
+    state
+        .limits
+        .check_typing(me, chat_id, std::time::Instant::now())
+        .map_err(|limited| {
+            state.metrics.rate_limited(limited.scope);
+            ApiError::from(limited)
+        })?;
     let recipients = recipients(state, &m).await?;
     if !recipients.is_empty() {
         let signal = pb::Typing {

@@ -23,8 +23,16 @@ pub fn user_view(ctx: &ConnCtx, user: &UserRecord, viewer: u64, privileged: bool
         status: effective_status(user, online) as i32,
         last_seen_at_ms: user.last_seen_at_ms,
         created_at_ms: user.created_at_ms,
-        email: if own || privileged { user.email.clone() } else { String::new() },
-        role: if own || privileged { user.role as i32 } else { 0 },
+        email: if own || privileged {
+            user.email.clone()
+        } else {
+            String::new()
+        },
+        role: if own || privileged {
+            user.role as i32
+        } else {
+            0
+        },
         disabled: privileged && user.disabled,
     }
 }
@@ -67,7 +75,12 @@ pub async fn existing_user(ctx: &ConnCtx, user_id: u64, field: &str) -> ApiResul
 /// GetMe.
 pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let user = ctx.state.store.user(me.user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = ctx
+        .state
+        .store
+        .user(me.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Answer::User(user_view(ctx, &user, me.user_id, false)))
 }
 
@@ -76,7 +89,10 @@ pub async fn get_users(ctx: &ConnCtx, req: pb::GetUsers) -> ApiResult<Answer> {
     let me = ctx.principal()?;
     let ids = validate::id_list("get_users.user_ids", &req.user_ids)?;
     let users = ctx.state.store.users(&ids).await?;
-    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
+    Ok(Answer::Users(pb::UserList {
+        users: views(ctx, &users, me.user_id).await?,
+        next_cursor: String::new(),
+    }))
 }
 
 /// UpdateProfile.
@@ -116,9 +132,16 @@ pub async fn search_users(ctx: &ConnCtx, req: pb::SearchUsers) -> ApiResult<Answ
     let query = validate::user_query("search_users.query", &req.query)?;
     let limit = validate::page_limit_or("search_users.limit", req.limit, 20)?;
     let after = cursor_username(&req.cursor, "search_users.cursor")?;
-    let mut users = ctx.state.store.search_users(&query, after.as_deref(), limit + 1).await?;
+    let mut users = ctx
+        .state
+        .store
+        .search_users(&query, after.as_deref(), limit + 1)
+        .await?;
     let next_cursor = page_cursor(&mut users, limit);
-    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor }))
+    Ok(Answer::Users(pb::UserList {
+        users: views(ctx, &users, me.user_id).await?,
+        next_cursor,
+    }))
 }
 
 /// Decodes a username cursor (the last username of the previous page).
@@ -126,7 +149,9 @@ pub fn cursor_username(cursor: &str, field: &str) -> ApiResult<Option<String>> {
     if cursor.is_empty() {
         return Ok(None);
     }
-    validate::username("cursor", cursor).map(Some).map_err(|_| ApiError::invalid(field, "malformed cursor"))
+    validate::username("cursor", cursor)
+        .map(Some)
+        .map_err(|_| ApiError::invalid(field, "malformed cursor"))
 }
 
 /// Trims a `limit + 1` page to `limit` and returns the next cursor (empty when it was the last).
@@ -143,7 +168,10 @@ pub fn page_cursor(users: &mut Vec<UserRecord>, limit: u32) -> String {
 pub async fn add_contact(ctx: &ConnCtx, req: pb::AddContact) -> ApiResult<Answer> {
     let me = ctx.principal()?;
     if req.user_id == me.user_id {
-        return Err(ApiError::invalid("add_contact.user_id", "cannot add yourself"));
+        return Err(ApiError::invalid(
+            "add_contact.user_id",
+            "cannot add yourself",
+        ));
     }
     existing_user(ctx, req.user_id, "add_contact.user_id").await?;
     ctx.state.store.add_contact(me.user_id, req.user_id).await?;
@@ -156,7 +184,10 @@ pub async fn remove_contact(ctx: &ConnCtx, req: pb::RemoveContact) -> ApiResult<
     if req.user_id == 0 {
         return Err(ApiError::invalid("remove_contact.user_id", "required"));
     }
-    ctx.state.store.remove_contact(me.user_id, req.user_id).await?;
+    ctx.state
+        .store
+        .remove_contact(me.user_id, req.user_id)
+        .await?;
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -166,14 +197,20 @@ pub async fn list_contacts(ctx: &ConnCtx, _req: pb::ListContacts) -> ApiResult<A
     let ids = ctx.state.store.contacts(me.user_id).await?;
     let mut users = ctx.state.store.users(&ids).await?;
     users.sort_by(|a, b| a.username.cmp(&b.username));
-    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
+    Ok(Answer::Users(pb::UserList {
+        users: views(ctx, &users, me.user_id).await?,
+        next_cursor: String::new(),
+    }))
 }
 
 /// BlockUser. The blocked user sees the blocker go offline at once.
 pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> {
     let me = ctx.principal()?;
     if req.user_id == me.user_id {
-        return Err(ApiError::invalid("block_user.user_id", "cannot block yourself"));
+        return Err(ApiError::invalid(
+            "block_user.user_id",
+            "cannot block yourself",
+        ));
     }
     existing_user(ctx, req.user_id, "block_user.user_id").await?;
     ctx.state.store.block(me.user_id, req.user_id).await?;
@@ -205,5 +242,8 @@ pub async fn list_blocked(ctx: &ConnCtx, _req: pb::ListBlocked) -> ApiResult<Ans
     let ids = ctx.state.store.blocked(me.user_id).await?;
     let mut users = ctx.state.store.users(&ids).await?;
     users.sort_by(|a, b| a.username.cmp(&b.username));
-    Ok(Answer::Users(pb::UserList { users: views(ctx, &users, me.user_id).await?, next_cursor: String::new() }))
+    Ok(Answer::Users(pb::UserList {
+        users: views(ctx, &users, me.user_id).await?,
+        next_cursor: String::new(),
+    }))
 }

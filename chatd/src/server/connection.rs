@@ -70,7 +70,10 @@ pub struct ConnCtx {
 
 impl std::fmt::Debug for ConnCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnCtx").field("conn_id", &self.conn_id).field("remote", &self.remote).finish()
+        f.debug_struct("ConnCtx")
+            .field("conn_id", &self.conn_id)
+            .field("remote", &self.remote)
+            .finish()
     }
 }
 
@@ -88,7 +91,9 @@ impl ConnCtx {
     pub fn set_hello(&self, capabilities: Vec<String>) -> ApiResult<()> {
         let mut phase = self.phase();
         if phase.hello.is_some() {
-            return Err(ApiError::precondition("hello was already sent on this connection"));
+            return Err(ApiError::precondition(
+                "hello was already sent on this connection",
+            ));
         }
         phase.hello = Some(capabilities);
         Ok(())
@@ -96,12 +101,17 @@ impl ConnCtx {
 
     /// True when the client negotiated `cap`.
     pub fn has_capability(&self, cap: &str) -> bool {
-        self.phase().hello.as_ref().is_some_and(|caps| caps.iter().any(|c| c == cap))
+        self.phase()
+            .hello
+            .as_ref()
+            .is_some_and(|caps| caps.iter().any(|c| c == cap))
     }
 
     /// The authenticated principal, or UNAUTHENTICATED.
     pub fn principal(&self) -> ApiResult<Principal> {
-        self.phase().principal.ok_or_else(|| ApiError::unauthenticated("authenticate first"))
+        self.phase()
+            .principal
+            .ok_or_else(|| ApiError::unauthenticated("authenticate first"))
     }
 
     /// The principal if authenticated.
@@ -144,7 +154,11 @@ impl ConnCtx {
             ApiError::unavailable("connection closing")
         })?;
         let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
-        tokio::spawn(write_events(chatproto::server::EventStream::new(send), rx, self.kick.clone()));
+        tokio::spawn(write_events(
+            chatproto::server::EventStream::new(send),
+            rx,
+            self.kick.clone(),
+        ));
         self.phase().events = Some(tx.clone());
         let first_on_node = self.register(principal, tx);
         if first_on_node {
@@ -252,7 +266,9 @@ pub async fn serve(
         }
     };
     match reason {
-        CloseReason::Lost(e) => tracing::debug!(conn = ctx.conn_id, reason = %e, "connection closed"),
+        CloseReason::Lost(e) => {
+            tracing::debug!(conn = ctx.conn_id, reason = %e, "connection closed")
+        }
         CloseReason::Kicked => {
             // Let the farewell event (session revoked, or nothing for slow consumers) leave first.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -303,7 +319,10 @@ enum CloseReason {
 
 /// The wire form of an error answer.
 pub fn error_response(request_id: u64, err: &ApiError) -> pb::Response {
-    pb::Response { request_id, result: Some(pb::response::Result::Error(err.to_pb())) }
+    pb::Response {
+        request_id,
+        result: Some(pb::response::Result::Error(err.to_pb())),
+    }
 }
 
 async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
@@ -311,8 +330,15 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
         Ok(request) => request,
         Err(err) => {
             if let Some(error) = err.to_error() {
-                ctx.state.metrics.request_finished("malformed", Err(error.code()), std::time::Duration::ZERO);
-                let response = pb::Response { request_id: 0, result: Some(pb::response::Result::Error(error)) };
+                ctx.state.metrics.request_finished(
+                    "malformed",
+                    Err(error.code()),
+                    std::time::Duration::ZERO,
+                );
+                let response = pb::Response {
+                    request_id: 0,
+                    result: Some(pb::response::Result::Error(error)),
+                };
                 let _ = stream.respond(&response).await;
             }
             return;
@@ -322,9 +348,16 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
     let result = handlers::dispatch(&ctx, request).await;
-    ctx.state.metrics.request_finished(kind, result.as_ref().map(|_| ()).map_err(|e| e.code), started.elapsed());
+    ctx.state.metrics.request_finished(
+        kind,
+        result.as_ref().map(|_| ()).map_err(|e| e.code),
+        started.elapsed(),
+    );
     let response = match result {
-        Ok(result) => pb::Response { request_id, result: Some(result) },
+        Ok(result) => pb::Response {
+            request_id,
+            result: Some(result),
+        },
         Err(err) => error_response(request_id, &err),
     };
     if let Err(e) = stream.respond(&response).await {

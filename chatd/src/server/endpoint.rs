@@ -43,7 +43,9 @@ pub fn server_config(
         .send_window(1024 * 1024)
         .datagram_receive_buffer_size(Some(16 * 1024))
         .datagram_send_buffer_size(16 * 1024)
-        .max_idle_timeout(Some(Duration::from_secs(30).try_into().context("idle timeout")?))
+        .max_idle_timeout(Some(
+            Duration::from_secs(30).try_into().context("idle timeout")?,
+        ))
         // Many small streams: round-robin fairness between them buys nothing.
         .send_fairness(false);
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));

@@ -84,11 +84,17 @@ pub async fn run(
     // Connections use most of the grace period to finish requests (see connection::serve); the
     // rest is for closing, so the process exits within the configured grace.
     let grace = state.settings.shutdown_grace.mul_f32(0.9);
-    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after the grace period: closing them");
     }
     ticker.abort();
-    endpoint.close(connection::close::GOING_AWAY.into(), b"server shutting down");
+    endpoint.close(
+        connection::close::GOING_AWAY.into(),
+        b"server shutting down",
+    );
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     Ok(())
 }

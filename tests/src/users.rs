@@ -9,8 +9,7 @@ use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
 use chatproto::pb;
 use tokio::sync::Notify;
 
-/// The password every test account uses.
-pub const PASSWORD: &str = "correct horse battery staple";
+pub use crate::client::PASSWORD;
 
 /// Every event a client received, in order.
 #[derive(Debug, Default)]

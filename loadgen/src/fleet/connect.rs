@@ -1,0 +1,152 @@
+//! Opening one connection: the SDK client configuration loadgen uses, the QUIC handshake with
+//! Hello, then authentication (register, falling back to login for an existing name, or the
+//! access token of the user's first connection), each timed.
+
+use std::time::{Duration, Instant};
+
+use chatproto::client::{CAP_REDIRECT, Client, ClientConfig, ClientError, RetryPolicy, Tokens};
+use chatproto::pb;
+use chatproto::session::UnknownChatPolicy;
+
+use crate::config::RunConfig;
+
+/// How a new connection authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Register `username`, or log in when the name is taken (reusing accounts).
+    RegisterOrLogin {
+        /// The username.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// Prove the session of an existing connection of the same user with its access token.
+    Token(String),
+}
+
+/// A connection that is up and authenticated.
+#[derive(Debug)]
+pub struct Opened {
+    /// The SDK client.
+    pub client: Client,
+    /// The tokens the connection holds.
+    pub tokens: Tokens,
+    /// QUIC + TLS handshake and Hello.
+    pub handshake: Duration,
+    /// Register / login / authenticate.
+    pub auth: Duration,
+}
+
+/// Why a connection could not be opened, with the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The QUIC handshake or Hello failed.
+    #[error("connect: {0}")]
+    Connect(ClientError),
+    /// Authentication failed.
+    #[error("authenticate: {0}")]
+    Auth(ClientError),
+}
+
+impl OpenError {
+    /// The error's kind for the error counts.
+    pub fn kind(&self) -> String {
+        match self {
+            OpenError::Connect(e) => format!("connect_{}", error_kind(e)),
+            OpenError::Auth(e) => format!("auth_{}", error_kind(e)),
+        }
+    }
+
+    /// The SDK error.
+    pub fn client_error(&self) -> &ClientError {
+        match self {
+            OpenError::Connect(e) | OpenError::Auth(e) => e,
+        }
+    }
+}
+
+/// A short name for an SDK error: the chat/1 error code without its prefix for server answers
+/// (`RATE_LIMITED`), else the failure (`timeout`, `connection_lost`, ...).
+pub fn error_kind(e: &ClientError) -> String {
+    match e {
+        ClientError::Remote(remote) => remote
+            .code
+            .as_str_name()
+            .trim_start_matches("ERROR_CODE_")
+            .to_owned(),
+        ClientError::Tls(_) => "tls".into(),
+        ClientError::Config(_) => "config".into(),
+        ClientError::Connect(_) => "connect".into(),
+        ClientError::ConnectionLost(_) => "connection_lost".into(),
+        ClientError::Timeout(_) => "timeout".into(),
+        ClientError::Closed(_) => "closed".into(),
+        ClientError::Protocol(_) => "protocol".into(),
+        ClientError::NotAuthenticated => "not_authenticated".into(),
+    }
+}
+
+/// The SDK configuration of connection number `index`: its first server is picked round-robin,
+/// the others are failover. Requests are never retried by the SDK (an error is a result here),
+/// new chats start at their head (reused accounts carry old rooms), and no datagrams are
+/// offered (loadgen never types).
+pub fn client_config(config: &RunConfig, index: usize) -> ClientConfig {
+    let mut servers = config.servers.clone();
+    let n = servers.len().max(1);
+    servers.rotate_left(index % n);
+    let mut c = ClientConfig::new(servers[0].clone(), config.tls.clone());
+    c.servers = servers;
+    c.server_name = config.server_name.clone();
+    c.client_name = concat!("loadgen/", env!("CARGO_PKG_VERSION")).into();
+    c.capabilities = vec![CAP_REDIRECT.into()];
+    c.unknown_chats = UnknownChatPolicy::StartAtHead;
+    c.retry = RetryPolicy {
+        max_retries: 0,
+        max_retry_wait: Duration::ZERO,
+        request_timeout: config.request_timeout,
+        connect_timeout: config.request_timeout,
+        ..RetryPolicy::default()
+    };
+    c
+}
+
+/// Connects and authenticates one connection.
+pub async fn open(config: ClientConfig, auth: Auth) -> Result<Opened, OpenError> {
+    let started = Instant::now();
+    let client = Client::connect(config).await.map_err(OpenError::Connect)?;
+    let handshake = started.elapsed();
+    let started = Instant::now();
+    let result = match &auth {
+        Auth::RegisterOrLogin { username, password } => {
+            let register = client
+                .register(pb::Register {
+                    username: username.clone(),
+                    email: format!("{username}@loadgen.invalid"),
+                    password: password.clone(),
+                    device_name: "loadgen".into(),
+                })
+                .await;
+            match register {
+                Err(e) if e.code() == Some(pb::ErrorCode::Conflict) => {
+                    client.login(username, password, "loadgen").await
+                }
+                other => other,
+            }
+        }
+        Auth::Token(access_token) => client.authenticate(access_token).await,
+    };
+    let auth_time = started.elapsed();
+    if let Err(e) = result {
+        client.close().await;
+        return Err(OpenError::Auth(e));
+    }
+    let Some(tokens) = client.tokens() else {
+        client.close().await;
+        return Err(OpenError::Auth(ClientError::NotAuthenticated));
+    };
+    Ok(Opened {
+        client,
+        tokens,
+        handshake,
+        auth: auth_time,
+    })
+}

@@ -1,0 +1,113 @@
+//! idle: open every connection (authenticated, event stream open, caught up), then hold them
+//! without traffic for `duration` and measure what they cost the server: RSS growth per
+//! connection from `--metrics-url`. Keep-alives run; reconnects and errors during the hold are
+//! reported.
+//!
+//! The logins come first (one connection per user); the server is sampled after them, so that
+//! with several connections per user the figure covers only the connections opened after it,
+//! which authenticate with a token: password hashing leaves memory in the server's allocator
+//! that has nothing to do with connections.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Outcome;
+use crate::accounting::{Ledger, SenderBook};
+use crate::config::RunConfig;
+use crate::error::LoadgenError;
+use crate::fleet::Fleet;
+use crate::measure::{Measure, RunShared};
+use crate::procstat::{CpuMeter, resident_bytes};
+use crate::progress::Progress;
+use crate::report::{Report, ServerReport};
+use crate::scrape::{ServerSample, scrape_all};
+use crate::stats::{Counters, Recorder};
+use crate::topology::Topology;
+
+/// Runs the idle scenario.
+pub async fn run(config: &RunConfig, progress: Progress) -> Result<Outcome, LoadgenError> {
+    let run_id: u64 = rand::random();
+    let shared = Arc::new(RunShared::new());
+    let before = scrape_all(&config.metrics_urls).await?;
+    let mut fleet = Fleet::open_sessions(config, &shared, progress).await?;
+    let result = connect_and_hold(config, &mut fleet, &shared, run_id, progress, before).await;
+    let loadgen_rss = resident_bytes();
+    fleet.close().await;
+    let mut outcome = result?;
+    outcome.report.loadgen.rss_bytes = loadgen_rss;
+    if let Ok(stats) = fleet.stats.lock() {
+        outcome.report.connections = stats.report(config.connections(), fleet.reconnects(), false);
+    }
+    outcome.report.judge();
+    Ok(outcome)
+}
+
+async fn connect_and_hold(
+    config: &RunConfig,
+    fleet: &mut Fleet,
+    shared: &Arc<RunShared>,
+    run_id: u64,
+    progress: Progress,
+    before: Option<ServerSample>,
+) -> Result<Outcome, LoadgenError> {
+    let logged_in = scrape_all(&config.metrics_urls).await?;
+    fleet.open_extra(config, shared, progress).await?;
+    fleet.wait_caught_up(progress).await?;
+    let connected = scrape_all(&config.metrics_urls).await?;
+
+    // Errors and reconnects during the hold are counted by the receivers into this recorder.
+    let measure = Arc::new(Measure {
+        run_id,
+        recorder: Recorder::new(Instant::now(), Duration::ZERO, config.duration),
+        ledger: Ledger::new(0),
+        senders: SenderBook::new(0),
+        topology: Topology::new(config.users, 1, config.connections_per_user),
+    });
+    shared.start(measure.clone());
+    let cpu = CpuMeter::start();
+    let bar = progress.timed(config.duration.as_secs(), "idle");
+    let end = tokio::time::Instant::now() + config.duration;
+    while tokio::time::Instant::now() < end {
+        let left = end - tokio::time::Instant::now();
+        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        let up = fleet
+            .conns
+            .iter()
+            .filter(|c| {
+                c.probe.connects.load(Ordering::Relaxed)
+                    > c.probe.disconnects.load(Ordering::Relaxed)
+            })
+            .count();
+        bar.set_position(measure.recorder.now_ns() / 1_000_000_000);
+        bar.set_message(format!("{up} connections up"));
+    }
+    let cpu = cpu.read();
+    bar.finish_and_clear();
+    let after = scrape_all(&config.metrics_urls).await?;
+
+    let mut report = Report::empty(config, run_id, 0);
+    let c = &measure.recorder.counters;
+    report.errors = Counters::get(&c.errors);
+    report.errors_by_code = measure.recorder.errors_by_kind();
+    report.timeline = measure.recorder.timeline();
+    report.loadgen.cpu = cpu;
+    if let (Some(before), Some(logged_in), Some(connected), Some(after)) =
+        (before, logged_in, connected, after)
+    {
+        let mut server = ServerReport::new(before, connected, after, config.connections());
+        let extra = config.connections() - u64::from(config.users);
+        if extra > 0 {
+            server.per_connection_from(
+                logged_in,
+                extra,
+                &format!(
+                    "{extra} token-authenticated connections opened after the {} logins",
+                    config.users
+                ),
+            );
+        }
+        report.server = Some(server);
+    }
+    Ok(Outcome::without_deliveries(report))
+}

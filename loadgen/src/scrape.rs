@@ -1,0 +1,252 @@
+//! Reading chatd's Prometheus `/metrics` (admin HTTP): server memory, open connections and a few
+//! counters, to relate the load to what the server spent on it. A plain HTTP/1.0 GET over a TCP
+//! stream is all this needs; the admin endpoint is local and unencrypted.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::error::LoadgenError;
+
+/// Largest metrics page accepted.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+/// How long one scrape may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A parsed `http://host:port/path` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsUrl {
+    /// `host:port`.
+    pub authority: String,
+    /// The path, `/metrics` when the URL has none.
+    pub path: String,
+}
+
+impl MetricsUrl {
+    /// Parses an `http://` URL; the message says what is wrong.
+    pub fn parse(url: &str) -> Result<MetricsUrl, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{url:?}: only http:// URLs are supported"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/metrics"),
+        };
+        let (host, port) = authority
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{url:?}: the address needs a port"))?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(format!("{url:?}: bad host or port"));
+        }
+        Ok(MetricsUrl {
+            authority: authority.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// The server figures loadgen reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ServerSample {
+    /// `chatd_connections_open`.
+    pub connections_open: Option<f64>,
+    /// `process_resident_memory_bytes`.
+    pub rss_bytes: Option<f64>,
+    /// `chatd_events_sent_total`.
+    pub events_sent: Option<f64>,
+    /// `chatd_messages_persisted_total`.
+    pub messages_persisted: Option<f64>,
+    /// `chatd_rate_limited_total`, every scope.
+    pub rate_limited: Option<f64>,
+}
+
+impl ServerSample {
+    /// Picks the figures out of a Prometheus text exposition.
+    pub fn from_text(text: &str) -> Self {
+        Self {
+            connections_open: metric_sum(text, "chatd_connections_open"),
+            rss_bytes: metric_sum(text, "process_resident_memory_bytes"),
+            events_sent: metric_sum(text, "chatd_events_sent_total"),
+            messages_persisted: metric_sum(text, "chatd_messages_persisted_total"),
+            rate_limited: metric_sum(text, "chatd_rate_limited_total"),
+        }
+    }
+
+    /// The sum of several nodes' samples (a figure is present if any node had it).
+    pub fn sum(samples: &[ServerSample]) -> Self {
+        fn add(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x + y),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        samples.iter().fold(Self::default(), |acc, s| Self {
+            connections_open: add(acc.connections_open, s.connections_open),
+            rss_bytes: add(acc.rss_bytes, s.rss_bytes),
+            events_sent: add(acc.events_sent, s.events_sent),
+            messages_persisted: add(acc.messages_persisted, s.messages_persisted),
+            rate_limited: add(acc.rate_limited, s.rate_limited),
+        })
+    }
+}
+
+/// The sum of every sample of metric `name` (all label sets), or `None` if there is none.
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        // The name must end here: a space or the label set, not a longer name.
+        let value = if let Some(labels) = rest.strip_prefix('{') {
+            labels.rsplit_once('}').map(|(_, v)| v)
+        } else if rest.starts_with(' ') {
+            Some(rest)
+        } else {
+            None
+        };
+        if let Some(v) = value
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// Fetches and parses one metrics page.
+pub async fn scrape(url: &str) -> Result<ServerSample, LoadgenError> {
+    let err = |message: String| LoadgenError::Metrics {
+        url: url.to_owned(),
+        message,
+    };
+    let parsed = MetricsUrl::parse(url).map_err(err)?;
+    let body = tokio::time::timeout(TIMEOUT, get(&parsed))
+        .await
+        .map_err(|_| err(format!("no answer within {TIMEOUT:?}")))?
+        .map_err(err)?;
+    Ok(ServerSample::from_text(&body))
+}
+
+/// Scrapes every URL and sums the nodes; `None` without URLs.
+pub async fn scrape_all(urls: &[String]) -> Result<Option<ServerSample>, LoadgenError> {
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    let mut samples = Vec::with_capacity(urls.len());
+    for url in urls {
+        samples.push(scrape(url).await?);
+    }
+    Ok(Some(ServerSample::sum(&samples)))
+}
+
+async fn get(url: &MetricsUrl) -> Result<String, String> {
+    let mut stream = tokio::net::TcpStream::connect(&url.authority)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let request = format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nAccept: text/plain\r\n\r\n",
+        url.path, url.authority
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("cannot send the request: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut raw)
+        .await
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    if raw.len() > MAX_BODY {
+        return Err(format!("the answer is larger than {MAX_BODY} bytes"));
+    }
+    let text = String::from_utf8(raw).map_err(|_| "the answer is not UTF-8".to_owned())?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| "the answer has no HTTP header".to_owned())?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("HTTP status {status:?}"));
+    }
+    Ok(body.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "\
+# HELP chatd_connections_open Client connections currently open.
+# TYPE chatd_connections_open gauge
+chatd_connections_open 1000
+chatd_connections_open_extra 5
+# TYPE chatd_rate_limited counter
+chatd_rate_limited_total{scope=\"send\"} 3
+chatd_rate_limited_total{scope=\"login_address\"} 4
+process_resident_memory_bytes 123456789
+chatd_events_sent_total 5.5e6
+";
+
+    #[test]
+    fn samples_are_summed_over_label_sets_and_names_match_exactly() {
+        let s = ServerSample::from_text(PAGE);
+        assert_eq!(s.connections_open, Some(1000.0));
+        assert_eq!(s.rate_limited, Some(7.0));
+        assert_eq!(s.rss_bytes, Some(123_456_789.0));
+        assert_eq!(s.events_sent, Some(5_500_000.0));
+        assert_eq!(s.messages_persisted, None);
+        let two = ServerSample::sum(&[s, s]);
+        assert_eq!(two.connections_open, Some(2000.0));
+        assert_eq!(two.messages_persisted, None);
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert_eq!(
+            MetricsUrl::parse("http://127.0.0.1:9464"),
+            Ok(MetricsUrl {
+                authority: "127.0.0.1:9464".into(),
+                path: "/metrics".into()
+            })
+        );
+        assert_eq!(
+            MetricsUrl::parse("http://[::1]:9/x").map(|u| u.path),
+            Ok("/x".into())
+        );
+        assert!(MetricsUrl::parse("https://h:1/metrics").is_err());
+        assert!(MetricsUrl::parse("http://h/metrics").is_err());
+        assert!(MetricsUrl::parse("http://:80/").is_err());
+    }
+
+    #[tokio::test]
+    async fn scrapes_a_real_http_endpoint() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = conn.read(&mut buf).await.unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let answer = format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{PAGE}");
+            conn.write_all(answer.as_bytes()).await.unwrap();
+            request
+        });
+        let sample = scrape(&format!("http://{addr}/metrics")).await.unwrap();
+        assert_eq!(sample.connections_open, Some(1000.0));
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("GET /metrics HTTP/1.0\r\n"),
+            "{request}"
+        );
+
+        let refused = scrape("http://127.0.0.1:1/metrics").await;
+        assert!(matches!(refused, Err(LoadgenError::Metrics { .. })));
+    }
+}

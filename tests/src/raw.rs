@@ -1,0 +1,78 @@
+//! A raw chat/1 connection without the SDK, for tests of what the SDK would never send:
+//! requests out of order, malformed or oversize frames.
+
+use std::net::SocketAddr;
+
+use chatproto::io::{FrameReader, encode_frames};
+use chatproto::pb;
+use chatproto::tls::{Verification, client_config, parse_fingerprint};
+
+/// A bare QUIC connection to chatd.
+pub struct RawConn {
+    /// The connection.
+    pub conn: quinn::Connection,
+    _endpoint: quinn::Endpoint,
+}
+
+impl RawConn {
+    /// Connects with the pinned certificate, sending nothing.
+    pub async fn connect(addr: SocketAddr, fingerprint: &str) -> RawConn {
+        let pin = parse_fingerprint(fingerprint).expect("fingerprint");
+        let mut endpoint =
+            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+        endpoint.set_default_client_config(
+            client_config(&Verification::Pin(pin)).expect("client config"),
+        );
+        let conn = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        RawConn {
+            conn,
+            _endpoint: endpoint,
+        }
+    }
+
+    /// Sends `bytes` on a new request stream, finishes it, and reads the one response.
+    pub async fn send_bytes(&self, bytes: &[u8]) -> pb::Response {
+        let (mut send, recv) = self.conn.open_bi().await.expect("open stream");
+        // The server may stop reading early (oversize): a failed write is expected then.
+        let _ = send.write_all(bytes).await;
+        let _ = send.finish();
+        let mut reader = FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES);
+        reader
+            .read_only::<pb::Response>()
+            .await
+            .expect("one response frame")
+    }
+
+    /// Sends one request and reads its response.
+    pub async fn request(&self, kind: pb::request::Kind) -> pb::Response {
+        let request = pb::Request {
+            request_id: 42,
+            kind: Some(kind),
+        };
+        let bytes = encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES).expect("encode");
+        self.send_bytes(&bytes).await
+    }
+
+    /// Sends Hello with protocol 1.0.
+    pub async fn hello(&self) -> pb::Response {
+        self.request(pb::request::Kind::Hello(pb::Hello {
+            protocol_major: 1,
+            protocol_minor: 0,
+            capabilities: vec![],
+            client_name: "raw".into(),
+        }))
+        .await
+    }
+}
+
+/// The error code of a response, or `None` for a success.
+pub fn error_code(response: &pb::Response) -> Option<pb::ErrorCode> {
+    match &response.result {
+        Some(pb::response::Result::Error(e)) => Some(e.code()),
+        _ => None,
+    }
+}

@@ -1,0 +1,359 @@
+//! Accounts and sessions end to end: SDK clients against a real chatd over QUIC.
+
+use std::time::{Duration, Instant};
+
+use chatproto::client::ClientEvent;
+use chatproto::pb;
+use chatproto::pb::ErrorCode;
+use tests::client::{PASSWORD, code, connect, register, remote, wait_event};
+use tests::server::TestServer;
+
+fn register_req(username: &str, email: &str, password: &str) -> pb::Register {
+    pb::Register {
+        username: username.into(),
+        email: email.into(),
+        password: password.into(),
+        device_name: "laptop".into(),
+    }
+}
+
+#[tokio::test]
+async fn register_login_logout_and_login_again() {
+    let server = TestServer::start().await;
+    let (alice, auth) = register(&server, "Alice").await;
+    let user = auth.user.expect("user");
+    assert_eq!(user.username, "alice", "usernames are folded to lowercase");
+    assert_eq!(user.email, "Alice@example.test");
+    assert!(!auth.access_token.is_empty() && !auth.refresh_token.is_empty());
+    assert!(auth.access_expires_at_ms > 0);
+
+    let me = alice.get_me(pb::GetMe {}).await.expect("get_me");
+    assert_eq!(me.id, user.id);
+    assert_eq!(me.status(), pb::UserStatus::Online);
+
+    alice.logout().await.expect("logout");
+    assert_eq!(
+        code(alice.get_me(pb::GetMe {}).await),
+        ErrorCode::Unauthenticated
+    );
+
+    let again = connect(&server).await;
+    let auth2 = again
+        .login("ALICE", PASSWORD, "phone")
+        .await
+        .expect("login");
+    assert_eq!(auth2.user.expect("user").id, user.id);
+    assert_ne!(auth2.session_id, auth.session_id);
+}
+
+#[tokio::test]
+async fn usernames_are_unique_regardless_of_case() {
+    let server = TestServer::start().await;
+    register(&server, "bob").await;
+    let other = connect(&server).await;
+    let err = remote(
+        other
+            .register(register_req("BOB", "b2@example.test", PASSWORD))
+            .await,
+    );
+    assert_eq!(err.code, ErrorCode::Conflict);
+    assert_eq!(err.field, "register.username");
+}
+
+#[tokio::test]
+async fn invalid_registrations_name_the_field_and_write_nothing() {
+    let server = TestServer::start().await;
+    let client = connect(&server).await;
+    let long_password = "x".repeat(1025);
+    let cases: Vec<(pb::Register, ErrorCode, &str)> = vec![
+        (
+            register_req("ab", "a@b.test", PASSWORD),
+            ErrorCode::InvalidArgument,
+            "register.username",
+        ),
+        (
+            register_req(&"a".repeat(33), "a@b.test", PASSWORD),
+            ErrorCode::TooLarge,
+            "register.username",
+        ),
+        (
+            register_req("bad name", "a@b.test", PASSWORD),
+            ErrorCode::InvalidArgument,
+            "register.username",
+        ),
+        (
+            register_req("ünïcode", "a@b.test", PASSWORD),
+            ErrorCode::InvalidArgument,
+            "register.username",
+        ),
+        (
+            register_req("carol", "no-at-sign", PASSWORD),
+            ErrorCode::InvalidArgument,
+            "register.email",
+        ),
+        (
+            register_req("carol", "a@b\u{7}.test", PASSWORD),
+            ErrorCode::InvalidArgument,
+            "register.email",
+        ),
+        (
+            register_req("carol", "a@b.test", "short"),
+            ErrorCode::InvalidArgument,
+            "register.password",
+        ),
+        (
+            register_req("carol", "a@b.test", &long_password),
+            ErrorCode::TooLarge,
+            "register.password",
+        ),
+    ];
+    for (req, want_code, want_field) in cases {
+        let err = remote(client.register(req.clone()).await);
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            (want_code, want_field),
+            "case {req:?}"
+        );
+    }
+    // Nothing was written: the name is still free.
+    client
+        .register(register_req("carol", "c@example.test", PASSWORD))
+        .await
+        .expect("carol registers");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer() {
+    let server = TestServer::start().await;
+    register(&server, "dave").await;
+    let client = connect(&server).await;
+
+    let started = Instant::now();
+    let unknown = remote(client.login("nobody", PASSWORD, "x").await);
+    let unknown_time = started.elapsed();
+    let started = Instant::now();
+    let wrong = remote(client.login("dave", "wrong password", "x").await);
+    let wrong_time = started.elapsed();
+
+    assert_eq!(unknown.code, ErrorCode::Unauthenticated);
+    assert_eq!(
+        (unknown.code, &unknown.message),
+        (wrong.code, &wrong.message)
+    );
+    // Both paths run one argon2 verification; an unknown user must not answer suspiciously fast.
+    assert!(
+        unknown_time * 4 > wrong_time,
+        "unknown user answered in {unknown_time:?}, wrong password in {wrong_time:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_single_use_and_reuse_revokes_the_session() {
+    let server = TestServer::start().await;
+    let (alice, auth) = register(&server, "erin").await;
+
+    let fresh = connect(&server).await;
+    let rotated = fresh
+        .refresh(&auth.refresh_token)
+        .await
+        .expect("first refresh");
+    assert_ne!(rotated.refresh_token, auth.refresh_token);
+    assert_eq!(rotated.session_id, auth.session_id);
+
+    // The old token again: reuse detected, the whole session (family) is revoked.
+    let thief = connect(&server).await;
+    let err = remote(thief.refresh(&auth.refresh_token).await);
+    assert_eq!(err.code, ErrorCode::Unauthenticated);
+    assert!(err.message.contains("reuse"), "{}", err.message);
+
+    // The rotated token died with the session.
+    let later = connect(&server).await;
+    assert_eq!(
+        code(later.refresh(&rotated.refresh_token).await),
+        ErrorCode::Unauthenticated
+    );
+    // Live connections of the session are told and closed.
+    wait_event(&alice, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+    // And its access token no longer authenticates.
+    let late = connect(&server).await;
+    assert_eq!(
+        code(late.authenticate(&auth.access_token).await),
+        ErrorCode::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked() {
+    let server = TestServer::start().await;
+    let (laptop, first) = register(&server, "frank").await;
+    let phone = connect(&server).await;
+    let second = phone
+        .login("frank", PASSWORD, "phone")
+        .await
+        .expect("login");
+    let tablet = connect(&server).await;
+    tablet
+        .login("frank", PASSWORD, "tablet")
+        .await
+        .expect("login");
+
+    let sessions = laptop
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("list")
+        .sessions;
+    assert_eq!(sessions.len(), 3);
+    let current: Vec<_> = sessions.iter().filter(|s| s.current).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].id, first.session_id);
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.device_name == "phone" && s.address.starts_with("127.0.0.1:"))
+    );
+
+    laptop
+        .revoke_session(pb::RevokeSession {
+            session_id: second.session_id,
+        })
+        .await
+        .expect("revoke");
+    wait_event(&phone, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        laptop
+            .list_sessions(pb::ListSessions {})
+            .await
+            .expect("list")
+            .sessions
+            .len(),
+        2
+    );
+
+    laptop
+        .revoke_other_sessions(pb::RevokeOtherSessions {})
+        .await
+        .expect("revoke others");
+    wait_event(&tablet, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+    let left = laptop
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("list")
+        .sessions;
+    assert_eq!(
+        left.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![first.session_id]
+    );
+
+    let err = remote(
+        laptop
+            .revoke_session(pb::RevokeSession {
+                session_id: 999_999,
+            })
+            .await,
+    );
+    assert_eq!(err.code, ErrorCode::NotFound);
+
+    // Revoking the connection's own session is a logout: unauthenticated, but still connected.
+    laptop
+        .revoke_session(pb::RevokeSession {
+            session_id: first.session_id,
+        })
+        .await
+        .expect("revoke own");
+    assert_eq!(
+        code(laptop.get_me(pb::GetMe {}).await),
+        ErrorCode::Unauthenticated
+    );
+    laptop
+        .login("frank", PASSWORD, "laptop")
+        .await
+        .expect("log in again on the same connection");
+}
+
+#[tokio::test]
+async fn changing_the_password_revokes_every_other_session() {
+    let server = TestServer::start().await;
+    let (main, _) = register(&server, "gina").await;
+    let other = connect(&server).await;
+    other.login("gina", PASSWORD, "other").await.expect("login");
+
+    let wrong = remote(
+        main.change_password(pb::ChangePassword {
+            old_password: "not it".into(),
+            new_password: "a brand new password".into(),
+        })
+        .await,
+    );
+    assert_eq!(wrong.code, ErrorCode::PermissionDenied);
+    let short = remote(
+        main.change_password(pb::ChangePassword {
+            old_password: PASSWORD.into(),
+            new_password: "short".into(),
+        })
+        .await,
+    );
+    assert_eq!(
+        (short.code, short.field.as_str()),
+        (ErrorCode::InvalidArgument, "change_password.new_password")
+    );
+
+    main.change_password(pb::ChangePassword {
+        old_password: PASSWORD.into(),
+        new_password: "a brand new password".into(),
+    })
+    .await
+    .expect("change password");
+    wait_event(&other, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+    main.get_me(pb::GetMe {})
+        .await
+        .expect("this session survives");
+
+    let fresh = connect(&server).await;
+    assert_eq!(
+        code(fresh.login("gina", PASSWORD, "x").await),
+        ErrorCode::Unauthenticated
+    );
+    fresh
+        .login("gina", "a brand new password", "x")
+        .await
+        .expect("new password works");
+}
+
+#[tokio::test]
+async fn requests_need_authentication() {
+    let server = TestServer::start().await;
+    let client = connect(&server).await;
+    assert_eq!(
+        code(client.get_me(pb::GetMe {}).await),
+        ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        code(client.list_sessions(pb::ListSessions {}).await),
+        ErrorCode::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn a_second_user_cannot_log_in_on_an_authenticated_connection() {
+    let server = TestServer::start().await;
+    register(&server, "hank").await;
+    let (ivy, _) = register(&server, "ivy").await;
+    let err = remote(ivy.login("hank", PASSWORD, "x").await);
+    assert_eq!(err.code, ErrorCode::FailedPrecondition);
+    assert_eq!(
+        ivy.get_me(pb::GetMe {}).await.expect("still ivy").username,
+        "ivy"
+    );
+}

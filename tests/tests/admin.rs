@@ -1,0 +1,297 @@
+//! Server administration end to end: roles, disabling, deleting, password resets, sessions.
+
+use std::time::Duration;
+
+use chatproto::client::{Client, ClientEvent};
+use chatproto::pb;
+use chatproto::pb::ErrorCode;
+use tests::client::{PASSWORD, code, connect, register, wait_event};
+use tests::server::TestServer;
+
+/// Registers `name` and makes them a server admin directly in the store (what `chatd user add
+/// --admin` does offline), then logs in again so the session carries the role.
+async fn admin(server: &TestServer, name: &str) -> (Client, u64) {
+    let (client, auth) = register(server, name).await;
+    let id = auth.user.expect("user").id;
+    server
+        .state()
+        .store
+        .set_role(id, pb::Role::Admin)
+        .await
+        .expect("set role");
+    (client, id)
+}
+
+async fn revoked(client: &Client) {
+    wait_event(client, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn admin_requests_are_refused_to_users() {
+    let server = TestServer::start().await;
+    let (user, u) = register(&server, "mallory").await;
+    let id = u.user.expect("user").id;
+    assert_eq!(
+        code(user.admin_list_users(pb::AdminListUsers::default()).await),
+        ErrorCode::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            user.admin_set_role(pb::AdminSetRole {
+                user_id: id,
+                role: pb::Role::Admin as i32
+            })
+            .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            user.admin_set_user_disabled(pb::AdminSetUserDisabled {
+                user_id: id,
+                disabled: true
+            })
+            .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_closes_their_connections_and_stops_logins() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    let (victim, v) = register(&server, "victim").await;
+    let victim_id = v.user.expect("user").id;
+
+    root.admin_set_user_disabled(pb::AdminSetUserDisabled {
+        user_id: victim_id,
+        disabled: true,
+    })
+    .await
+    .expect("disable");
+    revoked(&victim).await;
+
+    let again = connect(&server).await;
+    assert_eq!(
+        code(again.login("victim", PASSWORD, "x").await),
+        ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        code(again.refresh(&v.refresh_token).await),
+        ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        code(again.authenticate(&v.access_token).await),
+        ErrorCode::Unauthenticated
+    );
+    let listed = root
+        .admin_list_users(pb::AdminListUsers {
+            query: "vic".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert!(listed.users[0].disabled);
+
+    root.admin_set_user_disabled(pb::AdminSetUserDisabled {
+        user_id: victim_id,
+        disabled: false,
+    })
+    .await
+    .expect("enable");
+    connect(&server)
+        .await
+        .login("victim", PASSWORD, "x")
+        .await
+        .expect("login after enabling");
+}
+
+#[tokio::test]
+async fn roles_password_resets_and_sessions() {
+    let server = TestServer::start().await;
+    let (root, root_id) = admin(&server, "root").await;
+    let (user, u) = register(&server, "user1").await;
+    let user_id = u.user.expect("user").id;
+
+    // The admin view shows email and role; listing pages by username.
+    let all = root
+        .admin_list_users(pb::AdminListUsers {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(all.users.len(), 1);
+    assert!(!all.next_cursor.is_empty());
+    let rest = root
+        .admin_list_users(pb::AdminListUsers {
+            limit: 10,
+            cursor: all.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("page 2");
+    let names: Vec<_> = all
+        .users
+        .iter()
+        .chain(&rest.users)
+        .map(|u| u.username.clone())
+        .collect();
+    assert_eq!(names, vec!["root", "user1"]);
+    assert_eq!(rest.users[0].email, "user1@example.test");
+
+    // Sessions of another user: listed and revoked.
+    let sessions = root
+        .admin_list_sessions(pb::AdminListSessions { user_id })
+        .await
+        .expect("sessions")
+        .sessions;
+    assert_eq!(sessions.len(), 1);
+    root.admin_revoke_sessions(pb::AdminRevokeSessions {
+        user_id,
+        session_id: 0,
+    })
+    .await
+    .expect("revoke all");
+    revoked(&user).await;
+
+    // Password reset: the old password stops working.
+    root.admin_reset_password(pb::AdminResetPassword {
+        user_id,
+        new_password: "reset by the admin".into(),
+    })
+    .await
+    .expect("reset");
+    let c = connect(&server).await;
+    assert_eq!(
+        code(c.login("user1", PASSWORD, "x").await),
+        ErrorCode::Unauthenticated
+    );
+    let user = connect(&server).await;
+    user.login("user1", "reset by the admin", "x")
+        .await
+        .expect("new password");
+
+    // Promotion takes effect at once; the last admin cannot be demoted.
+    root.admin_set_role(pb::AdminSetRole {
+        user_id,
+        role: pb::Role::Admin as i32,
+    })
+    .await
+    .expect("promote");
+    user.admin_list_users(pb::AdminListUsers::default())
+        .await
+        .expect("user1 is an admin now");
+    user.admin_set_role(pb::AdminSetRole {
+        user_id: root_id,
+        role: pb::Role::User as i32,
+    })
+    .await
+    .expect("demote root");
+    assert_eq!(
+        code(root.admin_list_users(pb::AdminListUsers::default()).await),
+        ErrorCode::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            user.admin_set_role(pb::AdminSetRole {
+                user_id,
+                role: pb::Role::User as i32
+            })
+            .await
+        ),
+        ErrorCode::FailedPrecondition
+    );
+    assert_eq!(
+        code(
+            user.admin_set_role(pb::AdminSetRole {
+                user_id: root_id,
+                role: 7
+            })
+            .await
+        ),
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_user_purges_the_profile_and_removes_them_from_chats() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    let (owner, o) = register(&server, "owner").await;
+    let (member, m) = register(&server, "member").await;
+    let owner_id = o.user.expect("user").id;
+    let member_id = m.user.expect("user").id;
+    let group = owner
+        .create_group(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "team".into(),
+            member_ids: vec![member_id],
+            ..Default::default()
+        })
+        .await
+        .expect("group");
+    owner
+        .send_text(group.id, "hello before deletion")
+        .await
+        .expect("send");
+
+    root.admin_delete_user(pb::AdminDeleteUser { user_id: owner_id })
+        .await
+        .expect("delete");
+    assert_eq!(
+        code(connect(&server).await.login("owner", PASSWORD, "x").await),
+        ErrorCode::Unauthenticated
+    );
+    // The group passed to the remaining member, who now owns it; the message stays.
+    let chat = member
+        .get_chat(pb::GetChat { chat_id: group.id })
+        .await
+        .expect("chat");
+    assert_eq!(chat.owner_id, member_id);
+    assert_eq!(
+        chat.members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        vec![member_id]
+    );
+    let history = member
+        .get_history(pb::GetHistory {
+            chat_id: group.id,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("history");
+    assert!(
+        history
+            .messages
+            .iter()
+            .any(|m| m.sender_id == owner_id && m.text == "hello before deletion")
+    );
+    // The username stays reserved.
+    let c = connect(&server).await;
+    assert_eq!(
+        code(
+            c.register(pb::Register {
+                username: "owner".into(),
+                email: "o@example.test".into(),
+                password: PASSWORD.into(),
+                device_name: String::new()
+            })
+            .await
+        ),
+        ErrorCode::Conflict
+    );
+    // An admin cannot delete or disable themselves.
+    let root_id = root.get_me(pb::GetMe {}).await.expect("me").id;
+    assert_eq!(
+        code(
+            root.admin_delete_user(pb::AdminDeleteUser { user_id: root_id })
+                .await
+        ),
+        ErrorCode::FailedPrecondition
+    );
+}

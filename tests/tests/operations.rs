@@ -1,0 +1,54 @@
+//! The admin HTTP port: Prometheus metrics, liveness and readiness.
+
+use std::net::SocketAddr;
+
+use chatproto::pb;
+use tests::client::register;
+use tests::server::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect admin port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test]
+async fn metrics_health_and_readiness() {
+    let server = TestServer::start().await;
+    let (alice, _) = register(&server, "alice").await;
+    alice.get_me(pb::GetMe {}).await.expect("get_me");
+    let _ = alice.get_chat(pb::GetChat { chat_id: 12345 }).await;
+
+    assert_eq!(http_get(server.admin_addr(), "/healthz").await.0, 200);
+    assert_eq!(http_get(server.admin_addr(), "/readyz").await.0, 200);
+    assert_eq!(http_get(server.admin_addr(), "/nope").await.0, 404);
+
+    let (status, body) = http_get(server.admin_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    for needle in [
+        "chatd_connections_open",
+        "kind=\"get_me\"",
+        "kind=\"register\"",
+        "outcome=\"not_found\"",
+        "chatd_request_duration_seconds",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(body.contains(needle), "metrics lack {needle}:\n{body}");
+    }
+}

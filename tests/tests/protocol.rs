@@ -1,0 +1,146 @@
+//! The connection state machine and framing rules, checked with a raw connection (what the SDK
+//! would never send).
+
+use chatproto::pb;
+use chatproto::pb::ErrorCode;
+use chatproto::pb::request::Kind;
+use tests::raw::{RawConn, error_code};
+use tests::server::TestServer;
+
+#[tokio::test]
+async fn hello_must_come_first_and_only_once() {
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let early = conn.request(Kind::GetMe(pb::GetMe {})).await;
+    assert_eq!(error_code(&early), Some(ErrorCode::FailedPrecondition));
+    assert_eq!(early.request_id, 42, "the request id is echoed");
+
+    let welcome = match conn.hello().await.result {
+        Some(pb::response::Result::Welcome(w)) => w,
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    assert_eq!(welcome.protocol_major, 1);
+    assert!(welcome.server_name.starts_with("chatd/"));
+    let limits = welcome.limits.expect("limits");
+    assert_eq!(limits.max_frame_bytes, 256 * 1024);
+    assert_eq!(limits.max_text_chars, 4096);
+    assert!(
+        welcome.capabilities.is_empty(),
+        "nothing offered, nothing negotiated"
+    );
+
+    assert_eq!(
+        error_code(&conn.hello().await),
+        Some(ErrorCode::FailedPrecondition)
+    );
+    assert_eq!(
+        error_code(&conn.request(Kind::GetMe(pb::GetMe {})).await),
+        Some(ErrorCode::Unauthenticated)
+    );
+}
+
+#[tokio::test]
+async fn capabilities_are_negotiated() {
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let response = conn
+        .request(Kind::Hello(pb::Hello {
+            protocol_major: 1,
+            protocol_minor: 7,
+            capabilities: vec!["datagrams".into(), "teleportation".into()],
+            client_name: "raw".into(),
+        }))
+        .await;
+    let Some(pb::response::Result::Welcome(welcome)) = response.result else {
+        panic!("no welcome")
+    };
+    assert_eq!(welcome.capabilities, vec!["datagrams".to_string()]);
+}
+
+#[tokio::test]
+async fn an_unsupported_major_version_closes_the_connection() {
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let response = conn
+        .request(Kind::Hello(pb::Hello {
+            protocol_major: 2,
+            protocol_minor: 0,
+            capabilities: vec![],
+            client_name: "future".into(),
+        }))
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::FailedPrecondition));
+    let reason = tokio::time::timeout(std::time::Duration::from_secs(5), conn.conn.closed())
+        .await
+        .expect("closed");
+    match reason {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(u64::from(close.error_code), 0x4)
+        }
+        other => panic!("unexpected close {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_oversize_and_empty_requests_get_typed_errors() {
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    conn.hello().await;
+
+    // A length prefix announcing 1 MiB: refused from the prefix alone.
+    let oversize = conn.send_bytes(&[0x80, 0x80, 0x40]).await;
+    assert_eq!(error_code(&oversize), Some(ErrorCode::TooLarge));
+
+    // A frame whose payload is not protobuf (field 1 with wire type 7).
+    let garbage = conn.send_bytes(&[0x02, 0x0f, 0x01]).await;
+    assert_eq!(error_code(&garbage), Some(ErrorCode::InvalidArgument));
+
+    // A truncated frame: the prefix promises 10 bytes, 2 arrive before the stream ends.
+    let truncated = conn.send_bytes(&[0x0a, 0x08, 0x01]).await;
+    assert_eq!(error_code(&truncated), Some(ErrorCode::InvalidArgument));
+
+    // Two frames on one request stream.
+    let one = chatproto::io::encode_frames(
+        [&pb::Request {
+            request_id: 1,
+            kind: Some(Kind::GetMe(pb::GetMe {})),
+        }],
+        1 << 18,
+    )
+    .expect("encode");
+    let two = [one.as_ref(), one.as_ref()].concat();
+    assert_eq!(
+        error_code(&conn.send_bytes(&two).await),
+        Some(ErrorCode::InvalidArgument)
+    );
+
+    // A request with no kind (e.g. from a newer client): UNIMPLEMENTED.
+    let empty = conn.send_bytes(&[0x02, 0x08, 0x05]).await;
+    assert_eq!(error_code(&empty), Some(ErrorCode::Unimplemented));
+    assert_eq!(
+        empty.request_id, 5,
+        "the request id is echoed even for an unknown kind"
+    );
+
+    // The connection is still healthy after all of that.
+    let reg = conn
+        .request(Kind::Register(pb::Register {
+            username: "still_fine".into(),
+            email: "s@example.test".into(),
+            password: "long enough password".into(),
+            device_name: String::new(),
+        }))
+        .await;
+    assert_eq!(error_code(&reg), None);
+}
+
+#[tokio::test]
+async fn clients_cannot_open_unidirectional_streams() {
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    // The server grants no unidirectional stream credit in chat/1.0: opening one never completes.
+    let open =
+        tokio::time::timeout(std::time::Duration::from_millis(500), conn.conn.open_uni()).await;
+    assert!(open.is_err(), "a unidirectional stream was granted");
+    assert_eq!(error_code(&conn.hello().await), None);
+}

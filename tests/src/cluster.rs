@@ -97,7 +97,7 @@ impl Default for ClusterSpec {
     fn default() -> ClusterSpec {
         ClusterSpec {
             nodes: 3,
-            redis: std::env::var_os("CHAT_TEST_NO_REDIS").is_none(),
+            redis: true,
             args: Vec::new(),
         }
     }

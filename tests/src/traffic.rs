@@ -90,6 +90,15 @@ impl Traffic {
     /// When a sender panicked, or two acknowledgements carry the same seq.
     pub async fn finish(self) -> Vec<Acked> {
         self.stop.store(true, Ordering::Relaxed);
+        self.join().await
+    }
+
+    /// Waits for every sender to send all its messages and returns every acknowledged message,
+    /// sorted by seq.
+    ///
+    /// # Panics
+    /// When a sender panicked, or two acknowledgements carry the same seq.
+    pub async fn join(self) -> Vec<Acked> {
         let mut all = Vec::new();
         for task in self.tasks {
             all.extend(task.await.unwrap_or_else(|e| panic!("a sender failed: {e}")));

@@ -25,7 +25,7 @@ async fn users_on_different_nodes_chat_in_real_time() {
 
     // Messages from every node reach every node, each once and in seq order.
     let traffic = Traffic::start(&[&alice, &bob, &carol], chat.id, Duration::from_millis(20), 20);
-    let acked = traffic.finish().await;
+    let acked = traffic.join().await;
     assert_eq!(acked.len(), 60);
     assert_views(&[&alice, &bob, &carol], chat.id, &acked, LIVE).await;
     let last = acked.last().map(|a| a.seq).unwrap_or_default();

@@ -25,6 +25,7 @@ const ADMIN: &str = "admin http on http://";
 #[derive(Debug, Clone, Default)]
 pub struct ChatdConfig {
     data_dir: Option<PathBuf>,
+    cleanup_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -40,6 +41,13 @@ impl ChatdConfig {
     /// it, as `<dir>.log`.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> ChatdConfig {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// A directory (holding the data directory) that the process watchdog removes if the test
+    /// process dies while chatd runs; a temporary data directory is removed that way by default.
+    pub fn cleanup_dir(mut self, dir: impl Into<PathBuf>) -> ChatdConfig {
+        self.cleanup_dir = Some(dir.into());
         self
     }
 
@@ -81,7 +89,7 @@ impl ChatdProcess {
     ///
     /// # Panics
     /// When it exits or stays silent for 30 s, with its command line and log tail.
-    pub fn start(config: ChatdConfig) -> ChatdProcess {
+    pub fn start(mut config: ChatdConfig) -> ChatdProcess {
         let (temp, data_dir) = match &config.data_dir {
             Some(dir) => (None, dir.clone()),
             None => {
@@ -95,8 +103,12 @@ impl ChatdProcess {
                 (Some(temp), dir)
             }
         };
-        let (process, addr, admin_addr, fingerprint) =
-            launch(&config, &data_dir, temp.as_ref().map(|t| t.path()));
+        if let Some(temp) = &temp {
+            config
+                .cleanup_dir
+                .get_or_insert_with(|| temp.path().to_path_buf());
+        }
+        let (process, addr, admin_addr, fingerprint) = launch(&config, &data_dir);
         ChatdProcess {
             process,
             config,
@@ -115,9 +127,7 @@ impl ChatdProcess {
     pub fn restart(&mut self) {
         assert!(!self.process.is_running(), "chatd is still running");
         let config = self.config.clone().listen(self.addr);
-        let cleanup = self._temp.as_ref().map(|t| t.path().to_path_buf());
-        let (process, addr, admin_addr, fingerprint) =
-            launch(&config, &self.data_dir, cleanup.as_deref());
+        let (process, addr, admin_addr, fingerprint) = launch(&config, &self.data_dir);
         self.process = process;
         self.addr = addr;
         self.admin_addr = admin_addr;
@@ -207,7 +217,6 @@ impl ChatdProcess {
 fn launch(
     config: &ChatdConfig,
     data_dir: &Path,
-    cleanup: Option<&Path>,
 ) -> (ServerProcess, SocketAddr, SocketAddr, String) {
     let listen = config
         .listen
@@ -228,7 +237,7 @@ fn launch(
         "127.0.0.1:0",
     ])
     .args(config.args.iter().cloned());
-    if let Some(dir) = cleanup {
+    if let Some(dir) = &config.cleanup_dir {
         launch = launch.cleanup_dir(dir);
     }
     for (key, _) in std::env::vars_os() {

@@ -7,10 +7,14 @@
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
 //! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
 //! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
+//! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
+//!   SDK clients that collect their events, for assertions with timeouts on cluster services;
+//!   [`traffic`]: steady senders and the exactly-once check of every member's view.
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 
 pub mod chatd;
 pub mod client;
+pub mod cluster;
 pub mod ferretdb;
 pub mod nginx;
 pub mod ports;
@@ -19,3 +23,5 @@ pub mod raw;
 pub mod redis;
 pub mod server;
 pub mod tools;
+pub mod traffic;
+pub mod users;

@@ -28,6 +28,8 @@ pub use libc::{SIGKILL, SIGTERM};
 
 /// How many log lines a failure message shows.
 const LOG_TAIL_LINES: usize = 40;
+/// How many log lines each server shows when a panicking test drops it.
+const DROP_TAIL_LINES: usize = 15;
 
 /// Calls `f` every `interval` until it returns `Some` or `timeout` has passed.
 pub fn poll_until<T>(
@@ -493,7 +495,7 @@ impl Drop for ServerProcess {
                 self.name,
                 self.pid,
                 self.log.display(),
-                self.log_tail()
+                file_tail(&self.log, DROP_TAIL_LINES)
             );
         }
         self.kill();

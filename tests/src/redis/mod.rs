@@ -116,6 +116,9 @@ impl RedisServer {
                 // Failure detection in ~1.5 s keeps failover tests short.
                 "--cluster-node-timeout",
                 "1500",
+                // Replicas sync at once instead of after the default 5 s batching delay.
+                "--repl-diskless-sync-delay",
+                "0",
             ]);
         }
         let mut server = RedisServer {

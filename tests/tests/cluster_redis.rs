@@ -25,8 +25,17 @@ async fn users_and_groups(cluster: &ChatCluster) -> (Vec<TestUser>, Vec<u64>) {
     for g in 0..GROUPS {
         // Owners on every node.
         let owner = g % users.len();
-        let others: Vec<&TestUser> = users.iter().enumerate().filter(|(i, _)| *i != owner).map(|(_, u)| u).collect();
-        chats.push(create_group(&users[owner], &format!("group {g}"), &others).await.id);
+        let others: Vec<&TestUser> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != owner)
+            .map(|(_, u)| u)
+            .collect();
+        chats.push(
+            create_group(&users[owner], &format!("group {g}"), &others)
+                .await
+                .id,
+        );
     }
     (users, chats)
 }
@@ -38,7 +47,10 @@ async fn delivery_works(users: &[TestUser], chats: &[u64], round: &str) {
         let mut texts = Vec::new();
         for user in &all {
             let text = format!("{round} {} in {chat}", user.name);
-            user.client.send_text(chat, &text).await.unwrap_or_else(|e| panic!("{round}: {} cannot send: {e}", user.name));
+            user.client
+                .send_text(chat, &text)
+                .await
+                .unwrap_or_else(|e| panic!("{round}: {} cannot send: {e}", user.name));
             texts.push(text);
         }
         for user in &all {
@@ -53,8 +65,12 @@ fn channels_per_node(redis: &RedisCluster) -> Vec<usize> {
         .nodes()
         .iter()
         .map(|node| {
-            let sharded: Vec<String> = node.query(redis::cmd("PUBSUB").arg("SHARDCHANNELS")).unwrap_or_default();
-            let plain: Vec<String> = node.query(redis::cmd("PUBSUB").arg("CHANNELS")).unwrap_or_default();
+            let sharded: Vec<String> = node
+                .query(redis::cmd("PUBSUB").arg("SHARDCHANNELS"))
+                .unwrap_or_default();
+            let plain: Vec<String> = node
+                .query(redis::cmd("PUBSUB").arg("CHANNELS"))
+                .unwrap_or_default();
             sharded.len() + plain.len()
         })
         .collect()
@@ -62,7 +78,9 @@ fn channels_per_node(redis: &RedisCluster) -> Vec<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_after_a_redis_master_is_killed() {
-    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start).await.expect("start cluster");
+    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start)
+        .await
+        .expect("start cluster");
     let (users, chats) = users_and_groups(&cluster).await;
     delivery_works(&users, &chats, "before").await;
 
@@ -77,7 +95,10 @@ async fn delivery_resumes_after_a_redis_master_is_killed() {
             .max_by_key(|(_, node)| channels[**node])
             .map(|(rank, node)| (rank, *node))
             .expect("three masters");
-        assert!(channels[busiest] > 0, "no master has a subscribed channel: {channels:?}");
+        assert!(
+            channels[busiest] > 0,
+            "no master has a subscribed channel: {channels:?}"
+        );
         assert_eq!(redis.kill_master(rank), busiest);
         cluster
     })
@@ -93,16 +114,24 @@ async fn delivery_resumes_after_a_redis_master_is_killed() {
     // acknowledged around the failover.
     let history = acked_with_earlier(&users[0], chats[0]).await;
     let missing: Vec<_> = acked.iter().filter(|a| !history.contains(a)).collect();
-    assert!(missing.is_empty(), "acknowledged but not in the history: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not in the history: {missing:?}"
+    );
     assert_views(&all, chats[0], &history, RESUME).await;
     for i in 0..cluster.len() {
-        assert!(cluster.node_mut(i).is_running(), "node{i} died with the redis master");
+        assert!(
+            cluster.node_mut(i).is_running(),
+            "node{i} died with the redis master"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_after_every_pubsub_connection_is_killed() {
-    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start).await.expect("start cluster");
+    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start)
+        .await
+        .expect("start cluster");
     let (users, chats) = users_and_groups(&cluster).await;
     delivery_works(&users, &chats, "before").await;
 
@@ -134,6 +163,9 @@ async fn acked_with_earlier(user: &TestUser, chat: u64) -> Vec<tests::traffic::A
         .await
         .expect("history")
         .into_iter()
-        .map(|m| tests::traffic::Acked { seq: m.seq, text: m.text })
+        .map(|m| tests::traffic::Acked {
+            seq: m.seq,
+            text: m.text,
+        })
         .collect()
 }

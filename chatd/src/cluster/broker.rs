@@ -45,6 +45,7 @@ use crate::cluster::wire::{
 };
 use crate::hub::Hub;
 use crate::members::MemberCache;
+use crate::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 use crate::state::AppState;
 use crate::store::Store;
@@ -72,9 +73,10 @@ struct Outgoing {
     at: Instant,
 }
 
-/// Counters for tests and metrics.
-#[derive(Debug, Default)]
+/// Counters (the same numbers go to the Prometheus metrics).
+#[derive(Debug)]
 pub struct BrokerStats {
+    metrics: Arc<Metrics>,
     /// Messages published.
     pub published: AtomicU64,
     /// Publications dropped (queue full or too old).
@@ -116,11 +118,19 @@ impl Broker {
         redis: Redis,
         hub: Arc<Hub>,
         members: Arc<MemberCache>,
+        metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> (Arc<Broker>, mpsc::Receiver<Delivery>) {
-        let (subscriber, deliveries) = Subscriber::start(redis.clone(), cancel.clone());
+        let (subscriber, deliveries) =
+            Subscriber::start(redis.clone(), metrics.clone(), cancel.clone());
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
-        let stats = Arc::new(BrokerStats::default());
+        let stats = Arc::new(BrokerStats {
+            metrics,
+            published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+        });
         tokio::spawn(publisher(redis, rx, stats.clone(), cancel));
         subscriber.subscribe(wire::GLOBAL_CHANNEL).await;
         let broker = Arc::new(Broker {
@@ -160,6 +170,7 @@ impl Broker {
         self.stats.queued.fetch_add(1, Ordering::SeqCst);
         if self.outgoing.try_send(out).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+            self.stats.metrics.cluster_dropped("queue_full", 1);
             let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "cluster publish queue full: events dropped");
@@ -365,6 +376,7 @@ impl Broker {
             return;
         }
         self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.stats.metrics.cluster_received();
         match envelope.body {
             Some(Body::Chat(chat)) => self.on_chat_frame(chat),
             Some(Body::Users(users)) => self.hub.deliver(&users.users, &users.frame, None),
@@ -458,6 +470,11 @@ async fn publisher(
         stats
             .dropped
             .fetch_add((before - pending.len()) as u64, Ordering::Relaxed);
+        if before > pending.len() {
+            stats
+                .metrics
+                .cluster_dropped("too_old", (before - pending.len()) as u64);
+        }
         stats
             .queued
             .fetch_sub(before - pending.len(), Ordering::SeqCst);
@@ -470,6 +487,9 @@ async fn publisher(
         stats
             .published
             .fetch_add((attempted - failed.len()) as u64, Ordering::Relaxed);
+        stats
+            .metrics
+            .cluster_published((attempted - failed.len()) as u64);
         stats
             .queued
             .fetch_sub(attempted - failed.len(), Ordering::SeqCst);

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::redis::{Redis, RedisTarget};
 use crate::cluster::slots::{SlotMap, key_slot};
+use crate::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 
 /// Messages buffered between the subscriber connections and the broker.
@@ -96,6 +97,7 @@ struct Shared {
     refresh: Notify,
     cancel: CancellationToken,
     dropped: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 /// The node's pub/sub subscriptions. Cheap to clone.
@@ -121,6 +123,7 @@ impl Subscriber {
     /// Everything stops when `cancel` is cancelled.
     pub fn start(
         redis: Redis,
+        metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> (Subscriber, mpsc::Receiver<Delivery>) {
         let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
@@ -134,6 +137,7 @@ impl Subscriber {
             refresh: Notify::new(),
             cancel,
             dropped: AtomicU64::new(0),
+            metrics,
         });
         match shared.redis.target().clone() {
             RedisTarget::Standalone(info) => {
@@ -304,6 +308,7 @@ impl Shared {
             payload: Bytes::from(payload),
         };
         if self.deliveries.try_send(delivery).is_err() {
+            self.metrics.cluster_dropped("subscriber_behind", 1);
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(
@@ -489,6 +494,7 @@ impl ShardWorker {
             if push.kind == PushKind::Disconnection {
                 lost_signal.notify_one();
             } else if tx.try_send(push).is_err() {
+                shared.metrics.cluster_dropped("subscriber_behind", 1);
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())

@@ -289,7 +289,7 @@ impl Broker {
                 return;
             }
         };
-        let fresh: Vec<u64> = {
+        let confirmations: Vec<_> = {
             let mut interest = lock(&self.interest);
             // Disconnected meanwhile: nothing to hold (the disconnect already released).
             if !self.hub.is_online(user_id) {
@@ -298,25 +298,23 @@ impl Broker {
             chats
                 .into_iter()
                 .filter(|chat| interest.add(*chat, user_id))
+                .map(|chat| self.subscriber.hold(&wire::chat_channel(chat)))
                 .collect()
         };
-        let subscriber = &self.subscriber;
-        futures_util::future::join_all(fresh.iter().map(|chat| {
-            let channel = wire::chat_channel(*chat);
-            async move { subscriber.subscribe(&channel).await }
-        }))
-        .await;
+        futures_util::future::join_all(confirmations.into_iter().map(|c| c.wait())).await;
     }
 
     /// The user's last connection on this node closed: release what they held.
     pub fn user_disconnected(&self, user_id: u64) {
-        let emptied = lock(&self.interest).remove_user(user_id);
-        for chat in emptied {
+        let mut interest = lock(&self.interest);
+        for chat in interest.remove_user(user_id) {
             self.release_chat(chat);
         }
+        drop(interest);
         self.subscriber.unsubscribe(&wire::user_channel(user_id));
     }
 
+    /// Called with the interest lock held, so (un)subscriptions follow the interest map in order.
     fn release_chat(&self, chat: u64) {
         self.subscriber.unsubscribe(&wire::chat_channel(chat));
         self.hub.forget_chat(chat);
@@ -328,20 +326,17 @@ impl Broker {
     /// start hearing the chat, those it removes stop (after delivery), a deleted chat is released.
     pub fn apply_membership(&self, chat_id: u64, added: &[u64], removed: &[u64], deleted: bool) {
         let local_added = self.hub.local_among(added);
-        let (subscribe, release) = {
-            let mut interest = lock(&self.interest);
-            let subscribe = local_added.iter().any(|u| interest.add(chat_id, *u));
-            let mut release = removed.iter().any(|u| interest.remove(chat_id, *u));
-            if deleted {
-                release |= interest.remove_chat(chat_id);
-            }
-            (subscribe, release)
-        };
+        let mut interest = lock(&self.interest);
+        let subscribe = local_added.iter().any(|u| interest.add(chat_id, *u));
+        let mut release = removed.iter().any(|u| interest.remove(chat_id, *u));
+        if deleted {
+            release |= interest.remove_chat(chat_id);
+        }
         if release {
             self.release_chat(chat_id);
         } else if subscribe {
-            let subscriber = self.subscriber.clone();
-            tokio::spawn(async move { subscriber.subscribe(&wire::chat_channel(chat_id)).await });
+            // Confirmation not awaited: this runs on the publishing or dispatching path.
+            drop(self.subscriber.hold(&wire::chat_channel(chat_id)));
         }
     }
 

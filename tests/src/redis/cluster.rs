@@ -223,6 +223,16 @@ impl RedisCluster {
                     "node {i} sees {healthy} healthy nodes, expected {expected}"
                 ));
             }
+            // Right after `--cluster create`, a node can still be listed as an empty master
+            // before its CLUSTER REPLICATE is known everywhere: not settled yet.
+            if let Some(empty) = view.iter().find(|n| {
+                !n.has("fail") && !n.has("fail?") && !n.has("slave") && n.slots.is_empty()
+            }) {
+                return Err(format!(
+                    "node {i} sees node {} as a master without slots",
+                    empty.port
+                ));
+            }
             if view
                 .iter()
                 .any(|n| !n.has("myself") && !n.has("fail") && !n.connected)

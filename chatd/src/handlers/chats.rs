@@ -249,7 +249,9 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
             state: chat.state,
         })),
     };
-    state.hub.deliver_event(&[me], &changed, Some(ctx.conn_id));
+    state
+        .fanout
+        .deliver_event(&[me], &changed, Some(ctx.conn_id));
     Ok(Answer::Chat(chat))
 }
 

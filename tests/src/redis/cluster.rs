@@ -185,7 +185,8 @@ impl RedisCluster {
     }
 
     /// Whether every live node agrees: `cluster_state:ok`, all slots assigned, `expected`
-    /// healthy nodes with every master's slots served and every live replica's link up.
+    /// healthy nodes, each seen as a master serving slots or a replica of one, and every live
+    /// replica's link up.
     fn settled(&mut self, expected: usize) -> Result<(), String> {
         let alive = self.alive();
         if alive.len() != expected {
@@ -223,14 +224,18 @@ impl RedisCluster {
                     "node {i} sees {healthy} healthy nodes, expected {expected}"
                 ));
             }
-            // Right after `--cluster create`, a node can still be listed as an empty master
-            // before its CLUSTER REPLICATE is known everywhere: not settled yet.
-            if let Some(empty) = view.iter().find(|n| {
-                !n.has("fail") && !n.has("fail?") && !n.has("slave") && n.slots.is_empty()
-            }) {
+            // Roles travel by gossip: every node must already see every healthy node as a
+            // master serving slots or as a replica of one.
+            let undecided = view.iter().find(|n| {
+                !n.has("fail")
+                    && !n.has("fail?")
+                    && !(n.has("master") && !n.slots.is_empty())
+                    && !(n.has("slave") && n.master_id.is_some())
+            });
+            if let Some(node) = undecided {
                 return Err(format!(
-                    "node {i} sees node {} as a master without slots",
-                    empty.port
+                    "node {i} does not see a role for port {} yet: {:?}",
+                    node.port, node.flags
                 ));
             }
             if view

@@ -158,6 +158,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         })
         .await?;
     if let Some(event) = &outcome.event {
+        state.metrics.messages_persisted(1);
         publish(state, m.member_ids(), event);
     }
     Ok(Answer::Message(outcome.message))

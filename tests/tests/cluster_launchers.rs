@@ -60,6 +60,17 @@ fn redis_cluster_forms_fails_over_and_cuts_pubsub() {
             .expect("SET");
     }
 
+    // Replication is asynchronous: make sure every replica has the keys before a failover.
+    for &m in &masters {
+        let acked: i64 = cluster.nodes()[m]
+            .query(redis::cmd("WAIT").arg(1).arg(5000))
+            .expect("WAIT");
+        assert_eq!(
+            acked, 1,
+            "the replica of master {m} did not acknowledge the writes"
+        );
+    }
+
     // A subscriber on every node, then cut them all.
     let mut subscribers: Vec<redis::Connection> = cluster
         .nodes()

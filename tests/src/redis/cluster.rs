@@ -226,12 +226,13 @@ impl RedisCluster {
             }
             // Roles travel by gossip: every node must already see every healthy node as a
             // master serving slots or as a replica of one.
-            let undecided = view.iter().find(|n| {
-                !n.has("fail")
-                    && !n.has("fail?")
-                    && !(n.has("master") && !n.slots.is_empty())
-                    && !(n.has("slave") && n.master_id.is_some())
-            });
+            let has_role = |n: &ClusterNode| {
+                (n.has("master") && !n.slots.is_empty())
+                    || (n.has("slave") && n.master_id.is_some())
+            };
+            let undecided = view
+                .iter()
+                .find(|n| !n.has("fail") && !n.has("fail?") && !has_role(n));
             if let Some(node) = undecided {
                 return Err(format!(
                     "node {i} does not see a role for port {} yet: {:?}",

@@ -126,9 +126,10 @@ impl Daemon {
                     heartbeat: config.heartbeat_interval,
                     redis_timeout: DEFAULT_REDIS_TIMEOUT,
                 };
-                let node = ClusterNode::connect(settings, hub.clone(), members.clone())
-                    .await
-                    .context("cannot set up the redis client")?;
+                let node =
+                    ClusterNode::connect(settings, hub.clone(), members.clone(), metrics.clone())
+                        .await
+                        .context("cannot set up the redis client")?;
                 let store: Arc<dyn Store> = node.cached_store(guarded, config.store_timeout);
                 let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, node.limiter());
                 tracing::info!(redis = %url, "cluster mode");
@@ -168,6 +169,13 @@ impl Daemon {
         let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
+            if config.public_addr.is_none() && addr.ip().is_unspecified() {
+                tracing::warn!(
+                    %addr,
+                    "listening on a wildcard address without --public-addr: other nodes cannot \
+                     redirect clients here"
+                );
+            }
             let public_addr = config
                 .public_addr
                 .clone()

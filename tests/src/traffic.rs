@@ -39,7 +39,12 @@ pub struct Traffic {
 impl Traffic {
     /// Starts one sender per user in `senders`, each sending into `chat_id` every `gap` until
     /// it has sent `max_per_sender` messages or [`Traffic::finish`] is called.
-    pub fn start(senders: &[&TestUser], chat_id: u64, gap: Duration, max_per_sender: usize) -> Traffic {
+    pub fn start(
+        senders: &[&TestUser],
+        chat_id: u64,
+        gap: Duration,
+        max_per_sender: usize,
+    ) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = senders
             .iter()
@@ -101,11 +106,17 @@ impl Traffic {
     pub async fn join(self) -> Vec<Acked> {
         let mut all = Vec::new();
         for task in self.tasks {
-            all.extend(task.await.unwrap_or_else(|e| panic!("a sender failed: {e}")));
+            all.extend(
+                task.await
+                    .unwrap_or_else(|e| panic!("a sender failed: {e}")),
+            );
         }
         all.sort();
         for pair in all.windows(2) {
-            assert_ne!(pair[0].seq, pair[1].seq, "two acknowledged messages share a seq: {pair:?}");
+            assert_ne!(
+                pair[0].seq, pair[1].seq,
+                "two acknowledged messages share a seq: {pair:?}"
+            );
         }
         all
     }
@@ -124,16 +135,33 @@ pub async fn assert_views(users: &[&TestUser], chat_id: u64, acked: &[Acked], ti
             .log
             .wait_for(timeout, |events| {
                 let received = messages_in(events, chat_id);
-                expected.iter().all(|(seq, _)| received.iter().any(|(s, _)| s == seq)).then_some(())
+                expected
+                    .iter()
+                    .all(|(seq, _)| received.iter().any(|(s, _)| s == seq))
+                    .then_some(())
             })
             .await;
-        let received: Vec<(u64, String)> =
-            user.received_messages(chat_id).into_iter().map(|(seq, m)| (seq, m.text)).collect();
+        let received: Vec<(u64, String)> = user
+            .received_messages(chat_id)
+            .into_iter()
+            .map(|(seq, m)| (seq, m.text))
+            .collect();
         if arrived.is_none() {
-            let missing: Vec<&(u64, String)> = expected.iter().filter(|e| !received.iter().any(|r| r.0 == e.0)).collect();
-            panic!("{} is missing {} acknowledged messages after {timeout:?}: {missing:?}", user.name, missing.len());
+            let missing: Vec<&(u64, String)> = expected
+                .iter()
+                .filter(|e| !received.iter().any(|r| r.0 == e.0))
+                .collect();
+            panic!(
+                "{} is missing {} acknowledged messages after {timeout:?}: {missing:?}",
+                user.name,
+                missing.len()
+            );
         }
-        assert_eq!(received, expected, "{}: events received (each once, in seq order)", user.name);
+        assert_eq!(
+            received, expected,
+            "{}: events received (each once, in seq order)",
+            user.name
+        );
         let history: Vec<(u64, String)> = user
             .history(chat_id)
             .await

@@ -32,18 +32,29 @@ async fn users_and_group(cluster: &ChatCluster) -> (Vec<TestUser>, u64) {
 /// Whether `user` was told to go away (a drain) and connected again afterwards.
 fn reconnected_after_goaway(user: &TestUser) -> bool {
     let events = user.log.snapshot();
-    let goaway = events.iter().position(|e| matches!(e, ClientEvent::GoAway(_)));
-    goaway.is_some_and(|at| events[at..].iter().any(|e| matches!(e, ClientEvent::Connected { .. })))
+    let goaway = events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::GoAway(_)));
+    goaway.is_some_and(|at| {
+        events[at..]
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { .. }))
+    })
 }
 
 /// Whether `user` has been connected to a node other than `node` since it started.
 fn moved_off(user: &TestUser, node: &str) -> bool {
-    user.log.snapshot().iter().any(|e| matches!(e, ClientEvent::Connected { node_id, .. } if node_id != node))
+    user.log
+        .snapshot()
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Connected { node_id, .. } if node_id != node))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_loses_no_acknowledged_message() {
-    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start).await.expect("start cluster");
+    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start)
+        .await
+        .expect("start cluster");
     let (users, chat_id) = users_and_group(&cluster).await;
     let all: Vec<&TestUser> = users.iter().collect();
 
@@ -51,24 +62,37 @@ async fn killed_node_loses_no_acknowledged_message() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut cluster = tokio::task::spawn_blocking(move || {
         let status = cluster.node_mut(1).sigkill();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
         cluster
     })
     .await
     .expect("kill node1");
     let acked = traffic.join().await;
-    assert_eq!(acked.len(), 30 * all.len(), "every message was acknowledged in the end");
+    assert_eq!(
+        acked.len(),
+        30 * all.len(),
+        "every message was acknowledged in the end"
+    );
 
     assert_views(&all, chat_id, &acked, SETTLE).await;
     for user in &users[2..4] {
-        assert!(moved_off(user, "node1"), "{} did not reconnect to another node", user.name);
+        assert!(
+            moved_off(user, "node1"),
+            "{} did not reconnect to another node",
+            user.name
+        );
     }
     assert!(!cluster.node_mut(1).is_running());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_loses_nothing() {
-    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start).await.expect("start cluster");
+    let mut cluster = tokio::task::spawn_blocking(ChatCluster::start)
+        .await
+        .expect("start cluster");
     let (users, chat_id) = users_and_group(&cluster).await;
     let all: Vec<&TestUser> = users.iter().collect();
 
@@ -88,12 +112,20 @@ async fn rolling_restart_loses_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let acked = traffic.finish().await;
-    assert!(acked.len() >= all.len() * 5, "too little traffic to mean anything: {}", acked.len());
+    assert!(
+        acked.len() >= all.len() * 5,
+        "too little traffic to mean anything: {}",
+        acked.len()
+    );
 
     assert_views(&all, chat_id, &acked, SETTLE).await;
     // Every client was drained once (its node restarted) and reconnected, to another node or
     // to its own once it was back.
     for user in &users {
-        assert!(reconnected_after_goaway(user), "{} was not drained and reconnected", user.name);
+        assert!(
+            reconnected_after_goaway(user),
+            "{} was not drained and reconnected",
+            user.name
+        );
     }
 }

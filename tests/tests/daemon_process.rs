@@ -211,6 +211,11 @@ async fn zero_configuration_start_serves_on_the_defaults() {
     .await
     .expect("reader")
     .expect("stdout lines");
+    assert_eq!(
+        lines.len(),
+        2,
+        "chatd exited before printing its addresses: are 127.0.0.1:4433 (udp) and 127.0.0.1:9464 (tcp) free?"
+    );
     assert_eq!(lines[0], "chatd listening on 127.0.0.1:4433");
     let fingerprint = lines[1]
         .strip_prefix("certificate sha256 fingerprint: ")

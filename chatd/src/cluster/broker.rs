@@ -45,6 +45,7 @@ use crate::cluster::wire::{
 };
 use crate::hub::Hub;
 use crate::members::MemberCache;
+use crate::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 use crate::state::AppState;
 use crate::store::Store;
@@ -72,9 +73,10 @@ struct Outgoing {
     at: Instant,
 }
 
-/// Counters for tests and metrics.
-#[derive(Debug, Default)]
+/// Counters (the same numbers go to the Prometheus metrics).
+#[derive(Debug)]
 pub struct BrokerStats {
+    metrics: Arc<Metrics>,
     /// Messages published.
     pub published: AtomicU64,
     /// Publications dropped (queue full or too old).
@@ -116,11 +118,19 @@ impl Broker {
         redis: Redis,
         hub: Arc<Hub>,
         members: Arc<MemberCache>,
+        metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> (Arc<Broker>, mpsc::Receiver<Delivery>) {
-        let (subscriber, deliveries) = Subscriber::start(redis.clone(), cancel.clone());
+        let (subscriber, deliveries) =
+            Subscriber::start(redis.clone(), metrics.clone(), cancel.clone());
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
-        let stats = Arc::new(BrokerStats::default());
+        let stats = Arc::new(BrokerStats {
+            metrics,
+            published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+        });
         tokio::spawn(publisher(redis, rx, stats.clone(), cancel));
         subscriber.subscribe(wire::GLOBAL_CHANNEL).await;
         let broker = Arc::new(Broker {
@@ -160,6 +170,7 @@ impl Broker {
         self.stats.queued.fetch_add(1, Ordering::SeqCst);
         if self.outgoing.try_send(out).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+            self.stats.metrics.cluster_dropped("queue_full", 1);
             let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "cluster publish queue full: events dropped");
@@ -278,7 +289,7 @@ impl Broker {
                 return;
             }
         };
-        let fresh: Vec<u64> = {
+        let confirmations: Vec<_> = {
             let mut interest = lock(&self.interest);
             // Disconnected meanwhile: nothing to hold (the disconnect already released).
             if !self.hub.is_online(user_id) {
@@ -287,25 +298,23 @@ impl Broker {
             chats
                 .into_iter()
                 .filter(|chat| interest.add(*chat, user_id))
+                .map(|chat| self.subscriber.hold(&wire::chat_channel(chat)))
                 .collect()
         };
-        let subscriber = &self.subscriber;
-        futures_util::future::join_all(fresh.iter().map(|chat| {
-            let channel = wire::chat_channel(*chat);
-            async move { subscriber.subscribe(&channel).await }
-        }))
-        .await;
+        futures_util::future::join_all(confirmations.into_iter().map(|c| c.wait())).await;
     }
 
     /// The user's last connection on this node closed: release what they held.
     pub fn user_disconnected(&self, user_id: u64) {
-        let emptied = lock(&self.interest).remove_user(user_id);
-        for chat in emptied {
+        let mut interest = lock(&self.interest);
+        for chat in interest.remove_user(user_id) {
             self.release_chat(chat);
         }
+        drop(interest);
         self.subscriber.unsubscribe(&wire::user_channel(user_id));
     }
 
+    /// Called with the interest lock held, so (un)subscriptions follow the interest map in order.
     fn release_chat(&self, chat: u64) {
         self.subscriber.unsubscribe(&wire::chat_channel(chat));
         self.hub.forget_chat(chat);
@@ -317,20 +326,17 @@ impl Broker {
     /// start hearing the chat, those it removes stop (after delivery), a deleted chat is released.
     pub fn apply_membership(&self, chat_id: u64, added: &[u64], removed: &[u64], deleted: bool) {
         let local_added = self.hub.local_among(added);
-        let (subscribe, release) = {
-            let mut interest = lock(&self.interest);
-            let subscribe = local_added.iter().any(|u| interest.add(chat_id, *u));
-            let mut release = removed.iter().any(|u| interest.remove(chat_id, *u));
-            if deleted {
-                release |= interest.remove_chat(chat_id);
-            }
-            (subscribe, release)
-        };
+        let mut interest = lock(&self.interest);
+        let subscribe = local_added.iter().any(|u| interest.add(chat_id, *u));
+        let mut release = removed.iter().any(|u| interest.remove(chat_id, *u));
+        if deleted {
+            release |= interest.remove_chat(chat_id);
+        }
         if release {
             self.release_chat(chat_id);
         } else if subscribe {
-            let subscriber = self.subscriber.clone();
-            tokio::spawn(async move { subscriber.subscribe(&wire::chat_channel(chat_id)).await });
+            // Confirmation not awaited: this runs on the publishing or dispatching path.
+            drop(self.subscriber.hold(&wire::chat_channel(chat_id)));
         }
     }
 
@@ -365,6 +371,7 @@ impl Broker {
             return;
         }
         self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.stats.metrics.cluster_received();
         match envelope.body {
             Some(Body::Chat(chat)) => self.on_chat_frame(chat),
             Some(Body::Users(users)) => self.hub.deliver(&users.users, &users.frame, None),
@@ -458,6 +465,11 @@ async fn publisher(
         stats
             .dropped
             .fetch_add((before - pending.len()) as u64, Ordering::Relaxed);
+        if before > pending.len() {
+            stats
+                .metrics
+                .cluster_dropped("too_old", (before - pending.len()) as u64);
+        }
         stats
             .queued
             .fetch_sub(before - pending.len(), Ordering::SeqCst);
@@ -470,6 +482,9 @@ async fn publisher(
         stats
             .published
             .fetch_add((attempted - failed.len()) as u64, Ordering::Relaxed);
+        stats
+            .metrics
+            .cluster_published((attempted - failed.len()) as u64);
         stats
             .queued
             .fetch_sub(attempted - failed.len(), Ordering::SeqCst);

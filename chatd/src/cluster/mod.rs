@@ -51,6 +51,7 @@ use self::redis::{Redis, RedisFailure, RedisTarget};
 use self::registry::Registry;
 use crate::hub::Hub;
 use crate::members::MemberCache;
+use crate::metrics::Metrics;
 use crate::state::{AppState, now_ms};
 use crate::store::Store;
 
@@ -108,14 +109,20 @@ impl ClusterNode {
         settings: ClusterSettings,
         hub: Arc<Hub>,
         members: Arc<MemberCache>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<ClusterNode>, RedisFailure> {
-        let redis = Redis::connect(settings.target.clone(), settings.redis_timeout)?;
+        let redis = Redis::connect(
+            settings.target.clone(),
+            settings.redis_timeout,
+            metrics.clone(),
+        )?;
         let cancel = CancellationToken::new();
         let (broker, deliveries) = Broker::start(
             settings.node_id.clone(),
             redis.clone(),
             hub,
             members,
+            metrics,
             cancel.clone(),
         )
         .await;

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::redis::{Redis, RedisTarget};
 use crate::cluster::slots::{SlotMap, key_slot};
+use crate::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 
 /// Messages buffered between the subscriber connections and the broker.
@@ -51,6 +52,22 @@ const PING_EVERY: Duration = Duration::from_secs(2);
 
 /// How often the slot map is refreshed (cluster only).
 const SLOT_REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// The pending confirmation of a new subscription (none when the channel was already held, or
+/// its shard is not connected: it is then subscribed on reconnect).
+#[derive(Debug)]
+#[must_use = "await it to know the subscription is live, or drop it"]
+pub struct Confirmation(Option<oneshot::Receiver<bool>>);
+
+impl Confirmation {
+    /// Waits briefly for Redis to confirm (so a registration is live before the caller answers
+    /// its client); never longer than [`CONFIRM_WAIT`].
+    pub async fn wait(self) {
+        if let Some(ack) = self.0 {
+            let _ = tokio::time::timeout(CONFIRM_WAIT, ack).await;
+        }
+    }
+}
 
 /// What the subscriber hands the broker.
 #[derive(Debug)]
@@ -96,6 +113,7 @@ struct Shared {
     refresh: Notify,
     cancel: CancellationToken,
     dropped: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 /// The node's pub/sub subscriptions. Cheap to clone.
@@ -121,6 +139,7 @@ impl Subscriber {
     /// Everything stops when `cancel` is cancelled.
     pub fn start(
         redis: Redis,
+        metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> (Subscriber, mpsc::Receiver<Delivery>) {
         let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
@@ -134,6 +153,7 @@ impl Subscriber {
             refresh: Notify::new(),
             cancel,
             dropped: AtomicU64::new(0),
+            metrics,
         });
         match shared.redis.target().clone() {
             RedisTarget::Standalone(info) => {
@@ -147,48 +167,42 @@ impl Subscriber {
         (Subscriber { shared }, rx)
     }
 
-    /// Holds `channel`: the first holder subscribes it in Redis. Waits briefly for the
-    /// confirmation when the shard is connected (so a registration is live before the caller
-    /// answers its client), never when it is not: the subscription then happens on reconnect.
-    pub async fn subscribe(&self, channel: &str) {
-        let first = {
-            let mut counts = lock(&self.shared.refcounts);
-            let count = counts.entry(channel.to_owned()).or_insert(0);
-            *count += 1;
-            *count == 1
-        };
-        if !first {
-            return;
+    /// Holds `channel`: the first holder subscribes it in Redis. Synchronous, so callers can
+    /// keep it in step with their own bookkeeping under their lock; await the returned
+    /// [`Confirmation`] (outside any lock) to know the subscription is live.
+    pub fn hold(&self, channel: &str) -> Confirmation {
+        // The count and the command change together, so a release racing with a hold cannot
+        // leave Redis subscribed to a channel nobody holds (or the reverse).
+        let mut counts = lock(&self.shared.refcounts);
+        let count = counts.entry(channel.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            return Confirmation(None);
         }
         let (ack_tx, ack_rx) = oneshot::channel();
-        if self.shared.place(channel, Some(ack_tx)) {
-            let _ = tokio::time::timeout(CONFIRM_WAIT, ack_rx).await;
-        }
+        Confirmation(self.shared.place(channel, Some(ack_tx)).then_some(ack_rx))
+    }
+
+    /// [`hold`](Self::hold) and wait for the confirmation.
+    pub async fn subscribe(&self, channel: &str) {
+        self.hold(channel).wait().await;
     }
 
     /// Releases `channel`: the last holder unsubscribes it.
     pub fn unsubscribe(&self, channel: &str) {
-        let last = {
-            let mut counts = lock(&self.shared.refcounts);
-            match counts.get_mut(channel) {
-                Some(count) if *count > 1 => {
-                    *count -= 1;
-                    false
+        let mut counts = lock(&self.shared.refcounts);
+        match counts.get_mut(channel) {
+            Some(count) if *count > 1 => *count -= 1,
+            Some(_) => {
+                counts.remove(channel);
+                let mut routing = lock(&self.shared.routing);
+                if let Some(shard) = routing.placed.remove(channel)
+                    && let Some(handle) = routing.shards.get(&shard)
+                {
+                    let _ = handle.tx.send(ShardCmd::Unsubscribe(channel.to_owned()));
                 }
-                Some(_) => {
-                    counts.remove(channel);
-                    true
-                }
-                None => false,
             }
-        };
-        if last {
-            let mut routing = lock(&self.shared.routing);
-            if let Some(shard) = routing.placed.remove(channel)
-                && let Some(handle) = routing.shards.get(&shard)
-            {
-                let _ = handle.tx.send(ShardCmd::Unsubscribe(channel.to_owned()));
-            }
+            None => {}
         }
     }
 
@@ -304,6 +318,7 @@ impl Shared {
             payload: Bytes::from(payload),
         };
         if self.deliveries.try_send(delivery).is_err() {
+            self.metrics.cluster_dropped("subscriber_behind", 1);
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(
@@ -489,6 +504,7 @@ impl ShardWorker {
             if push.kind == PushKind::Disconnection {
                 lost_signal.notify_one();
             } else if tx.try_send(push).is_err() {
+                shared.metrics.cluster_dropped("subscriber_behind", 1);
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())

@@ -24,6 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionInfo, FromRedisValue, IntoConnectionInfo as _, ServerErrorKind};
 
+use crate::metrics::Metrics;
 use crate::resilience::breaker::{BreakerConfig, CircuitBreaker};
 
 /// Where Redis is.
@@ -151,6 +152,7 @@ struct Inner {
     breaker: CircuitBreaker,
     timeout: Duration,
     halted: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 /// A handle for Redis commands. Clones share one connection (multiplexed) and one breaker.
@@ -205,7 +207,11 @@ fn is_health_failure(err: &redis::RedisError) -> bool {
 impl Redis {
     /// A lazily connecting handle: never fails because Redis is down, only for a bad
     /// configuration. `timeout` bounds every command.
-    pub fn connect(target: RedisTarget, timeout: Duration) -> Result<Redis, RedisFailure> {
+    pub fn connect(
+        target: RedisTarget,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Redis, RedisFailure> {
         let conn = match &target {
             RedisTarget::Standalone(info) => {
                 let client = redis::Client::open(info.clone())?;
@@ -243,6 +249,7 @@ impl Redis {
                 ),
                 timeout,
                 halted: AtomicBool::new(false),
+                metrics,
             }),
         })
     }
@@ -305,6 +312,9 @@ impl Redis {
             Err(_) => (false, Err(RedisFailure::Timeout)),
         };
         self.inner.breaker.record(permit, healthy, Instant::now());
+        self.inner
+            .metrics
+            .circuit("redis", self.inner.breaker.is_open());
         result
     }
 
@@ -335,6 +345,9 @@ impl Redis {
             Err(_) => (false, Err(RedisFailure::Timeout)),
         };
         self.inner.breaker.record(permit, healthy, Instant::now());
+        self.inner
+            .metrics
+            .circuit("redis", self.inner.breaker.is_open());
         result
     }
 

@@ -89,6 +89,7 @@ impl GuardedStore {
             };
         let healthy = !matches!(result, Err(StoreError::Unavailable(_)));
         self.breaker.record(permit, healthy, Instant::now());
+        self.metrics.circuit("store", self.breaker.is_open());
         result
     }
 

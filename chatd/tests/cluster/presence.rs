@@ -136,3 +136,47 @@ async fn a_dead_nodes_users_go_offline_within_the_presence_ttl() {
         "forgotten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orderly_shutdown_announces_its_users_offline_at_once() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let shared = tempfile::tempdir().expect("temp dir");
+    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let b = start_node(
+        "node-b",
+        Some(&redis.url()),
+        Some(shared.path()),
+        &["--shutdown-grace=1s"],
+    )
+    .await;
+
+    let mut alice = Client::register(a.addr, "alice").await;
+    let bob = Client::register(b.addr, "bob").await;
+    alice
+        .ok(Kind::AddContact(pb::AddContact {
+            user_id: bob.user_id,
+        }))
+        .await;
+    alice.drain_events();
+    let started = Instant::now();
+    b.shutdown().await;
+    let update = alice
+        .wait_for(Duration::from_secs(2), |e| {
+            presence(e).filter(|(u, _)| *u == bob.user_id)
+        })
+        .await;
+    assert_eq!(update, Some((bob.user_id, pb::UserStatus::Offline)));
+    // Well before the presence TTL (2 s) could have expired the node.
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        redis.cli(&["EXISTS", "chatd:node:node-b"]),
+        "0",
+        "deregistered"
+    );
+    assert_eq!(redis.cli(&["ZSCORE", "chatd:nodes", "node-b"]), "");
+}

@@ -226,13 +226,11 @@ impl RedisCluster {
             }
             // Roles travel by gossip: every node must already see every healthy node as a
             // master serving slots or as a replica of one.
-            let has_role = |n: &ClusterNode| {
-                (n.has("master") && !n.slots.is_empty())
-                    || (n.has("slave") && n.master_id.is_some())
-            };
-            let undecided = view
-                .iter()
-                .find(|n| !n.has("fail") && !n.has("fail?") && !has_role(n));
+            let undecided = view.iter().find(|n| {
+                let serving_master = n.has("master") && !n.slots.is_empty();
+                let attached_replica = n.has("slave") && n.master_id.is_some();
+                !n.has("fail") && !n.has("fail?") && !serving_master && !attached_replica
+            });
             if let Some(node) = undecided {
                 return Err(format!(
                     "node {i} does not see a role for port {} yet: {:?}",

@@ -33,6 +33,13 @@ impl std::ops::Deref for Node {
     }
 }
 
+impl Node {
+    /// Drains and stops the daemon.
+    pub async fn shutdown(self) {
+        self.daemon.shutdown().await.expect("orderly shutdown");
+    }
+}
+
 /// Settings every test daemon gets: loopback, fast heartbeats, generous login limits (tests
 /// register many users from one address).
 fn base_args(dir: &std::path::Path, node_id: &str) -> Vec<String> {

@@ -105,14 +105,21 @@ fn redis_cluster_forms_fails_over_and_cuts_pubsub() {
     assert_eq!(cluster.replicas(survivor).expect("replicas").len(), 2);
     assert_eq!(cluster.urls().len(), 5);
 
-    // Every key is still there, served by the promoted replica for the lost shard.
+    // Every shard, the lost one included, serves reads and writes again. (Keys written before
+    // the failover are not checked: Redis replicates asynchronously and a promoted replica may
+    // miss the last writes, which is why chatd never keeps data only in Redis.)
     let client = redis::cluster::ClusterClient::new(cluster.urls()).expect("cluster client");
     let mut con = client.get_connection().expect("cluster connection");
     for i in 0..30 {
-        let value: i64 = redis::cmd("GET")
-            .arg(format!("key{i}"))
+        let _: () = redis::cmd("SET")
+            .arg(format!("after{i}"))
+            .arg(i)
             .query(&mut con)
-            .expect("GET");
+            .expect("SET after the failover");
+        let value: i64 = redis::cmd("GET")
+            .arg(format!("after{i}"))
+            .query(&mut con)
+            .expect("GET after the failover");
         assert_eq!(value, i);
     }
 }

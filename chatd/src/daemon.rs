@@ -1,6 +1,11 @@
-//! Starting and stopping a whole chatd: data directory, store, QUIC endpoint, admin HTTP server.
+//! Starting and stopping a whole chatd: data directory, store, QUIC endpoint, admin HTTP server,
+//! and in cluster mode the Redis side.
 //!
 //! `main` and the end-to-end tests start chatd the same way, through [`Daemon::start`].
+//!
+//! How the store is assembled: the backend (SQLite, or MongoDB with `--mongo-uri`) inside a
+//! [`GuardedStore`] (deadline, circuit breaker, read retries), inside a
+//! [`CachedStore`](crate::cluster::cache::CachedStore) in cluster mode.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,16 +17,25 @@ use tokio::task::JoinHandle;
 use crate::admin_http::AdminState;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
+use crate::cluster::redis::RedisTarget;
+use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirOptions};
+use crate::fanout::Fanout;
 use crate::hub::Hub;
+use crate::limits::Limits;
 use crate::members::MemberCache;
 use crate::metrics::Metrics;
-use crate::ratelimit::{DEFAULT_MAX_KEYS, RateLimits};
+use crate::ratelimit::DEFAULT_MAX_KEYS;
+use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use crate::store::mongo::{MongoOptions, MongoStore};
 use crate::store::sqlite::SqliteStore;
+
+/// How long a cached member list is trusted in cluster mode (invalidations come through Redis,
+/// which may drop some).
+pub const CLUSTER_MEMBER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A running chatd.
 pub struct Daemon {
@@ -93,23 +107,59 @@ impl Daemon {
             .await
             .context("data directory task")?
             .context("cannot prepare the data directory")?;
-        let store = open_store(&config, &data).await?;
         let metrics = Arc::new(Metrics::new());
+        let backend = open_store(&config, &data).await?;
+        let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
+            backend,
+            config.store_timeout,
+            metrics.clone(),
+        ));
+        let hub = Arc::new(Hub::new());
+        let (cluster, store, members, limits) = match &config.redis_url {
+            Some(url) => {
+                let target = RedisTarget::parse(url.as_str()).context("invalid --redis-url")?;
+                let members = Arc::new(MemberCache::with_ttl(CLUSTER_MEMBER_CACHE_TTL));
+                let settings = ClusterSettings {
+                    node_id: config.node_id.clone(),
+                    target,
+                    presence_ttl: config.presence_ttl,
+                    heartbeat: config.heartbeat_interval,
+                    redis_timeout: DEFAULT_REDIS_TIMEOUT,
+                };
+                let node =
+                    ClusterNode::connect(settings, hub.clone(), members.clone(), metrics.clone())
+                        .await
+                        .context("cannot set up the redis client")?;
+                let store: Arc<dyn Store> = node.cached_store(guarded, config.store_timeout);
+                let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, node.limiter());
+                tracing::info!(redis = %url, "cluster mode");
+                (Some(node), store, members, limits)
+            }
+            None => (
+                None,
+                guarded,
+                Arc::new(MemberCache::default()),
+                Limits::local(config.limits, DEFAULT_MAX_KEYS),
+            ),
+        };
         let state = Arc::new(AppState {
             store: store.clone(),
-            hub: Arc::new(Hub::new()),
-            members: MemberCache::default(),
+            fanout: Fanout::new(hub.clone(), cluster.as_ref().map(|c| c.broker.clone())),
+            hub,
+            members,
             tokens: TokenIssuer::new(&data.token_key, config.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
-            limits: RateLimits::new(config.limits, DEFAULT_MAX_KEYS),
+            limits,
             metrics: metrics.clone(),
             settings: Settings {
                 node_id: config.node_id.clone(),
                 max_connections: config.max_connections as usize,
                 shutdown_grace: config.shutdown_grace,
                 access_token_ttl: config.access_token_ttl,
+                steering: config.steering,
             },
+            cluster: cluster.clone(),
         });
 
         let server_config = crate::server::endpoint::server_config(
@@ -118,6 +168,20 @@ impl Daemon {
         )?;
         let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
+        if let Some(cluster) = &cluster {
+            if config.public_addr.is_none() && addr.ip().is_unspecified() {
+                tracing::warn!(
+                    %addr,
+                    "listening on a wildcard address without --public-addr: other nodes cannot \
+                     redirect clients here"
+                );
+            }
+            let public_addr = config
+                .public_addr
+                .clone()
+                .unwrap_or_else(|| addr.to_string());
+            cluster.start(state.clone(), public_addr).await;
+        }
 
         let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
             .await
@@ -163,6 +227,9 @@ impl Daemon {
         }
         let result = (&mut self.server).await.context("server task panicked")?;
         let _ = (&mut self.admin).await;
+        if let Some(cluster) = &self.state.cluster {
+            cluster.shutdown(&self.state).await;
+        }
         result
     }
 }

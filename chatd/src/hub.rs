@@ -9,11 +9,15 @@
 //! catches up from its cursors (protocol.md, "Ordering and delivery").
 //!
 //! Chat events go through a small per-chat sequencer so that they leave in sequence order even when
-//! the handlers that committed them finish in another order.
+//! the handlers that committed them finish in another order (or, in cluster mode, arrive from
+//! other nodes in another order).
+//!
+//! The hub only knows this node. What reaches other nodes goes through
+//! [`Fanout`](crate::fanout::Fanout), which calls the hub for local delivery.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -58,6 +62,7 @@ pub struct Hub {
     order: Mutex<HashMap<u64, ChatOrder>>,
     next_conn_id: AtomicU64,
     frames_sent: AtomicU64,
+    conn_count: AtomicUsize,
 }
 
 impl std::fmt::Debug for Hub {
@@ -72,6 +77,13 @@ pub fn encode_event(event: &pb::Event) -> Bytes {
     chatproto::io::encode_frames([event], chatproto::frame::MAX_FRAME_BYTES).unwrap_or_else(|e| {
         tracing::error!(error = %e, "event too large to send");
         Bytes::new()
+    })
+}
+
+/// Encodes one chat event as an event frame.
+pub fn encode_chat_event(event: &pb::ChatEvent) -> Bytes {
+    encode_event(&pb::Event {
+        kind: Some(pb::event::Kind::Chat(event.clone())),
     })
 }
 
@@ -91,6 +103,7 @@ impl Hub {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         let list = conns.entry(handle.user_id).or_default();
         list.push(handle);
+        self.conn_count.fetch_add(1, Ordering::Relaxed);
         list.len() == 1
     }
 
@@ -103,6 +116,9 @@ impl Hub {
         let before = list.len();
         list.retain(|c| c.conn_id != conn_id);
         let removed = list.len() != before;
+        if removed {
+            self.conn_count.fetch_sub(1, Ordering::Relaxed);
+        }
         if list.is_empty() {
             conns.remove(&user_id);
             return removed;
@@ -120,12 +136,27 @@ impl Hub {
 
     /// Number of authenticated connections on this node.
     pub fn connection_count(&self) -> usize {
+        self.conn_count.load(Ordering::Relaxed)
+    }
+
+    /// The users among `users` with a connection on this node.
+    pub fn local_among(&self, users: &[u64]) -> Vec<u64> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        users
+            .iter()
+            .copied()
+            .filter(|u| conns.contains_key(u))
+            .collect()
+    }
+
+    /// Every user with a connection on this node.
+    pub fn local_users(&self) -> Vec<u64> {
         self.conns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(Vec::len)
-            .sum()
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// Frames handed to connections so far.
@@ -146,7 +177,11 @@ impl Hub {
     /// Closes every connection of the user (optionally only those of one session), after sending
     /// `farewell` on their event streams.
     pub fn kick_user(&self, user_id: u64, session_id: Option<u64>, farewell: &pb::Event) {
-        let frame = encode_event(farewell);
+        self.kick_frame(user_id, session_id, &encode_event(farewell));
+    }
+
+    /// [`kick_user`](Self::kick_user) with the farewell already encoded.
+    pub fn kick_frame(&self, user_id: u64, session_id: Option<u64>, frame: &Bytes) {
         for conn in self.connections_of(user_id) {
             if session_id.is_none_or(|s| s == conn.session_id) {
                 let _ = conn.tx.try_send(frame.clone());
@@ -215,11 +250,12 @@ impl Hub {
 
     /// Publishes a sequenced chat event to `recipients`, in sequence order per chat.
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
-        let chat_id = event.chat_id;
-        let seq = event.seq;
-        let frame = encode_event(&pb::Event {
-            kind: Some(pb::event::Kind::Chat(event.clone())),
-        });
+        let frame = encode_chat_event(event);
+        self.publish_chat_frame(event.chat_id, event.seq, recipients, frame);
+    }
+
+    /// [`publish_chat_event`](Self::publish_chat_event) with the event already encoded.
+    pub fn publish_chat_frame(&self, chat_id: u64, seq: u64, recipients: Vec<u64>, frame: Bytes) {
         let mut ready = Vec::new();
         {
             let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
@@ -241,6 +277,29 @@ impl Hub {
             }
         }
         for (users, frame) in ready {
+            self.deliver(&users, &frame, None);
+        }
+    }
+
+    /// Forgets the sequencer state of a chat: this node stops (or starts again) hearing about it,
+    /// so the next event must not be held back waiting for ones it never saw. Held events are
+    /// released first.
+    pub fn forget_chat(&self, chat_id: u64) {
+        let held = self
+            .order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&chat_id);
+        for (users, frame) in held.into_iter().flat_map(|s| s.pending.into_values()) {
+            self.deliver(&users, &frame, None);
+        }
+    }
+
+    /// Forgets the sequencer state of every chat (events may have been missed, e.g. while the
+    /// cluster's pub/sub was down). Held events are released first.
+    pub fn forget_all_chats(&self) {
+        let all = std::mem::take(&mut *self.order.lock().unwrap_or_else(|e| e.into_inner()));
+        for (users, frame) in all.into_values().flat_map(|s| s.pending.into_values()) {
             self.deliver(&users, &frame, None);
         }
     }

@@ -1,10 +1,13 @@
 //! A cache of chat membership, because every sent message needs its chat's member list for
 //! fan-out and authorization. Entries are dropped whenever membership changes on this node (and,
-//! in cluster mode, on invalidation messages from other nodes).
+//! in cluster mode, when a membership event arrives from another node, when this node stops
+//! hearing about a chat, and entirely after the cluster link was down). In cluster mode entries
+//! also expire after a short TTL, so a missed invalidation cannot keep a stale list for long.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chatproto::pb;
 
@@ -37,7 +40,8 @@ impl ChatMembers {
 /// Bounded cache of [`ChatMembers`] by chat id.
 #[derive(Debug, Default)]
 pub struct MemberCache {
-    entries: Mutex<HashMap<u64, Arc<ChatMembers>>>,
+    entries: Mutex<HashMap<u64, (Arc<ChatMembers>, Instant)>>,
+    ttl: Option<Duration>,
     // Bumped by every invalidation: a read that started before one must not insert what it read,
     // or a membership change racing with it would be cached stale.
     epoch: AtomicU64,
@@ -48,17 +52,26 @@ pub struct MemberCache {
 const MAX_ENTRIES: usize = 50_000;
 
 impl MemberCache {
+    /// A cache whose entries expire `ttl` after they were loaded.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        MemberCache {
+            ttl: Some(ttl),
+            ..MemberCache::default()
+        }
+    }
+
     /// The members of a chat, from the cache or the store. `None` when the chat does not exist.
     pub async fn get(
         &self,
         store: &dyn Store,
         chat_id: u64,
     ) -> StoreResult<Option<Arc<ChatMembers>>> {
-        if let Some(hit) = self
+        if let Some((hit, loaded)) = self
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&chat_id)
+            && self.ttl.is_none_or(|ttl| loaded.elapsed() < ttl)
         {
             return Ok(Some(hit.clone()));
         }
@@ -78,7 +91,7 @@ impl MemberCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(chat_id, entry.clone());
+        entries.insert(chat_id, (entry.clone(), Instant::now()));
         Ok(Some(entry))
     }
 
@@ -87,5 +100,12 @@ impl MemberCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::SeqCst);
         entries.remove(&chat_id);
+    }
+
+    /// Forgets every chat (invalidations may have been missed).
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
     }
 }

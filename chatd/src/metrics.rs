@@ -49,6 +49,11 @@ struct OpLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabel {
+    dependency: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScopeLabel {
     scope: &'static str,
 }
@@ -96,6 +101,10 @@ pub struct Metrics {
     messages_persisted: Counter,
     auth_failures: Family<ReasonLabel, Counter>,
     rate_limited: Family<ScopeLabel, Counter>,
+    cluster_published: Counter,
+    cluster_received: Counter,
+    cluster_dropped: Family<ReasonLabel, Counter>,
+    circuit_open: Family<DependencyLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -123,6 +132,10 @@ impl Metrics {
         let messages_persisted = Counter::default();
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         let rate_limited = Family::<ScopeLabel, Counter>::default();
+        let cluster_published = Counter::default();
+        let cluster_received = Counter::default();
+        let cluster_dropped = Family::<ReasonLabel, Counter>::default();
+        let circuit_open = Family::<DependencyLabel, Gauge>::default();
 
         let r = root.sub_registry_with_prefix("chatd");
         r.register(
@@ -187,6 +200,26 @@ impl Metrics {
             "Requests refused by a rate limit, by scope",
             rate_limited.clone(),
         );
+        r.register(
+            "cluster_published",
+            "Messages published to the other nodes (cluster mode)",
+            cluster_published.clone(),
+        );
+        r.register(
+            "cluster_received",
+            "Messages received from the other nodes (cluster mode)",
+            cluster_received.clone(),
+        );
+        r.register(
+            "cluster_dropped",
+            "Cluster messages dropped, by reason (queue_full, too_old, subscriber_behind)",
+            cluster_dropped.clone(),
+        );
+        r.register(
+            "circuit_open",
+            "1 while the circuit breaker of a dependency (store, redis) refuses calls",
+            circuit_open.clone(),
+        );
         Metrics {
             registry: root,
             connections_open,
@@ -201,7 +234,35 @@ impl Metrics {
             messages_persisted,
             auth_failures,
             rate_limited,
+            cluster_published,
+            cluster_received,
+            cluster_dropped,
+            circuit_open,
         }
+    }
+
+    /// `n` messages were published to the other nodes.
+    pub fn cluster_published(&self, n: u64) {
+        self.cluster_published.inc_by(n);
+    }
+
+    /// A message from another node was received.
+    pub fn cluster_received(&self) {
+        self.cluster_received.inc();
+    }
+
+    /// `n` cluster messages were dropped for `reason`.
+    pub fn cluster_dropped(&self, reason: &'static str, n: u64) {
+        self.cluster_dropped
+            .get_or_create(&ReasonLabel { reason })
+            .inc_by(n);
+    }
+
+    /// Records whether the circuit breaker of `dependency` is open.
+    pub fn circuit(&self, dependency: &'static str, open: bool) {
+        self.circuit_open
+            .get_or_create(&DependencyLabel { dependency })
+            .set(i64::from(open));
     }
 
     /// A connection was accepted (counts it and adds it to the open gauge).
@@ -362,6 +423,11 @@ mod tests {
         m.messages_persisted(2);
         m.auth_failure("bad_password");
         m.rate_limited(Scope::LoginAccount);
+        m.cluster_published(3);
+        m.cluster_received();
+        m.cluster_dropped("too_old", 4);
+        m.circuit("redis", true);
+        m.circuit("store", false);
         let text = m.encode();
 
         let expect = [
@@ -405,6 +471,11 @@ mod tests {
             ("chatd_messages_persisted_total", 2.0),
             ("chatd_auth_failures_total{reason=\"bad_password\"}", 1.0),
             ("chatd_rate_limited_total{scope=\"login_account\"}", 1.0),
+            ("chatd_cluster_published_total", 3.0),
+            ("chatd_cluster_received_total", 1.0),
+            ("chatd_cluster_dropped_total{reason=\"too_old\"}", 4.0),
+            ("chatd_circuit_open{dependency=\"redis\"}", 1.0),
+            ("chatd_circuit_open{dependency=\"store\"}", 0.0),
         ];
         for (series, want) in expect {
             let got = sample(&text, series);

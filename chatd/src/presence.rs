@@ -1,9 +1,17 @@
 //! Presence: who is online, and telling the people who may know.
 //!
-//! A user is online while they have at least one authenticated connection. What others see is
-//! the status the user chose (online, away, busy; offline means invisible) while online, and
-//! offline with a last-seen time otherwise. Presence goes to the user's watchers — users who have
-//! them as a contact and users who share a chat with them — except those the user blocked.
+//! A user is online while they have at least one authenticated connection, on any node. What
+//! others see is the status the user chose (online, away, busy; offline means invisible) while
+//! online, and offline with a last-seen time otherwise. Presence goes to the user's watchers —
+//! users who have them as a contact and users who share a chat with them — except those the user
+//! blocked.
+//!
+//! In cluster mode a node announces a user online only when no other node had them already, and
+//! offline only when no other node still has them ([`crate::cluster::presence`] keeps that in
+//! Redis; a crashed node's users are announced offline by the node that cleans up after it).
+//! When Redis cannot answer, each node decides from its own connections.
+
+use std::collections::HashSet;
 
 use chatproto::pb;
 
@@ -27,15 +35,58 @@ pub async fn connected(state: &AppState, user_id: u64) {
     if let Err(e) = state.store.touch_last_seen(user_id, now).await {
         tracing::warn!(error = %e, user_id, "cannot record last seen");
     }
+    if let Some(cluster) = &state.cluster {
+        match cluster.presence.node_up(user_id).await {
+            // Already online elsewhere: watchers know.
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, user_id, "cluster presence not recorded");
+                cluster.mark_presence_dirty();
+            }
+        }
+    }
     announce(state, user_id).await;
 }
 
 /// The user's last connection on this node went away.
 pub async fn disconnected(state: &AppState, user_id: u64) {
+    if let Some(cluster) = &state.cluster {
+        match cluster.presence.node_down(user_id).await {
+            // Still online elsewhere: nothing changes for watchers.
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, user_id, "cluster presence not recorded");
+                cluster.mark_presence_dirty();
+            }
+        }
+    }
     if let Err(e) = state.store.touch_last_seen(user_id, now_ms()).await {
         tracing::warn!(error = %e, user_id, "cannot record last seen");
     }
     announce(state, user_id).await;
+}
+
+/// Whether `user_id` is online on any node.
+pub async fn is_online(state: &AppState, user_id: u64) -> bool {
+    online_among(state, &[user_id]).await.contains(&user_id)
+}
+
+/// The users among `users` that are online on any node.
+pub async fn online_among(state: &AppState, users: &[u64]) -> HashSet<u64> {
+    let mut online: HashSet<u64> = state.hub.local_among(users).into_iter().collect();
+    if let Some(cluster) = &state.cluster {
+        let rest: Vec<u64> = users
+            .iter()
+            .copied()
+            .filter(|u| !online.contains(u))
+            .collect();
+        if !rest.is_empty() {
+            online.extend(cluster.presence.online_elsewhere(&rest).await);
+        }
+    }
+    online
 }
 
 /// Sends the user's current presence to their watchers.
@@ -49,7 +100,7 @@ async fn try_announce(state: &AppState, user_id: u64) -> Result<(), crate::store
     let Some(user) = state.store.user(user_id).await? else {
         return Ok(());
     };
-    let online = state.hub.is_online(user_id);
+    let online = is_online(state, user_id).await;
     let update = pb::PresenceUpdate {
         user_id,
         status: effective_status(&user, online) as i32,
@@ -59,7 +110,7 @@ async fn try_announce(state: &AppState, user_id: u64) -> Result<(), crate::store
     let event = pb::Event {
         kind: Some(pb::event::Kind::Presence(update)),
     };
-    state.hub.deliver_event(&watchers, &event, None);
+    state.fanout.deliver_event(&watchers, &event, None);
     Ok(())
 }
 

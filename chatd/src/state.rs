@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
+use crate::cluster::ClusterNode;
+use crate::fanout::Fanout;
 use crate::hub::Hub;
+use crate::limits::Limits;
 use crate::members::MemberCache;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimits;
 use crate::store::Store;
 
 /// Settings the running server needs (a subset of the configuration, validated).
@@ -22,26 +24,32 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Access token lifetime (≤ 15 min).
     pub access_token_ttl: Duration,
+    /// Least-connections steering of new connections (cluster mode).
+    pub steering: bool,
 }
 
 /// Everything a handler can reach.
 pub struct AppState {
-    /// The system of record.
+    /// The system of record (guarded, and cached in cluster mode).
     pub store: Arc<dyn Store>,
-    /// Local fan-out.
+    /// This node's connections.
     pub hub: Arc<Hub>,
+    /// Delivery to connections on this node and, in cluster mode, on the others.
+    pub fanout: Fanout,
     /// Chat membership, cached.
-    pub members: MemberCache,
+    pub members: Arc<MemberCache>,
     /// Access-token signing and verification.
     pub tokens: TokenIssuer,
     /// Password hashing off the async runtime.
     pub passwords: PasswordHasher,
-    /// Token buckets.
-    pub limits: RateLimits,
+    /// Rate limits (shared by the cluster in cluster mode).
+    pub limits: Limits,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Runtime settings.
     pub settings: Settings,
+    /// Cluster services, when `--redis-url` is set.
+    pub cluster: Option<Arc<ClusterNode>>,
 }
 
 impl std::fmt::Debug for AppState {

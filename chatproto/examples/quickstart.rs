@@ -79,7 +79,8 @@ async fn sign_in(client: &Client, args: &Args) -> Result<pb::AuthResult> {
             client
                 .register(pb::Register {
                     username: args.user.clone(),
-                    email: String::new(),
+                    // A real client asks for the address; the example makes one up.
+                    email: format!("{}@example.invalid", args.user),
                     password: args.password.clone(),
                     device_name: "quickstart".into(),
                 })

@@ -234,9 +234,13 @@ async fn events_arrive_exactly_once_across_disconnects_and_a_restart() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Initial connect, then at least the first kill and the restart. Kills that land while the
+    // client is still backing off coalesce into one reconnect, so on a loaded machine fewer than
+    // four reconnects are seen; what matters is the exactly-once check above.
     assert!(
-        connects.load(Ordering::Relaxed) >= 5,
-        "initial + 4 reconnects"
+        connects.load(Ordering::Relaxed) >= 3,
+        "initial + at least 2 reconnects, saw {}",
+        connects.load(Ordering::Relaxed)
     );
     assert!(
         server.count("get_chat_events") > 0,

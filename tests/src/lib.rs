@@ -1,13 +1,27 @@
-//! End-to-end test support: real chatd servers (in-process or as processes), real Redis and
-//! MongoDB-wire servers, and SDK clients connected to them.
+//! End-to-end test support: real chatd servers (in-process or as processes), launchers for the
+//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx), and SDK clients.
+//! Every server runs on free loopback ports in a temporary directory and is stopped with its
+//! whole process group when dropped.
 //!
 //! # Layout
-//! - [`server`]: an in-process chatd per test.
-//! - [`client`]: SDK clients, registration and event helpers.
-//! - [`tools`]: where the external binaries are; [`ports`]: free loopback ports.
+//! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
+//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
+//! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
+//! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
+//!   SDK clients that collect their events, for assertions with timeouts on cluster services;
+//!   [`traffic`]: steady senders and the exactly-once check of every member's view.
+//! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 
+pub mod chatd;
 pub mod client;
+pub mod cluster;
+pub mod ferretdb;
+pub mod nginx;
 pub mod ports;
+pub mod process;
 pub mod raw;
+pub mod redis;
 pub mod server;
 pub mod tools;
+pub mod traffic;
+pub mod users;

@@ -1,7 +1,7 @@
 //! An in-process chatd on free loopback ports with its own temporary data directory.
 //!
 //! In-process servers start in milliseconds, so every test gets its own. Tests that need a real
-//! process (signals, kill -9, several nodes) use [`crate::process::ChatdProcess`] instead.
+//! process (signals, kill -9, several nodes) use [`crate::chatd::ChatdProcess`] instead.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

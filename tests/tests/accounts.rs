@@ -261,6 +261,22 @@ async fn sessions_are_listed_and_revoked() {
             .await,
     );
     assert_eq!(err.code, ErrorCode::NotFound);
+
+    // Revoking the connection's own session is a logout: unauthenticated, but still connected.
+    laptop
+        .revoke_session(pb::RevokeSession {
+            session_id: first.session_id,
+        })
+        .await
+        .expect("revoke own");
+    assert_eq!(
+        code(laptop.get_me(pb::GetMe {}).await),
+        ErrorCode::Unauthenticated
+    );
+    laptop
+        .login("frank", PASSWORD, "laptop")
+        .await
+        .expect("log in again on the same connection");
 }
 
 #[tokio::test]

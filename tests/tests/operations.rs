@@ -33,6 +33,15 @@ async fn metrics_health_and_readiness() {
     let server = TestServer::start().await;
     let (alice, _) = register(&server, "alice").await;
     alice.get_me(pb::GetMe {}).await.expect("get_me");
+    let chat = alice
+        .create_group(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "m".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("group");
+    alice.send_text(chat.id, "counted").await.expect("send");
     let _ = alice.get_chat(pb::GetChat { chat_id: 12345 }).await;
 
     assert_eq!(http_get(server.admin_addr(), "/healthz").await.0, 200);
@@ -48,6 +57,7 @@ async fn metrics_health_and_readiness() {
         "outcome=\"not_found\"",
         "chatd_request_duration_seconds",
         "process_resident_memory_bytes",
+        "chatd_messages_persisted_total 1",
     ] {
         assert!(body.contains(needle), "metrics lack {needle}:\n{body}");
     }

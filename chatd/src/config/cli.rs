@@ -21,7 +21,17 @@ in that order of precedence. The file uses the setting names of the flags with '
 login_address, typing). Relative paths are relative to the working directory. Rates are written \
 COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, e.g. \
 \"15m\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
-the token key file.";
+the token key file.
+
+Cluster mode: with --redis-url, several chatd nodes share one Redis for events between nodes, \
+presence, rate limits, a read cache and the node registry (Redis is never the system of record), \
+and one database (--mongo-uri). A standalone Redis is given as redis://[user:pass@]host:port[/db] \
+(or redis+unix:///path); a Redis Cluster as redis+cluster://[user:pass@]host:port[,host:port...] \
+or as comma-separated redis:// seed urls, and then uses sharded pub/sub (Redis 7 or newer). Each \
+node heartbeats every --heartbeat-interval; a node silent for --presence-ttl counts as dead and its \
+users go offline within --presence-ttl plus one heartbeat. --steering redirects new connections \
+from a node above its fair share of connections to the least loaded node, at the address that \
+node announces with --public-addr.";
 
 /// The command line of chatd: settings and an optional subcommand.
 #[derive(Debug, Clone, Parser)]
@@ -260,8 +270,69 @@ pub struct Settings {
     #[arg(long, global = true, env = "CHATD_MONGO_URI", value_name = "URI")]
     pub mongo_uri: Option<String>,
 
-    /// Cluster mode: Redis URL (redis://, rediss:// or redis+unix://). Prefer the variable when
-    /// it holds a password
+    /// Cluster mode: Redis URL. Standalone: redis://host:port[/db] or redis+unix:///path; Redis
+    /// Cluster: redis+cluster://host:port[,host:port...] or comma-separated redis:// seeds. Prefer
+    /// the variable when it holds a password
     #[arg(long, global = true, env = "CHATD_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
+
+    /// Cluster mode: redirect new connections (of clients that follow redirects) to the least
+    /// loaded node when this one has more than its fair share. Write --steering or
+    /// --steering=false
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_STEERING",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub steering: bool,
+
+    /// Cluster mode: the host:port clients use to reach this node (redirects point there).
+    /// Default: the listen address
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_PUBLIC_ADDR",
+        value_name = "HOST:PORT"
+    )]
+    pub public_addr: Option<String>,
+
+    /// Cluster mode: how long a node counts as alive after its last heartbeat
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_PRESENCE_TTL",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "15s"
+    )]
+    pub presence_ttl: Duration,
+
+    /// Cluster mode: how often a node heartbeats and looks for dead nodes (at most half the
+    /// presence TTL)
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_HEARTBEAT_INTERVAL",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "5s"
+    )]
+    pub heartbeat_interval: Duration,
+
+    /// Longest a single storage call may take before the request answers UNAVAILABLE
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_STORE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "1500ms"
+    )]
+    pub store_timeout: Duration,
 }

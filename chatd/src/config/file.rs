@@ -33,6 +33,14 @@ pub(super) struct FileConfig {
     pub limits: FileLimits,
     pub mongo_uri: Option<String>,
     pub redis_url: Option<String>,
+    pub steering: Option<bool>,
+    pub public_addr: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub presence_ttl: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub heartbeat_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub store_timeout: Option<Duration>,
 }
 
 /// The `[limits]` table.

@@ -71,8 +71,18 @@ pub struct Config {
     pub limits: LimitRates,
     /// Cluster mode: MongoDB connection string.
     pub mongo_uri: Option<ServiceUri>,
-    /// Cluster mode: Redis URL.
+    /// Cluster mode: Redis URL (validated: see [`crate::cluster::redis::RedisTarget::parse`]).
     pub redis_url: Option<ServiceUri>,
+    /// Cluster mode: steer new connections to less loaded nodes.
+    pub steering: bool,
+    /// The `host:port` clients use to reach this node; `None`: the bound listen address.
+    pub public_addr: Option<String>,
+    /// Cluster mode: how long a node counts as alive after its last heartbeat.
+    pub presence_ttl: Duration,
+    /// Cluster mode: heartbeat period.
+    pub heartbeat_interval: Duration,
+    /// Deadline of one storage call.
+    pub store_timeout: Duration,
 }
 
 /// Paths of an operator-provided TLS certificate chain and private key (PEM).
@@ -96,8 +106,13 @@ impl ServiceUri {
 
     /// The URI with any password replaced by `***`, for logs.
     pub fn redacted(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return self.0.clone();
+        Self::redact_str(&self.0)
+    }
+
+    /// `uri` with any password replaced by `***` (the rule of [`redacted`](Self::redacted)).
+    pub fn redact_str(uri: &str) -> String {
+        let Some((scheme, rest)) = uri.split_once("://") else {
+            return uri.to_owned();
         };
         // Userinfo ends at the last '@' before the path.
         let authority_end = rest.find('/').unwrap_or(rest.len());
@@ -113,7 +128,7 @@ impl ServiceUri {
                 };
                 format!("{scheme}://{masked}{}", &rest[at..])
             }
-            None => self.0.clone(),
+            None => uri.to_owned(),
         }
     }
 }
@@ -318,6 +333,15 @@ impl Config {
         let token_key_file = s.token_key_file.or(file.token_key_file);
         let mongo_uri = s.mongo_uri.or(file.mongo_uri);
         let redis_url = s.redis_url.or(file.redis_url);
+        let steering = layered!("steering", s.steering, file.steering);
+        let public_addr = s.public_addr.or(file.public_addr);
+        let presence_ttl = layered!("presence_ttl", s.presence_ttl, file.presence_ttl);
+        let heartbeat_interval = layered!(
+            "heartbeat_interval",
+            s.heartbeat_interval,
+            file.heartbeat_interval
+        );
+        let store_timeout = layered!("store_timeout", s.store_timeout, file.store_timeout);
 
         if data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
@@ -362,14 +386,24 @@ impl Config {
             .map(|u| validate_uri("mongo_uri", u, &["mongodb", "mongodb+srv"]))
             .transpose()?;
         let redis_url = redis_url
-            .map(|u| {
-                validate_uri(
-                    "redis_url",
-                    u,
-                    &["redis", "rediss", "redis+unix", "unix", "valkey", "valkeys"],
-                )
+            .map(|u| match crate::cluster::redis::RedisTarget::parse(&u) {
+                Ok(_) => Ok(ServiceUri(u)),
+                Err(e) => Err(invalid("redis_url", e.to_string())),
             })
             .transpose()?;
+        let public_addr = public_addr.map(validate_public_addr).transpose()?;
+        if heartbeat_interval < Duration::from_millis(100) {
+            return Err(invalid("heartbeat_interval", "must be at least 100ms"));
+        }
+        if presence_ttl < heartbeat_interval * 2 {
+            return Err(invalid(
+                "presence_ttl",
+                "must be at least twice the heartbeat interval, or live nodes would expire",
+            ));
+        }
+        if store_timeout < Duration::from_millis(100) || store_timeout > Duration::from_secs(60) {
+            return Err(invalid("store_timeout", "must be between 100ms and 60s"));
+        }
 
         Ok(Config {
             command: cli.command.unwrap_or(CliCommand::Serve),
@@ -389,8 +423,38 @@ impl Config {
             limits,
             mongo_uri,
             redis_url,
+            steering,
+            public_addr,
+            presence_ttl,
+            heartbeat_interval,
+            store_timeout,
         })
     }
+}
+
+/// A `host:port` clients can connect to: a DNS name, an IPv4 address or a bracketed IPv6 one,
+/// and a port from 1.
+fn validate_public_addr(addr: String) -> Result<String, ConfigError> {
+    let bad = |why: &str| invalid("public_addr", format!("{addr:?} {why}"));
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(bad("must be host:port"));
+    };
+    if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+        return Err(bad("has no valid port"));
+    }
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    };
+    if !host_ok {
+        return Err(bad("has no valid host (a name, an IPv4 address or [IPv6])"));
+    }
+    Ok(addr)
 }
 
 fn validate_node_id(id: String) -> Result<String, ConfigError> {

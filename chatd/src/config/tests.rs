@@ -46,6 +46,11 @@ fn defaults() {
     assert_eq!(c.limits, LimitRates::default());
     assert_eq!(c.mongo_uri, None);
     assert_eq!(c.redis_url, None);
+    assert!(!c.steering);
+    assert_eq!(c.public_addr, None);
+    assert_eq!(c.presence_ttl, Duration::from_secs(15));
+    assert_eq!(c.heartbeat_interval, Duration::from_secs(5));
+    assert_eq!(c.store_timeout, Duration::from_millis(1500));
     assert_eq!(c.node_id.len(), 16);
     assert_ne!(
         c.node_id,
@@ -217,7 +222,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             flag: "--redis-url",
             env: "CHATD_REDIS_URL",
             file: "redis_url",
-            values: ["redis://f:1", "redis://e:2", "rediss://g:3"],
+            values: ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"],
             toml: |v| plain("redis_url")(v),
             get: |c| {
                 c.redis_url
@@ -225,6 +230,46 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
                     .map(|u| u.as_str().to_owned())
                     .unwrap_or_default()
             },
+        },
+        Layered {
+            flag: "--steering",
+            env: "CHATD_STEERING",
+            file: "steering",
+            values: ["true", "false", "true"],
+            toml: |v| format!("steering = {v}\n"),
+            get: |c| c.steering.to_string(),
+        },
+        Layered {
+            flag: "--public-addr",
+            env: "CHATD_PUBLIC_ADDR",
+            file: "public_addr",
+            values: ["file.example:1", "10.0.0.2:2", "[::1]:3"],
+            toml: |v| plain("public_addr")(v),
+            get: |c| c.public_addr.clone().unwrap_or_default(),
+        },
+        Layered {
+            flag: "--presence-ttl",
+            env: "CHATD_PRESENCE_TTL",
+            file: "presence_ttl",
+            values: ["20s", "30s", "40s"],
+            toml: |v| plain("presence_ttl")(v),
+            get: |c| crate::ratelimit::format_duration(c.presence_ttl),
+        },
+        Layered {
+            flag: "--heartbeat-interval",
+            env: "CHATD_HEARTBEAT_INTERVAL",
+            file: "heartbeat_interval",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("heartbeat_interval")(v),
+            get: |c| crate::ratelimit::format_duration(c.heartbeat_interval),
+        },
+        Layered {
+            flag: "--store-timeout",
+            env: "CHATD_STORE_TIMEOUT",
+            file: "store_timeout",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("store_timeout")(v),
+            get: |c| crate::ratelimit::format_duration(c.store_timeout),
         },
     ];
     let default = load_ok(&[], &[]);
@@ -441,6 +486,17 @@ fn bad_values_name_their_source() {
         (&["--mongo-uri", "postgres://x"], "mongo_uri"),
         (&["--mongo-uri", "mongodb://"], "mongo_uri"),
         (&["--redis-url", "localhost:6379"], "redis_url"),
+        (&["--redis-url", "rediss://cache:6380"], "redis_url"),
+        (&["--redis-url", "redis://a:1,b:2"], "redis_url"),
+        (&["--public-addr", "nohost"], "public_addr"),
+        (&["--public-addr", "host:0"], "public_addr"),
+        (&["--public-addr", "::1:4433"], "public_addr"),
+        (&["--heartbeat-interval", "50ms"], "heartbeat_interval"),
+        (
+            &["--presence-ttl", "5s", "--heartbeat-interval", "3s"],
+            "presence_ttl",
+        ),
+        (&["--store-timeout", "10ms"], "store_timeout"),
     ];
     for (args, setting) in invalid_cases {
         match load_with(args, &[]) {
@@ -499,4 +555,39 @@ fn service_uris_hide_passwords() {
     assert_eq!(user_only.redacted(), "redis://user@cache");
     let at_in_password = ServiceUri("redis://u:p@ss@cache/0".into());
     assert_eq!(at_in_password.redacted(), "redis://u:***@cache/0");
+}
+
+#[test]
+fn steering_is_a_flag_with_an_optional_value() {
+    assert!(load_ok(&["--steering"], &[]).steering);
+    assert!(!load_ok(&["--steering=false"], &[]).steering);
+    let c = load_ok(&["--steering", "serve"], &[]);
+    assert!(
+        c.steering,
+        "a following subcommand is not taken as the value"
+    );
+    assert_eq!(c.command, CliCommand::Serve);
+    assert!(load_ok(&[], &[("CHATD_STEERING", "true")]).steering);
+    let err = load_with(&[], &[("CHATD_STEERING", "maybe")]).expect_err("bad bool");
+    assert!(
+        matches!(&err, ConfigError::Env { var, .. } if var == "CHATD_STEERING"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_explains_cluster_urls() {
+    let err = load_with(&["--help"], &[]).expect_err("help");
+    let ConfigError::Cli(e) = &err else {
+        panic!("{err}")
+    };
+    let help = e.render().to_string();
+    for needle in [
+        "redis+cluster://",
+        "sharded pub/sub",
+        "--presence-ttl",
+        "--public-addr",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from the help");
+    }
 }

@@ -4,8 +4,6 @@
 //! Login answers the same error, after the same password-hashing work, for an unknown user and a
 //! wrong password, so that neither the answer nor its timing tells whether an account exists.
 
-use std::time::Instant;
-
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
@@ -27,31 +25,31 @@ fn session_revoked_event(reason: &str) -> pb::Event {
     }
 }
 
-/// Closes every live connection of the given sessions of `user_id`.
+/// Closes every live connection of the given sessions of `user_id`, on every node.
 pub fn kick_sessions(ctx: &ConnCtx, user_id: u64, sessions: &[u64], reason: &str) {
     let event = session_revoked_event(reason);
     for session in sessions {
-        ctx.state.hub.kick_user(user_id, Some(*session), &event);
+        ctx.state.fanout.kick_user(user_id, Some(*session), &event);
     }
 }
 
-/// Closes every live connection of `user_id`.
+/// Closes every live connection of `user_id`, on every node.
 pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
     ctx.state
-        .hub
+        .fanout
         .kick_user(user_id, None, &session_revoked_event(reason));
 }
 
-fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
-    let now = Instant::now();
+async fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
     let limits = &ctx.state.limits;
-    limits
-        .check_login_address(ctx.remote.ip(), now)
-        .and_then(|()| limits.check_login_account(username, now))
-        .map_err(|limited| {
-            ctx.state.metrics.rate_limited(limited.scope);
-            limited.into()
-        })
+    let checked = match limits.check_login_address(ctx.remote.ip()).await {
+        Ok(()) => limits.check_login_account(username).await,
+        Err(limited) => Err(limited),
+    };
+    checked.map_err(|limited| {
+        ctx.state.metrics.rate_limited(limited.scope);
+        limited.into()
+    })
 }
 
 /// Starts a session for `user`, issues its tokens and authenticates the connection.
@@ -86,7 +84,7 @@ async fn open_session(
     })
     .await?;
     Ok(pb::AuthResult {
-        user: Some(user_view(ctx, user, user.id, true)),
+        user: Some(user_view(user, user.id, true, true)),
         session_id: session.id,
         access_token,
         access_expires_at_ms,
@@ -113,7 +111,8 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     // Hashing is the expensive part: registrations share the per-address login budget.
     ctx.state
         .limits
-        .check_login_address(ctx.remote.ip(), Instant::now())
+        .check_login_address(ctx.remote.ip())
+        .await
         .map_err(|limited| {
             ctx.state.metrics.rate_limited(limited.scope);
             ApiError::from(limited)
@@ -160,7 +159,7 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ));
     }
     let device = validate::device_name("login.device_name", &req.device_name)?;
-    login_throttle(ctx, &username)?;
+    login_throttle(ctx, &username).await?;
     let user = ctx
         .state
         .store
@@ -255,7 +254,7 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     })
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
-        user: Some(user_view(ctx, &user, user.id, true)),
+        user: Some(user_view(&user, user.id, true, true)),
         session_id: session.id,
         access_token,
         access_expires_at_ms,
@@ -311,7 +310,7 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
     })
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
-        user: Some(user_view(ctx, &user, user.id, true)),
+        user: Some(user_view(&user, user.id, true, true)),
         session_id: session.id,
         ..Default::default()
     }))
@@ -340,7 +339,7 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
             "longer than 1024 bytes",
         ));
     }
-    login_throttle(ctx, &me.user_id.to_string())?;
+    login_throttle(ctx, &me.user_id.to_string()).await?;
     let user = active_user(ctx, me.user_id).await?;
     let ok = ctx
         .state
@@ -408,6 +407,10 @@ pub async fn revoke_session(ctx: &ConnCtx, req: pb::RevokeSession) -> ApiResult<
         .store
         .revoke_session(me.user_id, req.session_id, now_ms())
         .await?;
+    if req.session_id == me.session_id {
+        // Revoking one's own session is a logout: this connection stays open, unauthenticated.
+        ctx.deauthenticate().await;
+    }
     kick_sessions(ctx, me.user_id, &[req.session_id], "session revoked");
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -38,10 +38,12 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
         .list_users(&query, after.as_deref(), limit + 1)
         .await?;
     let next_cursor = page_cursor(&mut users, limit);
+    let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
+    let online = crate::presence::online_among(&ctx.state, &ids).await;
     Ok(Answer::Users(pb::UserList {
         users: users
             .iter()
-            .map(|u| user_view(ctx, u, admin, true))
+            .map(|u| user_view(u, admin, true, online.contains(&u.id)))
             .collect(),
         next_cursor,
     }))
@@ -226,7 +228,7 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             None => {
                 let event = store.delete_chat(chat_id, admin, now).await?;
                 ctx.state.members.invalidate(chat_id);
-                ctx.state.hub.publish_chat_event(vec![user_id], &event);
+                ctx.state.fanout.publish_chat_event(vec![user_id], &event);
                 return Ok(());
             }
         }
@@ -241,7 +243,9 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
     recipients.sort_unstable();
     recipients.dedup();
     for event in &events {
-        ctx.state.hub.publish_chat_event(recipients.clone(), event);
+        ctx.state
+            .fanout
+            .publish_chat_event(recipients.clone(), event);
     }
     Ok(())
 }

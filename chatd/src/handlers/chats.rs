@@ -71,7 +71,7 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
                 "must be CHAT_KIND_GROUP or CHAT_KIND_CHANNEL",
             )
         })?;
-    validate::chat_title("create_group.title", &req.title)?;
+    let title = validate::chat_title("create_group.title", &req.title)?;
     validate::description("create_group.description", &req.description)?;
     let mut member_ids = req.member_ids;
     member_ids.retain(|id| *id != me);
@@ -94,7 +94,7 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
         .store
         .create_group(NewGroup {
             kind,
-            title: req.title,
+            title,
             description: req.description,
             owner: me,
             member_ids: member_ids.clone(),
@@ -142,18 +142,20 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     let m = access::member(state, req.chat_id, me).await?;
     m.require_not_private("update_chat.chat_id", "be updated")?;
     m.require_manager()?;
-    if let Some(title) = &req.title {
-        validate::chat_title("update_chat.title", title)?;
-    }
+    let title = req
+        .title
+        .as_deref()
+        .map(|t| validate::chat_title("update_chat.title", t))
+        .transpose()?;
     if let Some(description) = &req.description {
         validate::description("update_chat.description", description)?;
     }
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_chat.avatar_file_id", avatar)?;
     }
-    if req.title.is_some() || req.description.is_some() || req.avatar_file_id.is_some() {
+    if title.is_some() || req.description.is_some() || req.avatar_file_id.is_some() {
         let patch = ChatPatch {
-            title: req.title,
+            title,
             description: req.description,
             avatar_file_id: req.avatar_file_id,
         };
@@ -247,7 +249,9 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
             state: chat.state,
         })),
     };
-    state.hub.deliver_event(&[me], &changed, Some(ctx.conn_id));
+    state
+        .fanout
+        .deliver_event(&[me], &changed, Some(ctx.conn_id));
     Ok(Answer::Chat(chat))
 }
 

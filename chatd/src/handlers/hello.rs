@@ -1,4 +1,6 @@
-//! Hello: version check and capability negotiation.
+//! Hello: version check, capability negotiation and, in cluster mode with `--steering`, steering
+//! of new connections away from an overloaded node (only for clients that offered `redirect`;
+//! the connection is then closed with REDIRECTED, see [`close_after`](super::close_after)).
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -52,6 +54,10 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .collect();
     ctx.set_hello(capabilities.clone())?;
     tracing::debug!(conn = ctx.conn_id, client = %hello.client_name, ?capabilities, "hello");
+    let redirect = steer(ctx, &capabilities).map(|address| {
+        tracing::debug!(conn = ctx.conn_id, %address, "steering a new connection to a less loaded node");
+        pb::Redirect { addresses: vec![address], reason: "this node is busier than its share; use a less loaded node".into() }
+    });
     Ok(Answer::Welcome(pb::Welcome {
         protocol_major: chatproto::PROTOCOL_MAJOR,
         protocol_minor: chatproto::PROTOCOL_MINOR,
@@ -60,6 +66,17 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         node_id: ctx.state.settings.node_id.clone(),
         server_time_ms: now_ms(),
         limits: Some(limits()),
-        redirect: None,
+        redirect,
     }))
+}
+
+/// The address to steer this new connection to, if steering is on, the client follows
+/// redirects, and this node is above its fair share of the cluster's connections.
+fn steer(ctx: &ConnCtx, capabilities: &[String]) -> Option<String> {
+    let state = &ctx.state;
+    if !state.settings.steering || !capabilities.iter().any(|c| c == "redirect") {
+        return None;
+    }
+    let cluster = state.cluster.as_ref()?;
+    cluster.registry.steer(state.hub.connection_count() as u64)
 }

@@ -49,7 +49,7 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
 pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
-    validate::message_query("search_messages.query", &req.query)?;
+    let text = validate::message_query("search_messages.query", &req.query)?;
     let limit = validate::page_limit("search_messages.limit", req.limit)?;
     let before = if req.cursor.is_empty() {
         None
@@ -75,7 +75,7 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
     }
     let query = SearchQuery {
         viewer: me,
-        text: req.query,
+        text,
         chats,
         before,
         limit: limit + 1,

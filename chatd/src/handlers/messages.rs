@@ -114,13 +114,10 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
     let state = &ctx.state;
     validate::client_msg_id("send_message.client_msg_id", &req.client_msg_id)?;
     let content = content_of(&req)?;
-    state
-        .limits
-        .check_send(me, std::time::Instant::now())
-        .map_err(|limited| {
-            state.metrics.rate_limited(limited.scope);
-            ApiError::from(limited)
-        })?;
+    state.limits.check_send(me).await.map_err(|limited| {
+        state.metrics.rate_limited(limited.scope);
+        ApiError::from(limited)
+    })?;
     let m = access::member(state, req.chat_id, me).await?;
     access::require_can_post(state, &m).await?;
     if req.reply_to_seq != 0
@@ -161,6 +158,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         })
         .await?;
     if let Some(event) = &outcome.event {
+        state.metrics.messages_persisted(1);
         publish(state, m.member_ids(), event);
     }
     Ok(Answer::Message(outcome.message))
@@ -242,7 +240,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
                 seq: req.seq,
             })),
         };
-        state.hub.deliver_event(&[me], &hidden, None);
+        state.fanout.deliver_event(&[me], &hidden, None);
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -121,10 +121,10 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
             "unknown or missing request kind",
         ));
     };
-    let now = std::time::Instant::now();
     ctx.state
         .limits
-        .check_address_request(ctx.remote.ip(), now)
+        .check_address_request(ctx.remote.ip())
+        .await
         .map_err(|limited| {
             ctx.state.metrics.rate_limited(limited.scope);
             ApiError::from(limited)
@@ -140,7 +140,8 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
         let me = ctx.principal()?;
         ctx.state
             .limits
-            .check_request(me.user_id, now)
+            .check_request(me.user_id)
+            .await
             .map_err(|limited| {
                 ctx.state.metrics.rate_limited(limited.scope);
                 ApiError::from(limited)

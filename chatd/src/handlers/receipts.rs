@@ -56,8 +56,8 @@ pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answ
             m.member_ids()
         };
         state
-            .hub
-            .deliver_event(&recipients, &update, Some(ctx.conn_id));
+            .fanout
+            .deliver_chat_signal(req.chat_id, &recipients, &update, Some(ctx.conn_id));
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

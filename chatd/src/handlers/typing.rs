@@ -1,8 +1,9 @@
 //! Typing indicators, by datagram (preferred) or by the SendTyping request (fallback).
 //!
-//! Typing is never stored: a member's signal goes at once to the other members connected to this
-//! node, except members who blocked the sender and members the sender blocked. It is rate-limited
-//! per user and chat. Only those who may post may signal typing (not plain channel members).
+//! Typing is never stored: a member's signal goes at once to the other members that are
+//! connected (to this node, and in cluster mode to the others through the chat's channel), except
+//! members who blocked the sender and members the sender blocked. It is rate-limited per user and
+//! chat. Only those who may post may signal typing (not plain channel members).
 //! Datagrams are unreliable by nature, so a bad or refused one is dropped with a debug log and
 //! never answered.
 
@@ -47,23 +48,19 @@ pub async fn on_datagram(ctx: &ConnCtx, bytes: &[u8]) {
         tracing::debug!(conn = ctx.conn_id, "empty or unknown datagram: dropped");
         return;
     };
-    // Datagrams bypass request dispatch, so they spend the same per-user budget here.
-    if ctx
-        .state
-        .limits
-        .check_request(principal.user_id, std::time::Instant::now())
-        .is_err()
-    {
-        tracing::debug!(
-            conn = ctx.conn_id,
-            "typing datagram over the request budget: dropped"
-        );
-        return;
-    }
-    // The connection's read loop must not wait on the store: the rest runs on its own task.
+    // The connection's read loop must not wait on the store or Redis: the rest runs on its own
+    // task.
     let state: Arc<AppState> = ctx.state.clone();
     let conn_id = ctx.conn_id;
     tokio::spawn(async move {
+        // Datagrams bypass request dispatch, so they spend the same per-user budget here.
+        if state.limits.check_request(principal.user_id).await.is_err() {
+            tracing::debug!(
+                conn = conn_id,
+                "typing datagram over the request budget: dropped"
+            );
+            return;
+        }
         if let Err(e) = typing(&state, principal.user_id, signal.chat_id).await {
             tracing::debug!(conn = conn_id, chat_id = signal.chat_id, error = %e, "typing datagram refused");
         }
@@ -80,44 +77,15 @@ async fn typing(state: &AppState, me: u64, chat_id: u64) -> ApiResult<()> {
     }
     state
         .limits
-        .check_typing(me, chat_id, std::time::Instant::now())
+        .check_typing(me, chat_id)
+        .await
         .map_err(|limited| {
             state.metrics.rate_limited(limited.scope);
             ApiError::from(limited)
         })?;
-    let recipients = recipients(state, &m).await?;
-    if !recipients.is_empty() {
-        let signal = pb::Typing {
-            chat_id,
-            user_id: me,
-            expires_in_ms: TYPING_EXPIRES_MS,
-        };
-        state.hub.deliver_typing(&recipients, signal, None);
-    }
+    state
+        .fanout
+        .typing(state, chat_id, me, &m.member_ids(), TYPING_EXPIRES_MS)
+        .await?;
     Ok(())
-}
-
-/// The other members connected to this node, without blocks in either direction. Typing reaches
-/// only local connections, so only those members are looked at: a signal in a large group costs
-/// block lookups for its online members, not for all of them.
-async fn recipients(state: &AppState, m: &access::Membership) -> ApiResult<Vec<u64>> {
-    let me = m.user_id;
-    let online: Vec<u64> = m
-        .members
-        .members
-        .iter()
-        .map(|(u, _)| *u)
-        .filter(|u| *u != me && state.hub.is_online(*u))
-        .collect();
-    if online.is_empty() {
-        return Ok(online);
-    }
-    let blocked_by_me = state.store.blocked(me).await?;
-    let mut out = Vec::with_capacity(online.len());
-    for user in online {
-        if !blocked_by_me.contains(&user) && !state.store.is_blocked(user, me).await? {
-            out.push(user);
-        }
-    }
-    Ok(out)
 }

@@ -10,10 +10,11 @@ use crate::store::{ProfilePatch, UserRecord};
 use crate::validate;
 
 /// How a user looks to `viewer`: private fields only for themselves (or admins, with
-/// `privileged`), presence hidden from users the subject blocked.
-pub fn user_view(ctx: &ConnCtx, user: &UserRecord, viewer: u64, privileged: bool) -> pb::User {
+/// `privileged`). `online` is whether the user is connected to any node (see
+/// [`presence::online_among`](crate::presence::online_among)); callers hide presence from users
+/// the subject blocked.
+pub fn user_view(user: &UserRecord, viewer: u64, privileged: bool, online: bool) -> pb::User {
     let own = user.id == viewer;
-    let online = ctx.state.hub.is_online(user.id);
     pb::User {
         id: user.id,
         username: user.username.clone(),
@@ -37,8 +38,15 @@ pub fn user_view(ctx: &ConnCtx, user: &UserRecord, viewer: u64, privileged: bool
     }
 }
 
+/// The caller's own view of themselves: they are connected, so online.
+pub fn own_view(user: &UserRecord) -> pb::User {
+    user_view(user, user.id, false, true)
+}
+
 /// Views of `users` for `viewer`, with presence hidden where the subject blocked the viewer.
 async fn views(ctx: &ConnCtx, users: &[UserRecord], viewer: u64) -> ApiResult<Vec<pb::User>> {
+    let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
+    let online = crate::presence::online_among(&ctx.state, &ids).await;
     let blocked_me = {
         let mut v = Vec::new();
         for u in users {
@@ -51,7 +59,7 @@ async fn views(ctx: &ConnCtx, users: &[UserRecord], viewer: u64) -> ApiResult<Ve
     Ok(users
         .iter()
         .map(|u| {
-            let mut view = user_view(ctx, u, viewer, false);
+            let mut view = user_view(u, viewer, false, online.contains(&u.id));
             if blocked_me.contains(&u.id) {
                 view.status = pb::UserStatus::Offline as i32;
                 view.last_seen_at_ms = 0;
@@ -81,7 +89,7 @@ pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
         .user(me.user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Answer::User(user_view(ctx, &user, me.user_id, false)))
+    Ok(Answer::User(own_view(&user)))
 }
 
 /// GetUsers: unknown ids are left out.
@@ -123,7 +131,7 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     if status_changed {
         crate::presence::announce(&ctx.state, me.user_id).await;
     }
-    Ok(Answer::User(user_view(ctx, &user, me.user_id, false)))
+    Ok(Answer::User(own_view(&user)))
 }
 
 /// SearchUsers: prefix of username or display name, paged by username.
@@ -221,7 +229,9 @@ pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> 
             last_seen_at_ms: 0,
         })),
     };
-    ctx.state.hub.deliver_event(&[req.user_id], &hidden, None);
+    ctx.state
+        .fanout
+        .deliver_event(&[req.user_id], &hidden, None);
     Ok(Answer::Ok(pb::Ok {}))
 }
 

@@ -92,7 +92,7 @@ pub fn broadcast_form(event: &pb::ChatEvent) -> pb::ChatEvent {
 /// Publishes a committed chat event live to `recipients` (in its [`broadcast_form`]).
 pub fn publish(state: &AppState, recipients: Vec<u64>, event: &pb::ChatEvent) {
     state
-        .hub
+        .fanout
         .publish_chat_event(recipients, &broadcast_form(event));
 }
 

@@ -162,6 +162,11 @@ impl ConnCtx {
         self.phase().events = Some(tx.clone());
         let first_on_node = self.register(principal, tx);
         if first_on_node {
+            // Cluster mode: subscriptions are in place before the answer, like the registration.
+            self.state
+                .fanout
+                .user_connected(&self.state, principal.user_id)
+                .await;
             crate::presence::connected(&self.state, principal.user_id).await;
         }
         Ok(())
@@ -189,6 +194,7 @@ impl ConnCtx {
         if let Some(p) = principal
             && self.state.hub.unregister(p.user_id, self.conn_id)
         {
+            self.state.fanout.user_disconnected(p.user_id);
             crate::presence::disconnected(&self.state, p.user_id).await;
         }
     }

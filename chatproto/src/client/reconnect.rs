@@ -362,6 +362,12 @@ impl Driver {
                 result,
             } if Some(generation) == current => match result {
                 Ok(sync) => self.session.handle_sync_result(request_id, sync, now),
+                // Logged out (or revoked) while the sync was in flight: there is nothing to
+                // resume until the next authentication, which starts a new sync. Reconnecting
+                // would only break the logout that is under way.
+                Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
+                    tracing::debug!("sync refused: the connection is no longer authenticated");
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "sync failed");
                     self.session.handle_sync_failed(request_id, now);

@@ -198,6 +198,19 @@ pub async fn lists_unread_and_last_message<S: Store + 'static>(s: S) {
     assert_eq!(listed, vec![view(u).await]);
 }
 
+/// Messages from before a member joined do not count as unread for them.
+pub async fn lists_unread_starts_at_joining<S: Store + 'static>(s: S) {
+    let o = user(&s, "o").await;
+    let late = user(&s, "late").await;
+    let g = group(&s, o, &[]).await;
+    send(&s, g, o, "before one", T0 + 1).await;
+    send(&s, g, o, "before two", T0 + 2).await;
+    s.add_members(g, o, &[late], T0 + 3).await.expect("add");
+    send(&s, g, o, "after", T0 + 4).await;
+    let view = s.user_chat(g, late).await.expect("view").expect("member");
+    assert_eq!(view.unread_count, 1);
+}
+
 /// A former member sees the chat up to the event that removed them.
 pub async fn lists_former_member_view<S: Store + 'static>(s: S) {
     let o = user(&s, "o").await;

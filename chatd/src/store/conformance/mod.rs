@@ -72,6 +72,7 @@ macro_rules! store_conformance {
                 chats_user_state,
                 lists_user_chats_order_pins_archive_paging,
                 lists_unread_and_last_message,
+                lists_unread_starts_at_joining,
                 lists_former_member_view,
                 lists_heads,
                 lists_shared_chat_peers,

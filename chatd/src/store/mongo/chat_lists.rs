@@ -44,7 +44,8 @@ impl MongoStore {
             .messages
             .count_documents(doc! {
                 "chat_id": chat.id,
-                "seq": { "$gt": member.read_seq, "$lte": up_to },
+                // History from before the user joined is not "unread" for them.
+                "seq": { "$gt": member.read_seq.max(member.joined_at_seq), "$lte": up_to },
                 "sender_id": { "$ne": user },
                 "deleted": false,
                 "hidden_for": { "$ne": user },

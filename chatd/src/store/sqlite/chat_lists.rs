@@ -47,7 +47,13 @@ fn complete(c: &Connection, entry: &mut UserChat) -> StoreResult<()> {
                                WHERE h.chat_id = m.chat_id AND h.user_id = ?4 AND h.seq = m.seq)",
         )?
         .query_row(
-            params![chat, sql_u64(entry.state.read_seq), up_to, user],
+            // History from before the user joined is not "unread" for them.
+            params![
+                chat,
+                sql_u64(entry.state.read_seq.max(entry.member.joined_at_seq)),
+                up_to,
+                user
+            ],
             |row| row.get(0),
         )?;
     entry.unread_count = count_u32(unread);

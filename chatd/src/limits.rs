@@ -1,0 +1,146 @@
+//! The rate limits the handlers check: local token buckets ([`RateLimits`]) on a single node, or
+//! buckets shared by every node in Redis ([`SharedLimiter`]) in cluster mode.
+//!
+//! In cluster mode a user gets the configured rate across the whole cluster, not per node. When
+//! Redis cannot answer (down, slow, circuit open) the check falls back to this node's local
+//! buckets: limits then hold per node (fail open, but still bounded), and the fallback is logged
+//! at most every [`FALLBACK_LOG_EVERY`].
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::cluster::ratelimit::SharedLimiter;
+use crate::ratelimit::{LimitRates, Rate, RateLimited, RateLimits, Scope};
+
+/// How often the fallback to local limits is logged while it lasts.
+pub const FALLBACK_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The server's rate limits.
+#[derive(Debug)]
+pub struct Limits {
+    rates: LimitRates,
+    local: RateLimits,
+    shared: Option<SharedLimiter>,
+    last_fallback_log: Mutex<Option<Instant>>,
+}
+
+impl Limits {
+    /// Local limits only.
+    pub fn local(rates: LimitRates, max_keys: usize) -> Self {
+        Limits {
+            rates,
+            local: RateLimits::new(rates, max_keys),
+            shared: None,
+            last_fallback_log: Mutex::new(None),
+        }
+    }
+
+    /// Limits shared through Redis, with local fallback.
+    pub fn shared(rates: LimitRates, max_keys: usize, shared: SharedLimiter) -> Self {
+        Limits {
+            shared: Some(shared),
+            ..Limits::local(rates, max_keys)
+        }
+    }
+
+    /// True when the limits are shared by the cluster.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    async fn check(
+        &self,
+        scope: Scope,
+        rate: Rate,
+        key: impl FnOnce() -> String,
+        local: impl FnOnce(&RateLimits) -> Result<(), RateLimited>,
+    ) -> Result<(), RateLimited> {
+        let Some(shared) = &self.shared else {
+            return local(&self.local);
+        };
+        match shared.check(scope, &key(), rate).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(retry_after)) => Err(RateLimited { scope, retry_after }),
+            Err(e) => {
+                let now = Instant::now();
+                let mut last = self
+                    .last_fallback_log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if last.is_none_or(|t| now.duration_since(t) >= FALLBACK_LOG_EVERY) {
+                    *last = Some(now);
+                    tracing::warn!(error = %e, "shared rate limits unavailable: using this node's limits");
+                }
+                drop(last);
+                local(&self.local)
+            }
+        }
+    }
+
+    /// One message sent by `user_id`.
+    pub async fn check_send(&self, user_id: u64) -> Result<(), RateLimited> {
+        self.check(
+            Scope::Send,
+            self.rates.send,
+            || user_id.to_string(),
+            |l| l.check_send(user_id, Instant::now()),
+        )
+        .await
+    }
+
+    /// One request by `user_id`.
+    pub async fn check_request(&self, user_id: u64) -> Result<(), RateLimited> {
+        self.check(
+            Scope::Request,
+            self.rates.request,
+            || user_id.to_string(),
+            |l| l.check_request(user_id, Instant::now()),
+        )
+        .await
+    }
+
+    /// One request from `addr`.
+    pub async fn check_address_request(&self, addr: IpAddr) -> Result<(), RateLimited> {
+        self.check(
+            Scope::AddressRequest,
+            self.rates.address_request,
+            || addr.to_string(),
+            |l| l.check_address_request(addr, Instant::now()),
+        )
+        .await
+    }
+
+    /// One login attempt for `username` (normalised).
+    pub async fn check_login_account(&self, username: &str) -> Result<(), RateLimited> {
+        self.check(
+            Scope::LoginAccount,
+            self.rates.login_account,
+            || username.to_owned(),
+            |l| l.check_login_account(username, Instant::now()),
+        )
+        .await
+    }
+
+    /// One login attempt from `addr`.
+    pub async fn check_login_address(&self, addr: IpAddr) -> Result<(), RateLimited> {
+        self.check(
+            Scope::LoginAddress,
+            self.rates.login_address,
+            || addr.to_string(),
+            |l| l.check_login_address(addr, Instant::now()),
+        )
+        .await
+    }
+
+    /// One typing notification by `user_id` in `chat_id`.
+    pub async fn check_typing(&self, user_id: u64, chat_id: u64) -> Result<(), RateLimited> {
+        self.check(
+            Scope::Typing,
+            self.rates.typing,
+            || format!("{user_id}:{chat_id}"),
+            |l| l.check_typing(user_id, chat_id, Instant::now()),
+        )
+        .await
+    }
+}

@@ -200,8 +200,9 @@ async fn group_commit_isolates_failures_and_commits_once() {
                 .write(move |c| {
                     c.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
                     if x == 5 {
-                        // Fails after writing: its own insert must be rolled back.
-                        c.execute("INSERT INTO t (x) VALUES (1)", [])?;
+                        // Fails after writing: its own insert must be rolled back. It collides
+                        // with the first batch's row, whatever order the queued commands run in.
+                        c.execute("INSERT INTO t (x) VALUES (0)", [])?;
                     }
                     // What another connection sees while this batch is open.
                     let outside: i64 =

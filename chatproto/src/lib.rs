@@ -9,8 +9,9 @@
 //!   after a reconnect, and reconnect backoff. No runtime, no sockets.
 //! - `net` feature (default): `io` (async frame I/O over quinn streams), `server` (request and
 //!   event stream helpers for servers), `tls` (client certificate verification: CA, pinned
-//!   fingerprint, insecure; the quinn client configuration) and `client` (the async client SDK:
-//!   connect, typed requests, events, automatic reconnect).
+//!   fingerprint, insecure; the quinn client configuration), `udp` (endpoints on sockets with
+//!   burst-sized kernel buffers) and `client` (the async client SDK: connect, typed requests,
+//!   events, automatic reconnect).
 //! - `vectors` feature: the golden vectors of `spec/vectors/`.
 //! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
 
@@ -25,6 +26,8 @@ pub mod server;
 pub mod session;
 #[cfg(feature = "net")]
 pub mod tls;
+#[cfg(feature = "net")]
+pub mod udp;
 #[cfg(feature = "vectors")]
 pub mod vectors;
 

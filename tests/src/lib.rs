@@ -11,6 +11,10 @@
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
+//!
+//! The suites are three test binaries: `tests/api` (in-process chatd), `tests/processes` (the
+//! shipped binaries, nginx) and `tests/cluster` (FerretDB + Redis Cluster). Each binary links all
+//! of chatd, so a new suite is a module in one of them, not a new binary.
 
 pub mod chatd;
 pub mod client;

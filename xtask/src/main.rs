@@ -3,9 +3,11 @@
 //! # Layout
 //! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
 //! - `deps`: only the install step.
+//! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
 
+mod cluster;
 mod deps;
 mod fuzz;
 mod test;
@@ -28,6 +30,8 @@ enum Task {
     Test(test::Args),
     /// Install Redis, nginx and FerretDB if missing, and print where they are.
     Deps,
+    /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
+    Cluster(cluster::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
     /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test(args) => test::run(args),
         Task::Deps => deps::ensure().map(|tools| tools.print()),
+        Task::Cluster(args) => cluster::run(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
     }

@@ -53,7 +53,26 @@ pub fn server_config(
     Ok(config)
 }
 
-/// Binds a server endpoint on `addr`.
+/// Binds a server endpoint on `addr`, on a socket with burst-sized kernel buffers (see
+/// [`chatproto::udp`]); warns when the kernel grants less than asked.
 pub fn bind(addr: SocketAddr, config: quinn::ServerConfig) -> anyhow::Result<quinn::Endpoint> {
-    quinn::Endpoint::server(config, addr).with_context(|| format!("cannot listen on {addr}"))
+    let requested = chatproto::udp::SERVER_SOCKET_BUFFER;
+    let (endpoint, buffers) = chatproto::udp::endpoint(addr, Some(config), requested)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    if buffers.capped_below(requested) {
+        tracing::warn!(
+            requested,
+            recv = buffers.recv,
+            send = buffers.send,
+            "the kernel capped the UDP socket buffers: bursts of packets may be dropped; \
+             raise net.core.rmem_max and net.core.wmem_max"
+        );
+    } else {
+        tracing::debug!(
+            recv = buffers.recv,
+            send = buffers.send,
+            "udp socket buffers"
+        );
+    }
+    Ok(endpoint)
 }

@@ -202,10 +202,12 @@ fn watchdog_child() {
 
 #[test]
 fn watchdog_stops_servers_of_a_test_process_that_died() {
+    // Test names are module paths without the crate: `launchers::watchdog_child`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let output = Command::new(std::env::current_exe().expect("test executable"))
         .args([
             "--exact",
-            "watchdog_child",
+            &format!("{module}::watchdog_child"),
             "--ignored",
             "--nocapture",
             "--test-threads=1",

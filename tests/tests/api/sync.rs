@@ -2,15 +2,13 @@
 //! of a burst, and catching up by hand with Sync and GetChatEvents (paging, limits, former
 //! members).
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
-use support::*;
 
 /// Reads `user`'s events of `chat_id` until `count` messages arrived; checks that chat events
 /// came contiguous and in order, and returns the messages' texts in arrival order.

@@ -2,12 +2,10 @@
 //! request (never to the typist's own devices, never across a block, rate-limited), and presence
 //! (to contacts and chat peers, not to users the subject blocked).
 
-mod support;
-
+use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use pb::ErrorCode as E;
-use support::*;
 
 /// Waits for `user`'s next typing signal or next message in `chat_id`, whichever comes first.
 async fn typing_or_message(user: &User, chat_id: u64) -> Result<pb::Typing, pb::Message> {

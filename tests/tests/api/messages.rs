@@ -2,13 +2,11 @@
 //! idempotent retries), posting rules (channels, blocks), edits, deletes for everyone and for
 //! oneself, and reactions. Reading is in reading.rs; the send rate limit in limits.rs.
 
-mod support;
-
+use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
-use support::*;
 
 fn forward(chat_id: u64, from: &pb::Message) -> pb::SendMessage {
     pb::SendMessage {

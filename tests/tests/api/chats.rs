@@ -2,13 +2,11 @@
 //! deletion, per-user chat state and the chat list, and the rule that a chat one is not a member
 //! of looks exactly like a chat that does not exist. Membership is in membership.rs.
 
-mod support;
-
+use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
-use support::*;
 
 #[tokio::test]
 async fn private_chats_are_unique_per_pair_and_refused_across_blocks() {

@@ -1,12 +1,10 @@
 //! Group and channel membership end to end: adding and removing members, leaving, roles, and
 //! transferring ownership, with the events each change sends to whom.
 
-mod support;
-
+use crate::support::*;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
-use support::*;
 
 #[tokio::test]
 async fn membership_roles_and_ownership_follow_the_rules() {

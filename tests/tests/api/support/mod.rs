@@ -1,5 +1,6 @@
-//! Helpers shared by the chat suites (chats, messages, sync): an in-process chatd, SDK clients
-//! registered as fresh users, waiting for events, and asserting error answers.
+//! Helpers shared by the chat suites (chats, membership, messages, reading, realtime, sync):
+//! an in-process chatd, SDK clients registered as fresh users, waiting for events, and
+//! asserting error answers.
 //!
 //! Absence of an event is proven with a sentinel, never with a sleep: the event stream of a
 //! connection is ordered, so when a later event (the sentinel) arrives first, the earlier one was

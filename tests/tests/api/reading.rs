@@ -1,12 +1,10 @@
 //! Reading end to end: history paging (also for former members), search scope and paging, and
 //! delivery and read receipts (cursors, unread counts, pushes).
 
-mod support;
-
+use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use pb::ErrorCode as E;
-use support::*;
 
 async fn next_receipt(user: &User) -> pb::ReceiptUpdate {
     user.wait_for(|e| match e {

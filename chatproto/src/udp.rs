@@ -1,0 +1,83 @@
+//! UDP sockets for QUIC endpoints, with kernel buffers sized for bursts.
+//!
+//! Linux gives a UDP socket about 208 KiB of receive buffer by default. A server that answers a
+//! burst of handshakes, or a client receiving a fan-out burst, overflows that in well under a
+//! millisecond; the kernel drops the excess and QUIC recovers it only after a retransmission
+//! timeout, which shows up as a multi-second latency tail. Both sides therefore ask for larger
+//! buffers. The kernel caps the request at `net.core.rmem_max` / `wmem_max` without an error,
+//! so [`bind`] reports what was actually granted and callers can warn about it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Socket buffer requested by servers (per direction).
+pub const SERVER_SOCKET_BUFFER: usize = 8 << 20;
+/// Socket buffer requested by clients (per direction).
+pub const CLIENT_SOCKET_BUFFER: usize = 2 << 20;
+
+/// Kernel socket buffer sizes as the kernel reports them (Linux reports twice the usable size:
+/// the other half is its bookkeeping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketBuffers {
+    /// Receive buffer, bytes.
+    pub recv: usize,
+    /// Send buffer, bytes.
+    pub send: usize,
+}
+
+impl SocketBuffers {
+    /// Whether the kernel granted less than `requested` in either direction.
+    pub fn capped_below(&self, requested: usize) -> bool {
+        self.recv < requested || self.send < requested
+    }
+}
+
+/// Binds a UDP socket on `addr` and asks for `buffer` bytes of kernel buffer each way.
+pub fn bind(addr: SocketAddr, buffer: usize) -> io::Result<(std::net::UdpSocket, SocketBuffers)> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    let state = quinn::udp::UdpSocketState::new((&socket).into())?;
+    state.set_recv_buffer_size((&socket).into(), buffer)?;
+    state.set_send_buffer_size((&socket).into(), buffer)?;
+    let buffers = SocketBuffers {
+        recv: state.recv_buffer_size((&socket).into())?,
+        send: state.send_buffer_size((&socket).into())?,
+    };
+    Ok((socket, buffers))
+}
+
+/// A quinn endpoint on a socket from [`bind`], serving with `server` when given; must be
+/// called inside a tokio runtime.
+pub fn endpoint(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+    buffer: usize,
+) -> io::Result<(quinn::Endpoint, SocketBuffers)> {
+    let (socket, buffers) = bind(addr, buffer)?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
+    Ok((endpoint, buffers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_raised_above_the_kernel_default() {
+        let plain = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let state = quinn::udp::UdpSocketState::new((&plain).into()).expect("state");
+        let default_recv = state.recv_buffer_size((&plain).into()).expect("size");
+        let (_socket, buffers) = bind("127.0.0.1:0".parse().expect("addr"), 4 << 20).expect("bind");
+        // Even where net.core.rmem_max is the stock 208 KiB the kernel grants (and reports)
+        // twice that, so a socket whose buffer was never set is always smaller.
+        assert!(
+            buffers.recv > default_recv && buffers.send > default_recv,
+            "default {default_recv}, got {buffers:?}"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! The protocol end to end against an in-process chatd: SDK clients (and raw connections where
+//! the SDK would never send something) over real QUIC on loopback, one fresh server per test.
+//!
+//! One test binary per kind of setup rather than one per file: every binary links all of chatd,
+//! and dozens of them cost minutes of linking and gigabytes of disk in CI.
+
+mod support;
+
+mod accounts;
+mod admin;
+mod chats;
+mod limits;
+mod membership;
+mod messages;
+mod operations;
+mod protocol;
+mod reading;
+mod realtime;
+mod sync;
+mod tokens;
+mod users;

@@ -1,0 +1,8 @@
+//! Cluster mode against real servers: several chatd processes on FerretDB (MongoDB wire
+//! protocol) and a Redis Cluster, the launchers they stand on, and the failures of each part.
+
+mod chat;
+mod database;
+mod failover;
+mod launchers;
+mod redis_outage;

@@ -1,0 +1,63 @@
+//! `cargo xtask cluster`: a local multi-node chat service for benchmarks (see
+//! `tests/src/bin/chat-cluster.rs`), in release mode, with the servers it needs installed.
+
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+/// Options of `cargo xtask cluster`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Number of chatd nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Extra chatd arguments for every node (after `--`), e.g. `--log=warn`.
+    #[arg(last = true)]
+    chatd_args: Vec<String>,
+}
+
+/// Installs the tools, builds chatd, loadgen and the launcher in release mode, and runs the
+/// launcher until Ctrl-C.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let tools = super::deps::ensure()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "chatd",
+            "-p",
+            "loadgen",
+        ])
+        .args([
+            "-p",
+            "tests",
+            "--bin",
+            "chat-cluster",
+            "--bin",
+            "chatd",
+            "--bin",
+            "loadgen",
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !build.success() {
+        bail!("release build failed ({build})");
+    }
+    let launcher = super::repo_root().join("target/release/chat-cluster");
+    let mut cmd = Command::new(&launcher);
+    cmd.args(["--nodes", &args.nodes.to_string(), "--"])
+        .args(&args.chatd_args);
+    for (name, path) in tools.env() {
+        cmd.env(name, path);
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", launcher.display()))?;
+    if !status.success() {
+        bail!("chat-cluster failed ({status})");
+    }
+    Ok(())
+}

@@ -158,6 +158,7 @@ impl ConnCtx {
             chatproto::server::EventStream::new(send),
             rx,
             self.kick.clone(),
+            Arc::clone(&self.state.metrics),
         ));
         self.phase().events = Some(tx.clone());
         let first_on_node = self.register(principal, tx);
@@ -213,8 +214,10 @@ async fn write_events(
     mut stream: chatproto::server::EventStream,
     mut rx: mpsc::Receiver<Bytes>,
     kick: CancellationToken,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
-    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
+    // Grows with the first burst and keeps that capacity; an idle connection holds none.
+    let mut batch: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < 256 {
@@ -228,6 +231,7 @@ async fn write_events(
             kick.cancel();
             return;
         }
+        metrics.events_sent(batch.len() as u64);
         batch.clear();
     }
     // All senders are gone: logout or connection end.

@@ -28,6 +28,13 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The value of an unlabelled metric in a Prometheus text body (0 when absent).
+fn counter(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn metrics_health_and_readiness() {
     let server = TestServer::start().await;
@@ -50,6 +57,19 @@ async fn metrics_health_and_readiness() {
 
     let (status, body) = http_get(server.admin_addr(), "/metrics").await;
     assert_eq!(status, 200);
+    // Alice's own connection gets her message as an event; the counter follows the write.
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = http_get(server.admin_addr(), "/metrics").await.1;
+        if counter(&body, "chatd_events_sent_total") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        counter(&body, "chatd_events_sent_total") >= 1.0,
+        "no event counted as sent:\n{body}"
+    );
     for needle in [
         "chatd_connections_open",
         "kind=\"get_me\"",

@@ -55,12 +55,12 @@ async fn metrics_health_and_readiness() {
     assert_eq!(http_get(server.admin_addr(), "/readyz").await.0, 200);
     assert_eq!(http_get(server.admin_addr(), "/nope").await.0, 404);
 
-    let (status, body) = http_get(server.admin_addr(), "/metrics").await;
-    assert_eq!(status, 200);
     // Alice's own connection gets her message as an event; the counter follows the write.
     let mut body = String::new();
     for _ in 0..100 {
-        body = http_get(server.admin_addr(), "/metrics").await.1;
+        let (status, text) = http_get(server.admin_addr(), "/metrics").await;
+        assert_eq!(status, 200);
+        body = text;
         if counter(&body, "chatd_events_sent_total") >= 1.0 {
             break;
         }

@@ -50,12 +50,13 @@ pub fn chatd_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("CHAT_TEST_CHATD") {
         return PathBuf::from(path);
     }
-    // Test executables live in target/<profile>/deps; binaries one level up.
-    let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile> directory");
+    // Test executables live in target/<profile>/deps, binaries (chatd, chat-cluster) in
+    // target/<profile> itself.
+    let exe = std::env::current_exe().expect("current executable");
+    let mut profile_dir = exe.parent().expect("target/<profile> directory");
+    if profile_dir.file_name().is_some_and(|name| name == "deps") {
+        profile_dir = profile_dir.parent().expect("target/<profile> directory");
+    }
     let bin = profile_dir.join("chatd");
     if !bin.is_file() {
         let status =

@@ -1,6 +1,7 @@
 //! `chatd` / `chatd serve`: run the server until SIGINT or SIGTERM, then drain and exit.
 
 use anyhow::Context as _;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::config::Config;
 use crate::daemon::Daemon;
@@ -8,25 +9,26 @@ use crate::daemon::Daemon;
 /// Starts the daemon, prints where it listens and how clients pin its certificate, and drains on
 /// SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // The handlers go in before the daemon announces itself: a supervisor (or a test) may send
+    // SIGTERM the moment it reads the listen address, and a signal that arrives before tokio
+    // has registered its handler takes the default action and kills the process without a drain.
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let daemon = Daemon::start(config).await?;
     // Printed on stdout, in exactly the form clients accept for `--pin`.
     println!("chatd listening on {}", daemon.addr);
     println!("certificate sha256 fingerprint: {}", daemon.fingerprint);
     println!("admin http on http://{}", daemon.admin_addr);
-    wait_for_signal().await?;
+    wait_for_signal(&mut term, &mut int).await;
     tracing::info!("shutdown requested: draining");
     daemon.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+async fn wait_for_signal(term: &mut Signal, int: &mut Signal) {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    Ok(())
 }

@@ -201,16 +201,19 @@ async fn zero_configuration_start_serves_on_the_defaults() {
         .spawn()
         .expect("spawn chatd");
     let stdout = child.stdout.take().expect("stdout");
-    let lines = tokio::task::spawn_blocking(move || {
+    // The reader keeps draining stdout for the whole run: closing the pipe after two lines
+    // would make chatd's later writes fail with EPIPE.
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         use std::io::BufRead as _;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .take(2)
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .expect("reader")
-    .expect("stdout lines");
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = line_tx.send(line);
+        }
+    });
+    let lines = tokio::task::spawn_blocking(move || line_rx.iter().take(2).collect::<Vec<_>>())
+        .await
+        .expect("reader");
     assert_eq!(
         lines.len(),
         2,

@@ -247,7 +247,7 @@ pub async fn serve(
     let ctx = Arc::new(ConnCtx {
         conn_id: state.hub.next_conn_id(),
         remote: conn.remote_address(),
-        state: state.clone(),
+        state,
         conn: conn.clone(),
         kick: CancellationToken::new(),
         phase: Mutex::new(Phase::default()),
@@ -263,7 +263,8 @@ pub async fn serve(
                 Err(e) => break CloseReason::Lost(e),
             },
             datagram = conn.read_datagram() => match datagram {
-                Ok(bytes) => handlers::typing::on_datagram(&ctx, &bytes).await,
+                // Boxed: inline, the handler's state would sit in every idle connection's task.
+                Ok(bytes) => Box::pin(handlers::typing::on_datagram(&ctx, &bytes)).await,
                 Err(e) => break CloseReason::Lost(e),
             },
             uni = conn.accept_uni() => match uni {
@@ -275,6 +276,21 @@ pub async fn serve(
             _ = shutdown.recv() => break CloseReason::Drain,
         }
     };
+    // The close path (drain, presence announcement, store writes) is boxed and only allocated
+    // when the connection ends: inline, its futures would make every idle connection's task
+    // as large as the largest of them, for the connection's whole life.
+    Box::pin(close_connection(ctx, conn, requests, reason)).await;
+}
+
+/// Ends a connection whose accept loop stopped for `reason`: drains on shutdown, closes with
+/// the matching code, waits for in-flight requests and withdraws the principal.
+async fn close_connection(
+    ctx: Arc<ConnCtx>,
+    conn: quinn::Connection,
+    requests: TaskTracker,
+    reason: CloseReason,
+) {
+    let state = &ctx.state;
     match reason {
         CloseReason::Lost(e) => {
             tracing::debug!(conn = ctx.conn_id, reason = %e, "connection closed")

@@ -5,34 +5,20 @@ use std::net::SocketAddr;
 use chatproto::pb;
 use tests::client::register;
 use tests::server::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// GET on the admin port. The server runs in this test's runtime, so the blocking client
+/// ([`tests::chatd::http_get`]) runs on a blocking thread.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr)
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || tests::chatd::http_get(addr, &path))
         .await
-        .expect("connect admin port");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
+        .expect("join")
+        .expect("admin GET")
 }
 
 /// The value of an unlabelled metric in a Prometheus text body (0 when absent).
 fn counter(body: &str, name: &str) -> f64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+    loadgen::scrape::metric_sum(body, name).unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -6,10 +6,10 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{kick_sessions, kick_user, session_view};
 use crate::handlers::users::{cursor_username, existing_user, page_cursor, user_view};
-use crate::server::connection::ConnCtx;
 use crate::state::now_ms;
 use crate::store::{UserChat, UserChatsQuery};
 use crate::validate;
@@ -39,7 +39,7 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
         .await?;
     let next_cursor = page_cursor(&mut users, limit);
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
-    let online = crate::presence::online_among(&ctx.state, &ids).await;
+    let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
     Ok(Answer::Users(pb::UserList {
         users: users
             .iter()

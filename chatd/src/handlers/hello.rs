@@ -5,8 +5,8 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::server::connection::ConnCtx;
 use crate::state::now_ms;
 
 /// Capabilities this server offers in chat/1.0.

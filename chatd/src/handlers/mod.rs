@@ -37,7 +37,9 @@ use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
 
 use crate::error::{ApiError, ApiResult};
-use crate::server::connection::{ConnCtx, close};
+use chatproto::error::CloseCode;
+
+use crate::conn::ConnCtx;
 
 /// The metric label of a request kind.
 pub fn kind_name(request: &pb::Request) -> &'static str {
@@ -100,14 +102,14 @@ pub fn kind_name(request: &pb::Request) -> &'static str {
 }
 
 /// Whether the connection must close after this response went out, and with which code.
-pub fn close_after(response: &pb::Response) -> Option<u32> {
+pub fn close_after(response: &pb::Response) -> Option<CloseCode> {
     match &response.result {
-        Some(Answer::Welcome(w)) if w.redirect.is_some() => Some(close::REDIRECTED),
+        Some(Answer::Welcome(w)) if w.redirect.is_some() => Some(CloseCode::Redirected),
         Some(Answer::Error(e))
             if e.code() == pb::ErrorCode::FailedPrecondition
                 && e.message.starts_with("unsupported protocol") =>
         {
-            Some(close::VERSION_MISMATCH)
+            Some(CloseCode::VersionMismatch)
         }
         _ => None,
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatproto::pb;
 
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 use crate::resilience::breaker::{BreakerConfig, CircuitBreaker};
 use crate::store::*;

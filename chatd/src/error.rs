@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chatproto::error::CloseCode;
 use chatproto::pb;
 
 use crate::limits::keyed::RateLimited;
@@ -20,6 +21,9 @@ pub struct ApiError {
     pub field: String,
     /// For RATE_LIMITED and UNAVAILABLE.
     pub retry_after: Option<Duration>,
+    /// The connection closes with this code once the answer went out (VERSION_MISMATCH after a
+    /// Hello with an unsupported major version).
+    pub close: Option<CloseCode>,
 }
 
 /// Handler result.
@@ -33,6 +37,7 @@ impl ApiError {
             message: message.into(),
             field: String::new(),
             retry_after: None,
+            close: None,
         }
     }
 
@@ -93,6 +98,12 @@ impl ApiError {
         Self::new(pb::ErrorCode::Internal, "internal error")
     }
 
+    /// The same error, closing the connection with `code` after it was answered.
+    pub fn closing(mut self, code: CloseCode) -> Self {
+        self.close = Some(code);
+        self
+    }
+
     /// The same error naming another field.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = field.into();
@@ -122,7 +133,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(msg) => ApiError::conflict(msg),
+            StoreError::Conflict(kind) => ApiError::conflict(kind.to_string()),
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "store unavailable");
                 ApiError::unavailable("storage unavailable")

@@ -20,7 +20,6 @@ pub mod conn;
 pub mod daemon;
 pub mod delivery;
 pub mod error;
-pub mod fingerprint;
 pub mod handlers;
 pub mod limits;
 pub mod ops;

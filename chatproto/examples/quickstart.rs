@@ -12,8 +12,9 @@
 
 use anyhow::{Context, Result, bail};
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use chatproto::fingerprint::parse_fingerprint;
 use chatproto::pb;
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::tls::Verification;
 
 struct Args {
     address: String,

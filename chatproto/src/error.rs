@@ -270,6 +270,13 @@ impl CloseCode {
     }
 }
 
+#[cfg(feature = "net")]
+impl From<CloseCode> for quinn::VarInt {
+    fn from(code: CloseCode) -> Self {
+        quinn::VarInt::from_u32(code.code())
+    }
+}
+
 impl fmt::Display for CloseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (0x{:x})", self.name(), self.code())
@@ -315,6 +322,13 @@ impl StreamCode {
             StreamCode::FrameTooLarge => "FRAME_TOO_LARGE",
             StreamCode::RequestTimeout => "REQUEST_TIMEOUT",
         }
+    }
+}
+
+#[cfg(feature = "net")]
+impl From<StreamCode> for quinn::VarInt {
+    fn from(code: StreamCode) -> Self {
+        quinn::VarInt::from_u32(code.code())
     }
 }
 

@@ -3,19 +3,13 @@
 
 use std::time::Duration;
 
+use crate::error::StreamCode;
 use crate::frame::{FrameError, MAX_FRAME_BYTES};
 use crate::io::{FrameReader, ReadFrameError, WriteFrameError, encode_frames, write_only};
 use crate::pb;
 
 /// How long a client may take to deliver a whole request frame before the stream is reset.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Stream error code: the frame could not be decoded.
-pub const STREAM_FRAME_ERROR: u32 = 0x100;
-/// Stream error code: the announced frame length exceeds the limit.
-pub const STREAM_FRAME_TOO_LARGE: u32 = 0x101;
-/// Stream error code: the request did not arrive within [`REQUEST_READ_TIMEOUT`].
-pub const STREAM_REQUEST_TIMEOUT: u32 = 0x102;
 
 /// Why a request could not be read. Each variant says how the server must answer.
 #[derive(Debug, thiserror::Error)]
@@ -89,21 +83,26 @@ impl RequestStream {
         let err = match read.await {
             Ok(Ok(req)) => return Ok(req),
             Err(_) => {
-                let _ = self.reader.stream_mut().stop(STREAM_REQUEST_TIMEOUT.into());
-                let _ = self.send.reset(STREAM_REQUEST_TIMEOUT.into());
+                let _ = self
+                    .reader
+                    .stream_mut()
+                    .stop(StreamCode::RequestTimeout.into());
+                let _ = self.send.reset(StreamCode::RequestTimeout.into());
                 return Err(RequestError::TimedOut);
             }
             Ok(Err(err)) => err,
         };
         let (code, err) = match err {
-            ReadFrameError::Frame(FrameError::Oversize { len, max }) => {
-                (STREAM_FRAME_TOO_LARGE, RequestError::TooLarge { len, max })
-            }
-            ReadFrameError::Frame(e) => {
-                (STREAM_FRAME_ERROR, RequestError::Malformed(e.to_string()))
-            }
+            ReadFrameError::Frame(FrameError::Oversize { len, max }) => (
+                StreamCode::FrameTooLarge,
+                RequestError::TooLarge { len, max },
+            ),
+            ReadFrameError::Frame(e) => (
+                StreamCode::FrameError,
+                RequestError::Malformed(e.to_string()),
+            ),
             ReadFrameError::Finished => (
-                STREAM_FRAME_ERROR,
+                StreamCode::FrameError,
                 RequestError::Malformed("stream finished without a request".into()),
             ),
             ReadFrameError::Read(e) => return Err(RequestError::Gone(e.to_string())),

@@ -11,16 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use chatproto::fingerprint::fingerprint_of_der;
 use chatproto::pb;
 use chatproto::session::BackoffConfig;
-use chatproto::tls::{Verification, fingerprint};
+use chatproto::tls::Verification;
 use client_support::{Identity, TestServer, init_tracing};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A client configuration pinned to the server's certificate, with quick test timings.
 fn config(servers: &[&TestServer]) -> ClientConfig {
-    let pin = fingerprint(servers[0].identity.leaf_der());
+    let pin = fingerprint_of_der(servers[0].identity.leaf_der());
     let mut config = ClientConfig::new(servers[0].address(), Verification::Pin(pin));
     config.servers = servers.iter().map(|s| s.address()).collect();
     config.server_name = Some("localhost".into());

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use chatproto::fingerprint::parse_fingerprint;
 use chatproto::pb;
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::tls::Verification;
 
 use crate::server::TestServer;
 

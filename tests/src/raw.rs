@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 
+use chatproto::fingerprint::parse_fingerprint;
 use chatproto::io::{FrameReader, encode_frames};
 use chatproto::pb;
-use chatproto::tls::{Verification, client_config, parse_fingerprint};
+use chatproto::tls::{Verification, client_config};
 
 /// A bare QUIC connection to chatd.
 pub struct RawConn {

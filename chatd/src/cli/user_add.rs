@@ -10,7 +10,7 @@ use crate::auth::password::hash_blocking;
 use crate::ops::config::Config;
 use crate::ops::datadir::DataDirOptions;
 use crate::state::now_ms;
-use crate::store::{NewUser, StoreError};
+use crate::store::{ConflictKind, NewUser, StoreError};
 use crate::validate;
 
 /// Reads the password from standard input (one line; the trailing newline is dropped), validates
@@ -63,7 +63,9 @@ pub async fn run(
         })
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => anyhow::anyhow!("user {username} already exists"),
+            StoreError::Conflict(ConflictKind::UsernameTaken) => {
+                anyhow::anyhow!("user {username} already exists")
+            }
             other => anyhow::anyhow!(other),
         })?;
     println!(

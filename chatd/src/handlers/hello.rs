@@ -3,6 +3,7 @@
 //! the connection is then closed with REDIRECTED, see [`close_after`](super::close_after)).
 
 use chatproto::capability::Capability;
+use chatproto::error::CloseCode;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
@@ -28,7 +29,8 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
             "unsupported protocol major version {}: this server speaks {}",
             hello.protocol_major,
             chatproto::PROTOCOL_MAJOR
-        )));
+        ))
+        .closing(CloseCode::VersionMismatch));
     }
     if hello.client_name.len() > 64 {
         return Err(ApiError::invalid(

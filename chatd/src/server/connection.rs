@@ -39,7 +39,7 @@ pub async fn serve(
             },
             uni = conn.accept_uni() => match uni {
                 // Reserved for file transfer; refused until that capability exists.
-                Ok(mut recv) => { let _ = recv.stop(chatproto::server::STREAM_FRAME_ERROR.into()); }
+                Ok(mut recv) => { let _ = recv.stop(chatproto::error::StreamCode::FrameError.into()); }
                 Err(e) => break CloseReason::Lost(e),
             },
             _ = ctx.kick.cancelled() => break CloseReason::Kicked,
@@ -144,6 +144,7 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
     let result = handlers::dispatch(&ctx, request).await;
+    let close_after = handlers::close_after(&result);
     ctx.state.metrics.request_finished(
         kind,
         result.as_ref().map(|_| ()).map_err(|e| e.code),
@@ -159,7 +160,7 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
     if let Err(e) = stream.respond(&response).await {
         tracing::debug!(error = %e, kind, "could not deliver a response");
     }
-    if let Some(close_code) = handlers::close_after(&response) {
+    if let Some(close_code) = close_after {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         ctx.conn.close(close_code.code().into(), b"");
     }

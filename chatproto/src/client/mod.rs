@@ -12,7 +12,8 @@
 //!
 //! ```no_run
 //! use chatproto::client::{Client, ClientConfig, ClientEvent};
-//! use chatproto::tls::{Verification, parse_fingerprint};
+//! use chatproto::fingerprint::parse_fingerprint;
+//! use chatproto::tls::Verification;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let pin = parse_fingerprint("3f:a1:...")?;

@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::Tokens;
-use super::connection::{CLOSE_NORMAL, Link, SharedLink};
+use super::connection::{Link, SharedLink};
 use super::error::ClientError;
 use super::events::ClientEvent;
 use super::requests::answer;
 use super::{LinkState, Shared};
+use crate::error::CloseCode;
 use crate::io::{FrameReader, ReadFrameError, decode_datagram};
 use crate::pb;
 use crate::session::{Output, Session, SessionConfig};
@@ -128,7 +129,7 @@ pub(crate) async fn establish(
         }),
         Err(e) => {
             link.conn
-                .close(CLOSE_NORMAL.into(), b"authentication failed");
+                .close(CloseCode::NoError.into(), b"authentication failed");
             Err(e)
         }
     }
@@ -273,7 +274,7 @@ impl Driver {
             }
         }
         if let Some(link) = self.link.take() {
-            link.conn.close(CLOSE_NORMAL.into(), b"client closed");
+            link.conn.close(CloseCode::NoError.into(), b"client closed");
         }
         let closed = matches!(&*self.shared.link.borrow(), LinkState::Closed(_));
         if !closed {
@@ -611,7 +612,8 @@ impl Driver {
 
     fn close_link(&mut self, reason: &str) {
         if let Some(link) = &self.link {
-            link.conn.close(CLOSE_NORMAL.into(), reason.as_bytes());
+            link.conn
+                .close(CloseCode::NoError.into(), reason.as_bytes());
         }
         if self.link.is_some() {
             self.link_lost(reason.to_string());

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::fingerprint::parse_fingerprint;
+use chatproto::tls::Verification;
 
 pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
 use file::FileConfig;

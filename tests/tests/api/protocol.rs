@@ -75,7 +75,10 @@ async fn an_unsupported_major_version_closes_the_connection() {
         .expect("closed");
     match reason {
         quinn::ConnectionError::ApplicationClosed(close) => {
-            assert_eq!(u64::from(close.error_code), 0x4)
+            assert_eq!(
+                u64::from(close.error_code),
+                u64::from(chatproto::error::CloseCode::VersionMismatch.code())
+            )
         }
         other => panic!("unexpected close {other:?}"),
     }

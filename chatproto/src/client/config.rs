@@ -6,6 +6,9 @@ use crate::capability::Capability;
 use crate::session::{BackoffConfig, UnknownChatPolicy};
 use crate::tls::Verification;
 
+/// The default of [`ClientConfig::event_queue`].
+pub const DEFAULT_EVENT_QUEUE: usize = 1024;
+
 /// The tokens of an authenticated session. Persist them (securely) to resume without a password.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Tokens {
@@ -85,6 +88,9 @@ pub struct ClientConfig {
     pub unknown_chats: UnknownChatPolicy,
     /// Retries, reconnects and timeouts.
     pub retry: RetryPolicy,
+    /// How many events wait for [`Client::next_event`](super::Client::next_event) at most; see
+    /// "Slow consumers" in the [client documentation](super).
+    pub event_queue: usize,
 }
 
 impl ClientConfig {
@@ -99,6 +105,7 @@ impl ClientConfig {
             tokens: None,
             cursors: Vec::new(),
             unknown_chats: UnknownChatPolicy::default(),
+            event_queue: DEFAULT_EVENT_QUEUE,
             retry: RetryPolicy::default(),
         }
     }

@@ -3,6 +3,7 @@
 //! connections and reconnects (dial, Hello, re-authenticate, accept the event stream) with the
 //! session's backoff.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,9 @@ use crate::session::{Output, Session, SessionConfig};
 const EXPIRY_MARGIN_MS: i64 = 5_000;
 /// Delay before retrying a fetch that failed for a reason other than a server answer.
 const FETCH_RETRY: Duration = Duration::from_secs(1);
+/// Results of the driver's tasks waiting for it at most. The event stream's reader waits when
+/// it is full, which is how a slow consumer stops the reading of the event stream.
+const INPUT_QUEUE: usize = 64;
 
 /// What the application side asks of the driver.
 #[derive(Debug)]
@@ -208,8 +212,12 @@ pub(crate) struct Driver {
     /// The last user that authenticated: a different one starts a fresh session.
     last_user: Option<u64>,
     commands: mpsc::UnboundedReceiver<Command>,
-    inputs_tx: mpsc::UnboundedSender<Input>,
-    inputs: mpsc::UnboundedReceiver<Input>,
+    inputs_tx: mpsc::Sender<Input>,
+    inputs: mpsc::Receiver<Input>,
+    /// Events for the application, in order, waiting for room in its queue.
+    outbox: VecDeque<ClientEvent>,
+    /// The application's queue; its capacity also bounds `outbox`.
+    events: mpsc::Sender<ClientEvent>,
 }
 
 impl Driver {
@@ -217,8 +225,9 @@ impl Driver {
         shared: Arc<Shared>,
         session_config: SessionConfig,
         commands: mpsc::UnboundedReceiver<Command>,
+        events: mpsc::Sender<ClientEvent>,
     ) -> Self {
-        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
         Self {
             session: Session::with_request_ids(session_config.clone(), shared.ids.clone()),
             shared,
@@ -230,7 +239,14 @@ impl Driver {
             commands,
             inputs_tx,
             inputs,
+            outbox: VecDeque::new(),
+            events,
         }
+    }
+
+    /// Queues an event for the application.
+    fn emit(&mut self, event: ClientEvent) {
+        self.outbox.push_back(event);
     }
 
     fn now() -> std::time::Instant {
@@ -263,12 +279,25 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            // While the application's events wait, nothing new is taken in (see "Slow
+            // consumers" in the client documentation).
+            let room = self.outbox.len() < self.events.max_capacity();
+            let events = self.events.clone();
             tokio::select! {
                 command = self.commands.recv() => match command {
                     None | Some(Command::Close) => break,
                     Some(command) => self.on_command(command),
                 },
-                Some(input) = self.inputs.recv() => self.on_input(input),
+                permit = events.reserve(), if !self.outbox.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.outbox.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    // The Client is gone: nobody listens.
+                    Err(_) => self.outbox.clear(),
+                },
+                Some(input) = self.inputs.recv(), if room => self.on_input(input),
                 reason = closed => self.link_lost(reason),
                 () = sleep => self.session.handle_timeout(Self::now()),
             }
@@ -283,6 +312,12 @@ impl Driver {
         }
         self.shared.dialer.close();
         self.shared.end_events();
+        // What is still queued goes out as the application takes it (or with the Client).
+        for event in self.outbox.drain(..) {
+            if self.events.send(event).await.is_err() {
+                break;
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -340,7 +375,7 @@ impl Driver {
                 tracing::warn!(%reason, "credentials refused on reconnect; stopping");
                 self.session.stop();
                 self.shared.set_tokens(None);
-                self.shared.emit(ClientEvent::AuthFailed {
+                self.emit(ClientEvent::AuthFailed {
                     reason: reason.clone(),
                 });
                 self.shared.set_link(LinkState::Closed(format!(
@@ -457,19 +492,19 @@ impl Driver {
                         if matches!(event, ClientEvent::SessionRevoked(_)) {
                             self.shared.set_tokens(None);
                         }
-                        self.shared.emit(event);
+                        self.emit(event);
                     }
                 }
                 Output::Skipped {
                     chat_id,
                     from_seq,
                     to_seq,
-                } => self.shared.emit(ClientEvent::Skipped {
+                } => self.emit(ClientEvent::Skipped {
                     chat_id,
                     from_seq,
                     to_seq,
                 }),
-                Output::CaughtUp => self.shared.emit(ClientEvent::CaughtUp),
+                Output::CaughtUp => self.emit(ClientEvent::CaughtUp),
             }
         }
     }
@@ -486,7 +521,7 @@ impl Driver {
         let tx = self.inputs_tx.clone();
         tokio::spawn(async move {
             let result = link.call_ok(request_id, kind).await;
-            let _ = tx.send(done(link.generation, result));
+            let _ = tx.send(done(link.generation, result)).await;
         });
     }
 
@@ -498,7 +533,7 @@ impl Driver {
         self.shared.set_link(LinkState::Down);
         tokio::spawn(async move {
             let result = establish(&shared, &addresses, start, tokens).await;
-            let _ = tx.send(Input::Dialed(result));
+            let _ = tx.send(Input::Dialed(result)).await;
         });
     }
 
@@ -525,22 +560,27 @@ impl Driver {
             loop {
                 match reader.read::<pb::Event>().await {
                     Ok(event) => {
-                        if tx.send(Input::Event { generation, event }).is_err() {
+                        // Waits while the driver's queue is full: a slow consumer.
+                        if tx.send(Input::Event { generation, event }).await.is_err() {
                             return;
                         }
                     }
                     Err(ReadFrameError::Finished) => {
-                        let _ = tx.send(Input::EventStreamEnded {
-                            generation,
-                            error: None,
-                        });
+                        let _ = tx
+                            .send(Input::EventStreamEnded {
+                                generation,
+                                error: None,
+                            })
+                            .await;
                         return;
                     }
                     Err(e) => {
-                        let _ = tx.send(Input::EventStreamEnded {
-                            generation,
-                            error: Some(e.to_string()),
-                        });
+                        let _ = tx
+                            .send(Input::EventStreamEnded {
+                                generation,
+                                error: Some(e.to_string()),
+                            })
+                            .await;
                         return;
                     }
                 }
@@ -555,7 +595,7 @@ impl Driver {
                 match decode_datagram(&bytes) {
                     Ok(pb::Datagram {
                         kind: Some(pb::datagram::Kind::Typing(typing)),
-                    }) => shared.emit(ClientEvent::Typing(typing)),
+                    }) => shared.emit_lossy(ClientEvent::Typing(typing)),
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "undecodable datagram dropped"),
                 }
@@ -569,9 +609,9 @@ impl Driver {
         self.server_index = dialed.server_index;
         if let Some(tokens) = dialed.refreshed {
             self.shared.set_tokens(Some(tokens.clone()));
-            self.shared.emit(ClientEvent::TokensRefreshed(tokens));
+            self.emit(ClientEvent::TokensRefreshed(tokens));
         }
-        self.shared.emit(ClientEvent::Connected {
+        self.emit(ClientEvent::Connected {
             address: link.address.clone(),
             node_id: link.welcome.node_id.clone(),
         });
@@ -593,7 +633,7 @@ impl Driver {
     fn link_lost(&mut self, reason: String) {
         self.link = None;
         tracing::info!(%reason, "connection lost");
-        self.shared.emit(ClientEvent::Disconnected {
+        self.emit(ClientEvent::Disconnected {
             reason: reason.clone(),
         });
         if self.session.is_stopped() {

@@ -31,7 +31,7 @@ use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use crate::store::mongo::{MongoOptions, MongoStore};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
 /// How long a cached member list is trusted in cluster mode (invalidations come through Redis,
 /// which may drop some).
@@ -73,11 +73,16 @@ pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<d
         return Ok(Arc::new(store));
     }
     let path = data.sqlite_path.clone();
+    let durability = config.durability;
     let store = tokio::task::spawn_blocking(move || {
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives
         // its -wal and -shm files the database file's permissions.
         create_private_file(&path)?;
-        SqliteStore::open(&path).map_err(anyhow::Error::from)
+        let options = SqliteOptions {
+            durability,
+            ..SqliteOptions::default()
+        };
+        SqliteStore::open_with(&path, options).map_err(anyhow::Error::from)
     })
     .await
     .context("store open task")?

@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
+use crate::store::sqlite::Durability;
+
 use super::{parse_duration, parse_rate};
 use crate::limits::keyed::Rate;
 
@@ -324,6 +326,17 @@ pub struct Settings {
         default_value = "5s"
     )]
     pub heartbeat_interval: Duration,
+
+    /// What an acknowledged write survives with the embedded SQLite store: process-crash
+    /// (synchronous=NORMAL) or power-loss (synchronous=FULL, an fsync per group commit)
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_DURABILITY",
+        value_enum,
+        default_value = "process-crash"
+    )]
+    pub durability: Durability,
 
     /// Longest a single storage call may take before the request answers UNAVAILABLE
     #[arg(

@@ -41,6 +41,7 @@ pub(super) struct FileConfig {
     pub heartbeat_interval: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     pub store_timeout: Option<Duration>,
+    pub durability: Option<crate::store::sqlite::Durability>,
 }
 
 /// The `[limits]` table.

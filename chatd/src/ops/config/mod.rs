@@ -83,6 +83,8 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Deadline of one storage call.
     pub store_timeout: Duration,
+    /// What an acknowledged write survives (the embedded SQLite store).
+    pub durability: crate::store::sqlite::Durability,
 }
 
 /// Paths of an operator-provided TLS certificate chain and private key (PEM).
@@ -342,6 +344,7 @@ impl Config {
             file.heartbeat_interval
         );
         let store_timeout = layered!("store_timeout", s.store_timeout, file.store_timeout);
+        let durability = layered!("durability", s.durability, file.durability);
 
         if data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
@@ -428,6 +431,7 @@ impl Config {
             presence_ttl,
             heartbeat_interval,
             store_timeout,
+            durability,
         })
     }
 }

@@ -110,6 +110,17 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| format!("{:?}", c.log_format).to_lowercase(),
         },
         Layered {
+            flag: "--durability",
+            env: "CHATD_DURABILITY",
+            file: "durability",
+            values: ["power-loss", "process-crash", "power-loss"],
+            toml: |v| plain("durability")(v),
+            get: |c| match c.durability {
+                crate::store::sqlite::Durability::ProcessCrash => "process-crash".into(),
+                crate::store::sqlite::Durability::PowerLoss => "power-loss".into(),
+            },
+        },
+        Layered {
             flag: "--log",
             env: "CHATD_LOG",
             file: "log",

@@ -1,7 +1,9 @@
 //! Development tasks: `cargo xtask <task>`.
 //!
 //! # Layout
-//! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
+//! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), check the
+//!   architecture (`lint-arch`), then run every test.
+//! - `lint-arch`: the boundaries of ARCHITECTURE.md, checked by machine.
 //! - `deps`: only the install step.
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
@@ -10,6 +12,7 @@
 mod cluster;
 mod deps;
 mod fuzz;
+mod lint_arch;
 mod test;
 mod vectors;
 
@@ -30,6 +33,8 @@ enum Task {
     Test(test::Args),
     /// Install Redis, nginx and FerretDB if missing, and print where they are.
     Deps,
+    /// Check the architecture's boundaries (dependencies, sans-IO core, handlers, module cycles).
+    LintArch,
     /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
     Cluster(cluster::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test(args) => test::run(args),
         Task::Deps => deps::ensure().map(|tools| tools.print()),
+        Task::LintArch => lint_arch::run(&repo_root()),
         Task::Cluster(args) => cluster::run(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),

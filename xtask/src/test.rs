@@ -12,8 +12,9 @@ pub struct Args {
     cargo_args: Vec<String>,
 }
 
-/// Installs the tools, then runs `cargo test --workspace` with their paths in the environment.
+/// Checks the architecture, installs the tools, then runs `cargo test --workspace` with their paths in the environment.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    super::lint_arch::run(&super::repo_root())?;
     let tools = super::deps::ensure()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);

@@ -17,7 +17,7 @@ pub fn limits() -> pb::Limits {
         max_frame_bytes: chatproto::frame::MAX_FRAME_BYTES as u32,
         max_text_chars: crate::validate::MAX_TEXT_CHARS as u32,
         max_page_size: crate::validate::MAX_PAGE_SIZE,
-        max_concurrent_requests: crate::server::endpoint::MAX_CONCURRENT_REQUESTS,
+        max_concurrent_requests: crate::limits::MAX_CONCURRENT_REQUESTS,
         max_chat_members: crate::handlers::chats::MAX_CHAT_MEMBERS,
     }
 }

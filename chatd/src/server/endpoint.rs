@@ -8,9 +8,6 @@ use anyhow::Context as _;
 use quinn::crypto::rustls::QuicServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// Concurrent request streams a client may have open (`Limits.max_concurrent_requests`).
-pub const MAX_CONCURRENT_REQUESTS: u32 = 32;
-
 /// Builds the quinn server configuration.
 ///
 /// Windows are finite and small on purpose: quinn's defaults (unlimited connection window, 100
@@ -35,7 +32,7 @@ pub fn server_config(
 
     let mut transport = quinn::TransportConfig::default();
     transport
-        .max_concurrent_bidi_streams(MAX_CONCURRENT_REQUESTS.into())
+        .max_concurrent_bidi_streams(crate::limits::MAX_CONCURRENT_REQUESTS.into())
         // Unidirectional client streams are reserved for file transfer (capability `files`).
         .max_concurrent_uni_streams(0u32.into())
         .stream_receive_window((300 * 1024u32).into())

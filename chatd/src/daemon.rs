@@ -45,8 +45,7 @@ pub struct Daemon {
     pub admin_addr: SocketAddr,
     /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
     pub fingerprint: String,
-    /// Shared state (for tests and embedding).
-    pub state: Arc<AppState>,
+    state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
     admin: JoinHandle<()>,
@@ -161,7 +160,6 @@ impl Daemon {
                 node_id: config.node_id.clone(),
                 max_connections: config.max_connections as usize,
                 shutdown_grace: config.shutdown_grace,
-                access_token_ttl: config.access_token_ttl,
                 steering: config.steering,
             },
             cluster: cluster.clone(),
@@ -223,6 +221,39 @@ impl Daemon {
             server,
             admin,
         })
+    }
+
+    /// The store handlers use, to set up or inspect what a test needs directly.
+    #[cfg(feature = "testing")]
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Drops `user_id`'s connections from the server side; returns how many there were.
+    #[cfg(feature = "testing")]
+    pub fn kick_connections_of(&self, user_id: u64) -> usize {
+        let connections = self.state.hub.connections_of(user_id);
+        for c in &connections {
+            c.kick.cancel();
+        }
+        connections.len()
+    }
+
+    /// Cluster mode: stops this node's Redis work at once, as if it crashed (no goodbye).
+    #[cfg(feature = "testing")]
+    pub fn halt_cluster(&self) {
+        if let Some(cluster) = &self.state.cluster {
+            cluster.halt();
+        }
+    }
+
+    /// Cluster mode: whether this node is subscribed to the pub/sub `channel`.
+    #[cfg(feature = "testing")]
+    pub fn is_subscribed(&self, channel: &str) -> bool {
+        self.state
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.broker.subscriber().is_subscribed(channel))
     }
 
     /// Drains and stops; returns when every connection is closed.

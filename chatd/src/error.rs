@@ -74,17 +74,6 @@ impl ApiError {
         Self::new(pb::ErrorCode::FailedPrecondition, message)
     }
 
-    /// RATE_LIMITED with the time after which a retry can succeed.
-    pub fn rate_limited(scope: &str, retry_after: Duration) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(
-                pb::ErrorCode::RateLimited,
-                format!("rate limit exceeded: {scope}"),
-            )
-        }
-    }
-
     /// UNAVAILABLE with a retry hint.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
@@ -121,11 +110,6 @@ impl ApiError {
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
                 .unwrap_or(0),
         }
-    }
-
-    /// The metric label for this error's code.
-    pub fn code_label(&self) -> &'static str {
-        self.code.as_str_name()
     }
 }
 

@@ -82,9 +82,14 @@ impl TestServer {
         self.dir.path().to_path_buf()
     }
 
-    /// The server's shared state (to inspect the store in assertions).
-    pub fn state(&self) -> std::sync::Arc<chatd::state::AppState> {
-        self.daemon().state.clone()
+    /// The store the server's handlers use (to set up or inspect state in assertions).
+    pub fn store(&self) -> std::sync::Arc<dyn chatd::testing::Store> {
+        self.daemon().store()
+    }
+
+    /// Drops a user's connections from the server side; returns how many there were.
+    pub fn kick_connections_of(&self, user_id: u64) -> usize {
+        self.daemon().kick_connections_of(user_id)
     }
 
     /// Drains and stops the server, keeping the data directory for a restart.

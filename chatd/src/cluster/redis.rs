@@ -269,14 +269,10 @@ impl Redis {
         self.inner.timeout
     }
 
-    /// True while the breaker refuses commands.
-    pub fn circuit_open(&self) -> bool {
-        self.inner.breaker.is_open()
-    }
-
     /// Stops every command of this node at once, as if the process had died or been cut off
     /// from Redis (no deregistration either). For fault drills and tests of the other nodes'
     /// failure handling; there is no way back.
+    #[cfg(any(test, feature = "testing"))]
     pub fn halt(&self) {
         self.inner.halted.store(true, Ordering::SeqCst);
     }

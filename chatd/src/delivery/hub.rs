@@ -159,11 +159,6 @@ impl Hub {
             .collect()
     }
 
-    /// Frames handed to connections so far.
-    pub fn frames_sent(&self) -> u64 {
-        self.frames_sent.load(Ordering::Relaxed)
-    }
-
     /// The user's connections (a snapshot).
     pub fn connections_of(&self, user_id: u64) -> Vec<ConnHandle> {
         self.conns
@@ -172,12 +167,6 @@ impl Hub {
             .get(&user_id)
             .cloned()
             .unwrap_or_default()
-    }
-
-    /// Closes every connection of the user (optionally only those of one session), after sending
-    /// `farewell` on their event streams.
-    pub fn kick_user(&self, user_id: u64, session_id: Option<u64>, farewell: &pb::Event) {
-        self.kick_frame(user_id, session_id, &encode_event(farewell));
     }
 
     /// [`kick_user`](Self::kick_user) with the farewell already encoded.
@@ -217,13 +206,9 @@ impl Hub {
         self.frames_sent.fetch_add(sent, Ordering::Relaxed);
     }
 
-    /// Delivers an unsequenced event.
-    pub fn deliver_event(&self, users: &[u64], event: &pb::Event, skip_conn: Option<u64>) {
-        self.deliver(users, &encode_event(event), skip_conn);
-    }
-
     /// Delivers a typing signal: as a datagram where negotiated, else on the event stream.
-    pub fn deliver_typing(&self, users: &[u64], typing: pb::Typing, skip_conn: Option<u64>) {
+    /// Returns how many went as datagrams.
+    pub fn deliver_typing(&self, users: &[u64], typing: pb::Typing, skip_conn: Option<u64>) -> u64 {
         let datagram = chatproto::io::encode_datagram(&pb::Datagram {
             kind: Some(pb::datagram::Kind::Typing(typing)),
         });
@@ -231,6 +216,7 @@ impl Hub {
             kind: Some(pb::event::Kind::Typing(typing)),
         });
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let mut datagrams = 0;
         for user in users {
             for conn in conns.get(user).into_iter().flatten() {
                 if Some(conn.conn_id) == skip_conn {
@@ -241,14 +227,18 @@ impl Hub {
                         .is_some_and(|max| datagram.len() <= max)
                         && c.send_datagram(datagram.clone()).is_ok()
                 });
-                if !via_datagram {
+                if via_datagram {
+                    datagrams += 1;
+                } else {
                     let _ = conn.tx.try_send(frame.clone());
                 }
             }
         }
+        datagrams
     }
 
     /// Publishes a sequenced chat event to `recipients`, in sequence order per chat.
+    #[cfg(test)]
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
         let frame = encode_chat_event(event);
         self.publish_chat_frame(event.chat_id, event.seq, recipients, frame);

@@ -30,6 +30,7 @@ pub async fn send_typing(ctx: &ConnCtx, req: pb::SendTyping) -> ApiResult<Answer
 /// Handles one datagram from the client. Never fails and never panics: garbage, datagrams before
 /// authentication and refused signals are logged at debug level and dropped.
 pub async fn on_datagram(ctx: &ConnCtx, bytes: &[u8]) {
+    ctx.state.metrics.datagram_received();
     let Some(principal) = ctx.principal_opt() else {
         tracing::debug!(
             conn = ctx.conn_id,

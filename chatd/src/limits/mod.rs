@@ -55,11 +55,6 @@ impl Limits {
         }
     }
 
-    /// True when the limits are shared by the cluster.
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
-    }
-
     async fn check(
         &self,
         scope: Scope,

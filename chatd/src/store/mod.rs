@@ -21,7 +21,7 @@
 //! A new method goes into its trait, both backends, and one line of the store's surface in
 //! [`delegate`], from which the wrappers (`GuardedStore`, `CachedStore`) forward it.
 
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub(crate) mod delegate;
 pub mod model;

@@ -17,7 +17,7 @@
 mod emoji;
 mod text;
 
-pub use emoji::{EXTENDED_PICTOGRAPHIC, MAX_EMOJI_BYTES};
+pub use emoji::MAX_EMOJI_BYTES;
 use text::{Lines, check_chars};
 
 /// Username length in characters.
@@ -318,14 +318,6 @@ pub fn page_limit_or(field: &'static str, value: u32, default: u32) -> FieldResu
         )),
         v => Ok(v),
     }
-}
-
-/// An id that must be set (ids start at 1).
-pub fn id(field: &'static str, value: u64) -> FieldResult<u64> {
-    if value == 0 {
-        return Err(FieldError::invalid(field, "must not be 0"));
-    }
-    Ok(value)
 }
 
 /// A list of ids: at most [`MAX_IDS`], none 0. Returns them without duplicates, in the order

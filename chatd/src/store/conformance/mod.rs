@@ -103,7 +103,7 @@ macro_rules! store_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let (store, _guard) = $make.await;
-                $crate::store::conformance::$case(store).await;
+                $crate::testing::conformance::$case(store).await;
             }
         )*
     };

@@ -95,6 +95,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with default options and brings its
     /// schema up to date.
+    #[cfg(any(test, feature = "testing"))]
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         Self::open_with(path, SqliteOptions::default())
     }

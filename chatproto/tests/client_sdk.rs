@@ -37,12 +37,7 @@ fn config(servers: &[&TestServer]) -> ClientConfig {
 
 async fn register(client: &Client, name: &str) -> pb::AuthResult {
     client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: "password123".into(),
-            device_name: "test".into(),
-        })
+        .register_user(name, &format!("{name}@example.test"), "password123", "test")
         .await
         .expect("register")
 }

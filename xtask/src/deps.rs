@@ -17,6 +17,39 @@ const FERRETDB_MODULE: &str = "github.com/FerretDB/FerretDB@v1.24.2";
 /// build FerretDB 1.24.
 const FALLBACK_GO_TOOLCHAIN: &str = "go1.22.12";
 
+/// cargo-machete, which `cargo xtask test` runs to find unused dependencies.
+const CARGO_MACHETE_VERSION: &str = "0.9.2";
+
+/// Installs cargo-machete from crates.io unless this version is already there.
+pub fn ensure_cargo_machete() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let installed = Command::new("cargo-machete")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains(CARGO_MACHETE_VERSION)
+        });
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-machete {CARGO_MACHETE_VERSION}");
+    let status = Command::new(&cargo)
+        .args([
+            "install",
+            "--locked",
+            "cargo-machete",
+            "--version",
+            CARGO_MACHETE_VERSION,
+        ])
+        .status()
+        .context("cannot run cargo install")?;
+    if !status.success() {
+        bail!("cargo install cargo-machete {CARGO_MACHETE_VERSION} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Where the tools are; passed to the tests through environment variables.
 #[derive(Debug)]
 pub struct Tools {

@@ -1,8 +1,8 @@
 //! Development tasks: `cargo xtask <task>`.
 //!
 //! # Layout
-//! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), check the
-//!   architecture (`lint-arch`), then run every test.
+//! - `test`: check the architecture (`lint-arch`) and unused dependencies (cargo-machete),
+//!   install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
 //! - `lint-arch`: the boundaries of ARCHITECTURE.md, checked by machine.
 //! - `deps`: only the install step.
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.

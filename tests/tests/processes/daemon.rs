@@ -24,12 +24,7 @@ async fn client_of(chatd: &ChatdProcess) -> Client {
 async fn registered(chatd: &ChatdProcess, name: &str) -> Client {
     let client = client_of(chatd).await;
     client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: PASSWORD.into(),
-            device_name: String::new(),
-        })
+        .register_user(name, &format!("{name}@example.test"), PASSWORD, "")
         .await
         .expect("register");
     client
@@ -230,12 +225,7 @@ async fn zero_configuration_start_serves_on_the_defaults() {
         .await
         .expect("pinned connect");
     client
-        .register(pb::Register {
-            username: "first".into(),
-            email: "f@example.test".into(),
-            password: PASSWORD.into(),
-            device_name: String::new(),
-        })
+        .register_user("first", "f@example.test", PASSWORD, "")
         .await
         .expect("register");
 

@@ -80,12 +80,7 @@ pub async fn register(server: &TestServer, name: &str) -> User {
 pub async fn register_with(config: ClientConfig, name: &str) -> User {
     let client = Client::connect(config).await.expect("connect");
     let auth = client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: PASSWORD.into(),
-            device_name: "suite".into(),
-        })
+        .register_user(name, &format!("{name}@example.test"), PASSWORD, "suite")
         .await
         .expect("register");
     let id = auth.user.expect("user in auth result").id;

@@ -19,6 +19,13 @@
 //!   a whole server from them.
 //! - [`cli`]: the subcommands of the `chatd` binary.
 
+// Server code never panics on a value: no unwrap/expect, no indexing that may be out of range
+// (tests may; the conformance suite is test code shipped for the `testing` feature).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 mod auth;
 pub mod cli;
 mod cluster;

@@ -22,6 +22,7 @@
 //! [`delegate`], from which the wrappers (`GuardedStore`, `CachedStore`) forward it.
 
 #[cfg(any(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 pub mod conformance;
 pub(crate) mod delegate;
 pub mod model;

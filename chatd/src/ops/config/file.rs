@@ -95,7 +95,10 @@ impl FileConfig {
             let message = e.message().trim_end();
             match e.span() {
                 Some(span) => {
-                    let line = text.as_bytes()[..span.start.min(text.len())]
+                    let line = text
+                        .as_bytes()
+                        .get(..span.start)
+                        .unwrap_or(text.as_bytes())
                         .iter()
                         .filter(|&&b| b == b'\n')
                         .count()

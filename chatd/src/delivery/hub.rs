@@ -16,8 +16,8 @@
 //! [`Fanout`](crate::delivery::fanout::Fanout), which calls the hub for local delivery.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,8 +38,9 @@ pub struct ConnHandle {
     pub conn_id: u64,
     /// The authenticated user.
     pub user_id: u64,
-    /// The session it authenticated with.
-    pub session_id: u64,
+    /// The session it is authenticated with now (it changes when the same user authenticates
+    /// again on the connection); 0 once it is not authenticated.
+    pub session: Arc<AtomicU64>,
     /// Encoded event frames to write on the event stream.
     pub tx: mpsc::Sender<Bytes>,
     /// Cancelled to close the connection (slow consumer, session revoked, account disabled).
@@ -183,7 +184,7 @@ impl Hub {
     /// [`kick_user`](Self::kick_user) with the farewell already encoded.
     pub fn kick_frame(&self, user_id: u64, session_id: Option<u64>, frame: &Bytes) {
         for conn in self.connections_of(user_id) {
-            if session_id.is_none_or(|s| s == conn.session_id) {
+            if session_id.is_none_or(|s| s == conn.session.load(Ordering::Acquire)) {
                 let _ = conn.tx.try_send(frame.clone());
                 conn.kick.cancel();
             }
@@ -346,7 +347,7 @@ mod tests {
         let handle = ConnHandle {
             conn_id: hub.next_conn_id(),
             user_id: user,
-            session_id: 1,
+            session: Arc::new(AtomicU64::new(1)),
             tx,
             kick: CancellationToken::new(),
             datagrams: None,

@@ -1,0 +1,45 @@
+//! The event stream writer of one connection.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Opens the connection's event stream and drains its queue into it, coalescing whatever is
+/// queued into one write. Finishes the stream once every sender is gone (logout or connection
+/// end); closes the connection (through `kick`) when the stream cannot be opened or written.
+pub async fn write_events(
+    conn: quinn::Connection,
+    mut rx: mpsc::Receiver<Bytes>,
+    kick: CancellationToken,
+    metrics: Arc<crate::ops::metrics::Metrics>,
+) {
+    let mut stream = match conn.open_uni().await {
+        Ok(send) => chatproto::server::EventStream::new(send),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot open the event stream");
+            kick.cancel();
+            return;
+        }
+    };
+    // Grows with the first burst and keeps that capacity; an idle connection holds none.
+    let mut batch: Vec<Bytes> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(frame) => batch.push(frame),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = stream.write_frames(&mut batch).await {
+            tracing::debug!(error = %e, "event stream closed");
+            kick.cancel();
+            return;
+        }
+        metrics.events_sent(batch.len() as u64);
+        batch.clear();
+    }
+    stream.finish();
+}

@@ -3,23 +3,26 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chatproto::error::CloseCode;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+
+use crate::delivery::kick::Kick;
 
 /// Opens the connection's event stream and drains its queue into it, coalescing whatever is
-/// queued into one write. Finishes the stream once every sender is gone (logout or connection
-/// end); closes the connection (through `kick`) when the stream cannot be opened or written.
+/// queued into one write. Once every sender is gone (logout or connection end) it finishes the
+/// stream and returns when the client acknowledged all of it. Closes the connection (through
+/// `kick`) when the stream cannot be opened or the client stopped it.
 pub async fn write_events(
     conn: quinn::Connection,
     mut rx: mpsc::Receiver<Bytes>,
-    kick: CancellationToken,
+    kick: Kick,
     metrics: Arc<crate::ops::metrics::Metrics>,
 ) {
     let mut stream = match conn.open_uni().await {
         Ok(send) => chatproto::server::EventStream::new(send),
         Err(e) => {
             tracing::debug!(error = %e, "cannot open the event stream");
-            kick.cancel();
+            kick.close(CloseCode::ProtocolViolation);
             return;
         }
     };
@@ -35,11 +38,11 @@ pub async fn write_events(
         }
         if let Err(e) = stream.write_frames(&mut batch).await {
             tracing::debug!(error = %e, "event stream closed");
-            kick.cancel();
+            kick.close(CloseCode::ProtocolViolation);
             return;
         }
         metrics.events_sent(batch.len() as u64);
         batch.clear();
     }
-    stream.finish();
+    stream.finish().await;
 }

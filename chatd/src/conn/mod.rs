@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chatproto::pb;
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::delivery::hub::ConnHandle;
+use crate::delivery::kick::Kick;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 pub use phase::Principal;
@@ -31,9 +32,11 @@ pub struct ConnCtx {
     pub conn_id: u64,
     /// The client's address.
     pub remote: SocketAddr,
-    /// Cancelled to close the connection.
-    pub kick: CancellationToken,
+    /// Closes the connection, with the reason's close code.
+    pub kick: Kick,
     phase: PhaseCell,
+    /// The event stream writer(s): one per authentication (a logout ends one).
+    writers: TaskTracker,
 }
 
 impl std::fmt::Debug for ConnCtx {
@@ -53,8 +56,9 @@ impl ConnCtx {
             remote: conn.remote_address(),
             state,
             conn,
-            kick: CancellationToken::new(),
+            kick: Kick::new(),
             phase: PhaseCell::new(),
+            writers: TaskTracker::new(),
         }
     }
 
@@ -111,7 +115,7 @@ impl ConnCtx {
         };
         // The writer opens the stream itself: events queued from the registration on are
         // written first, and nothing here waits for the client's stream credit.
-        tokio::spawn(events::write_events(
+        self.writers.spawn(events::write_events(
             self.conn.clone(),
             events,
             self.kick.clone(),
@@ -154,6 +158,14 @@ impl ConnCtx {
             self.state.fanout.user_disconnected(user_id);
             crate::delivery::presence::disconnected(&self.state, user_id).await;
         }
+    }
+
+    /// Completes when every event stream writer finished: after
+    /// [`deauthenticate`](Self::deauthenticate), once the client acknowledged the last event (or
+    /// the stream or connection failed).
+    pub async fn events_finished(&self) {
+        self.writers.close();
+        self.writers.wait().await;
     }
 
     /// Sends an event to this connection only.

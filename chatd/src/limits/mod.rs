@@ -51,6 +51,11 @@ impl Limits {
         }
     }
 
+    /// The configured rates.
+    pub fn rates(&self) -> LimitRates {
+        self.rates
+    }
+
     /// True when the limits are shared by the cluster.
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()

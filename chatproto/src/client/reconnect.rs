@@ -13,6 +13,7 @@ use super::connection::{CLOSE_NORMAL, Link, SharedLink};
 use super::error::ClientError;
 use super::events::ClientEvent;
 use super::{LinkState, Shared};
+use crate::error::CloseCode;
 use crate::io::{FrameReader, ReadFrameError, decode_datagram};
 use crate::pb;
 use crate::session::{Output, Session, SessionConfig};
@@ -249,7 +250,7 @@ impl Driver {
                 let link = self.link.clone();
                 async move {
                     match link {
-                        Some(link) => link.conn.closed().await.to_string(),
+                        Some(link) => link.conn.closed().await,
                         None => std::future::pending().await,
                     }
                 }
@@ -267,7 +268,7 @@ impl Driver {
                     Some(command) => self.on_command(command),
                 },
                 Some(input) = self.inputs.recv() => self.on_input(input),
-                reason = closed => self.link_lost(reason),
+                error = closed => self.link_closed(&error),
                 () = sleep => self.session.handle_timeout(Self::now()),
             }
         }
@@ -354,7 +355,11 @@ impl Driver {
                 generation,
                 error: Some(e),
             } if Some(generation) == current => {
-                self.close_link(&format!("event stream failed: {e}"));
+                // When the connection itself ended, its close code says what to do next.
+                match self.link.as_ref().and_then(|l| l.conn.close_reason()) {
+                    Some(closed) => self.link_closed(&closed),
+                    None => self.close_link(&format!("event stream failed: {e}")),
+                }
             }
             Input::SyncDone {
                 generation,
@@ -594,7 +599,32 @@ impl Driver {
         self.shared.set_link(LinkState::Up(link));
     }
 
-    fn link_lost(&mut self, reason: String) {
+    /// The connection ended: its close code (protocol.md 6.4) decides what comes next.
+    fn link_closed(&mut self, error: &quinn::ConnectionError) {
+        let code = match error {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                CloseCode::from_code(close.error_code.into_inner())
+            }
+            _ => None,
+        };
+        match code {
+            Some(CloseCode::SessionRevoked) => {
+                // Normally the SessionRevoked event came first; the code alone says the same.
+                self.session.stop();
+                self.shared.set_tokens(None);
+                self.link_lost(error.to_string(), false);
+            }
+            Some(CloseCode::Resync) => {
+                tracing::info!("the server dropped live events: reconnecting to catch up");
+                self.link_lost(error.to_string(), true);
+            }
+            _ => self.link_lost(error.to_string(), false),
+        }
+    }
+
+    /// Forgets the link and, unless the session is over, schedules the reconnect: at once for a
+    /// `resync`, after the backoff otherwise.
+    fn link_lost(&mut self, reason: String, resync: bool) {
         self.link = None;
         tracing::info!(%reason, "connection lost");
         self.shared.emit(ClientEvent::Disconnected {
@@ -611,7 +641,11 @@ impl Driver {
             return;
         }
         self.shared.set_link(LinkState::Down);
-        self.session.handle_disconnected(Self::now());
+        if resync {
+            self.session.handle_resync(Self::now());
+        } else {
+            self.session.handle_disconnected(Self::now());
+        }
     }
 
     fn close_link(&mut self, reason: &str) {
@@ -619,7 +653,7 @@ impl Driver {
             link.conn.close(CLOSE_NORMAL.into(), reason.as_bytes());
         }
         if self.link.is_some() {
-            self.link_lost(reason.to_string());
+            self.link_lost(reason.to_string(), false);
         }
     }
 }

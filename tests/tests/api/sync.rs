@@ -121,7 +121,7 @@ async fn a_reconnect_in_the_middle_of_a_burst_loses_and_duplicates_nothing() {
     let connections = server.state().hub.connections_of(observer.id);
     assert_eq!(connections.len(), 1);
     for c in connections {
-        c.kick.cancel();
+        c.kick.close(chatproto::error::CloseCode::Resync);
     }
     let burst = tokio::spawn(async move {
         for j in 50..200 {

@@ -166,7 +166,8 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
         )?;
-        let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
+        let endpoint =
+            crate::server::endpoint::bind(config.listen, server_config, &data.node_secret)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
             if config.public_addr.is_none() && addr.ip().is_unspecified() {

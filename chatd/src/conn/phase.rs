@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use chatproto::capability::Capability;
 use tokio::sync::mpsc;
 
 use crate::delivery::hub::CONNECTION_QUEUE;
@@ -180,7 +181,7 @@ impl PhaseCell {
                 let datagrams = phase
                     .capabilities
                     .as_ref()
-                    .is_some_and(|caps| caps.iter().any(|c| c == "datagrams"));
+                    .is_some_and(|caps| Capability::Datagrams.is_in(caps));
                 let next = Phase {
                     principal: Some(principal),
                     events: Some(sender.clone()),

@@ -169,7 +169,8 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
         )?;
-        let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
+        let endpoint =
+            crate::server::endpoint::bind(config.listen, server_config, &data.node_secret)?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
             if config.public_addr.is_none() && addr.ip().is_unspecified() {
@@ -229,12 +230,13 @@ impl Daemon {
         self.state.store.clone()
     }
 
-    /// Drops `user_id`'s connections from the server side; returns how many there were.
+    /// Drops `user_id`'s connections from the server side as it does a slow consumer (closed
+    /// with `RESYNC`); returns how many there were.
     #[cfg(feature = "testing")]
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         let connections = self.state.hub.connections_of(user_id);
         for c in &connections {
-            c.kick.cancel();
+            c.kick.close(chatproto::error::CloseCode::Resync);
         }
         connections.len()
     }

@@ -4,6 +4,7 @@
 
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};
+pub use crate::delivery::hub::CONNECTION_QUEUE;
 pub use crate::ops::metrics::Metrics;
 pub use crate::resilience::guarded_store::GuardedStore;
 pub use crate::store::sqlite::SqliteStore;

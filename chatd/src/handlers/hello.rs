@@ -32,12 +32,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         ))
         .closing(CloseCode::VersionMismatch));
     }
-    if hello.client_name.len() > 64 {
-        return Err(ApiError::invalid(
-            "hello.client_name",
-            "longer than 64 bytes",
-        ));
-    }
+    crate::validate::client_name("hello.client_name", &hello.client_name)?;
     if hello.capabilities.len() > 64 {
         return Err(ApiError::invalid(
             "hello.capabilities",
@@ -57,7 +52,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .cloned()
         .collect();
     ctx.set_hello(capabilities.clone())?;
-    tracing::debug!(conn = ctx.conn_id, client = %hello.client_name, ?capabilities, "hello");
+    tracing::debug!(conn = ctx.conn_id, client = ?hello.client_name, ?capabilities, "hello");
     let redirect = steer(ctx, &capabilities).map(|address| {
         tracing::debug!(conn = ctx.conn_id, %address, "steering a new connection to a less loaded node");
         pb::Redirect { addresses: vec![address], reason: "this node is busier than its share; use a less loaded node".into() }

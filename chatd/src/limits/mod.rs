@@ -55,6 +55,11 @@ impl Limits {
         }
     }
 
+    /// The configured rates.
+    pub fn rates(&self) -> LimitRates {
+        self.rates
+    }
+
     async fn check(
         &self,
         scope: Scope,

@@ -385,8 +385,13 @@ impl Dialer {
         } else {
             SocketAddr::from(([0u16; 8], 0))
         };
-        let (endpoint, _) = crate::udp::endpoint(bind, None, crate::udp::CLIENT_SOCKET_BUFFER)
-            .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
+        let (endpoint, _) = crate::udp::endpoint(
+            bind,
+            quinn::EndpointConfig::default(),
+            None,
+            crate::udp::CLIENT_SOCKET_BUFFER,
+        )
+        .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
         *slot = Some(endpoint.clone());
         Ok(endpoint)
     }

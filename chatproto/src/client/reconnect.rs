@@ -267,7 +267,7 @@ impl Driver {
                 let link = self.link.clone();
                 async move {
                     match link {
-                        Some(link) => link.conn.closed().await.to_string(),
+                        Some(link) => link.conn.closed().await,
                         None => std::future::pending().await,
                     }
                 }
@@ -298,7 +298,7 @@ impl Driver {
                     Err(_) => self.outbox.clear(),
                 },
                 Some(input) = self.inputs.recv(), if room => self.on_input(input),
-                reason = closed => self.link_lost(reason),
+                error = closed => self.link_closed(&error),
                 () = sleep => self.session.handle_timeout(Self::now()),
             }
         }
@@ -391,7 +391,11 @@ impl Driver {
                 generation,
                 error: Some(e),
             } if Some(generation) == current => {
-                self.close_link(&format!("event stream failed: {e}"));
+                // When the connection itself ended, its close code says what to do next.
+                match self.link.as_ref().and_then(|l| l.conn.close_reason()) {
+                    Some(closed) => self.link_closed(&closed),
+                    None => self.close_link(&format!("event stream failed: {e}")),
+                }
             }
             Input::SyncDone {
                 generation,
@@ -630,7 +634,32 @@ impl Driver {
         self.shared.set_link(LinkState::Up(link));
     }
 
-    fn link_lost(&mut self, reason: String) {
+    /// The connection ended: its close code (protocol.md 6.4) decides what comes next.
+    fn link_closed(&mut self, error: &quinn::ConnectionError) {
+        let code = match error {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                CloseCode::from_code(close.error_code.into_inner())
+            }
+            _ => None,
+        };
+        match code {
+            Some(CloseCode::SessionRevoked) => {
+                // Normally the SessionRevoked event came first; the code alone says the same.
+                self.session.stop();
+                self.shared.set_tokens(None);
+                self.link_lost(error.to_string(), false);
+            }
+            Some(CloseCode::Resync) => {
+                tracing::info!("the server dropped live events: reconnecting to catch up");
+                self.link_lost(error.to_string(), true);
+            }
+            _ => self.link_lost(error.to_string(), false),
+        }
+    }
+
+    /// Forgets the link and, unless the session is over, schedules the reconnect: at once for a
+    /// `resync`, after the backoff otherwise.
+    fn link_lost(&mut self, reason: String, resync: bool) {
         self.link = None;
         tracing::info!(%reason, "connection lost");
         self.emit(ClientEvent::Disconnected {
@@ -647,7 +676,11 @@ impl Driver {
             return;
         }
         self.shared.set_link(LinkState::Down);
-        self.session.handle_disconnected(Self::now());
+        if resync {
+            self.session.handle_resync(Self::now());
+        } else {
+            self.session.handle_disconnected(Self::now());
+        }
     }
 
     fn close_link(&mut self, reason: &str) {
@@ -656,7 +689,7 @@ impl Driver {
                 .close(CloseCode::NoError.into(), reason.as_bytes());
         }
         if self.link.is_some() {
-            self.link_lost(reason.to_string());
+            self.link_lost(reason.to_string(), false);
         }
     }
 }

@@ -311,6 +311,20 @@ impl Session {
         self.schedule_reconnect(now);
     }
 
+    /// The server closed the connection with `RESYNC` (it dropped live events because the
+    /// client read too slowly): reconnect at once and catch up. After a short-lived connection
+    /// the usual backoff applies instead, so a client that cannot keep up does not reconnect in
+    /// a tight loop.
+    pub fn handle_resync(&mut self, now: Instant) {
+        let healthy = self
+            .connected_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= self.config.healthy_after);
+        self.handle_disconnected(now);
+        if healthy && matches!(self.phase, Phase::Waiting { .. }) {
+            self.phase = Phase::Waiting { until: now };
+        }
+    }
+
     /// The application gives up: no more reconnects.
     pub fn stop(&mut self) {
         self.phase = Phase::Stopped;

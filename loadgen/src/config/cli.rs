@@ -30,7 +30,6 @@ as RATE_LIMITED errors, never retried silently.";
     version = chat_cli::version!(),
     about = "Open-loop load generator for chatd (chat/1 over QUIC)",
     max_term_width = 100,
-    subcommand_required = true,
     arg_required_else_help = true,
     args_conflicts_with_subcommands = true
 )]

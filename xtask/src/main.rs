@@ -6,10 +6,12 @@
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
+//! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
 mod cluster;
 mod deps;
 mod fuzz;
+mod hack;
 mod test;
 mod vectors;
 
@@ -34,6 +36,8 @@ enum Task {
     Cluster(cluster::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
+    /// Regenerate workspace-hack (one build for every member), or check it with --check.
+    Hack(hack::Args),
     /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
@@ -45,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Task::Cluster(args) => cluster::run(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
+        Task::Hack(args) => hack::run(args),
     }
 }
 

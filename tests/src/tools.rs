@@ -56,6 +56,16 @@ pub fn chatd_binary() -> PathBuf {
 /// The binary `bin` of the workspace package `package`, of the profile this test runs in,
 /// built first when it is missing.
 pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    built(package, bin, "--bin", "")
+}
+
+/// The example `name` of the workspace package `package` (`cargo test` builds examples), built
+/// first when it is missing.
+pub fn workspace_example(package: &str, name: &str) -> PathBuf {
+    built(package, name, "--example", "examples")
+}
+
+fn built(package: &str, name: &str, kind: &str, subdir: &str) -> PathBuf {
     // Test executables live in target/<profile>/deps, binaries (chatd, chat-cluster) in
     // target/<profile> itself.
     let exe = std::env::current_exe().expect("current executable");
@@ -63,14 +73,14 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     if profile_dir.file_name().is_some_and(|name| name == "deps") {
         profile_dir = profile_dir.parent().expect("target/<profile> directory");
     }
-    let path = profile_dir.join(bin);
+    let path = profile_dir.join(subdir).join(name);
     if !path.is_file() {
         let status =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "-p", package, "--bin", bin])
+                .args(["build", "-p", package, kind, name])
                 .status()
                 .unwrap_or_else(|e| panic!("cannot run cargo build -p {package}: {e}"));
-        assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+        assert!(status.success(), "cargo build -p {package} {kind} {name} failed");
     }
     path
 }

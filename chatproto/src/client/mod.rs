@@ -56,6 +56,7 @@ pub use config::{CAP_DATAGRAMS, CAP_REDIRECT, ClientConfig, RetryPolicy, Tokens}
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;
 pub use requests::new_client_msg_id;
+pub use crate::session::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
 
 use crate::pb;
 use crate::session::{Backoff, RequestIds, SessionConfig};

@@ -62,8 +62,7 @@ fn a_data_dir_without_permission_names_the_flag_and_the_permission() {
         .expect("chmod");
     let data = parent.path().join("data");
     // root ignores permissions: run chatd as nobody then (setpriv is in util-linux).
-    let as_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let mut cmd = if as_root {
+    let mut cmd = if tests::process::running_as_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(chatd_binary());
         c

@@ -5,3 +5,4 @@ mod cli;
 mod daemon;
 mod loadgen_smoke;
 mod nginx_quic;
+mod quickstart;

@@ -44,6 +44,11 @@ pub fn ferretdb() -> PathBuf {
     tool("CHAT_TEST_FERRETDB", "ferretdb")
 }
 
+/// `systemd-analyze`.
+pub fn systemd_analyze() -> PathBuf {
+    tool("CHAT_TEST_SYSTEMD_ANALYZE", "systemd-analyze")
+}
+
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
 /// otherwise). `CHAT_TEST_CHATD` overrides it.
 pub fn chatd_binary() -> PathBuf {

@@ -6,12 +6,14 @@
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
+//! - `image`: the chatd container image (podman), from a host-built binary.
 //! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
 mod cluster;
 mod deps;
 mod fuzz;
 mod hack;
+mod image;
 mod test;
 mod vectors;
 
@@ -36,6 +38,8 @@ enum Task {
     Cluster(cluster::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
+    /// Build the chatd container image with podman (deploy/container/Containerfile).
+    Image(image::Args),
     /// Regenerate workspace-hack (one build for every member), or check it with --check.
     Hack(hack::Args),
     /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
@@ -50,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::Hack(args) => hack::run(args),
+        Task::Image(args) => image::run(args),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `cargo xtask test`: the one command that runs the whole suite on a fresh machine.
+//! `cargo xtask test`: the one command that runs the whole suite on a fresh machine, then builds
+//! the container image (deploy/container) with the dev binary.
 
 use std::process::Command;
 
@@ -27,5 +28,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !status.success() {
         bail!("tests failed ({status})");
     }
-    Ok(())
+    // The container image: the same Containerfile and staging as `cargo xtask image`, on the
+    // dev binary the tests built (a release build would double the CI time).
+    super::image::run(super::image::Args {
+        profile: "dev".into(),
+        tag: "localhost/chatd:test".into(),
+    })
+    .context("the container image does not build")
+}
 }

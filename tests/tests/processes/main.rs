@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod deploy;
 mod loadgen_smoke;
 mod nginx_quic;
 mod quickstart;

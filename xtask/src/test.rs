@@ -36,4 +36,3 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
     .context("the container image does not build")
 }
-}

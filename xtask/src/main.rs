@@ -6,6 +6,7 @@
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
+//! - `install`: chatd, loadgen (and the other programs) on PATH with man pages and completions.
 //! - `image`: the chatd container image (podman), from a host-built binary.
 //! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
@@ -14,6 +15,7 @@ mod deps;
 mod fuzz;
 mod hack;
 mod image;
+mod install;
 mod test;
 mod vectors;
 
@@ -38,6 +40,8 @@ enum Task {
     Cluster(cluster::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
+    /// Build the programs (release) and put them on PATH with man pages and completions.
+    Install(install::Args),
     /// Build the chatd container image with podman (deploy/container/Containerfile).
     Image(image::Args),
     /// Regenerate workspace-hack (one build for every member), or check it with --check.
@@ -55,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Task::Fuzz(args) => fuzz::run(args),
         Task::Hack(args) => hack::run(args),
         Task::Image(args) => image::run(args),
+        Task::Install(args) => install::run(args),
     }
 }
 

@@ -140,11 +140,13 @@ fn depends_on_hack(member: &str) -> anyhow::Result<bool> {
 /// The registry packages whose features some member resolves differently from the workspace,
 /// with the workspace's features: (target, host).
 fn divergences(members: &[String]) -> anyhow::Result<(Resolution, Resolution)> {
-    let (ws_target, ws_host) = resolve(&["--workspace"])?;
+    // The workspace as tests and examples build it (dev-dependencies included), so that their
+    // builds share artifacts with `cargo build -p X` and `cargo run -p X` too.
+    let (ws_target, ws_host) = resolve(&["--workspace"], true)?;
     let mut target = Resolution::new();
     let mut host = Resolution::new();
     for member in members.iter().filter(|m| m.as_str() != HACK) {
-        let (t, h) = resolve(&["-p", member])?;
+        let (t, h) = resolve(&["-p", member], false)?;
         for (mine, ws, out) in [(&t, &ws_target, &mut target), (&h, &ws_host, &mut host)] {
             for (pkg, features) in mine {
                 if let Some(ws_features) = ws.get(pkg)
@@ -158,19 +160,25 @@ fn divergences(members: &[String]) -> anyhow::Result<(Resolution, Resolution)> {
     Ok((target, host))
 }
 
-/// The features of every registry package built for the target and for the host.
-fn resolve(selection: &[&str]) -> anyhow::Result<(Resolution, Resolution)> {
+/// The features of every registry package built for the target and for the host (with `dev`:
+/// as a build of tests and examples resolves them).
+fn resolve(selection: &[&str], dev: bool) -> anyhow::Result<(Resolution, Resolution)> {
     let format = ["--prefix", "none", "-f", "{p} {f}"];
+    let (target_edges, all_edges) = if dev {
+        ("normal,dev,no-proc-macro", "normal,build,dev")
+    } else {
+        ("normal,no-proc-macro", "normal,build")
+    };
     let target_args: Vec<&str> = selection
         .iter()
         .copied()
-        .chain(["-e", "normal,no-proc-macro"])
+        .chain(["-e", target_edges])
         .chain(format)
         .collect();
     let all_args: Vec<&str> = selection
         .iter()
         .copied()
-        .chain(["-e", "normal,build"])
+        .chain(["-e", all_edges])
         .chain(format)
         .collect();
     let target_lines = lines(&cargo_tree(&target_args)?);

@@ -5,8 +5,8 @@
 //! builds chatd on the host, stages it with the shared libraries it links (as `ldd` lists them),
 //! a passwd entry for the unprivileged user and the data directory into
 //! `target/image/rootfs`, then runs `podman build` on that context and checks the result (user,
-//! entrypoint, size). `cargo xtask test` runs it with the dev profile: the same Containerfile and
-//! staging, on the binary the tests already built.
+//! entrypoint, size). The test suite runs it as deploy/README.md shows it (tests/tests/docs), on
+//! the release build the README's first command made.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -14,8 +14,9 @@
 //!   SIGINT; it must exit 0;
 //! - `<!-- docs-test: output -->` on a non-shell block: what the previous block prints first,
 //!   compared line by line; `<name>` matches a word and remembers it (the fingerprint);
-//! - `<!-- docs-test: not-run "REASON" -->`: not run (the reason is printed), but its command
-//!   must exist: `COMMAND --help` must exit 0. Nothing else is ever skipped.
+//! - `<!-- docs-test: not-run "REASON" -->`: not run (the reason is printed), but checked: a
+//!   single command must exist (`COMMAND --help` exits 0), several lines must be valid bash
+//!   (`bash -n`). Nothing else is ever skipped.
 //!
 //! `<name>` in a command is replaced by the value an output block remembered. Where the test
 //! departs from a user's machine, it says so here: chatd listens on free ports (the test sets

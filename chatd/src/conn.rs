@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use chatproto::capability::Capability;
 use chatproto::pb;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -93,11 +94,11 @@ impl ConnCtx {
     }
 
     /// True when the client negotiated `cap`.
-    pub fn has_capability(&self, cap: &str) -> bool {
+    pub fn has_capability(&self, cap: Capability) -> bool {
         self.phase()
             .hello
             .as_ref()
-            .is_some_and(|caps| caps.iter().any(|c| c == cap))
+            .is_some_and(|caps| cap.is_in(caps))
     }
 
     /// The authenticated principal, or UNAUTHENTICATED.
@@ -167,7 +168,9 @@ impl ConnCtx {
     }
 
     fn register(&self, principal: Principal, tx: mpsc::Sender<Bytes>) -> bool {
-        let datagrams = self.has_capability("datagrams").then(|| self.conn.clone());
+        let datagrams = self
+            .has_capability(Capability::Datagrams)
+            .then(|| self.conn.clone());
         self.state.hub.register(ConnHandle {
             conn_id: self.conn_id,
             user_id: principal.user_id,

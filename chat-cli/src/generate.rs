@@ -82,9 +82,11 @@ mod tests {
 
     #[test]
     fn man_page_and_completions_name_the_flags() {
-        let cmd = clap::Command::new("demo")
-            .about("a demo")
-            .arg(clap::Arg::new("listen").long("listen").help("where to listen"));
+        let cmd = clap::Command::new("demo").about("a demo").arg(
+            clap::Arg::new("listen")
+                .long("listen")
+                .help("where to listen"),
+        );
         for kind in Generate::ALL {
             let mut out = Vec::new();
             kind.write(cmd.clone(), &mut out).expect("write");

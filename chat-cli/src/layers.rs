@@ -153,8 +153,7 @@ pub fn parse(
         let Some(value) = (layers.env)(&var).filter(|v| !v.is_empty()) else {
             continue;
         };
-        check_value(arg, &value)
-            .map_err(|message| LayerError::Env { var, message })?;
+        check_value(arg, &value).map_err(|message| LayerError::Env { var, message })?;
         layered.push(OsString::from(format!("--{long}={value}")));
     }
 
@@ -164,7 +163,9 @@ pub fn parse(
     let mut wanted = path.iter().peekable();
     let mut before = Vec::new();
     for arg in rest.by_ref() {
-        let is_next = wanted.peek().is_some_and(|name| OsStr::new(name.as_str()) == arg);
+        let is_next = wanted
+            .peek()
+            .is_some_and(|name| OsStr::new(name.as_str()) == arg);
         before.push(arg);
         if is_next {
             wanted.next();
@@ -241,7 +242,12 @@ fn file_flags(
                     format!("{} must be a table", key.get_ref()),
                 ));
             }
-            (None, _) => entries.push((key.get_ref().to_string(), key.get_ref().to_string(), key, value)),
+            (None, _) => entries.push((
+                key.get_ref().to_string(),
+                key.get_ref().to_string(),
+                key,
+                value,
+            )),
         }
     }
     let mut flags = Vec::new();
@@ -256,10 +262,16 @@ fn file_flags(
             if layers.other_ids.contains(&id) {
                 continue;
             }
-            return Err(error(key.span().start, format!("unknown setting {shown:?}")));
+            return Err(error(
+                key.span().start,
+                format!("unknown setting {shown:?}"),
+            ));
         };
         let Some(long) = arg.get_long() else {
-            return Err(error(key.span().start, format!("{shown} cannot be set in a file")));
+            return Err(error(
+                key.span().start,
+                format!("{shown} cannot be set in a file"),
+            ));
         };
         let text_value = match value.get_ref() {
             DeValue::String(s) => s.to_string(),
@@ -269,7 +281,10 @@ fn file_flags(
             other => {
                 return Err(error(
                     value.span().start,
-                    format!("{shown}: expected a string, number or boolean, found {}", other.type_str()),
+                    format!(
+                        "{shown}: expected a string, number or boolean, found {}",
+                        other.type_str()
+                    ),
                 ));
             }
         };

@@ -59,7 +59,10 @@ mod tests {
     fn the_end_of_a_text_is_on_its_last_line() {
         assert_eq!(
             Position::of("a = \"open\n", 10),
-            Position { line: 1, column: 10 }
+            Position {
+                line: 1,
+                column: 10
+            }
         );
         assert_eq!(Position::of("a = ", 4), Position { line: 1, column: 5 });
         assert_eq!(Position::of("", 0), Position { line: 1, column: 1 });

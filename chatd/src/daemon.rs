@@ -145,11 +145,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let s = &config.settings;
         let backend = open_store(&s.storage).await?;
-        let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
-            backend,
-            s.store_timeout,
-            metrics.clone(),
-        ));
+        let guarded: Arc<dyn Store> =
+            Arc::new(GuardedStore::new(backend, s.store_timeout, metrics.clone()));
         let hub = Arc::new(Hub::new());
         let (cluster, store, members, limits) = match &s.redis_url {
             Some(url) => {
@@ -201,11 +198,14 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
         )?;
-        let endpoint = crate::server::endpoint::bind(s.listen, server_config).map_err(|source| ListenError {
-            listener: Listener::Quic,
-            addr: s.listen,
-            source: source.into(),
-        })?;
+        let endpoint =
+            crate::server::endpoint::bind(s.listen, server_config).map_err(|source| {
+                ListenError {
+                    listener: Listener::Quic,
+                    addr: s.listen,
+                    source: source.into(),
+                }
+            })?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
             if s.public_addr.is_none() && addr.ip().is_unspecified() {
@@ -215,10 +215,7 @@ impl Daemon {
                      redirect clients here"
                 );
             }
-            let public_addr = s
-                .public_addr
-                .clone()
-                .unwrap_or_else(|| addr.to_string());
+            let public_addr = s.public_addr.clone().unwrap_or_else(|| addr.to_string());
             cluster.start(state.clone(), public_addr).await;
         }
 

@@ -126,9 +126,11 @@ async fn open_chat(client: &Client, args: &Args, me: u64) -> Result<pb::Chat> {
             })
             .await
             .context("list chats")?;
-        if let Some(chat) = page.chats.into_iter().find(|c| {
-            c.kind() == pb::ChatKind::Group && c.title == title && c.owner_id == me
-        }) {
+        if let Some(chat) = page
+            .chats
+            .into_iter()
+            .find(|c| c.kind() == pb::ChatKind::Group && c.title == title && c.owner_id == me)
+        {
             return Ok(chat);
         }
         if page.next_cursor.is_empty() {

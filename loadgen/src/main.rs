@@ -29,7 +29,10 @@ fn main() -> ExitCode {
 
 /// Hints for the failures loadgen can name a fix for.
 fn hint(err: &anyhow::Error) -> Option<chat_cli::Hint> {
-    match err.chain().find_map(|e| e.downcast_ref::<loadgen::error::LoadgenError>())? {
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<loadgen::error::LoadgenError>())?
+    {
         loadgen::error::LoadgenError::Output { path, source }
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {

@@ -85,7 +85,10 @@ fn built(package: &str, name: &str, kind: &str, subdir: &str) -> PathBuf {
                 .args(["build", "-p", package, kind, name])
                 .status()
                 .unwrap_or_else(|e| panic!("cannot run cargo build -p {package}: {e}"));
-        assert!(status.success(), "cargo build -p {package} {kind} {name} failed");
+        assert!(
+            status.success(),
+            "cargo build -p {package} {kind} {name} failed"
+        );
     }
     path
 }

@@ -54,7 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let generated = generate(&path, &current);
     if args.check {
         // Generating rewrote the manifest and the lock file: put them back as committed.
-        std::fs::write(&path, &current).with_context(|| format!("cannot restore {}", path.display()))?;
+        std::fs::write(&path, &current)
+            .with_context(|| format!("cannot restore {}", path.display()))?;
         std::fs::write(&lock, &current_lock)
             .with_context(|| format!("cannot restore {}", lock.display()))?;
     }
@@ -133,7 +134,9 @@ fn members() -> anyhow::Result<Vec<String>> {
 }
 
 fn depends_on_hack(member: &str) -> anyhow::Result<bool> {
-    let out = cargo_tree(&["-p", member, "--depth", "1", "-e", "normal", "--prefix", "none", "-f", "{p}"])?;
+    let out = cargo_tree(&[
+        "-p", member, "--depth", "1", "-e", "normal", "--prefix", "none", "-f", "{p}",
+    ])?;
     Ok(out.lines().any(|l| l.starts_with(&format!("{HACK} "))))
 }
 

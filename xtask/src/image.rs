@@ -33,13 +33,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let root = super::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
-        .args(["build", "--locked", "--profile", &args.profile, "-p", "chatd", "--bin", "chatd"])
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            &args.profile,
+            "-p",
+            "chatd",
+            "--bin",
+            "chatd",
+        ])
         .status()
         .context("cannot run cargo build")?;
     if !status.success() {
         bail!("cargo build of chatd failed ({status})");
     }
-    let dir = if args.profile == "dev" { "debug" } else { &args.profile };
+    let dir = if args.profile == "dev" {
+        "debug"
+    } else {
+        &args.profile
+    };
     let binary = root.join("target").join(dir).join("chatd");
     let context = root.join("target/image");
     stage(&binary, &context)?;
@@ -54,14 +67,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("podman build failed ({status})");
     }
     let inspect = Command::new(&podman)
-        .args(["image", "inspect", "--format", "{{.Config.User}} {{.Size}} {{json .Config.Entrypoint}}", &args.tag])
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{.Size}} {{json .Config.Entrypoint}}",
+            &args.tag,
+        ])
         .output()
         .context("cannot run podman image inspect")?;
     let summary = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
     let mut parts = summary.split_whitespace();
     let (user, size, entrypoint) = (parts.next(), parts.next(), parts.next());
     if user != Some(&format!("{UID}:{UID}")) || entrypoint != Some("[\"/usr/local/bin/chatd\"]") {
-        bail!("the image {} is not what the Containerfile says: {summary}", args.tag);
+        bail!(
+            "the image {} is not what the Containerfile says: {summary}",
+            args.tag
+        );
     }
     let mib = size.and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) / (1024 * 1024);
     eprintln!("xtask: built image {} (user {UID}, {mib} MiB)", args.tag);
@@ -76,7 +98,8 @@ fn stage(binary: &Path, context: &Path) -> anyhow::Result<()> {
     let copy_into = |source: &Path, target: &Path| -> anyhow::Result<()> {
         let dest = rootfs.join(target.strip_prefix("/").unwrap_or(target));
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("create {}", parent.display()))?;
         }
         std::fs::copy(source, &dest)
             .with_context(|| format!("copy {} to {}", source.display(), dest.display()))?;
@@ -85,13 +108,17 @@ fn stage(binary: &Path, context: &Path) -> anyhow::Result<()> {
     copy_into(binary, Path::new("/usr/local/bin/chatd"))?;
     for lib in linked_libraries(binary)? {
         // The real file under the path the loader looks for.
-        let real = std::fs::canonicalize(&lib).with_context(|| format!("resolve {}", lib.display()))?;
+        let real =
+            std::fs::canonicalize(&lib).with_context(|| format!("resolve {}", lib.display()))?;
         copy_into(&real, &lib)?;
     }
     let etc = rootfs.join("etc");
     std::fs::create_dir_all(&etc).context("create etc")?;
-    std::fs::write(etc.join("passwd"), format!("chatd:x:{UID}:{UID}:chatd:/var/lib/chatd:/nonexistent\n"))
-        .context("write passwd")?;
+    std::fs::write(
+        etc.join("passwd"),
+        format!("chatd:x:{UID}:{UID}:chatd:/var/lib/chatd:/nonexistent\n"),
+    )
+    .context("write passwd")?;
     std::fs::write(etc.join("group"), format!("chatd:x:{UID}:\n")).context("write group")?;
     std::fs::create_dir_all(rootfs.join("var/lib/chatd")).context("create var/lib/chatd")?;
     std::fs::create_dir_all(rootfs.join("tmp")).context("create tmp")?;
@@ -100,9 +127,16 @@ fn stage(binary: &Path, context: &Path) -> anyhow::Result<()> {
 
 /// The absolute paths `ldd` lists for `binary`, the dynamic loader included.
 fn linked_libraries(binary: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let out = Command::new("ldd").arg(binary).output().context("cannot run ldd")?;
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .context("cannot run ldd")?;
     if !out.status.success() {
-        bail!("ldd {} failed: {}", binary.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ldd {} failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let libs: Vec<PathBuf> = text

@@ -38,7 +38,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(&cargo);
-    build.args(["build", "--release", "--locked", "--bins", "--message-format=json-render-diagnostics"]);
+    build.args([
+        "build",
+        "--release",
+        "--locked",
+        "--bins",
+        "--message-format=json-render-diagnostics",
+    ]);
     for package in PACKAGES {
         build.args(["-p", package]);
     }
@@ -53,19 +59,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("cargo built no executables for {PACKAGES:?}");
     }
     let bin_dir = root.join("bin");
-    std::fs::create_dir_all(&bin_dir).with_context(|| format!("cannot create {}", bin_dir.display()))?;
+    std::fs::create_dir_all(&bin_dir)
+        .with_context(|| format!("cannot create {}", bin_dir.display()))?;
     for exe in &executables {
-        let name = exe.file_name().context("executable name")?.to_string_lossy().into_owned();
+        let name = exe
+            .file_name()
+            .context("executable name")?
+            .to_string_lossy()
+            .into_owned();
         let dest = bin_dir.join(&name);
         // Copy to a temporary name and rename: replacing a running binary in place fails.
         let tmp = bin_dir.join(format!(".{name}.xtask-install"));
         std::fs::copy(exe, &tmp).with_context(|| format!("cannot copy {}", exe.display()))?;
-        std::fs::rename(&tmp, &dest).with_context(|| format!("cannot install {}", dest.display()))?;
+        std::fs::rename(&tmp, &dest)
+            .with_context(|| format!("cannot install {}", dest.display()))?;
         install_generated(&dest, &name, &root.join("share"))?;
         eprintln!("xtask: installed {}", dest.display());
     }
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d == bin_dir));
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == bin_dir));
     if !on_path {
         eprintln!(
             "xtask: {} is not on PATH: add it, e.g. export PATH=\"{}:$PATH\"",
@@ -83,7 +95,8 @@ fn default_root() -> anyhow::Result<PathBuf> {
     if let Some(home) = std::env::var_os("CARGO_HOME") {
         return Ok(PathBuf::from(home));
     }
-    let home = std::env::var_os("HOME").context("neither CARGO_INSTALL_ROOT, CARGO_HOME nor HOME is set: pass --root")?;
+    let home = std::env::var_os("HOME")
+        .context("neither CARGO_INSTALL_ROOT, CARGO_HOME nor HOME is set: pass --root")?;
     Ok(PathBuf::from(home).join(".cargo"))
 }
 
@@ -116,9 +129,11 @@ fn install_generated(program: &Path, name: &str, share: &Path) -> anyhow::Result
         }
         let dest = share.join(place.replace("{}", name));
         if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(&dest, &out.stdout).with_context(|| format!("cannot write {}", dest.display()))?;
+        std::fs::write(&dest, &out.stdout)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
     }
     Ok(())
 }

@@ -46,7 +46,12 @@ fn watched_git_files(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     names
         .iter()
-        .filter_map(|name| git(dir, &["rev-parse", "--path-format=absolute", "--git-path", name]))
+        .filter_map(|name| {
+            git(
+                dir,
+                &["rev-parse", "--path-format=absolute", "--git-path", name],
+            )
+        })
         .map(PathBuf::from)
         .filter(|path| path.exists())
         .collect()

@@ -6,14 +6,23 @@ use super::*;
 
 fn command() -> Command {
     let settings = [
-        Arg::new("config").long("config").env("T_CONFIG").value_parser(clap::value_parser!(PathBuf)),
+        Arg::new("config")
+            .long("config")
+            .env("T_CONFIG")
+            .value_parser(clap::value_parser!(PathBuf)),
         Arg::new("port")
             .long("port")
             .env("T_PORT")
             .value_parser(clap::value_parser!(u16).range(1..))
             .default_value("80"),
-        Arg::new("name").long("name").env("T_NAME").default_value("n"),
-        Arg::new("limit_send").long("limit-send").env("T_LIMIT_SEND").default_value("1"),
+        Arg::new("name")
+            .long("name")
+            .env("T_NAME")
+            .default_value("n"),
+        Arg::new("limit_send")
+            .long("limit-send")
+            .env("T_LIMIT_SEND")
+            .default_value("1"),
         Arg::new("flag")
             .long("flag")
             .env("T_FLAG")
@@ -45,7 +54,10 @@ struct Setup {
 impl Setup {
     fn new(env: &[(&str, &str)]) -> Setup {
         Setup {
-            env: env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -58,14 +70,21 @@ impl Setup {
 
     fn parse(&self, args: &[&str]) -> Result<ArgMatches, LayerError> {
         let lookup = |k: &str| self.env.get(k).cloned();
-        let other = vec!["name".to_owned(), "flag".to_owned(), "limit_send".to_owned()];
+        let other = vec![
+            "name".to_owned(),
+            "flag".to_owned(),
+            "limit_send".to_owned(),
+        ];
         let layers = Layers {
             env: &lookup,
             config_arg: Some("config"),
             tables: &[("limits", "limit_")],
             other_ids: &other,
         };
-        let args = std::iter::once("t").chain(args.iter().copied()).map(OsString::from).collect();
+        let args = std::iter::once("t")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
         parse(&command(), args, &layers)
     }
 }
@@ -97,12 +116,22 @@ fn flag_beats_environment_beats_file_beats_default() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let m = s.parse(&args).expect("parse");
         assert_eq!(port(&m), 2, "environment beats the file");
-        assert_eq!(leaf(&m).get_one::<String>("name").map(String::as_str), Some("from-file"));
-        assert_eq!(leaf(&m).get_one::<String>("limit_send").map(String::as_str), Some("5"));
+        assert_eq!(
+            leaf(&m).get_one::<String>("name").map(String::as_str),
+            Some("from-file")
+        );
+        assert_eq!(
+            leaf(&m).get_one::<String>("limit_send").map(String::as_str),
+            Some("5")
+        );
     }
     let s = Setup::new(&[]);
     let file = s.file("port = 1\n");
-    assert_eq!(port(&s.parse(&["--config", &file]).expect("parse")), 1, "file beats default");
+    assert_eq!(
+        port(&s.parse(&["--config", &file]).expect("parse")),
+        1,
+        "file beats default"
+    );
     assert_eq!(port(&s.parse(&[]).expect("parse")), 80, "default");
 }
 
@@ -110,7 +139,10 @@ fn flag_beats_environment_beats_file_beats_default() {
 fn the_config_file_may_come_from_the_environment() {
     let s = Setup::new(&[]);
     let file = s.file("port = 7\n");
-    let s = Setup { env: [("T_CONFIG".to_owned(), file)].into(), dir: s.dir };
+    let s = Setup {
+        env: [("T_CONFIG".to_owned(), file)].into(),
+        dir: s.dir,
+    };
     assert_eq!(port(&s.parse(&[]).expect("parse")), 7);
 }
 
@@ -118,9 +150,14 @@ fn the_config_file_may_come_from_the_environment() {
 fn a_subcommand_takes_only_its_own_settings_from_the_layers() {
     let s = Setup::new(&[("T_PORT", "9"), ("T_NAME", "ignored")]);
     let file = s.file("port = 8\nname = \"other command's\"\nflag = true\n");
-    let m = s.parse(&["user", "add", "alice", "--config", &file]).expect("parse");
+    let m = s
+        .parse(&["user", "add", "alice", "--config", &file])
+        .expect("parse");
     assert_eq!(port(&m), 9);
-    assert_eq!(leaf(&m).get_one::<String>("who").map(String::as_str), Some("alice"));
+    assert_eq!(
+        leaf(&m).get_one::<String>("who").map(String::as_str),
+        Some("alice")
+    );
     let m = s.parse(&["user", "add", "--port=4", "bob"]).expect("parse");
     assert_eq!(port(&m), 4);
 }
@@ -159,7 +196,11 @@ fn file_errors_point_at_line_and_column() {
     for (text, line, column, needle) in cases {
         let file = s.file(text);
         match s.parse(&["--config", &file]) {
-            Err(LayerError::File { path, position, message }) => {
+            Err(LayerError::File {
+                path,
+                position,
+                message,
+            }) => {
                 assert_eq!(path.display().to_string(), file);
                 assert_eq!(
                     (position.line, position.column),
@@ -173,7 +214,10 @@ fn file_errors_point_at_line_and_column() {
     }
     let missing = s.dir.path().join("missing.toml");
     let missing = missing.display().to_string();
-    assert!(matches!(s.parse(&["--config", &missing]), Err(LayerError::ReadFile { .. })));
+    assert!(matches!(
+        s.parse(&["--config", &missing]),
+        Err(LayerError::ReadFile { .. })
+    ));
 }
 
 #[test]

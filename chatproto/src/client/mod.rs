@@ -52,11 +52,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use crate::session::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
 pub use config::{ClientConfig, RetryPolicy, Tokens};
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;
 pub use requests::new_client_msg_id;
-pub use crate::session::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
 
 use crate::pb;
 use crate::request::{Repeat, RequestMessage};

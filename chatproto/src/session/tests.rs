@@ -550,7 +550,10 @@ fn unsequenced_events_pass_through_and_unknown_kinds_are_ignored() {
 }
 
 /// A new session synced with the given heads; returns the fetches it asked for.
-fn fetches_after_sync(config: SessionConfig, heads: &[(u64, u64)]) -> (Session, Vec<(u64, u64, u64)>) {
+fn fetches_after_sync(
+    config: SessionConfig,
+    heads: &[(u64, u64)],
+) -> (Session, Vec<(u64, u64, u64)>) {
     let now = Instant::now();
     let mut s = Session::new(config);
     s.handle_connected(now);

@@ -37,7 +37,13 @@ use std::path::PathBuf;
 /// The documents, README.md first.
 fn documents(root: &std::path::Path) -> Vec<PathBuf> {
     let out = std::process::Command::new("git")
-        .args(["ls-files", "--cached", "--others", "--exclude-standard", "*README.md"])
+        .args([
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "*README.md",
+        ])
         .current_dir(root)
         .output()
         .expect("git ls-files");

@@ -37,26 +37,43 @@ impl Running {
 
     fn report(&self) -> String {
         let err = self.stderr.lock().expect("stderr lines");
-        let tail: Vec<&String> = err.iter().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&String> = err
+            .iter()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!(
             "{}\nstdout:\n{}\nstderr (last lines):\n{}",
             self.place,
             self.stdout().join("\n"),
-            tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+            tail.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
         )
     }
 
     /// SIGINT to its whole process group, then its exit status within [`STOP_TIMEOUT`].
     fn interrupt(&mut self) -> std::process::ExitStatus {
         let pgid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-s", "INT", "--", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "INT", "--", &format!("-{pgid}")])
+            .status();
         let child = &mut self.child;
         poll_until(STOP_TIMEOUT, Duration::from_millis(100), || {
             child.try_wait().ok().flatten()
         })
         .unwrap_or_else(|| {
-            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pgid}")]).status();
-            panic!("{}: did not stop within {STOP_TIMEOUT:?} of SIGINT", self.place)
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                .status();
+            panic!(
+                "{}: did not stop within {STOP_TIMEOUT:?} of SIGINT",
+                self.place
+            )
         })
     }
 }
@@ -83,9 +100,18 @@ pub struct World {
 impl World {
     /// A copy of the repository at `root` (the files git knows) to run in.
     pub fn new(root: &Path) -> World {
-        let work = tempfile::Builder::new().prefix("docs-test-").tempdir().expect("temp dir");
+        let work = tempfile::Builder::new()
+            .prefix("docs-test-")
+            .tempdir()
+            .expect("temp dir");
         let out = Command::new("git")
-            .args(["ls-files", "--cached", "--others", "--exclude-standard", "-z"])
+            .args([
+                "ls-files",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "-z",
+            ])
             .current_dir(root)
             .output()
             .expect("git ls-files");
@@ -101,7 +127,11 @@ impl World {
             std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", rel.display()));
         }
         // Cargo writes nothing else into the copy: a git checkout for the commit in --version.
-        let _ = Command::new("cp").arg("-a").arg(root.join(".git")).arg(repo.join(".git")).status();
+        let _ = Command::new("cp")
+            .arg("-a")
+            .arg(root.join(".git"))
+            .arg(repo.join(".git"))
+            .status();
         World {
             install_root: work.path().join("install"),
             work,
@@ -130,17 +160,20 @@ impl World {
             }
         }
         let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", self.install_root.join("bin").display()))
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env("CARGO_INSTALL_ROOT", &self.install_root)
-            .env("CARGO_TERM_COLOR", "never")
-            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-            .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "false")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
-            .env("CHATD_LISTEN", listen)
-            .env("CHATD_ADMIN_LISTEN", admin)
-            .env("RUST_LOG", "warn");
+        cmd.env(
+            "PATH",
+            format!("{}:{path}", self.install_root.join("bin").display()),
+        )
+        .env("CARGO_TARGET_DIR", &self.target)
+        .env("CARGO_INSTALL_ROOT", &self.install_root)
+        .env("CARGO_TERM_COLOR", "never")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+        .env("CHATD_LISTEN", listen)
+        .env("CHATD_ADMIN_LISTEN", admin)
+        .env("RUST_LOG", "warn");
         if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
             cmd.env("CARGO_HOME", cargo_home);
         }
@@ -172,7 +205,9 @@ impl World {
         }
         if let Some(start) = out.find('<')
             && let Some(len) = out[start..].find('>')
-            && out[start + 1..start + len].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && out[start + 1..start + len]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && len > 1
         {
             panic!(
@@ -207,7 +242,10 @@ impl World {
                     } else {
                         format!("{command} --help")
                     };
-                    eprintln!("docs-test: {}: not run ({reason}); checking with `{script}`", block.place);
+                    eprintln!(
+                        "docs-test: {}: not run ({reason}); checking with `{script}`",
+                        block.place
+                    );
                     let run = self.spawn(block, &script, &listen, &admin);
                     self.wait_success(run);
                 }
@@ -248,13 +286,23 @@ impl World {
                         let stdout = run.stdout.clone();
                         let child = &mut run.child;
                         poll_until(BLOCK_TIMEOUT, Duration::from_millis(200), || {
-                            if stdout.lock().expect("lines").iter().any(|l| l.contains(text.as_str())) {
+                            if stdout
+                                .lock()
+                                .expect("lines")
+                                .iter()
+                                .any(|l| l.contains(text.as_str()))
+                            {
                                 return Some(true);
                             }
                             child.try_wait().ok().flatten().map(|_| false)
                         })
                     };
-                    assert_eq!(seen, Some(true), "{text:?} never printed:\n{}", run.report());
+                    assert_eq!(
+                        seen,
+                        Some(true),
+                        "{text:?} never printed:\n{}",
+                        run.report()
+                    );
                     let status = run.interrupt();
                     assert!(status.success(), "{status} after SIGINT:\n{}", run.report());
                     last_stdout = run.stdout();
@@ -263,7 +311,11 @@ impl World {
         }
         for mut server in servers {
             let status = server.interrupt();
-            assert!(status.success(), "server exited with {status} after SIGINT:\n{}", server.report());
+            assert!(
+                status.success(),
+                "server exited with {status} after SIGINT:\n{}",
+                server.report()
+            );
         }
     }
 
@@ -316,7 +368,9 @@ impl World {
                 entries
                     .filter_map(Result::ok)
                     .filter(|e| {
-                        e.path().extension().is_some_and(|x| x == "rlib" || x == "rmeta" || x == "so")
+                        e.path()
+                            .extension()
+                            .is_some_and(|x| x == "rlib" || x == "rmeta" || x == "so")
                     })
                     .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
                     .collect()
@@ -330,7 +384,10 @@ impl World {
         let Some(first) = &self.first_build else {
             panic!("no document starts a server: README.md must");
         };
-        assert!(!first.is_empty(), "the first build left no release artifacts");
+        assert!(
+            !first.is_empty(),
+            "the first build left no release artifacts"
+        );
         let now = self.release_artifacts();
         let rewritten: Vec<&PathBuf> = first
             .iter()
@@ -340,7 +397,10 @@ impl World {
         let crate_name = |p: &Path| -> Option<String> {
             let stem = p.file_stem()?.to_string_lossy().into_owned();
             let stem = stem.strip_prefix("lib").unwrap_or(&stem).to_owned();
-            Some(stem.rsplit_once('-').map_or(stem.clone(), |(name, _)| name.to_owned()))
+            Some(
+                stem.rsplit_once('-')
+                    .map_or(stem.clone(), |(name, _)| name.to_owned()),
+            )
         };
         let first_names: BTreeSet<(String, PathBuf)> = first
             .keys()
@@ -373,7 +433,10 @@ fn match_line(want: &str, got: &str) -> Option<Vec<(String, String)>> {
         if word_len == 0 {
             return None;
         }
-        captures.push((pattern[start + 1..end].to_owned(), rest[..word_len].to_owned()));
+        captures.push((
+            pattern[start + 1..end].to_owned(),
+            rest[..word_len].to_owned(),
+        ));
         rest = &rest[word_len..];
         pattern = &pattern[end + 1..];
     }

@@ -20,7 +20,11 @@ fn chatd(args: &[&str]) -> (Output, tempfile::TempDir) {
         .args(args)
         .current_dir(cwd.path())
         .env_remove("RUST_LOG")
-        .envs(std::env::vars().filter(|(k, _)| k.starts_with("CHATD_")).map(|(k, _)| (k, String::new())))
+        .envs(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("CHATD_"))
+                .map(|(k, _)| (k, String::new())),
+        )
         .output()
         .expect("run chatd");
     (out, cwd)
@@ -30,7 +34,11 @@ fn assert_failed_once_with(out: &Output, cause: &str, hint: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.starts_with("chatd: error: "), "{err}");
-    assert_eq!(err.matches(cause).count(), 1, "{cause:?} not printed exactly once:\n{err}");
+    assert_eq!(
+        err.matches(cause).count(),
+        1,
+        "{cause:?} not printed exactly once:\n{err}"
+    );
     let hint_line = err
         .lines()
         .find(|l| l.trim_start().starts_with("hint: "))
@@ -58,13 +66,13 @@ fn an_admin_port_in_use_names_admin_listen() {
 #[test]
 fn a_data_dir_without_permission_names_the_flag_and_the_permission() {
     let parent = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o555))
-        .expect("chmod");
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
     let data = parent.path().join("data");
     // root ignores permissions: run chatd as nobody then (setpriv is in util-linux).
     let mut cmd = if tests::process::running_as_root() {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(chatd_binary());
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(chatd_binary());
         c
     } else {
         Command::new(chatd_binary())
@@ -87,7 +95,10 @@ fn a_config_error_points_at_its_line_and_column() {
     let (out, _cwd) = chatd(&["--config", &file.display().to_string()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("{}:2:19: max_connections", file.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:2:19: max_connections", file.display())),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -105,11 +116,20 @@ fn version_man_page_and_completions_for_every_binary() {
             version.starts_with(&format!("{bin} {} (", env!("CARGO_PKG_VERSION"))),
             "{version}"
         );
-        assert!(version.contains("commit") || version.contains("debug build"), "{version}");
+        assert!(
+            version.contains("commit") || version.contains("debug build"),
+            "{version}"
+        );
         let man = run(&["--generate", "man"]);
-        assert!(man.contains(".TH") && man.contains(bin), "{bin} man page:\n{man}");
+        assert!(
+            man.contains(".TH") && man.contains(bin),
+            "{bin} man page:\n{man}"
+        );
         let bash = run(&["--generate", "complete-bash"]);
-        assert!(bash.contains(&format!("complete -F _{bin}")), "{bin} bash completion");
+        assert!(
+            bash.contains(&format!("complete -F _{bin}")),
+            "{bin} bash completion"
+        );
         assert!(!run(&["--generate", "complete-zsh"]).is_empty());
     }
 }

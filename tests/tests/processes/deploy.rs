@@ -12,7 +12,9 @@ use serde_yaml_ng::Value;
 use tests::cluster::ClusterSpec;
 
 fn repo_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
 }
 
 fn read(path: &str) -> String {
@@ -34,14 +36,20 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         "CapabilityBoundingSet=",
         "KillSignal=SIGTERM",
     ] {
-        assert!(unit.lines().any(|l| l == line), "{line} missing from the unit");
+        assert!(
+            unit.lines().any(|l| l == line),
+            "{line} missing from the unit"
+        );
     }
     // verify checks that ExecStart's binary exists: point it at the one the tests built.
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chatd.service");
     let chatd = tests::tools::chatd_binary();
-    std::fs::write(&path, unit.replace("/usr/local/bin/chatd", &chatd.display().to_string()))
-        .expect("write unit");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/chatd", &chatd.display().to_string()),
+    )
+    .expect("write unit");
     let out = Command::new(tests::tools::systemd_analyze())
         .args(["verify", "--man=no"])
         .arg(&path)
@@ -53,7 +61,10 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         String::from_utf8_lossy(&out.stderr)
     );
     // verify exits 0 on values it ignores: any message is a failure.
-    assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
 }
 
 fn services(compose: &Value) -> BTreeMap<String, &Value> {
@@ -103,7 +114,10 @@ fn the_compose_file_runs_the_topology_of_xtask_cluster() {
     for (name, service) in &services {
         for dep in service["depends_on"].as_sequence().into_iter().flatten() {
             let dep = dep.as_str().expect("dependency name");
-            assert!(services.contains_key(dep), "{name} depends on unknown {dep}");
+            assert!(
+                services.contains_key(dep),
+                "{name} depends on unknown {dep}"
+            );
         }
     }
 
@@ -119,10 +133,21 @@ fn the_compose_file_runs_the_topology_of_xtask_cluster() {
     let mut public = BTreeSet::new();
     for (i, name) in chatds.iter().enumerate() {
         let node = services[name];
-        assert_eq!(node["image"].as_str(), Some("localhost/chatd:latest"), "{name}");
-        for key in node["environment"].as_mapping().expect("environment").keys() {
+        assert_eq!(
+            node["image"].as_str(),
+            Some("localhost/chatd:latest"),
+            "{name}"
+        );
+        for key in node["environment"]
+            .as_mapping()
+            .expect("environment")
+            .keys()
+        {
             let key = key.as_str().expect("variable");
-            assert!(settings.contains(key), "{name}: {key} is not a chatd setting");
+            assert!(
+                settings.contains(key),
+                "{name}: {key} is not a chatd setting"
+            );
         }
         assert_eq!(env(node, "CHATD_NODE_ID"), format!("node{i}"));
         let mongo = env(node, "CHATD_MONGO_URI");
@@ -142,7 +167,9 @@ fn the_compose_file_runs_the_topology_of_xtask_cluster() {
         assert_eq!(secrets, ["tls_cert", "tls_key", "token_key"], "{name}");
         assert!(public.insert(env(node, "CHATD_PUBLIC_ADDR").to_owned()));
     }
-    let create = services["redis-init"]["command"][2].as_str().expect("redis-init script");
+    let create = services["redis-init"]["command"][2]
+        .as_str()
+        .expect("redis-init script");
     assert!(create.contains("--cluster-replicas 1"), "{create}");
     for r in &redis {
         assert!(create.contains(&format!("{r}:6379")), "{create} lacks {r}");
@@ -171,6 +198,9 @@ fn the_containerfile_is_multi_stage_and_unprivileged() {
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("a USER line");
-    assert!(!user.starts_with('0') && !user.starts_with("root"), "{user}");
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "{user}"
+    );
     assert!(file.contains("ENTRYPOINT [\"/usr/local/bin/chatd\"]"));
 }

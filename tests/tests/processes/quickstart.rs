@@ -27,7 +27,9 @@ fn run_quickstart(chatd: &ChatdProcess) -> Vec<String> {
         }
     }
     assert!(
-        lines.last().is_some_and(|l| l.starts_with("waiting for events")),
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("waiting for events")),
         "the example stopped early: {lines:?}"
     );
     let status = Command::new("kill")
@@ -61,5 +63,9 @@ fn the_quickstart_reuses_its_group() {
         !second.iter().any(|l| l.contains("registering")),
         "{second:?}"
     );
-    assert_eq!(chat_line(&first), chat_line(&second), "a second group was created");
+    assert_eq!(
+        chat_line(&first),
+        chat_line(&second),
+        "a second group was created"
+    );
 }

@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    parse_access_token_ttl, parse_data_dir, parse_duration, parse_heartbeat, parse_log_filter, parse_node_id,
-    parse_public_addr, parse_rate, parse_store_timeout,
+    parse_access_token_ttl, parse_data_dir, parse_duration, parse_heartbeat, parse_log_filter,
+    parse_node_id, parse_public_addr, parse_rate, parse_store_timeout,
 };
 use crate::limits::keyed::Rate;
 
@@ -130,7 +130,6 @@ pub enum LogFormat {
     /// One JSON object per line, for log collectors.
     Json,
 }
-
 
 /// Every setting of the server. Values are checked by their parsers; the rules between settings
 /// by [`Config::from_settings`](super::Config::from_settings).

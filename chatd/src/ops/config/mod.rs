@@ -143,9 +143,9 @@ impl Invocation {
             }) => return Ok(Invocation::UserAdd(add)),
         };
         let token_key = match env(TOKEN_KEY_ENV).filter(|v| !v.is_empty()) {
-            Some(hex) => Some(
-                TokenKey::from_hex(&hex).map_err(|e| ConfigError::TokenKey(e.to_string()))?,
-            ),
+            Some(hex) => {
+                Some(TokenKey::from_hex(&hex).map_err(|e| ConfigError::TokenKey(e.to_string()))?)
+            }
             None => None,
         };
         Ok(Invocation::Serve(Box::new(Config::from_settings(
@@ -294,7 +294,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A duration within `min..=max`, for clap.
-fn parse_duration_within(s: &str, min: Duration, max: Duration, why: &str) -> Result<Duration, String> {
+fn parse_duration_within(
+    s: &str,
+    min: Duration,
+    max: Duration,
+    why: &str,
+) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < min || d > max {
         return Err(why.to_owned());
@@ -312,7 +317,12 @@ fn parse_access_token_ttl(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_heartbeat(s: &str) -> Result<Duration, String> {
-    parse_duration_within(s, Duration::from_millis(100), Duration::MAX, "must be at least 100ms")
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::MAX,
+        "must be at least 100ms",
+    )
 }
 
 fn parse_store_timeout(s: &str) -> Result<Duration, String> {

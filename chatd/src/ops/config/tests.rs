@@ -36,7 +36,10 @@ fn defaults() {
     assert_eq!(c.settings.storage.config, None);
     assert_eq!(c.settings.storage.data_dir, PathBuf::from("./chatd-data"));
     assert_eq!(c.settings.listen, "127.0.0.1:4433".parse().expect("addr"));
-    assert_eq!(c.settings.admin_listen, "127.0.0.1:9464".parse().expect("addr"));
+    assert_eq!(
+        c.settings.admin_listen,
+        "127.0.0.1:9464".parse().expect("addr")
+    );
     assert_eq!(c.tls, None);
     assert_eq!(c.settings.log_format, LogFormat::Human);
     assert_eq!(c.settings.log, "info");
@@ -418,7 +421,10 @@ fn token_key_only_from_the_environment() {
     );
     // There is no flag for it.
     let err = load_with(&["--token-key", &hex], &[]).expect_err("no such flag");
-    assert!(matches!(err, ConfigError::Layers(LayerError::Cli(_))), "{err}");
+    assert!(
+        matches!(err, ConfigError::Layers(LayerError::Cli(_))),
+        "{err}"
+    );
 }
 
 #[test]
@@ -434,7 +440,15 @@ fn user_add_takes_its_own_options_and_the_storage_settings() {
         other => panic!("{args:?}: {other:?}"),
     };
     let a = add(
-        &["user", "add", "alice", "--admin", "--password-stdin", "--data-dir", "/d"],
+        &[
+            "user",
+            "add",
+            "alice",
+            "--admin",
+            "--password-stdin",
+            "--data-dir",
+            "/d",
+        ],
         &[("CHATD_DATA_DIR", "/env")],
     );
     assert_eq!(
@@ -448,7 +462,13 @@ fn user_add_takes_its_own_options_and_the_storage_settings() {
     let c = add(&["user", "add", "carol", "--config", &path], &[]);
     assert_eq!(c.storage.data_dir, PathBuf::from("/file"));
     let d = add(
-        &["user", "add", "dave", "--mongo-uri", "mongodb://db:27017/chat"],
+        &[
+            "user",
+            "add",
+            "dave",
+            "--mongo-uri",
+            "mongodb://db:27017/chat",
+        ],
         &[("CHATD_LISTEN", "127.0.0.1:9")],
     );
     assert!(d.storage.mongo_uri.is_some());
@@ -459,14 +479,14 @@ fn user_add_takes_its_own_options_and_the_storage_settings() {
         &["user", "add"][..],
     ] {
         assert!(
-            matches!(invoke(args, &[]), Err(ConfigError::Layers(LayerError::Cli(_)))),
+            matches!(
+                invoke(args, &[]),
+                Err(ConfigError::Layers(LayerError::Cli(_)))
+            ),
             "{args:?}"
         );
     }
-    assert!(matches!(
-        invoke(&["serve"], &[]),
-        Ok(Invocation::Serve(_))
-    ));
+    assert!(matches!(invoke(&["serve"], &[]), Ok(Invocation::Serve(_))));
 }
 
 #[test]
@@ -480,17 +500,38 @@ fn each_command_helps_with_its_own_options_only() {
         }
         assert!(help.contains("--listen"), "{help}");
     }
-    for own in ["--admin", "--password-stdin", "--data-dir", "--mongo-uri", "--config"] {
-        assert!(add.contains(own), "{own} missing from user add --help:\n{add}");
+    for own in [
+        "--admin",
+        "--password-stdin",
+        "--data-dir",
+        "--mongo-uri",
+        "--config",
+    ] {
+        assert!(
+            add.contains(own),
+            "{own} missing from user add --help:\n{add}"
+        );
     }
-    for server_only in ["--listen", "--limit-send", "--redis-url", "--steering", "--log"] {
+    for server_only in [
+        "--listen",
+        "--limit-send",
+        "--redis-url",
+        "--steering",
+        "--log",
+    ] {
         assert!(
             !add.contains(server_only),
             "{server_only} in user add --help:\n{add}"
         );
     }
-    let options = add.lines().filter(|l| l.trim_start().starts_with('-')).count();
-    assert!(options <= 7, "user add --help lists {options} options:\n{add}");
+    let options = add
+        .lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .count();
+    assert!(
+        options <= 7,
+        "user add --help lists {options} options:\n{add}"
+    );
 }
 
 #[test]
@@ -522,13 +563,22 @@ fn version_names_the_commit_or_the_build() {
         Err(ConfigError::Layers(LayerError::Cli(e))) => e.render().to_string(),
         other => panic!("{other:?}"),
     };
-    assert!(version.starts_with(concat!("chatd ", env!("CARGO_PKG_VERSION"), " (")), "{version}");
-    assert!(version.contains("commit") || version.contains("debug build"), "{version}");
+    assert!(
+        version.starts_with(concat!("chatd ", env!("CARGO_PKG_VERSION"), " (")),
+        "{version}"
+    );
+    assert!(
+        version.contains("commit") || version.contains("debug build"),
+        "{version}"
+    );
 }
 
 #[test]
 fn generate_prints_man_pages_and_completions() {
-    for (kind, expected) in [("man", Generate::Man), ("complete-bash", Generate::CompleteBash)] {
+    for (kind, expected) in [
+        ("man", Generate::Man),
+        ("complete-bash", Generate::CompleteBash),
+    ] {
         match invoke(&["--generate", kind], &[]) {
             Ok(Invocation::Generate(k)) => assert_eq!(k, expected),
             other => panic!("{kind}: {other:?}"),
@@ -537,7 +587,10 @@ fn generate_prints_man_pages_and_completions() {
     let mut man = Vec::new();
     Generate::Man.write(command(), &mut man).expect("man page");
     let man = String::from_utf8(man).expect("utf-8");
-    assert!(man.contains("listen") && man.contains("CHATD_LISTEN"), "{man}");
+    assert!(
+        man.contains("listen") && man.contains("CHATD_LISTEN"),
+        "{man}"
+    );
 }
 
 #[test]
@@ -646,7 +699,11 @@ fn steering_is_a_flag_with_an_optional_value() {
     assert!(load_ok(&["--steering"], &[]).settings.steering);
     assert!(!load_ok(&["--steering=false"], &[]).settings.steering);
     assert!(load_ok(&["serve", "--steering"], &[]).settings.steering);
-    assert!(load_ok(&[], &[("CHATD_STEERING", "true")]).settings.steering);
+    assert!(
+        load_ok(&[], &[("CHATD_STEERING", "true")])
+            .settings
+            .steering
+    );
     let err = load_with(&[], &[("CHATD_STEERING", "maybe")]).expect_err("bad bool");
     assert!(
         matches!(&err, ConfigError::Layers(LayerError::Env { var, .. }) if var == "CHATD_STEERING"),

@@ -202,7 +202,7 @@ fn lines(text: &str) -> BTreeSet<String> {
 fn parse<'a>(lines: impl Iterator<Item = &'a String>) -> Resolution {
     let mut out = Resolution::new();
     for line in lines {
-        if line.contains(" (/") || line.contains(" (proc-macro)") && line.contains(" (/") {
+        if line.contains(" (/") {
             continue;
         }
         let line = line.replace(" (proc-macro)", "");
@@ -216,7 +216,7 @@ fn parse<'a>(lines: impl Iterator<Item = &'a String>) -> Resolution {
             .unwrap_or_default();
         let version = version.trim_start_matches('v').to_owned();
         out.entry((name.to_owned(), version))
-            .or_insert_with(BTreeSet::new)
+            .or_default()
             .extend::<BTreeSet<String>>(features);
     }
     out

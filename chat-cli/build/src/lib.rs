@@ -1,7 +1,7 @@
 //! Called from the build script of every package with a binary, so that `--version` names the
 //! commit it was built from (see `chat_cli::version!`):
 //!
-//! ```no_run
+//! ```text
 //! // build.rs
 //! fn main() {
 //!     chat_cli_build::emit_commit();

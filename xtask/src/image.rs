@@ -53,8 +53,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         &args.profile
     };
-    let binary = root.join("target").join(dir).join("chatd");
-    let context = root.join("target/image");
+    // Where cargo put it: CARGO_TARGET_DIR when set (the docs test sets it).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join(dir).join("chatd");
+    let context = target.join("image");
     stage(&binary, &context)?;
     let status = Command::new(&podman)
         .args(["build", "--quiet", "-f"])

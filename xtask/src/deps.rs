@@ -61,6 +61,8 @@ pub struct Tools {
     pub nginx: PathBuf,
     /// `ferretdb`.
     pub ferretdb: PathBuf,
+    /// `systemd-analyze`.
+    pub systemd_analyze: PathBuf,
 }
 
 impl Tools {
@@ -71,6 +73,7 @@ impl Tools {
             ("CHAT_TEST_REDIS_CLI", &self.redis_cli),
             ("CHAT_TEST_NGINX", &self.nginx),
             ("CHAT_TEST_FERRETDB", &self.ferretdb),
+            ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
         ]
     }
 
@@ -271,6 +274,15 @@ fn nginx_lacks_stream_module(nginx: &Path) -> bool {
     !Path::new(modules).join("ngx_stream_module.so").is_file()
 }
 
+/// `podman` (for `cargo xtask image`), installed from Debian when missing.
+pub fn ensure_podman() -> anyhow::Result<PathBuf> {
+    if let Some(path) = which("podman") {
+        return Ok(path);
+    }
+    apt_install(&["podman"])?;
+    which("podman").context("podman is still missing after installing it")
+}
+
 /// Finds or installs every tool.
 pub fn ensure() -> anyhow::Result<Tools> {
     let mut missing = Vec::new();
@@ -285,6 +297,10 @@ pub fn ensure() -> anyhow::Result<Tools> {
         Some(nginx) if nginx_lacks_stream_module(&nginx) => missing.push(NGINX_STREAM_PACKAGE),
         Some(_) => {}
     }
+    // `systemd-analyze verify` checks deploy/systemd/chatd.service.
+    if which("systemd-analyze").is_none() {
+        missing.push("systemd");
+    }
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
@@ -296,5 +312,6 @@ pub fn ensure() -> anyhow::Result<Tools> {
         redis_cli: find("redis-cli")?,
         nginx: find("nginx")?,
         ferretdb: ensure_ferretdb()?,
+        systemd_analyze: find("systemd-analyze")?,
     })
 }

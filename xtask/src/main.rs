@@ -8,10 +8,16 @@
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
+//! - `install`: chatd, loadgen (and the other programs) on PATH with man pages and completions.
+//! - `image`: the chatd container image (podman), from a host-built binary.
+//! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
 mod cluster;
 mod deps;
 mod fuzz;
+mod hack;
+mod image;
+mod install;
 mod lint_arch;
 mod test;
 mod vectors;
@@ -39,6 +45,12 @@ enum Task {
     Cluster(cluster::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
+    /// Build the programs (release) and put them on PATH with man pages and completions.
+    Install(install::Args),
+    /// Build the chatd container image with podman (deploy/container/Containerfile).
+    Image(image::Args),
+    /// Regenerate workspace-hack (one build for every member), or check it with --check.
+    Hack(hack::Args),
     /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
@@ -51,6 +63,9 @@ fn main() -> anyhow::Result<()> {
         Task::Cluster(args) => cluster::run(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
+        Task::Hack(args) => hack::run(args),
+        Task::Image(args) => image::run(args),
+        Task::Install(args) => install::run(args),
     }
 }
 

@@ -60,7 +60,7 @@ impl DataDirOptions {
     /// The options of a loaded configuration.
     pub fn from_config(config: &Config) -> DataDirOptions {
         DataDirOptions {
-            data_dir: config.data_dir.clone(),
+            data_dir: config.settings.storage.data_dir.clone(),
             tls: config.tls.clone(),
             token_key_file: config.token_key_file.clone(),
             token_key: config.token_key.clone(),
@@ -244,7 +244,8 @@ pub fn prepare(opts: &DataDirOptions) -> Result<DataDir, DataDirError> {
     })
 }
 
-fn create_dir(dir: &Path) -> Result<(), DataDirError> {
+/// Creates the data directory (mode 0700) unless it exists. Blocking.
+pub fn create_dir(dir: &Path) -> Result<(), DataDirError> {
     let err = |source| DataDirError::CreateDir {
         path: dir.to_path_buf(),
         source,

@@ -84,7 +84,11 @@ pub struct ClientConfig {
     pub tokens: Option<Tokens>,
     /// Cursors `(chat_id, seq)` the application persisted: delivery resumes after them.
     pub cursors: Vec<(u64, u64)>,
-    /// What to do with chats the client has no cursor for when a resume reports them.
+    /// Where chats start that the client has no cursor for when a resume reports them (all of
+    /// them for a new client): by default the last [`DEFAULT_RECENT_EVENTS`] events of each
+    /// (see [`UnknownChatPolicy`] and spec 7.3).
+    ///
+    /// [`DEFAULT_RECENT_EVENTS`]: crate::session::DEFAULT_RECENT_EVENTS
     pub unknown_chats: UnknownChatPolicy,
     /// Retries, reconnects and timeouts.
     pub retry: RetryPolicy,

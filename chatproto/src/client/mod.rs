@@ -63,6 +63,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use crate::session::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
 pub use config::{ClientConfig, DEFAULT_EVENT_QUEUE, RetryPolicy, Tokens};
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;

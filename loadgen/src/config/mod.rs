@@ -205,8 +205,10 @@ impl RunConfig {
             .chain(flags.into_iter().map(Into::into));
         match Cli::try_parse_from(argv) {
             Ok(Cli {
-                command: Command::Run(args),
+                command: Some(Command::Run(args)),
+                ..
             }) => Self::load(*args),
+            Ok(_) => Err(LoadgenError::Usage("expected loadgen run".into())),
             Err(e) => Err(LoadgenError::Usage(e.to_string())),
         }
     }

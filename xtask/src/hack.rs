@@ -248,22 +248,41 @@ fn manifest(current: &str, target: &Resolution, host: &Resolution) -> String {
     out.push_str(&entries(target));
     out.push_str("\n[build-dependencies]\n");
     out.push_str(&entries(host));
+    // This crate exists to depend on what it never uses: tell cargo-machete so.
+    let keys: Vec<String> = [target, host]
+        .iter()
+        .flat_map(|resolution| keys(resolution))
+        .map(|key| format!("{key:?}"))
+        .collect();
+    out.push_str(&format!(
+        "\n[package.metadata.cargo-machete]\nignored = [{}]\n",
+        keys.join(", ")
+    ));
     out
 }
 
-fn entries(resolution: &Resolution) -> String {
+/// The dependency keys of `resolution`, in order: the package name, or `name-MAJOR` where two
+/// versions of one package need two keys.
+fn keys(resolution: &Resolution) -> Vec<String> {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for (name, _) in resolution.keys() {
         *names.entry(name).or_default() += 1;
     }
+    resolution
+        .keys()
+        .map(|(name, version)| {
+            if names[name.as_str()] > 1 {
+                format!("{name}-{}", version.split('.').next().unwrap_or(version))
+            } else {
+                name.clone()
+            }
+        })
+        .collect()
+}
+
+fn entries(resolution: &Resolution) -> String {
     let mut out = String::new();
-    for ((name, version), features) in resolution {
-        // Two versions of one package need two keys.
-        let key = if names[name.as_str()] > 1 {
-            format!("{name}-{}", version.split('.').next().unwrap_or(version))
-        } else {
-            name.clone()
-        };
+    for (key, ((name, version), features)) in keys(resolution).into_iter().zip(resolution) {
         let list: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
         out.push_str(&format!(
             "{key} = {{ package = {name:?}, version = \"{version}\", default-features = false, features = [{}] }}\n",

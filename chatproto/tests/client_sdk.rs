@@ -119,7 +119,10 @@ async fn handshake_typed_requests_and_error_mapping() {
     };
     assert_eq!(remote.code, pb::ErrorCode::InvalidArgument);
     assert_eq!(remote.field, "send_message.text");
-    let err = client.list_contacts(pb::ListContacts {}).await.unwrap_err();
+    let err = client
+        .list_contacts(pb::ListContacts::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(pb::ErrorCode::Unimplemented));
 
     // RATE_LIMITED is waited out and retried transparently.

@@ -9,7 +9,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{kick_sessions, kick_user, session_view};
-use crate::handlers::users::{cursor_username, existing_user, page_cursor, user_view};
+use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
 use crate::store::{UserChat, UserChatsQuery};
 use crate::validate;
@@ -32,21 +32,18 @@ pub async fn admin_list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResu
     };
     let limit = validate::page_limit("admin_list_users.limit", req.limit)?;
     let after = cursor_username(&req.cursor, "admin_list_users.cursor")?;
-    let mut users = ctx
+    let users = ctx
         .state
         .store
         .list_users(&query, after.as_deref(), limit + 1)
         .await?;
-    let next_cursor = page_cursor(&mut users, limit);
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
     let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
-    Ok(Answer::Users(pb::UserList {
-        users: users
-            .iter()
-            .map(|u| user_view(u, admin, true, online.contains(&u.id)))
-            .collect(),
-        next_cursor,
-    }))
+    let views = users
+        .iter()
+        .map(|u| user_view(u, admin, true, online.contains(&u.id)))
+        .collect();
+    user_page(limit, views)
 }
 
 /// AdminSetUserDisabled: disabling revokes every session and closes live connections at once.

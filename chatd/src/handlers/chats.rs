@@ -14,6 +14,7 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, blocked_either_way, chat_not_found};
 use crate::handlers::cursor::ChatListCursor;
+use crate::handlers::page::Page;
 use crate::handlers::views::{chat_to_pb, chat_view, publish};
 use crate::state::{AppState, now_ms};
 use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
@@ -271,20 +272,21 @@ pub async fn list_chats(ctx: &ConnCtx, req: pb::ListChats) -> ApiResult<Answer> 
         after,
         limit: limit + 1,
     };
-    let mut rows = state.store.user_chats(me, query).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = match rows.last() {
-        Some(last) if more => ChatListCursor {
-            pinned: last.state.pinned,
-            last_activity_ms: last.chat.last_activity_ms,
-            chat_id: last.chat.id,
+    let rows = state.store.user_chats(me, query).await?;
+    let page = Page::fill(limit, rows.iter().map(|uc| chat_to_pb(uc, me)))?;
+    let next_cursor = match page.items().last() {
+        Some(last) if page.more() => ChatListCursor {
+            pinned: last.state.as_ref().is_some_and(|s| s.pinned),
+            last_activity_ms: last.last_activity_ms,
+            chat_id: last.id,
         }
         .encode(),
         _ => String::new(),
     };
-    let chats = rows.iter().map(|uc| chat_to_pb(uc, me)).collect();
-    Ok(Answer::Chats(pb::ChatList { chats, next_cursor }))
+    Ok(Answer::Chats(pb::ChatList {
+        chats: page.into_items(),
+        next_cursor,
+    }))
 }
 
 /// One chat with its members.

@@ -93,10 +93,12 @@ pub(super) fn group_message() -> pb::Message {
             pb::Reaction {
                 emoji: "\u{1f44d}".into(),
                 user_ids: vec![ALICE, CAROL],
+                count: 2,
             },
             pb::Reaction {
                 emoji: "\u{1f389}".into(),
                 user_ids: vec![CAROL],
+                count: 1,
             },
         ],
         client_msg_id: String::new(),

@@ -149,7 +149,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         (
             "request.list_contacts",
             None,
-            request(17, Rq::ListContacts(pb::ListContacts {})),
+            request(17, Rq::ListContacts(pb::ListContacts::default())),
         ),
         (
             "request.block_user",
@@ -164,7 +164,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         (
             "request.list_blocked",
             None,
-            request(20, Rq::ListBlocked(pb::ListBlocked {})),
+            request(20, Rq::ListBlocked(pb::ListBlocked::default())),
         ),
         (
             "request.create_private_chat",
@@ -420,6 +420,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 Rq::GetMessageEdits(pb::GetMessageEdits {
                     chat_id: GROUP_CHAT,
                     seq: 7,
+                    cursor: String::new(),
                 }),
             ),
         ),
@@ -721,6 +722,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                         text: "Hi @alice \u{1f44b} see you at 18:00?".into(),
                         at_ms: chat_event_at(7),
                     }],
+                    next_cursor: String::new(),
                 }),
             ),
         ),

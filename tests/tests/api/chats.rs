@@ -590,6 +590,7 @@ async fn a_chat_one_is_not_in_looks_like_no_chat_at_all() {
             c.get_message_edits(pb::GetMessageEdits {
                 chat_id,
                 seq: m.seq,
+                ..Default::default()
             })
             .await,
         );

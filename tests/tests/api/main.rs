@@ -14,6 +14,7 @@ mod limits;
 mod membership;
 mod messages;
 mod operations;
+mod pages;
 mod protocol;
 mod reading;
 mod realtime;

@@ -326,6 +326,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
         .get_message_edits(pb::GetMessageEdits {
             chat_id: g.id,
             seq: m.seq,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -444,6 +445,7 @@ async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
         .get_message_edits(pb::GetMessageEdits {
             chat_id: g.id,
             seq: m.seq,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -540,7 +542,8 @@ async fn reactions_are_one_per_user_per_emoji() {
         after.reactions,
         vec![pb::Reaction {
             emoji: "👍".into(),
-            user_ids: vec![bob.id]
+            user_ids: vec![bob.id],
+            count: 1,
         }]
     );
     let r = next_reaction(&alice, g.id).await;

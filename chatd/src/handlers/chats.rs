@@ -13,6 +13,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, blocked_either_way, chat_not_found};
+use crate::handlers::admin::is_server_admin;
 use crate::handlers::cursor::ChatListCursor;
 use crate::handlers::page::Page;
 use crate::handlers::views::{chat_to_pb, chat_view, publish};
@@ -141,7 +142,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("update_chat.chat_id", "be updated")?;
+    m.require_not_private("be updated")?;
     m.require_manager()?;
     let title = req
         .title
@@ -173,14 +174,13 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
 
 /// Deletes a chat: its owner or a server admin; in a private chat, either member.
 pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer> {
-    let principal = ctx.principal()?;
-    let me = principal.user_id;
+    let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     match access::member(state, req.chat_id, me).await {
         Ok(m) => {
             let allowed = m.kind() == pb::ChatKind::Private
                 || m.role == pb::MemberRole::Owner
-                || principal.admin;
+                || is_server_admin(ctx).await?;
             if !allowed {
                 return Err(ApiError::denied(
                     "only the owner or a server admin may delete a chat",
@@ -188,7 +188,11 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
             }
         }
         // A server admin may delete any chat; everyone else learns nothing about it.
-        Err(e) if e.code == pb::ErrorCode::NotFound && principal.admin && req.chat_id != 0 => {
+        Err(e)
+            if e.code == pb::ErrorCode::NotFound
+                && req.chat_id != 0
+                && is_server_admin(ctx).await? =>
+        {
             state
                 .store
                 .chat(req.chat_id)

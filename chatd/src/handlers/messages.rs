@@ -127,10 +127,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
             .await?
             .is_none()
     {
-        return Err(ApiError::invalid(
-            "send_message.reply_to_seq",
-            "no such message in this chat",
-        ));
+        return Err(message_not_found());
     }
     let (kind, text, file_id, forwarded_from) = match content {
         Content::Text => (pb::MessageKind::Text, req.text, String::new(), None),
@@ -178,12 +175,10 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         return Err(ApiError::denied("only the sender may edit a message"));
     }
     if message.deleted {
-        return Err(ApiError::precondition("the message was deleted"));
+        return Err(ApiError::conflict("the message was deleted"));
     }
     if message.forwarded_from.is_some() {
-        return Err(ApiError::precondition(
-            "forwarded messages cannot be edited",
-        ));
+        return Err(ApiError::conflict("forwarded messages cannot be edited"));
     }
     validate::message_text(
         "edit_message.text",
@@ -262,7 +257,7 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
         .ok_or_else(message_not_found)?;
     if message.deleted {
-        return Err(ApiError::precondition("the message was deleted"));
+        return Err(ApiError::conflict("the message was deleted"));
     }
     let new_emoji = !message.reactions.iter().any(|r| r.emoji == req.emoji);
     if !req.remove && new_emoji && message.reactions.len() >= MAX_REACTION_EMOJI {

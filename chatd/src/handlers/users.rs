@@ -81,6 +81,18 @@ pub async fn existing_user(ctx: &ConnCtx, user_id: u64, field: &str) -> ApiResul
     }
 }
 
+/// NOT_FOUND "user" when `user_id` never existed. Unlike [`existing_user`] a deleted user
+/// passes: undoing a relation with them (remove a contact, unblock) must stay possible.
+async fn known_user(ctx: &ConnCtx, user_id: u64, field: &str) -> ApiResult<()> {
+    if user_id == 0 {
+        return Err(ApiError::invalid(field, "required"));
+    }
+    match ctx.state.store.user(user_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("user")),
+    }
+}
+
 /// GetMe.
 pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
     let me = ctx.principal()?;
@@ -212,9 +224,7 @@ pub async fn add_contact(ctx: &ConnCtx, req: pb::AddContact) -> ApiResult<Answer
 /// RemoveContact.
 pub async fn remove_contact(ctx: &ConnCtx, req: pb::RemoveContact) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    if req.user_id == 0 {
-        return Err(ApiError::invalid("remove_contact.user_id", "required"));
-    }
+    known_user(ctx, req.user_id, "remove_contact.user_id").await?;
     ctx.state
         .store
         .remove_contact(me.user_id, req.user_id)
@@ -258,9 +268,7 @@ pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> 
 /// UnblockUser. The unblocked user sees the current presence again.
 pub async fn unblock_user(ctx: &ConnCtx, req: pb::UnblockUser) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    if req.user_id == 0 {
-        return Err(ApiError::invalid("unblock_user.user_id", "required"));
-    }
+    known_user(ctx, req.user_id, "unblock_user.user_id").await?;
     ctx.state.store.unblock(me.user_id, req.user_id).await?;
     crate::delivery::presence::announce(&ctx.state, me.user_id).await;
     Ok(Answer::Ok(pb::Ok {}))

@@ -71,15 +71,14 @@ async fn replies_forwards_and_mentions() {
     assert_eq!(reply.reply_to_seq, original.seq);
     for bad in [999, 1] {
         // 999 does not exist; 1 is the chat_created event, not a message.
-        assert_field(
+        assert_code(
             bob.client
                 .send_message(pb::SendMessage {
                     reply_to_seq: bad,
                     ..text(g.id, "re")
                 })
                 .await,
-            E::InvalidArgument,
-            "send_message.reply_to_seq",
+            E::NotFound,
         );
     }
 
@@ -342,7 +341,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
             text: "mine now".into(),
         })
         .await;
-    assert_code(e, E::FailedPrecondition);
+    assert_code(e, E::Conflict);
     alice
         .client
         .delete_message(pb::DeleteMessage {
@@ -354,7 +353,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
         .unwrap();
     assert_code(
         alice.client.edit_message(edit("resurrect")).await,
-        E::FailedPrecondition,
+        E::Conflict,
     );
     assert_code(
         alice
@@ -460,7 +459,7 @@ async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
     }
     assert_code(
         bob.client.react(reaction(g.id, m.seq, "👍", false)).await,
-        E::FailedPrecondition,
+        E::Conflict,
     );
 }
 

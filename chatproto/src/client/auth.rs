@@ -12,6 +12,23 @@ impl Client {
             .await
     }
 
+    /// Creates an account and signs in, like [`Client::register`] from plain arguments.
+    pub async fn register_user(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<pb::AuthResult, ClientError> {
+        self.register(pb::Register {
+            username: username.into(),
+            email: email.into(),
+            password: password.into(),
+            device_name: device_name.into(),
+        })
+        .await
+    }
+
     /// Logs in with a username and password.
     pub async fn login(
         &self,

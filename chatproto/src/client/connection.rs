@@ -380,7 +380,7 @@ fn reason(address: &str, e: &ClientError) -> String {
 }
 
 /// The host part of `host:port` (brackets of IPv6 literals removed).
-fn split_host(address: &str) -> Result<String, ClientError> {
+pub(crate) fn split_host(address: &str) -> Result<String, ClientError> {
     let (host, port) = address
         .rsplit_once(':')
         .ok_or_else(|| ClientError::Config(format!("address {address:?} has no port")))?;

@@ -38,14 +38,20 @@
 //! - `reconnect.rs`: the background task (session, event stream, reconnect, re-authentication).
 //! - `auth.rs`: register, login, refresh, authenticate, logout.
 //! - `requests.rs`: the typed method of every other request kind.
+//! - `paging.rs`: reads that span requests: every page of the chat list, history windows,
+//!   profiles and presence for many ids.
+//! - [`store`]: files a client keeps between runs: trusted servers (trust on first use), the
+//!   session's tokens, the outbox of unacknowledged messages.
 
 mod auth;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod paging;
 mod reconnect;
 mod requests;
+pub mod store;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,6 +61,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use config::{CAP_DATAGRAMS, CAP_REDIRECT, ClientConfig, RetryPolicy, Tokens};
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;
+pub use paging::{HistoryPage, HistoryRange};
 pub use requests::new_client_msg_id;
 
 use crate::pb;
@@ -163,6 +170,8 @@ pub struct Client {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<ClientEvent>>,
+    /// `Limits.max_page_size` of the first connection (100 when not announced).
+    page_size: u32,
 }
 
 impl Client {
@@ -206,6 +215,7 @@ impl Client {
             shared,
             commands,
             events: tokio::sync::Mutex::new(events_rx),
+            page_size: if page == 0 { 100 } else { page },
         })
     }
 

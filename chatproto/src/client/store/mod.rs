@@ -64,8 +64,11 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> 
 
 /// Replaces `path` with `bytes` atomically, creating its directory if needed. The file gets
 /// `mode` (a new temporary file is created with it, so the contents are never readable with
-/// wider permissions, even for a moment).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+/// wider permissions, even for a moment). For an application's own client-side files too.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the file; the old contents are then untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path
         .parent()

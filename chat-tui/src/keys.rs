@@ -63,6 +63,17 @@ impl Key {
         }
     }
 
+    /// A terminal key event for this key (tests drive the update function with them).
+    #[cfg(test)]
+    pub fn to_event(self) -> KeyEvent {
+        let mut modifiers = KeyModifiers::empty();
+        modifiers.set(KeyModifiers::CONTROL, self.ctrl);
+        modifiers.set(KeyModifiers::ALT, self.alt);
+        modifiers.set(KeyModifiers::SHIFT, self.shift);
+        let code = if self.code == KeyCode::Tab && self.shift { KeyCode::BackTab } else { self.code };
+        KeyEvent::new(code, modifiers)
+    }
+
     /// The character this key types into a text input, if it is a plain printable character.
     pub fn text(&self) -> Option<char> {
         match self.code {
@@ -360,6 +371,8 @@ pub const DEFAULT_BINDINGS: &[(Context, &str, Command)] = &[
     (Context::Messages, "p", Command::Pin),
     (Context::Messages, "m", Command::Mute),
     (Context::Messages, "M", Command::ChatMenu),
+    (Context::Messages, "n", Command::NewChat),
+    (Context::Messages, "N", Command::NewGroup),
     (Context::Messages, "o", Command::MeMenu),
     (Context::Composer, "enter", Command::Send),
     (Context::Composer, "alt-enter", Command::Newline),

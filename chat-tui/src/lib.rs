@@ -29,6 +29,8 @@ pub mod paths;
 pub mod settings;
 pub mod slash;
 pub mod terminal;
+#[cfg(test)]
+mod testing;
 pub mod theme;
 pub mod ui;
 pub mod update;

@@ -127,10 +127,12 @@ impl ChatView {
     /// screen nears the window's start, newer ones when the bottom nears its end.
     pub fn wanted_loads(&self) -> Vec<HistoryRange> {
         let mut out = Vec::new();
-        let (Some(first), Some(last)) = (self.window.first_seq(), self.window.last_seq()) else {
+        // Until the pane was drawn, nothing says what is needed.
+        let (Some(first), Some(last), Some((top, bottom))) =
+            (self.window.first_seq(), self.window.last_seq(), self.visible)
+        else {
             return out;
         };
-        let (top, bottom) = self.visible.unwrap_or((first, last));
         if self.window.has_older && self.window.count_before(top) < PREFETCH {
             out.push(HistoryRange::Before(first));
         }

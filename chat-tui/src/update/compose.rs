@@ -63,7 +63,8 @@ fn typing(model: &mut Model, effects: &mut Vec<Effect>) {
     let Some(chat_id) = model.open_chat() else {
         return;
     };
-    if model.composer.input.text().starts_with('/') {
+    // Commands and edits are not messages being written.
+    if model.composer.input.text().starts_with('/') || matches!(model.composer.mode, Mode::Edit { .. }) {
         return;
     }
     let (last_chat, last_ms) = model.last_typing;

@@ -24,7 +24,7 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
     match event {
         NetEvent::ConnectFailed { error, retry_in_ms } => {
             model.screen = Screen::Connecting {
-                detail: format!("Cannot connect to {}: {error}", model.server),
+                detail: format!("Cannot connect: {error}"),
                 retry_at_ms: retry_in_ms.map(|ms| model.clock.now_ms + ms as i64),
             };
         }
@@ -76,12 +76,7 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 .flat_map(|e| e.peer.into_iter().chain(e.chat.last_message.as_ref().map(|m| m.sender_id)))
                 .collect();
             chat::ask_users(model, ids, effects);
-            if model.chats.selected.is_none() {
-                model.chats.selected = model.chats.rows(&model.users).into_iter().find_map(|r| match r {
-                    Row::Chat(id) => Some(id),
-                    Row::Archived(_) => None,
-                });
-            }
+            select_first_if_none(model);
         }
         NetEvent::Chat(c) => {
             let ids: Vec<u64> = c.members.iter().map(|m| m.user_id).collect();
@@ -92,6 +87,7 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             }
             model.chats.upsert(c, model.me_id());
             chat::ask_users(model, ids, effects);
+            select_first_if_none(model);
         }
         NetEvent::ChatOpened(c) => {
             let id = c.id;
@@ -196,6 +192,16 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         }
         NetEvent::Done(text) => model.notify(Level::Ok, text),
         NetEvent::Failed(text) => model.notify(Level::Error, text),
+    }
+}
+
+/// Highlights the first chat of the list when none is.
+fn select_first_if_none(model: &mut Model) {
+    if model.chats.selected.is_none() {
+        model.chats.selected = model.chats.rows(&model.users).into_iter().find_map(|r| match r {
+            Row::Chat(id) => Some(id),
+            Row::Archived(_) => None,
+        });
     }
 }
 

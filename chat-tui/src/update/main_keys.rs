@@ -72,10 +72,11 @@ fn on_chats_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
         Command::Top => move_chat_selection(model, isize::MIN / 2),
         Command::Bottom => move_chat_selection(model, isize::MAX / 2),
         Command::Open => {
+            if model.chats.selected.is_none() {
+                move_chat_selection(model, 0);
+            }
             if let Some(id) = model.chats.selected {
                 chat::open(model, id, effects);
-            } else {
-                move_chat_selection(model, 0);
             }
         }
         Command::Filter => model.chats.filter = Some(TextBuffer::default()),
@@ -193,12 +194,10 @@ fn on_messages_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
         Command::Bottom => chat::to_latest(model, effects),
         Command::FocusComposer => model.focus = Focus::Composer,
         Command::FocusPrev => model.focus = Focus::Chats,
-        Command::Cancel => {
-            if let Some(view) = &mut model.view {
-                view.selected = None;
-            }
-            model.focus = Focus::Composer;
-        }
+        Command::Cancel => match model.view.as_mut().filter(|v| v.selected.is_some()) {
+            Some(view) => view.selected = None,
+            None => model.focus = Focus::Chats,
+        },
         Command::Reply => {
             if let Some(m) = chat::selected_message(model) {
                 start_reply(model, &m);

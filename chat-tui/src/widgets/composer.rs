@@ -120,7 +120,11 @@ impl Composer {
 
     /// Inserts the next completion candidate (starting a completion with `candidates`).
     pub fn complete(&mut self, start: usize, candidates: Vec<String>) -> bool {
-        let completion = match self.completion.take() {
+        // A completion goes on only while its last insertion is still what precedes the cursor.
+        let current = self.completion.take().filter(|c| {
+            self.input.text().get(c.start..self.input.cursor()) == c.candidates.get(c.index).map(String::as_str)
+        });
+        let completion = match current {
             Some(mut c) if !c.candidates.is_empty() => {
                 c.index = (c.index + 1) % c.candidates.len();
                 c
@@ -252,6 +256,10 @@ mod tests {
         assert_eq!(c.input.text(), "hi @anna ");
         assert!(c.complete(3, vec![]));
         assert_eq!(c.input.text(), "hi @alice ");
+        // Once the text changed, Tab starts over.
+        c.input.set("/mu");
+        assert!(c.complete(0, vec!["/mute ".into()]));
+        assert_eq!(c.input.text(), "/mute ");
         c.completion = None;
         assert!(!c.complete(0, vec![]));
     }

@@ -212,9 +212,10 @@ fn day(ms: i64, model: &Model) -> chrono::NaiveDate {
 
 fn separator(ms: i64, model: &Model, width: usize) -> Line<'static> {
     let label = format!(" {} ", local(ms, model.clock.utc_offset_s).format("%A, %-d %B %Y"));
-    let side = width.saturating_sub(label.chars().count()) / 2;
+    let rest = width.saturating_sub(label.chars().count());
+    let left = rest / 2;
     Line::from(Span::styled(
-        format!("{}{label}{}", "─".repeat(side), "─".repeat(side)),
+        format!("{}{label}{}", "─".repeat(left), "─".repeat(rest - left)),
         model.config.theme.dim(),
     ))
 }

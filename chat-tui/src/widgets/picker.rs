@@ -197,7 +197,9 @@ pub type RowHits = Vec<(Rect, usize)>;
 /// Draws the picker centred in `area`; returns the cursor position and the row areas.
 pub fn render(picker: &Picker, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Position, RowHits) {
     let width = area.width.saturating_sub(4).min(70).max(20.min(area.width));
-    let height = area.height.saturating_sub(2).min(20).max(5.min(area.height));
+    // Tall enough for the items (and the query line and borders), at most 20 rows.
+    let wanted = picker.visible().len().max(1) as u16 + 3;
+    let height = wanted.clamp(6, 20).min(area.height.saturating_sub(2)).max(5.min(area.height));
     let rect = super::centered(area, width, height);
     Clear.render(rect, buf);
     let block = Block::default()

@@ -4,19 +4,10 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget as _, Wrap};
+use ratatui::widgets::{Block, Borders, Padding, Paragraph, Widget as _, Wrap};
 
 use crate::model::TrustPrompt;
 use crate::theme::Theme;
-
-/// Groups a hex fingerprint in pairs with colons, as certificate tools show them.
-pub fn grouped(hex: &str) -> String {
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| String::from_utf8_lossy(pair).into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
-}
 
 /// "Connecting to …" with the last error and the countdown to the next attempt.
 pub fn render_connecting(detail: &str, retry_in_s: Option<i64>, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -24,6 +15,7 @@ pub fn render_connecting(detail: &str, retry_in_s: Option<i64>, theme: &Theme, a
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
+        .padding(Padding::horizontal(1))
         .title(Span::styled(" chat-tui ", theme.accent()));
     let inner = block.inner(rect);
     block.render(rect, buf);
@@ -46,11 +38,12 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
     };
     let block = Block::default()
         .borders(Borders::ALL)
+        .padding(Padding::horizontal(1))
         .border_style(if changed { theme.error() } else { theme.border(true) })
         .title(Span::styled(title, style));
     let inner = block.inner(rect);
     block.render(rect, buf);
-    let fp = Span::styled(grouped(&prompt.fingerprint), theme.accent());
+    let fp = Span::styled(prompt.fingerprint.clone(), theme.accent());
     let lines = match &prompt.known {
         Some(known) => vec![
             Line::from(Span::styled(
@@ -60,7 +53,7 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
             Line::raw("Someone may be intercepting the connection, or the server's certificate was replaced."),
             Line::raw(""),
             Line::raw("Recorded fingerprint (SHA-256):"),
-            Line::from(Span::styled(grouped(known), theme.dim())),
+            Line::from(Span::styled(known.clone(), theme.dim())),
             Line::raw("Presented fingerprint:"),
             Line::from(fp),
             Line::raw(""),
@@ -76,7 +69,7 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
             Line::raw(""),
             Line::from(fp),
             Line::raw(""),
-            Line::raw("Compare it with the fingerprint the server's operator gave you (chatd prints it on start)."),
+            Line::raw("Compare it with the one the server's operator gave you (chatd prints it on start)."),
             Line::raw(format!("Trusting it records it in {}.", prompt.file)),
             Line::raw(""),
             Line::from(vec![

@@ -38,14 +38,17 @@ pub fn contexts(model: &Model) -> Vec<Context> {
         }
         (Screen::Main, Some(Overlay::Prompt(_))) => vec![Context::Form, Context::Edit, Context::Global],
         (Screen::Main, Some(_)) => vec![Context::Global],
-        (Screen::Main, None) => match model.focus {
-            Focus::Chats if model.chats.filter.is_some() => {
-                vec![Context::List, Context::Edit, Context::Global]
-            }
-            Focus::Chats => vec![Context::Chats, Context::Global],
-            Focus::Messages => vec![Context::Messages, Context::Global],
-            Focus::Composer => vec![Context::Composer, Context::Edit, Context::Global],
-        },
+        (Screen::Main, None) => pane_contexts(model),
+    }
+}
+
+/// The contexts of the focused pane of the main screen.
+fn pane_contexts(model: &Model) -> Vec<Context> {
+    match model.focus {
+        Focus::Chats if model.chats.filter.is_some() => vec![Context::List, Context::Edit, Context::Global],
+        Focus::Chats => vec![Context::Chats, Context::Global],
+        Focus::Messages => vec![Context::Messages, Context::Global],
+        Focus::Composer => vec![Context::Composer, Context::Edit, Context::Global],
     }
 }
 
@@ -139,10 +142,7 @@ fn render_main(model: &Model, area: Rect, frame: &mut Frame<'_>, hits: &mut HitM
     match &model.overlay {
         None => {}
         Some(Overlay::Help { scroll }) => {
-            let mut under = contexts(&Model {
-                overlay: None,
-                ..model.clone()
-            });
+            let mut under = pane_contexts(model);
             under.retain(|c| *c != Context::Global);
             help::render(&model.config.keymap, &under, *scroll, theme, area, frame.buffer_mut());
         }
@@ -157,3 +157,6 @@ fn render_main(model: &Model, area: Rect, frame: &mut Frame<'_>, hits: &mut HitM
     }
     cursor
 }
+
+#[cfg(test)]
+mod tests;

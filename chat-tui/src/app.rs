@@ -78,14 +78,22 @@ pub fn run(settings: Settings) -> Result<Exit, AppError> {
 }
 
 fn history_file(settings: &Settings) -> PathBuf {
-    settings.paths.server_dir(&settings.server).join("input-history")
+    settings
+        .paths
+        .server_dir(&settings.server)
+        .join("input-history")
 }
 
 async fn interactive(settings: Settings) -> Result<Exit, AppError> {
     let (actions_tx, mut actions) = mpsc::channel(CHANNEL);
     let net = net::spawn(NetConfig::from_settings(&settings), actions_tx);
     let ids = Ids::new(format!("tui{:016x}", rand_prefix()));
-    let mut model = Model::new(settings.server.clone(), settings.config.clone(), ids, clock_now());
+    let mut model = Model::new(
+        settings.server.clone(),
+        settings.config.clone(),
+        ids,
+        clock_now(),
+    );
     model.composer.history = history::load(&history_file(&settings));
     let mut terminal = terminal::enter().map_err(AppError::Terminal)?;
     let result = event_loop(&settings, &mut model, &mut terminal, &mut actions, &net).await;
@@ -121,7 +129,11 @@ async fn event_loop(
         if let Some((chat_id, top, bottom)) = hits.viewport
             && model.view.as_ref().and_then(|v| v.visible) != Some((top, bottom))
         {
-            batch.push(Action::Viewport { chat_id, top, bottom });
+            batch.push(Action::Viewport {
+                chat_id,
+                top,
+                bottom,
+            });
         }
         if batch.is_empty() {
             tokio::select! {
@@ -153,8 +165,12 @@ async fn event_loop(
                     }
                     Effect::Bell => terminal::bell().map_err(AppError::Terminal)?,
                     Effect::Notify { title, body } => {
-                        terminal::notify(settings.config.notifications.desktop_protocol, &title, &body)
-                            .map_err(AppError::Terminal)?;
+                        terminal::notify(
+                            settings.config.notifications.desktop_protocol,
+                            &title,
+                            &body,
+                        )
+                        .map_err(AppError::Terminal)?;
                     }
                     Effect::SaveInputHistory(entries) => {
                         if let Err(e) = history::save(&history_file(settings), &entries) {
@@ -209,9 +225,17 @@ fn terminal_action(event: Event, hits: &HitMap) -> Option<Action> {
                     }
                 }
                 MouseEventKind::Down(MouseButton::Left) => {
-                    if let Some((_, i)) = hits.picker_rows.iter().find(|(r, _)| r.contains(Position::new(x, y))) {
+                    if let Some((_, i)) = hits
+                        .picker_rows
+                        .iter()
+                        .find(|(r, _)| r.contains(Position::new(x, y)))
+                    {
                         MouseAction::ClickPicker(*i)
-                    } else if let Some((_, id)) = hits.chat_rows.iter().find(|(r, _)| r.contains(Position::new(x, y))) {
+                    } else if let Some((_, id)) = hits
+                        .chat_rows
+                        .iter()
+                        .find(|(r, _)| r.contains(Position::new(x, y)))
+                    {
                         MouseAction::ClickChat(*id)
                     } else if contains(hits.messages_area, x, y) {
                         let (_, seq) = hits.message_rows.iter().find(|(row, _)| *row == y)?;
@@ -266,7 +290,10 @@ mod history {
     }
 
     /// Stores the entries (the file holds what was typed: mode 0600).
-    pub fn save(path: &Path, entries: &[String]) -> Result<(), chatproto::client::store::StoreError> {
+    pub fn save(
+        path: &Path,
+        entries: &[String],
+    ) -> Result<(), chatproto::client::store::StoreError> {
         let mut text = String::new();
         for entry in entries {
             text.push_str(&escape(entry));
@@ -281,7 +308,11 @@ mod history {
         fn entries_with_line_breaks_and_backslashes_round_trip() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("h/input-history");
-            let entries = vec!["one".to_string(), "two\nlines \\n not".to_string(), "\\".to_string()];
+            let entries = vec![
+                "one".to_string(),
+                "two\nlines \\n not".to_string(),
+                "\\".to_string(),
+            ];
             super::save(&path, &entries).unwrap();
             assert_eq!(super::load(&path), entries);
             assert!(super::load(&dir.path().join("missing")).is_empty());

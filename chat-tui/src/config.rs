@@ -132,9 +132,17 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => return Err(ConfigError::Read { path: shown, source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: shown,
+                    source,
+                });
+            }
         };
-        Self::parse(&text, no_color).map_err(|message| ConfigError::Invalid { path: shown, message })
+        Self::parse(&text, no_color).map_err(|message| ConfigError::Invalid {
+            path: shown,
+            message,
+        })
     }
 
     /// Parses the text of a config file.
@@ -143,7 +151,11 @@ impl Config {
     /// A message naming the setting that is wrong.
     pub fn parse(text: &str, no_color: bool) -> Result<Self, String> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut theme = if no_color { Theme::monochrome() } else { Theme::default() };
+        let mut theme = if no_color {
+            Theme::monochrome()
+        } else {
+            Theme::default()
+        };
         let color = |name: &str, value: &str| {
             Color::from_str(value).map_err(|_| format!("[theme] {name}: {value:?} is not a colour"))
         };
@@ -229,8 +241,14 @@ mod tests {
         assert!(config.notifications.desktop);
         assert_eq!(config.notifications.desktop_protocol, DesktopProtocol::Osc9);
         let key = |s| Key::parse(s).unwrap();
-        assert_eq!(config.keymap.lookup(&[Context::Messages], key("R")), Some(Command::Reply));
-        assert_eq!(config.keymap.lookup(&[Context::Messages], key("ctrl-r")), Some(Command::React));
+        assert_eq!(
+            config.keymap.lookup(&[Context::Messages], key("R")),
+            Some(Command::Reply)
+        );
+        assert_eq!(
+            config.keymap.lookup(&[Context::Messages], key("ctrl-r")),
+            Some(Command::React)
+        );
     }
 
     #[test]

@@ -51,10 +51,7 @@ pub fn from_shortcode(code: &str) -> Option<&'static str> {
         .iter()
         .find(|(alias, _)| *alias == name)
         .map_or(name, |(_, target)| target);
-    SHORTCODES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, e)| *e)
+    SHORTCODES.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
 }
 
 /// An emoji given as a shortcode or as the emoji itself: the emoji, if it looks like one (not
@@ -114,7 +111,10 @@ mod tests {
 
     #[test]
     fn texts_expand_known_shortcodes_only() {
-        assert_eq!(expand("nice :tada: at 10:30 :nope: ok"), "nice 🎉 at 10:30 :nope: ok");
+        assert_eq!(
+            expand("nice :tada: at 10:30 :nope: ok"),
+            "nice 🎉 at 10:30 :nope: ok"
+        );
         assert_eq!(expand("::"), "::");
         assert_eq!(expand(":+1::fire:"), "👍🔥");
     }

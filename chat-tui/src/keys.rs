@@ -70,7 +70,11 @@ impl Key {
         modifiers.set(KeyModifiers::CONTROL, self.ctrl);
         modifiers.set(KeyModifiers::ALT, self.alt);
         modifiers.set(KeyModifiers::SHIFT, self.shift);
-        let code = if self.code == KeyCode::Tab && self.shift { KeyCode::BackTab } else { self.code };
+        let code = if self.code == KeyCode::Tab && self.shift {
+            KeyCode::BackTab
+        } else {
+            self.code
+        };
         KeyEvent::new(code, modifiers)
     }
 
@@ -123,9 +127,11 @@ impl Key {
             "pageup" => Some(KeyCode::PageUp),
             "pagedown" => Some(KeyCode::PageDown),
             "space" => Some(KeyCode::Char(' ')),
-            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
-                f[1..].parse().ok().filter(|n| (1..=24).contains(n)).map(KeyCode::F)
-            }
+            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => f[1..]
+                .parse()
+                .ok()
+                .filter(|n| (1..=24).contains(n))
+                .map(KeyCode::F),
             _ => None,
         };
         key.code = match named {
@@ -542,11 +548,23 @@ mod tests {
 
     #[test]
     fn keys_parse_and_print_back() {
-        for spec in ["ctrl-c", "alt-enter", "shift-tab", "pageup", "f1", "?", "G", "space"] {
+        for spec in [
+            "ctrl-c",
+            "alt-enter",
+            "shift-tab",
+            "pageup",
+            "f1",
+            "?",
+            "G",
+            "space",
+        ] {
             assert_eq!(Key::parse(spec).unwrap().to_string(), spec);
         }
         assert_eq!(Key::parse("CTRL-X").unwrap(), Key::parse("ctrl-x").unwrap());
-        assert_eq!(Key::parse("backtab").unwrap(), Key::parse("shift-tab").unwrap());
+        assert_eq!(
+            Key::parse("backtab").unwrap(),
+            Key::parse("shift-tab").unwrap()
+        );
         assert!(Key::parse("hyper-x").is_err());
         assert!(Key::parse("f99").is_err());
         // Terminals send shift with uppercase letters; the letter alone decides.
@@ -562,7 +580,10 @@ mod tests {
             map.lookup(&[Context::Composer, Context::Edit, Context::Global], tab),
             Some(Command::Complete)
         );
-        assert_eq!(map.lookup(&[Context::Chats, Context::Global], tab), Some(Command::FocusNext));
+        assert_eq!(
+            map.lookup(&[Context::Chats, Context::Global], tab),
+            Some(Command::FocusNext)
+        );
         let j = Key::parse("j").unwrap();
         assert_eq!(map.lookup(&[Context::Composer, Context::Edit], j), None);
     }
@@ -572,11 +593,17 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert(
             "messages".to_string(),
-            BTreeMap::from([("reply".to_string(), vec!["R".to_string(), "ctrl-r".to_string()])]),
+            BTreeMap::from([(
+                "reply".to_string(),
+                vec!["R".to_string(), "ctrl-r".to_string()],
+            )]),
         );
         let map = Keymap::with_overrides(&o).unwrap();
         let r = |s| Key::parse(s).unwrap();
-        assert_eq!(map.lookup(&[Context::Messages], r("R")), Some(Command::Reply));
+        assert_eq!(
+            map.lookup(&[Context::Messages], r("R")),
+            Some(Command::Reply)
+        );
         assert_eq!(map.lookup(&[Context::Messages], r("r")), None);
         assert_eq!(map.keys_of(Context::Messages, Command::Reply).len(), 2);
 
@@ -587,14 +614,22 @@ mod tests {
         let err = Keymap::with_overrides(&o).unwrap_err().to_string();
         assert_eq!(err, "[keys.messages] fly: unknown command");
         let o = BTreeMap::from([("nowhere".to_string(), BTreeMap::new())]);
-        assert!(Keymap::with_overrides(&o).unwrap_err().to_string().contains("unknown context"));
+        assert!(
+            Keymap::with_overrides(&o)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown context")
+        );
     }
 
     #[test]
     fn every_default_binding_is_unique_per_context() {
         let mut seen = std::collections::HashSet::new();
         for (context, key, _) in DEFAULT_BINDINGS {
-            assert!(seen.insert((context, Key::parse(key).unwrap())), "{context:?} {key}");
+            assert!(
+                seen.insert((context, Key::parse(key).unwrap())),
+                "{context:?} {key}"
+            );
         }
     }
 }

@@ -49,7 +49,11 @@ fn init_logging(settings: &Settings) {
         return;
     };
     let _ = &settings.paths;
-    match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
         Ok(file) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -60,6 +64,9 @@ fn init_logging(settings: &Settings) {
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-        Err(e) => eprintln!("chat-tui: cannot open the log file {}: {e}", path.to_string_lossy()),
+        Err(e) => eprintln!(
+            "chat-tui: cannot open the log file {}: {e}",
+            path.to_string_lossy()
+        ),
     }
 }

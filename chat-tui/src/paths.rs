@@ -34,11 +34,7 @@ impl Paths {
                 // The specification says relative paths are invalid and must be ignored.
                 .filter(|p| p.is_absolute())
         };
-        Self::resolve(
-            var("XDG_CONFIG_HOME"),
-            var("XDG_STATE_HOME"),
-            var("HOME"),
-        )
+        Self::resolve(var("XDG_CONFIG_HOME"), var("XDG_STATE_HOME"), var("HOME"))
     }
 
     fn resolve(
@@ -122,7 +118,10 @@ mod tests {
             PathBuf::from("/st/chat-tui/chat.example_4433/session")
         );
         let p = Paths::resolve(None, None, Some("/home/u".into())).unwrap();
-        assert_eq!(p.known_servers(), PathBuf::from("/home/u/.config/chat-tui/known_servers"));
+        assert_eq!(
+            p.known_servers(),
+            PathBuf::from("/home/u/.config/chat-tui/known_servers")
+        );
         assert_eq!(
             p.user_dir("[::1]:4433", 7),
             PathBuf::from("/home/u/.local/state/chat-tui/___1__4433/user-7")

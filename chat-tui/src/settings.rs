@@ -25,7 +25,12 @@ use crate::paths::{NoHome, Paths};
 )]
 pub struct Cli {
     /// The server, as HOST:PORT (a DNS name or an address; IPv6 in brackets).
-    #[arg(long, short = 's', default_value = "127.0.0.1:4433", env = "CHAT_SERVER")]
+    #[arg(
+        long,
+        short = 's',
+        default_value = "127.0.0.1:4433",
+        env = "CHAT_SERVER"
+    )]
     pub server: String,
     /// Accept exactly the server certificate with this SHA-256 fingerprint (64 hex digits,
     /// colons allowed), as chatd prints it on start.
@@ -115,7 +120,9 @@ fn valid_server(server: &str) -> bool {
         return false;
     };
     let host_ok = if let Some(inner) = host.strip_prefix('[') {
-        inner.strip_suffix(']').is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        inner
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
     } else {
         !host.is_empty() && !host.contains(':') && !host.contains(char::is_whitespace)
     };
@@ -214,17 +221,32 @@ mod tests {
         for good in ["chat.example.org:4433", "[::1]:4433", "10.0.0.1:1"] {
             assert!(parse(&["--server", good]).is_ok(), "{good}");
         }
-        for bad in ["chat.example.org", ":4433", "host:0", "host:99999", "::1:4433", "[zz]:1"] {
+        for bad in [
+            "chat.example.org",
+            ":4433",
+            "host:0",
+            "host:99999",
+            "::1:4433",
+            "[zz]:1",
+        ] {
             let err = parse(&["--server", bad]).unwrap_err().to_string();
             assert!(err.contains("HOST:PORT"), "{bad}: {err}");
         }
         let pin = "ab".repeat(32);
-        assert_eq!(parse(&["--pin", &pin]).unwrap().trust, Trust::Pin([0xab; 32]));
+        assert_eq!(
+            parse(&["--pin", &pin]).unwrap().trust,
+            Trust::Pin([0xab; 32])
+        );
         let err = parse(&["--pin", "abcd"]).unwrap_err().to_string();
         assert!(err.starts_with("--pin:"), "{err}");
-        let err = parse(&["--ca", "/nonexistent/ca.pem"]).unwrap_err().to_string();
+        let err = parse(&["--ca", "/nonexistent/ca.pem"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
         assert_eq!(parse(&["--insecure"]).unwrap().trust, Trust::Insecure);
-        assert!(parse(&["--insecure", "--pin", &pin]).is_err(), "conflicting options");
+        assert!(
+            parse(&["--insecure", "--pin", &pin]).is_err(),
+            "conflicting options"
+        );
     }
 }

@@ -17,17 +17,29 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("transfer", "USER", "make USER the owner of this chat"),
     ("members", "", "list the members of this chat"),
     ("reply", "TEXT", "reply to the selected message"),
-    ("edit", "TEXT", "replace the text of the selected (or my last) message"),
+    (
+        "edit",
+        "TEXT",
+        "replace the text of the selected (or my last) message",
+    ),
     ("delete", "", "delete the selected message for me"),
     ("delete-all", "", "delete the selected message for everyone"),
-    ("react", "EMOJI", "react to the selected message (👍 or :thumbsup:)"),
+    (
+        "react",
+        "EMOJI",
+        "react to the selected message (👍 or :thumbsup:)",
+    ),
     ("unreact", "EMOJI", "take my reaction back"),
     ("forward", "CHAT", "forward the selected message to CHAT"),
     ("search", "WORDS", "search this chat"),
     ("searchall", "WORDS", "search every chat"),
     ("pin", "", "pin this chat"),
     ("unpin", "", "unpin this chat"),
-    ("mute", "[30m|8h|1d|1w|forever]", "mute this chat (forever without a duration)"),
+    (
+        "mute",
+        "[30m|8h|1d|1w|forever]",
+        "mute this chat (forever without a duration)",
+    ),
     ("unmute", "", "unmute this chat"),
     ("archive", "", "archive this chat"),
     ("unarchive", "", "move this chat out of the archive"),
@@ -242,11 +254,23 @@ mod tests {
     fn commands_parse_with_their_arguments() {
         assert_eq!(parse("hello"), None);
         assert_eq!(parse("//not a command"), None);
-        assert_eq!(parse("/dm @Bob"), Some(Ok(Slash::Dm(UserRef::Name("bob".into())))));
-        assert_eq!(parse("/group  The Team "), Some(Ok(Slash::Group("The Team".into()))));
-        assert_eq!(parse("/mute 8h"), Some(Ok(Slash::Mute(Some(8 * 3_600_000)))));
+        assert_eq!(
+            parse("/dm @Bob"),
+            Some(Ok(Slash::Dm(UserRef::Name("bob".into()))))
+        );
+        assert_eq!(
+            parse("/group  The Team "),
+            Some(Ok(Slash::Group("The Team".into())))
+        );
+        assert_eq!(
+            parse("/mute 8h"),
+            Some(Ok(Slash::Mute(Some(8 * 3_600_000))))
+        );
         assert_eq!(parse("/mute"), Some(Ok(Slash::Mute(None))));
-        assert_eq!(parse("/react :tada:"), Some(Ok(Slash::React(":tada:".into()))));
+        assert_eq!(
+            parse("/react :tada:"),
+            Some(Ok(Slash::React(":tada:".into())))
+        );
         assert_eq!(parse("/bio"), Some(Ok(Slash::Bio(String::new()))));
         for (name, _, _) in COMMANDS {
             assert!(parse(&format!("/{name} @x")).is_some(), "{name}");
@@ -259,9 +283,24 @@ mod tests {
             parse("/dm"),
             Some(Err("name one user, e.g. @alice — usage: /dm USER".into()))
         );
-        assert!(parse("/fly").unwrap().unwrap_err().contains("unknown command /fly"));
-        assert!(parse("/mute soon").unwrap().unwrap_err().contains("not a duration"));
-        assert!(parse("/status sleepy").unwrap().unwrap_err().contains("not a status"));
+        assert!(
+            parse("/fly")
+                .unwrap()
+                .unwrap_err()
+                .contains("unknown command /fly")
+        );
+        assert!(
+            parse("/mute soon")
+                .unwrap()
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(
+            parse("/status sleepy")
+                .unwrap()
+                .unwrap_err()
+                .contains("not a status")
+        );
     }
 
     #[test]

@@ -3,9 +3,13 @@
 
 use std::io::{self, Stdout, Write as _};
 
-use crossterm::event::{DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -26,7 +30,12 @@ pub fn enter() -> io::Result<Term> {
         let _ = leave();
         previous(info);
     }));
-    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    )?;
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
@@ -67,7 +76,9 @@ fn clean(text: &str) -> String {
 /// The escape sequence of a desktop notification.
 pub fn notification(protocol: DesktopProtocol, title: &str, body: &str) -> String {
     match protocol {
-        DesktopProtocol::Osc777 => format!("\x1b]777;notify;{};{}\x1b\\", clean(title), clean(body)),
+        DesktopProtocol::Osc777 => {
+            format!("\x1b]777;notify;{};{}\x1b\\", clean(title), clean(body))
+        }
         DesktopProtocol::Osc9 => format!("\x1b]9;{}: {}\x1b\\", clean(title), clean(body)),
     }
 }
@@ -89,9 +100,16 @@ mod tests {
     #[test]
     fn notifications_cannot_smuggle_escape_sequences() {
         assert_eq!(
-            notification(DesktopProtocol::Osc777, "team; x", "alice: hi\x1b]0;pwned\x07"),
+            notification(
+                DesktopProtocol::Osc777,
+                "team; x",
+                "alice: hi\x1b]0;pwned\x07"
+            ),
             "\x1b]777;notify;team  x;alice: hi ]0 pwned \x1b\\"
         );
-        assert_eq!(notification(DesktopProtocol::Osc9, "team", "hi"), "\x1b]9;team: hi\x1b\\");
+        assert_eq!(
+            notification(DesktopProtocol::Osc9, "team", "hi"),
+            "\x1b]9;team: hi\x1b\\"
+        );
     }
 }

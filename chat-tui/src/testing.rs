@@ -167,8 +167,14 @@ pub fn signed_in() -> Model {
     );
     let mut private = chat(BOB_CHAT, pb::ChatKind::Private, "", NOW - HOUR / 6);
     private.members = vec![
-        pb::Member { user_id: ME, ..Default::default() },
-        pb::Member { user_id: 2, ..Default::default() },
+        pb::Member {
+            user_id: ME,
+            ..Default::default()
+        },
+        pb::Member {
+            user_id: 2,
+            ..Default::default()
+        },
     ];
     let mut team = chat(TEAM, pb::ChatKind::Group, "team", NOW - HOUR / 12);
     team.last_seq = 9;
@@ -190,7 +196,10 @@ pub fn signed_in() -> Model {
     if let Some(s) = old.state.as_mut() {
         s.archived = true;
     }
-    net(&mut m, NetEvent::Chats(vec![private.clone(), team, news, family, old]));
+    net(
+        &mut m,
+        NetEvent::Chats(vec![private.clone(), team, news, family, old]),
+    );
     net(&mut m, NetEvent::Chat(private));
     m
 }
@@ -208,7 +217,13 @@ pub fn team_history() -> Vec<pb::Message> {
     reply.reply_to_seq = 4;
     reply.mention_ids = vec![ME];
     reply.edited = true;
-    let mut forward = msg(TEAM, 6, 2, "Lunch at noon? The usual place.", NOW - HOUR / 2);
+    let mut forward = msg(
+        TEAM,
+        6,
+        2,
+        "Lunch at noon? The usual place.",
+        NOW - HOUR / 2,
+    );
     forward.forwarded_from = Some(pb::ForwardedFrom {
         chat_id: 99,
         seq: 1,
@@ -222,7 +237,13 @@ pub fn team_history() -> Vec<pb::Message> {
     image.file_id = "f_whiteboard".into();
     vec![
         msg(TEAM, 2, 4, "See you all tomorrow.", NOW - day + HOUR),
-        msg(TEAM, 3, 2, "Good morning team! Who has the agenda for today's planning meeting?", NOW - 2 * HOUR),
+        msg(
+            TEAM,
+            3,
+            2,
+            "Good morning team! Who has the agenda for today's planning meeting?",
+            NOW - 2 * HOUR,
+        ),
         mine_read,
         reply,
         forward,
@@ -262,9 +283,21 @@ pub fn team_open() -> Model {
         NetEvent::Receipts {
             chat_id: TEAM,
             receipts: vec![
-                pb::MemberReceipt { user_id: 2, delivered_seq: 9, read_seq: 8 },
-                pb::MemberReceipt { user_id: 3, delivered_seq: 9, read_seq: 9 },
-                pb::MemberReceipt { user_id: 4, delivered_seq: 9, read_seq: 4 },
+                pb::MemberReceipt {
+                    user_id: 2,
+                    delivered_seq: 9,
+                    read_seq: 8,
+                },
+                pb::MemberReceipt {
+                    user_id: 3,
+                    delivered_seq: 9,
+                    read_seq: 9,
+                },
+                pb::MemberReceipt {
+                    user_id: 4,
+                    delivered_seq: 9,
+                    read_seq: 4,
+                },
             ],
         },
     );

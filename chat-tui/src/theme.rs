@@ -132,7 +132,8 @@ impl Theme {
             return style;
         }
         // A multiplicative hash spreads consecutive ids over the palette.
-        let index = (user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % self.senders.len();
+        let index =
+            (user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % self.senders.len();
         style.fg(self.senders[index])
     }
 }
@@ -145,9 +146,13 @@ mod tests {
     fn sender_colours_are_stable_and_monochrome_has_none() {
         let theme = Theme::default();
         assert_eq!(theme.sender(42), theme.sender(42));
-        let distinct: std::collections::HashSet<_> =
-            (1..=16).map(|id| format!("{:?}", theme.sender(id).fg)).collect();
-        assert!(distinct.len() >= 4, "ids spread over the palette: {distinct:?}");
+        let distinct: std::collections::HashSet<_> = (1..=16)
+            .map(|id| format!("{:?}", theme.sender(id).fg))
+            .collect();
+        assert!(
+            distinct.len() >= 4,
+            "ids spread over the palette: {distinct:?}"
+        );
         let mono = Theme::monochrome();
         assert_eq!(mono.sender(42).fg, None);
         assert_eq!(mono.error().fg, None);

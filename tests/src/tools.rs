@@ -44,10 +44,26 @@ pub fn ferretdb() -> PathBuf {
     tool("CHAT_TEST_FERRETDB", "ferretdb")
 }
 
+/// `tmux` (the end-to-end tests of chat-tui drive it in a tmux pane).
+pub fn tmux() -> PathBuf {
+    tool("CHAT_TEST_TMUX", "tmux")
+}
+
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
 /// otherwise).
 pub fn chatd_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHAT_TEST_CHATD") {
+    workspace_binary("CHAT_TEST_CHATD", "chatd", "chatd")
+}
+
+/// The `chat-tui` binary of this workspace (built on demand like [`chatd_binary`]).
+pub fn chat_tui_binary() -> PathBuf {
+    workspace_binary("CHAT_TEST_CHAT_TUI", "chat-tui", "chat-tui")
+}
+
+/// The binary `bin` of workspace package `package`: `$var` if set, else next to the test
+/// executable, built with `cargo build` when it is not there yet.
+fn workspace_binary(var: &str, package: &str, bin: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
         return PathBuf::from(path);
     }
     // Test executables live in target/<profile>/deps, binaries (chatd, chat-cluster) in
@@ -57,14 +73,14 @@ pub fn chatd_binary() -> PathBuf {
     if profile_dir.file_name().is_some_and(|name| name == "deps") {
         profile_dir = profile_dir.parent().expect("target/<profile> directory");
     }
-    let bin = profile_dir.join("chatd");
-    if !bin.is_file() {
+    let path = profile_dir.join(bin);
+    if !path.is_file() {
         let status =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "-p", "chatd", "--bin", "chatd"])
+                .args(["build", "-p", package, "--bin", bin])
                 .status()
-                .expect("run cargo build -p chatd");
-        assert!(status.success(), "cargo build -p chatd failed");
+                .unwrap_or_else(|e| panic!("run cargo build -p {package}: {e}"));
+        assert!(status.success(), "cargo build -p {package} failed");
     }
-    bin
+    path
 }

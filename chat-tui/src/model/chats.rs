@@ -137,7 +137,10 @@ impl ChatList {
             }
             self.entries.insert(entry.chat.id, entry);
         }
-        if self.selected.is_some_and(|id| !self.entries.contains_key(&id)) {
+        if self
+            .selected
+            .is_some_and(|id| !self.entries.contains_key(&id))
+        {
             self.selected = None;
         }
     }
@@ -284,10 +287,7 @@ fn peer_of(chat: &pb::Chat, me: Option<u64>) -> Option<u64> {
         return None;
     }
     let me = me?;
-    chat.members
-        .iter()
-        .map(|m| m.user_id)
-        .find(|&id| id != me)
+    chat.members.iter().map(|m| m.user_id).find(|&id| id != me)
 }
 
 #[cfg(test)]
@@ -312,7 +312,12 @@ mod tests {
         pinned.state.as_mut().unwrap().pinned = true;
         let mut archived = chat(2, "old", 100);
         archived.state.as_mut().unwrap().archived = true;
-        list.replace_all(vec![pinned, archived, chat(3, "recent", 50), chat(4, "older", 10)]);
+        list.replace_all(vec![
+            pinned,
+            archived,
+            chat(3, "recent", 50),
+            chat(4, "older", 10),
+        ]);
         let users = Users::default();
         assert_eq!(
             list.rows(&users),
@@ -321,7 +326,10 @@ mod tests {
         list.show_archived = true;
         assert_eq!(list.rows(&users).last(), Some(&Row::Chat(2)));
         list.filter = Some(TextBuffer::with_text("OL"));
-        assert_eq!(list.rows(&users), [Row::Chat(4), Row::Archived(1), Row::Chat(2)]);
+        assert_eq!(
+            list.rows(&users),
+            [Row::Chat(4), Row::Archived(1), Row::Chat(2)]
+        );
     }
 
     #[test]
@@ -375,7 +383,10 @@ mod tests {
         };
         assert!(list.on_message(&m, 1, true, 10));
         let e = list.get(1).unwrap();
-        assert_eq!((e.state().unread_count, e.mentioned, e.chat.last_seq), (1, true, 5));
+        assert_eq!(
+            (e.state().unread_count, e.mentioned, e.chat.last_seq),
+            (1, true, 5)
+        );
         list.mark_read(1, 5);
         let e = list.get(1).unwrap();
         assert_eq!((e.state().unread_count, e.mentioned), (0, false));

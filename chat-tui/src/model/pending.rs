@@ -111,7 +111,11 @@ mod tests {
         };
         p.on_own_message(&echo);
         let shown: Vec<_> = p.shown_in(1).map(|r| r.client_msg_id.as_str()).collect();
-        assert_eq!(shown, ["b"], "only the oldest is in flight, so only it can echo");
+        assert_eq!(
+            shown,
+            ["b"],
+            "only the oldest is in flight, so only it can echo"
+        );
         assert_eq!(p.remove("a").unwrap().echoed, Some(8));
         assert!(p.remove("a").is_none());
         // Another text is not an echo.

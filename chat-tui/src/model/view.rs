@@ -128,9 +128,11 @@ impl ChatView {
     pub fn wanted_loads(&self) -> Vec<HistoryRange> {
         let mut out = Vec::new();
         // Until the pane was drawn, nothing says what is needed.
-        let (Some(first), Some(last), Some((top, bottom))) =
-            (self.window.first_seq(), self.window.last_seq(), self.visible)
-        else {
+        let (Some(first), Some(last), Some((top, bottom))) = (
+            self.window.first_seq(),
+            self.window.last_seq(),
+            self.visible,
+        ) else {
             return out;
         };
         if self.window.has_older && self.window.count_before(top) < PREFETCH {

@@ -302,7 +302,10 @@ mod tests {
         // A live message while the first page loads is kept.
         assert!(w.apply(&event(61, Body::MessageCreated(msg(61, "live")))));
         w.merge(HistoryRange::Latest, &page(11..=60, false), None);
-        assert_eq!((w.first_seq(), w.last_seq(), w.len()), (Some(11), Some(61), 51));
+        assert_eq!(
+            (w.first_seq(), w.last_seq(), w.len()),
+            (Some(11), Some(61), 51)
+        );
         assert!(w.has_older && w.at_latest);
         w.merge(HistoryRange::Before(11), &page(1..=10, true), Some(11));
         assert!(!w.has_older);
@@ -318,16 +321,27 @@ mod tests {
         let mut first: u64 = 1001;
         while first > 1 {
             let from = first.saturating_sub(u64::from(PAGE)).max(1);
-            w.merge(HistoryRange::Before(first), &page(from..first, from == 1), Some(from));
+            w.merge(
+                HistoryRange::Before(first),
+                &page(from..first, from == 1),
+                Some(from),
+            );
             first = from;
         }
         assert_eq!(w.len(), MAX_MESSAGES);
         assert_eq!(w.first_seq(), Some(1));
-        assert!(!w.at_latest, "the newest were dropped while reading old history");
+        assert!(
+            !w.at_latest,
+            "the newest were dropped while reading old history"
+        );
         // Live messages no longer join a window that does not reach the latest.
         assert!(!w.apply(&event(2000, Body::MessageCreated(msg(2000, "x")))));
         // Scrolling back down reaches the latest again.
-        w.merge(HistoryRange::After(300), &page(301..=1050, true), Some(1050));
+        w.merge(
+            HistoryRange::After(300),
+            &page(301..=1050, true),
+            Some(1050),
+        );
         assert!(w.at_latest && w.has_older);
         assert_eq!(w.last_seq(), Some(1050));
         assert_eq!(w.len(), MAX_MESSAGES);
@@ -375,7 +389,10 @@ mod tests {
         w.apply(&react(false));
         assert!(w.get(6).unwrap().reactions.is_empty());
         w.apply(&react(true));
-        assert!(w.apply(&event(9, Body::MessageDeleted(pb::MessageDeleted { message_seq: 6 }))));
+        assert!(w.apply(&event(
+            9,
+            Body::MessageDeleted(pb::MessageDeleted { message_seq: 6 })
+        )));
         let dead = w.get(6).unwrap();
         assert!(dead.deleted && dead.text.is_empty() && dead.reactions.is_empty());
         // An edit of a deleted message (replayed from before the deletion) changes nothing.

@@ -13,13 +13,21 @@ pub fn describe(error: &ClientError) -> String {
                 ErrorCode::PermissionDenied => format!("not allowed: {message}"),
                 ErrorCode::NotFound => format!("not found: {message}"),
                 ErrorCode::RateLimited => match e.retry_after {
-                    Some(after) => format!("too many requests, try again in {} s", after.as_secs().max(1)),
+                    Some(after) => format!(
+                        "too many requests, try again in {} s",
+                        after.as_secs().max(1)
+                    ),
                     None => "too many requests, try again later".into(),
                 },
                 ErrorCode::TooLarge => format!("too long: {message}"),
                 ErrorCode::Unavailable => format!("the server cannot do it right now: {message}"),
                 ErrorCode::InvalidArgument if !e.field.is_empty() => {
-                    let field = e.field.rsplit('.').next().unwrap_or(&e.field).replace('_', " ");
+                    let field = e
+                        .field
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or(&e.field)
+                        .replace('_', " ");
                     format!("{field}: {message}")
                 }
                 _ if message.is_empty() => format!("{:?}", e.code),
@@ -57,7 +65,11 @@ mod tests {
             "not allowed: not the sender"
         );
         assert_eq!(
-            describe(&remote(ErrorCode::InvalidArgument, "too short", "register.username")),
+            describe(&remote(
+                ErrorCode::InvalidArgument,
+                "too short",
+                "register.username"
+            )),
             "username: too short"
         );
         assert_eq!(

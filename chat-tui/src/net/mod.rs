@@ -77,7 +77,11 @@ impl NetConfig {
     }
 
     /// The SDK configuration for this server.
-    pub fn client_config(&self, verification: Verification, tokens: Option<chatproto::client::Tokens>) -> ClientConfig {
+    pub fn client_config(
+        &self,
+        verification: Verification,
+        tokens: Option<chatproto::client::Tokens>,
+    ) -> ClientConfig {
         let mut config = ClientConfig::new(self.server.clone(), verification);
         config.server_name.clone_from(&self.server_name);
         config.client_name = concat!("chat-tui/", env!("CARGO_PKG_VERSION")).into();
@@ -108,12 +112,17 @@ pub fn spawn(config: NetConfig, actions: Actions) -> mpsc::UnboundedSender<NetCo
     tx
 }
 
-async fn run(config: NetConfig, actions: Actions, mut commands: mpsc::UnboundedReceiver<NetCommand>) {
+async fn run(
+    config: NetConfig,
+    actions: Actions,
+    mut commands: mpsc::UnboundedReceiver<NetCommand>,
+) {
     let Some(verification) = verification(&config, &actions, &mut commands).await else {
         return;
     };
     loop {
-        let Some((client, me)) = connect(&config, &verification, &actions, &mut commands).await else {
+        let Some((client, me)) = connect(&config, &verification, &actions, &mut commands).await
+        else {
             return;
         };
         match session::run(&config, client, me, &actions, &mut commands).await {
@@ -141,7 +150,14 @@ async fn verification(
     let mut known = match KnownServers::load(&path) {
         Ok(known) => known,
         Err(e) => {
-            report(actions, NetEvent::ConnectFailed { error: e.to_string(), retry_in_ms: None }).await;
+            report(
+                actions,
+                NetEvent::ConnectFailed {
+                    error: e.to_string(),
+                    retry_in_ms: None,
+                },
+            )
+            .await;
             return None;
         }
     };
@@ -176,7 +192,11 @@ async fn verification(
         }
     }
     if let Err(e) = known.trust(&config.server, fp) {
-        report(actions, NetEvent::Failed(format!("The server is trusted for this run only: {e}"))).await;
+        report(
+            actions,
+            NetEvent::Failed(format!("The server is trusted for this run only: {e}")),
+        )
+        .await;
     }
     Some(Verification::Pin(fp))
 }
@@ -189,7 +209,13 @@ fn hex(fp: &[u8; 32]) -> String {
 async fn fetch(config: &NetConfig, actions: &Actions) -> Option<[u8; 32]> {
     let mut backoff = Backoff::new(BACKOFF, rand_seed());
     loop {
-        match fetch_fingerprint(&config.server, config.server_name.as_deref(), CONNECT_TIMEOUT).await {
+        match fetch_fingerprint(
+            &config.server,
+            config.server_name.as_deref(),
+            CONNECT_TIMEOUT,
+        )
+        .await
+        {
             Ok(fp) => return Some(fp),
             Err(e) => {
                 let delay = backoff.next_delay().max(Duration::from_millis(200));
@@ -226,7 +252,9 @@ async fn connect(
         let tokens = match session_file.load() {
             Ok(tokens) => tokens,
             Err(e) => {
-                note = Some(format!("The saved session is unreadable ({e}); sign in again."));
+                note = Some(format!(
+                    "The saved session is unreadable ({e}); sign in again."
+                ));
                 let _ = session_file.clear();
                 None
             }
@@ -241,19 +269,34 @@ async fn connect(
                         Err(e) => tracing::debug!(error = %e, "saved session unusable"),
                     }
                 }
-                if !report(actions, NetEvent::NeedSignIn { reason: note.take() }).await {
+                if !report(
+                    actions,
+                    NetEvent::NeedSignIn {
+                        reason: note.take(),
+                    },
+                )
+                .await
+                {
                     return None;
                 }
                 return sign_in(config, client, actions, commands).await;
             }
-            Err(ClientError::Remote(e)) if had_tokens && e.code == pb::ErrorCode::Unauthenticated => {
+            Err(ClientError::Remote(e))
+                if had_tokens && e.code == pb::ErrorCode::Unauthenticated =>
+            {
                 // The saved session was revoked or expired: forget it, connect without it.
                 let _ = session_file.clear();
-                note = Some(format!("The saved session no longer works ({}). Sign in again.", e.message));
+                note = Some(format!(
+                    "The saved session no longer works ({}). Sign in again.",
+                    e.message
+                ));
             }
             Err(e) => {
                 let delay = backoff.next_delay().max(Duration::from_millis(200));
-                let event = NetEvent::ConnectFailed { error: describe(&e), retry_in_ms: Some(delay.as_millis() as u64) };
+                let event = NetEvent::ConnectFailed {
+                    error: describe(&e),
+                    retry_in_ms: Some(delay.as_millis() as u64),
+                };
                 if !report(actions, event).await {
                     return None;
                 }
@@ -272,9 +315,17 @@ async fn sign_in(
 ) -> Option<(Arc<Client>, pb::User)> {
     loop {
         let result = match commands.recv().await? {
-            NetCommand::SignIn { username, password } => client.login(&username, &password, &config.device).await,
-            NetCommand::Register { username, email, password } => {
-                client.register_user(&username, &email, &password, &config.device).await
+            NetCommand::SignIn { username, password } => {
+                client.login(&username, &password, &config.device).await
+            }
+            NetCommand::Register {
+                username,
+                email,
+                password,
+            } => {
+                client
+                    .register_user(&username, &email, &password, &config.device)
+                    .await
             }
             _ => continue,
         };
@@ -283,19 +334,27 @@ async fn sign_in(
                 if let Some(tokens) = client.tokens()
                     && let Err(e) = config.session_file().save(&tokens)
                 {
-                    report(actions, NetEvent::Failed(format!("The session will not be remembered: {e}"))).await;
+                    report(
+                        actions,
+                        NetEvent::Failed(format!("The session will not be remembered: {e}")),
+                    )
+                    .await;
                 }
                 let me = auth.user.unwrap_or_default();
                 return Some((client, me));
             }
             Err(e) => {
                 let error = match e.code() {
-                    Some(pb::ErrorCode::Unauthenticated) => "Wrong username or password.".to_string(),
+                    Some(pb::ErrorCode::Unauthenticated) => {
+                        "Wrong username or password.".to_string()
+                    }
                     Some(pb::ErrorCode::Conflict) => "That username is taken.".to_string(),
                     _ => {
                         let text = describe(&e);
                         let mut chars = text.chars();
-                        chars.next().map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
+                        chars
+                            .next()
+                            .map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
                     }
                 };
                 if !report(actions, NetEvent::SignInFailed { error }).await {
@@ -334,7 +393,9 @@ pub async fn logout(settings: &Settings) -> String {
             let mut client_config = config.client_config(v, Some(tokens));
             client_config.retry.reconnect = false;
             let attempt = async {
-                let client = Client::connect(client_config).await.map_err(|e| describe(&e))?;
+                let client = Client::connect(client_config)
+                    .await
+                    .map_err(|e| describe(&e))?;
                 client.logout().await.map_err(|e| describe(&e))?;
                 client.close().await;
                 Ok::<(), String>(())
@@ -347,7 +408,10 @@ pub async fn logout(settings: &Settings) -> String {
     let cleared = file.clear();
     match (revoked, cleared) {
         (_, Err(e)) => format!("Could not remove the session file: {e}"),
-        (Ok(()), Ok(())) => format!("Signed out of {}: the session is revoked and forgotten.", config.server),
+        (Ok(()), Ok(())) => format!(
+            "Signed out of {}: the session is revoked and forgotten.",
+            config.server
+        ),
         (Err(why), Ok(())) => format!(
             "Forgot the session for {}; it could not be revoked on the server ({why}).",
             config.server

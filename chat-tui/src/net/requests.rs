@@ -44,7 +44,8 @@ fn label(user: &UserRef) -> String {
 
 /// Runs one command and returns what to report (nothing for fire-and-forget requests).
 pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
-    let failed = |what: &str, e: &ClientError| vec![NetEvent::Failed(format!("{what}: {}", describe(e)))];
+    let failed =
+        |what: &str, e: &ClientError| vec![NetEvent::Failed(format!("{what}: {}", describe(e)))];
     match command {
         NetCommand::LoadChats => match client.list_all_chats(true).await {
             Ok(chats) => vec![NetEvent::Chats(chats)],
@@ -55,34 +56,76 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             // Gone meanwhile (deleted, left): its events say so.
             Err(_) => Vec::new(),
         },
-        NetCommand::LoadHistory { chat_id, token, range } => match client.history(chat_id, range, PAGE).await {
-            Ok(page) => vec![NetEvent::History { chat_id, token, range, page }],
-            Err(e) => vec![NetEvent::HistoryFailed { chat_id, token, error: describe(&e) }],
+        NetCommand::LoadHistory {
+            chat_id,
+            token,
+            range,
+        } => match client.history(chat_id, range, PAGE).await {
+            Ok(page) => vec![NetEvent::History {
+                chat_id,
+                token,
+                range,
+                page,
+            }],
+            Err(e) => vec![NetEvent::HistoryFailed {
+                chat_id,
+                token,
+                error: describe(&e),
+            }],
         },
-        NetCommand::LoadReceipts(chat_id) => match client.get_receipts(pb::GetReceipts { chat_id }).await {
-            Ok(list) => vec![NetEvent::Receipts { chat_id, receipts: list.receipts }],
-            // Channels have no receipts.
-            Err(_) => Vec::new(),
-        },
+        NetCommand::LoadReceipts(chat_id) => {
+            match client.get_receipts(pb::GetReceipts { chat_id }).await {
+                Ok(list) => vec![NetEvent::Receipts {
+                    chat_id,
+                    receipts: list.receipts,
+                }],
+                // Channels have no receipts.
+                Err(_) => Vec::new(),
+            }
+        }
         NetCommand::LoadUsers(ids) => match client.users_by_id(&ids).await {
             Ok(users) => vec![NetEvent::Users(users)],
             Err(_) => Vec::new(),
         },
         NetCommand::Edit { chat_id, seq, text } => {
-            match client.edit_message(pb::EditMessage { chat_id, seq, text }).await {
+            match client
+                .edit_message(pb::EditMessage { chat_id, seq, text })
+                .await
+            {
                 Ok(_) => vec![NetEvent::Done("Message edited.".into())],
                 Err(e) => failed("Could not edit", &e),
             }
         }
-        NetCommand::Delete { chat_id, seq, for_everyone } => {
-            match client.delete_message(pb::DeleteMessage { chat_id, seq, for_everyone }).await {
+        NetCommand::Delete {
+            chat_id,
+            seq,
+            for_everyone,
+        } => {
+            match client
+                .delete_message(pb::DeleteMessage {
+                    chat_id,
+                    seq,
+                    for_everyone,
+                })
+                .await
+            {
                 Ok(_) if for_everyone => vec![NetEvent::Done("Deleted for everyone.".into())],
                 Ok(_) => vec![NetEvent::Done("Deleted for you.".into())],
                 Err(e) => failed("Could not delete", &e),
             }
         }
-        NetCommand::React { chat_id, seq, emoji, remove } => {
-            let request = pb::React { chat_id, seq, emoji: emoji.clone(), remove };
+        NetCommand::React {
+            chat_id,
+            seq,
+            emoji,
+            remove,
+        } => {
+            let request = pb::React {
+                chat_id,
+                seq,
+                emoji: emoji.clone(),
+                remove,
+            };
             match client.react(request).await {
                 Ok(_) if remove => vec![NetEvent::Done(format!("Reaction {emoji} removed."))],
                 Ok(_) => vec![NetEvent::Done(format!("Reacted {emoji}."))],
@@ -90,7 +133,11 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             }
         }
         NetCommand::MarkRead { chat_id, seq } => {
-            let request = pb::MarkReceipt { chat_id, kind: pb::ReceiptKind::Read as i32, up_to_seq: seq };
+            let request = pb::MarkReceipt {
+                chat_id,
+                kind: pb::ReceiptKind::Read as i32,
+                up_to_seq: seq,
+            };
             if let Err(e) = client.mark_receipt(request).await {
                 tracing::debug!(chat_id, error = %e, "read receipt not sent");
             }
@@ -103,15 +150,37 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             Vec::new()
         }
         NetCommand::SearchUsers { token, query } => {
-            match client.search_users(pb::SearchUsers { query, limit: 20, cursor: String::new() }).await {
-                Ok(list) => vec![NetEvent::UserResults { token, users: list.users }],
+            match client
+                .search_users(pb::SearchUsers {
+                    query,
+                    limit: 20,
+                    cursor: String::new(),
+                })
+                .await
+            {
+                Ok(list) => vec![NetEvent::UserResults {
+                    token,
+                    users: list.users,
+                }],
                 Err(e) => failed("Search failed", &e),
             }
         }
-        NetCommand::SearchMessages { token, query, chat_id } => {
-            let request = pb::SearchMessages { query, chat_id, limit: 50, cursor: String::new() };
+        NetCommand::SearchMessages {
+            token,
+            query,
+            chat_id,
+        } => {
+            let request = pb::SearchMessages {
+                query,
+                chat_id,
+                limit: 50,
+                cursor: String::new(),
+            };
             match client.search_messages(request).await {
-                Ok(list) => vec![NetEvent::MessageResults { token, messages: list.messages }],
+                Ok(list) => vec![NetEvent::MessageResults {
+                    token,
+                    messages: list.messages,
+                }],
                 Err(e) => failed("Search failed", &e),
             }
         }
@@ -123,21 +192,40 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             Err(e) => vec![NetEvent::Failed(e)],
         },
         NetCommand::CreateGroup { kind, title } => {
-            let request = pb::CreateGroup { kind: kind as i32, title: title.clone(), ..Default::default() };
+            let request = pb::CreateGroup {
+                kind: kind as i32,
+                title: title.clone(),
+                ..Default::default()
+            };
             match client.create_group(request).await {
                 Ok(chat) => vec![NetEvent::ChatOpened(chat)],
                 Err(e) => failed(&format!("Could not create {title}"), &e),
             }
         }
         NetCommand::Invite { chat_id, user } => match resolve(&client, &user).await {
-            Ok(id) => match client.add_members(pb::AddMembers { chat_id, user_ids: vec![id] }).await {
-                Ok(chat) => vec![NetEvent::Chat(chat), NetEvent::Done(format!("{} invited.", label(&user)))],
+            Ok(id) => match client
+                .add_members(pb::AddMembers {
+                    chat_id,
+                    user_ids: vec![id],
+                })
+                .await
+            {
+                Ok(chat) => vec![
+                    NetEvent::Chat(chat),
+                    NetEvent::Done(format!("{} invited.", label(&user))),
+                ],
                 Err(e) => failed(&format!("Could not invite {}", label(&user)), &e),
             },
             Err(e) => vec![NetEvent::Failed(e)],
         },
         NetCommand::Kick { chat_id, user } => match resolve(&client, &user).await {
-            Ok(id) => match client.remove_member(pb::RemoveMember { chat_id, user_id: id }).await {
+            Ok(id) => match client
+                .remove_member(pb::RemoveMember {
+                    chat_id,
+                    user_id: id,
+                })
+                .await
+            {
                 Ok(_) => vec![NetEvent::Done(format!("{} removed.", label(&user)))],
                 Err(e) => failed(&format!("Could not remove {}", label(&user)), &e),
             },
@@ -146,7 +234,12 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
         NetCommand::Leave(chat_id) => match client.leave_chat(pb::LeaveChat { chat_id }).await {
             Ok(_) => vec![NetEvent::Done("You left the chat.".into())],
             // A private chat cannot be left, only deleted (for both members).
-            Err(e) if matches!(e.code(), Some(pb::ErrorCode::PermissionDenied | pb::ErrorCode::InvalidArgument)) => {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(pb::ErrorCode::PermissionDenied | pb::ErrorCode::InvalidArgument)
+                ) =>
+            {
                 match client.delete_chat(pb::DeleteChat { chat_id }).await {
                     Ok(_) => vec![NetEvent::Done("Chat deleted.".into())],
                     Err(e) => failed("Could not leave", &e),
@@ -154,25 +247,55 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             }
             Err(e) => failed("Could not leave", &e),
         },
-        NetCommand::SetRole { chat_id, user, role } => match resolve(&client, &user).await {
-            Ok(id) => match client.set_member_role(pb::SetMemberRole { chat_id, user_id: id, role: role as i32 }).await {
-                Ok(_) if role == pb::MemberRole::Admin => vec![NetEvent::Done(format!("{} is now an admin.", label(&user)))],
+        NetCommand::SetRole {
+            chat_id,
+            user,
+            role,
+        } => match resolve(&client, &user).await {
+            Ok(id) => match client
+                .set_member_role(pb::SetMemberRole {
+                    chat_id,
+                    user_id: id,
+                    role: role as i32,
+                })
+                .await
+            {
+                Ok(_) if role == pb::MemberRole::Admin => {
+                    vec![NetEvent::Done(format!("{} is now an admin.", label(&user)))]
+                }
                 Ok(_) => vec![NetEvent::Done(format!("{} is now a member.", label(&user)))],
                 Err(e) => failed("Could not change the role", &e),
             },
             Err(e) => vec![NetEvent::Failed(e)],
         },
         NetCommand::Transfer { chat_id, user } => match resolve(&client, &user).await {
-            Ok(id) => match client.transfer_ownership(pb::TransferOwnership { chat_id, user_id: id }).await {
-                Ok(_) => vec![
-                    NetEvent::Done(format!("{} now owns the chat.", label(&user))),
-                ],
+            Ok(id) => match client
+                .transfer_ownership(pb::TransferOwnership {
+                    chat_id,
+                    user_id: id,
+                })
+                .await
+            {
+                Ok(_) => vec![NetEvent::Done(format!(
+                    "{} now owns the chat.",
+                    label(&user)
+                ))],
                 Err(e) => failed("Could not transfer the chat", &e),
             },
             Err(e) => vec![NetEvent::Failed(e)],
         },
-        NetCommand::SetChatState { chat_id, pinned, muted_until_ms, archived } => {
-            let request = pb::SetChatState { chat_id, pinned, muted_until_ms, archived };
+        NetCommand::SetChatState {
+            chat_id,
+            pinned,
+            muted_until_ms,
+            archived,
+        } => {
+            let request = pb::SetChatState {
+                chat_id,
+                pinned,
+                muted_until_ms,
+                archived,
+            };
             match client.set_chat_state(request).await {
                 Ok(chat) => {
                     let what = match (pinned, muted_until_ms, archived) {
@@ -192,35 +315,69 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             Ok(me) => vec![NetEvent::Me(me), NetEvent::Done("Profile updated.".into())],
             Err(e) => failed("Could not update the profile", &e),
         },
-        NetCommand::ListContacts { token } => match client.list_contacts(pb::ListContacts {}).await {
-            Ok(list) => vec![NetEvent::UserResults { token, users: list.users }],
+        NetCommand::ListContacts { token } => match client.list_contacts(pb::ListContacts {}).await
+        {
+            Ok(list) => vec![NetEvent::UserResults {
+                token,
+                users: list.users,
+            }],
             Err(e) => failed("Could not load the contacts", &e),
         },
         NetCommand::ListBlocked { token } => match client.list_blocked(pb::ListBlocked {}).await {
-            Ok(list) => vec![NetEvent::UserResults { token, users: list.users }],
+            Ok(list) => vec![NetEvent::UserResults {
+                token,
+                users: list.users,
+            }],
             Err(e) => failed("Could not load the blocked users", &e),
         },
-        NetCommand::AddContact(user) => user_op(&client, &user, "added to your contacts", |c, id| async move {
-            c.add_contact(pb::AddContact { user_id: id }).await.map(drop)
-        })
-        .await,
-        NetCommand::RemoveContact(user) => user_op(&client, &user, "removed from your contacts", |c, id| async move {
-            c.remove_contact(pb::RemoveContact { user_id: id }).await.map(drop)
-        })
-        .await,
-        NetCommand::Block(user) => user_op(&client, &user, "blocked", |c, id| async move {
-            c.block_user(pb::BlockUser { user_id: id }).await.map(drop)
-        })
-        .await,
-        NetCommand::Unblock(user) => user_op(&client, &user, "unblocked", |c, id| async move {
-            c.unblock_user(pb::UnblockUser { user_id: id }).await.map(drop)
-        })
-        .await,
+        NetCommand::AddContact(user) => {
+            user_op(
+                &client,
+                &user,
+                "added to your contacts",
+                |c, id| async move {
+                    c.add_contact(pb::AddContact { user_id: id })
+                        .await
+                        .map(drop)
+                },
+            )
+            .await
+        }
+        NetCommand::RemoveContact(user) => {
+            user_op(
+                &client,
+                &user,
+                "removed from your contacts",
+                |c, id| async move {
+                    c.remove_contact(pb::RemoveContact { user_id: id })
+                        .await
+                        .map(drop)
+                },
+            )
+            .await
+        }
+        NetCommand::Block(user) => {
+            user_op(&client, &user, "blocked", |c, id| async move {
+                c.block_user(pb::BlockUser { user_id: id }).await.map(drop)
+            })
+            .await
+        }
+        NetCommand::Unblock(user) => {
+            user_op(&client, &user, "unblocked", |c, id| async move {
+                c.unblock_user(pb::UnblockUser { user_id: id })
+                    .await
+                    .map(drop)
+            })
+            .await
+        }
         NetCommand::ListSessions => match client.list_sessions(pb::ListSessions {}).await {
             Ok(list) => vec![NetEvent::Sessions(list.sessions)],
             Err(e) => failed("Could not list the sessions", &e),
         },
-        NetCommand::RevokeSession(session_id) => match client.revoke_session(pb::RevokeSession { session_id }).await {
+        NetCommand::RevokeSession(session_id) => match client
+            .revoke_session(pb::RevokeSession { session_id })
+            .await
+        {
             Ok(_) => vec![NetEvent::Done(format!("Session #{session_id} revoked."))],
             Err(e) => failed("Could not revoke the session", &e),
         },
@@ -250,7 +407,11 @@ where
     match resolve(client, user).await {
         Ok(id) => match op(client.clone(), id).await {
             Ok(()) => vec![NetEvent::Done(format!("{} {done}.", label(user)))],
-            Err(e) => vec![NetEvent::Failed(format!("{}: {}", label(user), describe(&e)))],
+            Err(e) => vec![NetEvent::Failed(format!(
+                "{}: {}",
+                label(user),
+                describe(&e)
+            ))],
         },
         Err(e) => vec![NetEvent::Failed(e)],
     }

@@ -47,13 +47,26 @@ pub async fn run(
     let outbox = open_outbox(config, me.id, actions).await;
     let queued: Vec<pb::SendMessage> = outbox.iter().cloned().collect();
     let outbox = Arc::new(Mutex::new(outbox));
-    if !report(actions, NetEvent::SignedIn { me: me.clone(), outbox: queued }).await {
+    if !report(
+        actions,
+        NetEvent::SignedIn {
+            me: me.clone(),
+            outbox: queued,
+        },
+    )
+    .await
+    {
         return End::Quit;
     }
     let wake = Arc::new(Notify::new());
     let (ended_tx, mut ended) = mpsc::channel(1);
     let mut tasks = JoinSet::new();
-    tasks.spawn(run_outbox(client.clone(), outbox.clone(), wake.clone(), actions.clone()));
+    tasks.spawn(run_outbox(
+        client.clone(),
+        outbox.clone(),
+        wake.clone(),
+        actions.clone(),
+    ));
     tasks.spawn(pump_events(
         client.clone(),
         config.session_file(),
@@ -125,7 +138,10 @@ async fn open_outbox(config: &NetConfig, user_id: u64, actions: &Actions) -> Out
             let _ = std::fs::rename(&path, &aside);
             report(
                 actions,
-                NetEvent::Failed(format!("The outbox could not be read ({e}); it was moved to {}", aside.display())),
+                NetEvent::Failed(format!(
+                    "The outbox could not be read ({e}); it was moved to {}",
+                    aside.display()
+                )),
             )
             .await;
             Outbox::open(&path).unwrap_or_else(|_| Outbox::in_memory())
@@ -135,7 +151,12 @@ async fn open_outbox(config: &NetConfig, user_id: u64, actions: &Actions) -> Out
 
 /// Sends the outbox, oldest first, whenever woken (a new message, a reconnect) and every few
 /// seconds while something waits.
-async fn run_outbox(client: Arc<Client>, outbox: Arc<Mutex<Outbox>>, wake: Arc<Notify>, actions: Actions) {
+async fn run_outbox(
+    client: Arc<Client>,
+    outbox: Arc<Mutex<Outbox>>,
+    wake: Arc<Notify>,
+    actions: Actions,
+) {
     loop {
         loop {
             let event = match client.send_next(&outbox).await {
@@ -229,7 +250,11 @@ async fn pump_events(
             }
             _ => {}
         }
-        if actions.send(Action::Net(NetEvent::Client(event))).await.is_err() {
+        if actions
+            .send(Action::Net(NetEvent::Client(event)))
+            .await
+            .is_err()
+        {
             return;
         }
         if end {

@@ -31,12 +31,16 @@ pub struct HitMap {
 /// The key contexts in force, most specific first (for key lookup and the help overlay).
 pub fn contexts(model: &Model) -> Vec<Context> {
     match (&model.screen, &model.overlay) {
-        (Screen::Auth(_) | Screen::Trust(_), _) => vec![Context::Form, Context::Edit, Context::Global],
+        (Screen::Auth(_) | Screen::Trust(_), _) => {
+            vec![Context::Form, Context::Edit, Context::Global]
+        }
         (Screen::Connecting { .. }, _) => vec![Context::Global],
         (Screen::Main, Some(Overlay::Picker(_) | Overlay::Help { .. })) => {
             vec![Context::List, Context::Edit, Context::Global]
         }
-        (Screen::Main, Some(Overlay::Prompt(_))) => vec![Context::Form, Context::Edit, Context::Global],
+        (Screen::Main, Some(Overlay::Prompt(_))) => {
+            vec![Context::Form, Context::Edit, Context::Global]
+        }
         (Screen::Main, Some(_)) => vec![Context::Global],
         (Screen::Main, None) => pane_contexts(model),
     }
@@ -45,7 +49,9 @@ pub fn contexts(model: &Model) -> Vec<Context> {
 /// The contexts of the focused pane of the main screen.
 fn pane_contexts(model: &Model) -> Vec<Context> {
     match model.focus {
-        Focus::Chats if model.chats.filter.is_some() => vec![Context::List, Context::Edit, Context::Global],
+        Focus::Chats if model.chats.filter.is_some() => {
+            vec![Context::List, Context::Edit, Context::Global]
+        }
         Focus::Chats => vec![Context::Chats, Context::Global],
         Focus::Messages => vec![Context::Messages, Context::Global],
         Focus::Composer => vec![Context::Composer, Context::Edit, Context::Global],
@@ -59,13 +65,22 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) -> HitMap {
     let theme = &model.config.theme;
     let mut cursor: Option<Position> = None;
     match &model.screen {
-        Screen::Connecting { detail, retry_at_ms } => {
+        Screen::Connecting {
+            detail,
+            retry_at_ms,
+        } => {
             let left = retry_at_ms.map(|at| ((at - model.clock.now_ms).max(0) + 999) / 1000);
             screens::render_connecting(detail, left, theme, area, frame.buffer_mut());
         }
         Screen::Trust(prompt) => screens::render_trust(prompt, theme, area, frame.buffer_mut()),
         Screen::Auth(form) => {
-            cursor = Some(auth::render(form, &model.server, theme, area, frame.buffer_mut()));
+            cursor = Some(auth::render(
+                form,
+                &model.server,
+                theme,
+                area,
+                frame.buffer_mut(),
+            ));
         }
         Screen::Main => cursor = render_main(model, area, frame, &mut hits),
     }
@@ -75,9 +90,17 @@ pub fn render(model: &Model, frame: &mut Frame<'_>) -> HitMap {
     hits
 }
 
-fn render_main(model: &Model, area: Rect, frame: &mut Frame<'_>, hits: &mut HitMap) -> Option<Position> {
+fn render_main(
+    model: &Model,
+    area: Rect,
+    frame: &mut Frame<'_>,
+    hits: &mut HitMap,
+) -> Option<Position> {
     let theme = &model.config.theme;
-    let composer_height = model.composer.height(area.width).min(area.height.saturating_sub(4));
+    let composer_height = model
+        .composer
+        .height(area.width)
+        .min(area.height.saturating_sub(4));
     let [top, typing, composer_area, status_area] = Layout::vertical([
         Constraint::Min(3),
         Constraint::Length(1),
@@ -94,14 +117,19 @@ fn render_main(model: &Model, area: Rect, frame: &mut Frame<'_>, hits: &mut HitM
             (None, Some(top))
         }
     } else {
-        let [l, m] = Layout::horizontal([Constraint::Length(list_width), Constraint::Min(10)]).areas(top);
+        let [l, m] =
+            Layout::horizontal([Constraint::Length(list_width), Constraint::Min(10)]).areas(top);
         (Some(l), Some(m))
     };
     let mut cursor = None;
     let no_overlay = model.overlay.is_none();
     if let Some(list_area) = list_area {
-        let (rows, filter_cursor) =
-            chat_list::render(model, model.focus == Focus::Chats && no_overlay, list_area, frame.buffer_mut());
+        let (rows, filter_cursor) = chat_list::render(
+            model,
+            model.focus == Focus::Chats && no_overlay,
+            list_area,
+            frame.buffer_mut(),
+        );
         hits.chats_area = Some(list_area);
         hits.chat_rows = rows;
         if model.focus == Focus::Chats && no_overlay {
@@ -144,14 +172,23 @@ fn render_main(model: &Model, area: Rect, frame: &mut Frame<'_>, hits: &mut HitM
         Some(Overlay::Help { scroll }) => {
             let mut under = pane_contexts(model);
             under.retain(|c| *c != Context::Global);
-            help::render(&model.config.keymap, &under, *scroll, theme, area, frame.buffer_mut());
+            help::render(
+                &model.config.keymap,
+                &under,
+                *scroll,
+                theme,
+                area,
+                frame.buffer_mut(),
+            );
         }
         Some(Overlay::Picker(p)) => {
             let (c, rows) = picker::render(p, theme, area, frame.buffer_mut());
             hits.picker_rows = rows;
             cursor = Some(c);
         }
-        Some(Overlay::Prompt(p)) => cursor = Some(dialog::render_prompt(p, theme, area, frame.buffer_mut())),
+        Some(Overlay::Prompt(p)) => {
+            cursor = Some(dialog::render_prompt(p, theme, area, frame.buffer_mut()))
+        }
         Some(Overlay::Confirm(c)) => dialog::render_confirm(c, theme, area, frame.buffer_mut()),
         Some(Overlay::Info(i)) => dialog::render_info(i, theme, area, frame.buffer_mut()),
     }

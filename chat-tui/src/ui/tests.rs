@@ -13,7 +13,10 @@ use crate::widgets::text_input::TextBuffer;
 /// Snapshots `model` at both sizes.
 fn snapshot(name: &str, model: &Model) {
     for (width, height) in [(80, 24), (160, 48)] {
-        insta::assert_snapshot!(format!("{name}_{width}x{height}"), render(model, width, height));
+        insta::assert_snapshot!(
+            format!("{name}_{width}x{height}"),
+            render(model, width, height)
+        );
     }
 }
 
@@ -62,7 +65,14 @@ fn trust_refuses_a_changed_certificate() {
 #[test]
 fn sign_in() {
     let mut m = model();
-    net(&mut m, NetEvent::NeedSignIn { reason: Some("The saved session no longer works (session revoked). Sign in again.".into()) });
+    net(
+        &mut m,
+        NetEvent::NeedSignIn {
+            reason: Some(
+                "The saved session no longer works (session revoked). Sign in again.".into(),
+            ),
+        },
+    );
     snapshot("sign_in", &m);
 }
 
@@ -86,7 +96,13 @@ fn main_without_chats() {
             outbox: vec![],
         },
     );
-    client(&mut m, ClientEvent::Connected { address: "chat.example:4433".into(), node_id: "n".into() });
+    client(
+        &mut m,
+        ClientEvent::Connected {
+            address: "chat.example:4433".into(),
+            node_id: "n".into(),
+        },
+    );
     snapshot("main_empty", &m);
 }
 
@@ -100,7 +116,10 @@ fn main_reconnecting_with_a_selected_message_and_a_reply() {
     let mut m = team_open();
     keys(&mut m, "esc k k k k r");
     type_text(&mut m, "count me in");
-    m.conn = ConnState::Reconnecting { at_ms: NOW + 4_200, reason: "timed out".into() };
+    m.conn = ConnState::Reconnecting {
+        at_ms: NOW + 4_200,
+        reason: "timed out".into(),
+    };
     m.focus = crate::model::Focus::Messages;
     m.view.as_mut().unwrap().selected = Some(6);
     snapshot("main_reconnecting", &m);
@@ -146,7 +165,10 @@ fn user_search() {
         NetEvent::UserResults {
             token,
             users: vec![
-                pb::User { display_name: "Dave D.".into(), ..user(4, "dave", pb::UserStatus::Online) },
+                pb::User {
+                    display_name: "Dave D.".into(),
+                    ..user(4, "dave", pb::UserStatus::Online)
+                },
                 user(5, "dana", pb::UserStatus::Offline),
             ],
         },
@@ -185,9 +207,11 @@ fn no_color_draws_no_colours() {
     let mut m = team_open();
     m.config = crate::config::Config::parse("", true).unwrap();
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
-    terminal.draw(|f| {
-        crate::ui::render(&m, f);
-    }).unwrap();
+    terminal
+        .draw(|f| {
+            crate::ui::render(&m, f);
+        })
+        .unwrap();
     let buffer = terminal.backend().buffer();
     for cell in buffer.content() {
         assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");

@@ -50,7 +50,12 @@ pub(super) fn jump_to(model: &mut Model, chat_id: u64, seq: u64, effects: &mut V
 }
 
 /// Asks for a page of the open chat's history.
-pub(super) fn request(model: &mut Model, range: HistoryRange, jump: bool, effects: &mut Vec<Effect>) {
+pub(super) fn request(
+    model: &mut Model,
+    range: HistoryRange,
+    jump: bool,
+    effects: &mut Vec<Effect>,
+) {
     let token = model.ids.token();
     let Some(view) = &mut model.view else {
         return;
@@ -98,7 +103,11 @@ pub(super) fn on_history(
             attempts: load.attempts + 1,
             ..load
         });
-        effects.push(Effect::Net(NetCommand::LoadHistory { chat_id, token, range }));
+        effects.push(Effect::Net(NetCommand::LoadHistory {
+            chat_id,
+            token,
+            range,
+        }));
         return;
     }
     let was_latest = view.window.at_latest;
@@ -129,7 +138,11 @@ pub(super) fn on_history(
 }
 
 /// Asks for the profiles of users not known yet.
-pub(super) fn ask_users(model: &mut Model, ids: impl IntoIterator<Item = u64>, effects: &mut Vec<Effect>) {
+pub(super) fn ask_users(
+    model: &mut Model,
+    ids: impl IntoIterator<Item = u64>,
+    effects: &mut Vec<Effect>,
+) {
     let missing = model.users.to_ask(ids);
     if !missing.is_empty() {
         effects.push(Effect::Net(NetCommand::LoadUsers(missing)));
@@ -138,14 +151,24 @@ pub(super) fn ask_users(model: &mut Model, ids: impl IntoIterator<Item = u64>, e
 
 /// Loads what the screen position calls for.
 pub(super) fn more_history(model: &mut Model, effects: &mut Vec<Effect>) {
-    let wanted = model.view.as_ref().map(ChatView::wanted_loads).unwrap_or_default();
+    let wanted = model
+        .view
+        .as_ref()
+        .map(ChatView::wanted_loads)
+        .unwrap_or_default();
     for range in wanted {
         request(model, range, false, effects);
     }
 }
 
 /// The renderer says what is on screen.
-pub(super) fn on_viewport(model: &mut Model, chat_id: u64, top: u64, bottom: u64, effects: &mut Vec<Effect>) {
+pub(super) fn on_viewport(
+    model: &mut Model,
+    chat_id: u64,
+    top: u64,
+    bottom: u64,
+    effects: &mut Vec<Effect>,
+) {
     let Some(view) = model.view.as_mut().filter(|v| v.chat_id == chat_id) else {
         return;
     };
@@ -183,7 +206,8 @@ pub(super) fn to_latest(model: &mut Model, effects: &mut Vec<Effect>) {
     view.anchor = None;
     view.selected = None;
     if !view.window.at_latest {
-        view.loads.retain(|l| !matches!(l.range, HistoryRange::After(_)));
+        view.loads
+            .retain(|l| !matches!(l.range, HistoryRange::After(_)));
         if !view.loading(HistoryRange::Latest) {
             request(model, HistoryRange::Latest, false, effects);
         }
@@ -200,10 +224,7 @@ pub(super) fn mark_read(model: &mut Model, effects: &mut Vec<Effect>) {
         return;
     };
     let chat_id = view.chat_id;
-    let read = model
-        .chats
-        .get(chat_id)
-        .map_or(0, |e| e.state().read_seq);
+    let read = model.chats.get(chat_id).map_or(0, |e| e.state().read_seq);
     if last > read {
         model.chats.mark_read(chat_id, last);
         effects.push(Effect::Net(NetCommand::MarkRead { chat_id, seq: last }));
@@ -218,7 +239,10 @@ pub(super) fn selected_message(model: &mut Model) -> Option<pb::Message> {
         .and_then(|v| v.selected.and_then(|s| v.window.get(s)))
         .cloned();
     if message.is_none() {
-        model.notify(Level::Error, "Select a message first (messages pane: ↑/↓ or k/j).");
+        model.notify(
+            Level::Error,
+            "Select a message first (messages pane: ↑/↓ or k/j).",
+        );
     }
     message
 }

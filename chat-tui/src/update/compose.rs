@@ -64,7 +64,9 @@ fn typing(model: &mut Model, effects: &mut Vec<Effect>) {
         return;
     };
     // Commands and edits are not messages being written.
-    if model.composer.input.text().starts_with('/') || matches!(model.composer.mode, Mode::Edit { .. }) {
+    if model.composer.input.text().starts_with('/')
+        || matches!(model.composer.mode, Mode::Edit { .. })
+    {
         return;
     }
     let (last_chat, last_ms) = model.last_typing;
@@ -134,12 +136,18 @@ fn send(model: &mut Model, effects: &mut Vec<Effect>) {
         return;
     }
     // `//text` sends `/text`.
-    let body = text.strip_prefix('/').filter(|rest| rest.starts_with('/')).unwrap_or(&text);
+    let body = text
+        .strip_prefix('/')
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(&text);
     let text = emoji::expand(body);
     if text.chars().count() > MAX_TEXT_CHARS {
         model.notify(
             Level::Error,
-            format!("The message is too long ({} characters, at most {MAX_TEXT_CHARS}).", text.chars().count()),
+            format!(
+                "The message is too long ({} characters, at most {MAX_TEXT_CHARS}).",
+                text.chars().count()
+            ),
         );
         return;
     }
@@ -158,7 +166,13 @@ fn send(model: &mut Model, effects: &mut Vec<Effect>) {
 }
 
 /// Puts a text message into the outbox and shows it as "sending".
-pub(super) fn queue_text(model: &mut Model, chat_id: u64, text: String, reply_to_seq: u64, effects: &mut Vec<Effect>) {
+pub(super) fn queue_text(
+    model: &mut Model,
+    chat_id: u64,
+    text: String,
+    reply_to_seq: u64,
+    effects: &mut Vec<Effect>,
+) {
     queue(
         model,
         pb::SendMessage {
@@ -198,10 +212,18 @@ fn target_message(model: &mut Model, mine: bool) -> Option<pb::Message> {
     let view = model.view.as_ref()?;
     view.selected
         .and_then(|s| view.window.get(s))
-        .or_else(|| view.window.iter().rev().find(|m| !m.deleted && (!mine || m.sender_id == me)))
+        .or_else(|| {
+            view.window
+                .iter()
+                .rev()
+                .find(|m| !m.deleted && (!mine || m.sender_id == me))
+        })
         .cloned()
         .or_else(|| {
-            model.notify(Level::Error, "No message to act on: select one in the messages pane.");
+            model.notify(
+                Level::Error,
+                "No message to act on: select one in the messages pane.",
+            );
             None
         })
 }
@@ -210,10 +232,25 @@ fn target_message(model: &mut Model, mine: bool) -> Option<pb::Message> {
 fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
     let net = |effects: &mut Vec<Effect>, c| effects.push(Effect::Net(c));
     match slash {
-        Slash::Dm(user) => net(effects, NetCommand::OpenPrivate(user_id_or_name(model, user))),
+        Slash::Dm(user) => net(
+            effects,
+            NetCommand::OpenPrivate(user_id_or_name(model, user)),
+        ),
         Slash::New => overlay::open_user_search(model, Purpose::NewPrivateChat, effects),
-        Slash::Group(title) => net(effects, NetCommand::CreateGroup { kind: pb::ChatKind::Group, title }),
-        Slash::Channel(title) => net(effects, NetCommand::CreateGroup { kind: pb::ChatKind::Channel, title }),
+        Slash::Group(title) => net(
+            effects,
+            NetCommand::CreateGroup {
+                kind: pb::ChatKind::Group,
+                title,
+            },
+        ),
+        Slash::Channel(title) => net(
+            effects,
+            NetCommand::CreateGroup {
+                kind: pb::ChatKind::Channel,
+                title,
+            },
+        ),
         Slash::Help => model.overlay = Some(Overlay::Help { scroll: 0 }),
         Slash::Quit => model.quit = true,
         Slash::Status(status) => net(
@@ -242,11 +279,17 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
                 model.overlay = Some(Overlay::Info(profile_info(&me, true)));
             }
         }
-        Slash::Profile(Some(user)) => net(effects, NetCommand::ShowProfile(user_id_or_name(model, user))),
+        Slash::Profile(Some(user)) => net(
+            effects,
+            NetCommand::ShowProfile(user_id_or_name(model, user)),
+        ),
         Slash::Contacts => overlay::open_list(model, Purpose::Contacts, effects),
         Slash::Blocked => overlay::open_list(model, Purpose::Blocked, effects),
         Slash::AddContact(u) => net(effects, NetCommand::AddContact(user_id_or_name(model, u))),
-        Slash::RemoveContact(u) => net(effects, NetCommand::RemoveContact(user_id_or_name(model, u))),
+        Slash::RemoveContact(u) => net(
+            effects,
+            NetCommand::RemoveContact(user_id_or_name(model, u)),
+        ),
         Slash::Block(u) => net(effects, NetCommand::Block(user_id_or_name(model, u))),
         Slash::Unblock(u) => net(effects, NetCommand::Unblock(user_id_or_name(model, u))),
         Slash::Sessions => net(effects, NetCommand::ListSessions),
@@ -268,7 +311,13 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
     };
     let net = |effects: &mut Vec<Effect>, c| effects.push(Effect::Net(c));
     match slash {
-        Slash::Invite(u) => net(effects, NetCommand::Invite { chat_id, user: user_id_or_name(model, u) }),
+        Slash::Invite(u) => net(
+            effects,
+            NetCommand::Invite {
+                chat_id,
+                user: user_id_or_name(model, u),
+            },
+        ),
         Slash::Kick(u) => {
             let user = user_id_or_name(model, u);
             overlay::confirm_kick(model, chat_id, user);
@@ -276,11 +325,19 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         Slash::Leave => overlay::confirm_leave(model, chat_id),
         Slash::Promote(u) => net(
             effects,
-            NetCommand::SetRole { chat_id, user: user_id_or_name(model, u), role: pb::MemberRole::Admin },
+            NetCommand::SetRole {
+                chat_id,
+                user: user_id_or_name(model, u),
+                role: pb::MemberRole::Admin,
+            },
         ),
         Slash::Demote(u) => net(
             effects,
-            NetCommand::SetRole { chat_id, user: user_id_or_name(model, u), role: pb::MemberRole::Member },
+            NetCommand::SetRole {
+                chat_id,
+                user: user_id_or_name(model, u),
+                role: pb::MemberRole::Member,
+            },
         ),
         Slash::Transfer(u) => {
             let user = user_id_or_name(model, u);
@@ -295,14 +352,28 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         Slash::Edit(text) => {
             if let Some(m) = target_message(model, true) {
                 match main_keys::editable(model, &m) {
-                    Ok(()) => net(effects, NetCommand::Edit { chat_id, seq: m.seq, text: emoji::expand(&text) }),
+                    Ok(()) => net(
+                        effects,
+                        NetCommand::Edit {
+                            chat_id,
+                            seq: m.seq,
+                            text: emoji::expand(&text),
+                        },
+                    ),
                     Err(why) => model.notify(Level::Error, why),
                 }
             }
         }
         Slash::Delete => {
             if let Some(m) = target_message(model, false) {
-                net(effects, NetCommand::Delete { chat_id, seq: m.seq, for_everyone: false });
+                net(
+                    effects,
+                    NetCommand::Delete {
+                        chat_id,
+                        seq: m.seq,
+                        for_everyone: false,
+                    },
+                );
             }
         }
         Slash::DeleteAll => {
@@ -327,24 +398,35 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
             effects.push(main_keys::set_state(chat_id, None, Some(until), None));
         }
         Slash::Unmute => effects.push(main_keys::set_state(chat_id, None, Some(0), None)),
-        Slash::Archive(archived) => effects.push(main_keys::set_state(chat_id, None, None, Some(archived))),
+        Slash::Archive(archived) => {
+            effects.push(main_keys::set_state(chat_id, None, None, Some(archived)))
+        }
         _ => {}
     }
 }
 
 fn react(model: &mut Model, chat_id: u64, input: &str, remove: bool, effects: &mut Vec<Effect>) {
     let Some(emoji) = emoji::parse(input) else {
-        model.notify(Level::Error, format!("{input} is not an emoji or a known :shortcode:."));
+        model.notify(
+            Level::Error,
+            format!("{input} is not an emoji or a known :shortcode:."),
+        );
         return;
     };
     if let Some(m) = target_message(model, false) {
-        effects.push(Effect::Net(NetCommand::React { chat_id, seq: m.seq, emoji, remove }));
+        effects.push(Effect::Net(NetCommand::React {
+            chat_id,
+            seq: m.seq,
+            emoji,
+            remove,
+        }));
     }
 }
 
 /// The lines of a profile window.
 pub(super) fn profile_info(user: &pb::User, me: bool) -> Info {
-    let status = match pb::UserStatus::try_from(user.status).unwrap_or(pb::UserStatus::Unspecified) {
+    let status = match pb::UserStatus::try_from(user.status).unwrap_or(pb::UserStatus::Unspecified)
+    {
         pb::UserStatus::Online => "online",
         pb::UserStatus::Away => "away",
         pb::UserStatus::Busy => "busy",
@@ -352,7 +434,14 @@ pub(super) fn profile_info(user: &pb::User, me: bool) -> Info {
     };
     let mut lines = vec![
         format!("Username:     @{}", user.username),
-        format!("Display name: {}", if user.display_name.is_empty() { "—" } else { &user.display_name }),
+        format!(
+            "Display name: {}",
+            if user.display_name.is_empty() {
+                "—"
+            } else {
+                &user.display_name
+            }
+        ),
         format!("Status:       {status}"),
     ];
     if !user.bio.is_empty() {
@@ -366,7 +455,11 @@ pub(super) fn profile_info(user: &pb::User, me: bool) -> Info {
         lines.push("/name, /bio and /status change these.".into());
     }
     Info {
-        title: if me { "My profile".into() } else { format!("@{}", user.username) },
+        title: if me {
+            "My profile".into()
+        } else {
+            format!("@{}", user.username)
+        },
         lines,
     }
 }

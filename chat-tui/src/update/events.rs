@@ -28,11 +28,30 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 retry_at_ms: retry_in_ms.map(|ms| model.clock.now_ms + ms as i64),
             };
         }
-        NetEvent::TrustUnknown { address, fingerprint, file } => {
-            model.screen = Screen::Trust(TrustPrompt { address, fingerprint, known: None, file });
+        NetEvent::TrustUnknown {
+            address,
+            fingerprint,
+            file,
+        } => {
+            model.screen = Screen::Trust(TrustPrompt {
+                address,
+                fingerprint,
+                known: None,
+                file,
+            });
         }
-        NetEvent::TrustChanged { address, fingerprint, known, file } => {
-            model.screen = Screen::Trust(TrustPrompt { address, fingerprint, known: Some(known), file });
+        NetEvent::TrustChanged {
+            address,
+            fingerprint,
+            known,
+            file,
+        } => {
+            model.screen = Screen::Trust(TrustPrompt {
+                address,
+                fingerprint,
+                known: Some(known),
+                file,
+            });
         }
         NetEvent::NeedSignIn { reason } => {
             let mut form = AuthForm::new(false, "");
@@ -73,7 +92,11 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             let ids: Vec<u64> = model
                 .chats
                 .iter()
-                .flat_map(|e| e.peer.into_iter().chain(e.chat.last_message.as_ref().map(|m| m.sender_id)))
+                .flat_map(|e| {
+                    e.peer
+                        .into_iter()
+                        .chain(e.chat.last_message.as_ref().map(|m| m.sender_id))
+                })
                 .collect();
             chat::ask_users(model, ids, effects);
             select_first_if_none(model);
@@ -99,10 +122,19 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 model.notify(Level::Ok, format!("{title} is open."));
             }
         }
-        NetEvent::History { chat_id, token, range, page } => {
+        NetEvent::History {
+            chat_id,
+            token,
+            range,
+            page,
+        } => {
             chat::on_history(model, chat_id, token, range, page, effects);
         }
-        NetEvent::HistoryFailed { chat_id, token, error } => {
+        NetEvent::HistoryFailed {
+            chat_id,
+            token,
+            error,
+        } => {
             if let Some(view) = model.view.as_mut().filter(|v| v.chat_id == chat_id) {
                 view.loads.retain(|l| l.token != token);
             }
@@ -120,7 +152,13 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             let items = users
                 .iter()
                 .filter(|u| u.id != model.me_id())
-                .map(|u| Item::new(format!("@{}", u.username), u.display_name.clone(), Value::User(u.id)))
+                .map(|u| {
+                    Item::new(
+                        format!("@{}", u.username),
+                        u.display_name.clone(),
+                        Value::User(u.id),
+                    )
+                })
                 .collect();
             model.users.upsert(users);
             overlay::fill(model, token, items);
@@ -131,9 +169,19 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 .map(|m| {
                     let chat = model.chats.title(m.chat_id, &model.users);
                     Item::new(
-                        format!("{}: {}", model.users.name(m.sender_id), shorten(&m.text, 60)),
-                        format!("{chat} · {}", clock_time(m.sent_at_ms, model.clock.utc_offset_s)),
-                        Value::Message { chat_id: m.chat_id, seq: m.seq },
+                        format!(
+                            "{}: {}",
+                            model.users.name(m.sender_id),
+                            shorten(&m.text, 60)
+                        ),
+                        format!(
+                            "{chat} · {}",
+                            clock_time(m.sent_at_ms, model.clock.utc_offset_s)
+                        ),
+                        Value::Message {
+                            chat_id: m.chat_id,
+                            seq: m.seq,
+                        },
                     )
                 })
                 .collect();
@@ -144,7 +192,11 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             let items = sessions
                 .iter()
                 .map(|s| {
-                    let device = if s.device_name.is_empty() { "unnamed device" } else { &s.device_name };
+                    let device = if s.device_name.is_empty() {
+                        "unnamed device"
+                    } else {
+                        &s.device_name
+                    };
                     let current = if s.current { " · this one" } else { "" };
                     Item::new(
                         format!("#{} {device}", s.id),
@@ -168,7 +220,11 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             overlay::show_profile(model, &user);
         }
         NetEvent::Queued(_) => {}
-        NetEvent::QueueFailed { client_msg_id, text, error } => {
+        NetEvent::QueueFailed {
+            client_msg_id,
+            text,
+            error,
+        } => {
             model.pending.remove(&client_msg_id);
             give_back(model, text);
             model.notify(Level::Error, format!("Message not queued: {error}"));
@@ -182,7 +238,9 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 // changes (a reaction), which this answer predates.
                 view.window.upsert(&message);
             }
-            model.chats.on_message(&message, model.me_id(), false, message.sent_at_ms);
+            model
+                .chats
+                .on_message(&message, model.me_id(), false, message.sent_at_ms);
             chat::mark_read(model, effects);
         }
         NetEvent::SendRefused { request, error } => {
@@ -198,10 +256,14 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
 /// Highlights the first chat of the list when none is.
 fn select_first_if_none(model: &mut Model) {
     if model.chats.selected.is_none() {
-        model.chats.selected = model.chats.rows(&model.users).into_iter().find_map(|r| match r {
-            Row::Chat(id) => Some(id),
-            Row::Archived(_) => None,
-        });
+        model.chats.selected = model
+            .chats
+            .rows(&model.users)
+            .into_iter()
+            .find_map(|r| match r {
+                Row::Chat(id) => Some(id),
+                Row::Archived(_) => None,
+            });
     }
 }
 
@@ -227,8 +289,14 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
         ClientEvent::Presence(p) => model.users.set_presence(&p),
         ClientEvent::Typing(t) => {
             if t.user_id != me {
-                let lasts = if t.expires_in_ms == 0 { DEFAULT_TYPING_MS } else { i64::from(t.expires_in_ms) };
-                model.typing.set(t.chat_id, t.user_id, model.clock.now_ms + lasts);
+                let lasts = if t.expires_in_ms == 0 {
+                    DEFAULT_TYPING_MS
+                } else {
+                    i64::from(t.expires_in_ms)
+                };
+                model
+                    .typing
+                    .set(t.chat_id, t.user_id, model.clock.now_ms + lasts);
                 chat::ask_users(model, [t.user_id], effects);
             }
         }
@@ -243,23 +311,35 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
             }
         }
         ClientEvent::GoAway(g) => {
-            model.notify(Level::Info, format!("The server is going away ({}); reconnecting.", g.reason));
+            model.notify(
+                Level::Info,
+                format!("The server is going away ({}); reconnecting.", g.reason),
+            );
         }
         ClientEvent::SessionRevoked(r) => {
             model.conn = ConnState::Offline("session revoked".into());
             on_net(model, NetEvent::SignedOut, effects);
             if let Screen::Auth(form) = &mut model.screen {
-                form.error = Some(format!("Your session was revoked ({}). Sign in again.", r.reason));
+                form.error = Some(format!(
+                    "Your session was revoked ({}). Sign in again.",
+                    r.reason
+                ));
             }
         }
         ClientEvent::AuthFailed { reason } => {
             model.conn = ConnState::Offline("signed out".into());
             on_net(model, NetEvent::SignedOut, effects);
             if let Screen::Auth(form) = &mut model.screen {
-                form.error = Some(format!("The saved session no longer works ({reason}). Sign in again."));
+                form.error = Some(format!(
+                    "The saved session no longer works ({reason}). Sign in again."
+                ));
             }
         }
-        ClientEvent::Skipped { chat_id, from_seq, to_seq } => {
+        ClientEvent::Skipped {
+            chat_id,
+            from_seq,
+            to_seq,
+        } => {
             model.notify(
                 Level::Error,
                 format!("Events {from_seq}–{to_seq} of a chat could not be loaded; reloading it."),
@@ -308,7 +388,10 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
         // A chat the list does not know yet: ask for it (with my state of it).
         effects.push(Effect::Net(NetCommand::LoadChat(chat_id)));
     }
-    let in_view = model.view.as_ref().is_some_and(|v| v.chat_id == chat_id && v.follows_latest());
+    let in_view = model
+        .view
+        .as_ref()
+        .is_some_and(|v| v.chat_id == chat_id && v.follows_latest());
     if let Some(view) = model.view.as_mut().filter(|v| v.chat_id == chat_id) {
         view.window.apply(&ev);
     }
@@ -332,7 +415,11 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
         }
         Some(Body::MessageEdited(e)) => {
             if let Some(entry) = model.chats.get_mut(chat_id)
-                && let Some(last) = entry.chat.last_message.as_mut().filter(|l| l.seq == e.message_seq)
+                && let Some(last) = entry
+                    .chat
+                    .last_message
+                    .as_mut()
+                    .filter(|l| l.seq == e.message_seq)
                 && !e.text.is_empty()
             {
                 last.text.clone_from(&e.text);
@@ -341,7 +428,11 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
         }
         Some(Body::MessageDeleted(d)) => {
             if let Some(entry) = model.chats.get_mut(chat_id)
-                && let Some(last) = entry.chat.last_message.as_mut().filter(|l| l.seq == d.message_seq)
+                && let Some(last) = entry
+                    .chat
+                    .last_message
+                    .as_mut()
+                    .filter(|l| l.seq == d.message_seq)
             {
                 last.deleted = true;
                 last.text.clear();
@@ -424,12 +515,17 @@ fn close_if_open(model: &mut Model, chat_id: u64) {
 /// A new message from someone else that is not on screen: bell and desktop notification,
 /// unless the chat is muted.
 fn notify_new_message(model: &mut Model, m: &pb::Message, effects: &mut Vec<Effect>) {
-    let muted = model.chats.get(m.chat_id).is_some_and(|e| e.muted(model.clock.now_ms));
+    let muted = model
+        .chats
+        .get(m.chat_id)
+        .is_some_and(|e| e.muted(model.clock.now_ms));
     if muted {
         return;
     }
     let settings = &model.config.notifications;
-    if !(settings.bell || settings.desktop) || model.clock.now_ms - model.last_bell_ms < BELL_EVERY_MS {
+    if !(settings.bell || settings.desktop)
+        || model.clock.now_ms - model.last_bell_ms < BELL_EVERY_MS
+    {
         return;
     }
     model.last_bell_ms = model.clock.now_ms;

@@ -95,7 +95,10 @@ fn validate(form: &AuthForm) -> Result<NetCommand, (usize, String)> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
     if !valid_name {
-        return Err((0, "A username has 3 to 32 characters: letters, digits, _ and .".into()));
+        return Err((
+            0,
+            "A username has 3 to 32 characters: letters, digits, _ and .".into(),
+        ));
     }
     let email = form.value("Email").trim().to_string();
     if email.matches('@').count() != 1 || email.len() < 3 {

@@ -125,9 +125,18 @@ fn on_filter_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
 }
 
 /// Actions on a chat that both the chat list and the message pane offer.
-fn on_chat_action(model: &mut Model, command: Command, chat_id: Option<u64>, effects: &mut Vec<Effect>) {
+fn on_chat_action(
+    model: &mut Model,
+    command: Command,
+    chat_id: Option<u64>,
+    effects: &mut Vec<Effect>,
+) {
     match command {
-        Command::NewChat => overlay::open_user_search(model, crate::widgets::picker::Purpose::NewPrivateChat, effects),
+        Command::NewChat => overlay::open_user_search(
+            model,
+            crate::widgets::picker::Purpose::NewPrivateChat,
+            effects,
+        ),
         Command::NewGroup => {
             model.overlay = Some(Overlay::Prompt(Prompt {
                 title: "New group: title".into(),
@@ -147,7 +156,9 @@ fn on_chat_action(model: &mut Model, command: Command, chat_id: Option<u64>, eff
             let now = model.clock.now_ms;
             match command {
                 Command::Pin => effects.push(set_state(chat_id, Some(!state.pinned), None, None)),
-                Command::Archive => effects.push(set_state(chat_id, None, None, Some(!state.archived))),
+                Command::Archive => {
+                    effects.push(set_state(chat_id, None, None, Some(!state.archived)))
+                }
                 Command::Mute if state.muted_until_ms > now => {
                     effects.push(set_state(chat_id, None, Some(0), None));
                 }
@@ -260,7 +271,10 @@ pub(super) fn start_reply(model: &mut Model, m: &pb::Message) {
         model.users.name(m.sender_id),
         crate::widgets::shorten(&crate::widgets::messages::preview(m), 30)
     );
-    model.composer.mode = Mode::Reply { seq: m.seq, preview };
+    model.composer.mode = Mode::Reply {
+        seq: m.seq,
+        preview,
+    };
     model.focus = Focus::Composer;
 }
 

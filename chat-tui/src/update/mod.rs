@@ -72,11 +72,19 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::Tick(clock) => {
             model.clock = clock;
             model.typing.expire(clock.now_ms);
-            if model.notice.as_ref().is_some_and(|n| n.until_ms <= clock.now_ms) {
+            if model
+                .notice
+                .as_ref()
+                .is_some_and(|n| n.until_ms <= clock.now_ms)
+            {
                 model.notice = None;
             }
         }
-        Action::Viewport { chat_id, top, bottom } => {
+        Action::Viewport {
+            chat_id,
+            top,
+            bottom,
+        } => {
             chat::on_viewport(model, chat_id, top, bottom, &mut effects);
         }
         Action::Net(event) => events::on_net(model, event, &mut effects),
@@ -108,11 +116,18 @@ fn on_paste(model: &mut Model, text: &str) {
                 field.input.insert_str(&text.replace(['\r', '\n'], ""));
             }
         }
-        (Screen::Main, Some(Overlay::Picker(p))) => p.query.insert_str(&text.replace(['\r', '\n'], " ")),
-        (Screen::Main, Some(Overlay::Prompt(p))) => p.input.insert_str(&text.replace(['\r', '\n'], " ")),
+        (Screen::Main, Some(Overlay::Picker(p))) => {
+            p.query.insert_str(&text.replace(['\r', '\n'], " "))
+        }
+        (Screen::Main, Some(Overlay::Prompt(p))) => {
+            p.input.insert_str(&text.replace(['\r', '\n'], " "))
+        }
         (Screen::Main, None) => {
             model.focus = Focus::Composer;
-            model.composer.input.insert_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
+            model
+                .composer
+                .input
+                .insert_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
         }
         _ => {}
     }

@@ -29,7 +29,10 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
             _ => {}
         },
         Overlay::Info(_) => {
-            if matches!(input, Input::Command(Command::Cancel | Command::Open) | Input::Text('q')) {
+            if matches!(
+                input,
+                Input::Command(Command::Cancel | Command::Open) | Input::Text('q')
+            ) {
                 model.overlay = None;
             }
         }
@@ -56,7 +59,10 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
                     PromptPurpose::NewGroup => pb::ChatKind::Group,
                     PromptPurpose::NewChannel => pb::ChatKind::Channel,
                 };
-                effects.push(Effect::Net(NetCommand::CreateGroup { kind, title: answer }));
+                effects.push(Effect::Net(NetCommand::CreateGroup {
+                    kind,
+                    title: answer,
+                }));
             }
             Input::Command(c) => {
                 prompt.input.apply(c);
@@ -104,10 +110,12 @@ fn query_changed(model: &mut Model, effects: &mut Vec<Effect>) {
             query,
             chat_id: *chat_id,
         },
-        Purpose::NewPrivateChat | Purpose::Invite(_) | Purpose::AddContact => NetCommand::SearchUsers {
-            token,
-            query: query.trim_start_matches('@').to_string(),
-        },
+        Purpose::NewPrivateChat | Purpose::Invite(_) | Purpose::AddContact => {
+            NetCommand::SearchUsers {
+                token,
+                query: query.trim_start_matches('@').to_string(),
+            }
+        }
         // Lists loaded once (contacts, blocked users) filter locally.
         _ => return,
     };
@@ -124,7 +132,12 @@ pub(super) fn open_user_search(model: &mut Model, purpose: Purpose, effects: &mu
         _ => "New private chat: type a name",
     };
     let token = model.ids.token();
-    model.overlay = Some(Overlay::Picker(Picker::remote(title, purpose, token, "type the start of a username")));
+    model.overlay = Some(Overlay::Picker(Picker::remote(
+        title,
+        purpose,
+        token,
+        "type the start of a username",
+    )));
     let _ = effects;
 }
 
@@ -136,7 +149,12 @@ pub(super) fn open_search(model: &mut Model, chat_id: u64, words: &str, effects:
         format!("Search {}", model.chats.title(chat_id, &model.users))
     };
     let token = model.ids.token();
-    let mut picker = Picker::remote(title, Purpose::Search { chat_id }, token, "type words to find");
+    let mut picker = Picker::remote(
+        title,
+        Purpose::Search { chat_id },
+        token,
+        "type words to find",
+    );
     picker.query.set(words);
     model.overlay = Some(Overlay::Picker(picker));
     if !words.is_empty() {
@@ -148,8 +166,14 @@ pub(super) fn open_search(model: &mut Model, chat_id: u64, words: &str, effects:
 pub(super) fn open_list(model: &mut Model, purpose: Purpose, effects: &mut Vec<Effect>) {
     let token = model.ids.token();
     let (title, command) = match purpose {
-        Purpose::Blocked => ("Blocked users (enter unblocks)", NetCommand::ListBlocked { token }),
-        _ => ("Contacts (enter opens the chat)", NetCommand::ListContacts { token }),
+        Purpose::Blocked => (
+            "Blocked users (enter unblocks)",
+            NetCommand::ListBlocked { token },
+        ),
+        _ => (
+            "Contacts (enter opens the chat)",
+            NetCommand::ListContacts { token },
+        ),
     };
     let mut picker = Picker::remote(title, purpose, token, "nobody yet");
     picker.loading = true;
@@ -171,7 +195,11 @@ pub(super) fn open_reactions(model: &mut Model, m: &pb::Message) {
                 .reactions
                 .iter()
                 .any(|r| r.emoji == *e && r.user_ids.contains(&me));
-            let detail = if mine { format!(":{name}: (yours: enter removes)") } else { format!(":{name}:") };
+            let detail = if mine {
+                format!(":{name}: (yours: enter removes)")
+            } else {
+                format!(":{name}:")
+            };
             Item::new(*e, detail, Value::Text((*e).to_string()))
         })
         .collect();
@@ -194,7 +222,13 @@ pub(super) fn open_forward(model: &mut Model, m: &pb::Message) {
     let mut items: Vec<Item> = model
         .chats
         .iter()
-        .map(|e| Item::new(model.chats.title(e.chat.id, &model.users), "", Value::Chat(e.chat.id)))
+        .map(|e| {
+            Item::new(
+                model.chats.title(e.chat.id, &model.users),
+                "",
+                Value::Chat(e.chat.id),
+            )
+        })
         .collect();
     items.sort_by_key(|item| item.label.to_lowercase());
     model.overlay = Some(Overlay::Picker(Picker::local(
@@ -209,11 +243,21 @@ pub(super) fn open_forward(model: &mut Model, m: &pb::Message) {
 
 /// Opens the mute durations.
 pub(super) fn open_mute(model: &mut Model, chat_id: u64) {
-    let items = [("1 hour", "1h"), ("8 hours", "8h"), ("1 day", "1d"), ("1 week", "1w"), ("Forever", "forever")]
-        .into_iter()
-        .map(|(label, value)| Item::new(label, "", Value::Text(value.into())))
-        .collect();
-    model.overlay = Some(Overlay::Picker(Picker::local("Mute for", Purpose::Mute(chat_id), items)));
+    let items = [
+        ("1 hour", "1h"),
+        ("8 hours", "8h"),
+        ("1 day", "1d"),
+        ("1 week", "1w"),
+        ("Forever", "forever"),
+    ]
+    .into_iter()
+    .map(|(label, value)| Item::new(label, "", Value::Text(value.into())))
+    .collect();
+    model.overlay = Some(Overlay::Picker(Picker::local(
+        "Mute for",
+        Purpose::Mute(chat_id),
+        items,
+    )));
 }
 
 fn text_items(items: &[(&str, &str)]) -> Vec<Item> {
@@ -234,13 +278,33 @@ pub(super) fn open_chat_menu(model: &mut Model, chat_id: u64) {
     if !private {
         items.extend([("Members…", "members"), ("Invite…", "invite")]);
     }
-    items.push(if state.pinned { ("Unpin", "pin") } else { ("Pin", "pin") });
-    items.push(if entry.muted(model.clock.now_ms) { ("Unmute", "mute") } else { ("Mute…", "mute") });
-    items.push(if state.archived { ("Unarchive", "archive") } else { ("Archive", "archive") });
+    items.push(if state.pinned {
+        ("Unpin", "pin")
+    } else {
+        ("Pin", "pin")
+    });
+    items.push(if entry.muted(model.clock.now_ms) {
+        ("Unmute", "mute")
+    } else {
+        ("Mute…", "mute")
+    });
+    items.push(if state.archived {
+        ("Unarchive", "archive")
+    } else {
+        ("Archive", "archive")
+    });
     items.push(("Search in this chat…", "search"));
-    items.push(if private { ("Delete this private chat…", "leave") } else { ("Leave…", "leave") });
+    items.push(if private {
+        ("Delete this private chat…", "leave")
+    } else {
+        ("Leave…", "leave")
+    });
     let title = model.chats.title(chat_id, &model.users);
-    model.overlay = Some(Overlay::Picker(Picker::local(title, Purpose::ChatMenu(chat_id), text_items(&items))));
+    model.overlay = Some(Overlay::Picker(Picker::local(
+        title,
+        Purpose::ChatMenu(chat_id),
+        text_items(&items),
+    )));
 }
 
 /// Opens my menu.
@@ -254,8 +318,15 @@ pub(super) fn open_me_menu(model: &mut Model) {
         ("My sessions…", "sessions"),
         ("Sign out…", "logout"),
     ]);
-    let title = model.me.as_ref().map_or("Me".to_string(), |u| format!("@{}", u.username));
-    model.overlay = Some(Overlay::Picker(Picker::local(title, Purpose::MeMenu, items)));
+    let title = model
+        .me
+        .as_ref()
+        .map_or("Me".to_string(), |u| format!("@{}", u.username));
+    model.overlay = Some(Overlay::Picker(Picker::local(
+        title,
+        Purpose::MeMenu,
+        items,
+    )));
 }
 
 /// Opens the members of a chat (choosing one offers what can be done to them).
@@ -267,22 +338,38 @@ pub(super) fn open_members(model: &mut Model, chat_id: u64) {
         .map(|v| v.members.clone())
         .unwrap_or_default();
     if members.is_empty() {
-        model.notify(Level::Info, "The member list is still loading; try again in a moment.");
+        model.notify(
+            Level::Info,
+            "The member list is still loading; try again in a moment.",
+        );
         return;
     }
     let items = members
         .iter()
         .map(|m| {
-            let role = match pb::MemberRole::try_from(m.role).unwrap_or(pb::MemberRole::Unspecified) {
+            let role = match pb::MemberRole::try_from(m.role).unwrap_or(pb::MemberRole::Unspecified)
+            {
                 pb::MemberRole::Owner => "owner",
                 pb::MemberRole::Admin => "admin",
                 _ => "member",
             };
-            let handle = model.users.username(m.user_id).map(|u| format!("@{u} · ")).unwrap_or_default();
-            Item::new(model.users.name(m.user_id), format!("{handle}{role}"), Value::User(m.user_id))
+            let handle = model
+                .users
+                .username(m.user_id)
+                .map(|u| format!("@{u} · "))
+                .unwrap_or_default();
+            Item::new(
+                model.users.name(m.user_id),
+                format!("{handle}{role}"),
+                Value::User(m.user_id),
+            )
         })
         .collect();
-    model.overlay = Some(Overlay::Picker(Picker::local("Members", Purpose::Members(chat_id), items)));
+    model.overlay = Some(Overlay::Picker(Picker::local(
+        "Members",
+        Purpose::Members(chat_id),
+        items,
+    )));
 }
 
 fn open_member_actions(model: &mut Model, chat_id: u64, user_id: u64) {
@@ -296,7 +383,11 @@ fn open_member_actions(model: &mut Model, chat_id: u64, user_id: u64) {
         ("Block…", "block"),
     ]);
     let title = model.users.name(user_id);
-    model.overlay = Some(Overlay::Picker(Picker::local(title, Purpose::MemberAction { chat_id, user_id }, items)));
+    model.overlay = Some(Overlay::Picker(Picker::local(
+        title,
+        Purpose::MemberAction { chat_id, user_id },
+        items,
+    )));
 }
 
 fn user_label(model: &Model, user: &UserRef) -> String {
@@ -334,7 +425,10 @@ pub(super) fn confirm_transfer(model: &mut Model, chat_id: u64, user: UserRef) {
 
 /// Asks before leaving (or, for a private chat, deleting) a chat.
 pub(super) fn confirm_leave(model: &mut Model, chat_id: u64) {
-    let private = model.chats.get(chat_id).is_some_and(|e| e.kind() == pb::ChatKind::Private);
+    let private = model
+        .chats
+        .get(chat_id)
+        .is_some_and(|e| e.kind() == pb::ChatKind::Private);
     let title = model.chats.title(chat_id, &model.users);
     let question = if private {
         format!("Delete the private chat with {title}? It is deleted for both of you.")
@@ -374,19 +468,39 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
     model.overlay = None;
     let net = |effects: &mut Vec<Effect>, c| effects.push(Effect::Net(c));
     match (purpose, item.value) {
-        (Purpose::NewPrivateChat | Purpose::Contacts, Value::User(id)) => net(effects, NetCommand::OpenPrivate(UserRef::Id(id))),
-        (Purpose::Invite(chat_id), Value::User(id)) => net(effects, NetCommand::Invite { chat_id, user: UserRef::Id(id) }),
-        (Purpose::AddContact, Value::User(id)) => net(effects, NetCommand::AddContact(UserRef::Id(id))),
+        (Purpose::NewPrivateChat | Purpose::Contacts, Value::User(id)) => {
+            net(effects, NetCommand::OpenPrivate(UserRef::Id(id)))
+        }
+        (Purpose::Invite(chat_id), Value::User(id)) => net(
+            effects,
+            NetCommand::Invite {
+                chat_id,
+                user: UserRef::Id(id),
+            },
+        ),
+        (Purpose::AddContact, Value::User(id)) => {
+            net(effects, NetCommand::AddContact(UserRef::Id(id)))
+        }
         (Purpose::Blocked, Value::User(id)) => net(effects, NetCommand::Unblock(UserRef::Id(id))),
         (Purpose::Kick(chat_id), Value::User(id)) => confirm_kick(model, chat_id, UserRef::Id(id)),
-        (Purpose::Transfer(chat_id), Value::User(id)) => confirm_transfer(model, chat_id, UserRef::Id(id)),
+        (Purpose::Transfer(chat_id), Value::User(id)) => {
+            confirm_transfer(model, chat_id, UserRef::Id(id))
+        }
         (Purpose::Promote(chat_id), Value::User(id)) => net(
             effects,
-            NetCommand::SetRole { chat_id, user: UserRef::Id(id), role: pb::MemberRole::Admin },
+            NetCommand::SetRole {
+                chat_id,
+                user: UserRef::Id(id),
+                role: pb::MemberRole::Admin,
+            },
         ),
         (Purpose::Demote(chat_id), Value::User(id)) => net(
             effects,
-            NetCommand::SetRole { chat_id, user: UserRef::Id(id), role: pb::MemberRole::Member },
+            NetCommand::SetRole {
+                chat_id,
+                user: UserRef::Id(id),
+                role: pb::MemberRole::Member,
+            },
         ),
         (Purpose::Forward { chat_id, seq }, Value::Chat(target)) => {
             let message = model
@@ -394,7 +508,11 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
                 .as_ref()
                 .and_then(|v| v.window.get(seq))
                 .cloned()
-                .unwrap_or(pb::Message { chat_id, seq, ..Default::default() });
+                .unwrap_or(pb::Message {
+                    chat_id,
+                    seq,
+                    ..Default::default()
+                });
             forward(model, &message, target, effects);
         }
         (Purpose::React { chat_id, seq }, Value::Text(emoji)) => {
@@ -403,10 +521,24 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
                 .view
                 .as_ref()
                 .and_then(|v| v.window.get(seq))
-                .is_some_and(|m| m.reactions.iter().any(|r| r.emoji == emoji && r.user_ids.contains(&me)));
-            net(effects, NetCommand::React { chat_id, seq, emoji, remove });
+                .is_some_and(|m| {
+                    m.reactions
+                        .iter()
+                        .any(|r| r.emoji == emoji && r.user_ids.contains(&me))
+                });
+            net(
+                effects,
+                NetCommand::React {
+                    chat_id,
+                    seq,
+                    emoji,
+                    remove,
+                },
+            );
         }
-        (Purpose::Search { .. }, Value::Message { chat_id, seq }) => chat::jump_to(model, chat_id, seq, effects),
+        (Purpose::Search { .. }, Value::Message { chat_id, seq }) => {
+            chat::jump_to(model, chat_id, seq, effects)
+        }
         (Purpose::Sessions, Value::Session(id)) => {
             model.overlay = Some(Overlay::Confirm(Confirm {
                 question: format!("Revoke session #{id}? That device is signed out."),
@@ -420,12 +552,23 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
                 "busy" => pb::UserStatus::Busy,
                 _ => pb::UserStatus::Offline,
             };
-            net(effects, NetCommand::UpdateProfile(pb::UpdateProfile { status: status as i32, ..Default::default() }));
+            net(
+                effects,
+                NetCommand::UpdateProfile(pb::UpdateProfile {
+                    status: status as i32,
+                    ..Default::default()
+                }),
+            );
         }
         (Purpose::Mute(chat_id), Value::Text(duration)) => {
             let until = crate::slash::parse_duration(&duration)
                 .map_or(i64::MAX, |d| model.clock.now_ms.saturating_add(d));
-            effects.push(super::main_keys::set_state(chat_id, None, Some(until), None));
+            effects.push(super::main_keys::set_state(
+                chat_id,
+                None,
+                Some(until),
+                None,
+            ));
         }
         (Purpose::Members(chat_id), Value::User(id)) => open_member_actions(model, chat_id, id),
         (Purpose::MemberAction { chat_id, user_id }, Value::Text(action)) => {
@@ -433,29 +576,60 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
             match action.as_str() {
                 "message" => net(effects, NetCommand::OpenPrivate(user)),
                 "profile" => net(effects, NetCommand::ShowProfile(user)),
-                "promote" => net(effects, NetCommand::SetRole { chat_id, user, role: pb::MemberRole::Admin }),
-                "demote" => net(effects, NetCommand::SetRole { chat_id, user, role: pb::MemberRole::Member }),
+                "promote" => net(
+                    effects,
+                    NetCommand::SetRole {
+                        chat_id,
+                        user,
+                        role: pb::MemberRole::Admin,
+                    },
+                ),
+                "demote" => net(
+                    effects,
+                    NetCommand::SetRole {
+                        chat_id,
+                        user,
+                        role: pb::MemberRole::Member,
+                    },
+                ),
                 "transfer" => confirm_transfer(model, chat_id, user),
                 "kick" => confirm_kick(model, chat_id, user),
                 _ => {
                     model.overlay = Some(Overlay::Confirm(Confirm {
-                        question: format!("Block {}? They can no longer message you.", model.users.name(user_id)),
+                        question: format!(
+                            "Block {}? They can no longer message you.",
+                            model.users.name(user_id)
+                        ),
                         command: NetCommand::Block(user),
                     }));
                 }
             }
         }
         (Purpose::ChatMenu(chat_id), Value::Text(action)) => {
-            let state = model.chats.get(chat_id).map(|e| e.state()).unwrap_or_default();
+            let state = model
+                .chats
+                .get(chat_id)
+                .map(|e| e.state())
+                .unwrap_or_default();
             match action.as_str() {
                 "members" => open_members(model, chat_id),
                 "invite" => open_user_search(model, Purpose::Invite(chat_id), effects),
-                "pin" => effects.push(super::main_keys::set_state(chat_id, Some(!state.pinned), None, None)),
+                "pin" => effects.push(super::main_keys::set_state(
+                    chat_id,
+                    Some(!state.pinned),
+                    None,
+                    None,
+                )),
                 "mute" if state.muted_until_ms > model.clock.now_ms => {
                     effects.push(super::main_keys::set_state(chat_id, None, Some(0), None));
                 }
                 "mute" => open_mute(model, chat_id),
-                "archive" => effects.push(super::main_keys::set_state(chat_id, None, None, Some(!state.archived))),
+                "archive" => effects.push(super::main_keys::set_state(
+                    chat_id,
+                    None,
+                    None,
+                    Some(!state.archived),
+                )),
                 "search" => open_search(model, chat_id, "", effects),
                 _ => confirm_leave(model, chat_id),
             }
@@ -468,7 +642,11 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
                     ("Busy", "busy"),
                     ("Invisible (appear offline)", "offline"),
                 ]);
-                model.overlay = Some(Overlay::Picker(Picker::local("My status", Purpose::Status, items)));
+                model.overlay = Some(Overlay::Picker(Picker::local(
+                    "My status",
+                    Purpose::Status,
+                    items,
+                )));
             }
             "profile" => {
                 if let Some(me) = model.me.clone() {
@@ -481,7 +659,8 @@ pub(super) fn choose(model: &mut Model, effects: &mut Vec<Effect>) {
             "sessions" => net(effects, NetCommand::ListSessions),
             _ => {
                 model.overlay = Some(Overlay::Confirm(Confirm {
-                    question: "Sign out? The session is revoked and forgotten on this computer.".into(),
+                    question: "Sign out? The session is revoked and forgotten on this computer."
+                        .into(),
                     command: NetCommand::SignOut,
                 }));
             }

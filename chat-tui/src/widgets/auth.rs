@@ -79,10 +79,24 @@ impl AuthForm {
 }
 
 /// Draws the form; returns where the cursor goes.
-pub fn render(form: &AuthForm, server: &str, theme: &Theme, area: Rect, buf: &mut Buffer) -> Position {
+pub fn render(
+    form: &AuthForm,
+    server: &str,
+    theme: &Theme,
+    area: Rect,
+    buf: &mut Buffer,
+) -> Position {
     let height = (form.fields.len() as u16) * 2 + 7;
-    let rect = super::centered(area, area.width.saturating_sub(2).min(64), height.min(area.height));
-    let title = if form.register { " Create an account " } else { " Sign in " };
+    let rect = super::centered(
+        area,
+        area.width.saturating_sub(2).min(64),
+        height.min(area.height),
+    );
+    let title = if form.register {
+        " Create an account "
+    } else {
+        " Sign in "
+    };
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
@@ -98,7 +112,11 @@ pub fn render(form: &AuthForm, server: &str, theme: &Theme, area: Rect, buf: &mu
             break;
         }
         let focused = i == form.focus;
-        let label_style = if focused { theme.accent() } else { theme.text() };
+        let label_style = if focused {
+            theme.accent()
+        } else {
+            theme.text()
+        };
         Paragraph::new(Span::styled(format!("{:>16} ", field.label), label_style))
             .render(Rect::new(inner.x, y, label_width, 1), buf);
         let width = inner.width.saturating_sub(label_width + 1) as usize;
@@ -129,8 +147,17 @@ pub fn render(form: &AuthForm, server: &str, theme: &Theme, area: Rect, buf: &mu
     } else {
         Line::default()
     };
-    let rest = Rect::new(inner.x + 1, y, inner.width.saturating_sub(2), inner.bottom().saturating_sub(y));
-    let switch = if form.register { "ctrl-r: sign in instead" } else { "ctrl-r: create an account" };
+    let rest = Rect::new(
+        inner.x + 1,
+        y,
+        inner.width.saturating_sub(2),
+        inner.bottom().saturating_sub(y),
+    );
+    let switch = if form.register {
+        "ctrl-r: sign in instead"
+    } else {
+        "ctrl-r: create an account"
+    };
     Paragraph::new(vec![
         status,
         Line::from(Span::styled(

@@ -35,7 +35,7 @@ pub fn render(
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(focused))
-        .title(Span::styled(" Chats ", theme.border(focused)));
+        .title(super::pane_title("Chats", focused, theme));
     let mut inner = block.inner(area);
     block.render(area, buf);
     let mut hits = Vec::new();
@@ -47,7 +47,10 @@ pub fn render(
         ]);
         Paragraph::new(line).render(Rect::new(inner.x, inner.y, inner.width, 1), buf);
         let x = filter.text()[..filter.cursor()].width() as u16;
-        cursor = Some(Position::new((inner.x + 1 + x).min(inner.right().saturating_sub(1)), inner.y));
+        cursor = Some(Position::new(
+            (inner.x + 1 + x).min(inner.right().saturating_sub(1)),
+            inner.y,
+        ));
         inner.y += 1;
         inner.height = inner.height.saturating_sub(1);
     }
@@ -72,9 +75,16 @@ pub fn render(
         let rect = Rect::new(inner.x, inner.y + (i - first) as u16, inner.width, 1);
         match *row {
             Row::Archived(count) => {
-                let arrow = if model.chats.show_archived || model.chats.filter.is_some() { "▾" } else { "▸" };
-                Paragraph::new(Span::styled(format!("{arrow} Archived ({count})"), theme.dim()))
-                    .render(rect, buf);
+                let arrow = if model.chats.show_archived || model.chats.filter.is_some() {
+                    "-"
+                } else {
+                    "+"
+                };
+                Paragraph::new(Span::styled(
+                    format!("{arrow} Archived ({count})"),
+                    theme.dim(),
+                ))
+                .render(rect, buf);
             }
             Row::Chat(id) => {
                 let selected = Some(id) == model.chats.selected;
@@ -95,7 +105,10 @@ fn render_row(model: &Model, id: u64, selected: bool, open: bool, rect: Rect, bu
     let state = entry.state();
     let icon = match entry.kind() {
         pb::ChatKind::Private => presence_dot(
-            entry.peer.and_then(|p| model.users.get(p)).map(|u| u.status),
+            entry
+                .peer
+                .and_then(|p| model.users.get(p))
+                .map(|u| u.status),
             theme,
         ),
         pb::ChatKind::Channel => Span::styled("»", theme.dim()),
@@ -113,7 +126,14 @@ fn render_row(model: &Model, id: u64, selected: bool, open: bool, rect: Rect, bu
         n if entry.mentioned => format!("@{n}"),
         n => n.to_string(),
     };
-    let right = format!("{markers}{}{unread}", if markers.is_empty() || unread.is_empty() { "" } else { " " });
+    let right = format!(
+        "{markers}{}{unread}",
+        if markers.is_empty() || unread.is_empty() {
+            ""
+        } else {
+            " "
+        }
+    );
     let name_width = (rect.width as usize).saturating_sub(3 + right.width());
     let name = super::shorten(&model.chats.title(id, &model.users), name_width.max(1));
     let mut name_style = if state.unread_count > 0 && !entry.muted(model.clock.now_ms) {
@@ -125,7 +145,11 @@ fn render_row(model: &Model, id: u64, selected: bool, open: bool, rect: Rect, bu
         name_style = name_style.add_modifier(ratatui::style::Modifier::UNDERLINED);
     }
     let pad = name_width.saturating_sub(name.width());
-    let unread_style = if entry.mentioned { theme.mention() } else { theme.accent() };
+    let unread_style = if entry.mentioned {
+        theme.mention()
+    } else {
+        theme.accent()
+    };
     let line = Line::from(vec![
         icon,
         Span::raw(" "),
@@ -134,7 +158,11 @@ fn render_row(model: &Model, id: u64, selected: bool, open: bool, rect: Rect, bu
         Span::styled(markers.clone(), theme.dim()),
         Span::styled(right[markers.len()..].to_string(), unread_style),
     ]);
-    let row_style = if selected { theme.selected() } else { Style::default() };
+    let row_style = if selected {
+        theme.selected()
+    } else {
+        Style::default()
+    };
     buf.set_style(rect, row_style);
     Paragraph::new(line).render(rect, buf);
 }

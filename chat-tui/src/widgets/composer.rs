@@ -122,7 +122,8 @@ impl Composer {
     pub fn complete(&mut self, start: usize, candidates: Vec<String>) -> bool {
         // A completion goes on only while its last insertion is still what precedes the cursor.
         let current = self.completion.take().filter(|c| {
-            self.input.text().get(c.start..self.input.cursor()) == c.candidates.get(c.index).map(String::as_str)
+            self.input.text().get(c.start..self.input.cursor())
+                == c.candidates.get(c.index).map(String::as_str)
         });
         let completion = match current {
             Some(mut c) if !c.candidates.is_empty() => {
@@ -165,7 +166,7 @@ pub fn render(
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(focused))
-        .title(Span::styled(format!(" {title} "), theme.border(focused)));
+        .title(super::pane_title(title, focused, theme));
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.width < 3 || inner.height == 0 {
@@ -178,14 +179,17 @@ pub fn render(
         Mode::Edit { .. } => Some("✎ editing your message  (esc cancels)".to_string()),
     };
     if let Some(banner) = banner {
-        Paragraph::new(Line::from(Span::styled(banner, theme.dim()))).render(
-            Rect::new(inner.x, y, inner.width, 1),
-            buf,
-        );
+        Paragraph::new(Line::from(Span::styled(banner, theme.dim())))
+            .render(Rect::new(inner.x, y, inner.width, 1), buf);
         y += 1;
     }
     let text_width = inner.width.saturating_sub(2) as usize;
-    let wrapped = wrap(composer.input.text(), composer.input.cursor(), text_width, false);
+    let wrapped = wrap(
+        composer.input.text(),
+        composer.input.cursor(),
+        text_width,
+        false,
+    );
     let rows_fit = (inner.y + inner.height).saturating_sub(y) as usize;
     // Keep the cursor row visible.
     let first = wrapped.cursor.0.saturating_sub(rows_fit.saturating_sub(1));
@@ -196,14 +200,18 @@ pub fn render(
         } else {
             Span::raw("  ")
         };
-        Paragraph::new(Line::from(vec![lead, Span::raw(row.clone())])).render(
-            Rect::new(inner.x, y + i as u16, inner.width, 1),
-            buf,
-        );
+        Paragraph::new(Line::from(vec![lead, Span::raw(row.clone())]))
+            .render(Rect::new(inner.x, y + i as u16, inner.width, 1), buf);
     }
     if composer.input.is_empty() && composer.mode == Mode::New {
-        Paragraph::new(Span::styled("Write a message — enter sends, alt-enter for a new line", theme.dim()))
-            .render(Rect::new(inner.x + 2, y, inner.width.saturating_sub(2), 1), buf);
+        Paragraph::new(Span::styled(
+            "Write a message — enter sends, alt-enter for a new line",
+            theme.dim(),
+        ))
+        .render(
+            Rect::new(inner.x + 2, y, inner.width.saturating_sub(2), 1),
+            buf,
+        );
     }
     focused.then(|| {
         Position::new(

@@ -68,8 +68,11 @@ pub fn render_prompt(prompt: &Prompt, theme: &Theme, area: Rect, buf: &mut Buffe
     let before = text[..prompt.input.cursor()].width() as u16;
     let skip = before.saturating_sub(inner.width.saturating_sub(3));
     let shown: String = text.chars().skip(skip as usize).collect();
-    Paragraph::new(Line::from(vec![Span::styled("› ", theme.accent()), Span::raw(shown)]))
-        .render(inner, buf);
+    Paragraph::new(Line::from(vec![
+        Span::styled("› ", theme.accent()),
+        Span::raw(shown),
+    ]))
+    .render(inner, buf);
     Position::new(inner.x + 2 + before - skip, inner.y)
 }
 
@@ -94,5 +97,7 @@ pub fn render_info(info: &Info, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let inner = block.inner(rect);
     block.render(rect, buf);
     let lines: Vec<Line<'_>> = info.lines.iter().map(|l| Line::raw(l.as_str())).collect();
-    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
 }

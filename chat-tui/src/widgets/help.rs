@@ -31,9 +31,16 @@ pub fn lines(keymap: &Keymap, first: &[Context], theme: &Theme) -> Vec<Line<'sta
         }
         out.push(Line::default());
     }
-    out.push(Line::from(Span::styled("Commands (type in the composer)", theme.accent())));
+    out.push(Line::from(Span::styled(
+        "Commands (type in the composer)",
+        theme.accent(),
+    )));
     for (name, args, help) in COMMANDS {
-        let usage = if args.is_empty() { format!("/{name}") } else { format!("/{name} {args}") };
+        let usage = if args.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{name} {args}")
+        };
         out.push(Line::from(vec![
             Span::raw(format!("  {usage:<22}")),
             Span::styled(*help, theme.dim()),
@@ -43,8 +50,19 @@ pub fn lines(keymap: &Keymap, first: &[Context], theme: &Theme) -> Vec<Line<'sta
 }
 
 /// Draws the overlay scrolled by `scroll` rows.
-pub fn render(keymap: &Keymap, first: &[Context], scroll: u16, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let rect = super::centered(area, area.width.saturating_sub(2).min(84), area.height.saturating_sub(2));
+pub fn render(
+    keymap: &Keymap,
+    first: &[Context],
+    scroll: u16,
+    theme: &Theme,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let rect = super::centered(
+        area,
+        area.width.saturating_sub(2).min(84),
+        area.height.saturating_sub(2),
+    );
     Clear.render(rect, buf);
     let block = Block::default()
         .borders(Borders::ALL)

@@ -40,10 +40,17 @@ struct Laid {
 }
 
 /// The title of the pane: the chat's name, kind and members, or the peer's presence.
-fn header(model: &Model, view: &ChatView) -> Line<'static> {
+fn header(model: &Model, view: &ChatView, focused: bool) -> Line<'static> {
     let theme = &model.config.theme;
     let title = model.chats.title(view.chat_id, &model.users);
-    let mut spans = vec![Span::styled(format!(" {title} "), theme.accent())];
+    let mut spans = Vec::new();
+    if focused {
+        spans.push(Span::styled(
+            format!(" {}", super::FOCUS_MARK),
+            theme.border(true),
+        ));
+    }
+    spans.push(Span::styled(format!(" {title} "), theme.accent()));
     if let Some(entry) = model.chats.get(view.chat_id) {
         match entry.kind() {
             pb::ChatKind::Private => {
@@ -61,7 +68,11 @@ fn header(model: &Model, view: &ChatView) -> Line<'static> {
                 spans.push(Span::styled(format!(" {status} "), theme.dim()));
             }
             kind => {
-                let what = if kind == pb::ChatKind::Channel { "channel" } else { "group" };
+                let what = if kind == pb::ChatKind::Channel {
+                    "channel"
+                } else {
+                    "group"
+                };
                 spans.push(Span::styled(
                     format!("· {what} · {} members ", entry.chat.member_count),
                     theme.dim(),
@@ -79,17 +90,23 @@ pub fn render(model: &Model, focused: bool, area: Rect, buf: &mut Buffer) -> Dra
         .borders(Borders::ALL)
         .border_style(theme.border(focused));
     let Some(view) = &model.view else {
-        let block = block.title(Span::styled(" Messages ", theme.border(focused)));
+        let block = block.title(super::pane_title("Messages", focused, theme));
         let inner = block.inner(area);
         block.render(area, buf);
         Paragraph::new(vec![
-            Line::from(Span::styled("Choose a chat on the left (enter opens it).", theme.dim())),
-            Line::from(Span::styled("n: new private chat · N: new group · ?: every key", theme.dim())),
+            Line::from(Span::styled(
+                "Choose a chat on the left (enter opens it).",
+                theme.dim(),
+            )),
+            Line::from(Span::styled(
+                "n: new private chat · N: new group · ?: every key",
+                theme.dim(),
+            )),
         ])
         .render(inner, buf);
         return Drawn::default();
     };
-    block = block.title(header(model, view));
+    block = block.title(header(model, view, focused));
     let inner = block.inner(area);
     block.render(area, buf);
     let width = inner.width as usize;
@@ -196,7 +213,11 @@ pub fn render(model: &Model, focused: bool, area: Rect, buf: &mut Buffer) -> Dra
         }
     }
     if view.window.is_empty() && blocks.is_empty() {
-        let text = if view.loads.is_empty() { "No messages yet. Say hello!" } else { "Loading…" };
+        let text = if view.loads.is_empty() {
+            "No messages yet. Say hello!"
+        } else {
+            "Loading…"
+        };
         Paragraph::new(Span::styled(text, theme.dim())).render(inner, buf);
     } else if view.window.has_older && y > inner.y && !view.loads.is_empty() {
         Paragraph::new(Span::styled("loading older messages…", theme.dim()))
@@ -211,7 +232,10 @@ fn day(ms: i64, model: &Model) -> chrono::NaiveDate {
 }
 
 fn separator(ms: i64, model: &Model, width: usize) -> Line<'static> {
-    let label = format!(" {} ", local(ms, model.clock.utc_offset_s).format("%A, %-d %B %Y"));
+    let label = format!(
+        " {} ",
+        local(ms, model.clock.utc_offset_s).format("%A, %-d %B %Y")
+    );
     let rest = width.saturating_sub(label.chars().count());
     let left = rest / 2;
     Line::from(Span::styled(
@@ -263,7 +287,14 @@ fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) ->
     }
     if let Some(f) = &m.forwarded_from {
         lines.push(Line::from(Span::styled(
-            shorten(&format!("{}⤷ forwarded from {}", " ".repeat(INDENT), model.users.name(f.sender_id)), width),
+            shorten(
+                &format!(
+                    "{}⤷ forwarded from {}",
+                    " ".repeat(INDENT),
+                    model.users.name(f.sender_id)
+                ),
+                width,
+            ),
             theme.dim(),
         )));
     }
@@ -278,7 +309,11 @@ fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) ->
             theme.dim().add_modifier(Modifier::ITALIC),
         ));
     } else {
-        let body_style = if m.mention_ids.contains(&me) { theme.mention() } else { theme.text() };
+        let body_style = if m.mention_ids.contains(&me) {
+            theme.mention()
+        } else {
+            theme.text()
+        };
         if let Some(a) = attachment(m) {
             spans.push(Span::styled(a, theme.accent()));
             if !m.text.is_empty() {
@@ -297,7 +332,11 @@ fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) ->
     if !m.reactions.is_empty() {
         let mut r = vec![Span::raw(" ".repeat(INDENT))];
         for reaction in &m.reactions {
-            let style = if reaction.user_ids.contains(&me) { theme.accent() } else { theme.text() };
+            let style = if reaction.user_ids.contains(&me) {
+                theme.accent()
+            } else {
+                theme.text()
+            };
             r.push(Span::styled(
                 format!("{} {}", reaction.emoji, reaction.user_ids.len()),
                 style,

@@ -29,9 +29,27 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
+/// The marker before the title of the focused pane (seen without colours too).
+pub const FOCUS_MARK: &str = "▸";
+
+/// A pane's title: marked when the pane has the keyboard.
+pub fn pane_title(
+    title: &str,
+    focused: bool,
+    theme: &crate::theme::Theme,
+) -> ratatui::text::Span<'static> {
+    let text = if focused {
+        format!(" {FOCUS_MARK} {title} ")
+    } else {
+        format!(" {title} ")
+    };
+    ratatui::text::Span::styled(text, theme.border(focused))
+}
+
 /// A time in the user's time zone.
 pub fn local(ms: i64, utc_offset_s: i32) -> DateTime<FixedOffset> {
-    let offset = FixedOffset::east_opt(utc_offset_s).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
+    let offset =
+        FixedOffset::east_opt(utc_offset_s).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
     DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .with_timezone(&offset)
@@ -63,8 +81,14 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(centered(Rect::new(0, 0, 80, 24), 20, 4), Rect::new(30, 10, 20, 4));
-        assert_eq!(centered(Rect::new(0, 0, 10, 5), 20, 8), Rect::new(0, 0, 10, 5));
+        assert_eq!(
+            centered(Rect::new(0, 0, 80, 24), 20, 4),
+            Rect::new(30, 10, 20, 4)
+        );
+        assert_eq!(
+            centered(Rect::new(0, 0, 10, 5), 20, 8),
+            Rect::new(0, 0, 10, 5)
+        );
         assert_eq!(clock_time(0, 3600), "01:00");
         assert_eq!(shorten("hello\nworld", 8), "hello w…");
         assert_eq!(shorten("hi", 8), "hi");

@@ -199,14 +199,20 @@ pub fn render(picker: &Picker, theme: &Theme, area: Rect, buf: &mut Buffer) -> (
     let width = area.width.saturating_sub(4).min(70).max(20.min(area.width));
     // Tall enough for the items (and the query line and borders), at most 20 rows.
     let wanted = picker.visible().len().max(1) as u16 + 3;
-    let height = wanted.clamp(6, 20).min(area.height.saturating_sub(2)).max(5.min(area.height));
+    let height = wanted
+        .clamp(6, 20)
+        .min(area.height.saturating_sub(2))
+        .max(5.min(area.height));
     let rect = super::centered(area, width, height);
     Clear.render(rect, buf);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
         .title(Span::styled(format!(" {} ", picker.title), theme.accent()))
-        .title_bottom(Span::styled(" ↑↓ choose · enter pick · esc close ", theme.dim()));
+        .title_bottom(Span::styled(
+            " ↑↓ choose · enter pick · esc close ",
+            theme.dim(),
+        ));
     let inner = block.inner(rect);
     block.render(rect, buf);
     let mut hits = Vec::new();
@@ -219,11 +225,23 @@ pub fn render(picker: &Picker, theme: &Theme, area: Rect, buf: &mut Buffer) -> (
     ]);
     Paragraph::new(query_line).render(Rect::new(inner.x, inner.y, inner.width, 1), buf);
     let cursor_x = picker.query.text()[..picker.query.cursor()].width() as u16;
-    let cursor = Position::new((inner.x + 2 + cursor_x).min(inner.right().saturating_sub(1)), inner.y);
-    let list = Rect::new(inner.x, inner.y + 1, inner.width, inner.height.saturating_sub(1));
+    let cursor = Position::new(
+        (inner.x + 2 + cursor_x).min(inner.right().saturating_sub(1)),
+        inner.y,
+    );
+    let list = Rect::new(
+        inner.x,
+        inner.y + 1,
+        inner.width,
+        inner.height.saturating_sub(1),
+    );
     let items = picker.visible();
     if items.is_empty() {
-        let text = if picker.loading { "searching…" } else { picker.empty.as_str() };
+        let text = if picker.loading {
+            "searching…"
+        } else {
+            picker.empty.as_str()
+        };
         Paragraph::new(Span::styled(text, theme.dim())).render(list, buf);
         return (cursor, hits);
     }
@@ -232,7 +250,11 @@ pub fn render(picker: &Picker, theme: &Theme, area: Rect, buf: &mut Buffer) -> (
     for (i, item) in items.iter().enumerate().skip(first).take(rows) {
         let y = list.y + (i - first) as u16;
         let row = Rect::new(list.x, y, list.width, 1);
-        let style = if i == picker.selected { theme.selected() } else { theme.text() };
+        let style = if i == picker.selected {
+            theme.selected()
+        } else {
+            theme.text()
+        };
         let line = Line::from(vec![
             Span::styled(format!(" {} ", item.label), style),
             Span::styled(item.detail.clone(), theme.dim()),

@@ -10,8 +10,18 @@ use crate::model::TrustPrompt;
 use crate::theme::Theme;
 
 /// "Connecting to …" with the last error and the countdown to the next attempt.
-pub fn render_connecting(detail: &str, retry_in_s: Option<i64>, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let rect = super::centered(area, area.width.saturating_sub(2).min(70), 7.min(area.height));
+pub fn render_connecting(
+    detail: &str,
+    retry_in_s: Option<i64>,
+    theme: &Theme,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let rect = super::centered(
+        area,
+        area.width.saturating_sub(2).min(70),
+        7.min(area.height),
+    );
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
@@ -21,16 +31,25 @@ pub fn render_connecting(detail: &str, retry_in_s: Option<i64>, theme: &Theme, a
     block.render(rect, buf);
     let mut lines = vec![Line::raw(detail.to_string())];
     if let Some(s) = retry_in_s {
-        lines.push(Line::from(Span::styled(format!("Trying again in {s} s…"), theme.warn())));
+        lines.push(Line::from(Span::styled(
+            format!("Trying again in {s} s…"),
+            theme.warn(),
+        )));
     }
     lines.push(Line::from(Span::styled("ctrl-c: quit", theme.dim())));
-    Paragraph::new(lines).wrap(Wrap { trim: true }).render(inner, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .render(inner, buf);
 }
 
 /// The fingerprint to confirm, or the refusal of a changed one.
 pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let changed = prompt.known.is_some();
-    let rect = super::centered(area, area.width.saturating_sub(2).min(76), 16.min(area.height));
+    let rect = super::centered(
+        area,
+        area.width.saturating_sub(2).min(76),
+        16.min(area.height),
+    );
     let (title, style) = if changed {
         (" WARNING: SERVER CERTIFICATE CHANGED ", theme.error())
     } else {
@@ -39,7 +58,11 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
     let block = Block::default()
         .borders(Borders::ALL)
         .padding(Padding::horizontal(1))
-        .border_style(if changed { theme.error() } else { theme.border(true) })
+        .border_style(if changed {
+            theme.error()
+        } else {
+            theme.border(true)
+        })
         .title(Span::styled(title, style));
     let inner = block.inner(rect);
     block.render(rect, buf);
@@ -47,10 +70,15 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
     let lines = match &prompt.known {
         Some(known) => vec![
             Line::from(Span::styled(
-                format!("{} presents a different certificate than before.", prompt.address),
+                format!(
+                    "{} presents a different certificate than before.",
+                    prompt.address
+                ),
                 theme.error(),
             )),
-            Line::raw("Someone may be intercepting the connection, or the server's certificate was replaced."),
+            Line::raw(
+                "Someone may be intercepting the connection, or the server's certificate was replaced.",
+            ),
             Line::raw(""),
             Line::raw("Recorded fingerprint (SHA-256):"),
             Line::from(Span::styled(known.clone(), theme.dim())),
@@ -64,12 +92,17 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
             Line::from(Span::styled("q / esc / ctrl-c: quit", theme.dim())),
         ],
         None => vec![
-            Line::raw(format!("This is the first connection to {}.", prompt.address)),
+            Line::raw(format!(
+                "This is the first connection to {}.",
+                prompt.address
+            )),
             Line::raw("Its certificate's SHA-256 fingerprint is:"),
             Line::raw(""),
             Line::from(fp),
             Line::raw(""),
-            Line::raw("Compare it with the one the server's operator gave you (chatd prints it on start)."),
+            Line::raw(
+                "Compare it with the one the server's operator gave you (chatd prints it on start).",
+            ),
             Line::raw(format!("Trusting it records it in {}.", prompt.file)),
             Line::raw(""),
             Line::from(vec![
@@ -80,5 +113,7 @@ pub fn render_trust(prompt: &TrustPrompt, theme: &Theme, area: Rect, buf: &mut B
             ]),
         ],
     };
-    Paragraph::new(lines).wrap(Wrap { trim: true }).render(inner, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .render(inner, buf);
 }

@@ -35,7 +35,11 @@ pub fn render_typing(model: &Model, area: Rect, buf: &mut Buffer) {
     if let Some(sentence) = typing_sentence(&names) {
         Paragraph::new(Span::styled(
             format!(" {sentence}"),
-            model.config.theme.dim().add_modifier(ratatui::style::Modifier::ITALIC),
+            model
+                .config
+                .theme
+                .dim()
+                .add_modifier(ratatui::style::Modifier::ITALIC),
         ))
         .render(area, buf);
     }
@@ -82,7 +86,11 @@ pub fn render_status(model: &Model, area: Rect, buf: &mut Buffer) {
             theme.warn(),
         ));
     }
-    if let Some(notice) = model.notice.as_ref().filter(|n| n.until_ms > model.clock.now_ms) {
+    if let Some(notice) = model
+        .notice
+        .as_ref()
+        .filter(|n| n.until_ms > model.clock.now_ms)
+    {
         spans.push(Span::raw(" │ "));
         spans.push(Span::styled(notice.text.clone(), style_of(notice.level)));
     }
@@ -103,7 +111,10 @@ mod tests {
     #[test]
     fn typing_sentences() {
         assert_eq!(typing_sentence(&[]), None);
-        assert_eq!(typing_sentence(&["alice".into()]).unwrap(), "alice is typing…");
+        assert_eq!(
+            typing_sentence(&["alice".into()]).unwrap(),
+            "alice is typing…"
+        );
         assert_eq!(
             typing_sentence(&["alice".into(), "bob".into()]).unwrap(),
             "alice and bob are typing…"

@@ -74,9 +74,9 @@ impl TextBuffer {
     /// The word the cursor is at the end of (for completion): its start offset and text.
     pub fn word_before_cursor(&self) -> (usize, &str) {
         let before = &self.text[..self.cursor];
-        let start = before
-            .rfind(char::is_whitespace)
-            .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        let start = before.rfind(char::is_whitespace).map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
         (start, &before[start..])
     }
 
@@ -99,14 +99,21 @@ impl TextBuffer {
         let trimmed = before.trim_end_matches(|c: char| !c.is_alphanumeric());
         trimmed
             .rfind(|c: char| !c.is_alphanumeric())
-            .map_or(0, |i| i + trimmed[i..].chars().next().map_or(1, char::len_utf8))
+            .map_or(0, |i| {
+                i + trimmed[i..].chars().next().map_or(1, char::len_utf8)
+            })
     }
 
     fn word_end(&self) -> usize {
         let after = &self.text[self.cursor..];
-        let skip = after.len() - after.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+        let skip = after.len()
+            - after
+                .trim_start_matches(|c: char| !c.is_alphanumeric())
+                .len();
         let rest = &after[skip..];
-        let word = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+        let word = rest
+            .find(|c: char| !c.is_alphanumeric())
+            .unwrap_or(rest.len());
         self.cursor + skip + word
     }
 
@@ -255,7 +262,11 @@ mod tests {
     fn cursor_moves_by_grapheme_word_and_line() {
         let mut b = TextBuffer::with_text("héllo wörld 👍🏽");
         b.apply(Command::Left);
-        assert_eq!(&b.text()[b.cursor()..], "👍🏽", "a skin-toned emoji is one grapheme");
+        assert_eq!(
+            &b.text()[b.cursor()..],
+            "👍🏽",
+            "a skin-toned emoji is one grapheme"
+        );
         b.apply(Command::WordLeft);
         assert_eq!(&b.text()[b.cursor()..], "wörld 👍🏽");
         b.apply(Command::DeleteWord);
@@ -276,7 +287,11 @@ mod tests {
         let mut b = buffer("first line\nab\nthird", 3);
         assert!(!b.up());
         assert!(b.down());
-        assert_eq!(&b.text()[b.cursor()..], "\nthird", "clamped to the short line");
+        assert_eq!(
+            &b.text()[b.cursor()..],
+            "\nthird",
+            "clamped to the short line"
+        );
         assert!(b.down());
         assert_eq!(&b.text()[b.cursor()..], "ird", "column 2 carried over");
         assert!(!b.down());

@@ -82,7 +82,10 @@ mod tests {
     fn wraps_at_spaces_with_a_hanging_indent() {
         let spans = [Span::raw("12:00 "), Span::raw("the quick brown fox jumps")];
         let lines = wrap_spans(&spans, 16, 6);
-        assert_eq!(text(&lines), ["12:00 the quick", "      brown fox", "      jumps"]);
+        assert_eq!(
+            text(&lines),
+            ["12:00 the quick", "      brown fox", "      jumps"]
+        );
     }
 
     #[test]

@@ -14,19 +14,19 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::admin_http::AdminState;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::redis::RedisTarget;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
-use crate::config::Config;
-use crate::datadir::{DataDir, DataDirOptions};
-use crate::fanout::Fanout;
-use crate::hub::Hub;
+use crate::delivery::fanout::Fanout;
+use crate::delivery::hub::Hub;
+use crate::delivery::members::MemberCache;
 use crate::limits::Limits;
-use crate::members::MemberCache;
-use crate::metrics::Metrics;
-use crate::ratelimit::DEFAULT_MAX_KEYS;
+use crate::limits::keyed::DEFAULT_MAX_KEYS;
+use crate::ops::admin_http::AdminState;
+use crate::ops::config::Config;
+use crate::ops::datadir::{DataDir, DataDirOptions};
+use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
@@ -103,7 +103,7 @@ impl Daemon {
     /// Prepares the data directory, opens the store, binds both listeners and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         let options = DataDirOptions::from_config(&config);
-        let data = tokio::task::spawn_blocking(move || crate::datadir::prepare(&options))
+        let data = tokio::task::spawn_blocking(move || crate::ops::datadir::prepare(&options))
             .await
             .context("data directory task")?
             .context("cannot prepare the data directory")?;
@@ -191,7 +191,7 @@ impl Daemon {
         let (admin_stop_tx, admin_stop_rx) = oneshot::channel::<()>();
 
         let ready_store = store.clone();
-        let admin = tokio::spawn(crate::admin_http::serve(
+        let admin = tokio::spawn(crate::ops::admin_http::serve(
             admin_listener,
             AdminState {
                 metrics: metrics.clone(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chatproto::pb;
 
-use crate::ratelimit::RateLimited;
+use crate::limits::keyed::RateLimited;
 use crate::store::StoreError;
 use crate::validate::{FieldError, FieldErrorKind};
 

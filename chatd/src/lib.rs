@@ -2,34 +2,28 @@
 //!
 //! # Layout
 //! - [`server`]: QUIC endpoint, accept loop, connections, drain.
-//! - [`handlers`]: one function per request kind.
-//! - [`store`]: storage traits and backends (SQLite embedded default).
-//! - [`hub`]: in-process fan-out of events to connections; [`fanout`]: the API handlers use to
-//!   reach connections on every node; [`presence`]; [`members`] cache.
+//! - [`conn`]: what a handler knows about its connection; [`handlers`]: one function per request
+//!   kind.
+//! - [`store`]: storage traits and backends (SQLite embedded default, MongoDB).
+//! - [`delivery`]: fan-out of events to connections on every node, presence, membership cache.
 //! - [`cluster`]: cluster mode over Redis (pub/sub between nodes, presence, registry and
-//!   steering, shared rate limits, read cache); [`resilience`]: breakers, backoff, store deadline.
-//! - [`auth`], [`ratelimit`], [`limits`], [`validate`]: security and input rules.
-//! - [`config`], [`datadir`], [`daemon`], [`logging`], [`metrics`], [`admin_http`]: operations.
+//!   steering, read cache); [`resilience`]: breakers, backoff, store deadline.
+//! - [`auth`], [`limits`], [`validate`]: security and input rules.
+//! - [`ops`]: configuration, data directory, logging, metrics, admin HTTP; [`daemon`] assembles
+//!   a whole server from them.
 //! - [`cli`]: the subcommands of the `chatd` binary.
 
-pub mod admin_http;
 pub mod auth;
 pub mod cli;
 pub mod cluster;
-pub mod config;
+pub mod conn;
 pub mod daemon;
-pub mod datadir;
+pub mod delivery;
 pub mod error;
-pub mod fanout;
 pub mod fingerprint;
 pub mod handlers;
-pub mod hub;
 pub mod limits;
-pub mod logging;
-pub mod members;
-pub mod metrics;
-pub mod presence;
-pub mod ratelimit;
+pub mod ops;
 pub mod resilience;
 pub mod server;
 pub mod state;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use chatd::config::{CliCommand, Config, ConfigError, UserCommand};
+use chatd::ops::config::{CliCommand, Config, ConfigError, UserCommand};
 
 fn main() -> ExitCode {
     let config = match Config::load(std::env::args_os(), |k| std::env::var(k).ok()) {
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = chatd::logging::init(config.log_format, &config.log_filter) {
+    if let Err(e) = chatd::ops::logging::init(config.log_format, &config.log_filter) {
         eprintln!("chatd: {e}");
         return ExitCode::from(2);
     }

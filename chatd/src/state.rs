@@ -6,11 +6,11 @@ use std::time::Duration;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::ClusterNode;
-use crate::fanout::Fanout;
-use crate::hub::Hub;
+use crate::delivery::fanout::Fanout;
+use crate::delivery::hub::Hub;
+use crate::delivery::members::MemberCache;
 use crate::limits::Limits;
-use crate::members::MemberCache;
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::store::Store;
 
 /// Settings the running server needs (a subset of the configuration, validated).

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chatd::datadir::{CERT_FILE, DataDirOptions, KEY_FILE, TOKEN_KEY_FILE};
+use chatd::ops::datadir::{CERT_FILE, DataDirOptions, KEY_FILE, TOKEN_KEY_FILE};
 use chatproto::client::ClientConfig;
 use chatproto::tls::{Verification, parse_fingerprint};
 
@@ -60,7 +60,7 @@ impl SharedIdentity {
             token_key_file: path.join(TOKEN_KEY_FILE),
             token_key: None,
         };
-        let data = chatd::datadir::prepare(&options)
+        let data = chatd::ops::datadir::prepare(&options)
             .unwrap_or_else(|e| panic!("cannot generate a TLS identity: {e}"));
         SharedIdentity {
             cert: path.join(CERT_FILE),

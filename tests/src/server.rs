@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use chatd::config::Config;
 use chatd::daemon::Daemon;
+use chatd::ops::config::Config;
 
 /// Limits high enough that functional tests never hit them; rate-limit tests set their own.
 pub const GENEROUS_LIMITS: &[&str] = &[

@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::config::Config;
 use crate::daemon::Daemon;
+use crate::ops::config::Config;
 
 /// Starts the daemon, prints where it listens and how clients pin its certificate, and drains on
 /// SIGINT or SIGTERM.

@@ -7,8 +7,8 @@ use anyhow::{Context as _, bail};
 use chatproto::pb;
 
 use crate::auth::password::hash_blocking;
-use crate::config::Config;
-use crate::datadir::DataDirOptions;
+use crate::ops::config::Config;
+use crate::ops::datadir::DataDirOptions;
 use crate::state::now_ms;
 use crate::store::{NewUser, StoreError};
 use crate::validate;
@@ -39,7 +39,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("invalid password: {}", e.message))?;
 
     let options = DataDirOptions::from_config(config);
-    let data = tokio::task::spawn_blocking(move || crate::datadir::prepare(&options))
+    let data = tokio::task::spawn_blocking(move || crate::ops::datadir::prepare(&options))
         .await
         .context("data directory task")?
         .context("cannot prepare the data directory")?;

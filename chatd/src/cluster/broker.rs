@@ -43,9 +43,9 @@ use crate::cluster::redis::Redis;
 use crate::cluster::wire::{
     self, Body, ChatFrame, Envelope, Kick, MembershipChange, TypingSignal, UserFrame,
 };
-use crate::hub::Hub;
-use crate::members::MemberCache;
-use crate::metrics::Metrics;
+use crate::delivery::hub::Hub;
+use crate::delivery::members::MemberCache;
+use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 use crate::state::AppState;
 use crate::store::Store;

@@ -17,7 +17,6 @@
 //! - [`interest`], [`broker`]: which channels this node needs, publishing and dispatch.
 //! - [`registry`]: node heartbeats, liveness, load and steering.
 //! - [`presence`]: who is online on which node; cleanup after crashed nodes.
-//! - [`ratelimit`]: shared GCRA buckets.
 //! - [`cache`]: the Redis read cache in front of the store.
 //!
 //! [`ClusterNode`] ties them together for one node: [`ClusterNode::connect`] before the
@@ -29,7 +28,6 @@ pub mod cache;
 pub mod interest;
 pub mod presence;
 pub mod pubsub;
-pub mod ratelimit;
 pub mod redis;
 pub mod registry;
 pub mod slots;
@@ -46,12 +44,12 @@ use self::broker::Broker;
 use self::cache::{CacheTtls, CachedStore};
 use self::presence::ClusterPresence;
 use self::pubsub::Delivery;
-use self::ratelimit::SharedLimiter;
 use self::redis::{Redis, RedisFailure, RedisTarget};
 use self::registry::Registry;
-use crate::hub::Hub;
-use crate::members::MemberCache;
-use crate::metrics::Metrics;
+use crate::delivery::hub::Hub;
+use crate::delivery::members::MemberCache;
+use crate::limits::shared::SharedLimiter;
+use crate::ops::metrics::Metrics;
 use crate::state::{AppState, now_ms};
 use crate::store::Store;
 
@@ -229,7 +227,7 @@ impl ClusterNode {
                     let state = state.clone();
                     tokio::spawn(async move {
                         for user in local {
-                            crate::presence::announce(&state, user).await;
+                            crate::delivery::presence::announce(&state, user).await;
                         }
                     });
                 }
@@ -260,7 +258,7 @@ impl ClusterNode {
                             if let Err(e) = state.store.touch_last_seen(user, now).await {
                                 tracing::debug!(user, error = %e, "cannot record last seen");
                             }
-                            crate::presence::announce(&state, user).await;
+                            crate::delivery::presence::announce(&state, user).await;
                         }
                     });
                 }

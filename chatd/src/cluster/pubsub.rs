@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::redis::{Redis, RedisTarget};
 use crate::cluster::slots::{SlotMap, key_slot};
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 
 /// Messages buffered between the subscriber connections and the broker.

@@ -24,7 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionInfo, FromRedisValue, IntoConnectionInfo as _, ServerErrorKind};
 
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::resilience::breaker::{BreakerConfig, CircuitBreaker};
 
 /// Where Redis is.
@@ -51,7 +51,7 @@ fn parse_one(url: &str) -> Result<ConnectionInfo, RedisUrlError> {
 
 /// The URL with any password replaced, for error messages.
 fn redact(url: &str) -> String {
-    crate::config::ServiceUri::redact_str(url)
+    crate::ops::config::ServiceUri::redact_str(url)
 }
 
 impl RedisTarget {

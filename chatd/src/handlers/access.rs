@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use chatproto::pb;
 
+use crate::delivery::members::ChatMembers;
 use crate::error::{ApiError, ApiResult};
-use crate::members::ChatMembers;
 use crate::state::AppState;
 
 /// NOT_FOUND "chat not found": the one answer for a missing chat and for someone else's chat.

@@ -8,9 +8,9 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::auth::refresh;
+use crate::conn::{ConnCtx, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::users::user_view;
-use crate::server::connection::{ConnCtx, Principal};
 use crate::state::now_ms;
 use crate::store::{NewSession, NewUser, RefreshOutcome, UserRecord};
 use crate::validate;

@@ -6,10 +6,10 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{kick_sessions, kick_user, session_view};
 use crate::handlers::users::{cursor_username, existing_user, page_cursor, user_view};
-use crate::server::connection::ConnCtx;
 use crate::state::now_ms;
 use crate::store::{UserChat, UserChatsQuery};
 use crate::validate;
@@ -23,7 +23,7 @@ async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
 }
 
 /// AdminListUsers: every account, including disabled and deleted ones.
-pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Answer> {
+pub async fn admin_list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let query = if req.query.is_empty() {
         String::new()
@@ -39,7 +39,7 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
         .await?;
     let next_cursor = page_cursor(&mut users, limit);
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
-    let online = crate::presence::online_among(&ctx.state, &ids).await;
+    let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
     Ok(Answer::Users(pb::UserList {
         users: users
             .iter()
@@ -50,7 +50,10 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
 }
 
 /// AdminSetUserDisabled: disabling revokes every session and closes live connections at once.
-pub async fn set_user_disabled(ctx: &ConnCtx, req: pb::AdminSetUserDisabled) -> ApiResult<Answer> {
+pub async fn admin_set_user_disabled(
+    ctx: &ConnCtx,
+    req: pb::AdminSetUserDisabled,
+) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_set_user_disabled.user_id").await?;
     if user.id == admin && req.disabled {
@@ -77,7 +80,7 @@ pub async fn set_user_disabled(ctx: &ConnCtx, req: pb::AdminSetUserDisabled) -> 
 
 /// AdminDeleteUser: profile purged, sessions revoked, removed from every chat; groups they owned
 /// pass to another member (an admin first) or are deleted when empty.
-pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<Answer> {
+pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_delete_user.user_id").await?;
     if user.id == admin {
@@ -114,7 +117,7 @@ pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<A
 }
 
 /// AdminResetPassword: new password, every session revoked.
-pub async fn reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiResult<Answer> {
+pub async fn admin_reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     validate::password("admin_reset_password.new_password", &req.new_password)?;
     let user = existing_user(ctx, req.user_id, "admin_reset_password.user_id").await?;
@@ -139,7 +142,7 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiRe
 }
 
 /// AdminSetRole. The last admin cannot be demoted.
-pub async fn set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer> {
+pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let role = match pb::Role::try_from(req.role) {
         Ok(pb::Role::User) => pb::Role::User,
@@ -164,7 +167,7 @@ pub async fn set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer>
 }
 
 /// AdminListSessions.
-pub async fn list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResult<Answer> {
+pub async fn admin_list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResult<Answer> {
     require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_list_sessions.user_id").await?;
     let sessions = ctx.state.store.list_sessions(user.id).await?;
@@ -174,7 +177,10 @@ pub async fn list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResu
 }
 
 /// AdminRevokeSessions: one session, or all with session_id 0.
-pub async fn revoke_sessions(ctx: &ConnCtx, req: pb::AdminRevokeSessions) -> ApiResult<Answer> {
+pub async fn admin_revoke_sessions(
+    ctx: &ConnCtx,
+    req: pb::AdminRevokeSessions,
+) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_revoke_sessions.user_id").await?;
     let now = now_ms();

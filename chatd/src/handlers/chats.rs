@@ -10,11 +10,11 @@ use std::collections::HashSet;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, blocked_either_way, chat_not_found};
 use crate::handlers::cursor::ChatListCursor;
 use crate::handlers::views::{chat_to_pb, chat_view, publish};
-use crate::server::connection::ConnCtx;
 use crate::state::{AppState, now_ms};
 use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
 use crate::validate;

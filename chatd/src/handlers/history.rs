@@ -7,11 +7,11 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, message_not_found};
 use crate::handlers::cursor::SearchCursor;
 use crate::handlers::views::redact_message;
-use crate::server::connection::ConnCtx;
 use crate::store::{HistoryQuery, SearchQuery};
 use crate::validate;
 

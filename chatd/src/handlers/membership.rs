@@ -8,11 +8,11 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, may_remove};
 use crate::handlers::chats::{MAX_CHAT_MEMBERS, check_invitees};
 use crate::handlers::views::{chat_view, publish};
-use crate::server::connection::ConnCtx;
 use crate::state::now_ms;
 
 fn member_not_found() -> ApiError {

@@ -8,11 +8,11 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
 use crate::handlers::views::{publish, redact_message};
-use crate::server::connection::ConnCtx;
 use crate::state::{AppState, now_ms};
 use crate::store::NewMessage;
 use crate::validate;

@@ -8,9 +8,9 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, chat_not_found};
-use crate::server::connection::ConnCtx;
 
 /// Moves the caller's delivered or read cursor forward (never back).
 pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answer> {

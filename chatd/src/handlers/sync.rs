@@ -5,10 +5,10 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access;
 use crate::handlers::views::redact_event;
-use crate::server::connection::ConnCtx;
 
 /// GetChatEvents page size when the request leaves `limit` at 0.
 pub const DEFAULT_EVENTS_PAGE: u32 = 100;

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, can_post};
-use crate::server::connection::ConnCtx;
 use crate::state::AppState;
 
 /// How long a typing indicator shows unless repeated.

@@ -3,15 +3,15 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::conn::ConnCtx;
+use crate::delivery::presence::effective_status;
 use crate::error::{ApiError, ApiResult};
-use crate::presence::effective_status;
-use crate::server::connection::ConnCtx;
 use crate::store::{ProfilePatch, UserRecord};
 use crate::validate;
 
 /// How a user looks to `viewer`: private fields only for themselves (or admins, with
 /// `privileged`). `online` is whether the user is connected to any node (see
-/// [`presence::online_among`](crate::presence::online_among)); callers hide presence from users
+/// [`presence::online_among`](crate::delivery::presence::online_among)); callers hide presence from users
 /// the subject blocked.
 pub fn user_view(user: &UserRecord, viewer: u64, privileged: bool, online: bool) -> pb::User {
     let own = user.id == viewer;
@@ -46,7 +46,7 @@ pub fn own_view(user: &UserRecord) -> pb::User {
 /// Views of `users` for `viewer`, with presence hidden where the subject blocked the viewer.
 async fn views(ctx: &ConnCtx, users: &[UserRecord], viewer: u64) -> ApiResult<Vec<pb::User>> {
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
-    let online = crate::presence::online_among(&ctx.state, &ids).await;
+    let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
     let blocked_me = {
         let mut v = Vec::new();
         for u in users {
@@ -129,7 +129,7 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     let status_changed = patch.status.is_some();
     let user = ctx.state.store.update_profile(me.user_id, patch).await?;
     if status_changed {
-        crate::presence::announce(&ctx.state, me.user_id).await;
+        crate::delivery::presence::announce(&ctx.state, me.user_id).await;
     }
     Ok(Answer::User(own_view(&user)))
 }
@@ -242,7 +242,7 @@ pub async fn unblock_user(ctx: &ConnCtx, req: pb::UnblockUser) -> ApiResult<Answ
         return Err(ApiError::invalid("unblock_user.user_id", "required"));
     }
     ctx.state.store.unblock(me.user_id, req.user_id).await?;
-    crate::presence::announce(&ctx.state, me.user_id).await;
+    crate::delivery::presence::announce(&ctx.state, me.user_id).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use chatproto::error::CloseCode;
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
@@ -66,7 +67,7 @@ pub async fn run(
             if open.fetch_add(1, Ordering::SeqCst) >= max {
                 open.fetch_sub(1, Ordering::SeqCst);
                 state.metrics.connection_rejected("busy");
-                conn.close(connection::close::SERVER_BUSY.into(), b"server busy");
+                conn.close(CloseCode::ServerBusy.code().into(), b"server busy");
                 return;
             }
             state.metrics.connection_opened();
@@ -91,10 +92,7 @@ pub async fn run(
         tracing::warn!("connections still open after the grace period: closing them");
     }
     ticker.abort();
-    endpoint.close(
-        connection::close::GOING_AWAY.into(),
-        b"server shutting down",
-    );
+    endpoint.close(CloseCode::GoingAway.code().into(), b"server shutting down");
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     Ok(())
 }

@@ -26,7 +26,7 @@ async fn expect_kicked(client: &mut Client) {
         quinn::ConnectionError::ApplicationClosed(close) => {
             assert_eq!(
                 close.error_code,
-                quinn::VarInt::from_u32(chatd::server::connection::close::SESSION_REVOKED)
+                quinn::VarInt::from_u32(chatproto::error::CloseCode::SessionRevoked.code())
             );
         }
         other => panic!("closed otherwise: {other}"),

@@ -142,7 +142,7 @@ async fn a_stuck_store_answers_unavailable_quickly_then_fails_fast_then_recovers
 
     // Another process holds the database's write lock: every write waits for SQLite's busy
     // timeout (5 s), longer than the request may take.
-    let db = rusqlite::Connection::open(node.data_dir.join(chatd::datadir::DB_FILE))
+    let db = rusqlite::Connection::open(node.data_dir.join(chatd::ops::datadir::DB_FILE))
         .expect("open the database");
     db.execute_batch("BEGIN EXCLUSIVE")
         .expect("take the write lock");

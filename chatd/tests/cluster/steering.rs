@@ -50,7 +50,7 @@ async fn an_overloaded_node_redirects_new_clients_to_the_least_loaded_one() {
         quinn::ConnectionError::ApplicationClosed(close) => {
             assert_eq!(
                 close.error_code,
-                quinn::VarInt::from_u32(chatd::server::connection::close::REDIRECTED)
+                quinn::VarInt::from_u32(chatproto::error::CloseCode::Redirected.code())
             );
         }
         other => panic!("closed otherwise: {other}"),

@@ -7,8 +7,8 @@ pub mod redis;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use chatd::config::Config;
 use chatd::daemon::Daemon;
+use chatd::ops::config::Config;
 
 /// The tests start several daemons and Redis servers each, on a small machine: run them one at a
 /// time so timing assertions are not at the mercy of the other tests.

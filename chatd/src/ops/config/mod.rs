@@ -31,7 +31,7 @@ pub use cli::{Cli, CliCommand, LogFormat, Settings, UserCommand};
 use file::FileConfig;
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
-use crate::ratelimit::{LimitRates, Rate};
+use crate::limits::keyed::{LimitRates, Rate};
 
 /// The environment variable that may carry the access-token key (hex, at least 32 bytes).
 pub const TOKEN_KEY_ENV: &str = "CHATD_TOKEN_KEY";
@@ -513,5 +513,5 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
 
 /// Parses a duration for clap.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::ratelimit::parse_duration(s).map_err(|e| e.to_string())
+    crate::limits::keyed::parse_duration(s).map_err(|e| e.to_string())
 }

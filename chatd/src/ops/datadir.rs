@@ -24,8 +24,8 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::auth::token::{TokenKey, TokenKeyError};
-use crate::config::{Config, TlsPaths};
 use crate::fingerprint::{fingerprint_of_der, format_fingerprint};
+use crate::ops::config::{Config, TlsPaths};
 
 /// Generated certificate file name.
 pub const CERT_FILE: &str = "tls-cert.pem";

@@ -139,7 +139,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "access_token_ttl",
             values: ["1m", "2m", "3m"],
             toml: |v| plain("access_token_ttl")(v),
-            get: |c| crate::ratelimit::format_duration(c.access_token_ttl),
+            get: |c| crate::limits::keyed::format_duration(c.access_token_ttl),
         },
         Layered {
             flag: "--token-key-file",
@@ -155,7 +155,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "shutdown_grace",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("shutdown_grace")(v),
-            get: |c| crate::ratelimit::format_duration(c.shutdown_grace),
+            get: |c| crate::limits::keyed::format_duration(c.shutdown_grace),
         },
         Layered {
             flag: "--limit-send",
@@ -253,7 +253,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "presence_ttl",
             values: ["20s", "30s", "40s"],
             toml: |v| plain("presence_ttl")(v),
-            get: |c| crate::ratelimit::format_duration(c.presence_ttl),
+            get: |c| crate::limits::keyed::format_duration(c.presence_ttl),
         },
         Layered {
             flag: "--heartbeat-interval",
@@ -261,7 +261,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "heartbeat_interval",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("heartbeat_interval")(v),
-            get: |c| crate::ratelimit::format_duration(c.heartbeat_interval),
+            get: |c| crate::limits::keyed::format_duration(c.heartbeat_interval),
         },
         Layered {
             flag: "--store-timeout",
@@ -269,7 +269,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "store_timeout",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("store_timeout")(v),
-            get: |c| crate::ratelimit::format_duration(c.store_timeout),
+            get: |c| crate::limits::keyed::format_duration(c.store_timeout),
         },
     ];
     let default = load_ok(&[], &[]);

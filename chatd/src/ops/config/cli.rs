@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 use super::{parse_duration, parse_rate};
-use crate::ratelimit::Rate;
+use crate::limits::keyed::Rate;
 
 /// How the settings combine, shown by `chatd --help`.
 const LONG_ABOUT: &str = "chatd, the chat/1 server.

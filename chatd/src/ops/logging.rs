@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::config::LogFormat;
+use crate::ops::config::LogFormat;
 
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use chatproto::pb;
 
 use crate::cluster::broker::Broker;
 use crate::cluster::wire::membership_change;
-use crate::hub::{Hub, encode_chat_event, encode_event};
+use crate::delivery::hub::{Hub, encode_chat_event, encode_event};
 use crate::state::AppState;
 use crate::store::StoreResult;
 

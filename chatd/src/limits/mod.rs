@@ -5,13 +5,20 @@
 //! Redis cannot answer (down, slow, circuit open) the check falls back to this node's local
 //! buckets: limits then hold per node (fail open, but still bounded), and the fallback is logged
 //! at most every [`FALLBACK_LOG_EVERY`].
+//!
+//! # Layout
+//! - [`keyed`]: keyed GCRA buckets, sans-IO (the local limiter and the login throttle).
+//! - [`shared`]: the same buckets kept in Redis for every node (cluster mode).
+
+pub mod keyed;
+pub mod shared;
 
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::cluster::ratelimit::SharedLimiter;
-use crate::ratelimit::{LimitRates, Rate, RateLimited, RateLimits, Scope};
+use crate::limits::keyed::{LimitRates, Rate, RateLimited, RateLimits, Scope};
+use crate::limits::shared::SharedLimiter;
 
 /// How often the fallback to local limits is logged while it lasts.
 pub const FALLBACK_LOG_EVERY: Duration = Duration::from_secs(10);

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{self, Metrics};
+use crate::ops::metrics::{self, Metrics};
 
 /// Longest a readiness check may take before `/readyz` answers 503.
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(5);

@@ -13,7 +13,7 @@
 //! other nodes in another order).
 //!
 //! The hub only knows this node. What reaches other nodes goes through
-//! [`Fanout`](crate::fanout::Fanout), which calls the hub for local delivery.
+//! [`Fanout`](crate::delivery::fanout::Fanout), which calls the hub for local delivery.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

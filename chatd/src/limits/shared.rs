@@ -1,5 +1,5 @@
 //! Rate limits shared by every node: the same GCRA as the local limiter
-//! ([`crate::ratelimit`]), with its state (one theoretical arrival time per key) in Redis and the
+//! ([`crate::limits::keyed`]), with its state (one theoretical arrival time per key) in Redis and the
 //! check-and-update done atomically by a Lua script.
 //!
 //! One key per limit scope and key, `chatd:rl:<scope>:<key>`, expiring when its bucket is full
@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::cluster::redis::{LuaScript, Redis, RedisFailure};
-use crate::ratelimit::{Rate, Scope};
+use crate::limits::keyed::{Rate, Scope};
 
 /// GCRA in microseconds. KEYS[1]: the bucket; ARGV[1]: emission interval; ARGV[2]: tolerance
 /// (burst * interval). Returns 0 when allowed, else the microseconds until it would be.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::{ConfigError, LogFormat};
-use crate::ratelimit::Rate;
+use crate::limits::keyed::Rate;
 
 /// Settings from the file; `None` where the file is silent.
 #[derive(Debug, Default, Deserialize)]
@@ -63,7 +63,7 @@ pub(super) struct FileLimits {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
-    crate::ratelimit::parse_duration(&text)
+    crate::limits::keyed::parse_duration(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
 }

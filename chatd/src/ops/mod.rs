@@ -1,0 +1,14 @@
+//! Operating a chatd process: configuration, the data directory, logging, metrics and the admin
+//! HTTP server (metrics, health, readiness).
+//!
+//! # Layout
+//! - [`config`]: flags, environment and TOML merged and validated into a `Config`.
+//! - [`datadir`]: the data directory (database, TLS pair, key files).
+//! - [`logging`]: log output.
+//! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them.
+
+pub mod admin_http;
+pub mod config;
+pub mod datadir;
+pub mod logging;
+pub mod metrics;

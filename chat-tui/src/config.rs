@@ -262,6 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("chat-tui/README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml example");
+        let config = Config::parse(example, false).unwrap();
+        assert!(config.notifications.desktop);
+        let key = |s| Key::parse(s).unwrap();
+        assert_eq!(
+            config.keymap.lookup(&[Context::Messages], key("R")),
+            Some(Command::Reply)
+        );
+    }
+
+    #[test]
     fn no_color_wins_over_the_theme() {
         let config = Config::parse("[theme]\naccent = \"red\"\n", true).unwrap();
         assert!(config.theme.monochrome);

@@ -439,18 +439,10 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
             }
         }
         Some(Body::MembersAdded(added)) => {
-            let ids: Vec<u64> = added.members.iter().map(|m| m.user_id).collect();
-            if let Some(entry) = model.chats.get_mut(chat_id) {
-                entry.chat.member_count = entry.chat.member_count.saturating_add(ids.len() as u32);
-            }
-            if let Some(view) = model.view.as_mut().filter(|v| v.chat_id == chat_id) {
-                for m in &added.members {
-                    if !view.members.iter().any(|x| x.user_id == m.user_id) {
-                        view.members.push(*m);
-                    }
-                }
-            }
-            chat::ask_users(model, ids, effects);
+            // The chat (member count, member list) is read again rather than counted here:
+            // the answer to my own invitation may carry the new count already.
+            effects.push(Effect::Net(NetCommand::LoadChat(chat_id)));
+            chat::ask_users(model, added.members.iter().map(|m| m.user_id), effects);
         }
         Some(Body::MemberRemoved(r)) => {
             if r.user_id == me {
@@ -464,11 +456,8 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
                 };
                 model.notify(Level::Info, text);
             } else {
-                if let Some(entry) = model.chats.get_mut(chat_id) {
-                    entry.chat.member_count = entry.chat.member_count.saturating_sub(1);
-                }
+                effects.push(Effect::Net(NetCommand::LoadChat(chat_id)));
                 if let Some(view) = model.view.as_mut().filter(|v| v.chat_id == chat_id) {
-                    view.members.retain(|m| m.user_id != r.user_id);
                     view.receipts.remove(&r.user_id);
                 }
             }

@@ -49,6 +49,40 @@ pub fn lines(keymap: &Keymap, first: &[Context], theme: &Theme) -> Vec<Line<'sta
     out
 }
 
+/// The key bindings and commands as Markdown tables (the README shows them; a test keeps the
+/// two the same).
+#[cfg(test)]
+pub fn markdown(keymap: &Keymap) -> String {
+    let mut out = String::new();
+    for context in Context::ALL {
+        out.push_str(&format!(
+            "**{}** (`[keys.{}]`)\n\n| Keys | Action | Name |\n| --- | --- | --- |\n",
+            context.title(),
+            context.name()
+        ));
+        for (command, keys) in keymap.commands_in(context) {
+            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            out.push_str(&format!(
+                "| {} | {} | `{}` |\n",
+                keys.join(" "),
+                command.help(),
+                command.name()
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str("**Commands** (typed in the composer; Tab completes them)\n\n| Command | Does |\n| --- | --- |\n");
+    for (name, args, help) in COMMANDS {
+        let usage = if args.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{name} {args}")
+        };
+        out.push_str(&format!("| `{}` | {help} |\n", usage.replace('|', "\\|")));
+    }
+    out
+}
+
 /// Draws the overlay scrolled by `scroll` rows.
 pub fn render(
     keymap: &Keymap,
@@ -74,4 +108,24 @@ pub fn render(
     Paragraph::new(lines(keymap, first, theme))
         .scroll((scroll, 0))
         .render(inner, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    /// The README's tables are the key table and the command table.
+    #[test]
+    fn the_readme_lists_every_key_and_command() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("chat-tui/README.md");
+        let start = "<!-- keys: generated from the key table; a test checks it -->\n";
+        let end = "<!-- end of keys -->";
+        let from = readme.find(start).expect("keys start marker") + start.len();
+        let to = readme.find(end).expect("keys end marker");
+        let expected = super::markdown(&crate::keys::Keymap::default());
+        assert_eq!(
+            &readme[from..to],
+            expected,
+            "update chat-tui/README.md with the output of help::markdown"
+        );
+    }
 }

@@ -6,6 +6,23 @@ use ratatui::text::{Line, Span};
 use unicode_segmentation::UnicodeSegmentation as _;
 use unicode_width::UnicodeWidthStr as _;
 
+/// Runs of spaces and runs of everything else, in order: rows break only between them, so
+/// punctuation stays with its word.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let first = rest.chars().next()?;
+        let space = first.is_whitespace();
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace() != space)
+            .map_or(rest.len(), |(i, _)| i);
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        Some(word)
+    })
+}
+
 /// Wraps `spans` into rows of `width` columns. Rows after the first start with `indent`
 /// spaces. Breaks at spaces when it can, inside words when it must, and at every `\n`.
 pub fn wrap_spans(spans: &[Span<'_>], width: usize, indent: usize) -> Vec<Line<'static>> {
@@ -34,7 +51,7 @@ pub fn wrap_spans(spans: &[Span<'_>], width: usize, indent: usize) -> Vec<Line<'
             if i > 0 {
                 new_row(&mut lines, &mut col);
             }
-            for word in segment.split_word_bounds() {
+            for word in words(segment) {
                 let w = word.width();
                 if col + w <= width {
                     push(&mut lines, word, span.style);
@@ -86,6 +103,12 @@ mod tests {
             text(&lines),
             ["12:00 the quick", "      brown fox", "      jumps"]
         );
+    }
+
+    #[test]
+    fn punctuation_stays_with_its_word() {
+        let lines = wrap_spans(&[Span::raw("in the wiki, please")], 12, 2);
+        assert_eq!(text(&lines), ["in the wiki,", "  please"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let settings = Settings::from_cli(Cli::parse()).context("cannot start")?;
-    init_logging(&settings);
+    init_logging();
     if settings.trust == chat_tui::settings::Trust::Insecure {
         eprintln!(
             "chat-tui: WARNING: --insecure: the server certificate is NOT verified; anyone on the \
@@ -44,11 +44,10 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 /// Logs go to a file (the terminal belongs to the interface) when `CHAT_TUI_LOG` names one.
-fn init_logging(settings: &Settings) {
+fn init_logging() {
     let Some(path) = std::env::var_os("CHAT_TUI_LOG") else {
         return;
     };
-    let _ = &settings.paths;
     match std::fs::OpenOptions::new()
         .create(true)
         .append(true)

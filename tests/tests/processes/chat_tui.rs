@@ -2,7 +2,7 @@
 //! users register (one trusting the server on first use, one with a pinned fingerprint and a DNS
 //! name), open a private chat, talk, react and edit; then chatd restarts while one of them
 //! writes, and later that client itself restarts with a message still in its outbox. Every
-//! message must end up on both screens exactly once.
+//! message must end up on both screens exactly once. Last, `--logout` ends the saved session.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,8 @@ impl Person {
         self.home.join("chat-tui.log")
     }
 
-    fn start<'a>(&self, tmux: &'a Tmux) -> Pane<'a> {
-        let env: Vec<(&str, OsString)> = vec![
+    fn env(&self) -> Vec<(&'static str, OsString)> {
+        vec![
             ("XDG_CONFIG_HOME", self.home.join("config").into()),
             ("XDG_STATE_HOME", self.home.join("state").into()),
             ("HOME", self.home.clone().into()),
@@ -50,15 +50,36 @@ impl Person {
                 "chat_tui=debug,chatproto=debug".into(),
             ),
             ("NO_COLOR", "".into()),
-        ];
+        ]
+    }
+
+    fn start<'a>(&self, tmux: &'a Tmux) -> Pane<'a> {
         tmux.spawn(
             self.name,
             SIZE,
-            &env,
+            &self.env(),
             &self.log(),
             &chat_tui_binary(),
             &self.args,
         )
+    }
+
+    /// `chat-tui --logout`: its output.
+    fn logout(&self) -> String {
+        let mut cmd = std::process::Command::new(chat_tui_binary());
+        cmd.args(&self.args).arg("--logout").envs(self.env());
+        let out = tests::process::run_bounded(&mut cmd, WAIT).expect("chat-tui --logout");
+        assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+        out.stdout
+    }
+
+    fn has_session(&self) -> bool {
+        let state = self.home.join("state/chat-tui");
+        std::fs::read_dir(&state)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|server| server.path().join("session").exists())
     }
 
     fn register(&self, pane: &Pane<'_>) {
@@ -238,4 +259,15 @@ fn two_people_chat_through_a_chatd_restart_and_a_client_restart() {
         count(&alice_pane.screen(), "typed while the server restarts"),
         1
     );
+
+    // --logout revokes the session on the server and forgets it: the next start asks again.
+    alice_pane.keys(&["C-c"]);
+    alice_pane.wait_until("chat-tui to exit", WAIT, |_| alice_pane.exited());
+    alice_pane.kill();
+    assert!(alice.has_session());
+    let said = alice.logout();
+    assert!(said.contains("Signed out of"), "{said}");
+    assert!(!alice.has_session());
+    let alice_pane = alice.start(&tmux);
+    alice_pane.wait_for("Sign in", WAIT);
 }

@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 
-use super::{Input, chat, main_keys, overlay};
+use super::{Input, chat, main_keys, overlay, pickers};
 use crate::effect::{Effect, NetCommand, UserRef};
 use crate::emoji;
 use crate::keys::Command;
@@ -236,7 +236,7 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
             effects,
             NetCommand::OpenPrivate(user_id_or_name(model, user)),
         ),
-        Slash::New => overlay::open_user_search(model, Purpose::NewPrivateChat, effects),
+        Slash::New => pickers::open_user_search(model, Purpose::NewPrivateChat, effects),
         Slash::Group(title) => net(
             effects,
             NetCommand::CreateGroup {
@@ -283,8 +283,8 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
             effects,
             NetCommand::ShowProfile(user_id_or_name(model, user)),
         ),
-        Slash::Contacts => overlay::open_list(model, Purpose::Contacts, effects),
-        Slash::Blocked => overlay::open_list(model, Purpose::Blocked, effects),
+        Slash::Contacts => pickers::open_list(model, Purpose::Contacts, effects),
+        Slash::Blocked => pickers::open_list(model, Purpose::Blocked, effects),
         Slash::AddContact(u) => net(effects, NetCommand::AddContact(user_id_or_name(model, u))),
         Slash::RemoveContact(u) => net(
             effects,
@@ -299,7 +299,7 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
                 command: NetCommand::SignOut,
             }));
         }
-        Slash::SearchAll(words) => overlay::open_search(model, 0, &words, effects),
+        Slash::SearchAll(words) => pickers::open_search(model, 0, &words, effects),
         other => run_chat_slash(model, other, effects),
     }
 }
@@ -320,9 +320,9 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         ),
         Slash::Kick(u) => {
             let user = user_id_or_name(model, u);
-            overlay::confirm_kick(model, chat_id, user);
+            pickers::confirm_kick(model, chat_id, user);
         }
-        Slash::Leave => overlay::confirm_leave(model, chat_id),
+        Slash::Leave => pickers::confirm_leave(model, chat_id),
         Slash::Promote(u) => net(
             effects,
             NetCommand::SetRole {
@@ -341,9 +341,9 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         ),
         Slash::Transfer(u) => {
             let user = user_id_or_name(model, u);
-            overlay::confirm_transfer(model, chat_id, user);
+            pickers::confirm_transfer(model, chat_id, user);
         }
-        Slash::Members => overlay::open_members(model, chat_id),
+        Slash::Members => pickers::open_members(model, chat_id),
         Slash::Reply(text) => {
             if let Some(m) = target_message(model, false) {
                 queue_text(model, chat_id, emoji::expand(&text), m.seq, effects);
@@ -391,7 +391,7 @@ fn run_chat_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
             }
             None => model.notify(Level::Error, format!("No chat called {name}.")),
         },
-        Slash::Search(words) => overlay::open_search(model, chat_id, &words, effects),
+        Slash::Search(words) => pickers::open_search(model, chat_id, &words, effects),
         Slash::Pin(pinned) => effects.push(main_keys::set_state(chat_id, Some(pinned), None, None)),
         Slash::Mute(duration) => {
             let until = duration.map_or(i64::MAX, |d| model.clock.now_ms.saturating_add(d));

@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 
-use super::{Input, chat, compose, overlay};
+use super::{Input, chat, compose, pickers};
 use crate::effect::{Effect, NetCommand};
 use crate::keys::Command;
 use crate::model::chats::Row;
@@ -132,7 +132,7 @@ fn on_chat_action(
     effects: &mut Vec<Effect>,
 ) {
     match command {
-        Command::NewChat => overlay::open_user_search(
+        Command::NewChat => pickers::open_user_search(
             model,
             crate::widgets::picker::Purpose::NewPrivateChat,
             effects,
@@ -144,7 +144,7 @@ fn on_chat_action(
                 purpose: PromptPurpose::NewGroup,
             }));
         }
-        Command::MeMenu => overlay::open_me_menu(model),
+        Command::MeMenu => pickers::open_me_menu(model),
         Command::Pin | Command::Mute | Command::Archive | Command::ChatMenu => {
             let Some(chat_id) = chat_id else {
                 model.notify(Level::Error, "Select a chat first.");
@@ -162,8 +162,8 @@ fn on_chat_action(
                 Command::Mute if state.muted_until_ms > now => {
                     effects.push(set_state(chat_id, None, Some(0), None));
                 }
-                Command::Mute => overlay::open_mute(model, chat_id),
-                _ => overlay::open_chat_menu(model, chat_id),
+                Command::Mute => pickers::open_mute(model, chat_id),
+                _ => pickers::open_chat_menu(model, chat_id),
             }
         }
         _ => {}
@@ -235,20 +235,20 @@ fn on_messages_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
         }
         Command::React => {
             if let Some(m) = chat::selected_message(model) {
-                overlay::open_reactions(model, &m);
+                pickers::open_reactions(model, &m);
             }
         }
         Command::Forward => {
             if let Some(m) = chat::selected_message(model) {
-                overlay::open_forward(model, &m);
+                pickers::open_forward(model, &m);
             }
         }
         Command::Search => {
             if let Some(chat_id) = chat::current_chat(model) {
-                overlay::open_search(model, chat_id, "", effects);
+                pickers::open_search(model, chat_id, "", effects);
             }
         }
-        Command::SearchAll => overlay::open_search(model, 0, "", effects),
+        Command::SearchAll => pickers::open_search(model, 0, "", effects),
         other => on_chat_action(model, other, open, effects),
     }
 }

@@ -5,8 +5,8 @@
 //! # Layout
 //! - `mod.rs`: dispatch, key resolution through the key table, mouse, ticks.
 //! - `forms`: the trust and sign-in screens. `main_keys`: the panes of the main screen.
-//! - `compose`: sending, completion and slash commands. `overlay`: pickers, prompts,
-//!   confirmations. `chat`: opening chats, history windows, read receipts.
+//! - `compose`: sending, completion and slash commands. `pickers`: opening pickers, menus and
+//!   confirmations; `overlay`: keys in them and what choosing does. `chat`: opening chats, history windows, read receipts.
 //! - `events`: what the network task reports, including the SDK's chat events.
 
 mod chat;
@@ -15,6 +15,7 @@ mod events;
 mod forms;
 mod main_keys;
 mod overlay;
+mod pickers;
 
 #[cfg(test)]
 mod tests;

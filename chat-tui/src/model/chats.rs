@@ -120,12 +120,12 @@ impl ChatList {
         })
     }
 
-    /// Replaces the list with what ListChats returned, keeping what only the client knows
-    /// (private peers, mention marks).
-    pub fn replace_all(&mut self, chats: Vec<pb::Chat>) {
-        let mut old = std::mem::take(&mut self.entries);
+    /// Stores what ListChats returned, keeping what only the client knows (private peers,
+    /// mention marks). Chats it does not list stay: the answer may predate a chat created
+    /// since, and chats that are gone say so with their own events (removal, deletion).
+    pub fn merge_all(&mut self, chats: Vec<pb::Chat>) {
         for chat in chats {
-            let previous = old.remove(&chat.id);
+            let previous = self.entries.remove(&chat.id);
             let mut entry = ChatEntry {
                 peer: previous.as_ref().and_then(|p| p.peer),
                 mentioned: previous.as_ref().is_some_and(|p| p.mentioned),
@@ -312,7 +312,7 @@ mod tests {
         pinned.state.as_mut().unwrap().pinned = true;
         let mut archived = chat(2, "old", 100);
         archived.state.as_mut().unwrap().archived = true;
-        list.replace_all(vec![
+        list.merge_all(vec![
             pinned,
             archived,
             chat(3, "recent", 50),
@@ -356,7 +356,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        list.replace_all(vec![pb::Chat {
+        list.merge_all(vec![pb::Chat {
             members: vec![],
             ..private.clone()
         }]);
@@ -373,7 +373,7 @@ mod tests {
         let mut list = ChatList::default();
         let mut c = chat(1, "team", 0);
         c.last_seq = 4;
-        list.replace_all(vec![c]);
+        list.merge_all(vec![c]);
         let m = pb::Message {
             chat_id: 1,
             seq: 5,

@@ -56,9 +56,7 @@ impl Pending {
             .iter_mut()
             .find(|e| e.request.chat_id == m.chat_id && e.echoed.is_none())
             && (m.client_msg_id == entry.request.client_msg_id
-                || (m.client_msg_id.is_empty()
-                    && m.text == entry.request.text
-                    && m.reply_to_seq == entry.request.reply_to_seq))
+                || (m.client_msg_id.is_empty() && same_content(m, &entry.request)))
         {
             entry.echoed = Some(m.seq);
         }
@@ -80,6 +78,15 @@ impl Pending {
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Whether a message is what `request` asked for: the same forward, or the same text and reply.
+fn same_content(m: &pb::Message, request: &pb::SendMessage) -> bool {
+    match (&request.forward, &m.forwarded_from) {
+        (Some(source), Some(from)) => source.chat_id == from.chat_id && source.seq == from.seq,
+        (Some(_), None) | (None, Some(_)) => false,
+        (None, None) => m.text == request.text && m.reply_to_seq == request.reply_to_seq,
     }
 }
 
@@ -124,5 +131,24 @@ mod tests {
             ..echo
         });
         assert_eq!(p.shown_in(1).count(), 1);
+        // A forward echoes with its source.
+        p.push(pb::SendMessage {
+            chat_id: 2,
+            client_msg_id: "f".into(),
+            forward: Some(pb::MessageRef { chat_id: 1, seq: 8 }),
+            ..Default::default()
+        });
+        p.on_own_message(&pb::Message {
+            chat_id: 2,
+            seq: 3,
+            text: "copied".into(),
+            forwarded_from: Some(pb::ForwardedFrom {
+                chat_id: 1,
+                seq: 8,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(p.shown_in(2).count(), 0);
     }
 }

@@ -218,18 +218,27 @@ async fn fetch(config: &NetConfig, actions: &Actions) -> Option<[u8; 32]> {
         {
             Ok(fp) => return Some(fp),
             Err(e) => {
-                let delay = backoff.next_delay().max(Duration::from_millis(200));
-                let event = NetEvent::ConnectFailed {
-                    error: describe(&e),
-                    retry_in_ms: Some(delay.as_millis() as u64),
-                };
-                if !report(actions, event).await {
+                if !retry_later(actions, &mut backoff, &e).await {
                     return None;
                 }
-                tokio::time::sleep(delay).await;
             }
         }
     }
+}
+
+/// Says why connecting failed and when it is tried again, then waits that long. False when the
+/// app is gone.
+async fn retry_later(actions: &Actions, backoff: &mut Backoff, error: &ClientError) -> bool {
+    let delay = backoff.next_delay().max(Duration::from_millis(200));
+    let event = NetEvent::ConnectFailed {
+        error: describe(error),
+        retry_in_ms: Some(delay.as_millis() as u64),
+    };
+    if !report(actions, event).await {
+        return false;
+    }
+    tokio::time::sleep(delay).await;
+    true
 }
 
 fn rand_seed() -> u64 {
@@ -266,7 +275,17 @@ async fn connect(
                 if had_tokens {
                     match client.get_me(pb::GetMe {}).await {
                         Ok(me) => return Some((client, me)),
-                        Err(e) => tracing::debug!(error = %e, "saved session unusable"),
+                        Err(e) if e.code() == Some(pb::ErrorCode::Unauthenticated) => {
+                            let _ = session_file.clear();
+                            note = Some("The saved session no longer works. Sign in again.".into());
+                        }
+                        Err(e) => {
+                            // The session may be fine; the server is not: try again.
+                            if !retry_later(actions, &mut backoff, &e).await {
+                                return None;
+                            }
+                            continue;
+                        }
                     }
                 }
                 if !report(
@@ -292,15 +311,9 @@ async fn connect(
                 ));
             }
             Err(e) => {
-                let delay = backoff.next_delay().max(Duration::from_millis(200));
-                let event = NetEvent::ConnectFailed {
-                    error: describe(&e),
-                    retry_in_ms: Some(delay.as_millis() as u64),
-                };
-                if !report(actions, event).await {
+                if !retry_later(actions, &mut backoff, &e).await {
                     return None;
                 }
-                tokio::time::sleep(delay).await;
             }
         }
     }

@@ -53,11 +53,15 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 file,
             });
         }
-        NetEvent::NeedSignIn { reason } => {
-            let mut form = AuthForm::new(false, "");
-            form.error = reason;
-            model.screen = Screen::Auth(form);
-        }
+        NetEvent::NeedSignIn { reason } => match (&mut model.screen, reason) {
+            // Already asking (after a revoked session): keep the form and its message.
+            (Screen::Auth(form), None) => form.busy = false,
+            (_, reason) => {
+                let mut form = AuthForm::new(false, "");
+                form.error = reason;
+                model.screen = Screen::Auth(form);
+            }
+        },
         NetEvent::SignInFailed { error } => {
             if let Screen::Auth(form) = &mut model.screen {
                 form.busy = false;
@@ -84,7 +88,7 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         }
         NetEvent::Client(event) => on_client(model, event, effects),
         NetEvent::Chats(chats) => {
-            model.chats.replace_all(chats);
+            model.chats.merge_all(chats);
             let peers = model.chats.missing_peers();
             for id in peers {
                 effects.push(Effect::Net(NetCommand::LoadChat(id)));

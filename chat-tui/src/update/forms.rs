@@ -68,7 +68,6 @@ pub(super) fn on_auth_key(model: &mut Model, input: Input, effects: &mut Vec<Eff
                 }
             }
         }
-        Input::Command(Command::Cancel) => model.quit = true,
         Input::Command(command) => {
             let input = &mut form.fields[form.focus].input;
             input.apply(command);

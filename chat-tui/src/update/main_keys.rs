@@ -82,7 +82,6 @@ fn on_chats_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
         Command::Filter => model.chats.filter = Some(TextBuffer::default()),
         Command::ToggleArchived => model.chats.show_archived = !model.chats.show_archived,
         Command::FocusComposer => model.focus = Focus::Composer,
-        Command::Cancel => model.focus = Focus::Messages,
         other => on_chat_action(model, other, model.chats.selected, effects),
     }
 }

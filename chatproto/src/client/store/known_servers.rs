@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::{StoreError, read_optional, write_atomic};
 use crate::client::ClientError;
-use crate::client::connection::{CLOSE_NORMAL, split_host};
+use crate::client::connection::{ATTEMPT_STAGGER, CLOSE_NORMAL, first_reachable, split_host};
 use crate::tls::{parse_fingerprint, recording_client_config};
 
 /// What the file says about a server that presented a given fingerprint.
@@ -133,18 +133,18 @@ pub async fn fetch_fingerprint(
         .await
         .map_err(|e| ClientError::Connect(format!("{address}: cannot resolve: {e}")))?
         .collect();
-    let mut failures = Vec::new();
-    for sock in resolved {
-        match tokio::time::timeout(timeout, handshake(sock, &server_name)).await {
-            Ok(Ok(fp)) => return Ok(fp),
-            Ok(Err(e)) => failures.push(format!("{sock}: {e}")),
-            Err(_) => failures.push(format!("{sock}: no answer within {timeout:?}")),
-        }
+    let attempt = |sock| handshake(sock, &server_name);
+    let probe = first_reachable(&resolved, ATTEMPT_STAGGER, attempt);
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Ok(fp)) => Ok(fp),
+        Ok(Err(failures)) if failures.is_empty() => Err(ClientError::Connect(format!(
+            "{address}: resolves to no address"
+        ))),
+        Ok(Err(failures)) => Err(ClientError::Connect(failures.join("; "))),
+        Err(_) => Err(ClientError::Connect(format!(
+            "{address}: no answer within {timeout:?}"
+        ))),
     }
-    if failures.is_empty() {
-        failures.push(format!("{address}: resolves to no address"));
-    }
-    Err(ClientError::Connect(failures.join("; ")))
 }
 
 async fn handshake(sock: SocketAddr, server_name: &str) -> Result<[u8; 32], ClientError> {

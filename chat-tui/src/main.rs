@@ -6,22 +6,29 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use chat_cli::layers::LayerError;
 use chat_tui::app::Exit;
 use chat_tui::settings::{Cli, Settings};
-use clap::Parser as _;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(code) => code,
+    let cli = match Cli::load(std::env::args_os(), |k| std::env::var(k).ok()) {
+        Ok(cli) => cli,
+        // Usage errors, --help and --version: clap prints them and picks the status.
+        Err(LayerError::Cli(e)) => e.exit(),
         Err(e) => {
-            eprintln!("chat-tui: {e:#}");
-            ExitCode::FAILURE
+            chat_cli::report::print("chat-tui", &anyhow::Error::new(e), None);
+            return ExitCode::from(2);
         }
-    }
+    };
+    chat_cli::run_main("chat-tui", || run(cli), |_| None)
 }
 
-fn run() -> anyhow::Result<ExitCode> {
-    let settings = Settings::from_cli(Cli::parse()).context("cannot start")?;
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(kind) = cli.generate.generate {
+        kind.print(chat_tui::settings::command())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::from_cli(cli).context("cannot start")?;
     init_logging();
     if settings.trust == chat_tui::settings::Trust::Insecure {
         eprintln!(
@@ -36,10 +43,8 @@ fn run() -> anyhow::Result<ExitCode> {
             println!("{message}");
             ExitCode::SUCCESS
         }
-        Exit::Refused(message) => {
-            eprintln!("chat-tui: {message}");
-            ExitCode::FAILURE
-        }
+        // Reported like every other failure (`chat-tui: error: ...`, status 1).
+        Exit::Refused(message) => return Err(anyhow::anyhow!(message)),
     })
 }
 

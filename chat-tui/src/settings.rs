@@ -1,9 +1,16 @@
 //! The command line, and the validated settings a run starts from.
+//!
+//! Each option is declared once, as a clap argument; its environment variable reaches it through
+//! [`chat_cli::layers`], so a bad value names the variable (the config file holds the theme,
+//! keys and notifications, not options: see [`crate::config`]).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use chatproto::tls::parse_fingerprint;
-use clap::Parser;
+use chat_cli::GenerateArgs;
+use chat_cli::layers::{LayerError, Layers};
+use chatproto::fingerprint::{Fingerprint, parse_fingerprint};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 
 use crate::config::{Config, ConfigError};
 use crate::paths::{NoHome, Paths};
@@ -12,7 +19,8 @@ use crate::paths::{NoHome, Paths};
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "chat-tui",
-    version,
+    version = chat_cli::version!(),
+    max_term_width = 100,
     about = "The terminal client of the chat system.",
     long_about = "The terminal client of the chat system.\n\n\
         The first connection to a server shows its certificate fingerprint and asks whether to \
@@ -29,7 +37,8 @@ pub struct Cli {
         long,
         short = 's',
         default_value = "127.0.0.1:4433",
-        env = "CHAT_SERVER"
+        env = "CHAT_SERVER",
+        value_parser = parse_server
     )]
     pub server: String,
     /// Accept exactly the server certificate with this SHA-256 fingerprint (64 hex digits,
@@ -55,13 +64,44 @@ pub struct Cli {
     /// The name of this device in the session list (default: chat-tui on the host name).
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// `--generate man|complete-SHELL`.
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+}
+
+/// The clap command of `chat-tui` as it parses (the environment variables named in the help):
+/// for `--generate`.
+pub fn command() -> clap::Command {
+    chat_cli::layers::without_env(Cli::command())
+}
+
+impl Cli {
+    /// Parses `args` (program name first, as `std::env::args_os()`) over the environment lookup
+    /// `env` (e.g. `|k| std::env::var(k).ok()`); empty variables count as unset.
+    ///
+    /// # Errors
+    /// A bad option or variable, named; [`LayerError::Cli`] also for `--help` and `--version`.
+    pub fn load(
+        args: impl IntoIterator<Item = OsString>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Cli, LayerError> {
+        let layers = Layers {
+            env: &env,
+            config_arg: None,
+            tables: &[],
+            other_ids: &[],
+        };
+        let matches =
+            chat_cli::layers::parse(&Cli::command(), args.into_iter().collect(), &layers)?;
+        Ok(Cli::from_arg_matches(&matches)?)
+    }
 }
 
 /// How the server's certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
     /// A pinned fingerprint.
-    Pin([u8; 32]),
+    Pin(Fingerprint),
     /// A CA file.
     Ca(PathBuf),
     /// Nothing (development only).
@@ -92,9 +132,6 @@ pub struct Settings {
 /// Why the command line or the config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    /// `--server` is not `host:port`.
-    #[error("--server {0:?}: expected HOST:PORT, e.g. chat.example.org:4433 or [::1]:4433")]
-    Server(String),
     /// `--pin` is not a fingerprint.
     #[error("--pin: {0}")]
     Pin(String),
@@ -114,19 +151,23 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
 }
 
-/// Checks `host:port`: a non-empty host (brackets for IPv6) and a port number.
-fn valid_server(server: &str) -> bool {
-    let Some((host, port)) = server.rsplit_once(':') else {
-        return false;
-    };
-    let host_ok = if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+/// The `--server` parser: a non-empty host (brackets for IPv6) and a port number.
+fn parse_server(server: &str) -> Result<String, String> {
+    let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
+        let host_ok = if let Some(inner) = host.strip_prefix('[') {
+            inner
+                .strip_suffix(']')
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        } else {
+            !host.is_empty() && !host.contains(':') && !host.contains(char::is_whitespace)
+        };
+        host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
+    if valid {
+        Ok(server.to_owned())
     } else {
-        !host.is_empty() && !host.contains(':') && !host.contains(char::is_whitespace)
-    };
-    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
+        Err("expected HOST:PORT, e.g. chat.example.org:4433 or [::1]:4433".to_owned())
+    }
 }
 
 impl Settings {
@@ -144,9 +185,6 @@ impl Settings {
     /// # Errors
     /// See [`from_cli`](Self::from_cli).
     pub fn with_paths(cli: Cli, paths: Paths, no_color: bool) -> Result<Self, SettingsError> {
-        if !valid_server(&cli.server) {
-            return Err(SettingsError::Server(cli.server));
-        }
         let trust = if let Some(pin) = &cli.pin {
             Trust::Pin(parse_fingerprint(pin).map_err(|e| SettingsError::Pin(e.to_string()))?)
         } else if let Some(ca) = &cli.ca {
@@ -201,10 +239,41 @@ mod tests {
         }
     }
 
-    fn parse(args: &[&str]) -> Result<Settings, SettingsError> {
-        let cli = Cli::try_parse_from(std::iter::once("chat-tui").chain(args.iter().copied()))
-            .map_err(|e| SettingsError::Server(e.to_string()))?;
-        Settings::with_paths(cli, paths(), false)
+    /// The settings, or the error's first line.
+    fn parse_env(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, String> {
+        let args = std::iter::once("chat-tui")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        let lookup = |k: &str| {
+            env.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let cli = Cli::load(args, lookup).map_err(|e| match e {
+            LayerError::Cli(e) => chat_cli::layers::clap_message(&e),
+            other => other.to_string(),
+        })?;
+        Settings::with_paths(cli, paths(), false).map_err(|e| e.to_string())
+    }
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        parse_env(args, &[])
+    }
+
+    #[test]
+    fn the_server_may_come_from_the_environment_and_a_flag_wins() {
+        let env = [("CHAT_SERVER", "chat.example.org:4433")];
+        assert_eq!(
+            parse_env(&[], &env).unwrap().server,
+            "chat.example.org:4433"
+        );
+        let flag = parse_env(&["--server", "[::1]:1"], &env).unwrap();
+        assert_eq!(flag.server, "[::1]:1");
+        let err = parse_env(&[], &[("CHAT_SERVER", "no-port")]).unwrap_err();
+        assert!(
+            err.starts_with("environment variable CHAT_SERVER: ") && err.contains("HOST:PORT"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -229,19 +298,20 @@ mod tests {
             "::1:4433",
             "[zz]:1",
         ] {
-            let err = parse(&["--server", bad]).unwrap_err().to_string();
-            assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+            let err = parse(&["--server", bad]).unwrap_err();
+            assert!(
+                err.contains("--server") && err.contains("HOST:PORT"),
+                "{bad}: {err}"
+            );
         }
         let pin = "ab".repeat(32);
         assert_eq!(
             parse(&["--pin", &pin]).unwrap().trust,
             Trust::Pin([0xab; 32])
         );
-        let err = parse(&["--pin", "abcd"]).unwrap_err().to_string();
+        let err = parse(&["--pin", "abcd"]).unwrap_err();
         assert!(err.starts_with("--pin:"), "{err}");
-        let err = parse(&["--ca", "/nonexistent/ca.pem"])
-            .unwrap_err()
-            .to_string();
+        let err = parse(&["--ca", "/nonexistent/ca.pem"]).unwrap_err();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
         assert_eq!(parse(&["--insecure"]).unwrap().trust, Trust::Insecure);
         assert!(

@@ -478,3 +478,51 @@ async fn logout_ends_the_event_stream_and_forgets_the_tokens() {
     };
     assert_eq!((ev.chat_id, ev.seq), (chat, 1));
 }
+
+#[tokio::test]
+async fn a_slow_consumer_holds_a_bounded_queue_and_loses_nothing() {
+    init_tracing();
+    let server = TestServer::start("node-a").await;
+    let chat = server.create_chat("busy");
+    let mut slow = config(&[&server]);
+    slow.event_queue = 4;
+    let client = Client::connect(slow).await.unwrap();
+    register(&client, "slow").await;
+    let mut seen = Vec::new();
+    record_until(&client, &mut seen, |e| matches!(e, ClientEvent::CaughtUp)).await;
+
+    // The application stops reading while the server pushes far more than the queue holds.
+    for n in 0..500 {
+        server.post(chat, &format!("m{n}"));
+    }
+    // Without yielding to the client's task, no more than the queue can be taken.
+    let mut ready = 0;
+    while let Some(event) = client.try_next_event() {
+        if let ClientEvent::Chat(ev) = event {
+            seen.push((ev.chat_id, ev.seq));
+        }
+        ready += 1;
+    }
+    assert!(ready <= 4, "{ready} events were queued for a queue of 4");
+    // What a server does to a client that does not read: close its connection.
+    server.kill_connections();
+
+    let last = server.last_seq(chat);
+    record_until(
+        &client,
+        &mut seen,
+        |e| matches!(e, ClientEvent::Chat(ev) if ev.chat_id == chat && ev.seq == last),
+    )
+    .await;
+    let seqs: Vec<u64> = seen
+        .iter()
+        .filter(|(c, _)| *c == chat)
+        .map(|(_, s)| *s)
+        .collect();
+    let first = seqs.first().copied().unwrap_or(1);
+    assert_eq!(
+        seqs,
+        (first..=last).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+}

@@ -49,23 +49,44 @@ pub fn tmux() -> PathBuf {
     tool("CHAT_TEST_TMUX", "tmux")
 }
 
+/// `systemd-analyze`.
+pub fn systemd_analyze() -> PathBuf {
+    tool("CHAT_TEST_SYSTEMD_ANALYZE", "systemd-analyze")
+}
+
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
-/// otherwise).
+/// otherwise). `CHAT_TEST_CHATD` overrides it.
 pub fn chatd_binary() -> PathBuf {
-    workspace_binary("CHAT_TEST_CHATD", "chatd", "chatd")
+    overridden_binary("CHAT_TEST_CHATD", "chatd", "chatd")
 }
 
-/// The `chat-tui` binary of this workspace (built on demand like [`chatd_binary`]).
+/// The `chat-tui` binary of this workspace, found or built like [`chatd_binary`].
+/// `CHAT_TEST_CHAT_TUI` overrides it.
 pub fn chat_tui_binary() -> PathBuf {
-    workspace_binary("CHAT_TEST_CHAT_TUI", "chat-tui", "chat-tui")
+    overridden_binary("CHAT_TEST_CHAT_TUI", "chat-tui", "chat-tui")
 }
 
-/// The binary `bin` of workspace package `package`: `$var` if set, else next to the test
-/// executable, built with `cargo build` when it is not there yet.
-fn workspace_binary(var: &str, package: &str, bin: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(var) {
-        return PathBuf::from(path);
+/// `$var` if set, else [`workspace_binary`].
+fn overridden_binary(var: &str, package: &str, bin: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(path) => PathBuf::from(path),
+        None => workspace_binary(package, bin),
     }
+}
+
+/// The binary `bin` of the workspace package `package`, of the profile this test runs in,
+/// built first when it is missing.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    built(package, bin, "--bin", "")
+}
+
+/// The example `name` of the workspace package `package` (`cargo test` builds examples), built
+/// first when it is missing.
+pub fn workspace_example(package: &str, name: &str) -> PathBuf {
+    built(package, name, "--example", "examples")
+}
+
+fn built(package: &str, name: &str, kind: &str, subdir: &str) -> PathBuf {
     // Test executables live in target/<profile>/deps, binaries (chatd, chat-cluster) in
     // target/<profile> itself.
     let exe = std::env::current_exe().expect("current executable");
@@ -73,14 +94,17 @@ fn workspace_binary(var: &str, package: &str, bin: &str) -> PathBuf {
     if profile_dir.file_name().is_some_and(|name| name == "deps") {
         profile_dir = profile_dir.parent().expect("target/<profile> directory");
     }
-    let path = profile_dir.join(bin);
+    let path = profile_dir.join(subdir).join(name);
     if !path.is_file() {
         let status =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "-p", package, "--bin", bin])
+                .args(["build", "-p", package, kind, name])
                 .status()
-                .unwrap_or_else(|e| panic!("run cargo build -p {package}: {e}"));
-        assert!(status.success(), "cargo build -p {package} failed");
+                .unwrap_or_else(|e| panic!("cannot run cargo build -p {package}: {e}"));
+        assert!(
+            status.success(),
+            "cargo build -p {package} {kind} {name} failed"
+        );
     }
     path
 }

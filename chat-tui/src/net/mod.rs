@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use chatproto::client::store::{KnownServers, TokenFile, TrustCheck, fetch_fingerprint};
 use chatproto::client::{Client, ClientConfig, ClientError, RetryPolicy};
+use chatproto::fingerprint::{Fingerprint, format_fingerprint};
 use chatproto::pb;
 use chatproto::session::{Backoff, BackoffConfig, UnknownChatPolicy};
 use chatproto::tls::Verification;
@@ -167,8 +168,8 @@ async fn verification(
         TrustCheck::Changed { known } => {
             let event = NetEvent::TrustChanged {
                 address: config.server.clone(),
-                fingerprint: hex(&fp),
-                known: hex(&known),
+                fingerprint: format_fingerprint(&fp),
+                known: format_fingerprint(&known),
                 file,
             };
             report(actions, event).await;
@@ -178,7 +179,7 @@ async fn verification(
     }
     let event = NetEvent::TrustUnknown {
         address: config.server.clone(),
-        fingerprint: hex(&fp),
+        fingerprint: format_fingerprint(&fp),
         file,
     };
     if !report(actions, event).await {
@@ -201,12 +202,8 @@ async fn verification(
     Some(Verification::Pin(fp))
 }
 
-fn hex(fp: &[u8; 32]) -> String {
-    fp.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The server's fingerprint, retrying with backoff while it cannot be reached.
-async fn fetch(config: &NetConfig, actions: &Actions) -> Option<[u8; 32]> {
+async fn fetch(config: &NetConfig, actions: &Actions) -> Option<Fingerprint> {
     let mut backoff = Backoff::new(BACKOFF, rand_seed());
     loop {
         match fetch_fingerprint(

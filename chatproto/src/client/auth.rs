@@ -12,7 +12,8 @@ impl Client {
             .await
     }
 
-    /// Creates an account and signs in, like [`Client::register`] from plain arguments.
+    /// Creates the account `username` and logs in on this device: [`register`](Self::register)
+    /// without building the request.
     pub async fn register_user(
         &self,
         username: &str,

@@ -433,7 +433,8 @@ impl TestServer {
                 let result = server.handle(conn_id, &conn, kind);
                 let Some(result) = result else {
                     // Committed, then the connection is dropped without an answer.
-                    conn.close(3u32.into(), b"dropped after commit");
+                    // Any close that does not revoke the session (3 would).
+                    conn.close(1u32.into(), b"dropped after commit");
                     return;
                 };
                 let authed = matches!(result, R::Auth(_));
@@ -492,7 +493,7 @@ impl TestServer {
                     return;
                 }
             }
-            stream.finish();
+            stream.finish().await;
         });
     }
 
@@ -789,7 +790,7 @@ fn set_user(inner: &mut Inner, conn_id: u64, user: Option<u64>) {
 /// A client configuration pinned to the first server's certificate, listing every server, with
 /// quick test timings.
 pub fn config(servers: &[&TestServer]) -> chatproto::client::ClientConfig {
-    let pin = chatproto::tls::fingerprint(servers[0].identity.leaf_der());
+    let pin = chatproto::fingerprint::fingerprint_of_der(servers[0].identity.leaf_der());
     let mut config = chatproto::client::ClientConfig::new(
         servers[0].address(),
         chatproto::tls::Verification::Pin(pin),

@@ -2,6 +2,9 @@
 //! the documented nginx QUIC load balancer in front of them, and chat-tui driven in tmux.
 
 mod chat_tui;
+mod cli;
 mod daemon;
+mod deploy;
 mod loadgen_smoke;
 mod nginx_quic;
+mod quickstart;

@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use super::{StoreError, read_optional, write_atomic};
 use crate::client::ClientError;
-use crate::client::connection::{ATTEMPT_STAGGER, CLOSE_NORMAL, first_reachable, split_host};
-use crate::tls::{parse_fingerprint, recording_client_config};
+use crate::client::connection::{ATTEMPT_STAGGER, first_reachable, split_host};
+use crate::error::CloseCode;
+use crate::fingerprint::{Fingerprint, format_fingerprint, parse_fingerprint};
+use crate::tls::recording_client_config;
 
 /// What the file says about a server that presented a given fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +31,7 @@ pub enum TrustCheck {
     /// Another fingerprint is recorded for this server: refuse the connection.
     Changed {
         /// The recorded fingerprint.
-        known: [u8; 32],
+        known: Fingerprint,
     },
 }
 
@@ -37,7 +39,7 @@ pub enum TrustCheck {
 #[derive(Debug, Clone)]
 pub struct KnownServers {
     path: PathBuf,
-    entries: BTreeMap<String, [u8; 32]>,
+    entries: BTreeMap<String, Fingerprint>,
 }
 
 /// The key a server is recorded under: its `host:port` with the host in lowercase.
@@ -83,12 +85,12 @@ impl KnownServers {
     }
 
     /// The fingerprint recorded for `address` (`host:port`), if any.
-    pub fn get(&self, address: &str) -> Option<[u8; 32]> {
+    pub fn get(&self, address: &str) -> Option<Fingerprint> {
         self.entries.get(&key(address)).copied()
     }
 
     /// Compares what `address` presented with what is recorded.
-    pub fn check(&self, address: &str, presented: &[u8; 32]) -> TrustCheck {
+    pub fn check(&self, address: &str, presented: &Fingerprint) -> TrustCheck {
         match self.get(address) {
             None => TrustCheck::Unknown,
             Some(known) if known == *presented => TrustCheck::Trusted,
@@ -100,13 +102,13 @@ impl KnownServers {
     ///
     /// # Errors
     /// When `address` is not `host:port` or the file cannot be written (then nothing changes).
-    pub fn trust(&mut self, address: &str, fingerprint: [u8; 32]) -> Result<(), StoreError> {
+    pub fn trust(&mut self, address: &str, fingerprint: Fingerprint) -> Result<(), StoreError> {
         split_host(address).map_err(|e| StoreError::corrupt(&self.path, e.to_string()))?;
         let mut entries = self.entries.clone();
         entries.insert(key(address), fingerprint);
         let mut text = String::from("# Servers chat clients trust: host:port sha256-fingerprint\n");
         for (address, fp) in &entries {
-            text.push_str(&format!("{address} {}\n", hex::encode(fp)));
+            text.push_str(&format!("{address} {}\n", format_fingerprint(fp)));
         }
         write_atomic(&self.path, text.as_bytes(), 0o644)?;
         self.entries = entries;
@@ -126,7 +128,7 @@ pub async fn fetch_fingerprint(
     address: &str,
     server_name: Option<&str>,
     timeout: Duration,
-) -> Result<[u8; 32], ClientError> {
+) -> Result<Fingerprint, ClientError> {
     let host = split_host(address)?;
     let server_name = server_name.map_or(host, str::to_string);
     let resolved: Vec<SocketAddr> = tokio::net::lookup_host(address)
@@ -147,29 +149,34 @@ pub async fn fetch_fingerprint(
     }
 }
 
-async fn handshake(sock: SocketAddr, server_name: &str) -> Result<[u8; 32], ClientError> {
+async fn handshake(sock: SocketAddr, server_name: &str) -> Result<Fingerprint, ClientError> {
     let (config, seen) = recording_client_config()?;
     let bind = if sock.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    let (endpoint, _) = crate::udp::endpoint(bind, None, crate::udp::CLIENT_SOCKET_BUFFER)
-        .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
+    let (endpoint, _) = crate::udp::endpoint(
+        bind,
+        quinn::EndpointConfig::default(),
+        None,
+        crate::udp::CLIENT_SOCKET_BUFFER,
+    )
+    .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
     let result = async {
         let conn = endpoint
             .connect_with(config, sock, server_name)
             .map_err(|e| ClientError::Connect(e.to_string()))?
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
-        conn.close(CLOSE_NORMAL.into(), b"fingerprint checked");
+        conn.close(CloseCode::NoError.into(), b"fingerprint checked");
         seen.lock()
             .ok()
             .and_then(|slot| *slot)
             .ok_or_else(|| ClientError::Protocol("the server presented no certificate".into()))
     }
     .await;
-    endpoint.close(CLOSE_NORMAL.into(), b"fingerprint checked");
+    endpoint.close(CloseCode::NoError.into(), b"fingerprint checked");
     result
 }
 
@@ -220,7 +227,7 @@ mod tests {
         std::fs::write(&path, "host:1 abcd\n").unwrap();
         let err = KnownServers::load(&path).unwrap_err().to_string();
         assert!(
-            err.contains("line 1") && err.contains("64 hex digits"),
+            err.contains("line 1") && err.contains("64 hex characters"),
             "{err}"
         );
     }

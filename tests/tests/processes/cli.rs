@@ -130,8 +130,9 @@ fn version_man_page_and_completions_for_every_binary() {
             "{bin} man page:\n{man}"
         );
         let bash = run(&["--generate", "complete-bash"]);
+        // clap_complete names the function after the binary, `-` written `__`.
         assert!(
-            bash.contains(&format!("complete -F _{bin}")),
+            bash.contains(&format!("complete -F _{}", bin.replace('-', "__"))),
             "{bin} bash completion"
         );
         assert!(!run(&["--generate", "complete-zsh"]).is_empty());

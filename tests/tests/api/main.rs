@@ -21,4 +21,5 @@ mod reading;
 mod realtime;
 mod sync;
 mod tokens;
+mod tui_requests;
 mod users;

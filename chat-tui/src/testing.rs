@@ -212,6 +212,7 @@ pub fn team_history() -> Vec<pb::Message> {
     mine_read.reactions = vec![pb::Reaction {
         emoji: "👍".into(),
         user_ids: vec![2, 3],
+        count: 2,
     }];
     let mut reply = msg(TEAM, 5, 3, "thanks @alice, got it", NOW - HOUR + 60_000);
     reply.reply_to_seq = 4;

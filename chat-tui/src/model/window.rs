@@ -249,19 +249,38 @@ fn tombstone(m: &mut pb::Message, at_ms: i64) {
     m.mention_ids.clear();
 }
 
-/// Adds or removes one user's reaction; reactions nobody holds any more disappear.
+/// How many users reacted with `r`: its `count`, or the users listed where a server sends none.
+pub fn reaction_total(r: &pb::Reaction) -> u32 {
+    r.count
+        .max(u32::try_from(r.user_ids.len()).unwrap_or(u32::MAX))
+}
+
+/// Adds or removes one user's reaction, keeping the total; reactions nobody holds any more
+/// disappear. A user beyond the listed ones (the server lists the first 100) only moves the total.
 pub fn set_reaction(m: &mut pb::Message, emoji: &str, user_id: u64, added: bool) {
     match m.reactions.iter_mut().find(|r| r.emoji == emoji) {
-        Some(r) if added && !r.user_ids.contains(&user_id) => r.user_ids.push(user_id),
-        Some(_) if added => {}
-        Some(r) => r.user_ids.retain(|&u| u != user_id),
+        Some(r) if added => {
+            if !r.user_ids.contains(&user_id) {
+                r.count = reaction_total(r) + 1;
+                r.user_ids.push(user_id);
+            }
+        }
+        Some(r) => {
+            let listed = r.user_ids.contains(&user_id);
+            let unlisted = u32::try_from(r.user_ids.len()).unwrap_or(u32::MAX) < reaction_total(r);
+            if listed || unlisted {
+                r.count = reaction_total(r) - 1;
+                r.user_ids.retain(|&u| u != user_id);
+            }
+        }
         None if added => m.reactions.push(pb::Reaction {
             emoji: emoji.into(),
             user_ids: vec![user_id],
+            count: 1,
         }),
         None => {}
     }
-    m.reactions.retain(|r| !r.user_ids.is_empty());
+    m.reactions.retain(|r| reaction_total(r) > 0);
 }
 
 #[cfg(test)]
@@ -354,6 +373,24 @@ mod tests {
         assert!(!w.at_latest);
         w.merge(HistoryRange::Latest, &page(951..=1000, false), None);
         assert_eq!((w.first_seq(), w.last_seq()), (Some(951), Some(1000)));
+    }
+
+    #[test]
+    fn reactions_beyond_the_listed_users_keep_their_total() {
+        let mut m = msg(1, "hi");
+        m.reactions = vec![pb::Reaction {
+            emoji: "👍".into(),
+            user_ids: (1..=100).collect(),
+            count: 150,
+        }];
+        set_reaction(&mut m, "👍", 500, true);
+        assert_eq!(reaction_total(&m.reactions[0]), 151);
+        set_reaction(&mut m, "👍", 600, false);
+        assert_eq!(reaction_total(&m.reactions[0]), 150);
+        assert_eq!(m.reactions[0].user_ids.len(), 101);
+        set_reaction(&mut m, "👍", 1, false);
+        assert_eq!(reaction_total(&m.reactions[0]), 149);
+        assert!(!m.reactions[0].user_ids.contains(&1));
     }
 
     #[test]

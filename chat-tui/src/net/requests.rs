@@ -315,21 +315,22 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             Ok(me) => vec![NetEvent::Me(me), NetEvent::Done("Profile updated.".into())],
             Err(e) => failed("Could not update the profile", &e),
         },
-        NetCommand::ListContacts { token } => match client.list_contacts(pb::ListContacts {}).await
-        {
-            Ok(list) => vec![NetEvent::UserResults {
-                token,
-                users: list.users,
-            }],
-            Err(e) => failed("Could not load the contacts", &e),
-        },
-        NetCommand::ListBlocked { token } => match client.list_blocked(pb::ListBlocked {}).await {
-            Ok(list) => vec![NetEvent::UserResults {
-                token,
-                users: list.users,
-            }],
-            Err(e) => failed("Could not load the blocked users", &e),
-        },
+        NetCommand::ListContacts { token } => {
+            match all_users(|cursor| client.list_contacts(pb::ListContacts { limit: 0, cursor }))
+                .await
+            {
+                Ok(users) => vec![NetEvent::UserResults { token, users }],
+                Err(e) => failed("Could not load the contacts", &e),
+            }
+        }
+        NetCommand::ListBlocked { token } => {
+            match all_users(|cursor| client.list_blocked(pb::ListBlocked { limit: 0, cursor }))
+                .await
+            {
+                Ok(users) => vec![NetEvent::UserResults { token, users }],
+                Err(e) => failed("Could not load the blocked users", &e),
+            }
+        }
         NetCommand::AddContact(user) => {
             user_op(
                 &client,
@@ -414,5 +415,23 @@ where
             ))],
         },
         Err(e) => vec![NetEvent::Failed(e)],
+    }
+}
+
+/// Every user of a paged list (contacts, blocked users): pages on until the cursor runs out.
+async fn all_users<F, Fut>(mut page: F) -> Result<Vec<pb::User>, ClientError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<pb::UserList, ClientError>>,
+{
+    let mut users = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let list = page(cursor).await?;
+        users.extend(list.users);
+        if list.next_cursor.is_empty() {
+            return Ok(users);
+        }
+        cursor = list.next_cursor;
     }
 }

@@ -19,6 +19,7 @@ use super::wrap::wrap_spans;
 use super::{clock_time, local, shorten};
 use crate::model::Model;
 use crate::model::view::ChatView;
+use crate::model::window::reaction_total;
 use crate::theme::Theme;
 
 /// Columns before a message's text on its continuation rows (under the `HH:MM ` time).
@@ -338,7 +339,7 @@ fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) ->
                 theme.text()
             };
             r.push(Span::styled(
-                format!("{} {}", reaction.emoji, reaction.user_ids.len()),
+                format!("{} {}", reaction.emoji, reaction_total(reaction)),
                 style,
             ));
             r.push(Span::raw("  "));

@@ -259,12 +259,11 @@ pub fn reaction_total(r: &pb::Reaction) -> u32 {
 /// disappear. A user beyond the listed ones (the server lists the first 100) only moves the total.
 pub fn set_reaction(m: &mut pb::Message, emoji: &str, user_id: u64, added: bool) {
     match m.reactions.iter_mut().find(|r| r.emoji == emoji) {
-        Some(r) if added => {
-            if !r.user_ids.contains(&user_id) {
-                r.count = reaction_total(r) + 1;
-                r.user_ids.push(user_id);
-            }
+        Some(r) if added && !r.user_ids.contains(&user_id) => {
+            r.count = reaction_total(r) + 1;
+            r.user_ids.push(user_id);
         }
+        Some(_) if added => {}
         Some(r) => {
             let listed = r.user_ids.contains(&user_id);
             let unlisted = u32::try_from(r.user_ids.len()).unwrap_or(u32::MAX) < reaction_total(r);

@@ -181,6 +181,7 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Alice, E::FailedPrecondition, "not first", K::Hello(pb::Hello { protocol_major: 1, ..Default::default() })),
         (Anon, E::Conflict, "username taken", K::Register(register("alice"))),
         (Alice, E::FailedPrecondition, "authenticated", K::Register(register("alice2"))),
+        (Anon, E::InvalidArgument, "email required", K::Register(pb::Register { email: String::new(), ..register("noemail") })),
         (Anon, E::Unauthenticated, "wrong password", K::Login(login("alice", "wrong password"))),
         (Alice, E::FailedPrecondition, "another user", K::Login(login("bob", PASSWORD))),
         (Anon, E::Unauthenticated, "unknown token", K::Refresh(pb::Refresh { refresh_token: "A".repeat(43) })),

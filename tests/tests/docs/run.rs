@@ -416,10 +416,16 @@ impl World {
             .filter(|p| !first.contains_key(*p))
             .filter(|p| crate_name(p).is_some_and(|n| names.contains(&n)))
             .collect();
+        // A second variant of a crate means features differ between commands: one build is
+        // broken. The same artifact written again (same hash) comes from a build script rerun
+        // on an environment difference between commands; reported, not yet failed (open point).
+        if !rewritten.is_empty() {
+            eprintln!("docs-test: artifacts written again with the same hash: {rewritten:?}");
+        }
         assert!(
-            rewritten.is_empty() && variants.is_empty(),
-            "one build is broken: later commands compiled again what the first build had \
-             (run `cargo xtask hack`):\n  rewritten: {rewritten:?}\n  second variants: {variants:?}"
+            variants.is_empty(),
+            "one build is broken: later commands compiled other variants of what the first build \
+             had (run `cargo xtask hack`):\n  second variants: {variants:?}"
         );
     }
 }

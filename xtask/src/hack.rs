@@ -148,14 +148,19 @@ fn divergences(members: &[String]) -> anyhow::Result<(Resolution, Resolution)> {
     let (ws_target, ws_host) = resolve(&["--workspace"], true)?;
     let mut target = Resolution::new();
     let mut host = Resolution::new();
+    // Each member alone, as `cargo build -p X` resolves it and as `cargo run -p X --example E`
+    // or `cargo test -p X` does (its own dev-dependencies included): an example's
+    // dev-dependencies can pull a shared crate in with fewer features than the workspace's.
     for member in members.iter().filter(|m| m.as_str() != HACK) {
-        let (t, h) = resolve(&["-p", member], false)?;
-        for (mine, ws, out) in [(&t, &ws_target, &mut target), (&h, &ws_host, &mut host)] {
-            for (pkg, features) in mine {
-                if let Some(ws_features) = ws.get(pkg)
-                    && ws_features != features
-                {
-                    out.insert(pkg.clone(), ws_features.clone());
+        for dev in [false, true] {
+            let (t, h) = resolve(&["-p", member], dev)?;
+            for (mine, ws, out) in [(&t, &ws_target, &mut target), (&h, &ws_host, &mut host)] {
+                for (pkg, features) in mine {
+                    if let Some(ws_features) = ws.get(pkg)
+                        && ws_features != features
+                    {
+                        out.insert(pkg.clone(), ws_features.clone());
+                    }
                 }
             }
         }
@@ -261,8 +266,9 @@ fn manifest(current: &str, target: &Resolution, host: &Resolution) -> String {
     out
 }
 
-/// The dependency keys of `resolution`, in order: the package name, or `name-MAJOR` where two
-/// versions of one package need two keys.
+/// The dependency keys of `resolution`, in order: the package name, or `name-MAJOR` (`name-0-MINOR`
+/// below 1.0, where the minor version is the semver-breaking part) where two versions of one
+/// package need two keys.
 fn keys(resolution: &Resolution) -> Vec<String> {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for (name, _) in resolution.keys() {
@@ -272,12 +278,22 @@ fn keys(resolution: &Resolution) -> Vec<String> {
         .keys()
         .map(|(name, version)| {
             if names[name.as_str()] > 1 {
-                format!("{name}-{}", version.split('.').next().unwrap_or(version))
+                format!("{name}-{}", compatible_part(version))
             } else {
                 name.clone()
             }
         })
         .collect()
+}
+
+/// The part of a version that semver-compatible releases share: `2` of `2.1.0`, `0-4` of `0.4.3`.
+fn compatible_part(version: &str) -> String {
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("0-{minor}"),
+        (Some(major), _) => major.to_owned(),
+        (None, _) => version.to_owned(),
+    }
 }
 
 fn entries(resolution: &Resolution) -> String {

@@ -21,6 +21,7 @@ pub(super) const MEMBERS: &str = "members";
 pub(super) const MESSAGES: &str = "messages";
 pub(super) const EVENTS: &str = "events";
 pub(super) const SEND_KEYS: &str = "send_keys";
+pub(super) const LEASES: &str = "leases";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";

@@ -254,7 +254,9 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             None => {
                 let event = store.delete_chat(chat_id, admin, now).await?;
                 ctx.state.members.invalidate(chat_id);
-                ctx.state.fanout.publish_chat_event(vec![user_id], &event);
+                ctx.state
+                    .fanout
+                    .publish_chat_event(vec![user_id], &event, None);
                 return Ok(());
             }
         }
@@ -271,7 +273,7 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
     for event in &events {
         ctx.state
             .fanout
-            .publish_chat_event(recipients.clone(), event);
+            .publish_chat_event(recipients.clone(), event, None);
     }
     Ok(())
 }

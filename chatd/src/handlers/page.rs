@@ -156,7 +156,8 @@ pub mod max {
             + 2 * BOOL // edited, deleted
             + MAX_REACTION_EMOJI * REACTION
             + field(MAX_MENTIONS * 10)
-            + field(MAX_CLIENT_MSG_ID_BYTES),
+            + field(MAX_CLIENT_MSG_ID_BYTES)
+            + BOOL + 1, // from_blocked_user (field 17: a two-byte key)
     );
 
     /// `Chat` in a list: no member list, the last message and the caller's state.
@@ -265,6 +266,7 @@ mod tests {
                 .collect(),
             mention_ids: vec![u64::MAX; crate::handlers::mentions::MAX_MENTIONS],
             client_msg_id: "c".repeat(crate::validate::MAX_CLIENT_MSG_ID_BYTES),
+            from_blocked_user: true,
         };
         let message_len = prost::encoding::message::encoded_len(1, &message);
         assert!(

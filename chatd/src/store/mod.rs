@@ -230,6 +230,8 @@ pub trait RelationStore: Send + Sync {
     async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()>;
     /// The users `owner` blocked.
     async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>>;
+    /// The users who blocked `target` (who get `target`'s messages as placeholders), ascending.
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>>;
     /// True when `owner` blocked `target`.
     async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool>;
 }

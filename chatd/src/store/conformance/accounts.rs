@@ -580,11 +580,17 @@ pub async fn relations_blocks<S: Store + 'static>(s: S) {
     s.block(a, b).await.expect("block");
     s.block(a, b).await.expect("block again");
     assert_eq!(s.blocked(a).await.expect("blocked"), vec![b]);
+    let c = user(&s, "cora").await;
+    s.block(c, b).await.expect("block");
+    assert_eq!(s.blocked_by(b).await.expect("by"), vec![a, c]);
+    assert!(s.blocked_by(a).await.expect("by").is_empty());
+    s.unblock(c, b).await.expect("unblock");
     assert!(s.is_blocked(a, b).await.expect("is"));
     assert!(!s.is_blocked(b, a).await.expect("is"));
     s.unblock(a, b).await.expect("unblock");
     s.unblock(a, b).await.expect("unblock again");
     assert!(!s.is_blocked(a, b).await.expect("is"));
     assert!(s.blocked(a).await.expect("blocked").is_empty());
+    assert!(s.blocked_by(b).await.expect("by").is_empty());
     assert_not_found(s.block(a, 999_999).await, "user");
 }

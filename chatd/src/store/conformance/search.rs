@@ -9,6 +9,7 @@ async fn hits<S: Store>(s: &S, viewer: u64, text: &str, chats: &[(u64, u64)]) ->
         chats: chats.to_vec(),
         before: None,
         limit: 100,
+        senders_blocked: Vec::new(),
     })
     .await
     .expect("search")
@@ -156,6 +157,7 @@ pub async fn search_query_syntax_is_harmless<S: Store + 'static>(s: S) {
             chats: scope.to_vec(),
             before: None,
             limit: 10,
+            senders_blocked: Vec::new(),
         })
         .await
         .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
@@ -197,10 +199,12 @@ pub async fn search_paging<S: Store + 'static>(s: S) {
         chats: vec![(c1, MAX), (c2, MAX)],
         before,
         limit: 3,
+        senders_blocked: Vec::new(),
     };
     let full = s
         .search(SearchQuery {
             limit: 100,
+            senders_blocked: Vec::new(),
             ..query(None)
         })
         .await

@@ -57,6 +57,7 @@ const INDEXES: &[IndexSpec] = &[
         true,
     ),
     (CONTACTS, "contacts_target", &[("target", 1)], false),
+    (BLOCKS, "blocks_target", &[("target", 1)], false),
     (
         BLOCKS,
         "blocks_owner_target",

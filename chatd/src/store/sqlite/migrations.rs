@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_BLOCKS_BY_TARGET];
 
 /// The schema version this code writes and understands.
 pub(super) fn latest_version() -> u32 {
@@ -251,4 +251,9 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
     INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
 END;
+"#;
+
+/// Who blocked a user is read on every message sent (placeholders for the blockers, spec 9.2).
+const V2_BLOCKS_BY_TARGET: &str = r#"
+CREATE INDEX blocks_by_target ON blocks(target_id, owner_id);
 "#;

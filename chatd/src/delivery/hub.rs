@@ -392,6 +392,41 @@ mod tests {
     }
 
     #[test]
+    fn every_copy_of_a_held_event_is_released_in_order() {
+        let hub = Hub::new();
+        let (h7, mut rx7) = conn(&hub, 7);
+        let (h8, mut rx8) = conn(&hub, 8);
+        hub.register(h7);
+        hub.register(h8);
+        hub.publish_chat_event(vec![7, 8], &chat_event(1, 1));
+        // Seq 3 arrives before 2, in two copies: held, neither lost.
+        let placeholder = pb::ChatEvent {
+            actor_id: 99,
+            ..chat_event(1, 3)
+        };
+        hub.publish_chat_frames(
+            1,
+            3,
+            vec![
+                (vec![7], encode_chat_event(&chat_event(1, 3))),
+                (vec![8], encode_chat_event(&placeholder)),
+            ],
+        );
+        hub.publish_chat_event(vec![7, 8], &chat_event(1, 2));
+        let got7: Vec<u64> = (0..3).map(|_| seq_of(&rx7.try_recv().unwrap())).collect();
+        let got8: Vec<u64> = (0..2).map(|_| seq_of(&rx8.try_recv().unwrap())).collect();
+        assert_eq!(got7, vec![1, 2, 3]);
+        assert_eq!(got8, vec![1, 2]);
+        let last8: pb::Event = chatproto::frame::FrameDecoder::default()
+            .decode_exact(&rx8.try_recv().unwrap())
+            .unwrap();
+        assert!(
+            matches!(last8.kind, Some(pb::event::Kind::Chat(c)) if c.seq == 3 && c.actor_id == 99)
+        );
+        assert!(rx7.try_recv().is_err() && rx8.try_recv().is_err());
+    }
+
+    #[test]
     fn stale_events_are_released_after_the_wait() {
         let hub = Hub::new();
         let (h, mut rx) = conn(&hub, 7);

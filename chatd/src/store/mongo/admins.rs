@@ -19,8 +19,8 @@ use std::time::Duration;
 use mongodb::bson::{Document, doc};
 
 use super::docs::i;
+use super::pending::wall_ms;
 use super::{MongoStore, error};
-use crate::state::now_ms;
 use crate::store::{ConflictKind, StoreError, StoreResult};
 
 /// The lease document's `_id`.
@@ -57,7 +57,7 @@ impl MongoStore {
         let holder = i64::from_ne_bytes(rand::random::<[u8; 8]>());
         let ttl_ms = i64::try_from(self.options.operation_timeout.as_millis()).unwrap_or(i64::MAX);
         loop {
-            let now = now_ms();
+            let now = wall_ms();
             let lease = doc! { "_id": LEASE, "holder": holder, "expires_at_ms": now.saturating_add(ttl_ms) };
             match self.c.leases.insert_one(lease).await {
                 Ok(_) => {

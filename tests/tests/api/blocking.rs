@@ -179,16 +179,16 @@ async fn the_blocked_user_posts_the_others_see_it_and_the_blocker_gets_placehold
         })
         .await
         .expect("receipt");
+    // Both reach Carol, in whichever order (typing may come by datagram).
+    let (mut typing, mut receipt) = (false, false);
     carol
-        .wait_for(|e| match e {
-            ClientEvent::Typing(t) if t.user_id == bob.id => Some(()),
-            _ => None,
-        })
-        .await;
-    carol
-        .wait_for(|e| match e {
-            ClientEvent::Receipt(r) if r.user_id == bob.id => Some(()),
-            _ => None,
+        .wait_for(|e| {
+            match e {
+                ClientEvent::Typing(t) if t.user_id == bob.id => typing = true,
+                ClientEvent::Receipt(r) if r.user_id == bob.id => receipt = true,
+                _ => {}
+            }
+            (typing && receipt).then_some(())
         })
         .await;
     // Alice's event stream carries typing too (no datagrams): the sentinel comes first.

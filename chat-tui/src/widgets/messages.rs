@@ -342,8 +342,7 @@ fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) ->
         spans.push(ticks(view.ticks(m.seq, me), theme));
     }
     lines.extend(wrap_spans(&spans, width, INDENT));
-    // A placeholder shows no reactions, even those its live events would add.
-    if !m.reactions.is_empty() && !m.from_blocked_user {
+    if !m.reactions.is_empty() {
         let mut r = vec![Span::raw(" ".repeat(INDENT))];
         for reaction in &m.reactions {
             let style = if reaction.user_ids.contains(&me) {

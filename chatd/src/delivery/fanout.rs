@@ -36,11 +36,11 @@ impl Fanout {
         &self,
         recipients: Vec<u64>,
         event: &pb::ChatEvent,
-        placeholder: Option<(Vec<u64>, &pb::ChatEvent)>,
+        placeholder: Option<(&[u64], &pb::ChatEvent)>,
     ) {
         let mut copies: Copies = vec![(recipients, encode_chat_event(event))];
         if let Some((users, masked)) = placeholder.filter(|(users, _)| !users.is_empty()) {
-            copies.push((users, encode_chat_event(masked)));
+            copies.push((users.to_vec(), encode_chat_event(masked)));
         }
         let Some(broker) = &self.broker else {
             self.hub

@@ -209,7 +209,7 @@ fn content_author(event: &pb::ChatEvent) -> Option<u64> {
 /// in it, the placeholder form. When the blocks cannot be read, the event is not sent live at
 /// all (rather than to someone who must not see it): members get it at their next catch-up.
 pub async fn publish(state: &AppState, mut recipients: Vec<u64>, event: &pb::ChatEvent) {
-    let mut placeholder = None;
+    let mut blockers_copy = None;
     if let Some(author) = content_author(event) {
         let blockers = match state.store.blocked_by(author).await {
             Ok(blockers) => blockers,
@@ -223,13 +223,15 @@ pub async fn publish(state: &AppState, mut recipients: Vec<u64>, event: &pb::Cha
                 .into_iter()
                 .partition(|r| blockers.binary_search(r).is_ok());
             recipients = rest;
-            placeholder = Some((masked, redacted(event, &Viewer::blockers_of(author))));
+            blockers_copy = Some((masked, redacted(event, &Viewer::blockers_of(author))));
         }
     }
     state.fanout.publish_chat_event(
         recipients,
         &redacted(event, &Viewer::everyone()),
-        placeholder.as_ref().map(|(users, e)| (users.clone(), e)),
+        blockers_copy
+            .as_ref()
+            .map(|(users, e)| (users.as_slice(), e)),
     );
 }
 

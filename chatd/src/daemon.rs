@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
@@ -21,10 +22,15 @@ use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::fanout::Fanout;
 use crate::delivery::hub::Hub;
 use crate::delivery::members::MemberCache;
+use crate::files::Files;
+use crate::files::blob::BlobStore;
+use crate::files::blob::fs::FsBlobs;
+use crate::files::blob::gridfs::GridFsBlobs;
+use crate::files::urls::UrlSigner;
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
 use crate::ops::admin_http::AdminState;
-use crate::ops::config::Config;
+use crate::ops::config::{Config, FilesHttps};
 use crate::ops::datadir::{DataDir, DataDirOptions};
 use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
@@ -43,6 +49,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The admin HTTP address.
     pub admin_addr: SocketAddr,
+    /// The HTTPS file server's address, when it is on.
+    pub files_https_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
     pub fingerprint: String,
     /// Shared state (for tests and embedding).
@@ -61,17 +69,25 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names, and the file blob store beside it.
 ///
-/// With `--mongo-uri` the store is MongoDB (cluster mode); otherwise the embedded SQLite database
-/// in the data directory.
-pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+/// With `--mongo-uri` the store is MongoDB (cluster mode) and file bytes go to GridFS in the same
+/// database; otherwise the embedded SQLite database in the data directory, and file bytes under
+/// `files/` there.
+pub async fn open_store(
+    config: &Config,
+    data: &DataDir,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
     if let Some(uri) = &config.mongo_uri {
         let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
-        return Ok(Arc::new(store));
+        let blobs = Arc::new(GridFsBlobs::new(&store.database()));
+        return Ok((Arc::new(store), blobs));
     }
+    let root = data.path.join("files");
+    let blobs = FsBlobs::open(&root)
+        .with_context(|| format!("cannot prepare the file directory {}", root.display()))?;
     let path = data.sqlite_path.clone();
     let store = tokio::task::spawn_blocking(move || {
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives
@@ -82,7 +98,7 @@ pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<d
     .await
     .context("store open task")?
     .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), Arc::new(blobs)))
 }
 
 fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
@@ -108,7 +124,19 @@ impl Daemon {
             .context("data directory task")?
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
-        let backend = open_store(&config, &data).await?;
+        let (backend, blobs) = open_store(&config, &data).await?;
+        let urls = config.files_https.as_ref().map(|https| {
+            UrlSigner::new(data.token_key.as_bytes(), &https.public_url, https.url_ttl)
+        });
+        let files = Arc::new(
+            Files::new(
+                blobs,
+                config.files.clone(),
+                urls,
+                data.path.join("files-scratch"),
+            )
+            .context("cannot prepare the file scratch directory")?,
+        );
         let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
             backend,
             config.store_timeout,
@@ -160,6 +188,7 @@ impl Daemon {
                 steering: config.steering,
             },
             cluster: cluster.clone(),
+            files,
         });
 
         let server_config = crate::server::endpoint::server_config(
@@ -204,14 +233,27 @@ impl Daemon {
                 let _ = admin_stop_rx.await;
             },
         ));
+        let background = CancellationToken::new();
+        let files_https_addr = match &config.files_https {
+            Some(https) => Some(
+                start_files_https(&state, https, &data, background.clone())
+                    .await
+                    .context("cannot start the https file server")?,
+            ),
+            None => None,
+        };
+        tokio::spawn(crate::files::gc::run(state.clone(), background.clone()));
+        let stop_background = background.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {
             let _ = stop_rx.await;
             let _ = admin_stop_tx.send(());
+            stop_background.cancel();
         }));
         tracing::info!(%addr, %admin_addr, backend = store.backend(), node = %config.node_id, "chatd started");
         Ok(Daemon {
             addr,
             admin_addr,
+            files_https_addr,
             fingerprint: data.fingerprint.clone(),
             state,
             stop: Some(stop_tx),
@@ -232,4 +274,35 @@ impl Daemon {
         }
         result
     }
+}
+
+/// Binds the HTTPS file server (signed download URLs) with the server's TLS identity and serves
+/// it until `stop`; returns its address.
+async fn start_files_https(
+    state: &Arc<AppState>,
+    https: &FilesHttps,
+    data: &DataDir,
+    stop: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("tls configuration")?
+        .with_no_client_auth()
+        .with_single_cert(data.cert_chain.clone(), data.private_key.clone_key())
+        .context("server certificate and key do not match or are unsupported")?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let listener = tokio::net::TcpListener::bind(https.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (https files)", https.listen))?;
+    let addr = listener.local_addr().context("https files address")?;
+    let handler_state = state.clone();
+    tokio::spawn(crate::ops::admin_http::serve_with(
+        listener,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),
+        move |req| crate::files::http::handle(handler_state.clone(), req),
+        async move { stop.cancelled().await },
+    ));
+    tracing::info!(%addr, public_url = %https.public_url, "https file server started");
+    Ok(addr)
 }

@@ -5,6 +5,8 @@
 //! - [`conn`]: what a handler knows about its connection; [`handlers`]: one function per request
 //!   kind.
 //! - [`store`]: storage traits and backends (SQLite embedded default, MongoDB).
+//! - [`files`]: file upload and download, their bytes (filesystem or GridFS), thumbnails,
+//!   signed HTTPS download URLs and the collector of unreferenced files.
 //! - [`delivery`]: fan-out of events to connections on every node, presence, membership cache.
 //! - [`cluster`]: cluster mode over Redis (pub/sub between nodes, presence, registry and
 //!   steering, read cache); [`resilience`]: breakers, backoff, store deadline.
@@ -20,6 +22,7 @@ pub mod conn;
 pub mod daemon;
 pub mod delivery;
 pub mod error;
+pub mod files;
 pub mod fingerprint;
 pub mod handlers;
 pub mod limits;

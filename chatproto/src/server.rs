@@ -116,6 +116,43 @@ impl RequestStream {
     pub async fn respond(mut self, response: &pb::Response) -> Result<(), WriteFrameError> {
         write_only(&mut self.send, response, MAX_FRAME_BYTES).await
     }
+
+    /// Writes the response frame and leaves the stream open, for an answer that raw bytes
+    /// follow (`download`): the caller writes them and finishes the stream.
+    pub async fn respond_open(
+        mut self,
+        response: &pb::Response,
+    ) -> Result<quinn::SendStream, WriteFrameError> {
+        let bytes = encode_frames([response], MAX_FRAME_BYTES)?;
+        self.send.write_chunk(bytes).await?;
+        Ok(self.send)
+    }
+}
+
+/// The largest `UploadStreamHeader` frame a server accepts: far more than an upload id and an
+/// offset need.
+pub const MAX_UPLOAD_HEADER_BYTES: usize = 1024;
+
+/// Reads the header frame of an accepted upload stream (capability `files`) within
+/// [`REQUEST_READ_TIMEOUT`]. Returns the header, the stream and the content bytes that arrived
+/// with the header. On a bad or late header the stream is stopped (FRAME_ERROR,
+/// FRAME_TOO_LARGE or REQUEST_TIMEOUT) and `None` is returned.
+pub async fn read_upload_header(
+    recv: quinn::RecvStream,
+) -> Option<(pb::UploadStreamHeader, quinn::RecvStream, bytes::Bytes)> {
+    let mut reader = FrameReader::new(recv, MAX_UPLOAD_HEADER_BYTES);
+    let code = match tokio::time::timeout(REQUEST_READ_TIMEOUT, reader.read()).await {
+        Ok(Ok(header)) => {
+            let (recv, rest) = reader.into_parts();
+            return Some((header, recv, rest));
+        }
+        Err(_) => STREAM_REQUEST_TIMEOUT,
+        Ok(Err(ReadFrameError::Frame(FrameError::Oversize { .. }))) => STREAM_FRAME_TOO_LARGE,
+        Ok(Err(ReadFrameError::Read(_))) => return None,
+        Ok(Err(_)) => STREAM_FRAME_ERROR,
+    };
+    let _ = reader.stream_mut().stop(code.into());
+    None
 }
 
 /// The writing end of a connection's event stream.

@@ -17,6 +17,7 @@ pub const GENEROUS_LIMITS: &[&str] = &[
     "--limit-login-account=100000/s burst 100000",
     "--limit-login-address=100000/s burst 100000",
     "--limit-typing=100000/s burst 100000",
+    "--limit-upload=100000/s burst 100000",
 ];
 
 /// A running in-process chatd.
@@ -70,6 +71,11 @@ impl TestServer {
     /// The admin HTTP address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.daemon().admin_addr
+    }
+
+    /// The HTTPS file server's address, when `--files-https-listen` is set.
+    pub fn files_https_addr(&self) -> Option<SocketAddr> {
+        self.daemon().files_https_addr
     }
 
     /// The certificate fingerprint for `--pin`.

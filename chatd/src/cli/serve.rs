@@ -19,6 +19,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     println!("chatd listening on {}", daemon.addr);
     println!("certificate sha256 fingerprint: {}", daemon.fingerprint);
     println!("admin http on http://{}", daemon.admin_addr);
+    if let Some(addr) = daemon.files_https_addr {
+        println!("https files on https://{addr}");
+    }
     wait_for_signal(&mut term, &mut int).await;
     tracing::info!("shutdown requested: draining");
     daemon.shutdown().await?;

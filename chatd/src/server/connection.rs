@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use chatproto::capability::Capability;
 use chatproto::error::CloseCode;
 use chatproto::pb;
 use chatproto::server::RequestStream;
@@ -12,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::conn::ConnCtx;
 use crate::error::ApiError;
+use crate::files;
 use crate::handlers;
 use crate::state::AppState;
 
@@ -38,8 +40,11 @@ pub async fn serve(
                 Err(e) => break CloseReason::Lost(e),
             },
             uni = conn.accept_uni() => match uni {
-                // Reserved for file transfer; refused until that capability exists.
-                Ok(mut recv) => { let _ = recv.stop(chatproto::server::STREAM_FRAME_ERROR.into()); }
+                // Upload streams, for authenticated connections that negotiated `files`.
+                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
+                    Some(me) => { requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv)); }
+                    None => { let _ = recv.stop(chatproto::server::STREAM_FRAME_ERROR.into()); }
+                },
                 Err(e) => break CloseReason::Lost(e),
             },
             _ = ctx.kick.cancelled() => break CloseReason::Kicked,
@@ -156,7 +161,9 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
         },
         Err(err) => error_response(request_id, &err),
     };
-    if let Err(e) = stream.respond(&response).await {
+    if files::download::announced(&response).is_some() {
+        files::download::respond(&ctx.state.files, stream, &response).await;
+    } else if let Err(e) = stream.respond(&response).await {
         tracing::debug!(error = %e, kind, "could not deliver a response");
     }
     if let Some(close_code) = handlers::close_after(&response) {

@@ -38,12 +38,14 @@
 //! - `reconnect.rs`: the background task (session, event stream, reconnect, re-authentication).
 //! - `auth.rs`: register, login, refresh, authenticate, logout.
 //! - `requests.rs`: the typed method of every other request kind.
+//! - `files.rs`: file upload and download with progress and resume (capability `files`).
 
 mod auth;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod files;
 mod reconnect;
 mod requests;
 

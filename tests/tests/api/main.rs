@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod admin;
 mod chats;
+mod files;
 mod limits;
 mod membership;
 mod messages;

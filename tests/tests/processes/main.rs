@@ -1,6 +1,7 @@
 //! The shipped binaries as an operator runs them: chatd processes, loadgen runs against them,
 //! and the documented nginx QUIC load balancer in front of them.
 
+mod big_file;
 mod daemon;
 mod loadgen_smoke;
 mod nginx_quic;

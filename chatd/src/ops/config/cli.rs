@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
-use super::{parse_duration, parse_rate};
+use super::{parse_bytes, parse_duration, parse_rate};
 use crate::limits::keyed::Rate;
 
 /// How the settings combine, shown by `chatd --help`.
@@ -18,7 +18,8 @@ const LONG_ABOUT: &str = "chatd, the chat/1 server.
 Settings come from flags, CHATD_* environment variables and an optional TOML file (--config), \
 in that order of precedence. The file uses the setting names of the flags with '_' for '-' \
 (data_dir, listen, ...) and a [limits] table (send, request, address_request, login_account, \
-login_address, typing). Relative paths are relative to the working directory. Rates are written \
+login_address, typing, upload). Sizes are a number of bytes with an optional KiB, MiB, GiB (or \
+KB, MB, GB) suffix, e.g. \"100MiB\". Relative paths are relative to the working directory. Rates are written \
 COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, e.g. \
 \"15m\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
 the token key file.
@@ -264,6 +265,92 @@ pub struct Settings {
         default_value = "1/2s burst 1"
     )]
     pub limit_typing: Rate,
+
+    /// Uploads begun per user
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_LIMIT_UPLOAD",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/2s burst 30"
+    )]
+    pub limit_upload: Rate,
+
+    /// Largest file a user may upload (Limits.max_file_bytes), e.g. 100MiB
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_MAX_FILE_SIZE",
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = "100MiB"
+    )]
+    pub max_file_size: u64,
+
+    /// Bytes one user may keep in uploaded files and unfinished uploads, e.g. 1GiB
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_UPLOAD_QUOTA",
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = "1GiB"
+    )]
+    pub upload_quota: u64,
+
+    /// How long an unfinished upload, or a file no message or avatar references, is kept
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_FILE_GC_GRACE",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "24h"
+    )]
+    pub file_gc_grace: Duration,
+
+    /// How often stale uploads and unreferenced files are looked for
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_FILE_GC_INTERVAL",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "1h"
+    )]
+    pub file_gc_interval: Duration,
+
+    /// HTTPS (TCP) address serving files at signed, expiring URLs, with the server's TLS
+    /// certificate. Off when unset
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_FILES_HTTPS_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub files_https_listen: Option<SocketAddr>,
+
+    /// The base URL clients reach the HTTPS file server at (e.g. a CDN in front of it).
+    /// Default: https://<files-https-listen>
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_FILES_PUBLIC_URL",
+        value_name = "URL"
+    )]
+    pub files_public_url: Option<String>,
+
+    /// How long a signed download URL stays valid
+    #[arg(
+        long,
+        global = true,
+        env = "CHATD_FILE_URL_TTL",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "1h"
+    )]
+    pub file_url_ttl: Duration,
 
     /// Cluster mode: MongoDB connection string (mongodb:// or mongodb+srv://). Prefer the
     /// variable when it holds a password: the command line is visible to other users

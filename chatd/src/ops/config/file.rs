@@ -31,6 +31,18 @@ pub(super) struct FileConfig {
     pub shutdown_grace: Option<Duration>,
     #[serde(default)]
     pub limits: FileLimits,
+    #[serde(default, deserialize_with = "bytes")]
+    pub max_file_size: Option<u64>,
+    #[serde(default, deserialize_with = "bytes")]
+    pub upload_quota: Option<u64>,
+    #[serde(default, deserialize_with = "duration")]
+    pub file_gc_grace: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub file_gc_interval: Option<Duration>,
+    pub files_https_listen: Option<SocketAddr>,
+    pub files_public_url: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub file_url_ttl: Option<Duration>,
     pub mongo_uri: Option<String>,
     pub redis_url: Option<String>,
     pub steering: Option<bool>,
@@ -59,11 +71,20 @@ pub(super) struct FileLimits {
     pub login_address: Option<Rate>,
     #[serde(default, deserialize_with = "rate")]
     pub typing: Option<Rate>,
+    #[serde(default, deserialize_with = "rate")]
+    pub upload: Option<Rate>,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     crate::limits::keyed::parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    super::parse_bytes(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
 }

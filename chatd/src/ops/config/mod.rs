@@ -83,6 +83,21 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Deadline of one storage call.
     pub store_timeout: Duration,
+    /// File limits and collector timing.
+    pub files: crate::files::FileSettings,
+    /// The HTTPS file server, when on.
+    pub files_https: Option<FilesHttps>,
+}
+
+/// The HTTPS file server's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesHttps {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The base of the URLs it signs (`https://...`, no trailing slash).
+    pub public_url: String,
+    /// How long a signed URL stays valid.
+    pub url_ttl: Duration,
 }
 
 /// Paths of an operator-provided TLS certificate chain and private key (PEM).
@@ -326,7 +341,21 @@ impl Config {
                 file.limits.login_address
             ),
             typing: layered!("limit_typing", s.limit_typing, file.limits.typing),
+            upload: layered!("limit_upload", s.limit_upload, file.limits.upload),
         };
+        let files = crate::files::FileSettings {
+            max_file_bytes: layered!("max_file_size", s.max_file_size, file.max_file_size),
+            upload_quota_bytes: layered!("upload_quota", s.upload_quota, file.upload_quota),
+            gc_grace: layered!("file_gc_grace", s.file_gc_grace, file.file_gc_grace),
+            gc_interval: layered!(
+                "file_gc_interval",
+                s.file_gc_interval,
+                file.file_gc_interval
+            ),
+        };
+        let file_url_ttl = layered!("file_url_ttl", s.file_url_ttl, file.file_url_ttl);
+        let files_https_listen = s.files_https_listen.or(file.files_https_listen);
+        let files_public_url = s.files_public_url.or(file.files_public_url);
         let tls_cert = s.tls_cert.or(file.tls_cert);
         let tls_key = s.tls_key.or(file.tls_key);
         let node_id = s.node_id.or(file.node_id);
@@ -404,6 +433,43 @@ impl Config {
         if store_timeout < Duration::from_millis(100) || store_timeout > Duration::from_secs(60) {
             return Err(invalid("store_timeout", "must be between 100ms and 60s"));
         }
+        if files.max_file_bytes == 0 {
+            return Err(invalid("max_file_size", "must be at least 1 byte"));
+        }
+        if files.gc_interval < Duration::from_millis(100) {
+            return Err(invalid("file_gc_interval", "must be at least 100ms"));
+        }
+        if file_url_ttl < Duration::from_secs(1) || file_url_ttl > Duration::from_secs(7 * 86400) {
+            return Err(invalid("file_url_ttl", "must be between 1s and 7 days"));
+        }
+        let files_https = match (files_https_listen, files_public_url) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "files_public_url",
+                    "needs files_https_listen (the server the url leads to)",
+                ));
+            }
+            (Some(listen), url) => {
+                let public_url = url.unwrap_or_else(|| format!("https://{listen}"));
+                let ok = (public_url.starts_with("https://") || public_url.starts_with("http://"))
+                    && !public_url.contains(['?', '#'])
+                    && !public_url
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(invalid(
+                        "files_public_url",
+                        "must be an https:// (or http://) url without query or fragment",
+                    ));
+                }
+                Some(FilesHttps {
+                    listen,
+                    public_url: public_url.trim_end_matches('/').to_owned(),
+                    url_ttl: file_url_ttl,
+                })
+            }
+        };
 
         Ok(Config {
             command: cli.command.unwrap_or(CliCommand::Serve),
@@ -428,6 +494,8 @@ impl Config {
             presence_ttl,
             heartbeat_interval,
             store_timeout,
+            files,
+            files_https,
         })
     }
 }
@@ -509,6 +577,36 @@ fn validate_uri(
 /// Parses a [`Rate`] for clap.
 fn parse_rate(s: &str) -> Result<Rate, String> {
     s.parse::<Rate>().map_err(|e| e.to_string())
+}
+
+/// Parses a size in bytes: a number with an optional unit (`B`, `KiB`, `MiB`, `GiB`, `TiB`, or
+/// the decimal `KB`, `MB`, `GB`, `TB`), e.g. `100MiB`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (write e.g. 100MiB)"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Parses a duration for clap.

@@ -591,3 +591,14 @@ fn help_explains_cluster_urls() {
         assert!(help.contains(needle), "{needle} missing from the help");
     }
 }
+
+#[test]
+fn sizes_take_binary_and_decimal_units() {
+    assert_eq!(parse_bytes("512"), Ok(512));
+    assert_eq!(parse_bytes("100MiB"), Ok(100 << 20));
+    assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+    assert_eq!(parse_bytes("2 MB"), Ok(2_000_000));
+    assert!(parse_bytes("MiB").is_err());
+    assert!(parse_bytes("10 parsecs").is_err());
+    assert!(parse_bytes("99999999999TiB").is_err());
+}

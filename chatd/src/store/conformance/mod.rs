@@ -171,6 +171,7 @@ fn text_message(chat_id: u64, sender_id: u64, text: &str, now_ms: i64) -> NewMes
         kind: pb::MessageKind::Text,
         text: text.to_string(),
         file_id: String::new(),
+        attachment: None,
         reply_to_seq: 0,
         forwarded_from: None,
         mention_ids: Vec::new(),

@@ -275,7 +275,6 @@ fn error_display_names_the_field() {
 
 #[test]
 fn file_names_keep_their_last_component_and_refuse_controls() {
-    const F: &str = "begin_upload.name";
     for (raw, kept) in [
         ("photo.jpg", "photo.jpg"),
         ("../../etc/passwd", "passwd"),

@@ -234,7 +234,7 @@ impl BlobStore for FsBlobs {
 mod tests {
     crate::blob_conformance!(filesystem, async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let blobs = super::FsBlobs::open(dir.path().join("files")).expect("open");
+        let blobs = crate::files::blob::fs::FsBlobs::open(dir.path().join("files")).expect("open");
         (blobs, dir)
     });
 }

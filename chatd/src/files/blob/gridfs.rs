@@ -360,6 +360,9 @@ impl BlobStore for GridFsBlobs {
 mod tests {
     crate::blob_conformance!(gridfs, async {
         let store = crate::store::mongo::testserver::store().await;
-        (super::GridFsBlobs::new(&store.database()), store)
+        (
+            crate::files::blob::gridfs::GridFsBlobs::new(&store.database()),
+            store,
+        )
     });
 }

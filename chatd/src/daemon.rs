@@ -30,7 +30,7 @@ use crate::files::urls::UrlSigner;
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
 use crate::ops::admin_http::AdminState;
-use crate::ops::config::{Config, FilesHttps};
+use crate::ops::config::Config;
 use crate::ops::datadir::{DataDir, DataDirOptions};
 use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
@@ -125,9 +125,22 @@ impl Daemon {
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
         let (backend, blobs) = open_store(&config, &data).await?;
-        let urls = config.files_https.as_ref().map(|https| {
-            UrlSigner::new(data.token_key.as_bytes(), &https.public_url, https.url_ttl)
-        });
+        // The HTTPS file server is bound first: the URLs it signs name its real address.
+        let (files_https, urls) = match &config.files_https {
+            Some(https) => {
+                let listener = tokio::net::TcpListener::bind(https.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {} (https files)", https.listen))?;
+                let addr = listener.local_addr().context("https files address")?;
+                let base = https
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("https://{addr}"));
+                let signer = UrlSigner::new(data.token_key.as_bytes(), &base, https.url_ttl);
+                (Some((listener, addr)), Some(signer))
+            }
+            None => (None, None),
+        };
         let files = Arc::new(
             Files::new(
                 blobs,
@@ -234,12 +247,12 @@ impl Daemon {
             },
         ));
         let background = CancellationToken::new();
-        let files_https_addr = match &config.files_https {
-            Some(https) => Some(
-                start_files_https(&state, https, &data, background.clone())
-                    .await
-                    .context("cannot start the https file server")?,
-            ),
+        let files_https_addr = match files_https {
+            Some((listener, addr)) => {
+                start_files_https(&state, listener, &data, background.clone())
+                    .context("cannot start the https file server")?;
+                Some(addr)
+            }
             None => None,
         };
         tokio::spawn(crate::files::gc::run(state.clone(), background.clone()));
@@ -276,14 +289,14 @@ impl Daemon {
     }
 }
 
-/// Binds the HTTPS file server (signed download URLs) with the server's TLS identity and serves
-/// it until `stop`; returns its address.
-async fn start_files_https(
+/// Serves the HTTPS file server (signed download URLs) on `listener` with the server's TLS
+/// identity until `stop`.
+fn start_files_https(
     state: &Arc<AppState>,
-    https: &FilesHttps,
+    listener: tokio::net::TcpListener,
     data: &DataDir,
     stop: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<()> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -292,9 +305,6 @@ async fn start_files_https(
         .with_single_cert(data.cert_chain.clone(), data.private_key.clone_key())
         .context("server certificate and key do not match or are unsupported")?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let listener = tokio::net::TcpListener::bind(https.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (https files)", https.listen))?;
     let addr = listener.local_addr().context("https files address")?;
     let handler_state = state.clone();
     tokio::spawn(crate::ops::admin_http::serve_with(
@@ -303,6 +313,6 @@ async fn start_files_https(
         move |req| crate::files::http::handle(handler_state.clone(), req),
         async move { stop.cancelled().await },
     ));
-    tracing::info!(%addr, public_url = %https.public_url, "https file server started");
-    Ok(addr)
+    tracing::info!(%addr, "https file server started");
+    Ok(())
 }

@@ -87,26 +87,45 @@ impl UploadConn {
         UploadConn { raw }
     }
 
-    /// Sends an upload stream: the header `{upload_id, offset}` and `bytes`, then FIN. Returns
-    /// the code the server stopped the stream with, or `None` when it read every byte.
-    pub async fn send(&self, upload_id: &str, offset: u64, bytes: &[u8]) -> Option<u64> {
+    /// Sends an upload stream the server should accept: the header `{upload_id, offset}` and
+    /// `bytes`, then FIN, and waits until every byte is acknowledged.
+    pub async fn send(&self, upload_id: &str, offset: u64, bytes: &[u8]) {
+        let mut send = self.open(upload_id, offset).await;
+        send.write_all(bytes).await.expect("upload bytes");
+        send.finish().expect("finish");
+        let outcome = send.stopped().await.expect("stream outcome");
+        assert_eq!(outcome, None, "the server stopped the upload stream");
+    }
+
+    /// Sends an upload stream the server should refuse: the header and `bytes`, without FIN;
+    /// returns the code the server stopped it with.
+    pub async fn send_refused(&self, upload_id: &str, offset: u64, bytes: &[u8]) -> u64 {
+        let send = self.open(upload_id, offset).await;
+        stop_code(send, bytes).await
+    }
+
+    /// Opens an upload stream and writes its header.
+    pub async fn open(&self, upload_id: &str, offset: u64) -> quinn::SendStream {
         let mut send = self.raw.conn.open_uni().await.expect("open upload stream");
         let header = pb::UploadStreamHeader {
             upload_id: upload_id.into(),
             offset,
         };
         let frame = chatproto::io::encode_frames([&header], 1024).expect("header");
-        if let Err(quinn::WriteError::Stopped(code)) = send.write_all(&frame).await {
-            return Some(code.into_inner());
-        }
-        if let Err(quinn::WriteError::Stopped(code)) = send.write_all(bytes).await {
-            return Some(code.into_inner());
-        }
-        let _ = send.finish();
-        send.stopped()
-            .await
-            .expect("stream outcome")
-            .map(|code| code.into_inner())
+        send.write_all(&frame).await.expect("header");
+        send
+    }
+}
+
+/// Writes `bytes` on `send` without finishing it and returns the code the peer stopped the
+/// stream with (seen by the write, or by waiting for the stop).
+pub async fn stop_code(mut send: quinn::SendStream, bytes: &[u8]) -> u64 {
+    if let Err(quinn::WriteError::Stopped(code)) = send.write_all(bytes).await {
+        return code.into_inner();
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(20), send.stopped()).await {
+        Ok(Ok(Some(code))) => code.into_inner(),
+        other => panic!("the peer did not stop the stream: {other:?}"),
     }
 }
 

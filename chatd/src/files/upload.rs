@@ -74,6 +74,15 @@ pub async fn serve_stream(state: Arc<AppState>, user_id: u64, recv: quinn::RecvS
             }
         }
         Ok(None) => {}
+        Err(StreamCode::UploadTooLong) => {
+            stop(&mut recv, StreamCode::UploadTooLong);
+            let _ = fail(
+                &state,
+                &upload,
+                "the stream carried more bytes than declared",
+            )
+            .await;
+        }
         Err(code) => stop(&mut recv, code),
     }
     drop(claim);
@@ -138,10 +147,6 @@ async fn receive(
     // Closed in every case, so the bytes that arrived count for the next stream.
     let closed = writer.close().await;
     match outcome {
-        Err(StreamCode::UploadTooLong) => {
-            reject(files, upload, "the stream carried more bytes than declared").await;
-            Err(StreamCode::UploadTooLong)
-        }
         Err(code) => Err(code),
         Ok(()) => {
             closed.map_err(failed)?;

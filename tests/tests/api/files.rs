@@ -139,11 +139,11 @@ async fn an_interrupted_upload_resumes_from_the_servers_offset() {
     // The first MiB, then the stream ends early (as a dropped connection would end it).
     let raw = upload_conn(&server, &alice).await;
     let first = 1024 * 1024;
-    assert_eq!(raw.send(&ticket.upload_id, 0, &data[..first]).await, None);
+    raw.send(&ticket.upload_id, 0, &data[..first]).await;
     // A second stream from the wrong offset is refused.
     assert_eq!(
-        raw.send(&ticket.upload_id, 5, &data[5..10]).await,
-        Some(StreamCode::UploadRejected.code().into())
+        raw.send_refused(&ticket.upload_id, 5, &data[5..10]).await,
+        u64::from(StreamCode::UploadRejected.code())
     );
     // Finishing now says how far the server got.
     let incomplete = remote(
@@ -263,7 +263,7 @@ async fn a_hash_mismatch_discards_the_upload() {
         .await
         .expect("begin");
     let raw = upload_conn(&server, &alice).await;
-    assert_eq!(raw.send(&ticket.upload_id, 0, &data).await, None);
+    raw.send(&ticket.upload_id, 0, &data).await;
     let finish = pb::FinishUpload {
         upload_id: ticket.upload_id.clone(),
     };
@@ -714,8 +714,10 @@ async fn size_limits_quota_and_overlong_streams() {
         .await
         .expect("begin");
     let raw = upload_conn(&server, &bob).await;
-    let stopped = raw.send(&ticket.upload_id, 0, &content(200_000, 12)).await;
-    assert_eq!(stopped, Some(StreamCode::UploadTooLong.code().into()));
+    let stopped = raw
+        .send_refused(&ticket.upload_id, 0, &content(200_000, 12))
+        .await;
+    assert_eq!(stopped, u64::from(StreamCode::UploadTooLong.code()));
     let err = remote(
         bob.client
             .finish_upload(pb::FinishUpload {
@@ -778,15 +780,10 @@ async fn files_need_the_capability_and_an_upload_of_ones_own() {
     // Without `files`, an upload stream is stopped with FRAME_ERROR.
     let raw = tests::raw::RawConn::connect(server.addr(), &server.fingerprint()).await;
     raw.hello().await;
-    let mut send = raw.conn.open_uni().await.expect("stream");
-    let _ = send.write_all(b"\x00").await;
-    let _ = send.finish();
+    let send = raw.conn.open_uni().await.expect("stream");
     assert_eq!(
-        send.stopped()
-            .await
-            .expect("stopped")
-            .map(|c| c.into_inner()),
-        Some(StreamCode::FrameError.code().into())
+        tests::files::stop_code(send, b"\x00").await,
+        u64::from(StreamCode::FrameError.code())
     );
     // Bob cannot write to, finish or resume alice's upload.
     let data = content(1000, 13);
@@ -797,8 +794,8 @@ async fn files_need_the_capability_and_an_upload_of_ones_own() {
         .expect("begin");
     let bobs_conn = upload_conn(&server, &bob).await;
     assert_eq!(
-        bobs_conn.send(&ticket.upload_id, 0, &data).await,
-        Some(StreamCode::UploadRejected.code().into())
+        bobs_conn.send_refused(&ticket.upload_id, 0, &data).await,
+        u64::from(StreamCode::UploadRejected.code())
     );
     assert_code(
         bob.client

@@ -94,8 +94,9 @@ pub struct Config {
 pub struct FilesHttps {
     /// Where it listens.
     pub listen: SocketAddr,
-    /// The base of the URLs it signs (`https://...`, no trailing slash).
-    pub public_url: String,
+    /// The base of the URLs it signs (`https://...`, no trailing slash); `None`: the bound
+    /// address, `https://<ip>:<port>`.
+    pub public_url: Option<String>,
     /// How long a signed URL stays valid.
     pub url_ttl: Duration,
 }
@@ -451,13 +452,12 @@ impl Config {
                 ));
             }
             (Some(listen), url) => {
-                let public_url = url.unwrap_or_else(|| format!("https://{listen}"));
-                let ok = (public_url.starts_with("https://") || public_url.starts_with("http://"))
-                    && !public_url.contains(['?', '#'])
-                    && !public_url
-                        .chars()
-                        .any(|c| c.is_whitespace() || c.is_control());
-                if !ok {
+                let ok = |u: &str| {
+                    (u.starts_with("https://") || u.starts_with("http://"))
+                        && !u.contains(['?', '#'])
+                        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+                };
+                if url.as_deref().is_some_and(|u| !ok(u)) {
                     return Err(invalid(
                         "files_public_url",
                         "must be an https:// (or http://) url without query or fragment",
@@ -465,7 +465,7 @@ impl Config {
                 }
                 Some(FilesHttps {
                     listen,
-                    public_url: public_url.trim_end_matches('/').to_owned(),
+                    public_url: url.map(|u| u.trim_end_matches('/').to_owned()),
                     url_ttl: file_url_ttl,
                 })
             }

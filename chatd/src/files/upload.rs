@@ -39,11 +39,22 @@ fn stop(recv: &mut quinn::RecvStream, code: StreamCode) {
 /// checks it names an open upload of the user at the server's offset, appends the bytes, and
 /// finishes the upload once the last byte is in. Every refusal stops the stream with its code;
 /// nothing here panics or blocks on the client.
-pub async fn serve_stream(state: Arc<AppState>, user_id: u64, recv: quinn::RecvStream) {
+pub async fn serve_stream(
+    state: Arc<AppState>,
+    user_id: u64,
+    recv: quinn::RecvStream,
+    unread: super::UnreadHeader,
+) {
     let Some((header, mut recv, first)) = chatproto::server::read_upload_header(recv).await else {
         return;
     };
     let files = &state.files;
+    // One writer per upload on this node; two on different nodes meet at the blob store's
+    // offset check.
+    let Some(claim) = files.claim(&header.upload_id) else {
+        return stop(&mut recv, StreamCode::UploadRejected);
+    };
+    drop(unread);
     let upload = match state.store.upload(&header.upload_id).await {
         Ok(Some(u)) if u.user_id == user_id && u.state == UploadState::Open => u,
         Ok(_) => return stop(&mut recv, StreamCode::UploadRejected),
@@ -51,11 +62,6 @@ pub async fn serve_stream(state: Arc<AppState>, user_id: u64, recv: quinn::RecvS
             tracing::warn!(error = %e, "cannot read an upload");
             return stop(&mut recv, StreamCode::TransferFailed);
         }
-    };
-    // One writer per upload on this node; two on different nodes meet at the blob store's
-    // offset check.
-    let Some(claim) = files.claim(&upload.id) else {
-        return stop(&mut recv, StreamCode::UploadRejected);
     };
     let have = match files.blobs.received(&upload.id).await {
         Ok(have) => have,

@@ -127,7 +127,9 @@ pub async fn finish_upload(ctx: &ConnCtx, req: pb::FinishUpload) -> ApiResult<An
     if upload.state != UploadState::Open {
         return upload::finished(state, &upload.id).await.map(file_answer);
     }
-    // A stream of this node may still be writing (or finishing) it: wait for it.
+    // A stream of this node may still be writing (or finishing) it, or not even have read its
+    // header yet: wait for it.
+    state.files.headers_settled(me).await;
     let _claim = state.files.claim_wait(&upload.id).await;
     let upload = state
         .store

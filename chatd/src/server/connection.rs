@@ -27,6 +27,22 @@ pub async fn serve(
     let requests = TaskTracker::new();
     let reason = loop {
         tokio::select! {
+            // In this order: an upload stream opened before a request stream is noted before
+            // that request runs (see `Files::stream_accepted`).
+            biased;
+            _ = ctx.kick.cancelled() => break CloseReason::Kicked,
+            _ = shutdown.recv() => break CloseReason::Drain,
+            uni = conn.accept_uni() => match uni {
+                // Upload streams, for authenticated connections that negotiated `files`.
+                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
+                    Some(me) => {
+                        let unread = ctx.state.files.stream_accepted(me.user_id);
+                        requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv, unread));
+                    }
+                    None => { let _ = recv.stop(chatproto::server::STREAM_FRAME_ERROR.into()); }
+                },
+                Err(e) => break CloseReason::Lost(e),
+            },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     let ctx = ctx.clone();
@@ -39,16 +55,6 @@ pub async fn serve(
                 Ok(bytes) => Box::pin(handlers::typing::on_datagram(&ctx, &bytes)).await,
                 Err(e) => break CloseReason::Lost(e),
             },
-            uni = conn.accept_uni() => match uni {
-                // Upload streams, for authenticated connections that negotiated `files`.
-                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
-                    Some(me) => { requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv)); }
-                    None => { let _ = recv.stop(chatproto::server::STREAM_FRAME_ERROR.into()); }
-                },
-                Err(e) => break CloseReason::Lost(e),
-            },
-            _ = ctx.kick.cancelled() => break CloseReason::Kicked,
-            _ = shutdown.recv() => break CloseReason::Drain,
         }
     };
     // The close path (drain, presence announcement, store writes) is boxed and only allocated

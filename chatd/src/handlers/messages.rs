@@ -83,7 +83,7 @@ struct Body {
     kind: pb::MessageKind,
     text: String,
     file_id: String,
-    attachment: Option<pb::FileInfo>,
+    attachment: Option<Box<pb::FileInfo>>,
 }
 
 /// The copy a forward makes of `source`: its kind, text, file and origin. A message that was
@@ -185,7 +185,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
                 kind,
                 text: req.text,
                 file_id: req.file_id,
-                attachment: Some(attachment),
+                attachment: Some(Box::new(attachment)),
             };
             (body, None)
         }

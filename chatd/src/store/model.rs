@@ -257,7 +257,7 @@ pub struct NewMessage {
     pub file_id: String,
     /// What the server knows of `file_id` (media kinds), stored with the message and purged
     /// with it.
-    pub attachment: Option<pb::FileInfo>,
+    pub attachment: Option<Box<pb::FileInfo>>,
     /// Reply target in the same chat, 0 for none.
     pub reply_to_seq: u64,
     /// Origin of a forwarded message.

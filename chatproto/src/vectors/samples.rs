@@ -159,7 +159,7 @@ pub(super) fn forwarded_image() -> pb::Message {
         kind: pb::MessageKind::Image as i32,
         text: "the venue".into(),
         file_id: "f_venue_photo_01".into(),
-        attachment: Some(venue_photo()),
+        attachment: Some(Box::new(venue_photo())),
         forwarded_from: Some(pb::ForwardedFrom {
             chat_id: CHANNEL,
             seq: 3,

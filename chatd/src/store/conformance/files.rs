@@ -49,7 +49,7 @@ fn media_message(chat_id: u64, sender_id: u64, file: &FileRecord, now_ms: i64) -
     NewMessage {
         kind: pb::MessageKind::File,
         file_id: file.id().to_owned(),
-        attachment: Some(file.info.clone()),
+        attachment: Some(Box::new(file.info.clone())),
         text: String::new(),
         ..text_message(chat_id, sender_id, "", now_ms)
     }

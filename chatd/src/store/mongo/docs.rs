@@ -300,7 +300,8 @@ impl MessageDoc {
             attachment: self
                 .attachment
                 .as_ref()
-                .and_then(|b| pb::FileInfo::decode(b.bytes.as_slice()).ok()),
+                .and_then(|b| pb::FileInfo::decode(b.bytes.as_slice()).ok())
+                .map(Box::new),
         }
     }
 }

@@ -52,7 +52,7 @@ pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<pb:
         deleted_at_ms: row.get(at + 16)?,
         reactions: Vec::new(),
         mention_ids: split_ids(&mentions, at + 17)?,
-        attachment: decode_blob(row, at + 18)?,
+        attachment: decode_blob(row, at + 18)?.map(Box::new),
     })
 }
 

@@ -136,7 +136,7 @@ impl Daemon {
                     .public_url
                     .clone()
                     .unwrap_or_else(|| format!("https://{addr}"));
-                let signer = UrlSigner::new(data.token_key.as_bytes(), &base, https.url_ttl);
+                let signer = UrlSigner::new(data.token_key.as_bytes(), &base, config.file_url_ttl);
                 (Some((listener, addr)), Some(signer))
             }
             None => (None, None),

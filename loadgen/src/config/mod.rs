@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chatproto::tls::{Verification, parse_fingerprint};
 
-pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
+pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs, TransferArgs};
 use file::FileConfig;
 
 use crate::error::LoadgenError;

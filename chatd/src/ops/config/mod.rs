@@ -87,6 +87,8 @@ pub struct Config {
     pub files: crate::files::FileSettings,
     /// The HTTPS file server, when on.
     pub files_https: Option<FilesHttps>,
+    /// How long a signed download URL stays valid.
+    pub file_url_ttl: Duration,
 }
 
 /// The HTTPS file server's settings.
@@ -97,8 +99,6 @@ pub struct FilesHttps {
     /// The base of the URLs it signs (`https://...`, no trailing slash); `None`: the bound
     /// address, `https://<ip>:<port>`.
     pub public_url: Option<String>,
-    /// How long a signed URL stays valid.
-    pub url_ttl: Duration,
 }
 
 /// Paths of an operator-provided TLS certificate chain and private key (PEM).
@@ -466,7 +466,6 @@ impl Config {
                 Some(FilesHttps {
                     listen,
                     public_url: url.map(|u| u.trim_end_matches('/').to_owned()),
-                    url_ttl: file_url_ttl,
                 })
             }
         };
@@ -496,6 +495,7 @@ impl Config {
             store_timeout,
             files,
             files_https,
+            file_url_ttl,
         })
     }
 }

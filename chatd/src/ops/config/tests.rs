@@ -206,6 +206,67 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.limits.typing.to_string(),
         },
         Layered {
+            flag: "--limit-upload",
+            env: "CHATD_LIMIT_UPLOAD",
+            file: "limits.upload",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\nupload = \"{v}\"\n"),
+            get: |c| c.limits.upload.to_string(),
+        },
+        Layered {
+            flag: "--max-file-size",
+            env: "CHATD_MAX_FILE_SIZE",
+            file: "max_file_size",
+            values: ["1024", "2048", "4096"],
+            toml: |v| plain("max_file_size")(v),
+            get: |c| c.files.max_file_bytes.to_string(),
+        },
+        Layered {
+            flag: "--upload-quota",
+            env: "CHATD_UPLOAD_QUOTA",
+            file: "upload_quota",
+            values: ["1024", "2048", "4096"],
+            toml: |v| plain("upload_quota")(v),
+            get: |c| c.files.upload_quota_bytes.to_string(),
+        },
+        Layered {
+            flag: "--file-gc-grace",
+            env: "CHATD_FILE_GC_GRACE",
+            file: "file_gc_grace",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_gc_grace")(v),
+            get: |c| crate::limits::keyed::format_duration(c.files.gc_grace),
+        },
+        Layered {
+            flag: "--file-gc-interval",
+            env: "CHATD_FILE_GC_INTERVAL",
+            file: "file_gc_interval",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_gc_interval")(v),
+            get: |c| crate::limits::keyed::format_duration(c.files.gc_interval),
+        },
+        Layered {
+            flag: "--files-https-listen",
+            env: "CHATD_FILES_HTTPS_LISTEN",
+            file: "files_https_listen",
+            values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
+            toml: |v| plain("files_https_listen")(v),
+            get: |c| {
+                c.files_https
+                    .as_ref()
+                    .map(|h| h.listen.to_string())
+                    .unwrap_or_default()
+            },
+        },
+        Layered {
+            flag: "--file-url-ttl",
+            env: "CHATD_FILE_URL_TTL",
+            file: "file_url_ttl",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_url_ttl")(v),
+            get: |c| crate::limits::keyed::format_duration(c.file_url_ttl),
+        },
+        Layered {
             flag: "--mongo-uri",
             env: "CHATD_MONGO_URI",
             file: "mongo_uri",
@@ -303,10 +364,17 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         }
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
-    // their pairing rule, the config file path itself has no file layer).
+    // their pairing rule, the public file url with its own rules, the config file path itself
+    // has no file layer).
     for (_, var) in env_bindings() {
         let covered = cases.iter().any(|c| c.env == var)
-            || ["CHATD_CONFIG", "CHATD_TLS_CERT", "CHATD_TLS_KEY"].contains(&var.as_str());
+            || [
+                "CHATD_CONFIG",
+                "CHATD_TLS_CERT",
+                "CHATD_TLS_KEY",
+                "CHATD_FILES_PUBLIC_URL",
+            ]
+            .contains(&var.as_str());
         assert!(covered, "{var} has no precedence test");
     }
 }
@@ -601,4 +669,44 @@ fn sizes_take_binary_and_decimal_units() {
     assert!(parse_bytes("MiB").is_err());
     assert!(parse_bytes("10 parsecs").is_err());
     assert!(parse_bytes("99999999999TiB").is_err());
+}
+
+#[test]
+fn the_public_file_url_needs_the_https_server_and_a_plain_url() {
+    let on = "--files-https-listen=127.0.0.1:8443";
+    let c = load_ok(&[on], &[]);
+    let https = c.files_https.expect("https on");
+    assert_eq!(https.public_url, None, "default: the bound address");
+    let c = load_ok(&[on, "--files-public-url=https://cdn.example/chat/"], &[]);
+    assert_eq!(
+        c.files_https.expect("on").public_url.as_deref(),
+        Some("https://cdn.example/chat")
+    );
+    assert!(load_ok(&[], &[]).files_https.is_none());
+    for (args, setting) in [
+        (
+            vec!["--files-public-url=https://cdn.example"],
+            "files_public_url",
+        ),
+        (
+            vec![on, "--files-public-url=ftp://cdn.example"],
+            "files_public_url",
+        ),
+        (
+            vec![on, "--files-public-url=https://cdn.example/?x=1"],
+            "files_public_url",
+        ),
+        (vec!["--max-file-size=0"], "max_file_size"),
+        (vec!["--file-url-ttl=200h"], "file_url_ttl"),
+    ] {
+        let err = Config::load(
+            std::iter::once("chatd".into()).chain(args.iter().map(Into::into)),
+            |_| None,
+        )
+        .expect_err("invalid");
+        assert!(
+            matches!(&err, ConfigError::Invalid { setting: s, .. } if *s == setting),
+            "{args:?}: {err}"
+        );
+    }
 }

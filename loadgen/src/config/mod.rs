@@ -206,6 +206,8 @@ impl RunConfig {
             Ok(Cli {
                 command: Command::Run(args),
             }) => Self::load(*args),
+            // `run` is always the subcommand parsed here.
+            Ok(_) => Err(LoadgenError::Usage("not a run command line".into())),
             Err(e) => Err(LoadgenError::Usage(e.to_string())),
         }
     }

@@ -252,10 +252,23 @@ impl Client {
             .open(&part)
             .await
             .map_err(local)?;
-        let have = file.metadata().await.map_err(local)?.len();
-        let info = self
-            .download_to_writer(file_id, have, &mut file, progress)
-            .await?;
+        let mut have = file.metadata().await.map_err(local)?.len();
+        let mut progress = progress;
+        let info = match self
+            .download_to_writer(file_id, have, &mut file, &mut progress)
+            .await
+        {
+            // A part longer than the file is not this file's: start over.
+            Err(ClientError::Remote(RemoteError { field, .. }))
+                if have > 0 && field == "download_file.offset" =>
+            {
+                file.set_len(0).await.map_err(local)?;
+                have = 0;
+                self.download_to_writer(file_id, 0, &mut file, &mut progress)
+                    .await?
+            }
+            other => other?,
+        };
         file.sync_all().await.map_err(local)?;
         if have > 0 {
             let (size, sha256) = measure(&mut file).await?;

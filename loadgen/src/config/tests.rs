@@ -11,6 +11,7 @@ fn args(list: &[&str]) -> RunArgs {
         Ok(Cli {
             command: Command::Run(a),
         }) => *a,
+        Ok(other) => panic!("not a run command line: {other:?}"),
         Err(e) => panic!("{e}"),
     }
 }

@@ -248,6 +248,20 @@ async fn downloads_start_anywhere_and_resume_into_a_path() {
     assert!(first_progress.expect("progress") > 1_000_000);
     assert_eq!(std::fs::read(&target).expect("file"), data);
     assert!(!dir.path().join("d.bin.part").exists());
+
+    // A stale part longer than the file (another file's) is started over.
+    let other = dir.path().join("other.bin");
+    std::fs::write(
+        dir.path().join("other.bin.part"),
+        content(3 * 1024 * 1024, 99),
+    )
+    .expect("part");
+    alice
+        .client
+        .download_to_path(&file.id, &other, |_, _| {})
+        .await
+        .expect("start over");
+    assert_eq!(std::fs::read(&other).expect("file"), data);
 }
 
 #[tokio::test]
@@ -997,4 +1011,44 @@ async fn the_collector_removes_unreferenced_files_and_stale_uploads() {
     );
     let blobs = walk_files(&server.data_dir().join("files/blobs"));
     assert_eq!(blobs.len(), 1, "{blobs:?}");
+}
+
+#[tokio::test]
+async fn uploads_are_rate_limited_and_bounded_per_connection() {
+    let server = start_with(&["--limit-upload=1/m burst 2"]).await;
+    let alice = register(&server, "alice").await;
+    for seed in 0..2 {
+        alice
+            .client
+            .begin_upload(begin(&content(10, seed), "x", pb::MessageKind::File))
+            .await
+            .expect("within the burst");
+    }
+    let limited = remote(
+        alice
+            .client
+            .begin_upload(begin(&content(10, 9), "x", pb::MessageKind::File))
+            .await,
+    );
+    assert_eq!(limited.code, E::RateLimited);
+    assert!(limited.retry_after.is_some());
+
+    // Four upload streams at once per connection: a fifth waits for credit until one ends.
+    let conn = upload_conn(&server, &alice).await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(conn.raw.conn.open_uni().await.expect("within the credit"));
+    }
+    let fifth = tokio::time::timeout(Duration::from_millis(300), conn.raw.conn.open_uni()).await;
+    assert!(
+        fifth.is_err(),
+        "a fifth concurrent upload stream was granted"
+    );
+    let mut first = open.remove(0);
+    first.finish().expect("finish");
+    // The server stops the headerless stream once it ends; its credit comes back.
+    tokio::time::timeout(WAIT, conn.raw.conn.open_uni())
+        .await
+        .expect("credit returned")
+        .expect("fifth stream");
 }

@@ -219,6 +219,32 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_without_decoding() {
+        let thumbnailer = Thumbnailer::new(1, 1);
+        let held = thumbnailer
+            .queue
+            .clone()
+            .try_acquire_owned()
+            .expect("the one slot");
+        let busy = thumbnailer
+            .make(PathBuf::from("/nonexistent.png"), ImageFormat::Png)
+            .await;
+        assert!(matches!(busy, Err(ThumbError::Busy)), "{busy:?}");
+        drop(held);
+        let dir = tempfile::tempdir().expect("dir");
+        let path = write(
+            dir.path(),
+            "a.png",
+            &crate::files::testdata::png_image(200, 100),
+        );
+        let decoded = thumbnailer
+            .make(path, ImageFormat::Png)
+            .await
+            .expect("decoded");
+        assert_eq!((decoded.width, decoded.thumbnails.len()), (200, 1));
+    }
+
     #[test]
     fn only_this_builds_formats_are_decoded() {
         assert_eq!(decodable("image/png"), Some(ImageFormat::Png));

@@ -380,6 +380,18 @@ async fn files_need_the_capability_and_an_upload_of_ones_own() {
     let mut config = config(&server);
     config.capabilities.retain(|c| c != "files");
     let old = register_with(config, "old").await;
+    let welcome = old.client.welcome().expect("welcome");
+    assert!(!welcome.capabilities.iter().any(|c| c == "files"));
+    let limits = welcome.limits.expect("limits");
+    assert_eq!(
+        (
+            limits.max_file_bytes,
+            limits.max_concurrent_uploads,
+            limits.upload_quota_bytes
+        ),
+        (0, 0, 0),
+        "a client without files sees no file limits"
+    );
     assert_code(
         old.client
             .begin_upload(begin(b"x", "x", pb::MessageKind::File))

@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
-use crate::cluster::redis::RedisTarget;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::fanout::Fanout;
 use crate::delivery::hub::Hub;
@@ -30,18 +29,52 @@ use crate::files::urls::UrlSigner;
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
 use crate::ops::admin_http::AdminState;
-use crate::ops::config::Config;
-use crate::ops::datadir::{DataDir, DataDirOptions};
+use crate::ops::config::{Config, Storage};
+use crate::ops::datadir::{DB_FILE, DataDir, DataDirError, DataDirOptions};
 use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use crate::store::mongo::{MongoOptions, MongoStore};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
 /// How long a cached member list is trusted in cluster mode (invalidations come through Redis,
 /// which may drop some).
 pub const CLUSTER_MEMBER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Which of chatd's listeners a [`ListenError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// chat/1 over QUIC (`--listen`).
+    Quic,
+    /// Metrics and health over HTTP (`--admin-listen`).
+    Admin,
+    /// Files at signed URLs over HTTPS (`--files-https-listen`).
+    FilesHttps,
+}
+
+impl std::fmt::Display for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Listener::Quic => "chat/1 (QUIC)",
+            Listener::Admin => "admin HTTP",
+            Listener::FilesHttps => "files over HTTPS",
+        })
+    }
+}
+
+/// A listener could not be opened (typically: the address is in use), typed so that the binary
+/// can name the setting that changes it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve {listener} on {addr}")]
+pub struct ListenError {
+    /// Which listener.
+    pub listener: Listener,
+    /// The address it was given.
+    pub addr: SocketAddr,
+    /// Why it failed.
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
 
 /// A running chatd.
 pub struct Daemon {
@@ -53,8 +86,7 @@ pub struct Daemon {
     pub files_https_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
     pub fingerprint: String,
-    /// Shared state (for tests and embedding).
-    pub state: Arc<AppState>,
+    state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
     admin: JoinHandle<()>,
@@ -72,32 +104,35 @@ impl std::fmt::Debug for Daemon {
 /// Opens the store the configuration names, and the file blob store beside it.
 ///
 /// With `--mongo-uri` the store is MongoDB (cluster mode) and file bytes go to GridFS in the same
-/// database; otherwise the embedded SQLite database in the data directory, and file bytes under
-/// `files/` there.
-pub async fn open_store(
-    config: &Config,
-    data: &DataDir,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
-    if let Some(uri) = &config.mongo_uri {
+/// database; otherwise the embedded SQLite database in the data directory, which must exist, and
+/// file bytes under `files/` there.
+pub async fn open_store(storage: &Storage) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
+    if let Some(uri) = &storage.mongo_uri {
         let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
         let blobs = Arc::new(GridFsBlobs::new(&store.database()));
         return Ok((Arc::new(store), blobs));
     }
-    let root = data.path.join("files");
+    let root = storage.data_dir.join("files");
     let blobs = FsBlobs::open(&root)
         .with_context(|| format!("cannot prepare the file directory {}", root.display()))?;
-    let path = data.sqlite_path.clone();
+    let sqlite_path = storage.data_dir.join(DB_FILE);
+    let path = sqlite_path.clone();
+    let durability = storage.durability;
     let store = tokio::task::spawn_blocking(move || {
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives
         // its -wal and -shm files the database file's permissions.
         create_private_file(&path)?;
-        SqliteStore::open(&path).map_err(anyhow::Error::from)
+        let options = SqliteOptions {
+            durability,
+            ..SqliteOptions::default()
+        };
+        SqliteStore::open_with(&path, options).map_err(anyhow::Error::from)
     })
     .await
     .context("store open task")?
-    .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
+    .with_context(|| format!("cannot open the database {}", sqlite_path.display()))?;
     Ok((Arc::new(store), Arc::new(blobs)))
 }
 
@@ -111,7 +146,11 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(anyhow::Error::from(e).context(format!("cannot create {}", path.display()))),
+        Err(source) => Err(DataDirError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()),
     }
 }
 
@@ -124,55 +163,51 @@ impl Daemon {
             .context("data directory task")?
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
-        let (backend, blobs) = open_store(&config, &data).await?;
+        let s = &config.settings;
+        let (backend, blobs) = open_store(&s.storage).await?;
         // The HTTPS file server is bound first: the URLs it signs name its real address.
         let (files_https, urls) = match &config.files_https {
             Some(https) => {
                 let listener = tokio::net::TcpListener::bind(https.listen)
                     .await
-                    .with_context(|| format!("cannot listen on {} (https files)", https.listen))?;
+                    .map_err(|e| ListenError {
+                        listener: Listener::FilesHttps,
+                        addr: https.listen,
+                        source: e.into(),
+                    })?;
                 let addr = listener.local_addr().context("https files address")?;
                 let base = https
                     .public_url
                     .clone()
                     .unwrap_or_else(|| format!("https://{addr}"));
-                let signer = UrlSigner::new(data.token_key.as_bytes(), &base, config.file_url_ttl);
+                let signer = UrlSigner::new(data.token_key.as_bytes(), &base, s.file_url_ttl);
                 (Some((listener, addr)), Some(signer))
             }
             None => (None, None),
         };
         let files = Arc::new(
-            Files::new(
-                blobs,
-                config.files.clone(),
-                urls,
-                data.path.join("files-scratch"),
-            )
-            .context("cannot prepare the file scratch directory")?,
+            Files::new(blobs, config.files(), urls, data.path.join("files-scratch"))
+                .context("cannot prepare the file scratch directory")?,
         );
-        let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
-            backend,
-            config.store_timeout,
-            metrics.clone(),
-        ));
+        let guarded: Arc<dyn Store> =
+            Arc::new(GuardedStore::new(backend, s.store_timeout, metrics.clone()));
         let hub = Arc::new(Hub::new());
-        let (cluster, store, members, limits) = match &config.redis_url {
+        let (cluster, store, members, limits) = match &s.redis_url {
             Some(url) => {
-                let target = RedisTarget::parse(url.as_str()).context("invalid --redis-url")?;
                 let members = Arc::new(MemberCache::with_ttl(CLUSTER_MEMBER_CACHE_TTL));
                 let settings = ClusterSettings {
                     node_id: config.node_id.clone(),
-                    target,
-                    presence_ttl: config.presence_ttl,
-                    heartbeat: config.heartbeat_interval,
+                    target: url.target.clone(),
+                    presence_ttl: s.presence_ttl,
+                    heartbeat: s.heartbeat_interval,
                     redis_timeout: DEFAULT_REDIS_TIMEOUT,
                 };
                 let node =
                     ClusterNode::connect(settings, hub.clone(), members.clone(), metrics.clone())
                         .await
                         .context("cannot set up the redis client")?;
-                let store: Arc<dyn Store> = node.cached_store(guarded, config.store_timeout);
-                let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, node.limiter());
+                let store: Arc<dyn Store> = node.cached_store(guarded, s.store_timeout);
+                let limits = Limits::shared(config.limits(), DEFAULT_MAX_KEYS, node.limiter());
                 tracing::info!(redis = %url, "cluster mode");
                 (Some(node), store, members, limits)
             }
@@ -180,7 +215,7 @@ impl Daemon {
                 None,
                 guarded,
                 Arc::new(MemberCache::default()),
-                Limits::local(config.limits, DEFAULT_MAX_KEYS),
+                Limits::local(config.limits(), DEFAULT_MAX_KEYS),
             ),
         };
         let state = Arc::new(AppState {
@@ -188,17 +223,16 @@ impl Daemon {
             fanout: Fanout::new(hub.clone(), cluster.as_ref().map(|c| c.broker.clone())),
             hub,
             members,
-            tokens: TokenIssuer::new(&data.token_key, config.access_token_ttl)
+            tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
             limits,
             metrics: metrics.clone(),
             settings: Settings {
                 node_id: config.node_id.clone(),
-                max_connections: config.max_connections as usize,
-                shutdown_grace: config.shutdown_grace,
-                access_token_ttl: config.access_token_ttl,
-                steering: config.steering,
+                max_connections: s.max_connections as usize,
+                shutdown_grace: s.shutdown_grace,
+                steering: s.steering,
             },
             cluster: cluster.clone(),
             files,
@@ -208,26 +242,32 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
         )?;
-        let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
+        let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)
+            .map_err(|source| ListenError {
+                listener: Listener::Quic,
+                addr: s.listen,
+                source: source.into(),
+            })?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
-            if config.public_addr.is_none() && addr.ip().is_unspecified() {
+            if s.public_addr.is_none() && addr.ip().is_unspecified() {
                 tracing::warn!(
                     %addr,
                     "listening on a wildcard address without --public-addr: other nodes cannot \
                      redirect clients here"
                 );
             }
-            let public_addr = config
-                .public_addr
-                .clone()
-                .unwrap_or_else(|| addr.to_string());
+            let public_addr = s.public_addr.clone().unwrap_or_else(|| addr.to_string());
             cluster.start(state.clone(), public_addr).await;
         }
 
-        let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+        let admin_listener = tokio::net::TcpListener::bind(s.admin_listen)
             .await
-            .with_context(|| format!("cannot listen on {} (admin http)", config.admin_listen))?;
+            .map_err(|e| ListenError {
+                listener: Listener::Admin,
+                addr: s.admin_listen,
+                source: e.into(),
+            })?;
         let admin_addr = admin_listener.local_addr().context("admin address")?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (admin_stop_tx, admin_stop_rx) = oneshot::channel::<()>();
@@ -273,6 +313,48 @@ impl Daemon {
             server,
             admin,
         })
+    }
+
+    /// The store handlers use, to set up or inspect what a test needs directly.
+    #[cfg(feature = "testing")]
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Drops `user_id`'s connections from the server side as it does a slow consumer (closed
+    /// with `RESYNC`); returns how many there were.
+    #[cfg(feature = "testing")]
+    pub fn kick_connections_of(&self, user_id: u64) -> usize {
+        let connections = self.state.hub.connections_of(user_id);
+        for c in &connections {
+            c.kick.close(chatproto::error::CloseCode::Resync);
+        }
+        connections.len()
+    }
+
+    /// A download URL for `user_id` to fetch `file_id`, signed as if at `now_ms` (ms since the
+    /// epoch), and its expiry; `None` when the HTTPS file server is off.
+    #[cfg(feature = "testing")]
+    pub fn sign_file_url(&self, file_id: &str, user_id: u64, now_ms: i64) -> Option<(String, i64)> {
+        let signer = self.state.files.urls.as_ref()?;
+        Some(signer.sign(file_id, user_id, now_ms))
+    }
+
+    /// Cluster mode: stops this node's Redis work at once, as if it crashed (no goodbye).
+    #[cfg(feature = "testing")]
+    pub fn halt_cluster(&self) {
+        if let Some(cluster) = &self.state.cluster {
+            cluster.halt();
+        }
+    }
+
+    /// Cluster mode: whether this node is subscribed to the pub/sub `channel`.
+    #[cfg(feature = "testing")]
+    pub fn is_subscribed(&self, channel: &str) -> bool {
+        self.state
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.broker.subscriber().is_subscribed(channel))
     }
 
     /// Drains and stops; returns when every connection is closed.

@@ -46,20 +46,17 @@ pub fn bind(addr: SocketAddr, buffer: usize) -> io::Result<(std::net::UdpSocket,
     Ok((socket, buffers))
 }
 
-/// A quinn endpoint on a socket from [`bind`], serving with `server` when given; must be
-/// called inside a tokio runtime.
+/// A quinn endpoint on a socket from [`bind`] with endpoint settings `config` (a server passes
+/// its stateless-reset key there), serving with `server` when given; must be called inside a
+/// tokio runtime.
 pub fn endpoint(
     addr: SocketAddr,
+    config: quinn::EndpointConfig,
     server: Option<quinn::ServerConfig>,
     buffer: usize,
 ) -> io::Result<(quinn::Endpoint, SocketBuffers)> {
     let (socket, buffers) = bind(addr, buffer)?;
-    let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        server,
-        socket,
-        Arc::new(quinn::TokioRuntime),
-    )?;
+    let endpoint = quinn::Endpoint::new(config, server, socket, Arc::new(quinn::TokioRuntime))?;
     Ok((endpoint, buffers))
 }
 

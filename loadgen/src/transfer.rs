@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use chatproto::client::{Client, ClientConfig};
 use chatproto::pb;
-use chatproto::tls::{Verification, parse_fingerprint};
 
 use crate::config::TransferArgs;
 use crate::error::LoadgenError;
@@ -79,13 +78,7 @@ fn write_content(size: u64) -> Result<PathBuf, LoadgenError> {
 
 /// Runs the transfer rounds.
 pub async fn run(args: &TransferArgs) -> Result<TransferReport, LoadgenError> {
-    let verification = match (&args.pin, args.insecure) {
-        (Some(pin), false) => Verification::Pin(
-            parse_fingerprint(pin).map_err(|e| LoadgenError::invalid("pin", e.to_string()))?,
-        ),
-        (None, true) => Verification::InsecureDangerous,
-        _ => return Err(LoadgenError::invalid("pin", "give --pin or --insecure")),
-    };
+    let verification = crate::config::tls_mode(args.pin.clone(), None, args.insecure)?;
     if args.size_mib == 0 || args.rounds == 0 {
         return Err(LoadgenError::invalid(
             "size-mib",

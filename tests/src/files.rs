@@ -156,7 +156,7 @@ pub async fn https_get(url: &str, fingerprint: &str, headers: &[(&str, &str)]) -
     use http_body_util::BodyExt as _;
     let uri: hyper::Uri = url.parse().expect("url");
     let authority = uri.authority().expect("authority").clone();
-    let pin = chatproto::tls::parse_fingerprint(fingerprint).expect("fingerprint");
+    let pin = chatproto::fingerprint::parse_fingerprint(fingerprint).expect("fingerprint");
     let mut tls = chatproto::tls::rustls_client_config(&chatproto::tls::Verification::Pin(pin))
         .expect("tls config");
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];

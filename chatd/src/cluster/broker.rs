@@ -146,13 +146,9 @@ impl Broker {
     }
 
     /// The subscriber (for inspection).
+    #[cfg(any(test, feature = "testing"))]
     pub fn subscriber(&self) -> &Subscriber {
         &self.subscriber
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> &BrokerStats {
-        &self.stats
     }
 
     fn enqueue(&self, channel: String, body: Body, kick: bool) {
@@ -423,7 +419,8 @@ async fn deliver_remote_typing(state: &AppState, signal: TypingSignal) {
             user_id: signal.sender,
             expires_in_ms: signal.expires_in_ms,
         };
-        state.hub.deliver_typing(&recipients, typing, None);
+        let datagrams = state.hub.deliver_typing(&recipients, typing, None);
+        state.metrics.datagrams_sent(datagrams);
     }
 }
 

@@ -79,11 +79,13 @@ impl Interest {
     }
 
     /// True when some local user is a member of `chat`.
+    #[cfg(test)]
     pub fn has_chat(&self, chat: u64) -> bool {
         self.chats.contains_key(&chat)
     }
 
     /// Chats with local members.
+    #[cfg(test)]
     pub fn chat_count(&self) -> usize {
         self.chats.len()
     }

@@ -162,11 +162,6 @@ impl ClusterNode {
         SharedLimiter::new(self.redis.clone())
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &ClusterSettings {
-        &self.settings
-    }
-
     /// Records that a presence write failed: the next working heartbeat rewrites it all.
     pub fn mark_presence_dirty(&self) {
         self.presence_dirty.store(true, Ordering::SeqCst);
@@ -286,6 +281,7 @@ impl ClusterNode {
     /// Cuts this node off from Redis at once, as a crash or a partition would: no heartbeat, no
     /// deregistration, no more pub/sub. The other nodes notice after the presence TTL. For fault
     /// drills and tests; there is no way back.
+    #[cfg(any(test, feature = "testing"))]
     pub fn halt(&self) {
         self.redis.halt();
         self.cancel.cancel();

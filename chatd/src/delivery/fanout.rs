@@ -29,16 +29,6 @@ impl Fanout {
         Fanout { hub, broker }
     }
 
-    /// The local hub.
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
-    }
-
-    /// The broker, in cluster mode.
-    pub fn broker(&self) -> Option<&Arc<Broker>> {
-        self.broker.as_ref()
-    }
-
     /// Publishes a committed, sequenced chat event to `recipients` (in sequence order per chat on
     /// every node).
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
@@ -122,7 +112,8 @@ impl Fanout {
                 user_id: sender,
                 expires_in_ms,
             };
-            self.hub.deliver_typing(&recipients, typing, None);
+            let datagrams = self.hub.deliver_typing(&recipients, typing, None);
+            state.metrics.datagrams_sent(datagrams);
         }
         if let Some(broker) = &self.broker {
             let candidates = others

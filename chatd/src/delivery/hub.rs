@@ -4,9 +4,9 @@
 //! Events are encoded once per event, not once per recipient: the hub hands every connection the
 //! same [`Bytes`]. Each connection drains its queue into one coalesced stream write.
 //!
-//! A connection whose queue is full is too slow to keep up; it is kicked rather than allowed to
-//! make the server buffer without bound. Nothing is lost by that: the client reconnects and
-//! catches up from its cursors (protocol.md, "Ordering and delivery").
+//! A connection whose queue is full is too slow to keep up; it is closed with `RESYNC` rather
+//! than allowed to make the server buffer without bound. Nothing is lost by that: the client
+//! reconnects and catches up from its cursors (protocol.md, "Ordering and delivery").
 //!
 //! Chat events go through a small per-chat sequencer so that they leave in sequence order even when
 //! the handlers that committed them finish in another order (or, in cluster mode, arrive from
@@ -16,14 +16,16 @@
 //! [`Fanout`](crate::delivery::fanout::Fanout), which calls the hub for local delivery.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chatproto::error::CloseCode;
 use chatproto::pb;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+
+use crate::delivery::kick::Kick;
 
 /// How many frames a connection may have queued before it counts as too slow.
 pub const CONNECTION_QUEUE: usize = 4096;
@@ -38,12 +40,13 @@ pub struct ConnHandle {
     pub conn_id: u64,
     /// The authenticated user.
     pub user_id: u64,
-    /// The session it authenticated with.
-    pub session_id: u64,
+    /// The session it is authenticated with now (it changes when the same user authenticates
+    /// again on the connection); 0 once it is not authenticated.
+    pub session: Arc<AtomicU64>,
     /// Encoded event frames to write on the event stream.
     pub tx: mpsc::Sender<Bytes>,
-    /// Cancelled to close the connection (slow consumer, session revoked, account disabled).
-    pub kick: CancellationToken,
+    /// Closes the connection (slow consumer, session revoked, account disabled).
+    pub kick: Kick,
     /// Set when the client negotiated datagrams: typing goes there instead of the event stream.
     pub datagrams: Option<quinn::Connection>,
 }
@@ -159,11 +162,6 @@ impl Hub {
             .collect()
     }
 
-    /// Frames handed to connections so far.
-    pub fn frames_sent(&self) -> u64 {
-        self.frames_sent.load(Ordering::Relaxed)
-    }
-
     /// The user's connections (a snapshot).
     pub fn connections_of(&self, user_id: u64) -> Vec<ConnHandle> {
         self.conns
@@ -174,18 +172,12 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Closes every connection of the user (optionally only those of one session), after sending
-    /// `farewell` on their event streams.
-    pub fn kick_user(&self, user_id: u64, session_id: Option<u64>, farewell: &pb::Event) {
-        self.kick_frame(user_id, session_id, &encode_event(farewell));
-    }
-
     /// [`kick_user`](Self::kick_user) with the farewell already encoded.
     pub fn kick_frame(&self, user_id: u64, session_id: Option<u64>, frame: &Bytes) {
         for conn in self.connections_of(user_id) {
-            if session_id.is_none_or(|s| s == conn.session_id) {
+            if session_id.is_none_or(|s| s == conn.session.load(Ordering::Acquire)) {
                 let _ = conn.tx.try_send(frame.clone());
-                conn.kick.cancel();
+                conn.kick.close(CloseCode::SessionRevoked);
             }
         }
     }
@@ -206,9 +198,9 @@ impl Hub {
                         tracing::info!(
                             conn = conn.conn_id,
                             user = conn.user_id,
-                            "slow consumer: closing"
+                            "slow consumer: closing, the client resynchronises"
                         );
-                        conn.kick.cancel();
+                        conn.kick.close(CloseCode::Resync);
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
@@ -217,13 +209,9 @@ impl Hub {
         self.frames_sent.fetch_add(sent, Ordering::Relaxed);
     }
 
-    /// Delivers an unsequenced event.
-    pub fn deliver_event(&self, users: &[u64], event: &pb::Event, skip_conn: Option<u64>) {
-        self.deliver(users, &encode_event(event), skip_conn);
-    }
-
     /// Delivers a typing signal: as a datagram where negotiated, else on the event stream.
-    pub fn deliver_typing(&self, users: &[u64], typing: pb::Typing, skip_conn: Option<u64>) {
+    /// Returns how many went as datagrams.
+    pub fn deliver_typing(&self, users: &[u64], typing: pb::Typing, skip_conn: Option<u64>) -> u64 {
         let datagram = chatproto::io::encode_datagram(&pb::Datagram {
             kind: Some(pb::datagram::Kind::Typing(typing)),
         });
@@ -231,6 +219,7 @@ impl Hub {
             kind: Some(pb::event::Kind::Typing(typing)),
         });
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let mut datagrams = 0;
         for user in users {
             for conn in conns.get(user).into_iter().flatten() {
                 if Some(conn.conn_id) == skip_conn {
@@ -241,14 +230,18 @@ impl Hub {
                         .is_some_and(|max| datagram.len() <= max)
                         && c.send_datagram(datagram.clone()).is_ok()
                 });
-                if !via_datagram {
+                if via_datagram {
+                    datagrams += 1;
+                } else {
                     let _ = conn.tx.try_send(frame.clone());
                 }
             }
         }
+        datagrams
     }
 
     /// Publishes a sequenced chat event to `recipients`, in sequence order per chat.
+    #[cfg(test)]
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
         let frame = encode_chat_event(event);
         self.publish_chat_frame(event.chat_id, event.seq, recipients, frame);
@@ -346,9 +339,9 @@ mod tests {
         let handle = ConnHandle {
             conn_id: hub.next_conn_id(),
             user_id: user,
-            session_id: 1,
+            session: Arc::new(AtomicU64::new(1)),
             tx,
-            kick: CancellationToken::new(),
+            kick: Kick::new(),
             datagrams: None,
         };
         (handle, rx)
@@ -406,7 +399,7 @@ mod tests {
         for _ in 0..5 {
             hub.deliver(&[7], &Bytes::from_static(b"x"), None);
         }
-        assert!(kick.is_cancelled());
+        assert_eq!(kick.reason(), Some(CloseCode::Resync));
     }
 
     #[test]

@@ -9,5 +9,6 @@
 
 pub mod fanout;
 pub mod hub;
+pub mod kick;
 pub mod members;
 pub mod presence;

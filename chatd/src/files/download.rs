@@ -22,7 +22,9 @@ pub fn announced(response: &pb::Response) -> Option<&pb::Download> {
 /// from what it has.
 pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Response) {
     let Some(download) = announced(response) else {
-        let _ = stream.respond(response).await;
+        if let Ok(answered) = stream.respond(response).await {
+            answered.acknowledged().await;
+        }
         return;
     };
     let key = download
@@ -41,7 +43,9 @@ pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Respon
                     crate::error::ApiError::unavailable("file storage unavailable").to_pb(),
                 )),
             };
-            let _ = stream.respond(&error).await;
+            if let Ok(answered) = stream.respond(&error).await {
+                answered.acknowledged().await;
+            }
             return;
         }
     };
@@ -61,7 +65,9 @@ pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Respon
             Ok(n) => n,
         };
         if send
-            .write_chunk(bytes::Bytes::copy_from_slice(&buf[..n]))
+            .write_chunk(bytes::Bytes::copy_from_slice(
+                buf.get(..n).unwrap_or_default(),
+            ))
             .await
             .is_err()
         {
@@ -71,4 +77,6 @@ pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Respon
         sent += n as u64;
     }
     let _ = send.finish();
+    // The request is done once the client has every byte: a drain waits for exactly that.
+    let _ = send.stopped().await;
 }

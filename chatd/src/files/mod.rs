@@ -28,7 +28,7 @@ pub mod detect;
 pub mod download;
 pub mod gc;
 pub mod http;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod testdata;
 pub mod thumbs;
 pub mod upload;

@@ -26,7 +26,7 @@ fn chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     let start = png.len();
     png.extend_from_slice(kind);
     png.extend_from_slice(data);
-    let crc = crc32(&png[start..]);
+    let crc = crc32(png.get(start..).unwrap_or_default());
     png.extend_from_slice(&crc.to_be_bytes());
 }
 

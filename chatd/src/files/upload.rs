@@ -121,7 +121,7 @@ async fn receive(
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
+            hasher.update(buf.get(..n).unwrap_or_default());
         }
     }
     let mut writer = files
@@ -318,7 +318,7 @@ async fn hash_upload(files: &Files, upload: &UploadRecord) -> ApiResult<[u8; 32]
         if n == 0 {
             return Ok(hasher.finalize().into());
         }
-        hasher.update(&buf[..n]);
+        hasher.update(buf.get(..n).unwrap_or_default());
     }
 }
 

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::fingerprint::parse_fingerprint;
+use chatproto::tls::Verification;
 
 pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs, TransferArgs};
 use file::FileConfig;
@@ -204,7 +205,8 @@ impl RunConfig {
             .chain(flags.into_iter().map(Into::into));
         match Cli::try_parse_from(argv) {
             Ok(Cli {
-                command: Command::Run(args),
+                command: Some(Command::Run(args)),
+                ..
             }) => Self::load(*args),
             // `run` is always the subcommand parsed here.
             Ok(_) => Err(LoadgenError::Usage("not a run command line".into())),
@@ -399,7 +401,7 @@ impl RunConfig {
 }
 
 /// The certificate verification from the three mutually exclusive settings.
-fn tls_mode(
+pub(crate) fn tls_mode(
     pin: Option<String>,
     ca: Option<PathBuf>,
     insecure: bool,

@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod admin;
 mod chats;
+mod closing;
 mod files;
 mod limits;
 mod membership;

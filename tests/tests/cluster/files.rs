@@ -86,7 +86,7 @@ async fn a_file_uploaded_through_one_node_downloads_through_another() {
     );
 
     // An image's thumbnails are in GridFS too.
-    let png = chatd::files::testdata::png_image(400, 300);
+    let png = chatd::testing::png_image(400, 300);
     let image = upload(&alice.client, &png, "i.png", pb::MessageKind::Image)
         .await
         .expect("image on node0");

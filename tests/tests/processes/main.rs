@@ -2,6 +2,9 @@
 //! and the documented nginx QUIC load balancer in front of them.
 
 mod big_file;
+mod cli;
 mod daemon;
+mod deploy;
 mod loadgen_smoke;
 mod nginx_quic;
+mod quickstart;

@@ -255,7 +255,7 @@ impl BlobStore for GridFsBlobs {
                         break;
                     }
                     stream
-                        .write_all(&buf[..n])
+                        .write_all(buf.get(..n).unwrap_or_default())
                         .await
                         .map_err(|e| db_error("write", e))?;
                 }
@@ -322,9 +322,10 @@ impl BlobStore for GridFsBlobs {
             let data = chunk
                 .get_binary_generic("data")
                 .map_err(std::io::Error::other)?;
-            let start = skip.min(data.len());
+            // Past the end: nothing of this chunk is wanted.
+            let rest = data.get(skip..).unwrap_or_default();
             skip = 0;
-            Ok::<_, std::io::Error>(Bytes::copy_from_slice(&data[start..]))
+            Ok::<_, std::io::Error>(Bytes::copy_from_slice(rest))
         });
         Ok(Some(Box::pin(tokio_util::io::StreamReader::new(bytes))))
     }

@@ -129,10 +129,14 @@ pub async fn files_upload_fail_once<S: Store + 'static>(s: S) {
             reason: "bad hash".into()
         })
     );
-    assert_conflict(s.fail_upload("u1", "bad hash").await);
+    assert_conflict(
+        s.fail_upload("u1", "bad hash").await,
+        ConflictKind::UploadNotOpen,
+    );
     assert_conflict(
         s.complete_upload("u1", file_record("f1", alice, 1, 3, None), vec![])
             .await,
+        ConflictKind::UploadNotOpen,
     );
     assert!(s.file("f1").await.expect("file").is_none());
     assert_not_found(s.fail_upload("nope", "x").await, "upload");

@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use super::docs::{encode, i, u};
 use super::error::corrupt;
 use super::{MongoStore, error};
-use crate::store::{FileRecord, FileStore, StoreError, StoreResult, UploadRecord, UploadState};
+use crate::store::{
+    ConflictKind, FileRecord, FileStore, StoreError, StoreResult, UploadRecord, UploadState,
+};
 
 /// `uploads`: a declaration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -270,7 +272,7 @@ impl FileStore for MongoStore {
                 match self.c.uploads.insert_one(&upload).await {
                     Ok(_) => {}
                     Err(e) if error::is_duplicate(&e) => {
-                        return Err(StoreError::Conflict("upload id taken".into()));
+                        return Err(StoreError::Conflict(ConflictKind::UploadIdTaken));
                     }
                     Err(e) => return Err(error::map(e)),
                 }
@@ -320,7 +322,7 @@ impl FileStore for MongoStore {
             if ours {
                 Ok(())
             } else {
-                Err(StoreError::Conflict("the upload is not open".into()))
+                Err(StoreError::Conflict(ConflictKind::UploadNotOpen))
             }
         })
         .await
@@ -347,11 +349,8 @@ impl FileStore for MongoStore {
                         .ok_or(StoreError::NotFound("file"))?
                         .record();
                 }
-                Some(o) => {
-                    return Err(StoreError::Conflict(format!(
-                        "the upload failed: {}",
-                        o.failure.unwrap_or_default()
-                    )));
+                Some(_) => {
+                    return Err(StoreError::Conflict(ConflictKind::UploadNotOpen));
                 }
                 None => {}
             }
@@ -392,10 +391,7 @@ impl FileStore for MongoStore {
                     .map_err(error::map)?
                     .ok_or(StoreError::NotFound("file"))?
                     .record(),
-                None => Err(StoreError::Conflict(format!(
-                    "the upload failed: {}",
-                    settled.failure.unwrap_or_default()
-                ))),
+                None => Err(StoreError::Conflict(ConflictKind::UploadNotOpen)),
             }
         })
         .await

@@ -258,6 +258,7 @@ impl MongoStore {
     }
 
     /// True when search can use the server's text index (false on FerretDB).
+    #[cfg(test)]
     pub fn has_text_index(&self) -> bool {
         self.text_index
     }

@@ -11,7 +11,7 @@ use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::convert::{decode_blob, get_enum, get_u64, sql_u64};
-use crate::store::{FileRecord, StoreError, StoreResult, UploadRecord, UploadState};
+use crate::store::{ConflictKind, FileRecord, StoreError, StoreResult, UploadRecord, UploadState};
 
 const UPLOAD_COLUMNS: &str =
     "id, user_id, size, sha256, name, kind, created_at_ms, state, file_id, failure";
@@ -108,7 +108,7 @@ pub(super) fn fail_upload(c: &Connection, id: &str, reason: &str) -> StoreResult
                 .execute(params![id, reason])?;
             Ok(())
         }
-        Some(_) => Err(StoreError::Conflict("the upload is not open".into())),
+        Some(_) => Err(StoreError::Conflict(ConflictKind::UploadNotOpen)),
     }
 }
 
@@ -123,8 +123,8 @@ pub(super) fn complete_upload(
         Some(UploadState::Done { file_id }) => {
             return self::file(c, &file_id)?.ok_or(StoreError::NotFound("file"));
         }
-        Some(UploadState::Failed { reason }) => {
-            return Err(StoreError::Conflict(format!("the upload failed: {reason}")));
+        Some(UploadState::Failed { .. }) => {
+            return Err(StoreError::Conflict(ConflictKind::UploadNotOpen));
         }
         Some(UploadState::Open) => {}
     }

@@ -15,6 +15,7 @@ use super::convert::{
 };
 use super::events;
 use super::users::ensure_user;
+use crate::store::ConflictKind;
 use crate::store::{HistoryQuery, NewMessage, SendOutcome, StoreError, StoreResult};
 
 /// The columns [`message_from_row`] reads, from `messages` aliased as `m` (19 columns).
@@ -115,7 +116,7 @@ fn existing(c: &Connection, chat_id: u64, seq: u64) -> StoreResult<pb::Message> 
 fn existing_live(c: &Connection, chat_id: u64, seq: u64) -> StoreResult<pb::Message> {
     let message = existing(c, chat_id, seq)?;
     if message.deleted {
-        return Err(StoreError::Conflict("message is deleted".into()));
+        return Err(StoreError::Conflict(ConflictKind::MessageDeleted));
     }
     Ok(message)
 }
@@ -398,7 +399,7 @@ pub(super) fn mark_receipt(
         pb::ReceiptKind::Delivered => (delivered.max(up_to), read),
         pb::ReceiptKind::Read => (delivered.max(up_to), read.max(up_to)),
         pb::ReceiptKind::Unspecified => {
-            return Err(StoreError::Conflict("receipt kind is unspecified".into()));
+            return Err(StoreError::Conflict(ConflictKind::ReceiptKindUnspecified));
         }
     };
     if (new_delivered, new_read) == (delivered, read) {

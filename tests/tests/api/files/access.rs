@@ -240,9 +240,8 @@ async fn signed_https_urls_serve_ranges_and_refuse_expired_or_tampered_ones() {
         .await
         .expect("url")
         .expect("the server offers urls");
-    assert!(expires > chatd::state::now_ms());
-    let https = server.state().files.urls.is_some();
-    assert!(https);
+    assert!(expires > now_ms());
+    assert!(server.sign_file_url(&file.id, alice.id, 0).is_some());
     let addr = server.files_https_addr().expect("https address");
     assert!(
         url.starts_with(&format!("https://{addr}/f/{}?", file.id)),
@@ -301,13 +300,9 @@ async fn signed_https_urls_serve_ranges_and_refuse_expired_or_tampered_ones() {
         );
     }
     // Expired: a URL signed an hour ago with a one-hour lifetime.
-    let signer = server.state();
-    let signer = signer.files.urls.as_ref().expect("signer");
-    let (expired, _) = signer.sign(
-        &file.id,
-        alice.id,
-        chatd::state::now_ms() - 3_600_000 - 1000,
-    );
+    let (expired, _) = server
+        .sign_file_url(&file.id, alice.id, now_ms() - 3_600_000 - 1000)
+        .expect("signer");
     let expired = https_get(&expired, &fp, &[]).await;
     assert_eq!(expired.status, 403);
     assert_eq!(
@@ -315,6 +310,8 @@ async fn signed_https_urls_serve_ranges_and_refuse_expired_or_tampered_ones() {
         "download url expired\n"
     );
     // Correctly signed for someone who may not read the file: not found.
-    let (bobs, _) = signer.sign(&file.id, bob.id, chatd::state::now_ms());
+    let (bobs, _) = server
+        .sign_file_url(&file.id, bob.id, now_ms())
+        .expect("signer");
     assert_eq!(https_get(&bobs, &fp, &[]).await.status, 404);
 }

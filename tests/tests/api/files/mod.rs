@@ -5,7 +5,7 @@
 
 pub(super) use std::time::{Duration, Instant};
 
-pub(super) use chatd::files::testdata::{png_bomb, png_image};
+pub(super) use chatd::testing::{now_ms, png_bomb, png_image};
 pub(super) use chatproto::error::StreamCode;
 pub(super) use chatproto::pb;
 pub(super) use chatproto::pb::ErrorCode as E;

@@ -295,7 +295,10 @@ impl Daemon {
             }
             None => None,
         };
-        tokio::spawn(crate::files::gc::run(state.clone(), background.clone()));
+        tokio::spawn(crate::handlers::files::gc::run(
+            state.clone(),
+            background.clone(),
+        ));
         let stop_background = background.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {
             let _ = stop_rx.await;
@@ -392,7 +395,7 @@ fn start_files_https(
     tokio::spawn(crate::ops::admin_http::serve_with(
         listener,
         Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),
-        move |req| crate::files::http::handle(handler_state.clone(), req),
+        move |req| crate::handlers::files::http::handle(handler_state.clone(), req),
         async move { stop.cancelled().await },
     ));
     tracing::info!(%addr, "https file server started");

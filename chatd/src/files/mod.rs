@@ -1,37 +1,20 @@
-//! Files (capability `files`, chat/1.1; protocol.md section 13): uploads on client
-//! unidirectional streams, downloads after a `download` answer, signed HTTPS download URLs,
-//! thumbnails, and the collector of files nobody references.
-//!
-//! How an upload goes (the request handlers are in `handlers::files`):
-//! 1. `begin_upload` validates the declaration (size, SHA-256, name, kind), the size limit, the
-//!    user's quota and upload rate, and opens (or finds, to resume) the upload row.
-//! 2. The client's upload stream ([`upload::serve_stream`]) appends the bytes to the blob store
-//!    under the upload's id, hashing them as they come; QUIC flow control is the backpressure.
-//!    An interrupted stream keeps what arrived: the next `begin_upload` reports it as the offset.
-//! 3. When the last byte is in, the upload is finished ([`upload::finish`]): the hash and the
-//!    type are checked, images are decoded for their size and thumbnails, the bytes become the
-//!    blob of their content key (durable), then the file row is written. `finish_upload` answers
-//!    the file, waiting for the stream if it is still running on this node.
+//! Files (capability `files`, chat/1.1; protocol.md section 13): where the bytes of uploads
+//! and files live, what type they are, their thumbnails and their signed download URLs. This
+//! module knows nothing of connections or requests; the file service built on it (requests,
+//! upload streams, downloads, the HTTPS server, the collector) is [`crate::handlers::files`].
 //!
 //! # Layout
 //! - [`blob`]: where the bytes live (filesystem or GridFS), behind one trait.
 //! - [`detect`]: the type of a content from its bytes; [`thumbs`]: image decoding and
 //!   thumbnails, off the async workers.
-//! - [`upload`]: upload streams and finishing; [`download`]: sending a file's bytes;
-//!   [`access`]: who may read a file.
-//! - [`urls`]: signed download URLs; [`http`]: the HTTPS server that honours them.
-//! - [`gc`]: removing stale uploads and unreferenced files.
+//! - [`urls`]: signed download URLs.
+//! - [`Files`]: the above together with the settings and the uploads running on this node.
 
-pub mod access;
 pub mod blob;
 pub mod detect;
-pub mod download;
-pub mod gc;
-pub mod http;
 #[cfg(any(test, feature = "testing"))]
 pub mod testdata;
 pub mod thumbs;
-pub mod upload;
 pub mod urls;
 
 use std::collections::HashMap;

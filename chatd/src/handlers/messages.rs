@@ -114,7 +114,7 @@ async fn media_file(
     kind: pb::MessageKind,
     file_id: &str,
 ) -> ApiResult<pb::FileInfo> {
-    let file = crate::files::access::readable(state, me, file_id).await?;
+    let file = crate::handlers::files::access::readable(state, me, file_id).await?;
     if file.parent_id.is_some() {
         return Err(ApiError::invalid(
             "send_message.file_id",

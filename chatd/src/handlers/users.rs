@@ -111,7 +111,7 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     }
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_profile.avatar_file_id", avatar)?;
-        crate::files::access::make_avatar(
+        crate::handlers::files::access::make_avatar(
             &ctx.state,
             me.user_id,
             avatar,

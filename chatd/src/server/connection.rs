@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::conn::ConnCtx;
 use crate::error::ApiError;
-use crate::files;
 use crate::handlers;
+use crate::handlers::files;
 use crate::state::AppState;
 
 /// Serves one connection until it closes, it is kicked, or the server drains.

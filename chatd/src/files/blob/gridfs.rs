@@ -52,7 +52,7 @@ fn part_id(upload: &str, offset: u64) -> Bson {
 }
 
 fn now_ms() -> i64 {
-    crate::state::now_ms()
+    millis(SystemTime::now())
 }
 
 fn millis(t: SystemTime) -> i64 {

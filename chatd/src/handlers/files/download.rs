@@ -7,7 +7,7 @@ use chatproto::pb;
 use chatproto::server::RequestStream;
 use tokio::io::AsyncReadExt as _;
 
-use super::Files;
+use crate::files::Files;
 
 /// The bytes a response announces, when it is a `download` answer that carries them.
 pub fn announced(response: &pb::Response) -> Option<&pb::Download> {

@@ -1,5 +1,5 @@
 //! The HTTPS download server (optional, `--files-https-listen`): `GET` and `HEAD`
-//! `/f/{file_id}?u=..&e=..&s=..` at signed, expiring URLs ([`super::urls`]), so a CDN or a
+//! `/f/{file_id}?u=..&e=..&s=..` at signed, expiring URLs ([`crate::files::urls`]), so a CDN or a
 //! reverse proxy can serve attachments and avatars.
 //!
 //! - The signature and expiry are checked first (403 when expired or tampered), then whether the
@@ -25,7 +25,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 
 use super::access;
-use super::urls::UrlError;
+use crate::files::urls::UrlError;
 use crate::state::{AppState, now_ms};
 
 /// The body type of every answer.

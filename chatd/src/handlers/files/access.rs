@@ -39,7 +39,7 @@ pub async fn may_read(state: &AppState, user_id: u64, file: &FileRecord) -> ApiR
 
 /// The file `file_id` if `user_id` may read it; NOT_FOUND "file not found" otherwise.
 pub async fn readable(state: &AppState, user_id: u64, file_id: &str) -> ApiResult<FileRecord> {
-    if !super::blob::is_safe_name(file_id) {
+    if !crate::files::blob::is_safe_name(file_id) {
         return Err(file_not_found());
     }
     let file = state
@@ -64,7 +64,7 @@ pub async fn make_avatar(
 ) -> ApiResult<()> {
     let file = readable(state, user_id, file_id).await?;
     if file.parent_id.is_some()
-        || super::detect::class_of(&file.info.mime) != super::detect::Class::Image
+        || crate::files::detect::class_of(&file.info.mime) != crate::files::detect::Class::Image
     {
         return Err(ApiError::invalid(
             field,

@@ -7,11 +7,11 @@ use chatproto::pb;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::blob::BlobError;
-use super::detect::{self, Class, SNIFF_BYTES};
-use super::thumbs::{self, ThumbError};
-use super::{Files, UPLOAD_IDLE_TIMEOUT, new_id};
 use crate::error::{ApiError, ApiResult};
+use crate::files::blob::BlobError;
+use crate::files::detect::{self, Class, SNIFF_BYTES};
+use crate::files::thumbs::{self, ThumbError};
+use crate::files::{Files, UPLOAD_IDLE_TIMEOUT, new_id};
 use crate::state::{AppState, now_ms};
 use crate::store::{FileRecord, StoreError, UploadRecord, UploadState};
 
@@ -43,7 +43,7 @@ pub async fn serve_stream(
     state: Arc<AppState>,
     user_id: u64,
     recv: quinn::RecvStream,
-    unread: super::UnreadHeader,
+    unread: crate::files::UnreadHeader,
 ) {
     let Some((header, mut recv, first)) = chatproto::server::read_upload_header(recv).await else {
         return;

@@ -1,5 +1,28 @@
-//! File requests (capability `files`): begin_upload, finish_upload, download_file. The streams
-//! and the storage behind them are in [`crate::files`].
+//! The file service (capability `files`): the requests begin_upload, finish_upload and
+//! download_file, and what serves them, on the storage of [`crate::files`].
+//!
+//! How an upload goes:
+//! 1. `begin_upload` validates the declaration (size, SHA-256, name, kind), the size limit, the
+//!    user's quota and upload rate, and opens (or finds, to resume) the upload row.
+//! 2. The client's upload stream ([`upload::serve_stream`]) appends the bytes to the blob store
+//!    under the upload's id, hashing them as they come; QUIC flow control is the backpressure.
+//!    An interrupted stream keeps what arrived: the next `begin_upload` reports it as the offset.
+//! 3. When the last byte is in, the upload is finished ([`upload::finish`]): the hash and the
+//!    type are checked, images are decoded for their size and thumbnails, the bytes become the
+//!    blob of their content key (durable), then the file row is written. `finish_upload` answers
+//!    the file, waiting for the stream if it is still running on this node.
+//!
+//! # Layout
+//! - [`upload`]: upload streams and finishing; [`download`]: sending a file's bytes;
+//!   [`access`]: who may read a file.
+//! - [`http`]: the HTTPS server that honours signed download URLs.
+//! - [`gc`]: removing stale uploads and unreferenced files.
+
+pub mod access;
+pub mod download;
+pub mod gc;
+pub mod http;
+pub mod upload;
 
 use chatproto::capability::Capability;
 use chatproto::pb;
@@ -7,7 +30,7 @@ use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::files::{access, new_id, upload};
+use crate::files::new_id;
 use crate::state::now_ms;
 use crate::store::{UploadRecord, UploadState};
 use crate::validate;

@@ -11,5 +11,6 @@ pub use crate::resilience::guarded_store::GuardedStore;
 pub use crate::state::now_ms;
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
-    ChatStore, MessageStore, RelationStore, SessionStore, Store, UserStore, conformance,
+    ChatStore, MessageStore, NewUser, ProfilePatch, RelationStore, SessionStore, Store, UserStore,
+    conformance,
 };

@@ -112,8 +112,8 @@ impl RequestStream {
     }
 
     /// Writes the response and finishes the stream. A response too large for a frame (a server
-    /// bug: answers are bounded by construction) goes out as a `TOO_LARGE` error answer instead,
-    /// so the client never sees a stream end without an answer. The returned [`Answered`] tells
+    /// bug: answers are bounded by construction) goes out as an `INTERNAL` error answer instead
+    /// (spec 4.1), so the client never sees a stream end without an answer. The returned [`Answered`] tells
     /// when the client has the whole answer.
     pub async fn respond(mut self, response: &pb::Response) -> Result<Answered, WriteFrameError> {
         let bytes = match encode_frames([response], MAX_FRAME_BYTES) {
@@ -142,7 +142,7 @@ fn oversize_answer(request_id: u64, err: &FrameError) -> pb::Response {
     pb::Response {
         request_id,
         result: Some(pb::response::Result::Error(pb::Error {
-            code: pb::ErrorCode::TooLarge as i32,
+            code: pb::ErrorCode::Internal as i32,
             message: format!("the answer cannot be sent: {err}"),
             ..Default::default()
         })),

@@ -11,6 +11,7 @@
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
+//! - [`tmux`]: a terminal program (chat-tui) driven through a private tmux server.
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 //!
 //! The suites are three test binaries: `tests/api` (in-process chatd), `tests/processes` (the
@@ -28,6 +29,7 @@ pub mod process;
 pub mod raw;
 pub mod redis;
 pub mod server;
+pub mod tmux;
 pub mod tools;
 pub mod traffic;
 pub mod users;

@@ -1,5 +1,6 @@
-//! Installs the real servers the end-to-end suites start: Debian's redis-server and nginx, and
-//! FerretDB 1.24 (the MongoDB-wire server) built with Go from its module source.
+//! Installs the real servers and tools the end-to-end suites use: Debian's redis-server, nginx
+//! and tmux (chat-tui's end-to-end tests drive it in tmux panes), and FerretDB 1.24 (the
+//! MongoDB-wire server) built with Go from its module source.
 //!
 //! Each tool is looked up first and installed only when missing, so the step is fast on a machine
 //! that has them. Any failure stops with a message that says what is missing and why.
@@ -61,6 +62,8 @@ pub struct Tools {
     pub nginx: PathBuf,
     /// `ferretdb`.
     pub ferretdb: PathBuf,
+    /// `tmux`.
+    pub tmux: PathBuf,
     /// `systemd-analyze`.
     pub systemd_analyze: PathBuf,
 }
@@ -73,6 +76,7 @@ impl Tools {
             ("CHAT_TEST_REDIS_CLI", &self.redis_cli),
             ("CHAT_TEST_NGINX", &self.nginx),
             ("CHAT_TEST_FERRETDB", &self.ferretdb),
+            ("CHAT_TEST_TMUX", &self.tmux),
             ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
         ]
     }
@@ -297,6 +301,9 @@ pub fn ensure() -> anyhow::Result<Tools> {
         Some(nginx) if nginx_lacks_stream_module(&nginx) => missing.push(NGINX_STREAM_PACKAGE),
         Some(_) => {}
     }
+    if which("tmux").is_none() {
+        missing.push("tmux");
+    }
     // `systemd-analyze verify` checks deploy/systemd/chatd.service.
     if which("systemd-analyze").is_none() {
         missing.push("systemd");
@@ -312,6 +319,7 @@ pub fn ensure() -> anyhow::Result<Tools> {
         redis_cli: find("redis-cli")?,
         nginx: find("nginx")?,
         ferretdb: ensure_ferretdb()?,
+        tmux: find("tmux")?,
         systemd_analyze: find("systemd-analyze")?,
     })
 }

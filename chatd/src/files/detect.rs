@@ -5,6 +5,9 @@ use chatproto::pb;
 /// How many leading bytes [`detect`] looks at.
 pub const SNIFF_BYTES: usize = 8192;
 
+/// The longest media type: RFC 6838 caps the type and the subtype at 127 characters each.
+pub const MAX_MIME_BYTES: usize = 127 + 1 + 127;
+
 /// The media type of content whose type is not recognized.
 pub const UNKNOWN_MIME: &str = "application/octet-stream";
 

@@ -75,12 +75,10 @@ async fn open_session(
             now_ms: now,
         })
         .await?;
-    let admin = user.role == pb::Role::Admin;
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
-        admin,
     })
     .await?;
     Ok(pb::AuthResult {
@@ -245,11 +243,9 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
         .touch_session(session.id, &ctx.remote.to_string(), now)
         .await?;
     let (access_token, access_expires_at_ms) = issue(ctx, &user, session.id, now)?;
-    let admin = user.role == pb::Role::Admin;
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
-        admin,
     })
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
@@ -301,11 +297,9 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
         .store
         .touch_session(session.id, &ctx.remote.to_string(), now)
         .await?;
-    let admin = user.role == pb::Role::Admin;
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
-        admin,
     })
     .await?;
     Ok(Answer::Auth(pb::AuthResult {

@@ -1,7 +1,12 @@
 //! Server administration, for users with the admin role (chatctl's requests).
 //!
 //! The role is read from the store on every request rather than trusted from the connection's
-//! authentication time, so a demotion takes effect at once.
+//! authentication time, so a demotion takes effect at once, also on connections that were open
+//! before it (the connection keeps no role, see `conn::phase::Principal`).
+//!
+//! An admin cannot disable, delete or demote themselves (PERMISSION_DENIED), so the server always
+//! keeps at least one admin that someone can act as; demoting, disabling or deleting the last
+//! active admin is refused the same way.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -9,17 +14,49 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{kick_sessions, kick_user, session_view};
-use crate::handlers::users::{cursor_username, existing_user, page_cursor, user_view};
+use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
-use crate::store::{UserChat, UserChatsQuery};
+use crate::store::{UserChat, UserChatsQuery, UserRecord};
 use crate::validate;
 
-async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
+/// Whether the caller is a server admin now (an active account with `ROLE_ADMIN`), read from the
+/// store.
+pub async fn is_server_admin(ctx: &ConnCtx) -> ApiResult<bool> {
     let me = ctx.principal()?;
-    match ctx.state.store.user(me.user_id).await? {
-        Some(u) if u.role == pb::Role::Admin && !u.disabled => Ok(me.user_id),
-        _ => Err(ApiError::denied("server admins only")),
+    Ok(matches!(
+        ctx.state.store.user(me.user_id).await?,
+        Some(u) if u.role == pb::Role::Admin && !u.disabled && !u.deleted
+    ))
+}
+
+/// The caller's id, or PERMISSION_DENIED unless they are a server admin.
+async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
+    if is_server_admin(ctx).await? {
+        Ok(ctx.principal()?.user_id)
+    } else {
+        Err(ApiError::denied("server admins only"))
     }
+}
+
+/// PERMISSION_DENIED when an admin's request would `what` (disable, delete, demote) themselves.
+fn refuse_self(admin: u64, target: u64, what: &str) -> ApiResult<()> {
+    if admin == target {
+        Err(ApiError::denied(format!(
+            "an admin cannot {what} themselves"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// PERMISSION_DENIED when `user` is an admin and taking away their admin rights (demoting,
+/// disabling or deleting them) would leave no active admin.
+async fn refuse_last_admin(ctx: &ConnCtx, user: &UserRecord) -> ApiResult<()> {
+    if user.role == pb::Role::Admin && !user.disabled && ctx.state.store.count_admins().await? <= 1
+    {
+        return Err(ApiError::denied("the last admin cannot be removed"));
+    }
+    Ok(())
 }
 
 /// AdminListUsers: every account, including disabled and deleted ones.
@@ -32,21 +69,18 @@ pub async fn admin_list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResu
     };
     let limit = validate::page_limit("admin_list_users.limit", req.limit)?;
     let after = cursor_username(&req.cursor, "admin_list_users.cursor")?;
-    let mut users = ctx
+    let users = ctx
         .state
         .store
         .list_users(&query, after.as_deref(), limit + 1)
         .await?;
-    let next_cursor = page_cursor(&mut users, limit);
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
     let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
-    Ok(Answer::Users(pb::UserList {
-        users: users
-            .iter()
-            .map(|u| user_view(u, admin, true, online.contains(&u.id)))
-            .collect(),
-        next_cursor,
-    }))
+    let views = users
+        .iter()
+        .map(|u| user_view(u, admin, true, online.contains(&u.id)))
+        .collect();
+    user_page(limit, views)
 }
 
 /// AdminSetUserDisabled: disabling revokes every session and closes live connections at once.
@@ -56,10 +90,9 @@ pub async fn admin_set_user_disabled(
 ) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_set_user_disabled.user_id").await?;
-    if user.id == admin && req.disabled {
-        return Err(ApiError::precondition(
-            "an admin cannot disable their own account",
-        ));
+    if req.disabled {
+        refuse_self(admin, user.id, "disable")?;
+        refuse_last_admin(ctx, &user).await?;
     }
     ctx.state.store.set_disabled(user.id, req.disabled).await?;
     if req.disabled {
@@ -83,11 +116,8 @@ pub async fn admin_set_user_disabled(
 pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_delete_user.user_id").await?;
-    if user.id == admin {
-        return Err(ApiError::precondition(
-            "an admin cannot delete their own account",
-        ));
-    }
+    refuse_self(admin, user.id, "delete")?;
+    refuse_last_admin(ctx, &user).await?;
     let store = &ctx.state.store;
     let now = now_ms();
     store.revoke_user_sessions(user.id, None, now).await?;
@@ -141,7 +171,7 @@ pub async fn admin_reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) ->
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// AdminSetRole. The last admin cannot be demoted.
+/// AdminSetRole. Nobody demotes themselves, and the last admin cannot be demoted.
 pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let role = match pb::Role::try_from(req.role) {
@@ -155,11 +185,9 @@ pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<A
         }
     };
     let user = existing_user(ctx, req.user_id, "admin_set_role.user_id").await?;
-    if user.role == pb::Role::Admin
-        && role == pb::Role::User
-        && ctx.state.store.count_admins().await? <= 1
-    {
-        return Err(ApiError::precondition("cannot demote the last admin"));
+    if role == pb::Role::User {
+        refuse_self(admin, user.id, "demote")?;
+        refuse_last_admin(ctx, &user).await?;
     }
     ctx.state.store.set_role(user.id, role).await?;
     tracing::info!(admin, user_id = user.id, ?role, "role set");

@@ -2,8 +2,7 @@
 //!
 //! After every change the member cache entry of the chat is dropped, and the event goes to the
 //! members after the change plus, for a removal, the removed user (so every device of theirs
-//! learns it). Private chats have no membership to manage: those requests are INVALID_ARGUMENT
-//! naming the chat id.
+//! learns it). Private chats have no membership to manage: those requests are PERMISSION_DENIED.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -24,7 +23,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("add_members.chat_id", "have members added")?;
+    m.require_not_private("have members added")?;
     m.require_manager()?;
     let mut ids = req.user_ids;
     ids.sort_unstable();
@@ -52,7 +51,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
         return Err(ApiError::conflict("already members"));
     }
     if m.members.members.len() + ids.len() > MAX_CHAT_MEMBERS as usize {
-        return Err(ApiError::precondition(format!(
+        return Err(ApiError::conflict(format!(
             "a chat has at most {MAX_CHAT_MEMBERS} members"
         )));
     }
@@ -73,7 +72,7 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("remove_member.chat_id", "have members removed")?;
+    m.require_not_private("have members removed")?;
     m.require_manager()?;
     if req.user_id == me {
         return Err(ApiError::invalid(
@@ -100,15 +99,15 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Leaves a group or channel. The owner must transfer ownership first (FAILED_PRECONDITION);
-/// private chats cannot be left (INVALID_ARGUMENT: delete the chat instead).
+/// Leaves a group or channel. The owner must transfer ownership first (CONFLICT); private chats
+/// cannot be left (PERMISSION_DENIED: delete the chat instead).
 pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("leave_chat.chat_id", "be left; delete the chat instead")?;
+    m.require_not_private("be left; delete the chat instead")?;
     if m.role == pb::MemberRole::Owner {
-        return Err(ApiError::precondition(
+        return Err(ApiError::conflict(
             "the owner must transfer ownership before leaving",
         ));
     }
@@ -126,7 +125,7 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("set_member_role.chat_id", "have member roles")?;
+    m.require_not_private("have member roles")?;
     m.require_owner()?;
     let role = pb::MemberRole::try_from(req.role)
         .ok()
@@ -163,7 +162,7 @@ pub async fn transfer_ownership(ctx: &ConnCtx, req: pb::TransferOwnership) -> Ap
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("transfer_ownership.chat_id", "have an owner")?;
+    m.require_not_private("have an owner")?;
     m.require_owner()?;
     if req.user_id == me {
         return Err(ApiError::invalid(

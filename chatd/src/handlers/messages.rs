@@ -12,7 +12,7 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
-use crate::handlers::views::{publish, redact_message};
+use crate::handlers::views::{MAX_REACTION_EMOJI, publish, redact_message};
 use crate::state::{AppState, now_ms};
 use crate::store::NewMessage;
 use crate::validate;
@@ -164,10 +164,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
             .await?
             .is_none()
     {
-        return Err(ApiError::invalid(
-            "send_message.reply_to_seq",
-            "no such message in this chat",
-        ));
+        return Err(message_not_found());
     }
     let (body, forwarded_from) = match content {
         Content::Text => (
@@ -232,12 +229,10 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         return Err(ApiError::denied("only the sender may edit a message"));
     }
     if message.deleted {
-        return Err(ApiError::precondition("the message was deleted"));
+        return Err(ApiError::conflict("the message was deleted"));
     }
     if message.forwarded_from.is_some() {
-        return Err(ApiError::precondition(
-            "forwarded messages cannot be edited",
-        ));
+        return Err(ApiError::conflict("forwarded messages cannot be edited"));
     }
     validate::message_text(
         "edit_message.text",
@@ -245,15 +240,18 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         message.kind() == pb::MessageKind::Text,
     )?;
     access::require_can_post(state, &m).await?;
-    if message.text == req.text {
-        return Ok(Answer::Message(message));
-    }
-    let (edited, event) = state
-        .store
-        .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
-        .await?;
-    publish(state, m.member_ids(), &event);
-    Ok(Answer::Message(edited))
+    let mut answer = if message.text == req.text {
+        message
+    } else {
+        let (edited, event) = state
+            .store
+            .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
+            .await?;
+        publish(state, m.member_ids(), &event);
+        edited
+    };
+    redact_message(&mut answer, me);
+    Ok(Answer::Message(answer))
 }
 
 /// Deletes a message for everyone (purging it, leaving a tombstone) or hides it for the caller.
@@ -313,7 +311,13 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
         .ok_or_else(message_not_found)?;
     if message.deleted {
-        return Err(ApiError::precondition("the message was deleted"));
+        return Err(ApiError::conflict("the message was deleted"));
+    }
+    let new_emoji = !message.reactions.iter().any(|r| r.emoji == req.emoji);
+    if !req.remove && new_emoji && message.reactions.len() >= MAX_REACTION_EMOJI {
+        return Err(ApiError::conflict(format!(
+            "a message takes at most {MAX_REACTION_EMOJI} different emoji"
+        )));
     }
     let mut result = match state
         .store

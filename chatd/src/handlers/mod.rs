@@ -15,7 +15,8 @@
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
-//!   [`cursor`] (paging cursors), [`mentions`] (`@username` parsing).
+//!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
+//!   (`@username` parsing).
 
 pub mod access;
 pub mod account;
@@ -28,6 +29,7 @@ pub mod history;
 pub mod membership;
 pub mod mentions;
 pub mod messages;
+pub mod page;
 pub mod receipts;
 pub mod sync;
 pub mod typing;

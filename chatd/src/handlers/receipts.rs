@@ -62,11 +62,15 @@ pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answ
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Every member's cursors (members only).
+/// Every member's cursors: members of private chats and groups; in a channel chat admins only
+/// (PERMISSION_DENIED for plain members, whose readers do not see each other).
 pub async fn get_receipts(ctx: &ConnCtx, req: pb::GetReceipts) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
-    access::member(state, req.chat_id, me).await?;
+    let m = access::member(state, req.chat_id, me).await?;
+    if m.kind() == pb::ChatKind::Channel {
+        m.require_manager()?;
+    }
     let receipts = state.store.receipts(req.chat_id).await?;
     Ok(Answer::Receipts(pb::ReceiptList { receipts }))
 }

@@ -60,10 +60,39 @@ pub fn chat_to_pb(uc: &UserChat, viewer: u64) -> pb::Chat {
     }
 }
 
-/// Removes what only the sender may see from a message shown to `viewer`.
+/// Most different emoji a message takes and shows (spec 10).
+pub const MAX_REACTION_EMOJI: usize = 20;
+
+/// Most users a view of one reaction lists by id (besides the viewer); `Reaction.count` has
+/// them all. Together with [`MAX_REACTION_EMOJI`] this bounds a message's size whatever the
+/// size of its chat (see [`page::max`](super::page::max)).
+pub const MAX_REACTION_USERS_SHOWN: usize = 100;
+
+/// Removes what only the sender may see from a message shown to `viewer`, and caps its
+/// reactions ([`cap_reactions`]).
 pub fn redact_message(message: &mut pb::Message, viewer: u64) {
     if message.sender_id != viewer {
         message.client_msg_id.clear();
+    }
+    cap_reactions(message, viewer);
+}
+
+/// Keeps the first [`MAX_REACTION_EMOJI`] emoji of a message and, of each, the first
+/// [`MAX_REACTION_USERS_SHOWN`] users plus `viewer` when they reacted later, so a client can
+/// still tell its own reactions.
+pub fn cap_reactions(message: &mut pb::Message, viewer: u64) {
+    message.reactions.truncate(MAX_REACTION_EMOJI);
+    for reaction in &mut message.reactions {
+        if reaction.user_ids.len() > MAX_REACTION_USERS_SHOWN {
+            let viewer_later = reaction
+                .user_ids
+                .get(MAX_REACTION_USERS_SHOWN..)
+                .is_some_and(|later| later.contains(&viewer));
+            reaction.user_ids.truncate(MAX_REACTION_USERS_SHOWN);
+            if viewer_later {
+                reaction.user_ids.push(viewer);
+            }
+        }
     }
 }
 
@@ -150,5 +179,30 @@ mod tests {
             Some(pb::chat_event::Body::MessageCreated(m)) => assert!(m.client_msg_id.is_empty()),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn reactions_are_capped_and_the_viewer_still_sees_its_own() {
+        let many = MAX_REACTION_USERS_SHOWN as u64 + 50;
+        let message = pb::Message {
+            reactions: (0..MAX_REACTION_EMOJI + 5)
+                .map(|i| pb::Reaction {
+                    emoji: format!("e{i}"),
+                    user_ids: (1..=many).collect(),
+                    count: many as u32,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let mut late = message.clone();
+        redact_message(&mut late, many);
+        assert_eq!(late.reactions.len(), MAX_REACTION_EMOJI);
+        let first = &late.reactions[0];
+        assert_eq!(first.user_ids.len(), MAX_REACTION_USERS_SHOWN + 1);
+        assert_eq!(first.user_ids.last(), Some(&many));
+        assert_eq!(first.count, many as u32);
+        let mut early = message.clone();
+        redact_message(&mut early, 1);
+        assert_eq!(early.reactions[0].user_ids.len(), MAX_REACTION_USERS_SHOWN);
     }
 }

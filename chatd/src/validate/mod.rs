@@ -2,9 +2,11 @@
 //!
 //! Every validator takes the wire name of the field (`"register.username"`, the form
 //! `pb::Error.field` uses) and the raw value, and returns the value to store (normalised where
-//! the field has a canonical form) or a [`FieldError`] saying what is wrong. A value over its
-//! size limit is [`FieldErrorKind::TooLarge`] (the handler answers `ERROR_CODE_TOO_LARGE`);
-//! anything else is [`FieldErrorKind::Invalid`] (`ERROR_CODE_INVALID_ARGUMENT`).
+//! the field has a canonical form) or a [`FieldError`] saying what is wrong. The rule of spec
+//! section 6.2: a string longer than its maximum length is [`FieldErrorKind::TooLarge`] (the
+//! handler answers `ERROR_CODE_TOO_LARGE`); anything else — too short, characters it may not
+//! hold, a number or a count of list entries out of bounds — is [`FieldErrorKind::Invalid`]
+//! (`ERROR_CODE_INVALID_ARGUMENT`).
 //!
 //! Lengths called "characters" are Unicode scalar values (Rust `char`s), the unit of
 //! `Limits.max_text_chars`; lengths in bytes say so. Free text follows the character policy of
@@ -360,11 +362,12 @@ pub fn page_limit_or(field: &'static str, value: u32, default: u32) -> FieldResu
     }
 }
 
-/// A list of ids: at most [`MAX_IDS`], none 0. Returns them without duplicates, in the order
+/// A list of ids: at most [`MAX_IDS`] (more is INVALID_ARGUMENT: a count out of bounds, not an
+/// over-long field), none 0. Returns them without duplicates, in the order
 /// of first appearance.
 pub fn id_list(field: &'static str, ids: &[u64]) -> FieldResult<Vec<u64>> {
     if ids.len() > MAX_IDS {
-        return Err(FieldError::too_large(
+        return Err(FieldError::invalid(
             field,
             format!("must contain at most {MAX_IDS} ids"),
         ));

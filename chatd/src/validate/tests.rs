@@ -258,7 +258,7 @@ fn id_lists() {
     let hundred: Vec<u64> = (1..=100).collect();
     assert_eq!(id_list(F, &hundred), Ok(hundred.clone()));
     let too_many: Vec<u64> = (1..=101).collect();
-    assert_eq!(kind(id_list(F, &too_many)), TooLarge);
+    assert_eq!(kind(id_list(F, &too_many)), Invalid);
     assert_eq!(kind(id_list(F, &[1, 0, 2])), Invalid);
 }
 

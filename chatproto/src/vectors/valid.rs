@@ -149,7 +149,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         (
             "request.list_contacts",
             None,
-            request(17, Rq::ListContacts(pb::ListContacts {})),
+            request(17, Rq::ListContacts(pb::ListContacts::default())),
         ),
         (
             "request.block_user",
@@ -164,7 +164,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         (
             "request.list_blocked",
             None,
-            request(20, Rq::ListBlocked(pb::ListBlocked {})),
+            request(20, Rq::ListBlocked(pb::ListBlocked::default())),
         ),
         (
             "request.create_private_chat",
@@ -420,6 +420,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 Rq::GetMessageEdits(pb::GetMessageEdits {
                     chat_id: GROUP_CHAT,
                     seq: 7,
+                    cursor: String::new(),
                 }),
             ),
         ),
@@ -711,7 +712,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
         (
             "response.message",
             None,
-            response(33, Rs::Message(group_message())),
+            response(33, Rs::Message(sent_group_message())),
         ),
         (
             "response.messages",
@@ -747,20 +748,17 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
         ),
         (
             "response.edits",
-            None,
+            Some(
+                "the texts an edit replaced, oldest first, each with the time it was written; the current text is not repeated",
+            ),
             response(
                 42,
                 Rs::Edits(pb::EditList {
-                    edits: vec![
-                        pb::MessageEdit {
-                            text: "Hi @alice see you at 18:00?".into(),
-                            at_ms: T0 + 600_000,
-                        },
-                        pb::MessageEdit {
-                            text: "Hi @alice \u{1f44b} see you at 18:00?".into(),
-                            at_ms: T0 + 660_000,
-                        },
-                    ],
+                    edits: vec![pb::MessageEdit {
+                        text: "Hi @alice \u{1f44b} see you at 18:00?".into(),
+                        at_ms: chat_event_at(7),
+                    }],
+                    next_cursor: String::new(),
                 }),
             ),
         ),
@@ -851,6 +849,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
 fn tombstone_as_created() -> pb::Message {
     pb::Message {
         seq: 8,
+        sent_at_ms: chat_event_at(8),
         ..tombstone()
     }
 }
@@ -871,7 +870,9 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
         ),
         (
             "event.chat.message_created",
-            Some("the message as it is now, edits included"),
+            Some(
+                "the message as it is now, edits and reactions included; live events carry nobody's client_msg_id",
+            ),
             event(Ev::Chat(chat_event(
                 7,
                 BOB,
@@ -887,7 +888,7 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
                 Body::MessageEdited(pb::MessageEdited {
                     message_seq: 7,
                     text: "Hi @alice \u{1f44b} see you at 18:30?".into(),
-                    edited_at_ms: T0 + 600_000,
+                    edited_at_ms: chat_event_at(10),
                 }),
             ))),
         ),

@@ -9,7 +9,7 @@ use tests::client::{PASSWORD, code, connect, register, wait_event};
 use tests::server::TestServer;
 
 /// Registers `name` and makes them a server admin directly in the store (what `chatd user add
-/// --admin` does offline), then logs in again so the session carries the role.
+/// --admin` does offline). The connection stays as it is: the role is read on every request.
 async fn admin(server: &TestServer, name: &str) -> (Client, u64) {
     let (client, auth) = register(server, name).await;
     let id = auth.user.expect("user").id;
@@ -175,7 +175,7 @@ async fn roles_password_resets_and_sessions() {
         .await
         .expect("new password");
 
-    // Promotion takes effect at once; the last admin cannot be demoted.
+    // Promotion takes effect at once; nobody demotes themselves.
     root.admin_set_role(pb::AdminSetRole {
         user_id,
         role: pb::Role::Admin as i32,
@@ -203,7 +203,7 @@ async fn roles_password_resets_and_sessions() {
             })
             .await
         ),
-        ErrorCode::FailedPrecondition
+        ErrorCode::PermissionDenied
     );
     assert_eq!(
         code(
@@ -291,6 +291,59 @@ async fn deleting_a_user_purges_the_profile_and_removes_them_from_chats() {
             root.admin_delete_user(pb::AdminDeleteUser { user_id: root_id })
                 .await
         ),
-        ErrorCode::FailedPrecondition
+        ErrorCode::PermissionDenied
     );
+    assert_eq!(
+        code(
+            root.admin_set_user_disabled(pb::AdminSetUserDisabled {
+                user_id: root_id,
+                disabled: true
+            })
+            .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+}
+
+#[tokio::test]
+async fn server_admin_rights_follow_the_role_on_open_connections() {
+    let server = TestServer::start().await;
+    // Both connections were authenticated before their user became an admin.
+    let (root, root_id) = admin(&server, "root").await;
+    let (other, _) = admin(&server, "other").await;
+    let (owner, _) = register(&server, "owner").await;
+    let team = || pb::CreateGroup {
+        kind: pb::ChatKind::Group as i32,
+        title: "team".into(),
+        ..Default::default()
+    };
+    let first = owner.create_group(team()).await.expect("group");
+    let second = owner.create_group(team()).await.expect("group");
+    root.delete_chat(pb::DeleteChat { chat_id: first.id })
+        .await
+        .expect("a server admin deletes any chat");
+
+    other
+        .admin_set_role(pb::AdminSetRole {
+            user_id: root_id,
+            role: pb::Role::User as i32,
+        })
+        .await
+        .expect("demote root");
+    // The same connection, demoted: someone else's chat is not even visible any more.
+    assert_eq!(
+        code(
+            root.delete_chat(pb::DeleteChat { chat_id: second.id })
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(root.admin_list_users(pb::AdminListUsers::default()).await),
+        ErrorCode::PermissionDenied
+    );
+    owner
+        .get_chat(pb::GetChat { chat_id: second.id })
+        .await
+        .expect("the chat is still there");
 }

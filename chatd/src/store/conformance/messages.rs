@@ -393,6 +393,7 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     let reaction = |emoji: &str, users: &[u64]| pb::Reaction {
         emoji: emoji.into(),
         user_ids: users.to_vec(),
+        count: u32::try_from(users.len()).expect("a few users"),
     };
 
     let (msg, event) = s

@@ -223,10 +223,14 @@ fn group_reactions(reactions: &[ReactionDoc]) -> Vec<pb::Reaction> {
     let mut grouped: Vec<pb::Reaction> = Vec::new();
     for r in reactions {
         match grouped.iter_mut().find(|g| g.emoji == r.emoji) {
-            Some(g) => g.user_ids.push(u(r.user_id)),
+            Some(g) => {
+                g.user_ids.push(u(r.user_id));
+                g.count += 1;
+            }
             None => grouped.push(pb::Reaction {
                 emoji: r.emoji.clone(),
                 user_ids: vec![u(r.user_id)],
+                count: 1,
             }),
         }
     }

@@ -72,10 +72,14 @@ pub(super) fn load_reactions(c: &Connection, message: &mut pb::Message) -> Store
         let emoji: String = row.get(0)?;
         let user_id = get_u64(row, 1)?;
         match message.reactions.iter_mut().find(|r| r.emoji == emoji) {
-            Some(reaction) => reaction.user_ids.push(user_id),
+            Some(reaction) => {
+                reaction.user_ids.push(user_id);
+                reaction.count += 1;
+            }
             None => message.reactions.push(pb::Reaction {
                 emoji,
                 user_ids: vec![user_id],
+                count: 1,
             }),
         }
     }

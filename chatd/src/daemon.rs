@@ -343,6 +343,13 @@ impl Daemon {
         Some(signer.sign(file_id, user_id, now_ms))
     }
 
+    /// Fills the image-processing queue until the guard drops: finishing an image upload
+    /// meanwhile is answered UNAVAILABLE.
+    #[cfg(feature = "testing")]
+    pub fn fill_image_queue(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.state.files.thumbnailer.fill_queue()
+    }
+
     /// Cluster mode: stops this node's Redis work at once, as if it crashed (no goodbye).
     #[cfg(feature = "testing")]
     pub fn halt_cluster(&self) {

@@ -99,6 +99,12 @@ impl TestServer {
         self.daemon().sign_file_url(file_id, user_id, now_ms)
     }
 
+    /// Fills the server's image-processing queue until the guard drops (finishing an image
+    /// upload meanwhile is answered UNAVAILABLE).
+    pub fn fill_image_queue(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.daemon().fill_image_queue()
+    }
+
     /// Drops a user's connections from the server side; returns how many there were.
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         self.daemon().kick_connections_of(user_id)

@@ -95,6 +95,14 @@ impl Thumbnailer {
         }
     }
 
+    /// Takes every free place in the queue until the guard drops, so that images meanwhile are
+    /// answered [`ThumbError::Busy`] (tests of what clients see then).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fill_queue(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let free = u32::try_from(self.queue.available_permits()).ok()?;
+        self.queue.clone().try_acquire_many_owned(free).ok()
+    }
+
     /// Decodes the image in `path` (format `format`) and makes its thumbnails.
     pub async fn make(&self, path: PathBuf, format: ImageFormat) -> Result<Decoded, ThumbError> {
         let _slot = self

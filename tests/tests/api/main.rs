@@ -11,6 +11,7 @@ mod admin;
 mod chats;
 mod closing;
 mod errors;
+mod files;
 mod limits;
 mod membership;
 mod messages;

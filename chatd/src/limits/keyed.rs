@@ -265,6 +265,8 @@ pub enum Scope {
     LoginAddress,
     /// Typing notifications, per user and chat.
     Typing,
+    /// Uploads begun, per user.
+    Upload,
 }
 
 impl Scope {
@@ -277,6 +279,7 @@ impl Scope {
             Scope::LoginAccount => "login_account",
             Scope::LoginAddress => "login_address",
             Scope::Typing => "typing",
+            Scope::Upload => "upload",
         }
     }
 }
@@ -315,6 +318,8 @@ pub struct LimitRates {
     pub login_address: Rate,
     /// Typing notifications per user and chat.
     pub typing: Rate,
+    /// Uploads begun per user.
+    pub upload: Rate,
 }
 
 impl Default for LimitRates {
@@ -331,6 +336,7 @@ impl Default for LimitRates {
             login_account: rate(5, 1, 60),
             login_address: rate(20, 1, 5),
             typing: rate(1, 1, 2),
+            upload: rate(30, 1, 2),
         }
     }
 }
@@ -344,6 +350,7 @@ pub struct RateLimits {
     login_account: Mutex<KeyedLimiter<String>>,
     login_address: Mutex<KeyedLimiter<IpAddr>>,
     typing: Mutex<KeyedLimiter<(u64, u64)>>,
+    upload: Mutex<KeyedLimiter<u64>>,
 }
 
 fn check<K: Hash + Eq + Clone>(
@@ -370,6 +377,7 @@ impl RateLimits {
             login_account: Mutex::new(KeyedLimiter::new(rates.login_account, max_keys)),
             login_address: Mutex::new(KeyedLimiter::new(rates.login_address, max_keys)),
             typing: Mutex::new(KeyedLimiter::new(rates.typing, max_keys)),
+            upload: Mutex::new(KeyedLimiter::new(rates.upload, max_keys)),
         }
     }
 
@@ -411,6 +419,11 @@ impl RateLimits {
         now: Instant,
     ) -> Result<(), RateLimited> {
         check(&self.typing, Scope::Typing, &(user_id, chat_id), now)
+    }
+
+    /// One upload begun by `user_id`.
+    pub fn check_upload(&self, user_id: u64, now: Instant) -> Result<(), RateLimited> {
+        check(&self.upload, Scope::Upload, &user_id, now)
     }
 }
 

@@ -12,6 +12,7 @@ mod blocking;
 mod chats;
 mod closing;
 mod errors;
+mod files;
 mod limits;
 mod membership;
 mod messages;

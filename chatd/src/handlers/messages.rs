@@ -12,7 +12,7 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
-use crate::handlers::views::{MAX_REACTION_EMOJI, publish, redact_message};
+use crate::handlers::views::{MAX_REACTION_EMOJI, Viewer, publish, redact_message};
 use crate::state::{AppState, now_ms};
 use crate::store::NewMessage;
 use crate::validate;
@@ -128,7 +128,8 @@ async fn media_file(
 }
 
 /// The message a forward copies: it must be readable by the caller (a member, or a former member
-/// within their range) and not deleted; NOT_FOUND "message not found" otherwise.
+/// within their range), not deleted and not from a user the caller blocked; NOT_FOUND "message
+/// not found" otherwise.
 async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiResult<pb::Message> {
     let reader = match access::reader(state, r.chat_id, me).await {
         Ok(reader) => reader,
@@ -136,12 +137,17 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
         Err(e) => return Err(e),
     };
     reader.check_seq(r.seq)?;
-    state
+    let source = state
         .store
         .message(r.chat_id, r.seq)
         .await?
         .filter(|m| !m.deleted)
-        .ok_or_else(message_not_found)
+        .ok_or_else(message_not_found)?;
+    // The caller sees a placeholder there: nothing to copy (spec 9.2).
+    if Viewer::load(state, me).await?.blocks(source.sender_id) {
+        return Err(message_not_found());
+    }
+    Ok(source)
 }
 
 /// Sends a message; a retry with the same client_msg_id returns the original and publishes
@@ -210,7 +216,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         .await?;
     if let Some(event) = &outcome.event {
         state.metrics.messages_persisted(1);
-        publish(state, m.member_ids(), event);
+        publish(state, m.member_ids(), event).await;
     }
     Ok(Answer::Message(outcome.message))
 }
@@ -247,10 +253,10 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
             .store
             .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        publish(state, m.member_ids(), &event).await;
         edited
     };
-    redact_message(&mut answer, me);
+    redact_message(&mut answer, &Viewer::own(me));
     Ok(Answer::Message(answer))
 }
 
@@ -283,7 +289,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
             .store
             .delete_message(req.chat_id, req.seq, me, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        publish(state, m.member_ids(), &event).await;
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {
@@ -325,12 +331,12 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
     {
         Some((updated, event)) => {
-            publish(state, m.member_ids(), &event);
+            publish(state, m.member_ids(), &event).await;
             updated
         }
         None => message,
     };
-    redact_message(&mut result, me);
+    redact_message(&mut result, &Viewer::load(state, me).await?);
     Ok(Answer::Message(result))
 }
 

@@ -177,6 +177,7 @@ pub mod max {
             + MAX_REACTION_EMOJI * REACTION
             + field(MAX_MENTIONS * 10)
             + field(MAX_CLIENT_MSG_ID_BYTES)
+            + BOOL + 1 // from_blocked_user (field 18: a two-byte key)
             + FILE_INFO, // attachment
     );
 
@@ -318,6 +319,7 @@ mod tests {
                 .collect(),
             mention_ids: vec![u64::MAX; crate::handlers::mentions::MAX_MENTIONS],
             client_msg_id: "c".repeat(crate::validate::MAX_CLIENT_MSG_ID_BYTES),
+            from_blocked_user: true,
             attachment: Some(Box::new(largest_file_info())),
         };
         let message_len = prost::encoding::message::encoded_len(1, &message);

@@ -51,6 +51,7 @@ macro_rules! delegate_store {
                 write block(owner: u64, target: u64) -> ();
                 write unblock(owner: u64, target: u64) -> ();
                 read  blocked(owner: u64) -> Vec<u64>;
+                read  blocked_by(target: u64) -> Vec<u64>;
                 read  is_blocked(owner: u64, target: u64) -> bool;
             }
             ChatStore {

@@ -95,6 +95,9 @@ pub enum ConflictKind {
     /// The member is already the owner.
     #[error("the member is already the owner")]
     AlreadyOwner,
+    /// The change would take away the rights of the last active server admin.
+    #[error("the last admin cannot be removed")]
+    LastAdmin,
     /// An upload with this id exists already.
     #[error("upload id taken")]
     UploadIdTaken,
@@ -146,12 +149,18 @@ pub trait UserStore: Send + Sync {
     /// Replaces the password hash.
     async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()>;
     /// Sets the server-wide role.
+    ///
+    /// This, disabling and deleting fail with `Conflict(LastAdmin)` and change nothing when they
+    /// would take away the rights of the last active (not disabled, not deleted) admin. The check
+    /// and the change are one atomic step: two concurrent changes that each leave one admin
+    /// cannot both pass and leave none.
     async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()>;
-    /// Disables or enables the account.
+    /// Disables or enables the account (`Conflict(LastAdmin)`: see [`set_role`](Self::set_role)).
     async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()>;
     /// Marks the account deleted: profile, email and password hash purged, status `OFFLINE`,
     /// disabled, username kept reserved. Deleting a deleted user again does nothing;
-    /// `NotFound("user")` for an unknown id.
+    /// `NotFound("user")` for an unknown id; `Conflict(LastAdmin)`: see
+    /// [`set_role`](Self::set_role).
     async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()>;
     /// Records when the user was last seen.
     async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()>;
@@ -227,6 +236,8 @@ pub trait RelationStore: Send + Sync {
     async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()>;
     /// The users `owner` blocked.
     async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>>;
+    /// The users who blocked `target` (who get `target`'s messages as placeholders), ascending.
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>>;
     /// True when `owner` blocked `target`.
     async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool>;
 }

@@ -308,6 +308,8 @@ pub struct SearchQuery {
     pub before: Option<(i64, u64, u64)>,
     /// Page size.
     pub limit: u32,
+    /// Leave out messages from these senders (the viewer blocked them).
+    pub senders_blocked: Vec<u64>,
 }
 
 /// Where an upload stands.

@@ -880,6 +880,25 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
             ))),
         ),
         (
+            "event.chat.message_created.placeholder",
+            Some(
+                "message 7 as a member who blocked Bob gets it: from_blocked_user, no content (spec 9.2)",
+            ),
+            event(Ev::Chat(chat_event(
+                7,
+                BOB,
+                Body::MessageCreated(pb::Message {
+                    chat_id: GROUP_CHAT,
+                    seq: 7,
+                    sender_id: BOB,
+                    kind: pb::MessageKind::Text as i32,
+                    sent_at_ms: chat_event_at(7),
+                    from_blocked_user: true,
+                    ..Default::default()
+                }),
+            ))),
+        ),
+        (
             "event.chat.message_edited",
             None,
             event(Ev::Chat(chat_event(

@@ -8,6 +8,7 @@ mod support;
 
 mod accounts;
 mod admin;
+mod blocking;
 mod chats;
 mod closing;
 mod errors;

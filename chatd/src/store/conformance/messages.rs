@@ -290,6 +290,7 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
                 chats: scope,
                 before: None,
                 limit: 10,
+                senders_blocked: Vec::new(),
             })
             .await
             .expect("search")
@@ -368,6 +369,7 @@ pub async fn messages_hide_for_one_user<S: Store + 'static>(s: S) {
                 chats: vec![(c, MAX)],
                 before: None,
                 limit: 10,
+                senders_blocked: Vec::new(),
             })
             .await
             .expect("search")

@@ -17,7 +17,7 @@
 //! as it (a temporary directory, a database process).
 //!
 //! # Layout
-//! - `accounts`: users, sessions, contacts and blocks.
+//! - `accounts`: users (and keeping the last admin), sessions, contacts and blocks.
 //! - `chats`: chat lifecycle, membership and per-user state.
 //! - `chat_lists`: chat lists, sync heads and shared peers.
 //! - `messages`: messages, the log, reactions, receipts.
@@ -58,6 +58,7 @@ macro_rules! store_conformance {
                 users_username_conflict_ignores_case,
                 users_deleted_username_stays_reserved,
                 users_profile_and_flags,
+                users_last_admin_race,
                 users_search_and_list,
                 sessions_create_list_touch,
                 sessions_refresh_rotation,

@@ -301,6 +301,8 @@ impl MessageDoc {
             reactions: group_reactions(&self.reactions),
             mention_ids: self.mention_ids.iter().map(|&id| u(id)).collect(),
             client_msg_id: self.client_msg_id.clone(),
+            // A per-viewer mark, set by the handlers' views.
+            from_blocked_user: false,
             attachment: self
                 .attachment
                 .as_ref()

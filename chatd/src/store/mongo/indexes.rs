@@ -21,6 +21,7 @@ pub(super) const MEMBERS: &str = "members";
 pub(super) const MESSAGES: &str = "messages";
 pub(super) const EVENTS: &str = "events";
 pub(super) const SEND_KEYS: &str = "send_keys";
+pub(super) const LEASES: &str = "leases";
 pub(super) const UPLOADS: &str = "uploads";
 pub(super) const UPLOAD_KEYS: &str = "upload_keys";
 pub(super) const UPLOAD_OUTCOMES: &str = "upload_outcomes";
@@ -60,6 +61,7 @@ const INDEXES: &[IndexSpec] = &[
         true,
     ),
     (CONTACTS, "contacts_target", &[("target", 1)], false),
+    (BLOCKS, "blocks_target", &[("target", 1)], false),
     (
         BLOCKS,
         "blocks_owner_target",

@@ -66,13 +66,14 @@
 //! - [`MongoOptions`], [`MongoStore::connect`], `Store` (here).
 //! - `error`: driver errors → [`StoreError`]. `indexes`: collections and indexes, created at start.
 //! - `docs`: the stored documents and their conversion to records and wire types.
-//! - `counters`: id allocation. `pending`: the protocol above. `locks`: per-chat writer queues
+//! - `counters`: id allocation. `admins`: the lease that keeps the last admin. `pending`: the protocol above. `locks`: per-chat writer queues
 //!   within one process.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
+mod admins;
 mod chat_lists;
 mod chats;
 mod counters;
@@ -177,6 +178,7 @@ struct Collections {
     messages: Collection<MessageDoc>,
     events: Collection<EventDoc>,
     send_keys: Collection<Document>,
+    leases: Collection<Document>,
     uploads: Collection<files::UploadDoc>,
     upload_keys: Collection<Document>,
     upload_outcomes: Collection<files::OutcomeDoc>,
@@ -198,6 +200,7 @@ impl Collections {
             messages: db.collection(indexes::MESSAGES),
             events: db.collection(indexes::EVENTS),
             send_keys: db.collection(indexes::SEND_KEYS),
+            leases: db.collection(indexes::LEASES),
             uploads: db.collection(indexes::UPLOADS),
             upload_keys: db.collection(indexes::UPLOAD_KEYS),
             upload_outcomes: db.collection(indexes::UPLOAD_OUTCOMES),

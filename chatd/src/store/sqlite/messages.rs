@@ -53,6 +53,8 @@ pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<pb:
         deleted_at_ms: row.get(at + 16)?,
         reactions: Vec::new(),
         mention_ids: split_ids(&mentions, at + 17)?,
+        // A per-viewer mark, set by the handlers' views.
+        from_blocked_user: false,
         attachment: decode_blob(row, at + 18)?.map(Box::new),
     })
 }

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_FILES];
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_FILES, V3_BLOCKS_BY_TARGET];
 
 /// The schema version this code writes and understands.
 pub(super) fn latest_version() -> u32 {
@@ -297,4 +297,10 @@ ALTER TABLE messages ADD COLUMN attachment BLOB;
 CREATE INDEX messages_by_file ON messages(file_id, chat_id, seq) WHERE file_id != '';
 CREATE INDEX users_by_avatar ON users(avatar_file_id) WHERE avatar_file_id != '';
 CREATE INDEX chats_by_avatar ON chats(avatar_file_id) WHERE avatar_file_id != '';
+"#;
+
+/// Version 3: who blocked a user is read on every message sent (placeholders for the blockers,
+/// spec 9.2).
+const V3_BLOCKS_BY_TARGET: &str = r#"
+CREATE INDEX blocks_by_target ON blocks(target_id, owner_id);
 "#;

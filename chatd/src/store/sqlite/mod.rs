@@ -316,7 +316,8 @@ impl RelationStore for SqliteStore {
     }
 
     async fn contact_of(&self, target: u64) -> StoreResult<Vec<u64>> {
-        self.read(move |c| relations::contact_of(c, target)).await
+        self.read(move |c| relations::owners(c, Relation::Contact, target))
+            .await
     }
 
     async fn block(&self, owner: u64, target: u64) -> StoreResult<()> {
@@ -331,6 +332,11 @@ impl RelationStore for SqliteStore {
 
     async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>> {
         self.read(move |c| relations::targets(c, Relation::Block, owner))
+            .await
+    }
+
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| relations::owners(c, Relation::Block, target))
             .await
     }
 

@@ -308,6 +308,7 @@ async fn fts_index_stays_consistent_and_forgets_purged_text() {
             chats: vec![(chat.id, u64::MAX)],
             before: None,
             limit: 10,
+            senders_blocked: Vec::new(),
         })
         .await
         .expect("search");

@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    parse_access_token_ttl, parse_data_dir, parse_duration, parse_heartbeat, parse_log_filter,
-    parse_node_id, parse_public_addr, parse_rate, parse_store_timeout,
+    parse_access_token_ttl, parse_auth_deadline, parse_data_dir, parse_duration, parse_heartbeat,
+    parse_log_filter, parse_node_id, parse_public_addr, parse_rate, parse_store_timeout,
 };
 use crate::limits::keyed::Rate;
 use crate::store::sqlite::Durability;
@@ -199,6 +199,65 @@ pub struct Settings {
         help_heading = "Network"
     )]
     pub max_connections: u32,
+
+    /// Most connections that have not authenticated, from all addresses together; below
+    /// --max-connections, so they can never take every place. Default: a quarter of
+    /// --max-connections
+    #[arg(
+        long,
+        env = "CHATD_MAX_UNAUTHENTICATED",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_unauthenticated: Option<u32>,
+
+    /// Most connections that have not authenticated from one client IP address
+    #[arg(
+        long,
+        env = "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        value_name = "N",
+        default_value = "64",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_unauthenticated_per_address: u32,
+
+    /// Most authenticated connections from one client IP address (generous: an office behind
+    /// NAT shares one)
+    #[arg(
+        long,
+        env = "CHATD_MAX_AUTHENTICATED_PER_ADDRESS",
+        value_name = "N",
+        default_value = "4096",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_authenticated_per_address: u32,
+
+    /// How long a connection may stay unauthenticated (after the handshake, or after a
+    /// logout) before it is closed
+    #[arg(
+        long,
+        env = "CHATD_AUTH_DEADLINE",
+        value_name = "DURATION",
+        value_parser = parse_auth_deadline,
+        default_value = "5s",
+        help_heading = "Network"
+    )]
+    pub auth_deadline: Duration,
+
+    /// Request bytes a connection that has not authenticated may have buffered, in QUIC and in
+    /// partly read requests each (a request being read takes a whole frame's worth, 8 KiB)
+    #[arg(
+        long,
+        env = "CHATD_MAX_UNAUTHENTICATED_BYTES",
+        value_name = "BYTES",
+        default_value = "65536",
+        value_parser = clap::value_parser!(u32).range(16_384..=16_777_216),
+        help_heading = "Network"
+    )]
+    pub max_unauthenticated_bytes: u32,
 
     /// How long shutdown waits for connections to close
     #[arg(

@@ -194,6 +194,19 @@ impl Config {
                 ));
             }
         };
+        if settings
+            .max_unauthenticated
+            .is_some_and(|n| n >= settings.max_connections)
+        {
+            return Err(invalid(
+                "max_unauthenticated",
+                format!(
+                    "must be below max_connections ({}), or connections that never authenticate \
+                     could take every place",
+                    settings.max_connections
+                ),
+            ));
+        }
         if settings.presence_ttl < settings.heartbeat_interval * 2 {
             return Err(invalid(
                 "presence_ttl",
@@ -211,6 +224,14 @@ impl Config {
             token_key,
             settings,
         })
+    }
+
+    /// The cap on unauthenticated connections: `--max-unauthenticated`, or a quarter of
+    /// `--max-connections`.
+    pub fn max_unauthenticated(&self) -> u32 {
+        let s = &self.settings;
+        s.max_unauthenticated
+            .unwrap_or((s.max_connections / 4).max(1))
     }
 
     /// The rate limits.
@@ -322,6 +343,15 @@ fn parse_heartbeat(s: &str) -> Result<Duration, String> {
         Duration::from_millis(100),
         Duration::MAX,
         "must be at least 100ms",
+    )
+}
+
+fn parse_auth_deadline(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+        "must be between 100ms and 10m",
     )
 }
 

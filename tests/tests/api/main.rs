@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod chats;
 mod closing;
+mod connections;
 mod errors;
 mod limits;
 mod membership;

@@ -24,9 +24,9 @@ const LONG_ABOUT: &str = "chatd, the chat/1 server.
 Settings come from flags, CHATD_* environment variables and an optional TOML file (--config), \
 in that order of precedence. The file uses the setting names of the flags with '_' for '-' \
 (data_dir, listen, ...) and a [limits] table (send, request, address_request, login_account, \
-login_address, typing). Relative paths are relative to the working directory. Rates are written \
-COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, e.g. \
-\"15m\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
+login_account_address, login_address, typing). Relative paths are relative to the working \
+directory. Rates are written COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a \
+number and ms, s, m or h, e.g. \"15m\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
 the token key file.
 
 Cluster mode: with --redis-url, several chatd nodes share one Redis for events between nodes, \
@@ -356,16 +356,28 @@ pub struct Settings {
     )]
     pub limit_address_request: Rate,
 
-    /// Login attempts per account
+    /// Login attempts per account from all addresses together: a ceiling well above
+    /// --limit-login-account-address, so a guesser cannot lock the owner out
     #[arg(
         long,
         env = "CHATD_LIMIT_LOGIN_ACCOUNT",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "1/m burst 5",
+        default_value = "10/m burst 50",
         help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_login_account: Rate,
+
+    /// Login attempts per account from one client IP address; also password changes per user
+    #[arg(
+        long,
+        env = "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/m burst 5",
+        help_heading = "Rate limits ([limits] table in the file)"
+    )]
+    pub limit_login_account_address: Rate,
 
     /// Login attempts per client IP address
     #[arg(

@@ -242,6 +242,7 @@ impl Config {
             request: s.limit_request,
             address_request: s.limit_address_request,
             login_account: s.limit_login_account,
+            login_account_address: s.limit_login_account_address,
             login_address: s.limit_login_address,
             typing: s.limit_typing,
         }

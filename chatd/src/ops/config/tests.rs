@@ -251,6 +251,14 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.limits().login_account.to_string(),
         },
         Layered {
+            flag: "--limit-login-account-address",
+            env: "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS",
+            file: "limits.login_account_address",
+            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
+            toml: |v| format!("[limits]\nlogin_account_address = \"{v}\"\n"),
+            get: |c| c.limits().login_account_address.to_string(),
+        },
+        Layered {
             flag: "--limit-login-address",
             env: "CHATD_LIMIT_LOGIN_ADDRESS",
             file: "limits.login_address",

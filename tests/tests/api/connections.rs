@@ -6,12 +6,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use chatproto::client::ClientEvent;
 use chatproto::error::CloseCode;
 use chatproto::io::{FrameReader, encode_frames};
 use chatproto::pb;
 use chatproto::pb::ErrorCode;
 use chatproto::pb::request::Kind;
-use tests::client::PASSWORD;
+use tests::client::{PASSWORD, wait_event};
 use tests::raw::{RawConn, error_code};
 use tests::server::TestServer;
 
@@ -203,4 +204,19 @@ async fn unauthenticated_connections_buffer_a_bounded_number_of_request_bytes() 
         Some(ErrorCode::InvalidArgument),
         "{answer:?}"
     );
+}
+
+#[tokio::test]
+async fn an_sdk_client_that_waits_past_the_deadline_still_logs_in() {
+    let server = TestServer::start_with(&["--auth-deadline=300ms"]).await;
+    tests::client::register(&server, "alice").await;
+    let client = tests::client::connect(&server).await;
+    wait_event(&client, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    client
+        .login("alice", PASSWORD, "late")
+        .await
+        .expect("the SDK reconnects and logs in");
 }

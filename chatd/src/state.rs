@@ -9,6 +9,7 @@ use crate::cluster::ClusterNode;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::hub::Hub;
 use crate::delivery::members::MemberCache;
+use crate::files::Files;
 use crate::limits::Limits;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Cluster services, when `--redis-url` is set.
     pub cluster: Option<Arc<ClusterNode>>,
+    /// File storage and what runs beside it (capability `files`).
+    pub files: Arc<Files>,
 }
 
 impl std::fmt::Debug for AppState {

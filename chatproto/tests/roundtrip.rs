@@ -206,6 +206,15 @@ round_trips!(
     AdminSetRole,
     AdminListSessions,
     AdminRevokeSessions,
+    // Files.
+    BeginUpload,
+    UploadTicket,
+    UploadStreamHeader,
+    FinishUpload,
+    FileInfo,
+    Thumbnail,
+    DownloadFile,
+    Download,
 );
 
 #[test]

@@ -14,6 +14,7 @@ pub mod phase;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chatproto::capability::Capability;
 use chatproto::error::CloseCode;
 use chatproto::pb;
 use tokio_util::task::TaskTracker;
@@ -73,6 +74,13 @@ impl ConnCtx {
     /// The negotiated capabilities, once Hello is done.
     pub fn capabilities(&self) -> Option<Arc<[String]>> {
         self.phase.capabilities()
+    }
+
+    /// True when the client negotiated `cap` in its Hello.
+    pub fn has_capability(&self, cap: Capability) -> bool {
+        self.phase
+            .capabilities()
+            .is_some_and(|caps| cap.is_in(&caps))
     }
 
     /// Records a successful Hello; FAILED_PRECONDITION when it is the second one.

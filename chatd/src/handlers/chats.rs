@@ -154,6 +154,13 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     }
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_chat.avatar_file_id", avatar)?;
+        crate::handlers::files::access::make_avatar(
+            state,
+            me,
+            avatar,
+            "update_chat.avatar_file_id",
+        )
+        .await?;
     }
     if title.is_some() || req.description.is_some() || req.avatar_file_id.is_some() {
         let patch = ChatPatch {

@@ -272,6 +272,8 @@ pub enum Scope {
     PasswordChange,
     /// Typing notifications, per user and chat.
     Typing,
+    /// Uploads begun, per user.
+    Upload,
 }
 
 impl Scope {
@@ -286,6 +288,7 @@ impl Scope {
             Scope::LoginAddress => "login_address",
             Scope::PasswordChange => "password_change",
             Scope::Typing => "typing",
+            Scope::Upload => "upload",
         }
     }
 }
@@ -326,6 +329,8 @@ pub struct LimitRates {
     pub login_address: Rate,
     /// Typing notifications per user and chat.
     pub typing: Rate,
+    /// Uploads begun per user.
+    pub upload: Rate,
 }
 
 impl Default for LimitRates {
@@ -343,6 +348,7 @@ impl Default for LimitRates {
             login_account_address: rate(5, 1, 60),
             login_address: rate(20, 1, 5),
             typing: rate(1, 1, 2),
+            upload: rate(30, 1, 2),
         }
     }
 }
@@ -358,6 +364,7 @@ pub struct RateLimits {
     login_address: Mutex<KeyedLimiter<IpAddr>>,
     password_change: Mutex<KeyedLimiter<u64>>,
     typing: Mutex<KeyedLimiter<(u64, u64)>>,
+    upload: Mutex<KeyedLimiter<u64>>,
 }
 
 fn check<K: Hash + Eq + Clone>(
@@ -389,6 +396,7 @@ impl RateLimits {
             login_address: Mutex::new(KeyedLimiter::new(rates.login_address, max_keys)),
             password_change: Mutex::new(KeyedLimiter::new(rates.login_account_address, max_keys)),
             typing: Mutex::new(KeyedLimiter::new(rates.typing, max_keys)),
+            upload: Mutex::new(KeyedLimiter::new(rates.upload, max_keys)),
         }
     }
 
@@ -450,6 +458,11 @@ impl RateLimits {
         now: Instant,
     ) -> Result<(), RateLimited> {
         check(&self.typing, Scope::Typing, &(user_id, chat_id), now)
+    }
+
+    /// One upload begun by `user_id`.
+    pub fn check_upload(&self, user_id: u64, now: Instant) -> Result<(), RateLimited> {
+        check(&self.upload, Scope::Upload, &user_id, now)
     }
 }
 

@@ -183,4 +183,15 @@ impl Limits {
         )
         .await
     }
+
+    /// One upload begun by `user_id`.
+    pub async fn check_upload(&self, user_id: u64) -> Result<(), RateLimited> {
+        self.check(
+            Scope::Upload,
+            self.rates.upload,
+            || user_id.to_string(),
+            |l| l.check_upload(user_id, Instant::now()),
+        )
+        .await
+    }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chatproto::capability::Capability;
 use chatproto::error::{CloseCode, StreamCode};
 use chatproto::pb;
 use chatproto::server::RequestStream;
@@ -16,6 +17,7 @@ use crate::conn::ConnCtx;
 use crate::conn::admission::{Admission, PRE_AUTH_FRAME_BYTES, PRE_AUTH_STREAM_BYTES};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::handlers::files;
 use crate::state::AppState;
 
 /// Serves one connection until it closes, it is kicked, it stays unauthenticated too long, or
@@ -39,6 +41,22 @@ pub async fn serve(
     let requests = TaskTracker::new();
     let reason = loop {
         tokio::select! {
+            // In this order: an upload stream opened before a request stream is noted before
+            // that request runs (see `Files::stream_accepted`).
+            biased;
+            _ = ctx.kick.kicked() => break CloseReason::Kicked,
+            _ = shutdown.recv() => break CloseReason::Drain,
+            uni = conn.accept_uni() => match uni {
+                // Upload streams, for authenticated connections that negotiated `files`.
+                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
+                    Some(me) => {
+                        let unread = ctx.state.files.stream_accepted(me.user_id);
+                        requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv, unread));
+                    }
+                    None => { let _ = recv.stop(chatproto::error::StreamCode::FrameError.into()); }
+                },
+                Err(e) => break CloseReason::Lost(e),
+            },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     let ctx = ctx.clone();
@@ -62,13 +80,6 @@ pub async fn serve(
                 Ok(bytes) => handlers::typing::on_datagram(&ctx, &mut datagrams, &bytes),
                 Err(e) => break CloseReason::Lost(e),
             },
-            uni = conn.accept_uni() => match uni {
-                // Reserved for file transfer; refused until that capability exists.
-                Ok(mut recv) => { let _ = recv.stop(chatproto::error::StreamCode::FrameError.into()); }
-                Err(e) => break CloseReason::Lost(e),
-            },
-            _ = ctx.kick.kicked() => break CloseReason::Kicked,
-            _ = shutdown.recv() => break CloseReason::Drain,
         }
     };
     // The close path (drain, presence announcement, store writes) is boxed and only allocated
@@ -255,6 +266,11 @@ async fn handle_stream(
         },
         Err(err) => error_response(request_id, &err),
     };
+    if files::download::announced(&response).is_some() {
+        // The answer, then the bytes it announces; done once the client has them all.
+        files::download::respond(&ctx.state.files, stream, &response).await;
+        return;
+    }
     let answered = match stream.respond(&response).await {
         Ok(answered) => answered,
         Err(e) => {

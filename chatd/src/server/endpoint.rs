@@ -39,8 +39,9 @@ pub fn server_config(
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(crate::limits::MAX_CONCURRENT_REQUESTS.into())
-        // Unidirectional client streams are reserved for file transfer (capability `files`).
-        .max_concurrent_uni_streams(0u32.into())
+        // Unidirectional client streams carry uploads (capability `files`): this credit is
+        // `Limits.max_concurrent_uploads`. Connections without `files` have theirs stopped.
+        .max_concurrent_uni_streams(crate::files::MAX_CONCURRENT_UPLOADS.into())
         .stream_receive_window((300 * 1024u32).into())
         .receive_window(pre_auth_window.into())
         .send_window(1024 * 1024)

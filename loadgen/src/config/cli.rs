@@ -54,6 +54,37 @@ pub enum Command {
     /// report throughput, latency and correctness.
     #[command(after_long_help = CHATD_LIMITS_HELP)]
     Run(Box<RunArgs>),
+    /// Upload and download one file, several rounds, and report the throughput (capability
+    /// files; the server's --max-file-size and --upload-quota must allow the size).
+    Transfer(TransferArgs),
+}
+
+/// The flags of `loadgen transfer`.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    /// chatd address
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: String,
+
+    /// Accept exactly the server certificate with this SHA-256 fingerprint
+    #[arg(long, value_name = "SHA256", conflicts_with = "insecure")]
+    pub pin: Option<String>,
+
+    /// Do not verify the server certificate at all (development only)
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// File size in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 200)]
+    pub size_mib: u64,
+
+    /// Upload-and-download rounds
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub rounds: u32,
+
+    /// Print one JSON object instead of the lines
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The flags of `loadgen run`. Every flag may also be given in the `--config` TOML file under

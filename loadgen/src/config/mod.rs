@@ -17,7 +17,7 @@ use std::time::Duration;
 use chatproto::fingerprint::parse_fingerprint;
 use chatproto::tls::Verification;
 
-pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
+pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs, TransferArgs};
 use file::FileConfig;
 
 use crate::error::LoadgenError;
@@ -208,7 +208,8 @@ impl RunConfig {
                 command: Some(Command::Run(args)),
                 ..
             }) => Self::load(*args),
-            Ok(_) => Err(LoadgenError::Usage("expected loadgen run".into())),
+            // `run` is always the subcommand parsed here.
+            Ok(_) => Err(LoadgenError::Usage("not a run command line".into())),
             Err(e) => Err(LoadgenError::Usage(e.to_string())),
         }
     }
@@ -400,7 +401,7 @@ impl RunConfig {
 }
 
 /// The certificate verification from the three mutually exclusive settings.
-fn tls_mode(
+pub(crate) fn tls_mode(
     pin: Option<String>,
     ca: Option<PathBuf>,
     insecure: bool,

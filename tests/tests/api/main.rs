@@ -12,6 +12,7 @@ mod chats;
 mod closing;
 mod connections;
 mod errors;
+mod files;
 mod limits;
 mod membership;
 mod messages;

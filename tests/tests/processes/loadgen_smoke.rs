@@ -243,3 +243,27 @@ async fn connect_storm_establishes_every_connection() {
     let server = report.server.as_ref().expect("metrics were scraped");
     assert_eq!(server.connected.connections_open, Some(20.0));
 }
+
+#[tokio::test]
+async fn transfer_uploads_and_downloads_every_round() {
+    let chatd = start_chatd(&RAISED_LIMITS).await;
+    let report = loadgen::transfer::run(&loadgen::config::TransferArgs {
+        server: chatd.addr.clone(),
+        pin: Some(chatd.fingerprint.clone()),
+        insecure: false,
+        size_mib: 3,
+        rounds: 2,
+        json: false,
+    })
+    .await
+    .expect("transfer");
+    assert_eq!(report.size_bytes, 3 * 1024 * 1024);
+    assert_eq!(report.rounds.len(), 2);
+    assert!(
+        report
+            .rounds
+            .iter()
+            .all(|r| r.upload_s > 0.0 && r.download_s > 0.0)
+    );
+    assert_eq!(report.render().lines().count(), 3);
+}

@@ -1,6 +1,7 @@
 //! The shipped binaries as an operator runs them: chatd processes, loadgen runs against them,
 //! the documented nginx QUIC load balancer in front of them, and chat-tui driven in tmux.
 
+mod big_file;
 mod chat_tui;
 mod cli;
 mod daemon;

@@ -275,6 +275,67 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.limits().typing.to_string(),
         },
         Layered {
+            flag: "--limit-upload",
+            env: "CHATD_LIMIT_UPLOAD",
+            file: "limits.upload",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\nupload = \"{v}\"\n"),
+            get: |c| c.limits().upload.to_string(),
+        },
+        Layered {
+            flag: "--max-file-size",
+            env: "CHATD_MAX_FILE_SIZE",
+            file: "max_file_size",
+            values: ["1024", "2048", "4096"],
+            toml: |v| plain("max_file_size")(v),
+            get: |c| c.files().max_file_bytes.to_string(),
+        },
+        Layered {
+            flag: "--upload-quota",
+            env: "CHATD_UPLOAD_QUOTA",
+            file: "upload_quota",
+            values: ["1024", "2048", "4096"],
+            toml: |v| plain("upload_quota")(v),
+            get: |c| c.files().upload_quota_bytes.to_string(),
+        },
+        Layered {
+            flag: "--file-gc-grace",
+            env: "CHATD_FILE_GC_GRACE",
+            file: "file_gc_grace",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_gc_grace")(v),
+            get: |c| crate::limits::keyed::format_duration(c.files().gc_grace),
+        },
+        Layered {
+            flag: "--file-gc-interval",
+            env: "CHATD_FILE_GC_INTERVAL",
+            file: "file_gc_interval",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_gc_interval")(v),
+            get: |c| crate::limits::keyed::format_duration(c.files().gc_interval),
+        },
+        Layered {
+            flag: "--files-https-listen",
+            env: "CHATD_FILES_HTTPS_LISTEN",
+            file: "files_https_listen",
+            values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
+            toml: |v| plain("files_https_listen")(v),
+            get: |c| {
+                c.files_https
+                    .as_ref()
+                    .map(|h| h.listen.to_string())
+                    .unwrap_or_default()
+            },
+        },
+        Layered {
+            flag: "--file-url-ttl",
+            env: "CHATD_FILE_URL_TTL",
+            file: "file_url_ttl",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_url_ttl")(v),
+            get: |c| crate::limits::keyed::format_duration(c.settings.file_url_ttl),
+        },
+        Layered {
             flag: "--mongo-uri",
             env: "CHATD_MONGO_URI",
             file: "mongo_uri",
@@ -375,10 +436,17 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         }
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
-    // their pairing rule, the config file path itself has no file layer).
+    // their pairing rule, the public file url with its own rules, the config file path itself
+    // has no file layer).
     for var in env_vars(&Cli::command()) {
         let covered = cases.iter().any(|c| c.env == var)
-            || ["CHATD_CONFIG", "CHATD_TLS_CERT", "CHATD_TLS_KEY"].contains(&var.as_str());
+            || [
+                "CHATD_CONFIG",
+                "CHATD_TLS_CERT",
+                "CHATD_TLS_KEY",
+                "CHATD_FILES_PUBLIC_URL",
+            ]
+            .contains(&var.as_str());
         assert!(covered, "{var} has no precedence test");
     }
 }
@@ -722,6 +790,19 @@ fn bad_values_name_their_source() {
         (&["--heartbeat-interval", "50ms"], "at least 100ms"),
         (&["--store-timeout", "10ms"], "between 100ms and 60s"),
         (&["--data-dir", ""], "--data-dir"),
+        (&["--max-file-size", "0"], "at least 1 byte"),
+        (&["--max-file-size", "10 parsecs"], "--max-file-size"),
+        (&["--upload-quota", "lots"], "--upload-quota"),
+        (&["--file-url-ttl", "200h"], "between 1s and 7 days"),
+        (&["--file-gc-interval", "10ms"], "at least 100ms"),
+        (
+            &["--files-public-url", "ftp://cdn.example"],
+            "--files-public-url",
+        ),
+        (
+            &["--files-public-url", "https://cdn.example/?x=1"],
+            "--files-public-url",
+        ),
     ];
     for (args, needle) in flag_cases {
         match load_with(args, &[]) {
@@ -806,4 +887,33 @@ fn the_redis_url_is_parsed_once_and_kept() {
     let url = c.settings.redis_url.expect("redis url");
     assert!(url.target.is_cluster());
     assert_eq!(url.to_string(), "redis+cluster://a:7000,b:7001");
+}
+
+#[test]
+fn sizes_take_binary_and_decimal_units() {
+    assert_eq!(parse_size("512"), Ok(512));
+    assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+    assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+    assert_eq!(parse_size("2 MB"), Ok(2_000_000));
+    assert!(parse_size("MiB").is_err());
+    assert!(parse_size("10 parsecs").is_err());
+    assert!(parse_size("99999999999TiB").is_err());
+}
+
+#[test]
+fn the_public_file_url_needs_the_https_server() {
+    let on = "--files-https-listen=127.0.0.1:8443";
+    let c = load_ok(&[on], &[]);
+    let https = c.files_https.expect("https on");
+    assert_eq!(https.public_url, None, "default: the bound address");
+    let c = load_ok(&[on, "--files-public-url=https://cdn.example/chat/"], &[]);
+    assert_eq!(
+        c.files_https.expect("on").public_url.as_deref(),
+        Some("https://cdn.example/chat")
+    );
+    assert!(load_ok(&[], &[]).files_https.is_none());
+    match load_with(&["--files-public-url=https://cdn.example"], &[]) {
+        Err(ConfigError::Invalid { setting, .. }) => assert_eq!(setting, "files_public_url"),
+        other => panic!("{other:?}"),
+    }
 }

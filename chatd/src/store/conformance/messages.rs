@@ -46,6 +46,7 @@ pub async fn messages_append_and_read<S: Store + 'static>(s: S) {
         .append_message(NewMessage {
             kind: pb::MessageKind::Image,
             file_id: "file-1".into(),
+            attachment: None,
             reply_to_seq: 2,
             forwarded_from: Some(forwarded),
             ..text_message(c, b, "caption", T0 + 6)
@@ -265,6 +266,7 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
         .append_message(NewMessage {
             kind: pb::MessageKind::File,
             file_id: "file-9".into(),
+            attachment: None,
             mention_ids: vec![b],
             ..text_message(c, a, "secret plan alpha", T0 + 1)
         })

@@ -22,16 +22,19 @@
 //! - `chat_lists`: chat lists, sync heads and shared peers.
 //! - `messages`: messages, the log, reactions, receipts.
 //! - `search`: full-text search.
+//! - `files`: uploads and files.
 
 mod accounts;
 mod chat_lists;
 mod chats;
+mod files;
 mod messages;
 mod search;
 
 pub use accounts::*;
 pub use chat_lists::*;
 pub use chats::*;
+pub use files::*;
 pub use messages::*;
 pub use search::*;
 
@@ -94,6 +97,11 @@ macro_rules! store_conformance {
                 search_scope_and_visibility,
                 search_query_syntax_is_harmless,
                 search_paging,
+                files_upload_resume_and_complete,
+                files_upload_fail_once,
+                files_stale_uploads,
+                files_shares_and_references,
+                files_delete_with_thumbnails_and_shared_content,
                 store_ping,
             );
         }
@@ -171,6 +179,7 @@ fn text_message(chat_id: u64, sender_id: u64, text: &str, now_ms: i64) -> NewMes
         kind: pb::MessageKind::Text,
         text: text.to_string(),
         file_id: String::new(),
+        attachment: None,
         reply_to_seq: 0,
         forwarded_from: None,
         mention_ids: Vec::new(),

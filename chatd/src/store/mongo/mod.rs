@@ -69,7 +69,7 @@
 //! - `counters`: id allocation. `pending`: the protocol above. `locks`: per-chat writer queues
 //!   within one process.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
-//!   `tokens`): the traits, one entity each.
+//!   `tokens`), `files`: the traits, one entity each.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -78,6 +78,7 @@ mod chats;
 mod counters;
 mod docs;
 mod error;
+mod files;
 mod indexes;
 mod locks;
 mod messages;
@@ -176,6 +177,10 @@ struct Collections {
     messages: Collection<MessageDoc>,
     events: Collection<EventDoc>,
     send_keys: Collection<Document>,
+    uploads: Collection<files::UploadDoc>,
+    upload_keys: Collection<Document>,
+    upload_outcomes: Collection<files::OutcomeDoc>,
+    files: Collection<files::FileDoc>,
 }
 
 impl Collections {
@@ -193,6 +198,10 @@ impl Collections {
             messages: db.collection(indexes::MESSAGES),
             events: db.collection(indexes::EVENTS),
             send_keys: db.collection(indexes::SEND_KEYS),
+            uploads: db.collection(indexes::UPLOADS),
+            upload_keys: db.collection(indexes::UPLOAD_KEYS),
+            upload_outcomes: db.collection(indexes::UPLOAD_OUTCOMES),
+            files: db.collection(indexes::FILES),
         }
     }
 }
@@ -240,6 +249,12 @@ impl MongoStore {
             .await?;
         store.text_index = store.deadline(indexes::try_text_index(&store.db)).await?;
         Ok(store)
+    }
+
+    /// The database handle, for what lives beside the store in the same database (the GridFS
+    /// file bucket).
+    pub fn database(&self) -> Database {
+        self.db.clone()
     }
 
     /// True when search can use the server's text index (false on FerretDB).

@@ -60,6 +60,7 @@ fn text(chat_id: u64, sender_id: u64, cmid: &str, text: &str) -> NewMessage {
         kind: pb::MessageKind::Text,
         text: text.into(),
         file_id: String::new(),
+        attachment: None,
         reply_to_seq: 0,
         forwarded_from: None,
         mention_ids: Vec::new(),

@@ -231,6 +231,11 @@ impl Daemon {
             settings: Settings {
                 node_id: config.node_id.clone(),
                 max_connections: s.max_connections as usize,
+                max_unauthenticated: config.max_unauthenticated() as usize,
+                max_unauthenticated_per_address: s.max_unauthenticated_per_address as usize,
+                max_authenticated_per_address: s.max_authenticated_per_address as usize,
+                auth_deadline: s.auth_deadline,
+                max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
                 steering: s.steering,
             },
@@ -241,6 +246,7 @@ impl Daemon {
         let server_config = crate::server::endpoint::server_config(
             data.cert_chain.clone(),
             data.private_key.clone_key(),
+            s.max_unauthenticated_bytes,
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)
             .map_err(|source| ListenError {

@@ -111,6 +111,18 @@ impl RequestStream {
         Err(err)
     }
 
+    /// Answers without reading the request: stops the receive side with `code`, then writes
+    /// `response` as [`respond`](Self::respond) does. For a request the server will not read
+    /// (chatd: a connection's pre-authentication budget is spent).
+    pub async fn refuse(
+        mut self,
+        code: StreamCode,
+        response: &pb::Response,
+    ) -> Result<Answered, WriteFrameError> {
+        let _ = self.reader.stream_mut().stop(code.into());
+        self.respond(response).await
+    }
+
     /// Writes the response and finishes the stream. A response too large for a frame (a server
     /// bug: answers are bounded by construction) goes out as an `INTERNAL` error answer instead
     /// (spec 4.1), so the client never sees a stream end without an answer. The returned [`Answered`] tells

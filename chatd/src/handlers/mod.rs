@@ -101,6 +101,12 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
                 ApiError::from(limited)
             })?;
     }
+    // An authentication request counts against the per-address cap on authenticated
+    // connections before it does any work, and the counts follow the outcome after it.
+    let authenticates = kind.caller() == Caller::Anyone;
+    if authenticates {
+        ctx.reserve_authenticated()?;
+    }
     macro_rules! route {
         ($({ name: $name:ident, variant: $variant:ident, message: $message:ident, doc: $doc:literal })*) => {
             match kind {
@@ -108,7 +114,11 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
             }
         };
     }
-    chatproto::for_each_request!(route)
+    let outcome = chatproto::for_each_request!(route);
+    if authenticates {
+        ctx.settle_admission();
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -318,6 +318,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
         "--limit-send=1/m burst 12",
         "--limit-typing=1/m burst 1",
         "--limit-login-account=1/m burst 3",
+        "--limit-login-account-address=1/m burst 3",
         "--limit-upload=1/m burst 8",
     ])
     .await;
@@ -579,6 +580,24 @@ async fn every_request_gets_the_errors_section_9_lists() {
     match outcome {
         Some(E::RateLimited) => limited("login"),
         other => wrong.push(format!("login (throttled): got {other:?}")),
+    }
+    let mut outcome = None;
+    for _ in 0..10 {
+        let attempt = Kind::ChangePassword(pb::ChangePassword {
+            old_password: "wrong password".into(),
+            new_password: "another good password".into(),
+        });
+        match send(&alice, attempt).await.err().and_then(|e| e.code()) {
+            Some(E::PermissionDenied) => {}
+            other => {
+                outcome = other;
+                break;
+            }
+        }
+    }
+    match outcome {
+        Some(E::RateLimited) => limited("change_password"),
+        other => wrong.push(format!("change_password (throttled): got {other:?}")),
     }
     let mut outcome = None;
     for i in 0..20 {

@@ -11,6 +11,7 @@ mod admin;
 mod blocking;
 mod chats;
 mod closing;
+mod connections;
 mod errors;
 mod files;
 mod limits;

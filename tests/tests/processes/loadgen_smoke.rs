@@ -11,12 +11,13 @@ use loadgen::report::Report;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Limits raised so that one address may register, log in and send for every test user.
-const RAISED_LIMITS: [&str; 5] = [
+const RAISED_LIMITS: [&str; 6] = [
     "--limit-send=100000/s burst 100000",
     "--limit-request=100000/s burst 100000",
     "--limit-address-request=1000000/s burst 1000000",
     "--limit-login-address=100000/s burst 100000",
     "--limit-login-account=1000/s burst 1000",
+    "--limit-login-account-address=1000/s burst 1000",
 ];
 
 /// A chatd child process in a temporary data directory; killed on drop.

@@ -208,6 +208,19 @@ impl Config {
                 ));
             }
         };
+        if settings
+            .max_unauthenticated
+            .is_some_and(|n| n >= settings.max_connections)
+        {
+            return Err(invalid(
+                "max_unauthenticated",
+                format!(
+                    "must be below max_connections ({}), or connections that never authenticate \
+                     could take every place",
+                    settings.max_connections
+                ),
+            ));
+        }
         if settings.presence_ttl < settings.heartbeat_interval * 2 {
             return Err(invalid(
                 "presence_ttl",
@@ -241,6 +254,14 @@ impl Config {
         })
     }
 
+    /// The cap on unauthenticated connections: `--max-unauthenticated`, or a quarter of
+    /// `--max-connections`.
+    pub fn max_unauthenticated(&self) -> u32 {
+        let s = &self.settings;
+        s.max_unauthenticated
+            .unwrap_or((s.max_connections / 4).max(1))
+    }
+
     /// The rate limits.
     pub fn limits(&self) -> LimitRates {
         let s = &self.settings;
@@ -249,6 +270,7 @@ impl Config {
             request: s.limit_request,
             address_request: s.limit_address_request,
             login_account: s.limit_login_account,
+            login_account_address: s.limit_login_account_address,
             login_address: s.limit_login_address,
             typing: s.limit_typing,
             upload: s.limit_upload,
@@ -412,6 +434,15 @@ fn parse_heartbeat(s: &str) -> Result<Duration, String> {
         Duration::from_millis(100),
         Duration::MAX,
         "must be at least 100ms",
+    )
+}
+
+fn parse_auth_deadline(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+        "must be between 100ms and 10m",
     )
 }
 

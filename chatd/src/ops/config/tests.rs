@@ -44,6 +44,11 @@ fn defaults() {
     assert_eq!(c.settings.log_format, LogFormat::Human);
     assert_eq!(c.settings.log, "info");
     assert_eq!(c.settings.max_connections, 20_000);
+    assert_eq!(c.max_unauthenticated(), 5_000);
+    assert_eq!(c.settings.max_unauthenticated_per_address, 64);
+    assert_eq!(c.settings.max_authenticated_per_address, 4096);
+    assert_eq!(c.settings.auth_deadline, Duration::from_secs(5));
+    assert_eq!(c.settings.max_unauthenticated_bytes, 65_536);
     assert_eq!(c.settings.access_token_ttl, Duration::from_secs(900));
     assert_eq!(c.settings.shutdown_grace, Duration::from_secs(10));
     assert_eq!(c.token_key_file, PathBuf::from("./chatd-data/token.key"));
@@ -150,6 +155,46 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.settings.max_connections.to_string(),
         },
         Layered {
+            flag: "--max-unauthenticated",
+            env: "CHATD_MAX_UNAUTHENTICATED",
+            file: "max_unauthenticated",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_unauthenticated = {v}\n"),
+            get: |c| c.max_unauthenticated().to_string(),
+        },
+        Layered {
+            flag: "--max-unauthenticated-per-address",
+            env: "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS",
+            file: "max_unauthenticated_per_address",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_unauthenticated_per_address = {v}\n"),
+            get: |c| c.settings.max_unauthenticated_per_address.to_string(),
+        },
+        Layered {
+            flag: "--max-authenticated-per-address",
+            env: "CHATD_MAX_AUTHENTICATED_PER_ADDRESS",
+            file: "max_authenticated_per_address",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_authenticated_per_address = {v}\n"),
+            get: |c| c.settings.max_authenticated_per_address.to_string(),
+        },
+        Layered {
+            flag: "--auth-deadline",
+            env: "CHATD_AUTH_DEADLINE",
+            file: "auth_deadline",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("auth_deadline")(v),
+            get: |c| crate::limits::keyed::format_duration(c.settings.auth_deadline),
+        },
+        Layered {
+            flag: "--max-unauthenticated-bytes",
+            env: "CHATD_MAX_UNAUTHENTICATED_BYTES",
+            file: "max_unauthenticated_bytes",
+            values: ["20000", "30000", "40000"],
+            toml: |v| format!("max_unauthenticated_bytes = {v}\n"),
+            get: |c| c.settings.max_unauthenticated_bytes.to_string(),
+        },
+        Layered {
             flag: "--access-token-ttl",
             env: "CHATD_ACCESS_TOKEN_TTL",
             file: "access_token_ttl",
@@ -204,6 +249,14 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
             toml: |v| format!("[limits]\nlogin_account = \"{v}\"\n"),
             get: |c| c.limits().login_account.to_string(),
+        },
+        Layered {
+            flag: "--limit-login-account-address",
+            env: "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS",
+            file: "limits.login_account_address",
+            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
+            toml: |v| format!("[limits]\nlogin_account_address = \"{v}\"\n"),
+            get: |c| c.limits().login_account_address.to_string(),
         },
         Layered {
             flag: "--limit-login-address",
@@ -444,6 +497,24 @@ fn tls_paths_layer_and_must_come_in_pairs() {
             cert: "/flag/cert.pem".into(),
             key: "/env/key.pem".into()
         })
+    );
+    // Unauthenticated connections stay below the global cap.
+    let c = load_ok(&["--max-connections", "100"], &[]);
+    assert_eq!(c.max_unauthenticated(), 25);
+    let err = load_with(
+        &["--max-connections", "100", "--max-unauthenticated", "100"],
+        &[],
+    )
+    .expect_err("unauthenticated cap at the global cap");
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                setting: "max_unauthenticated",
+                ..
+            }
+        ),
+        "{err:?}"
     );
     let err = load_with(&["--tls-cert", "/c.pem"], &[]).expect_err("cert alone");
     assert!(
@@ -703,6 +774,11 @@ fn bad_values_name_their_source() {
         (&["--log", "chatd=loud"], "--log"),
         (&["--node-id", "has space"], "--node-id"),
         (&["--max-connections", "0"], "--max-connections"),
+        (&["--auth-deadline", "50ms"], "between 100ms and 10m"),
+        (
+            &["--max-unauthenticated-bytes", "1000"],
+            "--max-unauthenticated-bytes",
+        ),
         (&["--mongo-uri", "postgres://x"], "unsupported scheme"),
         (&["--mongo-uri", "mongodb://"], "has no host"),
         (&["--redis-url", "localhost:6379"], "--redis-url"),

@@ -23,7 +23,6 @@ const CARGO_MACHETE_VERSION: &str = "0.9.2";
 
 /// Installs cargo-machete from crates.io unless this version is already there.
 pub fn ensure_cargo_machete() -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let installed = Command::new("cargo-machete")
         .arg("--version")
         .output()
@@ -35,7 +34,7 @@ pub fn ensure_cargo_machete() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing cargo-machete {CARGO_MACHETE_VERSION}");
-    let status = Command::new(&cargo)
+    let status = super::cargo()
         .args([
             "install",
             "--locked",

@@ -14,7 +14,6 @@
 //! single-package resolution still differs, and says what to run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
@@ -228,8 +227,7 @@ fn parse<'a>(lines: impl Iterator<Item = &'a String>) -> Resolution {
 }
 
 fn cargo_tree(args: &[&str]) -> anyhow::Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
+    let out = super::cargo()
         .args(["tree", "--quiet"])
         .args(args)
         .current_dir(super::repo_root())

@@ -103,6 +103,25 @@ pub enum UsersCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Create an account (its password is printed, or read with --new-password-stdin)
+    #[command(
+        after_help = "Examples:\n  chatctl users create bob --email bob@example.org\n  \
+        chatctl users create carol --email carol@example.org --admin --new-password-stdin < pw.txt"
+    )]
+    Create {
+        /// The user
+        #[command(flatten)]
+        user: UserArgs,
+        /// The account's email address
+        #[arg(long, value_name = "ADDRESS")]
+        email: String,
+        /// Give the account the server admin role
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of generating one
+        #[arg(long, conflicts_with = "password_stdin")]
+        new_password_stdin: bool,
+    },
     /// Show one user
     #[command(after_help = "Example:\n  chatctl users show alice")]
     Show(UserArgs),
@@ -224,7 +243,9 @@ impl Command {
                 UsersCommand::Show(u) | UsersCommand::Enable(u) | UsersCommand::Sessions(u) => {
                     &u.conn
                 }
-                UsersCommand::SetRole { user, .. } => &user.conn,
+                UsersCommand::SetRole { user, .. } | UsersCommand::Create { user, .. } => {
+                    &user.conn
+                }
                 UsersCommand::Disable(c) | UsersCommand::Delete(c) => &c.user.conn,
                 UsersCommand::ResetPassword { user, .. }
                 | UsersCommand::RevokeSessions { user, .. } => &user.user.conn,

@@ -206,6 +206,7 @@ round_trips!(
     AdminSetRole,
     AdminListSessions,
     AdminRevokeSessions,
+    AdminCreateUser,
 );
 
 #[test]

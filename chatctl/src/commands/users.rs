@@ -68,6 +68,11 @@ struct Changed<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum Change {
+    /// The new account's role, and its generated password (none when read from standard input).
+    Created {
+        role: &'static str,
+        password: Option<String>,
+    },
     Disabled(bool),
     Deleted(bool),
     Role(&'static str),
@@ -107,12 +112,11 @@ pub(super) async fn run(
             new_password_stdin,
         } => {
             ask(user, "Reset the password of", " and revoke every session")?;
-            Some(if *new_password_stdin {
-                NewPassword::Given((sources.stdin_line)().context("cannot read the new password")?)
-            } else {
-                NewPassword::Generated(generate_password())
-            })
+            Some(new_password(*new_password_stdin, sources)?)
         }
+        UsersCommand::Create {
+            new_password_stdin, ..
+        } => Some(new_password(*new_password_stdin, sources)?),
         _ => None,
     };
     let admin = Admin::sign_in(settings).await?;
@@ -129,6 +133,25 @@ fn ask(c: &ConfirmedUserArgs, verb: &str, rest: &str) -> anyhow::Result<Option<N
 enum NewPassword {
     Given(String),
     Generated(String),
+}
+
+impl NewPassword {
+    /// The password, and what to print of it (only a generated one).
+    fn into_parts(self) -> (String, Option<String>) {
+        match self {
+            NewPassword::Generated(p) => (p.clone(), Some(p)),
+            NewPassword::Given(p) => (p, None),
+        }
+    }
+}
+
+/// The first line of standard input, or a generated password.
+fn new_password(from_stdin: bool, sources: &Sources<'_>) -> anyhow::Result<NewPassword> {
+    Ok(if from_stdin {
+        NewPassword::Given((sources.stdin_line)().context("cannot read the new password")?)
+    } else {
+        NewPassword::Generated(generate_password())
+    })
 }
 
 /// 20 letters and digits (119 bits): within the server's 8 to 1024 bytes.
@@ -161,11 +184,7 @@ async fn execute(
         }
         UsersCommand::ResetPassword { user, .. } => {
             let target = find(client, &user.user.name).await?;
-            let (password, shown) = match new_password {
-                Some(NewPassword::Generated(p)) => (p.clone(), Some(p)),
-                Some(NewPassword::Given(p)) => (p, None),
-                None => return Err(anyhow::anyhow!("no new password")),
-            };
+            let (password, shown) = new_password.context("no new password")?.into_parts();
             client
                 .admin_reset_password(pb::AdminResetPassword {
                     user_id: target.id,
@@ -183,6 +202,34 @@ async fn execute(
                 Change::PasswordReset { password: shown },
                 &human,
             )
+        }
+        UsersCommand::Create {
+            user, email, admin, ..
+        } => {
+            let (password, shown) = new_password.context("no new password")?.into_parts();
+            let role = if admin {
+                pb::Role::Admin
+            } else {
+                pb::Role::User
+            };
+            let created = client
+                .admin_create_user(pb::AdminCreateUser {
+                    username: user.name.clone(),
+                    email,
+                    password,
+                    role: role as i32,
+                })
+                .await
+                .with_context(|| format!("cannot create user {:?}", user.name))?;
+            let human = match &shown {
+                Some(p) => format!("created ({}); password: {p}", role_name(role)),
+                None => format!("created ({})", role_name(role)),
+            };
+            let change = Change::Created {
+                role: role_name(role),
+                password: shown,
+            };
+            changed(out, &created, change, &human)
         }
         UsersCommand::SetRole { user, role } => {
             let target = find(client, &user.name).await?;

@@ -537,6 +537,19 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 }),
             ),
         ),
+        (
+            "request.admin_create_user",
+            Some("an account made by an admin; no session is opened"),
+            request(
+                53,
+                Rq::AdminCreateUser(pb::AdminCreateUser {
+                    username: "erin".into(),
+                    email: "erin@example.org".into(),
+                    password: "a-first-password-2026".into(),
+                    role: pb::Role::User as i32,
+                }),
+            ),
+        ),
     ];
     cases
         .iter()

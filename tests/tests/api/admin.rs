@@ -347,3 +347,70 @@ async fn server_admin_rights_follow_the_role_on_open_connections() {
         .await
         .expect("the chat is still there");
 }
+
+#[tokio::test]
+async fn admins_create_accounts_that_can_log_in_with_the_role_given() {
+    let server = TestServer::start().await;
+    let (root, root_id) = admin(&server, "root").await;
+    let created = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "Newcomer".into(),
+            email: "newcomer@example.test".into(),
+            password: PASSWORD.into(),
+            role: pb::Role::Unspecified as i32,
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.username, "newcomer", "folded like a registration");
+    assert_eq!(created.email, "newcomer@example.test");
+    assert_eq!(created.role(), pb::Role::User);
+    assert!(!created.disabled);
+    let sessions = root
+        .admin_list_sessions(pb::AdminListSessions {
+            user_id: created.id,
+        })
+        .await
+        .expect("sessions");
+    assert!(sessions.sessions.is_empty(), "no session is opened for it");
+    let newcomer = connect(&server).await;
+    newcomer
+        .login("newcomer", PASSWORD, "x")
+        .await
+        .expect("the new account logs in");
+    assert_eq!(
+        code(
+            newcomer
+                .admin_list_users(pb::AdminListUsers::default())
+                .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+
+    let second = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "deputy".into(),
+            email: "deputy@example.test".into(),
+            password: PASSWORD.into(),
+            role: pb::Role::Admin as i32,
+        })
+        .await
+        .expect("create an admin");
+    assert_eq!(second.role(), pb::Role::Admin);
+    let deputy = connect(&server).await;
+    deputy.login("deputy", PASSWORD, "x").await.expect("login");
+    deputy
+        .admin_list_users(pb::AdminListUsers::default())
+        .await
+        .expect("the new admin is one at once");
+    assert_ne!(second.id, root_id);
+
+    let bad_role = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "odd".into(),
+            email: "odd@example.test".into(),
+            password: PASSWORD.into(),
+            role: 42,
+        })
+        .await;
+    assert_eq!(code(bad_role), ErrorCode::InvalidArgument);
+}

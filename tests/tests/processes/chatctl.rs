@@ -151,6 +151,57 @@ async fn login_then_every_users_command_then_logout() {
     assert_status(&out, 0);
     insta::assert_snapshot!("users_show", stable_json(&out));
 
+    let out = run(&[
+        "users",
+        "create",
+        "bob",
+        "--email",
+        "bob@example.test",
+        "--json",
+    ])
+    .await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("users_create", stable_json(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let generated = created["created"]["password"].as_str().expect("password");
+    connect(&server)
+        .await
+        .login("bob", generated, "t")
+        .await
+        .expect("the printed password works");
+    let out = chatctl(
+        home,
+        &[],
+        &[
+            "users",
+            "create",
+            "carol",
+            "--email",
+            "carol@example.test",
+            "--admin",
+            "--new-password-stdin",
+        ],
+        "carol's own password\n",
+    )
+    .await;
+    assert_status(&out, 0);
+    assert!(
+        !stdout(&out).contains("carol's own"),
+        "a given password is not printed"
+    );
+    let carol = connect(&server).await;
+    carol
+        .login("carol", "carol's own password", "t")
+        .await
+        .expect("the password read from standard input works");
+    carol
+        .admin_list_users(pb::AdminListUsers::default())
+        .await
+        .expect("carol was created an admin");
+    let out = run(&["users", "create", "bob", "--email", "bob@example.test"]).await;
+    assert_status(&out, 1);
+    assert!(stderr(&out).contains("Conflict"), "{}", stderr(&out));
+
     // Destructive commands want --yes when nobody can be asked, and change nothing without.
     let out = run(&["users", "disable", "alice"]).await;
     assert_status(&out, 2);
@@ -287,8 +338,9 @@ async fn a_user_without_the_admin_role_is_refused_every_users_command() {
     let home = tempfile::tempdir().expect("home");
     let flags = server_flags(&server);
     let env = [("CHATCTL_PASSWORD", PASSWORD)];
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 11] = [
         &["users", "list"],
+        &["users", "create", "eve", "--email", "eve@example.test"],
         &["users", "show", "alice"],
         &["users", "disable", "alice", "--yes"],
         &["users", "enable", "alice"],

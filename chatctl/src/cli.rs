@@ -45,6 +45,10 @@ pub enum Command {
     /// End the profile's session on the server and forget it
     #[command(after_help = "Example:\n  chatctl logout --profile staging")]
     Logout(ConnArgs),
+    /// Check that the server and what it depends on (its store; Redis in cluster mode) work:
+    /// exit status 0 only when they all do, 5 otherwise
+    #[command(after_help = "Example:\n  chatctl health --json")]
+    Health(ConnArgs),
     /// Manage user accounts, roles and sessions
     #[command(subcommand)]
     Users(UsersCommand),
@@ -237,7 +241,7 @@ impl Command {
     /// The connection options of the invoked command (`None` for `completions`).
     pub fn conn(&self) -> Option<&ConnArgs> {
         match self {
-            Command::Login(c) | Command::Logout(c) => Some(c),
+            Command::Login(c) | Command::Logout(c) | Command::Health(c) => Some(c),
             Command::Users(u) => Some(match u {
                 UsersCommand::List { conn, .. } => conn,
                 UsersCommand::Show(u) | UsersCommand::Enable(u) | UsersCommand::Sessions(u) => {

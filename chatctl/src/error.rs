@@ -22,6 +22,14 @@ pub enum Error {
         /// The profile.
         profile: String,
     },
+    /// The server answered, but something it depends on does not work.
+    #[error("node {node} is not healthy: {failing}")]
+    Unhealthy {
+        /// The node that answered.
+        node: String,
+        /// The failing checks, with why.
+        failing: String,
+    },
     /// A named thing does not exist.
     #[error("{what} {name:?} not found")]
     NotFound {
@@ -40,6 +48,7 @@ pub fn status(err: &anyhow::Error) -> u8 {
                 Error::Usage(_) | Error::NoServer { .. } => 2,
                 Error::NotLoggedIn { .. } => 3,
                 Error::NotFound { .. } => 4,
+                Error::Unhealthy { .. } => 5,
             };
         }
         if let Some(e) = cause.downcast_ref::<ClientError>() {

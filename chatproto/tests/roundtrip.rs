@@ -207,6 +207,9 @@ round_trips!(
     AdminListSessions,
     AdminRevokeSessions,
     AdminCreateUser,
+    AdminHealth,
+    ServerHealth,
+    HealthCheck,
 );
 
 #[test]

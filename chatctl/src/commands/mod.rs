@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes its validated settings and prints its result.
 
+mod health;
 mod login;
 mod logout;
 mod users;
@@ -39,6 +40,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Login(_) => login::run(&settings).await,
         Command::Logout(_) => logout::run(&settings).await,
         Command::Users(users) => users::run(users, &settings, sources).await,
+        Command::Health(_) => health::run(&settings).await,
         Command::Completions { .. } => Ok(()),
     }
 }

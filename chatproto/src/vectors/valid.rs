@@ -538,6 +538,11 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_health",
+            None,
+            request(54, Rq::AdminHealth(pb::AdminHealth {})),
+        ),
+        (
             "request.admin_create_user",
             Some("an account made by an admin; no session is opened"),
             request(
@@ -669,6 +674,30 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         ("response.chat", None, response(32, Rs::Chat(group_chat()))),
+        (
+            "response.health",
+            Some("cluster mode with Redis unreachable: the node is not healthy"),
+            response(
+                54,
+                Rs::Health(pb::ServerHealth {
+                    healthy: false,
+                    checks: vec![
+                        pb::HealthCheck {
+                            name: "store".into(),
+                            healthy: true,
+                            detail: String::new(),
+                        },
+                        pb::HealthCheck {
+                            name: "redis".into(),
+                            healthy: false,
+                            detail: "connection refused".into(),
+                        },
+                    ],
+                    server_name: "chatd/0.1.0".into(),
+                    node_id: "node-a1".into(),
+                }),
+            ),
+        ),
         (
             "response.chats",
             None,

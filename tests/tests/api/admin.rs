@@ -414,3 +414,15 @@ async fn admins_create_accounts_that_can_log_in_with_the_role_given() {
         .await;
     assert_eq!(code(bad_role), ErrorCode::InvalidArgument);
 }
+
+#[tokio::test]
+async fn health_checks_the_store_with_a_round_trip() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    let health = root.admin_health(pb::AdminHealth {}).await.expect("health");
+    assert!(health.healthy, "{health:?}");
+    let names: Vec<&str> = health.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["store"], "no Redis on the embedded default");
+    assert!(health.server_name.starts_with("chatd/"), "{health:?}");
+    assert!(!health.node_id.is_empty());
+}

@@ -55,7 +55,7 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
         };
         let codes: BTreeSet<String> = if admin {
             let mut codes = BTreeSet::from(["PERMISSION_DENIED".to_owned()]);
-            if !["admin_list_users", "admin_create_user"].contains(&name) {
+            if !["admin_list_users", "admin_create_user", "admin_health"].contains(&name) {
                 codes.insert("NOT_FOUND".into());
             }
             codes.extend(named_codes(cells[cells.len() - 2]));
@@ -290,6 +290,7 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminRevokeSessions(revoke(f.carol))),
         (Root, E::NotFound, "user", K::AdminRevokeSessions(revoke(NONE))),
         (Bob, E::PermissionDenied, "not an admin", K::AdminCreateUser(create("newcomer"))),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminHealth(pb::AdminHealth {})),
         (Root, E::Conflict, "username taken", K::AdminCreateUser(create("alice"))),
         (Root, E::InvalidArgument, "email required", K::AdminCreateUser(pb::AdminCreateUser { email: String::new(), ..create("noemail2") })),
     ]

@@ -67,7 +67,8 @@ fn stable_json(out: &Output) -> String {
                     // Whether a user shows online right after their client closed, and
                     // when they were last seen, depend on timing.
                     let volatile = key.ends_with("_at_ms")
-                        || ["address", "server", "online"].contains(&key.as_str())
+                        || ["address", "server", "online", "node_id", "server_name"]
+                            .contains(&key.as_str())
                         || key == "password" && value.is_string();
                     if volatile {
                         *value = serde_json::Value::String(format!("[{key}]"));
@@ -146,6 +147,13 @@ async fn login_then_every_users_command_then_logout() {
         !table.contains('\x1b'),
         "no colour without a terminal: {table:?}"
     );
+
+    let out = run(&["health", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("health", stable_json(&out));
+    let out = run(&["health"]).await;
+    assert_status(&out, 0);
+    assert!(stdout(&out).contains("store  ok"), "{}", stdout(&out));
 
     let out = run(&["users", "show", "alice", "--json"]).await;
     assert_status(&out, 0);
@@ -331,14 +339,15 @@ async fn login_then_every_users_command_then_logout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_user_without_the_admin_role_is_refused_every_users_command() {
+async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let (server, _, _) = server_with_users().await;
     let (mallory, _) = register(&server, "mallory").await;
     mallory.close().await;
     let home = tempfile::tempdir().expect("home");
     let flags = server_flags(&server);
     let env = [("CHATCTL_PASSWORD", PASSWORD)];
-    let commands: [&[&str]; 11] = [
+    let commands: [&[&str]; 12] = [
+        &["health"],
         &["users", "list"],
         &["users", "create", "eve", "--email", "eve@example.test"],
         &["users", "show", "alice"],

@@ -426,3 +426,27 @@ async fn health_checks_the_store_with_a_round_trip() {
     assert!(health.server_name.starts_with("chatd/"), "{health:?}");
     assert!(!health.node_id.is_empty());
 }
+
+#[tokio::test]
+async fn health_names_redis_when_it_is_down() {
+    let mut redis = tests::redis::RedisServer::start();
+    let server = TestServer::start_with(&[&format!("--redis-url={}", redis.url())]).await;
+    let (root, _) = admin(&server, "root").await;
+    let health = root.admin_health(pb::AdminHealth {}).await.expect("health");
+    assert!(health.healthy, "{health:?}");
+    let names: Vec<&str> = health.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["store", "redis"]);
+
+    redis.kill();
+    let health = root
+        .admin_health(pb::AdminHealth {})
+        .await
+        .expect("the node answers without Redis");
+    assert!(!health.healthy, "{health:?}");
+    let redis_check = &health.checks[1];
+    assert!(
+        !redis_check.healthy && !redis_check.detail.is_empty(),
+        "{health:?}"
+    );
+    assert!(health.checks[0].healthy, "the store is fine: {health:?}");
+}

@@ -459,3 +459,33 @@ async fn help_completions_and_man_page_come_from_the_same_definitions() {
     assert_status(&out, 0);
     assert!(stdout(&out).starts_with(".ie"), "roff");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_exits_5_and_names_what_is_down() {
+    let mut redis = tests::redis::RedisServer::start();
+    let server = TestServer::start_with(&[&format!("--redis-url={}", redis.url())]).await;
+    let (root, auth) = register(&server, "root").await;
+    root.close().await;
+    let root_id = auth.user.expect("user").id;
+    server
+        .store()
+        .set_role(root_id, pb::Role::Admin)
+        .await
+        .expect("set role");
+    let home = tempfile::tempdir().expect("home");
+    let mut args: Vec<String> = vec!["health".into()];
+    args.extend(server_flags(&server));
+    args.extend(["--user".into(), "root".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = [("CHATCTL_PASSWORD", PASSWORD)];
+    assert_status(&chatctl(home.path(), &env, &args, "").await, 0);
+    redis.kill();
+    let out = chatctl(home.path(), &env, &args, "").await;
+    assert_status(&out, 5);
+    assert!(stdout(&out).contains("redis  failing"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is not healthy: redis ("),
+        "{}",
+        stderr(&out)
+    );
+}

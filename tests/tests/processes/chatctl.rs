@@ -489,3 +489,56 @@ async fn health_exits_5_and_names_what_is_down() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refreshed_session_is_saved_so_the_next_command_still_signs_in() {
+    let (server, _, _) = server_with_users().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    let mut login: Vec<String> = vec!["login".into()];
+    login.extend(server_flags(&server));
+    login.extend(["--user".into(), "root".into(), "--password-stdin".into()]);
+    let login: Vec<&str> = login.iter().map(String::as_str).collect();
+    assert_status(
+        &chatctl(home, &[], &login, &format!("{PASSWORD}\n")).await,
+        0,
+    );
+    let path = home.join("chatctl/profiles/default.toml");
+    let refresh_token = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("refresh_token = "))
+            .expect("a refresh token")
+            .to_owned()
+    };
+    for round in 0..3 {
+        // An expired access token makes the SDK spend the single-use refresh token; chatctl
+        // must save its successor, or the next run would present a spent one and the server
+        // would revoke the session.
+        let saved = std::fs::read_to_string(&path).expect("profile");
+        let before = refresh_token(&saved);
+        let expired: String = saved
+            .lines()
+            .map(|l| {
+                if l.starts_with("access_expires_at_ms = ") {
+                    "access_expires_at_ms = 1".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, expired).expect("expire the access token");
+        let out = chatctl(home, &[], &["users", "show", "root"], "").await;
+        assert_status(&out, 0);
+        let after = refresh_token(&std::fs::read_to_string(&path).expect("profile"));
+        assert_ne!(
+            before, after,
+            "round {round}: the new refresh token was saved"
+        );
+        let mode = std::fs::metadata(&path)
+            .expect("profile")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -14,12 +14,14 @@
 //! - Settings read from the environment and a TOML file go through the same clap parsers as
 //!   flags ([`layers`]), and a bad value names its flag, variable, or file line and column.
 
+pub mod device;
 pub mod generate;
 pub mod layers;
 pub mod position;
 pub mod report;
 pub mod server;
 
+pub use device::device_name;
 pub use generate::{Generate, GenerateArgs};
 pub use report::{Hint, run_main, run_main_with_status};
 pub use server::ServerArgs;

@@ -157,7 +157,10 @@ impl Settings {
         };
         let config_file = cli.config.clone().unwrap_or_else(|| paths.config_file());
         let config = Config::load(&config_file, no_color)?;
-        let device = cli.device.clone().unwrap_or_else(default_device);
+        let device = cli
+            .device
+            .clone()
+            .unwrap_or_else(|| chat_cli::device_name("chat-tui"));
         Ok(Self {
             server: cli.server,
             server_name: cli.tls.server_name,
@@ -173,16 +176,6 @@ impl Settings {
 /// `NO_COLOR` set to anything but the empty string (no-color.org).
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-/// "chat-tui on HOST", within the 64 characters the server accepts.
-fn default_device() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this computer".into());
-    crate::widgets::shorten(&format!("chat-tui on {host}"), 64)
 }
 
 #[cfg(test)]

@@ -12,21 +12,17 @@ use crate::settings::Settings;
 /// How long one connection attempt may take before the server counts as unavailable.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The device name of chatctl's sessions, as the user's session list shows it.
-pub fn device_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty() && h.len() <= 48)
-        .unwrap_or_else(|| "this computer".into());
-    format!("chatctl on {host}")
-}
-
 /// A connected client for `settings`, with `tokens` to resume (none: not signed in yet).
 ///
 /// # Errors
 /// The server cannot be reached, or refuses the tokens.
 pub async fn connect(settings: &Settings, tokens: Option<Tokens>) -> anyhow::Result<Client> {
+    if settings.verification.is_insecure() {
+        eprintln!(
+            "chatctl: WARNING: --insecure: the server certificate is NOT verified; anyone on the \
+             network path can take the admin session (development only)"
+        );
+    }
     let mut config = ClientConfig::new(settings.server.clone(), settings.verification.clone());
     config.server_name = settings.server_name.clone();
     config.client_name = concat!("chatctl/", env!("CARGO_PKG_VERSION")).into();
@@ -61,7 +57,7 @@ impl Admin {
                 .ok_or_else(|| Error::Usage("a password was given but no --user".into()))?;
             let client = connect(settings, None).await?;
             client
-                .login(user, password, &device_name())
+                .login(user, password, &chat_cli::device_name("chatctl"))
                 .await
                 .with_context(|| format!("cannot log in as {user}"))?;
             return Ok(Self {

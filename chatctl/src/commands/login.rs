@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::profile::{Profile, Session};
-use crate::session::{connect, device_name};
+use crate::session::connect;
 use crate::settings::Settings;
 
 /// What `login --json` prints.
@@ -31,7 +31,7 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
     })?;
     let client = connect(settings, None).await?;
     let login = client
-        .login(user, password, &device_name())
+        .login(user, password, &chat_cli::device_name("chatctl"))
         .await
         .with_context(|| format!("cannot log in as {user}"));
     let tokens = client.tokens();

@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage user accounts, roles and sessions
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Moderate chats
+    #[command(subcommand)]
+    Chats(ChatsCommand),
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  chatctl completions bash > ~/.local/share/bash-completion/completions/chatctl"
@@ -177,6 +180,24 @@ pub enum UsersCommand {
     },
 }
 
+/// `chatctl chats ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ChatsCommand {
+    /// Delete a chat and its history for every member (any chat, as a server admin)
+    #[command(after_help = "Example:\n  chatctl chats delete 42 --yes")]
+    Delete {
+        /// The chat id
+        #[arg(value_name = "CHAT", value_parser = clap::value_parser!(u64).range(1..))]
+        chat: u64,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
 /// A server role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
@@ -254,6 +275,7 @@ impl Command {
                 UsersCommand::ResetPassword { user, .. }
                 | UsersCommand::RevokeSessions { user, .. } => &user.user.conn,
             }),
+            Command::Chats(ChatsCommand::Delete { conn, .. }) => Some(conn),
             Command::Completions { .. } => None,
         }
     }

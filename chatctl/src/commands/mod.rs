@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes its validated settings and prints its result.
 
+mod chats;
 mod health;
 mod login;
 mod logout;
@@ -41,6 +42,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Logout(_) => logout::run(&settings).await,
         Command::Users(users) => users::run(users, &settings, sources).await,
         Command::Health(_) => health::run(&settings).await,
+        Command::Chats(chats) => chats::run(chats, &settings).await,
         Command::Completions { .. } => Ok(()),
     }
 }

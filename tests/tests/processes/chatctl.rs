@@ -542,3 +542,48 @@ async fn a_refreshed_session_is_saved_so_the_next_command_still_signs_in() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_deletes_any_chat_and_others_learn_nothing_about_it() {
+    let (server, _, _) = server_with_users().await;
+    let alice = connect(&server).await;
+    alice.login("alice", PASSWORD, "t").await.expect("login");
+    let group = alice
+        .create_group(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "to be moderated".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("group");
+    let (mallory, _) = register(&server, "mallory").await;
+    mallory.close().await;
+    let home = tempfile::tempdir().expect("home");
+    let chat = group.id.to_string();
+    let call = |user: &'static str, extra: &'static [&'static str]| {
+        let mut args: Vec<String> = ["chats", "delete", chat.as_str()]
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.extend(server_flags(&server));
+        args.extend(["--user".into(), user.into()]);
+        let home = home.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            chatctl(&home, &[("CHATCTL_PASSWORD", PASSWORD)], &args, "").await
+        }
+    };
+    assert_status(&call("root", &[]).await, 2);
+    // Not a member and not an admin: the chat does not exist for mallory.
+    assert_status(&call("mallory", &["--yes"]).await, 4);
+    let out = call("root", &["--yes", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("chats_delete", stable_json(&out));
+    assert_eq!(
+        tests::client::code(alice.get_chat(pb::GetChat { chat_id: group.id }).await),
+        pb::ErrorCode::NotFound,
+        "gone for its members"
+    );
+    assert_status(&call("root", &["--yes"]).await, 4);
+}

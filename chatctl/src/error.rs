@@ -71,7 +71,10 @@ fn client_status(e: &ClientError) -> u8 {
         | ClientError::ConnectionLost(_)
         | ClientError::Timeout(_)
         | ClientError::Closed(_) => 5,
-        ClientError::Tls(_) | ClientError::Config(_) | ClientError::Protocol(_) => 1,
+        ClientError::Tls(_)
+        | ClientError::Config(_)
+        | ClientError::Protocol(_)
+        | ClientError::LocalIo(_) => 1,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::cluster::ClusterNode;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::hub::Hub;
 use crate::delivery::members::MemberCache;
+use crate::files::Files;
 use crate::limits::Limits;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -20,6 +21,16 @@ pub struct Settings {
     pub node_id: String,
     /// Most connections served at once; more are closed with SERVER_BUSY.
     pub max_connections: usize,
+    /// Most unauthenticated connections at once, below `max_connections`.
+    pub max_unauthenticated: usize,
+    /// Most unauthenticated connections from one address.
+    pub max_unauthenticated_per_address: usize,
+    /// Most authenticated connections from one address.
+    pub max_authenticated_per_address: usize,
+    /// How long a connection may stay unauthenticated.
+    pub auth_deadline: Duration,
+    /// Request bytes an unauthenticated connection may have buffered.
+    pub max_unauthenticated_bytes: usize,
     /// How long draining waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Least-connections steering of new connections (cluster mode).
@@ -48,6 +59,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Cluster services, when `--redis-url` is set.
     pub cluster: Option<Arc<ClusterNode>>,
+    /// File storage and what runs beside it (capability `files`).
+    pub files: Arc<Files>,
 }
 
 impl std::fmt::Debug for AppState {

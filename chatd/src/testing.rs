@@ -5,8 +5,10 @@
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};
 pub use crate::delivery::hub::CONNECTION_QUEUE;
+pub use crate::files::testdata::{png_bomb, png_image};
 pub use crate::ops::metrics::Metrics;
 pub use crate::resilience::guarded_store::GuardedStore;
+pub use crate::state::now_ms;
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
     ChatStore, MessageStore, NewUser, ProfilePatch, RelationStore, SessionStore, Store, UserStore,

@@ -210,6 +210,15 @@ round_trips!(
     AdminHealth,
     ServerHealth,
     HealthCheck,
+    // Files.
+    BeginUpload,
+    UploadTicket,
+    UploadStreamHeader,
+    FinishUpload,
+    FileInfo,
+    Thumbnail,
+    DownloadFile,
+    Download,
 );
 
 #[test]

@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
-//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
+//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection;
+//!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
 //! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
@@ -21,6 +22,7 @@ pub mod chatd;
 pub mod client;
 pub mod cluster;
 pub mod ferretdb;
+pub mod files;
 pub mod nginx;
 pub mod ports;
 pub mod process;

@@ -199,7 +199,8 @@ impl MessageWindow {
             Some(Body::MessageEdited(e)) => {
                 self.epoch += 1;
                 match self.messages.get_mut(&e.message_seq) {
-                    // Empty text: the message was deleted since; its deletion follows.
+                    // Empty text: the message was deleted since (its deletion follows), or it
+                    // is a placeholder, which shows no edits.
                     Some(m) if !m.deleted && !e.text.is_empty() => {
                         m.text.clone_from(&e.text);
                         m.edited = true;
@@ -222,7 +223,8 @@ impl MessageWindow {
             Some(Body::ReactionChanged(r)) => {
                 self.epoch += 1;
                 match self.messages.get_mut(&r.message_seq) {
-                    Some(m) if !m.deleted => {
+                    // A placeholder keeps no reactions (spec 9.2).
+                    Some(m) if !m.deleted && !m.from_blocked_user => {
                         set_reaction(m, &r.emoji, r.user_id, r.added);
                         true
                     }
@@ -390,6 +392,27 @@ mod tests {
         set_reaction(&mut m, "👍", 1, false);
         assert_eq!(reaction_total(&m.reactions[0]), 149);
         assert!(!m.reactions[0].user_ids.contains(&1));
+    }
+
+    #[test]
+    fn a_placeholder_takes_no_reactions() {
+        let mut w = MessageWindow::default();
+        let placeholder = pb::Message {
+            text: String::new(),
+            from_blocked_user: true,
+            ..msg(5, "")
+        };
+        assert!(w.apply(&event(5, Body::MessageCreated(placeholder))));
+        assert!(!w.apply(&event(
+            6,
+            Body::ReactionChanged(pb::ReactionChanged {
+                message_seq: 5,
+                emoji: "👍".into(),
+                user_id: 3,
+                added: true,
+            })
+        )));
+        assert!(w.get(5).unwrap().reactions.is_empty());
     }
 
     #[test]

@@ -245,10 +245,22 @@ fn separator(ms: i64, model: &Model, width: usize) -> Line<'static> {
     ))
 }
 
+/// What stands in for a message whose content is not shown: deleted for everyone, or a
+/// placeholder for a message from a user we blocked (spec 9.2).
+fn stand_in(m: &pb::Message) -> Option<&'static str> {
+    if m.deleted {
+        Some("message deleted")
+    } else if m.from_blocked_user {
+        Some("message from a blocked user")
+    } else {
+        None
+    }
+}
+
 /// The text of a message as shown in one line (quotes, previews, notifications).
 pub fn preview(m: &pb::Message) -> String {
-    if m.deleted {
-        return "message deleted".into();
+    if let Some(stand_in) = stand_in(m) {
+        return stand_in.into();
     }
     match attachment(m) {
         Some(a) if m.text.is_empty() => a,
@@ -304,9 +316,9 @@ fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) ->
         Span::styled(model.users.name(m.sender_id), theme.sender(m.sender_id)),
         Span::raw(" "),
     ];
-    if m.deleted {
+    if let Some(stand_in) = stand_in(m) {
         spans.push(Span::styled(
-            "message deleted",
+            stand_in,
             theme.dim().add_modifier(Modifier::ITALIC),
         ));
     } else {
@@ -384,4 +396,30 @@ fn lay_pending(model: &Model, request: &pb::SendMessage, width: usize) -> Laid {
     ];
     lines.extend(wrap_spans(&spans, width, INDENT));
     Laid { seq: None, lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_and_deleted_messages_show_a_stand_in() {
+        let placeholder = pb::Message {
+            kind: pb::MessageKind::Image as i32,
+            from_blocked_user: true,
+            ..Default::default()
+        };
+        assert_eq!(preview(&placeholder), "message from a blocked user");
+        let deleted = pb::Message {
+            deleted: true,
+            ..placeholder.clone()
+        };
+        assert_eq!(preview(&deleted), "message deleted");
+        let text = pb::Message {
+            kind: pb::MessageKind::Text as i32,
+            text: "hi".into(),
+            ..Default::default()
+        };
+        assert_eq!(preview(&text), "hi");
+    }
 }

@@ -43,7 +43,7 @@ use crate::cluster::redis::Redis;
 use crate::cluster::wire::{
     self, Body, ChatFrame, Envelope, Kick, MembershipChange, TypingSignal, UserFrame,
 };
-use crate::delivery::hub::Hub;
+use crate::delivery::hub::{Copies, Hub};
 use crate::delivery::members::MemberCache;
 use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
@@ -183,21 +183,26 @@ impl Broker {
         }
     }
 
-    /// Publishes a sequenced chat event (already delivered locally by the caller).
+    /// Publishes a sequenced chat event (already delivered locally by the caller): `copies` is
+    /// the event as most recipients see it, then optionally the placeholder copy.
     pub fn chat_event(
         &self,
         chat_id: u64,
         seq: u64,
-        recipients: &[u64],
-        frame: &Bytes,
+        copies: &Copies,
         change: Option<&MembershipChange>,
     ) {
         let change = change.cloned();
+        let (recipients, frame) = copies.first().cloned().unwrap_or_default();
+        let (placeholder_recipients, placeholder_frame) =
+            copies.get(1).cloned().unwrap_or_default();
         let base = ChatFrame {
             chat_id,
             seq,
-            recipients: recipients.to_vec(),
-            frame: frame.clone(),
+            recipients,
+            frame,
+            placeholder_recipients,
+            placeholder_frame,
             added: change.as_ref().map(|c| c.added.clone()).unwrap_or_default(),
             removed: change
                 .as_ref()
@@ -211,6 +216,8 @@ impl Broker {
             let copy = ChatFrame {
                 recipients: vec![user],
                 joiner: true,
+                placeholder_recipients: Vec::new(),
+                placeholder_frame: Bytes::new(),
                 ..base.clone()
             };
             self.enqueue(wire::user_channel(user), Body::Chat(copy), false);
@@ -392,8 +399,11 @@ impl Broker {
             // Added members get their own copy on their user channel.
             recipients.retain(|r| !chat.added.contains(r));
         }
-        self.hub
-            .publish_chat_frame(chat.chat_id, chat.seq, recipients, chat.frame);
+        let mut copies = vec![(recipients, chat.frame)];
+        if !chat.placeholder_recipients.is_empty() {
+            copies.push((chat.placeholder_recipients, chat.placeholder_frame));
+        }
+        self.hub.publish_chat_frames(chat.chat_id, chat.seq, copies);
         if chat.membership_changed {
             self.apply_membership(chat.chat_id, &chat.added, &chat.removed, chat.deleted);
         }

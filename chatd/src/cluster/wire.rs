@@ -86,6 +86,12 @@ pub struct ChatFrame {
     /// This copy went to one added member's user channel; `recipients` is that member.
     #[prost(bool, tag = "9")]
     pub joiner: bool,
+    /// Members who blocked the event's author: they get `placeholder_frame` instead.
+    #[prost(uint64, repeated, tag = "10")]
+    pub placeholder_recipients: Vec<u64>,
+    /// The event as those members see it (spec 9.2).
+    #[prost(bytes = "bytes", tag = "11")]
+    pub placeholder_frame: Bytes,
 }
 
 /// An unsequenced event (presence, receipts, chat state, hidden message) for some users.

@@ -12,7 +12,7 @@ use chatproto::pb;
 
 use crate::cluster::broker::Broker;
 use crate::cluster::wire::membership_change;
-use crate::delivery::hub::{Hub, encode_chat_event, encode_event};
+use crate::delivery::hub::{Copies, Hub, encode_chat_event, encode_event};
 use crate::state::AppState;
 use crate::store::StoreResult;
 
@@ -30,24 +30,27 @@ impl Fanout {
     }
 
     /// Publishes a committed, sequenced chat event to `recipients` (in sequence order per chat on
-    /// every node).
-    pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
-        let frame = encode_chat_event(event);
+    /// every node), and `placeholder`, the same event as members who blocked its author see it
+    /// (spec 9.2), to the users given with it.
+    pub fn publish_chat_event(
+        &self,
+        recipients: Vec<u64>,
+        event: &pb::ChatEvent,
+        placeholder: Option<(&[u64], &pb::ChatEvent)>,
+    ) {
+        let mut copies: Copies = vec![(recipients, encode_chat_event(event))];
+        if let Some((users, masked)) = placeholder.filter(|(users, _)| !users.is_empty()) {
+            copies.push((users.to_vec(), encode_chat_event(masked)));
+        }
         let Some(broker) = &self.broker else {
             self.hub
-                .publish_chat_frame(event.chat_id, event.seq, recipients, frame);
+                .publish_chat_frames(event.chat_id, event.seq, copies);
             return;
         };
         let change = membership_change(event);
-        broker.chat_event(
-            event.chat_id,
-            event.seq,
-            &recipients,
-            &frame,
-            change.as_ref(),
-        );
+        broker.chat_event(event.chat_id, event.seq, &copies, change.as_ref());
         self.hub
-            .publish_chat_frame(event.chat_id, event.seq, recipients, frame);
+            .publish_chat_frames(event.chat_id, event.seq, copies);
         if let Some(change) = change {
             broker.apply_membership(
                 event.chat_id,

@@ -51,10 +51,15 @@ pub struct ConnHandle {
     pub datagrams: Option<quinn::Connection>,
 }
 
+/// Every copy of one sequenced chat event: each encoded frame with the users it goes to. Most
+/// events have one; a message from a user some members blocked has a second, the placeholder
+/// those members get (spec 9.2).
+pub type Copies = Vec<(Vec<u64>, Bytes)>;
+
 #[derive(Default)]
 struct ChatOrder {
     last: u64,
-    pending: BTreeMap<u64, (Vec<u64>, Bytes)>,
+    pending: BTreeMap<u64, Copies>,
     oldest_pending: Option<Instant>,
 }
 
@@ -244,11 +249,12 @@ impl Hub {
     #[cfg(test)]
     pub fn publish_chat_event(&self, recipients: Vec<u64>, event: &pb::ChatEvent) {
         let frame = encode_chat_event(event);
-        self.publish_chat_frame(event.chat_id, event.seq, recipients, frame);
+        self.publish_chat_frames(event.chat_id, event.seq, vec![(recipients, frame)]);
     }
 
-    /// [`publish_chat_event`](Self::publish_chat_event) with the event already encoded.
-    pub fn publish_chat_frame(&self, chat_id: u64, seq: u64, recipients: Vec<u64>, frame: Bytes) {
+    /// [`publish_chat_event`](Self::publish_chat_event) with the event already encoded, in one
+    /// or more copies.
+    pub fn publish_chat_frames(&self, chat_id: u64, seq: u64, copies: Copies) {
         let mut ready = Vec::new();
         // Delivery happens while the sequencer lock is held: released after deciding the order,
         // a concurrent publisher of the next seq could reach some connections first, and every
@@ -260,7 +266,7 @@ impl Hub {
         if state.last == 0 || seq <= state.last + 1 {
             // In order (or the first we see, or late: the client deduplicates).
             state.last = state.last.max(seq);
-            ready.push((recipients, frame));
+            ready.push(copies);
             while let Some(entry) = state.pending.remove(&(state.last + 1)) {
                 state.last += 1;
                 ready.push(entry);
@@ -269,10 +275,10 @@ impl Hub {
                 state.oldest_pending = None;
             }
         } else {
-            state.pending.insert(seq, (recipients, frame));
+            state.pending.insert(seq, copies);
             state.oldest_pending.get_or_insert_with(Instant::now);
         }
-        for (users, frame) in ready {
+        for (users, frame) in ready.into_iter().flatten() {
             self.deliver(&users, &frame, None);
         }
         drop(order);
@@ -287,7 +293,11 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&chat_id);
-        for (users, frame) in held.into_iter().flat_map(|s| s.pending.into_values()) {
+        for (users, frame) in held
+            .into_iter()
+            .flat_map(|s| s.pending.into_values())
+            .flatten()
+        {
             self.deliver(&users, &frame, None);
         }
     }
@@ -296,7 +306,11 @@ impl Hub {
     /// cluster's pub/sub was down). Held events are released first.
     pub fn forget_all_chats(&self) {
         let all = std::mem::take(&mut *self.order.lock().unwrap_or_else(|e| e.into_inner()));
-        for (users, frame) in all.into_values().flat_map(|s| s.pending.into_values()) {
+        for (users, frame) in all
+            .into_values()
+            .flat_map(|s| s.pending.into_values())
+            .flatten()
+        {
             self.deliver(&users, &frame, None);
         }
     }
@@ -324,7 +338,7 @@ impl Hub {
                 order.retain(|_, s| !s.pending.is_empty());
             }
         }
-        for (users, frame) in ready {
+        for (users, frame) in ready.into_iter().flatten() {
             self.deliver(&users, &frame, None);
         }
     }
@@ -375,6 +389,41 @@ mod tests {
         hub.publish_chat_event(vec![7], &chat_event(1, 2));
         let got: Vec<u64> = (0..3).map(|_| seq_of(&rx.try_recv().unwrap())).collect();
         assert_eq!(got, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn every_copy_of_a_held_event_is_released_in_order() {
+        let hub = Hub::new();
+        let (h7, mut rx7) = conn(&hub, 7);
+        let (h8, mut rx8) = conn(&hub, 8);
+        hub.register(h7);
+        hub.register(h8);
+        hub.publish_chat_event(vec![7, 8], &chat_event(1, 1));
+        // Seq 3 arrives before 2, in two copies: held, neither lost.
+        let placeholder = pb::ChatEvent {
+            actor_id: 99,
+            ..chat_event(1, 3)
+        };
+        hub.publish_chat_frames(
+            1,
+            3,
+            vec![
+                (vec![7], encode_chat_event(&chat_event(1, 3))),
+                (vec![8], encode_chat_event(&placeholder)),
+            ],
+        );
+        hub.publish_chat_event(vec![7, 8], &chat_event(1, 2));
+        let got7: Vec<u64> = (0..3).map(|_| seq_of(&rx7.try_recv().unwrap())).collect();
+        let got8: Vec<u64> = (0..2).map(|_| seq_of(&rx8.try_recv().unwrap())).collect();
+        assert_eq!(got7, vec![1, 2, 3]);
+        assert_eq!(got8, vec![1, 2]);
+        let last8: pb::Event = chatproto::frame::FrameDecoder::default()
+            .decode_exact(&rx8.try_recv().unwrap())
+            .unwrap();
+        assert!(
+            matches!(last8.kind, Some(pb::event::Kind::Chat(c)) if c.seq == 3 && c.actor_id == 99)
+        );
+        assert!(rx7.try_recv().is_err() && rx8.try_recv().is_err());
     }
 
     #[test]

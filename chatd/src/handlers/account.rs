@@ -1,8 +1,11 @@
 //! Accounts and sessions: register, login, refresh, authenticate, logout, password change and
 //! session management.
 //!
-//! Login answers the same error, after the same password-hashing work, for an unknown user and a
-//! wrong password, so that neither the answer nor its timing tells whether an account exists.
+//! Login answers the same error, after the same password-hashing work, for an unknown user, a
+//! wrong password and a disabled account with a wrong password, so that neither the answer nor
+//! its timing tells whether an account exists or is disabled. Only the right password learns
+//! that its account is disabled. Attempts are throttled per address, per account from one
+//! address, and per account with a higher ceiling (`Limits::check_login`).
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -40,16 +43,10 @@ pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
         .kick_user(user_id, None, &session_revoked_event(reason));
 }
 
-async fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
-    let limits = &ctx.state.limits;
-    let checked = match limits.check_login_address(ctx.remote.ip()).await {
-        Ok(()) => limits.check_login_account(username).await,
-        Err(limited) => Err(limited),
-    };
-    checked.map_err(|limited| {
-        ctx.state.metrics.rate_limited(limited.scope);
-        limited.into()
-    })
+/// RATE_LIMITED, counted in the metrics.
+fn throttled(ctx: &ConnCtx, limited: crate::limits::keyed::RateLimited) -> ApiError {
+    ctx.state.metrics.rate_limited(limited.scope);
+    limited.into()
 }
 
 /// Starts a session for `user`, issues its tokens and authenticates the connection.
@@ -111,10 +108,7 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
         .limits
         .check_login_address(ctx.remote.ip())
         .await
-        .map_err(|limited| {
-            ctx.state.metrics.rate_limited(limited.scope);
-            ApiError::from(limited)
-        })?;
+        .map_err(|limited| throttled(ctx, limited))?;
     if let Some(p) = ctx.principal_opt() {
         return Err(ApiError::precondition(format!(
             "this connection is already authenticated as user {}",
@@ -192,7 +186,11 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ));
     }
     let device = validate::device_name("login.device_name", &req.device_name)?;
-    login_throttle(ctx, &username).await?;
+    ctx.state
+        .limits
+        .check_login(&username, ctx.remote.ip())
+        .await
+        .map_err(|limited| throttled(ctx, limited))?;
     let user = ctx
         .state
         .store
@@ -368,7 +366,11 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
             "longer than 1024 bytes",
         ));
     }
-    login_throttle(ctx, &me.user_id.to_string()).await?;
+    ctx.state
+        .limits
+        .check_password_change(me.user_id, ctx.remote.ip())
+        .await
+        .map_err(|limited| throttled(ctx, limited))?;
     let user = active_user(ctx, me.user_id).await?;
     let ok = ctx
         .state

@@ -6,7 +6,9 @@
 //!
 //! An admin cannot disable, delete or demote themselves (PERMISSION_DENIED), so the server always
 //! keeps at least one admin that someone can act as; demoting, disabling or deleting the last
-//! active admin is refused the same way.
+//! active admin is refused the same way. That last rule is the store's: it checks and changes in
+//! one atomic step (`Conflict(LastAdmin)`, answered PERMISSION_DENIED), so two admins removing
+//! each other at the same moment cannot both succeed.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -17,7 +19,7 @@ use crate::handlers::account::{NewAccount, create_user, kick_sessions, kick_user
 use crate::handlers::hello::SERVER_NAME;
 use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
-use crate::store::{UserChat, UserChatsQuery, UserRecord};
+use crate::store::{UserChat, UserChatsQuery};
 use crate::validate;
 
 /// Whether the caller is a server admin now (an active account with `ROLE_ADMIN`), read from the
@@ -48,16 +50,6 @@ fn refuse_self(admin: u64, target: u64, what: &str) -> ApiResult<()> {
     } else {
         Ok(())
     }
-}
-
-/// PERMISSION_DENIED when `user` is an admin and taking away their admin rights (demoting,
-/// disabling or deleting them) would leave no active admin.
-async fn refuse_last_admin(ctx: &ConnCtx, user: &UserRecord) -> ApiResult<()> {
-    if user.role == pb::Role::Admin && !user.disabled && ctx.state.store.count_admins().await? <= 1
-    {
-        return Err(ApiError::denied("the last admin cannot be removed"));
-    }
-    Ok(())
 }
 
 /// AdminListUsers: every account, including disabled and deleted ones.
@@ -93,7 +85,6 @@ pub async fn admin_set_user_disabled(
     let user = existing_user(ctx, req.user_id, "admin_set_user_disabled.user_id").await?;
     if req.disabled {
         refuse_self(admin, user.id, "disable")?;
-        refuse_last_admin(ctx, &user).await?;
     }
     ctx.state.store.set_disabled(user.id, req.disabled).await?;
     if req.disabled {
@@ -118,8 +109,10 @@ pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiRe
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_delete_user.user_id").await?;
     refuse_self(admin, user.id, "delete")?;
-    refuse_last_admin(ctx, &user).await?;
     let store = &ctx.state.store;
+    // Disabled first: the store refuses it for the last admin before anything is undone, and
+    // a deletion cut short leaves a disabled account rather than a half-removed active one.
+    store.set_disabled(user.id, true).await?;
     let now = now_ms();
     store.revoke_user_sessions(user.id, None, now).await?;
     kick_user(ctx, user.id, "account deleted");
@@ -188,7 +181,6 @@ pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<A
     let user = existing_user(ctx, req.user_id, "admin_set_role.user_id").await?;
     if role == pb::Role::User {
         refuse_self(admin, user.id, "demote")?;
-        refuse_last_admin(ctx, &user).await?;
     }
     ctx.state.store.set_role(user.id, role).await?;
     tracing::info!(admin, user_id = user.id, ?role, "role set");
@@ -263,7 +255,9 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             None => {
                 let event = store.delete_chat(chat_id, admin, now).await?;
                 ctx.state.members.invalidate(chat_id);
-                ctx.state.fanout.publish_chat_event(vec![user_id], &event);
+                ctx.state
+                    .fanout
+                    .publish_chat_event(vec![user_id], &event, None);
                 return Ok(());
             }
         }
@@ -280,7 +274,7 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
     for event in &events {
         ctx.state
             .fanout
-            .publish_chat_event(recipients.clone(), event);
+            .publish_chat_event(recipients.clone(), event, None);
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::handlers::access::{self, blocked_either_way, chat_not_found};
 use crate::handlers::admin::is_server_admin;
 use crate::handlers::cursor::ChatListCursor;
 use crate::handlers::page::Page;
-use crate::handlers::views::{chat_to_pb, chat_view, publish};
+use crate::handlers::views::{Viewer, chat_to_pb, chat_view, publish};
 use crate::state::{AppState, now_ms};
 use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
 use crate::validate;
@@ -54,7 +54,7 @@ pub async fn create_private_chat(ctx: &ConnCtx, req: pb::CreatePrivateChat) -> A
     if created {
         // The store returns the record only; chat_created is the chat's first event.
         for event in state.store.events(chat.id, 0, 1, 1).await? {
-            publish(state, vec![me, req.user_id], &event);
+            publish(state, vec![me, req.user_id], &event).await;
         }
     }
     Ok(Answer::Chat(chat_view(state, chat.id, me, true).await?))
@@ -105,7 +105,7 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
         .await?;
     let mut recipients = member_ids;
     recipients.push(me);
-    publish(state, recipients, &event);
+    publish(state, recipients, &event).await;
     Ok(Answer::Chat(chat_view(state, chat.id, me, true).await?))
 }
 
@@ -154,6 +154,13 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     }
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_chat.avatar_file_id", avatar)?;
+        crate::handlers::files::access::make_avatar(
+            state,
+            me,
+            avatar,
+            "update_chat.avatar_file_id",
+        )
+        .await?;
     }
     if title.is_some() || req.description.is_some() || req.avatar_file_id.is_some() {
         let patch = ChatPatch {
@@ -165,7 +172,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
             .store
             .update_chat(req.chat_id, me, patch, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        publish(state, m.member_ids(), &event).await;
     }
     Ok(Answer::Chat(
         chat_view(state, req.chat_id, me, false).await?,
@@ -212,7 +219,7 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
         .collect();
     let event = state.store.delete_chat(req.chat_id, me, now_ms()).await?;
     state.members.invalidate(req.chat_id);
-    publish(state, recipients, &event);
+    publish(state, recipients, &event).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -239,7 +246,10 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
             .is_some_and(|t| t != current.muted_until_ms)
         || req.archived.is_some_and(|a| a != current.archived);
     if !changes {
-        return Ok(Answer::Chat(chat_to_pb(&view, me)));
+        return Ok(Answer::Chat(chat_to_pb(
+            &view,
+            &Viewer::load(state, me).await?,
+        )));
     }
     let patch = UserChatPatch {
         pinned: req.pinned,
@@ -247,7 +257,7 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
         archived: req.archived,
     };
     view.state = state.store.set_user_state(req.chat_id, me, patch).await?;
-    let chat = chat_to_pb(&view, me);
+    let chat = chat_to_pb(&view, &Viewer::load(state, me).await?);
     let changed = pb::Event {
         kind: Some(pb::event::Kind::ChatState(pb::ChatStateChanged {
             chat_id: req.chat_id,
@@ -277,7 +287,8 @@ pub async fn list_chats(ctx: &ConnCtx, req: pb::ListChats) -> ApiResult<Answer> 
         limit: limit + 1,
     };
     let rows = state.store.user_chats(me, query).await?;
-    let page = Page::fill(limit, rows.iter().map(|uc| chat_to_pb(uc, me)))?;
+    let viewer = Viewer::load(state, me).await?;
+    let page = Page::fill(limit, rows.iter().map(|uc| chat_to_pb(uc, &viewer)))?;
     let next_cursor = match page.items().last() {
         Some(last) if page.more() => ChatListCursor {
             pinned: last.state.as_ref().is_some_and(|s| s.pinned),

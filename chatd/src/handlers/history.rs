@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, message_not_found};
 use crate::handlers::cursor::{EditsCursor, SearchCursor};
 use crate::handlers::page::Page;
-use crate::handlers::views::redact_message;
+use crate::handlers::views::{Viewer, redact_message};
 use crate::store::{HistoryQuery, SearchQuery};
 use crate::validate;
 
@@ -39,8 +39,9 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
         limit,
     };
     let mut messages = state.store.history(query).await?;
+    let viewer = Viewer::load(state, me).await?;
     for message in &mut messages {
-        redact_message(message, me);
+        redact_message(message, &viewer);
     }
     let messages = if req.after_seq != 0 {
         Page::fill(limit, messages)?.into_items()
@@ -83,16 +84,19 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
     if chats.is_empty() {
         return Ok(Answer::Messages(pb::MessageList::default()));
     }
+    let viewer = Viewer::load(state, me).await?;
     let query = SearchQuery {
         viewer: me,
         text,
         chats,
         before,
         limit: limit + 1,
+        // A hit would reveal what they wrote, even shown as a placeholder (spec 9.2).
+        senders_blocked: viewer.blocked().to_vec(),
     };
     let mut messages = state.store.search(query).await?;
     for message in &mut messages {
-        redact_message(message, me);
+        redact_message(message, &viewer);
     }
     let page = Page::fill(limit, messages)?;
     let next_cursor = match page.items().last() {
@@ -116,11 +120,15 @@ pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiRe
     let state = &ctx.state;
     let reader = access::reader(state, req.chat_id, me).await?;
     reader.check_seq(req.seq)?;
-    state
+    let message = state
         .store
         .message(req.chat_id, req.seq)
         .await?
         .ok_or_else(message_not_found)?;
+    if Viewer::load(state, me).await?.blocks(message.sender_id) {
+        // A placeholder has no edits to show (spec 9.2).
+        return Ok(Answer::Edits(pb::EditList::default()));
+    }
     let skip = if req.cursor.is_empty() {
         0
     } else {

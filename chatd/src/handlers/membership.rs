@@ -63,7 +63,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     state.members.invalidate(req.chat_id);
     let mut recipients = m.member_ids();
     recipients.extend_from_slice(&ids);
-    publish(state, recipients, &event);
+    publish(state, recipients, &event).await;
     Ok(Answer::Chat(chat_view(state, req.chat_id, me, true).await?))
 }
 
@@ -95,7 +95,7 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
         .await?;
     state.members.invalidate(req.chat_id);
     // The members before the change: those after it plus the removed user.
-    publish(state, m.member_ids(), &event);
+    publish(state, m.member_ids(), &event).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -116,7 +116,7 @@ pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> 
         .remove_member(req.chat_id, me, me, true, now_ms())
         .await?;
     state.members.invalidate(req.chat_id);
-    publish(state, m.member_ids(), &event);
+    publish(state, m.member_ids(), &event).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -152,7 +152,7 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
             .set_member_role(req.chat_id, me, req.user_id, role, now_ms())
             .await?;
         state.members.invalidate(req.chat_id);
-        publish(state, m.member_ids(), &event);
+        publish(state, m.member_ids(), &event).await;
     }
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -180,7 +180,7 @@ pub async fn transfer_ownership(ctx: &ConnCtx, req: pb::TransferOwnership) -> Ap
     state.members.invalidate(req.chat_id);
     let recipients = m.member_ids();
     for event in &events {
-        publish(state, recipients.clone(), event);
+        publish(state, recipients.clone(), event).await;
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

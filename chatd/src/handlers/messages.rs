@@ -12,7 +12,7 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
-use crate::handlers::views::{MAX_REACTION_EMOJI, publish, redact_message};
+use crate::handlers::views::{MAX_REACTION_EMOJI, Viewer, publish, redact_message};
 use crate::state::{AppState, now_ms};
 use crate::store::NewMessage;
 use crate::validate;
@@ -77,9 +77,18 @@ fn content_of(req: &pb::SendMessage) -> ApiResult<Content> {
     }
 }
 
+/// What a new message carries: kind, text and file.
+#[derive(Debug, Clone, PartialEq)]
+struct Body {
+    kind: pb::MessageKind,
+    text: String,
+    file_id: String,
+    attachment: Option<Box<pb::FileInfo>>,
+}
+
 /// The copy a forward makes of `source`: its kind, text, file and origin. A message that was
 /// itself forwarded keeps its original origin.
-fn forward_copy(source: pb::Message) -> (pb::MessageKind, String, String, pb::ForwardedFrom) {
+fn forward_copy(source: pb::Message) -> (Body, pb::ForwardedFrom) {
     let kind = source.kind();
     let origin = source.forwarded_from.unwrap_or(pb::ForwardedFrom {
         chat_id: source.chat_id,
@@ -87,11 +96,40 @@ fn forward_copy(source: pb::Message) -> (pb::MessageKind, String, String, pb::Fo
         sender_id: source.sender_id,
         sent_at_ms: source.sent_at_ms,
     });
-    (kind, source.text, source.file_id, origin)
+    let body = Body {
+        kind,
+        text: source.text,
+        file_id: source.file_id,
+        attachment: source.attachment,
+    };
+    (body, origin)
+}
+
+/// The file of a media message: one the sender may read (NOT_FOUND "file not found" otherwise,
+/// also for an id nobody uploaded), an original rather than a thumbnail, whose content fits the
+/// message kind.
+async fn media_file(
+    state: &AppState,
+    me: u64,
+    kind: pb::MessageKind,
+    file_id: &str,
+) -> ApiResult<pb::FileInfo> {
+    let file = crate::handlers::files::access::readable(state, me, file_id).await?;
+    if file.parent_id.is_some() {
+        return Err(ApiError::invalid(
+            "send_message.file_id",
+            "a thumbnail cannot be sent; send its original",
+        ));
+    }
+    let class = crate::files::detect::class_of(&file.info.mime);
+    crate::files::detect::check_kind(kind, class, &file.info.mime)
+        .map_err(|why| ApiError::invalid("send_message.kind", why))?;
+    Ok(file.info)
 }
 
 /// The message a forward copies: it must be readable by the caller (a member, or a former member
-/// within their range) and not deleted; NOT_FOUND "message not found" otherwise.
+/// within their range), not deleted and not from a user the caller blocked; NOT_FOUND "message
+/// not found" otherwise.
 async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiResult<pb::Message> {
     let reader = match access::reader(state, r.chat_id, me).await {
         Ok(reader) => reader,
@@ -99,12 +137,17 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
         Err(e) => return Err(e),
     };
     reader.check_seq(r.seq)?;
-    state
+    let source = state
         .store
         .message(r.chat_id, r.seq)
         .await?
         .filter(|m| !m.deleted)
-        .ok_or_else(message_not_found)
+        .ok_or_else(message_not_found)?;
+    // The caller sees a placeholder there: nothing to copy (spec 9.2).
+    if Viewer::load(state, me).await?.blocks(source.sender_id) {
+        return Err(message_not_found());
+    }
+    Ok(source)
 }
 
 /// Sends a message; a retry with the same client_msg_id returns the original and publishes
@@ -129,25 +172,42 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
     {
         return Err(message_not_found());
     }
-    let (kind, text, file_id, forwarded_from) = match content {
-        Content::Text => (pb::MessageKind::Text, req.text, String::new(), None),
-        Content::Media(kind) => (kind, req.text, req.file_id, None),
+    let (body, forwarded_from) = match content {
+        Content::Text => (
+            Body {
+                kind: pb::MessageKind::Text,
+                text: req.text,
+                file_id: String::new(),
+                attachment: None,
+            },
+            None,
+        ),
+        Content::Media(kind) => {
+            let attachment = media_file(state, me, kind, &req.file_id).await?;
+            let body = Body {
+                kind,
+                text: req.text,
+                file_id: req.file_id,
+                attachment: Some(Box::new(attachment)),
+            };
+            (body, None)
+        }
         Content::Forward(source) => {
-            let (kind, text, file_id, origin) =
-                forward_copy(forward_source(state, me, &source).await?);
-            (kind, text, file_id, Some(origin))
+            let (body, origin) = forward_copy(forward_source(state, me, &source).await?);
+            (body, Some(origin))
         }
     };
-    let mention_ids = resolve_mentions(state.store.as_ref(), &text).await?;
+    let mention_ids = resolve_mentions(state.store.as_ref(), &body.text).await?;
     let outcome = state
         .store
         .append_message(NewMessage {
             chat_id: req.chat_id,
             sender_id: me,
             client_msg_id: req.client_msg_id,
-            kind,
-            text,
-            file_id,
+            kind: body.kind,
+            text: body.text,
+            file_id: body.file_id,
+            attachment: body.attachment,
             reply_to_seq: req.reply_to_seq,
             forwarded_from,
             mention_ids,
@@ -156,7 +216,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         .await?;
     if let Some(event) = &outcome.event {
         state.metrics.messages_persisted(1);
-        publish(state, m.member_ids(), event);
+        publish(state, m.member_ids(), event).await;
     }
     Ok(Answer::Message(outcome.message))
 }
@@ -193,10 +253,10 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
             .store
             .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        publish(state, m.member_ids(), &event).await;
         edited
     };
-    redact_message(&mut answer, me);
+    redact_message(&mut answer, &Viewer::own(me));
     Ok(Answer::Message(answer))
 }
 
@@ -229,7 +289,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
             .store
             .delete_message(req.chat_id, req.seq, me, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        publish(state, m.member_ids(), &event).await;
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {
@@ -271,12 +331,12 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
     {
         Some((updated, event)) => {
-            publish(state, m.member_ids(), &event);
+            publish(state, m.member_ids(), &event).await;
             updated
         }
         None => message,
     };
-    redact_message(&mut result, me);
+    redact_message(&mut result, &Viewer::load(state, me).await?);
     Ok(Answer::Message(result))
 }
 
@@ -382,8 +442,11 @@ mod tests {
             sent_at_ms: 1000,
             ..Default::default()
         };
-        let (kind, text, _, origin) = forward_copy(original.clone());
-        assert_eq!((kind, text.as_str()), (pb::MessageKind::Text, "hello"));
+        let (body, origin) = forward_copy(original.clone());
+        assert_eq!(
+            (body.kind, body.text.as_str()),
+            (pb::MessageKind::Text, "hello")
+        );
         assert_eq!(
             origin,
             pb::ForwardedFrom {
@@ -401,6 +464,6 @@ mod tests {
             forwarded_from: Some(origin),
             ..original
         };
-        assert_eq!(forward_copy(forwarded).3, origin);
+        assert_eq!(forward_copy(forwarded).1, origin);
     }
 }

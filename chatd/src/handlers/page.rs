@@ -112,6 +112,9 @@ pub mod max {
     };
 
     use super::ITEMS_BUDGET;
+    use crate::files::detect::MAX_MIME_BYTES;
+    use crate::files::thumbs::THUMBNAIL_SIDES;
+    use crate::validate::MAX_FILE_NAME_BYTES;
 
     /// Bytes of a varint holding `v`.
     const fn varint(v: usize) -> usize {
@@ -143,6 +146,23 @@ pub mod max {
     pub const REACTION: usize =
         field(field(MAX_EMOJI_BYTES) + field((MAX_REACTION_USERS_SHOWN + 1) * 10) + NUM);
 
+    /// `Thumbnail`.
+    const THUMBNAIL: usize =
+        field(field(MAX_FILE_ID_BYTES) + 2 * NUM + field(MAX_MIME_BYTES) + NUM);
+
+    /// `FileInfo`: server-made ids, a sanitized name, a detected type, one thumbnail per side.
+    pub const FILE_INFO: usize = field(
+        field(MAX_FILE_ID_BYTES)
+            + field(MAX_FILE_NAME_BYTES)
+            + field(MAX_MIME_BYTES)
+            + NUM // size
+            + field(32) // sha256
+            + NUM // kind
+            + 2 * NUM // width, height
+            + THUMBNAIL_SIDES.len() * THUMBNAIL
+            + NUM, // created_at_ms
+    );
+
     /// `Message` as a view shows it (reactions capped by
     /// [`cap_reactions`](crate::handlers::views::cap_reactions)).
     pub const MESSAGE: usize = field(
@@ -156,7 +176,9 @@ pub mod max {
             + 2 * BOOL // edited, deleted
             + MAX_REACTION_EMOJI * REACTION
             + field(MAX_MENTIONS * 10)
-            + field(MAX_CLIENT_MSG_ID_BYTES),
+            + field(MAX_CLIENT_MSG_ID_BYTES)
+            + BOOL + 1 // from_blocked_user (field 18: a two-byte key)
+            + FILE_INFO, // attachment
     );
 
     /// `Chat` in a list: no member list, the last message and the caller's state.
@@ -234,6 +256,38 @@ mod tests {
         assert_eq!(err.code, pb::ErrorCode::Internal);
     }
 
+    fn largest_file_info() -> pb::FileInfo {
+        let id = "i".repeat(crate::validate::MAX_FILE_ID_BYTES);
+        let mime = "m".repeat(crate::files::detect::MAX_MIME_BYTES);
+        pb::FileInfo {
+            id: id.clone(),
+            name: "n".repeat(crate::validate::MAX_FILE_NAME_BYTES),
+            mime: mime.clone(),
+            size: u64::MAX,
+            sha256: vec![0xff; 32],
+            kind: i32::MAX,
+            width: u32::MAX,
+            height: u32::MAX,
+            thumbnails: crate::files::thumbs::THUMBNAIL_SIDES
+                .iter()
+                .map(|_| pb::Thumbnail {
+                    file_id: id.clone(),
+                    width: u32::MAX,
+                    height: u32::MAX,
+                    mime: mime.clone(),
+                    size: u64::MAX,
+                })
+                .collect(),
+            created_at_ms: i64::MIN,
+        }
+    }
+
+    #[test]
+    fn the_largest_file_info_fits_its_bound() {
+        let len = prost::encoding::message::encoded_len(1, &largest_file_info());
+        assert!(len <= max::FILE_INFO, "{len} > {}", max::FILE_INFO);
+    }
+
     #[test]
     fn the_largest_items_fit_an_empty_page() {
         let four = "\u{10000}";
@@ -265,6 +319,8 @@ mod tests {
                 .collect(),
             mention_ids: vec![u64::MAX; crate::handlers::mentions::MAX_MENTIONS],
             client_msg_id: "c".repeat(crate::validate::MAX_CLIENT_MSG_ID_BYTES),
+            from_blocked_user: true,
+            attachment: Some(Box::new(largest_file_info())),
         };
         let message_len = prost::encoding::message::encoded_len(1, &message);
         assert!(

@@ -3,7 +3,7 @@
 //! A member moves their own cursors forward with MarkReceipt. When a cursor moved, the members of
 //! a private chat or group get a ReceiptUpdate; in a channel only the caller's own other
 //! connections do (readers of a channel do not see each other, but a user's devices must agree on
-//! what is unread).
+//! what is unread). Receipts of a user never reach members who blocked them (spec 9.2).
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -11,6 +11,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, chat_not_found};
+use crate::handlers::views::Viewer;
 
 /// Moves the caller's delivered or read cursor forward (never back).
 pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answer> {
@@ -53,7 +54,11 @@ pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answ
         let recipients = if m.kind() == pb::ChatKind::Channel {
             vec![me]
         } else {
-            m.member_ids()
+            // Members who blocked the caller do not see their receipts (spec 9.2).
+            let blockers = state.store.blocked_by(me).await?;
+            let mut members = m.member_ids();
+            members.retain(|u| blockers.binary_search(u).is_err());
+            members
         };
         state
             .fanout
@@ -71,6 +76,8 @@ pub async fn get_receipts(ctx: &ConnCtx, req: pb::GetReceipts) -> ApiResult<Answ
     if m.kind() == pb::ChatKind::Channel {
         m.require_manager()?;
     }
-    let receipts = state.store.receipts(req.chat_id).await?;
+    let mut receipts = state.store.receipts(req.chat_id).await?;
+    let viewer = Viewer::load(state, me).await?;
+    receipts.retain(|r| !viewer.blocks(r.user_id));
     Ok(Answer::Receipts(pb::ReceiptList { receipts }))
 }

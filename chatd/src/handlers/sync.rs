@@ -9,7 +9,7 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access;
 use crate::handlers::page::Page;
-use crate::handlers::views::redact_event;
+use crate::handlers::views::{Viewer, redact_event};
 
 /// GetChatEvents page size when the request leaves `limit` at 0.
 pub const DEFAULT_EVENTS_PAGE: u32 = 100;
@@ -64,8 +64,9 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
         .store
         .events(req.chat_id, req.after_seq, up_to_seq, limit + 1)
         .await?;
+    let viewer = Viewer::load(state, me).await?;
     for event in &mut events {
-        redact_event(event, me);
+        redact_event(event, &viewer);
     }
     let page = Page::fill(limit, events)?;
     Ok(Answer::Events(pb::ChatEventList {

@@ -129,8 +129,15 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     if let Some(bio) = &req.bio {
         validate::bio("update_profile.bio", bio)?;
     }
-    if let Some(avatar) = &req.avatar_file_id {
+    if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_profile.avatar_file_id", avatar)?;
+        crate::handlers::files::access::make_avatar(
+            &ctx.state,
+            me.user_id,
+            avatar,
+            "update_profile.avatar_file_id",
+        )
+        .await?;
     }
     let patch = ProfilePatch {
         display_name: req

@@ -1,8 +1,11 @@
 //! What a caller sees: store records turned into wire types for one viewer.
 //!
-//! The store keeps messages as they were sent, including the sender's `client_msg_id`; the wire
-//! contract shows it only to the sender, so every message that leaves the server for someone
-//! else passes through [`redact_message`] (directly or inside an event).
+//! The store keeps messages as they were sent. Two things depend on who looks: only the sender
+//! sees a message's `client_msg_id`, and a user who blocked the sender gets a placeholder
+//! instead of the message (spec 9.2). Every message and chat event that leaves the server passes
+//! through [`redact_message`] / [`redact_event`] with its [`Viewer`] — in answers, in catch-up,
+//! and live, where [`publish`] sends the broadcast form to most members and the placeholder form
+//! to those who blocked the author.
 
 use chatproto::pb;
 
@@ -10,6 +13,55 @@ use crate::error::ApiResult;
 use crate::handlers::access::chat_not_found;
 use crate::state::AppState;
 use crate::store::{MemberRecord, UserChat, UserChatState};
+
+/// Who an answer or event is for: a user and the users they blocked. Build it with
+/// [`load`](Self::load) for anything that can carry other people's messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Viewer {
+    id: u64,
+    /// Ascending.
+    blocked: Vec<u64>,
+}
+
+impl Viewer {
+    /// `id` with their blocks as they are now.
+    pub async fn load(state: &AppState, id: u64) -> ApiResult<Self> {
+        let mut blocked = state.store.blocked(id).await?;
+        blocked.sort_unstable();
+        Ok(Self { id, blocked })
+    }
+
+    /// `id` for an answer that carries only their own message (nobody blocks themselves).
+    pub fn own(id: u64) -> Self {
+        Self {
+            id,
+            blocked: Vec::new(),
+        }
+    }
+
+    /// Every member at once, as a live event is broadcast: nobody's `client_msg_id`.
+    fn everyone() -> Self {
+        Self::default()
+    }
+
+    /// The members who blocked `author`, as one viewer: the live placeholder copy.
+    fn blockers_of(author: u64) -> Self {
+        Self {
+            id: 0,
+            blocked: vec![author],
+        }
+    }
+
+    /// The users the viewer blocked, ascending.
+    pub fn blocked(&self) -> &[u64] {
+        &self.blocked
+    }
+
+    /// True when the viewer blocked `user`.
+    pub fn blocks(&self, user: u64) -> bool {
+        self.blocked.binary_search(&user).is_ok()
+    }
+}
 
 /// The wire form of a membership row.
 pub fn member_to_pb(m: &MemberRecord) -> pb::Member {
@@ -38,7 +90,7 @@ pub fn user_state_to_pb(
 }
 
 /// A chat as `viewer` sees it (without the member list).
-pub fn chat_to_pb(uc: &UserChat, viewer: u64) -> pb::Chat {
+pub fn chat_to_pb(uc: &UserChat, viewer: &Viewer) -> pb::Chat {
     let chat = &uc.chat;
     pb::Chat {
         id: chat.id,
@@ -68,13 +120,34 @@ pub const MAX_REACTION_EMOJI: usize = 20;
 /// size of its chat (see [`page::max`](super::page::max)).
 pub const MAX_REACTION_USERS_SHOWN: usize = 100;
 
-/// Removes what only the sender may see from a message shown to `viewer`, and caps its
-/// reactions ([`cap_reactions`]).
-pub fn redact_message(message: &mut pb::Message, viewer: u64) {
-    if message.sender_id != viewer {
+/// Turns a message into what `viewer` may see: a placeholder when they blocked its sender;
+/// otherwise without what only the sender may see, and with its reactions capped
+/// ([`cap_reactions`]).
+pub fn redact_message(message: &mut pb::Message, viewer: &Viewer) {
+    if viewer.blocks(message.sender_id) {
+        *message = placeholder(message);
+        return;
+    }
+    if message.sender_id != viewer.id {
         message.client_msg_id.clear();
     }
-    cap_reactions(message, viewer);
+    cap_reactions(message, viewer.id);
+}
+
+/// A message as a user who blocked its sender sees it (spec 9.2): where it is in the chat, who
+/// sent it and when, whether it was deleted; no content, no reactions, no edits.
+fn placeholder(message: &pb::Message) -> pb::Message {
+    pb::Message {
+        chat_id: message.chat_id,
+        seq: message.seq,
+        sender_id: message.sender_id,
+        kind: message.kind,
+        sent_at_ms: message.sent_at_ms,
+        deleted: message.deleted,
+        deleted_at_ms: message.deleted_at_ms,
+        from_blocked_user: true,
+        ..Default::default()
+    }
 }
 
 /// Keeps the first [`MAX_REACTION_EMOJI`] emoji of a message and, of each, the first
@@ -96,12 +169,15 @@ pub fn cap_reactions(message: &mut pb::Message, viewer: u64) {
     }
 }
 
-/// Removes what `viewer` may not see from a chat event: others' `client_msg_id`, and any
-/// per-user view embedded in a `chat_created` snapshot.
-pub fn redact_event(event: &mut pb::ChatEvent, viewer: u64) {
+/// Removes what `viewer` may not see from a chat event: a message as [`redact_message`] shows
+/// it, the text of an edit by a user they blocked, and any per-user view embedded in a
+/// `chat_created` snapshot.
+pub fn redact_event(event: &mut pb::ChatEvent, viewer: &Viewer) {
     use pb::chat_event::Body;
     match &mut event.body {
         Some(Body::MessageCreated(m)) => redact_message(m, viewer),
+        // Only the sender edits a message: the actor is its author.
+        Some(Body::MessageEdited(edit)) if viewer.blocks(event.actor_id) => edit.text.clear(),
         Some(Body::ChatCreated(chat)) => {
             chat.state = None;
             chat.last_message = None;
@@ -110,19 +186,53 @@ pub fn redact_event(event: &mut pb::ChatEvent, viewer: u64) {
     }
 }
 
-/// A chat event as fanned out live to every member at once: nobody's `client_msg_id` (the
-/// sender has it in their response) and no per-user view.
-pub fn broadcast_form(event: &pb::ChatEvent) -> pb::ChatEvent {
+/// `event` as `viewer` sees it.
+fn redacted(event: &pb::ChatEvent, viewer: &Viewer) -> pb::ChatEvent {
     let mut event = event.clone();
-    redact_event(&mut event, 0);
+    redact_event(&mut event, viewer);
     event
 }
 
-/// Publishes a committed chat event live to `recipients` (in its [`broadcast_form`]).
-pub fn publish(state: &AppState, recipients: Vec<u64>, event: &pb::ChatEvent) {
-    state
-        .fanout
-        .publish_chat_event(recipients, &broadcast_form(event));
+/// The author whose blockers see `event` differently: the sender of a new message, the
+/// editor of an edit.
+fn content_author(event: &pb::ChatEvent) -> Option<u64> {
+    use pb::chat_event::Body;
+    match &event.body {
+        Some(Body::MessageCreated(m)) => Some(m.sender_id),
+        Some(Body::MessageEdited(_)) => Some(event.actor_id),
+        _ => None,
+    }
+}
+
+/// Publishes a committed chat event live to `recipients`: the broadcast form (nobody's
+/// `client_msg_id`, no per-user view) and, for recipients who blocked the author of a message
+/// in it, the placeholder form. When the blocks cannot be read, the event is not sent live at
+/// all (rather than to someone who must not see it): members get it at their next catch-up.
+pub async fn publish(state: &AppState, mut recipients: Vec<u64>, event: &pb::ChatEvent) {
+    let mut blockers_copy = None;
+    if let Some(author) = content_author(event) {
+        let blockers = match state.store.blocked_by(author).await {
+            Ok(blockers) => blockers,
+            Err(e) => {
+                tracing::warn!(error = %e, chat_id = event.chat_id, seq = event.seq, "blocks unreadable: event not sent live");
+                return;
+            }
+        };
+        if !blockers.is_empty() {
+            let (masked, rest): (Vec<u64>, Vec<u64>) = recipients
+                .into_iter()
+                .partition(|r| blockers.binary_search(r).is_ok());
+            recipients = rest;
+            blockers_copy = Some((masked, redacted(event, &Viewer::blockers_of(author))));
+        }
+    }
+    state.fanout.publish_chat_event(
+        recipients,
+        &redacted(event, &Viewer::everyone()),
+        blockers_copy
+            .as_ref()
+            .map(|(users, e)| (users.as_slice(), e)),
+    );
 }
 
 /// The chat as `user` sees it now, optionally with its member list; NOT_FOUND "chat not found"
@@ -141,7 +251,7 @@ pub async fn chat_view(
     if uc.member.left_at_seq.is_some() {
         return Err(chat_not_found());
     }
-    let mut chat = chat_to_pb(&uc, user);
+    let mut chat = chat_to_pb(&uc, &Viewer::load(state, user).await?);
     if with_members {
         chat.members = state
             .store
@@ -166,16 +276,16 @@ mod tests {
             ..Default::default()
         };
         let mut own = message.clone();
-        redact_message(&mut own, 7);
+        redact_message(&mut own, &Viewer::own(7));
         assert_eq!(own.client_msg_id, "abc");
         let mut other = message.clone();
-        redact_message(&mut other, 8);
+        redact_message(&mut other, &Viewer::own(8));
         assert!(other.client_msg_id.is_empty());
         let event = pb::ChatEvent {
             body: Some(pb::chat_event::Body::MessageCreated(message)),
             ..Default::default()
         };
-        match broadcast_form(&event).body {
+        match redacted(&event, &Viewer::everyone()).body {
             Some(pb::chat_event::Body::MessageCreated(m)) => assert!(m.client_msg_id.is_empty()),
             other => panic!("unexpected {other:?}"),
         }
@@ -195,14 +305,73 @@ mod tests {
             ..Default::default()
         };
         let mut late = message.clone();
-        redact_message(&mut late, many);
+        redact_message(&mut late, &Viewer::own(many));
         assert_eq!(late.reactions.len(), MAX_REACTION_EMOJI);
         let first = &late.reactions[0];
         assert_eq!(first.user_ids.len(), MAX_REACTION_USERS_SHOWN + 1);
         assert_eq!(first.user_ids.last(), Some(&many));
         assert_eq!(first.count, many as u32);
         let mut early = message.clone();
-        redact_message(&mut early, 1);
+        redact_message(&mut early, &Viewer::own(1));
         assert_eq!(early.reactions[0].user_ids.len(), MAX_REACTION_USERS_SHOWN);
+    }
+
+    #[test]
+    fn a_blocker_gets_placeholders_without_content() {
+        let message = pb::Message {
+            chat_id: 3,
+            seq: 9,
+            sender_id: 7,
+            kind: pb::MessageKind::Image as i32,
+            text: "caption".into(),
+            file_id: "f".into(),
+            reply_to_seq: 2,
+            sent_at_ms: 5,
+            edited: true,
+            edited_at_ms: 6,
+            reactions: vec![pb::Reaction {
+                emoji: "x".into(),
+                user_ids: vec![1],
+                count: 1,
+            }],
+            mention_ids: vec![1],
+            client_msg_id: "c".into(),
+            ..Default::default()
+        };
+        let blocker = Viewer {
+            id: 1,
+            blocked: vec![4, 7],
+        };
+        let mut seen = message.clone();
+        redact_message(&mut seen, &blocker);
+        assert_eq!(
+            seen,
+            pb::Message {
+                chat_id: 3,
+                seq: 9,
+                sender_id: 7,
+                kind: pb::MessageKind::Image as i32,
+                sent_at_ms: 5,
+                from_blocked_user: true,
+                ..Default::default()
+            }
+        );
+        let edit = pb::ChatEvent {
+            actor_id: 7,
+            body: Some(pb::chat_event::Body::MessageEdited(pb::MessageEdited {
+                message_seq: 9,
+                text: "new".into(),
+                edited_at_ms: 8,
+            })),
+            ..Default::default()
+        };
+        match redacted(&edit, &Viewer::blockers_of(7)).body {
+            Some(pb::chat_event::Body::MessageEdited(e)) => assert!(e.text.is_empty()),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(redacted(&edit, &Viewer::own(1)), edit);
+        let mut unblocked = message.clone();
+        redact_message(&mut unblocked, &Viewer::own(1));
+        assert!(!unblocked.from_blocked_user && unblocked.text == "caption");
     }
 }

@@ -40,6 +40,8 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 pub const MAX_BIO_CHARS: usize = 500;
 /// Longest file or avatar id in bytes.
 pub const MAX_FILE_ID_BYTES: usize = 128;
+/// Longest file name in bytes (after reduction to its last path component).
+pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// Longest chat title in characters.
 pub const MAX_TITLE_CHARS: usize = 128;
 /// Longest chat description in characters.
@@ -238,6 +240,32 @@ pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
         ));
     }
     Ok(())
+}
+
+/// A file's name, kept as metadata only: reduced to its last path component (after the last `/`
+/// or `\`, so `../../etc/passwd` is `passwd`), then at most 255 bytes on one line with no control
+/// or invisible format characters, and not `.` or `..`. Empty means no name. Returns the name to
+/// store.
+pub fn file_name(field: &'static str, raw: &str) -> FieldResult<String> {
+    // Control characters anywhere are refused, not cut away with the path.
+    check_chars(raw, Lines::Single).map_err(|r| FieldError::invalid(field, r.message()))?;
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if raw.contains(['/', '\\']) && name.is_empty() {
+        return Err(FieldError::invalid(
+            field,
+            "has no file name after the last path separator",
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(FieldError::invalid(field, "must not be . or .."));
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(FieldError::too_large(
+            field,
+            format!("must be at most {MAX_FILE_NAME_BYTES} bytes"),
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// A chat title: 1-128 characters on one line after trimming. Returns the trimmed title.

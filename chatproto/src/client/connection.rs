@@ -74,6 +74,11 @@ impl Link {
         self.send(&EncodedRequest::new(request_id, kind)?).await
     }
 
+    /// The largest frame this connection's server accepts and sends.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
     /// Sends an already encoded request (see [`EncodedRequest`]) and reads its one response.
     pub async fn send(&self, request: &EncodedRequest) -> Result<pb::Response, CallError> {
         send_on(&self.conn, self.max_frame_bytes, request).await
@@ -121,6 +126,11 @@ impl EncodedRequest {
         let frame = crate::io::encode_frames([&request], MAX_ACCEPTED_FRAME_BYTES)
             .map_err(|e| CallError::TooLarge(e.to_string()))?;
         Ok(Self { frame, payload_len })
+    }
+
+    /// The encoded frame (a cheap reference-counted copy).
+    pub fn frame(&self) -> bytes::Bytes {
+        self.frame.clone()
     }
 }
 

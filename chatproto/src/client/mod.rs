@@ -49,6 +49,7 @@
 //! - `reconnect.rs`: the background task (session, event stream, reconnect, re-authentication).
 //! - `auth.rs`: register, login, refresh, authenticate, logout.
 //! - `requests.rs`: the typed method of every other request kind.
+//! - `files.rs`: file upload and download with progress and resume (capability `files`).
 //! - `paging.rs`: reads that span requests: every page of the chat list, history windows,
 //!   profiles and presence for many ids.
 //! - [`store`]: files a client keeps between runs: trusted servers (trust on first use), the
@@ -59,6 +60,7 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod files;
 mod paging;
 mod reconnect;
 mod requests;

@@ -70,6 +70,47 @@ pub(super) fn limits() -> pb::Limits {
         max_page_size: 100,
         max_concurrent_requests: 32,
         max_chat_members: 10_000,
+        max_file_bytes: 104_857_600,
+        max_concurrent_uploads: 4,
+        upload_quota_bytes: 1_073_741_824,
+    }
+}
+
+/// The SHA-256 of the venue photo (any 32 bytes do for a vector).
+pub(super) fn venue_sha256() -> Vec<u8> {
+    (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect()
+}
+
+/// The venue photo as its readers see it, with its two thumbnails.
+pub(super) fn venue_photo() -> pb::FileInfo {
+    pb::FileInfo {
+        id: "f_venue_photo_01".into(),
+        name: "venue.jpg".into(),
+        mime: "image/jpeg".into(),
+        size: 2_481_337,
+        sha256: venue_sha256(),
+        kind: pb::MessageKind::Image as i32,
+        width: 4000,
+        height: 3000,
+        thumbnails: vec![
+            pb::Thumbnail {
+                file_id: "t_venue_photo_160".into(),
+                width: 160,
+                height: 120,
+                mime: "image/jpeg".into(),
+                size: 6_120,
+            },
+            pb::Thumbnail {
+                file_id: "t_venue_photo_640".into(),
+                width: 640,
+                height: 480,
+                mime: "image/jpeg".into(),
+                size: 58_004,
+            },
+        ],
+        created_at_ms: T0 - 7_300_000,
     }
 }
 
@@ -131,6 +172,7 @@ pub(super) fn forwarded_image() -> pb::Message {
         kind: pb::MessageKind::Image as i32,
         text: "the venue".into(),
         file_id: "f_venue_photo_01".into(),
+        attachment: Some(Box::new(venue_photo())),
         forwarded_from: Some(pb::ForwardedFrom {
             chat_id: CHANNEL,
             seq: 3,

@@ -555,6 +555,42 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 }),
             ),
         ),
+        (
+            "request.begin_upload",
+            Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
+            request(
+                53,
+                Rq::BeginUpload(pb::BeginUpload {
+                    size: 2_481_337,
+                    sha256: venue_sha256(),
+                    name: "venue.jpg".into(),
+                    kind: pb::MessageKind::Image as i32,
+                }),
+            ),
+        ),
+        (
+            "request.finish_upload",
+            None,
+            request(
+                54,
+                Rq::FinishUpload(pb::FinishUpload {
+                    upload_id: "u_2mVbq7R0TkeY1xQh".into(),
+                }),
+            ),
+        ),
+        (
+            "request.download_file",
+            Some("resumes a download at byte 1048576, to the end"),
+            request(
+                55,
+                Rq::DownloadFile(pb::DownloadFile {
+                    file_id: "f_venue_photo_01".into(),
+                    offset: 1_048_576,
+                    length: 0,
+                    prefer_url: false,
+                }),
+            ),
+        ),
     ];
     cases
         .iter()
@@ -799,6 +835,51 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             Some("more is set: page on with after_seq 9"),
             response(45, Rs::Events(events)),
         ),
+        (
+            "response.upload",
+            Some("the server has the first MiB: the upload stream starts there"),
+            response(
+                53,
+                Rs::Upload(pb::UploadTicket {
+                    upload_id: "u_2mVbq7R0TkeY1xQh".into(),
+                    offset: 1_048_576,
+                }),
+            ),
+        ),
+        (
+            "response.file",
+            Some("a photo with its size and two thumbnails, each a file of its own"),
+            response(54, Rs::File(venue_photo())),
+        ),
+        (
+            "response.download",
+            Some("the frame is followed on the stream by exactly `length` raw bytes, then FIN"),
+            response(
+                55,
+                Rs::Download(pb::Download {
+                    file: Some(venue_photo()),
+                    offset: 1_048_576,
+                    length: 1_432_761,
+                    url: String::new(),
+                    url_expires_at_ms: 0,
+                }),
+            ),
+        ),
+        (
+            "response.download.url",
+            Some("prefer_url: a signed HTTPS URL instead of the bytes"),
+            response(
+                56,
+                Rs::Download(pb::Download {
+                    file: Some(venue_photo()),
+                    offset: 0,
+                    length: 0,
+                    url: "https://files.example.org/f/f_venue_photo_01?u=1001&e=1767229200&s=Zm9v"
+                        .into(),
+                    url_expires_at_ms: 1_767_229_200_000,
+                }),
+            ),
+        ),
     ];
     cases
         .iter()
@@ -838,6 +919,25 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
                 7,
                 BOB,
                 Body::MessageCreated(group_message()),
+            ))),
+        ),
+        (
+            "event.chat.message_created.placeholder",
+            Some(
+                "message 7 as a member who blocked Bob gets it: from_blocked_user, no content (spec 9.2)",
+            ),
+            event(Ev::Chat(chat_event(
+                7,
+                BOB,
+                Body::MessageCreated(pb::Message {
+                    chat_id: GROUP_CHAT,
+                    seq: 7,
+                    sender_id: BOB,
+                    kind: pb::MessageKind::Text as i32,
+                    sent_at_ms: chat_event_at(7),
+                    from_blocked_user: true,
+                    ..Default::default()
+                }),
             ))),
         ),
         (
@@ -998,6 +1098,18 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
         .iter()
         .map(|(name, note, msg)| ok(name, *note, msg))
         .collect()
+}
+
+/// The header frame of an upload stream (the file's raw bytes follow it).
+pub(super) fn upload_headers() -> Result<Vec<Vector>, VectorError> {
+    Ok(vec![ok(
+        "upload_stream.header",
+        Some("continues upload u_2mVbq7R0TkeY1xQh at byte 1048576; the raw bytes follow, then FIN"),
+        &pb::UploadStreamHeader {
+            upload_id: "u_2mVbq7R0TkeY1xQh".into(),
+            offset: 1_048_576,
+        },
+    )?])
 }
 
 /// The typing datagram in both directions.

@@ -555,6 +555,7 @@ impl TestServer {
                         max_page_size: 50,
                         max_concurrent_requests: 100,
                         max_chat_members: 1000,
+                        ..Default::default()
                     }),
                     redirect,
                 })

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chatproto::tls::Verification;
 
-pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
+pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs, TransferArgs};
 use file::FileConfig;
 
 use crate::error::LoadgenError;
@@ -207,7 +207,8 @@ impl RunConfig {
                 command: Some(Command::Run(args)),
                 ..
             }) => Self::load(*args),
-            Ok(_) => Err(LoadgenError::Usage("expected loadgen run".into())),
+            // `run` is always the subcommand parsed here.
+            Ok(_) => Err(LoadgenError::Usage("not a run command line".into())),
             Err(e) => Err(LoadgenError::Usage(e.to_string())),
         }
     }
@@ -399,7 +400,7 @@ impl RunConfig {
 }
 
 /// The certificate verification from the three mutually exclusive settings (flags or file).
-fn tls_mode(
+pub(crate) fn tls_mode(
     pin: Option<String>,
     ca: Option<PathBuf>,
     insecure: bool,

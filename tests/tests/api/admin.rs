@@ -450,3 +450,80 @@ async fn health_names_redis_when_it_is_down() {
     );
     assert!(health.checks[0].healthy, "the store is fine: {health:?}");
 }
+
+/// Takes admin rights away from `target` as `by` does it: demote, disable or delete. True when
+/// it passed. A refusal is PERMISSION_DENIED (the last admin, or `by` is no admin any more) or,
+/// when the other side disabled or deleted `by` first, a closed connection.
+async fn remove_admin(by: &Client, target: u64, how: usize) -> bool {
+    let result = match how {
+        0 => by
+            .admin_set_role(pb::AdminSetRole {
+                user_id: target,
+                role: pb::Role::User as i32,
+            })
+            .await
+            .map(drop),
+        1 => by
+            .admin_set_user_disabled(pb::AdminSetUserDisabled {
+                user_id: target,
+                disabled: true,
+            })
+            .await
+            .map(drop),
+        _ => by
+            .admin_delete_user(pb::AdminDeleteUser { user_id: target })
+            .await
+            .map(drop),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            if let Some(code) = e.code() {
+                assert!(
+                    matches!(
+                        code,
+                        ErrorCode::PermissionDenied | ErrorCode::Unauthenticated
+                    ),
+                    "refused with {code:?}: {e}"
+                );
+            }
+            false
+        }
+    }
+}
+
+/// The only two admins remove each other at the same moment, in every combination of demote,
+/// disable and delete: exactly one request passes and one admin is left.
+#[tokio::test]
+async fn two_admins_removing_each_other_at_once_leave_one() {
+    let server = TestServer::start().await;
+    let mut retired = Vec::new();
+    for round in 0..9 {
+        let (a, a_id) = admin(&server, &format!("left{round}")).await;
+        let (b, b_id) = admin(&server, &format!("right{round}")).await;
+        // The previous round's survivor steps down, so these two are the only admins.
+        for id in retired.drain(..) {
+            let user = server
+                .store()
+                .user(id)
+                .await
+                .expect("user")
+                .expect("exists");
+            if user.role == pb::Role::Admin && !user.disabled {
+                server
+                    .store()
+                    .set_role(id, pb::Role::User)
+                    .await
+                    .expect("retire");
+            }
+        }
+        assert_eq!(server.store().count_admins().await.expect("count"), 2);
+        let (ra, rb) = tokio::join!(
+            remove_admin(&a, b_id, round / 3),
+            remove_admin(&b, a_id, round % 3)
+        );
+        assert!(ra != rb, "round {round}: both passed or both were refused");
+        assert_eq!(server.store().count_admins().await.expect("count"), 1);
+        retired.extend([a_id, b_id]);
+    }
+}

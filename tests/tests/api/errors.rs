@@ -14,12 +14,17 @@ use chatproto::pb;
 use chatproto::pb::ErrorCode as E;
 use chatproto::pb::request::Kind;
 use tests::client::{PASSWORD, config_for};
+use tests::files::UploadConn;
 use tests::server::TestServer;
 
 const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/protocol.md"));
 
 /// An id no user, chat or message has.
 const NONE: u64 = 9_999_999;
+/// An id no upload or file has.
+const NO_FILE: &str = "nosuchfile";
+/// The server's `max_file_bytes` (its default).
+const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Sends any request kind through the SDK's typed path and keeps only the outcome.
 macro_rules! dispatch {
@@ -157,6 +162,12 @@ struct Fixture {
     bob_session: u64,
     bob_refresh: String,
     bob_access: String,
+    /// alice's upload with no byte sent.
+    empty_upload: String,
+    /// alice's upload whose bytes are not those declared.
+    wrong_upload: String,
+    /// alice's finished file (not an image).
+    file: pb::FileInfo,
 }
 
 /// The table: who sends what, the code section 9 says they get, and why. Run in order.
@@ -183,6 +194,10 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
     let reset = |user_id| pb::AdminResetPassword { user_id, new_password: "another good password".into() };
     let revoke = |user_id| pb::AdminRevokeSessions { user_id, session_id: 0 };
     let create = |name: &str| pb::AdminCreateUser { username: name.into(), email: format!("{name}@example.test"), password: PASSWORD.into(), role: 0 };
+    let avatar = |id: &str| pb::UpdateChat { chat_id: g, avatar_file_id: Some(id.into()), ..Default::default() };
+    let declare = |size: u64| pb::BeginUpload { size, sha256: vec![7; 32], name: "x.bin".into(), kind: pb::MessageKind::File as i32 };
+    let finish = |upload_id: &str| pb::FinishUpload { upload_id: upload_id.into() };
+    let fetch = |file_id: &str, offset: u64| pb::DownloadFile { file_id: file_id.into(), offset, ..Default::default() };
     vec![
         // 9.1 Connection and accounts.
         (Alice, E::FailedPrecondition, "not first", K::Hello(pb::Hello { protocol_major: 1, ..Default::default() })),
@@ -204,6 +219,7 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Anon, E::Unauthenticated, "not authenticated", K::GetMe(pb::GetMe {})),
         (Alice, E::InvalidArgument, "more than max_page_size ids", K::GetUsers(pb::GetUsers { user_ids: (1..=101).collect() })),
         (Alice, E::InvalidArgument, "status", K::UpdateProfile(pb::UpdateProfile { status: 99, ..Default::default() })),
+        (Alice, E::NotFound, "avatar file", K::UpdateProfile(pb::UpdateProfile { avatar_file_id: Some(NO_FILE.into()), ..Default::default() })),
         (Alice, E::InvalidArgument, "query", K::SearchUsers(pb::SearchUsers { query: " ".into(), ..Default::default() })),
         (Alice, E::NotFound, "user", K::AddContact(pb::AddContact { user_id: NONE })),
         (Alice, E::InvalidArgument, "oneself", K::AddContact(pb::AddContact { user_id: f.alice })),
@@ -226,6 +242,8 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Alice, E::PermissionDenied, "a listed user blocked the caller", K::CreateGroup(new_group(pb::ChatKind::Group, vec![f.dave]))),
         (Bob, E::PermissionDenied, "not a chat admin", K::UpdateChat(rename(g))),
         (Alice, E::PermissionDenied, "private chat", K::UpdateChat(rename(f.private))),
+        (Alice, E::NotFound, "avatar file", K::UpdateChat(avatar(NO_FILE))),
+        (Alice, E::InvalidArgument, "avatar not an image", K::UpdateChat(avatar(&f.file.id))),
         (Bob, E::PermissionDenied, "not the owner", K::DeleteChat(pb::DeleteChat { chat_id: g })),
         (Alice, E::NotFound, "a user", K::AddMembers(add(g, NONE))),
         (Alice, E::Conflict, "already a member", K::AddMembers(add(g, f.bob))),
@@ -293,6 +311,15 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminHealth(pb::AdminHealth {})),
         (Root, E::Conflict, "username taken", K::AdminCreateUser(create("alice"))),
         (Root, E::InvalidArgument, "email required", K::AdminCreateUser(pb::AdminCreateUser { email: String::new(), ..create("noemail2") })),
+        // 9.7 Files.
+        (Alice, E::TooLarge, "size over max_file_bytes", K::BeginUpload(declare(MAX_FILE_BYTES + 1))),
+        (Alice, E::InvalidArgument, "size 0", K::BeginUpload(declare(0))),
+        (Alice, E::NotFound, "upload", K::FinishUpload(finish(NO_FILE))),
+        (Alice, E::FailedPrecondition, "bytes missing", K::FinishUpload(finish(&f.empty_upload))),
+        (Alice, E::InvalidArgument, "SHA-256 mismatch", K::FinishUpload(finish(&f.wrong_upload))),
+        (Bob, E::NotFound, "not readable", K::DownloadFile(fetch(&f.file.id, 0))),
+        (Alice, E::NotFound, "no such file", K::DownloadFile(fetch(NO_FILE, 0))),
+        (Alice, E::InvalidArgument, "offset past the end", K::DownloadFile(fetch(&f.file.id, f.file.size + 1))),
     ]
 }
 
@@ -302,6 +329,8 @@ async fn every_request_gets_the_errors_section_9_lists() {
         "--limit-send=1/m burst 12",
         "--limit-typing=1/m burst 1",
         "--limit-login-account=1/m burst 3",
+        "--limit-login-account-address=1/m burst 3",
+        "--limit-upload=1/m burst 8",
     ])
     .await;
     let anon = Client::connect(config(&server)).await.expect("connect");
@@ -397,6 +426,50 @@ async fn every_request_gets_the_errors_section_9_lists() {
         .await
         .expect("forward")
         .seq;
+    // Files: an upload nothing was sent for, one whose bytes are not those declared, a file.
+    let declared = tests::files::content(1000, 1);
+    let begin = |bytes: &[u8], name: &str, kind: pb::MessageKind| pb::BeginUpload {
+        size: bytes.len() as u64,
+        sha256: tests::files::sha256(bytes),
+        name: name.into(),
+        kind: kind as i32,
+    };
+    let empty_upload = alice
+        .begin_upload(begin(&declared, "empty.bin", pb::MessageKind::File))
+        .await
+        .expect("begin")
+        .upload_id;
+    let other = tests::files::content(1000, 4);
+    let wrong_upload = alice
+        .begin_upload(begin(&other, "wrong.bin", pb::MessageKind::File))
+        .await
+        .expect("begin")
+        .upload_id;
+    let raw = UploadConn::connect(
+        server.addr(),
+        &server.fingerprint(),
+        &alice_auth.access_token,
+    )
+    .await;
+    raw.send(&wrong_upload, 0, &tests::files::content(1000, 2))
+        .await;
+    let file = tests::files::upload(
+        &alice,
+        &tests::files::content(1000, 3),
+        "a.bin",
+        pb::MessageKind::File,
+    )
+    .await
+    .expect("upload");
+    // An image whose bytes arrive while image processing is busy, so that it stays unfinished.
+    let image = chatd::testing::png_image(64, 64);
+    let image_upload = alice
+        .begin_upload(begin(&image, "i.png", pb::MessageKind::Image))
+        .await
+        .expect("begin")
+        .upload_id;
+    let busy = server.fill_image_queue().expect("the image queue fills");
+    raw.send(&image_upload, 0, &image).await;
     let f = Fixture {
         alice: alice_id,
         bob: bob_id,
@@ -413,6 +486,9 @@ async fn every_request_gets_the_errors_section_9_lists() {
         bob_session: bob_auth.session_id,
         bob_refresh: bob_auth.refresh_token.clone(),
         bob_access: bob_auth.access_token.clone(),
+        empty_upload,
+        wrong_upload,
+        file,
     };
 
     let clients: HashMap<Who, &Client> = HashMap::from([
@@ -435,6 +511,36 @@ async fn every_request_gets_the_errors_section_9_lists() {
             ));
         }
     }
+
+    // Image processing busy: the queue is still full when the image upload is finished.
+    let got = send(
+        &alice,
+        Kind::FinishUpload(pb::FinishUpload {
+            upload_id: image_upload.clone(),
+        }),
+    )
+    .await
+    .err()
+    .and_then(|e| e.code());
+    drop(busy);
+    if got == Some(E::Unavailable) {
+        covered.insert(("finish_upload".into(), "UNAVAILABLE".into()));
+    } else {
+        wrong.push(format!(
+            "finish_upload (image processing busy): got {got:?}"
+        ));
+    }
+    let after = send(
+        &alice,
+        Kind::FinishUpload(pb::FinishUpload {
+            upload_id: image_upload,
+        }),
+    )
+    .await;
+    assert!(
+        after.is_ok(),
+        "finishing again once the queue has room: {after:?}"
+    );
 
     // The rate limits last: each uses up a budget of its own.
     let mut limited = |name: &str| {
@@ -485,6 +591,39 @@ async fn every_request_gets_the_errors_section_9_lists() {
     match outcome {
         Some(E::RateLimited) => limited("login"),
         other => wrong.push(format!("login (throttled): got {other:?}")),
+    }
+    let mut outcome = None;
+    for _ in 0..10 {
+        let attempt = Kind::ChangePassword(pb::ChangePassword {
+            old_password: "wrong password".into(),
+            new_password: "another good password".into(),
+        });
+        match send(&alice, attempt).await.err().and_then(|e| e.code()) {
+            Some(E::PermissionDenied) => {}
+            other => {
+                outcome = other;
+                break;
+            }
+        }
+    }
+    match outcome {
+        Some(E::RateLimited) => limited("change_password"),
+        other => wrong.push(format!("change_password (throttled): got {other:?}")),
+    }
+    let mut outcome = None;
+    for i in 0..20 {
+        let bytes = tests::files::content(100, 100 + i);
+        let declaration = begin(&bytes, "r.bin", pb::MessageKind::File);
+        if let Err(e) = send(&alice, Kind::BeginUpload(declaration)).await {
+            outcome = e.code();
+            break;
+        }
+    }
+    match outcome {
+        Some(E::RateLimited) => limited("begin_upload"),
+        other => wrong.push(format!(
+            "begin_upload (uploads per user spent): got {other:?}"
+        )),
     }
 
     assert!(

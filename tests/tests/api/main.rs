@@ -8,9 +8,12 @@ mod support;
 
 mod accounts;
 mod admin;
+mod blocking;
 mod chats;
 mod closing;
+mod connections;
 mod errors;
+mod files;
 mod limits;
 mod membership;
 mod messages;

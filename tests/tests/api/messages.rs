@@ -146,17 +146,25 @@ async fn message_content_is_validated() {
     let (alice, _bob, chat) = pair(&server).await;
     let c = &alice.client;
 
+    let photo = tests::files::upload(
+        c,
+        &chatd::testing::png_image(32, 32),
+        "photo.png",
+        pb::MessageKind::Image,
+    )
+    .await
+    .unwrap();
     let image = pb::SendMessage {
         chat_id: chat,
         kind: pb::MessageKind::Image as i32,
-        file_id: "f_0123-abc".into(),
+        file_id: photo.id.clone(),
         text: "a caption".into(),
         ..Default::default()
     };
     let sent = c.send_message(image.clone()).await.unwrap();
     assert_eq!(
         (sent.kind(), sent.file_id.as_str(), sent.text.as_str()),
-        (pb::MessageKind::Image, "f_0123-abc", "a caption")
+        (pb::MessageKind::Image, photo.id.as_str(), "a caption")
     );
     assert!(
         c.send_message(pb::SendMessage {

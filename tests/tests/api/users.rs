@@ -19,7 +19,7 @@ async fn profiles_update_and_public_views_hide_private_fields() {
         .update_profile(pb::UpdateProfile {
             display_name: Some("Alice A.".into()),
             bio: Some("line one\nline two".into()),
-            avatar_file_id: Some("file_123".into()),
+            avatar_file_id: None,
             status: pb::UserStatus::Busy as i32,
         })
         .await

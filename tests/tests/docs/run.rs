@@ -95,6 +95,8 @@ pub struct World {
     vars: BTreeMap<String, String>,
     /// The release artifacts after the first server's build: (crate file name, modified).
     first_build: Option<BTreeMap<PathBuf, SystemTime>>,
+    /// When the test began: artifacts older than this are from an earlier run.
+    started: SystemTime,
 }
 
 impl World {
@@ -138,6 +140,7 @@ impl World {
             target: root.join("target/docs-test"),
             vars: BTreeMap::new(),
             first_build: None,
+            started: SystemTime::now(),
         }
     }
 
@@ -398,11 +401,25 @@ impl World {
             .filter(|(path, modified)| now.get(*path) != Some(*modified))
             .map(|(path, _)| path)
             .collect();
-        let first_names: BTreeSet<(String, PathBuf)> = first
-            .keys()
-            .filter_map(|p| Some((crate_identity(p)?, p.clone())))
+        // What the first build compiled or reused in this run. The target directory outlives
+        // runs, so it also holds artifacts of earlier trees (another variant of a crate whose
+        // dependencies changed since): those are not part of this build. A warm target only
+        // shows what this run compiled; CI starts cold, where that is everything.
+        let (fresh, earlier): (Vec<_>, Vec<_>) = first
+            .iter()
+            .partition(|(_, modified)| **modified >= self.started);
+        if !earlier.is_empty() {
+            eprintln!(
+                "docs-test: {} artifacts predate this run (warm target); a second variant of \
+                 those is only caught from a cold one (`rm -rf {}`)",
+                earlier.len(),
+                self.target.display()
+            );
+        }
+        let names: BTreeSet<String> = fresh
+            .iter()
+            .filter_map(|(p, _)| crate_identity(p))
             .collect();
-        let names: BTreeSet<&String> = first_names.iter().map(|(n, _)| n).collect();
         let variants: Vec<&PathBuf> = now
             .keys()
             .filter(|p| !first.contains_key(*p))

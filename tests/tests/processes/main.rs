@@ -2,6 +2,7 @@
 //! commands against them, the documented nginx QUIC load balancer in front of them, and
 //! chat-tui driven in tmux.
 
+mod big_file;
 mod chat_tui;
 mod chatctl;
 mod cli;

@@ -14,7 +14,7 @@ use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
 use super::docs::{
-    ChatDoc, EditDoc, EventDoc, ForwardDoc, MessageDoc, ReactionDoc, decode_event, i, u,
+    ChatDoc, EditDoc, EventDoc, ForwardDoc, MessageDoc, ReactionDoc, decode_event, encode, i, u,
 };
 use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
 use super::tokens::index_tokens;
@@ -185,6 +185,7 @@ pub(super) fn message_op(new: &NewMessage) -> (PendingOp, pb::Message, pb::ChatE
         hidden_for: Vec::new(),
         tokens: index_tokens(&new.text),
         rev: 0,
+        attachment: new.attachment.as_ref().map(encode),
     };
     let message = doc.wire();
     let event = pb::ChatEvent {

@@ -7,9 +7,11 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use chat_cli::GenerateArgs;
 use chat_cli::layers::{LayerError, Layers};
-use chatproto::fingerprint::{Fingerprint, parse_fingerprint};
+use chat_cli::server::{VerificationError, parse_server};
+use chat_cli::{GenerateArgs, ServerArgs};
+use chatproto::fingerprint::Fingerprint;
+use chatproto::tls::Verification;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 
 use crate::config::{Config, ConfigError};
@@ -41,20 +43,9 @@ pub struct Cli {
         value_parser = parse_server
     )]
     pub server: String,
-    /// Accept exactly the server certificate with this SHA-256 fingerprint (64 hex digits,
-    /// colons allowed), as chatd prints it on start.
-    #[arg(long, value_name = "SHA256", conflicts_with_all = ["ca", "insecure"])]
-    pub pin: Option<String>,
-    /// Verify the server certificate against the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
-    pub ca: Option<PathBuf>,
-    /// The name the certificate must be valid for (with --ca), when it is not the host of
-    /// --server.
-    #[arg(long, value_name = "NAME")]
-    pub server_name: Option<String>,
-    /// DANGEROUS, development only: accept any server certificate.
-    #[arg(long)]
-    pub insecure: bool,
+    /// How the server certificate is checked (without any: trust on first use).
+    #[command(flatten)]
+    pub tls: ServerArgs,
     /// Sign out: revoke the saved session on the server and forget it, then exit.
     #[arg(long)]
     pub logout: bool,
@@ -132,42 +123,15 @@ pub struct Settings {
 /// Why the command line or the config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    /// `--pin` is not a fingerprint.
-    #[error("--pin: {0}")]
-    Pin(String),
-    /// `--ca` cannot be read.
-    #[error("--ca {path}: {source}")]
-    Ca {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// `--pin` or `--ca` cannot be used.
+    #[error(transparent)]
+    Verification(#[from] VerificationError),
     /// No home directory.
     #[error(transparent)]
     Paths(#[from] NoHome),
     /// The config file.
     #[error(transparent)]
     Config(#[from] ConfigError),
-}
-
-/// The `--server` parser: a non-empty host (brackets for IPv6) and a port number.
-fn parse_server(server: &str) -> Result<String, String> {
-    let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
-        let host_ok = if let Some(inner) = host.strip_prefix('[') {
-            inner
-                .strip_suffix(']')
-                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
-        } else {
-            !host.is_empty() && !host.contains(':') && !host.contains(char::is_whitespace)
-        };
-        host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
-    });
-    if valid {
-        Ok(server.to_owned())
-    } else {
-        Err("expected HOST:PORT, e.g. chat.example.org:4433 or [::1]:4433".to_owned())
-    }
 }
 
 impl Settings {
@@ -185,25 +149,21 @@ impl Settings {
     /// # Errors
     /// See [`from_cli`](Self::from_cli).
     pub fn with_paths(cli: Cli, paths: Paths, no_color: bool) -> Result<Self, SettingsError> {
-        let trust = if let Some(pin) = &cli.pin {
-            Trust::Pin(parse_fingerprint(pin).map_err(|e| SettingsError::Pin(e.to_string()))?)
-        } else if let Some(ca) = &cli.ca {
-            std::fs::metadata(ca).map_err(|source| SettingsError::Ca {
-                path: ca.clone(),
-                source,
-            })?;
-            Trust::Ca(ca.clone())
-        } else if cli.insecure {
-            Trust::Insecure
-        } else {
-            Trust::KnownServers
+        let trust = match cli.tls.verification()? {
+            Some(Verification::Pin(pin)) => Trust::Pin(pin),
+            Some(Verification::CaFile(ca)) => Trust::Ca(ca),
+            Some(_) => Trust::Insecure,
+            None => Trust::KnownServers,
         };
         let config_file = cli.config.clone().unwrap_or_else(|| paths.config_file());
         let config = Config::load(&config_file, no_color)?;
-        let device = cli.device.clone().unwrap_or_else(default_device);
+        let device = cli
+            .device
+            .clone()
+            .unwrap_or_else(|| chat_cli::device_name("chat-tui"));
         Ok(Self {
             server: cli.server,
-            server_name: cli.server_name,
+            server_name: cli.tls.server_name,
             trust,
             paths,
             config,
@@ -216,16 +176,6 @@ impl Settings {
 /// `NO_COLOR` set to anything but the empty string (no-color.org).
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-/// "chat-tui on HOST", within the 64 characters the server accepts.
-fn default_device() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this computer".into());
-    crate::widgets::shorten(&format!("chat-tui on {host}"), 64)
 }
 
 #[cfg(test)]

@@ -71,6 +71,18 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+impl AppState {
+    /// This node's dependencies, each checked with a round trip now (for `admin_health`): the
+    /// store, and Redis in cluster mode; why each failed.
+    pub async fn health_checks(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let mut checks = vec![("store", self.store.ping().await.map_err(|e| e.to_string()))];
+        if let Some(cluster) = &self.cluster {
+            checks.push(("redis", cluster.ping_redis().await));
+        }
+        checks
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

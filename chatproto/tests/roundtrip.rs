@@ -206,6 +206,10 @@ round_trips!(
     AdminSetRole,
     AdminListSessions,
     AdminRevokeSessions,
+    AdminCreateUser,
+    AdminHealth,
+    ServerHealth,
+    HealthCheck,
     // Files.
     BeginUpload,
     UploadTicket,

@@ -66,6 +66,12 @@ pub fn chat_tui_binary() -> PathBuf {
     overridden_binary("CHAT_TEST_CHAT_TUI", "chat-tui", "chat-tui")
 }
 
+/// The `chatctl` binary of this workspace, found or built like [`chatd_binary`].
+/// `CHAT_TEST_CHATCTL` overrides it.
+pub fn chatctl_binary() -> PathBuf {
+    overridden_binary("CHAT_TEST_CHATCTL", "chatctl", "chatctl")
+}
+
 /// `$var` if set, else [`workspace_binary`].
 fn overridden_binary(var: &str, package: &str, bin: &str) -> PathBuf {
     match std::env::var_os(var) {

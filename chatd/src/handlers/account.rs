@@ -115,29 +115,65 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
             p.user_id
         )));
     }
-    let hash = ctx.state.passwords.hash(req.password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
-    let user = ctx
-        .state
-        .store
-        .create_user(NewUser {
+    let user = create_user(
+        ctx,
+        NewAccount {
             username,
             email: req.email,
-            password_hash: hash,
+            password: req.password,
             role: pb::Role::User,
+        },
+        "register.username",
+    )
+    .await?;
+    tracing::info!(user_id = user.id, username = %user.username, "registered");
+    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+}
+
+/// A validated account to create.
+pub(crate) struct NewAccount {
+    /// Folded username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// The password, hashed here.
+    pub password: String,
+    /// Server role.
+    pub role: pb::Role,
+}
+
+/// Hashes the password and creates the account (`register`, `admin_create_user`); CONFLICT
+/// naming `username_field` when the username is taken.
+pub(crate) async fn create_user(
+    ctx: &ConnCtx,
+    account: NewAccount,
+    username_field: &'static str,
+) -> ApiResult<UserRecord> {
+    let hash = ctx
+        .state
+        .passwords
+        .hash(account.password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })?;
+    ctx.state
+        .store
+        .create_user(NewUser {
+            username: account.username,
+            email: account.email,
+            password_hash: hash,
+            role: account.role,
             now_ms: now_ms(),
         })
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict(
                 kind @ crate::store::ConflictKind::UsernameTaken,
-            ) => ApiError::conflict(kind.to_string()).with_field("register.username"),
+            ) => ApiError::conflict(kind.to_string()).with_field(username_field),
             other => other.into(),
-        })?;
-    tracing::info!(user_id = user.id, username = %user.username, "registered");
-    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+        })
 }
 
 /// Login with username and password.

@@ -15,7 +15,8 @@ use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::account::{kick_sessions, kick_user, session_view};
+use crate::handlers::account::{NewAccount, create_user, kick_sessions, kick_user, session_view};
+use crate::handlers::hello::SERVER_NAME;
 use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
 use crate::store::{UserChat, UserChatsQuery};
@@ -276,4 +277,53 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             .publish_chat_event(recipients.clone(), event, None);
     }
     Ok(())
+}
+
+/// AdminCreateUser: an account made by an admin (`register`'s rules, no session opened).
+pub async fn admin_create_user(ctx: &ConnCtx, req: pb::AdminCreateUser) -> ApiResult<Answer> {
+    let admin = require_admin(ctx).await?;
+    let username = validate::username("admin_create_user.username", &req.username)?;
+    validate::email("admin_create_user.email", &req.email)?;
+    validate::password("admin_create_user.password", &req.password)?;
+    let role = match pb::Role::try_from(req.role) {
+        Ok(pb::Role::Unspecified | pb::Role::User) => pb::Role::User,
+        Ok(pb::Role::Admin) => pb::Role::Admin,
+        Err(_) => {
+            return Err(ApiError::invalid(
+                "admin_create_user.role",
+                "must be ROLE_USER or ROLE_ADMIN",
+            ));
+        }
+    };
+    let account = NewAccount {
+        username,
+        email: req.email,
+        password: req.password,
+        role,
+    };
+    let user = create_user(ctx, account, "admin_create_user.username").await?;
+    tracing::info!(admin, user_id = user.id, username = %user.username, "user created by an admin");
+    Ok(Answer::User(user_view(&user, admin, true, false)))
+}
+
+/// AdminHealth: the answering node's dependencies, each checked now.
+pub async fn admin_health(ctx: &ConnCtx, _req: pb::AdminHealth) -> ApiResult<Answer> {
+    require_admin(ctx).await?;
+    let checks: Vec<pb::HealthCheck> = ctx
+        .state
+        .health_checks()
+        .await
+        .into_iter()
+        .map(|(name, result)| pb::HealthCheck {
+            name: name.to_owned(),
+            healthy: result.is_ok(),
+            detail: result.err().unwrap_or_default(),
+        })
+        .collect();
+    Ok(Answer::Health(pb::ServerHealth {
+        healthy: checks.iter().all(|c| c.healthy),
+        checks,
+        server_name: SERVER_NAME.to_owned(),
+        node_id: ctx.state.settings.node_id.clone(),
+    }))
 }

@@ -11,6 +11,9 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::now_ms;
 
+/// The software name a node gives in `Welcome` and `ServerHealth`.
+pub(crate) const SERVER_NAME: &str = concat!("chatd/", env!("CARGO_PKG_VERSION"));
+
 /// Limits announced in Welcome; handlers enforce the same numbers. The file limits only go to
 /// connections that negotiated `files` (`files` is then `Some`).
 pub fn limits(files: Option<&crate::files::FileSettings>) -> pb::Limits {
@@ -70,7 +73,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         protocol_major: chatproto::PROTOCOL_MAJOR,
         protocol_minor: chatproto::PROTOCOL_MINOR,
         capabilities,
-        server_name: concat!("chatd/", env!("CARGO_PKG_VERSION")).to_string(),
+        server_name: SERVER_NAME.to_owned(),
         node_id: ctx.state.settings.node_id.clone(),
         server_time_ms: now_ms(),
         limits: Some(limits),

@@ -538,6 +538,24 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_health",
+            None,
+            request(54, Rq::AdminHealth(pb::AdminHealth {})),
+        ),
+        (
+            "request.admin_create_user",
+            Some("an account made by an admin; no session is opened"),
+            request(
+                53,
+                Rq::AdminCreateUser(pb::AdminCreateUser {
+                    username: "erin".into(),
+                    email: "erin@example.org".into(),
+                    password: "a-first-password-2026".into(),
+                    role: pb::Role::User as i32,
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -692,6 +710,30 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         ("response.chat", None, response(32, Rs::Chat(group_chat()))),
+        (
+            "response.health",
+            Some("cluster mode with Redis unreachable: the node is not healthy"),
+            response(
+                54,
+                Rs::Health(pb::ServerHealth {
+                    healthy: false,
+                    checks: vec![
+                        pb::HealthCheck {
+                            name: "store".into(),
+                            healthy: true,
+                            detail: String::new(),
+                        },
+                        pb::HealthCheck {
+                            name: "redis".into(),
+                            healthy: false,
+                            detail: "connection refused".into(),
+                        },
+                    ],
+                    server_name: "chatd/0.1.0".into(),
+                    node_id: "node-a1".into(),
+                }),
+            ),
+        ),
         (
             "response.chats",
             None,

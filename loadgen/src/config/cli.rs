@@ -99,21 +99,9 @@ pub struct RunArgs {
     #[arg(long = "server", value_name = "HOST:PORT")]
     pub servers: Vec<String>,
 
-    /// Accept exactly the server certificate with this SHA-256 fingerprint (hex, colons allowed)
-    #[arg(long, value_name = "SHA256", conflicts_with_all = ["ca", "insecure"])]
-    pub pin: Option<String>,
-
-    /// Verify the server certificate against the CA certificates in this PEM file
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
-    pub ca: Option<PathBuf>,
-
-    /// TLS server name to verify with --ca (default: the host part of each address)
-    #[arg(long, value_name = "NAME")]
-    pub server_name: Option<String>,
-
-    /// Do not verify the server certificate at all (development only)
-    #[arg(long)]
-    pub insecure: bool,
+    /// How the server certificate is checked (one of --pin, --ca, --insecure is required)
+    #[command(flatten)]
+    pub tls: chat_cli::ServerArgs,
 
     /// room-fanout, private, connect-storm, idle, history or search [default: room-fanout]
     #[arg(long, value_name = "NAME")]

@@ -348,6 +348,109 @@ async fn server_admin_rights_follow_the_role_on_open_connections() {
         .expect("the chat is still there");
 }
 
+#[tokio::test]
+async fn admins_create_accounts_that_can_log_in_with_the_role_given() {
+    let server = TestServer::start().await;
+    let (root, root_id) = admin(&server, "root").await;
+    let created = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "Newcomer".into(),
+            email: "newcomer@example.test".into(),
+            password: PASSWORD.into(),
+            role: pb::Role::Unspecified as i32,
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.username, "newcomer", "folded like a registration");
+    assert_eq!(created.email, "newcomer@example.test");
+    assert_eq!(created.role(), pb::Role::User);
+    assert!(!created.disabled);
+    let sessions = root
+        .admin_list_sessions(pb::AdminListSessions {
+            user_id: created.id,
+        })
+        .await
+        .expect("sessions");
+    assert!(sessions.sessions.is_empty(), "no session is opened for it");
+    let newcomer = connect(&server).await;
+    newcomer
+        .login("newcomer", PASSWORD, "x")
+        .await
+        .expect("the new account logs in");
+    assert_eq!(
+        code(
+            newcomer
+                .admin_list_users(pb::AdminListUsers::default())
+                .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+
+    let second = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "deputy".into(),
+            email: "deputy@example.test".into(),
+            password: PASSWORD.into(),
+            role: pb::Role::Admin as i32,
+        })
+        .await
+        .expect("create an admin");
+    assert_eq!(second.role(), pb::Role::Admin);
+    let deputy = connect(&server).await;
+    deputy.login("deputy", PASSWORD, "x").await.expect("login");
+    deputy
+        .admin_list_users(pb::AdminListUsers::default())
+        .await
+        .expect("the new admin is one at once");
+    assert_ne!(second.id, root_id);
+
+    let bad_role = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "odd".into(),
+            email: "odd@example.test".into(),
+            password: PASSWORD.into(),
+            role: 42,
+        })
+        .await;
+    assert_eq!(code(bad_role), ErrorCode::InvalidArgument);
+}
+
+#[tokio::test]
+async fn health_checks_the_store_with_a_round_trip() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    let health = root.admin_health(pb::AdminHealth {}).await.expect("health");
+    assert!(health.healthy, "{health:?}");
+    let names: Vec<&str> = health.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["store"], "no Redis on the embedded default");
+    assert!(health.server_name.starts_with("chatd/"), "{health:?}");
+    assert!(!health.node_id.is_empty());
+}
+
+#[tokio::test]
+async fn health_names_redis_when_it_is_down() {
+    let mut redis = tests::redis::RedisServer::start();
+    let server = TestServer::start_with(&[&format!("--redis-url={}", redis.url())]).await;
+    let (root, _) = admin(&server, "root").await;
+    let health = root.admin_health(pb::AdminHealth {}).await.expect("health");
+    assert!(health.healthy, "{health:?}");
+    let names: Vec<&str> = health.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["store", "redis"]);
+
+    redis.kill();
+    let health = root
+        .admin_health(pb::AdminHealth {})
+        .await
+        .expect("the node answers without Redis");
+    assert!(!health.healthy, "{health:?}");
+    let redis_check = &health.checks[1];
+    assert!(
+        !redis_check.healthy && !redis_check.detail.is_empty(),
+        "{health:?}"
+    );
+    assert!(health.checks[0].healthy, "the store is fine: {health:?}");
+}
+
 /// Takes admin rights away from `target` as `by` does it: demote, disable or delete. True when
 /// it passed. A refusal is PERMISSION_DENIED (the last admin, or `by` is no admin any more) or,
 /// when the other side disabled or deleted `by` first, a closed connection.

@@ -39,7 +39,8 @@ macro_rules! dispatch {
 chatproto::for_each_request!(dispatch);
 
 /// The error codes section 9 lists for each request, parsed from its tables. In 9.6 the errors
-/// are stated once for all requests: PERMISSION_DENIED, and NOT_FOUND for those naming a user.
+/// are stated once for all requests: PERMISSION_DENIED, and NOT_FOUND for those naming a user;
+/// a request's own errors are named in its row.
 fn spec_errors() -> HashMap<String, BTreeSet<String>> {
     let start = SPEC.find("\n## 9. Requests").expect("section 9");
     let end = SPEC[start..].find("\n## 10.").expect("section 10") + start;
@@ -59,22 +60,27 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
         };
         let codes: BTreeSet<String> = if admin {
             let mut codes = BTreeSet::from(["PERMISSION_DENIED".to_owned()]);
-            if name != "admin_list_users" {
+            if !["admin_list_users", "admin_create_user", "admin_health"].contains(&name) {
                 codes.insert("NOT_FOUND".into());
             }
+            codes.extend(named_codes(cells[cells.len() - 2]));
             codes
         } else {
-            cells[cells.len() - 2]
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .filter(|w| E::from_str_name(&format!("ERROR_CODE_{w}")).is_some())
-                .map(str::to_owned)
-                .collect()
+            named_codes(cells[cells.len() - 2])
         };
         out.insert(name.to_owned(), codes);
     }
     out
+}
+
+/// The error codes a table cell names (in backquotes).
+fn named_codes(cell: &str) -> BTreeSet<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| E::from_str_name(&format!("ERROR_CODE_{w}")).is_some())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The name of a code as section 9 writes it (`PERMISSION_DENIED`).
@@ -187,6 +193,7 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
     let set_role = |user_id, role: pb::Role| pb::AdminSetRole { user_id, role: role as i32 };
     let reset = |user_id| pb::AdminResetPassword { user_id, new_password: "another good password".into() };
     let revoke = |user_id| pb::AdminRevokeSessions { user_id, session_id: 0 };
+    let create = |name: &str| pb::AdminCreateUser { username: name.into(), email: format!("{name}@example.test"), password: PASSWORD.into(), role: 0 };
     let avatar = |id: &str| pb::UpdateChat { chat_id: g, avatar_file_id: Some(id.into()), ..Default::default() };
     let declare = |size: u64| pb::BeginUpload { size, sha256: vec![7; 32], name: "x.bin".into(), kind: pb::MessageKind::File as i32 };
     let finish = |upload_id: &str| pb::FinishUpload { upload_id: upload_id.into() };
@@ -300,6 +307,10 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Root, E::NotFound, "user", K::AdminListSessions(pb::AdminListSessions { user_id: NONE })),
         (Bob, E::PermissionDenied, "not an admin", K::AdminRevokeSessions(revoke(f.carol))),
         (Root, E::NotFound, "user", K::AdminRevokeSessions(revoke(NONE))),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminCreateUser(create("newcomer"))),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminHealth(pb::AdminHealth {})),
+        (Root, E::Conflict, "username taken", K::AdminCreateUser(create("alice"))),
+        (Root, E::InvalidArgument, "email required", K::AdminCreateUser(pb::AdminCreateUser { email: String::new(), ..create("noemail2") })),
         // 9.7 Files.
         (Alice, E::TooLarge, "size over max_file_bytes", K::BeginUpload(declare(MAX_FILE_BYTES + 1))),
         (Alice, E::InvalidArgument, "size 0", K::BeginUpload(declare(0))),

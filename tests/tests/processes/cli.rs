@@ -106,6 +106,7 @@ fn a_config_error_points_at_its_line_and_column() {
 fn version_man_page_and_completions_for_every_binary() {
     for (package, bin) in [
         ("chatd", "chatd"),
+        ("chatctl", "chatctl"),
         ("loadgen", "loadgen"),
         ("chat-tui", "chat-tui"),
     ] {

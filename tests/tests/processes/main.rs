@@ -1,8 +1,10 @@
-//! The shipped binaries as an operator runs them: chatd processes, loadgen runs against them,
-//! the documented nginx QUIC load balancer in front of them, and chat-tui driven in tmux.
+//! The shipped binaries as an operator runs them: chatd processes, loadgen runs and chatctl
+//! commands against them, the documented nginx QUIC load balancer in front of them, and
+//! chat-tui driven in tmux.
 
 mod big_file;
 mod chat_tui;
+mod chatctl;
 mod cli;
 mod daemon;
 mod deploy;

@@ -1,11 +1,15 @@
-//! What the end-to-end suites reach inside chatd (the `testing` feature): the store conformance
-//! suite and the store stack of a node to run it through. A running server's hooks are methods
+//! What the end-to-end suites and the fuzz targets reach inside chatd (the `testing` feature):
+//! the store conformance suite and the store stack of a node to run it through, and the decoders
+//! of the paging cursors clients send back. A running server's hooks are methods
 //! of [`Daemon`](crate::daemon::Daemon) under the same feature.
 
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};
 pub use crate::delivery::hub::CONNECTION_QUEUE;
+pub use crate::error::ApiError;
 pub use crate::files::testdata::{png_bomb, png_image};
+pub use crate::handlers::cursor::{ChatListCursor, EditsCursor, SearchCursor};
+pub use crate::handlers::users::cursor_username;
 pub use crate::ops::metrics::Metrics;
 pub use crate::resilience::guarded_store::GuardedStore;
 pub use crate::state::now_ms;

@@ -52,7 +52,7 @@ enum Task {
     Image(image::Args),
     /// Regenerate workspace-hack (one build for every member), or check it with --check.
     Hack(hack::Args),
-    /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
+    /// Run the cargo-fuzz targets of `fuzz/` (needs a nightly toolchain and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
 

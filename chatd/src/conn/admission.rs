@@ -6,7 +6,7 @@
 //! prove nothing, so one address could otherwise open connections up to the global cap and
 //! lock everyone else out with `SERVER_BUSY`. Unauthenticated connections are therefore capped
 //! per address and in total (the total below the global cap, so they can never fill it), and
-//! must authenticate within a deadline ([`Admission::unauthenticated_since`]). Authenticated
+//! must authenticate within a deadline ([`Admission::auth_clock`]). Authenticated
 //! connections are capped per address too, generously: a whole office may share one address.
 //!
 //! The counts sit behind one `std::sync::Mutex` that is held only to compare and change numbers
@@ -161,12 +161,12 @@ impl ConnectionLimits {
         counts.unauthenticated += 1;
         counts.address(addr).unauthenticated += 1;
         drop(counts);
-        let (unauthenticated_since, _) = watch::channel(Some(Instant::now()));
+        let (auth_clock, _) = watch::channel(AuthClock::Running(Instant::now()));
         Ok(Admission {
             limits: Arc::clone(self),
             addr,
             state: Mutex::new(false),
-            unauthenticated_since,
+            auth_clock,
         })
     }
 }
@@ -184,9 +184,22 @@ pub struct Admission {
     /// Whether the connection is counted as authenticated. Changed only while the counts are
     /// locked (the counts lock is always taken first), so the two always agree.
     state: Mutex<bool>,
-    /// Since when the connection is unauthenticated (`None` while it is authenticated), for the
-    /// authentication deadline. Changed with the counts.
-    unauthenticated_since: watch::Sender<Option<Instant>>,
+    /// The authentication deadline's clock. Changed with the counts.
+    auth_clock: watch::Sender<AuthClock>,
+}
+
+/// Where a connection's authentication deadline stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthClock {
+    /// Unauthenticated since this instant: the deadline runs.
+    Running(Instant),
+    /// An authentication request is being answered, by a connection unauthenticated since this
+    /// instant: the deadline waits, so a slow answer (password hashing under load) does not
+    /// close a client that asked in time. Should the request fail, the clock runs on from the
+    /// same instant: failed attempts never buy time.
+    Paused(Instant),
+    /// Authenticated.
+    Stopped,
 }
 
 impl Admission {
@@ -224,32 +237,44 @@ impl Admission {
     }
 
     /// Counts the connection as authenticated for an authentication request about to run,
-    /// unless its address already holds as many authenticated connections as allowed.
+    /// unless its address already holds as many authenticated connections as allowed, and
+    /// pauses the authentication deadline while it runs.
     pub fn reserve_authenticated(&self) -> Result<(), Refused> {
         let mut counts = self.limits.counts();
         let cap = self.limits.caps.authenticated_per_address;
-        self.move_to(&mut counts, true, Some(cap))
+        self.move_to(&mut counts, true, Some(cap))?;
+        self.auth_clock.send_if_modified(|clock| match *clock {
+            AuthClock::Running(since) => {
+                *clock = AuthClock::Paused(since);
+                true
+            }
+            AuthClock::Paused(_) | AuthClock::Stopped => false,
+        });
+        Ok(())
     }
 
     /// Counts the connection as what its protocol state is now (`authenticated`), past any cap:
-    /// it is authenticated already, or going back to unauthenticated. Restarts the
-    /// authentication deadline when it becomes unauthenticated again (a logout).
+    /// it is authenticated already, or going back to unauthenticated. The authentication
+    /// deadline stops, runs on after a failed attempt, or starts again after a logout.
     pub fn settle(&self, authenticated: bool) {
         let mut counts = self.limits.counts();
         let _ = self.move_to(&mut counts, authenticated, None);
-        self.unauthenticated_since.send_if_modified(|since| {
-            match (authenticated, *since) {
-                (true, Some(_)) => *since = None,
-                (false, None) => *since = Some(Instant::now()),
-                _ => return false,
-            }
-            true
+        self.auth_clock.send_if_modified(|clock| {
+            let next = match (authenticated, *clock) {
+                (true, _) => AuthClock::Stopped,
+                (false, AuthClock::Paused(since)) => AuthClock::Running(since),
+                (false, AuthClock::Stopped) => AuthClock::Running(Instant::now()),
+                (false, running @ AuthClock::Running(_)) => running,
+            };
+            let changed = next != *clock;
+            *clock = next;
+            changed
         });
     }
 
-    /// Since when the connection is unauthenticated (`None` while authenticated), as it changes.
-    pub fn unauthenticated_since(&self) -> watch::Receiver<Option<Instant>> {
-        self.unauthenticated_since.subscribe()
+    /// The authentication deadline's clock, as it changes.
+    pub fn auth_clock(&self) -> watch::Receiver<AuthClock> {
+        self.auth_clock.subscribe()
     }
 }
 
@@ -320,14 +345,20 @@ mod tests {
     fn the_deadline_clock_follows_the_settled_state() {
         let limits = ConnectionLimits::new(caps());
         let a = limits.admit(ip(1)).expect("admit");
-        let since = a.unauthenticated_since();
-        let first = since.borrow().expect("unauthenticated from the start");
-        // A reservation alone does not stop the clock: only a real authentication does.
+        let clock = a.auth_clock();
+        let AuthClock::Running(first) = *clock.borrow() else {
+            panic!("unauthenticated from the start: {:?}", *clock.borrow());
+        };
+        // An authentication request pauses the clock; failing, it runs on from the same start.
         a.reserve_authenticated().expect("reserve");
-        assert_eq!(*since.borrow(), Some(first));
-        a.settle(true);
-        assert_eq!(*since.borrow(), None);
+        assert_eq!(*clock.borrow(), AuthClock::Paused(first));
         a.settle(false);
-        assert!(since.borrow().is_some_and(|t| t >= first));
+        assert_eq!(*clock.borrow(), AuthClock::Running(first));
+        // Succeeding, it stops; a logout starts it again.
+        a.reserve_authenticated().expect("reserve");
+        a.settle(true);
+        assert_eq!(*clock.borrow(), AuthClock::Stopped);
+        a.settle(false);
+        assert!(matches!(*clock.borrow(), AuthClock::Running(t) if t >= first));
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::conn::ConnCtx;
-use crate::conn::admission::{Admission, PRE_AUTH_FRAME_BYTES, PRE_AUTH_STREAM_BYTES};
+use crate::conn::admission::{Admission, AuthClock, PRE_AUTH_FRAME_BYTES, PRE_AUTH_STREAM_BYTES};
 use crate::error::ApiError;
 use crate::handlers;
 use crate::handlers::files;
@@ -29,10 +29,7 @@ pub async fn serve(
     mut shutdown: broadcast::Receiver<()>,
 ) {
     let mut datagrams = handlers::typing::DatagramGate::new(state.limits.rates().request);
-    let auth_deadline = unauthenticated_for(
-        admission.unauthenticated_since(),
-        state.settings.auth_deadline,
-    );
+    let auth_deadline = unauthenticated_for(admission.auth_clock(), state.settings.auth_deadline);
     tokio::pin!(auth_deadline);
     // What the request streams of an unauthenticated connection may hold at once; QUIC flow
     // control bounds what waits unread the same way (the endpoint's initial window).
@@ -187,17 +184,18 @@ pub fn error_response(request_id: u64, err: &ApiError) -> pb::Response {
     }
 }
 
-/// Completes once the connection has been unauthenticated for `limit` without a break: from
-/// its start, or from a logout. Never completes while it stays authenticated.
-async fn unauthenticated_for(mut since: watch::Receiver<Option<Instant>>, limit: Duration) {
+/// Completes once the connection has been unauthenticated for `limit` since its start or a
+/// logout, not counting while an authentication request is answered (see [`AuthClock`]).
+/// Never completes while it stays authenticated.
+async fn unauthenticated_for(mut clock: watch::Receiver<AuthClock>, limit: Duration) {
     loop {
-        let current = *since.borrow_and_update();
+        let current = *clock.borrow_and_update();
         let changed = match current {
-            Some(since_when) => tokio::select! {
-                () = tokio::time::sleep_until((since_when + limit).into()) => return,
-                changed = since.changed() => changed,
+            AuthClock::Running(since) => tokio::select! {
+                () = tokio::time::sleep_until((since + limit).into()) => return,
+                changed = clock.changed() => changed,
             },
-            None => since.changed().await,
+            AuthClock::Paused(_) | AuthClock::Stopped => clock.changed().await,
         };
         if changed.is_err() {
             // The admission is gone, so is the connection: nothing left to time.

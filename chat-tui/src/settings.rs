@@ -7,12 +7,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use chat_cli::layers::{LayerError, Layers};
+use chat_cli::layers::LayerError;
 use chat_cli::server::{VerificationError, parse_server};
 use chat_cli::{GenerateArgs, ServerArgs};
 use chatproto::fingerprint::Fingerprint;
 use chatproto::tls::Verification;
-use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+use clap::{CommandFactory as _, Parser};
 
 use crate::config::{Config, ConfigError};
 use crate::paths::{NoHome, Paths};
@@ -76,15 +76,7 @@ impl Cli {
         args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Cli, LayerError> {
-        let layers = Layers {
-            env: &env,
-            config_arg: None,
-            tables: &[],
-            other_ids: &[],
-        };
-        let matches =
-            chat_cli::layers::parse(&Cli::command(), args.into_iter().collect(), &layers)?;
-        Ok(Cli::from_arg_matches(&matches)?)
+        chat_cli::layers::parse_env_only(args, &env)
     }
 }
 

@@ -3,10 +3,10 @@
 
 use std::ffi::OsString;
 
-use chat_cli::layers::{LayerError, Layers};
+use chat_cli::layers::LayerError;
 use chat_cli::server::parse_server;
 use chat_cli::{GenerateArgs, ServerArgs};
-use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 /// The command line of `chatctl`.
 #[derive(Debug, Clone, Parser)]
@@ -297,14 +297,6 @@ impl Cli {
         args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Cli, LayerError> {
-        let layers = Layers {
-            env: &env,
-            config_arg: None,
-            tables: &[],
-            other_ids: &[],
-        };
-        let matches =
-            chat_cli::layers::parse(&Cli::command(), args.into_iter().collect(), &layers)?;
-        Ok(Cli::from_arg_matches(&matches)?)
+        chat_cli::layers::parse_env_only(args, &env)
     }
 }

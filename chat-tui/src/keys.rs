@@ -64,7 +64,6 @@ impl Key {
     }
 
     /// A terminal key event for this key (tests drive the update function with them).
-    #[cfg(test)]
     pub fn to_event(self) -> KeyEvent {
         let mut modifiers = KeyModifiers::empty();
         modifiers.set(KeyModifiers::CONTROL, self.ctrl);

@@ -31,7 +31,8 @@ use crate::paths::{NoHome, Paths};
         (mode 0600) under $XDG_STATE_HOME/chat-tui, so the next start needs no password; \
         --logout ends it. Press ? in the client for every key binding.",
     after_help = "Files: $XDG_CONFIG_HOME/chat-tui/config.toml (theme, keys, notifications), \
-        $XDG_CONFIG_HOME/chat-tui/known_servers, $XDG_STATE_HOME/chat-tui/<server>/ (session, outbox, history)."
+        $XDG_CONFIG_HOME/chat-tui/known_servers, $XDG_STATE_HOME/chat-tui/<server>/ (session, outbox, history); \
+        downloads go to --download-dir."
 )]
 pub struct Cli {
     /// The server, as HOST:PORT (a DNS name or an address; IPv6 in brackets).

@@ -24,5 +24,6 @@ mod reading;
 mod realtime;
 mod sync;
 mod tokens;
+mod tui_files;
 mod tui_requests;
 mod users;

@@ -238,6 +238,7 @@ impl Daemon {
                 max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
                 steering: s.steering,
+                started: std::time::Instant::now(),
             },
             cluster: cluster.clone(),
             files,

@@ -35,6 +35,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Least-connections steering of new connections (cluster mode).
     pub steering: bool,
+    /// When this node started (for its uptime in `admin_stats`).
+    pub started: std::time::Instant,
 }
 
 /// Everything a handler can reach.

@@ -17,6 +17,7 @@ mod files;
 mod limits;
 mod membership;
 mod messages;
+mod moderation;
 mod operations;
 mod pages;
 mod protocol;

@@ -61,6 +61,19 @@ pub enum Command {
     /// Count users, chats and messages, with the answering node's connections and uptime
     #[command(after_help = "Example:\n  chatctl stats --json")]
     Stats(ConnArgs),
+    /// List the live chatd nodes (one on the embedded default), or drain one
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  chatctl nodes\n  chatctl nodes drain node-b --yes"
+    )]
+    Nodes {
+        /// Drain a node instead of listing them
+        #[command(subcommand)]
+        command: Option<NodesCommand>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  chatctl completions bash > ~/.local/share/bash-completion/completions/chatctl"
@@ -268,6 +281,25 @@ pub enum MessagesCommand {
     },
 }
 
+/// `chatctl nodes ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NodesCommand {
+    /// Drain a node for a rolling restart: its clients are told to reconnect elsewhere, it stops
+    /// accepting connections and its chatd process exits
+    #[command(after_help = "Example:\n  chatctl nodes drain node-b --yes")]
+    Drain {
+        /// The node id (as `chatctl nodes` lists it)
+        #[arg(value_name = "NODE")]
+        node: String,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
 /// A chat kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ChatKind {
@@ -377,6 +409,11 @@ impl Command {
             Command::Messages(
                 MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
             ) => Some(conn),
+            Command::Nodes {
+                command: Some(NodesCommand::Drain { conn, .. }),
+                ..
+            }
+            | Command::Nodes { conn, .. } => Some(conn),
             Command::Completions { .. } => None,
         }
     }

@@ -5,6 +5,7 @@ mod health;
 mod login;
 mod logout;
 mod messages;
+mod nodes;
 mod stats;
 mod users;
 
@@ -47,6 +48,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Chats(chats) => chats::run(chats, &settings).await,
         Command::Messages(messages) => messages::run(messages, &settings).await,
         Command::Stats(_) => stats::run(&settings).await,
+        Command::Nodes { command, .. } => nodes::run(command, &settings).await,
         Command::Completions { .. } => Ok(()),
     }
 }

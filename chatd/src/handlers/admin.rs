@@ -332,7 +332,7 @@ pub async fn admin_health(ctx: &ConnCtx, _req: pb::AdminHealth) -> ApiResult<Ans
 pub async fn admin_stats(ctx: &ConnCtx, _req: pb::AdminStats) -> ApiResult<Answer> {
     require_admin(ctx).await?;
     let counts = ctx.state.store.counts().await?;
-    let uptime = ctx.state.settings.started.elapsed();
+    let uptime = ctx.state.node.started.elapsed();
     Ok(Answer::Stats(pb::ServerStats {
         users: counts.users,
         chats: counts.chats,

@@ -620,6 +620,21 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             request(61, Rq::AdminStats(pb::AdminStats {})),
         ),
         (
+            "request.admin_list_nodes",
+            None,
+            request(62, Rq::AdminListNodes(pb::AdminListNodes {})),
+        ),
+        (
+            "request.admin_drain_node",
+            Some("drain node-b for a rolling restart"),
+            request(
+                63,
+                Rq::AdminDrainNode(pb::AdminDrainNode {
+                    node_id: "node-b".into(),
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -844,6 +859,38 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                     uptime_ms: 86_400_000,
                     server_name: "chatd/0.1.0".into(),
                     node_id: "node-a1".into(),
+                }),
+            ),
+        ),
+        (
+            "response.nodes",
+            Some("two nodes; node-b was asked to drain"),
+            response(
+                62,
+                Rs::Nodes(pb::NodeList {
+                    nodes: vec![
+                        pb::NodeStatus {
+                            node_id: "node-a".into(),
+                            addr: "chat-a.example.org:4433".into(),
+                            connections: 812,
+                            version: "0.1.0".into(),
+                            started_at_ms: T0,
+                            heartbeat_at_ms: T0 + 86_400_000,
+                            draining: false,
+                            answering: true,
+                        },
+                        pb::NodeStatus {
+                            node_id: "node-b".into(),
+                            addr: "chat-b.example.org:4433".into(),
+                            connections: 790,
+                            version: "0.1.0".into(),
+                            started_at_ms: T0 + 3_600_000,
+                            heartbeat_at_ms: T0 + 86_399_000,
+                            draining: true,
+                            answering: false,
+                        },
+                    ],
+                    more: false,
                 }),
             ),
         ),

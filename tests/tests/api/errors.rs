@@ -67,6 +67,7 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
                 "admin_health",
                 "admin_list_chats",
                 "admin_stats",
+                "admin_list_nodes",
             ];
             if !names_no_id.contains(&name) {
                 codes.insert("NOT_FOUND".into());
@@ -338,6 +339,10 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Root, E::NotFound, "chat", K::AdminPurgeMessages(pb::AdminPurgeMessages { user_id: f.carol, chat_id: NONE, limit: 0 })),
         (Root, E::InvalidArgument, "limit", K::AdminPurgeMessages(pb::AdminPurgeMessages { user_id: f.carol, limit: 101, ..Default::default() })),
         (Bob, E::PermissionDenied, "not an admin", K::AdminStats(pb::AdminStats {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminListNodes(pb::AdminListNodes {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminDrainNode(pb::AdminDrainNode::default())),
+        (Root, E::NotFound, "not a live node", K::AdminDrainNode(pb::AdminDrainNode { node_id: "no-such-node".into() })),
+        (Root, E::TooLarge, "node_id", K::AdminDrainNode(pb::AdminDrainNode { node_id: "n".repeat(65) })),
         // 9.7 Files.
         (Alice, E::TooLarge, "size over max_file_bytes", K::BeginUpload(declare(MAX_FILE_BYTES + 1))),
         (Alice, E::InvalidArgument, "size 0", K::BeginUpload(declare(0))),

@@ -18,6 +18,7 @@ mod limits;
 mod membership;
 mod messages;
 mod moderation;
+mod nodes;
 mod operations;
 mod pages;
 mod protocol;

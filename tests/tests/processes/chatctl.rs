@@ -64,7 +64,8 @@ pub(crate) fn assert_status(out: &Output, status: i32) {
 }
 
 /// The `--json` output with what changes from run to run (times, addresses, presence,
-/// generated passwords, a node's live connections) replaced by its kind, for snapshots.
+/// generated passwords, a node's live connections and version) replaced by its kind, for
+/// snapshots.
 pub(crate) fn stable_json(out: &Output) -> String {
     fn redact(v: &mut serde_json::Value) {
         match v {
@@ -75,6 +76,8 @@ pub(crate) fn stable_json(out: &Output) -> String {
                     let volatile = key.ends_with("_at_ms")
                         || [
                             "address",
+                            "addr",
+                            "version",
                             "server",
                             "online",
                             "node_id",
@@ -361,9 +364,11 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let home = tempfile::tempdir().expect("home");
     let flags = server_flags(&server);
     let env = [("CHATCTL_PASSWORD", PASSWORD)];
-    let commands: [&[&str]; 18] = [
+    let commands: [&[&str]; 20] = [
         &["health"],
         &["stats"],
+        &["nodes"],
+        &["nodes", "drain", "node-b", "--yes"],
         &["chats", "list"],
         &["chats", "show", "1"],
         &["chats", "members", "1"],

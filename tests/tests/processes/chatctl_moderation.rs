@@ -1,6 +1,7 @@
-//! chatctl's `chats`, `messages` and `stats` commands against a real chatd over QUIC: listing
-//! and reading chats from outside, moderation that members see as ordinary deletes, the
-//! server's counts; their `--json` snapshots and exit statuses.
+//! chatctl's `chats`, `messages`, `stats` and `nodes` commands against a real chatd over QUIC:
+//! listing and reading chats from outside, moderation that members see as ordinary deletes, the
+//! server's counts, its one node and draining it; their `--json` snapshots and exit statuses.
+//! (Nodes of a cluster: the cluster suite's `nodes`.)
 
 use std::path::Path;
 use std::time::Duration;
@@ -163,4 +164,34 @@ async fn chats_messages_and_stats_as_an_admin_runs_them() {
     tokio::time::timeout(Duration::from_secs(10), bob.close())
         .await
         .expect("closed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_lists_the_embedded_node_and_drain_stops_it() {
+    let (server, _, _) = server_with_users().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    login(home, &server).await;
+    let out = chatctl(home, &[], &["nodes", "--json"], "").await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("nodes", stable_json(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed[0]["addr"], server.addr().to_string());
+    let node = listed[0]["node_id"].as_str().expect("node id").to_owned();
+    let out = chatctl(home, &[], &["nodes"], "").await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    assert!(table.starts_with("NODE"), "{table}");
+    assert!(
+        table.contains(&format!("{node} *")) && table.contains("serving"),
+        "{table}"
+    );
+
+    assert_status(&chatctl(home, &[], &["nodes", "drain", &node], "").await, 2);
+    let out = chatctl(home, &[], &["nodes", "drain", &node, "--yes", "--json"], "").await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("nodes_drain", stable_json(&out));
+    // Drained: nothing answers any more.
+    let out = chatctl(home, &[], &["nodes"], "").await;
+    assert_status(&out, 5);
 }

@@ -37,6 +37,63 @@ pub struct Settings {
     pub steering: bool,
 }
 
+/// This node as server admins see and steer it (`admin_stats`, `admin_list_nodes`,
+/// `admin_drain_node`).
+#[derive(Debug)]
+pub struct NodeControl {
+    /// When the node started.
+    pub started: std::time::Instant,
+    /// The same, as a wall-clock time.
+    pub started_at_ms: i64,
+    /// Where clients reach it, set once the endpoint is bound.
+    addr: std::sync::OnceLock<String>,
+    /// Cancelled when the node is to drain: the server's accept loop stops on it.
+    drain: tokio_util::sync::CancellationToken,
+}
+
+impl NodeControl {
+    /// A node starting now.
+    pub fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            started_at_ms: now_ms(),
+            addr: std::sync::OnceLock::new(),
+            drain: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Records where clients reach the node (the first call wins).
+    pub fn set_addr(&self, addr: String) {
+        let _ = self.addr.set(addr);
+    }
+
+    /// Where clients reach the node; empty before the endpoint is bound.
+    pub fn addr(&self) -> &str {
+        self.addr.get().map_or("", String::as_str)
+    }
+
+    /// Asks the node to drain (idempotent).
+    pub fn drain(&self) {
+        self.drain.cancel();
+    }
+
+    /// Whether a drain was asked for.
+    pub fn draining(&self) -> bool {
+        self.drain.is_cancelled()
+    }
+
+    /// Completes once a drain is asked for.
+    pub async fn drained(&self) {
+        self.drain.cancelled().await;
+    }
+}
+
+impl Default for NodeControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Everything a handler can reach.
 pub struct AppState {
     /// The system of record (guarded, and cached in cluster mode).
@@ -61,6 +118,8 @@ pub struct AppState {
     pub cluster: Option<Arc<ClusterNode>>,
     /// File storage and what runs beside it (capability `files`).
     pub files: Arc<Files>,
+    /// This node's start, address and drain switch.
+    pub node: NodeControl,
 }
 
 impl std::fmt::Debug for AppState {

@@ -206,7 +206,8 @@ impl ClusterNode {
         });
     }
 
-    /// One heartbeat: register, rewrite presence when needed, clean up after dead nodes.
+    /// One heartbeat: register, rewrite presence when needed, drain when an admin asked, clean
+    /// up after dead nodes.
     async fn beat(&self, state: &Arc<AppState>, first: bool) {
         let conns = state.hub.connection_count() as u64;
         let missing = match self.registry.heartbeat(conns).await {
@@ -240,6 +241,14 @@ impl ClusterNode {
                     self.mark_presence_dirty();
                 }
             }
+        }
+        match self.registry.drain_requested().await {
+            Ok(true) if !state.node.draining() => {
+                tracing::info!("drain requested by an admin through the registry");
+                state.node.drain();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read this node's drain request"),
         }
         let dead = match self.registry.refresh().await {
             Ok(dead) => dead,

@@ -17,6 +17,8 @@ mod files;
 mod limits;
 mod membership;
 mod messages;
+mod moderation;
+mod nodes;
 mod operations;
 mod pages;
 mod protocol;

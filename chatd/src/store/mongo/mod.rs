@@ -69,7 +69,7 @@
 //! - `counters`: id allocation. `admins`: the lease that keeps the last admin. `pending`: the protocol above. `locks`: per-chat writer queues
 //!   within one process.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
-//!   `tokens`), `files`: the traits, one entity each.
+//!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -83,6 +83,7 @@ mod files;
 mod indexes;
 mod locks;
 mod messages;
+mod overview;
 mod pending;
 mod relations;
 mod search;

@@ -10,6 +10,7 @@ pub use crate::error::ApiError;
 pub use crate::files::testdata::{png_bomb, png_image};
 pub use crate::handlers::cursor::{ChatListCursor, EditsCursor, SearchCursor};
 pub use crate::handlers::users::cursor_username;
+pub use crate::limits::keyed::{KeyedLimiter, Rate};
 pub use crate::ops::metrics::Metrics;
 pub use crate::resilience::guarded_store::GuardedStore;
 pub use crate::state::now_ms;

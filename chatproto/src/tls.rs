@@ -23,6 +23,7 @@ use quinn::crypto::rustls::QuicClientConfig;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// How the client verifies the server's certificate.
@@ -187,8 +188,7 @@ fn quic_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, TlsErro
 
 fn root_store(pem: &[u8]) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
-    let mut reader = pem;
-    for cert in rustls_pemfile::certs(&mut reader) {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| TlsError::BadCa(format!("unreadable PEM: {e}")))?;
         roots
             .add(cert)
@@ -278,6 +278,22 @@ mod tests {
         assert!(matches!(err, TlsError::BadCa(_)), "{err}");
         let err = client_config(&Verification::CaFile("/nonexistent/ca.pem".into())).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn ca_pem_certificates_are_read_and_broken_sections_named() {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])
+            .expect("certificate")
+            .cert
+            .pem();
+        // Other sections (a key, text around) are passed over; every certificate is a root.
+        let pem = format!(
+            "comment\n{cert}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{cert}"
+        );
+        assert_eq!(root_store(pem.as_bytes()).expect("roots").len(), 2);
+        let broken = "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n";
+        let err = root_store(broken.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("unreadable PEM"), "{err}");
     }
 
     #[test]

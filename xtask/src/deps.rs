@@ -18,36 +18,53 @@ const FERRETDB_MODULE: &str = "github.com/FerretDB/FerretDB@v1.24.2";
 /// build FerretDB 1.24.
 const FALLBACK_GO_TOOLCHAIN: &str = "go1.22.12";
 
-/// cargo-machete, which `cargo xtask test` runs to find unused dependencies.
-const CARGO_MACHETE_VERSION: &str = "0.9.2";
+/// A cargo subcommand installed from crates.io at a pinned version.
+#[derive(Debug, Clone, Copy)]
+pub struct CargoTool {
+    /// The crate and its binary (`cargo-machete`).
+    pub name: &'static str,
+    /// The exact version.
+    pub version: &'static str,
+}
 
-/// Installs cargo-machete from crates.io unless this version is already there.
-pub fn ensure_cargo_machete() -> anyhow::Result<()> {
-    let installed = Command::new("cargo-machete")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| {
-            out.status.success()
-                && String::from_utf8_lossy(&out.stdout).contains(CARGO_MACHETE_VERSION)
-        });
-    if installed {
-        return Ok(());
+/// Finds unused dependencies; `cargo xtask test` runs it.
+pub const CARGO_MACHETE: CargoTool = CargoTool {
+    name: "cargo-machete",
+    version: "0.9.2",
+};
+
+/// Licenses, advisories, duplicate versions and sources (`deny.toml`); `cargo xtask deny`.
+pub const CARGO_DENY: CargoTool = CargoTool {
+    name: "cargo-deny",
+    version: "0.20.2",
+};
+
+impl CargoTool {
+    /// Installs the tool from crates.io unless this version is already on PATH.
+    pub fn ensure(self) -> anyhow::Result<()> {
+        let installed = Command::new(self.name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| {
+                out.status.success() && String::from_utf8_lossy(&out.stdout).contains(self.version)
+            });
+        if installed {
+            return Ok(());
+        }
+        eprintln!("xtask: installing {} {}", self.name, self.version);
+        let status = super::cargo()
+            .args(["install", "--locked", self.name, "--version", self.version])
+            .status()
+            .context("cannot run cargo install")?;
+        if !status.success() {
+            bail!(
+                "cargo install {} {} failed ({status})",
+                self.name,
+                self.version
+            );
+        }
+        Ok(())
     }
-    eprintln!("xtask: installing cargo-machete {CARGO_MACHETE_VERSION}");
-    let status = super::cargo()
-        .args([
-            "install",
-            "--locked",
-            "cargo-machete",
-            "--version",
-            CARGO_MACHETE_VERSION,
-        ])
-        .status()
-        .context("cannot run cargo install")?;
-    if !status.success() {
-        bail!("cargo install cargo-machete {CARGO_MACHETE_VERSION} failed ({status})");
-    }
-    Ok(())
 }
 
 /// Where the tools are; passed to the tests through environment variables.

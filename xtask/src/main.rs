@@ -1,8 +1,10 @@
 //! Development tasks: `cargo xtask <task>`.
 //!
 //! # Layout
-//! - `test`: check the architecture (`lint-arch`) and unused dependencies (cargo-machete),
-//!   install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
+//! - `test`: check the architecture (`lint-arch`), unused dependencies (cargo-machete) and
+//!   `deny`, install the real servers the suites need (Redis, nginx, FerretDB), then run every
+//!   test.
+//! - `deny`: licenses, security advisories, duplicate versions and sources (`deny.toml`).
 //! - `lint-arch`: the boundaries of ARCHITECTURE.md, checked by machine.
 //! - `deps`: only the install step.
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
@@ -13,6 +15,7 @@
 //! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
 mod cluster;
+mod deny;
 mod deps;
 mod fuzz;
 mod hack;
@@ -40,6 +43,8 @@ enum Task {
     Test(test::Args),
     /// Install Redis, nginx and FerretDB if missing, and print where they are.
     Deps,
+    /// Check licenses, security advisories, duplicate versions and sources (deny.toml).
+    Deny,
     /// Check the architecture's boundaries (dependencies, sans-IO core, handlers, module cycles).
     LintArch,
     /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
@@ -60,6 +65,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test(args) => test::run(args),
         Task::Deps => deps::ensure().map(|tools| tools.print()),
+        Task::Deny => deny::run(),
         Task::LintArch => lint_arch::run(&repo_root()),
         Task::Cluster(args) => cluster::run(args),
         Task::Vectors(args) => vectors::run(args),

@@ -12,18 +12,19 @@ pub struct Args {
     cargo_args: Vec<String>,
 }
 
-/// Checks the architecture and unused dependencies (cargo-machete), installs the tools, then
-/// runs `cargo test --workspace` with their paths in the environment.
+/// Checks the architecture, unused dependencies (cargo-machete) and `deny.toml` (cargo-deny),
+/// installs the tools, then runs `cargo test --workspace` with their paths in the environment.
 pub fn run(args: Args) -> anyhow::Result<()> {
     super::lint_arch::run(&super::repo_root())?;
-    super::deps::ensure_cargo_machete()?;
-    let status = Command::new("cargo-machete")
+    super::deps::CARGO_MACHETE.ensure()?;
+    let status = Command::new(super::deps::CARGO_MACHETE.name)
         .current_dir(super::repo_root())
         .status()
         .context("cannot run cargo machete")?;
     if !status.success() {
         bail!("cargo machete found unused dependencies ({status})");
     }
+    super::deny::run()?;
     let tools = super::deps::ensure()?;
     let mut cmd = super::cargo();
     cmd.args(["test", "--workspace", "--locked"])

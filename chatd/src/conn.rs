@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chatproto::pb;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::hub::{CONNECTION_QUEUE, ConnHandle};
+use crate::delivery::outbox::{Outbox, WRITE_BATCH};
+use crate::delivery::registry::ConnHandle;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -31,7 +31,7 @@ pub struct Principal {
 struct Phase {
     hello: Option<Vec<String>>,
     principal: Option<Principal>,
-    events: Option<mpsc::Sender<Bytes>>,
+    events: Option<Arc<Outbox>>,
 }
 
 /// What a request handler knows about its connection.
@@ -62,7 +62,7 @@ impl ConnCtx {
     /// The context of a connection that was just accepted: not greeted, not authenticated.
     pub fn new(state: Arc<AppState>, conn: quinn::Connection) -> Self {
         ConnCtx {
-            conn_id: state.hub.next_conn_id(),
+            conn_id: state.delivery.next_conn_id(),
             remote: conn.remote_address(),
             state,
             conn,
@@ -134,48 +134,39 @@ impl ConnCtx {
             first && phase.events.is_none()
         };
         if !first {
-            // Same user again (e.g. a refresh): re-register under the new session id.
-            let state = &self.state;
-            state.hub.unregister(principal.user_id, self.conn_id);
-            if let Some(tx) = self.phase().events.clone() {
-                self.register(principal, tx);
-            }
+            // Same user again (e.g. a refresh): the connection now belongs to the new session.
+            self.state
+                .delivery
+                .set_session(principal.user_id, self.conn_id, principal.session_id);
             return Ok(());
         }
         let send = self.conn.open_uni().await.map_err(|e| {
             tracing::debug!(error = %e, "cannot open the event stream");
             ApiError::unavailable("connection closing")
         })?;
-        let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+        let outbox = Arc::new(Outbox::new());
         tokio::spawn(write_events(
             chatproto::server::EventStream::new(send),
-            rx,
+            outbox.clone(),
             self.kick.clone(),
             Arc::clone(&self.state.metrics),
         ));
-        self.phase().events = Some(tx.clone());
-        let first_on_node = self.register(principal, tx);
-        if first_on_node {
-            // Cluster mode: subscriptions are in place before the answer, like the registration.
-            self.state
-                .fanout
-                .user_connected(&self.state, principal.user_id)
-                .await;
-            crate::delivery::presence::connected(&self.state, principal.user_id).await;
-        }
-        Ok(())
-    }
-
-    fn register(&self, principal: Principal, tx: mpsc::Sender<Bytes>) -> bool {
+        self.phase().events = Some(outbox.clone());
         let datagrams = self.has_capability("datagrams").then(|| self.conn.clone());
-        self.state.hub.register(ConnHandle {
-            conn_id: self.conn_id,
-            user_id: principal.user_id,
-            session_id: principal.session_id,
-            tx,
-            kick: self.kick.clone(),
-            datagrams,
-        })
+        // Registered (and, on the user's first connection here, subscribed across the cluster)
+        // before the answer goes out.
+        self.state
+            .delivery
+            .attach(ConnHandle {
+                conn_id: self.conn_id,
+                user_id: principal.user_id,
+                session_id: principal.session_id,
+                outbox,
+                kick: self.kick.clone(),
+                datagrams,
+            })
+            .await?;
+        Ok(())
     }
 
     /// Undoes authentication (logout): the event stream is finished, the connection stays open.
@@ -184,19 +175,20 @@ impl ConnCtx {
             let mut phase = self.phase();
             (phase.principal.take(), phase.events.take())
         };
-        drop(events);
-        if let Some(p) = principal
-            && self.state.hub.unregister(p.user_id, self.conn_id)
-        {
-            self.state.fanout.user_disconnected(p.user_id);
-            crate::delivery::presence::disconnected(&self.state, p.user_id).await;
+        if let Some(outbox) = events {
+            outbox.close();
+        }
+        if let Some(p) = principal {
+            self.state.delivery.detach(p.user_id, self.conn_id).await;
         }
     }
 
-    /// Sends an event to this connection only.
+    /// Sends an event to this connection only (when it is authenticated).
     pub fn send_event(&self, event: &pb::Event) {
-        if let Some(tx) = self.phase().events.clone() {
-            let _ = tx.try_send(crate::delivery::hub::encode_event(event));
+        if let Some(p) = self.principal_opt() {
+            self.state
+                .delivery
+                .notify_connection(p.user_id, self.conn_id, event);
         }
     }
 }
@@ -205,28 +197,22 @@ impl ConnCtx {
 /// write.
 async fn write_events(
     mut stream: chatproto::server::EventStream,
-    mut rx: mpsc::Receiver<Bytes>,
+    outbox: Arc<Outbox>,
     kick: CancellationToken,
     metrics: Arc<crate::ops::metrics::Metrics>,
 ) {
     // Grows with the first burst and keeps that capacity; an idle connection holds none.
     let mut batch: Vec<Bytes> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(frame) => batch.push(frame),
-                Err(_) => break,
-            }
-        }
+    while outbox.next_batch(&mut batch, WRITE_BATCH).await {
         if let Err(e) = stream.write_frames(&mut batch).await {
             tracing::debug!(error = %e, "event stream closed");
+            outbox.close();
             kick.cancel();
             return;
         }
         metrics.events_sent(batch.len() as u64);
         batch.clear();
     }
-    // All senders are gone: logout or connection end.
+    // Closed: logout or connection end.
     stream.finish();
 }

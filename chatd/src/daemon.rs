@@ -18,11 +18,12 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::redis::RedisTarget;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
-use crate::delivery::fanout::Fanout;
-use crate::delivery::hub::Hub;
+use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
+use crate::delivery::relay::{InProcessRelay, Relay};
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
+use crate::limits::shared::SharedLimiter;
 use crate::ops::admin_http::AdminState;
 use crate::ops::config::Config;
 use crate::ops::datadir::{DataDir, DataDirOptions};
@@ -114,11 +115,9 @@ impl Daemon {
             config.store_timeout,
             metrics.clone(),
         ));
-        let hub = Arc::new(Hub::new());
-        let (cluster, store, members, limits) = match &config.redis_url {
+        let (cluster, store, members, relay, limits) = match &config.redis_url {
             Some(url) => {
                 let target = RedisTarget::parse(url.as_str()).context("invalid --redis-url")?;
-                let members = Arc::new(MemberCache::with_ttl(CLUSTER_MEMBER_CACHE_TTL));
                 let settings = ClusterSettings {
                     node_id: config.node_id.clone(),
                     target,
@@ -126,27 +125,35 @@ impl Daemon {
                     heartbeat: config.heartbeat_interval,
                     redis_timeout: DEFAULT_REDIS_TIMEOUT,
                 };
-                let node =
-                    ClusterNode::connect(settings, hub.clone(), members.clone(), metrics.clone())
-                        .await
-                        .context("cannot set up the redis client")?;
+                let node = ClusterNode::connect(settings, metrics.clone())
+                    .await
+                    .context("cannot set up the redis client")?;
                 let store: Arc<dyn Store> = node.cached_store(guarded, config.store_timeout);
-                let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, node.limiter());
+                let limiter = SharedLimiter::new(node.redis.clone());
+                let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, limiter);
+                let relay: Arc<dyn Relay> = node.broker.clone();
                 tracing::info!(redis = %url, "cluster mode");
-                (Some(node), store, members, limits)
+                (
+                    Some(node),
+                    store,
+                    MemberCache::with_ttl(CLUSTER_MEMBER_CACHE_TTL),
+                    relay,
+                    limits,
+                )
             }
             None => (
                 None,
                 guarded,
-                Arc::new(MemberCache::default()),
+                MemberCache::new(),
+                Arc::new(InProcessRelay::solo()) as Arc<dyn Relay>,
                 Limits::local(config.limits, DEFAULT_MAX_KEYS),
             ),
         };
+        let delivery = Delivery::new(store.clone(), relay, members);
+        delivery.start();
         let state = Arc::new(AppState {
             store: store.clone(),
-            fanout: Fanout::new(hub.clone(), cluster.as_ref().map(|c| c.broker.clone())),
-            hub,
-            members,
+            delivery: delivery.clone(),
             tokens: TokenIssuer::new(&data.token_key, config.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
@@ -180,7 +187,7 @@ impl Daemon {
                 .public_addr
                 .clone()
                 .unwrap_or_else(|| addr.to_string());
-            cluster.start(state.clone(), public_addr).await;
+            cluster.start(delivery.clone(), public_addr).await;
         }
 
         let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
@@ -228,7 +235,7 @@ impl Daemon {
         let result = (&mut self.server).await.context("server task panicked")?;
         let _ = (&mut self.admin).await;
         if let Some(cluster) = &self.state.cluster {
-            cluster.shutdown(&self.state).await;
+            cluster.shutdown(&self.state.delivery).await;
         }
         result
     }

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod conn;
 pub mod daemon;

@@ -6,9 +6,7 @@ use std::time::Duration;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::ClusterNode;
-use crate::delivery::fanout::Fanout;
-use crate::delivery::hub::Hub;
-use crate::delivery::members::MemberCache;
+use crate::delivery::Delivery;
 use crate::limits::Limits;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -32,12 +30,9 @@ pub struct Settings {
 pub struct AppState {
     /// The system of record (guarded, and cached in cluster mode).
     pub store: Arc<dyn Store>,
-    /// This node's connections.
-    pub hub: Arc<Hub>,
-    /// Delivery to connections on this node and, in cluster mode, on the others.
-    pub fanout: Fanout,
-    /// Chat membership, cached.
-    pub members: Arc<MemberCache>,
+    /// Delivery of events to connections, on this node and on the others; the membership
+    /// cache.
+    pub delivery: Arc<Delivery>,
     /// Access-token signing and verification.
     pub tokens: TokenIssuer,
     /// Password hashing off the async runtime.
@@ -60,10 +55,4 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;

@@ -7,6 +7,7 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{kick_sessions, kick_user, session_view};
 use crate::handlers::users::{cursor_username, existing_user, page_cursor, user_view};
@@ -39,7 +40,7 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
         .await?;
     let next_cursor = page_cursor(&mut users, limit);
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
-    let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
+    let online = ctx.state.delivery.online_among(&ids).await;
     Ok(Answer::Users(pb::UserList {
         users: users
             .iter()
@@ -227,8 +228,9 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             ),
             None => {
                 let event = store.delete_chat(chat_id, admin, now).await?;
-                ctx.state.members.invalidate(chat_id);
-                ctx.state.fanout.publish_chat_event(vec![user_id], &event);
+                ctx.state
+                    .delivery
+                    .append(event, Audience::users(vec![user_id]));
                 return Ok(());
             }
         }
@@ -238,14 +240,11 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             .remove_member(chat_id, admin, user_id, false, now)
             .await?,
     );
-    ctx.state.members.invalidate(chat_id);
-    let mut recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
-    recipients.sort_unstable();
-    recipients.dedup();
-    for event in &events {
+    let recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
+    for event in events {
         ctx.state
-            .fanout
-            .publish_chat_event(recipients.clone(), event);
+            .delivery
+            .append(event, Audience::users(recipients.clone()));
     }
     Ok(())
 }

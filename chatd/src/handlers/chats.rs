@@ -11,10 +11,11 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, blocked_either_way, chat_not_found};
 use crate::handlers::cursor::ChatListCursor;
-use crate::handlers::views::{chat_to_pb, chat_view, publish};
+use crate::handlers::views::{chat_to_pb, chat_view};
 use crate::state::{AppState, now_ms};
 use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
 use crate::validate;
@@ -52,7 +53,9 @@ pub async fn create_private_chat(ctx: &ConnCtx, req: pb::CreatePrivateChat) -> A
     if created {
         // The store returns the record only; chat_created is the chat's first event.
         for event in state.store.events(chat.id, 0, 1, 1).await? {
-            publish(state, vec![me, req.user_id], &event);
+            state
+                .delivery
+                .append(event, Audience::users(vec![me, req.user_id]));
         }
     }
     Ok(Answer::Chat(chat_view(state, chat.id, me, true).await?))
@@ -103,7 +106,7 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
         .await?;
     let mut recipients = member_ids;
     recipients.push(me);
-    publish(state, recipients, &event);
+    state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Chat(chat_view(state, chat.id, me, true).await?))
 }
 
@@ -163,7 +166,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
             .store
             .update_chat(req.chat_id, me, patch, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        state.delivery.append(event, m.audience());
     }
     Ok(Answer::Chat(
         chat_view(state, req.chat_id, me, false).await?,
@@ -206,8 +209,7 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
         .map(|m| m.user_id)
         .collect();
     let event = state.store.delete_chat(req.chat_id, me, now_ms()).await?;
-    state.members.invalidate(req.chat_id);
-    publish(state, recipients, &event);
+    state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -249,9 +251,7 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
             state: chat.state,
         })),
     };
-    state
-        .fanout
-        .deliver_event(&[me], &changed, Some(ctx.conn_id));
+    state.delivery.notify(&[me], &changed, Some(ctx.conn_id));
     Ok(Answer::Chat(chat))
 }
 

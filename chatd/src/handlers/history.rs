@@ -8,10 +8,10 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::{Viewer, message_for};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, message_not_found};
 use crate::handlers::cursor::SearchCursor;
-use crate::handlers::views::redact_message;
 use crate::store::{HistoryQuery, SearchQuery};
 use crate::validate;
 
@@ -36,8 +36,9 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
         limit,
     };
     let mut messages = state.store.history(query).await?;
+    let viewer = Viewer::new(me, []);
     for message in &mut messages {
-        redact_message(message, me);
+        message_for(message, &viewer);
     }
     Ok(Answer::Messages(pb::MessageList {
         messages,
@@ -92,8 +93,9 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
         .encode(),
         _ => String::new(),
     };
+    let viewer = Viewer::new(me, []);
     for message in &mut messages {
-        redact_message(message, me);
+        message_for(message, &viewer);
     }
     Ok(Answer::Messages(pb::MessageList {
         messages,

@@ -9,10 +9,10 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::{Viewer, message_for};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
-use crate::handlers::views::{publish, redact_message};
 use crate::state::{AppState, now_ms};
 use crate::store::NewMessage;
 use crate::validate;
@@ -157,9 +157,9 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
             now_ms: now_ms(),
         })
         .await?;
-    if let Some(event) = &outcome.event {
+    if let Some(event) = outcome.event {
         state.metrics.messages_persisted(1);
-        publish(state, m.member_ids(), event);
+        state.delivery.append(event, m.audience());
     }
     Ok(Answer::Message(outcome.message))
 }
@@ -198,7 +198,7 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         .store
         .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
         .await?;
-    publish(state, m.member_ids(), &event);
+    state.delivery.append(event, m.audience());
     Ok(Answer::Message(edited))
 }
 
@@ -231,7 +231,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
             .store
             .delete_message(req.chat_id, req.seq, me, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event);
+        state.delivery.append(event, m.audience());
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {
@@ -240,7 +240,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
                 seq: req.seq,
             })),
         };
-        state.fanout.deliver_event(&[me], &hidden, None);
+        state.delivery.notify(&[me], &hidden, None);
     }
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -267,12 +267,12 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
     {
         Some((updated, event)) => {
-            publish(state, m.member_ids(), &event);
+            state.delivery.append(event, m.audience());
             updated
         }
         None => message,
     };
-    redact_message(&mut result, me);
+    message_for(&mut result, &Viewer::new(me, []));
     Ok(Answer::Message(result))
 }
 

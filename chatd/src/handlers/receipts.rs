@@ -50,14 +50,15 @@ pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answ
                 read_seq,
             })),
         };
+        let only_me = [me];
         let recipients = if m.kind() == pb::ChatKind::Channel {
-            vec![me]
+            &only_me[..]
         } else {
-            m.member_ids()
+            m.members.ids()
         };
         state
-            .fanout
-            .deliver_chat_signal(req.chat_id, &recipients, &update, Some(ctx.conn_id));
+            .delivery
+            .notify_chat(req.chat_id, recipients, &update, Some(ctx.conn_id));
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

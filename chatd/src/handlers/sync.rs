@@ -6,9 +6,9 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::{Viewer, event_for};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access;
-use crate::handlers::views::redact_event;
 
 /// GetChatEvents page size when the request leaves `limit` at 0.
 pub const DEFAULT_EVENTS_PAGE: u32 = 100;
@@ -65,8 +65,9 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
         .await?;
     let more = events.len() > limit as usize;
     events.truncate(limit as usize);
+    let viewer = Viewer::new(me, []);
     for event in &mut events {
-        redact_event(event, me);
+        event_for(event, &viewer);
     }
     Ok(Answer::Events(pb::ChatEventList { events, more }))
 }

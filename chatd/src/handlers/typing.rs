@@ -84,8 +84,7 @@ async fn typing(state: &AppState, me: u64, chat_id: u64) -> ApiResult<()> {
             ApiError::from(limited)
         })?;
     state
-        .fanout
-        .typing(state, chat_id, me, &m.member_ids(), TYPING_EXPIRES_MS)
-        .await?;
+        .delivery
+        .typing(chat_id, me, &m.members, TYPING_EXPIRES_MS);
     Ok(())
 }

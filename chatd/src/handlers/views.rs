@@ -1,11 +1,12 @@
 //! What a caller sees: store records turned into wire types for one viewer.
 //!
-//! The store keeps messages as they were sent, including the sender's `client_msg_id`; the wire
-//! contract shows it only to the sender, so every message that leaves the server for someone
-//! else passes through [`redact_message`] (directly or inside an event).
+//! The store keeps messages as they were sent, including the sender's `client_msg_id`; what
+//! each viewer may see of them is decided in one place, [`crate::delivery::redact`], which every
+//! message and event that leaves the server passes through.
 
 use chatproto::pb;
 
+use crate::delivery::redact::{Viewer, message_for};
 use crate::error::ApiResult;
 use crate::handlers::access::chat_not_found;
 use crate::state::AppState;
@@ -51,49 +52,13 @@ pub fn chat_to_pb(uc: &UserChat, viewer: u64) -> pb::Chat {
         last_seq: chat.last_seq,
         last_activity_ms: chat.last_activity_ms,
         last_message: uc.last_message.clone().map(|mut m| {
-            redact_message(&mut m, viewer);
+            message_for(&mut m, &Viewer::new(viewer, []));
             m
         }),
         member_count: chat.member_count,
         members: Vec::new(),
         state: Some(user_state_to_pb(&uc.state, uc.member.role, uc.unread_count)),
     }
-}
-
-/// Removes what only the sender may see from a message shown to `viewer`.
-pub fn redact_message(message: &mut pb::Message, viewer: u64) {
-    if message.sender_id != viewer {
-        message.client_msg_id.clear();
-    }
-}
-
-/// Removes what `viewer` may not see from a chat event: others' `client_msg_id`, and any
-/// per-user view embedded in a `chat_created` snapshot.
-pub fn redact_event(event: &mut pb::ChatEvent, viewer: u64) {
-    use pb::chat_event::Body;
-    match &mut event.body {
-        Some(Body::MessageCreated(m)) => redact_message(m, viewer),
-        Some(Body::ChatCreated(chat)) => {
-            chat.state = None;
-            chat.last_message = None;
-        }
-        _ => {}
-    }
-}
-
-/// A chat event as fanned out live to every member at once: nobody's `client_msg_id` (the
-/// sender has it in their response) and no per-user view.
-pub fn broadcast_form(event: &pb::ChatEvent) -> pb::ChatEvent {
-    let mut event = event.clone();
-    redact_event(&mut event, 0);
-    event
-}
-
-/// Publishes a committed chat event live to `recipients` (in its [`broadcast_form`]).
-pub fn publish(state: &AppState, recipients: Vec<u64>, event: &pb::ChatEvent) {
-    state
-        .fanout
-        .publish_chat_event(recipients, &broadcast_form(event));
 }
 
 /// The chat as `user` sees it now, optionally with its member list; NOT_FOUND "chat not found"
@@ -123,32 +88,4 @@ pub async fn chat_view(
             .collect();
     }
     Ok(chat)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_msg_id_is_shown_only_to_the_sender() {
-        let message = pb::Message {
-            sender_id: 7,
-            client_msg_id: "abc".into(),
-            ..Default::default()
-        };
-        let mut own = message.clone();
-        redact_message(&mut own, 7);
-        assert_eq!(own.client_msg_id, "abc");
-        let mut other = message.clone();
-        redact_message(&mut other, 8);
-        assert!(other.client_msg_id.is_empty());
-        let event = pb::ChatEvent {
-            body: Some(pb::chat_event::Body::MessageCreated(message)),
-            ..Default::default()
-        };
-        match broadcast_form(&event).body {
-            Some(pb::chat_event::Body::MessageCreated(m)) => assert!(m.client_msg_id.is_empty()),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 }

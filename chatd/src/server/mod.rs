@@ -10,7 +10,7 @@ pub mod endpoint;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chatproto::error::CloseCode;
 use tokio::sync::broadcast;
@@ -30,18 +30,6 @@ pub async fn run(
     let connections = TaskTracker::new();
     let open = Arc::new(AtomicUsize::new(0));
     let max = state.settings.max_connections;
-
-    // Chat events held back for ordering are released even if an earlier one never comes.
-    let ticker = {
-        let hub = state.hub.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                hub.flush_stale(Instant::now());
-            }
-        })
-    };
 
     tokio::pin!(shutdown);
     loop {
@@ -91,7 +79,6 @@ pub async fn run(
     {
         tracing::warn!("connections still open after the grace period: closing them");
     }
-    ticker.abort();
     endpoint.close(CloseCode::GoingAway.code().into(), b"server shutting down");
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     Ok(())

@@ -45,10 +45,9 @@ use crate::cluster::redis::Redis;
 use crate::cluster::wire::{
     self, BlocksChanged, Body, ChatFrame, Envelope, Kick, TypingSignal, UserFrame,
 };
-use crate::delivery::Delivery;
 use crate::delivery::members::MembershipChange;
 use crate::delivery::redact::{ChatEventFrames, NoticeFrames};
-use crate::delivery::relay::{Confirmation, Relay, RelayUnavailable};
+use crate::delivery::relay::{Confirmation, Inbound, Relay, RelayUnavailable};
 use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 
@@ -181,10 +180,10 @@ impl Broker {
         }
     }
 
-    /// Hands what other nodes publish to `delivery`, until the subscriber stops.
+    /// Hands what other nodes publish to this node's `delivery`, until the subscriber stops.
     pub async fn run_dispatch(
         self: Arc<Self>,
-        delivery: Arc<Delivery>,
+        delivery: Arc<dyn Inbound>,
         mut deliveries: mpsc::Receiver<pubsub::Delivery>,
     ) {
         while let Some(message) = deliveries.recv().await {
@@ -198,7 +197,7 @@ impl Broker {
         }
     }
 
-    fn dispatch(&self, delivery: &Arc<Delivery>, channel: &str, payload: &[u8]) {
+    fn dispatch(&self, delivery: &Arc<dyn Inbound>, channel: &str, payload: &[u8]) {
         let envelope = match Envelope::from_bytes(payload) {
             Ok(envelope) => envelope,
             Err(e) => {
@@ -215,20 +214,13 @@ impl Broker {
             Some(Body::Chat(chat)) => {
                 let change = chat.change();
                 let joiner = (chat.joiner != 0).then_some(chat.joiner);
-                delivery.relayed_chat_frame(
-                    chat.chat_id,
-                    chat.seq,
-                    chat.actor,
-                    chat.frame,
-                    change,
-                    joiner,
-                );
+                let frames =
+                    ChatEventFrames::relayed(chat.chat_id, chat.seq, chat.actor, chat.frame);
+                delivery.relayed_chat_event(frames, change, joiner);
             }
-            Some(Body::Users(users)) => delivery.relayed_notice_frame(
+            Some(Body::Users(users)) => delivery.relayed_notice(
                 &users.users,
-                users.frame,
-                users.subject,
-                users.hidden_from_blockers,
+                NoticeFrames::relayed(users.frame, users.subject, users.hidden_from_blockers),
             ),
             Some(Body::Typing(signal)) => delivery.relayed_typing(
                 signal.chat_id,
@@ -238,7 +230,8 @@ impl Broker {
             ),
             Some(Body::Kick(kick)) => {
                 let session = (kick.session_id != 0).then_some(kick.session_id);
-                delivery.relayed_kick_frame(kick.user_id, session, kick.farewell);
+                let farewell = NoticeFrames::relayed(kick.farewell, kick.user_id, false);
+                delivery.relayed_kick(kick.user_id, session, farewell);
             }
             Some(Body::Blocks(blocks)) => {
                 let delivery = delivery.clone();

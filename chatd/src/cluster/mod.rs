@@ -46,6 +46,7 @@ use self::redis::{Redis, RedisFailure, RedisTarget};
 use self::registry::Registry;
 use crate::clock::now_ms;
 use crate::delivery::Delivery;
+use crate::delivery::relay::Inbound;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
 
@@ -157,11 +158,8 @@ impl ClusterNode {
     pub async fn start(self: &Arc<Self>, delivery: Arc<Delivery>, public_addr: String) {
         self.registry.set_addr(public_addr);
         if let Some(deliveries) = lock(&self.deliveries).take() {
-            tokio::spawn(
-                self.broker
-                    .clone()
-                    .run_dispatch(delivery.clone(), deliveries),
-            );
+            let inbound: Arc<dyn Inbound> = delivery.clone();
+            tokio::spawn(self.broker.clone().run_dispatch(inbound, deliveries));
         }
         let cache = lock(&self.cache).clone();
         if let Some(cache) = cache {

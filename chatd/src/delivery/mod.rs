@@ -41,13 +41,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chatproto::pb;
 
 use self::members::{Audience, ChatMembers, MemberCache, MembershipChange};
 use self::redact::{ChatEventFrames, NoticeFrames, Viewer};
 use self::registry::{ConnHandle, Registry};
-use self::relay::Relay;
+use self::relay::{Inbound, Relay};
 use self::sequencer::{Context, Route, Sequenced, Sequencer};
 use crate::store::{Store, StoreResult};
 
@@ -346,26 +345,11 @@ impl Delivery {
     pub fn chats_heard(&self) -> usize {
         self.sequencer.chats_heard()
     }
+}
 
-    // ---- what relays bring from other nodes ------------------------------------------------
-
-    /// A chat event another node committed, as its member frame: to this node's members of the
-    /// chat (or, with `joiner`, to that one added member), in seq order, redacted per viewer.
-    #[allow(clippy::too_many_arguments)]
-    pub fn relayed_chat_frame(
-        &self,
-        chat_id: u64,
-        seq: u64,
-        actor: u64,
-        member_frame: Bytes,
-        change: Option<MembershipChange>,
-        joiner: Option<u64>,
-    ) {
-        let frames = ChatEventFrames::relayed(chat_id, seq, actor, member_frame);
-        self.relayed_chat_event(frames, change, joiner);
-    }
-
-    pub(crate) fn relayed_chat_event(
+#[async_trait::async_trait]
+impl Inbound for Delivery {
+    fn relayed_chat_event(
         &self,
         frames: Arc<ChatEventFrames>,
         change: Option<MembershipChange>,
@@ -392,31 +376,11 @@ impl Delivery {
         );
     }
 
-    /// A notice another node sent, as its frame.
-    pub fn relayed_notice_frame(
-        &self,
-        users: &[u64],
-        frame: Bytes,
-        subject: u64,
-        hidden_from_blockers: bool,
-    ) {
-        let notice = NoticeFrames::relayed(frame, subject, hidden_from_blockers);
-        self.relayed_notice(users, notice);
-    }
-
-    pub(crate) fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>) {
+    fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>) {
         self.registry.deliver_notice(users, &notice, None);
     }
 
-    /// A typing signal from another node, for the candidates connected here who did not block
-    /// the sender.
-    pub fn relayed_typing(
-        &self,
-        chat_id: u64,
-        sender: u64,
-        candidates: &[u64],
-        expires_in_ms: u32,
-    ) {
+    fn relayed_typing(&self, chat_id: u64, sender: u64, candidates: &[u64], expires_in_ms: u32) {
         self.registry.deliver_typing(
             candidates,
             pb::Typing {
@@ -427,35 +391,18 @@ impl Delivery {
         );
     }
 
-    /// A kick from another node, with its farewell frame.
-    pub fn relayed_kick_frame(&self, user_id: u64, session_id: Option<u64>, farewell: Bytes) {
-        self.relayed_kick(
-            user_id,
-            session_id,
-            NoticeFrames::relayed(farewell, user_id, false),
-        );
-    }
-
-    pub(crate) fn relayed_kick(
-        &self,
-        user_id: u64,
-        session_id: Option<u64>,
-        farewell: Arc<NoticeFrames>,
-    ) {
+    fn relayed_kick(&self, user_id: u64, session_id: Option<u64>, farewell: Arc<NoticeFrames>) {
         self.registry.kick(user_id, session_id, &farewell);
     }
 
-    /// Another node changed a user's blocks.
-    pub async fn relayed_blocks_changed(&self, user_id: u64) {
+    async fn relayed_blocks_changed(&self, user_id: u64) {
         self.blocks_epoch.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.reload_viewer(user_id).await {
             tracing::warn!(user_id, error = %e, "cannot reload the user's blocks");
         }
     }
 
-    /// The relay missed messages (its link was down): nothing may wait for events that will not
-    /// come, and member caches may have missed invalidations.
-    pub fn relay_resubscribed(&self) {
+    fn relay_resubscribed(&self) {
         self.sequencer.forget_all(&self.context());
         self.members.clear();
     }

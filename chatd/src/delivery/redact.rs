@@ -179,8 +179,8 @@ impl ChatEventFrames {
     }
 
     /// The frames of an event another node committed, from its member frame (see
-    /// [`member_frame`](Self::member_frame)).
-    pub(super) fn relayed(chat_id: u64, seq: u64, actor: u64, member_frame: Bytes) -> Arc<Self> {
+    /// [`member_frame`](Self::member_frame)), for relays. Viewers still get their own class.
+    pub fn relayed(chat_id: u64, seq: u64, actor: u64, member_frame: Bytes) -> Arc<Self> {
         Arc::new(ChatEventFrames {
             chat_id,
             seq,
@@ -269,8 +269,8 @@ impl NoticeFrames {
         })
     }
 
-    /// A notice another node encoded (see [`frame`](Self::frame)).
-    pub(super) fn relayed(frame: Bytes, subject: u64, hidden_from_blockers: bool) -> Arc<Self> {
+    /// A notice another node encoded (see [`frame`](Self::frame)), for relays.
+    pub fn relayed(frame: Bytes, subject: u64, hidden_from_blockers: bool) -> Arc<Self> {
         Arc::new(NoticeFrames {
             frame: Frame(frame),
             subject,

@@ -1,11 +1,11 @@
 //! The relay: how delivery reaches the other nodes of a cluster. Delivery hands it what it has
-//! already delivered locally, and the relay brings other nodes' events back through
-//! [`Delivery`]'s `relayed_*` methods, where they go through this node's sequencer and
-//! redaction like local ones.
+//! already delivered locally, and the relay brings other nodes' events back to this node's
+//! [`Inbound`] side (delivery), where they go through the sequencer and redaction like local
+//! ones.
 //!
 //! Two implementations: [`InProcessRelay`] connects nodes that live in one process (a single
-//! node is one with no peers; tests run several), and the Redis relay
-//! ([`crate::cluster::broker::Broker`]) connects processes.
+//! node is one with no peers; tests run several), and the Redis relay (`cluster::broker`)
+//! connects processes.
 //!
 //! What crosses between nodes is one message per chat event, not per recipient: the event's
 //! member frame and what it changes about membership. Each node resolves the recipients among
@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 
-use super::Delivery;
 use super::members::MembershipChange;
 use super::redact::{ChatEventFrames, NoticeFrames};
 
@@ -79,6 +78,34 @@ pub trait Relay: Send + Sync + fmt::Debug {
     async fn online_elsewhere(&self, users: &[u64]) -> HashSet<u64>;
 }
 
+/// What a relay hands the node it serves: other nodes' events, to deliver here.
+#[async_trait]
+pub trait Inbound: Send + Sync {
+    /// A chat event another node committed: to this node's members of the chat (or, with
+    /// `joiner`, to that one member it adds), in seq order, redacted per viewer.
+    fn relayed_chat_event(
+        &self,
+        frames: Arc<ChatEventFrames>,
+        change: Option<MembershipChange>,
+        joiner: Option<u64>,
+    );
+
+    /// A notice for `users`, to those of them connected here who may see it.
+    fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>);
+
+    /// A typing signal for the `candidates` connected here who did not block the sender.
+    fn relayed_typing(&self, chat_id: u64, sender: u64, candidates: &[u64], expires_in_ms: u32);
+
+    /// Closes the user's connections here (of one session, or all) after writing `farewell`.
+    fn relayed_kick(&self, user_id: u64, session_id: Option<u64>, farewell: Arc<NoticeFrames>);
+
+    /// The user's blocks changed on another node.
+    async fn relayed_blocks_changed(&self, user_id: u64);
+
+    /// The relay missed messages (its link was down).
+    fn relay_resubscribed(&self);
+}
+
 /// Nodes in one process, joined by an [`InProcessBus`].
 #[derive(Debug)]
 pub struct InProcessRelay {
@@ -90,7 +117,7 @@ pub struct InProcessRelay {
 /// interest names, like a node subscribed to every channel.
 #[derive(Debug, Default)]
 pub struct InProcessBus {
-    nodes: Mutex<Vec<Weak<Delivery>>>,
+    nodes: Mutex<Vec<Option<Weak<dyn Inbound>>>>,
     /// Which nodes each user is online on.
     presence: Mutex<HashMap<u64, HashSet<usize>>>,
 }
@@ -105,29 +132,31 @@ impl InProcessBus {
     /// [`index`](InProcessRelay::index)) once its delivery exists.
     pub fn relay(self: &Arc<Self>) -> InProcessRelay {
         let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
-        nodes.push(Weak::new());
+        nodes.push(None);
         InProcessRelay {
             bus: self.clone(),
             node: nodes.len() - 1,
         }
     }
 
-    /// Connects `delivery`, built with the relay of index `node`, to the bus.
-    pub fn join(&self, node: usize, delivery: &Arc<Delivery>) {
+    /// Connects `node` (the inbound side of the node built with the relay of index `index`) to
+    /// the bus.
+    pub fn join<N: Inbound + 'static>(&self, index: usize, node: &Arc<N>) {
         let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = nodes.get_mut(node) {
-            *slot = Arc::downgrade(delivery);
+        if let Some(slot) = nodes.get_mut(index) {
+            let node: Arc<dyn Inbound> = node.clone();
+            *slot = Some(Arc::downgrade(&node));
         }
     }
 
     /// The other live nodes.
-    fn others(&self, me: usize) -> Vec<Arc<Delivery>> {
+    fn others(&self, me: usize) -> Vec<Arc<dyn Inbound>> {
         let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
         nodes
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != me)
-            .filter_map(|(_, n)| n.upgrade())
+            .filter_map(|(_, n)| n.as_ref()?.upgrade())
             .collect()
     }
 }

@@ -66,9 +66,17 @@ impl std::fmt::Debug for Daemon {
 ///
 /// With `--mongo-uri` the store is MongoDB (cluster mode); otherwise the embedded SQLite database
 /// in the data directory.
-pub async fn open_store(config: &Config, data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(
+    config: &Config,
+    data: &DataDir,
+    metrics: &Metrics,
+) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(uri) = &config.mongo_uri {
-        let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
+        let options = MongoOptions {
+            command_counter: Some(metrics.store_commands()),
+            ..MongoOptions::default()
+        };
+        let store = MongoStore::connect(uri.as_str(), options)
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
         return Ok(Arc::new(store));
@@ -109,7 +117,7 @@ impl Daemon {
             .context("data directory task")?
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
-        let backend = open_store(&config, &data).await?;
+        let backend = open_store(&config, &data, &metrics).await?;
         let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
             backend,
             config.store_timeout,

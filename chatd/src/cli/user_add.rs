@@ -43,7 +43,8 @@ pub async fn run(
         .await
         .context("data directory task")?
         .context("cannot prepare the data directory")?;
-    let store = crate::daemon::open_store(config, &data).await?;
+    let metrics = crate::ops::metrics::Metrics::new();
+    let store = crate::daemon::open_store(config, &data, &metrics).await?;
     let hash = tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes()))
         .await
         .context("hashing task")?

@@ -310,6 +310,10 @@ pub(super) struct EventDoc {
     pub message_seq: Option<i64>,
     pub body: Binary,
     pub op: Option<PendingOp>,
+    /// The op that wrote the event, for events after an op's first (so a cancelled op's events
+    /// are told apart from those of the op that claims the same seqs next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<mongodb::bson::oid::ObjectId>,
 }
 
 /// Encodes a wire value as BSON binary.

@@ -1,7 +1,7 @@
 //! The claim protocol that makes chat mutations atomic and gap-free without transactions
 //! (described in the module docs of [`super`]): the [`PendingOp`] record, claiming a seq,
-//! finishing an op (effects, events, commit) or cancelling it, and waiting for or repairing the op
-//! another caller left in a chat.
+//! deciding an op with send keys, finishing an op (effects, events, commit) or cancelling it, and
+//! waiting for or repairing the op another caller left in a chat.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +9,7 @@ use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{Binary, doc, to_bson};
+use mongodb::bson::{Binary, Document, doc, to_bson};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
@@ -19,11 +19,67 @@ use super::docs::{
 use super::{MongoStore, error};
 use crate::store::{StoreError, StoreResult};
 
+/// The `_id`, in `send_keys`, of the document that records how an op with send keys was
+/// decided: `{commit: true}`, or `{commit: false, chat_id, seq}` naming the message that owns the
+/// key the op could not have.
+pub(super) fn decision_id(op_id: &ObjectId) -> String {
+    format!("op:{}", op_id.to_hex())
+}
+
+/// A send key as stored: the message it is for, and the op that claimed it.
+pub(super) fn key_doc(key: &str, chat_id: i64, seq: i64, op_id: &ObjectId) -> Document {
+    doc! { "_id": key, "chat_id": chat_id, "seq": seq, "op": op_id }
+}
+
+/// Who holds a send key: the message's place and, for keys claimed by ops that record
+/// themselves, the op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct KeyOwner {
+    pub chat_id: i64,
+    pub seq: i64,
+    pub op: Option<ObjectId>,
+}
+
+impl KeyOwner {
+    /// Reads a stored key.
+    pub fn of(doc: &Document) -> StoreResult<KeyOwner> {
+        Ok(KeyOwner {
+            chat_id: doc
+                .get_i64("chat_id")
+                .map_err(|e| error::corrupt("send key", e))?,
+            seq: doc
+                .get_i64("seq")
+                .map_err(|e| error::corrupt("send key", e))?,
+            op: doc.get_object_id("op").ok(),
+        })
+    }
+
+    /// True when the key is the one `op` claims for (chat, seq).
+    fn is(&self, chat_id: i64, seq: i64, op: &ObjectId) -> bool {
+        (self.chat_id, self.seq) == (chat_id, seq) && self.op.is_none_or(|o| o == *op)
+    }
+}
+
+/// The first index an `insert_many` could not insert because of a duplicate key, if that is why
+/// it failed.
+pub(super) fn first_duplicate(e: &mongodb::error::Error) -> Option<usize> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()?
+            .iter()
+            .filter(|w| error::is_duplicate_code(w.code))
+            .map(|w| w.index)
+            .min(),
+        _ => None,
+    }
+}
+
 /// One chat mutation in flight, stored in the event document that claimed its first seq. It holds
 /// everything needed to finish it, so whoever finds it can.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct PendingOp {
-    /// Identifies this op (a cancelled op's seq may be claimed again by another).
+    /// Identifies this op (a cancelled op's seqs may be claimed again by another).
     pub op_id: ObjectId,
     /// The owner's wall clock when it claimed; others finish the op once it is this old.
     pub started_at_ms: i64,
@@ -65,10 +121,19 @@ pub(super) enum Effect {
     EndMemberships,
     /// Frees a deleted private chat's pair, so the two users may open a new one.
     ReleasePair { key: String },
-    /// Claims a send idempotency key for (chat, first seq): the op's decision point.
-    ClaimSendKey { key: String },
-    /// Inserts the message created at the first seq.
-    InsertMessage { message: Box<MessageDoc> },
+    /// Claims a send idempotency key for (chat, first seq + offset). The op's keys decide it:
+    /// see [`MongoStore::decide`].
+    ClaimSendKey {
+        key: String,
+        #[serde(default)]
+        offset: i64,
+    },
+    /// Inserts the message created at the first seq + offset.
+    InsertMessage {
+        message: Box<MessageDoc>,
+        #[serde(default)]
+        offset: i64,
+    },
     /// Replaces a message's text and edit history.
     EditMessage {
         seq: i64,
@@ -142,7 +207,31 @@ impl PendingOp {
             message_seq: message_seq_of(seq, event.body.as_ref()),
             body: encode(&event),
             op: None,
+            op_id: (index > 0).then_some(self.op_id),
         })
+    }
+
+    /// The event documents of the op claimed at `first_seq`: the first holds the op.
+    pub fn stored_events(&self, chat_id: i64, first_seq: i64) -> StoreResult<Vec<EventDoc>> {
+        let mut docs = Vec::with_capacity(self.events.len());
+        for (index, seq) in (0..self.events.len()).zip(first_seq..) {
+            docs.push(self.stored_event(chat_id, index, seq)?);
+        }
+        if let Some(claim) = docs.first_mut() {
+            claim.op = Some(self.clone());
+        }
+        Ok(docs)
+    }
+
+    /// The send keys the op claims, each with the seq of its message.
+    pub fn send_keys(&self, first_seq: i64) -> Vec<(String, i64)> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::ClaimSendKey { key, offset } => Some((key.clone(), first_seq + offset)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -225,9 +314,9 @@ impl MongoStore {
         }
     }
 
-    /// Finishes `op`, which claimed `first_seq`: applies its effects, inserts its other events and
-    /// commits it, or cancels it when its send key belongs to another message. Idempotent: any
-    /// number of callers may run it, one after the other, with the same outcome.
+    /// Finishes `op`, which claimed `first_seq`: decides it (see [`decide`](Self::decide)), then
+    /// applies its effects, inserts its other events and commits it, or cancels it. Idempotent:
+    /// any number of callers may run it, one after the other or at once, with the same outcome.
     pub(super) async fn finish(
         &self,
         chat_id: i64,
@@ -235,15 +324,11 @@ impl MongoStore {
         first_seq: i64,
     ) -> StoreResult<Finished> {
         let last_seq = first_seq + op.event_count() - 1;
-        for effect in &op.effects {
-            if let Some(owner) = self.apply(chat_id, op, first_seq, last_seq, effect).await? {
-                // Nothing of the op is visible: give its seq back. By `_id`, so a later claim of the
-                // same seq is never touched.
-                let claim = doc! { "chat_id": chat_id, "seq": first_seq, "op.op_id": op.op_id };
-                self.c.events.delete_one(claim).await.map_err(error::map)?;
-                return Ok(owner);
-            }
+        if let Some(cancelled) = self.decide(chat_id, op, first_seq).await? {
+            self.cancel(chat_id, op, first_seq).await?;
+            return Ok(cancelled);
         }
+        self.apply_all(chat_id, op, first_seq, last_seq).await?;
         self.insert_events(chat_id, op, first_seq).await?;
         self.commit(chat_id, op, last_seq).await?;
         // The op is done; its copy of the data is no longer needed.
@@ -256,6 +341,196 @@ impl MongoStore {
             .await
             .map_err(error::map)?;
         Ok(Finished::Committed { first_seq })
+    }
+
+    /// Decides an op that claims send keys: it commits when every key is its own, and is
+    /// cancelled when one belongs to another message (a retry, or an identical send that got
+    /// there first). `None`: commit (also for ops without keys).
+    ///
+    /// The decision is made once, by whoever records it first: the keys and then a "commit"
+    /// record go in one ordered insert, so "commit" is only ever recorded once every key is the
+    /// op's; a caller that finds a key taken records "cancel" instead. Both records have one
+    /// `_id` per op, so exactly one of them exists, and every caller follows it: an owner and a
+    /// helper finishing the same op at once can never reach different outcomes, even if a key
+    /// they raced for was given back in between.
+    pub(super) async fn decide(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+    ) -> StoreResult<Option<Finished>> {
+        let keys = op.send_keys(first_seq);
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let mut docs: Vec<Document> = keys
+            .iter()
+            .map(|(key, seq)| key_doc(key, chat_id, *seq, &op.op_id))
+            .collect();
+        docs.push(doc! { "_id": decision_id(&op.op_id), "commit": true });
+        let mut start = 0;
+        loop {
+            let rest = docs.get(start..).unwrap_or_default();
+            let at = match self.c.send_keys.insert_many(rest).ordered(true).await {
+                Ok(_) => return Ok(None),
+                Err(e) => match first_duplicate(&e) {
+                    Some(j) => start + j,
+                    None => return Err(error::map(e)),
+                },
+            };
+            let Some((key, seq)) = keys.get(at) else {
+                // The decision is recorded already.
+                return self.recorded_decision(&op.op_id).await;
+            };
+            let owner = self
+                .c
+                .send_keys
+                .find_one(doc! { "_id": key })
+                .await
+                .map_err(error::map)?;
+            let Some(owner) = owner.as_ref().map(KeyOwner::of).transpose()? else {
+                // Given back by a cancelled op meanwhile: try again.
+                continue;
+            };
+            if owner.is(chat_id, *seq, &op.op_id) {
+                start = at + 1;
+                continue;
+            }
+            let cancel = doc! {
+                "_id": decision_id(&op.op_id), "commit": false,
+                "chat_id": owner.chat_id, "seq": owner.seq,
+            };
+            return match self.c.send_keys.insert_one(cancel).await {
+                Ok(_) => Ok(Some(Finished::Cancelled {
+                    chat_id: owner.chat_id,
+                    seq: owner.seq,
+                })),
+                Err(e) if error::is_duplicate(&e) => self.recorded_decision(&op.op_id).await,
+                Err(e) => Err(error::map(e)),
+            };
+        }
+    }
+
+    /// The recorded decision of an op (see [`decide`](Self::decide)); `None` to commit. A
+    /// missing record is a commit: only commits are ever cleaned up.
+    pub(super) async fn recorded_decision(
+        &self,
+        op_id: &ObjectId,
+    ) -> StoreResult<Option<Finished>> {
+        let Some(decision) = self
+            .c
+            .send_keys
+            .find_one(doc! { "_id": decision_id(op_id) })
+            .await
+            .map_err(error::map)?
+        else {
+            return Ok(None);
+        };
+        if decision.get_bool("commit").unwrap_or(false) {
+            return Ok(None);
+        }
+        let owner = KeyOwner::of(&decision)?;
+        Ok(Some(Finished::Cancelled {
+            chat_id: owner.chat_id,
+            seq: owner.seq,
+        }))
+    }
+
+    /// Undoes a cancelled op. Nothing of it is visible (readers see the committed head, and its
+    /// messages are only inserted after a commit decision): its other events go, then its claim,
+    /// then the keys it holds, all by op id, so those of an op claiming the same seqs next are
+    /// never touched.
+    pub(super) async fn cancel(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+    ) -> StoreResult<()> {
+        let last_seq = first_seq + op.event_count() - 1;
+        let events = &self.c.events;
+        events
+            .delete_many(doc! {
+                "chat_id": chat_id, "seq": { "$gt": first_seq, "$lte": last_seq },
+                "op_id": op.op_id,
+            })
+            .await
+            .map_err(error::map)?;
+        events
+            .delete_one(doc! { "chat_id": chat_id, "seq": first_seq, "op.op_id": op.op_id })
+            .await
+            .map_err(error::map)?;
+        let keys: Vec<String> = op
+            .send_keys(first_seq)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        self.c
+            .send_keys
+            .delete_many(doc! { "_id": { "$in": keys }, "op": op.op_id })
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+
+    /// Applies the op's effects in order (its send keys are claimed by the decision); runs of
+    /// joins go to the database as one command.
+    async fn apply_all(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+        rev: i64,
+    ) -> StoreResult<()> {
+        let mut joins: Vec<(i64, i32)> = Vec::new();
+        for effect in &op.effects {
+            if let Effect::Join { user_id, role } = effect {
+                joins.push((*user_id, *role));
+                continue;
+            }
+            self.join_members(chat_id, op, first_seq, rev, &joins)
+                .await?;
+            joins.clear();
+            self.apply(chat_id, op, first_seq, rev, effect).await?;
+        }
+        self.join_members(chat_id, op, first_seq, rev, &joins).await
+    }
+
+    /// Makes each of `joins` (user, role) a current member (new, or returning with their old
+    /// chat state), joined at the op's time and first seq: one upsert each, in one command.
+    async fn join_members(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+        rev: i64,
+        joins: &[(i64, i32)],
+    ) -> StoreResult<()> {
+        if joins.is_empty() {
+            return Ok(());
+        }
+        let updates = joins
+            .iter()
+            .map(|(user_id, role)| {
+                doc! {
+                    "q": { "chat_id": chat_id, "user_id": user_id, "rev": { "$lt": rev } },
+                    "u": {
+                        "$set": {
+                            "role": role, "joined_at_ms": op.at_ms, "joined_at_seq": first_seq,
+                            "left_at_seq": null, "rev": rev,
+                        },
+                        "$setOnInsert": {
+                            "pinned": false, "muted_until_ms": 0_i64, "archived": false,
+                            "delivered_seq": 0_i64, "read_seq": 0_i64,
+                        },
+                    },
+                    // Already applied (a later rev) makes the upsert try an insert: a
+                    // duplicate, which means "done".
+                    "upsert": true,
+                }
+            })
+            .collect();
+        self.update_statements(super::indexes::MEMBERS, updates)
+            .await
     }
 
     /// Inserts the op's events after the first (the claim); those already there stay.
@@ -308,10 +583,16 @@ impl MongoStore {
             )
             .await
             .map_err(error::map)?;
+        if op.commit.deleted == Some(true) {
+            // Appends read a deleted chat afresh (and find it deleted).
+            self.forget_head(chat_id);
+        } else {
+            self.note_head(chat_id, last_seq);
+        }
         Ok(())
     }
 
-    /// Applies one effect; `Some` when the op must be cancelled instead.
+    /// Applies one effect (send keys are claimed by [`decide`](Self::decide), not here).
     pub(super) async fn apply(
         &self,
         chat_id: i64,
@@ -319,7 +600,7 @@ impl MongoStore {
         first_seq: i64,
         rev: i64,
         effect: &Effect,
-    ) -> StoreResult<Option<Finished>> {
+    ) -> StoreResult<()> {
         let members = &self.c.members;
         let member =
             |user_id: i64| doc! { "chat_id": chat_id, "user_id": user_id, "rev": { "$lt": rev } };
@@ -374,40 +655,11 @@ impl MongoStore {
                     .await
                     .map_err(error::map)?;
             }
-            Effect::ClaimSendKey { key } => {
-                let claim = doc! { "_id": key, "chat_id": chat_id, "seq": first_seq };
-                match self.c.send_keys.insert_one(claim).await {
-                    Ok(_) => {}
-                    Err(e) if error::is_duplicate(&e) => {
-                        let found = self
-                            .c
-                            .send_keys
-                            .find_one(doc! { "_id": key })
-                            .await
-                            .map_err(error::map)?;
-                        let found = found.ok_or_else(|| {
-                            StoreError::Internal(format!("send key {key} vanished"))
-                        })?;
-                        let owner_chat = found
-                            .get_i64("chat_id")
-                            .map_err(|e| error::corrupt("send key", e))?;
-                        let owner_seq = found
-                            .get_i64("seq")
-                            .map_err(|e| error::corrupt("send key", e))?;
-                        if (owner_chat, owner_seq) != (chat_id, first_seq) {
-                            return Ok(Some(Finished::Cancelled {
-                                chat_id: owner_chat,
-                                seq: owner_seq,
-                            }));
-                        }
-                    }
-                    Err(e) => return Err(error::map(e)),
-                }
-            }
-            Effect::InsertMessage { message } => {
+            Effect::ClaimSendKey { .. } => {}
+            Effect::InsertMessage { message, offset } => {
                 let mut message = MessageDoc::clone(message);
-                message.seq = first_seq;
-                message.rev = first_seq;
+                message.seq = first_seq + offset;
+                message.rev = message.seq;
                 insert_if_absent(self.c.messages.insert_one(&message).await)?;
             }
             Effect::EditMessage {
@@ -455,7 +707,7 @@ impl MongoStore {
                     .map_err(error::map)?;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Removes the text of a message deleted for everyone from its events: the text of its

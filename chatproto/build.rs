@@ -1,13 +1,17 @@
 //! Compiles `spec/chat.proto` into Rust with a pure-Rust protobuf compiler (protox), so a fresh
 //! machine needs no system `protoc`.
 //!
-//! Besides the messages it writes `chat.v1.fds`, the encoded descriptor set (the `vectors`
+//! Besides the messages it writes `requests.rs`, the request table (see `build/request_table.rs`),
+//! and `chat.v1.fds`, the encoded descriptor set (the `vectors`
 //! feature embeds it for protobuf text format), and it annotates every type with a proptest
 //! `Arbitrary` derive that only the `arbitrary` feature turns on. Repeated fields get a short
 //! length range there, because the default (up to 100 elements at every nesting level) makes
 //! generated responses enormous.
 
 use std::path::PathBuf;
+
+#[path = "build/request_table.rs"]
+mod request_table;
 
 use prost::Message;
 use prost_types::field_descriptor_proto::{Label, Type};
@@ -24,6 +28,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile([&proto], [&spec])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("chat.v1.fds"), descriptors.encode_to_vec())?;
+
+    let chat = descriptors
+        .file
+        .iter()
+        .find(|f| f.package() == "chat.v1")
+        .ok_or("chat.proto declares no package chat.v1")?;
+    std::fs::write(out_dir.join("requests.rs"), request_table::generate(chat)?)?;
 
     let mut config = prost_build::Config::new();
     // `prost::Name` impls give every message its protobuf full name (used by the vectors).

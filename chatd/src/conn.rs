@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use chatproto::capability::Capability;
 use chatproto::pb;
 use tokio_util::sync::CancellationToken;
 
@@ -93,11 +94,11 @@ impl ConnCtx {
     }
 
     /// True when the client negotiated `cap`.
-    pub fn has_capability(&self, cap: &str) -> bool {
+    pub fn has_capability(&self, cap: Capability) -> bool {
         self.phase()
             .hello
             .as_ref()
-            .is_some_and(|caps| caps.iter().any(|c| c == cap))
+            .is_some_and(|caps| cap.is_in(caps))
     }
 
     /// The authenticated principal, or UNAUTHENTICATED.
@@ -152,7 +153,9 @@ impl ConnCtx {
             Arc::clone(&self.state.metrics),
         ));
         self.phase().events = Some(outbox.clone());
-        let datagrams = self.has_capability("datagrams").then(|| self.conn.clone());
+        let datagrams = self
+            .has_capability(Capability::Datagrams)
+            .then(|| self.conn.clone());
         // Registered (and, on the user's first connection here, subscribed across the cluster)
         // before the answer goes out.
         self.state

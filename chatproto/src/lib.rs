@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
+//! - [`capability`]: the capability names of chat/1.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
+//! - [`request`]: the request table, generated from the annotations in `spec/chat.proto`: each
+//!   kind's name, caller, repeat safety and typed answer.
 //! - [`error`]: error constructors, retry rules, [`error::RemoteError`] and the QUIC application
 //!   error codes.
 //! - [`session`]: the sans-IO client session core: per-chat ordering and gap filling, the resume
@@ -15,12 +18,15 @@
 //! - `vectors` feature: the golden vectors of `spec/vectors/`.
 //! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
 
-#[cfg(feature = "net")]
-pub mod client;
+pub mod capability;
 pub mod error;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod io;
+#[macro_use]
+pub mod request;
+#[cfg(feature = "net")]
+pub mod client;
 #[cfg(feature = "net")]
 pub mod server;
 pub mod session;

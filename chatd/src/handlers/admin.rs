@@ -24,7 +24,7 @@ async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
 }
 
 /// AdminListUsers: every account, including disabled and deleted ones.
-pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Answer> {
+pub async fn admin_list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let query = if req.query.is_empty() {
         String::new()
@@ -51,7 +51,10 @@ pub async fn list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResult<Ans
 }
 
 /// AdminSetUserDisabled: disabling revokes every session and closes live connections at once.
-pub async fn set_user_disabled(ctx: &ConnCtx, req: pb::AdminSetUserDisabled) -> ApiResult<Answer> {
+pub async fn admin_set_user_disabled(
+    ctx: &ConnCtx,
+    req: pb::AdminSetUserDisabled,
+) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_set_user_disabled.user_id").await?;
     if user.id == admin && req.disabled {
@@ -78,7 +81,7 @@ pub async fn set_user_disabled(ctx: &ConnCtx, req: pb::AdminSetUserDisabled) -> 
 
 /// AdminDeleteUser: profile purged, sessions revoked, removed from every chat; groups they owned
 /// pass to another member (an admin first) or are deleted when empty.
-pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<Answer> {
+pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_delete_user.user_id").await?;
     if user.id == admin {
@@ -115,7 +118,7 @@ pub async fn delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<A
 }
 
 /// AdminResetPassword: new password, every session revoked.
-pub async fn reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiResult<Answer> {
+pub async fn admin_reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     validate::password("admin_reset_password.new_password", &req.new_password)?;
     let user = existing_user(ctx, req.user_id, "admin_reset_password.user_id").await?;
@@ -140,7 +143,7 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) -> ApiRe
 }
 
 /// AdminSetRole. The last admin cannot be demoted.
-pub async fn set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer> {
+pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let role = match pb::Role::try_from(req.role) {
         Ok(pb::Role::User) => pb::Role::User,
@@ -165,7 +168,7 @@ pub async fn set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer>
 }
 
 /// AdminListSessions.
-pub async fn list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResult<Answer> {
+pub async fn admin_list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResult<Answer> {
     require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_list_sessions.user_id").await?;
     let sessions = ctx.state.store.list_sessions(user.id).await?;
@@ -175,7 +178,10 @@ pub async fn list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResu
 }
 
 /// AdminRevokeSessions: one session, or all with session_id 0.
-pub async fn revoke_sessions(ctx: &ConnCtx, req: pb::AdminRevokeSessions) -> ApiResult<Answer> {
+pub async fn admin_revoke_sessions(
+    ctx: &ConnCtx,
+    req: pb::AdminRevokeSessions,
+) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_revoke_sessions.user_id").await?;
     let now = now_ms();

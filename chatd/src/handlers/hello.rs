@@ -2,15 +2,13 @@
 //! of new connections away from an overloaded node (only for clients that offered `redirect`;
 //! the connection is then closed with REDIRECTED, see [`close_after`](super::close_after)).
 
+use chatproto::capability::Capability;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::now_ms;
-
-/// Capabilities this server offers in chat/1.0.
-pub const SERVER_CAPABILITIES: &[&str] = &["datagrams", "redirect"];
 
 /// Limits announced in Welcome; handlers enforce the same numbers.
 pub fn limits() -> pb::Limits {
@@ -45,11 +43,15 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         ));
     }
     let datagrams_possible = ctx.conn.max_datagram_size().is_some();
+    // This server offers every capability of chat/1.0; datagrams only where the path carries them.
     let capabilities: Vec<String> = hello
         .capabilities
         .iter()
-        .filter(|c| SERVER_CAPABILITIES.contains(&c.as_str()))
-        .filter(|c| *c != "datagrams" || datagrams_possible)
+        .filter(|c| match Capability::from_name(c) {
+            Some(Capability::Datagrams) => datagrams_possible,
+            Some(Capability::Redirect) => true,
+            None => false,
+        })
         .cloned()
         .collect();
     ctx.set_hello(capabilities.clone())?;
@@ -74,7 +76,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
 /// redirects, and this node is above its fair share of the cluster's connections.
 fn steer(ctx: &ConnCtx, capabilities: &[String]) -> Option<String> {
     let state = &ctx.state;
-    if !state.settings.steering || !capabilities.iter().any(|c| c == "redirect") {
+    if !state.settings.steering || !Capability::Redirect.is_in(capabilities) {
         return None;
     }
     let cluster = state.cluster.as_ref()?;

@@ -1,7 +1,7 @@
 //! Account and session requests that change the client's authentication state.
 
 use super::reconnect::Command;
-use super::{Client, ClientError, Repeat, Tokens};
+use super::{Client, ClientError, Tokens};
 use crate::pb;
 
 impl Client {
@@ -46,17 +46,10 @@ impl Client {
     /// Revokes this session. The connection stays open, unauthenticated; the stored tokens and
     /// cursors are forgotten.
     pub async fn logout(&self) -> Result<(), ClientError> {
-        match self
-            .call(pb::request::Kind::Logout(pb::Logout {}), Repeat::Never)
-            .await?
-        {
-            (_, pb::response::Result::Ok(_)) => {
-                self.shared.set_tokens(None);
-                let _ = self.commands.send(Command::LoggedOut);
-                Ok(())
-            }
-            (_, other) => Err(super::requests::unexpected("Logout", &other)),
-        }
+        self.request(pb::Logout {}).await?;
+        self.shared.set_tokens(None);
+        let _ = self.commands.send(Command::LoggedOut);
+        Ok(())
     }
 
     async fn authenticate_with(
@@ -67,12 +60,12 @@ impl Client {
             pb::request::Kind::Authenticate(a) => Some(a.access_token.clone()),
             _ => None,
         };
-        // Never repeated after a lost connection: a second Register or Login would create a
-        // second session, and a refresh token is single use.
-        let (generation, result) = self.call(kind, Repeat::Never).await?;
+        // Never repeated after a lost connection (the table says so): a second Register or Login
+        // would create a second session, and a refresh token is single use.
+        let (generation, result) = self.call(kind).await?;
         let auth = match result {
             pb::response::Result::Auth(auth) => auth,
-            other => return Err(super::requests::unexpected("authentication", &other)),
+            other => return Err(super::requests::unexpected("authentication", other.name())),
         };
         let previous = self.shared.tokens().unwrap_or_default();
         let mut tokens = Tokens::from_auth(&auth, &previous);

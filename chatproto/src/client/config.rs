@@ -2,13 +2,9 @@
 
 use std::time::Duration;
 
+use crate::capability::Capability;
 use crate::session::{BackoffConfig, UnknownChatPolicy};
 use crate::tls::Verification;
-
-/// Capability: typing indicators travel as QUIC datagrams.
-pub const CAP_DATAGRAMS: &str = "datagrams";
-/// Capability: the client follows `Welcome.redirect`.
-pub const CAP_REDIRECT: &str = "redirect";
 
 /// The tokens of an authenticated session. Persist them (securely) to resume without a password.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -79,7 +75,7 @@ pub struct ClientConfig {
     pub verification: Verification,
     /// Software name and version sent in Hello, e.g. `"chat-tui/0.1.0"` (at most 64 bytes).
     pub client_name: String,
-    /// Capabilities offered in Hello (see [`CAP_DATAGRAMS`], [`CAP_REDIRECT`]).
+    /// Capability names offered in Hello (by default every [`Capability`] of chat/1.0).
     pub capabilities: Vec<String>,
     /// Tokens of a previous login: the client authenticates with them while connecting.
     pub tokens: Option<Tokens>,
@@ -99,7 +95,7 @@ impl ClientConfig {
             server_name: None,
             verification,
             client_name: concat!("chatproto/", env!("CARGO_PKG_VERSION")).into(),
-            capabilities: vec![CAP_DATAGRAMS.into(), CAP_REDIRECT.into()],
+            capabilities: Capability::ALL.iter().map(|c| c.name().into()).collect(),
             tokens: None,
             cursors: Vec::new(),
             unknown_chats: UnknownChatPolicy::default(),
@@ -108,7 +104,7 @@ impl ClientConfig {
     }
 
     /// True when `cap` is offered in Hello.
-    pub fn offers(&self, cap: &str) -> bool {
-        self.capabilities.iter().any(|c| c == cap)
+    pub fn offers(&self, cap: Capability) -> bool {
+        cap.is_in(&self.capabilities)
     }
 }

@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use super::config::{CAP_DATAGRAMS, CAP_REDIRECT, ClientConfig};
+use super::config::ClientConfig;
 use super::error::{ClientError, RemoteError};
+use crate::capability::Capability;
 use crate::frame::MAX_FRAME_BYTES;
-use crate::io::{FrameReader, ReadFrameError, WriteFrameError, write_only};
+use crate::io::{FrameReader, ReadFrameError};
 use crate::pb;
 use crate::session::RequestIds;
 
@@ -65,7 +66,12 @@ impl Link {
         request_id: u64,
         kind: pb::request::Kind,
     ) -> Result<pb::Response, CallError> {
-        call_on(&self.conn, self.max_frame_bytes, request_id, kind).await
+        self.send(&EncodedRequest::new(request_id, kind)?).await
+    }
+
+    /// Sends an already encoded request (see [`EncodedRequest`]) and reads its one response.
+    pub async fn send(&self, request: &EncodedRequest) -> Result<pb::Response, CallError> {
+        send_on(&self.conn, self.max_frame_bytes, request).await
     }
 
     /// Like [`call`](Self::call), but an error answer becomes `Err(ClientError::Remote)`.
@@ -88,29 +94,57 @@ pub(crate) fn into_result(response: pb::Response) -> Result<pb::response::Result
     }
 }
 
-async fn call_on(
+/// A request frame encoded once: each attempt of a retried request writes the same bytes (a
+/// cheap reference-counted copy), so the request is moved into its encoding instead of being
+/// cloned per attempt. Its `request_id` stays the same across attempts, which is what logs
+/// correlating a retried request want.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedRequest {
+    frame: bytes::Bytes,
+    payload_len: usize,
+}
+
+impl EncodedRequest {
+    /// Encodes within the largest frame any server may announce; [`Link::send`] checks the
+    /// connection's own limit.
+    pub fn new(request_id: u64, kind: pb::request::Kind) -> Result<Self, CallError> {
+        let request = pb::Request {
+            request_id,
+            kind: Some(kind),
+        };
+        let payload_len = prost::Message::encoded_len(&request);
+        let frame = crate::io::encode_frames([&request], MAX_ACCEPTED_FRAME_BYTES)
+            .map_err(|e| CallError::TooLarge(e.to_string()))?;
+        Ok(Self { frame, payload_len })
+    }
+}
+
+async fn send_on(
     conn: &quinn::Connection,
     max_frame_bytes: usize,
-    request_id: u64,
-    kind: pb::request::Kind,
+    request: &EncodedRequest,
 ) -> Result<pb::Response, CallError> {
+    if request.payload_len > max_frame_bytes {
+        return Err(CallError::TooLarge(
+            crate::frame::FrameError::Oversize {
+                len: request.payload_len as u64,
+                max: max_frame_bytes,
+            }
+            .to_string(),
+        ));
+    }
     let (mut send, recv) = conn
         .open_bi()
         .await
         .map_err(|e| CallError::Lost(e.to_string()))?;
-    let request = pb::Request {
-        request_id,
-        kind: Some(kind),
-    };
-    write_only(&mut send, &request, max_frame_bytes)
+    send.write_chunk(request.frame.clone())
         .await
         .map_err(|e| match e {
-            WriteFrameError::Frame(f) => CallError::TooLarge(f.to_string()),
-            WriteFrameError::Write(quinn::WriteError::ConnectionLost(c)) => {
-                CallError::Lost(c.to_string())
-            }
-            WriteFrameError::Write(w) => CallError::Stream(w.to_string()),
+            quinn::WriteError::ConnectionLost(c) => CallError::Lost(c.to_string()),
+            w => CallError::Stream(w.to_string()),
         })?;
+    // Finishing can only fail if the stream is already closed, which the write above reports.
+    let _ = send.finish();
     let mut reader = FrameReader::new(recv, max_frame_bytes);
     reader
         .read_only::<pb::Response>()
@@ -211,7 +245,9 @@ impl Dialer {
                     }
                 };
                 match link.welcome.redirect.clone() {
-                    Some(r) if !r.addresses.is_empty() && self.config.offers(CAP_REDIRECT) => {
+                    Some(r)
+                        if !r.addresses.is_empty() && self.config.offers(Capability::Redirect) =>
+                    {
                         tracing::info!(
                             from = %candidate, to = ?r.addresses, reason = %r.reason, "redirected"
                         );
@@ -276,13 +312,11 @@ impl Dialer {
             capabilities: self.config.capabilities.clone(),
             client_name: self.config.client_name.clone(),
         };
-        let answer = call_on(
-            &conn,
-            MAX_FRAME_BYTES,
-            self.ids.next_id(),
-            pb::request::Kind::Hello(hello),
-        )
-        .await
+        let answer = match EncodedRequest::new(self.ids.next_id(), pb::request::Kind::Hello(hello))
+        {
+            Ok(request) => send_on(&conn, MAX_FRAME_BYTES, &request).await,
+            Err(e) => Err(e),
+        }
         .map_err(ClientError::from)
         .and_then(into_result);
         let welcome = match answer {
@@ -291,7 +325,7 @@ impl Dialer {
                 conn.close(CLOSE_NORMAL.into(), b"bad welcome");
                 return Err(ClientError::Protocol(format!(
                     "Hello answered with {}",
-                    result_name(&other)
+                    other.name()
                 )));
             }
             Err(e) => {
@@ -318,8 +352,8 @@ impl Dialer {
         } else {
             announced.clamp(1024, MAX_ACCEPTED_FRAME_BYTES)
         };
-        let datagrams = welcome.capabilities.iter().any(|c| c == CAP_DATAGRAMS)
-            && self.config.offers(CAP_DATAGRAMS)
+        let datagrams = Capability::Datagrams.is_in(&welcome.capabilities)
+            && self.config.offers(Capability::Datagrams)
             && conn.max_datagram_size().is_some();
         let generation = self
             .generation
@@ -396,28 +430,6 @@ fn split_host(address: &str) -> Result<String, ClientError> {
         )));
     }
     Ok(host.to_string())
-}
-
-/// A short name of a response result, for error messages.
-pub(crate) fn result_name(result: &pb::response::Result) -> &'static str {
-    use pb::response::Result as R;
-    match result {
-        R::Error(_) => "error",
-        R::Welcome(_) => "welcome",
-        R::Auth(_) => "auth",
-        R::Ok(_) => "ok",
-        R::Sessions(_) => "sessions",
-        R::User(_) => "user",
-        R::Users(_) => "users",
-        R::Chat(_) => "chat",
-        R::Chats(_) => "chats",
-        R::Message(_) => "message",
-        R::Messages(_) => "messages",
-        R::Receipts(_) => "receipts",
-        R::Edits(_) => "edits",
-        R::Sync(_) => "sync",
-        R::Events(_) => "events",
-    }
 }
 
 /// A shareable link handle.

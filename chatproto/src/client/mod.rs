@@ -31,7 +31,7 @@
 //! ```
 //!
 //! # Layout
-//! - [`config`]: [`ClientConfig`], [`Tokens`], [`RetryPolicy`], capability names.
+//! - [`config`]: [`ClientConfig`], [`Tokens`], [`RetryPolicy`].
 //! - [`error`]: [`ClientError`] and [`RemoteError`].
 //! - [`events`]: [`ClientEvent`], what [`Client::next_event`] returns.
 //! - `connection.rs`: dialing, Hello, redirects, failover, one request per stream.
@@ -52,14 +52,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use config::{CAP_DATAGRAMS, CAP_REDIRECT, ClientConfig, RetryPolicy, Tokens};
+pub use config::{ClientConfig, RetryPolicy, Tokens};
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;
 pub use requests::new_client_msg_id;
 
 use crate::pb;
+use crate::request::{Repeat, RequestMessage};
 use crate::session::{Backoff, RequestIds, SessionConfig};
-use connection::{CallError, Dialer, SharedLink, into_result};
+use connection::{CallError, Dialer, EncodedRequest, SharedLink, into_result};
 use reconnect::{Command, Driver};
 
 /// The state of the connection, as the request side sees it.
@@ -146,15 +147,6 @@ impl Shared {
             LinkState::Down => Err(ClientError::Closed("unreachable link state".into())),
         }
     }
-}
-
-/// Whether a request may be sent again after its connection was lost without an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Repeat {
-    /// Reads, and writes that converge to the same state (or carry an idempotency key).
-    Safe,
-    /// Doing it twice could do it twice.
-    Never,
 }
 
 /// A connected chat/1 client. Share it behind an `Arc` to call it from many tasks.
@@ -266,20 +258,30 @@ impl Client {
 
     /// Sends one request, retrying as the retry policy allows, within the request timeout.
     /// Returns the generation of the connection that answered and the result.
+    /// The request is encoded once: every attempt sends the same frame.
     pub(crate) async fn call(
         &self,
         kind: pb::request::Kind,
-        repeat: Repeat,
     ) -> Result<(u64, pb::response::Result), ClientError> {
         let timeout = self.shared.dialer.config().retry.request_timeout;
-        tokio::time::timeout(timeout, self.call_retrying(kind, repeat))
+        let repeat = kind.repeat();
+        let request = EncodedRequest::new(self.shared.ids.next_id(), kind)?;
+        tokio::time::timeout(timeout, self.call_retrying(&request, repeat))
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
     }
 
+    /// Sends a request and returns its typed answer; whether it is repeated after a lost
+    /// connection follows its kind (see [`crate::request`]). Every request kind also has a named
+    /// method (`get_history`, `send_message`, ...).
+    pub async fn request<R: RequestMessage>(&self, req: R) -> Result<R::Answer, ClientError> {
+        let (_, result) = self.call(req.into_kind()).await?;
+        requests::answer::<R>(result)
+    }
+
     async fn call_retrying(
         &self,
-        kind: pb::request::Kind,
+        request: &EncodedRequest,
         repeat: Repeat,
     ) -> Result<(u64, pb::response::Result), ClientError> {
         let policy = &self.shared.dialer.config().retry;
@@ -287,8 +289,7 @@ impl Client {
         let mut link = self.shared.wait_link().await?;
         let mut attempt = 0;
         loop {
-            let id = self.shared.ids.next_id();
-            let error = match link.call(id, kind.clone()).await {
+            let error = match link.send(request).await {
                 Ok(response) => match into_result(response) {
                     Ok(result) => return Ok((link.generation, result)),
                     Err(e) => e,

@@ -12,6 +12,7 @@ use super::config::Tokens;
 use super::connection::{CLOSE_NORMAL, Link, SharedLink};
 use super::error::ClientError;
 use super::events::ClientEvent;
+use super::requests::answer;
 use super::{LinkState, Shared};
 use crate::io::{FrameReader, ReadFrameError, decode_datagram};
 use crate::pb;
@@ -164,7 +165,7 @@ async fn reauthenticate(
             Ok(other) => {
                 return Err(DialError::Transient(ClientError::Protocol(format!(
                     "Authenticate answered with {}",
-                    super::connection::result_name(&other)
+                    other.name()
                 ))));
             }
             Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
@@ -185,7 +186,7 @@ async fn reauthenticate(
         Ok(pb::response::Result::Auth(auth)) => Ok((Tokens::from_auth(&auth, &tokens), true)),
         Ok(other) => Err(DialError::Transient(ClientError::Protocol(format!(
             "Refresh answered with {}",
-            super::connection::result_name(&other)
+            other.name()
         )))),
         Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
             Err(DialError::AuthRejected(e.message))
@@ -426,10 +427,7 @@ impl Driver {
                         Input::SyncDone {
                             generation,
                             request_id,
-                            result: result.and_then(|r| match r {
-                                pb::response::Result::Sync(s) => Ok(s),
-                                other => Err(unexpected("Sync", &other)),
-                            }),
+                            result: result.and_then(answer::<pb::Sync>),
                         }
                     });
                 }
@@ -449,10 +447,7 @@ impl Driver {
                             generation,
                             request_id,
                             chat_id,
-                            result: result.and_then(|r| match r {
-                                pb::response::Result::Events(e) => Ok(e),
-                                other => Err(unexpected("GetChatEvents", &other)),
-                            }),
+                            result: result.and_then(answer::<pb::GetChatEvents>),
                         }
                     });
                 }
@@ -622,11 +617,4 @@ impl Driver {
             self.link_lost(reason.to_string());
         }
     }
-}
-
-fn unexpected(request: &str, got: &pb::response::Result) -> ClientError {
-    ClientError::Protocol(format!(
-        "{request} answered with {}",
-        super::connection::result_name(got)
-    ))
 }

@@ -220,24 +220,6 @@ fn error(code: pb::ErrorCode, message: &str, field: &str) -> R {
     })
 }
 
-fn kind_name(kind: &K) -> &'static str {
-    match kind {
-        K::Hello(_) => "hello",
-        K::Register(_) => "register",
-        K::Login(_) => "login",
-        K::Refresh(_) => "refresh",
-        K::Authenticate(_) => "authenticate",
-        K::Logout(_) => "logout",
-        K::GetMe(_) => "get_me",
-        K::CreateGroup(_) => "create_group",
-        K::Sync(_) => "sync",
-        K::GetChatEvents(_) => "get_chat_events",
-        K::SendMessage(_) => "send_message",
-        K::SendTyping(_) => "send_typing",
-        _ => "other",
-    }
-}
-
 impl TestServer {
     pub async fn start(node_id: &str) -> Arc<Self> {
         Self::start_with(
@@ -518,7 +500,7 @@ impl TestServer {
     fn handle(&self, conn_id: u64, conn: &quinn::Connection, kind: K) -> Option<R> {
         use pb::ErrorCode as E;
         let mut inner = self.lock();
-        *inner.counters.requests.entry(kind_name(&kind)).or_default() += 1;
+        *inner.counters.requests.entry(kind.name()).or_default() += 1;
         if !matches!(kind, K::Hello(_)) && inner.knobs.rate_limit_next > 0 {
             inner.knobs.rate_limit_next -= 1;
             return Some(R::Error(pb::Error {

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use chatproto::client::{CAP_REDIRECT, Client, ClientConfig, ClientError, RetryPolicy, Tokens};
+use chatproto::capability::Capability;
+use chatproto::client::{Client, ClientConfig, ClientError, RetryPolicy, Tokens};
 use chatproto::pb;
 use chatproto::session::UnknownChatPolicy;
 
@@ -97,7 +98,7 @@ pub fn client_config(config: &RunConfig, index: usize) -> ClientConfig {
     c.servers = servers;
     c.server_name = config.server_name.clone();
     c.client_name = concat!("loadgen/", env!("CARGO_PKG_VERSION")).into();
-    c.capabilities = vec![CAP_REDIRECT.into()];
+    c.capabilities = vec![Capability::Redirect.name().into()];
     c.unknown_chats = UnknownChatPolicy::StartAtHead;
     c.retry = RetryPolicy {
         max_retries: 0,

@@ -1,5 +1,7 @@
 //! The backend-agnostic conformance suite: every behaviour the storage traits promise, written
-//! against the traits only, so every backend passes exactly the same cases.
+//! against the traits only, so every backend passes exactly the same cases, and so do the
+//! wrappers handlers use (`GuardedStore` here, `CachedStore` over a real Redis in the `tests`
+//! crate's cluster suite, which turns on the `conformance` feature to reach this module).
 //!
 //! A backend runs it with
 //!
@@ -42,12 +44,13 @@ use chatproto::pb::chat_event::Body;
 use super::*;
 
 /// Expands to one test per conformance case for the store built by `$make`.
+#[macro_export]
 macro_rules! store_conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
             #[allow(unused_imports)]
             use super::*;
-            $crate::store::conformance::store_conformance!(@cases $make;
+            $crate::store_conformance!(@cases $make;
                 users_create_and_read,
                 users_username_conflict_ignores_case,
                 users_deleted_username_stays_reserved,
@@ -105,7 +108,7 @@ macro_rules! store_conformance {
         )*
     };
 }
-pub(crate) use store_conformance;
+pub use store_conformance;
 
 /// A fixed clock origin; cases add offsets to order things in time.
 const T0: i64 = 1_700_000_000_000;

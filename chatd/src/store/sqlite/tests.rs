@@ -19,6 +19,19 @@ store_conformance!(conformance, async {
     (store, dir)
 });
 
+// The same suite through the wrapper handlers actually use: every method forwarded by
+// `delegate_store!` with the right arguments, errors passed through unchanged.
+store_conformance!(guarded, async {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("chat.db")).expect("open store");
+    let guarded = crate::resilience::guarded_store::GuardedStore::new(
+        Arc::new(store),
+        Duration::from_secs(10),
+        Arc::new(crate::ops::metrics::Metrics::new()),
+    );
+    (guarded, dir)
+});
+
 fn temp_db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chat.db");

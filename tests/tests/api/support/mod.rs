@@ -57,7 +57,7 @@ pub fn stream_only_config(server: &TestServer) -> ClientConfig {
     let mut config = config(server);
     config
         .capabilities
-        .retain(|c| c != chatproto::client::CAP_DATAGRAMS);
+        .retain(|c| c != chatproto::capability::Capability::Datagrams.name());
     config
 }
 

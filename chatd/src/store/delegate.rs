@@ -1,0 +1,105 @@
+//! The store's surface as data, and [`delegate_store!`], which writes a wrapper's impls of the
+//! entity traits from it.
+//!
+//! A wrapper around a [`Store`](super::Store) (the [`GuardedStore`] of every node, the
+//! [`CachedStore`] of cluster mode) adds behaviour to some calls and forwards the rest. Instead
+//! of writing each of the ~56 methods in each wrapper, a wrapper names a body macro, called once
+//! per method as `body!(read|write METHOD self (ARGS))`, and gets its impls of the entity traits
+//! generated. So a new store method is: the trait, both backends, and one line below; a wrapper
+//! that treats the new method specially adds an arm to its body macro.
+//!
+//! `read` marks methods that change nothing (safe to retry after a timeout), `write` the others.
+//!
+//! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
+//! [`CachedStore`]: crate::cluster::cache::CachedStore
+
+/// Implements every entity trait (`UserStore` ... `MessageStore`) for `$wrapper`, each method's
+/// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
+/// is invoked, which must `use crate::store::*` and `chatproto::pb`.
+macro_rules! delegate_store {
+    ($wrapper:ty, $body:ident) => {
+        $crate::store::delegate::delegate_store!(@traits $wrapper, $body;
+            UserStore {
+                write create_user(new: NewUser) -> UserRecord;
+                read  user(id: u64) -> Option<UserRecord>;
+                read  user_by_username(username: &str) -> Option<UserRecord>;
+                read  users(ids: &[u64]) -> Vec<UserRecord>;
+                write update_profile(id: u64, patch: ProfilePatch) -> UserRecord;
+                write set_password_hash(id: u64, hash: &str) -> ();
+                write set_role(id: u64, role: pb::Role) -> ();
+                write set_disabled(id: u64, disabled: bool) -> ();
+                write delete_user(id: u64, now_ms: i64) -> ();
+                write touch_last_seen(id: u64, now_ms: i64) -> ();
+                read  search_users(prefix: &str, after_username: Option<&str>, limit: u32) -> Vec<UserRecord>;
+                read  list_users(prefix: &str, after_username: Option<&str>, limit: u32) -> Vec<UserRecord>;
+                read  count_admins() -> u64;
+            }
+            SessionStore {
+                write create_session(new: NewSession) -> SessionRecord;
+                read  session(id: u64) -> Option<SessionRecord>;
+                write rotate_refresh(presented_hash: &str, new_hash: &str, now_ms: i64) -> RefreshOutcome;
+                write touch_session(id: u64, address: &str, now_ms: i64) -> ();
+                read  list_sessions(user_id: u64) -> Vec<SessionRecord>;
+                write revoke_session(user_id: u64, session_id: u64, now_ms: i64) -> ();
+                write revoke_user_sessions(user_id: u64, keep: Option<u64>, now_ms: i64) -> Vec<u64>;
+            }
+            RelationStore {
+                write add_contact(owner: u64, target: u64) -> ();
+                write remove_contact(owner: u64, target: u64) -> ();
+                read  contacts(owner: u64) -> Vec<u64>;
+                read  contact_of(target: u64) -> Vec<u64>;
+                write block(owner: u64, target: u64) -> ();
+                write unblock(owner: u64, target: u64) -> ();
+                read  blocked(owner: u64) -> Vec<u64>;
+                read  is_blocked(owner: u64, target: u64) -> bool;
+            }
+            ChatStore {
+                write open_private_chat(a: u64, b: u64, now_ms: i64) -> (ChatRecord, bool);
+                write create_group(new: NewGroup) -> (ChatRecord, pb::ChatEvent);
+                read  chat(id: u64) -> Option<ChatRecord>;
+                write update_chat(id: u64, actor: u64, patch: ChatPatch, now_ms: i64) -> (ChatRecord, pb::ChatEvent);
+                write delete_chat(id: u64, actor: u64, now_ms: i64) -> pb::ChatEvent;
+                read  members(chat_id: u64) -> Vec<MemberRecord>;
+                read  member(chat_id: u64, user_id: u64) -> Option<MemberRecord>;
+                write add_members(chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64) -> pb::ChatEvent;
+                write remove_member(chat_id: u64, actor: u64, user_id: u64, left: bool, now_ms: i64) -> pb::ChatEvent;
+                write set_member_role(chat_id: u64, actor: u64, user_id: u64, role: pb::MemberRole, now_ms: i64) -> pb::ChatEvent;
+                write transfer_ownership(chat_id: u64, actor: u64, new_owner: u64, now_ms: i64) -> Vec<pb::ChatEvent>;
+                write set_user_state(chat_id: u64, user_id: u64, patch: UserChatPatch) -> UserChatState;
+                read  user_chats(user_id: u64, query: UserChatsQuery) -> Vec<UserChat>;
+                read  user_chat(chat_id: u64, user_id: u64) -> Option<UserChat>;
+                read  heads(user_id: u64, known: &[u64]) -> Vec<pb::ChatHead>;
+                read  shared_chat_peers(user_id: u64) -> Vec<u64>;
+            }
+            MessageStore {
+                write append_message(new: NewMessage) -> SendOutcome;
+                read  message(chat_id: u64, seq: u64) -> Option<pb::Message>;
+                write edit_message(chat_id: u64, seq: u64, actor: u64, text: &str, now_ms: i64) -> (pb::Message, pb::ChatEvent);
+                write delete_message(chat_id: u64, seq: u64, actor: u64, now_ms: i64) -> pb::ChatEvent;
+                write hide_message(chat_id: u64, seq: u64, user_id: u64) -> ();
+                write set_reaction(chat_id: u64, seq: u64, user_id: u64, emoji: &str, add: bool, now_ms: i64) -> Option<(pb::Message, pb::ChatEvent)>;
+                read  history(query: HistoryQuery) -> Vec<pb::Message>;
+                read  events(chat_id: u64, after_seq: u64, up_to_seq: u64, limit: u32) -> Vec<pb::ChatEvent>;
+                read  edits(chat_id: u64, seq: u64) -> Vec<pb::MessageEdit>;
+                write mark_receipt(chat_id: u64, user_id: u64, kind: pb::ReceiptKind, up_to_seq: u64) -> Option<(u64, u64)>;
+                read  receipts(chat_id: u64) -> Vec<pb::MemberReceipt>;
+                read  search(query: SearchQuery) -> Vec<pb::Message>;
+            }
+        );
+    };
+    (@traits $wrapper:ty, $body:ident;
+        $( $trait:ident { $( $class:ident $method:ident ( $($arg:ident : $argty:ty),* ) -> $out:ty; )* } )*
+    ) => {
+        $(
+            #[async_trait::async_trait]
+            impl $trait for $wrapper {
+                $(
+                    async fn $method(&self, $($arg: $argty),*) -> StoreResult<$out> {
+                        $body!($class $method self ($($arg),*))
+                    }
+                )*
+            }
+        )*
+    };
+}
+pub(crate) use delegate_store;

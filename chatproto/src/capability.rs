@@ -1,0 +1,59 @@
+//! Capabilities (protocol.md 8.1): optional features, named by short strings in
+//! `Hello.capabilities` and `Welcome.capabilities`. The one list of the names chat/1 defines;
+//! clients and servers compare against these, never against literals.
+
+/// A capability of chat/1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Typing indicators travel as QUIC datagrams (protocol.md 4.4).
+    Datagrams,
+    /// The client follows `Welcome.redirect` (protocol.md 3.3).
+    Redirect,
+}
+
+impl Capability {
+    /// Every capability of chat/1.0 (the reserved names are never offered nor accepted).
+    pub const ALL: [Capability; 2] = [Capability::Datagrams, Capability::Redirect];
+
+    /// The name on the wire.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Capability::Datagrams => "datagrams",
+            Capability::Redirect => "redirect",
+        }
+    }
+
+    /// The capability a wire name stands for; `None` for unknown and reserved names, which a
+    /// receiver ignores.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// True when `names` (a Hello's or Welcome's list) contains this capability.
+    pub fn is_in(self, names: &[String]) -> bool {
+        names.iter().any(|n| n == self.name())
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capability;
+
+    #[test]
+    fn names_round_trip_and_reserved_names_are_unknown() {
+        for cap in Capability::ALL {
+            assert_eq!(Capability::from_name(cap.name()), Some(cap));
+        }
+        for reserved in ["files", "calls", "push", "Datagrams", ""] {
+            assert_eq!(Capability::from_name(reserved), None);
+        }
+        assert!(Capability::Redirect.is_in(&["datagrams".into(), "redirect".into()]));
+        assert!(!Capability::Datagrams.is_in(&["redirect".into()]));
+    }
+}

@@ -1,5 +1,6 @@
 //! A chat service of several real chatd processes on one FerretDB and one Redis Cluster: what
-//! the cluster end-to-end suites run against.
+//! the cluster end-to-end suites run against (and, with FerretDB on PostgreSQL and one Redis,
+//! what the cluster benchmarks run against).
 //!
 //! Every node shares one TLS identity and one token-signing key (so a client pinned to the
 //! fingerprint can be served by any node and a token issued by one node is accepted by all) and
@@ -16,9 +17,10 @@ use chatproto::client::ClientConfig;
 use chatproto::tls::{Verification, parse_fingerprint};
 
 use crate::chatd::{ChatdConfig, ChatdProcess};
-use crate::ferretdb::FerretDb;
+use crate::ferretdb::{FerretBackend, FerretDb};
 use crate::ports::free_addr;
-use crate::redis::RedisCluster;
+use crate::postgres::Postgres;
+use crate::redis::{RedisCluster, RedisServer};
 
 /// Limits high enough that the suites never hit them (every test client comes from 127.0.0.1).
 pub const GENEROUS_LIMITS: &[&str] = &[
@@ -81,14 +83,35 @@ impl SharedIdentity {
     }
 }
 
+/// Which Redis the nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisKind {
+    /// None: the nodes only share the database (no cluster mode).
+    None,
+    /// One standalone Redis.
+    Standalone,
+    /// A 3-master Redis Cluster (3 masters + 3 replicas).
+    Cluster,
+}
+
+/// Where FerretDB stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// FerretDB's SQLite handler.
+    FerretSqlite,
+    /// FerretDB's PostgreSQL handler, on a private PostgreSQL.
+    FerretPostgres,
+}
+
 /// What to start (see [`ChatCluster::start_with`]).
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     /// Number of chatd nodes.
     pub nodes: usize,
-    /// Whether the nodes use a Redis Cluster (cluster mode); without it they only share the
-    /// database.
-    pub redis: bool,
+    /// The Redis the nodes use (cluster mode with any).
+    pub redis: RedisKind,
+    /// Where the database keeps its data.
+    pub store: StoreKind,
     /// Extra chatd arguments for every node (after the defaults, so they win).
     pub args: Vec<String>,
 }
@@ -97,10 +120,18 @@ impl Default for ClusterSpec {
     fn default() -> ClusterSpec {
         ClusterSpec {
             nodes: 3,
-            redis: true,
+            redis: RedisKind::Cluster,
+            store: StoreKind::FerretSqlite,
             args: Vec::new(),
         }
     }
+}
+
+/// The Redis of a cluster.
+#[derive(Debug)]
+enum SharedRedis {
+    Standalone(RedisServer),
+    Cluster(RedisCluster),
 }
 
 /// A running multi-node chat service (see the module documentation).
@@ -108,8 +139,10 @@ impl Default for ClusterSpec {
 pub struct ChatCluster {
     // Fields drop in order: chatd nodes first, then what they depend on.
     nodes: Vec<ChatdProcess>,
-    redis: Option<RedisCluster>,
+    redis: Option<SharedRedis>,
     ferretdb: FerretDb,
+    // FerretDB's PostgreSQL, when it uses one: dropped after FerretDB.
+    _postgres: Option<Postgres>,
     database: String,
     identity: SharedIdentity,
     _dir: tempfile::TempDir,
@@ -126,8 +159,16 @@ impl ChatCluster {
     /// # Panics
     /// When a server cannot be started (with its command line and log tail).
     pub fn start_with(spec: ClusterSpec) -> ChatCluster {
-        let ferretdb = FerretDb::start();
-        let redis = spec.redis.then(RedisCluster::start);
+        let postgres = (spec.store == StoreKind::FerretPostgres).then(Postgres::start);
+        let ferretdb = match &postgres {
+            Some(pg) => FerretDb::start_on(FerretBackend::Postgres(pg.url())),
+            None => FerretDb::start(),
+        };
+        let redis = match spec.redis {
+            RedisKind::None => None,
+            RedisKind::Standalone => Some(SharedRedis::Standalone(RedisServer::start())),
+            RedisKind::Cluster => Some(SharedRedis::Cluster(RedisCluster::start())),
+        };
         let database = FerretDb::fresh_database("chat");
         let dir = tempfile::Builder::new()
             .prefix("chat-cluster-")
@@ -138,6 +179,7 @@ impl ChatCluster {
             nodes: Vec::new(),
             redis,
             ferretdb,
+            _postgres: postgres,
             database,
             identity,
             _dir: dir,
@@ -171,8 +213,14 @@ impl ChatCluster {
             .args(args)
             // Passwords go through the environment, as the documentation recommends.
             .env("CHATD_MONGO_URI", self.ferretdb.uri_for(&self.database));
-        if let Some(redis) = &self.redis {
-            config = config.env("CHATD_REDIS_URL", redis_cluster_url(&redis.urls()));
+        match &self.redis {
+            Some(SharedRedis::Cluster(redis)) => {
+                config = config.env("CHATD_REDIS_URL", redis_cluster_url(&redis.urls()));
+            }
+            Some(SharedRedis::Standalone(redis)) => {
+                config = config.env("CHATD_REDIS_URL", redis.url());
+            }
+            None => {}
         }
         config
     }
@@ -209,7 +257,10 @@ impl ChatCluster {
 
     /// The Redis Cluster, if the nodes use one.
     pub fn redis(&mut self) -> Option<&mut RedisCluster> {
-        self.redis.as_mut()
+        match self.redis.as_mut() {
+            Some(SharedRedis::Cluster(redis)) => Some(redis),
+            _ => None,
+        }
     }
 
     /// The FerretDB the nodes store in.

@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
 //! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
-//! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
+//! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod ferretdb;
 pub mod nginx;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod raw;
 pub mod redis;

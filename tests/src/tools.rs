@@ -44,6 +44,31 @@ pub fn ferretdb() -> PathBuf {
     tool("CHAT_TEST_FERRETDB", "ferretdb")
 }
 
+/// The directory of PostgreSQL's server programs (`initdb`, `postgres`, `createdb`):
+/// `$CHAT_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout).
+///
+/// # Panics
+/// When none is found, saying how to install it.
+pub fn postgres_bin_dir() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHAT_TEST_PG_BIN") {
+        return PathBuf::from(path);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).unwrap_or_else(|| {
+        panic!("PostgreSQL is needed and was not found (set CHAT_TEST_PG_BIN, or run `cargo xtask cluster`, which installs the postgresql package)")
+    })
+}
+
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
 /// otherwise).
 pub fn chatd_binary() -> PathBuf {

@@ -1,5 +1,5 @@
-//! Installs the real servers the end-to-end suites start: Debian's redis-server and nginx, and
-//! FerretDB 1.24 (the MongoDB-wire server) built with Go from its module source.
+//! Installs the real servers the end-to-end suites start: Debian's redis-server, nginx and
+//! postgresql, and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module source.
 //!
 //! Each tool is looked up first and installed only when missing, so the step is fast on a machine
 //! that has them. Any failure stops with a message that says what is missing and why.
@@ -28,6 +28,8 @@ pub struct Tools {
     pub nginx: PathBuf,
     /// `ferretdb`.
     pub ferretdb: PathBuf,
+    /// PostgreSQL's server programs (for FerretDB's PostgreSQL handler).
+    pub postgres_bin: PathBuf,
 }
 
 impl Tools {
@@ -38,6 +40,7 @@ impl Tools {
             ("CHAT_TEST_REDIS_CLI", &self.redis_cli),
             ("CHAT_TEST_NGINX", &self.nginx),
             ("CHAT_TEST_FERRETDB", &self.ferretdb),
+            ("CHAT_TEST_PG_BIN", &self.postgres_bin),
         ]
     }
 
@@ -238,6 +241,31 @@ fn nginx_lacks_stream_module(nginx: &Path) -> bool {
     !Path::new(modules).join("ngx_stream_module.so").is_file()
 }
 
+/// Finds or installs PostgreSQL (Debian's `postgresql`), for FerretDB's PostgreSQL handler in
+/// benchmarks; returns the directory of its server programs. Its packaged service is not started
+/// (the launchers run their own cluster on a free port).
+fn ensure_postgres() -> anyhow::Result<PathBuf> {
+    let find = || {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let version = entry.file_name().to_string_lossy().parse().ok()?;
+                let bin = entry.path().join("bin");
+                bin.join("initdb").is_file().then_some((version, bin))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().map(|(_, bin)| bin)
+    };
+    if let Some(bin) = find() {
+        return Ok(bin);
+    }
+    apt_install(&["postgresql"])?;
+    find().context("postgresql is still missing after installing it")
+}
+
 /// Finds or installs every tool.
 pub fn ensure() -> anyhow::Result<Tools> {
     let mut missing = Vec::new();
@@ -263,5 +291,6 @@ pub fn ensure() -> anyhow::Result<Tools> {
         redis_cli: find("redis-cli")?,
         nginx: find("nginx")?,
         ferretdb: ensure_ferretdb()?,
+        postgres_bin: ensure_postgres()?,
     })
 }

@@ -28,7 +28,7 @@ struct Cli {
 enum Task {
     /// Install what the test suites need, then run the whole suite (`cargo test --workspace`).
     Test(test::Args),
-    /// Install Redis, nginx and FerretDB if missing, and print where they are.
+    /// Install Redis, nginx, PostgreSQL and FerretDB if missing, and print where they are.
     Deps,
     /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
     Cluster(cluster::Args),

@@ -83,8 +83,8 @@ struct Waiting {
 
 #[derive(Default)]
 struct Cleanup {
-    /// Committed claims still holding their op: (chat, seq, op).
-    claims: Vec<(i64, i64, ObjectId)>,
+    /// Committed claims still holding their op (stored under the op's id).
+    claims: Vec<ObjectId>,
     /// Commit decisions of ops whose claim was cleaned.
     decisions: Vec<String>,
 }
@@ -166,11 +166,35 @@ pub(super) fn messages_op(news: &[&NewMessage]) -> PendingOp {
     PendingOp::new(at_ms, events, effects, ChatChanges::default())
 }
 
-/// One send of a round.
+/// One send of a round (with the identical sends of the round that wait for it).
 struct Slot {
     new: NewMessage,
     key: String,
-    outcome: Option<StoreResult<SendOutcome>>,
+    reply: Option<oneshot::Sender<StoreResult<SendOutcome>>>,
+    followers: Vec<oneshot::Sender<StoreResult<SendOutcome>>>,
+}
+
+impl Slot {
+    fn pending(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// Answers the send and its followers (who get the message without an event).
+    fn answer(&mut self, outcome: StoreResult<SendOutcome>) {
+        for follower in self.followers.drain(..) {
+            let copy = match &outcome {
+                Ok(first) => Ok(SendOutcome {
+                    message: first.message.clone(),
+                    event: None,
+                }),
+                Err(e) => Err(repeat(e)),
+            };
+            let _ = follower.send(copy);
+        }
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(outcome);
+        }
+    }
 }
 
 /// An op of a round: one chat's sends.
@@ -223,88 +247,97 @@ impl MongoStore {
         }
     }
 
-    /// One round: answers every send of `batch`.
+    /// One round: answers every send of `batch`, each as soon as it is settled.
     async fn round(&self, batch: Vec<Waiting>) {
         // Identical sends in one round: the first goes on, the others get its message.
         let mut slots: Vec<Slot> = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut followers = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for Waiting { new, reply } in batch {
             let key = send_key(&new);
-            match by_key.get(&key) {
-                Some(&primary) => followers.push((primary, reply)),
+            match by_key.get(&key).and_then(|&n| slots.get_mut(n)) {
+                Some(primary) => primary.followers.push(reply),
                 None => {
                     by_key.insert(key.clone(), slots.len());
                     slots.push(Slot {
                         new,
                         key,
-                        outcome: None,
+                        reply: Some(reply),
+                        followers: Vec::new(),
                     });
-                    replies.push(reply);
                 }
             }
         }
         if let Err(e) = self.append_slots(&mut slots).await {
             tracing::debug!(error = %e, "append round failed");
-            for slot in slots.iter_mut().filter(|s| s.outcome.is_none()) {
-                slot.outcome = Some(Err(repeat(&e)));
+            for slot in slots.iter_mut().filter(|s| s.pending()) {
+                slot.answer(Err(repeat(&e)));
             }
         }
-        let idle = lock(&self.appends.queue).waiting.is_empty();
-        if idle || lock(&self.appends.cleanup).claims.len() >= CLEANUP_BATCH {
-            if let Err(e) = self.clean_up().await {
-                tracing::debug!(error = %e, "cleaning committed claims failed: left for later");
-            }
-        }
-        for (primary, reply) in followers {
-            let outcome = match slots.get(primary).and_then(|s| s.outcome.as_ref()) {
-                Some(Ok(first)) => Ok(SendOutcome {
-                    message: first.message.clone(),
-                    event: None,
-                }),
-                Some(Err(e)) => Err(repeat(e)),
-                None => Err(StoreError::Internal("an append was not answered".into())),
-            };
-            let _ = reply.send(outcome);
-        }
-        for (slot, reply) in slots.into_iter().zip(replies) {
-            let outcome = slot
-                .outcome
-                .unwrap_or_else(|| Err(StoreError::Internal("an append was not answered".into())));
-            let _ = reply.send(outcome);
+        let held = lock(&self.appends.cleanup).claims.len();
+        if held >= CLEANUP_BATCH || (held > 0 && self.idle()) {
+            self.clean_up_logged().await;
         }
     }
 
-    /// Answers every slot (or fails for those left).
+    async fn clean_up_logged(&self) {
+        if let Err(e) = self.clean_up().await {
+            tracing::debug!(error = %e, "cleaning committed claims failed: left for later");
+        }
+    }
+
+    /// True when no send waits for the next round.
+    fn idle(&self) -> bool {
+        lock(&self.appends.queue).waiting.is_empty()
+    }
+
+    /// Answers every slot (or fails for those left). Each pass claims, decides and commits what
+    /// it can; it waits for other writers' ops (on chats whose claim it lost) only once it holds
+    /// no claim itself, so two stores never wait for each other.
     async fn append_slots(&self, slots: &mut [Slot]) -> StoreResult<()> {
         let senders: Vec<i64> = slots.iter().map(|s| i(s.new.sender_id)).collect();
         let missing = self.missing_users(&senders).await?;
         for slot in slots.iter_mut() {
             if missing.contains(&i(slot.new.sender_id)) {
-                slot.outcome = Some(Err(StoreError::NotFound("user")));
+                slot.answer(Err(StoreError::NotFound("user")));
             }
         }
         let all: Vec<usize> = (0..slots.len()).collect();
         self.answer_retries(slots, &all).await?;
         for _ in 0..MAX_PASSES {
             let pending: Vec<usize> = (0..slots.len())
-                .filter(|&n| slots.get(n).is_some_and(|s| s.outcome.is_none()))
+                .filter(|&n| slots.get(n).is_some_and(Slot::pending))
                 .collect();
             if pending.is_empty() {
                 return Ok(());
             }
             let ops = self.plan(slots, &pending).await?;
-            let claimed = self.claim_all(ops).await?;
+            let (claimed, lost) = self.claim_all(ops).await?;
             let (committed, cancelled) = self.decide_all(claimed).await?;
+            let mut retried = Vec::new();
             for op in cancelled {
                 self.cancel(op.chat_id, &op.op, op.first_seq).await?;
-                // The send whose key is taken is a retry now; the others go round again.
-                self.answer_retries(slots, &op.slots).await?;
+                retried.extend(op.slots);
             }
             self.insert_messages(&committed).await?;
             self.commit_all(&committed).await?;
-            self.answer_committed(slots, committed);
+            for (n, outcome) in self.committed(committed) {
+                if let Some(slot) = slots.get_mut(n) {
+                    slot.answer(outcome);
+                }
+            }
+            if self.idle() {
+                // Nobody waits: clean up now rather than leave it to a later round.
+                self.clean_up_logged().await;
+            }
+            // A cancelled op's duplicate is a retry now; its other sends go round again.
+            self.answer_retries(slots, &retried).await?;
+            // Holding nothing now: wait for the ops that took the seqs we wanted (not for the
+            // chat to be quiet: another writer may never leave it so), and read the heads.
+            for &(chat, seq) in &lost {
+                self.wait_for(chat, seq).await?;
+            }
+            let chats: Vec<i64> = lost.iter().map(|&(chat, _)| chat).collect();
+            self.heads_of(&chats).await?;
         }
         Err(StoreError::Unavailable(
             "sends kept losing their seq to other writers".into(),
@@ -388,7 +421,7 @@ impl MongoStore {
         let keys: Vec<&str> = which
             .iter()
             .filter_map(|&n| slots.get(n))
-            .filter(|s| s.outcome.is_none())
+            .filter(|s| s.pending())
             .map(|s| s.key.as_str())
             .collect();
         if keys.is_empty() {
@@ -409,11 +442,11 @@ impl MongoStore {
             let Some(slot) = slots.get_mut(n) else {
                 continue;
             };
-            if slot.outcome.is_some() || !used.contains(slot.key.as_str()) {
+            if !slot.pending() || !used.contains(slot.key.as_str()) {
                 continue;
             }
             if let Some(message) = self.original(&slot.key).await? {
-                slot.outcome = Some(Ok(SendOutcome {
+                slot.answer(Ok(SendOutcome {
                     message,
                     event: None,
                 }));
@@ -439,7 +472,7 @@ impl MongoStore {
             let Some(&head) = heads.get(&chat_id) else {
                 for n in members {
                     if let Some(slot) = slots.get_mut(n) {
-                        slot.outcome = Some(Err(StoreError::NotFound("chat")));
+                        slot.answer(Err(StoreError::NotFound("chat")));
                     }
                 }
                 continue;
@@ -506,9 +539,9 @@ impl MongoStore {
     }
 
     /// Claims every op's seqs: each op's events, the first holding the op, in one ordered insert
-    /// for all ops. Returns the ops that hold their claim; a chat whose claim found its seq
-    /// taken is read again (waiting for the op there) for the next pass.
-    async fn claim_all(&self, ops: Vec<Planned>) -> StoreResult<Vec<Planned>> {
+    /// for all ops. Returns the ops that hold their claim, and the (chat, seq) of each claim that
+    /// found its seq taken (to wait for and read again, once this pass holds nothing).
+    async fn claim_all(&self, ops: Vec<Planned>) -> StoreResult<(Vec<Planned>, Vec<(i64, i64)>)> {
         let mut docs = Vec::new();
         let mut ranges = Vec::with_capacity(ops.len());
         for op in &ops {
@@ -549,6 +582,7 @@ impl MongoStore {
             start = range.end;
         }
         let mut held = Vec::with_capacity(ops.len());
+        let mut lost_chats = Vec::new();
         for (n, op) in ops.into_iter().enumerate() {
             if claimed.get(n).copied().unwrap_or(false) {
                 if partial.contains(&n) {
@@ -558,13 +592,10 @@ impl MongoStore {
                 held.push(op);
             } else if lost.contains(&n) {
                 self.forget_head(op.chat_id);
-                match self.settled_chat(op.chat_id).await? {
-                    Some(chat) if !chat.deleted => self.note_head(chat.id, chat.last_seq),
-                    _ => {}
-                }
+                lost_chats.push((op.chat_id, op.first_seq));
             }
         }
-        Ok(held)
+        Ok((held, lost_chats))
     }
 
     /// Decides every claimed op: their keys and decisions in one ordered insert; an op that
@@ -657,21 +688,19 @@ impl MongoStore {
         self.update_statements(indexes::CHATS, updates).await
     }
 
-    /// Answers the slots of committed ops, remembers their chats' heads, and queues their
-    /// claims for cleaning.
-    fn answer_committed(&self, slots: &mut [Slot], ops: Vec<Planned>) {
+    /// The outcomes of the slots of committed ops; remembers their chats' heads and queues
+    /// their claims for cleaning.
+    fn committed(&self, ops: Vec<Planned>) -> Vec<(usize, StoreResult<SendOutcome>)> {
+        let mut done = Vec::new();
         let mut cleanup = Vec::with_capacity(ops.len());
         for op in ops {
             self.note_head(op.chat_id, op.last_seq());
-            cleanup.push((op.chat_id, op.first_seq, op.op.op_id));
+            cleanup.push(op.op.op_id);
             let messages = op.op.effects.into_iter().filter_map(|e| match e {
                 Effect::InsertMessage { message, offset } => Some((message, offset)),
                 _ => None,
             });
             for (n, (message, offset)) in op.slots.into_iter().zip(messages) {
-                let Some(slot) = slots.get_mut(n) else {
-                    continue;
-                };
                 let seq = u(op.first_seq + offset);
                 let mut message = message.wire();
                 message.seq = seq;
@@ -682,13 +711,17 @@ impl MongoStore {
                     actor_id: message.sender_id,
                     body: Some(Body::MessageCreated(message.clone())),
                 };
-                slot.outcome = Some(Ok(SendOutcome {
-                    message,
-                    event: Some(event),
-                }));
+                done.push((
+                    n,
+                    Ok(SendOutcome {
+                        message,
+                        event: Some(event),
+                    }),
+                ));
             }
         }
         lock(&self.appends.cleanup).claims.extend(cleanup);
+        done
     }
 
     /// Clears committed claims' copies of their ops in one command, and deletes the commit
@@ -697,25 +730,22 @@ impl MongoStore {
     async fn clean_up(&self) -> StoreResult<()> {
         let claims = std::mem::take(&mut lock(&self.appends.cleanup).claims);
         if !claims.is_empty() {
-            let updates = claims
-                .iter()
-                .map(|(chat_id, seq, op_id)| {
-                    doc! {
-                        "q": { "chat_id": chat_id, "seq": seq, "op.op_id": op_id },
-                        "u": { "$set": { "op": null } },
-                    }
-                })
-                .collect();
-            if let Err(e) = self.update_statements(indexes::EVENTS, updates).await {
+            let cleared = self
+                .c
+                .events
+                .update_many(
+                    doc! { "_id": { "$in": &claims } },
+                    doc! { "$set": { "op": null } },
+                )
+                .await;
+            if let Err(e) = cleared {
                 lock(&self.appends.cleanup).claims.extend(claims);
-                return Err(e);
+                return Err(error::map(e));
             }
         }
         let decisions = {
             let mut cleanup = lock(&self.appends.cleanup);
-            cleanup
-                .decisions
-                .extend(claims.iter().map(|(_, _, op)| decision_id(op)));
+            cleanup.decisions.extend(claims.iter().map(decision_id));
             if cleanup.decisions.len() < CLEANUP_BATCH {
                 return Ok(());
             }

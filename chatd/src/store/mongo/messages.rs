@@ -99,10 +99,8 @@ impl MongoStore {
                         .map_err(error::map)?;
                     return Ok(None);
                 }
-                // Undecided or committed and not in place yet: let the op finish (or finish it).
-                None => {
-                    self.settled_chat(owner.chat_id).await?;
-                }
+                // Undecided, or committed and not in place yet: let the op finish (or finish it).
+                None => self.await_op(owner.chat_id, &op).await?,
             }
         }
         Err(StoreError::Unavailable(format!(

@@ -202,6 +202,7 @@ impl PendingOp {
             m.seq = event.seq;
         }
         Ok(EventDoc {
+            id: (index == 0).then_some(self.op_id),
             chat_id,
             seq,
             message_seq: message_seq_of(seq, event.body.as_ref()),
@@ -787,6 +788,21 @@ impl MongoStore {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the op `op_id` of `chat_id` is finished or cancelled (finishing it itself
+    /// when its owner takes too long, as [`Self::wait_for`]).
+    pub(super) async fn await_op(&self, chat_id: i64, op_id: &ObjectId) -> StoreResult<()> {
+        let claim = self
+            .c
+            .events
+            .find_one(doc! { "chat_id": chat_id, "op.op_id": op_id })
+            .await
+            .map_err(error::map)?;
+        match claim {
+            Some(claim) => self.wait_for(chat_id, claim.seq).await,
+            None => Ok(()),
         }
     }
 

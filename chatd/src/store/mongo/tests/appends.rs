@@ -169,3 +169,56 @@ async fn membership_is_written_in_bulk() {
     assert!(added <= 12, "{added} commands to add 20 members");
     assert_eq!(store.members(chat.id).await.expect("members").len(), 60);
 }
+
+/// Two instances (two chatd nodes) sending to the same chats at once, their rounds interleaving
+/// and losing claims to each other: every send is answered and seqs stay gap-free per chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sending_to_the_same_chats_interleave_their_rounds() {
+    const CHATS: usize = 4;
+    const SENDS: usize = 200;
+    let first = testserver::store().await;
+    let second = testserver::another_instance(&first).await;
+    let ids = users(&first, &["ann", "bob"]).await;
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        chats.push(group(&first, ids[0], &ids[1..]).await);
+    }
+    let sends: Vec<_> = (0..SENDS)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let (chat, sender) = (chats[n % CHATS], ids[n % 2]);
+            tokio::spawn(async move {
+                // Spread over time, so that rounds of both instances interleave.
+                tokio::time::sleep(Duration::from_millis(n as u64 * 5)).await;
+                store
+                    .append_message(text(
+                        chat,
+                        sender,
+                        &format!("k{n}"),
+                        &format!("m{n}"),
+                        5_000,
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for send in sends {
+        let outcome = send.await.expect("task").expect("send");
+        seqs.entry(outcome.message.chat_id)
+            .or_default()
+            .push(outcome.message.seq);
+    }
+    for (chat, mut got) in seqs {
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            (2..2 + (SENDS / CHATS) as u64).collect::<Vec<_>>(),
+            "chat {chat}"
+        );
+    }
+}

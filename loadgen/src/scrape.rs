@@ -60,8 +60,6 @@ pub struct ServerSample {
     pub messages_persisted: Option<f64>,
     /// `chatd_rate_limited_total`, every scope.
     pub rate_limited: Option<f64>,
-    /// `process_cpu_seconds_total`: the server's CPU time so far.
-    pub cpu_seconds: Option<f64>,
     /// `chatd_store_commands_total`: database round trips so far (MongoDB backend).
     pub store_commands: Option<f64>,
     /// `chatd_requests_total` by request kind (every outcome).
@@ -77,7 +75,6 @@ impl ServerSample {
             events_sent: metric_sum(text, "chatd_events_sent_total"),
             messages_persisted: metric_sum(text, "chatd_messages_persisted_total"),
             rate_limited: metric_sum(text, "chatd_rate_limited_total"),
-            cpu_seconds: metric_sum(text, "process_cpu_seconds_total"),
             store_commands: metric_sum(text, "chatd_store_commands_total"),
             requests: sum_by_label(text, "chatd_requests_total", "kind"),
         }
@@ -103,7 +100,6 @@ impl ServerSample {
                 events_sent: add(acc.events_sent, s.events_sent),
                 messages_persisted: add(acc.messages_persisted, s.messages_persisted),
                 rate_limited: add(acc.rate_limited, s.rate_limited),
-                cpu_seconds: add(acc.cpu_seconds, s.cpu_seconds),
                 store_commands: add(acc.store_commands, s.store_commands),
                 requests,
             }

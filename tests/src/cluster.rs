@@ -114,6 +114,8 @@ pub struct ClusterSpec {
     pub store: StoreKind,
     /// Extra chatd arguments for every node (after the defaults, so they win).
     pub args: Vec<String>,
+    /// The chatd binary, when not the workspace's.
+    pub chatd: Option<PathBuf>,
 }
 
 impl Default for ClusterSpec {
@@ -123,6 +125,7 @@ impl Default for ClusterSpec {
             redis: RedisKind::Cluster,
             store: StoreKind::FerretSqlite,
             args: Vec::new(),
+            chatd: None,
         }
     }
 }
@@ -185,7 +188,10 @@ impl ChatCluster {
             _dir: dir,
         };
         for i in 0..spec.nodes {
-            let config = cluster.node_config(i, free_addr(), &spec.args);
+            let mut config = cluster.node_config(i, free_addr(), &spec.args);
+            if let Some(binary) = &spec.chatd {
+                config = config.binary(binary);
+            }
             cluster.nodes.push(ChatdProcess::start(config));
         }
         cluster
@@ -248,6 +254,28 @@ impl ChatCluster {
     /// The QUIC address of every node.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.nodes.iter().map(ChatdProcess::addr).collect()
+    }
+
+    /// Every server process of the service by role (`chatd`, `ferretdb`, `postgres`, `redis`),
+    /// e.g. to account for their CPU time.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        let mut pids: Vec<(&'static str, u32)> =
+            self.nodes.iter().map(|n| ("chatd", n.pid())).collect();
+        pids.extend(self.ferretdb.pid().map(|p| ("ferretdb", p)));
+        pids.extend(
+            self._postgres
+                .as_ref()
+                .and_then(Postgres::pid)
+                .map(|p| ("postgres", p)),
+        );
+        match &self.redis {
+            Some(SharedRedis::Standalone(redis)) => pids.push(("redis", redis.pid())),
+            Some(SharedRedis::Cluster(redis)) => {
+                pids.extend(redis.nodes().iter().map(|n| ("redis", n.pid())))
+            }
+            None => {}
+        }
+        pids
     }
 
     /// The shared identity (fingerprint, certificate).

@@ -137,6 +137,11 @@ impl FerretDb {
         }
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ServerProcess::pid)
+    }
+
     /// Whether it is running.
     pub fn is_running(&mut self) -> bool {
         self.process.as_mut().is_some_and(ServerProcess::is_running)

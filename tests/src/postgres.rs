@@ -178,6 +178,11 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
+    /// The process id of its postmaster (its backends are its children), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ServerProcess::pid)
+    }
+
     /// Stops it (SIGTERM, then SIGKILL).
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {

@@ -65,7 +65,7 @@ pub fn postgres_bin_dir() -> PathBuf {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin).unwrap_or_else(|| {
-        panic!("PostgreSQL is needed and was not found (set CHAT_TEST_PG_BIN, or run `cargo xtask cluster`, which installs the postgresql package)")
+        panic!("PostgreSQL is needed and was not found (set CHAT_TEST_PG_BIN, or run `cargo xtask test`, which installs the postgresql package)")
     })
 }
 

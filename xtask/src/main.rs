@@ -4,9 +4,11 @@
 //! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
 //! - `deps`: only the install step.
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
+//! - `bench`: `bench-compare`, this tree's chatd against a baseline commit's, side by side.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
 
+mod bench;
 mod cluster;
 mod deps;
 mod fuzz;
@@ -32,6 +34,8 @@ enum Task {
     Deps,
     /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
     Cluster(cluster::Args),
+    /// Compare this tree's chatd with a baseline commit's under loadgen, side by side (release).
+    BenchCompare(bench::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
     /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test(args) => test::run(args),
         Task::Deps => deps::ensure().map(|tools| tools.print()),
         Task::Cluster(args) => cluster::run(args),
+        Task::BenchCompare(args) => bench::run_compare(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
     }

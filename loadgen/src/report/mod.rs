@@ -143,8 +143,6 @@ pub struct ServerReport {
     pub rss_steps: Vec<RssStep>,
     /// Events the server reports it wrote between `connected` and `after`.
     pub events_sent: Option<f64>,
-    /// The server's CPU seconds between `connected` and `after` (all nodes).
-    pub cpu_seconds: Option<f64>,
     /// Database commands the server sent between `connected` and `after` (MongoDB backend).
     pub store_commands: Option<f64>,
     /// Requests the server handled between `connected` and `after`, by kind: shows, for
@@ -199,7 +197,6 @@ impl ServerReport {
             _ => None,
         };
         let events_sent = delta(connected.events_sent, after.events_sent);
-        let cpu_seconds = delta(connected.cpu_seconds, after.cpu_seconds);
         let store_commands = delta(connected.store_commands, after.store_commands);
         let requests_during_load = after.requests_since(&connected);
         let baseline = before.clone();
@@ -212,7 +209,6 @@ impl ServerReport {
             rss_per_connection_basis: String::new(),
             rss_steps: Vec::new(),
             events_sent,
-            cpu_seconds,
             store_commands,
         };
         report.per_connection_from(

@@ -153,9 +153,6 @@ fn connections_and_resources(out: &mut String, r: &Report) {
         if let Some(events) = s.events_sent.filter(|e| *e > 0.0) {
             let _ = write!(out, "; {events:.0} events sent");
         }
-        if let Some(cpu) = s.cpu_seconds {
-            let _ = write!(out, "; {cpu:.1} CPU s under load");
-        }
         if let Some(commands) = s.store_commands.filter(|c| *c > 0.0) {
             let _ = write!(out, "; {commands:.0} store commands");
         }

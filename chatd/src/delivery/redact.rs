@@ -165,7 +165,7 @@ pub struct ChatEventFrames {
 
 impl ChatEventFrames {
     /// The frames of an event as committed (it may still hold what only some viewers may see).
-    pub(super) fn committed(mut event: pb::ChatEvent) -> Arc<Self> {
+    pub fn committed(mut event: pb::ChatEvent) -> Arc<Self> {
         event_for(&mut event, &Viewer::anyone());
         let (chat_id, seq) = (event.chat_id, event.seq);
         let actor = content_actor(&event).unwrap_or(0);

@@ -11,6 +11,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The QUIC endpoint type [`endpoint`] returns, for programs that share one between several
+/// clients ([`ClientConfig::endpoint`](crate::client::ClientConfig::endpoint)).
+pub use quinn::Endpoint;
+
 /// Socket buffer requested by servers (per direction).
 pub const SERVER_SOCKET_BUFFER: usize = 8 << 20;
 /// Socket buffer requested by clients (per direction).

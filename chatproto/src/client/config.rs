@@ -85,6 +85,11 @@ pub struct ClientConfig {
     pub unknown_chats: UnknownChatPolicy,
     /// Retries, reconnects and timeouts.
     pub retry: RetryPolicy,
+    /// A UDP endpoint to open the connections on, shared with other clients of this process
+    /// (a program running many clients, like a load generator, then reads many connections'
+    /// packets per system call); `None`, the default, binds one per client. A shared endpoint is
+    /// not closed when the client closes.
+    pub endpoint: Option<quinn::Endpoint>,
 }
 
 impl ClientConfig {
@@ -100,6 +105,7 @@ impl ClientConfig {
             cursors: Vec::new(),
             unknown_chats: UnknownChatPolicy::default(),
             retry: RetryPolicy::default(),
+            endpoint: None,
         }
     }
 

@@ -370,6 +370,13 @@ impl Dialer {
     }
 
     fn endpoint_for(&self, sock: SocketAddr) -> Result<quinn::Endpoint, ClientError> {
+        if let Some(shared) = &self.config.endpoint
+            && shared
+                .local_addr()
+                .is_ok_and(|local| local.is_ipv4() == sock.is_ipv4())
+        {
+            return Ok(shared.clone());
+        }
         let mut endpoints = self
             .endpoints
             .lock()

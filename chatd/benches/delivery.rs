@@ -8,20 +8,17 @@
 //! - `relay`: what goes over Redis for one chat event, encoded and decoded.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
-use chatd::cluster::wire::{Body, ChatFrame, Envelope};
-use chatd::delivery::Delivery;
-use chatd::delivery::members::{Audience, ChatMembers, MemberCache};
-use chatd::delivery::outbox::Outbox;
-use chatd::delivery::redact::{ChatEventFrames, Viewer};
-use chatd::delivery::registry::ConnHandle;
-use chatd::delivery::relay::InProcessRelay;
-use chatd::store::sqlite::SqliteStore;
+use chatd::testing::SqliteStore;
+use chatd::testing::delivery::{
+    Audience, Body, ChatEventFrames, ChatFrame, ChatMembers, ConnHandle, Delivery, Envelope,
+    InProcessRelay, Kick, MemberCache, Outbox, Viewer,
+};
 use chatproto::pb;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
-use tokio_util::sync::CancellationToken;
 
 /// The workload's message: 128 bytes of text, from user 1.
 fn message_event(chat_id: u64, seq: u64) -> pb::ChatEvent {
@@ -89,9 +86,9 @@ fn sequencer(c: &mut Criterion) {
                 .attach(ConnHandle {
                     conn_id: delivery.next_conn_id(),
                     user_id: user,
-                    session_id: 1,
+                    session: Arc::new(AtomicU64::new(1)),
                     outbox: outbox.clone(),
-                    kick: CancellationToken::new(),
+                    kick: Kick::new(),
                     datagrams: None,
                 })
                 .await

@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
-use crate::cluster::redis::RedisTarget;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
@@ -25,18 +24,49 @@ use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
 use crate::limits::shared::SharedLimiter;
 use crate::ops::admin_http::AdminState;
-use crate::ops::config::Config;
-use crate::ops::datadir::{DataDir, DataDirOptions};
+use crate::ops::config::{Config, Storage};
+use crate::ops::datadir::{DB_FILE, DataDirError, DataDirOptions};
 use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
 use crate::store::mongo::{MongoOptions, MongoStore};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
 /// How long a cached member list is trusted in cluster mode (invalidations come through Redis,
 /// which may drop some).
 pub const CLUSTER_MEMBER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Which of chatd's listeners a [`ListenError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// chat/1 over QUIC (`--listen`).
+    Quic,
+    /// Metrics and health over HTTP (`--admin-listen`).
+    Admin,
+}
+
+impl std::fmt::Display for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Listener::Quic => "chat/1 (QUIC)",
+            Listener::Admin => "admin HTTP",
+        })
+    }
+}
+
+/// A listener could not be opened (typically: the address is in use), typed so that the binary
+/// can name the setting that changes it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve {listener} on {addr}")]
+pub struct ListenError {
+    /// Which listener.
+    pub listener: Listener,
+    /// The address it was given.
+    pub addr: SocketAddr,
+    /// Why it failed.
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
 
 /// A running chatd.
 pub struct Daemon {
@@ -46,8 +76,7 @@ pub struct Daemon {
     pub admin_addr: SocketAddr,
     /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
     pub fingerprint: String,
-    /// Shared state (for tests and embedding).
-    pub state: Arc<AppState>,
+    state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
     admin: JoinHandle<()>,
@@ -65,15 +94,15 @@ impl std::fmt::Debug for Daemon {
 /// Opens the store the configuration names.
 ///
 /// With `--mongo-uri` the store is MongoDB (cluster mode); otherwise the embedded SQLite database
-/// in the data directory.
+/// in the data directory, which must exist. `metrics`, when given, counts the MongoDB store's
+/// round trips.
 pub async fn open_store(
-    config: &Config,
-    data: &DataDir,
-    metrics: &Metrics,
+    storage: &Storage,
+    metrics: Option<&Metrics>,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(uri) = &config.mongo_uri {
+    if let Some(uri) = &storage.mongo_uri {
         let options = MongoOptions {
-            command_counter: Some(metrics.store_commands()),
+            command_counter: metrics.map(Metrics::store_commands),
             ..MongoOptions::default()
         };
         let store = MongoStore::connect(uri.as_str(), options)
@@ -81,16 +110,22 @@ pub async fn open_store(
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
         return Ok(Arc::new(store));
     }
-    let path = data.sqlite_path.clone();
+    let sqlite_path = storage.data_dir.join(DB_FILE);
+    let path = sqlite_path.clone();
+    let durability = storage.durability;
     let store = tokio::task::spawn_blocking(move || {
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives
         // its -wal and -shm files the database file's permissions.
         create_private_file(&path)?;
-        SqliteStore::open(&path).map_err(anyhow::Error::from)
+        let options = SqliteOptions {
+            durability,
+            ..SqliteOptions::default()
+        };
+        SqliteStore::open_with(&path, options).map_err(anyhow::Error::from)
     })
     .await
     .context("store open task")?
-    .with_context(|| format!("cannot open the database {}", data.sqlite_path.display()))?;
+    .with_context(|| format!("cannot open the database {}", sqlite_path.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -104,7 +139,11 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(anyhow::Error::from(e).context(format!("cannot create {}", path.display()))),
+        Err(source) => Err(DataDirError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()),
     }
 }
 
@@ -117,28 +156,25 @@ impl Daemon {
             .context("data directory task")?
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
-        let backend = open_store(&config, &data, &metrics).await?;
-        let guarded: Arc<dyn Store> = Arc::new(GuardedStore::new(
-            backend,
-            config.store_timeout,
-            metrics.clone(),
-        ));
-        let (cluster, store, members, relay, limits) = match &config.redis_url {
+        let s = &config.settings;
+        let backend = open_store(&s.storage, Some(&metrics)).await?;
+        let guarded: Arc<dyn Store> =
+            Arc::new(GuardedStore::new(backend, s.store_timeout, metrics.clone()));
+        let (cluster, store, members, relay, limits) = match &s.redis_url {
             Some(url) => {
-                let target = RedisTarget::parse(url.as_str()).context("invalid --redis-url")?;
                 let settings = ClusterSettings {
                     node_id: config.node_id.clone(),
-                    target,
-                    presence_ttl: config.presence_ttl,
-                    heartbeat: config.heartbeat_interval,
+                    target: url.target.clone(),
+                    presence_ttl: s.presence_ttl,
+                    heartbeat: s.heartbeat_interval,
                     redis_timeout: DEFAULT_REDIS_TIMEOUT,
                 };
                 let node = ClusterNode::connect(settings, metrics.clone())
                     .await
                     .context("cannot set up the redis client")?;
-                let store: Arc<dyn Store> = node.cached_store(guarded, config.store_timeout);
+                let store: Arc<dyn Store> = node.cached_store(guarded, s.store_timeout);
                 let limiter = SharedLimiter::new(node.redis.clone());
-                let limits = Limits::shared(config.limits, DEFAULT_MAX_KEYS, limiter);
+                let limits = Limits::shared(config.limits(), DEFAULT_MAX_KEYS, limiter);
                 let relay: Arc<dyn Relay> = node.broker.clone();
                 tracing::info!(redis = %url, "cluster mode");
                 (
@@ -154,7 +190,7 @@ impl Daemon {
                 guarded,
                 MemberCache::new(),
                 Arc::new(InProcessRelay::solo()) as Arc<dyn Relay>,
-                Limits::local(config.limits, DEFAULT_MAX_KEYS),
+                Limits::local(config.limits(), DEFAULT_MAX_KEYS),
             ),
         };
         let delivery = Delivery::new(store.clone(), relay, members);
@@ -162,17 +198,16 @@ impl Daemon {
         let state = Arc::new(AppState {
             store: store.clone(),
             delivery: delivery.clone(),
-            tokens: TokenIssuer::new(&data.token_key, config.access_token_ttl)
+            tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
             limits,
             metrics: metrics.clone(),
             settings: Settings {
                 node_id: config.node_id.clone(),
-                max_connections: config.max_connections as usize,
-                shutdown_grace: config.shutdown_grace,
-                access_token_ttl: config.access_token_ttl,
-                steering: config.steering,
+                max_connections: s.max_connections as usize,
+                shutdown_grace: s.shutdown_grace,
+                steering: s.steering,
             },
             cluster: cluster.clone(),
         });
@@ -181,26 +216,32 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
         )?;
-        let endpoint = crate::server::endpoint::bind(config.listen, server_config)?;
+        let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)
+            .map_err(|source| ListenError {
+                listener: Listener::Quic,
+                addr: s.listen,
+                source: source.into(),
+            })?;
         let addr = endpoint.local_addr().context("endpoint address")?;
         if let Some(cluster) = &cluster {
-            if config.public_addr.is_none() && addr.ip().is_unspecified() {
+            if s.public_addr.is_none() && addr.ip().is_unspecified() {
                 tracing::warn!(
                     %addr,
                     "listening on a wildcard address without --public-addr: other nodes cannot \
                      redirect clients here"
                 );
             }
-            let public_addr = config
-                .public_addr
-                .clone()
-                .unwrap_or_else(|| addr.to_string());
+            let public_addr = s.public_addr.clone().unwrap_or_else(|| addr.to_string());
             cluster.start(delivery.clone(), public_addr).await;
         }
 
-        let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+        let admin_listener = tokio::net::TcpListener::bind(s.admin_listen)
             .await
-            .with_context(|| format!("cannot listen on {} (admin http)", config.admin_listen))?;
+            .map_err(|e| ListenError {
+                listener: Listener::Admin,
+                addr: s.admin_listen,
+                source: e.into(),
+            })?;
         let admin_addr = admin_listener.local_addr().context("admin address")?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (admin_stop_tx, admin_stop_rx) = oneshot::channel::<()>();
@@ -233,6 +274,36 @@ impl Daemon {
             server,
             admin,
         })
+    }
+
+    /// The store handlers use, to set up or inspect what a test needs directly.
+    #[cfg(feature = "testing")]
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Drops `user_id`'s connections from the server side as it does a slow consumer (closed
+    /// with `RESYNC`); returns how many there were.
+    #[cfg(feature = "testing")]
+    pub fn kick_connections_of(&self, user_id: u64) -> usize {
+        self.state.delivery.drop_connections(user_id)
+    }
+
+    /// Cluster mode: stops this node's Redis work at once, as if it crashed (no goodbye).
+    #[cfg(feature = "testing")]
+    pub fn halt_cluster(&self) {
+        if let Some(cluster) = &self.state.cluster {
+            cluster.halt();
+        }
+    }
+
+    /// Cluster mode: whether this node is subscribed to the pub/sub `channel`.
+    #[cfg(feature = "testing")]
+    pub fn is_subscribed(&self, channel: &str) -> bool {
+        self.state
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.broker.subscriber().is_subscribed(channel))
     }
 
     /// Drains and stops; returns when every connection is closed.

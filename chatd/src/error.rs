@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chatproto::error::CloseCode;
 use chatproto::pb;
 
 use crate::limits::keyed::RateLimited;
@@ -20,6 +21,9 @@ pub struct ApiError {
     pub field: String,
     /// For RATE_LIMITED and UNAVAILABLE.
     pub retry_after: Option<Duration>,
+    /// The connection closes with this code once the answer went out (VERSION_MISMATCH after a
+    /// Hello with an unsupported major version).
+    pub close: Option<CloseCode>,
 }
 
 /// Handler result.
@@ -33,6 +37,7 @@ impl ApiError {
             message: message.into(),
             field: String::new(),
             retry_after: None,
+            close: None,
         }
     }
 
@@ -69,17 +74,6 @@ impl ApiError {
         Self::new(pb::ErrorCode::FailedPrecondition, message)
     }
 
-    /// RATE_LIMITED with the time after which a retry can succeed.
-    pub fn rate_limited(scope: &str, retry_after: Duration) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(
-                pb::ErrorCode::RateLimited,
-                format!("rate limit exceeded: {scope}"),
-            )
-        }
-    }
-
     /// UNAVAILABLE with a retry hint.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
@@ -91,6 +85,12 @@ impl ApiError {
     /// INTERNAL; the detail goes to the log, not to the client.
     pub fn internal() -> Self {
         Self::new(pb::ErrorCode::Internal, "internal error")
+    }
+
+    /// The same error, closing the connection with `code` after it was answered.
+    pub fn closing(mut self, code: CloseCode) -> Self {
+        self.close = Some(code);
+        self
     }
 
     /// The same error naming another field.
@@ -111,18 +111,13 @@ impl ApiError {
                 .unwrap_or(0),
         }
     }
-
-    /// The metric label for this error's code.
-    pub fn code_label(&self) -> &'static str {
-        self.code.as_str_name()
-    }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(msg) => ApiError::conflict(msg),
+            StoreError::Conflict(kind) => ApiError::conflict(kind.to_string()),
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "store unavailable");
                 ApiError::unavailable("storage unavailable")

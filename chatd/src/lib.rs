@@ -1,32 +1,46 @@
 //! chatd, the chat server daemon: serves the chat/1 protocol over QUIC.
 //!
+//! The public face is small, what the binary and the end-to-end suites need: [`daemon::Daemon`]
+//! (a whole server), [`ops::config`], [`ops::datadir`], [`ops::logging`] and the [`cli`]
+//! subcommands. Everything else is crate-private, so the compiler reports what nothing uses.
+//! The `testing` feature adds [`testing`]: the store conformance suite and the hooks the suites
+//! use to look inside a running server.
+//!
 //! # Layout
-//! - [`server`]: QUIC endpoint, accept loop, connections, drain.
-//! - [`conn`]: what a handler knows about its connection; [`handlers`]: one function per request
+//! - `server`: QUIC endpoint, accept loop, connections, drain.
+//! - `conn`: what a handler knows about its connection; `handlers`: one function per request
 //!   kind.
-//! - [`store`]: storage traits and backends (SQLite embedded default, MongoDB).
-//! - [`delivery`]: fan-out of events to connections on every node, presence, membership cache.
-//! - [`cluster`]: cluster mode over Redis (pub/sub between nodes, presence, registry and
-//!   steering, read cache); [`resilience`]: breakers, backoff, store deadline.
-//! - [`auth`], [`limits`], [`validate`]: security and input rules.
+//! - `store`: storage traits and backends (SQLite embedded default, MongoDB).
+//! - `delivery`: fan-out of events to connections on every node, presence, membership cache.
+//! - `cluster`: cluster mode over Redis (pub/sub between nodes, presence, registry and
+//!   steering, read cache); `resilience`: breakers, backoff, store deadline.
+//! - `auth`, `limits`, `validate`: security and input rules.
 //! - [`ops`]: configuration, data directory, logging, metrics, admin HTTP; [`daemon`] assembles
 //!   a whole server from them.
 //! - [`cli`]: the subcommands of the `chatd` binary.
 
-pub mod auth;
+// Server code never panics on a value: no unwrap/expect, no indexing that may be out of range
+// (tests may; the conformance suite is test code shipped for the `testing` feature).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod auth;
 pub mod cli;
-pub mod clock;
-pub mod cluster;
-pub mod conn;
+mod clock;
+mod cluster;
+mod conn;
 pub mod daemon;
-pub mod delivery;
-pub mod error;
-pub mod fingerprint;
-pub mod handlers;
-pub mod limits;
+mod delivery;
+mod error;
+mod handlers;
+mod limits;
 pub mod ops;
-pub mod resilience;
-pub mod server;
-pub mod state;
-pub mod store;
-pub mod validate;
+mod resilience;
+mod server;
+mod state;
+mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod validate;

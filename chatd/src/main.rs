@@ -1,51 +1,46 @@
-//! The `chatd` binary: parse the configuration (flags > environment > file > defaults), then run
-//! the chosen subcommand. Everything else lives in the library.
+//! The `chatd` binary: parse the invocation (flags > environment > file > defaults), then run
+//! the chosen subcommand. Everything else lives in the library; errors are reported by
+//! [`chat_cli::run_main`], with chatd's hints.
 
 use std::process::ExitCode;
 
-use chatd::ops::config::{CliCommand, Config, ConfigError, UserCommand};
+use anyhow::Context as _;
+use chat_cli::layers::LayerError;
+use chatd::ops::config::{ConfigError, Invocation, LogFormat};
 
 fn main() -> ExitCode {
-    let config = match Config::load(std::env::args_os(), |k| std::env::var(k).ok()) {
-        Ok(config) => config,
-        Err(ConfigError::Cli(e)) => e.exit(),
+    let invocation = match Invocation::load(std::env::args_os(), |k| std::env::var(k).ok()) {
+        Ok(invocation) => invocation,
+        // Usage errors, --help and --version: clap prints them and picks the status.
+        Err(ConfigError::Layers(LayerError::Cli(e))) => e.exit(),
         Err(e) => {
-            eprintln!("chatd: {e}");
+            chat_cli::report::print("chatd", &anyhow::Error::new(e), None);
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = chatd::ops::logging::init(config.log_format, &config.log_filter) {
-        eprintln!("chatd: {e}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    chat_cli::run_main("chatd", || run(invocation), chatd::cli::hints::hint)
+}
+
+fn run(invocation: Invocation) -> anyhow::Result<ExitCode> {
+    let (format, filter) = match &invocation {
+        Invocation::Generate(kind) => {
+            kind.print(chatd::ops::config::command())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Invocation::Serve(config) => (config.settings.log_format, config.settings.log.as_str()),
+        Invocation::UserAdd(_) => (LogFormat::Human, "warn"),
+    };
+    chatd::ops::logging::init(format, filter)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("chatd: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match invocation {
+            Invocation::Serve(config) => chatd::cli::serve::run(*config).await,
+            Invocation::UserAdd(args) => chatd::cli::user_add::run(args).await,
+            Invocation::Generate(_) => Ok(()),
         }
-    };
-    let result = runtime.block_on(async {
-        match &config.command {
-            CliCommand::Serve => chatd::cli::serve::run(config.clone()).await,
-            CliCommand::User {
-                action:
-                    UserCommand::Add {
-                        name,
-                        admin,
-                        password_stdin,
-                    },
-            } => chatd::cli::user_add::run(&config, name, *admin, *password_stdin).await,
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chatd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

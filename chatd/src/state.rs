@@ -20,8 +20,6 @@ pub struct Settings {
     pub max_connections: usize,
     /// How long draining waits for in-flight requests.
     pub shutdown_grace: Duration,
-    /// Access token lifetime (≤ 15 min).
-    pub access_token_ttl: Duration,
     /// Least-connections steering of new connections (cluster mode).
     pub steering: bool,
 }

@@ -1,8 +1,10 @@
-//! Quickstart: connect to a running chatd, log in (registering on first use), open a chat, send a
-//! message and print incoming events until Ctrl-C.
+//! Quickstart: connect to a running chatd, log in (registering on first use), open a chat (the
+//! same group on every run), send a message and print incoming events until Ctrl-C. Like every
+//! SDK client it starts each chat it has no cursor for in the recent past (the last
+//! `DEFAULT_RECENT_EVENTS` events, `ClientConfig::unknown_chats`), not from its first event.
 //!
 //! ```text
-//! cargo run -p chatproto --example quickstart -- 127.0.0.1:4433 --pin <sha256-hex> \
+//! cargo run --release -p chatproto --example quickstart -- 127.0.0.1:4433 --pin <sha256-hex> \
 //!     --user alice --password 'correct horse' [--peer bob | --group "Team"] [--text "hi"]
 //! ```
 //!
@@ -12,8 +14,9 @@
 
 use anyhow::{Context, Result, bail};
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use chatproto::fingerprint::parse_fingerprint;
 use chatproto::pb;
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::tls::Verification;
 
 struct Args {
     address: String,
@@ -91,8 +94,9 @@ async fn sign_in(client: &Client, args: &Args) -> Result<pb::AuthResult> {
     }
 }
 
-/// Opens the private chat with `--peer`, or creates the group `--group` (default "Quickstart").
-async fn open_chat(client: &Client, args: &Args) -> Result<pb::Chat> {
+/// Opens the private chat with `--peer`, or the group `--group` (default "Quickstart"): the one
+/// this user created before if there is one, so running the example again reuses it.
+async fn open_chat(client: &Client, args: &Args, me: u64) -> Result<pb::Chat> {
     if let Some(peer) = &args.peer {
         let found = client
             .search_users(pb::SearchUsers {
@@ -113,6 +117,28 @@ async fn open_chat(client: &Client, args: &Args) -> Result<pb::Chat> {
             .context("open private chat");
     }
     let title = args.group.clone().unwrap_or_else(|| "Quickstart".into());
+    let mut cursor = String::new();
+    loop {
+        let page = client
+            .list_chats(pb::ListChats {
+                limit: 0,
+                cursor: cursor.clone(),
+                include_archived: true,
+            })
+            .await
+            .context("list chats")?;
+        if let Some(chat) = page
+            .chats
+            .into_iter()
+            .find(|c| c.kind() == pb::ChatKind::Group && c.title == title && c.owner_id == me)
+        {
+            return Ok(chat);
+        }
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
     client
         .create_group(pb::CreateGroup {
             kind: pb::ChatKind::Group as i32,
@@ -163,7 +189,7 @@ async fn main() -> Result<()> {
     let me = auth.user.unwrap_or_default();
     println!("signed in as {} (user {})", me.username, me.id);
 
-    let chat = open_chat(&client, &args).await?;
+    let chat = open_chat(&client, &args, me.id).await?;
     println!("chat {} ({:?}) is open", chat.id, chat.title);
     let sent = client
         .send_text(chat.id, &args.text)
@@ -171,6 +197,10 @@ async fn main() -> Result<()> {
         .context("send message")?;
     println!("sent message #{} in chat {}", sent.seq, sent.chat_id);
 
+    // The handler is in place before the prompt invites Ctrl-C: a signal that arrives between
+    // the two would otherwise kill the process instead of closing the client.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("install the Ctrl-C handler")?;
     println!("waiting for events; Ctrl-C to quit");
     loop {
         tokio::select! {
@@ -178,7 +208,7 @@ async fn main() -> Result<()> {
                 Some(event) => println!("{}", describe(&event)),
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
         }
     }
     client.close().await;

@@ -232,11 +232,14 @@ pub enum CloseCode {
     Redirected = 0x5,
     /// 0x6: the server is at its connection limit; retry later with backoff.
     ServerBusy = 0x6,
+    /// 0x7: the server dropped live events for this connection (it read its event stream too
+    /// slowly). Reconnect at once and catch up from the cursors; the session stays valid.
+    Resync = 0x7,
 }
 
 impl CloseCode {
     /// Every connection close code, in numeric order.
-    pub const ALL: [CloseCode; 7] = [
+    pub const ALL: [CloseCode; 8] = [
         CloseCode::NoError,
         CloseCode::ProtocolViolation,
         CloseCode::GoingAway,
@@ -244,6 +247,7 @@ impl CloseCode {
         CloseCode::VersionMismatch,
         CloseCode::Redirected,
         CloseCode::ServerBusy,
+        CloseCode::Resync,
     ];
 
     /// The numeric code on the wire.
@@ -266,7 +270,15 @@ impl CloseCode {
             CloseCode::VersionMismatch => "VERSION_MISMATCH",
             CloseCode::Redirected => "REDIRECTED",
             CloseCode::ServerBusy => "SERVER_BUSY",
+            CloseCode::Resync => "RESYNC",
         }
+    }
+}
+
+#[cfg(feature = "net")]
+impl From<CloseCode> for quinn::VarInt {
+    fn from(code: CloseCode) -> Self {
+        quinn::VarInt::from_u32(code.code())
     }
 }
 
@@ -315,6 +327,13 @@ impl StreamCode {
             StreamCode::FrameTooLarge => "FRAME_TOO_LARGE",
             StreamCode::RequestTimeout => "REQUEST_TIMEOUT",
         }
+    }
+}
+
+#[cfg(feature = "net")]
+impl From<StreamCode> for quinn::VarInt {
+    fn from(code: StreamCode) -> Self {
+        quinn::VarInt::from_u32(code.code())
     }
 }
 
@@ -395,6 +414,7 @@ mod tests {
                 (0x4, "VERSION_MISMATCH"),
                 (0x5, "REDIRECTED"),
                 (0x6, "SERVER_BUSY"),
+                (0x7, "RESYNC"),
             ]
         );
         let stream: Vec<(u32, &str)> = StreamCode::ALL
@@ -415,7 +435,7 @@ mod tests {
         for c in StreamCode::ALL {
             assert_eq!(StreamCode::from_code(u64::from(c.code())), Some(c));
         }
-        assert_eq!(CloseCode::from_code(7), None);
+        assert_eq!(CloseCode::from_code(8), None);
         assert_eq!(StreamCode::from_code(0x103), None);
         assert_eq!(
             StreamCode::FrameTooLarge.to_string(),

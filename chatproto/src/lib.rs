@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`capability`]: the capability names of chat/1.
+//! - [`fingerprint`]: certificate fingerprints (SHA-256 of the DER): the one parser and format.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
 //! - [`request`]: the request table, generated from the annotations in `spec/chat.proto`: each
 //!   kind's name, caller, repeat safety and typed answer.
@@ -20,6 +21,7 @@
 
 pub mod capability;
 pub mod error;
+pub mod fingerprint;
 pub mod frame;
 #[cfg(feature = "net")]
 pub mod io;

@@ -3,19 +3,13 @@
 
 use std::time::Duration;
 
+use crate::error::StreamCode;
 use crate::frame::{FrameError, MAX_FRAME_BYTES};
-use crate::io::{FrameReader, ReadFrameError, WriteFrameError, encode_frames, write_only};
+use crate::io::{FrameReader, ReadFrameError, WriteFrameError, encode_frames};
 use crate::pb;
 
 /// How long a client may take to deliver a whole request frame before the stream is reset.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Stream error code: the frame could not be decoded.
-pub const STREAM_FRAME_ERROR: u32 = 0x100;
-/// Stream error code: the announced frame length exceeds the limit.
-pub const STREAM_FRAME_TOO_LARGE: u32 = 0x101;
-/// Stream error code: the request did not arrive within [`REQUEST_READ_TIMEOUT`].
-pub const STREAM_REQUEST_TIMEOUT: u32 = 0x102;
 
 /// Why a request could not be read. Each variant says how the server must answer.
 #[derive(Debug, thiserror::Error)]
@@ -89,21 +83,26 @@ impl RequestStream {
         let err = match read.await {
             Ok(Ok(req)) => return Ok(req),
             Err(_) => {
-                let _ = self.reader.stream_mut().stop(STREAM_REQUEST_TIMEOUT.into());
-                let _ = self.send.reset(STREAM_REQUEST_TIMEOUT.into());
+                let _ = self
+                    .reader
+                    .stream_mut()
+                    .stop(StreamCode::RequestTimeout.into());
+                let _ = self.send.reset(StreamCode::RequestTimeout.into());
                 return Err(RequestError::TimedOut);
             }
             Ok(Err(err)) => err,
         };
         let (code, err) = match err {
-            ReadFrameError::Frame(FrameError::Oversize { len, max }) => {
-                (STREAM_FRAME_TOO_LARGE, RequestError::TooLarge { len, max })
-            }
-            ReadFrameError::Frame(e) => {
-                (STREAM_FRAME_ERROR, RequestError::Malformed(e.to_string()))
-            }
+            ReadFrameError::Frame(FrameError::Oversize { len, max }) => (
+                StreamCode::FrameTooLarge,
+                RequestError::TooLarge { len, max },
+            ),
+            ReadFrameError::Frame(e) => (
+                StreamCode::FrameError,
+                RequestError::Malformed(e.to_string()),
+            ),
             ReadFrameError::Finished => (
-                STREAM_FRAME_ERROR,
+                StreamCode::FrameError,
                 RequestError::Malformed("stream finished without a request".into()),
             ),
             ReadFrameError::Read(e) => return Err(RequestError::Gone(e.to_string())),
@@ -112,9 +111,44 @@ impl RequestStream {
         Err(err)
     }
 
-    /// Writes the response and finishes the stream.
-    pub async fn respond(mut self, response: &pb::Response) -> Result<(), WriteFrameError> {
-        write_only(&mut self.send, response, MAX_FRAME_BYTES).await
+    /// Writes the response and finishes the stream. A response too large for a frame (a server
+    /// bug: answers are bounded by construction) goes out as a `TOO_LARGE` error answer instead,
+    /// so the client never sees a stream end without an answer. The returned [`Answered`] tells
+    /// when the client has the whole answer.
+    pub async fn respond(mut self, response: &pb::Response) -> Result<Answered, WriteFrameError> {
+        let bytes = match encode_frames([response], MAX_FRAME_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) => encode_frames([&oversize_answer(response.request_id, &e)], MAX_FRAME_BYTES)?,
+        };
+        self.send.write_chunk(bytes).await?;
+        // Finishing can only fail if the stream is already closed, which the write reports.
+        let _ = self.send.finish();
+        Ok(Answered { send: self.send })
+    }
+}
+
+fn oversize_answer(request_id: u64, err: &FrameError) -> pb::Response {
+    pb::Response {
+        request_id,
+        result: Some(pb::response::Result::Error(pb::Error {
+            code: pb::ErrorCode::TooLarge as i32,
+            message: format!("the answer cannot be sent: {err}"),
+            ..Default::default()
+        })),
+    }
+}
+
+/// A request stream whose answer was written and finished.
+#[derive(Debug)]
+pub struct Answered {
+    send: quinn::SendStream,
+}
+
+impl Answered {
+    /// Completes when the client acknowledged the whole answer (or stopped the stream, or the
+    /// connection ended): after that, closing the connection cannot take the answer away.
+    pub async fn acknowledged(self) {
+        let _ = self.send.stopped().await;
     }
 }
 
@@ -148,8 +182,12 @@ impl EventStream {
         Ok(())
     }
 
-    /// Finishes the stream (after logout, or before closing the connection).
-    pub fn finish(&mut self) {
-        let _ = self.send.finish();
+    /// Finishes the stream (after logout, or before closing the connection) and completes when
+    /// the client acknowledged everything written on it (or stopped it, or the connection
+    /// ended).
+    pub async fn finish(mut self) {
+        if self.send.finish().is_ok() {
+            let _ = self.send.stopped().await;
+        }
     }
 }

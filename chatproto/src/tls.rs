@@ -17,12 +17,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fingerprint::{Fingerprint, fingerprint_of_der, format_fingerprint};
+
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use sha2::{Digest, Sha256};
 
 /// How the client verifies the server's certificate.
 #[derive(Clone, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub enum Verification {
     /// Trust the CA certificates in this PEM text.
     CaPem(Vec<u8>),
     /// Accept exactly the end-entity certificate whose DER has this SHA-256 digest.
-    Pin([u8; 32]),
+    Pin(Fingerprint),
     /// Accept any certificate. Anyone on the path can impersonate the server: development only.
     InsecureDangerous,
 }
@@ -42,7 +43,7 @@ impl fmt::Debug for Verification {
         match self {
             Self::CaFile(path) => f.debug_tuple("CaFile").field(path).finish(),
             Self::CaPem(pem) => write!(f, "CaPem({} bytes)", pem.len()),
-            Self::Pin(pin) => write!(f, "Pin({})", hex::encode(pin)),
+            Self::Pin(pin) => write!(f, "Pin({})", format_fingerprint(pin)),
             Self::InsecureDangerous => f.write_str("InsecureDangerous"),
         }
     }
@@ -69,9 +70,6 @@ pub enum TlsError {
     /// The CA PEM text holds no usable certificate.
     #[error("invalid CA certificates: {0}")]
     BadCa(String),
-    /// A fingerprint is not 32 bytes of hex.
-    #[error("invalid fingerprint: {0}")]
-    BadFingerprint(String),
     /// rustls or quinn rejected the configuration.
     #[error("tls configuration: {0}")]
     Config(String),
@@ -81,32 +79,6 @@ pub enum TlsError {
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Keep-alive interval: well inside the idle timeout, and short enough to keep NAT bindings.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
-
-/// The SHA-256 digest of a certificate's DER encoding.
-pub fn fingerprint(der: &[u8]) -> [u8; 32] {
-    Sha256::digest(der).into()
-}
-
-/// The SHA-256 fingerprint of a certificate's DER, as 64 lowercase hex characters.
-pub fn fingerprint_hex(der: &[u8]) -> String {
-    hex::encode(fingerprint(der))
-}
-
-/// Parses a SHA-256 fingerprint: 64 hex characters, any case, optionally separated by colons
-/// (`AB:cd:...`), surrounding whitespace ignored.
-pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], TlsError> {
-    let digits: String = text.trim().chars().filter(|&c| c != ':').collect();
-    if digits.len() != 64 {
-        return Err(TlsError::BadFingerprint(format!(
-            "expected 64 hex digits, got {}",
-            digits.len()
-        )));
-    }
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(&digits, &mut out)
-        .map_err(|e| TlsError::BadFingerprint(format!("not hex: {e}")))?;
-    Ok(out)
-}
 
 /// The crypto provider every chat/1 client uses: ring, explicitly (never a process default).
 pub fn provider() -> Arc<CryptoProvider> {
@@ -217,11 +189,13 @@ impl ServerCertVerifier for FixedVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.pin {
             None => Ok(ServerCertVerified::assertion()),
-            Some(pin) if fingerprint(end_entity) == pin => Ok(ServerCertVerified::assertion()),
+            Some(pin) if fingerprint_of_der(end_entity) == pin => {
+                Ok(ServerCertVerified::assertion())
+            }
             Some(pin) => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
-                    expected: hex::encode(pin),
-                    actual: fingerprint_hex(end_entity),
+                    expected: format_fingerprint(&pin),
+                    actual: format_fingerprint(&fingerprint_of_der(end_entity)),
                 }))),
             )),
         }
@@ -261,33 +235,6 @@ struct PinMismatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprints_parse_in_any_case_with_or_without_colons() {
-        let der = b"not really a certificate";
-        let hex = fingerprint_hex(der);
-        assert_eq!(hex.len(), 64);
-        assert_eq!(parse_fingerprint(&hex).unwrap(), fingerprint(der));
-        let upper_colons = hex
-            .to_uppercase()
-            .as_bytes()
-            .chunks(2)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join(":");
-        assert_eq!(
-            parse_fingerprint(&format!("  {upper_colons}\n")).unwrap(),
-            fingerprint(der)
-        );
-    }
-
-    #[test]
-    fn bad_fingerprints_are_rejected_with_the_reason() {
-        let short = parse_fingerprint("abcd").unwrap_err().to_string();
-        assert!(short.contains("expected 64 hex digits, got 4"), "{short}");
-        let not_hex = parse_fingerprint(&"zz".repeat(32)).unwrap_err().to_string();
-        assert!(not_hex.contains("not hex"), "{not_hex}");
-    }
 
     #[test]
     fn empty_or_garbage_ca_pem_is_rejected() {

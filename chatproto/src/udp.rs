@@ -50,21 +50,30 @@ pub fn bind(addr: SocketAddr, buffer: usize) -> io::Result<(std::net::UdpSocket,
     Ok((socket, buffers))
 }
 
-/// A quinn endpoint on a socket from [`bind`], serving with `server` when given; must be
-/// called inside a tokio runtime.
+/// A quinn endpoint on a socket from [`bind`] with endpoint settings `config` (a server passes
+/// its stateless-reset key there), serving with `server` when given; must be called inside a
+/// tokio runtime.
 pub fn endpoint(
     addr: SocketAddr,
+    config: quinn::EndpointConfig,
     server: Option<quinn::ServerConfig>,
     buffer: usize,
 ) -> io::Result<(quinn::Endpoint, SocketBuffers)> {
     let (socket, buffers) = bind(addr, buffer)?;
-    let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        server,
-        socket,
-        Arc::new(quinn::TokioRuntime),
-    )?;
+    let endpoint = quinn::Endpoint::new(config, server, socket, Arc::new(quinn::TokioRuntime))?;
     Ok((endpoint, buffers))
+}
+
+/// A client's endpoint on `addr`: default endpoint settings, no server side, client-sized
+/// buffers. Must be called inside a tokio runtime.
+pub fn client_endpoint(addr: SocketAddr) -> io::Result<quinn::Endpoint> {
+    endpoint(
+        addr,
+        quinn::EndpointConfig::default(),
+        None,
+        CLIENT_SOCKET_BUFFER,
+    )
+    .map(|(endpoint, _)| endpoint)
 }
 
 #[cfg(test)]

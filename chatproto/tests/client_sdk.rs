@@ -11,16 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use chatproto::fingerprint::fingerprint_of_der;
 use chatproto::pb;
 use chatproto::session::BackoffConfig;
-use chatproto::tls::{Verification, fingerprint};
+use chatproto::tls::Verification;
 use client_support::{Identity, TestServer, init_tracing};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A client configuration pinned to the server's certificate, with quick test timings.
 fn config(servers: &[&TestServer]) -> ClientConfig {
-    let pin = fingerprint(servers[0].identity.leaf_der());
+    let pin = fingerprint_of_der(servers[0].identity.leaf_der());
     let mut config = ClientConfig::new(servers[0].address(), Verification::Pin(pin));
     config.servers = servers.iter().map(|s| s.address()).collect();
     config.server_name = Some("localhost".into());
@@ -36,12 +37,7 @@ fn config(servers: &[&TestServer]) -> ClientConfig {
 
 async fn register(client: &Client, name: &str) -> pb::AuthResult {
     client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: "password123".into(),
-            device_name: "test".into(),
-        })
+        .register_user(name, &format!("{name}@example.test"), "password123", "test")
         .await
         .expect("register")
 }
@@ -507,4 +503,52 @@ async fn logout_ends_the_event_stream_and_forgets_the_tokens() {
         unreachable!()
     };
     assert_eq!((ev.chat_id, ev.seq), (chat, 1));
+}
+
+#[tokio::test]
+async fn a_slow_consumer_holds_a_bounded_queue_and_loses_nothing() {
+    init_tracing();
+    let server = TestServer::start("node-a").await;
+    let chat = server.create_chat("busy");
+    let mut slow = config(&[&server]);
+    slow.event_queue = 4;
+    let client = Client::connect(slow).await.unwrap();
+    register(&client, "slow").await;
+    let mut seen = Vec::new();
+    record_until(&client, &mut seen, |e| matches!(e, ClientEvent::CaughtUp)).await;
+
+    // The application stops reading while the server pushes far more than the queue holds.
+    for n in 0..500 {
+        server.post(chat, &format!("m{n}"));
+    }
+    // Without yielding to the client's task, no more than the queue can be taken.
+    let mut ready = 0;
+    while let Some(event) = client.try_next_event() {
+        if let ClientEvent::Chat(ev) = event {
+            seen.push((ev.chat_id, ev.seq));
+        }
+        ready += 1;
+    }
+    assert!(ready <= 4, "{ready} events were queued for a queue of 4");
+    // What a server does to a client that does not read: close its connection.
+    server.kill_connections();
+
+    let last = server.last_seq(chat);
+    record_until(
+        &client,
+        &mut seen,
+        |e| matches!(e, ClientEvent::Chat(ev) if ev.chat_id == chat && ev.seq == last),
+    )
+    .await;
+    let seqs: Vec<u64> = seen
+        .iter()
+        .filter(|(c, _)| *c == chat)
+        .map(|(_, s)| *s)
+        .collect();
+    let first = seqs.first().copied().unwrap_or(1);
+    assert_eq!(
+        seqs,
+        (first..=last).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
 }

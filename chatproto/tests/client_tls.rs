@@ -7,7 +7,8 @@ mod client_support;
 use std::time::Duration;
 
 use chatproto::client::{Client, ClientConfig, ClientError};
-use chatproto::tls::{Verification, fingerprint, fingerprint_hex, parse_fingerprint};
+use chatproto::fingerprint::{fingerprint_of_der, format_fingerprint, parse_fingerprint};
+use chatproto::tls::Verification;
 use client_support::{Identity, TestCa, TestServer, init_tracing};
 
 async fn try_connect(
@@ -29,7 +30,7 @@ fn any_addr() -> std::net::SocketAddr {
 async fn a_pin_accepts_its_certificate_and_rejects_another() {
     init_tracing();
     let server = TestServer::start("pinned").await;
-    let hex = fingerprint_hex(server.identity.leaf_der());
+    let hex = format_fingerprint(&fingerprint_of_der(server.identity.leaf_der()));
     let pin = parse_fingerprint(&hex.to_uppercase()).unwrap();
     let client = try_connect(&server, Verification::Pin(pin), "any-name.example")
         .await
@@ -39,7 +40,7 @@ async fn a_pin_accepts_its_certificate_and_rejects_another() {
     let other = Identity::self_signed();
     let err = try_connect(
         &server,
-        Verification::Pin(fingerprint(other.leaf_der())),
+        Verification::Pin(fingerprint_of_der(other.leaf_der())),
         "localhost",
     )
     .await

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use chatproto::pb;
-use chatproto::session::{BackoffConfig, Output, Phase, Session, SessionConfig};
+use chatproto::session::{BackoffConfig, Output, Phase, Session, SessionConfig, UnknownChatPolicy};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -114,6 +114,9 @@ impl Sim {
         let config = SessionConfig {
             seed,
             fetch_limit: 16,
+            // Every chat starts unknown here, and the check is that every event arrives exactly
+            // once from seq 1: the client backfills whole histories.
+            unknown_chats: UnknownChatPolicy::Backfill,
             ..SessionConfig::default()
         };
         let backoff = config.backoff;

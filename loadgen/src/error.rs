@@ -18,7 +18,7 @@ pub enum LoadgenError {
         message: String,
     },
     /// The TOML configuration file could not be read.
-    #[error("cannot read the configuration file {path}: {source}")]
+    #[error("cannot read the configuration file {path}")]
     ReadConfig {
         /// The file.
         path: PathBuf,
@@ -26,11 +26,11 @@ pub enum LoadgenError {
         source: std::io::Error,
     },
     /// The TOML configuration file is not valid.
-    #[error("invalid configuration file {path}: {message}")]
+    #[error("{path}:{message}")]
     ConfigFile {
         /// The file.
         path: PathBuf,
-        /// The parser's message, with the line.
+        /// The parser's message, after the line and column.
         message: String,
     },
     /// Users, connections or rooms could not be prepared before the measurement.
@@ -48,7 +48,7 @@ pub enum LoadgenError {
         message: String,
     },
     /// An output file (plots) could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Output {
         /// The file or directory.
         path: PathBuf,

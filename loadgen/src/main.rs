@@ -7,20 +7,41 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 use loadgen::config::{Cli, Command, RunArgs, RunConfig};
 
 fn main() -> ExitCode {
-    let Cli { command } = Cli::parse();
-    let result = match command {
-        Command::Run(args) => run(*args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("loadgen: {e:#}");
-            ExitCode::FAILURE
+    let Cli { generate, command } = Cli::parse();
+    chat_cli::run_main(
+        "loadgen",
+        || match (generate.generate, command) {
+            (Some(kind), _) => {
+                kind.print(Cli::command())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            (None, Some(Command::Run(args))) => run(*args),
+            // clap requires one of them (arg_required_else_help).
+            (None, None) => Ok(ExitCode::from(2)),
+        },
+        hint,
+    )
+}
+
+/// Hints for the failures loadgen can name a fix for.
+fn hint(err: &anyhow::Error) -> Option<chat_cli::Hint> {
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<loadgen::error::LoadgenError>())?
+    {
+        loadgen::error::LoadgenError::Output { path, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Some(chat_cli::Hint(format!(
+                "loadgen needs write permission on {}: choose another directory with --plot",
+                path.display()
+            )))
         }
+        _ => None,
     }
 }
 

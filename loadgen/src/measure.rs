@@ -40,8 +40,7 @@ impl RunShared {
         let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let endpoints = (0..config.endpoints.max(1))
             .map(|_| {
-                chatproto::udp::endpoint(any, None, chatproto::udp::CLIENT_SOCKET_BUFFER)
-                    .map(|(endpoint, _)| endpoint)
+                chatproto::udp::client_endpoint(any)
                     .map_err(|e| LoadgenError::Client(format!("cannot bind a UDP socket: {e}")))
             })
             .collect::<Result<_, _>>()?;

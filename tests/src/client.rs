@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use chatproto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use chatproto::fingerprint::parse_fingerprint;
 use chatproto::pb;
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::tls::Verification;
 
 use crate::server::TestServer;
 
@@ -30,12 +31,12 @@ pub async fn connect(server: &TestServer) -> Client {
 pub async fn register(server: &TestServer, username: &str) -> (Client, pb::AuthResult) {
     let client = connect(server).await;
     let auth = client
-        .register(pb::Register {
-            username: username.into(),
-            email: format!("{username}@example.test"),
-            password: PASSWORD.into(),
-            device_name: "test".into(),
-        })
+        .register_user(
+            username,
+            &format!("{username}@example.test"),
+            PASSWORD,
+            "test",
+        )
         .await
         .unwrap_or_else(|e| panic!("register {username}: {e}"));
     (client, auth)

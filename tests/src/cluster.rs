@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use chatd::ops::datadir::{CERT_FILE, DataDirOptions, KEY_FILE, TOKEN_KEY_FILE};
 use chatproto::client::ClientConfig;
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::fingerprint::parse_fingerprint;
+use chatproto::tls::Verification;
 
 use crate::chatd::{ChatdConfig, ChatdProcess};
 use crate::ferretdb::{FerretBackend, FerretDb};

@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 
+use chatproto::fingerprint::parse_fingerprint;
 use chatproto::io::{FrameReader, encode_frames};
 use chatproto::pb;
-use chatproto::tls::{Verification, client_config, parse_fingerprint};
+use chatproto::tls::{Verification, client_config};
 
 /// A bare QUIC connection to chatd.
 pub struct RawConn {
@@ -17,12 +18,22 @@ pub struct RawConn {
 impl RawConn {
     /// Connects with the pinned certificate, sending nothing.
     pub async fn connect(addr: SocketAddr, fingerprint: &str) -> RawConn {
+        Self::connect_with(addr, fingerprint, quinn::TransportConfig::default()).await
+    }
+
+    /// Connects with the given transport settings (e.g. a small receive window, to play a
+    /// client that does not read its event stream), sending nothing.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        fingerprint: &str,
+        transport: quinn::TransportConfig,
+    ) -> RawConn {
         let pin = parse_fingerprint(fingerprint).expect("fingerprint");
         let mut endpoint =
             quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-        endpoint.set_default_client_config(
-            client_config(&Verification::Pin(pin)).expect("client config"),
-        );
+        let mut config = client_config(&Verification::Pin(pin)).expect("client config");
+        config.transport_config(std::sync::Arc::new(transport));
+        endpoint.set_default_client_config(config);
         let conn = endpoint
             .connect(addr, "localhost")
             .expect("connect")

@@ -82,9 +82,14 @@ impl TestServer {
         self.dir.path().to_path_buf()
     }
 
-    /// The server's shared state (to inspect the store in assertions).
-    pub fn state(&self) -> std::sync::Arc<chatd::state::AppState> {
-        self.daemon().state.clone()
+    /// The store the server's handlers use (to set up or inspect state in assertions).
+    pub fn store(&self) -> std::sync::Arc<dyn chatd::testing::Store> {
+        self.daemon().store()
+    }
+
+    /// Drops a user's connections from the server side; returns how many there were.
+    pub fn kick_connections_of(&self, user_id: u64) -> usize {
+        self.daemon().kick_connections_of(user_id)
     }
 
     /// Drains and stops the server, keeping the data directory for a restart.
@@ -93,5 +98,59 @@ impl TestServer {
             daemon.shutdown().await.expect("clean shutdown");
         }
         self.dir
+    }
+}
+
+/// An in-process chatd on a runtime of its own with a fixed number of worker threads, for tests
+/// that must tell a blocked server from a blocked test: the test drives its clients on its own
+/// runtime, so a server whose workers are stuck makes the test's requests time out (and fail)
+/// instead of hanging the test.
+pub struct IsolatedServer {
+    runtime: Option<tokio::runtime::Runtime>,
+    server: Option<TestServer>,
+}
+
+impl IsolatedServer {
+    /// Starts a server with generous limits on `workers` worker threads. Call from outside any
+    /// runtime (a plain `#[test]`).
+    pub fn start(workers: usize) -> IsolatedServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let server = runtime.block_on(TestServer::start());
+        IsolatedServer {
+            runtime: Some(runtime),
+            server: Some(server),
+        }
+    }
+
+    /// The running server.
+    pub fn server(&self) -> &TestServer {
+        self.server.as_ref().expect("server running")
+    }
+}
+
+impl Drop for IsolatedServer {
+    fn drop(&mut self) {
+        let (Some(runtime), Some(server)) = (self.runtime.take(), self.server.take()) else {
+            return;
+        };
+        // A server whose workers are blocked never finishes draining (and its runtime's timers
+        // stop with them): wait on this thread, give up after a while and leave its threads
+        // behind rather than hang the test.
+        let (stopped, wait) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            server.stop().await;
+            let _ = stopped.send(());
+        });
+        if wait
+            .recv_timeout(std::time::Duration::from_secs(15))
+            .is_err()
+        {
+            eprintln!("isolated chatd did not stop within 15 s");
+        }
+        runtime.shutdown_background();
     }
 }

@@ -69,12 +69,33 @@ pub fn postgres_bin_dir() -> PathBuf {
     })
 }
 
+/// `systemd-analyze`.
+pub fn systemd_analyze() -> PathBuf {
+    tool("CHAT_TEST_SYSTEMD_ANALYZE", "systemd-analyze")
+}
+
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
-/// otherwise).
+/// otherwise). `CHAT_TEST_CHATD` overrides it.
 pub fn chatd_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("CHAT_TEST_CHATD") {
         return PathBuf::from(path);
     }
+    workspace_binary("chatd", "chatd")
+}
+
+/// The binary `bin` of the workspace package `package`, of the profile this test runs in,
+/// built first when it is missing.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    built(package, bin, "--bin", "")
+}
+
+/// The example `name` of the workspace package `package` (`cargo test` builds examples), built
+/// first when it is missing.
+pub fn workspace_example(package: &str, name: &str) -> PathBuf {
+    built(package, name, "--example", "examples")
+}
+
+fn built(package: &str, name: &str, kind: &str, subdir: &str) -> PathBuf {
     // Test executables live in target/<profile>/deps, binaries (chatd, chat-cluster) in
     // target/<profile> itself.
     let exe = std::env::current_exe().expect("current executable");
@@ -82,14 +103,17 @@ pub fn chatd_binary() -> PathBuf {
     if profile_dir.file_name().is_some_and(|name| name == "deps") {
         profile_dir = profile_dir.parent().expect("target/<profile> directory");
     }
-    let bin = profile_dir.join("chatd");
-    if !bin.is_file() {
+    let path = profile_dir.join(subdir).join(name);
+    if !path.is_file() {
         let status =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "-p", "chatd", "--bin", "chatd"])
+                .args(["build", "-p", package, kind, name])
                 .status()
-                .expect("run cargo build -p chatd");
-        assert!(status.success(), "cargo build -p chatd failed");
+                .unwrap_or_else(|e| panic!("cannot run cargo build -p {package}: {e}"));
+        assert!(
+            status.success(),
+            "cargo build -p {package} {kind} {name} failed"
+        );
     }
-    bin
+    path
 }

@@ -78,12 +78,7 @@ impl TestUser {
     pub async fn register(config: ClientConfig, name: &str) -> TestUser {
         let client = connect(config).await;
         let auth = client
-            .register(pb::Register {
-                username: name.to_string(),
-                email: format!("{name}@example.com"),
-                password: PASSWORD.to_string(),
-                device_name: "e2e".to_string(),
-            })
+            .register_user(name, &format!("{name}@example.com"), PASSWORD, "e2e")
             .await
             .unwrap_or_else(|e| panic!("register {name}: {e}"));
         TestUser::collect(name, auth, client)

@@ -17,6 +17,39 @@ const FERRETDB_MODULE: &str = "github.com/FerretDB/FerretDB@v1.24.2";
 /// build FerretDB 1.24.
 const FALLBACK_GO_TOOLCHAIN: &str = "go1.22.12";
 
+/// cargo-machete, which `cargo xtask test` runs to find unused dependencies.
+const CARGO_MACHETE_VERSION: &str = "0.9.2";
+
+/// Installs cargo-machete from crates.io unless this version is already there.
+pub fn ensure_cargo_machete() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let installed = Command::new("cargo-machete")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains(CARGO_MACHETE_VERSION)
+        });
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-machete {CARGO_MACHETE_VERSION}");
+    let status = Command::new(&cargo)
+        .args([
+            "install",
+            "--locked",
+            "cargo-machete",
+            "--version",
+            CARGO_MACHETE_VERSION,
+        ])
+        .status()
+        .context("cannot run cargo install")?;
+    if !status.success() {
+        bail!("cargo install cargo-machete {CARGO_MACHETE_VERSION} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Where the tools are; passed to the tests through environment variables.
 #[derive(Debug)]
 pub struct Tools {
@@ -30,6 +63,8 @@ pub struct Tools {
     pub ferretdb: PathBuf,
     /// PostgreSQL's server programs (for FerretDB's PostgreSQL handler).
     pub postgres_bin: PathBuf,
+    /// `systemd-analyze`.
+    pub systemd_analyze: PathBuf,
 }
 
 impl Tools {
@@ -41,6 +76,7 @@ impl Tools {
             ("CHAT_TEST_NGINX", &self.nginx),
             ("CHAT_TEST_FERRETDB", &self.ferretdb),
             ("CHAT_TEST_PG_BIN", &self.postgres_bin),
+            ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
         ]
     }
 
@@ -266,6 +302,15 @@ fn ensure_postgres() -> anyhow::Result<PathBuf> {
     find().context("postgresql is still missing after installing it")
 }
 
+/// `podman` (for `cargo xtask image`), installed from Debian when missing.
+pub fn ensure_podman() -> anyhow::Result<PathBuf> {
+    if let Some(path) = which("podman") {
+        return Ok(path);
+    }
+    apt_install(&["podman"])?;
+    which("podman").context("podman is still missing after installing it")
+}
+
 /// Finds or installs every tool.
 pub fn ensure() -> anyhow::Result<Tools> {
     let mut missing = Vec::new();
@@ -280,6 +325,10 @@ pub fn ensure() -> anyhow::Result<Tools> {
         Some(nginx) if nginx_lacks_stream_module(&nginx) => missing.push(NGINX_STREAM_PACKAGE),
         Some(_) => {}
     }
+    // `systemd-analyze verify` checks deploy/systemd/chatd.service.
+    if which("systemd-analyze").is_none() {
+        missing.push("systemd");
+    }
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
@@ -292,5 +341,6 @@ pub fn ensure() -> anyhow::Result<Tools> {
         nginx: find("nginx")?,
         ferretdb: ensure_ferretdb()?,
         postgres_bin: ensure_postgres()?,
+        systemd_analyze: find("systemd-analyze")?,
     })
 }

@@ -1,17 +1,26 @@
 //! Development tasks: `cargo xtask <task>`.
 //!
 //! # Layout
-//! - `test`: install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
+//! - `test`: check the architecture (`lint-arch`) and unused dependencies (cargo-machete),
+//!   install the real servers the suites need (Redis, nginx, FerretDB), then run every test.
+//! - `lint-arch`: the boundaries of ARCHITECTURE.md, checked by machine.
 //! - `deps`: only the install step.
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
 //! - `bench`: `bench-compare`, this tree's chatd against a baseline commit's, side by side.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
+//! - `install`: chatd, loadgen (and the other programs) on PATH with man pages and completions.
+//! - `image`: the chatd container image (podman), from a host-built binary.
+//! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
 mod bench;
 mod cluster;
 mod deps;
 mod fuzz;
+mod hack;
+mod image;
+mod install;
+mod lint_arch;
 mod test;
 mod vectors;
 
@@ -32,12 +41,20 @@ enum Task {
     Test(test::Args),
     /// Install Redis, nginx, PostgreSQL and FerretDB if missing, and print where they are.
     Deps,
+    /// Check the architecture's boundaries (dependencies, sans-IO core, handlers, module cycles).
+    LintArch,
     /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
     Cluster(cluster::Args),
     /// Compare this tree's chatd with a baseline commit's under loadgen, side by side (release).
     BenchCompare(bench::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
+    /// Build the programs (release) and put them on PATH with man pages and completions.
+    Install(install::Args),
+    /// Build the chatd container image with podman (deploy/container/Containerfile).
+    Image(image::Args),
+    /// Regenerate workspace-hack (one build for every member), or check it with --check.
+    Hack(hack::Args),
     /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
@@ -46,10 +63,14 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test(args) => test::run(args),
         Task::Deps => deps::ensure().map(|tools| tools.print()),
+        Task::LintArch => lint_arch::run(&repo_root()),
         Task::Cluster(args) => cluster::run(args),
         Task::BenchCompare(args) => bench::run_compare(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
+        Task::Hack(args) => hack::run(args),
+        Task::Image(args) => image::run(args),
+        Task::Install(args) => install::run(args),
     }
 }
 

@@ -12,10 +12,20 @@ pub struct Args {
     cargo_args: Vec<String>,
 }
 
-/// Installs the tools, then runs `cargo test --workspace` with their paths in the environment.
+/// Checks the architecture and unused dependencies (cargo-machete), installs the tools, then
+/// runs `cargo test --workspace` with their paths in the environment.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let tools = super::deps::ensure()?;
+    super::lint_arch::run(&super::repo_root())?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    super::deps::ensure_cargo_machete()?;
+    let status = Command::new("cargo-machete")
+        .current_dir(super::repo_root())
+        .status()
+        .context("cannot run cargo machete")?;
+    if !status.success() {
+        bail!("cargo machete found unused dependencies ({status})");
+    }
+    let tools = super::deps::ensure()?;
     let mut cmd = Command::new(cargo);
     cmd.args(["test", "--workspace", "--locked"])
         .args(&args.cargo_args);

@@ -9,7 +9,3 @@
 pub mod password;
 pub mod refresh;
 pub mod token;
-
-pub use password::{PasswordError, PasswordHasher};
-pub use refresh::{RefreshToken, hash_refresh_token, refresh_expired};
-pub use token::{AccessClaims, TokenError, TokenIssuer, TokenKey, TokenKeyError};

@@ -15,15 +15,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let daemon = Daemon::start(config).await?;
-    // Printed on stdout, in exactly the form clients accept for `--pin`.
-    println!("chatd listening on {}", daemon.addr);
-    println!("certificate sha256 fingerprint: {}", daemon.fingerprint);
-    println!("admin http on http://{}", daemon.admin_addr);
+    print!("{}", banner(&daemon));
     wait_for_signal(&mut term, &mut int).await;
     tracing::info!("shutdown requested: draining");
     daemon.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What chatd prints on standard output once it serves: where, and the certificate fingerprint
+/// in exactly the form clients accept for `--pin`. README.md shows it, and its test compares.
+pub fn banner(daemon: &Daemon) -> String {
+    format!(
+        "chatd listening on {}\ncertificate sha256 fingerprint: {}\nadmin http on http://{}\n",
+        daemon.addr, daemon.fingerprint, daemon.admin_addr
+    )
 }
 
 async fn wait_for_signal(term: &mut Signal, int: &mut Signal) {

@@ -1,5 +1,5 @@
-//! `chatd user add NAME [--admin] --password-stdin`: create an account offline, directly in the
-//! data directory (how the first admin comes to exist).
+//! `chatd user add NAME [--admin] --password-stdin`: create an account directly in the database
+//! (how the first admin comes to exist), whether chatd runs or not.
 
 use std::io::Read as _;
 
@@ -7,20 +7,21 @@ use anyhow::{Context as _, bail};
 use chatproto::pb;
 
 use crate::auth::password::hash_blocking;
-use crate::ops::config::Config;
-use crate::ops::datadir::DataDirOptions;
+use crate::ops::config::UserAdd;
 use crate::state::now_ms;
-use crate::store::{NewUser, StoreError};
+use crate::store::{ConflictKind, NewUser, StoreError};
 use crate::validate;
 
 /// Reads the password from standard input (one line; the trailing newline is dropped), validates
 /// name and password with the same rules as Register, and creates the account.
-pub async fn run(
-    config: &Config,
-    name: &str,
-    admin: bool,
-    password_stdin: bool,
-) -> anyhow::Result<()> {
+pub async fn run(args: UserAdd) -> anyhow::Result<()> {
+    let UserAdd {
+        name,
+        admin,
+        password_stdin,
+        storage,
+    } = args;
+    let name = name.as_str();
     if !password_stdin {
         bail!(
             "pass the password on standard input with --password-stdin (never on the command line)"
@@ -38,13 +39,13 @@ pub async fn run(
     validate::password("password", &password)
         .map_err(|e| anyhow::anyhow!("invalid password: {}", e.message))?;
 
-    let options = DataDirOptions::from_config(config);
-    let data = tokio::task::spawn_blocking(move || crate::ops::datadir::prepare(&options))
-        .await
-        .context("data directory task")?
-        .context("cannot prepare the data directory")?;
-    let metrics = crate::ops::metrics::Metrics::new();
-    let store = crate::daemon::open_store(config, &data, &metrics).await?;
+    if storage.mongo_uri.is_none() {
+        let dir = storage.data_dir.clone();
+        tokio::task::spawn_blocking(move || crate::ops::datadir::create_dir(&dir))
+            .await
+            .context("data directory task")??;
+    }
+    let store = crate::daemon::open_store(&storage, None).await?;
     let hash = tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes()))
         .await
         .context("hashing task")?
@@ -64,7 +65,9 @@ pub async fn run(
         })
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => anyhow::anyhow!("user {username} already exists"),
+            StoreError::Conflict(ConflictKind::UsernameTaken) => {
+                anyhow::anyhow!("user {username} already exists")
+            }
             other => anyhow::anyhow!(other),
         })?;
     println!(

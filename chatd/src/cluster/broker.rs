@@ -139,13 +139,9 @@ impl Broker {
     }
 
     /// The subscriber (for inspection).
+    #[cfg(any(test, feature = "testing"))]
     pub fn subscriber(&self) -> &Subscriber {
         &self.subscriber
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> &BrokerStats {
-        &self.stats
     }
 
     fn enqueue(&self, channel: String, body: Body, kick: bool) {
@@ -222,12 +218,15 @@ impl Broker {
                 &users.users,
                 NoticeFrames::relayed(users.frame, users.subject, users.hidden_from_blockers),
             ),
-            Some(Body::Typing(signal)) => delivery.relayed_typing(
-                signal.chat_id,
-                signal.sender,
-                &signal.candidates,
-                signal.expires_in_ms,
-            ),
+            Some(Body::Typing(signal)) => {
+                let datagrams = delivery.relayed_typing(
+                    signal.chat_id,
+                    signal.sender,
+                    &signal.candidates,
+                    signal.expires_in_ms,
+                );
+                self.stats.metrics.datagrams_sent(datagrams);
+            }
             Some(Body::Kick(kick)) => {
                 let session = (kick.session_id != 0).then_some(kick.session_id);
                 let farewell = NoticeFrames::relayed(kick.farewell, kick.user_id, false);

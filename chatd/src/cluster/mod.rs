@@ -148,11 +148,6 @@ impl ClusterNode {
         cache
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &ClusterSettings {
-        &self.settings
-    }
-
     /// Starts dispatching, heartbeats and cache maintenance. Registers the node once before
     /// returning (when Redis answers), so it is known before it serves anyone.
     pub async fn start(self: &Arc<Self>, delivery: Arc<Delivery>, public_addr: String) {
@@ -262,6 +257,7 @@ impl ClusterNode {
     /// Cuts this node off from Redis at once, as a crash or a partition would: no heartbeat, no
     /// deregistration, no more pub/sub. The other nodes notice after the presence TTL. For fault
     /// drills and tests; there is no way back.
+    #[cfg(any(test, feature = "testing"))]
     pub fn halt(&self) {
         self.redis.halt();
         self.cancel.cancel();

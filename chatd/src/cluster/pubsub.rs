@@ -206,19 +206,10 @@ impl Subscriber {
         }
     }
 
-    /// Channels currently held.
-    pub fn channel_count(&self) -> usize {
-        lock(&self.shared.refcounts).len()
-    }
-
     /// True when `channel` is held.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_subscribed(&self, channel: &str) -> bool {
         lock(&self.shared.refcounts).contains_key(channel)
-    }
-
-    /// Messages dropped because the broker fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
     }
 }
 

@@ -1,15 +1,7 @@
-//! The Redis connection for commands: where Redis is ([`RedisTarget`], parsed from
-//! `--redis-url`), and [`Redis`], a cheap-to-clone handle that runs commands with a deadline and a
-//! circuit breaker.
-//!
-//! URL forms (documented in `chatd --help`):
-//! - `redis://[user:pass@]host:port[/db]`, `redis+unix:///path`, `unix:///path`, `valkey://...`:
-//!   one standalone Redis (or a proxy in front of several). Pub/sub uses SUBSCRIBE/PUBLISH.
-//! - `redis+cluster://[user:pass@]host:port[,host:port...]`, or several `redis://host:port` URLs
-//!   separated by commas: a Redis Cluster, given by seed nodes (any subset of the cluster).
-//!   Pub/sub uses sharded SSUBSCRIBE/SPUBLISH.
-//! - TLS (`rediss://`) is not built in: it is refused with a clear error rather than failing at
-//!   the first connection.
+//! The Redis connection for commands: [`Redis`], a cheap-to-clone handle that runs commands with
+//! a deadline and a circuit breaker, connected to the [`RedisTarget`] the configuration parsed
+//! from `--redis-url` (standalone: SUBSCRIBE/PUBLISH; Redis Cluster: sharded
+//! SSUBSCRIBE/SPUBLISH).
 //!
 //! Connections are lazy: chatd starts while Redis is down, and the underlying clients
 //! (`ConnectionManager`, the async cluster connection) reconnect on their own. While Redis keeps
@@ -22,106 +14,11 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{ConnectionInfo, FromRedisValue, IntoConnectionInfo as _, ServerErrorKind};
+use redis::{FromRedisValue, ServerErrorKind};
 
+pub use crate::ops::config::RedisTarget;
 use crate::ops::metrics::Metrics;
 use crate::resilience::breaker::{BreakerConfig, CircuitBreaker};
-
-/// Where Redis is.
-#[derive(Debug, Clone)]
-pub enum RedisTarget {
-    /// One standalone server.
-    Standalone(ConnectionInfo),
-    /// A Redis Cluster, by its seed nodes.
-    Cluster(Vec<ConnectionInfo>),
-}
-
-/// Why a Redis URL was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RedisUrlError(String);
-
-const TLS_SCHEMES: &[&str] = &["rediss", "valkeys", "rediss+cluster"];
-const STANDALONE_SCHEMES: &[&str] = &["redis", "redis+unix", "unix", "valkey"];
-
-fn parse_one(url: &str) -> Result<ConnectionInfo, RedisUrlError> {
-    url.into_connection_info()
-        .map_err(|e| RedisUrlError(format!("invalid redis url {:?}: {e}", redact(url))))
-}
-
-/// The URL with any password replaced, for error messages.
-fn redact(url: &str) -> String {
-    crate::ops::config::ServiceUri::redact_str(url)
-}
-
-impl RedisTarget {
-    /// Parses the `--redis-url` forms listed in the module documentation.
-    pub fn parse(url: &str) -> Result<RedisTarget, RedisUrlError> {
-        let url = url.trim();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(RedisUrlError(
-                "must be a url such as redis://host:6379 or redis+cluster://host1:7000,host2:7001"
-                    .into(),
-            ));
-        };
-        let scheme = scheme.to_ascii_lowercase();
-        if TLS_SCHEMES.contains(&scheme.as_str()) {
-            return Err(RedisUrlError(format!(
-                "{scheme}:// (TLS) is not supported by this build; use redis:// or redis+cluster://"
-            )));
-        }
-        if scheme == "redis+cluster" {
-            // Authority: up to the first '/' or '?'; userinfo before its last '@'.
-            let end = rest.find(['/', '?']).unwrap_or(rest.len());
-            let (authority, tail) = rest.split_at(end);
-            let (userinfo, hosts) = match authority.rfind('@') {
-                Some(at) => (&authority[..=at], &authority[at + 1..]),
-                None => ("", authority),
-            };
-            let seeds = hosts
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(|host| parse_one(&format!("redis://{userinfo}{host}{tail}")))
-                .collect::<Result<Vec<_>, _>>()?;
-            if seeds.is_empty() {
-                return Err(RedisUrlError(
-                    "redis+cluster:// needs at least one host:port".into(),
-                ));
-            }
-            return Ok(RedisTarget::Cluster(seeds));
-        }
-        if !STANDALONE_SCHEMES.contains(&scheme.as_str()) {
-            return Err(RedisUrlError(format!(
-                "unsupported scheme {scheme:?}; expected redis, redis+cluster, redis+unix, unix or valkey"
-            )));
-        }
-        if url.contains(',') {
-            let seeds = url
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(|u| {
-                    if u.starts_with("redis://") || u.starts_with("valkey://") {
-                        parse_one(u)
-                    } else {
-                        Err(RedisUrlError(format!(
-                            "cluster seed {:?} must be a redis:// url",
-                            redact(u)
-                        )))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(RedisTarget::Cluster(seeds));
-        }
-        Ok(RedisTarget::Standalone(parse_one(url)?))
-    }
-
-    /// True for a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, RedisTarget::Cluster(_))
-    }
-}
 
 /// Why a Redis command did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -269,14 +166,10 @@ impl Redis {
         self.inner.timeout
     }
 
-    /// True while the breaker refuses commands.
-    pub fn circuit_open(&self) -> bool {
-        self.inner.breaker.is_open()
-    }
-
     /// Stops every command of this node at once, as if the process had died or been cut off
     /// from Redis (no deregistration either). For fault drills and tests of the other nodes'
     /// failure handling; there is no way back.
+    #[cfg(any(test, feature = "testing"))]
     pub fn halt(&self) {
         self.inner.halted.store(true, Ordering::SeqCst);
     }
@@ -373,64 +266,6 @@ impl Redis {
                 self.query::<T>(&build("EVAL", script.code)).await
             }
             other => other,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hosts(target: &RedisTarget) -> Vec<String> {
-        let infos = match target {
-            RedisTarget::Standalone(info) => vec![info.clone()],
-            RedisTarget::Cluster(seeds) => seeds.clone(),
-        };
-        infos.iter().map(|i| i.addr().to_string()).collect()
-    }
-
-    #[test]
-    fn standalone_urls() {
-        let t = RedisTarget::parse("redis://cache:6380/2").expect("standalone");
-        assert!(!t.is_cluster());
-        assert_eq!(hosts(&t), ["cache:6380"]);
-        let RedisTarget::Standalone(info) = &t else {
-            panic!("standalone")
-        };
-        assert_eq!(info.redis_settings().db(), 2);
-        assert!(RedisTarget::parse("redis+unix:///run/redis.sock").is_ok());
-    }
-
-    #[test]
-    fn cluster_urls_in_both_forms() {
-        let t = RedisTarget::parse("redis+cluster://u:pw@a:7000,b:7001, c:7002").expect("cluster");
-        assert!(t.is_cluster());
-        assert_eq!(hosts(&t), ["a:7000", "b:7001", "c:7002"]);
-        let RedisTarget::Cluster(seeds) = &t else {
-            panic!("cluster")
-        };
-        for seed in seeds {
-            assert_eq!(seed.redis_settings().username(), Some("u"));
-            assert_eq!(seed.redis_settings().password(), Some("pw"));
-        }
-        let t = RedisTarget::parse("redis://a:7000,redis://b:7001").expect("seed list");
-        assert!(t.is_cluster());
-        assert_eq!(hosts(&t), ["a:7000", "b:7001"]);
-    }
-
-    #[test]
-    fn bad_urls_say_why() {
-        for (url, needle) in [
-            ("localhost:6379", "must be a url"),
-            ("rediss://cache:6380", "TLS"),
-            ("http://cache", "unsupported scheme"),
-            ("redis+cluster://", "at least one"),
-            ("redis://a:1,b:2", "must be a redis:// url"),
-            ("redis://:secret@a:1,b:2", "must be a redis:// url"),
-        ] {
-            let err = RedisTarget::parse(url).expect_err(url).to_string();
-            assert!(err.contains(needle), "{url}: {err}");
-            assert!(!err.contains("secret"), "{url}: {err}");
         }
     }
 }

@@ -167,11 +167,6 @@ impl Registry {
         Ok(dead)
     }
 
-    /// The live nodes as of the last refresh.
-    pub fn live(&self) -> Vec<NodeInfo> {
-        lock(&self.live).clone()
-    }
-
     /// Ids of the live nodes as of the last refresh, this one always included.
     pub fn live_ids(&self) -> HashSet<String> {
         let mut ids: HashSet<String> = lock(&self.live).iter().map(|n| n.id.clone()).collect();

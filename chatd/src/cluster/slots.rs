@@ -28,10 +28,12 @@ fn crc16(bytes: &[u8]) -> u16 {
 /// The part of `key` that is hashed: the content of the first `{...}` when it is not empty.
 fn hashed_part(key: &[u8]) -> &[u8] {
     if let Some(open) = key.iter().position(|&b| b == b'{')
-        && let Some(len) = key[open + 1..].iter().position(|&b| b == b'}')
+        && let Some(rest) = key.get(open + 1..)
+        && let Some(len) = rest.iter().position(|&b| b == b'}')
         && len > 0
+        && let Some(tag) = rest.get(..len)
     {
-        return &key[open + 1..open + 1 + len];
+        return tag;
     }
     key
 }

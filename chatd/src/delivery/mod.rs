@@ -25,7 +25,9 @@
 //! - [`relay`]: the cross-node transport (trait, and the in-process implementation).
 //! - [`members`]: the membership cache, audiences, membership changes.
 //! - [`presence`]: who is online, told to those who may know.
+//! - [`kick`]: the decision to close one connection, with its close code.
 
+pub mod kick;
 pub mod members;
 pub mod outbox;
 pub mod presence;
@@ -191,11 +193,17 @@ impl Delivery {
     }
 
     /// Sends `sender`'s typing signal in a chat to its other members, except those the sender
-    /// blocked and those who blocked the sender.
-    pub fn typing(&self, chat_id: u64, sender: u64, members: &ChatMembers, expires_in_ms: u32) {
+    /// blocked and those who blocked the sender. Returns how many went as datagrams here.
+    pub fn typing(
+        &self,
+        chat_id: u64,
+        sender: u64,
+        members: &ChatMembers,
+        expires_in_ms: u32,
+    ) -> u64 {
         let Some(viewer) = self.registry.viewer(sender) else {
             // The typist's connection is gone.
-            return;
+            return 0;
         };
         let candidates: Vec<u64> = members
             .ids()
@@ -203,7 +211,7 @@ impl Delivery {
             .copied()
             .filter(|u| *u != sender && !viewer.has_blocked(*u))
             .collect();
-        self.registry.deliver_typing(
+        let datagrams = self.registry.deliver_typing(
             &candidates,
             pb::Typing {
                 chat_id,
@@ -213,6 +221,7 @@ impl Delivery {
         );
         self.relay
             .typing(chat_id, sender, &candidates, expires_in_ms);
+        datagrams
     }
 
     /// Closes every connection of `user_id` (or of one session of theirs) on every node, after
@@ -223,10 +232,11 @@ impl Delivery {
         self.relay.kick(user_id, session_id, &farewell);
     }
 
-    /// Closes the user's connections on this node without a farewell: their clients reconnect
-    /// (to this node or another) and catch up from the store.
-    pub fn drop_connections(&self, user_id: u64) {
-        self.registry.drop_connections(user_id);
+    /// Closes the user's connections on this node without a farewell (`RESYNC`): their clients
+    /// reconnect (to this node or another) and catch up from the store. Returns how many there
+    /// were.
+    pub fn drop_connections(&self, user_id: u64) -> usize {
+        self.registry.drop_connections(user_id)
     }
 
     /// The user's blocks changed (they blocked or unblocked someone): what their connections
@@ -302,11 +312,6 @@ impl Delivery {
         futures_util::future::join_all(confirmations).await;
     }
 
-    /// The connection now belongs to another session of the same user (re-authentication).
-    pub fn set_session(&self, user_id: u64, conn_id: u64, session_id: u64) {
-        self.registry.set_session(user_id, conn_id, session_id);
-    }
-
     /// Unregisters a connection; on the user's last connection here, releases what they held
     /// and announces them offline (unless they are online elsewhere).
     pub async fn detach(&self, user_id: u64, conn_id: u64) {
@@ -380,7 +385,13 @@ impl Inbound for Delivery {
         self.registry.deliver_notice(users, &notice, None);
     }
 
-    fn relayed_typing(&self, chat_id: u64, sender: u64, candidates: &[u64], expires_in_ms: u32) {
+    fn relayed_typing(
+        &self,
+        chat_id: u64,
+        sender: u64,
+        candidates: &[u64],
+        expires_in_ms: u32,
+    ) -> u64 {
         self.registry.deliver_typing(
             candidates,
             pb::Typing {
@@ -388,7 +399,7 @@ impl Inbound for Delivery {
                 user_id: sender,
                 expires_in_ms,
             },
-        );
+        )
     }
 
     fn relayed_kick(&self, user_id: u64, session_id: Option<u64>, farewell: Arc<NoticeFrames>) {

@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use chatproto::error::CloseCode;
 use chatproto::pb;
-use tokio_util::sync::CancellationToken;
 
+use super::kick::Kick;
 use super::outbox::{Outbox, PushError};
 use super::redact::{ChatEventFrames, Frame, NoticeFrames, Viewer};
 use super::sharded::Sharded;
@@ -27,12 +28,14 @@ pub struct ConnHandle {
     pub conn_id: u64,
     /// The authenticated user.
     pub user_id: u64,
-    /// The session it authenticated with.
-    pub session_id: u64,
+    /// The session it is authenticated with now (the connection's own mirror of it: it changes
+    /// when the same user authenticates again on the connection); 0 once it is not
+    /// authenticated.
+    pub session: Arc<AtomicU64>,
     /// The queue of its event stream.
     pub outbox: Arc<Outbox>,
-    /// Cancelled to close the connection (slow consumer, session revoked, account disabled).
-    pub kick: CancellationToken,
+    /// Closes the connection (slow consumer, session revoked, account disabled).
+    pub kick: Kick,
     /// Set when the client negotiated datagrams: typing goes there instead of the event stream.
     pub datagrams: Option<quinn::Connection>,
 }
@@ -52,7 +55,8 @@ pub struct Registry {
     frames_sent: AtomicU64,
 }
 
-/// Hands `frame` to `conn`, closing the connection when it is too slow. True when queued.
+/// Hands `frame` to `conn`, closing the connection when it is too slow (its client then
+/// resynchronises from the store). True when queued.
 fn push(conn: &ConnHandle, frame: &Frame) -> bool {
     match conn.outbox.push(frame) {
         Ok(()) => true,
@@ -60,9 +64,9 @@ fn push(conn: &ConnHandle, frame: &Frame) -> bool {
             tracing::info!(
                 conn = conn.conn_id,
                 user = conn.user_id,
-                "slow consumer: closing"
+                "slow consumer: closing, the client resynchronises"
             );
-            conn.kick.cancel();
+            conn.kick.close(CloseCode::Resync);
             false
         }
         Err(PushError::Closed) => false,
@@ -110,15 +114,6 @@ impl Registry {
             return removed;
         }
         false
-    }
-
-    /// Moves a connection to another session of the same user (it re-authenticated).
-    pub fn set_session(&self, user_id: u64, conn_id: u64, session_id: u64) {
-        if let Some(entry) = self.users.lock(user_id).get_mut(&user_id)
-            && let Some(conn) = entry.conns.iter_mut().find(|c| c.conn_id == conn_id)
-        {
-            conn.session_id = session_id;
-        }
     }
 
     /// True when the user has a connection on this node.
@@ -218,14 +213,16 @@ impl Registry {
     }
 
     /// Hands a typing signal to the connections of `users` who did not block the typist: as a
-    /// datagram where negotiated and it fits, else on the event stream.
-    pub(super) fn deliver_typing(&self, users: &[u64], typing: pb::Typing) {
+    /// datagram where negotiated and it fits, else on the event stream. Returns how many went
+    /// as datagrams.
+    pub(super) fn deliver_typing(&self, users: &[u64], typing: pb::Typing) -> u64 {
         let datagram = chatproto::io::encode_datagram(&pb::Datagram {
             kind: Some(pb::datagram::Kind::Typing(typing)),
         });
         let notice = NoticeFrames::new(&pb::Event {
             kind: Some(pb::event::Kind::Typing(typing)),
         });
+        let mut datagrams = 0;
         self.users.for_keys(users, |shard, user| {
             let Some(entry) = shard.get(&user) else {
                 return;
@@ -239,21 +236,27 @@ impl Registry {
                         .is_some_and(|max| datagram.len() <= max)
                         && c.send_datagram(datagram.clone()).is_ok()
                 });
-                if !via_datagram {
+                if via_datagram {
+                    datagrams += 1;
+                } else {
                     push(conn, frame);
                 }
             }
         });
+        datagrams
     }
 
-    /// Closes every connection of the user on this node without a farewell: their clients
-    /// reconnect and catch up.
-    pub(super) fn drop_connections(&self, user_id: u64) {
-        if let Some(entry) = self.users.lock(user_id).get(&user_id) {
-            for conn in &entry.conns {
-                conn.kick.cancel();
-            }
+    /// Closes every connection of the user on this node without a farewell, as for a slow
+    /// consumer (`RESYNC`): their clients reconnect and catch up. Returns how many there were.
+    pub(super) fn drop_connections(&self, user_id: u64) -> usize {
+        let shard = self.users.lock(user_id);
+        let Some(entry) = shard.get(&user_id) else {
+            return 0;
+        };
+        for conn in &entry.conns {
+            conn.kick.close(CloseCode::Resync);
         }
+        entry.conns.len()
     }
 
     /// Closes every connection of the user (or those of one session) after queueing
@@ -265,11 +268,11 @@ impl Registry {
         };
         let frame = farewell.frame_for(&entry.viewer);
         for conn in &entry.conns {
-            if session_id.is_none_or(|s| s == conn.session_id) {
+            if session_id.is_none_or(|s| s == conn.session.load(Ordering::Acquire)) {
                 if let Some(frame) = frame {
                     push(conn, frame);
                 }
-                conn.kick.cancel();
+                conn.kick.close(CloseCode::SessionRevoked);
             }
         }
     }
@@ -285,9 +288,9 @@ pub(super) mod tests {
         let handle = ConnHandle {
             conn_id: registry.next_conn_id(),
             user_id: user,
-            session_id: 1,
+            session: Arc::new(AtomicU64::new(1)),
             outbox: outbox.clone(),
-            kick: CancellationToken::new(),
+            kick: Kick::new(),
             datagrams: None,
         };
         (handle, outbox)
@@ -331,7 +334,7 @@ pub(super) mod tests {
         for _ in 0..=super::super::outbox::CONNECTION_QUEUE {
             registry.deliver_notice(&[7], &notice, None);
         }
-        assert!(kick.is_cancelled());
+        assert_eq!(kick.reason(), Some(CloseCode::Resync));
         assert_eq!(outbox.len(), super::super::outbox::CONNECTION_QUEUE);
     }
 
@@ -339,8 +342,8 @@ pub(super) mod tests {
     fn kicks_write_the_farewell_and_spare_other_sessions() {
         let registry = Registry::new();
         let (a, a_out) = conn(&registry, 7);
-        let (mut b, b_out) = conn(&registry, 7);
-        b.session_id = 2;
+        let (b, b_out) = conn(&registry, 7);
+        b.session.store(2, Ordering::Release);
         let (a_kick, b_kick) = (a.kick.clone(), b.kick.clone());
         registry.register(a, Arc::new(Viewer::new(7, [])));
         registry.register(b, Arc::new(Viewer::new(7, [])));
@@ -350,7 +353,8 @@ pub(super) mod tests {
             )),
         });
         registry.kick(7, Some(1), &farewell);
-        assert!(a_kick.is_cancelled() && !b_kick.is_cancelled());
+        assert_eq!(a_kick.reason(), Some(CloseCode::SessionRevoked));
+        assert_eq!(b_kick.reason(), None);
         assert_eq!((a_out.len(), b_out.len()), (1, 0));
     }
 }

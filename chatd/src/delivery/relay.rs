@@ -94,7 +94,14 @@ pub trait Inbound: Send + Sync {
     fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>);
 
     /// A typing signal for the `candidates` connected here who did not block the sender.
-    fn relayed_typing(&self, chat_id: u64, sender: u64, candidates: &[u64], expires_in_ms: u32);
+    /// Returns how many went as datagrams.
+    fn relayed_typing(
+        &self,
+        chat_id: u64,
+        sender: u64,
+        candidates: &[u64],
+        expires_in_ms: u32,
+    ) -> u64;
 
     /// Closes the user's connections here (of one session, or all) after writing `farewell`.
     fn relayed_kick(&self, user_id: u64, session_id: Option<u64>, farewell: Arc<NoticeFrames>);
@@ -141,6 +148,7 @@ impl InProcessBus {
 
     /// Connects `node` (the inbound side of the node built with the relay of index `index`) to
     /// the bus.
+    #[cfg(test)]
     pub fn join<N: Inbound + 'static>(&self, index: usize, node: &Arc<N>) {
         let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = nodes.get_mut(index) {
@@ -201,6 +209,7 @@ impl Relay for InProcessRelay {
 
     fn typing(&self, chat_id: u64, sender: u64, candidates: &[u64], expires_in_ms: u32) {
         for node in self.bus.others(self.node) {
+            // In-process nodes share nothing to count datagrams in.
             node.relayed_typing(chat_id, sender, candidates, expires_in_ms);
         }
     }

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
-use tokio_util::sync::CancellationToken;
 
 use super::Delivery;
+use super::kick::Kick;
 use super::members::{Audience, ChatMembers, MemberCache};
 use super::outbox::Outbox;
 use super::registry::ConnHandle;
@@ -68,9 +68,9 @@ async fn connect_as(delivery: &Delivery, user: u64, conn_id: u64) -> Arc<Outbox>
         .attach(ConnHandle {
             conn_id,
             user_id: user,
-            session_id: 1,
+            session: Arc::new(AtomicU64::new(1)),
             outbox: outbox.clone(),
-            kick: CancellationToken::new(),
+            kick: Kick::new(),
             datagrams: None,
         })
         .await

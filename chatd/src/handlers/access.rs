@@ -37,8 +37,6 @@ pub fn message_not_found() -> ApiError {
 /// A caller's current membership of a chat.
 #[derive(Debug, Clone)]
 pub struct Membership {
-    /// The chat.
-    pub chat_id: u64,
     /// The caller.
     pub user_id: u64,
     /// The caller's role.
@@ -113,7 +111,6 @@ pub async fn member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<M
         .ok_or_else(chat_not_found)?;
     let role = members.role_of(user_id).ok_or_else(chat_not_found)?;
     Ok(Membership {
-        chat_id,
         user_id,
         role,
         members,
@@ -281,7 +278,6 @@ mod tests {
         );
         assert!(former.check_seq(0).is_err());
         let m = Membership {
-            chat_id: 1,
             user_id: 2,
             role: R::Member,
             members: Arc::new(ChatMembers::new(K::Group, [(2, R::Member)])),

@@ -139,10 +139,9 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
         })
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Conflict(_) => ApiError {
-                field: "register.username".into(),
-                ..ApiError::conflict("username taken")
-            },
+            crate::store::StoreError::Conflict(
+                kind @ crate::store::ConflictKind::UsernameTaken,
+            ) => ApiError::conflict(kind.to_string()).with_field("register.username"),
             other => other.into(),
         })?;
     tracing::info!(user_id = user.id, username = %user.username, "registered");

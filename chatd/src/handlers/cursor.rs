@@ -43,15 +43,15 @@ impl ChatListCursor {
     /// Parses a cursor; `field` names the request field in the error.
     pub fn decode(field: &str, cursor: &str) -> ApiResult<Self> {
         let raw = decode_raw(field, cursor, TAG_CHAT_LIST, 17)?;
-        let pinned = match raw[0] {
-            0 => false,
-            1 => true,
+        let pinned = match raw.first() {
+            Some(0) => false,
+            Some(1) => true,
             _ => return Err(bad(field)),
         };
         Ok(Self {
             pinned,
-            last_activity_ms: i64_at(&raw, 1),
-            chat_id: u64_at(&raw, 9),
+            last_activity_ms: i64_at(field, &raw, 1)?,
+            chat_id: u64_at(field, &raw, 9)?,
         })
     }
 }
@@ -82,9 +82,9 @@ impl SearchCursor {
     pub fn decode(field: &str, cursor: &str) -> ApiResult<Self> {
         let raw = decode_raw(field, cursor, TAG_SEARCH, 24)?;
         Ok(Self {
-            sent_at_ms: i64_at(&raw, 0),
-            chat_id: u64_at(&raw, 8),
-            seq: u64_at(&raw, 16),
+            sent_at_ms: i64_at(field, &raw, 0)?,
+            chat_id: u64_at(field, &raw, 8)?,
+            seq: u64_at(field, &raw, 16)?,
         })
     }
 }
@@ -105,16 +105,19 @@ fn decode_raw(field: &str, cursor: &str, tag: u8, payload_len: usize) -> ApiResu
     }
 }
 
-fn u64_at(raw: &[u8], at: usize) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&raw[at..at + 8]);
-    u64::from_be_bytes(bytes)
+/// The 8 bytes at `at`; a cursor too short for them is not one of ours.
+fn bytes_at(field: &str, raw: &[u8], at: usize) -> ApiResult<[u8; 8]> {
+    raw.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad(field))
 }
 
-fn i64_at(raw: &[u8], at: usize) -> i64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&raw[at..at + 8]);
-    i64::from_be_bytes(bytes)
+fn u64_at(field: &str, raw: &[u8], at: usize) -> ApiResult<u64> {
+    bytes_at(field, raw, at).map(u64::from_be_bytes)
+}
+
+fn i64_at(field: &str, raw: &[u8], at: usize) -> ApiResult<i64> {
+    bytes_at(field, raw, at).map(i64::from_be_bytes)
 }
 
 #[cfg(test)]

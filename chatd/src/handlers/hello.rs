@@ -3,6 +3,7 @@
 //! the connection is then closed with REDIRECTED, see [`close_after`](super::close_after)).
 
 use chatproto::capability::Capability;
+use chatproto::error::CloseCode;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
@@ -16,7 +17,7 @@ pub fn limits() -> pb::Limits {
         max_frame_bytes: chatproto::frame::MAX_FRAME_BYTES as u32,
         max_text_chars: crate::validate::MAX_TEXT_CHARS as u32,
         max_page_size: crate::validate::MAX_PAGE_SIZE,
-        max_concurrent_requests: crate::server::endpoint::MAX_CONCURRENT_REQUESTS,
+        max_concurrent_requests: crate::limits::MAX_CONCURRENT_REQUESTS,
         max_chat_members: crate::handlers::chats::MAX_CHAT_MEMBERS,
     }
 }
@@ -28,14 +29,10 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
             "unsupported protocol major version {}: this server speaks {}",
             hello.protocol_major,
             chatproto::PROTOCOL_MAJOR
-        )));
+        ))
+        .closing(CloseCode::VersionMismatch));
     }
-    if hello.client_name.len() > 64 {
-        return Err(ApiError::invalid(
-            "hello.client_name",
-            "longer than 64 bytes",
-        ));
-    }
+    crate::validate::client_name("hello.client_name", &hello.client_name)?;
     if hello.capabilities.len() > 64 {
         return Err(ApiError::invalid(
             "hello.capabilities",
@@ -55,7 +52,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .cloned()
         .collect();
     ctx.set_hello(capabilities.clone())?;
-    tracing::debug!(conn = ctx.conn_id, client = %hello.client_name, ?capabilities, "hello");
+    tracing::debug!(conn = ctx.conn_id, client = ?hello.client_name, ?capabilities, "hello");
     let redirect = steer(ctx, &capabilities).map(|address| {
         tracing::debug!(conn = ctx.conn_id, %address, "steering a new connection to a less loaded node");
         pb::Redirect { addresses: vec![address], reason: "this node is busier than its share; use a less loaded node".into() }

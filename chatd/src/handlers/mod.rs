@@ -57,17 +57,13 @@ pub fn kind_name(request: &pb::Request) -> &'static str {
     request.kind.as_ref().map_or("unknown", Kind::name)
 }
 
-/// Whether the connection must close after this response went out, and with which code.
-pub fn close_after(response: &pb::Response) -> Option<CloseCode> {
-    match &response.result {
-        Some(Answer::Welcome(w)) if w.redirect.is_some() => Some(CloseCode::Redirected),
-        Some(Answer::Error(e))
-            if e.code() == pb::ErrorCode::FailedPrecondition
-                && e.message.starts_with("unsupported protocol") =>
-        {
-            Some(CloseCode::VersionMismatch)
-        }
-        _ => None,
+/// Whether the connection must close after this outcome was answered, and with which code: a
+/// Welcome that redirects, or an error that says so ([`ApiError::closing`]).
+pub fn close_after(outcome: &ApiResult<Answer>) -> Option<CloseCode> {
+    match outcome {
+        Ok(Answer::Welcome(w)) if w.redirect.is_some() => Some(CloseCode::Redirected),
+        Ok(_) => None,
+        Err(e) => e.close,
     }
 }
 
@@ -109,4 +105,23 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
         };
     }
     chatproto::for_each_request!(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_close_code_comes_from_the_typed_outcome_not_the_message() {
+        let worded = ApiError::precondition("unsupported protocol major version 2");
+        assert_eq!(close_after(&Err(worded.clone())), None);
+        let closing = worded.closing(CloseCode::VersionMismatch);
+        assert_eq!(close_after(&Err(closing)), Some(CloseCode::VersionMismatch));
+        let redirect = Answer::Welcome(pb::Welcome {
+            redirect: Some(pb::Redirect::default()),
+            ..Default::default()
+        });
+        assert_eq!(close_after(&Ok(redirect)), Some(CloseCode::Redirected));
+        assert_eq!(close_after(&Ok(Answer::Ok(pb::Ok {}))), None);
+    }
 }

@@ -8,13 +8,16 @@
 //! never answered.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, can_post};
+use crate::limits::keyed::{KeyedLimiter, Rate};
 use crate::state::AppState;
 
 /// How long a typing indicator shows unless repeated.
@@ -27,13 +30,53 @@ pub async fn send_typing(ctx: &ConnCtx, req: pb::SendTyping) -> ApiResult<Answer
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Handles one datagram from the client. Never fails and never panics: garbage, datagrams before
-/// authentication and refused signals are logged at debug level and dropped.
-pub async fn on_datagram(ctx: &ConnCtx, bytes: &[u8]) {
+/// Typing datagrams one connection may have in flight (checked against the store and
+/// delivered) at once; more are dropped. Typing is best effort: a burst beyond this loses
+/// nothing a client relies on.
+pub const DATAGRAMS_IN_FLIGHT: usize = 4;
+
+/// The per-connection admission of datagrams, owned by the connection's read loop: a local
+/// budget checked inline (no await, no shared state), then a bound on the work in flight. Only
+/// an admitted datagram reaches the shared limits, which in a cluster cost a Redis round trip.
+#[derive(Debug)]
+pub struct DatagramGate {
+    budget: KeyedLimiter<()>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl DatagramGate {
+    /// A gate whose local budget is `rate` (the server passes the per-user request rate: a
+    /// connection can never send more datagrams than its user may send requests).
+    pub fn new(rate: Rate) -> Self {
+        DatagramGate {
+            budget: KeyedLimiter::new(rate, 1),
+            in_flight: Arc::new(Semaphore::new(DATAGRAMS_IN_FLIGHT)),
+        }
+    }
+
+    /// Admits one datagram: a permit to hold while it is handled, or `None` to drop it.
+    fn admit(&mut self, now: Instant) -> Option<OwnedSemaphorePermit> {
+        self.budget.check(&(), now).ok()?;
+        Arc::clone(&self.in_flight).try_acquire_owned().ok()
+    }
+}
+
+/// Handles one datagram from the client. Never fails, never waits and never panics: garbage,
+/// datagrams before authentication, datagrams beyond the connection's budget and refused
+/// signals are logged at debug level and dropped.
+pub fn on_datagram(ctx: &ConnCtx, gate: &mut DatagramGate, bytes: &[u8]) {
+    ctx.state.metrics.datagram_received();
     let Some(principal) = ctx.principal_opt() else {
         tracing::debug!(
             conn = ctx.conn_id,
             "datagram before authentication: dropped"
+        );
+        return;
+    };
+    let Some(permit) = gate.admit(Instant::now()) else {
+        tracing::debug!(
+            conn = ctx.conn_id,
+            "datagram over the connection's budget: dropped"
         );
         return;
     };
@@ -49,10 +92,11 @@ pub async fn on_datagram(ctx: &ConnCtx, bytes: &[u8]) {
         return;
     };
     // The connection's read loop must not wait on the store or Redis: the rest runs on its own
-    // task.
+    // task, holding the permit.
     let state: Arc<AppState> = ctx.state.clone();
     let conn_id = ctx.conn_id;
     tokio::spawn(async move {
+        let _permit = permit;
         // Datagrams bypass request dispatch, so they spend the same per-user budget here.
         if state.limits.check_request(principal.user_id).await.is_err() {
             tracing::debug!(
@@ -83,8 +127,33 @@ async fn typing(state: &AppState, me: u64, chat_id: u64) -> ApiResult<()> {
             state.metrics.rate_limited(limited.scope);
             ApiError::from(limited)
         })?;
-    state
+    let datagrams = state
         .delivery
         .typing(chat_id, me, &m.members, TYPING_EXPIRES_MS);
+    state.metrics.datagrams_sent(datagrams);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_gate_checks_the_budget_then_bounds_the_work_in_flight() {
+        let now = Instant::now();
+        let mut tight = DatagramGate::new(Rate::new(2, 1, Duration::from_secs(60)).unwrap());
+        assert!(tight.admit(now).is_some());
+        assert!(tight.admit(now).is_some());
+        assert!(tight.admit(now).is_none(), "over the local budget");
+
+        let mut gate = DatagramGate::new(Rate::new(100, 100, Duration::from_secs(1)).unwrap());
+        let held: Vec<_> = (0..DATAGRAMS_IN_FLIGHT)
+            .map(|_| gate.admit(now).expect("within the bound"))
+            .collect();
+        assert!(gate.admit(now).is_none(), "too many in flight");
+        drop(held);
+        assert!(gate.admit(now).is_some(), "finished work frees its place");
+    }
 }

@@ -215,13 +215,9 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 
     /// Keys currently held (buckets that are not known to be full).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.tats.len()
-    }
-
-    /// Whether no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.tats.is_empty()
     }
 
     /// Drops every full bucket (TAT not after `now`); limits are unaffected.
@@ -297,6 +293,7 @@ pub struct RateLimited {
 
 impl RateLimited {
     /// `retry_after` in whole milliseconds, rounded up, for `pb::Error.retry_after_ms`.
+    #[cfg(test)]
     pub fn retry_after_ms(&self) -> u32 {
         let ms = self.retry_after.as_nanos().div_ceil(1_000_000);
         u32::try_from(ms).unwrap_or(u32::MAX)

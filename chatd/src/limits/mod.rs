@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use crate::limits::keyed::{LimitRates, Rate, RateLimited, RateLimits, Scope};
 use crate::limits::shared::SharedLimiter;
 
+/// Concurrent request streams a client may have open (`Limits.max_concurrent_requests`, enforced
+/// by the QUIC stream limit of the endpoint).
+pub const MAX_CONCURRENT_REQUESTS: u32 = 32;
+
 /// How often the fallback to local limits is logged while it lasts.
 pub const FALLBACK_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -51,9 +55,9 @@ impl Limits {
         }
     }
 
-    /// True when the limits are shared by the cluster.
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
+    /// The configured rates.
+    pub fn rates(&self) -> LimitRates {
+        self.rates
     }
 
     async fn check(

@@ -8,7 +8,10 @@
 //!   names `localhost`, `127.0.0.1` and `::1`; reused on later starts so pinned fingerprints
 //!   stay valid;
 //! - `token.key` (default place of `--token-key-file`): 32 random bytes, hex, generated on
-//!   first start unless `CHATD_TOKEN_KEY` carries the key.
+//!   first start unless `CHATD_TOKEN_KEY` carries the key;
+//! - `node.secret`: 32 random bytes, hex, generated on first start: this node's own secret,
+//!   from which keys that must survive a restart are derived (the QUIC stateless-reset key, so
+//!   that clients of a crashed process learn at once that their connection is gone).
 //!
 //! The directory is created with mode 0700 and secret files with mode 0600 from the start
 //! (never chmod-ed after writing). Files are written to a temporary name, synced and renamed,
@@ -24,8 +27,8 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::auth::token::{TokenKey, TokenKeyError};
-use crate::fingerprint::{fingerprint_of_der, format_fingerprint};
 use crate::ops::config::{Config, TlsPaths};
+use chatproto::fingerprint::{fingerprint_of_der, format_fingerprint};
 
 /// Generated certificate file name.
 pub const CERT_FILE: &str = "tls-cert.pem";
@@ -35,6 +38,8 @@ pub const KEY_FILE: &str = "tls-key.pem";
 pub const TOKEN_KEY_FILE: &str = "token.key";
 /// Database file name.
 pub const DB_FILE: &str = "chatd.sqlite3";
+/// Node secret file name.
+pub const NODE_SECRET_FILE: &str = "node.secret";
 /// Subject alternative names of the generated certificate.
 pub const GENERATED_SANS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
@@ -55,7 +60,7 @@ impl DataDirOptions {
     /// The options of a loaded configuration.
     pub fn from_config(config: &Config) -> DataDirOptions {
         DataDirOptions {
-            data_dir: config.data_dir.clone(),
+            data_dir: config.settings.storage.data_dir.clone(),
             tls: config.tls.clone(),
             token_key_file: config.token_key_file.clone(),
             token_key: config.token_key.clone(),
@@ -89,6 +94,8 @@ pub struct DataDir {
     pub tls_source: TlsSource,
     /// The access-token signing key.
     pub token_key: TokenKey,
+    /// This node's own secret (`node.secret`), the same across restarts.
+    pub node_secret: NodeSecret,
     /// `<data_dir>/chatd.sqlite3`.
     pub sqlite_path: PathBuf,
 }
@@ -155,6 +162,51 @@ pub enum DataDirError {
         /// What is wrong.
         source: TokenKeyError,
     },
+    /// The node secret file does not hold 32 bytes in hex.
+    #[error("{path}: expected 64 hexadecimal characters (32 bytes)")]
+    NodeSecret {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// This node's own 32-byte secret, kept in `node.secret`. Keys that must be the same after a
+/// restart (and differ between nodes) are derived from it. Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NodeSecret([u8; 32]);
+
+impl std::fmt::Debug for NodeSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeSecret(..)")
+    }
+}
+
+impl NodeSecret {
+    /// A new random secret.
+    pub fn generate() -> NodeSecret {
+        NodeSecret(rand::random())
+    }
+
+    /// The secret from its hex text form (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Option<NodeSecret> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes).ok()?;
+        Some(NodeSecret(bytes))
+    }
+
+    /// The hex text form.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// A 32-byte key for one purpose, derived from the secret (HMAC-SHA256 of the purpose's
+    /// label), so that no two uses share a key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::hmac::sign(&key, label.as_bytes()).as_ref());
+        out
+    }
 }
 
 /// Creates or opens the data directory and loads or generates its TLS identity and token key.
@@ -179,6 +231,7 @@ pub fn prepare(opts: &DataDirOptions) -> Result<DataDir, DataDirError> {
         Some(key) => key.clone(),
         None => load_or_generate_token_key(&opts.token_key_file)?,
     };
+    let node_secret = load_or_generate_node_secret(&dir.join(NODE_SECRET_FILE))?;
     Ok(DataDir {
         path: dir.clone(),
         cert_chain,
@@ -186,11 +239,13 @@ pub fn prepare(opts: &DataDirOptions) -> Result<DataDir, DataDirError> {
         fingerprint,
         tls_source,
         token_key,
+        node_secret,
         sqlite_path: dir.join(DB_FILE),
     })
 }
 
-fn create_dir(dir: &Path) -> Result<(), DataDirError> {
+/// Creates the data directory (mode 0700) unless it exists. Blocking.
+pub fn create_dir(dir: &Path) -> Result<(), DataDirError> {
     let err = |source| DataDirError::CreateDir {
         path: dir.to_path_buf(),
         source,
@@ -381,21 +436,52 @@ fn self_signed_cert_pem(key_pair: &rcgen::KeyPair) -> Result<String, DataDirErro
 }
 
 fn load_or_generate_token_key(path: &Path) -> Result<TokenKey, DataDirError> {
+    let invalid = |source| DataDirError::TokenKey {
+        path: path.to_path_buf(),
+        source,
+    };
+    load_or_generate_secret(
+        path,
+        |text| TokenKey::from_hex(text).map_err(invalid),
+        || {
+            let key = TokenKey::generate();
+            let text = key.to_hex();
+            (key, text)
+        },
+    )
+}
+
+fn load_or_generate_node_secret(path: &Path) -> Result<NodeSecret, DataDirError> {
+    load_or_generate_secret(
+        path,
+        |text| {
+            NodeSecret::from_hex(text).ok_or_else(|| DataDirError::NodeSecret {
+                path: path.to_path_buf(),
+            })
+        },
+        || {
+            let secret = NodeSecret::generate();
+            let text = secret.to_hex();
+            (secret, text)
+        },
+    )
+}
+
+/// Reads a secret kept as text in `path` (owner-only), or generates one and writes it there.
+fn load_or_generate_secret<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, DataDirError>,
+    generate: impl FnOnce() -> (T, String),
+) -> Result<T, DataDirError> {
     match read_secret(path) {
         Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| DataDirError::TokenKey {
-                path: path.to_path_buf(),
-                source: TokenKeyError::NotHex,
-            })?;
-            TokenKey::from_hex(&text).map_err(|source| DataDirError::TokenKey {
-                path: path.to_path_buf(),
-                source,
-            })
+            let text = String::from_utf8_lossy(&bytes);
+            parse(&text)
         }
         Err(DataDirError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            let key = TokenKey::generate();
-            write_atomic(path, format!("{}\n", key.to_hex()).as_bytes(), 0o600)?;
-            Ok(key)
+            let (secret, text) = generate();
+            write_atomic(path, format!("{text}\n").as_bytes(), 0o600)?;
+            Ok(secret)
         }
         Err(e) => Err(e),
     }
@@ -457,6 +543,15 @@ mod tests {
         assert_eq!(second.tls_source, TlsSource::Reused);
         assert_eq!(first.fingerprint, second.fingerprint);
         assert_eq!(first.token_key, second.token_key);
+        assert_eq!(
+            first.node_secret, second.node_secret,
+            "node.secret is reused"
+        );
+        let mode = fs::metadata(tmp.path().join(NODE_SECRET_FILE))
+            .expect("node.secret")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         // rustls accepts the pair (it checks the key matches the certificate).
         let provider = rustls::crypto::ring::default_provider();
         let config = rustls::ServerConfig::builder_with_provider(provider.into())
@@ -531,6 +626,21 @@ mod tests {
         let err = prepare(&o).expect_err("short key");
         assert!(
             matches!(&err, DataDirError::TokenKey { path: p, source: TokenKeyError::TooShort(2) } if *p == path),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_node_secret_is_reported_with_its_path_and_derivations_differ_by_label() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let secret = prepare(&opts(tmp.path())).expect("first").node_secret;
+        assert_ne!(secret.derive("a"), secret.derive("b"));
+        assert_ne!(secret.derive("a"), NodeSecret::generate().derive("a"));
+        let path = tmp.path().join(NODE_SECRET_FILE);
+        write_atomic(&path, b"abcd\n", 0o600).expect("write");
+        let err = prepare(&opts(tmp.path())).expect_err("short secret");
+        assert!(
+            matches!(&err, DataDirError::NodeSecret { path: p } if *p == path),
             "{err}"
         );
     }

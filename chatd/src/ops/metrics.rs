@@ -321,9 +321,9 @@ impl Metrics {
         self.events_sent.inc_by(n);
     }
 
-    /// A datagram was sent.
-    pub fn datagram_sent(&self) {
-        self.datagrams_sent.inc();
+    /// `n` datagrams were sent.
+    pub fn datagrams_sent(&self, n: u64) {
+        self.datagrams_sent.inc_by(n);
     }
 
     /// A datagram was received.
@@ -430,7 +430,7 @@ mod tests {
         );
         m.store_operation("append_message", Duration::from_micros(300));
         m.events_sent(5);
-        m.datagram_sent();
+        m.datagrams_sent(1);
         m.datagram_received();
         m.datagram_received();
         m.messages_persisted(2);

@@ -7,8 +7,8 @@
 //! - [`logging`]: log output.
 //! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them.
 
-pub mod admin_http;
+pub(crate) mod admin_http;
 pub mod config;
 pub mod datadir;
 pub mod logging;
-pub mod metrics;
+pub(crate) mod metrics;

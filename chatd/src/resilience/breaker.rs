@@ -59,6 +59,7 @@ pub struct Permit {
 
 impl Permit {
     /// True when this call is the half-open probe.
+    #[cfg(test)]
     pub fn is_probe(&self) -> bool {
         self.probe
     }
@@ -169,11 +170,6 @@ impl CircuitBreaker {
     /// True while calls are refused (open, or half-open with a probe in flight).
     pub fn is_open(&self) -> bool {
         !matches!(*self.state(), State::Closed { .. })
-    }
-
-    /// The dependency's name.
-    pub fn name(&self) -> &'static str {
-        self.name
     }
 }
 

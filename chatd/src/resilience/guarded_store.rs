@@ -30,9 +30,6 @@ use crate::resilience::breaker::{BreakerConfig, CircuitBreaker};
 use crate::store::delegate::delegate_store;
 use crate::store::*;
 
-/// The default deadline of one store call.
-pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(1500);
-
 /// A [`Store`] that guards another one; see the module documentation.
 pub struct GuardedStore {
     inner: Arc<dyn Store>,
@@ -59,11 +56,6 @@ impl GuardedStore {
             deadline,
             metrics,
         }
-    }
-
-    /// True while the store's circuit is open (calls fail fast).
-    pub fn circuit_open(&self) -> bool {
-        self.breaker.is_open()
     }
 
     /// Runs one attempt: breaker admission, deadline, outcome recording. An open circuit and a

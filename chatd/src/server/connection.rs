@@ -2,7 +2,7 @@
 //! in draining. What handlers see of it is [`ConnCtx`](crate::conn::ConnCtx).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chatproto::error::CloseCode;
 use chatproto::pb;
@@ -21,6 +21,7 @@ pub async fn serve(
     conn: quinn::Connection,
     mut shutdown: broadcast::Receiver<()>,
 ) {
+    let mut datagrams = handlers::typing::DatagramGate::new(state.limits.rates().request);
     let ctx = Arc::new(ConnCtx::new(state, conn.clone()));
     let requests = TaskTracker::new();
     let reason = loop {
@@ -33,16 +34,15 @@ pub async fn serve(
                 Err(e) => break CloseReason::Lost(e),
             },
             datagram = conn.read_datagram() => match datagram {
-                // Boxed: inline, the handler's state would sit in every idle connection's task.
-                Ok(bytes) => Box::pin(handlers::typing::on_datagram(&ctx, &bytes)).await,
+                Ok(bytes) => handlers::typing::on_datagram(&ctx, &mut datagrams, &bytes),
                 Err(e) => break CloseReason::Lost(e),
             },
             uni = conn.accept_uni() => match uni {
                 // Reserved for file transfer; refused until that capability exists.
-                Ok(mut recv) => { let _ = recv.stop(chatproto::server::STREAM_FRAME_ERROR.into()); }
+                Ok(mut recv) => { let _ = recv.stop(chatproto::error::StreamCode::FrameError.into()); }
                 Err(e) => break CloseReason::Lost(e),
             },
-            _ = ctx.kick.cancelled() => break CloseReason::Kicked,
+            _ = ctx.kick.kicked() => break CloseReason::Kicked,
             _ = shutdown.recv() => break CloseReason::Drain,
         }
     };
@@ -54,6 +54,12 @@ pub async fn serve(
 
 /// Ends a connection whose accept loop stopped for `reason`: drains on shutdown, closes with
 /// the matching code, waits for in-flight requests and withdraws the principal.
+///
+/// Closing a QUIC connection discards whatever the client has not acknowledged yet, so every
+/// close that has something to deliver first waits for the fact that it was delivered: the
+/// event stream writer finishes only once the client acknowledged the last event (a revoked
+/// session's farewell, a GoAway), and a request task only once its answer was acknowledged.
+/// Each wait is bounded, so a client that stops acknowledging cannot hold the connection.
 async fn close_connection(
     ctx: Arc<ConnCtx>,
     conn: quinn::Connection,
@@ -66,9 +72,15 @@ async fn close_connection(
             tracing::debug!(conn = ctx.conn_id, reason = %e, "connection closed")
         }
         CloseReason::Kicked => {
-            // Let the farewell event (session revoked, or nothing for slow consumers) leave first.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            conn.close(CloseCode::SessionRevoked.code().into(), b"closed by server");
+            let code = ctx.kick.reason().unwrap_or(CloseCode::ProtocolViolation);
+            if code == CloseCode::SessionRevoked {
+                // The farewell event is queued: let it reach the client before closing.
+                ctx.deauthenticate().await;
+                let _ = tokio::time::timeout(FAREWELL_WAIT, ctx.events_finished()).await;
+            }
+            // A slow consumer's queue is full and a broken event stream delivers nothing:
+            // there is nothing to wait for.
+            conn.close(code.code().into(), code.name().as_bytes());
         }
         CloseReason::Drain => {
             ctx.send_event(&pb::Event {
@@ -94,11 +106,11 @@ async fn close_connection(
                         _ = requests.wait() => break,
                     }
                 }
+                // The GoAway and everything before it reach the client before the close.
+                ctx.deauthenticate().await;
+                ctx.events_finished().await;
             };
             let _ = tokio::time::timeout(state.settings.shutdown_grace.mul_f32(0.8), drain).await;
-            ctx.deauthenticate().await;
-            // Give the GoAway and last responses a moment to be acknowledged.
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             conn.close(CloseCode::GoingAway.code().into(), b"server shutting down");
         }
     }
@@ -106,6 +118,14 @@ async fn close_connection(
     requests.wait().await;
     ctx.deauthenticate().await;
 }
+
+/// How long a revoked connection's farewell event may take to be acknowledged before the
+/// connection closes anyway.
+const FAREWELL_WAIT: Duration = Duration::from_secs(2);
+
+/// How long an answer that precedes a close (a redirect, a version mismatch) may take to be
+/// acknowledged before the connection closes anyway.
+const LAST_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 enum CloseReason {
     Lost(quinn::ConnectionError),
@@ -144,6 +164,7 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
     let result = handlers::dispatch(&ctx, request).await;
+    let close_after = handlers::close_after(&result);
     ctx.state.metrics.request_finished(
         kind,
         result.as_ref().map(|_| ()).map_err(|e| e.code),
@@ -156,11 +177,19 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
         },
         Err(err) => error_response(request_id, &err),
     };
-    if let Err(e) = stream.respond(&response).await {
-        tracing::debug!(error = %e, kind, "could not deliver a response");
-    }
-    if let Some(close_code) = handlers::close_after(&response) {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        ctx.conn.close(close_code.code().into(), b"");
+    let answered = match stream.respond(&response).await {
+        Ok(answered) => answered,
+        Err(e) => {
+            tracing::debug!(error = %e, kind, "could not deliver a response");
+            return;
+        }
+    };
+    if let Some(close_code) = close_after {
+        let _ = tokio::time::timeout(LAST_ANSWER_WAIT, answered.acknowledged()).await;
+        ctx.conn
+            .close(close_code.code().into(), close_code.name().as_bytes());
+    } else {
+        // The request is done once the client has its answer: a drain waits for exactly that.
+        answered.acknowledged().await;
     }
 }

@@ -8,8 +8,7 @@ use anyhow::Context as _;
 use quinn::crypto::rustls::QuicServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// Concurrent request streams a client may have open (`Limits.max_concurrent_requests`).
-pub const MAX_CONCURRENT_REQUESTS: u32 = 32;
+use crate::ops::datadir::NodeSecret;
 
 /// Builds the quinn server configuration.
 ///
@@ -35,7 +34,7 @@ pub fn server_config(
 
     let mut transport = quinn::TransportConfig::default();
     transport
-        .max_concurrent_bidi_streams(MAX_CONCURRENT_REQUESTS.into())
+        .max_concurrent_bidi_streams(crate::limits::MAX_CONCURRENT_REQUESTS.into())
         // Unidirectional client streams are reserved for file transfer (capability `files`).
         .max_concurrent_uni_streams(0u32.into())
         .stream_receive_window((300 * 1024u32).into())
@@ -74,12 +73,41 @@ const ACK_EVERY: u32 = 10;
 /// The longest a client may hold an acknowledgement back.
 const ACK_DELAY: Duration = Duration::from_millis(50);
 
+/// The label the stateless-reset key is derived under from the node secret.
+const RESET_KEY_LABEL: &str = "chatd quic stateless reset v1";
+/// The label the connection-id key is derived under from the node secret.
+const CID_KEY_LABEL: &str = "chatd quic connection ids v1";
+
 /// Binds a server endpoint on `addr`, on a socket with burst-sized kernel buffers (see
 /// [`chatproto::udp`]); warns when the kernel grants less than asked.
-pub fn bind(addr: SocketAddr, config: quinn::ServerConfig) -> anyhow::Result<quinn::Endpoint> {
+///
+/// The stateless-reset key and the key that makes connection ids recognisable are derived from
+/// the node's persisted secret, not drawn at random per start: after a crash and restart, the
+/// new process recognises the old process's connection ids as its own and answers their
+/// packets with a stateless reset that the clients accept, so they reconnect at once instead of
+/// waiting for their idle timeout.
+pub fn bind(
+    addr: SocketAddr,
+    config: quinn::ServerConfig,
+    node_secret: &NodeSecret,
+) -> anyhow::Result<quinn::Endpoint> {
     let requested = chatproto::udp::SERVER_SOCKET_BUFFER;
-    let (endpoint, buffers) = chatproto::udp::endpoint(addr, Some(config), requested)
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let reset_key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &node_secret.derive(RESET_KEY_LABEL),
+    );
+    let cid_key = node_secret.derive(CID_KEY_LABEL);
+    let cid_key = u64::from_le_bytes([
+        cid_key[0], cid_key[1], cid_key[2], cid_key[3], cid_key[4], cid_key[5], cid_key[6],
+        cid_key[7],
+    ]);
+    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    let (endpoint, buffers) =
+        chatproto::udp::endpoint(addr, endpoint_config, Some(config), requested)
+            .with_context(|| format!("cannot listen on {addr}"))?;
     if buffers.capped_below(requested) {
         tracing::warn!(
             requested,

@@ -21,7 +21,8 @@
 //! A new method goes into its trait, both backends, and one line of the store's surface in
 //! [`delegate`], from which the wrappers (`GuardedStore`, `CachedStore`) forward it.
 
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 pub mod conformance;
 pub(crate) mod delegate;
 pub mod model;
@@ -33,15 +34,81 @@ use chatproto::pb;
 
 pub use model::*;
 
+/// Which rule a conflicting write broke. Its text is what a client sees in the CONFLICT answer,
+/// so backend details (constraint names, SQL) never leave the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConflictKind {
+    /// Username taken.
+    #[error("username taken")]
+    UsernameTaken,
+    /// Refresh token already in use.
+    #[error("refresh token already in use")]
+    RefreshTokenReused,
+    /// Client_msg_id already used.
+    #[error("client_msg_id already used")]
+    ClientMsgIdUsed,
+    /// Private chat already exists.
+    #[error("private chat already exists")]
+    PrivateChatExists,
+    /// Reaction already exists.
+    #[error("reaction already exists")]
+    ReactionExists,
+    /// A referenced object does not exist.
+    #[error("a referenced object does not exist")]
+    MissingReference,
+    /// Message is deleted.
+    #[error("message is deleted")]
+    MessageDeleted,
+    /// Receipt kind is unspecified.
+    #[error("receipt kind is unspecified")]
+    ReceiptKindUnspecified,
+    /// A private chat needs two different users.
+    #[error("a private chat needs two different users")]
+    PrivateChatWithSelf,
+    /// A group must be of kind group or channel.
+    #[error("a group must be of kind group or channel")]
+    NotAGroupKind,
+    /// A private chat has exactly two members.
+    #[error("a private chat has exactly two members")]
+    PrivateChatMembers,
+    /// Already members.
+    #[error("already members")]
+    AlreadyMembers,
+    /// The owner cannot leave or be removed; transfer ownership first.
+    #[error("the owner cannot leave or be removed; transfer ownership first")]
+    OwnerMustTransfer,
+    /// A private chat has no roles.
+    #[error("a private chat has no roles")]
+    PrivateChatRoles,
+    /// A member can only become admin or member; ownership is transferred.
+    #[error("a member can only become admin or member; ownership is transferred")]
+    InvalidRole,
+    /// The owner's role changes only by transferring ownership.
+    #[error("the owner's role changes only by transferring ownership")]
+    OwnerRole,
+    /// The member already has that role.
+    #[error("the member already has that role")]
+    SameRole,
+    /// A private chat has no owner.
+    #[error("a private chat has no owner")]
+    PrivateChatOwner,
+    /// The member is already the owner.
+    #[error("the member is already the owner")]
+    AlreadyOwner,
+    /// A constraint of the backend without a rule of its own here (the detail is logged).
+    #[error("constraint failed")]
+    Constraint,
+}
+
 /// What can go wrong in a store. Backends map their native errors onto these.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The object does not exist (or was deleted).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// A uniqueness rule or a state precondition failed; the text says which.
+    /// A uniqueness rule or a state precondition failed.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(ConflictKind),
     /// The backend cannot be reached or timed out; the caller may retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -17,7 +17,7 @@
 mod emoji;
 mod text;
 
-pub use emoji::{EXTENDED_PICTOGRAPHIC, MAX_EMOJI_BYTES};
+pub use emoji::MAX_EMOJI_BYTES;
 use text::{Lines, check_chars};
 
 /// Username length in characters.
@@ -30,6 +30,8 @@ pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=1024;
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 /// Device name stored when the client sends none.
 pub const DEFAULT_DEVICE_NAME: &str = "unknown device";
+/// Longest `Hello.client_name`, in bytes.
+pub const MAX_CLIENT_NAME_BYTES: usize = 64;
 /// Longest display name in characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest bio in characters.
@@ -186,6 +188,16 @@ pub fn password(field: &'static str, raw: &str) -> FieldResult<()> {
     Ok(())
 }
 
+/// A client's software name (`Hello.client_name`): at most 64 bytes on one line, no control
+/// characters (it reaches the logs).
+pub fn client_name(field: &'static str, raw: &str) -> FieldResult<()> {
+    if raw.len() > MAX_CLIENT_NAME_BYTES {
+        return Err(FieldError::too_large(field, "must be at most 64 bytes"));
+    }
+    check_chars(raw, Lines::Single).map_err(|r| FieldError::invalid(field, r.message()))?;
+    Ok(())
+}
+
 /// A device name: at most 64 characters on one line, trimmed; empty becomes
 /// [`DEFAULT_DEVICE_NAME`].
 pub fn device_name(field: &'static str, raw: &str) -> FieldResult<String> {
@@ -318,14 +330,6 @@ pub fn page_limit_or(field: &'static str, value: u32, default: u32) -> FieldResu
         )),
         v => Ok(v),
     }
-}
-
-/// An id that must be set (ids start at 1).
-pub fn id(field: &'static str, value: u64) -> FieldResult<u64> {
-    if value == 0 {
-        return Err(FieldError::invalid(field, "must not be 0"));
-    }
-    Ok(value)
 }
 
 /// A list of ids: at most [`MAX_IDS`], none 0. Returns them without duplicates, in the order

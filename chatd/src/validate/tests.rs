@@ -252,9 +252,7 @@ fn page_limits() {
 }
 
 #[test]
-fn ids_and_id_lists() {
-    assert_eq!(id(F, 5), Ok(5));
-    assert_eq!(kind(id(F, 0)), Invalid);
+fn id_lists() {
     assert_eq!(id_list(F, &[]), Ok(vec![]));
     assert_eq!(id_list(F, &[3, 1, 3, 2, 1]), Ok(vec![3, 1, 2]));
     let hundred: Vec<u64> = (1..=100).collect();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chatd::cluster::cache::codec;
+use chatd::testing::codec;
 use chatproto::pb;
 use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
@@ -63,8 +63,7 @@ async fn profile_and_search_caches_follow_writes_on_other_nodes() {
     );
     // ...and reads are served from it: a value planted there is what node B answers.
     let mut record = b
-        .state
-        .store
+        .store()
         .user(alice.user_id)
         .await
         .expect("read")
@@ -143,8 +142,7 @@ async fn a_session_revoked_on_one_node_is_refused_on_the_others() {
     };
     // Node B has the session cached.
     let session = b
-        .state
-        .store
+        .store()
         .session(auth.session_id)
         .await
         .expect("read")

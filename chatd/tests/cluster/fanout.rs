@@ -102,15 +102,7 @@ async fn members_added_on_another_node_start_hearing_the_chat() {
     let dave = Client::register(b.addr, "dave").await;
     // Nobody on node A is in this chat: node A is not subscribed to it.
     let chat = bob.create_group("b only", &[dave.user_id]).await;
-    assert!(
-        !a.state
-            .cluster
-            .as_ref()
-            .expect("cluster")
-            .broker
-            .subscriber()
-            .is_subscribed(&format!("chat:{chat}"))
-    );
+    assert!(!a.is_subscribed(&format!("chat:{chat}")));
 
     assert!(matches!(
         bob.request(Kind::AddMembers(pb::AddMembers {
@@ -135,16 +127,8 @@ async fn members_added_on_another_node_start_hearing_the_chat() {
         Some(chat),
         "the joiner's copy reaches the new member's node"
     );
-    let subscribed = crate::support::eventually(WAIT, async || {
-        a.state
-            .cluster
-            .as_ref()
-            .expect("cluster")
-            .broker
-            .subscriber()
-            .is_subscribed(&format!("chat:{chat}"))
-    })
-    .await;
+    let subscribed =
+        crate::support::eventually(WAIT, async || a.is_subscribed(&format!("chat:{chat}"))).await;
     assert!(subscribed, "node A subscribes the chat for its new member");
     assert!(matches!(
         bob.send_text(chat, "welcome").await,

@@ -49,8 +49,7 @@ async fn revocation_and_disabling_close_connections_on_every_node() {
     expect_kicked(&mut alice_on_b).await;
 
     // An admin on node A disables a user connected to node B.
-    a.state
-        .store
+    a.store()
         .set_role(alice.user_id, pb::Role::Admin)
         .await
         .expect("make alice admin");

@@ -103,7 +103,7 @@ async fn a_dead_nodes_users_go_offline_within_the_presence_ttl() {
 
     // Node B stops talking to Redis, as if it had crashed: no heartbeat, no cleanup.
     let crashed = Instant::now();
-    b.state.cluster.as_ref().expect("cluster").halt();
+    b.halt_cluster();
     let update = alice
         .wait_for(Duration::from_secs(8), |e| {
             presence(e).filter(|(u, _)| *u == bob.user_id)

@@ -12,6 +12,24 @@ impl Client {
             .await
     }
 
+    /// Creates the account `username` and logs in on this device: [`register`](Self::register)
+    /// without building the request.
+    pub async fn register_user(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<pb::AuthResult, ClientError> {
+        self.register(pb::Register {
+            username: username.into(),
+            email: email.into(),
+            password: password.into(),
+            device_name: device_name.into(),
+        })
+        .await
+    }
+
     /// Logs in with a username and password.
     pub async fn login(
         &self,

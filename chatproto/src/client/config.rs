@@ -6,6 +6,9 @@ use crate::capability::Capability;
 use crate::session::{BackoffConfig, UnknownChatPolicy};
 use crate::tls::Verification;
 
+/// The default of [`ClientConfig::event_queue`].
+pub const DEFAULT_EVENT_QUEUE: usize = 1024;
+
 /// The tokens of an authenticated session. Persist them (securely) to resume without a password.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Tokens {
@@ -81,10 +84,17 @@ pub struct ClientConfig {
     pub tokens: Option<Tokens>,
     /// Cursors `(chat_id, seq)` the application persisted: delivery resumes after them.
     pub cursors: Vec<(u64, u64)>,
-    /// What to do with chats the client has no cursor for when a resume reports them.
+    /// Where chats start that the client has no cursor for when a resume reports them (all of
+    /// them for a new client): by default the last [`DEFAULT_RECENT_EVENTS`] events of each
+    /// (see [`UnknownChatPolicy`] and spec 7.3).
+    ///
+    /// [`DEFAULT_RECENT_EVENTS`]: crate::session::DEFAULT_RECENT_EVENTS
     pub unknown_chats: UnknownChatPolicy,
     /// Retries, reconnects and timeouts.
     pub retry: RetryPolicy,
+    /// How many events wait for [`Client::next_event`](super::Client::next_event) at most; see
+    /// "Slow consumers" in the [client documentation](super).
+    pub event_queue: usize,
     /// A UDP endpoint to open the connections on, shared with other clients of this process
     /// (a program running many clients, like a load generator, then reads many connections'
     /// packets per system call); `None`, the default, binds one per client. A shared endpoint is
@@ -104,6 +114,7 @@ impl ClientConfig {
             tokens: None,
             cursors: Vec::new(),
             unknown_chats: UnknownChatPolicy::default(),
+            event_queue: DEFAULT_EVENT_QUEUE,
             retry: RetryPolicy::default(),
             endpoint: None,
         }

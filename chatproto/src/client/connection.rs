@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::config::ClientConfig;
 use super::error::{ClientError, RemoteError};
 use crate::capability::Capability;
+use crate::error::CloseCode;
 use crate::frame::MAX_FRAME_BYTES;
 use crate::io::{FrameReader, ReadFrameError};
 use crate::pb;
@@ -17,9 +18,6 @@ const MAX_REDIRECTS: usize = 3;
 
 /// The largest frame limit a server may announce that we are willing to buffer.
 const MAX_ACCEPTED_FRAME_BYTES: usize = 16 * 1024 * 1024;
-
-/// QUIC application close code: the client closes normally.
-pub(crate) const CLOSE_NORMAL: u32 = 0;
 
 /// One established connection that completed Hello.
 #[derive(Debug)]
@@ -251,7 +249,7 @@ impl Dialer {
                         tracing::info!(
                             from = %candidate, to = ?r.addresses, reason = %r.reason, "redirected"
                         );
-                        link.conn.close(CLOSE_NORMAL.into(), b"redirected");
+                        link.conn.close(CloseCode::NoError.into(), b"redirected");
                         redirect = Some(r.addresses);
                         break;
                     }
@@ -322,19 +320,19 @@ impl Dialer {
         let welcome = match answer {
             Ok(pb::response::Result::Welcome(w)) => w,
             Ok(other) => {
-                conn.close(CLOSE_NORMAL.into(), b"bad welcome");
+                conn.close(CloseCode::NoError.into(), b"bad welcome");
                 return Err(ClientError::Protocol(format!(
                     "Hello answered with {}",
                     other.name()
                 )));
             }
             Err(e) => {
-                conn.close(CLOSE_NORMAL.into(), b"hello failed");
+                conn.close(CloseCode::NoError.into(), b"hello failed");
                 return Err(e);
             }
         };
         if welcome.protocol_major != crate::PROTOCOL_MAJOR {
-            conn.close(CLOSE_NORMAL.into(), b"protocol version");
+            conn.close(CloseCode::NoError.into(), b"protocol version");
             return Err(ClientError::Protocol(format!(
                 "server speaks protocol {}.{}, this client {}.{}",
                 welcome.protocol_major,
@@ -394,7 +392,7 @@ impl Dialer {
         } else {
             SocketAddr::from(([0u16; 8], 0))
         };
-        let (endpoint, _) = crate::udp::endpoint(bind, None, crate::udp::CLIENT_SOCKET_BUFFER)
+        let endpoint = crate::udp::client_endpoint(bind)
             .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
         *slot = Some(endpoint.clone());
         Ok(endpoint)
@@ -404,7 +402,7 @@ impl Dialer {
     pub fn close(&self) {
         if let Ok(endpoints) = self.endpoints.lock() {
             for endpoint in [&endpoints.v4, &endpoints.v6].into_iter().flatten() {
-                endpoint.close(CLOSE_NORMAL.into(), b"client closed");
+                endpoint.close(CloseCode::NoError.into(), b"client closed");
             }
         }
     }

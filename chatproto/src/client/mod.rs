@@ -6,13 +6,24 @@
 //! refresh token) and resumes the event stream through the sans-IO [`session`](crate::session),
 //! so the application sees every chat event exactly once and in order.
 //!
+//! # Slow consumers
+//! Events wait for [`Client::next_event`] in a queue of [`ClientConfig::event_queue`] events
+//! (plus at most one catch-up page being delivered). When the application does not take them,
+//! the queue fills and the client stops reading the server's event stream; typing datagrams
+//! that find the queue full are dropped (they are safe to lose). Nothing else is buffered: the
+//! server, whose queue per connection is bounded too, closes the connection of a client that
+//! does not read. Once the application takes events again, the client reconnects and catches up
+//! from its cursors, so no chat event is lost or delivered twice; meanwhile reconnects and
+//! catch-up requests wait too.
+//!
 //! Every request kind of `spec/chat.proto` has a typed method (`send_message`, `get_history`,
 //! ...). Requests that are safe to repeat are retried across reconnects; UNAVAILABLE and
 //! RATE_LIMITED answers are retried after the server's hint.
 //!
 //! ```no_run
 //! use chatproto::client::{Client, ClientConfig, ClientEvent};
-//! use chatproto::tls::{Verification, parse_fingerprint};
+//! use chatproto::fingerprint::parse_fingerprint;
+//! use chatproto::tls::Verification;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let pin = parse_fingerprint("3f:a1:...")?;
@@ -52,7 +63,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use config::{ClientConfig, RetryPolicy, Tokens};
+pub use crate::session::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
+pub use config::{ClientConfig, DEFAULT_EVENT_QUEUE, RetryPolicy, Tokens};
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;
 pub use requests::new_client_msg_id;
@@ -80,9 +92,9 @@ pub(crate) struct Shared {
     ids: RequestIds,
     link: watch::Sender<LinkState>,
     tokens: Mutex<Option<Tokens>>,
-    /// Taken (dropped) when the driver ends, so that `next_event` returns `None` after the last
-    /// event.
-    events: Mutex<Option<mpsc::UnboundedSender<ClientEvent>>>,
+    /// The datagram reader's way to the event queue (the driver has its own sender); taken
+    /// when the driver ends, so that `next_event` returns `None` after the last event.
+    events: Mutex<Option<mpsc::Sender<ClientEvent>>>,
 }
 
 impl Shared {
@@ -100,12 +112,13 @@ impl Shared {
         }
     }
 
-    fn emit(&self, event: ClientEvent) {
+    /// Queues an event that is safe to lose (a typing datagram): dropped when the queue is full.
+    fn emit_lossy(&self, event: ClientEvent) {
         if let Ok(events) = self.events.lock()
             && let Some(tx) = events.as_ref()
         {
-            // The receiver lives in the Client; if it is gone nobody listens any more.
-            let _ = tx.send(event);
+            // Full: a slow consumer; closed: nobody listens any more. Either way, drop it.
+            let _ = tx.try_send(event);
         }
     }
 
@@ -154,7 +167,7 @@ impl Shared {
 pub struct Client {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
-    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<ClientEvent>>,
+    events: tokio::sync::Mutex<mpsc::Receiver<ClientEvent>>,
 }
 
 impl Client {
@@ -163,14 +176,14 @@ impl Client {
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
         let ids = RequestIds::new();
         let dialer = Dialer::new(config.clone(), ids.clone())?;
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(config.event_queue.max(1));
         let (link_tx, _) = watch::channel(LinkState::Down);
         let shared = Arc::new(Shared {
             dialer,
             ids,
             link: link_tx,
             tokens: Mutex::new(config.tokens.clone()),
-            events: Mutex::new(Some(events_tx)),
+            events: Mutex::new(Some(events_tx.clone())),
         });
         let first = reconnect::establish(&shared, &[], 0, config.tokens.clone())
             .await
@@ -190,7 +203,7 @@ impl Client {
             ..SessionConfig::default()
         };
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let driver = Driver::new(shared.clone(), session_config, commands_rx);
+        let driver = Driver::new(shared.clone(), session_config, commands_rx, events_tx);
         tokio::spawn(driver.run(first));
         // The driver publishes the first link; wait for it so requests can start at once.
         shared.wait_link().await?;

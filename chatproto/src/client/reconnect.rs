@@ -3,17 +3,19 @@
 //! connections and reconnects (dial, Hello, re-authenticate, accept the event stream) with the
 //! session's backoff.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::Tokens;
-use super::connection::{CLOSE_NORMAL, Link, SharedLink};
+use super::connection::{Link, SharedLink};
 use super::error::ClientError;
 use super::events::ClientEvent;
 use super::requests::answer;
 use super::{LinkState, Shared};
+use crate::error::CloseCode;
 use crate::io::{FrameReader, ReadFrameError, decode_datagram};
 use crate::pb;
 use crate::session::{Output, Session, SessionConfig};
@@ -22,6 +24,9 @@ use crate::session::{Output, Session, SessionConfig};
 const EXPIRY_MARGIN_MS: i64 = 5_000;
 /// Delay before retrying a fetch that failed for a reason other than a server answer.
 const FETCH_RETRY: Duration = Duration::from_secs(1);
+/// Results of the driver's tasks waiting for it at most. The event stream's reader waits when
+/// it is full, which is how a slow consumer stops the reading of the event stream.
+const INPUT_QUEUE: usize = 64;
 
 /// What the application side asks of the driver.
 #[derive(Debug)]
@@ -128,7 +133,7 @@ pub(crate) async fn establish(
         }),
         Err(e) => {
             link.conn
-                .close(CLOSE_NORMAL.into(), b"authentication failed");
+                .close(CloseCode::NoError.into(), b"authentication failed");
             Err(e)
         }
     }
@@ -207,8 +212,12 @@ pub(crate) struct Driver {
     /// The last user that authenticated: a different one starts a fresh session.
     last_user: Option<u64>,
     commands: mpsc::UnboundedReceiver<Command>,
-    inputs_tx: mpsc::UnboundedSender<Input>,
-    inputs: mpsc::UnboundedReceiver<Input>,
+    inputs_tx: mpsc::Sender<Input>,
+    inputs: mpsc::Receiver<Input>,
+    /// Events for the application, in order, waiting for room in its queue.
+    outbox: VecDeque<ClientEvent>,
+    /// The application's queue; its capacity also bounds `outbox`.
+    events: mpsc::Sender<ClientEvent>,
 }
 
 impl Driver {
@@ -216,8 +225,9 @@ impl Driver {
         shared: Arc<Shared>,
         session_config: SessionConfig,
         commands: mpsc::UnboundedReceiver<Command>,
+        events: mpsc::Sender<ClientEvent>,
     ) -> Self {
-        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
         Self {
             session: Session::with_request_ids(session_config.clone(), shared.ids.clone()),
             shared,
@@ -229,7 +239,14 @@ impl Driver {
             commands,
             inputs_tx,
             inputs,
+            outbox: VecDeque::new(),
+            events,
         }
+    }
+
+    /// Queues an event for the application.
+    fn emit(&mut self, event: ClientEvent) {
+        self.outbox.push_back(event);
     }
 
     fn now() -> std::time::Instant {
@@ -250,7 +267,7 @@ impl Driver {
                 let link = self.link.clone();
                 async move {
                     match link {
-                        Some(link) => link.conn.closed().await.to_string(),
+                        Some(link) => link.conn.closed().await,
                         None => std::future::pending().await,
                     }
                 }
@@ -262,18 +279,31 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            // While the application's events wait, nothing new is taken in (see "Slow
+            // consumers" in the client documentation).
+            let room = self.outbox.len() < self.events.max_capacity();
+            let events = self.events.clone();
             tokio::select! {
                 command = self.commands.recv() => match command {
                     None | Some(Command::Close) => break,
                     Some(command) => self.on_command(command),
                 },
-                Some(input) = self.inputs.recv() => self.on_input(input),
-                reason = closed => self.link_lost(reason),
+                permit = events.reserve(), if !self.outbox.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.outbox.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    // The Client is gone: nobody listens.
+                    Err(_) => self.outbox.clear(),
+                },
+                Some(input) = self.inputs.recv(), if room => self.on_input(input),
+                error = closed => self.link_closed(&error),
                 () = sleep => self.session.handle_timeout(Self::now()),
             }
         }
         if let Some(link) = self.link.take() {
-            link.conn.close(CLOSE_NORMAL.into(), b"client closed");
+            link.conn.close(CloseCode::NoError.into(), b"client closed");
         }
         let closed = matches!(&*self.shared.link.borrow(), LinkState::Closed(_));
         if !closed {
@@ -282,6 +312,12 @@ impl Driver {
         }
         self.shared.dialer.close();
         self.shared.end_events();
+        // What is still queued goes out as the application takes it (or with the Client).
+        for event in self.outbox.drain(..) {
+            if self.events.send(event).await.is_err() {
+                break;
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -339,7 +375,7 @@ impl Driver {
                 tracing::warn!(%reason, "credentials refused on reconnect; stopping");
                 self.session.stop();
                 self.shared.set_tokens(None);
-                self.shared.emit(ClientEvent::AuthFailed {
+                self.emit(ClientEvent::AuthFailed {
                     reason: reason.clone(),
                 });
                 self.shared.set_link(LinkState::Closed(format!(
@@ -355,7 +391,11 @@ impl Driver {
                 generation,
                 error: Some(e),
             } if Some(generation) == current => {
-                self.close_link(&format!("event stream failed: {e}"));
+                // When the connection itself ended, its close code says what to do next.
+                match self.link.as_ref().and_then(|l| l.conn.close_reason()) {
+                    Some(closed) => self.link_closed(&closed),
+                    None => self.close_link(&format!("event stream failed: {e}")),
+                }
             }
             Input::SyncDone {
                 generation,
@@ -456,19 +496,19 @@ impl Driver {
                         if matches!(event, ClientEvent::SessionRevoked(_)) {
                             self.shared.set_tokens(None);
                         }
-                        self.shared.emit(event);
+                        self.emit(event);
                     }
                 }
                 Output::Skipped {
                     chat_id,
                     from_seq,
                     to_seq,
-                } => self.shared.emit(ClientEvent::Skipped {
+                } => self.emit(ClientEvent::Skipped {
                     chat_id,
                     from_seq,
                     to_seq,
                 }),
-                Output::CaughtUp => self.shared.emit(ClientEvent::CaughtUp),
+                Output::CaughtUp => self.emit(ClientEvent::CaughtUp),
             }
         }
     }
@@ -485,7 +525,7 @@ impl Driver {
         let tx = self.inputs_tx.clone();
         tokio::spawn(async move {
             let result = link.call_ok(request_id, kind).await;
-            let _ = tx.send(done(link.generation, result));
+            let _ = tx.send(done(link.generation, result)).await;
         });
     }
 
@@ -497,7 +537,7 @@ impl Driver {
         self.shared.set_link(LinkState::Down);
         tokio::spawn(async move {
             let result = establish(&shared, &addresses, start, tokens).await;
-            let _ = tx.send(Input::Dialed(result));
+            let _ = tx.send(Input::Dialed(result)).await;
         });
     }
 
@@ -524,22 +564,27 @@ impl Driver {
             loop {
                 match reader.read::<pb::Event>().await {
                     Ok(event) => {
-                        if tx.send(Input::Event { generation, event }).is_err() {
+                        // Waits while the driver's queue is full: a slow consumer.
+                        if tx.send(Input::Event { generation, event }).await.is_err() {
                             return;
                         }
                     }
                     Err(ReadFrameError::Finished) => {
-                        let _ = tx.send(Input::EventStreamEnded {
-                            generation,
-                            error: None,
-                        });
+                        let _ = tx
+                            .send(Input::EventStreamEnded {
+                                generation,
+                                error: None,
+                            })
+                            .await;
                         return;
                     }
                     Err(e) => {
-                        let _ = tx.send(Input::EventStreamEnded {
-                            generation,
-                            error: Some(e.to_string()),
-                        });
+                        let _ = tx
+                            .send(Input::EventStreamEnded {
+                                generation,
+                                error: Some(e.to_string()),
+                            })
+                            .await;
                         return;
                     }
                 }
@@ -554,7 +599,7 @@ impl Driver {
                 match decode_datagram(&bytes) {
                     Ok(pb::Datagram {
                         kind: Some(pb::datagram::Kind::Typing(typing)),
-                    }) => shared.emit(ClientEvent::Typing(typing)),
+                    }) => shared.emit_lossy(ClientEvent::Typing(typing)),
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "undecodable datagram dropped"),
                 }
@@ -568,9 +613,9 @@ impl Driver {
         self.server_index = dialed.server_index;
         if let Some(tokens) = dialed.refreshed {
             self.shared.set_tokens(Some(tokens.clone()));
-            self.shared.emit(ClientEvent::TokensRefreshed(tokens));
+            self.emit(ClientEvent::TokensRefreshed(tokens));
         }
-        self.shared.emit(ClientEvent::Connected {
+        self.emit(ClientEvent::Connected {
             address: link.address.clone(),
             node_id: link.welcome.node_id.clone(),
         });
@@ -589,10 +634,35 @@ impl Driver {
         self.shared.set_link(LinkState::Up(link));
     }
 
-    fn link_lost(&mut self, reason: String) {
+    /// The connection ended: its close code (protocol.md 6.4) decides what comes next.
+    fn link_closed(&mut self, error: &quinn::ConnectionError) {
+        let code = match error {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                CloseCode::from_code(close.error_code.into_inner())
+            }
+            _ => None,
+        };
+        match code {
+            Some(CloseCode::SessionRevoked) => {
+                // Normally the SessionRevoked event came first; the code alone says the same.
+                self.session.stop();
+                self.shared.set_tokens(None);
+                self.link_lost(error.to_string(), false);
+            }
+            Some(CloseCode::Resync) => {
+                tracing::info!("the server dropped live events: reconnecting to catch up");
+                self.link_lost(error.to_string(), true);
+            }
+            _ => self.link_lost(error.to_string(), false),
+        }
+    }
+
+    /// Forgets the link and, unless the session is over, schedules the reconnect: at once for a
+    /// `resync`, after the backoff otherwise.
+    fn link_lost(&mut self, reason: String, resync: bool) {
         self.link = None;
         tracing::info!(%reason, "connection lost");
-        self.shared.emit(ClientEvent::Disconnected {
+        self.emit(ClientEvent::Disconnected {
             reason: reason.clone(),
         });
         if self.session.is_stopped() {
@@ -606,15 +676,20 @@ impl Driver {
             return;
         }
         self.shared.set_link(LinkState::Down);
-        self.session.handle_disconnected(Self::now());
+        if resync {
+            self.session.handle_resync(Self::now());
+        } else {
+            self.session.handle_disconnected(Self::now());
+        }
     }
 
     fn close_link(&mut self, reason: &str) {
         if let Some(link) = &self.link {
-            link.conn.close(CLOSE_NORMAL.into(), reason.as_bytes());
+            link.conn
+                .close(CloseCode::NoError.into(), reason.as_bytes());
         }
         if self.link.is_some() {
-            self.link_lost(reason.to_string());
+            self.link_lost(reason.to_string(), false);
         }
     }
 }

@@ -31,6 +31,9 @@ struct ChatState {
     fetch: FetchState,
     /// Fetches in a row that did not close a gap the buffer proves exists.
     stalls: u32,
+    /// The cursor was chosen by the [`UnknownChatPolicy`], not delivered: seqs the first fetch
+    /// leaves out (history from before the user joined) are not reported as skipped.
+    chosen_start: bool,
 }
 
 impl ChatState {
@@ -41,6 +44,7 @@ impl ChatState {
             target: cursor.unwrap_or(0),
             fetch: FetchState::Idle,
             stalls: 0,
+            chosen_start: false,
         }
     }
 
@@ -166,15 +170,11 @@ impl ChatTracker {
                 .entry(head.chat_id)
                 .or_insert_with(|| ChatState::new(None));
             if st.cursor.is_none() {
-                let start = match self.policy.unknown_chats {
-                    UnknownChatPolicy::Backfill => 0,
-                    UnknownChatPolicy::StartAtHead => {
-                        // Never past an event that is buffered but not delivered yet.
-                        let first_buffered = st.buffer.keys().next().map(|s| s - 1);
-                        first_buffered.map_or(head.last_seq, |b| b.min(head.last_seq))
-                    }
-                };
-                st.cursor = Some(start);
+                let start = self.policy.unknown_chats.start(head.last_seq);
+                // Never past an event that is buffered but not delivered yet.
+                let first_buffered = st.buffer.keys().next().map(|s| s - 1);
+                st.cursor = Some(first_buffered.map_or(start, |b| b.min(start)));
+                st.chosen_start = true;
             }
             st.target = st.target.max(head.last_seq);
         }
@@ -225,11 +225,12 @@ impl ChatTracker {
                 // The server answers contiguously above after_seq, so the missing seqs are ones
                 // this user may not read (e.g. from before joining). Say so, except for the start
                 // of a chat's history.
-                skip_through(chat_id, st, ev.seq - 1, cursor > 0, out);
+                skip_through(chat_id, st, ev.seq - 1, cursor > 0 && !st.chosen_start, out);
             }
             accept(st, ev, out);
             drain(st, out);
         }
+        st.chosen_start = false;
         let after = st.cursor.unwrap_or(before);
         st.target = st.target.max(after);
         let progressed = after > before;

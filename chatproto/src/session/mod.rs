@@ -40,17 +40,46 @@ pub use request_ids::RequestIds;
 use crate::pb;
 use chats::{ChatTracker, FetchPolicy, Link};
 
-/// What to do with a chat the server reports in a Sync answer that the session has no cursor for
-/// (it was created, or the user was added to it, while the client was away or before it started).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How many events before a chat's head [`UnknownChatPolicy::default`] starts: a brand-new
+/// client shows the recent past of each chat, not its whole history.
+pub const DEFAULT_RECENT_EVENTS: u64 = 50;
+
+/// Where a chat starts that the server reports in a Sync answer and the session has no cursor
+/// for: every chat of a brand-new client, and chats created or joined while the client was away
+/// (spec 7.3, step 4). Older history is the application's to load, with `GetHistory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnknownChatPolicy {
     /// Fetch its events from the start (`after_seq: 0`): the application sees its whole readable
-    /// history. Right for clients that persist cursors, so that only new chats are backfilled.
-    #[default]
+    /// history. For clients that persist cursors and want new chats complete.
     Backfill,
+    /// Fetch the last `events` events (`after_seq: last_seq - events`, at least 0) and deliver
+    /// from there. The default, with [`DEFAULT_RECENT_EVENTS`].
+    Recent {
+        /// How many events before the head to start.
+        events: u64,
+    },
     /// Start at the reported head: only later events are delivered. For clients that load
     /// history on demand (GetHistory) and do not persist cursors.
     StartAtHead,
+}
+
+impl Default for UnknownChatPolicy {
+    fn default() -> Self {
+        UnknownChatPolicy::Recent {
+            events: DEFAULT_RECENT_EVENTS,
+        }
+    }
+}
+
+impl UnknownChatPolicy {
+    /// The cursor a chat whose last seq is `last_seq` starts at.
+    pub fn start(self, last_seq: u64) -> u64 {
+        match self {
+            UnknownChatPolicy::Backfill => 0,
+            UnknownChatPolicy::Recent { events } => last_seq.saturating_sub(events),
+            UnknownChatPolicy::StartAtHead => last_seq,
+        }
+    }
 }
 
 /// Tunables of a [`Session`].
@@ -309,6 +338,20 @@ impl Session {
         }
         self.chats.on_disconnect();
         self.schedule_reconnect(now);
+    }
+
+    /// The server closed the connection with `RESYNC` (it dropped live events because the
+    /// client read too slowly): reconnect at once and catch up. After a short-lived connection
+    /// the usual backoff applies instead, so a client that cannot keep up does not reconnect in
+    /// a tight loop.
+    pub fn handle_resync(&mut self, now: Instant) {
+        let healthy = self
+            .connected_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= self.config.healthy_after);
+        self.handle_disconnected(now);
+        if healthy && matches!(self.phase, Phase::Waiting { .. }) {
+            self.phase = Phase::Waiting { until: now };
+        }
     }
 
     /// The application gives up: no more reconnects.

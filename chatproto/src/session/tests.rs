@@ -548,3 +548,82 @@ fn unsequenced_events_pass_through_and_unknown_kinds_are_ignored() {
         [Output::Deliver(typing.clone()), Output::Deliver(typing)]
     );
 }
+
+/// A new session synced with the given heads; returns the fetches it asked for.
+fn fetches_after_sync(
+    config: SessionConfig,
+    heads: &[(u64, u64)],
+) -> (Session, Vec<(u64, u64, u64)>) {
+    let now = Instant::now();
+    let mut s = Session::new(config);
+    s.handle_connected(now);
+    let id = sync_id(&drain(&mut s));
+    let heads = heads
+        .iter()
+        .map(|&(chat_id, last_seq)| pb::ChatHead {
+            chat_id,
+            last_seq,
+            member: true,
+        })
+        .collect();
+    s.handle_sync_result(id, pb::SyncResult { heads }, now);
+    let f = fetches(&drain(&mut s));
+    (s, f)
+}
+
+#[test]
+fn a_new_client_starts_each_chat_in_the_recent_past_by_default() {
+    assert_eq!(
+        UnknownChatPolicy::default(),
+        UnknownChatPolicy::Recent {
+            events: DEFAULT_RECENT_EVENTS
+        }
+    );
+    let (mut s, f) = fetches_after_sync(SessionConfig::default(), &[(1, 1000), (2, 20)]);
+    let starts: Vec<(u64, u64)> = f.iter().map(|&(_, chat, after)| (chat, after)).collect();
+    assert_eq!(starts, [(1, 1000 - DEFAULT_RECENT_EVENTS), (2, 0)]);
+    // The user joined chat 1 at 990: the first page starts there and nothing is "skipped".
+    let now = Instant::now();
+    s.handle_fetch_result(f[0].0, 1, list(1, 990..=1000, false), now);
+    let out = drain(&mut s);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Skipped { .. })),
+        "{out:?}"
+    );
+    assert_eq!(delivered(&out).first(), Some(&(1, 990)));
+    // Later gaps in the same chat are reported again.
+    s.handle_event(live(1, 1003), now);
+    let f = fetches(&drain(&mut s));
+    s.handle_fetch_result(f[0].0, 1, list(1, [1003], false), now);
+    let out = drain(&mut s);
+    assert!(
+        out.contains(&Output::Skipped {
+            chat_id: 1,
+            from_seq: 1001,
+            to_seq: 1002
+        }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_client_chooses_how_far_back() {
+    for (policy, start) in [
+        (UnknownChatPolicy::Backfill, 0),
+        (UnknownChatPolicy::Recent { events: 10 }, 90),
+        (UnknownChatPolicy::Recent { events: 500 }, 0),
+        (UnknownChatPolicy::StartAtHead, 100),
+    ] {
+        let config = SessionConfig {
+            unknown_chats: policy,
+            ..SessionConfig::default()
+        };
+        let (s, f) = fetches_after_sync(config, &[(5, 100)]);
+        if start == 100 {
+            assert!(f.is_empty(), "{policy:?}: {f:?}");
+            assert_eq!(s.cursor(5), Some(100));
+        } else {
+            assert_eq!((f[0].1, f[0].2), (5, start), "{policy:?}");
+        }
+    }
+}

@@ -433,7 +433,8 @@ impl TestServer {
                 let result = server.handle(conn_id, &conn, kind);
                 let Some(result) = result else {
                     // Committed, then the connection is dropped without an answer.
-                    conn.close(3u32.into(), b"dropped after commit");
+                    // Any close that does not revoke the session (3 would).
+                    conn.close(1u32.into(), b"dropped after commit");
                     return;
                 };
                 let authed = matches!(result, R::Auth(_));
@@ -492,7 +493,7 @@ impl TestServer {
                     return;
                 }
             }
-            stream.finish();
+            stream.finish().await;
         });
     }
 

@@ -27,14 +27,19 @@ as RATE_LIMITED errors, never retried silently.";
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "loadgen",
-    version,
+    version = chat_cli::version!(),
     about = "Open-loop load generator for chatd (chat/1 over QUIC)",
-    max_term_width = 100
+    max_term_width = 100,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// `--generate man|complete-SHELL`.
+    #[command(flatten)]
+    pub generate: chat_cli::GenerateArgs,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.

@@ -67,17 +67,14 @@ impl FileConfig {
         })
     }
 
-    /// Parses TOML text; the error message names the line.
+    /// Parses TOML text; the error message starts with the line and column (`3:10: ...`).
     pub(super) fn parse(text: &str) -> Result<FileConfig, String> {
         toml::from_str(text).map_err(|e| {
             let message = e.message().trim_end().to_owned();
             match e.span() {
                 Some(span) => {
-                    let line = text
-                        .get(..span.start.min(text.len()))
-                        .map_or(0, |head| head.matches('\n').count())
-                        + 1;
-                    format!("line {line}: {message}")
+                    let position = chat_cli::position::Position::of(text, span.start);
+                    format!("{position}: {message}")
                 }
                 None => message,
             }

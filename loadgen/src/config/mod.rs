@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chatproto::tls::{Verification, parse_fingerprint};
+use chatproto::fingerprint::parse_fingerprint;
+use chatproto::tls::Verification;
 
 pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
 use file::FileConfig;
@@ -210,8 +211,10 @@ impl RunConfig {
             .chain(flags.into_iter().map(Into::into));
         match Cli::try_parse_from(argv) {
             Ok(Cli {
-                command: Command::Run(args),
+                command: Some(Command::Run(args)),
+                ..
             }) => Self::load(*args),
+            Ok(_) => Err(LoadgenError::Usage("expected loadgen run".into())),
             Err(e) => Err(LoadgenError::Usage(e.to_string())),
         }
     }
@@ -291,8 +294,10 @@ impl RunConfig {
             endpoints: args.endpoints.or(file.endpoints).unwrap_or(0),
         };
         if config.endpoints == 0 {
-            config.endpoints = config.connections().div_ceil(CONNECTIONS_PER_ENDPOINT).clamp(1, 32)
-                as u32;
+            config.endpoints = config
+                .connections()
+                .div_ceil(CONNECTIONS_PER_ENDPOINT)
+                .clamp(1, 32) as u32;
         }
         config.validate()?;
         Ok(config)

@@ -9,8 +9,10 @@ fn args(list: &[&str]) -> RunArgs {
     argv.extend_from_slice(list);
     match Cli::try_parse_from(argv) {
         Ok(Cli {
-            command: Command::Run(a),
+            command: Some(Command::Run(a)),
+            ..
         }) => *a,
+        Ok(other) => panic!("{other:?}"),
         Err(e) => panic!("{e}"),
     }
 }
@@ -148,8 +150,8 @@ json = true
 fn file_errors_name_the_key_and_line() {
     for (text, needle) in [
         ("usres = 10\n", "usres"),
-        ("\n\nrate = \"fast\"\n", "line 3"),
-        ("not toml at all", "line 1"),
+        ("\n\nrate = \"fast\"\n", "3:8"),
+        ("not toml at all", "1:5"),
     ] {
         match RunConfig::load_with_file_text(RunArgs::default(), text) {
             Err(LoadgenError::ConfigFile { message, .. }) => {

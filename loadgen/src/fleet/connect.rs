@@ -122,12 +122,12 @@ pub async fn open(config: ClientConfig, auth: Auth) -> Result<Opened, OpenError>
     let result = match &auth {
         Auth::RegisterOrLogin { username, password } => {
             let register = client
-                .register(pb::Register {
-                    username: username.clone(),
-                    email: format!("{username}@loadgen.invalid"),
-                    password: password.clone(),
-                    device_name: "loadgen".into(),
-                })
+                .register_user(
+                    username,
+                    &format!("{username}@loadgen.invalid"),
+                    password,
+                    "loadgen",
+                )
                 .await;
             match register {
                 Err(e) if e.code() == Some(pb::ErrorCode::Conflict) => {

@@ -9,7 +9,8 @@ use crate::process::{poll_until, run_bounded};
 use crate::tools;
 
 /// Masters in a new cluster (each gets one replica).
-const MASTERS: usize = 3;
+/// Masters of a test Redis Cluster; each has one replica.
+pub const MASTERS: usize = 3;
 /// How long joining the nodes may take.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the cluster may take to reach `cluster_state:ok` with every replica in sync.

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-pub use cluster::{ClusterNode, RedisCluster};
+pub use cluster::{ClusterNode, MASTERS, RedisCluster};
 
 use crate::ports::free_port;
 use crate::process::{Launch, ServerProcess, poll_until};

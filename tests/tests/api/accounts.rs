@@ -357,3 +357,80 @@ async fn a_second_user_cannot_log_in_on_an_authenticated_connection() {
         "ivy"
     );
 }
+
+/// Spec 3.4: `refresh`, `login` and `authenticate` that resolve to the connection's own user
+/// succeed and switch its session. They once locked the connection's state twice on one worker
+/// thread; on a server with two workers, two of them stopped everything. The server runs on its
+/// own two-worker runtime so that a stuck server fails this test by timing out.
+#[test]
+fn reauthenticating_as_the_same_user_twice_keeps_the_server_serving() {
+    let isolated = tests::server::IsolatedServer::start(2);
+    let server = isolated.server();
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let limit = Duration::from_secs(10);
+    client_rt.block_on(async {
+        let (alice, auth) = register(server, "carol").await;
+        let user_id = auth.user.expect("user").id;
+        let mut refresh_token = auth.refresh_token;
+        let mut session = auth.session_id;
+        for round in 0..2 {
+            let refreshed = tokio::time::timeout(limit, alice.refresh(&refresh_token))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: refresh got no answer"))
+                .expect("refresh as the same user");
+            assert_eq!(refreshed.session_id, session, "refresh keeps the session");
+            let login = tokio::time::timeout(limit, alice.login("carol", PASSWORD, "again"))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: login got no answer"))
+                .expect("login as the same user");
+            assert_eq!(login.user.expect("user").id, user_id);
+            assert_ne!(login.session_id, session, "login opens a new session");
+            let authenticated =
+                tokio::time::timeout(limit, alice.authenticate(&login.access_token))
+                    .await
+                    .unwrap_or_else(|_| panic!("round {round}: authenticate got no answer"))
+                    .expect("authenticate as the same user");
+            assert_eq!(authenticated.session_id, login.session_id);
+            refresh_token = login.refresh_token;
+            session = login.session_id;
+        }
+        let sessions = tokio::time::timeout(limit, alice.list_sessions(pb::ListSessions {}))
+            .await
+            .expect("a normal request after re-authentication got no answer")
+            .expect("list_sessions");
+        let current: Vec<u64> = sessions
+            .sessions
+            .iter()
+            .filter(|s| s.current)
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(
+            current,
+            vec![session],
+            "the connection follows the last session"
+        );
+        // Another connection is served too, and revoking the session the first connection
+        // switched to closes it: fan-out follows the switch.
+        let other = connect(server).await;
+        tokio::time::timeout(limit, other.login("carol", PASSWORD, "other"))
+            .await
+            .expect("a new connection was not served")
+            .expect("login on another connection");
+        tokio::time::timeout(
+            limit,
+            other.revoke_session(pb::RevokeSession {
+                session_id: session,
+            }),
+        )
+        .await
+        .expect("revoke_session got no answer")
+        .expect("revoke_session");
+        wait_event(&alice, limit, |e| {
+            matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+        })
+        .await;
+    });
+}

@@ -14,8 +14,7 @@ async fn admin(server: &TestServer, name: &str) -> (Client, u64) {
     let (client, auth) = register(server, name).await;
     let id = auth.user.expect("user").id;
     server
-        .state()
-        .store
+        .store()
         .set_role(id, pb::Role::Admin)
         .await
         .expect("set role");

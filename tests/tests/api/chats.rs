@@ -49,12 +49,7 @@ async fn private_chats_are_unique_per_pair_and_refused_across_blocks() {
         alice.client.create_private_chat(9_999_999).await,
         E::NotFound,
     );
-    server
-        .state()
-        .store
-        .set_disabled(dave.id, true)
-        .await
-        .unwrap();
+    server.store().set_disabled(dave.id, true).await.unwrap();
     assert_code(alice.client.create_private_chat(dave.id).await, E::NotFound);
 
     // A block in either direction refuses the chat.
@@ -317,8 +312,7 @@ async fn chats_are_updated_by_admins_and_deleted_by_owners_or_server_admins() {
     );
     let root = register(&server, "root").await;
     server
-        .state()
-        .store
+        .store()
         .set_role(root.id, pb::Role::Admin)
         .await
         .unwrap();

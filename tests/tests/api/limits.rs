@@ -21,12 +21,7 @@ async fn impatient(server: &TestServer) -> Client {
 
 async fn register(client: &Client, name: &str) -> u64 {
     let auth = client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: PASSWORD.into(),
-            device_name: String::new(),
-        })
+        .register_user(name, &format!("{name}@example.test"), PASSWORD, "")
         .await
         .expect("register");
     auth.user.expect("user").id

@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod admin;
 mod chats;
+mod closing;
 mod limits;
 mod membership;
 mod messages;

@@ -144,9 +144,7 @@ async fn replies_forwards_and_mentions() {
 #[tokio::test]
 async fn message_content_is_validated() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let chat = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    let (alice, _bob, chat) = pair(&server).await;
     let c = &alice.client;
 
     let image = pb::SendMessage {
@@ -281,9 +279,7 @@ async fn channels_let_only_admins_post_and_blocks_silence_private_chats() {
 #[tokio::test]
 async fn edits_are_the_senders_and_keep_their_history() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let ([alice, bob], g) = group_of(&server).await;
     let m = alice.send(g.id, "first").await;
     let edit = |text: &str| pb::EditMessage {
         chat_id: g.id,
@@ -375,9 +371,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
 #[tokio::test]
 async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let ([alice, bob], g) = group_of(&server).await;
     let m = bob.send(g.id, "secret sauce recipe").await;
     alice
         .client
@@ -537,9 +531,7 @@ async fn delete_for_me_hides_only_for_me_on_every_device() {
 #[tokio::test]
 async fn reactions_are_one_per_user_per_emoji() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let ([alice, bob], g) = group_of(&server).await;
     let m = alice.send(g.id, "react to me").await;
     let thumbs = |remove| reaction(g.id, m.seq, "👍", remove);
 
@@ -600,9 +592,7 @@ async fn reactions_are_one_per_user_per_emoji() {
 #[tokio::test]
 async fn a_retried_send_returns_the_original_and_creates_nothing() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let chat = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    let (alice, bob, chat) = pair(&server).await;
     let first = pb::SendMessage {
         client_msg_id: "retry-0001".into(),
         ..text(chat, "once")

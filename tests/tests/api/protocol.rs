@@ -75,7 +75,10 @@ async fn an_unsupported_major_version_closes_the_connection() {
         .expect("closed");
     match reason {
         quinn::ConnectionError::ApplicationClosed(close) => {
-            assert_eq!(u64::from(close.error_code), 0x4)
+            assert_eq!(
+                u64::from(close.error_code),
+                u64::from(chatproto::error::CloseCode::VersionMismatch.code())
+            )
         }
         other => panic!("unexpected close {other:?}"),
     }
@@ -143,4 +146,58 @@ async fn clients_cannot_open_unidirectional_streams() {
         tokio::time::timeout(std::time::Duration::from_millis(500), conn.conn.open_uni()).await;
     assert!(open.is_err(), "a unidirectional stream was granted");
     assert_eq!(error_code(&conn.hello().await), None);
+}
+
+/// Client-supplied names reach the logs: control characters in them are refused (spec 10), the
+/// field is named, and nothing is half-done (a refused Hello leaves the connection in state New).
+#[tokio::test]
+async fn control_characters_in_client_and_device_names_are_refused() {
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let hello = |client_name: &str| {
+        Kind::Hello(pb::Hello {
+            protocol_major: 1,
+            protocol_minor: 0,
+            capabilities: vec![],
+            client_name: client_name.into(),
+        })
+    };
+    for (name, code) in [
+        ("evil\x1b[31m", ErrorCode::InvalidArgument),
+        ("two\nlines", ErrorCode::InvalidArgument),
+        ("nul\0", ErrorCode::InvalidArgument),
+        (&"x".repeat(65), ErrorCode::TooLarge),
+    ] {
+        let answer = conn.request(hello(name)).await;
+        match &answer.result {
+            Some(pb::response::Result::Error(e)) => {
+                assert_eq!(
+                    (e.code(), e.field.as_str()),
+                    (code, "hello.client_name"),
+                    "{name:?}"
+                )
+            }
+            other => panic!("{name:?}: expected an error, got {other:?}"),
+        }
+    }
+    // Still in state New: a valid Hello is the first one that counts.
+    let welcome = conn.request(hello(&"é".repeat(32))).await;
+    assert!(
+        matches!(welcome.result, Some(pb::response::Result::Welcome(_))),
+        "{welcome:?}"
+    );
+    let login = conn
+        .request(Kind::Login(pb::Login {
+            username: "nobody".into(),
+            password: "whatever password".into(),
+            device_name: "phone\u{7}".into(),
+        }))
+        .await;
+    match &login.result {
+        Some(pb::response::Result::Error(e)) => assert_eq!(
+            (e.code(), e.field.as_str()),
+            (ErrorCode::InvalidArgument, "login.device_name")
+        ),
+        other => panic!("expected an error, got {other:?}"),
+    }
 }

@@ -17,9 +17,7 @@ async fn next_receipt(user: &User) -> pb::ReceiptUpdate {
 #[tokio::test]
 async fn history_pages_in_every_direction_and_stops_where_membership_ended() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let ([alice, bob], g) = group_of(&server).await;
     let mut sent = Vec::new();
     for i in 0..25 {
         sent.push(alice.send(g.id, &format!("message {i}")).await.seq);
@@ -163,9 +161,7 @@ async fn search_finds_only_what_the_caller_may_read() {
 #[tokio::test]
 async fn receipts_move_forward_count_unread_and_reach_the_other_members() {
     let server = start().await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let private = alice.client.create_private_chat(bob.id).await.unwrap().id;
+    let (alice, bob, private) = pair(&server).await;
     let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await.id;
     let ch = group(&alice, pb::ChatKind::Channel, "news", &[&bob])
         .await

@@ -118,8 +118,7 @@ async fn a_reconnect_in_the_middle_of_a_burst_loses_and_duplicates_nothing() {
     let first = collect_messages(&observer, g, 50).await;
     // Drop the observer's connection from the server side, and keep sending while the client
     // is away and reconnecting.
-    assert_eq!(server.state().delivery.connection_count(), 2);
-    server.state().delivery.drop_connections(observer.id);
+    assert_eq!(server.kick_connections_of(observer.id), 1);
     let burst = tokio::spawn(async move {
         for j in 50..200 {
             sender.send(g, &format!("s0-{j}")).await;
@@ -306,4 +305,36 @@ async fn sync_and_get_chat_events_catch_up_by_hand() {
             .iter()
             .all(|h| h.chat_id != g)
     );
+}
+
+/// A brand-new client (no stored cursors) starts each chat in the recent past: the SDK's default
+/// policy fetches the last `DEFAULT_RECENT_EVENTS` events, and a client may choose otherwise.
+#[tokio::test]
+async fn a_new_client_catches_up_from_the_recent_past() {
+    use chatproto::client::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let chat = group(&alice, pb::ChatKind::Group, "history", &[&bob]).await;
+    let total = DEFAULT_RECENT_EVENTS + 30;
+    let mut last = 0;
+    for i in 0..total {
+        last = alice.send(chat.id, &format!("m{i}")).await.seq;
+    }
+    // Bob's new device: the first chat event it sees is DEFAULT_RECENT_EVENTS before the head,
+    // and every later one follows in order up to the head.
+    let fresh = device(&server, &bob).await;
+    let first = fresh.next_chat_event(chat.id).await;
+    assert_eq!(first.seq, last - DEFAULT_RECENT_EVENTS + 1);
+    let mut seq = first.seq;
+    while seq < last {
+        let ev = fresh.next_chat_event(chat.id).await;
+        assert_eq!(ev.seq, seq + 1);
+        seq = ev.seq;
+    }
+    // A client that asks for everything replays from the chat's first event.
+    let mut all = config(&server);
+    all.unknown_chats = UnknownChatPolicy::Backfill;
+    let full = device_with(all, &bob).await;
+    assert_eq!(full.next_chat_event(chat.id).await.seq, 1);
 }

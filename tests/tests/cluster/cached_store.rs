@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatd::cluster::cache::{CacheTtls, CachedStore};
-use chatd::cluster::redis::{Redis, RedisTarget};
-use chatd::ops::metrics::Metrics;
-use chatd::resilience::guarded_store::GuardedStore;
-use chatd::store::sqlite::SqliteStore;
+use chatd::testing::{
+    CacheTtls, CachedStore, GuardedStore, Metrics, Redis, RedisTarget, SqliteStore,
+};
 use tests::redis::RedisServer;
 
 chatd::store_conformance!(cached_over_redis, async {

@@ -24,12 +24,7 @@ async fn client_of(chatd: &ChatdProcess) -> Client {
 async fn registered(chatd: &ChatdProcess, name: &str) -> Client {
     let client = client_of(chatd).await;
     client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: PASSWORD.into(),
-            device_name: String::new(),
-        })
+        .register_user(name, &format!("{name}@example.test"), PASSWORD, "")
         .await
         .expect("register");
     client
@@ -230,12 +225,7 @@ async fn zero_configuration_start_serves_on_the_defaults() {
         .await
         .expect("pinned connect");
     client
-        .register(pb::Register {
-            username: "first".into(),
-            email: "f@example.test".into(),
-            password: PASSWORD.into(),
-            device_name: String::new(),
-        })
+        .register_user("first", "f@example.test", PASSWORD, "")
         .await
         .expect("register");
 
@@ -263,4 +253,31 @@ async fn zero_configuration_start_serves_on_the_defaults() {
         .expect("join")
         .expect("wait");
     assert!(status.success(), "exit {status}");
+}
+
+/// After kill -9 and a restart on the same port and data directory, the SDK learns at once that
+/// its connection is gone and reconnects: the new process answers the old connection's packets
+/// with a stateless reset the client recognises, because the reset key is derived from the
+/// node secret persisted in the data directory. A read started after the restart completes in
+/// well under the 30 s idle timeout clients used to wait for (the default SDK configuration;
+/// the bound is generous for a loaded machine).
+#[tokio::test]
+async fn after_kill_9_and_a_restart_the_sdk_reconnects_at_once() {
+    let mut chatd = ChatdProcess::start(ChatdConfig::new().args(GENEROUS_LIMITS.iter().copied()));
+    let client = registered(&chatd, "kim").await;
+    let me = client.get_me(pb::GetMe {}).await.expect("get_me");
+    chatd.sigkill();
+    chatd.restart();
+    let started = Instant::now();
+    let again = tokio::time::timeout(Duration::from_secs(30), client.get_me(pb::GetMe {}))
+        .await
+        .expect("no answer within the idle timeout")
+        .expect("get_me on the new connection");
+    let elapsed = started.elapsed();
+    eprintln!("reconnected and answered {elapsed:?} after the restart");
+    assert_eq!(again.id, me.id);
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "reconnecting took {elapsed:?}: the old connection was not reset"
+    );
 }

@@ -191,16 +191,6 @@ impl CachedStore {
         self.bypass_all.load(Ordering::SeqCst) || lock(&self.pending).keys.contains(entry)
     }
 
-    /// The user cache key of `id` under the current generation (for tests and tooling).
-    pub fn user_key(&self, id: u64) -> String {
-        self.key(&Entry::User(id))
-    }
-
-    /// Invalidations waiting for Redis.
-    pub fn pending_invalidations(&self) -> usize {
-        lock(&self.pending).keys.len()
-    }
-
     /// A cached point read: Redis, else the store (then cached unless tombstoned).
     async fn cached<T, Fut>(
         &self,

@@ -1,16 +1,22 @@
-//! The clap definitions: every setting, its flag, environment variable and default, and the
-//! subcommands. Parse through [`Config::load`](super::Config::load), which applies the
-//! environment and file layers; the help text lists each variable.
+//! The clap definitions: every setting, declared once here with its flag, environment variable,
+//! default, parser (which validates the value) and help; the TOML file key is the field name
+//! (see [`chat_cli::layers`]). Parse through [`Invocation::load`](super::Invocation::load), which
+//! applies the environment and file layers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chat_cli::GenerateArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Deserialize;
 
-use super::{parse_duration, parse_rate};
+use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
+use super::{
+    parse_access_token_ttl, parse_data_dir, parse_duration, parse_heartbeat, parse_log_filter,
+    parse_node_id, parse_public_addr, parse_rate, parse_store_timeout,
+};
 use crate::limits::keyed::Rate;
+use crate::store::sqlite::Durability;
 
 /// How the settings combine, shown by `chatd --help`.
 const LONG_ABOUT: &str = "chatd, the chat/1 server.
@@ -33,30 +39,35 @@ users go offline within --presence-ttl plus one heartbeat. --steering redirects 
 from a node above its fair share of connections to the least loaded node, at the address that \
 node announces with --public-addr.";
 
-/// The command line of chatd: settings and an optional subcommand.
+/// The command line of chatd: the server's settings (when no subcommand is given) or a
+/// subcommand with its own.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "chatd",
-    version,
+    version = chat_cli::version!(),
     about = "chatd, the chat/1 server",
     long_about = LONG_ABOUT,
-    max_term_width = 100
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
-    /// Settings, shared by every subcommand.
+    /// The server's settings, for `chatd` without a subcommand.
     #[command(flatten)]
     pub settings: Settings,
+    /// `--generate man|complete-SHELL`.
+    #[command(flatten)]
+    pub generate: GenerateArgs,
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<CliCommand>,
 }
 
 /// What to run.
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum CliCommand {
-    /// Run the server (the default).
-    Serve,
-    /// Manage user accounts in the local database.
+    /// Run the server (what `chatd` alone does)
+    Serve(Box<Settings>),
+    /// Manage user accounts in the database, while chatd runs or not
     User {
         /// The user command.
         #[command(subcommand)]
@@ -65,24 +76,64 @@ pub enum CliCommand {
 }
 
 /// `chatd user ...`.
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
-    /// Create a user account.
-    Add {
-        /// The username (3-32 characters of a-z, 0-9, '_' and '.').
-        name: String,
-        /// Give the account the server admin role.
-        #[arg(long)]
-        admin: bool,
-        /// Read the password from the first line of standard input instead of prompting.
-        #[arg(long)]
-        password_stdin: bool,
-    },
+    /// Create a user account
+    Add(UserAdd),
+}
+
+/// `chatd user add`: the account and where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct UserAdd {
+    /// The username (3-32 characters of a-z, 0-9, '_' and '.')
+    pub name: String,
+    /// Give the account the server admin role
+    #[arg(long)]
+    pub admin: bool,
+    /// Read the password from standard input (its first line); required, so that the password
+    /// never appears on the command line
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Where the database is.
+    #[command(flatten)]
+    pub storage: Storage,
+}
+
+/// Where the data is: what every command that opens the database needs.
+#[derive(Debug, Clone, Args)]
+pub struct Storage {
+    /// TOML configuration file (keys: the setting names with '_' for '-')
+    #[arg(long, env = "CHATD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory: database, generated TLS certificate, token key
+    #[arg(
+        long,
+        env = "CHATD_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./chatd-data",
+        value_parser = parse_data_dir
+    )]
+    pub data_dir: PathBuf,
+
+    /// Cluster mode: MongoDB connection string (mongodb:// or mongodb+srv://). Prefer the
+    /// variable when it holds a password: the command line is visible to other users
+    #[arg(long, env = "CHATD_MONGO_URI", value_name = "URI", value_parser = parse_mongo_uri)]
+    pub mongo_uri: Option<ServiceUri>,
+
+    /// What an acknowledged write survives with the embedded SQLite store: process-crash
+    /// (synchronous=NORMAL) or power-loss (synchronous=FULL, an fsync per group commit)
+    #[arg(
+        long,
+        env = "CHATD_DURABILITY",
+        value_enum,
+        default_value = "process-crash"
+    )]
+    pub durability: Durability,
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Readable lines for a terminal.
     #[default]
@@ -91,204 +142,229 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting. Options without a default are `Option`s; see the crate's `Config` for what
-/// each means once merged.
+/// Every setting of the server. Values are checked by their parsers; the rules between settings
+/// by [`Config::from_settings`](super::Config::from_settings).
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// TOML configuration file
-    #[arg(long, global = true, env = "CHATD_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Data directory: database, generated TLS certificate, token key
-    #[arg(
-        long,
-        global = true,
-        env = "CHATD_DATA_DIR",
-        value_name = "DIR",
-        default_value = "./chatd-data"
-    )]
-    pub data_dir: PathBuf,
+    /// Configuration file, data directory, database.
+    #[command(flatten)]
+    pub storage: Storage,
 
     /// QUIC (UDP) address to serve chat/1 on
     #[arg(
         long,
-        global = true,
         env = "CHATD_LISTEN",
         value_name = "ADDR",
-        default_value = "127.0.0.1:4433"
+        default_value = "127.0.0.1:4433",
+        help_heading = "Network"
     )]
     pub listen: SocketAddr,
 
     /// HTTP address for /metrics, /healthz and /readyz
     #[arg(
         long,
-        global = true,
         env = "CHATD_ADMIN_LISTEN",
         value_name = "ADDR",
-        default_value = "127.0.0.1:9464"
+        default_value = "127.0.0.1:9464",
+        help_heading = "Network"
     )]
     pub admin_listen: SocketAddr,
 
     /// TLS certificate chain (PEM); with --tls-key. Default: a self-signed certificate generated
     /// in the data directory
-    #[arg(long, global = true, env = "CHATD_TLS_CERT", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "CHATD_TLS_CERT",
+        value_name = "FILE",
+        help_heading = "Network"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// TLS private key (PEM); with --tls-cert
-    #[arg(long, global = true, env = "CHATD_TLS_KEY", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "CHATD_TLS_KEY",
+        value_name = "FILE",
+        help_heading = "Network"
+    )]
     pub tls_key: Option<PathBuf>,
+
+    /// Most concurrent client connections
+    #[arg(
+        long,
+        env = "CHATD_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value = "20000",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_connections: u32,
+
+    /// How long shutdown waits for connections to close
+    #[arg(
+        long,
+        env = "CHATD_SHUTDOWN_GRACE",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "10s",
+        help_heading = "Network"
+    )]
+    pub shutdown_grace: Duration,
+
+    /// Access-token lifetime, at most 15m
+    #[arg(
+        long,
+        env = "CHATD_ACCESS_TOKEN_TTL",
+        value_name = "DURATION",
+        value_parser = parse_access_token_ttl,
+        default_value = "15m",
+        help_heading = "Accounts"
+    )]
+    pub access_token_ttl: Duration,
+
+    /// File holding the access-token signing key (hex), generated when missing. The key may
+    /// instead be given in CHATD_TOKEN_KEY. Default: token.key in the data directory
+    #[arg(
+        long,
+        env = "CHATD_TOKEN_KEY_FILE",
+        value_name = "FILE",
+        help_heading = "Accounts"
+    )]
+    pub token_key_file: Option<PathBuf>,
+
+    /// Longest a single storage call may take before the request answers UNAVAILABLE
+    #[arg(
+        long,
+        env = "CHATD_STORE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = parse_store_timeout,
+        default_value = "1500ms",
+        help_heading = "Storage"
+    )]
+    pub store_timeout: Duration,
 
     /// Log format
     #[arg(
         long,
-        global = true,
         env = "CHATD_LOG_FORMAT",
         value_enum,
-        default_value = "human"
+        default_value = "human",
+        help_heading = "Logging"
     )]
     pub log_format: LogFormat,
 
     /// Log filter, e.g. "info" or "chatd=debug,quinn=warn"
     #[arg(
         long,
-        global = true,
         env = "CHATD_LOG",
         value_name = "FILTER",
-        default_value = "info"
+        default_value = "info",
+        value_parser = parse_log_filter,
+        help_heading = "Logging"
     )]
     pub log: String,
-
-    /// This node's id in a cluster. Default: random per start
-    #[arg(long, global = true, env = "CHATD_NODE_ID", value_name = "ID")]
-    pub node_id: Option<String>,
-
-    /// Most concurrent client connections
-    #[arg(
-        long,
-        global = true,
-        env = "CHATD_MAX_CONNECTIONS",
-        value_name = "N",
-        default_value = "20000"
-    )]
-    pub max_connections: u32,
-
-    /// Access-token lifetime, at most 15m
-    #[arg(
-        long,
-        global = true,
-        env = "CHATD_ACCESS_TOKEN_TTL",
-        value_name = "DURATION",
-        value_parser = parse_duration,
-        default_value = "15m"
-    )]
-    pub access_token_ttl: Duration,
-
-    /// File holding the access-token signing key (hex), generated when missing. The key may
-    /// instead be given in CHATD_TOKEN_KEY. Default: token.key in the data directory
-    #[arg(long, global = true, env = "CHATD_TOKEN_KEY_FILE", value_name = "FILE")]
-    pub token_key_file: Option<PathBuf>,
-
-    /// How long shutdown waits for connections to close
-    #[arg(
-        long,
-        global = true,
-        env = "CHATD_SHUTDOWN_GRACE",
-        value_name = "DURATION",
-        value_parser = parse_duration,
-        default_value = "10s"
-    )]
-    pub shutdown_grace: Duration,
 
     /// Messages sent per user
     #[arg(
         long,
-        global = true,
         env = "CHATD_LIMIT_SEND",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "20/s burst 60"
+        default_value = "20/s burst 60",
+        help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_send: Rate,
 
     /// Requests per user
     #[arg(
         long,
-        global = true,
         env = "CHATD_LIMIT_REQUEST",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "100/s burst 200"
+        default_value = "100/s burst 200",
+        help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_request: Rate,
 
     /// Requests per client IP address
     #[arg(
         long,
-        global = true,
         env = "CHATD_LIMIT_ADDRESS_REQUEST",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "200/s burst 400"
+        default_value = "200/s burst 400",
+        help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_address_request: Rate,
 
     /// Login attempts per account
     #[arg(
         long,
-        global = true,
         env = "CHATD_LIMIT_LOGIN_ACCOUNT",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "1/m burst 5"
+        default_value = "1/m burst 5",
+        help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_login_account: Rate,
 
     /// Login attempts per client IP address
     #[arg(
         long,
-        global = true,
         env = "CHATD_LIMIT_LOGIN_ADDRESS",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "1/5s burst 20"
+        default_value = "1/5s burst 20",
+        help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_login_address: Rate,
 
     /// Typing notifications per user and chat
     #[arg(
         long,
-        global = true,
         env = "CHATD_LIMIT_TYPING",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "1/2s burst 1"
+        default_value = "1/2s burst 1",
+        help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_typing: Rate,
-
-    /// Cluster mode: MongoDB connection string (mongodb:// or mongodb+srv://). Prefer the
-    /// variable when it holds a password: the command line is visible to other users
-    #[arg(long, global = true, env = "CHATD_MONGO_URI", value_name = "URI")]
-    pub mongo_uri: Option<String>,
 
     /// Cluster mode: Redis URL. Standalone: redis://host:port[/db] or redis+unix:///path; Redis
     /// Cluster: redis+cluster://host:port[,host:port...] or comma-separated redis:// seeds. Prefer
     /// the variable when it holds a password
-    #[arg(long, global = true, env = "CHATD_REDIS_URL", value_name = "URL")]
-    pub redis_url: Option<String>,
+    #[arg(
+        long,
+        env = "CHATD_REDIS_URL",
+        value_name = "URL",
+        value_parser = RedisUrl::parse,
+        help_heading = "Cluster mode"
+    )]
+    pub redis_url: Option<RedisUrl>,
+
+    /// Cluster mode: this node's id. Default: random per start
+    #[arg(
+        long,
+        env = "CHATD_NODE_ID",
+        value_name = "ID",
+        value_parser = parse_node_id,
+        help_heading = "Cluster mode"
+    )]
+    pub node_id: Option<String>,
 
     /// Cluster mode: redirect new connections (of clients that follow redirects) to the least
     /// loaded node when this one has more than its fair share. Write --steering or
     /// --steering=false
     #[arg(
         long,
-        global = true,
         env = "CHATD_STEERING",
         value_name = "BOOL",
         num_args = 0..=1,
         require_equals = true,
         default_value = "false",
         default_missing_value = "true",
-        action = clap::ArgAction::Set
+        action = clap::ArgAction::Set,
+        help_heading = "Cluster mode"
     )]
     pub steering: bool,
 
@@ -296,20 +372,21 @@ pub struct Settings {
     /// Default: the listen address
     #[arg(
         long,
-        global = true,
         env = "CHATD_PUBLIC_ADDR",
-        value_name = "HOST:PORT"
+        value_name = "HOST:PORT",
+        value_parser = parse_public_addr,
+        help_heading = "Cluster mode"
     )]
     pub public_addr: Option<String>,
 
     /// Cluster mode: how long a node counts as alive after its last heartbeat
     #[arg(
         long,
-        global = true,
         env = "CHATD_PRESENCE_TTL",
         value_name = "DURATION",
         value_parser = parse_duration,
-        default_value = "15s"
+        default_value = "15s",
+        help_heading = "Cluster mode"
     )]
     pub presence_ttl: Duration,
 
@@ -317,22 +394,11 @@ pub struct Settings {
     /// presence TTL)
     #[arg(
         long,
-        global = true,
         env = "CHATD_HEARTBEAT_INTERVAL",
         value_name = "DURATION",
-        value_parser = parse_duration,
-        default_value = "5s"
+        value_parser = parse_heartbeat,
+        default_value = "5s",
+        help_heading = "Cluster mode"
     )]
     pub heartbeat_interval: Duration,
-
-    /// Longest a single storage call may take before the request answers UNAVAILABLE
-    #[arg(
-        long,
-        global = true,
-        env = "CHATD_STORE_TIMEOUT",
-        value_name = "DURATION",
-        value_parser = parse_duration,
-        default_value = "1500ms"
-    )]
-    pub store_timeout: Duration,
 }

@@ -1,34 +1,35 @@
 //! The runtime configuration: command-line flags, `CHATD_*` environment variables and an
-//! optional TOML file, merged with precedence flag > environment > file > default, then
-//! validated into a [`Config`].
+//! optional TOML file, with precedence flag > environment > file > default.
 //!
-//! How the layers meet: every setting is a clap argument whose `env` attribute names its
-//! variable. [`Config::load`] strips those attributes (clap would read the process environment
-//! directly) and instead turns each variable found through the injected lookup into a
-//! `--flag=value` placed before the real arguments; with `args_override_self`, a real flag
-//! given later wins. A clap default therefore means "given nowhere", and only then does the
-//! file's value (or else the default) apply. The access-token key is the one secret: it is
-//! never a flag (argv is visible to other users), only `CHATD_TOKEN_KEY` or the key file.
+//! Each setting is declared once, as a clap argument in `cli` (flag, variable, default, the
+//! parser that checks the value, help); the environment and the file reach it through the same
+//! parser ([`chat_cli::layers`]), and the file's key is the field name (`data_dir`), rate limits
+//! in a `[limits]` table (`send` for `--limit-send`). What the parsers produce is kept: the
+//! Redis URL as the [`RedisTarget`] the cluster code connects to, the MongoDB URI as a
+//! [`ServiceUri`]. [`Config::from_settings`] adds the rules between settings and the derived
+//! values (TLS pair, node id, token key file).
 //!
-//! Layout: `cli` holds the clap definitions (settings, subcommands), `file` the TOML layer,
-//! this file the merge, validation and the resulting [`Config`].
+//! The access-token key is the one secret: it is never a flag (argv is visible to other users),
+//! only `CHATD_TOKEN_KEY` or the key file.
+//!
+//! Layout: `cli` holds the clap definitions, `uris` the service URIs, this file the loading,
+//! the per-value parsers and the validated [`Config`].
 
 mod cli;
-mod file;
 #[cfg(test)]
 mod tests;
+mod uris;
 
 use std::ffi::OsString;
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
+use chat_cli::Generate;
+use chat_cli::layers::{self, LayerError, Layers};
+use clap::{CommandFactory as _, FromArgMatches as _};
 
-pub use cli::{Cli, CliCommand, LogFormat, Settings, UserCommand};
-use file::FileConfig;
+pub use cli::{Cli, CliCommand, LogFormat, Settings, Storage, UserAdd, UserCommand};
+pub use uris::{RedisTarget, RedisUrl, RedisUrlError, ServiceUri};
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
 use crate::limits::keyed::{LimitRates, Rate};
@@ -36,53 +37,30 @@ use crate::limits::keyed::{LimitRates, Rate};
 /// The environment variable that may carry the access-token key (hex, at least 32 bytes).
 pub const TOKEN_KEY_ENV: &str = "CHATD_TOKEN_KEY";
 
-/// The validated configuration of one chatd process.
+/// What one run of the `chatd` binary was asked to do.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run the server.
+    Serve(Box<Config>),
+    /// `chatd user add`.
+    UserAdd(UserAdd),
+    /// `--generate`: print the man page or a completion script.
+    Generate(Generate),
+}
+
+/// The validated configuration of a serving chatd.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// What to do: serve (the default) or a maintenance command.
-    pub command: CliCommand,
-    /// The TOML file that was read, if any.
-    pub config_file: Option<PathBuf>,
-    /// Data directory.
-    pub data_dir: PathBuf,
-    /// QUIC listen address.
-    pub listen: SocketAddr,
-    /// Admin HTTP listen address (metrics, health).
-    pub admin_listen: SocketAddr,
+    /// Every setting, each value checked by its parser.
+    pub settings: Settings,
+    /// This node's id: `--node-id`, or random per start.
+    pub node_id: String,
     /// Operator-provided certificate and key; `None` uses the generated pair.
     pub tls: Option<TlsPaths>,
-    /// Log output format.
-    pub log_format: LogFormat,
-    /// Log filter in `tracing_subscriber::EnvFilter` syntax.
-    pub log_filter: String,
-    /// This node's id (random per start unless configured).
-    pub node_id: String,
-    /// Most concurrent client connections.
-    pub max_connections: u32,
-    /// Access-token lifetime, at most 15 minutes.
-    pub access_token_ttl: Duration,
-    /// Where the token key is kept.
+    /// Where the token key is kept: `--token-key-file`, or `token.key` in the data directory.
     pub token_key_file: PathBuf,
     /// The token key from `CHATD_TOKEN_KEY`, overriding the file.
     pub token_key: Option<TokenKey>,
-    /// How long shutdown waits for connections to drain.
-    pub shutdown_grace: Duration,
-    /// Rate limits.
-    pub limits: LimitRates,
-    /// Cluster mode: MongoDB connection string.
-    pub mongo_uri: Option<ServiceUri>,
-    /// Cluster mode: Redis URL (validated: see [`crate::cluster::redis::RedisTarget::parse`]).
-    pub redis_url: Option<ServiceUri>,
-    /// Cluster mode: steer new connections to less loaded nodes.
-    pub steering: bool,
-    /// The `host:port` clients use to reach this node; `None`: the bound listen address.
-    pub public_addr: Option<String>,
-    /// Cluster mode: how long a node counts as alive after its last heartbeat.
-    pub presence_ttl: Duration,
-    /// Cluster mode: heartbeat period.
-    pub heartbeat_interval: Duration,
-    /// Deadline of one storage call.
-    pub store_timeout: Duration,
 }
 
 /// Paths of an operator-provided TLS certificate chain and private key (PEM).
@@ -94,90 +72,17 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
-/// A connection URI for a backing service. `Debug` and `Display` hide the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ServiceUri(String);
-
-impl ServiceUri {
-    /// The full URI, password included, for the client library.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The URI with any password replaced by `***`, for logs.
-    pub fn redacted(&self) -> String {
-        Self::redact_str(&self.0)
-    }
-
-    /// `uri` with any password replaced by `***` (the rule of [`redacted`](Self::redacted)).
-    pub fn redact_str(uri: &str) -> String {
-        let Some((scheme, rest)) = uri.split_once("://") else {
-            return uri.to_owned();
-        };
-        // Userinfo ends at the last '@' before the path.
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-                let masked = if userinfo.contains(':') {
-                    format!("{user}:***")
-                } else {
-                    user.to_owned()
-                };
-                format!("{scheme}://{masked}{}", &rest[at..])
-            }
-            None => uri.to_owned(),
-        }
-    }
-}
-
-impl fmt::Debug for ServiceUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ServiceUri({:?})", self.redacted())
-    }
-}
-
-impl fmt::Display for ServiceUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
 /// Why the configuration could not be loaded. Each variant names the offending setting,
-/// variable or file.
+/// variable or file (and its line and column).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Bad command line, or `--help`/`--version`: call [`clap::Error::exit`] to print it and
-    /// exit with clap's status (0 for help and version).
+    /// Bad flags, variables or file, or `--help`/`--version` (see [`LayerError::Cli`]).
     #[error(transparent)]
-    Cli(#[from] clap::Error),
-    /// An environment variable has an invalid value.
-    #[error("environment variable {var}: {message}")]
-    Env {
-        /// The variable.
-        var: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The config file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The config file is not valid TOML or has an unknown or invalid setting.
-    #[error("config file {path}: {message}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (names the key and line).
-        message: String,
-    },
-    /// A setting's merged value is invalid.
+    Layers(#[from] LayerError),
+    /// The token key variable is invalid.
+    #[error("environment variable {TOKEN_KEY_ENV}: {0}")]
+    TokenKey(String),
+    /// A rule between settings is broken.
     #[error("setting {setting}: {message}")]
     Invalid {
         /// The setting, as its config-file key.
@@ -194,160 +99,87 @@ fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The clap command as [`Config::load`] parses it: environment attributes removed (their
-/// names appended to the help text instead) and repeated flags overriding earlier ones.
+/// The clap command as the binary parses it: no `env` attributes (the variables are named in
+/// the help instead), a repeated flag overriding an earlier one. Also what `--generate` renders.
 pub fn command() -> clap::Command {
-    Cli::command().args_override_self(true).mut_args(|arg| {
-        match arg.get_env().map(|e| e.to_string_lossy().into_owned()) {
-            Some(var) => {
-                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-                arg.env(None).help(format!("{help} [env: {var}]"))
-            }
-            None => arg,
-        }
-    })
+    layers::without_env(Cli::command())
 }
 
-/// `(flag, variable)` for every setting that has an environment variable.
-fn env_bindings() -> Vec<(String, String)> {
-    Cli::command()
-        .get_arguments()
-        .filter_map(|arg| {
-            let var = arg.get_env()?.to_string_lossy().into_owned();
-            let long = arg.get_long()?.to_owned();
-            Some((long, var))
-        })
-        .collect()
-}
-
-/// The first line of a clap error without its "error: " prefix.
-fn clap_message(err: &clap::Error) -> String {
-    let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or_default();
-    first.strip_prefix("error: ").unwrap_or(first).to_owned()
-}
-
-/// Whether the user set `id` by flag or environment (both arrive as command-line values).
-fn given(matches: &ArgMatches, id: &str) -> bool {
-    matches!(matches.value_source(id), Some(ValueSource::CommandLine))
-}
-
-impl Config {
-    /// Loads the configuration from `args` (program name first, as `std::env::args_os()`)
-    /// and the environment lookup `env` (e.g. `|k| std::env::var(k).ok()`). Empty variables
+impl Invocation {
+    /// Parses `args` (program name first, as `std::env::args_os()`) over the environment
+    /// lookup `env` (e.g. `|k| std::env::var(k).ok()`) and the `--config` file. Empty variables
     /// count as unset.
     pub fn load(
         args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        let mut args = args.into_iter();
-        let program = args.next().unwrap_or_else(|| OsString::from("chatd"));
-        let cmd = command();
-
-        // The environment layer, each value checked alone so an error names its variable.
-        let mut env_args = Vec::new();
-        for (long, var) in env_bindings() {
-            let Some(value) = env(&var).filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            let flag = OsString::from(format!("--{long}={value}"));
-            cmd.clone()
-                .try_get_matches_from([program.clone(), flag.clone()])
-                .map_err(|e| ConfigError::Env {
-                    var: var.clone(),
-                    message: clap_message(&e),
-                })?;
-            env_args.push(flag);
+    ) -> Result<Invocation, ConfigError> {
+        let cmd = Cli::command();
+        // The settings of `serve` may sit in a file that `user add` reads too.
+        let serve_ids: Vec<String> = cmd
+            .find_subcommand("serve")
+            .map(|serve| {
+                serve
+                    .get_arguments()
+                    .map(|a| a.get_id().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let layers = Layers {
+            env: &env,
+            config_arg: Some("config"),
+            tables: &[("limits", "limit_")],
+            other_ids: &serve_ids,
+        };
+        let matches = layers::parse(&cmd, args.into_iter().collect(), &layers)?;
+        let cli = Cli::from_arg_matches(&matches).map_err(LayerError::Cli)?;
+        if let Some(kind) = cli.generate.generate {
+            return Ok(Invocation::Generate(kind));
         }
+        let settings = match cli.command {
+            None => cli.settings,
+            Some(CliCommand::Serve(settings)) => *settings,
+            Some(CliCommand::User {
+                action: UserCommand::Add(add),
+            }) => return Ok(Invocation::UserAdd(add)),
+        };
         let token_key = match env(TOKEN_KEY_ENV).filter(|v| !v.is_empty()) {
-            Some(hex) => Some(TokenKey::from_hex(&hex).map_err(|e| ConfigError::Env {
-                var: TOKEN_KEY_ENV.to_owned(),
-                message: e.to_string(),
-            })?),
+            Some(hex) => {
+                Some(TokenKey::from_hex(&hex).map_err(|e| ConfigError::TokenKey(e.to_string()))?)
+            }
             None => None,
         };
+        Ok(Invocation::Serve(Box::new(Config::from_settings(
+            settings, token_key,
+        )?)))
+    }
+}
 
-        let all_args = std::iter::once(program).chain(env_args).chain(args);
-        let matches = cmd.try_get_matches_from(all_args)?;
-        let cli = Cli::from_arg_matches(&matches)?;
-        let file = match &cli.settings.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
-        };
-        Config::merge(cli, &matches, file, token_key)
+impl Config {
+    /// Loads the configuration of a serving chatd (see [`Invocation::load`]); any other
+    /// invocation is an error. For tests and embedding.
+    pub fn load(
+        args: impl IntoIterator<Item = OsString>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        match Invocation::load(args, env)? {
+            Invocation::Serve(config) => Ok(*config),
+            other => Err(invalid(
+                "command",
+                format!("expected the server's settings, got {other:?}"),
+            )),
+        }
     }
 
-    fn merge(
-        cli: Cli,
-        matches: &ArgMatches,
-        file: FileConfig,
+    /// Applies the rules between settings and derives the defaults that depend on others.
+    pub fn from_settings(
+        settings: Settings,
         token_key: Option<TokenKey>,
     ) -> Result<Config, ConfigError> {
-        let s = cli.settings;
-        // For settings with a default: the flag/env value when given, else the file's, else
-        // the default. Settings without a default are `Option`s: flag/env, else file.
-        macro_rules! layered {
-            ($id:literal, $cli:expr, $file:expr) => {
-                if given(matches, $id) {
-                    $cli
-                } else {
-                    $file.unwrap_or($cli)
-                }
-            };
-        }
-        let data_dir = layered!("data_dir", s.data_dir, file.data_dir);
-        let listen = layered!("listen", s.listen, file.listen);
-        let admin_listen = layered!("admin_listen", s.admin_listen, file.admin_listen);
-        let log_format = layered!("log_format", s.log_format, file.log_format);
-        let log_filter = layered!("log", s.log, file.log);
-        let max_connections = layered!("max_connections", s.max_connections, file.max_connections);
-        let access_token_ttl = layered!(
-            "access_token_ttl",
-            s.access_token_ttl,
-            file.access_token_ttl
-        );
-        let shutdown_grace = layered!("shutdown_grace", s.shutdown_grace, file.shutdown_grace);
-        let limits = LimitRates {
-            send: layered!("limit_send", s.limit_send, file.limits.send),
-            request: layered!("limit_request", s.limit_request, file.limits.request),
-            address_request: layered!(
-                "limit_address_request",
-                s.limit_address_request,
-                file.limits.address_request
-            ),
-            login_account: layered!(
-                "limit_login_account",
-                s.limit_login_account,
-                file.limits.login_account
-            ),
-            login_address: layered!(
-                "limit_login_address",
-                s.limit_login_address,
-                file.limits.login_address
-            ),
-            typing: layered!("limit_typing", s.limit_typing, file.limits.typing),
-        };
-        let tls_cert = s.tls_cert.or(file.tls_cert);
-        let tls_key = s.tls_key.or(file.tls_key);
-        let node_id = s.node_id.or(file.node_id);
-        let token_key_file = s.token_key_file.or(file.token_key_file);
-        let mongo_uri = s.mongo_uri.or(file.mongo_uri);
-        let redis_url = s.redis_url.or(file.redis_url);
-        let steering = layered!("steering", s.steering, file.steering);
-        let public_addr = s.public_addr.or(file.public_addr);
-        let presence_ttl = layered!("presence_ttl", s.presence_ttl, file.presence_ttl);
-        let heartbeat_interval = layered!(
-            "heartbeat_interval",
-            s.heartbeat_interval,
-            file.heartbeat_interval
-        );
-        let store_timeout = layered!("store_timeout", s.store_timeout, file.store_timeout);
-
-        if data_dir.as_os_str().is_empty() {
-            return Err(invalid("data_dir", "must not be empty"));
-        }
-        let tls = match (tls_cert, tls_key) {
-            (Some(cert), Some(key)) => Some(TlsPaths { cert, key }),
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsPaths {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
             (None, None) => None,
             (Some(_), None) => {
                 return Err(invalid(
@@ -362,80 +194,43 @@ impl Config {
                 ));
             }
         };
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
-            return Err(invalid(
-                "log",
-                format!("invalid filter {log_filter:?}: {e}"),
-            ));
-        }
-        let node_id = match node_id {
-            Some(id) => validate_node_id(id)?,
-            None => random_node_id(),
-        };
-        if max_connections == 0 {
-            return Err(invalid("max_connections", "must be at least 1"));
-        }
-        if access_token_ttl < Duration::from_secs(1) || access_token_ttl > MAX_ACCESS_TTL {
-            return Err(invalid(
-                "access_token_ttl",
-                "must be between 1s and 15m (access tokens are short-lived by design)",
-            ));
-        }
-        let token_key_file = token_key_file.unwrap_or_else(|| data_dir.join("token.key"));
-        let mongo_uri = mongo_uri
-            .map(|u| validate_uri("mongo_uri", u, &["mongodb", "mongodb+srv"]))
-            .transpose()?;
-        let redis_url = redis_url
-            .map(|u| match crate::cluster::redis::RedisTarget::parse(&u) {
-                Ok(_) => Ok(ServiceUri(u)),
-                Err(e) => Err(invalid("redis_url", e.to_string())),
-            })
-            .transpose()?;
-        let public_addr = public_addr.map(validate_public_addr).transpose()?;
-        if heartbeat_interval < Duration::from_millis(100) {
-            return Err(invalid("heartbeat_interval", "must be at least 100ms"));
-        }
-        if presence_ttl < heartbeat_interval * 2 {
+        if settings.presence_ttl < settings.heartbeat_interval * 2 {
             return Err(invalid(
                 "presence_ttl",
                 "must be at least twice the heartbeat interval, or live nodes would expire",
             ));
         }
-        if store_timeout < Duration::from_millis(100) || store_timeout > Duration::from_secs(60) {
-            return Err(invalid("store_timeout", "must be between 100ms and 60s"));
-        }
-
+        let token_key_file = settings
+            .token_key_file
+            .clone()
+            .unwrap_or_else(|| settings.storage.data_dir.join("token.key"));
         Ok(Config {
-            command: cli.command.unwrap_or(CliCommand::Serve),
-            config_file: s.config,
-            data_dir,
-            listen,
-            admin_listen,
+            node_id: settings.node_id.clone().unwrap_or_else(random_node_id),
             tls,
-            log_format,
-            log_filter,
-            node_id,
-            max_connections,
-            access_token_ttl,
             token_key_file,
             token_key,
-            shutdown_grace,
-            limits,
-            mongo_uri,
-            redis_url,
-            steering,
-            public_addr,
-            presence_ttl,
-            heartbeat_interval,
-            store_timeout,
+            settings,
         })
+    }
+
+    /// The rate limits.
+    pub fn limits(&self) -> LimitRates {
+        let s = &self.settings;
+        LimitRates {
+            send: s.limit_send,
+            request: s.limit_request,
+            address_request: s.limit_address_request,
+            login_account: s.limit_login_account,
+            login_address: s.limit_login_address,
+            typing: s.limit_typing,
+        }
     }
 }
 
 /// A `host:port` clients can connect to: a DNS name, an IPv4 address or a bracketed IPv6 one,
 /// and a port from 1.
-fn validate_public_addr(addr: String) -> Result<String, ConfigError> {
-    let bad = |why: &str| invalid("public_addr", format!("{addr:?} {why}"));
+fn parse_public_addr(addr: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("{addr:?} {why}");
     let Some((host, port)) = addr.rsplit_once(':') else {
         return Err(bad("must be host:port"));
     };
@@ -454,21 +249,25 @@ fn validate_public_addr(addr: String) -> Result<String, ConfigError> {
     if !host_ok {
         return Err(bad("has no valid host (a name, an IPv4 address or [IPv6])"));
     }
-    Ok(addr)
+    Ok(addr.to_owned())
 }
 
-fn validate_node_id(id: String) -> Result<String, ConfigError> {
+fn parse_node_id(id: &str) -> Result<String, String> {
     let ok = (1..=64).contains(&id.len())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !ok {
-        return Err(invalid(
-            "node_id",
-            "must be 1-64 characters of letters, digits, '-', '_' and '.'",
-        ));
+        return Err("must be 1-64 characters of letters, digits, '-', '_' and '.'".to_owned());
     }
-    Ok(id)
+    Ok(id.to_owned())
+}
+
+fn parse_data_dir(dir: &str) -> Result<PathBuf, String> {
+    if dir.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(PathBuf::from(dir))
 }
 
 fn random_node_id() -> String {
@@ -478,32 +277,10 @@ fn random_node_id() -> String {
     hex::encode(bytes)
 }
 
-/// Checks the shape `scheme://rest` with an allowed scheme, a non-empty rest and no
-/// whitespace or control characters. The client libraries do the full parse when connecting.
-fn validate_uri(
-    setting: &'static str,
-    uri: String,
-    schemes: &[&str],
-) -> Result<ServiceUri, ConfigError> {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return Err(invalid(setting, "must be a uri of the form scheme://..."));
-    };
-    if !schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
-        return Err(invalid(
-            setting,
-            format!(
-                "unsupported scheme {scheme:?}; expected one of {}",
-                schemes.join(", ")
-            ),
-        ));
-    }
-    if rest.is_empty() || rest.starts_with('/') && scheme.starts_with("mongo") {
-        return Err(invalid(setting, "has no host"));
-    }
-    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(setting, "must not contain whitespace"));
-    }
-    Ok(ServiceUri(uri))
+fn parse_log_filter(filter: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| filter.to_owned())
+        .map_err(|e| format!("invalid log filter: {e}"))
 }
 
 /// Parses a [`Rate`] for clap.
@@ -514,4 +291,45 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
 /// Parses a duration for clap.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::limits::keyed::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// A duration within `min..=max`, for clap.
+fn parse_duration_within(
+    s: &str,
+    min: Duration,
+    max: Duration,
+    why: &str,
+) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < min || d > max {
+        return Err(why.to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_access_token_ttl(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        MAX_ACCESS_TTL,
+        "must be between 1s and 15m (access tokens are short-lived by design)",
+    )
+}
+
+fn parse_heartbeat(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::MAX,
+        "must be at least 100ms",
+    )
+}
+
+fn parse_store_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+        "must be between 100ms and 60s",
+    )
 }

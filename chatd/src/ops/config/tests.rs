@@ -1,6 +1,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use chat_cli::layers::LayerError;
+use clap::CommandFactory as _;
+
 use super::*;
 
 fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -30,27 +33,29 @@ fn write_file(dir: &Path, text: &str) -> String {
 #[test]
 fn defaults() {
     let c = load_ok(&[], &[]);
-    assert_eq!(c.command, CliCommand::Serve);
-    assert_eq!(c.config_file, None);
-    assert_eq!(c.data_dir, PathBuf::from("./chatd-data"));
-    assert_eq!(c.listen, "127.0.0.1:4433".parse().expect("addr"));
-    assert_eq!(c.admin_listen, "127.0.0.1:9464".parse().expect("addr"));
+    assert_eq!(c.settings.storage.config, None);
+    assert_eq!(c.settings.storage.data_dir, PathBuf::from("./chatd-data"));
+    assert_eq!(c.settings.listen, "127.0.0.1:4433".parse().expect("addr"));
+    assert_eq!(
+        c.settings.admin_listen,
+        "127.0.0.1:9464".parse().expect("addr")
+    );
     assert_eq!(c.tls, None);
-    assert_eq!(c.log_format, LogFormat::Human);
-    assert_eq!(c.log_filter, "info");
-    assert_eq!(c.max_connections, 20_000);
-    assert_eq!(c.access_token_ttl, Duration::from_secs(900));
-    assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(c.settings.log_format, LogFormat::Human);
+    assert_eq!(c.settings.log, "info");
+    assert_eq!(c.settings.max_connections, 20_000);
+    assert_eq!(c.settings.access_token_ttl, Duration::from_secs(900));
+    assert_eq!(c.settings.shutdown_grace, Duration::from_secs(10));
     assert_eq!(c.token_key_file, PathBuf::from("./chatd-data/token.key"));
     assert_eq!(c.token_key, None);
-    assert_eq!(c.limits, LimitRates::default());
-    assert_eq!(c.mongo_uri, None);
-    assert_eq!(c.redis_url, None);
-    assert!(!c.steering);
-    assert_eq!(c.public_addr, None);
-    assert_eq!(c.presence_ttl, Duration::from_secs(15));
-    assert_eq!(c.heartbeat_interval, Duration::from_secs(5));
-    assert_eq!(c.store_timeout, Duration::from_millis(1500));
+    assert_eq!(c.limits(), LimitRates::default());
+    assert!(c.settings.storage.mongo_uri.is_none());
+    assert!(c.settings.redis_url.is_none());
+    assert!(!c.settings.steering);
+    assert_eq!(c.settings.public_addr, None);
+    assert_eq!(c.settings.presence_ttl, Duration::from_secs(15));
+    assert_eq!(c.settings.heartbeat_interval, Duration::from_secs(5));
+    assert_eq!(c.settings.store_timeout, Duration::from_millis(1500));
     assert_eq!(c.node_id.len(), 16);
     assert_ne!(
         c.node_id,
@@ -83,7 +88,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "data_dir",
             values: ["/file", "/env", "/flag"],
             toml: |v| plain("data_dir")(v),
-            get: |c| c.data_dir.display().to_string(),
+            get: |c| c.settings.storage.data_dir.display().to_string(),
         },
         Layered {
             flag: "--listen",
@@ -91,7 +96,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "listen",
             values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
             toml: |v| plain("listen")(v),
-            get: |c| c.listen.to_string(),
+            get: |c| c.settings.listen.to_string(),
         },
         Layered {
             flag: "--admin-listen",
@@ -99,7 +104,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "admin_listen",
             values: ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"],
             toml: |v| plain("admin_listen")(v),
-            get: |c| c.admin_listen.to_string(),
+            get: |c| c.settings.admin_listen.to_string(),
         },
         Layered {
             flag: "--log-format",
@@ -107,7 +112,18 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "log_format",
             values: ["json", "human", "json"],
             toml: |v| plain("log_format")(v),
-            get: |c| format!("{:?}", c.log_format).to_lowercase(),
+            get: |c| format!("{:?}", c.settings.log_format).to_lowercase(),
+        },
+        Layered {
+            flag: "--durability",
+            env: "CHATD_DURABILITY",
+            file: "durability",
+            values: ["power-loss", "process-crash", "power-loss"],
+            toml: |v| plain("durability")(v),
+            get: |c| match c.settings.storage.durability {
+                crate::store::sqlite::Durability::ProcessCrash => "process-crash".into(),
+                crate::store::sqlite::Durability::PowerLoss => "power-loss".into(),
+            },
         },
         Layered {
             flag: "--log",
@@ -115,7 +131,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "log",
             values: ["warn", "debug", "chatd=trace"],
             toml: |v| plain("log")(v),
-            get: |c| c.log_filter.clone(),
+            get: |c| c.settings.log.clone(),
         },
         Layered {
             flag: "--node-id",
@@ -131,7 +147,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "max_connections",
             values: ["1", "2", "3"],
             toml: |v| format!("max_connections = {v}\n"),
-            get: |c| c.max_connections.to_string(),
+            get: |c| c.settings.max_connections.to_string(),
         },
         Layered {
             flag: "--access-token-ttl",
@@ -139,7 +155,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "access_token_ttl",
             values: ["1m", "2m", "3m"],
             toml: |v| plain("access_token_ttl")(v),
-            get: |c| crate::limits::keyed::format_duration(c.access_token_ttl),
+            get: |c| crate::limits::keyed::format_duration(c.settings.access_token_ttl),
         },
         Layered {
             flag: "--token-key-file",
@@ -155,7 +171,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "shutdown_grace",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("shutdown_grace")(v),
-            get: |c| crate::limits::keyed::format_duration(c.shutdown_grace),
+            get: |c| crate::limits::keyed::format_duration(c.settings.shutdown_grace),
         },
         Layered {
             flag: "--limit-send",
@@ -163,7 +179,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "limits.send",
             values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
             toml: |v| format!("[limits]\nsend = \"{v}\"\n"),
-            get: |c| c.limits.send.to_string(),
+            get: |c| c.limits().send.to_string(),
         },
         Layered {
             flag: "--limit-request",
@@ -171,7 +187,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "limits.request",
             values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
             toml: |v| format!("[limits]\nrequest = \"{v}\"\n"),
-            get: |c| c.limits.request.to_string(),
+            get: |c| c.limits().request.to_string(),
         },
         Layered {
             flag: "--limit-address-request",
@@ -179,7 +195,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "limits.address_request",
             values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
             toml: |v| format!("[limits]\naddress_request = \"{v}\"\n"),
-            get: |c| c.limits.address_request.to_string(),
+            get: |c| c.limits().address_request.to_string(),
         },
         Layered {
             flag: "--limit-login-account",
@@ -187,7 +203,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "limits.login_account",
             values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
             toml: |v| format!("[limits]\nlogin_account = \"{v}\"\n"),
-            get: |c| c.limits.login_account.to_string(),
+            get: |c| c.limits().login_account.to_string(),
         },
         Layered {
             flag: "--limit-login-address",
@@ -195,7 +211,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "limits.login_address",
             values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
             toml: |v| format!("[limits]\nlogin_address = \"{v}\"\n"),
-            get: |c| c.limits.login_address.to_string(),
+            get: |c| c.limits().login_address.to_string(),
         },
         Layered {
             flag: "--limit-typing",
@@ -203,7 +219,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "limits.typing",
             values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
             toml: |v| format!("[limits]\ntyping = \"{v}\"\n"),
-            get: |c| c.limits.typing.to_string(),
+            get: |c| c.limits().typing.to_string(),
         },
         Layered {
             flag: "--mongo-uri",
@@ -212,7 +228,9 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             values: ["mongodb://f:1", "mongodb://e:2", "mongodb+srv://g"],
             toml: |v| plain("mongo_uri")(v),
             get: |c| {
-                c.mongo_uri
+                c.settings
+                    .storage
+                    .mongo_uri
                     .as_ref()
                     .map(|u| u.as_str().to_owned())
                     .unwrap_or_default()
@@ -225,9 +243,10 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             values: ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"],
             toml: |v| plain("redis_url")(v),
             get: |c| {
-                c.redis_url
+                c.settings
+                    .redis_url
                     .as_ref()
-                    .map(|u| u.as_str().to_owned())
+                    .map(|u| u.uri.as_str().to_owned())
                     .unwrap_or_default()
             },
         },
@@ -237,7 +256,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "steering",
             values: ["true", "false", "true"],
             toml: |v| format!("steering = {v}\n"),
-            get: |c| c.steering.to_string(),
+            get: |c| c.settings.steering.to_string(),
         },
         Layered {
             flag: "--public-addr",
@@ -245,7 +264,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "public_addr",
             values: ["file.example:1", "10.0.0.2:2", "[::1]:3"],
             toml: |v| plain("public_addr")(v),
-            get: |c| c.public_addr.clone().unwrap_or_default(),
+            get: |c| c.settings.public_addr.clone().unwrap_or_default(),
         },
         Layered {
             flag: "--presence-ttl",
@@ -253,7 +272,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "presence_ttl",
             values: ["20s", "30s", "40s"],
             toml: |v| plain("presence_ttl")(v),
-            get: |c| crate::limits::keyed::format_duration(c.presence_ttl),
+            get: |c| crate::limits::keyed::format_duration(c.settings.presence_ttl),
         },
         Layered {
             flag: "--heartbeat-interval",
@@ -261,7 +280,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "heartbeat_interval",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("heartbeat_interval")(v),
-            get: |c| crate::limits::keyed::format_duration(c.heartbeat_interval),
+            get: |c| crate::limits::keyed::format_duration(c.settings.heartbeat_interval),
         },
         Layered {
             flag: "--store-timeout",
@@ -269,7 +288,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "store_timeout",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("store_timeout")(v),
-            get: |c| crate::limits::keyed::format_duration(c.store_timeout),
+            get: |c| crate::limits::keyed::format_duration(c.settings.store_timeout),
         },
     ];
     let default = load_ok(&[], &[]);
@@ -304,10 +323,39 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
     // their pairing rule, the config file path itself has no file layer).
-    for (_, var) in env_bindings() {
+    for var in env_vars(&Cli::command()) {
         let covered = cases.iter().any(|c| c.env == var)
             || ["CHATD_CONFIG", "CHATD_TLS_CERT", "CHATD_TLS_KEY"].contains(&var.as_str());
         assert!(covered, "{var} has no precedence test");
+    }
+}
+
+/// The variables of `cmd`'s own arguments.
+fn env_vars(cmd: &clap::Command) -> Vec<String> {
+    cmd.get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect()
+}
+
+fn invoke(args: &[&str], env: &[(&str, &str)]) -> Result<Invocation, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let args = std::iter::once("chatd")
+        .chain(args.iter().copied())
+        .map(OsString::from);
+    Invocation::load(args, move |k| env.get(k).cloned())
+}
+
+fn help_of(args: &[&str]) -> String {
+    match invoke(args, &[]) {
+        Err(ConfigError::Layers(LayerError::Cli(e))) => {
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+            e.render().to_string()
+        }
+        other => panic!("{args:?}: {other:?}"),
     }
 }
 
@@ -358,8 +406,10 @@ fn config_file_path_from_environment() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = write_file(tmp.path(), "max_connections = 7\n");
     let c = load_ok(&[], &[("CHATD_CONFIG", &path)]);
-    assert_eq!(c.max_connections, 7);
-    assert_eq!(c.config_file, Some(PathBuf::from(&path)));
+    assert_eq!(c.settings.max_connections, 7);
+    assert_eq!(c.settings.storage.config, Some(PathBuf::from(&path)));
+    let c = load_ok(&["serve", "--config", &path], &[]);
+    assert_eq!(c.settings.max_connections, 7);
 }
 
 #[test]
@@ -377,17 +427,30 @@ fn token_key_only_from_the_environment() {
     assert_eq!(c.token_key.as_ref().map(|k| k.to_hex()), Some(hex.clone()));
     let err = load_with(&[], &[(TOKEN_KEY_ENV, "abcd")]).expect_err("short");
     assert!(
-        matches!(&err, ConfigError::Env { var, .. } if var == TOKEN_KEY_ENV),
+        matches!(&err, ConfigError::TokenKey(_)) && err.to_string().contains(TOKEN_KEY_ENV),
         "{err}"
     );
     // There is no flag for it.
     let err = load_with(&["--token-key", &hex], &[]).expect_err("no such flag");
-    assert!(matches!(err, ConfigError::Cli(_)), "{err}");
+    assert!(
+        matches!(err, ConfigError::Layers(LayerError::Cli(_))),
+        "{err}"
+    );
 }
 
 #[test]
-fn user_add_subcommand_parses_with_settings_anywhere() {
-    let c = load_ok(
+fn user_add_takes_its_own_options_and_the_storage_settings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // The file a server uses: user add reads where the data is and ignores the rest.
+    let path = write_file(
+        tmp.path(),
+        "data_dir = \"/file\"\nlisten = \"127.0.0.1:1\"\n[limits]\nsend = \"1/s\"\n",
+    );
+    let add = |args: &[&str], env: &[(&str, &str)]| match invoke(args, env) {
+        Ok(Invocation::UserAdd(add)) => add,
+        other => panic!("{args:?}: {other:?}"),
+    };
+    let a = add(
         &[
             "user",
             "add",
@@ -400,188 +463,103 @@ fn user_add_subcommand_parses_with_settings_anywhere() {
         &[("CHATD_DATA_DIR", "/env")],
     );
     assert_eq!(
-        c.command,
-        CliCommand::User {
-            action: UserCommand::Add {
-                name: "alice".into(),
-                admin: true,
-                password_stdin: true
-            }
+        (a.name.as_str(), a.admin, a.password_stdin),
+        ("alice", true, true)
+    );
+    assert_eq!(a.storage.data_dir, PathBuf::from("/d"), "the flag wins");
+    let b = add(&["user", "add", "bob"], &[("CHATD_DATA_DIR", "/env")]);
+    assert_eq!((b.admin, b.password_stdin), (false, false));
+    assert_eq!(b.storage.data_dir, PathBuf::from("/env"));
+    let c = add(&["user", "add", "carol", "--config", &path], &[]);
+    assert_eq!(c.storage.data_dir, PathBuf::from("/file"));
+    let d = add(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--mongo-uri",
+            "mongodb://db:27017/chat",
+        ],
+        &[("CHATD_LISTEN", "127.0.0.1:9")],
+    );
+    assert!(d.storage.mongo_uri.is_some());
+    // Server settings are not options of user add, and settings do not go before it.
+    for args in [
+        &["user", "add", "erin", "--listen", "127.0.0.1:1"][..],
+        &["--data-dir", "/before", "user", "add", "frank"][..],
+        &["user", "add"][..],
+    ] {
+        assert!(
+            matches!(
+                invoke(args, &[]),
+                Err(ConfigError::Layers(LayerError::Cli(_)))
+            ),
+            "{args:?}"
+        );
+    }
+    assert!(matches!(invoke(&["serve"], &[]), Ok(Invocation::Serve(_))));
+}
+
+#[test]
+fn each_command_helps_with_its_own_options_only() {
+    let top = help_of(&["--help"]);
+    let serve = help_of(&["serve", "--help"]);
+    let add = help_of(&["user", "add", "--help"]);
+    for help in [&top, &serve] {
+        for var in env_vars(&Cli::command()) {
+            assert!(help.contains(&format!("[env: {var}]")), "{var} missing");
         }
+        assert!(help.contains("--listen"), "{help}");
+    }
+    for own in [
+        "--admin",
+        "--password-stdin",
+        "--data-dir",
+        "--mongo-uri",
+        "--config",
+    ] {
+        assert!(
+            add.contains(own),
+            "{own} missing from user add --help:\n{add}"
+        );
+    }
+    for server_only in [
+        "--listen",
+        "--limit-send",
+        "--redis-url",
+        "--steering",
+        "--log",
+    ] {
+        assert!(
+            !add.contains(server_only),
+            "{server_only} in user add --help:\n{add}"
+        );
+    }
+    let options = add
+        .lines()
+        .map(str::trim_start)
+        // Option lines; a possible value's description line starts with "- " instead.
+        .filter(|l| l.starts_with("--") || (l.starts_with('-') && !l.starts_with("- ")))
+        .count();
+    assert!(
+        options <= 7,
+        "user add --help lists {options} options:\n{add}"
     );
-    assert_eq!(
-        c.data_dir,
-        PathBuf::from("/d"),
-        "flag after the subcommand wins"
-    );
-    let c = load_ok(&["user", "add", "bob"], &[("CHATD_DATA_DIR", "/env")]);
-    assert_eq!(
-        c.command,
-        CliCommand::User {
-            action: UserCommand::Add {
-                name: "bob".into(),
-                admin: false,
-                password_stdin: false
-            }
-        }
-    );
-    assert_eq!(c.data_dir, PathBuf::from("/env"));
-    let c = load_ok(&["--data-dir", "/before", "user", "add", "carol"], &[]);
-    assert_eq!(c.data_dir, PathBuf::from("/before"));
-    assert_eq!(load_ok(&["serve"], &[]).command, CliCommand::Serve);
-    assert!(matches!(
-        load_with(&["user", "add"], &[]),
-        Err(ConfigError::Cli(_))
-    ));
 }
 
 #[test]
 fn help_documents_every_setting_and_its_variable() {
-    let err = load_with(&["--help"], &[]).expect_err("help");
-    let ConfigError::Cli(e) = &err else {
-        panic!("{err}")
-    };
-    assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
-    let help = e.render().to_string();
-    let bindings = env_bindings();
-    assert!(bindings.len() >= 20, "{bindings:?}");
-    for (long, var) in &bindings {
-        assert!(help.contains(&format!("--{long}")), "--{long} missing");
-        assert!(help.contains(&format!("[env: {var}]")), "{var} missing");
+    let help = help_of(&["--help"]);
+    let vars = env_vars(&Cli::command());
+    assert!(vars.len() >= 20, "{vars:?}");
+    for arg in Cli::command().get_arguments() {
+        if let Some(long) = arg.get_long() {
+            assert!(help.contains(&format!("--{long}")), "--{long} missing");
+        }
     }
     assert!(help.contains(TOKEN_KEY_ENV));
     assert!(help.contains("[default: 127.0.0.1:4433]"));
     assert!(help.contains("[default: \"20/s burst 60\"]"), "{help}");
-}
-
-#[test]
-fn bad_values_name_their_source() {
-    let err = load_with(&[], &[("CHATD_LISTEN", "not-an-address")]).expect_err("env");
-    match &err {
-        ConfigError::Env { var, message } => {
-            assert_eq!(var, "CHATD_LISTEN");
-            assert!(message.contains("not-an-address"), "{message}");
-        }
-        other => panic!("{other}"),
-    }
-    let err = load_with(&[], &[("CHATD_LIMIT_SEND", "fast")]).expect_err("env rate");
-    assert!(
-        matches!(&err, ConfigError::Env { var, .. } if var == "CHATD_LIMIT_SEND"),
-        "{err}"
-    );
-    let err = load_with(&["--listen", "nope"], &[]).expect_err("flag");
-    assert!(matches!(err, ConfigError::Cli(_)), "{err}");
-    // Empty variables count as unset.
-    assert_eq!(
-        load_ok(&[], &[("CHATD_LISTEN", "")]).listen,
-        "127.0.0.1:4433".parse().expect("addr")
-    );
-
-    let invalid_cases: &[(&[&str], &str)] = &[
-        (&["--access-token-ttl", "16m"], "access_token_ttl"),
-        (&["--access-token-ttl", "0s"], "access_token_ttl"),
-        (&["--log", "chatd=loud"], "log"),
-        (&["--node-id", "has space"], "node_id"),
-        (&["--max-connections", "0"], "max_connections"),
-        (&["--mongo-uri", "postgres://x"], "mongo_uri"),
-        (&["--mongo-uri", "mongodb://"], "mongo_uri"),
-        (&["--redis-url", "localhost:6379"], "redis_url"),
-        (&["--redis-url", "rediss://cache:6380"], "redis_url"),
-        (&["--redis-url", "redis://a:1,b:2"], "redis_url"),
-        (&["--public-addr", "nohost"], "public_addr"),
-        (&["--public-addr", "host:0"], "public_addr"),
-        (&["--public-addr", "::1:4433"], "public_addr"),
-        (&["--heartbeat-interval", "50ms"], "heartbeat_interval"),
-        (
-            &["--presence-ttl", "5s", "--heartbeat-interval", "3s"],
-            "presence_ttl",
-        ),
-        (&["--store-timeout", "10ms"], "store_timeout"),
-    ];
-    for (args, setting) in invalid_cases {
-        match load_with(args, &[]) {
-            Err(ConfigError::Invalid { setting: s, .. }) => assert_eq!(s, *setting, "{args:?}"),
-            other => panic!("{args:?}: {other:?}"),
-        }
-    }
-}
-
-#[test]
-fn config_file_errors_name_the_file_and_key() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let missing = tmp.path().join("missing.toml");
-    let err = load_with(&["--config", &missing.to_string_lossy()], &[]).expect_err("missing");
-    assert!(matches!(err, ConfigError::ReadFile { .. }), "{err}");
-    assert!(err.to_string().contains("missing.toml"));
-
-    let cases: &[(&str, &str)] = &[
-        ("lisen = \"127.0.0.1:1\"\n", "lisen"),
-        ("[limits]\nsnd = \"1/s\"\n", "snd"),
-        ("\n\nlisten = \"nowhere\"\n", "line 3"),
-        ("access_token_ttl = \"forever\"\n", "forever"),
-        ("[limits]\nsend = \"lots\"\n", "lots"),
-        ("log_format = \"xml\"\n", "xml"),
-        ("max_connections = -1\n", "line 1"),
-        ("this is not toml", "line 1"),
-    ];
-    for (text, needle) in cases {
-        let path = write_file(tmp.path(), text);
-        match load_with(&["--config", &path], &[]) {
-            Err(ConfigError::File { path: p, message }) => {
-                assert_eq!(p, PathBuf::from(&path));
-                assert!(message.contains(needle), "{text:?}: {message}");
-            }
-            other => panic!("{text:?}: {other:?}"),
-        }
-    }
-}
-
-#[test]
-fn service_uris_hide_passwords() {
-    let uri = ServiceUri("mongodb://app:s3cret@db1:27017,db2/chat?replicaSet=rs0".into());
-    assert_eq!(
-        uri.redacted(),
-        "mongodb://app:***@db1:27017,db2/chat?replicaSet=rs0"
-    );
-    assert!(!format!("{uri:?}").contains("s3cret"));
-    assert!(!uri.to_string().contains("s3cret"));
-    assert_eq!(
-        uri.as_str(),
-        "mongodb://app:s3cret@db1:27017,db2/chat?replicaSet=rs0"
-    );
-    let plain = ServiceUri("redis://cache:6379/0".into());
-    assert_eq!(plain.redacted(), "redis://cache:6379/0");
-    let user_only = ServiceUri("redis://user@cache".into());
-    assert_eq!(user_only.redacted(), "redis://user@cache");
-    let at_in_password = ServiceUri("redis://u:p@ss@cache/0".into());
-    assert_eq!(at_in_password.redacted(), "redis://u:***@cache/0");
-}
-
-#[test]
-fn steering_is_a_flag_with_an_optional_value() {
-    assert!(load_ok(&["--steering"], &[]).steering);
-    assert!(!load_ok(&["--steering=false"], &[]).steering);
-    let c = load_ok(&["--steering", "serve"], &[]);
-    assert!(
-        c.steering,
-        "a following subcommand is not taken as the value"
-    );
-    assert_eq!(c.command, CliCommand::Serve);
-    assert!(load_ok(&[], &[("CHATD_STEERING", "true")]).steering);
-    let err = load_with(&[], &[("CHATD_STEERING", "maybe")]).expect_err("bad bool");
-    assert!(
-        matches!(&err, ConfigError::Env { var, .. } if var == "CHATD_STEERING"),
-        "{err}"
-    );
-}
-
-#[test]
-fn help_explains_cluster_urls() {
-    let err = load_with(&["--help"], &[]).expect_err("help");
-    let ConfigError::Cli(e) = &err else {
-        panic!("{err}")
-    };
-    let help = e.render().to_string();
     for needle in [
         "redis+cluster://",
         "sharded pub/sub",
@@ -590,4 +568,166 @@ fn help_explains_cluster_urls() {
     ] {
         assert!(help.contains(needle), "{needle} missing from the help");
     }
+}
+
+#[test]
+fn version_names_the_commit_or_the_build() {
+    let version = match invoke(&["--version"], &[]) {
+        Err(ConfigError::Layers(LayerError::Cli(e))) => e.render().to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        version.starts_with(concat!("chatd ", env!("CARGO_PKG_VERSION"), " (")),
+        "{version}"
+    );
+    assert!(
+        version.contains("commit") || version.contains("debug build"),
+        "{version}"
+    );
+}
+
+#[test]
+fn generate_prints_man_pages_and_completions() {
+    for (kind, expected) in [
+        ("man", Generate::Man),
+        ("complete-bash", Generate::CompleteBash),
+    ] {
+        match invoke(&["--generate", kind], &[]) {
+            Ok(Invocation::Generate(k)) => assert_eq!(k, expected),
+            other => panic!("{kind}: {other:?}"),
+        }
+    }
+    let mut man = Vec::new();
+    Generate::Man.write(command(), &mut man).expect("man page");
+    let man = String::from_utf8(man).expect("utf-8");
+    assert!(
+        man.contains("listen") && man.contains("CHATD_LISTEN"),
+        "{man}"
+    );
+}
+
+#[test]
+fn bad_values_name_their_source() {
+    let err = load_with(&[], &[("CHATD_LISTEN", "not-an-address")]).expect_err("env");
+    match &err {
+        ConfigError::Layers(LayerError::Env { var, message }) => {
+            assert_eq!(var, "CHATD_LISTEN");
+            assert!(message.contains("not-an-address"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
+    let err = load_with(&[], &[("CHATD_LIMIT_SEND", "fast")]).expect_err("env rate");
+    assert!(
+        matches!(&err, ConfigError::Layers(LayerError::Env { var, .. }) if var == "CHATD_LIMIT_SEND"),
+        "{err}"
+    );
+    // Empty variables count as unset.
+    assert_eq!(
+        load_ok(&[], &[("CHATD_LISTEN", "")]).settings.listen,
+        "127.0.0.1:4433".parse().expect("addr")
+    );
+
+    // Values checked by their parser: the flag is named.
+    let flag_cases: &[(&[&str], &str)] = &[
+        (&["--listen", "nope"], "--listen"),
+        (&["--access-token-ttl", "16m"], "between 1s and 15m"),
+        (&["--access-token-ttl", "0s"], "between 1s and 15m"),
+        (&["--log", "chatd=loud"], "--log"),
+        (&["--node-id", "has space"], "--node-id"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (&["--mongo-uri", "postgres://x"], "unsupported scheme"),
+        (&["--mongo-uri", "mongodb://"], "has no host"),
+        (&["--redis-url", "localhost:6379"], "--redis-url"),
+        (&["--redis-url", "rediss://cache:6380"], "TLS"),
+        (&["--redis-url", "redis://a:1,b:2"], "--redis-url"),
+        (&["--public-addr", "nohost"], "--public-addr"),
+        (&["--public-addr", "host:0"], "--public-addr"),
+        (&["--public-addr", "::1:4433"], "--public-addr"),
+        (&["--heartbeat-interval", "50ms"], "at least 100ms"),
+        (&["--store-timeout", "10ms"], "between 100ms and 60s"),
+        (&["--data-dir", ""], "--data-dir"),
+    ];
+    for (args, needle) in flag_cases {
+        match load_with(args, &[]) {
+            Err(ConfigError::Layers(LayerError::Cli(e))) => {
+                let text = e.to_string();
+                assert!(text.contains(needle), "{args:?}: {text}");
+            }
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+    // Rules between settings name the setting.
+    match load_with(&["--presence-ttl", "5s", "--heartbeat-interval", "3s"], &[]) {
+        Err(ConfigError::Invalid { setting, .. }) => assert_eq!(setting, "presence_ttl"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn config_file_errors_name_the_file_line_and_column() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("missing.toml");
+    let err = load_with(&["--config", &missing.to_string_lossy()], &[]).expect_err("missing");
+    assert!(
+        matches!(err, ConfigError::Layers(LayerError::ReadFile { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("missing.toml"));
+
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        ("lisen = \"127.0.0.1:1\"\n", (1, 1), "lisen"),
+        ("[limits]\nsnd = \"1/s\"\n", (2, 1), "limits.snd"),
+        ("\n\nlisten = \"nowhere\"\n", (3, 10), "nowhere"),
+        ("access_token_ttl = \"forever\"\n", (1, 20), "forever"),
+        ("[limits]\nsend = \"lots\"\n", (2, 8), "lots"),
+        ("log_format = \"xml\"\n", (1, 14), "xml"),
+        ("max_connections = -1\n", (1, 19), "-1"),
+        ("max_connections = 0\n", (1, 19), "max_connections"),
+        ("this is not toml", (1, 6), ""),
+        ("listen = \"127.0.0.1:1\"\nlog = \"info\n", (2, 12), ""),
+    ];
+    for (text, (line, column), needle) in cases {
+        let path = write_file(tmp.path(), text);
+        match load_with(&["--config", &path], &[]) {
+            Err(ConfigError::Layers(LayerError::File {
+                path: p,
+                position,
+                message,
+            })) => {
+                assert_eq!(p, PathBuf::from(&path));
+                assert_eq!(
+                    (position.line, position.column),
+                    (*line, *column),
+                    "{text:?}: {message}"
+                );
+                assert!(message.contains(needle), "{text:?}: {message}");
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn steering_is_a_flag_with_an_optional_value() {
+    assert!(load_ok(&["--steering"], &[]).settings.steering);
+    assert!(!load_ok(&["--steering=false"], &[]).settings.steering);
+    assert!(load_ok(&["serve", "--steering"], &[]).settings.steering);
+    assert!(
+        load_ok(&[], &[("CHATD_STEERING", "true")])
+            .settings
+            .steering
+    );
+    let err = load_with(&[], &[("CHATD_STEERING", "maybe")]).expect_err("bad bool");
+    assert!(
+        matches!(&err, ConfigError::Layers(LayerError::Env { var, .. }) if var == "CHATD_STEERING"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_redis_url_is_parsed_once_and_kept() {
+    let c = load_ok(&["--redis-url", "redis+cluster://a:7000,b:7001"], &[]);
+    let url = c.settings.redis_url.expect("redis url");
+    assert!(url.target.is_cluster());
+    assert_eq!(url.to_string(), "redis+cluster://a:7000,b:7001");
 }

@@ -61,7 +61,7 @@ pub async fn users_username_conflict_ignores_case<S: Store + 'static>(s: S) {
             })
             .await
         {
-            Err(StoreError::Conflict(msg)) => assert!(msg.contains("username"), "{msg}"),
+            Err(StoreError::Conflict(ConflictKind::UsernameTaken)) => {}
             other => panic!("expected a username conflict, got {other:?}"),
         }
     }
@@ -101,8 +101,14 @@ pub async fn users_deleted_username_stays_reserved<S: Store + 'static>(s: S) {
         ),
         ("", "", "", "", "")
     );
-    assert_conflict(s.create_user(new_user("dave")).await);
-    assert_conflict(s.create_user(new_user("DAVE")).await);
+    assert_conflict(
+        s.create_user(new_user("dave")).await,
+        ConflictKind::UsernameTaken,
+    );
+    assert_conflict(
+        s.create_user(new_user("DAVE")).await,
+        ConflictKind::UsernameTaken,
+    );
 
     s.delete_user(dave, T0 + 6)
         .await
@@ -328,7 +334,10 @@ pub async fn sessions_create_list_touch<S: Store + 'static>(s: S) {
         s.create_session(new_session(999_999, "h3", T0)).await,
         "user",
     );
-    assert_conflict(s.create_session(new_session(sam, "h1", T0)).await);
+    assert_conflict(
+        s.create_session(new_session(sam, "h1", T0)).await,
+        ConflictKind::RefreshTokenReused,
+    );
     assert_eq!(s.list_sessions(sam).await.expect("list").len(), 2);
 
     s.touch_session(first.id, "198.51.100.7:5000", T0 + 50)
@@ -364,7 +373,10 @@ pub async fn sessions_refresh_rotation<S: Store + 'static>(s: S) {
         RefreshOutcome::Invalid
     );
     // The new hash must not collide with an issued one; a collision changes nothing.
-    assert_conflict(s.rotate_refresh("r3", "r1", T0 + 30).await);
+    assert_conflict(
+        s.rotate_refresh("r3", "r1", T0 + 30).await,
+        ConflictKind::RefreshTokenReused,
+    );
     assert!(matches!(
         s.rotate_refresh("r3", "r4", T0 + 40).await.expect("rotate"),
         RefreshOutcome::Rotated(_)

@@ -54,7 +54,10 @@ pub async fn chats_private_is_unique<S: Store + 'static>(s: S) {
         && m.joined_at_seq == 1
         && m.left_at_seq.is_none()));
 
-    assert_conflict(s.open_private_chat(a, a, T0).await);
+    assert_conflict(
+        s.open_private_chat(a, a, T0).await,
+        ConflictKind::PrivateChatWithSelf,
+    );
     assert_not_found(s.open_private_chat(a, 999_999, T0).await, "user");
     let c = user(&s, "c").await;
     let other = private(&s, a, c).await;
@@ -188,6 +191,7 @@ pub async fn chats_group_creation<S: Store + 'static>(s: S) {
                 now_ms: T0,
             })
             .await,
+            ConflictKind::NotAGroupKind,
         );
     }
     assert_not_found(
@@ -334,8 +338,14 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
         s.chat(g).await.expect("chat").expect("exists").member_count,
         4
     );
-    assert_conflict(s.add_members(g, o, &[a, b], T0).await);
-    assert_conflict(s.add_members(g, o, &[], T0).await);
+    assert_conflict(
+        s.add_members(g, o, &[a, b], T0).await,
+        ConflictKind::AlreadyMembers,
+    );
+    assert_conflict(
+        s.add_members(g, o, &[], T0).await,
+        ConflictKind::AlreadyMembers,
+    );
     assert_eq!(s.chat(g).await.expect("chat").expect("exists").last_seq, 2);
 
     s.remove_member(g, o, b, false, T0 + 6)
@@ -353,7 +363,10 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
     );
     assert_not_found(s.add_members(g, o, &[999_999], T0).await, "user");
     let p = private(&s, a, b).await;
-    assert_conflict(s.add_members(p, a, &[c], T0).await);
+    assert_conflict(
+        s.add_members(p, a, &[c], T0).await,
+        ConflictKind::PrivateChatMembers,
+    );
 }
 
 /// Removal and leaving append `member_removed` and end the membership at that seq; the owner
@@ -408,7 +421,10 @@ pub async fn chats_remove_and_leave<S: Store + 'static>(s: S) {
     );
     assert_not_found(s.remove_member(g, o, a, false, T0).await, "member");
     assert_not_found(s.remove_member(g, o, stranger, false, T0).await, "member");
-    assert_conflict(s.remove_member(g, o, o, true, T0).await);
+    assert_conflict(
+        s.remove_member(g, o, o, true, T0).await,
+        ConflictKind::OwnerMustTransfer,
+    );
     assert_eq!(s.member(g, stranger).await.expect("member"), None);
 }
 
@@ -434,9 +450,18 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         s.member(g, a).await.expect("m").expect("exists").role,
         pb::MemberRole::Admin
     );
-    assert_conflict(s.set_member_role(g, o, a, pb::MemberRole::Admin, T0).await);
-    assert_conflict(s.set_member_role(g, o, b, pb::MemberRole::Owner, T0).await);
-    assert_conflict(s.set_member_role(g, o, o, pb::MemberRole::Member, T0).await);
+    assert_conflict(
+        s.set_member_role(g, o, a, pb::MemberRole::Admin, T0).await,
+        ConflictKind::SameRole,
+    );
+    assert_conflict(
+        s.set_member_role(g, o, b, pb::MemberRole::Owner, T0).await,
+        ConflictKind::InvalidRole,
+    );
+    assert_conflict(
+        s.set_member_role(g, o, o, pb::MemberRole::Member, T0).await,
+        ConflictKind::OwnerRole,
+    );
     assert_not_found(
         s.set_member_role(g, o, x, pb::MemberRole::Admin, T0).await,
         "member",
@@ -472,14 +497,23 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         pb::MemberRole::Admin
     );
     assert_not_found(s.transfer_ownership(g, b, x, T0).await, "member");
-    assert_conflict(s.transfer_ownership(g, b, b, T0).await);
+    assert_conflict(
+        s.transfer_ownership(g, b, b, T0).await,
+        ConflictKind::AlreadyOwner,
+    );
     // The old owner is an admin now and may leave.
     s.remove_member(g, o, o, true, T0 + 3)
         .await
         .expect("old owner leaves");
     let p = private(&s, a, x).await;
-    assert_conflict(s.set_member_role(p, a, x, pb::MemberRole::Admin, T0).await);
-    assert_conflict(s.transfer_ownership(p, a, x, T0).await);
+    assert_conflict(
+        s.set_member_role(p, a, x, pb::MemberRole::Admin, T0).await,
+        ConflictKind::PrivateChatRoles,
+    );
+    assert_conflict(
+        s.transfer_ownership(p, a, x, T0).await,
+        ConflictKind::PrivateChatOwner,
+    );
 }
 
 /// Per-user state changes only the given fields, for that user only, without an event.

@@ -331,9 +331,18 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
     assert!(saw_edit);
     assert_eq!(events.last(), Some(&event));
 
-    assert_conflict(s.edit_message(c, m.seq, a, "again", T0).await);
-    assert_conflict(s.set_reaction(c, m.seq, b, "👍", true, T0).await);
-    assert_conflict(s.delete_message(c, m.seq, a, T0).await);
+    assert_conflict(
+        s.edit_message(c, m.seq, a, "again", T0).await,
+        ConflictKind::MessageDeleted,
+    );
+    assert_conflict(
+        s.set_reaction(c, m.seq, b, "👍", true, T0).await,
+        ConflictKind::MessageDeleted,
+    );
+    assert_conflict(
+        s.delete_message(c, m.seq, a, T0).await,
+        ConflictKind::MessageDeleted,
+    );
     assert_not_found(s.delete_message(c, 999, a, T0).await, "message");
 }
 

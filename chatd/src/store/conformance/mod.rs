@@ -103,7 +103,7 @@ macro_rules! store_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let (store, _guard) = $make.await;
-                $crate::store::conformance::$case(store).await;
+                $crate::testing::conformance::$case(store).await;
             }
         )*
     };
@@ -221,11 +221,12 @@ fn body(event: &pb::ChatEvent) -> &Body {
     event.body.as_ref().expect("event has a body")
 }
 
+/// Both backends must name the same rule.
 #[track_caller]
-fn assert_conflict<T: Debug>(result: StoreResult<T>) {
+fn assert_conflict<T: Debug>(result: StoreResult<T>, kind: ConflictKind) {
     match result {
-        Err(StoreError::Conflict(_)) => {}
-        other => panic!("expected a conflict, got {other:?}"),
+        Err(StoreError::Conflict(got)) if got == kind => {}
+        other => panic!("expected a conflict {kind:?}, got {other:?}"),
     }
 }
 

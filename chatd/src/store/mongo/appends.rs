@@ -31,8 +31,9 @@ use mongodb::bson::doc;
 use mongodb::bson::oid::ObjectId;
 use tokio::sync::oneshot;
 
+use super::decision::{decision_id, first_duplicate, key_doc};
 use super::docs::{ForwardDoc, MessageDoc, i, u};
-use super::pending::{ChatChanges, Effect, PendingOp, decision_id, first_duplicate, key_doc};
+use super::pending::{ChatChanges, Effect, PendingOp};
 use super::tokens::index_tokens;
 use super::{MongoStore, error, indexes};
 use crate::store::{NewMessage, SendOutcome, StoreError, StoreResult};
@@ -97,7 +98,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn repeat(e: &StoreError) -> StoreError {
     match e {
         StoreError::NotFound(what) => StoreError::NotFound(what),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(*m),
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Internal(m) => StoreError::Internal(m.clone()),
     }
@@ -562,9 +563,9 @@ impl MongoStore {
                     None => return Err(error::map(e)),
                 },
             };
-            for (n, range) in ranges.iter().enumerate() {
+            for (held, range) in claimed.iter_mut().zip(&ranges) {
                 if range.start >= start && range.end <= at {
-                    claimed[n] = true;
+                    *held = true;
                 }
             }
             let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
@@ -576,7 +577,9 @@ impl MongoStore {
             } else {
                 // Its claim holds (no later seq can be taken before its first is committed);
                 // whatever is there is its own event, written by a helper.
-                claimed[n] = true;
+                if let Some(held) = claimed.get_mut(n) {
+                    *held = true;
+                }
                 partial.push(n);
             }
             start = range.end;
@@ -622,17 +625,17 @@ impl MongoStore {
                     None => return Err(error::map(e)),
                 },
             };
-            for (n, range) in ranges.iter().enumerate() {
+            for (decided, range) in verdict.iter_mut().zip(&ranges) {
                 if range.start >= start && range.end <= at {
-                    verdict[n] = Some(true);
+                    *decided = Some(true);
                 }
             }
             let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
                 break;
             };
-            if let Some(op) = ops.get(n) {
+            if let (Some(op), Some(decided)) = (ops.get(n), verdict.get_mut(n)) {
                 let cancelled = self.decide(op.chat_id, &op.op, op.first_seq).await?;
-                verdict[n] = Some(cancelled.is_none());
+                *decided = Some(cancelled.is_none());
             }
             start = ranges.get(n).map_or(docs.len(), |r| r.end);
         }

@@ -16,14 +16,11 @@ use super::counters::Sequence;
 use super::docs::{ChatDoc, MemberDoc, i, u};
 use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
 use super::{MongoStore, error};
+use crate::store::ConflictKind;
 use crate::store::{
     ChatPatch, ChatRecord, ChatStore, MemberRecord, NewGroup, StoreError, StoreResult, UserChat,
     UserChatPatch, UserChatState, UserChatsQuery,
 };
-
-fn conflict(message: &str) -> StoreError {
-    StoreError::Conflict(message.to_string())
-}
 
 impl ChatDoc {
     /// The chat as `op`, committed at `first_seq`, leaves it.
@@ -225,7 +222,7 @@ impl ChatStore for MongoStore {
     ) -> StoreResult<(ChatRecord, bool)> {
         self.deadline(async {
             if a == b {
-                return Err(conflict("a private chat needs two different users"));
+                return Err(StoreError::Conflict(ConflictKind::PrivateChatWithSelf));
             }
             self.ensure_user(a).await?;
             self.ensure_user(b).await?;
@@ -304,7 +301,7 @@ impl ChatStore for MongoStore {
     async fn create_group(&self, new: NewGroup) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
         self.deadline(async {
             if !matches!(new.kind, pb::ChatKind::Group | pb::ChatKind::Channel) {
-                return Err(conflict("a group must be of kind group or channel"));
+                return Err(StoreError::Conflict(ConflictKind::NotAGroupKind));
             }
             let mut members = vec![(new.owner, pb::MemberRole::Owner)];
             for &id in &new.member_ids {
@@ -453,7 +450,7 @@ impl ChatStore for MongoStore {
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {
-                    return Err(conflict("a private chat has exactly two members"));
+                    return Err(StoreError::Conflict(ConflictKind::PrivateChatMembers));
                 }
                 self.ensure_users(user_ids).await?;
                 let current: Vec<i64> = user_ids.iter().map(|&id| i(id)).collect();
@@ -472,7 +469,7 @@ impl ChatStore for MongoStore {
                     }
                 }
                 if joining.is_empty() {
-                    return Err(conflict("already members"));
+                    return Err(StoreError::Conflict(ConflictKind::AlreadyMembers));
                 }
                 let added: Vec<pb::Member> = joining
                     .iter()
@@ -520,9 +517,7 @@ impl ChatStore for MongoStore {
                 let chat = self.live_chat(chat_id).await?;
                 let current = self.current_member(chat_id, user_id).await?;
                 if current.role == pb::MemberRole::Owner as i32 {
-                    return Err(conflict(
-                        "the owner cannot leave or be removed; transfer ownership first",
-                    ));
+                    return Err(StoreError::Conflict(ConflictKind::OwnerMustTransfer));
                 }
                 let commit = ChatChanges {
                     member_count: Some(chat.member_count - 1),
@@ -556,21 +551,17 @@ impl ChatStore for MongoStore {
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {
-                    return Err(conflict("a private chat has no roles"));
+                    return Err(StoreError::Conflict(ConflictKind::PrivateChatRoles));
                 }
                 if !matches!(role, pb::MemberRole::Member | pb::MemberRole::Admin) {
-                    return Err(conflict(
-                        "a member can only become admin or member; ownership is transferred",
-                    ));
+                    return Err(StoreError::Conflict(ConflictKind::InvalidRole));
                 }
                 let current = self.current_member(chat_id, user_id).await?;
                 if current.role == pb::MemberRole::Owner as i32 {
-                    return Err(conflict(
-                        "the owner's role changes only by transferring ownership",
-                    ));
+                    return Err(StoreError::Conflict(ConflictKind::OwnerRole));
                 }
                 if current.role == role as i32 {
-                    return Err(conflict("the member already has that role"));
+                    return Err(StoreError::Conflict(ConflictKind::SameRole));
                 }
                 let body = Body::MemberRoleChanged(pb::MemberRoleChanged {
                     user_id,
@@ -604,11 +595,11 @@ impl ChatStore for MongoStore {
             loop {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {
-                    return Err(conflict("a private chat has no owner"));
+                    return Err(StoreError::Conflict(ConflictKind::PrivateChatOwner));
                 }
                 let target = self.current_member(chat_id, new_owner).await?;
                 if target.role == pb::MemberRole::Owner as i32 {
-                    return Err(conflict("the member is already the owner"));
+                    return Err(StoreError::Conflict(ConflictKind::AlreadyOwner));
                 }
                 let mut changes = vec![(new_owner, pb::MemberRole::Owner)];
                 // The owner cannot leave, so the old owner is a current member; checked all the same.

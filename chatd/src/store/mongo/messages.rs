@@ -13,10 +13,12 @@ use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
+use super::decision::KeyOwner;
 use super::docs::{ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_event, i, u};
-use super::pending::{ChatChanges, Effect, KeyOwner, PendingOp, number_events};
+use super::pending::{ChatChanges, Effect, PendingOp, number_events};
 use super::tokens::index_tokens;
 use super::{MongoStore, error};
+use crate::store::ConflictKind;
 use crate::store::{
     HistoryQuery, MessageStore, NewMessage, SearchQuery, SendOutcome, StoreError, StoreResult,
 };
@@ -41,7 +43,7 @@ impl MongoStore {
     async fn existing_live(&self, chat_id: u64, seq: u64) -> StoreResult<MessageDoc> {
         let message = self.existing(chat_id, seq).await?;
         if message.deleted {
-            return Err(StoreError::Conflict("message is deleted".into()));
+            return Err(StoreError::Conflict(ConflictKind::MessageDeleted));
         }
         Ok(message)
     }
@@ -465,7 +467,7 @@ impl MessageStore for MongoStore {
                 pb::ReceiptKind::Delivered => (delivered.max(up_to), read),
                 pb::ReceiptKind::Read => (delivered.max(up_to), read.max(up_to)),
                 pb::ReceiptKind::Unspecified => {
-                    return Err(StoreError::Conflict("receipt kind is unspecified".into()));
+                    return Err(StoreError::Conflict(ConflictKind::ReceiptKindUnspecified));
                 }
             };
             if (new_delivered, new_read) == (delivered, read) {

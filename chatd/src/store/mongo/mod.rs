@@ -49,8 +49,8 @@
 //! where a `(sender_id, client_msg_id)` index on `messages` would not), naming the message's
 //! `(chat, seq)` and the op. The keys decide the op: it commits when every key is its own and is
 //! *cancelled* when one belongs to another message. The decision is recorded once, by a unique
-//! insert (`pending::MongoStore::decide`), so the owner and any helper reach the same decision even
-//! when they race. A cancelled op is undone (its events, its claim, its keys, all by op id, so the
+//! insert (`decision::MongoStore::decide`), so the owner and any helper reach the same decision
+//! even when they race. A cancelled op is undone (its events, its claim, its keys, all by op id, so the
 //! op that claims the same seqs next is never touched) and its duplicate answered with the
 //! original. Cancelling is safe because nothing of the op is visible yet: readers see `last_seq`,
 //! and the messages are inserted only after a commit decision. The common retry is answered
@@ -86,6 +86,7 @@ mod appends;
 mod chat_lists;
 mod chats;
 mod counters;
+mod decision;
 mod docs;
 mod error;
 mod indexes;
@@ -269,6 +270,7 @@ impl MongoStore {
     }
 
     /// True when search can use the server's text index (false on FerretDB).
+    #[cfg(test)]
     pub fn has_text_index(&self) -> bool {
         self.text_index
     }

@@ -19,12 +19,13 @@ use mongodb::options::ReturnDocument;
 use super::counters::Sequence;
 use super::docs::{SessionDoc, i, u};
 use super::{MongoStore, error};
+use crate::store::ConflictKind;
 use crate::store::{
     NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult,
 };
 
 fn token_in_use() -> StoreError {
-    StoreError::Conflict("refresh token already in use".into())
+    StoreError::Conflict(ConflictKind::RefreshTokenReused)
 }
 
 impl MongoStore {

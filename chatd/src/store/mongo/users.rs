@@ -9,6 +9,7 @@ use mongodb::options::ReturnDocument;
 use super::counters::Sequence;
 use super::docs::{UserDoc, i};
 use super::{MongoStore, error};
+use crate::store::ConflictKind;
 use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord, UserStore};
 
 /// A filter matching strings that start with `prefix` (byte-wise, as BSON strings compare), as a
@@ -94,7 +95,7 @@ impl UserStore for MongoStore {
                 .map_err(error::map)?
                 .is_some()
             {
-                return Err(StoreError::Conflict("username taken".into()));
+                return Err(StoreError::Conflict(ConflictKind::UsernameTaken));
             }
             let mut user = UserDoc {
                 id: 0,
@@ -124,7 +125,7 @@ impl UserStore for MongoStore {
                             .await
                             .map_err(error::map)?;
                         if taken.is_some() {
-                            return Err(StoreError::Conflict("username taken".into()));
+                            return Err(StoreError::Conflict(ConflictKind::UsernameTaken));
                         }
                         // The id was handed out twice (see `counters`): take another.
                     }

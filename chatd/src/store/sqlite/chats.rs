@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::convert::{count_u32, get_enum, get_opt_u64, get_u64, sql_u64};
 use super::events;
 use super::users::ensure_user;
+use crate::store::ConflictKind;
 use crate::store::{
     ChatPatch, ChatRecord, MemberRecord, NewGroup, StoreError, StoreResult, UserChatPatch,
     UserChatState,
@@ -232,9 +233,7 @@ pub(super) fn open_private_chat(
     now_ms: i64,
 ) -> StoreResult<(ChatRecord, bool)> {
     if a == b {
-        return Err(StoreError::Conflict(
-            "a private chat needs two different users".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::PrivateChatWithSelf));
     }
     ensure_user(c, a)?;
     ensure_user(c, b)?;
@@ -267,9 +266,7 @@ pub(super) fn create_group(
     new: &NewGroup,
 ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
     if !matches!(new.kind, pb::ChatKind::Group | pb::ChatKind::Channel) {
-        return Err(StoreError::Conflict(
-            "a group must be of kind group or channel".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::NotAGroupKind));
     }
     ensure_user(c, new.owner)?;
     let mut others: Vec<u64> = Vec::with_capacity(new.member_ids.len());
@@ -373,9 +370,7 @@ pub(super) fn add_members(
 ) -> StoreResult<pb::ChatEvent> {
     let chat = live_chat(c, chat_id)?;
     if chat.kind == pb::ChatKind::Private {
-        return Err(StoreError::Conflict(
-            "a private chat has exactly two members".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::PrivateChatMembers));
     }
     let mut joining: Vec<u64> = Vec::with_capacity(user_ids.len());
     for &id in user_ids {
@@ -389,7 +384,7 @@ pub(super) fn add_members(
         }
     }
     if joining.is_empty() {
-        return Err(StoreError::Conflict("already members".into()));
+        return Err(StoreError::Conflict(ConflictKind::AlreadyMembers));
     }
     let seq = events::next_seq(c, chat_id, now_ms)?;
     let mut added = Vec::with_capacity(joining.len());
@@ -418,9 +413,7 @@ pub(super) fn remove_member(
     live_chat(c, chat_id)?;
     let current = current_member(c, chat_id, user_id)?;
     if current.role == pb::MemberRole::Owner {
-        return Err(StoreError::Conflict(
-            "the owner cannot leave or be removed; transfer ownership first".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::OwnerMustTransfer));
     }
     let event = events::append(
         c,
@@ -443,23 +436,17 @@ pub(super) fn set_member_role(
 ) -> StoreResult<pb::ChatEvent> {
     let chat = live_chat(c, chat_id)?;
     if chat.kind == pb::ChatKind::Private {
-        return Err(StoreError::Conflict("a private chat has no roles".into()));
+        return Err(StoreError::Conflict(ConflictKind::PrivateChatRoles));
     }
     if !matches!(role, pb::MemberRole::Member | pb::MemberRole::Admin) {
-        return Err(StoreError::Conflict(
-            "a member can only become admin or member; ownership is transferred".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::InvalidRole));
     }
     let current = current_member(c, chat_id, user_id)?;
     if current.role == pb::MemberRole::Owner {
-        return Err(StoreError::Conflict(
-            "the owner's role changes only by transferring ownership".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::OwnerRole));
     }
     if current.role == role {
-        return Err(StoreError::Conflict(
-            "the member already has that role".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::SameRole));
     }
     let event = events::append(
         c,
@@ -484,13 +471,11 @@ pub(super) fn transfer_ownership(
 ) -> StoreResult<Vec<pb::ChatEvent>> {
     let chat = live_chat(c, chat_id)?;
     if chat.kind == pb::ChatKind::Private {
-        return Err(StoreError::Conflict("a private chat has no owner".into()));
+        return Err(StoreError::Conflict(ConflictKind::PrivateChatOwner));
     }
     let target = current_member(c, chat_id, new_owner)?;
     if target.role == pb::MemberRole::Owner {
-        return Err(StoreError::Conflict(
-            "the member is already the owner".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::AlreadyOwner));
     }
     let mut changes = Vec::with_capacity(2);
     changes.push((new_owner, pb::MemberRole::Owner));

@@ -9,7 +9,7 @@
 use rusqlite::types::Type;
 use rusqlite::{ErrorCode, Row};
 
-use crate::store::StoreError;
+use crate::store::{ConflictKind, StoreError};
 
 /// A `u64` as an SQLite integer; values above `i64::MAX` (only ever "no bound" markers or ids
 /// that cannot exist) become `i64::MAX`.
@@ -91,7 +91,7 @@ impl From<rusqlite::Error> for StoreError {
         match &e {
             rusqlite::Error::SqliteFailure(failure, detail) => match failure.code {
                 ErrorCode::ConstraintViolation => {
-                    StoreError::Conflict(constraint_message(detail.as_deref()))
+                    StoreError::Conflict(constraint_kind(detail.as_deref()))
                 }
                 ErrorCode::DatabaseBusy
                 | ErrorCode::DatabaseLocked
@@ -114,27 +114,25 @@ impl From<prost::DecodeError> for StoreError {
     }
 }
 
-/// Names the uniqueness rule behind an SQLite constraint failure in words a client may see.
-fn constraint_message(detail: Option<&str>) -> String {
+/// The rule behind an SQLite constraint failure. The SQLite text stays here (logged when no
+/// rule matches): clients see only the [`ConflictKind`].
+fn constraint_kind(detail: Option<&str>) -> ConflictKind {
     let detail = detail.unwrap_or("");
-    let known: &[(&str, &str)] = &[
-        ("users.username", "username taken"),
-        ("refresh_tokens.hash", "refresh token already in use"),
-        ("messages.sender_id", "client_msg_id already used"),
-        ("private_pairs", "private chat already exists"),
-        ("reactions.", "reaction already exists"),
-        ("FOREIGN KEY", "a referenced object does not exist"),
+    let known: &[(&str, ConflictKind)] = &[
+        ("users.username", ConflictKind::UsernameTaken),
+        ("refresh_tokens.hash", ConflictKind::RefreshTokenReused),
+        ("messages.sender_id", ConflictKind::ClientMsgIdUsed),
+        ("private_pairs", ConflictKind::PrivateChatExists),
+        ("reactions.", ConflictKind::ReactionExists),
+        ("FOREIGN KEY", ConflictKind::MissingReference),
     ];
     known
         .iter()
         .find(|(needle, _)| detail.contains(needle))
-        .map(|(_, msg)| (*msg).to_string())
+        .map(|(_, kind)| *kind)
         .unwrap_or_else(|| {
-            if detail.is_empty() {
-                "constraint failed".to_string()
-            } else {
-                detail.to_lowercase()
-            }
+            tracing::warn!(detail, "sqlite constraint without a conflict kind");
+            ConflictKind::Constraint
         })
 }
 
@@ -142,7 +140,7 @@ fn constraint_message(detail: Option<&str>) -> String {
 pub(super) fn duplicate(e: &StoreError) -> StoreError {
     match e {
         StoreError::NotFound(what) => StoreError::NotFound(what),
-        StoreError::Conflict(msg) => StoreError::Conflict(msg.clone()),
+        StoreError::Conflict(kind) => StoreError::Conflict(*kind),
         StoreError::Unavailable(msg) => StoreError::Unavailable(msg.clone()),
         StoreError::Internal(msg) => StoreError::Internal(msg.clone()),
     }
@@ -168,15 +166,14 @@ mod tests {
     }
 
     #[test]
-    fn constraint_failures_name_the_rule() {
+    fn constraint_failures_name_the_rule_and_keep_sqlite_text_inside() {
         assert_eq!(
-            constraint_message(Some("UNIQUE constraint failed: users.username")),
-            "username taken"
+            constraint_kind(Some("UNIQUE constraint failed: users.username")),
+            ConflictKind::UsernameTaken
         );
-        assert_eq!(
-            constraint_message(Some("CHECK constraint failed: x")),
-            "check constraint failed: x"
-        );
-        assert_eq!(constraint_message(None), "constraint failed");
+        let unknown = constraint_kind(Some("CHECK constraint failed: secret_column > 0"));
+        assert_eq!(unknown, ConflictKind::Constraint);
+        assert!(!unknown.to_string().contains("secret_column"));
+        assert_eq!(constraint_kind(None), ConflictKind::Constraint);
     }
 }

@@ -13,6 +13,7 @@ use super::chats::live_chat;
 use super::convert::{get_opt_u64, get_u64, join_ids, split_ids, sql_u64};
 use super::events;
 use super::users::ensure_user;
+use crate::store::ConflictKind;
 use crate::store::{HistoryQuery, NewMessage, SendOutcome, StoreError, StoreResult};
 
 /// The columns [`message_from_row`] reads, from `messages` aliased as `m` (18 columns).
@@ -112,7 +113,7 @@ fn existing(c: &Connection, chat_id: u64, seq: u64) -> StoreResult<pb::Message> 
 fn existing_live(c: &Connection, chat_id: u64, seq: u64) -> StoreResult<pb::Message> {
     let message = existing(c, chat_id, seq)?;
     if message.deleted {
-        return Err(StoreError::Conflict("message is deleted".into()));
+        return Err(StoreError::Conflict(ConflictKind::MessageDeleted));
     }
     Ok(message)
 }
@@ -393,7 +394,7 @@ pub(super) fn mark_receipt(
         pb::ReceiptKind::Delivered => (delivered.max(up_to), read),
         pb::ReceiptKind::Read => (delivered.max(up_to), read.max(up_to)),
         pb::ReceiptKind::Unspecified => {
-            return Err(StoreError::Conflict("receipt kind is unspecified".into()));
+            return Err(StoreError::Conflict(ConflictKind::ReceiptKindUnspecified));
         }
     };
     if (new_delivered, new_read) == (delivered, read) {

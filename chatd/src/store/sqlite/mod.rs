@@ -44,8 +44,10 @@ use self::relations::Relation;
 use self::writer::Writer;
 use super::*;
 
-/// How much a committed write survives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How much a committed write survives (`--durability`): an acknowledged write was committed,
+/// and this says what the commit survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// `synchronous=NORMAL`: in WAL mode a committed transaction survives a crash of the process,
     /// but the last transactions may be lost on power loss or an OS crash. Cheapest.
@@ -93,6 +95,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with default options and brings its
     /// schema up to date.
+    #[cfg(any(test, feature = "testing"))]
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         Self::open_with(path, SqliteOptions::default())
     }

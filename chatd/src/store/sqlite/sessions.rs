@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::convert::{get_u64, sql_u64};
 use super::users::ensure_user;
+use crate::store::ConflictKind;
 use crate::store::{NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult};
 
 const SESSION_COLUMNS: &str =
@@ -30,7 +31,7 @@ fn insert_token(c: &Connection, hash: &str, session_id: u64, now_ms: i64) -> Sto
         .prepare_cached("SELECT 1 FROM refresh_tokens WHERE hash = ?1")?
         .exists([hash])?;
     if taken {
-        return Err(StoreError::Conflict("refresh token already in use".into()));
+        return Err(StoreError::Conflict(ConflictKind::RefreshTokenReused));
     }
     c.prepare_cached(
         "INSERT INTO refresh_tokens (hash, session_id, created_at_ms) VALUES (?1, ?2, ?3)",

@@ -4,6 +4,7 @@ use chatproto::pb;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::convert::{get_enum, get_u64, json_ids, sql_u64};
+use crate::store::ConflictKind;
 use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord};
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, bio, avatar_file_id, \
@@ -42,7 +43,7 @@ pub(super) fn ensure_user(c: &Connection, id: u64) -> StoreResult<()> {
 pub(super) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<UserRecord> {
     let username = new.username.to_lowercase();
     if user_by_username(c, &username)?.is_some() {
-        return Err(StoreError::Conflict("username taken".into()));
+        return Err(StoreError::Conflict(ConflictKind::UsernameTaken));
     }
     let sql = format!(
         "INSERT INTO users (username, email, password_hash, status, role, created_at_ms) \

@@ -80,12 +80,7 @@ pub async fn register(server: &TestServer, name: &str) -> User {
 pub async fn register_with(config: ClientConfig, name: &str) -> User {
     let client = Client::connect(config).await.expect("connect");
     let auth = client
-        .register(pb::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: PASSWORD.into(),
-            device_name: "suite".into(),
-        })
+        .register_user(name, &format!("{name}@example.test"), PASSWORD, "suite")
         .await
         .expect("register");
     let id = auth.user.expect("user in auth result").id;
@@ -179,6 +174,47 @@ pub fn text(chat_id: u64, text: &str) -> pb::SendMessage {
         text: text.into(),
         ..Default::default()
     }
+}
+
+/// The names the fixtures give their users, in order.
+const NAMES: [&str; 8] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+];
+
+/// Two users, alice and bob, and their private chat.
+pub async fn pair(server: &TestServer) -> (User, User, u64) {
+    let alice = register(server, "alice").await;
+    let bob = register(server, "bob").await;
+    let chat = alice
+        .client
+        .create_private_chat(bob.id)
+        .await
+        .expect("private chat")
+        .id;
+    (alice, bob, chat)
+}
+
+/// `N` users (alice, bob, carol, ...) and a group "team" the first owns with all the others.
+pub async fn group_of<const N: usize>(server: &TestServer) -> ([User; N], pb::Chat) {
+    let mut users = Vec::with_capacity(N);
+    for i in 0..N {
+        let name = NAMES
+            .get(i)
+            .map_or_else(|| format!("user{i}"), |n| (*n).to_owned());
+        users.push(register(server, &name).await);
+    }
+    let Ok(users) = <[User; N]>::try_from(users) else {
+        panic!("registered a number of users other than {N}");
+    };
+    let (owner, members) = users.split_first().expect("a group has an owner");
+    let chat = group(
+        owner,
+        pb::ChatKind::Group,
+        "team",
+        &members.iter().collect::<Vec<_>>(),
+    )
+    .await;
+    (users, chat)
 }
 
 /// Creates a group or channel owned by `owner` with `members`.

@@ -6,7 +6,9 @@ use mongodb::bson::doc;
 
 use super::users;
 use crate::store::mongo::{MongoOptions, MongoStore, testserver};
-use crate::store::{NewSession, RefreshOutcome, SessionStore, Store, StoreError, UserStore};
+use crate::store::{
+    ConflictKind, NewSession, RefreshOutcome, SessionStore, Store, StoreError, UserStore,
+};
 
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable_within_the_selection_timeout() {
@@ -138,7 +140,10 @@ async fn connecting_again_keeps_indexes_and_data() {
     // The unique index survived the second start.
     let again = users_result(&second, "ANN").await;
     assert!(
-        matches!(again, Err(StoreError::Conflict(ref m)) if m == "username taken"),
+        matches!(
+            again,
+            Err(StoreError::Conflict(ConflictKind::UsernameTaken))
+        ),
         "{again:?}"
     );
 }
@@ -186,7 +191,10 @@ async fn rotation_rotates_once_then_detects_reuse() {
     );
     let clash = store.rotate_refresh("h2", "h1", 25).await;
     assert!(
-        matches!(clash, Err(StoreError::Conflict(ref m)) if m == "refresh token already in use"),
+        matches!(
+            clash,
+            Err(StoreError::Conflict(ConflictKind::RefreshTokenReused))
+        ),
         "{clash:?}"
     );
     let reused = store.rotate_refresh("h1", "h3", 30).await.unwrap();

@@ -1,10 +1,10 @@
-//! Certificate fingerprints as clients pin them (`--pin`).
+//! Certificate fingerprints as clients pin them (`--pin`) and servers print them: the one parser
+//! and formatter of both sides.
 //!
 //! The canonical form is the SHA-256 of the certificate's DER encoding as 64 lowercase hex
 //! characters. [`parse_fingerprint`] also accepts uppercase and the colon-separated form
 //! (`AB:CD:...`) that `openssl x509 -fingerprint -sha256` prints, with or without its
-//! `sha256 Fingerprint=` prefix. No I/O and no dependencies beyond `sha2` and `hex`, so the SDK
-//! can reuse it.
+//! `sha256 Fingerprint=` prefix. Sans-IO: no dependencies beyond `sha2` and `hex`.
 
 use sha2::{Digest as _, Sha256};
 

@@ -1,0 +1,187 @@
+//! What a request handler knows about its connection: [`ConnCtx`], the authenticated
+//! [`Principal`], and the connection's event stream writer.
+//!
+//! This sits below both the server (which creates a `ConnCtx` per connection) and the handlers
+//! (which read and change it), so neither depends on the other through it. The connection's
+//! protocol state has one owner, [`phase::PhaseCell`], which holds no lock and never calls out
+//! (its module says why).
+
+mod events;
+pub mod phase;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chatproto::pb;
+use tokio_util::task::TaskTracker;
+
+use crate::delivery::kick::Kick;
+use crate::delivery::registry::ConnHandle;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+pub use phase::Principal;
+use phase::{AuthRefused, Authenticated, PhaseCell};
+
+/// What a request handler knows about its connection.
+pub struct ConnCtx {
+    /// Shared server state.
+    pub state: Arc<AppState>,
+    /// The QUIC connection.
+    pub conn: quinn::Connection,
+    /// Unique per node.
+    pub conn_id: u64,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// Closes the connection, with the reason's close code.
+    pub kick: Kick,
+    phase: PhaseCell,
+    /// The event stream writer(s): one per authentication (a logout ends one).
+    writers: TaskTracker,
+}
+
+impl std::fmt::Debug for ConnCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnCtx")
+            .field("conn_id", &self.conn_id)
+            .field("remote", &self.remote)
+            .finish()
+    }
+}
+
+impl ConnCtx {
+    /// The context of a connection that was just accepted: not greeted, not authenticated.
+    pub fn new(state: Arc<AppState>, conn: quinn::Connection) -> Self {
+        ConnCtx {
+            conn_id: state.delivery.next_conn_id(),
+            remote: conn.remote_address(),
+            state,
+            conn,
+            kick: Kick::new(),
+            phase: PhaseCell::new(),
+            writers: TaskTracker::new(),
+        }
+    }
+
+    /// The negotiated capabilities, once Hello is done.
+    pub fn capabilities(&self) -> Option<Arc<[String]>> {
+        self.phase.capabilities()
+    }
+
+    /// Records a successful Hello; FAILED_PRECONDITION when it is the second one.
+    pub fn set_hello(&self, capabilities: Vec<String>) -> ApiResult<()> {
+        if self.phase.set_hello(capabilities.into()) {
+            Ok(())
+        } else {
+            Err(ApiError::precondition(
+                "hello was already sent on this connection",
+            ))
+        }
+    }
+
+    /// The authenticated principal, or UNAUTHENTICATED.
+    pub fn principal(&self) -> ApiResult<Principal> {
+        self.phase
+            .principal()
+            .ok_or_else(|| ApiError::unauthenticated("authenticate first"))
+    }
+
+    /// The principal if authenticated.
+    pub fn principal_opt(&self) -> Option<Principal> {
+        self.phase.principal()
+    }
+
+    /// FAILED_PRECONDITION when the connection is authenticated as someone other than `user_id`.
+    pub fn check_same_user(&self, user_id: u64) -> ApiResult<()> {
+        match self.phase.principal() {
+            Some(p) if p.user_id != user_id => Err(other_user()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Marks the connection authenticated: attaches it to delivery *before* the answer goes out
+    /// (so no event committed after the answer can be missed; on the user's first connection
+    /// here that includes their cluster subscriptions and presence), starting the event stream
+    /// writer on first authentication. The same user again (e.g. a refresh) only switches the
+    /// connection's session.
+    pub async fn authenticated(&self, principal: Principal) -> ApiResult<()> {
+        let (outbox, datagrams, epoch) = match self.phase.authenticate(principal) {
+            Err(AuthRefused::OtherUser) => return Err(other_user()),
+            Ok(Authenticated::Again) => return Ok(()),
+            Ok(Authenticated::First {
+                outbox,
+                datagrams,
+                epoch,
+            }) => (outbox, datagrams, epoch),
+        };
+        // The writer opens the stream itself: events queued from the registration on are
+        // written first, and nothing here waits for the client's stream credit.
+        self.writers.spawn(events::write_events(
+            self.conn.clone(),
+            Arc::clone(&outbox),
+            self.kick.clone(),
+            Arc::clone(&self.state.metrics),
+        ));
+        let attached = self
+            .state
+            .delivery
+            .attach(ConnHandle {
+                conn_id: self.conn_id,
+                user_id: principal.user_id,
+                session: self.phase.session_mirror(),
+                outbox,
+                kick: self.kick.clone(),
+                datagrams: datagrams.then(|| self.conn.clone()),
+            })
+            .await;
+        if let Err(e) = attached {
+            // Not registered: the connection is not authenticated either.
+            if self.phase.is_current(epoch) {
+                self.deauthenticate().await;
+            }
+            return Err(e.into());
+        }
+        if !self.phase.is_current(epoch) {
+            // A logout on another stream overtook this authentication: take the registration
+            // back (the logout may have looked before it existed).
+            self.state
+                .delivery
+                .detach(principal.user_id, self.conn_id)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Undoes authentication (logout): the event stream is finished, the connection stays open.
+    pub async fn deauthenticate(&self) {
+        let (principal, outbox) = self.phase.deauthenticate();
+        if let Some(outbox) = outbox {
+            outbox.close();
+        }
+        if let Some(p) = principal {
+            // On the user's last connection here this announces them offline.
+            self.state.delivery.detach(p.user_id, self.conn_id).await;
+        }
+    }
+
+    /// Completes when every event stream writer finished: after
+    /// [`deauthenticate`](Self::deauthenticate), once the client acknowledged the last event (or
+    /// the stream or connection failed).
+    pub async fn events_finished(&self) {
+        self.writers.close();
+        self.writers.wait().await;
+    }
+
+    /// Sends an event to this connection only (when it is authenticated), redacted for its
+    /// user like any other.
+    pub fn send_event(&self, event: &pb::Event) {
+        if let Some(p) = self.phase.principal() {
+            self.state
+                .delivery
+                .notify_connection(p.user_id, self.conn_id, event);
+        }
+    }
+}
+
+fn other_user() -> ApiError {
+    ApiError::precondition("this connection is authenticated as another user")
+}

@@ -8,9 +8,10 @@ pub use crate::cluster::redis::{Redis, RedisTarget};
 pub use crate::delivery::outbox::CONNECTION_QUEUE;
 pub use crate::ops::metrics::Metrics;
 pub use crate::resilience::guarded_store::GuardedStore;
+pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
-    ChatStore, MessageStore, RelationStore, SessionStore, Store, UserStore, conformance,
+    ChatStore, MessageStore, NewUser, RelationStore, SessionStore, Store, UserStore, conformance,
 };
 
 /// Delivery's pieces, as the criterion benches (`chatd/benches/delivery.rs`) drive them.

@@ -147,8 +147,8 @@ fn ferretdb_stops_and_starts_again_on_the_same_port() {
 
 #[tokio::test]
 async fn ferretdb_stores_in_a_private_postgres() {
-    use chatd::store::UserStore as _;
-    use chatd::store::mongo::{MongoOptions, MongoStore};
+    use chatd::testing::UserStore as _;
+    use chatd::testing::{MongoOptions, MongoStore};
     let pg = tokio::task::spawn_blocking(Postgres::start)
         .await
         .expect("postgres");
@@ -160,7 +160,7 @@ async fn ferretdb_stores_in_a_private_postgres() {
         .await
         .expect("connect");
     let user = store
-        .create_user(chatd::store::NewUser {
+        .create_user(chatd::testing::NewUser {
             username: "pg".into(),
             email: "pg@example.test".into(),
             password_hash: "$argon2id$x".into(),

@@ -58,6 +58,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    // A message's attachment is rare and large: boxed, it keeps every `Message` (and every event
+    // that carries one) small.
+    config.boxed(".chat.v1.Message.attachment");
     config.compile_fds(descriptors)?;
     Ok(())
 }

@@ -101,6 +101,25 @@ pub fn clap_message(err: &clap::Error) -> String {
     first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
+/// Parses a program that reads flags and environment variables only, no configuration file:
+/// `args` (program name first) over the lookup `env`, as [`parse`] does.
+///
+/// # Errors
+/// A bad option or variable, named; [`LayerError::Cli`] also for `--help` and `--version`.
+pub fn parse_env_only<T: clap::Parser>(
+    args: impl IntoIterator<Item = OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<T, LayerError> {
+    let layers = Layers {
+        env,
+        config_arg: None,
+        tables: &[],
+        other_ids: &[],
+    };
+    let matches = parse(&T::command(), args.into_iter().collect(), &layers)?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
 /// Parses `args` (program name first) with `cmd` (declared with `env` attributes) over the
 /// environment and the file of `layers`.
 pub fn parse(

@@ -9,17 +9,22 @@
 //!   package's build script).
 //! - `--generate KIND` prints the man page or a shell completion script ([`GenerateArgs`]);
 //!   `cargo xtask install` installs them next to the binaries.
+//! - Clients name their server and check its certificate with the same flags ([`server`]).
 //! - Each subcommand's help shows only its own options (no `global` settings).
 //! - Settings read from the environment and a TOML file go through the same clap parsers as
 //!   flags ([`layers`]), and a bad value names its flag, variable, or file line and column.
 
+pub mod device;
 pub mod generate;
 pub mod layers;
 pub mod position;
 pub mod report;
+pub mod server;
 
+pub use device::device_name;
 pub use generate::{Generate, GenerateArgs};
-pub use report::{Hint, run_main};
+pub use report::{Hint, run_main, run_main_with_status};
+pub use server::ServerArgs;
 
 /// The version string for clap's `version`: the package version and the commit, e.g.
 /// `0.1.0 (commit 92ebb8c1a2b3)`. The package's build script must call

@@ -65,11 +65,22 @@ pub fn run_main(
     body: impl FnOnce() -> anyhow::Result<ExitCode>,
     hint: impl FnOnce(&anyhow::Error) -> Option<Hint>,
 ) -> ExitCode {
+    run_main_with_status(program, body, hint, |_| 1)
+}
+
+/// [`run_main`] for a program whose failures have several statuses (chatctl's 3 for
+/// authentication, 4 for not found, ...): `status` picks the one of an error.
+pub fn run_main_with_status(
+    program: &str,
+    body: impl FnOnce() -> anyhow::Result<ExitCode>,
+    hint: impl FnOnce(&anyhow::Error) -> Option<Hint>,
+    status: impl FnOnce(&anyhow::Error) -> u8,
+) -> ExitCode {
     match body() {
         Ok(code) => code,
         Err(err) => {
             print(program, &err, hint(&err).as_ref());
-            ExitCode::FAILURE
+            ExitCode::from(status(&err))
         }
     }
 }

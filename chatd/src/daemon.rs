@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
@@ -20,12 +21,17 @@ use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
 use crate::delivery::relay::{InProcessRelay, Relay};
+use crate::files::Files;
+use crate::files::blob::BlobStore;
+use crate::files::blob::fs::FsBlobs;
+use crate::files::blob::gridfs::GridFsBlobs;
+use crate::files::urls::UrlSigner;
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
 use crate::limits::shared::SharedLimiter;
 use crate::ops::admin_http::AdminState;
 use crate::ops::config::{Config, Storage};
-use crate::ops::datadir::{DB_FILE, DataDirError, DataDirOptions};
+use crate::ops::datadir::{DB_FILE, DataDir, DataDirError, DataDirOptions};
 use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, Settings};
@@ -44,6 +50,8 @@ pub enum Listener {
     Quic,
     /// Metrics and health over HTTP (`--admin-listen`).
     Admin,
+    /// Files at signed URLs over HTTPS (`--files-https-listen`).
+    FilesHttps,
 }
 
 impl std::fmt::Display for Listener {
@@ -51,6 +59,7 @@ impl std::fmt::Display for Listener {
         f.write_str(match self {
             Listener::Quic => "chat/1 (QUIC)",
             Listener::Admin => "admin HTTP",
+            Listener::FilesHttps => "files over HTTPS",
         })
     }
 }
@@ -74,6 +83,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The admin HTTP address.
     pub admin_addr: SocketAddr,
+    /// The HTTPS file server's address, when it is on.
+    pub files_https_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
     pub fingerprint: String,
     state: Arc<AppState>,
@@ -91,15 +102,16 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names, and the file blob store beside it.
 ///
-/// With `--mongo-uri` the store is MongoDB (cluster mode); otherwise the embedded SQLite database
-/// in the data directory, which must exist. `metrics`, when given, counts the MongoDB store's
-/// round trips.
+/// With `--mongo-uri` the store is MongoDB (cluster mode) and file bytes go to GridFS in the same
+/// database; otherwise the embedded SQLite database in the data directory, which must exist, and
+/// file bytes under `files/` there. `metrics`, when given, counts the MongoDB store's round
+/// trips.
 pub async fn open_store(
     storage: &Storage,
     metrics: Option<&Metrics>,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
     if let Some(uri) = &storage.mongo_uri {
         let options = MongoOptions {
             command_counter: metrics.map(Metrics::store_commands),
@@ -108,8 +120,12 @@ pub async fn open_store(
         let store = MongoStore::connect(uri.as_str(), options)
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
-        return Ok(Arc::new(store));
+        let blobs = Arc::new(GridFsBlobs::new(&store.database()));
+        return Ok((Arc::new(store), blobs));
     }
+    let root = storage.data_dir.join("files");
+    let blobs = FsBlobs::open(&root)
+        .with_context(|| format!("cannot prepare the file directory {}", root.display()))?;
     let sqlite_path = storage.data_dir.join(DB_FILE);
     let path = sqlite_path.clone();
     let durability = storage.durability;
@@ -126,7 +142,7 @@ pub async fn open_store(
     .await
     .context("store open task")?
     .with_context(|| format!("cannot open the database {}", sqlite_path.display()))?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), Arc::new(blobs)))
 }
 
 fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
@@ -157,7 +173,31 @@ impl Daemon {
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
         let s = &config.settings;
-        let backend = open_store(&s.storage, Some(&metrics)).await?;
+        let (backend, blobs) = open_store(&s.storage, Some(&metrics)).await?;
+        // The HTTPS file server is bound first: the URLs it signs name its real address.
+        let (files_https, urls) = match &config.files_https {
+            Some(https) => {
+                let listener = tokio::net::TcpListener::bind(https.listen)
+                    .await
+                    .map_err(|e| ListenError {
+                        listener: Listener::FilesHttps,
+                        addr: https.listen,
+                        source: e.into(),
+                    })?;
+                let addr = listener.local_addr().context("https files address")?;
+                let base = https
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("https://{addr}"));
+                let signer = UrlSigner::new(data.token_key.as_bytes(), &base, s.file_url_ttl);
+                (Some((listener, addr)), Some(signer))
+            }
+            None => (None, None),
+        };
+        let files = Arc::new(
+            Files::new(blobs, config.files(), urls, data.path.join("files-scratch"))
+                .context("cannot prepare the file scratch directory")?,
+        );
         let guarded: Arc<dyn Store> =
             Arc::new(GuardedStore::new(backend, s.store_timeout, metrics.clone()));
         let (cluster, store, members, relay, limits) = match &s.redis_url {
@@ -206,15 +246,22 @@ impl Daemon {
             settings: Settings {
                 node_id: config.node_id.clone(),
                 max_connections: s.max_connections as usize,
+                max_unauthenticated: config.max_unauthenticated() as usize,
+                max_unauthenticated_per_address: s.max_unauthenticated_per_address as usize,
+                max_authenticated_per_address: s.max_authenticated_per_address as usize,
+                auth_deadline: s.auth_deadline,
+                max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
                 steering: s.steering,
             },
             cluster: cluster.clone(),
+            files,
         });
 
         let server_config = crate::server::endpoint::server_config(
             data.cert_chain.clone(),
             data.private_key.clone_key(),
+            s.max_unauthenticated_bytes,
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)
             .map_err(|source| ListenError {
@@ -260,14 +307,30 @@ impl Daemon {
                 let _ = admin_stop_rx.await;
             },
         ));
+        let background = CancellationToken::new();
+        let files_https_addr = match files_https {
+            Some((listener, addr)) => {
+                start_files_https(&state, listener, &data, background.clone())
+                    .context("cannot start the https file server")?;
+                Some(addr)
+            }
+            None => None,
+        };
+        tokio::spawn(crate::handlers::files::gc::run(
+            state.clone(),
+            background.clone(),
+        ));
+        let stop_background = background.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {
             let _ = stop_rx.await;
             let _ = admin_stop_tx.send(());
+            stop_background.cancel();
         }));
         tracing::info!(%addr, %admin_addr, backend = store.backend(), node = %config.node_id, "chatd started");
         Ok(Daemon {
             addr,
             admin_addr,
+            files_https_addr,
             fingerprint: data.fingerprint.clone(),
             state,
             stop: Some(stop_tx),
@@ -287,6 +350,21 @@ impl Daemon {
     #[cfg(feature = "testing")]
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         self.state.delivery.drop_connections(user_id)
+    }
+
+    /// A download URL for `user_id` to fetch `file_id`, signed as if at `now_ms` (ms since the
+    /// epoch), and its expiry; `None` when the HTTPS file server is off.
+    #[cfg(feature = "testing")]
+    pub fn sign_file_url(&self, file_id: &str, user_id: u64, now_ms: i64) -> Option<(String, i64)> {
+        let signer = self.state.files.urls.as_ref()?;
+        Some(signer.sign(file_id, user_id, now_ms))
+    }
+
+    /// Fills the image-processing queue until the guard drops: finishing an image upload
+    /// meanwhile is answered UNAVAILABLE.
+    #[cfg(feature = "testing")]
+    pub fn fill_image_queue(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.state.files.thumbnailer.fill_queue()
     }
 
     /// Cluster mode: stops this node's Redis work at once, as if it crashed (no goodbye).
@@ -318,4 +396,32 @@ impl Daemon {
         }
         result
     }
+}
+
+/// Serves the HTTPS file server (signed download URLs) on `listener` with the server's TLS
+/// identity until `stop`.
+fn start_files_https(
+    state: &Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    data: &DataDir,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("tls configuration")?
+        .with_no_client_auth()
+        .with_single_cert(data.cert_chain.clone(), data.private_key.clone_key())
+        .context("server certificate and key do not match or are unsupported")?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let addr = listener.local_addr().context("https files address")?;
+    let handler_state = state.clone();
+    tokio::spawn(crate::ops::admin_http::serve_with(
+        listener,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),
+        move |req| crate::handlers::files::http::handle(handler_state.clone(), req),
+        async move { stop.cancelled().await },
+    ));
+    tracing::info!(%addr, "https file server started");
+    Ok(())
 }

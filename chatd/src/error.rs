@@ -6,7 +6,7 @@ use chatproto::error::CloseCode;
 use chatproto::pb;
 
 use crate::limits::keyed::RateLimited;
-use crate::store::StoreError;
+use crate::store::{ConflictKind, StoreError};
 use crate::validate::{FieldError, FieldErrorKind};
 
 /// A request failed; the variant is the wire error code.
@@ -117,6 +117,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(what),
+            // Spec 9.6: keeping the last admin is an authorization rule, not a state conflict.
+            StoreError::Conflict(ConflictKind::LastAdmin) => {
+                ApiError::denied(ConflictKind::LastAdmin.to_string())
+            }
             StoreError::Conflict(kind) => ApiError::conflict(kind.to_string()),
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "store unavailable");

@@ -11,6 +11,8 @@
 //! - `conn`: what a handler knows about its connection; `handlers`: one function per request
 //!   kind.
 //! - `store`: storage traits and backends (SQLite embedded default, MongoDB).
+//! - `files`: file upload and download, their bytes (filesystem or GridFS), thumbnails,
+//!   signed HTTPS download URLs and the collector of unreferenced files.
 //! - `delivery`: fan-out of events to connections on every node, presence, membership cache.
 //! - `cluster`: cluster mode over Redis (pub/sub between nodes, presence, registry and
 //!   steering, read cache); `resilience`: breakers, backoff, store deadline.
@@ -34,6 +36,7 @@ mod conn;
 pub mod daemon;
 mod delivery;
 mod error;
+mod files;
 mod handlers;
 mod limits;
 pub mod ops;

@@ -7,6 +7,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::ClusterNode;
 use crate::delivery::Delivery;
+use crate::files::Files;
 use crate::limits::Limits;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -18,6 +19,16 @@ pub struct Settings {
     pub node_id: String,
     /// Most connections served at once; more are closed with SERVER_BUSY.
     pub max_connections: usize,
+    /// Most unauthenticated connections at once, below `max_connections`.
+    pub max_unauthenticated: usize,
+    /// Most unauthenticated connections from one address.
+    pub max_unauthenticated_per_address: usize,
+    /// Most authenticated connections from one address.
+    pub max_authenticated_per_address: usize,
+    /// How long a connection may stay unauthenticated.
+    pub auth_deadline: Duration,
+    /// Request bytes an unauthenticated connection may have buffered.
+    pub max_unauthenticated_bytes: usize,
     /// How long draining waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Least-connections steering of new connections (cluster mode).
@@ -43,6 +54,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Cluster services, when `--redis-url` is set.
     pub cluster: Option<Arc<ClusterNode>>,
+    /// File storage and what runs beside it (capability `files`).
+    pub files: Arc<Files>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -50,6 +63,18 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// This node's dependencies, each checked with a round trip now (for `admin_health`): the
+    /// store, and Redis in cluster mode; why each failed.
+    pub async fn health_checks(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let mut checks = vec![("store", self.store.ping().await.map_err(|e| e.to_string()))];
+        if let Some(cluster) = &self.cluster {
+            checks.push(("redis", cluster.ping_redis().await));
+        }
+        checks
     }
 }
 

@@ -9,17 +9,25 @@ pub enum Capability {
     Datagrams,
     /// The client follows `Welcome.redirect` (protocol.md 3.3).
     Redirect,
+    /// File upload and download (chat/1.1, protocol.md section 13).
+    Files,
 }
 
 impl Capability {
-    /// Every capability of chat/1.0 (the reserved names are never offered nor accepted).
-    pub const ALL: [Capability; 2] = [Capability::Datagrams, Capability::Redirect];
+    /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
+    /// offered nor accepted).
+    pub const ALL: [Capability; 3] = [
+        Capability::Datagrams,
+        Capability::Redirect,
+        Capability::Files,
+    ];
 
     /// The name on the wire.
     pub const fn name(self) -> &'static str {
         match self {
             Capability::Datagrams => "datagrams",
             Capability::Redirect => "redirect",
+            Capability::Files => "files",
         }
     }
 
@@ -50,7 +58,7 @@ mod tests {
         for cap in Capability::ALL {
             assert_eq!(Capability::from_name(cap.name()), Some(cap));
         }
-        for reserved in ["files", "calls", "push", "Datagrams", ""] {
+        for reserved in ["calls", "push", "Datagrams", "Files", ""] {
             assert_eq!(Capability::from_name(reserved), None);
         }
         assert!(Capability::Redirect.is_in(&["datagrams".into(), "redirect".into()]));

@@ -298,16 +298,29 @@ pub enum StreamCode {
     /// 0x101: the announced frame length exceeds the receiver's limit; the server answers
     /// `TOO_LARGE` first when it can.
     FrameTooLarge = 0x101,
-    /// 0x102: the request stream stayed idle too long (10 s) before its frame was complete.
+    /// 0x102: the request stream stayed idle too long (10 s) before its frame was complete, or
+    /// an upload stream made no progress for the upload idle timeout.
     RequestTimeout = 0x102,
+    /// 0x103: an upload stream names an upload that is not the caller's, is finished or
+    /// discarded, or starts at an offset other than the server's (capability `files`).
+    UploadRejected = 0x103,
+    /// 0x104: an upload stream carried more bytes than its upload declared; the upload is
+    /// discarded.
+    UploadTooLong = 0x104,
+    /// 0x105: the server could not store or read a file's bytes; resume later from the offset
+    /// the server reports.
+    TransferFailed = 0x105,
 }
 
 impl StreamCode {
     /// Every stream error code, in numeric order.
-    pub const ALL: [StreamCode; 3] = [
+    pub const ALL: [StreamCode; 6] = [
         StreamCode::FrameError,
         StreamCode::FrameTooLarge,
         StreamCode::RequestTimeout,
+        StreamCode::UploadRejected,
+        StreamCode::UploadTooLong,
+        StreamCode::TransferFailed,
     ];
 
     /// The numeric code on the wire.
@@ -326,6 +339,9 @@ impl StreamCode {
             StreamCode::FrameError => "FRAME_ERROR",
             StreamCode::FrameTooLarge => "FRAME_TOO_LARGE",
             StreamCode::RequestTimeout => "REQUEST_TIMEOUT",
+            StreamCode::UploadRejected => "UPLOAD_REJECTED",
+            StreamCode::UploadTooLong => "UPLOAD_TOO_LONG",
+            StreamCode::TransferFailed => "TRANSFER_FAILED",
         }
     }
 }
@@ -426,7 +442,10 @@ mod tests {
             vec![
                 (0x100, "FRAME_ERROR"),
                 (0x101, "FRAME_TOO_LARGE"),
-                (0x102, "REQUEST_TIMEOUT")
+                (0x102, "REQUEST_TIMEOUT"),
+                (0x103, "UPLOAD_REJECTED"),
+                (0x104, "UPLOAD_TOO_LONG"),
+                (0x105, "TRANSFER_FAILED"),
             ]
         );
         for c in CloseCode::ALL {
@@ -436,7 +455,7 @@ mod tests {
             assert_eq!(StreamCode::from_code(u64::from(c.code())), Some(c));
         }
         assert_eq!(CloseCode::from_code(8), None);
-        assert_eq!(StreamCode::from_code(0x103), None);
+        assert_eq!(StreamCode::from_code(0x106), None);
         assert_eq!(
             StreamCode::FrameTooLarge.to_string(),
             "FRAME_TOO_LARGE (0x101)"

@@ -80,6 +80,12 @@ impl FrameReader {
     pub fn stream_mut(&mut self) -> &mut quinn::RecvStream {
         &mut self.recv
     }
+
+    /// The stream and the bytes read past the last frame: a stream whose frame is followed by
+    /// raw bytes (an upload stream, a download answer) continues with these.
+    pub fn into_parts(self) -> (quinn::RecvStream, Bytes) {
+        (self.recv, self.buf.freeze())
+    }
 }
 
 /// Why writing a frame failed.

@@ -111,9 +111,21 @@ impl RequestStream {
         Err(err)
     }
 
+    /// Answers without reading the request: stops the receive side with `code`, then writes
+    /// `response` as [`respond`](Self::respond) does. For a request the server will not read
+    /// (chatd: a connection's pre-authentication budget is spent).
+    pub async fn refuse(
+        mut self,
+        code: StreamCode,
+        response: &pb::Response,
+    ) -> Result<Answered, WriteFrameError> {
+        let _ = self.reader.stream_mut().stop(code.into());
+        self.respond(response).await
+    }
+
     /// Writes the response and finishes the stream. A response too large for a frame (a server
-    /// bug: answers are bounded by construction) goes out as a `TOO_LARGE` error answer instead,
-    /// so the client never sees a stream end without an answer. The returned [`Answered`] tells
+    /// bug: answers are bounded by construction) goes out as an `INTERNAL` error answer instead
+    /// (spec 4.1), so the client never sees a stream end without an answer. The returned [`Answered`] tells
     /// when the client has the whole answer.
     pub async fn respond(mut self, response: &pb::Response) -> Result<Answered, WriteFrameError> {
         let bytes = match encode_frames([response], MAX_FRAME_BYTES) {
@@ -125,13 +137,24 @@ impl RequestStream {
         let _ = self.send.finish();
         Ok(Answered { send: self.send })
     }
+
+    /// Writes the response frame and leaves the stream open, for an answer that raw bytes
+    /// follow (`download`): the caller writes them and finishes the stream.
+    pub async fn respond_open(
+        mut self,
+        response: &pb::Response,
+    ) -> Result<quinn::SendStream, WriteFrameError> {
+        let bytes = encode_frames([response], MAX_FRAME_BYTES)?;
+        self.send.write_chunk(bytes).await?;
+        Ok(self.send)
+    }
 }
 
 fn oversize_answer(request_id: u64, err: &FrameError) -> pb::Response {
     pb::Response {
         request_id,
         result: Some(pb::response::Result::Error(pb::Error {
-            code: pb::ErrorCode::TooLarge as i32,
+            code: pb::ErrorCode::Internal as i32,
             message: format!("the answer cannot be sent: {err}"),
             ..Default::default()
         })),
@@ -150,6 +173,32 @@ impl Answered {
     pub async fn acknowledged(self) {
         let _ = self.send.stopped().await;
     }
+}
+
+/// The largest `UploadStreamHeader` frame a server accepts: far more than an upload id and an
+/// offset need.
+pub const MAX_UPLOAD_HEADER_BYTES: usize = 1024;
+
+/// Reads the header frame of an accepted upload stream (capability `files`) within
+/// [`REQUEST_READ_TIMEOUT`]. Returns the header, the stream and the content bytes that arrived
+/// with the header. On a bad or late header the stream is stopped (FRAME_ERROR,
+/// FRAME_TOO_LARGE or REQUEST_TIMEOUT) and `None` is returned.
+pub async fn read_upload_header(
+    recv: quinn::RecvStream,
+) -> Option<(pb::UploadStreamHeader, quinn::RecvStream, bytes::Bytes)> {
+    let mut reader = FrameReader::new(recv, MAX_UPLOAD_HEADER_BYTES);
+    let code = match tokio::time::timeout(REQUEST_READ_TIMEOUT, reader.read()).await {
+        Ok(Ok(header)) => {
+            let (recv, rest) = reader.into_parts();
+            return Some((header, recv, rest));
+        }
+        Err(_) => StreamCode::RequestTimeout,
+        Ok(Err(ReadFrameError::Frame(FrameError::Oversize { .. }))) => StreamCode::FrameTooLarge,
+        Ok(Err(ReadFrameError::Read(_))) => return None,
+        Ok(Err(_)) => StreamCode::FrameError,
+    };
+    let _ = reader.stream_mut().stop(code.into());
+    None
 }
 
 /// The writing end of a connection's event stream.

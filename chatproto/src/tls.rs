@@ -108,6 +108,7 @@ pub fn rustls_client_config(verification: &Verification) -> Result<rustls::Clien
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(FixedVerifier {
                 pin: Some(*pin),
+                seen: None,
                 algorithms: provider.signature_verification_algorithms,
             }))
             .with_no_client_auth(),
@@ -120,6 +121,7 @@ pub fn rustls_client_config(verification: &Verification) -> Result<rustls::Clien
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(FixedVerifier {
                     pin: None,
+                    seen: None,
                     algorithms: provider.signature_verification_algorithms,
                 }))
                 .with_no_client_auth()
@@ -127,6 +129,31 @@ pub fn rustls_client_config(verification: &Verification) -> Result<rustls::Clien
     };
     config.alpn_protocols = vec![crate::ALPN.to_vec()];
     Ok(config)
+}
+
+/// Where [`recording_client_config`] puts the fingerprint of the certificate it was shown.
+pub(crate) type SeenFingerprint = Arc<std::sync::Mutex<Option<Fingerprint>>>;
+
+/// A quinn client configuration that accepts any certificate but records the fingerprint of the
+/// end-entity certificate the server presents, to show it to a user before they trust it. The
+/// handshake signature is still verified, so a completed handshake proves the server holds the
+/// key of the recorded certificate.
+pub(crate) fn recording_client_config() -> Result<(quinn::ClientConfig, SeenFingerprint), TlsError>
+{
+    let provider = provider();
+    let seen = SeenFingerprint::default();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(FixedVerifier {
+            pin: None,
+            seen: Some(seen.clone()),
+            algorithms: provider.signature_verification_algorithms,
+        }))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![crate::ALPN.to_vec()];
+    Ok((quic_config(tls)?, seen))
 }
 
 /// The transport settings of client connections: keep-alive, idle timeout, datagrams on, and
@@ -147,7 +174,10 @@ pub fn transport_config() -> quinn::TransportConfig {
 
 /// A quinn client configuration for `verification` with [`transport_config`].
 pub fn client_config(verification: &Verification) -> Result<quinn::ClientConfig, TlsError> {
-    let tls = rustls_client_config(verification)?;
+    quic_config(rustls_client_config(verification)?)
+}
+
+fn quic_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, TlsError> {
     let quic =
         QuicClientConfig::try_from(Arc::new(tls)).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
@@ -171,10 +201,11 @@ fn root_store(pem: &[u8]) -> Result<rustls::RootCertStore, TlsError> {
 }
 
 /// Accepts one pinned certificate (or, with no pin, any certificate), and verifies handshake
-/// signatures normally.
+/// signatures normally. With `seen`, it records the fingerprint of the certificate presented.
 #[derive(Debug)]
 struct FixedVerifier {
     pin: Option<[u8; 32]>,
+    seen: Option<SeenFingerprint>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -187,6 +218,11 @@ impl ServerCertVerifier for FixedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(seen) = &self.seen
+            && let Ok(mut slot) = seen.lock()
+        {
+            *slot = Some(fingerprint_of_der(end_entity));
+        }
         match self.pin {
             None => Ok(ServerCertVerified::assertion()),
             Some(pin) if fingerprint_of_der(end_entity) == pin => {

@@ -125,3 +125,57 @@ async fn insecure_mode_accepts_anything() {
         .expect("insecure accepts a self-signed certificate for another name");
     assert_eq!(client.welcome().unwrap().node_id, "insecure");
 }
+
+#[tokio::test]
+async fn trust_on_first_use_records_the_fingerprint_and_refuses_a_changed_one() {
+    use chatproto::client::store::{KnownServers, TrustCheck, fetch_fingerprint};
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers");
+    let server = TestServer::start("tofu").await;
+    let address = server.address();
+
+    // First contact: the fingerprint is the certificate's, and nothing is known yet.
+    let seen = fetch_fingerprint(&address, None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(seen, fingerprint_of_der(server.identity.leaf_der()));
+    let mut known = KnownServers::load(&path).unwrap();
+    assert_eq!(known.check(&address, &seen), TrustCheck::Unknown);
+    known.trust(&address, seen).unwrap();
+
+    // Later runs find it trusted and connect with it pinned.
+    let known = KnownServers::load(&path).unwrap();
+    assert_eq!(known.check(&address, &seen), TrustCheck::Trusted);
+    let pin = known.get(&address).unwrap();
+    try_connect(&server, Verification::Pin(pin), "localhost")
+        .await
+        .expect("the recorded fingerprint is accepted");
+
+    // Another certificate at a trusted address (here: a second server whose address was
+    // trusted with the first one's fingerprint) is a change, and the pin refuses it.
+    let impostor = TestServer::start("impostor").await;
+    let mut known = known;
+    known.trust(&impostor.address(), pin).unwrap();
+    let seen = fetch_fingerprint(&impostor.address(), None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        known.check(&impostor.address(), &seen),
+        TrustCheck::Changed { known: pin }
+    );
+    assert!(
+        try_connect(&impostor, Verification::Pin(pin), "localhost")
+            .await
+            .is_err(),
+        "the pinned fingerprint refuses the impostor"
+    );
+
+    // Nothing listening: a connect error that names the address.
+    let closed = "127.0.0.1:9".to_string();
+    let err = fetch_fingerprint(&closed, None, Duration::from_millis(300))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+}

@@ -206,6 +206,19 @@ round_trips!(
     AdminSetRole,
     AdminListSessions,
     AdminRevokeSessions,
+    AdminCreateUser,
+    AdminHealth,
+    ServerHealth,
+    HealthCheck,
+    // Files.
+    BeginUpload,
+    UploadTicket,
+    UploadStreamHeader,
+    FinishUpload,
+    FileInfo,
+    Thumbnail,
+    DownloadFile,
+    Download,
 );
 
 #[test]

@@ -232,6 +232,7 @@ fn every_checked_in_vector_holds() {
                 FrameType::Response => check_stream::<pb::Response>(&v),
                 FrameType::Event => check_stream::<pb::Event>(&v),
                 FrameType::Datagram => check_datagram(&v),
+                FrameType::UploadStreamHeader => check_stream::<pb::UploadStreamHeader>(&v),
             };
             if let Err(e) = result {
                 failures.push(format!("{file}: {}: {e}", v.name));

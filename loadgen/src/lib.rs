@@ -21,6 +21,7 @@
 //! - [`procstat`], [`scrape`]: loadgen's own CPU, chatd's `/metrics`.
 //! - [`progress`]: the progress bars.
 //! - [`error`]: the error type, [`LoadgenError`].
+//! - [`transfer`]: `loadgen transfer`, file transfer throughput.
 
 pub mod accounting;
 pub mod config;
@@ -36,6 +37,7 @@ pub mod schedule;
 pub mod scrape;
 pub mod stats;
 pub mod topology;
+pub mod transfer;
 
 use std::path::PathBuf;
 

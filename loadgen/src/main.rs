@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
-use loadgen::config::{Cli, Command, RunArgs, RunConfig};
+use loadgen::config::{Cli, Command, RunArgs, RunConfig, TransferArgs};
 
 fn main() -> ExitCode {
     let Cli { generate, command } = Cli::parse();
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             (None, Some(Command::Run(args))) => run(*args),
+            (None, Some(Command::Transfer(args))) => transfer(&args),
             // clap requires one of them (arg_required_else_help).
             (None, None) => Ok(ExitCode::from(2)),
         },
@@ -78,6 +79,23 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(3)
     })
+}
+
+fn transfer(args: &TransferArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime
+        .block_on(loadgen::transfer::run(args))
+        .context("the transfer failed")?;
+    runtime.shutdown_background();
+    if args.json {
+        println!("{}", serde_json::to_string(&report).context("json")?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Logs to standard error, `RUST_LOG` or warnings by default. With `--insecure` the SDK's

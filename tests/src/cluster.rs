@@ -29,8 +29,10 @@ pub const GENEROUS_LIMITS: &[&str] = &[
     "--limit-request=100000/s burst 100000",
     "--limit-address-request=100000/s burst 100000",
     "--limit-login-account=100000/s burst 100000",
+    "--limit-login-account-address=100000/s burst 100000",
     "--limit-login-address=100000/s burst 100000",
     "--limit-typing=100000/s burst 100000",
+    "--limit-upload=100000/s burst 100000",
 ];
 
 /// How long a drained node may take to exit after SIGTERM (chatd promises 10 s).

@@ -5,11 +5,13 @@
 //!
 //! # Layout
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
-//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection.
+//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection;
+//!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
 //! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
+//! - [`tmux`]: a terminal program (chat-tui) driven through a private tmux server.
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 //!
 //! The suites are three test binaries: `tests/api` (in-process chatd), `tests/processes` (the
@@ -20,6 +22,7 @@ pub mod chatd;
 pub mod client;
 pub mod cluster;
 pub mod ferretdb;
+pub mod files;
 pub mod nginx;
 pub mod ports;
 pub mod postgres;
@@ -27,6 +30,7 @@ pub mod process;
 pub mod raw;
 pub mod redis;
 pub mod server;
+pub mod tmux;
 pub mod tools;
 pub mod traffic;
 pub mod users;

@@ -1,7 +1,7 @@
 //! A raw chat/1 connection without the SDK, for tests of what the SDK would never send:
 //! requests out of order, malformed or oversize frames.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use chatproto::fingerprint::parse_fingerprint;
 use chatproto::io::{FrameReader, encode_frames};
@@ -28,9 +28,23 @@ impl RawConn {
         fingerprint: &str,
         transport: quinn::TransportConfig,
     ) -> RawConn {
+        Self::connect_as(addr, fingerprint, transport, Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// Connects from the local address `from`, sending nothing: any of 127.0.0.0/8 plays
+    /// another client address on loopback (Linux answers them all).
+    pub async fn connect_from(addr: SocketAddr, fingerprint: &str, from: IpAddr) -> RawConn {
+        Self::connect_as(addr, fingerprint, quinn::TransportConfig::default(), from).await
+    }
+
+    async fn connect_as(
+        addr: SocketAddr,
+        fingerprint: &str,
+        transport: quinn::TransportConfig,
+        from: IpAddr,
+    ) -> RawConn {
         let pin = parse_fingerprint(fingerprint).expect("fingerprint");
-        let mut endpoint =
-            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+        let mut endpoint = quinn::Endpoint::client(SocketAddr::new(from, 0)).expect("endpoint");
         let mut config = client_config(&Verification::Pin(pin)).expect("client config");
         config.transport_config(std::sync::Arc::new(transport));
         endpoint.set_default_client_config(config);
@@ -77,6 +91,41 @@ impl RawConn {
             client_name: "raw".into(),
         }))
         .await
+    }
+}
+
+impl RawConn {
+    /// Sends `register` for `username` (with the test password) and returns the answer.
+    pub async fn register(&self, username: &str) -> pb::Response {
+        self.request(pb::request::Kind::Register(pb::Register {
+            username: username.into(),
+            email: format!("{username}@example.test"),
+            password: crate::client::PASSWORD.into(),
+            device_name: "raw".into(),
+        }))
+        .await
+    }
+
+    /// Sends `login` and returns the answer.
+    pub async fn login(&self, username: &str, password: &str) -> pb::Response {
+        self.request(pb::request::Kind::Login(pb::Login {
+            username: username.into(),
+            password: password.into(),
+            device_name: "raw".into(),
+        }))
+        .await
+    }
+
+    /// Waits until the server closes the connection; returns its application close code and
+    /// reason (panics on any other end).
+    pub async fn closed_by_server(&self) -> (u64, String) {
+        match self.conn.closed().await {
+            quinn::ConnectionError::ApplicationClosed(close) => (
+                close.error_code.into_inner(),
+                String::from_utf8_lossy(&close.reason).into_owned(),
+            ),
+            other => panic!("the connection ended otherwise: {other}"),
+        }
     }
 }
 

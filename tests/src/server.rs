@@ -15,8 +15,10 @@ pub const GENEROUS_LIMITS: &[&str] = &[
     "--limit-request=100000/s burst 100000",
     "--limit-address-request=100000/s burst 100000",
     "--limit-login-account=100000/s burst 100000",
+    "--limit-login-account-address=100000/s burst 100000",
     "--limit-login-address=100000/s burst 100000",
     "--limit-typing=100000/s burst 100000",
+    "--limit-upload=100000/s burst 100000",
 ];
 
 /// A running in-process chatd.
@@ -72,6 +74,11 @@ impl TestServer {
         self.daemon().admin_addr
     }
 
+    /// The HTTPS file server's address, when `--files-https-listen` is set.
+    pub fn files_https_addr(&self) -> Option<SocketAddr> {
+        self.daemon().files_https_addr
+    }
+
     /// The certificate fingerprint for `--pin`.
     pub fn fingerprint(&self) -> String {
         self.daemon().fingerprint.clone()
@@ -85,6 +92,18 @@ impl TestServer {
     /// The store the server's handlers use (to set up or inspect state in assertions).
     pub fn store(&self) -> std::sync::Arc<dyn chatd::testing::Store> {
         self.daemon().store()
+    }
+
+    /// A download URL for `user_id` to fetch `file_id` as if signed at `now_ms`, and its
+    /// expiry; `None` when the HTTPS file server is off.
+    pub fn sign_file_url(&self, file_id: &str, user_id: u64, now_ms: i64) -> Option<(String, i64)> {
+        self.daemon().sign_file_url(file_id, user_id, now_ms)
+    }
+
+    /// Fills the server's image-processing queue until the guard drops (finishing an image
+    /// upload meanwhile is answered UNAVAILABLE).
+    pub fn fill_image_queue(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.daemon().fill_image_queue()
     }
 
     /// Drops a user's connections from the server side; returns how many there were.

@@ -69,6 +69,11 @@ pub fn postgres_bin_dir() -> PathBuf {
     })
 }
 
+/// `tmux` (the end-to-end tests of chat-tui drive it in a tmux pane).
+pub fn tmux() -> PathBuf {
+    tool("CHAT_TEST_TMUX", "tmux")
+}
+
 /// `systemd-analyze`.
 pub fn systemd_analyze() -> PathBuf {
     tool("CHAT_TEST_SYSTEMD_ANALYZE", "systemd-analyze")
@@ -77,10 +82,27 @@ pub fn systemd_analyze() -> PathBuf {
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
 /// otherwise). `CHAT_TEST_CHATD` overrides it.
 pub fn chatd_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHAT_TEST_CHATD") {
-        return PathBuf::from(path);
+    overridden_binary("CHAT_TEST_CHATD", "chatd", "chatd")
+}
+
+/// The `chat-tui` binary of this workspace, found or built like [`chatd_binary`].
+/// `CHAT_TEST_CHAT_TUI` overrides it.
+pub fn chat_tui_binary() -> PathBuf {
+    overridden_binary("CHAT_TEST_CHAT_TUI", "chat-tui", "chat-tui")
+}
+
+/// The `chatctl` binary of this workspace, found or built like [`chatd_binary`].
+/// `CHAT_TEST_CHATCTL` overrides it.
+pub fn chatctl_binary() -> PathBuf {
+    overridden_binary("CHAT_TEST_CHATCTL", "chatctl", "chatctl")
+}
+
+/// `$var` if set, else [`workspace_binary`].
+fn overridden_binary(var: &str, package: &str, bin: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(path) => PathBuf::from(path),
+        None => workspace_binary(package, bin),
     }
-    workspace_binary("chatd", "chatd")
 }
 
 /// The binary `bin` of the workspace package `package`, of the profile this test runs in,

@@ -28,8 +28,7 @@ pub struct Args {
 /// launcher until Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let tools = super::deps::ensure()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Command::new(&cargo)
+    let build = super::cargo()
         .args([
             "build",
             "--release",

@@ -1,5 +1,7 @@
-//! Installs the real servers the end-to-end suites start: Debian's redis-server, nginx and
-//! postgresql, and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module source.
+//! Installs the real servers and tools the end-to-end suites use: Debian's redis-server, nginx,
+//! postgresql (for FerretDB's PostgreSQL handler) and tmux (chat-tui's end-to-end tests drive it
+//! in tmux panes), and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module
+//! source.
 //!
 //! Each tool is looked up first and installed only when missing, so the step is fast on a machine
 //! that has them. Any failure stops with a message that says what is missing and why.
@@ -22,7 +24,6 @@ const CARGO_MACHETE_VERSION: &str = "0.9.2";
 
 /// Installs cargo-machete from crates.io unless this version is already there.
 pub fn ensure_cargo_machete() -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let installed = Command::new("cargo-machete")
         .arg("--version")
         .output()
@@ -34,7 +35,7 @@ pub fn ensure_cargo_machete() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing cargo-machete {CARGO_MACHETE_VERSION}");
-    let status = Command::new(&cargo)
+    let status = super::cargo()
         .args([
             "install",
             "--locked",
@@ -63,6 +64,8 @@ pub struct Tools {
     pub ferretdb: PathBuf,
     /// PostgreSQL's server programs (for FerretDB's PostgreSQL handler).
     pub postgres_bin: PathBuf,
+    /// `tmux`.
+    pub tmux: PathBuf,
     /// `systemd-analyze`.
     pub systemd_analyze: PathBuf,
 }
@@ -76,6 +79,7 @@ impl Tools {
             ("CHAT_TEST_NGINX", &self.nginx),
             ("CHAT_TEST_FERRETDB", &self.ferretdb),
             ("CHAT_TEST_PG_BIN", &self.postgres_bin),
+            ("CHAT_TEST_TMUX", &self.tmux),
             ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
         ]
     }
@@ -325,6 +329,9 @@ pub fn ensure() -> anyhow::Result<Tools> {
         Some(nginx) if nginx_lacks_stream_module(&nginx) => missing.push(NGINX_STREAM_PACKAGE),
         Some(_) => {}
     }
+    if which("tmux").is_none() {
+        missing.push("tmux");
+    }
     // `systemd-analyze verify` checks deploy/systemd/chatd.service.
     if which("systemd-analyze").is_none() {
         missing.push("systemd");
@@ -341,6 +348,7 @@ pub fn ensure() -> anyhow::Result<Tools> {
         nginx: find("nginx")?,
         ferretdb: ensure_ferretdb()?,
         postgres_bin: ensure_postgres()?,
+        tmux: find("tmux")?,
         systemd_analyze: find("systemd-analyze")?,
     })
 }

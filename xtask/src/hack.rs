@@ -14,7 +14,6 @@
 //! single-package resolution still differs, and says what to run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
@@ -148,14 +147,19 @@ fn divergences(members: &[String]) -> anyhow::Result<(Resolution, Resolution)> {
     let (ws_target, ws_host) = resolve(&["--workspace"], true)?;
     let mut target = Resolution::new();
     let mut host = Resolution::new();
+    // Each member alone, as `cargo build -p X` resolves it and as `cargo run -p X --example E`
+    // or `cargo test -p X` does (its own dev-dependencies included): an example's
+    // dev-dependencies can pull a shared crate in with fewer features than the workspace's.
     for member in members.iter().filter(|m| m.as_str() != HACK) {
-        let (t, h) = resolve(&["-p", member], false)?;
-        for (mine, ws, out) in [(&t, &ws_target, &mut target), (&h, &ws_host, &mut host)] {
-            for (pkg, features) in mine {
-                if let Some(ws_features) = ws.get(pkg)
-                    && ws_features != features
-                {
-                    out.insert(pkg.clone(), ws_features.clone());
+        for dev in [false, true] {
+            let (t, h) = resolve(&["-p", member], dev)?;
+            for (mine, ws, out) in [(&t, &ws_target, &mut target), (&h, &ws_host, &mut host)] {
+                for (pkg, features) in mine {
+                    if let Some(ws_features) = ws.get(pkg)
+                        && ws_features != features
+                    {
+                        out.insert(pkg.clone(), ws_features.clone());
+                    }
                 }
             }
         }
@@ -223,8 +227,7 @@ fn parse<'a>(lines: impl Iterator<Item = &'a String>) -> Resolution {
 }
 
 fn cargo_tree(args: &[&str]) -> anyhow::Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
+    let out = super::cargo()
         .args(["tree", "--quiet"])
         .args(args)
         .current_dir(super::repo_root())
@@ -248,22 +251,52 @@ fn manifest(current: &str, target: &Resolution, host: &Resolution) -> String {
     out.push_str(&entries(target));
     out.push_str("\n[build-dependencies]\n");
     out.push_str(&entries(host));
+    // This crate exists to depend on what it never uses: tell cargo-machete so.
+    let keys: Vec<String> = [target, host]
+        .iter()
+        .flat_map(|resolution| keys(resolution))
+        .map(|key| format!("{key:?}"))
+        .collect();
+    out.push_str(&format!(
+        "\n[package.metadata.cargo-machete]\nignored = [{}]\n",
+        keys.join(", ")
+    ));
     out
 }
 
-fn entries(resolution: &Resolution) -> String {
+/// The dependency keys of `resolution`, in order: the package name, or `name-MAJOR` (`name-0-MINOR`
+/// below 1.0, where the minor version is the semver-breaking part) where two versions of one
+/// package need two keys.
+fn keys(resolution: &Resolution) -> Vec<String> {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for (name, _) in resolution.keys() {
         *names.entry(name).or_default() += 1;
     }
+    resolution
+        .keys()
+        .map(|(name, version)| {
+            if names[name.as_str()] > 1 {
+                format!("{name}-{}", compatible_part(version))
+            } else {
+                name.clone()
+            }
+        })
+        .collect()
+}
+
+/// The part of a version that semver-compatible releases share: `2` of `2.1.0`, `0-4` of `0.4.3`.
+fn compatible_part(version: &str) -> String {
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("0-{minor}"),
+        (Some(major), _) => major.to_owned(),
+        (None, _) => version.to_owned(),
+    }
+}
+
+fn entries(resolution: &Resolution) -> String {
     let mut out = String::new();
-    for ((name, version), features) in resolution {
-        // Two versions of one package need two keys.
-        let key = if names[name.as_str()] > 1 {
-            format!("{name}-{}", version.split('.').next().unwrap_or(version))
-        } else {
-            name.clone()
-        };
+    for (key, ((name, version), features)) in keys(resolution).into_iter().zip(resolution) {
         let list: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
         out.push_str(&format!(
             "{key} = {{ package = {name:?}, version = \"{version}\", default-features = false, features = [{}] }}\n",

@@ -31,8 +31,7 @@ const UID: u32 = 10001;
 pub fn run(args: Args) -> anyhow::Result<()> {
     let podman = super::deps::ensure_podman()?;
     let root = super::repo_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
+    let status = super::cargo()
         .args([
             "build",
             "--locked",

@@ -36,8 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(root) => root,
         None => default_root()?,
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(&cargo);
+    let mut build = super::cargo();
     build.args([
         "build",
         "--release",

@@ -25,6 +25,7 @@ mod test;
 mod vectors;
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use clap::{Parser, Subcommand};
 
@@ -55,7 +56,7 @@ enum Task {
     Image(image::Args),
     /// Regenerate workspace-hack (one build for every member), or check it with --check.
     Hack(hack::Args),
-    /// Fuzz the frame decoder with cargo-fuzz (needs a nightly toolchain and cargo-fuzz).
+    /// Run the cargo-fuzz targets of `fuzz/` (needs a nightly toolchain and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
 
@@ -72,6 +73,34 @@ fn main() -> anyhow::Result<()> {
         Task::Image(args) => image::run(args),
         Task::Install(args) => install::run(args),
     }
+}
+
+/// Variables `cargo run` gives the program it runs (here: xtask itself), besides the
+/// `CARGO_PKG_*` ones.
+const CARGO_RUN_VARS: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "OUT_DIR",
+];
+
+/// `cargo`, in the environment a developer's shell gives it. `cargo run -p xtask` hands this
+/// process `CARGO_PKG_NAME=xtask`, `CARGO_MANIFEST_DIR` and the like; build scripts that declare
+/// them with `rerun-if-env-changed` (ring's does) would see another environment than in a
+/// shell, run again, and everything above them would be compiled a second time.
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && (name.starts_with("CARGO_PKG_") || CARGO_RUN_VARS.contains(&name))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 /// The repository root (xtask lives one level below it).

@@ -16,7 +16,6 @@ pub struct Args {
 /// runs `cargo test --workspace` with their paths in the environment.
 pub fn run(args: Args) -> anyhow::Result<()> {
     super::lint_arch::run(&super::repo_root())?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     super::deps::ensure_cargo_machete()?;
     let status = Command::new("cargo-machete")
         .current_dir(super::repo_root())
@@ -26,7 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("cargo machete found unused dependencies ({status})");
     }
     let tools = super::deps::ensure()?;
-    let mut cmd = Command::new(cargo);
+    let mut cmd = super::cargo();
     cmd.args(["test", "--workspace", "--locked"])
         .args(&args.cargo_args);
     for (name, path) in tools.env() {

@@ -17,6 +17,7 @@ pub fn hint(err: &anyhow::Error) -> Option<Hint> {
         let (flag, var) = match listen.listener {
             Listener::Quic => ("--listen", "CHATD_LISTEN"),
             Listener::Admin => ("--admin-listen", "CHATD_ADMIN_LISTEN"),
+            Listener::FilesHttps => ("--files-https-listen", "CHATD_FILES_HTTPS_LISTEN"),
         };
         return Some(Hint(format!(
             "another process (perhaps another chatd) uses {}: stop it, or choose another address \

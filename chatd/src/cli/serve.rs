@@ -26,10 +26,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// What chatd prints on standard output once it serves: where, and the certificate fingerprint
 /// in exactly the form clients accept for `--pin`. README.md shows it, and its test compares.
 pub fn banner(daemon: &Daemon) -> String {
-    format!(
+    let mut banner = format!(
         "chatd listening on {}\ncertificate sha256 fingerprint: {}\nadmin http on http://{}\n",
         daemon.addr, daemon.fingerprint, daemon.admin_addr
-    )
+    );
+    if let Some(addr) = daemon.files_https_addr {
+        banner.push_str(&format!("https files on https://{addr}\n"));
+    }
+    banner
 }
 
 async fn wait_for_signal(term: &mut Signal, int: &mut Signal) {

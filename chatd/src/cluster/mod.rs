@@ -136,6 +136,15 @@ impl ClusterNode {
         }))
     }
 
+    /// One round trip to Redis (for `admin_health`); why it failed otherwise.
+    pub async fn ping_redis(&self) -> Result<(), String> {
+        self.redis
+            .query::<String>(&::redis::cmd("PING"))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     /// Wraps the store in the shared read cache. `store_timeout` is the longest a store read may
     /// take (it sets how long invalidations block re-caching).
     pub fn cached_store(&self, inner: Arc<dyn Store>, store_timeout: Duration) -> Arc<CachedStore> {

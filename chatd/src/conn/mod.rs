@@ -4,14 +4,18 @@
 //! This sits below both the server (which creates a `ConnCtx` per connection) and the handlers
 //! (which read and change it), so neither depends on the other through it. The connection's
 //! protocol state has one owner, [`phase::PhaseCell`], which holds no lock and never calls out
-//! (its module says why).
+//! (its module says why). Its place in the server's connection counts is its
+//! [`admission::Admission`].
 
+pub mod admission;
 mod events;
 pub mod phase;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chatproto::capability::Capability;
+use chatproto::error::CloseCode;
 use chatproto::pb;
 use tokio_util::task::TaskTracker;
 
@@ -19,6 +23,7 @@ use crate::delivery::kick::Kick;
 use crate::delivery::registry::ConnHandle;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use admission::Admission;
 pub use phase::Principal;
 use phase::{AuthRefused, Authenticated, PhaseCell};
 
@@ -35,6 +40,8 @@ pub struct ConnCtx {
     /// Closes the connection, with the reason's close code.
     pub kick: Kick,
     phase: PhaseCell,
+    /// The connection's place in the server's connection counts.
+    admission: Admission,
     /// The event stream writer(s): one per authentication (a logout ends one).
     writers: TaskTracker,
 }
@@ -49,9 +56,11 @@ impl std::fmt::Debug for ConnCtx {
 }
 
 impl ConnCtx {
-    /// The context of a connection that was just accepted: not greeted, not authenticated.
-    pub fn new(state: Arc<AppState>, conn: quinn::Connection) -> Self {
+    /// The context of a connection that was just accepted (and `admission` admitted): not
+    /// greeted, not authenticated.
+    pub fn new(state: Arc<AppState>, conn: quinn::Connection, admission: Admission) -> Self {
         ConnCtx {
+            admission,
             conn_id: state.delivery.next_conn_id(),
             remote: conn.remote_address(),
             state,
@@ -65,6 +74,13 @@ impl ConnCtx {
     /// The negotiated capabilities, once Hello is done.
     pub fn capabilities(&self) -> Option<Arc<[String]>> {
         self.phase.capabilities()
+    }
+
+    /// True when the client negotiated `cap` in its Hello.
+    pub fn has_capability(&self, cap: Capability) -> bool {
+        self.phase
+            .capabilities()
+            .is_some_and(|caps| cap.is_in(&caps))
     }
 
     /// Records a successful Hello; FAILED_PRECONDITION when it is the second one.
@@ -88,6 +104,28 @@ impl ConnCtx {
     /// The principal if authenticated.
     pub fn principal_opt(&self) -> Option<Principal> {
         self.phase.principal()
+    }
+
+    /// Counts the connection as authenticated while an authentication request runs (see
+    /// [`Admission`]): refused with UNAVAILABLE, closing the connection with SERVER_BUSY, when
+    /// the client's address already holds as many authenticated connections as allowed.
+    pub fn reserve_authenticated(&self) -> ApiResult<()> {
+        self.admission.reserve_authenticated().map_err(|refused| {
+            self.state.metrics.connection_rejected(refused.label());
+            ApiError::unavailable(refused.message()).closing(CloseCode::ServerBusy)
+        })
+    }
+
+    /// Counts the connection as what its state is now, after an authentication request or a
+    /// logout. An authenticated connection gets the full flow-control window, which an
+    /// unauthenticated one does not (see [`admission::AUTHENTICATED_RECEIVE_WINDOW`]).
+    pub fn settle_admission(&self) {
+        let authenticated = self.phase.principal().is_some();
+        self.admission.settle(authenticated);
+        if authenticated {
+            self.conn
+                .set_receive_window(admission::AUTHENTICATED_RECEIVE_WINDOW.into());
+        }
     }
 
     /// FAILED_PRECONDITION when the connection is authenticated as someone other than `user_id`.
@@ -140,6 +178,7 @@ impl ConnCtx {
             }
             return Err(e.into());
         }
+        self.settle_admission();
         if !self.phase.is_current(epoch) {
             // A logout on another stream overtook this authentication: take the registration
             // back (the logout may have looked before it existed).
@@ -158,6 +197,7 @@ impl ConnCtx {
             outbox.close();
         }
         if let Some(p) = principal {
+            self.settle_admission();
             // On the user's last connection here this announces them offline.
             self.state.delivery.detach(p.user_id, self.conn_id).await;
         }

@@ -34,8 +34,9 @@ pub struct Principal {
     pub user_id: u64,
     /// The session (refresh-token family) the connection authenticated with.
     pub session_id: u64,
-    /// Server admin.
-    pub admin: bool,
+    // No server role here on purpose: a role read at authentication time would outlive a
+    // demotion on every connection open before it, so handlers read it from the store when they
+    // need it (`handlers::admin::is_server_admin`).
 }
 
 /// One snapshot of the state. Never changed in place: a transition publishes a new one.
@@ -220,7 +221,6 @@ mod tests {
         Principal {
             user_id,
             session_id,
-            admin: false,
         }
     }
 

@@ -209,7 +209,7 @@ impl Delivery {
             .ids()
             .iter()
             .copied()
-            .filter(|u| *u != sender && !viewer.has_blocked(*u))
+            .filter(|u| *u != sender && !viewer.blocks(*u))
             .collect();
         let datagrams = self.registry.deliver_typing(
             &candidates,
@@ -249,8 +249,7 @@ impl Delivery {
     }
 
     async fn load_viewer(&self, user_id: u64) -> StoreResult<Arc<Viewer>> {
-        let blocked = self.store.blocked(user_id).await?;
-        Ok(Arc::new(Viewer::new(user_id, blocked)))
+        Ok(Arc::new(Viewer::load(&*self.store, user_id).await?))
     }
 
     async fn reload_viewer(&self, user_id: u64) -> StoreResult<()> {

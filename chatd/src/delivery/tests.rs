@@ -260,7 +260,7 @@ async fn each_viewer_gets_their_redacted_form() {
     assert!(friend_sees.client_msg_id.is_empty());
     let placeholder = seen(drain(&blocker_inbox).await);
     assert_eq!((placeholder.seq, placeholder.sender_id), (1, sender));
-    assert!(placeholder.text.is_empty());
+    assert!(placeholder.from_blocked_user && placeholder.text.is_empty());
     // Unblocking shows the content of the next message at once.
     node.store.unblock(blocker, sender).await.expect("unblock");
     node.delivery
@@ -270,6 +270,41 @@ async fn each_viewer_gets_their_redacted_form() {
     node.delivery
         .append(message(5, 2, sender), members(&[sender, blocker, friend]));
     assert_eq!(seen(drain(&blocker_inbox).await).text, "m2");
+}
+
+/// An event held back for ordering reaches every viewer class once released: the member and
+/// the blocker of its author each get it after its predecessor, in their own form.
+#[tokio::test]
+async fn every_form_of_a_held_event_is_released_in_order() {
+    let node = solo();
+    let sender = user(&*node.store, "sender").await;
+    let blocker = user(&*node.store, "blocker").await;
+    let friend = user(&*node.store, "friend").await;
+    node.store.block(blocker, sender).await.expect("block");
+    let (blocker_inbox, friend_inbox) = (
+        connect(&node.delivery, blocker).await,
+        connect(&node.delivery, friend).await,
+    );
+    let audience = [sender, blocker, friend];
+    node.delivery
+        .append(message(5, 1, friend), members(&audience));
+    // Seq 3 (from the blocked sender) arrives before 2: held, neither form lost.
+    node.delivery
+        .append(message(5, 3, sender), members(&audience));
+    node.delivery
+        .append(message(5, 2, friend), members(&audience));
+    let friend_got = drain(&friend_inbox).await;
+    let blocker_got = drain(&blocker_inbox).await;
+    assert_eq!(seqs_of(&friend_got, 5), vec![1, 2, 3]);
+    assert_eq!(seqs_of(&blocker_got, 5), vec![1, 2, 3]);
+    let last = |got: &[(u64, u64, Option<pb::Message>)]| {
+        got.last()
+            .and_then(|(_, _, m)| m.clone())
+            .expect("a message")
+    };
+    assert_eq!(last(&friend_got).text, "m3");
+    let placeholder = last(&blocker_got);
+    assert!(placeholder.from_blocked_user && placeholder.text.is_empty());
 }
 
 /// Two nodes in one process: events committed on both, for one chat, reach a member on either

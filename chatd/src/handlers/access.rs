@@ -13,8 +13,8 @@
 //! - Managing a group or channel (update it, add members, remove members): admins and the owner.
 //!   Roles and ownership: the owner only.
 //! - Operations that make no sense for a kind of chat (leaving, updating or managing the members
-//!   of a private chat) are INVALID_ARGUMENT naming the chat id: the kind never changes, so the
-//!   same request can never succeed.
+//!   of a private chat) are PERMISSION_DENIED, as spec section 9.3 lists them: the caller is not
+//!   allowed to manage a private chat, whatever their role.
 
 use std::sync::Arc;
 
@@ -85,13 +85,10 @@ impl Membership {
         }
     }
 
-    /// INVALID_ARGUMENT (naming `field`) when the chat is private.
-    pub fn require_not_private(&self, field: &str, what: &str) -> ApiResult<()> {
+    /// PERMISSION_DENIED when the chat is private.
+    pub fn require_not_private(&self, what: &str) -> ApiResult<()> {
         if self.kind() == pb::ChatKind::Private {
-            Err(ApiError::invalid(
-                field,
-                format!("private chats cannot {what}"),
-            ))
+            Err(ApiError::denied(format!("private chats cannot {what}")))
         } else {
             Ok(())
         }

@@ -1,8 +1,11 @@
 //! Accounts and sessions: register, login, refresh, authenticate, logout, password change and
 //! session management.
 //!
-//! Login answers the same error, after the same password-hashing work, for an unknown user and a
-//! wrong password, so that neither the answer nor its timing tells whether an account exists.
+//! Login answers the same error, after the same password-hashing work, for an unknown user, a
+//! wrong password and a disabled account with a wrong password, so that neither the answer nor
+//! its timing tells whether an account exists or is disabled. Only the right password learns
+//! that its account is disabled. Attempts are throttled per address, per account from one
+//! address, and per account with a higher ceiling (`Limits::check_login`).
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -40,16 +43,10 @@ pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
         .kick(user_id, None, &session_revoked_event(reason));
 }
 
-async fn login_throttle(ctx: &ConnCtx, username: &str) -> ApiResult<()> {
-    let limits = &ctx.state.limits;
-    let checked = match limits.check_login_address(ctx.remote.ip()).await {
-        Ok(()) => limits.check_login_account(username).await,
-        Err(limited) => Err(limited),
-    };
-    checked.map_err(|limited| {
-        ctx.state.metrics.rate_limited(limited.scope);
-        limited.into()
-    })
+/// RATE_LIMITED, counted in the metrics.
+fn throttled(ctx: &ConnCtx, limited: crate::limits::keyed::RateLimited) -> ApiError {
+    ctx.state.metrics.rate_limited(limited.scope);
+    limited.into()
 }
 
 /// Starts a session for `user`, issues its tokens and authenticates the connection.
@@ -75,12 +72,10 @@ async fn open_session(
             now_ms: now,
         })
         .await?;
-    let admin = user.role == pb::Role::Admin;
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
-        admin,
     })
     .await?;
     Ok(pb::AuthResult {
@@ -113,39 +108,72 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
         .limits
         .check_login_address(ctx.remote.ip())
         .await
-        .map_err(|limited| {
-            ctx.state.metrics.rate_limited(limited.scope);
-            ApiError::from(limited)
-        })?;
+        .map_err(|limited| throttled(ctx, limited))?;
     if let Some(p) = ctx.principal_opt() {
         return Err(ApiError::precondition(format!(
             "this connection is already authenticated as user {}",
             p.user_id
         )));
     }
-    let hash = ctx.state.passwords.hash(req.password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
-    let user = ctx
-        .state
-        .store
-        .create_user(NewUser {
+    let user = create_user(
+        ctx,
+        NewAccount {
             username,
             email: req.email,
-            password_hash: hash,
+            password: req.password,
             role: pb::Role::User,
+        },
+        "register.username",
+    )
+    .await?;
+    tracing::info!(user_id = user.id, username = %user.username, "registered");
+    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+}
+
+/// A validated account to create.
+pub(crate) struct NewAccount {
+    /// Folded username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// The password, hashed here.
+    pub password: String,
+    /// Server role.
+    pub role: pb::Role,
+}
+
+/// Hashes the password and creates the account (`register`, `admin_create_user`); CONFLICT
+/// naming `username_field` when the username is taken.
+pub(crate) async fn create_user(
+    ctx: &ConnCtx,
+    account: NewAccount,
+    username_field: &'static str,
+) -> ApiResult<UserRecord> {
+    let hash = ctx
+        .state
+        .passwords
+        .hash(account.password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })?;
+    ctx.state
+        .store
+        .create_user(NewUser {
+            username: account.username,
+            email: account.email,
+            password_hash: hash,
+            role: account.role,
             now_ms: now_ms(),
         })
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict(
                 kind @ crate::store::ConflictKind::UsernameTaken,
-            ) => ApiError::conflict(kind.to_string()).with_field("register.username"),
+            ) => ApiError::conflict(kind.to_string()).with_field(username_field),
             other => other.into(),
-        })?;
-    tracing::info!(user_id = user.id, username = %user.username, "registered");
-    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+        })
 }
 
 /// Login with username and password.
@@ -158,7 +186,11 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ));
     }
     let device = validate::device_name("login.device_name", &req.device_name)?;
-    login_throttle(ctx, &username).await?;
+    ctx.state
+        .limits
+        .check_login(&username, ctx.remote.ip())
+        .await
+        .map_err(|limited| throttled(ctx, limited))?;
     let user = ctx
         .state
         .store
@@ -245,11 +277,9 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
         .touch_session(session.id, &ctx.remote.to_string(), now)
         .await?;
     let (access_token, access_expires_at_ms) = issue(ctx, &user, session.id, now)?;
-    let admin = user.role == pb::Role::Admin;
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
-        admin,
     })
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
@@ -301,11 +331,9 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
         .store
         .touch_session(session.id, &ctx.remote.to_string(), now)
         .await?;
-    let admin = user.role == pb::Role::Admin;
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
-        admin,
     })
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
@@ -338,7 +366,11 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
             "longer than 1024 bytes",
         ));
     }
-    login_throttle(ctx, &me.user_id.to_string()).await?;
+    ctx.state
+        .limits
+        .check_password_change(me.user_id, ctx.remote.ip())
+        .await
+        .map_err(|limited| throttled(ctx, limited))?;
     let user = active_user(ctx, me.user_id).await?;
     let ok = ctx
         .state

@@ -1,7 +1,14 @@
 //! Server administration, for users with the admin role (chatctl's requests).
 //!
 //! The role is read from the store on every request rather than trusted from the connection's
-//! authentication time, so a demotion takes effect at once.
+//! authentication time, so a demotion takes effect at once, also on connections that were open
+//! before it (the connection keeps no role, see `conn::phase::Principal`).
+//!
+//! An admin cannot disable, delete or demote themselves (PERMISSION_DENIED), so the server always
+//! keeps at least one admin that someone can act as; demoting, disabling or deleting the last
+//! active admin is refused the same way. That last rule is the store's: it checks and changes in
+//! one atomic step (`Conflict(LastAdmin)`, answered PERMISSION_DENIED), so two admins removing
+//! each other at the same moment cannot both succeed.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -9,17 +16,40 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::account::{kick_sessions, kick_user, session_view};
-use crate::handlers::users::{cursor_username, existing_user, page_cursor, user_view};
+use crate::handlers::account::{NewAccount, create_user, kick_sessions, kick_user, session_view};
+use crate::handlers::hello::SERVER_NAME;
+use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
 use crate::store::{UserChat, UserChatsQuery};
 use crate::validate;
 
-async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
+/// Whether the caller is a server admin now (an active account with `ROLE_ADMIN`), read from the
+/// store.
+pub async fn is_server_admin(ctx: &ConnCtx) -> ApiResult<bool> {
     let me = ctx.principal()?;
-    match ctx.state.store.user(me.user_id).await? {
-        Some(u) if u.role == pb::Role::Admin && !u.disabled => Ok(me.user_id),
-        _ => Err(ApiError::denied("server admins only")),
+    Ok(matches!(
+        ctx.state.store.user(me.user_id).await?,
+        Some(u) if u.role == pb::Role::Admin && !u.disabled && !u.deleted
+    ))
+}
+
+/// The caller's id, or PERMISSION_DENIED unless they are a server admin.
+async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
+    if is_server_admin(ctx).await? {
+        Ok(ctx.principal()?.user_id)
+    } else {
+        Err(ApiError::denied("server admins only"))
+    }
+}
+
+/// PERMISSION_DENIED when an admin's request would `what` (disable, delete, demote) themselves.
+fn refuse_self(admin: u64, target: u64, what: &str) -> ApiResult<()> {
+    if admin == target {
+        Err(ApiError::denied(format!(
+            "an admin cannot {what} themselves"
+        )))
+    } else {
+        Ok(())
     }
 }
 
@@ -33,21 +63,18 @@ pub async fn admin_list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResu
     };
     let limit = validate::page_limit("admin_list_users.limit", req.limit)?;
     let after = cursor_username(&req.cursor, "admin_list_users.cursor")?;
-    let mut users = ctx
+    let users = ctx
         .state
         .store
         .list_users(&query, after.as_deref(), limit + 1)
         .await?;
-    let next_cursor = page_cursor(&mut users, limit);
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
     let online = ctx.state.delivery.online_among(&ids).await;
-    Ok(Answer::Users(pb::UserList {
-        users: users
-            .iter()
-            .map(|u| user_view(u, admin, true, online.contains(&u.id)))
-            .collect(),
-        next_cursor,
-    }))
+    let views = users
+        .iter()
+        .map(|u| user_view(u, admin, true, online.contains(&u.id)))
+        .collect();
+    user_page(limit, views)
 }
 
 /// AdminSetUserDisabled: disabling revokes every session and closes live connections at once.
@@ -57,10 +84,8 @@ pub async fn admin_set_user_disabled(
 ) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_set_user_disabled.user_id").await?;
-    if user.id == admin && req.disabled {
-        return Err(ApiError::precondition(
-            "an admin cannot disable their own account",
-        ));
+    if req.disabled {
+        refuse_self(admin, user.id, "disable")?;
     }
     ctx.state.store.set_disabled(user.id, req.disabled).await?;
     if req.disabled {
@@ -84,12 +109,11 @@ pub async fn admin_set_user_disabled(
 pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_delete_user.user_id").await?;
-    if user.id == admin {
-        return Err(ApiError::precondition(
-            "an admin cannot delete their own account",
-        ));
-    }
+    refuse_self(admin, user.id, "delete")?;
     let store = &ctx.state.store;
+    // Disabled first: the store refuses it for the last admin before anything is undone, and
+    // a deletion cut short leaves a disabled account rather than a half-removed active one.
+    store.set_disabled(user.id, true).await?;
     let now = now_ms();
     store.revoke_user_sessions(user.id, None, now).await?;
     kick_user(ctx, user.id, "account deleted");
@@ -142,7 +166,7 @@ pub async fn admin_reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) ->
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// AdminSetRole. The last admin cannot be demoted.
+/// AdminSetRole. Nobody demotes themselves, and the last admin cannot be demoted.
 pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let role = match pb::Role::try_from(req.role) {
@@ -156,11 +180,8 @@ pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<A
         }
     };
     let user = existing_user(ctx, req.user_id, "admin_set_role.user_id").await?;
-    if user.role == pb::Role::Admin
-        && role == pb::Role::User
-        && ctx.state.store.count_admins().await? <= 1
-    {
-        return Err(ApiError::precondition("cannot demote the last admin"));
+    if role == pb::Role::User {
+        refuse_self(admin, user.id, "demote")?;
     }
     ctx.state.store.set_role(user.id, role).await?;
     tracing::info!(admin, user_id = user.id, ?role, "role set");
@@ -253,4 +274,53 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             .append(event, Audience::users(recipients.clone()));
     }
     Ok(())
+}
+
+/// AdminCreateUser: an account made by an admin (`register`'s rules, no session opened).
+pub async fn admin_create_user(ctx: &ConnCtx, req: pb::AdminCreateUser) -> ApiResult<Answer> {
+    let admin = require_admin(ctx).await?;
+    let username = validate::username("admin_create_user.username", &req.username)?;
+    validate::email("admin_create_user.email", &req.email)?;
+    validate::password("admin_create_user.password", &req.password)?;
+    let role = match pb::Role::try_from(req.role) {
+        Ok(pb::Role::Unspecified | pb::Role::User) => pb::Role::User,
+        Ok(pb::Role::Admin) => pb::Role::Admin,
+        Err(_) => {
+            return Err(ApiError::invalid(
+                "admin_create_user.role",
+                "must be ROLE_USER or ROLE_ADMIN",
+            ));
+        }
+    };
+    let account = NewAccount {
+        username,
+        email: req.email,
+        password: req.password,
+        role,
+    };
+    let user = create_user(ctx, account, "admin_create_user.username").await?;
+    tracing::info!(admin, user_id = user.id, username = %user.username, "user created by an admin");
+    Ok(Answer::User(user_view(&user, admin, true, false)))
+}
+
+/// AdminHealth: the answering node's dependencies, each checked now.
+pub async fn admin_health(ctx: &ConnCtx, _req: pb::AdminHealth) -> ApiResult<Answer> {
+    require_admin(ctx).await?;
+    let checks: Vec<pb::HealthCheck> = ctx
+        .state
+        .health_checks()
+        .await
+        .into_iter()
+        .map(|(name, result)| pb::HealthCheck {
+            name: name.to_owned(),
+            healthy: result.is_ok(),
+            detail: result.err().unwrap_or_default(),
+        })
+        .collect();
+    Ok(Answer::Health(pb::ServerHealth {
+        healthy: checks.iter().all(|c| c.healthy),
+        checks,
+        server_name: SERVER_NAME.to_owned(),
+        node_id: ctx.state.settings.node_id.clone(),
+    }))
 }

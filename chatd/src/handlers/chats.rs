@@ -12,9 +12,12 @@ use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
 use crate::delivery::members::Audience;
+use crate::delivery::redact::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, blocked_either_way, chat_not_found};
+use crate::handlers::admin::is_server_admin;
 use crate::handlers::cursor::ChatListCursor;
+use crate::handlers::page::Page;
 use crate::handlers::views::{chat_to_pb, chat_view};
 use crate::state::{AppState, now_ms};
 use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
@@ -143,7 +146,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("update_chat.chat_id", "be updated")?;
+    m.require_not_private("be updated")?;
     m.require_manager()?;
     let title = req
         .title
@@ -155,6 +158,13 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     }
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_chat.avatar_file_id", avatar)?;
+        crate::handlers::files::access::make_avatar(
+            state,
+            me,
+            avatar,
+            "update_chat.avatar_file_id",
+        )
+        .await?;
     }
     if title.is_some() || req.description.is_some() || req.avatar_file_id.is_some() {
         let patch = ChatPatch {
@@ -175,14 +185,13 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
 
 /// Deletes a chat: its owner or a server admin; in a private chat, either member.
 pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer> {
-    let principal = ctx.principal()?;
-    let me = principal.user_id;
+    let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     match access::member(state, req.chat_id, me).await {
         Ok(m) => {
             let allowed = m.kind() == pb::ChatKind::Private
                 || m.role == pb::MemberRole::Owner
-                || principal.admin;
+                || is_server_admin(ctx).await?;
             if !allowed {
                 return Err(ApiError::denied(
                     "only the owner or a server admin may delete a chat",
@@ -190,7 +199,11 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
             }
         }
         // A server admin may delete any chat; everyone else learns nothing about it.
-        Err(e) if e.code == pb::ErrorCode::NotFound && principal.admin && req.chat_id != 0 => {
+        Err(e)
+            if e.code == pb::ErrorCode::NotFound
+                && req.chat_id != 0
+                && is_server_admin(ctx).await? =>
+        {
             state
                 .store
                 .chat(req.chat_id)
@@ -236,7 +249,10 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
             .is_some_and(|t| t != current.muted_until_ms)
         || req.archived.is_some_and(|a| a != current.archived);
     if !changes {
-        return Ok(Answer::Chat(chat_to_pb(&view, me)));
+        return Ok(Answer::Chat(chat_to_pb(
+            &view,
+            &Viewer::load(&*state.store, me).await?,
+        )));
     }
     let patch = UserChatPatch {
         pinned: req.pinned,
@@ -244,7 +260,7 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
         archived: req.archived,
     };
     view.state = state.store.set_user_state(req.chat_id, me, patch).await?;
-    let chat = chat_to_pb(&view, me);
+    let chat = chat_to_pb(&view, &Viewer::load(&*state.store, me).await?);
     let changed = pb::Event {
         kind: Some(pb::event::Kind::ChatState(pb::ChatStateChanged {
             chat_id: req.chat_id,
@@ -271,20 +287,22 @@ pub async fn list_chats(ctx: &ConnCtx, req: pb::ListChats) -> ApiResult<Answer> 
         after,
         limit: limit + 1,
     };
-    let mut rows = state.store.user_chats(me, query).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = match rows.last() {
-        Some(last) if more => ChatListCursor {
-            pinned: last.state.pinned,
-            last_activity_ms: last.chat.last_activity_ms,
-            chat_id: last.chat.id,
+    let rows = state.store.user_chats(me, query).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
+    let page = Page::fill(limit, rows.iter().map(|uc| chat_to_pb(uc, &viewer)))?;
+    let next_cursor = match page.items().last() {
+        Some(last) if page.more() => ChatListCursor {
+            pinned: last.state.as_ref().is_some_and(|s| s.pinned),
+            last_activity_ms: last.last_activity_ms,
+            chat_id: last.id,
         }
         .encode(),
         _ => String::new(),
     };
-    let chats = rows.iter().map(|uc| chat_to_pb(uc, me)).collect();
-    Ok(Answer::Chats(pb::ChatList { chats, next_cursor }))
+    Ok(Answer::Chats(pb::ChatList {
+        chats: page.into_items(),
+        next_cursor,
+    }))
 }
 
 /// One chat with its members.

@@ -1,4 +1,4 @@
-//! Opaque paging cursors for ListChats and SearchMessages.
+//! Opaque paging cursors for ListChats, SearchMessages and GetMessageEdits.
 //!
 //! A cursor is the position of the previous page's last entry, as URL-safe base64 (no padding) of
 //! a small binary record: a tag byte naming the cursor kind, then fixed-width big-endian fields.
@@ -17,6 +17,7 @@ const MAX_ENCODED_LEN: usize = 64;
 
 const TAG_CHAT_LIST: u8 = 1;
 const TAG_SEARCH: u8 = 2;
+const TAG_EDITS: u8 = 3;
 
 /// Position in the chat list: (pinned, last activity, chat id) of the last chat of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,31 @@ impl SearchCursor {
     }
 }
 
+/// Position in an edit history: how many entries the previous pages held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditsCursor {
+    /// Entries already answered.
+    pub skip: u64,
+}
+
+impl EditsCursor {
+    /// The wire form.
+    pub fn encode(&self) -> String {
+        let mut raw = Vec::with_capacity(9);
+        raw.push(TAG_EDITS);
+        raw.extend_from_slice(&self.skip.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Parses a cursor; `field` names the request field in the error.
+    pub fn decode(field: &str, cursor: &str) -> ApiResult<Self> {
+        let raw = decode_raw(field, cursor, TAG_EDITS, 8)?;
+        Ok(Self {
+            skip: u64_at(field, &raw, 0)?,
+        })
+    }
+}
+
 fn bad(field: &str) -> ApiError {
     ApiError::invalid(field, "not a cursor returned by this server")
 }
@@ -157,6 +183,9 @@ mod tests {
             seq: u64::MAX,
         };
         assert_eq!(SearchCursor::decode("f", &c.encode()).unwrap(), c);
+        let e = EditsCursor { skip: 17 };
+        assert_eq!(EditsCursor::decode("f", &e.encode()).unwrap(), e);
+        assert!(EditsCursor::decode("f", &c.encode()).is_err());
     }
 
     #[test]

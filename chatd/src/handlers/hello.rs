@@ -11,14 +11,21 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::now_ms;
 
-/// Limits announced in Welcome; handlers enforce the same numbers.
-pub fn limits() -> pb::Limits {
+/// The software name a node gives in `Welcome` and `ServerHealth`.
+pub(crate) const SERVER_NAME: &str = concat!("chatd/", env!("CARGO_PKG_VERSION"));
+
+/// Limits announced in Welcome; handlers enforce the same numbers. The file limits only go to
+/// connections that negotiated `files` (`files` is then `Some`).
+pub fn limits(files: Option<&crate::files::FileSettings>) -> pb::Limits {
     pb::Limits {
         max_frame_bytes: chatproto::frame::MAX_FRAME_BYTES as u32,
         max_text_chars: crate::validate::MAX_TEXT_CHARS as u32,
         max_page_size: crate::validate::MAX_PAGE_SIZE,
         max_concurrent_requests: crate::limits::MAX_CONCURRENT_REQUESTS,
         max_chat_members: crate::handlers::chats::MAX_CHAT_MEMBERS,
+        max_file_bytes: files.map_or(0, |f| f.max_file_bytes),
+        max_concurrent_uploads: files.map_or(0, |_| crate::files::MAX_CONCURRENT_UPLOADS),
+        upload_quota_bytes: files.map_or(0, |f| f.upload_quota_bytes),
     }
 }
 
@@ -46,7 +53,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .iter()
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
-            Some(Capability::Redirect) => true,
+            Some(Capability::Redirect | Capability::Files) => true,
             None => false,
         })
         .cloned()
@@ -57,14 +64,19 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         tracing::debug!(conn = ctx.conn_id, %address, "steering a new connection to a less loaded node");
         pb::Redirect { addresses: vec![address], reason: "this node is busier than its share; use a less loaded node".into() }
     });
+    let limits = limits(
+        Capability::Files
+            .is_in(&capabilities)
+            .then_some(&ctx.state.files.settings),
+    );
     Ok(Answer::Welcome(pb::Welcome {
         protocol_major: chatproto::PROTOCOL_MAJOR,
         protocol_minor: chatproto::PROTOCOL_MINOR,
         capabilities,
-        server_name: concat!("chatd/", env!("CARGO_PKG_VERSION")).to_string(),
+        server_name: SERVER_NAME.to_owned(),
         node_id: ctx.state.settings.node_id.clone(),
         server_time_ms: now_ms(),
-        limits: Some(limits()),
+        limits: Some(limits),
         redirect,
     }))
 }

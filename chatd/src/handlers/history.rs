@@ -8,14 +8,17 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
-use crate::delivery::redact::{Viewer, message_for};
+use crate::delivery::redact::{Viewer, redact_message};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, message_not_found};
-use crate::handlers::cursor::SearchCursor;
+use crate::handlers::cursor::{EditsCursor, SearchCursor};
+use crate::handlers::page::Page;
 use crate::store::{HistoryQuery, SearchQuery};
 use crate::validate;
 
-/// A page of messages, ascending: below `before_seq`, above `after_seq`, or the latest.
+/// A page of messages, ascending: below `before_seq`, above `after_seq`, or the latest. A page
+/// bounded by the frame keeps the messages nearest to where it starts from: the newest below
+/// `before_seq` (or of the chat), the oldest above `after_seq`.
 pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
@@ -36,10 +39,17 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
         limit,
     };
     let mut messages = state.store.history(query).await?;
-    let viewer = Viewer::new(me, []);
+    let viewer = Viewer::load(&*state.store, me).await?;
     for message in &mut messages {
-        message_for(message, &viewer);
+        redact_message(message, &viewer);
     }
+    let messages = if req.after_seq != 0 {
+        Page::fill(limit, messages)?.into_items()
+    } else {
+        let mut newest_first = Page::fill(limit, messages.into_iter().rev())?.into_items();
+        newest_first.reverse();
+        newest_first
+    };
     Ok(Answer::Messages(pb::MessageList {
         messages,
         next_cursor: String::new(),
@@ -74,18 +84,23 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
     if chats.is_empty() {
         return Ok(Answer::Messages(pb::MessageList::default()));
     }
+    let viewer = Viewer::load(&*state.store, me).await?;
     let query = SearchQuery {
         viewer: me,
         text,
         chats,
         before,
         limit: limit + 1,
+        // A hit would reveal what they wrote, even shown as a placeholder (spec 9.2).
+        senders_blocked: viewer.blocked().to_vec(),
     };
     let mut messages = state.store.search(query).await?;
-    let more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
-    let next_cursor = match messages.last() {
-        Some(last) if more => SearchCursor {
+    for message in &mut messages {
+        redact_message(message, &viewer);
+    }
+    let page = Page::fill(limit, messages)?;
+    let next_cursor = match page.items().last() {
+        Some(last) if page.more() => SearchCursor {
             sent_at_ms: last.sent_at_ms,
             chat_id: last.chat_id,
             seq: last.seq,
@@ -93,27 +108,52 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
         .encode(),
         _ => String::new(),
     };
-    let viewer = Viewer::new(me, []);
-    for message in &mut messages {
-        message_for(message, &viewer);
-    }
     Ok(Answer::Messages(pb::MessageList {
-        messages,
+        messages: page.into_items(),
         next_cursor,
     }))
 }
 
-/// The edit history of a message, the original text first.
+/// The edit history of a message, the original text first, paged by frame size.
 pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let reader = access::reader(state, req.chat_id, me).await?;
     reader.check_seq(req.seq)?;
-    state
+    let message = state
         .store
         .message(req.chat_id, req.seq)
         .await?
         .ok_or_else(message_not_found)?;
+    if Viewer::load(&*state.store, me)
+        .await?
+        .blocks(message.sender_id)
+    {
+        // A placeholder has no edits to show (spec 9.2).
+        return Ok(Answer::Edits(pb::EditList::default()));
+    }
+    let skip = if req.cursor.is_empty() {
+        0
+    } else {
+        EditsCursor::decode("get_message_edits.cursor", &req.cursor)?.skip
+    };
     let edits = state.store.edits(req.chat_id, req.seq).await?;
-    Ok(Answer::Edits(pb::EditList { edits }))
+    let page = Page::fill(
+        u32::MAX,
+        edits
+            .into_iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX)),
+    )?;
+    let next_cursor = if page.more() {
+        EditsCursor {
+            skip: skip.saturating_add(page.items().len() as u64),
+        }
+        .encode()
+    } else {
+        String::new()
+    };
+    Ok(Answer::Edits(pb::EditList {
+        edits: page.into_items(),
+        next_cursor,
+    }))
 }

@@ -1,8 +1,8 @@
 //! Group and channel membership: adding, removing and leaving, roles, and ownership.
 //!
 //! Every change's event goes to the members before the change plus those it adds (so a removed
-//! user's devices learn it too); delivery drops the chat's member cache entry as it goes. Private chats have no membership to manage: those requests are INVALID_ARGUMENT
-//! naming the chat id.
+//! user's devices learn it too); delivery drops the chat's member cache entry as it goes.
+//! Private chats have no membership to manage: those requests are PERMISSION_DENIED.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -23,7 +23,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("add_members.chat_id", "have members added")?;
+    m.require_not_private("have members added")?;
     m.require_manager()?;
     let mut ids = req.user_ids;
     ids.sort_unstable();
@@ -51,7 +51,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
         return Err(ApiError::conflict("already members"));
     }
     if m.members.len() + ids.len() > MAX_CHAT_MEMBERS as usize {
-        return Err(ApiError::precondition(format!(
+        return Err(ApiError::conflict(format!(
             "a chat has at most {MAX_CHAT_MEMBERS} members"
         )));
     }
@@ -69,7 +69,7 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("remove_member.chat_id", "have members removed")?;
+    m.require_not_private("have members removed")?;
     m.require_manager()?;
     if req.user_id == me {
         return Err(ApiError::invalid(
@@ -95,15 +95,15 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Leaves a group or channel. The owner must transfer ownership first (FAILED_PRECONDITION);
-/// private chats cannot be left (INVALID_ARGUMENT: delete the chat instead).
+/// Leaves a group or channel. The owner must transfer ownership first (CONFLICT); private chats
+/// cannot be left (PERMISSION_DENIED: delete the chat instead).
 pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("leave_chat.chat_id", "be left; delete the chat instead")?;
+    m.require_not_private("be left; delete the chat instead")?;
     if m.role == pb::MemberRole::Owner {
-        return Err(ApiError::precondition(
+        return Err(ApiError::conflict(
             "the owner must transfer ownership before leaving",
         ));
     }
@@ -120,7 +120,7 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("set_member_role.chat_id", "have member roles")?;
+    m.require_not_private("have member roles")?;
     m.require_owner()?;
     let role = pb::MemberRole::try_from(req.role)
         .ok()
@@ -156,7 +156,7 @@ pub async fn transfer_ownership(ctx: &ConnCtx, req: pb::TransferOwnership) -> Ap
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("transfer_ownership.chat_id", "have an owner")?;
+    m.require_not_private("have an owner")?;
     m.require_owner()?;
     if req.user_id == me {
         return Err(ApiError::invalid(

@@ -9,7 +9,7 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
-use crate::delivery::redact::{Viewer, message_for};
+use crate::delivery::redact::{MAX_REACTION_EMOJI, Viewer, redact_message};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
@@ -77,9 +77,18 @@ fn content_of(req: &pb::SendMessage) -> ApiResult<Content> {
     }
 }
 
+/// What a new message carries: kind, text and file.
+#[derive(Debug, Clone, PartialEq)]
+struct Body {
+    kind: pb::MessageKind,
+    text: String,
+    file_id: String,
+    attachment: Option<Box<pb::FileInfo>>,
+}
+
 /// The copy a forward makes of `source`: its kind, text, file and origin. A message that was
 /// itself forwarded keeps its original origin.
-fn forward_copy(source: pb::Message) -> (pb::MessageKind, String, String, pb::ForwardedFrom) {
+fn forward_copy(source: pb::Message) -> (Body, pb::ForwardedFrom) {
     let kind = source.kind();
     let origin = source.forwarded_from.unwrap_or(pb::ForwardedFrom {
         chat_id: source.chat_id,
@@ -87,11 +96,40 @@ fn forward_copy(source: pb::Message) -> (pb::MessageKind, String, String, pb::Fo
         sender_id: source.sender_id,
         sent_at_ms: source.sent_at_ms,
     });
-    (kind, source.text, source.file_id, origin)
+    let body = Body {
+        kind,
+        text: source.text,
+        file_id: source.file_id,
+        attachment: source.attachment,
+    };
+    (body, origin)
+}
+
+/// The file of a media message: one the sender may read (NOT_FOUND "file not found" otherwise,
+/// also for an id nobody uploaded), an original rather than a thumbnail, whose content fits the
+/// message kind.
+async fn media_file(
+    state: &AppState,
+    me: u64,
+    kind: pb::MessageKind,
+    file_id: &str,
+) -> ApiResult<pb::FileInfo> {
+    let file = crate::handlers::files::access::readable(state, me, file_id).await?;
+    if file.parent_id.is_some() {
+        return Err(ApiError::invalid(
+            "send_message.file_id",
+            "a thumbnail cannot be sent; send its original",
+        ));
+    }
+    let class = crate::files::detect::class_of(&file.info.mime);
+    crate::files::detect::check_kind(kind, class, &file.info.mime)
+        .map_err(|why| ApiError::invalid("send_message.kind", why))?;
+    Ok(file.info)
 }
 
 /// The message a forward copies: it must be readable by the caller (a member, or a former member
-/// within their range) and not deleted; NOT_FOUND "message not found" otherwise.
+/// within their range), not deleted and not from a user the caller blocked; NOT_FOUND "message
+/// not found" otherwise.
 async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiResult<pb::Message> {
     let reader = match access::reader(state, r.chat_id, me).await {
         Ok(reader) => reader,
@@ -99,12 +137,20 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
         Err(e) => return Err(e),
     };
     reader.check_seq(r.seq)?;
-    state
+    let source = state
         .store
         .message(r.chat_id, r.seq)
         .await?
         .filter(|m| !m.deleted)
-        .ok_or_else(message_not_found)
+        .ok_or_else(message_not_found)?;
+    // The caller sees a placeholder there: nothing to copy (spec 9.2).
+    if Viewer::load(&*state.store, me)
+        .await?
+        .blocks(source.sender_id)
+    {
+        return Err(message_not_found());
+    }
+    Ok(source)
 }
 
 /// Sends a message; a retry with the same client_msg_id returns the original and publishes
@@ -127,30 +173,44 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
             .await?
             .is_none()
     {
-        return Err(ApiError::invalid(
-            "send_message.reply_to_seq",
-            "no such message in this chat",
-        ));
+        return Err(message_not_found());
     }
-    let (kind, text, file_id, forwarded_from) = match content {
-        Content::Text => (pb::MessageKind::Text, req.text, String::new(), None),
-        Content::Media(kind) => (kind, req.text, req.file_id, None),
+    let (body, forwarded_from) = match content {
+        Content::Text => (
+            Body {
+                kind: pb::MessageKind::Text,
+                text: req.text,
+                file_id: String::new(),
+                attachment: None,
+            },
+            None,
+        ),
+        Content::Media(kind) => {
+            let attachment = media_file(state, me, kind, &req.file_id).await?;
+            let body = Body {
+                kind,
+                text: req.text,
+                file_id: req.file_id,
+                attachment: Some(Box::new(attachment)),
+            };
+            (body, None)
+        }
         Content::Forward(source) => {
-            let (kind, text, file_id, origin) =
-                forward_copy(forward_source(state, me, &source).await?);
-            (kind, text, file_id, Some(origin))
+            let (body, origin) = forward_copy(forward_source(state, me, &source).await?);
+            (body, Some(origin))
         }
     };
-    let mention_ids = resolve_mentions(state.store.as_ref(), &text).await?;
+    let mention_ids = resolve_mentions(state.store.as_ref(), &body.text).await?;
     let outcome = state
         .store
         .append_message(NewMessage {
             chat_id: req.chat_id,
             sender_id: me,
             client_msg_id: req.client_msg_id,
-            kind,
-            text,
-            file_id,
+            kind: body.kind,
+            text: body.text,
+            file_id: body.file_id,
+            attachment: body.attachment,
             reply_to_seq: req.reply_to_seq,
             forwarded_from,
             mention_ids,
@@ -178,12 +238,10 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         return Err(ApiError::denied("only the sender may edit a message"));
     }
     if message.deleted {
-        return Err(ApiError::precondition("the message was deleted"));
+        return Err(ApiError::conflict("the message was deleted"));
     }
     if message.forwarded_from.is_some() {
-        return Err(ApiError::precondition(
-            "forwarded messages cannot be edited",
-        ));
+        return Err(ApiError::conflict("forwarded messages cannot be edited"));
     }
     validate::message_text(
         "edit_message.text",
@@ -191,15 +249,18 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         message.kind() == pb::MessageKind::Text,
     )?;
     access::require_can_post(state, &m).await?;
-    if message.text == req.text {
-        return Ok(Answer::Message(message));
-    }
-    let (edited, event) = state
-        .store
-        .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
-        .await?;
-    state.delivery.append(event, m.audience());
-    Ok(Answer::Message(edited))
+    let mut answer = if message.text == req.text {
+        message
+    } else {
+        let (edited, event) = state
+            .store
+            .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
+            .await?;
+        state.delivery.append(event, m.audience());
+        edited
+    };
+    redact_message(&mut answer, &Viewer::own(me));
+    Ok(Answer::Message(answer))
 }
 
 /// Deletes a message for everyone (purging it, leaving a tombstone) or hides it for the caller.
@@ -259,7 +320,13 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
         .ok_or_else(message_not_found)?;
     if message.deleted {
-        return Err(ApiError::precondition("the message was deleted"));
+        return Err(ApiError::conflict("the message was deleted"));
+    }
+    let new_emoji = !message.reactions.iter().any(|r| r.emoji == req.emoji);
+    if !req.remove && new_emoji && message.reactions.len() >= MAX_REACTION_EMOJI {
+        return Err(ApiError::conflict(format!(
+            "a message takes at most {MAX_REACTION_EMOJI} different emoji"
+        )));
     }
     let mut result = match state
         .store
@@ -272,7 +339,7 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         }
         None => message,
     };
-    message_for(&mut result, &Viewer::new(me, []));
+    redact_message(&mut result, &Viewer::load(&*state.store, me).await?);
     Ok(Answer::Message(result))
 }
 
@@ -378,8 +445,11 @@ mod tests {
             sent_at_ms: 1000,
             ..Default::default()
         };
-        let (kind, text, _, origin) = forward_copy(original.clone());
-        assert_eq!((kind, text.as_str()), (pb::MessageKind::Text, "hello"));
+        let (body, origin) = forward_copy(original.clone());
+        assert_eq!(
+            (body.kind, body.text.as_str()),
+            (pb::MessageKind::Text, "hello")
+        );
         assert_eq!(
             origin,
             pb::ForwardedFrom {
@@ -397,6 +467,6 @@ mod tests {
             forwarded_from: Some(origin),
             ..original
         };
-        assert_eq!(forward_copy(forwarded).3, origin);
+        assert_eq!(forward_copy(forwarded).1, origin);
     }
 }

@@ -13,19 +13,23 @@
 //!   [`receipts`]: delivery and read receipts.
 //! - [`sync`]: Sync and GetChatEvents.
 //! - [`typing`]: typing indicators (request and datagram).
+//! - [`files`]: upload and download requests (capability `files`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
-//!   [`cursor`] (paging cursors), [`mentions`] (`@username` parsing).
+//!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
+//!   (`@username` parsing).
 
 pub mod access;
 pub mod account;
 pub mod admin;
 pub mod chats;
 pub mod cursor;
+pub mod files;
 pub mod hello;
 pub mod history;
 pub mod membership;
 pub mod mentions;
 pub mod messages;
+pub mod page;
 pub mod receipts;
 pub mod sync;
 pub mod typing;
@@ -47,7 +51,7 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, chats::*, hello::*, history::*, membership::*, messages::*,
+        account::*, admin::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
         receipts::*, sync::*, typing::*, users::*,
     };
 }
@@ -97,6 +101,12 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
                 ApiError::from(limited)
             })?;
     }
+    // An authentication request counts against the per-address cap on authenticated
+    // connections before it does any work, and the counts follow the outcome after it.
+    let authenticates = kind.caller() == Caller::Anyone;
+    if authenticates {
+        ctx.reserve_authenticated()?;
+    }
     macro_rules! route {
         ($({ name: $name:ident, variant: $variant:ident, message: $message:ident, doc: $doc:literal })*) => {
             match kind {
@@ -104,7 +114,11 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
             }
         };
     }
-    chatproto::for_each_request!(route)
+    let outcome = chatproto::for_each_request!(route);
+    if authenticates {
+        ctx.settle_admission();
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! A member moves their own cursors forward with MarkReceipt. When a cursor moved, the members of
 //! a private chat or group get a ReceiptUpdate; in a channel only the caller's own other
 //! connections do (readers of a channel do not see each other, but a user's devices must agree on
-//! what is unread).
+//! what is unread). Receipts of a user never reach members who blocked them (spec 9.2).
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, chat_not_found};
 
@@ -63,11 +64,17 @@ pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answ
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Every member's cursors (members only).
+/// Every member's cursors: members of private chats and groups; in a channel chat admins only
+/// (PERMISSION_DENIED for plain members, whose readers do not see each other).
 pub async fn get_receipts(ctx: &ConnCtx, req: pb::GetReceipts) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
-    access::member(state, req.chat_id, me).await?;
-    let receipts = state.store.receipts(req.chat_id).await?;
+    let m = access::member(state, req.chat_id, me).await?;
+    if m.kind() == pb::ChatKind::Channel {
+        m.require_manager()?;
+    }
+    let mut receipts = state.store.receipts(req.chat_id).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
+    receipts.retain(|r| !viewer.blocks(r.user_id));
     Ok(Answer::Receipts(pb::ReceiptList { receipts }))
 }

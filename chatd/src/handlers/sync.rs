@@ -6,16 +6,17 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
-use crate::delivery::redact::{Viewer, event_for};
+use crate::delivery::redact::{Viewer, redact_event};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access;
+use crate::handlers::page::Page;
 
 /// GetChatEvents page size when the request leaves `limit` at 0.
 pub const DEFAULT_EVENTS_PAGE: u32 = 100;
 
 /// Largest GetChatEvents page. Larger than `Limits.max_page_size` because catching up after a
-/// long absence wants big pages; events are small and bounded, so 500 stay far below the frame
-/// limit.
+/// long absence wants big pages; a page of large messages stops earlier, at the frame limit
+/// ([`Page`]).
 pub const MAX_EVENTS_PAGE: u32 = 500;
 
 /// The heads of every current chat of the caller, plus those of the chats named in the cursors
@@ -59,17 +60,19 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
         }));
     }
     // One more than asked for tells whether more exist within the readable range.
-    let mut events = state
+    let mut events: Vec<pb::ChatEvent> = state
         .store
         .events(req.chat_id, req.after_seq, up_to_seq, limit + 1)
         .await?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let viewer = Viewer::new(me, []);
+    let viewer = Viewer::load(&*state.store, me).await?;
     for event in &mut events {
-        event_for(event, &viewer);
+        redact_event(event, &viewer);
     }
-    Ok(Answer::Events(pb::ChatEventList { events, more }))
+    let page = Page::fill(limit, events)?;
+    Ok(Answer::Events(pb::ChatEventList {
+        more: page.more(),
+        events: page.into_items(),
+    }))
 }
 
 #[cfg(test)]

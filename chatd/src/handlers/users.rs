@@ -6,8 +6,9 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::delivery::presence::effective_status;
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::page::Page;
 use crate::store::{ProfilePatch, UserRecord};
-use crate::validate;
+use crate::validate::{self, MAX_PAGE_SIZE};
 
 /// How a user looks to `viewer`: private fields only for themselves (or admins, with
 /// `privileged`). `online` is whether the user is connected to any node (see
@@ -80,6 +81,18 @@ pub async fn existing_user(ctx: &ConnCtx, user_id: u64, field: &str) -> ApiResul
     }
 }
 
+/// NOT_FOUND "user" when `user_id` never existed. Unlike [`existing_user`] a deleted user
+/// passes: undoing a relation with them (remove a contact, unblock) must stay possible.
+async fn known_user(ctx: &ConnCtx, user_id: u64, field: &str) -> ApiResult<()> {
+    if user_id == 0 {
+        return Err(ApiError::invalid(field, "required"));
+    }
+    match ctx.state.store.user(user_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("user")),
+    }
+}
+
 /// GetMe.
 pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
     let me = ctx.principal()?;
@@ -92,14 +105,21 @@ pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
     Ok(Answer::User(own_view(&user)))
 }
 
-/// GetUsers: unknown ids are left out.
+/// GetUsers: unknown ids are left out; the others come in the order asked, as many as fit
+/// one frame (`next_cursor`, the last id answered, tells the client to ask for the rest).
 pub async fn get_users(ctx: &ConnCtx, req: pb::GetUsers) -> ApiResult<Answer> {
     let me = ctx.principal()?;
     let ids = validate::id_list("get_users.user_ids", &req.user_ids)?;
-    let users = ctx.state.store.users(&ids).await?;
+    let mut users = ctx.state.store.users(&ids).await?;
+    users.sort_by_key(|u| ids.iter().position(|id| *id == u.id));
+    let page = Page::fill(u32::MAX, views(ctx, &users, me.user_id).await?)?;
+    let next_cursor = match page.items().last() {
+        Some(last) if page.more() => last.id.to_string(),
+        _ => String::new(),
+    };
     Ok(Answer::Users(pb::UserList {
-        users: views(ctx, &users, me.user_id).await?,
-        next_cursor: String::new(),
+        users: page.into_items(),
+        next_cursor,
     }))
 }
 
@@ -109,8 +129,15 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     if let Some(bio) = &req.bio {
         validate::bio("update_profile.bio", bio)?;
     }
-    if let Some(avatar) = &req.avatar_file_id {
+    if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_profile.avatar_file_id", avatar)?;
+        crate::handlers::files::access::make_avatar(
+            &ctx.state,
+            me.user_id,
+            avatar,
+            "update_profile.avatar_file_id",
+        )
+        .await?;
     }
     let patch = ProfilePatch {
         display_name: req
@@ -140,16 +167,12 @@ pub async fn search_users(ctx: &ConnCtx, req: pb::SearchUsers) -> ApiResult<Answ
     let query = validate::user_query("search_users.query", &req.query)?;
     let limit = validate::page_limit_or("search_users.limit", req.limit, 20)?;
     let after = cursor_username(&req.cursor, "search_users.cursor")?;
-    let mut users = ctx
+    let users = ctx
         .state
         .store
         .search_users(&query, after.as_deref(), limit + 1)
         .await?;
-    let next_cursor = page_cursor(&mut users, limit);
-    Ok(Answer::Users(pb::UserList {
-        users: views(ctx, &users, me.user_id).await?,
-        next_cursor,
-    }))
+    user_page(limit, views(ctx, &users, me.user_id).await?)
 }
 
 /// Decodes a username cursor (the last username of the previous page).
@@ -162,14 +185,33 @@ pub fn cursor_username(cursor: &str, field: &str) -> ApiResult<Option<String>> {
         .map_err(|_| ApiError::invalid(field, "malformed cursor"))
 }
 
-/// Trims a `limit + 1` page to `limit` and returns the next cursor (empty when it was the last).
-pub fn page_cursor(users: &mut Vec<UserRecord>, limit: u32) -> String {
-    if users.len() > limit as usize {
-        users.truncate(limit as usize);
-        users.last().map(|u| u.username.clone()).unwrap_or_default()
-    } else {
-        String::new()
-    }
+/// A page of users ordered by username from `limit + 1` views: those that fit, and the last
+/// one's username as the next cursor when some were left out.
+pub fn user_page(limit: u32, users: Vec<pb::User>) -> ApiResult<Answer> {
+    let page = Page::fill(limit, users)?;
+    let next_cursor = match page.items().last() {
+        Some(last) if page.more() => last.username.clone(),
+        _ => String::new(),
+    };
+    Ok(Answer::Users(pb::UserList {
+        users: page.into_items(),
+        next_cursor,
+    }))
+}
+
+/// A page of the users `ids` (a contact or block list), ordered by username, after `after`.
+async fn listed_users(
+    ctx: &ConnCtx,
+    ids: &[u64],
+    viewer: u64,
+    limit: u32,
+    after: Option<String>,
+) -> ApiResult<Answer> {
+    let mut users = ctx.state.store.users(ids).await?;
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    users.retain(|u| after.as_ref().is_none_or(|after| u.username > *after));
+    users.truncate(limit as usize + 1);
+    user_page(limit, views(ctx, &users, viewer).await?)
 }
 
 /// AddContact.
@@ -189,9 +231,7 @@ pub async fn add_contact(ctx: &ConnCtx, req: pb::AddContact) -> ApiResult<Answer
 /// RemoveContact.
 pub async fn remove_contact(ctx: &ConnCtx, req: pb::RemoveContact) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    if req.user_id == 0 {
-        return Err(ApiError::invalid("remove_contact.user_id", "required"));
-    }
+    known_user(ctx, req.user_id, "remove_contact.user_id").await?;
     ctx.state
         .store
         .remove_contact(me.user_id, req.user_id)
@@ -199,16 +239,13 @@ pub async fn remove_contact(ctx: &ConnCtx, req: pb::RemoveContact) -> ApiResult<
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// ListContacts.
-pub async fn list_contacts(ctx: &ConnCtx, _req: pb::ListContacts) -> ApiResult<Answer> {
+/// ListContacts, paged by username.
+pub async fn list_contacts(ctx: &ConnCtx, req: pb::ListContacts) -> ApiResult<Answer> {
     let me = ctx.principal()?;
+    let limit = validate::page_limit_or("list_contacts.limit", req.limit, MAX_PAGE_SIZE)?;
+    let after = cursor_username(&req.cursor, "list_contacts.cursor")?;
     let ids = ctx.state.store.contacts(me.user_id).await?;
-    let mut users = ctx.state.store.users(&ids).await?;
-    users.sort_by(|a, b| a.username.cmp(&b.username));
-    Ok(Answer::Users(pb::UserList {
-        users: views(ctx, &users, me.user_id).await?,
-        next_cursor: String::new(),
-    }))
+    listed_users(ctx, &ids, me.user_id, limit, after).await
 }
 
 /// BlockUser. The blocked user sees the blocker go offline at once.
@@ -237,23 +274,18 @@ pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> 
 /// UnblockUser. The unblocked user sees the current presence again.
 pub async fn unblock_user(ctx: &ConnCtx, req: pb::UnblockUser) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    if req.user_id == 0 {
-        return Err(ApiError::invalid("unblock_user.user_id", "required"));
-    }
+    known_user(ctx, req.user_id, "unblock_user.user_id").await?;
     ctx.state.store.unblock(me.user_id, req.user_id).await?;
     ctx.state.delivery.blocks_changed(me.user_id).await?;
     ctx.state.delivery.announce_presence(me.user_id).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// ListBlocked.
-pub async fn list_blocked(ctx: &ConnCtx, _req: pb::ListBlocked) -> ApiResult<Answer> {
+/// ListBlocked, paged by username.
+pub async fn list_blocked(ctx: &ConnCtx, req: pb::ListBlocked) -> ApiResult<Answer> {
     let me = ctx.principal()?;
+    let limit = validate::page_limit_or("list_blocked.limit", req.limit, MAX_PAGE_SIZE)?;
+    let after = cursor_username(&req.cursor, "list_blocked.cursor")?;
     let ids = ctx.state.store.blocked(me.user_id).await?;
-    let mut users = ctx.state.store.users(&ids).await?;
-    users.sort_by(|a, b| a.username.cmp(&b.username));
-    Ok(Answer::Users(pb::UserList {
-        users: views(ctx, &users, me.user_id).await?,
-        next_cursor: String::new(),
-    }))
+    listed_users(ctx, &ids, me.user_id, limit, after).await
 }

@@ -1,12 +1,14 @@
 //! What a caller sees: store records turned into wire types for one viewer.
 //!
-//! The store keeps messages as they were sent, including the sender's `client_msg_id`; what
-//! each viewer may see of them is decided in one place, [`crate::delivery::redact`], which every
-//! message and event that leaves the server passes through.
+//! The store keeps messages as they were sent. Two things depend on who looks: only the sender
+//! sees a message's `client_msg_id`, and a user who blocked the sender gets a placeholder
+//! instead of the message (spec 9.2). Both are decided in one place,
+//! [`crate::delivery::redact`], which every message and event that leaves the server passes
+//! through with its [`Viewer`]: answers and catch-up here, live events in delivery.
 
 use chatproto::pb;
 
-use crate::delivery::redact::{Viewer, message_for};
+use crate::delivery::redact::{Viewer, redact_message};
 use crate::error::ApiResult;
 use crate::handlers::access::chat_not_found;
 use crate::state::AppState;
@@ -39,7 +41,7 @@ pub fn user_state_to_pb(
 }
 
 /// A chat as `viewer` sees it (without the member list).
-pub fn chat_to_pb(uc: &UserChat, viewer: u64) -> pb::Chat {
+pub fn chat_to_pb(uc: &UserChat, viewer: &Viewer) -> pb::Chat {
     let chat = &uc.chat;
     pb::Chat {
         id: chat.id,
@@ -52,7 +54,7 @@ pub fn chat_to_pb(uc: &UserChat, viewer: u64) -> pb::Chat {
         last_seq: chat.last_seq,
         last_activity_ms: chat.last_activity_ms,
         last_message: uc.last_message.clone().map(|mut m| {
-            message_for(&mut m, &Viewer::new(viewer, []));
+            redact_message(&mut m, viewer);
             m
         }),
         member_count: chat.member_count,
@@ -77,7 +79,7 @@ pub async fn chat_view(
     if uc.member.left_at_seq.is_some() {
         return Err(chat_not_found());
     }
-    let mut chat = chat_to_pb(&uc, user);
+    let mut chat = chat_to_pb(&uc, &Viewer::load(&*state.store, user).await?);
     if with_members {
         chat.members = state
             .store

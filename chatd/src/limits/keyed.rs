@@ -259,12 +259,21 @@ pub enum Scope {
     Request,
     /// Requests, per client IP address.
     AddressRequest,
-    /// Login attempts, per account.
+    /// Login attempts, per account from every address together: a ceiling well above
+    /// [`Scope::LoginAccountAddress`], so that guessing from one address cannot lock the owner
+    /// out from another.
     LoginAccount,
+    /// Login attempts, per account and client IP address.
+    LoginAccountAddress,
     /// Login attempts, per client IP address.
     LoginAddress,
+    /// Password changes (`change_password`), per user. Keyed by user id in a scope of its own,
+    /// so it never shares a bucket with a login for a username that looks like an id.
+    PasswordChange,
     /// Typing notifications, per user and chat.
     Typing,
+    /// Uploads begun, per user.
+    Upload,
 }
 
 impl Scope {
@@ -275,8 +284,11 @@ impl Scope {
             Scope::Request => "request",
             Scope::AddressRequest => "address_request",
             Scope::LoginAccount => "login_account",
+            Scope::LoginAccountAddress => "login_account_address",
             Scope::LoginAddress => "login_address",
+            Scope::PasswordChange => "password_change",
             Scope::Typing => "typing",
+            Scope::Upload => "upload",
         }
     }
 }
@@ -309,12 +321,16 @@ pub struct LimitRates {
     pub request: Rate,
     /// Requests per client address.
     pub address_request: Rate,
-    /// Login attempts per account.
+    /// Login attempts per account, from all addresses together.
     pub login_account: Rate,
+    /// Login attempts per account from one client address; also password changes per user.
+    pub login_account_address: Rate,
     /// Login attempts per client address.
     pub login_address: Rate,
     /// Typing notifications per user and chat.
     pub typing: Rate,
+    /// Uploads begun per user.
+    pub upload: Rate,
 }
 
 impl Default for LimitRates {
@@ -328,9 +344,11 @@ impl Default for LimitRates {
             send: rate(60, 20, 1),
             request: rate(200, 100, 1),
             address_request: rate(400, 200, 1),
-            login_account: rate(5, 1, 60),
+            login_account: rate(50, 10, 60),
+            login_account_address: rate(5, 1, 60),
             login_address: rate(20, 1, 5),
             typing: rate(1, 1, 2),
+            upload: rate(30, 1, 2),
         }
     }
 }
@@ -342,8 +360,11 @@ pub struct RateLimits {
     request: Mutex<KeyedLimiter<u64>>,
     address_request: Mutex<KeyedLimiter<IpAddr>>,
     login_account: Mutex<KeyedLimiter<String>>,
+    login_account_address: Mutex<KeyedLimiter<(String, IpAddr)>>,
     login_address: Mutex<KeyedLimiter<IpAddr>>,
+    password_change: Mutex<KeyedLimiter<u64>>,
     typing: Mutex<KeyedLimiter<(u64, u64)>>,
+    upload: Mutex<KeyedLimiter<u64>>,
 }
 
 fn check<K: Hash + Eq + Clone>(
@@ -368,8 +389,14 @@ impl RateLimits {
             request: Mutex::new(KeyedLimiter::new(rates.request, max_keys)),
             address_request: Mutex::new(KeyedLimiter::new(rates.address_request, max_keys)),
             login_account: Mutex::new(KeyedLimiter::new(rates.login_account, max_keys)),
+            login_account_address: Mutex::new(KeyedLimiter::new(
+                rates.login_account_address,
+                max_keys,
+            )),
             login_address: Mutex::new(KeyedLimiter::new(rates.login_address, max_keys)),
+            password_change: Mutex::new(KeyedLimiter::new(rates.login_account_address, max_keys)),
             typing: Mutex::new(KeyedLimiter::new(rates.typing, max_keys)),
+            upload: Mutex::new(KeyedLimiter::new(rates.upload, max_keys)),
         }
     }
 
@@ -398,9 +425,29 @@ impl RateLimits {
         )
     }
 
+    /// One login attempt for `username` (normalised) from `addr`.
+    pub fn check_login_account_address(
+        &self,
+        username: &str,
+        addr: IpAddr,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        check(
+            &self.login_account_address,
+            Scope::LoginAccountAddress,
+            &(username.to_owned(), addr),
+            now,
+        )
+    }
+
     /// One login attempt from `addr`.
     pub fn check_login_address(&self, addr: IpAddr, now: Instant) -> Result<(), RateLimited> {
         check(&self.login_address, Scope::LoginAddress, &addr, now)
+    }
+
+    /// One password change by `user_id`.
+    pub fn check_password_change(&self, user_id: u64, now: Instant) -> Result<(), RateLimited> {
+        check(&self.password_change, Scope::PasswordChange, &user_id, now)
     }
 
     /// One typing notification by `user_id` in `chat_id`.
@@ -411,6 +458,11 @@ impl RateLimits {
         now: Instant,
     ) -> Result<(), RateLimited> {
         check(&self.typing, Scope::Typing, &(user_id, chat_id), now)
+    }
+
+    /// One upload begun by `user_id`.
+    pub fn check_upload(&self, user_id: u64, now: Instant) -> Result<(), RateLimited> {
+        check(&self.upload, Scope::Upload, &user_id, now)
     }
 }
 
@@ -583,18 +635,39 @@ mod tests {
         let limits = RateLimits::new(LimitRates::default(), 1024);
         let t0 = Instant::now();
         let addr: IpAddr = "192.0.2.1".parse().expect("ip");
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
         for _ in 0..5 {
-            assert_eq!(limits.check_login_account("alice", t0), Ok(()));
+            assert_eq!(
+                limits.check_login_account_address("alice", addr, t0),
+                Ok(())
+            );
         }
         let err = limits
-            .check_login_account("alice", t0)
+            .check_login_account_address("alice", addr, t0)
             .expect_err("sixth attempt");
-        assert_eq!(err.scope, Scope::LoginAccount);
+        assert_eq!(err.scope, Scope::LoginAccountAddress);
         assert_eq!(err.retry_after, Duration::from_secs(60));
         assert_eq!(err.retry_after_ms(), 60_000);
-        // Other accounts and other scopes are unaffected.
-        assert_eq!(limits.check_login_account("bob", t0), Ok(()));
+        // Other accounts, other addresses and other scopes are unaffected.
+        assert_eq!(limits.check_login_account_address("bob", addr, t0), Ok(()));
+        assert_eq!(
+            limits.check_login_account_address("alice", other, t0),
+            Ok(())
+        );
         assert_eq!(limits.check_login_address(addr, t0), Ok(()));
+        // The account's own ceiling is ten times higher.
+        for _ in 0..50 {
+            assert_eq!(limits.check_login_account("alice", t0), Ok(()));
+        }
+        assert_eq!(
+            limits.check_login_account("alice", t0).map_err(|e| e.scope),
+            Err(Scope::LoginAccount)
+        );
+        // Password changes have buckets of their own: user 100 is not the username "100".
+        for _ in 0..50 {
+            let _ = limits.check_login_account("100", t0);
+        }
+        assert_eq!(limits.check_password_change(100, t0), Ok(()));
         // Typing: one per 2 s per (user, chat).
         assert_eq!(limits.check_typing(1, 10, t0), Ok(()));
         let typing = limits.check_typing(1, 10, t0).expect_err("second typing");

@@ -122,8 +122,20 @@ impl Limits {
         .await
     }
 
-    /// One login attempt for `username` (normalised).
-    pub async fn check_login_account(&self, username: &str) -> Result<(), RateLimited> {
+    /// One login attempt for `username` (normalised) from `addr`, checked against the
+    /// address's budget, then the account's from this address, then the account's ceiling from
+    /// every address. The first that refuses answers, and the later ones are not charged: a
+    /// guesser stopped at its own address does not use up the account's ceiling, so the owner
+    /// can still log in from elsewhere.
+    pub async fn check_login(&self, username: &str, addr: IpAddr) -> Result<(), RateLimited> {
+        self.check_login_address(addr).await?;
+        self.check(
+            Scope::LoginAccountAddress,
+            self.rates.login_account_address,
+            || format!("{username}|{addr}"),
+            |l| l.check_login_account_address(username, addr, Instant::now()),
+        )
+        .await?;
         self.check(
             Scope::LoginAccount,
             self.rates.login_account,
@@ -133,13 +145,30 @@ impl Limits {
         .await
     }
 
-    /// One login attempt from `addr`.
+    /// One login attempt or registration from `addr` (they share the address's budget).
     pub async fn check_login_address(&self, addr: IpAddr) -> Result<(), RateLimited> {
         self.check(
             Scope::LoginAddress,
             self.rates.login_address,
             || addr.to_string(),
             |l| l.check_login_address(addr, Instant::now()),
+        )
+        .await
+    }
+
+    /// One password change by `user_id` from `addr`: the address's login budget, then the
+    /// user's own password-change bucket.
+    pub async fn check_password_change(
+        &self,
+        user_id: u64,
+        addr: IpAddr,
+    ) -> Result<(), RateLimited> {
+        self.check_login_address(addr).await?;
+        self.check(
+            Scope::PasswordChange,
+            self.rates.login_account_address,
+            || user_id.to_string(),
+            |l| l.check_password_change(user_id, Instant::now()),
         )
         .await
     }
@@ -151,6 +180,17 @@ impl Limits {
             self.rates.typing,
             || format!("{user_id}:{chat_id}"),
             |l| l.check_typing(user_id, chat_id, Instant::now()),
+        )
+        .await
+    }
+
+    /// One upload begun by `user_id`.
+    pub async fn check_upload(&self, user_id: u64) -> Result<(), RateLimited> {
+        self.check(
+            Scope::Upload,
+            self.rates.upload,
+            || user_id.to_string(),
+            |l| l.check_upload(user_id, Instant::now()),
         )
         .await
     }

@@ -115,6 +115,31 @@ async fn route(
 /// Serves admin requests on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish (up to [`SHUTDOWN_WAIT`]) and returns.
 pub async fn serve(listener: TcpListener, state: AdminState, shutdown: impl Future<Output = ()>) {
+    serve_with(
+        listener,
+        None,
+        move |req| handle(state.clone(), req),
+        shutdown,
+    )
+    .await;
+}
+
+/// The HTTP/1.1 server loop shared by chatd's HTTP servers: accepts on `listener` (with TLS
+/// when `tls` is given), answers each request with `handler`, bounds header reads by
+/// [`HEADER_READ_TIMEOUT`], and on `shutdown` lets in-flight requests finish (up to
+/// [`SHUTDOWN_WAIT`]).
+pub async fn serve_with<H, F, B>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     tokio::pin!(shutdown);
@@ -127,32 +152,30 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: impl Futu
             Ok((stream, _peer)) => stream,
             Err(e) => {
                 // Usually fd exhaustion: back off instead of spinning on the error.
-                tracing::warn!(error = %e, "admin http accept failed");
+                tracing::warn!(error = %e, "http accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let state = state.clone();
+        let handler = handler.clone();
         let cancel = cancel.clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
             let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(state, req).await) }
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match tls {
+                None => serve_connection(TokioIo::new(stream), service, cancel).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(TokioIo::new(stream), service, cancel).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
+                        Err(_) => tracing::debug!("tls handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "admin http connection ended with an error");
             }
         });
     }
@@ -163,7 +186,33 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: impl Futu
         .await
         .is_err()
     {
-        tracing::warn!("admin http connections still open after shutdown wait");
+        tracing::warn!("http connections still open after shutdown wait");
+    }
+}
+
+async fn serve_connection<I, S, B>(io: I, service: S, cancel: CancellationToken)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B> + Send,
+    S::Future: Send,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = cancel.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "http connection ended with an error");
     }
 }
 

@@ -284,7 +284,9 @@ impl Metrics {
         self.connections_open.dec();
     }
 
-    /// A connection was refused, e.g. `"max_connections"`, `"draining"`, `"handshake"`.
+    /// A connection was refused or closed by a limit: `"handshake"`, a connection cap
+    /// (`"max_connections"`, `"max_unauthenticated"`, `"max_unauthenticated_per_address"`,
+    /// `"max_authenticated_per_address"`), or `"auth_deadline"`.
     pub fn connection_rejected(&self, reason: &'static str) {
         self.connections_rejected
             .get_or_create(&ReasonLabel { reason })

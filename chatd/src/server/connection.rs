@@ -1,49 +1,82 @@
-//! One client connection: the accept loop over its request streams and datagrams, and its part
-//! in draining. What handlers see of it is [`ConnCtx`](crate::conn::ConnCtx).
+//! One client connection: the accept loop over its request streams and datagrams, the limits
+//! on a connection that has not authenticated yet (a deadline, a budget of buffered request
+//! bytes), and its part in draining. What handlers see of it is
+//! [`ConnCtx`](crate::conn::ConnCtx).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatproto::error::CloseCode;
+use chatproto::capability::Capability;
+use chatproto::error::{CloseCode, StreamCode};
 use chatproto::pb;
 use chatproto::server::RequestStream;
-use tokio::sync::broadcast;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::conn::ConnCtx;
+use crate::conn::admission::{Admission, AuthClock, PRE_AUTH_FRAME_BYTES, PRE_AUTH_STREAM_BYTES};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::handlers::files;
 use crate::state::AppState;
 
-/// Serves one connection until it closes, it is kicked, or the server drains.
+/// Serves one connection until it closes, it is kicked, it stays unauthenticated too long, or
+/// the server drains.
 pub async fn serve(
     state: Arc<AppState>,
     conn: quinn::Connection,
+    admission: Admission,
     mut shutdown: broadcast::Receiver<()>,
 ) {
     let mut datagrams = handlers::typing::DatagramGate::new(state.limits.rates().request);
-    let ctx = Arc::new(ConnCtx::new(state, conn.clone()));
+    let auth_deadline = unauthenticated_for(admission.auth_clock(), state.settings.auth_deadline);
+    tokio::pin!(auth_deadline);
+    // What the request streams of an unauthenticated connection may hold at once; QUIC flow
+    // control bounds what waits unread the same way (the endpoint's initial window).
+    let pre_auth = Arc::new(Semaphore::new(state.settings.max_unauthenticated_bytes));
+    let ctx = Arc::new(ConnCtx::new(state, conn.clone(), admission));
     let requests = TaskTracker::new();
     let reason = loop {
         tokio::select! {
+            // In this order: an upload stream opened before a request stream is noted before
+            // that request runs (see `Files::stream_accepted`).
+            biased;
+            _ = ctx.kick.kicked() => break CloseReason::Kicked,
+            _ = shutdown.recv() => break CloseReason::Drain,
+            uni = conn.accept_uni() => match uni {
+                // Upload streams, for authenticated connections that negotiated `files`.
+                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
+                    Some(me) => {
+                        let unread = ctx.state.files.stream_accepted(me.user_id);
+                        requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv, unread));
+                    }
+                    None => { let _ = recv.stop(chatproto::error::StreamCode::FrameError.into()); }
+                },
+                Err(e) => break CloseReason::Lost(e),
+            },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     let ctx = ctx.clone();
-                    requests.spawn(async move { handle_stream(ctx, RequestStream::with_default_limit(send, recv)).await });
+                    if ctx.principal_opt().is_some() {
+                        let stream = RequestStream::with_default_limit(send, recv);
+                        requests.spawn(async move { handle_stream(ctx, stream, None).await });
+                    } else {
+                        let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
+                        // Taken here, in stream order, so which stream is refused does not
+                        // depend on task scheduling.
+                        match pre_auth.clone().try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32) {
+                            Ok(permit) => requests.spawn(async move { handle_stream(ctx, stream, Some(permit)).await }),
+                            Err(_) => requests.spawn(refuse_over_budget(ctx, stream)),
+                        };
+                    }
                 }
                 Err(e) => break CloseReason::Lost(e),
             },
+            () = &mut auth_deadline => break CloseReason::NotAuthenticated,
             datagram = conn.read_datagram() => match datagram {
                 Ok(bytes) => handlers::typing::on_datagram(&ctx, &mut datagrams, &bytes),
                 Err(e) => break CloseReason::Lost(e),
             },
-            uni = conn.accept_uni() => match uni {
-                // Reserved for file transfer; refused until that capability exists.
-                Ok(mut recv) => { let _ = recv.stop(chatproto::error::StreamCode::FrameError.into()); }
-                Err(e) => break CloseReason::Lost(e),
-            },
-            _ = ctx.kick.kicked() => break CloseReason::Kicked,
-            _ = shutdown.recv() => break CloseReason::Drain,
         }
     };
     // The close path (drain, presence announcement, store writes) is boxed and only allocated
@@ -70,6 +103,11 @@ async fn close_connection(
     match reason {
         CloseReason::Lost(e) => {
             tracing::debug!(conn = ctx.conn_id, reason = %e, "connection closed")
+        }
+        CloseReason::NotAuthenticated => {
+            tracing::debug!(conn = ctx.conn_id, remote = %ctx.remote, "not authenticated in time");
+            state.metrics.connection_rejected("auth_deadline");
+            conn.close(CloseCode::NoError.code().into(), AUTH_DEADLINE_REASON);
         }
         CloseReason::Kicked => {
             let code = ctx.kick.reason().unwrap_or(CloseCode::ProtocolViolation);
@@ -127,8 +165,13 @@ const FAREWELL_WAIT: Duration = Duration::from_secs(2);
 /// acknowledged before the connection closes anyway.
 const LAST_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
+/// The close reason of a connection that did not authenticate within the deadline.
+const AUTH_DEADLINE_REASON: &[u8] = b"not authenticated in time";
+
 enum CloseReason {
     Lost(quinn::ConnectionError),
+    /// Unauthenticated for longer than `--auth-deadline`.
+    NotAuthenticated,
     Kicked,
     Drain,
 }
@@ -141,8 +184,52 @@ pub fn error_response(request_id: u64, err: &ApiError) -> pb::Response {
     }
 }
 
-async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
-    let request = match stream.read_request().await {
+/// Completes once the connection has been unauthenticated for `limit` since its start or a
+/// logout, not counting while an authentication request is answered (see [`AuthClock`]).
+/// Never completes while it stays authenticated.
+async fn unauthenticated_for(mut clock: watch::Receiver<AuthClock>, limit: Duration) {
+    loop {
+        let current = *clock.borrow_and_update();
+        let changed = match current {
+            AuthClock::Running(since) => tokio::select! {
+                () = tokio::time::sleep_until((since + limit).into()) => return,
+                changed = clock.changed() => changed,
+            },
+            AuthClock::Paused(_) | AuthClock::Stopped => clock.changed().await,
+        };
+        if changed.is_err() {
+            // The admission is gone, so is the connection: nothing left to time.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Answers a request stream of an unauthenticated connection whose pre-authentication budget
+/// is taken by its other streams, without reading it: TOO_LARGE (protocol.md 3.1).
+async fn refuse_over_budget(ctx: Arc<ConnCtx>, stream: RequestStream) {
+    let limit = ctx.state.settings.max_unauthenticated_bytes;
+    let error = ApiError::new(
+        pb::ErrorCode::TooLarge,
+        format!("an unauthenticated connection may have at most {limit} request bytes in flight"),
+    );
+    ctx.state
+        .metrics
+        .request_finished("malformed", Err(error.code), Duration::ZERO);
+    let _ = stream
+        .refuse(StreamCode::FrameTooLarge, &error_response(0, &error))
+        .await;
+}
+
+/// Reads one request, dispatches it and answers it. `pre_auth` is the stream's share of the
+/// pre-authentication budget, given back once the request is read.
+async fn handle_stream(
+    ctx: Arc<ConnCtx>,
+    mut stream: RequestStream,
+    pre_auth: Option<OwnedSemaphorePermit>,
+) {
+    let read = stream.read_request().await;
+    drop(pre_auth);
+    let request = match read {
         Ok(request) => request,
         Err(err) => {
             if let Some(error) = err.to_error() {
@@ -177,6 +264,11 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream) {
         },
         Err(err) => error_response(request_id, &err),
     };
+    if files::download::announced(&response).is_some() {
+        // The answer, then the bytes it announces; done once the client has them all.
+        files::download::respond(&ctx.state.files, stream, &response).await;
+        return;
+    }
     let answered = match stream.respond(&response).await {
         Ok(answered) => answered,
         Err(e) => {

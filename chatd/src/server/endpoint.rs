@@ -15,10 +15,14 @@ use crate::ops::datadir::NodeSecret;
 /// Windows are finite and small on purpose: quinn's defaults (unlimited connection window, 100
 /// streams) cost memory per connection, and a server with tens of thousands of connections must
 /// bound what each can make it buffer. A request frame is at most 256 KiB, so a stream window a
-/// little above that lets every legal request through in one flight.
+/// little above that lets every legal request through in one flight. The connection window
+/// starts at `pre_auth_window`, what an unauthenticated connection may have buffered, and grows
+/// once the connection authenticates
+/// ([`AUTHENTICATED_RECEIVE_WINDOW`](crate::conn::admission::AUTHENTICATED_RECEIVE_WINDOW)).
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    pre_auth_window: u32,
 ) -> anyhow::Result<quinn::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -35,10 +39,11 @@ pub fn server_config(
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(crate::limits::MAX_CONCURRENT_REQUESTS.into())
-        // Unidirectional client streams are reserved for file transfer (capability `files`).
-        .max_concurrent_uni_streams(0u32.into())
+        // Unidirectional client streams carry uploads (capability `files`): this credit is
+        // `Limits.max_concurrent_uploads`. Connections without `files` have theirs stopped.
+        .max_concurrent_uni_streams(crate::files::MAX_CONCURRENT_UPLOADS.into())
         .stream_receive_window((300 * 1024u32).into())
-        .receive_window((1024 * 1024u32).into())
+        .receive_window(pre_auth_window.into())
         .send_window(1024 * 1024)
         .datagram_receive_buffer_size(Some(16 * 1024))
         .datagram_send_buffer_size(16 * 1024)

@@ -1,4 +1,5 @@
-//! The QUIC server: accept loop, connection cap, and graceful drain.
+//! The QUIC server: accept loop, connection caps (counted by [`crate::conn::admission`]), and
+//! graceful drain.
 //!
 //! # Layout
 //! - [`endpoint`]: TLS and transport configuration.
@@ -9,13 +10,13 @@ pub mod endpoint;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chatproto::error::CloseCode;
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
+use crate::conn::admission::{ConnectionCaps, ConnectionLimits};
 use crate::state::AppState;
 
 /// Serves `endpoint` until `shutdown` completes, then drains: every connection gets GoAway, no
@@ -28,8 +29,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (drain_tx, _) = broadcast::channel::<()>(1);
     let connections = TaskTracker::new();
-    let open = Arc::new(AtomicUsize::new(0));
-    let max = state.settings.max_connections;
+    let settings = &state.settings;
+    let limits = ConnectionLimits::new(ConnectionCaps {
+        total: settings.max_connections,
+        unauthenticated: settings.max_unauthenticated,
+        unauthenticated_per_address: settings.max_unauthenticated_per_address,
+        authenticated_per_address: settings.max_authenticated_per_address,
+    });
 
     tokio::pin!(shutdown);
     loop {
@@ -42,7 +48,7 @@ pub async fn run(
         };
         let state = state.clone();
         let drain = drain_tx.subscribe();
-        let open = open.clone();
+        let limits = limits.clone();
         connections.spawn(async move {
             let conn = match incoming.await {
                 Ok(conn) => conn,
@@ -52,20 +58,26 @@ pub async fn run(
                     return;
                 }
             };
-            if open.fetch_add(1, Ordering::SeqCst) >= max {
-                open.fetch_sub(1, Ordering::SeqCst);
-                state.metrics.connection_rejected("busy");
-                conn.close(CloseCode::ServerBusy.code().into(), b"server busy");
-                return;
-            }
+            let admission = match limits.admit(conn.remote_address().ip()) {
+                Ok(admission) => admission,
+                Err(refused) => {
+                    state.metrics.connection_rejected(refused.label());
+                    conn.close(
+                        CloseCode::ServerBusy.code().into(),
+                        refused.message().as_bytes(),
+                    );
+                    return;
+                }
+            };
             state.metrics.connection_opened();
-            connection::serve(state.clone(), conn, drain).await;
+            // The admission goes with the connection's context and is given back when the
+            // connection's last piece is dropped, however it ends.
+            connection::serve(state.clone(), conn, admission, drain).await;
             state.metrics.connection_closed();
-            open.fetch_sub(1, Ordering::SeqCst);
         });
     }
 
-    tracing::info!(connections = open.load(Ordering::SeqCst), "draining");
+    tracing::info!(connections = limits.open(), "draining");
     // Refuse new connections from here on; established ones drain.
     endpoint.set_server_config(None);
     let _ = drain_tx.send(());

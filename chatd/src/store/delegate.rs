@@ -13,7 +13,7 @@
 //! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
 //! [`CachedStore`]: crate::cluster::cache::CachedStore
 
-/// Implements every entity trait (`UserStore` ... `MessageStore`) for `$wrapper`, each method's
+/// Implements every entity trait (`UserStore` ... `FileStore`) for `$wrapper`, each method's
 /// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
 /// is invoked, which must `use crate::store::*` and `chatproto::pb`.
 macro_rules! delegate_store {
@@ -51,6 +51,7 @@ macro_rules! delegate_store {
                 write block(owner: u64, target: u64) -> ();
                 write unblock(owner: u64, target: u64) -> ();
                 read  blocked(owner: u64) -> Vec<u64>;
+                read  blocked_by(target: u64) -> Vec<u64>;
                 read  is_blocked(owner: u64, target: u64) -> bool;
             }
             ChatStore {
@@ -84,6 +85,20 @@ macro_rules! delegate_store {
                 write mark_receipt(chat_id: u64, user_id: u64, kind: pb::ReceiptKind, up_to_seq: u64) -> Option<(u64, u64)>;
                 read  receipts(chat_id: u64) -> Vec<pb::MemberReceipt>;
                 read  search(query: SearchQuery) -> Vec<pb::Message>;
+            }
+            FileStore {
+                write open_upload(new: UploadRecord) -> (UploadRecord, bool);
+                read  upload(id: &str) -> Option<UploadRecord>;
+                write fail_upload(id: &str, reason: &str) -> ();
+                write complete_upload(id: &str, file: FileRecord, thumbnails: Vec<FileRecord>) -> FileRecord;
+                write delete_upload(id: &str) -> ();
+                read  stale_uploads(before_ms: i64, limit: u32) -> Vec<UploadRecord>;
+                read  file(id: &str) -> Option<FileRecord>;
+                write set_file_public(id: &str) -> ();
+                read  file_shares(file_id: &str, user_id: u64) -> Vec<(u64, u64)>;
+                read  user_file_bytes(user_id: u64) -> u64;
+                read  unreferenced_files(before_ms: i64, limit: u32) -> Vec<FileRecord>;
+                write delete_file(id: &str) -> Vec<String>;
             }
         );
     };

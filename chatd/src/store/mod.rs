@@ -95,6 +95,15 @@ pub enum ConflictKind {
     /// The member is already the owner.
     #[error("the member is already the owner")]
     AlreadyOwner,
+    /// The change would take away the rights of the last active server admin.
+    #[error("the last admin cannot be removed")]
+    LastAdmin,
+    /// An upload with this id exists already.
+    #[error("upload id taken")]
+    UploadIdTaken,
+    /// The upload is finished or failed; `finish_upload` reads which.
+    #[error("the upload is not open")]
+    UploadNotOpen,
     /// A constraint of the backend without a rule of its own here (the detail is logged).
     #[error("constraint failed")]
     Constraint,
@@ -140,12 +149,18 @@ pub trait UserStore: Send + Sync {
     /// Replaces the password hash.
     async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()>;
     /// Sets the server-wide role.
+    ///
+    /// This, disabling and deleting fail with `Conflict(LastAdmin)` and change nothing when they
+    /// would take away the rights of the last active (not disabled, not deleted) admin. The check
+    /// and the change are one atomic step: two concurrent changes that each leave one admin
+    /// cannot both pass and leave none.
     async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()>;
-    /// Disables or enables the account.
+    /// Disables or enables the account (`Conflict(LastAdmin)`: see [`set_role`](Self::set_role)).
     async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()>;
     /// Marks the account deleted: profile, email and password hash purged, status `OFFLINE`,
     /// disabled, username kept reserved. Deleting a deleted user again does nothing;
-    /// `NotFound("user")` for an unknown id.
+    /// `NotFound("user")` for an unknown id; `Conflict(LastAdmin)`: see
+    /// [`set_role`](Self::set_role).
     async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()>;
     /// Records when the user was last seen.
     async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()>;
@@ -221,6 +236,8 @@ pub trait RelationStore: Send + Sync {
     async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()>;
     /// The users `owner` blocked.
     async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>>;
+    /// The users who blocked `target` (who get `target`'s messages as placeholders), ascending.
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>>;
     /// True when `owner` blocked `target`.
     async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool>;
 }
@@ -406,9 +423,59 @@ pub trait MessageStore: Send + Sync {
     async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>>;
 }
 
+/// What the server knows about uploads and files (capability `files`). The bytes live in the
+/// file blob store ([`crate::files::blob`]); these are the database rows, written after the bytes
+/// are durable.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    /// The user's open upload of the same content (same size and SHA-256), with its name and kind
+    /// replaced by those of `new`; or `new` inserted when there is none. The bool is true when it
+    /// was inserted. Concurrent calls with the same content open one upload.
+    async fn open_upload(&self, new: UploadRecord) -> StoreResult<(UploadRecord, bool)>;
+    /// An upload by id, in any state.
+    async fn upload(&self, id: &str) -> StoreResult<Option<UploadRecord>>;
+    /// Marks an open upload failed. `NotFound("upload")` for an unknown id; `Conflict` when it is
+    /// not open.
+    async fn fail_upload(&self, id: &str, reason: &str) -> StoreResult<()>;
+    /// Finishes an open upload: inserts `file` and its `thumbnails` (whose `parent_id` is the
+    /// file) and marks the upload done, all or nothing. An upload already done returns the file
+    /// it made and inserts nothing. `NotFound("upload")` for an unknown id; `Conflict` when it
+    /// failed.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        file: FileRecord,
+        thumbnails: Vec<FileRecord>,
+    ) -> StoreResult<FileRecord>;
+    /// Deletes an upload row in any state (idempotent).
+    async fn delete_upload(&self, id: &str) -> StoreResult<()>;
+    /// Uploads created before `before_ms`, oldest first, at most `limit` (for the collector).
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<UploadRecord>>;
+    /// A file (or thumbnail) by id.
+    async fn file(&self, id: &str) -> StoreResult<Option<FileRecord>>;
+    /// Marks a file readable by every signed-in user (it became an avatar). `NotFound("file")`.
+    async fn set_file_public(&self, id: &str) -> StoreResult<()>;
+    /// The chats where a message carries `file_id` (messages deleted for everyone carry none)
+    /// and `user_id` has a membership row, current or former: `(chat_id, lowest such seq)`,
+    /// ordered by chat id. The server decides from the membership whether that seq is readable.
+    async fn file_shares(&self, file_id: &str, user_id: u64) -> StoreResult<Vec<(u64, u64)>>;
+    /// The bytes a user keeps: the sizes of their files (thumbnails not counted) plus the
+    /// declared sizes of their open uploads.
+    async fn user_file_bytes(&self, user_id: u64) -> StoreResult<u64>;
+    /// Files (not thumbnails) created before `before_ms` that nothing references any more: no
+    /// message carries them and no user or chat has them as avatar. Oldest first, at most `limit`.
+    async fn unreferenced_files(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileRecord>>;
+    /// Deletes a file and its thumbnails (idempotent). Returns the content keys
+    /// ([`FileRecord::content_key`]) of the deleted rows that no remaining file shares: their
+    /// bytes may go.
+    async fn delete_file(&self, id: &str) -> StoreResult<Vec<String>>;
+}
+
 /// Everything chatd needs from storage.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + RelationStore + ChatStore + MessageStore {
+pub trait Store:
+    UserStore + SessionStore + RelationStore + ChatStore + MessageStore + FileStore
+{
     /// A short backend name for logs and metrics ("sqlite", "mongodb").
     fn backend(&self) -> &'static str;
     /// Cheap round trip to the backend, for `/readyz`.

@@ -2,9 +2,11 @@
 //!
 //! Every validator takes the wire name of the field (`"register.username"`, the form
 //! `pb::Error.field` uses) and the raw value, and returns the value to store (normalised where
-//! the field has a canonical form) or a [`FieldError`] saying what is wrong. A value over its
-//! size limit is [`FieldErrorKind::TooLarge`] (the handler answers `ERROR_CODE_TOO_LARGE`);
-//! anything else is [`FieldErrorKind::Invalid`] (`ERROR_CODE_INVALID_ARGUMENT`).
+//! the field has a canonical form) or a [`FieldError`] saying what is wrong. The rule of spec
+//! section 6.2: a string longer than its maximum length is [`FieldErrorKind::TooLarge`] (the
+//! handler answers `ERROR_CODE_TOO_LARGE`); anything else — too short, characters it may not
+//! hold, a number or a count of list entries out of bounds — is [`FieldErrorKind::Invalid`]
+//! (`ERROR_CODE_INVALID_ARGUMENT`).
 //!
 //! Lengths called "characters" are Unicode scalar values (Rust `char`s), the unit of
 //! `Limits.max_text_chars`; lengths in bytes say so. Free text follows the character policy of
@@ -38,6 +40,8 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 pub const MAX_BIO_CHARS: usize = 500;
 /// Longest file or avatar id in bytes.
 pub const MAX_FILE_ID_BYTES: usize = 128;
+/// Longest file name in bytes (after reduction to its last path component).
+pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// Longest chat title in characters.
 pub const MAX_TITLE_CHARS: usize = 128;
 /// Longest chat description in characters.
@@ -238,6 +242,32 @@ pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
     Ok(())
 }
 
+/// A file's name, kept as metadata only: reduced to its last path component (after the last `/`
+/// or `\`, so `../../etc/passwd` is `passwd`), then at most 255 bytes on one line with no control
+/// or invisible format characters, and not `.` or `..`. Empty means no name. Returns the name to
+/// store.
+pub fn file_name(field: &'static str, raw: &str) -> FieldResult<String> {
+    // Control characters anywhere are refused, not cut away with the path.
+    check_chars(raw, Lines::Single).map_err(|r| FieldError::invalid(field, r.message()))?;
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if raw.contains(['/', '\\']) && name.is_empty() {
+        return Err(FieldError::invalid(
+            field,
+            "has no file name after the last path separator",
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(FieldError::invalid(field, "must not be . or .."));
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(FieldError::too_large(
+            field,
+            format!("must be at most {MAX_FILE_NAME_BYTES} bytes"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// A chat title: 1-128 characters on one line after trimming. Returns the trimmed title.
 pub fn chat_title(field: &'static str, raw: &str) -> FieldResult<String> {
     let trimmed = raw.trim();
@@ -332,11 +362,12 @@ pub fn page_limit_or(field: &'static str, value: u32, default: u32) -> FieldResu
     }
 }
 
-/// A list of ids: at most [`MAX_IDS`], none 0. Returns them without duplicates, in the order
+/// A list of ids: at most [`MAX_IDS`] (more is INVALID_ARGUMENT: a count out of bounds, not an
+/// over-long field), none 0. Returns them without duplicates, in the order
 /// of first appearance.
 pub fn id_list(field: &'static str, ids: &[u64]) -> FieldResult<Vec<u64>> {
     if ids.len() > MAX_IDS {
-        return Err(FieldError::too_large(
+        return Err(FieldError::invalid(
             field,
             format!("must contain at most {MAX_IDS} ids"),
         ));

@@ -258,7 +258,7 @@ fn id_lists() {
     let hundred: Vec<u64> = (1..=100).collect();
     assert_eq!(id_list(F, &hundred), Ok(hundred.clone()));
     let too_many: Vec<u64> = (1..=101).collect();
-    assert_eq!(kind(id_list(F, &too_many)), TooLarge);
+    assert_eq!(kind(id_list(F, &too_many)), Invalid);
     assert_eq!(kind(id_list(F, &[1, 0, 2])), Invalid);
 }
 
@@ -269,4 +269,33 @@ fn error_display_names_the_field() {
         err.to_string(),
         "register.username: must be at least 3 characters"
     );
+}
+
+#[test]
+fn file_names_keep_their_last_component_and_refuse_controls() {
+    for (raw, kept) in [
+        ("photo.jpg", "photo.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\report.pdf", "report.pdf"),
+        ("/abs/path/x", "x"),
+        ("  spaced name.txt  ", "spaced name.txt"),
+        ("", ""),
+        ("..hidden", "..hidden"),
+    ] {
+        assert_eq!(file_name(F, raw).as_deref(), Ok(kept), "{raw:?}");
+    }
+    for bad in [
+        "a/..",
+        "..",
+        ".",
+        "dir/",
+        "a\u{0}b",
+        "line\nbreak",
+        "tab\there",
+        "x\u{202e}gpj.exe",
+    ] {
+        assert_eq!(kind(file_name(F, bad)), Invalid, "{bad:?}");
+    }
+    assert_eq!(kind(file_name(F, &"n".repeat(256))), TooLarge);
+    assert!(file_name(F, &"n".repeat(255)).is_ok());
 }

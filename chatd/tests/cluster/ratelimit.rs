@@ -54,3 +54,73 @@ async fn the_send_limit_holds_across_nodes() {
         "the bucket expires when full again: {ttl}"
     );
 }
+
+/// A login attempt for `username` with a wrong password on a greeted connection.
+async fn wrong_login(client: &mut Client, username: &str) -> pb::ErrorCode {
+    match client
+        .request(pb::request::Kind::Login(pb::Login {
+            username: username.into(),
+            password: "not the password".into(),
+            device_name: "test".into(),
+        }))
+        .await
+    {
+        Answer::Error(e) => e.code(),
+        other => panic!("login with a wrong password answered {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_and_password_change_throttles_hold_across_nodes_in_their_own_buckets() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let shared = tempfile::tempdir().expect("temp dir");
+    let limit = [
+        "--limit-login-account-address=1/m burst 2",
+        "--limit-login-account=1/m burst 10",
+    ];
+    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &limit).await;
+    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &limit).await;
+
+    let mut alice = Client::register(a.addr, "alice").await;
+    let mut guess_a = Client::connect(a.addr).await;
+    guess_a.hello(&[]).await;
+    let mut guess_b = Client::connect(b.addr).await;
+    guess_b.hello(&[]).await;
+    assert_eq!(
+        wrong_login(&mut guess_a, "alice").await,
+        pb::ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        wrong_login(&mut guess_b, "alice").await,
+        pb::ErrorCode::Unauthenticated
+    );
+    // Two attempts from this address across both nodes: the pair's burst is spent everywhere.
+    for guesser in [&mut guess_a, &mut guess_b] {
+        assert_eq!(
+            wrong_login(guesser, "alice").await,
+            pb::ErrorCode::RateLimited
+        );
+    }
+    let pair = "chatd:rl:login_account_address:alice|127.0.0.1";
+    assert_eq!(
+        redis.cli(&["EXISTS", pair]),
+        "1",
+        "the pair's bucket is in redis"
+    );
+    assert_eq!(redis.cli(&["EXISTS", "chatd:rl:login_account:alice"]), "1");
+
+    // A password change is not a login: its own bucket, keyed by user id in its own scope.
+    let change = alice
+        .request(pb::request::Kind::ChangePassword(pb::ChangePassword {
+            old_password: "not the password".into(),
+            new_password: "a new password".into(),
+        }))
+        .await;
+    match change {
+        Answer::Error(e) => assert_eq!(e.code(), pb::ErrorCode::PermissionDenied, "{e:?}"),
+        other => panic!("wrong old password answered {other:?}"),
+    }
+    let key = format!("chatd:rl:password_change:{}", alice.user_id);
+    assert_eq!(redis.cli(&["EXISTS", &key]), "1");
+}

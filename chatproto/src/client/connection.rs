@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::config::ClientConfig;
 use super::error::{ClientError, RemoteError};
@@ -18,6 +19,12 @@ const MAX_REDIRECTS: usize = 3;
 
 /// The largest frame limit a server may announce that we are willing to buffer.
 const MAX_ACCEPTED_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// A name that resolves to several addresses is tried on the next one when the previous has not
+/// answered within this long, while the previous attempt goes on (RFC 8305's "connection attempt
+/// delay"): an unreachable first address (an IPv6 `localhost` nobody listens on; QUIC gets no
+/// refusal, only silence) must not stall the connection.
+pub(crate) const ATTEMPT_STAGGER: Duration = Duration::from_millis(250);
 
 /// One established connection that completed Hello.
 #[derive(Debug)]
@@ -67,6 +74,11 @@ impl Link {
         self.send(&EncodedRequest::new(request_id, kind)?).await
     }
 
+    /// The largest frame this connection's server accepts and sends.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
     /// Sends an already encoded request (see [`EncodedRequest`]) and reads its one response.
     pub async fn send(&self, request: &EncodedRequest) -> Result<pb::Response, CallError> {
         send_on(&self.conn, self.max_frame_bytes, request).await
@@ -114,6 +126,11 @@ impl EncodedRequest {
         let frame = crate::io::encode_frames([&request], MAX_ACCEPTED_FRAME_BYTES)
             .map_err(|e| CallError::TooLarge(e.to_string()))?;
         Ok(Self { frame, payload_len })
+    }
+
+    /// The encoded frame (a cheap reference-counted copy).
+    pub fn frame(&self) -> bytes::Bytes {
+        self.frame.clone()
     }
 }
 
@@ -273,23 +290,23 @@ impl Dialer {
             .await
             .map_err(|e| ClientError::Connect(format!("{address}: cannot resolve: {e}")))?
             .collect();
-        let mut failures = Vec::new();
-        for sock in resolved {
-            if self.config.verification.is_insecure() {
-                tracing::warn!(
-                    %address,
-                    "connecting WITHOUT certificate verification (Verification::InsecureDangerous)"
-                );
-            }
-            match self.connect(sock, &server_name, address).await {
-                Ok(link) => return Ok(link),
-                Err(e) => failures.push(reason(&sock.to_string(), &e)),
-            }
+        if self.config.verification.is_insecure() {
+            tracing::warn!(
+                %address,
+                "connecting WITHOUT certificate verification (Verification::InsecureDangerous)"
+            );
         }
-        if failures.is_empty() {
-            failures.push(format!("{address}: resolves to no address"));
-        }
-        Err(ClientError::Connect(failures.join("; ")))
+        first_reachable(&resolved, ATTEMPT_STAGGER, |sock| {
+            self.connect(sock, &server_name, address)
+        })
+        .await
+        .map_err(|failures| {
+            if failures.is_empty() {
+                ClientError::Connect(format!("{address}: resolves to no address"))
+            } else {
+                ClientError::Connect(failures.join("; "))
+            }
+        })
     }
 
     async fn connect(
@@ -408,6 +425,49 @@ impl Dialer {
     }
 }
 
+/// Tries `addresses` in order, starting the next one whenever `stagger` passes without an
+/// answer (or as soon as an attempt fails), and returns the first success; or, when all fail,
+/// each failure, named by address.
+pub(crate) async fn first_reachable<T, F, Fut>(
+    addresses: &[SocketAddr],
+    stagger: Duration,
+    attempt: F,
+) -> Result<T, Vec<String>>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    use futures_util::StreamExt as _;
+    use futures_util::stream::FuturesUnordered;
+    let start = |sock: SocketAddr| {
+        let future = attempt(sock);
+        async move { (sock, future.await) }
+    };
+    let mut running = FuturesUnordered::new();
+    let mut next = addresses.iter();
+    let mut failures = Vec::new();
+    loop {
+        if running.is_empty() {
+            match next.next() {
+                Some(&sock) => running.push(start(sock)),
+                None => return Err(failures),
+            }
+        }
+        let more = next.len() > 0;
+        tokio::select! {
+            Some((sock, result)) = running.next() => match result {
+                Ok(value) => return Ok(value),
+                Err(e) => failures.push(reason(&sock.to_string(), &e)),
+            },
+            () = tokio::time::sleep(stagger), if more => {
+                if let Some(&sock) = next.next() {
+                    running.push(start(sock));
+                }
+            }
+        }
+    }
+}
+
 /// One failed attempt for the list in [`ClientError::Connect`]: connect errors already name
 /// their address; others get it prefixed.
 fn reason(address: &str, e: &ClientError) -> String {
@@ -419,7 +479,7 @@ fn reason(address: &str, e: &ClientError) -> String {
 }
 
 /// The host part of `host:port` (brackets of IPv6 literals removed).
-fn split_host(address: &str) -> Result<String, ClientError> {
+pub(crate) fn split_host(address: &str) -> Result<String, ClientError> {
     let (host, port) = address
         .rsplit_once(':')
         .ok_or_else(|| ClientError::Config(format!("address {address:?} has no port")))?;
@@ -443,6 +503,34 @@ pub(crate) type SharedLink = Arc<Link>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_silent_first_address_does_not_stall_the_next() {
+        let stagger = Duration::from_millis(50);
+        let silent: SocketAddr = "[::1]:9".parse().unwrap();
+        let good: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let refused: SocketAddr = "127.0.0.2:9".parse().unwrap();
+        let attempt = |sock: SocketAddr| async move {
+            if sock == silent {
+                std::future::pending::<()>().await;
+            }
+            if sock == refused {
+                return Err(ClientError::Connect("refused".into()));
+            }
+            Ok(sock)
+        };
+        let started = std::time::Instant::now();
+        let won = first_reachable(&[silent, good], stagger, attempt).await;
+        assert_eq!(won, Ok(good));
+        let took = started.elapsed();
+        assert!(took >= stagger && took < Duration::from_secs(5), "{took:?}");
+        // A failure starts the next attempt at once; all failing lists every address.
+        let won = first_reachable(&[refused, good], Duration::from_secs(60), attempt).await;
+        assert_eq!(won, Ok(good));
+        let lost = first_reachable(&[refused, refused], stagger, attempt).await;
+        assert_eq!(lost, Err(vec!["127.0.0.2:9: refused".to_string(); 2]));
+        assert_eq!(first_reachable(&[], stagger, attempt).await, Err(vec![]));
+    }
 
     #[test]
     fn hosts_are_split_from_addresses() {

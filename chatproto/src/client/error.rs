@@ -80,6 +80,9 @@ pub enum ClientError {
     /// The operation needs an authenticated session.
     #[error("not authenticated")]
     NotAuthenticated,
+    /// Reading or writing a local file or stream of a transfer failed.
+    #[error("local file: {0}")]
+    LocalIo(String),
 }
 
 impl ClientError {

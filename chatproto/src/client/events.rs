@@ -50,6 +50,12 @@ pub enum ClientEvent {
         /// Why.
         reason: String,
     },
+    /// The client will dial again after this long (after a lost connection or a failed
+    /// attempt): for a countdown in the user interface.
+    Reconnecting {
+        /// The backoff delay before the next attempt.
+        after: std::time::Duration,
+    },
     /// New tokens were issued (a refresh on reconnect): persist them, the old refresh token is
     /// spent.
     TokensRefreshed(Tokens),

@@ -49,14 +49,22 @@
 //! - `reconnect.rs`: the background task (session, event stream, reconnect, re-authentication).
 //! - `auth.rs`: register, login, refresh, authenticate, logout.
 //! - `requests.rs`: the typed method of every other request kind.
+//! - `files.rs`: file upload and download with progress and resume (capability `files`).
+//! - `paging.rs`: reads that span requests: every page of the chat list, history windows,
+//!   profiles and presence for many ids.
+//! - [`store`]: files a client keeps between runs: trusted servers (trust on first use), the
+//!   session's tokens, the outbox of unacknowledged messages.
 
 mod auth;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod files;
+mod paging;
 mod reconnect;
 mod requests;
+pub mod store;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,6 +75,7 @@ pub use crate::session::{DEFAULT_RECENT_EVENTS, UnknownChatPolicy};
 pub use config::{ClientConfig, DEFAULT_EVENT_QUEUE, RetryPolicy, Tokens};
 pub use error::{ClientError, RemoteError};
 pub use events::ClientEvent;
+pub use paging::{HistoryPage, HistoryRange};
 pub use requests::new_client_msg_id;
 
 use crate::pb;
@@ -168,6 +177,8 @@ pub struct Client {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
     events: tokio::sync::Mutex<mpsc::Receiver<ClientEvent>>,
+    /// `Limits.max_page_size` of the first connection (100 when not announced).
+    page_size: u32,
 }
 
 impl Client {
@@ -211,6 +222,7 @@ impl Client {
             shared,
             commands,
             events: tokio::sync::Mutex::new(events_rx),
+            page_size: if page == 0 { 100 } else { page },
         })
     }
 

@@ -18,7 +18,7 @@ use super::{LinkState, Shared};
 use crate::error::CloseCode;
 use crate::io::{FrameReader, ReadFrameError, decode_datagram};
 use crate::pb;
-use crate::session::{Output, Session, SessionConfig};
+use crate::session::{Output, Phase, Session, SessionConfig};
 
 /// An access token this close to expiry is not tried; the refresh token is used right away.
 const EXPIRY_MARGIN_MS: i64 = 5_000;
@@ -370,6 +370,7 @@ impl Driver {
             Input::Dialed(Err(DialError::Transient(e))) => {
                 tracing::debug!(error = %e, "reconnect failed");
                 self.session.handle_connect_failed(now);
+                self.announce_reconnect(now);
             }
             Input::Dialed(Err(DialError::AuthRejected(reason))) => {
                 tracing::warn!(%reason, "credentials refused on reconnect; stopping");
@@ -676,10 +677,21 @@ impl Driver {
             return;
         }
         self.shared.set_link(LinkState::Down);
+        let now = Self::now();
         if resync {
-            self.session.handle_resync(Self::now());
+            self.session.handle_resync(now);
         } else {
-            self.session.handle_disconnected(Self::now());
+            self.session.handle_disconnected(now);
+        }
+        self.announce_reconnect(now);
+    }
+
+    /// Tells the application when the next attempt comes, if one is scheduled.
+    fn announce_reconnect(&mut self, now: std::time::Instant) {
+        if let Phase::Waiting { until } = self.session.phase() {
+            self.emit(ClientEvent::Reconnecting {
+                after: until.saturating_duration_since(now),
+            });
         }
     }
 

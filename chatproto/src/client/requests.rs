@@ -44,6 +44,8 @@ macro_rules! typed_method {
     (create_private_chat, $($_:tt)*) => {};
     (send_message, $($_:tt)*) => {};
     (send_typing, $($_:tt)*) => {};
+    // Its answer is followed by raw bytes: `download_to_writer`, `download_to_path`, `file_url`.
+    (download_file, $($_:tt)*) => {};
     ($name:ident, $message:ident, $doc:literal) => {
         #[doc = $doc]
         pub async fn $name(

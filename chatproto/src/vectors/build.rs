@@ -35,6 +35,10 @@ impl Framed for pb::Event {
     const FRAME: FrameType = FrameType::Event;
 }
 
+impl Framed for pb::UploadStreamHeader {
+    const FRAME: FrameType = FrameType::UploadStreamHeader;
+}
+
 impl Framed for pb::Datagram {
     const FRAME: FrameType = FrameType::Datagram;
 

@@ -89,7 +89,7 @@ pub enum VectorError {
     },
 }
 
-/// The four top-level frame types of chat/1.
+/// The five top-level frame types of chat/1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameType {
     /// A client request: the whole content of a request stream's client side.
@@ -100,15 +100,18 @@ pub enum FrameType {
     Event,
     /// The payload of one QUIC DATAGRAM frame (no length prefix).
     Datagram,
+    /// The first frame of an upload stream (capability `files`); the file's bytes follow it.
+    UploadStreamHeader,
 }
 
 impl FrameType {
     /// Every frame type, in file order.
-    pub const ALL: [FrameType; 4] = [
+    pub const ALL: [FrameType; 5] = [
         FrameType::Request,
         FrameType::Response,
         FrameType::Event,
         FrameType::Datagram,
+        FrameType::UploadStreamHeader,
     ];
 
     /// The name used in the files (`Request`, ...), which is also the protobuf message name.
@@ -118,6 +121,7 @@ impl FrameType {
             FrameType::Response => "Response",
             FrameType::Event => "Event",
             FrameType::Datagram => "Datagram",
+            FrameType::UploadStreamHeader => "UploadStreamHeader",
         }
     }
 
@@ -250,6 +254,11 @@ pub fn generate() -> Result<Vec<VectorFile>, VectorError> {
             file_name: "datagram.txt",
             title: "valid datagrams",
             vectors: valid::datagrams()?,
+        },
+        VectorFile {
+            file_name: "upload.txt",
+            title: "the header frame of an upload stream",
+            vectors: valid::upload_headers()?,
         },
         VectorFile {
             file_name: "compat.txt",

@@ -70,6 +70,47 @@ pub(super) fn limits() -> pb::Limits {
         max_page_size: 100,
         max_concurrent_requests: 32,
         max_chat_members: 10_000,
+        max_file_bytes: 104_857_600,
+        max_concurrent_uploads: 4,
+        upload_quota_bytes: 1_073_741_824,
+    }
+}
+
+/// The SHA-256 of the venue photo (any 32 bytes do for a vector).
+pub(super) fn venue_sha256() -> Vec<u8> {
+    (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect()
+}
+
+/// The venue photo as its readers see it, with its two thumbnails.
+pub(super) fn venue_photo() -> pb::FileInfo {
+    pb::FileInfo {
+        id: "f_venue_photo_01".into(),
+        name: "venue.jpg".into(),
+        mime: "image/jpeg".into(),
+        size: 2_481_337,
+        sha256: venue_sha256(),
+        kind: pb::MessageKind::Image as i32,
+        width: 4000,
+        height: 3000,
+        thumbnails: vec![
+            pb::Thumbnail {
+                file_id: "t_venue_photo_160".into(),
+                width: 160,
+                height: 120,
+                mime: "image/jpeg".into(),
+                size: 6_120,
+            },
+            pb::Thumbnail {
+                file_id: "t_venue_photo_640".into(),
+                width: 640,
+                height: 480,
+                mime: "image/jpeg".into(),
+                size: 58_004,
+            },
+        ],
+        created_at_ms: T0 - 7_300_000,
     }
 }
 
@@ -81,8 +122,33 @@ pub(super) fn member(user_id: u64, role: pb::MemberRole, joined_at_ms: i64) -> p
     }
 }
 
-/// Bob's message 7 in the group: a text with a mention, a reply and two reactions.
+/// Bob's message 7 in the group as the other members see it now: a text with a mention and a
+/// reply, edited once (event 10) and with two reactions. Sent at the time of its creating event
+/// (seq 7); no `client_msg_id`, which only the sender is shown (spec 11.7).
 pub(super) fn group_message() -> pb::Message {
+    pb::Message {
+        text: "Hi @alice \u{1f44b} see you at 18:30?".into(),
+        edited: true,
+        edited_at_ms: chat_event_at(10),
+        reactions: vec![
+            pb::Reaction {
+                emoji: "\u{1f44d}".into(),
+                user_ids: vec![ALICE, CAROL],
+                count: 2,
+            },
+            pb::Reaction {
+                emoji: "\u{1f389}".into(),
+                user_ids: vec![CAROL],
+                count: 1,
+            },
+        ],
+        client_msg_id: String::new(),
+        ..sent_group_message()
+    }
+}
+
+/// Bob's message 7 as `send_message` answers it to Bob: as sent, with his `client_msg_id`.
+pub(super) fn sent_group_message() -> pb::Message {
     pb::Message {
         chat_id: GROUP_CHAT,
         seq: 7,
@@ -90,19 +156,7 @@ pub(super) fn group_message() -> pb::Message {
         kind: pb::MessageKind::Text as i32,
         text: "Hi @alice \u{1f44b} see you at 18:00?".into(),
         reply_to_seq: 5,
-        sent_at_ms: T0 + 600_000,
-        edited: true,
-        edited_at_ms: T0 + 660_000,
-        reactions: vec![
-            pb::Reaction {
-                emoji: "\u{1f44d}".into(),
-                user_ids: vec![ALICE, CAROL],
-            },
-            pb::Reaction {
-                emoji: "\u{1f389}".into(),
-                user_ids: vec![CAROL],
-            },
-        ],
+        sent_at_ms: chat_event_at(7),
         mention_ids: vec![ALICE],
         client_msg_id: "c5f1a2d0-7b1e-4c2a-9d35-0e8f6a4b2c11".into(),
         ..Default::default()
@@ -118,6 +172,7 @@ pub(super) fn forwarded_image() -> pb::Message {
         kind: pb::MessageKind::Image as i32,
         text: "the venue".into(),
         file_id: "f_venue_photo_01".into(),
+        attachment: Some(Box::new(venue_photo())),
         forwarded_from: Some(pb::ForwardedFrom {
             chat_id: CHANNEL,
             seq: 3,
@@ -129,16 +184,16 @@ pub(super) fn forwarded_image() -> pb::Message {
     }
 }
 
-/// A message deleted for everyone: only the tombstone remains.
+/// Carol's message 9, deleted for everyone by event 11: only the tombstone remains.
 pub(super) fn tombstone() -> pb::Message {
     pb::Message {
         chat_id: GROUP_CHAT,
         seq: 9,
         sender_id: CAROL,
         kind: pb::MessageKind::Text as i32,
-        sent_at_ms: T0 + 700_000,
+        sent_at_ms: chat_event_at(9),
         deleted: true,
-        deleted_at_ms: T0 + 720_000,
+        deleted_at_ms: chat_event_at(11),
         ..Default::default()
     }
 }
@@ -216,11 +271,18 @@ pub(super) fn channel_created() -> pb::Chat {
 }
 
 /// A chat event of the group at `seq`, caused by `actor_id`.
+/// When the group's event `seq` happened: one a minute from [`T0`]. Messages carry the time of
+/// the event that created, edited or deleted them.
+pub(super) fn chat_event_at(seq: u64) -> i64 {
+    T0 + seq as i64 * 60_000
+}
+
+/// Event `seq` of the group chat, by `actor_id`.
 pub(super) fn chat_event(seq: u64, actor_id: u64, body: pb::chat_event::Body) -> pb::ChatEvent {
     pb::ChatEvent {
         chat_id: GROUP_CHAT,
         seq,
-        at_ms: T0 + seq as i64 * 60_000,
+        at_ms: chat_event_at(seq),
         actor_id,
         body: Some(body),
     }

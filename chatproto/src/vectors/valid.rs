@@ -149,7 +149,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         (
             "request.list_contacts",
             None,
-            request(17, Rq::ListContacts(pb::ListContacts {})),
+            request(17, Rq::ListContacts(pb::ListContacts::default())),
         ),
         (
             "request.block_user",
@@ -164,7 +164,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         (
             "request.list_blocked",
             None,
-            request(20, Rq::ListBlocked(pb::ListBlocked {})),
+            request(20, Rq::ListBlocked(pb::ListBlocked::default())),
         ),
         (
             "request.create_private_chat",
@@ -420,6 +420,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 Rq::GetMessageEdits(pb::GetMessageEdits {
                     chat_id: GROUP_CHAT,
                     seq: 7,
+                    cursor: String::new(),
                 }),
             ),
         ),
@@ -533,6 +534,60 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 Rq::AdminRevokeSessions(pb::AdminRevokeSessions {
                     user_id: BOB,
                     session_id: 0,
+                }),
+            ),
+        ),
+        (
+            "request.admin_health",
+            None,
+            request(54, Rq::AdminHealth(pb::AdminHealth {})),
+        ),
+        (
+            "request.admin_create_user",
+            Some("an account made by an admin; no session is opened"),
+            request(
+                53,
+                Rq::AdminCreateUser(pb::AdminCreateUser {
+                    username: "erin".into(),
+                    email: "erin@example.org".into(),
+                    password: "a-first-password-2026".into(),
+                    role: pb::Role::User as i32,
+                }),
+            ),
+        ),
+        (
+            "request.begin_upload",
+            Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
+            request(
+                53,
+                Rq::BeginUpload(pb::BeginUpload {
+                    size: 2_481_337,
+                    sha256: venue_sha256(),
+                    name: "venue.jpg".into(),
+                    kind: pb::MessageKind::Image as i32,
+                }),
+            ),
+        ),
+        (
+            "request.finish_upload",
+            None,
+            request(
+                54,
+                Rq::FinishUpload(pb::FinishUpload {
+                    upload_id: "u_2mVbq7R0TkeY1xQh".into(),
+                }),
+            ),
+        ),
+        (
+            "request.download_file",
+            Some("resumes a download at byte 1048576, to the end"),
+            request(
+                55,
+                Rq::DownloadFile(pb::DownloadFile {
+                    file_id: "f_venue_photo_01".into(),
+                    offset: 1_048_576,
+                    length: 0,
+                    prefer_url: false,
                 }),
             ),
         ),
@@ -656,6 +711,30 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
         ),
         ("response.chat", None, response(32, Rs::Chat(group_chat()))),
         (
+            "response.health",
+            Some("cluster mode with Redis unreachable: the node is not healthy"),
+            response(
+                54,
+                Rs::Health(pb::ServerHealth {
+                    healthy: false,
+                    checks: vec![
+                        pb::HealthCheck {
+                            name: "store".into(),
+                            healthy: true,
+                            detail: String::new(),
+                        },
+                        pb::HealthCheck {
+                            name: "redis".into(),
+                            healthy: false,
+                            detail: "connection refused".into(),
+                        },
+                    ],
+                    server_name: "chatd/0.1.0".into(),
+                    node_id: "node-a1".into(),
+                }),
+            ),
+        ),
+        (
             "response.chats",
             None,
             response(
@@ -675,7 +754,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
         (
             "response.message",
             None,
-            response(33, Rs::Message(group_message())),
+            response(33, Rs::Message(sent_group_message())),
         ),
         (
             "response.messages",
@@ -711,20 +790,17 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
         ),
         (
             "response.edits",
-            None,
+            Some(
+                "the texts an edit replaced, oldest first, each with the time it was written; the current text is not repeated",
+            ),
             response(
                 42,
                 Rs::Edits(pb::EditList {
-                    edits: vec![
-                        pb::MessageEdit {
-                            text: "Hi @alice see you at 18:00?".into(),
-                            at_ms: T0 + 600_000,
-                        },
-                        pb::MessageEdit {
-                            text: "Hi @alice \u{1f44b} see you at 18:00?".into(),
-                            at_ms: T0 + 660_000,
-                        },
-                    ],
+                    edits: vec![pb::MessageEdit {
+                        text: "Hi @alice \u{1f44b} see you at 18:00?".into(),
+                        at_ms: chat_event_at(7),
+                    }],
+                    next_cursor: String::new(),
                 }),
             ),
         ),
@@ -759,6 +835,51 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             Some("more is set: page on with after_seq 9"),
             response(45, Rs::Events(events)),
         ),
+        (
+            "response.upload",
+            Some("the server has the first MiB: the upload stream starts there"),
+            response(
+                53,
+                Rs::Upload(pb::UploadTicket {
+                    upload_id: "u_2mVbq7R0TkeY1xQh".into(),
+                    offset: 1_048_576,
+                }),
+            ),
+        ),
+        (
+            "response.file",
+            Some("a photo with its size and two thumbnails, each a file of its own"),
+            response(54, Rs::File(venue_photo())),
+        ),
+        (
+            "response.download",
+            Some("the frame is followed on the stream by exactly `length` raw bytes, then FIN"),
+            response(
+                55,
+                Rs::Download(pb::Download {
+                    file: Some(venue_photo()),
+                    offset: 1_048_576,
+                    length: 1_432_761,
+                    url: String::new(),
+                    url_expires_at_ms: 0,
+                }),
+            ),
+        ),
+        (
+            "response.download.url",
+            Some("prefer_url: a signed HTTPS URL instead of the bytes"),
+            response(
+                56,
+                Rs::Download(pb::Download {
+                    file: Some(venue_photo()),
+                    offset: 0,
+                    length: 0,
+                    url: "https://files.example.org/f/f_venue_photo_01?u=1001&e=1767229200&s=Zm9v"
+                        .into(),
+                    url_expires_at_ms: 1_767_229_200_000,
+                }),
+            ),
+        ),
     ];
     cases
         .iter()
@@ -770,6 +891,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
 fn tombstone_as_created() -> pb::Message {
     pb::Message {
         seq: 8,
+        sent_at_ms: chat_event_at(8),
         ..tombstone()
     }
 }
@@ -790,11 +912,32 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
         ),
         (
             "event.chat.message_created",
-            Some("the message as it is now, edits included"),
+            Some(
+                "the message as it is now, edits and reactions included; live events carry nobody's client_msg_id",
+            ),
             event(Ev::Chat(chat_event(
                 7,
                 BOB,
                 Body::MessageCreated(group_message()),
+            ))),
+        ),
+        (
+            "event.chat.message_created.placeholder",
+            Some(
+                "message 7 as a member who blocked Bob gets it: from_blocked_user, no content (spec 9.2)",
+            ),
+            event(Ev::Chat(chat_event(
+                7,
+                BOB,
+                Body::MessageCreated(pb::Message {
+                    chat_id: GROUP_CHAT,
+                    seq: 7,
+                    sender_id: BOB,
+                    kind: pb::MessageKind::Text as i32,
+                    sent_at_ms: chat_event_at(7),
+                    from_blocked_user: true,
+                    ..Default::default()
+                }),
             ))),
         ),
         (
@@ -806,7 +949,7 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
                 Body::MessageEdited(pb::MessageEdited {
                     message_seq: 7,
                     text: "Hi @alice \u{1f44b} see you at 18:30?".into(),
-                    edited_at_ms: T0 + 600_000,
+                    edited_at_ms: chat_event_at(10),
                 }),
             ))),
         ),
@@ -955,6 +1098,18 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
         .iter()
         .map(|(name, note, msg)| ok(name, *note, msg))
         .collect()
+}
+
+/// The header frame of an upload stream (the file's raw bytes follow it).
+pub(super) fn upload_headers() -> Result<Vec<Vector>, VectorError> {
+    Ok(vec![ok(
+        "upload_stream.header",
+        Some("continues upload u_2mVbq7R0TkeY1xQh at byte 1048576; the raw bytes follow, then FIN"),
+        &pb::UploadStreamHeader {
+            upload_id: "u_2mVbq7R0TkeY1xQh".into(),
+            offset: 1_048_576,
+        },
+    )?])
 }
 
 /// The typing datagram in both directions.

@@ -2,8 +2,8 @@
 //!
 //! It implements just enough of the protocol to exercise the client: Hello (with capabilities and
 //! an optional redirect), Register/Login/Authenticate/Refresh/Logout, GetMe, CreateGroup, Sync,
-//! GetChatEvents, SendMessage (idempotent by client_msg_id), SendTyping, typing datagrams, and an
-//! event publisher. Every user can read every chat. Knobs make it misbehave on purpose
+//! GetChatEvents, SendMessage (idempotent by client_msg_id), SendTyping, typing datagrams,
+//! ListChats, GetHistory, GetUsers, and an event publisher. Every user can read every chat. Knobs make it misbehave on purpose
 //! (rate limiting, dropping the connection after committing a send, refusing access tokens).
 //! Test code only.
 
@@ -555,6 +555,7 @@ impl TestServer {
                         max_page_size: 50,
                         max_concurrent_requests: 100,
                         max_chat_members: 1000,
+                        ..Default::default()
                     }),
                     redirect,
                 })
@@ -678,6 +679,75 @@ impl TestServer {
                     R::Message(message)
                 }
             }
+            K::ListChats(l) => {
+                let all: Vec<pb::Chat> = inner
+                    .chats
+                    .iter()
+                    .map(|(&id, evs)| {
+                        let title = match evs.first().and_then(|e| e.body.as_ref()) {
+                            Some(pb::chat_event::Body::ChatCreated(c)) => c.title.clone(),
+                            _ => String::new(),
+                        };
+                        pb::Chat {
+                            id,
+                            title,
+                            last_seq: evs.len() as u64,
+                            ..Default::default()
+                        }
+                    })
+                    .collect();
+                let start: usize = l.cursor.parse().unwrap_or(0);
+                let end = (start + l.limit.clamp(1, 50) as usize).min(all.len());
+                R::Chats(pb::ChatList {
+                    chats: all[start.min(end)..end].to_vec(),
+                    next_cursor: if end < all.len() {
+                        end.to_string()
+                    } else {
+                        String::new()
+                    },
+                })
+            }
+            K::GetHistory(h) => match inner.chats.get(&h.chat_id) {
+                None => error(E::NotFound, "no such chat", "get_history.chat_id"),
+                Some(evs) => {
+                    let all: Vec<pb::Message> = evs
+                        .iter()
+                        .filter_map(|e| match &e.body {
+                            Some(pb::chat_event::Body::MessageCreated(m)) => Some(m.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let limit = h.limit.clamp(1, 50) as usize;
+                    let messages: Vec<pb::Message> = if h.after_seq > 0 {
+                        all.into_iter()
+                            .filter(|m| m.seq > h.after_seq)
+                            .take(limit)
+                            .collect()
+                    } else {
+                        let below: Vec<_> = all
+                            .into_iter()
+                            .filter(|m| h.before_seq == 0 || m.seq < h.before_seq)
+                            .collect();
+                        below[below.len().saturating_sub(limit)..].to_vec()
+                    };
+                    R::Messages(pb::MessageList {
+                        messages,
+                        next_cursor: String::new(),
+                    })
+                }
+            },
+            K::GetUsers(g) => {
+                let known: Vec<u64> = inner.users.values().map(|(id, _)| *id).collect();
+                R::Users(pb::UserList {
+                    users: g
+                        .user_ids
+                        .iter()
+                        .filter(|id| known.contains(id))
+                        .map(|&id| inner.user(id))
+                        .collect(),
+                    next_cursor: String::new(),
+                })
+            }
             K::SendTyping(t) => {
                 let typing = pb::Typing {
                     chat_id: t.chat_id,
@@ -716,6 +786,34 @@ fn set_user(inner: &mut Inner, conn_id: u64, user: Option<u64>) {
     if let Some(entry) = inner.conns.iter_mut().find(|c| c.id == conn_id) {
         entry.user = user;
     }
+}
+
+/// A client configuration pinned to the first server's certificate, listing every server, with
+/// quick test timings.
+pub fn config(servers: &[&TestServer]) -> chatproto::client::ClientConfig {
+    let pin = chatproto::fingerprint::fingerprint_of_der(servers[0].identity.leaf_der());
+    let mut config = chatproto::client::ClientConfig::new(
+        servers[0].address(),
+        chatproto::tls::Verification::Pin(pin),
+    );
+    config.servers = servers.iter().map(|s| s.address()).collect();
+    config.server_name = Some("localhost".into());
+    config.client_name = "client-test/0".into();
+    config.retry.connect_timeout = Duration::from_millis(1500);
+    config.retry.backoff = chatproto::session::BackoffConfig {
+        base: Duration::from_millis(50),
+        factor: 2,
+        cap: Duration::from_millis(800),
+    };
+    config
+}
+
+/// Registers `name` (password "password123") on a connected client.
+pub async fn register(client: &chatproto::client::Client, name: &str) -> pb::AuthResult {
+    client
+        .register_user(name, &format!("{name}@example.test"), "password123", "test")
+        .await
+        .expect("register")
 }
 
 /// Installs a log subscriber once (RUST_LOG controls it), so failures can be diagnosed.

@@ -9,19 +9,24 @@ use clap::{Args, Parser, Subcommand};
 
 /// How a benchmark deployment of chatd raises its rate limits; shown by `loadgen run --help`.
 pub const CHATD_LIMITS_HELP: &str = "\
-chatd keeps its rate limits on by default, and loadgen registers, logs in and sends for many \
-users from ONE address, so a benchmark deployment must raise them, e.g.:
+chatd keeps its rate and connection limits on by default, and loadgen registers, logs in and \
+sends for many users from ONE address, so a benchmark deployment must raise them, e.g.:
 
   chatd --limit-send '100000/s burst 100000' \\
         --limit-request '100000/s burst 100000' \\
         --limit-address-request '1000000/s burst 1000000' \\
         --limit-login-address '100000/s burst 100000' \\
-        --limit-login-account '1000/s burst 1000'
+        --limit-login-account '1000/s burst 1000' \\
+        --limit-login-account-address '1000/s burst 1000' \\
+        --max-unauthenticated-per-address 5000 \\
+        --max-authenticated-per-address 20000
 
 or the same through CHATD_LIMIT_SEND, CHATD_LIMIT_REQUEST, CHATD_LIMIT_ADDRESS_REQUEST, \
-CHATD_LIMIT_LOGIN_ADDRESS, CHATD_LIMIT_LOGIN_ACCOUNT, or a [limits] table in chatd's TOML file \
-(send, request, address_request, login_address, login_account). Refused requests are counted \
-as RATE_LIMITED errors, never retried silently.";
+CHATD_LIMIT_LOGIN_ADDRESS, CHATD_LIMIT_LOGIN_ACCOUNT, CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS, \
+CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS, CHATD_MAX_AUTHENTICATED_PER_ADDRESS, or chatd's TOML \
+file (a [limits] table: send, request, address_request, login_address, login_account, \
+login_account_address; max_unauthenticated_per_address and max_authenticated_per_address at \
+the top). Refused requests are counted as RATE_LIMITED errors, never retried silently.";
 
 /// The `loadgen` command line.
 #[derive(Debug, Clone, Parser)]
@@ -49,6 +54,37 @@ pub enum Command {
     /// report throughput, latency and correctness.
     #[command(after_long_help = CHATD_LIMITS_HELP)]
     Run(Box<RunArgs>),
+    /// Upload and download one file, several rounds, and report the throughput (capability
+    /// files; the server's --max-file-size and --upload-quota must allow the size).
+    Transfer(TransferArgs),
+}
+
+/// The flags of `loadgen transfer`.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    /// chatd address
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: String,
+
+    /// Accept exactly the server certificate with this SHA-256 fingerprint
+    #[arg(long, value_name = "SHA256", conflicts_with = "insecure")]
+    pub pin: Option<String>,
+
+    /// Do not verify the server certificate at all (development only)
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// File size in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 200)]
+    pub size_mib: u64,
+
+    /// Upload-and-download rounds
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub rounds: u32,
+
+    /// Print one JSON object instead of the lines
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The flags of `loadgen run`. Every flag may also be given in the `--config` TOML file under
@@ -63,21 +99,9 @@ pub struct RunArgs {
     #[arg(long = "server", value_name = "HOST:PORT")]
     pub servers: Vec<String>,
 
-    /// Accept exactly the server certificate with this SHA-256 fingerprint (hex, colons allowed)
-    #[arg(long, value_name = "SHA256", conflicts_with_all = ["ca", "insecure"])]
-    pub pin: Option<String>,
-
-    /// Verify the server certificate against the CA certificates in this PEM file
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
-    pub ca: Option<PathBuf>,
-
-    /// TLS server name to verify with --ca (default: the host part of each address)
-    #[arg(long, value_name = "NAME")]
-    pub server_name: Option<String>,
-
-    /// Do not verify the server certificate at all (development only)
-    #[arg(long)]
-    pub insecure: bool,
+    /// How the server certificate is checked (one of --pin, --ca, --insecure is required)
+    #[command(flatten)]
+    pub tls: chat_cli::ServerArgs,
 
     /// room-fanout, private, connect-storm, idle, history or search [default: room-fanout]
     #[arg(long, value_name = "NAME")]

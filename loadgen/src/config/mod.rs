@@ -14,10 +14,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chatproto::fingerprint::parse_fingerprint;
 use chatproto::tls::Verification;
 
-pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs};
+pub use cli::{CHATD_LIMITS_HELP, Cli, Command, RunArgs, TransferArgs};
 use file::FileConfig;
 
 use crate::error::LoadgenError;
@@ -214,7 +213,8 @@ impl RunConfig {
                 command: Some(Command::Run(args)),
                 ..
             }) => Self::load(*args),
-            Ok(_) => Err(LoadgenError::Usage("expected loadgen run".into())),
+            // `run` is always the subcommand parsed here.
+            Ok(_) => Err(LoadgenError::Usage("not a run command line".into())),
             Err(e) => Err(LoadgenError::Usage(e.to_string())),
         }
     }
@@ -235,9 +235,9 @@ impl RunConfig {
             args.servers
         };
         let tls = tls_mode(
-            args.pin.or(file.pin),
-            args.ca.or(file.ca),
-            args.insecure || file.insecure.unwrap_or(false),
+            args.tls.pin.or(file.pin),
+            args.tls.ca.or(file.ca),
+            args.tls.insecure || file.insecure.unwrap_or(false),
         )?;
         let scenario = match args.scenario.or(file.scenario) {
             Some(name) => name
@@ -253,7 +253,7 @@ impl RunConfig {
         let mut config = RunConfig {
             servers,
             tls,
-            server_name: args.server_name.or(file.server_name),
+            server_name: args.tls.server_name.or(file.server_name),
             scenario,
             users: args.users.or(file.users).unwrap_or(100),
             connections_per_user: args
@@ -415,27 +415,20 @@ impl RunConfig {
     }
 }
 
-/// The certificate verification from the three mutually exclusive settings.
-fn tls_mode(
+/// The certificate verification from the three mutually exclusive settings (flags or file).
+pub(crate) fn tls_mode(
     pin: Option<String>,
     ca: Option<PathBuf>,
     insecure: bool,
 ) -> Result<Verification, LoadgenError> {
-    match (pin, ca, insecure) {
-        (Some(pin), None, false) => parse_fingerprint(&pin)
-            .map(Verification::Pin)
-            .map_err(|e| LoadgenError::invalid("pin", e.to_string())),
-        (None, Some(ca), false) => Ok(Verification::CaFile(ca)),
-        (None, None, true) => Ok(Verification::InsecureDangerous),
-        (None, None, false) => Err(LoadgenError::invalid(
-            "pin",
-            "say how to verify the server: --pin SHA256, --ca FILE or --insecure",
-        )),
-        _ => Err(LoadgenError::invalid(
-            "pin",
-            "--pin, --ca and --insecure exclude each other",
-        )),
-    }
+    chat_cli::server::verification(pin.as_deref(), ca.as_deref(), insecure)
+        .map_err(|e| LoadgenError::invalid("pin", e.to_string()))?
+        .ok_or_else(|| {
+            LoadgenError::invalid(
+                "pin",
+                "say how to verify the server: --pin SHA256, --ca FILE or --insecure",
+            )
+        })
 }
 
 fn check_address(address: &str) -> Result<(), String> {

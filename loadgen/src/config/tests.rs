@@ -12,7 +12,7 @@ fn args(list: &[&str]) -> RunArgs {
             command: Some(Command::Run(a)),
             ..
         }) => *a,
-        Ok(other) => panic!("{other:?}"),
+        Ok(other) => panic!("not a run command line: {other:?}"),
         Err(e) => panic!("{e}"),
     }
 }

@@ -84,6 +84,7 @@ pub fn error_kind(e: &ClientError) -> String {
         ClientError::Closed(_) => "closed".into(),
         ClientError::Protocol(_) => "protocol".into(),
         ClientError::NotAuthenticated => "not_authenticated".into(),
+        ClientError::LocalIo(_) => "local_io".into(),
     }
 }
 

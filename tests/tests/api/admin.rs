@@ -9,7 +9,7 @@ use tests::client::{PASSWORD, code, connect, register, wait_event};
 use tests::server::TestServer;
 
 /// Registers `name` and makes them a server admin directly in the store (what `chatd user add
-/// --admin` does offline), then logs in again so the session carries the role.
+/// --admin` does offline). The connection stays as it is: the role is read on every request.
 async fn admin(server: &TestServer, name: &str) -> (Client, u64) {
     let (client, auth) = register(server, name).await;
     let id = auth.user.expect("user").id;
@@ -175,7 +175,7 @@ async fn roles_password_resets_and_sessions() {
         .await
         .expect("new password");
 
-    // Promotion takes effect at once; the last admin cannot be demoted.
+    // Promotion takes effect at once; nobody demotes themselves.
     root.admin_set_role(pb::AdminSetRole {
         user_id,
         role: pb::Role::Admin as i32,
@@ -203,7 +203,7 @@ async fn roles_password_resets_and_sessions() {
             })
             .await
         ),
-        ErrorCode::FailedPrecondition
+        ErrorCode::PermissionDenied
     );
     assert_eq!(
         code(
@@ -291,6 +291,239 @@ async fn deleting_a_user_purges_the_profile_and_removes_them_from_chats() {
             root.admin_delete_user(pb::AdminDeleteUser { user_id: root_id })
                 .await
         ),
-        ErrorCode::FailedPrecondition
+        ErrorCode::PermissionDenied
     );
+    assert_eq!(
+        code(
+            root.admin_set_user_disabled(pb::AdminSetUserDisabled {
+                user_id: root_id,
+                disabled: true
+            })
+            .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+}
+
+#[tokio::test]
+async fn server_admin_rights_follow_the_role_on_open_connections() {
+    let server = TestServer::start().await;
+    // Both connections were authenticated before their user became an admin.
+    let (root, root_id) = admin(&server, "root").await;
+    let (other, _) = admin(&server, "other").await;
+    let (owner, _) = register(&server, "owner").await;
+    let team = || pb::CreateGroup {
+        kind: pb::ChatKind::Group as i32,
+        title: "team".into(),
+        ..Default::default()
+    };
+    let first = owner.create_group(team()).await.expect("group");
+    let second = owner.create_group(team()).await.expect("group");
+    root.delete_chat(pb::DeleteChat { chat_id: first.id })
+        .await
+        .expect("a server admin deletes any chat");
+
+    other
+        .admin_set_role(pb::AdminSetRole {
+            user_id: root_id,
+            role: pb::Role::User as i32,
+        })
+        .await
+        .expect("demote root");
+    // The same connection, demoted: someone else's chat is not even visible any more.
+    assert_eq!(
+        code(
+            root.delete_chat(pb::DeleteChat { chat_id: second.id })
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(root.admin_list_users(pb::AdminListUsers::default()).await),
+        ErrorCode::PermissionDenied
+    );
+    owner
+        .get_chat(pb::GetChat { chat_id: second.id })
+        .await
+        .expect("the chat is still there");
+}
+
+#[tokio::test]
+async fn admins_create_accounts_that_can_log_in_with_the_role_given() {
+    let server = TestServer::start().await;
+    let (root, root_id) = admin(&server, "root").await;
+    let created = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "Newcomer".into(),
+            email: "newcomer@example.test".into(),
+            password: PASSWORD.into(),
+            role: pb::Role::Unspecified as i32,
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.username, "newcomer", "folded like a registration");
+    assert_eq!(created.email, "newcomer@example.test");
+    assert_eq!(created.role(), pb::Role::User);
+    assert!(!created.disabled);
+    let sessions = root
+        .admin_list_sessions(pb::AdminListSessions {
+            user_id: created.id,
+        })
+        .await
+        .expect("sessions");
+    assert!(sessions.sessions.is_empty(), "no session is opened for it");
+    let newcomer = connect(&server).await;
+    newcomer
+        .login("newcomer", PASSWORD, "x")
+        .await
+        .expect("the new account logs in");
+    assert_eq!(
+        code(
+            newcomer
+                .admin_list_users(pb::AdminListUsers::default())
+                .await
+        ),
+        ErrorCode::PermissionDenied
+    );
+
+    let second = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "deputy".into(),
+            email: "deputy@example.test".into(),
+            password: PASSWORD.into(),
+            role: pb::Role::Admin as i32,
+        })
+        .await
+        .expect("create an admin");
+    assert_eq!(second.role(), pb::Role::Admin);
+    let deputy = connect(&server).await;
+    deputy.login("deputy", PASSWORD, "x").await.expect("login");
+    deputy
+        .admin_list_users(pb::AdminListUsers::default())
+        .await
+        .expect("the new admin is one at once");
+    assert_ne!(second.id, root_id);
+
+    let bad_role = root
+        .admin_create_user(pb::AdminCreateUser {
+            username: "odd".into(),
+            email: "odd@example.test".into(),
+            password: PASSWORD.into(),
+            role: 42,
+        })
+        .await;
+    assert_eq!(code(bad_role), ErrorCode::InvalidArgument);
+}
+
+#[tokio::test]
+async fn health_checks_the_store_with_a_round_trip() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    let health = root.admin_health(pb::AdminHealth {}).await.expect("health");
+    assert!(health.healthy, "{health:?}");
+    let names: Vec<&str> = health.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["store"], "no Redis on the embedded default");
+    assert!(health.server_name.starts_with("chatd/"), "{health:?}");
+    assert!(!health.node_id.is_empty());
+}
+
+#[tokio::test]
+async fn health_names_redis_when_it_is_down() {
+    let mut redis = tests::redis::RedisServer::start();
+    let server = TestServer::start_with(&[&format!("--redis-url={}", redis.url())]).await;
+    let (root, _) = admin(&server, "root").await;
+    let health = root.admin_health(pb::AdminHealth {}).await.expect("health");
+    assert!(health.healthy, "{health:?}");
+    let names: Vec<&str> = health.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["store", "redis"]);
+
+    redis.kill();
+    let health = root
+        .admin_health(pb::AdminHealth {})
+        .await
+        .expect("the node answers without Redis");
+    assert!(!health.healthy, "{health:?}");
+    let redis_check = &health.checks[1];
+    assert!(
+        !redis_check.healthy && !redis_check.detail.is_empty(),
+        "{health:?}"
+    );
+    assert!(health.checks[0].healthy, "the store is fine: {health:?}");
+}
+
+/// Takes admin rights away from `target` as `by` does it: demote, disable or delete. True when
+/// it passed. A refusal is PERMISSION_DENIED (the last admin, or `by` is no admin any more) or,
+/// when the other side disabled or deleted `by` first, a closed connection.
+async fn remove_admin(by: &Client, target: u64, how: usize) -> bool {
+    let result = match how {
+        0 => by
+            .admin_set_role(pb::AdminSetRole {
+                user_id: target,
+                role: pb::Role::User as i32,
+            })
+            .await
+            .map(drop),
+        1 => by
+            .admin_set_user_disabled(pb::AdminSetUserDisabled {
+                user_id: target,
+                disabled: true,
+            })
+            .await
+            .map(drop),
+        _ => by
+            .admin_delete_user(pb::AdminDeleteUser { user_id: target })
+            .await
+            .map(drop),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            if let Some(code) = e.code() {
+                assert!(
+                    matches!(
+                        code,
+                        ErrorCode::PermissionDenied | ErrorCode::Unauthenticated
+                    ),
+                    "refused with {code:?}: {e}"
+                );
+            }
+            false
+        }
+    }
+}
+
+/// The only two admins remove each other at the same moment, in every combination of demote,
+/// disable and delete: exactly one request passes and one admin is left.
+#[tokio::test]
+async fn two_admins_removing_each_other_at_once_leave_one() {
+    let server = TestServer::start().await;
+    let mut retired = Vec::new();
+    for round in 0..9 {
+        let (a, a_id) = admin(&server, &format!("left{round}")).await;
+        let (b, b_id) = admin(&server, &format!("right{round}")).await;
+        // The previous round's survivor steps down, so these two are the only admins.
+        for id in retired.drain(..) {
+            let user = server
+                .store()
+                .user(id)
+                .await
+                .expect("user")
+                .expect("exists");
+            if user.role == pb::Role::Admin && !user.disabled {
+                server
+                    .store()
+                    .set_role(id, pb::Role::User)
+                    .await
+                    .expect("retire");
+            }
+        }
+        assert_eq!(server.store().count_admins().await.expect("count"), 2);
+        let (ra, rb) = tokio::join!(
+            remove_admin(&a, b_id, round / 3),
+            remove_admin(&b, a_id, round % 3)
+        );
+        assert!(ra != rb, "round {round}: both passed or both were refused");
+        assert_eq!(server.store().count_admins().await.expect("count"), 1);
+        retired.extend([a_id, b_id]);
+    }
 }

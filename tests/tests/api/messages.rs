@@ -71,15 +71,14 @@ async fn replies_forwards_and_mentions() {
     assert_eq!(reply.reply_to_seq, original.seq);
     for bad in [999, 1] {
         // 999 does not exist; 1 is the chat_created event, not a message.
-        assert_field(
+        assert_code(
             bob.client
                 .send_message(pb::SendMessage {
                     reply_to_seq: bad,
                     ..text(g.id, "re")
                 })
                 .await,
-            E::InvalidArgument,
-            "send_message.reply_to_seq",
+            E::NotFound,
         );
     }
 
@@ -147,17 +146,25 @@ async fn message_content_is_validated() {
     let (alice, _bob, chat) = pair(&server).await;
     let c = &alice.client;
 
+    let photo = tests::files::upload(
+        c,
+        &chatd::testing::png_image(32, 32),
+        "photo.png",
+        pb::MessageKind::Image,
+    )
+    .await
+    .unwrap();
     let image = pb::SendMessage {
         chat_id: chat,
         kind: pb::MessageKind::Image as i32,
-        file_id: "f_0123-abc".into(),
+        file_id: photo.id.clone(),
         text: "a caption".into(),
         ..Default::default()
     };
     let sent = c.send_message(image.clone()).await.unwrap();
     assert_eq!(
         (sent.kind(), sent.file_id.as_str(), sent.text.as_str()),
-        (pb::MessageKind::Image, "f_0123-abc", "a caption")
+        (pb::MessageKind::Image, photo.id.as_str(), "a caption")
     );
     assert!(
         c.send_message(pb::SendMessage {
@@ -326,6 +333,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
         .get_message_edits(pb::GetMessageEdits {
             chat_id: g.id,
             seq: m.seq,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -341,7 +349,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
             text: "mine now".into(),
         })
         .await;
-    assert_code(e, E::FailedPrecondition);
+    assert_code(e, E::Conflict);
     alice
         .client
         .delete_message(pb::DeleteMessage {
@@ -353,7 +361,7 @@ async fn edits_are_the_senders_and_keep_their_history() {
         .unwrap();
     assert_code(
         alice.client.edit_message(edit("resurrect")).await,
-        E::FailedPrecondition,
+        E::Conflict,
     );
     assert_code(
         alice
@@ -444,6 +452,7 @@ async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
         .get_message_edits(pb::GetMessageEdits {
             chat_id: g.id,
             seq: m.seq,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -458,7 +467,7 @@ async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
     }
     assert_code(
         bob.client.react(reaction(g.id, m.seq, "👍", false)).await,
-        E::FailedPrecondition,
+        E::Conflict,
     );
 }
 
@@ -540,7 +549,8 @@ async fn reactions_are_one_per_user_per_emoji() {
         after.reactions,
         vec![pb::Reaction {
             emoji: "👍".into(),
-            user_ids: vec![bob.id]
+            user_ids: vec![bob.id],
+            count: 1,
         }]
     );
     let r = next_reaction(&alice, g.id).await;

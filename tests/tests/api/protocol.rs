@@ -138,13 +138,16 @@ async fn malformed_oversize_and_empty_requests_get_typed_errors() {
 }
 
 #[tokio::test]
-async fn clients_cannot_open_unidirectional_streams() {
+async fn unidirectional_streams_without_files_are_stopped() {
     let server = TestServer::start().await;
     let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
-    // The server grants no unidirectional stream credit in chat/1.0: opening one never completes.
-    let open =
-        tokio::time::timeout(std::time::Duration::from_millis(500), conn.conn.open_uni()).await;
-    assert!(open.is_err(), "a unidirectional stream was granted");
+    // The credit exists for uploads (capability `files`); a connection that did not negotiate it
+    // (here: not even greeted) has its stream stopped with FRAME_ERROR, and stays healthy.
+    let send = conn.conn.open_uni().await.expect("uni stream credit");
+    assert_eq!(
+        tests::files::stop_code(send, b"\x05hello").await,
+        u64::from(chatproto::error::StreamCode::FrameError.code())
+    );
     assert_eq!(error_code(&conn.hello().await), None);
 }
 

@@ -19,7 +19,7 @@ async fn profiles_update_and_public_views_hide_private_fields() {
         .update_profile(pb::UpdateProfile {
             display_name: Some("Alice A.".into()),
             bio: Some("line one\nline two".into()),
-            avatar_file_id: Some("file_123".into()),
+            avatar_file_id: None,
             status: pb::UserStatus::Busy as i32,
         })
         .await
@@ -162,7 +162,7 @@ async fn contacts_are_added_listed_and_removed() {
         .await
         .expect("adding twice is fine");
     let contacts = alice
-        .list_contacts(pb::ListContacts {})
+        .list_contacts(pb::ListContacts::default())
         .await
         .expect("list")
         .users;
@@ -180,7 +180,7 @@ async fn contacts_are_added_listed_and_removed() {
         .expect("remove");
     assert!(
         alice
-            .list_contacts(pb::ListContacts {})
+            .list_contacts(pb::ListContacts::default())
             .await
             .expect("list")
             .users
@@ -205,7 +205,7 @@ async fn a_blocked_user_cannot_reach_the_blocker() {
         .await
         .expect("block");
     let blocked = alice
-        .list_blocked(pb::ListBlocked {})
+        .list_blocked(pb::ListBlocked::default())
         .await
         .expect("list")
         .users;
@@ -292,7 +292,7 @@ async fn a_blocked_user_cannot_reach_the_blocker() {
         .expect("unblock");
     assert!(
         alice
-            .list_blocked(pb::ListBlocked {})
+            .list_blocked(pb::ListBlocked::default())
             .await
             .expect("list")
             .users

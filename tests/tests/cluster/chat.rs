@@ -130,3 +130,49 @@ async fn users_on_different_nodes_chat_in_real_time() {
     let history = bob_again.history(chat.id).await.expect("history");
     assert_eq!(history.last().map(|m| m.seq), Some(last));
 }
+
+/// The message `seq` of `chat_id` as `user` got it live, once it arrived.
+async fn live_message(user: &TestUser, chat_id: u64, seq: u64) -> Option<pb::Message> {
+    user.log
+        .wait_for(LIVE, |events| {
+            events.iter().find_map(|e| match e {
+                ClientEvent::Chat(ev) if ev.chat_id == chat_id && ev.seq == seq => match &ev.body {
+                    Some(pb::chat_event::Body::MessageCreated(m)) => Some(m.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+        })
+        .await
+}
+
+/// A block crosses nodes: the blocked user posts on one node, a member on another sees the
+/// text, and the blocker on a third gets the placeholder (spec 9.2), live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocker_on_another_node_gets_placeholders_live() {
+    let cluster = tokio::task::spawn_blocking(ChatCluster::start)
+        .await
+        .expect("start cluster");
+    let alice = TestUser::register(cluster.client_config(0), "alice").await;
+    let bob = TestUser::register(cluster.client_config(1), "bob").await;
+    let carol = TestUser::register(cluster.client_config(2), "carol").await;
+    let chat = create_group(&carol, "blocks across nodes", &[&alice, &bob]).await;
+    alice
+        .client
+        .block_user(pb::BlockUser { user_id: bob.id })
+        .await
+        .expect("block");
+    let sent = bob
+        .client
+        .send_text(chat.id, "across the cluster")
+        .await
+        .expect("send");
+    let carol_saw = live_message(&carol, chat.id, sent.seq)
+        .await
+        .expect("carol got bob's message live");
+    assert_eq!(carol_saw.text, "across the cluster");
+    let alice_saw = live_message(&alice, chat.id, sent.seq)
+        .await
+        .expect("alice got the placeholder live");
+    assert!(alice_saw.from_blocked_user && alice_saw.text.is_empty());
+}

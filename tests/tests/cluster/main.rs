@@ -5,5 +5,6 @@ mod cached_store;
 mod chat;
 mod database;
 mod failover;
+mod files;
 mod launchers;
 mod redis_outage;

@@ -95,6 +95,8 @@ pub struct World {
     vars: BTreeMap<String, String>,
     /// The release artifacts after the first server's build: (crate file name, modified).
     first_build: Option<BTreeMap<PathBuf, SystemTime>>,
+    /// When the test began: artifacts older than this are from an earlier run.
+    started: SystemTime,
 }
 
 impl World {
@@ -138,6 +140,7 @@ impl World {
             target: root.join("target/docs-test"),
             vars: BTreeMap::new(),
             first_build: None,
+            started: SystemTime::now(),
         }
     }
 
@@ -398,30 +401,69 @@ impl World {
             .filter(|(path, modified)| now.get(*path) != Some(*modified))
             .map(|(path, _)| path)
             .collect();
-        let crate_name = |p: &Path| -> Option<String> {
-            let stem = p.file_stem()?.to_string_lossy().into_owned();
-            let stem = stem.strip_prefix("lib").unwrap_or(&stem).to_owned();
-            Some(
-                stem.rsplit_once('-')
-                    .map_or(stem.clone(), |(name, _)| name.to_owned()),
-            )
-        };
-        let first_names: BTreeSet<(String, PathBuf)> = first
-            .keys()
-            .filter_map(|p| Some((crate_name(p)?, p.clone())))
+        // What the first build compiled or reused in this run. The target directory outlives
+        // runs, so it also holds artifacts of earlier trees (another variant of a crate whose
+        // dependencies changed since): those are not part of this build. A warm target only
+        // shows what this run compiled; CI starts cold, where that is everything.
+        let (fresh, earlier): (Vec<_>, Vec<_>) = first
+            .iter()
+            .partition(|(_, modified)| **modified >= self.started);
+        if !earlier.is_empty() {
+            eprintln!(
+                "docs-test: {} artifacts predate this run (warm target); a second variant of \
+                 those is only caught from a cold one (`rm -rf {}`)",
+                earlier.len(),
+                self.target.display()
+            );
+        }
+        let names: BTreeSet<String> = fresh
+            .iter()
+            .filter_map(|(p, _)| crate_identity(p))
             .collect();
-        let names: BTreeSet<&String> = first_names.iter().map(|(n, _)| n).collect();
         let variants: Vec<&PathBuf> = now
             .keys()
             .filter(|p| !first.contains_key(*p))
-            .filter(|p| crate_name(p).is_some_and(|n| names.contains(&n)))
+            .filter(|p| crate_identity(p).is_some_and(|n| names.contains(&n)))
             .collect();
+        // A second variant of a crate means features differ between commands: one build is
+        // broken. The same artifact written again (same hash) comes from a build script rerun
+        // on an environment difference between commands; reported, not yet failed (open point).
+        if !rewritten.is_empty() {
+            eprintln!("docs-test: artifacts written again with the same hash: {rewritten:?}");
+        }
         assert!(
-            rewritten.is_empty() && variants.is_empty(),
-            "one build is broken: later commands compiled again what the first build had \
-             (run `cargo xtask hack`):\n  rewritten: {rewritten:?}\n  second variants: {variants:?}"
+            variants.is_empty(),
+            "one build is broken: later commands compiled other variants of what the first build \
+             had (run `cargo xtask hack`):\n  second variants: {variants:?}"
         );
     }
+}
+
+/// What a `deps/lib<name>-<hash>.<ext>` artifact is a build of: `<name>` and, for a registry
+/// crate, its version, read from the dep-info file cargo writes beside it
+/// (`deps/<name>-<hash>.d`, whose sources live under `.../<package>-<version>/`). Two versions of
+/// one crate are two crates; two hashes of one version are two variants.
+fn crate_identity(artifact: &Path) -> Option<String> {
+    let stem = artifact.file_stem()?.to_string_lossy().into_owned();
+    let stem = stem.strip_prefix("lib").unwrap_or(&stem);
+    let name = stem.rsplit_once('-').map_or(stem, |(name, _)| name);
+    let dep_info = artifact.with_file_name(format!("{stem}.d"));
+    let version = std::fs::read_to_string(dep_info).ok().and_then(|text| {
+        let (_, sources) = text.lines().next()?.split_once(": ")?;
+        let source = sources.split_whitespace().next()?;
+        // `.../registry/src/<index>/<package>-<version>/src/lib.rs`
+        let dir = source.split("/registry/src/").nth(1)?.split('/').nth(1)?;
+        // The version starts at the first `-` followed by a digit (it may contain `-` itself).
+        let at = dir
+            .char_indices()
+            .find(|&(i, c)| c == '-' && dir[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
+            .0;
+        Some(dir[at + 1..].to_owned())
+    });
+    Some(match version {
+        Some(version) => format!("{name} {version}"),
+        None => name.to_owned(),
+    })
 }
 
 /// Matches `got` against `want`, where `<name>` stands for one word; the captured words.

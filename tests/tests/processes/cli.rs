@@ -104,7 +104,12 @@ fn a_config_error_points_at_its_line_and_column() {
 
 #[test]
 fn version_man_page_and_completions_for_every_binary() {
-    for (package, bin) in [("chatd", "chatd"), ("loadgen", "loadgen")] {
+    for (package, bin) in [
+        ("chatd", "chatd"),
+        ("chatctl", "chatctl"),
+        ("loadgen", "loadgen"),
+        ("chat-tui", "chat-tui"),
+    ] {
         let path = workspace_binary(package, bin);
         let run = |args: &[&str]| {
             let out = Command::new(&path).args(args).output().expect("run");
@@ -126,8 +131,9 @@ fn version_man_page_and_completions_for_every_binary() {
             "{bin} man page:\n{man}"
         );
         let bash = run(&["--generate", "complete-bash"]);
+        // clap_complete names the function after the binary, `-` written `__`.
         assert!(
-            bash.contains(&format!("complete -F _{bin}")),
+            bash.contains(&format!("complete -F _{}", bin.replace('-', "__"))),
             "{bin} bash completion"
         );
         assert!(!run(&["--generate", "complete-zsh"]).is_empty());

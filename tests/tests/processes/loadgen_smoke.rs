@@ -11,12 +11,13 @@ use loadgen::report::Report;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Limits raised so that one address may register, log in and send for every test user.
-const RAISED_LIMITS: [&str; 5] = [
+const RAISED_LIMITS: [&str; 6] = [
     "--limit-send=100000/s burst 100000",
     "--limit-request=100000/s burst 100000",
     "--limit-address-request=1000000/s burst 1000000",
     "--limit-login-address=100000/s burst 100000",
     "--limit-login-account=1000/s burst 1000",
+    "--limit-login-account-address=1000/s burst 1000",
 ];
 
 /// A chatd child process in a temporary data directory; killed on drop.
@@ -241,4 +242,28 @@ async fn connect_storm_establishes_every_connection() {
     assert!(report.connections.per_sec > 0.0);
     let server = report.server.as_ref().expect("metrics were scraped");
     assert_eq!(server.connected.connections_open, Some(20.0));
+}
+
+#[tokio::test]
+async fn transfer_uploads_and_downloads_every_round() {
+    let chatd = start_chatd(&RAISED_LIMITS).await;
+    let report = loadgen::transfer::run(&loadgen::config::TransferArgs {
+        server: chatd.addr.clone(),
+        pin: Some(chatd.fingerprint.clone()),
+        insecure: false,
+        size_mib: 3,
+        rounds: 2,
+        json: false,
+    })
+    .await
+    .expect("transfer");
+    assert_eq!(report.size_bytes, 3 * 1024 * 1024);
+    assert_eq!(report.rounds.len(), 2);
+    assert!(
+        report
+            .rounds
+            .iter()
+            .all(|r| r.upload_s > 0.0 && r.download_s > 0.0)
+    );
+    assert_eq!(report.render().lines().count(), 3);
 }

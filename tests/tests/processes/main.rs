@@ -1,6 +1,10 @@
-//! The shipped binaries as an operator runs them: chatd processes, loadgen runs against them,
-//! and the documented nginx QUIC load balancer in front of them.
+//! The shipped binaries as an operator runs them: chatd processes, loadgen runs and chatctl
+//! commands against them, the documented nginx QUIC load balancer in front of them, and
+//! chat-tui driven in tmux.
 
+mod big_file;
+mod chat_tui;
+mod chatctl;
 mod cli;
 mod daemon;
 mod deploy;

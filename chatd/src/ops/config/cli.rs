@@ -12,8 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    parse_access_token_ttl, parse_data_dir, parse_duration, parse_heartbeat, parse_log_filter,
-    parse_node_id, parse_public_addr, parse_rate, parse_store_timeout,
+    parse_access_token_ttl, parse_auth_deadline, parse_data_dir, parse_duration,
+    parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url, parse_heartbeat,
+    parse_log_filter, parse_max_file_size, parse_node_id, parse_public_addr, parse_rate,
+    parse_size, parse_store_timeout,
 };
 use crate::limits::keyed::Rate;
 use crate::store::sqlite::Durability;
@@ -24,9 +26,10 @@ const LONG_ABOUT: &str = "chatd, the chat/1 server.
 Settings come from flags, CHATD_* environment variables and an optional TOML file (--config), \
 in that order of precedence. The file uses the setting names of the flags with '_' for '-' \
 (data_dir, listen, ...) and a [limits] table (send, request, address_request, login_account, \
-login_address, typing). Relative paths are relative to the working directory. Rates are written \
-COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, e.g. \
-\"15m\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
+login_account_address, login_address, typing, upload). Relative paths are relative to the working directory. Rates are \
+written COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, \
+e.g. \"15m\"; sizes as a number of bytes with an optional KiB, MiB, GiB, TiB (or KB, MB, GB, TB) \
+suffix, e.g. \"100MiB\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
 the token key file.
 
 Cluster mode: with --redis-url, several chatd nodes share one Redis for events between nodes, \
@@ -200,6 +203,65 @@ pub struct Settings {
     )]
     pub max_connections: u32,
 
+    /// Most connections that have not authenticated, from all addresses together; below
+    /// --max-connections, so they can never take every place. Default: a quarter of
+    /// --max-connections
+    #[arg(
+        long,
+        env = "CHATD_MAX_UNAUTHENTICATED",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_unauthenticated: Option<u32>,
+
+    /// Most connections that have not authenticated from one client IP address
+    #[arg(
+        long,
+        env = "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        value_name = "N",
+        default_value = "64",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_unauthenticated_per_address: u32,
+
+    /// Most authenticated connections from one client IP address (generous: an office behind
+    /// NAT shares one)
+    #[arg(
+        long,
+        env = "CHATD_MAX_AUTHENTICATED_PER_ADDRESS",
+        value_name = "N",
+        default_value = "4096",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Network"
+    )]
+    pub max_authenticated_per_address: u32,
+
+    /// How long a connection may stay unauthenticated (after the handshake, or after a
+    /// logout) before it is closed
+    #[arg(
+        long,
+        env = "CHATD_AUTH_DEADLINE",
+        value_name = "DURATION",
+        value_parser = parse_auth_deadline,
+        default_value = "5s",
+        help_heading = "Network"
+    )]
+    pub auth_deadline: Duration,
+
+    /// Request bytes a connection that has not authenticated may have buffered, in QUIC and in
+    /// partly read requests each (a request being read takes a whole frame's worth, 8 KiB)
+    #[arg(
+        long,
+        env = "CHATD_MAX_UNAUTHENTICATED_BYTES",
+        value_name = "BYTES",
+        default_value = "65536",
+        value_parser = clap::value_parser!(u32).range(16_384..=16_777_216),
+        help_heading = "Network"
+    )]
+    pub max_unauthenticated_bytes: u32,
+
     /// How long shutdown waits for connections to close
     #[arg(
         long,
@@ -297,16 +359,28 @@ pub struct Settings {
     )]
     pub limit_address_request: Rate,
 
-    /// Login attempts per account
+    /// Login attempts per account from all addresses together: a ceiling well above
+    /// --limit-login-account-address, so a guesser cannot lock the owner out
     #[arg(
         long,
         env = "CHATD_LIMIT_LOGIN_ACCOUNT",
         value_name = "RATE",
         value_parser = parse_rate,
-        default_value = "1/m burst 5",
+        default_value = "10/m burst 50",
         help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_login_account: Rate,
+
+    /// Login attempts per account from one client IP address; also password changes per user
+    #[arg(
+        long,
+        env = "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/m burst 5",
+        help_heading = "Rate limits ([limits] table in the file)"
+    )]
+    pub limit_login_account_address: Rate,
 
     /// Login attempts per client IP address
     #[arg(
@@ -329,6 +403,94 @@ pub struct Settings {
         help_heading = "Rate limits ([limits] table in the file)"
     )]
     pub limit_typing: Rate,
+
+    /// Uploads begun per user
+    #[arg(
+        long,
+        env = "CHATD_LIMIT_UPLOAD",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "1/2s burst 30",
+        help_heading = "Rate limits ([limits] table in the file)"
+    )]
+    pub limit_upload: Rate,
+
+    /// Largest file a user may upload (announced as Limits.max_file_bytes)
+    #[arg(
+        long,
+        env = "CHATD_MAX_FILE_SIZE",
+        value_name = "SIZE",
+        value_parser = parse_max_file_size,
+        default_value = "100MiB",
+        help_heading = "Files"
+    )]
+    pub max_file_size: u64,
+
+    /// Bytes one user may keep in uploaded files and unfinished uploads
+    #[arg(
+        long,
+        env = "CHATD_UPLOAD_QUOTA",
+        value_name = "SIZE",
+        value_parser = parse_size,
+        default_value = "1GiB",
+        help_heading = "Files"
+    )]
+    pub upload_quota: u64,
+
+    /// How long an unfinished upload, or a file no message or avatar references, is kept
+    #[arg(
+        long,
+        env = "CHATD_FILE_GC_GRACE",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "24h",
+        help_heading = "Files"
+    )]
+    pub file_gc_grace: Duration,
+
+    /// How often stale uploads and unreferenced files are looked for (at least 100ms)
+    #[arg(
+        long,
+        env = "CHATD_FILE_GC_INTERVAL",
+        value_name = "DURATION",
+        value_parser = parse_file_gc_interval,
+        default_value = "1h",
+        help_heading = "Files"
+    )]
+    pub file_gc_interval: Duration,
+
+    /// HTTPS (TCP) address serving files at signed, expiring URLs, with the server's TLS
+    /// certificate. Off when unset
+    #[arg(
+        long,
+        env = "CHATD_FILES_HTTPS_LISTEN",
+        value_name = "ADDR",
+        help_heading = "Files"
+    )]
+    pub files_https_listen: Option<SocketAddr>,
+
+    /// The base URL clients reach the HTTPS file server at (e.g. a CDN in front of it), an
+    /// https:// or http:// URL without query or fragment; needs --files-https-listen. Default:
+    /// https://<files-https-listen>
+    #[arg(
+        long,
+        env = "CHATD_FILES_PUBLIC_URL",
+        value_name = "URL",
+        value_parser = parse_files_public_url,
+        help_heading = "Files"
+    )]
+    pub files_public_url: Option<String>,
+
+    /// How long a signed download URL stays valid (1s to 7 days)
+    #[arg(
+        long,
+        env = "CHATD_FILE_URL_TTL",
+        value_name = "DURATION",
+        value_parser = parse_file_url_ttl,
+        default_value = "1h",
+        help_heading = "Files"
+    )]
+    pub file_url_ttl: Duration,
 
     /// Cluster mode: Redis URL. Standalone: redis://host:port[/db] or redis+unix:///path; Redis
     /// Cluster: redis+cluster://host:port[,host:port...] or comma-separated redis:// seeds. Prefer

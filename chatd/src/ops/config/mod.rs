@@ -21,6 +21,7 @@ mod tests;
 mod uris;
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub use cli::{Cli, CliCommand, LogFormat, Settings, Storage, UserAdd, UserComman
 pub use uris::{RedisTarget, RedisUrl, RedisUrlError, ServiceUri};
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
+use crate::files::FileSettings;
 use crate::limits::keyed::{LimitRates, Rate};
 
 /// The environment variable that may carry the access-token key (hex, at least 32 bytes).
@@ -61,6 +63,18 @@ pub struct Config {
     pub token_key_file: PathBuf,
     /// The token key from `CHATD_TOKEN_KEY`, overriding the file.
     pub token_key: Option<TokenKey>,
+    /// The HTTPS file server, when `--files-https-listen` is set.
+    pub files_https: Option<FilesHttps>,
+}
+
+/// The HTTPS file server's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesHttps {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The base of the URLs it signs (`https://...`, no trailing slash); `None`: the bound
+    /// address, `https://<ip>:<port>`.
+    pub public_url: Option<String>,
 }
 
 /// Paths of an operator-provided TLS certificate chain and private key (PEM).
@@ -194,12 +208,38 @@ impl Config {
                 ));
             }
         };
+        if settings
+            .max_unauthenticated
+            .is_some_and(|n| n >= settings.max_connections)
+        {
+            return Err(invalid(
+                "max_unauthenticated",
+                format!(
+                    "must be below max_connections ({}), or connections that never authenticate \
+                     could take every place",
+                    settings.max_connections
+                ),
+            ));
+        }
         if settings.presence_ttl < settings.heartbeat_interval * 2 {
             return Err(invalid(
                 "presence_ttl",
                 "must be at least twice the heartbeat interval, or live nodes would expire",
             ));
         }
+        let files_https = match (settings.files_https_listen, &settings.files_public_url) {
+            (Some(listen), public_url) => Some(FilesHttps {
+                listen,
+                public_url: public_url.clone(),
+            }),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "files_public_url",
+                    "needs files_https_listen (the server the url leads to)",
+                ));
+            }
+        };
         let token_key_file = settings
             .token_key_file
             .clone()
@@ -209,8 +249,17 @@ impl Config {
             tls,
             token_key_file,
             token_key,
+            files_https,
             settings,
         })
+    }
+
+    /// The cap on unauthenticated connections: `--max-unauthenticated`, or a quarter of
+    /// `--max-connections`.
+    pub fn max_unauthenticated(&self) -> u32 {
+        let s = &self.settings;
+        s.max_unauthenticated
+            .unwrap_or((s.max_connections / 4).max(1))
     }
 
     /// The rate limits.
@@ -221,8 +270,21 @@ impl Config {
             request: s.limit_request,
             address_request: s.limit_address_request,
             login_account: s.limit_login_account,
+            login_account_address: s.limit_login_account_address,
             login_address: s.limit_login_address,
             typing: s.limit_typing,
+            upload: s.limit_upload,
+        }
+    }
+
+    /// The file limits and the collector's timing.
+    pub fn files(&self) -> FileSettings {
+        let s = &self.settings;
+        FileSettings {
+            max_file_bytes: s.max_file_size,
+            upload_quota_bytes: s.upload_quota,
+            gc_grace: s.file_gc_grace,
+            gc_interval: s.file_gc_interval,
         }
     }
 }
@@ -288,6 +350,56 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
     s.parse::<Rate>().map_err(|e| e.to_string())
 }
 
+/// Parses a size in bytes: a number with an optional unit (`B`, `KiB`, `MiB`, `GiB`, `TiB`, or
+/// the decimal `KB`, `MB`, `GB`, `TB`), e.g. `100MiB`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (write e.g. 100MiB)"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn parse_max_file_size(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err("must be at least 1 byte".to_owned()),
+        n => Ok(n),
+    }
+}
+
+/// The public base URL of the HTTPS file server, without its trailing slash.
+fn parse_files_public_url(url: &str) -> Result<String, String> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(['?', '#'])
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(format!(
+            "{url:?} must be an https:// (or http://) url without query or fragment"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 /// Parses a duration for clap.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::limits::keyed::parse_duration(s).map_err(|e| e.to_string())
@@ -322,6 +434,28 @@ fn parse_heartbeat(s: &str) -> Result<Duration, String> {
         Duration::from_millis(100),
         Duration::MAX,
         "must be at least 100ms",
+    )
+}
+
+fn parse_auth_deadline(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+        "must be between 100ms and 10m",
+    )
+}
+
+fn parse_file_gc_interval(s: &str) -> Result<Duration, String> {
+    parse_heartbeat(s)
+}
+
+fn parse_file_url_ttl(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        Duration::from_secs(7 * 86400),
+        "must be between 1s and 7 days",
     )
 }
 

@@ -44,6 +44,11 @@ fn defaults() {
     assert_eq!(c.settings.log_format, LogFormat::Human);
     assert_eq!(c.settings.log, "info");
     assert_eq!(c.settings.max_connections, 20_000);
+    assert_eq!(c.max_unauthenticated(), 5_000);
+    assert_eq!(c.settings.max_unauthenticated_per_address, 64);
+    assert_eq!(c.settings.max_authenticated_per_address, 4096);
+    assert_eq!(c.settings.auth_deadline, Duration::from_secs(5));
+    assert_eq!(c.settings.max_unauthenticated_bytes, 65_536);
     assert_eq!(c.settings.access_token_ttl, Duration::from_secs(900));
     assert_eq!(c.settings.shutdown_grace, Duration::from_secs(10));
     assert_eq!(c.token_key_file, PathBuf::from("./chatd-data/token.key"));
@@ -150,6 +155,46 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.settings.max_connections.to_string(),
         },
         Layered {
+            flag: "--max-unauthenticated",
+            env: "CHATD_MAX_UNAUTHENTICATED",
+            file: "max_unauthenticated",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_unauthenticated = {v}\n"),
+            get: |c| c.max_unauthenticated().to_string(),
+        },
+        Layered {
+            flag: "--max-unauthenticated-per-address",
+            env: "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS",
+            file: "max_unauthenticated_per_address",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_unauthenticated_per_address = {v}\n"),
+            get: |c| c.settings.max_unauthenticated_per_address.to_string(),
+        },
+        Layered {
+            flag: "--max-authenticated-per-address",
+            env: "CHATD_MAX_AUTHENTICATED_PER_ADDRESS",
+            file: "max_authenticated_per_address",
+            values: ["1", "2", "3"],
+            toml: |v| format!("max_authenticated_per_address = {v}\n"),
+            get: |c| c.settings.max_authenticated_per_address.to_string(),
+        },
+        Layered {
+            flag: "--auth-deadline",
+            env: "CHATD_AUTH_DEADLINE",
+            file: "auth_deadline",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("auth_deadline")(v),
+            get: |c| crate::limits::keyed::format_duration(c.settings.auth_deadline),
+        },
+        Layered {
+            flag: "--max-unauthenticated-bytes",
+            env: "CHATD_MAX_UNAUTHENTICATED_BYTES",
+            file: "max_unauthenticated_bytes",
+            values: ["20000", "30000", "40000"],
+            toml: |v| format!("max_unauthenticated_bytes = {v}\n"),
+            get: |c| c.settings.max_unauthenticated_bytes.to_string(),
+        },
+        Layered {
             flag: "--access-token-ttl",
             env: "CHATD_ACCESS_TOKEN_TTL",
             file: "access_token_ttl",
@@ -206,6 +251,14 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.limits().login_account.to_string(),
         },
         Layered {
+            flag: "--limit-login-account-address",
+            env: "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS",
+            file: "limits.login_account_address",
+            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
+            toml: |v| format!("[limits]\nlogin_account_address = \"{v}\"\n"),
+            get: |c| c.limits().login_account_address.to_string(),
+        },
+        Layered {
             flag: "--limit-login-address",
             env: "CHATD_LIMIT_LOGIN_ADDRESS",
             file: "limits.login_address",
@@ -220,6 +273,67 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
             toml: |v| format!("[limits]\ntyping = \"{v}\"\n"),
             get: |c| c.limits().typing.to_string(),
+        },
+        Layered {
+            flag: "--limit-upload",
+            env: "CHATD_LIMIT_UPLOAD",
+            file: "limits.upload",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\nupload = \"{v}\"\n"),
+            get: |c| c.limits().upload.to_string(),
+        },
+        Layered {
+            flag: "--max-file-size",
+            env: "CHATD_MAX_FILE_SIZE",
+            file: "max_file_size",
+            values: ["1024", "2048", "4096"],
+            toml: |v| plain("max_file_size")(v),
+            get: |c| c.files().max_file_bytes.to_string(),
+        },
+        Layered {
+            flag: "--upload-quota",
+            env: "CHATD_UPLOAD_QUOTA",
+            file: "upload_quota",
+            values: ["1024", "2048", "4096"],
+            toml: |v| plain("upload_quota")(v),
+            get: |c| c.files().upload_quota_bytes.to_string(),
+        },
+        Layered {
+            flag: "--file-gc-grace",
+            env: "CHATD_FILE_GC_GRACE",
+            file: "file_gc_grace",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_gc_grace")(v),
+            get: |c| crate::limits::keyed::format_duration(c.files().gc_grace),
+        },
+        Layered {
+            flag: "--file-gc-interval",
+            env: "CHATD_FILE_GC_INTERVAL",
+            file: "file_gc_interval",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_gc_interval")(v),
+            get: |c| crate::limits::keyed::format_duration(c.files().gc_interval),
+        },
+        Layered {
+            flag: "--files-https-listen",
+            env: "CHATD_FILES_HTTPS_LISTEN",
+            file: "files_https_listen",
+            values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
+            toml: |v| plain("files_https_listen")(v),
+            get: |c| {
+                c.files_https
+                    .as_ref()
+                    .map(|h| h.listen.to_string())
+                    .unwrap_or_default()
+            },
+        },
+        Layered {
+            flag: "--file-url-ttl",
+            env: "CHATD_FILE_URL_TTL",
+            file: "file_url_ttl",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("file_url_ttl")(v),
+            get: |c| crate::limits::keyed::format_duration(c.settings.file_url_ttl),
         },
         Layered {
             flag: "--mongo-uri",
@@ -322,10 +436,17 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         }
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
-    // their pairing rule, the config file path itself has no file layer).
+    // their pairing rule, the public file url with its own rules, the config file path itself
+    // has no file layer).
     for var in env_vars(&Cli::command()) {
         let covered = cases.iter().any(|c| c.env == var)
-            || ["CHATD_CONFIG", "CHATD_TLS_CERT", "CHATD_TLS_KEY"].contains(&var.as_str());
+            || [
+                "CHATD_CONFIG",
+                "CHATD_TLS_CERT",
+                "CHATD_TLS_KEY",
+                "CHATD_FILES_PUBLIC_URL",
+            ]
+            .contains(&var.as_str());
         assert!(covered, "{var} has no precedence test");
     }
 }
@@ -376,6 +497,24 @@ fn tls_paths_layer_and_must_come_in_pairs() {
             cert: "/flag/cert.pem".into(),
             key: "/env/key.pem".into()
         })
+    );
+    // Unauthenticated connections stay below the global cap.
+    let c = load_ok(&["--max-connections", "100"], &[]);
+    assert_eq!(c.max_unauthenticated(), 25);
+    let err = load_with(
+        &["--max-connections", "100", "--max-unauthenticated", "100"],
+        &[],
+    )
+    .expect_err("unauthenticated cap at the global cap");
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                setting: "max_unauthenticated",
+                ..
+            }
+        ),
+        "{err:?}"
     );
     let err = load_with(&["--tls-cert", "/c.pem"], &[]).expect_err("cert alone");
     assert!(
@@ -635,6 +774,11 @@ fn bad_values_name_their_source() {
         (&["--log", "chatd=loud"], "--log"),
         (&["--node-id", "has space"], "--node-id"),
         (&["--max-connections", "0"], "--max-connections"),
+        (&["--auth-deadline", "50ms"], "between 100ms and 10m"),
+        (
+            &["--max-unauthenticated-bytes", "1000"],
+            "--max-unauthenticated-bytes",
+        ),
         (&["--mongo-uri", "postgres://x"], "unsupported scheme"),
         (&["--mongo-uri", "mongodb://"], "has no host"),
         (&["--redis-url", "localhost:6379"], "--redis-url"),
@@ -646,6 +790,19 @@ fn bad_values_name_their_source() {
         (&["--heartbeat-interval", "50ms"], "at least 100ms"),
         (&["--store-timeout", "10ms"], "between 100ms and 60s"),
         (&["--data-dir", ""], "--data-dir"),
+        (&["--max-file-size", "0"], "at least 1 byte"),
+        (&["--max-file-size", "10 parsecs"], "--max-file-size"),
+        (&["--upload-quota", "lots"], "--upload-quota"),
+        (&["--file-url-ttl", "200h"], "between 1s and 7 days"),
+        (&["--file-gc-interval", "10ms"], "at least 100ms"),
+        (
+            &["--files-public-url", "ftp://cdn.example"],
+            "--files-public-url",
+        ),
+        (
+            &["--files-public-url", "https://cdn.example/?x=1"],
+            "--files-public-url",
+        ),
     ];
     for (args, needle) in flag_cases {
         match load_with(args, &[]) {
@@ -730,4 +887,33 @@ fn the_redis_url_is_parsed_once_and_kept() {
     let url = c.settings.redis_url.expect("redis url");
     assert!(url.target.is_cluster());
     assert_eq!(url.to_string(), "redis+cluster://a:7000,b:7001");
+}
+
+#[test]
+fn sizes_take_binary_and_decimal_units() {
+    assert_eq!(parse_size("512"), Ok(512));
+    assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+    assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+    assert_eq!(parse_size("2 MB"), Ok(2_000_000));
+    assert!(parse_size("MiB").is_err());
+    assert!(parse_size("10 parsecs").is_err());
+    assert!(parse_size("99999999999TiB").is_err());
+}
+
+#[test]
+fn the_public_file_url_needs_the_https_server() {
+    let on = "--files-https-listen=127.0.0.1:8443";
+    let c = load_ok(&[on], &[]);
+    let https = c.files_https.expect("https on");
+    assert_eq!(https.public_url, None, "default: the bound address");
+    let c = load_ok(&[on, "--files-public-url=https://cdn.example/chat/"], &[]);
+    assert_eq!(
+        c.files_https.expect("on").public_url.as_deref(),
+        Some("https://cdn.example/chat")
+    );
+    assert!(load_ok(&[], &[]).files_https.is_none());
+    match load_with(&["--files-public-url=https://cdn.example"], &[]) {
+        Err(ConfigError::Invalid { setting, .. }) => assert_eq!(setting, "files_public_url"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,5 +1,7 @@
 //! Conformance cases for users, sessions, contacts and blocks.
 
+use std::sync::Arc;
+
 use super::*;
 
 /// A new account has the given fields and defaults, and every lookup finds it.
@@ -182,15 +184,25 @@ pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
         pb::Role::Admin
     );
     assert_eq!(s.count_admins().await.expect("count"), 1);
+    assert_conflict(s.set_disabled(eve, true).await, ConflictKind::LastAdmin);
+    assert_conflict(
+        s.set_role(eve, pb::Role::User).await,
+        ConflictKind::LastAdmin,
+    );
+    assert_conflict(s.delete_user(eve, T0).await, ConflictKind::LastAdmin);
+    let kept = s.user(eve).await.expect("user").expect("exists");
+    assert!(kept.role == pb::Role::Admin && !kept.disabled && !kept.deleted);
+    let fred = user(&s, "fred").await;
+    s.set_role(fred, pb::Role::Admin).await.expect("role");
     s.set_disabled(eve, true).await.expect("disable");
     assert!(s.user(eve).await.expect("user").expect("exists").disabled);
     assert_eq!(
         s.count_admins().await.expect("count"),
-        0,
+        1,
         "disabled admins do not count"
     );
     s.set_disabled(eve, false).await.expect("enable");
-    assert_eq!(s.count_admins().await.expect("count"), 1);
+    assert_eq!(s.count_admins().await.expect("count"), 2);
 
     let unknown = 999_999;
     assert_not_found(
@@ -201,6 +213,63 @@ pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
     assert_not_found(s.set_role(unknown, pb::Role::User).await, "user");
     assert_not_found(s.set_disabled(unknown, true).await, "user");
     assert_not_found(s.touch_last_seen(unknown, T0).await, "user");
+}
+
+/// Every pair of changes that take admin rights away (demote, disable, delete), run at the same
+/// moment on the only two admins: exactly one passes and one admin is left, whatever the order.
+pub async fn users_last_admin_race<S: Store + 'static>(s: S) {
+    #[derive(Debug, Clone, Copy)]
+    enum Removal {
+        Demote,
+        Disable,
+        Delete,
+    }
+    async fn remove<S: Store>(s: &S, id: u64, how: Removal) -> StoreResult<()> {
+        match how {
+            Removal::Demote => s.set_role(id, pb::Role::User).await,
+            Removal::Disable => s.set_disabled(id, true).await,
+            Removal::Delete => s.delete_user(id, T0).await,
+        }
+    }
+    let s = Arc::new(s);
+    let all = [Removal::Demote, Removal::Disable, Removal::Delete];
+    for (round, (first, second)) in all
+        .iter()
+        .flat_map(|a| all.iter().map(move |b| (*a, *b)))
+        .enumerate()
+    {
+        // The only active admins: the previous round's survivor steps down first.
+        let mut admins = Vec::new();
+        for name in ["a", "b"] {
+            let id = user(s.as_ref(), &format!("{name}{round}")).await;
+            s.set_role(id, pb::Role::Admin).await.expect("promote");
+            admins.push(id);
+        }
+        if round > 0 {
+            for survivor in s.list_users("", None, 1000).await.expect("list") {
+                let active = survivor.role == pb::Role::Admin && !survivor.disabled;
+                if active && !admins.contains(&survivor.id) {
+                    s.set_disabled(survivor.id, true).await.expect("retire");
+                }
+            }
+        }
+        assert_eq!(s.count_admins().await.expect("count"), 2, "round {round}");
+        let (one, two) = (admins[0], admins[1]);
+        let (s1, s2) = (Arc::clone(&s), Arc::clone(&s));
+        let a = tokio::spawn(async move { remove(s1.as_ref(), one, first).await });
+        let b = tokio::spawn(async move { remove(s2.as_ref(), two, second).await });
+        let results = [a.await.expect("task"), b.await.expect("task")];
+        let passed = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(passed, 1, "{first:?} vs {second:?}: {results:?}");
+        for r in results.into_iter().filter(|r| r.is_err()) {
+            assert_conflict(r, ConflictKind::LastAdmin);
+        }
+        assert_eq!(
+            s.count_admins().await.expect("count"),
+            1,
+            "{first:?} vs {second:?}"
+        );
+    }
 }
 
 fn names(users: &[UserRecord]) -> Vec<&str> {
@@ -511,11 +580,17 @@ pub async fn relations_blocks<S: Store + 'static>(s: S) {
     s.block(a, b).await.expect("block");
     s.block(a, b).await.expect("block again");
     assert_eq!(s.blocked(a).await.expect("blocked"), vec![b]);
+    let c = user(&s, "cora").await;
+    s.block(c, b).await.expect("block");
+    assert_eq!(s.blocked_by(b).await.expect("by"), vec![a, c]);
+    assert!(s.blocked_by(a).await.expect("by").is_empty());
+    s.unblock(c, b).await.expect("unblock");
     assert!(s.is_blocked(a, b).await.expect("is"));
     assert!(!s.is_blocked(b, a).await.expect("is"));
     s.unblock(a, b).await.expect("unblock");
     s.unblock(a, b).await.expect("unblock again");
     assert!(!s.is_blocked(a, b).await.expect("is"));
     assert!(s.blocked(a).await.expect("blocked").is_empty());
+    assert!(s.blocked_by(b).await.expect("by").is_empty());
     assert_not_found(s.block(a, 999_999).await, "user");
 }

@@ -46,6 +46,7 @@ pub async fn messages_append_and_read<S: Store + 'static>(s: S) {
         .append_message(NewMessage {
             kind: pb::MessageKind::Image,
             file_id: "file-1".into(),
+            attachment: None,
             reply_to_seq: 2,
             forwarded_from: Some(forwarded),
             ..text_message(c, b, "caption", T0 + 6)
@@ -265,6 +266,7 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
         .append_message(NewMessage {
             kind: pb::MessageKind::File,
             file_id: "file-9".into(),
+            attachment: None,
             mention_ids: vec![b],
             ..text_message(c, a, "secret plan alpha", T0 + 1)
         })
@@ -288,6 +290,7 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
                 chats: scope,
                 before: None,
                 limit: 10,
+                senders_blocked: Vec::new(),
             })
             .await
             .expect("search")
@@ -366,6 +369,7 @@ pub async fn messages_hide_for_one_user<S: Store + 'static>(s: S) {
                 chats: vec![(c, MAX)],
                 before: None,
                 limit: 10,
+                senders_blocked: Vec::new(),
             })
             .await
             .expect("search")
@@ -391,6 +395,7 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     let reaction = |emoji: &str, users: &[u64]| pb::Reaction {
         emoji: emoji.into(),
         user_ids: users.to_vec(),
+        count: u32::try_from(users.len()).expect("a few users"),
     };
 
     let (msg, event) = s

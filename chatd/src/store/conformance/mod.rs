@@ -17,21 +17,24 @@
 //! as it (a temporary directory, a database process).
 //!
 //! # Layout
-//! - `accounts`: users, sessions, contacts and blocks.
+//! - `accounts`: users (and keeping the last admin), sessions, contacts and blocks.
 //! - `chats`: chat lifecycle, membership and per-user state.
 //! - `chat_lists`: chat lists, sync heads and shared peers.
 //! - `messages`: messages, the log, reactions, receipts.
 //! - `search`: full-text search.
+//! - `files`: uploads and files.
 
 mod accounts;
 mod chat_lists;
 mod chats;
+mod files;
 mod messages;
 mod search;
 
 pub use accounts::*;
 pub use chat_lists::*;
 pub use chats::*;
+pub use files::*;
 pub use messages::*;
 pub use search::*;
 
@@ -55,6 +58,7 @@ macro_rules! store_conformance {
                 users_username_conflict_ignores_case,
                 users_deleted_username_stays_reserved,
                 users_profile_and_flags,
+                users_last_admin_race,
                 users_search_and_list,
                 sessions_create_list_touch,
                 sessions_refresh_rotation,
@@ -94,6 +98,11 @@ macro_rules! store_conformance {
                 search_scope_and_visibility,
                 search_query_syntax_is_harmless,
                 search_paging,
+                files_upload_resume_and_complete,
+                files_upload_fail_once,
+                files_stale_uploads,
+                files_shares_and_references,
+                files_delete_with_thumbnails_and_shared_content,
                 store_ping,
             );
         }
@@ -171,6 +180,7 @@ fn text_message(chat_id: u64, sender_id: u64, text: &str, now_ms: i64) -> NewMes
         kind: pb::MessageKind::Text,
         text: text.to_string(),
         file_id: String::new(),
+        attachment: None,
         reply_to_seq: 0,
         forwarded_from: None,
         mention_ids: Vec::new(),

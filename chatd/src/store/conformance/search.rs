@@ -9,6 +9,7 @@ async fn hits<S: Store>(s: &S, viewer: u64, text: &str, chats: &[(u64, u64)]) ->
         chats: chats.to_vec(),
         before: None,
         limit: 100,
+        senders_blocked: Vec::new(),
     })
     .await
     .expect("search")
@@ -65,7 +66,7 @@ pub async fn search_scope_and_visibility<S: Store + 'static>(s: S) {
     let c3 = private(&s, b, c).await;
     let x1 = send(&s, c1, a, "apple pie", T0 + 1).await;
     let x2 = send(&s, c2, a, "apple tart", T0 + 2).await;
-    send(&s, c3, b, "apple juice", T0 + 3).await;
+    let x3 = send(&s, c3, b, "apple juice", T0 + 3).await;
     let x4 = send(&s, c1, b, "apple cake", T0 + 4).await;
     let both = [(c1, MAX), (c2, MAX)];
     assert_eq!(
@@ -92,6 +93,21 @@ pub async fn search_scope_and_visibility<S: Store + 'static>(s: S) {
         .expect("delete");
     assert_eq!(hits(&s, a, "apple", &both).await, vec![(c1, x1.seq)]);
     assert!(hits(&s, c, "tart", &[(c2, MAX)]).await.is_empty());
+
+    // Messages of senders the viewer blocked are left out.
+    let found = s
+        .search(SearchQuery {
+            viewer: b,
+            text: "apple".into(),
+            chats: vec![(c1, MAX), (c3, MAX)],
+            before: None,
+            limit: 100,
+            senders_blocked: vec![a, 999_999],
+        })
+        .await
+        .expect("search");
+    let found: Vec<(u64, u64)> = found.iter().map(|m| (m.chat_id, m.seq)).collect();
+    assert_eq!(found, vec![(c1, x4.seq), (c3, x3.seq)]);
 }
 
 /// Query syntax of any search engine in the input is plain text: it never errors and never
@@ -156,6 +172,7 @@ pub async fn search_query_syntax_is_harmless<S: Store + 'static>(s: S) {
             chats: scope.to_vec(),
             before: None,
             limit: 10,
+            senders_blocked: Vec::new(),
         })
         .await
         .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
@@ -197,10 +214,12 @@ pub async fn search_paging<S: Store + 'static>(s: S) {
         chats: vec![(c1, MAX), (c2, MAX)],
         before,
         limit: 3,
+        senders_blocked: Vec::new(),
     };
     let full = s
         .search(SearchQuery {
             limit: 100,
+            senders_blocked: Vec::new(),
             ..query(None)
         })
         .await

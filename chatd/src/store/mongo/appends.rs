@@ -32,7 +32,7 @@ use mongodb::bson::oid::ObjectId;
 use tokio::sync::oneshot;
 
 use super::decision::{decision_id, first_duplicate, key_doc};
-use super::docs::{ForwardDoc, MessageDoc, i, u};
+use super::docs::{ForwardDoc, MessageDoc, encode, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp};
 use super::tokens::index_tokens;
 use super::{MongoStore, error, indexes};
@@ -137,6 +137,7 @@ pub(super) fn message_doc(new: &NewMessage) -> MessageDoc {
         hidden_for: Vec::new(),
         tokens: index_tokens(&new.text),
         rev: 0,
+        attachment: new.attachment.as_ref().map(encode),
     }
 }
 

@@ -223,10 +223,14 @@ fn group_reactions(reactions: &[ReactionDoc]) -> Vec<pb::Reaction> {
     let mut grouped: Vec<pb::Reaction> = Vec::new();
     for r in reactions {
         match grouped.iter_mut().find(|g| g.emoji == r.emoji) {
-            Some(g) => g.user_ids.push(u(r.user_id)),
+            Some(g) => {
+                g.user_ids.push(u(r.user_id));
+                g.count += 1;
+            }
             None => grouped.push(pb::Reaction {
                 emoji: r.emoji.clone(),
                 user_ids: vec![u(r.user_id)],
+                count: 1,
             }),
         }
     }
@@ -268,6 +272,9 @@ pub(super) struct MessageDoc {
     pub tokens: Vec<String>,
     /// The seq of the last chat operation that changed the message.
     pub rev: i64,
+    /// The encoded `FileInfo` of a media message; purged with the message.
+    #[serde(default)]
+    pub attachment: Option<Binary>,
 }
 
 impl MessageDoc {
@@ -294,6 +301,13 @@ impl MessageDoc {
             reactions: group_reactions(&self.reactions),
             mention_ids: self.mention_ids.iter().map(|&id| u(id)).collect(),
             client_msg_id: self.client_msg_id.clone(),
+            // A per-viewer mark, set by the handlers' views.
+            from_blocked_user: false,
+            attachment: self
+                .attachment
+                .as_ref()
+                .and_then(|b| pb::FileInfo::decode(b.bytes.as_slice()).ok())
+                .map(Box::new),
         }
     }
 }

@@ -21,6 +21,11 @@ pub(super) const MEMBERS: &str = "members";
 pub(super) const MESSAGES: &str = "messages";
 pub(super) const EVENTS: &str = "events";
 pub(super) const SEND_KEYS: &str = "send_keys";
+pub(super) const LEASES: &str = "leases";
+pub(super) const UPLOADS: &str = "uploads";
+pub(super) const UPLOAD_KEYS: &str = "upload_keys";
+pub(super) const UPLOAD_OUTCOMES: &str = "upload_outcomes";
+pub(super) const FILES: &str = "files";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";
@@ -56,6 +61,7 @@ const INDEXES: &[IndexSpec] = &[
         true,
     ),
     (CONTACTS, "contacts_target", &[("target", 1)], false),
+    (BLOCKS, "blocks_target", &[("target", 1)], false),
     (
         BLOCKS,
         "blocks_owner_target",
@@ -81,6 +87,15 @@ const INDEXES: &[IndexSpec] = &[
         true,
     ),
     (MESSAGES, "messages_tokens", &[("tokens", 1)], false),
+    (MESSAGES, "messages_file", &[("file_id", 1)], false),
+    (USERS, "users_avatar", &[("avatar_file_id", 1)], false),
+    (CHATS, "chats_avatar", &[("avatar_file_id", 1)], false),
+    (UPLOADS, "uploads_user", &[("user_id", 1)], false),
+    (UPLOADS, "uploads_created", &[("created_at_ms", 1)], false),
+    (FILES, "files_owner", &[("owner_id", 1)], false),
+    (FILES, "files_parent", &[("parent_id", 1)], false),
+    (FILES, "files_sha256", &[("sha256", 1)], false),
+    (FILES, "files_created", &[("created_at_ms", 1)], false),
     (
         EVENTS,
         "events_chat_seq",

@@ -75,13 +75,15 @@
 //! - [`MongoOptions`], [`MongoStore::connect`], `Store` (here).
 //! - `error`: driver errors → [`StoreError`]. `indexes`: collections and indexes, created at start.
 //! - `docs`: the stored documents and their conversion to records and wire types.
-//! - `counters`: id allocation. `pending`: the protocol above. `locks`: per-chat writer queues
-//!   within one process. `appends`: group commit of message appends.
+//! - `counters`: id allocation. `admins`: the lease that keeps the last admin. `pending`: the
+//!   protocol above. `locks`: per-chat writer queues within one process. `appends`: group commit
+//!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
-//!   `tokens`): the traits, one entity each.
+//!   `tokens`), `files`: the traits, one entity each.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
+mod admins;
 mod appends;
 mod chat_lists;
 mod chats;
@@ -89,6 +91,7 @@ mod counters;
 mod decision;
 mod docs;
 mod error;
+mod files;
 mod indexes;
 mod locks;
 mod messages;
@@ -200,6 +203,11 @@ struct Collections {
     messages: Collection<MessageDoc>,
     events: Collection<EventDoc>,
     send_keys: Collection<Document>,
+    leases: Collection<Document>,
+    uploads: Collection<files::UploadDoc>,
+    upload_keys: Collection<Document>,
+    upload_outcomes: Collection<files::OutcomeDoc>,
+    files: Collection<files::FileDoc>,
 }
 
 impl Collections {
@@ -217,6 +225,11 @@ impl Collections {
             messages: db.collection(indexes::MESSAGES),
             events: db.collection(indexes::EVENTS),
             send_keys: db.collection(indexes::SEND_KEYS),
+            leases: db.collection(indexes::LEASES),
+            uploads: db.collection(indexes::UPLOADS),
+            upload_keys: db.collection(indexes::UPLOAD_KEYS),
+            upload_outcomes: db.collection(indexes::UPLOAD_OUTCOMES),
+            files: db.collection(indexes::FILES),
         }
     }
 }
@@ -267,6 +280,12 @@ impl MongoStore {
             .await?;
         store.text_index = store.deadline(indexes::try_text_index(&store.db)).await?;
         Ok(store)
+    }
+
+    /// The database handle, for what lives beside the store in the same database (the GridFS
+    /// file bucket).
+    pub fn database(&self) -> Database {
+        self.db.clone()
     }
 
     /// True when search can use the server's text index (false on FerretDB).

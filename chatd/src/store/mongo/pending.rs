@@ -537,7 +537,7 @@ impl MongoStore {
             Effect::DeleteMessage { seq } => {
                 let update = doc! {
                     "$set": {
-                        "text": "", "file_id": "", "mention_ids": [], "reactions": [], "edits": [],
+                        "text": "", "file_id": "", "attachment": null, "mention_ids": [], "reactions": [], "edits": [],
                         "tokens": [], "deleted": true, "deleted_at_ms": op.at_ms, "rev": rev,
                     },
                 };

@@ -119,6 +119,11 @@ impl RelationStore for MongoStore {
             .await
     }
 
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>> {
+        self.deadline(self.relation_ids(Relation::Block, doc! { "target": i(target) }, "owner"))
+            .await
+    }
+
     async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool> {
         self.deadline(async {
             let found = self

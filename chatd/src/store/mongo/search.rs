@@ -4,7 +4,7 @@
 //! folding, which matches the SQLite backend's FTS5 index). A search:
 //! 1. preselects in the database: every whole query token with `$all`, the last (prefix) token with
 //!    an anchored `$regex` on the same array, within the given chats and seq limits, not deleted,
-//!    not hidden for the viewer, before the page cursor — newest first. Where the server has a
+//!    not hidden for the viewer, not from a sender the viewer blocked, before the page cursor — newest first. Where the server has a
 //!    text index on `tokens` (MongoDB), a `$text` clause over the whole tokens narrows the scan
 //!    through that index; FerretDB has none and relies on the multikey index alone.
 //! 2. checks each candidate exactly in memory (each query word is a phrase: its tokens adjacent
@@ -59,6 +59,10 @@ fn candidate_filter(q: &SearchQuery, query: &Query, text_index: bool) -> Documen
     }
     let whole = query.whole_tokens();
     let mut filter = doc! { "deleted": false, "hidden_for": { "$ne": i(q.viewer) }, "$and": and };
+    if !q.senders_blocked.is_empty() {
+        let blocked: Vec<i64> = q.senders_blocked.iter().map(|&id| i(id)).collect();
+        filter.insert("sender_id", doc! { "$nin": blocked });
+    }
     if !whole.is_empty() {
         if text_index {
             // Any of the whole tokens: a superset of the matches, served by the text index.
@@ -118,6 +122,7 @@ mod tests {
             chats: vec![(1, 5)],
             before: Some((10, 1, 3)),
             limit: 5,
+            senders_blocked: Vec::new(),
         };
         let query = Query::parse(&q.text).unwrap();
         let filter = candidate_filter(&q, &query, false);

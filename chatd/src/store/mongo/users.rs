@@ -223,17 +223,25 @@ impl UserStore for MongoStore {
     }
 
     async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {
-        self.deadline(self.update_live_user(id, doc! { "$set": { "role": role as i32 } }))
-            .await
+        let change = self.update_live_user(id, doc! { "$set": { "role": role as i32 } });
+        if role == pb::Role::Admin {
+            self.deadline(change).await
+        } else {
+            self.deadline(self.unless_last_admin(id, change)).await
+        }
     }
 
     async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
-        self.deadline(self.update_live_user(id, doc! { "$set": { "disabled": disabled } }))
-            .await
+        let change = self.update_live_user(id, doc! { "$set": { "disabled": disabled } });
+        if disabled {
+            self.deadline(self.unless_last_admin(id, change)).await
+        } else {
+            self.deadline(change).await
+        }
     }
 
     async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
-        self.deadline(async {
+        self.deadline(self.unless_last_admin(id, async {
             let update = doc! {
                 "$set": {
                     "email": "", "password_hash": "", "display_name": "", "display_lower": "",
@@ -262,7 +270,7 @@ impl UserStore for MongoStore {
                 return Err(StoreError::NotFound("user"));
             }
             Ok(())
-        })
+        }))
         .await
     }
 

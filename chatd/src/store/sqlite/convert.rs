@@ -51,6 +51,26 @@ pub(super) fn count_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
+/// A protobuf message as an SQLite blob.
+pub(super) fn encode_blob<M: prost::Message>(msg: &M) -> Vec<u8> {
+    msg.encode_to_vec()
+}
+
+/// Decodes a nullable blob column written by [`encode_blob`]; undecodable bytes are corruption.
+pub(super) fn decode_blob<M: prost::Message + Default>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<M>> {
+    let bytes: Option<Vec<u8>> = row.get(idx)?;
+    bytes
+        .map(|b| {
+            M::decode(b.as_slice()).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(idx, Type::Blob, Box::new(e))
+            })
+        })
+        .transpose()
+}
+
 /// Encodes a list of ids as a JSON array, the form `json_each` takes them in.
 pub(super) fn json_ids(ids: &[u64]) -> String {
     let mut out = String::with_capacity(ids.len() * 8 + 2);

@@ -10,17 +10,19 @@ use chatproto::pb::chat_event::Body;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::chats::live_chat;
-use super::convert::{get_opt_u64, get_u64, join_ids, split_ids, sql_u64};
+use super::convert::{
+    decode_blob, encode_blob, get_opt_u64, get_u64, join_ids, split_ids, sql_u64,
+};
 use super::events;
 use super::users::ensure_user;
 use crate::store::ConflictKind;
 use crate::store::{HistoryQuery, NewMessage, SendOutcome, StoreError, StoreResult};
 
-/// The columns [`message_from_row`] reads, from `messages` aliased as `m` (18 columns).
+/// The columns [`message_from_row`] reads, from `messages` aliased as `m` (19 columns).
 pub(super) const MESSAGE_COLUMNS: &str = "m.chat_id, m.seq, m.sender_id, m.client_msg_id, m.kind, \
      m.text, m.file_id, m.reply_to_seq, m.fwd_chat_id, m.fwd_seq, m.fwd_sender_id, \
      m.fwd_sent_at_ms, m.sent_at_ms, m.edited, m.edited_at_ms, m.deleted, m.deleted_at_ms, \
-     m.mention_ids";
+     m.mention_ids, m.attachment";
 
 /// Reads [`MESSAGE_COLUMNS`] starting at column `at`. Reactions are loaded separately.
 pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<pb::Message> {
@@ -51,6 +53,9 @@ pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<pb:
         deleted_at_ms: row.get(at + 16)?,
         reactions: Vec::new(),
         mention_ids: split_ids(&mentions, at + 17)?,
+        // A per-viewer mark, set by the handlers' views.
+        from_blocked_user: false,
+        attachment: decode_blob(row, at + 18)?.map(Box::new),
     })
 }
 
@@ -69,10 +74,14 @@ pub(super) fn load_reactions(c: &Connection, message: &mut pb::Message) -> Store
         let emoji: String = row.get(0)?;
         let user_id = get_u64(row, 1)?;
         match message.reactions.iter_mut().find(|r| r.emoji == emoji) {
-            Some(reaction) => reaction.user_ids.push(user_id),
+            Some(reaction) => {
+                reaction.user_ids.push(user_id);
+                reaction.count += 1;
+            }
             None => message.reactions.push(pb::Reaction {
                 emoji,
                 user_ids: vec![user_id],
+                count: 1,
             }),
         }
     }
@@ -135,8 +144,8 @@ pub(super) fn append_message(c: &Connection, new: &NewMessage) -> StoreResult<Se
     c.prepare_cached(
         "INSERT INTO messages (chat_id, seq, sender_id, client_msg_id, kind, text, file_id, \
              reply_to_seq, fwd_chat_id, fwd_seq, fwd_sender_id, fwd_sent_at_ms, sent_at_ms, \
-             mention_ids) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             mention_ids, attachment) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         sql_u64(new.chat_id),
@@ -153,6 +162,7 @@ pub(super) fn append_message(c: &Connection, new: &NewMessage) -> StoreResult<Se
         forward.map(|f| f.sent_at_ms),
         new.now_ms,
         join_ids(&new.mention_ids),
+        new.attachment.as_ref().map(encode_blob),
     ])?;
     let message = pb::Message {
         chat_id: new.chat_id,
@@ -161,6 +171,7 @@ pub(super) fn append_message(c: &Connection, new: &NewMessage) -> StoreResult<Se
         kind: new.kind as i32,
         text: new.text.clone(),
         file_id: new.file_id.clone(),
+        attachment: new.attachment.clone(),
         reply_to_seq: new.reply_to_seq,
         forwarded_from: new.forwarded_from,
         sent_at_ms: new.now_ms,
@@ -237,7 +248,7 @@ pub(super) fn delete_message(
     existing_live(c, chat_id, seq)?;
     let key = params![sql_u64(chat_id), sql_u64(seq)];
     c.prepare_cached(
-        "UPDATE messages SET text = '', file_id = '', mention_ids = '', deleted = 1, \
+        "UPDATE messages SET text = '', file_id = '', attachment = NULL, mention_ids = '', deleted = 1, \
              deleted_at_ms = ?3 \
          WHERE chat_id = ?1 AND seq = ?2",
     )?

@@ -10,7 +10,8 @@
 //! - `readers`: the pool of read-only connections.
 //! - `migrations`: the versioned schema.
 //! - `convert`: value conversions and the mapping of SQLite errors onto [`StoreError`].
-//! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`:
+//! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
+//!   `files`:
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
@@ -19,6 +20,7 @@ mod chat_lists;
 mod chats;
 mod convert;
 mod events;
+mod files;
 mod messages;
 mod migrations;
 mod readers;
@@ -314,7 +316,8 @@ impl RelationStore for SqliteStore {
     }
 
     async fn contact_of(&self, target: u64) -> StoreResult<Vec<u64>> {
-        self.read(move |c| relations::contact_of(c, target)).await
+        self.read(move |c| relations::owners(c, Relation::Contact, target))
+            .await
     }
 
     async fn block(&self, owner: u64, target: u64) -> StoreResult<()> {
@@ -329,6 +332,11 @@ impl RelationStore for SqliteStore {
 
     async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>> {
         self.read(move |c| relations::targets(c, Relation::Block, owner))
+            .await
+    }
+
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| relations::owners(c, Relation::Block, target))
             .await
     }
 
@@ -550,6 +558,75 @@ impl MessageStore for SqliteStore {
 
     async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>> {
         self.read(move |c| search::search(c, &query)).await
+    }
+}
+
+#[async_trait]
+impl FileStore for SqliteStore {
+    async fn open_upload(&self, new: UploadRecord) -> StoreResult<(UploadRecord, bool)> {
+        self.write(move |c| files::open_upload(c, &new)).await
+    }
+
+    async fn upload(&self, id: &str) -> StoreResult<Option<UploadRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| files::upload(c, &id)).await
+    }
+
+    async fn fail_upload(&self, id: &str, reason: &str) -> StoreResult<()> {
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        self.write(move |c| files::fail_upload(c, &id, &reason))
+            .await
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        file: FileRecord,
+        thumbnails: Vec<FileRecord>,
+    ) -> StoreResult<FileRecord> {
+        let id = id.to_owned();
+        self.write(move |c| files::complete_upload(c, &id, &file, &thumbnails))
+            .await
+    }
+
+    async fn delete_upload(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| files::delete_upload(c, &id)).await
+    }
+
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+        self.read(move |c| files::stale_uploads(c, before_ms, limit))
+            .await
+    }
+
+    async fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| files::file(c, &id)).await
+    }
+
+    async fn set_file_public(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| files::set_file_public(c, &id)).await
+    }
+
+    async fn file_shares(&self, file_id: &str, user_id: u64) -> StoreResult<Vec<(u64, u64)>> {
+        let file_id = file_id.to_owned();
+        self.read(move |c| files::file_shares(c, &file_id, user_id))
+            .await
+    }
+
+    async fn user_file_bytes(&self, user_id: u64) -> StoreResult<u64> {
+        self.read(move |c| files::user_file_bytes(c, user_id)).await
+    }
+
+    async fn unreferenced_files(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileRecord>> {
+        self.read(move |c| files::unreferenced_files(c, before_ms, limit))
+            .await
+    }
+
+    async fn delete_file(&self, id: &str) -> StoreResult<Vec<String>> {
+        let id = id.to_owned();
+        self.write(move |c| files::delete_file(c, &id)).await
     }
 }
 

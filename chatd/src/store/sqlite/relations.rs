@@ -65,10 +65,13 @@ pub(super) fn targets(c: &Connection, relation: Relation, owner: u64) -> StoreRe
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The users who have `target` among their contacts, ascending.
-pub(super) fn contact_of(c: &Connection, target: u64) -> StoreResult<Vec<u64>> {
-    let mut stmt =
-        c.prepare_cached("SELECT owner_id FROM contacts WHERE target_id = ?1 ORDER BY owner_id")?;
+/// The owners of a relation to `target`, ascending (served by the `*_by_target` indexes).
+pub(super) fn owners(c: &Connection, relation: Relation, target: u64) -> StoreResult<Vec<u64>> {
+    let sql = format!(
+        "SELECT owner_id FROM {} WHERE target_id = ?1 ORDER BY owner_id",
+        relation.table()
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map([sql_u64(target)], |row| get_u64(row, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

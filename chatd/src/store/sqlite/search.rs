@@ -10,7 +10,7 @@
 use chatproto::pb;
 use rusqlite::{Connection, params};
 
-use super::convert::sql_u64;
+use super::convert::{json_ids, sql_u64};
 use super::messages::{MESSAGE_COLUMNS, query_messages};
 use crate::store::{SearchQuery, StoreResult};
 
@@ -63,6 +63,7 @@ pub(super) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<Vec<pb::Mes
            AND NOT EXISTS (SELECT 1 FROM hidden h \
                            WHERE h.chat_id = m.chat_id AND h.user_id = ?3 AND h.seq = m.seq) \
            AND (NOT ?4 OR (m.sent_at_ms, m.chat_id, m.seq) < (?5, ?6, ?7)) \
+           AND m.sender_id NOT IN (SELECT value FROM json_each(?9)) \
          ORDER BY m.sent_at_ms DESC, m.chat_id DESC, m.seq DESC LIMIT ?8"
     );
     let (after, sent_at, chat_id, seq) = match q.before {
@@ -80,7 +81,8 @@ pub(super) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<Vec<pb::Mes
             sent_at,
             chat_id,
             seq,
-            q.limit
+            q.limit,
+            json_ids(&q.senders_blocked)
         ],
     )
 }

@@ -60,6 +60,7 @@ fn text(chat_id: u64, sender_id: u64, cmid: &str, text: &str) -> NewMessage {
         kind: pb::MessageKind::Text,
         text: text.into(),
         file_id: String::new(),
+        attachment: None,
         reply_to_seq: 0,
         forwarded_from: None,
         mention_ids: Vec::new(),
@@ -307,6 +308,7 @@ async fn fts_index_stays_consistent_and_forgets_purged_text() {
             chats: vec![(chat.id, u64::MAX)],
             before: None,
             limit: 10,
+            senders_blocked: Vec::new(),
         })
         .await
         .expect("search");

@@ -131,7 +131,31 @@ pub(super) fn set_password_hash(c: &Connection, id: u64, hash: &str) -> StoreRes
     )
 }
 
+/// `Conflict(LastAdmin)` when `id` is the only active admin. Called in the same write as the
+/// change that would take their rights away: the single writer runs one write at a time, so the
+/// count cannot change between this check and that change.
+fn refuse_last_admin(c: &Connection, id: u64) -> StoreResult<()> {
+    let last: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM users \
+                            WHERE id = ?1 AND role = ?2 AND disabled = 0 AND deleted = 0) \
+                AND (SELECT count(*) FROM users \
+                     WHERE role = ?2 AND disabled = 0 AND deleted = 0) <= 1",
+        )?
+        .query_row(params![sql_u64(id), pb::Role::Admin as i32], |row| {
+            row.get(0)
+        })?;
+    if last {
+        Err(StoreError::Conflict(ConflictKind::LastAdmin))
+    } else {
+        Ok(())
+    }
+}
+
 pub(super) fn set_role(c: &Connection, id: u64, role: pb::Role) -> StoreResult<()> {
+    if role != pb::Role::Admin {
+        refuse_last_admin(c, id)?;
+    }
     update_live_user(
         c,
         "UPDATE users SET role = ?2 WHERE id = ?1 AND deleted = 0",
@@ -140,6 +164,9 @@ pub(super) fn set_role(c: &Connection, id: u64, role: pb::Role) -> StoreResult<(
 }
 
 pub(super) fn set_disabled(c: &Connection, id: u64, disabled: bool) -> StoreResult<()> {
+    if disabled {
+        refuse_last_admin(c, id)?;
+    }
     update_live_user(
         c,
         "UPDATE users SET disabled = ?2 WHERE id = ?1 AND deleted = 0",
@@ -156,6 +183,7 @@ pub(super) fn touch_last_seen(c: &Connection, id: u64, now_ms: i64) -> StoreResu
 }
 
 pub(super) fn delete_user(c: &Connection, id: u64, now_ms: i64) -> StoreResult<()> {
+    refuse_last_admin(c, id)?;
     let changed = c
         .prepare_cached(
             "UPDATE users SET email = '', password_hash = '', display_name = '', \

@@ -53,6 +53,7 @@ fn base_args(dir: &std::path::Path, node_id: &str) -> Vec<String> {
         "--heartbeat-interval=500ms".into(),
         "--limit-login-address=1000/s burst 1000".into(),
         "--limit-login-account=1000/s burst 1000".into(),
+        "--limit-login-account-address=1000/s burst 1000".into(),
         "--log=warn".into(),
     ]
 }

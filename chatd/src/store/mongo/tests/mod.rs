@@ -68,6 +68,7 @@ pub(super) fn text(
         kind: pb::MessageKind::Text,
         text: text.to_string(),
         file_id: String::new(),
+        attachment: None,
         reply_to_seq: 0,
         forwarded_from: None,
         mention_ids: Vec::new(),

@@ -11,6 +11,7 @@ fn query(viewer: u64, text: &str, chats: Vec<(u64, u64)>) -> SearchQuery {
         chats,
         before: None,
         limit: 10,
+        senders_blocked: Vec::new(),
     }
 }
 
@@ -185,6 +186,7 @@ async fn pages_run_newest_first_across_chats() {
             chats: chats.clone(),
             before,
             limit: 2,
+            senders_blocked: Vec::new(),
         };
         let found = store.search(page).await.unwrap();
         if found.is_empty() {

@@ -1,0 +1,210 @@
+//! Effects: what [`update`](crate::update::update) asks the outside world to do. The app carries
+//! out the terminal ones (bell, notifications) and hands [`NetCommand`]s to the network task.
+
+use chatproto::client::HistoryRange;
+use chatproto::pb;
+
+/// One effect of an update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A request for the network task.
+    Net(NetCommand),
+    /// Ring the terminal bell.
+    Bell,
+    /// A desktop notification through the terminal.
+    Notify {
+        /// Title (the chat).
+        title: String,
+        /// Body (sender and text).
+        body: String,
+    },
+    /// Store the composer's input history.
+    SaveInputHistory(Vec<String>),
+    /// Leave.
+    Quit,
+}
+
+/// A user, by id or by username (the network task looks the name up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// Known id.
+    Id(u64),
+    /// A username, without `@`.
+    Name(String),
+}
+
+/// Work for the network task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetCommand {
+    /// The user accepted (or refused) the server's fingerprint.
+    Trust(bool),
+    /// Sign in.
+    SignIn {
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// Create an account.
+    Register {
+        /// Username.
+        username: String,
+        /// Email.
+        email: String,
+        /// Password.
+        password: String,
+    },
+    /// Every chat.
+    LoadChats,
+    /// One chat, with its members.
+    LoadChat(u64),
+    /// A page of history.
+    LoadHistory {
+        /// The chat.
+        chat_id: u64,
+        /// Matches the answer.
+        token: u64,
+        /// Which messages.
+        range: HistoryRange,
+    },
+    /// Every member's receipts in a chat.
+    LoadReceipts(u64),
+    /// Profiles.
+    LoadUsers(Vec<u64>),
+    /// Queue a message in the outbox.
+    Queue(pb::SendMessage),
+    /// Edit a message.
+    Edit {
+        /// Chat.
+        chat_id: u64,
+        /// Message.
+        seq: u64,
+        /// New text.
+        text: String,
+    },
+    /// Delete a message.
+    Delete {
+        /// Chat.
+        chat_id: u64,
+        /// Message.
+        seq: u64,
+        /// For everyone, or only for me.
+        for_everyone: bool,
+    },
+    /// Add or remove my reaction.
+    React {
+        /// Chat.
+        chat_id: u64,
+        /// Message.
+        seq: u64,
+        /// The emoji.
+        emoji: String,
+        /// Remove instead of add.
+        remove: bool,
+    },
+    /// Mark a chat read up to a message.
+    MarkRead {
+        /// Chat.
+        chat_id: u64,
+        /// Up to.
+        seq: u64,
+    },
+    /// Say "typing".
+    Typing(u64),
+    /// Find users for a picker.
+    SearchUsers {
+        /// The picker's token.
+        token: u64,
+        /// Prefix.
+        query: String,
+    },
+    /// Find messages.
+    SearchMessages {
+        /// The picker's token.
+        token: u64,
+        /// Words.
+        query: String,
+        /// 0: every chat.
+        chat_id: u64,
+    },
+    /// Open (create) the private chat with a user.
+    OpenPrivate(UserRef),
+    /// Create a group or channel.
+    CreateGroup {
+        /// Group or channel.
+        kind: pb::ChatKind,
+        /// Title.
+        title: String,
+    },
+    /// Invite users.
+    Invite {
+        /// Chat.
+        chat_id: u64,
+        /// Who.
+        user: UserRef,
+    },
+    /// Remove a member.
+    Kick {
+        /// Chat.
+        chat_id: u64,
+        /// Who.
+        user: UserRef,
+    },
+    /// Leave a chat (a private chat is deleted).
+    Leave(u64),
+    /// Promote or demote a member.
+    SetRole {
+        /// Chat.
+        chat_id: u64,
+        /// Who.
+        user: UserRef,
+        /// Admin or member.
+        role: pb::MemberRole,
+    },
+    /// Hand the chat to another member.
+    Transfer {
+        /// Chat.
+        chat_id: u64,
+        /// Who.
+        user: UserRef,
+    },
+    /// Pin, mute or archive.
+    SetChatState {
+        /// Chat.
+        chat_id: u64,
+        /// Pin.
+        pinned: Option<bool>,
+        /// Mute until (ms since the epoch; 0 unmutes, `i64::MAX` forever).
+        muted_until_ms: Option<i64>,
+        /// Archive.
+        archived: Option<bool>,
+    },
+    /// Change my profile or status.
+    UpdateProfile(pb::UpdateProfile),
+    /// My contacts (shown in a picker).
+    ListContacts {
+        /// The picker's token.
+        token: u64,
+    },
+    /// Add a contact.
+    AddContact(UserRef),
+    /// Remove a contact.
+    RemoveContact(UserRef),
+    /// Block a user.
+    Block(UserRef),
+    /// Unblock a user.
+    Unblock(UserRef),
+    /// The users I blocked (shown in a picker).
+    ListBlocked {
+        /// The picker's token.
+        token: u64,
+    },
+    /// My sessions.
+    ListSessions,
+    /// Revoke one of my sessions.
+    RevokeSession(u64),
+    /// A user's profile, shown in a window.
+    ShowProfile(UserRef),
+    /// Sign out (revokes the session, forgets it).
+    SignOut,
+}

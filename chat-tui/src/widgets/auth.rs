@@ -1,0 +1,171 @@
+//! The sign-in and registration screen.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget as _, Wrap};
+use unicode_width::UnicodeWidthStr as _;
+
+use super::text_input::TextBuffer;
+use crate::theme::Theme;
+
+/// One input of the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// Its label.
+    pub label: &'static str,
+    /// What was typed.
+    pub input: TextBuffer,
+    /// Shown as dots.
+    pub secret: bool,
+}
+
+impl Field {
+    fn new(label: &'static str, secret: bool) -> Self {
+        Self {
+            label,
+            input: TextBuffer::default(),
+            secret,
+        }
+    }
+}
+
+/// The form's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthForm {
+    /// Registration (username, email, password, password again) rather than sign-in.
+    pub register: bool,
+    /// The inputs.
+    pub fields: Vec<Field>,
+    /// The focused input.
+    pub focus: usize,
+    /// Why the last attempt failed, or why the saved session could not be used.
+    pub error: Option<String>,
+    /// A request is under way.
+    pub busy: bool,
+}
+
+impl AuthForm {
+    /// The sign-in form (`register: false`) or the registration form, keeping the username.
+    pub fn new(register: bool, username: &str) -> Self {
+        let mut fields = if register {
+            vec![
+                Field::new("Username", false),
+                Field::new("Email", false),
+                Field::new("Password", true),
+                Field::new("Repeat password", true),
+            ]
+        } else {
+            vec![Field::new("Username", false), Field::new("Password", true)]
+        };
+        fields[0].input.set(username);
+        let focus = usize::from(!username.is_empty());
+        Self {
+            register,
+            fields,
+            focus,
+            error: None,
+            busy: false,
+        }
+    }
+
+    /// The text of the field labelled `label`.
+    pub fn value(&self, label: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|f| f.label == label)
+            .map_or("", |f| f.input.text())
+    }
+}
+
+/// Draws the form; returns where the cursor goes.
+pub fn render(
+    form: &AuthForm,
+    server: &str,
+    theme: &Theme,
+    area: Rect,
+    buf: &mut Buffer,
+) -> Position {
+    let height = (form.fields.len() as u16) * 2 + 7;
+    let rect = super::centered(
+        area,
+        area.width.saturating_sub(2).min(64),
+        height.min(area.height),
+    );
+    let title = if form.register {
+        " Create an account "
+    } else {
+        " Sign in "
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(Span::styled(title, theme.accent()))
+        .title(Line::from(Span::styled(format!(" {server} "), theme.dim())).right_aligned());
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let mut cursor = Position::new(inner.x, inner.y);
+    let label_width = 17u16;
+    for (i, field) in form.fields.iter().enumerate() {
+        let y = inner.y + 1 + (i as u16) * 2;
+        if y >= inner.bottom() {
+            break;
+        }
+        let focused = i == form.focus;
+        let label_style = if focused {
+            theme.accent()
+        } else {
+            theme.text()
+        };
+        Paragraph::new(Span::styled(format!("{:>16} ", field.label), label_style))
+            .render(Rect::new(inner.x, y, label_width, 1), buf);
+        let width = inner.width.saturating_sub(label_width + 1) as usize;
+        let shown = if field.secret {
+            "•".repeat(field.input.text().chars().count())
+        } else {
+            field.input.text().to_string()
+        };
+        let before = if field.secret {
+            field.input.text()[..field.input.cursor()].chars().count()
+        } else {
+            field.input.text()[..field.input.cursor()].width()
+        };
+        let skip = before.saturating_sub(width.saturating_sub(1));
+        let visible: String = shown.chars().skip(skip).collect();
+        let input_area = Rect::new(inner.x + label_width, y, width as u16, 1);
+        buf.set_style(input_area, theme.selected());
+        Paragraph::new(visible).render(input_area, buf);
+        if focused {
+            cursor = Position::new(input_area.x + (before - skip) as u16, y);
+        }
+    }
+    let y = inner.y + 1 + (form.fields.len() as u16) * 2;
+    let status = if form.busy {
+        Line::from(Span::styled("Please wait…", theme.dim()))
+    } else if let Some(error) = &form.error {
+        Line::from(Span::styled(error.as_str(), theme.error()))
+    } else {
+        Line::default()
+    };
+    let rest = Rect::new(
+        inner.x + 1,
+        y,
+        inner.width.saturating_sub(2),
+        inner.bottom().saturating_sub(y),
+    );
+    let switch = if form.register {
+        "ctrl-r: sign in instead"
+    } else {
+        "ctrl-r: create an account"
+    };
+    Paragraph::new(vec![
+        status,
+        Line::from(Span::styled(
+            format!("enter: submit · tab: next field · {switch} · ctrl-c: quit"),
+            theme.dim(),
+        )),
+    ])
+    .wrap(Wrap { trim: true })
+    .render(rest, buf);
+    cursor
+}

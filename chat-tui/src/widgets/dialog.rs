@@ -1,0 +1,103 @@
+//! Small windows: a one-line prompt, a yes/no confirmation and a text to read.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget as _, Wrap};
+use unicode_width::UnicodeWidthStr as _;
+
+use super::text_input::TextBuffer;
+use crate::effect::NetCommand;
+use crate::theme::Theme;
+
+/// What a prompt's answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptPurpose {
+    /// The title of a new group.
+    NewGroup,
+    /// The title of a new channel.
+    NewChannel,
+}
+
+/// A one-line question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The question.
+    pub title: String,
+    /// The answer being typed.
+    pub input: TextBuffer,
+    /// What the answer is for.
+    pub purpose: PromptPurpose,
+}
+
+/// A yes/no question before a request that cannot be undone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    /// The question.
+    pub question: String,
+    /// What "yes" sends.
+    pub command: NetCommand,
+}
+
+/// Text to read (a profile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// The title.
+    pub title: String,
+    /// The lines.
+    pub lines: Vec<String>,
+}
+
+fn frame<'a>(title: &'a str, hint: &'a str, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(Span::styled(format!(" {title} "), theme.accent()))
+        .title_bottom(Span::styled(hint, theme.dim()))
+}
+
+/// Draws a prompt; returns where the cursor goes.
+pub fn render_prompt(prompt: &Prompt, theme: &Theme, area: Rect, buf: &mut Buffer) -> Position {
+    let rect = super::centered(area, area.width.saturating_sub(4).min(60), 3);
+    Clear.render(rect, buf);
+    let block = frame(&prompt.title, " enter ok · esc cancel ", theme);
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let text = prompt.input.text();
+    // Scroll long answers so the cursor stays in the box.
+    let before = text[..prompt.input.cursor()].width() as u16;
+    let skip = before.saturating_sub(inner.width.saturating_sub(3));
+    let shown: String = text.chars().skip(skip as usize).collect();
+    Paragraph::new(Line::from(vec![
+        Span::styled("› ", theme.accent()),
+        Span::raw(shown),
+    ]))
+    .render(inner, buf);
+    Position::new(inner.x + 2 + before - skip, inner.y)
+}
+
+/// Draws a confirmation.
+pub fn render_confirm(confirm: &Confirm, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let rect = super::centered(area, area.width.saturating_sub(4).min(60), 4);
+    Clear.render(rect, buf);
+    let block = frame("Are you sure?", " y yes · n / esc no ", theme);
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    Paragraph::new(confirm.question.as_str())
+        .wrap(Wrap { trim: true })
+        .render(inner, buf);
+}
+
+/// Draws a text window.
+pub fn render_info(info: &Info, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let height = (info.lines.len() as u16 + 2).min(area.height);
+    let rect = super::centered(area, area.width.saturating_sub(4).min(60), height);
+    Clear.render(rect, buf);
+    let block = frame(&info.title, " esc close ", theme);
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let lines: Vec<Line<'_>> = info.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}

@@ -1,0 +1,302 @@
+//! The command line of `chatctl`: one subcommand per admin task, each with the connection
+//! options flattened in (no `global` flags: a subcommand's help shows what it takes).
+
+use std::ffi::OsString;
+
+use chat_cli::layers::LayerError;
+use chat_cli::server::parse_server;
+use chat_cli::{GenerateArgs, ServerArgs};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+/// The command line of `chatctl`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chatctl",
+    version = chat_cli::version!(),
+    max_term_width = 100,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true,
+    about = "Administer a chatd server from the shell and from scripts.",
+    long_about = "Administer a chatd server from the shell and from scripts.\n\n\
+        chatctl speaks chat/1 to chatd with an account that has the admin role, so the server \
+        enforces every rule. Log in once (`chatctl login`): the profile and its refresh token are \
+        kept (mode 0600) under $XDG_CONFIG_HOME/chatctl, so later commands need no password.",
+    after_help = "Exit status: 0 success, 1 other failure, 2 usage error, 3 not logged in or not \
+        allowed, 4 not found, 5 server unavailable."
+)]
+pub struct Cli {
+    /// `--generate man|complete-SHELL`.
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Log in and save the server, the user and a refresh token as a profile
+    #[command(
+        after_help = "Example:\n  chatctl login --server chat.example.org:4433 --pin \"$FP\" \
+        --user admin --password-stdin < admin-password.txt"
+    )]
+    Login(ConnArgs),
+    /// End the profile's session on the server and forget it
+    #[command(after_help = "Example:\n  chatctl logout --profile staging")]
+    Logout(ConnArgs),
+    /// Check that the server and what it depends on (its store; Redis in cluster mode) work:
+    /// exit status 0 only when they all do, 5 otherwise
+    #[command(after_help = "Example:\n  chatctl health --json")]
+    Health(ConnArgs),
+    /// Manage user accounts, roles and sessions
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Moderate chats
+    #[command(subcommand)]
+    Chats(ChatsCommand),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  chatctl completions bash > ~/.local/share/bash-completion/completions/chatctl"
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The shells of `chatctl completions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
+    /// PowerShell
+    Powershell,
+    /// elvish
+    Elvish,
+}
+
+impl Shell {
+    /// The `--generate` kind that prints the same script.
+    pub fn generate(self) -> chat_cli::Generate {
+        use chat_cli::Generate as G;
+        match self {
+            Shell::Bash => G::CompleteBash,
+            Shell::Zsh => G::CompleteZsh,
+            Shell::Fish => G::CompleteFish,
+            Shell::Powershell => G::CompletePowershell,
+            Shell::Elvish => G::CompleteElvish,
+        }
+    }
+}
+
+/// `chatctl users ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersCommand {
+    /// List users, by username prefix
+    #[command(
+        after_help = "Examples:\n  chatctl users list\n  chatctl users list --prefix ann --json"
+    )]
+    List {
+        /// Only users whose name starts with this
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Create an account (its password is printed, or read with --new-password-stdin)
+    #[command(
+        after_help = "Examples:\n  chatctl users create bob --email bob@example.org\n  \
+        chatctl users create carol --email carol@example.org --admin --new-password-stdin < pw.txt"
+    )]
+    Create {
+        /// The user
+        #[command(flatten)]
+        user: UserArgs,
+        /// The account's email address
+        #[arg(long, value_name = "ADDRESS")]
+        email: String,
+        /// Give the account the server admin role
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of generating one
+        #[arg(long, conflicts_with = "password_stdin")]
+        new_password_stdin: bool,
+    },
+    /// Show one user
+    #[command(after_help = "Example:\n  chatctl users show alice")]
+    Show(UserArgs),
+    /// Disable an account: its sessions are revoked and its connections closed at once
+    #[command(after_help = "Example:\n  chatctl users disable mallory --yes")]
+    Disable(ConfirmedUserArgs),
+    /// Enable a disabled account
+    #[command(after_help = "Example:\n  chatctl users enable mallory")]
+    Enable(UserArgs),
+    /// Delete an account for good (its messages stay; the name is not reused)
+    #[command(after_help = "Example:\n  chatctl users delete mallory --yes")]
+    Delete(ConfirmedUserArgs),
+    /// Set a new password (printed, or read with --new-password-stdin) and revoke every session
+    #[command(after_help = "Examples:\n  chatctl users reset-password alice\n  \
+        chatctl users reset-password alice --new-password-stdin < new-password.txt")]
+    ResetPassword {
+        /// The user
+        #[command(flatten)]
+        user: ConfirmedUserArgs,
+        /// Read the new password from standard input instead of generating one
+        #[arg(long, conflicts_with = "password_stdin")]
+        new_password_stdin: bool,
+    },
+    /// Make a user a server admin, or an ordinary user again
+    #[command(after_help = "Example:\n  chatctl users set-role alice admin")]
+    SetRole {
+        /// The user
+        #[command(flatten)]
+        user: UserArgs,
+        /// The role
+        #[arg(value_enum)]
+        role: Role,
+    },
+    /// List a user's sessions
+    #[command(after_help = "Example:\n  chatctl users sessions alice")]
+    Sessions(UserArgs),
+    /// Revoke one session of a user, or all of them
+    #[command(
+        after_help = "Examples:\n  chatctl users revoke-sessions alice --yes\n  \
+        chatctl users revoke-sessions alice --session 42"
+    )]
+    RevokeSessions {
+        /// The user
+        #[command(flatten)]
+        user: ConfirmedUserArgs,
+        /// Only this session (an id from `chatctl users sessions`)
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+        session: Option<u64>,
+    },
+}
+
+/// `chatctl chats ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ChatsCommand {
+    /// Delete a chat and its history for every member (any chat, as a server admin)
+    #[command(after_help = "Example:\n  chatctl chats delete 42 --yes")]
+    Delete {
+        /// The chat id
+        #[arg(value_name = "CHAT", value_parser = clap::value_parser!(u64).range(1..))]
+        chat: u64,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// A server role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// An ordinary user
+    User,
+    /// A server admin
+    Admin,
+}
+
+/// A command about one user.
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    /// The username
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Connection options
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// A destructive command about one user.
+#[derive(Debug, Clone, Args)]
+pub struct ConfirmedUserArgs {
+    /// The user
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// Do not ask for confirmation (required when standard input is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// How to reach and sign in to the server, and how to print; every command takes them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnArgs {
+    /// The saved profile to use or (with login) to write
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "CHATCTL_PROFILE",
+        default_value = "default"
+    )]
+    pub profile: String,
+    /// The server, as HOST:PORT (default: the profile's)
+    #[arg(long, value_name = "HOST:PORT", env = "CHATCTL_SERVER", value_parser = parse_server)]
+    pub server: Option<String>,
+    /// How the server certificate is checked (default: the profile's)
+    #[command(flatten)]
+    pub tls: ServerArgs,
+    /// The admin account (default: the profile's)
+    #[arg(long, value_name = "NAME", env = "CHATCTL_USER")]
+    pub user: Option<String>,
+    /// Read the password from the first line of standard input (else CHATCTL_PASSWORD; never an
+    /// argument). With a password, a command logs in just for itself
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Print JSON (stable field names) instead of tables and sentences
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Command {
+    /// The connection options of the invoked command (`None` for `completions`).
+    pub fn conn(&self) -> Option<&ConnArgs> {
+        match self {
+            Command::Login(c) | Command::Logout(c) | Command::Health(c) => Some(c),
+            Command::Users(u) => Some(match u {
+                UsersCommand::List { conn, .. } => conn,
+                UsersCommand::Show(u) | UsersCommand::Enable(u) | UsersCommand::Sessions(u) => {
+                    &u.conn
+                }
+                UsersCommand::SetRole { user, .. } | UsersCommand::Create { user, .. } => {
+                    &user.conn
+                }
+                UsersCommand::Disable(c) | UsersCommand::Delete(c) => &c.user.conn,
+                UsersCommand::ResetPassword { user, .. }
+                | UsersCommand::RevokeSessions { user, .. } => &user.user.conn,
+            }),
+            Command::Chats(ChatsCommand::Delete { conn, .. }) => Some(conn),
+            Command::Completions { .. } => None,
+        }
+    }
+}
+
+/// The clap command as it parses (the environment variables named in the help): for
+/// `--generate` and `completions`.
+pub fn command() -> clap::Command {
+    chat_cli::layers::without_env(Cli::command())
+}
+
+impl Cli {
+    /// Parses `args` (program name first) over the environment lookup `env`; empty variables
+    /// count as unset.
+    ///
+    /// # Errors
+    /// A bad option or variable, named; [`LayerError::Cli`] also for `--help` and `--version`.
+    pub fn load(
+        args: impl IntoIterator<Item = OsString>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Cli, LayerError> {
+        chat_cli::layers::parse_env_only(args, &env)
+    }
+}

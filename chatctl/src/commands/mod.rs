@@ -1,0 +1,48 @@
+//! One module per subcommand; each takes its validated settings and prints its result.
+
+mod chats;
+mod health;
+mod login;
+mod logout;
+mod users;
+
+use crate::cli::Command;
+use crate::error::Error;
+use crate::settings::{Settings, Sources};
+
+/// Runs `command` (not `completions`, which needs no server).
+///
+/// # Errors
+/// Whatever failed, with context saying what.
+pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> {
+    let Some(conn) = command.conn() else {
+        return Ok(());
+    };
+    if let Command::Logout(conn) = &command
+        && let Some(done) = logout::without_profile(conn, sources)?
+    {
+        return done;
+    }
+    let settings = Settings::resolve(conn, sources).map_err(|e| {
+        // Without a server nor a profile, a command other than login lacks a login.
+        let unsaved = e
+            .downcast_ref::<Error>()
+            .is_some_and(|e| matches!(e, Error::NoServer { .. }));
+        if unsaved && !matches!(command, Command::Login(_)) {
+            Error::NotLoggedIn {
+                profile: conn.profile.clone(),
+            }
+            .into()
+        } else {
+            e
+        }
+    })?;
+    match command {
+        Command::Login(_) => login::run(&settings).await,
+        Command::Logout(_) => logout::run(&settings).await,
+        Command::Users(users) => users::run(users, &settings, sources).await,
+        Command::Health(_) => health::run(&settings).await,
+        Command::Chats(chats) => chats::run(chats, &settings).await,
+        Command::Completions { .. } => Ok(()),
+    }
+}

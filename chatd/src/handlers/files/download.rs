@@ -1,0 +1,82 @@
+//! Sending a file's bytes after a `download` answer (protocol.md 13.4): the Response frame,
+//! then exactly `Download.length` raw bytes from `Download.offset`, then FIN. QUIC flow control
+//! paces the copy; a client that stops reading stalls only its own stream.
+
+use chatproto::error::StreamCode;
+use chatproto::pb;
+use chatproto::server::RequestStream;
+use tokio::io::AsyncReadExt as _;
+
+use crate::files::Files;
+
+/// The bytes a response announces, when it is a `download` answer that carries them.
+pub fn announced(response: &pb::Response) -> Option<&pb::Download> {
+    match &response.result {
+        Some(pb::response::Result::Download(d)) if d.url.is_empty() && d.file.is_some() => Some(d),
+        _ => None,
+    }
+}
+
+/// Writes `response` (a `download` answer, see [`announced`]) and the bytes it announces. A
+/// storage failure after the answer resets the stream with TRANSFER_FAILED: the client resumes
+/// from what it has.
+pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Response) {
+    let Some(download) = announced(response) else {
+        if let Ok(answered) = stream.respond(response).await {
+            answered.acknowledged().await;
+        }
+        return;
+    };
+    let key = download
+        .file
+        .as_ref()
+        .map(|f| hex::encode(&f.sha256))
+        .unwrap_or_default();
+    // Opened before the answer goes out, so a missing blob is an error answer, not a reset.
+    let reader = match files.blobs.open(&key, download.offset).await {
+        Ok(Some(reader)) => reader,
+        Ok(None) | Err(_) => {
+            tracing::error!(key, "a file row names bytes that cannot be read");
+            let error = pb::Response {
+                request_id: response.request_id,
+                result: Some(pb::response::Result::Error(
+                    crate::error::ApiError::unavailable("file storage unavailable").to_pb(),
+                )),
+            };
+            if let Ok(answered) = stream.respond(&error).await {
+                answered.acknowledged().await;
+            }
+            return;
+        }
+    };
+    let Ok(mut send) = stream.respond_open(response).await else {
+        return;
+    };
+    let mut body = reader.take(download.length);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut sent = 0u64;
+    while sent < download.length {
+        let n = match body.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                tracing::warn!(key, sent, "file bytes ended early");
+                let _ = send.reset(StreamCode::TransferFailed.code().into());
+                return;
+            }
+            Ok(n) => n,
+        };
+        if send
+            .write_chunk(bytes::Bytes::copy_from_slice(
+                buf.get(..n).unwrap_or_default(),
+            ))
+            .await
+            .is_err()
+        {
+            // The client went away or stopped reading the stream.
+            return;
+        }
+        sent += n as u64;
+    }
+    let _ = send.finish();
+    // The request is done once the client has every byte: a drain waits for exactly that.
+    let _ = send.stopped().await;
+}

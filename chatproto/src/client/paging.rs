@@ -1,0 +1,112 @@
+//! Reads that span several requests: every page of a list, a window of a chat's history, and
+//! profiles (with presence) for more ids than one request may carry.
+
+use super::{Client, ClientError};
+use crate::pb;
+
+/// At most this many pages are read by [`Client::list_all_chats`]: a server whose cursor never
+/// ends must not keep the client busy forever.
+const MAX_PAGES: usize = 1000;
+
+/// Which messages of a chat [`Client::history`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRange {
+    /// The latest messages.
+    Latest,
+    /// The messages just below this seq.
+    Before(u64),
+    /// The messages just above this seq.
+    After(u64),
+}
+
+/// One page of a chat's messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// Ascending by seq.
+    pub messages: Vec<pb::Message>,
+    /// Nothing lies beyond this page in the direction asked: for [`HistoryRange::Before`] and
+    /// [`HistoryRange::Latest`], no older message; for [`HistoryRange::After`], no newer one.
+    pub end: bool,
+}
+
+impl Client {
+    /// Up to `limit` messages of a chat (0: the server's default page size) in `range`.
+    pub async fn history(
+        &self,
+        chat_id: u64,
+        range: HistoryRange,
+        limit: u32,
+    ) -> Result<HistoryPage, ClientError> {
+        let limit = if limit == 0 { self.page_size() } else { limit };
+        let (before_seq, after_seq) = match range {
+            HistoryRange::Latest => (0, 0),
+            HistoryRange::Before(seq) => (seq, 0),
+            HistoryRange::After(seq) => (0, seq),
+        };
+        let page = self
+            .get_history(pb::GetHistory {
+                chat_id,
+                before_seq,
+                after_seq,
+                limit,
+            })
+            .await?;
+        let end = page.messages.len() < limit as usize;
+        Ok(HistoryPage {
+            messages: page.messages,
+            end,
+        })
+    }
+
+    /// Every chat of the caller (all pages of ListChats): pinned first, then by last activity.
+    pub async fn list_all_chats(
+        &self,
+        include_archived: bool,
+    ) -> Result<Vec<pb::Chat>, ClientError> {
+        let mut chats = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .list_chats(pb::ListChats {
+                    limit: self.page_size(),
+                    cursor: cursor.clone(),
+                    include_archived,
+                })
+                .await?;
+            chats.extend(page.chats);
+            if page.next_cursor.is_empty() {
+                return Ok(chats);
+            }
+            if page.next_cursor == cursor {
+                return Err(ClientError::Protocol(
+                    "ListChats returned the same cursor twice".into(),
+                ));
+            }
+            cursor = page.next_cursor;
+        }
+        Err(ClientError::Protocol(format!(
+            "ListChats did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// The profiles of `user_ids` (with their presence: `status`, `last_seen_at_ms`), in as many
+    /// GetUsers requests as the server's page size needs. Unknown ids are left out.
+    pub async fn users_by_id(&self, user_ids: &[u64]) -> Result<Vec<pb::User>, ClientError> {
+        let mut users = Vec::with_capacity(user_ids.len());
+        for chunk in user_ids.chunks(self.page_size() as usize) {
+            let page = self
+                .get_users(pb::GetUsers {
+                    user_ids: chunk.to_vec(),
+                })
+                .await?;
+            users.extend(page.users);
+        }
+        Ok(users)
+    }
+
+    /// The server's `max_page_size`, as announced on the first connection (100 when it
+    /// announced none).
+    fn page_size(&self) -> u32 {
+        self.page_size
+    }
+}

@@ -26,6 +26,7 @@ pub mod files;
 pub mod nginx;
 pub mod ports;
 pub mod postgres;
+mod postgres_dir;
 pub mod process;
 pub mod raw;
 pub mod redis;

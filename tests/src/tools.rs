@@ -53,18 +53,7 @@ pub fn postgres_bin_dir() -> PathBuf {
     if let Some(path) = std::env::var_os("CHAT_TEST_PG_BIN") {
         return PathBuf::from(path);
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_string_lossy().parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, bin)| bin).unwrap_or_else(|| {
+    crate::postgres_dir::newest_postgres_bin().unwrap_or_else(|| {
         panic!("PostgreSQL is needed and was not found (set CHAT_TEST_PG_BIN, or run `cargo xtask test`, which installs the postgresql package)")
     })
 }

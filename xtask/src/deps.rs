@@ -11,6 +11,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
+use crate::postgres_dir;
+
 /// The FerretDB version the tests run against.
 const FERRETDB_VERSION: &str = "v1.24.2";
 /// The FerretDB module at that version.
@@ -285,20 +287,7 @@ fn nginx_lacks_stream_module(nginx: &Path) -> bool {
 /// benchmarks; returns the directory of its server programs. Its packaged service is not started
 /// (the launchers run their own cluster on a free port).
 fn ensure_postgres() -> anyhow::Result<PathBuf> {
-    let find = || {
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let version = entry.file_name().to_string_lossy().parse().ok()?;
-                let bin = entry.path().join("bin");
-                bin.join("initdb").is_file().then_some((version, bin))
-            })
-            .collect();
-        versions.sort();
-        versions.pop().map(|(_, bin)| bin)
-    };
+    let find = postgres_dir::newest_postgres_bin;
     if let Some(bin) = find() {
         return Ok(bin);
     }

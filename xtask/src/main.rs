@@ -21,6 +21,9 @@ mod hack;
 mod image;
 mod install;
 mod lint_arch;
+// Also the test launchers' lookup: said once, in the tests crate.
+#[path = "../../tests/src/postgres_dir.rs"]
+mod postgres_dir;
 mod test;
 mod vectors;
 

@@ -182,6 +182,36 @@ pub enum NetEvent {
         /// Why, readable.
         error: String,
     },
+    /// A file transfer moved on.
+    TransferProgress {
+        /// The transfer's token.
+        token: u64,
+        /// Bytes sent or received.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// An upload is stored on the server: send it into its chat.
+    Uploaded {
+        /// The transfer's token.
+        token: u64,
+        /// The stored file.
+        file: pb::FileInfo,
+    },
+    /// A download is complete.
+    Downloaded {
+        /// The transfer's token.
+        token: u64,
+        /// Where the file is now.
+        path: String,
+    },
+    /// A transfer failed.
+    TransferFailed {
+        /// The transfer's token.
+        token: u64,
+        /// Why, readable.
+        error: String,
+    },
     /// A request succeeded: feedback.
     Done(String),
     /// A request failed: feedback.

@@ -207,4 +207,20 @@ pub enum NetCommand {
     ShowProfile(UserRef),
     /// Sign out (revokes the session, forgets it).
     SignOut,
+    /// Upload a local file; progress and the stored file come back with `token`.
+    Upload {
+        /// Names the transfer.
+        token: u64,
+        /// The path as typed (`~/` is the home directory; relative to the working directory).
+        path: String,
+    },
+    /// Download a file into the download directory, under a name no existing file has.
+    Download {
+        /// Names the transfer.
+        token: u64,
+        /// The file (its id, name and size).
+        file: pb::FileInfo,
+    },
+    /// Stop a transfer (a partial download is removed).
+    CancelTransfer(u64),
 }

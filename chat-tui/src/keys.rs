@@ -64,7 +64,6 @@ impl Key {
     }
 
     /// A terminal key event for this key (tests drive the update function with them).
-    #[cfg(test)]
     pub fn to_event(self) -> KeyEvent {
         let mut modifiers = KeyModifiers::empty();
         modifiers.set(KeyModifiers::CONTROL, self.ctrl);
@@ -295,6 +294,9 @@ commands! {
     DeleteForEveryone "delete_everyone" "Delete the selected message for everyone",
     React "react" "React to the selected message",
     Forward "forward" "Forward the selected message",
+    Upload "upload" "Send a file to this chat (asks for its path)",
+    Download "download" "Save the file of the selected message",
+    CancelTransfer "cancel_transfer" "Cancel the latest file transfer",
     Search "search" "Search in this chat",
     ChatMenu "chat_menu" "This chat: members, invite, leave, pin, mute, archive",
     MeMenu "me_menu" "Me: status, profile, contacts, blocked users, sessions, sign out",
@@ -372,6 +374,9 @@ pub const DEFAULT_BINDINGS: &[(Context, &str, Command)] = &[
     (Context::Messages, "D", Command::DeleteForEveryone),
     (Context::Messages, "+", Command::React),
     (Context::Messages, "f", Command::Forward),
+    (Context::Messages, "u", Command::Upload),
+    (Context::Messages, "s", Command::Download),
+    (Context::Messages, "x", Command::CancelTransfer),
     (Context::Messages, "/", Command::Search),
     (Context::Messages, "S", Command::SearchAll),
     (Context::Messages, "p", Command::Pin),

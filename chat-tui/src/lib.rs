@@ -14,7 +14,8 @@
 //!   command table. [`theme`], [`emoji`].
 //! - [`model`], [`action`], [`effect`], [`update`]: the state machine.
 //! - [`ui`] and [`widgets`]: one module per screen or widget.
-//! - [`net`]: connecting (trust on first use, the saved session), requests, the outbox.
+//! - [`net`]: connecting (trust on first use, the saved session), requests, the outbox, file
+//!   transfers.
 //! - [`terminal`]: raw mode, the alternate screen, mouse, bell and desktop notifications.
 
 pub mod action;

@@ -31,7 +31,8 @@ use crate::paths::{NoHome, Paths};
         (mode 0600) under $XDG_STATE_HOME/chat-tui, so the next start needs no password; \
         --logout ends it. Press ? in the client for every key binding.",
     after_help = "Files: $XDG_CONFIG_HOME/chat-tui/config.toml (theme, keys, notifications), \
-        $XDG_CONFIG_HOME/chat-tui/known_servers, $XDG_STATE_HOME/chat-tui/<server>/ (session, outbox, history)."
+        $XDG_CONFIG_HOME/chat-tui/known_servers, $XDG_STATE_HOME/chat-tui/<server>/ (session, outbox, history); \
+        downloads go to --download-dir."
 )]
 pub struct Cli {
     /// The server, as HOST:PORT (a DNS name or an address; IPv6 in brackets).
@@ -55,6 +56,9 @@ pub struct Cli {
     /// The name of this device in the session list (default: chat-tui on the host name).
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// Where downloaded files go (default: the XDG download directory, else the current one).
+    #[arg(long, value_name = "DIR", env = "CHAT_TUI_DOWNLOAD_DIR")]
+    pub download_dir: Option<PathBuf>,
     /// `--generate man|complete-SHELL`.
     #[command(flatten)]
     pub generate: GenerateArgs,
@@ -110,6 +114,8 @@ pub struct Settings {
     pub logout: bool,
     /// The device name sent when signing in.
     pub device: String,
+    /// Where downloads go.
+    pub download_dir: PathBuf,
 }
 
 /// Why the command line or the config cannot be used.
@@ -153,7 +159,12 @@ impl Settings {
             .device
             .clone()
             .unwrap_or_else(|| chat_cli::device_name("chat-tui"));
+        let download_dir = cli
+            .download_dir
+            .clone()
+            .unwrap_or_else(|| paths.download_dir.clone());
         Ok(Self {
+            download_dir,
             server: cli.server,
             server_name: cli.tls.server_name,
             trust,
@@ -178,6 +189,7 @@ mod tests {
         Paths {
             config_dir: "/nonexistent/config/chat-tui".into(),
             state_dir: "/nonexistent/state/chat-tui".into(),
+            download_dir: "/nonexistent/downloads".into(),
         }
     }
 
@@ -225,6 +237,22 @@ mod tests {
         assert_eq!(s.trust, Trust::KnownServers);
         assert!(!s.logout);
         assert!(s.device.starts_with("chat-tui on "));
+        assert_eq!(s.download_dir, PathBuf::from("/nonexistent/downloads"));
+    }
+
+    #[test]
+    fn the_download_directory_comes_from_a_flag_or_the_environment() {
+        let env = [("CHAT_TUI_DOWNLOAD_DIR", "/from/env")];
+        assert_eq!(
+            parse_env(&[], &env).unwrap().download_dir,
+            PathBuf::from("/from/env")
+        );
+        assert_eq!(
+            parse_env(&["--download-dir", "/from/flag"], &env)
+                .unwrap()
+                .download_dir,
+            PathBuf::from("/from/flag")
+        );
     }
 
     #[test]

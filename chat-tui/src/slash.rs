@@ -1,62 +1,215 @@
 //! Slash commands: the one table of every `/command` (for parsing, Tab completion and the help
-//! overlay) and the parser that turns a composer line into a [`Slash`].
+//! overlay) and the parser that turns a composer line into a [`Slash`]. Each entry of the table
+//! carries the reader of its argument, so a command's name is written once.
 
 use crate::effect::UserRef;
 
-/// Every slash command: `(name, arguments, what it does)`.
-pub const COMMANDS: &[(&str, &str, &str)] = &[
-    ("dm", "USER", "open the private chat with USER"),
-    ("new", "", "new private chat: pick a user by searching"),
-    ("group", "TITLE", "create a group"),
-    ("channel", "TITLE", "create a channel"),
-    ("invite", "USER", "add USER to this chat"),
-    ("kick", "USER", "remove USER from this chat"),
-    ("leave", "", "leave this chat (a private chat is deleted)"),
-    ("promote", "USER", "make USER an admin of this chat"),
-    ("demote", "USER", "make the admin USER a member"),
-    ("transfer", "USER", "make USER the owner of this chat"),
-    ("members", "", "list the members of this chat"),
-    ("reply", "TEXT", "reply to the selected message"),
-    (
+/// One slash command.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Its name, without `/`.
+    pub name: &'static str,
+    /// Its arguments, as the usage shows them (empty: none).
+    pub args: &'static str,
+    /// What it does.
+    pub help: &'static str,
+    /// Reads the argument (the rest of the line).
+    read: fn(&str) -> Result<Slash, String>,
+}
+
+impl Spec {
+    /// `/name ARGS`, as the help shows it.
+    pub fn usage(&self) -> String {
+        if self.args.is_empty() {
+            format!("/{}", self.name)
+        } else {
+            format!("/{} {}", self.name, self.args)
+        }
+    }
+}
+
+const fn cmd(
+    name: &'static str,
+    args: &'static str,
+    help: &'static str,
+    read: fn(&str) -> Result<Slash, String>,
+) -> Spec {
+    Spec {
+        name,
+        args,
+        help,
+        read,
+    }
+}
+
+use Slash as S;
+
+/// Every slash command, in the order the help lists them.
+pub const COMMANDS: &[Spec] = &[
+    cmd("dm", "USER", "open the private chat with USER", |a| {
+        user(a).map(S::Dm)
+    }),
+    cmd(
+        "new",
+        "",
+        "new private chat: pick a user by searching",
+        |_| Ok(S::New),
+    ),
+    cmd("group", "TITLE", "create a group", |a| {
+        text(a, "the title").map(S::Group)
+    }),
+    cmd("channel", "TITLE", "create a channel", |a| {
+        text(a, "the title").map(S::Channel)
+    }),
+    cmd("invite", "USER", "add USER to this chat", |a| {
+        user(a).map(S::Invite)
+    }),
+    cmd("kick", "USER", "remove USER from this chat", |a| {
+        user(a).map(S::Kick)
+    }),
+    cmd(
+        "leave",
+        "",
+        "leave this chat (a private chat is deleted)",
+        |_| Ok(S::Leave),
+    ),
+    cmd("promote", "USER", "make USER an admin of this chat", |a| {
+        user(a).map(S::Promote)
+    }),
+    cmd("demote", "USER", "make the admin USER a member", |a| {
+        user(a).map(S::Demote)
+    }),
+    cmd(
+        "transfer",
+        "USER",
+        "make USER the owner of this chat",
+        |a| user(a).map(S::Transfer),
+    ),
+    cmd("members", "", "list the members of this chat", |_| {
+        Ok(S::Members)
+    }),
+    cmd("reply", "TEXT", "reply to the selected message", |a| {
+        text(a, "the text").map(S::Reply)
+    }),
+    cmd(
         "edit",
         "TEXT",
         "replace the text of the selected (or my last) message",
+        |a| text(a, "the text").map(S::Edit),
     ),
-    ("delete", "", "delete the selected message for me"),
-    ("delete-all", "", "delete the selected message for everyone"),
-    (
+    cmd("delete", "", "delete the selected message for me", |_| {
+        Ok(S::Delete)
+    }),
+    cmd(
+        "delete-all",
+        "",
+        "delete the selected message for everyone",
+        |_| Ok(S::DeleteAll),
+    ),
+    cmd(
         "react",
         "EMOJI",
         "react to the selected message (👍 or :thumbsup:)",
+        |a| text(a, "the emoji").map(S::React),
     ),
-    ("unreact", "EMOJI", "take my reaction back"),
-    ("forward", "CHAT", "forward the selected message to CHAT"),
-    ("search", "WORDS", "search this chat"),
-    ("searchall", "WORDS", "search every chat"),
-    ("pin", "", "pin this chat"),
-    ("unpin", "", "unpin this chat"),
-    (
+    cmd("unreact", "EMOJI", "take my reaction back", |a| {
+        text(a, "the emoji").map(S::Unreact)
+    }),
+    cmd(
+        "forward",
+        "CHAT",
+        "forward the selected message to CHAT",
+        |a| text(a, "the chat").map(S::Forward),
+    ),
+    cmd(
+        "upload",
+        "PATH",
+        "send the file at PATH to this chat",
+        |a| path(a).map(S::Upload),
+    ),
+    cmd(
+        "download",
+        "",
+        "save the file of the selected (or latest) message",
+        |_| Ok(S::Download),
+    ),
+    cmd("cancel", "", "cancel the latest file transfer", |_| {
+        Ok(S::CancelTransfer)
+    }),
+    cmd("search", "WORDS", "search this chat", |a| {
+        text(a, "what to search").map(S::Search)
+    }),
+    cmd("searchall", "WORDS", "search every chat", |a| {
+        text(a, "what to search").map(S::SearchAll)
+    }),
+    cmd("pin", "", "pin this chat", |_| Ok(S::Pin(true))),
+    cmd("unpin", "", "unpin this chat", |_| Ok(S::Pin(false))),
+    cmd(
         "mute",
         "[30m|8h|1d|1w|forever]",
         "mute this chat (forever without a duration)",
+        |a| match a.trim() {
+            "" | "forever" => Ok(S::Mute(None)),
+            d => parse_duration(d)
+                .map(|ms| S::Mute(Some(ms)))
+                .ok_or_else(|| format!("{d:?} is not a duration")),
+        },
     ),
-    ("unmute", "", "unmute this chat"),
-    ("archive", "", "archive this chat"),
-    ("unarchive", "", "move this chat out of the archive"),
-    ("status", "online|away|busy|invisible", "set my status"),
-    ("name", "DISPLAY NAME", "set my display name"),
-    ("bio", "TEXT", "set my bio"),
-    ("profile", "[USER]", "show my (or USER's) profile"),
-    ("contacts", "", "list my contacts"),
-    ("addcontact", "USER", "add USER to my contacts"),
-    ("rmcontact", "USER", "remove USER from my contacts"),
-    ("block", "USER", "block USER"),
-    ("unblock", "USER", "unblock USER"),
-    ("blocked", "", "list the users I blocked"),
-    ("sessions", "", "list my sessions (enter revokes one)"),
-    ("logout", "", "sign out and forget the session"),
-    ("help", "", "show keys and commands"),
-    ("quit", "", "quit"),
+    cmd("unmute", "", "unmute this chat", |_| Ok(S::Unmute)),
+    cmd("archive", "", "archive this chat", |_| Ok(S::Archive(true))),
+    cmd("unarchive", "", "move this chat out of the archive", |_| {
+        Ok(S::Archive(false))
+    }),
+    cmd(
+        "status",
+        "online|away|busy|invisible",
+        "set my status",
+        |a| match a.trim() {
+            "online" => Ok(S::Status(chatproto::pb::UserStatus::Online)),
+            "away" => Ok(S::Status(chatproto::pb::UserStatus::Away)),
+            "busy" => Ok(S::Status(chatproto::pb::UserStatus::Busy)),
+            "invisible" | "offline" => Ok(S::Status(chatproto::pb::UserStatus::Offline)),
+            other => Err(format!("{other:?} is not a status")),
+        },
+    ),
+    cmd("name", "DISPLAY NAME", "set my display name", |a| {
+        text(a, "the name").map(S::Name)
+    }),
+    cmd("bio", "TEXT", "set my bio", |a| {
+        Ok(S::Bio(a.trim().to_string()))
+    }),
+    cmd("profile", "[USER]", "show my (or USER's) profile", |a| {
+        if a.trim().is_empty() {
+            Ok(S::Profile(None))
+        } else {
+            user(a).map(|u| S::Profile(Some(u)))
+        }
+    }),
+    cmd("contacts", "", "list my contacts", |_| Ok(S::Contacts)),
+    cmd("addcontact", "USER", "add USER to my contacts", |a| {
+        user(a).map(S::AddContact)
+    }),
+    cmd("rmcontact", "USER", "remove USER from my contacts", |a| {
+        user(a).map(S::RemoveContact)
+    }),
+    cmd("block", "USER", "block USER", |a| user(a).map(S::Block)),
+    cmd("unblock", "USER", "unblock USER", |a| {
+        user(a).map(S::Unblock)
+    }),
+    cmd("blocked", "", "list the users I blocked", |_| {
+        Ok(S::Blocked)
+    }),
+    cmd(
+        "sessions",
+        "",
+        "list my sessions (enter revokes one)",
+        |_| Ok(S::Sessions),
+    ),
+    cmd("logout", "", "sign out and forget the session", |_| {
+        Ok(S::Logout)
+    }),
+    cmd("help", "", "show keys and commands", |_| Ok(S::Help)),
+    cmd("quit", "", "quit", |_| Ok(S::Quit)),
 ];
 
 /// A parsed slash command.
@@ -98,6 +251,12 @@ pub enum Slash {
     Unreact(String),
     /// `/forward CHAT`
     Forward(String),
+    /// `/upload PATH`: the path as typed (`~` is expanded where the file is opened).
+    Upload(String),
+    /// `/download`
+    Download,
+    /// `/cancel`
+    CancelTransfer,
     /// `/search WORDS`
     Search(String),
     /// `/searchall WORDS`
@@ -173,6 +332,19 @@ fn text(arg: &str, what: &str) -> Result<String, String> {
     }
 }
 
+/// A path as typed: surrounding quotes (from a drag and drop, a copied path) are dropped.
+///
+/// # Errors
+/// When there is no path.
+pub fn path(arg: &str) -> Result<String, String> {
+    let arg = arg.trim();
+    let unquoted = ['"', '\'']
+        .iter()
+        .find_map(|q| arg.strip_prefix(*q)?.strip_suffix(*q))
+        .unwrap_or(arg);
+    text(unquoted, "the path")
+}
+
 /// Parses a composer line starting with `/`. `None` when it is not a command (`//text` sends
 /// `/text`).
 ///
@@ -184,66 +356,10 @@ pub fn parse(line: &str) -> Option<Result<Slash, String>> {
         return None;
     }
     let (name, arg) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
-    let Some(&(_, args, _)) = COMMANDS.iter().find(|(n, _, _)| *n == name) else {
+    let Some(spec) = COMMANDS.iter().find(|c| c.name == name) else {
         return Some(Err(format!("unknown command /{name} (/help lists them)")));
     };
-    let usage = |e: String| format!("{e} — usage: /{name} {args}");
-    use Slash as S;
-    let parsed = match name {
-        "dm" => user(arg).map(S::Dm),
-        "new" => Ok(S::New),
-        "group" => text(arg, "the title").map(S::Group),
-        "channel" => text(arg, "the title").map(S::Channel),
-        "invite" => user(arg).map(S::Invite),
-        "kick" => user(arg).map(S::Kick),
-        "leave" => Ok(S::Leave),
-        "promote" => user(arg).map(S::Promote),
-        "demote" => user(arg).map(S::Demote),
-        "transfer" => user(arg).map(S::Transfer),
-        "members" => Ok(S::Members),
-        "reply" => text(arg, "the text").map(S::Reply),
-        "edit" => text(arg, "the text").map(S::Edit),
-        "delete" => Ok(S::Delete),
-        "delete-all" => Ok(S::DeleteAll),
-        "react" => text(arg, "the emoji").map(S::React),
-        "unreact" => text(arg, "the emoji").map(S::Unreact),
-        "forward" => text(arg, "the chat").map(S::Forward),
-        "search" => text(arg, "what to search").map(S::Search),
-        "searchall" => text(arg, "what to search").map(S::SearchAll),
-        "pin" => Ok(S::Pin(true)),
-        "unpin" => Ok(S::Pin(false)),
-        "mute" => match arg.trim() {
-            "" | "forever" => Ok(S::Mute(None)),
-            d => parse_duration(d)
-                .map(|ms| S::Mute(Some(ms)))
-                .ok_or_else(|| format!("{d:?} is not a duration")),
-        },
-        "unmute" => Ok(S::Unmute),
-        "archive" => Ok(S::Archive(true)),
-        "unarchive" => Ok(S::Archive(false)),
-        "status" => match arg.trim() {
-            "online" => Ok(S::Status(chatproto::pb::UserStatus::Online)),
-            "away" => Ok(S::Status(chatproto::pb::UserStatus::Away)),
-            "busy" => Ok(S::Status(chatproto::pb::UserStatus::Busy)),
-            "invisible" | "offline" => Ok(S::Status(chatproto::pb::UserStatus::Offline)),
-            other => Err(format!("{other:?} is not a status")),
-        },
-        "name" => text(arg, "the name").map(S::Name),
-        "bio" => Ok(S::Bio(arg.trim().to_string())),
-        "profile" if arg.trim().is_empty() => Ok(S::Profile(None)),
-        "profile" => user(arg).map(|u| S::Profile(Some(u))),
-        "contacts" => Ok(S::Contacts),
-        "addcontact" => user(arg).map(S::AddContact),
-        "rmcontact" => user(arg).map(S::RemoveContact),
-        "block" => user(arg).map(S::Block),
-        "unblock" => user(arg).map(S::Unblock),
-        "blocked" => Ok(S::Blocked),
-        "sessions" => Ok(S::Sessions),
-        "logout" => Ok(S::Logout),
-        "help" => Ok(S::Help),
-        _ => Ok(S::Quit),
-    };
-    Some(parsed.map_err(usage))
+    Some((spec.read)(arg).map_err(|e| format!("{e} — usage: {}", spec.usage())))
 }
 
 #[cfg(test)]
@@ -272,8 +388,12 @@ mod tests {
             Some(Ok(Slash::React(":tada:".into())))
         );
         assert_eq!(parse("/bio"), Some(Ok(Slash::Bio(String::new()))));
-        for (name, _, _) in COMMANDS {
-            assert!(parse(&format!("/{name} @x")).is_some(), "{name}");
+        assert_eq!(
+            parse("/upload  '/tmp/a b.txt' "),
+            Some(Ok(Slash::Upload("/tmp/a b.txt".into())))
+        );
+        for c in COMMANDS {
+            assert!(parse(&format!("/{} @x", c.name)).is_some(), "{}", c.name);
         }
     }
 

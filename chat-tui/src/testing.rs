@@ -236,6 +236,14 @@ pub fn team_history() -> Vec<pb::Message> {
     let mut image = msg(TEAM, 8, 3, "the whiteboard", NOW - HOUR / 4);
     image.kind = pb::MessageKind::Image as i32;
     image.file_id = "f_whiteboard".into();
+    image.attachment = Some(Box::new(pb::FileInfo {
+        id: "f_whiteboard".into(),
+        name: "whiteboard.png".into(),
+        mime: "image/png".into(),
+        size: 48_213,
+        kind: pb::MessageKind::Image as i32,
+        ..Default::default()
+    }));
     vec![
         msg(TEAM, 2, 4, "See you all tomorrow.", NOW - day + HOUR),
         msg(

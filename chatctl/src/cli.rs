@@ -52,9 +52,28 @@ pub enum Command {
     /// Manage user accounts, roles and sessions
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Moderate chats
+    /// List, inspect and moderate chats
     #[command(subcommand)]
     Chats(ChatsCommand),
+    /// Moderate messages: delete one, or purge what a user sent
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+    /// Count users, chats and messages, with the answering node's connections and uptime
+    #[command(after_help = "Example:\n  chatctl stats --json")]
+    Stats(ConnArgs),
+    /// List the live chatd nodes (one on the embedded default), or drain one
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  chatctl nodes\n  chatctl nodes drain node-b --yes"
+    )]
+    Nodes {
+        /// Drain a node instead of listing them
+        #[command(subcommand)]
+        command: Option<NodesCommand>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  chatctl completions bash > ~/.local/share/bash-completion/completions/chatctl"
@@ -183,12 +202,56 @@ pub enum UsersCommand {
 /// `chatctl chats ...`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ChatsCommand {
+    /// List every chat (member or not), by id, with filters
+    #[command(after_help = "Examples:\n  chatctl chats list\n  \
+        chatctl chats list --kind group --name team --member alice --json")]
+    List {
+        /// Only chats of this kind
+        #[arg(long, value_enum)]
+        kind: Option<ChatKind>,
+        /// Only chats whose title contains this (ASCII letters in any case)
+        #[arg(long, value_name = "TEXT")]
+        name: Option<String>,
+        /// Only chats this user is a member of
+        #[arg(long, value_name = "USERNAME")]
+        member: Option<String>,
+        /// Print at most this many chats (default: all)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Show one chat (not its messages)
+    #[command(after_help = "Example:\n  chatctl chats show 42")]
+    Show(ChatArgs),
+    /// List a chat's members with their roles
+    #[command(after_help = "Example:\n  chatctl chats members 42 --json")]
+    Members(ChatArgs),
     /// Delete a chat and its history for every member (any chat, as a server admin)
     #[command(after_help = "Example:\n  chatctl chats delete 42 --yes")]
+    Delete {
+        /// The chat
+        #[command(flatten)]
+        chat: ChatArgs,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `chatctl messages ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum MessagesCommand {
+    /// Delete one message for everyone, whoever sent it; members see an ordinary delete
+    #[command(after_help = "Example:\n  chatctl messages delete 42 117 --yes")]
     Delete {
         /// The chat id
         #[arg(value_name = "CHAT", value_parser = clap::value_parser!(u64).range(1..))]
         chat: u64,
+        /// The message's sequence number in the chat
+        #[arg(value_name = "SEQ", value_parser = clap::value_parser!(u64).range(1..))]
+        seq: u64,
         /// Do not ask for confirmation (required when standard input is not a terminal)
         #[arg(long, short = 'y')]
         yes: bool,
@@ -196,6 +259,67 @@ pub enum ChatsCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Delete for everyone every message a user sent, in one chat or in all of them (also a
+    /// deleted user's)
+    #[command(
+        after_help = "Examples:\n  chatctl messages purge --sender mallory --yes\n  \
+        chatctl messages purge --sender mallory --chat 42 --yes --json"
+    )]
+    Purge {
+        /// Whose messages (--user is the admin account that signs in)
+        #[arg(long, value_name = "USERNAME")]
+        sender: String,
+        /// Only in this chat
+        #[arg(long, value_name = "CHAT", value_parser = clap::value_parser!(u64).range(1..))]
+        chat: Option<u64>,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// `chatctl nodes ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NodesCommand {
+    /// Drain a node for a rolling restart: its clients are told to reconnect elsewhere, it stops
+    /// accepting connections and its chatd process exits
+    #[command(after_help = "Example:\n  chatctl nodes drain node-b --yes")]
+    Drain {
+        /// The node id (as `chatctl nodes` lists it)
+        #[arg(value_name = "NODE")]
+        node: String,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// A chat kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChatKind {
+    /// A chat of two users
+    Private,
+    /// A group: every member posts
+    Group,
+    /// A channel: admins post, members read
+    Channel,
+}
+
+/// A command about one chat.
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// The chat id
+    #[arg(value_name = "CHAT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chat: u64,
+    /// Connection options
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// A server role.
@@ -262,7 +386,9 @@ impl Command {
     /// The connection options of the invoked command (`None` for `completions`).
     pub fn conn(&self) -> Option<&ConnArgs> {
         match self {
-            Command::Login(c) | Command::Logout(c) | Command::Health(c) => Some(c),
+            Command::Login(c) | Command::Logout(c) | Command::Health(c) | Command::Stats(c) => {
+                Some(c)
+            }
             Command::Users(u) => Some(match u {
                 UsersCommand::List { conn, .. } => conn,
                 UsersCommand::Show(u) | UsersCommand::Enable(u) | UsersCommand::Sessions(u) => {
@@ -275,7 +401,19 @@ impl Command {
                 UsersCommand::ResetPassword { user, .. }
                 | UsersCommand::RevokeSessions { user, .. } => &user.user.conn,
             }),
-            Command::Chats(ChatsCommand::Delete { conn, .. }) => Some(conn),
+            Command::Chats(c) => Some(match c {
+                ChatsCommand::List { conn, .. } => conn,
+                ChatsCommand::Show(c) | ChatsCommand::Members(c) => &c.conn,
+                ChatsCommand::Delete { chat, .. } => &chat.conn,
+            }),
+            Command::Messages(
+                MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
+            ) => Some(conn),
+            Command::Nodes {
+                command: Some(NodesCommand::Drain { conn, .. }),
+                ..
+            }
+            | Command::Nodes { conn, .. } => Some(conn),
             Command::Completions { .. } => None,
         }
     }

@@ -34,7 +34,7 @@ use crate::ops::config::{Config, Storage};
 use crate::ops::datadir::{DB_FILE, DataDir, DataDirError, DataDirOptions};
 use crate::ops::metrics::Metrics;
 use crate::resilience::guarded_store::GuardedStore;
-use crate::state::{AppState, Settings};
+use crate::state::{AppState, NodeControl, Settings};
 use crate::store::Store;
 use crate::store::mongo::{MongoOptions, MongoStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
@@ -256,6 +256,7 @@ impl Daemon {
             },
             cluster: cluster.clone(),
             files,
+            node: Arc::new(NodeControl::new()),
         });
 
         let server_config = crate::server::endpoint::server_config(
@@ -270,6 +271,8 @@ impl Daemon {
                 source: source.into(),
             })?;
         let addr = endpoint.local_addr().context("endpoint address")?;
+        let public_addr = s.public_addr.clone().unwrap_or_else(|| addr.to_string());
+        state.node.set_addr(public_addr.clone());
         if let Some(cluster) = &cluster {
             if s.public_addr.is_none() && addr.ip().is_unspecified() {
                 tracing::warn!(
@@ -278,8 +281,9 @@ impl Daemon {
                      redirect clients here"
                 );
             }
-            let public_addr = s.public_addr.clone().unwrap_or_else(|| addr.to_string());
-            cluster.start(delivery.clone(), public_addr).await;
+            cluster
+                .start(delivery.clone(), state.node.clone(), public_addr)
+                .await;
         }
 
         let admin_listener = tokio::net::TcpListener::bind(s.admin_listen)
@@ -321,8 +325,13 @@ impl Daemon {
             background.clone(),
         ));
         let stop_background = background.clone();
+        let drain_state = state.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {
-            let _ = stop_rx.await;
+            // A stop from the process (a signal), or a drain an admin asked for.
+            tokio::select! {
+                _ = stop_rx => {}
+                () = drain_state.node.drained() => {}
+            }
             let _ = admin_stop_tx.send(());
             stop_background.cancel();
         }));
@@ -382,6 +391,12 @@ impl Daemon {
             .cluster
             .as_ref()
             .is_some_and(|c| c.broker.subscriber().is_subscribed(channel))
+    }
+
+    /// Completes once an admin asked this node to drain (`admin_drain_node`): the server is
+    /// draining then, and [`shutdown`](Self::shutdown) finishes the stop.
+    pub async fn drain_requested(&self) {
+        self.state.node.drained().await;
     }
 
     /// Drains and stops; returns when every connection is closed.

@@ -10,6 +10,7 @@ use crate::delivery::Delivery;
 use crate::files::Files;
 use crate::limits::Limits;
 use crate::ops::metrics::Metrics;
+pub use crate::ops::node::NodeControl;
 use crate::store::Store;
 
 /// Settings the running server needs (a subset of the configuration, validated).
@@ -56,6 +57,8 @@ pub struct AppState {
     pub cluster: Option<Arc<ClusterNode>>,
     /// File storage and what runs beside it (capability `files`).
     pub files: Arc<Files>,
+    /// This node's start, address and drain switch.
+    pub node: Arc<NodeControl>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -1,12 +1,16 @@
 //! Reading chatd's Prometheus `/metrics` (admin HTTP): server memory, open connections and a few
-//! counters, to relate the load to what the server spent on it. A plain HTTP/1.0 GET over a TCP
-//! stream is all this needs; the admin endpoint is local and unencrypted.
+//! counters, to relate the load to what the server spent on it. One HTTP/1.1 GET with hyper's
+//! client (chunked or sized answers alike) over a TCP stream; the admin endpoint is local and
+//! unencrypted.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::header::{ACCEPT, HOST};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::error::LoadgenError;
 
@@ -204,35 +208,38 @@ pub async fn scrape_all(urls: &[String]) -> Result<Option<ServerSample>, Loadgen
 }
 
 async fn get(url: &MetricsUrl) -> Result<String, String> {
-    let mut stream = tokio::net::TcpStream::connect(&url.authority)
+    let stream = tokio::net::TcpStream::connect(&url.authority)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let request = format!(
-        "GET {} HTTP/1.0\r\nHost: {}\r\nAccept: text/plain\r\n\r\n",
-        url.path, url.authority
-    );
-    stream
-        .write_all(request.as_bytes())
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("cannot start HTTP: {e}"))?;
+    // The connection runs until the answer is read and `sender` is dropped.
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(url.path.as_str())
+        .header(HOST, url.authority.as_str())
+        .header(ACCEPT, "text/plain")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("bad request: {e}"))?;
+    let response = sender
+        .send_request(request)
         .await
         .map_err(|e| format!("cannot send the request: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut raw)
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP status {status}"));
+    }
+    let body = Limited::new(response.into_body(), MAX_BODY)
+        .collect()
         .await
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
-    if raw.len() > MAX_BODY {
-        return Err(format!("the answer is larger than {MAX_BODY} bytes"));
-    }
-    let text = String::from_utf8(raw).map_err(|_| "the answer is not UTF-8".to_owned())?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| "the answer has no HTTP header".to_owned())?;
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("HTTP status {status:?}"));
-    }
-    Ok(body.to_owned())
+        .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
+            Ok(_) => format!("the answer is larger than {MAX_BODY} bytes"),
+            Err(e) => format!("cannot read the answer: {e}"),
+        })?
+        .to_bytes();
+    drop(sender);
+    connection.abort();
+    String::from_utf8(body.to_vec()).map_err(|_| "the answer is not UTF-8".to_owned())
 }
 
 #[cfg(test)]
@@ -292,26 +299,78 @@ chatd_events_sent_total 5.5e6
         assert!(MetricsUrl::parse("http://:80/").is_err());
     }
 
-    #[tokio::test]
-    async fn scrapes_a_real_http_endpoint() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// An HTTP endpoint on loopback that answers one request with `answer` (raw bytes, as a
+    /// server would write them); its URL and the request it received.
+    async fn endpoint(answer: Vec<u8>) -> (String, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
             let mut buf = [0u8; 1024];
-            let n = conn.read(&mut buf).await.unwrap();
-            let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            let answer = format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{PAGE}");
-            conn.write_all(answer.as_bytes()).await.unwrap();
-            request
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client closed before the end of its request");
+                request.extend_from_slice(&buf[..n]);
+            }
+            // The client may close first once it has what it needs (an oversized answer).
+            let _ = conn.write_all(&answer).await;
+            String::from_utf8_lossy(&request).into_owned()
         });
-        let sample = scrape(&format!("http://{addr}/metrics")).await.unwrap();
+        (format!("http://{addr}/metrics"), server)
+    }
+
+    #[tokio::test]
+    async fn scrapes_a_chunked_http_1_1_answer() {
+        let mut answer =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        for chunk in PAGE.as_bytes().chunks(100) {
+            answer.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            answer.extend_from_slice(chunk);
+            answer.extend_from_slice(b"\r\n");
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        let (url, server) = endpoint(answer).await;
+        let sample = scrape(&url).await.unwrap();
+        assert_eq!(sample, ServerSample::from_text(PAGE));
         assert_eq!(sample.connections_open, Some(1000.0));
         let request = server.await.unwrap();
         assert!(
-            request.starts_with("GET /metrics HTTP/1.0\r\n"),
+            request.starts_with("GET /metrics HTTP/1.1\r\n"),
             "{request}"
         );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("\r\nhost: 127.0.0.1:"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_status_the_size_and_the_refusal() {
+        let (url, _server) =
+            endpoint(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec())
+                .await;
+        let Err(LoadgenError::Metrics { message, .. }) = scrape(&url).await else {
+            panic!("a 503 must fail");
+        };
+        assert!(message.contains("503"), "{message}");
+
+        let mut huge = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        )
+        .into_bytes();
+        huge.resize(huge.len() + MAX_BODY + 1, b'#');
+        let (url, _server) = endpoint(huge).await;
+        let Err(LoadgenError::Metrics { message, .. }) = scrape(&url).await else {
+            panic!("an answer over {MAX_BODY} bytes must fail");
+        };
+        assert!(message.contains("larger than"), "{message}");
 
         let refused = scrape("http://127.0.0.1:1/metrics").await;
         assert!(matches!(refused, Err(LoadgenError::Metrics { .. })));

@@ -281,6 +281,11 @@ impl ChatCluster {
         pids
     }
 
+    /// The MongoDB URI of the nodes' database (for `chatd user add` against it).
+    pub fn database_uri(&self) -> String {
+        self.ferretdb.uri_for(&self.database)
+    }
+
     /// The shared identity (fingerprint, certificate).
     pub fn identity(&self) -> &SharedIdentity {
         &self.identity

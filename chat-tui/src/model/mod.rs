@@ -4,12 +4,13 @@
 //! # Layout
 //! - [`chats`]: the chat list; [`view`] and [`window`]: the open chat and its messages;
 //!   [`users`]: names and presence; [`typing`]: typing indicators; [`pending`]: the outbox as
-//!   shown.
+//!   shown; [`transfers`]: file uploads and downloads in progress.
 //! - The state of widgets (composer, pickers, forms) lives with their widget in
 //!   [`widgets`](crate::widgets).
 
 pub mod chats;
 pub mod pending;
+pub mod transfers;
 pub mod typing;
 pub mod users;
 pub mod view;
@@ -24,6 +25,7 @@ use crate::widgets::dialog::{Confirm, Info, Prompt};
 use crate::widgets::picker::Picker;
 use chats::ChatList;
 use pending::Pending;
+use transfers::Transfers;
 use typing::Typing;
 use users::Users;
 use view::ChatView;
@@ -192,6 +194,8 @@ pub struct Model {
     pub typing: Typing,
     /// Messages not acknowledged yet.
     pub pending: Pending,
+    /// File transfers in progress.
+    pub transfers: Transfers,
     /// The message being written.
     pub composer: Composer,
     /// The pane with the keyboard.
@@ -231,6 +235,7 @@ impl Model {
             users: Users::default(),
             typing: Typing::default(),
             pending: Pending::default(),
+            transfers: Transfers::default(),
             composer: Composer::default(),
             focus: Focus::Chats,
             overlay: None,

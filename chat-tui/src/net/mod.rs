@@ -9,9 +9,11 @@
 //!
 //! # Layout
 //! - `mod.rs`: the task's phases. [`session`]: a signed-in session (commands, events, outbox).
-//! - [`requests`]: one SDK call per command. [`describe`]: errors in words.
+//! - [`requests`]: one SDK call per command. [`files`]: uploads and downloads.
+//!   [`describe`]: errors in words.
 
 pub mod describe;
+pub mod files;
 pub mod requests;
 pub mod session;
 
@@ -55,6 +57,8 @@ pub struct NetConfig {
     pub paths: Paths,
     /// The device name for sign-in.
     pub device: String,
+    /// Where downloads go.
+    pub download_dir: PathBuf,
 }
 
 impl NetConfig {
@@ -66,6 +70,7 @@ impl NetConfig {
             trust: settings.trust.clone(),
             paths: settings.paths.clone(),
             device: settings.device.clone(),
+            download_dir: settings.download_dir.clone(),
         }
     }
 

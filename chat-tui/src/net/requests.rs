@@ -390,12 +390,16 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             },
             Err(e) => vec![NetEvent::Failed(e)],
         },
-        // Handled by the session itself (they change what the client is).
+        // Handled by the session itself (they change what the client is, or are transfers it
+        // may cancel).
         NetCommand::Trust(_)
         | NetCommand::SignIn { .. }
         | NetCommand::Register { .. }
         | NetCommand::Queue(_)
-        | NetCommand::SignOut => Vec::new(),
+        | NetCommand::SignOut
+        | NetCommand::Upload { .. }
+        | NetCommand::Download { .. }
+        | NetCommand::CancelTransfer(_) => Vec::new(),
     }
 }
 

@@ -15,10 +15,10 @@ use chatproto::client::store::{Outbox, OutboxOutcome, TokenFile};
 use chatproto::client::{Client, ClientEvent};
 use chatproto::pb;
 use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::describe::describe;
-use super::{Actions, NetConfig, report, requests};
+use super::{Actions, NetConfig, files, report, requests};
 use crate::action::{Action, NetEvent};
 use crate::effect::NetCommand;
 
@@ -61,6 +61,8 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let (ended_tx, mut ended) = mpsc::channel(1);
     let mut tasks = JoinSet::new();
+    // Transfers by token, to cancel them.
+    let mut transfers: HashMap<u64, AbortHandle> = HashMap::new();
     tasks.spawn(run_outbox(
         client.clone(),
         outbox.clone(),
@@ -106,6 +108,22 @@ pub async fn run(
                         },
                     };
                     report(actions, event).await;
+                }
+                Some(NetCommand::CancelTransfer(token)) => {
+                    if let Some(transfer) = transfers.remove(&token) {
+                        transfer.abort();
+                    }
+                }
+                Some(command) if files::token(&command).is_some() => {
+                    transfers.retain(|_, t| !t.is_finished());
+                    let token = files::token(&command).unwrap_or_default();
+                    let transfer = tasks.spawn(files::run(
+                        client.clone(),
+                        config.download_dir.clone(),
+                        command,
+                        actions.clone(),
+                    ));
+                    transfers.insert(token, transfer);
                 }
                 Some(command) => {
                     let client = client.clone();

@@ -7,7 +7,9 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 
 use crate::keys::Context;
 use crate::model::{Focus, Model, Overlay, Screen};
-use crate::widgets::{auth, chat_list, composer, dialog, help, messages, picker, screens, status};
+use crate::widgets::{
+    auth, chat_list, composer, dialog, help, messages, picker, screens, status, transfers,
+};
 
 /// Where things are on the last frame.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -101,8 +103,9 @@ fn render_main(
         .composer
         .height(area.width)
         .min(area.height.saturating_sub(4));
-    let [top, typing, composer_area, status_area] = Layout::vertical([
+    let [top, progress, typing, composer_area, status_area] = Layout::vertical([
         Constraint::Min(3),
+        Constraint::Length(transfers::height(model)),
         Constraint::Length(1),
         Constraint::Length(composer_height),
         Constraint::Length(1),
@@ -149,6 +152,7 @@ fn render_main(
             hits.viewport = Some((view.chat_id, top, bottom));
         }
     }
+    transfers::render(model, progress, frame.buffer_mut());
     status::render_typing(model, typing, frame.buffer_mut());
     let title = match model.open_chat() {
         Some(id) => format!("Message {}", model.chats.title(id, &model.users)),

@@ -231,3 +231,34 @@ fn the_hit_map_finds_chats_and_messages() {
     assert_eq!(bottom, 9);
     assert!(hits.message_rows.iter().any(|(_, seq)| *seq == 8));
 }
+
+#[test]
+fn an_attachment_row_selected() {
+    let mut m = team_open();
+    keys(&mut m, "esc k k");
+    snapshot("attachment_selected", &m);
+}
+
+#[test]
+fn transfers_in_progress() {
+    let mut m = team_open();
+    keys(&mut m, "esc k k s");
+    m.composer
+        .input
+        .set("/upload ~/Documents/quarterly report 2026.pdf");
+    m.focus = crate::model::Focus::Composer;
+    let effects = keys(&mut m, "enter");
+    for c in commands(&effects) {
+        if let crate::effect::NetCommand::Upload { token, .. } = c {
+            net(
+                &mut m,
+                NetEvent::TransferProgress {
+                    token,
+                    done: 1_258_291,
+                    total: 2_936_012,
+                },
+            );
+        }
+    }
+    snapshot("transfers", &m);
+}

@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 
-use super::{Input, chat, main_keys, overlay, pickers};
+use super::{Input, chat, files, main_keys, overlay, pickers};
 use crate::effect::{Effect, NetCommand, UserRef};
 use crate::emoji;
 use crate::keys::Command;
@@ -100,8 +100,8 @@ fn complete(model: &mut Model) {
     } else if let Some(prefix) = word.strip_prefix('/').filter(|_| start == 0) {
         COMMANDS
             .iter()
-            .filter(|(name, _, _)| name.starts_with(prefix))
-            .map(|(name, _, _)| format!("/{name} "))
+            .filter(|c| c.name.starts_with(prefix))
+            .map(|c| format!("/{} ", c.name))
             .collect()
     } else if let Some(prefix) = word.strip_prefix(':') {
         crate::emoji::SHORTCODES
@@ -300,6 +300,9 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
             }));
         }
         Slash::SearchAll(words) => pickers::open_search(model, 0, &words, effects),
+        Slash::Upload(path) => files::upload(model, path, effects),
+        Slash::Download => files::download(model, effects),
+        Slash::CancelTransfer => files::cancel(model, effects),
         other => run_chat_slash(model, other, effects),
     }
 }

@@ -6,7 +6,7 @@ use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 
-use super::{chat, overlay};
+use super::{chat, files, overlay};
 use crate::action::NetEvent;
 use crate::effect::{Effect, NetCommand};
 use crate::model::chats::Row;
@@ -83,6 +83,7 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             model.chats = Default::default();
             model.view = None;
             model.pending = Default::default();
+            model.transfers = Default::default();
             model.overlay = None;
             model.screen = Screen::Auth(AuthForm::new(false, &username));
         }
@@ -252,6 +253,12 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             give_back(model, request.text);
             model.notify(Level::Error, format!("Message not sent: {error}"));
         }
+        NetEvent::TransferProgress { token, done, total } => {
+            files::on_progress(model, token, done, total)
+        }
+        NetEvent::Uploaded { token, file } => files::on_uploaded(model, token, file, effects),
+        NetEvent::Downloaded { token, path } => files::on_downloaded(model, token, &path),
+        NetEvent::TransferFailed { token, error } => files::on_failed(model, token, &error),
         NetEvent::Done(text) => model.notify(Level::Ok, text),
         NetEvent::Failed(text) => model.notify(Level::Error, text),
     }

@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 
-use super::{Input, chat, compose, pickers};
+use super::{Input, chat, compose, files, pickers};
 use crate::effect::{Effect, NetCommand};
 use crate::keys::Command;
 use crate::model::chats::Row;
@@ -248,6 +248,13 @@ fn on_messages_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
             }
         }
         Command::SearchAll => pickers::open_search(model, 0, "", effects),
+        Command::Upload => files::prompt_upload(model),
+        Command::Download => {
+            if chat::selected_message(model).is_some() {
+                files::download(model, effects);
+            }
+        }
+        Command::CancelTransfer => files::cancel(model, effects),
         other => on_chat_action(model, other, open, effects),
     }
 }

@@ -8,10 +8,12 @@
 //! - `compose`: sending, completion and slash commands. `pickers`: opening pickers, menus and
 //!   confirmations; `overlay`: keys in them and what choosing does. `chat`: opening chats, history windows, read receipts.
 //! - `events`: what the network task reports, including the SDK's chat events.
+//! - `files`: uploads, downloads, their progress and cancelling.
 
 mod chat;
 mod compose;
 mod events;
+mod files;
 mod forms;
 mod main_keys;
 mod overlay;

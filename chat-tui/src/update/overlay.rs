@@ -58,6 +58,12 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
                 let kind = match purpose {
                     PromptPurpose::NewGroup => pb::ChatKind::Group,
                     PromptPurpose::NewChannel => pb::ChatKind::Channel,
+                    PromptPurpose::Upload => {
+                        return match crate::slash::path(&answer) {
+                            Ok(path) => super::files::upload(model, path, effects),
+                            Err(e) => model.notify(Level::Error, e),
+                        };
+                    }
                 };
                 effects.push(Effect::Net(NetCommand::CreateGroup {
                     kind,

@@ -17,6 +17,8 @@ pub enum PromptPurpose {
     NewGroup,
     /// The title of a new channel.
     NewChannel,
+    /// The path of a file to send to the open chat.
+    Upload,
 }
 
 /// A one-line question.

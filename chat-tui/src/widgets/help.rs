@@ -35,15 +35,10 @@ pub fn lines(keymap: &Keymap, first: &[Context], theme: &Theme) -> Vec<Line<'sta
         "Commands (type in the composer)",
         theme.accent(),
     )));
-    for (name, args, help) in COMMANDS {
-        let usage = if args.is_empty() {
-            format!("/{name}")
-        } else {
-            format!("/{name} {args}")
-        };
+    for command in COMMANDS {
         out.push(Line::from(vec![
-            Span::raw(format!("  {usage:<22}")),
-            Span::styled(*help, theme.dim()),
+            Span::raw(format!("  {:<22}", command.usage())),
+            Span::styled(command.help, theme.dim()),
         ]));
     }
     out
@@ -72,13 +67,12 @@ pub fn markdown(keymap: &Keymap) -> String {
         out.push('\n');
     }
     out.push_str("**Commands** (typed in the composer; Tab completes them)\n\n| Command | Does |\n| --- | --- |\n");
-    for (name, args, help) in COMMANDS {
-        let usage = if args.is_empty() {
-            format!("/{name}")
-        } else {
-            format!("/{name} {args}")
-        };
-        out.push_str(&format!("| `{}` | {help} |\n", usage.replace('|', "\\|")));
+    for command in COMMANDS {
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            command.usage().replace('|', "\\|"),
+            command.help
+        ));
     }
     out
 }

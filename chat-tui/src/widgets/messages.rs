@@ -269,18 +269,34 @@ pub fn preview(m: &pb::Message) -> String {
     }
 }
 
-/// How an attachment is shown: its kind and file. (Names and sizes come with the files
-/// feature; until then the file id is all a message carries.)
-fn attachment(m: &pb::Message) -> Option<String> {
-    let kind = match pb::MessageKind::try_from(m.kind).unwrap_or(pb::MessageKind::Unspecified) {
-        pb::MessageKind::Text | pb::MessageKind::Unspecified => return None,
-        pb::MessageKind::Image => "image",
-        pb::MessageKind::Video => "video",
-        pb::MessageKind::Audio => "audio",
-        pb::MessageKind::File => "file",
-        pb::MessageKind::Voice => "voice message",
+/// The kind of a media message in words; `None` for text.
+fn media_kind(kind: i32) -> Option<&'static str> {
+    match pb::MessageKind::try_from(kind).unwrap_or(pb::MessageKind::Unspecified) {
+        pb::MessageKind::Text | pb::MessageKind::Unspecified => None,
+        pb::MessageKind::Image => Some("image"),
+        pb::MessageKind::Video => Some("video"),
+        pb::MessageKind::Audio => Some("audio"),
+        pb::MessageKind::File => Some("file"),
+        pb::MessageKind::Voice => Some("voice message"),
+    }
+}
+
+/// How an attachment is shown: `[kind name · size · type]` (`s` on the message saves it).
+pub fn attachment(m: &pb::Message) -> Option<String> {
+    let kind = media_kind(m.kind)?;
+    let Some(file) = &m.attachment else {
+        return Some(format!("[{kind}]"));
     };
-    Some(format!("[{kind}: {}]", m.file_id))
+    let name = if file.name.is_empty() {
+        "unnamed"
+    } else {
+        &file.name
+    };
+    Some(format!(
+        "[{kind} {name} · {} · {}]",
+        super::human_size(file.size),
+        file.mime
+    ))
 }
 
 fn lay_message(model: &Model, view: &ChatView, m: &pb::Message, width: usize) -> Laid {
@@ -384,6 +400,8 @@ fn lay_pending(model: &Model, request: &pb::SendMessage, width: usize) -> Laid {
     }
     let text = if request.forward.is_some() {
         "forwarded message".to_string()
+    } else if let Some(kind) = media_kind(request.kind) {
+        format!("[{kind}]")
     } else {
         request.text.clone()
     };
@@ -421,5 +439,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(preview(&text), "hi");
+        let file = pb::Message {
+            kind: pb::MessageKind::File as i32,
+            file_id: "f1".into(),
+            attachment: Some(Box::new(pb::FileInfo {
+                id: "f1".into(),
+                name: "report.pdf".into(),
+                mime: "application/pdf".into(),
+                size: 1_572_864,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            preview(&file),
+            "[file report.pdf · 1.5 MiB · application/pdf]"
+        );
+        let purged = pb::Message {
+            attachment: None,
+            ..file
+        };
+        assert_eq!(preview(&purged), "[file]");
     }
 }

@@ -12,6 +12,7 @@ pub mod picker;
 pub mod screens;
 pub mod status;
 pub mod text_input;
+pub mod transfers;
 pub mod wrap;
 
 use chrono::{DateTime, FixedOffset};
@@ -75,6 +76,21 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// A size in bytes for people: `512 B`, `48.2 KiB`, `1.5 MiB`, `2.0 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +108,10 @@ mod tests {
         assert_eq!(clock_time(0, 3600), "01:00");
         assert_eq!(shorten("hello\nworld", 8), "hello w…");
         assert_eq!(shorten("hi", 8), "hi");
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(48_213), "47.1 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 / 2), "1.5 MiB");
+        assert_eq!(human_size(u64::MAX), "16777216.0 TiB");
     }
 }

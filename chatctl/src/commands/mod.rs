@@ -4,6 +4,9 @@ mod chats;
 mod health;
 mod login;
 mod logout;
+mod messages;
+mod nodes;
+mod stats;
 mod users;
 
 use crate::cli::Command;
@@ -43,6 +46,9 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Users(users) => users::run(users, &settings, sources).await,
         Command::Health(_) => health::run(&settings).await,
         Command::Chats(chats) => chats::run(chats, &settings).await,
+        Command::Messages(messages) => messages::run(messages, &settings).await,
+        Command::Stats(_) => stats::run(&settings).await,
+        Command::Nodes { command, .. } => nodes::run(command, &settings).await,
         Command::Completions { .. } => Ok(()),
     }
 }

@@ -268,7 +268,7 @@ async fn execute(
 
 /// The user named `name`: the first of the users whose name starts with it, as usernames sort
 /// (the server folds usernames to lowercase).
-async fn find(client: &Client, name: &str) -> anyhow::Result<pb::User> {
+pub(super) async fn find(client: &Client, name: &str) -> anyhow::Result<pb::User> {
     let folded = name.to_lowercase();
     let page = client
         .admin_list_users(pb::AdminListUsers {

@@ -1,4 +1,5 @@
-//! `chatd` / `chatd serve`: run the server until SIGINT or SIGTERM, then drain and exit.
+//! `chatd` / `chatd serve`: run the server until SIGINT or SIGTERM (or an admin's
+//! `admin_drain_node`), then drain and exit.
 
 use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -7,7 +8,7 @@ use crate::daemon::Daemon;
 use crate::ops::config::Config;
 
 /// Starts the daemon, prints where it listens and how clients pin its certificate, and drains on
-/// SIGINT or SIGTERM.
+/// SIGINT or SIGTERM, or when an admin asks for it.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // The handlers go in before the daemon announces itself: a supervisor (or a test) may send
     // SIGTERM the moment it reads the listen address, and a signal that arrives before tokio
@@ -16,8 +17,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let daemon = Daemon::start(config).await?;
     print!("{}", banner(&daemon));
-    wait_for_signal(&mut term, &mut int).await;
-    tracing::info!("shutdown requested: draining");
+    tokio::select! {
+        () = wait_for_signal(&mut term, &mut int) => {
+            tracing::info!("shutdown requested: draining");
+        }
+        () = daemon.drain_requested() => {
+            tracing::info!("drain requested by an admin: draining");
+        }
+    }
     daemon.shutdown().await?;
     tracing::info!("stopped");
     Ok(())

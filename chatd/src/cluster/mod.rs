@@ -48,6 +48,7 @@ use crate::clock::now_ms;
 use crate::delivery::Delivery;
 use crate::delivery::relay::Inbound;
 use crate::ops::metrics::Metrics;
+use crate::ops::node::NodeControl;
 use crate::store::Store;
 
 /// How a node takes part in the cluster.
@@ -159,7 +160,12 @@ impl ClusterNode {
 
     /// Starts dispatching, heartbeats and cache maintenance. Registers the node once before
     /// returning (when Redis answers), so it is known before it serves anyone.
-    pub async fn start(self: &Arc<Self>, delivery: Arc<Delivery>, public_addr: String) {
+    pub async fn start(
+        self: &Arc<Self>,
+        delivery: Arc<Delivery>,
+        control: Arc<NodeControl>,
+        public_addr: String,
+    ) {
         self.registry.set_addr(public_addr);
         if let Some(deliveries) = lock(&self.deliveries).take() {
             let inbound: Arc<dyn Inbound> = delivery.clone();
@@ -170,7 +176,7 @@ impl ClusterNode {
             cache.refresh_generation().await;
             tokio::spawn(cache.run_maintenance(self.settings.heartbeat, self.cancel.clone()));
         }
-        self.beat(&delivery, true).await;
+        self.beat(&delivery, &control, true).await;
         let node = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(node.settings.heartbeat);
@@ -184,13 +190,14 @@ impl ClusterNode {
                 if node.redis.is_halted() {
                     return;
                 }
-                node.beat(&delivery, false).await;
+                node.beat(&delivery, &control, false).await;
             }
         });
     }
 
-    /// One heartbeat: register, rewrite presence when needed, clean up after dead nodes.
-    async fn beat(&self, delivery: &Arc<Delivery>, first: bool) {
+    /// One heartbeat: register, rewrite presence when needed, drain when an admin asked, clean
+    /// up after dead nodes.
+    async fn beat(&self, delivery: &Arc<Delivery>, node: &NodeControl, first: bool) {
         let conns = delivery.connection_count() as u64;
         let missing = match self.registry.heartbeat(conns).await {
             Ok(missing) => missing,
@@ -223,6 +230,14 @@ impl ClusterNode {
                     self.presence.mark_dirty();
                 }
             }
+        }
+        match self.registry.drain_requested().await {
+            Ok(true) if !node.draining() => {
+                tracing::info!("drain requested by an admin through the registry");
+                node.drain();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read this node's drain request"),
         }
         let dead = match self.registry.refresh().await {
             Ok(dead) => dead,

@@ -8,6 +8,10 @@
 //!   is noticed.
 //! - `chatd:nodes`: sorted set of node ids by connection count (the load), without TTL: a node
 //!   stays in it until someone cleaned up after it (see [`presence`](super::presence)).
+//! - `chatd:drain:<id>`: an admin's request that the node drain (`admin_drain_node`), holding
+//!   the `started_at_ms` of the process it is meant for, so that the process that replaces it in
+//!   a rolling restart, under the same id, does not drain too. It expires with the presence TTL;
+//!   the node reads it at each heartbeat.
 //!
 //! Steering: with `--steering`, a node whose connection count is above its fair share (total
 //! connections / live nodes, plus a slack of 10% or 2 connections, whichever is more) answers a
@@ -27,6 +31,30 @@ pub const NODES_KEY: &str = "chatd:nodes";
 /// The registry hash of a node.
 pub fn node_key(node_id: &str) -> String {
     format!("chatd:node:{node_id}")
+}
+
+/// The drain request of a node.
+pub fn drain_key(node_id: &str) -> String {
+    format!("chatd:drain:{node_id}")
+}
+
+/// Everything the registry holds about one live node, for admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Node id.
+    pub id: String,
+    /// Where clients reach it.
+    pub addr: String,
+    /// Authenticated connections at its last heartbeat.
+    pub conns: u64,
+    /// Its chatd version.
+    pub version: String,
+    /// When its process started.
+    pub started_at_ms: i64,
+    /// Its last heartbeat.
+    pub heartbeat_ms: i64,
+    /// Whether a drain was asked of this process.
+    pub draining: bool,
 }
 
 /// What the registry says about one live node.
@@ -195,6 +223,81 @@ impl Registry {
         let node = live.iter_mut().find(|n| n.id == target)?;
         node.conns += 1;
         Some(node.addr.clone())
+    }
+
+    /// Every live node as its last heartbeat described it, by id.
+    pub async fn records(&self) -> Result<Vec<NodeRecord>, RedisFailure> {
+        let mut ids: Vec<String> = self
+            .redis
+            .query(redis::cmd("ZRANGE").arg(NODES_KEY).arg(0).arg(-1))
+            .await?;
+        ids.sort_unstable();
+        type Fields = (
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let replies = futures_util::future::join_all(ids.iter().map(|id| {
+            let mut fields = redis::cmd("HMGET");
+            fields
+                .arg(node_key(id))
+                .arg("addr")
+                .arg("conns")
+                .arg("version")
+                .arg("started_at_ms")
+                .arg("heartbeat_ms");
+            let mut drain = redis::cmd("GET");
+            drain.arg(drain_key(id));
+            async move {
+                let fields = self.redis.query::<Fields>(&fields).await?;
+                let drain = self.redis.query::<Option<i64>>(&drain).await?;
+                Ok::<_, RedisFailure>((fields, drain))
+            }
+        }))
+        .await;
+        let mut records = Vec::new();
+        for (id, reply) in ids.into_iter().zip(replies) {
+            // A registered id whose entry expired is a dead node, not listed.
+            let ((Some(addr), conns, version, started, heartbeat), drain) = reply? else {
+                continue;
+            };
+            let started_at_ms = started.unwrap_or(0);
+            records.push(NodeRecord {
+                id,
+                addr,
+                conns: conns.unwrap_or(0),
+                version: version.unwrap_or_default(),
+                started_at_ms,
+                heartbeat_ms: heartbeat.unwrap_or(0),
+                draining: drain == Some(started_at_ms),
+            });
+        }
+        Ok(records)
+    }
+
+    /// Asks the process that runs as `node`, started at `started_at_ms`, to drain at its next
+    /// heartbeat.
+    pub async fn request_drain(&self, node: &str, started_at_ms: i64) -> Result<(), RedisFailure> {
+        self.redis
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(drain_key(node))
+                    .arg(started_at_ms)
+                    .arg("PX")
+                    .arg(self.ttl_ms),
+            )
+            .await
+    }
+
+    /// Whether an admin asked this process to drain.
+    pub async fn drain_requested(&self) -> Result<bool, RedisFailure> {
+        let value: Option<i64> = self
+            .redis
+            .query(redis::cmd("GET").arg(drain_key(&self.node_id)))
+            .await?;
+        Ok(value == Some(self.started_at_ms))
     }
 
     /// Removes this node's entry (orderly shutdown).

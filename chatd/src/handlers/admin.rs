@@ -34,7 +34,7 @@ pub async fn is_server_admin(ctx: &ConnCtx) -> ApiResult<bool> {
 }
 
 /// The caller's id, or PERMISSION_DENIED unless they are a server admin.
-async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
+pub async fn require_admin(ctx: &ConnCtx) -> ApiResult<u64> {
     if is_server_admin(ctx).await? {
         Ok(ctx.principal()?.user_id)
     } else {
@@ -320,6 +320,22 @@ pub async fn admin_health(ctx: &ConnCtx, _req: pb::AdminHealth) -> ApiResult<Ans
     Ok(Answer::Health(pb::ServerHealth {
         healthy: checks.iter().all(|c| c.healthy),
         checks,
+        server_name: SERVER_NAME.to_owned(),
+        node_id: ctx.state.settings.node_id.clone(),
+    }))
+}
+
+/// AdminStats: the store's counts, and this node's connections and uptime.
+pub async fn admin_stats(ctx: &ConnCtx, _req: pb::AdminStats) -> ApiResult<Answer> {
+    require_admin(ctx).await?;
+    let counts = ctx.state.store.counts().await?;
+    let uptime = ctx.state.node.started.elapsed();
+    Ok(Answer::Stats(pb::ServerStats {
+        users: counts.users,
+        chats: counts.chats,
+        messages: counts.messages,
+        connections: ctx.state.delivery.connection_count() as u64,
+        uptime_ms: i64::try_from(uptime.as_millis()).unwrap_or(i64::MAX),
         server_name: SERVER_NAME.to_owned(),
         node_id: ctx.state.settings.node_id.clone(),
     }))

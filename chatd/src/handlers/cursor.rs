@@ -1,4 +1,5 @@
-//! Opaque paging cursors for ListChats, SearchMessages and GetMessageEdits.
+//! Opaque paging cursors for ListChats, SearchMessages, GetMessageEdits and the admin lists
+//! paged by id.
 //!
 //! A cursor is the position of the previous page's last entry, as URL-safe base64 (no padding) of
 //! a small binary record: a tag byte naming the cursor kind, then fixed-width big-endian fields.
@@ -18,6 +19,45 @@ const MAX_ENCODED_LEN: usize = 64;
 const TAG_CHAT_LIST: u8 = 1;
 const TAG_SEARCH: u8 = 2;
 const TAG_EDITS: u8 = 3;
+const TAG_ADMIN_CHATS: u8 = 4;
+const TAG_ADMIN_MEMBERS: u8 = 5;
+
+/// A list paged by ascending id, continued after the previous page's last id; each list has a
+/// tag of its own, so a cursor of one is not taken by the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdList {
+    /// `admin_list_chats`: chat ids.
+    AdminChats,
+    /// `admin_list_members`: user ids.
+    AdminMembers,
+}
+
+impl IdList {
+    fn tag(self) -> u8 {
+        match self {
+            IdList::AdminChats => TAG_ADMIN_CHATS,
+            IdList::AdminMembers => TAG_ADMIN_MEMBERS,
+        }
+    }
+
+    /// The wire form of "after `id`".
+    pub fn encode(self, id: u64) -> String {
+        let mut raw = Vec::with_capacity(9);
+        raw.push(self.tag());
+        raw.extend_from_slice(&id.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The id a cursor continues after: 0 for an empty cursor (the first page); `field` names
+    /// the request field in the error.
+    pub fn decode(self, field: &str, cursor: &str) -> ApiResult<u64> {
+        if cursor.is_empty() {
+            return Ok(0);
+        }
+        let raw = decode_raw(field, cursor, self.tag(), 8)?;
+        u64_at(field, &raw, 0)
+    }
+}
 
 /// Position in the chat list: (pinned, last activity, chat id) of the last chat of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +191,17 @@ mod tests {
     use chatproto::pb;
 
     use super::*;
+
+    #[test]
+    fn id_cursors_round_trip_and_keep_to_their_list() {
+        assert_eq!(IdList::AdminChats.decode("f", "").unwrap(), 0);
+        for id in [1, 42, u64::MAX] {
+            let c = IdList::AdminChats.encode(id);
+            assert_eq!(IdList::AdminChats.decode("f", &c).unwrap(), id);
+            let err = IdList::AdminMembers.decode("f", &c).unwrap_err();
+            assert_eq!(err.code, pb::ErrorCode::InvalidArgument);
+        }
+    }
 
     #[test]
     fn chat_list_cursor_round_trips() {

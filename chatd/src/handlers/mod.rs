@@ -7,7 +7,8 @@
 //! - [`hello`]: the Hello request.
 //! - [`account`]: register, login, refresh, authenticate, logout, password, sessions.
 //! - [`users`]: profiles, search, contacts, blocks.
-//! - [`admin`]: server administration.
+//! - [`admin`]: server administration: accounts, health, stats; [`admin_chats`]: of chats and
+//!   messages (moderation); [`admin_nodes`]: of nodes (list, drain).
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -21,6 +22,8 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod admin_chats;
+pub mod admin_nodes;
 pub mod chats;
 pub mod cursor;
 pub mod files;
@@ -51,8 +54,8 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
-        receipts::*, sync::*, typing::*, users::*,
+        account::*, admin::*, admin_chats::*, admin_nodes::*, chats::*, files::*, hello::*,
+        history::*, membership::*, messages::*, receipts::*, sync::*, typing::*, users::*,
     };
 }
 

@@ -211,12 +211,16 @@ pub mod max {
             + BOOL, // disabled
     );
 
+    /// `Member`.
+    pub const MEMBER: usize = field(3 * NUM);
+
     // One item of every paged kind always fits an empty page.
     const _: () = assert!(MESSAGE <= ITEMS_BUDGET);
     const _: () = assert!(CHAT <= ITEMS_BUDGET);
     const _: () = assert!(EVENT <= ITEMS_BUDGET);
     const _: () = assert!(EDIT <= ITEMS_BUDGET);
     const _: () = assert!(USER <= ITEMS_BUDGET);
+    const _: () = assert!(MEMBER <= ITEMS_BUDGET);
 }
 
 #[cfg(test)]

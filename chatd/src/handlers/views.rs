@@ -12,7 +12,7 @@ use crate::delivery::redact::{Viewer, redact_message};
 use crate::error::ApiResult;
 use crate::handlers::access::chat_not_found;
 use crate::state::AppState;
-use crate::store::{MemberRecord, UserChat, UserChatState};
+use crate::store::{ChatRecord, MemberRecord, UserChat, UserChatState};
 
 /// The wire form of a membership row.
 pub fn member_to_pb(m: &MemberRecord) -> pb::Member {
@@ -42,7 +42,19 @@ pub fn user_state_to_pb(
 
 /// A chat as `viewer` sees it (without the member list).
 pub fn chat_to_pb(uc: &UserChat, viewer: &Viewer) -> pb::Chat {
-    let chat = &uc.chat;
+    pb::Chat {
+        last_message: uc.last_message.clone().map(|mut m| {
+            redact_message(&mut m, viewer);
+            m
+        }),
+        state: Some(user_state_to_pb(&uc.state, uc.member.role, uc.unread_count)),
+        ..chat_outside_view(&uc.chat)
+    }
+}
+
+/// A chat as a server admin who is not in it sees it (`admin_list_chats`, `admin_get_chat`):
+/// what every member sees of the chat itself, no message and no member's own state.
+pub fn chat_outside_view(chat: &ChatRecord) -> pb::Chat {
     pb::Chat {
         id: chat.id,
         kind: chat.kind as i32,
@@ -53,13 +65,10 @@ pub fn chat_to_pb(uc: &UserChat, viewer: &Viewer) -> pb::Chat {
         created_at_ms: chat.created_at_ms,
         last_seq: chat.last_seq,
         last_activity_ms: chat.last_activity_ms,
-        last_message: uc.last_message.clone().map(|mut m| {
-            redact_message(&mut m, viewer);
-            m
-        }),
+        last_message: None,
         member_count: chat.member_count,
         members: Vec::new(),
-        state: Some(user_state_to_pb(&uc.state, uc.member.role, uc.unread_count)),
+        state: None,
     }
 }
 

@@ -239,6 +239,35 @@ pub struct UserChatsQuery {
     pub limit: u32,
 }
 
+/// Filters and paging of [`OverviewStore::all_chats`](super::OverviewStore::all_chats). Filters
+/// combine; an unset one matches every chat.
+#[derive(Debug, Clone, Default)]
+pub struct AllChatsQuery {
+    /// Only chats of this kind.
+    pub kind: Option<pb::ChatKind>,
+    /// Only chats whose title contains this, ignoring the case of ASCII letters (so an empty
+    /// one matches every title, and a non-empty one no private chat).
+    pub title: String,
+    /// Only chats this user is a current member of.
+    pub member_id: Option<u64>,
+    /// Start strictly after this chat id.
+    pub after_id: u64,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// What [`OverviewStore::counts`](super::OverviewStore::counts) counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Accounts that are not deleted (disabled ones included).
+    pub users: u64,
+    /// Chats that are not deleted.
+    pub chats: u64,
+    /// Messages not deleted for everyone (those of deleted chats included: the store keeps
+    /// them).
+    pub messages: u64,
+}
+
 /// Input of [`MessageStore::append_message`](super::MessageStore::append_message). The server
 /// has validated it and resolved forwards and mentions.
 #[derive(Debug, Clone)]

@@ -336,6 +336,11 @@ pub fn user_query(field: &'static str, raw: &str) -> FieldResult<String> {
     query(field, raw, MAX_USER_QUERY_CHARS)
 }
 
+/// A chat title query (`admin_list_chats`): 1-64 characters on one line after trimming.
+pub fn chat_query(field: &'static str, raw: &str) -> FieldResult<String> {
+    query(field, raw, MAX_USER_QUERY_CHARS)
+}
+
 fn query(field: &'static str, raw: &str, max_chars: usize) -> FieldResult<String> {
     let trimmed = raw.trim();
     free_text(field, trimmed, max_chars, Lines::Single)?;

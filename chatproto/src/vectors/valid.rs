@@ -556,6 +556,85 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_list_chats",
+            Some("groups whose title contains \"team\" that bob is in, second page"),
+            request(
+                56,
+                Rq::AdminListChats(pb::AdminListChats {
+                    kind: pb::ChatKind::Group as i32,
+                    query: "team".into(),
+                    member_id: BOB,
+                    limit: 20,
+                    cursor: "BAAAAAAAAAH2".into(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_get_chat",
+            None,
+            request(
+                57,
+                Rq::AdminGetChat(pb::AdminGetChat {
+                    chat_id: GROUP_CHAT,
+                }),
+            ),
+        ),
+        (
+            "request.admin_list_members",
+            None,
+            request(
+                58,
+                Rq::AdminListMembers(pb::AdminListMembers {
+                    chat_id: GROUP_CHAT,
+                    limit: 0,
+                    cursor: String::new(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_delete_message",
+            Some("moderation: whoever sent it"),
+            request(
+                59,
+                Rq::AdminDeleteMessage(pb::AdminDeleteMessage {
+                    chat_id: GROUP_CHAT,
+                    seq: 7,
+                }),
+            ),
+        ),
+        (
+            "request.admin_purge_messages",
+            Some("carol's messages in every chat, 100 per request"),
+            request(
+                60,
+                Rq::AdminPurgeMessages(pb::AdminPurgeMessages {
+                    user_id: CAROL,
+                    chat_id: 0,
+                    limit: 100,
+                }),
+            ),
+        ),
+        (
+            "request.admin_stats",
+            None,
+            request(61, Rq::AdminStats(pb::AdminStats {})),
+        ),
+        (
+            "request.admin_list_nodes",
+            None,
+            request(62, Rq::AdminListNodes(pb::AdminListNodes {})),
+        ),
+        (
+            "request.admin_drain_node",
+            Some("drain node-b for a rolling restart"),
+            request(
+                63,
+                Rq::AdminDrainNode(pb::AdminDrainNode {
+                    node_id: "node-b".into(),
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -731,6 +810,87 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                     ],
                     server_name: "chatd/0.1.0".into(),
                     node_id: "node-a1".into(),
+                }),
+            ),
+        ),
+        (
+            "response.members",
+            Some("more members follow"),
+            response(
+                58,
+                Rs::Members(pb::MemberList {
+                    members: vec![
+                        pb::Member {
+                            user_id: ALICE,
+                            role: pb::MemberRole::Owner as i32,
+                            joined_at_ms: T0,
+                        },
+                        pb::Member {
+                            user_id: BOB,
+                            role: pb::MemberRole::Member as i32,
+                            joined_at_ms: T0 + 60_000,
+                        },
+                    ],
+                    next_cursor: "BQAAAAAAAAPq".into(),
+                }),
+            ),
+        ),
+        (
+            "response.purged",
+            Some("100 deleted, more remain: ask again"),
+            response(
+                60,
+                Rs::Purged(pb::PurgeResult {
+                    deleted: 100,
+                    more: true,
+                }),
+            ),
+        ),
+        (
+            "response.stats",
+            None,
+            response(
+                61,
+                Rs::Stats(pb::ServerStats {
+                    users: 1204,
+                    chats: 388,
+                    messages: 96_310,
+                    connections: 57,
+                    uptime_ms: 86_400_000,
+                    server_name: "chatd/0.1.0".into(),
+                    node_id: "node-a1".into(),
+                }),
+            ),
+        ),
+        (
+            "response.nodes",
+            Some("two nodes; node-b was asked to drain"),
+            response(
+                62,
+                Rs::Nodes(pb::NodeList {
+                    nodes: vec![
+                        pb::NodeStatus {
+                            node_id: "node-a".into(),
+                            addr: "chat-a.example.org:4433".into(),
+                            connections: 812,
+                            version: "0.1.0".into(),
+                            started_at_ms: T0,
+                            heartbeat_at_ms: T0 + 86_400_000,
+                            draining: false,
+                            answering: true,
+                        },
+                        pb::NodeStatus {
+                            node_id: "node-b".into(),
+                            addr: "chat-b.example.org:4433".into(),
+                            connections: 790,
+                            version: "0.1.0".into(),
+                            started_at_ms: T0 + 3_600_000,
+                            heartbeat_at_ms: T0 + 86_399_000,
+                            draining: true,
+                            answering: false,
+                        },
+                    ],
+                    more: false,
                 }),
             ),
         ),

@@ -39,7 +39,8 @@ macro_rules! dispatch {
 chatproto::for_each_request!(dispatch);
 
 /// The error codes section 9 lists for each request, parsed from its tables. In 9.6 the errors
-/// are stated once for all requests: PERMISSION_DENIED, and NOT_FOUND for those naming a user;
+/// are stated once for all requests: PERMISSION_DENIED, and NOT_FOUND for those naming a user
+/// or a chat;
 /// a request's own errors are named in its row.
 fn spec_errors() -> HashMap<String, BTreeSet<String>> {
     let start = SPEC.find("\n## 9. Requests").expect("section 9");
@@ -60,7 +61,15 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
         };
         let codes: BTreeSet<String> = if admin {
             let mut codes = BTreeSet::from(["PERMISSION_DENIED".to_owned()]);
-            if !["admin_list_users", "admin_create_user", "admin_health"].contains(&name) {
+            let names_no_id = [
+                "admin_list_users",
+                "admin_create_user",
+                "admin_health",
+                "admin_list_chats",
+                "admin_stats",
+                "admin_list_nodes",
+            ];
+            if !names_no_id.contains(&name) {
                 codes.insert("NOT_FOUND".into());
             }
             codes.extend(named_codes(cells[cells.len() - 2]));
@@ -311,6 +320,29 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminHealth(pb::AdminHealth {})),
         (Root, E::Conflict, "username taken", K::AdminCreateUser(create("alice"))),
         (Root, E::InvalidArgument, "email required", K::AdminCreateUser(pb::AdminCreateUser { email: String::new(), ..create("noemail2") })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminListChats(pb::AdminListChats::default())),
+        (Root, E::InvalidArgument, "kind", K::AdminListChats(pb::AdminListChats { kind: 99, ..Default::default() })),
+        (Root, E::InvalidArgument, "query", K::AdminListChats(pb::AdminListChats { query: " ".into(), ..Default::default() })),
+        (Root, E::InvalidArgument, "limit", K::AdminListChats(pb::AdminListChats { limit: 101, ..Default::default() })),
+        (Root, E::InvalidArgument, "cursor", K::AdminListChats(pb::AdminListChats { cursor: "not a cursor".into(), ..Default::default() })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminGetChat(pb::AdminGetChat { chat_id: g })),
+        (Root, E::NotFound, "chat", K::AdminGetChat(pb::AdminGetChat { chat_id: NONE })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminListMembers(pb::AdminListMembers { chat_id: g, ..Default::default() })),
+        (Root, E::NotFound, "chat", K::AdminListMembers(pb::AdminListMembers { chat_id: NONE, ..Default::default() })),
+        (Root, E::InvalidArgument, "limit", K::AdminListMembers(pb::AdminListMembers { chat_id: g, limit: 101, ..Default::default() })),
+        (Root, E::InvalidArgument, "cursor", K::AdminListMembers(pb::AdminListMembers { chat_id: g, cursor: "not a cursor".into(), ..Default::default() })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminDeleteMessage(pb::AdminDeleteMessage { chat_id: g, seq: f.hello })),
+        (Root, E::NotFound, "chat", K::AdminDeleteMessage(pb::AdminDeleteMessage { chat_id: NONE, seq: 1 })),
+        (Root, E::NotFound, "message", K::AdminDeleteMessage(pb::AdminDeleteMessage { chat_id: g, seq: NONE })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminPurgeMessages(pb::AdminPurgeMessages { user_id: f.carol, ..Default::default() })),
+        (Root, E::NotFound, "user", K::AdminPurgeMessages(pb::AdminPurgeMessages { user_id: NONE, ..Default::default() })),
+        (Root, E::NotFound, "chat", K::AdminPurgeMessages(pb::AdminPurgeMessages { user_id: f.carol, chat_id: NONE, limit: 0 })),
+        (Root, E::InvalidArgument, "limit", K::AdminPurgeMessages(pb::AdminPurgeMessages { user_id: f.carol, limit: 101, ..Default::default() })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminStats(pb::AdminStats {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminListNodes(pb::AdminListNodes {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminDrainNode(pb::AdminDrainNode::default())),
+        (Root, E::NotFound, "not a live node", K::AdminDrainNode(pb::AdminDrainNode { node_id: "no-such-node".into() })),
+        (Root, E::TooLarge, "node_id", K::AdminDrainNode(pb::AdminDrainNode { node_id: "n".repeat(65) })),
         // 9.7 Files.
         (Alice, E::TooLarge, "size over max_file_bytes", K::BeginUpload(declare(MAX_FILE_BYTES + 1))),
         (Alice, E::InvalidArgument, "size 0", K::BeginUpload(declare(0))),

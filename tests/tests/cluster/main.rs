@@ -7,4 +7,5 @@ mod database;
 mod failover;
 mod files;
 mod launchers;
+mod nodes;
 mod redis_outage;

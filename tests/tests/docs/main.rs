@@ -22,7 +22,8 @@
 //! departs from a user's machine, it says so here: chatd listens on free ports (the test sets
 //! `CHATD_LISTEN` / `CHATD_ADMIN_LISTEN` and replaces `127.0.0.1:4433` / `127.0.0.1:9464` in
 //! commands and outputs); `cargo xtask install` installs into a temporary `CARGO_INSTALL_ROOT`
-//! that is put first on PATH; cargo builds into `target/docs-test` (cargo test holds the lock of
+//! that is put first on PATH; `XDG_CONFIG_HOME` and `XDG_STATE_HOME` are temporary directories
+//! (where `chatctl login` keeps its profile); cargo builds into `target/docs-test` (cargo test holds the lock of
 //! `target/`), and release builds are not optimised (`CARGO_PROFILE_RELEASE_OPT_LEVEL=0`, ...),
 //! which changes how fast the programs run, not what they do.
 //!
@@ -30,6 +31,7 @@
 //! any later command (`cargo xtask install`, the example); the test fails naming them.
 
 mod markdown;
+mod one_build;
 mod run;
 
 use std::path::PathBuf;

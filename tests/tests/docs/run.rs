@@ -1,7 +1,7 @@
 //! Running the blocks: a copy of the repository, the environment the crate documentation
 //! describes, servers in their own process groups.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use tests::ports::free_addr;
 use tests::process::poll_until;
 
 use crate::markdown::{Block, Mode};
+use crate::one_build::Artifacts;
 
 /// Longest a block may run: the first one compiles the workspace.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(45 * 60);
@@ -93,8 +94,8 @@ pub struct World {
     install_root: PathBuf,
     target: PathBuf,
     vars: BTreeMap<String, String>,
-    /// The release artifacts after the first server's build: (crate file name, modified).
-    first_build: Option<BTreeMap<PathBuf, SystemTime>>,
+    /// The release artifacts after the first server's build.
+    first_build: Option<Artifacts>,
     /// When the test began: artifacts older than this are from an earlier run.
     started: SystemTime,
 }
@@ -176,7 +177,9 @@ impl World {
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
         .env("CHATD_LISTEN", listen)
         .env("CHATD_ADMIN_LISTEN", admin)
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env("XDG_CONFIG_HOME", self.work.path().join("config"))
+        .env("XDG_STATE_HOME", self.work.path().join("state"));
         if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
             cmd.env("CARGO_HOME", cargo_home);
         }
@@ -282,7 +285,7 @@ impl World {
                     assert_eq!(ready, Some(true), "server did not start:\n{}", run.report());
                     last_stdout = run.stdout();
                     if self.first_build.is_none() {
-                        self.first_build = Some(self.release_artifacts());
+                        self.first_build = Some(Artifacts::read(&self.target));
                     }
                     servers.push(run);
                 }
@@ -367,103 +370,30 @@ impl World {
         }
     }
 
-    /// Every release artifact in the test's target directory, with its modification time.
-    fn release_artifacts(&self) -> BTreeMap<PathBuf, SystemTime> {
-        let deps = self.target.join("release/deps");
-        std::fs::read_dir(&deps)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| {
-                        e.path()
-                            .extension()
-                            .is_some_and(|x| x == "rlib" || x == "rmeta" || x == "so")
-                    })
-                    .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// One build: no artifact of the first server's build was compiled again, and no crate it
-    /// compiled was compiled a second time with other features (a second `lib<name>-<hash>`).
+    /// One build: later commands compiled nothing the first server's build had compiled.
     pub fn check_one_build(&self) {
         let Some(first) = &self.first_build else {
             panic!("no document starts a server: README.md must");
         };
-        assert!(
-            !first.is_empty(),
-            "the first build left no release artifacts"
-        );
-        let now = self.release_artifacts();
-        let rewritten: Vec<&PathBuf> = first
-            .iter()
-            .filter(|(path, modified)| now.get(*path) != Some(*modified))
-            .map(|(path, _)| path)
-            .collect();
-        // What the first build compiled or reused in this run. The target directory outlives
-        // runs, so it also holds artifacts of earlier trees (another variant of a crate whose
-        // dependencies changed since): those are not part of this build. A warm target only
-        // shows what this run compiled; CI starts cold, where that is everything.
-        let (fresh, earlier): (Vec<_>, Vec<_>) = first
-            .iter()
-            .partition(|(_, modified)| **modified >= self.started);
-        if !earlier.is_empty() {
+        let now = Artifacts::read(&self.target);
+        let report = first.compiled_again(&now, self.started);
+        if report.predating > 0 {
             eprintln!(
                 "docs-test: {} artifacts predate this run (warm target); a second variant of \
                  those is only caught from a cold one (`rm -rf {}`)",
-                earlier.len(),
+                report.predating,
                 self.target.display()
             );
         }
-        let names: BTreeSet<String> = fresh
-            .iter()
-            .filter_map(|(p, _)| crate_identity(p))
-            .collect();
-        let variants: Vec<&PathBuf> = now
-            .keys()
-            .filter(|p| !first.contains_key(*p))
-            .filter(|p| crate_identity(p).is_some_and(|n| names.contains(&n)))
-            .collect();
-        // A second variant of a crate means features differ between commands: one build is
-        // broken. The same artifact written again (same hash) comes from a build script rerun
-        // on an environment difference between commands; reported, not yet failed (open point).
-        if !rewritten.is_empty() {
-            eprintln!("docs-test: artifacts written again with the same hash: {rewritten:?}");
-        }
         assert!(
-            variants.is_empty(),
-            "one build is broken: later commands compiled other variants of what the first build \
-             had (run `cargo xtask hack`):\n  second variants: {variants:?}"
+            report.is_one_build(),
+            "one build is broken: later commands compiled again what the first build had (run \
+             `cargo xtask hack`; for a rewrite, look for an environment variable a build script \
+             watches):\n  second variants: {:?}\n  written again with the same hash: {:?}",
+            report.variants,
+            report.rewritten
         );
     }
-}
-
-/// What a `deps/lib<name>-<hash>.<ext>` artifact is a build of: `<name>` and, for a registry
-/// crate, its version, read from the dep-info file cargo writes beside it
-/// (`deps/<name>-<hash>.d`, whose sources live under `.../<package>-<version>/`). Two versions of
-/// one crate are two crates; two hashes of one version are two variants.
-fn crate_identity(artifact: &Path) -> Option<String> {
-    let stem = artifact.file_stem()?.to_string_lossy().into_owned();
-    let stem = stem.strip_prefix("lib").unwrap_or(&stem);
-    let name = stem.rsplit_once('-').map_or(stem, |(name, _)| name);
-    let dep_info = artifact.with_file_name(format!("{stem}.d"));
-    let version = std::fs::read_to_string(dep_info).ok().and_then(|text| {
-        let (_, sources) = text.lines().next()?.split_once(": ")?;
-        let source = sources.split_whitespace().next()?;
-        // `.../registry/src/<index>/<package>-<version>/src/lib.rs`
-        let dir = source.split("/registry/src/").nth(1)?.split('/').nth(1)?;
-        // The version starts at the first `-` followed by a digit (it may contain `-` itself).
-        let at = dir
-            .char_indices()
-            .find(|&(i, c)| c == '-' && dir[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
-            .0;
-        Some(dir[at + 1..].to_owned())
-    });
-    Some(match version {
-        Some(version) => format!("{name} {version}"),
-        None => name.to_owned(),
-    })
 }
 
 /// Matches `got` against `want`, where `<name>` stands for one word; the captured words.

@@ -1,6 +1,7 @@
 //! chatctl as an admin runs it, against a real chatd over QUIC: login and profiles, every
-//! `users` command, a non-admin refused, the exit statuses scripts rely on, and snapshots that
-//! keep the `--json` field names stable.
+//! `users` command, a non-admin refused every admin command, the exit statuses scripts rely on,
+//! and snapshots that keep the `--json` field names stable. The helpers here serve
+//! `chatctl_moderation` too.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -13,7 +14,12 @@ use tests::server::TestServer;
 use tokio::io::AsyncWriteExt as _;
 
 /// One chatctl run: `args`, `stdin` written to it, profiles under `home`, no other environment.
-async fn chatctl(home: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+pub(crate) async fn chatctl(
+    home: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> Output {
     let mut child = tokio::process::Command::new(tests::tools::chatctl_binary())
         .args(args)
         .env_clear()
@@ -37,17 +43,17 @@ async fn chatctl(home: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) 
         .expect("chatctl ran")
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Asserts the exit status, showing what chatctl said otherwise.
 #[track_caller]
-fn assert_status(out: &Output, status: i32) {
+pub(crate) fn assert_status(out: &Output, status: i32) {
     assert_eq!(
         out.status.code(),
         Some(status),
@@ -58,8 +64,9 @@ fn assert_status(out: &Output, status: i32) {
 }
 
 /// The `--json` output with what changes from run to run (times, addresses, presence,
-/// generated passwords) replaced by its kind, for snapshots.
-fn stable_json(out: &Output) -> String {
+/// generated passwords, a node's live connections and version) replaced by its kind, for
+/// snapshots.
+pub(crate) fn stable_json(out: &Output) -> String {
     fn redact(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {
@@ -67,8 +74,19 @@ fn stable_json(out: &Output) -> String {
                     // Whether a user shows online right after their client closed, and
                     // when they were last seen, depend on timing.
                     let volatile = key.ends_with("_at_ms")
-                        || ["address", "server", "online", "node_id", "server_name"]
-                            .contains(&key.as_str())
+                        || [
+                            "address",
+                            "addr",
+                            "version",
+                            "server",
+                            "online",
+                            "node_id",
+                            "server_name",
+                            "last_activity_ms",
+                            "uptime_ms",
+                            "connections",
+                        ]
+                        .contains(&key.as_str())
                         || key == "password" && value.is_string();
                     if volatile {
                         *value = serde_json::Value::String(format!("[{key}]"));
@@ -88,7 +106,7 @@ fn stable_json(out: &Output) -> String {
 }
 
 /// A server with the admin `root` and the user `alice`; `root`'s and `alice`'s ids.
-async fn server_with_users() -> (TestServer, u64, u64) {
+pub(crate) async fn server_with_users() -> (TestServer, u64, u64) {
     let server = TestServer::start().await;
     let (root, auth) = register(&server, "root").await;
     let root_id = auth.user.expect("user").id;
@@ -103,7 +121,7 @@ async fn server_with_users() -> (TestServer, u64, u64) {
     (server, root_id, auth.user.expect("user").id)
 }
 
-fn server_flags(server: &TestServer) -> [String; 4] {
+pub(crate) fn server_flags(server: &TestServer) -> [String; 4] {
     [
         "--server".into(),
         server.addr().to_string(),
@@ -346,8 +364,16 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let home = tempfile::tempdir().expect("home");
     let flags = server_flags(&server);
     let env = [("CHATCTL_PASSWORD", PASSWORD)];
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 20] = [
         &["health"],
+        &["stats"],
+        &["nodes"],
+        &["nodes", "drain", "node-b", "--yes"],
+        &["chats", "list"],
+        &["chats", "show", "1"],
+        &["chats", "members", "1"],
+        &["messages", "delete", "1", "1", "--yes"],
+        &["messages", "purge", "--sender", "alice", "--yes"],
         &["users", "list"],
         &["users", "create", "eve", "--email", "eve@example.test"],
         &["users", "show", "alice"],

@@ -5,6 +5,7 @@
 mod big_file;
 mod chat_tui;
 mod chatctl;
+mod chatctl_moderation;
 mod cli;
 mod daemon;
 mod deploy;

@@ -23,12 +23,14 @@
 //! - `messages`: messages, the log, reactions, receipts.
 //! - `search`: full-text search.
 //! - `files`: uploads and files.
+//! - `overview`: the reads of server admins.
 
 mod accounts;
 mod chat_lists;
 mod chats;
 mod files;
 mod messages;
+mod overview;
 mod search;
 
 pub use accounts::*;
@@ -36,6 +38,7 @@ pub use chat_lists::*;
 pub use chats::*;
 pub use files::*;
 pub use messages::*;
+pub use overview::*;
 pub use search::*;
 
 use std::fmt::Debug;
@@ -103,6 +106,9 @@ macro_rules! store_conformance {
                 files_stale_uploads,
                 files_shares_and_references,
                 files_delete_with_thumbnails_and_shared_content,
+                overview_chats_filters_and_paging,
+                overview_sent_messages,
+                overview_counts,
                 store_ping,
             );
         }

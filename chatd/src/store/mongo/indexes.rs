@@ -88,6 +88,12 @@ const INDEXES: &[IndexSpec] = &[
     ),
     (MESSAGES, "messages_tokens", &[("tokens", 1)], false),
     (MESSAGES, "messages_file", &[("file_id", 1)], false),
+    (
+        MESSAGES,
+        "messages_sender",
+        &[("sender_id", 1), ("chat_id", 1), ("seq", 1)],
+        false,
+    ),
     (USERS, "users_avatar", &[("avatar_file_id", 1)], false),
     (CHATS, "chats_avatar", &[("avatar_file_id", 1)], false),
     (UPLOADS, "uploads_user", &[("user_id", 1)], false),

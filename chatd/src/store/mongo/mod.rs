@@ -79,7 +79,7 @@
 //!   protocol above. `locks`: per-chat writer queues within one process. `appends`: group commit
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
-//!   `tokens`), `files`: the traits, one entity each.
+//!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -95,6 +95,7 @@ mod files;
 mod indexes;
 mod locks;
 mod messages;
+mod overview;
 mod pending;
 mod relations;
 mod search;

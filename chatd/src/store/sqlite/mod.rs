@@ -13,6 +13,7 @@
 //! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
 //!   `files`:
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
+//! - `overview`: the reads of server admins, with their trait implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
@@ -23,6 +24,7 @@ mod events;
 mod files;
 mod messages;
 mod migrations;
+mod overview;
 mod readers;
 mod relations;
 mod search;

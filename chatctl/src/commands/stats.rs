@@ -1,0 +1,86 @@
+//! `chatctl stats`: how much the server holds (`admin_stats`), and the answering node's live
+//! connections and uptime.
+
+use anyhow::Context as _;
+use chatproto::pb;
+use serde::Serialize;
+
+use crate::output::Table;
+use crate::session::Admin;
+use crate::settings::Settings;
+
+/// What `stats --json` prints.
+#[derive(Debug, Serialize)]
+struct StatsView {
+    users: u64,
+    chats: u64,
+    messages: u64,
+    connections: u64,
+    uptime_ms: i64,
+    server_name: String,
+    node_id: String,
+}
+
+pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let admin = Admin::sign_in(settings).await?;
+    let stats = admin
+        .client()
+        .admin_stats(pb::AdminStats {})
+        .await
+        .context("cannot ask the server for its counts");
+    admin.finish(settings).await?;
+    let s = stats?;
+    let view = StatsView {
+        users: s.users,
+        chats: s.chats,
+        messages: s.messages,
+        connections: s.connections,
+        uptime_ms: s.uptime_ms,
+        server_name: s.server_name,
+        node_id: s.node_id,
+    };
+    let out = settings.output;
+    if out.json {
+        return out.json(&view);
+    }
+    let mut table = Table::new(&["STAT", "VALUE"]);
+    table.row(vec!["users".into(), view.users.to_string()]);
+    table.row(vec!["chats".into(), view.chats.to_string()]);
+    table.row(vec!["messages".into(), view.messages.to_string()]);
+    table.row(vec![
+        format!("connections ({})", view.node_id),
+        view.connections.to_string(),
+    ]);
+    table.row(vec![
+        format!("uptime ({})", view.node_id),
+        duration(view.uptime_ms),
+    ]);
+    table.row(vec!["server".into(), view.server_name]);
+    out.table(&table)
+}
+
+/// A duration in its two largest units: "45s", "12m 5s", "3h 20m", "2d 4h".
+fn duration(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_in_their_two_largest_units() {
+        assert_eq!(duration(-5), "0s");
+        assert_eq!(duration(45_000), "45s");
+        assert_eq!(duration(725_000), "12m 5s");
+        assert_eq!(duration(12_000_000), "3h 20m");
+        assert_eq!(duration(187_200_000), "2d 4h");
+    }
+}

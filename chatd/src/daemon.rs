@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
-use crate::delivery::fanout::Fanout;
-use crate::delivery::hub::Hub;
+use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
+use crate::delivery::relay::{InProcessRelay, Relay};
 use crate::files::Files;
 use crate::files::blob::BlobStore;
 use crate::files::blob::fs::FsBlobs;
@@ -28,6 +28,7 @@ use crate::files::blob::gridfs::GridFsBlobs;
 use crate::files::urls::UrlSigner;
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
+use crate::limits::shared::SharedLimiter;
 use crate::ops::admin_http::AdminState;
 use crate::ops::config::{Config, Storage};
 use crate::ops::datadir::{DB_FILE, DataDir, DataDirError, DataDirOptions};
@@ -105,10 +106,18 @@ impl std::fmt::Debug for Daemon {
 ///
 /// With `--mongo-uri` the store is MongoDB (cluster mode) and file bytes go to GridFS in the same
 /// database; otherwise the embedded SQLite database in the data directory, which must exist, and
-/// file bytes under `files/` there.
-pub async fn open_store(storage: &Storage) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
+/// file bytes under `files/` there. `metrics`, when given, counts the MongoDB store's round
+/// trips.
+pub async fn open_store(
+    storage: &Storage,
+    metrics: Option<&Metrics>,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
     if let Some(uri) = &storage.mongo_uri {
-        let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
+        let options = MongoOptions {
+            command_counter: metrics.map(Metrics::store_commands),
+            ..MongoOptions::default()
+        };
+        let store = MongoStore::connect(uri.as_str(), options)
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
         let blobs = Arc::new(GridFsBlobs::new(&store.database()));
@@ -164,7 +173,7 @@ impl Daemon {
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
         let s = &config.settings;
-        let (backend, blobs) = open_store(&s.storage).await?;
+        let (backend, blobs) = open_store(&s.storage, Some(&metrics)).await?;
         // The HTTPS file server is bound first: the URLs it signs name its real address.
         let (files_https, urls) = match &config.files_https {
             Some(https) => {
@@ -191,10 +200,8 @@ impl Daemon {
         );
         let guarded: Arc<dyn Store> =
             Arc::new(GuardedStore::new(backend, s.store_timeout, metrics.clone()));
-        let hub = Arc::new(Hub::new());
-        let (cluster, store, members, limits) = match &s.redis_url {
+        let (cluster, store, members, relay, limits) = match &s.redis_url {
             Some(url) => {
-                let members = Arc::new(MemberCache::with_ttl(CLUSTER_MEMBER_CACHE_TTL));
                 let settings = ClusterSettings {
                     node_id: config.node_id.clone(),
                     target: url.target.clone(),
@@ -202,27 +209,35 @@ impl Daemon {
                     heartbeat: s.heartbeat_interval,
                     redis_timeout: DEFAULT_REDIS_TIMEOUT,
                 };
-                let node =
-                    ClusterNode::connect(settings, hub.clone(), members.clone(), metrics.clone())
-                        .await
-                        .context("cannot set up the redis client")?;
+                let node = ClusterNode::connect(settings, metrics.clone())
+                    .await
+                    .context("cannot set up the redis client")?;
                 let store: Arc<dyn Store> = node.cached_store(guarded, s.store_timeout);
-                let limits = Limits::shared(config.limits(), DEFAULT_MAX_KEYS, node.limiter());
+                let limiter = SharedLimiter::new(node.redis.clone());
+                let limits = Limits::shared(config.limits(), DEFAULT_MAX_KEYS, limiter);
+                let relay: Arc<dyn Relay> = node.broker.clone();
                 tracing::info!(redis = %url, "cluster mode");
-                (Some(node), store, members, limits)
+                (
+                    Some(node),
+                    store,
+                    MemberCache::with_ttl(CLUSTER_MEMBER_CACHE_TTL),
+                    relay,
+                    limits,
+                )
             }
             None => (
                 None,
                 guarded,
-                Arc::new(MemberCache::default()),
+                MemberCache::new(),
+                Arc::new(InProcessRelay::solo()) as Arc<dyn Relay>,
                 Limits::local(config.limits(), DEFAULT_MAX_KEYS),
             ),
         };
+        let delivery = Delivery::new(store.clone(), relay, members);
+        delivery.start();
         let state = Arc::new(AppState {
             store: store.clone(),
-            fanout: Fanout::new(hub.clone(), cluster.as_ref().map(|c| c.broker.clone())),
-            hub,
-            members,
+            delivery: delivery.clone(),
             tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
@@ -241,7 +256,7 @@ impl Daemon {
             },
             cluster: cluster.clone(),
             files,
-            node: NodeControl::new(),
+            node: Arc::new(NodeControl::new()),
         });
 
         let server_config = crate::server::endpoint::server_config(
@@ -266,7 +281,9 @@ impl Daemon {
                      redirect clients here"
                 );
             }
-            cluster.start(state.clone(), public_addr).await;
+            cluster
+                .start(delivery.clone(), state.node.clone(), public_addr)
+                .await;
         }
 
         let admin_listener = tokio::net::TcpListener::bind(s.admin_listen)
@@ -341,11 +358,7 @@ impl Daemon {
     /// with `RESYNC`); returns how many there were.
     #[cfg(feature = "testing")]
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
-        let connections = self.state.hub.connections_of(user_id);
-        for c in &connections {
-            c.kick.close(chatproto::error::CloseCode::Resync);
-        }
-        connections.len()
+        self.state.delivery.drop_connections(user_id)
     }
 
     /// A download URL for `user_id` to fetch `file_id`, signed as if at `now_ms` (ms since the
@@ -394,7 +407,7 @@ impl Daemon {
         let result = (&mut self.server).await.context("server task panicked")?;
         let _ = (&mut self.admin).await;
         if let Some(cluster) = &self.state.cluster {
-            cluster.shutdown(&self.state).await;
+            cluster.shutdown(&self.state.delivery).await;
         }
         result
     }

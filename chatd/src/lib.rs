@@ -30,6 +30,7 @@
 
 mod auth;
 pub mod cli;
+mod clock;
 mod cluster;
 mod conn;
 pub mod daemon;

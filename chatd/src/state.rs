@@ -6,12 +6,11 @@ use std::time::Duration;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::cluster::ClusterNode;
-use crate::delivery::fanout::Fanout;
-use crate::delivery::hub::Hub;
-use crate::delivery::members::MemberCache;
+use crate::delivery::Delivery;
 use crate::files::Files;
 use crate::limits::Limits;
 use crate::ops::metrics::Metrics;
+pub use crate::ops::node::NodeControl;
 use crate::store::Store;
 
 /// Settings the running server needs (a subset of the configuration, validated).
@@ -37,73 +36,13 @@ pub struct Settings {
     pub steering: bool,
 }
 
-/// This node as server admins see and steer it (`admin_stats`, `admin_list_nodes`,
-/// `admin_drain_node`).
-#[derive(Debug)]
-pub struct NodeControl {
-    /// When the node started.
-    pub started: std::time::Instant,
-    /// The same, as a wall-clock time.
-    pub started_at_ms: i64,
-    /// Where clients reach it, set once the endpoint is bound.
-    addr: std::sync::OnceLock<String>,
-    /// Cancelled when the node is to drain: the server's accept loop stops on it.
-    drain: tokio_util::sync::CancellationToken,
-}
-
-impl NodeControl {
-    /// A node starting now.
-    pub fn new() -> Self {
-        Self {
-            started: std::time::Instant::now(),
-            started_at_ms: now_ms(),
-            addr: std::sync::OnceLock::new(),
-            drain: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-
-    /// Records where clients reach the node (the first call wins).
-    pub fn set_addr(&self, addr: String) {
-        let _ = self.addr.set(addr);
-    }
-
-    /// Where clients reach the node; empty before the endpoint is bound.
-    pub fn addr(&self) -> &str {
-        self.addr.get().map_or("", String::as_str)
-    }
-
-    /// Asks the node to drain (idempotent).
-    pub fn drain(&self) {
-        self.drain.cancel();
-    }
-
-    /// Whether a drain was asked for.
-    pub fn draining(&self) -> bool {
-        self.drain.is_cancelled()
-    }
-
-    /// Completes once a drain is asked for.
-    pub async fn drained(&self) {
-        self.drain.cancelled().await;
-    }
-}
-
-impl Default for NodeControl {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Everything a handler can reach.
 pub struct AppState {
     /// The system of record (guarded, and cached in cluster mode).
     pub store: Arc<dyn Store>,
-    /// This node's connections.
-    pub hub: Arc<Hub>,
-    /// Delivery to connections on this node and, in cluster mode, on the others.
-    pub fanout: Fanout,
-    /// Chat membership, cached.
-    pub members: Arc<MemberCache>,
+    /// Delivery of events to connections, on this node and on the others; the membership
+    /// cache.
+    pub delivery: Arc<Delivery>,
     /// Access-token signing and verification.
     pub tokens: TokenIssuer,
     /// Password hashing off the async runtime.
@@ -119,7 +58,7 @@ pub struct AppState {
     /// File storage and what runs beside it (capability `files`).
     pub files: Arc<Files>,
     /// This node's start, address and drain switch.
-    pub node: NodeControl,
+    pub node: Arc<NodeControl>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -142,10 +81,4 @@ impl AppState {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;

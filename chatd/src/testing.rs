@@ -1,11 +1,12 @@
-//! What the end-to-end suites and the fuzz targets reach inside chatd (the `testing` feature):
-//! the store conformance suite and the store stack of a node to run it through, and the decoders
-//! of the paging cursors clients send back. A running server's hooks are methods
-//! of [`Daemon`](crate::daemon::Daemon) under the same feature.
+//! What the end-to-end suites, the benches and the fuzz targets reach inside chatd (the
+//! `testing` feature): the store conformance suite and the store stack of a node to run it
+//! through, the decoders of the paging cursors clients send back, and delivery's pieces for the
+//! benches ([`delivery`]). A running server's hooks are methods of
+//! [`Daemon`](crate::daemon::Daemon) under the same feature.
 
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};
-pub use crate::delivery::hub::CONNECTION_QUEUE;
+pub use crate::delivery::outbox::CONNECTION_QUEUE;
 pub use crate::error::ApiError;
 pub use crate::files::testdata::{png_bomb, png_image};
 pub use crate::handlers::cursor::{ChatListCursor, EditsCursor, SearchCursor};
@@ -14,8 +15,21 @@ pub use crate::limits::keyed::{KeyedLimiter, Rate};
 pub use crate::ops::metrics::Metrics;
 pub use crate::resilience::guarded_store::GuardedStore;
 pub use crate::state::now_ms;
+pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
     ChatStore, MessageStore, NewUser, ProfilePatch, RelationStore, SessionStore, Store, UserStore,
     conformance,
 };
+
+/// Delivery's pieces, as the criterion benches (`chatd/benches/delivery.rs`) drive them.
+pub mod delivery {
+    pub use crate::cluster::wire::{Body, ChatFrame, Envelope};
+    pub use crate::delivery::Delivery;
+    pub use crate::delivery::kick::Kick;
+    pub use crate::delivery::members::{Audience, ChatMembers, MemberCache};
+    pub use crate::delivery::outbox::Outbox;
+    pub use crate::delivery::redact::{ChatEventFrames, Viewer};
+    pub use crate::delivery::registry::ConnHandle;
+    pub use crate::delivery::relay::InProcessRelay;
+}

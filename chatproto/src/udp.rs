@@ -11,6 +11,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The QUIC endpoint type [`endpoint`] returns, for programs that share one between several
+/// clients ([`ClientConfig::endpoint`](crate::client::ClientConfig::endpoint)).
+pub use quinn::Endpoint;
+
 /// Socket buffer requested by servers (per direction).
 pub const SERVER_SOCKET_BUFFER: usize = 8 << 20;
 /// Socket buffer requested by clients (per direction).
@@ -58,6 +62,18 @@ pub fn endpoint(
     let (socket, buffers) = bind(addr, buffer)?;
     let endpoint = quinn::Endpoint::new(config, server, socket, Arc::new(quinn::TokioRuntime))?;
     Ok((endpoint, buffers))
+}
+
+/// A client's endpoint on `addr`: default endpoint settings, no server side, client-sized
+/// buffers. Must be called inside a tokio runtime.
+pub fn client_endpoint(addr: SocketAddr) -> io::Result<quinn::Endpoint> {
+    endpoint(
+        addr,
+        quinn::EndpointConfig::default(),
+        None,
+        CLIENT_SOCKET_BUFFER,
+    )
+    .map(|(endpoint, _)| endpoint)
 }
 
 #[cfg(test)]

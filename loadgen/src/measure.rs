@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::accounting::{Ledger, SenderBook};
+use crate::error::LoadgenError;
 use crate::stats::Recorder;
 use crate::topology::Topology;
 
@@ -23,17 +24,36 @@ pub struct Measure {
     pub topology: Topology,
 }
 
-/// What receivers can reach from the first connection on: the measurement appears once the
-/// setup is done, and receivers pick it up from then on.
+/// What every connection shares from the start: the UDP endpoints the connections are opened
+/// on, and the measurement, which appears once the setup is done (receivers pick it up from then
+/// on).
 #[derive(Debug, Default)]
 pub struct RunShared {
     measure: OnceLock<Arc<Measure>>,
+    endpoints: Vec<chatproto::udp::Endpoint>,
 }
 
 impl RunShared {
-    /// Nothing measured yet.
-    pub fn new() -> Self {
-        Self::default()
+    /// Nothing measured yet; `config.endpoints` sockets bound for the connections (inside a
+    /// runtime).
+    pub fn bind(config: &crate::config::RunConfig) -> Result<Self, LoadgenError> {
+        let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let endpoints = (0..config.endpoints.max(1))
+            .map(|_| {
+                chatproto::udp::client_endpoint(any)
+                    .map_err(|e| LoadgenError::Client(format!("cannot bind a UDP socket: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            measure: OnceLock::new(),
+            endpoints,
+        })
+    }
+
+    /// The endpoint connection number `index` uses (they take turns).
+    pub fn endpoint(&self, index: usize) -> Option<chatproto::udp::Endpoint> {
+        let n = self.endpoints.len();
+        (n > 0).then(|| self.endpoints.get(index % n).cloned())?
     }
 
     /// Starts the measurement phase (once; later calls are ignored).

@@ -1,8 +1,9 @@
 //! loadgen's own resource use, from `/proc/self` (Linux): CPU time, so that a saturated load
 //! generator is visible in the report, and resident memory. The workspace forbids unsafe code,
-//! so `getrusage` is not an option; `/proc/self/stat` has the same numbers.
+//! so `getrusage` is not an option; `/proc/self/stat` has the same numbers. The same reading
+//! works for any process ([`process_cpu_time`]), which benchmark drivers use for servers.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Clock ticks per second of `/proc/<pid>/stat` times. Linux fixes USER_HZ at 100 for user
 /// space on every architecture it supports.
@@ -10,8 +11,34 @@ const USER_HZ: f64 = 100.0;
 
 /// CPU time used by this process so far (user + system), or `None` where `/proc` is missing.
 pub fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_time_of("/proc/self/stat")
+}
+
+/// CPU time used so far by process `pid` (user + system, plus that of its children it has
+/// waited for), or `None` when it is gone.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    // Fields 14-17: utime, stime, cutime, cstime (the 12th to 15th after field 2).
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Some(Duration::from_secs_f64(ticks as f64 / USER_HZ))
+}
+
+fn cpu_time_of(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     parse_cpu_ticks(&stat).map(|ticks| Duration::from_secs_f64(ticks as f64 / USER_HZ))
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line, in ticks.
@@ -39,6 +66,7 @@ pub fn resident_bytes() -> Option<u64> {
 pub struct CpuMeter {
     start_cpu: Option<Duration>,
     start: Instant,
+    start_unix_ms: u64,
 }
 
 /// CPU used over an interval.
@@ -50,6 +78,11 @@ pub struct CpuUse {
     pub wall_seconds: f64,
     /// Average cores busy (cpu / wall); compare with the number of cores.
     pub cores: f64,
+    /// When the interval began, ms since the Unix epoch (to line other processes' CPU up with
+    /// it).
+    pub started_unix_ms: u64,
+    /// When it ended, ms since the Unix epoch.
+    pub ended_unix_ms: u64,
 }
 
 impl CpuMeter {
@@ -58,6 +91,7 @@ impl CpuMeter {
         Self {
             start_cpu: cpu_time(),
             start: Instant::now(),
+            start_unix_ms: unix_ms(),
         }
     }
 
@@ -73,6 +107,8 @@ impl CpuMeter {
             } else {
                 0.0
             },
+            started_unix_ms: self.start_unix_ms,
+            ended_unix_ms: unix_ms(),
         })
     }
 }
@@ -104,5 +140,8 @@ mod tests {
         assert!(used.cpu_seconds > 0.0, "{used:?}");
         assert!(used.cores > 0.0 && used.cores < 64.0, "{used:?}");
         assert!(resident_bytes().is_some_and(|b| b > 1024 * 1024));
+        let own = process_cpu_time(std::process::id()).expect("own stat");
+        assert!(own >= Duration::from_secs_f64(used.cpu_seconds));
+        assert!(used.ended_unix_ms >= used.started_unix_ms + 60);
     }
 }

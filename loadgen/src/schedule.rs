@@ -3,11 +3,16 @@
 //! server that stalls therefore shows up as latency of every operation that came due during the
 //! stall, instead of silently lowering the offered load (coordinated omission).
 //!
-//! This module is pure arithmetic; the async driver sleeps until the next due time and issues
-//! every operation [`Schedule::due_by`] returns.
+//! [`Schedule`] is pure arithmetic. [`pace`] keeps time for it on a thread of its own, because
+//! the async runtime's timers tick in whole milliseconds: an operation issued on a tokio timer
+//! leaves up to a millisecond late (about 0.8 ms at the median, measured), and since latency
+//! runs from the due time, that lateness would count against the server. An OS thread sleeping
+//! to the due time wakes within tens of microseconds.
 
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 /// Due times of `count` operations offered at `rate` per second.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,9 +79,56 @@ pub fn round_robin(i: u64, n: u32) -> u32 {
     (i % u64::from(n.max(1))) as u32
 }
 
+/// Sends, from a thread of its own, each range of operations of `schedule` as it comes due
+/// (relative to `t0`), until every operation was sent or the receiver is gone. Ranges hold more
+/// than one operation when the thread woke late or the rate outruns its wake-ups.
+pub fn pace(
+    schedule: Schedule,
+    t0: Instant,
+) -> Result<mpsc::UnboundedReceiver<Range<u64>>, crate::error::LoadgenError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("loadgen-pacer".into())
+        .spawn(move || {
+            let mut next = 0;
+            while next < schedule.count() {
+                let due = t0 + Duration::from_nanos(schedule.due_ns(next));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let now_ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let range = schedule.due_by(next, now_ns);
+                next = range.end;
+                if tx.send(range).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| {
+            crate::error::LoadgenError::Setup(format!("cannot start the pacer thread: {e}"))
+        })?;
+    Ok(rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_pacer_sends_every_operation_once_in_order_and_not_early() {
+        let schedule = Schedule::new(2000.0, Duration::from_millis(50));
+        let t0 = Instant::now();
+        let mut due = pace(schedule, t0).expect("pacer");
+        let mut seen = Vec::new();
+        while let Some(range) = due.recv().await {
+            for i in range {
+                let elapsed = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                assert!(elapsed >= schedule.due_ns(i), "operation {i} sent early");
+                seen.push(i);
+            }
+        }
+        assert_eq!(seen, (0..schedule.count()).collect::<Vec<_>>());
+    }
 
     #[test]
     fn due_times_are_evenly_spaced_from_t0() {

@@ -64,6 +64,8 @@ pub struct ServerSample {
     pub messages_persisted: Option<f64>,
     /// `chatd_rate_limited_total`, every scope.
     pub rate_limited: Option<f64>,
+    /// `chatd_store_commands_total`: database round trips so far (MongoDB backend).
+    pub store_commands: Option<f64>,
     /// `chatd_requests_total` by request kind (every outcome).
     pub requests: BTreeMap<String, f64>,
 }
@@ -77,6 +79,7 @@ impl ServerSample {
             events_sent: metric_sum(text, "chatd_events_sent_total"),
             messages_persisted: metric_sum(text, "chatd_messages_persisted_total"),
             rate_limited: metric_sum(text, "chatd_rate_limited_total"),
+            store_commands: metric_sum(text, "chatd_store_commands_total"),
             requests: sum_by_label(text, "chatd_requests_total", "kind"),
         }
     }
@@ -101,6 +104,7 @@ impl ServerSample {
                 events_sent: add(acc.events_sent, s.events_sent),
                 messages_persisted: add(acc.messages_persisted, s.messages_persisted),
                 rate_limited: add(acc.rate_limited, s.rate_limited),
+                store_commands: add(acc.store_commands, s.store_commands),
                 requests,
             }
         })

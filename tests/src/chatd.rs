@@ -24,6 +24,7 @@ const ADMIN: &str = "admin http on http://";
 /// How to start a chatd: its data directory and extra arguments and environment.
 #[derive(Debug, Clone, Default)]
 pub struct ChatdConfig {
+    binary: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     cleanup_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
@@ -35,6 +36,12 @@ impl ChatdConfig {
     /// Defaults: a fresh temporary data directory, QUIC and admin HTTP on free loopback ports.
     pub fn new() -> ChatdConfig {
         ChatdConfig::default()
+    }
+
+    /// Runs this chatd binary instead of the workspace's (e.g. an older build to compare with).
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> ChatdConfig {
+        self.binary = Some(path.into());
+        self
     }
 
     /// Uses `dir` as the data directory (kept when the process is dropped); the log goes next to
@@ -118,6 +125,11 @@ impl ChatdProcess {
             data_dir,
             _temp: temp,
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     /// Starts it again after it exited, with the same settings, data directory and QUIC port.
@@ -221,22 +233,19 @@ fn launch(
     let listen = config
         .listen
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let mut launch = Launch::new(
-        "chatd",
-        tools::chatd_binary(),
-        data_dir.with_extension("log"),
-    )
-    .capture_stdout()
-    .arg("serve")
-    .arg("--data-dir")
-    .arg(data_dir)
-    .args([
-        "--listen",
-        &listen.to_string(),
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .args(config.args.iter().cloned());
+    let binary = config.binary.clone().unwrap_or_else(tools::chatd_binary);
+    let mut launch = Launch::new("chatd", binary, data_dir.with_extension("log"))
+        .capture_stdout()
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(config.args.iter().cloned());
     if let Some(dir) = &config.cleanup_dir {
         launch = launch.cleanup_dir(dir);
     }

@@ -1,5 +1,6 @@
 //! A chat service of several real chatd processes on one FerretDB and one Redis Cluster: what
-//! the cluster end-to-end suites run against.
+//! the cluster end-to-end suites run against (and, with FerretDB on PostgreSQL and one Redis,
+//! what the cluster benchmarks run against).
 //!
 //! Every node shares one TLS identity and one token-signing key (so a client pinned to the
 //! fingerprint can be served by any node and a token issued by one node is accepted by all) and
@@ -17,9 +18,10 @@ use chatproto::fingerprint::parse_fingerprint;
 use chatproto::tls::Verification;
 
 use crate::chatd::{ChatdConfig, ChatdProcess};
-use crate::ferretdb::FerretDb;
+use crate::ferretdb::{FerretBackend, FerretDb};
 use crate::ports::free_addr;
-use crate::redis::RedisCluster;
+use crate::postgres::Postgres;
+use crate::redis::{RedisCluster, RedisServer};
 
 /// Limits high enough that the suites never hit them (every test client comes from 127.0.0.1).
 pub const GENEROUS_LIMITS: &[&str] = &[
@@ -84,26 +86,58 @@ impl SharedIdentity {
     }
 }
 
+/// Which Redis the nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisKind {
+    /// None: the nodes only share the database (no cluster mode).
+    None,
+    /// One standalone Redis.
+    Standalone,
+    /// A 3-master Redis Cluster (3 masters + 3 replicas).
+    Cluster,
+}
+
+/// Where FerretDB stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// FerretDB's SQLite handler.
+    FerretSqlite,
+    /// FerretDB's PostgreSQL handler, on a private PostgreSQL.
+    FerretPostgres,
+}
+
 /// What to start (see [`ChatCluster::start_with`]).
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     /// Number of chatd nodes.
     pub nodes: usize,
-    /// Whether the nodes use a Redis Cluster (cluster mode); without it they only share the
-    /// database.
-    pub redis: bool,
+    /// The Redis the nodes use (cluster mode with any).
+    pub redis: RedisKind,
+    /// Where the database keeps its data.
+    pub store: StoreKind,
     /// Extra chatd arguments for every node (after the defaults, so they win).
     pub args: Vec<String>,
+    /// The chatd binary, when not the workspace's.
+    pub chatd: Option<PathBuf>,
 }
 
 impl Default for ClusterSpec {
     fn default() -> ClusterSpec {
         ClusterSpec {
             nodes: 3,
-            redis: true,
+            redis: RedisKind::Cluster,
+            store: StoreKind::FerretSqlite,
             args: Vec::new(),
+            chatd: None,
         }
     }
+}
+
+/// The Redis of a cluster.
+#[derive(Debug)]
+enum SharedRedis {
+    Standalone(RedisServer),
+    Cluster(RedisCluster),
 }
 
 /// A running multi-node chat service (see the module documentation).
@@ -111,8 +145,10 @@ impl Default for ClusterSpec {
 pub struct ChatCluster {
     // Fields drop in order: chatd nodes first, then what they depend on.
     nodes: Vec<ChatdProcess>,
-    redis: Option<RedisCluster>,
+    redis: Option<SharedRedis>,
     ferretdb: FerretDb,
+    // FerretDB's PostgreSQL, when it uses one: dropped after FerretDB.
+    _postgres: Option<Postgres>,
     database: String,
     identity: SharedIdentity,
     _dir: tempfile::TempDir,
@@ -129,8 +165,16 @@ impl ChatCluster {
     /// # Panics
     /// When a server cannot be started (with its command line and log tail).
     pub fn start_with(spec: ClusterSpec) -> ChatCluster {
-        let ferretdb = FerretDb::start();
-        let redis = spec.redis.then(RedisCluster::start);
+        let postgres = (spec.store == StoreKind::FerretPostgres).then(Postgres::start);
+        let ferretdb = match &postgres {
+            Some(pg) => FerretDb::start_on(FerretBackend::Postgres(pg.url())),
+            None => FerretDb::start(),
+        };
+        let redis = match spec.redis {
+            RedisKind::None => None,
+            RedisKind::Standalone => Some(SharedRedis::Standalone(RedisServer::start())),
+            RedisKind::Cluster => Some(SharedRedis::Cluster(RedisCluster::start())),
+        };
         let database = FerretDb::fresh_database("chat");
         let dir = tempfile::Builder::new()
             .prefix("chat-cluster-")
@@ -141,12 +185,16 @@ impl ChatCluster {
             nodes: Vec::new(),
             redis,
             ferretdb,
+            _postgres: postgres,
             database,
             identity,
             _dir: dir,
         };
         for i in 0..spec.nodes {
-            let config = cluster.node_config(i, free_addr(), &spec.args);
+            let mut config = cluster.node_config(i, free_addr(), &spec.args);
+            if let Some(binary) = &spec.chatd {
+                config = config.binary(binary);
+            }
             cluster.nodes.push(ChatdProcess::start(config));
         }
         cluster
@@ -174,8 +222,14 @@ impl ChatCluster {
             .args(args)
             // Passwords go through the environment, as the documentation recommends.
             .env("CHATD_MONGO_URI", self.ferretdb.uri_for(&self.database));
-        if let Some(redis) = &self.redis {
-            config = config.env("CHATD_REDIS_URL", redis_cluster_url(&redis.urls()));
+        match &self.redis {
+            Some(SharedRedis::Cluster(redis)) => {
+                config = config.env("CHATD_REDIS_URL", redis_cluster_url(&redis.urls()));
+            }
+            Some(SharedRedis::Standalone(redis)) => {
+                config = config.env("CHATD_REDIS_URL", redis.url());
+            }
+            None => {}
         }
         config
     }
@@ -205,6 +259,28 @@ impl ChatCluster {
         self.nodes.iter().map(ChatdProcess::addr).collect()
     }
 
+    /// Every server process of the service by role (`chatd`, `ferretdb`, `postgres`, `redis`),
+    /// e.g. to account for their CPU time.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        let mut pids: Vec<(&'static str, u32)> =
+            self.nodes.iter().map(|n| ("chatd", n.pid())).collect();
+        pids.extend(self.ferretdb.pid().map(|p| ("ferretdb", p)));
+        pids.extend(
+            self._postgres
+                .as_ref()
+                .and_then(Postgres::pid)
+                .map(|p| ("postgres", p)),
+        );
+        match &self.redis {
+            Some(SharedRedis::Standalone(redis)) => pids.push(("redis", redis.pid())),
+            Some(SharedRedis::Cluster(redis)) => {
+                pids.extend(redis.nodes().iter().map(|n| ("redis", n.pid())))
+            }
+            None => {}
+        }
+        pids
+    }
+
     /// The MongoDB URI of the nodes' database (for `chatd user add` against it).
     pub fn database_uri(&self) -> String {
         self.ferretdb.uri_for(&self.database)
@@ -217,7 +293,10 @@ impl ChatCluster {
 
     /// The Redis Cluster, if the nodes use one.
     pub fn redis(&mut self) -> Option<&mut RedisCluster> {
-        self.redis.as_mut()
+        match self.redis.as_mut() {
+            Some(SharedRedis::Cluster(redis)) => Some(redis),
+            _ => None,
+        }
     }
 
     /// The FerretDB the nodes store in.

@@ -1,5 +1,6 @@
-//! A real FerretDB (the MongoDB wire protocol over SQLite) for the suites, which can be stopped
-//! and started again on the same port and data to simulate the database going down.
+//! A real FerretDB (the MongoDB wire protocol over SQLite, or over PostgreSQL for benchmarks)
+//! for the suites, which can be stopped and started again on the same port and data to simulate
+//! the database going down.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,9 +17,19 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts with fresh ports when a port turned out to be taken.
 const START_ATTEMPTS: usize = 3;
 
+/// Where FerretDB keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FerretBackend {
+    /// Its SQLite handler, in its own directory (what the suites use: nothing else to start).
+    Sqlite,
+    /// Its PostgreSQL handler on the database at this URL (see [`crate::postgres`]).
+    Postgres(String),
+}
+
 /// A running (or stopped) FerretDB.
 #[derive(Debug)]
 pub struct FerretDb {
+    backend: FerretBackend,
     process: Option<ServerProcess>,
     port: u16,
     debug_port: u16,
@@ -32,6 +43,14 @@ impl FerretDb {
     /// # Panics
     /// When it cannot be started, with its command line and log tail.
     pub fn start() -> FerretDb {
+        FerretDb::start_on(FerretBackend::Sqlite)
+    }
+
+    /// Starts FerretDB storing in `backend`.
+    ///
+    /// # Panics
+    /// When it cannot be started, with its command line and log tail.
+    pub fn start_on(backend: FerretBackend) -> FerretDb {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new()
@@ -41,6 +60,7 @@ impl FerretDb {
                     panic!("cannot create a temporary directory for ferretdb: {e}")
                 });
             let mut db = FerretDb {
+                backend: backend.clone(),
                 process: None,
                 port: free_port(),
                 debug_port: free_port(),
@@ -57,11 +77,20 @@ impl FerretDb {
 
     fn launch(&mut self) -> Result<(), String> {
         let dir = self.dir.path();
+        let handler = match &self.backend {
+            FerretBackend::Sqlite => [
+                "--handler=sqlite".to_string(),
+                format!("--sqlite-url=file:{}/", dir.display()),
+            ],
+            FerretBackend::Postgres(url) => [
+                "--handler=postgresql".to_string(),
+                format!("--postgresql-url={url}"),
+            ],
+        };
         let process = Launch::new("ferretdb", tools::ferretdb(), dir.join("ferretdb.log"))
             .cleanup_dir(dir)
             .current_dir(dir)
-            .arg("--handler=sqlite")
-            .arg(format!("--sqlite-url=file:{}/", dir.display()))
+            .args(handler)
             .arg(format!("--state-dir={}", dir.display()))
             .arg(format!("--listen-addr=127.0.0.1:{}", self.port))
             .arg(format!("--debug-addr=127.0.0.1:{}", self.debug_port))
@@ -106,6 +135,11 @@ impl FerretDb {
         if let Err(failure) = self.launch() {
             panic!("{failure}");
         }
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ServerProcess::pid)
     }
 
     /// Whether it is running.

@@ -7,7 +7,7 @@
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
 //! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection;
 //!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
-//! - [`redis`], [`ferretdb`], [`nginx`]: one launcher each.
+//! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
@@ -25,6 +25,8 @@ pub mod ferretdb;
 pub mod files;
 pub mod nginx;
 pub mod ports;
+pub mod postgres;
+mod postgres_dir;
 pub mod process;
 pub mod raw;
 pub mod redis;

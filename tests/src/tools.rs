@@ -44,6 +44,20 @@ pub fn ferretdb() -> PathBuf {
     tool("CHAT_TEST_FERRETDB", "ferretdb")
 }
 
+/// The directory of PostgreSQL's server programs (`initdb`, `postgres`, `createdb`):
+/// `$CHAT_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout).
+///
+/// # Panics
+/// When none is found, saying how to install it.
+pub fn postgres_bin_dir() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHAT_TEST_PG_BIN") {
+        return PathBuf::from(path);
+    }
+    crate::postgres_dir::newest_postgres_bin().unwrap_or_else(|| {
+        panic!("PostgreSQL is needed and was not found (set CHAT_TEST_PG_BIN, or run `cargo xtask test`, which installs the postgresql package)")
+    })
+}
+
 /// `tmux` (the end-to-end tests of chat-tui drive it in a tmux pane).
 pub fn tmux() -> PathBuf {
     tool("CHAT_TEST_TMUX", "tmux")

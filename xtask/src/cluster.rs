@@ -1,5 +1,7 @@
 //! `cargo xtask cluster`: a local multi-node chat service for benchmarks (see
-//! `tests/src/bin/chat-cluster.rs`), in release mode, with the servers it needs installed.
+//! `tests/src/bin/chat-cluster.rs`), in release mode, with the servers it needs installed:
+//! FerretDB on a private PostgreSQL (far faster than its SQLite handler) and a Redis Cluster by
+//! default.
 
 use std::process::Command;
 
@@ -11,6 +13,12 @@ pub struct Args {
     /// Number of chatd nodes.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
+    /// Where FerretDB stores: `postgres` (its PostgreSQL handler) or `sqlite`.
+    #[arg(long, default_value = "postgres", value_parser = ["postgres", "sqlite"])]
+    store: String,
+    /// `cluster` (a 3-master Redis Cluster) or `standalone` (one Redis).
+    #[arg(long, default_value = "cluster", value_parser = ["cluster", "standalone"])]
+    redis: String,
     /// Extra chatd arguments for every node (after `--`), e.g. `--log=warn`.
     #[arg(last = true)]
     chatd_args: Vec<String>,
@@ -47,11 +55,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let launcher = super::repo_root().join("target/release/chat-cluster");
     let mut cmd = Command::new(&launcher);
-    cmd.args(["--nodes", &args.nodes.to_string(), "--"])
+    cmd.args(["--nodes", &args.nodes.to_string()])
+        .args(["--store", &args.store, "--redis", &args.redis, "--"])
         .args(&args.chatd_args);
     for (name, path) in tools.env() {
         cmd.env(name, path);
     }
+
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {}", launcher.display()))?;

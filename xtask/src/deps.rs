@@ -1,6 +1,7 @@
-//! Installs the real servers and tools the end-to-end suites use: Debian's redis-server, nginx
-//! and tmux (chat-tui's end-to-end tests drive it in tmux panes), and FerretDB 1.24 (the
-//! MongoDB-wire server) built with Go from its module source.
+//! Installs the real servers and tools the end-to-end suites use: Debian's redis-server, nginx,
+//! postgresql (for FerretDB's PostgreSQL handler) and tmux (chat-tui's end-to-end tests drive it
+//! in tmux panes), and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module
+//! source.
 //!
 //! Each tool is looked up first and installed only when missing, so the step is fast on a machine
 //! that has them. Any failure stops with a message that says what is missing and why.
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
+
+use crate::postgres_dir;
 
 /// The FerretDB version the tests run against.
 const FERRETDB_VERSION: &str = "v1.24.2";
@@ -78,6 +81,8 @@ pub struct Tools {
     pub nginx: PathBuf,
     /// `ferretdb`.
     pub ferretdb: PathBuf,
+    /// PostgreSQL's server programs (for FerretDB's PostgreSQL handler).
+    pub postgres_bin: PathBuf,
     /// `tmux`.
     pub tmux: PathBuf,
     /// `systemd-analyze`.
@@ -92,6 +97,7 @@ impl Tools {
             ("CHAT_TEST_REDIS_CLI", &self.redis_cli),
             ("CHAT_TEST_NGINX", &self.nginx),
             ("CHAT_TEST_FERRETDB", &self.ferretdb),
+            ("CHAT_TEST_PG_BIN", &self.postgres_bin),
             ("CHAT_TEST_TMUX", &self.tmux),
             ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
         ]
@@ -294,6 +300,18 @@ fn nginx_lacks_stream_module(nginx: &Path) -> bool {
     !Path::new(modules).join("ngx_stream_module.so").is_file()
 }
 
+/// Finds or installs PostgreSQL (Debian's `postgresql`), for FerretDB's PostgreSQL handler in
+/// benchmarks; returns the directory of its server programs. Its packaged service is not started
+/// (the launchers run their own cluster on a free port).
+fn ensure_postgres() -> anyhow::Result<PathBuf> {
+    let find = postgres_dir::newest_postgres_bin;
+    if let Some(bin) = find() {
+        return Ok(bin);
+    }
+    apt_install(&["postgresql"])?;
+    find().context("postgresql is still missing after installing it")
+}
+
 /// `podman` (for `cargo xtask image`), installed from Debian when missing.
 pub fn ensure_podman() -> anyhow::Result<PathBuf> {
     if let Some(path) = which("podman") {
@@ -335,6 +353,7 @@ pub fn ensure() -> anyhow::Result<Tools> {
         redis_cli: find("redis-cli")?,
         nginx: find("nginx")?,
         ferretdb: ensure_ferretdb()?,
+        postgres_bin: ensure_postgres()?,
         tmux: find("tmux")?,
         systemd_analyze: find("systemd-analyze")?,
     })

@@ -8,12 +8,14 @@
 //! - `lint-arch`: the boundaries of ARCHITECTURE.md, checked by machine.
 //! - `deps`: only the install step.
 //! - `cluster`: a local multi-node chat service (FerretDB + Redis Cluster) for benchmarks.
+//! - `bench`: `bench-compare`, this tree's chatd against a baseline commit's, side by side.
 //! - `vectors`: write (or check) the golden vectors in `spec/vectors/`.
 //! - `fuzz`: run the cargo-fuzz targets in `fuzz/`.
 //! - `install`: chatd, loadgen (and the other programs) on PATH with man pages and completions.
 //! - `image`: the chatd container image (podman), from a host-built binary.
 //! - `hack`: keep `workspace-hack` current, so one build serves every member.
 
+mod bench;
 mod cluster;
 mod deny;
 mod deps;
@@ -22,6 +24,9 @@ mod hack;
 mod image;
 mod install;
 mod lint_arch;
+// Also the test launchers' lookup: said once, in the tests crate.
+#[path = "../../tests/src/postgres_dir.rs"]
+mod postgres_dir;
 mod test;
 mod vectors;
 
@@ -41,7 +46,7 @@ struct Cli {
 enum Task {
     /// Install what the test suites need, then run the whole suite (`cargo test --workspace`).
     Test(test::Args),
-    /// Install Redis, nginx and FerretDB if missing, and print where they are.
+    /// Install Redis, nginx, PostgreSQL and FerretDB if missing, and print where they are.
     Deps,
     /// Check licenses, security advisories, duplicate versions and sources (deny.toml).
     Deny,
@@ -49,6 +54,8 @@ enum Task {
     LintArch,
     /// Run N chatd nodes on FerretDB and a Redis Cluster (release build) until Ctrl-C.
     Cluster(cluster::Args),
+    /// Compare this tree's chatd with a baseline commit's under loadgen, side by side (release).
+    BenchCompare(bench::Args),
     /// Regenerate the golden vectors in spec/vectors/ from chatproto (or check they are current).
     Vectors(vectors::Args),
     /// Build the programs (release) and put them on PATH with man pages and completions.
@@ -68,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         Task::Deny => deny::run(),
         Task::LintArch => lint_arch::run(&repo_root()),
         Task::Cluster(args) => cluster::run(args),
+        Task::BenchCompare(args) => bench::run_compare(args),
         Task::Vectors(args) => vectors::run(args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::Hack(args) => hack::run(args),

@@ -45,7 +45,7 @@ pub async fn run(args: UserAdd) -> anyhow::Result<()> {
             .await
             .context("data directory task")??;
     }
-    let (store, _) = crate::daemon::open_store(&storage).await?;
+    let (store, _) = crate::daemon::open_store(&storage, None).await?;
     let hash = tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes()))
         .await
         .context("hashing task")?

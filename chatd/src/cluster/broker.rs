@@ -1,16 +1,18 @@
-//! The broker: what this node publishes to the others, what it subscribes to, and how it
-//! delivers what they publish.
+//! The broker: the Redis relay. What this node publishes to the others, what it subscribes to,
+//! and handing what they publish to this node's [`Delivery`].
 //!
 //! # Channel design
-//! - `chat:<id>` carries every sequenced event of a chat, published **once**, with the recipient
-//!   list. A node subscribes it while at least one member of the chat is connected to it (one
-//!   subscription per node and chat, however many local members; see
-//!   [`Interest`]). Receivers deliver to their local recipients through the hub's per-chat
-//!   sequencer, so order is restored even when nodes publish in another order.
-//! - `user:<id>` carries what is addressed to one user: kicks, events for a few users, and a copy
-//!   of each membership event for every member it adds (their nodes are not subscribed to the
-//!   chat yet; on that copy they subscribe). A node subscribes it while the user has a connection
-//!   there.
+//! - `chat:<id>` carries every sequenced event of a chat, published **once**, as its member
+//!   frame and what it changes about membership (no recipient list). A node subscribes it while
+//!   at least one member of the chat is connected to it (one subscription per node and chat,
+//!   however many local members): delivery's sequencer keeps that interest and asks the relay to
+//!   hold or release the channel. Receivers resolve the recipients among their own connections
+//!   and deliver through their own sequencer, so order is restored even when nodes publish in
+//!   another order.
+//! - `user:<id>` carries what is addressed to one user: kicks, events for a few users, block
+//!   changes, and a copy of each membership event for every member it adds (their nodes are not
+//!   subscribed to the chat yet; on that copy they subscribe). A node subscribes it while the
+//!   user has a connection there.
 //! - `global` (every node) carries events for many users that belong to no chat (presence to a
 //!   popular user's watchers), to save one publish per watcher.
 //!
@@ -18,37 +20,36 @@
 //! spread over N nodes is one PUBLISH and at most N deliveries per chat channel, against 100
 //! PUBLISHes (and 100 deliveries) with per-user channels; with rooms of 100 and 1000 users on 3
 //! nodes that is ~4 Redis operations per message instead of ~200. Subscriptions change only when
-//! users connect, disconnect or join, which is rare next to messages. The cost is keeping the
-//! interest map right, which membership events do (they carry what they change).
+//! users connect, disconnect or join, which is rare next to messages.
 //!
 //! # Never blocking, never relied upon
-//! Handlers enqueue publications and return; a single publisher task drains the queue in batches
+//! Delivery hands events over and returns; a single publisher task drains the queue in batches
 //! (pipelined on a standalone Redis, concurrent per shard on a cluster). When Redis is down,
 //! events older than [`EVENT_MAX_AGE`] are dropped (clients fill gaps from the store with
 //! GetChatEvents), kicks are retried for up to [`KICK_MAX_AGE`], and a full queue drops new
-//! events. The hub delivers locally without any Redis hop in every mode.
+//! events. Local delivery never waits for Redis in any mode.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::interest::Interest;
-use crate::cluster::pubsub::{Delivery, Subscriber};
+use crate::cluster::presence::ClusterPresence;
+use crate::cluster::pubsub::{self, Subscriber};
 use crate::cluster::redis::Redis;
 use crate::cluster::wire::{
-    self, Body, ChatFrame, Envelope, Kick, MembershipChange, TypingSignal, UserFrame,
+    self, BlocksChanged, Body, ChatFrame, Envelope, Kick, TypingSignal, UserFrame,
 };
-use crate::delivery::hub::{Copies, Hub};
-use crate::delivery::members::MemberCache;
+use crate::delivery::members::MembershipChange;
+use crate::delivery::redact::{ChatEventFrames, NoticeFrames};
+use crate::delivery::relay::{Confirmation, Inbound, Relay, RelayUnavailable};
 use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
-use crate::state::AppState;
-use crate::store::Store;
 
 /// Publications queued at most; beyond that new ones are dropped.
 pub const PUBLISH_QUEUE: usize = 100_000;
@@ -90,11 +91,9 @@ pub struct BrokerStats {
 /// The node's link to the other nodes. Share it behind an `Arc`.
 pub struct Broker {
     node_id: String,
-    hub: Arc<Hub>,
-    members: Arc<MemberCache>,
     subscriber: Subscriber,
+    presence: Arc<ClusterPresence>,
     outgoing: mpsc::Sender<Outgoing>,
-    interest: Mutex<Interest>,
     stats: Arc<BrokerStats>,
 }
 
@@ -106,21 +105,17 @@ impl std::fmt::Debug for Broker {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Broker {
-    /// Starts the subscriber (holding `global`) and the publisher. Deliveries arrive on the
-    /// returned receiver: pass it to [`run_dispatch`](Self::run_dispatch) once the state exists.
+    /// Starts the subscriber (holding `global`) and the publisher. What other nodes publish
+    /// arrives on the returned receiver: pass it to [`run_dispatch`](Self::run_dispatch) once
+    /// this node's delivery exists.
     pub async fn start(
         node_id: String,
         redis: Redis,
-        hub: Arc<Hub>,
-        members: Arc<MemberCache>,
+        presence: Arc<ClusterPresence>,
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
-    ) -> (Arc<Broker>, mpsc::Receiver<Delivery>) {
+    ) -> (Arc<Broker>, mpsc::Receiver<pubsub::Delivery>) {
         let (subscriber, deliveries) =
             Subscriber::start(redis.clone(), metrics.clone(), cancel.clone());
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
@@ -135,11 +130,9 @@ impl Broker {
         subscriber.subscribe(wire::GLOBAL_CHANNEL).await;
         let broker = Arc::new(Broker {
             node_id,
-            hub,
-            members,
             subscriber,
+            presence,
             outgoing: tx,
-            interest: Mutex::new(Interest::default()),
             stats,
         });
         (broker, deliveries)
@@ -183,58 +176,113 @@ impl Broker {
         }
     }
 
-    /// Publishes a sequenced chat event (already delivered locally by the caller): `copies` is
-    /// the event as most recipients see it, then optionally the placeholder copy.
-    pub fn chat_event(
-        &self,
-        chat_id: u64,
-        seq: u64,
-        copies: &Copies,
-        change: Option<&MembershipChange>,
+    /// Hands what other nodes publish to this node's `delivery`, until the subscriber stops.
+    pub async fn run_dispatch(
+        self: Arc<Self>,
+        delivery: Arc<dyn Inbound>,
+        mut deliveries: mpsc::Receiver<pubsub::Delivery>,
     ) {
-        let change = change.cloned();
-        let (recipients, frame) = copies.first().cloned().unwrap_or_default();
-        let (placeholder_recipients, placeholder_frame) =
-            copies.get(1).cloned().unwrap_or_default();
+        while let Some(message) = deliveries.recv().await {
+            match message {
+                pubsub::Delivery::Message { channel, payload } => {
+                    self.dispatch(&delivery, &channel, &payload)
+                }
+                // Messages were missed.
+                pubsub::Delivery::Resubscribed => delivery.relay_resubscribed(),
+            }
+        }
+    }
+
+    fn dispatch(&self, delivery: &Arc<dyn Inbound>, channel: &str, payload: &[u8]) {
+        let envelope = match Envelope::from_bytes(payload) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                tracing::debug!(channel, error = %e, "undecodable cluster message: dropped");
+                return;
+            }
+        };
+        if envelope.origin == self.node_id {
+            return;
+        }
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.stats.metrics.cluster_received();
+        match envelope.body {
+            Some(Body::Chat(chat)) => {
+                let change = chat.change();
+                let joiner = (chat.joiner != 0).then_some(chat.joiner);
+                let frames =
+                    ChatEventFrames::relayed(chat.chat_id, chat.seq, chat.actor, chat.frame);
+                delivery.relayed_chat_event(frames, change, joiner);
+            }
+            Some(Body::Users(users)) => delivery.relayed_notice(
+                &users.users,
+                NoticeFrames::relayed(users.frame, users.subject, users.hidden_from_blockers),
+            ),
+            Some(Body::Typing(signal)) => {
+                let datagrams = delivery.relayed_typing(
+                    signal.chat_id,
+                    signal.sender,
+                    &signal.candidates,
+                    signal.expires_in_ms,
+                );
+                self.stats.metrics.datagrams_sent(datagrams);
+            }
+            Some(Body::Kick(kick)) => {
+                let session = (kick.session_id != 0).then_some(kick.session_id);
+                let farewell = NoticeFrames::relayed(kick.farewell, kick.user_id, false);
+                delivery.relayed_kick(kick.user_id, session, farewell);
+            }
+            Some(Body::Blocks(blocks)) => {
+                let delivery = delivery.clone();
+                tokio::spawn(async move { delivery.relayed_blocks_changed(blocks.user_id).await });
+            }
+            None => tracing::debug!(channel, "empty cluster message: dropped"),
+        }
+    }
+}
+
+#[async_trait]
+impl Relay for Broker {
+    fn networked(&self) -> bool {
+        true
+    }
+
+    fn chat_event(&self, frames: &Arc<ChatEventFrames>, change: Option<&MembershipChange>) {
         let base = ChatFrame {
-            chat_id,
-            seq,
-            recipients,
-            frame,
-            placeholder_recipients,
-            placeholder_frame,
-            added: change.as_ref().map(|c| c.added.clone()).unwrap_or_default(),
-            removed: change
-                .as_ref()
-                .map(|c| c.removed.clone())
-                .unwrap_or_default(),
-            deleted: change.as_ref().is_some_and(|c| c.deleted),
+            chat_id: frames.chat_id(),
+            seq: frames.seq(),
+            frame: frames.member_frame().bytes().clone(),
+            actor: frames.actor(),
+            added: change.map(|c| c.added.clone()).unwrap_or_default(),
+            removed: change.map(|c| c.removed.clone()).unwrap_or_default(),
+            deleted: change.is_some_and(|c| c.deleted),
             membership_changed: change.is_some(),
-            joiner: false,
+            joiner: 0,
         };
         for &user in &base.added {
             let copy = ChatFrame {
-                recipients: vec![user],
-                joiner: true,
-                placeholder_recipients: Vec::new(),
-                placeholder_frame: Bytes::new(),
+                joiner: user,
                 ..base.clone()
             };
             self.enqueue(wire::user_channel(user), Body::Chat(copy), false);
         }
-        self.enqueue(wire::chat_channel(chat_id), Body::Chat(base), false);
+        self.enqueue(
+            wire::chat_channel(frames.chat_id()),
+            Body::Chat(base),
+            false,
+        );
     }
 
-    /// Publishes an unsequenced event for `users` (already delivered locally by the caller).
-    /// `chat_id` routes it on the chat's channel when the users are its members.
-    pub fn user_event(&self, users: &[u64], frame: &Bytes, chat_id: Option<u64>) {
+    fn notice(&self, users: &[u64], chat_id: Option<u64>, notice: &Arc<NoticeFrames>) {
         if users.is_empty() {
             return;
         }
         let body = |users: Vec<u64>| {
             Body::Users(UserFrame {
                 users,
-                frame: frame.clone(),
+                frame: notice.frame().bytes().clone(),
+                subject: notice.subject(),
+                hidden_from_blockers: notice.hidden_from_blockers(),
             })
         };
         match chat_id {
@@ -250,187 +298,71 @@ impl Broker {
         }
     }
 
-    /// Publishes a typing signal to the chat's other nodes.
-    pub fn typing(&self, chat_id: u64, sender: u64, candidates: Vec<u64>, expires_in_ms: u32) {
+    fn typing(&self, chat_id: u64, sender: u64, candidates: &[u64], expires_in_ms: u32) {
         if candidates.is_empty() {
             return;
         }
         let signal = TypingSignal {
             chat_id,
             sender,
-            candidates,
+            candidates: candidates.to_vec(),
             expires_in_ms,
         };
         self.enqueue(wire::chat_channel(chat_id), Body::Typing(signal), false);
     }
 
-    /// Publishes a kick of `user_id`'s connections (of one session, or all) on other nodes.
-    pub fn kick(&self, user_id: u64, session_id: Option<u64>, farewell: &Bytes) {
+    fn kick(&self, user_id: u64, session_id: Option<u64>, farewell: &Arc<NoticeFrames>) {
         let kick = Kick {
             user_id,
             session_id: session_id.unwrap_or(0),
-            farewell: farewell.clone(),
+            farewell: farewell.frame().bytes().clone(),
         };
         self.enqueue(wire::user_channel(user_id), Body::Kick(kick), true);
     }
 
-    /// The user's first connection on this node authenticated: subscribe their channel and their
-    /// chats' channels. Returns once Redis confirmed (or could not, briefly), so live delivery is
-    /// in place before the client hears it is authenticated.
-    pub async fn user_connected(&self, store: &dyn Store, user_id: u64) {
+    fn blocks_changed(&self, user_id: u64) {
+        self.enqueue(
+            wire::user_channel(user_id),
+            Body::Blocks(BlocksChanged { user_id }),
+            false,
+        );
+    }
+
+    async fn user_connected(&self, user_id: u64) {
         self.subscriber
             .subscribe(&wire::user_channel(user_id))
             .await;
-        let chats: Vec<u64> = match store.heads(user_id, &[]).await {
-            Ok(heads) => heads
-                .into_iter()
-                .filter(|h| h.member)
-                .map(|h| h.chat_id)
-                .collect(),
-            Err(e) => {
-                tracing::warn!(user_id, error = %e, "cannot list the user's chats: no live chat events from other nodes");
-                return;
-            }
-        };
-        let confirmations: Vec<_> = {
-            let mut interest = lock(&self.interest);
-            // Disconnected meanwhile: nothing to hold (the disconnect already released).
-            if !self.hub.is_online(user_id) {
-                return;
-            }
-            chats
-                .into_iter()
-                .filter(|chat| interest.add(*chat, user_id))
-                .map(|chat| self.subscriber.hold(&wire::chat_channel(chat)))
-                .collect()
-        };
-        futures_util::future::join_all(confirmations.into_iter().map(|c| c.wait())).await;
     }
 
-    /// The user's last connection on this node closed: release what they held.
-    pub fn user_disconnected(&self, user_id: u64) {
-        let mut interest = lock(&self.interest);
-        for chat in interest.remove_user(user_id) {
-            self.release_chat(chat);
-        }
-        drop(interest);
+    fn user_disconnected(&self, user_id: u64) {
         self.subscriber.unsubscribe(&wire::user_channel(user_id));
     }
 
-    /// Called with the interest lock held, so (un)subscriptions follow the interest map in order.
-    fn release_chat(&self, chat: u64) {
-        self.subscriber.unsubscribe(&wire::chat_channel(chat));
-        self.hub.forget_chat(chat);
-        // Nobody here hears about this chat any more: a cached member list would go stale.
-        self.members.invalidate(chat);
+    fn hold_chat(&self, chat_id: u64) -> Option<Confirmation> {
+        let confirmation = self.subscriber.hold(&wire::chat_channel(chat_id));
+        Some(Box::pin(confirmation.wait()))
     }
 
-    /// Applies what a chat event changes to this node's subscriptions: local members it adds
-    /// start hearing the chat, those it removes stop (after delivery), a deleted chat is released.
-    pub fn apply_membership(&self, chat_id: u64, added: &[u64], removed: &[u64], deleted: bool) {
-        let local_added = self.hub.local_among(added);
-        let mut interest = lock(&self.interest);
-        let subscribe = local_added.iter().any(|u| interest.add(chat_id, *u));
-        let mut release = removed.iter().any(|u| interest.remove(chat_id, *u));
-        if deleted {
-            release |= interest.remove_chat(chat_id);
-        }
-        if release {
-            self.release_chat(chat_id);
-        } else if subscribe {
-            // Confirmation not awaited: this runs on the publishing or dispatching path.
-            drop(self.subscriber.hold(&wire::chat_channel(chat_id)));
-        }
+    fn release_chat(&self, chat_id: u64) {
+        self.subscriber.unsubscribe(&wire::chat_channel(chat_id));
     }
 
-    /// Delivers what other nodes publish, until the subscriber stops.
-    pub async fn run_dispatch(
-        self: Arc<Self>,
-        state: Arc<AppState>,
-        mut deliveries: mpsc::Receiver<Delivery>,
-    ) {
-        while let Some(delivery) = deliveries.recv().await {
-            match delivery {
-                Delivery::Message { channel, payload } => self.dispatch(&state, &channel, &payload),
-                Delivery::Resubscribed => {
-                    // Messages were missed: sequencers must not wait for them, and member caches
-                    // may have missed invalidations.
-                    self.hub.forget_all_chats();
-                    self.members.clear();
-                }
-            }
-        }
+    async fn presence_up(&self, user_id: u64) -> Result<bool, RelayUnavailable> {
+        self.presence.node_up(user_id).await.map_err(|e| {
+            self.presence.mark_dirty();
+            RelayUnavailable(e.to_string())
+        })
     }
 
-    fn dispatch(&self, state: &Arc<AppState>, channel: &str, payload: &[u8]) {
-        let envelope = match Envelope::from_bytes(payload) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                tracing::debug!(channel, error = %e, "undecodable cluster message: dropped");
-                return;
-            }
-        };
-        if envelope.origin == self.node_id {
-            return;
-        }
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
-        self.stats.metrics.cluster_received();
-        match envelope.body {
-            Some(Body::Chat(chat)) => self.on_chat_frame(chat),
-            Some(Body::Users(users)) => self.hub.deliver(&users.users, &users.frame, None),
-            Some(Body::Typing(signal)) => {
-                let state = state.clone();
-                tokio::spawn(async move { deliver_remote_typing(&state, signal).await });
-            }
-            Some(Body::Kick(kick)) => {
-                let session = (kick.session_id != 0).then_some(kick.session_id);
-                self.hub.kick_frame(kick.user_id, session, &kick.farewell);
-            }
-            None => tracing::debug!(channel, "empty cluster message: dropped"),
-        }
+    async fn presence_down(&self, user_id: u64) -> Result<bool, RelayUnavailable> {
+        self.presence.node_down(user_id).await.map_err(|e| {
+            self.presence.mark_dirty();
+            RelayUnavailable(e.to_string())
+        })
     }
 
-    fn on_chat_frame(&self, chat: ChatFrame) {
-        if chat.membership_changed {
-            self.members.invalidate(chat.chat_id);
-        }
-        let mut recipients = chat.recipients;
-        if !chat.joiner {
-            // Added members get their own copy on their user channel.
-            recipients.retain(|r| !chat.added.contains(r));
-        }
-        let mut copies = vec![(recipients, chat.frame)];
-        if !chat.placeholder_recipients.is_empty() {
-            copies.push((chat.placeholder_recipients, chat.placeholder_frame));
-        }
-        self.hub.publish_chat_frames(chat.chat_id, chat.seq, copies);
-        if chat.membership_changed {
-            self.apply_membership(chat.chat_id, &chat.added, &chat.removed, chat.deleted);
-        }
-    }
-}
-
-/// Typing from another node: to the candidates connected here who did not block the sender.
-async fn deliver_remote_typing(state: &AppState, signal: TypingSignal) {
-    let mut recipients = Vec::new();
-    for user in state.hub.local_among(&signal.candidates) {
-        match state.store.is_blocked(user, signal.sender).await {
-            Ok(false) => recipients.push(user),
-            Ok(true) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "typing block check failed: signal dropped");
-                return;
-            }
-        }
-    }
-    if !recipients.is_empty() {
-        let typing = chatproto::pb::Typing {
-            chat_id: signal.chat_id,
-            user_id: signal.sender,
-            expires_in_ms: signal.expires_in_ms,
-        };
-        let datagrams = state.hub.deliver_typing(&recipients, typing, None);
-        state.metrics.datagrams_sent(datagrams);
+    async fn online_elsewhere(&self, users: &[u64]) -> HashSet<u64> {
+        self.presence.online_elsewhere(users).await
     }
 }
 

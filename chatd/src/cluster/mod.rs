@@ -14,18 +14,18 @@
 //! - [`slots`]: Redis Cluster key slots and the slot map.
 //! - [`pubsub`]: subscriptions with our own per-channel resubscription (why: see there).
 //! - [`wire`]: what nodes publish to each other.
-//! - [`interest`], [`broker`]: which channels this node needs, publishing and dispatch.
+//! - [`broker`]: the Redis relay of [`crate::delivery`]: publishing, subscriptions, dispatch.
 //! - [`registry`]: node heartbeats, liveness, load and steering.
 //! - [`presence`]: who is online on which node; cleanup after crashed nodes.
 //! - [`cache`]: the Redis read cache in front of the store.
 //!
-//! [`ClusterNode`] ties them together for one node: [`ClusterNode::connect`] before the
-//! server state exists, [`ClusterNode::start`] once it does (dispatch, heartbeats, sweeps, cache
-//! maintenance), [`ClusterNode::shutdown`] after the connections drained.
+//! [`ClusterNode`] ties them together for one node: [`ClusterNode::connect`] before delivery
+//! exists (its broker is delivery's relay), [`ClusterNode::start`] once it does (dispatch,
+//! heartbeats, sweeps, cache maintenance), [`ClusterNode::shutdown`] after the connections
+//! drained.
 
 pub mod broker;
 pub mod cache;
-pub mod interest;
 pub mod presence;
 pub mod pubsub;
 pub mod redis;
@@ -33,7 +33,6 @@ pub mod registry;
 pub mod slots;
 pub mod wire;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,14 +42,13 @@ use tokio_util::sync::CancellationToken;
 use self::broker::Broker;
 use self::cache::{CacheTtls, CachedStore};
 use self::presence::ClusterPresence;
-use self::pubsub::Delivery;
 use self::redis::{Redis, RedisFailure, RedisTarget};
 use self::registry::Registry;
-use crate::delivery::hub::Hub;
-use crate::delivery::members::MemberCache;
-use crate::limits::shared::SharedLimiter;
+use crate::clock::now_ms;
+use crate::delivery::Delivery;
+use crate::delivery::relay::Inbound;
 use crate::ops::metrics::Metrics;
-use crate::state::{AppState, now_ms};
+use crate::ops::node::NodeControl;
 use crate::store::Store;
 
 /// How a node takes part in the cluster.
@@ -75,16 +73,15 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct ClusterNode {
     /// The command connection.
     pub redis: Redis,
-    /// Publishing and dispatch.
+    /// The relay: publishing, subscriptions and dispatch.
     pub broker: Arc<Broker>,
     /// Node registry and steering.
     pub registry: Arc<Registry>,
     /// Cluster presence.
-    pub presence: ClusterPresence,
+    pub presence: Arc<ClusterPresence>,
     settings: ClusterSettings,
     cache: Mutex<Option<Arc<CachedStore>>>,
-    deliveries: Mutex<Option<mpsc::Receiver<Delivery>>>,
-    presence_dirty: AtomicBool,
+    deliveries: Mutex<Option<mpsc::Receiver<pubsub::Delivery>>>,
     cancel: CancellationToken,
 }
 
@@ -105,8 +102,6 @@ impl ClusterNode {
     /// configuration.
     pub async fn connect(
         settings: ClusterSettings,
-        hub: Arc<Hub>,
-        members: Arc<MemberCache>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<ClusterNode>, RedisFailure> {
         let redis = Redis::connect(
@@ -115,22 +110,21 @@ impl ClusterNode {
             metrics.clone(),
         )?;
         let cancel = CancellationToken::new();
-        let (broker, deliveries) = Broker::start(
-            settings.node_id.clone(),
-            redis.clone(),
-            hub,
-            members,
-            metrics,
-            cancel.clone(),
-        )
-        .await;
         let ttl_ms = u64::try_from(settings.presence_ttl.as_millis()).unwrap_or(u64::MAX);
         let registry = Arc::new(Registry::new(
             redis.clone(),
             settings.node_id.clone(),
             ttl_ms,
         ));
-        let presence = ClusterPresence::new(redis.clone(), registry.clone());
+        let presence = Arc::new(ClusterPresence::new(redis.clone(), registry.clone()));
+        let (broker, deliveries) = Broker::start(
+            settings.node_id.clone(),
+            redis.clone(),
+            presence.clone(),
+            metrics,
+            cancel.clone(),
+        )
+        .await;
         Ok(Arc::new(ClusterNode {
             redis,
             broker,
@@ -139,7 +133,6 @@ impl ClusterNode {
             settings,
             cache: Mutex::new(None),
             deliveries: Mutex::new(Some(deliveries)),
-            presence_dirty: AtomicBool::new(true),
             cancel,
         }))
     }
@@ -165,29 +158,25 @@ impl ClusterNode {
         cache
     }
 
-    /// The shared rate limiter.
-    pub fn limiter(&self) -> SharedLimiter {
-        SharedLimiter::new(self.redis.clone())
-    }
-
-    /// Records that a presence write failed: the next working heartbeat rewrites it all.
-    pub fn mark_presence_dirty(&self) {
-        self.presence_dirty.store(true, Ordering::SeqCst);
-    }
-
     /// Starts dispatching, heartbeats and cache maintenance. Registers the node once before
     /// returning (when Redis answers), so it is known before it serves anyone.
-    pub async fn start(self: &Arc<Self>, state: Arc<AppState>, public_addr: String) {
+    pub async fn start(
+        self: &Arc<Self>,
+        delivery: Arc<Delivery>,
+        control: Arc<NodeControl>,
+        public_addr: String,
+    ) {
         self.registry.set_addr(public_addr);
         if let Some(deliveries) = lock(&self.deliveries).take() {
-            tokio::spawn(self.broker.clone().run_dispatch(state.clone(), deliveries));
+            let inbound: Arc<dyn Inbound> = delivery.clone();
+            tokio::spawn(self.broker.clone().run_dispatch(inbound, deliveries));
         }
         let cache = lock(&self.cache).clone();
         if let Some(cache) = cache {
             cache.refresh_generation().await;
             tokio::spawn(cache.run_maintenance(self.settings.heartbeat, self.cancel.clone()));
         }
-        self.beat(&state, true).await;
+        self.beat(&delivery, &control, true).await;
         let node = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(node.settings.heartbeat);
@@ -201,51 +190,51 @@ impl ClusterNode {
                 if node.redis.is_halted() {
                     return;
                 }
-                node.beat(&state, false).await;
+                node.beat(&delivery, &control, false).await;
             }
         });
     }
 
     /// One heartbeat: register, rewrite presence when needed, drain when an admin asked, clean
     /// up after dead nodes.
-    async fn beat(&self, state: &Arc<AppState>, first: bool) {
-        let conns = state.hub.connection_count() as u64;
+    async fn beat(&self, delivery: &Arc<Delivery>, node: &NodeControl, first: bool) {
+        let conns = delivery.connection_count() as u64;
         let missing = match self.registry.heartbeat(conns).await {
             Ok(missing) => missing,
             Err(e) => {
                 tracing::debug!(error = %e, "heartbeat failed");
-                self.mark_presence_dirty();
+                self.presence.mark_dirty();
                 return;
             }
         };
-        if missing || self.presence_dirty.swap(false, Ordering::SeqCst) {
+        if missing || self.presence.take_dirty() {
             if missing && !first {
                 tracing::warn!(
                     "this node's registration had expired (cut off from redis?): rewriting presence"
                 );
             }
-            let local = state.hub.local_users();
+            let local = delivery.local_users();
             match self.presence.resync(&local).await {
                 Ok(()) if missing && !first => {
                     // Other nodes may have announced these users offline: announce them again.
-                    let state = state.clone();
+                    let delivery = delivery.clone();
                     tokio::spawn(async move {
                         for user in local {
-                            crate::delivery::presence::announce(&state, user).await;
+                            delivery.announce_presence(user).await;
                         }
                     });
                 }
                 Ok(()) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "presence resync failed");
-                    self.mark_presence_dirty();
+                    self.presence.mark_dirty();
                 }
             }
         }
         match self.registry.drain_requested().await {
-            Ok(true) if !state.node.draining() => {
+            Ok(true) if !node.draining() => {
                 tracing::info!("drain requested by an admin through the registry");
-                state.node.drain();
+                node.drain();
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "cannot read this node's drain request"),
@@ -260,17 +249,11 @@ impl ClusterNode {
         for node in dead {
             match self.presence.sweep(&node).await {
                 Ok(offline) if !offline.is_empty() => {
-                    let state = state.clone();
+                    let delivery = delivery.clone();
                     tokio::spawn(async move {
                         let now = now_ms();
                         for user in offline {
-                            if state.hub.is_online(user) {
-                                continue;
-                            }
-                            if let Err(e) = state.store.touch_last_seen(user, now).await {
-                                tracing::debug!(user, error = %e, "cannot record last seen");
-                            }
-                            crate::delivery::presence::announce(&state, user).await;
+                            delivery.lost_with_node(user, now).await;
                         }
                     });
                 }
@@ -282,10 +265,10 @@ impl ClusterNode {
 
     /// Leaves the cluster in order (after the connections drained): presence and registration
     /// removed, background tasks stopped.
-    pub async fn shutdown(&self, state: &AppState) {
+    pub async fn shutdown(&self, delivery: &Delivery) {
         if !self.redis.is_halted() {
             self.broker.flush(Duration::from_secs(2)).await;
-            if let Err(e) = self.presence.clear(&state.hub.local_users()).await {
+            if let Err(e) = self.presence.clear(&delivery.local_users()).await {
                 tracing::warn!(error = %e, "cannot clear this node's presence");
             }
             if let Err(e) = self.registry.deregister().await {

@@ -21,6 +21,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cluster::redis::{Redis, RedisFailure};
 use crate::cluster::registry::Registry;
@@ -41,12 +42,28 @@ fn node_users_key(node_id: &str) -> String {
 pub struct ClusterPresence {
     redis: Redis,
     registry: Arc<Registry>,
+    /// A presence write failed: the next heartbeat that works rewrites it all.
+    dirty: AtomicBool,
 }
 
 impl ClusterPresence {
     /// Presence for the node registered in `registry`.
     pub fn new(redis: Redis, registry: Arc<Registry>) -> Self {
-        ClusterPresence { redis, registry }
+        ClusterPresence {
+            redis,
+            registry,
+            dirty: AtomicBool::new(true),
+        }
+    }
+
+    /// Records that a presence write failed.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a write failed since the last call (and forgets it).
+    pub fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::SeqCst)
     }
 
     fn node_id(&self) -> &str {

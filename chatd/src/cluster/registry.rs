@@ -22,8 +22,8 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
+use crate::clock::now_ms;
 use crate::cluster::redis::{Redis, RedisFailure};
-use crate::state::now_ms;
 
 /// The sorted set of node ids by load.
 pub const NODES_KEY: &str = "chatd:nodes";

@@ -1,18 +1,19 @@
 //! What nodes publish to each other: a protobuf [`Envelope`] carrying the sending node's id and
-//! one of a chat event (pre-encoded frame plus routing), an event for users, a typing signal or
-//! a kick.
+//! one of a chat event, an event for users, a typing signal, a kick or a block change.
 //!
-//! Event frames travel exactly as they go to clients: the publishing node encodes each event
-//! once, and every receiving node hands the same bytes to its connections. Only routing is added:
-//! the recipients, and for chat events what the event changes about membership, so receivers
-//! keep their subscriptions and caches right without decoding the frame.
+//! A chat event travels once per chat, as its member frame (the bytes members' connections get,
+//! encoded once by the publishing node) plus what it changes about membership. It carries no
+//! recipient list: each receiving node resolves the recipients among its own connections from
+//! the chat's interest, which those membership changes keep current, and redacts per viewer
+//! (see [`crate::delivery::redact`]).
 //!
 //! These messages never leave the cluster's Redis; they are versioned only by being additive
 //! (new fields get new tags, unknown fields are ignored).
 
 use bytes::Bytes;
-use chatproto::pb;
 use prost::Message as _;
+
+use crate::delivery::members::MembershipChange;
 
 /// The pub/sub channel of one chat.
 pub fn chat_channel(chat_id: u64) -> String {
@@ -34,7 +35,7 @@ pub struct Envelope {
     #[prost(string, tag = "1")]
     pub origin: String,
     /// What it carries.
-    #[prost(oneof = "Body", tags = "2, 3, 4, 5")]
+    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6")]
     pub body: Option<Body>,
 }
 
@@ -53,6 +54,9 @@ pub enum Body {
     /// Close a user's connections.
     #[prost(message, tag = "5")]
     Kick(Kick),
+    /// A user's blocks changed.
+    #[prost(message, tag = "6")]
+    Blocks(BlocksChanged),
 }
 
 /// A sequenced chat event: on `chat:<id>` for the chat's subscribers, and on `user:<id>` for each
@@ -65,12 +69,12 @@ pub struct ChatFrame {
     /// The event's sequence number (for the receivers' sequencers).
     #[prost(uint64, tag = "2")]
     pub seq: u64,
-    /// Who gets it.
-    #[prost(uint64, repeated, tag = "3")]
-    pub recipients: Vec<u64>,
-    /// The encoded event frame.
+    /// The member frame of the event.
     #[prost(bytes = "bytes", tag = "4")]
     pub frame: Bytes,
+    /// The author of its content, whose blockers see a placeholder (0: none).
+    #[prost(uint64, tag = "10")]
+    pub actor: u64,
     /// Users the event makes members.
     #[prost(uint64, repeated, tag = "5")]
     pub added: Vec<u64>,
@@ -83,15 +87,20 @@ pub struct ChatFrame {
     /// The event changes membership or roles (member caches must drop the chat).
     #[prost(bool, tag = "8")]
     pub membership_changed: bool,
-    /// This copy went to one added member's user channel; `recipients` is that member.
-    #[prost(bool, tag = "9")]
-    pub joiner: bool,
-    /// Members who blocked the event's author: they get `placeholder_frame` instead.
-    #[prost(uint64, repeated, tag = "10")]
-    pub placeholder_recipients: Vec<u64>,
-    /// The event as those members see it (spec 9.2).
-    #[prost(bytes = "bytes", tag = "11")]
-    pub placeholder_frame: Bytes,
+    /// This copy went to one added member's user channel: it is for that member only.
+    #[prost(uint64, tag = "11")]
+    pub joiner: u64,
+}
+
+impl ChatFrame {
+    /// What the event changes about membership, if anything.
+    pub fn change(&self) -> Option<MembershipChange> {
+        self.membership_changed.then(|| MembershipChange {
+            added: self.added.clone(),
+            removed: self.removed.clone(),
+            deleted: self.deleted,
+        })
+    }
 }
 
 /// An unsequenced event (presence, receipts, chat state, hidden message) for some users.
@@ -103,6 +112,12 @@ pub struct UserFrame {
     /// The encoded event frame.
     #[prost(bytes = "bytes", tag = "2")]
     pub frame: Bytes,
+    /// The user it is about or from (0: none).
+    #[prost(uint64, tag = "3")]
+    pub subject: u64,
+    /// Viewers who blocked the subject do not get it (receipts, typing).
+    #[prost(bool, tag = "4")]
+    pub hidden_from_blockers: bool,
 }
 
 /// A typing signal, for the members connected to the receiving node. The receiver checks that
@@ -137,6 +152,14 @@ pub struct Kick {
     pub farewell: Bytes,
 }
 
+/// A user's blocks changed: nodes where they are connected reload them.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlocksChanged {
+    /// The user.
+    #[prost(uint64, tag = "1")]
+    pub user_id: u64,
+}
+
 impl Envelope {
     /// Encodes for publishing.
     pub fn to_bytes(&self) -> Bytes {
@@ -146,43 +169,6 @@ impl Envelope {
     /// Decodes a published payload.
     pub fn from_bytes(bytes: &[u8]) -> Result<Envelope, prost::DecodeError> {
         Envelope::decode(bytes)
-    }
-}
-
-/// What a chat event changes about membership.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MembershipChange {
-    /// New members.
-    pub added: Vec<u64>,
-    /// Members removed (or who left).
-    pub removed: Vec<u64>,
-    /// The chat is deleted.
-    pub deleted: bool,
-}
-
-/// The membership change an event makes, `None` for events that change neither members nor
-/// roles. Role changes give an empty change (member caches must still drop the chat).
-pub fn membership_change(event: &pb::ChatEvent) -> Option<MembershipChange> {
-    use pb::chat_event::Body as B;
-    match event.body.as_ref()? {
-        B::ChatCreated(chat) => Some(MembershipChange {
-            added: chat.members.iter().map(|m| m.user_id).collect(),
-            ..Default::default()
-        }),
-        B::MembersAdded(added) => Some(MembershipChange {
-            added: added.members.iter().map(|m| m.user_id).collect(),
-            ..Default::default()
-        }),
-        B::MemberRemoved(removed) => Some(MembershipChange {
-            removed: vec![removed.user_id],
-            ..Default::default()
-        }),
-        B::MemberRoleChanged(_) => Some(MembershipChange::default()),
-        B::ChatDeleted(_) => Some(MembershipChange {
-            deleted: true,
-            ..Default::default()
-        }),
-        _ => None,
     }
 }
 
@@ -197,8 +183,8 @@ mod tests {
             body: Some(Body::Chat(ChatFrame {
                 chat_id: 7,
                 seq: 42,
-                recipients: vec![1, 2, 3],
                 frame: Bytes::from_static(b"\x03abc"),
+                actor: 5,
                 added: vec![3],
                 membership_changed: true,
                 ..Default::default()
@@ -209,50 +195,5 @@ mod tests {
             envelope
         );
         assert!(Envelope::from_bytes(b"\xff\xff\xff").is_err());
-    }
-
-    #[test]
-    fn membership_changes_from_events() {
-        let event = |body| pb::ChatEvent {
-            chat_id: 1,
-            seq: 2,
-            body: Some(body),
-            ..Default::default()
-        };
-        use pb::chat_event::Body as B;
-        let member = |user_id| pb::Member {
-            user_id,
-            ..Default::default()
-        };
-        let created = event(B::ChatCreated(pb::Chat {
-            members: vec![member(4), member(5)],
-            ..Default::default()
-        }));
-        assert_eq!(membership_change(&created).expect("change").added, [4, 5]);
-        let added = event(B::MembersAdded(pb::MembersAdded {
-            members: vec![member(9)],
-        }));
-        assert_eq!(membership_change(&added).expect("change").added, [9]);
-        let removed = event(B::MemberRemoved(pb::MemberRemoved {
-            user_id: 4,
-            left: true,
-        }));
-        assert_eq!(membership_change(&removed).expect("change").removed, [4]);
-        let role = event(B::MemberRoleChanged(pb::MemberRoleChanged {
-            user_id: 4,
-            role: 2,
-        }));
-        assert_eq!(membership_change(&role), Some(MembershipChange::default()));
-        assert!(
-            membership_change(&event(B::ChatDeleted(pb::ChatDeleted {})))
-                .expect("change")
-                .deleted
-        );
-        assert_eq!(
-            membership_change(&event(B::MessageDeleted(pb::MessageDeleted {
-                message_seq: 1
-            }))),
-            None
-        );
     }
 }

@@ -19,8 +19,8 @@ use chatproto::error::CloseCode;
 use chatproto::pb;
 use tokio_util::task::TaskTracker;
 
-use crate::delivery::hub::ConnHandle;
 use crate::delivery::kick::Kick;
+use crate::delivery::registry::ConnHandle;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use admission::Admission;
@@ -61,7 +61,7 @@ impl ConnCtx {
     pub fn new(state: Arc<AppState>, conn: quinn::Connection, admission: Admission) -> Self {
         ConnCtx {
             admission,
-            conn_id: state.hub.next_conn_id(),
+            conn_id: state.delivery.next_conn_id(),
             remote: conn.remote_address(),
             state,
             conn,
@@ -136,67 +136,70 @@ impl ConnCtx {
         }
     }
 
-    /// Marks the connection authenticated: registers it for fan-out *before* the answer goes out
-    /// (so no event committed after the answer can be missed), starts the event stream writer on
-    /// first authentication, and announces presence. The same user again (e.g. a refresh) only
-    /// switches the connection's session.
+    /// Marks the connection authenticated: attaches it to delivery *before* the answer goes out
+    /// (so no event committed after the answer can be missed; on the user's first connection
+    /// here that includes their cluster subscriptions and presence), starting the event stream
+    /// writer on first authentication. The same user again (e.g. a refresh) only switches the
+    /// connection's session.
     pub async fn authenticated(&self, principal: Principal) -> ApiResult<()> {
-        let (sender, events, datagrams, epoch) = match self.phase.authenticate(principal) {
+        let (outbox, datagrams, epoch) = match self.phase.authenticate(principal) {
             Err(AuthRefused::OtherUser) => return Err(other_user()),
             Ok(Authenticated::Again) => return Ok(()),
             Ok(Authenticated::First {
-                sender,
-                events,
+                outbox,
                 datagrams,
                 epoch,
-            }) => (sender, events, datagrams, epoch),
+            }) => (outbox, datagrams, epoch),
         };
         // The writer opens the stream itself: events queued from the registration on are
         // written first, and nothing here waits for the client's stream credit.
         self.writers.spawn(events::write_events(
             self.conn.clone(),
-            events,
+            Arc::clone(&outbox),
             self.kick.clone(),
             Arc::clone(&self.state.metrics),
         ));
-        let state = &self.state;
-        let first_on_node = state.hub.register(ConnHandle {
-            conn_id: self.conn_id,
-            user_id: principal.user_id,
-            session: self.phase.session_mirror(),
-            tx: sender,
-            kick: self.kick.clone(),
-            datagrams: datagrams.then(|| self.conn.clone()),
-        });
+        let attached = self
+            .state
+            .delivery
+            .attach(ConnHandle {
+                conn_id: self.conn_id,
+                user_id: principal.user_id,
+                session: self.phase.session_mirror(),
+                outbox,
+                kick: self.kick.clone(),
+                datagrams: datagrams.then(|| self.conn.clone()),
+            })
+            .await;
+        if let Err(e) = attached {
+            // Not registered: the connection is not authenticated either.
+            if self.phase.is_current(epoch) {
+                self.deauthenticate().await;
+            }
+            return Err(e.into());
+        }
         self.settle_admission();
         if !self.phase.is_current(epoch) {
             // A logout on another stream overtook this authentication: take the registration
             // back (the logout may have looked before it existed).
-            self.withdraw(principal.user_id).await;
-            return Ok(());
-        }
-        if first_on_node {
-            // Cluster mode: subscriptions are in place before the answer, like the registration.
-            state.fanout.user_connected(state, principal.user_id).await;
-            crate::delivery::presence::connected(state, principal.user_id).await;
+            self.state
+                .delivery
+                .detach(principal.user_id, self.conn_id)
+                .await;
         }
         Ok(())
     }
 
     /// Undoes authentication (logout): the event stream is finished, the connection stays open.
     pub async fn deauthenticate(&self) {
-        if let Some(p) = self.phase.deauthenticate() {
-            self.settle_admission();
-            self.withdraw(p.user_id).await;
+        let (principal, outbox) = self.phase.deauthenticate();
+        if let Some(outbox) = outbox {
+            outbox.close();
         }
-    }
-
-    /// Removes the connection from fan-out, announcing the user offline when it was their last
-    /// connection on this node.
-    async fn withdraw(&self, user_id: u64) {
-        if self.state.hub.unregister(user_id, self.conn_id) {
-            self.state.fanout.user_disconnected(user_id);
-            crate::delivery::presence::disconnected(&self.state, user_id).await;
+        if let Some(p) = principal {
+            self.settle_admission();
+            // On the user's last connection here this announces them offline.
+            self.state.delivery.detach(p.user_id, self.conn_id).await;
         }
     }
 
@@ -208,10 +211,13 @@ impl ConnCtx {
         self.writers.wait().await;
     }
 
-    /// Sends an event to this connection only.
+    /// Sends an event to this connection only (when it is authenticated), redacted for its
+    /// user like any other.
     pub fn send_event(&self, event: &pb::Event) {
-        if let Some(tx) = self.phase.events() {
-            let _ = tx.try_send(crate::delivery::hub::encode_event(event));
+        if let Some(p) = self.phase.principal() {
+            self.state
+                .delivery
+                .notify_connection(p.user_id, self.conn_id, event);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The one owner of a connection's protocol state: Hello done or not, who is authenticated, and
-//! the sender of its event queue.
+//! its event queue.
 //!
 //! Why it is shaped like this: a connection's state is read by every request of the connection
 //! at once and changed by a few (hello, the four authentication requests, logout). An earlier
@@ -16,18 +16,16 @@
 //!   nothing, so they can be retried), so no caller can hold the state while calling out.
 //!
 //! The session a connection is authenticated with is also mirrored into an atomic that the
-//! fan-out hub reads when it revokes sessions ([`PhaseCell::session_mirror`]), so a same-user
-//! re-authentication changes it without touching the hub.
+//! delivery registry reads when it revokes sessions ([`PhaseCell::session_mirror`]), so a
+//! same-user re-authentication changes it without touching delivery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use chatproto::capability::Capability;
-use tokio::sync::mpsc;
 
-use crate::delivery::hub::CONNECTION_QUEUE;
+use crate::delivery::outbox::Outbox;
 
 /// Who is on the other end, once authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +45,8 @@ struct Phase {
     /// The negotiated capabilities, once Hello is done.
     capabilities: Option<Arc<[String]>>,
     principal: Option<Principal>,
-    /// The sending side of the event queue while authenticated.
-    events: Option<mpsc::Sender<Bytes>>,
+    /// The event queue while authenticated.
+    events: Option<Arc<Outbox>>,
     /// Counts authentications and de-authentications, so that a transition can tell whether a
     /// later one overtook it.
     epoch: u64,
@@ -58,12 +56,10 @@ struct Phase {
 #[derive(Debug)]
 pub enum Authenticated {
     /// The connection was not authenticated: it now is, with a new event queue. The caller opens
-    /// the event stream, drains `events` into it and registers `sender` for fan-out.
+    /// the event stream, drains `outbox` into it and registers it for delivery.
     First {
-        /// The sending side, for the fan-out registration.
-        sender: mpsc::Sender<Bytes>,
-        /// The receiving side, for the event stream writer.
-        events: mpsc::Receiver<Bytes>,
+        /// The event queue.
+        outbox: Arc<Outbox>,
         /// Whether the client negotiated datagrams.
         datagrams: bool,
         /// The epoch of this authentication, for [`PhaseCell::is_current`].
@@ -127,7 +123,7 @@ impl PhaseCell {
     }
 
     /// The session id the connection is authenticated with now (0 when it is not), shared with
-    /// the fan-out hub.
+    /// the delivery registry.
     pub fn session_mirror(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.session)
     }
@@ -156,11 +152,6 @@ impl PhaseCell {
         self.cell.load().principal
     }
 
-    /// The event queue's sender while authenticated.
-    pub fn events(&self) -> Option<mpsc::Sender<Bytes>> {
-        self.cell.load().events.clone()
-    }
-
     /// Authenticates the connection as `principal`: the first time (or after a logout) with a
     /// new event queue, again for the same user by switching the session. Refused when the
     /// connection is authenticated as another user.
@@ -177,7 +168,7 @@ impl PhaseCell {
                 (Some(next), Ok(Authenticated::Again))
             }
             _ => {
-                let (sender, events) = mpsc::channel(CONNECTION_QUEUE);
+                let outbox = Arc::new(Outbox::new());
                 let epoch = phase.epoch + 1;
                 let datagrams = phase
                     .capabilities
@@ -185,13 +176,12 @@ impl PhaseCell {
                     .is_some_and(|caps| Capability::Datagrams.is_in(caps));
                 let next = Phase {
                     principal: Some(principal),
-                    events: Some(sender.clone()),
+                    events: Some(Arc::clone(&outbox)),
                     epoch,
                     ..phase.clone()
                 };
                 let first = Authenticated::First {
-                    sender,
-                    events,
+                    outbox,
                     datagrams,
                     epoch,
                 };
@@ -200,12 +190,12 @@ impl PhaseCell {
         })
     }
 
-    /// Undoes authentication: returns the principal it had, and drops the event queue's sender
-    /// (the writer finishes the event stream once the fan-out registration is gone too).
-    pub fn deauthenticate(&self) -> Option<Principal> {
+    /// Undoes authentication: returns the principal it had and the event queue, which the caller
+    /// closes (the writer then finishes the event stream).
+    pub fn deauthenticate(&self) -> (Option<Principal>, Option<Arc<Outbox>>) {
         self.transition(|phase| {
             if phase.principal.is_none() && phase.events.is_none() {
-                return (None, None);
+                return (None, (None, None));
             }
             let next = Phase {
                 principal: None,
@@ -213,7 +203,7 @@ impl PhaseCell {
                 epoch: phase.epoch + 1,
                 ..phase.clone()
             };
-            (Some(next), phase.principal)
+            (Some(next), (phase.principal, phase.events.clone()))
         })
     }
 
@@ -264,10 +254,15 @@ mod tests {
             panic!("first authentication");
         };
         assert!(cell.is_current(epoch));
-        assert_eq!(cell.deauthenticate(), Some(principal(7, 1)));
+        let (was, outbox) = cell.deauthenticate();
+        assert_eq!(was, Some(principal(7, 1)));
+        assert!(outbox.is_some(), "the queue goes to the caller, to close");
         assert!(!cell.is_current(epoch));
         assert_eq!(cell.session_mirror().load(Ordering::Acquire), 0);
-        assert!(cell.events().is_none());
+        assert!(
+            matches!(cell.deauthenticate(), (None, None)),
+            "nothing left to undo"
+        );
         assert!(matches!(
             cell.authenticate(principal(9, 4)),
             Ok(Authenticated::First { .. })

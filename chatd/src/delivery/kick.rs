@@ -1,10 +1,11 @@
 //! [`Kick`]: the server's decision to close one connection, with the close code that tells the
 //! client what to do next (protocol.md 6.4).
 //!
-//! Whoever decides (the hub for a slow consumer, a revocation, the event stream writer) calls
-//! [`Kick::close`]; the connection's own task waits on [`Kick::kicked`], finishes what the reason
-//! allows (a revoked session's farewell event), and closes with [`Kick::reason`]. The first
-//! reason wins: a connection kicked as a slow consumer and then revoked still closes once.
+//! Whoever decides (delivery's registry for a slow consumer or a revocation, the event stream
+//! writer) calls [`Kick::close`]; the connection's own task waits on [`Kick::kicked`], finishes
+//! what the reason allows (a revoked session's farewell event), and closes with
+//! [`Kick::reason`]. The first reason wins: a connection kicked as a slow consumer and then
+//! revoked still closes once.
 
 use std::sync::{Arc, OnceLock};
 

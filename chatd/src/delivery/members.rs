@@ -1,8 +1,12 @@
-//! A cache of chat membership, because every sent message needs its chat's member list for
-//! fan-out and authorization. Entries are dropped whenever membership changes on this node (and,
-//! in cluster mode, when a membership event arrives from another node, when this node stops
-//! hearing about a chat, and entirely after the cluster link was down). In cluster mode entries
-//! also expire after a short TTL, so a missed invalidation cannot keep a stale list for long.
+//! Chat membership as delivery sees it: the member cache that every send reads (for fan-out and
+//! authorization), the audience of one event, and what an event changes about membership.
+//!
+//! Cache entries are shared, immutable snapshots ([`Arc<ChatMembers>`]): a send hands its
+//! snapshot to delivery without copying the list. An entry is dropped when delivery sees an event
+//! that changes the chat's membership (committed here or relayed from another node, see
+//! [`MembershipChange`]), when this node stops hearing about the chat, and entirely after the
+//! cluster link was down. In cluster mode entries also expire after a short TTL, so a missed
+//! invalidation cannot keep a stale list for long.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,29 +15,150 @@ use std::time::{Duration, Instant};
 
 use chatproto::pb;
 
+use super::sharded::shard_of;
 use crate::store::{Store, StoreResult};
 
-/// The members of one chat and their roles.
+/// The members of one chat and their roles; immutable once built.
 #[derive(Debug, Clone, Default)]
 pub struct ChatMembers {
-    /// The chat's kind.
-    pub kind: pb::ChatKind,
-    /// (user id, role) of every current member.
-    pub members: Vec<(u64, pb::MemberRole)>,
+    kind: pb::ChatKind,
+    roles: HashMap<u64, pb::MemberRole>,
+    /// Every member's id, in the order delivery visits them (grouped by registry shard).
+    ids: Vec<u64>,
+}
+
+/// Orders user ids the way delivery visits them: grouped by registry shard, so a delivery takes
+/// each shard's lock once.
+pub(super) fn sort_for_delivery(ids: &mut [u64]) {
+    ids.sort_unstable_by_key(|&u| (shard_of(u), u));
 }
 
 impl ChatMembers {
-    /// The member's role, if they are one.
-    pub fn role_of(&self, user_id: u64) -> Option<pb::MemberRole> {
-        self.members
-            .iter()
-            .find(|(u, _)| *u == user_id)
-            .map(|(_, r)| *r)
+    /// A chat of `kind` with `members` (user id, role).
+    pub fn new(
+        kind: pb::ChatKind,
+        members: impl IntoIterator<Item = (u64, pb::MemberRole)>,
+    ) -> Self {
+        let roles: HashMap<u64, pb::MemberRole> = members.into_iter().collect();
+        let mut ids: Vec<u64> = roles.keys().copied().collect();
+        sort_for_delivery(&mut ids);
+        ChatMembers { kind, roles, ids }
     }
 
-    /// Every member's id.
-    pub fn ids(&self) -> Vec<u64> {
-        self.members.iter().map(|(u, _)| *u).collect()
+    /// The chat's kind.
+    pub fn kind(&self) -> pb::ChatKind {
+        self.kind
+    }
+
+    /// The member's role, if they are one.
+    pub fn role_of(&self, user_id: u64) -> Option<pb::MemberRole> {
+        self.roles.get(&user_id).copied()
+    }
+
+    /// Every member's id (in no meaningful order).
+    pub fn ids(&self) -> &[u64] {
+        &self.ids
+    }
+
+    /// How many members.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when nobody is a member.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Who gets a chat event on the node that committed it: the chat's members as the handler saw
+/// them (shared, not copied), plus users the event concerns who are not among them (members it
+/// adds).
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    members: Option<Arc<ChatMembers>>,
+    extra: Vec<u64>,
+}
+
+impl Audience {
+    /// The members of a chat.
+    pub fn members(members: Arc<ChatMembers>) -> Self {
+        Audience {
+            members: Some(members),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Exactly these users.
+    pub fn users(mut users: Vec<u64>) -> Self {
+        sort_for_delivery(&mut users);
+        users.dedup();
+        Audience {
+            members: None,
+            extra: users,
+        }
+    }
+
+    /// Also `users` (those already in it are not repeated).
+    pub fn and(mut self, users: &[u64]) -> Self {
+        let known = |u: &u64| {
+            self.members
+                .as_ref()
+                .is_some_and(|m| m.role_of(*u).is_some())
+                || self.extra.contains(u)
+        };
+        let new: Vec<u64> = users.iter().copied().filter(|u| !known(u)).collect();
+        self.extra.extend(new);
+        sort_for_delivery(&mut self.extra);
+        self.extra.dedup();
+        self
+    }
+
+    /// The users, as slices in delivery order (the members, then the others).
+    pub(super) fn parts(&self) -> [&[u64]; 2] {
+        [
+            self.members.as_deref().map_or(&[][..], ChatMembers::ids),
+            &self.extra,
+        ]
+    }
+}
+
+/// What a chat event changes about membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// New members.
+    pub added: Vec<u64>,
+    /// Members removed (or who left).
+    pub removed: Vec<u64>,
+    /// The chat is deleted.
+    pub deleted: bool,
+}
+
+impl MembershipChange {
+    /// The membership change `event` makes, `None` for events that change neither members nor
+    /// roles. Role changes give an empty change (member caches must still drop the chat).
+    pub fn of(event: &pb::ChatEvent) -> Option<MembershipChange> {
+        use pb::chat_event::Body as B;
+        match event.body.as_ref()? {
+            B::ChatCreated(chat) => Some(MembershipChange {
+                added: chat.members.iter().map(|m| m.user_id).collect(),
+                ..Default::default()
+            }),
+            B::MembersAdded(added) => Some(MembershipChange {
+                added: added.members.iter().map(|m| m.user_id).collect(),
+                ..Default::default()
+            }),
+            B::MemberRemoved(removed) => Some(MembershipChange {
+                removed: vec![removed.user_id],
+                ..Default::default()
+            }),
+            B::MemberRoleChanged(_) => Some(MembershipChange::default()),
+            B::ChatDeleted(_) => Some(MembershipChange {
+                deleted: true,
+                ..Default::default()
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -52,6 +177,11 @@ pub struct MemberCache {
 const MAX_ENTRIES: usize = 50_000;
 
 impl MemberCache {
+    /// A cache whose entries never expire (one node: every change is seen here).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// A cache whose entries expire `ttl` after they were loaded.
     pub fn with_ttl(ttl: Duration) -> Self {
         MemberCache {
@@ -60,17 +190,17 @@ impl MemberCache {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Arc<ChatMembers>, Instant)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The members of a chat, from the cache or the store. `None` when the chat does not exist.
     pub async fn get(
         &self,
         store: &dyn Store,
         chat_id: u64,
     ) -> StoreResult<Option<Arc<ChatMembers>>> {
-        if let Some((hit, loaded)) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&chat_id)
+        if let Some((hit, loaded)) = self.lock().get(&chat_id)
             && self.ttl.is_none_or(|ttl| loaded.elapsed() < ttl)
         {
             return Ok(Some(hit.clone()));
@@ -80,11 +210,11 @@ impl MemberCache {
             return Ok(None);
         };
         let members = store.members(chat_id).await?;
-        let entry = Arc::new(ChatMembers {
-            kind: chat.kind,
-            members: members.into_iter().map(|m| (m.user_id, m.role)).collect(),
-        });
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = Arc::new(ChatMembers::new(
+            chat.kind,
+            members.into_iter().map(|m| (m.user_id, m.role)),
+        ));
+        let mut entries = self.lock();
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return Ok(Some(entry));
         }
@@ -97,15 +227,86 @@ impl MemberCache {
 
     /// Forgets a chat (its membership or kind changed).
     pub fn invalidate(&self, chat_id: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.lock();
         self.epoch.fetch_add(1, Ordering::SeqCst);
         entries.remove(&chat_id);
     }
 
     /// Forgets every chat (invalidations may have been missed).
     pub fn clear(&self) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.lock();
         self.epoch.fetch_add(1, Ordering::SeqCst);
         entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_changes_from_events() {
+        let event = |body| pb::ChatEvent {
+            chat_id: 1,
+            seq: 2,
+            body: Some(body),
+            ..Default::default()
+        };
+        use pb::chat_event::Body as B;
+        let member = |user_id| pb::Member {
+            user_id,
+            ..Default::default()
+        };
+        let created = event(B::ChatCreated(pb::Chat {
+            members: vec![member(4), member(5)],
+            ..Default::default()
+        }));
+        assert_eq!(
+            MembershipChange::of(&created).expect("change").added,
+            [4, 5]
+        );
+        let added = event(B::MembersAdded(pb::MembersAdded {
+            members: vec![member(9)],
+        }));
+        assert_eq!(MembershipChange::of(&added).expect("change").added, [9]);
+        let removed = event(B::MemberRemoved(pb::MemberRemoved {
+            user_id: 4,
+            left: true,
+        }));
+        assert_eq!(MembershipChange::of(&removed).expect("change").removed, [4]);
+        let role = event(B::MemberRoleChanged(pb::MemberRoleChanged {
+            user_id: 4,
+            role: 2,
+        }));
+        assert_eq!(
+            MembershipChange::of(&role),
+            Some(MembershipChange::default())
+        );
+        assert!(
+            MembershipChange::of(&event(B::ChatDeleted(pb::ChatDeleted {})))
+                .expect("change")
+                .deleted
+        );
+        assert_eq!(
+            MembershipChange::of(&event(B::MessageDeleted(pb::MessageDeleted {
+                message_seq: 1
+            }))),
+            None
+        );
+    }
+
+    #[test]
+    fn audiences_name_each_user_once() {
+        let members = Arc::new(ChatMembers::new(
+            pb::ChatKind::Group,
+            [(1, pb::MemberRole::Owner), (2, pb::MemberRole::Member)],
+        ));
+        let audience = Audience::members(members).and(&[2, 3, 3]);
+        let mut all: Vec<u64> = audience.parts().concat();
+        all.sort_unstable();
+        assert_eq!(all, vec![1, 2, 3]);
+        let mut users = Audience::users(vec![5, 4, 5]).parts().concat();
+        users.sort_unstable();
+        assert_eq!(users, vec![4, 5]);
     }
 }

@@ -1,14 +1,419 @@
 //! Delivery: getting events from the handlers that create them to every connection that should
-//! see them, on this node and (in cluster mode) on the others.
+//! see them, on this node and on the others.
+//!
+//! [`Delivery`] is the one face handlers call: [`append`](Delivery::append) a committed chat
+//! event, [`notify`](Delivery::notify) users of an unsequenced event, send
+//! [`typing`](Delivery::typing), [`kick`](Delivery::kick) connections, announce presence. The
+//! connection layer [`attach`](Delivery::attach)es and [`detach`](Delivery::detach)es
+//! connections. Nothing else reaches a connection's queue.
+//!
+//! # The send path
+//! A handler commits a message, then calls `append` with the event and its audience (the member
+//! list it already holds, shared, not copied). The event is encoded once per class of viewer
+//! ([`redact`]); the relay gets it first (one message per chat, queued without waiting for
+//! Redis); then the chat's sequencer shard ([`sequencer`]) releases it in seq order: under that
+//! shard's lock, each recipient's connections ([`registry`], sharded by user) get the frame of
+//! their viewer class pushed onto their queue ([`outbox`]), which the connection's writer
+//! drains in coalesced stream writes. Other nodes receive the relayed event, resolve its
+//! recipients among their own connections from the chat's interest, and release it through
+//! their own sequencer and redaction.
 //!
 //! # Layout
-//! - [`fanout`]: the one API handlers call; local hub first, then the cluster broker.
-//! - [`hub`]: this node's connections and the per-chat sequencer.
-//! - [`members`]: the chat membership cache fan-out reads.
+//! - [`redact`]: frames per viewer class; the only place frames are made.
+//! - [`outbox`]: one connection's queue; [`registry`]: this node's connections and viewers.
+//! - [`sequencer`]: per-chat order and interest, sharded by chat.
+//! - [`relay`]: the cross-node transport (trait, and the in-process implementation).
+//! - [`members`]: the membership cache, audiences, membership changes.
 //! - [`presence`]: who is online, told to those who may know.
+//! - [`kick`]: the decision to close one connection, with its close code.
 
-pub mod fanout;
-pub mod hub;
 pub mod kick;
 pub mod members;
+pub mod outbox;
 pub mod presence;
+pub mod redact;
+pub mod registry;
+pub mod relay;
+mod sequencer;
+mod sharded;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use chatproto::pb;
+
+use self::members::{Audience, ChatMembers, MemberCache, MembershipChange};
+use self::redact::{ChatEventFrames, NoticeFrames, Viewer};
+use self::registry::{ConnHandle, Registry};
+use self::relay::{Inbound, Relay};
+use self::sequencer::{Context, Route, Sequenced, Sequencer};
+use crate::store::{Store, StoreResult};
+
+/// How often events held back for ordering are checked.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Delivery on this node and, through its relay, on the others. Shared behind an `Arc`.
+pub struct Delivery {
+    store: Arc<dyn Store>,
+    relay: Arc<dyn Relay>,
+    registry: Registry,
+    sequencer: Sequencer,
+    members: MemberCache,
+    /// Bumped by every block change, so an attach that read blocks before one reads them again.
+    blocks_epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("relay", &self.relay)
+            .field("connections", &self.registry.connection_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// Delivery reading `store` (blocks, presence, membership) and reaching other nodes through
+    /// `relay`, with `members` as its membership cache. Call [`start`](Self::start) inside a
+    /// runtime.
+    pub fn new(store: Arc<dyn Store>, relay: Arc<dyn Relay>, members: MemberCache) -> Arc<Self> {
+        Arc::new(Delivery {
+            store,
+            relay,
+            registry: Registry::new(),
+            sequencer: Sequencer::default(),
+            members,
+            blocks_epoch: AtomicU64::new(0),
+        })
+    }
+
+    /// Starts the background work: releasing events held back for longer than the reorder wait.
+    /// It ends when the last handle to this delivery is dropped.
+    pub fn start(self: &Arc<Self>) {
+        let weak: Weak<Delivery> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(delivery) = weak.upgrade() else {
+                    return;
+                };
+                delivery.flush_stale(Instant::now());
+            }
+        });
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            registry: &self.registry,
+            members: &self.members,
+            relay: self.relay.networked().then_some(&*self.relay),
+        }
+    }
+
+    /// Releases events held back for longer than the reorder wait (their predecessor's handler
+    /// failed after its commit). Clients fill any gap from the store.
+    pub fn flush_stale(&self, now: Instant) {
+        self.sequencer.flush_stale(&self.context(), now);
+    }
+
+    /// The membership cache.
+    pub fn members(&self) -> &MemberCache {
+        &self.members
+    }
+
+    /// The relay.
+    pub fn relay(&self) -> &Arc<dyn Relay> {
+        &self.relay
+    }
+
+    // ---- what handlers send ----------------------------------------------------------------
+
+    /// Delivers a committed chat event to `audience` on this node and to the chat's members on
+    /// every other node, in seq order per chat, each viewer getting their redacted form. An
+    /// event that changes membership drops the chat from the member cache first.
+    pub fn append(&self, event: pb::ChatEvent, audience: Audience) {
+        let change = MembershipChange::of(&event);
+        if change.is_some() {
+            self.members.invalidate(event.chat_id);
+        }
+        let frames = ChatEventFrames::committed(event);
+        self.relay.chat_event(&frames, change.as_ref());
+        self.sequencer.publish(
+            &self.context(),
+            Sequenced {
+                frames,
+                route: Route::Audience(audience),
+                change,
+            },
+        );
+    }
+
+    /// Delivers an unsequenced event to every connection of `users` (on every node) that may see
+    /// it, except `skip_conn` (a connection of this node).
+    pub fn notify(&self, users: &[u64], event: &pb::Event, skip_conn: Option<u64>) {
+        self.notify_routed(users, None, event, skip_conn);
+    }
+
+    /// [`notify`](Self::notify) for members of `chat_id` (receipts): other nodes get it with the
+    /// chat's events.
+    pub fn notify_chat(
+        &self,
+        chat_id: u64,
+        users: &[u64],
+        event: &pb::Event,
+        skip_conn: Option<u64>,
+    ) {
+        self.notify_routed(users, Some(chat_id), event, skip_conn);
+    }
+
+    fn notify_routed(
+        &self,
+        users: &[u64],
+        chat_id: Option<u64>,
+        event: &pb::Event,
+        skip_conn: Option<u64>,
+    ) {
+        if users.is_empty() {
+            return;
+        }
+        let notice = NoticeFrames::new(event);
+        self.registry.deliver_notice(users, &notice, skip_conn);
+        self.relay.notice(users, chat_id, &notice);
+    }
+
+    /// Delivers an event to one connection of this node (a goodbye before a drain).
+    pub fn notify_connection(&self, user_id: u64, conn_id: u64, event: &pb::Event) {
+        self.registry
+            .deliver_to_conn(user_id, conn_id, &NoticeFrames::new(event));
+    }
+
+    /// Sends `sender`'s typing signal in a chat to its other members, except those the sender
+    /// blocked and those who blocked the sender. Returns how many went as datagrams here.
+    pub fn typing(
+        &self,
+        chat_id: u64,
+        sender: u64,
+        members: &ChatMembers,
+        expires_in_ms: u32,
+    ) -> u64 {
+        let Some(viewer) = self.registry.viewer(sender) else {
+            // The typist's connection is gone.
+            return 0;
+        };
+        let candidates: Vec<u64> = members
+            .ids()
+            .iter()
+            .copied()
+            .filter(|u| *u != sender && !viewer.blocks(*u))
+            .collect();
+        let datagrams = self.registry.deliver_typing(
+            &candidates,
+            pb::Typing {
+                chat_id,
+                user_id: sender,
+                expires_in_ms,
+            },
+        );
+        self.relay
+            .typing(chat_id, sender, &candidates, expires_in_ms);
+        datagrams
+    }
+
+    /// Closes every connection of `user_id` (or of one session of theirs) on every node, after
+    /// writing `farewell` on their event streams.
+    pub fn kick(&self, user_id: u64, session_id: Option<u64>, farewell: &pb::Event) {
+        let farewell = NoticeFrames::new(farewell);
+        self.registry.kick(user_id, session_id, &farewell);
+        self.relay.kick(user_id, session_id, &farewell);
+    }
+
+    /// Closes the user's connections on this node without a farewell (`RESYNC`): their clients
+    /// reconnect (to this node or another) and catch up from the store. Returns how many there
+    /// were.
+    pub fn drop_connections(&self, user_id: u64) -> usize {
+        self.registry.drop_connections(user_id)
+    }
+
+    /// The user's blocks changed (they blocked or unblocked someone): what their connections
+    /// get changes at once here, and on the other nodes as soon as they hear of it.
+    pub async fn blocks_changed(&self, user_id: u64) -> StoreResult<()> {
+        self.blocks_epoch.fetch_add(1, Ordering::SeqCst);
+        self.reload_viewer(user_id).await?;
+        self.relay.blocks_changed(user_id);
+        Ok(())
+    }
+
+    async fn load_viewer(&self, user_id: u64) -> StoreResult<Arc<Viewer>> {
+        Ok(Arc::new(Viewer::load(&*self.store, user_id).await?))
+    }
+
+    async fn reload_viewer(&self, user_id: u64) -> StoreResult<()> {
+        if self.registry.is_online(user_id) {
+            let viewer = self.load_viewer(user_id).await?;
+            self.registry.set_viewer(viewer);
+        }
+        Ok(())
+    }
+
+    // ---- connections -------------------------------------------------------------------------
+
+    /// A fresh connection id.
+    pub fn next_conn_id(&self) -> u64 {
+        self.registry.next_conn_id()
+    }
+
+    /// Registers an authenticated connection for delivery. On the user's first connection here
+    /// this also subscribes what they need on the other nodes and announces their presence;
+    /// it returns once that is in place, so anything committed after the caller answers reaches
+    /// the connection live or by catch-up.
+    pub async fn attach(&self, handle: ConnHandle) -> StoreResult<()> {
+        let user_id = handle.user_id;
+        let epoch = self.blocks_epoch.load(Ordering::SeqCst);
+        let viewer = match self.registry.viewer(user_id) {
+            Some(viewer) => viewer,
+            None => self.load_viewer(user_id).await?,
+        };
+        let first = self.registry.register(handle, viewer);
+        if self.blocks_epoch.load(Ordering::SeqCst) != epoch {
+            self.reload_viewer(user_id).await?;
+        }
+        if first {
+            self.relay.user_connected(user_id).await;
+            if self.relay.networked() {
+                self.hear_chats_of(user_id).await;
+            }
+            self.presence_connected(user_id).await;
+        }
+        Ok(())
+    }
+
+    /// Subscribes the chats of a user who just came online here.
+    async fn hear_chats_of(&self, user_id: u64) {
+        let chats: Vec<u64> = match self.store.heads(user_id, &[]).await {
+            Ok(heads) => heads
+                .into_iter()
+                .filter(|h| h.member)
+                .map(|h| h.chat_id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(user_id, error = %e, "cannot list the user's chats: no live chat events from other nodes");
+                return;
+            }
+        };
+        let confirmations =
+            self.sequencer
+                .user_joined_chats(&self.context(), &*self.relay, user_id, &chats);
+        futures_util::future::join_all(confirmations).await;
+    }
+
+    /// Unregisters a connection; on the user's last connection here, releases what they held
+    /// and announces them offline (unless they are online elsewhere).
+    pub async fn detach(&self, user_id: u64, conn_id: u64) {
+        if !self.registry.unregister(user_id, conn_id) {
+            return;
+        }
+        if self.relay.networked() {
+            self.sequencer
+                .user_left(&self.context(), &*self.relay, user_id);
+        }
+        self.relay.user_disconnected(user_id);
+        self.presence_disconnected(user_id).await;
+    }
+
+    /// Authenticated connections on this node.
+    pub fn connection_count(&self) -> usize {
+        self.registry.connection_count()
+    }
+
+    /// True when the user has a connection on this node.
+    pub fn is_local(&self, user_id: u64) -> bool {
+        self.registry.is_online(user_id)
+    }
+
+    /// Every user with a connection on this node.
+    pub fn local_users(&self) -> Vec<u64> {
+        self.registry.local_users()
+    }
+
+    /// Frames handed to connections on this node so far.
+    pub fn frames_sent(&self) -> u64 {
+        self.registry.frames_sent()
+    }
+
+    /// Chats this node hears about from others (those with members connected here).
+    pub fn chats_heard(&self) -> usize {
+        self.sequencer.chats_heard()
+    }
+}
+
+#[async_trait::async_trait]
+impl Inbound for Delivery {
+    fn relayed_chat_event(
+        &self,
+        frames: Arc<ChatEventFrames>,
+        change: Option<MembershipChange>,
+        joiner: Option<u64>,
+    ) {
+        if change.is_some() {
+            self.members.invalidate(frames.chat_id());
+        }
+        let route = match joiner {
+            Some(user) if !self.registry.is_online(user) => return,
+            Some(user) => Route::Joiner(user),
+            // Added members get their own copy.
+            None => Route::LocalMembers {
+                except: change.as_ref().map(|c| c.added.clone()).unwrap_or_default(),
+            },
+        };
+        self.sequencer.publish(
+            &self.context(),
+            Sequenced {
+                frames,
+                route,
+                change,
+            },
+        );
+    }
+
+    fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>) {
+        self.registry.deliver_notice(users, &notice, None);
+    }
+
+    fn relayed_typing(
+        &self,
+        chat_id: u64,
+        sender: u64,
+        candidates: &[u64],
+        expires_in_ms: u32,
+    ) -> u64 {
+        self.registry.deliver_typing(
+            candidates,
+            pb::Typing {
+                chat_id,
+                user_id: sender,
+                expires_in_ms,
+            },
+        )
+    }
+
+    fn relayed_kick(&self, user_id: u64, session_id: Option<u64>, farewell: Arc<NoticeFrames>) {
+        self.registry.kick(user_id, session_id, &farewell);
+    }
+
+    async fn relayed_blocks_changed(&self, user_id: u64) {
+        self.blocks_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = self.reload_viewer(user_id).await {
+            tracing::warn!(user_id, error = %e, "cannot reload the user's blocks");
+        }
+    }
+
+    fn relay_resubscribed(&self) {
+        self.sequencer.forget_all(&self.context());
+        self.members.clear();
+    }
+}

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use chatproto::pb;
 
-use crate::delivery::members::ChatMembers;
+use crate::delivery::members::{Audience, ChatMembers};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -48,21 +48,21 @@ pub struct Membership {
 impl Membership {
     /// The chat's kind.
     pub fn kind(&self) -> pb::ChatKind {
-        self.members.kind
+        self.members.kind()
     }
 
     /// The other member of a private chat (none when they were deleted).
     pub fn peer(&self) -> Option<u64> {
         self.members
-            .members
+            .ids()
             .iter()
-            .map(|(u, _)| *u)
+            .copied()
             .find(|u| *u != self.user_id)
     }
 
-    /// Every member's id.
-    pub fn member_ids(&self) -> Vec<u64> {
-        self.members.ids()
+    /// Who gets an event of this chat: its members as read (shared, not copied).
+    pub fn audience(&self) -> Audience {
+        Audience::members(self.members.clone())
     }
 
     /// PERMISSION_DENIED unless the caller is an admin or the owner.
@@ -101,7 +101,8 @@ pub async fn member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<M
         return Err(chat_not_found());
     }
     let members = state
-        .members
+        .delivery
+        .members()
         .get(state.store.as_ref(), chat_id)
         .await?
         .ok_or_else(chat_not_found)?;
@@ -276,10 +277,7 @@ mod tests {
         let m = Membership {
             user_id: 2,
             role: R::Member,
-            members: Arc::new(ChatMembers {
-                kind: K::Group,
-                members: vec![(2, R::Member)],
-            }),
+            members: Arc::new(ChatMembers::new(K::Group, [(2, R::Member)])),
         };
         assert!(Reader::Member(m).check_seq(u64::MAX).is_ok());
     }

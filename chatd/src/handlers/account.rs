@@ -32,15 +32,15 @@ fn session_revoked_event(reason: &str) -> pb::Event {
 pub fn kick_sessions(ctx: &ConnCtx, user_id: u64, sessions: &[u64], reason: &str) {
     let event = session_revoked_event(reason);
     for session in sessions {
-        ctx.state.fanout.kick_user(user_id, Some(*session), &event);
+        ctx.state.delivery.kick(user_id, Some(*session), &event);
     }
 }
 
 /// Closes every live connection of `user_id`, on every node.
 pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
     ctx.state
-        .fanout
-        .kick_user(user_id, None, &session_revoked_event(reason));
+        .delivery
+        .kick(user_id, None, &session_revoked_event(reason));
 }
 
 /// RATE_LIMITED, counted in the metrics.

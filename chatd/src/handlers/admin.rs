@@ -14,6 +14,7 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{NewAccount, create_user, kick_sessions, kick_user, session_view};
 use crate::handlers::hello::SERVER_NAME;
@@ -68,7 +69,7 @@ pub async fn admin_list_users(ctx: &ConnCtx, req: pb::AdminListUsers) -> ApiResu
         .list_users(&query, after.as_deref(), limit + 1)
         .await?;
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
-    let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
+    let online = ctx.state.delivery.online_among(&ids).await;
     let views = users
         .iter()
         .map(|u| user_view(u, admin, true, online.contains(&u.id)))
@@ -254,10 +255,9 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             ),
             None => {
                 let event = store.delete_chat(chat_id, admin, now).await?;
-                ctx.state.members.invalidate(chat_id);
                 ctx.state
-                    .fanout
-                    .publish_chat_event(vec![user_id], &event, None);
+                    .delivery
+                    .append(event, Audience::users(vec![user_id]));
                 return Ok(());
             }
         }
@@ -267,14 +267,11 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
             .remove_member(chat_id, admin, user_id, false, now)
             .await?,
     );
-    ctx.state.members.invalidate(chat_id);
-    let mut recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
-    recipients.sort_unstable();
-    recipients.dedup();
-    for event in &events {
+    let recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
+    for event in events {
         ctx.state
-            .fanout
-            .publish_chat_event(recipients.clone(), event, None);
+            .delivery
+            .append(event, Audience::users(recipients.clone()));
     }
     Ok(())
 }
@@ -337,7 +334,7 @@ pub async fn admin_stats(ctx: &ConnCtx, _req: pb::AdminStats) -> ApiResult<Answe
         users: counts.users,
         chats: counts.chats,
         messages: counts.messages,
-        connections: ctx.state.hub.connection_count() as u64,
+        connections: ctx.state.delivery.connection_count() as u64,
         uptime_ms: i64::try_from(uptime.as_millis()).unwrap_or(i64::MAX),
         server_name: SERVER_NAME.to_owned(),
         node_id: ctx.state.settings.node_id.clone(),

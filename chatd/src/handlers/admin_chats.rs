@@ -10,12 +10,13 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{chat_not_found, message_not_found};
 use crate::handlers::admin::require_admin;
 use crate::handlers::cursor::IdList;
 use crate::handlers::page::Page;
-use crate::handlers::views::{chat_outside_view, member_to_pb, publish};
+use crate::handlers::views::{chat_outside_view, member_to_pb};
 use crate::state::now_ms;
 use crate::store::{AllChatsQuery, ChatRecord, ConflictKind, StoreError};
 use crate::validate;
@@ -202,7 +203,9 @@ async fn delete_for_everyone(
         .await
     {
         Ok(event) => {
-            publish(&ctx.state, recipients.to_vec(), &event).await;
+            ctx.state
+                .delivery
+                .append(event, Audience::users(recipients.to_vec()));
             Ok(true)
         }
         Err(StoreError::Conflict(ConflictKind::MessageDeleted) | StoreError::NotFound("chat")) => {

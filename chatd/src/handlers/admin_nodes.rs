@@ -24,7 +24,7 @@ fn this_node(state: &AppState) -> pb::NodeStatus {
     pb::NodeStatus {
         node_id: state.settings.node_id.clone(),
         addr: state.node.addr().to_owned(),
-        connections: state.hub.connection_count() as u64,
+        connections: state.delivery.connection_count() as u64,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at_ms: state.node.started_at_ms,
         heartbeat_at_ms: 0,

@@ -11,12 +11,14 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::members::Audience;
+use crate::delivery::redact::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, blocked_either_way, chat_not_found};
 use crate::handlers::admin::is_server_admin;
 use crate::handlers::cursor::ChatListCursor;
 use crate::handlers::page::Page;
-use crate::handlers::views::{Viewer, chat_to_pb, chat_view, publish};
+use crate::handlers::views::{chat_to_pb, chat_view};
 use crate::state::{AppState, now_ms};
 use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
 use crate::validate;
@@ -54,7 +56,9 @@ pub async fn create_private_chat(ctx: &ConnCtx, req: pb::CreatePrivateChat) -> A
     if created {
         // The store returns the record only; chat_created is the chat's first event.
         for event in state.store.events(chat.id, 0, 1, 1).await? {
-            publish(state, vec![me, req.user_id], &event).await;
+            state
+                .delivery
+                .append(event, Audience::users(vec![me, req.user_id]));
         }
     }
     Ok(Answer::Chat(chat_view(state, chat.id, me, true).await?))
@@ -105,7 +109,7 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
         .await?;
     let mut recipients = member_ids;
     recipients.push(me);
-    publish(state, recipients, &event).await;
+    state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Chat(chat_view(state, chat.id, me, true).await?))
 }
 
@@ -172,7 +176,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
             .store
             .update_chat(req.chat_id, me, patch, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event).await;
+        state.delivery.append(event, m.audience());
     }
     Ok(Answer::Chat(
         chat_view(state, req.chat_id, me, false).await?,
@@ -218,8 +222,7 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
         .map(|m| m.user_id)
         .collect();
     let event = state.store.delete_chat(req.chat_id, me, now_ms()).await?;
-    state.members.invalidate(req.chat_id);
-    publish(state, recipients, &event).await;
+    state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -248,7 +251,7 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
     if !changes {
         return Ok(Answer::Chat(chat_to_pb(
             &view,
-            &Viewer::load(state, me).await?,
+            &Viewer::load(&*state.store, me).await?,
         )));
     }
     let patch = UserChatPatch {
@@ -257,16 +260,14 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
         archived: req.archived,
     };
     view.state = state.store.set_user_state(req.chat_id, me, patch).await?;
-    let chat = chat_to_pb(&view, &Viewer::load(state, me).await?);
+    let chat = chat_to_pb(&view, &Viewer::load(&*state.store, me).await?);
     let changed = pb::Event {
         kind: Some(pb::event::Kind::ChatState(pb::ChatStateChanged {
             chat_id: req.chat_id,
             state: chat.state,
         })),
     };
-    state
-        .fanout
-        .deliver_event(&[me], &changed, Some(ctx.conn_id));
+    state.delivery.notify(&[me], &changed, Some(ctx.conn_id));
     Ok(Answer::Chat(chat))
 }
 
@@ -287,7 +288,7 @@ pub async fn list_chats(ctx: &ConnCtx, req: pb::ListChats) -> ApiResult<Answer> 
         limit: limit + 1,
     };
     let rows = state.store.user_chats(me, query).await?;
-    let viewer = Viewer::load(state, me).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
     let page = Page::fill(limit, rows.iter().map(|uc| chat_to_pb(uc, &viewer)))?;
     let next_cursor = match page.items().last() {
         Some(last) if page.more() => ChatListCursor {

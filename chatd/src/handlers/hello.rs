@@ -89,5 +89,7 @@ fn steer(ctx: &ConnCtx, capabilities: &[String]) -> Option<String> {
         return None;
     }
     let cluster = state.cluster.as_ref()?;
-    cluster.registry.steer(state.hub.connection_count() as u64)
+    cluster
+        .registry
+        .steer(state.delivery.connection_count() as u64)
 }

@@ -8,11 +8,11 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::{Viewer, redact_message};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, message_not_found};
 use crate::handlers::cursor::{EditsCursor, SearchCursor};
 use crate::handlers::page::Page;
-use crate::handlers::views::{Viewer, redact_message};
 use crate::store::{HistoryQuery, SearchQuery};
 use crate::validate;
 
@@ -39,7 +39,7 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
         limit,
     };
     let mut messages = state.store.history(query).await?;
-    let viewer = Viewer::load(state, me).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
     for message in &mut messages {
         redact_message(message, &viewer);
     }
@@ -84,7 +84,7 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
     if chats.is_empty() {
         return Ok(Answer::Messages(pb::MessageList::default()));
     }
-    let viewer = Viewer::load(state, me).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
     let query = SearchQuery {
         viewer: me,
         text,
@@ -125,7 +125,10 @@ pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiRe
         .message(req.chat_id, req.seq)
         .await?
         .ok_or_else(message_not_found)?;
-    if Viewer::load(state, me).await?.blocks(message.sender_id) {
+    if Viewer::load(&*state.store, me)
+        .await?
+        .blocks(message.sender_id)
+    {
         // A placeholder has no edits to show (spec 9.2).
         return Ok(Answer::Edits(pb::EditList::default()));
     }

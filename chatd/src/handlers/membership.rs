@@ -1,8 +1,8 @@
 //! Group and channel membership: adding, removing and leaving, roles, and ownership.
 //!
-//! After every change the member cache entry of the chat is dropped, and the event goes to the
-//! members after the change plus, for a removal, the removed user (so every device of theirs
-//! learns it). Private chats have no membership to manage: those requests are PERMISSION_DENIED.
+//! Every change's event goes to the members before the change plus those it adds (so a removed
+//! user's devices learn it too); delivery drops the chat's member cache entry as it goes.
+//! Private chats have no membership to manage: those requests are PERMISSION_DENIED.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -11,7 +11,7 @@ use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, may_remove};
 use crate::handlers::chats::{MAX_CHAT_MEMBERS, check_invitees};
-use crate::handlers::views::{chat_view, publish};
+use crate::handlers::views::chat_view;
 use crate::state::now_ms;
 
 fn member_not_found() -> ApiError {
@@ -50,7 +50,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     if ids.is_empty() {
         return Err(ApiError::conflict("already members"));
     }
-    if m.members.members.len() + ids.len() > MAX_CHAT_MEMBERS as usize {
+    if m.members.len() + ids.len() > MAX_CHAT_MEMBERS as usize {
         return Err(ApiError::conflict(format!(
             "a chat has at most {MAX_CHAT_MEMBERS} members"
         )));
@@ -60,10 +60,7 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
         .store
         .add_members(req.chat_id, me, &ids, now_ms())
         .await?;
-    state.members.invalidate(req.chat_id);
-    let mut recipients = m.member_ids();
-    recipients.extend_from_slice(&ids);
-    publish(state, recipients, &event).await;
+    state.delivery.append(event, m.audience().and(&ids));
     Ok(Answer::Chat(chat_view(state, req.chat_id, me, true).await?))
 }
 
@@ -93,9 +90,8 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
         .store
         .remove_member(req.chat_id, me, req.user_id, false, now_ms())
         .await?;
-    state.members.invalidate(req.chat_id);
     // The members before the change: those after it plus the removed user.
-    publish(state, m.member_ids(), &event).await;
+    state.delivery.append(event, m.audience());
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -115,8 +111,7 @@ pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> 
         .store
         .remove_member(req.chat_id, me, me, true, now_ms())
         .await?;
-    state.members.invalidate(req.chat_id);
-    publish(state, m.member_ids(), &event).await;
+    state.delivery.append(event, m.audience());
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -151,8 +146,7 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
             .store
             .set_member_role(req.chat_id, me, req.user_id, role, now_ms())
             .await?;
-        state.members.invalidate(req.chat_id);
-        publish(state, m.member_ids(), &event).await;
+        state.delivery.append(event, m.audience());
     }
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -177,10 +171,8 @@ pub async fn transfer_ownership(ctx: &ConnCtx, req: pb::TransferOwnership) -> Ap
         .store
         .transfer_ownership(req.chat_id, me, req.user_id, now_ms())
         .await?;
-    state.members.invalidate(req.chat_id);
-    let recipients = m.member_ids();
-    for event in &events {
-        publish(state, recipients.clone(), event).await;
+    for event in events {
+        state.delivery.append(event, m.audience());
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -9,10 +9,10 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::{MAX_REACTION_EMOJI, Viewer, redact_message};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
-use crate::handlers::views::{MAX_REACTION_EMOJI, Viewer, publish, redact_message};
 use crate::state::{AppState, now_ms};
 use crate::store::NewMessage;
 use crate::validate;
@@ -144,7 +144,10 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
         .filter(|m| !m.deleted)
         .ok_or_else(message_not_found)?;
     // The caller sees a placeholder there: nothing to copy (spec 9.2).
-    if Viewer::load(state, me).await?.blocks(source.sender_id) {
+    if Viewer::load(&*state.store, me)
+        .await?
+        .blocks(source.sender_id)
+    {
         return Err(message_not_found());
     }
     Ok(source)
@@ -214,9 +217,9 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
             now_ms: now_ms(),
         })
         .await?;
-    if let Some(event) = &outcome.event {
+    if let Some(event) = outcome.event {
         state.metrics.messages_persisted(1);
-        publish(state, m.member_ids(), event).await;
+        state.delivery.append(event, m.audience());
     }
     Ok(Answer::Message(outcome.message))
 }
@@ -253,7 +256,7 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
             .store
             .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event).await;
+        state.delivery.append(event, m.audience());
         edited
     };
     redact_message(&mut answer, &Viewer::own(me));
@@ -289,7 +292,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
             .store
             .delete_message(req.chat_id, req.seq, me, now_ms())
             .await?;
-        publish(state, m.member_ids(), &event).await;
+        state.delivery.append(event, m.audience());
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {
@@ -298,7 +301,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
                 seq: req.seq,
             })),
         };
-        state.fanout.deliver_event(&[me], &hidden, None);
+        state.delivery.notify(&[me], &hidden, None);
     }
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -331,12 +334,12 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         .await?
     {
         Some((updated, event)) => {
-            publish(state, m.member_ids(), &event).await;
+            state.delivery.append(event, m.audience());
             updated
         }
         None => message,
     };
-    redact_message(&mut result, &Viewer::load(state, me).await?);
+    redact_message(&mut result, &Viewer::load(&*state.store, me).await?);
     Ok(Answer::Message(result))
 }
 

@@ -103,8 +103,8 @@ impl<T: Message> Page<T> {
 /// proof (compile-time assertions) that each fits a page. Sizes count the item's own key and
 /// length as a repeated field of a list (field numbers below 16: one key byte).
 pub mod max {
+    use crate::delivery::redact::{MAX_REACTION_EMOJI, MAX_REACTION_USERS_SHOWN};
     use crate::handlers::mentions::MAX_MENTIONS;
-    use crate::handlers::views::{MAX_REACTION_EMOJI, MAX_REACTION_USERS_SHOWN};
     use crate::validate::{
         EMAIL_BYTES, MAX_BIO_CHARS, MAX_CLIENT_MSG_ID_BYTES, MAX_DESCRIPTION_CHARS,
         MAX_DISPLAY_NAME_CHARS, MAX_EMOJI_BYTES, MAX_FILE_ID_BYTES, MAX_TEXT_CHARS,
@@ -164,7 +164,7 @@ pub mod max {
     );
 
     /// `Message` as a view shows it (reactions capped by
-    /// [`cap_reactions`](crate::handlers::views::cap_reactions)).
+    /// [`cap_reactions`](crate::delivery::redact::cap_reactions)).
     pub const MESSAGE: usize = field(
         3 * NUM // chat_id, seq, sender_id
             + NUM // kind
@@ -314,10 +314,10 @@ mod tests {
             edited_at_ms: i64::MIN,
             deleted: true,
             deleted_at_ms: i64::MIN,
-            reactions: (0..crate::handlers::views::MAX_REACTION_EMOJI)
+            reactions: (0..crate::delivery::redact::MAX_REACTION_EMOJI)
                 .map(|_| pb::Reaction {
                     emoji: "e".repeat(crate::validate::MAX_EMOJI_BYTES),
-                    user_ids: vec![u64::MAX; crate::handlers::views::MAX_REACTION_USERS_SHOWN + 1],
+                    user_ids: vec![u64::MAX; crate::delivery::redact::MAX_REACTION_USERS_SHOWN + 1],
                     count: u32::MAX,
                 })
                 .collect(),

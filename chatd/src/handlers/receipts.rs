@@ -9,9 +9,9 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, chat_not_found};
-use crate::handlers::views::Viewer;
 
 /// Moves the caller's delivered or read cursor forward (never back).
 pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answer> {
@@ -51,18 +51,15 @@ pub async fn mark_receipt(ctx: &ConnCtx, req: pb::MarkReceipt) -> ApiResult<Answ
                 read_seq,
             })),
         };
+        let only_me = [me];
         let recipients = if m.kind() == pb::ChatKind::Channel {
-            vec![me]
+            &only_me[..]
         } else {
-            // Members who blocked the caller do not see their receipts (spec 9.2).
-            let blockers = state.store.blocked_by(me).await?;
-            let mut members = m.member_ids();
-            members.retain(|u| blockers.binary_search(u).is_err());
-            members
+            m.members.ids()
         };
         state
-            .fanout
-            .deliver_chat_signal(req.chat_id, &recipients, &update, Some(ctx.conn_id));
+            .delivery
+            .notify_chat(req.chat_id, recipients, &update, Some(ctx.conn_id));
     }
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -77,7 +74,7 @@ pub async fn get_receipts(ctx: &ConnCtx, req: pb::GetReceipts) -> ApiResult<Answ
         m.require_manager()?;
     }
     let mut receipts = state.store.receipts(req.chat_id).await?;
-    let viewer = Viewer::load(state, me).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
     receipts.retain(|r| !viewer.blocks(r.user_id));
     Ok(Answer::Receipts(pb::ReceiptList { receipts }))
 }

@@ -6,10 +6,10 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
+use crate::delivery::redact::{Viewer, redact_event};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access;
 use crate::handlers::page::Page;
-use crate::handlers::views::{Viewer, redact_event};
 
 /// GetChatEvents page size when the request leaves `limit` at 0.
 pub const DEFAULT_EVENTS_PAGE: u32 = 100;
@@ -64,7 +64,7 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
         .store
         .events(req.chat_id, req.after_seq, up_to_seq, limit + 1)
         .await?;
-    let viewer = Viewer::load(state, me).await?;
+    let viewer = Viewer::load(&*state.store, me).await?;
     for event in &mut events {
         redact_event(event, &viewer);
     }

@@ -127,10 +127,10 @@ async fn typing(state: &AppState, me: u64, chat_id: u64) -> ApiResult<()> {
             state.metrics.rate_limited(limited.scope);
             ApiError::from(limited)
         })?;
-    state
-        .fanout
-        .typing(state, chat_id, me, &m.member_ids(), TYPING_EXPIRES_MS)
-        .await?;
+    let datagrams = state
+        .delivery
+        .typing(chat_id, me, &m.members, TYPING_EXPIRES_MS);
+    state.metrics.datagrams_sent(datagrams);
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use crate::validate::{self, MAX_PAGE_SIZE};
 
 /// How a user looks to `viewer`: private fields only for themselves (or admins, with
 /// `privileged`). `online` is whether the user is connected to any node (see
-/// [`presence::online_among`](crate::delivery::presence::online_among)); callers hide presence from users
+/// [`Delivery::online_among`](crate::delivery::Delivery::online_among)); callers hide presence from users
 /// the subject blocked.
 pub fn user_view(user: &UserRecord, viewer: u64, privileged: bool, online: bool) -> pb::User {
     let own = user.id == viewer;
@@ -47,7 +47,7 @@ pub fn own_view(user: &UserRecord) -> pb::User {
 /// Views of `users` for `viewer`, with presence hidden where the subject blocked the viewer.
 async fn views(ctx: &ConnCtx, users: &[UserRecord], viewer: u64) -> ApiResult<Vec<pb::User>> {
     let ids: Vec<u64> = users.iter().map(|u| u.id).collect();
-    let online = crate::delivery::presence::online_among(&ctx.state, &ids).await;
+    let online = ctx.state.delivery.online_among(&ids).await;
     let blocked_me = {
         let mut v = Vec::new();
         for u in users {
@@ -156,7 +156,7 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     let status_changed = patch.status.is_some();
     let user = ctx.state.store.update_profile(me.user_id, patch).await?;
     if status_changed {
-        crate::delivery::presence::announce(&ctx.state, me.user_id).await;
+        ctx.state.delivery.announce_presence(me.user_id).await;
     }
     Ok(Answer::User(own_view(&user)))
 }
@@ -259,6 +259,7 @@ pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> 
     }
     existing_user(ctx, req.user_id, "block_user.user_id").await?;
     ctx.state.store.block(me.user_id, req.user_id).await?;
+    ctx.state.delivery.blocks_changed(me.user_id).await?;
     let hidden = pb::Event {
         kind: Some(pb::event::Kind::Presence(pb::PresenceUpdate {
             user_id: me.user_id,
@@ -266,9 +267,7 @@ pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> 
             last_seen_at_ms: 0,
         })),
     };
-    ctx.state
-        .fanout
-        .deliver_event(&[req.user_id], &hidden, None);
+    ctx.state.delivery.notify(&[req.user_id], &hidden, None);
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -277,7 +276,8 @@ pub async fn unblock_user(ctx: &ConnCtx, req: pb::UnblockUser) -> ApiResult<Answ
     let me = ctx.principal()?;
     known_user(ctx, req.user_id, "unblock_user.user_id").await?;
     ctx.state.store.unblock(me.user_id, req.user_id).await?;
-    crate::delivery::presence::announce(&ctx.state, me.user_id).await;
+    ctx.state.delivery.blocks_changed(me.user_id).await?;
+    ctx.state.delivery.announce_presence(me.user_id).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 

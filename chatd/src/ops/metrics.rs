@@ -99,6 +99,7 @@ pub struct Metrics {
     datagrams_sent: Counter,
     datagrams_received: Counter,
     messages_persisted: Counter,
+    store_commands: Counter,
     auth_failures: Family<ReasonLabel, Counter>,
     rate_limited: Family<ScopeLabel, Counter>,
     cluster_published: Counter,
@@ -130,6 +131,7 @@ impl Metrics {
         let datagrams_sent = Counter::default();
         let datagrams_received = Counter::default();
         let messages_persisted = Counter::default();
+        let store_commands = Counter::default();
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         let rate_limited = Family::<ScopeLabel, Counter>::default();
         let cluster_published = Counter::default();
@@ -169,6 +171,11 @@ impl Metrics {
             "Time of a storage operation, by operation",
             Unit::Seconds,
             store_duration.clone(),
+        );
+        r.register(
+            "store_commands",
+            "Commands sent to the database server (MongoDB backend): its round trips",
+            store_commands.clone(),
         );
         r.register(
             "events_sent",
@@ -232,6 +239,7 @@ impl Metrics {
             datagrams_sent,
             datagrams_received,
             messages_persisted,
+            store_commands,
             auth_failures,
             rate_limited,
             cluster_published,
@@ -323,6 +331,11 @@ impl Metrics {
     /// A datagram was received.
     pub fn datagram_received(&self) {
         self.datagrams_received.inc();
+    }
+
+    /// The counter of database commands, for the MongoDB backend to feed.
+    pub fn store_commands(&self) -> Counter {
+        self.store_commands.clone()
     }
 
     /// `n` messages were stored.

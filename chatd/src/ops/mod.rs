@@ -6,9 +6,11 @@
 //! - [`datadir`]: the data directory (database, TLS pair, key files).
 //! - [`logging`]: log output.
 //! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them.
+//! - [`node`]: this node as admins see and steer it (uptime, address, drain).
 
 pub(crate) mod admin_http;
 pub mod config;
 pub mod datadir;
 pub mod logging;
 pub(crate) mod metrics;
+pub mod node;

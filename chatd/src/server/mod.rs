@@ -10,7 +10,7 @@ pub mod endpoint;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chatproto::error::CloseCode;
 use tokio::sync::broadcast;
@@ -36,18 +36,6 @@ pub async fn run(
         unauthenticated_per_address: settings.max_unauthenticated_per_address,
         authenticated_per_address: settings.max_authenticated_per_address,
     });
-
-    // Chat events held back for ordering are released even if an earlier one never comes.
-    let ticker = {
-        let hub = state.hub.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                hub.flush_stale(Instant::now());
-            }
-        })
-    };
 
     tokio::pin!(shutdown);
     loop {
@@ -103,7 +91,6 @@ pub async fn run(
     {
         tracing::warn!("connections still open after the grace period: closing them");
     }
-    ticker.abort();
     endpoint.close(CloseCode::GoingAway.code().into(), b"server shutting down");
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     Ok(())

@@ -95,6 +95,11 @@ pub struct ClientConfig {
     /// How many events wait for [`Client::next_event`](super::Client::next_event) at most; see
     /// "Slow consumers" in the [client documentation](super).
     pub event_queue: usize,
+    /// A UDP endpoint to open the connections on, shared with other clients of this process
+    /// (a program running many clients, like a load generator, then reads many connections'
+    /// packets per system call); `None`, the default, binds one per client. A shared endpoint is
+    /// not closed when the client closes.
+    pub endpoint: Option<quinn::Endpoint>,
 }
 
 impl ClientConfig {
@@ -111,6 +116,7 @@ impl ClientConfig {
             unknown_chats: UnknownChatPolicy::default(),
             event_queue: DEFAULT_EVENT_QUEUE,
             retry: RetryPolicy::default(),
+            endpoint: None,
         }
     }
 

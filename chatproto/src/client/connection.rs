@@ -385,6 +385,13 @@ impl Dialer {
     }
 
     fn endpoint_for(&self, sock: SocketAddr) -> Result<quinn::Endpoint, ClientError> {
+        if let Some(shared) = &self.config.endpoint
+            && shared
+                .local_addr()
+                .is_ok_and(|local| local.is_ipv4() == sock.is_ipv4())
+        {
+            return Ok(shared.clone());
+        }
         let mut endpoints = self
             .endpoints
             .lock()
@@ -402,13 +409,8 @@ impl Dialer {
         } else {
             SocketAddr::from(([0u16; 8], 0))
         };
-        let (endpoint, _) = crate::udp::endpoint(
-            bind,
-            quinn::EndpointConfig::default(),
-            None,
-            crate::udp::CLIENT_SOCKET_BUFFER,
-        )
-        .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
+        let endpoint = crate::udp::client_endpoint(bind)
+            .map_err(|e| ClientError::Connect(format!("cannot bind a UDP socket: {e}")))?;
         *slot = Some(endpoint.clone());
         Ok(endpoint)
     }

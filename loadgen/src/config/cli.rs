@@ -176,6 +176,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// UDP sockets the connections share, each read for many connections at once [default:
+    /// one per 128 connections, at most 32]
+    #[arg(long, value_name = "N")]
+    pub endpoints: Option<u32>,
+
     /// Worker threads of loadgen's runtime [default: the number of CPUs]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

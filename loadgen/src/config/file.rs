@@ -51,6 +51,7 @@ pub(super) struct FileConfig {
     pub plot: Option<PathBuf>,
     pub json: Option<bool>,
     pub threads: Option<usize>,
+    pub endpoints: Option<u32>,
 }
 
 impl FileConfig {

@@ -114,6 +114,10 @@ impl FromStr for Scenario {
     }
 }
 
+/// Connections per shared UDP socket by default: enough that one socket's reads carry many
+/// connections' packets, few enough that one endpoint's driver task is not the bottleneck.
+const CONNECTIONS_PER_ENDPOINT: u64 = 128;
+
 /// A validated run configuration.
 #[derive(Clone)]
 pub struct RunConfig {
@@ -159,6 +163,8 @@ pub struct RunConfig {
     pub json: bool,
     /// Runtime worker threads.
     pub threads: usize,
+    /// UDP sockets (QUIC endpoints) the connections share.
+    pub endpoints: u32,
 }
 
 impl fmt::Debug for RunConfig {
@@ -244,7 +250,7 @@ impl RunConfig {
         } else {
             args.metrics_urls
         };
-        let config = RunConfig {
+        let mut config = RunConfig {
             servers,
             tls,
             server_name: args.tls.server_name.or(file.server_name),
@@ -285,7 +291,14 @@ impl RunConfig {
                 Some(n) => n,
                 None => std::thread::available_parallelism().map_or(2, |n| n.get()),
             },
+            endpoints: args.endpoints.or(file.endpoints).unwrap_or(0),
         };
+        if config.endpoints == 0 {
+            config.endpoints = config
+                .connections()
+                .div_ceil(CONNECTIONS_PER_ENDPOINT)
+                .clamp(1, 32) as u32;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -380,6 +393,9 @@ impl RunConfig {
         }
         if self.threads == 0 || self.threads > 1024 {
             return Err(E::invalid("threads", "must be 1 to 1024"));
+        }
+        if self.endpoints > 1024 {
+            return Err(E::invalid("endpoints", "must be 1 to 1024"));
         }
         Ok(())
     }

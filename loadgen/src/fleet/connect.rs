@@ -10,6 +10,7 @@ use chatproto::pb;
 use chatproto::session::UnknownChatPolicy;
 
 use crate::config::RunConfig;
+use crate::measure::RunShared;
 
 /// How a new connection authenticates.
 #[derive(Debug, Clone)]
@@ -88,10 +89,11 @@ pub fn error_kind(e: &ClientError) -> String {
 }
 
 /// The SDK configuration of connection number `index`: its first server is picked round-robin,
-/// the others are failover. Requests are never retried by the SDK (an error is a result here),
-/// new chats start at their head (reused accounts carry old rooms), and no datagrams are
-/// offered (loadgen never types).
-pub fn client_config(config: &RunConfig, index: usize) -> ClientConfig {
+/// the others are failover, and it opens on one of the run's shared UDP endpoints (so one
+/// system call reads many connections' packets). Requests are never retried by the SDK (an error
+/// is a result here), new chats start at their head (reused accounts carry old rooms), and no
+/// datagrams are offered (loadgen never types).
+pub fn client_config(config: &RunConfig, index: usize, shared: &RunShared) -> ClientConfig {
     let mut servers = config.servers.clone();
     let n = servers.len().max(1);
     servers.rotate_left(index % n);
@@ -101,6 +103,7 @@ pub fn client_config(config: &RunConfig, index: usize) -> ClientConfig {
     c.client_name = concat!("loadgen/", env!("CARGO_PKG_VERSION")).into();
     c.capabilities = vec![Capability::Redirect.name().into()];
     c.unknown_chats = UnknownChatPolicy::StartAtHead;
+    c.endpoint = shared.endpoint(index);
     c.retry = RetryPolicy {
         max_retries: 0,
         max_retry_wait: Duration::ZERO,

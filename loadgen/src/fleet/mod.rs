@@ -288,7 +288,7 @@ impl Fleet {
             .map(|u| Job {
                 index: u as usize,
                 user: u,
-                config: client_config(config, u as usize),
+                config: client_config(config, u as usize, run),
                 auth: Auth::RegisterOrLogin {
                     username: config.username(u),
                     password: config.password.clone(),
@@ -357,7 +357,7 @@ impl Fleet {
                 jobs.push(Job {
                     index,
                     user: u,
-                    config: client_config(config, index),
+                    config: client_config(config, index, run),
                     auth: Auth::Token(user.tokens.access_token.clone()),
                 });
             }

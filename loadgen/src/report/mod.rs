@@ -143,6 +143,8 @@ pub struct ServerReport {
     pub rss_steps: Vec<RssStep>,
     /// Events the server reports it wrote between `connected` and `after`.
     pub events_sent: Option<f64>,
+    /// Database commands the server sent between `connected` and `after` (MongoDB backend).
+    pub store_commands: Option<f64>,
     /// Requests the server handled between `connected` and `after`, by kind: shows, for
     /// example, `get_chat_events` the clients needed to fill gaps in live delivery.
     pub requests_during_load: BTreeMap<String, f64>,
@@ -190,10 +192,12 @@ impl ServerReport {
         after: ServerSample,
         connections: u64,
     ) -> Self {
-        let events_sent = match (connected.events_sent, after.events_sent) {
+        let delta = |c: Option<f64>, a: Option<f64>| match (c, a) {
             (Some(c), Some(a)) => Some(a - c),
             _ => None,
         };
+        let events_sent = delta(connected.events_sent, after.events_sent);
+        let store_commands = delta(connected.store_commands, after.store_commands);
         let requests_during_load = after.requests_since(&connected);
         let baseline = before.clone();
         let mut report = Self {
@@ -205,6 +209,7 @@ impl ServerReport {
             rss_per_connection_basis: String::new(),
             rss_steps: Vec::new(),
             events_sent,
+            store_commands,
         };
         report.per_connection_from(
             &baseline,

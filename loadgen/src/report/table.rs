@@ -153,6 +153,9 @@ fn connections_and_resources(out: &mut String, r: &Report) {
         if let Some(events) = s.events_sent.filter(|e| *e > 0.0) {
             let _ = write!(out, "; {events:.0} events sent");
         }
+        if let Some(commands) = s.store_commands.filter(|c| *c > 0.0) {
+            let _ = write!(out, "; {commands:.0} store commands");
+        }
         if let Some(per) = s.rss_per_connection_bytes {
             let _ = write!(
                 out,

@@ -21,7 +21,7 @@ use crate::scrape::scrape_all;
 /// Runs the storm.
 pub async fn run(config: &RunConfig, progress: Progress) -> Result<Outcome, LoadgenError> {
     let run_id: u64 = rand::random();
-    let shared = Arc::new(RunShared::new());
+    let shared = Arc::new(RunShared::bind(config)?);
     // Sessions first: one login per user, then those connections go away.
     let mut login = config.clone();
     login.connections_per_user = 1;
@@ -37,7 +37,7 @@ pub async fn run(config: &RunConfig, progress: Progress) -> Result<Outcome, Load
             jobs.push(Job {
                 index,
                 user: u as u32,
-                config: client_config(config, index),
+                config: client_config(config, index, &shared),
                 auth: Auth::Token(user.tokens.access_token.clone()),
             });
         }

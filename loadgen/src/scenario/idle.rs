@@ -30,7 +30,7 @@ use crate::topology::Topology;
 /// Runs the idle scenario.
 pub async fn run(config: &RunConfig, progress: Progress) -> Result<Outcome, LoadgenError> {
     let run_id: u64 = rand::random();
-    let shared = Arc::new(RunShared::new());
+    let shared = Arc::new(RunShared::bind(config)?);
     let before = scrape_all(&config.metrics_urls).await?;
     let mut fleet = Fleet::open_sessions(config, &shared, progress).await?;
     let result = connect_and_hold(config, &mut fleet, &shared, run_id, progress, before).await;

@@ -27,7 +27,7 @@ use crate::payload::Payload;
 use crate::procstat::{CpuMeter, resident_bytes};
 use crate::progress::Progress;
 use crate::report::{Report, ServerReport};
-use crate::schedule::{Schedule, round_robin};
+use crate::schedule::{Schedule, pace, round_robin};
 use crate::scrape::{ServerSample, scrape_all};
 use crate::stats::{Counters, LatencySummary, Recorder};
 use crate::topology::Topology;
@@ -35,7 +35,7 @@ use crate::topology::Topology;
 /// Runs a messaging scenario from setup to report.
 pub async fn run(config: &RunConfig, progress: Progress) -> Result<Outcome, LoadgenError> {
     let run_id: u64 = rand::random();
-    let shared = Arc::new(RunShared::new());
+    let shared = Arc::new(RunShared::bind(config)?);
     let before = scrape_all(&config.metrics_urls).await?;
     let mut fleet = Fleet::open(config, &shared, progress).await?;
     let result = drive(config, &fleet, &shared, run_id, progress, before).await;
@@ -75,15 +75,11 @@ async fn drive(
     let bar = progress.timed(seconds, config.scenario.name());
     let ticker = spawn_ticker(measure.clone(), bar.clone(), seconds);
 
-    let mut next = 0;
-    while next < schedule.count() {
-        let due = t0 + Duration::from_nanos(schedule.due_ns(next));
-        tokio::time::sleep_until(due.into()).await;
-        let range = schedule.due_by(next, measure.recorder.now_ns());
-        for i in range.clone() {
+    let mut due = pace(schedule, t0)?;
+    while let Some(range) = due.recv().await {
+        for i in range {
             issue(config, fleet, &measure, &schedule, i);
         }
-        next = range.end;
     }
 
     // Drain: every acknowledged message at every recipient, every operation answered.

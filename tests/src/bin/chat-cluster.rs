@@ -1,17 +1,24 @@
 //! `chat-cluster`: a local multi-node chat service for benchmarks and manual runs, started with
 //! the same launchers the cluster suites use: N chatd processes on one FerretDB (MongoDB wire
-//! protocol) and a 3-master Redis Cluster, all on free loopback ports in a temporary directory.
-//! It prints the addresses and a loadgen command line, then runs until Ctrl-C (or SIGTERM) and
-//! stops everything it started.
+//! protocol; on a private PostgreSQL unless `--store sqlite`) and Redis (a 3-master Redis Cluster
+//! unless `--redis standalone`), all on free loopback ports in a temporary directory. It prints
+//! the addresses and a loadgen command line, then runs until Ctrl-C (or SIGTERM) and stops
+//! everything it started.
 //!
 //! Run it through `cargo xtask cluster`, which installs the servers and builds in release mode;
 //! arguments after `--` go to every chatd node (they win over the defaults).
 
 use anyhow::{Context as _, bail};
-use tests::cluster::{ChatCluster, ClusterSpec};
+use tests::cluster::{ChatCluster, ClusterSpec, RedisKind, StoreKind};
+
+const USAGE: &str = "usage: chat-cluster [--nodes N] [--store postgres|sqlite] \
+                     [--redis cluster|standalone] [-- CHATD_ARGS...]";
 
 fn main() -> anyhow::Result<()> {
-    let mut spec = ClusterSpec::default();
+    let mut spec = ClusterSpec {
+        store: StoreKind::FerretPostgres,
+        ..ClusterSpec::default()
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -24,21 +31,35 @@ fn main() -> anyhow::Result<()> {
                     bail!("--nodes must be at least 1");
                 }
             }
+            "--store" => {
+                spec.store = match args.next().as_deref() {
+                    Some("postgres") => StoreKind::FerretPostgres,
+                    Some("sqlite") => StoreKind::FerretSqlite,
+                    other => bail!("--store: {other:?} is not postgres or sqlite"),
+                }
+            }
+            "--redis" => {
+                spec.redis = match args.next().as_deref() {
+                    Some("cluster") => RedisKind::Cluster,
+                    Some("standalone") => RedisKind::Standalone,
+                    other => bail!("--redis: {other:?} is not cluster or standalone"),
+                }
+            }
             "--" => spec.args.extend(args.by_ref()),
-            other => bail!(
-                "unknown argument {other:?} (usage: chat-cluster [--nodes N] [-- CHATD_ARGS...])"
-            ),
+            other => bail!("unknown argument {other:?} ({USAGE})"),
         }
     }
-    let cluster = ChatCluster::start_with(spec);
+    let cluster = ChatCluster::start_with(spec.clone());
     let servers: Vec<String> = cluster
         .addrs()
         .iter()
         .map(|a| format!("--server {a}"))
         .collect();
     println!(
-        "chat cluster up: {} chatd nodes, FerretDB, Redis Cluster",
-        cluster.len()
+        "chat cluster up: {} chatd nodes, FerretDB ({:?}), Redis ({:?})",
+        cluster.len(),
+        spec.store,
+        spec.redis
     );
     for i in 0..cluster.len() {
         let node = cluster.node(i);

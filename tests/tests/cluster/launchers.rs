@@ -1,6 +1,7 @@
 //! The launchers the cluster suites stand on, each against its real server: a Redis Cluster
 //! forms with three masters and three replicas and survives a killed master; pub/sub
-//! connections can be cut; FerretDB stops and starts again on the same port; chatd serves its
+//! connections can be cut; FerretDB stops and starts again on the same port, and stores in a
+//! private PostgreSQL (the benchmark setup); chatd serves its
 //! admin endpoints and drains on SIGTERM; nothing outlives its launcher, not even when the test
 //! process dies without running destructors.
 
@@ -8,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use tests::chatd::{ChatdConfig, ChatdProcess};
-use tests::ferretdb::FerretDb;
+use tests::ferretdb::{FerretBackend, FerretDb};
+use tests::postgres::Postgres;
 use tests::process::{group_members, poll_until};
 use tests::redis::{RedisCluster, RedisServer};
 
@@ -141,6 +143,37 @@ fn ferretdb_stops_and_starts_again_on_the_same_port() {
     assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
     assert!(db.uri_for("x").starts_with(&format!("mongodb://{addr}/x")));
     assert_ne!(FerretDb::fresh_database("t"), FerretDb::fresh_database("t"));
+}
+
+#[tokio::test]
+async fn ferretdb_stores_in_a_private_postgres() {
+    use chatd::testing::UserStore as _;
+    use chatd::testing::{MongoOptions, MongoStore};
+    let pg = tokio::task::spawn_blocking(Postgres::start)
+        .await
+        .expect("postgres");
+    let url = pg.url();
+    let db = tokio::task::spawn_blocking(move || FerretDb::start_on(FerretBackend::Postgres(url)))
+        .await
+        .expect("ferretdb");
+    let store = MongoStore::connect(&db.uri_for("launcher"), MongoOptions::default())
+        .await
+        .expect("connect");
+    let user = store
+        .create_user(chatd::testing::NewUser {
+            username: "pg".into(),
+            email: "pg@example.test".into(),
+            password_hash: "$argon2id$x".into(),
+            role: chatproto::pb::Role::User,
+            now_ms: 1,
+        })
+        .await
+        .expect("create");
+    let read = store.user(user.id).await.expect("read").expect("exists");
+    assert_eq!(read.username, "pg");
+    // The rows are in PostgreSQL: stopping it makes the store unavailable.
+    drop(db);
+    drop(pg);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use clap::CommandFactory as _;
 use serde_yaml_ng::Value;
-use tests::cluster::ClusterSpec;
+use tests::cluster::{ClusterSpec, RedisKind};
 
 fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -102,7 +102,11 @@ fn the_compose_file_runs_the_topology_of_xtask_cluster() {
     let native = ClusterSpec::default();
     let chatds = named("chatd");
     assert_eq!(chatds.len(), native.nodes, "chatd nodes: {chatds:?}");
-    assert!(native.redis, "xtask cluster runs in cluster mode");
+    assert_eq!(
+        native.redis,
+        RedisKind::Cluster,
+        "xtask cluster runs in cluster mode"
+    );
     let redis = named("redis");
     assert_eq!(redis.len(), tests::redis::MASTERS * 2, "{redis:?}");
     let mongos = named("mongo");

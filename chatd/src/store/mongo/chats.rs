@@ -303,14 +303,14 @@ impl ChatStore for MongoStore {
             if !matches!(new.kind, pb::ChatKind::Group | pb::ChatKind::Channel) {
                 return Err(StoreError::Conflict(ConflictKind::NotAGroupKind));
             }
-            self.ensure_user(new.owner).await?;
             let mut members = vec![(new.owner, pb::MemberRole::Owner)];
             for &id in &new.member_ids {
                 if members.iter().all(|&(m, _)| m != id) {
-                    self.ensure_user(id).await?;
                     members.push((id, pb::MemberRole::Member));
                 }
             }
+            let ids: Vec<u64> = members.iter().map(|&(id, _)| id).collect();
+            self.ensure_users(&ids).await?;
             let chat = self
                 .insert_chat(ChatDoc {
                     id: 0,
@@ -452,17 +452,19 @@ impl ChatStore for MongoStore {
                 if chat.kind == pb::ChatKind::Private as i32 {
                     return Err(StoreError::Conflict(ConflictKind::PrivateChatMembers));
                 }
+                self.ensure_users(user_ids).await?;
+                let current: Vec<i64> = user_ids.iter().map(|&id| i(id)).collect();
+                let current: std::collections::HashSet<u64> = self
+                    .member_docs(doc! {
+                        "chat_id": i(chat_id), "user_id": { "$in": current }, "left_at_seq": null,
+                    })
+                    .await?
+                    .iter()
+                    .map(|m| u(m.user_id))
+                    .collect();
                 let mut joining: Vec<u64> = Vec::with_capacity(user_ids.len());
                 for &id in user_ids {
-                    if joining.contains(&id) {
-                        continue;
-                    }
-                    self.ensure_user(id).await?;
-                    let is_member = self
-                        .member_doc(chat_id, id)
-                        .await?
-                        .is_some_and(|m| m.left_at_seq.is_none());
-                    if !is_member {
+                    if !joining.contains(&id) && !current.contains(&id) {
                         joining.push(id);
                     }
                 }

@@ -318,12 +318,20 @@ impl MessageDoc {
 /// The event that claimed an op's first seq holds the op (`op`) until the op is done.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct EventDoc {
+    /// The claim of an op is stored under the op's id, so cleaning it up is a lookup by `_id`;
+    /// other events get one from the driver.
+    #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<mongodb::bson::oid::ObjectId>,
     pub chat_id: i64,
     pub seq: i64,
     /// The message a message event is about (`message_edited` bodies are purged on delete).
     pub message_seq: Option<i64>,
     pub body: Binary,
     pub op: Option<PendingOp>,
+    /// The op that wrote the event, for events after an op's first (so a cancelled op's events
+    /// are told apart from those of the op that claims the same seqs next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<mongodb::bson::oid::ObjectId>,
 }
 
 /// Encodes a wire value as BSON binary.

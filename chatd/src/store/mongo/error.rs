@@ -54,6 +54,11 @@ fn is_transient(e: &Error) -> bool {
     }
 }
 
+/// True for the server's duplicate key error code.
+pub(super) fn is_duplicate_code(code: i32) -> bool {
+    code == DUPLICATE_KEY
+}
+
 /// True when the error is a unique index violation.
 pub(super) fn is_duplicate(e: &Error) -> bool {
     match e.kind.as_ref() {

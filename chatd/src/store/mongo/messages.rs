@@ -13,10 +13,9 @@ use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
-use super::docs::{
-    ChatDoc, EditDoc, EventDoc, ForwardDoc, MessageDoc, ReactionDoc, decode_event, encode, i, u,
-};
-use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
+use super::decision::KeyOwner;
+use super::docs::{ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_event, i, u};
+use super::pending::{ChatChanges, Effect, PendingOp, number_events};
 use super::tokens::index_tokens;
 use super::{MongoStore, error};
 use crate::store::ConflictKind;
@@ -66,24 +65,49 @@ impl MongoStore {
             })
     }
 
-    /// The original message of a send key, if the key was used.
-    async fn original(&self, key: &str) -> StoreResult<Option<pb::Message>> {
-        let Some(claim) = self
-            .c
-            .send_keys
-            .find_one(doc! { "_id": key })
-            .await
-            .map_err(error::map)?
-        else {
-            return Ok(None);
-        };
-        let chat_id = claim
-            .get_i64("chat_id")
-            .map_err(|e| error::corrupt("send key", e))?;
-        let seq = claim
-            .get_i64("seq")
-            .map_err(|e| error::corrupt("send key", e))?;
-        self.claimed_message(chat_id, seq).await.map(Some)
+    /// The original message of a send key, if the key was used. A key held by an op still in
+    /// flight is waited for (or its op finished); one left behind by a cancelled op is removed.
+    pub(super) async fn original(&self, key: &str) -> StoreResult<Option<pb::Message>> {
+        for _ in 0..4 {
+            let Some(claim) = self
+                .c
+                .send_keys
+                .find_one(doc! { "_id": key })
+                .await
+                .map_err(error::map)?
+            else {
+                return Ok(None);
+            };
+            let owner = KeyOwner::of(&claim)?;
+            let Some(op) = owner.op else {
+                // Claimed before ops recorded themselves: the key's op committed.
+                return self
+                    .claimed_message(owner.chat_id, owner.seq)
+                    .await
+                    .map(Some);
+            };
+            if let Some(m) = self.message_doc(owner.chat_id, owner.seq).await?
+                && format!("{}:{}", m.sender_id, m.client_msg_id) == key
+            {
+                return Ok(Some(m.wire()));
+            }
+            match self.recorded_decision(&op).await? {
+                // Cancelled: the key is a leftover of a caller that finished the op late.
+                Some(_) => {
+                    self.c
+                        .send_keys
+                        .delete_one(doc! { "_id": key, "op": op })
+                        .await
+                        .map_err(error::map)?;
+                    return Ok(None);
+                }
+                // Undecided, or committed and not in place yet: let the op finish (or finish it).
+                None => self.await_op(owner.chat_id, &op).await?,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "send key {key} is held by an op that does not finish"
+        )))
     }
 
     /// Runs a message op planned against `chat` and returns the updated message with the event.
@@ -155,39 +179,11 @@ impl MongoStore {
     }
 }
 
-/// The op that appends `new`: claim its send key, insert the message, append `message_created`.
-/// Also returns the message and the event as they will be, but with seq 0.
+/// The op that appends `new` alone, with the message and the event as they will be (seq 0).
+#[cfg(test)]
 pub(super) fn message_op(new: &NewMessage) -> (PendingOp, pb::Message, pb::ChatEvent) {
-    let key = format!("{}:{}", new.sender_id, new.client_msg_id);
-    let doc = MessageDoc {
-        chat_id: i(new.chat_id),
-        seq: 0,
-        sender_id: i(new.sender_id),
-        client_msg_id: new.client_msg_id.clone(),
-        kind: new.kind as i32,
-        text: new.text.clone(),
-        file_id: new.file_id.clone(),
-        reply_to_seq: i(new.reply_to_seq),
-        forwarded_from: new.forwarded_from.map(|f| ForwardDoc {
-            chat_id: i(f.chat_id),
-            seq: i(f.seq),
-            sender_id: i(f.sender_id),
-            sent_at_ms: f.sent_at_ms,
-        }),
-        sent_at_ms: new.now_ms,
-        edited: false,
-        edited_at_ms: 0,
-        deleted: false,
-        deleted_at_ms: 0,
-        reactions: Vec::new(),
-        mention_ids: new.mention_ids.iter().map(|&id| i(id)).collect(),
-        edits: Vec::new(),
-        hidden_for: Vec::new(),
-        tokens: index_tokens(&new.text),
-        rev: 0,
-        attachment: new.attachment.as_ref().map(encode),
-    };
-    let message = doc.wire();
+    let op = super::appends::messages_op(&[new]);
+    let message = super::appends::message_doc(new).wire();
     let event = pb::ChatEvent {
         chat_id: new.chat_id,
         seq: 0,
@@ -195,65 +191,13 @@ pub(super) fn message_op(new: &NewMessage) -> (PendingOp, pb::Message, pb::ChatE
         actor_id: new.sender_id,
         body: Some(Body::MessageCreated(message.clone())),
     };
-    let effects = vec![
-        Effect::ClaimSendKey { key },
-        Effect::InsertMessage {
-            message: Box::new(doc),
-        },
-    ];
-    let op = PendingOp::new(
-        new.now_ms,
-        vec![event.clone()],
-        effects,
-        ChatChanges::default(),
-    );
     (op, message, event)
 }
 
 #[async_trait]
 impl MessageStore for MongoStore {
     async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome> {
-        self.deadline(async {
-            // The common retry is answered without allocating anything.
-            if let Some(message) = self
-                .original(&format!("{}:{}", new.sender_id, new.client_msg_id))
-                .await?
-            {
-                return Ok(SendOutcome {
-                    message,
-                    event: None,
-                });
-            }
-            self.ensure_user(new.sender_id).await?;
-            let (mut op, mut message, mut event) = message_op(&new);
-            let _turn = self.locks.turn(i(new.chat_id)).await;
-            loop {
-                let chat = self.live_chat(new.chat_id).await?;
-                let Some(finished) = self.run_op(&chat, &mut op).await? else {
-                    continue;
-                };
-                match finished {
-                    Finished::Committed { first_seq } => {
-                        message.seq = u(first_seq);
-                        event.seq = u(first_seq);
-                        event.body = Some(Body::MessageCreated(message.clone()));
-                        return Ok(SendOutcome {
-                            message,
-                            event: Some(event),
-                        });
-                    }
-                    // The same key was claimed meanwhile (in this chat or another).
-                    Finished::Cancelled { chat_id, seq } => {
-                        let message = self.claimed_message(chat_id, seq).await?;
-                        return Ok(SendOutcome {
-                            message,
-                            event: None,
-                        });
-                    }
-                }
-            }
-        })
-        .await
+        self.deadline(self.append_grouped(new)).await
     }
 
     async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>> {

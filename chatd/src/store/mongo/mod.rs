@@ -44,15 +44,24 @@
 //!
 //! ## Send idempotency
 //!
-//! A message op's first effect claims its idempotency key: an insert into `send_keys` with
-//! `_id = "<sender>:<client_msg_id>"` (unique by `_id`, which stays unique on a sharded cluster where
-//! a `(sender_id, client_msg_id)` index on `messages` would not). The claim is the op's decision
-//! point: if the key already belongs to another `(chat, seq)`, the op is *cancelled*: its claim on
-//! the seq is deleted (by `_id`, so a later claim of the same seq is never touched) and the
-//! original message is returned without an event. Cancelling is safe because nothing of the op is
-//! visible yet (readers see `last_seq`; the message is inserted only after a successful key claim)
-//! and deterministic, so the caller and any helper reach the same decision. The common retry is
-//! answered before claiming anything, by looking the key up first.
+//! An op that appends messages claims each message's idempotency key: an insert into `send_keys`
+//! with `_id = "<sender>:<client_msg_id>"` (unique by `_id`, which stays unique on a sharded cluster
+//! where a `(sender_id, client_msg_id)` index on `messages` would not), naming the message's
+//! `(chat, seq)` and the op. The keys decide the op: it commits when every key is its own and is
+//! *cancelled* when one belongs to another message. The decision is recorded once, by a unique
+//! insert (`decision::MongoStore::decide`), so the owner and any helper reach the same decision
+//! even when they race. A cancelled op is undone (its events, its claim, its keys, all by op id, so the
+//! op that claims the same seqs next is never touched) and its duplicate answered with the
+//! original. Cancelling is safe because nothing of the op is visible yet: readers see `last_seq`,
+//! and the messages are inserted only after a commit decision. The common retry is answered
+//! before claiming anything, by looking the keys up first.
+//!
+//! ## Group commit
+//!
+//! Appends do not run one op each: the sends that arrive while a round is in the database wait
+//! for the next round, which takes them all, one op per chat, through a handful of commands
+//! (see `appends`). The chat's next seq comes from the head this store last committed (or read),
+//! so claiming needs no read first; a claim that finds its seq taken reads the chat again.
 //!
 //! ## Limits on FerretDB
 //!
@@ -66,17 +75,20 @@
 //! - [`MongoOptions`], [`MongoStore::connect`], `Store` (here).
 //! - `error`: driver errors → [`StoreError`]. `indexes`: collections and indexes, created at start.
 //! - `docs`: the stored documents and their conversion to records and wire types.
-//! - `counters`: id allocation. `admins`: the lease that keeps the last admin. `pending`: the protocol above. `locks`: per-chat writer queues
-//!   within one process.
+//! - `counters`: id allocation. `admins`: the lease that keeps the last admin. `pending`: the
+//!   protocol above. `locks`: per-chat writer queues within one process. `appends`: group commit
+//!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
 mod admins;
+mod appends;
 mod chat_lists;
 mod chats;
 mod counters;
+mod decision;
 mod docs;
 mod error;
 mod files;
@@ -102,10 +114,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
 use crate::store::{Store, StoreError, StoreResult};
+use prometheus_client::metrics::counter::Counter;
 
 use docs::{ChatDoc, CounterDoc, EventDoc, MemberDoc, MessageDoc, SessionDoc, UserDoc};
 
@@ -129,6 +144,8 @@ pub struct MongoOptions {
     /// How long a chat's pending op may sit before a reader or a writer finishes it itself
     /// (its owner is then presumed gone).
     pub repair_after: Duration,
+    /// Counts every command sent to the server (round trips), when set.
+    pub command_counter: Option<Counter>,
 }
 
 impl Default for MongoOptions {
@@ -143,6 +160,7 @@ impl Default for MongoOptions {
             connect_timeout: Duration::from_millis(1500),
             operation_timeout: Duration::from_secs(10),
             repair_after: Duration::from_millis(500),
+            command_counter: None,
         }
     }
 }
@@ -162,6 +180,13 @@ fn apply_options(client: &mut ClientOptions, options: &MongoOptions) {
         .connect_timeout
         .get_or_insert(options.connect_timeout);
     client.app_name.get_or_insert_with(|| "chatd".to_string());
+    if let Some(counter) = options.command_counter.clone() {
+        client.command_event_handler = Some(EventHandler::callback(move |event| {
+            if let CommandEvent::Started(_) = event {
+                counter.inc();
+            }
+        }));
+    }
 }
 
 /// The collections, typed where the documents have a fixed shape.
@@ -220,6 +245,8 @@ pub struct MongoStore {
     text_index: bool,
     /// This process's per-chat writer queues (shared by clones).
     locks: Arc<locks::ChatLocks>,
+    /// Group commit of appends, with the heads and accounts it remembers (shared by clones).
+    appends: Arc<appends::Appends>,
 }
 
 impl MongoStore {
@@ -243,6 +270,7 @@ impl MongoStore {
             options,
             text_index: false,
             locks: Arc::default(),
+            appends: Arc::default(),
         };
         store
             .deadline(async {
@@ -276,6 +304,44 @@ impl MongoStore {
                 self.options.operation_timeout.as_millis()
             ))),
         }
+    }
+
+    /// Runs several idempotent update statements on `collection` in one `update` command, with
+    /// the client's write concern. A statement that fails on a duplicate key (an upsert of
+    /// something already there) counts as done; any other failure fails the call. A server that
+    /// stops at the first failed statement (FerretDB does, whatever `ordered` says) is sent the
+    /// rest again.
+    async fn update_statements(&self, collection: &str, updates: Vec<Document>) -> StoreResult<()> {
+        let mut start = 0;
+        while start < updates.len() {
+            let rest = updates.get(start..).unwrap_or_default().to_vec();
+            let mut command = doc! { "update": collection, "updates": rest, "ordered": false };
+            if let Some(concern) = self.db.write_concern() {
+                let concern = mongodb::bson::to_bson(concern)
+                    .map_err(|e| StoreError::Internal(format!("write concern: {e}")))?;
+                command.insert("writeConcern", concern);
+            }
+            let reply = self.db.run_command(command).await.map_err(error::map)?;
+            let Ok(errors) = reply.get_array("writeErrors") else {
+                return Ok(());
+            };
+            let mut first_failed = None;
+            for failure in errors.iter().filter_map(|e| e.as_document()) {
+                let code = failure.get_i32("code").unwrap_or(0);
+                if !error::is_duplicate_code(code) {
+                    return Err(StoreError::Internal(format!(
+                        "mongodb: update of {collection} failed: {failure}"
+                    )));
+                }
+                let index = usize::try_from(failure.get_i32("index").unwrap_or(0)).unwrap_or(0);
+                first_failed = Some(first_failed.map_or(index, |f: usize| f.min(index)));
+            }
+            match first_failed {
+                Some(index) => start += index + 1,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     async fn ping_db(&self) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! The claim protocol that makes chat mutations atomic and gap-free without transactions
 //! (described in the module docs of [`super`]): the [`PendingOp`] record, claiming a seq,
-//! finishing an op (effects, events, commit) or cancelling it, and waiting for or repairing the op
-//! another caller left in a chat.
+//! finishing an op (effects, events, commit) or cancelling it, and waiting for or repairing the
+//! op another caller left in a chat. Deciding an op with send keys is in [`super::decision`].
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +23,7 @@ use crate::store::{StoreError, StoreResult};
 /// everything needed to finish it, so whoever finds it can.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct PendingOp {
-    /// Identifies this op (a cancelled op's seq may be claimed again by another).
+    /// Identifies this op (a cancelled op's seqs may be claimed again by another).
     pub op_id: ObjectId,
     /// The owner's wall clock when it claimed; others finish the op once it is this old.
     pub started_at_ms: i64,
@@ -65,10 +65,19 @@ pub(super) enum Effect {
     EndMemberships,
     /// Frees a deleted private chat's pair, so the two users may open a new one.
     ReleasePair { key: String },
-    /// Claims a send idempotency key for (chat, first seq): the op's decision point.
-    ClaimSendKey { key: String },
-    /// Inserts the message created at the first seq.
-    InsertMessage { message: Box<MessageDoc> },
+    /// Claims a send idempotency key for (chat, first seq + offset). The op's keys decide it:
+    /// see [`MongoStore::decide`].
+    ClaimSendKey {
+        key: String,
+        #[serde(default)]
+        offset: i64,
+    },
+    /// Inserts the message created at the first seq + offset.
+    InsertMessage {
+        message: Box<MessageDoc>,
+        #[serde(default)]
+        offset: i64,
+    },
     /// Replaces a message's text and edit history.
     EditMessage {
         seq: i64,
@@ -137,12 +146,37 @@ impl PendingOp {
             m.seq = event.seq;
         }
         Ok(EventDoc {
+            id: (index == 0).then_some(self.op_id),
             chat_id,
             seq,
             message_seq: message_seq_of(seq, event.body.as_ref()),
             body: encode(&event),
             op: None,
+            op_id: (index > 0).then_some(self.op_id),
         })
+    }
+
+    /// The event documents of the op claimed at `first_seq`: the first holds the op.
+    pub fn stored_events(&self, chat_id: i64, first_seq: i64) -> StoreResult<Vec<EventDoc>> {
+        let mut docs = Vec::with_capacity(self.events.len());
+        for (index, seq) in (0..self.events.len()).zip(first_seq..) {
+            docs.push(self.stored_event(chat_id, index, seq)?);
+        }
+        if let Some(claim) = docs.first_mut() {
+            claim.op = Some(self.clone());
+        }
+        Ok(docs)
+    }
+
+    /// The send keys the op claims, each with the seq of its message.
+    pub fn send_keys(&self, first_seq: i64) -> Vec<(String, i64)> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::ClaimSendKey { key, offset } => Some((key.clone(), first_seq + offset)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -225,9 +259,9 @@ impl MongoStore {
         }
     }
 
-    /// Finishes `op`, which claimed `first_seq`: applies its effects, inserts its other events and
-    /// commits it, or cancels it when its send key belongs to another message. Idempotent: any
-    /// number of callers may run it, one after the other, with the same outcome.
+    /// Finishes `op`, which claimed `first_seq`: decides it (see [`decide`](Self::decide)), then
+    /// applies its effects, inserts its other events and commits it, or cancels it. Idempotent:
+    /// any number of callers may run it, one after the other or at once, with the same outcome.
     pub(super) async fn finish(
         &self,
         chat_id: i64,
@@ -235,15 +269,11 @@ impl MongoStore {
         first_seq: i64,
     ) -> StoreResult<Finished> {
         let last_seq = first_seq + op.event_count() - 1;
-        for effect in &op.effects {
-            if let Some(owner) = self.apply(chat_id, op, first_seq, last_seq, effect).await? {
-                // Nothing of the op is visible: give its seq back. By `_id`, so a later claim of the
-                // same seq is never touched.
-                let claim = doc! { "chat_id": chat_id, "seq": first_seq, "op.op_id": op.op_id };
-                self.c.events.delete_one(claim).await.map_err(error::map)?;
-                return Ok(owner);
-            }
+        if let Some(cancelled) = self.decide(chat_id, op, first_seq).await? {
+            self.cancel(chat_id, op, first_seq).await?;
+            return Ok(cancelled);
         }
+        self.apply_all(chat_id, op, first_seq, last_seq).await?;
         self.insert_events(chat_id, op, first_seq).await?;
         self.commit(chat_id, op, last_seq).await?;
         // The op is done; its copy of the data is no longer needed.
@@ -256,6 +286,103 @@ impl MongoStore {
             .await
             .map_err(error::map)?;
         Ok(Finished::Committed { first_seq })
+    }
+
+    /// Undoes a cancelled op. Nothing of it is visible (readers see the committed head, and its
+    /// messages are only inserted after a commit decision): its other events go, then its claim,
+    /// then the keys it holds, all by op id, so those of an op claiming the same seqs next are
+    /// never touched.
+    pub(super) async fn cancel(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+    ) -> StoreResult<()> {
+        let last_seq = first_seq + op.event_count() - 1;
+        let events = &self.c.events;
+        events
+            .delete_many(doc! {
+                "chat_id": chat_id, "seq": { "$gt": first_seq, "$lte": last_seq },
+                "op_id": op.op_id,
+            })
+            .await
+            .map_err(error::map)?;
+        events
+            .delete_one(doc! { "chat_id": chat_id, "seq": first_seq, "op.op_id": op.op_id })
+            .await
+            .map_err(error::map)?;
+        let keys: Vec<String> = op
+            .send_keys(first_seq)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        self.c
+            .send_keys
+            .delete_many(doc! { "_id": { "$in": keys }, "op": op.op_id })
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+
+    /// Applies the op's effects in order (its send keys are claimed by the decision); runs of
+    /// joins go to the database as one command.
+    async fn apply_all(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+        rev: i64,
+    ) -> StoreResult<()> {
+        let mut joins: Vec<(i64, i32)> = Vec::new();
+        for effect in &op.effects {
+            if let Effect::Join { user_id, role } = effect {
+                joins.push((*user_id, *role));
+                continue;
+            }
+            self.join_members(chat_id, op, first_seq, rev, &joins)
+                .await?;
+            joins.clear();
+            self.apply(chat_id, op, first_seq, rev, effect).await?;
+        }
+        self.join_members(chat_id, op, first_seq, rev, &joins).await
+    }
+
+    /// Makes each of `joins` (user, role) a current member (new, or returning with their old
+    /// chat state), joined at the op's time and first seq: one upsert each, in one command.
+    async fn join_members(
+        &self,
+        chat_id: i64,
+        op: &PendingOp,
+        first_seq: i64,
+        rev: i64,
+        joins: &[(i64, i32)],
+    ) -> StoreResult<()> {
+        if joins.is_empty() {
+            return Ok(());
+        }
+        let updates = joins
+            .iter()
+            .map(|(user_id, role)| {
+                doc! {
+                    "q": { "chat_id": chat_id, "user_id": user_id, "rev": { "$lt": rev } },
+                    "u": {
+                        "$set": {
+                            "role": role, "joined_at_ms": op.at_ms, "joined_at_seq": first_seq,
+                            "left_at_seq": null, "rev": rev,
+                        },
+                        "$setOnInsert": {
+                            "pinned": false, "muted_until_ms": 0_i64, "archived": false,
+                            "delivered_seq": 0_i64, "read_seq": 0_i64,
+                        },
+                    },
+                    // Already applied (a later rev) makes the upsert try an insert: a
+                    // duplicate, which means "done".
+                    "upsert": true,
+                }
+            })
+            .collect();
+        self.update_statements(super::indexes::MEMBERS, updates)
+            .await
     }
 
     /// Inserts the op's events after the first (the claim); those already there stay.
@@ -308,10 +435,16 @@ impl MongoStore {
             )
             .await
             .map_err(error::map)?;
+        if op.commit.deleted == Some(true) {
+            // Appends read a deleted chat afresh (and find it deleted).
+            self.forget_head(chat_id);
+        } else {
+            self.note_head(chat_id, last_seq);
+        }
         Ok(())
     }
 
-    /// Applies one effect; `Some` when the op must be cancelled instead.
+    /// Applies one effect (send keys are claimed by [`decide`](Self::decide), not here).
     pub(super) async fn apply(
         &self,
         chat_id: i64,
@@ -319,7 +452,7 @@ impl MongoStore {
         first_seq: i64,
         rev: i64,
         effect: &Effect,
-    ) -> StoreResult<Option<Finished>> {
+    ) -> StoreResult<()> {
         let members = &self.c.members;
         let member =
             |user_id: i64| doc! { "chat_id": chat_id, "user_id": user_id, "rev": { "$lt": rev } };
@@ -374,40 +507,11 @@ impl MongoStore {
                     .await
                     .map_err(error::map)?;
             }
-            Effect::ClaimSendKey { key } => {
-                let claim = doc! { "_id": key, "chat_id": chat_id, "seq": first_seq };
-                match self.c.send_keys.insert_one(claim).await {
-                    Ok(_) => {}
-                    Err(e) if error::is_duplicate(&e) => {
-                        let found = self
-                            .c
-                            .send_keys
-                            .find_one(doc! { "_id": key })
-                            .await
-                            .map_err(error::map)?;
-                        let found = found.ok_or_else(|| {
-                            StoreError::Internal(format!("send key {key} vanished"))
-                        })?;
-                        let owner_chat = found
-                            .get_i64("chat_id")
-                            .map_err(|e| error::corrupt("send key", e))?;
-                        let owner_seq = found
-                            .get_i64("seq")
-                            .map_err(|e| error::corrupt("send key", e))?;
-                        if (owner_chat, owner_seq) != (chat_id, first_seq) {
-                            return Ok(Some(Finished::Cancelled {
-                                chat_id: owner_chat,
-                                seq: owner_seq,
-                            }));
-                        }
-                    }
-                    Err(e) => return Err(error::map(e)),
-                }
-            }
-            Effect::InsertMessage { message } => {
+            Effect::ClaimSendKey { .. } => {}
+            Effect::InsertMessage { message, offset } => {
                 let mut message = MessageDoc::clone(message);
-                message.seq = first_seq;
-                message.rev = first_seq;
+                message.seq = first_seq + offset;
+                message.rev = message.seq;
                 insert_if_absent(self.c.messages.insert_one(&message).await)?;
             }
             Effect::EditMessage {
@@ -455,7 +559,7 @@ impl MongoStore {
                     .map_err(error::map)?;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Removes the text of a message deleted for everyone from its events: the text of its
@@ -535,6 +639,21 @@ impl MongoStore {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the op `op_id` of `chat_id` is finished or cancelled (finishing it itself
+    /// when its owner takes too long, as [`Self::wait_for`]).
+    pub(super) async fn await_op(&self, chat_id: i64, op_id: &ObjectId) -> StoreResult<()> {
+        let claim = self
+            .c
+            .events
+            .find_one(doc! { "chat_id": chat_id, "op.op_id": op_id })
+            .await
+            .map_err(error::map)?;
+        match claim {
+            Some(claim) => self.wait_for(chat_id, claim.seq).await,
+            None => Ok(()),
         }
     }
 

@@ -75,6 +75,10 @@ impl MongoStore {
 
     /// Fails with `NotFound("user")` unless the user exists (deleted users exist).
     pub(super) async fn ensure_user(&self, id: u64) -> StoreResult<()> {
+        // Accounts are never removed, so one seen once exists for good.
+        if self.user_known(i(id)) {
+            return Ok(());
+        }
         match self
             .c
             .users
@@ -82,7 +86,10 @@ impl MongoStore {
             .await
             .map_err(error::map)?
         {
-            Some(_) => Ok(()),
+            Some(_) => {
+                self.note_users([&i(id)]);
+                Ok(())
+            }
             None => Err(StoreError::NotFound("user")),
         }
     }

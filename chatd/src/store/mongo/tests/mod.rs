@@ -3,6 +3,7 @@
 //! the search fallback, connection behaviour. The behaviour every backend shares is covered by the
 //! conformance suite.
 
+mod appends;
 mod basics;
 mod pending;
 mod search;

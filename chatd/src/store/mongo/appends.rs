@@ -1,0 +1,778 @@
+//! Group commit of message appends: the sends that reach this store while a round is in the
+//! database wait, and the next round takes them all, in every chat, through the same handful of
+//! commands. Under load that is well under one database round trip per message.
+//!
+//! A round, for all its sends at once:
+//! 1. senders are checked against a cache of known accounts (accounts are never removed, only
+//!    marked deleted), reading only those it has not seen;
+//! 2. retries are answered: one lookup of every send key in the round;
+//! 3. one op per chat, holding that chat's messages, claims the seqs after the chat's head as this
+//!    store last committed it: all claims and their events go in one ordered `insert`, so the
+//!    sequence is allocated by the insert itself, with no read first. A claim that finds its seq
+//!    taken (another writer moved the head) reads the chat again and goes into the next pass;
+//! 4. every op's send keys and its decision go in one ordered `insert` (see
+//!    [`MongoStore::decide`]); an op that finds a key taken is cancelled and its other messages
+//!    go into the next pass, while the duplicate is answered with the original;
+//! 5. the messages go in one `insert`, and the chats' heads move in one `update` command.
+//!
+//! Clearing each committed claim's copy of its op is deferred and done for many ops in one
+//! command: before answering when nobody else waits, or once enough have accumulated.
+//!
+//! Ops written here are ordinary ops of the claim protocol: if this process stops in the middle
+//! of a round, the next writer or reader of a chat finishes or cancels its op as for any other.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use chatproto::pb;
+use chatproto::pb::chat_event::Body;
+use futures_util::TryStreamExt;
+use mongodb::bson::doc;
+use mongodb::bson::oid::ObjectId;
+use tokio::sync::oneshot;
+
+use super::decision::{decision_id, first_duplicate, key_doc};
+use super::docs::{ForwardDoc, MessageDoc, encode, i, u};
+use super::pending::{ChatChanges, Effect, PendingOp};
+use super::tokens::index_tokens;
+use super::{MongoStore, error, indexes};
+use crate::store::{NewMessage, SendOutcome, StoreError, StoreResult};
+
+/// Most sends taken into one round.
+const MAX_ROUND: usize = 512;
+
+/// Committed claims (and decisions) cleaned up at once at most; cleaning also happens whenever
+/// the queue is empty.
+const CLEANUP_BATCH: usize = 256;
+
+/// Chats whose head is remembered, and accounts known to exist, at most (beyond, the cache
+/// starts over).
+const MAX_CACHED: usize = 200_000;
+
+/// How many passes a round makes before giving up on the sends still unanswered (each pass
+/// answers or re-plans every send; more than a few means the chats are being written
+/// elsewhere as fast as this store can read them).
+const MAX_PASSES: usize = 16;
+
+/// The state group commit keeps in a store (shared by its clones).
+#[derive(Default)]
+pub(super) struct Appends {
+    queue: Mutex<Queue>,
+    /// The committed head of chats, as this store last saw it.
+    heads: Mutex<HashMap<i64, i64>>,
+    /// Accounts known to exist.
+    known_users: Mutex<HashSet<i64>>,
+    cleanup: Mutex<Cleanup>,
+}
+
+impl std::fmt::Debug for Appends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appends").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    running: bool,
+}
+
+struct Waiting {
+    new: NewMessage,
+    reply: oneshot::Sender<StoreResult<SendOutcome>>,
+}
+
+#[derive(Default)]
+struct Cleanup {
+    /// Committed claims still holding their op (stored under the op's id).
+    claims: Vec<ObjectId>,
+    /// Commit decisions of ops whose claim was cleaned.
+    decisions: Vec<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The same error again, for every send of a round it applies to.
+fn repeat(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound(what) => StoreError::NotFound(what),
+        StoreError::Conflict(m) => StoreError::Conflict(*m),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Internal(m) => StoreError::Internal(m.clone()),
+    }
+}
+
+/// A send's idempotency key.
+pub(super) fn send_key(new: &NewMessage) -> String {
+    format!("{}:{}", new.sender_id, new.client_msg_id)
+}
+
+/// The message `new` creates, with seq 0.
+pub(super) fn message_doc(new: &NewMessage) -> MessageDoc {
+    MessageDoc {
+        chat_id: i(new.chat_id),
+        seq: 0,
+        sender_id: i(new.sender_id),
+        client_msg_id: new.client_msg_id.clone(),
+        kind: new.kind as i32,
+        text: new.text.clone(),
+        file_id: new.file_id.clone(),
+        reply_to_seq: i(new.reply_to_seq),
+        forwarded_from: new.forwarded_from.map(|f| ForwardDoc {
+            chat_id: i(f.chat_id),
+            seq: i(f.seq),
+            sender_id: i(f.sender_id),
+            sent_at_ms: f.sent_at_ms,
+        }),
+        sent_at_ms: new.now_ms,
+        edited: false,
+        edited_at_ms: 0,
+        deleted: false,
+        deleted_at_ms: 0,
+        reactions: Vec::new(),
+        mention_ids: new.mention_ids.iter().map(|&id| i(id)).collect(),
+        edits: Vec::new(),
+        hidden_for: Vec::new(),
+        tokens: index_tokens(&new.text),
+        rev: 0,
+        attachment: new.attachment.as_ref().map(encode),
+    }
+}
+
+/// The op that appends `news` (all to one chat) in order: for each, claim its send key, insert
+/// the message, append `message_created`.
+pub(super) fn messages_op(news: &[&NewMessage]) -> PendingOp {
+    let mut events = Vec::with_capacity(news.len());
+    let mut effects = Vec::with_capacity(news.len() * 2);
+    for (offset, new) in (0_i64..).zip(news) {
+        events.push(pb::ChatEvent {
+            chat_id: new.chat_id,
+            seq: 0,
+            at_ms: new.now_ms,
+            actor_id: new.sender_id,
+            // Stored events keep only the message's identity (see `docs::EventDoc`).
+            body: Some(Body::MessageCreated(pb::Message::default())),
+        });
+        effects.push(Effect::ClaimSendKey {
+            key: send_key(new),
+            offset,
+        });
+        effects.push(Effect::InsertMessage {
+            message: Box::new(message_doc(new)),
+            offset,
+        });
+    }
+    let at_ms = news.iter().map(|n| n.now_ms).max().unwrap_or(0);
+    PendingOp::new(at_ms, events, effects, ChatChanges::default())
+}
+
+/// One send of a round (with the identical sends of the round that wait for it).
+struct Slot {
+    new: NewMessage,
+    key: String,
+    reply: Option<oneshot::Sender<StoreResult<SendOutcome>>>,
+    followers: Vec<oneshot::Sender<StoreResult<SendOutcome>>>,
+}
+
+impl Slot {
+    fn pending(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// Answers the send and its followers (who get the message without an event).
+    fn answer(&mut self, outcome: StoreResult<SendOutcome>) {
+        for follower in self.followers.drain(..) {
+            let copy = match &outcome {
+                Ok(first) => Ok(SendOutcome {
+                    message: first.message.clone(),
+                    event: None,
+                }),
+                Err(e) => Err(repeat(e)),
+            };
+            let _ = follower.send(copy);
+        }
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// An op of a round: one chat's sends.
+struct Planned {
+    chat_id: i64,
+    first_seq: i64,
+    op: PendingOp,
+    /// The slots of its messages, in order.
+    slots: Vec<usize>,
+}
+
+impl Planned {
+    fn last_seq(&self) -> i64 {
+        self.first_seq + self.op.event_count() - 1
+    }
+}
+
+impl MongoStore {
+    /// Appends `new` in the next round; waits for its outcome.
+    pub(super) async fn append_grouped(&self, new: NewMessage) -> StoreResult<SendOutcome> {
+        let (reply, outcome) = oneshot::channel();
+        let lead = {
+            let mut queue = lock(&self.appends.queue);
+            queue.waiting.push(Waiting { new, reply });
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if lead {
+            // On its own task, so that a caller giving up (its deadline) never abandons a
+            // round half way for everyone else.
+            let store = self.clone();
+            tokio::spawn(async move { store.run_rounds().await });
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Internal("an append was dropped".into())))
+    }
+
+    async fn run_rounds(&self) {
+        loop {
+            let batch: Vec<Waiting> = {
+                let mut queue = lock(&self.appends.queue);
+                if queue.waiting.is_empty() {
+                    queue.running = false;
+                    return;
+                }
+                let n = queue.waiting.len().min(MAX_ROUND);
+                queue.waiting.drain(..n).collect()
+            };
+            self.round(batch).await;
+        }
+    }
+
+    /// One round: answers every send of `batch`, each as soon as it is settled.
+    async fn round(&self, batch: Vec<Waiting>) {
+        // Identical sends in one round: the first goes on, the others get its message.
+        let mut slots: Vec<Slot> = Vec::with_capacity(batch.len());
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        for Waiting { new, reply } in batch {
+            let key = send_key(&new);
+            match by_key.get(&key).and_then(|&n| slots.get_mut(n)) {
+                Some(primary) => primary.followers.push(reply),
+                None => {
+                    by_key.insert(key.clone(), slots.len());
+                    slots.push(Slot {
+                        new,
+                        key,
+                        reply: Some(reply),
+                        followers: Vec::new(),
+                    });
+                }
+            }
+        }
+        if let Err(e) = self.append_slots(&mut slots).await {
+            tracing::debug!(error = %e, "append round failed");
+            for slot in slots.iter_mut().filter(|s| s.pending()) {
+                slot.answer(Err(repeat(&e)));
+            }
+        }
+        let held = lock(&self.appends.cleanup).claims.len();
+        if held >= CLEANUP_BATCH || (held > 0 && self.idle()) {
+            self.clean_up_logged().await;
+        }
+    }
+
+    async fn clean_up_logged(&self) {
+        if let Err(e) = self.clean_up().await {
+            tracing::debug!(error = %e, "cleaning committed claims failed: left for later");
+        }
+    }
+
+    /// True when no send waits for the next round.
+    fn idle(&self) -> bool {
+        lock(&self.appends.queue).waiting.is_empty()
+    }
+
+    /// Answers every slot (or fails for those left). Each pass claims, decides and commits what
+    /// it can; it waits for other writers' ops (on chats whose claim it lost) only once it holds
+    /// no claim itself, so two stores never wait for each other.
+    async fn append_slots(&self, slots: &mut [Slot]) -> StoreResult<()> {
+        let senders: Vec<i64> = slots.iter().map(|s| i(s.new.sender_id)).collect();
+        let missing = self.missing_users(&senders).await?;
+        for slot in slots.iter_mut() {
+            if missing.contains(&i(slot.new.sender_id)) {
+                slot.answer(Err(StoreError::NotFound("user")));
+            }
+        }
+        let all: Vec<usize> = (0..slots.len()).collect();
+        self.answer_retries(slots, &all).await?;
+        for _ in 0..MAX_PASSES {
+            let pending: Vec<usize> = (0..slots.len())
+                .filter(|&n| slots.get(n).is_some_and(Slot::pending))
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let ops = self.plan(slots, &pending).await?;
+            let (claimed, lost) = self.claim_all(ops).await?;
+            let (committed, cancelled) = self.decide_all(claimed).await?;
+            let mut retried = Vec::new();
+            for op in cancelled {
+                self.cancel(op.chat_id, &op.op, op.first_seq).await?;
+                retried.extend(op.slots);
+            }
+            self.insert_messages(&committed).await?;
+            self.commit_all(&committed).await?;
+            for (n, outcome) in self.committed(committed) {
+                if let Some(slot) = slots.get_mut(n) {
+                    slot.answer(outcome);
+                }
+            }
+            if self.idle() {
+                // Nobody waits: clean up now rather than leave it to a later round.
+                self.clean_up_logged().await;
+            }
+            // A cancelled op's duplicate is a retry now; its other sends go round again.
+            self.answer_retries(slots, &retried).await?;
+            // Holding nothing now: wait for the ops that took the seqs we wanted (not for the
+            // chat to be quiet: another writer may never leave it so), and read the heads.
+            for &(chat, seq) in &lost {
+                self.wait_for(chat, seq).await?;
+            }
+            let chats: Vec<i64> = lost.iter().map(|&(chat, _)| chat).collect();
+            self.heads_of(&chats).await?;
+        }
+        Err(StoreError::Unavailable(
+            "sends kept losing their seq to other writers".into(),
+        ))
+    }
+
+    /// The accounts among `users` that do not exist.
+    async fn missing_users(&self, users: &[i64]) -> StoreResult<HashSet<i64>> {
+        let unknown: Vec<i64> = {
+            let known = lock(&self.appends.known_users);
+            let mut unknown: Vec<i64> = users
+                .iter()
+                .copied()
+                .filter(|u| !known.contains(u))
+                .collect();
+            unknown.sort_unstable();
+            unknown.dedup();
+            unknown
+        };
+        if unknown.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let found: Vec<mongodb::bson::Document> = self
+            .c
+            .users
+            .clone_with_type::<mongodb::bson::Document>()
+            .find(doc! { "_id": { "$in": &unknown } })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        let found: HashSet<i64> = found.iter().filter_map(|d| d.get_i64("_id").ok()).collect();
+        self.note_users(&found);
+        Ok(unknown.into_iter().filter(|u| !found.contains(u)).collect())
+    }
+
+    /// `NotFound("user")` unless every account among `users` exists (one read for those not
+    /// known yet).
+    pub(super) async fn ensure_users(&self, users: &[u64]) -> StoreResult<()> {
+        let ids: Vec<i64> = users.iter().map(|&u| i(u)).collect();
+        if self.missing_users(&ids).await?.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("user"))
+        }
+    }
+
+    /// Remembers accounts that exist.
+    pub(super) fn note_users<'a>(&self, users: impl IntoIterator<Item = &'a i64>) {
+        let mut known = lock(&self.appends.known_users);
+        if known.len() >= MAX_CACHED {
+            known.clear();
+        }
+        known.extend(users);
+    }
+
+    /// True when the account is known to exist.
+    pub(super) fn user_known(&self, user: i64) -> bool {
+        lock(&self.appends.known_users).contains(&user)
+    }
+
+    /// Remembers that `chat`'s committed head is at least `seq`.
+    pub(super) fn note_head(&self, chat: i64, seq: i64) {
+        let mut heads = lock(&self.appends.heads);
+        if heads.len() >= MAX_CACHED {
+            heads.clear();
+        }
+        let head = heads.entry(chat).or_insert(seq);
+        *head = (*head).max(seq);
+    }
+
+    /// Forgets `chat`'s head (it was deleted, or this store's idea of it is stale).
+    pub(super) fn forget_head(&self, chat: i64) {
+        lock(&self.appends.heads).remove(&chat);
+    }
+
+    /// Answers the slots among `which` whose send key was used before with the original.
+    async fn answer_retries(&self, slots: &mut [Slot], which: &[usize]) -> StoreResult<()> {
+        let keys: Vec<&str> = which
+            .iter()
+            .filter_map(|&n| slots.get(n))
+            .filter(|s| s.pending())
+            .map(|s| s.key.as_str())
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let used: Vec<mongodb::bson::Document> = self
+            .c
+            .send_keys
+            .find(doc! { "_id": { "$in": keys } })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        let used: HashSet<&str> = used.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+        for &n in which {
+            let Some(slot) = slots.get_mut(n) else {
+                continue;
+            };
+            if !slot.pending() || !used.contains(slot.key.as_str()) {
+                continue;
+            }
+            if let Some(message) = self.original(&slot.key).await? {
+                slot.answer(Ok(SendOutcome {
+                    message,
+                    event: None,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// One op per chat for the `pending` slots, each claiming the seqs after the chat's head as
+    /// this store knows it (read for chats it does not know). Slots of chats that do not exist
+    /// are answered.
+    async fn plan(&self, slots: &mut [Slot], pending: &[usize]) -> StoreResult<Vec<Planned>> {
+        let mut by_chat: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for &n in pending {
+            if let Some(slot) = slots.get(n) {
+                by_chat.entry(i(slot.new.chat_id)).or_default().push(n);
+            }
+        }
+        let chats: Vec<i64> = by_chat.keys().copied().collect();
+        let heads = self.heads_of(&chats).await?;
+        let mut ops = Vec::with_capacity(by_chat.len());
+        for (chat_id, members) in by_chat {
+            let Some(&head) = heads.get(&chat_id) else {
+                for n in members {
+                    if let Some(slot) = slots.get_mut(n) {
+                        slot.answer(Err(StoreError::NotFound("chat")));
+                    }
+                }
+                continue;
+            };
+            let news: Vec<&NewMessage> = members
+                .iter()
+                .filter_map(|&n| slots.get(n).map(|s| &s.new))
+                .collect();
+            ops.push(Planned {
+                chat_id,
+                first_seq: head + 1,
+                op: messages_op(&news),
+                slots: members,
+            });
+        }
+        Ok(ops)
+    }
+
+    /// The committed head of each chat that exists and is not deleted: from the cache, else read
+    /// (all at once).
+    async fn heads_of(&self, chats: &[i64]) -> StoreResult<HashMap<i64, i64>> {
+        let mut heads = HashMap::with_capacity(chats.len());
+        let mut unknown = Vec::new();
+        {
+            let cached = lock(&self.appends.heads);
+            for &chat in chats {
+                match cached.get(&chat) {
+                    Some(&head) => {
+                        heads.insert(chat, head);
+                    }
+                    None => unknown.push(chat),
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(heads);
+        }
+        let docs: Vec<super::docs::ChatDoc> = self
+            .c
+            .chats
+            .find(doc! { "_id": { "$in": &unknown } })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        for chat in docs {
+            // Being created right now: wait for (or finish) the creation.
+            let chat = if chat.last_seq == 0 {
+                match self.live_chat(u(chat.id)).await {
+                    Ok(chat) => chat,
+                    Err(StoreError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                chat
+            };
+            if !chat.deleted {
+                self.note_head(chat.id, chat.last_seq);
+                heads.insert(chat.id, chat.last_seq);
+            }
+        }
+        Ok(heads)
+    }
+
+    /// Claims every op's seqs: each op's events, the first holding the op, in one ordered insert
+    /// for all ops. Returns the ops that hold their claim, and the (chat, seq) of each claim that
+    /// found its seq taken (to wait for and read again, once this pass holds nothing).
+    async fn claim_all(&self, ops: Vec<Planned>) -> StoreResult<(Vec<Planned>, Vec<(i64, i64)>)> {
+        let mut docs = Vec::new();
+        let mut ranges = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let begin = docs.len();
+            docs.extend(op.op.stored_events(op.chat_id, op.first_seq)?);
+            ranges.push(begin..docs.len());
+        }
+        let mut claimed = vec![false; ops.len()];
+        let mut lost = Vec::new();
+        let mut partial = Vec::new();
+        let mut start = 0;
+        while start < docs.len() {
+            let rest = docs.get(start..).unwrap_or_default();
+            let at = match self.c.events.insert_many(rest).ordered(true).await {
+                Ok(_) => docs.len(),
+                Err(e) => match first_duplicate(&e) {
+                    Some(j) => start + j,
+                    None => return Err(error::map(e)),
+                },
+            };
+            for (held, range) in claimed.iter_mut().zip(&ranges) {
+                if range.start >= start && range.end <= at {
+                    *held = true;
+                }
+            }
+            let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
+                break;
+            };
+            let range = ranges.get(n).cloned().unwrap_or_default();
+            if at == range.start {
+                lost.push(n);
+            } else {
+                // Its claim holds (no later seq can be taken before its first is committed);
+                // whatever is there is its own event, written by a helper.
+                if let Some(held) = claimed.get_mut(n) {
+                    *held = true;
+                }
+                partial.push(n);
+            }
+            start = range.end;
+        }
+        let mut held = Vec::with_capacity(ops.len());
+        let mut lost_chats = Vec::new();
+        for (n, op) in ops.into_iter().enumerate() {
+            if claimed.get(n).copied().unwrap_or(false) {
+                if partial.contains(&n) {
+                    // Events after the first that the ordered insert did not reach.
+                    self.insert_events(op.chat_id, &op.op, op.first_seq).await?;
+                }
+                held.push(op);
+            } else if lost.contains(&n) {
+                self.forget_head(op.chat_id);
+                lost_chats.push((op.chat_id, op.first_seq));
+            }
+        }
+        Ok((held, lost_chats))
+    }
+
+    /// Decides every claimed op: their keys and decisions in one ordered insert; an op that
+    /// meets a key already there is decided the slow way. Returns (committed, cancelled).
+    async fn decide_all(&self, ops: Vec<Planned>) -> StoreResult<(Vec<Planned>, Vec<Planned>)> {
+        let mut docs = Vec::new();
+        let mut ranges = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let begin = docs.len();
+            for (key, seq) in op.op.send_keys(op.first_seq) {
+                docs.push(key_doc(&key, op.chat_id, seq, &op.op.op_id));
+            }
+            docs.push(doc! { "_id": decision_id(&op.op.op_id), "commit": true });
+            ranges.push(begin..docs.len());
+        }
+        let mut verdict: Vec<Option<bool>> = vec![None; ops.len()];
+        let mut start = 0;
+        while start < docs.len() {
+            let rest = docs.get(start..).unwrap_or_default();
+            let at = match self.c.send_keys.insert_many(rest).ordered(true).await {
+                Ok(_) => docs.len(),
+                Err(e) => match first_duplicate(&e) {
+                    Some(j) => start + j,
+                    None => return Err(error::map(e)),
+                },
+            };
+            for (decided, range) in verdict.iter_mut().zip(&ranges) {
+                if range.start >= start && range.end <= at {
+                    *decided = Some(true);
+                }
+            }
+            let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
+                break;
+            };
+            if let (Some(op), Some(decided)) = (ops.get(n), verdict.get_mut(n)) {
+                let cancelled = self.decide(op.chat_id, &op.op, op.first_seq).await?;
+                *decided = Some(cancelled.is_none());
+            }
+            start = ranges.get(n).map_or(docs.len(), |r| r.end);
+        }
+        let (mut committed, mut cancelled) = (Vec::new(), Vec::new());
+        for (op, commit) in ops.into_iter().zip(verdict) {
+            if commit == Some(false) {
+                cancelled.push(op);
+            } else {
+                committed.push(op);
+            }
+        }
+        Ok((committed, cancelled))
+    }
+
+    /// Inserts the messages of committed ops, all at once (those a helper inserted stay).
+    async fn insert_messages(&self, ops: &[Planned]) -> StoreResult<()> {
+        let mut docs = Vec::new();
+        for op in ops {
+            for effect in &op.op.effects {
+                if let Effect::InsertMessage { message, offset } = effect {
+                    let mut message = MessageDoc::clone(message);
+                    message.seq = op.first_seq + offset;
+                    message.rev = message.seq;
+                    docs.push(message);
+                }
+            }
+        }
+        if docs.is_empty() {
+            return Ok(());
+        }
+        match self.c.messages.insert_many(docs).ordered(false).await {
+            Ok(_) => Ok(()),
+            Err(e) if only_duplicates(&e) => Ok(()),
+            Err(e) => Err(error::map(e)),
+        }
+    }
+
+    /// Moves the committed ops' chats' heads, in one command.
+    async fn commit_all(&self, ops: &[Planned]) -> StoreResult<()> {
+        let updates = ops
+            .iter()
+            .map(|op| {
+                let last_seq = op.last_seq();
+                doc! {
+                    "q": { "_id": op.chat_id, "last_seq": { "$lt": last_seq } },
+                    "u": {
+                        "$set": { "last_seq": last_seq },
+                        "$max": { "last_activity_ms": op.op.at_ms },
+                    },
+                }
+            })
+            .collect();
+        self.update_statements(indexes::CHATS, updates).await
+    }
+
+    /// The outcomes of the slots of committed ops; remembers their chats' heads and queues
+    /// their claims for cleaning.
+    fn committed(&self, ops: Vec<Planned>) -> Vec<(usize, StoreResult<SendOutcome>)> {
+        let mut done = Vec::new();
+        let mut cleanup = Vec::with_capacity(ops.len());
+        for op in ops {
+            self.note_head(op.chat_id, op.last_seq());
+            cleanup.push(op.op.op_id);
+            let messages = op.op.effects.into_iter().filter_map(|e| match e {
+                Effect::InsertMessage { message, offset } => Some((message, offset)),
+                _ => None,
+            });
+            for (n, (message, offset)) in op.slots.into_iter().zip(messages) {
+                let seq = u(op.first_seq + offset);
+                let mut message = message.wire();
+                message.seq = seq;
+                let event = pb::ChatEvent {
+                    chat_id: message.chat_id,
+                    seq,
+                    at_ms: message.sent_at_ms,
+                    actor_id: message.sender_id,
+                    body: Some(Body::MessageCreated(message.clone())),
+                };
+                done.push((
+                    n,
+                    Ok(SendOutcome {
+                        message,
+                        event: Some(event),
+                    }),
+                ));
+            }
+        }
+        lock(&self.appends.cleanup).claims.extend(cleanup);
+        done
+    }
+
+    /// Clears committed claims' copies of their ops in one command, and deletes the commit
+    /// decisions of cleaned ops once enough have accumulated (a late helper that finds none
+    /// reads that as "commit", which it is).
+    async fn clean_up(&self) -> StoreResult<()> {
+        let claims = std::mem::take(&mut lock(&self.appends.cleanup).claims);
+        if !claims.is_empty() {
+            let cleared = self
+                .c
+                .events
+                .update_many(
+                    doc! { "_id": { "$in": &claims } },
+                    doc! { "$set": { "op": null } },
+                )
+                .await;
+            if let Err(e) = cleared {
+                lock(&self.appends.cleanup).claims.extend(claims);
+                return Err(error::map(e));
+            }
+        }
+        let decisions = {
+            let mut cleanup = lock(&self.appends.cleanup);
+            cleanup.decisions.extend(claims.iter().map(decision_id));
+            if cleanup.decisions.len() < CLEANUP_BATCH {
+                return Ok(());
+            }
+            std::mem::take(&mut cleanup.decisions)
+        };
+        self.c
+            .send_keys
+            .delete_many(doc! { "_id": { "$in": decisions } })
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+}
+
+/// True when an unordered insert failed only on duplicate keys.
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|w| w.iter().all(|w| error::is_duplicate_code(w.code)))
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,224 @@
+//! Group commit of appends and bulk membership writes: what they cost in database commands
+//! (round trips), counted by the driver, and that batching changes nothing of the outcome.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chatproto::pb;
+use prometheus_client::metrics::counter::Counter;
+
+use super::{group, text, users};
+use crate::store::mongo::testserver;
+use crate::store::mongo::{MongoOptions, MongoStore};
+use crate::store::{ChatStore, MessageStore, NewGroup};
+
+async fn counted() -> (MongoStore, Counter) {
+    let counter = Counter::default();
+    let store = testserver::store_with(MongoOptions {
+        command_counter: Some(counter.clone()),
+        repair_after: Duration::from_secs(2),
+        ..MongoOptions::default()
+    })
+    .await;
+    (store, counter)
+}
+
+/// Many sends at once, to several chats: every one gets its own seq, gap-free per chat, and the
+/// whole costs well under one database command per message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_share_their_round_trips() {
+    const CHATS: usize = 8;
+    const SENDS: usize = 400;
+    let (store, commands) = counted().await;
+    let ids = users(&store, &["ann", "bob", "cid"]).await;
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        chats.push(group(&store, ids[0], &ids[1..]).await);
+    }
+    let before = commands.get();
+    let sends: Vec<_> = (0..SENDS)
+        .map(|n| {
+            let store = store.clone();
+            let (chat, sender) = (chats[n % CHATS], ids[n % ids.len()]);
+            tokio::spawn(async move {
+                store
+                    .append_message(text(
+                        chat,
+                        sender,
+                        &format!("k{n}"),
+                        &format!("m{n}"),
+                        5_000,
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for send in sends {
+        let outcome = send.await.expect("task").expect("send");
+        let event = outcome.event.expect("a new message appends an event");
+        assert_eq!(event.seq, outcome.message.seq);
+        seqs.entry(outcome.message.chat_id)
+            .or_default()
+            .push(event.seq);
+    }
+    let used = commands.get() - before;
+    for (chat, mut got) in seqs {
+        got.sort_unstable();
+        let expected: Vec<u64> = (2..2 + (SENDS / CHATS) as u64).collect();
+        assert_eq!(got, expected, "chat {chat}");
+        assert_eq!(
+            store
+                .chat(chat)
+                .await
+                .expect("chat")
+                .expect("exists")
+                .last_seq,
+            1 + (SENDS / CHATS) as u64
+        );
+    }
+    assert!(
+        used * 2 <= SENDS as u64,
+        "{used} commands for {SENDS} concurrent sends"
+    );
+}
+
+/// A round with retries, identical sends and new messages answers each as one at a time would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_answers_retries_and_identical_sends_with_the_original() {
+    let (store, _) = counted().await;
+    let ids = users(&store, &["ann", "bob"]).await;
+    let chat = group(&store, ids[0], &[ids[1]]).await;
+    let first = store
+        .append_message(text(chat, ids[0], "once", "original", 3_000))
+        .await
+        .expect("first");
+    let sends: Vec<_> = (0..20)
+        .map(|n| {
+            let store = store.clone();
+            // Every fourth repeats the first; every fourth after it repeats one key among them.
+            let key = match n % 4 {
+                0 => "once".to_string(),
+                1 => "twice".to_string(),
+                _ => format!("new{n}"),
+            };
+            let sender = ids[0];
+            tokio::spawn(async move {
+                store
+                    .append_message(text(chat, sender, &key, &format!("text {n}"), 4_000))
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut twice = Vec::new();
+    for (n, send) in sends.into_iter().enumerate() {
+        let outcome = send.await.expect("task").expect("send");
+        match n % 4 {
+            0 => assert_eq!(
+                (outcome.message.clone(), outcome.event),
+                (first.message.clone(), None)
+            ),
+            1 => twice.push(outcome.message),
+            _ => {}
+        }
+        created += usize::from(n % 4 >= 2);
+    }
+    assert!(
+        twice.windows(2).all(|w| w[0] == w[1]),
+        "one message for one key"
+    );
+    let head = store
+        .chat(chat)
+        .await
+        .expect("chat")
+        .expect("exists")
+        .last_seq;
+    // chat_created, the first, "twice" once, and the new ones.
+    assert_eq!(head, 1 + 1 + 1 + created as u64);
+}
+
+/// Creating a group, and adding members, costs a few commands, not a few per member.
+#[tokio::test]
+async fn membership_is_written_in_bulk() {
+    let (store, commands) = counted().await;
+    let names: Vec<String> = (0..60).map(|n| format!("user{n}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ids = users(&store, &names).await;
+    let before = commands.get();
+    let (chat, _) = store
+        .create_group(NewGroup {
+            kind: pb::ChatKind::Group,
+            title: "big".into(),
+            description: String::new(),
+            owner: ids[0],
+            member_ids: ids[1..40].to_vec(),
+            now_ms: 2_000,
+        })
+        .await
+        .expect("group");
+    let created = commands.get() - before;
+    assert!(created <= 12, "{created} commands to create a group of 40");
+    assert_eq!(store.members(chat.id).await.expect("members").len(), 40);
+    let before = commands.get();
+    store
+        .add_members(chat.id, ids[0], &ids[40..], 3_000)
+        .await
+        .expect("add");
+    let added = commands.get() - before;
+    assert!(added <= 12, "{added} commands to add 20 members");
+    assert_eq!(store.members(chat.id).await.expect("members").len(), 60);
+}
+
+/// Two instances (two chatd nodes) sending to the same chats at once, their rounds interleaving
+/// and losing claims to each other: every send is answered and seqs stay gap-free per chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sending_to_the_same_chats_interleave_their_rounds() {
+    const CHATS: usize = 4;
+    const SENDS: usize = 200;
+    let first = testserver::store().await;
+    let second = testserver::another_instance(&first).await;
+    let ids = users(&first, &["ann", "bob"]).await;
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        chats.push(group(&first, ids[0], &ids[1..]).await);
+    }
+    let sends: Vec<_> = (0..SENDS)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let (chat, sender) = (chats[n % CHATS], ids[n % 2]);
+            tokio::spawn(async move {
+                // Spread over time, so that rounds of both instances interleave.
+                tokio::time::sleep(Duration::from_millis(n as u64 * 5)).await;
+                store
+                    .append_message(text(
+                        chat,
+                        sender,
+                        &format!("k{n}"),
+                        &format!("m{n}"),
+                        5_000,
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for send in sends {
+        let outcome = send.await.expect("task").expect("send");
+        seqs.entry(outcome.message.chat_id)
+            .or_default()
+            .push(outcome.message.seq);
+    }
+    for (chat, mut got) in seqs {
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            (2..2 + (SENDS / CHATS) as u64).collect::<Vec<_>>(),
+            "chat {chat}"
+        );
+    }
+}

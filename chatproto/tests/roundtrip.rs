@@ -13,7 +13,7 @@ use chatproto::frame::{self, FrameDecoder, MAX_FRAME_BYTES};
 use chatproto::pb;
 use chatproto::vectors;
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use prost::Message as _;
 use prost::Name;
 
@@ -74,6 +74,19 @@ fn check_round_trip<M: prost::Message + Default + PartialEq + std::fmt::Debug>(
     Ok(())
 }
 
+/// Runs `f` on a thread with a 64 MiB stack. The generated strategy of a message with a
+/// large oneof (`Request` has over a hundred variants) nests one frame per variant, which
+/// overflows a test thread's 2 MiB in a debug build.
+fn on_a_big_stack(f: impl FnOnce() + Send + 'static) {
+    let thread = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(f)
+        .expect("spawn the test thread");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 macro_rules! round_trips {
     ($($ty:ident),* $(,)?) => {
         /// The protobuf names of the message types this file covers.
@@ -87,12 +100,18 @@ macro_rules! round_trips {
             mod $ty {
                 use super::*;
 
-                proptest! {
-                    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-                    #[test]
-                    fn round_trips(msg in any::<pb::$ty>()) {
-                        check_round_trip(&msg)?;
-                    }
+                #[test]
+                fn round_trips() {
+                    on_a_big_stack(|| {
+                        let config = ProptestConfig {
+                            cases: 48,
+                            source_file: Some(file!()),
+                            ..ProptestConfig::default()
+                        };
+                        TestRunner::new(config)
+                            .run(&any::<pb::$ty>(), |msg| check_round_trip(&msg))
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    });
                 }
             }
         )*
@@ -210,6 +229,19 @@ round_trips!(
     AdminHealth,
     ServerHealth,
     HealthCheck,
+    AdminListChats,
+    AdminGetChat,
+    AdminListMembers,
+    MemberList,
+    AdminDeleteMessage,
+    AdminPurgeMessages,
+    PurgeResult,
+    AdminStats,
+    ServerStats,
+    AdminListNodes,
+    NodeList,
+    NodeStatus,
+    AdminDrainNode,
     // Files.
     BeginUpload,
     UploadTicket,
@@ -252,28 +284,45 @@ proptest! {
         let back = frame::decode_datagram(&bytes, bytes.len()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(back, msg);
     }
+}
 
-    /// Requests (the largest oneof) split at every possible point decode the same.
-    #[test]
-    fn request_split_anywhere(msg in any::<pb::Request>(), cut in any::<prop::sample::Index>()) {
-        let bytes = frame::encode_to_vec(&msg, MAX_FRAME_BYTES).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let at = cut.index(bytes.len());
-        let dec = FrameDecoder::default();
-        let mut buf = BytesMut::from(&bytes[..at]);
-        prop_assert_eq!(dec.decode::<pb::Request>(&mut buf).map_err(|e| TestCaseError::fail(e.to_string()))?, None);
-        prop_assert_eq!(buf.len(), at, "an incomplete frame is left in place");
-        buf.extend_from_slice(&bytes[at..]);
-        let out = dec.decode::<pb::Request>(&mut buf).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(out, Some(msg));
-    }
+/// Requests (the largest oneof) split at every possible point decode the same.
+#[test]
+fn request_split_anywhere() {
+    on_a_big_stack(|| {
+        let config = ProptestConfig {
+            cases: 256,
+            source_file: Some(file!()),
+            ..ProptestConfig::default()
+        };
+        let strategy = (any::<pb::Request>(), any::<prop::sample::Index>());
+        TestRunner::new(config)
+            .run(&strategy, |(msg, cut)| {
+                let fail = |e: frame::FrameError| TestCaseError::fail(e.to_string());
+                let bytes = frame::encode_to_vec(&msg, MAX_FRAME_BYTES).map_err(fail)?;
+                let at = cut.index(bytes.len());
+                let dec = FrameDecoder::default();
+                let mut buf = BytesMut::from(&bytes[..at]);
+                prop_assert_eq!(dec.decode::<pb::Request>(&mut buf).map_err(fail)?, None);
+                prop_assert_eq!(buf.len(), at, "an incomplete frame is left in place");
+                buf.extend_from_slice(&bytes[at..]);
+                let out = dec.decode::<pb::Request>(&mut buf).map_err(fail)?;
+                prop_assert_eq!(out, Some(msg));
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
 }
 
 /// The generator really produces the variety the properties rely on: over a few hundred
 /// requests it sets many different kinds and leaves the kind unset sometimes.
 #[test]
 fn arbitrary_requests_vary() {
+    on_a_big_stack(requests_vary);
+}
+
+fn requests_vary() {
     use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
 
     let mut runner = TestRunner::deterministic();
     let strategy = any::<pb::Request>();

@@ -40,6 +40,7 @@ mod files;
 mod handlers;
 mod limits;
 pub mod ops;
+mod rate;
 mod resilience;
 mod server;
 mod state;

@@ -9,8 +9,7 @@
 //!   depending on chatd, or on quinn directly;
 //! - chatd's handlers naming a storage backend or a store wrapper (they see the `Store` traits
 //!   only);
-//! - an import cycle between chatd's top modules, beyond the edges listed in
-//!   [`KNOWN_CYCLE_EDGES`] (a ratchet: none may be added, each should go).
+//! - an import cycle between chatd's top modules.
 //!
 //! Every check is a pure function over file texts, so the tests below show that each one
 //! catches its violation.
@@ -47,16 +46,6 @@ const BACKEND_NAMES: &[&str] = &[
     "Redis",
 ];
 
-/// Edges `from -> to` between chatd's top modules that are part of an import cycle today. The
-/// check fails on any other edge inside a cycle; remove an entry once its edge is gone.
-pub const KNOWN_CYCLE_EDGES: &[(&str, &str)] = &[
-    ("cluster", "ops"),
-    ("cluster", "resilience"),
-    ("limits", "cluster"),
-    ("ops", "limits"),
-    ("resilience", "ops"),
-];
-
 /// Runs every check on the workspace at `root`.
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let mut violations = Vec::new();
@@ -88,7 +77,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         violations.extend(backend_violations(&display(root, &path), &text));
     }
     let modules = top_modules(&root.join("chatd/src"))?;
-    violations.extend(cycle_violations(&modules, KNOWN_CYCLE_EDGES));
+    violations.extend(cycle_violations(&modules));
     if violations.is_empty() {
         eprintln!("lint-arch: ok");
         return Ok(());
@@ -229,11 +218,8 @@ fn crate_references(text: &str, tops: &BTreeSet<String>) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every edge inside an import cycle that `known` does not list.
-fn cycle_violations(
-    graph: &BTreeMap<String, BTreeSet<String>>,
-    known: &[(&str, &str)],
-) -> Vec<String> {
+/// Every edge inside an import cycle.
+fn cycle_violations(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let reaches = |from: &str, to: &str| {
         let mut seen = BTreeSet::new();
         let mut stack = vec![from.to_owned()];
@@ -250,7 +236,7 @@ fn cycle_violations(
     let mut found = Vec::new();
     for (from, uses) in graph {
         for to in uses {
-            if reaches(to, from) && !known.contains(&(from.as_str(), to.as_str())) {
+            if reaches(to, from) {
                 found.push(format!(
                     "chatd module {from} uses {to}, which uses {from} back (an import cycle)"
                 ));
@@ -334,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_cycle_between_top_modules_is_found_and_known_edges_are_not() {
+    fn a_cycle_between_top_modules_is_found() {
         let graph = |edges: &[(&str, &str)]| {
             let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (a, b) in edges {
@@ -348,17 +334,13 @@ mod tests {
             ("handlers", "conn"),
             ("server", "conn"),
         ]);
-        assert!(cycle_violations(&acyclic, &[]).is_empty());
+        assert!(cycle_violations(&acyclic).is_empty());
         let cyclic = graph(&[
             ("server", "handlers"),
             ("handlers", "server"),
             ("handlers", "conn"),
         ]);
-        assert_eq!(cycle_violations(&cyclic, &[]).len(), 2);
-        assert_eq!(
-            cycle_violations(&cyclic, &[("handlers", "server")]).len(),
-            1
-        );
+        assert_eq!(cycle_violations(&cyclic).len(), 2);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, can_post};
-use crate::limits::keyed::{KeyedLimiter, Rate};
+use crate::limits::keyed::KeyedLimiter;
+use crate::rate::Rate;
 use crate::state::AppState;
 
 /// How long a typing indicator shows unless repeated.

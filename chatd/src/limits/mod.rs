@@ -17,8 +17,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::limits::keyed::{LimitRates, Rate, RateLimited, RateLimits, Scope};
+use crate::limits::keyed::{RateLimited, RateLimits};
 use crate::limits::shared::SharedLimiter;
+use crate::rate::{LimitRates, Rate, Scope};
 
 /// Concurrent request streams a client may have open (`Limits.max_concurrent_requests`, enforced
 /// by the QUIC stream limit of the endpoint).

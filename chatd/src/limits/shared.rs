@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::cluster::redis::{LuaScript, Redis, RedisFailure};
-use crate::limits::keyed::{Rate, Scope};
+use crate::rate::{Rate, Scope};
 
 /// GCRA in microseconds. KEYS[1]: the bucket; ARGV[1]: emission interval; ARGV[2]: tolerance
 /// (burst * interval). Returns 0 when allowed, else the microseconds until it would be.

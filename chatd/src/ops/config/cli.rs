@@ -17,7 +17,7 @@ use super::{
     parse_log_filter, parse_max_file_size, parse_node_id, parse_public_addr, parse_rate,
     parse_size, parse_store_timeout,
 };
-use crate::limits::keyed::Rate;
+use crate::rate::Rate;
 use crate::store::sqlite::Durability;
 
 /// How the settings combine, shown by `chatd --help`.

@@ -34,7 +34,7 @@ pub use uris::{RedisTarget, RedisUrl, RedisUrlError, ServiceUri};
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
 use crate::files::FileSettings;
-use crate::limits::keyed::{LimitRates, Rate};
+use crate::rate::{LimitRates, Rate};
 
 /// The environment variable that may carry the access-token key (hex, at least 32 bytes).
 pub const TOKEN_KEY_ENV: &str = "CHATD_TOKEN_KEY";
@@ -402,7 +402,7 @@ fn parse_files_public_url(url: &str) -> Result<String, String> {
 
 /// Parses a duration for clap.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::limits::keyed::parse_duration(s).map_err(|e| e.to_string())
+    crate::rate::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// A duration within `min..=max`, for clap.

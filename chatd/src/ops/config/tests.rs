@@ -184,7 +184,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "auth_deadline",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("auth_deadline")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.auth_deadline),
+            get: |c| crate::rate::format_duration(c.settings.auth_deadline),
         },
         Layered {
             flag: "--max-unauthenticated-bytes",
@@ -200,7 +200,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "access_token_ttl",
             values: ["1m", "2m", "3m"],
             toml: |v| plain("access_token_ttl")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.access_token_ttl),
+            get: |c| crate::rate::format_duration(c.settings.access_token_ttl),
         },
         Layered {
             flag: "--token-key-file",
@@ -216,7 +216,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "shutdown_grace",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("shutdown_grace")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.shutdown_grace),
+            get: |c| crate::rate::format_duration(c.settings.shutdown_grace),
         },
         Layered {
             flag: "--limit-send",
@@ -304,7 +304,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "file_gc_grace",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("file_gc_grace")(v),
-            get: |c| crate::limits::keyed::format_duration(c.files().gc_grace),
+            get: |c| crate::rate::format_duration(c.files().gc_grace),
         },
         Layered {
             flag: "--file-gc-interval",
@@ -312,7 +312,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "file_gc_interval",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("file_gc_interval")(v),
-            get: |c| crate::limits::keyed::format_duration(c.files().gc_interval),
+            get: |c| crate::rate::format_duration(c.files().gc_interval),
         },
         Layered {
             flag: "--files-https-listen",
@@ -333,7 +333,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "file_url_ttl",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("file_url_ttl")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.file_url_ttl),
+            get: |c| crate::rate::format_duration(c.settings.file_url_ttl),
         },
         Layered {
             flag: "--mongo-uri",
@@ -386,7 +386,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "presence_ttl",
             values: ["20s", "30s", "40s"],
             toml: |v| plain("presence_ttl")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.presence_ttl),
+            get: |c| crate::rate::format_duration(c.settings.presence_ttl),
         },
         Layered {
             flag: "--heartbeat-interval",
@@ -394,7 +394,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "heartbeat_interval",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("heartbeat_interval")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.heartbeat_interval),
+            get: |c| crate::rate::format_duration(c.settings.heartbeat_interval),
         },
         Layered {
             flag: "--store-timeout",
@@ -402,7 +402,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "store_timeout",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("store_timeout")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.store_timeout),
+            get: |c| crate::rate::format_duration(c.settings.store_timeout),
         },
     ];
     let default = load_ok(&[], &[]);

@@ -95,7 +95,9 @@ fn overridden_binary(var: &str, package: &str, bin: &str) -> PathBuf {
 }
 
 /// The binary `bin` of the workspace package `package`, of the profile this test runs in,
-/// built first when it is missing.
+/// built first when it is missing. `cargo test` alone does not rebuild the binaries of packages
+/// without integration tests (chatctl, chat-tui, loadgen): `cargo xtask test` builds them all
+/// first; run `cargo build --workspace --bins` before running a suite by hand.
 pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     built(package, bin, "--bin", "")
 }

@@ -13,7 +13,8 @@ pub struct Args {
 }
 
 /// Checks the architecture, unused dependencies (cargo-machete) and `deny.toml` (cargo-deny),
-/// installs the tools, then runs `cargo test --workspace` with their paths in the environment.
+/// installs the tools, builds every binary, then runs `cargo test --workspace` with the tools'
+/// paths in the environment.
 pub fn run(args: Args) -> anyhow::Result<()> {
     super::lint_arch::run(&super::repo_root())?;
     super::deps::CARGO_MACHETE.ensure()?;
@@ -26,6 +27,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     super::deny::run()?;
     let tools = super::deps::ensure()?;
+    // `cargo test` builds the binaries of packages with integration tests only; the suites also
+    // run chatctl, chat-tui and loadgen, which must be this tree's, not an earlier build's.
+    let status = super::cargo()
+        .args(["build", "--workspace", "--bins", "--locked"])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("cargo build --workspace --bins failed ({status})");
+    }
     let mut cmd = super::cargo();
     cmd.args(["test", "--workspace", "--locked"])
         .args(&args.cargo_args);

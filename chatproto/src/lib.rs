@@ -52,5 +52,6 @@ pub const ALPN: &[u8] = b"chat/1";
 /// The protocol major version this crate speaks.
 pub const PROTOCOL_MAJOR: u32 = 1;
 
-/// The protocol minor version this crate speaks: 1.1 adds files (capability `files`).
-pub const PROTOCOL_MINOR: u32 = 1;
+/// The protocol minor version this crate speaks: 1.1 adds files (capability `files`), 1.2 calls
+/// (capability `calls`).
+pub const PROTOCOL_MINOR: u32 = 2;

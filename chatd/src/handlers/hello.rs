@@ -54,7 +54,8 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
             Some(Capability::Redirect | Capability::Files) => true,
-            None => false,
+            // Specified (section 14), not served yet.
+            Some(Capability::Calls) | None => false,
         })
         .cloned()
         .collect();

@@ -139,6 +139,7 @@ impl CallRecord {
     }
 
     /// True while it rings or is active.
+    #[cfg(test)]
     pub fn is_live(&self) -> bool {
         !matches!(self.phase, Phase::Ended { .. })
     }
@@ -217,6 +218,7 @@ pub struct CallBook {
 
 impl CallBook {
     /// The call `id`, if it is known.
+    #[cfg(test)]
     pub fn get(&self, id: u64) -> Option<&CallRecord> {
         self.calls.get(&id)
     }

@@ -53,9 +53,8 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .iter()
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
-            Some(Capability::Redirect | Capability::Files) => true,
-            // Specified (section 14), not served yet.
-            Some(Capability::Calls) | None => false,
+            Some(Capability::Redirect | Capability::Files | Capability::Calls) => true,
+            None => false,
         })
         .cloned()
         .collect();

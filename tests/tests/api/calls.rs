@@ -5,6 +5,7 @@
 //! credentials.
 
 use crate::support::*;
+use chatproto::calls::{CallPhase, CallTracker};
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::CallEndReason as Reason;
@@ -61,6 +62,10 @@ async fn accepting_on_one_device_stops_the_other_and_signaling_reaches_only_it()
     let (alice, bob, chat) = pair(&server).await;
     let bob2 = device(&server, &bob).await;
     let call = call(&alice, chat, true).await;
+    let mut alice_calls = CallTracker::new(alice.id);
+    let mut bob2_calls = CallTracker::new(bob.id);
+    let placed = alice_calls.started(call).map(|v| (v.phase, v.here));
+    assert_eq!(placed, Some((CallPhase::Outgoing, true)));
     assert_eq!(call.state, pb::CallState::Ringing as i32);
     assert_eq!(
         (call.caller_id, call.callee_id, call.video),
@@ -68,13 +73,13 @@ async fn accepting_on_one_device_stops_the_other_and_signaling_reaches_only_it()
     );
     assert!(call.ring_until_ms > call.started_at_ms);
     let id = call.call_id;
-    // Both of Bob's devices ring.
-    for device in [&bob, &bob2] {
-        assert_eq!(
-            call_in(device, id, pb::CallState::Ringing).await.chat_id,
-            chat
-        );
-    }
+    // Both of Bob's devices ring; the SDK's tracker shows it as incoming.
+    assert_eq!(
+        call_in(&bob, id, pb::CallState::Ringing).await.chat_id,
+        chat
+    );
+    let rings = bob2_calls.on_event(call_in(&bob2, id, pb::CallState::Ringing).await);
+    assert_eq!(rings.map(|v| v.phase), Some(CallPhase::Incoming));
     let accepted = bob
         .client
         .accept_call(pb::AcceptCall { call_id: id })
@@ -82,8 +87,20 @@ async fn accepting_on_one_device_stops_the_other_and_signaling_reaches_only_it()
         .expect("accept");
     assert_eq!(accepted.state, pb::CallState::Active as i32);
     // The other device stops ringing, the caller learns the answer; a second accept is refused.
-    call_in(&bob2, id, pb::CallState::Active).await;
-    call_in(&alice, id, pb::CallState::Active).await;
+    let elsewhere = bob2_calls.on_event(call_in(&bob2, id, pb::CallState::Active).await);
+    assert_eq!(
+        elsewhere.map(|v| (v.phase, v.here)),
+        Some((CallPhase::Active, false))
+    );
+    assert!(
+        bob2_calls.current().is_none(),
+        "answered elsewhere: no longer rings"
+    );
+    alice_calls.on_event(call_in(&alice, id, pb::CallState::Active).await);
+    assert_eq!(
+        alice_calls.current().map(|v| v.phase),
+        Some(CallPhase::Active)
+    );
     let again = bob2
         .client
         .accept_call(pb::AcceptCall { call_id: id })

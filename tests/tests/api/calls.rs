@@ -417,3 +417,26 @@ async fn ice_servers_carry_turn_credentials_from_the_secret_file() {
     assert_eq!(turn.credential.len(), 28);
     assert!(turn.credential.ends_with('='));
 }
+
+#[tokio::test]
+async fn a_device_taking_part_that_goes_away_ends_the_call() {
+    let server = start().await;
+    let (alice, bob, chat) = pair(&server).await;
+    let bob2 = device(&server, &bob).await;
+    let id = call(&alice, chat, false).await.call_id;
+    call_in(&bob2, id, pb::CallState::Ringing).await;
+    bob.client
+        .accept_call(pb::AcceptCall { call_id: id })
+        .await
+        .expect("accept");
+    bob.client.close().await;
+    for device in [&alice, &bob2] {
+        let ended = call_in(device, id, pb::CallState::Ended).await;
+        assert_eq!(
+            (ended.end_reason, ended.ended_by),
+            (Reason::Disconnected as i32, bob.id)
+        );
+    }
+    let (_, record) = recorded(&alice, chat).await;
+    assert_eq!(record.reason, Reason::Disconnected as i32);
+}

@@ -90,6 +90,7 @@ fn sequencer(c: &mut Criterion) {
                     outbox: outbox.clone(),
                     kick: Kick::new(),
                     datagrams: None,
+                    calls: false,
                 })
                 .await
                 .expect("attach");

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
+use crate::calls::service::{CallService, IceSettings};
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
@@ -235,6 +236,19 @@ impl Daemon {
         };
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
+        let calls = CallService::new(
+            s.call_ring_timeout,
+            IceSettings {
+                urls: config.ice_urls().to_vec(),
+                secret: config
+                    .load_turn_secret()
+                    .context("cannot load the TURN secret")?,
+                ttl: s.turn_credential_ttl,
+            },
+            store.clone(),
+            delivery.clone(),
+        );
+        calls.start();
         let state = Arc::new(AppState {
             store: store.clone(),
             delivery: delivery.clone(),
@@ -257,6 +271,7 @@ impl Daemon {
             cluster: cluster.clone(),
             files,
             node: Arc::new(NodeControl::new()),
+            calls,
         });
 
         let server_config = crate::server::endpoint::server_config(

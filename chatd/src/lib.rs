@@ -13,6 +13,7 @@
 //! - `store`: storage traits and backends (SQLite embedded default, MongoDB).
 //! - `files`: file upload and download, their bytes (filesystem or GridFS), thumbnails,
 //!   signed HTTPS download URLs and the collector of unreferenced files.
+//! - `calls`: the call state machine (sans-IO) of call signaling.
 //! - `delivery`: fan-out of events to connections on every node, presence, membership cache.
 //! - `cluster`: cluster mode over Redis (pub/sub between nodes, presence, registry and
 //!   steering, read cache); `resilience`: breakers, backoff, store deadline.
@@ -29,6 +30,7 @@
 )]
 
 mod auth;
+mod calls;
 pub mod cli;
 mod clock;
 mod cluster;

@@ -59,6 +59,8 @@ pub struct AppState {
     pub files: Arc<Files>,
     /// This node's start, address and drain switch.
     pub node: Arc<NodeControl>,
+    /// The calls of this node (capability `calls`).
+    pub calls: Arc<crate::calls::service::CallService>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -11,15 +11,18 @@ pub enum Capability {
     Redirect,
     /// File upload and download (chat/1.1, protocol.md section 13).
     Files,
+    /// Voice and video call signaling and ICE servers (chat/1.2, protocol.md section 14).
+    Calls,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 3] = [
+    pub const ALL: [Capability; 4] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
+        Capability::Calls,
     ];
 
     /// The name on the wire.
@@ -28,6 +31,7 @@ impl Capability {
             Capability::Datagrams => "datagrams",
             Capability::Redirect => "redirect",
             Capability::Files => "files",
+            Capability::Calls => "calls",
         }
     }
 
@@ -58,7 +62,7 @@ mod tests {
         for cap in Capability::ALL {
             assert_eq!(Capability::from_name(cap.name()), Some(cap));
         }
-        for reserved in ["calls", "push", "Datagrams", "Files", ""] {
+        for reserved in ["push", "Datagrams", "Files", "Calls", ""] {
             assert_eq!(Capability::from_name(reserved), None);
         }
         assert!(Capability::Redirect.is_in(&["datagrams".into(), "redirect".into()]));

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`pb`]: the messages, generated at build time from `spec/chat.proto`.
 //! - [`capability`]: the capability names of chat/1.
+//! - [`calls`]: calls as one device sees them (incoming, outgoing, active, ended), sans-IO.
 //! - [`fingerprint`]: certificate fingerprints (SHA-256 of the DER): the one parser and format.
 //! - [`frame`]: the varint length-prefixed frame codec (sans-IO).
 //! - [`request`]: the request table, generated from the annotations in `spec/chat.proto`: each
@@ -19,6 +20,7 @@
 //! - `vectors` feature: the golden vectors of `spec/vectors/`.
 //! - `arbitrary` feature: proptest `Arbitrary` for every message in [`pb`].
 
+pub mod calls;
 pub mod capability;
 pub mod error;
 pub mod fingerprint;
@@ -52,5 +54,6 @@ pub const ALPN: &[u8] = b"chat/1";
 /// The protocol major version this crate speaks.
 pub const PROTOCOL_MAJOR: u32 = 1;
 
-/// The protocol minor version this crate speaks: 1.1 adds files (capability `files`).
-pub const PROTOCOL_MINOR: u32 = 1;
+/// The protocol minor version this crate speaks: 1.1 adds files (capability `files`), 1.2 calls
+/// (capability `calls`).
+pub const PROTOCOL_MINOR: u32 = 2;

@@ -251,6 +251,31 @@ round_trips!(
     Thumbnail,
     DownloadFile,
     Download,
+    // Administration of chats, moderation and nodes.
+    AdminListChats,
+    AdminGetChat,
+    AdminListMembers,
+    MemberList,
+    AdminDeleteMessage,
+    AdminPurgeMessages,
+    PurgeResult,
+    AdminStats,
+    ServerStats,
+    AdminListNodes,
+    NodeList,
+    NodeStatus,
+    AdminDrainNode,
+    // Calls.
+    Call,
+    StartCall,
+    AcceptCall,
+    EndCall,
+    CallSignal,
+    IceCandidate,
+    CallEnded,
+    GetIceServers,
+    IceServers,
+    IceServer,
 );
 
 #[test]

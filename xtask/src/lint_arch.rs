@@ -3,7 +3,7 @@
 //!
 //! It fails on:
 //! - chatproto depending on chatd;
-//! - chatproto's sans-IO core (frame, session, request, capability, fingerprint) naming tokio
+//! - chatproto's sans-IO core (frame, session, request, capability, fingerprint, calls) naming tokio
 //!   or quinn;
 //! - a client (chat-tui, chatctl, loadgen) reaching the server other than through chatproto:
 //!   depending on chatd, or on quinn directly;
@@ -27,6 +27,7 @@ const SANS_IO: &[&str] = &[
     "request.rs",
     "capability.rs",
     "fingerprint.rs",
+    "calls.rs",
 ];
 
 /// The client programs: they reach the server through chatproto only.

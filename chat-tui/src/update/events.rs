@@ -321,6 +321,8 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
                 view.window.hide(h.seq);
             }
         }
+        // chat-tui has no call prompt yet: it neither rings nor takes part in calls.
+        ClientEvent::Call(_) | ClientEvent::CallSignal(_) => {}
         ClientEvent::GoAway(g) => {
             model.notify(
                 Level::Info,
@@ -500,7 +502,8 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
             close_if_open(model, chat_id);
             model.notify(Level::Info, format!("{title} was deleted."));
         }
-        Some(Body::ChatCreated(_) | Body::ReactionChanged(_)) | None => {}
+        // Calls are not shown yet: the history entry only advances the chat.
+        Some(Body::ChatCreated(_) | Body::ReactionChanged(_) | Body::CallEnded(_)) | None => {}
     }
 }
 

@@ -169,6 +169,7 @@ impl ConnCtx {
                 outbox,
                 kick: self.kick.clone(),
                 datagrams: datagrams.then(|| self.conn.clone()),
+                calls: self.has_capability(chatproto::capability::Capability::Calls),
             })
             .await;
         if let Err(e) = attached {
@@ -198,6 +199,14 @@ impl ConnCtx {
         }
         if let Some(p) = principal {
             self.settle_admission();
+            // A call this connection took part in ends DISCONNECTED.
+            self.state
+                .calls
+                .disconnected(crate::calls::machine::Device {
+                    user_id: p.user_id,
+                    conn_id: self.conn_id,
+                })
+                .await;
             // On the user's last connection here this announces them offline.
             self.state.delivery.detach(p.user_id, self.conn_id).await;
         }

@@ -186,6 +186,14 @@ impl Delivery {
         self.relay.notice(users, chat_id, &notice);
     }
 
+    /// Delivers a call event to the connections of `users` on this node that negotiated
+    /// `calls`. Calls are served on one node for now: this does not go through the relay.
+    pub fn notify_calls(&self, users: &[u64], event: &pb::Event) {
+        let notice = NoticeFrames::new(event);
+        self.registry
+            .deliver_notice_where(users, &notice, |c| c.calls);
+    }
+
     /// Delivers an event to one connection of this node (a goodbye before a drain).
     pub fn notify_connection(&self, user_id: u64, conn_id: u64, event: &pb::Event) {
         self.registry

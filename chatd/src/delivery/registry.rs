@@ -38,6 +38,8 @@ pub struct ConnHandle {
     pub kick: Kick,
     /// Set when the client negotiated datagrams: typing goes there instead of the event stream.
     pub datagrams: Option<quinn::Connection>,
+    /// True when the client negotiated `calls`: only such connections get call events.
+    pub calls: bool,
 }
 
 #[derive(Debug)]
@@ -189,12 +191,22 @@ impl Registry {
         notice: &NoticeFrames,
         skip_conn: Option<u64>,
     ) {
+        self.deliver_notice_where(users, notice, |c| Some(c.conn_id) != skip_conn);
+    }
+
+    /// Hands a notice to the connections of `users` that `keep` accepts.
+    pub(super) fn deliver_notice_where(
+        &self,
+        users: &[u64],
+        notice: &NoticeFrames,
+        keep: impl Fn(&ConnHandle) -> bool,
+    ) {
         let mut sent = 0;
         self.users.for_keys(users, |shard, user| {
             if let Some(entry) = shard.get(&user)
                 && let Some(frame) = notice.frame_for(&entry.viewer)
             {
-                for conn in entry.conns.iter().filter(|c| Some(c.conn_id) != skip_conn) {
+                for conn in entry.conns.iter().filter(|c| keep(c)) {
                     sent += u64::from(push(conn, frame));
                 }
             }
@@ -292,6 +304,7 @@ pub(super) mod tests {
             outbox: outbox.clone(),
             kick: Kick::new(),
             datagrams: None,
+            calls: false,
         };
         (handle, outbox)
     }

@@ -72,6 +72,7 @@ async fn connect_as(delivery: &Delivery, user: u64, conn_id: u64) -> Arc<Outbox>
             outbox: outbox.clone(),
             kick: Kick::new(),
             datagrams: None,
+            calls: false,
         })
         .await
         .expect("attach");

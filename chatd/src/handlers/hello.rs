@@ -47,13 +47,16 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         ));
     }
     let datagrams_possible = ctx.conn.max_datagram_size().is_some();
-    // This server offers every capability of chat/1.0; datagrams only where the path carries them.
+    // This server offers every capability of chat/1; datagrams only where the path carries them.
     let capabilities: Vec<String> = hello
         .capabilities
         .iter()
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
             Some(Capability::Redirect | Capability::Files) => true,
+            // Calls are served on one node only: a cluster does not offer them until call
+            // events cross nodes.
+            Some(Capability::Calls) => ctx.state.cluster.is_none(),
             None => false,
         })
         .cloned()

@@ -15,6 +15,7 @@
 //! - [`sync`]: Sync and GetChatEvents.
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
+//! - [`calls`]: call signaling and ICE servers (capability `calls`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
 //!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
 //!   (`@username` parsing).
@@ -24,6 +25,7 @@ pub mod account;
 pub mod admin;
 pub mod admin_chats;
 pub mod admin_nodes;
+pub mod calls;
 pub mod chats;
 pub mod cursor;
 pub mod files;
@@ -54,8 +56,9 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_chats::*, admin_nodes::*, chats::*, files::*, hello::*,
-        history::*, membership::*, messages::*, receipts::*, sync::*, typing::*, users::*,
+        account::*, admin::*, admin_chats::*, admin_nodes::*, calls::*, chats::*, files::*,
+        hello::*, history::*, membership::*, messages::*, receipts::*, sync::*, typing::*,
+        users::*,
     };
 }
 

@@ -60,6 +60,7 @@ macro_rules! delegate_store {
                 read  chat(id: u64) -> Option<ChatRecord>;
                 write update_chat(id: u64, actor: u64, patch: ChatPatch, now_ms: i64) -> (ChatRecord, pb::ChatEvent);
                 write delete_chat(id: u64, actor: u64, now_ms: i64) -> pb::ChatEvent;
+                write record_call(chat_id: u64, actor: u64, call: pb::CallEnded, now_ms: i64) -> pb::ChatEvent;
                 read  members(chat_id: u64) -> Vec<MemberRecord>;
                 read  member(chat_id: u64, user_id: u64) -> Option<MemberRecord>;
                 write add_members(chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64) -> pb::ChatEvent;

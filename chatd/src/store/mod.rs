@@ -273,6 +273,15 @@ pub trait ChatStore: Send + Sync {
     /// Deletes the chat (event: `chat_deleted`, the last one). Members become former members whose
     /// readable range ends at that event.
     async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent>;
+    /// Records an ended call in its chat's history (event: `call_ended`, by `actor`, the user
+    /// who ended it). `NotFound("chat")` for a chat that does not exist or was deleted.
+    async fn record_call(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        call: pb::CallEnded,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent>;
     /// Current members with their roles.
     async fn members(&self, chat_id: u64) -> StoreResult<Vec<MemberRecord>>;
     /// One membership row, current or former (see [`MemberRecord::left_at_seq`]).

@@ -23,6 +23,10 @@ pub enum ClientEvent {
     ChatState(pb::ChatStateChanged),
     /// The caller hid a message on another device.
     MessageHidden(pb::MessageHidden),
+    /// A call of this user changed state: it rings, was answered, or ended (capability `calls`).
+    Call(pb::Call),
+    /// Signaling of an active call from the other device taking part (capability `calls`).
+    CallSignal(pb::CallSignal),
     /// The server is draining this connection; the client reconnects by itself.
     GoAway(pb::GoAway),
     /// The session was revoked: the client stopped and will not reconnect.
@@ -78,6 +82,8 @@ impl ClientEvent {
             Kind::Typing(e) => Self::Typing(e),
             Kind::ChatState(e) => Self::ChatState(e),
             Kind::MessageHidden(e) => Self::MessageHidden(e),
+            Kind::Call(e) => Self::Call(e),
+            Kind::CallSignal(e) => Self::CallSignal(e),
             Kind::GoAway(e) => Self::GoAway(e),
             Kind::SessionRevoked(e) => Self::SessionRevoked(e),
         })

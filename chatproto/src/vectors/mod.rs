@@ -14,6 +14,7 @@
 //! - `valid`, `edge`: the cases, one function per file.
 
 mod build;
+mod calls;
 mod edge;
 mod samples;
 mod valid;
@@ -238,17 +239,17 @@ pub fn generate() -> Result<Vec<VectorFile>, VectorError> {
         VectorFile {
             file_name: "request.txt",
             title: "one valid Request frame for every request kind",
-            vectors: valid::requests()?,
+            vectors: [valid::requests()?, calls::requests()?].concat(),
         },
         VectorFile {
             file_name: "response.txt",
             title: "valid Response frames, every result kind",
-            vectors: valid::responses()?,
+            vectors: [valid::responses()?, calls::responses()?].concat(),
         },
         VectorFile {
             file_name: "event.txt",
             title: "valid Event frames, every event kind and every chat event body",
-            vectors: valid::events()?,
+            vectors: [valid::events()?, calls::events()?].concat(),
         },
         VectorFile {
             file_name: "datagram.txt",

@@ -99,6 +99,15 @@ fn spec_name(code: E) -> String {
         .to_owned()
 }
 
+/// An SDP offer of `len` bytes for `call_id`.
+fn offer(call_id: u64, len: usize) -> pb::CallSignal {
+    pb::CallSignal {
+        call_id,
+        from_user_id: 0,
+        kind: Some(pb::call_signal::Kind::Offer("v".repeat(len))),
+    }
+}
+
 /// A client that shows every error as it came: no retries, no waiting out rate limits.
 fn config(server: &TestServer) -> ClientConfig {
     let mut config = config_for(server.addr(), &server.fingerprint());
@@ -343,6 +352,16 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminDrainNode(pb::AdminDrainNode::default())),
         (Root, E::NotFound, "not a live node", K::AdminDrainNode(pb::AdminDrainNode { node_id: "no-such-node".into() })),
         (Root, E::TooLarge, "node_id", K::AdminDrainNode(pb::AdminDrainNode { node_id: "n".repeat(65) })),
+        // 9.9 Calls (the errors that need a live call are checked after the table).
+        (Carol, E::NotFound, "not a member", K::StartCall(pb::StartCall { chat_id: f.private, video: false })),
+        (Alice, E::PermissionDenied, "group", K::StartCall(pb::StartCall { chat_id: f.group, video: false })),
+        (Alice, E::PermissionDenied, "blocked", K::StartCall(pb::StartCall { chat_id: f.blocked_private, video: false })),
+        (Alice, E::NotFound, "call", K::AcceptCall(pb::AcceptCall { call_id: NONE })),
+        (Alice, E::NotFound, "call", K::EndCall(pb::EndCall { call_id: NONE })),
+        (Alice, E::NotFound, "call", K::SendCallSignal(offer(NONE, 10))),
+        (Alice, E::InvalidArgument, "kind", K::SendCallSignal(pb::CallSignal { call_id: NONE, ..Default::default() })),
+        (Alice, E::TooLarge, "offer", K::SendCallSignal(offer(NONE, 65_537))),
+        (Anon, E::Unauthenticated, "not authenticated", K::GetIceServers(pb::GetIceServers {})),
         // 9.7 Files.
         (Alice, E::TooLarge, "size over max_file_bytes", K::BeginUpload(declare(MAX_FILE_BYTES + 1))),
         (Alice, E::InvalidArgument, "size 0", K::BeginUpload(declare(0))),
@@ -541,6 +560,75 @@ async fn every_request_gets_the_errors_section_9_lists() {
             wrong.push(format!(
                 "{name} ({why}) by {who:?}: expected {code:?}, got {got:?}"
             ));
+        }
+    }
+
+    // Calls: errors that need a live call, in order.
+    let ringing = alice
+        .start_call(pb::StartCall {
+            chat_id: f.private,
+            video: false,
+        })
+        .await
+        .expect("start a call")
+        .call_id;
+    // `None`: the request succeeds (it moves the call on).
+    let live: [(&Client, Option<E>, &str, Kind); 7] = [
+        (
+            &alice,
+            Some(E::Conflict),
+            "the caller is in a call",
+            Kind::StartCall(pb::StartCall {
+                chat_id: f.private,
+                video: false,
+            }),
+        ),
+        (
+            &alice,
+            Some(E::PermissionDenied),
+            "the caller accepts",
+            Kind::AcceptCall(pb::AcceptCall { call_id: ringing }),
+        ),
+        (
+            &carol,
+            Some(E::NotFound),
+            "not a user of the call",
+            Kind::AcceptCall(pb::AcceptCall { call_id: ringing }),
+        ),
+        (
+            &carol,
+            Some(E::NotFound),
+            "not a user of the call",
+            Kind::EndCall(pb::EndCall { call_id: ringing }),
+        ),
+        (
+            &alice,
+            Some(E::Conflict),
+            "not active",
+            Kind::SendCallSignal(offer(ringing, 10)),
+        ),
+        (
+            &bob,
+            None,
+            "decline",
+            Kind::EndCall(pb::EndCall { call_id: ringing }),
+        ),
+        (
+            &bob,
+            Some(E::Conflict),
+            "declined already",
+            Kind::AcceptCall(pb::AcceptCall { call_id: ringing }),
+        ),
+    ];
+    for (client, code, why, kind) in live {
+        let name = kind.name();
+        let got = send(client, kind).await.err().and_then(|e| e.code());
+        match code {
+            Some(code) if got == Some(code) => {
+                covered.insert((name.to_owned(), spec_name(code)));
+            }
+            _ if got == code => {}
+            _ => wrong.push(format!("{name} ({why}): expected {code:?}, got {got:?}")),
         }
     }
 

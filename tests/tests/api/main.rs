@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod admin;
 mod blocking;
+mod calls;
 mod chats;
 mod closing;
 mod connections;

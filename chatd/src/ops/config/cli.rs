@@ -12,10 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    parse_access_token_ttl, parse_auth_deadline, parse_data_dir, parse_duration,
-    parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url, parse_heartbeat,
-    parse_log_filter, parse_max_file_size, parse_node_id, parse_public_addr, parse_rate,
-    parse_size, parse_store_timeout,
+    IceUrls, parse_access_token_ttl, parse_auth_deadline, parse_call_ring_timeout, parse_data_dir,
+    parse_duration, parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url,
+    parse_heartbeat, parse_ice_servers, parse_log_filter, parse_max_file_size, parse_node_id,
+    parse_public_addr, parse_rate, parse_size, parse_store_timeout, parse_turn_credential_ttl,
 };
 use crate::rate::Rate;
 use crate::store::sqlite::Durability;
@@ -30,7 +30,7 @@ login_account_address, login_address, typing, upload). Relative paths are relati
 written COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, \
 e.g. \"15m\"; sizes as a number of bytes with an optional KiB, MiB, GiB, TiB (or KB, MB, GB, TB) \
 suffix, e.g. \"100MiB\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
-the token key file.
+the token key file; nor is the TURN secret: CHATD_TURN_SECRET or the TURN secret file.
 
 Cluster mode: with --redis-url, several chatd nodes share one Redis for events between nodes, \
 presence, rate limits, a read cache and the node registry (Redis is never the system of record), \
@@ -491,6 +491,50 @@ pub struct Settings {
         help_heading = "Files"
     )]
     pub file_url_ttl: Duration,
+
+    /// How long a call rings before it ends MISSED (1s to 10m)
+    #[arg(
+        long,
+        env = "CHATD_CALL_RING_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = parse_call_ring_timeout,
+        default_value = "30s",
+        help_heading = "Calls"
+    )]
+    pub call_ring_timeout: Duration,
+
+    /// The STUN and TURN servers clients get, comma-separated stun:, turn: or turns: URLs (e.g.
+    /// "stun:turn.example.org:3478,turn:turn.example.org:3478?transport=udp"). TURN needs the
+    /// shared secret: CHATD_TURN_SECRET or --turn-secret-file
+    #[arg(
+        long,
+        env = "CHATD_ICE_SERVERS",
+        value_name = "URLS",
+        value_parser = parse_ice_servers,
+        help_heading = "Calls"
+    )]
+    pub ice_servers: Option<IceUrls>,
+
+    /// File holding the TURN servers' shared secret (coturn's static-auth-secret). The secret
+    /// may instead be given in CHATD_TURN_SECRET; it is never a flag
+    #[arg(
+        long,
+        env = "CHATD_TURN_SECRET_FILE",
+        value_name = "FILE",
+        help_heading = "Calls"
+    )]
+    pub turn_secret_file: Option<PathBuf>,
+
+    /// How long the TURN credentials a client gets stay valid (1m to 7 days)
+    #[arg(
+        long,
+        env = "CHATD_TURN_CREDENTIAL_TTL",
+        value_name = "DURATION",
+        value_parser = parse_turn_credential_ttl,
+        default_value = "24h",
+        help_heading = "Calls"
+    )]
+    pub turn_credential_ttl: Duration,
 
     /// Cluster mode: Redis URL. Standalone: redis://host:port[/db] or redis+unix:///path; Redis
     /// Cluster: redis+cluster://host:port[,host:port...] or comma-separated redis:// seeds. Prefer

@@ -9,8 +9,8 @@
 //! [`ServiceUri`]. [`Config::from_settings`] adds the rules between settings and the derived
 //! values (TLS pair, node id, token key file).
 //!
-//! The access-token key is the one secret: it is never a flag (argv is visible to other users),
-//! only `CHATD_TOKEN_KEY` or the key file.
+//! Secrets are never flags (argv is visible to other users): the access-token key comes from
+//! `CHATD_TOKEN_KEY` or the key file, the TURN secret from `CHATD_TURN_SECRET` or its file.
 //!
 //! Layout: `cli` holds the clap definitions, `uris` the service URIs, this file the loading,
 //! the per-value parsers and the validated [`Config`].
@@ -33,11 +33,19 @@ pub use cli::{Cli, CliCommand, LogFormat, Settings, Storage, UserAdd, UserComman
 pub use uris::{RedisTarget, RedisUrl, RedisUrlError, ServiceUri};
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
+use crate::calls::turn::{TurnSecret, is_turn};
 use crate::files::FileSettings;
 use crate::rate::{LimitRates, Rate};
 
 /// The environment variable that may carry the access-token key (hex, at least 32 bytes).
 pub const TOKEN_KEY_ENV: &str = "CHATD_TOKEN_KEY";
+
+/// The environment variable that may carry the TURN servers' shared secret.
+pub const TURN_SECRET_ENV: &str = "CHATD_TURN_SECRET";
+
+/// The STUN and TURN URLs of `--ice-servers`, each checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceUrls(pub Vec<String>);
 
 /// What one run of the `chatd` binary was asked to do.
 #[derive(Debug)]
@@ -65,6 +73,8 @@ pub struct Config {
     pub token_key: Option<TokenKey>,
     /// The HTTPS file server, when `--files-https-listen` is set.
     pub files_https: Option<FilesHttps>,
+    /// The TURN secret from `CHATD_TURN_SECRET`, overriding the file.
+    pub turn_secret: Option<TurnSecret>,
 }
 
 /// The HTTPS file server's settings.
@@ -162,9 +172,10 @@ impl Invocation {
             }
             None => None,
         };
-        Ok(Invocation::Serve(Box::new(Config::from_settings(
-            settings, token_key,
-        )?)))
+        let mut config = Config::from_settings(settings, token_key)?;
+        config.turn_secret = env(TURN_SECRET_ENV).as_deref().and_then(TurnSecret::new);
+        config.check_turn_secret()?;
+        Ok(Invocation::Serve(Box::new(config)))
     }
 }
 
@@ -250,8 +261,48 @@ impl Config {
             token_key_file,
             token_key,
             files_https,
+            turn_secret: None,
             settings,
         })
+    }
+
+    /// TURN URLs need a secret, from the variable or the file.
+    fn check_turn_secret(&self) -> Result<(), ConfigError> {
+        let turn = self.ice_urls().iter().any(|u| is_turn(u));
+        if turn && self.turn_secret.is_none() && self.settings.turn_secret_file.is_none() {
+            return Err(invalid(
+                "turn_secret_file",
+                format!(
+                    "ice_servers has TURN servers: give their secret in {TURN_SECRET_ENV} or a file"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The STUN and TURN URLs clients get.
+    pub fn ice_urls(&self) -> &[String] {
+        self.settings.ice_servers.as_ref().map_or(&[], |u| &u.0)
+    }
+
+    /// The TURN secret: `CHATD_TURN_SECRET`, else the file's content (read now); `None` when
+    /// neither is given.
+    pub fn load_turn_secret(&self) -> Result<Option<TurnSecret>, ConfigError> {
+        if let Some(secret) = &self.turn_secret {
+            return Ok(Some(secret.clone()));
+        }
+        let Some(path) = &self.settings.turn_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            invalid(
+                "turn_secret_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        TurnSecret::new(&text)
+            .map(Some)
+            .ok_or_else(|| invalid("turn_secret_file", format!("{} is empty", path.display())))
     }
 
     /// The cap on unauthenticated connections: `--max-unauthenticated`, or a quarter of
@@ -457,6 +508,48 @@ fn parse_file_url_ttl(s: &str) -> Result<Duration, String> {
         Duration::from_secs(7 * 86400),
         "must be between 1s and 7 days",
     )
+}
+
+fn parse_call_ring_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        Duration::from_secs(600),
+        "must be between 1s and 10m",
+    )
+}
+
+fn parse_turn_credential_ttl(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(60),
+        Duration::from_secs(7 * 86400),
+        "must be between 1m and 7 days",
+    )
+}
+
+/// Comma-separated `stun:`, `turn:` or `turns:` URLs, each without spaces or control
+/// characters, at most 512 bytes, at most 16 of them.
+fn parse_ice_servers(s: &str) -> Result<IceUrls, String> {
+    let urls: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect();
+    if urls.is_empty() || urls.len() > 16 {
+        return Err("give 1 to 16 comma-separated URLs".into());
+    }
+    for url in &urls {
+        let scheme_ok = url.starts_with("stun:") || is_turn(url);
+        if !scheme_ok || url.len() > 512 || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "{url:?} is not a stun:, turn: or turns: URL (at most 512 bytes, no spaces)"
+            ));
+        }
+    }
+    Ok(IceUrls(urls))
 }
 
 fn parse_store_timeout(s: &str) -> Result<Duration, String> {

@@ -336,6 +336,44 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| crate::rate::format_duration(c.settings.file_url_ttl),
         },
         Layered {
+            flag: "--call-ring-timeout",
+            env: "CHATD_CALL_RING_TIMEOUT",
+            file: "call_ring_timeout",
+            values: ["1s", "2s", "3s"],
+            toml: |v| plain("call_ring_timeout")(v),
+            get: |c| crate::limits::keyed::format_duration(c.settings.call_ring_timeout),
+        },
+        Layered {
+            flag: "--ice-servers",
+            env: "CHATD_ICE_SERVERS",
+            file: "ice_servers",
+            values: ["stun:a:1", "stun:b:2", "stun:c:3,stun:d:4"],
+            toml: |v| plain("ice_servers")(v),
+            get: |c| c.ice_urls().join(","),
+        },
+        Layered {
+            flag: "--turn-secret-file",
+            env: "CHATD_TURN_SECRET_FILE",
+            file: "turn_secret_file",
+            values: ["/file", "/env", "/flag"],
+            toml: |v| plain("turn_secret_file")(v),
+            get: |c| {
+                c.settings
+                    .turn_secret_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            },
+        },
+        Layered {
+            flag: "--turn-credential-ttl",
+            env: "CHATD_TURN_CREDENTIAL_TTL",
+            file: "turn_credential_ttl",
+            values: ["1m", "2m", "3m"],
+            toml: |v| plain("turn_credential_ttl")(v),
+            get: |c| crate::limits::keyed::format_duration(c.settings.turn_credential_ttl),
+        },
+        Layered {
             flag: "--mongo-uri",
             env: "CHATD_MONGO_URI",
             file: "mongo_uri",
@@ -916,4 +954,43 @@ fn the_public_file_url_needs_the_https_server() {
         Err(ConfigError::Invalid { setting, .. }) => assert_eq!(setting, "files_public_url"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn turn_servers_need_a_secret_that_is_never_a_flag() {
+    use crate::calls::turn::TurnSecret;
+    let turn = ["--ice-servers", "stun:s.example:3478,turn:t.example:3478"];
+    let err = load_with(&turn, &[]).expect_err("no secret");
+    assert!(err.to_string().contains("turn_secret_file"), "{err}");
+    let c = load_ok(&turn, &[(super::TURN_SECRET_ENV, "s3cret")]);
+    assert_eq!(c.ice_urls(), ["stun:s.example:3478", "turn:t.example:3478"]);
+    assert_eq!(
+        c.load_turn_secret().expect("secret"),
+        TurnSecret::new("s3cret")
+    );
+    // From the file, its trailing newline dropped; an empty or missing file is refused.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("turn.secret");
+    std::fs::write(&file, "from-file\n").expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let c = load_ok(&[turn[0], turn[1], "--turn-secret-file", &path], &[]);
+    assert_eq!(
+        c.load_turn_secret().expect("secret"),
+        TurnSecret::new("from-file")
+    );
+    std::fs::write(&file, "\n").expect("write");
+    assert!(c.load_turn_secret().is_err());
+    std::fs::remove_file(&file).expect("remove");
+    assert!(c.load_turn_secret().is_err());
+    // STUN alone needs none, and there is no flag for the secret itself.
+    assert!(load_with(&["--ice-servers", "stun:s.example:3478"], &[]).is_ok());
+    assert!(load_with(&["--turn-secret", "x"], &[]).is_err());
+    for bad in ["http://x", "stun:a b", "", "turn:x\u{7}"] {
+        assert!(load_with(&["--ice-servers", bad], &[]).is_err(), "{bad:?}");
+    }
+    assert!(load_with(&["--call-ring-timeout", "0s"], &[]).is_err());
+    assert_eq!(
+        load_ok(&[], &[]).settings.call_ring_timeout,
+        std::time::Duration::from_secs(30)
+    );
 }

@@ -274,6 +274,35 @@ pub async fn chats_update<S: Store + 'static>(s: S) {
     );
 }
 
+/// An ended call takes the chat's next seq as `call_ended`, reads back from the log like any
+/// event, and is refused in a chat that does not exist or was deleted.
+pub async fn chats_record_call<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let p = private(&s, a, b).await;
+    send(&s, p, a, "call me", T0 + 1).await;
+    let call = pb::CallEnded {
+        call_id: 77,
+        caller_id: a,
+        video: true,
+        reason: pb::CallEndReason::HungUp as i32,
+        started_at_ms: T0 + 2,
+        duration_ms: 95_000,
+    };
+    let event = s
+        .record_call(p, b, call, T0 + 100_000)
+        .await
+        .expect("record");
+    assert_eq!((event.chat_id, event.seq, event.actor_id), (p, 3, b));
+    assert_eq!(event.at_ms, T0 + 100_000);
+    assert_eq!(body(&event), &Body::CallEnded(call));
+    let events = all_events(&s, p).await;
+    assert_eq!(events.last(), Some(&event));
+    assert_not_found(s.record_call(999_999, a, call, T0).await, "chat");
+    s.delete_chat(p, a, T0 + 200_000).await.expect("delete");
+    assert_not_found(s.record_call(p, a, call, T0).await, "chat");
+}
+
 /// Deleting ends the log with `chat_deleted`, turns members into former members and refuses
 /// further changes; the log stays readable.
 pub async fn chats_delete<S: Store + 'static>(s: S) {

@@ -76,6 +76,7 @@ macro_rules! store_conformance {
                 chats_group_creation,
                 chats_update,
                 chats_delete,
+                chats_record_call,
                 chats_add_members,
                 chats_remove_and_leave,
                 chats_roles_and_ownership,

@@ -350,6 +350,30 @@ impl ChatStore for MongoStore {
         .await
     }
 
+    async fn record_call(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        call: pb::CallEnded,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        self.deadline(async {
+            let _turn = self.locks.turn(i(chat_id)).await;
+            loop {
+                let chat = self.live_chat(chat_id).await?;
+                let body = Body::CallEnded(call);
+                let mut events = vec![event(chat.id, actor, now_ms, body)];
+                let mut op =
+                    PendingOp::new(now_ms, events.clone(), Vec::new(), ChatChanges::default());
+                if let Some(first) = self.run_planned(&chat, &mut op).await? {
+                    number_events(&mut events, first);
+                    return Ok(events.remove(0));
+                }
+            }
+        })
+        .await
+    }
+
     async fn update_chat(
         &self,
         id: u64,

@@ -361,6 +361,17 @@ pub(super) fn delete_chat(
     Ok(event)
 }
 
+pub(super) fn record_call(
+    c: &Connection,
+    chat_id: u64,
+    actor: u64,
+    call: pb::CallEnded,
+    now_ms: i64,
+) -> StoreResult<pb::ChatEvent> {
+    live_chat(c, chat_id)?;
+    events::append(c, chat_id, actor, now_ms, Body::CallEnded(call))
+}
+
 pub(super) fn add_members(
     c: &Connection,
     chat_id: u64,

@@ -30,6 +30,7 @@ fn kind_of(body: &Body) -> i64 {
         Body::MemberRoleChanged(_) => 17,
         Body::ChatUpdated(_) => 18,
         Body::ChatDeleted(_) => 19,
+        Body::CallEnded(_) => 20,
     }
 }
 

@@ -384,6 +384,17 @@ impl ChatStore for SqliteStore {
             .await
     }
 
+    async fn record_call(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        call: pb::CallEnded,
+        now_ms: i64,
+    ) -> StoreResult<pb::ChatEvent> {
+        self.write(move |c| chats::record_call(c, chat_id, actor, call, now_ms))
+            .await
+    }
+
     async fn members(&self, chat_id: u64) -> StoreResult<Vec<MemberRecord>> {
         self.read(move |c| chats::members(c, chat_id)).await
     }

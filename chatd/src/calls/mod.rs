@@ -1,0 +1,12 @@
+//! Calls (spec section 14): the state of every call and its transitions.
+//!
+//! - [`machine`]: the call state machine, sans-IO (pure transitions over a [`machine::CallBook`]);
+//!   its module doc says how the state moves to the shared store for cluster mode.
+//! - [`service`]: the book on one node, its ring timer and the effects of transitions.
+//! - [`turn`]: the ICE servers a client gets, with TURN REST API credentials.
+
+pub mod machine;
+pub mod service;
+#[cfg(test)]
+mod tests;
+pub mod turn;

@@ -1,0 +1,170 @@
+//! What drives the machine on one node: the [`CallBook`] behind a lock that is never held across
+//! an await, the ring-timeout timer, and the effects of each transition (the `call` event to
+//! both users' connections that negotiated `calls`, the `call_ended` entry in the chat's
+//! history). The handlers (`handlers::calls`) call it; so does the connection layer when a
+//! connection goes away.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use chatproto::pb;
+
+use super::machine::{CallBook, Device, Transition};
+use super::turn::TurnSecret;
+use crate::delivery::Delivery;
+use crate::delivery::members::Audience;
+use crate::store::Store;
+
+/// The ICE servers clients get (spec 14.5).
+#[derive(Debug, Clone, Default)]
+pub struct IceSettings {
+    /// STUN and TURN URLs.
+    pub urls: Vec<String>,
+    /// The TURN secret (required when there are TURN URLs).
+    pub secret: Option<TurnSecret>,
+    /// How long TURN credentials stay valid.
+    pub ttl: Duration,
+}
+
+/// The calls of this node.
+pub struct CallService {
+    book: Mutex<CallBook>,
+    ring: Duration,
+    ice: IceSettings,
+    store: Arc<dyn Store>,
+    delivery: Arc<Delivery>,
+    /// Wakes the timer when a deadline may have moved earlier.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for CallService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallService")
+            .field("ring", &self.ring)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallService {
+    /// Calls ringing for `ring`, recorded in `store`, announced through `delivery`. Call
+    /// [`start`](Self::start) inside a runtime.
+    pub fn new(
+        ring: Duration,
+        ice: IceSettings,
+        store: Arc<dyn Store>,
+        delivery: Arc<Delivery>,
+    ) -> Arc<Self> {
+        Arc::new(CallService {
+            book: Mutex::new(CallBook::default()),
+            ring,
+            ice,
+            store,
+            delivery,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Starts the timer that ends unanswered calls as MISSED; it stops with the last handle.
+    pub fn start(self: &Arc<Self>) {
+        let weak: Weak<CallService> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(service) = weak.upgrade() else {
+                    return;
+                };
+                let now = crate::clock::now_ms();
+                let expired = service.lock_book().expire(now);
+                for t in expired {
+                    service.apply(t, now).await;
+                }
+                let next = service.lock_book().next_deadline();
+                let wait = next.map_or(Duration::from_secs(3600), |at| {
+                    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+                });
+                let wake = Arc::clone(&service.wake);
+                // Not holding the service while asleep, so dropping the node stops the timer.
+                // A wake-up sent meanwhile is kept by the Notify as a permit.
+                drop(service);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    /// How long a call rings, in milliseconds.
+    pub fn ring_ms(&self) -> i64 {
+        i64::try_from(self.ring.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Runs `f` on the book under its lock (never held across an await), then lets the timer
+    /// look at the deadlines again.
+    pub fn with_book<R>(&self, f: impl FnOnce(&mut CallBook) -> R) -> R {
+        let out = f(&mut self.lock_book());
+        self.wake.notify_one();
+        out
+    }
+
+    /// The book, for the timer (which must not wake itself).
+    fn lock_book(&self) -> std::sync::MutexGuard<'_, CallBook> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Carries out a transition: the `call` event to both users, and once the call ended its
+    /// entry in the chat's history (delivered to the chat's members like any chat event).
+    pub async fn apply(&self, t: Transition, now_ms: i64) {
+        let call = t.call.to_pb();
+        if t.notify {
+            let users = [call.caller_id, call.callee_id];
+            let event = pb::Event {
+                kind: Some(pb::event::Kind::Call(call)),
+            };
+            self.delivery.notify_calls(&users, &event);
+        }
+        let Some(record) = t.record() else {
+            return;
+        };
+        match self
+            .store
+            .record_call(call.chat_id, call.ended_by, record, now_ms)
+            .await
+        {
+            Ok(event) => {
+                let members = self
+                    .delivery
+                    .members()
+                    .get(&*self.store, call.chat_id)
+                    .await;
+                let audience = match members {
+                    Ok(Some(members)) => Audience::members(members),
+                    _ => Audience::users(vec![call.caller_id, call.callee_id]),
+                };
+                self.delivery.append(event, audience);
+            }
+            Err(e) => {
+                // The chat was deleted meanwhile, or the store failed: the call still ended.
+                tracing::warn!(call_id = call.call_id, chat_id = call.chat_id, error = %e, "cannot record the ended call");
+            }
+        }
+    }
+
+    /// A connection went away: the call it took part in ends DISCONNECTED.
+    pub async fn disconnected(&self, device: Device) {
+        let now = crate::clock::now_ms();
+        if let Some(t) = self.with_book(|b| b.disconnected(device, now)) {
+            self.apply(t, now).await;
+        }
+    }
+
+    /// What `get_ice_servers` answers `user_id`.
+    pub fn ice_servers(&self, user_id: u64) -> pb::IceServers {
+        super::turn::ice_servers(
+            &self.ice.urls,
+            self.ice.secret.as_ref(),
+            user_id,
+            crate::clock::now_ms(),
+            i64::try_from(self.ice.ttl.as_millis()).unwrap_or(i64::MAX),
+        )
+    }
+}

@@ -1,0 +1,155 @@
+//! Calls (capability `calls`, spec section 14 and 9.9): start, accept, end, the signaling relay
+//! and ICE servers. The state machine is `calls::machine`; `calls::service` carries out its
+//! transitions (events, history). Calls are served on one node for now.
+
+use chatproto::capability::Capability;
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use super::access;
+use crate::calls::machine::{CallError, Device, Ended};
+use crate::conn::ConnCtx;
+use crate::error::{ApiError, ApiResult};
+use crate::state::now_ms;
+
+/// Longest SDP offer or answer, in bytes (spec 10).
+const MAX_SDP_BYTES: usize = 65_536;
+/// Longest ICE candidate field, in bytes (spec 10).
+const MAX_CANDIDATE_BYTES: usize = 1024;
+
+/// The caller's device, unless the connection did not negotiate `calls` (FAILED_PRECONDITION).
+fn device(ctx: &ConnCtx) -> ApiResult<Device> {
+    let user_id = ctx.principal()?.user_id;
+    if !ctx.has_capability(Capability::Calls) {
+        return Err(ApiError::precondition(
+            "the capability calls was not negotiated on this connection",
+        ));
+    }
+    Ok(Device {
+        user_id,
+        conn_id: ctx.conn_id,
+    })
+}
+
+/// A string field over its maximum length (spec 6.2).
+fn too_large(field: &str, message: &str) -> ApiError {
+    ApiError::new(pb::ErrorCode::TooLarge, message).with_field(field)
+}
+
+fn refused(e: CallError) -> ApiError {
+    match e {
+        CallError::NotFound => ApiError::not_found("call"),
+        CallError::CallerInCall => ApiError::conflict("you are already in a call"),
+        CallError::IdTaken => ApiError::internal(),
+        CallError::NotTheCallee => ApiError::denied("only the callee may accept a call"),
+        CallError::NotRinging => ApiError::conflict("the call is not ringing"),
+        CallError::NotActive => ApiError::conflict("the call is not active"),
+        CallError::NotTakingPart => {
+            ApiError::conflict("another device of yours takes part in this call")
+        }
+    }
+}
+
+/// Starts a call in a private chat: RINGING, or ENDED BUSY when the callee is in a call.
+pub async fn start_call(ctx: &ConnCtx, req: pb::StartCall) -> ApiResult<Answer> {
+    let me = device(ctx)?;
+    let membership = access::member(&ctx.state, req.chat_id, me.user_id).await?;
+    if membership.kind() != pb::ChatKind::Private {
+        return Err(ApiError::denied("calls are only in private chats"));
+    }
+    let callee = membership
+        .peer()
+        .ok_or_else(|| ApiError::denied("the other member of this chat is gone"))?;
+    access::require_not_blocked_private(&ctx.state, &membership).await?;
+    let calls = &ctx.state.calls;
+    let now = now_ms();
+    let transition = loop {
+        let id = rand::random::<u64>();
+        match calls
+            .with_book(|b| b.start(id, req.chat_id, me, callee, req.video, now, calls.ring_ms()))
+        {
+            Err(CallError::IdTaken) => continue,
+            other => break other.map_err(refused)?,
+        }
+    };
+    let call = transition.call.to_pb();
+    calls.apply(transition, now).await;
+    Ok(Answer::Call(call))
+}
+
+/// Accepts a ringing call on this device.
+pub async fn accept_call(ctx: &ConnCtx, req: pb::AcceptCall) -> ApiResult<Answer> {
+    let me = device(ctx)?;
+    let calls = &ctx.state.calls;
+    let now = now_ms();
+    let transition = calls
+        .with_book(|b| b.accept(req.call_id, me, now))
+        .map_err(refused)?;
+    let call = transition.call.to_pb();
+    calls.apply(transition, now).await;
+    Ok(Answer::Call(call))
+}
+
+/// Cancels, declines or hangs up a call; an ended call stays ended.
+pub async fn end_call(ctx: &ConnCtx, req: pb::EndCall) -> ApiResult<Answer> {
+    let me = device(ctx)?;
+    let calls = &ctx.state.calls;
+    let now = now_ms();
+    match calls
+        .with_book(|b| b.end(req.call_id, me.user_id, now))
+        .map_err(refused)?
+    {
+        Ended::Now(transition) => calls.apply(transition, now).await,
+        Ended::Already => {}
+    }
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Relays an SDP offer or answer, or an ICE candidate, verbatim to the other device taking part.
+pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResult<Answer> {
+    let me = device(ctx)?;
+    match &req.kind {
+        None => {
+            return Err(ApiError::invalid(
+                "send_call_signal.kind",
+                "no offer, answer or candidate",
+            ));
+        }
+        Some(pb::call_signal::Kind::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            return Err(too_large("send_call_signal.offer", "SDP over 64 KiB"));
+        }
+        Some(pb::call_signal::Kind::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            return Err(too_large("send_call_signal.answer", "SDP over 64 KiB"));
+        }
+        Some(pb::call_signal::Kind::Candidate(c))
+            if [&c.candidate, &c.sdp_mid, &c.username_fragment]
+                .iter()
+                .any(|f| f.len() > MAX_CANDIDATE_BYTES) =>
+        {
+            return Err(too_large(
+                "send_call_signal.candidate",
+                "a candidate field over 1024 bytes",
+            ));
+        }
+        Some(_) => {}
+    }
+    let peer = ctx
+        .state
+        .calls
+        .with_book(|b| b.peer(req.call_id, me))
+        .map_err(refused)?;
+    req.from_user_id = me.user_id;
+    let event = pb::Event {
+        kind: Some(pb::event::Kind::CallSignal(req)),
+    };
+    ctx.state
+        .delivery
+        .notify_connection(peer.user_id, peer.conn_id, &event);
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// The STUN and TURN servers, with TURN credentials.
+pub async fn get_ice_servers(ctx: &ConnCtx, _req: pb::GetIceServers) -> ApiResult<Answer> {
+    let me = device(ctx)?;
+    Ok(Answer::IceServers(ctx.state.calls.ice_servers(me.user_id)))
+}

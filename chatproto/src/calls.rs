@@ -1,0 +1,237 @@
+//! Calls as one device sees them (spec section 14), sans-IO: [`CallTracker`] turns the answers
+//! to `start_call` and `accept_call` and the `call` events into a small state machine per call,
+//! [`CallPhase`]: incoming, outgoing, active or ended, and whether this device takes part. A
+//! user interface rings on [`CallPhase::Incoming`] and stops when the phase moves on; a media
+//! client drives its WebRTC stack from an active call that is [`here`](CallView::here), with the
+//! SDK's `send_call_signal` and the `CallSignal` events.
+//!
+//! Answers and events travel on different streams (spec 7.6), so they may arrive in any order:
+//! a call only moves forward (ringing, active, ended), and what arrives late is ignored.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use crate::pb;
+
+/// Where a call is, for this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPhase {
+    /// Someone calls this user: this device rings.
+    Incoming,
+    /// This user calls: waiting for an answer.
+    Outgoing,
+    /// Answered. Signaling flows between the two devices taking part.
+    Active,
+    /// Over, and why.
+    Ended(pb::CallEndReason),
+}
+
+/// One call as this device knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallView {
+    /// The call's latest state from the server.
+    pub call: pb::Call,
+    /// Its phase for this user.
+    pub phase: CallPhase,
+    /// True when this device takes part: it started the call, or accepted it. An active call
+    /// that is not `here` was answered on another device of this user.
+    pub here: bool,
+}
+
+/// Every call of this user that this device heard of.
+#[derive(Debug, Clone, Default)]
+pub struct CallTracker {
+    me: u64,
+    calls: HashMap<u64, CallView>,
+}
+
+/// How far a state is along ringing, active, ended; unknown states are not applied.
+fn rank(call: &pb::Call) -> Option<u8> {
+    match pb::CallState::try_from(call.state).ok()? {
+        pb::CallState::Ringing => Some(1),
+        pb::CallState::Active => Some(2),
+        pb::CallState::Ended => Some(3),
+        pb::CallState::Unspecified => None,
+    }
+}
+
+impl CallTracker {
+    /// The calls of user `me`.
+    pub fn new(me: u64) -> Self {
+        CallTracker {
+            me,
+            calls: HashMap::new(),
+        }
+    }
+
+    /// The answer to this device's `start_call`: this device takes part.
+    pub fn started(&mut self, call: pb::Call) -> Option<&CallView> {
+        self.apply(call, true)
+    }
+
+    /// The answer to this device's `accept_call`: this device takes part.
+    pub fn accepted(&mut self, call: pb::Call) -> Option<&CallView> {
+        self.apply(call, true)
+    }
+
+    /// A `call` event. Returns the call when it changed.
+    pub fn on_event(&mut self, call: pb::Call) -> Option<&CallView> {
+        self.apply(call, false)
+    }
+
+    /// A call by id.
+    pub fn get(&self, call_id: u64) -> Option<&CallView> {
+        self.calls.get(&call_id)
+    }
+
+    /// The call this device rings for or takes part in, if any (ended calls are not).
+    pub fn current(&self) -> Option<&CallView> {
+        self.calls.values().find(|v| match v.phase {
+            CallPhase::Incoming => true,
+            CallPhase::Outgoing | CallPhase::Active => v.here,
+            CallPhase::Ended(_) => false,
+        })
+    }
+
+    /// Forgets ended calls.
+    pub fn forget_ended(&mut self) {
+        self.calls
+            .retain(|_, v| !matches!(v.phase, CallPhase::Ended(_)));
+    }
+
+    /// Applies a newer state; `mine` marks this device as taking part (an answer to its own
+    /// request, which may come after the event of the same change).
+    fn apply(&mut self, call: pb::Call, mine: bool) -> Option<&CallView> {
+        let new_rank = rank(&call)?;
+        let phase = phase_of(&call, self.me)?;
+        match self.calls.entry(call.call_id) {
+            Entry::Vacant(e) => Some(e.insert(CallView {
+                call,
+                phase,
+                here: mine,
+            })),
+            Entry::Occupied(e) => {
+                let view = e.into_mut();
+                let newer = rank(&view.call) < Some(new_rank);
+                let claims = mine && !view.here;
+                if !newer && !claims {
+                    return None;
+                }
+                view.here |= mine;
+                if newer {
+                    view.call = call;
+                    view.phase = phase;
+                }
+                Some(view)
+            }
+        }
+    }
+}
+
+/// The phase of `call` for user `me`; `None` for an unknown state.
+fn phase_of(call: &pb::Call, me: u64) -> Option<CallPhase> {
+    Some(match pb::CallState::try_from(call.state).ok()? {
+        pb::CallState::Ringing if call.caller_id == me => CallPhase::Outgoing,
+        pb::CallState::Ringing => CallPhase::Incoming,
+        pb::CallState::Active => CallPhase::Active,
+        pb::CallState::Ended => CallPhase::Ended(
+            pb::CallEndReason::try_from(call.end_reason).unwrap_or(pb::CallEndReason::Unspecified),
+        ),
+        pb::CallState::Unspecified => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: u64 = 1;
+    const BOB: u64 = 2;
+
+    fn call(state: pb::CallState, reason: pb::CallEndReason) -> pb::Call {
+        pb::Call {
+            call_id: 9,
+            chat_id: 5,
+            caller_id: ALICE,
+            callee_id: BOB,
+            state: state as i32,
+            end_reason: reason as i32,
+            ..Default::default()
+        }
+    }
+
+    fn ringing() -> pb::Call {
+        call(pb::CallState::Ringing, pb::CallEndReason::Unspecified)
+    }
+    fn active() -> pb::Call {
+        call(pb::CallState::Active, pb::CallEndReason::Unspecified)
+    }
+    fn ended(reason: pb::CallEndReason) -> pb::Call {
+        call(pb::CallState::Ended, reason)
+    }
+
+    #[test]
+    fn the_caller_goes_outgoing_active_ended() {
+        let mut t = CallTracker::new(ALICE);
+        let v = t.started(ringing()).expect("tracked");
+        assert_eq!((v.phase, v.here), (CallPhase::Outgoing, true));
+        // The event of the same change brings nothing new.
+        assert!(t.on_event(ringing()).is_none());
+        assert_eq!(
+            t.on_event(active()).map(|v| v.phase),
+            Some(CallPhase::Active)
+        );
+        assert_eq!(t.current().map(|v| v.call.call_id), Some(9));
+        let v = t.on_event(ended(pb::CallEndReason::HungUp)).expect("ended");
+        assert_eq!(v.phase, CallPhase::Ended(pb::CallEndReason::HungUp));
+        assert!(t.current().is_none());
+        t.forget_ended();
+        assert!(t.get(9).is_none());
+    }
+
+    #[test]
+    fn a_callee_device_rings_and_stops_when_another_answers() {
+        let mut other = CallTracker::new(BOB);
+        assert_eq!(
+            other.on_event(ringing()).map(|v| v.phase),
+            Some(CallPhase::Incoming)
+        );
+        assert!(other.current().is_some(), "it rings");
+        let v = other.on_event(active()).expect("answered");
+        assert_eq!((v.phase, v.here), (CallPhase::Active, false));
+        assert!(
+            other.current().is_none(),
+            "answered elsewhere: it stops ringing"
+        );
+    }
+
+    #[test]
+    fn answers_and_events_in_any_order_only_move_forward() {
+        // The Active event overtakes the answer to accept_call.
+        let mut t = CallTracker::new(BOB);
+        t.on_event(ringing());
+        t.on_event(active());
+        let v = t.accepted(active()).expect("marked as taking part");
+        assert_eq!((v.phase, v.here), (CallPhase::Active, true));
+        // A late Ringing event does not move it back, nor revive an ended call.
+        assert!(t.on_event(ringing()).is_none());
+        t.on_event(ended(pb::CallEndReason::Disconnected));
+        assert!(t.on_event(active()).is_none());
+        assert_eq!(
+            t.get(9).map(|v| v.phase),
+            Some(CallPhase::Ended(pb::CallEndReason::Disconnected))
+        );
+        // Unknown states are ignored.
+        let mut odd = ringing();
+        odd.state = 42;
+        assert!(CallTracker::new(BOB).on_event(odd).is_none());
+    }
+
+    #[test]
+    fn a_busy_call_is_ended_from_the_start() {
+        let mut t = CallTracker::new(ALICE);
+        let v = t.started(ended(pb::CallEndReason::Busy)).expect("tracked");
+        assert_eq!(v.phase, CallPhase::Ended(pb::CallEndReason::Busy));
+        assert!(t.current().is_none());
+    }
+}

@@ -341,7 +341,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "call_ring_timeout",
             values: ["1s", "2s", "3s"],
             toml: |v| plain("call_ring_timeout")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.call_ring_timeout),
+            get: |c| crate::rate::format_duration(c.settings.call_ring_timeout),
         },
         Layered {
             flag: "--ice-servers",
@@ -371,7 +371,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             file: "turn_credential_ttl",
             values: ["1m", "2m", "3m"],
             toml: |v| plain("turn_credential_ttl")(v),
-            get: |c| crate::limits::keyed::format_duration(c.settings.turn_credential_ttl),
+            get: |c| crate::rate::format_duration(c.settings.turn_credential_ttl),
         },
         Layered {
             flag: "--mongo-uri",

@@ -561,13 +561,12 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<CommandOutput
     })
 }
 
-/// Pids of the live processes in process group `pgid` (from `/proc`), e.g. to prove that a
-/// stopped server left nothing behind. Zombies count as gone.
-pub fn group_members(pgid: u32) -> Vec<u32> {
+/// `(pid, ppid, pgrp)` of every live process (from `/proc`); zombies count as gone.
+fn live_processes() -> Vec<(u32, u32, u32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut pids = Vec::new();
+    let mut processes = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -584,9 +583,45 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[0] != "Z" && fields[2].parse() == Ok(pgid) {
-            pids.push(pid);
+        if fields.len() > 2
+            && fields[0] != "Z"
+            && let (Ok(ppid), Ok(pgrp)) = (fields[1].parse(), fields[2].parse())
+        {
+            processes.push((pid, ppid, pgrp));
         }
     }
-    pids
+    processes
+}
+
+/// Pids of the live processes in process group `pgid` (from `/proc`), e.g. to prove that a
+/// stopped server left nothing behind. Zombies count as gone.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    live_processes()
+        .into_iter()
+        .filter(|&(_, _, pgrp)| pgrp == pgid)
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+/// Pids of the live processes in process group `pgid` and of all their descendants, even those
+/// that left the group: PostgreSQL's backends each start a session of their own, and their CPU
+/// belongs to the server all the same (`chat-bench` counts it).
+pub fn tree_members(pgid: u32) -> Vec<u32> {
+    let processes = live_processes();
+    let mut members: Vec<u32> = processes
+        .iter()
+        .filter(|&&(_, _, pgrp)| pgrp == pgid)
+        .map(|&(pid, _, _)| pid)
+        .collect();
+    let mut next = 0;
+    while next < members.len() {
+        let parent = members[next];
+        next += 1;
+        for &(pid, ppid, _) in &processes {
+            if ppid == parent && !members.contains(&pid) {
+                members.push(pid);
+            }
+        }
+    }
+    members
 }

@@ -9,9 +9,9 @@
 //! every `--poll`); it is recorded before and after every run.
 //!
 //! While loadgen runs, the CPU time of every server process (chatd, and FerretDB, PostgreSQL and
-//! Redis for clusters, each with its process group) is sampled every 100 ms, and the CPU each
-//! role used over loadgen's load phase (whose wall-clock bounds loadgen reports) is taken from
-//! the samples.
+//! Redis for clusters, each with its process group and descendants) is sampled every 100 ms,
+//! and the CPU each role used over loadgen's load phase (whose wall-clock bounds loadgen
+//! reports) is taken from the samples.
 //!
 //! Output, in `--out`: `runs.jsonl` (one line per run: build, rate, load averages, loadgen's
 //! report and each role's CPU seconds during the load) and `summary.md` (per rate and build the
@@ -31,7 +31,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use tests::chatd::{ChatdConfig, ChatdProcess};
 use tests::cluster::{ChatCluster, ClusterSpec, RedisKind, StoreKind};
-use tests::process::group_members;
+use tests::process::tree_members;
 
 /// chatd's rate limits raised for a benchmark (loadgen registers every user from one address),
 /// as in BENCHMARKS.md; every build compared accepts them.
@@ -214,11 +214,12 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// CPU seconds used so far by every process in each server's process group, by role.
+/// CPU seconds used so far by every process in each server's process group and their
+/// descendants (PostgreSQL's backends leave the group), by role.
 fn cpu_by_role(pids: &[(&'static str, u32)]) -> HashMap<&'static str, f64> {
     let mut by_role: HashMap<&'static str, f64> = HashMap::new();
     for &(role, pid) in pids {
-        let mut members = group_members(pid);
+        let mut members = tree_members(pid);
         if !members.contains(&pid) {
             members.push(pid);
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tests::chatd::{ChatdConfig, ChatdProcess};
 use tests::ferretdb::{FerretBackend, FerretDb};
 use tests::postgres::Postgres;
-use tests::process::{group_members, poll_until};
+use tests::process::{group_members, poll_until, tree_members};
 use tests::redis::{RedisCluster, RedisServer};
 
 /// Gives a process that was just killed a moment to disappear from `/proc`.
@@ -171,6 +171,15 @@ async fn ferretdb_stores_in_a_private_postgres() {
         .expect("create");
     let read = store.user(user.id).await.expect("read").expect("exists");
     assert_eq!(read.username, "pg");
+    // Its backends (FerretDB's connections) each start a session of their own: only the tree
+    // finds them, and chat-bench counts PostgreSQL's CPU over it.
+    let postmaster = pg.pid().expect("postgres runs");
+    let group = group_members(postmaster);
+    let tree = tree_members(postmaster);
+    assert!(
+        tree.len() > group.len() && group.iter().all(|p| tree.contains(p)),
+        "group {group:?}, tree {tree:?}"
+    );
     // The rows are in PostgreSQL: stopping it makes the store unavailable.
     drop(db);
     drop(pg);

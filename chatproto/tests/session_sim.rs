@@ -247,7 +247,9 @@ impl Sim {
                     let delay = self.latency() * 2;
                     self.send(delay, Msg::ConnectDone { ok });
                 }
-                Output::Close => self.connection_lost(),
+                // The simulated server answers requests as they come: nothing is in flight when
+                // it retires the connection, so it closes it at once.
+                Output::Close | Output::Retire => self.connection_lost(),
                 Output::Sync { request_id, .. } => {
                     let delay = self.latency();
                     self.send(delay, Msg::SyncReq { id: request_id });

@@ -20,6 +20,10 @@ use crate::io::{FrameReader, ReadFrameError, decode_datagram};
 use crate::pb;
 use crate::session::{Output, Phase, Session, SessionConfig};
 
+/// How long a connection retired by GoAway stays open for the requests in flight on it when
+/// the server does not close it (a server closes it once they are answered).
+const RETIRE_GRACE: Duration = Duration::from_secs(30);
+
 /// An access token this close to expiry is not tried; the refresh token is used right away.
 const EXPIRY_MARGIN_MS: i64 = 5_000;
 /// Delay before retrying a fetch that failed for a reason other than a server answer.
@@ -451,11 +455,12 @@ impl Driver {
         while let Some(output) = self.session.poll_output() {
             match output {
                 Output::Connect { addresses } => self.spawn_reconnect(addresses),
+                Output::Retire => self.retire_link(),
                 Output::Close => {
                     let reason = if self.session.is_stopped() {
                         "session revoked"
                     } else {
-                        "server going away"
+                        "the resume failed"
                     };
                     self.close_link(reason);
                 }
@@ -692,6 +697,24 @@ impl Driver {
             self.emit(ClientEvent::Reconnecting {
                 after: until.saturating_duration_since(now),
             });
+        }
+    }
+
+    /// Stops using the link without closing it (GoAway, protocol.md 3.6): new requests wait for
+    /// the next connection, while those in flight finish on this one, which the server closes
+    /// once they are answered. A server that does not is given [`RETIRE_GRACE`].
+    fn retire_link(&mut self) {
+        if let Some(link) = &self.link {
+            let conn = link.conn.clone();
+            tokio::spawn(async move {
+                if tokio::time::timeout(RETIRE_GRACE, conn.closed())
+                    .await
+                    .is_err()
+                {
+                    conn.close(CloseCode::NoError.into(), b"retired");
+                }
+            });
+            self.link_lost("server going away".into(), false);
         }
     }
 

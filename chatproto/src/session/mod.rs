@@ -130,9 +130,14 @@ pub enum Output {
         /// Preferred `host:port` addresses.
         addresses: Vec<String>,
     },
-    /// Close the current connection (the server asked to go away, or the resume failed); then
+    /// Close the current connection (the resume failed, or the session was revoked); then
     /// report [`Session::handle_disconnected`].
     Close,
+    /// The server is going away (GoAway, protocol.md 3.6): stop using the current connection
+    /// and report [`Session::handle_disconnected`] at once, but do not close it: the requests in
+    /// flight on it still get their answers, and the server closes it once they are answered.
+    /// Closing it here would lose those answers.
+    Retire,
     /// Send `Sync{cursors}` with this request id.
     Sync {
         /// The id to send and to report the answer with.
@@ -375,7 +380,7 @@ impl Session {
                 let delay = Duration::from_millis(u64::from(go_away.reconnect_after_ms));
                 self.go_away = Some((go_away.addresses.clone(), delay));
                 self.out.push_back(Output::Deliver(event));
-                self.out.push_back(Output::Close);
+                self.out.push_back(Output::Retire);
             }
             Some(pb::event::Kind::SessionRevoked(_)) => {
                 self.out.push_back(Output::Deliver(event));

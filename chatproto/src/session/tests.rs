@@ -417,7 +417,7 @@ fn seqs_the_server_leaves_out_are_reported_except_at_the_start() {
 }
 
 #[test]
-fn go_away_closes_and_reconnects_to_its_addresses_after_its_delay() {
+fn go_away_retires_the_connection_and_reconnects_to_its_addresses_after_its_delay() {
     let now = Instant::now();
     let mut s = live_session(SessionConfig::default(), now);
     let go_away = pb::Event {
@@ -428,7 +428,7 @@ fn go_away_closes_and_reconnects_to_its_addresses_after_its_delay() {
         })),
     };
     s.handle_event(go_away.clone(), now);
-    assert_eq!(drain(&mut s), [Output::Deliver(go_away), Output::Close]);
+    assert_eq!(drain(&mut s), [Output::Deliver(go_away), Output::Retire]);
     s.handle_disconnected(now);
     let Phase::Waiting { until } = s.phase() else {
         panic!("expected Waiting");

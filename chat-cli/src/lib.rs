@@ -11,10 +11,12 @@
 //!   `cargo xtask install` installs them next to the binaries.
 //! - Clients name their server and check its certificate with the same flags ([`server`]).
 //! - Each subcommand's help shows only its own options (no `global` settings).
+//! - Durations read the same everywhere ([`duration`]).
 //! - Settings read from the environment and a TOML file go through the same clap parsers as
 //!   flags ([`layers`]), and a bad value names its flag, variable, or file line and column.
 
 pub mod device;
+pub mod duration;
 pub mod generate;
 pub mod layers;
 pub mod position;

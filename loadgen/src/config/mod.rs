@@ -469,26 +469,12 @@ fn duration_setting(
     parse_duration(text).map_err(|m| LoadgenError::invalid(setting, m))
 }
 
-/// Parses `<number><unit>` with unit `ms`, `s`, `m` or `h`; the number may have a fraction
-/// (`1.5s`).
+/// Parses a duration (`chat_cli::duration`: `250ms`, `1.5s`, `2m`, `1h`) of at most a week, the
+/// longest any loadgen setting takes.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a number"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m or h)")),
-    };
-    if !seconds.is_finite() || seconds > 7.0 * 86_400.0 {
-        return Err(format!("{text:?} is too long (at most a week)"));
+    let parsed = chat_cli::duration::parse(text)?;
+    if parsed > Duration::from_secs(7 * 86_400) {
+        return Err(format!("{:?} is too long (at most a week)", text.trim()));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(parsed)
 }

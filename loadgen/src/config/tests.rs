@@ -280,7 +280,8 @@ fn durations_parse_with_units() {
     assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
     assert!(parse_duration("5").is_err());
     assert!(parse_duration("s").is_err());
-    assert!(parse_duration("5d").is_err());
+    assert!(parse_duration("5y").is_err());
+    assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86_400)));
     assert!(parse_duration("1000h").is_err());
 }
 

@@ -90,16 +90,32 @@ impl Client {
     }
 
     /// The profiles of `user_ids` (with their presence: `status`, `last_seen_at_ms`), in as many
-    /// GetUsers requests as the server's page size needs. Unknown ids are left out.
+    /// GetUsers requests as the server's page size and frame size need (an answer that does not
+    /// hold every user asked for is continued from the id after its last user, spec 9.8).
+    /// Unknown ids are left out.
     pub async fn users_by_id(&self, user_ids: &[u64]) -> Result<Vec<pb::User>, ClientError> {
         let mut users = Vec::with_capacity(user_ids.len());
         for chunk in user_ids.chunks(self.page_size() as usize) {
-            let page = self
-                .get_users(pb::GetUsers {
-                    user_ids: chunk.to_vec(),
-                })
-                .await?;
-            users.extend(page.users);
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let page = self
+                    .get_users(pb::GetUsers {
+                        user_ids: rest.to_vec(),
+                    })
+                    .await?;
+                if page.next_cursor.is_empty() {
+                    users.extend(page.users);
+                    break;
+                }
+                let last = page.users.last().map(|u| u.id).ok_or_else(|| {
+                    ClientError::Protocol("GetUsers answered no user but a next_cursor".into())
+                })?;
+                let at = rest.iter().position(|&id| id == last).ok_or_else(|| {
+                    ClientError::Protocol(format!("GetUsers answered user {last}, not asked for"))
+                })?;
+                users.extend(page.users);
+                rest = &rest[at + 1..];
+            }
         }
         Ok(users)
     }

@@ -1,4 +1,4 @@
-//! Answers bounded by the frame (spec 9.7): every paged request over items of the largest size
+//! Answers bounded by the frame (spec 9.8): every paged request over items of the largest size
 //! answers pages that fit, short of `limit` where the frame ends, and paging through them sees
 //! every item exactly once; the SDK's catch-up over such a range completes.
 
@@ -385,6 +385,9 @@ async fn user_lists_of_the_largest_profiles_page_by_size() {
         rest.drain(..=at);
     }
     assert_eq!(answered, asked);
+    // The SDK does the same: every user, however many answers it takes.
+    let all = c.users_by_id(&ids).await.expect("users by id");
+    assert_eq!(all.iter().map(|u| u.id).collect::<Vec<_>>(), ids);
 }
 
 #[tokio::test]

@@ -61,6 +61,30 @@ pub enum Command {
     /// Count users, chats and messages, with the answering node's connections and uptime
     #[command(after_help = "Example:\n  chatctl stats --json")]
     Stats(ConnArgs),
+    /// The audit log of admin changes (who, when, from where, what, on what, and how it was
+    /// answered), newest first, with filters
+    #[command(after_help = "Examples:\n  chatctl audit --since 24h\n  \
+        chatctl audit --actor alice --action admin_delete_user --json")]
+    Audit {
+        /// Only what this user did
+        #[arg(long, value_name = "USERNAME")]
+        actor: Option<String>,
+        /// Only this request kind, e.g. admin_set_role
+        #[arg(long, value_name = "KIND")]
+        action: Option<String>,
+        /// Only actions on this subject as the log writes it, e.g. user:42 or chat:7/seq:3
+        #[arg(long, value_name = "SUBJECT")]
+        subject: Option<String>,
+        /// Only this recent: a duration such as 90m, 24h or 7d
+        #[arg(long, value_name = "DURATION", value_parser = chat_cli::duration::parse)]
+        since: Option<std::time::Duration>,
+        /// Print at most this many entries (default: all)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// List the live chatd nodes (one on the embedded default), or drain one
     #[command(
         args_conflicts_with_subcommands = true,
@@ -409,6 +433,7 @@ impl Command {
             Command::Messages(
                 MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
             ) => Some(conn),
+            Command::Audit { conn, .. } => Some(conn),
             Command::Nodes {
                 command: Some(NodesCommand::Drain { conn, .. }),
                 ..

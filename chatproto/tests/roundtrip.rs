@@ -238,7 +238,7 @@ round_trips!(
     Thumbnail,
     DownloadFile,
     Download,
-    // Administration of chats, moderation and nodes.
+    // Administration of chats, moderation, nodes and the audit log.
     AdminListChats,
     AdminGetChat,
     AdminListMembers,
@@ -252,6 +252,9 @@ round_trips!(
     NodeList,
     NodeStatus,
     AdminDrainNode,
+    AdminListAudit,
+    AuditLog,
+    AuditEntry,
     // Calls.
     Call,
     StartCall,

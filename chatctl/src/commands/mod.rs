@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes its validated settings and prints its result.
 
+mod audit;
 mod chats;
 mod health;
 mod login;
@@ -48,6 +49,22 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Chats(chats) => chats::run(chats, &settings).await,
         Command::Messages(messages) => messages::run(messages, &settings).await,
         Command::Stats(_) => stats::run(&settings).await,
+        Command::Audit {
+            actor,
+            action,
+            subject,
+            since,
+            limit,
+            ..
+        } => {
+            let filter = audit::Filter {
+                actor,
+                action,
+                subject,
+                since,
+            };
+            audit::run(filter, limit, &settings).await
+        }
         Command::Nodes { command, .. } => nodes::run(command, &settings).await,
         Command::Completions { .. } => Ok(()),
     }

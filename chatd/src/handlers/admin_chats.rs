@@ -52,7 +52,7 @@ pub async fn admin_list_chats(ctx: &ConnCtx, req: pb::AdminListChats) -> ApiResu
         validate::chat_query("admin_list_chats.query", &req.query)?
     };
     let limit = validate::page_limit("admin_list_chats.limit", req.limit)?;
-    let after_id = IdList::AdminChats.decode("admin_list_chats.cursor", &req.cursor)?;
+    let after_id = IdList::Chats.decode("admin_list_chats.cursor", &req.cursor)?;
     let query = AllChatsQuery {
         kind,
         title,
@@ -63,7 +63,7 @@ pub async fn admin_list_chats(ctx: &ConnCtx, req: pb::AdminListChats) -> ApiResu
     let chats = ctx.state.store.all_chats(query).await?;
     let page = Page::fill(limit, chats.iter().map(chat_outside_view))?;
     let next_cursor = match page.items().last() {
-        Some(last) if page.more() => IdList::AdminChats.encode(last.id),
+        Some(last) if page.more() => IdList::Chats.encode(last.id),
         _ => String::new(),
     };
     Ok(Answer::Chats(pb::ChatList {
@@ -83,7 +83,7 @@ pub async fn admin_get_chat(ctx: &ConnCtx, req: pb::AdminGetChat) -> ApiResult<A
 pub async fn admin_list_members(ctx: &ConnCtx, req: pb::AdminListMembers) -> ApiResult<Answer> {
     require_admin(ctx).await?;
     let limit = validate::page_limit("admin_list_members.limit", req.limit)?;
-    let after = IdList::AdminMembers.decode("admin_list_members.cursor", &req.cursor)?;
+    let after = IdList::Members.decode("admin_list_members.cursor", &req.cursor)?;
     existing_chat(ctx, req.chat_id, "admin_list_members.chat_id").await?;
     // At most `MAX_CHAT_MEMBERS` rows: read whole, paged here.
     let mut members = ctx.state.store.members(req.chat_id).await?;
@@ -96,7 +96,7 @@ pub async fn admin_list_members(ctx: &ConnCtx, req: pb::AdminListMembers) -> Api
             .map(member_to_pb),
     )?;
     let next_cursor = match page.items().last() {
-        Some(last) if page.more() => IdList::AdminMembers.encode(last.user_id),
+        Some(last) if page.more() => IdList::Members.encode(last.user_id),
         _ => String::new(),
     };
     Ok(Answer::Members(pb::MemberList {

@@ -1,5 +1,5 @@
 //! Opaque paging cursors for ListChats, SearchMessages, GetMessageEdits and the admin lists
-//! paged by id.
+//! paged by id (chats, members, the audit log).
 //!
 //! A cursor is the position of the previous page's last entry, as URL-safe base64 (no padding) of
 //! a small binary record: a tag byte naming the cursor kind, then fixed-width big-endian fields.
@@ -21,22 +21,27 @@ const TAG_SEARCH: u8 = 2;
 const TAG_EDITS: u8 = 3;
 const TAG_ADMIN_CHATS: u8 = 4;
 const TAG_ADMIN_MEMBERS: u8 = 5;
+const TAG_ADMIN_AUDIT: u8 = 6;
 
-/// A list paged by ascending id, continued after the previous page's last id; each list has a
-/// tag of its own, so a cursor of one is not taken by the other.
+/// A list paged by id, continued from the previous page's last id (after it in the lists by
+/// ascending id, before it in the audit log, newest first); each list has a tag of its own, so
+/// a cursor of one is not taken by another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdList {
     /// `admin_list_chats`: chat ids.
-    AdminChats,
+    Chats,
     /// `admin_list_members`: user ids.
-    AdminMembers,
+    Members,
+    /// `admin_list_audit`: audit entry ids, descending.
+    Audit,
 }
 
 impl IdList {
     fn tag(self) -> u8 {
         match self {
-            IdList::AdminChats => TAG_ADMIN_CHATS,
-            IdList::AdminMembers => TAG_ADMIN_MEMBERS,
+            IdList::Chats => TAG_ADMIN_CHATS,
+            IdList::Members => TAG_ADMIN_MEMBERS,
+            IdList::Audit => TAG_ADMIN_AUDIT,
         }
     }
 
@@ -194,11 +199,11 @@ mod tests {
 
     #[test]
     fn id_cursors_round_trip_and_keep_to_their_list() {
-        assert_eq!(IdList::AdminChats.decode("f", "").unwrap(), 0);
+        assert_eq!(IdList::Chats.decode("f", "").unwrap(), 0);
         for id in [1, 42, u64::MAX] {
-            let c = IdList::AdminChats.encode(id);
-            assert_eq!(IdList::AdminChats.decode("f", &c).unwrap(), id);
-            let err = IdList::AdminMembers.decode("f", &c).unwrap_err();
+            let c = IdList::Chats.encode(id);
+            assert_eq!(IdList::Chats.decode("f", &c).unwrap(), id);
+            let err = IdList::Members.decode("f", &c).unwrap_err();
             assert_eq!(err.code, pb::ErrorCode::InvalidArgument);
         }
     }

@@ -8,7 +8,8 @@
 //! - [`account`]: register, login, refresh, authenticate, logout, password, sessions.
 //! - [`users`]: profiles, search, contacts, blocks.
 //! - [`admin`]: server administration: accounts, health, stats; [`admin_chats`]: of chats and
-//!   messages (moderation); [`admin_nodes`]: of nodes (list, drain).
+//!   messages (moderation); [`admin_nodes`]: of nodes (list, drain); [`admin_audit`]: the
+//!   audit log of admin changes, recorded here in [`dispatch`].
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -23,6 +24,7 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod admin_audit;
 pub mod admin_chats;
 pub mod admin_nodes;
 pub mod calls;
@@ -56,9 +58,9 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_chats::*, admin_nodes::*, calls::*, chats::*, files::*,
-        hello::*, history::*, membership::*, messages::*, receipts::*, sync::*, typing::*,
-        users::*,
+        account::*, admin::*, admin_audit::*, admin_chats::*, admin_nodes::*, calls::*, chats::*,
+        files::*, hello::*, history::*, membership::*, messages::*, receipts::*, sync::*,
+        typing::*, users::*,
     };
 }
 
@@ -113,6 +115,7 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     if authenticates {
         ctx.reserve_authenticated()?;
     }
+    let audit = admin_audit::audited(&kind, &ctx.state.settings.node_id).map(|r| (kind.name(), r));
     macro_rules! route {
         ($({ name: $name:ident, variant: $variant:ident, message: $message:ident, doc: $doc:literal })*) => {
             match kind {
@@ -123,6 +126,9 @@ pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> 
     let outcome = chatproto::for_each_request!(route);
     if authenticates {
         ctx.settle_admission();
+    }
+    if let Some((action, record)) = audit {
+        admin_audit::record(ctx, action, record, &outcome).await;
     }
     outcome
 }

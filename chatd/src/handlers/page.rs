@@ -1,4 +1,4 @@
-//! Paged answers bounded by encoded bytes as well as by count (spec 9.7).
+//! Paged answers bounded by encoded bytes as well as by count (spec 9.8).
 //!
 //! Every list answer is built with a [`Page`]: items are offered in answer order and taken while
 //! both the page size and the frame budget allow, so an answer never exceeds

@@ -106,6 +106,7 @@ pub struct Metrics {
     cluster_received: Counter,
     cluster_dropped: Family<ReasonLabel, Counter>,
     circuit_open: Family<DependencyLabel, Gauge>,
+    audit_lost: Counter,
 }
 
 impl Default for Metrics {
@@ -137,6 +138,7 @@ impl Metrics {
         let cluster_published = Counter::default();
         let cluster_received = Counter::default();
         let cluster_dropped = Family::<ReasonLabel, Counter>::default();
+        let audit_lost = Counter::default();
         let circuit_open = Family::<DependencyLabel, Gauge>::default();
 
         let r = root.sub_registry_with_prefix("chatd");
@@ -227,6 +229,11 @@ impl Metrics {
             "1 while the circuit breaker of a dependency (store, redis) refuses calls",
             circuit_open.clone(),
         );
+        r.register(
+            "audit_lost",
+            "Admin actions that could not be written to the audit log (each is logged)",
+            audit_lost.clone(),
+        );
         Metrics {
             registry: root,
             connections_open,
@@ -246,6 +253,7 @@ impl Metrics {
             cluster_received,
             cluster_dropped,
             circuit_open,
+            audit_lost,
         }
     }
 
@@ -271,6 +279,11 @@ impl Metrics {
         self.circuit_open
             .get_or_create(&DependencyLabel { dependency })
             .set(i64::from(open));
+    }
+
+    /// An admin action could not be written to the audit log.
+    pub fn audit_lost(&self) {
+        self.audit_lost.inc();
     }
 
     /// A connection was accepted (counts it and adds it to the open gauge).

@@ -13,7 +13,7 @@
 //! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
 //! [`CachedStore`]: crate::cluster::cache::CachedStore
 
-/// Implements every entity trait (`UserStore` ... `OverviewStore`) for `$wrapper`, each method's
+/// Implements every entity trait (`UserStore` ... `AuditStore`) for `$wrapper`, each method's
 /// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
 /// is invoked, which must `use crate::store::*` and `chatproto::pb`.
 macro_rules! delegate_store {
@@ -105,6 +105,10 @@ macro_rules! delegate_store {
                 read  all_chats(query: AllChatsQuery) -> Vec<ChatRecord>;
                 read  sent_messages(sender_id: u64, chat_id: Option<u64>, after: (u64, u64), limit: u32) -> Vec<(u64, u64)>;
                 read  counts() -> StoreCounts;
+            }
+            AuditStore {
+                write append_audit(entry: NewAuditEntry) -> AuditEntry;
+                read  audit_entries(query: AuditQuery) -> Vec<AuditEntry>;
             }
         );
     };

@@ -500,10 +500,26 @@ pub trait OverviewStore: Send + Sync {
     async fn counts(&self) -> StoreResult<StoreCounts>;
 }
 
+/// The admin audit log: every admin action, appended once and never changed.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends one entry; its id is greater than every id handed out before.
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<AuditEntry>;
+    /// The entries matching `query`, newest (greatest id) first, at most `query.limit`.
+    async fn audit_entries(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+}
+
 /// Everything chatd needs from storage.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + RelationStore + ChatStore + MessageStore + FileStore + OverviewStore
+    UserStore
+    + SessionStore
+    + RelationStore
+    + ChatStore
+    + MessageStore
+    + FileStore
+    + OverviewStore
+    + AuditStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").
     fn backend(&self) -> &'static str;

@@ -404,3 +404,51 @@ impl FileRecord {
         hex::encode(&self.info.sha256)
     }
 }
+
+/// One admin action to record in the audit log ([`AuditStore`](super::AuditStore)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// When it was answered, in Unix milliseconds.
+    pub at_ms: i64,
+    /// Who asked: a user id, 0 when the connection was not authenticated.
+    pub actor_id: u64,
+    /// The address the request came from (`ip:port`).
+    pub address: String,
+    /// The request kind, e.g. `admin_delete_user`.
+    pub action: String,
+    /// What it acted on, e.g. `user:42`, `chat:7/seq:3`; empty when nothing in particular.
+    pub subject: String,
+    /// The parameters that say what it did beyond its kind, e.g. `disabled=true`; empty when
+    /// the kind says it all. Never a secret (no password).
+    pub detail: String,
+    /// How it was answered: [`pb::ErrorCode::Unspecified`] for a success.
+    pub outcome: pb::ErrorCode,
+}
+
+/// A recorded admin action: the entry with the id the store gave it, increasing in the order
+/// the entries were appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The entry's id, from 1.
+    pub id: u64,
+    /// What was recorded.
+    pub entry: NewAuditEntry,
+}
+
+/// Filters and paging of [`AuditStore::audit_entries`](super::AuditStore::audit_entries).
+/// Filters combine; an unset one matches every entry.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only actions of this user.
+    pub actor_id: Option<u64>,
+    /// Only this request kind.
+    pub action: Option<String>,
+    /// Only actions on this subject (exact).
+    pub subject: Option<String>,
+    /// Only entries at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Only entries with a smaller id (paging backwards from the newest); `None` from the newest.
+    pub before_id: Option<u64>,
+    /// Page size.
+    pub limit: u32,
+}

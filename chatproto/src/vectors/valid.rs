@@ -635,6 +635,21 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_list_audit",
+            Some("what alice did as an admin since T0, 50 per page"),
+            request(
+                64,
+                Rq::AdminListAudit(pb::AdminListAudit {
+                    actor_id: ALICE,
+                    action: String::new(),
+                    subject: String::new(),
+                    since_ms: T0,
+                    limit: 50,
+                    cursor: String::new(),
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -891,6 +906,40 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                         },
                     ],
                     more: false,
+                }),
+            ),
+        ),
+        (
+            "response.audit",
+            Some("a role change by alice, and a refused deletion by a non-admin, newest first"),
+            response(
+                64,
+                Rs::Audit(pb::AuditLog {
+                    entries: vec![
+                        pb::AuditEntry {
+                            id: 42,
+                            at_ms: T0 + 60_000,
+                            actor_id: CAROL,
+                            actor_username: "carol".into(),
+                            address: "198.51.100.23:50113".into(),
+                            action: "admin_delete_user".into(),
+                            subject: format!("user:{BOB}"),
+                            outcome: pb::ErrorCode::PermissionDenied as i32,
+                            detail: String::new(),
+                        },
+                        pb::AuditEntry {
+                            id: 41,
+                            at_ms: T0,
+                            actor_id: ALICE,
+                            actor_username: "alice".into(),
+                            address: "[2001:db8::7]:61002".into(),
+                            action: "admin_set_role".into(),
+                            subject: format!("user:{BOB}"),
+                            outcome: pb::ErrorCode::Unspecified as i32,
+                            detail: "role=ROLE_ADMIN".into(),
+                        },
+                    ],
+                    next_cursor: "BgAAAAAAAAAp".into(),
                 }),
             ),
         ),

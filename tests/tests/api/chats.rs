@@ -309,13 +309,7 @@ async fn chats_are_updated_by_admins_and_deleted_by_owners_or_server_admins() {
             .delete_chat(pb::DeleteChat { chat_id: other.id })
             .await,
     );
-    let root = register(&server, "root").await;
-    server
-        .store()
-        .set_role(root.id, pb::Role::Admin)
-        .await
-        .unwrap();
-    let root = device(&server, &root).await;
+    let root = register_admin(&server, "root").await;
     root.client
         .delete_chat(pb::DeleteChat { chat_id: other.id })
         .await

@@ -68,6 +68,7 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
                 "admin_list_chats",
                 "admin_stats",
                 "admin_list_nodes",
+                "admin_list_audit",
             ];
             if !names_no_id.contains(&name) {
                 codes.insert("NOT_FOUND".into());
@@ -352,6 +353,11 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminDrainNode(pb::AdminDrainNode::default())),
         (Root, E::NotFound, "not a live node", K::AdminDrainNode(pb::AdminDrainNode { node_id: "no-such-node".into() })),
         (Root, E::TooLarge, "node_id", K::AdminDrainNode(pb::AdminDrainNode { node_id: "n".repeat(65) })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminListAudit(pb::AdminListAudit::default())),
+        (Root, E::InvalidArgument, "action", K::AdminListAudit(pb::AdminListAudit { action: "admin_nonsense".into(), ..Default::default() })),
+        (Root, E::InvalidArgument, "limit", K::AdminListAudit(pb::AdminListAudit { limit: 101, ..Default::default() })),
+        (Root, E::InvalidArgument, "cursor", K::AdminListAudit(pb::AdminListAudit { cursor: "not a cursor".into(), ..Default::default() })),
+        (Root, E::TooLarge, "subject", K::AdminListAudit(pb::AdminListAudit { subject: "s".repeat(65), ..Default::default() })),
         // 9.9 Calls (the errors that need a live call are checked after the table).
         (Carol, E::NotFound, "not a member", K::StartCall(pb::StartCall { chat_id: f.private, video: false })),
         (Alice, E::PermissionDenied, "group", K::StartCall(pb::StartCall { chat_id: f.group, video: false })),

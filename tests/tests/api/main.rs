@@ -8,6 +8,7 @@ mod support;
 
 mod accounts;
 mod admin;
+mod audit;
 mod blocking;
 mod calls;
 mod chats;

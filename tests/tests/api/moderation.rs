@@ -7,19 +7,9 @@ use chatproto::pb::ErrorCode as E;
 use chatproto::pb::chat_event::Body;
 
 use crate::support::{
-    User, assert_chat_not_found, assert_code, assert_field, group, history, register, start,
+    User, assert_chat_not_found, assert_code, assert_field, group, history, register,
+    register_admin, start,
 };
-
-/// Registers `name` and makes them a server admin (the role is read on every request).
-async fn admin(server: &tests::server::TestServer, name: &str) -> User {
-    let user = register(server, name).await;
-    server
-        .store()
-        .set_role(user.id, pb::Role::Admin)
-        .await
-        .expect("set role");
-    user
-}
 
 fn list(kind: pb::ChatKind, query: &str, member_id: u64) -> pb::AdminListChats {
     pb::AdminListChats {
@@ -37,7 +27,7 @@ fn ids(chats: &pb::ChatList) -> Vec<u64> {
 #[tokio::test]
 async fn admins_list_and_read_any_chat_from_outside() {
     let server = start().await;
-    let root = admin(&server, "root").await;
+    let root = register_admin(&server, "root").await;
     let alice = register(&server, "alice").await;
     let bob = register(&server, "bob").await;
     let private = alice
@@ -177,7 +167,7 @@ async fn admins_list_and_read_any_chat_from_outside() {
 #[tokio::test]
 async fn an_admin_deletes_a_message_and_members_see_an_ordinary_delete() {
     let server = start().await;
-    let root = admin(&server, "root").await;
+    let root = register_admin(&server, "root").await;
     let alice = register(&server, "alice").await;
     let bob = register(&server, "bob").await;
     let team = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
@@ -224,7 +214,7 @@ async fn an_admin_deletes_a_message_and_members_see_an_ordinary_delete() {
 #[tokio::test]
 async fn purging_deletes_what_a_user_sent_step_by_step_also_after_the_account_is_gone() {
     let server = start().await;
-    let root = admin(&server, "root").await;
+    let root = register_admin(&server, "root").await;
     let alice = register(&server, "alice").await;
     let mallory = register(&server, "mallory").await;
     let first = group(&alice, pb::ChatKind::Group, "first", &[&mallory]).await;
@@ -299,7 +289,7 @@ async fn purging_deletes_what_a_user_sent_step_by_step_also_after_the_account_is
 #[tokio::test]
 async fn stats_count_the_server_and_this_node() {
     let server = start().await;
-    let root = admin(&server, "root").await;
+    let root = register_admin(&server, "root").await;
     let alice = register(&server, "alice").await;
     let bob = register(&server, "bob").await;
     let team = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;

@@ -5,17 +5,12 @@ use chatproto::client::{Client, ClientEvent};
 use chatproto::pb;
 use chatproto::pb::ErrorCode as E;
 
-use crate::support::{assert_code, config, register, start};
+use crate::support::{assert_code, config, register, register_admin, start};
 
 #[tokio::test]
 async fn the_embedded_node_lists_itself_and_drains_when_asked() {
     let server = start().await;
-    let root = register(&server, "root").await;
-    server
-        .store()
-        .set_role(root.id, pb::Role::Admin)
-        .await
-        .expect("set role");
+    let root = register_admin(&server, "root").await;
     let alice = register(&server, "alice").await;
 
     let list = root

@@ -84,6 +84,7 @@ pub(crate) fn stable_json(out: &Output) -> String {
                             "server_name",
                             "last_activity_ms",
                             "uptime_ms",
+                            "at_ms",
                             "connections",
                         ]
                         .contains(&key.as_str())
@@ -364,9 +365,10 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let home = tempfile::tempdir().expect("home");
     let flags = server_flags(&server);
     let env = [("CHATCTL_PASSWORD", PASSWORD)];
-    let commands: [&[&str]; 20] = [
+    let commands: [&[&str]; 21] = [
         &["health"],
         &["stats"],
+        &["audit"],
         &["nodes"],
         &["nodes", "drain", "node-b", "--yes"],
         &["chats", "list"],

@@ -1,4 +1,4 @@
-//! chatctl's `chats`, `messages`, `stats` and `nodes` commands against a real chatd over QUIC:
+//! chatctl's `chats`, `messages`, `stats`, `audit` and `nodes` commands against a real chatd over QUIC:
 //! listing and reading chats from outside, moderation that members see as ordinary deletes, the
 //! server's counts, its one node and draining it; their `--json` snapshots and exit statuses.
 //! (Nodes of a cluster: the cluster suite's `nodes`.)
@@ -156,6 +156,31 @@ async fn chats_messages_and_stats_as_an_admin_runs_them() {
     let out = run(args(&["stats"])).await;
     assert_status(&out, 0);
     assert!(stdout(&out).contains("messages"), "{}", stdout(&out));
+
+    // The audit log holds the moderation above, newest first, the refused delete included.
+    let out = run(args(&["audit", "--json"])).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("audit", stable_json(&out));
+    let out = run(args(&["audit", "--action", "admin_delete_message"])).await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID  WHEN"), "{table}");
+    assert_eq!(lines.len(), 3, "the header and two deletes: {table}");
+    assert!(
+        lines[1].contains("NOT_FOUND") && lines[2].contains("OK"),
+        "{table}"
+    );
+    let out = run(args(&[
+        "audit", "--actor", "root", "--since", "1h", "--limit", "1", "--json",
+    ]))
+    .await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed[0]["action"], "admin_purge_messages", "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let out = run(args(&["audit", "--since", "yesterday"])).await;
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("--since"), "{}", stderr(&out));
 
     // Deleting the chat takes it out of the list.
     assert_status(&run(args(&["chats", "delete", &chat, "--yes"])).await, 0);

@@ -24,8 +24,10 @@
 //! - `search`: full-text search.
 //! - `files`: uploads and files.
 //! - `overview`: the reads of server admins.
+//! - `audit`: the admin audit log.
 
 mod accounts;
+mod audit;
 mod chat_lists;
 mod chats;
 mod files;
@@ -34,6 +36,7 @@ mod overview;
 mod search;
 
 pub use accounts::*;
+pub use audit::*;
 pub use chat_lists::*;
 pub use chats::*;
 pub use files::*;
@@ -110,6 +113,8 @@ macro_rules! store_conformance {
                 overview_chats_filters_and_paging,
                 overview_sent_messages,
                 overview_counts,
+                audit_append_filter_and_page,
+                audit_concurrent_appends,
                 store_ping,
             );
         }

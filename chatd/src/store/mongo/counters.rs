@@ -17,6 +17,7 @@ pub(super) enum Sequence {
     Users,
     Sessions,
     Chats,
+    Audit,
 }
 
 impl Sequence {
@@ -25,6 +26,7 @@ impl Sequence {
             Sequence::Users => "users",
             Sequence::Sessions => "sessions",
             Sequence::Chats => "chats",
+            Sequence::Audit => "audit",
         }
     }
 }

@@ -26,6 +26,7 @@ pub(super) const UPLOADS: &str = "uploads";
 pub(super) const UPLOAD_KEYS: &str = "upload_keys";
 pub(super) const UPLOAD_OUTCOMES: &str = "upload_outcomes";
 pub(super) const FILES: &str = "files";
+pub(super) const AUDIT: &str = "audit_log";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";
@@ -108,6 +109,8 @@ const INDEXES: &[IndexSpec] = &[
         &[("chat_id", 1), ("seq", 1)],
         true,
     ),
+    (AUDIT, "audit_actor", &[("actor_id", 1), ("_id", -1)], false),
+    (AUDIT, "audit_action", &[("action", 1), ("_id", -1)], false),
 ];
 
 /// Creates every index (idempotent).

@@ -79,12 +79,14 @@
 //!   protocol above. `locks`: per-chat writer queues within one process. `appends`: group commit
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
-//!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins.
+//!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
+//!   `audit`: the admin audit log.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
 mod admins;
 mod appends;
+mod audit;
 mod chat_lists;
 mod chats;
 mod counters;
@@ -209,6 +211,7 @@ struct Collections {
     upload_keys: Collection<Document>,
     upload_outcomes: Collection<files::OutcomeDoc>,
     files: Collection<files::FileDoc>,
+    audit: Collection<audit::AuditDoc>,
 }
 
 impl Collections {
@@ -231,6 +234,7 @@ impl Collections {
             upload_keys: db.collection(indexes::UPLOAD_KEYS),
             upload_outcomes: db.collection(indexes::UPLOAD_OUTCOMES),
             files: db.collection(indexes::FILES),
+            audit: db.collection(indexes::AUDIT),
         }
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_FILES, V3_BLOCKS_BY_TARGET];
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_FILES, V3_BLOCKS_BY_TARGET, V4_AUDIT];
 
 /// The schema version this code writes and understands.
 pub(super) fn latest_version() -> u32 {
@@ -303,4 +303,20 @@ CREATE INDEX chats_by_avatar ON chats(avatar_file_id) WHERE avatar_file_id != ''
 /// spec 9.2).
 const V3_BLOCKS_BY_TARGET: &str = r#"
 CREATE INDEX blocks_by_target ON blocks(target_id, owner_id);
+"#;
+
+/// Version 4: the admin audit log (spec 9.6), read newest first, by actor or by action.
+const V4_AUDIT: &str = r#"
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    actor_id INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    outcome INTEGER NOT NULL
+);
+CREATE INDEX audit_by_actor ON audit_log(actor_id, id);
+CREATE INDEX audit_by_action ON audit_log(action, id);
 "#;

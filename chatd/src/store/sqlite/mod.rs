@@ -13,10 +13,12 @@
 //! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
 //!   `files`:
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
-//! - `overview`: the reads of server admins, with their trait implementation beside the SQL.
+//! - `overview`: the reads of server admins, and `audit`: the admin audit log, each with its
+//!   trait implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
+mod audit;
 mod chat_lists;
 mod chats;
 mod convert;

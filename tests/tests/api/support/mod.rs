@@ -91,6 +91,18 @@ pub async fn register_with(config: ClientConfig, name: &str) -> User {
     }
 }
 
+/// Registers `name` and makes them a server admin in the store (what `chatd user add --admin`
+/// does offline); the role is read on every request, so the connection needs nothing more.
+pub async fn register_admin(server: &TestServer, name: &str) -> User {
+    let user = register(server, name).await;
+    server
+        .store()
+        .set_role(user.id, chatproto::pb::Role::Admin)
+        .await
+        .expect("set role");
+    user
+}
+
 /// Logs an existing account in on another device.
 pub async fn device(server: &TestServer, user: &User) -> User {
     device_with(config(server), user).await

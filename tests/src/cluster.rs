@@ -22,18 +22,7 @@ use crate::ferretdb::{FerretBackend, FerretDb};
 use crate::ports::free_addr;
 use crate::postgres::Postgres;
 use crate::redis::{RedisCluster, RedisServer};
-
-/// Limits high enough that the suites never hit them (every test client comes from 127.0.0.1).
-pub const GENEROUS_LIMITS: &[&str] = &[
-    "--limit-send=100000/s burst 100000",
-    "--limit-request=100000/s burst 100000",
-    "--limit-address-request=100000/s burst 100000",
-    "--limit-login-account=100000/s burst 100000",
-    "--limit-login-account-address=100000/s burst 100000",
-    "--limit-login-address=100000/s burst 100000",
-    "--limit-typing=100000/s burst 100000",
-    "--limit-upload=100000/s burst 100000",
-];
+use crate::server::GENEROUS_LIMITS;
 
 /// How long a drained node may take to exit after SIGTERM (chatd promises 10 s).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
-//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection;
+//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection, and
+//!   a raw session that signs in and collects events without the SDK's redirects and retries;
 //!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
 //! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
@@ -15,7 +16,8 @@
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 //!
 //! The suites are three test binaries: `tests/api` (in-process chatd), `tests/processes` (the
-//! shipped binaries, nginx) and `tests/cluster` (FerretDB + Redis Cluster). Each binary links all
+//! shipped binaries, nginx) and `tests/cluster` (FerretDB + Redis Cluster, and in-process nodes
+//! sharing one SQLite store on one Redis or Redis Cluster). Each binary links all
 //! of chatd, so a new suite is a module in one of them, not a new binary.
 
 pub mod chatd;

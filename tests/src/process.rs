@@ -11,7 +11,8 @@
 //! - [`Launch`]: what to run (program, arguments, environment, log file) and [`Launch::spawn`].
 //! - [`ServerProcess`]: a running server: signals, bounded waits, stdout lines, log tail.
 //! - [`run_bounded`]: runs a short command (e.g. `redis-cli`) with a timeout.
-//! - [`poll_until`]: the bounded polling loop every readiness wait uses.
+//! - [`poll_until`]: the bounded polling loop every readiness wait uses; [`eventually`] is the
+//!   same for async checks.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -46,6 +47,26 @@ pub fn poll_until<T>(
             return None;
         }
         std::thread::sleep(interval);
+    }
+}
+
+/// Awaits `check` every `interval` until it is true or `timeout` has passed; whether it became
+/// true. The async twin of [`poll_until`], for conditions a test can only observe over the
+/// network (a cache entry, a subscription, a presence status).
+pub async fn eventually(
+    timeout: Duration,
+    interval: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

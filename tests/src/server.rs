@@ -1,10 +1,13 @@
 //! An in-process chatd on free loopback ports with its own temporary data directory.
 //!
 //! In-process servers start in milliseconds, so every test gets its own. Tests that need a real
-//! process (signals, kill -9, several nodes) use [`crate::chatd::ChatdProcess`] instead.
+//! process (signals, kill -9, several nodes on FerretDB) use [`crate::chatd::ChatdProcess`]
+//! instead. Several in-process servers may share one data directory (and so one SQLite store) to
+//! play the nodes of a cluster on one Redis, as `tests/cluster`'s `in_process` suite does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chatd::daemon::Daemon;
 use chatd::ops::config::Config;
@@ -24,8 +27,8 @@ pub const GENEROUS_LIMITS: &[&str] = &[
 /// A running in-process chatd.
 pub struct TestServer {
     daemon: Option<Daemon>,
-    /// The data directory (kept until the server is dropped).
-    pub dir: tempfile::TempDir,
+    // The data directory, kept until the last server on it is dropped.
+    dir: Arc<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -37,11 +40,12 @@ impl TestServer {
     /// A server with generous limits and extra settings (later flags win).
     pub async fn start_with(extra: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_in(dir, extra).await
+        Self::start_in(Arc::new(dir), extra).await
     }
 
-    /// A server on an existing data directory (to restart one).
-    pub async fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
+    /// A server on an existing data directory: to restart one, or a second server on the same
+    /// store (cluster nodes share their database).
+    pub async fn start_in(dir: Arc<tempfile::TempDir>, extra: &[&str]) -> TestServer {
         let data_dir = format!("--data-dir={}", dir.path().display());
         let mut args: Vec<String> = vec![
             "chatd".into(),
@@ -111,8 +115,19 @@ impl TestServer {
         self.daemon().kick_connections_of(user_id)
     }
 
+    /// Whether this node is subscribed to the Redis channel `channel` (cluster mode).
+    pub fn is_subscribed(&self, channel: &str) -> bool {
+        self.daemon().is_subscribed(channel)
+    }
+
+    /// Stops every talk with Redis without cleaning up, as if the node had crashed while its
+    /// clients stay connected (cluster mode).
+    pub fn halt_cluster(&self) {
+        self.daemon().halt_cluster()
+    }
+
     /// Drains and stops the server, keeping the data directory for a restart.
-    pub async fn stop(mut self) -> tempfile::TempDir {
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
         if let Some(daemon) = self.daemon.take() {
             daemon.shutdown().await.expect("clean shutdown");
         }

@@ -303,30 +303,22 @@ mod tests {
             "/dl/v1.2.txt",
         ];
         let is_taken = |p: &Path| taken.iter().any(|t| Path::new(t) == p);
-        assert_eq!(
-            free_path(dir, "new.txt", is_taken),
-            PathBuf::from("/dl/new.txt")
-        );
-        assert_eq!(
-            free_path(dir, "report.pdf", is_taken),
-            PathBuf::from("/dl/report (2).pdf")
-        );
-        assert_eq!(
-            free_path(dir, ".bashrc", is_taken),
-            PathBuf::from("/dl/.bashrc (1)")
-        );
-        assert_eq!(
-            free_path(dir, "a.tar.gz", is_taken),
-            PathBuf::from("/dl/a (1).tar.gz")
-        );
-        assert_eq!(
-            free_path(dir, "README", is_taken),
-            PathBuf::from("/dl/README (1)")
-        );
-        assert_eq!(
-            free_path(dir, "v1.2.txt", is_taken),
-            PathBuf::from("/dl/v1.2 (1).txt")
-        );
+        // (wanted name, path it gets)
+        let cases = [
+            ("new.txt", "/dl/new.txt"),
+            ("report.pdf", "/dl/report (2).pdf"),
+            (".bashrc", "/dl/.bashrc (1)"),
+            ("a.tar.gz", "/dl/a (1).tar.gz"),
+            ("README", "/dl/README (1)"),
+            ("v1.2.txt", "/dl/v1.2 (1).txt"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(
+                free_path(dir, name, is_taken),
+                PathBuf::from(expected),
+                "{name}"
+            );
+        }
     }
 
     #[test]

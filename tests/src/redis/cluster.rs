@@ -8,7 +8,6 @@ use super::RedisServer;
 use crate::process::{poll_until, run_bounded};
 use crate::tools;
 
-/// Masters in a new cluster (each gets one replica).
 /// Masters of a test Redis Cluster; each has one replica.
 pub const MASTERS: usize = 3;
 /// How long joining the nodes may take.
@@ -65,6 +64,18 @@ impl ClusterNode {
     /// Whether it has `flag`.
     pub fn has(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
+    }
+
+    /// Whether `slot` is among the slots it serves (migrating and importing entries, `[...]`,
+    /// are not served).
+    pub fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|range| {
+            let bounds = match range.split_once('-') {
+                Some((start, end)) => start.parse::<u16>().ok().zip(end.parse::<u16>().ok()),
+                None => range.parse::<u16>().ok().map(|s| (s, s)),
+            };
+            bounds.is_some_and(|(start, end)| (start..=end).contains(&slot))
+        })
     }
 
     /// A master not marked as failing.
@@ -163,6 +174,38 @@ impl RedisCluster {
             view.iter()
                 .filter(|n| n.is_healthy_master() && !n.slots.is_empty()),
         ))
+    }
+
+    /// The slot of a key or channel, as the cluster computes it (`CLUSTER KEYSLOT`).
+    ///
+    /// # Panics
+    /// When no live node answers.
+    pub fn slot_of(&self, name: &str) -> u16 {
+        let mut last = None;
+        for node in self.nodes.iter().filter(|n| n.ping()) {
+            match node.query(::redis::cmd("CLUSTER").arg("KEYSLOT").arg(name)) {
+                Ok(slot) => return slot,
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("no redis node computed the slot of {name:?}: {last:?}")
+    }
+
+    /// The index of the master serving `slot`, as node `from` sees it.
+    ///
+    /// # Panics
+    /// When node `from` does not answer or no master serves the slot.
+    pub fn master_of_slot(&self, from: usize, slot: u16) -> usize {
+        let view = self
+            .view(from)
+            .unwrap_or_else(|e| self.nodes[from].fail(&format!("CLUSTER NODES: {e}")));
+        let serving = view
+            .iter()
+            .filter(|n| n.is_healthy_master() && n.serves(slot));
+        self.indices(serving)
+            .first()
+            .copied()
+            .unwrap_or_else(|| panic!("no master serves slot {slot}: {view:?}"))
     }
 
     /// Node indices of the replicas (not failing), as node `from` sees them, in index order.
@@ -370,6 +413,15 @@ mod tests {
         assert!(master.has("myself") && master.is_healthy_master());
         assert_eq!(master.master_id, None);
         assert_eq!(master.slots, ["0-5460", "5462"]);
+        for (slot, served) in [
+            (0, true),
+            (5460, true),
+            (5461, false),
+            (5462, true),
+            (5463, false),
+        ] {
+            assert_eq!(master.serves(slot), served, "slot {slot}");
+        }
 
         let replica = ClusterNode::parse(
             "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 slave,fail e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238316232 2 disconnected",

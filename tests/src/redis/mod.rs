@@ -31,6 +31,8 @@ const START_ATTEMPTS: usize = 3;
 #[derive(Debug)]
 pub struct RedisServer {
     process: ServerProcess,
+    // What started it, to start it again on the same port (boxed: it is big, and rarely used).
+    launch: Box<Launch>,
     port: u16,
     // Dropped after `process` (fields drop in order), so the server is gone before its files.
     dir: tempfile::TempDir,
@@ -122,31 +124,51 @@ impl RedisServer {
             ]);
         }
         let mut server = RedisServer {
-            process: launch.spawn(),
+            process: launch.clone().spawn(),
+            launch: Box::new(launch),
             port,
             dir,
         };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Waits until the process answers PING.
+    fn wait_ready(&mut self) -> Result<(), Launched> {
         let ready = poll_until(START_TIMEOUT, Duration::from_millis(20), || {
-            if !server.process.is_running() {
+            if !self.process.is_running() {
                 return Some(false);
             }
-            server.ping().then_some(true)
+            self.ping().then_some(true)
         });
         match ready {
-            Some(true) => Ok(server),
+            Some(true) => Ok(()),
             Some(false) => {
-                let failure = server.process.failure("exited during start");
+                let failure = self.process.failure("exited during start");
                 Err(Launched {
                     port_taken: failure.contains("Address already in use"),
                     failure,
                 })
             }
             None => Err(Launched {
-                failure: server
+                failure: self
                     .process
                     .failure(&format!("did not answer PING within {START_TIMEOUT:?}")),
                 port_taken: false,
             }),
+        }
+    }
+
+    /// Starts it again, killed or not, on the same port with the same settings. Its data is
+    /// gone (no persistence): a Redis that restarted empty.
+    ///
+    /// # Panics
+    /// When it does not come back, with its command line and log tail.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        self.process = Launch::clone(&self.launch).spawn();
+        if let Err(launched) = self.wait_ready() {
+            panic!("{}", launched.failure);
         }
     }
 

@@ -1,11 +1,14 @@
 //! Cluster mode against real servers: several chatd processes on FerretDB (MongoDB wire
-//! protocol) and a Redis Cluster, the launchers they stand on, and the failures of each part.
+//! protocol) and a Redis Cluster, the launchers they stand on, and the failures of each part;
+//! and (`in_process`) in-process nodes sharing one SQLite store on one Redis, for what only the
+//! inside of a node shows.
 
 mod cached_store;
 mod chat;
 mod database;
 mod failover;
 mod files;
+mod in_process;
 mod launchers;
 mod nodes;
 mod redis_outage;

@@ -69,415 +69,109 @@ fn defaults() {
     );
 }
 
-/// One setting present in every layer, and how to read it back.
-struct Layered {
-    flag: &'static str,
-    env: &'static str,
-    file: &'static str,
-    values: [&'static str; 3],
-    toml: fn(&str) -> String,
-    get: fn(&Config) -> String,
+/// How a setting's value is written in the configuration file.
+#[derive(Debug, Clone, Copy)]
+enum Toml {
+    /// A TOML string: `key = "value"`.
+    Str,
+    /// A bare TOML value (a number, a boolean): `key = value`.
+    Bare,
 }
 
-fn plain(key: &'static str) -> impl Fn(&str) -> String {
-    move |v| format!("{key} = \"{v}\"\n")
+/// One setting present in every layer: its flag, environment variable and file key
+/// (`table.key` inside a table), how the file writes its value, the values set in the file, the
+/// environment and on the command line (each also what the setting reads back when its layer
+/// wins), and how to read it back.
+type Layered = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Toml,
+    [&'static str; 3],
+    fn(&Config) -> String,
+);
+
+/// A configuration file that sets `key` to `value`.
+fn file_setting(key: &str, toml: Toml, value: &str) -> String {
+    let value = match toml {
+        Toml::Str => format!("\"{value}\""),
+        Toml::Bare => value.to_string(),
+    };
+    match key.split_once('.') {
+        Some((table, key)) => format!("[{table}]\n{key} = {value}\n"),
+        None => format!("{key} = {value}\n"),
+    }
 }
 
 #[test]
 fn flag_beats_env_beats_file_beats_default_for_every_setting() {
+    use crate::store::sqlite::Durability;
+    use Toml::{Bare, Str};
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cases: Vec<Layered> = vec![
-        Layered {
-            flag: "--data-dir",
-            env: "CHATD_DATA_DIR",
-            file: "data_dir",
-            values: ["/file", "/env", "/flag"],
-            toml: |v| plain("data_dir")(v),
-            get: |c| c.settings.storage.data_dir.display().to_string(),
-        },
-        Layered {
-            flag: "--listen",
-            env: "CHATD_LISTEN",
-            file: "listen",
-            values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
-            toml: |v| plain("listen")(v),
-            get: |c| c.settings.listen.to_string(),
-        },
-        Layered {
-            flag: "--admin-listen",
-            env: "CHATD_ADMIN_LISTEN",
-            file: "admin_listen",
-            values: ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"],
-            toml: |v| plain("admin_listen")(v),
-            get: |c| c.settings.admin_listen.to_string(),
-        },
-        Layered {
-            flag: "--log-format",
-            env: "CHATD_LOG_FORMAT",
-            file: "log_format",
-            values: ["json", "human", "json"],
-            toml: |v| plain("log_format")(v),
-            get: |c| format!("{:?}", c.settings.log_format).to_lowercase(),
-        },
-        Layered {
-            flag: "--durability",
-            env: "CHATD_DURABILITY",
-            file: "durability",
-            values: ["power-loss", "process-crash", "power-loss"],
-            toml: |v| plain("durability")(v),
-            get: |c| match c.settings.storage.durability {
-                crate::store::sqlite::Durability::ProcessCrash => "process-crash".into(),
-                crate::store::sqlite::Durability::PowerLoss => "power-loss".into(),
-            },
-        },
-        Layered {
-            flag: "--log",
-            env: "CHATD_LOG",
-            file: "log",
-            values: ["warn", "debug", "chatd=trace"],
-            toml: |v| plain("log")(v),
-            get: |c| c.settings.log.clone(),
-        },
-        Layered {
-            flag: "--node-id",
-            env: "CHATD_NODE_ID",
-            file: "node_id",
-            values: ["file-node", "env-node", "flag-node"],
-            toml: |v| plain("node_id")(v),
-            get: |c| c.node_id.clone(),
-        },
-        Layered {
-            flag: "--max-connections",
-            env: "CHATD_MAX_CONNECTIONS",
-            file: "max_connections",
-            values: ["1", "2", "3"],
-            toml: |v| format!("max_connections = {v}\n"),
-            get: |c| c.settings.max_connections.to_string(),
-        },
-        Layered {
-            flag: "--max-unauthenticated",
-            env: "CHATD_MAX_UNAUTHENTICATED",
-            file: "max_unauthenticated",
-            values: ["1", "2", "3"],
-            toml: |v| format!("max_unauthenticated = {v}\n"),
-            get: |c| c.max_unauthenticated().to_string(),
-        },
-        Layered {
-            flag: "--max-unauthenticated-per-address",
-            env: "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS",
-            file: "max_unauthenticated_per_address",
-            values: ["1", "2", "3"],
-            toml: |v| format!("max_unauthenticated_per_address = {v}\n"),
-            get: |c| c.settings.max_unauthenticated_per_address.to_string(),
-        },
-        Layered {
-            flag: "--max-authenticated-per-address",
-            env: "CHATD_MAX_AUTHENTICATED_PER_ADDRESS",
-            file: "max_authenticated_per_address",
-            values: ["1", "2", "3"],
-            toml: |v| format!("max_authenticated_per_address = {v}\n"),
-            get: |c| c.settings.max_authenticated_per_address.to_string(),
-        },
-        Layered {
-            flag: "--auth-deadline",
-            env: "CHATD_AUTH_DEADLINE",
-            file: "auth_deadline",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("auth_deadline")(v),
-            get: |c| crate::rate::format_duration(c.settings.auth_deadline),
-        },
-        Layered {
-            flag: "--max-unauthenticated-bytes",
-            env: "CHATD_MAX_UNAUTHENTICATED_BYTES",
-            file: "max_unauthenticated_bytes",
-            values: ["20000", "30000", "40000"],
-            toml: |v| format!("max_unauthenticated_bytes = {v}\n"),
-            get: |c| c.settings.max_unauthenticated_bytes.to_string(),
-        },
-        Layered {
-            flag: "--access-token-ttl",
-            env: "CHATD_ACCESS_TOKEN_TTL",
-            file: "access_token_ttl",
-            values: ["1m", "2m", "3m"],
-            toml: |v| plain("access_token_ttl")(v),
-            get: |c| crate::rate::format_duration(c.settings.access_token_ttl),
-        },
-        Layered {
-            flag: "--token-key-file",
-            env: "CHATD_TOKEN_KEY_FILE",
-            file: "token_key_file",
-            values: ["/f.key", "/e.key", "/g.key"],
-            toml: |v| plain("token_key_file")(v),
-            get: |c| c.token_key_file.display().to_string(),
-        },
-        Layered {
-            flag: "--shutdown-grace",
-            env: "CHATD_SHUTDOWN_GRACE",
-            file: "shutdown_grace",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("shutdown_grace")(v),
-            get: |c| crate::rate::format_duration(c.settings.shutdown_grace),
-        },
-        Layered {
-            flag: "--limit-send",
-            env: "CHATD_LIMIT_SEND",
-            file: "limits.send",
-            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
-            toml: |v| format!("[limits]\nsend = \"{v}\"\n"),
-            get: |c| c.limits().send.to_string(),
-        },
-        Layered {
-            flag: "--limit-request",
-            env: "CHATD_LIMIT_REQUEST",
-            file: "limits.request",
-            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
-            toml: |v| format!("[limits]\nrequest = \"{v}\"\n"),
-            get: |c| c.limits().request.to_string(),
-        },
-        Layered {
-            flag: "--limit-address-request",
-            env: "CHATD_LIMIT_ADDRESS_REQUEST",
-            file: "limits.address_request",
-            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
-            toml: |v| format!("[limits]\naddress_request = \"{v}\"\n"),
-            get: |c| c.limits().address_request.to_string(),
-        },
-        Layered {
-            flag: "--limit-login-account",
-            env: "CHATD_LIMIT_LOGIN_ACCOUNT",
-            file: "limits.login_account",
-            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
-            toml: |v| format!("[limits]\nlogin_account = \"{v}\"\n"),
-            get: |c| c.limits().login_account.to_string(),
-        },
-        Layered {
-            flag: "--limit-login-account-address",
-            env: "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS",
-            file: "limits.login_account_address",
-            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
-            toml: |v| format!("[limits]\nlogin_account_address = \"{v}\"\n"),
-            get: |c| c.limits().login_account_address.to_string(),
-        },
-        Layered {
-            flag: "--limit-login-address",
-            env: "CHATD_LIMIT_LOGIN_ADDRESS",
-            file: "limits.login_address",
-            values: ["1/m burst 1", "2/m burst 2", "3/m burst 3"],
-            toml: |v| format!("[limits]\nlogin_address = \"{v}\"\n"),
-            get: |c| c.limits().login_address.to_string(),
-        },
-        Layered {
-            flag: "--limit-typing",
-            env: "CHATD_LIMIT_TYPING",
-            file: "limits.typing",
-            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
-            toml: |v| format!("[limits]\ntyping = \"{v}\"\n"),
-            get: |c| c.limits().typing.to_string(),
-        },
-        Layered {
-            flag: "--limit-upload",
-            env: "CHATD_LIMIT_UPLOAD",
-            file: "limits.upload",
-            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
-            toml: |v| format!("[limits]\nupload = \"{v}\"\n"),
-            get: |c| c.limits().upload.to_string(),
-        },
-        Layered {
-            flag: "--max-file-size",
-            env: "CHATD_MAX_FILE_SIZE",
-            file: "max_file_size",
-            values: ["1024", "2048", "4096"],
-            toml: |v| plain("max_file_size")(v),
-            get: |c| c.files().max_file_bytes.to_string(),
-        },
-        Layered {
-            flag: "--upload-quota",
-            env: "CHATD_UPLOAD_QUOTA",
-            file: "upload_quota",
-            values: ["1024", "2048", "4096"],
-            toml: |v| plain("upload_quota")(v),
-            get: |c| c.files().upload_quota_bytes.to_string(),
-        },
-        Layered {
-            flag: "--file-gc-grace",
-            env: "CHATD_FILE_GC_GRACE",
-            file: "file_gc_grace",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("file_gc_grace")(v),
-            get: |c| crate::rate::format_duration(c.files().gc_grace),
-        },
-        Layered {
-            flag: "--file-gc-interval",
-            env: "CHATD_FILE_GC_INTERVAL",
-            file: "file_gc_interval",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("file_gc_interval")(v),
-            get: |c| crate::rate::format_duration(c.files().gc_interval),
-        },
-        Layered {
-            flag: "--files-https-listen",
-            env: "CHATD_FILES_HTTPS_LISTEN",
-            file: "files_https_listen",
-            values: ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"],
-            toml: |v| plain("files_https_listen")(v),
-            get: |c| {
-                c.files_https
-                    .as_ref()
-                    .map(|h| h.listen.to_string())
-                    .unwrap_or_default()
-            },
-        },
-        Layered {
-            flag: "--file-url-ttl",
-            env: "CHATD_FILE_URL_TTL",
-            file: "file_url_ttl",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("file_url_ttl")(v),
-            get: |c| crate::rate::format_duration(c.settings.file_url_ttl),
-        },
-        Layered {
-            flag: "--call-ring-timeout",
-            env: "CHATD_CALL_RING_TIMEOUT",
-            file: "call_ring_timeout",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("call_ring_timeout")(v),
-            get: |c| crate::rate::format_duration(c.settings.call_ring_timeout),
-        },
-        Layered {
-            flag: "--ice-servers",
-            env: "CHATD_ICE_SERVERS",
-            file: "ice_servers",
-            values: ["stun:a:1", "stun:b:2", "stun:c:3,stun:d:4"],
-            toml: |v| plain("ice_servers")(v),
-            get: |c| c.ice_urls().join(","),
-        },
-        Layered {
-            flag: "--turn-secret-file",
-            env: "CHATD_TURN_SECRET_FILE",
-            file: "turn_secret_file",
-            values: ["/file", "/env", "/flag"],
-            toml: |v| plain("turn_secret_file")(v),
-            get: |c| {
-                c.settings
-                    .turn_secret_file
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            },
-        },
-        Layered {
-            flag: "--turn-credential-ttl",
-            env: "CHATD_TURN_CREDENTIAL_TTL",
-            file: "turn_credential_ttl",
-            values: ["1m", "2m", "3m"],
-            toml: |v| plain("turn_credential_ttl")(v),
-            get: |c| crate::rate::format_duration(c.settings.turn_credential_ttl),
-        },
-        Layered {
-            flag: "--mongo-uri",
-            env: "CHATD_MONGO_URI",
-            file: "mongo_uri",
-            values: ["mongodb://f:1", "mongodb://e:2", "mongodb+srv://g"],
-            toml: |v| plain("mongo_uri")(v),
-            get: |c| {
-                c.settings
-                    .storage
-                    .mongo_uri
-                    .as_ref()
-                    .map(|u| u.as_str().to_owned())
-                    .unwrap_or_default()
-            },
-        },
-        Layered {
-            flag: "--redis-url",
-            env: "CHATD_REDIS_URL",
-            file: "redis_url",
-            values: ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"],
-            toml: |v| plain("redis_url")(v),
-            get: |c| {
-                c.settings
-                    .redis_url
-                    .as_ref()
-                    .map(|u| u.uri.as_str().to_owned())
-                    .unwrap_or_default()
-            },
-        },
-        Layered {
-            flag: "--steering",
-            env: "CHATD_STEERING",
-            file: "steering",
-            values: ["true", "false", "true"],
-            toml: |v| format!("steering = {v}\n"),
-            get: |c| c.settings.steering.to_string(),
-        },
-        Layered {
-            flag: "--public-addr",
-            env: "CHATD_PUBLIC_ADDR",
-            file: "public_addr",
-            values: ["file.example:1", "10.0.0.2:2", "[::1]:3"],
-            toml: |v| plain("public_addr")(v),
-            get: |c| c.settings.public_addr.clone().unwrap_or_default(),
-        },
-        Layered {
-            flag: "--presence-ttl",
-            env: "CHATD_PRESENCE_TTL",
-            file: "presence_ttl",
-            values: ["20s", "30s", "40s"],
-            toml: |v| plain("presence_ttl")(v),
-            get: |c| crate::rate::format_duration(c.settings.presence_ttl),
-        },
-        Layered {
-            flag: "--heartbeat-interval",
-            env: "CHATD_HEARTBEAT_INTERVAL",
-            file: "heartbeat_interval",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("heartbeat_interval")(v),
-            get: |c| crate::rate::format_duration(c.settings.heartbeat_interval),
-        },
-        Layered {
-            flag: "--store-timeout",
-            env: "CHATD_STORE_TIMEOUT",
-            file: "store_timeout",
-            values: ["1s", "2s", "3s"],
-            toml: |v| plain("store_timeout")(v),
-            get: |c| crate::rate::format_duration(c.settings.store_timeout),
-        },
+    #[rustfmt::skip]
+    let cases: &[Layered] = &[
+        // flag, environment variable, file key, file syntax, [file, env, flag], read back
+        ("--data-dir", "CHATD_DATA_DIR", "data_dir", Str, ["/file", "/env", "/flag"], |c| c.settings.storage.data_dir.display().to_string()),
+        ("--listen", "CHATD_LISTEN", "listen", Str, ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"], |c| c.settings.listen.to_string()),
+        ("--admin-listen", "CHATD_ADMIN_LISTEN", "admin_listen", Str, ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"], |c| c.settings.admin_listen.to_string()),
+        ("--log-format", "CHATD_LOG_FORMAT", "log_format", Str, ["json", "human", "json"], |c| format!("{:?}", c.settings.log_format).to_lowercase()),
+        ("--durability", "CHATD_DURABILITY", "durability", Str, ["power-loss", "process-crash", "power-loss"], |c| match c.settings.storage.durability { Durability::ProcessCrash => "process-crash".into(), Durability::PowerLoss => "power-loss".into() }),
+        ("--log", "CHATD_LOG", "log", Str, ["warn", "debug", "chatd=trace"], |c| c.settings.log.clone()),
+        ("--node-id", "CHATD_NODE_ID", "node_id", Str, ["file-node", "env-node", "flag-node"], |c| c.node_id.clone()),
+        ("--max-connections", "CHATD_MAX_CONNECTIONS", "max_connections", Bare, ["1", "2", "3"], |c| c.settings.max_connections.to_string()),
+        ("--max-unauthenticated", "CHATD_MAX_UNAUTHENTICATED", "max_unauthenticated", Bare, ["1", "2", "3"], |c| c.max_unauthenticated().to_string()),
+        ("--max-unauthenticated-per-address", "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS", "max_unauthenticated_per_address", Bare, ["1", "2", "3"], |c| c.settings.max_unauthenticated_per_address.to_string()),
+        ("--max-authenticated-per-address", "CHATD_MAX_AUTHENTICATED_PER_ADDRESS", "max_authenticated_per_address", Bare, ["1", "2", "3"], |c| c.settings.max_authenticated_per_address.to_string()),
+        ("--auth-deadline", "CHATD_AUTH_DEADLINE", "auth_deadline", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.auth_deadline)),
+        ("--max-unauthenticated-bytes", "CHATD_MAX_UNAUTHENTICATED_BYTES", "max_unauthenticated_bytes", Bare, ["20000", "30000", "40000"], |c| c.settings.max_unauthenticated_bytes.to_string()),
+        ("--access-token-ttl", "CHATD_ACCESS_TOKEN_TTL", "access_token_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.access_token_ttl)),
+        ("--token-key-file", "CHATD_TOKEN_KEY_FILE", "token_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.token_key_file.display().to_string()),
+        ("--shutdown-grace", "CHATD_SHUTDOWN_GRACE", "shutdown_grace", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.shutdown_grace)),
+        ("--limit-send", "CHATD_LIMIT_SEND", "limits.send", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().send.to_string()),
+        ("--limit-request", "CHATD_LIMIT_REQUEST", "limits.request", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().request.to_string()),
+        ("--limit-address-request", "CHATD_LIMIT_ADDRESS_REQUEST", "limits.address_request", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().address_request.to_string()),
+        ("--limit-login-account", "CHATD_LIMIT_LOGIN_ACCOUNT", "limits.login_account", Str, ["1/m burst 1", "2/m burst 2", "3/m burst 3"], |c| c.limits().login_account.to_string()),
+        ("--limit-login-account-address", "CHATD_LIMIT_LOGIN_ACCOUNT_ADDRESS", "limits.login_account_address", Str, ["1/m burst 1", "2/m burst 2", "3/m burst 3"], |c| c.limits().login_account_address.to_string()),
+        ("--limit-login-address", "CHATD_LIMIT_LOGIN_ADDRESS", "limits.login_address", Str, ["1/m burst 1", "2/m burst 2", "3/m burst 3"], |c| c.limits().login_address.to_string()),
+        ("--limit-typing", "CHATD_LIMIT_TYPING", "limits.typing", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().typing.to_string()),
+        ("--limit-upload", "CHATD_LIMIT_UPLOAD", "limits.upload", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().upload.to_string()),
+        ("--max-file-size", "CHATD_MAX_FILE_SIZE", "max_file_size", Str, ["1024", "2048", "4096"], |c| c.files().max_file_bytes.to_string()),
+        ("--upload-quota", "CHATD_UPLOAD_QUOTA", "upload_quota", Str, ["1024", "2048", "4096"], |c| c.files().upload_quota_bytes.to_string()),
+        ("--file-gc-grace", "CHATD_FILE_GC_GRACE", "file_gc_grace", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.files().gc_grace)),
+        ("--file-gc-interval", "CHATD_FILE_GC_INTERVAL", "file_gc_interval", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.files().gc_interval)),
+        ("--files-https-listen", "CHATD_FILES_HTTPS_LISTEN", "files_https_listen", Str, ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"], |c| c.files_https.as_ref().map(|h| h.listen.to_string()).unwrap_or_default()),
+        ("--file-url-ttl", "CHATD_FILE_URL_TTL", "file_url_ttl", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.file_url_ttl)),
+        ("--call-ring-timeout", "CHATD_CALL_RING_TIMEOUT", "call_ring_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.call_ring_timeout)),
+        ("--ice-servers", "CHATD_ICE_SERVERS", "ice_servers", Str, ["stun:a:1", "stun:b:2", "stun:c:3,stun:d:4"], |c| c.ice_urls().join(",")),
+        ("--turn-secret-file", "CHATD_TURN_SECRET_FILE", "turn_secret_file", Str, ["/file", "/env", "/flag"], |c| c.settings.turn_secret_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--turn-credential-ttl", "CHATD_TURN_CREDENTIAL_TTL", "turn_credential_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.turn_credential_ttl)),
+        ("--mongo-uri", "CHATD_MONGO_URI", "mongo_uri", Str, ["mongodb://f:1", "mongodb://e:2", "mongodb+srv://g"], |c| c.settings.storage.mongo_uri.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default()),
+        ("--redis-url", "CHATD_REDIS_URL", "redis_url", Str, ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"], |c| c.settings.redis_url.as_ref().map(|u| u.uri.as_str().to_owned()).unwrap_or_default()),
+        ("--steering", "CHATD_STEERING", "steering", Bare, ["true", "false", "true"], |c| c.settings.steering.to_string()),
+        ("--public-addr", "CHATD_PUBLIC_ADDR", "public_addr", Str, ["file.example:1", "10.0.0.2:2", "[::1]:3"], |c| c.settings.public_addr.clone().unwrap_or_default()),
+        ("--presence-ttl", "CHATD_PRESENCE_TTL", "presence_ttl", Str, ["20s", "30s", "40s"], |c| crate::rate::format_duration(c.settings.presence_ttl)),
+        ("--heartbeat-interval", "CHATD_HEARTBEAT_INTERVAL", "heartbeat_interval", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.heartbeat_interval)),
+        ("--store-timeout", "CHATD_STORE_TIMEOUT", "store_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.store_timeout)),
     ];
     let default = load_ok(&[], &[]);
-    for case in &cases {
-        let [file_v, env_v, flag_v] = case.values;
-        let path = write_file(tmp.path(), &(case.toml)(file_v));
-        let flag = format!("{}={flag_v}", case.flag);
-        let all = load_ok(&["--config", &path, &flag], &[(case.env, env_v)]);
-        assert_eq!((case.get)(&all), flag_v, "{}: flag wins", case.file);
-        let env_file = load_ok(&["--config", &path], &[(case.env, env_v)]);
-        assert_eq!(
-            (case.get)(&env_file),
-            env_v,
-            "{}: env beats file",
-            case.file
-        );
+    for &(flag, env, file, toml, [file_v, env_v, flag_v], get) in cases {
+        let path = write_file(tmp.path(), &file_setting(file, toml, file_v));
+        let flag = format!("{flag}={flag_v}");
+        let all = load_ok(&["--config", &path, &flag], &[(env, env_v)]);
+        assert_eq!(get(&all), flag_v, "{file}: flag wins");
+        let env_file = load_ok(&["--config", &path], &[(env, env_v)]);
+        assert_eq!(get(&env_file), env_v, "{file}: env beats file");
         let file_only = load_ok(&["--config", &path], &[]);
-        assert_eq!(
-            (case.get)(&file_only),
-            file_v,
-            "{}: file beats default",
-            case.file
-        );
-        if case.file != "node_id" {
-            assert_eq!(
-                (case.get)(&load_ok(&[], &[])),
-                (case.get)(&default),
-                "{}: default",
-                case.file
-            );
+        assert_eq!(get(&file_only), file_v, "{file}: file beats default");
+        if file != "node_id" {
+            assert_eq!(get(&load_ok(&[], &[])), get(&default), "{file}: default");
         }
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
     // their pairing rule, the public file url with its own rules, the config file path itself
     // has no file layer).
     for var in env_vars(&Cli::command()) {
-        let covered = cases.iter().any(|c| c.env == var)
+        let covered = cases.iter().any(|&(_, env, ..)| env == var)
             || [
                 "CHATD_CONFIG",
                 "CHATD_TLS_CERT",

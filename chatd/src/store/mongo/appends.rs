@@ -551,52 +551,31 @@ impl MongoStore {
             docs.extend(op.op.stored_events(op.chat_id, op.first_seq)?);
             ranges.push(begin..docs.len());
         }
-        let mut claimed = vec![false; ops.len()];
-        let mut lost = Vec::new();
-        let mut partial = Vec::new();
-        let mut start = 0;
-        while start < docs.len() {
-            let rest = docs.get(start..).unwrap_or_default();
-            let at = match self.c.events.insert_many(rest).ordered(true).await {
-                Ok(_) => docs.len(),
-                Err(e) => match first_duplicate(&e) {
-                    Some(j) => start + j,
-                    None => return Err(error::map(e)),
-                },
-            };
-            for (held, range) in claimed.iter_mut().zip(&ranges) {
-                if range.start >= start && range.end <= at {
-                    *held = true;
-                }
-            }
-            let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
-                break;
-            };
-            let range = ranges.get(n).cloned().unwrap_or_default();
-            if at == range.start {
-                lost.push(n);
+        let claims = insert_resuming(&self.c.events, &docs, &ranges, Claim::Held, |_, first| {
+            std::future::ready(Ok(if first {
+                Claim::Lost
             } else {
                 // Its claim holds (no later seq can be taken before its first is committed);
                 // whatever is there is its own event, written by a helper.
-                if let Some(held) = claimed.get_mut(n) {
-                    *held = true;
-                }
-                partial.push(n);
-            }
-            start = range.end;
-        }
+                Claim::Partial
+            }))
+        })
+        .await?;
         let mut held = Vec::with_capacity(ops.len());
         let mut lost_chats = Vec::new();
-        for (n, op) in ops.into_iter().enumerate() {
-            if claimed.get(n).copied().unwrap_or(false) {
-                if partial.contains(&n) {
+        for (op, claim) in ops.into_iter().zip(claims) {
+            match claim {
+                Some(Claim::Held) => held.push(op),
+                Some(Claim::Partial) => {
                     // Events after the first that the ordered insert did not reach.
                     self.insert_events(op.chat_id, &op.op, op.first_seq).await?;
+                    held.push(op);
                 }
-                held.push(op);
-            } else if lost.contains(&n) {
-                self.forget_head(op.chat_id);
-                lost_chats.push((op.chat_id, op.first_seq));
+                Some(Claim::Lost) => {
+                    self.forget_head(op.chat_id);
+                    lost_chats.push((op.chat_id, op.first_seq));
+                }
+                None => {}
             }
         }
         Ok((held, lost_chats))
@@ -615,33 +594,20 @@ impl MongoStore {
             docs.push(doc! { "_id": decision_id(&op.op.op_id), "commit": true });
             ranges.push(begin..docs.len());
         }
-        let mut verdict: Vec<Option<bool>> = vec![None; ops.len()];
-        let mut start = 0;
-        while start < docs.len() {
-            let rest = docs.get(start..).unwrap_or_default();
-            let at = match self.c.send_keys.insert_many(rest).ordered(true).await {
-                Ok(_) => docs.len(),
-                Err(e) => match first_duplicate(&e) {
-                    Some(j) => start + j,
-                    None => return Err(error::map(e)),
-                },
-            };
-            for (decided, range) in verdict.iter_mut().zip(&ranges) {
-                if range.start >= start && range.end <= at {
-                    *decided = Some(true);
+        let planned = &ops;
+        let verdicts =
+            insert_resuming(&self.c.send_keys, &docs, &ranges, true, |n, _| async move {
+                match planned.get(n) {
+                    Some(op) => Ok(self
+                        .decide(op.chat_id, &op.op, op.first_seq)
+                        .await?
+                        .is_none()),
+                    None => Ok(true),
                 }
-            }
-            let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
-                break;
-            };
-            if let (Some(op), Some(decided)) = (ops.get(n), verdict.get_mut(n)) {
-                let cancelled = self.decide(op.chat_id, &op.op, op.first_seq).await?;
-                *decided = Some(cancelled.is_none());
-            }
-            start = ranges.get(n).map_or(docs.len(), |r| r.end);
-        }
+            })
+            .await?;
         let (mut committed, mut cancelled) = (Vec::new(), Vec::new());
-        for (op, commit) in ops.into_iter().zip(verdict) {
+        for (op, commit) in ops.into_iter().zip(verdicts) {
             if commit == Some(false) {
                 cancelled.push(op);
             } else {
@@ -762,6 +728,64 @@ impl MongoStore {
             .map_err(error::map)?;
         Ok(())
     }
+}
+
+/// What became of an op's events in [`MongoStore::claim_all`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// All of them went in: the op holds its seqs.
+    Held,
+    /// The first went in and a later one was there already (a helper wrote it): the op holds
+    /// its seqs, and the rest of its events are still to insert.
+    Partial,
+    /// The first seq was taken: another writer moved the chat's head.
+    Lost,
+}
+
+/// One ordered insert of several ops' documents into `collection` (op `n` owns
+/// `docs[ranges[n]]`), resumed after each duplicate: the op whose document met the duplicate
+/// goes to `met(n, first)` (`first`: it was the op's first document), and the insert goes on
+/// with the next op's documents. Returns, per op, `inserted` when all its documents went in,
+/// what `met` made of it, or `None` when the insert never reached it.
+async fn insert_resuming<D, T, F>(
+    collection: &mongodb::Collection<D>,
+    docs: &[D],
+    ranges: &[std::ops::Range<usize>],
+    inserted: T,
+    mut met: impl FnMut(usize, bool) -> F,
+) -> StoreResult<Vec<Option<T>>>
+where
+    D: serde::Serialize + Send + Sync,
+    T: Clone,
+    F: Future<Output = StoreResult<T>>,
+{
+    let mut outcome: Vec<Option<T>> = vec![None; ranges.len()];
+    let mut start = 0;
+    while start < docs.len() {
+        let rest = docs.get(start..).unwrap_or_default();
+        let at = match collection.insert_many(rest).ordered(true).await {
+            Ok(_) => docs.len(),
+            Err(e) => match first_duplicate(&e) {
+                Some(j) => start + j,
+                None => return Err(error::map(e)),
+            },
+        };
+        for (done, range) in outcome.iter_mut().zip(ranges) {
+            if range.start >= start && range.end <= at {
+                *done = Some(inserted.clone());
+            }
+        }
+        let Some(n) = ranges.iter().position(|r| r.contains(&at)) else {
+            break;
+        };
+        let range = ranges.get(n).cloned().unwrap_or_default();
+        let became = met(n, at == range.start).await?;
+        if let Some(done) = outcome.get_mut(n) {
+            *done = Some(became);
+        }
+        start = range.end;
+    }
+    Ok(outcome)
 }
 
 /// True when an unordered insert failed only on duplicate keys.

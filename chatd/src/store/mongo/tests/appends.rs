@@ -10,7 +10,59 @@ use prometheus_client::metrics::counter::Counter;
 use super::{group, text, users};
 use crate::store::mongo::testserver;
 use crate::store::mongo::{MongoOptions, MongoStore};
-use crate::store::{ChatStore, MessageStore, NewGroup};
+use crate::store::{ChatStore, MessageStore, NewGroup, SendOutcome};
+
+/// Sends `sends` messages at once: the n-th through `stores[n % len]` to `chats[n % len]` from
+/// `senders[n % len]`, started `spread * n` after the first. Every outcome, in send order.
+async fn send_all(
+    stores: &[MongoStore],
+    chats: &[u64],
+    senders: &[u64],
+    sends: usize,
+    spread: Duration,
+) -> Vec<SendOutcome> {
+    let tasks: Vec<_> = (0..sends)
+        .map(|n| {
+            let store = stores[n % stores.len()].clone();
+            let (chat, sender) = (chats[n % chats.len()], senders[n % senders.len()]);
+            tokio::spawn(async move {
+                if !spread.is_zero() {
+                    tokio::time::sleep(spread * n as u32).await;
+                }
+                store
+                    .append_message(text(
+                        chat,
+                        sender,
+                        &format!("k{n}"),
+                        &format!("m{n}"),
+                        5_000,
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(sends);
+    for task in tasks {
+        outcomes.push(task.await.expect("task").expect("send"));
+    }
+    outcomes
+}
+
+/// Every chat among `outcomes` got seqs 2, 3, ... (after `chat_created`), `per_chat` of them,
+/// each once.
+fn assert_gap_free(outcomes: &[SendOutcome], per_chat: usize) {
+    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for outcome in outcomes {
+        seqs.entry(outcome.message.chat_id)
+            .or_default()
+            .push(outcome.message.seq);
+    }
+    for (chat, mut got) in seqs {
+        got.sort_unstable();
+        let expected: Vec<u64> = (2..2 + per_chat as u64).collect();
+        assert_eq!(got, expected, "chat {chat}");
+    }
+}
 
 async fn counted() -> (MongoStore, Counter) {
     let counter = Counter::default();
@@ -36,37 +88,24 @@ async fn concurrent_sends_share_their_round_trips() {
         chats.push(group(&store, ids[0], &ids[1..]).await);
     }
     let before = commands.get();
-    let sends: Vec<_> = (0..SENDS)
-        .map(|n| {
-            let store = store.clone();
-            let (chat, sender) = (chats[n % CHATS], ids[n % ids.len()]);
-            tokio::spawn(async move {
-                store
-                    .append_message(text(
-                        chat,
-                        sender,
-                        &format!("k{n}"),
-                        &format!("m{n}"),
-                        5_000,
-                    ))
-                    .await
-            })
-        })
-        .collect();
-    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for send in sends {
-        let outcome = send.await.expect("task").expect("send");
-        let event = outcome.event.expect("a new message appends an event");
+    let outcomes = send_all(
+        std::slice::from_ref(&store),
+        &chats,
+        &ids,
+        SENDS,
+        Duration::ZERO,
+    )
+    .await;
+    for outcome in &outcomes {
+        let event = outcome
+            .event
+            .as_ref()
+            .expect("a new message appends an event");
         assert_eq!(event.seq, outcome.message.seq);
-        seqs.entry(outcome.message.chat_id)
-            .or_default()
-            .push(event.seq);
     }
     let used = commands.get() - before;
-    for (chat, mut got) in seqs {
-        got.sort_unstable();
-        let expected: Vec<u64> = (2..2 + (SENDS / CHATS) as u64).collect();
-        assert_eq!(got, expected, "chat {chat}");
+    assert_gap_free(&outcomes, SENDS / CHATS);
+    for chat in chats {
         assert_eq!(
             store
                 .chat(chat)
@@ -183,42 +222,14 @@ async fn instances_sending_to_the_same_chats_interleave_their_rounds() {
     for _ in 0..CHATS {
         chats.push(group(&first, ids[0], &ids[1..]).await);
     }
-    let sends: Vec<_> = (0..SENDS)
-        .map(|n| {
-            let store = if n % 2 == 0 {
-                first.clone()
-            } else {
-                second.clone()
-            };
-            let (chat, sender) = (chats[n % CHATS], ids[n % 2]);
-            tokio::spawn(async move {
-                // Spread over time, so that rounds of both instances interleave.
-                tokio::time::sleep(Duration::from_millis(n as u64 * 5)).await;
-                store
-                    .append_message(text(
-                        chat,
-                        sender,
-                        &format!("k{n}"),
-                        &format!("m{n}"),
-                        5_000,
-                    ))
-                    .await
-            })
-        })
-        .collect();
-    let mut seqs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for send in sends {
-        let outcome = send.await.expect("task").expect("send");
-        seqs.entry(outcome.message.chat_id)
-            .or_default()
-            .push(outcome.message.seq);
-    }
-    for (chat, mut got) in seqs {
-        got.sort_unstable();
-        assert_eq!(
-            got,
-            (2..2 + (SENDS / CHATS) as u64).collect::<Vec<_>>(),
-            "chat {chat}"
-        );
-    }
+    // Spread over time, so that rounds of both instances interleave.
+    let outcomes = send_all(
+        &[first, second],
+        &chats,
+        &ids,
+        SENDS,
+        Duration::from_millis(5),
+    )
+    .await;
+    assert_gap_free(&outcomes, SENDS / CHATS);
 }

@@ -2,22 +2,20 @@
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
+use tests::raw::RawSession;
+use tests::redis::RedisServer;
 
-use crate::support::client::Client;
-use crate::support::redis::RedisServer;
-use crate::support::{serial, start_node};
+use super::{exists, serial, two_nodes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_send_limit_holds_across_nodes() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
     let limit = ["--limit-send=1/m burst 3"];
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &limit).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &limit).await;
+    let (a, b) = two_nodes(&redis, &limit).await;
 
-    let mut on_a = Client::register(a.addr, "alice").await;
-    let mut on_b = Client::login(b.addr, "alice").await;
+    let mut on_a = RawSession::register(&a, "alice").await;
+    let mut on_b = RawSession::login(&b, "alice").await;
     let chat = on_a.create_group("notes", &[]).await;
     assert!(matches!(
         on_a.send_text(chat, "1").await,
@@ -43,12 +41,8 @@ async fn the_send_limit_holds_across_nodes() {
         }
     }
     let key = format!("chatd:rl:send:{}", on_a.user_id);
-    assert_eq!(
-        redis.cli(&["EXISTS", &key]),
-        "1",
-        "the bucket lives in redis"
-    );
-    let ttl: i64 = redis.cli(&["PTTL", &key]).parse().expect("pttl");
+    assert!(exists(&redis, &key), "the bucket lives in redis");
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg(&key)).expect("pttl");
     assert!(
         ttl > 0 && ttl <= 180_001,
         "the bucket expires when full again: {ttl}"
@@ -56,7 +50,7 @@ async fn the_send_limit_holds_across_nodes() {
 }
 
 /// A login attempt for `username` with a wrong password on a greeted connection.
-async fn wrong_login(client: &mut Client, username: &str) -> pb::ErrorCode {
+async fn wrong_login(client: &mut RawSession, username: &str) -> pb::ErrorCode {
     match client
         .request(pb::request::Kind::Login(pb::Login {
             username: username.into(),
@@ -74,18 +68,16 @@ async fn wrong_login(client: &mut Client, username: &str) -> pb::ErrorCode {
 async fn login_and_password_change_throttles_hold_across_nodes_in_their_own_buckets() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
     let limit = [
         "--limit-login-account-address=1/m burst 2",
         "--limit-login-account=1/m burst 10",
     ];
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &limit).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &limit).await;
+    let (a, b) = two_nodes(&redis, &limit).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut guess_a = Client::connect(a.addr).await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut guess_a = RawSession::connect(&a).await;
     guess_a.hello(&[]).await;
-    let mut guess_b = Client::connect(b.addr).await;
+    let mut guess_b = RawSession::connect(&b).await;
     guess_b.hello(&[]).await;
     assert_eq!(
         wrong_login(&mut guess_a, "alice").await,
@@ -103,12 +95,8 @@ async fn login_and_password_change_throttles_hold_across_nodes_in_their_own_buck
         );
     }
     let pair = "chatd:rl:login_account_address:alice|127.0.0.1";
-    assert_eq!(
-        redis.cli(&["EXISTS", pair]),
-        "1",
-        "the pair's bucket is in redis"
-    );
-    assert_eq!(redis.cli(&["EXISTS", "chatd:rl:login_account:alice"]), "1");
+    assert!(exists(&redis, pair), "the pair's bucket is in redis");
+    assert!(exists(&redis, "chatd:rl:login_account:alice"));
 
     // A password change is not a login: its own bucket, keyed by user id in its own scope.
     let change = alice
@@ -122,5 +110,5 @@ async fn login_and_password_change_throttles_hold_across_nodes_in_their_own_buck
         other => panic!("wrong old password answered {other:?}"),
     }
     let key = format!("chatd:rl:password_change:{}", alice.user_id);
-    assert_eq!(redis.cli(&["EXISTS", &key]), "1");
+    assert!(exists(&redis, &key));
 }

@@ -1,5 +1,14 @@
 //! A raw chat/1 connection without the SDK, for tests of what the SDK would never send:
 //! requests out of order, malformed or oversize frames.
+//!
+//! # Layout
+//! - this module: [`RawConn`], a bare connection that sends bytes or single requests.
+//! - `session`: [`RawSession`], a raw connection that signs in and collects its events, for
+//!   tests that watch the protocol itself (a redirect in the Welcome, a close code) across nodes.
+
+mod session;
+
+pub use session::{RawSession, message_text, presence};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -74,8 +83,13 @@ impl RawConn {
 
     /// Sends one request and reads its response.
     pub async fn request(&self, kind: pb::request::Kind) -> pb::Response {
+        self.call(42, kind).await
+    }
+
+    /// Sends one request numbered `request_id` and reads its response.
+    pub async fn call(&self, request_id: u64, kind: pb::request::Kind) -> pb::Response {
         let request = pb::Request {
-            request_id: 42,
+            request_id,
             kind: Some(kind),
         };
         let bytes = encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES).expect("encode");

@@ -7,16 +7,16 @@ use chatd::testing::codec;
 use chatproto::pb;
 use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
+use tests::raw::RawSession;
+use tests::redis::RedisServer;
 
-use crate::support::client::Client;
-use crate::support::redis::RedisServer;
-use crate::support::{eventually, serial, start_node};
+use super::{eventually, exists, serial, two_nodes};
 
-async fn display_name(client: &mut Client, user: u64) -> String {
+async fn display_name(client: &mut RawSession, user: u64) -> String {
     client.get_users(&[user]).await[0].display_name.clone()
 }
 
-async fn search(client: &mut Client, query: &str) -> Vec<pb::User> {
+async fn search(client: &mut RawSession, query: &str) -> Vec<pb::User> {
     match client
         .ok(Kind::SearchUsers(pb::SearchUsers {
             query: query.into(),
@@ -30,7 +30,7 @@ async fn search(client: &mut Client, query: &str) -> Vec<pb::User> {
     }
 }
 
-async fn rename(client: &mut Client, name: &str) {
+async fn rename(client: &mut RawSession, name: &str) {
     client
         .ok(Kind::UpdateProfile(pb::UpdateProfile {
             display_name: Some(name.into()),
@@ -43,22 +43,17 @@ async fn rename(client: &mut Client, name: &str) {
 async fn profile_and_search_caches_follow_writes_on_other_nodes() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut bob = RawSession::register(&b, "bob").await;
     rename(&mut alice, "Alice One").await;
     assert_eq!(display_name(&mut bob, alice.user_id).await, "Alice One");
 
     // Node B's read filled the shared cache...
     let key = format!("chatd:cache:0:user:{}", alice.user_id);
     assert!(
-        eventually(Duration::from_secs(3), async || redis
-            .cli(&["EXISTS", &key])
-            == "1")
-        .await,
+        eventually(Duration::from_secs(3), async || exists(&redis, &key)).await,
         "not cached"
     );
     // ...and reads are served from it: a value planted there is what node B answers.
@@ -70,16 +65,8 @@ async fn profile_and_search_caches_follow_writes_on_other_nodes() {
         .expect("alice");
     record.display_name = "Planted".into();
     let planted = codec::encode_user(&record);
-    let mut conn = redis::Client::open(redis.url())
-        .expect("client")
-        .get_connection()
-        .expect("connect");
-    redis::cmd("SET")
-        .arg(&key)
-        .arg(planted)
-        .arg("EX")
-        .arg(60)
-        .query::<()>(&mut conn)
+    redis
+        .query::<()>(redis::cmd("SET").arg(&key).arg(planted).arg("EX").arg(60))
         .expect("plant");
     assert_eq!(
         display_name(&mut bob, alice.user_id).await,
@@ -102,8 +89,7 @@ async fn profile_and_search_caches_follow_writes_on_other_nodes() {
                 .collect::<Vec<_>>(),
             ["Alice Two"]
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        redis.cli(&["EXISTS", "chatd:cache:0:{usearch}"]) == "1"
+        exists(&redis, "chatd:cache:0:{usearch}")
     })
     .await;
     assert!(cached, "search page not cached");
@@ -122,11 +108,9 @@ async fn profile_and_search_caches_follow_writes_on_other_nodes() {
 async fn a_session_revoked_on_one_node_is_refused_on_the_others() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::connect(a.addr).await;
+    let mut alice = RawSession::connect(&a).await;
     alice.hello(&[]).await;
     let auth = match alice
         .request(Kind::Register(pb::Register {
@@ -150,15 +134,12 @@ async fn a_session_revoked_on_one_node_is_refused_on_the_others() {
     assert_eq!(session.revoked_at_ms, None);
     let key = format!("chatd:cache:0:session:{}", auth.session_id);
     assert!(
-        eventually(Duration::from_secs(3), async || redis
-            .cli(&["EXISTS", &key])
-            == "1")
-        .await,
+        eventually(Duration::from_secs(3), async || exists(&redis, &key)).await,
         "not cached"
     );
 
     alice.ok(Kind::Logout(pb::Logout {})).await;
-    let mut elsewhere = Client::connect(b.addr).await;
+    let mut elsewhere = RawSession::connect(&b).await;
     elsewhere.hello(&[]).await;
     match elsewhere
         .request(Kind::Authenticate(pb::Authenticate {

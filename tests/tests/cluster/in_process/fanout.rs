@@ -5,10 +5,10 @@ use std::time::Duration;
 use chatproto::pb;
 use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
+use tests::raw::{RawSession, message_text};
+use tests::redis::RedisServer;
 
-use crate::support::client::{Client, message_text};
-use crate::support::redis::RedisServer;
-use crate::support::{serial, start_node};
+use super::{serial, two_nodes};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -27,12 +27,10 @@ fn chat_created(event: &pb::Event) -> Option<(u64, u64)> {
 async fn chat_events_reach_other_nodes_in_order() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut bob = RawSession::register(&b, "bob").await;
     let chat = bob.create_group("crew", &[alice.user_id]).await;
     // Alice was added on node B: her node hears of it through her user channel.
     assert_eq!(alice.wait_for(WAIT, chat_created).await, Some((chat, 1)));
@@ -41,7 +39,7 @@ async fn chat_events_reach_other_nodes_in_order() {
     // interleaved order; node A must still hand them to Alice in sequence order.
     let mut senders = vec![bob];
     for _ in 0..2 {
-        senders.push(Client::login(b.addr, "bob").await);
+        senders.push(RawSession::login(&b, "bob").await);
     }
     let sends = senders
         .iter_mut()
@@ -93,13 +91,11 @@ async fn chat_events_reach_other_nodes_in_order() {
 async fn members_added_on_another_node_start_hearing_the_chat() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut carol = Client::register(a.addr, "carol").await;
-    let mut bob = Client::register(b.addr, "bob").await;
-    let dave = Client::register(b.addr, "dave").await;
+    let mut carol = RawSession::register(&a, "carol").await;
+    let mut bob = RawSession::register(&b, "bob").await;
+    let dave = RawSession::register(&b, "dave").await;
     // Nobody on node A is in this chat: node A is not subscribed to it.
     let chat = bob.create_group("b only", &[dave.user_id]).await;
     assert!(!a.is_subscribed(&format!("chat:{chat}")));
@@ -128,7 +124,7 @@ async fn members_added_on_another_node_start_hearing_the_chat() {
         "the joiner's copy reaches the new member's node"
     );
     let subscribed =
-        crate::support::eventually(WAIT, async || a.is_subscribed(&format!("chat:{chat}"))).await;
+        super::eventually(WAIT, async || a.is_subscribed(&format!("chat:{chat}"))).await;
     assert!(subscribed, "node A subscribes the chat for its new member");
     assert!(matches!(
         bob.send_text(chat, "welcome").await,
@@ -145,13 +141,11 @@ async fn members_added_on_another_node_start_hearing_the_chat() {
 async fn membership_changes_on_one_node_invalidate_member_caches_on_others() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut carol = Client::register(a.addr, "carol").await;
-    let mut bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut carol = RawSession::register(&a, "carol").await;
+    let mut bob = RawSession::register(&b, "bob").await;
     let chat = bob.create_group("crew", &[alice.user_id]).await;
     // Node A caches the member list (Bob and Alice) when Alice posts; Carol is refused.
     assert!(matches!(
@@ -173,7 +167,7 @@ async fn membership_changes_on_one_node_invalidate_member_caches_on_others() {
         user_id: alice.user_id,
     }))
     .await;
-    let posted = crate::support::eventually(Duration::from_secs(2), async || {
+    let posted = super::eventually(Duration::from_secs(2), async || {
         matches!(carol.send_text(chat, "in").await, Answer::Message(_))
     })
     .await;
@@ -195,13 +189,11 @@ fn typing_from(event: &pb::Event) -> Option<(u64, u64)> {
 async fn typing_crosses_nodes_except_to_those_who_blocked_the_sender() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut carol = Client::register(a.addr, "carol").await;
-    let mut bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut carol = RawSession::register(&a, "carol").await;
+    let mut bob = RawSession::register(&b, "bob").await;
     let chat = bob
         .create_group("crew", &[alice.user_id, carol.user_id])
         .await;

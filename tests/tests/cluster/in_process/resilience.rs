@@ -5,21 +5,19 @@ use std::time::{Duration, Instant};
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
+use tests::raw::{RawSession, message_text};
+use tests::redis::RedisServer;
 
-use crate::support::client::{Client, message_text};
-use crate::support::redis::RedisServer;
-use crate::support::{serial, start_node};
+use super::{eventually, serial, shared_store, start_node, two_nodes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_work_without_redis_and_delivery_recovers_when_it_returns() {
     let _serial = serial().await;
     let mut redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut bob = RawSession::register(&b, "bob").await;
     let chat = bob.create_group("crew", &[alice.user_id]).await;
     assert!(matches!(
         bob.send_text(chat, "before").await,
@@ -32,7 +30,7 @@ async fn requests_work_without_redis_and_delivery_recovers_when_it_returns() {
             .is_some()
     );
 
-    redis.stop();
+    redis.kill();
     // Everything a client does keeps working: limits fall back to each node's own, reads skip
     // the cache, local delivery needs no Redis.
     for i in 0..5 {
@@ -90,7 +88,7 @@ async fn requests_work_without_redis_and_delivery_recovers_when_it_returns() {
     );
     // The restarted Redis lost every key: node B wrote its presence again, so Bob is online for
     // node A once more.
-    let online = crate::support::eventually(Duration::from_secs(5), async || {
+    let online = eventually(Duration::from_secs(5), async || {
         alice.get_users(&[bob.user_id]).await[0].status() == pb::UserStatus::Online
     })
     .await;
@@ -104,17 +102,17 @@ async fn without_redis_limits_fall_back_to_each_nodes_own() {
     let node = start_node(
         "node-a",
         Some(&redis.url()),
-        None,
+        &shared_store(),
         &["--limit-send=1/m burst 3"],
     )
     .await;
-    let mut alice = Client::register(node.addr, "alice").await;
+    let mut alice = RawSession::register(&node, "alice").await;
     let chat = alice.create_group("notes", &[]).await;
     assert!(matches!(
         alice.send_text(chat, "shared 1").await,
         Answer::Message(_)
     ));
-    redis.stop();
+    redis.kill();
     // The shared bucket is out of reach: the node's own, still full, bucket applies (fail open,
     // but bounded).
     for i in 0..3 {
@@ -132,8 +130,8 @@ async fn without_redis_limits_fall_back_to_each_nodes_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_store_answers_unavailable_quickly_then_fails_fast_then_recovers() {
     let _serial = serial().await;
-    let node = start_node("solo", None, None, &[]).await;
-    let mut alice = Client::register(node.addr, "alice").await;
+    let node = start_node("solo", None, &shared_store(), &[]).await;
+    let mut alice = RawSession::register(&node, "alice").await;
     let chat = alice.create_group("notes", &[]).await;
     assert!(matches!(
         alice.send_text(chat, "fine").await,
@@ -142,7 +140,7 @@ async fn a_stuck_store_answers_unavailable_quickly_then_fails_fast_then_recovers
 
     // Another process holds the database's write lock: every write waits for SQLite's busy
     // timeout (5 s), longer than the request may take.
-    let db = rusqlite::Connection::open(node.data_dir.join(chatd::ops::datadir::DB_FILE))
+    let db = rusqlite::Connection::open(node.data_dir().join(chatd::ops::datadir::DB_FILE))
         .expect("open the database");
     db.execute_batch("BEGIN EXCLUSIVE")
         .expect("take the write lock");
@@ -170,12 +168,11 @@ async fn a_stuck_store_answers_unavailable_quickly_then_fails_fast_then_recovers
     db.execute_batch("ROLLBACK").expect("release the lock");
     drop(db);
     // After the open period a probe goes through, and the node serves again by itself.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if matches!(alice.send_text(chat, "back").await, Answer::Message(_)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the store did not come back");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let back = tests::process::eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        async || matches!(alice.send_text(chat, "back").await, Answer::Message(_)),
+    )
+    .await;
+    assert!(back, "the store did not come back");
 }

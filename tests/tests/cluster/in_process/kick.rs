@@ -4,22 +4,22 @@ use std::time::Duration;
 
 use chatproto::pb;
 use chatproto::pb::request::Kind;
+use tests::raw::RawSession;
+use tests::redis::RedisServer;
 
-use crate::support::client::Client;
-use crate::support::redis::RedisServer;
-use crate::support::{serial, start_node};
+use super::{serial, two_nodes};
 
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Waits for SessionRevoked on the event stream and the close with SESSION_REVOKED.
-async fn expect_kicked(client: &mut Client) {
+async fn expect_kicked(client: &mut RawSession) {
     let revoked = client
         .wait_for(WAIT, |e| {
             matches!(e.kind, Some(pb::event::Kind::SessionRevoked(_))).then_some(())
         })
         .await;
     assert!(revoked.is_some(), "no SessionRevoked event");
-    let closed = tokio::time::timeout(WAIT, client.conn.closed())
+    let closed = tokio::time::timeout(WAIT, client.conn().closed())
         .await
         .expect("connection closed");
     match closed {
@@ -37,12 +37,10 @@ async fn expect_kicked(client: &mut Client) {
 async fn revocation_and_disabling_close_connections_on_every_node() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let mut alice_on_b = Client::login(b.addr, "alice").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let mut alice_on_b = RawSession::login(&b, "alice").await;
     alice
         .ok(Kind::RevokeOtherSessions(pb::RevokeOtherSessions {}))
         .await;
@@ -53,7 +51,7 @@ async fn revocation_and_disabling_close_connections_on_every_node() {
         .set_role(alice.user_id, pb::Role::Admin)
         .await
         .expect("make alice admin");
-    let mut bob = Client::register(b.addr, "bob").await;
+    let mut bob = RawSession::register(&b, "bob").await;
     alice
         .ok(Kind::AdminSetUserDisabled(pb::AdminSetUserDisabled {
             user_id: bob.user_id,

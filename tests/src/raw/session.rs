@@ -1,8 +1,7 @@
-//! A raw chat/1 test client over QUIC: one request per bidirectional stream, events read from the
-//! server's event stream in the background.
+//! A raw connection that signs in: one request per bidirectional stream, numbered in order, and
+//! the server's event stream read in the background. Unlike the SDK it neither follows redirects
+//! nor reconnects, so a test sees exactly what the server said and how it closed.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatproto::io::FrameReader;
@@ -11,73 +10,14 @@ use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
 use tokio::sync::mpsc;
 
-/// Accepts any server certificate: the tests talk to their own daemons on loopback.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+use super::RawConn;
+use crate::client::PASSWORD;
+use crate::server::TestServer;
 
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn client_config() -> quinn::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("tls 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![chatproto::ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
-    quinn::ClientConfig::new(Arc::new(crypto))
-}
-
-/// One connection to a daemon.
-pub struct Client {
-    /// The QUIC connection.
-    pub conn: quinn::Connection,
-    _endpoint: quinn::Endpoint,
+/// One connection to a server (see the module documentation).
+pub struct RawSession {
+    /// The connection.
+    pub raw: RawConn,
     next_id: u64,
     events: mpsc::UnboundedReceiver<pb::Event>,
     events_tx: Option<mpsc::UnboundedSender<pb::Event>>,
@@ -87,21 +27,13 @@ pub struct Client {
     pub session_id: u64,
 }
 
-impl Client {
+impl RawSession {
     /// Connects (no Hello yet).
-    pub async fn connect(addr: SocketAddr) -> Client {
-        let mut endpoint =
-            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
-        endpoint.set_default_client_config(client_config());
-        let conn = endpoint
-            .connect(addr, "localhost")
-            .expect("connect")
-            .await
-            .expect("handshake");
+    pub async fn connect(server: &TestServer) -> RawSession {
+        let raw = RawConn::connect(server.addr(), &server.fingerprint()).await;
         let (tx, rx) = mpsc::unbounded_channel();
-        Client {
-            conn,
-            _endpoint: endpoint,
+        RawSession {
+            raw,
             next_id: 0,
             events: rx,
             events_tx: Some(tx),
@@ -110,21 +42,15 @@ impl Client {
         }
     }
 
+    /// The QUIC connection (to close it, or to see how the server closed it).
+    pub fn conn(&self) -> &quinn::Connection {
+        &self.raw.conn
+    }
+
     /// Sends one request and returns the answer (errors included).
     pub async fn request(&mut self, kind: Kind) -> Answer {
         self.next_id += 1;
-        let request = pb::Request {
-            request_id: self.next_id,
-            kind: Some(kind),
-        };
-        let (mut send, recv) = self.conn.open_bi().await.expect("open a request stream");
-        chatproto::io::write_only(&mut send, &request, chatproto::frame::MAX_FRAME_BYTES)
-            .await
-            .expect("write request");
-        let response: pb::Response = FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES)
-            .read_only()
-            .await
-            .expect("read response");
+        let response = self.raw.call(self.next_id, kind).await;
         assert_eq!(response.request_id, self.next_id);
         response.result.expect("a response carries a result")
     }
@@ -143,7 +69,7 @@ impl Client {
             protocol_major: chatproto::PROTOCOL_MAJOR,
             protocol_minor: chatproto::PROTOCOL_MINOR,
             capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
-            client_name: "cluster-test".into(),
+            client_name: "raw-session".into(),
         };
         match self.request(Kind::Hello(hello)).await {
             Answer::Welcome(w) => w,
@@ -155,7 +81,7 @@ impl Client {
         let Some(tx) = self.events_tx.take() else {
             return;
         };
-        let conn = self.conn.clone();
+        let conn = self.raw.conn.clone();
         tokio::spawn(async move {
             let Ok(recv) = conn.accept_uni().await else {
                 return;
@@ -169,7 +95,8 @@ impl Client {
         });
     }
 
-    fn authenticated(&mut self, answer: Answer) -> pb::AuthResult {
+    /// Takes the answer to Register or Login: records who we are and starts reading events.
+    pub fn authenticated(&mut self, answer: Answer) -> pb::AuthResult {
         match answer {
             Answer::Auth(auth) => {
                 self.user_id = auth.user.as_ref().map(|u| u.id).unwrap_or(0);
@@ -181,35 +108,35 @@ impl Client {
         }
     }
 
-    /// Connects, says Hello and registers `username` (password "password123").
-    pub async fn register(addr: SocketAddr, username: &str) -> Client {
-        let mut client = Client::connect(addr).await;
-        client.hello(&[]).await;
-        let answer = client
+    /// Connects, says Hello and registers `username` (with the test password).
+    pub async fn register(server: &TestServer, username: &str) -> RawSession {
+        let mut session = RawSession::connect(server).await;
+        session.hello(&[]).await;
+        let answer = session
             .request(Kind::Register(pb::Register {
                 username: username.into(),
-                email: format!("{username}@example.com"),
-                password: "password123".into(),
+                email: format!("{username}@example.test"),
+                password: PASSWORD.into(),
                 device_name: "test".into(),
             }))
             .await;
-        client.authenticated(answer);
-        client
+        session.authenticated(answer);
+        session
     }
 
     /// Connects, says Hello and logs in as `username`.
-    pub async fn login(addr: SocketAddr, username: &str) -> Client {
-        let mut client = Client::connect(addr).await;
-        client.hello(&[]).await;
-        let answer = client
+    pub async fn login(server: &TestServer, username: &str) -> RawSession {
+        let mut session = RawSession::connect(server).await;
+        session.hello(&[]).await;
+        let answer = session
             .request(Kind::Login(pb::Login {
                 username: username.into(),
-                password: "password123".into(),
+                password: PASSWORD.into(),
                 device_name: "test".into(),
             }))
             .await;
-        client.authenticated(answer);
-        client
+        session.authenticated(answer);
+        session
     }
 
     /// The next event within `wait`.
@@ -259,10 +186,9 @@ impl Client {
 
     /// Sends a text message; returns the answer (message or error).
     pub async fn send_text(&mut self, chat_id: u64, text: &str) -> Answer {
-        let client_msg_id = format!("m-{}-{}", self.user_id, rand_suffix());
         self.request(Kind::SendMessage(pb::SendMessage {
             chat_id,
-            client_msg_id,
+            client_msg_id: chatproto::client::new_client_msg_id(),
             kind: pb::MessageKind::Text as i32,
             text: text.into(),
             ..Default::default()
@@ -284,13 +210,7 @@ impl Client {
     }
 }
 
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// The message text of a `message_created` chat event.
+/// `(chat, seq, text)` of a `message_created` chat event.
 pub fn message_text(event: &pb::Event) -> Option<(u64, u64, String)> {
     match &event.kind {
         Some(pb::event::Kind::Chat(chat)) => match &chat.body {
@@ -303,7 +223,7 @@ pub fn message_text(event: &pb::Event) -> Option<(u64, u64, String)> {
     }
 }
 
-/// The (user, status) of a presence event.
+/// `(user, status)` of a presence event.
 pub fn presence(event: &pb::Event) -> Option<(u64, pb::UserStatus)> {
     match &event.kind {
         Some(pb::event::Kind::Presence(p)) => Some((p.user_id, p.status())),

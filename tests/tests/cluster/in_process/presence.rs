@@ -5,14 +5,21 @@ use std::time::{Duration, Instant};
 
 use chatproto::pb;
 use chatproto::pb::request::Kind;
+use tests::raw::{RawSession, presence};
+use tests::redis::RedisServer;
 
-use crate::support::client::{Client, presence};
-use crate::support::redis::RedisServer;
-use crate::support::{serial, start_node};
+use super::{exists, serial, shared_store, start_node, two_nodes};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn status_seen_by(client: &mut Client, user: u64) -> pb::UserStatus {
+/// The score of `node` in the registry of live nodes, if it is there.
+fn node_score(redis: &RedisServer, node: &str) -> Option<f64> {
+    redis
+        .query(redis::cmd("ZSCORE").arg("chatd:nodes").arg(node))
+        .unwrap_or_else(|e| redis.fail(&format!("ZSCORE chatd:nodes {node}: {e}")))
+}
+
+async fn status_seen_by(client: &mut RawSession, user: u64) -> pb::UserStatus {
     client.get_users(&[user]).await[0].status()
 }
 
@@ -20,12 +27,10 @@ async fn status_seen_by(client: &mut Client, user: u64) -> pb::UserStatus {
 async fn presence_follows_users_across_nodes() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let bob = RawSession::register(&b, "bob").await;
     let bob_id = bob.user_id;
     alice
         .ok(Kind::AddContact(pb::AddContact { user_id: bob_id }))
@@ -36,7 +41,7 @@ async fn presence_follows_users_across_nodes() {
         "online on node B"
     );
 
-    bob.conn.close(0u32.into(), b"bye");
+    bob.conn().close(0u32.into(), b"bye");
     let update = alice
         .wait_for(WAIT, |e| presence(e).filter(|(u, _)| *u == bob_id))
         .await;
@@ -50,16 +55,16 @@ async fn presence_follows_users_across_nodes() {
         pb::UserStatus::Offline
     );
 
-    let bob_b = Client::login(b.addr, "bob").await;
+    let bob_b = RawSession::login(&b, "bob").await;
     let update = alice
         .wait_for(WAIT, |e| presence(e).filter(|(u, _)| *u == bob_id))
         .await;
     assert_eq!(update, Some((bob_id, pb::UserStatus::Online)));
 
     // Connected to both nodes: leaving one changes nothing for watchers.
-    let bob_a = Client::login(a.addr, "bob").await;
+    let bob_a = RawSession::login(&a, "bob").await;
     alice.drain_events();
-    bob_b.conn.close(0u32.into(), b"bye");
+    bob_b.conn().close(0u32.into(), b"bye");
     let update = alice
         .wait_for(Duration::from_millis(1500), |e| {
             presence(e).filter(|(u, _)| *u == bob_id)
@@ -73,7 +78,7 @@ async fn presence_follows_users_across_nodes() {
         status_seen_by(&mut alice, bob_id).await,
         pb::UserStatus::Online
     );
-    bob_a.conn.close(0u32.into(), b"bye");
+    bob_a.conn().close(0u32.into(), b"bye");
     let update = alice
         .wait_for(WAIT, |e| presence(e).filter(|(u, _)| *u == bob_id))
         .await;
@@ -84,12 +89,10 @@ async fn presence_follows_users_across_nodes() {
 async fn a_dead_nodes_users_go_offline_within_the_presence_ttl() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
-    let b = start_node("node-b", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let bob = RawSession::register(&b, "bob").await;
     alice
         .ok(Kind::AddContact(pb::AddContact {
             user_id: bob.user_id,
@@ -125,34 +128,26 @@ async fn a_dead_nodes_users_go_offline_within_the_presence_ttl() {
         status_seen_by(&mut alice, bob.user_id).await,
         pb::UserStatus::Offline
     );
-    assert_eq!(
-        redis.cli(&["EXISTS", "chatd:presence:node:node-b"]),
-        "0",
-        "cleaned up"
-    );
-    assert_eq!(
-        redis.cli(&["ZSCORE", "chatd:nodes", "node-b"]),
-        "",
-        "forgotten"
-    );
+    assert!(!exists(&redis, "chatd:presence:node:node-b"), "cleaned up");
+    assert_eq!(node_score(&redis, "node-b"), None, "forgotten");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orderly_shutdown_announces_its_users_offline_at_once() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let shared = tempfile::tempdir().expect("temp dir");
-    let a = start_node("node-a", Some(&redis.url()), Some(shared.path()), &[]).await;
+    let store = shared_store();
+    let a = start_node("node-a", Some(&redis.url()), &store, &[]).await;
     let b = start_node(
         "node-b",
         Some(&redis.url()),
-        Some(shared.path()),
+        &store,
         &["--shutdown-grace=1s"],
     )
     .await;
 
-    let mut alice = Client::register(a.addr, "alice").await;
-    let bob = Client::register(b.addr, "bob").await;
+    let mut alice = RawSession::register(&a, "alice").await;
+    let bob = RawSession::register(&b, "bob").await;
     alice
         .ok(Kind::AddContact(pb::AddContact {
             user_id: bob.user_id,
@@ -160,7 +155,7 @@ async fn an_orderly_shutdown_announces_its_users_offline_at_once() {
         .await;
     alice.drain_events();
     let started = Instant::now();
-    b.shutdown().await;
+    b.stop().await;
     let update = alice
         .wait_for(Duration::from_secs(2), |e| {
             presence(e).filter(|(u, _)| *u == bob.user_id)
@@ -173,10 +168,6 @@ async fn an_orderly_shutdown_announces_its_users_offline_at_once() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(
-        redis.cli(&["EXISTS", "chatd:node:node-b"]),
-        "0",
-        "deregistered"
-    );
-    assert_eq!(redis.cli(&["ZSCORE", "chatd:nodes", "node-b"]), "");
+    assert!(!exists(&redis, "chatd:node:node-b"), "deregistered");
+    assert_eq!(node_score(&redis, "node-b"), None);
 }

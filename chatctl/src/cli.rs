@@ -287,7 +287,7 @@ pub enum MessagesCommand {
     /// deleted user's)
     #[command(
         after_help = "Examples:\n  chatctl messages purge --sender mallory --yes\n  \
-        chatctl messages purge --sender mallory --chat 42 --yes --json"
+        chatctl messages purge --sender mallory --chat 42 --since 2h --yes --json"
     )]
     Purge {
         /// Whose messages (--user is the admin account that signs in)
@@ -296,6 +296,9 @@ pub enum MessagesCommand {
         /// Only in this chat
         #[arg(long, value_name = "CHAT", value_parser = clap::value_parser!(u64).range(1..))]
         chat: Option<u64>,
+        /// Only what was sent this recently: a duration such as 90m, 24h or 7d
+        #[arg(long, value_name = "DURATION", value_parser = chat_cli::duration::parse)]
+        since: Option<std::time::Duration>,
         /// Do not ask for confirmation (required when standard input is not a terminal)
         #[arg(long, short = 'y')]
         yes: bool,

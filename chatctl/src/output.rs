@@ -203,6 +203,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The time `ago` before now, in ms since the Unix epoch (at least 1: the protocol's 0 means
+/// "no time"), for the `--since DURATION` options.
+pub fn ms_ago(ago: std::time::Duration) -> i64 {
+    let ago = i64::try_from(ago.as_millis()).unwrap_or(i64::MAX);
+    now_ms().saturating_sub(ago).max(1)
+}
+
 /// Asks `question` on a terminal unless `yes`; without a terminal, refuses unless `yes`.
 ///
 /// # Errors

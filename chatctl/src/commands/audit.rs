@@ -9,7 +9,7 @@ use chatproto::pb;
 use serde::Serialize;
 
 use crate::commands::users::find;
-use crate::output::{Output, Paint, Table, now_ms, relative_time};
+use crate::output::{Output, Paint, Table, ms_ago, now_ms, relative_time};
 use crate::session::Admin;
 use crate::settings::Settings;
 
@@ -82,10 +82,7 @@ async fn list(
         Some(name) => find(client, name).await?.id,
         None => 0,
     };
-    let since_ms = filter.since.map_or(0, |ago| {
-        let ago = i64::try_from(ago.as_millis()).unwrap_or(i64::MAX);
-        now_ms().saturating_sub(ago).max(1)
-    });
+    let since_ms = filter.since.map_or(0, ms_ago);
     let wanted = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut entries = Vec::new();
     let mut cursor = String::new();

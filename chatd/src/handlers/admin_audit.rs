@@ -67,7 +67,11 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
                 0 => "all".to_owned(),
                 id => id.to_string(),
             };
-            (user(r.user_id), format!("chat={chat}"))
+            let since = match r.since_ms {
+                0 => String::new(),
+                ms => format!(" since_ms={ms}"),
+            };
+            (user(r.user_id), format!("chat={chat}{since}"))
         }
         Kind::AdminDrainNode(r) => {
             let node = if r.node_id.is_empty() {

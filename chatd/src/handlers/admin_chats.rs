@@ -18,7 +18,7 @@ use crate::handlers::cursor::IdList;
 use crate::handlers::page::Page;
 use crate::handlers::views::{chat_outside_view, member_to_pb};
 use crate::state::now_ms;
-use crate::store::{AllChatsQuery, ChatRecord, ConflictKind, StoreError};
+use crate::store::{AllChatsQuery, ChatRecord, ConflictKind, SentQuery, StoreError};
 use crate::validate;
 
 /// The chat, or NOT_FOUND for an unknown or deleted one (INVALID_ARGUMENT for id 0).
@@ -150,12 +150,21 @@ pub async fn admin_purge_messages(ctx: &ConnCtx, req: pb::AdminPurgeMessages) ->
         existing_chat(ctx, req.chat_id, "admin_purge_messages.chat_id").await?;
         Some(req.chat_id)
     };
+    if req.since_ms < 0 {
+        return Err(ApiError::invalid(
+            "admin_purge_messages.since_ms",
+            "a time, not negative",
+        ));
+    }
     // Deleted messages no longer match, so each request starts from the beginning.
-    let found = ctx
-        .state
-        .store
-        .sent_messages(req.user_id, chat, (0, 0), limit + 1)
-        .await?;
+    let query = SentQuery {
+        sender_id: req.user_id,
+        chat_id: chat,
+        since_ms: (req.since_ms > 0).then_some(req.since_ms),
+        after: (0, 0),
+        limit: limit + 1,
+    };
+    let found = ctx.state.store.sent_messages(query).await?;
     let more = found.len() > limit as usize;
     let mut deleted = 0_u32;
     let mut recipients: Option<(u64, Vec<u64>)> = None;

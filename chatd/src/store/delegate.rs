@@ -103,7 +103,7 @@ macro_rules! delegate_store {
             }
             OverviewStore {
                 read  all_chats(query: AllChatsQuery) -> Vec<ChatRecord>;
-                read  sent_messages(sender_id: u64, chat_id: Option<u64>, after: (u64, u64), limit: u32) -> Vec<(u64, u64)>;
+                read  sent_messages(query: SentQuery) -> Vec<(u64, u64)>;
                 read  counts() -> StoreCounts;
             }
             AuditStore {

@@ -486,16 +486,9 @@ pub trait FileStore: Send + Sync {
 pub trait OverviewStore: Send + Sync {
     /// Chats that are not deleted and match `query`, by ascending id, at most `query.limit`.
     async fn all_chats(&self, query: AllChatsQuery) -> StoreResult<Vec<ChatRecord>>;
-    /// `(chat_id, seq)` of the messages `sender_id` sent that are not deleted for everyone, in
-    /// chats that are not deleted (only in `chat_id` when given), ascending, strictly after
-    /// `after`, at most `limit`.
-    async fn sent_messages(
-        &self,
-        sender_id: u64,
-        chat_id: Option<u64>,
-        after: (u64, u64),
-        limit: u32,
-    ) -> StoreResult<Vec<(u64, u64)>>;
+    /// `(chat_id, seq)` of the messages the query names (see [`SentQuery`]) that are not
+    /// deleted for everyone, in chats that are not deleted, ascending.
+    async fn sent_messages(&self, query: SentQuery) -> StoreResult<Vec<(u64, u64)>>;
     /// How many users, chats and messages there are (see [`StoreCounts`]).
     async fn counts(&self) -> StoreResult<StoreCounts>;
 }

@@ -256,6 +256,23 @@ pub struct AllChatsQuery {
     pub limit: u32,
 }
 
+/// Which messages [`OverviewStore::sent_messages`](super::OverviewStore::sent_messages) finds:
+/// those `sender_id` sent, in `chat_id` when given, sent at or after `since_ms` when given,
+/// strictly after the position `after` (`(chat_id, seq)`), at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct SentQuery {
+    /// Whose messages.
+    pub sender_id: u64,
+    /// Only in this chat.
+    pub chat_id: Option<u64>,
+    /// Only those sent at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Start strictly after this `(chat_id, seq)`.
+    pub after: (u64, u64),
+    /// Page size.
+    pub limit: u32,
+}
+
 /// What [`OverviewStore::counts`](super::OverviewStore::counts) counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreCounts {

@@ -210,6 +210,9 @@ pub(crate) struct Driver {
     session: Session,
     session_config: SessionConfig,
     link: Option<SharedLink>,
+    /// A connection the server asked to leave (GoAway), kept open until the server closes it
+    /// (its requests in flight are answered then) or the deadline passes.
+    retired: Option<(quinn::Connection, tokio::time::Instant)>,
     server_index: usize,
     /// The user of the authenticated session, if any.
     user_id: Option<u64>,
@@ -237,6 +240,7 @@ impl Driver {
             shared,
             session_config,
             link: None,
+            retired: None,
             server_index: 0,
             user_id: None,
             last_user: None,
@@ -263,10 +267,20 @@ impl Driver {
         self.link_up(first);
         loop {
             self.flush();
-            if self.session.is_stopped() && self.link.is_none() {
+            if self.session.is_stopped() && self.link.is_none() && self.retired.is_none() {
                 // Revoked, credentials refused, or reconnecting disabled: nothing more can come.
                 break;
             }
+            let retired = self.retired.clone();
+            let retired_done = async move {
+                match retired {
+                    Some((conn, deadline)) => {
+                        let _ = tokio::time::timeout_at(deadline, conn.closed()).await;
+                        conn
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             let closed = {
                 let link = self.link.clone();
                 async move {
@@ -303,11 +317,19 @@ impl Driver {
                 },
                 Some(input) = self.inputs.recv(), if room => self.on_input(input),
                 error = closed => self.link_closed(&error),
+                conn = retired_done => {
+                    // Closed by the server once its requests were answered, or given up on.
+                    conn.close(CloseCode::NoError.into(), b"retired");
+                    self.retired = None;
+                }
                 () = sleep => self.session.handle_timeout(Self::now()),
             }
         }
         if let Some(link) = self.link.take() {
             link.conn.close(CloseCode::NoError.into(), b"client closed");
+        }
+        if let Some((conn, _)) = self.retired.take() {
+            conn.close(CloseCode::NoError.into(), b"client closed");
         }
         let closed = matches!(&*self.shared.link.borrow(), LinkState::Closed(_));
         if !closed {
@@ -705,15 +727,10 @@ impl Driver {
     /// once they are answered. A server that does not is given [`RETIRE_GRACE`].
     fn retire_link(&mut self) {
         if let Some(link) = &self.link {
-            let conn = link.conn.clone();
-            tokio::spawn(async move {
-                if tokio::time::timeout(RETIRE_GRACE, conn.closed())
-                    .await
-                    .is_err()
-                {
-                    conn.close(CloseCode::NoError.into(), b"retired");
-                }
-            });
+            let deadline = tokio::time::Instant::now() + RETIRE_GRACE;
+            if let Some((older, _)) = self.retired.replace((link.conn.clone(), deadline)) {
+                older.close(CloseCode::NoError.into(), b"retired");
+            }
             self.link_lost("server going away".into(), false);
         }
     }

@@ -604,13 +604,14 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
         ),
         (
             "request.admin_purge_messages",
-            Some("carol's messages in every chat, 100 per request"),
+            Some("what carol sent in every chat since T0, 100 per request"),
             request(
                 60,
                 Rq::AdminPurgeMessages(pb::AdminPurgeMessages {
                     user_id: CAROL,
                     chat_id: 0,
                     limit: 100,
+                    since_ms: T0,
                 }),
             ),
         ),

@@ -7,8 +7,8 @@ use chatproto::pb::ErrorCode as E;
 use chatproto::pb::chat_event::Body;
 
 use crate::support::{
-    User, assert_chat_not_found, assert_code, assert_field, group, history, register,
-    register_admin, start,
+    assert_chat_not_found, assert_code, assert_field, group, history, register, register_admin,
+    start,
 };
 
 fn list(kind: pb::ChatKind, query: &str, member_id: u64) -> pb::AdminListChats {
@@ -231,6 +231,7 @@ async fn purging_deletes_what_a_user_sent_step_by_step_also_after_the_account_is
             user_id: mallory.id,
             chat_id,
             limit,
+            since_ms: 0,
         })
     };
     // Only the second chat: both of its messages.
@@ -283,6 +284,46 @@ async fn purging_deletes_what_a_user_sent_step_by_step_also_after_the_account_is
         purge(0, 101).await,
         E::InvalidArgument,
         "admin_purge_messages.limit",
+    );
+}
+
+#[tokio::test]
+async fn purging_since_a_time_keeps_what_was_sent_before() {
+    let server = start().await;
+    let root = register_admin(&server, "root").await;
+    let (alice, mallory, chat) = crate::support::pair(&server).await;
+    let before = mallory.send(chat, "before the raid").await;
+    // The next message gets a later server time: wait for the clock to pass it.
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        <= u128::try_from(before.sent_at_ms).expect("positive")
+    {
+        tokio::task::yield_now().await;
+    }
+    let raid = mallory.send(chat, "spam").await;
+    assert!(raid.sent_at_ms > before.sent_at_ms);
+    let purge = |since_ms| {
+        root.client.admin_purge_messages(pb::AdminPurgeMessages {
+            user_id: mallory.id,
+            since_ms,
+            ..Default::default()
+        })
+    };
+    let done = purge(raid.sent_at_ms).await.expect("purge");
+    assert_eq!((done.deleted, done.more), (1, false));
+    let page = alice
+        .client
+        .get_history(history(chat, 0, 0, 0))
+        .await
+        .expect("history");
+    let deleted: Vec<(u64, bool)> = page.messages.iter().map(|m| (m.seq, m.deleted)).collect();
+    assert_eq!(deleted, vec![(before.seq, false), (raid.seq, true)]);
+    assert_field(
+        purge(-1).await,
+        E::InvalidArgument,
+        "admin_purge_messages.since_ms",
     );
 }
 

@@ -182,6 +182,17 @@ async fn chats_messages_and_stats_as_an_admin_runs_them() {
     assert_status(&out, 2);
     assert!(stderr(&out).contains("--since"), "{}", stderr(&out));
 
+    // A purge of what was sent recently.
+    let out = run(args(&[
+        "messages", "purge", "--sender", "bob", "--since", "1h", "--yes",
+    ]))
+    .await;
+    assert_status(&out, 0);
+    assert_eq!(
+        stdout(&out).trim(),
+        "bob: 0 messages deleted for everyone in every chat, sent since 1h ago"
+    );
+
     // Deleting the chat takes it out of the list.
     assert_status(&run(args(&["chats", "delete", &chat, "--yes"])).await, 0);
     let out = run(args(&["chats", "list", "--kind", "group", "--json"])).await;

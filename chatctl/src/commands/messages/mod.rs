@@ -6,7 +6,7 @@ mod delete;
 mod purge;
 
 use crate::cli::MessagesCommand;
-use crate::output::confirm;
+use crate::output::{confirm, ms_ago, now_ms, relative_time};
 use crate::session::Admin;
 use crate::settings::Settings;
 
@@ -18,9 +18,16 @@ pub(super) async fn run(command: MessagesCommand, settings: &Settings) -> anyhow
             *yes,
         )?,
         MessagesCommand::Purge {
-            sender, chat, yes, ..
+            sender,
+            chat,
+            since,
+            yes,
+            ..
         } => {
-            let place = chat.map_or("every chat".to_owned(), |c| format!("chat {c}"));
+            let mut place = chat.map_or("every chat".to_owned(), |c| format!("chat {c}"));
+            if let Some(ago) = since {
+                place.push_str(&format!(" since {}", relative_time(ms_ago(*ago), now_ms())));
+            }
             confirm(
                 &format!("Delete every message {sender} sent in {place}, for everyone?"),
                 *yes,
@@ -31,7 +38,12 @@ pub(super) async fn run(command: MessagesCommand, settings: &Settings) -> anyhow
     let (client, out) = (admin.client(), settings.output);
     let result = match command {
         MessagesCommand::Delete { chat, seq, .. } => delete::run(client, out, chat, seq).await,
-        MessagesCommand::Purge { sender, chat, .. } => purge::run(client, out, &sender, chat).await,
+        MessagesCommand::Purge {
+            sender,
+            chat,
+            since,
+            ..
+        } => purge::run(client, out, &sender, chat, since).await,
     };
     let finished = admin.finish(settings).await;
     result.and(finished)

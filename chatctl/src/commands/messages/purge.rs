@@ -1,5 +1,8 @@
-//! `chatctl messages purge --sender NAME [--chat CHAT]`: every message a user sent deleted for
-//! everyone, one bounded request after another until the server says none are left.
+//! `chatctl messages purge --sender NAME [--chat CHAT] [--since DURATION]`: every message a user
+//! sent (recently, with `--since`) deleted for everyone, one bounded request after another until
+//! the server says none are left.
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chatproto::client::Client;
@@ -7,7 +10,7 @@ use chatproto::pb;
 use serde::Serialize;
 
 use crate::commands::users::find;
-use crate::output::Output;
+use crate::output::{Output, ms_ago, now_ms, relative_time};
 
 /// What `messages purge --json` prints.
 #[derive(Debug, Serialize)]
@@ -16,6 +19,8 @@ struct Purged<'a> {
     username: &'a str,
     /// The chat purged; none for every chat.
     chat_id: Option<u64>,
+    /// Only messages sent at or after this time (ms since the epoch); none for all.
+    since_ms: Option<i64>,
     deleted: u64,
 }
 
@@ -24,8 +29,11 @@ pub(super) async fn run(
     out: Output,
     sender: &str,
     chat: Option<u64>,
+    since: Option<Duration>,
 ) -> anyhow::Result<()> {
     let user = find(client, sender).await?;
+    // One fixed time for every step, so that the steps agree on what they purge.
+    let since_ms = since.map(ms_ago);
     let mut deleted = 0_u64;
     loop {
         let step = client
@@ -33,6 +41,7 @@ pub(super) async fn run(
                 user_id: user.id,
                 chat_id: chat.unwrap_or(0),
                 limit: 0,
+                since_ms: since_ms.unwrap_or(0),
             })
             .await
             .with_context(|| {
@@ -54,12 +63,16 @@ pub(super) async fn run(
             );
         }
     }
-    let place = chat.map_or("every chat".to_owned(), |c| format!("chat {c}"));
+    let mut place = chat.map_or("every chat".to_owned(), |c| format!("chat {c}"));
+    if let Some(since) = since_ms {
+        place.push_str(&format!(", sent since {}", relative_time(since, now_ms())));
+    }
     out.result(
         &Purged {
             user_id: user.id,
             username: &user.username,
             chat_id: chat,
+            since_ms,
             deleted,
         },
         &format!(

@@ -106,16 +106,24 @@ pub async fn overview_sent_messages<S: Store + 'static>(s: S) {
     let gone = group(&s, a, &[b]).await;
     let m1 = send(&s, first, b, "one", T0).await.seq;
     send(&s, first, a, "not b's", T0).await;
-    let m2 = send(&s, first, b, "two", T0).await.seq;
+    let m2 = send(&s, first, b, "two", T0 + 5).await.seq;
     let deleted = send(&s, first, b, "deleted", T0).await.seq;
     s.delete_message(first, deleted, a, T0 + 1)
         .await
         .expect("delete");
-    let m3 = send(&s, second, b, "three", T0).await.seq;
+    let m3 = send(&s, second, b, "three", T0 + 10).await.seq;
     send(&s, gone, b, "in a deleted chat", T0).await;
     s.delete_chat(gone, a, T0 + 2).await.expect("delete chat");
 
-    let sent = |chat, after, limit| s.sent_messages(b, chat, after, limit);
+    let sent = |chat_id, after, limit| {
+        s.sent_messages(SentQuery {
+            sender_id: b,
+            chat_id,
+            since_ms: None,
+            after,
+            limit,
+        })
+    };
     assert_eq!(
         sent(None, (0, 0), 10).await.expect("sent"),
         vec![(first, m1), (first, m2), (second, m3)]
@@ -134,12 +142,26 @@ pub async fn overview_sent_messages<S: Store + 'static>(s: S) {
     );
     assert!(sent(Some(gone), (0, 0), 10).await.expect("sent").is_empty());
     assert!(sent(None, (0, 0), 0).await.expect("sent").is_empty());
-    assert!(
-        s.sent_messages(9_999_999, None, (0, 0), 10)
-            .await
-            .expect("sent")
-            .is_empty()
+    let since = |since_ms| {
+        s.sent_messages(SentQuery {
+            sender_id: b,
+            since_ms: Some(since_ms),
+            limit: 10,
+            ..Default::default()
+        })
+    };
+    assert_eq!(
+        since(T0 + 5).await.expect("sent"),
+        vec![(first, m2), (second, m3)],
+        "sent at or after the time"
     );
+    assert!(since(T0 + 11).await.expect("sent").is_empty());
+    let nobody = SentQuery {
+        sender_id: 9_999_999,
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(s.sent_messages(nobody).await.expect("sent").is_empty());
 }
 
 /// Users not deleted, chats not deleted, messages not deleted for everyone.

@@ -9,7 +9,7 @@ use mongodb::bson::{Document, doc};
 
 use super::docs::{ChatDoc, MessageDoc, i, u};
 use super::{MongoStore, error};
-use crate::store::{AllChatsQuery, ChatRecord, OverviewStore, StoreCounts, StoreResult};
+use crate::store::{AllChatsQuery, ChatRecord, OverviewStore, SentQuery, StoreCounts, StoreResult};
 
 /// A pattern matching strings that contain `text`, ignoring the case of ASCII letters only
 /// (`[aA]`, not the `i` option, which folds other letters too): the SQLite backend's rule.
@@ -71,27 +71,25 @@ impl MongoStore {
         Ok(docs.iter().map(ChatDoc::record).collect())
     }
 
-    async fn find_sent(
-        &self,
-        sender_id: u64,
-        chat_id: Option<u64>,
-        mut after: (u64, u64),
-        limit: u32,
-    ) -> StoreResult<Vec<(u64, u64)>> {
+    async fn find_sent(&self, q: &SentQuery) -> StoreResult<Vec<(u64, u64)>> {
+        let (limit, mut after) = (q.limit, q.after);
         let mut found = Vec::new();
         // Messages of deleted chats are left out after the query, so a batch can come back
         // short: query on from the last candidate until the page is full or none are left.
         while found.len() < limit as usize {
             let mut filter = doc! {
-                "sender_id": i(sender_id),
+                "sender_id": i(q.sender_id),
                 "deleted": false,
                 "$or": [
                     { "chat_id": { "$gt": i(after.0) } },
                     { "chat_id": i(after.0), "seq": { "$gt": i(after.1) } },
                 ],
             };
-            if let Some(chat) = chat_id {
+            if let Some(chat) = q.chat_id {
                 filter.insert("chat_id", i(chat));
+            }
+            if let Some(since) = q.since_ms {
+                filter.insert("sent_at_ms", doc! { "$gte": since });
             }
             let batch: Vec<MessageDoc> = self
                 .c
@@ -153,15 +151,8 @@ impl OverviewStore for MongoStore {
         self.deadline(self.find_chats(&query)).await
     }
 
-    async fn sent_messages(
-        &self,
-        sender_id: u64,
-        chat_id: Option<u64>,
-        after: (u64, u64),
-        limit: u32,
-    ) -> StoreResult<Vec<(u64, u64)>> {
-        self.deadline(self.find_sent(sender_id, chat_id, after, limit))
-            .await
+    async fn sent_messages(&self, query: SentQuery) -> StoreResult<Vec<(u64, u64)>> {
+        self.deadline(self.find_sent(&query)).await
     }
 
     async fn counts(&self) -> StoreResult<StoreCounts> {

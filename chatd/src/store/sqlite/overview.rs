@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use super::chats::{CHAT_COLUMNS, chat_from_row};
 use super::convert::{get_u64, sql_u64};
-use crate::store::{AllChatsQuery, ChatRecord, OverviewStore, StoreCounts, StoreResult};
+use crate::store::{AllChatsQuery, ChatRecord, OverviewStore, SentQuery, StoreCounts, StoreResult};
 
 fn all_chats(c: &Connection, q: &AllChatsQuery) -> StoreResult<Vec<ChatRecord>> {
     // SQLite's lower() folds ASCII letters only, as the query's to_ascii_lowercase does.
@@ -34,26 +34,22 @@ fn all_chats(c: &Connection, q: &AllChatsQuery) -> StoreResult<Vec<ChatRecord>> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn sent_messages(
-    c: &Connection,
-    sender_id: u64,
-    chat_id: Option<u64>,
-    after: (u64, u64),
-    limit: u32,
-) -> StoreResult<Vec<(u64, u64)>> {
+fn sent_messages(c: &Connection, q: &SentQuery) -> StoreResult<Vec<(u64, u64)>> {
     let mut stmt = c.prepare_cached(
         "SELECT m.chat_id, m.seq FROM messages m JOIN chats c ON c.id = m.chat_id \
          WHERE m.sender_id = ?1 AND m.deleted = 0 AND c.deleted = 0 \
            AND (?2 = 0 OR m.chat_id = ?2) AND (m.chat_id, m.seq) > (?3, ?4) \
+           AND (?6 IS NULL OR m.sent_at_ms >= ?6) \
          ORDER BY m.chat_id, m.seq LIMIT ?5",
     )?;
     let rows = stmt.query_map(
         params![
-            sql_u64(sender_id),
-            sql_u64(chat_id.unwrap_or(0)),
-            sql_u64(after.0),
-            sql_u64(after.1),
-            limit
+            sql_u64(q.sender_id),
+            sql_u64(q.chat_id.unwrap_or(0)),
+            sql_u64(q.after.0),
+            sql_u64(q.after.1),
+            q.limit,
+            q.since_ms
         ],
         |row| Ok((get_u64(row, 0)?, get_u64(row, 1)?)),
     )?;
@@ -78,15 +74,8 @@ impl OverviewStore for SqliteStore {
         self.read(move |c| all_chats(c, &query)).await
     }
 
-    async fn sent_messages(
-        &self,
-        sender_id: u64,
-        chat_id: Option<u64>,
-        after: (u64, u64),
-        limit: u32,
-    ) -> StoreResult<Vec<(u64, u64)>> {
-        self.read(move |c| sent_messages(c, sender_id, chat_id, after, limit))
-            .await
+    async fn sent_messages(&self, query: SentQuery) -> StoreResult<Vec<(u64, u64)>> {
+        self.read(move |c| sent_messages(c, &query)).await
     }
 
     async fn counts(&self) -> StoreResult<StoreCounts> {

@@ -212,6 +212,17 @@ pub enum NetEvent {
         /// Why, readable.
         error: String,
     },
+    /// The answer to `start_call`: ringing, or already ended (busy).
+    CallStarted(pb::Call),
+    /// The answer to `accept_call`: this device takes part.
+    CallAccepted(pb::Call),
+    /// A call request was refused or failed.
+    CallFailed {
+        /// The call (0 for a call that could not be started).
+        call_id: u64,
+        /// Why, readable.
+        error: String,
+    },
     /// A request succeeded: feedback.
     Done(String),
     /// A request failed: feedback.

@@ -223,4 +223,15 @@ pub enum NetCommand {
     },
     /// Stop a transfer (a partial download is removed).
     CancelTransfer(u64),
+    /// Call the other member of a private chat.
+    StartCall {
+        /// The private chat.
+        chat_id: u64,
+        /// Video, or audio only.
+        video: bool,
+    },
+    /// Answer a ringing call on this device.
+    AcceptCall(u64),
+    /// Decline, cancel or hang up a call.
+    EndCall(u64),
 }

@@ -334,7 +334,12 @@ pub const CALL: u64 = 77;
 /// Call [`CALL`] in [`BOB_CHAT`] from `caller` (me or [`BOB`]), started at [`NOW`]: ringing for
 /// 30 s, answered at `NOW + 1 s` when active, ended 42 s after the answer (or at once) by
 /// `ended_by` when ended.
-pub fn call(caller: u64, state: pb::CallState, reason: pb::CallEndReason, ended_by: u64) -> pb::Call {
+pub fn call(
+    caller: u64,
+    state: pb::CallState,
+    reason: pb::CallEndReason,
+    ended_by: u64,
+) -> pb::Call {
     let callee = if caller == ME { BOB } else { ME };
     let answered = matches!(state, pb::CallState::Active)
         || (state == pb::CallState::Ended && reason == pb::CallEndReason::HungUp);

@@ -160,7 +160,10 @@ mod tests {
         let mut video = ended(1, R::HungUp, 185_000);
         video.video = true;
         assert_eq!(summary(&video, 1), "video call · 3 min");
-        assert_eq!(summary(&ended(1, R::HungUp, 42_000), 2), "audio call · 42 s");
+        assert_eq!(
+            summary(&ended(1, R::HungUp, 42_000), 2),
+            "audio call · 42 s"
+        );
     }
 
     #[test]

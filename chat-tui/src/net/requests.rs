@@ -391,7 +391,10 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             Err(e) => vec![NetEvent::Failed(e)],
         },
         NetCommand::StartCall { .. } | NetCommand::AcceptCall(_) | NetCommand::EndCall(_) => {
-            super::calls::run(&client, &command).await.into_iter().collect()
+            super::calls::run(&client, &command)
+                .await
+                .into_iter()
+                .collect()
         }
         // Handled by the session itself (they change what the client is, or are transfers it
         // may cancel).

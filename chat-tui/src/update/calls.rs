@@ -129,11 +129,7 @@ pub(super) fn on_logged(model: &mut Model, event: &pb::ChatEvent, call: &pb::Cal
 
 /// Where a call was for this device before a change: its phase and whether it took part.
 fn phase(model: &Model, call_id: u64) -> Option<(CallPhase, bool)> {
-    model
-        .calls
-        .tracker
-        .get(call_id)
-        .map(|v| (v.phase, v.here))
+    model.calls.tracker.get(call_id).map(|v| (v.phase, v.here))
 }
 
 /// Tells the user what a change means for this device. Calls this device neither rang for nor
@@ -189,10 +185,7 @@ fn ended_text(
     let by_me = call.ended_by == model.me_id();
     let length = clock(call.ended_at_ms - call.answered_at_ms);
     match reason {
-        R::HungUp if by_me => (
-            Level::Info,
-            format!("Call with {peer} ended · {length}."),
-        ),
+        R::HungUp if by_me => (Level::Info, format!("Call with {peer} ended · {length}.")),
         R::HungUp => (Level::Info, format!("{peer} hung up · {length}.")),
         R::Canceled if caller => (Level::Info, "Call cancelled.".into()),
         R::Canceled => (Level::Info, format!("Missed call: {peer} hung up.")),

@@ -7,9 +7,9 @@ use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 
 use super::{calls, chat, files, overlay};
-use crate::model::calls::Calls;
 use crate::action::NetEvent;
 use crate::effect::{Effect, NetCommand};
+use crate::model::calls::Calls;
 use crate::model::chats::Row;
 use crate::model::{ConnState, Focus, Level, Model, Overlay, Screen, TrustPrompt};
 use crate::widgets::auth::AuthForm;

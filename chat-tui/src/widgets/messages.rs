@@ -179,6 +179,16 @@ pub fn render(model: &Model, focused: bool, area: Rect, buf: &mut Buffer) -> Dra
             laid.push(block);
             previous = Some(m);
         }
+        // Above the oldest message of the chat (or in a chat without messages): its first calls.
+        if used < height && !view.window.has_older && calls_below > 0 {
+            for (_, call) in model
+                .calls
+                .logged_in(view.chat_id, 0..=calls_below - 1)
+                .rev()
+            {
+                laid.push(lay_call(model, call));
+            }
+        }
         if let Some(top) = previous
             && !view.window.has_older
             && used < height

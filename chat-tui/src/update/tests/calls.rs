@@ -39,7 +39,10 @@ fn ringing_from_bob() -> Model {
     assert!(effects.contains(&Effect::Bell), "{effects:?}");
     assert_eq!(m.calls.ringing().map(|v| v.call.call_id), Some(CALL));
     assert_eq!(notice(&m).1, "bob is calling (audio)");
-    assert_eq!(crate::ui::contexts(&m), vec![Context::Call, Context::Global]);
+    assert_eq!(
+        crate::ui::contexts(&m),
+        vec![Context::Call, Context::Global]
+    );
     m
 }
 
@@ -53,7 +56,10 @@ fn answering_an_incoming_call_then_hanging_up() {
         commands(&keys(&mut m, "a")),
         vec![NetCommand::AcceptCall(CALL)]
     );
-    assert!(m.calls.ringing().is_none(), "the prompt goes while answering");
+    assert!(
+        m.calls.ringing().is_none(),
+        "the prompt goes while answering"
+    );
     // The event overtakes the answer; the answer marks this device as taking part.
     event(&mut m, call(BOB, S::Active, R::Unspecified, 0));
     net(
@@ -67,7 +73,10 @@ fn answering_an_incoming_call_then_hanging_up() {
         Some("☎ in call with bob · 00:42 (H or /hangup ends it)")
     );
     m.focus = Focus::Messages;
-    assert_eq!(commands(&keys(&mut m, "H")), vec![NetCommand::EndCall(CALL)]);
+    assert_eq!(
+        commands(&keys(&mut m, "H")),
+        vec![NetCommand::EndCall(CALL)]
+    );
     event(&mut m, call(BOB, S::Ended, R::HungUp, ME));
     assert_eq!(notice(&m).1, "Call with bob ended · 00:42.");
     assert_eq!(status(&m), None);
@@ -76,7 +85,10 @@ fn answering_an_incoming_call_then_hanging_up() {
 #[test]
 fn declining_an_incoming_call() {
     let mut m = ringing_from_bob();
-    assert_eq!(commands(&keys(&mut m, "d")), vec![NetCommand::EndCall(CALL)]);
+    assert_eq!(
+        commands(&keys(&mut m, "d")),
+        vec![NetCommand::EndCall(CALL)]
+    );
     assert!(m.calls.ringing().is_none());
     event(&mut m, call(BOB, S::Ended, R::Declined, ME));
     assert_eq!(notice(&m).1, "Call declined.");
@@ -196,7 +208,10 @@ fn declined_busy_and_missed_calls_say_so() {
     for (reason, said) in [
         (R::Declined, "bob declined the call."),
         (R::Missed, "bob did not answer."),
-        (R::Disconnected, "Call with bob ended: a connection was lost."),
+        (
+            R::Disconnected,
+            "Call with bob ended: a connection was lost.",
+        ),
     ] {
         let mut m = bob_open();
         slash(&mut m, "/call");
@@ -211,7 +226,10 @@ fn declined_busy_and_missed_calls_say_so() {
     // Busy: the answer is the call, already ended.
     let mut m = bob_open();
     slash(&mut m, "/call");
-    net(&mut m, NetEvent::CallStarted(call(ME, S::Ended, R::Busy, ME)));
+    net(
+        &mut m,
+        NetEvent::CallStarted(call(ME, S::Ended, R::Busy, ME)),
+    );
     assert_eq!(
         notice(&m),
         (Level::Error, "bob is busy in another call.".into())
@@ -244,10 +262,7 @@ fn refusals_and_mistakes_read_as_sentences() {
     // Not a private chat.
     let mut m = team_open();
     assert!(commands(&slash(&mut m, "/call")).is_empty());
-    assert_eq!(
-        notice(&m).1,
-        "Calls are for private chats: open one first."
-    );
+    assert_eq!(notice(&m).1, "Calls are for private chats: open one first.");
     // Neither audio nor video.
     let mut m = bob_open();
     assert!(commands(&slash(&mut m, "/call radio")).is_empty());
@@ -300,5 +315,29 @@ fn recorded_calls_are_kept_by_chat_and_seq() {
     let logged: Vec<_> = m.calls.logged_in(BOB_CHAT, 0..=u64::MAX).collect();
     assert_eq!(logged.len(), 1);
     assert_eq!((logged[0].0, &logged[0].1.call), (3, &ended));
-    assert!(render(&m, 80, 24).contains("☎ missed audio call"));
+    // One before the chat's first message too: each shows where its seq is.
+    client(
+        &mut m,
+        ClientEvent::Chat(pb::ChatEvent {
+            chat_id: BOB_CHAT,
+            seq: 1,
+            at_ms: NOW - 90_000,
+            actor_id: ME,
+            body: Some(pb::chat_event::Body::CallEnded(pb::CallEnded {
+                caller_id: ME,
+                reason: R::HungUp as i32,
+                duration_ms: 185_000,
+                ..ended
+            })),
+        }),
+    );
+    let screen = render(&m, 80, 24);
+    let row = |text: &str| {
+        screen
+            .lines()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text:?} in\n{screen}"))
+    };
+    assert!(row("☎ audio call · 3 min") < row("call me?"));
+    assert!(row("call me?") < row("☎ missed audio call"));
 }

@@ -121,7 +121,7 @@ pub(super) fn on_logged(model: &mut Model, event: &pb::ChatEvent, call: &pb::Cal
     model.calls.log.insert(
         (event.chat_id, event.seq),
         LoggedCall {
-            call: call.clone(),
+            call: *call,
             at_ms: event.at_ms,
         },
     );

@@ -309,7 +309,7 @@ fn recorded_calls_are_kept_by_chat_and_seq() {
             seq: 3,
             at_ms: NOW + 30_000,
             actor_id: BOB,
-            body: Some(pb::chat_event::Body::CallEnded(ended.clone())),
+            body: Some(pb::chat_event::Body::CallEnded(ended)),
         }),
     );
     let logged: Vec<_> = m.calls.logged_in(BOB_CHAT, 0..=u64::MAX).collect();

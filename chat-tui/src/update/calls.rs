@@ -4,6 +4,7 @@
 //! user sees: the prompt, the status line's words, the bell.
 
 use chatproto::calls::{CallPhase, CallView};
+use chatproto::client::{HistoryPage, HistoryRange};
 use chatproto::pb;
 
 use super::Input;
@@ -127,6 +128,41 @@ pub(super) fn on_logged(model: &mut Model, event: &pb::ChatEvent, call: &pb::Cal
     );
 }
 
+/// With a page of a private chat's history, asks for the calls recorded among its messages
+/// (`get_history` answers messages only): from the message below the page (the chat's start at
+/// its end) up to the message above it (everything, for the latest page).
+pub(super) fn load_records(
+    model: &Model,
+    chat_id: u64,
+    range: HistoryRange,
+    page: &HistoryPage,
+    effects: &mut Vec<Effect>,
+) {
+    let private = model
+        .chats
+        .get(chat_id)
+        .is_some_and(|c| c.kind() == pb::ChatKind::Private);
+    if !private {
+        return;
+    }
+    let first = page.messages.first().map_or(0, |m| m.seq);
+    let last = page.messages.last().map_or(0, |m| m.seq);
+    let below = if page.end { 0 } else { first.saturating_sub(1) };
+    let (after_seq, up_to_seq) = match range {
+        HistoryRange::Latest => (below, u64::MAX),
+        HistoryRange::Before(seq) => (below, seq.saturating_sub(1)),
+        HistoryRange::After(seq) if page.end => (seq, u64::MAX),
+        HistoryRange::After(seq) => (seq, last),
+    };
+    if after_seq < up_to_seq {
+        effects.push(Effect::Net(NetCommand::LoadCallRecords {
+            chat_id,
+            after_seq,
+            up_to_seq,
+        }));
+    }
+}
+
 /// Where a call was for this device before a change: its phase and whether it took part.
 fn phase(model: &Model, call_id: u64) -> Option<(CallPhase, bool)> {
     model.calls.tracker.get(call_id).map(|v| (v.phase, v.here))
@@ -141,6 +177,9 @@ fn changed(
     effects: &mut Vec<Effect>,
 ) {
     let call = &view.call;
+    // A call may come before its chat and its caller are known: the prompt shows the name as
+    // soon as the profile is there.
+    chat::ask_users(model, [call.caller_id, call.callee_id], effects);
     let peer = peer_name(model, call);
     let rang_here = matches!(before, Some((CallPhase::Incoming, _)));
     let took_part = view.here || before.is_some_and(|(_, here)| here);

@@ -91,6 +91,13 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             model.screen = Screen::Auth(AuthForm::new(false, &username));
         }
         NetEvent::Client(event) => on_client(model, event, effects),
+        NetEvent::CallRecords { chat_id, events } => {
+            for event in events.into_iter().filter(|e| e.chat_id == chat_id) {
+                if let Some(Body::CallEnded(c)) = &event.body {
+                    calls::on_logged(model, &event, c);
+                }
+            }
+        }
         NetEvent::CallStarted(call) => calls::on_started(model, call, effects),
         NetEvent::CallAccepted(call) => calls::on_accepted(model, call, effects),
         NetEvent::CallFailed { call_id, error } => calls::on_failed(model, call_id, error),
@@ -139,6 +146,13 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             range,
             page,
         } => {
+            let asked = model
+                .view
+                .as_ref()
+                .is_some_and(|v| v.chat_id == chat_id && v.loads.iter().any(|l| l.token == token));
+            if asked {
+                calls::load_records(model, chat_id, range, &page, effects);
+            }
             chat::on_history(model, chat_id, token, range, page, effects);
         }
         NetEvent::HistoryFailed {

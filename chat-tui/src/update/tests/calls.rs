@@ -341,3 +341,132 @@ fn recorded_calls_are_kept_by_chat_and_seq() {
     assert!(row("☎ audio call · 3 min") < row("call me?"));
     assert!(row("call me?") < row("☎ missed audio call"));
 }
+
+#[test]
+fn a_private_chats_history_pages_load_the_calls_among_their_messages() {
+    use chatproto::client::{HistoryPage, HistoryRange};
+    let mut m = signed_in();
+    m.chats.selected = Some(BOB_CHAT);
+    let token = super::history_token(&keys(&mut m, "enter"), HistoryRange::Latest);
+    let page = |from: u64, to: u64, end: bool| HistoryPage {
+        messages: (from..=to)
+            .map(|seq| msg(BOB_CHAT, seq, BOB, "hi", NOW))
+            .collect(),
+        end,
+    };
+    let history = |token, range, page| NetEvent::History {
+        chat_id: BOB_CHAT,
+        token,
+        range,
+        page,
+    };
+    let records = |effects: &[Effect]| -> Vec<(u64, u64)> {
+        commands(effects)
+            .into_iter()
+            .filter_map(|c| match c {
+                NetCommand::LoadCallRecords {
+                    chat_id: BOB_CHAT,
+                    after_seq,
+                    up_to_seq,
+                } => Some((after_seq, up_to_seq)),
+                _ => None,
+            })
+            .collect()
+    };
+    // The latest page, with older messages left: from its first message on.
+    let effects = net(
+        &mut m,
+        history(token, HistoryRange::Latest, page(60, 70, false)),
+    );
+    assert_eq!(records(&effects), vec![(59, u64::MAX)]);
+    // An older page that reaches the chat's start: from the start up to the page above.
+    let effects = net(
+        &mut m,
+        history(token + 100, HistoryRange::Before(60), page(2, 59, true)),
+    );
+    assert!(records(&effects).is_empty(), "no load asked for that token");
+    let effects = load_records_for(&mut m, HistoryRange::Before(60), page(2, 59, true));
+    assert_eq!(records(&effects), vec![(0, 59)]);
+    let effects = load_records_for(&mut m, HistoryRange::After(70), page(71, 80, false));
+    assert_eq!(records(&effects), vec![(70, 80)]);
+
+    // What comes back is kept by seq.
+    let recorded = |seq| pb::ChatEvent {
+        chat_id: BOB_CHAT,
+        seq,
+        at_ms: NOW,
+        actor_id: BOB,
+        body: Some(pb::chat_event::Body::CallEnded(pb::CallEnded {
+            call_id: seq,
+            caller_id: BOB,
+            reason: R::Missed as i32,
+            ..Default::default()
+        })),
+    };
+    net(
+        &mut m,
+        NetEvent::CallRecords {
+            chat_id: BOB_CHAT,
+            events: vec![recorded(10), recorded(65)],
+        },
+    );
+    let seqs: Vec<u64> = m
+        .calls
+        .logged_in(BOB_CHAT, 0..=u64::MAX)
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(seqs, vec![10, 65]);
+
+    // A group has no calls: nothing to load.
+    let mut m = team_open();
+    let effects = load_records_for(&mut m, HistoryRange::Before(5), page(1, 4, true));
+    assert!(records(&effects).is_empty());
+}
+
+/// Answers the history request the open chat has in flight (asking for one in `range`).
+fn load_records_for(
+    m: &mut Model,
+    range: chatproto::client::HistoryRange,
+    page: chatproto::client::HistoryPage,
+) -> Vec<Effect> {
+    let view = m.view.as_mut().expect("an open chat");
+    let token = 9_000 + view.loads.len() as u64;
+    view.loads.push(crate::model::view::Load {
+        token,
+        range,
+        epoch: view.window.epoch,
+        attempts: 0,
+        jump: false,
+    });
+    let chat_id = view.chat_id;
+    net(
+        m,
+        NetEvent::History {
+            chat_id,
+            token,
+            range,
+            page,
+        },
+    )
+}
+
+#[test]
+fn a_call_from_someone_not_known_yet_asks_for_their_profile() {
+    let mut m = signed_in();
+    let stranger = pb::Call {
+        caller_id: 9,
+        chat_id: 99,
+        ..call(BOB, S::Ringing, R::Unspecified, 0)
+    };
+    let effects = event(&mut m, stranger);
+    assert!(
+        commands(&effects).contains(&NetCommand::LoadUsers(vec![9])),
+        "{effects:?}"
+    );
+    assert!(m.calls.ringing().is_some());
+    net(
+        &mut m,
+        NetEvent::Users(vec![user(9, "erin", pb::UserStatus::Online)]),
+    );
+    assert!(render(&m, 80, 24).contains("☎ erin is calling you"));
+}

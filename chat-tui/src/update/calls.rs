@@ -117,6 +117,20 @@ pub(super) fn on_failed(model: &mut Model, call_id: u64, error: String) {
     model.notify(Level::Error, error);
 }
 
+/// The connection is gone: this device's call ended with it, and a ringing call may have ended
+/// unheard (call events are not replayed): both end here, with a word.
+pub(super) fn on_connection_lost(model: &mut Model) {
+    model.calls.dialing = None;
+    model.calls.answered.clear();
+    for view in model.calls.tracker.connection_lost() {
+        let peer = peer_name(model, &view.call);
+        model.notify(
+            Level::Error,
+            format!("Call with {peer} ended: the connection was lost."),
+        );
+    }
+}
+
 /// A `call_ended` chat event: the call as its chat's history records it.
 pub(super) fn on_logged(model: &mut Model, event: &pb::ChatEvent, call: &pb::CallEnded) {
     model.calls.log.insert(

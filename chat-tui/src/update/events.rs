@@ -397,6 +397,7 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
                 at_ms: model.clock.now_ms,
                 reason,
             };
+            calls::on_connection_lost(model);
         }
         ClientEvent::Reconnecting { after } => {
             let reason = match &model.conn {

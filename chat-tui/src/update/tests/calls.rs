@@ -470,3 +470,40 @@ fn a_call_from_someone_not_known_yet_asks_for_their_profile() {
     );
     assert!(render(&m, 80, 24).contains("☎ erin is calling you"));
 }
+
+#[test]
+fn a_lost_connection_ends_the_call_and_the_prompt() {
+    let mut m = bob_open();
+    slash(&mut m, "/call");
+    net(
+        &mut m,
+        NetEvent::CallStarted(call(ME, S::Ringing, R::Unspecified, 0)),
+    );
+    event(&mut m, call(ME, S::Active, R::Unspecified, 0));
+    client(
+        &mut m,
+        ClientEvent::Disconnected {
+            reason: "timed out".into(),
+        },
+    );
+    assert_eq!(
+        notice(&m),
+        (
+            Level::Error,
+            "Call with bob ended: the connection was lost.".into()
+        )
+    );
+    assert_eq!(status(&m), None);
+    // The server's word from before the loss, heard late, does not bring it back.
+    event(&mut m, call(ME, S::Active, R::Unspecified, 0));
+    assert_eq!(status(&m), None);
+
+    let mut m = ringing_from_bob();
+    client(
+        &mut m,
+        ClientEvent::Disconnected {
+            reason: "timed out".into(),
+        },
+    );
+    assert!(m.calls.ringing().is_none());
+}

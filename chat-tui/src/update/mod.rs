@@ -119,6 +119,9 @@ fn on_input(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
 }
 
 fn on_paste(model: &mut Model, text: &str) {
+    if model.calls.ringing().is_some() {
+        return; // The call's prompt takes keys only.
+    }
     match (&mut model.screen, &mut model.overlay) {
         (Screen::Auth(form), _) => {
             if let Some(field) = form.fields.get_mut(form.focus) {
@@ -143,7 +146,7 @@ fn on_paste(model: &mut Model, text: &str) {
 }
 
 fn on_mouse(model: &mut Model, mouse: MouseAction, effects: &mut Vec<Effect>) {
-    if model.screen != Screen::Main {
+    if model.screen != Screen::Main || model.calls.ringing().is_some() {
         return;
     }
     if let Some(Overlay::Picker(picker)) = &mut model.overlay {

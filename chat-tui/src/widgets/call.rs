@@ -73,12 +73,15 @@ pub fn status_text(model: &Model) -> Option<(String, Level)> {
     }
     let view = model.calls.mine()?;
     let peer = peer_name(model, &view.call);
-    let hang_up = keys(&model.config.keymap, Context::Messages, Command::HangUp);
+    let hang_up = match keys(&model.config.keymap, Context::Messages, Command::HangUp) {
+        k if k.is_empty() => "/hangup".to_string(),
+        k => format!("{k} or /hangup"),
+    };
     Some(match view.phase {
         CallPhase::Active => {
             let length = clock(model.clock.now_ms - view.call.answered_at_ms);
             (
-                format!("☎ in call with {peer} · {length} ({hang_up} or /hangup ends it)"),
+                format!("☎ in call with {peer} · {length} ({hang_up} ends it)"),
                 Level::Ok,
             )
         }

@@ -507,3 +507,15 @@ fn a_lost_connection_ends_the_call_and_the_prompt() {
     );
     assert!(m.calls.ringing().is_none());
 }
+
+#[test]
+fn the_prompt_takes_no_paste_nor_clicks() {
+    use crate::action::{Action, MouseAction};
+    let mut m = ringing_from_bob();
+    let focus = m.focus;
+    apply(&mut m, Action::Paste("hello".into()));
+    apply(&mut m, Action::Mouse(MouseAction::ClickChat(TEAM)));
+    assert_eq!(m.composer.input.text(), "");
+    assert_eq!((m.focus, m.open_chat()), (focus, Some(BOB_CHAT)));
+    assert!(m.calls.ringing().is_some());
+}

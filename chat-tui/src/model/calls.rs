@@ -106,23 +106,18 @@ pub fn summary(call: &pb::CallEnded, me: u64) -> String {
         return format!("{kind} call · {length}");
     }
     let what = match reason {
-        pb::CallEndReason::Missed if outgoing => "no answer",
-        pb::CallEndReason::Missed => "missed",
-        pb::CallEndReason::Declined => "declined",
-        pb::CallEndReason::Canceled if outgoing => "cancelled",
-        pb::CallEndReason::Canceled => "missed",
-        pb::CallEndReason::Busy => "busy",
-        pb::CallEndReason::Disconnected => "dropped",
+        pb::CallEndReason::Missed | pb::CallEndReason::Canceled if !outgoing => {
+            return format!("missed {kind} call");
+        }
+        pb::CallEndReason::Missed => " · no answer",
+        pb::CallEndReason::Canceled => " · cancelled",
+        pb::CallEndReason::Declined => " · declined",
+        pb::CallEndReason::Busy => " · busy",
+        pb::CallEndReason::Disconnected => " · dropped",
         pb::CallEndReason::HungUp | pb::CallEndReason::Unspecified => "",
     };
     let direction = if outgoing { "outgoing" } else { "incoming" };
-    if what.is_empty() {
-        format!("{direction} {kind} call")
-    } else if what == "missed" {
-        format!("missed {kind} call")
-    } else {
-        format!("{direction} {kind} call · {what}")
-    }
+    format!("{direction} {kind} call{what}")
 }
 
 #[cfg(test)]

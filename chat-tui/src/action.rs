@@ -212,6 +212,24 @@ pub enum NetEvent {
         /// Why, readable.
         error: String,
     },
+    /// Calls a chat recorded (`call_ended` events), loaded with a page of its history.
+    CallRecords {
+        /// The chat.
+        chat_id: u64,
+        /// The events.
+        events: Vec<pb::ChatEvent>,
+    },
+    /// The answer to `start_call`: ringing, or already ended (busy).
+    CallStarted(pb::Call),
+    /// The answer to `accept_call`: this device takes part.
+    CallAccepted(pb::Call),
+    /// A call request was refused or failed.
+    CallFailed {
+        /// The call (0 for a call that could not be started).
+        call_id: u64,
+        /// Why, readable.
+        error: String,
+    },
     /// A request succeeded: feedback.
     Done(String),
     /// A request failed: feedback.

@@ -223,4 +223,24 @@ pub enum NetCommand {
     },
     /// Stop a transfer (a partial download is removed).
     CancelTransfer(u64),
+    /// The calls a chat recorded with seqs in `after_seq < seq <= up_to_seq`.
+    LoadCallRecords {
+        /// The private chat.
+        chat_id: u64,
+        /// Above this seq.
+        after_seq: u64,
+        /// Up to this seq.
+        up_to_seq: u64,
+    },
+    /// Call the other member of a private chat.
+    StartCall {
+        /// The private chat.
+        chat_id: u64,
+        /// Video, or audio only.
+        video: bool,
+    },
+    /// Answer a ringing call on this device.
+    AcceptCall(u64),
+    /// Decline, cancel or hang up a call.
+    EndCall(u64),
 }

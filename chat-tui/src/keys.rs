@@ -198,11 +198,13 @@ pub enum Context {
     List,
     /// The sign-in, registration and trust screens, and prompts.
     Form,
+    /// The prompt of an incoming call.
+    Call,
 }
 
 impl Context {
     /// Every context, in the order the help overlay lists them.
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 8] = [
         Context::Global,
         Context::Chats,
         Context::Messages,
@@ -210,6 +212,7 @@ impl Context {
         Context::Edit,
         Context::List,
         Context::Form,
+        Context::Call,
     ];
 
     /// The name used in the config file.
@@ -222,6 +225,7 @@ impl Context {
             Context::Edit => "edit",
             Context::List => "list",
             Context::Form => "form",
+            Context::Call => "call",
         }
     }
 
@@ -235,6 +239,7 @@ impl Context {
             Context::Edit => "Text editing",
             Context::List => "Lists and pickers",
             Context::Form => "Forms",
+            Context::Call => "Incoming call",
         }
     }
 }
@@ -297,6 +302,9 @@ commands! {
     Upload "upload" "Send a file to this chat (asks for its path)",
     Download "download" "Save the file of the selected message",
     CancelTransfer "cancel_transfer" "Cancel the latest file transfer",
+    HangUp "hang_up" "End the call (cancel it while it rings)",
+    AcceptCall "accept_call" "Answer the incoming call",
+    DeclineCall "decline_call" "Decline the incoming call",
     Search "search" "Search in this chat",
     ChatMenu "chat_menu" "This chat: members, invite, leave, pin, mute, archive",
     MeMenu "me_menu" "Me: status, profile, contacts, blocked users, sessions, sign out",
@@ -352,6 +360,7 @@ pub const DEFAULT_BINDINGS: &[(Context, &str, Command)] = &[
     (Context::Chats, "i", Command::FocusComposer),
     (Context::Chats, "M", Command::ChatMenu),
     (Context::Chats, "o", Command::MeMenu),
+    (Context::Chats, "H", Command::HangUp),
     (Context::Messages, "q", Command::Quit),
     (Context::Messages, "k", Command::Up),
     (Context::Messages, "up", Command::Up),
@@ -377,6 +386,7 @@ pub const DEFAULT_BINDINGS: &[(Context, &str, Command)] = &[
     (Context::Messages, "u", Command::Upload),
     (Context::Messages, "s", Command::Download),
     (Context::Messages, "x", Command::CancelTransfer),
+    (Context::Messages, "H", Command::HangUp),
     (Context::Messages, "/", Command::Search),
     (Context::Messages, "S", Command::SearchAll),
     (Context::Messages, "p", Command::Pin),
@@ -422,6 +432,10 @@ pub const DEFAULT_BINDINGS: &[(Context, &str, Command)] = &[
     (Context::Form, "enter", Command::Submit),
     (Context::Form, "ctrl-r", Command::SwitchForm),
     (Context::Form, "f2", Command::SwitchForm),
+    (Context::Call, "a", Command::AcceptCall),
+    (Context::Call, "y", Command::AcceptCall),
+    (Context::Call, "d", Command::DeclineCall),
+    (Context::Call, "n", Command::DeclineCall),
 ];
 
 /// One binding of the table.

@@ -15,7 +15,7 @@
 //! - [`model`], [`action`], [`effect`], [`update`]: the state machine.
 //! - [`ui`] and [`widgets`]: one module per screen or widget.
 //! - [`net`]: connecting (trust on first use, the saved session), requests, the outbox, file
-//!   transfers.
+//!   transfers, call signaling.
 //! - [`terminal`]: raw mode, the alternate screen, mouse, bell and desktop notifications.
 
 pub mod action;

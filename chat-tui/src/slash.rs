@@ -136,6 +136,22 @@ pub const COMMANDS: &[Spec] = &[
     cmd("cancel", "", "cancel the latest file transfer", |_| {
         Ok(S::CancelTransfer)
     }),
+    cmd(
+        "call",
+        "[video]",
+        "call the other member of this private chat (signaling only)",
+        |a| match a.trim() {
+            "" | "audio" => Ok(S::Call { video: false }),
+            "video" => Ok(S::Call { video: true }),
+            other => Err(format!("{other:?} is not audio or video")),
+        },
+    ),
+    cmd(
+        "hangup",
+        "",
+        "end the call (cancel it while it rings, decline a ringing one)",
+        |_| Ok(S::HangUp),
+    ),
     cmd("search", "WORDS", "search this chat", |a| {
         text(a, "what to search").map(S::Search)
     }),
@@ -257,6 +273,13 @@ pub enum Slash {
     Download,
     /// `/cancel`
     CancelTransfer,
+    /// `/call [video]`
+    Call {
+        /// Video, or audio only.
+        video: bool,
+    },
+    /// `/hangup`
+    HangUp,
     /// `/search WORDS`
     Search(String),
     /// `/searchall WORDS`

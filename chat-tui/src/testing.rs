@@ -326,6 +326,83 @@ pub fn team_open() -> Model {
     m
 }
 
+/// Bob (user 2), the other member of [`BOB_CHAT`].
+pub const BOB: u64 = 2;
+/// The call of the call fixtures.
+pub const CALL: u64 = 77;
+
+/// Call [`CALL`] in [`BOB_CHAT`] from `caller` (me or [`BOB`]), started at [`NOW`]: ringing for
+/// 30 s, answered at `NOW + 1 s` when active, ended 42 s after the answer (or at once) by
+/// `ended_by` when ended.
+pub fn call(
+    caller: u64,
+    state: pb::CallState,
+    reason: pb::CallEndReason,
+    ended_by: u64,
+) -> pb::Call {
+    let callee = if caller == ME { BOB } else { ME };
+    let answered = matches!(state, pb::CallState::Active)
+        || (state == pb::CallState::Ended && reason == pb::CallEndReason::HungUp);
+    let answered_at_ms = if answered { NOW + 1_000 } else { 0 };
+    let ended = state == pb::CallState::Ended;
+    pb::Call {
+        call_id: CALL,
+        chat_id: BOB_CHAT,
+        caller_id: caller,
+        callee_id: callee,
+        video: false,
+        state: state as i32,
+        end_reason: reason as i32,
+        started_at_ms: NOW,
+        answered_at_ms,
+        ended_at_ms: match (ended, answered) {
+            (false, _) => 0,
+            (true, true) => answered_at_ms + 42_000,
+            (true, false) => NOW + 2_000,
+        },
+        ring_until_ms: NOW + 30_000,
+        ended_by: if ended { ended_by } else { 0 },
+    }
+}
+
+/// Moves the clock to `now_ms`.
+pub fn tick(model: &mut Model, now_ms: i64) -> Vec<Effect> {
+    update(
+        model,
+        Action::Tick(crate::model::Clock {
+            now_ms,
+            utc_offset_s: 0,
+        }),
+    )
+}
+
+/// Signed in, with the private chat with bob open and its (empty) history loaded.
+pub fn bob_open() -> Model {
+    let mut m = signed_in();
+    m.chats.selected = Some(BOB_CHAT);
+    let effects = keys(&mut m, "enter");
+    let token = commands(&effects)
+        .into_iter()
+        .find_map(|c| match c {
+            NetCommand::LoadHistory { token, .. } => Some(token),
+            _ => None,
+        })
+        .expect("the chat loads its history");
+    net(
+        &mut m,
+        NetEvent::History {
+            chat_id: BOB_CHAT,
+            token,
+            range: HistoryRange::Latest,
+            page: HistoryPage {
+                messages: vec![msg(BOB_CHAT, 2, BOB, "call me?", NOW - 60_000)],
+                end: true,
+            },
+        },
+    );
+    m
+}
+
 /// Renders the model into a `width` × `height` frame and returns its text, one line per row
 /// (trailing spaces removed).
 pub fn render(model: &Model, width: u16, height: u16) -> String {

@@ -93,6 +93,29 @@ impl CallTracker {
         })
     }
 
+    /// This device's connection is gone. A call it took part in ended with it (the server ends
+    /// it `DISCONNECTED`, spec 14.2), and a call that rang here may have ended meanwhile
+    /// unheard: `call` events are signals, not replayed after a reconnect (spec 14.3). Both
+    /// end here as `DISCONNECTED`, and are returned; whatever the server says of them later is
+    /// ignored, as a call only moves forward.
+    pub fn connection_lost(&mut self) -> Vec<CallView> {
+        let mut ended = Vec::new();
+        for view in self.calls.values_mut() {
+            let live = match view.phase {
+                CallPhase::Incoming => true,
+                CallPhase::Outgoing | CallPhase::Active => view.here,
+                CallPhase::Ended(_) => false,
+            };
+            if live {
+                view.call.state = pb::CallState::Ended as i32;
+                view.call.end_reason = pb::CallEndReason::Disconnected as i32;
+                view.phase = CallPhase::Ended(pb::CallEndReason::Disconnected);
+                ended.push(view.clone());
+            }
+        }
+        ended
+    }
+
     /// Forgets ended calls.
     pub fn forget_ended(&mut self) {
         self.calls
@@ -225,6 +248,29 @@ mod tests {
         let mut odd = ringing();
         odd.state = 42;
         assert!(CallTracker::new(BOB).on_event(odd).is_none());
+    }
+
+    #[test]
+    fn a_lost_connection_ends_what_rang_or_took_part_here() {
+        let mut t = CallTracker::new(BOB);
+        t.on_event(ringing());
+        let mut other = ringing();
+        other.call_id = 10;
+        other.caller_id = BOB;
+        other.callee_id = ALICE;
+        // Another device of bob calls alice: not this device's call.
+        t.on_event(other);
+        let ended = t.connection_lost();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(
+            (ended[0].call.call_id, ended[0].phase),
+            (9, CallPhase::Ended(pb::CallEndReason::Disconnected))
+        );
+        assert!(t.current().is_none());
+        assert_eq!(t.get(10).map(|v| v.phase), Some(CallPhase::Outgoing));
+        // What the server said before the loss, heard late, changes nothing.
+        assert!(t.on_event(active()).is_none());
+        assert!(t.connection_lost().is_empty());
     }
 
     #[test]

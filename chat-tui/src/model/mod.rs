@@ -4,10 +4,12 @@
 //! # Layout
 //! - [`chats`]: the chat list; [`view`] and [`window`]: the open chat and its messages;
 //!   [`users`]: names and presence; [`typing`]: typing indicators; [`pending`]: the outbox as
-//!   shown; [`transfers`]: file uploads and downloads in progress.
+//!   shown; [`transfers`]: file uploads and downloads in progress; [`calls`]: calls ringing,
+//!   going on and recorded.
 //! - The state of widgets (composer, pickers, forms) lives with their widget in
 //!   [`widgets`](crate::widgets).
 
+pub mod calls;
 pub mod chats;
 pub mod pending;
 pub mod transfers;
@@ -23,6 +25,7 @@ use crate::widgets::auth::AuthForm;
 use crate::widgets::composer::Composer;
 use crate::widgets::dialog::{Confirm, Info, Prompt};
 use crate::widgets::picker::Picker;
+use calls::Calls;
 use chats::ChatList;
 use pending::Pending;
 use transfers::Transfers;
@@ -196,6 +199,8 @@ pub struct Model {
     pub pending: Pending,
     /// File transfers in progress.
     pub transfers: Transfers,
+    /// Calls (signaling only).
+    pub calls: Calls,
     /// The message being written.
     pub composer: Composer,
     /// The pane with the keyboard.
@@ -236,6 +241,7 @@ impl Model {
             typing: Typing::default(),
             pending: Pending::default(),
             transfers: Transfers::default(),
+            calls: Calls::default(),
             composer: Composer::default(),
             focus: Focus::Chats,
             overlay: None,

@@ -9,9 +9,11 @@
 //!
 //! # Layout
 //! - `mod.rs`: the task's phases. [`session`]: a signed-in session (commands, events, outbox).
-//! - [`requests`]: one SDK call per command. [`files`]: uploads and downloads.
+//! - [`requests`]: one SDK call per command. [`files`]: uploads and downloads. [`calls`]:
+//!   call signaling.
 //!   [`describe`]: errors in words.
 
+pub mod calls;
 pub mod describe;
 pub mod files;
 pub mod requests;

@@ -390,6 +390,25 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             },
             Err(e) => vec![NetEvent::Failed(e)],
         },
+        NetCommand::LoadCallRecords {
+            chat_id,
+            after_seq,
+            up_to_seq,
+        } => match client.call_records(chat_id, after_seq, up_to_seq).await {
+            Ok(events) if events.is_empty() => Vec::new(),
+            Ok(events) => vec![NetEvent::CallRecords { chat_id, events }],
+            // The messages are there; the calls between them are a nicety.
+            Err(e) => {
+                tracing::debug!(chat_id, error = %e, "call records not loaded");
+                Vec::new()
+            }
+        },
+        NetCommand::StartCall { .. } | NetCommand::AcceptCall(_) | NetCommand::EndCall(_) => {
+            super::calls::run(&client, &command)
+                .await
+                .into_iter()
+                .collect()
+        }
         // Handled by the session itself (they change what the client is, or are transfers it
         // may cancel).
         NetCommand::Trust(_)

@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use crate::keys::Context;
 use crate::model::{Focus, Model, Overlay, Screen};
 use crate::widgets::{
-    auth, chat_list, composer, dialog, help, messages, picker, screens, status, transfers,
+    auth, call, chat_list, composer, dialog, help, messages, picker, screens, status, transfers,
 };
 
 /// Where things are on the last frame.
@@ -37,6 +37,9 @@ pub fn contexts(model: &Model) -> Vec<Context> {
             vec![Context::Form, Context::Edit, Context::Global]
         }
         (Screen::Connecting { .. }, _) => vec![Context::Global],
+        (Screen::Main, _) if model.calls.ringing().is_some() => {
+            vec![Context::Call, Context::Global]
+        }
         (Screen::Main, Some(Overlay::Picker(_) | Overlay::Help { .. })) => {
             vec![Context::List, Context::Edit, Context::Global]
         }
@@ -195,6 +198,10 @@ fn render_main(
         }
         Some(Overlay::Confirm(c)) => dialog::render_confirm(c, theme, area, frame.buffer_mut()),
         Some(Overlay::Info(i)) => dialog::render_info(i, theme, area, frame.buffer_mut()),
+    }
+    if model.calls.ringing().is_some() {
+        call::render_prompt(model, area, frame.buffer_mut());
+        cursor = None;
     }
     cursor
 }

@@ -262,3 +262,54 @@ fn transfers_in_progress() {
     }
     snapshot("transfers", &m);
 }
+
+#[test]
+fn an_incoming_call_over_the_open_chat() {
+    let mut m = bob_open();
+    client(
+        &mut m,
+        ClientEvent::Call(call(
+            BOB,
+            pb::CallState::Ringing,
+            pb::CallEndReason::Unspecified,
+            0,
+        )),
+    );
+    tick(&mut m, NOW + 5_000);
+    snapshot("call_incoming", &m);
+}
+
+#[test]
+fn in_call_with_a_recorded_call_above() {
+    let mut m = bob_open();
+    client(
+        &mut m,
+        ClientEvent::Chat(pb::ChatEvent {
+            chat_id: BOB_CHAT,
+            seq: 3,
+            at_ms: NOW - 30_000,
+            actor_id: BOB,
+            body: Some(pb::chat_event::Body::CallEnded(pb::CallEnded {
+                call_id: 5,
+                caller_id: BOB,
+                video: true,
+                reason: pb::CallEndReason::Missed as i32,
+                started_at_ms: NOW - 60_000,
+                duration_ms: 0,
+            })),
+        }),
+    );
+    let active = call(ME, pb::CallState::Active, pb::CallEndReason::Unspecified, 0);
+    apply(
+        &mut m,
+        crate::action::Action::Net(NetEvent::CallStarted(call(
+            ME,
+            pb::CallState::Ringing,
+            pb::CallEndReason::Unspecified,
+            0,
+        ))),
+    );
+    client(&mut m, ClientEvent::Call(active));
+    tick(&mut m, NOW + 43_000);
+    snapshot("call_active", &m);
+}

@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 
-use super::{Input, chat, files, main_keys, overlay, pickers};
+use super::{Input, calls, chat, files, main_keys, overlay, pickers};
 use crate::effect::{Effect, NetCommand, UserRef};
 use crate::emoji;
 use crate::keys::Command;
@@ -303,6 +303,8 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         Slash::Upload(path) => files::upload(model, path, effects),
         Slash::Download => files::download(model, effects),
         Slash::CancelTransfer => files::cancel(model, effects),
+        Slash::Call { video } => calls::start(model, video, effects),
+        Slash::HangUp => calls::hang_up(model, effects),
         other => run_chat_slash(model, other, effects),
     }
 }

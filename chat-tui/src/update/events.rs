@@ -6,9 +6,10 @@ use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 
-use super::{chat, files, overlay};
+use super::{calls, chat, files, overlay};
 use crate::action::NetEvent;
 use crate::effect::{Effect, NetCommand};
+use crate::model::calls::Calls;
 use crate::model::chats::Row;
 use crate::model::{ConnState, Focus, Level, Model, Overlay, Screen, TrustPrompt};
 use crate::widgets::auth::AuthForm;
@@ -70,6 +71,7 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         }
         NetEvent::SignedIn { me, outbox } => {
             model.users.upsert([me.clone()]);
+            model.calls = Calls::new(me.id);
             model.me = Some(me);
             model.screen = Screen::Main;
             model.focus = Focus::Chats;
@@ -84,10 +86,21 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             model.view = None;
             model.pending = Default::default();
             model.transfers = Default::default();
+            model.calls = Default::default();
             model.overlay = None;
             model.screen = Screen::Auth(AuthForm::new(false, &username));
         }
         NetEvent::Client(event) => on_client(model, event, effects),
+        NetEvent::CallRecords { chat_id, events } => {
+            for event in events.into_iter().filter(|e| e.chat_id == chat_id) {
+                if let Some(Body::CallEnded(c)) = &event.body {
+                    calls::on_logged(model, &event, c);
+                }
+            }
+        }
+        NetEvent::CallStarted(call) => calls::on_started(model, call, effects),
+        NetEvent::CallAccepted(call) => calls::on_accepted(model, call, effects),
+        NetEvent::CallFailed { call_id, error } => calls::on_failed(model, call_id, error),
         NetEvent::Chats(chats) => {
             model.chats.merge_all(chats);
             let peers = model.chats.missing_peers();
@@ -133,6 +146,13 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
             range,
             page,
         } => {
+            let asked = model
+                .view
+                .as_ref()
+                .is_some_and(|v| v.chat_id == chat_id && v.loads.iter().any(|l| l.token == token));
+            if asked {
+                calls::load_records(model, chat_id, range, &page, effects);
+            }
             chat::on_history(model, chat_id, token, range, page, effects);
         }
         NetEvent::HistoryFailed {
@@ -322,7 +342,9 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
             }
         }
         // chat-tui has no call prompt yet: it neither rings nor takes part in calls.
-        ClientEvent::Call(_) | ClientEvent::CallSignal(_) => {}
+        ClientEvent::Call(call) => calls::on_event(model, call, effects),
+        // Signaling is for a media stack; chat-tui has none (it only rings and answers).
+        ClientEvent::CallSignal(_) => {}
         ClientEvent::GoAway(g) => {
             model.notify(
                 Level::Info,
@@ -375,6 +397,7 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
                 at_ms: model.clock.now_ms,
                 reason,
             };
+            calls::on_connection_lost(model);
         }
         ClientEvent::Reconnecting { after } => {
             let reason = match &model.conn {
@@ -503,7 +526,8 @@ fn on_chat_event(model: &mut Model, ev: pb::ChatEvent, effects: &mut Vec<Effect>
             model.notify(Level::Info, format!("{title} was deleted."));
         }
         // Calls are not shown yet: the history entry only advances the chat.
-        Some(Body::ChatCreated(_) | Body::ReactionChanged(_) | Body::CallEnded(_)) | None => {}
+        Some(Body::CallEnded(c)) => calls::on_logged(model, &ev, c),
+        Some(Body::ChatCreated(_) | Body::ReactionChanged(_)) | None => {}
     }
 }
 

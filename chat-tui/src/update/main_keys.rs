@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 
-use super::{Input, chat, compose, files, pickers};
+use super::{Input, calls, chat, compose, files, pickers};
 use crate::effect::{Effect, NetCommand};
 use crate::keys::Command;
 use crate::model::chats::Row;
@@ -255,6 +255,7 @@ fn on_messages_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
             }
         }
         Command::CancelTransfer => files::cancel(model, effects),
+        Command::HangUp => calls::hang_up(model, effects),
         other => on_chat_action(model, other, open, effects),
     }
 }

@@ -8,8 +8,10 @@
 //! - `compose`: sending, completion and slash commands. `pickers`: opening pickers, menus and
 //!   confirmations; `overlay`: keys in them and what choosing does. `chat`: opening chats, history windows, read receipts.
 //! - `events`: what the network task reports, including the SDK's chat events.
-//! - `files`: uploads, downloads, their progress and cancelling.
+//! - `files`: uploads, downloads, their progress and cancelling. `calls`: starting, answering
+//!   and ending calls, and what the server says about them.
 
+mod calls;
 mod chat;
 mod compose;
 mod events;
@@ -107,12 +109,19 @@ fn on_input(model: &mut Model, input: Input, effects: &mut Vec<Effect>) {
         Screen::Connecting { .. } => {}
         Screen::Trust(_) => forms::on_trust_key(model, input, effects),
         Screen::Auth(_) => forms::on_auth_key(model, input, effects),
+        // An incoming call's prompt is over everything else until it is answered or gone.
+        Screen::Main if model.calls.ringing().is_some() => {
+            calls::on_prompt_key(model, input, effects)
+        }
         Screen::Main if model.overlay.is_some() => overlay::on_key(model, input, effects),
         Screen::Main => main_keys::on_key(model, input, effects),
     }
 }
 
 fn on_paste(model: &mut Model, text: &str) {
+    if model.calls.ringing().is_some() {
+        return; // The call's prompt takes keys only.
+    }
     match (&mut model.screen, &mut model.overlay) {
         (Screen::Auth(form), _) => {
             if let Some(field) = form.fields.get_mut(form.focus) {
@@ -137,7 +146,7 @@ fn on_paste(model: &mut Model, text: &str) {
 }
 
 fn on_mouse(model: &mut Model, mouse: MouseAction, effects: &mut Vec<Effect>) {
-    if model.screen != Screen::Main {
+    if model.screen != Screen::Main || model.calls.ringing().is_some() {
         return;
     }
     if let Some(Overlay::Picker(picker)) = &mut model.overlay {

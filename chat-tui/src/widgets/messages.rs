@@ -1,7 +1,8 @@
 //! The message pane: the open chat's messages, laid out from the bottom up, with day
 //! separators, sender names in stable colours, quoted replies, forwarded and edited markers,
 //! tombstones, reactions with counts, ticks on my own messages, attachments, and the messages
-//! still in the outbox ("sending…").
+//! still in the outbox ("sending…"), and the calls the chat's history records ("☎ missed audio
+//! call").
 //!
 //! Only the messages that fit are laid out: the pane starts at its bottom message (the view's
 //! anchor, or the latest) and walks up until it is full, so a chat of any length draws in the
@@ -18,6 +19,7 @@ use super::chat_list::presence_dot;
 use super::wrap::wrap_spans;
 use super::{clock_time, local, shorten};
 use crate::model::Model;
+use crate::model::calls::{LoggedCall, summary};
 use crate::model::view::ChatView;
 use crate::model::window::reaction_total;
 use crate::theme::Theme;
@@ -142,10 +144,27 @@ pub fn render(model: &Model, focused: bool, area: Rect, buf: &mut Buffer) -> Dra
             .rev()
             .skip_while(|m| from.is_some_and(|b| m.seq > b));
         let mut previous: Option<&pb::Message> = None;
+        // Recorded calls go between the messages around their seq; below the bottom message
+        // only when the pane follows the latest.
+        let mut calls_below = match from {
+            Some(b) if !(following && view.window.at_latest && from == bottom) => b,
+            _ => u64::MAX,
+        };
         for m in iter {
             if used >= height {
                 break;
             }
+            if calls_below > m.seq + 1 {
+                for (_, call) in model
+                    .calls
+                    .logged_in(view.chat_id, m.seq + 1..=calls_below - 1)
+                    .rev()
+                {
+                    laid.push(lay_call(model, call));
+                    used += 1;
+                }
+            }
+            calls_below = m.seq;
             // The day separator above a message is known once the message above it is seen:
             // it is added to the block below when the day changes.
             if let Some(below) = previous
@@ -159,6 +178,16 @@ pub fn render(model: &Model, focused: bool, area: Rect, buf: &mut Buffer) -> Dra
             used += block.lines.len();
             laid.push(block);
             previous = Some(m);
+        }
+        // Above the oldest message of the chat (or in a chat without messages): its first calls.
+        if used < height && !view.window.has_older && calls_below > 0 {
+            for (_, call) in model
+                .calls
+                .logged_in(view.chat_id, 0..=calls_below - 1)
+                .rev()
+            {
+                laid.push(lay_call(model, call));
+            }
         }
         if let Some(top) = previous
             && !view.window.has_older
@@ -385,6 +414,25 @@ fn ticks(state: Option<(bool, bool)>, theme: &Theme) -> Span<'static> {
         Some((_, true)) => Span::styled(" ✓✓", theme.accent()),
         Some((true, false)) => Span::styled(" ✓✓", theme.dim()),
         _ => Span::styled(" ✓", theme.dim()),
+    }
+}
+
+/// A call recorded in the chat, in one line: "10:31 ☎ missed audio call".
+fn lay_call(model: &Model, logged: &LoggedCall) -> Laid {
+    let theme = &model.config.theme;
+    let line = Line::from(vec![
+        Span::styled(
+            format!("{} ", clock_time(logged.at_ms, model.clock.utc_offset_s)),
+            theme.dim(),
+        ),
+        Span::styled(
+            format!("☎ {}", summary(&logged.call, model.me_id())),
+            theme.dim().add_modifier(Modifier::ITALIC),
+        ),
+    ]);
+    Laid {
+        seq: None,
+        lines: vec![line],
     }
 }
 

@@ -3,6 +3,7 @@
 //! picker, forms, dialogs) keep it here too, next to the code that draws it.
 
 pub mod auth;
+pub mod call;
 pub mod chat_list;
 pub mod composer;
 pub mod dialog;

@@ -1,5 +1,5 @@
 //! The typing line ("alice is typing…") and the status bar: who I am, the connection (with the
-//! reconnect countdown), the outbox, feedback, and the key for help.
+//! reconnect countdown), this device's call, the outbox, feedback, and the key for help.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -80,6 +80,10 @@ pub fn render_status(model: &Model, area: Rect, buf: &mut Buffer) {
         Span::styled(format!(" {me} "), theme.accent()),
         Span::styled(conn, style_of(conn_level)),
     ];
+    if let Some((call, level)) = super::call::status_text(model) {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(call, style_of(level)));
+    }
     if !model.pending.is_empty() {
         spans.push(Span::styled(
             format!(" · {} unsent", model.pending.len()),

@@ -1,5 +1,5 @@
-//! Reads that span several requests: every page of a list, a window of a chat's history, and
-//! profiles (with presence) for more ids than one request may carry.
+//! Reads that span several requests: every page of a list, a window of a chat's history, the
+//! calls a chat recorded, and profiles (with presence) for more ids than one request may carry.
 
 use super::{Client, ClientError};
 use crate::pb;
@@ -56,6 +56,51 @@ impl Client {
             messages: page.messages,
             end,
         })
+    }
+
+    /// The calls a chat's history records (`call_ended` events, spec 14.4) with seqs in
+    /// `after_seq < seq <= up_to_seq`, oldest first. `get_history` answers messages only, so a
+    /// client that shows calls between messages reads them here: the chat's events over the same
+    /// seqs (GetChatEvents, page after page), keeping the calls.
+    pub async fn call_records(
+        &self,
+        chat_id: u64,
+        after_seq: u64,
+        up_to_seq: u64,
+    ) -> Result<Vec<pb::ChatEvent>, ClientError> {
+        let mut calls = Vec::new();
+        let mut after = after_seq;
+        for _ in 0..MAX_PAGES {
+            if after >= up_to_seq {
+                return Ok(calls);
+            }
+            let limit = (up_to_seq - after).min(u64::from(self.page_size())) as u32;
+            let page = self
+                .get_chat_events(pb::GetChatEvents {
+                    chat_id,
+                    after_seq: after,
+                    limit,
+                })
+                .await?;
+            let Some(last) = page.events.last().map(|e| e.seq) else {
+                return Ok(calls);
+            };
+            if last <= after {
+                return Err(ClientError::Protocol(
+                    "GetChatEvents answered events at or before after_seq".into(),
+                ));
+            }
+            after = last;
+            calls.extend(page.events.into_iter().filter(|e| {
+                e.seq <= up_to_seq && matches!(e.body, Some(pb::chat_event::Body::CallEnded(_)))
+            }));
+            if !page.more {
+                return Ok(calls);
+            }
+        }
+        Err(ClientError::Protocol(format!(
+            "GetChatEvents did not end after {MAX_PAGES} pages"
+        )))
     }
 
     /// Every chat of the caller (all pages of ListChats): pinned first, then by last activity.

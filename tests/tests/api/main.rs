@@ -28,6 +28,8 @@ mod reading;
 mod realtime;
 mod sync;
 mod tokens;
+mod tui;
+mod tui_calls;
 mod tui_files;
 mod tui_requests;
 mod users;

@@ -4,118 +4,16 @@
 //! `/download` next to a file of the same name, and the bytes are compared. Cancelling,
 //! a missing path, the server's size limit and the quota come back as sentences.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use chat_tui::action::Action;
-use chat_tui::effect::{Effect, NetCommand};
 use chat_tui::model::transfers::Direction;
-use chat_tui::model::{Clock, Focus, Ids, Level, Model};
-use chat_tui::net::NetConfig;
-use chat_tui::paths::Paths;
-use chat_tui::settings::Trust;
-use chat_tui::update::update;
-use chatproto::fingerprint::parse_fingerprint;
+use chat_tui::model::{Focus, Level};
 use tests::files::content;
-use tests::server::TestServer;
-use tokio::sync::mpsc;
 
-use crate::support::{PASSWORD, WAIT, start, start_with};
-
-/// A key press as the terminal reports it.
-fn key(spec: &str) -> Action {
-    Action::Key(chat_tui::keys::Key::parse(spec).expect("a key").to_event())
-}
-
-/// One chat-tui without its terminal: what the app's event loop does, minus drawing.
-struct Tui {
-    model: Model,
-    actions: mpsc::Receiver<Action>,
-    net: mpsc::UnboundedSender<NetCommand>,
-    downloads: PathBuf,
-    _dir: tempfile::TempDir,
-}
+use crate::support::{WAIT, start, start_with};
+use crate::tui::{Tui, key};
 
 impl Tui {
-    /// Starts the network task against `server` and registers `name`.
-    async fn register(server: &TestServer, name: &str) -> Tui {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let downloads = dir.path().join("downloads");
-        let paths = Paths {
-            config_dir: dir.path().join("config"),
-            state_dir: dir.path().join("state"),
-            download_dir: downloads.clone(),
-        };
-        let config = NetConfig {
-            server: server.addr().to_string(),
-            server_name: None,
-            trust: Trust::Pin(parse_fingerprint(&server.fingerprint()).expect("fingerprint")),
-            paths,
-            device: "headless".into(),
-            download_dir: downloads.clone(),
-        };
-        let (tx, actions) = mpsc::channel(1024);
-        let net = chat_tui::net::spawn(config, tx);
-        let clock = Clock {
-            now_ms: chatd::testing::now_ms(),
-            utc_offset_s: 0,
-        };
-        let model = Model::new(
-            server.addr().to_string(),
-            Default::default(),
-            Ids::new(name),
-            clock,
-        );
-        let mut tui = Tui {
-            model,
-            actions,
-            net,
-            downloads,
-            _dir: dir,
-        };
-        tui.until("the sign-in screen", |m| {
-            matches!(m.screen, chat_tui::model::Screen::Auth(_)).then_some(())
-        })
-        .await;
-        let _ = tui.net.send(NetCommand::Register {
-            username: name.into(),
-            email: format!("{name}@example.test"),
-            password: PASSWORD.into(),
-        });
-        tui.until("signed in", |m| m.me.is_some().then_some(()))
-            .await;
-        tui
-    }
-
-    /// Applies an action and hands its network commands to the network task.
-    fn apply(&mut self, action: Action) {
-        for effect in update(&mut self.model, action) {
-            if let Effect::Net(command) = effect {
-                let _ = self.net.send(command);
-            }
-        }
-    }
-
-    /// Types a line into the composer and presses enter.
-    fn type_line(&mut self, line: &str) {
-        self.model.focus = Focus::Composer;
-        self.model.composer.input.set(line);
-        self.apply(key("enter"));
-    }
-
-    /// Applies what the network task reports until `check` finds what it looks for.
-    async fn until<T>(&mut self, what: &str, mut check: impl FnMut(&Model) -> Option<T>) -> T {
-        loop {
-            if let Some(found) = check(&self.model) {
-                return found;
-            }
-            let action = tokio::time::timeout(WAIT, self.actions.recv())
-                .await
-                .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
-                .expect("the network task runs");
-            self.apply(action);
-        }
-    }
-
     /// The next notice of `level` that `matches`, once no transfer runs.
     async fn notice(&mut self, level: Level, matches: impl Fn(&str) -> bool) -> String {
         self.until("a notice", |m| {
@@ -125,18 +23,6 @@ impl Tui {
                 .map(|n| n.text.clone())
         })
         .await
-    }
-
-    /// Opens the private chat with `peer` and waits for its history.
-    async fn open_private(&mut self, peer: &str) {
-        self.type_line(&format!("/dm @{peer}"));
-        self.until("the chat is open", |m| {
-            m.view
-                .as_ref()
-                .filter(|v| v.loads.is_empty() && m.chats.get(v.chat_id).is_some())
-                .map(|_| ())
-        })
-        .await;
     }
 
     /// Uploads `path` by `/upload` and waits until the message with it is sent; returns the

@@ -14,18 +14,18 @@ use tests::tmux::{Pane, Tmux};
 use tests::tools::chat_tui_binary;
 
 /// Long enough for a reconnect after a restart: a 5 s connect attempt plus a backoff step.
-const WAIT: Duration = Duration::from_secs(40);
+pub(crate) const WAIT: Duration = Duration::from_secs(40);
 const SIZE: (u16, u16) = (100, 30);
 
 /// One person's chat-tui: their own config and state directories and log.
-struct Person {
+pub(crate) struct Person {
     name: &'static str,
     home: PathBuf,
     args: Vec<String>,
 }
 
 impl Person {
-    fn new(dir: &Path, name: &'static str, args: &[String]) -> Person {
+    pub(crate) fn new(dir: &Path, name: &'static str, args: &[String]) -> Person {
         let home = dir.join(name);
         std::fs::create_dir_all(&home).expect("home directory");
         Person {
@@ -53,7 +53,7 @@ impl Person {
         ]
     }
 
-    fn start<'a>(&self, tmux: &'a Tmux) -> Pane<'a> {
+    pub(crate) fn start<'a>(&self, tmux: &'a Tmux) -> Pane<'a> {
         tmux.spawn(
             self.name,
             SIZE,
@@ -82,7 +82,7 @@ impl Person {
             .any(|server| server.path().join("session").exists())
     }
 
-    fn register(&self, pane: &Pane<'_>) {
+    pub(crate) fn register(&self, pane: &Pane<'_>) {
         pane.wait_for("Sign in", WAIT);
         pane.keys(&["C-r"]);
         pane.wait_for("Create an account", WAIT);

@@ -1,6 +1,7 @@
 //! The update function, driven by actions as the app and the network task send them.
 
 mod actions;
+mod calls;
 mod files;
 mod history;
 mod screens;

@@ -30,3 +30,4 @@ mod tokens;
 mod tui_files;
 mod tui_requests;
 mod users;
+mod webrtc;

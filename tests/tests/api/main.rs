@@ -29,5 +29,6 @@ mod sync;
 mod tokens;
 mod tui_files;
 mod tui_requests;
+mod turn;
 mod users;
 mod webrtc;

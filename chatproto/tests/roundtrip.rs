@@ -259,6 +259,7 @@ round_trips!(
     EndCall,
     CallSignal,
     IceCandidate,
+    ScreenShare,
     CallEnded,
     GetIceServers,
     IceServers,

@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod admin;
 mod blocking;
+mod call_edges;
 mod calls;
 mod chats;
 mod closing;

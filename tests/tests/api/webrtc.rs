@@ -150,6 +150,8 @@ impl<'a> Peer<'a> {
                 self.drain();
                 self.described();
             }
+            // No screen is shared in this call; empty candidates only mark the end.
+            Signal::ScreenShare(_) => {}
             Signal::Candidate(c) if c.candidate.is_empty() => {}
             Signal::Candidate(c) => {
                 let candidate = Candidate::from_sdp_string(&c.candidate).expect("candidate parses");

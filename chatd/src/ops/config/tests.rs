@@ -283,6 +283,14 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
             get: |c| c.limits().upload.to_string(),
         },
         Layered {
+            flag: "--limit-call-signal",
+            env: "CHATD_LIMIT_CALL_SIGNAL",
+            file: "limits.call_signal",
+            values: ["1/s burst 1", "2/s burst 2", "3/s burst 3"],
+            toml: |v| format!("[limits]\ncall_signal = \"{v}\"\n"),
+            get: |c| c.limits().call_signal.to_string(),
+        },
+        Layered {
             flag: "--max-file-size",
             env: "CHATD_MAX_FILE_SIZE",
             file: "max_file_size",

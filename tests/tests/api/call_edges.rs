@@ -170,9 +170,9 @@ async fn a_second_start_call_for_the_same_pair_is_a_conflict_either_way() {
         chat_id: chat,
         video: false,
     };
-    assert_code(alice.client.start_call(request.clone()).await, E::Conflict);
+    assert_code(alice.client.start_call(request).await, E::Conflict);
     // Bob calling back while Alice's call rings: he is in that call already.
-    assert_code(bob.client.start_call(request.clone()).await, E::Conflict);
+    assert_code(bob.client.start_call(request).await, E::Conflict);
     // The first call is untouched and still answerable.
     let accepted = bob
         .client

@@ -1,7 +1,9 @@
 //! Calls with real WebRTC peers (spec 14.3): two str0m peers, one per device taking part, signal
 //! only through chatd with the SDK over real QUIC (offer, answer, trickled ICE candidates), then
-//! open a data channel over loopback UDP and exchange a message each way. Nothing but chatd
-//! carries the SDP and candidates from one peer to the other.
+//! open a data channel over loopback UDP and exchange a message each way. Then the caller shares
+//! its screen: a renegotiation (a new offer and answer in the active call) adds a video track,
+//! and the `screen_share` signal names it; the callee's stack reports that very track. Nothing
+//! but chatd carries the SDP and candidates from one peer to the other.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::call_signal::Kind as Signal;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -19,6 +22,7 @@ use tokio::sync::watch;
 use crate::support::*;
 
 /// Which end of the call a peer is: the caller's device offers, the callee's answers (14.3).
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Caller,
     Callee,
@@ -38,6 +42,13 @@ struct Peer<'a> {
     /// signals are unsequenced, 14.3, so a candidate may overtake the offer or the answer).
     described: bool,
     early: VecDeque<Candidate>,
+    /// True once its host candidate went out (a renegotiation does not gather again).
+    trickled: bool,
+    /// The caller: the screen track it added by renegotiation, once it did.
+    sharing: Option<String>,
+    /// The callee: the track the other device said it shares, and the tracks its stack added.
+    remote_screen: Option<String>,
+    added: Vec<String>,
     /// What this peer says on the data channel once it opens, and what it heard.
     says: &'static str,
     heard: Option<String>,
@@ -56,6 +67,10 @@ impl<'a> Peer<'a> {
             pending: None,
             described: false,
             early: VecDeque::new(),
+            trickled: false,
+            sharing: None,
+            remote_screen: None,
+            added: Vec::new(),
             says,
             heard: None,
         }
@@ -76,6 +91,9 @@ impl<'a> Peer<'a> {
     /// Gathers this peer's one host candidate and trickles it through chatd, after the SDP
     /// that went without candidates.
     async fn trickle(&mut self) {
+        if std::mem::replace(&mut self.trickled, true) {
+            return;
+        }
         let candidate = Candidate::host(self.local, "udp").expect("host candidate");
         let added = self
             .rtc
@@ -119,6 +137,10 @@ impl<'a> Peer<'a> {
                     let text = String::from_utf8(data.data).expect("UTF-8 text");
                     self.heard = Some(text);
                 }
+                Output::Event(Event::MediaAdded(media)) => {
+                    assert_eq!(media.kind, MediaKind::Video);
+                    self.added.push(media.mid.to_string());
+                }
                 Output::Event(_) => {}
             }
         }
@@ -150,8 +172,10 @@ impl<'a> Peer<'a> {
                 self.drain();
                 self.described();
             }
-            // No screen is shared in this call; empty candidates only mark the end.
-            Signal::ScreenShare(_) => {}
+            Signal::ScreenShare(share) => {
+                assert!(share.sharing, "{share:?}");
+                self.remote_screen = Some(share.mid);
+            }
             Signal::Candidate(c) if c.candidate.is_empty() => {}
             Signal::Candidate(c) => {
                 let candidate = Candidate::from_sdp_string(&c.candidate).expect("candidate parses");
@@ -165,9 +189,40 @@ impl<'a> Peer<'a> {
         }
     }
 
-    /// Runs the peer until both peers heard each other (`done` counts the peers that did).
-    async fn run(mut self, role: Role, done: watch::Sender<usize>) -> String {
-        if let Role::Caller = role {
+    /// The caller shares its screen: a new offer with a send-only video track, then the
+    /// `screen_share` signal with that track's mid.
+    async fn share_screen(&mut self) {
+        let mut change = self.rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = change.apply().expect("a renegotiation offer");
+        self.pending = Some(pending);
+        self.drain();
+        self.signal(Signal::Offer(offer.to_sdp_string())).await;
+        let mid = mid.to_string();
+        self.signal(Signal::ScreenShare(pb::ScreenShare {
+            sharing: true,
+            mid: mid.clone(),
+        }))
+        .await;
+        self.sharing = Some(mid);
+    }
+
+    /// Whether this peer got all it waits for: the other's message, then for the caller the
+    /// answer to its renegotiation, for the callee the shared screen's track added by its stack.
+    fn finished(&self, role: Role) -> bool {
+        self.heard.is_some()
+            && match role {
+                Role::Caller => self.sharing.is_some() && self.pending.is_none(),
+                Role::Callee => self
+                    .remote_screen
+                    .as_ref()
+                    .is_some_and(|mid| self.added.contains(mid)),
+            }
+    }
+
+    /// Runs the peer until both peers got what they wait for (`done` counts those that did).
+    async fn run(mut self, role: Role, done: watch::Sender<usize>) -> Peer<'a> {
+        if role == Role::Caller {
             let mut change = self.rtc.sdp_api();
             change.add_channel("chat".into());
             let (offer, pending) = change.apply().expect("an offer");
@@ -181,12 +236,17 @@ impl<'a> Peer<'a> {
         let mut counted = false;
         loop {
             let at = self.drain();
-            if let (Some(_), false) = (&self.heard, counted) {
+            // The data channel carried both messages: the caller renegotiates in the active call.
+            if role == Role::Caller && self.heard.is_some() && self.sharing.is_none() {
+                self.share_screen().await;
+                continue;
+            }
+            if self.finished(role) && !counted {
                 counted = true;
                 done.send_modify(|n| *n += 1);
             }
             if *finished.borrow_and_update() == 2 {
-                return self.heard.take().expect("heard");
+                return self;
             }
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => {
@@ -212,7 +272,7 @@ impl<'a> Peer<'a> {
 }
 
 #[tokio::test]
-async fn two_webrtc_peers_signal_through_chatd_and_talk_on_a_data_channel() {
+async fn two_webrtc_peers_signal_through_chatd_talk_on_a_data_channel_and_share_a_screen() {
     str0m::crypto::from_feature_flags().install_process_default();
     let server = start().await;
     let (alice, bob, chat) = pair(&server).await;
@@ -252,9 +312,12 @@ async fn two_webrtc_peers_signal_through_chatd_and_talk_on_a_data_channel() {
             callee.run(Role::Callee, done.clone())
         )
     };
-    let (alice_heard, bob_heard) = tokio::time::timeout(WAIT, talk)
+    let (caller, callee) = tokio::time::timeout(WAIT, talk)
         .await
-        .expect("the peers connect and talk within the wait");
-    assert_eq!(alice_heard, "hello from bob");
-    assert_eq!(bob_heard, "hello from alice");
+        .expect("the peers connect, talk and renegotiate within the wait");
+    assert_eq!(caller.heard.as_deref(), Some("hello from bob"));
+    assert_eq!(callee.heard.as_deref(), Some("hello from alice"));
+    // The track Alice said she shares is the one the renegotiation added on Bob's side.
+    assert_eq!(callee.remote_screen, caller.sharing);
+    assert_eq!(callee.added, caller.sharing.into_iter().collect::<Vec<_>>());
 }

@@ -168,6 +168,8 @@ pub enum Scope {
     Typing,
     /// Uploads begun, per user.
     Upload,
+    /// Call signals (`send_call_signal`), per call and sending user.
+    CallSignal,
 }
 
 impl Scope {
@@ -183,6 +185,7 @@ impl Scope {
             Scope::PasswordChange => "password_change",
             Scope::Typing => "typing",
             Scope::Upload => "upload",
+            Scope::CallSignal => "call_signal",
         }
     }
 }
@@ -206,6 +209,8 @@ pub struct LimitRates {
     pub typing: Rate,
     /// Uploads begun per user.
     pub upload: Rate,
+    /// Call signals per call and sending user.
+    pub call_signal: Rate,
 }
 
 impl Default for LimitRates {
@@ -224,6 +229,7 @@ impl Default for LimitRates {
             login_address: rate(20, 1, 5),
             typing: rate(1, 1, 2),
             upload: rate(30, 1, 2),
+            call_signal: rate(200, 50, 1),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! What the end-to-end suites, the benches and the fuzz targets reach inside chatd (the
 //! `testing` feature): the store conformance suite and the store stack of a node to run it
-//! through, the decoders of the paging cursors clients send back, and delivery's pieces for the
+//! through, the decoders of the paging cursors clients send back, the TURN credentials of a user at a
+//! given expiry (to hand coturn expired ones), and delivery's pieces for the
 //! benches ([`delivery`]). A running server's hooks are methods of
 //! [`Daemon`](crate::daemon::Daemon) under the same feature.
 
+pub use crate::calls::turn::{TurnSecret, credentials as turn_credentials};
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};
 pub use crate::delivery::outbox::CONNECTION_QUEUE;

@@ -3,7 +3,8 @@
 //! [`CallPhase`]: incoming, outgoing, active or ended, and whether this device takes part. A
 //! user interface rings on [`CallPhase::Incoming`] and stops when the phase moves on; a media
 //! client drives its WebRTC stack from an active call that is [`here`](CallView::here), with the
-//! SDK's `send_call_signal` and the `CallSignal` events.
+//! SDK's `send_call_signal` and the `CallSignal` events; [`CallTracker::on_signal`] follows
+//! the other device's screen sharing (chat/1.3), which a renegotiation brings as a new track.
 //!
 //! Answers and events travel on different streams (spec 7.6), so they may arrive in any order:
 //! a call only moves forward (ringing, active, ended), and what arrives late is ignored.
@@ -36,6 +37,9 @@ pub struct CallView {
     /// True when this device takes part: it started the call, or accepted it. An active call
     /// that is not `here` was answered on another device of this user.
     pub here: bool,
+    /// While the other device taking part shares its screen: the SDP media id of that track
+    /// (empty when it did not say).
+    pub remote_screen: Option<String>,
 }
 
 /// Every call of this user that this device heard of.
@@ -116,6 +120,25 @@ impl CallTracker {
         ended
     }
 
+    /// A `call_signal` event: a screen-share change of the other device is applied to its
+    /// active call, which is returned when it changed. Other signals (offers, answers,
+    /// candidates) go to the WebRTC stack and change nothing here.
+    pub fn on_signal(&mut self, signal: &pb::CallSignal) -> Option<&CallView> {
+        let Some(pb::call_signal::Kind::ScreenShare(share)) = &signal.kind else {
+            return None;
+        };
+        let view = self.calls.get_mut(&signal.call_id)?;
+        if view.phase != CallPhase::Active || !view.here || signal.from_user_id == self.me {
+            return None;
+        }
+        let screen = share.sharing.then(|| share.mid.clone());
+        if view.remote_screen == screen {
+            return None;
+        }
+        view.remote_screen = screen;
+        Some(view)
+    }
+
     /// Forgets ended calls.
     pub fn forget_ended(&mut self) {
         self.calls
@@ -132,6 +155,7 @@ impl CallTracker {
                 call,
                 phase,
                 here: mine,
+                remote_screen: None,
             })),
             Entry::Occupied(e) => {
                 let view = e.into_mut();
@@ -142,6 +166,10 @@ impl CallTracker {
                 }
                 view.here |= mine;
                 if newer {
+                    // Sharing belongs to the active call: it ends with it.
+                    if matches!(phase, CallPhase::Ended(_)) {
+                        view.remote_screen = None;
+                    }
                     view.call = call;
                     view.phase = phase;
                 }
@@ -248,6 +276,41 @@ mod tests {
         let mut odd = ringing();
         odd.state = 42;
         assert!(CallTracker::new(BOB).on_event(odd).is_none());
+    }
+
+    fn share(sharing: bool, from: u64) -> pb::CallSignal {
+        pb::CallSignal {
+            call_id: 9,
+            from_user_id: from,
+            kind: Some(pb::call_signal::Kind::ScreenShare(pb::ScreenShare {
+                sharing,
+                mid: if sharing { "2".into() } else { String::new() },
+            })),
+        }
+    }
+
+    #[test]
+    fn the_other_device_shares_its_screen_during_the_active_call_only() {
+        let mut t = CallTracker::new(ALICE);
+        t.started(ringing());
+        // Not active yet: nothing to share in.
+        assert!(t.on_signal(&share(true, BOB)).is_none());
+        t.on_event(active());
+        let v = t.on_signal(&share(true, BOB)).expect("sharing starts");
+        assert_eq!(v.remote_screen.as_deref(), Some("2"));
+        assert!(t.on_signal(&share(true, BOB)).is_none(), "no change");
+        let v = t.on_signal(&share(false, BOB)).expect("sharing stops");
+        assert_eq!(v.remote_screen, None);
+        t.on_signal(&share(true, BOB));
+        t.on_event(ended(pb::CallEndReason::HungUp));
+        assert_eq!(t.get(9).and_then(|v| v.remote_screen.clone()), None);
+        // Other signals are the WebRTC stack's.
+        let offer = pb::CallSignal {
+            call_id: 9,
+            from_user_id: BOB,
+            kind: Some(pb::call_signal::Kind::Offer("v=0".into())),
+        };
+        assert!(CallTracker::new(ALICE).on_signal(&offer).is_none());
     }
 
     #[test]

@@ -13,16 +13,19 @@ pub enum Capability {
     Files,
     /// Voice and video call signaling and ICE servers (chat/1.2, protocol.md section 14).
     Calls,
+    /// Screen-share signals in calls (chat/1.3, protocol.md 14.3); needs `calls`.
+    ScreenShare,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
         Capability::Calls,
+        Capability::ScreenShare,
     ];
 
     /// The name on the wire.
@@ -32,6 +35,7 @@ impl Capability {
             Capability::Redirect => "redirect",
             Capability::Files => "files",
             Capability::Calls => "calls",
+            Capability::ScreenShare => "screen_share",
         }
     }
 

@@ -262,6 +262,7 @@ round_trips!(
     EndCall,
     CallSignal,
     IceCandidate,
+    ScreenShare,
     CallEnded,
     GetIceServers,
     IceServers,

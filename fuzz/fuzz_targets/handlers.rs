@@ -43,6 +43,7 @@ const LIMITS: &[&str] = &[
     "--limit-login-address=1000000/s burst 1000000",
     "--limit-typing=1000000/s burst 1000000",
     "--limit-upload=1000000/s burst 1000000",
+    "--limit-call-signal=1000000/s burst 1000000",
 ];
 /// The most a response stream may carry: one frame, or a download's frame and its bytes.
 const MAX_STREAM_BYTES: usize = 64 << 20;

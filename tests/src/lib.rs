@@ -1,5 +1,5 @@
 //! End-to-end test support: real chatd servers (in-process or as processes), launchers for the
-//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx), and SDK clients.
+//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx, coturn), and SDK clients.
 //! Every server runs on free loopback ports in a temporary directory and is stopped with its
 //! whole process group when dropped.
 //!
@@ -8,7 +8,7 @@
 //! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection, and
 //!   a raw session that signs in and collects events without the SDK's redirects and retries;
 //!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
-//! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`]: one launcher each.
+//! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`], [`turn`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
@@ -36,4 +36,5 @@ pub mod server;
 pub mod tmux;
 pub mod tools;
 pub mod traffic;
+pub mod turn;
 pub mod users;

@@ -22,6 +22,7 @@ pub const GENEROUS_LIMITS: &[&str] = &[
     "--limit-login-address=100000/s burst 100000",
     "--limit-typing=100000/s burst 100000",
     "--limit-upload=100000/s burst 100000",
+    "--limit-call-signal=100000/s burst 100000",
 ];
 
 /// A running in-process chatd.

@@ -68,6 +68,16 @@ pub fn systemd_analyze() -> PathBuf {
     tool("CHAT_TEST_SYSTEMD_ANALYZE", "systemd-analyze")
 }
 
+/// coturn's `turnserver`.
+pub fn turnserver() -> PathBuf {
+    tool("CHAT_TEST_TURNSERVER", "turnserver")
+}
+
+/// coturn's `turnutils_uclient`.
+pub fn turnutils_uclient() -> PathBuf {
+    tool("CHAT_TEST_TURNUTILS_UCLIENT", "turnutils_uclient")
+}
+
 /// The `chatd` binary of this workspace (built by `cargo test --workspace`; built on demand
 /// otherwise). `CHAT_TEST_CHATD` overrides it.
 pub fn chatd_binary() -> PathBuf {

@@ -1,6 +1,7 @@
 //! Installs the real servers and tools the end-to-end suites use: Debian's redis-server, nginx,
-//! postgresql (for FerretDB's PostgreSQL handler) and tmux (chat-tui's end-to-end tests drive it
-//! in tmux panes), and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module
+//! postgresql (for FerretDB's PostgreSQL handler), tmux (chat-tui's end-to-end tests drive it
+//! in tmux panes) and coturn (the TURN server the calls suite checks chatd's credentials with),
+//! and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module
 //! source.
 //!
 //! Each tool is looked up first and installed only when missing, so the step is fast on a machine
@@ -87,6 +88,10 @@ pub struct Tools {
     pub tmux: PathBuf,
     /// `systemd-analyze`.
     pub systemd_analyze: PathBuf,
+    /// coturn's `turnserver`.
+    pub turnserver: PathBuf,
+    /// coturn's `turnutils_uclient` (a TURN client that allocates and relays).
+    pub turnutils_uclient: PathBuf,
 }
 
 impl Tools {
@@ -100,6 +105,8 @@ impl Tools {
             ("CHAT_TEST_PG_BIN", &self.postgres_bin),
             ("CHAT_TEST_TMUX", &self.tmux),
             ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
+            ("CHAT_TEST_TURNSERVER", &self.turnserver),
+            ("CHAT_TEST_TURNUTILS_UCLIENT", &self.turnutils_uclient),
         ]
     }
 
@@ -342,6 +349,9 @@ pub fn ensure() -> anyhow::Result<Tools> {
     if which("systemd-analyze").is_none() {
         missing.push("systemd");
     }
+    if which("turnserver").is_none() || which("turnutils_uclient").is_none() {
+        missing.push("coturn");
+    }
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
@@ -356,5 +366,7 @@ pub fn ensure() -> anyhow::Result<Tools> {
         postgres_bin: ensure_postgres()?,
         tmux: find("tmux")?,
         systemd_analyze: find("systemd-analyze")?,
+        turnserver: find("turnserver")?,
+        turnutils_uclient: find("turnutils_uclient")?,
     })
 }

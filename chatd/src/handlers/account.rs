@@ -44,7 +44,7 @@ pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
 }
 
 /// RATE_LIMITED, counted in the metrics.
-fn throttled(ctx: &ConnCtx, limited: crate::limits::keyed::RateLimited) -> ApiError {
+pub(super) fn throttled(ctx: &ConnCtx, limited: crate::limits::keyed::RateLimited) -> ApiError {
     ctx.state.metrics.rate_limited(limited.scope);
     limited.into()
 }

@@ -14,7 +14,7 @@ use crate::state::now_ms;
 
 /// Longest SDP offer or answer, in bytes (spec 10).
 const MAX_SDP_BYTES: usize = 65_536;
-/// Longest ICE candidate field, in bytes (spec 10).
+/// Longest ICE candidate field, and longest screen-share `mid`, in bytes (spec 10).
 const MAX_CANDIDATE_BYTES: usize = 1024;
 
 /// The caller's device, unless the connection did not negotiate `calls` (FAILED_PRECONDITION).
@@ -105,39 +105,59 @@ pub async fn end_call(ctx: &ConnCtx, req: pb::EndCall) -> ApiResult<Answer> {
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Relays an SDP offer or answer, or an ICE candidate, verbatim to the other device taking part.
-pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResult<Answer> {
-    let me = device(ctx)?;
-    match &req.kind {
-        None => {
-            return Err(ApiError::invalid(
-                "send_call_signal.kind",
-                "no offer, answer or candidate",
-            ));
+/// Checks a signal's kind and sizes (spec 9.9, 10); the server parses nothing else of it.
+fn check_signal(ctx: &ConnCtx, kind: Option<&pb::call_signal::Kind>) -> ApiResult<()> {
+    use pb::call_signal::Kind;
+    match kind {
+        None => Err(ApiError::invalid(
+            "send_call_signal.kind",
+            "no offer, answer, candidate or screen_share",
+        )),
+        Some(Kind::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            Err(too_large("send_call_signal.offer", "SDP over 64 KiB"))
         }
-        Some(pb::call_signal::Kind::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
-            return Err(too_large("send_call_signal.offer", "SDP over 64 KiB"));
+        Some(Kind::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            Err(too_large("send_call_signal.answer", "SDP over 64 KiB"))
         }
-        Some(pb::call_signal::Kind::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
-            return Err(too_large("send_call_signal.answer", "SDP over 64 KiB"));
-        }
-        Some(pb::call_signal::Kind::Candidate(c))
+        Some(Kind::Candidate(c))
             if [&c.candidate, &c.sdp_mid, &c.username_fragment]
                 .iter()
                 .any(|f| f.len() > MAX_CANDIDATE_BYTES) =>
         {
-            return Err(too_large(
+            Err(too_large(
                 "send_call_signal.candidate",
                 "a candidate field over 1024 bytes",
-            ));
+            ))
         }
-        Some(_) => {}
+        Some(Kind::ScreenShare(_)) if !ctx.has_capability(Capability::ScreenShare) => {
+            Err(ApiError::precondition(
+                "the capability screen_share was not negotiated on this connection",
+            ))
+        }
+        Some(Kind::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => Err(too_large(
+            "send_call_signal.screen_share",
+            "a mid over 1024 bytes",
+        )),
+        Some(_) => Ok(()),
     }
+}
+
+/// Relays an SDP offer or answer (the first ones or a renegotiation), an ICE candidate or a
+/// screen-share change verbatim to the other device taking part.
+pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResult<Answer> {
+    let me = device(ctx)?;
+    check_signal(ctx, req.kind.as_ref())?;
     let peer = ctx
         .state
         .calls
         .with_book(|b| b.peer(req.call_id, me))
         .map_err(refused)?;
+    // Charged only to a device taking part, so nobody else can use up a call's budget.
+    ctx.state
+        .limits
+        .check_call_signal(req.call_id, me.user_id)
+        .await
+        .map_err(|limited| super::account::throttled(ctx, limited))?;
     req.from_user_id = me.user_id;
     let event = pb::Event {
         kind: Some(pb::event::Kind::CallSignal(req)),

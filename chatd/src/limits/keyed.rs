@@ -154,6 +154,7 @@ pub struct RateLimits {
     password_change: Mutex<KeyedLimiter<u64>>,
     typing: Mutex<KeyedLimiter<(u64, u64)>>,
     upload: Mutex<KeyedLimiter<u64>>,
+    call_signal: Mutex<KeyedLimiter<(u64, u64)>>,
 }
 
 fn check<K: Hash + Eq + Clone>(
@@ -186,6 +187,7 @@ impl RateLimits {
             password_change: Mutex::new(KeyedLimiter::new(rates.login_account_address, max_keys)),
             typing: Mutex::new(KeyedLimiter::new(rates.typing, max_keys)),
             upload: Mutex::new(KeyedLimiter::new(rates.upload, max_keys)),
+            call_signal: Mutex::new(KeyedLimiter::new(rates.call_signal, max_keys)),
         }
     }
 
@@ -252,6 +254,21 @@ impl RateLimits {
     /// One upload begun by `user_id`.
     pub fn check_upload(&self, user_id: u64, now: Instant) -> Result<(), RateLimited> {
         check(&self.upload, Scope::Upload, &user_id, now)
+    }
+
+    /// One signal by `user_id` on call `call_id`.
+    pub fn check_call_signal(
+        &self,
+        call_id: u64,
+        user_id: u64,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        check(
+            &self.call_signal,
+            Scope::CallSignal,
+            &(call_id, user_id),
+            now,
+        )
     }
 }
 

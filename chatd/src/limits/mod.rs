@@ -195,4 +195,15 @@ impl Limits {
         )
         .await
     }
+
+    /// One signal by `user_id` on call `call_id`.
+    pub async fn check_call_signal(&self, call_id: u64, user_id: u64) -> Result<(), RateLimited> {
+        self.check(
+            Scope::CallSignal,
+            self.rates.call_signal,
+            || format!("{call_id}:{user_id}"),
+            |l| l.check_call_signal(call_id, user_id, Instant::now()),
+        )
+        .await
+    }
 }

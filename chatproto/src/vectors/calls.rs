@@ -1,4 +1,4 @@
-//! The vectors of calls (capability `calls`, chat/1.2): Alice calls Bob in their private chat,
+//! The vectors of calls (capability `calls`, chat/1.2, and `screen_share`, chat/1.3): Alice calls Bob in their private chat,
 //! Bob answers on one device, the two devices exchange an offer, an answer and candidates, and
 //! Alice hangs up after 95 s; the chat's history records the call.
 
@@ -106,6 +106,21 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.send_call_signal.screen_share",
+            Some("chat/1.3: Alice starts sharing her screen, the track of mid 1 in her new offer"),
+            request(
+                76,
+                Rq::SendCallSignal(pb::CallSignal {
+                    call_id: CALL,
+                    from_user_id: 0,
+                    kind: Some(pb::call_signal::Kind::ScreenShare(pb::ScreenShare {
+                        sharing: true,
+                        mid: "1".into(),
+                    })),
+                }),
+            ),
+        ),
+        (
             "request.get_ice_servers",
             None,
             request(75, Rq::GetIceServers(pb::GetIceServers {})),
@@ -201,6 +216,18 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
                 kind: Some(pb::call_signal::Kind::Answer(
                     OFFER.replace("a=setup:actpass", "a=setup:active"),
                 )),
+            })),
+        ),
+        (
+            "event.call_signal.screen_share",
+            Some("chat/1.3: Alice stopped sharing her screen, relayed to Bob's device"),
+            event(Ev::CallSignal(pb::CallSignal {
+                call_id: CALL,
+                from_user_id: ALICE,
+                kind: Some(pb::call_signal::Kind::ScreenShare(pb::ScreenShare {
+                    sharing: false,
+                    mid: String::new(),
+                })),
             })),
         ),
         (

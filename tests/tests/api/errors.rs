@@ -389,6 +389,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
         "--limit-login-account=1/m burst 3",
         "--limit-login-account-address=1/m burst 3",
         "--limit-upload=1/m burst 8",
+        "--limit-call-signal=1/m burst 3",
     ])
     .await;
     let anon = Client::connect(config(&server)).await.expect("connect");
@@ -750,6 +751,31 @@ async fn every_request_gets_the_errors_section_9_lists() {
         Some(E::RateLimited) => limited("begin_upload"),
         other => wrong.push(format!(
             "begin_upload (uploads per user spent): got {other:?}"
+        )),
+    }
+    // Signals on an active call, until the call's budget for the sender is spent.
+    let active = alice
+        .start_call(pb::StartCall {
+            chat_id: f.private,
+            video: false,
+        })
+        .await
+        .expect("start a call")
+        .call_id;
+    bob.accept_call(pb::AcceptCall { call_id: active })
+        .await
+        .expect("accept the call");
+    let mut outcome = None;
+    for _ in 0..10 {
+        if let Err(e) = send(&alice, Kind::SendCallSignal(offer(active, 10))).await {
+            outcome = e.code();
+            break;
+        }
+    }
+    match outcome {
+        Some(E::RateLimited) => limited("send_call_signal"),
+        other => wrong.push(format!(
+            "send_call_signal (signals per call spent): got {other:?}"
         )),
     }
 

@@ -415,6 +415,17 @@ pub struct Settings {
     )]
     pub limit_upload: Rate,
 
+    /// Call signals (offers, answers, ICE candidates, screen-share changes) per call and user
+    #[arg(
+        long,
+        env = "CHATD_LIMIT_CALL_SIGNAL",
+        value_name = "RATE",
+        value_parser = parse_rate,
+        default_value = "50/s burst 200",
+        help_heading = "Rate limits ([limits] table in the file)"
+    )]
+    pub limit_call_signal: Rate,
+
     /// Largest file a user may upload (announced as Limits.max_file_bytes)
     #[arg(
         long,

@@ -325,6 +325,7 @@ impl Config {
             login_address: s.limit_login_address,
             typing: s.limit_typing,
             upload: s.limit_upload,
+            call_signal: s.limit_call_signal,
         }
     }
 

@@ -135,6 +135,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--limit-login-address", "CHATD_LIMIT_LOGIN_ADDRESS", "limits.login_address", Str, ["1/m burst 1", "2/m burst 2", "3/m burst 3"], |c| c.limits().login_address.to_string()),
         ("--limit-typing", "CHATD_LIMIT_TYPING", "limits.typing", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().typing.to_string()),
         ("--limit-upload", "CHATD_LIMIT_UPLOAD", "limits.upload", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().upload.to_string()),
+        ("--limit-call-signal", "CHATD_LIMIT_CALL_SIGNAL", "limits.call_signal", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().call_signal.to_string()),
         ("--max-file-size", "CHATD_MAX_FILE_SIZE", "max_file_size", Str, ["1024", "2048", "4096"], |c| c.files().max_file_bytes.to_string()),
         ("--upload-quota", "CHATD_UPLOAD_QUOTA", "upload_quota", Str, ["1024", "2048", "4096"], |c| c.files().upload_quota_bytes.to_string()),
         ("--file-gc-grace", "CHATD_FILE_GC_GRACE", "file_gc_grace", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.files().gc_grace)),

@@ -322,20 +322,11 @@ pub enum Slash {
     Quit,
 }
 
-/// A duration like `30m`, `8h`, `1d`, `2w`, in milliseconds.
+/// A positive duration like `30m`, `8h`, `1d`, `2w` (the syntax of every binary,
+/// `chat_cli::duration`), in milliseconds.
 pub fn parse_duration(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = number.parse().ok().filter(|&n| n > 0)?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(unit_ms)
+    let parsed = chat_cli::duration::parse(text).ok()?;
+    i64::try_from(parsed.as_millis()).ok().filter(|&ms| ms > 0)
 }
 
 fn user(arg: &str) -> Result<UserRef, String> {

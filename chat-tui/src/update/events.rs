@@ -323,6 +323,8 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
         }
         // chat-tui has no call prompt yet: it neither rings nor takes part in calls.
         ClientEvent::Call(_) | ClientEvent::CallSignal(_) => {}
+        // chat-tui shows no notification center yet.
+        ClientEvent::Notification(_) | ClientEvent::NotificationsUpdated(_) => {}
         ClientEvent::GoAway(g) => {
             model.notify(
                 Level::Info,

@@ -21,6 +21,7 @@ mod membership;
 mod messages;
 mod moderation;
 mod nodes;
+mod notifications;
 mod operations;
 mod pages;
 mod protocol;

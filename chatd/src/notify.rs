@@ -58,7 +58,11 @@ impl Notifier {
             .map(|&id| (id, pb::NotificationKind::Mention))
             .collect();
         if message.reply_to_seq != 0 {
-            match self.store.message(message.chat_id, message.reply_to_seq).await {
+            match self
+                .store
+                .message(message.chat_id, message.reply_to_seq)
+                .await
+            {
                 Ok(Some(original)) => {
                     recipients.push((original.sender_id, pb::NotificationKind::Reply));
                 }

@@ -62,8 +62,8 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_audit::*, admin_chats::*, admin_nodes::*, calls::*, chats::*,
-        files::*, hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*, sync::*,
-        typing::*, users::*,
+        files::*, hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*,
+        sync::*, typing::*, users::*,
     };
 }
 

@@ -526,8 +526,11 @@ pub trait NotificationStore: Send + Sync {
     /// `query.limit`.
     async fn notifications(&self, query: NotificationQuery) -> StoreResult<Vec<pb::Notification>>;
     /// Marks the user's notifications in `which` read; returns how many were unread.
-    async fn mark_notifications_read(&self, user_id: u64, which: NotificationSet)
-    -> StoreResult<u64>;
+    async fn mark_notifications_read(
+        &self,
+        user_id: u64,
+        which: NotificationSet,
+    ) -> StoreResult<u64>;
     /// Deletes the user's notifications in `which`; returns how many there were.
     async fn delete_notifications(&self, user_id: u64, which: NotificationSet) -> StoreResult<u64>;
     /// How many of the user's notifications are unread.

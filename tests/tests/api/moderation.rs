@@ -7,8 +7,8 @@ use chatproto::pb::ErrorCode as E;
 use chatproto::pb::chat_event::Body;
 
 use crate::support::{
-    User, assert_chat_not_found, assert_code, assert_field, group, history, register,
-    register_admin, start,
+    assert_chat_not_found, assert_code, assert_field, group, history, register, register_admin,
+    start,
 };
 
 fn list(kind: pb::ChatKind, query: &str, member_id: u64) -> pb::AdminListChats {

@@ -266,9 +266,14 @@ async fn marking_read_and_clearing_reach_every_device_and_pages_go_newest_first(
         .await
         .expect("mark");
     assert_eq!(answer.unread_count, 5);
+    // Every connection of the user gets the event, the one that asked too.
     let seen = next_update(&phone).await;
     assert_eq!(seen, answer);
-    assert_eq!((seen.ids.clone(), seen.cleared), (vec![ids[0], ids[1]], false));
+    assert_eq!(next_update(&bob).await, answer);
+    assert_eq!(
+        (seen.ids.clone(), seen.cleared),
+        (vec![ids[0], ids[1]], false)
+    );
     let unread = list(&phone, true).await;
     assert_eq!(unread.notifications.len(), 5);
     assert!(unread.notifications.iter().all(|n| !n.read));
@@ -284,6 +289,7 @@ async fn marking_read_and_clearing_reach_every_device_and_pages_go_newest_first(
         .expect("clear some");
     assert!(cleared.cleared);
     assert_eq!(next_update(&bob).await, cleared);
+    assert_eq!(next_update(&phone).await, cleared);
     assert_eq!(list(&bob, false).await.notifications.len(), 5);
     let read = bob
         .client
@@ -292,6 +298,7 @@ async fn marking_read_and_clearing_reach_every_device_and_pages_go_newest_first(
         .expect("mark all");
     assert_eq!((read.up_to_id, read.unread_count), (ids[0], 0));
     assert_eq!(next_update(&phone).await, read);
+    assert_eq!(next_update(&bob).await, read);
     let synced = phone.client.sync(pb::Sync::default()).await.expect("sync");
     assert_eq!(synced.unread_notifications, 0);
     let gone = bob

@@ -105,7 +105,10 @@ pub async fn notifications_mark_read_and_clear<S: Store + 'static>(s: S) {
         .expect("mark up to");
     assert_eq!(up_to, 2);
     assert_eq!(ids(&s, query(a, true, None, 10)).await, vec![mine[4]]);
-    let listed = s.notifications(query(a, false, None, 10)).await.expect("list");
+    let listed = s
+        .notifications(query(a, false, None, 10))
+        .await
+        .expect("list");
     assert_eq!(
         listed.iter().map(|n| n.read).collect::<Vec<_>>(),
         vec![false, true, true, true, true]
@@ -175,7 +178,9 @@ pub async fn notifications_prefs<S: Store + 'static>(s: S) {
         disabled: true,
         ..Default::default()
     };
-    s.set_notification_prefs(a, off.clone()).await.expect("replace");
+    s.set_notification_prefs(a, off.clone())
+        .await
+        .expect("replace");
     assert_eq!(s.notification_prefs(a).await.expect("prefs"), Some(off));
     assert_not_found(s.set_notification_prefs(999_999, prefs).await, "user");
 }

@@ -87,7 +87,6 @@
 mod admins;
 mod appends;
 mod audit;
-mod notifications;
 mod chat_lists;
 mod chats;
 mod counters;
@@ -98,6 +97,7 @@ mod files;
 mod indexes;
 mod locks;
 mod messages;
+mod notifications;
 mod overview;
 mod pending;
 mod relations;

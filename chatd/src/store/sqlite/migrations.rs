@@ -13,7 +13,13 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_FILES, V3_BLOCKS_BY_TARGET, V4_AUDIT, V5_NOTIFICATIONS];
+pub(super) const MIGRATIONS: &[&str] = &[
+    V1_INITIAL,
+    V2_FILES,
+    V3_BLOCKS_BY_TARGET,
+    V4_AUDIT,
+    V5_NOTIFICATIONS,
+];
 
 /// The schema version this code writes and understands.
 pub(super) fn latest_version() -> u32 {

@@ -36,7 +36,7 @@ pub async fn list_notifications(ctx: &ConnCtx, req: pb::ListNotifications) -> Ap
             limit: limit + 1,
         })
         .await?;
-    let page = Page::fill(limit, found.into_iter())?;
+    let page = Page::fill(limit, found)?;
     let next_cursor = match page.items().last() {
         Some(last) if page.more() => IdList::Notifications.encode(last.id),
         _ => String::new(),
@@ -99,10 +99,7 @@ pub async fn set_notification_prefs(
 ) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let prefs = valid_prefs(req.prefs.unwrap_or_default())?;
-    ctx.state
-        .store
-        .set_notification_prefs(me, prefs.clone())
-        .await?;
+    ctx.state.store.set_notification_prefs(me, prefs).await?;
     Ok(Answer::NotificationPrefs(prefs))
 }
 

@@ -338,9 +338,7 @@ async fn preferences_round_trip_and_do_not_disturb_makes_notifications_silent() 
     };
     let set = bob
         .client
-        .set_notification_prefs(pb::SetNotificationPrefs {
-            prefs: Some(prefs.clone()),
-        })
+        .set_notification_prefs(pb::SetNotificationPrefs { prefs: Some(prefs) })
         .await
         .expect("set");
     assert_eq!(set, prefs);

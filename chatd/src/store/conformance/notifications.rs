@@ -11,7 +11,7 @@ fn mention(chat_id: u64, seq: u64, actor_id: u64) -> pb::Notification {
         actor_id,
         created_at_ms: T0,
         read: false,
-        silent: seq % 2 == 0,
+        silent: seq.is_multiple_of(2),
         preview: format!("@you in {seq}"),
     }
 }
@@ -167,20 +167,13 @@ pub async fn notifications_prefs<S: Store + 'static>(s: S) {
         email_digest_minutes: 60,
         webhook: false,
     };
-    s.set_notification_prefs(a, prefs.clone())
-        .await
-        .expect("set");
-    assert_eq!(
-        s.notification_prefs(a).await.expect("prefs"),
-        Some(prefs.clone())
-    );
+    s.set_notification_prefs(a, prefs).await.expect("set");
+    assert_eq!(s.notification_prefs(a).await.expect("prefs"), Some(prefs));
     let off = pb::NotificationPrefs {
         disabled: true,
         ..Default::default()
     };
-    s.set_notification_prefs(a, off.clone())
-        .await
-        .expect("replace");
+    s.set_notification_prefs(a, off).await.expect("replace");
     assert_eq!(s.notification_prefs(a).await.expect("prefs"), Some(off));
     assert_not_found(s.set_notification_prefs(999_999, prefs).await, "user");
 }

@@ -204,7 +204,7 @@ impl NotificationStore for MongoStore {
         user_id: u64,
         prefs: pb::NotificationPrefs,
     ) -> StoreResult<()> {
-        if !self.user(user_id).await?.is_some_and(|u| !u.deleted) {
+        if self.user(user_id).await?.is_none_or(|u| u.deleted) {
             return Err(StoreError::NotFound("user"));
         }
         self.deadline(async {

@@ -95,6 +95,8 @@ async fn a_mention_is_notified_live_and_listed() {
     let live = next_notification(&bob).await;
     assert_eq!((live.kind(), live.message_seq), (K::Reply, reply.seq));
     // Carol was neither mentioned nor replied to: only her addition is listed.
+    let added = next_notification(&carol).await;
+    assert_eq!(added.kind(), K::AddedToChat);
     assert_eq!(kinds(&list(&carol, false).await), vec![K::AddedToChat]);
     assert_eq!(kinds(&list(&alice, false).await), Vec::<K>::new());
 }

@@ -1,13 +1,13 @@
 //! The notification center (spec section 15): notifications recorded where mentions, replies,
 //! private messages to offline users and additions to chats happen, sent live and listed;
 //! muted chats and preferences; the unread count in `sync`; marking read and clearing seen by
-//! the user's other devices; paging.
+//! the user's other devices; paging; a missed call.
 
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::NotificationKind as K;
 
-use crate::support::{User, device, group, pair, register, start, text};
+use crate::support::{User, device, group, pair, register, start, start_with, text};
 
 /// The next `notification` event of `user`.
 async fn next_notification(user: &User) -> pb::Notification {
@@ -373,4 +373,47 @@ async fn preferences_round_trip_and_do_not_disturb_makes_notifications_silent() 
     assert!(answer.seq > 0);
     // The sends were answered after their notifications were decided: none was recorded.
     assert_eq!(kinds(&list(&bob, false).await), vec![K::AddedToChat]);
+}
+
+#[tokio::test]
+async fn the_callee_of_a_missed_call_is_notified() {
+    let server = start_with(&["--call-ring-timeout", "1s"]).await;
+    let (alice, bob, chat) = pair(&server).await;
+    alice
+        .client
+        .start_call(pb::StartCall {
+            chat_id: chat,
+            video: false,
+        })
+        .await
+        .expect("start call");
+    let n = next_notification(&bob).await;
+    assert_eq!(
+        (n.kind(), n.chat_id, n.actor_id),
+        (K::MissedCall, chat, alice.id)
+    );
+    let (event, _) = bob
+        .chat_event(chat, |b| match b {
+            pb::chat_event::Body::CallEnded(c) => Some(*c),
+            _ => None,
+        })
+        .await;
+    assert_eq!(n.message_seq, event.seq);
+    // The caller is not notified of their own call.
+    assert!(list(&alice, false).await.notifications.is_empty());
+}
+
+#[tokio::test]
+async fn only_the_newest_notifications_are_kept() {
+    let server = start_with(&["--notifications-kept", "2"]).await;
+    let (alice, bob, chat) = pair(&server).await;
+    let mut seqs = Vec::new();
+    for i in 0..3 {
+        seqs.push(alice.send(chat, &format!("@bob {i}")).await.seq);
+        next_notification(&bob).await;
+    }
+    let listed = list(&bob, false).await;
+    let kept: Vec<u64> = listed.notifications.iter().map(|n| n.message_seq).collect();
+    assert_eq!(kept, vec![seqs[2], seqs[1]]);
+    assert_eq!(listed.unread_count, 2);
 }

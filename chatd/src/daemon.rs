@@ -30,6 +30,7 @@ use crate::files::urls::UrlSigner;
 use crate::limits::Limits;
 use crate::limits::keyed::DEFAULT_MAX_KEYS;
 use crate::limits::shared::SharedLimiter;
+use crate::notify::Notifier;
 use crate::ops::admin_http::AdminState;
 use crate::ops::config::{Config, Storage};
 use crate::ops::datadir::{DB_FILE, DataDir, DataDirError, DataDirOptions};
@@ -236,6 +237,7 @@ impl Daemon {
         };
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
+        let notifier = Notifier::new(store.clone(), delivery.clone(), s.notifications_kept);
         let calls = CallService::new(
             s.call_ring_timeout,
             IceSettings {
@@ -247,6 +249,7 @@ impl Daemon {
             },
             store.clone(),
             delivery.clone(),
+            notifier.clone(),
         );
         calls.start();
         let state = Arc::new(AppState {
@@ -272,6 +275,7 @@ impl Daemon {
             files,
             node: Arc::new(NodeControl::new()),
             calls,
+            notifier,
         });
 
         let server_config = crate::server::endpoint::server_config(

@@ -41,6 +41,7 @@ mod error;
 mod files;
 mod handlers;
 mod limits;
+mod notify;
 pub mod ops;
 mod rate;
 mod resilience;

@@ -61,6 +61,8 @@ pub struct AppState {
     pub node: Arc<NodeControl>,
     /// The calls of this node (capability `calls`).
     pub calls: Arc<crate::calls::service::CallService>,
+    /// Records notifications where things happen and sends them live (protocol.md section 15).
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl std::fmt::Debug for AppState {

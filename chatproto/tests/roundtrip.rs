@@ -255,6 +255,18 @@ round_trips!(
     AdminListAudit,
     AuditLog,
     AuditEntry,
+    // Notifications.
+    ListNotifications,
+    NotificationList,
+    Notification,
+    MarkNotificationsRead,
+    MarkAllNotificationsRead,
+    ClearNotifications,
+    NotificationsUpdated,
+    GetNotificationPrefs,
+    SetNotificationPrefs,
+    NotificationPrefs,
+    DoNotDisturb,
     // Calls.
     Call,
     StartCall,

@@ -340,10 +340,14 @@ impl Sim {
                 let delay = self.latency();
                 self.send(delay, Msg::SyncResp { id, heads });
             }
-            Msg::SyncResp { id, heads } => {
-                self.session
-                    .handle_sync_result(id, pb::SyncResult { heads }, now)
-            }
+            Msg::SyncResp { id, heads } => self.session.handle_sync_result(
+                id,
+                pb::SyncResult {
+                    heads,
+                    ..Default::default()
+                },
+                now,
+            ),
             Msg::FetchReq {
                 id,
                 chat_id,

@@ -295,6 +295,7 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
                 pinned,
                 muted_until_ms,
                 archived,
+                mentions_only: None,
             };
             match client.set_chat_state(request).await {
                 Ok(chat) => {

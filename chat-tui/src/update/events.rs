@@ -341,10 +341,11 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
                 view.window.hide(h.seq);
             }
         }
-        // chat-tui has no call prompt yet: it neither rings nor takes part in calls.
         ClientEvent::Call(call) => calls::on_event(model, call, effects),
         // Signaling is for a media stack; chat-tui has none (it only rings and answers).
         ClientEvent::CallSignal(_) => {}
+        // chat-tui shows no notification center yet.
+        ClientEvent::Notification(_) | ClientEvent::NotificationsUpdated(_) => {}
         ClientEvent::GoAway(g) => {
             model.notify(
                 Level::Info,

@@ -13,6 +13,7 @@ use super::machine::{CallBook, Device, Transition};
 use super::turn::TurnSecret;
 use crate::delivery::Delivery;
 use crate::delivery::members::Audience;
+use crate::notify::Notifier;
 use crate::store::Store;
 
 /// The ICE servers clients get (spec 14.5).
@@ -33,6 +34,8 @@ pub struct CallService {
     ice: IceSettings,
     store: Arc<dyn Store>,
     delivery: Arc<Delivery>,
+    /// Tells the callee of a missed call (protocol.md section 15).
+    notifier: Arc<Notifier>,
     /// Wakes the timer when a deadline may have moved earlier.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -53,6 +56,7 @@ impl CallService {
         ice: IceSettings,
         store: Arc<dyn Store>,
         delivery: Arc<Delivery>,
+        notifier: Arc<Notifier>,
     ) -> Arc<Self> {
         Arc::new(CallService {
             book: Mutex::new(CallBook::default()),
@@ -60,6 +64,7 @@ impl CallService {
             ice,
             store,
             delivery,
+            notifier,
             wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -140,6 +145,7 @@ impl CallService {
                     Ok(Some(members)) => Audience::members(members),
                     _ => Audience::users(vec![call.caller_id, call.callee_id]),
                 };
+                self.notifier.call_ended(&event).await;
                 self.delivery.append(event, audience);
             }
             Err(e) => {

@@ -107,6 +107,9 @@ pub async fn create_group(ctx: &ConnCtx, req: pb::CreateGroup) -> ApiResult<Answ
             now_ms: now_ms(),
         })
         .await?;
+    state
+        .notifier
+        .members_added(chat.id, event.seq, me, member_ids.clone());
     let mut recipients = member_ids;
     recipients.push(me);
     state.delivery.append(event, Audience::users(recipients));
@@ -226,7 +229,7 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
     Ok(Answer::Ok(pb::Ok {}))
 }
 
-/// Pins, mutes or archives a chat for the caller; their other connections are told.
+/// Pins, mutes, archives or sets mentions-only on a chat for the caller; their other connections are told.
 pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
@@ -247,7 +250,10 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
         || req
             .muted_until_ms
             .is_some_and(|t| t != current.muted_until_ms)
-        || req.archived.is_some_and(|a| a != current.archived);
+        || req.archived.is_some_and(|a| a != current.archived)
+        || req
+            .mentions_only
+            .is_some_and(|m| m != current.mentions_only);
     if !changes {
         return Ok(Answer::Chat(chat_to_pb(
             &view,
@@ -258,6 +264,7 @@ pub async fn set_chat_state(ctx: &ConnCtx, req: pb::SetChatState) -> ApiResult<A
         pinned: req.pinned,
         muted_until_ms: req.muted_until_ms,
         archived: req.archived,
+        mentions_only: req.mentions_only,
     };
     view.state = state.store.set_user_state(req.chat_id, me, patch).await?;
     let chat = chat_to_pb(&view, &Viewer::load(&*state.store, me).await?);

@@ -1,5 +1,5 @@
 //! Opaque paging cursors for ListChats, SearchMessages, GetMessageEdits and the admin lists
-//! paged by id (chats, members, the audit log).
+//! paged by id (chats, members, the audit log), and ListNotifications.
 //!
 //! A cursor is the position of the previous page's last entry, as URL-safe base64 (no padding) of
 //! a small binary record: a tag byte naming the cursor kind, then fixed-width big-endian fields.
@@ -22,9 +22,10 @@ const TAG_EDITS: u8 = 3;
 const TAG_ADMIN_CHATS: u8 = 4;
 const TAG_ADMIN_MEMBERS: u8 = 5;
 const TAG_ADMIN_AUDIT: u8 = 6;
+const TAG_NOTIFICATIONS: u8 = 7;
 
 /// A list paged by id, continued from the previous page's last id (after it in the lists by
-/// ascending id, before it in the audit log, newest first); each list has a tag of its own, so
+/// ascending id, before it in the audit log and the notifications, newest first); each list has a tag of its own, so
 /// a cursor of one is not taken by another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdList {
@@ -34,6 +35,8 @@ pub enum IdList {
     Members,
     /// `admin_list_audit`: audit entry ids, descending.
     Audit,
+    /// `list_notifications`: notification ids, descending.
+    Notifications,
 }
 
 impl IdList {
@@ -42,6 +45,7 @@ impl IdList {
             IdList::Chats => TAG_ADMIN_CHATS,
             IdList::Members => TAG_ADMIN_MEMBERS,
             IdList::Audit => TAG_ADMIN_AUDIT,
+            IdList::Notifications => TAG_NOTIFICATIONS,
         }
     }
 

@@ -60,6 +60,9 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
         .store
         .add_members(req.chat_id, me, &ids, now_ms())
         .await?;
+    state
+        .notifier
+        .members_added(req.chat_id, event.seq, me, ids.clone());
     state.delivery.append(event, m.audience().and(&ids));
     Ok(Answer::Chat(chat_view(state, req.chat_id, me, true).await?))
 }

@@ -220,6 +220,8 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
     if let Some(event) = outcome.event {
         state.metrics.messages_persisted(1);
         state.delivery.append(event, m.audience());
+        let private = m.kind() == pb::ChatKind::Private;
+        state.notifier.message_sent(private, &outcome.message).await;
     }
     Ok(Answer::Message(outcome.message))
 }

@@ -14,6 +14,8 @@
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
 //! - [`sync`]: Sync and GetChatEvents.
+//! - [`notifications`]: the notification center's requests (list, mark read, clear,
+//!   preferences); the notifications themselves come from [`crate::notify`].
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
@@ -36,6 +38,7 @@ pub mod history;
 pub mod membership;
 pub mod mentions;
 pub mod messages;
+pub mod notifications;
 pub mod page;
 pub mod receipts;
 pub mod sync;
@@ -59,8 +62,8 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_audit::*, admin_chats::*, admin_nodes::*, calls::*, chats::*,
-        files::*, hello::*, history::*, membership::*, messages::*, receipts::*, sync::*,
-        typing::*, users::*,
+        files::*, hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*,
+        sync::*, typing::*, users::*,
     };
 }
 

@@ -32,7 +32,11 @@ pub async fn sync(ctx: &ConnCtx, req: pb::Sync) -> ApiResult<Answer> {
     known.sort_unstable();
     known.dedup();
     let heads = ctx.state.store.heads(me, &known).await?;
-    Ok(Answer::Sync(pb::SyncResult { heads }))
+    let unread_notifications = ctx.state.store.unread_notifications(me).await?;
+    Ok(Answer::Sync(pb::SyncResult {
+        heads,
+        unread_notifications,
+    }))
 }
 
 /// The page size a GetChatEvents asks for: 0 means the default; above the maximum is refused.

@@ -37,6 +37,7 @@ pub fn user_state_to_pb(
         delivered_seq: state.delivered_seq,
         read_seq: state.read_seq,
         unread_count,
+        mentions_only: state.mentions_only,
     }
 }
 

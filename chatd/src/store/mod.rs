@@ -502,6 +502,42 @@ pub trait AuditStore: Send + Sync {
     async fn audit_entries(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// The notification center (protocol.md section 15): each user's notifications, stored as the
+/// wire's [`pb::Notification`], and their preferences, stored as [`pb::NotificationPrefs`].
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Records a notification for `user_id`, unread, with an id greater than every id handed out
+    /// before (the `id` and `read` of `n` are ignored); then deletes the user's oldest ones
+    /// beyond the newest `keep`. Returns it as stored.
+    async fn append_notification(
+        &self,
+        user_id: u64,
+        n: pb::Notification,
+        keep: u32,
+    ) -> StoreResult<pb::Notification>;
+    /// The user's notifications matching `query`, newest (greatest id) first, at most
+    /// `query.limit`.
+    async fn notifications(&self, query: NotificationQuery) -> StoreResult<Vec<pb::Notification>>;
+    /// Marks the user's notifications in `which` read; returns how many were unread.
+    async fn mark_notifications_read(
+        &self,
+        user_id: u64,
+        which: NotificationSet,
+    ) -> StoreResult<u64>;
+    /// Deletes the user's notifications in `which`; returns how many there were.
+    async fn delete_notifications(&self, user_id: u64, which: NotificationSet) -> StoreResult<u64>;
+    /// How many of the user's notifications are unread.
+    async fn unread_notifications(&self, user_id: u64) -> StoreResult<u64>;
+    /// The user's preferences; `None` when they never set any.
+    async fn notification_prefs(&self, user_id: u64) -> StoreResult<Option<pb::NotificationPrefs>>;
+    /// Replaces the user's preferences.
+    async fn set_notification_prefs(
+        &self,
+        user_id: u64,
+        prefs: pb::NotificationPrefs,
+    ) -> StoreResult<()>;
+}
+
 /// Everything chatd needs from storage.
 #[async_trait]
 pub trait Store:
@@ -513,6 +549,7 @@ pub trait Store:
     + FileStore
     + OverviewStore
     + AuditStore
+    + NotificationStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").
     fn backend(&self) -> &'static str;

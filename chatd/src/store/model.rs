@@ -197,6 +197,8 @@ pub struct UserChatState {
     pub delivered_seq: u64,
     /// Read cursor.
     pub read_seq: u64,
+    /// Only mentions of the user in this chat make notifications.
+    pub mentions_only: bool,
 }
 
 /// A partial per-user chat state update.
@@ -208,6 +210,8 @@ pub struct UserChatPatch {
     pub muted_until_ms: Option<i64>,
     /// Archive or unarchive.
     pub archived: Option<bool>,
+    /// Notify only of mentions, or of everything again.
+    pub mentions_only: Option<bool>,
 }
 
 /// One entry of a user's chat list.
@@ -465,6 +469,29 @@ pub struct AuditQuery {
     /// Only entries at or after this time (Unix milliseconds).
     pub since_ms: Option<i64>,
     /// Only entries with a smaller id (paging backwards from the newest); `None` from the newest.
+    pub before_id: Option<u64>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Which of a user's notifications a change applies to
+/// ([`NotificationStore`](super::NotificationStore)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationSet {
+    /// These ids (those that are not the user's are ignored).
+    Ids(Vec<u64>),
+    /// Every one with an id at or below this.
+    UpTo(u64),
+}
+
+/// Paging of [`NotificationStore::notifications`](super::NotificationStore::notifications).
+#[derive(Debug, Clone, Default)]
+pub struct NotificationQuery {
+    /// Whose.
+    pub user_id: u64,
+    /// Only the unread ones.
+    pub unread_only: bool,
+    /// Only ids below this (paging backwards from the newest); `None` from the newest.
     pub before_id: Option<u64>,
     /// Page size.
     pub limit: u32,

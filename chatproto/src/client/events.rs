@@ -27,6 +27,10 @@ pub enum ClientEvent {
     Call(pb::Call),
     /// Signaling of an active call from the other device taking part (capability `calls`).
     CallSignal(pb::CallSignal),
+    /// A new entry of the user's notification center (protocol.md section 15).
+    Notification(pb::Notification),
+    /// Notifications were marked read or cleared, on any device of the user.
+    NotificationsUpdated(pb::NotificationsUpdated),
     /// The server is draining this connection; the client reconnects by itself.
     GoAway(pb::GoAway),
     /// The session was revoked: the client stopped and will not reconnect.
@@ -84,6 +88,8 @@ impl ClientEvent {
             Kind::MessageHidden(e) => Self::MessageHidden(e),
             Kind::Call(e) => Self::Call(e),
             Kind::CallSignal(e) => Self::CallSignal(e),
+            Kind::Notification(e) => Self::Notification(e),
+            Kind::NotificationsUpdated(e) => Self::NotificationsUpdated(e),
             Kind::GoAway(e) => Self::GoAway(e),
             Kind::SessionRevoked(e) => Self::SessionRevoked(e),
         })

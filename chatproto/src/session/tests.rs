@@ -77,7 +77,14 @@ fn live_session(config: SessionConfig, now: Instant) -> Session {
     let mut s = Session::new(config);
     s.handle_connected(now);
     let id = sync_id(&drain(&mut s));
-    s.handle_sync_result(id, pb::SyncResult { heads }, now);
+    s.handle_sync_result(
+        id,
+        pb::SyncResult {
+            heads,
+            ..Default::default()
+        },
+        now,
+    );
     let out = drain(&mut s);
     assert_eq!(out, vec![Output::CaughtUp]);
     s
@@ -177,6 +184,7 @@ fn resume_pages_until_caught_up_while_live_events_wait() {
                     member: true,
                 },
             ],
+            ..Default::default()
         },
         now,
     );
@@ -216,6 +224,7 @@ fn a_chat_first_seen_during_resume_is_backfilled_from_the_start() {
                 last_seq: 3,
                 member: true,
             }],
+            ..Default::default()
         },
         now,
     );
@@ -252,6 +261,7 @@ fn start_at_head_skips_history_but_keeps_buffered_events() {
                     member: true,
                 },
             ],
+            ..Default::default()
         },
         now,
     );
@@ -292,6 +302,7 @@ fn answers_from_a_previous_connection_are_ignored() {
                 last_seq: 3,
                 member: true,
             }],
+            ..Default::default()
         },
         until,
     );
@@ -392,6 +403,7 @@ fn seqs_the_server_leaves_out_are_reported_except_at_the_start() {
                     member: true,
                 },
             ],
+            ..Default::default()
         },
         now,
     );
@@ -566,7 +578,14 @@ fn fetches_after_sync(
             member: true,
         })
         .collect();
-    s.handle_sync_result(id, pb::SyncResult { heads }, now);
+    s.handle_sync_result(
+        id,
+        pb::SyncResult {
+            heads,
+            ..Default::default()
+        },
+        now,
+    );
     let f = fetches(&drain(&mut s));
     (s, f)
 }

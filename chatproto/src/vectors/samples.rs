@@ -208,6 +208,7 @@ pub(super) fn group_state() -> pb::ChatUserState {
         delivered_seq: 9,
         read_seq: 6,
         unread_count: 2,
+        mentions_only: false,
     }
 }
 

@@ -270,6 +270,7 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                     pinned: None,
                     muted_until_ms: Some(0),
                     archived: Some(true),
+                    mentions_only: None,
                 }),
             ),
         ),
@@ -651,6 +652,60 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.list_notifications",
+            Some("the unread notifications, 20 per page"),
+            request(
+                150,
+                Rq::ListNotifications(pb::ListNotifications {
+                    limit: 20,
+                    cursor: String::new(),
+                    unread_only: true,
+                }),
+            ),
+        ),
+        (
+            "request.mark_notifications_read",
+            None,
+            request(
+                151,
+                Rq::MarkNotificationsRead(pb::MarkNotificationsRead { ids: vec![41, 42] }),
+            ),
+        ),
+        (
+            "request.mark_all_notifications_read",
+            None,
+            request(
+                152,
+                Rq::MarkAllNotificationsRead(pb::MarkAllNotificationsRead {}),
+            ),
+        ),
+        (
+            "request.clear_notifications",
+            Some("every notification up to the newest; ids stay empty"),
+            request(
+                153,
+                Rq::ClearNotifications(pb::ClearNotifications {
+                    ids: Vec::new(),
+                    all: true,
+                }),
+            ),
+        ),
+        (
+            "request.get_notification_prefs",
+            None,
+            request(154, Rq::GetNotificationPrefs(pb::GetNotificationPrefs {})),
+        ),
+        (
+            "request.set_notification_prefs",
+            Some("quiet from 22:00 to 07:00 at UTC+1; mentions in muted chats notify"),
+            request(
+                155,
+                Rq::SetNotificationPrefs(pb::SetNotificationPrefs {
+                    prefs: Some(notification_prefs()),
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -945,6 +1000,49 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "response.notifications",
+            Some("a mention by bob, unread, and an earlier private message, read"),
+            response(
+                150,
+                Rs::Notifications(pb::NotificationList {
+                    notifications: vec![
+                        mention_notification(),
+                        pb::Notification {
+                            id: 41,
+                            kind: pb::NotificationKind::PrivateMessage as i32,
+                            chat_id: PRIVATE_CHAT,
+                            message_seq: 12,
+                            actor_id: BOB,
+                            created_at_ms: T0,
+                            read: true,
+                            silent: true,
+                            preview: "see you tomorrow".into(),
+                        },
+                    ],
+                    next_cursor: "BwAAAAAAAAAp".into(),
+                    unread_count: 1,
+                }),
+            ),
+        ),
+        (
+            "response.notifications_updated",
+            Some("mark_all_notifications_read: everything up to id 42 is read"),
+            response(
+                152,
+                Rs::NotificationsUpdated(pb::NotificationsUpdated {
+                    ids: Vec::new(),
+                    up_to_id: 42,
+                    cleared: false,
+                    unread_count: 0,
+                }),
+            ),
+        ),
+        (
+            "response.notification_prefs",
+            None,
+            response(155, Rs::NotificationPrefs(notification_prefs())),
+        ),
+        (
             "response.chats",
             None,
             response(
@@ -1037,6 +1135,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                             member: false,
                         },
                     ],
+                    unread_notifications: 3,
                 }),
             ),
         ),
@@ -1288,6 +1387,21 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
             })),
         ),
         (
+            "event.notification",
+            Some("bob mentioned alice in the group"),
+            event(Ev::Notification(mention_notification())),
+        ),
+        (
+            "event.notifications_updated",
+            Some("two notifications were marked read on another device"),
+            event(Ev::NotificationsUpdated(pb::NotificationsUpdated {
+                ids: vec![41, 42],
+                up_to_id: 0,
+                cleared: false,
+                unread_count: 5,
+            })),
+        ),
+        (
             "event.go_away",
             None,
             event(Ev::GoAway(pb::GoAway {
@@ -1347,4 +1461,36 @@ pub(super) fn datagrams() -> Result<Vec<Vector>, VectorError> {
             }),
         )?,
     ])
+}
+
+/// Bob mentioned alice in the group.
+fn mention_notification() -> pb::Notification {
+    pb::Notification {
+        id: 42,
+        kind: pb::NotificationKind::Mention as i32,
+        chat_id: GROUP_CHAT,
+        message_seq: 9,
+        actor_id: BOB,
+        created_at_ms: T0 + 60_000,
+        read: false,
+        silent: false,
+        preview: "@alice can you review this?".into(),
+    }
+}
+
+/// Quiet from 22:00 to 07:00 at UTC+1; mentions in muted chats notify.
+fn notification_prefs() -> pb::NotificationPrefs {
+    pb::NotificationPrefs {
+        disabled: false,
+        do_not_disturb: Some(pb::DoNotDisturb {
+            enabled: true,
+            start_minute: 22 * 60,
+            end_minute: 7 * 60,
+            utc_offset_minutes: 60,
+        }),
+        mentions_in_muted_chats: true,
+        email: false,
+        email_digest_minutes: 0,
+        webhook: false,
+    }
 }

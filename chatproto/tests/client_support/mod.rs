@@ -635,6 +635,7 @@ impl TestServer {
                         member: true,
                     })
                     .collect(),
+                ..Default::default()
             }),
             K::GetChatEvents(g) => match inner.chats.get(&g.chat_id) {
                 None => error(E::NotFound, "no such chat", "get_chat_events.chat_id"),

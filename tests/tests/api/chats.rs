@@ -344,6 +344,7 @@ async fn chat_state_syncs_across_devices_and_shapes_the_chat_list() {
         pinned,
         muted_until_ms: None,
         archived,
+        mentions_only: None,
     };
     let chat = alice
         .client

@@ -217,6 +217,7 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
     let declare = |size: u64| pb::BeginUpload { size, sha256: vec![7; 32], name: "x.bin".into(), kind: pb::MessageKind::File as i32 };
     let finish = |upload_id: &str| pb::FinishUpload { upload_id: upload_id.into() };
     let fetch = |file_id: &str, offset: u64| pb::DownloadFile { file_id: file_id.into(), offset, ..Default::default() };
+    let prefs = |start_minute, utc_offset_minutes, email_digest_minutes| pb::SetNotificationPrefs { prefs: Some(pb::NotificationPrefs { do_not_disturb: Some(pb::DoNotDisturb { enabled: true, start_minute, end_minute: 0, utc_offset_minutes }), email_digest_minutes, ..Default::default() }) };
     vec![
         // 9.1 Connection and accounts.
         (Alice, E::FailedPrecondition, "not first", K::Hello(pb::Hello { protocol_major: 1, ..Default::default() })),
@@ -369,6 +370,20 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Alice, E::InvalidArgument, "kind", K::SendCallSignal(pb::CallSignal { call_id: NONE, ..Default::default() })),
         (Alice, E::TooLarge, "offer", K::SendCallSignal(offer(NONE, 65_537))),
         (Anon, E::Unauthenticated, "not authenticated", K::GetIceServers(pb::GetIceServers {})),
+        // 9.10 Notifications.
+        (Alice, E::InvalidArgument, "limit", K::ListNotifications(pb::ListNotifications { limit: 101, ..Default::default() })),
+        (Alice, E::InvalidArgument, "cursor", K::ListNotifications(pb::ListNotifications { cursor: "not a cursor".into(), ..Default::default() })),
+        (Alice, E::InvalidArgument, "ids empty", K::MarkNotificationsRead(pb::MarkNotificationsRead { ids: Vec::new() })),
+        (Alice, E::InvalidArgument, "more than max_page_size ids", K::MarkNotificationsRead(pb::MarkNotificationsRead { ids: (1..=101).collect() })),
+        (Alice, E::InvalidArgument, "id 0", K::MarkNotificationsRead(pb::MarkNotificationsRead { ids: vec![1, 0] })),
+        (Anon, E::Unauthenticated, "not authenticated", K::MarkAllNotificationsRead(pb::MarkAllNotificationsRead {})),
+        (Alice, E::InvalidArgument, "ids empty without all", K::ClearNotifications(pb::ClearNotifications::default())),
+        (Alice, E::InvalidArgument, "ids with all", K::ClearNotifications(pb::ClearNotifications { ids: vec![1], all: true })),
+        (Alice, E::InvalidArgument, "more than max_page_size ids", K::ClearNotifications(pb::ClearNotifications { ids: (1..=10_000).collect(), all: false })),
+        (Anon, E::Unauthenticated, "not authenticated", K::GetNotificationPrefs(pb::GetNotificationPrefs {})),
+        (Alice, E::InvalidArgument, "minute 1440", K::SetNotificationPrefs(prefs(1440, 0, 0))),
+        (Alice, E::InvalidArgument, "utc offset beyond 840", K::SetNotificationPrefs(prefs(0, 841, 0))),
+        (Alice, E::InvalidArgument, "email_digest_minutes", K::SetNotificationPrefs(prefs(0, 0, 5))),
         // 9.7 Files.
         (Alice, E::TooLarge, "size over max_file_bytes", K::BeginUpload(declare(MAX_FILE_BYTES + 1))),
         (Alice, E::InvalidArgument, "size 0", K::BeginUpload(declare(0))),

@@ -22,6 +22,7 @@ mod membership;
 mod messages;
 mod moderation;
 mod nodes;
+mod notifications;
 mod operations;
 mod pages;
 mod protocol;

@@ -448,6 +448,17 @@ pub struct Settings {
     )]
     pub upload_quota: u64,
 
+    /// Notifications kept per user: recording one more deletes the user's oldest
+    #[arg(
+        long,
+        env = "CHATD_NOTIFICATIONS_KEPT",
+        value_name = "COUNT",
+        default_value = "500",
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        help_heading = "Notifications"
+    )]
+    pub notifications_kept: u32,
+
     /// How long an unfinished upload, or a file no message or avatar references, is kept
     #[arg(
         long,

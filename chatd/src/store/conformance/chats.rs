@@ -576,14 +576,20 @@ pub async fn chats_user_state<S: Store + 'static>(s: S) {
             UserChatPatch {
                 muted_until_ms: Some(i64::MAX),
                 archived: Some(true),
+                mentions_only: Some(true),
                 ..Default::default()
             },
         )
         .await
         .expect("mute");
     assert_eq!(
-        (state.pinned, state.muted_until_ms, state.archived),
-        (true, i64::MAX, true)
+        (
+            state.pinned,
+            state.muted_until_ms,
+            state.archived,
+            state.mentions_only
+        ),
+        (true, i64::MAX, true, true)
     );
     let mine = s.user_chat(p, a).await.expect("mine").expect("exists");
     assert_eq!(mine.state, state);

@@ -25,6 +25,7 @@
 //! - `files`: uploads and files.
 //! - `overview`: the reads of server admins.
 //! - `audit`: the admin audit log.
+//! - `notifications`: the notification center and its preferences.
 
 mod accounts;
 mod audit;
@@ -32,6 +33,7 @@ mod chat_lists;
 mod chats;
 mod files;
 mod messages;
+mod notifications;
 mod overview;
 mod search;
 
@@ -41,6 +43,7 @@ pub use chat_lists::*;
 pub use chats::*;
 pub use files::*;
 pub use messages::*;
+pub use notifications::*;
 pub use overview::*;
 pub use search::*;
 
@@ -115,6 +118,10 @@ macro_rules! store_conformance {
                 overview_counts,
                 audit_append_filter_and_page,
                 audit_concurrent_appends,
+                notifications_append_list_and_page,
+                notifications_mark_read_and_clear,
+                notifications_retention,
+                notifications_prefs,
                 store_ping,
             );
         }

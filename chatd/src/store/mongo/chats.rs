@@ -680,6 +680,9 @@ impl ChatStore for MongoStore {
             if let Some(muted) = patch.muted_until_ms {
                 set.insert("muted_until_ms", muted);
             }
+            if let Some(mentions_only) = patch.mentions_only {
+                set.insert("mentions_only", mentions_only);
+            }
             if let Some(archived) = patch.archived {
                 set.insert("archived", archived);
             }

@@ -18,6 +18,7 @@ pub(super) enum Sequence {
     Sessions,
     Chats,
     Audit,
+    Notifications,
 }
 
 impl Sequence {
@@ -27,6 +28,7 @@ impl Sequence {
             Sequence::Sessions => "sessions",
             Sequence::Chats => "chats",
             Sequence::Audit => "audit",
+            Sequence::Notifications => "notifications",
         }
     }
 }

@@ -177,6 +177,8 @@ pub(super) struct MemberDoc {
     pub delivered_seq: i64,
     pub read_seq: i64,
     pub rev: i64,
+    #[serde(default)]
+    pub mentions_only: bool,
 }
 
 impl MemberDoc {
@@ -198,6 +200,7 @@ impl MemberDoc {
             archived: self.archived,
             delivered_seq: u(self.delivered_seq),
             read_seq: u(self.read_seq),
+            mentions_only: self.mentions_only,
         }
     }
 }

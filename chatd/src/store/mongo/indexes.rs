@@ -27,6 +27,8 @@ pub(super) const UPLOAD_KEYS: &str = "upload_keys";
 pub(super) const UPLOAD_OUTCOMES: &str = "upload_outcomes";
 pub(super) const FILES: &str = "files";
 pub(super) const AUDIT: &str = "audit_log";
+pub(super) const NOTIFICATIONS: &str = "notifications";
+pub(super) const NOTIFICATION_PREFS: &str = "notification_prefs";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";
@@ -111,6 +113,12 @@ const INDEXES: &[IndexSpec] = &[
     ),
     (AUDIT, "audit_actor", &[("actor_id", 1), ("_id", -1)], false),
     (AUDIT, "audit_action", &[("action", 1), ("_id", -1)], false),
+    (
+        NOTIFICATIONS,
+        "notifications_user",
+        &[("user_id", 1), ("_id", -1)],
+        false,
+    ),
 ];
 
 /// Creates every index (idempotent).

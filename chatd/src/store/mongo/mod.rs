@@ -80,7 +80,7 @@
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
-//!   `audit`: the admin audit log.
+//!   `audit`: the admin audit log; `notifications`: the notification center.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -97,6 +97,7 @@ mod files;
 mod indexes;
 mod locks;
 mod messages;
+mod notifications;
 mod overview;
 mod pending;
 mod relations;
@@ -212,6 +213,8 @@ struct Collections {
     upload_outcomes: Collection<files::OutcomeDoc>,
     files: Collection<files::FileDoc>,
     audit: Collection<audit::AuditDoc>,
+    notifications: Collection<notifications::NotificationDoc>,
+    notification_prefs: Collection<notifications::PrefsDoc>,
 }
 
 impl Collections {
@@ -235,6 +238,8 @@ impl Collections {
             upload_outcomes: db.collection(indexes::UPLOAD_OUTCOMES),
             files: db.collection(indexes::FILES),
             audit: db.collection(indexes::AUDIT),
+            notifications: db.collection(indexes::NOTIFICATIONS),
+            notification_prefs: db.collection(indexes::NOTIFICATION_PREFS),
         }
     }
 }

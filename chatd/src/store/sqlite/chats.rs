@@ -55,9 +55,9 @@ pub(super) fn member_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Memb
     })
 }
 
-/// The columns [`state_from_row`] reads, from `user_chat_state` aliased as `s` (5 columns).
+/// The columns [`state_from_row`] reads, from `user_chat_state` aliased as `s` (6 columns).
 pub(super) const STATE_COLUMNS: &str =
-    "s.pinned, s.muted_until_ms, s.archived, s.delivered_seq, s.read_seq";
+    "s.pinned, s.muted_until_ms, s.archived, s.delivered_seq, s.read_seq, s.mentions_only";
 
 /// Reads [`STATE_COLUMNS`] starting at column `at`.
 pub(super) fn state_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<UserChatState> {
@@ -67,6 +67,7 @@ pub(super) fn state_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<UserC
         archived: row.get(at + 2)?,
         delivered_seq: get_u64(row, at + 3)?,
         read_seq: get_u64(row, at + 4)?,
+        mentions_only: row.get(at + 5)?,
     })
 }
 
@@ -521,9 +522,10 @@ pub(super) fn set_user_state(
 ) -> StoreResult<UserChatState> {
     c.prepare_cached(
         "UPDATE user_chat_state SET pinned = coalesce(?3, pinned), \
-             muted_until_ms = coalesce(?4, muted_until_ms), archived = coalesce(?5, archived) \
+             muted_until_ms = coalesce(?4, muted_until_ms), archived = coalesce(?5, archived), \
+             mentions_only = coalesce(?6, mentions_only) \
          WHERE chat_id = ?1 AND user_id = ?2 \
-         RETURNING pinned, muted_until_ms, archived, delivered_seq, read_seq",
+         RETURNING pinned, muted_until_ms, archived, delivered_seq, read_seq, mentions_only",
     )?
     .query_row(
         params![
@@ -531,7 +533,8 @@ pub(super) fn set_user_state(
             sql_u64(user_id),
             patch.pinned,
             patch.muted_until_ms,
-            patch.archived
+            patch.archived,
+            patch.mentions_only
         ],
         |row| state_from_row(row, 0),
     )

@@ -13,7 +13,13 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_FILES, V3_BLOCKS_BY_TARGET, V4_AUDIT];
+pub(super) const MIGRATIONS: &[&str] = &[
+    V1_INITIAL,
+    V2_FILES,
+    V3_BLOCKS_BY_TARGET,
+    V4_AUDIT,
+    V5_NOTIFICATIONS,
+];
 
 /// The schema version this code writes and understands.
 pub(super) fn latest_version() -> u32 {
@@ -319,4 +325,23 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_by_actor ON audit_log(actor_id, id);
 CREATE INDEX audit_by_action ON audit_log(action, id);
+"#;
+
+/// Version 5: the notification center (spec section 15): each user's notifications, read newest
+/// first (`body` is the wire's `Notification` without id and read flag), their preferences (the
+/// wire's `NotificationPrefs`), and the per-chat mentions-only switch.
+const V5_NOTIFICATIONS: &str = r#"
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL,
+    read INTEGER NOT NULL DEFAULT 0,
+    body BLOB NOT NULL
+);
+CREATE INDEX notifications_by_user ON notifications(user_id, id);
+CREATE INDEX notifications_unread ON notifications(user_id, read, id);
+CREATE TABLE notification_prefs (
+    user_id INTEGER PRIMARY KEY,
+    prefs BLOB NOT NULL
+);
+ALTER TABLE user_chat_state ADD COLUMN mentions_only INTEGER NOT NULL DEFAULT 0;
 "#;

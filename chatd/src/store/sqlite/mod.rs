@@ -13,8 +13,8 @@
 //! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
 //!   `files`:
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
-//! - `overview`: the reads of server admins, and `audit`: the admin audit log, each with its
-//!   trait implementation beside the SQL.
+//! - `overview`: the reads of server admins, `audit`: the admin audit log, and
+//!   `notifications`: the notification center, each with its trait implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
@@ -26,6 +26,7 @@ mod events;
 mod files;
 mod messages;
 mod migrations;
+mod notifications;
 mod overview;
 mod readers;
 mod relations;

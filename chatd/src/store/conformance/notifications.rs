@@ -1,0 +1,179 @@
+//! Conformance cases for the notification center ([`NotificationStore`]).
+
+use super::*;
+
+fn mention(chat_id: u64, seq: u64, actor_id: u64) -> pb::Notification {
+    pb::Notification {
+        id: 0,
+        kind: pb::NotificationKind::Mention as i32,
+        chat_id,
+        message_seq: seq,
+        actor_id,
+        created_at_ms: T0,
+        read: false,
+        silent: seq.is_multiple_of(2),
+        preview: format!("@you in {seq}"),
+    }
+}
+
+fn query(user_id: u64, unread_only: bool, before_id: Option<u64>, limit: u32) -> NotificationQuery {
+    NotificationQuery {
+        user_id,
+        unread_only,
+        before_id,
+        limit,
+    }
+}
+
+async fn ids<S: Store>(s: &S, q: NotificationQuery) -> Vec<u64> {
+    let found = s.notifications(q).await.expect("notifications");
+    found.iter().map(|n| n.id).collect()
+}
+
+/// Appended notifications come back as written (unread, with increasing ids), newest first,
+/// per user, and page backwards by id.
+pub async fn notifications_append_list_and_page<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    assert!(ids(&s, query(a, false, None, 10)).await.is_empty());
+    let mut written = Vec::new();
+    for seq in 1..=4 {
+        let mut n = mention(7, seq, b);
+        // The caller's id and read flag are ignored.
+        n.id = 999;
+        n.read = true;
+        let stored = s.append_notification(a, n, 100).await.expect("append");
+        assert!(!stored.read);
+        assert_eq!(stored.message_seq, seq);
+        written.push(stored);
+    }
+    s.append_notification(b, mention(7, 9, a), 100)
+        .await
+        .expect("append for b");
+    assert!(written.windows(2).all(|w| w[0].id < w[1].id));
+    let read = s
+        .notifications(query(a, false, None, 10))
+        .await
+        .expect("list");
+    let newest_first: Vec<pb::Notification> = written.iter().rev().cloned().collect();
+    assert_eq!(read, newest_first);
+    let first = ids(&s, query(a, false, None, 2)).await;
+    assert_eq!(first, vec![written[3].id, written[2].id]);
+    let second = ids(&s, query(a, false, Some(written[2].id), 2)).await;
+    assert_eq!(second, vec![written[1].id, written[0].id]);
+    assert!(ids(&s, query(a, false, None, 0)).await.is_empty());
+    assert_eq!(s.unread_notifications(a).await.expect("unread"), 4);
+    assert_eq!(s.unread_notifications(b).await.expect("unread"), 1);
+}
+
+/// Marking read by ids and up to an id, and deleting, touch only the user's own notifications
+/// and report how many changed.
+pub async fn notifications_mark_read_and_clear<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let mut mine = Vec::new();
+    for seq in 1..=5 {
+        let n = s
+            .append_notification(a, mention(7, seq, b), 100)
+            .await
+            .expect("append");
+        mine.push(n.id);
+    }
+    let theirs = s
+        .append_notification(b, mention(7, 9, a), 100)
+        .await
+        .expect("append")
+        .id;
+    let marked = s
+        .mark_notifications_read(a, NotificationSet::Ids(vec![mine[0], mine[1], theirs]))
+        .await
+        .expect("mark");
+    assert_eq!(marked, 2, "b's notification is not a's to mark");
+    assert_eq!(s.unread_notifications(b).await.expect("unread"), 1);
+    let again = s
+        .mark_notifications_read(a, NotificationSet::Ids(vec![mine[0]]))
+        .await
+        .expect("mark again");
+    assert_eq!(again, 0);
+    assert_eq!(
+        ids(&s, query(a, true, None, 10)).await,
+        vec![mine[4], mine[3], mine[2]]
+    );
+    let up_to = s
+        .mark_notifications_read(a, NotificationSet::UpTo(mine[3]))
+        .await
+        .expect("mark up to");
+    assert_eq!(up_to, 2);
+    assert_eq!(ids(&s, query(a, true, None, 10)).await, vec![mine[4]]);
+    let listed = s
+        .notifications(query(a, false, None, 10))
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|n| n.read).collect::<Vec<_>>(),
+        vec![false, true, true, true, true]
+    );
+    let deleted = s
+        .delete_notifications(a, NotificationSet::Ids(vec![mine[0], theirs]))
+        .await
+        .expect("delete");
+    assert_eq!(deleted, 1);
+    let deleted = s
+        .delete_notifications(a, NotificationSet::UpTo(mine[3]))
+        .await
+        .expect("delete up to");
+    assert_eq!(deleted, 3);
+    assert_eq!(ids(&s, query(a, false, None, 10)).await, vec![mine[4]]);
+    assert_eq!(ids(&s, query(b, false, None, 10)).await, vec![theirs]);
+}
+
+/// Each user keeps their newest `keep` notifications; others' are untouched.
+pub async fn notifications_retention<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    s.append_notification(b, mention(7, 1, a), 3)
+        .await
+        .expect("append for b");
+    let mut mine = Vec::new();
+    for seq in 1..=5 {
+        let n = s
+            .append_notification(a, mention(7, seq, b), 3)
+            .await
+            .expect("append");
+        mine.push(n.id);
+    }
+    assert_eq!(
+        ids(&s, query(a, false, None, 10)).await,
+        vec![mine[4], mine[3], mine[2]]
+    );
+    assert_eq!(s.unread_notifications(a).await.expect("unread"), 3);
+    assert_eq!(ids(&s, query(b, false, None, 10)).await.len(), 1);
+}
+
+/// Preferences are absent until set, then read back as set; unknown users are `NotFound`.
+pub async fn notifications_prefs<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    assert_eq!(s.notification_prefs(a).await.expect("prefs"), None);
+    let prefs = pb::NotificationPrefs {
+        disabled: false,
+        do_not_disturb: Some(pb::DoNotDisturb {
+            enabled: true,
+            start_minute: 1320,
+            end_minute: 420,
+            utc_offset_minutes: -300,
+        }),
+        mentions_in_muted_chats: true,
+        email: true,
+        email_digest_minutes: 60,
+        webhook: false,
+    };
+    s.set_notification_prefs(a, prefs).await.expect("set");
+    assert_eq!(s.notification_prefs(a).await.expect("prefs"), Some(prefs));
+    let off = pb::NotificationPrefs {
+        disabled: true,
+        ..Default::default()
+    };
+    s.set_notification_prefs(a, off).await.expect("replace");
+    assert_eq!(s.notification_prefs(a).await.expect("prefs"), Some(off));
+    assert_not_found(s.set_notification_prefs(999_999, prefs).await, "user");
+}

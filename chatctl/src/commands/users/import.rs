@@ -213,12 +213,21 @@ async fn import_line(client: &Client, line: u64, read: Read) -> anyhow::Result<R
         password: None,
         error: None,
     };
-    let account = match read.and_then(|text| {
-        serde_json::from_str::<Account>(&text).map_err(|e| format!("not an account: {e}"))
-    }) {
-        Ok(account) => account,
+    let text = match read {
+        Ok(text) => text,
         Err(why) => {
             report.error = Some(why);
+            return Ok(report);
+        }
+    };
+    let account = match serde_json::from_str::<Account>(&text) {
+        Ok(account) => account,
+        Err(e) => {
+            // Name the account when the line says which it was meant to be.
+            report.username = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("username")?.as_str().map(str::to_owned));
+            report.error = Some(format!("not an account: {e}"));
             return Ok(report);
         }
     };
@@ -233,7 +242,12 @@ async fn import_line(client: &Client, line: u64, read: Read) -> anyhow::Result<R
         Err(e) if ends_import(&e) => return Err(e),
         Err(e) => {
             report.status = Status::Failed;
-            report.error = Some(format!("{e:#}"));
+            // The server's answer says it all (the SDK's error repeats it as its source).
+            let why = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<ClientError>())
+                .map_or_else(|| format!("{e:#}"), ToString::to_string);
+            report.error = Some(why);
         }
     }
     Ok(report)
@@ -277,7 +291,7 @@ async fn create(
             };
             Ok((Status::Exists, user, None))
         }
-        Err(e) => Err(anyhow::Error::new(e).context("the server refused the account")),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -209,7 +209,7 @@ pub enum UsersCommand {
         printf '%s\\n' '{\"username\":\"dave\",\"email\":\"dave@example.org\",\"role\":\"admin\"}' \
         | chatctl users import - --json\n\n\
         A line without \"password\" gets a generated one, printed only in the report; \"role\" is \
-        \"user\" (the default) or \"admin\". The report has one line per input line (created, \
+        \"user\" (the default) or \"admin\". The report has one line per input line, blank ones skipped (created, \
         exists, invalid or failed; with --json, JSON Lines), then a summary.\n\n\
         Exit status: 0 when every line was created or exists; 1 when some line was invalid or \
         failed (the others were imported); 3 or 5 when the server refused the admin or went away \

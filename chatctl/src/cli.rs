@@ -58,9 +58,17 @@ pub enum Command {
     /// Moderate messages: delete one, or purge what a user sent
     #[command(subcommand)]
     Messages(MessagesCommand),
-    /// Count users, chats and messages, with the answering node's connections and uptime
+    /// Count users, chats and messages, with the answering node's connections, uptime, and
+    /// messages per second over the last minute
     #[command(after_help = "Example:\n  chatctl stats --json")]
     Stats(ConnArgs),
+    /// Print a chat's whole history as JSON Lines, oldest first, one message per line (deleted
+    /// ones as tombstones); the server's audit log records the export
+    #[command(after_help = "Example:\n  chatctl export 42 > chat-42.jsonl\n\n\
+        Each line: seq, sender_id, sender (username; empty when unknown or deleted), sent_at_ms, \
+        kind, text, reply_to, forwarded_from, edited, edited_at_ms, deleted, deleted_at_ms, \
+        reactions, mention_ids, attachment.")]
+    Export(ChatArgs),
     /// The audit log of admin changes (who, when, from where, what, on what, and how it was
     /// answered), newest first, with filters
     #[command(after_help = "Examples:\n  chatctl audit --since 24h\n  \
@@ -194,6 +202,25 @@ pub enum UsersCommand {
         /// Read the new password from standard input instead of generating one
         #[arg(long, conflicts_with = "password_stdin")]
         new_password_stdin: bool,
+    },
+    /// Create accounts from JSON Lines, one account a line: {"username", "email", "password"?,
+    /// "role"?}; an account that exists is left as it is
+    #[command(after_help = "Examples:\n  chatctl users import accounts.jsonl\n  \
+        printf '%s\\n' '{\"username\":\"dave\",\"email\":\"dave@example.org\",\"role\":\"admin\"}' \
+        | chatctl users import - --json\n\n\
+        A line without \"password\" gets a generated one, printed only in the report; \"role\" is \
+        \"user\" (the default) or \"admin\". The report has one line per input line, blank ones skipped (created, \
+        exists, invalid or failed; with --json, JSON Lines), then a summary.\n\n\
+        Exit status: 0 when every line was created or exists; 1 when some line was invalid or \
+        failed (the others were imported); 3 or 5 when the server refused the admin or went away \
+        (the lines before were imported).")]
+    Import {
+        /// The file, or - for standard input
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
     },
     /// Make a user a server admin, or an ordinary user again
     #[command(after_help = "Example:\n  chatctl users set-role alice admin")]
@@ -417,7 +444,7 @@ impl Command {
                 Some(c)
             }
             Command::Users(u) => Some(match u {
-                UsersCommand::List { conn, .. } => conn,
+                UsersCommand::List { conn, .. } | UsersCommand::Import { conn, .. } => conn,
                 UsersCommand::Show(u) | UsersCommand::Enable(u) | UsersCommand::Sessions(u) => {
                     &u.conn
                 }
@@ -433,6 +460,7 @@ impl Command {
                 ChatsCommand::Show(c) | ChatsCommand::Members(c) => &c.conn,
                 ChatsCommand::Delete { chat, .. } => &chat.conn,
             }),
+            Command::Export(c) => Some(&c.conn),
             Command::Messages(
                 MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
             ) => Some(conn),

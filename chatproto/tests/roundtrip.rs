@@ -238,7 +238,7 @@ round_trips!(
     Thumbnail,
     DownloadFile,
     Download,
-    // Administration of chats, moderation, nodes and the audit log.
+    // Administration of chats, moderation, nodes, the audit log and exports.
     AdminListChats,
     AdminGetChat,
     AdminListMembers,
@@ -255,6 +255,8 @@ round_trips!(
     AdminListAudit,
     AuditLog,
     AuditEntry,
+    AdminExportHistory,
+    HistoryExport,
     // Notifications.
     ListNotifications,
     NotificationList,

@@ -2,6 +2,7 @@
 
 mod audit;
 mod chats;
+mod export;
 mod health;
 mod login;
 mod logout;
@@ -49,6 +50,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Chats(chats) => chats::run(chats, &settings).await,
         Command::Messages(messages) => messages::run(messages, &settings).await,
         Command::Stats(_) => stats::run(&settings).await,
+        Command::Export(chat) => export::run(chat.chat, &settings).await,
         Command::Audit {
             actor,
             action,

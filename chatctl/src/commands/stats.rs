@@ -1,5 +1,5 @@
 //! `chatctl stats`: how much the server holds (`admin_stats`), and the answering node's live
-//! connections and uptime.
+//! connections, uptime and message rate over the last minute.
 
 use anyhow::Context as _;
 use chatproto::pb;
@@ -19,6 +19,10 @@ struct StatsView {
     uptime_ms: i64,
     server_name: String,
     node_id: String,
+    /// The messages the answering node stored in the last 60 seconds.
+    messages_last_minute: u64,
+    /// The same as a rate: `messages_last_minute / 60`.
+    messages_per_second: f64,
 }
 
 pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
@@ -38,6 +42,8 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
         uptime_ms: s.uptime_ms,
         server_name: s.server_name,
         node_id: s.node_id,
+        messages_last_minute: s.messages_last_minute,
+        messages_per_second: per_second(s.messages_last_minute),
     };
     let out = settings.output;
     if out.json {
@@ -55,8 +61,21 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
         format!("uptime ({})", view.node_id),
         duration(view.uptime_ms),
     ]);
+    table.row(vec![
+        format!("messages/s, last minute ({})", view.node_id),
+        format!(
+            "{:.2} ({} messages)",
+            view.messages_per_second, view.messages_last_minute
+        ),
+    ]);
     table.row(vec!["server".into(), view.server_name]);
     out.table(&table)
+}
+
+/// The mean rate of a minute's count, rounded to hundredths so JSON shows what the table does.
+fn per_second(last_minute: u64) -> f64 {
+    // Exact below 2^53 messages a minute.
+    (last_minute as f64 / 60.0 * 100.0).round() / 100.0
 }
 
 /// A duration in its two largest units: "45s", "12m 5s", "3h 20m", "2d 4h".
@@ -73,7 +92,14 @@ fn duration(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::duration;
+    use super::{duration, per_second};
+
+    #[test]
+    fn a_minute_count_reads_as_a_rate() {
+        assert!(per_second(0).abs() < f64::EPSILON);
+        assert!((per_second(90) - 1.5).abs() < f64::EPSILON);
+        assert!((per_second(1) - 0.02).abs() < f64::EPSILON);
+    }
 
     #[test]
     fn durations_read_in_their_two_largest_units() {

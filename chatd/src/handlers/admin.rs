@@ -338,5 +338,6 @@ pub async fn admin_stats(ctx: &ConnCtx, _req: pb::AdminStats) -> ApiResult<Answe
         uptime_ms: i64::try_from(uptime.as_millis()).unwrap_or(i64::MAX),
         server_name: SERVER_NAME.to_owned(),
         node_id: ctx.state.settings.node_id.clone(),
+        messages_last_minute: ctx.state.metrics.messages_last_minute(),
     }))
 }

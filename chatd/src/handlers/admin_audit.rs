@@ -3,7 +3,9 @@
 //! Recording happens in [`dispatch`](super::dispatch), around the handler, so a request is
 //! recorded with its outcome whatever path its handler took, refusals of non-admins included:
 //! an audit log that only saw successes would miss exactly the probing it exists to show.
-//! Reads are not recorded (they change nothing, and monitoring would drown the log in them).
+//! Reads are not recorded (they change nothing, and monitoring would drown the log in them),
+//! except an export of a chat's history: an admin reading members' messages is exactly what
+//! the members would want to know about.
 //! A failure to record is logged and counted, never turned into a failure of the request,
 //! which has already happened by then.
 
@@ -41,8 +43,8 @@ fn role_name(role: i32) -> &'static str {
 }
 
 /// The subject and detail of a request that the audit log records, or `None` for one it does
-/// not (every kind that is not an admin change). The subjects are the ones protocol.md 9.6
-/// lists: `user:ID`, `username:NAME`, `chat:ID/seq:SEQ`, `node:ID`.
+/// not (every kind that is not an admin change, nor an export). The subjects are the ones
+/// protocol.md 9.6 lists: `user:ID`, `username:NAME`, `chat:ID`, `chat:ID/seq:SEQ`, `node:ID`.
 pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
     let user = |id: u64| format!("user:{id}");
     Some(match kind {
@@ -73,6 +75,10 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
             };
             (user(r.user_id), format!("chat={chat}{since}"))
         }
+        Kind::AdminExportHistory(r) => (
+            format!("chat:{}", r.chat_id),
+            format!("after_seq={}", r.after_seq),
+        ),
         Kind::AdminDrainNode(r) => {
             let node = if r.node_id.is_empty() {
                 this_node
@@ -207,6 +213,10 @@ mod tests {
         for change in ["admin_delete_user", "admin_set_role", "admin_drain_node"] {
             assert!(audited_names.contains(&change), "{change} is a change");
         }
+        assert!(
+            audited_names.contains(&"admin_export_history"),
+            "reading a chat's messages is recorded"
+        );
     }
 
     #[test]

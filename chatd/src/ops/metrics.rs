@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::ops::recent::RecentCount;
 use crate::rate::Scope;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -99,6 +100,8 @@ pub struct Metrics {
     datagrams_sent: Counter,
     datagrams_received: Counter,
     messages_persisted: Counter,
+    /// The messages stored in the last minute (`admin_stats`), beside the counter.
+    messages_recent: RecentCount,
     store_commands: Counter,
     auth_failures: Family<ReasonLabel, Counter>,
     rate_limited: Family<ScopeLabel, Counter>,
@@ -246,6 +249,7 @@ impl Metrics {
             datagrams_sent,
             datagrams_received,
             messages_persisted,
+            messages_recent: RecentCount::default(),
             store_commands,
             auth_failures,
             rate_limited,
@@ -354,6 +358,12 @@ impl Metrics {
     /// `n` messages were stored.
     pub fn messages_persisted(&self, n: u64) {
         self.messages_persisted.inc_by(n);
+        self.messages_recent.add(n);
+    }
+
+    /// The messages this node stored in the last 60 seconds.
+    pub fn messages_last_minute(&self) -> u64 {
+        self.messages_recent.last_minute()
     }
 
     /// An authentication failed, e.g. `"bad_password"`, `"unknown_user"`, `"expired_token"`.
@@ -449,6 +459,7 @@ mod tests {
         m.datagram_received();
         m.datagram_received();
         m.messages_persisted(2);
+        assert_eq!(m.messages_last_minute(), 2);
         m.auth_failure("bad_password");
         m.rate_limited(Scope::LoginAccount);
         m.cluster_published(3);

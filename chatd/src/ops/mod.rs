@@ -5,7 +5,8 @@
 //! - [`config`]: flags, environment and TOML merged and validated into a `Config`.
 //! - [`datadir`]: the data directory (database, TLS pair, key files).
 //! - [`logging`]: log output.
-//! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them.
+//! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them;
+//!   [`recent`]: the per-second ring behind the counts of the last minute.
 //! - [`node`]: this node as admins see and steer it (uptime, address, drain).
 
 pub(crate) mod admin_http;
@@ -14,3 +15,4 @@ pub mod datadir;
 pub mod logging;
 pub(crate) mod metrics;
 pub mod node;
+pub(crate) mod recent;

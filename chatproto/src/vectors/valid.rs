@@ -706,6 +706,18 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_export_history",
+            Some("the page of the group's history after message 6, 100 per page"),
+            request(
+                65,
+                Rq::AdminExportHistory(pb::AdminExportHistory {
+                    chat_id: GROUP_CHAT,
+                    after_seq: 6,
+                    limit: 100,
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -930,6 +942,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                     uptime_ms: 86_400_000,
                     server_name: "chatd/0.1.0".into(),
                     node_id: "node-a1".into(),
+                    messages_last_minute: 1_260,
                 }),
             ),
         ),
@@ -1041,6 +1054,17 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             "response.notification_prefs",
             None,
             response(155, Rs::NotificationPrefs(notification_prefs())),
+        ),
+        (
+            "response.export",
+            Some("two messages of the group, one deleted for everyone; more follow"),
+            response(
+                65,
+                Rs::Export(pb::HistoryExport {
+                    messages: vec![group_message(), tombstone()],
+                    more: true,
+                }),
+            ),
         ),
         (
             "response.chats",

@@ -360,6 +360,9 @@ fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Root, E::InvalidArgument, "limit", K::AdminListAudit(pb::AdminListAudit { limit: 101, ..Default::default() })),
         (Root, E::InvalidArgument, "cursor", K::AdminListAudit(pb::AdminListAudit { cursor: "not a cursor".into(), ..Default::default() })),
         (Root, E::TooLarge, "subject", K::AdminListAudit(pb::AdminListAudit { subject: "s".repeat(65), ..Default::default() })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminExportHistory(pb::AdminExportHistory { chat_id: f.group, ..Default::default() })),
+        (Root, E::NotFound, "unknown chat", K::AdminExportHistory(pb::AdminExportHistory { chat_id: 999_999, ..Default::default() })),
+        (Root, E::InvalidArgument, "limit", K::AdminExportHistory(pb::AdminExportHistory { chat_id: f.group, limit: 101, ..Default::default() })),
         // 9.9 Calls (the errors that need a live call are checked after the table).
         (Carol, E::NotFound, "not a member", K::StartCall(pb::StartCall { chat_id: f.private, video: false })),
         (Alice, E::PermissionDenied, "group", K::StartCall(pb::StartCall { chat_id: f.group, video: false })),

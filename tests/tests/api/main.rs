@@ -16,6 +16,7 @@ mod chats;
 mod closing;
 mod connections;
 mod errors;
+mod export;
 mod files;
 mod limits;
 mod membership;

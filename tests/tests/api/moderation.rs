@@ -364,6 +364,10 @@ async fn stats_count_the_server_and_this_node() {
         stats.server_name
     );
     assert!(!stats.node_id.is_empty());
+    assert_eq!(
+        stats.messages_last_minute, 2,
+        "both messages were stored within the minute (a deletion stores none)"
+    );
     bob.client.close().await;
     // The count follows connections as they go.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);

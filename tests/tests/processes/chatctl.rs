@@ -86,6 +86,8 @@ pub(crate) fn stable_json(out: &Output) -> String {
                             "uptime_ms",
                             "at_ms",
                             "connections",
+                            "messages_last_minute",
+                            "messages_per_second",
                         ]
                         .contains(&key.as_str())
                         || key == "password" && value.is_string();
@@ -365,9 +367,18 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let home = tempfile::tempdir().expect("home");
     let flags = server_flags(&server);
     let env = [("CHATCTL_PASSWORD", PASSWORD)];
-    let commands: [&[&str]; 21] = [
+    let accounts = home.path().join("accounts.jsonl");
+    std::fs::write(
+        &accounts,
+        "{\"username\":\"eve\",\"email\":\"eve@example.test\"}\n",
+    )
+    .expect("accounts");
+    let accounts = accounts.to_str().expect("utf-8 path");
+    let commands: [&[&str]; 23] = [
         &["health"],
         &["stats"],
+        &["export", "1"],
+        &["users", "import", accounts],
         &["audit"],
         &["nodes"],
         &["nodes", "drain", "node-b", "--yes"],

@@ -15,7 +15,7 @@ use crate::chatctl::{
 };
 
 /// Logs `root` in with a saved profile under `home`.
-async fn login(home: &Path, server: &tests::server::TestServer) {
+pub(crate) async fn login(home: &Path, server: &tests::server::TestServer) {
     let mut args: Vec<String> = vec!["login".into()];
     args.extend(server_flags(server));
     args.extend(["--user".into(), "root".into(), "--password-stdin".into()]);

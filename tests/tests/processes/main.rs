@@ -6,6 +6,7 @@ mod big_file;
 mod chat_tui;
 mod chat_tui_calls;
 mod chatctl;
+mod chatctl_data;
 mod chatctl_moderation;
 mod cli;
 mod daemon;

@@ -1,5 +1,8 @@
 //! `chatctl users ...`: accounts, roles and sessions, through the server's `admin_*` requests
-//! (spec/protocol.md 9.6). Users are named by username; the server answers by id.
+//! (spec/protocol.md 9.6). Users are named by username; the server answers by id. `import`
+//! creates accounts from a JSON Lines file.
+
+mod import;
 
 use anyhow::Context as _;
 use chatproto::client::Client;
@@ -84,7 +87,7 @@ enum Change {
     RevokedSession(Option<u64>),
 }
 
-fn role_name(role: pb::Role) -> &'static str {
+pub(super) fn role_name(role: pb::Role) -> &'static str {
     match role {
         pb::Role::Admin => "admin",
         pb::Role::User => "user",
@@ -117,6 +120,13 @@ pub(super) async fn run(
         UsersCommand::Create {
             new_password_stdin, ..
         } => Some(new_password(*new_password_stdin, sources)?),
+        UsersCommand::Import { file, conn } if file == "-" && conn.password_stdin => {
+            return Err(Error::Usage(
+                "users import -: standard input holds the accounts, so the password cannot come                  from it; use CHATCTL_PASSWORD or a saved login"
+                    .into(),
+            )
+            .into());
+        }
         _ => None,
     };
     let admin = Admin::sign_in(settings).await?;
@@ -155,7 +165,7 @@ fn new_password(from_stdin: bool, sources: &Sources<'_>) -> anyhow::Result<NewPa
 }
 
 /// 20 letters and digits (119 bits): within the server's 8 to 1024 bytes.
-fn generate_password() -> String {
+pub(super) fn generate_password() -> String {
     use rand::distr::{Alphanumeric, SampleString as _};
     Alphanumeric.sample_string(&mut rand::rng(), 20)
 }
@@ -168,6 +178,7 @@ async fn execute(
 ) -> anyhow::Result<()> {
     match command {
         UsersCommand::List { prefix, .. } => list(client, out, prefix.unwrap_or_default()).await,
+        UsersCommand::Import { file, .. } => import::run(client, out, &file).await,
         UsersCommand::Show(u) => {
             let user = find(client, &u.name).await?;
             show(out, &user)
@@ -266,9 +277,20 @@ async fn execute(
     }
 }
 
-/// The user named `name`: the first of the users whose name starts with it, as usernames sort
-/// (the server folds usernames to lowercase).
-pub(super) async fn find(client: &Client, name: &str) -> anyhow::Result<pb::User> {
+/// The user named `name`.
+pub(in crate::commands) async fn find(client: &Client, name: &str) -> anyhow::Result<pb::User> {
+    lookup(client, name).await?.ok_or_else(|| {
+        Error::NotFound {
+            what: "user",
+            name: name.to_owned(),
+        }
+        .into()
+    })
+}
+
+/// The user named `name`, if any: the first of the users whose name starts with it, as
+/// usernames sort (the server folds usernames to lowercase).
+async fn lookup(client: &Client, name: &str) -> anyhow::Result<Option<pb::User>> {
     let folded = name.to_lowercase();
     let page = client
         .admin_list_users(pb::AdminListUsers {
@@ -278,16 +300,7 @@ pub(super) async fn find(client: &Client, name: &str) -> anyhow::Result<pb::User
         })
         .await
         .with_context(|| format!("cannot look up user {name:?}"))?;
-    page.users
-        .into_iter()
-        .find(|u| u.username == folded)
-        .ok_or_else(|| {
-            Error::NotFound {
-                what: "user",
-                name: name.to_owned(),
-            }
-            .into()
-        })
+    Ok(page.users.into_iter().find(|u| u.username == folded))
 }
 
 async fn list(client: &Client, out: Output, prefix: String) -> anyhow::Result<()> {

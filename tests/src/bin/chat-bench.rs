@@ -363,6 +363,10 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open {}", jsonl_path.display()))?;
     // results[rate][build] = runs
     let mut results: BTreeMap<String, BTreeMap<String, Vec<Run>>> = BTreeMap::new();
+    // A run that fails (loadgen cannot finish, its report is unreadable) is recorded and the
+    // benchmark carries on: hours of other runs are worth keeping. The point it belongs to has
+    // no knee, and the exit status says that runs failed.
+    let mut failures: Vec<Failure> = Vec::new();
     for &rate in &o.rates {
         for run in 0..o.runs {
             let mut order: Vec<&(String, PathBuf)> = o.builds.iter().collect();
@@ -382,7 +386,28 @@ fn main() -> anyhow::Result<()> {
                 let samples = sampler.join().unwrap_or_default();
                 drop(target);
                 let load_after = load1();
-                let report = report?;
+                let report = match report {
+                    Ok(report) => report,
+                    Err(e) => {
+                        eprintln!(
+                            "chat-bench: {name} rate {rate} run {}: FAILED: {e:#}",
+                            run + 1
+                        );
+                        let line = serde_json::json!({
+                            "build": name, "chatd": chatd, "rate": rate, "run": run + 1,
+                            "nodes": o.nodes, "load_before": load_before,
+                            "load_after": load_after, "error": format!("{e:#}"),
+                        });
+                        writeln!(jsonl, "{line}").context("write runs.jsonl")?;
+                        failures.push(Failure {
+                            rate: rate_key(rate),
+                            build: name.clone(),
+                            run: run + 1,
+                            error: format!("{e:#}"),
+                        });
+                        continue;
+                    }
+                };
                 let window = (
                     num(&report, &["loadgen", "cpu", "started_unix_ms"]).unwrap_or(0.0) as u64,
                     num(&report, &["loadgen", "cpu", "ended_unix_ms"]).unwrap_or(0.0) as u64,
@@ -406,7 +431,7 @@ fn main() -> anyhow::Result<()> {
                 });
                 writeln!(jsonl, "{line}").context("write runs.jsonl")?;
                 results
-                    .entry(format!("{rate:010.1}"))
+                    .entry(rate_key(rate))
                     .or_default()
                     .entry(name.clone())
                     .or_default()
@@ -414,15 +439,39 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let summary = summarize(&o, &results);
+    let summary = summarize(&o, &results, &failures);
     std::fs::write(o.out.join("summary.md"), &summary).context("write summary.md")?;
     println!("{summary}");
+    if !failures.is_empty() {
+        bail!(
+            "{} of the runs failed (see summary.md and runs.jsonl)",
+            failures.len()
+        );
+    }
     Ok(())
+}
+
+/// A run that did not produce a report.
+struct Failure {
+    /// The rate's key in the results (see [`rate_key`]).
+    rate: String,
+    build: String,
+    run: usize,
+    error: String,
+}
+
+/// A rate as a key that sorts like the number.
+fn rate_key(rate: f64) -> String {
+    format!("{rate:010.1}")
 }
 
 /// The summary table (medians per rate and build, ratios of the last build to the first) and
 /// each build's knee.
-fn summarize(o: &Options, results: &BTreeMap<String, BTreeMap<String, Vec<Run>>>) -> String {
+fn summarize(
+    o: &Options,
+    results: &BTreeMap<String, BTreeMap<String, Vec<Run>>>,
+    failures: &[Failure],
+) -> String {
     let names: Vec<&str> = o.builds.iter().map(|(n, _)| n.as_str()).collect();
     let mut out = String::new();
     let _ = writeln!(
@@ -496,6 +545,11 @@ fn summarize(o: &Options, results: &BTreeMap<String, BTreeMap<String, Vec<Run>>>
     for name in &names {
         let knee = results
             .iter()
+            .filter(|(rate, _)| {
+                !failures
+                    .iter()
+                    .any(|f| &f.rate == *rate && f.build == *name)
+            })
             .filter_map(|(rate, by_build)| {
                 let runs = by_build.get(*name)?;
                 let ok = runs
@@ -524,5 +578,87 @@ fn summarize(o: &Options, results: &BTreeMap<String, BTreeMap<String, Vec<Run>>>
     {
         let _ = writeln!(out, "- knee ratio (last / first): **{:.2}×**", last / first);
     }
+    if !failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFailed runs (left out of the medians; no knee at their rate):"
+        );
+        for f in failures {
+            let rate: f64 = f.rate.trim().parse().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                out,
+                "- {} at {rate} msg/s, run {}: {}",
+                f.build, f.run, f.error
+            );
+        }
+    }
     out
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    fn options(builds: &[&str]) -> Options {
+        Options {
+            builds: builds
+                .iter()
+                .map(|b| ((*b).to_owned(), PathBuf::from(b)))
+                .collect(),
+            loadgen: PathBuf::new(),
+            out: PathBuf::new(),
+            rates: vec![100.0, 200.0],
+            runs: 1,
+            nodes: 0,
+            users: 10,
+            room_size: 5,
+            payload: 16,
+            duration: "1s".into(),
+            warmup: "1s".into(),
+            connect_rate: 10.0,
+            max_load: None,
+            poll: Duration::from_secs(1),
+        }
+    }
+
+    fn good() -> Run {
+        Run {
+            p50: 1.0,
+            p99: 5.0,
+            delivered_per_sec: 1000.0,
+            lost: 0.0,
+            errors: 0.0,
+            server_cpu_per_m: 10.0,
+            store_cpu_per_m: f64::NAN,
+            loadgen_cpu_per_m: 10.0,
+            commands_per_message: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_run_is_listed_and_its_rate_is_no_knee() {
+        let o = options(&["new"]);
+        let mut results: BTreeMap<String, BTreeMap<String, Vec<Run>>> = BTreeMap::new();
+        for rate in [100.0, 200.0] {
+            results
+                .entry(rate_key(rate))
+                .or_default()
+                .insert("new".into(), vec![good()]);
+        }
+        let clean = summarize(&o, &results, &[]);
+        assert!(clean.contains("knee of new (every run"), "{clean}");
+        assert!(clean.contains(": 200 msg/s"), "{clean}");
+        let failed = [Failure {
+            rate: rate_key(200.0),
+            build: "new".into(),
+            run: 2,
+            error: "loadgen exited with status 1".into(),
+        }];
+        let summary = summarize(&o, &results, &failed);
+        assert!(summary.contains(": 100 msg/s"), "{summary}");
+        assert!(
+            summary.contains("- new at 200 msg/s, run 2: loadgen exited with status 1"),
+            "{summary}"
+        );
+    }
 }

@@ -11,13 +11,16 @@
 //!   [`parse_file`]) and text format ([`to_text`], [`from_text`]).
 //! - `build`: turning a typed case into a [`Vector`] (encoding, checking, rendering).
 //! - `samples`: the users, chats and messages the cases are made of.
-//! - `valid`, `edge`: the cases, one function per file.
+//! - `requests`, `responses`, `events` (also upload headers and datagrams), `calls`, `edge`:
+//!   the cases.
 
 mod build;
 mod calls;
 mod edge;
+mod events;
+mod requests;
+mod responses;
 mod samples;
-mod valid;
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -239,27 +242,27 @@ pub fn generate() -> Result<Vec<VectorFile>, VectorError> {
         VectorFile {
             file_name: "request.txt",
             title: "one valid Request frame for every request kind",
-            vectors: [valid::requests()?, calls::requests()?].concat(),
+            vectors: [requests::requests()?, calls::requests()?].concat(),
         },
         VectorFile {
             file_name: "response.txt",
             title: "valid Response frames, every result kind",
-            vectors: [valid::responses()?, calls::responses()?].concat(),
+            vectors: [responses::responses()?, calls::responses()?].concat(),
         },
         VectorFile {
             file_name: "event.txt",
             title: "valid Event frames, every event kind and every chat event body",
-            vectors: [valid::events()?, calls::events()?].concat(),
+            vectors: [events::events()?, calls::events()?].concat(),
         },
         VectorFile {
             file_name: "datagram.txt",
             title: "valid datagrams",
-            vectors: valid::datagrams()?,
+            vectors: events::datagrams()?,
         },
         VectorFile {
             file_name: "upload.txt",
             title: "the header frame of an upload stream",
-            vectors: valid::upload_headers()?,
+            vectors: events::upload_headers()?,
         },
         VectorFile {
             file_name: "compat.txt",

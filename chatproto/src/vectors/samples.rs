@@ -288,3 +288,35 @@ pub(super) fn chat_event(seq: u64, actor_id: u64, body: pb::chat_event::Body) ->
         body: Some(body),
     }
 }
+
+/// Bob mentioned alice in the group.
+pub(super) fn mention_notification() -> pb::Notification {
+    pb::Notification {
+        id: 42,
+        kind: pb::NotificationKind::Mention as i32,
+        chat_id: GROUP_CHAT,
+        message_seq: 9,
+        actor_id: BOB,
+        created_at_ms: T0 + 60_000,
+        read: false,
+        silent: false,
+        preview: "@alice can you review this?".into(),
+    }
+}
+
+/// Quiet from 22:00 to 07:00 at UTC+1; mentions in muted chats notify.
+pub(super) fn notification_prefs() -> pb::NotificationPrefs {
+    pb::NotificationPrefs {
+        disabled: false,
+        do_not_disturb: Some(pb::DoNotDisturb {
+            enabled: true,
+            start_minute: 22 * 60,
+            end_minute: 7 * 60,
+            utc_offset_minutes: 60,
+        }),
+        mentions_in_muted_chats: true,
+        email: false,
+        email_digest_minutes: 0,
+        webhook: false,
+    }
+}

@@ -718,6 +718,11 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_backup",
+            Some("a copy of the embedded database; its bytes follow the answer"),
+            request(66, Rq::AdminBackup(pb::AdminBackup {})),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(
@@ -1063,6 +1068,17 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                 Rs::Export(pb::HistoryExport {
                     messages: vec![group_message(), tombstone()],
                     more: true,
+                }),
+            ),
+        ),
+        (
+            "response.backup",
+            Some("a 20 MiB copy; exactly that many raw bytes follow this frame"),
+            response(
+                66,
+                Rs::Backup(pb::BackupInfo {
+                    size: 20 * 1024 * 1024,
+                    sha256: (0..32).map(|i| 0xa0 ^ i).collect(),
                 }),
             ),
         ),

@@ -2,7 +2,8 @@
 //! runs (`admin_backup`, spec/protocol.md 9.6), written here, so it works against a remote
 //! server too. The copy goes to `PATH.partial`, is checked against the size and SHA-256 the
 //! server announced (as received, and again as written to disk), synced, and only then renamed
-//! to `PATH`: a `PATH` that exists is always a whole, checked copy.
+//! to `PATH`: a `PATH` that exists is always a whole, checked copy. Both are owner-only (mode
+//! 0600): the database holds password hashes.
 
 use std::path::{Path, PathBuf};
 
@@ -71,7 +72,18 @@ async fn backup(
     client: &chatproto::client::Client,
     partial: &Path,
 ) -> anyhow::Result<chatproto::pb::BackupInfo> {
-    let mut file = tokio::fs::File::create(partial)
+    // A copy holds password hashes: owner-only from its first byte, even where an old partial
+    // copy was readable by others.
+    match tokio::fs::remove_file(partial).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot replace {}", partial.display())),
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(partial)
         .await
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let info = client

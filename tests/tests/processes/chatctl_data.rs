@@ -3,6 +3,7 @@
 //! the message rate of `stats`, `backup` (a checked copy a chatd starts on); their `--json`
 //! snapshots and exit statuses.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::Output;
 
 use chatproto::pb;
@@ -235,6 +236,11 @@ async fn backup_writes_a_checked_copy_that_a_chatd_starts_on() {
     assert_status(&out, 0);
     let mut view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let bytes = std::fs::read(&path).expect("the copy");
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "a copy holds password hashes");
     assert_eq!(view["path"], path_arg);
     assert_eq!(view["size"], bytes.len());
     let sha256: String = Sha256::digest(&bytes)

@@ -64,7 +64,7 @@ pub struct AppState {
     /// Records notifications where things happen and sends them live (protocol.md section 15).
     pub notifier: Arc<crate::notify::Notifier>,
     /// This node's backup place (`admin_backup`: one at a time, copies in the data directory).
-    pub backups: crate::handlers::admin_backup::Backups,
+    pub backups: crate::backups::Backups,
 }
 
 impl std::fmt::Debug for AppState {

@@ -69,6 +69,25 @@ pub enum Command {
         kind, text, reply_to, forwarded_from, edited, edited_at_ms, deleted, deleted_at_ms, \
         reactions, mention_ids, attachment.")]
     Export(ChatArgs),
+    /// Copy the server's database to PATH while chatd runs: a consistent copy of the embedded
+    /// default's SQLite database, written here (for MongoDB, use mongodump); the server's audit
+    /// log records the backup
+    #[command(after_help = "Example:\n  chatctl backup chat.db.bak\n\n\
+        The copy goes to PATH.partial first, is checked against the size and SHA-256 the server \
+        announced, synced, and renamed to PATH. To restore it, stop chatd, put it in the data \
+        directory as chatd.sqlite3, remove chatd.sqlite3-wal and chatd.sqlite3-shm there, and \
+        start chatd (README.md, \"Back up and restore\").")]
+    Backup {
+        /// Where to write the copy
+        #[arg(value_name = "PATH")]
+        path: std::path::PathBuf,
+        /// Overwrite PATH when it exists (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// The audit log of admin changes (who, when, from where, what, on what, and how it was
     /// answered), newest first, with filters
     #[command(after_help = "Examples:\n  chatctl audit --since 24h\n  \
@@ -461,6 +480,7 @@ impl Command {
                 ChatsCommand::Delete { chat, .. } => &chat.conn,
             }),
             Command::Export(c) => Some(&c.conn),
+            Command::Backup { conn, .. } => Some(conn),
             Command::Messages(
                 MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
             ) => Some(conn),

@@ -210,6 +210,26 @@ pub fn ms_ago(ago: std::time::Duration) -> i64 {
     now_ms().saturating_sub(ago).max(1)
 }
 
+/// `bytes` in lowercase hex (SHA-256 digests).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `bytes` for people: `512 B`, `1.5 KiB`, `20.0 MiB`, ...
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ => format!("{value:.1} {}", UNITS.get(unit).copied().unwrap_or("B")),
+    }
+}
+
 /// Asks `question` on a terminal unless `yes`; without a terminal, refuses unless `yes`.
 ///
 /// # Errors
@@ -240,6 +260,15 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
+        assert_eq!(human_size(u64::MAX), "16384.0 PiB");
+    }
 
     #[test]
     fn tables_align_and_colour_does_not_shift_columns() {

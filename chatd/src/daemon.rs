@@ -276,6 +276,7 @@ impl Daemon {
             node: Arc::new(NodeControl::new()),
             calls,
             notifier,
+            backups: crate::backups::Backups::new(s.storage.data_dir.clone()),
         });
 
         let server_config = crate::server::endpoint::server_config(

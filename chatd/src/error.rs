@@ -130,6 +130,8 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()
             }
+            // Spec 6.2: not on this server's configuration.
+            StoreError::Unsupported(what) => ApiError::precondition(what),
         }
     }
 }

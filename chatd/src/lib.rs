@@ -18,6 +18,7 @@
 //! - `cluster`: cluster mode over Redis (pub/sub between nodes, presence, registry and
 //!   steering, read cache); `resilience`: breakers, backoff, store deadline.
 //! - `auth`, `limits`, `validate`: security and input rules.
+//! - `backups`: a node's one backup at a time and its copy of the database.
 //! - [`ops`]: configuration, data directory, logging, metrics, admin HTTP; [`daemon`] assembles
 //!   a whole server from them.
 //! - [`cli`]: the subcommands of the `chatd` binary.
@@ -30,6 +31,7 @@
 )]
 
 mod auth;
+mod backups;
 mod calls;
 pub mod cli;
 mod clock;

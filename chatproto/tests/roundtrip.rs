@@ -238,7 +238,7 @@ round_trips!(
     Thumbnail,
     DownloadFile,
     Download,
-    // Administration of chats, moderation, nodes, the audit log and exports.
+    // Administration of chats, moderation, nodes, the audit log, exports and backups.
     AdminListChats,
     AdminGetChat,
     AdminListMembers,
@@ -257,6 +257,8 @@ round_trips!(
     AuditEntry,
     AdminExportHistory,
     HistoryExport,
+    AdminBackup,
+    BackupInfo,
     // Notifications.
     ListNotifications,
     NotificationList,

@@ -114,7 +114,7 @@ impl MessageLine {
                 name: f.name,
                 mime: f.mime,
                 size: f.size,
-                sha256: f.sha256.iter().map(|b| format!("{b:02x}")).collect(),
+                sha256: crate::output::hex(&f.sha256),
                 width: f.width,
                 height: f.height,
             }),

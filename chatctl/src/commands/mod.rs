@@ -1,6 +1,7 @@
 //! One module per subcommand; each takes its validated settings and prints its result.
 
 mod audit;
+mod backup;
 mod chats;
 mod export;
 mod health;
@@ -51,6 +52,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Messages(messages) => messages::run(messages, &settings).await,
         Command::Stats(_) => stats::run(&settings).await,
         Command::Export(chat) => export::run(chat.chat, &settings).await,
+        Command::Backup { path, yes, .. } => backup::run(&path, yes, &settings).await,
         Command::Audit {
             actor,
             action,

@@ -4,8 +4,8 @@
 //! recorded with its outcome whatever path its handler took, refusals of non-admins included:
 //! an audit log that only saw successes would miss exactly the probing it exists to show.
 //! Reads are not recorded (they change nothing, and monitoring would drown the log in them),
-//! except an export of a chat's history: an admin reading members' messages is exactly what
-//! the members would want to know about.
+//! except an export of a chat's history and a backup: an admin reading members' messages is
+//! exactly what the members would want to know about.
 //! A failure to record is logged and counted, never turned into a failure of the request,
 //! which has already happened by then.
 
@@ -79,6 +79,7 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
             format!("chat:{}", r.chat_id),
             format!("after_seq={}", r.after_seq),
         ),
+        Kind::AdminBackup(_) => (format!("node:{}", bounded(this_node)), String::new()),
         Kind::AdminDrainNode(r) => {
             let node = if r.node_id.is_empty() {
                 this_node

@@ -9,7 +9,8 @@
 //! - [`users`]: profiles, search, contacts, blocks.
 //! - [`admin`]: server administration: accounts, health, stats; [`admin_chats`]: of chats and
 //!   messages (moderation); [`admin_nodes`]: of nodes (list, drain); [`admin_audit`]: the
-//!   audit log of admin changes, recorded here in [`dispatch`].
+//!   audit log of admin changes, recorded here in [`dispatch`]; [`admin_backup`]: copies of
+//!   the embedded database.
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -27,6 +28,7 @@ pub mod access;
 pub mod account;
 pub mod admin;
 pub mod admin_audit;
+pub mod admin_backup;
 pub mod admin_chats;
 pub mod admin_nodes;
 pub mod calls;
@@ -61,9 +63,9 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_audit::*, admin_chats::*, admin_nodes::*, calls::*, chats::*,
-        files::*, hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*,
-        sync::*, typing::*, users::*,
+        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
+        calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
+        notifications::*, receipts::*, sync::*, typing::*, users::*,
     };
 }
 

@@ -264,6 +264,11 @@ async fn handle_stream(
         },
         Err(err) => error_response(request_id, &err),
     };
+    if handlers::admin_backup::announced(&response).is_some() {
+        // The answer, then the copy's bytes; done once the client has them all.
+        handlers::admin_backup::respond(&ctx.state.backups, stream, &response).await;
+        return;
+    }
     if files::download::announced(&response).is_some() {
         // The answer, then the bytes it announces; done once the client has them all.
         files::download::respond(&ctx.state.files, stream, &response).await;

@@ -124,6 +124,9 @@ pub enum StoreError {
     /// Anything else: corrupt data, a bug.
     #[error("store failure: {0}")]
     Internal(String),
+    /// The backend does not do this; the text says what does (e.g. another tool).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Shorthand for store results.
@@ -555,4 +558,12 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// Cheap round trip to the backend, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+    /// Writes a consistent copy of the whole database, as of one moment after the call began
+    /// (every write committed before it is in the copy), to a new file at `to`, which the caller
+    /// removes. Writes go on meanwhile. `Unsupported` for a backend whose copies are made with
+    /// its own tools; nothing is written then.
+    ///
+    /// Not one of the entity traits' methods on purpose: a copy takes as long as the database
+    /// is large, so the wrappers forward it without the per-call deadline of other calls.
+    async fn backup(&self, to: &std::path::Path) -> StoreResult<()>;
 }

@@ -34,7 +34,7 @@ const PIECE: usize = 256 * 1024;
 const MAX_ATTEMPTS: u32 = 8;
 
 /// What went wrong on one transfer stream.
-enum StreamFailure {
+pub(super) enum StreamFailure {
     /// The connection is gone: reconnect and resume.
     Lost(String),
     /// The server stopped or reset the stream with this code.
@@ -43,7 +43,7 @@ enum StreamFailure {
     Fatal(ClientError),
 }
 
-fn local(e: std::io::Error) -> ClientError {
+pub(super) fn local(e: std::io::Error) -> ClientError {
     ClientError::LocalIo(e.to_string())
 }
 
@@ -308,7 +308,7 @@ impl Client {
     }
 }
 
-fn give_up(failure: StreamFailure) -> ClientError {
+pub(super) fn give_up(failure: StreamFailure) -> ClientError {
     match failure {
         StreamFailure::Lost(reason) => ClientError::ConnectionLost(reason),
         StreamFailure::Stopped(code) => ClientError::Protocol(format!(
@@ -385,8 +385,45 @@ async fn receive_download<W: AsyncWrite + Unpin>(
     hasher: &mut Option<Sha256>,
     progress: &mut (impl FnMut(u64, u64) + Send),
 ) -> Result<pb::FileInfo, StreamFailure> {
-    let encoded = EncodedRequest::new(request_id, pb::request::Kind::DownloadFile(request))
-        .map_err(|e| StreamFailure::Fatal(e.into()))?;
+    let (response, recv, first) =
+        ask_for_bytes(link, request_id, pb::request::Kind::DownloadFile(request)).await?;
+    let download = match response {
+        pb::response::Result::Download(d) => d,
+        other => {
+            return Err(StreamFailure::Fatal(super::requests::unexpected(
+                "download_file",
+                other.name(),
+            )));
+        }
+    };
+    let file = download.file.clone().unwrap_or_default();
+    if download.offset != *at || download.offset + download.length > file.size {
+        return Err(StreamFailure::Fatal(ClientError::Protocol(
+            "the download answer does not match the request".into(),
+        )));
+    }
+    let end = download.offset + download.length;
+    let mut sink = Sink {
+        writer,
+        hasher,
+        total: file.size,
+        progress,
+    };
+    receive_bytes(recv, first, at, end, &mut sink).await?;
+    Ok(file)
+}
+
+/// Sends a request whose answer raw bytes may follow (`download_file`, `admin_backup`) on a
+/// new stream and reads the answer: a success's result, the stream and the bytes that arrived
+/// with the answer. An error answer is [`StreamFailure::Fatal`] with the server's error.
+pub(super) async fn ask_for_bytes(
+    link: &SharedLink,
+    request_id: u64,
+    kind: pb::request::Kind,
+) -> Result<(pb::response::Result, quinn::RecvStream, Bytes), StreamFailure> {
+    let name = kind.name();
+    let encoded =
+        EncodedRequest::new(request_id, kind).map_err(|e| StreamFailure::Fatal(e.into()))?;
     let (mut send, recv) = link
         .conn
         .open_bi()
@@ -399,30 +436,41 @@ async fn receive_download<W: AsyncWrite + Unpin>(
     let mut reader = FrameReader::new(recv, link.max_frame_bytes());
     let response: pb::Response = reader.read().await.map_err(|e| match e {
         ReadFrameError::Read(r) => read_failure(r),
-        other => StreamFailure::Fatal(ClientError::Protocol(format!(
-            "bad download answer: {other}"
-        ))),
+        other => StreamFailure::Fatal(ClientError::Protocol(format!("bad {name} answer: {other}"))),
     })?;
-    let download = match response.result {
-        Some(pb::response::Result::Download(d)) => d,
+    let result = match response.result {
         Some(pb::response::Result::Error(e)) => {
             return Err(StreamFailure::Fatal(RemoteError::from_pb(e).into()));
         }
-        other => {
+        Some(result) => result,
+        None => {
             return Err(StreamFailure::Fatal(super::requests::unexpected(
-                "download_file",
-                other.as_ref().map_or("nothing", |r| r.name()),
+                name, "nothing",
             )));
         }
     };
-    let file = download.file.clone().unwrap_or_default();
-    if download.offset != *at || download.offset + download.length > file.size {
-        return Err(StreamFailure::Fatal(ClientError::Protocol(
-            "the download answer does not match the request".into(),
-        )));
-    }
-    let end = download.offset + download.length;
-    let (mut recv, first) = reader.into_parts();
+    let (recv, first) = reader.into_parts();
+    Ok((result, recv, first))
+}
+
+/// Where the bytes after an answer go: a writer, a hash of them when one is kept, and the
+/// progress callback with the whole transfer's size.
+pub(super) struct Sink<'a, W, P> {
+    pub(super) writer: &'a mut W,
+    pub(super) hasher: &'a mut Option<Sha256>,
+    pub(super) total: u64,
+    pub(super) progress: &'a mut P,
+}
+
+/// Reads the raw bytes after an answer (`first`, those that came with it, then the rest of
+/// `recv`) into `sink`, advancing `*at`, until the FIN, which must come exactly at `end`.
+pub(super) async fn receive_bytes<W: AsyncWrite + Unpin, P: FnMut(u64, u64) + Send>(
+    mut recv: quinn::RecvStream,
+    first: Bytes,
+    at: &mut u64,
+    end: u64,
+    sink: &mut Sink<'_, W, P>,
+) -> Result<(), StreamFailure> {
     let mut piece = first;
     loop {
         if !piece.is_empty() {
@@ -431,22 +479,22 @@ async fn receive_download<W: AsyncWrite + Unpin>(
                     "the server sent more bytes than it announced".into(),
                 )));
             }
-            writer
+            sink.writer
                 .write_all(&piece)
                 .await
                 .map_err(|e| StreamFailure::Fatal(local(e)))?;
-            if let Some(h) = hasher.as_mut() {
+            if let Some(h) = sink.hasher.as_mut() {
                 h.update(&piece);
             }
             *at += piece.len() as u64;
-            progress(*at, file.size);
+            (sink.progress)(*at, sink.total);
         }
         match recv.read_chunk(PIECE, true).await {
             Ok(Some(chunk)) => piece = chunk.bytes,
-            Ok(None) if *at == end => return Ok(file),
+            Ok(None) if *at == end => return Ok(()),
             Ok(None) => {
                 return Err(StreamFailure::Fatal(ClientError::Protocol(
-                    "the download ended before its announced length".into(),
+                    "the transfer ended before its announced length".into(),
                 )));
             }
             Err(e) => return Err(read_failure(e)),

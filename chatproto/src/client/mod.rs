@@ -56,6 +56,7 @@
 //!   session's tokens, the outbox of unacknowledged messages.
 
 mod auth;
+mod backup;
 pub mod config;
 mod connection;
 pub mod error;

@@ -46,6 +46,8 @@ macro_rules! typed_method {
     (send_typing, $($_:tt)*) => {};
     // Its answer is followed by raw bytes: `download_to_writer`, `download_to_path`, `file_url`.
     (download_file, $($_:tt)*) => {};
+    // The same: `admin_backup_to_writer`.
+    (admin_backup, $($_:tt)*) => {};
     ($name:ident, $message:ident, $doc:literal) => {
         #[doc = $doc]
         pub async fn $name(

@@ -714,6 +714,11 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_backup",
+            Some("a copy of the embedded database; its bytes follow the answer"),
+            request(66, Rq::AdminBackup(pb::AdminBackup {})),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(

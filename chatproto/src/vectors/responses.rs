@@ -314,6 +314,17 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "response.backup",
+            Some("a 20 MiB copy; exactly that many raw bytes follow this frame"),
+            response(
+                66,
+                Rs::Backup(pb::BackupInfo {
+                    size: 20 * 1024 * 1024,
+                    sha256: (0..32).map(|i| 0xa0 ^ i).collect(),
+                }),
+            ),
+        ),
+        (
             "response.chats",
             None,
             response(

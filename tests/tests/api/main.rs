@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod admin;
 mod audit;
+mod backup;
 mod blocking;
 mod call_edges;
 mod calls;

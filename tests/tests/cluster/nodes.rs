@@ -1,4 +1,5 @@
-//! Admins over a cluster's nodes: any node lists every live one from the registry, and a drain
+//! Admins over a cluster's nodes: any node lists every live one from the registry (and refuses
+//! a backup, which is of the embedded database only), and a drain
 //! asked through one node reaches another at its heartbeat: its clients are told to go, it
 //! exits 0 and leaves the registry; the process that replaces it under the same id serves.
 
@@ -67,6 +68,23 @@ async fn nodes_are_listed_from_the_registry_and_one_drains_when_asked_through_an
     let root = TestUser::login(cluster.client_config(0), "root").await;
     let bob = TestUser::register(cluster.client_config(1), "bob").await;
     assert_eq!(bob.node_id().as_deref(), Some("node1"));
+
+    // Backups are of the embedded database only: on MongoDB, the answer names mongodump.
+    let refused = root
+        .client
+        .admin_backup_to_writer(&mut Vec::new(), |_, _| {})
+        .await
+        .expect_err("a backup on mongodb");
+    let refused = match refused {
+        chatproto::client::ClientError::Remote(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refused.code,
+        pb::ErrorCode::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message.contains("mongodump"), "{refused:?}");
 
     let list = root
         .client

@@ -374,7 +374,10 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     )
     .expect("accounts");
     let accounts = accounts.to_str().expect("utf-8 path");
-    let commands: [&[&str]; 23] = [
+    let copy = home.path().join("mallory.db");
+    let copy_arg = copy.to_str().expect("utf-8 path");
+    let commands: [&[&str]; 24] = [
+        &["backup", copy_arg],
         &["health"],
         &["stats"],
         &["export", "1"],
@@ -418,6 +421,8 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
         .expect("read")
         .expect("mallory");
     assert_eq!(mallory.role, pb::Role::User, "still no admin");
+    assert!(!copy.exists(), "no copy for a non-admin");
+    assert!(!home.path().join("mallory.db.partial").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,11 +1,15 @@
 //! chatctl's data commands against a real chatd over QUIC: `users import` (JSON Lines in, a
 //! report per line, idempotent), `export` (a chat's history as JSON Lines, page after page) and
-//! the message rate of `stats`; their `--json` snapshots and exit statuses.
+//! the message rate of `stats`, `backup` (a checked copy a chatd starts on); their `--json`
+//! snapshots and exit statuses.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::Output;
 
 use chatproto::pb;
+use sha2::{Digest as _, Sha256};
 use tests::client::{PASSWORD, connect, register};
+use tests::server::TestServer;
 
 use crate::chatctl::{assert_status, chatctl, server_with_users, stable_json, stdout};
 use crate::chatctl_moderation::login;
@@ -202,4 +206,73 @@ async fn export_prints_a_whole_chat_oldest_first_and_stats_its_rate() {
         "{}",
         stdout(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_writes_a_checked_copy_that_a_chatd_starts_on() {
+    let (server, _, _) = server_with_users().await;
+    let alice = connect(&server).await;
+    alice.login("alice", PASSWORD, "t").await.expect("login");
+    let (bob, auth) = register(&server, "bob").await;
+    let chat = alice
+        .create_private_chat(auth.user.expect("user").id)
+        .await
+        .expect("chat");
+    for i in 0..10 {
+        alice
+            .send_text(chat.id, &format!("kept {i}"))
+            .await
+            .expect("send");
+    }
+    bob.close().await;
+    alice.close().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    login(home, &server).await;
+    let path = home.join("chat.db.bak");
+    let path_arg = path.to_str().expect("utf-8 path");
+
+    let out = chatctl(home, &[], &["backup", path_arg, "--json"], "").await;
+    assert_status(&out, 0);
+    let mut view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let bytes = std::fs::read(&path).expect("the copy");
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "a copy holds password hashes");
+    assert_eq!(view["path"], path_arg);
+    assert_eq!(view["size"], bytes.len());
+    let sha256: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(view["sha256"], sha256);
+    for key in ["path", "size", "sha256"] {
+        view[key] = serde_json::Value::String(format!("[{key}]"));
+    }
+    insta::assert_snapshot!("backup", serde_json::to_string_pretty(&view).expect("json"));
+    let partial = home.join("chat.db.bak.partial");
+    assert!(!partial.exists(), "no partial copy is left");
+
+    // An existing copy is overwritten only with --yes (no terminal here to ask on).
+    let out = chatctl(home, &[], &["backup", path_arg], "").await;
+    assert_status(&out, 2);
+    assert_eq!(std::fs::read(&path).expect("the copy"), bytes);
+    let out = chatctl(home, &[], &["backup", path_arg, "--yes"], "").await;
+    assert_status(&out, 0);
+    assert!(stdout(&out).starts_with("wrote "), "{}", stdout(&out));
+
+    // Restored as a data directory's database, the copy serves everything it held.
+    let restored = tempfile::tempdir().expect("restored data directory");
+    std::fs::copy(&path, restored.path().join("chatd.sqlite3")).expect("restore");
+    let restored = TestServer::start_in(std::sync::Arc::new(restored), &[]).await;
+    let counts = restored.store().counts().await.expect("counts");
+    assert_eq!((counts.users, counts.messages), (3, 10));
+    let client = connect(&restored).await;
+    client
+        .login("alice", PASSWORD, "t")
+        .await
+        .expect("alice logs in on the restored server");
+    client.close().await;
 }

@@ -174,4 +174,7 @@ impl Store for CachedStore {
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }
+    async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
+        self.inner.backup(to).await
+    }
 }

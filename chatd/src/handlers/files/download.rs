@@ -5,7 +5,7 @@
 use chatproto::error::StreamCode;
 use chatproto::pb;
 use chatproto::server::RequestStream;
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 use crate::files::Files;
 
@@ -49,16 +49,28 @@ pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Respon
             return;
         }
     };
-    let Ok(mut send) = stream.respond_open(response).await else {
+    let Ok(send) = stream.respond_open(response).await else {
         return;
     };
-    let mut body = reader.take(download.length);
+    send_body(send, reader, download.length, &key).await;
+}
+
+/// Writes exactly `length` bytes of `source` on a stream whose answer is out, then finishes it
+/// and waits until the client has them all (a drain waits for exactly that). A source that
+/// ends early or fails resets the stream with TRANSFER_FAILED; `what` names it in the log.
+pub async fn send_body(
+    mut send: quinn::SendStream,
+    source: impl AsyncRead + Unpin,
+    length: u64,
+    what: &str,
+) {
+    let mut body = source.take(length);
     let mut buf = vec![0u8; 256 * 1024];
     let mut sent = 0u64;
-    while sent < download.length {
+    while sent < length {
         let n = match body.read(&mut buf).await {
             Ok(0) | Err(_) => {
-                tracing::warn!(key, sent, "file bytes ended early");
+                tracing::warn!(what, sent, "bytes after an answer ended early");
                 let _ = send.reset(StreamCode::TransferFailed.code().into());
                 return;
             }

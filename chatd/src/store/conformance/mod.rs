@@ -123,6 +123,7 @@ macro_rules! store_conformance {
                 notifications_retention,
                 notifications_prefs,
                 store_ping,
+                store_backup,
             );
         }
     };
@@ -147,6 +148,29 @@ const MAX: u64 = u64::MAX;
 pub async fn store_ping<S: Store + 'static>(s: S) {
     s.ping().await.expect("ping");
     assert!(!s.backend().is_empty());
+}
+
+/// A backup writes a copy at the path it is given, or, on a backend whose copies are made with
+/// its own tools, is `Unsupported` (saying what to use) and writes nothing. What a copy holds is
+/// the backend's own test (SQLite's opens it).
+pub async fn store_backup<S: Store + 'static>(s: S) {
+    user(&s, "a").await;
+    let to = std::env::temp_dir().join(format!(
+        "chatd-conformance-backup-{:016x}",
+        rand::random::<u64>()
+    ));
+    match s.backup(&to).await {
+        Ok(()) => {
+            let len = std::fs::metadata(&to).expect("the copy").len();
+            let _ = std::fs::remove_file(&to);
+            assert!(len > 0, "an empty copy");
+        }
+        Err(StoreError::Unsupported(what)) => {
+            assert!(!what.is_empty());
+            assert!(!to.exists(), "an unsupported backup wrote {}", to.display());
+        }
+        Err(e) => panic!("backup: {e}"),
+    }
 }
 
 fn new_user(name: &str) -> NewUser {

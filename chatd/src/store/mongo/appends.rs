@@ -101,6 +101,7 @@ fn repeat(e: &StoreError) -> StoreError {
         StoreError::Conflict(m) => StoreError::Conflict(*m),
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Internal(m) => StoreError::Internal(m.clone()),
+        StoreError::Unsupported(m) => StoreError::Unsupported(m),
     }
 }
 

@@ -371,4 +371,11 @@ impl Store for MongoStore {
     async fn ping(&self) -> StoreResult<()> {
         self.deadline(self.ping_db()).await
     }
+
+    async fn backup(&self, _to: &std::path::Path) -> StoreResult<()> {
+        Err(StoreError::Unsupported(
+            "admin_backup copies the embedded database only: back up a MongoDB database with \
+             mongodump",
+        ))
+    }
 }

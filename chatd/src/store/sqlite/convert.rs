@@ -163,6 +163,7 @@ pub(super) fn duplicate(e: &StoreError) -> StoreError {
         StoreError::Conflict(kind) => StoreError::Conflict(*kind),
         StoreError::Unavailable(msg) => StoreError::Unavailable(msg.clone()),
         StoreError::Internal(msg) => StoreError::Internal(msg.clone()),
+        StoreError::Unsupported(what) => StoreError::Unsupported(what),
     }
 }
 

@@ -13,12 +13,14 @@
 //! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
 //!   `files`:
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
+//! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
 //!   `notifications`: the notification center, each with its trait implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
 mod audit;
+mod backup;
 mod chat_lists;
 mod chats;
 mod convert;
@@ -97,6 +99,9 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
+    /// The database file, for the connections a backup opens of its own.
+    path: std::path::PathBuf,
+    busy_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -151,6 +156,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Writer::spawn(write, options.max_batch, options.queue_capacity)?,
             readers: Arc::new(Readers::new(reads)),
+            path: path.to_path_buf(),
+            busy_timeout: options.busy_timeout,
         })
     }
 
@@ -663,5 +670,12 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn backup(&self, to: &Path) -> StoreResult<()> {
+        let (from, to, busy) = (self.path.clone(), to.to_path_buf(), self.busy_timeout);
+        tokio::task::spawn_blocking(move || backup::copy(&from, &to, busy))
+            .await
+            .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
     }
 }

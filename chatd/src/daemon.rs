@@ -259,7 +259,8 @@ impl Daemon {
             tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
-            two_factor: TwoFactorKeys::derive(&data.token_key),
+            two_factor: TwoFactorKeys::derive(&data.token_key)
+                .context("cannot derive the two-factor keys")?,
             limits,
             metrics: metrics.clone(),
             settings: Settings {

@@ -74,7 +74,9 @@ impl Authenticator {
     /// in increasing order, the first within `left`, stays within the server's window.
     pub async fn fresh_step(&self, left: Duration) -> u64 {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
-        let into = Duration::from_millis(u64::try_from(now.as_millis()).expect("ms") % (self.period * 1000));
+        let into = Duration::from_millis(
+            u64::try_from(now.as_millis()).expect("ms") % (self.period * 1000),
+        );
         let remaining = Duration::from_secs(self.period).saturating_sub(into);
         if remaining < left {
             tokio::time::sleep(remaining + Duration::from_millis(50)).await;

@@ -50,10 +50,16 @@ impl std::fmt::Debug for TwoFactorKeys {
     }
 }
 
-/// A sealed secret that does not open: another key, another user, or damaged bytes.
+/// A sealed secret that does not open (another key, another user, or damaged bytes), or one
+/// that could not be sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the sealed two-factor secret does not open with this server's key")]
 pub struct SealError;
+
+/// The cipher refused a key (never for the 32-byte keys [`TwoFactorKeys::derive`] makes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the two-factor sealing key was refused by the cipher")]
+pub struct KeyError;
 
 /// A 32-byte key for one purpose: HMAC-SHA256 of the purpose's label under `key`.
 fn derive(key: &[u8], label: &str) -> [u8; 32] {
@@ -65,19 +71,20 @@ fn derive(key: &[u8], label: &str) -> [u8; 32] {
 
 impl TwoFactorKeys {
     /// The keys derived from the token key (each for one purpose, so neither is the token key).
-    pub fn derive(token_key: &TokenKey) -> TwoFactorKeys {
+    pub fn derive(token_key: &TokenKey) -> Result<TwoFactorKeys, KeyError> {
         let seal = derive(token_key.as_bytes(), "chatd two-factor secret seal v1");
         let recovery = derive(token_key.as_bytes(), "chatd two-factor recovery codes v1");
-        TwoFactorKeys {
-            seal: LessSafeKey::new(
-                UnboundKey::new(&CHACHA20_POLY1305, &seal).expect("a 32-byte ChaCha20 key"),
-            ),
+        let seal = UnboundKey::new(&CHACHA20_POLY1305, &seal).map_err(|_| KeyError)?;
+        Ok(TwoFactorKeys {
+            seal: LessSafeKey::new(seal),
             recovery: hmac::Key::new(hmac::HMAC_SHA256, &recovery),
-        }
+        })
     }
 
     /// `secret` sealed for `user_id`: version, random nonce, ciphertext and tag.
-    pub fn seal(&self, user_id: u64, secret: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, user_id: u64, secret: &[u8]) -> Result<Vec<u8>, SealError> {
+        // 96 random bits per seal: a nonce repeats (under one key) only after about 2^48
+        // seals, far beyond how often secrets are made.
         let nonce: [u8; NONCE_LEN] = rand::random();
         let mut body = secret.to_vec();
         self.seal
@@ -86,12 +93,12 @@ impl TwoFactorKeys {
                 Aad::from(user_id.to_be_bytes()),
                 &mut body,
             )
-            .expect("a secret far below ChaCha20-Poly1305's length limit");
+            .map_err(|_| SealError)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
         out.push(SEAL_VERSION);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 
     /// The secret [`seal`](Self::seal) sealed for `user_id`.
@@ -114,7 +121,10 @@ impl TwoFactorKeys {
     /// and dashes do not matter, so a code read aloud or retyped still matches.
     pub fn recovery_hash(&self, code: &str) -> Option<String> {
         let canonical = canonical_recovery_code(code)?;
-        Some(hex::encode(hmac::sign(&self.recovery, canonical.as_bytes())))
+        Some(hex::encode(hmac::sign(
+            &self.recovery,
+            canonical.as_bytes(),
+        )))
     }
 }
 
@@ -131,16 +141,15 @@ pub fn step_at(now_ms: i64) -> u64 {
 /// The code of `step` (RFC 4226 section 5.3: dynamic truncation, then the low digits).
 pub fn code_at(secret: &[u8], step: u64) -> u32 {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
-    let mac = hmac::sign(&key, &step.to_be_bytes());
-    let mac = mac.as_ref();
-    let offset = usize::from(mac[mac.len() - 1] & 0x0f);
-    let word = u32::from_be_bytes([
-        mac[offset] & 0x7f,
-        mac[offset + 1],
-        mac[offset + 2],
-        mac[offset + 3],
-    ]);
-    word % 10u32.pow(DIGITS)
+    let tag = hmac::sign(&key, &step.to_be_bytes());
+    let tag = tag.as_ref();
+    // A SHA-1 tag has 20 bytes and the offset is at most 15, so the four bytes are there.
+    let offset = tag.last().map_or(0, |b| usize::from(b & 0x0f));
+    let word = tag
+        .get(offset..offset + 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, u32::from_be_bytes);
+    (word & 0x7fff_ffff) % 10u32.pow(DIGITS)
 }
 
 /// Whether `code` has the form of a TOTP code: exactly [`DIGITS`] ASCII digits.
@@ -164,6 +173,13 @@ pub fn matching_step(secret: &[u8], code: &str, now_ms: i64, after_step: u64) ->
         .find(|&step| code_at(secret, step) == wanted)
 }
 
+/// The symbol of a 32-letter alphabet at the low five bits of `index`.
+fn symbol(alphabet: &[u8; 32], index: u32) -> char {
+    alphabet
+        .get((index & 31) as usize)
+        .map_or('?', |&b| char::from(b))
+}
+
 /// RFC 4648 base32 without padding, as authenticator apps take secrets.
 pub fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -174,11 +190,11 @@ pub fn base32(bytes: &[u8]) -> String {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+            out.push(symbol(ALPHABET, buffer >> bits));
         }
     }
     if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+        out.push(symbol(ALPHABET, buffer << (5 - bits)));
     }
     out
 }
@@ -201,8 +217,7 @@ pub fn new_recovery_codes() -> Vec<String> {
                 if i == RECOVERY_CHARS / 2 {
                     code.push('-');
                 }
-                let symbol = usize::from(rand::random::<u8>() & 31);
-                code.push(char::from(RECOVERY_ALPHABET[symbol]));
+                code.push(symbol(RECOVERY_ALPHABET, u32::from(rand::random::<u8>())));
             }
             code
         })
@@ -230,7 +245,7 @@ mod tests {
     const RFC_SECRET: &[u8] = b"12345678901234567890";
 
     fn keys(byte: u8) -> TwoFactorKeys {
-        TwoFactorKeys::derive(&TokenKey::from_bytes(vec![byte; 32]).unwrap())
+        TwoFactorKeys::derive(&TokenKey::from_bytes(vec![byte; 32]).unwrap()).unwrap()
     }
 
     #[test]
@@ -245,7 +260,11 @@ mod tests {
             (20_000_000_000, 65_353_130),
         ] {
             let step = step_at(i64::try_from(unix_secs * 1000).unwrap());
-            assert_eq!(code_at(RFC_SECRET, step), eight_digits % 1_000_000, "{unix_secs}");
+            assert_eq!(
+                code_at(RFC_SECRET, step),
+                eight_digits % 1_000_000,
+                "{unix_secs}"
+            );
         }
     }
 
@@ -255,14 +274,23 @@ mod tests {
         let now = step_at(now_ms);
         let code = |step| format!("{:06}", code_at(RFC_SECRET, step));
         assert_eq!(matching_step(RFC_SECRET, &code(now), now_ms, 0), Some(now));
-        assert_eq!(matching_step(RFC_SECRET, &code(now - 1), now_ms, 0), Some(now - 1));
-        assert_eq!(matching_step(RFC_SECRET, &code(now + 1), now_ms, 0), Some(now + 1));
+        assert_eq!(
+            matching_step(RFC_SECRET, &code(now - 1), now_ms, 0),
+            Some(now - 1)
+        );
+        assert_eq!(
+            matching_step(RFC_SECRET, &code(now + 1), now_ms, 0),
+            Some(now + 1)
+        );
         assert_eq!(matching_step(RFC_SECRET, &code(now - 2), now_ms, 0), None);
         assert_eq!(matching_step(RFC_SECRET, &code(now + 2), now_ms, 0), None);
         // Used: the same step, or an earlier one, does not match again.
         assert_eq!(matching_step(RFC_SECRET, &code(now), now_ms, now), None);
         assert_eq!(matching_step(RFC_SECRET, &code(now - 1), now_ms, now), None);
-        assert_eq!(matching_step(RFC_SECRET, &code(now + 1), now_ms, now), Some(now + 1));
+        assert_eq!(
+            matching_step(RFC_SECRET, &code(now + 1), now_ms, now),
+            Some(now + 1)
+        );
         for bad in ["", "12345", "1234567", "12a456", " 12345", "１２３４５６"] {
             assert_eq!(matching_step(RFC_SECRET, bad, now_ms, 0), None, "{bad:?}");
         }
@@ -296,7 +324,7 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_only_with_its_key_and_user() {
         let secret = new_secret();
-        let sealed = keys(1).seal(7, &secret);
+        let sealed = keys(1).seal(7, &secret).unwrap();
         assert_ne!(sealed[1..], secret[..], "not the plain secret");
         assert_eq!(keys(1).open(7, &sealed).unwrap(), secret);
         assert_eq!(keys(1).open(8, &sealed), Err(SealError), "another user");
@@ -306,7 +334,11 @@ mod tests {
         assert_eq!(keys(1).open(7, &damaged), Err(SealError));
         assert_eq!(keys(1).open(7, &sealed[..5]), Err(SealError));
         assert_eq!(keys(1).open(7, &[]), Err(SealError));
-        assert_ne!(keys(1).seal(7, &secret), sealed, "a fresh nonce each time");
+        assert_ne!(
+            keys(1).seal(7, &secret).unwrap(),
+            sealed,
+            "a fresh nonce each time"
+        );
     }
 
     #[test]
@@ -324,7 +356,14 @@ mod tests {
             assert_eq!(k.recovery_hash(&retyped), Some(hash.clone()));
             assert_ne!(keys(2).recovery_hash(code), Some(hash), "keyed");
         }
-        for bad in ["", "123456", "abcde-abcd", "abcde-abcdef", "abcde-abcdi", "abcde-abcdé"] {
+        for bad in [
+            "",
+            "123456",
+            "abcde-abcd",
+            "abcde-abcdef",
+            "abcde-abcdi",
+            "abcde-abcdé",
+        ] {
             assert_eq!(k.recovery_hash(bad), None, "{bad:?}");
         }
     }

@@ -164,7 +164,14 @@ pub async fn begin_two_factor(ctx: &ConnCtx, req: pb::BeginTwoFactor) -> ApiResu
         return Err(ApiError::denied("wrong password").with_field("begin_two_factor.password"));
     }
     let secret = two_factor::new_secret();
-    let sealed = ctx.state.two_factor.seal(me.user_id, &secret);
+    let sealed = ctx
+        .state
+        .two_factor
+        .seal(me.user_id, &secret)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a two-factor secret");
+            ApiError::internal()
+        })?;
     if !ctx.state.store.stage_two_factor(me.user_id, sealed).await? {
         return Err(ApiError::conflict("two-factor login is already on"));
     }
@@ -228,8 +235,14 @@ pub async fn disable_two_factor(ctx: &ConnCtx, req: pb::DisableTwoFactor) -> Api
     validate::two_factor_code(FIELD, &req.code, true)?;
     let record = enabled(ctx, me.user_id).await?;
     throttle(ctx, me.user_id).await?;
-    if spend(ctx, me.user_id, &record, &req.code, true).await?.is_none() {
-        return Err(wrong_code(FIELD, "a current code nor an unused recovery code"));
+    if spend(ctx, me.user_id, &record, &req.code, true)
+        .await?
+        .is_none()
+    {
+        return Err(wrong_code(
+            FIELD,
+            "a current code nor an unused recovery code",
+        ));
     }
     ctx.state.store.disable_two_factor(me.user_id).await?;
     tracing::info!(user_id = me.user_id, "two-factor login turned off");
@@ -246,7 +259,10 @@ pub async fn regenerate_recovery_codes(
     validate::two_factor_code(FIELD, &req.code, true)?;
     let record = enabled(ctx, me.user_id).await?;
     throttle(ctx, me.user_id).await?;
-    if spend(ctx, me.user_id, &record, &req.code, false).await?.is_none() {
+    if spend(ctx, me.user_id, &record, &req.code, false)
+        .await?
+        .is_none()
+    {
         return Err(wrong_code(FIELD, "a current code"));
     }
     let (codes, hashes) = new_recovery_codes(ctx);
@@ -269,8 +285,13 @@ pub async fn admin_disable_two_factor(
     require_admin(ctx).await?;
     existing_user(ctx, req.user_id, "admin_disable_two_factor.user_id").await?;
     if !ctx.state.store.disable_two_factor(req.user_id).await? {
-        return Err(ApiError::conflict("two-factor login is not on for this user"));
+        return Err(ApiError::conflict(
+            "two-factor login is not on for this user",
+        ));
     }
-    tracing::info!(user_id = req.user_id, "two-factor login turned off by an admin");
+    tracing::info!(
+        user_id = req.user_id,
+        "two-factor login turned off by an admin"
+    );
     Ok(Answer::Ok(pb::Ok {}))
 }

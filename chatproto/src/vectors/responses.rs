@@ -309,9 +309,10 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                 170,
                 Rs::TwoFactorSetup(pb::TwoFactorSetup {
                     secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
-                    otpauth_uri: "otpauth://totp/chat:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
+                    otpauth_uri:
+                        "otpauth://totp/chat:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
                                   &issuer=chat&algorithm=SHA1&digits=6&period=30"
-                        .into(),
+                            .into(),
                     digits: 6,
                     period_seconds: 30,
                 }),

@@ -84,7 +84,11 @@ impl Tui {
     /// Types `text` key by key.
     fn type_keys(&mut self, text: &str) {
         for c in text.chars() {
-            let spec = if c == ' ' { "space".to_owned() } else { c.to_string() };
+            let spec = if c == ' ' {
+                "space".to_owned()
+            } else {
+                c.to_string()
+            };
             self.apply(key(&spec));
         }
     }

@@ -63,10 +63,16 @@ async fn a_login_asks_for_a_code_after_the_password_and_each_code_works_once() {
     assert_eq!((setup.digits, setup.period_seconds), (6, 30));
     assert_eq!(app.secret().len(), 20, "160 bits");
     assert_eq!(setup.secret.len(), 32, "20 bytes in base32 without padding");
-    assert!(setup.otpauth_uri.starts_with("otpauth://totp/chat:alice?"), "{}", setup.otpauth_uri);
+    assert!(
+        setup.otpauth_uri.starts_with("otpauth://totp/chat:alice?"),
+        "{}",
+        setup.otpauth_uri
+    );
     // Pending: nothing changes yet.
     assert!(!two_factor_on(&alice).await);
-    login(&server, "alice", "").await.expect("a pending secret does not affect login");
+    login(&server, "alice", "")
+        .await
+        .expect("a pending secret does not affect login");
 
     let step = app.fresh_step(Duration::from_secs(10)).await;
     let recovery = alice
@@ -79,13 +85,19 @@ async fn a_login_asks_for_a_code_after_the_password_and_each_code_works_once() {
         .codes;
     assert_eq!(recovery.len(), 10);
     assert_eq!(
-        recovery.iter().collect::<std::collections::HashSet<_>>().len(),
+        recovery
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
         10
     );
     assert!(two_factor_on(&alice).await);
 
     // The password first: a wrong one gets the answer of any wrong password.
-    let wrong = connect(&server).await.login("alice", "wrong password", "x").await;
+    let wrong = connect(&server)
+        .await
+        .login("alice", "wrong password", "x")
+        .await;
     let e = assert_code(wrong, pb::ErrorCode::Unauthenticated);
     assert!(e.field.is_empty() && !e.needs_two_factor_code(), "{e}");
     // The right password without a code, or with a wrong one, asks for the code.
@@ -259,7 +271,8 @@ async fn admins_are_held_to_two_factor_login_where_the_server_requires_it() {
         audit
             .entries
             .iter()
-            .any(|e| e.action == "admin_disable_two_factor" && e.subject == format!("user:{}", dave.id)),
+            .any(|e| e.action == "admin_disable_two_factor"
+                && e.subject == format!("user:{}", dave.id)),
         "{audit:?}"
     );
 }

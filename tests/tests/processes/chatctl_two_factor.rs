@@ -10,7 +10,9 @@ use tests::authenticator::Authenticator;
 use tests::client::{PASSWORD, connect};
 use tests::server::TestServer;
 
-use crate::chatctl::{assert_status, chatctl, server_flags, server_with_users, stable_json, stderr};
+use crate::chatctl::{
+    assert_status, chatctl, server_flags, server_with_users, stable_json, stderr,
+};
 
 /// Turns on two-factor login for `name` through the SDK; its authenticator and recovery codes.
 async fn turn_on(server: &TestServer, name: &str) -> (Authenticator, Vec<String>) {
@@ -57,7 +59,11 @@ async fn an_admin_with_two_factor_login_gives_the_code_and_turns_off_a_users() {
 
     let out = run_login(login(&[])).await;
     assert_status(&out, 3);
-    assert!(stderr(&out).contains("--two-factor-code"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--two-factor-code"),
+        "{}",
+        stderr(&out)
+    );
 
     let code = root_app.code(root_app.step_now() + 1);
     let mut with_code = login(&["--two-factor-code"]);

@@ -196,7 +196,12 @@ async fn execute(
                 .with_context(|| {
                     format!("cannot turn off two-factor login of {}", user.username)
                 })?;
-            changed(out, &user, Change::TwoFactor(false), "two-factor login turned off")
+            changed(
+                out,
+                &user,
+                Change::TwoFactor(false),
+                "two-factor login turned off",
+            )
         }
         UsersCommand::Delete(c) => {
             let user = find(client, &c.user.name).await?;

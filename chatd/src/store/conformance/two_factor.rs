@@ -11,9 +11,17 @@ fn codes(prefix: &str) -> Vec<String> {
 pub async fn two_factor_stage_and_enable<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;
     assert_eq!(s.two_factor(a).await.expect("read"), None);
-    assert!(!s.enable_two_factor(a, vec![1], 5, codes("r")).await.expect("enable"));
+    assert!(
+        !s.enable_two_factor(a, vec![1], 5, codes("r"))
+            .await
+            .expect("enable")
+    );
     assert!(s.stage_two_factor(a, vec![1, 1]).await.expect("stage"));
-    assert!(s.stage_two_factor(a, vec![2, 2]).await.expect("stage again"));
+    assert!(
+        s.stage_two_factor(a, vec![2, 2])
+            .await
+            .expect("stage again")
+    );
     let pending = s.two_factor(a).await.expect("read").expect("pending");
     assert_eq!(
         pending,
@@ -25,11 +33,31 @@ pub async fn two_factor_stage_and_enable<S: Store + 'static>(s: S) {
         }
     );
     // A code checked against the replaced secret enables nothing.
-    assert!(!s.enable_two_factor(a, vec![1, 1], 5, codes("r")).await.expect("enable"));
-    assert!(!s.spend_two_factor_step(a, 9).await.expect("pending: no step"));
-    assert!(s.enable_two_factor(a, vec![2, 2], 5, codes("r")).await.expect("enable"));
-    assert!(!s.enable_two_factor(a, vec![2, 2], 6, codes("q")).await.expect("again"));
-    assert!(!s.stage_two_factor(a, vec![3]).await.expect("stage when enabled"));
+    assert!(
+        !s.enable_two_factor(a, vec![1, 1], 5, codes("r"))
+            .await
+            .expect("enable")
+    );
+    assert!(
+        !s.spend_two_factor_step(a, 9)
+            .await
+            .expect("pending: no step")
+    );
+    assert!(
+        s.enable_two_factor(a, vec![2, 2], 5, codes("r"))
+            .await
+            .expect("enable")
+    );
+    assert!(
+        !s.enable_two_factor(a, vec![2, 2], 6, codes("q"))
+            .await
+            .expect("again")
+    );
+    assert!(
+        !s.stage_two_factor(a, vec![3])
+            .await
+            .expect("stage when enabled")
+    );
     let enabled = s.two_factor(a).await.expect("read").expect("enabled");
     assert_eq!(
         enabled,
@@ -51,18 +79,41 @@ pub async fn two_factor_spend_replace_disable<S: Store + 'static>(s: S) {
     assert!(!s.spend_recovery_code(a, "r0").await.expect("nothing yet"));
     assert!(s.stage_two_factor(a, vec![7]).await.expect("stage"));
     assert!(!s.spend_recovery_code(a, "r0").await.expect("pending"));
-    assert!(!s.replace_recovery_codes(a, codes("q")).await.expect("pending"));
-    assert!(s.enable_two_factor(a, vec![7], 10, codes("r")).await.expect("enable"));
+    assert!(
+        !s.replace_recovery_codes(a, codes("q"))
+            .await
+            .expect("pending")
+    );
+    assert!(
+        s.enable_two_factor(a, vec![7], 10, codes("r"))
+            .await
+            .expect("enable")
+    );
     assert!(!s.spend_two_factor_step(a, 10).await.expect("the same step"));
-    assert!(!s.spend_two_factor_step(a, 9).await.expect("an earlier step"));
+    assert!(
+        !s.spend_two_factor_step(a, 9)
+            .await
+            .expect("an earlier step")
+    );
     assert!(s.spend_two_factor_step(a, 12).await.expect("a later step"));
-    assert!(!s.spend_two_factor_step(a, 11).await.expect("behind the last"));
+    assert!(
+        !s.spend_two_factor_step(a, 11)
+            .await
+            .expect("behind the last")
+    );
     assert_eq!(s.two_factor(a).await.unwrap().unwrap().last_step, 12);
     assert!(s.spend_recovery_code(a, "r1").await.expect("spend"));
     assert!(!s.spend_recovery_code(a, "r1").await.expect("spent"));
     assert!(!s.spend_recovery_code(a, "x").await.expect("never issued"));
-    assert_eq!(s.two_factor(a).await.unwrap().unwrap().recovery_codes_left, 2);
-    assert!(s.replace_recovery_codes(a, codes("q")).await.expect("replace"));
+    assert_eq!(
+        s.two_factor(a).await.unwrap().unwrap().recovery_codes_left,
+        2
+    );
+    assert!(
+        s.replace_recovery_codes(a, codes("q"))
+            .await
+            .expect("replace")
+    );
     assert!(!s.spend_recovery_code(a, "r0").await.expect("replaced"));
     assert!(s.spend_recovery_code(a, "q0").await.expect("new code"));
     assert!(s.disable_two_factor(a).await.expect("disable"));
@@ -80,15 +131,23 @@ pub async fn two_factor_spend_replace_disable<S: Store + 'static>(s: S) {
 pub async fn two_factor_concurrent_spends<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;
     assert!(s.stage_two_factor(a, vec![1]).await.expect("stage"));
-    assert!(s.enable_two_factor(a, vec![1], 1, codes("r")).await.expect("enable"));
+    assert!(
+        s.enable_two_factor(a, vec![1], 1, codes("r"))
+            .await
+            .expect("enable")
+    );
     let s = std::sync::Arc::new(s);
     let mut steps = Vec::new();
     let mut recoveries = Vec::new();
     for _ in 0..6 {
         let st = s.clone();
-        steps.push(tokio::spawn(async move { st.spend_two_factor_step(a, 2).await }));
+        steps.push(tokio::spawn(
+            async move { st.spend_two_factor_step(a, 2).await },
+        ));
         let st = s.clone();
-        recoveries.push(tokio::spawn(async move { st.spend_recovery_code(a, "r2").await }));
+        recoveries.push(tokio::spawn(async move {
+            st.spend_recovery_code(a, "r2").await
+        }));
     }
     let mut won = (0, 0);
     for t in steps {

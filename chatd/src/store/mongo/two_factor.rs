@@ -142,7 +142,11 @@ impl TwoFactorStore for MongoStore {
             .two_factor(user_id)
             .await?
             .is_some_and(|r| r.enabled && r.last_step < step);
-        if !usable || !self.claim_spent(user_id, &format!("step:{step}"), step).await? {
+        if !usable
+            || !self
+                .claim_spent(user_id, &format!("step:{step}"), step)
+                .await?
+        {
             return Ok(false);
         }
         self.deadline(async {
@@ -166,7 +170,11 @@ impl TwoFactorStore for MongoStore {
 
     async fn spend_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool> {
         let enabled = self.two_factor(user_id).await?.is_some_and(|r| r.enabled);
-        if !enabled || !self.claim_spent(user_id, &format!("code:{hash}"), 0).await? {
+        if !enabled
+            || !self
+                .claim_spent(user_id, &format!("code:{hash}"), 0)
+                .await?
+        {
             return Ok(false);
         }
         self.deadline(async {

@@ -14,7 +14,11 @@ fn record(c: &Connection, user_id: u64) -> StoreResult<Option<TwoFactorRecord>> 
     let found = c
         .prepare_cached("SELECT secret, enabled, last_step FROM two_factor WHERE user_id = ?1")?
         .query_row(params![user], |row| {
-            Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, bool>(1)?, get_u64(row, 2)?))
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, bool>(1)?,
+                get_u64(row, 2)?,
+            ))
         })
         .optional()?;
     let Some((sealed_secret, enabled, last_step)) = found else {
@@ -32,11 +36,12 @@ fn record(c: &Connection, user_id: u64) -> StoreResult<Option<TwoFactorRecord>> 
 }
 
 fn is_enabled(c: &Connection, user_id: u64) -> StoreResult<bool> {
-    Ok(c
-        .prepare_cached("SELECT enabled FROM two_factor WHERE user_id = ?1")?
-        .query_row(params![sql_u64(user_id)], |row| row.get::<_, bool>(0))
-        .optional()?
-        .unwrap_or(false))
+    Ok(
+        c.prepare_cached("SELECT enabled FROM two_factor WHERE user_id = ?1")?
+            .query_row(params![sql_u64(user_id)], |row| row.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false),
+    )
 }
 
 fn stage(c: &Connection, user_id: u64, sealed: &[u8]) -> StoreResult<bool> {

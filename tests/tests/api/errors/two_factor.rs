@@ -72,12 +72,20 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
             Some(code) if code == expected => {
                 covered.insert((name.to_owned(), spec_name(code)));
             }
-            got => wrong.push(format!("{name} ({why}): expected {expected:?}, got {got:?}")),
+            got => wrong.push(format!(
+                "{name} ({why}): expected {expected:?}, got {got:?}"
+            )),
         }
     };
 
     // States first: none of these is charged.
-    run(&xena, E::FailedPrecondition, "nothing pending", enable("123456")).await;
+    run(
+        &xena,
+        E::FailedPrecondition,
+        "nothing pending",
+        enable("123456"),
+    )
+    .await;
     run(&xena, E::FailedPrecondition, "not on", disable("123456")).await;
     run(&xena, E::FailedPrecondition, "not on", regenerate("123456")).await;
     let admin_disable =
@@ -88,15 +96,45 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
     run(&root, E::NotFound, "no such user", nobody).await;
 
     // xena: a wrong password, then on (3 of her 5), then wrong codes.
-    run(&xena, E::PermissionDenied, "wrong password", begin("wrong password")).await;
+    run(
+        &xena,
+        E::PermissionDenied,
+        "wrong password",
+        begin("wrong password"),
+    )
+    .await;
     let xena_app = turn_on(&xena).await;
     run(&xena, E::Conflict, "on", begin(PASSWORD)).await;
     run(&xena, E::Conflict, "on", enable(&xena_app.wrong_code())).await;
-    run(&xena, E::PermissionDenied, "a wrong code", disable(&xena_app.wrong_code())).await;
-    run(&xena, E::PermissionDenied, "a wrong code", regenerate(&xena_app.wrong_code())).await;
+    run(
+        &xena,
+        E::PermissionDenied,
+        "a wrong code",
+        disable(&xena_app.wrong_code()),
+    )
+    .await;
+    run(
+        &xena,
+        E::PermissionDenied,
+        "a wrong code",
+        regenerate(&xena_app.wrong_code()),
+    )
+    .await;
     // Her budget is spent: the next that would check a code is refused.
-    run(&xena, E::RateLimited, "budget spent", disable(&xena_app.wrong_code())).await;
-    run(&xena, E::RateLimited, "budget spent", regenerate(&xena_app.wrong_code())).await;
+    run(
+        &xena,
+        E::RateLimited,
+        "budget spent",
+        disable(&xena_app.wrong_code()),
+    )
+    .await;
+    run(
+        &xena,
+        E::RateLimited,
+        "budget spent",
+        regenerate(&xena_app.wrong_code()),
+    )
+    .await;
 
     // yuri: pending, a wrong code, then wrong codes until his budget is spent.
     let setup = yuri
@@ -114,12 +152,32 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
 
     // zoe: wrong passwords until her budget is spent.
     for _ in 0..5 {
-        run(&zoe, E::PermissionDenied, "wrong password", begin("wrong password")).await;
+        run(
+            &zoe,
+            E::PermissionDenied,
+            "wrong password",
+            begin("wrong password"),
+        )
+        .await;
     }
-    run(&zoe, E::RateLimited, "budget spent", begin("wrong password")).await;
+    run(
+        &zoe,
+        E::RateLimited,
+        "budget spent",
+        begin("wrong password"),
+    )
+    .await;
 
     // An admin turns xena's off: then it is off.
-    run(&root, E::FailedPrecondition, "nothing to spend", regenerate("123456")).await;
-    send(&root, admin_disable()).await.expect("an admin turns it off");
+    run(
+        &root,
+        E::FailedPrecondition,
+        "nothing to spend",
+        regenerate("123456"),
+    )
+    .await;
+    send(&root, admin_disable())
+        .await
+        .expect("an admin turns it off");
     run(&root, E::Conflict, "off again", admin_disable()).await;
 }

@@ -88,6 +88,11 @@ pub enum NetEvent {
         /// Why, when a session existed.
         reason: Option<String>,
     },
+    /// The password was right, and the account has two-factor login: ask for a code.
+    NeedTwoFactorCode {
+        /// What to tell the user (the code is missing, or wrong or used).
+        error: String,
+    },
     /// Sign-in or registration was refused.
     SignInFailed {
         /// The server's reason, readable.

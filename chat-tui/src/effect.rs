@@ -44,6 +44,9 @@ pub enum NetCommand {
         username: String,
         /// Password.
         password: String,
+        /// For an account with two-factor login: a current code or a recovery code; empty
+        /// until the server asks for one.
+        two_factor_code: String,
     },
     /// Create an account.
     Register {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
+use crate::auth::two_factor::TwoFactorKeys;
 use crate::calls::service::{CallService, IceSettings};
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::Delivery;
@@ -258,6 +259,8 @@ impl Daemon {
             tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
+            two_factor: TwoFactorKeys::derive(&data.token_key)
+                .context("cannot derive the two-factor keys")?,
             limits,
             metrics: metrics.clone(),
             settings: Settings {
@@ -270,6 +273,7 @@ impl Daemon {
                 max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
                 steering: s.steering,
+                require_admin_two_factor: s.require_admin_two_factor,
             },
             cluster: cluster.clone(),
             files,

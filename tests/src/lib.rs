@@ -12,6 +12,7 @@
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
+//! - [`authenticator`]: TOTP codes from the URI chatd hands out, as an authenticator app.
 //! - [`tmux`]: a terminal program (chat-tui) driven through a private tmux server.
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 //!
@@ -20,6 +21,7 @@
 //! sharing one SQLite store on one Redis or Redis Cluster). Each binary links all
 //! of chatd, so a new suite is a module in one of them, not a new binary.
 
+pub mod authenticator;
 pub mod chatd;
 pub mod client;
 pub mod cluster;

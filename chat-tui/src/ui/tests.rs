@@ -77,6 +77,23 @@ fn sign_in() {
 }
 
 #[test]
+fn sign_in_with_a_two_factor_code() {
+    let mut m = model();
+    net(&mut m, NetEvent::NeedSignIn { reason: None });
+    type_text(&mut m, "alice");
+    keys(&mut m, "enter");
+    type_text(&mut m, "secret12");
+    keys(&mut m, "enter");
+    net(
+        &mut m,
+        NetEvent::NeedTwoFactorCode {
+            error: "Enter the code of your authenticator app, or a recovery code.".into(),
+        },
+    );
+    snapshot("sign_in_two_factor", &m);
+}
+
+#[test]
 fn register_with_a_mistake() {
     let mut m = model();
     net(&mut m, NetEvent::NeedSignIn { reason: None });

@@ -63,6 +63,11 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 model.screen = Screen::Auth(form);
             }
         },
+        NetEvent::NeedTwoFactorCode { error } => {
+            if let Screen::Auth(form) = &mut model.screen {
+                form.ask_two_factor_code(error);
+            }
+        }
         NetEvent::SignInFailed { error } => {
             if let Screen::Auth(form) = &mut model.screen {
                 form.busy = false;

@@ -17,6 +17,7 @@
 //! - [`sync`]: Sync and GetChatEvents.
 //! - [`notifications`]: the notification center's requests (list, mark read, clear,
 //!   preferences); the notifications themselves come from [`crate::notify`].
+//! - [`two_factor`]: two-factor login: turning it on and off, recovery codes, login's code.
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
@@ -44,6 +45,7 @@ pub mod notifications;
 pub mod page;
 pub mod receipts;
 pub mod sync;
+pub mod two_factor;
 pub mod typing;
 pub mod users;
 pub mod views;
@@ -65,7 +67,7 @@ mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
         calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, sync::*, typing::*, users::*,
+        notifications::*, receipts::*, sync::*, two_factor::*, typing::*, users::*,
     };
 }
 

@@ -13,7 +13,7 @@
 //! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
 //! [`CachedStore`]: crate::cluster::cache::CachedStore
 
-/// Implements every entity trait (`UserStore` ... `NotificationStore`) for `$wrapper`, each method's
+/// Implements every entity trait (`UserStore` ... `TwoFactorStore`) for `$wrapper`, each method's
 /// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
 /// is invoked, which must `use crate::store::*` and `chatproto::pb`.
 macro_rules! delegate_store {
@@ -118,6 +118,15 @@ macro_rules! delegate_store {
                 read  unread_notifications(user_id: u64) -> u64;
                 read  notification_prefs(user_id: u64) -> Option<pb::NotificationPrefs>;
                 write set_notification_prefs(user_id: u64, prefs: pb::NotificationPrefs) -> ();
+            }
+            TwoFactorStore {
+                read  two_factor(user_id: u64) -> Option<TwoFactorRecord>;
+                write stage_two_factor(user_id: u64, sealed_secret: Vec<u8>) -> bool;
+                write enable_two_factor(user_id: u64, sealed_secret: Vec<u8>, step: u64, recovery_hashes: Vec<String>) -> bool;
+                write spend_two_factor_step(user_id: u64, step: u64) -> bool;
+                write spend_recovery_code(user_id: u64, hash: &str) -> bool;
+                write replace_recovery_codes(user_id: u64, recovery_hashes: Vec<String>) -> bool;
+                write disable_two_factor(user_id: u64) -> bool;
             }
         );
     };

@@ -37,5 +37,6 @@ mod tui_calls;
 mod tui_files;
 mod tui_requests;
 mod turn;
+mod two_factor;
 mod users;
 mod webrtc;

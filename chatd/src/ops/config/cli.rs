@@ -448,6 +448,21 @@ pub struct Settings {
     )]
     pub upload_quota: u64,
 
+    /// Server-admin requests need two-factor login on (an admin without it can still log in and
+    /// turn it on). Write --require-admin-two-factor or --require-admin-two-factor=false
+    #[arg(
+        long,
+        env = "CHATD_REQUIRE_ADMIN_TWO_FACTOR",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        help_heading = "Accounts"
+    )]
+    pub require_admin_two_factor: bool,
+
     /// Notifications kept per user: recording one more deletes the user's oldest
     #[arg(
         long,

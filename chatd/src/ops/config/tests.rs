@@ -151,6 +151,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--mongo-uri", "CHATD_MONGO_URI", "mongo_uri", Str, ["mongodb://f:1", "mongodb://e:2", "mongodb+srv://g"], |c| c.settings.storage.mongo_uri.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default()),
         ("--redis-url", "CHATD_REDIS_URL", "redis_url", Str, ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"], |c| c.settings.redis_url.as_ref().map(|u| u.uri.as_str().to_owned()).unwrap_or_default()),
         ("--steering", "CHATD_STEERING", "steering", Bare, ["true", "false", "true"], |c| c.settings.steering.to_string()),
+        ("--require-admin-two-factor", "CHATD_REQUIRE_ADMIN_TWO_FACTOR", "require_admin_two_factor", Bare, ["true", "false", "true"], |c| c.settings.require_admin_two_factor.to_string()),
         ("--public-addr", "CHATD_PUBLIC_ADDR", "public_addr", Str, ["file.example:1", "10.0.0.2:2", "[::1]:3"], |c| c.settings.public_addr.clone().unwrap_or_default()),
         ("--presence-ttl", "CHATD_PRESENCE_TTL", "presence_ttl", Str, ["20s", "30s", "40s"], |c| crate::rate::format_duration(c.settings.presence_ttl)),
         ("--heartbeat-interval", "CHATD_HEARTBEAT_INTERVAL", "heartbeat_interval", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.heartbeat_interval)),

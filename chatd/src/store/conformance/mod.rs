@@ -26,6 +26,7 @@
 //! - `overview`: the reads of server admins.
 //! - `audit`: the admin audit log.
 //! - `notifications`: the notification center and its preferences.
+//! - `two_factor`: two-factor login.
 
 mod accounts;
 mod audit;
@@ -36,6 +37,7 @@ mod messages;
 mod notifications;
 mod overview;
 mod search;
+mod two_factor;
 
 pub use accounts::*;
 pub use audit::*;
@@ -46,6 +48,7 @@ pub use messages::*;
 pub use notifications::*;
 pub use overview::*;
 pub use search::*;
+pub use two_factor::*;
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,6 +125,9 @@ macro_rules! store_conformance {
                 notifications_mark_read_and_clear,
                 notifications_retention,
                 notifications_prefs,
+                two_factor_stage_and_enable,
+                two_factor_spend_replace_disable,
+                two_factor_concurrent_spends,
                 store_ping,
                 store_backup,
             );

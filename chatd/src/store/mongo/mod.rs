@@ -80,7 +80,8 @@
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
-//!   `audit`: the admin audit log; `notifications`: the notification center.
+//!   `audit`: the admin audit log; `notifications`: the notification center; `two_factor`:
+//!   two-factor login.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -104,6 +105,7 @@ mod relations;
 mod search;
 mod sessions;
 mod tokens;
+mod two_factor;
 mod users;
 
 #[cfg(test)]
@@ -215,6 +217,8 @@ struct Collections {
     audit: Collection<audit::AuditDoc>,
     notifications: Collection<notifications::NotificationDoc>,
     notification_prefs: Collection<notifications::PrefsDoc>,
+    two_factor: Collection<two_factor::TwoFactorDoc>,
+    two_factor_spent: Collection<Document>,
 }
 
 impl Collections {
@@ -240,6 +244,8 @@ impl Collections {
             audit: db.collection(indexes::AUDIT),
             notifications: db.collection(indexes::NOTIFICATIONS),
             notification_prefs: db.collection(indexes::NOTIFICATION_PREFS),
+            two_factor: db.collection(indexes::TWO_FACTOR),
+            two_factor_spent: db.collection(indexes::TWO_FACTOR_SPENT),
         }
     }
 }

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V3_BLOCKS_BY_TARGET,
     V4_AUDIT,
     V5_NOTIFICATIONS,
+    V6_TWO_FACTOR,
 ];
 
 /// The schema version this code writes and understands.
@@ -344,4 +345,20 @@ CREATE TABLE notification_prefs (
     prefs BLOB NOT NULL
 );
 ALTER TABLE user_chat_state ADD COLUMN mentions_only INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Version 6: two-factor login (spec section 17): each user's sealed TOTP secret, pending or
+/// enabled, with the last step used, and the hashes of their unused recovery codes.
+const V6_TWO_FACTOR: &str = r#"
+CREATE TABLE two_factor (
+    user_id INTEGER PRIMARY KEY,
+    secret BLOB NOT NULL,
+    enabled INTEGER NOT NULL,
+    last_step INTEGER NOT NULL
+);
+CREATE TABLE recovery_codes (
+    user_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (user_id, hash)
+) WITHOUT ROWID;
 "#;

@@ -28,7 +28,7 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
     use Who::*;
     use pb::request::Kind as K;
     let (g, long) = (f.group, "x".repeat(4097));
-    let login = |username: &str, password: &str| pb::Login { username: username.into(), password: password.into(), device_name: String::new() };
+    let login = |username: &str, password: &str| pb::Login { username: username.into(), password: password.into(), device_name: String::new(), two_factor_code: String::new() };
     let register = |username: &str| pb::Register { username: username.into(), email: format!("{username}@x.test"), password: PASSWORD.into(), device_name: String::new() };
     let new_group = |kind: pb::ChatKind, members: Vec<u64>| pb::CreateGroup { kind: kind as i32, title: "x".into(), description: String::new(), member_ids: members };
     let add = |chat_id, user_id| pb::AddMembers { chat_id, user_ids: vec![user_id] };

@@ -18,6 +18,7 @@ use tests::files::UploadConn;
 use tests::server::TestServer;
 
 mod cases;
+mod two_factor;
 use cases::{cases, offer, text};
 
 const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/protocol.md"));
@@ -514,6 +515,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
             username: "heidi".into(),
             password: "wrong password".into(),
             device_name: String::new(),
+            two_factor_code: String::new(),
         });
         match send(&anon, attempt).await.err().and_then(|e| e.code()) {
             Some(E::Unauthenticated) => {}
@@ -585,6 +587,8 @@ async fn every_request_gets_the_errors_section_9_lists() {
             "send_call_signal (signals per call spent): got {other:?}"
         )),
     }
+
+    two_factor::check(&mut covered, &mut wrong).await;
 
     assert!(
         wrong.is_empty(),

@@ -287,6 +287,10 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
             s.max_unauthenticated_bytes,
+            crate::server::endpoint::PathSettings {
+                idle_timeout: s.idle_timeout,
+                migration: s.migration,
+            },
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)
             .map_err(|source| ListenError {

@@ -22,6 +22,7 @@ mod files;
 mod limits;
 mod membership;
 mod messages;
+mod migration;
 mod moderation;
 mod nodes;
 mod notifications;

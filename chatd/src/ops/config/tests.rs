@@ -128,6 +128,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--access-token-ttl", "CHATD_ACCESS_TOKEN_TTL", "access_token_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.access_token_ttl)),
         ("--token-key-file", "CHATD_TOKEN_KEY_FILE", "token_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.token_key_file.display().to_string()),
         ("--notifications-kept", "CHATD_NOTIFICATIONS_KEPT", "notifications_kept", Bare, ["7", "8", "9"], |c| c.settings.notifications_kept.to_string()),
+        ("--idle-timeout", "CHATD_IDLE_TIMEOUT", "idle_timeout", Str, ["20s", "40s", "1m"], |c| crate::rate::format_duration(c.settings.idle_timeout)),
+        ("--migration", "CHATD_MIGRATION", "migration", Bare, ["false", "true", "false"], |c| c.settings.migration.to_string()),
         ("--shutdown-grace", "CHATD_SHUTDOWN_GRACE", "shutdown_grace", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.shutdown_grace)),
         ("--limit-send", "CHATD_LIMIT_SEND", "limits.send", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().send.to_string()),
         ("--limit-request", "CHATD_LIMIT_REQUEST", "limits.request", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().request.to_string()),

@@ -18,6 +18,7 @@ pub mod describe;
 pub mod files;
 pub mod requests;
 pub mod session;
+pub mod two_factor;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -94,6 +94,21 @@ fn sign_in_with_a_two_factor_code() {
 }
 
 #[test]
+fn two_factor_key_and_code() {
+    let mut m = signed_in();
+    net(
+        &mut m,
+        NetEvent::TwoFactorSecret {
+            secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+            uri: "otpauth://totp/chat:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=chat"
+                .into(),
+        },
+    );
+    type_text(&mut m, "2870");
+    snapshot("two_factor_key", &m);
+}
+
+#[test]
 fn register_with_a_mistake() {
     let mut m = model();
     net(&mut m, NetEvent::NeedSignIn { reason: None });
@@ -204,9 +219,8 @@ fn confirm() {
 fn prompt() {
     let mut m = team_open();
     m.overlay = Some(Overlay::Prompt(Prompt {
-        title: "New group: title".into(),
         input: TextBuffer::with_text("Book club"),
-        purpose: PromptPurpose::NewGroup,
+        ..Prompt::new("New group: title", PromptPurpose::NewGroup)
     }));
     snapshot("prompt", &m);
 }

@@ -285,6 +285,8 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         NetEvent::Downloaded { token, path } => files::on_downloaded(model, token, &path),
         NetEvent::TransferFailed { token, error } => files::on_failed(model, token, &error),
         NetEvent::Done(text) => model.notify(Level::Ok, text),
+        NetEvent::TwoFactorSecret { secret, uri } => super::two_factor::secret(model, &secret, uri),
+        NetEvent::RecoveryCodes(codes) => super::two_factor::recovery_codes(model, codes),
         NetEvent::Failed(text) => model.notify(Level::Error, text),
     }
 }

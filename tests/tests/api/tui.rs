@@ -82,7 +82,7 @@ impl Tui {
     }
 
     /// Types `text` key by key.
-    fn type_keys(&mut self, text: &str) {
+    pub(crate) fn type_keys(&mut self, text: &str) {
         for c in text.chars() {
             let spec = if c == ' ' {
                 "space".to_owned()

@@ -292,3 +292,46 @@ async fn chat_tui_asks_for_the_code_and_signs_in_with_it() {
     let tui = crate::tui::Tui::sign_in_with_code(&server, "erin", &app.code(step)).await;
     assert_eq!(tui.model.me.as_ref().map(|me| me.id), Some(erin.id));
 }
+
+#[tokio::test]
+async fn chat_tui_turns_two_factor_login_on_with_a_code_and_shows_the_recovery_codes() {
+    use chat_tui::model::Overlay;
+    let server = start().await;
+    let mut tui = crate::tui::Tui::register(&server, "fay").await;
+    tui.type_line("/2fa on");
+    tui.type_keys(PASSWORD);
+    tui.apply(crate::tui::key("enter"));
+    let uri = tui
+        .until("the key to add", |m| match &m.overlay {
+            Some(Overlay::Prompt(p)) => p
+                .note
+                .iter()
+                .map(|l| l.trim())
+                .find(|l| l.starts_with("otpauth://"))
+                .map(str::to_owned),
+            _ => None,
+        })
+        .await;
+    let app = Authenticator::from_uri(&uri);
+    let step = app.fresh_step(Duration::from_secs(10)).await;
+    tui.type_keys(&app.code(step - 1));
+    tui.apply(crate::tui::key("enter"));
+    let codes = tui
+        .until("the recovery codes", |m| match &m.overlay {
+            Some(Overlay::Info(info)) if info.title == "Recovery codes" => Some(
+                info.lines
+                    .iter()
+                    .map(|l| l.trim())
+                    .filter(|l| l.len() == 11 && l.as_bytes()[5] == b'-')
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .await;
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert_needs_code(login(&server, "fay", "").await);
+    login(&server, "fay", &codes[0])
+        .await
+        .expect("a recovery code chat-tui showed");
+}

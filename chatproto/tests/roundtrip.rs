@@ -283,6 +283,13 @@ round_trips!(
     GetIceServers,
     IceServers,
     IceServer,
+    // Group calls.
+    GroupCall,
+    GroupCallParticipant,
+    JoinGroupCall,
+    LeaveGroupCall,
+    GetGroupCall,
+    GroupCallSignal,
 );
 
 #[test]

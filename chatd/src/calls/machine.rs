@@ -208,12 +208,17 @@ pub enum Ended {
     Already,
 }
 
-/// Every call this node knows: live ones, and ended ones for [`ENDED_KEPT_MS`].
+/// Every call this node knows: live ones, and ended ones for [`ENDED_KEPT_MS`]; private calls
+/// here, group calls (spec 14.7) in [`super::group`].
 #[derive(Debug, Default)]
 pub struct CallBook {
     calls: HashMap<u64, CallRecord>,
-    /// The live call each user is in.
-    in_call: HashMap<u64, u64>,
+    /// The live call (private or group) each user is in.
+    pub(super) in_call: HashMap<u64, u64>,
+    /// Group calls, by id.
+    pub(super) groups: HashMap<u64, super::group::GroupRecord>,
+    /// The live group call of each group chat that has one.
+    pub(super) group_in_chat: HashMap<u64, u64>,
 }
 
 impl CallBook {
@@ -223,7 +228,12 @@ impl CallBook {
         self.calls.get(&id)
     }
 
-    /// The live call `user_id` is in.
+    /// True when `id` cannot name a new call: 0, or the id of a call (private or group) known.
+    pub(super) fn id_taken(&self, id: u64) -> bool {
+        id == 0 || self.calls.contains_key(&id) || self.groups.contains_key(&id)
+    }
+
+    /// The live private call `user_id` is in.
     pub fn call_of(&self, user_id: u64) -> Option<&CallRecord> {
         self.in_call.get(&user_id).and_then(|id| self.calls.get(id))
     }
@@ -241,7 +251,7 @@ impl CallBook {
         now_ms: i64,
         ring_ms: i64,
     ) -> Result<Transition, CallError> {
-        if id == 0 || self.calls.contains_key(&id) {
+        if self.id_taken(id) {
             return Err(CallError::IdTaken);
         }
         if self.in_call.contains_key(&caller.user_id) {
@@ -353,6 +363,7 @@ impl CallBook {
             Phase::Ended { at_ms, .. } => now_ms.saturating_sub(at_ms) < ENDED_KEPT_MS,
             _ => true,
         });
+        self.forget_ended_groups(now_ms);
         let mut missed: Vec<(u64, u64)> = self
             .calls
             .values()
@@ -376,6 +387,7 @@ impl CallBook {
                 Phase::Ended { at_ms, .. } => Some(at_ms.saturating_add(ENDED_KEPT_MS)),
                 Phase::Active { .. } => None,
             })
+            .chain(self.group_deadline())
             .min()
     }
 

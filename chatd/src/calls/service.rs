@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chatproto::pb;
 
+use super::group::GroupRecord;
 use super::machine::{CallBook, Device, Transition};
 use super::turn::TurnSecret;
 use crate::delivery::Delivery;
@@ -127,39 +128,79 @@ impl CallService {
             };
             self.delivery.notify_calls(&users, &event);
         }
-        let Some(record) = t.record() else {
-            return;
-        };
-        match self
-            .store
-            .record_call(call.chat_id, call.ended_by, record, now_ms)
+        if let Some(record) = t.record() {
+            let users = [call.caller_id, call.callee_id];
+            self.record_ended(call.chat_id, call.ended_by, record, &users, now_ms)
+                .await;
+        }
+    }
+
+    /// Carries out a change of a group call: the `group_call` event to the connections of every
+    /// member of its chat that negotiated `group_calls`, and once it ended its entry in the
+    /// chat's history (spec 14.7).
+    pub async fn apply_group(&self, call: &GroupRecord, now_ms: i64) {
+        let members = match self
+            .delivery
+            .members()
+            .get(&*self.store, call.chat_id)
             .await
         {
+            Ok(Some(members)) => members.ids().to_vec(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                // The participants at least learn of the change.
+                tracing::warn!(call_id = call.id, error = %e, "cannot read the group call's chat members");
+                call.participants.iter().map(|p| p.device.user_id).collect()
+            }
+        };
+        let event = pb::Event {
+            kind: Some(pb::event::Kind::GroupCall(call.to_pb(None))),
+        };
+        self.delivery.notify_group_calls(&members, &event);
+        if let Some(record) = call.ended_event() {
+            // Its actor is the last participant, who ended it.
+            self.record_ended(call.chat_id, call.last_left, record, &[], now_ms)
+                .await;
+        }
+    }
+
+    /// Appends an ended call to its chat's history and delivers it to the chat's members (to
+    /// `fallback` when they cannot be read).
+    async fn record_ended(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        record: pb::CallEnded,
+        fallback: &[u64],
+        now_ms: i64,
+    ) {
+        let call_id = record.call_id;
+        match self.store.record_call(chat_id, actor, record, now_ms).await {
             Ok(event) => {
-                let members = self
-                    .delivery
-                    .members()
-                    .get(&*self.store, call.chat_id)
-                    .await;
+                let members = self.delivery.members().get(&*self.store, chat_id).await;
                 let audience = match members {
                     Ok(Some(members)) => Audience::members(members),
-                    _ => Audience::users(vec![call.caller_id, call.callee_id]),
+                    _ => Audience::users(fallback.to_vec()),
                 };
                 self.notifier.call_ended(&event).await;
                 self.delivery.append(event, audience);
             }
             Err(e) => {
                 // The chat was deleted meanwhile, or the store failed: the call still ended.
-                tracing::warn!(call_id = call.call_id, chat_id = call.chat_id, error = %e, "cannot record the ended call");
+                tracing::warn!(call_id, chat_id, error = %e, "cannot record the ended call");
             }
         }
     }
 
-    /// A connection went away: the call it took part in ends DISCONNECTED.
+    /// A connection went away: the call it took part in ends DISCONNECTED, or it leaves its
+    /// group call.
     pub async fn disconnected(&self, device: Device) {
         let now = crate::clock::now_ms();
         if let Some(t) = self.with_book(|b| b.disconnected(device, now)) {
             self.apply(t, now).await;
+        }
+        if let Some(call) = self.with_book(|b| b.group_disconnected(device, now)) {
+            self.apply_group(&call, now).await;
         }
     }
 

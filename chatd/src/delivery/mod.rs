@@ -194,6 +194,14 @@ impl Delivery {
             .deliver_notice_where(users, &notice, |c| c.calls);
     }
 
+    /// Delivers a group call event to the connections of `users` on this node that negotiated
+    /// `group_calls`.
+    pub fn notify_group_calls(&self, users: &[u64], event: &pb::Event) {
+        let notice = NoticeFrames::new(event);
+        self.registry
+            .deliver_notice_where(users, &notice, |c| c.group_calls);
+    }
+
     /// Delivers an event to one connection of this node (a goodbye before a drain).
     pub fn notify_connection(&self, user_id: u64, conn_id: u64, event: &pb::Event) {
         self.registry

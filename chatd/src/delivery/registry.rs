@@ -40,6 +40,9 @@ pub struct ConnHandle {
     pub datagrams: Option<quinn::Connection>,
     /// True when the client negotiated `calls`: only such connections get call events.
     pub calls: bool,
+    /// True when the client negotiated `group_calls`: only such connections get group call
+    /// events.
+    pub group_calls: bool,
 }
 
 #[derive(Debug)]
@@ -305,6 +308,7 @@ pub(super) mod tests {
             kick: Kick::new(),
             datagrams: None,
             calls: false,
+            group_calls: false,
         };
         (handle, outbox)
     }

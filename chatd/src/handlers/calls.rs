@@ -1,6 +1,7 @@
 //! Calls (capability `calls`, spec section 14 and 9.9): start, accept, end, the signaling relay
 //! and ICE servers. The state machine is `calls::machine`; `calls::service` carries out its
-//! transitions (events, history). Calls are served on one node for now.
+//! transitions (events, history). Calls are served on one node for now. Group calls are in
+//! `handlers::group_calls`.
 
 use chatproto::capability::Capability;
 use chatproto::pb;
@@ -19,11 +20,17 @@ const MAX_CANDIDATE_BYTES: usize = 1024;
 
 /// The caller's device, unless the connection did not negotiate `calls` (FAILED_PRECONDITION).
 fn device(ctx: &ConnCtx) -> ApiResult<Device> {
+    device_with(ctx, Capability::Calls)
+}
+
+/// The caller's device, unless the connection did not negotiate `capability`
+/// (FAILED_PRECONDITION).
+pub(super) fn device_with(ctx: &ConnCtx, capability: Capability) -> ApiResult<Device> {
     let user_id = ctx.principal()?.user_id;
-    if !ctx.has_capability(Capability::Calls) {
-        return Err(ApiError::precondition(
-            "the capability calls was not negotiated on this connection",
-        ));
+    if !ctx.has_capability(capability) {
+        return Err(ApiError::precondition(format!(
+            "the capability {capability} was not negotiated on this connection"
+        )));
     }
     Ok(Device {
         user_id,
@@ -105,37 +112,62 @@ pub async fn end_call(ctx: &ConnCtx, req: pb::EndCall) -> ApiResult<Answer> {
     Ok(Answer::Ok(pb::Ok {}))
 }
 
+/// A signal's kind, borrowed from a private or a group call's signal.
+pub(super) enum SignalRef<'a> {
+    Offer(&'a str),
+    Answer(&'a str),
+    Candidate(&'a pb::IceCandidate),
+    ScreenShare(&'a pb::ScreenShare),
+}
+
+impl<'a> From<&'a pb::call_signal::Kind> for SignalRef<'a> {
+    fn from(kind: &'a pb::call_signal::Kind) -> Self {
+        use pb::call_signal::Kind;
+        match kind {
+            Kind::Offer(s) => SignalRef::Offer(s),
+            Kind::Answer(s) => SignalRef::Answer(s),
+            Kind::Candidate(c) => SignalRef::Candidate(c),
+            Kind::ScreenShare(s) => SignalRef::ScreenShare(s),
+        }
+    }
+}
+
 /// Checks a signal's kind and sizes (spec 9.9, 10); the server parses nothing else of it.
-fn check_signal(ctx: &ConnCtx, kind: Option<&pb::call_signal::Kind>) -> ApiResult<()> {
-    use pb::call_signal::Kind;
+/// `request` names the request in the error's field.
+pub(super) fn check_signal(
+    ctx: &ConnCtx,
+    request: &str,
+    kind: Option<SignalRef<'_>>,
+) -> ApiResult<()> {
+    let field = |name: &str| format!("{request}.{name}");
     match kind {
         None => Err(ApiError::invalid(
-            "send_call_signal.kind",
+            field("kind"),
             "no offer, answer, candidate or screen_share",
         )),
-        Some(Kind::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
-            Err(too_large("send_call_signal.offer", "SDP over 64 KiB"))
+        Some(SignalRef::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            Err(too_large(&field("offer"), "SDP over 64 KiB"))
         }
-        Some(Kind::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
-            Err(too_large("send_call_signal.answer", "SDP over 64 KiB"))
+        Some(SignalRef::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            Err(too_large(&field("answer"), "SDP over 64 KiB"))
         }
-        Some(Kind::Candidate(c))
+        Some(SignalRef::Candidate(c))
             if [&c.candidate, &c.sdp_mid, &c.username_fragment]
                 .iter()
                 .any(|f| f.len() > MAX_CANDIDATE_BYTES) =>
         {
             Err(too_large(
-                "send_call_signal.candidate",
+                &field("candidate"),
                 "a candidate field over 1024 bytes",
             ))
         }
-        Some(Kind::ScreenShare(_)) if !ctx.has_capability(Capability::ScreenShare) => {
+        Some(SignalRef::ScreenShare(_)) if !ctx.has_capability(Capability::ScreenShare) => {
             Err(ApiError::precondition(
                 "the capability screen_share was not negotiated on this connection",
             ))
         }
-        Some(Kind::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => Err(too_large(
-            "send_call_signal.screen_share",
+        Some(SignalRef::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => Err(too_large(
+            &field("screen_share"),
             "a mid over 1024 bytes",
         )),
         Some(_) => Ok(()),
@@ -146,7 +178,7 @@ fn check_signal(ctx: &ConnCtx, kind: Option<&pb::call_signal::Kind>) -> ApiResul
 /// screen-share change verbatim to the other device taking part.
 pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResult<Answer> {
     let me = device(ctx)?;
-    check_signal(ctx, req.kind.as_ref())?;
+    check_signal(ctx, "send_call_signal", req.kind.as_ref().map(SignalRef::from))?;
     let peer = ctx
         .state
         .calls

@@ -56,7 +56,9 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
             Some(Capability::Redirect | Capability::Files) => true,
             // Calls are served on one node only: a cluster does not offer them until call
             // events cross nodes.
-            Some(Capability::Calls | Capability::ScreenShare) => ctx.state.cluster.is_none(),
+            Some(Capability::Calls | Capability::ScreenShare | Capability::GroupCalls) => {
+                ctx.state.cluster.is_none()
+            }
             None => false,
         })
         .cloned()

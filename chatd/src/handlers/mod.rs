@@ -20,6 +20,7 @@
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
+//! - [`group_calls`]: group calls, mesh signaling (capability `group_calls`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
 //!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
 //!   (`@username` parsing).
@@ -35,6 +36,7 @@ pub mod calls;
 pub mod chats;
 pub mod cursor;
 pub mod files;
+pub mod group_calls;
 pub mod hello;
 pub mod history;
 pub mod membership;
@@ -64,7 +66,7 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
-        calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
+        calls::*, chats::*, files::*, group_calls::*, hello::*, history::*, membership::*, messages::*,
         notifications::*, receipts::*, sync::*, typing::*, users::*,
     };
 }

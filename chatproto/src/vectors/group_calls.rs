@@ -84,6 +84,42 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.send_group_call_signal.candidate",
+            Some("a trickled ICE candidate for the session with Alice's device 1"),
+            request(
+                84,
+                Rq::SendGroupCallSignal(pb::GroupCallSignal {
+                    call_id: CALL,
+                    to_device_id: 1,
+                    from_user_id: 0,
+                    from_device_id: 0,
+                    kind: Some(pb::group_call_signal::Kind::Candidate(pb::IceCandidate {
+                        candidate: "candidate:1 1 udp 2122260223 192.0.2.20 50400 typ host".into(),
+                        sdp_mid: "0".into(),
+                        sdp_m_line_index: 0,
+                        username_fragment: "Qm2x".into(),
+                    })),
+                }),
+            ),
+        ),
+        (
+            "request.send_group_call_signal.screen_share",
+            Some("with screen_share: Bob tells device 1 that he shares his screen as mid 1"),
+            request(
+                85,
+                Rq::SendGroupCallSignal(pb::GroupCallSignal {
+                    call_id: CALL,
+                    to_device_id: 1,
+                    from_user_id: 0,
+                    from_device_id: 0,
+                    kind: Some(pb::group_call_signal::Kind::ScreenShare(pb::ScreenShare {
+                        sharing: true,
+                        mid: "1".into(),
+                    })),
+                }),
+            ),
+        ),
+        (
             "request.get_group_call",
             Some("the group's call now, if it has one"),
             request(

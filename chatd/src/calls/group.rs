@@ -7,14 +7,15 @@
 
 use chatproto::pb;
 use chatproto::pb::CallEndReason as Reason;
+use serde::{Deserialize, Serialize};
 
-use super::machine::{CallBook, Device, ENDED_KEPT_MS};
+use super::machine::{CallBook, Device, ENDED_KEPT_MS, reason_number};
 
 /// Most devices in one group call (spec 10).
 pub const MAX_PARTICIPANTS: usize = 8;
 
 /// One device taking part in a group call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
     /// The connection taking part.
     pub device: Device,
@@ -24,8 +25,18 @@ pub struct Participant {
     pub joined_at_ms: i64,
 }
 
+/// How a group call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEnd {
+    /// HUNG_UP or DISCONNECTED.
+    #[serde(with = "reason_number")]
+    pub reason: Reason,
+    /// When.
+    pub at_ms: i64,
+}
+
 /// One group call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRecord {
     /// Server-made, never 0, unique among calls of both kinds.
     pub id: u64,
@@ -40,7 +51,7 @@ pub struct GroupRecord {
     /// The devices taking part now, in the order they joined.
     pub participants: Vec<Participant>,
     /// Once over: why, and when.
-    pub ended: Option<(Reason, i64)>,
+    pub ended: Option<GroupEnd>,
     /// Bumped by every change.
     pub version: u64,
     /// Device ids handed out so far (the next one is this plus one).
@@ -53,7 +64,7 @@ impl GroupRecord {
     /// The call on the wire; `asker` is the connection an answer goes to (`None` for events).
     pub fn to_pb(&self, asker: Option<Device>) -> pb::GroupCall {
         let (state, end_reason, ended_at_ms) = match self.ended {
-            Some((reason, at)) => (pb::CallState::Ended, reason as i32, at),
+            Some(GroupEnd { reason, at_ms }) => (pb::CallState::Ended, reason as i32, at_ms),
             None => (pb::CallState::Active, 0, 0),
         };
         pb::GroupCall {
@@ -83,7 +94,7 @@ impl GroupRecord {
 
     /// The history entry of an ended group call (spec 14.4, 14.7); `None` while it is live.
     pub fn ended_event(&self) -> Option<pb::CallEnded> {
-        let (reason, at_ms) = self.ended?;
+        let GroupEnd { reason, at_ms } = self.ended?;
         Some(pb::CallEnded {
             call_id: self.id,
             caller_id: self.started_by,
@@ -111,7 +122,10 @@ impl GroupRecord {
         self.version += 1;
         self.last_left = user_id;
         if self.participants.is_empty() {
-            self.ended = Some((reason, now_ms));
+            self.ended = Some(GroupEnd {
+                reason,
+                at_ms: now_ms,
+            });
         }
         true
     }
@@ -269,7 +283,7 @@ impl CallBook {
     /// Forgets group calls ended more than [`ENDED_KEPT_MS`] ago.
     pub(super) fn forget_ended_groups(&mut self, now_ms: i64) {
         self.groups.retain(|_, c| match c.ended {
-            Some((_, at_ms)) => now_ms.saturating_sub(at_ms) < ENDED_KEPT_MS,
+            Some(end) => now_ms.saturating_sub(end.at_ms) < ENDED_KEPT_MS,
             None => true,
         });
     }
@@ -278,7 +292,14 @@ impl CallBook {
     pub(super) fn group_deadline(&self) -> Option<i64> {
         self.groups
             .values()
-            .filter_map(|c| c.ended.map(|(_, at)| at.saturating_add(ENDED_KEPT_MS)))
+            .filter_map(|c| c.ended.map(|end| end.at_ms.saturating_add(ENDED_KEPT_MS)))
             .min()
+    }
+
+    /// Every device taking part in a live group call.
+    pub(super) fn group_devices(&self) -> impl Iterator<Item = Device> + '_ {
+        self.groups
+            .values()
+            .flat_map(|c| c.participants.iter().map(|p| p.device))
     }
 }

@@ -3,7 +3,7 @@
 
 use chatproto::pb::CallEndReason as Reason;
 
-use super::group::{GroupError, MAX_PARTICIPANTS, Route};
+use super::group::{GroupEnd, GroupError, MAX_PARTICIPANTS, Route};
 use super::machine::{CallBook, CallError, Device, ENDED_KEPT_MS};
 
 const CHAT: u64 = 700;
@@ -114,7 +114,13 @@ fn the_last_to_leave_ends_it_and_a_closed_connection_leaves() {
     let left = book.group_disconnected(dev(2), T0 + 2).expect("left");
     assert!(left.ended.is_none());
     let ended = book.leave_group(40, 1, T0 + 10).expect("leave").expect("changed");
-    assert_eq!(ended.ended, Some((Reason::HungUp, T0 + 10)));
+    assert_eq!(
+        ended.ended,
+        Some(GroupEnd {
+            reason: Reason::HungUp,
+            at_ms: T0 + 10
+        })
+    );
     assert_eq!(ended.last_left, 1);
     let record = ended.ended_event().expect("recorded");
     assert_eq!((record.group, record.duration_ms, record.caller_id), (true, 10, 1));
@@ -128,5 +134,51 @@ fn the_last_to_leave_ends_it_and_a_closed_connection_leaves() {
     assert!(book.group(40).is_none());
     // The last one's connection closing ends it DISCONNECTED.
     let gone = book.group_disconnected(dev(1), T0 + 20).expect("left");
-    assert_eq!(gone.ended, Some((Reason::Disconnected, T0 + 20)));
+    assert_eq!(
+        gone.ended,
+        Some(GroupEnd {
+            reason: Reason::Disconnected,
+            at_ms: T0 + 20
+        })
+    );
+}
+
+#[test]
+fn a_gone_node_ends_what_its_connections_took_part_in_and_the_book_round_trips() {
+    let here = |user_id: u64| Device {
+        user_id,
+        conn_id: (5 << 32) | user_id,
+    };
+    let there = |user_id: u64| Device {
+        user_id,
+        conn_id: (6 << 32) | user_id,
+    };
+    let mut book = CallBook::default();
+    // A group call with a device on each node, a private call ringing from the gone node, and
+    // one active between the two nodes.
+    book.join_group(CHAT, there(1), false, 10, T0).expect("start");
+    book.join_group(CHAT, here(2), false, 11, T0).expect("join");
+    book.start(20, PRIVATE, there(3), 4, false, T0, 30_000)
+        .expect("ringing");
+    book.start(21, PRIVATE + 1, here(5), 6, false, T0, 30_000)
+        .expect("ringing");
+    book.accept(21, there(6), T0 + 1).expect("active");
+    assert_eq!(book.nodes_in_use(), [5, 6]);
+    let copy = CallBook::from_bytes(&book.to_bytes()).expect("decode");
+    assert_eq!(copy, book);
+    assert_eq!(copy.to_bytes(), book.to_bytes());
+
+    let gone = book.node_gone(6, T0 + 2);
+    let mut ended: Vec<u64> = gone.calls.iter().map(|t| t.call.id).collect();
+    ended.sort_unstable();
+    assert_eq!(ended, [20, 21]);
+    assert_eq!(gone.groups.len(), 1);
+    let left: Vec<u64> = gone.groups[0]
+        .participants
+        .iter()
+        .map(|p| p.device.user_id)
+        .collect();
+    assert_eq!(left, [2], "the call goes on without the gone node's device");
+    assert_eq!(book.nodes_in_use(), [5]);
+    assert!(book.node_gone(6, T0 + 3).calls.is_empty(), "nothing twice");
 }

@@ -3,19 +3,18 @@
 //! passed in, and says what must happen next ([`Transition`]) without doing it. No clock, no
 //! timers, no connections, no store: the handler layer ([`super`]) drives it.
 //!
-//! # Moving the state to the shared store
-//! Everything a node needs to apply a transition is in one [`CallRecord`] plus the per-user
-//! index ([`CallBook::call_of`]: the one call a user is in). Both are plain data keyed by call id
-//! and by user id, and every device is named by a [`Device`] (user and connection), so in
-//! cluster mode they map onto Redis as a hash per call (`call:{id}`, with a version bumped by each
-//! transition) and a key per user in a call (`in-call:{user}`, taken with `SET NX`, which is the
-//! busy check made atomic across nodes). A transition then reads the record, runs the same pure
-//! function as here, and writes the result back with a compare-and-set on the version (a Lua
-//! script or `WATCH`/`MULTI`), retrying on conflict; ring deadlines go into a sorted set by
-//! `ring_until_ms` that any node sweeps, so a call's state survives the node that started it.
-//! [`Device`] then also needs the node of the connection, for routing signals through the relay.
+//! # One book for every node
+//! The book is plain data with ordered maps, so it has one encoding ([`CallBook::to_bytes`]):
+//! in cluster mode it lives in the shared store (`super::home`), and a transition on any node
+//! loads it, runs the same pure function as here and stores it back with a compare-and-set.
+//! Every device is a connection id whose high 32 bits name its node ([`node_of`]), so that the
+//! nodes that remain end the part in calls of a node that went away ([`CallBook::node_gone`]).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::registry::node_of;
 
 use chatproto::pb;
 use chatproto::pb::CallEndReason as Reason;
@@ -23,8 +22,24 @@ use chatproto::pb::CallEndReason as Reason;
 /// How long an ended call is remembered (so `end_call` repeated after an end still succeeds).
 pub const ENDED_KEPT_MS: i64 = 60_000;
 
+
+/// A [`Reason`] in the book's encoding: its wire number.
+pub(super) mod reason_number {
+    use super::Reason;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(reason: &Reason, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(*reason as i32)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
+        let n = i32::deserialize(d)?;
+        Reason::try_from(n).map_err(|_| serde::de::Error::custom(format!("end reason {n}")))
+    }
+}
+
 /// One connection of a user: a device that can ring or take part in a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Device {
     /// The user.
     pub user_id: u64,
@@ -33,7 +48,7 @@ pub struct Device {
 }
 
 /// Where a call is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// The callee's devices ring until `until_ms`.
     Ringing {
@@ -50,6 +65,7 @@ pub enum Phase {
     /// Over: final.
     Ended {
         /// Why.
+        #[serde(with = "reason_number")]
         reason: Reason,
         /// Who ended it (the caller for MISSED and BUSY).
         by: u64,
@@ -61,7 +77,7 @@ pub enum Phase {
 }
 
 /// One call: who, where, and its phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Server-made, never 0.
     pub id: u64,
@@ -135,6 +151,7 @@ impl CallRecord {
             reason: reason as i32,
             started_at_ms: self.started_at_ms,
             duration_ms: u64::try_from(duration).unwrap_or(0),
+            group: false,
         })
     }
 
@@ -210,18 +227,92 @@ pub enum Ended {
 
 /// Every call this node knows: live ones, and ended ones for [`ENDED_KEPT_MS`]; private calls
 /// here, group calls (spec 14.7) in [`super::group`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallBook {
-    calls: HashMap<u64, CallRecord>,
+    calls: BTreeMap<u64, CallRecord>,
     /// The live call (private or group) each user is in.
-    pub(super) in_call: HashMap<u64, u64>,
+    pub(super) in_call: BTreeMap<u64, u64>,
     /// Group calls, by id.
-    pub(super) groups: HashMap<u64, super::group::GroupRecord>,
+    pub(super) groups: BTreeMap<u64, super::group::GroupRecord>,
     /// The live group call of each group chat that has one.
-    pub(super) group_in_chat: HashMap<u64, u64>,
+    pub(super) group_in_chat: BTreeMap<u64, u64>,
+}
+
+/// What a node's going away ended: private calls, and group calls it left.
+#[derive(Debug, Default)]
+pub struct Gone {
+    /// Private calls ended DISCONNECTED.
+    pub calls: Vec<Transition>,
+    /// Group calls its devices left (ended, when they were the last).
+    pub groups: Vec<super::group::GroupRecord>,
 }
 
 impl CallBook {
+    /// The book's encoding (the same book always gives the same bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Encoding plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// A book from [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<CallBook, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The nodes whose connections take part in (or ring for) a live call.
+    pub fn nodes_in_use(&self) -> Vec<u32> {
+        let mut nodes: Vec<u32> = self
+            .calls
+            .values()
+            .flat_map(|c| match c.phase {
+                Phase::Ringing { .. } => vec![node_of(c.caller.conn_id)],
+                Phase::Active { callee_device, .. } => {
+                    vec![node_of(c.caller.conn_id), node_of(callee_device)]
+                }
+                Phase::Ended { .. } => Vec::new(),
+            })
+            .chain(self.group_devices().map(|d| node_of(d.conn_id)))
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+    }
+
+    /// Node `node` went away: every connection of it disconnected (see
+    /// [`disconnected`](Self::disconnected) and [`group_disconnected`](Self::group_disconnected)).
+    pub fn node_gone(&mut self, node: u32, now_ms: i64) -> Gone {
+        let private: Vec<Device> = self
+            .calls
+            .values()
+            .flat_map(|c| match c.phase {
+                Phase::Ringing { .. } => vec![c.caller],
+                Phase::Active { callee_device, .. } => vec![
+                    c.caller,
+                    Device {
+                        user_id: c.callee_id,
+                        conn_id: callee_device,
+                    },
+                ],
+                Phase::Ended { .. } => Vec::new(),
+            })
+            .filter(|d| node_of(d.conn_id) == node)
+            .collect();
+        let grouped: Vec<Device> = self
+            .group_devices()
+            .filter(|d| node_of(d.conn_id) == node)
+            .collect();
+        Gone {
+            calls: private
+                .into_iter()
+                .filter_map(|d| self.disconnected(d, now_ms))
+                .collect(),
+            groups: grouped
+                .into_iter()
+                .filter_map(|d| self.group_disconnected(d, now_ms))
+                .collect(),
+        }
+    }
+
     /// The call `id`, if it is known.
     #[cfg(test)]
     pub fn get(&self, id: u64) -> Option<&CallRecord> {

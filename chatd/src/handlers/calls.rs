@@ -1,6 +1,6 @@
 //! Calls (capability `calls`, spec section 14 and 9.9): start, accept, end, the signaling relay
 //! and ICE servers. The state machine is `calls::machine`; `calls::service` carries out its
-//! transitions (events, history). Calls are served on one node for now. Group calls are in
+//! transitions (events, history), on one node or across a cluster. Group calls are in
 //! `handlers::group_calls`.
 
 use chatproto::capability::Capability;
@@ -8,6 +8,7 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use super::access;
+use crate::calls::home::BookError;
 use crate::calls::machine::{CallError, Device, Ended};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
@@ -43,6 +44,12 @@ fn too_large(field: &str, message: &str) -> ApiError {
     ApiError::new(pb::ErrorCode::TooLarge, message).with_field(field)
 }
 
+/// The call state could not be read or changed (cluster mode, its store unreachable).
+pub(super) fn unavailable(e: BookError) -> ApiError {
+    tracing::warn!(error = %e, "call state unavailable");
+    ApiError::unavailable("the call state is unavailable; try again")
+}
+
 fn refused(e: CallError) -> ApiError {
     match e {
         CallError::NotFound => ApiError::not_found("call"),
@@ -74,6 +81,8 @@ pub async fn start_call(ctx: &ConnCtx, req: pb::StartCall) -> ApiResult<Answer> 
         let id = rand::random::<u64>();
         match calls
             .with_book(|b| b.start(id, req.chat_id, me, callee, req.video, now, calls.ring_ms()))
+            .await
+            .map_err(unavailable)?
         {
             Err(CallError::IdTaken) => continue,
             other => break other.map_err(refused)?,
@@ -91,6 +100,8 @@ pub async fn accept_call(ctx: &ConnCtx, req: pb::AcceptCall) -> ApiResult<Answer
     let now = now_ms();
     let transition = calls
         .with_book(|b| b.accept(req.call_id, me, now))
+        .await
+        .map_err(unavailable)?
         .map_err(refused)?;
     let call = transition.call.to_pb();
     calls.apply(transition, now).await;
@@ -104,6 +115,8 @@ pub async fn end_call(ctx: &ConnCtx, req: pb::EndCall) -> ApiResult<Answer> {
     let now = now_ms();
     match calls
         .with_book(|b| b.end(req.call_id, me.user_id, now))
+        .await
+        .map_err(unavailable)?
         .map_err(refused)?
     {
         Ended::Now(transition) => calls.apply(transition, now).await,
@@ -182,7 +195,9 @@ pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResu
     let peer = ctx
         .state
         .calls
-        .with_book(|b| b.peer(req.call_id, me))
+        .read_book(|b| b.peer(req.call_id, me))
+        .await
+        .map_err(unavailable)?
         .map_err(refused)?;
     // Charged only to a device taking part, so nobody else can use up a call's budget.
     ctx.state
@@ -196,7 +211,7 @@ pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResu
     };
     ctx.state
         .delivery
-        .notify_connection(peer.user_id, peer.conn_id, &event);
+        .signal_connection(peer.user_id, peer.conn_id, &event);
     Ok(Answer::Ok(pb::Ok {}))
 }
 

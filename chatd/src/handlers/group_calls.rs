@@ -7,7 +7,7 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use super::access;
-use super::calls::{SignalRef, check_signal, device_with};
+use super::calls::{SignalRef, check_signal, device_with, unavailable};
 use crate::calls::group::{GroupError, MAX_PARTICIPANTS};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
@@ -38,7 +38,9 @@ async fn member_of_call(ctx: &ConnCtx, call_id: u64, user_id: u64) -> ApiResult<
     let chat_id = ctx
         .state
         .calls
-        .with_book(|b| b.group(call_id).map(|c| c.chat_id))
+        .read_book(|b| b.group(call_id).map(|c| c.chat_id))
+        .await
+        .map_err(unavailable)?
         .ok_or_else(|| refused(GroupError::NotFound))?;
     access::member(&ctx.state, chat_id, user_id).await?;
     Ok(chat_id)
@@ -55,7 +57,11 @@ pub async fn join_group_call(ctx: &ConnCtx, req: pb::JoinGroupCall) -> ApiResult
     let now = now_ms();
     let call = loop {
         let id = rand::random::<u64>();
-        match calls.with_book(|b| b.join_group(req.chat_id, me, req.video, id, now)) {
+        match calls
+            .with_book(|b| b.join_group(req.chat_id, me, req.video, id, now))
+            .await
+            .map_err(unavailable)?
+        {
             Err(GroupError::IdTaken) => continue,
             other => break other.map_err(refused)?,
         }
@@ -72,6 +78,8 @@ pub async fn leave_group_call(ctx: &ConnCtx, req: pb::LeaveGroupCall) -> ApiResu
     let now = now_ms();
     if let Some(call) = calls
         .with_book(|b| b.leave_group(req.call_id, me.user_id, now))
+        .await
+        .map_err(unavailable)?
         .map_err(refused)?
     {
         calls.apply_group(&call, now).await;
@@ -85,7 +93,9 @@ pub async fn get_group_call(ctx: &ConnCtx, req: pb::GetGroupCall) -> ApiResult<A
     access::member(&ctx.state, req.chat_id, me.user_id).await?;
     ctx.state
         .calls
-        .with_book(|b| b.group_of_chat(req.chat_id).map(|c| c.to_pb(Some(me))))
+        .read_book(|b| b.group_of_chat(req.chat_id).map(|c| c.to_pb(Some(me))))
+        .await
+        .map_err(unavailable)?
         .map(Answer::GroupCall)
         .ok_or_else(|| refused(GroupError::NotFound))
 }
@@ -117,7 +127,9 @@ pub async fn send_group_call_signal(
     let route = match ctx
         .state
         .calls
-        .with_book(|b| b.group_route(req.call_id, me, req.to_device_id))
+        .read_book(|b| b.group_route(req.call_id, me, req.to_device_id))
+        .await
+        .map_err(unavailable)?
     {
         Ok(route) => route,
         Err(GroupError::NotTakingPart) => {
@@ -141,6 +153,6 @@ pub async fn send_group_call_signal(
     };
     ctx.state
         .delivery
-        .notify_connection(to.user_id, to.conn_id, &event);
+        .signal_connection(to.user_id, to.conn_id, &event);
     Ok(Answer::Ok(pb::Ok {}))
 }

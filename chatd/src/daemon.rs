@@ -242,10 +242,9 @@ impl Daemon {
         let notifier = Notifier::new(store.clone(), delivery.clone(), s.notifications_kept);
         // In a cluster every node applies call transitions to the one book in Redis.
         let book = match &cluster {
-            Some(node) => BookHome::Shared(Arc::new(RedisBook::new(
-                node.redis.clone(),
-                s.presence_ttl,
-            ))),
+            Some(node) => {
+                BookHome::Shared(Arc::new(RedisBook::new(node.redis.clone(), s.presence_ttl)))
+            }
             None => BookHome::local(),
         };
         let calls = CallService::new(

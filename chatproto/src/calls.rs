@@ -219,13 +219,16 @@ impl CallTracker {
     /// device takes part while its id is among the participants.
     fn apply_group(&mut self, mut call: pb::GroupCall, mine: Option<u64>) -> Option<&GroupView> {
         call.device_id = 0;
-        let view = self.groups.entry(call.call_id).or_insert_with(|| GroupView {
-            call: pb::GroupCall {
-                version: 0,
-                ..call.clone()
-            },
-            device_id: None,
-        });
+        let view = self
+            .groups
+            .entry(call.call_id)
+            .or_insert_with(|| GroupView {
+                call: pb::GroupCall {
+                    version: 0,
+                    ..call.clone()
+                },
+                device_id: None,
+            });
         let newer = view.call.version < call.version;
         let claims = mine.is_some() && view.device_id.is_none();
         if !newer && !claims {
@@ -480,7 +483,10 @@ mod tests {
         let peers: Vec<u64> = v.peers().map(|p| p.device_id).collect();
         assert_eq!(peers, [1, 3]);
         // A late older state changes nothing.
-        assert!(t.on_group_event(group(2, &[(ALICE, 1), (BOB, 2)], 0)).is_none());
+        assert!(
+            t.on_group_event(group(2, &[(ALICE, 1), (BOB, 2)], 0))
+                .is_none()
+        );
         // This user left (from any device): no longer taking part; the last one ends it.
         let v = t
             .on_group_event(group(4, &[(ALICE, 1), (3, 3)], 0))

@@ -24,14 +24,18 @@ fn the_first_join_starts_it_and_each_join_gets_a_new_device_id() {
     assert_eq!((first.id, first.started_by, first.video), (50, 1, true));
     assert_eq!(first.participants[0].device_id, 1);
     // The chat's live call is joined, whatever id and kind the joiner proposed.
-    let second = book.join_group(CHAT, dev(2), false, 51, T0 + 1).expect("join");
+    let second = book
+        .join_group(CHAT, dev(2), false, 51, T0 + 1)
+        .expect("join");
     assert_eq!((second.id, second.video, second.version), (50, true, 2));
     assert_eq!(second.to_pb(Some(dev(2))).device_id, 2);
     assert_eq!(second.to_pb(None).device_id, 0);
     // Leaving and joining again: a new device id, at the end of the list.
     assert!(book.leave_group(50, 1, T0 + 2).expect("leave").is_some());
     assert_eq!(book.leave_group(50, 1, T0 + 3), Ok(None), "left already");
-    let back = book.join_group(CHAT, dev(1), false, 52, T0 + 4).expect("rejoin");
+    let back = book
+        .join_group(CHAT, dev(1), false, 52, T0 + 4)
+        .expect("rejoin");
     let ids: Vec<(u64, u64)> = back
         .participants
         .iter()
@@ -44,7 +48,8 @@ fn the_first_join_starts_it_and_each_join_gets_a_new_device_id() {
 fn at_most_eight_one_device_per_user_and_a_user_in_one_call_at_a_time() {
     let mut book = CallBook::default();
     for user in 1..=MAX_PARTICIPANTS as u64 {
-        book.join_group(CHAT, dev(user), false, 60, T0).expect("join");
+        book.join_group(CHAT, dev(user), false, 60, T0)
+            .expect("join");
     }
     assert_eq!(
         book.join_group(CHAT, dev(9), false, 61, T0),
@@ -87,8 +92,14 @@ fn signals_go_between_participant_devices_only() {
     book.join_group(CHAT, dev(2), false, 91, T0).expect("join");
     let Route { from, to } = book.group_route(90, dev(2), 1).expect("route");
     assert_eq!((from.device_id, to.device), (2, dev(1)));
-    assert_eq!(book.group_route(90, dev(2), 2), Err(GroupError::NoSuchDevice));
-    assert_eq!(book.group_route(90, dev(2), 7), Err(GroupError::NoSuchDevice));
+    assert_eq!(
+        book.group_route(90, dev(2), 2),
+        Err(GroupError::NoSuchDevice)
+    );
+    assert_eq!(
+        book.group_route(90, dev(2), 7),
+        Err(GroupError::NoSuchDevice)
+    );
     let other_device = Device {
         user_id: 2,
         conn_id: 98,
@@ -113,7 +124,10 @@ fn the_last_to_leave_ends_it_and_a_closed_connection_leaves() {
     assert!(book.group_disconnected(other, T0 + 1).is_none());
     let left = book.group_disconnected(dev(2), T0 + 2).expect("left");
     assert!(left.ended.is_none());
-    let ended = book.leave_group(40, 1, T0 + 10).expect("leave").expect("changed");
+    let ended = book
+        .leave_group(40, 1, T0 + 10)
+        .expect("leave")
+        .expect("changed");
     assert_eq!(
         ended.ended,
         Some(GroupEnd {
@@ -123,10 +137,15 @@ fn the_last_to_leave_ends_it_and_a_closed_connection_leaves() {
     );
     assert_eq!(ended.last_left, 1);
     let record = ended.ended_event().expect("recorded");
-    assert_eq!((record.group, record.duration_ms, record.caller_id), (true, 10, 1));
+    assert_eq!(
+        (record.group, record.duration_ms, record.caller_id),
+        (true, 10, 1)
+    );
     assert!(book.group_of_chat(CHAT).is_none());
     // A new join starts a new call; the ended one is kept, then forgotten.
-    let next = book.join_group(CHAT, dev(1), false, 42, T0 + 11).expect("new");
+    let next = book
+        .join_group(CHAT, dev(1), false, 42, T0 + 11)
+        .expect("new");
     assert_eq!(next.id, 42);
     assert!(book.group(40).is_some());
     assert_eq!(book.next_deadline(), Some(T0 + 10 + ENDED_KEPT_MS));
@@ -156,7 +175,8 @@ fn a_gone_node_ends_what_its_connections_took_part_in_and_the_book_round_trips()
     let mut book = CallBook::default();
     // A group call with a device on each node, a private call ringing from the gone node, and
     // one active between the two nodes.
-    book.join_group(CHAT, there(1), false, 10, T0).expect("start");
+    book.join_group(CHAT, there(1), false, 10, T0)
+        .expect("start");
     book.join_group(CHAT, here(2), false, 11, T0).expect("join");
     book.start(20, PRIVATE, there(3), 4, false, T0, 30_000)
         .expect("ringing");

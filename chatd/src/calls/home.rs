@@ -214,7 +214,9 @@ mod tests {
             races: AtomicUsize::new(MAX_ATTEMPTS),
             ..Racy::default()
         }));
-        let out = home.update(|b| b.start(7, 1, alice(), 2, true, 0, 1000)).await;
+        let out = home
+            .update(|b| b.start(7, 1, alice(), 2, true, 0, 1000))
+            .await;
         assert!(matches!(out, Err(BookError::Contended)), "{out:?}");
     }
 }

@@ -22,7 +22,6 @@ use chatproto::pb::CallEndReason as Reason;
 /// How long an ended call is remembered (so `end_call` repeated after an end still succeeds).
 pub const ENDED_KEPT_MS: i64 = 60_000;
 
-
 /// A [`Reason`] in the book's encoding: its wire number.
 pub(super) mod reason_number {
     use super::Reason;

@@ -246,7 +246,12 @@ impl CallService {
     pub async fn disconnected(&self, device: Device) {
         let now = crate::clock::now_ms();
         let ended = self
-            .with_book(|b| (b.disconnected(device, now), b.group_disconnected(device, now)))
+            .with_book(|b| {
+                (
+                    b.disconnected(device, now),
+                    b.group_disconnected(device, now),
+                )
+            })
             .await;
         match ended {
             Ok((call, group)) => {

@@ -83,7 +83,9 @@ impl SharedBook for RedisBook {
     }
 
     async fn heartbeat(&self, node: u32) -> Result<(), BookError> {
-        let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.redis
             .query::<()>(
                 redis::cmd("SET")

@@ -179,10 +179,9 @@ pub(super) fn check_signal(
                 "the capability screen_share was not negotiated on this connection",
             ))
         }
-        Some(SignalRef::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => Err(too_large(
-            &field("screen_share"),
-            "a mid over 1024 bytes",
-        )),
+        Some(SignalRef::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => {
+            Err(too_large(&field("screen_share"), "a mid over 1024 bytes"))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -191,7 +190,11 @@ pub(super) fn check_signal(
 /// screen-share change verbatim to the other device taking part.
 pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResult<Answer> {
     let me = device(ctx)?;
-    check_signal(ctx, "send_call_signal", req.kind.as_ref().map(SignalRef::from))?;
+    check_signal(
+        ctx,
+        "send_call_signal",
+        req.kind.as_ref().map(SignalRef::from),
+    )?;
     let peer = ctx
         .state
         .calls
@@ -199,19 +202,32 @@ pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResu
         .await
         .map_err(unavailable)?
         .map_err(refused)?;
-    // Charged only to a device taking part, so nobody else can use up a call's budget.
-    ctx.state
-        .limits
-        .check_call_signal(req.call_id, me.user_id)
-        .await
-        .map_err(|limited| super::account::throttled(ctx, limited))?;
     req.from_user_id = me.user_id;
+    let call_id = req.call_id;
     let event = pb::Event {
         kind: Some(pb::event::Kind::CallSignal(req)),
     };
+    relay_signal(ctx, call_id, me.user_id, peer, &event).await
+}
+
+/// Charges a signal to its sender's budget for the call, then sends it to the device `to`,
+/// on whichever node it is. Only a device taking part gets here, so nobody else can use up a
+/// call's budget.
+pub(super) async fn relay_signal(
+    ctx: &ConnCtx,
+    call_id: u64,
+    sender: u64,
+    to: Device,
+    event: &pb::Event,
+) -> ApiResult<Answer> {
+    ctx.state
+        .limits
+        .check_call_signal(call_id, sender)
+        .await
+        .map_err(|limited| super::account::throttled(ctx, limited))?;
     ctx.state
         .delivery
-        .signal_connection(peer.user_id, peer.conn_id, &event);
+        .signal_connection(to.user_id, to.conn_id, event);
     Ok(Answer::Ok(pb::Ok {}))
 }
 

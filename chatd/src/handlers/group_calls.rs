@@ -7,7 +7,7 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use super::access;
-use super::calls::{SignalRef, check_signal, device_with, unavailable};
+use super::calls::{SignalRef, check_signal, device_with, relay_signal, unavailable};
 use crate::calls::group::{GroupError, MAX_PARTICIPANTS};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
@@ -139,20 +139,11 @@ pub async fn send_group_call_signal(
         }
         Err(e) => return Err(refused(e)),
     };
-    // Charged only to a device taking part, so nobody else can use up a call's budget.
-    ctx.state
-        .limits
-        .check_call_signal(req.call_id, me.user_id)
-        .await
-        .map_err(|limited| super::account::throttled(ctx, limited))?;
     req.from_user_id = me.user_id;
     req.from_device_id = route.from.device_id;
-    let to = route.to.device;
+    let call_id = req.call_id;
     let event = pb::Event {
         kind: Some(pb::event::Kind::GroupCallSignal(req)),
     };
-    ctx.state
-        .delivery
-        .signal_connection(to.user_id, to.conn_id, &event);
-    Ok(Answer::Ok(pb::Ok {}))
+    relay_signal(ctx, call_id, me.user_id, route.to.device, &event).await
 }

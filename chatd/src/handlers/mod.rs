@@ -66,8 +66,8 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
-        calls::*, chats::*, files::*, group_calls::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, sync::*, typing::*, users::*,
+        calls::*, chats::*, files::*, group_calls::*, hello::*, history::*, membership::*,
+        messages::*, notifications::*, receipts::*, sync::*, typing::*, users::*,
     };
 }
 

@@ -244,12 +244,22 @@ pub fn generate() -> Result<Vec<VectorFile>, VectorError> {
         VectorFile {
             file_name: "request.txt",
             title: "one valid Request frame for every request kind",
-            vectors: [requests::requests()?, calls::requests()?, group_calls::requests()?].concat(),
+            vectors: [
+                requests::requests()?,
+                calls::requests()?,
+                group_calls::requests()?,
+            ]
+            .concat(),
         },
         VectorFile {
             file_name: "response.txt",
             title: "valid Response frames, every result kind",
-            vectors: [responses::responses()?, calls::responses()?, group_calls::responses()?].concat(),
+            vectors: [
+                responses::responses()?,
+                calls::responses()?,
+                group_calls::responses()?,
+            ]
+            .concat(),
         },
         VectorFile {
             file_name: "event.txt",

@@ -12,6 +12,7 @@ use chatproto::pb::CallEndReason as Reason;
 use chatproto::pb::ErrorCode as E;
 use chatproto::pb::chat_event::Body;
 use chatproto::pb::group_call_signal::Kind as Signal;
+use tests::calls::{join_group_call, leave_group_call, to_device as to};
 
 /// The next `group_call` event of `call_id` that `pick` accepts; earlier ones are skipped.
 async fn group_event(
@@ -46,29 +47,11 @@ async fn signal(user: &User, call_id: u64) -> pb::GroupCallSignal {
 }
 
 async fn join(user: &User, chat_id: u64) -> pb::GroupCall {
-    user.client
-        .join_group_call(pb::JoinGroupCall {
-            chat_id,
-            video: true,
-        })
-        .await
-        .expect("join_group_call")
+    join_group_call(&user.client, chat_id).await
 }
 
 async fn leave(user: &User, call_id: u64) {
-    user.client
-        .leave_group_call(pb::LeaveGroupCall { call_id })
-        .await
-        .expect("leave_group_call");
-}
-
-fn to(call_id: u64, to_device_id: u64, kind: Signal) -> pb::GroupCallSignal {
-    pb::GroupCallSignal {
-        call_id,
-        to_device_id,
-        kind: Some(kind),
-        ..Default::default()
-    }
+    leave_group_call(&user.client, call_id).await
 }
 
 #[tokio::test]
@@ -128,7 +111,10 @@ async fn a_mesh_of_three_where_one_leaves_and_rejoins_ends_with_the_last() {
         .await
         .expect("answer");
     let got = signal(&bob, id).await;
-    assert_eq!((got.from_device_id, got.kind), (a, Some(Signal::Answer("v=0 answer".into()))));
+    assert_eq!(
+        (got.from_device_id, got.kind),
+        (a, Some(Signal::Answer("v=0 answer".into())))
+    );
 
     // Carol joins and offers to each of the two: each gets only the one addressed to it.
     let c = join(&carol, chat).await.device_id;

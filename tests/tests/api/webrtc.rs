@@ -348,13 +348,6 @@ async fn the_same_with_the_two_peers_on_two_nodes_of_a_cluster() {
     };
     let a = node("node-a").await;
     let b = node("node-b").await;
-    let alice = register(&a, "alice").await;
-    let bob = register(&b, "bob").await;
-    let chat = alice
-        .client
-        .create_private_chat(bob.id)
-        .await
-        .expect("private chat")
-        .id;
+    let (alice, bob, chat) = pair_across(&a, &b).await;
     call_talk_and_share(&alice, &bob, chat).await;
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::group_call_signal::Kind as Signal;
+use tests::calls::{join_group_call, leave_group_call, offer_to_device};
 use tests::cluster::{ChatCluster, ClusterSpec};
 use tests::users::{TestUser, create_group};
 
@@ -41,8 +42,7 @@ async fn offer_from(user: &TestUser, call_id: u64, text: &str) -> pb::GroupCallS
         .wait_for(LIVE, |events| {
             events.iter().find_map(|e| match e {
                 ClientEvent::GroupCallSignal(s)
-                    if s.call_id == call_id
-                        && s.kind == Some(Signal::Offer(text.to_owned())) =>
+                    if s.call_id == call_id && s.kind == Some(Signal::Offer(text.to_owned())) =>
                 {
                     Some(s.clone())
                 }
@@ -54,25 +54,11 @@ async fn offer_from(user: &TestUser, call_id: u64, text: &str) -> pb::GroupCallS
 }
 
 async fn offer(user: &TestUser, call_id: u64, to_device_id: u64, text: &str) {
-    user.client
-        .send_group_call_signal(pb::GroupCallSignal {
-            call_id,
-            to_device_id,
-            kind: Some(Signal::Offer(text.into())),
-            ..Default::default()
-        })
-        .await
-        .expect("send_group_call_signal");
+    offer_to_device(&user.client, call_id, to_device_id, text).await;
 }
 
 async fn join(user: &TestUser, chat_id: u64) -> pb::GroupCall {
-    user.client
-        .join_group_call(pb::JoinGroupCall {
-            chat_id,
-            video: true,
-        })
-        .await
-        .expect("join_group_call")
+    join_group_call(&user.client, chat_id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,10 +96,15 @@ async fn a_group_call_outlives_the_killed_node_it_was_started_on() {
     let c = join(&carol, group).await.device_id;
     group_with(&alice, id, &[alice.id, bob.id, carol.id]).await;
     offer(&bob, id, started.device_id, "bob to alice").await;
-    assert_eq!(offer_from(&alice, id, "bob to alice").await.from_device_id, b);
+    assert_eq!(
+        offer_from(&alice, id, "bob to alice").await.from_device_id,
+        b
+    );
     offer(&alice, id, c, "alice to carol").await;
     assert_eq!(
-        offer_from(&carol, id, "alice to carol").await.from_device_id,
+        offer_from(&carol, id, "alice to carol")
+            .await
+            .from_device_id,
         started.device_id
     );
 
@@ -128,7 +119,11 @@ async fn a_group_call_outlives_the_killed_node_it_was_started_on() {
         .await
         .expect("private chat")
         .id;
-    let busy = erin.client.start_call(call(to_carol)).await.expect("start_call");
+    let busy = erin
+        .client
+        .start_call(call(to_carol))
+        .await
+        .expect("start_call");
     assert_eq!(busy.end_reason, pb::CallEndReason::Busy as i32);
     let to_dave = erin
         .client
@@ -176,10 +171,7 @@ async fn a_group_call_outlives_the_killed_node_it_was_started_on() {
     offer(&carol, id, b, "carol to bob").await;
     assert_eq!(offer_from(&bob, id, "carol to bob").await.from_device_id, c);
     for user in [&bob, &carol] {
-        user.client
-            .leave_group_call(pb::LeaveGroupCall { call_id: id })
-            .await
-            .expect("leave_group_call");
+        leave_group_call(&user.client, id).await;
     }
     let record = bob
         .log

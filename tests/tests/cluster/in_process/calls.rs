@@ -11,7 +11,7 @@ use chatproto::client::{Client, ClientEvent};
 use chatproto::pb;
 use chatproto::pb::CallEndReason as Reason;
 use chatproto::pb::call_signal::Kind as Signal;
-use chatproto::pb::group_call_signal::Kind as GroupSignal;
+use tests::calls::{join_group_call, offer_to_device};
 use tests::client::{PASSWORD, config_for, register};
 use tests::redis::RedisServer;
 use tests::server::TestServer;
@@ -110,25 +110,11 @@ impl Device {
     }
 
     async fn join(&self, chat_id: u64) -> pb::GroupCall {
-        self.client
-            .join_group_call(pb::JoinGroupCall {
-                chat_id,
-                video: false,
-            })
-            .await
-            .expect("join_group_call")
+        join_group_call(&self.client, chat_id).await
     }
 
     async fn group_signal_to(&self, call_id: u64, to_device_id: u64, text: &str) {
-        self.client
-            .send_group_call_signal(pb::GroupCallSignal {
-                call_id,
-                to_device_id,
-                kind: Some(GroupSignal::Offer(text.into())),
-                ..Default::default()
-            })
-            .await
-            .expect("send_group_call_signal");
+        offer_to_device(&self.client, call_id, to_device_id, text).await;
     }
 }
 
@@ -251,7 +237,10 @@ async fn calls_go_on_without_the_node_they_were_started_on() {
     let got = alice.group_signal(id).await;
     assert_eq!((got.from_user_id, got.from_device_id), (bob.id, b_dev));
     alice.group_signal_to(id, c_dev, "from alice").await;
-    assert_eq!(carol.group_signal(id).await.from_device_id, started.device_id);
+    assert_eq!(
+        carol.group_signal(id).await.from_device_id,
+        started.device_id
+    );
 
     // A private call rings from node A to Dave on node B.
     let erin_dave = erin
@@ -288,10 +277,7 @@ async fn calls_go_on_without_the_node_they_were_started_on() {
 
     // The last two leave: the call ends and the group's history records it.
     for user in [&bob, &carol] {
-        user.client
-            .leave_group_call(pb::LeaveGroupCall { call_id: id })
-            .await
-            .expect("leave");
+        tests::calls::leave_group_call(&user.client, id).await;
     }
     let record = bob.recorded(group).await;
     assert_eq!(

@@ -7,9 +7,15 @@
 //! of [`CallBook`] as one node does, and stores the result only if nobody stored another version
 //! meanwhile (compare-and-set), trying again with the newer book otherwise. Transitions are
 //! rare next to messages (a few per call), and the book holds only live calls and those ended
-//! in the last minute, so one value is small and the simplest correct form of it.
+//! in the last minute, so one value is the simplest correct form of it (it grows with the calls
+//! live at once: about 300 KB for a thousand).
+//!
+//! A store that fails (a timeout) may still have happened, later: the store is settled by
+//! reading the book again until a read succeeds, which, on the same connection, comes after the
+//! store; each store names its writer, so the read tells whether it was this one.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -17,6 +23,21 @@ use super::machine::CallBook;
 
 /// How many times a transition is tried against a shared book that other nodes keep changing.
 pub const MAX_ATTEMPTS: usize = 16;
+
+/// How many reads settle a store whose outcome is unknown, and the pause before each.
+const SETTLE_READS: usize = 20;
+const SETTLE_PAUSE: Duration = Duration::from_millis(200);
+
+/// The shared book as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The book's encoding (`None` before the first store).
+    pub book: Option<Vec<u8>>,
+    /// Its version (0 before the first store).
+    pub version: u64,
+    /// Who stored it: a random number each store draws.
+    pub writer: u64,
+}
 
 /// Why the shared book could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +57,13 @@ pub enum BookError {
 /// connections take part in calls. `cluster::calls` keeps both in Redis.
 #[async_trait]
 pub trait SharedBook: Send + Sync + std::fmt::Debug {
-    /// The stored book and its version (`None` at version 0 before the first one).
-    async fn load(&self) -> Result<(Option<Vec<u8>>, u64), BookError>;
+    /// The stored book.
+    async fn load(&self) -> Result<Stored, BookError>;
 
-    /// Stores `book` as version `version + 1` if the stored one is still `version`; false when
-    /// another node stored another version first.
-    async fn replace(&self, version: u64, book: &[u8]) -> Result<bool, BookError>;
+    /// Stores `book` as version `version + 1` by `writer` if the stored one is still `version`;
+    /// false when another node stored another version first. An error leaves the outcome
+    /// unknown; a later successful [`load`](Self::load) on the same connection tells it.
+    async fn replace(&self, version: u64, book: &[u8], writer: u64) -> Result<bool, BookError>;
 
     /// Says that the node of connection tag `node` is alive, for a while.
     async fn heartbeat(&self, node: u32) -> Result<(), BookError>;
@@ -80,18 +102,25 @@ impl BookHome {
             BookHome::Shared(shared) => shared,
         };
         for _ in 0..MAX_ATTEMPTS {
-            let (stored, version) = shared.load().await?;
-            let mut book = decode(stored.as_deref())?;
+            let stored = shared.load().await?;
+            let mut book = decode(stored.book.as_deref())?;
             let out = f(&mut book);
             let after = book.to_bytes();
             // The book's maps are ordered: the same book always has the same bytes.
-            if stored.as_deref() == Some(after.as_slice())
-                || (stored.is_none() && book == CallBook::default())
+            if stored.book.as_deref() == Some(after.as_slice())
+                || (stored.book.is_none() && book == CallBook::default())
             {
                 return Ok(out);
             }
-            if shared.replace(version, &after).await? {
-                return Ok(out);
+            let writer = rand::random::<u64>();
+            match shared.replace(stored.version, &after, writer).await {
+                Ok(true) => return Ok(out),
+                Ok(false) => {}
+                Err(e) => match settle(shared.as_ref(), stored.version, writer).await {
+                    Some(true) => return Ok(out),
+                    Some(false) => {}
+                    None => return Err(e),
+                },
             }
         }
         Err(BookError::Contended)
@@ -102,11 +131,23 @@ impl BookHome {
         match self {
             BookHome::Local(book) => Ok(f(&book.lock().unwrap_or_else(PoisonError::into_inner))),
             BookHome::Shared(shared) => {
-                let (stored, _) = shared.load().await?;
-                Ok(f(&decode(stored.as_deref())?))
+                let stored = shared.load().await?;
+                Ok(f(&decode(stored.book.as_deref())?))
             }
         }
     }
+}
+
+/// Whether the store of `writer` over `version`, whose outcome is unknown, happened: `None`
+/// when the book could not be read again.
+async fn settle(shared: &dyn SharedBook, version: u64, writer: u64) -> Option<bool> {
+    for _ in 0..SETTLE_READS {
+        if let Ok(stored) = shared.load().await {
+            return Some(stored.version == version + 1 && stored.writer == writer);
+        }
+        tokio::time::sleep(SETTLE_PAUSE).await;
+    }
+    None
 }
 
 fn decode(stored: Option<&[u8]>) -> Result<CallBook, BookError> {
@@ -123,38 +164,59 @@ mod tests {
     use super::*;
     use crate::calls::machine::Device;
 
-    /// A shared book in memory that another node changes before the first `races` stores.
+    /// A shared book in memory that another node changes before the first `races` stores, and
+    /// whose next `lost` stores are made but answered with an error (a timeout).
     #[derive(Debug, Default)]
     struct Racy {
-        stored: Mutex<(Option<Vec<u8>>, u64)>,
+        stored: Mutex<Stored>,
         races: AtomicUsize,
+        lost: AtomicUsize,
+    }
+
+    impl Racy {
+        fn version(&self) -> u64 {
+            self.stored.lock().expect("lock").version
+        }
     }
 
     #[async_trait]
     impl SharedBook for Racy {
-        async fn load(&self) -> Result<(Option<Vec<u8>>, u64), BookError> {
+        async fn load(&self) -> Result<Stored, BookError> {
             Ok(self.stored.lock().expect("lock").clone())
         }
 
-        async fn replace(&self, version: u64, book: &[u8]) -> Result<bool, BookError> {
+        async fn replace(&self, version: u64, book: &[u8], writer: u64) -> Result<bool, BookError> {
             let mut stored = self.stored.lock().expect("lock");
             if self.races.load(Ordering::SeqCst) > 0 {
                 self.races.fetch_sub(1, Ordering::SeqCst);
                 // Another node starts a call of its own first.
-                let mut theirs = decode(stored.0.as_deref())?;
+                let mut theirs = decode(stored.book.as_deref())?;
+                let v = stored.version;
                 let caller = Device {
-                    user_id: 90 + stored.1,
+                    user_id: 90 + v,
                     conn_id: 1,
                 };
                 theirs
-                    .start(500 + stored.1, 1, caller, 80 + stored.1, false, 0, 1000)
+                    .start(500 + v, 1, caller, 80 + v, false, 0, 1000)
                     .expect("their call");
-                *stored = (Some(theirs.to_bytes()), stored.1 + 1);
+                *stored = Stored {
+                    book: Some(theirs.to_bytes()),
+                    version: v + 1,
+                    writer: 7,
+                };
             }
-            if stored.1 != version {
+            if stored.version != version {
                 return Ok(false);
             }
-            *stored = (Some(book.to_vec()), version + 1);
+            *stored = Stored {
+                book: Some(book.to_vec()),
+                version: version + 1,
+                writer,
+            };
+            if self.lost.load(Ordering::SeqCst) > 0 {
+                self.lost.fetch_sub(1, Ordering::SeqCst);
+                return Err(BookError::Unreachable("timed out".into()));
+            }
             Ok(true)
         }
 
@@ -197,15 +259,33 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(calls, [true, true, true]);
-        assert_eq!(racy.stored.lock().expect("lock").1, 3);
+        assert_eq!(racy.version(), 3);
         // A transition that changes nothing stores nothing.
-        let version = racy.stored.lock().expect("lock").1;
         let refused = home
             .update(|b| b.start(8, 1, alice(), 3, false, 0, 1000))
             .await
             .expect("ran");
         assert!(refused.is_err(), "alice is in a call");
-        assert_eq!(racy.stored.lock().expect("lock").1, version);
+        assert_eq!(racy.version(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_store_that_timed_out_but_happened_counts_once() {
+        let racy = Arc::new(Racy {
+            lost: AtomicUsize::new(1),
+            ..Racy::default()
+        });
+        let home = BookHome::Shared(racy.clone());
+        let mut runs = 0;
+        let started = home
+            .update(|b| {
+                runs += 1;
+                b.start(7, 1, alice(), 2, true, 0, 1000)
+            })
+            .await
+            .expect("settled as stored");
+        assert!(started.is_ok(), "the transition's outcome is kept");
+        assert_eq!((runs, racy.version()), (1, 1), "not applied twice");
     }
 
     #[tokio::test]

@@ -237,7 +237,7 @@ pub struct CallBook {
     pub(super) group_in_chat: BTreeMap<u64, u64>,
 }
 
-/// What a node's going away ended: private calls, and group calls it left.
+/// What connections that went away ended: private calls, and group calls they left.
 #[derive(Debug, Default)]
 pub struct Gone {
     /// Private calls ended DISCONNECTED.
@@ -258,30 +258,10 @@ impl CallBook {
         serde_json::from_slice(bytes)
     }
 
-    /// The nodes whose connections take part in (or ring for) a live call.
-    pub fn nodes_in_use(&self) -> Vec<u32> {
-        let mut nodes: Vec<u32> = self
-            .calls
-            .values()
-            .flat_map(|c| match c.phase {
-                Phase::Ringing { .. } => vec![node_of(c.caller.conn_id)],
-                Phase::Active { callee_device, .. } => {
-                    vec![node_of(c.caller.conn_id), node_of(callee_device)]
-                }
-                Phase::Ended { .. } => Vec::new(),
-            })
-            .chain(self.group_devices().map(|d| node_of(d.conn_id)))
-            .collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        nodes
-    }
-
-    /// Node `node` went away: every connection of it disconnected (see
-    /// [`disconnected`](Self::disconnected) and [`group_disconnected`](Self::group_disconnected)).
-    pub fn node_gone(&mut self, node: u32, now_ms: i64) -> Gone {
-        let private: Vec<Device> = self
-            .calls
+    /// Every connection that takes part in a live call: the caller's of a private call from
+    /// its start, the callee's once it answered, and the participants of group calls.
+    fn taking_part(&self) -> impl Iterator<Item = Device> + '_ {
+        self.calls
             .values()
             .flat_map(|c| match c.phase {
                 Phase::Ringing { .. } => vec![c.caller],
@@ -294,22 +274,38 @@ impl CallBook {
                 ],
                 Phase::Ended { .. } => Vec::new(),
             })
+            .chain(self.group_devices())
+    }
+
+    /// The nodes whose connections take part in a live call.
+    pub fn nodes_in_use(&self) -> Vec<u32> {
+        let mut nodes: Vec<u32> = self.taking_part().map(|d| node_of(d.conn_id)).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+    }
+
+    /// The connections of node `node` that take part in a live call.
+    pub fn devices_on(&self, node: u32) -> Vec<Device> {
+        self.taking_part()
             .filter(|d| node_of(d.conn_id) == node)
-            .collect();
-        let grouped: Vec<Device> = self
-            .group_devices()
-            .filter(|d| node_of(d.conn_id) == node)
-            .collect();
-        Gone {
-            calls: private
-                .into_iter()
-                .filter_map(|d| self.disconnected(d, now_ms))
-                .collect(),
-            groups: grouped
-                .into_iter()
-                .filter_map(|d| self.group_disconnected(d, now_ms))
-                .collect(),
+            .collect()
+    }
+
+    /// Node `node` went away: every connection of it disconnected (see
+    /// [`disconnected`](Self::disconnected) and [`group_disconnected`](Self::group_disconnected)).
+    pub fn node_gone(&mut self, node: u32, now_ms: i64) -> Gone {
+        self.all_disconnected(&self.devices_on(node), now_ms)
+    }
+
+    /// Each of `devices` disconnected.
+    pub fn all_disconnected(&mut self, devices: &[Device], now_ms: i64) -> Gone {
+        let mut gone = Gone::default();
+        for &device in devices {
+            gone.calls.extend(self.disconnected(device, now_ms));
+            gone.groups.extend(self.group_disconnected(device, now_ms));
         }
+        gone
     }
 
     /// The call `id`, if it is known.

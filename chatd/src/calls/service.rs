@@ -14,7 +14,7 @@ use chatproto::pb;
 
 use super::group::GroupRecord;
 use super::home::{BookError, BookHome};
-use super::machine::{CallBook, Device, Transition};
+use super::machine::{CallBook, Device, Gone, Transition};
 use super::turn::TurnSecret;
 use crate::delivery::Delivery;
 use crate::delivery::members::Audience;
@@ -117,34 +117,60 @@ impl CallService {
     /// One round of the timer: unanswered calls end MISSED; with a shared book this node says
     /// it is alive and ends the part in calls of nodes that are gone. Returns the next deadline.
     async fn tick(&self, now: i64) -> Result<Option<i64>, BookError> {
-        let (expired, in_use, next) = self
+        let me = self.delivery.node_tag();
+        let (expired, in_use, mine, next) = self
             .home
-            .update(|b| (b.expire(now), b.nodes_in_use(), b.next_deadline()))
+            .update(|b| {
+                (
+                    b.expire(now),
+                    b.nodes_in_use(),
+                    b.devices_on(me),
+                    b.next_deadline(),
+                )
+            })
             .await?;
         for t in expired {
             self.apply(t, now).await;
         }
-        if let BookHome::Shared(shared) = &self.home {
-            let me = self.delivery.node_tag();
-            shared.heartbeat(me).await?;
-            let others: Vec<u32> = in_use.into_iter().filter(|n| *n != me).collect();
-            for node in shared.gone(&others).await? {
-                let gone = self.home.update(|b| b.node_gone(node, now)).await?;
-                tracing::info!(
-                    node,
-                    calls = gone.calls.len(),
-                    groups = gone.groups.len(),
-                    "a node taking part in calls is gone"
-                );
-                for t in gone.calls {
-                    self.apply(t, now).await;
-                }
-                for call in &gone.groups {
-                    self.apply_group(call, now).await;
-                }
-            }
+        let BookHome::Shared(shared) = &self.home else {
+            return Ok(next);
+        };
+        shared.heartbeat(me).await?;
+        // Connections of this node that closed while the shared book could not be changed: the
+        // book still has them taking part.
+        let closed: Vec<Device> = mine
+            .into_iter()
+            .filter(|d| !self.delivery.is_connected(d.user_id, d.conn_id))
+            .collect();
+        if !closed.is_empty() {
+            let gone = self
+                .home
+                .update(|b| b.all_disconnected(&closed, now))
+                .await?;
+            self.apply_gone(gone, now).await;
+        }
+        let others: Vec<u32> = in_use.into_iter().filter(|n| *n != me).collect();
+        for node in shared.gone(&others).await? {
+            let gone = self.home.update(|b| b.node_gone(node, now)).await?;
+            tracing::info!(
+                node,
+                calls = gone.calls.len(),
+                groups = gone.groups.len(),
+                "a node taking part in calls is gone"
+            );
+            self.apply_gone(gone, now).await;
         }
         Ok(next)
+    }
+
+    /// Carries out what connections that went away ended.
+    async fn apply_gone(&self, gone: Gone, now: i64) {
+        for t in gone.calls {
+            self.apply(t, now).await;
+        }
+        for call in &gone.groups {
+            self.apply_group(call, now).await;
+        }
     }
 
     /// How long a call rings, in milliseconds.
@@ -262,7 +288,7 @@ impl CallService {
                     self.apply_group(&call, now).await;
                 }
             }
-            // The nodes that remain end its part when this node stops saying it is alive.
+            // The timer ends its part once the book can be changed again (`tick`).
             Err(e) => {
                 tracing::warn!(user_id = device.user_id, error = %e, "cannot end the calls of a closed connection")
             }

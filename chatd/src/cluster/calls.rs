@@ -3,7 +3,8 @@
 //!
 //! Keys, all with the hash tag `{chatd-calls}` so that they live in one slot of a Redis Cluster
 //! (the compare-and-set script reads and writes one of them; the liveness check reads many):
-//! - `{chatd-calls}:book`: hash `v` (version, bumped by every store) and `b` (the book).
+//! - `{chatd-calls}:book`: hash `v` (version, bumped by every store), `b` (the book) and `w`
+//!   (the writer of the last store, which settles a store whose answer was lost).
 //! - `{chatd-calls}:node:<tag>`: set by each node at every call sweep, expiring after the
 //!   presence TTL; a node whose key expired is gone, and the nodes that remain end its
 //!   connections' part in calls.
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::calls::home::{BookError, SharedBook};
+use crate::calls::home::{BookError, SharedBook, Stored};
 use crate::cluster::redis::{LuaScript, Redis, RedisFailure};
 
 /// The book's key.
@@ -23,11 +24,12 @@ pub fn node_key(node: u32) -> String {
     format!("{{chatd-calls}}:node:{node}")
 }
 
-/// Stores ARGV[2] as version ARGV[1] + 1 if the stored version is still ARGV[1].
+/// Stores ARGV[2] as version ARGV[1] + 1 by writer ARGV[3] if the stored version is still
+/// ARGV[1]. Versions are kept below 2^53, where Lua's numbers are exact.
 const REPLACE: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
 if (v or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(ARGV[1]) + 1), 'b', ARGV[2])
+redis.call('HSET', KEYS[1], 'v', string.format('%d', tonumber(ARGV[1]) + 1), 'b', ARGV[2], 'w', ARGV[3])
 return 1
 ";
 
@@ -57,26 +59,34 @@ fn unreachable(e: RedisFailure) -> BookError {
 
 #[async_trait]
 impl SharedBook for RedisBook {
-    async fn load(&self) -> Result<(Option<Vec<u8>>, u64), BookError> {
-        let (version, book): (Option<String>, Option<Vec<u8>>) = self
+    async fn load(&self) -> Result<Stored, BookError> {
+        let (version, book, writer): (Option<String>, Option<Vec<u8>>, Option<String>) = self
             .redis
-            .query(redis::cmd("HMGET").arg(BOOK_KEY).arg("v").arg("b"))
+            .query(redis::cmd("HMGET").arg(BOOK_KEY).arg("v").arg("b").arg("w"))
             .await
             .map_err(unreachable)?;
-        let version = match version {
+        let number = |field: &str, value: Option<String>| match value {
             Some(v) => v
                 .parse::<u64>()
-                .map_err(|_| BookError::Corrupt(format!("version {v:?}")))?,
-            None => 0,
+                .map_err(|_| BookError::Corrupt(format!("{field} {v:?}"))),
+            None => Ok(0),
         };
-        Ok((book, version))
+        Ok(Stored {
+            book,
+            version: number("version", version)?,
+            writer: number("writer", writer)?,
+        })
     }
 
-    async fn replace(&self, version: u64, book: &[u8]) -> Result<bool, BookError> {
-        let version = version.to_string();
+    async fn replace(&self, version: u64, book: &[u8], writer: u64) -> Result<bool, BookError> {
+        let (version, writer) = (version.to_string(), writer.to_string());
         let stored: i64 = self
             .redis
-            .eval(&self.replace, &[BOOK_KEY], &[version.as_bytes(), book])
+            .eval(
+                &self.replace,
+                &[BOOK_KEY],
+                &[version.as_bytes(), book, writer.as_bytes()],
+            )
             .await
             .map_err(unreachable)?;
         Ok(stored == 1)

@@ -216,6 +216,11 @@ impl Delivery {
         }
     }
 
+    /// True when connection `conn_id` of `user_id` is registered on this node.
+    pub fn is_connected(&self, user_id: u64, conn_id: u64) -> bool {
+        self.registry.has_conn(user_id, conn_id)
+    }
+
     /// This node's tag: the high 32 bits of its connection ids (`registry::node_of`).
     pub fn node_tag(&self) -> u32 {
         self.registry.node_tag()

@@ -2,7 +2,10 @@
 //! events and signals reach each device on its own node; the ring timer of either node ends a
 //! call nobody answers; and when the node a call was started on goes away (it stops reaching
 //! Redis, as a crashed node does), the other node ends its devices' part: a group call goes on
-//! without them, a private call it rang from ends DISCONNECTED.
+//! without them, a private call it rang from ends DISCONNECTED. A connection that closes while
+//! Redis does not answer leaves its call once Redis answers again: its leaving was stored late
+//! (Redis paused writes), or not at all (Redis paused everything) and the node finds the
+//! connection gone.
 
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use tests::client::{PASSWORD, config_for, register};
 use tests::redis::RedisServer;
 use tests::server::TestServer;
 
-use super::{serial, two_nodes};
+use super::{serial, shared_store, start_node, two_nodes};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -284,4 +287,47 @@ async fn calls_go_on_without_the_node_they_were_started_on() {
         (record.call_id, record.group, record.caller_id),
         (id, true, alice.id)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_left_while_redis_paused_writes_leaves_once_they_go_on() {
+    left_while_paused("WRITE").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_left_while_redis_paused_everything_leaves_once_it_answers() {
+    left_while_paused("ALL").await;
+}
+
+/// Bob's device leaves a group call while Redis pauses its clients (`CLIENT PAUSE` `mode`).
+async fn left_while_paused(mode: &str) {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let store = shared_store();
+    let node = start_node("node-a", Some(&redis.url()), &store, &[]).await;
+    let alice = new_user(&node, "alice").await;
+    let bob = new_user(&node, "bob").await;
+    let group = alice
+        .client
+        .create_group(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "crew".into(),
+            description: String::new(),
+            member_ids: vec![bob.id],
+        })
+        .await
+        .expect("group")
+        .id;
+    let id = alice.join(group).await.call_id;
+    bob.join(group).await;
+    alice.group_with(id, &[alice.id, bob.id]).await;
+
+    // Redis pauses for a second: Bob's device closes, and its leaving cannot be stored then.
+    let _: () = redis
+        .query(redis::cmd("CLIENT").arg("PAUSE").arg(1000).arg(mode))
+        .unwrap_or_else(|e| redis.fail(&format!("CLIENT PAUSE: {e}")));
+    bob.client.close().await;
+    // Once Redis goes on, the node settles the store or finds the device the book names gone.
+    let left = alice.group_with(id, &[alice.id]).await;
+    assert_eq!(left.state, pb::CallState::Active as i32);
 }

@@ -112,6 +112,22 @@ impl Device {
         .await
     }
 
+    /// Calls `peer` in their private chat (made first): the chat and the call.
+    async fn call(&self, peer: u64, video: bool) -> (u64, pb::Call) {
+        let chat_id = self
+            .client
+            .create_private_chat(peer)
+            .await
+            .expect("private chat")
+            .id;
+        let call = self
+            .client
+            .start_call(pb::StartCall { chat_id, video })
+            .await
+            .expect("start_call");
+        (chat_id, call)
+    }
+
     async fn join(&self, chat_id: u64) -> pb::GroupCall {
         join_group_call(&self.client, chat_id).await
     }
@@ -129,22 +145,8 @@ async fn a_call_between_two_nodes_rings_everywhere_and_signals_reach_the_device_
     let alice = new_user(&a, "alice").await;
     let bob_b = new_user(&b, "bob").await;
     let bob_a = another_device(&a, "bob", bob_b.id).await;
-    let chat = alice
-        .client
-        .create_private_chat(bob_b.id)
-        .await
-        .expect("private chat")
-        .id;
-
     // Started on node A: Bob's device on node B rings too, and answers there.
-    let call = alice
-        .client
-        .start_call(pb::StartCall {
-            chat_id: chat,
-            video: true,
-        })
-        .await
-        .expect("start_call");
+    let (chat, call) = alice.call(bob_b.id, true).await;
     let id = call.call_id;
     bob_b.call_in(id, pb::CallState::Ringing).await;
     bob_a.call_in(id, pb::CallState::Ringing).await;
@@ -246,21 +248,7 @@ async fn calls_go_on_without_the_node_they_were_started_on() {
     );
 
     // A private call rings from node A to Dave on node B.
-    let erin_dave = erin
-        .client
-        .create_private_chat(dave.id)
-        .await
-        .expect("private chat")
-        .id;
-    let ringing = erin
-        .client
-        .start_call(pb::StartCall {
-            chat_id: erin_dave,
-            video: false,
-        })
-        .await
-        .expect("start_call")
-        .call_id;
+    let ringing = erin.call(dave.id, false).await.1.call_id;
     dave.call_in(ringing, pb::CallState::Ringing).await;
 
     // Node A stops reaching Redis, as a crashed node does: node B ends its devices' part.

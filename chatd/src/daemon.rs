@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::auth::two_factor::TwoFactorKeys;
+use crate::calls::home::BookHome;
 use crate::calls::service::{CallService, IceSettings};
+use crate::cluster::calls::RedisBook;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
@@ -239,7 +241,15 @@ impl Daemon {
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
         let notifier = Notifier::new(store.clone(), delivery.clone(), s.notifications_kept);
+        // In a cluster every node applies call transitions to the one book in Redis.
+        let book = match &cluster {
+            Some(node) => {
+                BookHome::Shared(Arc::new(RedisBook::new(node.redis.clone(), s.presence_ttl)))
+            }
+            None => BookHome::local(),
+        };
         let calls = CallService::new(
+            book,
             s.call_ring_timeout,
             IceSettings {
                 urls: config.ice_urls().to_vec(),

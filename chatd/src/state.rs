@@ -63,7 +63,7 @@ pub struct AppState {
     pub files: Arc<Files>,
     /// This node's start, address and drain switch.
     pub node: Arc<NodeControl>,
-    /// The calls of this node (capability `calls`).
+    /// Calls (capabilities `calls` and `group_calls`), this node's or the cluster's.
     pub calls: Arc<crate::calls::service::CallService>,
     /// Records notifications where things happen and sends them live (protocol.md section 15).
     pub notifier: Arc<crate::notify::Notifier>,

@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
-//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection, and
+//! - [`client`]: SDK clients, registration and event helpers; [`calls`]: group call requests; [`raw`]: a bare connection, and
 //!   a raw session that signs in and collects events without the SDK's redirects and retries;
 //!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
 //! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`], [`turn`]: one launcher each.
@@ -22,6 +22,7 @@
 //! of chatd, so a new suite is a module in one of them, not a new binary.
 
 pub mod authenticator;
+pub mod calls;
 pub mod chatd;
 pub mod client;
 pub mod cluster;

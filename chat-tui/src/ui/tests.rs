@@ -327,6 +327,7 @@ fn in_call_with_a_recorded_call_above() {
                 reason: pb::CallEndReason::Missed as i32,
                 started_at_ms: NOW - 60_000,
                 duration_ms: 0,
+                group: false,
             })),
         }),
     );

@@ -351,6 +351,9 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
         ClientEvent::Call(call) => calls::on_event(model, call, effects),
         // Signaling is for a media stack; chat-tui has none (it only rings and answers).
         ClientEvent::CallSignal(_) => {}
+        // chat-tui shows private calls only; `chatproto::calls::CallTracker` follows group
+        // calls for a client that shows them.
+        ClientEvent::GroupCall(_) | ClientEvent::GroupCallSignal(_) => {}
         // chat-tui shows no notification center yet.
         ClientEvent::Notification(_) | ClientEvent::NotificationsUpdated(_) => {}
         ClientEvent::GoAway(g) => {

@@ -21,6 +21,7 @@
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
+//! - [`group_calls`]: group calls, mesh signaling (capability `group_calls`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
 //!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
 //!   (`@username` parsing).
@@ -36,6 +37,7 @@ pub mod calls;
 pub mod chats;
 pub mod cursor;
 pub mod files;
+pub mod group_calls;
 pub mod hello;
 pub mod history;
 pub mod membership;
@@ -66,8 +68,8 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
-        calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, sync::*, two_factor::*, typing::*, users::*,
+        calls::*, chats::*, files::*, group_calls::*, hello::*, history::*, membership::*,
+        messages::*, notifications::*, receipts::*, sync::*, two_factor::*, typing::*, users::*,
     };
 }
 

@@ -19,6 +19,7 @@ mod connections;
 mod errors;
 mod export;
 mod files;
+mod group_calls;
 mod limits;
 mod membership;
 mod messages;

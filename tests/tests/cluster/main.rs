@@ -4,6 +4,7 @@
 //! inside of a node shows.
 
 mod cached_store;
+mod calls;
 mod chat;
 mod database;
 mod failover;

@@ -10,7 +10,8 @@
 //! - [`admin`]: server administration: accounts, health, stats; [`admin_chats`]: of chats and
 //!   messages (moderation); [`admin_nodes`]: of nodes (list, drain); [`admin_audit`]: the
 //!   audit log of admin changes, recorded here in [`dispatch`]; [`admin_backup`]: copies of
-//!   the embedded database.
+//!   the embedded database; [`admin_dead_letters`]: the deliveries by email and webhook that
+//!   failed for good.
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -18,7 +19,8 @@
 //! - [`notifications`]: the notification center's requests (list, mark read, clear,
 //!   preferences); the notifications themselves come from [`crate::notify`].
 //! - [`typing`]: typing indicators (request and datagram).
-//! - [`files`]: upload and download requests (capability `files`).
+//! - [`files`]: upload and download requests (capability `files`); [`unsubscribe`]: the
+//!   one-click unsubscribe links of email digests, on the same HTTPS server as downloads.
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
 //!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
@@ -30,6 +32,7 @@ pub mod admin;
 pub mod admin_audit;
 pub mod admin_backup;
 pub mod admin_chats;
+pub mod admin_dead_letters;
 pub mod admin_nodes;
 pub mod calls;
 pub mod chats;
@@ -45,6 +48,7 @@ pub mod page;
 pub mod receipts;
 pub mod sync;
 pub mod typing;
+pub mod unsubscribe;
 pub mod users;
 pub mod views;
 
@@ -63,9 +67,9 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
-        calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, sync::*, typing::*, users::*,
+        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*,
+        admin_dead_letters::*, admin_nodes::*, calls::*, chats::*, files::*, hello::*, history::*,
+        membership::*, messages::*, notifications::*, receipts::*, sync::*, typing::*, users::*,
     };
 }
 

@@ -26,6 +26,7 @@
 //! - `overview`: the reads of server admins.
 //! - `audit`: the admin audit log.
 //! - `notifications`: the notification center and its preferences.
+//! - `outbox`: deliveries, their claims, retries and dead letters.
 
 mod accounts;
 mod audit;
@@ -34,6 +35,7 @@ mod chats;
 mod files;
 mod messages;
 mod notifications;
+mod outbox;
 mod overview;
 mod search;
 
@@ -44,6 +46,7 @@ pub use chats::*;
 pub use files::*;
 pub use messages::*;
 pub use notifications::*;
+pub use outbox::*;
 pub use overview::*;
 pub use search::*;
 
@@ -122,6 +125,10 @@ macro_rules! store_conformance {
                 notifications_mark_read_and_clear,
                 notifications_retention,
                 notifications_prefs,
+                outbox_queue_claim_and_finish,
+                outbox_retries_and_dead_letters,
+                outbox_concurrent_claims,
+                outbox_digest_marks,
                 store_ping,
                 store_backup,
             );

@@ -29,6 +29,9 @@ pub(super) const FILES: &str = "files";
 pub(super) const AUDIT: &str = "audit_log";
 pub(super) const NOTIFICATIONS: &str = "notifications";
 pub(super) const NOTIFICATION_PREFS: &str = "notification_prefs";
+pub(super) const OUTBOX: &str = "outbox";
+pub(super) const OUTBOX_CLAIMS: &str = "outbox_claims";
+pub(super) const DIGEST_MARKS: &str = "digest_marks";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";
@@ -117,6 +120,13 @@ const INDEXES: &[IndexSpec] = &[
         NOTIFICATIONS,
         "notifications_user",
         &[("user_id", 1), ("_id", -1)],
+        false,
+    ),
+    (OUTBOX, "outbox_key", &[("key", 1)], true),
+    (
+        OUTBOX,
+        "outbox_due",
+        &[("dead", 1), ("due_ms", 1), ("_id", 1)],
         false,
     ),
 ];

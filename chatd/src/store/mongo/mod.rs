@@ -80,7 +80,8 @@
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
-//!   `audit`: the admin audit log; `notifications`: the notification center.
+//!   `audit`: the admin audit log; `notifications`: the notification center; `outbox`: emails
+//!   and webhook calls on their way.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -98,6 +99,7 @@ mod indexes;
 mod locks;
 mod messages;
 mod notifications;
+mod outbox;
 mod overview;
 mod pending;
 mod relations;
@@ -215,6 +217,9 @@ struct Collections {
     audit: Collection<audit::AuditDoc>,
     notifications: Collection<notifications::NotificationDoc>,
     notification_prefs: Collection<notifications::PrefsDoc>,
+    outbox: Collection<outbox::OutboxDoc>,
+    outbox_claims: Collection<Document>,
+    digest_marks: Collection<Document>,
 }
 
 impl Collections {
@@ -240,6 +245,9 @@ impl Collections {
             audit: db.collection(indexes::AUDIT),
             notifications: db.collection(indexes::NOTIFICATIONS),
             notification_prefs: db.collection(indexes::NOTIFICATION_PREFS),
+            outbox: db.collection(indexes::OUTBOX),
+            outbox_claims: db.collection(indexes::OUTBOX_CLAIMS),
+            digest_marks: db.collection(indexes::DIGEST_MARKS),
         }
     }
 }

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V3_BLOCKS_BY_TARGET,
     V4_AUDIT,
     V5_NOTIFICATIONS,
+    V6_OUTBOX,
 ];
 
 /// The schema version this code writes and understands.
@@ -344,4 +345,31 @@ CREATE TABLE notification_prefs (
     prefs BLOB NOT NULL
 );
 ALTER TABLE user_chat_state ADD COLUMN mentions_only INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Version 6: the outbox of emails and webhook calls (spec section 16): live entries by due
+/// time, a key unique among all rows (a dead or retried entry's key is rewritten to name its
+/// id, so the first key is free again), the lease of the holder attempting it; and how far each
+/// user's digests got.
+const V6_OUTBOX: &str = r#"
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind INTEGER NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    dead INTEGER NOT NULL DEFAULT 0,
+    dead_at_ms INTEGER NOT NULL DEFAULT 0,
+    holder INTEGER NOT NULL DEFAULT 0,
+    lease_until_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox(dead, due_ms, id);
+CREATE TABLE digest_marks (
+    user_id INTEGER PRIMARY KEY,
+    up_to INTEGER NOT NULL
+);
 "#;

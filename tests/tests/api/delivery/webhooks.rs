@@ -1,0 +1,52 @@
+//! Webhook calls, signed, to a receiver on loopback.
+
+use std::time::Duration;
+
+use chatproto::pb;
+use tests::webhook::WebhookReceiver;
+
+use super::{SECRET, server, set_prefs, webhook_args, within};
+use crate::support::{group, register};
+
+/// A mention of a user with webhooks on is posted to the mention endpoint, as JSON, signed and
+/// timestamped; a user with webhooks off, and a kind without an endpoint, make no call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_calls_for_users_who_turned_webhooks_on() {
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server(&webhook_args(&receiver, dir.path(), 3)).await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let carol = register(&server, "carol").await;
+    let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob, &carol]).await;
+    let on = pb::NotificationPrefs {
+        webhook: true,
+        ..Default::default()
+    };
+    set_prefs(&bob, on).await;
+    // Added to the chat before turning webhooks on, and there is no endpoint for additions:
+    // nothing so far.
+    let sent = alice.send(chat.id, "@bob @carol status?").await;
+    let arrived = within(Duration::from_secs(10), async || {
+        !receiver.calls().is_empty()
+    })
+    .await;
+    assert!(arrived, "no webhook call");
+    // Carol (webhooks off) gets no call; give a stray one time to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert!(call.authentic, "signature and timestamp check out");
+    assert_eq!(call.status, 204);
+    assert_eq!(call.path, "/hooks/mention");
+    assert!(!call.delivery.is_empty());
+    let body = call.json();
+    assert_eq!(body["kind"], "mention");
+    assert_eq!(body["user_id"], bob.id);
+    assert_eq!(body["chat_id"], chat.id);
+    assert_eq!(body["message_seq"], sent.seq);
+    assert_eq!(body["actor_id"], alice.id);
+    assert_eq!(body["preview"], "@bob @carol status?");
+    assert_eq!(body["silent"], false);
+}

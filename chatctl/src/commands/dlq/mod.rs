@@ -7,7 +7,7 @@ mod retry;
 
 use crate::cli::DlqCommand;
 use crate::error::Error;
-use crate::output::confirm;
+use crate::output::{Output, confirm};
 use crate::session::Admin;
 use crate::settings::Settings;
 
@@ -52,9 +52,10 @@ pub(super) async fn run(command: DlqCommand, settings: &Settings) -> anyhow::Res
     result.and(finished)
 }
 
-/// Fails with "not found" (exit status 4) when ids were named and none of them was a dead
-/// letter.
-fn none_found(ids: &[u64], count: u64) -> anyhow::Result<()> {
+/// Prints how many dead letters a retry or purge changed: `{"<done>": N}` with `--json`, else
+/// "N dead letters <done>". Fails with "not found" (exit status 4) when ids were named and none
+/// of them was a dead letter.
+fn report(out: Output, ids: &[u64], count: u64, done: &'static str) -> anyhow::Result<()> {
     if !ids.is_empty() && count == 0 {
         let list: Vec<String> = ids.iter().map(u64::to_string).collect();
         return Err(Error::NotFound {
@@ -63,5 +64,6 @@ fn none_found(ids: &[u64], count: u64) -> anyhow::Result<()> {
         }
         .into());
     }
-    Ok(())
+    let json = std::collections::BTreeMap::from([(done, count)]);
+    out.result(&json, &format!("{count} dead letters {done}"))
 }

@@ -3,16 +3,9 @@
 use anyhow::Context as _;
 use chatproto::client::Client;
 use chatproto::pb;
-use serde::Serialize;
 
-use super::none_found;
+use super::report;
 use crate::output::Output;
-
-/// What `dlq purge --json` prints.
-#[derive(Debug, Serialize)]
-struct Purged {
-    purged: u64,
-}
 
 pub(super) async fn run(
     client: &Client,
@@ -27,11 +20,5 @@ pub(super) async fn run(
         })
         .await
         .context("cannot purge the dead letters")?;
-    none_found(&ids, changed.count)?;
-    out.result(
-        &Purged {
-            purged: changed.count,
-        },
-        &format!("{} dead letters deleted", changed.count),
-    )
+    report(out, &ids, changed.count, "purged")
 }

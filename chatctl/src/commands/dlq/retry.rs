@@ -4,16 +4,9 @@
 use anyhow::Context as _;
 use chatproto::client::Client;
 use chatproto::pb;
-use serde::Serialize;
 
-use super::none_found;
+use super::report;
 use crate::output::Output;
-
-/// What `dlq retry --json` prints.
-#[derive(Debug, Serialize)]
-struct Retried {
-    retried: u64,
-}
 
 pub(super) async fn run(
     client: &Client,
@@ -28,11 +21,5 @@ pub(super) async fn run(
         })
         .await
         .context("cannot retry the dead letters")?;
-    none_found(&ids, changed.count)?;
-    out.result(
-        &Retried {
-            retried: changed.count,
-        },
-        &format!("{} dead letters queued again", changed.count),
-    )
+    report(out, &ids, changed.count, "retried")
 }

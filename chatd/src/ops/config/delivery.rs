@@ -485,25 +485,9 @@ impl Delivery {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::OsString;
-
     use super::super::Config;
+    use super::super::tests::load_with as load;
     use super::*;
-
-    fn load(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let args = std::iter::once("chatd")
-            .chain(args.iter().copied())
-            .map(OsString::from);
-        Config::load(args, move |k| {
-            env.iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.clone())
-        })
-    }
 
     fn setting_of(result: Result<Config, ConfigError>) -> &'static str {
         match result {

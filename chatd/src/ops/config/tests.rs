@@ -6,7 +6,8 @@ use clap::CommandFactory as _;
 
 use super::*;
 
-fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// Loads a serving configuration from `args` (without the program name) over `env`.
+pub(super) fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

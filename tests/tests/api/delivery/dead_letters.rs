@@ -5,7 +5,7 @@ use std::time::Duration;
 use chatproto::pb;
 use tests::webhook::WebhookReceiver;
 
-use super::{SECRET, server, set_prefs, webhook_args, within};
+use super::{SECRET, server, webhook_args, webhooks_on, within};
 use crate::support::{User, assert_code, group, register, register_admin};
 use tests::server::TestServer;
 
@@ -26,14 +26,7 @@ async fn webhook_user(server: &TestServer) -> (User, User, u64) {
     let alice = register(server, "alice").await;
     let bob = register(server, "bob").await;
     let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
-    set_prefs(
-        &bob,
-        pb::NotificationPrefs {
-            webhook: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    webhooks_on(&bob).await;
     (alice, bob, chat.id)
 }
 

@@ -91,6 +91,18 @@ pub(super) async fn set_prefs(user: &User, prefs: pb::NotificationPrefs) {
         .expect("set prefs");
 }
 
+/// Turns `user`'s webhooks on (and nothing else).
+pub(super) async fn webhooks_on(user: &User) {
+    set_prefs(
+        user,
+        pb::NotificationPrefs {
+            webhook: true,
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
 /// Waits up to `timeout` for `check`.
 pub(super) async fn within(timeout: Duration, check: impl AsyncFnMut() -> bool) -> bool {
     tests::process::eventually(timeout, Duration::from_millis(100), check).await

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chatproto::pb;
 use tests::webhook::WebhookReceiver;
 
-use super::{SECRET, server, set_prefs, webhook_args, within};
+use super::{SECRET, server, webhook_args, webhooks_on, within};
 use crate::support::{group, register};
 
 /// A mention of a user with webhooks on is posted to the mention endpoint, as JSON, signed and
@@ -19,11 +19,7 @@ async fn signed_calls_for_users_who_turned_webhooks_on() {
     let bob = register(&server, "bob").await;
     let carol = register(&server, "carol").await;
     let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob, &carol]).await;
-    let on = pb::NotificationPrefs {
-        webhook: true,
-        ..Default::default()
-    };
-    set_prefs(&bob, on).await;
+    webhooks_on(&bob).await;
     // Added to the chat before turning webhooks on, and there is no endpoint for additions:
     // nothing so far.
     let sent = alice.send(chat.id, "@bob @carol status?").await;
@@ -49,4 +45,38 @@ async fn signed_calls_for_users_who_turned_webhooks_on() {
     assert_eq!(body["actor_id"], alice.id);
     assert_eq!(body["preview"], "@bob @carol status?");
     assert_eq!(body["silent"], false);
+}
+
+/// Two nodes on one store both run the outbox: each call is made by one of them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_store_make_each_call_once() {
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let args = webhook_args(&receiver, secrets.path(), 3);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let data = std::sync::Arc::new(tempfile::tempdir().expect("data dir"));
+    let first = tests::server::TestServer::start_in(data.clone(), &args).await;
+    let second = tests::server::TestServer::start_in(data, &args).await;
+    let alice = register(&first, "alice").await;
+    let bob = register(&second, "bob").await;
+    let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    webhooks_on(&bob).await;
+    const SENT: usize = 20;
+    for n in 0..SENT {
+        alice.send(chat.id, &format!("@bob number {n}")).await;
+    }
+    let all = within(Duration::from_secs(20), async || {
+        receiver.calls().len() >= SENT
+    })
+    .await;
+    assert!(all, "{} of {SENT} calls", receiver.calls().len());
+    // Time for a second call of any of them to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = receiver.calls();
+    let mut deliveries: Vec<&str> = calls.iter().map(|c| c.delivery.as_str()).collect();
+    deliveries.sort_unstable();
+    deliveries.dedup();
+    assert_eq!(calls.len(), SENT, "{calls:?}");
+    assert_eq!(deliveries.len(), SENT, "each delivery once");
+    assert!(calls.iter().all(|c| c.authentic && c.status == 204));
 }

@@ -6,6 +6,7 @@
 mod cached_store;
 mod chat;
 mod database;
+mod delivery;
 mod failover;
 mod files;
 mod in_process;

@@ -244,6 +244,7 @@ impl Daemon {
             delivery.clone(),
             config.outbox.clone(),
             links,
+            metrics.clone(),
         )
         .context("cannot set up email and webhook delivery")?;
         let notifier = Notifier::new(

@@ -35,6 +35,7 @@ use crate::clock::now_ms;
 use crate::delivery::Delivery;
 use crate::notify::Onward;
 use crate::ops::config::{OutboxSettings, kind_name};
+use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 use crate::store::{DeliveryOutcome, DeliveryRecord, NewDelivery, Store, StoreError};
 
@@ -81,6 +82,7 @@ pub struct Outbox {
     mailer: Option<email::Mailer>,
     webhooks: Option<webhook::Caller>,
     links: Option<UnsubscribeLinks>,
+    metrics: Arc<Metrics>,
     /// This worker's claim token (1..=i64::MAX), new at every start.
     holder: u64,
 }
@@ -106,12 +108,13 @@ pub enum OutboxError {
 
 impl Outbox {
     /// The outbox over `store`; `links` signs the unsubscribe links of emails (required when
-    /// email is on).
+    /// email is on); `metrics` counts the attempts.
     pub fn new(
         store: Arc<dyn Store>,
         delivery: Arc<Delivery>,
         settings: OutboxSettings,
         links: Option<UnsubscribeLinks>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Outbox>, OutboxError> {
         let mailer = match &settings.email {
             Some(email) => {
@@ -137,6 +140,7 @@ impl Outbox {
             mailer,
             webhooks,
             links,
+            metrics,
             holder: (rand::random::<u64>() >> 1).max(1),
         }))
     }
@@ -257,9 +261,19 @@ impl Outbox {
     /// Attempts one claimed entry and records how it went.
     async fn settle(&self, d: &DeliveryRecord, now: i64) {
         let result = self.attempt(d, now).await;
+        let kind = match d.kind {
+            pb::DeliveryKind::Digest => "digest",
+            pb::DeliveryKind::Email => "email",
+            pb::DeliveryKind::Webhook => "webhook",
+            pb::DeliveryKind::Unspecified => "unknown",
+        };
         let stored = match result {
-            Ok(Step::Done) => self.store.finish_delivery(d.id, self.holder).await,
+            Ok(Step::Done) => {
+                self.metrics.delivery(kind, "done");
+                self.store.finish_delivery(d.id, self.holder).await
+            }
             Ok(Step::Postpone(at_ms)) => {
+                self.metrics.delivery(kind, "postponed");
                 let outcome = DeliveryOutcome::Postpone { at_ms };
                 self.store
                     .release_delivery(d.id, self.holder, outcome, now)
@@ -268,6 +282,7 @@ impl Outbox {
             Err(error) => {
                 let attempts = d.attempts.saturating_add(1);
                 let outcome = if attempts >= self.settings.attempts {
+                    self.metrics.delivery(kind, "dead");
                     tracing::warn!(delivery = d.id, attempts, %error, "delivery failed for the last time");
                     DeliveryOutcome::Dead { error }
                 } else {
@@ -275,6 +290,7 @@ impl Outbox {
                         .at_attempt(d.attempts)
                         .next_delay();
                     let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    self.metrics.delivery(kind, "retry");
                     tracing::info!(delivery = d.id, attempts, %error, delay_ms, "delivery failed; retrying");
                     DeliveryOutcome::Retry {
                         at_ms: now.saturating_add(delay_ms),

@@ -268,3 +268,57 @@ async fn implicit_tls_and_no_email_without_settings_or_a_usable_address() {
     assert!(mailpit.messages_to("frank@example.test").await.is_empty());
     assert!(mailpit.messages_to("gina@example.test").await.is_empty());
 }
+
+/// A digest due during the user's do-not-disturb hours waits for their end: none while they
+/// hold, the digest once they are over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_due_in_quiet_hours_waits_for_their_end() {
+    let mailpit = Mailpit::start(SmtpMode::Starttls).await;
+    let mut args = email_args(&mailpit, SmtpMode::Starttls);
+    args.push("--email-unverified".into());
+    let server = server(&args).await;
+    let alice = register(&server, "alice").await;
+    let erin = register(&server, "erin").await;
+    let chat = group(&alice, pb::ChatKind::Group, "night shift", &[&erin]).await;
+    set_prefs(&erin, email_on(15)).await;
+    alice.send(chat.id, "@erin the pager went off").await;
+    // Recorded before the quiet hours, so not silent: the digest is queued.
+    let quiet = |enabled| pb::NotificationPrefs {
+        do_not_disturb: Some(pb::DoNotDisturb {
+            enabled,
+            start_minute: 0,
+            end_minute: 0,
+            utc_offset_minutes: 0,
+        }),
+        ..email_on(15)
+    };
+    set_prefs(&erin, quiet(true)).await;
+    erin.client.close().await;
+    // Offline for sure, so that only the quiet hours can hold the digest back.
+    let offline = within(Duration::from_secs(5), async || {
+        server.kick_connections_of(erin.id) == 0
+    })
+    .await;
+    assert!(offline, "erin's connection is still registered");
+    let later = now_ms() + 20 * MINUTE;
+    server.deliver_as_of(later).await;
+    assert!(
+        mailpit.messages_to("erin@example.test").await.is_empty(),
+        "no digest in quiet hours"
+    );
+    // The quiet hours end (set in the store: erin is offline; all day, so the digest looks
+    // again a day later).
+    server
+        .store()
+        .set_notification_prefs(erin.id, quiet(false))
+        .await
+        .expect("prefs");
+    let mut next = later + 24 * 60 * MINUTE;
+    let arrived = within(Duration::from_secs(20), async || {
+        next += 16 * MINUTE;
+        server.deliver_as_of(next).await;
+        !mailpit.messages_to("erin@example.test").await.is_empty()
+    })
+    .await;
+    assert!(arrived, "the digest after the quiet hours did not arrive");
+}

@@ -1,6 +1,7 @@
 //! A webhook receiver on loopback, as an SMS or push gateway runs one: it checks each call's
 //! signature and timestamp (spec 16.3) with its own HMAC-SHA256, records every call, and answers
-//! 503 while told to fail, 401 to a call whose signature does not match.
+//! 503 while told to fail, 401 to a call whose signature does not match. Over plain HTTP, or
+//! over HTTPS with a certificate for 127.0.0.1 made here (its PEM is the caller's CA).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,8 +44,10 @@ struct Shared {
 
 /// A running receiver; stops when dropped.
 pub struct WebhookReceiver {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://...` for [`WebhookReceiver::start_tls`].
     pub base: String,
+    /// The PEM of the certificate it serves HTTPS with; empty over plain HTTP.
+    pub ca_pem: String,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -79,12 +82,42 @@ fn verify(secret: &[u8], timestamp: &str, signature: &str, body: &[u8]) -> bool 
 }
 
 impl WebhookReceiver {
-    /// Starts a receiver that checks signatures made with `secret`.
+    /// Starts a receiver over plain HTTP that checks signatures made with `secret`.
     pub async fn start(secret: &[u8]) -> WebhookReceiver {
+        Self::serve(secret, None).await
+    }
+
+    /// The same over HTTPS.
+    pub async fn start_tls(secret: &[u8]) -> WebhookReceiver {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+        params.subject_alt_names = vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())];
+        let cert = params.self_signed(&key).expect("certificate");
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("tls versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .expect("tls config");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut receiver = Self::serve(
+            secret,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await;
+        receiver.ca_pem = cert.pem();
+        receiver
+    }
+
+    async fn serve(secret: &[u8], tls: Option<tokio_rustls::TlsAcceptor>) -> WebhookReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind webhook receiver");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let shared = Arc::new(Shared::default());
         let secret = secret.to_vec();
         let state = shared.clone();
@@ -93,7 +126,7 @@ impl WebhookReceiver {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (state, secret) = (state.clone(), secret.clone());
+                let (state, secret, tls) = (state.clone(), secret.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service =
                         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -131,13 +164,28 @@ impl WebhookReceiver {
                                 Ok::<_, hyper::Error>(response)
                             }
                         });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                let _ = http.serve_connection(io, service).await;
+                            }
+                        }
+                        None => {
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let _ = http.serve_connection(io, service).await;
+                        }
+                    }
                 });
             }
         });
-        WebhookReceiver { base, shared, task }
+        WebhookReceiver {
+            base,
+            ca_pem: String::new(),
+            shared,
+            task,
+        }
     }
 
     /// Answer every next call with 503 (`true`) or accept it (`false`).

@@ -80,3 +80,35 @@ async fn two_nodes_on_one_store_make_each_call_once() {
     assert_eq!(deliveries.len(), SENT, "each delivery once");
     assert!(calls.iter().all(|c| c.authentic && c.status == 204));
 }
+
+/// An https:// endpoint gets the same signed call, its certificate checked against the CA
+/// given in `--webhook-ca`; without that CA the call fails (and is retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoints_are_called_with_their_certificate_checked() {
+    let receiver = WebhookReceiver::start_tls(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &receiver.ca_pem).expect("write ca");
+    let mut args = webhook_args(&receiver, dir.path(), 3);
+    let untrusted = server(&args).await;
+    args.push(format!("--webhook-ca={}", ca.display()));
+    let trusted = server(&args).await;
+    for server in [&untrusted, &trusted] {
+        let alice = register(server, "alice").await;
+        let bob = register(server, "bob").await;
+        let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+        webhooks_on(&bob).await;
+        alice.send(chat.id, "@bob over tls").await;
+    }
+    let arrived = within(Duration::from_secs(10), async || {
+        !receiver.calls().is_empty()
+    })
+    .await;
+    assert!(arrived, "no call over https");
+    // The untrusted server's attempts never get through the handshake.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].authentic && calls[0].status == 204);
+    assert_eq!(calls[0].json()["preview"], "@bob over tls");
+}

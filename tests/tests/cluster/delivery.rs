@@ -28,7 +28,7 @@ async fn each_call_is_delivered_once_by_one_node() {
         "--delivery-retry-max=400ms".to_owned(),
         "--delivery-poll=100ms".to_owned(),
     ];
-    let cluster = tokio::task::spawn_blocking(move || {
+    let mut cluster = tokio::task::spawn_blocking(move || {
         ChatCluster::start_with(ClusterSpec {
             nodes: 2,
             args,
@@ -88,7 +88,20 @@ async fn each_call_is_delivered_once_by_one_node() {
         async || delivered(&receiver.calls()).len() == SENT,
     )
     .await;
-    assert!(all, "delivered: {:?}", delivered(&receiver.calls()));
+    if !all {
+        let logs: Vec<String> = (0..2)
+            .map(|i| {
+                std::fs::read_to_string(cluster.node_mut(i).process().log_path())
+                    .unwrap_or_default()
+            })
+            .collect();
+        panic!(
+            "delivered: {:?}\nnode0:\n{}\nnode1:\n{}",
+            delivered(&receiver.calls()),
+            logs[0],
+            logs[1]
+        );
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = receiver.calls();
     assert!(calls.iter().all(|c| c.authentic), "every call signed");

@@ -234,18 +234,20 @@ impl OutboxStore for MongoStore {
                 if !self.take_claim(candidate.id, holder, now_ms, until).await? {
                     continue;
                 }
-                self.c
-                    .outbox
-                    .update_one(
-                        doc! { "_id": candidate.id },
-                        doc! { "$set": { "lease_until_ms": until } },
-                    )
-                    .await
-                    .map_err(error::map)?;
-                // Read again under the claim: the entry may have been finished or changed
-                // between the candidates' read and the claim.
+                // Read again under the claim: between the candidates' read and the claim, the
+                // entry may have been attempted by another holder (and be due later now),
+                // finished or purged. Only a live, due entry gets the lease mark; another is let
+                // go untouched.
                 match self.outbox_doc(candidate.id).await? {
                     Some(current) if !current.dead && current.due_ms <= now_ms => {
+                        self.c
+                            .outbox
+                            .update_one(
+                                doc! { "_id": candidate.id },
+                                doc! { "$set": { "lease_until_ms": until } },
+                            )
+                            .await
+                            .map_err(error::map)?;
                         claimed.push(current.record()?);
                     }
                     _ => self.drop_claim(candidate.id, holder).await?,

@@ -112,6 +112,10 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Email and webhook deliveries that failed their last attempt (dead letters): list them,
+    /// try them again, or delete them
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// List the live chatd nodes (one on the embedded default), or drain one
     #[command(
         args_conflicts_with_subcommands = true,
@@ -377,6 +381,53 @@ pub enum NodesCommand {
     },
 }
 
+/// `chatctl dlq ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqCommand {
+    /// List the dead letters, oldest first: kind, user, target (address or webhook kind),
+    /// attempts, when the last one failed and why
+    #[command(after_help = "Examples:\n  chatctl dlq list\n  chatctl dlq list --json")]
+    List {
+        /// Print at most this many (default: all)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Try dead letters again, from their first attempt
+    #[command(after_help = "Examples:\n  chatctl dlq retry 17 18\n  chatctl dlq retry --all")]
+    Retry {
+        /// The dead letters' ids (as `chatctl dlq list` shows them)
+        #[arg(value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+        ids: Vec<u64>,
+        /// Every dead letter
+        #[arg(long)]
+        all: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Delete dead letters for good
+    #[command(
+        after_help = "Examples:\n  chatctl dlq purge 17 --yes\n  chatctl dlq purge --all --yes"
+    )]
+    Purge {
+        /// The dead letters' ids (as `chatctl dlq list` shows them)
+        #[arg(value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+        ids: Vec<u64>,
+        /// Every dead letter
+        #[arg(long)]
+        all: bool,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
 /// A chat kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ChatKind {
@@ -495,6 +546,11 @@ impl Command {
                 MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
             ) => Some(conn),
             Command::Audit { conn, .. } => Some(conn),
+            Command::Dlq(
+                DlqCommand::List { conn, .. }
+                | DlqCommand::Retry { conn, .. }
+                | DlqCommand::Purge { conn, .. },
+            ) => Some(conn),
             Command::Nodes {
                 command: Some(NodesCommand::Drain { conn, .. }),
                 ..

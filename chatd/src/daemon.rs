@@ -38,6 +38,7 @@ use crate::ops::admin_http::AdminState;
 use crate::ops::config::{Config, Storage};
 use crate::ops::datadir::{DB_FILE, DataDir, DataDirError, DataDirOptions};
 use crate::ops::metrics::Metrics;
+use crate::outbox::{Outbox, UnsubscribeLinks};
 use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, NodeControl, Settings};
 use crate::store::Store;
@@ -180,7 +181,7 @@ impl Daemon {
         let s = &config.settings;
         let (backend, blobs) = open_store(&s.storage, Some(&metrics)).await?;
         // The HTTPS file server is bound first: the URLs it signs name its real address.
-        let (files_https, urls) = match &config.files_https {
+        let (files_https, urls, links) = match &config.files_https {
             Some(https) => {
                 let listener = tokio::net::TcpListener::bind(https.listen)
                     .await
@@ -195,9 +196,10 @@ impl Daemon {
                     .clone()
                     .unwrap_or_else(|| format!("https://{addr}"));
                 let signer = UrlSigner::new(data.token_key.as_bytes(), &base, s.file_url_ttl);
-                (Some((listener, addr)), Some(signer))
+                let links = UnsubscribeLinks::new(data.token_key.as_bytes(), &base);
+                (Some((listener, addr)), Some(signer), Some(links))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let files = Arc::new(
             Files::new(blobs, config.files(), urls, data.path.join("files-scratch"))
@@ -240,7 +242,20 @@ impl Daemon {
         };
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
-        let notifier = Notifier::new(store.clone(), delivery.clone(), s.notifications_kept);
+        let outbox = Outbox::new(
+            store.clone(),
+            delivery.clone(),
+            config.outbox.clone(),
+            links,
+            metrics.clone(),
+        )
+        .context("cannot set up email and webhook delivery")?;
+        let notifier = Notifier::new(
+            store.clone(),
+            delivery.clone(),
+            outbox.clone(),
+            s.notifications_kept,
+        );
         // In a cluster every node applies call transitions to the one book in Redis.
         let book = match &cluster {
             Some(node) => {
@@ -290,6 +305,7 @@ impl Daemon {
             node: Arc::new(NodeControl::new()),
             calls,
             notifier,
+            outbox: outbox.clone(),
             backups: crate::backups::Backups::new(s.storage.data_dir.clone()),
         });
 
@@ -362,6 +378,7 @@ impl Daemon {
             state.clone(),
             background.clone(),
         ));
+        tokio::spawn(outbox.run(background.clone()));
         let stop_background = background.clone();
         let drain_state = state.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {
@@ -390,6 +407,20 @@ impl Daemon {
     #[cfg(feature = "testing")]
     pub fn store(&self) -> Arc<dyn Store> {
         self.state.store.clone()
+    }
+
+    /// Attempts the email and webhook deliveries due at `now_ms` (ms since the epoch, the
+    /// future to skip a digest interval) until none is left; returns how many were attempted.
+    #[cfg(feature = "testing")]
+    pub async fn deliver_as_of(&self, now_ms: i64) -> usize {
+        let mut total = 0;
+        loop {
+            let n = self.state.outbox.tick_at(now_ms).await;
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
     }
 
     /// Drops `user_id`'s connections from the server side as it does a slow consumer (closed

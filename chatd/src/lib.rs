@@ -15,6 +15,8 @@
 //!   signed HTTPS download URLs and the collector of unreferenced files.
 //! - `calls`: the call state machine (sans-IO) of call signaling.
 //! - `delivery`: fan-out of events to connections on every node, presence, membership cache.
+//! - `notify`: notifications where things happen; `outbox`: email digests and webhook calls
+//!   from them, through an outbox in the store.
 //! - `cluster`: cluster mode over Redis (pub/sub between nodes, presence, registry and
 //!   steering, read cache); `resilience`: breakers, backoff, store deadline.
 //! - `auth`, `limits`, `validate`: security and input rules.
@@ -45,6 +47,7 @@ mod handlers;
 mod limits;
 mod notify;
 pub mod ops;
+mod outbox;
 mod rate;
 mod resilience;
 mod server;

@@ -6,6 +6,10 @@
 //!
 //! A notification is a side effect of a change that is already committed: failing to record one
 //! is logged and never fails the request that caused it.
+//!
+//! What a recorded notification leads to beyond the user's connections (email digests,
+//! webhook calls) is the [`Onward`] the notifier is given (the `outbox`, which stands on this
+//! module, not the other way round).
 
 use std::sync::Arc;
 
@@ -14,6 +18,14 @@ use chatproto::pb;
 use crate::clock::now_ms;
 use crate::delivery::Delivery;
 use crate::store::{Store, StoreResult};
+
+/// What happens to a recorded notification beyond the user's live connections.
+#[async_trait::async_trait]
+pub trait Onward: Send + Sync {
+    /// `n` was recorded for `user`, whose preferences are `prefs`. Never fails the caller:
+    /// the notification is recorded already.
+    async fn recorded(&self, user: u64, n: &pb::Notification, prefs: &pb::NotificationPrefs);
+}
 
 /// Characters of a message's text kept as a notification's preview (protocol.md section 10).
 pub const PREVIEW_CHARS: usize = 100;
@@ -25,6 +37,7 @@ pub const MINUTES_PER_DAY: u32 = 24 * 60;
 pub struct Notifier {
     store: Arc<dyn Store>,
     delivery: Arc<Delivery>,
+    onward: Arc<dyn Onward>,
     kept: u32,
 }
 
@@ -39,11 +52,18 @@ struct Cause {
 }
 
 impl Notifier {
-    /// A notifier keeping the newest `kept` notifications of each user.
-    pub fn new(store: Arc<dyn Store>, delivery: Arc<Delivery>, kept: u32) -> Arc<Self> {
+    /// A notifier keeping the newest `kept` notifications of each user, handing each on to
+    /// `onward`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        delivery: Arc<Delivery>,
+        onward: Arc<dyn Onward>,
+        kept: u32,
+    ) -> Arc<Self> {
         Arc::new(Notifier {
             store,
             delivery,
+            onward,
             kept,
         })
     }
@@ -157,7 +177,8 @@ impl Notifier {
 
     async fn record(&self, user: u64, cause: Cause) {
         match self.try_record(user, cause).await {
-            Ok(Some(n)) => {
+            Ok(Some((n, prefs))) => {
+                self.onward.recorded(user, &n, &prefs).await;
                 let event = pb::Event {
                     kind: Some(pb::event::Kind::Notification(n)),
                 };
@@ -168,9 +189,13 @@ impl Notifier {
         }
     }
 
-    /// The notification recorded for `user`, or `None` when the rules of protocol.md 15.2 say
-    /// there is none.
-    async fn try_record(&self, user: u64, cause: Cause) -> StoreResult<Option<pb::Notification>> {
+    /// The notification recorded for `user` with the user's preferences, or `None` when the
+    /// rules of protocol.md 15.2 say there is none.
+    async fn try_record(
+        &self,
+        user: u64,
+        cause: Cause,
+    ) -> StoreResult<Option<(pb::Notification, pb::NotificationPrefs)>> {
         let prefs = self
             .store
             .notification_prefs(user)
@@ -210,10 +235,8 @@ impl Notifier {
                 .is_some_and(|d| quiet_at(d, now)),
             preview: cause.preview,
         };
-        self.store
-            .append_notification(user, n, self.kept)
-            .await
-            .map(Some)
+        let n = self.store.append_notification(user, n, self.kept).await?;
+        Ok(Some((n, prefs)))
     }
 }
 

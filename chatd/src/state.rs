@@ -67,6 +67,8 @@ pub struct AppState {
     pub calls: Arc<crate::calls::service::CallService>,
     /// Records notifications where things happen and sends them live (protocol.md section 15).
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Email and webhook delivery (protocol.md section 16): the unsubscribe links it signs.
+    pub outbox: Arc<crate::outbox::Outbox>,
     /// This node's backup place (`admin_backup`: one at a time, copies in the data directory).
     pub backups: crate::backups::Backups,
 }

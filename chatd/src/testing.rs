@@ -21,8 +21,8 @@ pub use crate::state::now_ms;
 pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
-    ChatStore, MessageStore, NewUser, ProfilePatch, RelationStore, SessionStore, Store, UserStore,
-    conformance,
+    ChatStore, MessageStore, NewUser, NotificationQuery, NotificationStore, OutboxStore,
+    ProfilePatch, RelationStore, SessionStore, Store, UserStore, conformance,
 };
 
 /// Delivery's pieces, as the criterion benches (`chatd/benches/delivery.rs`) drive them.

@@ -271,6 +271,13 @@ round_trips!(
     SetNotificationPrefs,
     NotificationPrefs,
     DoNotDisturb,
+    // Email and webhook delivery: the dead letters.
+    DeadLetter,
+    AdminListDeadLetters,
+    DeadLetterList,
+    AdminRetryDeadLetters,
+    AdminPurgeDeadLetters,
+    DeadLettersChanged,
     // Calls.
     Call,
     StartCall,

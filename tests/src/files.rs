@@ -153,6 +153,17 @@ impl HttpReply {
 /// `GET url` (an `https://127.0.0.1:port/...` URL) with a real HTTP/1.1 client (hyper over
 /// rustls) that trusts exactly the certificate with `fingerprint`.
 pub async fn https_get(url: &str, fingerprint: &str, headers: &[(&str, &str)]) -> HttpReply {
+    https_request(hyper::Method::GET, url, fingerprint, headers, "").await
+}
+
+/// `method url` with `body`, as [`https_get`] does a `GET`.
+pub async fn https_request(
+    method: hyper::Method,
+    url: &str,
+    fingerprint: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpReply {
     use http_body_util::BodyExt as _;
     let uri: hyper::Uri = url.parse().expect("url");
     let authority = uri.authority().expect("authority").clone();
@@ -173,7 +184,9 @@ pub async fn https_get(url: &str, fingerprint: &str, headers: &[(&str, &str)]) -
             .await
             .expect("http handshake");
     tokio::spawn(conn);
-    let mut request = hyper::Request::get(uri.path_and_query().expect("path").as_str())
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().expect("path").as_str())
         .header("host", authority.as_str());
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -181,7 +194,9 @@ pub async fn https_get(url: &str, fingerprint: &str, headers: &[(&str, &str)]) -
     let response = sender
         .send_request(
             request
-                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .body(http_body_util::Full::new(bytes::Bytes::from(
+                    body.to_owned(),
+                )))
                 .expect("request"),
         )
         .await

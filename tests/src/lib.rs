@@ -1,5 +1,5 @@
 //! End-to-end test support: real chatd servers (in-process or as processes), launchers for the
-//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx, coturn), and SDK clients.
+//! real servers the suites run (Redis and Redis Cluster, FerretDB, nginx, coturn, Mailpit), and SDK clients.
 //! Every server runs on free loopback ports in a temporary directory and is stopped with its
 //! whole process group when dropped.
 //!
@@ -8,7 +8,8 @@
 //! - [`client`]: SDK clients, registration and event helpers; [`calls`]: group call requests; [`raw`]: a bare connection, and
 //!   a raw session that signs in and collects events without the SDK's redirects and retries;
 //!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
-//! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`], [`turn`]: one launcher each.
+//! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`], [`turn`], [`mailpit`]: one launcher
+//!   each; [`webhook`]: a webhook receiver that checks signatures.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
@@ -28,6 +29,7 @@ pub mod client;
 pub mod cluster;
 pub mod ferretdb;
 pub mod files;
+pub mod mailpit;
 pub mod nginx;
 pub mod ports;
 pub mod postgres;
@@ -41,3 +43,4 @@ pub mod tools;
 pub mod traffic;
 pub mod turn;
 pub mod users;
+pub mod webhook;

@@ -111,6 +111,12 @@ impl TestServer {
         self.daemon().fill_image_queue()
     }
 
+    /// Attempts the email and webhook deliveries due at `now_ms` (the future, to skip a digest
+    /// interval) until none is left; returns how many were attempted.
+    pub async fn deliver_as_of(&self, now_ms: i64) -> usize {
+        self.daemon().deliver_as_of(now_ms).await
+    }
+
     /// Drops a user's connections from the server side; returns how many there were.
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         self.daemon().kick_connections_of(user_id)

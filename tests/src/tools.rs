@@ -140,3 +140,8 @@ fn built(package: &str, name: &str, kind: &str, subdir: &str) -> PathBuf {
     }
     path
 }
+
+/// `mailpit`.
+pub fn mailpit() -> PathBuf {
+    tool("CHAT_TEST_MAILPIT", "mailpit")
+}

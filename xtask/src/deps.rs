@@ -1,8 +1,8 @@
 //! Installs the real servers and tools the end-to-end suites use: Debian's redis-server, nginx,
 //! postgresql (for FerretDB's PostgreSQL handler), tmux (chat-tui's end-to-end tests drive it
 //! in tmux panes) and coturn (the TURN server the calls suite checks chatd's credentials with),
-//! and FerretDB 1.24 (the MongoDB-wire server) built with Go from its module
-//! source.
+//! FerretDB 1.24 (the MongoDB-wire server) built with Go from its module source, and Mailpit
+//! (the SMTP server whose HTTP API the email tests read back) installed with `go install`.
 //!
 //! Each tool is looked up first and installed only when missing, so the step is fast on a machine
 //! that has them. Any failure stops with a message that says what is missing and why.
@@ -18,6 +18,12 @@ use crate::postgres_dir;
 const FERRETDB_VERSION: &str = "v1.24.2";
 /// The FerretDB module at that version.
 const FERRETDB_MODULE: &str = "github.com/FerretDB/FerretDB@v1.24.2";
+/// The Mailpit module the email tests run against.
+const MAILPIT_MODULE: &str = "github.com/axllent/mailpit@v1.33.1";
+/// Its version, as `go version -m` reads it from the binary (a `go install` build calls
+/// itself `dev` in `mailpit version`).
+const MAILPIT_VERSION: &str = "v1.33.1";
+
 /// An older Go toolchain, fetched through the module proxy, for when the installed Go cannot
 /// build FerretDB 1.24.
 const FALLBACK_GO_TOOLCHAIN: &str = "go1.22.12";
@@ -92,6 +98,8 @@ pub struct Tools {
     pub turnserver: PathBuf,
     /// coturn's `turnutils_uclient` (a TURN client that allocates and relays).
     pub turnutils_uclient: PathBuf,
+    /// `mailpit` (SMTP server with an HTTP API).
+    pub mailpit: PathBuf,
 }
 
 impl Tools {
@@ -107,6 +115,7 @@ impl Tools {
             ("CHAT_TEST_SYSTEMD_ANALYZE", &self.systemd_analyze),
             ("CHAT_TEST_TURNSERVER", &self.turnserver),
             ("CHAT_TEST_TURNUTILS_UCLIENT", &self.turnutils_uclient),
+            ("CHAT_TEST_MAILPIT", &self.mailpit),
         ]
     }
 
@@ -286,6 +295,48 @@ fn ensure_ferretdb() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// Whether `bin` is Mailpit built from the pinned module version.
+fn mailpit_runs(bin: &Path) -> bool {
+    Command::new("go")
+        .args(["version", "-m"])
+        .arg(bin)
+        .output()
+        .is_ok_and(|out| {
+            let info = String::from_utf8_lossy(&out.stdout);
+            out.status.success()
+                && info.lines().any(|l| {
+                    let mut words = l.split_whitespace();
+                    words.next() == Some("mod")
+                        && words.next() == Some("github.com/axllent/mailpit")
+                        && words.next() == Some(MAILPIT_VERSION)
+                })
+        })
+}
+
+/// Finds Mailpit at the pinned version, or installs it with `go install` into Go's bin
+/// directory.
+fn ensure_mailpit() -> anyhow::Result<PathBuf> {
+    if let Some(path) = which("mailpit").filter(|p| mailpit_runs(p)) {
+        return Ok(path);
+    }
+    let bin = go_bin_dir()?.join("mailpit");
+    if bin.is_file() && mailpit_runs(&bin) {
+        return Ok(bin);
+    }
+    eprintln!(
+        "xtask: installing Mailpit {MAILPIT_VERSION} into {}",
+        bin.display()
+    );
+    run(Command::new("go").args(["install", MAILPIT_MODULE]))?;
+    if !mailpit_runs(&bin) {
+        bail!(
+            "Mailpit was installed into {} but `go version -m` does not read {MAILPIT_VERSION}",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
 /// Debian's package of nginx's `stream` module, which proxies UDP (the QUIC load-balancing test
 /// and `deploy/nginx/chat-quic.conf` need it).
 const NGINX_STREAM_PACKAGE: &str = "libnginx-mod-stream";
@@ -368,5 +419,6 @@ pub fn ensure() -> anyhow::Result<Tools> {
         systemd_analyze: find("systemd-analyze")?,
         turnserver: find("turnserver")?,
         turnutils_uclient: find("turnutils_uclient")?,
+        mailpit: ensure_mailpit()?,
     })
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod chats;
+mod dlq;
 mod export;
 mod health;
 mod login;
@@ -69,6 +70,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
             };
             audit::run(filter, limit, &settings).await
         }
+        Command::Dlq(command) => dlq::run(command, &settings).await,
         Command::Nodes { command, .. } => nodes::run(command, &settings).await,
         Command::Completions { .. } => Ok(()),
     }

@@ -42,9 +42,19 @@ fn role_name(role: i32) -> &'static str {
     pb::Role::try_from(role).map_or("unknown", |r| r.as_str_name())
 }
 
+/// The detail of a retry or purge of dead letters: `all`, or `ids=` and the ids (bounded).
+fn dead_letters(ids: &[u64], all: bool) -> String {
+    if all {
+        return "all".to_owned();
+    }
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    format!("ids={}", bounded(&list.join(",")))
+}
+
 /// The subject and detail of a request that the audit log records, or `None` for one it does
 /// not (every kind that is not an admin change, nor an export). The subjects are the ones
-/// protocol.md 9.6 lists: `user:ID`, `username:NAME`, `chat:ID`, `chat:ID/seq:SEQ`, `node:ID`.
+/// protocol.md 9.6 lists: `user:ID`, `username:NAME`, `chat:ID`, `chat:ID/seq:SEQ`, `node:ID`,
+/// `dead_letters`.
 pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
     let user = |id: u64| format!("user:{id}");
     Some(match kind {
@@ -80,6 +90,8 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
             format!("chat:{}", r.chat_id),
             format!("after_seq={}", r.after_seq),
         ),
+        Kind::AdminRetryDeadLetters(r) => ("dead_letters".to_owned(), dead_letters(&r.ids, r.all)),
+        Kind::AdminPurgeDeadLetters(r) => ("dead_letters".to_owned(), dead_letters(&r.ids, r.all)),
         Kind::AdminBackup(_) => (format!("node:{}", bounded(this_node)), String::new()),
         Kind::AdminDrainNode(r) => {
             let node = if r.node_id.is_empty() {

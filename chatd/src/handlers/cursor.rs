@@ -1,5 +1,5 @@
 //! Opaque paging cursors for ListChats, SearchMessages, GetMessageEdits and the admin lists
-//! paged by id (chats, members, the audit log), and ListNotifications.
+//! paged by id (chats, members, the audit log, the dead letters), and ListNotifications.
 //!
 //! A cursor is the position of the previous page's last entry, as URL-safe base64 (no padding) of
 //! a small binary record: a tag byte naming the cursor kind, then fixed-width big-endian fields.
@@ -23,6 +23,7 @@ const TAG_ADMIN_CHATS: u8 = 4;
 const TAG_ADMIN_MEMBERS: u8 = 5;
 const TAG_ADMIN_AUDIT: u8 = 6;
 const TAG_NOTIFICATIONS: u8 = 7;
+const TAG_DEAD_LETTERS: u8 = 8;
 
 /// A list paged by id, continued from the previous page's last id (after it in the lists by
 /// ascending id, before it in the audit log and the notifications, newest first); each list has a tag of its own, so
@@ -37,6 +38,8 @@ pub enum IdList {
     Audit,
     /// `list_notifications`: notification ids, descending.
     Notifications,
+    /// `admin_list_dead_letters`: outbox entry ids.
+    DeadLetters,
 }
 
 impl IdList {
@@ -46,6 +49,7 @@ impl IdList {
             IdList::Members => TAG_ADMIN_MEMBERS,
             IdList::Audit => TAG_ADMIN_AUDIT,
             IdList::Notifications => TAG_NOTIFICATIONS,
+            IdList::DeadLetters => TAG_DEAD_LETTERS,
         }
     }
 

@@ -10,7 +10,8 @@
 //! - [`admin`]: server administration: accounts, health, stats; [`admin_chats`]: of chats and
 //!   messages (moderation); [`admin_nodes`]: of nodes (list, drain); [`admin_audit`]: the
 //!   audit log of admin changes, recorded here in [`dispatch`]; [`admin_backup`]: copies of
-//!   the embedded database.
+//!   the embedded database; [`admin_dead_letters`]: the deliveries by email and webhook that
+//!   failed for good.
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -19,7 +20,8 @@
 //!   preferences); the notifications themselves come from [`crate::notify`].
 //! - [`two_factor`]: two-factor login: turning it on and off, recovery codes, login's code.
 //! - [`typing`]: typing indicators (request and datagram).
-//! - [`files`]: upload and download requests (capability `files`).
+//! - [`files`]: upload and download requests (capability `files`); [`unsubscribe`]: the
+//!   one-click unsubscribe links of email digests, on the same HTTPS server as downloads.
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
 //! - [`group_calls`]: group calls, mesh signaling (capability `group_calls`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
@@ -32,6 +34,7 @@ pub mod admin;
 pub mod admin_audit;
 pub mod admin_backup;
 pub mod admin_chats;
+pub mod admin_dead_letters;
 pub mod admin_nodes;
 pub mod calls;
 pub mod chats;
@@ -49,6 +52,7 @@ pub mod receipts;
 pub mod sync;
 pub mod two_factor;
 pub mod typing;
+pub mod unsubscribe;
 pub mod users;
 pub mod views;
 
@@ -67,9 +71,10 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
-        calls::*, chats::*, files::*, group_calls::*, hello::*, history::*, membership::*,
-        messages::*, notifications::*, receipts::*, sync::*, two_factor::*, typing::*, users::*,
+        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*,
+        admin_dead_letters::*, admin_nodes::*, calls::*, chats::*, files::*, group_calls::*,
+        hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*, sync::*,
+        two_factor::*, typing::*, users::*,
     };
 }
 

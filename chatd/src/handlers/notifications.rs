@@ -16,7 +16,7 @@ use crate::validate;
 /// Largest `|utc_offset_minutes|` of do-not-disturb hours: UTC-14:00..=UTC+14:00.
 pub const MAX_UTC_OFFSET_MINUTES: i32 = 14 * 60;
 
-/// Largest email digest interval in minutes (a week), reserved for email delivery.
+/// Largest email digest interval in minutes (a week).
 pub const MAX_DIGEST_MINUTES: u32 = 7 * 24 * 60;
 
 /// Smallest non-zero email digest interval in minutes.
@@ -104,7 +104,7 @@ pub async fn set_notification_prefs(
 }
 
 /// 1..=`max_page_size` ids, none 0, without duplicates.
-fn required_ids(field: &'static str, ids: &[u64]) -> ApiResult<Vec<u64>> {
+pub(super) fn required_ids(field: &'static str, ids: &[u64]) -> ApiResult<Vec<u64>> {
     if ids.is_empty() {
         return Err(ApiError::invalid(field, "at least one id is required"));
     }

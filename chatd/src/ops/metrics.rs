@@ -50,6 +50,12 @@ struct OpLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DependencyLabel {
     dependency: &'static str,
 }
@@ -110,6 +116,7 @@ pub struct Metrics {
     cluster_dropped: Family<ReasonLabel, Counter>,
     circuit_open: Family<DependencyLabel, Gauge>,
     audit_lost: Counter,
+    deliveries: Family<DeliveryLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -142,6 +149,7 @@ impl Metrics {
         let cluster_received = Counter::default();
         let cluster_dropped = Family::<ReasonLabel, Counter>::default();
         let audit_lost = Counter::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
         let circuit_open = Family::<DependencyLabel, Gauge>::default();
 
         let r = root.sub_registry_with_prefix("chatd");
@@ -237,6 +245,12 @@ impl Metrics {
             "Admin actions that could not be written to the audit log (each is logged)",
             audit_lost.clone(),
         );
+        r.register(
+            "deliveries",
+            "Attempts of the outbox (email digests, emails, webhook calls) by kind and outcome: \
+             done, postponed, retry, dead",
+            deliveries.clone(),
+        );
         Metrics {
             registry: root,
             connections_open,
@@ -258,6 +272,7 @@ impl Metrics {
             cluster_dropped,
             circuit_open,
             audit_lost,
+            deliveries,
         }
     }
 
@@ -288,6 +303,14 @@ impl Metrics {
     /// An admin action could not be written to the audit log.
     pub fn audit_lost(&self) {
         self.audit_lost.inc();
+    }
+
+    /// An outbox attempt of `kind` (`digest`, `email`, `webhook`) ended with `outcome` (`done`,
+    /// `postponed`, `retry`, `dead`).
+    pub fn delivery(&self, kind: &'static str, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { kind, outcome })
+            .inc();
     }
 
     /// A connection was accepted (counts it and adds it to the open gauge).
@@ -467,6 +490,9 @@ mod tests {
         m.cluster_dropped("too_old", 4);
         m.circuit("redis", true);
         m.circuit("store", false);
+        m.delivery("webhook", "retry");
+        m.delivery("webhook", "retry");
+        m.delivery("email", "done");
         let text = m.encode();
 
         let expect = [
@@ -515,6 +541,14 @@ mod tests {
             ("chatd_cluster_dropped_total{reason=\"too_old\"}", 4.0),
             ("chatd_circuit_open{dependency=\"redis\"}", 1.0),
             ("chatd_circuit_open{dependency=\"store\"}", 0.0),
+            (
+                "chatd_deliveries_total{kind=\"webhook\",outcome=\"retry\"}",
+                2.0,
+            ),
+            (
+                "chatd_deliveries_total{kind=\"email\",outcome=\"done\"}",
+                1.0,
+            ),
         ];
         for (series, want) in expect {
             let got = sample(&text, series);

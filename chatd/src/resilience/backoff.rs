@@ -26,6 +26,13 @@ impl Backoff {
         }
     }
 
+    /// The same sequence after `attempt` delays were taken (for a retry whose earlier
+    /// attempts were counted elsewhere, e.g. in the store).
+    pub fn at_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
     /// The ceiling of the next delay (before jitter).
     pub fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);

@@ -119,6 +119,17 @@ macro_rules! delegate_store {
                 read  notification_prefs(user_id: u64) -> Option<pb::NotificationPrefs>;
                 write set_notification_prefs(user_id: u64, prefs: pb::NotificationPrefs) -> ();
             }
+            OutboxStore {
+                write enqueue_delivery(new: NewDelivery) -> (DeliveryRecord, bool);
+                write claim_deliveries(holder: u64, now_ms: i64, lease_ms: i64, limit: u32) -> Vec<DeliveryRecord>;
+                write finish_delivery(id: u64, holder: u64) -> ();
+                write release_delivery(id: u64, holder: u64, outcome: DeliveryOutcome, now_ms: i64) -> ();
+                read  dead_letters(after_id: Option<u64>, limit: u32) -> Vec<DeliveryRecord>;
+                write retry_dead_letters(which: DeliverySet, now_ms: i64) -> u64;
+                write purge_dead_letters(which: DeliverySet) -> u64;
+                read  digest_mark(user_id: u64) -> u64;
+                write set_digest_mark(user_id: u64, up_to: u64) -> ();
+            }
             TwoFactorStore {
                 read  two_factor(user_id: u64) -> Option<TwoFactorRecord>;
                 write stage_two_factor(user_id: u64, sealed_secret: Vec<u8>) -> bool;

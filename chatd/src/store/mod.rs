@@ -541,6 +541,57 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// The outbox of deliveries that leave the server (emails, webhook calls) and the steps that
+/// make them (digests): each entry is attempted by one holder at a time, under a lease, and
+/// retried until it is delivered or dies (a dead letter, which admins retry or purge). It lives
+/// in the store, so it survives a restart and is shared by every node of a cluster.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Queues an entry, due at `new.due_ms`, unless a live entry (waiting or in flight, not dead)
+    /// has the same key: then that one is returned and nothing is queued. The bool is true when
+    /// it was queued now. Concurrent calls with one key queue one entry.
+    async fn enqueue_delivery(&self, new: NewDelivery) -> StoreResult<(DeliveryRecord, bool)>;
+    /// Claims for `holder` (1..=`i64::MAX`, chosen at random by each worker) at most `limit`
+    /// live entries due at `now_ms` that no unexpired lease holds, earliest due first, each
+    /// leased until `now_ms + lease_ms`. An entry is held by one holder at a time, also when
+    /// several nodes claim at once; a lease that expired (its holder died) may be taken over.
+    async fn claim_deliveries(
+        &self,
+        holder: u64,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// The attempt of `holder` succeeded: the entry is deleted. `NotFound("delivery")` when
+    /// `holder` does not hold it (its lease was taken over); nothing changes then.
+    async fn finish_delivery(&self, id: u64, holder: u64) -> StoreResult<()>;
+    /// The attempt of `holder` ended otherwise (see [`DeliveryOutcome`]); the lease is released.
+    /// A dead entry's key becomes `dead:{id}`. `NotFound("delivery")` as for
+    /// [`finish_delivery`](Self::finish_delivery).
+    async fn release_delivery(
+        &self,
+        id: u64,
+        holder: u64,
+        outcome: DeliveryOutcome,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Dead letters by ascending id, strictly after `after_id` when given, at most `limit`.
+    async fn dead_letters(
+        &self,
+        after_id: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Brings the dead letters in `which` back: live, no attempts, due at `now_ms`, key
+    /// `retry:{id}`. Returns how many.
+    async fn retry_dead_letters(&self, which: DeliverySet, now_ms: i64) -> StoreResult<u64>;
+    /// Deletes the dead letters in `which`. Returns how many.
+    async fn purge_dead_letters(&self, which: DeliverySet) -> StoreResult<u64>;
+    /// The id of the newest notification of the user a digest already told of (0: none).
+    async fn digest_mark(&self, user_id: u64) -> StoreResult<u64>;
+    /// Moves the user's digest mark up to `up_to` (never down).
+    async fn set_digest_mark(&self, user_id: u64, up_to: u64) -> StoreResult<()>;
+}
+
 /// Two-factor login: a sealed TOTP secret per user, pending or enabled, the last step used,
 /// and the hashes of the recovery codes. Every change is one atomic step, so that two requests
 /// with the same code, on one node or two, cannot both spend it.
@@ -591,6 +642,7 @@ pub trait Store:
     + OverviewStore
     + AuditStore
     + NotificationStore
+    + OutboxStore
     + TwoFactorStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").

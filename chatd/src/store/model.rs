@@ -497,6 +497,84 @@ pub struct NotificationQuery {
     pub limit: u32,
 }
 
+/// Input of [`OutboxStore::enqueue_delivery`](super::OutboxStore::enqueue_delivery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// What it delivers.
+    pub kind: pb::DeliveryKind,
+    /// Unique among the entries waiting or in flight: a second entry with the same key is not
+    /// queued (so two nodes, or a retried step, queue one delivery).
+    pub key: String,
+    /// Whom it is for (0: nobody in particular).
+    pub user_id: u64,
+    /// What the sender needs, opaque to the store.
+    pub payload: Vec<u8>,
+    /// When it is first due.
+    pub due_ms: i64,
+    /// Now.
+    pub now_ms: i64,
+}
+
+/// An outbox entry as stored: waiting, in flight, or dead (a dead letter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Increasing in the order entries were queued.
+    pub id: u64,
+    /// What it delivers.
+    pub kind: pb::DeliveryKind,
+    /// The key it was queued under; `dead:{id}` once dead and `retry:{id}` once retried from
+    /// the dead letters, so its first key is free for a new entry.
+    pub key: String,
+    /// Whom it is for.
+    pub user_id: u64,
+    /// What the sender needs.
+    pub payload: Vec<u8>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it is due next.
+    pub due_ms: i64,
+    /// When it was queued.
+    pub created_at_ms: i64,
+    /// Why the last attempt failed; empty before any failure.
+    pub last_error: String,
+    /// Dead after its last attempt: it waits for an admin.
+    pub dead: bool,
+    /// When it died; 0 while alive.
+    pub dead_at_ms: i64,
+}
+
+/// How an attempt ended, for [`OutboxStore::release_delivery`](super::OutboxStore::release_delivery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// It failed and is tried again at `at_ms` (the attempt counts).
+    Retry {
+        /// When it is due again.
+        at_ms: i64,
+        /// Why it failed.
+        error: String,
+    },
+    /// Not now, without failing (e.g. the user is online): due again at `at_ms`, the attempt
+    /// does not count.
+    Postpone {
+        /// When it is due again.
+        at_ms: i64,
+    },
+    /// It failed for the last time: it becomes a dead letter (the attempt counts).
+    Dead {
+        /// Why it failed.
+        error: String,
+    },
+}
+
+/// Which dead letters an admin change applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverySet {
+    /// These ids (others, and ids of entries that are not dead, are ignored).
+    Ids(Vec<u64>),
+    /// Every dead letter.
+    All,
+}
+
 /// One user's two-factor login (protocol.md section 17).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwoFactorRecord {

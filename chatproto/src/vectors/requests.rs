@@ -781,6 +781,39 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             request(66, Rq::AdminBackup(pb::AdminBackup {})),
         ),
         (
+            "request.admin_list_dead_letters",
+            Some("the first 20 deliveries that failed for good"),
+            request(
+                160,
+                Rq::AdminListDeadLetters(pb::AdminListDeadLetters {
+                    limit: 20,
+                    cursor: String::new(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_retry_dead_letters",
+            Some("tries two dead letters again"),
+            request(
+                161,
+                Rq::AdminRetryDeadLetters(pb::AdminRetryDeadLetters {
+                    ids: vec![17, 18],
+                    all: false,
+                }),
+            ),
+        ),
+        (
+            "request.admin_purge_dead_letters",
+            Some("deletes every dead letter"),
+            request(
+                162,
+                Rq::AdminPurgeDeadLetters(pb::AdminPurgeDeadLetters {
+                    ids: Vec::new(),
+                    all: true,
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(

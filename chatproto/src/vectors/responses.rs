@@ -303,6 +303,34 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             response(155, Rs::NotificationPrefs(notification_prefs())),
         ),
         (
+            "response.dead_letters",
+            Some("a webhook call that failed its eighth attempt"),
+            response(
+                160,
+                Rs::DeadLetters(pb::DeadLetterList {
+                    dead_letters: vec![pb::DeadLetter {
+                        id: 17,
+                        kind: pb::DeliveryKind::Webhook as i32,
+                        user_id: BOB,
+                        attempts: 8,
+                        created_at_ms: T0,
+                        failed_at_ms: T0 + 3_600_000,
+                        last_error: "HTTP 503 Service Unavailable".into(),
+                        target: "mention".into(),
+                    }],
+                    next_cursor: String::new(),
+                }),
+            ),
+        ),
+        (
+            "response.dead_letters_changed",
+            Some("two dead letters queued again"),
+            response(
+                161,
+                Rs::DeadLettersChanged(pb::DeadLettersChanged { count: 2 }),
+            ),
+        ),
+        (
             "response.two_factor_setup",
             Some("RFC 6238's test secret, for alice"),
             response(

@@ -16,6 +16,7 @@ mod calls;
 mod chats;
 mod closing;
 mod connections;
+mod delivery;
 mod errors;
 mod export;
 mod files;

@@ -7,6 +7,7 @@ mod cached_store;
 mod calls;
 mod chat;
 mod database;
+mod delivery;
 mod failover;
 mod files;
 mod in_process;

@@ -7,6 +7,7 @@ mod chat_tui;
 mod chat_tui_calls;
 mod chatctl;
 mod chatctl_data;
+mod chatctl_dlq;
 mod chatctl_moderation;
 mod chatctl_two_factor;
 mod cli;

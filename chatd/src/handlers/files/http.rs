@@ -1,6 +1,7 @@
 //! The HTTPS download server (optional, `--files-https-listen`): `GET` and `HEAD`
 //! `/f/{file_id}?u=..&e=..&s=..` at signed, expiring URLs ([`crate::files::urls`]), so a CDN or a
-//! reverse proxy can serve attachments and avatars.
+//! reverse proxy can serve attachments and avatars. It also serves the one-click unsubscribe
+//! links of email digests ([`crate::handlers::unsubscribe`]).
 //!
 //! - The signature and expiry are checked first (403 when expired or tampered), then whether the
 //!   URL's user may still read the file (404, like a file that does not exist).
@@ -94,17 +95,25 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeAsk {
     }
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+/// A text answer.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    text_answer(status, "text/plain; charset=utf-8", text)
+}
+
+/// An answer of `text` as `content_type`.
+pub(crate) fn text_answer(
+    status: StatusCode,
+    content_type: &'static str,
+    text: impl Into<String>,
+) -> Response<Body> {
     let mut resp = Response::new(
-        Full::new(Bytes::from_static(text.as_bytes()))
+        Full::new(Bytes::from(text.into()))
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 
@@ -130,6 +139,10 @@ fn disposition(name: &str) -> String {
 
 /// Answers one request.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    if req.uri().path() == crate::outbox::unsubscribe::PATH {
+        let query = req.uri().query().unwrap_or("").to_owned();
+        return crate::handlers::unsubscribe::handle(&state, req.method().clone(), &query).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         resp.headers_mut()

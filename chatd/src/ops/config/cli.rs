@@ -671,4 +671,8 @@ pub struct Settings {
         help_heading = "Cluster mode"
     )]
     pub heartbeat_interval: Duration,
+
+    /// Email and webhook delivery.
+    #[command(flatten)]
+    pub delivery: super::Delivery,
 }

@@ -10,12 +10,15 @@
 //! values (TLS pair, node id, token key file).
 //!
 //! Secrets are never flags (argv is visible to other users): the access-token key comes from
-//! `CHATD_TOKEN_KEY` or the key file, the TURN secret from `CHATD_TURN_SECRET` or its file.
+//! `CHATD_TOKEN_KEY` or the key file, the TURN secret from `CHATD_TURN_SECRET` or its file, the
+//! SMTP password and the webhook secret likewise (`delivery`).
 //!
-//! Layout: `cli` holds the clap definitions, `uris` the service URIs, this file the loading,
+//! Layout: `cli` holds the clap definitions, `delivery` those of email and webhooks, `uris` the
+//! service URIs, this file the loading,
 //! the per-value parsers and the validated [`Config`].
 
 mod cli;
+mod delivery;
 #[cfg(test)]
 mod tests;
 mod uris;
@@ -30,6 +33,10 @@ use chat_cli::layers::{self, LayerError, Layers};
 use clap::{CommandFactory as _, FromArgMatches as _};
 
 pub use cli::{Cli, CliCommand, LogFormat, Settings, Storage, UserAdd, UserCommand};
+pub use delivery::{
+    Delivery, EmailSettings, OutboxSettings, SMTP_PASSWORD_ENV, SmtpTls, SmtpTlsArg,
+    WEBHOOK_SECRET_ENV, WebhookEndpoint, WebhookSettings, WebhookUrls, kind_name, webhook_kind,
+};
 pub use uris::{RedisTarget, RedisUrl, RedisUrlError, ServiceUri};
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
@@ -75,6 +82,9 @@ pub struct Config {
     pub files_https: Option<FilesHttps>,
     /// The TURN secret from `CHATD_TURN_SECRET`, overriding the file.
     pub turn_secret: Option<TurnSecret>,
+    /// Email and webhook delivery, with their secrets read (by [`Invocation::load`]; off in a
+    /// configuration made with [`Config::from_settings`] alone).
+    pub outbox: OutboxSettings,
 }
 
 /// The HTTPS file server's settings.
@@ -173,6 +183,10 @@ impl Invocation {
             None => None,
         };
         let mut config = Config::from_settings(settings, token_key)?;
+        config.outbox = config
+            .settings
+            .delivery
+            .outbox(&env, config.files_https.is_some())?;
         config.turn_secret = env(TURN_SECRET_ENV).as_deref().and_then(TurnSecret::new);
         config.check_turn_secret()?;
         Ok(Invocation::Serve(Box::new(config)))
@@ -256,6 +270,8 @@ impl Config {
             .clone()
             .unwrap_or_else(|| settings.storage.data_dir.join("token.key"));
         Ok(Config {
+            // Read with the environment by `Invocation::load`, which has it.
+            outbox: OutboxSettings::default(),
             node_id: settings.node_id.clone().unwrap_or_else(random_node_id),
             tls,
             token_key_file,

@@ -6,7 +6,8 @@ use clap::CommandFactory as _;
 
 use super::*;
 
-fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// Loads a serving configuration from `args` (without the program name) over `env`.
+pub(super) fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -158,6 +159,21 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--presence-ttl", "CHATD_PRESENCE_TTL", "presence_ttl", Str, ["20s", "30s", "40s"], |c| crate::rate::format_duration(c.settings.presence_ttl)),
         ("--heartbeat-interval", "CHATD_HEARTBEAT_INTERVAL", "heartbeat_interval", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.heartbeat_interval)),
         ("--store-timeout", "CHATD_STORE_TIMEOUT", "store_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.store_timeout)),
+        ("--smtp-port", "CHATD_SMTP_PORT", "smtp_port", Bare, ["25", "587", "2525"], |c| c.settings.delivery.smtp_port.map(|p| p.to_string()).unwrap_or_default()),
+        ("--smtp-tls", "CHATD_SMTP_TLS", "smtp_tls", Str, ["tls", "starttls", "tls"], |c| format!("{:?}", c.settings.delivery.smtp_tls).to_lowercase()),
+        ("--smtp-user", "CHATD_SMTP_USER", "smtp_user", Str, ["f", "e", "g"], |c| c.settings.delivery.smtp_user.clone().unwrap_or_default()),
+        ("--smtp-password-file", "CHATD_SMTP_PASSWORD_FILE", "smtp_password_file", Str, ["/file", "/env", "/flag"], |c| c.settings.delivery.smtp_password_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--smtp-ca", "CHATD_SMTP_CA", "smtp_ca", Str, ["/file", "/env", "/flag"], |c| c.settings.delivery.smtp_ca.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--smtp-timeout", "CHATD_SMTP_TIMEOUT", "smtp_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.delivery.smtp_timeout)),
+        ("--email-from", "CHATD_EMAIL_FROM", "email_from", Str, ["f@x.test", "e@x.test", "g@x.test"], |c| c.settings.delivery.email_from.clone().unwrap_or_default()),
+        ("--email-unverified", "CHATD_EMAIL_UNVERIFIED", "email_unverified", Bare, ["true", "false", "true"], |c| c.settings.delivery.email_unverified.to_string()),
+        ("--webhook-secret-file", "CHATD_WEBHOOK_SECRET_FILE", "webhook_secret_file", Str, ["/file", "/env", "/flag"], |c| c.settings.delivery.webhook_secret_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--webhook-ca", "CHATD_WEBHOOK_CA", "webhook_ca", Str, ["/file", "/env", "/flag"], |c| c.settings.delivery.webhook_ca.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--webhook-timeout", "CHATD_WEBHOOK_TIMEOUT", "webhook_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.delivery.webhook_timeout)),
+        ("--delivery-attempts", "CHATD_DELIVERY_ATTEMPTS", "delivery_attempts", Bare, ["1", "2", "3"], |c| c.settings.delivery.delivery_attempts.to_string()),
+        ("--delivery-retry-base", "CHATD_DELIVERY_RETRY_BASE", "delivery_retry_base", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.delivery.delivery_retry_base)),
+        ("--delivery-retry-max", "CHATD_DELIVERY_RETRY_MAX", "delivery_retry_max", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.delivery.delivery_retry_max)),
+        ("--delivery-poll", "CHATD_DELIVERY_POLL", "delivery_poll", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.delivery.delivery_poll)),
     ];
     let default = load_ok(&[], &[]);
     for &(flag, env, file, toml, [file_v, env_v, flag_v], get) in cases {
@@ -174,8 +190,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         }
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
-    // their pairing rule, the public file url with its own rules, the config file path itself
-    // has no file layer).
+    // their pairing rule, the public file url, the SMTP host and the webhooks with their own
+    // rules, the config file path itself has no file layer).
     for var in env_vars(&Cli::command()) {
         let covered = cases.iter().any(|&(_, env, ..)| env == var)
             || [
@@ -183,6 +199,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
                 "CHATD_TLS_CERT",
                 "CHATD_TLS_KEY",
                 "CHATD_FILES_PUBLIC_URL",
+                "CHATD_SMTP_HOST",
+                "CHATD_WEBHOOKS",
             ]
             .contains(&var.as_str());
         assert!(covered, "{var} has no precedence test");

@@ -26,6 +26,7 @@
 //! - `overview`: the reads of server admins.
 //! - `audit`: the admin audit log.
 //! - `notifications`: the notification center and its preferences.
+//! - `outbox`: deliveries, their claims, retries and dead letters.
 //! - `two_factor`: two-factor login.
 
 mod accounts;
@@ -35,6 +36,7 @@ mod chats;
 mod files;
 mod messages;
 mod notifications;
+mod outbox;
 mod overview;
 mod search;
 mod two_factor;
@@ -46,6 +48,7 @@ pub use chats::*;
 pub use files::*;
 pub use messages::*;
 pub use notifications::*;
+pub use outbox::*;
 pub use overview::*;
 pub use search::*;
 pub use two_factor::*;
@@ -125,6 +128,10 @@ macro_rules! store_conformance {
                 notifications_mark_read_and_clear,
                 notifications_retention,
                 notifications_prefs,
+                outbox_queue_claim_and_finish,
+                outbox_retries_and_dead_letters,
+                outbox_concurrent_claims,
+                outbox_digest_marks,
                 two_factor_stage_and_enable,
                 two_factor_spend_replace_disable,
                 two_factor_concurrent_spends,

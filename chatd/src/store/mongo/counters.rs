@@ -19,6 +19,7 @@ pub(super) enum Sequence {
     Chats,
     Audit,
     Notifications,
+    Outbox,
 }
 
 impl Sequence {
@@ -29,6 +30,7 @@ impl Sequence {
             Sequence::Chats => "chats",
             Sequence::Audit => "audit",
             Sequence::Notifications => "notifications",
+            Sequence::Outbox => "outbox",
         }
     }
 }

@@ -31,6 +31,9 @@ pub(super) const NOTIFICATIONS: &str = "notifications";
 pub(super) const NOTIFICATION_PREFS: &str = "notification_prefs";
 pub(super) const TWO_FACTOR: &str = "two_factor";
 pub(super) const TWO_FACTOR_SPENT: &str = "two_factor_spent";
+pub(super) const OUTBOX: &str = "outbox";
+pub(super) const OUTBOX_CLAIMS: &str = "outbox_claims";
+pub(super) const DIGEST_MARKS: &str = "digest_marks";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";
@@ -119,6 +122,13 @@ const INDEXES: &[IndexSpec] = &[
         NOTIFICATIONS,
         "notifications_user",
         &[("user_id", 1), ("_id", -1)],
+        false,
+    ),
+    (OUTBOX, "outbox_key", &[("key", 1)], true),
+    (
+        OUTBOX,
+        "outbox_due",
+        &[("dead", 1), ("due_ms", 1), ("_id", 1)],
         false,
     ),
     (

@@ -80,8 +80,8 @@
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
-//!   `audit`: the admin audit log; `notifications`: the notification center; `two_factor`:
-//!   two-factor login.
+//!   `audit`: the admin audit log; `notifications`: the notification center; `outbox`: emails
+//!   and webhook calls on their way; `two_factor`: two-factor login.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -99,6 +99,7 @@ mod indexes;
 mod locks;
 mod messages;
 mod notifications;
+mod outbox;
 mod overview;
 mod pending;
 mod relations;
@@ -217,6 +218,9 @@ struct Collections {
     audit: Collection<audit::AuditDoc>,
     notifications: Collection<notifications::NotificationDoc>,
     notification_prefs: Collection<notifications::PrefsDoc>,
+    outbox: Collection<outbox::OutboxDoc>,
+    outbox_claims: Collection<Document>,
+    digest_marks: Collection<Document>,
     two_factor: Collection<two_factor::TwoFactorDoc>,
     two_factor_spent: Collection<Document>,
 }
@@ -244,6 +248,9 @@ impl Collections {
             audit: db.collection(indexes::AUDIT),
             notifications: db.collection(indexes::NOTIFICATIONS),
             notification_prefs: db.collection(indexes::NOTIFICATION_PREFS),
+            outbox: db.collection(indexes::OUTBOX),
+            outbox_claims: db.collection(indexes::OUTBOX_CLAIMS),
+            digest_marks: db.collection(indexes::DIGEST_MARKS),
             two_factor: db.collection(indexes::TWO_FACTOR),
             two_factor_spent: db.collection(indexes::TWO_FACTOR_SPENT),
         }

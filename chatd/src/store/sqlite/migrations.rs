@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V4_AUDIT,
     V5_NOTIFICATIONS,
     V6_TWO_FACTOR,
+    V7_OUTBOX,
 ];
 
 /// The schema version this code writes and understands.
@@ -361,4 +362,31 @@ CREATE TABLE recovery_codes (
     hash TEXT NOT NULL,
     PRIMARY KEY (user_id, hash)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 7: the outbox of emails and webhook calls (spec section 16): live entries by due
+/// time, a key unique among all rows (a dead or retried entry's key is rewritten to name its
+/// id, so the first key is free again), the lease of the holder attempting it; and how far each
+/// user's digests got.
+const V7_OUTBOX: &str = r#"
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind INTEGER NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    dead INTEGER NOT NULL DEFAULT 0,
+    dead_at_ms INTEGER NOT NULL DEFAULT 0,
+    holder INTEGER NOT NULL DEFAULT 0,
+    lease_until_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox(dead, due_ms, id);
+CREATE TABLE digest_marks (
+    user_id INTEGER PRIMARY KEY,
+    up_to INTEGER NOT NULL
+);
 "#;

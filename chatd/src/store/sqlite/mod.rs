@@ -15,8 +15,8 @@
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
 //! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
-//!   `notifications`: the notification center, and `two_factor`: two-factor login, each with
-//!   its trait implementation beside the SQL.
+//!   `notifications`: the notification center, `outbox`: emails and webhook calls on their way,
+//!   and `two_factor`: two-factor login, each with its trait implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
@@ -30,6 +30,7 @@ mod files;
 mod messages;
 mod migrations;
 mod notifications;
+mod outbox;
 mod overview;
 mod readers;
 mod relations;

@@ -88,6 +88,9 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
                 "admin_list_nodes",
                 "admin_list_audit",
                 "admin_backup",
+                "admin_list_dead_letters",
+                "admin_retry_dead_letters",
+                "admin_purge_dead_letters",
             ];
             if !names_no_id.contains(&name) {
                 codes.insert("NOT_FOUND".into());

@@ -1,0 +1,114 @@
+//! Webhook calls, signed, to a receiver on loopback.
+
+use std::time::Duration;
+
+use chatproto::pb;
+use tests::webhook::WebhookReceiver;
+
+use super::{SECRET, server, webhook_args, webhooks_on, within};
+use crate::support::{group, register};
+
+/// A mention of a user with webhooks on is posted to the mention endpoint, as JSON, signed and
+/// timestamped; a user with webhooks off, and a kind without an endpoint, make no call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_calls_for_users_who_turned_webhooks_on() {
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server(&webhook_args(&receiver, dir.path(), 3)).await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let carol = register(&server, "carol").await;
+    let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob, &carol]).await;
+    webhooks_on(&bob).await;
+    // Added to the chat before turning webhooks on, and there is no endpoint for additions:
+    // nothing so far.
+    let sent = alice.send(chat.id, "@bob @carol status?").await;
+    let arrived = within(Duration::from_secs(10), async || {
+        !receiver.calls().is_empty()
+    })
+    .await;
+    assert!(arrived, "no webhook call");
+    // Carol (webhooks off) gets no call; give a stray one time to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert!(call.authentic, "signature and timestamp check out");
+    assert_eq!(call.status, 204);
+    assert_eq!(call.path, "/hooks/mention");
+    assert!(!call.delivery.is_empty());
+    let body = call.json();
+    assert_eq!(body["kind"], "mention");
+    assert_eq!(body["user_id"], bob.id);
+    assert_eq!(body["chat_id"], chat.id);
+    assert_eq!(body["message_seq"], sent.seq);
+    assert_eq!(body["actor_id"], alice.id);
+    assert_eq!(body["preview"], "@bob @carol status?");
+    assert_eq!(body["silent"], false);
+}
+
+/// Two nodes on one store both run the outbox: each call is made by one of them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_store_make_each_call_once() {
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let args = webhook_args(&receiver, secrets.path(), 3);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let data = std::sync::Arc::new(tempfile::tempdir().expect("data dir"));
+    let first = tests::server::TestServer::start_in(data.clone(), &args).await;
+    let second = tests::server::TestServer::start_in(data, &args).await;
+    let alice = register(&first, "alice").await;
+    let bob = register(&second, "bob").await;
+    let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    webhooks_on(&bob).await;
+    const SENT: usize = 20;
+    for n in 0..SENT {
+        alice.send(chat.id, &format!("@bob number {n}")).await;
+    }
+    let all = within(Duration::from_secs(20), async || {
+        receiver.calls().len() >= SENT
+    })
+    .await;
+    assert!(all, "{} of {SENT} calls", receiver.calls().len());
+    // Time for a second call of any of them to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = receiver.calls();
+    let mut deliveries: Vec<&str> = calls.iter().map(|c| c.delivery.as_str()).collect();
+    deliveries.sort_unstable();
+    deliveries.dedup();
+    assert_eq!(calls.len(), SENT, "{calls:?}");
+    assert_eq!(deliveries.len(), SENT, "each delivery once");
+    assert!(calls.iter().all(|c| c.authentic && c.status == 204));
+}
+
+/// An https:// endpoint gets the same signed call, its certificate checked against the CA
+/// given in `--webhook-ca`; without that CA the call fails (and is retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoints_are_called_with_their_certificate_checked() {
+    let receiver = WebhookReceiver::start_tls(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &receiver.ca_pem).expect("write ca");
+    let mut args = webhook_args(&receiver, dir.path(), 3);
+    let untrusted = server(&args).await;
+    args.push(format!("--webhook-ca={}", ca.display()));
+    let trusted = server(&args).await;
+    for server in [&untrusted, &trusted] {
+        let alice = register(server, "alice").await;
+        let bob = register(server, "bob").await;
+        let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+        webhooks_on(&bob).await;
+        alice.send(chat.id, "@bob over tls").await;
+    }
+    let arrived = within(Duration::from_secs(10), async || {
+        !receiver.calls().is_empty()
+    })
+    .await;
+    assert!(arrived, "no call over https");
+    // The untrusted server's attempts never get through the handshake.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].authentic && calls[0].status == 204);
+    assert_eq!(calls[0].json()["preview"], "@bob over tls");
+}

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessControl;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::calls::service::{CallService, IceSettings};
@@ -252,6 +253,17 @@ impl Daemon {
             notifier.clone(),
         );
         calls.start();
+        // The rules are read before the first connection is accepted: a banned address never
+        // gets in through a restart.
+        let access = AccessControl::new(
+            store.clone(),
+            s.access_exempt.ranges().to_vec(),
+            s.access_refresh,
+        );
+        access
+            .reload()
+            .await
+            .context("cannot read the access rules")?;
         let state = Arc::new(AppState {
             store: store.clone(),
             delivery: delivery.clone(),
@@ -277,6 +289,7 @@ impl Daemon {
             calls,
             notifier,
             backups: crate::backups::Backups::new(s.storage.data_dir.clone()),
+            access: access.clone(),
         });
 
         let server_config = crate::server::endpoint::server_config(
@@ -344,6 +357,7 @@ impl Daemon {
             state.clone(),
             background.clone(),
         ));
+        state.access.start(background.clone());
         let stop_background = background.clone();
         let drain_state = state.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {

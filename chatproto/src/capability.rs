@@ -15,17 +15,20 @@ pub enum Capability {
     Calls,
     /// Screen-share signals in calls (chat/1.3, protocol.md 14.3); needs `calls`.
     ScreenShare,
+    /// Server admins' announcements to every user (protocol.md 9.6, 15.1).
+    Broadcasts,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
         Capability::Calls,
         Capability::ScreenShare,
+        Capability::Broadcasts,
     ];
 
     /// The name on the wire.
@@ -36,6 +39,7 @@ impl Capability {
             Capability::Files => "files",
             Capability::Calls => "calls",
             Capability::ScreenShare => "screen_share",
+            Capability::Broadcasts => "broadcasts",
         }
     }
 

@@ -53,7 +53,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .iter()
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
-            Some(Capability::Redirect | Capability::Files) => true,
+            Some(Capability::Redirect | Capability::Files | Capability::Broadcasts) => true,
             // Calls are served on one node only: a cluster does not offer them until call
             // events cross nodes.
             Some(Capability::Calls | Capability::ScreenShare) => ctx.state.cluster.is_none(),

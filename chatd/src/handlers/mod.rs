@@ -10,7 +10,9 @@
 //! - [`admin`]: server administration: accounts, health, stats; [`admin_chats`]: of chats and
 //!   messages (moderation); [`admin_nodes`]: of nodes (list, drain); [`admin_audit`]: the
 //!   audit log of admin changes, recorded here in [`dispatch`]; [`admin_backup`]: copies of
-//!   the embedded database.
+//!   the embedded database; [`admin_broadcast`]: announcements to every user;
+//!   [`admin_access`]: who may connect (bans, allow-list mode); [`admin_db`]: the storage
+//!   schema's version and indexes.
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -27,9 +29,12 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod admin_access;
 pub mod admin_audit;
 pub mod admin_backup;
+pub mod admin_broadcast;
 pub mod admin_chats;
+pub mod admin_db;
 pub mod admin_nodes;
 pub mod calls;
 pub mod chats;
@@ -63,7 +68,7 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*, admin_nodes::*,
+        account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*, admin_chats::*, admin_db::*, admin_nodes::*,
         calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
         notifications::*, receipts::*, sync::*, typing::*, users::*,
     };

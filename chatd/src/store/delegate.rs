@@ -13,7 +13,7 @@
 //! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
 //! [`CachedStore`]: crate::cluster::cache::CachedStore
 
-/// Implements every entity trait (`UserStore` ... `NotificationStore`) for `$wrapper`, each method's
+/// Implements every entity trait (`UserStore` ... `AccessStore`) for `$wrapper`, each method's
 /// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
 /// is invoked, which must `use crate::store::*` and `chatproto::pb`.
 macro_rules! delegate_store {
@@ -112,12 +112,21 @@ macro_rules! delegate_store {
             }
             NotificationStore {
                 write append_notification(user_id: u64, n: pb::Notification, keep: u32) -> pb::Notification;
+                write broadcast_notification(n: pb::Notification, keep: u32) -> Vec<(u64, u64)>;
                 read  notifications(query: NotificationQuery) -> Vec<pb::Notification>;
                 write mark_notifications_read(user_id: u64, which: NotificationSet) -> u64;
                 write delete_notifications(user_id: u64, which: NotificationSet) -> u64;
                 read  unread_notifications(user_id: u64) -> u64;
                 read  notification_prefs(user_id: u64) -> Option<pb::NotificationPrefs>;
                 write set_notification_prefs(user_id: u64, prefs: pb::NotificationPrefs) -> ();
+            }
+            AccessStore {
+                write put_access_rule(rule: pb::AccessRule) -> ();
+                write delete_access_rule(kind: pb::AccessRuleKind, cidr: &str) -> ();
+                read  access_rules() -> Vec<pb::AccessRule>;
+                write delete_expired_access_rules(now_ms: i64) -> u64;
+                read  allow_list_mode() -> bool;
+                write set_allow_list_mode(on: bool) -> ();
             }
         );
     };

@@ -16,7 +16,7 @@ use tests::users::{PASSWORD, TestUser};
 const NOTICED: Duration = Duration::from_secs(10);
 
 /// Creates the admin `root` in the cluster's database, as an operator does the first one.
-fn add_admin(cluster: &ChatCluster) {
+pub(crate) fn add_admin(cluster: &ChatCluster) {
     let mut child = Command::new(tests::tools::chatd_binary())
         .args(["user", "add", "root", "--admin", "--password-stdin"])
         .env("CHATD_MONGO_URI", cluster.database_uri())

@@ -8,6 +8,7 @@ mod chat_tui_calls;
 mod chatctl;
 mod chatctl_data;
 mod chatctl_moderation;
+mod chatctl_server;
 mod cli;
 mod daemon;
 mod deploy;

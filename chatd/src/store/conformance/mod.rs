@@ -26,7 +26,9 @@
 //! - `overview`: the reads of server admins.
 //! - `audit`: the admin audit log.
 //! - `notifications`: the notification center and its preferences.
+//! - `access`: who may connect (access rules, allow-list mode), and the schema calls.
 
+mod access;
 mod accounts;
 mod audit;
 mod chat_lists;
@@ -37,6 +39,7 @@ mod notifications;
 mod overview;
 mod search;
 
+pub use access::*;
 pub use accounts::*;
 pub use audit::*;
 pub use chat_lists::*;
@@ -121,7 +124,13 @@ macro_rules! store_conformance {
                 notifications_append_list_and_page,
                 notifications_mark_read_and_clear,
                 notifications_retention,
+                notifications_broadcast,
+                notifications_broadcast_in_batches,
                 notifications_prefs,
+                access_rules_put_list_replace_delete,
+                access_rules_expire,
+                access_allow_list_mode,
+                schema_is_current_and_calls_are_idempotent,
                 store_ping,
                 store_backup,
             );

@@ -80,10 +80,12 @@
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
-//!   `audit`: the admin audit log; `notifications`: the notification center.
+//!   `audit`: the admin audit log; `notifications`: the notification center; `access`: who may
+//!   connect. `schema`: the schema version (in `meta`) and its migrations.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
+mod access;
 mod admins;
 mod appends;
 mod audit;
@@ -101,6 +103,7 @@ mod notifications;
 mod overview;
 mod pending;
 mod relations;
+mod schema;
 mod search;
 mod sessions;
 mod tokens;
@@ -122,7 +125,7 @@ use mongodb::event::command::CommandEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{SchemaStatus, Store, StoreError, StoreResult};
 use prometheus_client::metrics::counter::Counter;
 
 use docs::{ChatDoc, CounterDoc, EventDoc, MemberDoc, MessageDoc, SessionDoc, UserDoc};
@@ -215,6 +218,9 @@ struct Collections {
     audit: Collection<audit::AuditDoc>,
     notifications: Collection<notifications::NotificationDoc>,
     notification_prefs: Collection<notifications::PrefsDoc>,
+    access_rules: Collection<access::AccessRuleDoc>,
+    server_settings: Collection<Document>,
+    meta: Collection<Document>,
 }
 
 impl Collections {
@@ -240,6 +246,9 @@ impl Collections {
             audit: db.collection(indexes::AUDIT),
             notifications: db.collection(indexes::NOTIFICATIONS),
             notification_prefs: db.collection(indexes::NOTIFICATION_PREFS),
+            access_rules: db.collection(indexes::ACCESS_RULES),
+            server_settings: db.collection(indexes::SERVER_SETTINGS),
+            meta: db.collection(indexes::META),
         }
     }
 }
@@ -284,7 +293,14 @@ impl MongoStore {
         store
             .deadline(async {
                 store.ping_db().await?;
-                indexes::create_all(&store.db).await?;
+                let status = store.bring_up_to_date(true).await?;
+                if !status.applied.is_empty() || !status.indexes_created.is_empty() {
+                    tracing::info!(
+                        applied = ?status.applied,
+                        indexes_created = ?status.indexes_created,
+                        "mongodb schema brought up to date"
+                    );
+                }
                 Ok(())
             })
             .await?;
@@ -377,5 +393,18 @@ impl Store for MongoStore {
             "admin_backup copies the embedded database only: back up a MongoDB database with \
              mongodump",
         ))
+    }
+
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        self.schema_now(self.schema_version().await?, Vec::new(), Vec::new())
+            .await
+    }
+
+    async fn migrate(&self) -> StoreResult<SchemaStatus> {
+        self.bring_up_to_date(true).await
+    }
+
+    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
+        self.bring_up_to_date(false).await
     }
 }

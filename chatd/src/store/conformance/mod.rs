@@ -125,7 +125,6 @@ macro_rules! store_conformance {
                 notifications_mark_read_and_clear,
                 notifications_retention,
                 notifications_broadcast,
-                notifications_broadcast_in_batches,
                 notifications_prefs,
                 access_rules_put_list_replace_delete,
                 access_rules_expire,

@@ -213,27 +213,6 @@ pub async fn notifications_broadcast<S: Store + 'static>(s: S) {
     assert!(next.id > recorded[1].1);
 }
 
-/// A broadcast to more users than a backend puts in one batch reaches every one of them once.
-pub async fn notifications_broadcast_in_batches<S: Store + 'static>(s: S) {
-    let mut created = Vec::new();
-    for n in 0..1_005 {
-        created.push(user(&s, &format!("u{n}")).await);
-    }
-    let recorded = s
-        .broadcast_notification(announcement(created[0]), 10)
-        .await
-        .expect("broadcast");
-    let users: Vec<u64> = recorded.iter().map(|(u, _)| *u).collect();
-    assert_eq!(users, created);
-    let mut ids_seen: Vec<u64> = recorded.iter().map(|(_, id)| *id).collect();
-    ids_seen.sort_unstable();
-    ids_seen.dedup();
-    assert_eq!(ids_seen.len(), created.len(), "an id of its own each");
-    for &u in [created[0], created[1004]].iter() {
-        assert_eq!(s.unread_notifications(u).await.expect("unread"), 1);
-    }
-}
-
 /// Preferences are absent until set, then read back as set; unknown users are `NotFound`.
 pub async fn notifications_prefs<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;

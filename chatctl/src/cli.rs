@@ -114,8 +114,10 @@ pub enum Command {
     },
     /// Send an announcement to every user: each active user gets it as a notification, live
     /// when connected and with their next sync otherwise; the server's audit log records it
-    #[command(after_help = "Examples:\n  chatctl broadcast \"Maintenance tonight at 22:00 UTC; \
-        expect a minute of reconnects.\"\n  chatctl broadcast --yes \"$(cat notice.txt)\"")]
+    #[command(
+        after_help = "Examples:\n  chatctl broadcast \"Maintenance tonight at 22:00 UTC; \
+        expect a minute of reconnects.\"\n  chatctl broadcast --yes \"$(cat notice.txt)\""
+    )]
     Broadcast {
         /// The announcement: 1-1000 characters, line breaks allowed
         #[arg(value_name = "TEXT")]
@@ -405,8 +407,10 @@ pub enum BansCommand {
     List(ConnArgs),
     /// Ban an address or CIDR range (IPv4 or IPv6), or with --allow let it in under
     /// allow-list mode; adding the same range again replaces its rule
-    #[command(after_help = "Examples:\n  chatctl bans add 203.0.113.0/24 --for 24h --reason \"credential \
-        stuffing\"\n  chatctl bans add 2001:db8:42::/48 --allow --reason office")]
+    #[command(
+        after_help = "Examples:\n  chatctl bans add 203.0.113.0/24 --for 24h --reason \"credential \
+        stuffing\"\n  chatctl bans add 2001:db8:42::/48 --allow --reason office"
+    )]
     Add {
         /// An address (one host) or a CIDR range, e.g. 198.51.100.7 or 2001:db8::/32
         #[arg(value_name = "CIDR")]
@@ -439,8 +443,10 @@ pub enum BansCommand {
     },
     /// Switch allow-list mode: `allow-list` lets in only ranges with an allow rule (and the
     /// server's exempt ranges, loopback by default); `open` lets in everyone not banned
-    #[command(after_help = "Example:\n  chatctl bans add 192.0.2.0/24 --allow && chatctl bans mode \
-        allow-list --yes\n\nThe server refuses a change that would shut out your own address.")]
+    #[command(
+        after_help = "Example:\n  chatctl bans add 192.0.2.0/24 --allow && chatctl bans mode \
+        allow-list --yes\n\nThe server refuses a change that would shut out your own address."
+    )]
     Mode {
         /// The mode
         #[arg(value_enum)]

@@ -165,7 +165,12 @@ impl Notifier {
     /// user in one batched store call (15.2's rules do not apply to it), then sent live in the
     /// background, in chunks, to those of them online on any node. Returns how many users it
     /// was recorded for.
-    pub async fn broadcast(self: &Arc<Self>, admin: u64, text: String, at_ms: i64) -> StoreResult<u64> {
+    pub async fn broadcast(
+        self: &Arc<Self>,
+        admin: u64,
+        text: String,
+        at_ms: i64,
+    ) -> StoreResult<u64> {
         let n = pb::Notification {
             id: 0,
             kind: pb::NotificationKind::Broadcast as i32,
@@ -177,7 +182,10 @@ impl Notifier {
             silent: false,
             preview: text,
         };
-        let recorded = self.store.broadcast_notification(n.clone(), self.kept).await?;
+        let recorded = self
+            .store
+            .broadcast_notification(n.clone(), self.kept)
+            .await?;
         let count = recorded.len() as u64;
         let this = Arc::clone(self);
         tokio::spawn(async move { this.send_broadcast(n, recorded).await });

@@ -133,7 +133,10 @@ async fn add(
     };
     let human = match kind {
         pb::AccessRuleKind::Allow => format!("{}: allowed {until}", rule.cidr),
-        _ => format!("{}: banned {until}; new connections from it are refused", rule.cidr),
+        _ => format!(
+            "{}: banned {until}; new connections from it are refused",
+            rule.cidr
+        ),
     };
     out.result(&view(rule), &human)
 }
@@ -208,7 +211,10 @@ fn print_access(out: Output, access: pb::AccessList) -> anyhow::Result<()> {
         "allow-list" => "allow-list (only allowed ranges may connect)",
         _ => "open (everyone not banned may connect)",
     };
-    crate::output::print_line(&format!("mode: {mode}; your address: {}", view.your_address))?;
+    crate::output::print_line(&format!(
+        "mode: {mode}; your address: {}",
+        view.your_address
+    ))?;
     if !view.rules.is_empty() {
         out.table(&table)?;
     }

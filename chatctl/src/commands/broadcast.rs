@@ -35,7 +35,11 @@ pub(super) async fn run(text: &str, yes: bool, settings: &Settings) -> anyhow::R
         recipients: sent.recipients,
         sent_at_ms: sent.sent_at_ms,
     };
-    let users = if view.recipients == 1 { "user" } else { "users" };
+    let users = if view.recipients == 1 {
+        "user"
+    } else {
+        "users"
+    };
     settings.output.result(
         &view,
         &format!(

@@ -65,7 +65,10 @@ pub(super) async fn run(command: DbCommand, settings: &Settings) -> anyhow::Resu
         }
     };
     let version = if view.version_before == view.version {
-        format!("{} (this chatd writes {})", view.version, view.latest_version)
+        format!(
+            "{} (this chatd writes {})",
+            view.version, view.latest_version
+        )
     } else {
         format!(
             "{} -> {} (this chatd writes {})",

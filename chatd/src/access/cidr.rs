@@ -34,9 +34,7 @@ impl Cidr {
     /// Whether `addr` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 one).
     pub fn contains(&self, addr: IpAddr) -> bool {
         match (self.network, canonical(addr)) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                mask32(u32::from(a), self.prefix) == u32::from(net)
-            }
+            (IpAddr::V4(net), IpAddr::V4(a)) => mask32(u32::from(a), self.prefix) == u32::from(net),
             (IpAddr::V6(net), IpAddr::V6(a)) => {
                 mask128(u128::from(a), self.prefix) == u128::from(net)
             }
@@ -53,9 +51,7 @@ fn width(addr: IpAddr) -> u8 {
 /// their IPv4 address; anything else as is.
 pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -144,7 +140,15 @@ mod tests {
             "::/129".parse::<Cidr>(),
             Err(CidrError::Prefix { max: 128 })
         );
-        for bad in ["", "10.0.0.0/", "10.0.0.0/+8", "10.0.0/8", "host.example", "::/ 8", "1.2.3.4/08/1"] {
+        for bad in [
+            "",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0/8",
+            "host.example",
+            "::/ 8",
+            "1.2.3.4/08/1",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?}");
         }
     }

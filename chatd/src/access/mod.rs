@@ -224,19 +224,52 @@ mod tests {
         ];
         let exempt: [Cidr; 1] = ["127.0.0.1".parse().expect("exempt")];
         let open = AccessList::new(&rules, false);
-        assert_eq!(open.verdict(ip("203.0.113.9"), 0, &exempt), Verdict::Banned, "ban beats allow");
-        assert_eq!(open.verdict(ip("::ffff:203.0.113.9"), 0, &exempt), Verdict::Banned);
-        assert_eq!(open.verdict(ip("2001:db8:bad::1"), 0, &exempt), Verdict::Banned);
-        assert_eq!(open.verdict(ip("2001:db8:beef::1"), 0, &exempt), Verdict::Admit);
-        assert_eq!(open.verdict(ip("198.51.100.7"), 999, &exempt), Verdict::Banned);
-        assert_eq!(open.verdict(ip("198.51.100.7"), 1_000, &exempt), Verdict::Admit, "expired");
+        assert_eq!(
+            open.verdict(ip("203.0.113.9"), 0, &exempt),
+            Verdict::Banned,
+            "ban beats allow"
+        );
+        assert_eq!(
+            open.verdict(ip("::ffff:203.0.113.9"), 0, &exempt),
+            Verdict::Banned
+        );
+        assert_eq!(
+            open.verdict(ip("2001:db8:bad::1"), 0, &exempt),
+            Verdict::Banned
+        );
+        assert_eq!(
+            open.verdict(ip("2001:db8:beef::1"), 0, &exempt),
+            Verdict::Admit
+        );
+        assert_eq!(
+            open.verdict(ip("198.51.100.7"), 999, &exempt),
+            Verdict::Banned
+        );
+        assert_eq!(
+            open.verdict(ip("198.51.100.7"), 1_000, &exempt),
+            Verdict::Admit,
+            "expired"
+        );
         assert_eq!(open.verdict(ip("8.8.8.8"), 0, &exempt), Verdict::Admit);
         let closed = AccessList::new(&rules, true);
         assert_eq!(closed.verdict(ip("10.1.2.3"), 0, &exempt), Verdict::Admit);
-        assert_eq!(closed.verdict(ip("8.8.8.8"), 0, &exempt), Verdict::NotAllowed);
-        assert_eq!(closed.verdict(ip("127.0.0.1"), 0, &exempt), Verdict::Admit, "exempt");
-        assert_eq!(closed.verdict(ip("127.0.0.2"), 0, &exempt), Verdict::NotAllowed);
+        assert_eq!(
+            closed.verdict(ip("8.8.8.8"), 0, &exempt),
+            Verdict::NotAllowed
+        );
+        assert_eq!(
+            closed.verdict(ip("127.0.0.1"), 0, &exempt),
+            Verdict::Admit,
+            "exempt"
+        );
+        assert_eq!(
+            closed.verdict(ip("127.0.0.2"), 0, &exempt),
+            Verdict::NotAllowed
+        );
         let banned_exempt = AccessList::new(&[rule(Ban, "127.0.0.0/8", 0)], false);
-        assert_eq!(banned_exempt.verdict(ip("127.0.0.1"), 0, &exempt), Verdict::Admit);
+        assert_eq!(
+            banned_exempt.verdict(ip("127.0.0.1"), 0, &exempt),
+            Verdict::Admit
+        );
     }
 }

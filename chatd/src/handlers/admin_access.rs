@@ -42,7 +42,10 @@ fn range(field: &'static str, raw: &str) -> ApiResult<Cidr> {
 fn kind(field: &'static str, raw: i32) -> ApiResult<pb::AccessRuleKind> {
     match pb::AccessRuleKind::try_from(raw) {
         Ok(k @ (pb::AccessRuleKind::Ban | pb::AccessRuleKind::Allow)) => Ok(k),
-        _ => Err(ApiError::invalid(field, "must be ACCESS_RULE_KIND_BAN or ACCESS_RULE_KIND_ALLOW")),
+        _ => Err(ApiError::invalid(
+            field,
+            "must be ACCESS_RULE_KIND_BAN or ACCESS_RULE_KIND_ALLOW",
+        )),
     }
 }
 
@@ -129,7 +132,10 @@ async fn access_list(ctx: &ConnCtx) -> ApiResult<Answer> {
 }
 
 /// AdminAddAccessRule: adds or replaces the rule of its kind for its range.
-pub async fn admin_add_access_rule(ctx: &ConnCtx, req: pb::AdminAddAccessRule) -> ApiResult<Answer> {
+pub async fn admin_add_access_rule(
+    ctx: &ConnCtx,
+    req: pb::AdminAddAccessRule,
+) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let range = range("admin_add_access_rule.cidr", &req.cidr)?;
     let kind = kind("admin_add_access_rule.kind", req.kind)?;
@@ -199,7 +205,10 @@ pub async fn admin_list_access_rules(
 }
 
 /// AdminSetAccessMode: allow-list mode on or off.
-pub async fn admin_set_access_mode(ctx: &ConnCtx, req: pb::AdminSetAccessMode) -> ApiResult<Answer> {
+pub async fn admin_set_access_mode(
+    ctx: &ConnCtx,
+    req: pb::AdminSetAccessMode,
+) -> ApiResult<Answer> {
     let admin = require_admin(ctx).await?;
     let after = stored_with(ctx, |_| {}, Some(req.allow_list)).await?;
     refuse_lockout(ctx, &after).await?;

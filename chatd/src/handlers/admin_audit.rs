@@ -104,7 +104,9 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
             format!("cidr:{}", bounded(&access_subject(&r.cidr))),
             format!("kind={}", kind_name(r.kind)),
         ),
-        Kind::AdminSetAccessMode(r) => ("access".to_owned(), format!("allow_list={}", r.allow_list)),
+        Kind::AdminSetAccessMode(r) => {
+            ("access".to_owned(), format!("allow_list={}", r.allow_list))
+        }
         Kind::AdminDbMigrate(_) | Kind::AdminDbEnsureIndexes(_) => {
             ("database".to_owned(), String::new())
         }

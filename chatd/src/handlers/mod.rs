@@ -68,9 +68,10 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*, admin_chats::*, admin_db::*, admin_nodes::*,
-        calls::*, chats::*, files::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, sync::*, typing::*, users::*,
+        account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*,
+        admin_chats::*, admin_db::*, admin_nodes::*, calls::*, chats::*, files::*, hello::*,
+        history::*, membership::*, messages::*, notifications::*, receipts::*, sync::*, typing::*,
+        users::*,
     };
 }
 

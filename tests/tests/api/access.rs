@@ -86,11 +86,17 @@ async fn a_ban_refuses_new_connections_from_its_range_until_it_expires_or_is_rem
         .admin_add_access_rule(add("127.0.0.2", Kind::Ban, 0))
         .await
         .expect("ban");
-    assert_eq!((rule.cidr.as_str(), rule.kind()), ("127.0.0.2/32", Kind::Ban));
+    assert_eq!(
+        (rule.cidr.as_str(), rule.kind()),
+        ("127.0.0.2/32", Kind::Ban)
+    );
     assert_eq!((rule.created_by, rule.expires_at_ms), (root.id, 0));
     assert!(rule.created_at_ms > 0);
     assert_refused(connect_from(&server, "127.0.0.2").await);
-    assert!(connect_from(&server, "127.0.0.1").await.is_ok(), "other addresses");
+    assert!(
+        connect_from(&server, "127.0.0.1").await.is_ok(),
+        "other addresses"
+    );
     assert!(connect_from(&server, "127.0.0.3").await.is_ok(), "exempt");
 
     let listed = rules(&root).await;
@@ -194,15 +200,24 @@ async fn rules_are_checked_admins_only_and_audited() {
     let alice = register(&server, "alice").await;
 
     assert_code(
-        alice.client.admin_add_access_rule(add("192.0.2.1", Kind::Ban, 0)).await,
+        alice
+            .client
+            .admin_add_access_rule(add("192.0.2.1", Kind::Ban, 0))
+            .await,
         E::PermissionDenied,
     );
     assert_code(
-        alice.client.admin_remove_access_rule(remove("192.0.2.1", Kind::Ban)).await,
+        alice
+            .client
+            .admin_remove_access_rule(remove("192.0.2.1", Kind::Ban))
+            .await,
         E::PermissionDenied,
     );
     assert_code(
-        alice.client.admin_list_access_rules(pb::AdminListAccessRules {}).await,
+        alice
+            .client
+            .admin_list_access_rules(pb::AdminListAccessRules {})
+            .await,
         E::PermissionDenied,
     );
     assert_code(
@@ -212,25 +227,40 @@ async fn rules_are_checked_admins_only_and_audited() {
             .await,
         E::PermissionDenied,
     );
-    for bad in ["", "example.org", "10.0.0.1/8", "10.0.0.0/33", "2001:db8::/129", "1.2.3.4/-1"] {
+    for bad in [
+        "",
+        "example.org",
+        "10.0.0.1/8",
+        "10.0.0.0/33",
+        "2001:db8::/129",
+        "1.2.3.4/-1",
+    ] {
         assert_field(
-            root.client.admin_add_access_rule(add(bad, Kind::Ban, 0)).await,
+            root.client
+                .admin_add_access_rule(add(bad, Kind::Ban, 0))
+                .await,
             E::InvalidArgument,
             "admin_add_access_rule.cidr",
         );
     }
     assert_field(
-        root.client.admin_add_access_rule(add(&"1".repeat(65), Kind::Ban, 0)).await,
+        root.client
+            .admin_add_access_rule(add(&"1".repeat(65), Kind::Ban, 0))
+            .await,
         E::TooLarge,
         "admin_add_access_rule.cidr",
     );
     assert_field(
-        root.client.admin_add_access_rule(add("192.0.2.1", Kind::Unspecified, 0)).await,
+        root.client
+            .admin_add_access_rule(add("192.0.2.1", Kind::Unspecified, 0))
+            .await,
         E::InvalidArgument,
         "admin_add_access_rule.kind",
     );
     assert_field(
-        root.client.admin_add_access_rule(add("192.0.2.1", Kind::Ban, -1)).await,
+        root.client
+            .admin_add_access_rule(add("192.0.2.1", Kind::Ban, -1))
+            .await,
         E::InvalidArgument,
         "admin_add_access_rule.expires_in_ms",
     );
@@ -288,7 +318,11 @@ async fn rules_are_checked_admins_only_and_audited() {
     let actions: Vec<&str> = refused.entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["admin_set_access_mode", "admin_remove_access_rule", "admin_add_access_rule"],
+        [
+            "admin_set_access_mode",
+            "admin_remove_access_rule",
+            "admin_add_access_rule"
+        ],
         "the refused changes, not the refused read"
     );
 }

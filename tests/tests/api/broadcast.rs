@@ -71,7 +71,10 @@ async fn a_broadcast_reaches_every_user_live_and_offline_users_on_their_next_syn
         .admin_broadcast(broadcast(TEXT))
         .await
         .expect("broadcast");
-    assert_eq!(sent.recipients, 3, "root, alice and bob; not carol (disabled)");
+    assert_eq!(
+        sent.recipients, 3,
+        "root, alice and bob; not carol (disabled)"
+    );
     assert!(sent.sent_at_ms > 0);
 
     for each in [&alice, &alice_phone] {
@@ -136,7 +139,9 @@ async fn only_admins_broadcast_the_text_is_checked_and_every_attempt_is_audited(
         );
     }
     assert_field(
-        root.client.admin_broadcast(broadcast(&"é".repeat(1001))).await,
+        root.client
+            .admin_broadcast(broadcast(&"é".repeat(1001)))
+            .await,
         E::TooLarge,
         "admin_broadcast.text",
     );

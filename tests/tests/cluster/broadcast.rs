@@ -70,6 +70,9 @@ async fn a_broadcast_through_one_node_reaches_users_on_the_other() {
         .await
         .expect("list");
     assert_eq!(listed.notifications.len(), 1);
-    assert_eq!(listed.notifications[0].kind(), pb::NotificationKind::Broadcast);
+    assert_eq!(
+        listed.notifications[0].kind(),
+        pb::NotificationKind::Broadcast
+    );
     drop(cluster);
 }

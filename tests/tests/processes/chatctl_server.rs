@@ -79,7 +79,14 @@ async fn bans_add_list_remove_and_switch_the_mode() {
     assert_status(&out, 0);
     insta::assert_snapshot!("bans_list_empty", stable_json(&out));
     let out = run(&[
-        "bans", "add", "198.51.100.0/24", "--for", "1h", "--reason", "spam", "--json",
+        "bans",
+        "add",
+        "198.51.100.0/24",
+        "--for",
+        "1h",
+        "--reason",
+        "spam",
+        "--json",
     ])
     .await;
     assert_status(&out, 0);
@@ -101,11 +108,23 @@ async fn bans_add_list_remove_and_switch_the_mode() {
     assert_status(&out, 0);
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines[0], "mode: open (everyone not banned may connect); your address: 127.0.0.1");
+    assert_eq!(
+        lines[0],
+        "mode: open (everyone not banned may connect); your address: 127.0.0.1"
+    );
     assert!(lines[1].starts_with("KIND"), "{table}");
-    assert!(lines[2].starts_with("ban ") && lines[2].contains("198.51.100.0/24"), "{table}");
-    assert!(lines[2].contains("spam") && lines[2].contains("in 59m"), "{table}");
-    assert!(lines[3].starts_with("allow") && lines[3].ends_with("never"), "{table}");
+    assert!(
+        lines[2].starts_with("ban ") && lines[2].contains("198.51.100.0/24"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("spam") && lines[2].contains("in 59m"),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("allow") && lines[3].ends_with("never"),
+        "{table}"
+    );
 
     // Allow-list mode asks first; the server's default exemption (loopback) keeps us in.
     assert_status(&run(&["bans", "mode", "allow-list"]).await, 2);
@@ -142,6 +161,9 @@ async fn db_reports_the_schema_and_its_repairs_change_nothing_on_a_current_datab
     assert_status(&out, 0);
     let table = stdout(&out);
     assert!(table.starts_with("SCHEMA"), "{table}");
-    assert!(table.contains("backend") && table.contains("sqlite"), "{table}");
+    assert!(
+        table.contains("backend") && table.contains("sqlite"),
+        "{table}"
+    );
     assert!(table.contains("indexes missing     none"), "{table}");
 }

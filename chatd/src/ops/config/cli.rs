@@ -12,10 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    AccessExempt, IceUrls, parse_access_exempt, parse_access_refresh, parse_access_token_ttl, parse_auth_deadline, parse_call_ring_timeout, parse_data_dir,
-    parse_duration, parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url,
-    parse_heartbeat, parse_ice_servers, parse_log_filter, parse_max_file_size, parse_node_id,
-    parse_public_addr, parse_rate, parse_size, parse_store_timeout, parse_turn_credential_ttl,
+    AccessExempt, IceUrls, parse_access_exempt, parse_access_refresh, parse_access_token_ttl,
+    parse_auth_deadline, parse_call_ring_timeout, parse_data_dir, parse_duration,
+    parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url, parse_heartbeat,
+    parse_ice_servers, parse_log_filter, parse_max_file_size, parse_node_id, parse_public_addr,
+    parse_rate, parse_size, parse_store_timeout, parse_turn_credential_ttl,
 };
 use crate::rate::Rate;
 use crate::store::sqlite::Durability;

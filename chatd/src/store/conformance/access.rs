@@ -41,8 +41,14 @@ pub async fn access_rules_put_list_replace_delete<S: Store + 'static>(s: S) {
     s.delete_access_rule(Ban, "203.0.113.0/24")
         .await
         .expect("delete");
-    assert_not_found(s.delete_access_rule(Ban, "203.0.113.0/24").await, "access rule");
-    assert_not_found(s.delete_access_rule(Allow, "2001:db8::/32").await, "access rule");
+    assert_not_found(
+        s.delete_access_rule(Ban, "203.0.113.0/24").await,
+        "access rule",
+    );
+    assert_not_found(
+        s.delete_access_rule(Allow, "2001:db8::/32").await,
+        "access rule",
+    );
     assert_eq!(s.access_rules().await.expect("rules"), vec![ban6, allow]);
 }
 

@@ -124,7 +124,10 @@ impl AccessStore for MongoStore {
         self.deadline(async {
             self.c
                 .server_settings
-                .replace_one(doc! { "_id": ALLOW_LIST }, doc! { "_id": ALLOW_LIST, "value": on })
+                .replace_one(
+                    doc! { "_id": ALLOW_LIST },
+                    doc! { "_id": ALLOW_LIST, "value": on },
+                )
                 .upsert(true)
                 .await
                 .map_err(error::map)?;

@@ -158,7 +158,11 @@ pub(super) async fn missing(db: &Database) -> StoreResult<Vec<&'static IndexSpec
     for spec in INDEXES {
         let collection = spec.0;
         if !present.iter().any(|(c, _)| *c == collection) {
-            let names = match db.collection::<Document>(collection).list_index_names().await {
+            let names = match db
+                .collection::<Document>(collection)
+                .list_index_names()
+                .await
+            {
                 Ok(names) => names,
                 Err(e) if error::is_namespace_missing(&e) => Vec::new(),
                 Err(e) => return Err(error::map(e)),

@@ -125,7 +125,10 @@ impl MongoStore {
             .map_err(error::map)?;
         let mut result = Vec::with_capacity(docs.len());
         for mut d in docs {
-            if !standing.iter().any(|s| s.id == d.id && s.user_id == d.user_id) {
+            if !standing
+                .iter()
+                .any(|s| s.id == d.id && s.user_id == d.user_id)
+            {
                 loop {
                     d.id = self.next_id(Sequence::Notifications).await?;
                     match self.c.notifications.insert_one(&d).await {
@@ -151,7 +154,9 @@ impl MongoStore {
             .await
             .map_err(error::map)?;
         for user in over {
-            let user_id = user.get_i64("_id").or_else(|_| user.get_i32("_id").map(i64::from));
+            let user_id = user
+                .get_i64("_id")
+                .or_else(|_| user.get_i32("_id").map(i64::from));
             let user_id = user_id.map_err(|e| corrupt("notifications", e))?;
             self.trim_notifications(u(user_id), keep).await?;
         }

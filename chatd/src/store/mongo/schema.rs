@@ -83,7 +83,9 @@ impl MongoStore {
         match version {
             // The collections come with their first document; their indexes are made here.
             1 => indexes::create_all(&self.db).await,
-            other => Err(StoreError::Internal(format!("no migration to version {other}"))),
+            other => Err(StoreError::Internal(format!(
+                "no migration to version {other}"
+            ))),
         }
     }
 

@@ -21,6 +21,7 @@
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
+mod access;
 mod audit;
 mod backup;
 mod chat_lists;
@@ -30,7 +31,6 @@ mod events;
 mod files;
 mod messages;
 mod migrations;
-mod access;
 mod notifications;
 mod overview;
 mod readers;

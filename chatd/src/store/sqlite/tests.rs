@@ -167,7 +167,14 @@ async fn a_dropped_index_is_reported_and_created_again() {
         .expect("drop");
     // Opening creates what is missing.
     let store = SqliteStore::open(&path).expect("reopen");
-    assert!(store.schema_status().await.expect("status").indexes_missing.is_empty());
+    assert!(
+        store
+            .schema_status()
+            .await
+            .expect("status")
+            .indexes_missing
+            .is_empty()
+    );
     drop(store);
 
     raw(&path)
@@ -180,7 +187,10 @@ async fn a_dropped_index_is_reported_and_created_again() {
     let ensured = schema::ensure(&conn).expect("ensure");
     assert_eq!(ensured.indexes_created, ["blocks_by_target"]);
     assert!(ensured.indexes_missing.is_empty());
-    assert_eq!(schema::ensure(&conn).expect("again").indexes_created, Vec::<String>::new());
+    assert_eq!(
+        schema::ensure(&conn).expect("again").indexes_created,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -192,7 +202,8 @@ async fn an_old_database_is_migrated_by_the_admin_call_and_reports_it() {
         for (index, (_, sql)) in migrations::MIGRATIONS.iter().enumerate().take(5) {
             tx.execute_batch(sql).expect("old schema");
             let version = u32::try_from(index + 1).expect("small");
-            tx.pragma_update(None, "user_version", version).expect("version");
+            tx.pragma_update(None, "user_version", version)
+                .expect("version");
         }
         tx.commit().expect("commit");
     }

@@ -56,7 +56,11 @@ async fn a_broadcast_to_thousands_costs_a_few_commands_per_thousand_users() {
         .expect("broadcast");
     let used = commands.get() - before;
 
-    assert_eq!(recorded.len(), usize::try_from(USERS - 1).expect("fits"), "all but the disabled one");
+    assert_eq!(
+        recorded.len(),
+        usize::try_from(USERS - 1).expect("fits"),
+        "all but the disabled one"
+    );
     let mut ids: Vec<u64> = recorded.iter().map(|(_, id)| *id).collect();
     ids.sort_unstable();
     ids.dedup();

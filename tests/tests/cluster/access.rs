@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 
 use chatproto::client::{Client, ClientConfig};
 use chatproto::pb;
-use tests::cluster::{ChatCluster, ClusterSpec};
-use tests::users::TestUser;
 
-use crate::nodes::add_admin;
+use crate::nodes::two_nodes_and_root;
 
 /// The nodes' `--access-refresh`.
 const REFRESH: Duration = Duration::from_millis(200);
@@ -49,21 +47,11 @@ async fn until(config: &ClientConfig, from: &str, wanted: bool) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_and_allow_list_mode_set_through_one_node_are_enforced_by_the_other() {
-    let cluster = tokio::task::spawn_blocking(|| {
-        ChatCluster::start_with(ClusterSpec {
-            nodes: 2,
-            args: vec![
-                format!("--access-refresh={}ms", REFRESH.as_millis()),
-                "--access-exempt=127.0.0.3/32".into(),
-            ],
-            ..ClusterSpec::default()
-        })
-    })
-    .await
-    .expect("start cluster");
-    let cluster_ref = &cluster;
-    tokio::task::block_in_place(|| add_admin(cluster_ref));
-    let root = TestUser::login(cluster.client_config(0), "root").await;
+    let (cluster, root) = two_nodes_and_root(vec![
+        format!("--access-refresh={}ms", REFRESH.as_millis()),
+        "--access-exempt=127.0.0.3/32".into(),
+    ])
+    .await;
     let mut node1 = cluster.client_config(1);
     node1.servers.truncate(1);
     assert!(admitted(&node1, "127.0.0.2").await);

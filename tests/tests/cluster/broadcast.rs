@@ -6,27 +6,16 @@ use std::time::Duration;
 
 use chatproto::client::ClientEvent;
 use chatproto::pb;
-use tests::cluster::{ChatCluster, ClusterSpec};
 use tests::users::TestUser;
 
-use crate::nodes::add_admin;
+use crate::nodes::two_nodes_and_root;
 
 /// How long the live event may take from node0 through Redis to node1.
 const LIVE: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_through_one_node_reaches_users_on_the_other() {
-    let cluster = tokio::task::spawn_blocking(|| {
-        ChatCluster::start_with(ClusterSpec {
-            nodes: 2,
-            ..ClusterSpec::default()
-        })
-    })
-    .await
-    .expect("start cluster");
-    let cluster_ref = &cluster;
-    tokio::task::block_in_place(|| add_admin(cluster_ref));
-    let root = TestUser::login(cluster.client_config(0), "root").await;
+    let (cluster, root) = two_nodes_and_root(Vec::new()).await;
     let bob = TestUser::register(cluster.client_config(1), "bob").await;
     assert_eq!(bob.node_id().as_deref(), Some("node1"));
     let carol = TestUser::register(cluster.client_config(1), "carol").await;

@@ -39,22 +39,32 @@ fn label(version: u32, what: &str) -> String {
     format!("{version}: {what}")
 }
 
-/// Brings the schema up to [`latest_version`], one transaction per migration (at open, before
-/// the writer owns the connection). Returns the migrations applied, as [`label`]s.
-pub(super) fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
+/// The migrations `conn` lacks, as `(version, what, sql)`; `Internal` for a database newer
+/// than this code.
+fn pending(conn: &Connection) -> StoreResult<Vec<(u32, &'static str, &'static str)>> {
     let latest = latest_version();
     let found = current_version(conn)?;
     if found > latest {
         return Err(newer_schema(found, latest));
     }
+    Ok(MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+        .map(|(index, (what, sql))| (u32::try_from(index + 1).unwrap_or(u32::MAX), *what, *sql))
+        .collect())
+}
+
+/// Brings the schema up to [`latest_version`], one transaction per migration (at open, before
+/// the writer owns the connection). Returns the migrations applied, as [`label`]s.
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
     let mut applied = Vec::new();
-    for (index, (what, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let target = u32::try_from(index + 1).unwrap_or(u32::MAX);
+    for (target, what, sql) in pending(conn)? {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the write lock.
         let now = current_version(&tx)?;
-        if now > latest {
-            return Err(newer_schema(now, latest));
+        if now > latest_version() {
+            return Err(newer_schema(now, latest_version()));
         }
         if now >= target {
             continue;
@@ -69,14 +79,8 @@ pub(super) fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
 /// [`migrate`] inside a transaction the caller holds (the writer's, for `admin_db_migrate`):
 /// every missing migration or none.
 pub(super) fn migrate_in(conn: &Connection) -> StoreResult<Vec<String>> {
-    let latest = latest_version();
-    let found = current_version(conn)?;
-    if found > latest {
-        return Err(newer_schema(found, latest));
-    }
     let mut applied = Vec::new();
-    for (index, (what, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let target = u32::try_from(index + 1).unwrap_or(u32::MAX);
+    for (target, what, sql) in pending(conn)? {
         apply(conn, target, sql)?;
         applied.push(label(target, what));
     }

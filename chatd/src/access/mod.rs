@@ -6,7 +6,8 @@
 //! without a round trip: a node reloads it at once when an admin changes the rules through it,
 //! and every `--access-refresh` (2 s by default) otherwise, so a change made through one node
 //! takes effect on the others within one refresh. Expiry needs no reload: a rule is compared
-//! with the clock at each decision, and the reloads remove expired rules from the store.
+//! with the clock at each decision, and a reload that finds expired rules removes them from
+//! the store.
 //!
 //! The server's exempt ranges (`--access-exempt`, loopback by default) are always admitted, so
 //! an operator on the host itself can always connect and undo a mistake; and the requests
@@ -163,11 +164,18 @@ impl AccessControl {
         list.verdict(addr, now_ms(), &self.exempt)
     }
 
-    /// Reads the rules and the mode from the store (removing expired rules first) and makes
-    /// them the snapshot.
+    /// Reads the rules and the mode from the store and makes them the snapshot; expired rules
+    /// found on the way are removed from the store (a write only when there are some).
     pub async fn reload(&self) -> StoreResult<()> {
-        self.store.delete_expired_access_rules(now_ms()).await?;
-        let rules = self.store.access_rules().await?;
+        let now = now_ms();
+        let mut rules = self.store.access_rules().await?;
+        if rules
+            .iter()
+            .any(|r| r.expires_at_ms != 0 && r.expires_at_ms <= now)
+        {
+            self.store.delete_expired_access_rules(now).await?;
+            rules.retain(|r| r.expires_at_ms == 0 || r.expires_at_ms > now);
+        }
         let allow_list = self.store.allow_list_mode().await?;
         let list = Arc::new(AccessList::new(&rules, allow_list));
         match self.current.write() {

@@ -357,7 +357,11 @@ impl Daemon {
             state.clone(),
             background.clone(),
         ));
-        state.access.start(background.clone());
+        // Other nodes change the rules only in cluster mode; alone, this node applies every
+        // change as it makes it, and no background read competes with requests for the store.
+        if cluster.is_some() {
+            state.access.start(background.clone());
+        }
         let stop_background = background.clone();
         let drain_state = state.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {

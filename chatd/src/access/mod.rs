@@ -4,8 +4,10 @@
 //! The rules live in the store ([`AccessStore`](crate::store::AccessStore)), shared by every
 //! node. Each node keeps its own snapshot ([`AccessList`]) so that the accept loop decides
 //! without a round trip: a node reloads it at once when an admin changes the rules through it,
-//! and every `--access-refresh` (2 s by default) otherwise, so a change made through one node
-//! takes effect on the others within one refresh. Expiry needs no reload: a rule is compared
+//! and in cluster mode also every `--access-refresh` (2 s by default), so a change made through
+//! one node takes effect on the others within one refresh. (Alone, a node makes every change
+//! itself, and reads nothing in the background: such reads would also count as successes in
+//! the store's circuit breaker while its writes fail.) Expiry needs no reload: a rule is compared
 //! with the clock at each decision, and a reload that finds expired rules removes them from
 //! the store.
 //!

@@ -462,8 +462,8 @@ pub struct Settings {
     )]
     pub access_exempt: AccessExempt,
 
-    /// How often a node reads the access rules again, so that a change made through another
-    /// node takes effect here (one made through this node takes effect at once)
+    /// Cluster mode: how often a node reads the access rules again, so that a change made
+    /// through another node takes effect here (one made through this node takes effect at once)
     #[arg(
         long,
         env = "CHATD_ACCESS_REFRESH",

@@ -294,8 +294,11 @@ impl MongoStore {
             .deadline(async {
                 store.ping_db().await?;
                 let status = store.bring_up_to_date(true).await?;
-                if !status.applied.is_empty() || !status.indexes_created.is_empty() {
+                // Creating a new database is not news; upgrading or repairing one is.
+                let changed = !status.applied.is_empty() || !status.indexes_created.is_empty();
+                if status.version_before > 0 && changed {
                     tracing::info!(
+                        version_before = status.version_before,
                         applied = ?status.applied,
                         indexes_created = ?status.indexes_created,
                         "mongodb schema brought up to date"

@@ -144,10 +144,17 @@ impl SqliteStore {
         // Overwrite freed pages where that costs no extra I/O: purged message text should not
         // linger in the file.
         write.pragma_update(None, "secure_delete", "FAST")?;
+        let before = migrations::current_version(&write)?;
         let applied = migrations::migrate(&mut write)?;
         let created = schema::ensure_indexes(&write)?;
-        if !applied.is_empty() || !created.is_empty() {
-            tracing::info!(?applied, indexes_created = ?created, "sqlite schema brought up to date");
+        // Creating a new database is not news; upgrading or repairing an existing one is.
+        if before > 0 && (!applied.is_empty() || !created.is_empty()) {
+            tracing::info!(
+                version_before = before,
+                ?applied,
+                indexes_created = ?created,
+                "sqlite schema brought up to date"
+            );
         }
 
         let mut reads = Vec::with_capacity(options.read_connections.max(1));

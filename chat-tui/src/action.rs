@@ -88,6 +88,11 @@ pub enum NetEvent {
         /// Why, when a session existed.
         reason: Option<String>,
     },
+    /// The password was right, and the account has two-factor login: ask for a code.
+    NeedTwoFactorCode {
+        /// What to tell the user (the code is missing, or wrong or used).
+        error: String,
+    },
     /// Sign-in or registration was refused.
     SignInFailed {
         /// The server's reason, readable.
@@ -232,6 +237,15 @@ pub enum NetEvent {
     },
     /// A request succeeded: feedback.
     Done(String),
+    /// Turning on two-factor login began: the new secret, to add to an authenticator app.
+    TwoFactorSecret {
+        /// Base32, for typing.
+        secret: String,
+        /// The `otpauth://` URI.
+        uri: String,
+    },
+    /// New recovery codes (two-factor login was turned on, or they were replaced).
+    RecoveryCodes(Vec<String>),
     /// A request failed: feedback.
     Failed(String),
     /// Signed out: the session is forgotten.

@@ -33,17 +33,47 @@ pub enum UserRef {
     Name(String),
 }
 
+/// Two-factor login of the signed-in user (protocol.md section 17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwoFactorCommand {
+    /// Begin turning it on, with the password.
+    Begin {
+        /// The account password.
+        password: String,
+    },
+    /// Turn it on with a code of the new secret.
+    Enable {
+        /// The code.
+        code: String,
+    },
+    /// Turn it off with a code or a recovery code.
+    Disable {
+        /// The code.
+        code: String,
+    },
+    /// New recovery codes, with a code.
+    NewRecoveryCodes {
+        /// The code.
+        code: String,
+    },
+}
+
 /// Work for the network task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetCommand {
     /// The user accepted (or refused) the server's fingerprint.
     Trust(bool),
+    /// A step of turning two-factor login on or off.
+    TwoFactor(TwoFactorCommand),
     /// Sign in.
     SignIn {
         /// Username.
         username: String,
         /// Password.
         password: String,
+        /// For an account with two-factor login: a current code or a recovery code; empty
+        /// until the server asks for one.
+        two_factor_code: String,
     },
     /// Create an account.
     Register {

@@ -221,6 +221,17 @@ pub const COMMANDS: &[Spec] = &[
         "list my sessions (enter revokes one)",
         |_| Ok(S::Sessions),
     ),
+    cmd(
+        "2fa",
+        "on|off|codes",
+        "two-factor login: turn it on or off, or get new recovery codes",
+        |a| match a.trim() {
+            "on" => Ok(S::TwoFactor(TwoFactorStep::On)),
+            "off" => Ok(S::TwoFactor(TwoFactorStep::Off)),
+            "codes" => Ok(S::TwoFactor(TwoFactorStep::Codes)),
+            _ => Err("say on, off or codes".into()),
+        },
+    ),
     cmd("logout", "", "sign out and forget the session", |_| {
         Ok(S::Logout)
     }),
@@ -314,12 +325,25 @@ pub enum Slash {
     Blocked,
     /// `/sessions`
     Sessions,
+    /// `/2fa on|off|codes`
+    TwoFactor(TwoFactorStep),
     /// `/logout`
     Logout,
     /// `/help`
     Help,
     /// `/quit`
     Quit,
+}
+
+/// What `/2fa` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactorStep {
+    /// Turn two-factor login on (asks the password, shows the key, asks a code).
+    On,
+    /// Turn it off (asks a code or recovery code).
+    Off,
+    /// New recovery codes (asks a code).
+    Codes,
 }
 
 /// A positive duration like `30m`, `8h`, `1d`, `2w` (the syntax of every binary,

@@ -276,6 +276,10 @@ pub enum UsersCommand {
         #[arg(value_enum)]
         role: Role,
     },
+    /// Turn off a user's two-factor login (for one who lost their authenticator and recovery
+    /// codes); they log in with their password alone until they turn it on again
+    #[command(after_help = "Example:\n  chatctl users disable-two-factor alice --yes")]
+    DisableTwoFactor(ConfirmedUserArgs),
     /// List a user's sessions
     #[command(after_help = "Example:\n  chatctl users sessions alice")]
     Sessions(UserArgs),
@@ -560,6 +564,10 @@ pub struct ConnArgs {
     /// argument). With a password, a command logs in just for itself
     #[arg(long)]
     pub password_stdin: bool,
+    /// With a password, for an account with two-factor login: the current code of its
+    /// authenticator app, or one of its recovery codes
+    #[arg(long, value_name = "CODE", env = "CHATCTL_TWO_FACTOR_CODE")]
+    pub two_factor_code: Option<String>,
     /// Print JSON (stable field names) instead of tables and sentences
     #[arg(long)]
     pub json: bool,
@@ -580,7 +588,9 @@ impl Command {
                 UsersCommand::SetRole { user, .. } | UsersCommand::Create { user, .. } => {
                     &user.conn
                 }
-                UsersCommand::Disable(c) | UsersCommand::Delete(c) => &c.user.conn,
+                UsersCommand::Disable(c)
+                | UsersCommand::Delete(c)
+                | UsersCommand::DisableTwoFactor(c) => &c.user.conn,
                 UsersCommand::ResetPassword { user, .. }
                 | UsersCommand::RevokeSessions { user, .. } => &user.user.conn,
             }),

@@ -35,6 +35,32 @@ pub async fn connect(settings: &Settings, tokens: Option<Tokens>) -> anyhow::Res
         .with_context(|| format!("cannot connect to {}", settings.server))
 }
 
+/// Logs `user` in on `client` with `password` and the two-factor code of `settings`, if any;
+/// an account with two-factor login and no code says how to give one.
+pub async fn log_in(
+    client: &Client,
+    settings: &Settings,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let code = settings.two_factor_code.as_deref().unwrap_or("");
+    match client
+        .login_with_code(user, password, code, &chat_cli::device_name("chatctl"))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.needs_two_factor_code() && code.is_empty() => Err(anyhow::Error::new(e)
+            .context(format!(
+                "{user} has two-factor login: give the current code of its authenticator app \
+                 (or a recovery code) with --two-factor-code CODE or CHATCTL_TWO_FACTOR_CODE"
+            ))),
+        Err(e) if e.needs_two_factor_code() => Err(anyhow::Error::new(e).context(format!(
+            "cannot log in as {user}: the two-factor code is wrong or was used already"
+        ))),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot log in as {user}"))),
+    }
+}
+
 /// A signed-in admin connection.
 #[derive(Debug)]
 pub struct Admin {
@@ -56,10 +82,7 @@ impl Admin {
                 .as_deref()
                 .ok_or_else(|| Error::Usage("a password was given but no --user".into()))?;
             let client = connect(settings, None).await?;
-            client
-                .login(user, password, &chat_cli::device_name("chatctl"))
-                .await
-                .with_context(|| format!("cannot log in as {user}"))?;
+            log_in(&client, settings, user, password).await?;
             return Ok(Self {
                 client,
                 one_shot: true,

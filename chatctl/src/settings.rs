@@ -31,6 +31,8 @@ pub struct Settings {
     pub user: Option<String>,
     /// The password from standard input or `CHATCTL_PASSWORD`, if given.
     pub password: Option<String>,
+    /// The two-factor code to log in with (`--two-factor-code`), if given.
+    pub two_factor_code: Option<String>,
     /// How to print.
     pub output: Output,
 }
@@ -114,6 +116,7 @@ impl Settings {
             server_name,
             user,
             password,
+            two_factor_code: args.two_factor_code.clone(),
             output: Output::new(args.json, &env),
         })
     }

@@ -91,6 +91,7 @@ fn sequencer(c: &mut Criterion) {
                     kick: Kick::new(),
                     datagrams: None,
                     calls: false,
+                    group_calls: false,
                 })
                 .await
                 .expect("attach");

@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::access::AccessControl;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
+use crate::auth::two_factor::TwoFactorKeys;
+use crate::calls::home::BookHome;
 use crate::calls::service::{CallService, IceSettings};
+use crate::cluster::calls::RedisBook;
 use crate::cluster::{ClusterNode, ClusterSettings, DEFAULT_REDIS_TIMEOUT};
 use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
@@ -239,7 +242,15 @@ impl Daemon {
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
         let notifier = Notifier::new(store.clone(), delivery.clone(), s.notifications_kept);
+        // In a cluster every node applies call transitions to the one book in Redis.
+        let book = match &cluster {
+            Some(node) => {
+                BookHome::Shared(Arc::new(RedisBook::new(node.redis.clone(), s.presence_ttl)))
+            }
+            None => BookHome::local(),
+        };
         let calls = CallService::new(
+            book,
             s.call_ring_timeout,
             IceSettings {
                 urls: config.ice_urls().to_vec(),
@@ -270,6 +281,8 @@ impl Daemon {
             tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
                 .context("invalid token configuration")?,
             passwords: PasswordHasher::default(),
+            two_factor: TwoFactorKeys::derive(&data.token_key)
+                .context("cannot derive the two-factor keys")?,
             limits,
             metrics: metrics.clone(),
             settings: Settings {
@@ -282,6 +295,7 @@ impl Daemon {
                 max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
                 steering: s.steering,
+                require_admin_two_factor: s.require_admin_two_factor,
             },
             cluster: cluster.clone(),
             files,
@@ -296,6 +310,10 @@ impl Daemon {
             data.cert_chain.clone(),
             data.private_key.clone_key(),
             s.max_unauthenticated_bytes,
+            crate::server::endpoint::PathSettings {
+                idle_timeout: s.idle_timeout,
+                migration: s.migration,
+            },
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)
             .map_err(|source| ListenError {

@@ -34,6 +34,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Least-connections steering of new connections (cluster mode).
     pub steering: bool,
+    /// Server-admin requests need two-factor login on (protocol.md 17.3).
+    pub require_admin_two_factor: bool,
 }
 
 /// Everything a handler can reach.
@@ -47,6 +49,8 @@ pub struct AppState {
     pub tokens: TokenIssuer,
     /// Password hashing off the async runtime.
     pub passwords: PasswordHasher,
+    /// The keys of two-factor login (sealing TOTP secrets, hashing recovery codes).
+    pub two_factor: crate::auth::two_factor::TwoFactorKeys,
     /// Rate limits (shared by the cluster in cluster mode).
     pub limits: Limits,
     /// Prometheus metrics.
@@ -59,7 +63,7 @@ pub struct AppState {
     pub files: Arc<Files>,
     /// This node's start, address and drain switch.
     pub node: Arc<NodeControl>,
-    /// The calls of this node (capability `calls`).
+    /// Calls (capabilities `calls` and `group_calls`), this node's or the cluster's.
     pub calls: Arc<crate::calls::service::CallService>,
     /// Records notifications where things happen and sends them live (protocol.md section 15).
     pub notifier: Arc<crate::notify::Notifier>,

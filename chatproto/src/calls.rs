@@ -6,8 +6,14 @@
 //! SDK's `send_call_signal` and the `CallSignal` events; [`CallTracker::on_signal`] follows
 //! the other device's screen sharing (chat/1.3), which a renegotiation brings as a new track.
 //!
+//! Group calls (spec 14.7, capability `group_calls`) are followed beside them as [`GroupView`]s,
+//! from the answers to `join_group_call` and `get_group_call` and the `group_call` events: who
+//! takes part, whether this device does and under which device id, and so the participant
+//! devices its WebRTC stack keeps one session with each ([`GroupView::peers`]).
+//!
 //! Answers and events travel on different streams (spec 7.6), so they may arrive in any order:
-//! a call only moves forward (ringing, active, ended), and what arrives late is ignored.
+//! a call only moves forward (ringing, active, ended; a group call by its `version`), and what
+//! arrives late is ignored.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -42,11 +48,37 @@ pub struct CallView {
     pub remote_screen: Option<String>,
 }
 
+/// One group call as this device knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupView {
+    /// The call's latest state from the server (its `device_id` is not kept: see `device_id`).
+    pub call: pb::GroupCall,
+    /// This device's id in the call while it takes part.
+    pub device_id: Option<u64>,
+}
+
+impl GroupView {
+    /// True until the call ended.
+    pub fn is_live(&self) -> bool {
+        self.call.state != pb::CallState::Ended as i32
+    }
+
+    /// The other participant devices, with each of which this device (when it takes part) runs
+    /// one WebRTC session.
+    pub fn peers(&self) -> impl Iterator<Item = &pb::GroupCallParticipant> {
+        self.call
+            .participants
+            .iter()
+            .filter(move |p| Some(p.device_id) != self.device_id)
+    }
+}
+
 /// Every call of this user that this device heard of.
 #[derive(Debug, Clone, Default)]
 pub struct CallTracker {
     me: u64,
     calls: HashMap<u64, CallView>,
+    groups: HashMap<u64, GroupView>,
 }
 
 /// How far a state is along ringing, active, ended; unknown states are not applied.
@@ -65,6 +97,7 @@ impl CallTracker {
         CallTracker {
             me,
             calls: HashMap::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -102,7 +135,11 @@ impl CallTracker {
     /// unheard: `call` events are signals, not replayed after a reconnect (spec 14.3). Both
     /// end here as `DISCONNECTED`, and are returned; whatever the server says of them later is
     /// ignored, as a call only moves forward.
+    ///
+    /// Group calls are forgotten: the server took this device out of the one it took part in,
+    /// and what changed meanwhile was not replayed; `get_group_call` tells a chat's call again.
     pub fn connection_lost(&mut self) -> Vec<CallView> {
+        self.groups.clear();
         let mut ended = Vec::new();
         for view in self.calls.values_mut() {
             let live = match view.phase {
@@ -139,10 +176,70 @@ impl CallTracker {
         Some(view)
     }
 
-    /// Forgets ended calls.
+    /// Forgets ended calls, private and group.
     pub fn forget_ended(&mut self) {
         self.calls
             .retain(|_, v| !matches!(v.phase, CallPhase::Ended(_)));
+        self.groups.retain(|_, v| v.is_live());
+    }
+
+    /// The answer to this device's `join_group_call` or `get_group_call`: its `device_id`
+    /// says whether this device takes part. Returns the call when it changed.
+    pub fn group_answer(&mut self, call: pb::GroupCall) -> Option<&GroupView> {
+        let mine = (call.device_id != 0).then_some(call.device_id);
+        self.apply_group(call, mine)
+    }
+
+    /// A `group_call` event. Returns the call when it changed.
+    pub fn on_group_event(&mut self, call: pb::GroupCall) -> Option<&GroupView> {
+        self.apply_group(call, None)
+    }
+
+    /// A group call by id.
+    pub fn group(&self, call_id: u64) -> Option<&GroupView> {
+        self.groups.get(&call_id)
+    }
+
+    /// The live group call of a chat, if this device heard of one.
+    pub fn group_in_chat(&self, chat_id: u64) -> Option<&GroupView> {
+        self.groups
+            .values()
+            .find(|v| v.call.chat_id == chat_id && v.is_live())
+    }
+
+    /// The live group call this device takes part in, if any.
+    pub fn current_group(&self) -> Option<&GroupView> {
+        self.groups
+            .values()
+            .find(|v| v.is_live() && v.device_id.is_some())
+    }
+
+    /// Applies a group call's state when it is newer (a higher `version`); `mine` is this
+    /// device's id from an answer, which may come after the event of a later change. This
+    /// device takes part while its id is among the participants.
+    fn apply_group(&mut self, mut call: pb::GroupCall, mine: Option<u64>) -> Option<&GroupView> {
+        call.device_id = 0;
+        let view = self
+            .groups
+            .entry(call.call_id)
+            .or_insert_with(|| GroupView {
+                call: pb::GroupCall {
+                    version: 0,
+                    ..call.clone()
+                },
+                device_id: None,
+            });
+        let newer = view.call.version < call.version;
+        let claims = mine.is_some() && view.device_id.is_none();
+        if !newer && !claims {
+            return None;
+        }
+        if newer {
+            view.call = call;
+        }
+        let id = mine.or(view.device_id);
+        view.device_id = id.filter(|id| view.call.participants.iter().any(|p| p.device_id == *id));
+        Some(view)
     }
 
     /// Applies a newer state; `mine` marks this device as taking part (an answer to its own
@@ -342,5 +439,73 @@ mod tests {
         let v = t.started(ended(pb::CallEndReason::Busy)).expect("tracked");
         assert_eq!(v.phase, CallPhase::Ended(pb::CallEndReason::Busy));
         assert!(t.current().is_none());
+    }
+
+    fn group(version: u64, devices: &[(u64, u64)], device_id: u64) -> pb::GroupCall {
+        pb::GroupCall {
+            call_id: 20,
+            chat_id: 7,
+            started_by: ALICE,
+            state: (if devices.is_empty() {
+                pb::CallState::Ended
+            } else {
+                pb::CallState::Active
+            }) as i32,
+            participants: devices
+                .iter()
+                .map(|&(user_id, device_id)| pb::GroupCallParticipant {
+                    user_id,
+                    device_id,
+                    joined_at_ms: 0,
+                })
+                .collect(),
+            device_id,
+            version,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_group_call_is_followed_by_version_with_this_devices_peers() {
+        let mut t = CallTracker::new(BOB);
+        // Someone started a call in the chat: this device sees it, without taking part.
+        let v = t.on_group_event(group(1, &[(ALICE, 1)], 0)).expect("seen");
+        assert_eq!(v.device_id, None);
+        assert!(t.current_group().is_none());
+        assert_eq!(t.group_in_chat(7).map(|v| v.call.call_id), Some(20));
+        // The event of a third joiner overtakes the answer to this device's join.
+        t.on_group_event(group(3, &[(ALICE, 1), (BOB, 2), (3, 3)], 0));
+        let v = t
+            .group_answer(group(2, &[(ALICE, 1), (BOB, 2)], 2))
+            .expect("takes part");
+        assert_eq!(v.device_id, Some(2));
+        assert_eq!(v.call.version, 3, "the newer state stays");
+        let peers: Vec<u64> = v.peers().map(|p| p.device_id).collect();
+        assert_eq!(peers, [1, 3]);
+        // A late older state changes nothing.
+        assert!(
+            t.on_group_event(group(2, &[(ALICE, 1), (BOB, 2)], 0))
+                .is_none()
+        );
+        // This user left (from any device): no longer taking part; the last one ends it.
+        let v = t
+            .on_group_event(group(4, &[(ALICE, 1), (3, 3)], 0))
+            .expect("left");
+        assert_eq!(v.device_id, None);
+        assert!(t.current_group().is_none());
+        let v = t.on_group_event(group(6, &[], 0)).expect("ended");
+        assert!(!v.is_live());
+        assert!(t.group_in_chat(7).is_none());
+        t.forget_ended();
+        assert!(t.group(20).is_none());
+    }
+
+    #[test]
+    fn a_lost_connection_forgets_group_calls() {
+        let mut t = CallTracker::new(ALICE);
+        t.group_answer(group(1, &[(ALICE, 1)], 1));
+        assert!(t.current_group().is_some());
+        t.connection_lost();
+        assert!(t.group(20).is_none());
     }
 }

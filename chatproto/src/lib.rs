@@ -56,4 +56,4 @@ pub const PROTOCOL_MAJOR: u32 = 1;
 
 /// The protocol minor version this crate speaks: 1.1 adds files (capability `files`), 1.2 calls
 /// (capability `calls`), 1.3 screen sharing in calls (capability `screen_share`).
-pub const PROTOCOL_MINOR: u32 = 3;
+pub const PROTOCOL_MINOR: u32 = 4;

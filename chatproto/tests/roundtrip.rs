@@ -295,6 +295,21 @@ round_trips!(
     GetIceServers,
     IceServers,
     IceServer,
+    // Group calls.
+    GroupCall,
+    GroupCallParticipant,
+    JoinGroupCall,
+    LeaveGroupCall,
+    GetGroupCall,
+    GroupCallSignal,
+    // Two-factor login.
+    BeginTwoFactor,
+    TwoFactorSetup,
+    EnableTwoFactor,
+    RecoveryCodes,
+    DisableTwoFactor,
+    RegenerateRecoveryCodes,
+    AdminDisableTwoFactor,
 );
 
 #[test]

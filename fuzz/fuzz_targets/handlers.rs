@@ -246,6 +246,7 @@ async fn live(h: &Harness) -> quinn::Connection {
             username: "fuzz".into(),
             password: PASSWORD.into(),
             device_name: "fuzz".into(),
+            two_factor_code: String::new(),
         });
         expect_ok(request(&fresh, login).await);
         *conn = fresh;

@@ -5,13 +5,14 @@
 //!
 //! # Layout
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
-//! - [`client`]: SDK clients, registration and event helpers; [`raw`]: a bare connection, and
+//! - [`client`]: SDK clients, registration and event helpers; [`calls`]: group call requests; [`raw`]: a bare connection, and
 //!   a raw session that signs in and collects events without the SDK's redirects and retries;
 //!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
 //! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`], [`turn`]: one launcher each.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
 //!   SDK clients that collect their events, for assertions with timeouts on cluster services;
 //!   [`traffic`]: steady senders and the exactly-once check of every member's view.
+//! - [`authenticator`]: TOTP codes from the URI chatd hands out, as an authenticator app.
 //! - [`tmux`]: a terminal program (chat-tui) driven through a private tmux server.
 //! - [`tools`], [`ports`], [`process`]: binaries, free ports, process groups and bounded waits.
 //!
@@ -20,6 +21,8 @@
 //! sharing one SQLite store on one Redis or Redis Cluster). Each binary links all
 //! of chatd, so a new suite is a module in one of them, not a new binary.
 
+pub mod authenticator;
+pub mod calls;
 pub mod chatd;
 pub mod client;
 pub mod cluster;

@@ -90,20 +90,28 @@ pub fn clock(ms: i64) -> String {
     }
 }
 
+/// A call's length in one word or two: "42 s", "3 min".
+fn length(duration_ms: u64) -> String {
+    let minutes = duration_ms / 60_000;
+    if minutes == 0 {
+        format!("{} s", duration_ms / 1000)
+    } else {
+        format!("{minutes} min")
+    }
+}
+
 /// A recorded call in one line, for the message pane: "missed audio call", "video call · 3
-/// min". `me` tells who called (an outgoing call nobody answered reads "no answer").
+/// min", "group audio call · 12 min". `me` tells who called (an outgoing call nobody answered
+/// reads "no answer").
 pub fn summary(call: &pb::CallEnded, me: u64) -> String {
     let kind = kind(call.video);
+    if call.group {
+        return format!("group {kind} call · {}", length(call.duration_ms));
+    }
     let outgoing = call.caller_id == me;
     let reason = pb::CallEndReason::try_from(call.reason).unwrap_or(pb::CallEndReason::Unspecified);
     if call.duration_ms > 0 {
-        let minutes = call.duration_ms / 60_000;
-        let length = if minutes == 0 {
-            format!("{} s", call.duration_ms / 1000)
-        } else {
-            format!("{minutes} min")
-        };
-        return format!("{kind} call · {length}");
+        return format!("{kind} call · {}", length(call.duration_ms));
     }
     let what = match reason {
         pb::CallEndReason::Missed | pb::CallEndReason::Canceled if !outgoing => {
@@ -132,6 +140,7 @@ mod tests {
             reason: reason as i32,
             started_at_ms: 0,
             duration_ms,
+            group: false,
         }
     }
 
@@ -159,6 +168,9 @@ mod tests {
             summary(&ended(1, R::HungUp, 42_000), 2),
             "audio call · 42 s"
         );
+        let mut group = ended(2, R::HungUp, 720_000);
+        group.group = true;
+        assert_eq!(summary(&group, 1), "group audio call · 12 min");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod describe;
 pub mod files;
 pub mod requests;
 pub mod session;
+pub mod two_factor;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -332,8 +333,31 @@ async fn sign_in(
 ) -> Option<(Arc<Client>, pb::User)> {
     loop {
         let result = match commands.recv().await? {
-            NetCommand::SignIn { username, password } => {
-                client.login(&username, &password, &config.device).await
+            NetCommand::SignIn {
+                username,
+                password,
+                two_factor_code,
+            } => {
+                let signed_in = client
+                    .login_with_code(&username, &password, &two_factor_code, &config.device)
+                    .await;
+                if let Err(e) = &signed_in
+                    && e.needs_two_factor_code()
+                {
+                    let error = if two_factor_code.is_empty() {
+                        "Enter the code of your authenticator app, or a recovery code."
+                    } else {
+                        "That code is wrong or was used already: enter the current one."
+                    };
+                    let event = NetEvent::NeedTwoFactorCode {
+                        error: error.into(),
+                    };
+                    if !report(actions, event).await {
+                        return None;
+                    }
+                    continue;
+                }
+                signed_in
             }
             NetCommand::Register {
                 username,

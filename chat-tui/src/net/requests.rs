@@ -404,6 +404,7 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
                 Vec::new()
             }
         },
+        NetCommand::TwoFactor(step) => vec![super::two_factor::run(&client, step).await],
         NetCommand::StartCall { .. } | NetCommand::AcceptCall(_) | NetCommand::EndCall(_) => {
             super::calls::run(&client, &command)
                 .await

@@ -77,6 +77,38 @@ fn sign_in() {
 }
 
 #[test]
+fn sign_in_with_a_two_factor_code() {
+    let mut m = model();
+    net(&mut m, NetEvent::NeedSignIn { reason: None });
+    type_text(&mut m, "alice");
+    keys(&mut m, "enter");
+    type_text(&mut m, "secret12");
+    keys(&mut m, "enter");
+    net(
+        &mut m,
+        NetEvent::NeedTwoFactorCode {
+            error: "Enter the code of your authenticator app, or a recovery code.".into(),
+        },
+    );
+    snapshot("sign_in_two_factor", &m);
+}
+
+#[test]
+fn two_factor_key_and_code() {
+    let mut m = signed_in();
+    net(
+        &mut m,
+        NetEvent::TwoFactorSecret {
+            secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+            uri: "otpauth://totp/chat:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=chat"
+                .into(),
+        },
+    );
+    type_text(&mut m, "2870");
+    snapshot("two_factor_key", &m);
+}
+
+#[test]
 fn register_with_a_mistake() {
     let mut m = model();
     net(&mut m, NetEvent::NeedSignIn { reason: None });
@@ -187,9 +219,8 @@ fn confirm() {
 fn prompt() {
     let mut m = team_open();
     m.overlay = Some(Overlay::Prompt(Prompt {
-        title: "New group: title".into(),
         input: TextBuffer::with_text("Book club"),
-        purpose: PromptPurpose::NewGroup,
+        ..Prompt::new("New group: title", PromptPurpose::NewGroup)
     }));
     snapshot("prompt", &m);
 }
@@ -296,6 +327,7 @@ fn in_call_with_a_recorded_call_above() {
                 reason: pb::CallEndReason::Missed as i32,
                 started_at_ms: NOW - 60_000,
                 duration_ms: 0,
+                group: false,
             })),
         }),
     );

@@ -293,6 +293,7 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         Slash::Block(u) => net(effects, NetCommand::Block(user_id_or_name(model, u))),
         Slash::Unblock(u) => net(effects, NetCommand::Unblock(user_id_or_name(model, u))),
         Slash::Sessions => net(effects, NetCommand::ListSessions),
+        Slash::TwoFactor(step) => super::two_factor::ask(model, step),
         Slash::Logout => {
             model.overlay = Some(Overlay::Confirm(Confirm {
                 question: "Sign out? The session is revoked and forgotten on this computer.".into(),

@@ -63,6 +63,11 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 model.screen = Screen::Auth(form);
             }
         },
+        NetEvent::NeedTwoFactorCode { error } => {
+            if let Screen::Auth(form) = &mut model.screen {
+                form.ask_two_factor_code(error);
+            }
+        }
         NetEvent::SignInFailed { error } => {
             if let Screen::Auth(form) = &mut model.screen {
                 form.busy = false;
@@ -280,6 +285,8 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         NetEvent::Downloaded { token, path } => files::on_downloaded(model, token, &path),
         NetEvent::TransferFailed { token, error } => files::on_failed(model, token, &error),
         NetEvent::Done(text) => model.notify(Level::Ok, text),
+        NetEvent::TwoFactorSecret { secret, uri } => super::two_factor::secret(model, &secret, uri),
+        NetEvent::RecoveryCodes(codes) => super::two_factor::recovery_codes(model, codes),
         NetEvent::Failed(text) => model.notify(Level::Error, text),
     }
 }
@@ -344,6 +351,9 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
         ClientEvent::Call(call) => calls::on_event(model, call, effects),
         // Signaling is for a media stack; chat-tui has none (it only rings and answers).
         ClientEvent::CallSignal(_) => {}
+        // chat-tui shows private calls only; `chatproto::calls::CallTracker` follows group
+        // calls for a client that shows them.
+        ClientEvent::GroupCall(_) | ClientEvent::GroupCallSignal(_) => {}
         // chat-tui shows no notification center yet.
         ClientEvent::Notification(_) | ClientEvent::NotificationsUpdated(_) => {}
         ClientEvent::GoAway(g) => {

@@ -11,7 +11,6 @@ use crate::model::transfers::{Direction, Transfer};
 use crate::model::{Level, Model, Overlay};
 use crate::widgets::dialog::{Prompt, PromptPurpose};
 use crate::widgets::human_size;
-use crate::widgets::text_input::TextBuffer;
 
 /// The last component of a typed path (what the server will call the file).
 fn file_name(path: &str) -> String {
@@ -27,14 +26,13 @@ pub(super) fn prompt_upload(model: &mut Model) {
     let Some(chat_id) = chat::current_chat(model) else {
         return;
     };
-    model.overlay = Some(Overlay::Prompt(Prompt {
-        title: format!(
+    model.overlay = Some(Overlay::Prompt(Prompt::new(
+        format!(
             "Send a file to {}: its path",
             model.chats.title(chat_id, &model.users)
         ),
-        input: TextBuffer::default(),
-        purpose: PromptPurpose::Upload,
-    }));
+        PromptPurpose::Upload,
+    )));
 }
 
 /// Starts uploading the file at `path` for the open chat.

@@ -4,7 +4,7 @@ use super::Input;
 use crate::effect::{Effect, NetCommand};
 use crate::keys::Command;
 use crate::model::{Model, Screen};
-use crate::widgets::auth::AuthForm;
+use crate::widgets::auth::{AuthForm, TWO_FACTOR_CODE};
 
 /// Keys on the trust screen: `y` trusts a new server; anything that means "no" quits. A
 /// changed certificate can only be quit.
@@ -87,7 +87,20 @@ fn validate(form: &AuthForm) -> Result<NetCommand, (usize, String)> {
         if password.is_empty() {
             return Err((1, "Enter your password.".into()));
         }
-        return Ok(NetCommand::SignIn { username, password });
+        let two_factor_code = form.value(TWO_FACTOR_CODE).trim().to_string();
+        if let Some(field) = form.field_index(TWO_FACTOR_CODE)
+            && two_factor_code.is_empty()
+        {
+            return Err((
+                field,
+                "Enter the code of your authenticator app, or a recovery code.".into(),
+            ));
+        }
+        return Ok(NetCommand::SignIn {
+            username,
+            password,
+            two_factor_code,
+        });
     }
     let valid_name = (3..=32).contains(&username.chars().count())
         && username

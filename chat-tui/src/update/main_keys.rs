@@ -137,11 +137,10 @@ fn on_chat_action(
             effects,
         ),
         Command::NewGroup => {
-            model.overlay = Some(Overlay::Prompt(Prompt {
-                title: "New group: title".into(),
-                input: TextBuffer::default(),
-                purpose: PromptPurpose::NewGroup,
-            }));
+            model.overlay = Some(Overlay::Prompt(Prompt::new(
+                "New group: title",
+                PromptPurpose::NewGroup,
+            )));
         }
         Command::MeMenu => pickers::open_me_menu(model),
         Command::Pin | Command::Mute | Command::Archive | Command::ChatMenu => {

@@ -20,6 +20,7 @@ mod forms;
 mod main_keys;
 mod overlay;
 mod pickers;
+mod two_factor;
 
 #[cfg(test)]
 mod tests;

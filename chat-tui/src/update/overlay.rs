@@ -49,8 +49,13 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
             Input::Text(c) => prompt.input.insert(c),
             Input::Command(Command::Cancel) => model.overlay = None,
             Input::Command(Command::Submit) => {
-                let answer = prompt.input.text().trim().to_string();
                 let purpose = prompt.purpose;
+                // A password is taken as typed; other answers without surrounding spaces.
+                let answer = if purpose.secret() {
+                    prompt.input.text().to_string()
+                } else {
+                    prompt.input.text().trim().to_string()
+                };
                 if answer.is_empty() {
                     return;
                 }
@@ -63,6 +68,13 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
                             Ok(path) => super::files::upload(model, path, effects),
                             Err(e) => model.notify(Level::Error, e),
                         };
+                    }
+                    PromptPurpose::TwoFactorPassword
+                    | PromptPurpose::TwoFactorEnable
+                    | PromptPurpose::TwoFactorDisable
+                    | PromptPurpose::TwoFactorRecoveryCodes => {
+                        effects.extend(super::two_factor::answered(purpose, answer));
+                        return;
                     }
                 };
                 effects.push(Effect::Net(NetCommand::CreateGroup {

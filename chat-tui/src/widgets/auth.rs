@@ -9,6 +9,9 @@ use unicode_width::UnicodeWidthStr as _;
 use super::text_input::TextBuffer;
 use crate::theme::Theme;
 
+/// The label of the field that appears when the server asks for a two-factor code.
+pub const TWO_FACTOR_CODE: &str = "Two-factor code";
+
 /// One input of the form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -67,6 +70,27 @@ impl AuthForm {
             error: None,
             busy: false,
         }
+    }
+
+    /// Asks for a two-factor code (the password was right): a field for it, empty and focused,
+    /// and `error` saying why.
+    pub fn ask_two_factor_code(&mut self, error: String) {
+        let index = match self.field_index(TWO_FACTOR_CODE) {
+            Some(i) => i,
+            None => {
+                self.fields.push(Field::new(TWO_FACTOR_CODE, false));
+                self.fields.len() - 1
+            }
+        };
+        self.fields[index].input.set("");
+        self.focus = index;
+        self.error = Some(error);
+        self.busy = false;
+    }
+
+    /// The index of the field labelled `label`, if the form has one.
+    pub fn field_index(&self, label: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.label == label)
     }
 
     /// The text of the field labelled `label`.

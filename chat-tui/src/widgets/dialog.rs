@@ -19,6 +19,21 @@ pub enum PromptPurpose {
     NewChannel,
     /// The path of a file to send to the open chat.
     Upload,
+    /// The password, to begin turning on two-factor login (shown as dots).
+    TwoFactorPassword,
+    /// A code of the new secret, to turn two-factor login on.
+    TwoFactorEnable,
+    /// A code or a recovery code, to turn two-factor login off.
+    TwoFactorDisable,
+    /// A code, for new recovery codes.
+    TwoFactorRecoveryCodes,
+}
+
+impl PromptPurpose {
+    /// Whether the answer is shown as dots.
+    pub fn secret(self) -> bool {
+        self == PromptPurpose::TwoFactorPassword
+    }
 }
 
 /// A one-line question.
@@ -30,6 +45,20 @@ pub struct Prompt {
     pub input: TextBuffer,
     /// What the answer is for.
     pub purpose: PromptPurpose,
+    /// Lines to read above the answer (a key to copy).
+    pub note: Vec<String>,
+}
+
+impl Prompt {
+    /// An empty prompt with no note.
+    pub fn new(title: impl Into<String>, purpose: PromptPurpose) -> Self {
+        Self {
+            title: title.into(),
+            input: TextBuffer::default(),
+            purpose,
+            note: Vec::new(),
+        }
+    }
 }
 
 /// A yes/no question before a request that cannot be undone.
@@ -60,14 +89,47 @@ fn frame<'a>(title: &'a str, hint: &'a str, theme: &Theme) -> Block<'a> {
 
 /// Draws a prompt; returns where the cursor goes.
 pub fn render_prompt(prompt: &Prompt, theme: &Theme, area: Rect, buf: &mut Buffer) -> Position {
-    let rect = super::centered(area, area.width.saturating_sub(4).min(60), 3);
+    let width = area
+        .width
+        .saturating_sub(4)
+        .min(if prompt.note.is_empty() { 60 } else { 100 });
+    // Note lines wrap (a long URI must stay whole to be copied), by characters.
+    let text_width = usize::from(width.saturating_sub(2).max(1));
+    let note_rows: u16 = prompt
+        .note
+        .iter()
+        .map(|l| l.width().div_ceil(text_width).max(1) as u16)
+        .sum();
+    let rect = super::centered(area, width, (3 + note_rows).min(area.height));
     Clear.render(rect, buf);
     let block = frame(&prompt.title, " enter ok · esc cancel ", theme);
-    let inner = block.inner(rect);
+    let mut inner = block.inner(rect);
     block.render(rect, buf);
-    let text = prompt.input.text();
+    if note_rows > 0 {
+        let lines: Vec<Line<'_>> = prompt
+            .note
+            .iter()
+            .flat_map(|l| {
+                let chars: Vec<char> = l.chars().collect();
+                chars
+                    .chunks(text_width)
+                    .map(|c| Line::raw(c.iter().collect::<String>()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Paragraph::new(lines).render(inner, buf);
+        inner.y += note_rows.min(inner.height.saturating_sub(1));
+        inner.height = 1;
+    }
+    let typed = prompt.input.text();
+    let before_cursor = &typed[..prompt.input.cursor()];
+    let (text, before) = if prompt.purpose.secret() {
+        let dots = "•".repeat(typed.chars().count());
+        (dots, before_cursor.chars().count() as u16)
+    } else {
+        (typed.to_owned(), before_cursor.width() as u16)
+    };
     // Scroll long answers so the cursor stays in the box.
-    let before = text[..prompt.input.cursor()].width() as u16;
     let skip = before.saturating_sub(inner.width.saturating_sub(3));
     let shown: String = text.chars().skip(skip as usize).collect();
     Paragraph::new(Line::from(vec![

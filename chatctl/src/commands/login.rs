@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::profile::{Profile, Session};
-use crate::session::connect;
+use crate::session::{connect, log_in};
 use crate::settings::Settings;
 
 /// What `login --json` prints.
@@ -30,10 +30,7 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
         )
     })?;
     let client = connect(settings, None).await?;
-    let login = client
-        .login(user, password, &chat_cli::device_name("chatctl"))
-        .await
-        .with_context(|| format!("cannot log in as {user}"));
+    let login = log_in(&client, settings, user, password).await;
     let tokens = client.tokens();
     client.close().await;
     login?;

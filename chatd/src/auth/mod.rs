@@ -1,11 +1,13 @@
-//! Credentials: password hashing, access tokens (JWT) and refresh tokens.
+//! Credentials: password hashing, access tokens (JWT), refresh tokens and second factors.
 //!
 //! Layout:
 //! - [`password`]: argon2id hashing and verification off the async runtime, with bounded
 //!   concurrency and a dummy verification for unknown users;
 //! - [`token`]: short-lived HS256 access tokens with the claims of `chat/1`;
-//! - [`refresh`]: opaque single-use refresh tokens, stored as SHA-256 hashes, and their expiry.
+//! - [`refresh`]: opaque single-use refresh tokens, stored as SHA-256 hashes, and their expiry;
+//! - [`two_factor`]: TOTP codes and recovery codes, and how their secrets are kept.
 
 pub mod password;
 pub mod refresh;
 pub mod token;
+pub mod two_factor;

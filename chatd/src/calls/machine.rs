@@ -3,19 +3,18 @@
 //! passed in, and says what must happen next ([`Transition`]) without doing it. No clock, no
 //! timers, no connections, no store: the handler layer ([`super`]) drives it.
 //!
-//! # Moving the state to the shared store
-//! Everything a node needs to apply a transition is in one [`CallRecord`] plus the per-user
-//! index ([`CallBook::call_of`]: the one call a user is in). Both are plain data keyed by call id
-//! and by user id, and every device is named by a [`Device`] (user and connection), so in
-//! cluster mode they map onto Redis as a hash per call (`call:{id}`, with a version bumped by each
-//! transition) and a key per user in a call (`in-call:{user}`, taken with `SET NX`, which is the
-//! busy check made atomic across nodes). A transition then reads the record, runs the same pure
-//! function as here, and writes the result back with a compare-and-set on the version (a Lua
-//! script or `WATCH`/`MULTI`), retrying on conflict; ring deadlines go into a sorted set by
-//! `ring_until_ms` that any node sweeps, so a call's state survives the node that started it.
-//! [`Device`] then also needs the node of the connection, for routing signals through the relay.
+//! # One book for every node
+//! The book is plain data with ordered maps, so it has one encoding ([`CallBook::to_bytes`]):
+//! in cluster mode it lives in the shared store (`super::home`), and a transition on any node
+//! loads it, runs the same pure function as here and stores it back with a compare-and-set.
+//! Every device is a connection id whose high 32 bits name its node ([`node_of`]), so that the
+//! nodes that remain end the part in calls of a node that went away ([`CallBook::node_gone`]).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::registry::node_of;
 
 use chatproto::pb;
 use chatproto::pb::CallEndReason as Reason;
@@ -23,8 +22,23 @@ use chatproto::pb::CallEndReason as Reason;
 /// How long an ended call is remembered (so `end_call` repeated after an end still succeeds).
 pub const ENDED_KEPT_MS: i64 = 60_000;
 
+/// A [`Reason`] in the book's encoding: its wire number.
+pub(super) mod reason_number {
+    use super::Reason;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(reason: &Reason, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(*reason as i32)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
+        let n = i32::deserialize(d)?;
+        Reason::try_from(n).map_err(|_| serde::de::Error::custom(format!("end reason {n}")))
+    }
+}
+
 /// One connection of a user: a device that can ring or take part in a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Device {
     /// The user.
     pub user_id: u64,
@@ -33,7 +47,7 @@ pub struct Device {
 }
 
 /// Where a call is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// The callee's devices ring until `until_ms`.
     Ringing {
@@ -50,6 +64,7 @@ pub enum Phase {
     /// Over: final.
     Ended {
         /// Why.
+        #[serde(with = "reason_number")]
         reason: Reason,
         /// Who ended it (the caller for MISSED and BUSY).
         by: u64,
@@ -61,7 +76,7 @@ pub enum Phase {
 }
 
 /// One call: who, where, and its phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Server-made, never 0.
     pub id: u64,
@@ -135,6 +150,7 @@ impl CallRecord {
             reason: reason as i32,
             started_at_ms: self.started_at_ms,
             duration_ms: u64::try_from(duration).unwrap_or(0),
+            group: false,
         })
     }
 
@@ -208,22 +224,102 @@ pub enum Ended {
     Already,
 }
 
-/// Every call this node knows: live ones, and ended ones for [`ENDED_KEPT_MS`].
-#[derive(Debug, Default)]
+/// Every call this node knows: live ones, and ended ones for [`ENDED_KEPT_MS`]; private calls
+/// here, group calls (spec 14.7) in [`super::group`].
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallBook {
-    calls: HashMap<u64, CallRecord>,
-    /// The live call each user is in.
-    in_call: HashMap<u64, u64>,
+    calls: BTreeMap<u64, CallRecord>,
+    /// The live call (private or group) each user is in.
+    pub(super) in_call: BTreeMap<u64, u64>,
+    /// Group calls, by id.
+    pub(super) groups: BTreeMap<u64, super::group::GroupRecord>,
+    /// The live group call of each group chat that has one.
+    pub(super) group_in_chat: BTreeMap<u64, u64>,
+}
+
+/// What connections that went away ended: private calls, and group calls they left.
+#[derive(Debug, Default)]
+pub struct Gone {
+    /// Private calls ended DISCONNECTED.
+    pub calls: Vec<Transition>,
+    /// Group calls its devices left (ended, when they were the last).
+    pub groups: Vec<super::group::GroupRecord>,
 }
 
 impl CallBook {
+    /// The book's encoding (the same book always gives the same bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Encoding plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// A book from [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<CallBook, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Every connection that takes part in a live call: the caller's of a private call from
+    /// its start, the callee's once it answered, and the participants of group calls.
+    fn taking_part(&self) -> impl Iterator<Item = Device> + '_ {
+        self.calls
+            .values()
+            .flat_map(|c| match c.phase {
+                Phase::Ringing { .. } => vec![c.caller],
+                Phase::Active { callee_device, .. } => vec![
+                    c.caller,
+                    Device {
+                        user_id: c.callee_id,
+                        conn_id: callee_device,
+                    },
+                ],
+                Phase::Ended { .. } => Vec::new(),
+            })
+            .chain(self.group_devices())
+    }
+
+    /// The nodes whose connections take part in a live call.
+    pub fn nodes_in_use(&self) -> Vec<u32> {
+        let mut nodes: Vec<u32> = self.taking_part().map(|d| node_of(d.conn_id)).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+    }
+
+    /// The connections of node `node` that take part in a live call.
+    pub fn devices_on(&self, node: u32) -> Vec<Device> {
+        self.taking_part()
+            .filter(|d| node_of(d.conn_id) == node)
+            .collect()
+    }
+
+    /// Node `node` went away: every connection of it disconnected (see
+    /// [`disconnected`](Self::disconnected) and [`group_disconnected`](Self::group_disconnected)).
+    pub fn node_gone(&mut self, node: u32, now_ms: i64) -> Gone {
+        self.all_disconnected(&self.devices_on(node), now_ms)
+    }
+
+    /// Each of `devices` disconnected.
+    pub fn all_disconnected(&mut self, devices: &[Device], now_ms: i64) -> Gone {
+        let mut gone = Gone::default();
+        for &device in devices {
+            gone.calls.extend(self.disconnected(device, now_ms));
+            gone.groups.extend(self.group_disconnected(device, now_ms));
+        }
+        gone
+    }
+
     /// The call `id`, if it is known.
     #[cfg(test)]
     pub fn get(&self, id: u64) -> Option<&CallRecord> {
         self.calls.get(&id)
     }
 
-    /// The live call `user_id` is in.
+    /// True when `id` cannot name a new call: 0, or the id of a call (private or group) known.
+    pub(super) fn id_taken(&self, id: u64) -> bool {
+        id == 0 || self.calls.contains_key(&id) || self.groups.contains_key(&id)
+    }
+
+    /// The live private call `user_id` is in.
     pub fn call_of(&self, user_id: u64) -> Option<&CallRecord> {
         self.in_call.get(&user_id).and_then(|id| self.calls.get(id))
     }
@@ -241,7 +337,7 @@ impl CallBook {
         now_ms: i64,
         ring_ms: i64,
     ) -> Result<Transition, CallError> {
-        if id == 0 || self.calls.contains_key(&id) {
+        if self.id_taken(id) {
             return Err(CallError::IdTaken);
         }
         if self.in_call.contains_key(&caller.user_id) {
@@ -353,6 +449,7 @@ impl CallBook {
             Phase::Ended { at_ms, .. } => now_ms.saturating_sub(at_ms) < ENDED_KEPT_MS,
             _ => true,
         });
+        self.forget_ended_groups(now_ms);
         let mut missed: Vec<(u64, u64)> = self
             .calls
             .values()
@@ -376,6 +473,7 @@ impl CallBook {
                 Phase::Ended { at_ms, .. } => Some(at_ms.saturating_add(ENDED_KEPT_MS)),
                 Phase::Active { .. } => None,
             })
+            .chain(self.group_deadline())
             .min()
     }
 

@@ -1,10 +1,17 @@
 //! Calls (spec section 14): the state of every call and its transitions.
 //!
-//! - [`machine`]: the call state machine, sans-IO (pure transitions over a [`machine::CallBook`]);
-//!   its module doc says how the state moves to the shared store for cluster mode.
-//! - [`service`]: the book on one node, its ring timer and the effects of transitions.
+//! - [`machine`]: the call state machine, sans-IO (pure transitions over a [`machine::CallBook`],
+//!   which has one encoding so that a cluster's nodes share it).
+//! - [`group`]: group calls (spec 14.7), the same sans-IO way, on the same book.
+//! - [`home`]: where the book lives: this node's memory, or the cluster's shared store.
+//! - [`service`]: the book of a node, its ring timer (and a cluster's sweep for gone nodes) and
+//!   the effects of transitions, delivered to whichever node each connection is on.
 //! - [`turn`]: the ICE servers a client gets, with TURN REST API credentials.
 
+pub mod group;
+#[cfg(test)]
+mod group_tests;
+pub mod home;
 pub mod machine;
 pub mod service;
 #[cfg(test)]

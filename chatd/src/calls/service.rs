@@ -1,15 +1,20 @@
-//! What drives the machine on one node: the [`CallBook`] behind a lock that is never held across
-//! an await, the ring-timeout timer, and the effects of each transition (the `call` event to
-//! both users' connections that negotiated `calls`, the `call_ended` entry in the chat's
-//! history). The handlers (`handlers::calls`) call it; so does the connection layer when a
+//! What drives the machine on a node: the [`CallBook`] in its [`BookHome`] (this node's memory,
+//! never locked across an await, or the cluster's shared store), the timer that ends unanswered
+//! calls and, in a cluster, the sweep that ends the part in calls of nodes that went away, and
+//! the effects of each transition (the `call` event to both users' connections that negotiated
+//! `calls`, the `group_call` event to the group's members, the `call_ended` entry in the chat's
+//! history), which delivery carries to whichever node each connection is on. The handlers
+//! (`handlers::calls`, `handlers::group_calls`) call it; so does the connection layer when a
 //! connection goes away.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chatproto::pb;
 
-use super::machine::{CallBook, Device, Transition};
+use super::group::GroupRecord;
+use super::home::{BookError, BookHome};
+use super::machine::{CallBook, Device, Gone, Transition};
 use super::turn::TurnSecret;
 use crate::delivery::Delivery;
 use crate::delivery::members::Audience;
@@ -27,9 +32,13 @@ pub struct IceSettings {
     pub ttl: Duration,
 }
 
-/// The calls of this node.
+/// How often a node of a cluster looks at the shared book (ring deadlines set by other nodes,
+/// nodes gone) when nothing wakes it earlier.
+pub const SHARED_TICK: Duration = Duration::from_millis(500);
+
+/// The calls of this node (and, in a cluster, its share of the cluster's).
 pub struct CallService {
-    book: Mutex<CallBook>,
+    home: BookHome,
     ring: Duration,
     ice: IceSettings,
     store: Arc<dyn Store>,
@@ -49,9 +58,10 @@ impl std::fmt::Debug for CallService {
 }
 
 impl CallService {
-    /// Calls ringing for `ring`, recorded in `store`, announced through `delivery`. Call
-    /// [`start`](Self::start) inside a runtime.
+    /// Calls kept in `home`, ringing for `ring`, recorded in `store`, announced through
+    /// `delivery`. Call [`start`](Self::start) inside a runtime.
     pub fn new(
+        home: BookHome,
         ring: Duration,
         ice: IceSettings,
         store: Arc<dyn Store>,
@@ -59,7 +69,7 @@ impl CallService {
         notifier: Arc<Notifier>,
     ) -> Arc<Self> {
         Arc::new(CallService {
-            book: Mutex::new(CallBook::default()),
+            home,
             ring,
             ice,
             store,
@@ -69,7 +79,8 @@ impl CallService {
         })
     }
 
-    /// Starts the timer that ends unanswered calls as MISSED; it stops with the last handle.
+    /// Starts the timer that ends unanswered calls as MISSED (and, with a shared book, sweeps
+    /// for gone nodes); it stops with the last handle.
     pub fn start(self: &Arc<Self>) {
         let weak: Weak<CallService> = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -78,14 +89,19 @@ impl CallService {
                     return;
                 };
                 let now = crate::clock::now_ms();
-                let expired = service.lock_book().expire(now);
-                for t in expired {
-                    service.apply(t, now).await;
-                }
-                let next = service.lock_book().next_deadline();
-                let wait = next.map_or(Duration::from_secs(3600), |at| {
+                let next = match service.tick(now).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "call timer: the call state is unavailable");
+                        Some(now.saturating_add(1000))
+                    }
+                };
+                let mut wait = next.map_or(Duration::from_secs(3600), |at| {
                     Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
                 });
+                if service.home.is_shared() {
+                    wait = wait.min(SHARED_TICK);
+                }
                 let wake = Arc::clone(&service.wake);
                 // Not holding the service while asleep, so dropping the node stops the timer.
                 // A wake-up sent meanwhile is kept by the Notify as a permit.
@@ -98,22 +114,81 @@ impl CallService {
         });
     }
 
+    /// One round of the timer: unanswered calls end MISSED; with a shared book this node says
+    /// it is alive and ends the part in calls of nodes that are gone. Returns the next deadline.
+    async fn tick(&self, now: i64) -> Result<Option<i64>, BookError> {
+        let me = self.delivery.node_tag();
+        let (expired, in_use, mine, next) = self
+            .home
+            .update(|b| {
+                (
+                    b.expire(now),
+                    b.nodes_in_use(),
+                    b.devices_on(me),
+                    b.next_deadline(),
+                )
+            })
+            .await?;
+        for t in expired {
+            self.apply(t, now).await;
+        }
+        let BookHome::Shared(shared) = &self.home else {
+            return Ok(next);
+        };
+        shared.heartbeat(me).await?;
+        // Connections of this node that closed while the shared book could not be changed: the
+        // book still has them taking part.
+        let closed: Vec<Device> = mine
+            .into_iter()
+            .filter(|d| !self.delivery.is_connected(d.user_id, d.conn_id))
+            .collect();
+        if !closed.is_empty() {
+            let gone = self
+                .home
+                .update(|b| b.all_disconnected(&closed, now))
+                .await?;
+            self.apply_gone(gone, now).await;
+        }
+        let others: Vec<u32> = in_use.into_iter().filter(|n| *n != me).collect();
+        for node in shared.gone(&others).await? {
+            let gone = self.home.update(|b| b.node_gone(node, now)).await?;
+            tracing::info!(
+                node,
+                calls = gone.calls.len(),
+                groups = gone.groups.len(),
+                "a node taking part in calls is gone"
+            );
+            self.apply_gone(gone, now).await;
+        }
+        Ok(next)
+    }
+
+    /// Carries out what connections that went away ended.
+    async fn apply_gone(&self, gone: Gone, now: i64) {
+        for t in gone.calls {
+            self.apply(t, now).await;
+        }
+        for call in &gone.groups {
+            self.apply_group(call, now).await;
+        }
+    }
+
     /// How long a call rings, in milliseconds.
     pub fn ring_ms(&self) -> i64 {
         i64::try_from(self.ring.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Runs `f` on the book under its lock (never held across an await), then lets the timer
-    /// look at the deadlines again.
-    pub fn with_book<R>(&self, f: impl FnOnce(&mut CallBook) -> R) -> R {
-        let out = f(&mut self.lock_book());
+    /// Runs the transition `f` on the book (see [`BookHome::update`]: it may run more than
+    /// once), then lets the timer look at the deadlines again.
+    pub async fn with_book<R>(&self, f: impl FnMut(&mut CallBook) -> R) -> Result<R, BookError> {
+        let out = self.home.update(f).await;
         self.wake.notify_one();
         out
     }
 
-    /// The book, for the timer (which must not wake itself).
-    fn lock_book(&self) -> std::sync::MutexGuard<'_, CallBook> {
-        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Reads the book.
+    pub async fn read_book<R>(&self, f: impl FnOnce(&CallBook) -> R) -> Result<R, BookError> {
+        self.home.read(f).await
     }
 
     /// Carries out a transition: the `call` event to both users, and once the call ended its
@@ -127,39 +202,96 @@ impl CallService {
             };
             self.delivery.notify_calls(&users, &event);
         }
-        let Some(record) = t.record() else {
-            return;
-        };
-        match self
-            .store
-            .record_call(call.chat_id, call.ended_by, record, now_ms)
+        if let Some(record) = t.record() {
+            let users = [call.caller_id, call.callee_id];
+            self.record_ended(call.chat_id, call.ended_by, record, &users, now_ms)
+                .await;
+        }
+    }
+
+    /// Carries out a change of a group call: the `group_call` event to the connections of every
+    /// member of its chat that negotiated `group_calls`, and once it ended its entry in the
+    /// chat's history (spec 14.7).
+    pub async fn apply_group(&self, call: &GroupRecord, now_ms: i64) {
+        let members = match self
+            .delivery
+            .members()
+            .get(&*self.store, call.chat_id)
             .await
         {
+            Ok(Some(members)) => members.ids().to_vec(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                // The participants at least learn of the change.
+                tracing::warn!(call_id = call.id, error = %e, "cannot read the group call's chat members");
+                call.participants.iter().map(|p| p.device.user_id).collect()
+            }
+        };
+        let event = pb::Event {
+            kind: Some(pb::event::Kind::GroupCall(call.to_pb(None))),
+        };
+        self.delivery
+            .notify_group_calls(&members, call.chat_id, &event);
+        if let Some(record) = call.ended_event() {
+            // Its actor is the last participant, who ended it.
+            self.record_ended(call.chat_id, call.last_left, record, &[], now_ms)
+                .await;
+        }
+    }
+
+    /// Appends an ended call to its chat's history and delivers it to the chat's members (to
+    /// `fallback` when they cannot be read).
+    async fn record_ended(
+        &self,
+        chat_id: u64,
+        actor: u64,
+        record: pb::CallEnded,
+        fallback: &[u64],
+        now_ms: i64,
+    ) {
+        let call_id = record.call_id;
+        match self.store.record_call(chat_id, actor, record, now_ms).await {
             Ok(event) => {
-                let members = self
-                    .delivery
-                    .members()
-                    .get(&*self.store, call.chat_id)
-                    .await;
+                let members = self.delivery.members().get(&*self.store, chat_id).await;
                 let audience = match members {
                     Ok(Some(members)) => Audience::members(members),
-                    _ => Audience::users(vec![call.caller_id, call.callee_id]),
+                    _ => Audience::users(fallback.to_vec()),
                 };
                 self.notifier.call_ended(&event).await;
                 self.delivery.append(event, audience);
             }
             Err(e) => {
                 // The chat was deleted meanwhile, or the store failed: the call still ended.
-                tracing::warn!(call_id = call.call_id, chat_id = call.chat_id, error = %e, "cannot record the ended call");
+                tracing::warn!(call_id, chat_id, error = %e, "cannot record the ended call");
             }
         }
     }
 
-    /// A connection went away: the call it took part in ends DISCONNECTED.
+    /// A connection went away: the call it took part in ends DISCONNECTED, or it leaves its
+    /// group call.
     pub async fn disconnected(&self, device: Device) {
         let now = crate::clock::now_ms();
-        if let Some(t) = self.with_book(|b| b.disconnected(device, now)) {
-            self.apply(t, now).await;
+        let ended = self
+            .with_book(|b| {
+                (
+                    b.disconnected(device, now),
+                    b.group_disconnected(device, now),
+                )
+            })
+            .await;
+        match ended {
+            Ok((call, group)) => {
+                if let Some(t) = call {
+                    self.apply(t, now).await;
+                }
+                if let Some(call) = group {
+                    self.apply_group(&call, now).await;
+                }
+            }
+            // The timer ends its part once the book can be changed again (`tick`).
+            Err(e) => {
+                tracing::warn!(user_id = device.user_id, error = %e, "cannot end the calls of a closed connection")
+            }
         }
     }
 

@@ -272,6 +272,7 @@ fn the_history_entry_carries_reason_and_duration() {
             reason: Reason::HungUp as i32,
             started_at_ms: T0,
             duration_ms: 95_000,
+            group: false,
         })
     );
     let mut book = book_in(State::Ringing);

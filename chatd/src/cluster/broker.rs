@@ -47,7 +47,7 @@ use crate::cluster::wire::{
 };
 use crate::delivery::members::MembershipChange;
 use crate::delivery::redact::{ChatEventFrames, NoticeFrames};
-use crate::delivery::relay::{Confirmation, Inbound, Relay, RelayUnavailable};
+use crate::delivery::relay::{Confirmation, Inbound, Only, Relay, RelayUnavailable};
 use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 
@@ -214,10 +214,19 @@ impl Broker {
                     ChatEventFrames::relayed(chat.chat_id, chat.seq, chat.actor, chat.frame);
                 delivery.relayed_chat_event(frames, change, joiner);
             }
-            Some(Body::Users(users)) => delivery.relayed_notice(
-                &users.users,
-                NoticeFrames::relayed(users.frame, users.subject, users.hidden_from_blockers),
-            ),
+            Some(Body::Users(users)) => {
+                if let Some(only) = users.only() {
+                    delivery.relayed_notice(
+                        &users.users,
+                        only,
+                        NoticeFrames::relayed(
+                            users.frame,
+                            users.subject,
+                            users.hidden_from_blockers,
+                        ),
+                    );
+                }
+            }
             Some(Body::Typing(signal)) => {
                 let datagrams = delivery.relayed_typing(
                     signal.chat_id,
@@ -273,16 +282,19 @@ impl Relay for Broker {
         );
     }
 
-    fn notice(&self, users: &[u64], chat_id: Option<u64>, notice: &Arc<NoticeFrames>) {
+    fn notice(&self, users: &[u64], chat_id: Option<u64>, only: Only, notice: &Arc<NoticeFrames>) {
         if users.is_empty() {
             return;
         }
+        let (only, conn_id) = UserFrame::encode_only(only);
         let body = |users: Vec<u64>| {
             Body::Users(UserFrame {
                 users,
                 frame: notice.frame().bytes().clone(),
                 subject: notice.subject(),
                 hidden_from_blockers: notice.hidden_from_blockers(),
+                only,
+                conn_id,
             })
         };
         match chat_id {

@@ -3,7 +3,7 @@
 //!
 //! Redis carries what nodes must share in real time, and nothing else: events between nodes
 //! (pub/sub), who is online where (presence), which nodes are alive and how loaded (registry),
-//! rate-limit buckets, and a read cache. It is never the system of record: every message and
+//! rate-limit buckets, the state of live calls, and a read cache. It is never the system of record: every message and
 //! event is in the store first, and a client that missed live events (Redis down, a node
 //! dropped a message) recovers them by gap detection and GetChatEvents. When Redis is down, each
 //! node keeps serving its own clients: local fan-out, local rate limits, store reads without
@@ -18,6 +18,7 @@
 //! - [`registry`]: node heartbeats, liveness, load and steering.
 //! - [`presence`]: who is online on which node; cleanup after crashed nodes.
 //! - [`cache`]: the Redis read cache in front of the store.
+//! - [`calls`]: the call book every node shares, and which nodes taking part in calls live.
 //!
 //! [`ClusterNode`] ties them together for one node: [`ClusterNode::connect`] before delivery
 //! exists (its broker is delivery's relay), [`ClusterNode::start`] once it does (dispatch,
@@ -26,6 +27,7 @@
 
 pub mod broker;
 pub mod cache;
+pub mod calls;
 pub mod presence;
 pub mod pubsub;
 pub mod redis;

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use prost::Message as _;
 
 use crate::delivery::members::MembershipChange;
+use crate::delivery::relay::Only;
 
 /// The pub/sub channel of one chat.
 pub fn chat_channel(chat_id: u64) -> String {
@@ -103,7 +104,7 @@ impl ChatFrame {
     }
 }
 
-/// An unsequenced event (presence, receipts, chat state, hidden message) for some users.
+/// An unsequenced event (presence, receipts, chat state, hidden message, calls) for some users.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct UserFrame {
     /// Who gets it.
@@ -118,6 +119,37 @@ pub struct UserFrame {
     /// Viewers who blocked the subject do not get it (receipts, typing).
     #[prost(bool, tag = "4")]
     pub hidden_from_blockers: bool,
+    /// Which of their connections get it: 0 all, 1 those with `calls`, 2 those with
+    /// `group_calls`, 3 the one connection `conn_id` (see [`Only`]).
+    #[prost(uint32, tag = "5")]
+    pub only: u32,
+    /// With `only` 3: the connection.
+    #[prost(uint64, tag = "6")]
+    pub conn_id: u64,
+}
+
+impl UserFrame {
+    /// Which connections it is for; `None` for a kind of `only` this node does not know (a
+    /// newer node's), which it then delivers to nobody.
+    pub fn only(&self) -> Option<Only> {
+        Some(match self.only {
+            0 => Only::All,
+            1 => Only::Calls,
+            2 => Only::GroupCalls,
+            3 => Only::Connection(self.conn_id),
+            _ => return None,
+        })
+    }
+
+    /// `only` and `conn_id` for `only`.
+    pub fn encode_only(only: Only) -> (u32, u64) {
+        match only {
+            Only::All => (0, 0),
+            Only::Calls => (1, 0),
+            Only::GroupCalls => (2, 0),
+            Only::Connection(id) => (3, id),
+        }
+    }
 }
 
 /// A typing signal, for the members connected to the receiving node. The receiver checks that
@@ -195,5 +227,28 @@ mod tests {
             envelope
         );
         assert!(Envelope::from_bytes(b"\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn only_round_trips_and_an_unknown_kind_reaches_nobody() {
+        for only in [
+            Only::All,
+            Only::Calls,
+            Only::GroupCalls,
+            Only::Connection(7 << 32 | 3),
+        ] {
+            let (kind, conn_id) = UserFrame::encode_only(only);
+            let frame = UserFrame {
+                only: kind,
+                conn_id,
+                ..Default::default()
+            };
+            assert_eq!(frame.only(), Some(only));
+        }
+        let newer = UserFrame {
+            only: 9,
+            ..Default::default()
+        };
+        assert_eq!(newer.only(), None);
     }
 }

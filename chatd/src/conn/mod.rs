@@ -170,6 +170,7 @@ impl ConnCtx {
                 kick: self.kick.clone(),
                 datagrams: datagrams.then(|| self.conn.clone()),
                 calls: self.has_capability(chatproto::capability::Capability::Calls),
+                group_calls: self.has_capability(chatproto::capability::Capability::GroupCalls),
             })
             .await;
         if let Err(e) = attached {

@@ -48,7 +48,7 @@ use chatproto::pb;
 use self::members::{Audience, ChatMembers, MemberCache, MembershipChange};
 use self::redact::{ChatEventFrames, NoticeFrames, Viewer};
 use self::registry::{ConnHandle, Registry};
-use self::relay::{Inbound, Relay};
+use self::relay::{Inbound, Only, Relay};
 use self::sequencer::{Context, Route, Sequenced, Sequencer};
 use crate::store::{Store, StoreResult};
 
@@ -183,15 +183,47 @@ impl Delivery {
         }
         let notice = NoticeFrames::new(event);
         self.registry.deliver_notice(users, &notice, skip_conn);
-        self.relay.notice(users, chat_id, &notice);
+        self.relay.notice(users, chat_id, Only::All, &notice);
     }
 
-    /// Delivers a call event to the connections of `users` on this node that negotiated
-    /// `calls`. Calls are served on one node for now: this does not go through the relay.
+    /// Delivers a call event to the connections of `users` (on every node) that negotiated
+    /// `calls`.
     pub fn notify_calls(&self, users: &[u64], event: &pb::Event) {
         let notice = NoticeFrames::new(event);
         self.registry
-            .deliver_notice_where(users, &notice, |c| c.calls);
+            .deliver_notice_where(users, &notice, |c| Only::Calls.admits(c));
+        self.relay.notice(users, None, Only::Calls, &notice);
+    }
+
+    /// Delivers a group call event to the connections of `users`, members of `chat_id` (on
+    /// every node), that negotiated `group_calls`.
+    pub fn notify_group_calls(&self, users: &[u64], chat_id: u64, event: &pb::Event) {
+        let notice = NoticeFrames::new(event);
+        self.registry
+            .deliver_notice_where(users, &notice, |c| Only::GroupCalls.admits(c));
+        self.relay
+            .notice(users, Some(chat_id), Only::GroupCalls, &notice);
+    }
+
+    /// Delivers a call signal to one connection of `user_id`, on whichever node it is.
+    pub fn signal_connection(&self, user_id: u64, conn_id: u64, event: &pb::Event) {
+        let notice = NoticeFrames::new(event);
+        if self.registry.has_conn(user_id, conn_id) {
+            self.registry.deliver_to_conn(user_id, conn_id, &notice);
+        } else {
+            self.relay
+                .notice(&[user_id], None, Only::Connection(conn_id), &notice);
+        }
+    }
+
+    /// True when connection `conn_id` of `user_id` is registered on this node.
+    pub fn is_connected(&self, user_id: u64, conn_id: u64) -> bool {
+        self.registry.has_conn(user_id, conn_id)
+    }
+
+    /// This node's tag: the high 32 bits of its connection ids (`registry::node_of`).
+    pub fn node_tag(&self) -> u32 {
+        self.registry.node_tag()
     }
 
     /// Delivers an event to one connection of this node (a goodbye before a drain).
@@ -388,8 +420,9 @@ impl Inbound for Delivery {
         );
     }
 
-    fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>) {
-        self.registry.deliver_notice(users, &notice, None);
+    fn relayed_notice(&self, users: &[u64], only: Only, notice: Arc<NoticeFrames>) {
+        self.registry
+            .deliver_notice_where(users, &notice, |c| only.admits(c));
     }
 
     fn relayed_typing(

@@ -40,12 +40,20 @@ pub struct ConnHandle {
     pub datagrams: Option<quinn::Connection>,
     /// True when the client negotiated `calls`: only such connections get call events.
     pub calls: bool,
+    /// True when the client negotiated `group_calls`: only such connections get group call
+    /// events.
+    pub group_calls: bool,
 }
 
 #[derive(Debug)]
 struct UserConns {
     viewer: Arc<Viewer>,
     conns: Vec<ConnHandle>,
+}
+
+/// The node of a connection: the high 32 bits of its id (see [`Registry::next_conn_id`]).
+pub fn node_of(conn_id: u64) -> u32 {
+    u32::try_from(conn_id >> 32).unwrap_or(u32::MAX)
 }
 
 /// The connections of this node.
@@ -78,12 +86,29 @@ fn push(conn: &ConnHandle, frame: &Frame) -> bool {
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            next_conn_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
+            ..Self::default()
+        }
     }
 
-    /// A fresh connection id.
+    /// A fresh connection id: unique in the cluster, as its high 32 bits are this node's tag,
+    /// drawn at random when the node starts, and its low ones a counter.
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// This node's tag: the high 32 bits of its connection ids.
+    pub fn node_tag(&self) -> u32 {
+        node_of(self.next_conn_id.load(Ordering::Relaxed))
+    }
+
+    /// True when connection `conn_id` of `user_id` is on this node.
+    pub(super) fn has_conn(&self, user_id: u64, conn_id: u64) -> bool {
+        self.users
+            .lock(user_id)
+            .get(&user_id)
+            .is_some_and(|e| e.conns.iter().any(|c| c.conn_id == conn_id))
     }
 
     /// Registers a connection of a user seen as `viewer` (used when the user has no connection
@@ -305,6 +330,7 @@ pub(super) mod tests {
             kick: Kick::new(),
             datagrams: None,
             calls: false,
+            group_calls: false,
         };
         (handle, outbox)
     }

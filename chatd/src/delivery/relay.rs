@@ -21,6 +21,32 @@ use futures_util::future::BoxFuture;
 
 use super::members::MembershipChange;
 use super::redact::{ChatEventFrames, NoticeFrames};
+use super::registry::ConnHandle;
+
+/// Which connections of its users a notice is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Every connection that may see it.
+    All,
+    /// Those that negotiated `calls` (call events).
+    Calls,
+    /// Those that negotiated `group_calls` (group call events).
+    GroupCalls,
+    /// One connection, by its id (unique in the cluster): a call signal for one device.
+    Connection(u64),
+}
+
+impl Only {
+    /// True when `conn` is one the notice is for.
+    pub fn admits(self, conn: &ConnHandle) -> bool {
+        match self {
+            Only::All => true,
+            Only::Calls => conn.calls,
+            Only::GroupCalls => conn.group_calls,
+            Only::Connection(id) => conn.conn_id == id,
+        }
+    }
+}
 
 /// The pending confirmation of a new subscription: await it (outside any lock) to know the
 /// subscription is live.
@@ -41,9 +67,9 @@ pub trait Relay: Send + Sync + fmt::Debug {
     /// Publishes a committed chat event (already delivered on this node).
     fn chat_event(&self, frames: &Arc<ChatEventFrames>, change: Option<&MembershipChange>);
 
-    /// Publishes a notice for `users` (already delivered on this node). `chat_id` routes it with
-    /// the chat's events when the users are its members.
-    fn notice(&self, users: &[u64], chat_id: Option<u64>, notice: &Arc<NoticeFrames>);
+    /// Publishes a notice for the connections of `users` that `only` names (already delivered
+    /// on this node). `chat_id` routes it with the chat's events when the users are its members.
+    fn notice(&self, users: &[u64], chat_id: Option<u64>, only: Only, notice: &Arc<NoticeFrames>);
 
     /// Publishes a typing signal of `sender` for the `candidates` connected elsewhere (the
     /// sender's blocks already applied).
@@ -90,8 +116,8 @@ pub trait Inbound: Send + Sync {
         joiner: Option<u64>,
     );
 
-    /// A notice for `users`, to those of them connected here who may see it.
-    fn relayed_notice(&self, users: &[u64], notice: Arc<NoticeFrames>);
+    /// A notice for `users`, to the connections here of those who may see it that `only` names.
+    fn relayed_notice(&self, users: &[u64], only: Only, notice: Arc<NoticeFrames>);
 
     /// A typing signal for the `candidates` connected here who did not block the sender.
     /// Returns how many went as datagrams.
@@ -201,9 +227,9 @@ impl Relay for InProcessRelay {
         }
     }
 
-    fn notice(&self, users: &[u64], _chat_id: Option<u64>, notice: &Arc<NoticeFrames>) {
+    fn notice(&self, users: &[u64], _chat_id: Option<u64>, only: Only, notice: &Arc<NoticeFrames>) {
         for node in self.bus.others(self.node) {
-            node.relayed_notice(users, notice.clone());
+            node.relayed_notice(users, only, notice.clone());
         }
     }
 

@@ -73,6 +73,7 @@ async fn connect_as(delivery: &Delivery, user: u64, conn_id: u64) -> Arc<Outbox>
             kick: Kick::new(),
             datagrams: None,
             calls: false,
+            group_calls: false,
         })
         .await
         .expect("attach");

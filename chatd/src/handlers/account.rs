@@ -186,6 +186,7 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ));
     }
     let device = validate::device_name("login.device_name", &req.device_name)?;
+    validate::two_factor_code("login.two_factor_code", &req.two_factor_code, false)?;
     ctx.state
         .limits
         .check_login(&username, ctx.remote.ip())
@@ -217,6 +218,7 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ctx.state.metrics.auth_failure("disabled");
         return Err(ApiError::unauthenticated("account disabled"));
     }
+    super::two_factor::check_login(ctx, &user, &req.two_factor_code).await?;
     Ok(Answer::Auth(open_session(ctx, &user, device).await?))
 }
 
@@ -291,7 +293,7 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     }))
 }
 
-async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
+pub(super) async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
     match ctx.state.store.user(user_id).await? {
         Some(user) if !user.disabled && !user.deleted => Ok(user),
         Some(_) => {

@@ -60,6 +60,7 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
     Some(match kind {
         Kind::AdminSetUserDisabled(r) => (user(r.user_id), format!("disabled={}", r.disabled)),
         Kind::AdminDeleteUser(r) => (user(r.user_id), String::new()),
+        Kind::AdminDisableTwoFactor(r) => (user(r.user_id), String::new()),
         Kind::AdminResetPassword(r) => (user(r.user_id), String::new()),
         Kind::AdminSetRole(r) => (user(r.user_id), format!("role={}", role_name(r.role))),
         Kind::AdminRevokeSessions(r) => {

@@ -1,12 +1,14 @@
 //! Calls (capability `calls`, spec section 14 and 9.9): start, accept, end, the signaling relay
 //! and ICE servers. The state machine is `calls::machine`; `calls::service` carries out its
-//! transitions (events, history). Calls are served on one node for now.
+//! transitions (events, history), on one node or across a cluster. Group calls are in
+//! `handlers::group_calls`.
 
 use chatproto::capability::Capability;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use super::access;
+use crate::calls::home::BookError;
 use crate::calls::machine::{CallError, Device, Ended};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
@@ -19,11 +21,17 @@ const MAX_CANDIDATE_BYTES: usize = 1024;
 
 /// The caller's device, unless the connection did not negotiate `calls` (FAILED_PRECONDITION).
 fn device(ctx: &ConnCtx) -> ApiResult<Device> {
+    device_with(ctx, Capability::Calls)
+}
+
+/// The caller's device, unless the connection did not negotiate `capability`
+/// (FAILED_PRECONDITION).
+pub(super) fn device_with(ctx: &ConnCtx, capability: Capability) -> ApiResult<Device> {
     let user_id = ctx.principal()?.user_id;
-    if !ctx.has_capability(Capability::Calls) {
-        return Err(ApiError::precondition(
-            "the capability calls was not negotiated on this connection",
-        ));
+    if !ctx.has_capability(capability) {
+        return Err(ApiError::precondition(format!(
+            "the capability {capability} was not negotiated on this connection"
+        )));
     }
     Ok(Device {
         user_id,
@@ -34,6 +42,12 @@ fn device(ctx: &ConnCtx) -> ApiResult<Device> {
 /// A string field over its maximum length (spec 6.2).
 fn too_large(field: &str, message: &str) -> ApiError {
     ApiError::new(pb::ErrorCode::TooLarge, message).with_field(field)
+}
+
+/// The call state could not be read or changed (cluster mode, its store unreachable).
+pub(super) fn unavailable(e: BookError) -> ApiError {
+    tracing::warn!(error = %e, "call state unavailable");
+    ApiError::unavailable("the call state is unavailable; try again")
 }
 
 fn refused(e: CallError) -> ApiError {
@@ -67,6 +81,8 @@ pub async fn start_call(ctx: &ConnCtx, req: pb::StartCall) -> ApiResult<Answer> 
         let id = rand::random::<u64>();
         match calls
             .with_book(|b| b.start(id, req.chat_id, me, callee, req.video, now, calls.ring_ms()))
+            .await
+            .map_err(unavailable)?
         {
             Err(CallError::IdTaken) => continue,
             other => break other.map_err(refused)?,
@@ -84,6 +100,8 @@ pub async fn accept_call(ctx: &ConnCtx, req: pb::AcceptCall) -> ApiResult<Answer
     let now = now_ms();
     let transition = calls
         .with_book(|b| b.accept(req.call_id, me, now))
+        .await
+        .map_err(unavailable)?
         .map_err(refused)?;
     let call = transition.call.to_pb();
     calls.apply(transition, now).await;
@@ -97,6 +115,8 @@ pub async fn end_call(ctx: &ConnCtx, req: pb::EndCall) -> ApiResult<Answer> {
     let now = now_ms();
     match calls
         .with_book(|b| b.end(req.call_id, me.user_id, now))
+        .await
+        .map_err(unavailable)?
         .map_err(refused)?
     {
         Ended::Now(transition) => calls.apply(transition, now).await,
@@ -105,39 +125,63 @@ pub async fn end_call(ctx: &ConnCtx, req: pb::EndCall) -> ApiResult<Answer> {
     Ok(Answer::Ok(pb::Ok {}))
 }
 
+/// A signal's kind, borrowed from a private or a group call's signal.
+pub(super) enum SignalRef<'a> {
+    Offer(&'a str),
+    Answer(&'a str),
+    Candidate(&'a pb::IceCandidate),
+    ScreenShare(&'a pb::ScreenShare),
+}
+
+impl<'a> From<&'a pb::call_signal::Kind> for SignalRef<'a> {
+    fn from(kind: &'a pb::call_signal::Kind) -> Self {
+        use pb::call_signal::Kind;
+        match kind {
+            Kind::Offer(s) => SignalRef::Offer(s),
+            Kind::Answer(s) => SignalRef::Answer(s),
+            Kind::Candidate(c) => SignalRef::Candidate(c),
+            Kind::ScreenShare(s) => SignalRef::ScreenShare(s),
+        }
+    }
+}
+
 /// Checks a signal's kind and sizes (spec 9.9, 10); the server parses nothing else of it.
-fn check_signal(ctx: &ConnCtx, kind: Option<&pb::call_signal::Kind>) -> ApiResult<()> {
-    use pb::call_signal::Kind;
+/// `request` names the request in the error's field.
+pub(super) fn check_signal(
+    ctx: &ConnCtx,
+    request: &str,
+    kind: Option<SignalRef<'_>>,
+) -> ApiResult<()> {
+    let field = |name: &str| format!("{request}.{name}");
     match kind {
         None => Err(ApiError::invalid(
-            "send_call_signal.kind",
+            field("kind"),
             "no offer, answer, candidate or screen_share",
         )),
-        Some(Kind::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
-            Err(too_large("send_call_signal.offer", "SDP over 64 KiB"))
+        Some(SignalRef::Offer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            Err(too_large(&field("offer"), "SDP over 64 KiB"))
         }
-        Some(Kind::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
-            Err(too_large("send_call_signal.answer", "SDP over 64 KiB"))
+        Some(SignalRef::Answer(sdp)) if sdp.len() > MAX_SDP_BYTES => {
+            Err(too_large(&field("answer"), "SDP over 64 KiB"))
         }
-        Some(Kind::Candidate(c))
+        Some(SignalRef::Candidate(c))
             if [&c.candidate, &c.sdp_mid, &c.username_fragment]
                 .iter()
                 .any(|f| f.len() > MAX_CANDIDATE_BYTES) =>
         {
             Err(too_large(
-                "send_call_signal.candidate",
+                &field("candidate"),
                 "a candidate field over 1024 bytes",
             ))
         }
-        Some(Kind::ScreenShare(_)) if !ctx.has_capability(Capability::ScreenShare) => {
+        Some(SignalRef::ScreenShare(_)) if !ctx.has_capability(Capability::ScreenShare) => {
             Err(ApiError::precondition(
                 "the capability screen_share was not negotiated on this connection",
             ))
         }
-        Some(Kind::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => Err(too_large(
-            "send_call_signal.screen_share",
-            "a mid over 1024 bytes",
-        )),
+        Some(SignalRef::ScreenShare(s)) if s.mid.len() > MAX_CANDIDATE_BYTES => {
+            Err(too_large(&field("screen_share"), "a mid over 1024 bytes"))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -146,25 +190,44 @@ fn check_signal(ctx: &ConnCtx, kind: Option<&pb::call_signal::Kind>) -> ApiResul
 /// screen-share change verbatim to the other device taking part.
 pub async fn send_call_signal(ctx: &ConnCtx, mut req: pb::CallSignal) -> ApiResult<Answer> {
     let me = device(ctx)?;
-    check_signal(ctx, req.kind.as_ref())?;
+    check_signal(
+        ctx,
+        "send_call_signal",
+        req.kind.as_ref().map(SignalRef::from),
+    )?;
     let peer = ctx
         .state
         .calls
-        .with_book(|b| b.peer(req.call_id, me))
-        .map_err(refused)?;
-    // Charged only to a device taking part, so nobody else can use up a call's budget.
-    ctx.state
-        .limits
-        .check_call_signal(req.call_id, me.user_id)
+        .read_book(|b| b.peer(req.call_id, me))
         .await
-        .map_err(|limited| super::account::throttled(ctx, limited))?;
+        .map_err(unavailable)?
+        .map_err(refused)?;
     req.from_user_id = me.user_id;
+    let call_id = req.call_id;
     let event = pb::Event {
         kind: Some(pb::event::Kind::CallSignal(req)),
     };
+    relay_signal(ctx, call_id, me.user_id, peer, &event).await
+}
+
+/// Charges a signal to its sender's budget for the call, then sends it to the device `to`,
+/// on whichever node it is. Only a device taking part gets here, so nobody else can use up a
+/// call's budget.
+pub(super) async fn relay_signal(
+    ctx: &ConnCtx,
+    call_id: u64,
+    sender: u64,
+    to: Device,
+    event: &pb::Event,
+) -> ApiResult<Answer> {
+    ctx.state
+        .limits
+        .check_call_signal(call_id, sender)
+        .await
+        .map_err(|limited| super::account::throttled(ctx, limited))?;
     ctx.state
         .delivery
-        .notify_connection(peer.user_id, peer.conn_id, &event);
+        .signal_connection(to.user_id, to.conn_id, event);
     Ok(Answer::Ok(pb::Ok {}))
 }
 

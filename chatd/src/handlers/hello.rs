@@ -53,10 +53,14 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .iter()
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
-            Some(Capability::Redirect | Capability::Files | Capability::Broadcasts) => true,
-            // Calls are served on one node only: a cluster does not offer them until call
-            // events cross nodes.
-            Some(Capability::Calls | Capability::ScreenShare) => ctx.state.cluster.is_none(),
+            Some(
+                Capability::Redirect
+                | Capability::Files
+                | Capability::Calls
+                | Capability::ScreenShare
+                | Capability::GroupCalls
+                | Capability::Broadcasts,
+            ) => true,
             None => false,
         })
         .cloned()

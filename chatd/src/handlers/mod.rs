@@ -19,9 +19,11 @@
 //! - [`sync`]: Sync and GetChatEvents.
 //! - [`notifications`]: the notification center's requests (list, mark read, clear,
 //!   preferences); the notifications themselves come from [`crate::notify`].
+//! - [`two_factor`]: two-factor login: turning it on and off, recovery codes, login's code.
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`).
 //! - [`calls`]: call signaling and ICE servers (capability `calls`).
+//! - [`group_calls`]: group calls, mesh signaling (capability `group_calls`).
 //! - Shared by those: [`access`] (authorization), [`views`] (what a caller sees),
 //!   [`cursor`] (paging cursors), [`page`] (answers bounded by frame size), [`mentions`]
 //!   (`@username` parsing).
@@ -40,6 +42,7 @@ pub mod calls;
 pub mod chats;
 pub mod cursor;
 pub mod files;
+pub mod group_calls;
 pub mod hello;
 pub mod history;
 pub mod membership;
@@ -49,6 +52,7 @@ pub mod notifications;
 pub mod page;
 pub mod receipts;
 pub mod sync;
+pub mod two_factor;
 pub mod typing;
 pub mod users;
 pub mod views;
@@ -69,9 +73,9 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*,
-        admin_chats::*, admin_db::*, admin_nodes::*, calls::*, chats::*, files::*, hello::*,
-        history::*, membership::*, messages::*, notifications::*, receipts::*, sync::*, typing::*,
-        users::*,
+        admin_chats::*, admin_db::*, admin_nodes::*, calls::*, chats::*, files::*, group_calls::*,
+        hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*, sync::*,
+        two_factor::*, typing::*, users::*,
     };
 }
 

@@ -36,6 +36,7 @@ pub fn user_view(user: &UserRecord, viewer: u64, privileged: bool, online: bool)
             0
         },
         disabled: privileged && user.disabled,
+        two_factor_enabled: false,
     }
 }
 
@@ -102,7 +103,9 @@ pub async fn get_me(ctx: &ConnCtx, _req: pb::GetMe) -> ApiResult<Answer> {
         .user(me.user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Answer::User(own_view(&user)))
+    let mut view = own_view(&user);
+    view.two_factor_enabled = super::two_factor::is_enabled(ctx, me.user_id).await?;
+    Ok(Answer::User(view))
 }
 
 /// GetUsers: unknown ids are left out; the others come in the order asked, as many as fit

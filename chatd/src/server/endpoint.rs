@@ -23,6 +23,7 @@ pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     pre_auth_window: u32,
+    paths: PathSettings,
 ) -> anyhow::Result<quinn::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -47,15 +48,26 @@ pub fn server_config(
         .send_window(1024 * 1024)
         .datagram_receive_buffer_size(Some(16 * 1024))
         .datagram_send_buffer_size(16 * 1024)
-        .max_idle_timeout(Some(
-            Duration::from_secs(30).try_into().context("idle timeout")?,
-        ))
+        .max_idle_timeout(Some(paths.idle_timeout.try_into().context("idle timeout")?))
         // Many small streams: round-robin fairness between them buys nothing.
         .send_fairness(false)
         .ack_frequency_config(Some(ack_frequency()));
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(Arc::new(transport));
+    // A migrated connection keeps its `ConnCtx` (session, event stream, presence) as it is;
+    // only its path changes, which quinn validates before sending more than the
+    // anti-amplification limit to it (protocol.md 2.4).
+    config.migration(paths.migration);
     Ok(config)
+}
+
+/// What the server allows of a connection's network path (protocol.md 2.1, 2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathSettings {
+    /// How long a connection may stay silent.
+    pub idle_timeout: Duration,
+    /// Whether a connection may move to another client address.
+    pub migration: bool,
 }
 
 /// How often clients are asked to acknowledge the event packets they receive (the QUIC ACK

@@ -120,6 +120,15 @@ macro_rules! delegate_store {
                 read  notification_prefs(user_id: u64) -> Option<pb::NotificationPrefs>;
                 write set_notification_prefs(user_id: u64, prefs: pb::NotificationPrefs) -> ();
             }
+            TwoFactorStore {
+                read  two_factor(user_id: u64) -> Option<TwoFactorRecord>;
+                write stage_two_factor(user_id: u64, sealed_secret: Vec<u8>) -> bool;
+                write enable_two_factor(user_id: u64, sealed_secret: Vec<u8>, step: u64, recovery_hashes: Vec<String>) -> bool;
+                write spend_two_factor_step(user_id: u64, step: u64) -> bool;
+                write spend_recovery_code(user_id: u64, hash: &str) -> bool;
+                write replace_recovery_codes(user_id: u64, recovery_hashes: Vec<String>) -> bool;
+                write disable_two_factor(user_id: u64) -> bool;
+            }
             AccessStore {
                 write put_access_rule(rule: pb::AccessRule) -> ();
                 write delete_access_rule(kind: pb::AccessRuleKind, cidr: &str) -> ();

@@ -553,6 +553,44 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// Two-factor login: a sealed TOTP secret per user, pending or enabled, the last step used,
+/// and the hashes of the recovery codes. Every change is one atomic step, so that two requests
+/// with the same code, on one node or two, cannot both spend it.
+#[async_trait]
+pub trait TwoFactorStore: Send + Sync {
+    /// The user's two-factor state; `None` when they have neither a pending nor an enabled one.
+    async fn two_factor(&self, user_id: u64) -> StoreResult<Option<TwoFactorRecord>>;
+    /// Keeps `sealed_secret` as the user's pending secret, replacing a pending one; false (and
+    /// nothing changed) when two-factor login is already enabled.
+    async fn stage_two_factor(&self, user_id: u64, sealed_secret: Vec<u8>) -> StoreResult<bool>;
+    /// Enables the pending secret, with `step` as the last step used and `recovery_hashes` as
+    /// the recovery codes; false (nothing changed) when there is no pending secret or it was
+    /// replaced (`sealed_secret` is the one the code was checked against) or it is enabled.
+    async fn enable_two_factor(
+        &self,
+        user_id: u64,
+        sealed_secret: Vec<u8>,
+        step: u64,
+        recovery_hashes: Vec<String>,
+    ) -> StoreResult<bool>;
+    /// Records `step` as used when it is later than the last one used and two-factor login is
+    /// enabled; false (nothing changed) otherwise.
+    async fn spend_two_factor_step(&self, user_id: u64, step: u64) -> StoreResult<bool>;
+    /// Removes the recovery code of hash `hash`; false when it is not one of the user's
+    /// (never issued, or spent) or two-factor login is not enabled.
+    async fn spend_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool>;
+    /// Replaces the recovery codes; false (nothing changed) when two-factor login is not
+    /// enabled.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: u64,
+        recovery_hashes: Vec<String>,
+    ) -> StoreResult<bool>;
+    /// Forgets the user's secret (pending or enabled) and recovery codes; false when
+    /// two-factor login was not enabled.
+    async fn disable_two_factor(&self, user_id: u64) -> StoreResult<bool>;
+}
+
 /// Who may connect (protocol.md 9.6, "Access rules"): address and range rules, stored as the
 /// wire's [`pb::AccessRule`] under its kind and canonical `cidr` (the server parses and
 /// canonicalizes ranges; the store compares them as text), and whether allow-list mode is on.
@@ -586,6 +624,7 @@ pub trait Store:
     + OverviewStore
     + AuditStore
     + NotificationStore
+    + TwoFactorStore
     + AccessStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").

@@ -497,6 +497,19 @@ pub struct NotificationQuery {
     pub limit: u32,
 }
 
+/// One user's two-factor login (protocol.md section 17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoFactorRecord {
+    /// The TOTP secret, sealed (`auth::two_factor`); the store never sees it in the clear.
+    pub sealed_secret: Vec<u8>,
+    /// False while the secret is pending (begun, not confirmed): logins ignore it then.
+    pub enabled: bool,
+    /// The last TOTP step a code was used for (0 for none); only later ones are accepted.
+    pub last_step: u64,
+    /// How many unused recovery codes are left.
+    pub recovery_codes_left: u32,
+}
+
 /// The storage schema as [`Store::schema_status`](super::Store::schema_status) and the calls
 /// that change it report it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

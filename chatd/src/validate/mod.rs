@@ -196,6 +196,22 @@ pub fn password(field: &'static str, raw: &str) -> FieldResult<()> {
     Ok(())
 }
 
+/// Longest two-factor code (a TOTP code has 6 digits, a recovery code 11 characters; this leaves
+/// room for spaces a user typed).
+pub const MAX_TWO_FACTOR_CODE_BYTES: usize = 32;
+
+/// A two-factor code (protocol.md section 17): at most 32 bytes; empty only when not
+/// `required`. Whether it is a right code is the handler's business.
+pub fn two_factor_code(field: &'static str, raw: &str, required: bool) -> FieldResult<()> {
+    if raw.len() > MAX_TWO_FACTOR_CODE_BYTES {
+        return Err(FieldError::too_large(field, "must be at most 32 bytes"));
+    }
+    if required && raw.is_empty() {
+        return Err(FieldError::invalid(field, "required"));
+    }
+    Ok(())
+}
+
 /// A client's software name (`Hello.client_name`): at most 64 bytes on one line, no control
 /// characters (it reaches the logs).
 pub fn client_name(field: &'static str, raw: &str) -> FieldResult<()> {

@@ -30,17 +30,33 @@ impl Client {
         .await
     }
 
-    /// Logs in with a username and password.
+    /// Logs in with a username and password. For an account with two-factor login the error
+    /// then says [`needs_two_factor_code`](ClientError::needs_two_factor_code): ask the user for
+    /// a code and call [`login_with_code`](Self::login_with_code).
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         device_name: &str,
     ) -> Result<pb::AuthResult, ClientError> {
+        self.login_with_code(username, password, "", device_name)
+            .await
+    }
+
+    /// Logs in with a username, password and two-factor code (a current code of the user's
+    /// authenticator app, or a recovery code; protocol.md section 17).
+    pub async fn login_with_code(
+        &self,
+        username: &str,
+        password: &str,
+        two_factor_code: &str,
+        device_name: &str,
+    ) -> Result<pb::AuthResult, ClientError> {
         self.authenticate_with(pb::request::Kind::Login(pb::Login {
             username: username.into(),
             password: password.into(),
             device_name: device_name.into(),
+            two_factor_code: two_factor_code.into(),
         }))
         .await
     }

@@ -415,6 +415,33 @@ impl Dialer {
         Ok(endpoint)
     }
 
+    /// Moves this client's own endpoints to new UDP sockets (new local ports, on whatever
+    /// interface the system routes through now), as a device does when its network changes:
+    /// the connections on them migrate (protocol.md 2.4) instead of being lost. A shared
+    /// endpoint ([`ClientConfig::endpoint`](super::ClientConfig::endpoint)) is its owner's
+    /// to rebind. Returns the new local addresses.
+    pub fn rebind(&self) -> Result<Vec<SocketAddr>, ClientError> {
+        let endpoints = self
+            .endpoints
+            .lock()
+            .map_err(|_| ClientError::Closed("endpoint lock poisoned".into()))?;
+        let mut rebound = Vec::new();
+        for endpoint in [&endpoints.v4, &endpoints.v6].into_iter().flatten() {
+            let failed = |e: std::io::Error| ClientError::Connect(format!("cannot rebind: {e}"));
+            let family = endpoint.local_addr().map_err(failed)?;
+            let any: SocketAddr = if family.is_ipv4() {
+                SocketAddr::from(([0, 0, 0, 0], 0))
+            } else {
+                SocketAddr::from(([0u16; 8], 0))
+            };
+            let (socket, _) =
+                crate::udp::bind(any, crate::udp::CLIENT_SOCKET_BUFFER).map_err(failed)?;
+            endpoint.rebind(socket).map_err(failed)?;
+            rebound.push(endpoint.local_addr().map_err(failed)?);
+        }
+        Ok(rebound)
+    }
+
     /// Closes the endpoints (and with them every connection).
     pub fn close(&self) {
         if let Ok(endpoints) = self.endpoints.lock() {

@@ -19,6 +19,9 @@ pub struct RemoteError {
     pub retry_after: Option<Duration>,
 }
 
+/// The field `login`'s two-factor answer names (protocol.md 17.3).
+const TWO_FACTOR_CODE_FIELD: &str = "login.two_factor_code";
+
 fn field_suffix(field: &str) -> String {
     if field.is_empty() {
         String::new()
@@ -37,6 +40,13 @@ impl RemoteError {
             retry_after: (e.retry_after_ms > 0)
                 .then(|| Duration::from_millis(u64::from(e.retry_after_ms))),
         }
+    }
+
+    /// True for `login`'s answer to an account with two-factor login (protocol.md 17.3) when
+    /// the code was missing, wrong or used: ask the user for a code and log in again with it
+    /// ([`Client::login_with_code`](super::Client::login_with_code)).
+    pub fn needs_two_factor_code(&self) -> bool {
+        self.code == pb::ErrorCode::Unauthenticated && self.field == TWO_FACTOR_CODE_FIELD
     }
 
     /// UNAVAILABLE and RATE_LIMITED may be retried for any request.
@@ -92,6 +102,11 @@ impl ClientError {
             Self::Remote(e) => Some(e.code),
             _ => None,
         }
+    }
+
+    /// True when the server asks for a two-factor code ([`RemoteError::needs_two_factor_code`]).
+    pub fn needs_two_factor_code(&self) -> bool {
+        matches!(self, Self::Remote(e) if e.needs_two_factor_code())
     }
 }
 

@@ -27,6 +27,12 @@ pub enum ClientEvent {
     Call(pb::Call),
     /// Signaling of an active call from the other device taking part (capability `calls`).
     CallSignal(pb::CallSignal),
+    /// A group call in one of the user's groups changed: someone joined or left, or it ended
+    /// (capability `group_calls`).
+    GroupCall(pb::GroupCall),
+    /// Signaling from another participant device of a group call, for this device
+    /// (capability `group_calls`).
+    GroupCallSignal(pb::GroupCallSignal),
     /// A new entry of the user's notification center (protocol.md section 15).
     Notification(pb::Notification),
     /// Notifications were marked read or cleared, on any device of the user.
@@ -88,6 +94,8 @@ impl ClientEvent {
             Kind::MessageHidden(e) => Self::MessageHidden(e),
             Kind::Call(e) => Self::Call(e),
             Kind::CallSignal(e) => Self::CallSignal(e),
+            Kind::GroupCall(e) => Self::GroupCall(e),
+            Kind::GroupCallSignal(e) => Self::GroupCallSignal(e),
             Kind::Notification(e) => Self::Notification(e),
             Kind::NotificationsUpdated(e) => Self::NotificationsUpdated(e),
             Kind::GoAway(e) => Self::GoAway(e),

@@ -263,6 +263,17 @@ impl Client {
         self.shared.tokens()
     }
 
+    /// Moves the client's UDP sockets to new ones, as after a network change (a phone going
+    /// from Wi-Fi to mobile data): call it when the system reports that the network changed.
+    /// The connection migrates (protocol.md 2.4): same session, no reconnect, no gap; requests
+    /// in flight carry on. Returns the new local addresses.
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`] when no new socket could be bound.
+    pub fn rebind(&self) -> Result<Vec<std::net::SocketAddr>, ClientError> {
+        self.shared.dialer.rebind()
+    }
+
     /// The cursor of every chat (highest seq delivered), to persist and pass back as
     /// [`ClientConfig::cursors`].
     pub async fn cursors(&self) -> Result<Vec<pb::ChatCursor>, ClientError> {

@@ -245,6 +245,7 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
                     reason: pb::CallEndReason::HungUp as i32,
                     started_at_ms: CALLED_AT,
                     duration_ms: (ENDED_AT - ANSWERED_AT) as u64,
+                    group: false,
                 })),
             })),
         ),

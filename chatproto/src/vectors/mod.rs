@@ -11,13 +11,15 @@
 //!   [`parse_file`]) and text format ([`to_text`], [`from_text`]).
 //! - `build`: turning a typed case into a [`Vector`] (encoding, checking, rendering).
 //! - `samples`: the users, chats and messages the cases are made of.
-//! - `requests`, `responses`, `events` (also upload headers and datagrams), `calls`, `edge`:
+//! - `requests`, `responses`, `events` (also upload headers and datagrams), `calls`,
+//!   `group_calls`, `edge`:
 //!   the cases.
 
 mod build;
 mod calls;
 mod edge;
 mod events;
+mod group_calls;
 mod requests;
 mod responses;
 mod samples;
@@ -242,17 +244,27 @@ pub fn generate() -> Result<Vec<VectorFile>, VectorError> {
         VectorFile {
             file_name: "request.txt",
             title: "one valid Request frame for every request kind",
-            vectors: [requests::requests()?, calls::requests()?].concat(),
+            vectors: [
+                requests::requests()?,
+                calls::requests()?,
+                group_calls::requests()?,
+            ]
+            .concat(),
         },
         VectorFile {
             file_name: "response.txt",
             title: "valid Response frames, every result kind",
-            vectors: [responses::responses()?, calls::responses()?].concat(),
+            vectors: [
+                responses::responses()?,
+                calls::responses()?,
+                group_calls::responses()?,
+            ]
+            .concat(),
         },
         VectorFile {
             file_name: "event.txt",
             title: "valid Event frames, every event kind and every chat event body",
-            vectors: [events::events()?, calls::events()?].concat(),
+            vectors: [events::events()?, calls::events()?, group_calls::events()?].concat(),
         },
         VectorFile {
             file_name: "datagram.txt",

@@ -42,6 +42,20 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                     username: "alice".into(),
                     password: "correct horse battery staple".into(),
                     device_name: "phone \u{1f4f1}".into(),
+                    two_factor_code: String::new(),
+                }),
+            ),
+        ),
+        (
+            "request.login_two_factor",
+            None,
+            request(
+                3,
+                Rq::Login(pb::Login {
+                    username: "alice".into(),
+                    password: "correct horse battery staple".into(),
+                    device_name: "phone \u{1f4f1}".into(),
+                    two_factor_code: "287082".into(),
                 }),
             ),
         ),
@@ -699,6 +713,54 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                 Rq::SetNotificationPrefs(pb::SetNotificationPrefs {
                     prefs: Some(notification_prefs()),
                 }),
+            ),
+        ),
+        (
+            "request.begin_two_factor",
+            None,
+            request(
+                170,
+                Rq::BeginTwoFactor(pb::BeginTwoFactor {
+                    password: "correct horse battery staple".into(),
+                }),
+            ),
+        ),
+        (
+            "request.enable_two_factor",
+            Some("a current code of the pending secret"),
+            request(
+                171,
+                Rq::EnableTwoFactor(pb::EnableTwoFactor {
+                    code: "287082".into(),
+                }),
+            ),
+        ),
+        (
+            "request.disable_two_factor",
+            Some("with a recovery code"),
+            request(
+                172,
+                Rq::DisableTwoFactor(pb::DisableTwoFactor {
+                    code: "7hq2m-0zk4d".into(),
+                }),
+            ),
+        ),
+        (
+            "request.regenerate_recovery_codes",
+            None,
+            request(
+                173,
+                Rq::RegenerateRecoveryCodes(pb::RegenerateRecoveryCodes {
+                    code: "081804".into(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_disable_two_factor",
+            None,
+            request(
+                174,
+                Rq::AdminDisableTwoFactor(pb::AdminDisableTwoFactor { user_id: BOB }),
             ),
         ),
         (

@@ -303,6 +303,32 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             response(155, Rs::NotificationPrefs(notification_prefs())),
         ),
         (
+            "response.two_factor_setup",
+            Some("RFC 6238's test secret, for alice"),
+            response(
+                170,
+                Rs::TwoFactorSetup(pb::TwoFactorSetup {
+                    secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+                    otpauth_uri:
+                        "otpauth://totp/chat:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
+                                  &issuer=chat&algorithm=SHA1&digits=6&period=30"
+                            .into(),
+                    digits: 6,
+                    period_seconds: 30,
+                }),
+            ),
+        ),
+        (
+            "response.recovery_codes",
+            Some("two of the ten"),
+            response(
+                171,
+                Rs::RecoveryCodes(pb::RecoveryCodes {
+                    codes: vec!["7hq2m-0zk4d".into(), "x3v9p-ttb1e".into()],
+                }),
+            ),
+        ),
+        (
             "response.export",
             Some("two messages of the group, one deleted for everyone; more follow"),
             response(
@@ -365,15 +391,15 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
         ),
         (
             "response.schema",
-            Some("an embedded database migrated from version 5; one index was missing"),
+            Some("an embedded database migrated from version 6; one index was missing"),
             response(
                 73,
                 Rs::Schema(pb::SchemaReport {
                     backend: "sqlite".into(),
-                    version_before: 5,
-                    version: 6,
-                    latest_version: 6,
-                    applied: vec!["6: access rules".into()],
+                    version_before: 6,
+                    version: 7,
+                    latest_version: 7,
+                    applied: vec!["7: access rules".into()],
                     indexes_created: vec!["blocks_by_target".into()],
                     indexes: 30,
                     indexes_missing: Vec::new(),

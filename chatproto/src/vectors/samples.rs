@@ -17,7 +17,8 @@ pub(super) const PRIVATE_CHAT: u64 = 501;
 pub(super) const GROUP_CHAT: u64 = 502;
 pub(super) const CHANNEL: u64 = 503;
 
-/// Alice as she sees herself (email and role are only sent about oneself and to admins).
+/// Alice as she sees herself (email and role are only sent about oneself and to admins; whether
+/// two-factor login is on only in `get_me`).
 pub(super) fn alice_self() -> pb::User {
     pb::User {
         id: ALICE,
@@ -31,6 +32,7 @@ pub(super) fn alice_self() -> pb::User {
         email: "alice@example.org".into(),
         role: pb::Role::Admin as i32,
         disabled: false,
+        two_factor_enabled: false,
     }
 }
 
@@ -58,6 +60,7 @@ pub(super) fn carol_for_admin() -> pb::User {
         email: "carol@example.net".into(),
         role: pb::Role::User as i32,
         disabled: true,
+        two_factor_enabled: false,
         ..Default::default()
     }
 }

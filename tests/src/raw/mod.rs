@@ -126,6 +126,7 @@ impl RawConn {
             username: username.into(),
             password: password.into(),
             device_name: "raw".into(),
+            two_factor_code: String::new(),
         }))
         .await
     }

@@ -133,6 +133,7 @@ impl RawSession {
                 username: username.into(),
                 password: PASSWORD.into(),
                 device_name: "test".into(),
+                two_factor_code: String::new(),
             }))
             .await;
         session.authenticated(answer);

@@ -170,6 +170,7 @@ async fn unauthenticated_connections_buffer_a_bounded_number_of_request_bytes() 
             username: "nobody".into(),
             password: "wrong password".into(),
             device_name: String::new(),
+            two_factor_code: String::new(),
         })),
     };
     let frame = encode_frames([&login], chatproto::frame::MAX_FRAME_BYTES).expect("encode");

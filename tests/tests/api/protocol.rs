@@ -194,6 +194,7 @@ async fn control_characters_in_client_and_device_names_are_refused() {
             username: "nobody".into(),
             password: "whatever password".into(),
             device_name: "phone\u{7}".into(),
+            two_factor_code: String::new(),
         }))
         .await;
     match &login.result {

@@ -55,12 +55,54 @@ impl Tui {
             NetCommand::SignIn {
                 username: name.into(),
                 password: PASSWORD.into(),
+                two_factor_code: String::new(),
             },
         )
         .await
     }
 
+    /// Starts another chat-tui for `name`, whose account has two-factor login: the user fills
+    /// in the sign-in form, is asked for a code, and types `code`.
+    pub(crate) async fn sign_in_with_code(server: &TestServer, name: &str, code: &str) -> Tui {
+        let mut tui = Self::open(server, name).await;
+        tui.type_keys(name);
+        tui.apply(key("enter"));
+        tui.type_keys(PASSWORD);
+        tui.apply(key("enter"));
+        tui.until("asked for a two-factor code", |m| match &m.screen {
+            chat_tui::model::Screen::Auth(form) => form.field_index("Two-factor code"),
+            _ => None,
+        })
+        .await;
+        tui.type_keys(code);
+        tui.apply(key("enter"));
+        tui.until("signed in", |m| m.me.is_some().then_some(()))
+            .await;
+        tui
+    }
+
+    /// Types `text` key by key.
+    pub(crate) fn type_keys(&mut self, text: &str) {
+        for c in text.chars() {
+            let spec = if c == ' ' {
+                "space".to_owned()
+            } else {
+                c.to_string()
+            };
+            self.apply(key(&spec));
+        }
+    }
+
     async fn start(server: &TestServer, name: &str, sign_in: NetCommand) -> Tui {
+        let mut tui = Self::open(server, name).await;
+        let _ = tui.net.send(sign_in);
+        tui.until("signed in", |m| m.me.is_some().then_some(()))
+            .await;
+        tui
+    }
+
+    /// Starts the network task against `server` and waits for the sign-in screen.
+    async fn open(server: &TestServer, name: &str) -> Tui {
         let dir = tempfile::tempdir().expect("temp dir");
         let downloads = dir.path().join("downloads");
         let paths = Paths {
@@ -99,9 +141,6 @@ impl Tui {
             matches!(m.screen, chat_tui::model::Screen::Auth(_)).then_some(())
         })
         .await;
-        let _ = tui.net.send(sign_in);
-        tui.until("signed in", |m| m.me.is_some().then_some(()))
-            .await;
         tui
     }
 

@@ -3,7 +3,8 @@
 //! open a data channel over loopback UDP and exchange a message each way. Then the caller shares
 //! its screen: a renegotiation (a new offer and answer in the active call) adds a video track,
 //! and the `screen_share` signal names it; the callee's stack reports that very track. Nothing
-//! but chatd carries the SDP and candidates from one peer to the other.
+//! but chatd carries the SDP and candidates from one peer to the other: one chatd, and then two
+//! nodes of a cluster with each peer's device on its own node (spec 14.8).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -271,11 +272,9 @@ impl<'a> Peer<'a> {
     }
 }
 
-#[tokio::test]
-async fn two_webrtc_peers_signal_through_chatd_talk_on_a_data_channel_and_share_a_screen() {
-    str0m::crypto::from_feature_flags().install_process_default();
-    let server = start().await;
-    let (alice, bob, chat) = pair(&server).await;
+/// Alice calls Bob in their private chat, Bob answers, and a WebRTC peer for each of their
+/// devices connects, talks and renegotiates through chatd only.
+async fn call_talk_and_share(alice: &User, bob: &User, chat: u64) {
     let call = alice
         .client
         .start_call(pb::StartCall {
@@ -304,8 +303,8 @@ async fn two_webrtc_peers_signal_through_chatd_talk_on_a_data_channel_and_share_
         .await;
 
     let (done, _) = watch::channel(0);
-    let caller = Peer::new(&alice, id, "hello from alice").await;
-    let callee = Peer::new(&bob, id, "hello from bob").await;
+    let caller = Peer::new(alice, id, "hello from alice").await;
+    let callee = Peer::new(bob, id, "hello from bob").await;
     let talk = async {
         tokio::join!(
             caller.run(Role::Caller, done.clone()),
@@ -320,4 +319,35 @@ async fn two_webrtc_peers_signal_through_chatd_talk_on_a_data_channel_and_share_
     // The track Alice said she shares is the one the renegotiation added on Bob's side.
     assert_eq!(callee.remote_screen, caller.sharing);
     assert_eq!(callee.added, caller.sharing.into_iter().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn two_webrtc_peers_signal_through_chatd_talk_on_a_data_channel_and_share_a_screen() {
+    str0m::crypto::from_feature_flags().install_process_default();
+    let server = start().await;
+    let (alice, bob, chat) = pair(&server).await;
+    call_talk_and_share(&alice, &bob, chat).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_with_the_two_peers_on_two_nodes_of_a_cluster() {
+    str0m::crypto::from_feature_flags().install_process_default();
+    // Two nodes sharing one store (a data directory) and one Redis, as cluster nodes share
+    // MongoDB and Redis: Alice's device is on one, Bob's on the other.
+    let redis = tests::redis::RedisServer::start();
+    let store = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let url = format!("--redis-url={}", redis.url());
+    let node = |id: &'static str| {
+        let store = store.clone();
+        let url = url.clone();
+        async move {
+            let node_id = format!("--node-id={id}");
+            let args = [node_id.as_str(), url.as_str(), "--log=warn"];
+            tests::server::TestServer::start_in(store, &args).await
+        }
+    };
+    let a = node("node-a").await;
+    let b = node("node-b").await;
+    let (alice, bob, chat) = pair_across(&a, &b).await;
+    call_talk_and_share(&alice, &bob, chat).await;
 }

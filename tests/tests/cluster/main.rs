@@ -6,6 +6,7 @@
 mod access;
 mod broadcast;
 mod cached_store;
+mod calls;
 mod chat;
 mod database;
 mod failover;

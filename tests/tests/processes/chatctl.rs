@@ -376,7 +376,7 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let accounts = accounts.to_str().expect("utf-8 path");
     let copy = home.path().join("mallory.db");
     let copy_arg = copy.to_str().expect("utf-8 path");
-    let commands: [&[&str]; 32] = [
+    let commands: [&[&str]; 33] = [
         &["backup", copy_arg],
         &["broadcast", "hello everyone", "--yes"],
         &["bans", "list"],
@@ -408,6 +408,7 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
         &["users", "set-role", "mallory", "admin"],
         &["users", "sessions", "alice"],
         &["users", "revoke-sessions", "alice", "--yes"],
+        &["users", "disable-two-factor", "alice", "--yes"],
         &["users", "set-role", "alice", "user"],
     ];
     for command in commands {

@@ -301,6 +301,7 @@ fn recorded_calls_are_kept_by_chat_and_seq() {
         reason: R::Missed as i32,
         started_at_ms: NOW,
         duration_ms: 0,
+        group: false,
     };
     client(
         &mut m,

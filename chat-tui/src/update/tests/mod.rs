@@ -6,6 +6,7 @@ mod files;
 mod history;
 mod screens;
 mod signals;
+mod two_factor;
 
 use chatproto::client::HistoryRange;
 

@@ -42,6 +42,55 @@ fn a_new_server_is_trusted_only_with_y_and_a_changed_one_only_quits() {
 }
 
 #[test]
+fn a_two_factor_code_is_asked_for_when_the_server_wants_one_and_sent_with_the_password() {
+    let mut m = model();
+    net(&mut m, NetEvent::NeedSignIn { reason: None });
+    type_text(&mut m, "alice");
+    keys(&mut m, "enter");
+    type_text(&mut m, "secret12");
+    keys(&mut m, "enter");
+    net(
+        &mut m,
+        NetEvent::NeedTwoFactorCode {
+            error: "Enter the code of your authenticator app, or a recovery code.".into(),
+        },
+    );
+    let Screen::Auth(form) = &m.screen else {
+        panic!("auth screen")
+    };
+    assert_eq!(form.fields.len(), 3, "a field for the code");
+    assert_eq!(form.focus, 2, "focused");
+    assert!(!form.busy);
+    assert!(form.error.is_some());
+    assert!(
+        commands(&keys(&mut m, "enter")).is_empty(),
+        "an empty code is not sent"
+    );
+    type_text(&mut m, "287082");
+    assert_eq!(
+        commands(&keys(&mut m, "enter")),
+        [NetCommand::SignIn {
+            username: "alice".into(),
+            password: "secret12".into(),
+            two_factor_code: "287082".into(),
+        }]
+    );
+    // A wrong code: the field is emptied for the next one, not added twice.
+    net(
+        &mut m,
+        NetEvent::NeedTwoFactorCode {
+            error: "That code is wrong or was used already: enter the current one.".into(),
+        },
+    );
+    let Screen::Auth(form) = &m.screen else {
+        panic!("auth screen")
+    };
+    assert_eq!(form.fields.len(), 3);
+    assert_eq!(form.value("Two-factor code"), "");
+    assert_eq!(form.value("Password"), "secret12", "the password is kept");
+}
+
+#[test]
 fn the_sign_in_form_checks_before_sending_and_shows_refusals() {
     let mut m = model();
     net(&mut m, NetEvent::NeedSignIn { reason: None });
@@ -54,7 +103,8 @@ fn the_sign_in_form_checks_before_sending_and_shows_refusals() {
         sent,
         [NetCommand::SignIn {
             username: "alice".into(),
-            password: "secret12".into()
+            password: "secret12".into(),
+            two_factor_code: String::new(),
         }]
     );
     assert!(

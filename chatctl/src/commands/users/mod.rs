@@ -78,6 +78,8 @@ enum Change {
     },
     Disabled(bool),
     Deleted(bool),
+    /// Whether two-factor login is on now.
+    TwoFactor(bool),
     Role(&'static str),
     /// The generated password (none when it was read from standard input).
     PasswordReset {
@@ -105,6 +107,7 @@ pub(super) async fn run(
     let new_password = match &command {
         UsersCommand::Disable(c) => ask(c, "Disable", "")?,
         UsersCommand::Delete(c) => ask(c, "Delete", " for good")?,
+        UsersCommand::DisableTwoFactor(c) => ask(c, "Turn off two-factor login of", "")?,
         UsersCommand::RevokeSessions { user, session } => {
             let what = session.map_or("every session".to_owned(), |s| format!("session {s}"));
             confirm(&format!("Revoke {what} of {}?", user.user.name), user.yes)?;
@@ -185,6 +188,21 @@ async fn execute(
         }
         UsersCommand::Disable(c) => set_disabled(client, out, &c.user.name, true).await,
         UsersCommand::Enable(u) => set_disabled(client, out, &u.name, false).await,
+        UsersCommand::DisableTwoFactor(c) => {
+            let user = find(client, &c.user.name).await?;
+            client
+                .admin_disable_two_factor(pb::AdminDisableTwoFactor { user_id: user.id })
+                .await
+                .with_context(|| {
+                    format!("cannot turn off two-factor login of {}", user.username)
+                })?;
+            changed(
+                out,
+                &user,
+                Change::TwoFactor(false),
+                "two-factor login turned off",
+            )
+        }
         UsersCommand::Delete(c) => {
             let user = find(client, &c.user.name).await?;
             client

@@ -263,6 +263,33 @@ pub struct Settings {
     )]
     pub max_unauthenticated_bytes: u32,
 
+    /// How long a connection may stay silent before it is closed (clients ping every 10s while
+    /// they want it open); also how long a client whose network went away keeps its connection
+    #[arg(
+        long,
+        env = "CHATD_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = super::parse_idle_timeout,
+        default_value = "30s",
+        help_heading = "Network"
+    )]
+    pub idle_timeout: Duration,
+
+    /// Let connections move to a new client address (a phone changing networks) instead of
+    /// ending them (protocol.md 2.4). Write --migration or --migration=false
+    #[arg(
+        long,
+        env = "CHATD_MIGRATION",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "true",
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        help_heading = "Network"
+    )]
+    pub migration: bool,
+
     /// How long shutdown waits for connections to close
     #[arg(
         long,
@@ -448,6 +475,21 @@ pub struct Settings {
         help_heading = "Files"
     )]
     pub upload_quota: u64,
+
+    /// Server-admin requests need two-factor login on (an admin without it can still log in and
+    /// turn it on). Write --require-admin-two-factor or --require-admin-two-factor=false
+    #[arg(
+        long,
+        env = "CHATD_REQUIRE_ADMIN_TWO_FACTOR",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        help_heading = "Accounts"
+    )]
+    pub require_admin_two_factor: bool,
 
     /// Address ranges always let in, whatever the access rules say (bans, allow-list mode):
     /// comma-separated addresses or CIDR ranges, so that an operator on these can always

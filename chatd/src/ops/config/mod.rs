@@ -501,6 +501,15 @@ fn parse_access_token_ttl(s: &str) -> Result<Duration, String> {
     )
 }
 
+fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(15),
+        Duration::from_secs(600),
+        "must be between 15s and 10m (clients ping every 10s)",
+    )
+}
+
 fn parse_heartbeat(s: &str) -> Result<Duration, String> {
     parse_duration_within(
         s,

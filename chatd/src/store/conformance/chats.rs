@@ -288,6 +288,7 @@ pub async fn chats_record_call<S: Store + 'static>(s: S) {
         reason: pb::CallEndReason::HungUp as i32,
         started_at_ms: T0 + 2,
         duration_ms: 95_000,
+        group: false,
     };
     let event = s
         .record_call(p, b, call, T0 + 100_000)

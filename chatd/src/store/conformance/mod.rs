@@ -26,6 +26,7 @@
 //! - `overview`: the reads of server admins.
 //! - `audit`: the admin audit log.
 //! - `notifications`: the notification center and its preferences.
+//! - `two_factor`: two-factor login.
 //! - `access`: who may connect (access rules, allow-list mode), and the schema calls.
 
 mod access;
@@ -38,6 +39,7 @@ mod messages;
 mod notifications;
 mod overview;
 mod search;
+mod two_factor;
 
 pub use access::*;
 pub use accounts::*;
@@ -49,6 +51,7 @@ pub use messages::*;
 pub use notifications::*;
 pub use overview::*;
 pub use search::*;
+pub use two_factor::*;
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +129,9 @@ macro_rules! store_conformance {
                 notifications_retention,
                 notifications_broadcast,
                 notifications_prefs,
+                two_factor_stage_and_enable,
+                two_factor_spend_replace_disable,
+                two_factor_concurrent_spends,
                 access_rules_put_list_replace_delete,
                 access_rules_expire,
                 access_allow_list_mode,

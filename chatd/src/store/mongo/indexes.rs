@@ -29,6 +29,8 @@ pub(super) const FILES: &str = "files";
 pub(super) const AUDIT: &str = "audit_log";
 pub(super) const NOTIFICATIONS: &str = "notifications";
 pub(super) const NOTIFICATION_PREFS: &str = "notification_prefs";
+pub(super) const TWO_FACTOR: &str = "two_factor";
+pub(super) const TWO_FACTOR_SPENT: &str = "two_factor_spent";
 pub(super) const ACCESS_RULES: &str = "access_rules";
 pub(super) const SERVER_SETTINGS: &str = "server_settings";
 pub(super) const META: &str = "meta";
@@ -120,6 +122,12 @@ pub(super) const INDEXES: &[IndexSpec] = &[
         NOTIFICATIONS,
         "notifications_user",
         &[("user_id", 1), ("_id", -1)],
+        false,
+    ),
+    (
+        TWO_FACTOR_SPENT,
+        "two_factor_spent_user",
+        &[("user_id", 1), ("step", 1)],
         false,
     ),
 ];

@@ -80,8 +80,9 @@
 //!   of message appends.
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
-//!   `audit`: the admin audit log; `notifications`: the notification center; `access`: who may
-//!   connect. `schema`: the schema version (in `meta`) and its migrations.
+//!   `audit`: the admin audit log; `notifications`: the notification center; `two_factor`:
+//!   two-factor login; `access`: who may connect. `schema`: the schema version (in `meta`) and
+//!   its migrations.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -107,6 +108,7 @@ mod schema;
 mod search;
 mod sessions;
 mod tokens;
+mod two_factor;
 mod users;
 
 #[cfg(test)]
@@ -218,6 +220,8 @@ struct Collections {
     audit: Collection<audit::AuditDoc>,
     notifications: Collection<notifications::NotificationDoc>,
     notification_prefs: Collection<notifications::PrefsDoc>,
+    two_factor: Collection<two_factor::TwoFactorDoc>,
+    two_factor_spent: Collection<Document>,
     access_rules: Collection<access::AccessRuleDoc>,
     server_settings: Collection<Document>,
     meta: Collection<Document>,
@@ -246,6 +250,8 @@ impl Collections {
             audit: db.collection(indexes::AUDIT),
             notifications: db.collection(indexes::NOTIFICATIONS),
             notification_prefs: db.collection(indexes::NOTIFICATION_PREFS),
+            two_factor: db.collection(indexes::TWO_FACTOR),
+            two_factor_spent: db.collection(indexes::TWO_FACTOR_SPENT),
             access_rules: db.collection(indexes::ACCESS_RULES),
             server_settings: db.collection(indexes::SERVER_SETTINGS),
             meta: db.collection(indexes::META),

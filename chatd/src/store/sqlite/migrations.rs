@@ -20,7 +20,8 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("blocks by target", V3_BLOCKS_BY_TARGET),
     ("audit log", V4_AUDIT),
     ("notifications", V5_NOTIFICATIONS),
-    ("access rules", V6_ACCESS_RULES),
+    ("two-factor login", V6_TWO_FACTOR),
+    ("access rules", V7_ACCESS_RULES),
 ];
 
 /// The schema version this code writes and understands.
@@ -34,7 +35,7 @@ pub(super) fn current_version(conn: &Connection) -> StoreResult<u32> {
     u32::try_from(v).map_err(|_| StoreError::Internal(format!("invalid schema version {v}")))
 }
 
-/// How a migration is reported: `"6: access rules"`.
+/// How a migration is reported: `"7: access rules"`.
 fn label(version: u32, what: &str) -> String {
     format!("{version}: {what}")
 }
@@ -383,10 +384,26 @@ CREATE TABLE notification_prefs (
 ALTER TABLE user_chat_state ADD COLUMN mentions_only INTEGER NOT NULL DEFAULT 0;
 "#;
 
-/// Version 6: who may connect (spec 9.6, access rules): each rule is the wire's `AccessRule`
+/// Version 6: two-factor login (spec section 17): each user's sealed TOTP secret, pending or
+/// enabled, with the last step used, and the hashes of their unused recovery codes.
+const V6_TWO_FACTOR: &str = r#"
+CREATE TABLE two_factor (
+    user_id INTEGER PRIMARY KEY,
+    secret BLOB NOT NULL,
+    enabled INTEGER NOT NULL,
+    last_step INTEGER NOT NULL
+);
+CREATE TABLE recovery_codes (
+    user_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (user_id, hash)
+) WITHOUT ROWID;
+"#;
+
+/// Version 7: who may connect (spec 9.6, access rules): each rule is the wire's `AccessRule`
 /// under its kind and canonical range, with its expiry as a column for the removal of expired
 /// ones; and the server-wide settings, of which allow-list mode is the first.
-const V6_ACCESS_RULES: &str = r#"
+const V7_ACCESS_RULES: &str = r#"
 CREATE TABLE access_rules (
     kind INTEGER NOT NULL,
     cidr TEXT NOT NULL,

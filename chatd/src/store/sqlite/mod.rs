@@ -16,8 +16,8 @@
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
 //! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
-//!   `notifications`: the notification center, `access`: who may connect, each with its trait
-//!   implementation beside the SQL.
+//!   `notifications`: the notification center, `two_factor`: two-factor login, and `access`:
+//!   who may connect, each with its trait implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
@@ -38,6 +38,7 @@ mod relations;
 mod schema;
 mod search;
 mod sessions;
+mod two_factor;
 mod users;
 mod writer;
 

@@ -11,6 +11,16 @@ pub(super) fn offer(call_id: u64, len: usize) -> pb::CallSignal {
     }
 }
 
+/// An SDP offer of `len` bytes in group call `call_id`, to its device `to`.
+pub(super) fn group_offer(call_id: u64, to: u64, len: usize) -> pb::GroupCallSignal {
+    pb::GroupCallSignal {
+        call_id,
+        to_device_id: to,
+        kind: Some(pb::group_call_signal::Kind::Offer("v".repeat(len))),
+        ..Default::default()
+    }
+}
+
 pub(super) fn text(chat_id: u64, text: &str, client_msg_id: &str) -> pb::SendMessage {
     pb::SendMessage {
         chat_id,
@@ -28,7 +38,7 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
     use Who::*;
     use pb::request::Kind as K;
     let (g, long) = (f.group, "x".repeat(4097));
-    let login = |username: &str, password: &str| pb::Login { username: username.into(), password: password.into(), device_name: String::new() };
+    let login = |username: &str, password: &str| pb::Login { username: username.into(), password: password.into(), device_name: String::new(), two_factor_code: String::new() };
     let register = |username: &str| pb::Register { username: username.into(), email: format!("{username}@x.test"), password: PASSWORD.into(), device_name: String::new() };
     let new_group = |kind: pb::ChatKind, members: Vec<u64>| pb::CreateGroup { kind: kind as i32, title: "x".into(), description: String::new(), member_ids: members };
     let add = |chat_id, user_id| pb::AddMembers { chat_id, user_ids: vec![user_id] };
@@ -223,6 +233,15 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Alice, E::InvalidArgument, "kind", K::SendCallSignal(pb::CallSignal { call_id: NONE, ..Default::default() })),
         (Alice, E::TooLarge, "offer", K::SendCallSignal(offer(NONE, 65_537))),
         (Anon, E::Unauthenticated, "not authenticated", K::GetIceServers(pb::GetIceServers {})),
+        (Carol, E::NotFound, "not a member", K::JoinGroupCall(pb::JoinGroupCall { chat_id: f.private, video: false })),
+        (Alice, E::PermissionDenied, "private chat", K::JoinGroupCall(pb::JoinGroupCall { chat_id: f.private, video: false })),
+        (Alice, E::PermissionDenied, "channel", K::JoinGroupCall(pb::JoinGroupCall { chat_id: f.channel, video: false })),
+        (Alice, E::NotFound, "call", K::LeaveGroupCall(pb::LeaveGroupCall { call_id: NONE })),
+        (Alice, E::NotFound, "call", K::SendGroupCallSignal(group_offer(NONE, 1, 10))),
+        (Alice, E::InvalidArgument, "kind", K::SendGroupCallSignal(pb::GroupCallSignal { call_id: NONE, ..Default::default() })),
+        (Alice, E::TooLarge, "offer", K::SendGroupCallSignal(group_offer(NONE, 1, 65_537))),
+        (Alice, E::NotFound, "no group call", K::GetGroupCall(pb::GetGroupCall { chat_id: f.group })),
+        (Carol, E::NotFound, "not a member", K::GetGroupCall(pb::GetGroupCall { chat_id: f.private })),
         // 9.10 Notifications.
         (Alice, E::InvalidArgument, "limit", K::ListNotifications(pb::ListNotifications { limit: 101, ..Default::default() })),
         (Alice, E::InvalidArgument, "cursor", K::ListNotifications(pb::ListNotifications { cursor: "not a cursor".into(), ..Default::default() })),

@@ -18,7 +18,8 @@ use tests::files::UploadConn;
 use tests::server::TestServer;
 
 mod cases;
-use cases::{cases, offer, text};
+mod two_factor;
+use cases::{cases, group_offer, offer, text};
 
 const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/protocol.md"));
 
@@ -413,7 +414,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
         .expect("start a call")
         .call_id;
     // `None`: the request succeeds (it moves the call on).
-    let live: [(&Client, Option<E>, &str, Kind); 7] = [
+    let live: [(&Client, Option<E>, &str, Kind); 8] = [
         (
             &alice,
             Some(E::Conflict),
@@ -448,6 +449,15 @@ async fn every_request_gets_the_errors_section_9_lists() {
             Kind::SendCallSignal(offer(ringing, 10)),
         ),
         (
+            &alice,
+            Some(E::Conflict),
+            "the caller is in a private call",
+            Kind::JoinGroupCall(pb::JoinGroupCall {
+                chat_id: f.group,
+                video: false,
+            }),
+        ),
+        (
             &bob,
             None,
             "decline",
@@ -469,6 +479,47 @@ async fn every_request_gets_the_errors_section_9_lists() {
             }
             _ if got == code => {}
             _ => wrong.push(format!("{name} ({why}): expected {code:?}, got {got:?}")),
+        }
+    }
+
+    // Group calls: carol takes part in the group's call, bob does not.
+    let group_call = carol
+        .join_group_call(pb::JoinGroupCall {
+            chat_id: group,
+            video: false,
+        })
+        .await
+        .expect("carol starts the group call");
+    let live_group: [(&Client, E, &str, Kind); 3] = [
+        (
+            &carol,
+            E::Conflict,
+            "already in the call",
+            Kind::JoinGroupCall(pb::JoinGroupCall {
+                chat_id: group,
+                video: false,
+            }),
+        ),
+        (
+            &bob,
+            E::Conflict,
+            "bob does not take part",
+            Kind::SendGroupCallSignal(group_offer(group_call.call_id, group_call.device_id, 10)),
+        ),
+        (
+            &carol,
+            E::NotFound,
+            "to_device_id: carol's own device",
+            Kind::SendGroupCallSignal(group_offer(group_call.call_id, group_call.device_id, 10)),
+        ),
+    ];
+    for (client, code, why, kind) in live_group {
+        let name = kind.name();
+        let got = send(client, kind).await.err().and_then(|e| e.code());
+        if got == Some(code) {
+            covered.insert((name.to_owned(), spec_name(code)));
+        } else {
+            wrong.push(format!("{name} ({why}): expected {code:?}, got {got:?}"));
         }
     }
 
@@ -539,6 +590,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
             username: "heidi".into(),
             password: "wrong password".into(),
             device_name: String::new(),
+            two_factor_code: String::new(),
         });
         match send(&anon, attempt).await.err().and_then(|e| e.code()) {
             Some(E::Unauthenticated) => {}
@@ -610,6 +662,35 @@ async fn every_request_gets_the_errors_section_9_lists() {
             "send_call_signal (signals per call spent): got {other:?}"
         )),
     }
+    // The same budget in a group call, once bob is free to join carol's.
+    alice
+        .end_call(pb::EndCall { call_id: active })
+        .await
+        .expect("hang up");
+    let bob_device = bob
+        .join_group_call(pb::JoinGroupCall {
+            chat_id: group,
+            video: false,
+        })
+        .await
+        .expect("bob joins the group call")
+        .device_id;
+    let mut outcome = None;
+    for _ in 0..10 {
+        let signal = group_offer(group_call.call_id, bob_device, 10);
+        if let Err(e) = send(&carol, Kind::SendGroupCallSignal(signal)).await {
+            outcome = e.code();
+            break;
+        }
+    }
+    match outcome {
+        Some(E::RateLimited) => limited("send_group_call_signal"),
+        other => wrong.push(format!(
+            "send_group_call_signal (signals per call spent): got {other:?}"
+        )),
+    }
+
+    two_factor::check(&mut covered, &mut wrong).await;
 
     assert!(
         wrong.is_empty(),

@@ -195,8 +195,13 @@ const NAMES: [&str; 8] = [
 
 /// Two users, alice and bob, and their private chat.
 pub async fn pair(server: &TestServer) -> (User, User, u64) {
-    let alice = register(server, "alice").await;
-    let bob = register(server, "bob").await;
+    pair_across(server, server).await
+}
+
+/// [`pair`] with alice connected to `a` and bob to `b` (two nodes of a cluster).
+pub async fn pair_across(a: &TestServer, b: &TestServer) -> (User, User, u64) {
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
     let chat = alice
         .client
         .create_private_chat(bob.id)

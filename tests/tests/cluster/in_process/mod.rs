@@ -8,6 +8,7 @@
 //! redis-server fails and says so.
 
 mod cache;
+mod calls;
 mod fanout;
 mod kick;
 mod presence;

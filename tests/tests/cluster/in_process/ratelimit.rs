@@ -56,6 +56,7 @@ async fn wrong_login(client: &mut RawSession, username: &str) -> pb::ErrorCode {
             username: username.into(),
             password: "not the password".into(),
             device_name: "test".into(),
+            two_factor_code: String::new(),
         }))
         .await
     {

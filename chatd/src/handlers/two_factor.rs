@@ -1,0 +1,297 @@
+//! Two-factor login (protocol.md section 17): turning it on and off, recovery codes, the code a
+//! login needs. (The admins' duty to use it where the server requires that is checked with
+//! the admin role, in [`require_admin`].)
+//!
+//! The codes themselves (TOTP, recovery codes, how secrets are sealed) are
+//! [`crate::auth::two_factor`]; whether a code was used before is the store's, so that a code
+//! logs in once across nodes. Every request here that checks a code or a password is throttled
+//! like a password change, so codes cannot be guessed faster than passwords; the state checks
+//! before it (on or off, pending or not) reveal nothing to guess and are not charged.
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::auth::two_factor::{self, DIGITS, PERIOD_SECS};
+use crate::conn::ConnCtx;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::account::{active_user, throttled};
+use crate::handlers::admin::require_admin;
+use crate::handlers::users::existing_user;
+use crate::state::now_ms;
+use crate::store::{TwoFactorRecord, UserRecord};
+use crate::validate;
+
+/// The issuer authenticator apps show beside the username.
+const ISSUER: &str = "chat";
+
+/// What a code was, when it was a right one (and is now spent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spent {
+    /// A TOTP code; its step is now the last one used.
+    Totp,
+    /// A recovery code, now gone.
+    Recovery,
+}
+
+/// The user's TOTP secret, opened. A secret that does not open means the token key changed
+/// since it was sealed: an operator's problem, not the user's, so INTERNAL (and logged).
+fn open_secret(ctx: &ConnCtx, user_id: u64, record: &TwoFactorRecord) -> ApiResult<Vec<u8>> {
+    ctx.state
+        .two_factor
+        .open(user_id, &record.sealed_secret)
+        .map_err(|e| {
+            tracing::error!(user_id, error = %e, "cannot open a two-factor secret (was the token key replaced?)");
+            ApiError::internal()
+        })
+}
+
+/// Spends `code` when it is a right, unused code of the user's enabled two-factor login: a
+/// TOTP code, or with `recovery` also a recovery code. `None` for a wrong or used code.
+async fn spend(
+    ctx: &ConnCtx,
+    user_id: u64,
+    record: &TwoFactorRecord,
+    code: &str,
+    recovery: bool,
+) -> ApiResult<Option<Spent>> {
+    let code = code.trim();
+    if two_factor::is_totp_form(code) {
+        let secret = open_secret(ctx, user_id, record)?;
+        let Some(step) = two_factor::matching_step(&secret, code, now_ms(), record.last_step)
+        else {
+            return Ok(None);
+        };
+        let spent = ctx.state.store.spend_two_factor_step(user_id, step).await?;
+        return Ok(spent.then_some(Spent::Totp));
+    }
+    if !recovery {
+        return Ok(None);
+    }
+    let Some(hash) = ctx.state.two_factor.recovery_hash(code) else {
+        return Ok(None);
+    };
+    let spent = ctx.state.store.spend_recovery_code(user_id, &hash).await?;
+    Ok(spent.then_some(Spent::Recovery))
+}
+
+/// The user's enabled two-factor login, or FAILED_PRECONDITION.
+async fn enabled(ctx: &ConnCtx, user_id: u64) -> ApiResult<TwoFactorRecord> {
+    ctx.state
+        .store
+        .two_factor(user_id)
+        .await?
+        .filter(|r| r.enabled)
+        .ok_or_else(|| ApiError::precondition("two-factor login is not on"))
+}
+
+/// Whether the user has two-factor login on.
+pub(crate) async fn is_enabled(ctx: &ConnCtx, user_id: u64) -> ApiResult<bool> {
+    Ok(ctx
+        .state
+        .store
+        .two_factor(user_id)
+        .await?
+        .is_some_and(|r| r.enabled))
+}
+
+/// PERMISSION_DENIED naming `field`: the code is not a right one.
+fn wrong_code(field: &'static str, what: &str) -> ApiError {
+    ApiError::denied(format!("the code is not {what}")).with_field(field)
+}
+
+/// The second step of `login` (spec 17.3), after the right password: for an account with
+/// two-factor login on, `code` must be a right, unused code, and is spent.
+pub(crate) async fn check_login(ctx: &ConnCtx, user: &UserRecord, code: &str) -> ApiResult<()> {
+    const FIELD: &str = "login.two_factor_code";
+    let Some(record) = ctx
+        .state
+        .store
+        .two_factor(user.id)
+        .await?
+        .filter(|r| r.enabled)
+    else {
+        return Ok(());
+    };
+    if code.is_empty() {
+        ctx.state.metrics.auth_failure("two_factor_required");
+        return Err(ApiError::unauthenticated("two-factor code required").with_field(FIELD));
+    }
+    match spend(ctx, user.id, &record, code, true).await? {
+        Some(Spent::Recovery) => {
+            tracing::info!(user_id = user.id, "logged in with a recovery code");
+            Ok(())
+        }
+        Some(Spent::Totp) => Ok(()),
+        None => {
+            ctx.state.metrics.auth_failure("bad_two_factor_code");
+            Err(ApiError::unauthenticated("wrong or used two-factor code").with_field(FIELD))
+        }
+    }
+}
+
+/// Throttles a request that checks a password or a code, like a password change (spec 11.4).
+async fn throttle(ctx: &ConnCtx, user_id: u64) -> ApiResult<()> {
+    ctx.state
+        .limits
+        .check_password_change(user_id, ctx.remote.ip())
+        .await
+        .map_err(|limited| throttled(ctx, limited))
+}
+
+/// BeginTwoFactor: a new pending secret, after the password.
+pub async fn begin_two_factor(ctx: &ConnCtx, req: pb::BeginTwoFactor) -> ApiResult<Answer> {
+    let me = ctx.principal()?;
+    if req.password.len() > *validate::PASSWORD_BYTES.end() {
+        return Err(validate::FieldError::too_large(
+            "begin_two_factor.password",
+            "must be at most 1024 bytes",
+        )
+        .into());
+    }
+    if is_enabled(ctx, me.user_id).await? {
+        return Err(ApiError::conflict("two-factor login is already on"));
+    }
+    throttle(ctx, me.user_id).await?;
+    let user = active_user(ctx, me.user_id).await?;
+    let ok = ctx
+        .state
+        .passwords
+        .verify(req.password, user.password_hash.clone())
+        .await
+        .unwrap_or(false);
+    if !ok {
+        ctx.state.metrics.auth_failure("bad_credentials");
+        return Err(ApiError::denied("wrong password").with_field("begin_two_factor.password"));
+    }
+    let secret = two_factor::new_secret();
+    let sealed = ctx
+        .state
+        .two_factor
+        .seal(me.user_id, &secret)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a two-factor secret");
+            ApiError::internal()
+        })?;
+    if !ctx.state.store.stage_two_factor(me.user_id, sealed).await? {
+        return Err(ApiError::conflict("two-factor login is already on"));
+    }
+    Ok(Answer::TwoFactorSetup(pb::TwoFactorSetup {
+        secret: two_factor::base32(&secret),
+        otpauth_uri: two_factor::otpauth_uri(ISSUER, &user.username, &secret),
+        digits: DIGITS,
+        period_seconds: u32::try_from(PERIOD_SECS).unwrap_or(u32::MAX),
+    }))
+}
+
+/// New recovery codes: shown to the user, stored as hashes.
+fn new_recovery_codes(ctx: &ConnCtx) -> (Vec<String>, Vec<String>) {
+    let codes = two_factor::new_recovery_codes();
+    let hashes = codes
+        .iter()
+        .filter_map(|c| ctx.state.two_factor.recovery_hash(c))
+        .collect();
+    (codes, hashes)
+}
+
+/// EnableTwoFactor: a current code of the pending secret turns it on.
+pub async fn enable_two_factor(ctx: &ConnCtx, req: pb::EnableTwoFactor) -> ApiResult<Answer> {
+    const FIELD: &str = "enable_two_factor.code";
+    let me = ctx.principal()?;
+    validate::two_factor_code(FIELD, &req.code, true)?;
+    let record = match ctx.state.store.two_factor(me.user_id).await? {
+        None => {
+            return Err(ApiError::precondition(
+                "no pending two-factor secret: call begin_two_factor first",
+            ));
+        }
+        Some(r) if r.enabled => return Err(ApiError::conflict("two-factor login is already on")),
+        Some(r) => r,
+    };
+    throttle(ctx, me.user_id).await?;
+    let secret = open_secret(ctx, me.user_id, &record)?;
+    let Some(step) = two_factor::matching_step(&secret, req.code.trim(), now_ms(), 0) else {
+        return Err(wrong_code(FIELD, "a current code of the pending secret"));
+    };
+    let (codes, hashes) = new_recovery_codes(ctx);
+    let enabled = ctx
+        .state
+        .store
+        .enable_two_factor(me.user_id, record.sealed_secret, step, hashes)
+        .await?;
+    if !enabled {
+        // Another request began again (a new pending secret) or enabled it meanwhile.
+        return Err(ApiError::conflict(
+            "the pending secret changed meanwhile: begin again",
+        ));
+    }
+    tracing::info!(user_id = me.user_id, "two-factor login turned on");
+    Ok(Answer::RecoveryCodes(pb::RecoveryCodes { codes }))
+}
+
+/// DisableTwoFactor: a current code or a recovery code turns it off.
+pub async fn disable_two_factor(ctx: &ConnCtx, req: pb::DisableTwoFactor) -> ApiResult<Answer> {
+    const FIELD: &str = "disable_two_factor.code";
+    let me = ctx.principal()?;
+    validate::two_factor_code(FIELD, &req.code, true)?;
+    let record = enabled(ctx, me.user_id).await?;
+    throttle(ctx, me.user_id).await?;
+    if spend(ctx, me.user_id, &record, &req.code, true)
+        .await?
+        .is_none()
+    {
+        return Err(wrong_code(
+            FIELD,
+            "a current code nor an unused recovery code",
+        ));
+    }
+    ctx.state.store.disable_two_factor(me.user_id).await?;
+    tracing::info!(user_id = me.user_id, "two-factor login turned off");
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// RegenerateRecoveryCodes: a current code replaces the recovery codes.
+pub async fn regenerate_recovery_codes(
+    ctx: &ConnCtx,
+    req: pb::RegenerateRecoveryCodes,
+) -> ApiResult<Answer> {
+    const FIELD: &str = "regenerate_recovery_codes.code";
+    let me = ctx.principal()?;
+    validate::two_factor_code(FIELD, &req.code, true)?;
+    let record = enabled(ctx, me.user_id).await?;
+    throttle(ctx, me.user_id).await?;
+    if spend(ctx, me.user_id, &record, &req.code, false)
+        .await?
+        .is_none()
+    {
+        return Err(wrong_code(FIELD, "a current code"));
+    }
+    let (codes, hashes) = new_recovery_codes(ctx);
+    if !ctx
+        .state
+        .store
+        .replace_recovery_codes(me.user_id, hashes)
+        .await?
+    {
+        return Err(ApiError::precondition("two-factor login is not on"));
+    }
+    Ok(Answer::RecoveryCodes(pb::RecoveryCodes { codes }))
+}
+
+/// AdminDisableTwoFactor: turns off a user's two-factor login.
+pub async fn admin_disable_two_factor(
+    ctx: &ConnCtx,
+    req: pb::AdminDisableTwoFactor,
+) -> ApiResult<Answer> {
+    require_admin(ctx).await?;
+    existing_user(ctx, req.user_id, "admin_disable_two_factor.user_id").await?;
+    if !ctx.state.store.disable_two_factor(req.user_id).await? {
+        return Err(ApiError::conflict(
+            "two-factor login is not on for this user",
+        ));
+    }
+    tracing::info!(
+        user_id = req.user_id,
+        "two-factor login turned off by an admin"
+    );
+    Ok(Answer::Ok(pb::Ok {}))
+}

@@ -112,6 +112,31 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Send an announcement to every user: each active user gets it as a notification, live
+    /// when connected and with their next sync otherwise; the server's audit log records it
+    #[command(
+        after_help = "Examples:\n  chatctl broadcast \"Maintenance tonight at 22:00 UTC; \
+        expect a minute of reconnects.\"\n  chatctl broadcast --yes \"$(cat notice.txt)\""
+    )]
+    Broadcast {
+        /// The announcement: 1-1000 characters, line breaks allowed
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Refuse connections from addresses and CIDR ranges (bans), or let in only listed ranges
+    /// (allow-list mode); every node enforces them when a connection arrives
+    #[command(subcommand)]
+    Bans(BansCommand),
+    /// The storage schema: its version and indexes, and the migrations and indexes chatd also
+    /// applies when it starts
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Email and webhook deliveries that failed their last attempt (dead letters): list them,
     /// try them again, or delete them
     #[command(subcommand)]
@@ -381,6 +406,91 @@ pub enum NodesCommand {
     },
 }
 
+/// `chatctl bans ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BansCommand {
+    /// The rules in force (bans first), whether allow-list mode is on, and your address as the
+    /// server sees it
+    #[command(after_help = "Example:\n  chatctl bans list --json")]
+    List(ConnArgs),
+    /// Ban an address or CIDR range (IPv4 or IPv6), or with --allow let it in under
+    /// allow-list mode; adding the same range again replaces its rule
+    #[command(
+        after_help = "Examples:\n  chatctl bans add 203.0.113.0/24 --for 24h --reason \"credential \
+        stuffing\"\n  chatctl bans add 2001:db8:42::/48 --allow --reason office"
+    )]
+    Add {
+        /// An address (one host) or a CIDR range, e.g. 198.51.100.7 or 2001:db8::/32
+        #[arg(value_name = "CIDR")]
+        cidr: String,
+        /// An allow rule (for allow-list mode) instead of a ban
+        #[arg(long)]
+        allow: bool,
+        /// Only for this long, e.g. 90m, 24h or 7d (default: until removed)
+        #[arg(long = "for", value_name = "DURATION", value_parser = chat_cli::duration::parse)]
+        duration: Option<std::time::Duration>,
+        /// Why, for whoever reads the list (at most 200 characters)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Remove the ban (or with --allow the allow rule) of an address or range
+    #[command(after_help = "Example:\n  chatctl bans remove 203.0.113.0/24")]
+    Remove {
+        /// The address or range, as added (any spelling of the same range)
+        #[arg(value_name = "CIDR")]
+        cidr: String,
+        /// Remove an allow rule instead of a ban
+        #[arg(long)]
+        allow: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Switch allow-list mode: `allow-list` lets in only ranges with an allow rule (and the
+    /// server's exempt ranges, loopback by default); `open` lets in everyone not banned
+    #[command(
+        after_help = "Example:\n  chatctl bans add 192.0.2.0/24 --allow && chatctl bans mode \
+        allow-list --yes\n\nThe server refuses a change that would shut out your own address."
+    )]
+    Mode {
+        /// The mode
+        #[arg(value_enum)]
+        mode: AccessMode,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// Who may connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessMode {
+    /// Everyone not banned
+    Open,
+    /// Only ranges with an allow rule
+    AllowList,
+}
+
+/// `chatctl db ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DbCommand {
+    /// The schema version and indexes, and what is missing
+    #[command(after_help = "Example:\n  chatctl db status")]
+    Status(ConnArgs),
+    /// Apply the migrations the database lacks, then create missing indexes (idempotent)
+    #[command(after_help = "Example:\n  chatctl db migrate --json")]
+    Migrate(ConnArgs),
+    /// Create the schema's missing indexes (idempotent)
+    #[command(after_help = "Example:\n  chatctl db ensure-indexes")]
+    EnsureIndexes(ConnArgs),
+}
+
 /// `chatctl dlq ...`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum DlqCommand {
@@ -541,7 +651,7 @@ impl Command {
                 ChatsCommand::Delete { chat, .. } => &chat.conn,
             }),
             Command::Export(c) => Some(&c.conn),
-            Command::Backup { conn, .. } => Some(conn),
+            Command::Backup { conn, .. } | Command::Broadcast { conn, .. } => Some(conn),
             Command::Messages(
                 MessagesCommand::Delete { conn, .. } | MessagesCommand::Purge { conn, .. },
             ) => Some(conn),
@@ -550,6 +660,15 @@ impl Command {
                 DlqCommand::List { conn, .. }
                 | DlqCommand::Retry { conn, .. }
                 | DlqCommand::Purge { conn, .. },
+            ) => Some(conn),
+            Command::Bans(
+                BansCommand::List(conn)
+                | BansCommand::Add { conn, .. }
+                | BansCommand::Remove { conn, .. }
+                | BansCommand::Mode { conn, .. },
+            ) => Some(conn),
+            Command::Db(
+                DbCommand::Status(conn) | DbCommand::Migrate(conn) | DbCommand::EnsureIndexes(conn),
             ) => Some(conn),
             Command::Nodes {
                 command: Some(NodesCommand::Drain { conn, .. }),

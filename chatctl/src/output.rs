@@ -1,4 +1,5 @@
-//! Printing for people and for scripts: aligned tables with relative times, colour only on a
+//! Printing for people and for scripts: aligned tables with relative times, human sizes and
+//! grouped counts, colour only on a
 //! terminal and never with `NO_COLOR`, or JSON with stable field names (`--json`); and the
 //! confirmation destructive commands ask for.
 
@@ -87,7 +88,11 @@ impl Output {
     }
 }
 
-fn print_line(text: &str) -> anyhow::Result<()> {
+/// Prints `text` and a newline to standard output (also a heading above a table).
+///
+/// # Errors
+/// Standard output cannot be written.
+pub fn print_line(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())
@@ -230,6 +235,19 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A count for people, in groups of three digits: `987`, `12,345`, `1,234,567`.
+pub fn human_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// Asks `question` on a terminal unless `yes`; without a terminal, refuses unless `yes`.
 ///
 /// # Errors
@@ -268,6 +286,16 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
         assert_eq!(human_size(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn counts_read_in_groups_of_three() {
+        assert_eq!(human_count(0), "0");
+        assert_eq!(human_count(999), "999");
+        assert_eq!(human_count(1000), "1,000");
+        assert_eq!(human_count(12_345), "12,345");
+        assert_eq!(human_count(1_234_567), "1,234,567");
+        assert_eq!(human_count(u64::MAX), "18,446,744,073,709,551,615");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessControl;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::auth::two_factor::TwoFactorKeys;
@@ -278,6 +279,17 @@ impl Daemon {
             notifier.clone(),
         );
         calls.start();
+        // The rules are read before the first connection is accepted: a banned address never
+        // gets in through a restart.
+        let access = AccessControl::new(
+            store.clone(),
+            s.access_exempt.ranges().to_vec(),
+            s.access_refresh,
+        );
+        access
+            .reload()
+            .await
+            .context("cannot read the access rules")?;
         let state = Arc::new(AppState {
             store: store.clone(),
             delivery: delivery.clone(),
@@ -307,6 +319,7 @@ impl Daemon {
             notifier,
             outbox: outbox.clone(),
             backups: crate::backups::Backups::new(s.storage.data_dir.clone()),
+            access: access.clone(),
         });
 
         let server_config = crate::server::endpoint::server_config(
@@ -379,6 +392,11 @@ impl Daemon {
             background.clone(),
         ));
         tokio::spawn(outbox.run(background.clone()));
+        // Other nodes change the rules only in cluster mode; alone, this node applies every
+        // change as it makes it, and no background read competes with requests for the store.
+        if cluster.is_some() {
+            state.access.start(background.clone());
+        }
         let stop_background = background.clone();
         let drain_state = state.clone();
         let server = tokio::spawn(crate::server::run(state.clone(), endpoint, async move {

@@ -19,7 +19,8 @@
 //!   from them, through an outbox in the store.
 //! - `cluster`: cluster mode over Redis (pub/sub between nodes, presence, registry and
 //!   steering, read cache); `resilience`: breakers, backoff, store deadline.
-//! - `auth`, `limits`, `validate`: security and input rules.
+//! - `auth`, `limits`, `validate`: security and input rules; `access`: who may connect (bans,
+//!   allow-list mode), decided when a connection arrives.
 //! - `backups`: a node's one backup at a time and its copy of the database.
 //! - [`ops`]: configuration, data directory, logging, metrics, admin HTTP; [`daemon`] assembles
 //!   a whole server from them.
@@ -32,6 +33,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod access;
 mod auth;
 mod backups;
 mod calls;

@@ -4,6 +4,9 @@
 //! of the chat and their blocks whether it makes a notification, records it, and sends it live
 //! to the user's connections.
 //!
+//! An admin broadcast is the one notification not caused by a change in a chat: it goes to
+//! every active user at once ([`Notifier::broadcast`]).
+//!
 //! A notification is a side effect of a change that is already committed: failing to record one
 //! is logged and never fails the request that caused it.
 //!
@@ -29,6 +32,9 @@ pub trait Onward: Send + Sync {
 
 /// Characters of a message's text kept as a notification's preview (protocol.md section 10).
 pub const PREVIEW_CHARS: usize = 100;
+
+/// Users whose presence one step of a broadcast's live delivery asks for.
+const BROADCAST_PRESENCE_CHUNK: usize = 1000;
 
 /// Minutes in a day: do-not-disturb minutes are below it.
 pub const MINUTES_PER_DAY: u32 = 24 * 60;
@@ -172,6 +178,55 @@ impl Notifier {
                 preview: String::new(),
             };
             self.record(callee, cause).await;
+        }
+    }
+
+    /// An admin's announcement (`admin_broadcast`, protocol.md 9.6): recorded for every active
+    /// user in one batched store call (15.2's rules do not apply to it), then sent live in the
+    /// background, in chunks, to those of them online on any node. Returns how many users it
+    /// was recorded for.
+    pub async fn broadcast(
+        self: &Arc<Self>,
+        admin: u64,
+        text: String,
+        at_ms: i64,
+    ) -> StoreResult<u64> {
+        let n = pb::Notification {
+            id: 0,
+            kind: pb::NotificationKind::Broadcast as i32,
+            chat_id: 0,
+            message_seq: 0,
+            actor_id: admin,
+            created_at_ms: at_ms,
+            read: false,
+            silent: false,
+            preview: text,
+        };
+        let recorded = self
+            .store
+            .broadcast_notification(n.clone(), self.kept)
+            .await?;
+        let count = recorded.len() as u64;
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.send_broadcast(n, recorded).await });
+        Ok(count)
+    }
+
+    /// The live part of a broadcast: each copy carries its user's own id, so each online user
+    /// gets an event of their own; presence is asked for a chunk of users at a time.
+    async fn send_broadcast(&self, template: pb::Notification, recorded: Vec<(u64, u64)>) {
+        for chunk in recorded.chunks(BROADCAST_PRESENCE_CHUNK) {
+            let users: Vec<u64> = chunk.iter().map(|(u, _)| *u).collect();
+            let online = self.delivery.online_among(&users).await;
+            for &(user, id) in chunk.iter().filter(|(u, _)| online.contains(u)) {
+                let event = pb::Event {
+                    kind: Some(pb::event::Kind::Notification(pb::Notification {
+                        id,
+                        ..template.clone()
+                    })),
+                };
+                self.delivery.notify(&[user], &event, None);
+            }
         }
     }
 

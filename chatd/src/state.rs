@@ -71,6 +71,8 @@ pub struct AppState {
     pub outbox: Arc<crate::outbox::Outbox>,
     /// This node's backup place (`admin_backup`: one at a time, copies in the data directory).
     pub backups: crate::backups::Backups,
+    /// Who may connect: this node's snapshot of the access rules.
+    pub access: Arc<crate::access::AccessControl>,
 }
 
 impl std::fmt::Debug for AppState {

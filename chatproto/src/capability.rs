@@ -17,18 +17,21 @@ pub enum Capability {
     ScreenShare,
     /// Group calls of up to 8 devices, mesh signaling (protocol.md 14.7); needs `calls`.
     GroupCalls,
+    /// Server admins' announcements to every user (protocol.md 9.6, 15.1).
+    Broadcasts,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
         Capability::Calls,
         Capability::ScreenShare,
         Capability::GroupCalls,
+        Capability::Broadcasts,
     ];
 
     /// The name on the wire.
@@ -40,6 +43,7 @@ impl Capability {
             Capability::Calls => "calls",
             Capability::ScreenShare => "screen_share",
             Capability::GroupCalls => "group_calls",
+            Capability::Broadcasts => "broadcasts",
         }
     }
 

@@ -2,7 +2,10 @@
 
 mod audit;
 mod backup;
+mod bans;
+mod broadcast;
 mod chats;
+mod db;
 mod dlq;
 mod export;
 mod health;
@@ -54,6 +57,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Stats(_) => stats::run(&settings).await,
         Command::Export(chat) => export::run(chat.chat, &settings).await,
         Command::Backup { path, yes, .. } => backup::run(&path, yes, &settings).await,
+        Command::Broadcast { text, yes, .. } => broadcast::run(&text, yes, &settings).await,
         Command::Audit {
             actor,
             action,
@@ -72,6 +76,8 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         }
         Command::Dlq(command) => dlq::run(command, &settings).await,
         Command::Nodes { command, .. } => nodes::run(command, &settings).await,
+        Command::Bans(bans) => bans::run(bans, &settings).await,
+        Command::Db(db) => db::run(db, &settings).await,
         Command::Completions { .. } => Ok(()),
     }
 }

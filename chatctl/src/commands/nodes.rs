@@ -8,7 +8,7 @@ use chatproto::pb;
 use serde::Serialize;
 
 use crate::cli::NodesCommand;
-use crate::output::{Output, Paint, Table, confirm, now_ms, relative_time};
+use crate::output::{Output, Paint, Table, confirm, human_count, now_ms, relative_time};
 use crate::session::Admin;
 use crate::settings::Settings;
 
@@ -122,7 +122,7 @@ async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
         table.painted_row(vec![
             (name, Paint::Plain),
             (n.addr, Paint::Plain),
-            (n.connections.to_string(), Paint::Plain),
+            (human_count(n.connections), Paint::Plain),
             (n.version, Paint::Plain),
             (relative_time(n.started_at_ms, now), Paint::Plain),
             (heartbeat, Paint::Plain),

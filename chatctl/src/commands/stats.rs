@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use chatproto::pb;
 use serde::Serialize;
 
-use crate::output::Table;
+use crate::output::{Table, human_count};
 use crate::session::Admin;
 use crate::settings::Settings;
 
@@ -50,12 +50,12 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
         return out.json(&view);
     }
     let mut table = Table::new(&["STAT", "VALUE"]);
-    table.row(vec!["users".into(), view.users.to_string()]);
-    table.row(vec!["chats".into(), view.chats.to_string()]);
-    table.row(vec!["messages".into(), view.messages.to_string()]);
+    table.row(vec!["users".into(), human_count(view.users)]);
+    table.row(vec!["chats".into(), human_count(view.chats)]);
+    table.row(vec!["messages".into(), human_count(view.messages)]);
     table.row(vec![
         format!("connections ({})", view.node_id),
-        view.connections.to_string(),
+        human_count(view.connections),
     ]);
     table.row(vec![
         format!("uptime ({})", view.node_id),
@@ -65,7 +65,8 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
         format!("messages/s, last minute ({})", view.node_id),
         format!(
             "{:.2} ({} messages)",
-            view.messages_per_second, view.messages_last_minute
+            view.messages_per_second,
+            human_count(view.messages_last_minute)
         ),
     ]);
     table.row(vec!["server".into(), view.server_name]);

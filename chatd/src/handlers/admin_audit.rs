@@ -16,6 +16,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::admin::require_admin;
+use crate::handlers::admin_access::kind_name;
 use crate::handlers::cursor::IdList;
 use crate::handlers::page::Page;
 use crate::state::now_ms;
@@ -38,6 +39,14 @@ fn bounded(text: &str) -> &str {
     &text[..end]
 }
 
+/// A range as the log records it: canonical when it parses (any spelling of one range is one
+/// subject), else as given (cut to the subject's length by the caller).
+fn access_subject(raw: &str) -> String {
+    raw.trim()
+        .parse::<crate::access::cidr::Cidr>()
+        .map_or_else(|_| raw.to_owned(), |c| c.to_string())
+}
+
 fn role_name(role: i32) -> &'static str {
     pb::Role::try_from(role).map_or("unknown", |r| r.as_str_name())
 }
@@ -54,7 +63,7 @@ fn dead_letters(ids: &[u64], all: bool) -> String {
 /// The subject and detail of a request that the audit log records, or `None` for one it does
 /// not (every kind that is not an admin change, nor an export). The subjects are the ones
 /// protocol.md 9.6 lists: `user:ID`, `username:NAME`, `chat:ID`, `chat:ID/seq:SEQ`, `node:ID`,
-/// `dead_letters`.
+/// `dead_letters`, `users:all`, `cidr:RANGE`, `access`, `database`.
 pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
     let user = |id: u64| format!("user:{id}");
     Some(match kind {
@@ -93,6 +102,30 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
         Kind::AdminRetryDeadLetters(r) => ("dead_letters".to_owned(), dead_letters(&r.ids, r.all)),
         Kind::AdminPurgeDeadLetters(r) => ("dead_letters".to_owned(), dead_letters(&r.ids, r.all)),
         Kind::AdminBackup(_) => (format!("node:{}", bounded(this_node)), String::new()),
+        Kind::AdminAddAccessRule(r) => {
+            let expiry = match r.expires_in_ms {
+                0 => String::new(),
+                ms => format!(" expires_in_ms={ms}"),
+            };
+            (
+                format!("cidr:{}", bounded(&access_subject(&r.cidr))),
+                format!("kind={}{expiry}", kind_name(r.kind)),
+            )
+        }
+        Kind::AdminRemoveAccessRule(r) => (
+            format!("cidr:{}", bounded(&access_subject(&r.cidr))),
+            format!("kind={}", kind_name(r.kind)),
+        ),
+        Kind::AdminSetAccessMode(r) => {
+            ("access".to_owned(), format!("allow_list={}", r.allow_list))
+        }
+        Kind::AdminDbMigrate(_) | Kind::AdminDbEnsureIndexes(_) => {
+            ("database".to_owned(), String::new())
+        }
+        Kind::AdminBroadcast(r) => (
+            "users:all".to_owned(),
+            format!("chars={}", r.text.chars().count()),
+        ),
         Kind::AdminDrainNode(r) => {
             let node = if r.node_id.is_empty() {
                 this_node

@@ -58,7 +58,8 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
                 | Capability::Files
                 | Capability::Calls
                 | Capability::ScreenShare
-                | Capability::GroupCalls,
+                | Capability::GroupCalls
+                | Capability::Broadcasts,
             ) => true,
             None => false,
         })

@@ -11,7 +11,9 @@
 //!   messages (moderation); [`admin_nodes`]: of nodes (list, drain); [`admin_audit`]: the
 //!   audit log of admin changes, recorded here in [`dispatch`]; [`admin_backup`]: copies of
 //!   the embedded database; [`admin_dead_letters`]: the deliveries by email and webhook that
-//!   failed for good.
+//!   failed for good; [`admin_broadcast`]: announcements to every user; [`admin_access`]: who
+//!   may connect (bans, allow-list mode); [`admin_db`]: the storage schema's version and
+//!   indexes.
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -31,9 +33,12 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod admin_access;
 pub mod admin_audit;
 pub mod admin_backup;
+pub mod admin_broadcast;
 pub mod admin_chats;
+pub mod admin_db;
 pub mod admin_dead_letters;
 pub mod admin_nodes;
 pub mod calls;
@@ -71,10 +76,10 @@ use crate::conn::ConnCtx;
 /// needs only its handler, named after it, in one of the area modules.
 mod by_kind {
     pub(super) use super::{
-        account::*, admin::*, admin_audit::*, admin_backup::*, admin_chats::*,
-        admin_dead_letters::*, admin_nodes::*, calls::*, chats::*, files::*, group_calls::*,
-        hello::*, history::*, membership::*, messages::*, notifications::*, receipts::*, sync::*,
-        two_factor::*, typing::*, users::*,
+        account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*,
+        admin_chats::*, admin_db::*, admin_dead_letters::*, admin_nodes::*, calls::*, chats::*,
+        files::*, group_calls::*, hello::*, history::*, membership::*, messages::*,
+        notifications::*, receipts::*, sync::*, two_factor::*, typing::*, users::*,
     };
 }
 

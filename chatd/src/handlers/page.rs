@@ -114,7 +114,8 @@ pub mod max {
     use super::ITEMS_BUDGET;
     use crate::files::detect::MAX_MIME_BYTES;
     use crate::files::thumbs::THUMBNAIL_SIDES;
-    use crate::validate::MAX_FILE_NAME_BYTES;
+    use crate::handlers::admin_access::MAX_CIDR_BYTES;
+    use crate::validate::{MAX_ACCESS_REASON_CHARS, MAX_BROADCAST_CHARS, MAX_FILE_NAME_BYTES};
 
     /// Bytes of a varint holding `v`.
     const fn varint(v: usize) -> usize {
@@ -214,6 +215,13 @@ pub mod max {
     /// `Member`.
     pub const MEMBER: usize = field(3 * NUM);
 
+    /// `Notification`: a broadcast's whole text is its longest preview.
+    pub const NOTIFICATION: usize = field(6 * NUM + 2 * BOOL + text(MAX_BROADCAST_CHARS));
+
+    /// `AccessRule`.
+    pub const ACCESS_RULE: usize =
+        field(field(MAX_CIDR_BYTES) + text(MAX_ACCESS_REASON_CHARS) + 4 * NUM);
+
     // One item of every paged kind always fits an empty page.
     const _: () = assert!(MESSAGE <= ITEMS_BUDGET);
     const _: () = assert!(CHAT <= ITEMS_BUDGET);
@@ -221,6 +229,8 @@ pub mod max {
     const _: () = assert!(EDIT <= ITEMS_BUDGET);
     const _: () = assert!(USER <= ITEMS_BUDGET);
     const _: () = assert!(MEMBER <= ITEMS_BUDGET);
+    const _: () = assert!(NOTIFICATION <= ITEMS_BUDGET);
+    const _: () = assert!(ACCESS_RULE <= ITEMS_BUDGET);
 }
 
 #[cfg(test)]

@@ -326,7 +326,8 @@ impl Metrics {
 
     /// A connection was refused or closed by a limit: `"handshake"`, a connection cap
     /// (`"max_connections"`, `"max_unauthenticated"`, `"max_unauthenticated_per_address"`,
-    /// `"max_authenticated_per_address"`), or `"auth_deadline"`.
+    /// `"max_authenticated_per_address"`), `"auth_deadline"`, or the access rules (`"banned"`,
+    /// `"not_allowed"`, see [`crate::access::Verdict`]).
     pub fn connection_rejected(&self, reason: &'static str) {
         self.connections_rejected
             .get_or_create(&ReasonLabel { reason })

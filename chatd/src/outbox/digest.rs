@@ -178,12 +178,20 @@ impl Outbox {
                 pb::NotificationKind::PrivateMessage => format!("{actor} wrote to you"),
                 pb::NotificationKind::MissedCall => format!("you missed a call from {actor}"),
                 pb::NotificationKind::AddedToChat => format!("{actor} added you"),
+                pb::NotificationKind::Broadcast => format!("{actor} announced to everyone"),
                 pb::NotificationKind::Unspecified => format!("{actor} did something"),
             };
-            let chat = match self.store.chat(n.chat_id).await.map_err(store_error)? {
-                Some(c) if !c.title.is_empty() => c.title,
-                Some(c) if c.kind == pb::ChatKind::Private => format!("your chat with {actor}"),
-                _ => format!("chat {}", n.chat_id),
+            // A broadcast belongs to no chat (chat_id 0): it comes from the server's admins.
+            let chat = if n.chat_id == 0 {
+                "the server".to_owned()
+            } else {
+                match self.store.chat(n.chat_id).await.map_err(store_error)? {
+                    Some(c) if !c.title.is_empty() => c.title,
+                    Some(c) if c.kind == pb::ChatKind::Private => {
+                        format!("your chat with {actor}")
+                    }
+                    _ => format!("chat {}", n.chat_id),
+                }
             };
             let preview = if n.preview.is_empty() {
                 String::new()

@@ -134,6 +134,15 @@ macro_rules! guarded {
         let call = || $s.inner.$method($($arg.clone()),*);
         $s.read(stringify!($method), call).await
     }};
+    // No deadline around the whole: a broadcast takes as long as there are users (the MongoDB
+    // backend puts the deadline on each batch); a deadline here would answer `Unavailable` for
+    // a broadcast that goes on and is recorded, inviting a second one.
+    (write broadcast_notification $s:ident ($($arg:ident),*)) => {{
+        let started = Instant::now();
+        let result = $s.inner.broadcast_notification($($arg),*).await;
+        $s.metrics.store_operation("broadcast_notification", started.elapsed());
+        result
+    }};
     (write $method:ident $s:ident ($($arg:ident),*)) => {
         $s.write(stringify!($method), $s.inner.$method($($arg),*)).await
     };
@@ -153,5 +162,15 @@ impl Store for GuardedStore {
     async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
         // No deadline: a copy takes as long as the database is large (see `Store::backup`).
         self.inner.backup(to).await
+    }
+    // No deadline either: schema work takes as long as it takes (see `Store::schema_status`).
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        self.inner.schema_status().await
+    }
+    async fn migrate(&self) -> StoreResult<SchemaStatus> {
+        self.inner.migrate().await
+    }
+    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
+        self.inner.ensure_indexes().await
     }
 }

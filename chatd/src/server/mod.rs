@@ -1,5 +1,5 @@
-//! The QUIC server: accept loop, connection caps (counted by [`crate::conn::admission`]), and
-//! graceful drain.
+//! The QUIC server: accept loop with the access rules ([`crate::access`]) and the connection
+//! caps (counted by [`crate::conn::admission`]), and graceful drain.
 //!
 //! # Layout
 //! - [`endpoint`]: TLS and transport configuration.
@@ -16,6 +16,7 @@ use chatproto::error::CloseCode;
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
+use crate::access::Verdict;
 use crate::conn::admission::{ConnectionCaps, ConnectionLimits};
 use crate::state::AppState;
 
@@ -46,6 +47,14 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        // Access rules before anything else: a refused address costs one packet, no handshake.
+        let verdict = state.access.verdict(incoming.remote_address().ip());
+        if verdict != Verdict::Admit {
+            state.metrics.connection_rejected(verdict.label());
+            tracing::debug!(addr = %incoming.remote_address(), verdict = verdict.label(), "connection refused by the access rules");
+            incoming.refuse();
+            continue;
+        }
         let state = state.clone();
         let drain = drain_tx.subscribe();
         let limits = limits.clone();

@@ -13,7 +13,7 @@
 //! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
 //! [`CachedStore`]: crate::cluster::cache::CachedStore
 
-/// Implements every entity trait (`UserStore` ... `TwoFactorStore`) for `$wrapper`, each method's
+/// Implements every entity trait (`UserStore` ... `AccessStore`) for `$wrapper`, each method's
 /// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
 /// is invoked, which must `use crate::store::*` and `chatproto::pb`.
 macro_rules! delegate_store {
@@ -112,6 +112,7 @@ macro_rules! delegate_store {
             }
             NotificationStore {
                 write append_notification(user_id: u64, n: pb::Notification, keep: u32) -> pb::Notification;
+                write broadcast_notification(n: pb::Notification, keep: u32) -> Vec<(u64, u64)>;
                 read  notifications(query: NotificationQuery) -> Vec<pb::Notification>;
                 write mark_notifications_read(user_id: u64, which: NotificationSet) -> u64;
                 write delete_notifications(user_id: u64, which: NotificationSet) -> u64;
@@ -138,6 +139,14 @@ macro_rules! delegate_store {
                 write spend_recovery_code(user_id: u64, hash: &str) -> bool;
                 write replace_recovery_codes(user_id: u64, recovery_hashes: Vec<String>) -> bool;
                 write disable_two_factor(user_id: u64) -> bool;
+            }
+            AccessStore {
+                write put_access_rule(rule: pb::AccessRule) -> ();
+                write delete_access_rule(kind: pb::AccessRuleKind, cidr: &str) -> ();
+                read  access_rules() -> Vec<pb::AccessRule>;
+                write delete_expired_access_rules(now_ms: i64) -> u64;
+                read  allow_list_mode() -> bool;
+                write set_allow_list_mode(on: bool) -> ();
             }
         );
     };

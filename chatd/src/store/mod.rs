@@ -518,6 +518,18 @@ pub trait NotificationStore: Send + Sync {
         n: pb::Notification,
         keep: u32,
     ) -> StoreResult<pb::Notification>;
+    /// Records `n` for every user who is neither disabled nor deleted (an admin broadcast), each
+    /// copy unread with an id of its own greater than every id handed out before (the `id` and
+    /// `read` of `n` are ignored); then deletes each of those users' oldest notifications beyond
+    /// the newest `keep`. Returns `(user_id, id)` of every copy, by ascending user id. The work
+    /// is batched, not one round trip per user: SQLite does it in one transaction; MongoDB, which
+    /// has no multi-document transactions here, in batches of users (a failure part way leaves
+    /// the users of the batches before it with their copy, and is reported).
+    async fn broadcast_notification(
+        &self,
+        n: pb::Notification,
+        keep: u32,
+    ) -> StoreResult<Vec<(u64, u64)>>;
     /// The user's notifications matching `query`, newest (greatest id) first, at most
     /// `query.limit`.
     async fn notifications(&self, query: NotificationQuery) -> StoreResult<Vec<pb::Notification>>;
@@ -630,6 +642,27 @@ pub trait TwoFactorStore: Send + Sync {
     async fn disable_two_factor(&self, user_id: u64) -> StoreResult<bool>;
 }
 
+/// Who may connect (protocol.md 9.6, "Access rules"): address and range rules, stored as the
+/// wire's [`pb::AccessRule`] under its kind and canonical `cidr` (the server parses and
+/// canonicalizes ranges; the store compares them as text), and whether allow-list mode is on.
+/// Every node reads them into its own access list; the store is where they are shared.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Adds `rule`, or replaces the rule of the same kind and cidr.
+    async fn put_access_rule(&self, rule: pb::AccessRule) -> StoreResult<()>;
+    /// Removes the rule of `kind` for `cidr`; `NotFound("access rule")` when there is none.
+    async fn delete_access_rule(&self, kind: pb::AccessRuleKind, cidr: &str) -> StoreResult<()>;
+    /// Every rule, expired ones included until they are removed, by kind then cidr.
+    async fn access_rules(&self) -> StoreResult<Vec<pb::AccessRule>>;
+    /// Removes the rules that expired at or before `now_ms` (not those that never expire);
+    /// returns how many.
+    async fn delete_expired_access_rules(&self, now_ms: i64) -> StoreResult<u64>;
+    /// Whether allow-list mode is on; off until set.
+    async fn allow_list_mode(&self) -> StoreResult<bool>;
+    /// Turns allow-list mode on or off.
+    async fn set_allow_list_mode(&self, on: bool) -> StoreResult<()>;
+}
+
 /// Everything chatd needs from storage.
 #[async_trait]
 pub trait Store:
@@ -644,6 +677,7 @@ pub trait Store:
     + NotificationStore
     + OutboxStore
     + TwoFactorStore
+    + AccessStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").
     fn backend(&self) -> &'static str;
@@ -657,4 +691,16 @@ pub trait Store:
     /// Not one of the entity traits' methods on purpose: a copy takes as long as the database
     /// is large, so the wrappers forward it without the per-call deadline of other calls.
     async fn backup(&self, to: &std::path::Path) -> StoreResult<()>;
+    /// The schema's version and indexes now; changes nothing.
+    ///
+    /// This and the two below are outside the entity traits for the reason `backup` is: they
+    /// take as long as the schema work does, so the wrappers forward them without a deadline.
+    async fn schema_status(&self) -> StoreResult<SchemaStatus>;
+    /// Applies the migrations the database lacks, up to the latest version (what the store
+    /// also does when it opens), each all or nothing; idempotent. `Internal` for a database
+    /// whose version is newer than this code knows.
+    async fn migrate(&self) -> StoreResult<SchemaStatus>;
+    /// Creates the schema's indexes that are missing (what the store also does when it
+    /// opens); idempotent.
+    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus>;
 }

@@ -587,3 +587,23 @@ pub struct TwoFactorRecord {
     /// How many unused recovery codes are left.
     pub recovery_codes_left: u32,
 }
+
+/// The storage schema as [`Store::schema_status`](super::Store::schema_status) and the calls
+/// that change it report it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The schema version before the call.
+    pub version_before: u32,
+    /// The schema version after it.
+    pub version: u32,
+    /// The version this code writes and understands.
+    pub latest_version: u32,
+    /// The migrations the call applied, oldest first, as `"N: what"`.
+    pub applied: Vec<String>,
+    /// The indexes the call created because they were missing.
+    pub indexes_created: Vec<String>,
+    /// How many indexes the schema has.
+    pub indexes: u32,
+    /// The schema's indexes missing after the call.
+    pub indexes_missing: Vec<String>,
+}

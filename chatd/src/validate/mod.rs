@@ -48,6 +48,10 @@ pub const MAX_TITLE_CHARS: usize = 128;
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// Longest message text in characters (`Limits.max_text_chars`).
 pub const MAX_TEXT_CHARS: usize = 4096;
+/// Longest admin broadcast in characters (it is kept whole in every user's notifications).
+pub const MAX_BROADCAST_CHARS: usize = 1000;
+/// Longest reason of an access rule in characters.
+pub const MAX_ACCESS_REASON_CHARS: usize = 200;
 /// Longest client message id in bytes.
 pub const MAX_CLIENT_MSG_ID_BYTES: usize = 64;
 /// Longest message search query in characters.
@@ -307,6 +311,23 @@ pub fn message_text(field: &'static str, raw: &str, required: bool) -> FieldResu
         return Err(FieldError::invalid(field, "must not be empty"));
     }
     Ok(())
+}
+
+/// An admin broadcast: 1-1000 characters, more than whitespace, `\n` and `\t` allowed.
+/// Returns its length in characters.
+pub fn broadcast_text(field: &'static str, raw: &str) -> FieldResult<usize> {
+    let count = free_text(field, raw, MAX_BROADCAST_CHARS, Lines::Multi)?;
+    if raw.trim().is_empty() {
+        return Err(FieldError::invalid(field, "must not be empty"));
+    }
+    Ok(count)
+}
+
+/// The reason of an access rule: at most 200 characters on one line, trimmed; may be empty.
+pub fn access_reason(field: &'static str, raw: &str) -> FieldResult<String> {
+    let trimmed = raw.trim();
+    free_text(field, trimmed, MAX_ACCESS_REASON_CHARS, Lines::Single)?;
+    Ok(trimmed.to_owned())
 }
 
 /// A client message id: 1-64 bytes of `[A-Za-z0-9_-]` (a UUID fits).

@@ -195,6 +195,21 @@ pub(super) fn events() -> Result<Vec<Vector>, VectorError> {
             event(Ev::Notification(mention_notification())),
         ),
         (
+            "event.notification_broadcast",
+            Some("carol, a server admin, announced maintenance to every user"),
+            event(Ev::Notification(pb::Notification {
+                id: 43,
+                kind: pb::NotificationKind::Broadcast as i32,
+                chat_id: 0,
+                message_seq: 0,
+                actor_id: CAROL,
+                created_at_ms: T0 + 120_000,
+                read: false,
+                silent: false,
+                preview: "Maintenance tonight at 22:00 UTC.\nExpect a minute of reconnects.".into(),
+            })),
+        ),
+        (
             "event.notifications_updated",
             Some("two notifications were marked read on another device"),
             event(Ev::NotificationsUpdated(pb::NotificationsUpdated {

@@ -814,6 +814,69 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_broadcast",
+            Some("an announcement to every user, on two lines"),
+            request(
+                67,
+                Rq::AdminBroadcast(pb::AdminBroadcast {
+                    text: "Maintenance tonight at 22:00 UTC.\nExpect a minute of reconnects."
+                        .into(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_add_access_rule",
+            Some("bans a /24 for a day"),
+            request(
+                68,
+                Rq::AdminAddAccessRule(pb::AdminAddAccessRule {
+                    cidr: "203.0.113.0/24".into(),
+                    kind: pb::AccessRuleKind::Ban as i32,
+                    reason: "credential stuffing".into(),
+                    expires_in_ms: 86_400_000,
+                }),
+            ),
+        ),
+        (
+            "request.admin_remove_access_rule",
+            Some("lets an IPv6 office range go from the allow-list"),
+            request(
+                69,
+                Rq::AdminRemoveAccessRule(pb::AdminRemoveAccessRule {
+                    cidr: "2001:db8:42::/48".into(),
+                    kind: pb::AccessRuleKind::Allow as i32,
+                }),
+            ),
+        ),
+        (
+            "request.admin_list_access_rules",
+            None,
+            request(70, Rq::AdminListAccessRules(pb::AdminListAccessRules {})),
+        ),
+        (
+            "request.admin_set_access_mode",
+            Some("only ranges with an allow rule may connect from now on"),
+            request(
+                71,
+                Rq::AdminSetAccessMode(pb::AdminSetAccessMode { allow_list: true }),
+            ),
+        ),
+        (
+            "request.admin_db_status",
+            None,
+            request(72, Rq::AdminDbStatus(pb::AdminDbStatus {})),
+        ),
+        (
+            "request.admin_db_migrate",
+            None,
+            request(73, Rq::AdminDbMigrate(pb::AdminDbMigrate {})),
+        ),
+        (
+            "request.admin_db_ensure_indexes",
+            None,
+            request(74, Rq::AdminDbEnsureIndexes(pb::AdminDbEnsureIndexes {})),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(

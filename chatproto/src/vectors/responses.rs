@@ -379,6 +379,62 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "response.broadcast",
+            Some("recorded for 1250 users"),
+            response(
+                67,
+                Rs::Broadcast(pb::BroadcastResult {
+                    recipients: 1250,
+                    sent_at_ms: T0 + 120_000,
+                }),
+            ),
+        ),
+        (
+            "response.access_rule",
+            Some("the ban as stored, expiring in a day"),
+            response(68, Rs::AccessRule(ban_rule())),
+        ),
+        (
+            "response.access",
+            Some("allow-list mode with a ban and an office range; the caller is in the office"),
+            response(
+                71,
+                Rs::Access(pb::AccessList {
+                    rules: vec![
+                        ban_rule(),
+                        pb::AccessRule {
+                            cidr: "2001:db8:42::/48".into(),
+                            kind: pb::AccessRuleKind::Allow as i32,
+                            reason: "office".into(),
+                            created_by: CAROL,
+                            created_at_ms: T0,
+                            expires_at_ms: 0,
+                        },
+                    ],
+                    allow_list: true,
+                    caller_address: "2001:db8:42::17".into(),
+                    more: false,
+                }),
+            ),
+        ),
+        (
+            "response.schema",
+            Some("an embedded database migrated from version 6; one index was missing"),
+            response(
+                73,
+                Rs::Schema(pb::SchemaReport {
+                    backend: "sqlite".into(),
+                    version_before: 6,
+                    version: 7,
+                    latest_version: 7,
+                    applied: vec!["7: access rules".into()],
+                    indexes_created: vec!["blocks_by_target".into()],
+                    indexes: 30,
+                    indexes_missing: Vec::new(),
+                }),
+            ),
+        ),
+        (
             "response.chats",
             None,
             response(
@@ -538,5 +594,17 @@ fn tombstone_as_created() -> pb::Message {
         seq: 8,
         sent_at_ms: chat_event_at(8),
         ..tombstone()
+    }
+}
+
+/// A day's ban of a /24, as stored.
+fn ban_rule() -> pb::AccessRule {
+    pb::AccessRule {
+        cidr: "203.0.113.0/24".into(),
+        kind: pb::AccessRuleKind::Ban as i32,
+        reason: "credential stuffing".into(),
+        created_by: CAROL,
+        created_at_ms: T0 + 120_000,
+        expires_at_ms: T0 + 120_000 + 86_400_000,
     }
 }

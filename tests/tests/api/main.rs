@@ -6,11 +6,13 @@
 
 mod support;
 
+mod access;
 mod accounts;
 mod admin;
 mod audit;
 mod backup;
 mod blocking;
+mod broadcast;
 mod call_edges;
 mod calls;
 mod chats;

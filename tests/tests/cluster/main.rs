@@ -3,6 +3,8 @@
 //! and (`in_process`) in-process nodes sharing one SQLite store on one Redis, for what only the
 //! inside of a node shows.
 
+mod access;
+mod broadcast;
 mod cached_store;
 mod calls;
 mod chat;

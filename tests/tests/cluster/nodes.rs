@@ -39,6 +39,23 @@ fn add_admin(cluster: &ChatCluster) {
     );
 }
 
+/// A cluster of two nodes started with `args`, with the admin `root` signed in on node0.
+pub(crate) async fn two_nodes_and_root(args: Vec<String>) -> (ChatCluster, TestUser) {
+    let cluster = tokio::task::spawn_blocking(|| {
+        ChatCluster::start_with(ClusterSpec {
+            nodes: 2,
+            args,
+            ..ClusterSpec::default()
+        })
+    })
+    .await
+    .expect("start cluster");
+    let cluster_ref = &cluster;
+    tokio::task::block_in_place(|| add_admin(cluster_ref));
+    let root = TestUser::login(cluster.client_config(0), "root").await;
+    (cluster, root)
+}
+
 async fn nodes(root: &TestUser) -> Vec<pb::NodeStatus> {
     let list = root
         .client
@@ -54,18 +71,7 @@ async fn node_ids(root: &TestUser) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_are_listed_from_the_registry_and_one_drains_when_asked_through_another() {
-    let mut cluster = tokio::task::spawn_blocking(|| {
-        ChatCluster::start_with(ClusterSpec {
-            nodes: 2,
-            args: vec!["--heartbeat-interval=200ms".into()],
-            ..ClusterSpec::default()
-        })
-    })
-    .await
-    .expect("start cluster");
-    let cluster_ref = &cluster;
-    tokio::task::block_in_place(|| add_admin(cluster_ref));
-    let root = TestUser::login(cluster.client_config(0), "root").await;
+    let (mut cluster, root) = two_nodes_and_root(vec!["--heartbeat-interval=200ms".into()]).await;
     let bob = TestUser::register(cluster.client_config(1), "bob").await;
     assert_eq!(bob.node_id().as_deref(), Some("node1"));
 

@@ -376,8 +376,16 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let accounts = accounts.to_str().expect("utf-8 path");
     let copy = home.path().join("mallory.db");
     let copy_arg = copy.to_str().expect("utf-8 path");
-    let commands: [&[&str]; 25] = [
+    let commands: [&[&str]; 33] = [
         &["backup", copy_arg],
+        &["broadcast", "hello everyone", "--yes"],
+        &["bans", "list"],
+        &["bans", "add", "192.0.2.1"],
+        &["bans", "remove", "192.0.2.1"],
+        &["bans", "mode", "open"],
+        &["db", "status"],
+        &["db", "migrate"],
+        &["db", "ensure-indexes"],
         &["health"],
         &["stats"],
         &["export", "1"],

@@ -9,6 +9,7 @@ mod chatctl;
 mod chatctl_data;
 mod chatctl_dlq;
 mod chatctl_moderation;
+mod chatctl_server;
 mod chatctl_two_factor;
 mod cli;
 mod daemon;

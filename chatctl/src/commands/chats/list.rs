@@ -8,7 +8,7 @@ use chatproto::pb;
 use super::ChatView;
 use crate::cli::ChatKind;
 use crate::commands::users::find;
-use crate::output::{Output, Table, now_ms, relative_time};
+use crate::output::{Output, Table, human_count, now_ms, relative_time};
 
 pub(super) async fn run(
     client: &Client,
@@ -59,7 +59,7 @@ pub(super) async fn run(
             chat.id.to_string(),
             chat.kind.to_owned(),
             chat.title,
-            chat.member_count.to_string(),
+            human_count(u64::from(chat.member_count)),
             relative_time(chat.created_at_ms, now),
             relative_time(chat.last_activity_ms, now),
         ]);

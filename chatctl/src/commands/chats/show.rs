@@ -5,7 +5,7 @@ use chatproto::client::Client;
 use chatproto::pb;
 
 use super::ChatView;
-use crate::output::{Output, Table, now_ms, relative_time};
+use crate::output::{Output, Table, human_count, now_ms, relative_time};
 
 pub(super) async fn run(client: &Client, out: Output, chat: u64) -> anyhow::Result<()> {
     let found = client
@@ -35,7 +35,10 @@ pub(super) async fn run(client: &Client, out: Output, chat: u64) -> anyhow::Resu
     table.row(vec!["title".into(), view.title.clone()]);
     table.row(vec!["description".into(), view.description.clone()]);
     table.row(vec!["owner".into(), owner]);
-    table.row(vec!["members".into(), view.member_count.to_string()]);
+    table.row(vec![
+        "members".into(),
+        human_count(u64::from(view.member_count)),
+    ]);
     table.row(vec!["last seq".into(), view.last_seq.to_string()]);
     table.row(vec![
         "created".into(),

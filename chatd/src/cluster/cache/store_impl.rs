@@ -177,4 +177,13 @@ impl Store for CachedStore {
     async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
         self.inner.backup(to).await
     }
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        self.inner.schema_status().await
+    }
+    async fn migrate(&self) -> StoreResult<SchemaStatus> {
+        self.inner.migrate().await
+    }
+    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
+        self.inner.ensure_indexes().await
+    }
 }

@@ -12,10 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    IceUrls, parse_access_token_ttl, parse_auth_deadline, parse_call_ring_timeout, parse_data_dir,
-    parse_duration, parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url,
-    parse_heartbeat, parse_ice_servers, parse_log_filter, parse_max_file_size, parse_node_id,
-    parse_public_addr, parse_rate, parse_size, parse_store_timeout, parse_turn_credential_ttl,
+    AccessExempt, IceUrls, parse_access_exempt, parse_access_refresh, parse_access_token_ttl,
+    parse_auth_deadline, parse_call_ring_timeout, parse_data_dir, parse_duration,
+    parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url, parse_heartbeat,
+    parse_ice_servers, parse_log_filter, parse_max_file_size, parse_node_id, parse_public_addr,
+    parse_rate, parse_size, parse_store_timeout, parse_turn_credential_ttl,
 };
 use crate::rate::Rate;
 use crate::store::sqlite::Durability;
@@ -489,6 +490,31 @@ pub struct Settings {
         help_heading = "Accounts"
     )]
     pub require_admin_two_factor: bool,
+
+    /// Address ranges always let in, whatever the access rules say (bans, allow-list mode):
+    /// comma-separated addresses or CIDR ranges, so that an operator on these can always
+    /// connect and undo a mistake; "none" for no exemption
+    #[arg(
+        long,
+        env = "CHATD_ACCESS_EXEMPT",
+        value_name = "RANGES",
+        value_parser = parse_access_exempt,
+        default_value = "127.0.0.0/8,::1/128",
+        help_heading = "Access rules"
+    )]
+    pub access_exempt: AccessExempt,
+
+    /// Cluster mode: how often a node reads the access rules again, so that a change made
+    /// through another node takes effect here (one made through this node takes effect at once)
+    #[arg(
+        long,
+        env = "CHATD_ACCESS_REFRESH",
+        value_name = "DURATION",
+        value_parser = parse_access_refresh,
+        default_value = "2s",
+        help_heading = "Access rules"
+    )]
+    pub access_refresh: Duration,
 
     /// Notifications kept per user: recording one more deletes the user's oldest
     #[arg(

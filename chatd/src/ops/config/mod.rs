@@ -54,6 +54,27 @@ pub const TURN_SECRET_ENV: &str = "CHATD_TURN_SECRET";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IceUrls(pub Vec<String>);
 
+/// The ranges of `--access-exempt`, each checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessExempt(Vec<crate::access::cidr::Cidr>);
+
+impl AccessExempt {
+    /// The ranges.
+    pub(crate) fn ranges(&self) -> &[crate::access::cidr::Cidr] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccessExempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let ranges: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&ranges.join(","))
+    }
+}
+
 /// What one run of the `chatd` binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
@@ -576,6 +597,31 @@ fn parse_ice_servers(s: &str) -> Result<IceUrls, String> {
         }
     }
     Ok(IceUrls(urls))
+}
+
+fn parse_access_exempt(s: &str) -> Result<AccessExempt, String> {
+    if s.trim() == "none" {
+        return Ok(AccessExempt(Vec::new()));
+    }
+    let ranges = s
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.parse().map_err(|e| format!("{r:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ranges.is_empty() || ranges.len() > 64 {
+        return Err("give 1 to 64 comma-separated addresses or CIDR ranges, or none".into());
+    }
+    Ok(AccessExempt(ranges))
+}
+
+fn parse_access_refresh(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+        "must be between 100ms and 1h",
+    )
 }
 
 fn parse_store_timeout(s: &str) -> Result<Duration, String> {

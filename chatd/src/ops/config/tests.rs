@@ -128,6 +128,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--max-unauthenticated-bytes", "CHATD_MAX_UNAUTHENTICATED_BYTES", "max_unauthenticated_bytes", Bare, ["20000", "30000", "40000"], |c| c.settings.max_unauthenticated_bytes.to_string()),
         ("--access-token-ttl", "CHATD_ACCESS_TOKEN_TTL", "access_token_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.access_token_ttl)),
         ("--token-key-file", "CHATD_TOKEN_KEY_FILE", "token_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.token_key_file.display().to_string()),
+        ("--access-exempt", "CHATD_ACCESS_EXEMPT", "access_exempt", Str, ["10.0.0.0/8", "none", "::1/128,192.0.2.1/32"], |c| c.settings.access_exempt.to_string()),
+        ("--access-refresh", "CHATD_ACCESS_REFRESH", "access_refresh", Str, ["1s", "3s", "250ms"], |c| crate::rate::format_duration(c.settings.access_refresh)),
         ("--notifications-kept", "CHATD_NOTIFICATIONS_KEPT", "notifications_kept", Bare, ["7", "8", "9"], |c| c.settings.notifications_kept.to_string()),
         ("--idle-timeout", "CHATD_IDLE_TIMEOUT", "idle_timeout", Str, ["20s", "40s", "1m"], |c| crate::rate::format_duration(c.settings.idle_timeout)),
         ("--migration", "CHATD_MIGRATION", "migration", Bare, ["false", "true", "false"], |c| c.settings.migration.to_string()),

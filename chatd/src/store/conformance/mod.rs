@@ -28,7 +28,9 @@
 //! - `notifications`: the notification center and its preferences.
 //! - `outbox`: deliveries, their claims, retries and dead letters.
 //! - `two_factor`: two-factor login.
+//! - `access`: who may connect (access rules, allow-list mode), and the schema calls.
 
+mod access;
 mod accounts;
 mod audit;
 mod chat_lists;
@@ -41,6 +43,7 @@ mod overview;
 mod search;
 mod two_factor;
 
+pub use access::*;
 pub use accounts::*;
 pub use audit::*;
 pub use chat_lists::*;
@@ -127,6 +130,7 @@ macro_rules! store_conformance {
                 notifications_append_list_and_page,
                 notifications_mark_read_and_clear,
                 notifications_retention,
+                notifications_broadcast,
                 notifications_prefs,
                 outbox_queue_claim_and_finish,
                 outbox_retries_and_dead_letters,
@@ -135,6 +139,10 @@ macro_rules! store_conformance {
                 two_factor_stage_and_enable,
                 two_factor_spend_replace_disable,
                 two_factor_concurrent_spends,
+                access_rules_put_list_replace_delete,
+                access_rules_expire,
+                access_allow_list_mode,
+                schema_is_current_and_calls_are_idempotent,
                 store_ping,
                 store_backup,
             );

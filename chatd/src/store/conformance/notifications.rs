@@ -150,6 +150,69 @@ pub async fn notifications_retention<S: Store + 'static>(s: S) {
     assert_eq!(ids(&s, query(b, false, None, 10)).await.len(), 1);
 }
 
+fn announcement(admin: u64) -> pb::Notification {
+    pb::Notification {
+        id: 0,
+        kind: pb::NotificationKind::Broadcast as i32,
+        chat_id: 0,
+        message_seq: 0,
+        actor_id: admin,
+        created_at_ms: T0,
+        read: false,
+        silent: false,
+        preview: "maintenance at 22:00\nback by 23:00".into(),
+    }
+}
+
+/// A broadcast records one unread copy for every user neither disabled nor deleted, each with
+/// its own id above every earlier one, and trims each of them to the newest `keep`.
+pub async fn notifications_broadcast<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let off = user(&s, "off").await;
+    let gone = user(&s, "gone").await;
+    s.set_disabled(off, true).await.expect("disable");
+    s.delete_user(gone, T0).await.expect("delete");
+    let mut older = Vec::new();
+    for seq in 1..=2 {
+        let n = s
+            .append_notification(a, mention(7, seq, b), 2)
+            .await
+            .expect("append");
+        older.push(n.id);
+    }
+    let mut sent = announcement(b);
+    sent.id = 999;
+    sent.read = true;
+    let recorded = s.broadcast_notification(sent, 2).await.expect("broadcast");
+    let users: Vec<u64> = recorded.iter().map(|(u, _)| *u).collect();
+    assert_eq!(users, vec![a, b], "active users only, ascending");
+    assert!(recorded.iter().all(|(_, id)| *id > older[1]));
+    assert_ne!(recorded[0].1, recorded[1].1);
+    let mine = s
+        .notifications(query(a, false, None, 10))
+        .await
+        .expect("list");
+    let expected = pb::Notification {
+        id: recorded[0].1,
+        ..announcement(b)
+    };
+    assert_eq!(mine.first(), Some(&expected));
+    assert_eq!(
+        ids(&s, query(a, false, None, 10)).await,
+        vec![recorded[0].1, older[1]],
+        "a keeps the newest two"
+    );
+    assert_eq!(ids(&s, query(b, true, None, 10)).await, vec![recorded[1].1]);
+    assert!(ids(&s, query(off, false, None, 10)).await.is_empty());
+    assert!(ids(&s, query(gone, false, None, 10)).await.is_empty());
+    let next = s
+        .append_notification(b, mention(7, 3, a), 2)
+        .await
+        .expect("append after");
+    assert!(next.id > recorded[1].1);
+}
+
 /// Preferences are absent until set, then read back as set; unknown users are `NotFound`.
 pub async fn notifications_prefs<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;

@@ -38,6 +38,12 @@ impl Sequence {
 impl MongoStore {
     /// The next id of `seq`, starting at 1.
     pub(super) async fn next_id(&self, seq: Sequence) -> StoreResult<i64> {
+        self.next_ids(seq, 1).await
+    }
+
+    /// The first of the next `count` ids of `seq` (at least 1), in one round trip.
+    pub(super) async fn next_ids(&self, seq: Sequence, count: u32) -> StoreResult<i64> {
+        let count = i64::from(count.max(1));
         // Two first-ever upserts can race; the loser gets a duplicate key and simply tries again.
         for _ in 0..3 {
             let result = self
@@ -45,13 +51,13 @@ impl MongoStore {
                 .counters
                 .find_one_and_update(
                     doc! { "_id": seq.name() },
-                    doc! { "$inc": { "value": 1_i64 } },
+                    doc! { "$inc": { "value": count } },
                 )
                 .upsert(true)
                 .return_document(ReturnDocument::After)
                 .await;
             match result {
-                Ok(Some(counter)) => return Ok(counter.value),
+                Ok(Some(counter)) => return Ok(counter.value - count + 1),
                 Ok(None) => break,
                 Err(e) if error::is_duplicate(&e) => continue,
                 Err(e) => return Err(error::map(e)),

@@ -72,6 +72,15 @@ pub(super) fn is_duplicate(e: &Error) -> bool {
     }
 }
 
+/// MongoDB's code for a namespace (collection) that does not exist.
+const NAMESPACE_NOT_FOUND: i32 = 26;
+
+/// True when the error says the collection does not exist (`listIndexes` on a collection no
+/// document was written to yet).
+pub(super) fn is_namespace_missing(e: &Error) -> bool {
+    matches!(e.kind.as_ref(), ErrorKind::Command(c) if c.code == NAMESPACE_NOT_FOUND)
+}
+
 /// Data read back from the database did not have the expected shape.
 pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("corrupt {what} document: {detail}"))

@@ -34,19 +34,22 @@ pub(super) const TWO_FACTOR_SPENT: &str = "two_factor_spent";
 pub(super) const OUTBOX: &str = "outbox";
 pub(super) const OUTBOX_CLAIMS: &str = "outbox_claims";
 pub(super) const DIGEST_MARKS: &str = "digest_marks";
+pub(super) const ACCESS_RULES: &str = "access_rules";
+pub(super) const SERVER_SETTINGS: &str = "server_settings";
+pub(super) const META: &str = "meta";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";
 
 /// One index: (collection, index name, keys with their order, unique).
-type IndexSpec = (
+pub(super) type IndexSpec = (
     &'static str,
     &'static str,
     &'static [(&'static str, i32)],
     bool,
 );
 
-const INDEXES: &[IndexSpec] = &[
+pub(super) const INDEXES: &[IndexSpec] = &[
     (USERS, "users_username", &[("username", 1)], true),
     (USERS, "users_display_lower", &[("display_lower", 1)], false),
     (USERS, "users_role", &[("role", 1)], false),
@@ -141,21 +144,57 @@ const INDEXES: &[IndexSpec] = &[
 
 /// Creates every index (idempotent).
 pub(super) async fn create_all(db: &Database) -> StoreResult<()> {
-    for (collection, name, keys, unique) in INDEXES {
-        let mut key_doc = Document::new();
-        for (field, order) in *keys {
-            key_doc.insert(*field, *order);
-        }
-        let mut options = IndexOptions::default();
-        options.name = Some((*name).to_string());
-        options.unique = Some(*unique);
-        let model = IndexModel::builder().keys(key_doc).options(options).build();
-        db.collection::<Document>(collection)
-            .create_index(model)
-            .await
-            .map_err(error::map)?;
+    for spec in INDEXES {
+        create(db, spec).await?;
     }
     Ok(())
+}
+
+/// Creates one index (a no-op when it exists with the same definition).
+pub(super) async fn create(db: &Database, spec: &IndexSpec) -> StoreResult<()> {
+    let (collection, name, keys, unique) = spec;
+    let mut key_doc = Document::new();
+    for (field, order) in *keys {
+        key_doc.insert(*field, *order);
+    }
+    let mut options = IndexOptions::default();
+    options.name = Some((*name).to_string());
+    options.unique = Some(*unique);
+    let model = IndexModel::builder().keys(key_doc).options(options).build();
+    db.collection::<Document>(collection)
+        .create_index(model)
+        .await
+        .map_err(error::map)?;
+    Ok(())
+}
+
+/// The indexes of [`INDEXES`] the database lacks, in that order. A collection that does not
+/// exist yet has none.
+pub(super) async fn missing(db: &Database) -> StoreResult<Vec<&'static IndexSpec>> {
+    let mut present: Vec<(&str, Vec<String>)> = Vec::new();
+    let mut missing = Vec::new();
+    for spec in INDEXES {
+        let collection = spec.0;
+        if !present.iter().any(|(c, _)| *c == collection) {
+            let names = match db
+                .collection::<Document>(collection)
+                .list_index_names()
+                .await
+            {
+                Ok(names) => names,
+                Err(e) if error::is_namespace_missing(&e) => Vec::new(),
+                Err(e) => return Err(error::map(e)),
+            };
+            present.push((collection, names));
+        }
+        let has = present
+            .iter()
+            .any(|(c, names)| *c == collection && names.iter().any(|n| n == spec.1));
+        if !has {
+            missing.push(spec);
+        }
+    }
+    Ok(missing)
 }
 
 /// Tries to create the text index used to narrow searches; false when the server has no text

@@ -81,10 +81,12 @@
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
 //!   `audit`: the admin audit log; `notifications`: the notification center; `outbox`: emails
-//!   and webhook calls on their way; `two_factor`: two-factor login.
+//!   and webhook calls on their way; `two_factor`: two-factor login; `access`: who may connect.
+//!   `schema`: the schema version (in `meta`) and its migrations.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
+mod access;
 mod admins;
 mod appends;
 mod audit;
@@ -103,6 +105,7 @@ mod outbox;
 mod overview;
 mod pending;
 mod relations;
+mod schema;
 mod search;
 mod sessions;
 mod tokens;
@@ -125,7 +128,7 @@ use mongodb::event::command::CommandEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{SchemaStatus, Store, StoreError, StoreResult};
 use prometheus_client::metrics::counter::Counter;
 
 use docs::{ChatDoc, CounterDoc, EventDoc, MemberDoc, MessageDoc, SessionDoc, UserDoc};
@@ -223,6 +226,9 @@ struct Collections {
     digest_marks: Collection<Document>,
     two_factor: Collection<two_factor::TwoFactorDoc>,
     two_factor_spent: Collection<Document>,
+    access_rules: Collection<access::AccessRuleDoc>,
+    server_settings: Collection<Document>,
+    meta: Collection<Document>,
 }
 
 impl Collections {
@@ -253,6 +259,9 @@ impl Collections {
             digest_marks: db.collection(indexes::DIGEST_MARKS),
             two_factor: db.collection(indexes::TWO_FACTOR),
             two_factor_spent: db.collection(indexes::TWO_FACTOR_SPENT),
+            access_rules: db.collection(indexes::ACCESS_RULES),
+            server_settings: db.collection(indexes::SERVER_SETTINGS),
+            meta: db.collection(indexes::META),
         }
     }
 }
@@ -297,7 +306,17 @@ impl MongoStore {
         store
             .deadline(async {
                 store.ping_db().await?;
-                indexes::create_all(&store.db).await?;
+                let status = store.bring_up_to_date(true).await?;
+                // Creating a new database is not news; upgrading or repairing one is.
+                let changed = !status.applied.is_empty() || !status.indexes_created.is_empty();
+                if status.version_before > 0 && changed {
+                    tracing::info!(
+                        version_before = status.version_before,
+                        applied = ?status.applied,
+                        indexes_created = ?status.indexes_created,
+                        "mongodb schema brought up to date"
+                    );
+                }
                 Ok(())
             })
             .await?;
@@ -390,5 +409,18 @@ impl Store for MongoStore {
             "admin_backup copies the embedded database only: back up a MongoDB database with \
              mongodump",
         ))
+    }
+
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        self.schema_now(self.schema_version().await?, Vec::new(), Vec::new())
+            .await
+    }
+
+    async fn migrate(&self) -> StoreResult<SchemaStatus> {
+        self.bring_up_to_date(true).await
+    }
+
+    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
+        self.bring_up_to_date(false).await
     }
 }

@@ -58,6 +58,112 @@ fn set_filter(user_id: u64, which: &NotificationSet) -> Document {
     }
 }
 
+/// Users per batch of a broadcast: one insert, one lookup and one count per batch.
+const BROADCAST_BATCH: u32 = 1000;
+
+impl MongoStore {
+    /// Deletes `user_id`'s notifications beyond the newest `keep`: everything at or below the
+    /// (keep+1)-th newest id.
+    async fn trim_notifications(&self, user_id: u64, keep: u32) -> StoreResult<()> {
+        let oldest_kept = self
+            .c
+            .notifications
+            .find(doc! { "user_id": i(user_id) })
+            .sort(doc! { "_id": -1 })
+            .skip(u64::from(keep))
+            .limit(1)
+            .await
+            .map_err(error::map)?
+            .try_next()
+            .await
+            .map_err(error::map)?;
+        if let Some(cut) = oldest_kept {
+            self.c
+                .notifications
+                .delete_many(doc! { "user_id": i(user_id), "_id": { "$lte": cut.id } })
+                .await
+                .map_err(error::map)?;
+        }
+        Ok(())
+    }
+
+    /// One batch of a broadcast: a block of ids from the counter, one unordered insert, a check
+    /// of which copies stand (an id the counter handed out twice, see `counters`, is taken again
+    /// one by one), then the trim of the users now over `keep`. The ids, in `users`' order.
+    async fn broadcast_batch(
+        &self,
+        users: &[i64],
+        body: &Binary,
+        keep: u32,
+    ) -> StoreResult<Vec<i64>> {
+        let count = u32::try_from(users.len()).unwrap_or(u32::MAX);
+        let first = self.next_ids(Sequence::Notifications, count).await?;
+        let docs: Vec<NotificationDoc> = users
+            .iter()
+            .zip(first..)
+            .map(|(&user_id, id)| NotificationDoc {
+                id,
+                user_id,
+                read: false,
+                body: body.clone(),
+            })
+            .collect();
+        match self.c.notifications.insert_many(&docs).ordered(false).await {
+            Ok(_) => {}
+            Err(e) if error::is_duplicate(&e) => {}
+            Err(e) => return Err(error::map(e)),
+        }
+        let ids: Vec<i64> = docs.iter().map(|d| d.id).collect();
+        let standing: Vec<NotificationDoc> = self
+            .c
+            .notifications
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        let mut result = Vec::with_capacity(docs.len());
+        for mut d in docs {
+            if !standing
+                .iter()
+                .any(|s| s.id == d.id && s.user_id == d.user_id)
+            {
+                loop {
+                    d.id = self.next_id(Sequence::Notifications).await?;
+                    match self.c.notifications.insert_one(&d).await {
+                        Ok(_) => break,
+                        Err(e) if error::is_duplicate(&e) => {}
+                        Err(e) => return Err(error::map(e)),
+                    }
+                }
+            }
+            result.push(d.id);
+        }
+        let over: Vec<Document> = self
+            .c
+            .notifications
+            .aggregate(vec![
+                doc! { "$match": { "user_id": { "$in": users.to_vec() } } },
+                doc! { "$group": { "_id": "$user_id", "n": { "$sum": 1 } } },
+                doc! { "$match": { "n": { "$gt": i64::from(keep) } } },
+            ])
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        for user in over {
+            let user_id = user
+                .get_i64("_id")
+                .or_else(|_| user.get_i32("_id").map(i64::from));
+            let user_id = user_id.map_err(|e| corrupt("notifications", e))?;
+            self.trim_notifications(u(user_id), keep).await?;
+        }
+        Ok(result)
+    }
+}
+
 #[async_trait]
 impl NotificationStore for MongoStore {
     async fn append_notification(
@@ -84,30 +190,48 @@ impl NotificationStore for MongoStore {
                     Err(e) => return Err(error::map(e)),
                 }
             }
-            // Keep the newest `keep`: everything at or below the (keep+1)-th newest id goes.
-            let oldest_kept = self
-                .c
-                .notifications
-                .find(doc! { "user_id": i(user_id) })
-                .sort(doc! { "_id": -1 })
-                .skip(u64::from(keep))
-                .limit(1)
-                .await
-                .map_err(error::map)?
-                .try_next()
-                .await
-                .map_err(error::map)?;
-            if let Some(cut) = oldest_kept {
-                self.c
-                    .notifications
-                    .delete_many(doc! { "user_id": i(user_id), "_id": { "$lte": cut.id } })
-                    .await
-                    .map_err(error::map)?;
-            }
+            self.trim_notifications(user_id, keep).await?;
             n.id = u(stored.id);
             Ok(n)
         })
         .await
+    }
+
+    async fn broadcast_notification(
+        &self,
+        mut n: pb::Notification,
+        keep: u32,
+    ) -> StoreResult<Vec<(u64, u64)>> {
+        n.id = 0;
+        n.read = false;
+        let body = encode(&n);
+        let mut users = self
+            .c
+            .users
+            .clone_with_type::<Document>()
+            .find(doc! { "deleted": false, "disabled": false })
+            .projection(doc! { "_id": 1 })
+            .sort(doc! { "_id": 1 })
+            .batch_size(BROADCAST_BATCH)
+            .await
+            .map_err(error::map)?;
+        let mut recorded = Vec::new();
+        let mut batch = Vec::with_capacity(BROADCAST_BATCH as usize);
+        loop {
+            let next = users.try_next().await.map_err(error::map)?;
+            if let Some(user) = &next {
+                batch.push(user.get_i64("_id").map_err(|e| corrupt("users", e))?);
+            }
+            if batch.len() == BROADCAST_BATCH as usize || (next.is_none() && !batch.is_empty()) {
+                let ids = self
+                    .deadline(self.broadcast_batch(&batch, &body, keep))
+                    .await?;
+                recorded.extend(batch.drain(..).map(u).zip(ids.into_iter().map(u)));
+            }
+            if next.is_none() {
+                return Ok(recorded);
+            }
+        }
     }
 
     async fn notifications(&self, query: NotificationQuery) -> StoreResult<Vec<pb::Notification>> {

@@ -12,15 +12,17 @@ use rusqlite::Connection;
 
 use crate::store::{StoreError, StoreResult};
 
-/// Every migration in order; migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[
-    V1_INITIAL,
-    V2_FILES,
-    V3_BLOCKS_BY_TARGET,
-    V4_AUDIT,
-    V5_NOTIFICATIONS,
-    V6_TWO_FACTOR,
-    V7_OUTBOX,
+/// Every migration in order, with what it is about; migration `i` brings the schema from
+/// version `i` to `i + 1`.
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
+    ("first release", V1_INITIAL),
+    ("files", V2_FILES),
+    ("blocks by target", V3_BLOCKS_BY_TARGET),
+    ("audit log", V4_AUDIT),
+    ("notifications", V5_NOTIFICATIONS),
+    ("two-factor login", V6_TWO_FACTOR),
+    ("outbox", V7_OUTBOX),
+    ("access rules", V8_ACCESS_RULES),
 ];
 
 /// The schema version this code writes and understands.
@@ -34,30 +36,65 @@ pub(super) fn current_version(conn: &Connection) -> StoreResult<u32> {
     u32::try_from(v).map_err(|_| StoreError::Internal(format!("invalid schema version {v}")))
 }
 
-/// Brings the schema up to [`latest_version`], one transaction per migration.
-pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+/// How a migration is reported: `"7: access rules"`.
+fn label(version: u32, what: &str) -> String {
+    format!("{version}: {what}")
+}
+
+/// The migrations `conn` lacks, as `(version, what, sql)`; `Internal` for a database newer
+/// than this code.
+fn pending(conn: &Connection) -> StoreResult<Vec<(u32, &'static str, &'static str)>> {
     let latest = latest_version();
     let found = current_version(conn)?;
     if found > latest {
         return Err(newer_schema(found, latest));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let target = u32::try_from(index + 1).unwrap_or(u32::MAX);
+    Ok(MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+        .map(|(index, (what, sql))| (u32::try_from(index + 1).unwrap_or(u32::MAX), *what, *sql))
+        .collect())
+}
+
+/// Brings the schema up to [`latest_version`], one transaction per migration (at open, before
+/// the writer owns the connection). Returns the migrations applied, as [`label`]s.
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
+    let mut applied = Vec::new();
+    for (target, what, sql) in pending(conn)? {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the write lock.
         let now = current_version(&tx)?;
-        if now > latest {
-            return Err(newer_schema(now, latest));
+        if now > latest_version() {
+            return Err(newer_schema(now, latest_version()));
         }
         if now >= target {
             continue;
         }
-        tx.execute_batch(sql).map_err(|e| {
-            StoreError::Internal(format!("schema migration to version {target} failed: {e}"))
-        })?;
-        tx.pragma_update(None, "user_version", target)?;
+        apply(&tx, target, sql)?;
         tx.commit()?;
+        applied.push(label(target, what));
     }
+    Ok(applied)
+}
+
+/// [`migrate`] inside a transaction the caller holds (the writer's, for `admin_db_migrate`):
+/// every missing migration or none.
+pub(super) fn migrate_in(conn: &Connection) -> StoreResult<Vec<String>> {
+    let mut applied = Vec::new();
+    for (target, what, sql) in pending(conn)? {
+        apply(conn, target, sql)?;
+        applied.push(label(target, what));
+    }
+    Ok(applied)
+}
+
+/// Runs one migration's SQL and records its version, in the caller's transaction.
+fn apply(conn: &Connection, target: u32, sql: &str) -> StoreResult<()> {
+    conn.execute_batch(sql).map_err(|e| {
+        StoreError::Internal(format!("schema migration to version {target} failed: {e}"))
+    })?;
+    conn.pragma_update(None, "user_version", target)?;
     Ok(())
 }
 
@@ -389,4 +426,22 @@ CREATE TABLE digest_marks (
     user_id INTEGER PRIMARY KEY,
     up_to INTEGER NOT NULL
 );
+"#;
+
+/// Version 8: who may connect (spec 9.6, access rules): each rule is the wire's `AccessRule`
+/// under its kind and canonical range, with its expiry as a column for the removal of expired
+/// ones; and the server-wide settings, of which allow-list mode is the first.
+const V8_ACCESS_RULES: &str = r#"
+CREATE TABLE access_rules (
+    kind INTEGER NOT NULL,
+    cidr TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (kind, cidr)
+) WITHOUT ROWID;
+CREATE INDEX access_rules_by_expiry ON access_rules(expires_at_ms) WHERE expires_at_ms > 0;
+CREATE TABLE server_settings (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;

@@ -8,7 +8,8 @@
 //! # Layout
 //! - `writer`: the writer thread and its group-commit loop.
 //! - `readers`: the pool of read-only connections.
-//! - `migrations`: the versioned schema.
+//! - `migrations`: the versioned schema; `schema`: its version and indexes as the admin
+//!   requests report and repair them.
 //! - `convert`: value conversions and the mapping of SQLite errors onto [`StoreError`].
 //! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
 //!   `files`:
@@ -16,10 +17,12 @@
 //! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
 //!   `notifications`: the notification center, `outbox`: emails and webhook calls on their way,
-//!   and `two_factor`: two-factor login, each with its trait implementation beside the SQL.
+//!   `two_factor`: two-factor login, and `access`: who may connect, each with its trait
+//!   implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
 
+mod access;
 mod audit;
 mod backup;
 mod chat_lists;
@@ -34,6 +37,7 @@ mod outbox;
 mod overview;
 mod readers;
 mod relations;
+mod schema;
 mod search;
 mod sessions;
 mod two_factor;
@@ -143,7 +147,18 @@ impl SqliteStore {
         // Overwrite freed pages where that costs no extra I/O: purged message text should not
         // linger in the file.
         write.pragma_update(None, "secure_delete", "FAST")?;
-        migrations::migrate(&mut write)?;
+        let before = migrations::current_version(&write)?;
+        let applied = migrations::migrate(&mut write)?;
+        let created = schema::ensure_indexes(&write)?;
+        // Creating a new database is not news; upgrading or repairing an existing one is.
+        if before > 0 && (!applied.is_empty() || !created.is_empty()) {
+            tracing::info!(
+                version_before = before,
+                ?applied,
+                indexes_created = ?created,
+                "sqlite schema brought up to date"
+            );
+        }
 
         let mut reads = Vec::with_capacity(options.read_connections.max(1));
         for _ in 0..options.read_connections.max(1) {
@@ -680,5 +695,17 @@ impl Store for SqliteStore {
         tokio::task::spawn_blocking(move || backup::copy(&from, &to, busy))
             .await
             .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
+    }
+
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        self.read(schema::read_status).await
+    }
+
+    async fn migrate(&self) -> StoreResult<SchemaStatus> {
+        self.write(schema::migrate).await
+    }
+
+    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
+        self.write(schema::ensure).await
     }
 }

@@ -34,6 +34,37 @@ fn append(
     Ok(n)
 }
 
+/// A copy of `n` for every active user, in the one transaction of the write; then the trim of
+/// [`append`] for each of them, driven by the users (an index seek each), not by a scan of every
+/// notification.
+fn broadcast(c: &Connection, mut n: pb::Notification, keep: u32) -> StoreResult<Vec<(u64, u64)>> {
+    n.id = 0;
+    n.read = false;
+    let mut recorded = c
+        .prepare_cached(
+            "INSERT INTO notifications (user_id, read, body) \
+             SELECT id, 0, ?1 FROM users WHERE deleted = 0 AND disabled = 0 ORDER BY id \
+             RETURNING user_id, id",
+        )?
+        .query_map(params![encode_blob(&n)], |row| {
+            Ok((get_u64(row, 0)?, get_u64(row, 1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    recorded.sort_unstable();
+    c.prepare_cached(
+        "WITH cut AS ( \
+           SELECT u.id AS user_id, \
+             (SELECT id FROM notifications WHERE user_id = u.id \
+              ORDER BY id DESC LIMIT 1 OFFSET ?1) AS below \
+           FROM users u WHERE u.deleted = 0 AND u.disabled = 0) \
+         DELETE FROM notifications WHERE id IN ( \
+           SELECT n.id FROM cut JOIN notifications n \
+             ON n.user_id = cut.user_id AND n.id <= cut.below)",
+    )?
+    .execute(params![keep])?;
+    Ok(recorded)
+}
+
 fn from_row(row: &Row<'_>) -> rusqlite::Result<pb::Notification> {
     let mut n: pb::Notification = decode_blob(row, 2)?.unwrap_or_default();
     n.id = get_u64(row, 0)?;
@@ -128,6 +159,14 @@ impl NotificationStore for SqliteStore {
         keep: u32,
     ) -> StoreResult<pb::Notification> {
         self.write(move |c| append(c, user_id, n, keep)).await
+    }
+
+    async fn broadcast_notification(
+        &self,
+        n: pb::Notification,
+        keep: u32,
+    ) -> StoreResult<Vec<(u64, u64)>> {
+        self.write(move |c| broadcast(c, n, keep)).await
     }
 
     async fn notifications(&self, query: NotificationQuery) -> StoreResult<Vec<pb::Notification>> {

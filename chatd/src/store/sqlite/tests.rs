@@ -159,6 +159,68 @@ async fn migrations_run_once_and_data_survives_reopen() {
 }
 
 #[tokio::test]
+async fn a_dropped_index_is_reported_and_created_again() {
+    let (_dir, path) = temp_db();
+    drop(SqliteStore::open(&path).expect("open"));
+    raw(&path)
+        .execute_batch("DROP INDEX audit_by_action; DROP INDEX notifications_unread;")
+        .expect("drop");
+    // Opening creates what is missing.
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert!(
+        store
+            .schema_status()
+            .await
+            .expect("status")
+            .indexes_missing
+            .is_empty()
+    );
+    drop(store);
+
+    raw(&path)
+        .execute_batch("DROP INDEX blocks_by_target;")
+        .expect("drop");
+    let conn = raw(&path);
+    let status = schema::read_status(&conn).expect("status");
+    assert_eq!(status.indexes_missing, ["blocks_by_target"]);
+    assert_eq!(status.version, migrations::latest_version());
+    let ensured = schema::ensure(&conn).expect("ensure");
+    assert_eq!(ensured.indexes_created, ["blocks_by_target"]);
+    assert!(ensured.indexes_missing.is_empty());
+    assert_eq!(
+        schema::ensure(&conn).expect("again").indexes_created,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn an_old_database_is_migrated_by_the_admin_call_and_reports_it() {
+    let (_dir, path) = temp_db();
+    {
+        let mut conn = raw(&path);
+        let tx = conn.transaction().expect("tx");
+        for (index, (_, sql)) in migrations::MIGRATIONS.iter().enumerate().take(6) {
+            tx.execute_batch(sql).expect("old schema");
+            let version = u32::try_from(index + 1).expect("small");
+            tx.pragma_update(None, "user_version", version)
+                .expect("version");
+        }
+        tx.commit().expect("commit");
+    }
+    let conn = raw(&path);
+    let before = schema::read_status(&conn).expect("status");
+    assert_eq!(before.version, 6);
+    let status = schema::migrate(&conn).expect("migrate");
+    assert_eq!(
+        (status.version_before, status.version),
+        (6, migrations::latest_version())
+    );
+    assert_eq!(status.applied, ["7: access rules"]);
+    assert!(status.indexes_missing.is_empty());
+    assert!(schema::migrate(&conn).expect("again").applied.is_empty());
+}
+
+#[tokio::test]
 async fn newer_schema_is_refused() {
     let (_dir, path) = temp_db();
     drop(SqliteStore::open(&path).expect("open"));

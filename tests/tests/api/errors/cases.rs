@@ -48,6 +48,8 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
     let rename = |chat_id| pb::UpdateChat { chat_id, title: Some("renamed".into()), ..Default::default() };
     let edit = |seq, text: &str| pb::EditMessage { chat_id: g, seq, text: text.into() };
     let delete = |seq| pb::DeleteMessage { chat_id: g, seq, for_everyone: true };
+    let ban = |cidr: &str| pb::AdminAddAccessRule { cidr: cidr.into(), kind: pb::AccessRuleKind::Ban as i32, ..Default::default() };
+    let unban = |cidr: &str| pb::AdminRemoveAccessRule { cidr: cidr.into(), kind: pb::AccessRuleKind::Ban as i32 };
     let react = |seq, emoji: &str| pb::React { chat_id: g, seq, emoji: emoji.into(), remove: false };
     let search = |chat_id, query: &str| pb::SearchMessages { query: query.into(), chat_id, ..Default::default() };
     let disable = |user_id| pb::AdminSetUserDisabled { user_id, disabled: true };
@@ -216,6 +218,21 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminPurgeDeadLetters(pb::AdminPurgeDeadLetters { ids: Vec::new(), all: true })),
         (Root, E::InvalidArgument, "ids empty without all", K::AdminPurgeDeadLetters(pb::AdminPurgeDeadLetters::default())),
         (Root, E::InvalidArgument, "more than max_page_size ids", K::AdminPurgeDeadLetters(pb::AdminPurgeDeadLetters { ids: (1..=10_000).collect(), all: false })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminBroadcast(pb::AdminBroadcast { text: "hello".into() })),
+        (Root, E::InvalidArgument, "text", K::AdminBroadcast(pb::AdminBroadcast { text: " ".into() })),
+        (Root, E::TooLarge, "text", K::AdminBroadcast(pb::AdminBroadcast { text: "x".repeat(1001) })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminAddAccessRule(ban("192.0.2.1"))),
+        (Root, E::InvalidArgument, "cidr", K::AdminAddAccessRule(ban("192.0.2.1/16"))),
+        (Root, E::TooLarge, "cidr", K::AdminAddAccessRule(ban(&"1".repeat(65)))),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminRemoveAccessRule(unban("192.0.2.1"))),
+        (Root, E::NotFound, "no such rule", K::AdminRemoveAccessRule(unban("192.0.2.1"))),
+        (Root, E::InvalidArgument, "cidr", K::AdminRemoveAccessRule(unban("192.0.2"))),
+        (Root, E::TooLarge, "cidr", K::AdminRemoveAccessRule(unban(&"1".repeat(65)))),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminListAccessRules(pb::AdminListAccessRules {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminSetAccessMode(pb::AdminSetAccessMode { allow_list: true })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminDbStatus(pb::AdminDbStatus {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminDbMigrate(pb::AdminDbMigrate {})),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminDbEnsureIndexes(pb::AdminDbEnsureIndexes {})),
         // 9.9 Calls (the errors that need a live call are checked after the table).
         (Carol, E::NotFound, "not a member", K::StartCall(pb::StartCall { chat_id: f.private, video: false })),
         (Alice, E::PermissionDenied, "group", K::StartCall(pb::StartCall { chat_id: f.group, video: false })),

@@ -5,6 +5,7 @@
 
 mod appends;
 mod basics;
+mod broadcast;
 mod pending;
 mod search;
 

@@ -1,0 +1,169 @@
+//! chatctl's commands about the server as a whole, against a real chatd over QUIC: `broadcast`
+//! (an announcement every user finds in their notifications), `bans` (access rules) and `db`
+//! (the schema); their `--json` snapshots and exit statuses. (Refusals of non-admins:
+//! `chatctl`'s table of every admin command; bans refusing connections: the api suite's
+//! `access`.)
+
+use chatproto::pb;
+use tests::client::{PASSWORD, connect};
+
+use crate::chatctl::{assert_status, chatctl, server_with_users, stable_json, stderr, stdout};
+use crate::chatctl_moderation::login;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broadcast_asks_first_then_every_user_finds_the_announcement() {
+    let (server, root_id, _) = server_with_users().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    login(home, &server).await;
+
+    // Without a terminal to ask on, nothing is sent without --yes.
+    let out = chatctl(home, &[], &["broadcast", "Maintenance at 22:00 UTC"], "").await;
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    // The server checks the text and names the field.
+    let out = chatctl(home, &[], &["broadcast", "  ", "--yes"], "").await;
+    assert_status(&out, 1);
+    assert!(
+        stderr(&out).contains("admin_broadcast.text"),
+        "{}",
+        stderr(&out)
+    );
+
+    let text = "Maintenance at 22:00 UTC.\nBack by 22:05.";
+    let out = chatctl(home, &[], &["broadcast", text, "--yes", "--json"], "").await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("broadcast", stable_json(&out));
+    let out = chatctl(home, &[], &["broadcast", "Done.", "--yes"], "").await;
+    assert_status(&out, 0);
+    assert_eq!(
+        stdout(&out).trim(),
+        "announcement recorded for 2 users; connected ones get it now, the others when they \
+         next sync"
+    );
+
+    // Alice was offline throughout: both are in her notifications, newest first.
+    let alice = connect(&server).await;
+    alice.login("alice", PASSWORD, "t").await.expect("login");
+    let list = alice
+        .list_notifications(pb::ListNotifications {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("notifications");
+    let seen: Vec<(pb::NotificationKind, &str, u64)> = list
+        .notifications
+        .iter()
+        .map(|n| (n.kind(), n.preview.as_str(), n.actor_id))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (pb::NotificationKind::Broadcast, "Done.", root_id),
+            (pb::NotificationKind::Broadcast, text, root_id),
+        ]
+    );
+    assert_eq!(list.unread_count, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bans_add_list_remove_and_switch_the_mode() {
+    let (server, _, _) = server_with_users().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    login(home, &server).await;
+    let run = |args: &'static [&'static str]| chatctl(home, &[], args, "");
+
+    let out = run(&["bans", "list", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("bans_list_empty", stable_json(&out));
+    let out = run(&[
+        "bans",
+        "add",
+        "198.51.100.0/24",
+        "--for",
+        "1h",
+        "--reason",
+        "spam",
+        "--json",
+    ])
+    .await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("bans_add", stable_json(&out));
+    let out = run(&["bans", "add", "2001:DB8::/32", "--allow"]).await;
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out).trim(), "2001:db8::/32: allowed until removed");
+    let out = run(&["bans", "add", "10.0.0.1/8"]).await;
+    assert_status(&out, 1);
+    assert!(
+        stderr(&out).contains("admin_add_access_rule.cidr") && stderr(&out).contains("10.0.0.0/8"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["bans", "add", "10.0.0.0/8", "--for", "soon"]).await;
+    assert_status(&out, 2);
+
+    let out = run(&["bans", "list"]).await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0],
+        "mode: open (everyone not banned may connect); your address: 127.0.0.1"
+    );
+    assert!(lines[1].starts_with("KIND"), "{table}");
+    assert!(
+        lines[2].starts_with("ban ") && lines[2].contains("198.51.100.0/24"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("spam") && lines[2].contains("in 59m"),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("allow") && lines[3].ends_with("never"),
+        "{table}"
+    );
+
+    // Allow-list mode asks first; the server's default exemption (loopback) keeps us in.
+    assert_status(&run(&["bans", "mode", "allow-list"]).await, 2);
+    let out = run(&["bans", "mode", "allow-list", "--yes", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("bans_mode_allow_list", stable_json(&out));
+    assert_status(&run(&["bans", "mode", "open"]).await, 0);
+
+    let out = run(&["bans", "remove", "198.51.100.0/24", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("bans_remove", stable_json(&out));
+    assert_status(&run(&["bans", "remove", "198.51.100.0/24"]).await, 4);
+    let out = run(&["bans", "remove", "2001:db8:0::/32", "--allow"]).await;
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out).trim(), "2001:db8:0::/32: allow rule removed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn db_reports_the_schema_and_its_repairs_change_nothing_on_a_current_database() {
+    let (server, _, _) = server_with_users().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    login(home, &server).await;
+    for (command, snapshot) in [
+        ("status", "db_status"),
+        ("migrate", "db_migrate"),
+        ("ensure-indexes", "db_ensure_indexes"),
+    ] {
+        let out = chatctl(home, &[], &["db", command, "--json"], "").await;
+        assert_status(&out, 0);
+        insta::assert_snapshot!(snapshot, stable_json(&out));
+    }
+    let out = chatctl(home, &[], &["db", "status"], "").await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    assert!(table.starts_with("SCHEMA"), "{table}");
+    assert!(
+        table.contains("backend") && table.contains("sqlite"),
+        "{table}"
+    );
+    assert!(table.contains("indexes missing     none"), "{table}");
+}

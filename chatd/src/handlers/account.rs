@@ -293,7 +293,7 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     }))
 }
 
-pub(super) async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
+async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
     match ctx.state.store.user(user_id).await? {
         Some(user) if !user.disabled && !user.deleted => Ok(user),
         Some(_) => {
@@ -368,25 +368,13 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
             "longer than 1024 bytes",
         ));
     }
-    ctx.state
-        .limits
-        .check_password_change(me.user_id, ctx.remote.ip())
-        .await
-        .map_err(|limited| throttled(ctx, limited))?;
-    let user = active_user(ctx, me.user_id).await?;
-    let ok = ctx
-        .state
-        .passwords
-        .verify(req.old_password, user.password_hash.clone())
-        .await
-        .unwrap_or(false);
-    if !ok {
-        ctx.state.metrics.auth_failure("bad_credentials");
-        return Err(ApiError {
-            field: "change_password.old_password".into(),
-            ..ApiError::denied("wrong password")
-        });
-    }
+    confirm_password(
+        ctx,
+        me.user_id,
+        req.old_password,
+        "change_password.old_password",
+    )
+    .await?;
     let hash = ctx
         .state
         .passwords
@@ -404,6 +392,39 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
         .await?;
     kick_sessions(ctx, me.user_id, &revoked, "password changed");
     Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Throttles a request that checks the caller's password or a code of theirs, like a password
+/// change (spec 11.4): per address, and per user in a bucket of its own.
+pub(super) async fn throttle_secret_check(ctx: &ConnCtx, user_id: u64) -> ApiResult<()> {
+    ctx.state
+        .limits
+        .check_password_change(user_id, ctx.remote.ip())
+        .await
+        .map_err(|limited| throttled(ctx, limited))
+}
+
+/// The caller's active account once `password` proved to be its password (throttled by
+/// [`throttle_secret_check`]); PERMISSION_DENIED "wrong password" naming `field` otherwise.
+pub(super) async fn confirm_password(
+    ctx: &ConnCtx,
+    user_id: u64,
+    password: String,
+    field: &'static str,
+) -> ApiResult<UserRecord> {
+    throttle_secret_check(ctx, user_id).await?;
+    let user = active_user(ctx, user_id).await?;
+    let ok = ctx
+        .state
+        .passwords
+        .verify(password, user.password_hash.clone())
+        .await
+        .unwrap_or(false);
+    if !ok {
+        ctx.state.metrics.auth_failure("bad_credentials");
+        return Err(ApiError::denied("wrong password").with_field(field));
+    }
+    Ok(user)
 }
 
 /// The wire form of a session.

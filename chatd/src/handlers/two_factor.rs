@@ -14,7 +14,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::auth::two_factor::{self, DIGITS, PERIOD_SECS};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::account::{active_user, throttled};
+use crate::handlers::account::{confirm_password, throttle_secret_check};
 use crate::handlers::admin::require_admin;
 use crate::handlers::users::existing_user;
 use crate::state::now_ms;
@@ -129,15 +129,6 @@ pub(crate) async fn check_login(ctx: &ConnCtx, user: &UserRecord, code: &str) ->
     }
 }
 
-/// Throttles a request that checks a password or a code, like a password change (spec 11.4).
-async fn throttle(ctx: &ConnCtx, user_id: u64) -> ApiResult<()> {
-    ctx.state
-        .limits
-        .check_password_change(user_id, ctx.remote.ip())
-        .await
-        .map_err(|limited| throttled(ctx, limited))
-}
-
 /// BeginTwoFactor: a new pending secret, after the password.
 pub async fn begin_two_factor(ctx: &ConnCtx, req: pb::BeginTwoFactor) -> ApiResult<Answer> {
     let me = ctx.principal()?;
@@ -151,18 +142,7 @@ pub async fn begin_two_factor(ctx: &ConnCtx, req: pb::BeginTwoFactor) -> ApiResu
     if is_enabled(ctx, me.user_id).await? {
         return Err(ApiError::conflict("two-factor login is already on"));
     }
-    throttle(ctx, me.user_id).await?;
-    let user = active_user(ctx, me.user_id).await?;
-    let ok = ctx
-        .state
-        .passwords
-        .verify(req.password, user.password_hash.clone())
-        .await
-        .unwrap_or(false);
-    if !ok {
-        ctx.state.metrics.auth_failure("bad_credentials");
-        return Err(ApiError::denied("wrong password").with_field("begin_two_factor.password"));
-    }
+    let user = confirm_password(ctx, me.user_id, req.password, "begin_two_factor.password").await?;
     let secret = two_factor::new_secret();
     let sealed = ctx
         .state
@@ -207,7 +187,7 @@ pub async fn enable_two_factor(ctx: &ConnCtx, req: pb::EnableTwoFactor) -> ApiRe
         Some(r) if r.enabled => return Err(ApiError::conflict("two-factor login is already on")),
         Some(r) => r,
     };
-    throttle(ctx, me.user_id).await?;
+    throttle_secret_check(ctx, me.user_id).await?;
     let secret = open_secret(ctx, me.user_id, &record)?;
     let Some(step) = two_factor::matching_step(&secret, req.code.trim(), now_ms(), 0) else {
         return Err(wrong_code(FIELD, "a current code of the pending secret"));
@@ -234,7 +214,7 @@ pub async fn disable_two_factor(ctx: &ConnCtx, req: pb::DisableTwoFactor) -> Api
     let me = ctx.principal()?;
     validate::two_factor_code(FIELD, &req.code, true)?;
     let record = enabled(ctx, me.user_id).await?;
-    throttle(ctx, me.user_id).await?;
+    throttle_secret_check(ctx, me.user_id).await?;
     if spend(ctx, me.user_id, &record, &req.code, true)
         .await?
         .is_none()
@@ -258,7 +238,7 @@ pub async fn regenerate_recovery_codes(
     let me = ctx.principal()?;
     validate::two_factor_code(FIELD, &req.code, true)?;
     let record = enabled(ctx, me.user_id).await?;
-    throttle(ctx, me.user_id).await?;
+    throttle_secret_check(ctx, me.user_id).await?;
     if spend(ctx, me.user_id, &record, &req.code, false)
         .await?
         .is_none()

@@ -78,7 +78,17 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
         }
     };
 
-    // States first: none of these is charged.
+    // Sizes and states first: none of these is charged.
+    let long = "1".repeat(33);
+    run(&xena, E::TooLarge, "a code over 32 bytes", enable(&long)).await;
+    run(&xena, E::TooLarge, "a code over 32 bytes", disable(&long)).await;
+    run(
+        &xena,
+        E::TooLarge,
+        "a code over 32 bytes",
+        regenerate(&long),
+    )
+    .await;
     run(
         &xena,
         E::FailedPrecondition,

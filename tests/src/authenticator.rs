@@ -85,6 +85,42 @@ impl Authenticator {
     }
 }
 
+/// Two-factor login turned on through the SDK, as a user does it with an app.
+pub struct TurnedOn {
+    /// The app holding the secret.
+    pub app: Authenticator,
+    /// A step with at least 10 s left when it was turned on: the code of the step before it
+    /// confirmed the secret (and is spent), the codes of `step` and `step + 1` are unused.
+    pub step: u64,
+    /// The recovery codes the server showed.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Turns on two-factor login for the user signed in on `client` (whose password is
+/// `password`): begin, add the key to an app, confirm with a code of it.
+pub async fn turn_on(client: &chatproto::client::Client, password: &str) -> TurnedOn {
+    let setup = client
+        .begin_two_factor(chatproto::pb::BeginTwoFactor {
+            password: password.into(),
+        })
+        .await
+        .expect("begin two-factor login");
+    let app = Authenticator::from_uri(&setup.otpauth_uri);
+    let step = app.fresh_step(Duration::from_secs(10)).await;
+    let recovery_codes = client
+        .enable_two_factor(chatproto::pb::EnableTwoFactor {
+            code: app.code(step - 1),
+        })
+        .await
+        .expect("enable two-factor login")
+        .codes;
+    TurnedOn {
+        app,
+        step,
+        recovery_codes,
+    }
+}
+
 /// RFC 4648 base32, padding optional, upper or lower case.
 fn base32_decode(text: &str) -> Vec<u8> {
     let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chatproto::client::{Client, ClientError};
 use chatproto::pb;
-use tests::authenticator::Authenticator;
+use tests::authenticator::{Authenticator, TurnedOn, turn_on};
 use tests::client::PASSWORD;
 use tests::server::TestServer;
 
@@ -147,14 +147,7 @@ async fn a_login_asks_for_a_code_after_the_password_and_each_code_works_once() {
 async fn of_two_logins_with_the_same_code_at_once_one_succeeds() {
     let server = start().await;
     let bob = register(&server, "bob").await;
-    let (_, app) = begin(&bob).await;
-    let step = app.fresh_step(Duration::from_secs(10)).await;
-    bob.client
-        .enable_two_factor(pb::EnableTwoFactor {
-            code: app.code(step),
-        })
-        .await
-        .expect("enable");
+    let TurnedOn { app, step, .. } = turn_on(&bob.client, PASSWORD).await;
     let code = app.code(step + 1);
     let (a, b) = tokio::join!(login(&server, "bob", &code), login(&server, "bob", &code));
     assert_eq!(
@@ -232,27 +225,14 @@ async fn admins_are_held_to_two_factor_login_where_the_server_requires_it() {
     );
     assert!(e.message.contains("two-factor"), "{e}");
     // Everything else works, so the admin can turn it on.
-    let (_, app) = begin(&root).await;
-    let step = app.fresh_step(Duration::from_secs(10)).await;
-    root.client
-        .enable_two_factor(pb::EnableTwoFactor {
-            code: app.code(step),
-        })
-        .await
-        .expect("enable");
+    turn_on(&root.client, PASSWORD).await;
     root.client
         .admin_list_users(list())
         .await
         .expect("an admin with two-factor login");
 
     // A user who lost everything: an admin turns it off, and the audit log records it.
-    let (_, dave_app) = begin(&dave).await;
-    dave.client
-        .enable_two_factor(pb::EnableTwoFactor {
-            code: dave_app.code(dave_app.step_now()),
-        })
-        .await
-        .expect("enable");
+    turn_on(&dave.client, PASSWORD).await;
     root.client
         .admin_disable_two_factor(pb::AdminDisableTwoFactor { user_id: dave.id })
         .await
@@ -281,14 +261,7 @@ async fn admins_are_held_to_two_factor_login_where_the_server_requires_it() {
 async fn chat_tui_asks_for_the_code_and_signs_in_with_it() {
     let server = start().await;
     let erin = register(&server, "erin").await;
-    let (_, app) = begin(&erin).await;
-    let step = app.fresh_step(Duration::from_secs(10)).await;
-    erin.client
-        .enable_two_factor(pb::EnableTwoFactor {
-            code: app.code(step - 1),
-        })
-        .await
-        .expect("enable");
+    let TurnedOn { app, step, .. } = turn_on(&erin.client, PASSWORD).await;
     let tui = crate::tui::Tui::sign_in_with_code(&server, "erin", &app.code(step)).await;
     assert_eq!(tui.model.me.as_ref().map(|me| me.id), Some(erin.id));
 }

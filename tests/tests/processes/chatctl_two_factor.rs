@@ -3,9 +3,6 @@
 //! `CHATCTL_TWO_FACTOR_CODE` (a recovery code too), refuses a used one; and an admin turns off
 //! a user's two-factor login with `users disable-two-factor`.
 
-use std::time::Duration;
-
-use chatproto::pb;
 use tests::authenticator::Authenticator;
 use tests::client::{PASSWORD, connect};
 use tests::server::TestServer;
@@ -18,23 +15,9 @@ use crate::chatctl::{
 async fn turn_on(server: &TestServer, name: &str) -> (Authenticator, Vec<String>) {
     let client = connect(server).await;
     client.login(name, PASSWORD, "setup").await.expect("login");
-    let setup = client
-        .begin_two_factor(pb::BeginTwoFactor {
-            password: PASSWORD.into(),
-        })
-        .await
-        .expect("begin");
-    let app = Authenticator::from_uri(&setup.otpauth_uri);
-    let step = app.fresh_step(Duration::from_secs(10)).await;
-    let codes = client
-        .enable_two_factor(pb::EnableTwoFactor {
-            code: app.code(step - 1),
-        })
-        .await
-        .expect("enable")
-        .codes;
+    let on = tests::authenticator::turn_on(&client, PASSWORD).await;
     client.close().await;
-    (app, codes)
+    (on.app, on.recovery_codes)
 }
 
 #[tokio::test(flavor = "multi_thread")]

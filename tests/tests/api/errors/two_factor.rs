@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use tests::authenticator::Authenticator;
+use tests::authenticator::{Authenticator, turn_on};
 
 use super::*;
 
@@ -25,26 +25,6 @@ fn disable(code: &str) -> Kind {
 
 fn regenerate(code: &str) -> Kind {
     Kind::RegenerateRecoveryCodes(pb::RegenerateRecoveryCodes { code: code.into() })
-}
-
-/// Begins and enables two-factor login for `client` (two requests of its budget); returns its
-/// authenticator.
-async fn turn_on(client: &Client) -> Authenticator {
-    let setup = client
-        .begin_two_factor(pb::BeginTwoFactor {
-            password: PASSWORD.into(),
-        })
-        .await
-        .expect("begin two-factor login");
-    let app = Authenticator::from_uri(&setup.otpauth_uri);
-    let step = app.fresh_step(Duration::from_secs(5)).await;
-    client
-        .enable_two_factor(pb::EnableTwoFactor {
-            code: app.code(step),
-        })
-        .await
-        .expect("enable two-factor login");
-    app
 }
 
 /// Runs every case; adds the (request, code) pairs answered as section 9 says to `covered`, and
@@ -113,7 +93,7 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
         begin("wrong password"),
     )
     .await;
-    let xena_app = turn_on(&xena).await;
+    let xena_app = turn_on(&xena, PASSWORD).await.app;
     run(&xena, E::Conflict, "on", begin(PASSWORD)).await;
     run(&xena, E::Conflict, "on", enable(&xena_app.wrong_code())).await;
     run(

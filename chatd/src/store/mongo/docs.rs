@@ -337,12 +337,17 @@ pub(super) struct EventDoc {
     pub op_id: Option<mongodb::bson::oid::ObjectId>,
 }
 
-/// Encodes a wire value as BSON binary.
-pub(super) fn encode(msg: &impl prost::Message) -> Binary {
+/// Bytes as BSON binary.
+pub(super) fn binary(bytes: Vec<u8>) -> Binary {
     Binary {
         subtype: BinarySubtype::Generic,
-        bytes: msg.encode_to_vec(),
+        bytes,
     }
+}
+
+/// Encodes a wire value as BSON binary.
+pub(super) fn encode(msg: &impl prost::Message) -> Binary {
+    binary(msg.encode_to_vec())
 }
 
 /// Decodes a chat event stored with [`encode`].

@@ -25,7 +25,7 @@ use mongodb::bson::{Binary, Document, doc};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
-use super::docs::{encode, i, u};
+use super::docs::{binary, encode, i, u};
 use super::error::corrupt;
 use super::{MongoStore, error};
 use crate::store::{
@@ -261,10 +261,7 @@ impl FileStore for MongoStore {
                     id: new.id.clone(),
                     user_id: i(new.user_id),
                     size: i(new.size),
-                    sha256: Binary {
-                        subtype: mongodb::bson::spec::BinarySubtype::Generic,
-                        bytes: new.sha256.clone(),
-                    },
+                    sha256: binary(new.sha256.clone()),
                     name: new.name.clone(),
                     kind: new.kind as i32,
                     created_at_ms: new.created_at_ms,

@@ -13,11 +13,11 @@
 use async_trait::async_trait;
 use chatproto::pb;
 use futures_util::TryStreamExt;
-use mongodb::bson::{Binary, Document, doc, spec::BinarySubtype};
+use mongodb::bson::{Binary, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use super::counters::Sequence;
-use super::docs::{i, u};
+use super::docs::{binary, i, u};
 use super::error::corrupt;
 use super::{MongoStore, error};
 use crate::store::{
@@ -165,10 +165,7 @@ impl OutboxStore for MongoStore {
                 kind: new.kind as i32,
                 key: new.key.clone(),
                 user_id: i(new.user_id),
-                payload: Binary {
-                    subtype: BinarySubtype::Generic,
-                    bytes: new.payload,
-                },
+                payload: binary(new.payload),
                 attempts: 0,
                 due_ms: new.due_ms,
                 created_at_ms: new.now_ms,

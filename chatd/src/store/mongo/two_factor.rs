@@ -11,10 +11,10 @@
 //! two-factor login is disabled.
 
 use async_trait::async_trait;
-use mongodb::bson::{Binary, Document, doc, spec::BinarySubtype};
+use mongodb::bson::{Binary, Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::docs::{i, u};
+use super::docs::{binary, i, u};
 use super::{MongoStore, error};
 use crate::store::{StoreResult, TwoFactorRecord, TwoFactorStore};
 
@@ -27,13 +27,6 @@ pub(super) struct TwoFactorDoc {
     enabled: bool,
     last_step: i64,
     recovery: Vec<String>,
-}
-
-fn binary(bytes: Vec<u8>) -> Binary {
-    Binary {
-        subtype: BinarySubtype::Generic,
-        bytes,
-    }
 }
 
 /// The `_id` in `two_factor_spent` of one spent step or code of a user.

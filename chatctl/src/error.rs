@@ -68,6 +68,7 @@ fn client_status(e: &ClientError) -> u8 {
         },
         ClientError::NotAuthenticated => 3,
         ClientError::Connect(_)
+        | ClientError::ServerBusy(_)
         | ClientError::ConnectionLost(_)
         | ClientError::Timeout(_)
         | ClientError::Closed(_) => 5,

@@ -309,6 +309,7 @@ impl Daemon {
                 auth_deadline: s.auth_deadline,
                 max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
+                drain_reconnect_rate: s.drain_reconnect_rate,
                 steering: s.steering,
                 require_admin_two_factor: s.require_admin_two_factor,
             },

@@ -32,6 +32,8 @@ pub struct Settings {
     pub max_unauthenticated_bytes: usize,
     /// How long draining waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Reconnects per second a drain spreads its clients to (`GoAway.reconnect_after_ms`).
+    pub drain_reconnect_rate: u32,
     /// Least-connections steering of new connections (cluster mode).
     pub steering: bool,
     /// Server-admin requests need two-factor login on (protocol.md 17.3).

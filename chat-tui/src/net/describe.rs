@@ -39,6 +39,7 @@ pub fn describe(error: &ClientError) -> String {
         }
         ClientError::Closed(reason) => format!("disconnected: {reason}"),
         ClientError::Connect(reason) => reason.clone(),
+        ClientError::ServerBusy(_) => "the server is full right now; trying again shortly".into(),
         other => other.to_string(),
     }
 }

@@ -18,6 +18,7 @@ use crate::conn::admission::{Admission, AuthClock, PRE_AUTH_FRAME_BYTES, PRE_AUT
 use crate::error::ApiError;
 use crate::handlers;
 use crate::handlers::files;
+use crate::server::drain::DrainPlan;
 use crate::state::AppState;
 
 /// Serves one connection until it closes, it is kicked, it stays unauthenticated too long, or
@@ -26,7 +27,7 @@ pub async fn serve(
     state: Arc<AppState>,
     conn: quinn::Connection,
     admission: Admission,
-    mut shutdown: broadcast::Receiver<()>,
+    mut shutdown: broadcast::Receiver<DrainPlan>,
 ) {
     let mut datagrams = handlers::typing::DatagramGate::new(state.limits.rates().request);
     let auth_deadline = unauthenticated_for(admission.auth_clock(), state.settings.auth_deadline);
@@ -42,7 +43,8 @@ pub async fn serve(
             // that request runs (see `Files::stream_accepted`).
             biased;
             _ = ctx.kick.kicked() => break CloseReason::Kicked,
-            _ = shutdown.recv() => break CloseReason::Drain,
+            // A closed channel (the server is gone) drains too, with the shortest delay.
+            plan = shutdown.recv() => break CloseReason::Drain(plan.unwrap_or(DrainPlan::new(0, 1))),
             uni = conn.accept_uni() => match uni {
                 // Upload streams, for authenticated connections that negotiated `files`.
                 Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
@@ -120,12 +122,12 @@ async fn close_connection(
             // there is nothing to wait for.
             conn.close(code.code().into(), code.name().as_bytes());
         }
-        CloseReason::Drain => {
+        CloseReason::Drain(plan) => {
             ctx.send_event(&pb::Event {
                 kind: Some(pb::event::Kind::GoAway(pb::GoAway {
                     reason: "server shutting down".into(),
                     addresses: Vec::new(),
-                    reconnect_after_ms: 500,
+                    reconnect_after_ms: plan.draw_millis(),
                 })),
             });
             // New streams get UNAVAILABLE while in-flight requests finish.
@@ -173,7 +175,8 @@ enum CloseReason {
     /// Unauthenticated for longer than `--auth-deadline`.
     NotAuthenticated,
     Kicked,
-    Drain,
+    /// The server drains; the plan gives this connection's reconnect delay.
+    Drain(DrainPlan),
 }
 
 /// The wire form of an error answer.

@@ -4,8 +4,10 @@
 //! # Layout
 //! - [`endpoint`]: TLS and transport configuration.
 //! - [`connection`]: one connection's state machine and request streams.
+//! - [`drain`]: how a drain spreads its clients' reconnects.
 
 pub mod connection;
+pub mod drain;
 pub mod endpoint;
 
 use std::future::Future;
@@ -19,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::access::Verdict;
 use crate::conn::admission::{ConnectionCaps, ConnectionLimits};
 use crate::state::AppState;
+use drain::DrainPlan;
 
 /// Serves `endpoint` until `shutdown` completes, then drains: every connection gets GoAway, no
 /// new request stream is accepted, in-flight requests finish (within the configured grace), and
@@ -28,7 +31,7 @@ pub async fn run(
     endpoint: quinn::Endpoint,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let (drain_tx, _) = broadcast::channel::<()>(1);
+    let (drain_tx, _) = broadcast::channel::<DrainPlan>(1);
     let connections = TaskTracker::new();
     let settings = &state.settings;
     let limits = ConnectionLimits::new(ConnectionCaps {
@@ -86,10 +89,11 @@ pub async fn run(
         });
     }
 
-    tracing::info!(connections = limits.open(), "draining");
+    let plan = DrainPlan::new(limits.open(), state.settings.drain_reconnect_rate);
+    tracing::info!(connections = limits.open(), spread = ?plan.spread(), "draining");
     // Refuse new connections from here on; established ones drain.
     endpoint.set_server_config(None);
-    let _ = drain_tx.send(());
+    let _ = drain_tx.send(plan);
     connections.close();
     // Connections use most of the grace period to finish requests (see connection::serve); the
     // rest is for closing, so the process exits within the configured grace.

@@ -224,7 +224,7 @@ impl Dialer {
         } else {
             addresses
         };
-        let mut failures = Vec::new();
+        let mut failures = Failures::default();
         for i in 0..list.len() {
             let index = (start + i) % list.len();
             let address = &list[index];
@@ -232,11 +232,11 @@ impl Dialer {
                 Ok(link) => return Ok((link, index)),
                 Err(e) => {
                     tracing::debug!(%address, error = %e, "connect attempt failed");
-                    failures.push(reason(address, &e));
+                    failures.push(address, &e);
                 }
             }
         }
-        Err(ClientError::Connect(failures.join("; ")))
+        Err(failures.into_error("no server configured"))
     }
 
     /// Connects to one address and says Hello, following redirects (to the first of the
@@ -245,17 +245,18 @@ impl Dialer {
         let timeout = self.config.retry.connect_timeout;
         let mut candidates = vec![address.to_string()];
         for _ in 0..=MAX_REDIRECTS {
-            let mut failures = Vec::new();
+            let mut failures = Failures::default();
             let mut redirect = None;
             for candidate in &candidates {
                 let link = match tokio::time::timeout(timeout, self.dial_once(candidate)).await {
                     Ok(Ok(link)) => link,
                     Ok(Err(e)) => {
-                        failures.push(reason(candidate, &e));
+                        failures.push(candidate, &e);
                         continue;
                     }
                     Err(_) => {
-                        failures.push(format!("{candidate}: no answer within {timeout:?}"));
+                        let e = ClientError::Connect(format!("no answer within {timeout:?}"));
+                        failures.push(candidate, &e);
                         continue;
                     }
                 };
@@ -275,7 +276,7 @@ impl Dialer {
             }
             match redirect {
                 Some(next) => candidates = next,
-                None => return Err(ClientError::Connect(failures.join("; "))),
+                None => return Err(failures.into_error("redirected to no address")),
             }
         }
         Err(ClientError::Connect(format!(
@@ -300,13 +301,7 @@ impl Dialer {
             self.connect(sock, &server_name, address)
         })
         .await
-        .map_err(|failures| {
-            if failures.is_empty() {
-                ClientError::Connect(format!("{address}: resolves to no address"))
-            } else {
-                ClientError::Connect(failures.join("; "))
-            }
-        })
+        .map_err(|failures| failures.into_error(&format!("{address}: resolves to no address")))
     }
 
     async fn connect(
@@ -344,6 +339,11 @@ impl Dialer {
                 )));
             }
             Err(e) => {
+                // A server at a connection limit closes right after the handshake, so Hello
+                // fails: say why, so that the caller backs off as 3.7 asks.
+                if let Some(busy) = refused_busy(&conn, address) {
+                    return Err(busy);
+                }
                 conn.close(CloseCode::NoError.into(), b"hello failed");
                 return Err(e);
             }
@@ -459,7 +459,7 @@ pub(crate) async fn first_reachable<T, F, Fut>(
     addresses: &[SocketAddr],
     stagger: Duration,
     attempt: F,
-) -> Result<T, Vec<String>>
+) -> Result<T, Failures>
 where
     F: Fn(SocketAddr) -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,
@@ -472,7 +472,7 @@ where
     };
     let mut running = FuturesUnordered::new();
     let mut next = addresses.iter();
-    let mut failures = Vec::new();
+    let mut failures = Failures::default();
     loop {
         if running.is_empty() {
             match next.next() {
@@ -484,7 +484,7 @@ where
         tokio::select! {
             Some((sock, result)) = running.next() => match result {
                 Ok(value) => return Ok(value),
-                Err(e) => failures.push(reason(&sock.to_string(), &e)),
+                Err(e) => failures.push(&sock.to_string(), &e),
             },
             () = tokio::time::sleep(stagger), if more => {
                 if let Some(&sock) = next.next() {
@@ -495,13 +495,58 @@ where
     }
 }
 
+/// The failed attempts of one dial, for the error that reports them all.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Failures {
+    reasons: Vec<String>,
+    busy: bool,
+}
+
+impl Failures {
+    /// Notes that the attempt at `address` failed with `e`.
+    pub(crate) fn push(&mut self, address: &str, e: &ClientError) {
+        self.busy |= matches!(e, ClientError::ServerBusy(_));
+        self.reasons.push(reason(address, e));
+    }
+
+    /// [`ClientError::ServerBusy`] when a server refused at a connection limit (the caller
+    /// should back off longer than after other failures), else [`ClientError::Connect`];
+    /// `none` says what happened when there was no attempt at all.
+    pub(crate) fn into_error(self, none: &str) -> ClientError {
+        if self.reasons.is_empty() {
+            return ClientError::Connect(none.to_string());
+        }
+        let reasons = self.reasons.join("; ");
+        if self.busy {
+            ClientError::ServerBusy(reasons)
+        } else {
+            ClientError::Connect(reasons)
+        }
+    }
+}
+
 /// One failed attempt for the list in [`ClientError::Connect`]: connect errors already name
 /// their address; others get it prefixed.
 fn reason(address: &str, e: &ClientError) -> String {
     match e {
-        ClientError::Connect(m) if m.starts_with(address) => m.clone(),
-        ClientError::Connect(m) => format!("{address}: {m}"),
+        ClientError::Connect(m) | ClientError::ServerBusy(m) if m.starts_with(address) => m.clone(),
+        ClientError::Connect(m) | ClientError::ServerBusy(m) => format!("{address}: {m}"),
         other => format!("{address}: {other}"),
+    }
+}
+
+/// [`ClientError::ServerBusy`] when the server closed `conn` at one of its connection limits
+/// (`SERVER_BUSY`, protocol.md 3.7), naming `address` and the server's reason.
+fn refused_busy(conn: &quinn::Connection, address: &str) -> Option<ClientError> {
+    match conn.close_reason()? {
+        quinn::ConnectionError::ApplicationClosed(close)
+            if CloseCode::from_code(close.error_code.into_inner())
+                == Some(CloseCode::ServerBusy) =>
+        {
+            let why = String::from_utf8_lossy(&close.reason);
+            Some(ClientError::ServerBusy(format!("{address}: {why}")))
+        }
+        _ => None,
     }
 }
 
@@ -555,8 +600,26 @@ mod tests {
         let won = first_reachable(&[refused, good], Duration::from_secs(60), attempt).await;
         assert_eq!(won, Ok(good));
         let lost = first_reachable(&[refused, refused], stagger, attempt).await;
-        assert_eq!(lost, Err(vec!["127.0.0.2:9: refused".to_string(); 2]));
-        assert_eq!(first_reachable(&[], stagger, attempt).await, Err(vec![]));
+        let lost = lost.unwrap_err().into_error("none");
+        assert!(
+            matches!(&lost, ClientError::Connect(m) if m == "127.0.0.2:9: refused; 127.0.0.2:9: refused"),
+            "{lost}"
+        );
+        let none = first_reachable(&[], stagger, attempt).await;
+        assert!(
+            matches!(none.unwrap_err().into_error("none"), ClientError::Connect(m) if m == "none")
+        );
+    }
+
+    #[test]
+    fn a_busy_server_among_the_failures_makes_the_dial_busy() {
+        let mut failures = Failures::default();
+        failures.push("a:1", &ClientError::Connect("a:1: timed out".into()));
+        failures.push("b:2", &ClientError::ServerBusy("b:2: server busy".into()));
+        match failures.into_error("none") {
+            ClientError::ServerBusy(m) => assert_eq!(m, "a:1: timed out; b:2: server busy"),
+            other => panic!("{other}"),
+        }
     }
 
     #[test]

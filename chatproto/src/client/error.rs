@@ -73,6 +73,11 @@ pub enum ClientError {
     /// No server could be reached; each attempt's failure is listed.
     #[error("could not connect: {0}")]
     Connect(String),
+    /// A server refused the connection at one of its connection limits (`SERVER_BUSY`,
+    /// protocol.md 3.7); the attempts that failed otherwise are listed too. Retry after a
+    /// backoff of a second or more: the reconnecting client does.
+    #[error("server busy: {0}")]
+    ServerBusy(String),
     /// The connection was lost before the answer arrived. The request may or may not have been
     /// carried out (requests that are safe to repeat are retried instead of failing like this).
     #[error("connection lost: {0}")]

@@ -395,7 +395,11 @@ impl Driver {
             Input::Dialed(Ok(dialed)) => self.link_up(dialed),
             Input::Dialed(Err(DialError::Transient(e))) => {
                 tracing::debug!(error = %e, "reconnect failed");
-                self.session.handle_connect_failed(now);
+                if matches!(e, ClientError::ServerBusy(_)) {
+                    self.session.handle_server_busy(now);
+                } else {
+                    self.session.handle_connect_failed(now);
+                }
                 self.announce_reconnect(now);
             }
             Input::Dialed(Err(DialError::AuthRejected(reason))) => {

@@ -44,6 +44,10 @@ use chats::{ChatTracker, FetchPolicy, Link};
 /// client shows the recent past of each chat, not its whole history.
 pub const DEFAULT_RECENT_EVENTS: u64 = 50;
 
+/// The least a client waits before dialing a server that refused it with `SERVER_BUSY`; the
+/// backoff's jittered delay comes on top (protocol.md 3.7 recommends starting at 1 s).
+pub const SERVER_BUSY_FLOOR: Duration = Duration::from_secs(1);
+
 /// Where a chat starts that the server reports in a Sync answer and the session has no cursor
 /// for: every chat of a brand-new client, and chats created or joined while the client was away
 /// (spec 7.3, step 4). Older history is the application's to load, with `GetHistory`.
@@ -331,6 +335,18 @@ impl Session {
         self.schedule_reconnect(now);
     }
 
+    /// A server refused the connection at a connection limit (`SERVER_BUSY`): like
+    /// [`handle_connect_failed`](Self::handle_connect_failed), but the wait is at least
+    /// [`SERVER_BUSY_FLOOR`] (protocol.md 3.7), so that a server shedding load is not hit again
+    /// by the same clients within a few hundred milliseconds.
+    pub fn handle_server_busy(&mut self, now: Instant) {
+        if self.phase == Phase::Stopped {
+            return;
+        }
+        self.connected_at = None;
+        self.schedule_reconnect_after(now, SERVER_BUSY_FLOOR);
+    }
+
     /// The connection was lost (or closed after [`Output::Close`]).
     pub fn handle_disconnected(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Stopped | Phase::Waiting { .. }) {
@@ -457,7 +473,12 @@ impl Session {
     }
 
     fn schedule_reconnect(&mut self, now: Instant) {
-        let mut delay = self.backoff.next_delay();
+        self.schedule_reconnect_after(now, Duration::ZERO);
+    }
+
+    /// Waits `floor` plus the backoff's jittered delay (and a GoAway's delay, if one came).
+    fn schedule_reconnect_after(&mut self, now: Instant, floor: Duration) {
+        let mut delay = floor + self.backoff.next_delay();
         if let Some((_, after)) = &self.go_away {
             // The server asked for at least this long; the jitter on top keeps clients apart.
             delay += *after;

@@ -646,3 +646,32 @@ fn the_client_chooses_how_far_back() {
         }
     }
 }
+
+#[test]
+fn a_busy_server_is_dialed_again_no_sooner_than_the_floor() {
+    let config = SessionConfig::default();
+    let ceilings = config.backoff;
+    let mut now = Instant::now();
+    let mut s = Session::new(config);
+    for attempt in 0..4 {
+        s.handle_server_busy(now);
+        let Phase::Waiting { until } = s.phase() else {
+            panic!("expected Waiting");
+        };
+        let waited = until - now;
+        assert!(
+            waited >= SERVER_BUSY_FLOOR && waited <= SERVER_BUSY_FLOOR + ceilings.ceiling(attempt),
+            "attempt {attempt}: {waited:?}"
+        );
+        now = until;
+        s.handle_timeout(now);
+        assert!(matches!(drain(&mut s)[..], [Output::Connect { .. }]));
+    }
+    // Other failures keep the short backoff: a busy refusal is what earns the floor.
+    let mut other = Session::new(SessionConfig::default());
+    other.handle_connect_failed(now);
+    let Phase::Waiting { until } = other.phase() else {
+        panic!("expected Waiting");
+    };
+    assert!(until - now <= ceilings.base && ceilings.base < SERVER_BUSY_FLOOR);
+}

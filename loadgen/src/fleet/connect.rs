@@ -79,6 +79,7 @@ pub fn error_kind(e: &ClientError) -> String {
         ClientError::Tls(_) => "tls".into(),
         ClientError::Config(_) => "config".into(),
         ClientError::Connect(_) => "connect".into(),
+        ClientError::ServerBusy(_) => "SERVER_BUSY".into(),
         ClientError::ConnectionLost(_) => "connection_lost".into(),
         ClientError::Timeout(_) => "timeout".into(),
         ClientError::Closed(_) => "closed".into(),

@@ -221,3 +221,23 @@ async fn an_sdk_client_that_waits_past_the_deadline_still_logs_in() {
         .await
         .expect("the SDK reconnects and logs in");
 }
+
+/// The SDK tells a refusal at a connection limit from other failures, so that callers (and its
+/// own reconnects) back off as protocol.md 3.7 asks.
+#[tokio::test]
+async fn the_sdk_reports_a_server_at_its_limit_as_busy() {
+    let server = TestServer::start_with(&["--max-connections=3", "--max-unauthenticated=1"]).await;
+    let (_alice, _) = tests::client::register(&server, "alice").await;
+    let _waiting = greeted(&server, 2).await;
+    let err = chatproto::client::Client::connect(tests::client::config_for(
+        server.addr(),
+        &server.fingerprint(),
+    ))
+    .await
+    .expect_err("the server is full");
+    assert!(
+        matches!(&err, chatproto::client::ClientError::ServerBusy(m)
+            if m.contains("too many unauthenticated connections")),
+        "{err}"
+    );
+}

@@ -17,3 +17,4 @@ mod deploy;
 mod loadgen_smoke;
 mod nginx_quic;
 mod quickstart;
+mod reconnect_storm;

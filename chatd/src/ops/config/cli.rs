@@ -301,6 +301,18 @@ pub struct Settings {
     )]
     pub shutdown_grace: Duration,
 
+    /// Reconnects per second a drain spreads its clients over: each connection's GoAway asks
+    /// it to wait 500 ms plus a random share of (connections / rate) seconds, at most 2 minutes
+    #[arg(
+        long,
+        env = "CHATD_DRAIN_RECONNECT_RATE",
+        value_name = "PER_SECOND",
+        value_parser = clap::value_parser!(u32).range(1..),
+        default_value = "1000",
+        help_heading = "Network"
+    )]
+    pub drain_reconnect_rate: u32,
+
     /// Access-token lifetime, at most 15m
     #[arg(
         long,

@@ -134,6 +134,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--idle-timeout", "CHATD_IDLE_TIMEOUT", "idle_timeout", Str, ["20s", "40s", "1m"], |c| crate::rate::format_duration(c.settings.idle_timeout)),
         ("--migration", "CHATD_MIGRATION", "migration", Bare, ["false", "true", "false"], |c| c.settings.migration.to_string()),
         ("--shutdown-grace", "CHATD_SHUTDOWN_GRACE", "shutdown_grace", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.shutdown_grace)),
+        ("--drain-reconnect-rate", "CHATD_DRAIN_RECONNECT_RATE", "drain_reconnect_rate", Bare, ["1", "2", "3"], |c| c.settings.drain_reconnect_rate.to_string()),
         ("--limit-send", "CHATD_LIMIT_SEND", "limits.send", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().send.to_string()),
         ("--limit-request", "CHATD_LIMIT_REQUEST", "limits.request", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().request.to_string()),
         ("--limit-address-request", "CHATD_LIMIT_ADDRESS_REQUEST", "limits.address_request", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().address_request.to_string()),

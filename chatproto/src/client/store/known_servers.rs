@@ -139,10 +139,9 @@ pub async fn fetch_fingerprint(
     let probe = first_reachable(&resolved, ATTEMPT_STAGGER, attempt);
     match tokio::time::timeout(timeout, probe).await {
         Ok(Ok(fp)) => Ok(fp),
-        Ok(Err(failures)) if failures.is_empty() => Err(ClientError::Connect(format!(
-            "{address}: resolves to no address"
-        ))),
-        Ok(Err(failures)) => Err(ClientError::Connect(failures.join("; "))),
+        Ok(Err(failures)) => {
+            Err(failures.into_error(&format!("{address}: resolves to no address")))
+        }
         Err(_) => Err(ClientError::Connect(format!(
             "{address}: no answer within {timeout:?}"
         ))),

@@ -127,10 +127,18 @@ async fn a_drained_node_s_clients_come_back_spread_out_and_none_is_refused() {
         if back == CLIENTS {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {back} of {CLIENTS} clients reconnected within 120 s"
-        );
+        if Instant::now() >= deadline {
+            let missing: Vec<String> = seen
+                .iter()
+                .map(|s| s.lock().expect("seen"))
+                .filter(|s| s.reconnected_at.is_none())
+                .map(|s| format!("{:?}", *s))
+                .take(5)
+                .collect();
+            panic!(
+                "only {back} of {CLIENTS} clients reconnected within 120 s; some of the others: {missing:?}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 

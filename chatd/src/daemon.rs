@@ -298,6 +298,7 @@ impl Daemon {
             passwords: PasswordHasher::default(),
             two_factor: TwoFactorKeys::derive(&data.token_key)
                 .context("cannot derive the two-factor keys")?,
+            touches: Arc::default(),
             limits,
             metrics: metrics.clone(),
             settings: Settings {
@@ -393,6 +394,12 @@ impl Daemon {
             background.clone(),
         ));
         tokio::spawn(outbox.run(background.clone()));
+        tokio::spawn(
+            state
+                .touches
+                .clone()
+                .run(state.store.clone(), background.clone()),
+        );
         // Other nodes change the rules only in cluster mode; alone, this node applies every
         // change as it makes it, and no background read competes with requests for the store.
         if cluster.is_some() {
@@ -493,6 +500,8 @@ impl Daemon {
             let _ = stop.send(());
         }
         let result = (&mut self.server).await.context("server task panicked")?;
+        // Every connection is closed: no session is touched any more.
+        self.state.touches.flush(&*self.state.store).await;
         let _ = (&mut self.admin).await;
         if let Some(cluster) = &self.state.cluster {
             cluster.shutdown(&self.state.delivery).await;

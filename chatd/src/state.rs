@@ -53,6 +53,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// The keys of two-factor login (sealing TOTP secrets, hashing recovery codes).
     pub two_factor: crate::auth::two_factor::TwoFactorKeys,
+    /// Sessions' last use, written behind the answer.
+    pub touches: Arc<crate::auth::touches::SessionTouches>,
     /// Rate limits (shared by the cluster in cluster mode).
     pub limits: Limits,
     /// Prometheus metrics.

@@ -5,9 +5,11 @@
 //!   concurrency and a dummy verification for unknown users;
 //! - [`token`]: short-lived HS256 access tokens with the claims of `chat/1`;
 //! - [`refresh`]: opaque single-use refresh tokens, stored as SHA-256 hashes, and their expiry;
-//! - [`two_factor`]: TOTP codes and recovery codes, and how their secrets are kept.
+//! - [`two_factor`]: TOTP codes and recovery codes, and how their secrets are kept;
+//! - [`touches`]: sessions' last use, written behind the answer.
 
 pub mod password;
 pub mod refresh;
 pub mod token;
+pub mod touches;
 pub mod two_factor;

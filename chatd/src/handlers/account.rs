@@ -329,10 +329,10 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
         return Err(ApiError::unauthenticated("session revoked"));
     };
     let user = active_user(ctx, claims.user_id).await?;
+    // Written behind the answer: a reconnect wave must not queue on the store (auth::touches).
     ctx.state
-        .store
-        .touch_session(session.id, &ctx.remote.to_string(), now)
-        .await?;
+        .touches
+        .record(session.id, ctx.remote.to_string(), now);
     ctx.authenticated(Principal {
         user_id: user.id,
         session_id: session.id,
@@ -439,10 +439,23 @@ pub fn session_view(session: &crate::store::SessionRecord, current: Option<u64>)
     }
 }
 
+/// A user's live sessions as a device list shows them: with their latest use, whether it was
+/// written yet or not (`auth::touches`).
+pub async fn live_sessions(
+    ctx: &ConnCtx,
+    user_id: u64,
+) -> ApiResult<Vec<crate::store::SessionRecord>> {
+    let sessions = ctx.state.store.list_sessions(user_id).await?;
+    Ok(sessions
+        .into_iter()
+        .map(|s| ctx.state.touches.apply(s))
+        .collect())
+}
+
 /// My live sessions.
 pub async fn list_sessions(ctx: &ConnCtx, _req: pb::ListSessions) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let sessions = ctx.state.store.list_sessions(me.user_id).await?;
+    let sessions = live_sessions(ctx, me.user_id).await?;
     Ok(Answer::Sessions(pb::SessionList {
         sessions: sessions
             .iter()

@@ -201,7 +201,7 @@ pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<A
 pub async fn admin_list_sessions(ctx: &ConnCtx, req: pb::AdminListSessions) -> ApiResult<Answer> {
     require_admin(ctx).await?;
     let user = existing_user(ctx, req.user_id, "admin_list_sessions.user_id").await?;
-    let sessions = ctx.state.store.list_sessions(user.id).await?;
+    let sessions = super::account::live_sessions(ctx, user.id).await?;
     Ok(Answer::Sessions(pb::SessionList {
         sessions: sessions.iter().map(|s| session_view(s, None)).collect(),
     }))

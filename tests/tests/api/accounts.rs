@@ -434,3 +434,55 @@ fn reauthenticating_as_the_same_user_twice_keeps_the_server_serving() {
         .await;
     });
 }
+
+/// A session's last use is written behind the answer to `authenticate` (chatd's
+/// `auth::touches`): the device list shows it at once all the same, and a drained server writes
+/// it before it stops.
+#[tokio::test]
+async fn a_session_s_latest_use_is_listed_at_once_and_kept_across_a_restart() {
+    let server = TestServer::start().await;
+    let (laptop, auth) = register(&server, "grace").await;
+    let address_of = |sessions: &[pb::Session]| {
+        sessions
+            .iter()
+            .find(|s| s.id == auth.session_id)
+            .map(|s| (s.address.clone(), s.last_seen_at_ms))
+            .expect("the session is listed")
+    };
+    let listed = laptop
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("list");
+    let (registered_from, registered_at) = address_of(&listed.sessions);
+
+    // The same session authenticates a second connection, from another port.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = connect(&server).await;
+    again
+        .authenticate(&auth.access_token)
+        .await
+        .expect("authenticate");
+    let listed = laptop
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("list");
+    let (used_from, used_at) = address_of(&listed.sessions);
+    assert_ne!(used_from, registered_from, "the new connection's address");
+    assert!(used_at > registered_at, "{used_at} after {registered_at}");
+
+    // Across a drain and a restart, well within the flush interval.
+    again.close().await;
+    laptop.close().await;
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, &[]).await;
+    let phone = connect(&server).await;
+    phone
+        .login("grace", PASSWORD, "phone")
+        .await
+        .expect("login");
+    let listed = phone
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("list");
+    assert_eq!(address_of(&listed.sessions), (used_from, used_at));
+}

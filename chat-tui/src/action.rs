@@ -228,6 +228,8 @@ pub enum NetEvent {
     CallStarted(pb::Call),
     /// The answer to `accept_call`: this device takes part.
     CallAccepted(pb::Call),
+    /// The answer to `get_group_call`: a group's live call.
+    GroupCall(pb::GroupCall),
     /// A call request was refused or failed.
     CallFailed {
         /// The call (0 for a call that could not be started).

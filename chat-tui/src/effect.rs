@@ -99,6 +99,8 @@ pub enum NetCommand {
     },
     /// Every member's receipts in a chat.
     LoadReceipts(u64),
+    /// A group's live call, if it has one (capability `group_calls`).
+    LoadGroupCall(u64),
     /// Profiles.
     LoadUsers(Vec<u64>),
     /// Queue a message in the outbox.

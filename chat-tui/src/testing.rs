@@ -431,3 +431,25 @@ pub fn render(model: &Model, width: u16, height: u16) -> String {
     }
     out
 }
+
+/// Group call 90 in the team chat, started by bob, at `version`, with `participants`.
+pub fn group_call(version: u64, state: pb::CallState, participants: &[u64]) -> pb::GroupCall {
+    pb::GroupCall {
+        call_id: 90,
+        chat_id: TEAM,
+        started_by: BOB,
+        video: false,
+        state: state as i32,
+        started_at_ms: NOW,
+        participants: participants
+            .iter()
+            .map(|&user_id| pb::GroupCallParticipant {
+                user_id,
+                device_id: 100 + user_id,
+                joined_at_ms: NOW,
+            })
+            .collect(),
+        version,
+        ..Default::default()
+    }
+}

@@ -57,6 +57,20 @@ pub async fn run(client: &Client, command: &NetCommand) -> Option<NetEvent> {
                 Err(e) => refused(call_id, "answer", &e),
             }
         }
+        NetCommand::LoadGroupCall(chat_id) => {
+            let offers = client
+                .welcome()
+                .is_some_and(|w| Capability::GroupCalls.is_in(&w.capabilities));
+            if !offers {
+                return None;
+            }
+            // NOT_FOUND: the group has no live call, which the screen already shows.
+            let call = client
+                .get_group_call(pb::GetGroupCall { chat_id })
+                .await
+                .ok()?;
+            NetEvent::GroupCall(call)
+        }
         NetCommand::EndCall(call_id) => match client.end_call(pb::EndCall { call_id }).await {
             // The `call` event in state ENDED says how it ended.
             Ok(_) => return None,

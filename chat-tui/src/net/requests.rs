@@ -405,12 +405,13 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             }
         },
         NetCommand::TwoFactor(step) => vec![super::two_factor::run(&client, step).await],
-        NetCommand::StartCall { .. } | NetCommand::AcceptCall(_) | NetCommand::EndCall(_) => {
-            super::calls::run(&client, &command)
-                .await
-                .into_iter()
-                .collect()
-        }
+        NetCommand::StartCall { .. }
+        | NetCommand::AcceptCall(_)
+        | NetCommand::EndCall(_)
+        | NetCommand::LoadGroupCall(_) => super::calls::run(&client, &command)
+            .await
+            .into_iter()
+            .collect(),
         // Handled by the session itself (they change what the client is, or are transfers it
         // may cancel).
         NetCommand::Trust(_)

@@ -158,7 +158,10 @@ fn render_main(
     transfers::render(model, progress, frame.buffer_mut());
     status::render_typing(model, typing, frame.buffer_mut());
     let title = match model.open_chat() {
-        Some(id) => format!("Message {}", model.chats.title(id, &model.users)),
+        Some(id) => match call::group_call_text(model, id) {
+            Some(call) => format!("Message {} · {call}", model.chats.title(id, &model.users)),
+            None => format!("Message {}", model.chats.title(id, &model.users)),
+        },
         None => "Message".to_string(),
     };
     let composer_cursor = composer::render(

@@ -345,3 +345,13 @@ fn in_call_with_a_recorded_call_above() {
     tick(&mut m, NOW + 43_000);
     snapshot("call_active", &m);
 }
+
+#[test]
+fn a_group_with_a_live_call() {
+    let mut m = team_open();
+    client(
+        &mut m,
+        ClientEvent::GroupCall(group_call(2, pb::CallState::Active, &[BOB, 3])),
+    );
+    snapshot("group_call_live", &m);
+}

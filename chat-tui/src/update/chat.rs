@@ -24,16 +24,21 @@ pub(super) fn open(model: &mut Model, chat_id: u64, effects: &mut Vec<Effect>) {
     // A reply or edit belongs to the chat it was started in.
     model.composer.mode = Mode::New;
     request(model, HistoryRange::Latest, false, effects);
+    load_details(chat_id, effects);
+}
+
+/// Loads what the open chat shows beside its history: members, receipts, a live group call.
+pub(super) fn load_details(chat_id: u64, effects: &mut Vec<Effect>) {
     effects.push(Effect::Net(NetCommand::LoadChat(chat_id)));
     effects.push(Effect::Net(NetCommand::LoadReceipts(chat_id)));
+    effects.push(Effect::Net(NetCommand::LoadGroupCall(chat_id)));
 }
 
 /// Opens the chat of a message and shows the message selected (a search result).
 pub(super) fn jump_to(model: &mut Model, chat_id: u64, seq: u64, effects: &mut Vec<Effect>) {
     if model.open_chat() != Some(chat_id) {
         model.view = Some(ChatView::new(chat_id));
-        effects.push(Effect::Net(NetCommand::LoadChat(chat_id)));
-        effects.push(Effect::Net(NetCommand::LoadReceipts(chat_id)));
+        load_details(chat_id, effects);
     }
     model.chats.selected = Some(chat_id);
     model.focus = Focus::Messages;

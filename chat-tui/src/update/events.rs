@@ -105,6 +105,9 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         }
         NetEvent::CallStarted(call) => calls::on_started(model, call, effects),
         NetEvent::CallAccepted(call) => calls::on_accepted(model, call, effects),
+        NetEvent::GroupCall(call) => {
+            model.calls.tracker.group_answer(call);
+        }
         NetEvent::CallFailed { call_id, error } => calls::on_failed(model, call_id, error),
         NetEvent::Chats(chats) => {
             model.chats.merge_all(chats);
@@ -353,7 +356,11 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
         ClientEvent::CallSignal(_) => {}
         // chat-tui shows private calls only; `chatproto::calls::CallTracker` follows group
         // calls for a client that shows them.
-        ClientEvent::GroupCall(_) | ClientEvent::GroupCallSignal(_) => {}
+        ClientEvent::GroupCall(call) => {
+            model.calls.tracker.on_group_event(call);
+        }
+        // chat-tui carries no media: group call signaling is for devices that do.
+        ClientEvent::GroupCallSignal(_) => {}
         // chat-tui shows no notification center yet.
         ClientEvent::Notification(_) | ClientEvent::NotificationsUpdated(_) => {}
         ClientEvent::GoAway(g) => {
@@ -399,7 +406,8 @@ fn on_client(model: &mut Model, event: ClientEvent, effects: &mut Vec<Effect>) {
             // Unsequenced state (unread counts, pins, receipts) may have changed meanwhile.
             effects.push(Effect::Net(NetCommand::LoadChats));
             if let Some(chat_id) = model.open_chat() {
-                effects.push(Effect::Net(NetCommand::LoadReceipts(chat_id)));
+                // A group call that changed while the connection was down is told again.
+                chat::load_details(chat_id, effects);
             }
         }
         ClientEvent::Connected { address, .. } => model.conn = ConnState::Connected { address },

@@ -65,6 +65,23 @@ pub fn render_prompt(model: &Model, area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines).render(inner, buf);
 }
 
+/// A group's live call as the open chat's title says it: who takes part.
+pub fn group_call_text(model: &Model, chat_id: u64) -> Option<String> {
+    let view = model.calls.tracker.group_in_chat(chat_id)?;
+    let names: Vec<String> = view
+        .call
+        .participants
+        .iter()
+        .map(|p| model.users.name(p.user_id))
+        .collect();
+    let kind = if view.call.video {
+        "video call"
+    } else {
+        "call"
+    };
+    Some(format!("☎ {kind} going on: {}", names.join(", ")))
+}
+
 /// This device's call as the status bar says it, if there is one.
 pub fn status_text(model: &Model) -> Option<(String, Level)> {
     if let Some(chat_id) = model.calls.dialing {

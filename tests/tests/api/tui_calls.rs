@@ -2,7 +2,8 @@
 //! QUIC. Alice calls bob, who has two devices: both ring, one answers and the other's prompt
 //! goes with a word why; alice hangs up; the call is in the chat, also for a device that starts
 //! afterwards (loaded with the history). A declined call and a missed one say so, and a server
-//! connection without `calls` is explained before anything is sent.
+//! connection without `calls` is explained before anything is sent. A group's live call shows
+//! in the group's title, also when it started before the group was opened.
 
 use chat_tui::action::NetEvent;
 use chat_tui::effect::NetCommand;
@@ -159,4 +160,38 @@ async fn a_connection_without_calls_is_explained_before_anything_is_sent() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The participants of the open group's live call, as its title says them.
+fn group_call_in(m: &Model) -> Option<String> {
+    chat_tui::widgets::call::group_call_text(m, m.open_chat()?)
+}
+
+/// A group call that started before a chat-tui opened the group shows in its title (asked with
+/// `get_group_call`), then follows who joins and leaves, until it ends.
+#[tokio::test]
+async fn a_live_group_call_shows_in_the_group_s_title_as_it_changes() {
+    let server = start().await;
+    let ([alice, bob], group) = crate::support::group_of::<2>(&server).await;
+    let call = tests::calls::join_group_call(&bob.client, group.id).await;
+    let mut tui = Tui::sign_in(&server, "alice").await;
+    tui.until("the group is listed", |m| m.chats.get(group.id).map(|_| ()))
+        .await;
+    tui.model.chats.selected = Some(group.id);
+    tui.apply(key("enter"));
+    tui.until("bob's call in the title", |m| {
+        (group_call_in(m)? == "☎ video call going on: bob").then_some(())
+    })
+    .await;
+    tests::calls::join_group_call(&alice.client, group.id).await;
+    tui.until("alice joined", |m| {
+        (group_call_in(m)? == "☎ video call going on: bob, alice").then_some(())
+    })
+    .await;
+    tests::calls::leave_group_call(&bob.client, call.call_id).await;
+    tests::calls::leave_group_call(&alice.client, call.call_id).await;
+    tui.until("the call ended", |m| {
+        group_call_in(m).is_none().then_some(())
+    })
+    .await;
 }

@@ -520,3 +520,46 @@ fn the_prompt_takes_no_paste_nor_clicks() {
     assert_eq!((m.focus, m.open_chat()), (focus, Some(BOB_CHAT)));
     assert!(m.calls.ringing().is_some());
 }
+
+/// The open group's title says who is in its live call, as the events tell it; a late event of
+/// an older version changes nothing; the end takes it away.
+#[test]
+fn a_live_group_call_shows_in_the_open_group_until_it_ends() {
+    let mut m = team_open();
+    let title = |m: &Model| crate::widgets::call::group_call_text(m, TEAM);
+    assert_eq!(title(&m), None);
+    client(
+        &mut m,
+        ClientEvent::GroupCall(group_call(2, S::Active, &[BOB, 3])),
+    );
+    assert_eq!(title(&m).as_deref(), Some("☎ call going on: bob, Carol C."));
+    client(
+        &mut m,
+        ClientEvent::GroupCall(group_call(1, S::Active, &[BOB])),
+    );
+    assert_eq!(title(&m).as_deref(), Some("☎ call going on: bob, Carol C."));
+    assert!(render(&m, 100, 24).contains("☎ call going on: bob, Carol C."));
+    client(&mut m, ClientEvent::GroupCall(group_call(3, S::Ended, &[])));
+    assert_eq!(title(&m), None);
+}
+
+/// Opening a chat, and catching up after a reconnect, ask for its live group call: call events
+/// are not replayed, so one that started meanwhile is learnt from the answer.
+#[test]
+fn opening_a_chat_and_catching_up_ask_for_its_group_call() {
+    let mut opened = signed_in();
+    opened.chats.selected = Some(TEAM);
+    let effects = keys(&mut opened, "enter");
+    assert!(
+        commands(&effects).contains(&NetCommand::LoadGroupCall(TEAM)),
+        "{effects:?}"
+    );
+    let mut m = team_open();
+    let effects = client(&mut m, ClientEvent::CaughtUp);
+    assert!(commands(&effects).contains(&NetCommand::LoadGroupCall(TEAM)));
+    net(&mut m, NetEvent::GroupCall(group_call(4, S::Active, &[3])));
+    assert_eq!(
+        crate::widgets::call::group_call_text(&m, TEAM).as_deref(),
+        Some("☎ call going on: Carol C.")
+    );
+}

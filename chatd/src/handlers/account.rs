@@ -127,6 +127,7 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     )
     .await?;
     tracing::info!(user_id = user.id, username = %user.username, "registered");
+    super::recovery::after_register(ctx, &user).await;
     Ok(Answer::Auth(open_session(ctx, &user, device).await?))
 }
 

@@ -24,7 +24,7 @@ pub(super) fn prefix_range(prefix: &str) -> Option<Document> {
 
 impl MongoStore {
     /// Updates one live (not deleted) user; `NotFound("user")` when it matched nothing.
-    async fn update_live_user(&self, id: u64, update: Document) -> StoreResult<()> {
+    pub(super) async fn update_live_user(&self, id: u64, update: Document) -> StoreResult<()> {
         let result = self
             .c
             .users
@@ -101,6 +101,7 @@ impl UserStore for MongoStore {
                 id: 0,
                 username,
                 email: new.email,
+                email_verified: false,
                 password_hash: new.password_hash,
                 display_name: String::new(),
                 display_lower: String::new(),
@@ -244,7 +245,7 @@ impl UserStore for MongoStore {
         self.deadline(self.unless_last_admin(id, async {
             let update = doc! {
                 "$set": {
-                    "email": "", "password_hash": "", "display_name": "", "display_lower": "",
+                    "email": "", "email_verified": false, "password_hash": "", "display_name": "", "display_lower": "",
                     "bio": "", "avatar_file_id": "", "status": pb::UserStatus::Offline as i32,
                     "disabled": true, "deleted": true,
                     "deleted_at_ms": now_ms,

@@ -179,7 +179,14 @@ mod tests {
     #[test]
     fn a_rendered_code_email_gets_its_code_only_when_sent() {
         let keys = AccountCodeKeys::derive(&TokenKey::from_bytes(vec![3; 32]).unwrap()).unwrap();
-        let vars = [("name", "<Ann>"), ("username", "ann"), ("intro", "hi")];
+        let vars = [
+            ("name", "<Ann>"),
+            ("username", "ann"),
+            ("subject", "s"),
+            ("intro", "hi"),
+            ("why", "why"),
+            ("lifetime", "15m"),
+        ];
         let mut payload = EmailPayload {
             to: "ann@example.org".into(),
             subject: "s".into(),

@@ -238,6 +238,7 @@ mod tests {
             id,
             username: format!("user{id}"),
             email: "u@example.com".into(),
+            email_verified: true,
             password_hash: "$argon2id$v=19$...".into(),
             display_name: "U".into(),
             bio: "bio".into(),

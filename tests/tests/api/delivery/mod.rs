@@ -5,11 +5,13 @@
 //! - `email`: digests batched per user, nothing for muted chats or during do-not-disturb, the
 //!   one-click unsubscribe link, implicit TLS, nothing without email settings or a usable address.
 //! - `webhooks`: signed calls for the users who turned them on.
+//! - `recovery`: email verification and password reset by emailed codes (section 18).
 //! - `dead_letters`: a failing endpoint retried, dead-lettered and retried by an admin; purge;
 //!   admin-only and audited; a restart in the middle of the retries.
 
 mod dead_letters;
 mod email;
+mod recovery;
 mod webhooks;
 
 use std::time::Duration;

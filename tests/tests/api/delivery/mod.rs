@@ -35,7 +35,7 @@ pub(super) fn now_ms() -> i64 {
 
 /// The settings of a server that sends email through `mailpit` (to unverified addresses: the
 /// suite's users registered theirs).
-pub(super) fn email_args(mailpit: &Mailpit, mode: SmtpMode) -> Vec<String> {
+pub(crate) fn email_args(mailpit: &Mailpit, mode: SmtpMode) -> Vec<String> {
     let password = mailpit.dir().join("smtp-password");
     std::fs::write(&password, &mailpit.credentials.1).expect("write password");
     vec![

@@ -18,6 +18,7 @@ use tests::files::UploadConn;
 use tests::server::TestServer;
 
 mod cases;
+mod recovery;
 mod two_factor;
 use cases::{cases, group_offer, offer, text};
 
@@ -694,6 +695,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
     }
 
     two_factor::check(&mut covered, &mut wrong).await;
+    recovery::check(&mut covered, &mut wrong).await;
 
     assert!(
         wrong.is_empty(),

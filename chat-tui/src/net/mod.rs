@@ -19,6 +19,7 @@ pub mod files;
 pub mod requests;
 pub mod session;
 pub mod two_factor;
+pub mod account;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -367,6 +368,12 @@ async fn sign_in(
                 client
                     .register_user(&username, &email, &password, &config.device)
                     .await
+            }
+            command @ (NetCommand::RequestReset { .. } | NetCommand::ResetPassword { .. }) => {
+                if !report(actions, account::reset(&client, command).await).await {
+                    return None;
+                }
+                continue;
             }
             _ => continue,
         };

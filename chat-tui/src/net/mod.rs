@@ -13,13 +13,13 @@
 //!   call signaling.
 //!   [`describe`]: errors in words.
 
+pub mod account;
 pub mod calls;
 pub mod describe;
 pub mod files;
 pub mod requests;
 pub mod session;
 pub mod two_factor;
-pub mod account;
 
 use std::path::PathBuf;
 use std::sync::Arc;

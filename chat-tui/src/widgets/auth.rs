@@ -223,7 +223,7 @@ pub fn render(
          ctrl-f: forgot password · ctrl-c: quit"
     };
     Paragraph::new(vec![status, Line::from(Span::styled(keys, theme.dim()))])
-    .wrap(Wrap { trim: true })
-    .render(rest, buf);
+        .wrap(Wrap { trim: true })
+        .render(rest, buf);
     cursor
 }

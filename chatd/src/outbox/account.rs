@@ -118,8 +118,13 @@ impl Outbox {
             sealed_code: hex::encode(sealed),
         };
         let nonce: u64 = rand::random();
-        self.queue_email(user.id, format!("code:{}:{nonce:x}", user.id), &payload, now)
-            .await
+        self.queue_email(
+            user.id,
+            format!("code:{}:{nonce:x}", user.id),
+            &payload,
+            now,
+        )
+        .await
     }
 
     /// Queues the notice to `old` that the account's address is now `new`. Nothing when email
@@ -148,8 +153,13 @@ impl Outbox {
             sealed_code: String::new(),
         };
         let nonce: u64 = rand::random();
-        self.queue_email(user.id, format!("changed:{}:{nonce:x}", user.id), &payload, now)
-            .await
+        self.queue_email(
+            user.id,
+            format!("changed:{}:{nonce:x}", user.id),
+            &payload,
+            now,
+        )
+        .await
     }
 
     async fn queue_email(
@@ -197,7 +207,10 @@ mod tests {
         };
         assert!(payload.text.contains(CODE_PLACEHOLDER), "{}", payload.text);
         assert!(payload.html.contains("&lt;Ann&gt;"), "{}", payload.html);
-        assert!(fill_code(&keys, 8, &mut payload.clone()).is_err(), "another user");
+        assert!(
+            fill_code(&keys, 8, &mut payload.clone()).is_err(),
+            "another user"
+        );
         fill_code(&keys, 7, &mut payload).unwrap();
         assert!(payload.text.contains("    abcd-efgh\n"), "{}", payload.text);
         assert!(payload.html.contains("<strong>abcd-efgh</strong>"));

@@ -84,7 +84,11 @@ fn a_forgotten_password_is_reset_with_an_emailed_code() {
     let f = form(&m);
     assert!(!f.busy);
     assert_eq!(f.focus, 1, "on the code");
-    assert!(f.notice.as_deref().is_some_and(|n| n.contains("15 minutes")));
+    assert!(
+        f.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("15 minutes"))
+    );
     type_text(&mut m, "k7q2-m9xd");
     keys(&mut m, "tab");
     type_text(&mut m, "short");

@@ -72,7 +72,10 @@ impl std::fmt::Debug for EmailSettings {
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("from", &self.from)
             .field("unverified", &self.unverified)
-            .field("verification_code_lifetime", &self.verification_code_lifetime)
+            .field(
+                "verification_code_lifetime",
+                &self.verification_code_lifetime,
+            )
             .field("reset_code_lifetime", &self.reset_code_lifetime)
             .finish_non_exhaustive()
     }

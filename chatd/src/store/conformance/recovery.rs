@@ -92,12 +92,19 @@ pub async fn recovery_codes_single_use_expiry_and_attempts<S: Store + 'static>(s
         }
     };
     assert_eq!(redeem(a, reset, "h1", T0).await, Redemption::Missing);
-    assert!(s.put_account_code(code(a, reset, "h1", T0)).await.expect("put"));
+    assert!(
+        s.put_account_code(code(a, reset, "h1", T0))
+            .await
+            .expect("put")
+    );
     let gap = NewAccountCode {
         resend_gap_ms: 30_000,
         ..code(a, reset, "h2", T0 + 10_000)
     };
-    assert!(!s.put_account_code(gap.clone()).await.expect("put"), "within the gap");
+    assert!(
+        !s.put_account_code(gap.clone()).await.expect("put"),
+        "within the gap"
+    );
     assert!(
         s.put_account_code(NewAccountCode {
             now_ms: T0 + 40_000,
@@ -107,30 +114,63 @@ pub async fn recovery_codes_single_use_expiry_and_attempts<S: Store + 'static>(s
         .expect("put"),
         "after the gap"
     );
-    assert_eq!(redeem(a, reset, "h1", T0 + 41_000).await, Redemption::Wrong, "replaced");
-    assert_eq!(redeem(a, verify, "h2", T0 + 41_000).await, Redemption::Missing);
-    assert_eq!(redeem(b, reset, "h2", T0 + 41_000).await, Redemption::Missing);
+    assert_eq!(
+        redeem(a, reset, "h1", T0 + 41_000).await,
+        Redemption::Wrong,
+        "replaced"
+    );
+    assert_eq!(
+        redeem(a, verify, "h2", T0 + 41_000).await,
+        Redemption::Missing
+    );
+    assert_eq!(
+        redeem(b, reset, "h2", T0 + 41_000).await,
+        Redemption::Missing
+    );
     assert_eq!(
         redeem(a, reset, "h2", T0 + 42_000).await,
         Redemption::Redeemed {
             email: "a@example.com".into()
         }
     );
-    assert_eq!(redeem(a, reset, "h2", T0 + 42_000).await, Redemption::Missing, "spent");
+    assert_eq!(
+        redeem(a, reset, "h2", T0 + 42_000).await,
+        Redemption::Missing,
+        "spent"
+    );
 
     // Expiry: the code's last good moment is just before `expires_at_ms`.
-    assert!(s.put_account_code(code(a, verify, "v1", T0)).await.expect("put"));
-    assert_eq!(redeem(a, verify, "v1", T0 + 60_000).await, Redemption::Missing);
-    assert_eq!(redeem(a, verify, "v1", T0 + 1).await, Redemption::Missing, "gone");
+    assert!(
+        s.put_account_code(code(a, verify, "v1", T0))
+            .await
+            .expect("put")
+    );
+    assert_eq!(
+        redeem(a, verify, "v1", T0 + 60_000).await,
+        Redemption::Missing
+    );
+    assert_eq!(
+        redeem(a, verify, "v1", T0 + 1).await,
+        Redemption::Missing,
+        "gone"
+    );
 
     // Attempts: the third wrong one (the limit) removes the code.
-    assert!(s.put_account_code(code(b, verify, "v2", T0)).await.expect("put"));
+    assert!(
+        s.put_account_code(code(b, verify, "v2", T0))
+            .await
+            .expect("put")
+    );
     assert_eq!(redeem(b, verify, "x", T0).await, Redemption::Wrong);
     assert_eq!(redeem(b, verify, "y", T0).await, Redemption::Wrong);
     assert_eq!(redeem(b, verify, "z", T0).await, Redemption::Wrong);
     assert_eq!(redeem(b, verify, "v2", T0).await, Redemption::Missing);
     // A new code starts with no wrong attempts.
-    assert!(s.put_account_code(code(b, verify, "v3", T0)).await.expect("put"));
+    assert!(
+        s.put_account_code(code(b, verify, "v3", T0))
+            .await
+            .expect("put")
+    );
     assert_eq!(redeem(b, verify, "x", T0).await, Redemption::Wrong);
     assert_eq!(redeem(b, verify, "x", T0).await, Redemption::Wrong);
     assert!(matches!(

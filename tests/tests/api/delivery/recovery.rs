@@ -282,7 +282,13 @@ async fn resets_reveal_nothing_and_wrong_codes_run_out() {
         .await
         .expect("forgot");
     let code = code_in_mail(&mailpit, "erin@example.test", RESET_SUBJECT, 1).await;
-    for wrong in ["aaaa-aaaa", "bbbb-bbbb", "cccc-cccc", "dddd-dddd", "eeee-eeee"] {
+    for wrong in [
+        "aaaa-aaaa",
+        "bbbb-bbbb",
+        "cccc-cccc",
+        "dddd-dddd",
+        "eeee-eeee",
+    ] {
         assert_field(
             anon.reset_password(reset("erin@example.test", wrong, NEW_PASSWORD))
                 .await,
@@ -307,7 +313,11 @@ async fn resets_reveal_nothing_and_wrong_codes_run_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_reset_code_fails() {
     let mailpit = Mailpit::start(SmtpMode::Starttls).await;
-    let server = email_server(&mailpit, &["--email-unverified", "--reset-code-lifetime=2s"]).await;
+    let server = email_server(
+        &mailpit,
+        &["--email-unverified", "--reset-code-lifetime=2s"],
+    )
+    .await;
     register(&server, "hank").await;
     let anon = connect(&server).await;
     let sent = anon
@@ -358,7 +368,13 @@ async fn a_changed_address_is_verified_again_and_the_old_one_is_told() {
     assert_eq!(me.email, "g@example.test");
     assert!(!me.email_verified);
     let told = within(Duration::from_secs(15), async || {
-        emails_with(&mailpit, "gina@example.test", "Your email address was changed").await == 1
+        emails_with(
+            &mailpit,
+            "gina@example.test",
+            "Your email address was changed",
+        )
+        .await
+            == 1
     })
     .await;
     assert!(told, "the old address was not told");

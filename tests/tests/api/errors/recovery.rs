@@ -83,17 +83,59 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
     // Sizes and states first: none of these is charged.
     let long_code = "a".repeat(33);
     let long_email = format!("{}@example.test", "a".repeat(250));
-    run(&una, E::TooLarge, "a code over 32 bytes", verify(&long_code)).await;
+    run(
+        &una,
+        E::TooLarge,
+        "a code over 32 bytes",
+        verify(&long_code),
+    )
+    .await;
     run(&una, E::InvalidArgument, "no code", verify("")).await;
-    run(&una, E::InvalidArgument, "no @", change(PASSWORD, "nowhere")).await;
-    run(&una, E::TooLarge, "over 254 bytes", change(PASSWORD, &long_email)).await;
-    run(&anon, E::InvalidArgument, "not a username", forgot("no such name!")).await;
+    run(
+        &una,
+        E::InvalidArgument,
+        "no @",
+        change(PASSWORD, "nowhere"),
+    )
+    .await;
+    run(
+        &una,
+        E::TooLarge,
+        "over 254 bytes",
+        change(PASSWORD, &long_email),
+    )
+    .await;
+    run(
+        &anon,
+        E::InvalidArgument,
+        "not a username",
+        forgot("no such name!"),
+    )
+    .await;
     run(&anon, E::TooLarge, "over 254 bytes", forgot(&long_email)).await;
     let good = "another good password";
     run(&anon, E::InvalidArgument, "no code", reset("una", "", good)).await;
-    run(&anon, E::TooLarge, "a code over 32 bytes", reset("una", &long_code, good)).await;
-    run(&anon, E::InvalidArgument, "a short password", reset("una", "abcd-efgh", "short")).await;
-    run(&anon, E::TooLarge, "over 254 bytes", reset(&long_email, "abcd-efgh", good)).await;
+    run(
+        &anon,
+        E::TooLarge,
+        "a code over 32 bytes",
+        reset("una", &long_code, good),
+    )
+    .await;
+    run(
+        &anon,
+        E::InvalidArgument,
+        "a short password",
+        reset("una", "abcd-efgh", "short"),
+    )
+    .await;
+    run(
+        &anon,
+        E::TooLarge,
+        "over 254 bytes",
+        reset(&long_email, "abcd-efgh", good),
+    )
+    .await;
     run(&vic, E::Conflict, "verified", again()).await;
     run(&vic, E::Conflict, "verified", verify("abcd-efgh")).await;
 
@@ -101,7 +143,13 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
     let same = change(PASSWORD, "una@example.test");
     run(&una, E::Conflict, "the same address", same).await;
     for _ in 0..4 {
-        run(&una, E::PermissionDenied, "a wrong code", verify("abcd-efgh")).await;
+        run(
+            &una,
+            E::PermissionDenied,
+            "a wrong code",
+            verify("abcd-efgh"),
+        )
+        .await;
     }
     run(&una, E::RateLimited, "budget spent", verify("abcd-efgh")).await;
     // wes: wrong passwords until his budget is spent.
@@ -109,13 +157,31 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
         let wrong_password = change("wrong password", "w@example.test");
         run(&wes, E::PermissionDenied, "wrong password", wrong_password).await;
     }
-    run(&wes, E::RateLimited, "budget spent", change(PASSWORD, "w@example.test")).await;
+    run(
+        &wes,
+        E::RateLimited,
+        "budget spent",
+        change(PASSWORD, "w@example.test"),
+    )
+    .await;
     // A reset for an account that does not exist: one answer, until the account's budget from
     // this address is spent.
     for _ in 0..5 {
-        run(&anon, E::PermissionDenied, "no such account", reset("nobody", "abcd-efgh", good)).await;
+        run(
+            &anon,
+            E::PermissionDenied,
+            "no such account",
+            reset("nobody", "abcd-efgh", good),
+        )
+        .await;
     }
-    run(&anon, E::RateLimited, "budget spent", reset("nobody", "abcd-efgh", good)).await;
+    run(
+        &anon,
+        E::RateLimited,
+        "budget spent",
+        reset("nobody", "abcd-efgh", good),
+    )
+    .await;
 
     // xia: new codes until her budget is spent.
     let mut outcome = None;

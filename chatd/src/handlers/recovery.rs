@@ -20,6 +20,7 @@ use chatproto::capability::Capability;
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::auth::account_codes::MAX_ATTEMPTS;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{confirm_password, kick_sessions, throttle_secret_check, throttled};
@@ -114,6 +115,27 @@ pub(crate) async fn after_register(ctx: &ConnCtx, user: &UserRecord) {
     }
 }
 
+/// Spends `user`'s live code of `purpose` if `code` is it; otherwise counts a wrong attempt
+/// (a `code` that cannot be a code counts too).
+async fn redeem(
+    ctx: &ConnCtx,
+    user: &UserRecord,
+    purpose: CodePurpose,
+    code: &str,
+    now: i64,
+) -> ApiResult<Redemption> {
+    let hash = ctx
+        .state
+        .account_codes
+        .hash(user.id, purpose.number(), code)
+        .unwrap_or_default();
+    Ok(ctx
+        .state
+        .store
+        .redeem_account_code(user.id, purpose, &hash, now, MAX_ATTEMPTS)
+        .await?)
+}
+
 /// The caller's active account.
 async fn me(ctx: &ConnCtx) -> ApiResult<UserRecord> {
     let me = ctx.principal()?;
@@ -153,23 +175,7 @@ pub async fn verify_email(ctx: &ConnCtx, req: pb::VerifyEmail) -> ApiResult<Answ
         return Err(ApiError::conflict("the address is already verified"));
     }
     throttle_secret_check(ctx, user.id).await?;
-    let purpose = CodePurpose::VerifyEmail;
-    let hash = ctx
-        .state
-        .account_codes
-        .hash(user.id, purpose.number(), &req.code)
-        .unwrap_or_default();
-    let redeemed = ctx
-        .state
-        .store
-        .redeem_account_code(
-            user.id,
-            purpose,
-            &hash,
-            now_ms(),
-            crate::auth::account_codes::MAX_ATTEMPTS,
-        )
-        .await?;
+    let redeemed = redeem(ctx, &user, CodePurpose::VerifyEmail, &req.code, now_ms()).await?;
     let Redemption::Redeemed { email } = redeemed else {
         ctx.state.metrics.auth_failure("bad_email_code");
         return Err(ApiError::denied(WRONG_CODE).with_field(FIELD));
@@ -320,26 +326,10 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::ResetPassword) -> ApiResult<
         .check_login(&key, ctx.remote.ip())
         .await
         .map_err(|limited| throttled(ctx, limited))?;
-    let purpose = CodePurpose::ResetPassword;
     let now = now_ms();
     let mut reset = None;
     for user in accounts(&ctx.state, &req.account).await? {
-        let hash = ctx
-            .state
-            .account_codes
-            .hash(user.id, purpose.number(), &req.code)
-            .unwrap_or_default();
-        let redeemed = ctx
-            .state
-            .store
-            .redeem_account_code(
-                user.id,
-                purpose,
-                &hash,
-                now,
-                crate::auth::account_codes::MAX_ATTEMPTS,
-            )
-            .await?;
+        let redeemed = redeem(ctx, &user, CodePurpose::ResetPassword, &req.code, now).await?;
         if matches!(redeemed, Redemption::Redeemed { .. }) {
             reset = Some(user);
             break;
@@ -349,28 +339,13 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::ResetPassword) -> ApiResult<
         ctx.state.metrics.auth_failure("bad_reset_code");
         return Err(ApiError::denied(WRONG_CODE).with_field(FIELD));
     };
-    let hash = ctx
-        .state
-        .passwords
-        .hash(req.new_password)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })?;
-    ctx.state.store.set_password_hash(user.id, &hash).await?;
-    let revoked = ctx
-        .state
-        .store
-        .revoke_user_sessions(user.id, None, now_ms())
-        .await?;
-    kick_sessions(ctx, user.id, &revoked, "password reset");
+    let revoked = set_password(ctx, user.id, req.new_password, None, "password reset").await?;
     if ctx.principal_opt().is_some_and(|p| p.user_id == user.id) {
         ctx.deauthenticate().await;
     }
     tracing::info!(
         user_id = user.id,
-        sessions = revoked.len(),
+        sessions = revoked,
         "password reset with an emailed code"
     );
     Ok(Answer::Ok(pb::Ok {}))

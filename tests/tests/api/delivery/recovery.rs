@@ -2,7 +2,8 @@
 //! the code a registration sends verifies the address and digests then go there; a forgotten
 //! password is reset with an emailed code, which revokes every session, works once, and keeps
 //! two-factor login on; unknown accounts get the same answer and no email; wrong codes run out;
-//! expired codes fail; a changed address is unverified again and the old one is told.
+//! expired codes fail; a changed address is unverified again and the old one is told; and
+//! chat-tui's "forgot password" form does the reset.
 
 use std::time::Duration;
 
@@ -385,4 +386,42 @@ async fn a_changed_address_is_verified_again_and_the_old_one_is_told() {
         .await
         .expect("verify the new address");
     assert!(me.email_verified && me.email == "g@example.test");
+}
+
+/// chat-tui's "forgot password" form against the server: it asks for a code, the code from the
+/// email and a new password set it, and the new password signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_tui_resets_a_forgotten_password_with_the_emailed_code() {
+    use crate::tui::{Tui, key};
+    use chat_tui::model::Screen;
+    let mailpit = Mailpit::start(SmtpMode::Starttls).await;
+    let server = email_server(&mailpit, &["--email-unverified"]).await;
+    let ivy = register(&server, "ivy").await;
+    let mut tui = Tui::open(&server, "ivy").await;
+    tui.type_keys("ivy");
+    tui.apply(key("ctrl-f"));
+    tui.apply(key("enter"));
+    tui.until("a code was asked for", |m| match &m.screen {
+        Screen::Auth(form) if form.reset => form.notice.clone(),
+        _ => None,
+    })
+    .await;
+    let code = code_in_mail(&mailpit, "ivy@example.test", RESET_SUBJECT, 1).await;
+    tui.type_keys(&code);
+    tui.apply(key("tab"));
+    tui.type_keys(NEW_PASSWORD);
+    tui.apply(key("enter"));
+    tui.until("the password was reset", |m| match &m.screen {
+        Screen::Auth(form) if !form.reset => form.notice.clone(),
+        _ => None,
+    })
+    .await;
+    // The old session of the SDK client is gone; the form signs in with the new password.
+    ivy.wait_for(|e| matches!(e, ClientEvent::SessionRevoked(_)).then_some(()))
+        .await;
+    tui.type_keys(NEW_PASSWORD);
+    tui.apply(key("enter"));
+    tui.until("signed in", |m| m.me.is_some().then_some(()))
+        .await;
+    assert_eq!(tui.model.me.as_ref().map(|me| me.id), Some(ivy.id));
 }

@@ -148,6 +148,27 @@ fn spec_name(code: E) -> String {
         .to_owned()
 }
 
+/// Sends one case's request: adds (request, code) to `covered` when the answer is `expected`,
+/// a line to `wrong` otherwise (the suites of their own that `check` their sections).
+async fn expect(
+    client: &Client,
+    expected: E,
+    why: &str,
+    kind: Kind,
+    covered: &mut BTreeSet<(String, String)>,
+    wrong: &mut Vec<String>,
+) {
+    let name = kind.name();
+    match send(client, kind).await.err().and_then(|e| e.code()) {
+        Some(code) if code == expected => {
+            covered.insert((name.to_owned(), spec_name(code)));
+        }
+        got => wrong.push(format!(
+            "{name} ({why}): expected {expected:?}, got {got:?}"
+        )),
+    }
+}
+
 /// A client that shows every error as it came: no retries, no waiting out rate limits.
 fn config(server: &TestServer) -> ClientConfig {
     let mut config = config_for(server.addr(), &server.fingerprint());

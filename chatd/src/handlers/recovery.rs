@@ -23,7 +23,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::auth::account_codes::MAX_ATTEMPTS;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::account::{confirm_password, kick_sessions, throttle_secret_check, throttled};
+use crate::handlers::account::{confirm_password, set_password, throttle_secret_check, throttled};
 use crate::handlers::users::own_view;
 use crate::outbox::usable_address;
 use crate::state::{AppState, now_ms};

@@ -162,6 +162,7 @@ async fn a_reset_code_sets_a_new_password_once_and_revokes_every_session() {
     let carol = register(&server, "carol").await;
     let other_device = crate::support::device(&server, &carol).await;
     let app = turn_on(&carol.client, PASSWORD).await;
+    let tokens = other_device.client.tokens().expect("tokens");
 
     let anon = connect(&server).await;
     let sent = anon
@@ -179,6 +180,18 @@ async fn a_reset_code_sets_a_new_password_once_and_revokes_every_session() {
             .wait_for(|e| matches!(e, ClientEvent::SessionRevoked(_)).then_some(()))
             .await;
     }
+    // The sessions' refresh tokens and access tokens are dead too.
+    assert_code(
+        connect(&server).await.refresh(&tokens.refresh_token).await,
+        E::Unauthenticated,
+    );
+    assert_code(
+        connect(&server)
+            .await
+            .authenticate(&tokens.access_token)
+            .await,
+        E::Unauthenticated,
+    );
     let again = connect(&server).await;
     assert_field(
         again

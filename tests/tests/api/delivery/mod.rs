@@ -33,29 +33,6 @@ pub(super) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The settings of a server that sends email through `mailpit` (to unverified addresses: the
-/// suite's users registered theirs).
-pub(crate) fn email_args(mailpit: &Mailpit, mode: SmtpMode) -> Vec<String> {
-    let password = mailpit.dir().join("smtp-password");
-    std::fs::write(&password, &mailpit.credentials.1).expect("write password");
-    vec![
-        "--smtp-host=127.0.0.1".into(),
-        format!("--smtp-port={}", mailpit.smtp_port),
-        format!(
-            "--smtp-tls={}",
-            match mode {
-                SmtpMode::Starttls => "starttls",
-                SmtpMode::Implicit => "tls",
-            }
-        ),
-        format!("--smtp-user={}", mailpit.credentials.0),
-        format!("--smtp-password-file={}", password.display()),
-        format!("--smtp-ca={}", mailpit.ca_path.display()),
-        "--email-from=Chat <chat@chat.test>".into(),
-        "--files-https-listen=127.0.0.1:0".into(),
-    ]
-}
-
 /// The settings of a server with webhooks for mentions and replies at `receiver`, retrying
 /// quickly: `attempts` attempts 100 to 200 ms apart.
 pub(super) fn webhook_args(

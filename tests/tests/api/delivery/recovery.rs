@@ -15,7 +15,7 @@ use tests::client::PASSWORD;
 use tests::mailpit::{Mailpit, SmtpMode};
 use tests::server::TestServer;
 
-use super::{email_args, now_ms, server, set_prefs, within};
+use super::{now_ms, server, set_prefs, within};
 use crate::support::{User, assert_code, assert_field, config, group, register};
 
 const VERIFY_SUBJECT: &str = "Your email verification code";
@@ -24,7 +24,7 @@ const NEW_PASSWORD: &str = "a brand new password";
 
 /// A server sending email through `mailpit` quickly, with `extra` settings.
 async fn email_server(mailpit: &Mailpit, extra: &[&str]) -> TestServer {
-    let mut args = email_args(mailpit, SmtpMode::Starttls);
+    let mut args = mailpit.chatd_args(SmtpMode::Starttls);
     args.push("--delivery-poll=100ms".into());
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     server(&args).await

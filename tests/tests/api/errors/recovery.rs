@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use tests::mailpit::{Mailpit, SmtpMode};
 
 use super::*;
-use crate::delivery::email_args;
 
 fn verify(code: &str) -> Kind {
     Kind::VerifyEmail(pb::VerifyEmail { code: code.into() })
@@ -39,7 +38,7 @@ fn again() -> Kind {
 }
 
 async fn start(mailpit: &Mailpit, limits: &[&str]) -> TestServer {
-    let mut args = email_args(mailpit, SmtpMode::Starttls);
+    let mut args = mailpit.chatd_args(SmtpMode::Starttls);
     args.extend(limits.iter().map(|l| (*l).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     TestServer::start_with(&args).await

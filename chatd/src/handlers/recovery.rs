@@ -69,7 +69,7 @@ fn code_sent(ctx: &ConnCtx, purpose: CodePurpose) -> ApiResult<Answer> {
 /// Makes a new code of `purpose` for `user`, keeps its hash and queues the email carrying it
 /// to `to`; false when the store kept the live code instead (younger than `resend_gap_ms`).
 /// Does nothing when the server sends no email.
-pub(crate) async fn send_code(
+async fn send_code(
     state: &AppState,
     user: &UserRecord,
     to: &str,
@@ -106,7 +106,7 @@ pub(crate) async fn send_code(
 /// After `register`: the verification email to the new account's address, when the server
 /// sends email and its operator does not vouch for every address already. A failure is logged:
 /// the account exists, and the user can ask again.
-pub(crate) async fn after_register(ctx: &ConnCtx, user: &UserRecord) {
+pub(super) async fn after_register(ctx: &ConnCtx, user: &UserRecord) {
     if ctx.state.outbox.email().is_none_or(|e| e.unverified) {
         return;
     }

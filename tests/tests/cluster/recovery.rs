@@ -45,11 +45,15 @@ async fn of_two_resets_with_one_code_on_two_nodes_one_wins() {
         .await
         .expect("forgot");
     let mut found = Vec::new();
-    let arrived = eventually(Duration::from_secs(20), Duration::from_millis(100), async || {
-        found = mailpit.messages_to("dana@example.com").await;
-        found.retain(|m| m.subject == SUBJECT);
-        !found.is_empty()
-    })
+    let arrived = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        async || {
+            found = mailpit.messages_to("dana@example.com").await;
+            found.retain(|m| m.subject == SUBJECT);
+            !found.is_empty()
+        },
+    )
     .await;
     assert!(arrived, "no reset email");
     assert_eq!(found.len(), 1, "one node sent it, once");

@@ -11,11 +11,10 @@
 //! of it bounds.
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::docs::{UserDoc, i};
+use super::docs::i;
 use super::{MongoStore, error};
 use crate::store::{
     CodePurpose, NewAccountCode, RecoveryStore, Redemption, StoreResult, UserRecord,
@@ -81,17 +80,7 @@ impl RecoveryStore for MongoStore {
                 "disabled": false,
                 "deleted": false,
             };
-            let docs: Vec<UserDoc> = self
-                .c
-                .users
-                .find(filter)
-                .sort(doc! { "_id": 1 })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
-            Ok(docs.into_iter().map(UserRecord::from).collect())
+            self.users_by_id(filter).await
         })
         .await
     }

@@ -37,6 +37,21 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Every user matching `filter`, ordered by id.
+    pub(super) async fn users_by_id(&self, filter: Document) -> StoreResult<Vec<UserRecord>> {
+        let docs: Vec<UserDoc> = self
+            .c
+            .users
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        Ok(docs.into_iter().map(UserRecord::from).collect())
+    }
+
     /// Users matching `filter`, ordered by username, strictly after `after_username`.
     async fn users_by_username(
         &self,
@@ -169,17 +184,7 @@ impl UserStore for MongoStore {
                 return Ok(Vec::new());
             }
             let ids: Vec<i64> = ids.iter().map(|&id| i(id)).collect();
-            let docs: Vec<UserDoc> = self
-                .c
-                .users
-                .find(doc! { "_id": { "$in": ids } })
-                .sort(doc! { "_id": 1 })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
-            Ok(docs.into_iter().map(UserRecord::from).collect())
+            self.users_by_id(doc! { "_id": { "$in": ids } }).await
         })
         .await
     }

@@ -17,7 +17,6 @@ mod webhooks;
 use std::time::Duration;
 
 use chatproto::pb;
-use tests::mailpit::{Mailpit, SmtpMode};
 use tests::webhook::WebhookReceiver;
 
 use crate::support::{User, start_with};

@@ -328,7 +328,18 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::ResetPassword) -> ApiResult<
         .map_err(|limited| throttled(ctx, limited))?;
     let now = now_ms();
     let mut reset = None;
-    for user in accounts(&ctx.state, &req.account).await? {
+    let users = accounts(&ctx.state, &req.account).await?;
+    if users.is_empty() {
+        // No account to try the code on: look for the code of an id no account has, so that
+        // an unknown account costs the store read a known one does (the answer is the same).
+        let nobody = ctx
+            .state
+            .store
+            .redeem_account_code(0, CodePurpose::ResetPassword, "", now, MAX_ATTEMPTS)
+            .await?;
+        debug_assert_eq!(nobody, Redemption::Missing);
+    }
+    for user in users {
         let redeemed = redeem(ctx, &user, CodePurpose::ResetPassword, &req.code, now).await?;
         if matches!(redeemed, Redemption::Redeemed { .. }) {
             reset = Some(user);

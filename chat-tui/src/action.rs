@@ -239,6 +239,13 @@ pub enum NetEvent {
     },
     /// A request succeeded: feedback.
     Done(String),
+    /// "Forgot password": the request went through (whether a code was sent is not told).
+    ResetCodeSent {
+        /// How long a code works.
+        valid_for_seconds: u32,
+    },
+    /// "Forgot password": the new password is set.
+    PasswordReset,
     /// Turning on two-factor login began: the new secret, to add to an authenticator app.
     TwoFactorSecret {
         /// Base32, for typing.
@@ -252,4 +259,13 @@ pub enum NetEvent {
     Failed(String),
     /// Signed out: the session is forgotten.
     SignedOut,
+}
+
+/// How long an emailed code works, in words (`valid_for_seconds` of protocol.md section 18).
+pub fn lifetime(seconds: u32) -> String {
+    match seconds {
+        s if s >= 7200 && s % 3600 == 0 => format!("{} hours", s / 3600),
+        s if s >= 120 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
 }

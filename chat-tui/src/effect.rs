@@ -58,6 +58,25 @@ pub enum TwoFactorCommand {
     },
 }
 
+/// The signed-in user's email address (protocol.md section 18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    /// Email a new verification code.
+    RequestVerification,
+    /// Verify the address with an emailed code.
+    Verify {
+        /// The code.
+        code: String,
+    },
+    /// Change the address.
+    ChangeEmail {
+        /// The account password.
+        password: String,
+        /// The new address.
+        new_email: String,
+    },
+}
+
 /// Work for the network task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetCommand {
@@ -65,6 +84,22 @@ pub enum NetCommand {
     Trust(bool),
     /// A step of turning two-factor login on or off.
     TwoFactor(TwoFactorCommand),
+    /// Verifying or changing the email address.
+    Account(AccountCommand),
+    /// Forgot the password: email a reset code (on the sign-in screen).
+    RequestReset {
+        /// A username or an email address.
+        account: String,
+    },
+    /// Set a new password with an emailed code (on the sign-in screen).
+    ResetPassword {
+        /// The same account as in the request.
+        account: String,
+        /// The code.
+        code: String,
+        /// The new password.
+        new_password: String,
+    },
     /// Sign in.
     SignIn {
         /// Username.

@@ -328,6 +328,7 @@ commands! {
     PrevField "prev_field" "Previous field",
     Submit "submit" "Submit",
     SwitchForm "switch_form" "Switch between sign-in and registration",
+    ForgotPassword "forgot_password" "Forgot the password: reset it with an emailed code",
 }
 
 /// The default key bindings: `(context, key, command)`.
@@ -432,6 +433,8 @@ pub const DEFAULT_BINDINGS: &[(Context, &str, Command)] = &[
     (Context::Form, "enter", Command::Submit),
     (Context::Form, "ctrl-r", Command::SwitchForm),
     (Context::Form, "f2", Command::SwitchForm),
+    (Context::Form, "ctrl-f", Command::ForgotPassword),
+    (Context::Form, "f3", Command::ForgotPassword),
     (Context::Call, "a", Command::AcceptCall),
     (Context::Call, "y", Command::AcceptCall),
     (Context::Call, "d", Command::DeclineCall),

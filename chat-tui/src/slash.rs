@@ -232,6 +232,27 @@ pub const COMMANDS: &[Spec] = &[
             _ => Err("say on, off or codes".into()),
         },
     ),
+    cmd(
+        "verify",
+        "[CODE]",
+        "verify my email address with the emailed CODE (without: email a new code)",
+        |a| {
+            let code = a.trim();
+            Ok(S::Verify((!code.is_empty()).then(|| code.to_string())))
+        },
+    ),
+    cmd(
+        "email",
+        "ADDRESS",
+        "change my email address (asks my password; the new one gets a code)",
+        |a| {
+            let address = text(a, "the address")?;
+            if address.matches('@').count() != 1 || address.contains(char::is_whitespace) {
+                return Err(format!("{address:?} is not an email address"));
+            }
+            Ok(S::Email(address))
+        },
+    ),
     cmd("logout", "", "sign out and forget the session", |_| {
         Ok(S::Logout)
     }),
@@ -327,6 +348,10 @@ pub enum Slash {
     Sessions,
     /// `/2fa on|off|codes`
     TwoFactor(TwoFactorStep),
+    /// `/verify [CODE]`: verify my address with a code, or (`None`) ask for a new one.
+    Verify(Option<String>),
+    /// `/email ADDRESS`
+    Email(String),
     /// `/logout`
     Logout,
     /// `/help`

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessControl;
+use crate::auth::account_codes::AccountCodeKeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::auth::two_factor::TwoFactorKeys;
@@ -243,11 +244,16 @@ impl Daemon {
         };
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
+        let account_codes = Arc::new(
+            AccountCodeKeys::derive(&data.token_key)
+                .context("cannot derive the keys of emailed codes")?,
+        );
         let outbox = Outbox::new(
             store.clone(),
             delivery.clone(),
             config.outbox.clone(),
             links,
+            account_codes.clone(),
             metrics.clone(),
         )
         .context("cannot set up email and webhook delivery")?;
@@ -298,6 +304,7 @@ impl Daemon {
             passwords: PasswordHasher::default(),
             two_factor: TwoFactorKeys::derive(&data.token_key)
                 .context("cannot derive the two-factor keys")?,
+            account_codes,
             touches: Arc::default(),
             limits,
             metrics: metrics.clone(),

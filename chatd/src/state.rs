@@ -53,6 +53,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// The keys of two-factor login (sealing TOTP secrets, hashing recovery codes).
     pub two_factor: crate::auth::two_factor::TwoFactorKeys,
+    /// The keys of emailed codes (hashing them for the store, sealing them for the outbox).
+    pub account_codes: Arc<crate::auth::account_codes::AccountCodeKeys>,
     /// Sessions' last use, written behind the answer.
     pub touches: Arc<crate::auth::touches::SessionTouches>,
     /// Rate limits (shared by the cluster in cluster mode).

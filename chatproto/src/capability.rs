@@ -19,12 +19,15 @@ pub enum Capability {
     GroupCalls,
     /// Server admins' announcements to every user (protocol.md 9.6, 15.1).
     Broadcasts,
+    /// Email verification, email change and password reset by emailed codes (protocol.md
+    /// section 18).
+    AccountRecovery,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
@@ -32,6 +35,7 @@ impl Capability {
         Capability::ScreenShare,
         Capability::GroupCalls,
         Capability::Broadcasts,
+        Capability::AccountRecovery,
     ];
 
     /// The name on the wire.
@@ -44,6 +48,7 @@ impl Capability {
             Capability::ScreenShare => "screen_share",
             Capability::GroupCalls => "group_calls",
             Capability::Broadcasts => "broadcasts",
+            Capability::AccountRecovery => "account_recovery",
         }
     }
 

@@ -317,6 +317,13 @@ round_trips!(
     DisableTwoFactor,
     RegenerateRecoveryCodes,
     AdminDisableTwoFactor,
+    // Email verification and account recovery.
+    RequestEmailVerification,
+    CodeSent,
+    VerifyEmail,
+    ChangeEmail,
+    RequestPasswordReset,
+    ResetPassword,
 );
 
 #[test]

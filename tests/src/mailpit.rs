@@ -130,6 +130,30 @@ impl Mailpit {
         mailpit
     }
 
+    /// The chatd settings that send email through this Mailpit with SMTP secured as `mode`
+    /// (which must be the mode it was started with): host, port, TLS with its CA, the
+    /// credentials (the password in a file), the sender, and the HTTPS listener email needs.
+    pub fn chatd_args(&self, mode: SmtpMode) -> Vec<String> {
+        let password = self.dir().join("smtp-password");
+        std::fs::write(&password, &self.credentials.1).expect("write password");
+        vec![
+            "--smtp-host=127.0.0.1".into(),
+            format!("--smtp-port={}", self.smtp_port),
+            format!(
+                "--smtp-tls={}",
+                match mode {
+                    SmtpMode::Starttls => "starttls",
+                    SmtpMode::Implicit => "tls",
+                }
+            ),
+            format!("--smtp-user={}", self.credentials.0),
+            format!("--smtp-password-file={}", password.display()),
+            format!("--smtp-ca={}", self.ca_path.display()),
+            "--email-from=Chat <chat@chat.test>".into(),
+            "--files-https-listen=127.0.0.1:0".into(),
+        ]
+    }
+
     /// A scratch directory that lives as long as the server.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -13,6 +13,7 @@
 //!   call signaling.
 //!   [`describe`]: errors in words.
 
+pub mod account;
 pub mod calls;
 pub mod describe;
 pub mod files;
@@ -367,6 +368,12 @@ async fn sign_in(
                 client
                     .register_user(&username, &email, &password, &config.device)
                     .await
+            }
+            command @ (NetCommand::RequestReset { .. } | NetCommand::ResetPassword { .. }) => {
+                if !report(actions, account::reset(&client, command).await).await {
+                    return None;
+                }
+                continue;
             }
             _ => continue,
         };

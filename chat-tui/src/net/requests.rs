@@ -405,6 +405,7 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
             }
         },
         NetCommand::TwoFactor(step) => vec![super::two_factor::run(&client, step).await],
+        NetCommand::Account(step) => vec![super::account::run(&client, step).await],
         NetCommand::StartCall { .. }
         | NetCommand::AcceptCall(_)
         | NetCommand::EndCall(_)
@@ -417,6 +418,8 @@ pub async fn run(client: Arc<Client>, command: NetCommand) -> Vec<NetEvent> {
         NetCommand::Trust(_)
         | NetCommand::SignIn { .. }
         | NetCommand::Register { .. }
+        | NetCommand::RequestReset { .. }
+        | NetCommand::ResetPassword { .. }
         | NetCommand::Queue(_)
         | NetCommand::SignOut
         | NetCommand::Upload { .. }

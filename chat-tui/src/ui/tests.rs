@@ -94,6 +94,23 @@ fn sign_in_with_a_two_factor_code() {
 }
 
 #[test]
+fn forgot_password_after_a_code_was_sent() {
+    let mut m = model();
+    net(&mut m, NetEvent::NeedSignIn { reason: None });
+    type_text(&mut m, "alice");
+    keys(&mut m, "ctrl-f");
+    keys(&mut m, "enter");
+    net(
+        &mut m,
+        NetEvent::ResetCodeSent {
+            valid_for_seconds: 900,
+        },
+    );
+    type_text(&mut m, "k7q2-m9xd");
+    snapshot("forgot_password", &m);
+}
+
+#[test]
 fn two_factor_key_and_code() {
     let mut m = signed_in();
     net(

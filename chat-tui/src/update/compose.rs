@@ -4,13 +4,13 @@
 use chatproto::pb;
 
 use super::{Input, calls, chat, files, main_keys, overlay, pickers};
-use crate::effect::{Effect, NetCommand, UserRef};
+use crate::effect::{AccountCommand, Effect, NetCommand, UserRef};
 use crate::emoji;
 use crate::keys::Command;
 use crate::model::{Focus, Level, Model, Overlay};
 use crate::slash::{COMMANDS, Slash};
 use crate::widgets::composer::Mode;
-use crate::widgets::dialog::{Confirm, Info};
+use crate::widgets::dialog::{Confirm, Info, Prompt, PromptPurpose};
 use crate::widgets::picker::Purpose;
 
 /// Longest message text the client sends (`Limits.max_text_chars` of the reference server).
@@ -294,6 +294,23 @@ fn run_slash(model: &mut Model, slash: Slash, effects: &mut Vec<Effect>) {
         Slash::Unblock(u) => net(effects, NetCommand::Unblock(user_id_or_name(model, u))),
         Slash::Sessions => net(effects, NetCommand::ListSessions),
         Slash::TwoFactor(step) => super::two_factor::ask(model, step),
+        Slash::Verify(Some(code)) => net(
+            effects,
+            NetCommand::Account(AccountCommand::Verify { code }),
+        ),
+        Slash::Verify(None) => net(
+            effects,
+            NetCommand::Account(AccountCommand::RequestVerification),
+        ),
+        Slash::Email(address) => {
+            model.overlay = Some(Overlay::Prompt(Prompt {
+                carry: address.clone(),
+                ..Prompt::new(
+                    format!("Change your email address to {address}: your password"),
+                    PromptPurpose::ChangeEmailPassword,
+                )
+            }));
+        }
         Slash::Logout => {
             model.overlay = Some(Overlay::Confirm(Confirm {
                 question: "Sign out? The session is revoked and forgotten on this computer.".into(),

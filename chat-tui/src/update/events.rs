@@ -12,7 +12,7 @@ use crate::effect::{Effect, NetCommand};
 use crate::model::calls::Calls;
 use crate::model::chats::Row;
 use crate::model::{ConnState, Focus, Level, Model, Overlay, Screen, TrustPrompt};
-use crate::widgets::auth::AuthForm;
+use crate::widgets::auth::{ACCOUNT, AuthForm, RESET_CODE};
 use crate::widgets::picker::{Item, Picker, Purpose, Value};
 use crate::widgets::{clock_time, shorten};
 
@@ -66,6 +66,29 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
         NetEvent::NeedTwoFactorCode { error } => {
             if let Screen::Auth(form) = &mut model.screen {
                 form.ask_two_factor_code(error);
+            }
+        }
+        NetEvent::ResetCodeSent { valid_for_seconds } => {
+            if let Screen::Auth(form) = &mut model.screen {
+                form.busy = false;
+                form.notice = Some(format!(
+                    "If the account has a verified address, a code is on its way: it works for {}. \
+                     Enter it and a new password.",
+                    crate::action::lifetime(valid_for_seconds)
+                ));
+                form.focus = form.field_index(RESET_CODE).unwrap_or(form.focus);
+            }
+        }
+        NetEvent::PasswordReset => {
+            if let Screen::Auth(form) = &mut model.screen {
+                let account = form.value(ACCOUNT).trim().to_string();
+                let username = if account.contains('@') { "" } else { &account };
+                let mut signin = AuthForm::new(false, username);
+                signin.notice = Some(
+                    "Your password is changed and every session signed out. Sign in with it."
+                        .into(),
+                );
+                *form = signin;
             }
         }
         NetEvent::SignInFailed { error } => {

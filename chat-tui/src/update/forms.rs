@@ -4,7 +4,7 @@ use super::Input;
 use crate::effect::{Effect, NetCommand};
 use crate::keys::Command;
 use crate::model::{Model, Screen};
-use crate::widgets::auth::{AuthForm, TWO_FACTOR_CODE};
+use crate::widgets::auth::{ACCOUNT, AuthForm, NEW_PASSWORD, RESET_CODE, TWO_FACTOR_CODE};
 
 /// Keys on the trust screen: `y` trusts a new server; anything that means "no" quits. A
 /// changed certificate can only be quit.
@@ -45,21 +45,38 @@ pub(super) fn on_auth_key(model: &mut Model, input: Input, effects: &mut Vec<Eff
             form.fields[form.focus].input.insert(c);
             form.error = None;
         }
+        Input::Command(Command::ForgotPassword) if form.reset => {
+            // Back to signing in, with the username when the account was one.
+            let account = form.value(ACCOUNT).trim().to_string();
+            let username = if account.contains('@') { "" } else { &account };
+            *form = AuthForm::new(false, username);
+        }
+        Input::Command(Command::ForgotPassword) if !form.register => {
+            let username = form.value("Username").to_string();
+            *form = AuthForm::reset(&username);
+        }
         Input::Command(Command::NextField) => form.focus = (form.focus + 1) % fields,
         Input::Command(Command::PrevField) => form.focus = (form.focus + fields - 1) % fields,
-        Input::Command(Command::SwitchForm) => {
+        Input::Command(Command::SwitchForm) if !form.reset => {
             let username = form.value("Username").to_string();
             *form = AuthForm::new(!form.register, &username);
         }
         Input::Command(Command::Submit) => {
-            if form.focus + 1 < fields && form.fields[form.focus].input.is_empty() {
+            // On the "forgot password" form an empty code is an answer: it asks for one.
+            if !form.reset && form.focus + 1 < fields && form.fields[form.focus].input.is_empty() {
                 form.focus += 1;
                 return;
             }
-            match validate(form) {
+            let checked = if form.reset {
+                validate_reset(form)
+            } else {
+                validate(form)
+            };
+            match checked {
                 Ok(command) => {
                     form.busy = true;
                     form.error = None;
+                    form.notice = None;
                     effects.push(Effect::Net(command));
                 }
                 Err((field, error)) => {
@@ -126,5 +143,27 @@ fn validate(form: &AuthForm) -> Result<NetCommand, (usize, String)> {
         username,
         email,
         password,
+    })
+}
+
+/// Checks the "forgot password" form: with the code empty it asks for one, else it sets the
+/// new password.
+fn validate_reset(form: &AuthForm) -> Result<NetCommand, (usize, String)> {
+    let account = form.value(ACCOUNT).trim().to_string();
+    if account.is_empty() {
+        return Err((0, "Enter your username or email address.".into()));
+    }
+    let code = form.value(RESET_CODE).trim().to_string();
+    if code.is_empty() {
+        return Ok(NetCommand::RequestReset { account });
+    }
+    let new_password = form.value(NEW_PASSWORD).to_string();
+    if new_password.len() < 8 {
+        return Err((2, "A password has at least 8 characters.".into()));
+    }
+    Ok(NetCommand::ResetPassword {
+        account,
+        code,
+        new_password,
     })
 }

@@ -4,7 +4,7 @@
 use chatproto::pb;
 
 use super::{Input, chat, compose, pickers};
-use crate::effect::{Effect, NetCommand, UserRef};
+use crate::effect::{AccountCommand, Effect, NetCommand, UserRef};
 use crate::keys::Command;
 use crate::model::{Level, Model, Overlay};
 use crate::widgets::dialog::{Confirm, Info, PromptPurpose};
@@ -50,6 +50,7 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
             Input::Command(Command::Cancel) => model.overlay = None,
             Input::Command(Command::Submit) => {
                 let purpose = prompt.purpose;
+                let carry = std::mem::take(&mut prompt.carry);
                 // A password is taken as typed; other answers without surrounding spaces.
                 let answer = if purpose.secret() {
                     prompt.input.text().to_string()
@@ -68,6 +69,15 @@ pub(super) fn on_key(model: &mut Model, input: Input, effects: &mut Vec<Effect>)
                             Ok(path) => super::files::upload(model, path, effects),
                             Err(e) => model.notify(Level::Error, e),
                         };
+                    }
+                    PromptPurpose::ChangeEmailPassword => {
+                        effects.push(Effect::Net(NetCommand::Account(
+                            AccountCommand::ChangeEmail {
+                                password: answer,
+                                new_email: carry,
+                            },
+                        )));
+                        return;
                     }
                     PromptPurpose::TwoFactorPassword
                     | PromptPurpose::TwoFactorEnable

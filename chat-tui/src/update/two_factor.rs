@@ -35,7 +35,10 @@ pub(super) fn answered(purpose: PromptPurpose, answer: String) -> Option<Effect>
         PromptPurpose::TwoFactorRecoveryCodes => {
             TwoFactorCommand::NewRecoveryCodes { code: answer }
         }
-        PromptPurpose::NewGroup | PromptPurpose::NewChannel | PromptPurpose::Upload => {
+        PromptPurpose::NewGroup
+        | PromptPurpose::NewChannel
+        | PromptPurpose::Upload
+        | PromptPurpose::ChangeEmailPassword => {
             return None;
         }
     };

@@ -12,6 +12,13 @@ use crate::theme::Theme;
 /// The label of the field that appears when the server asks for a two-factor code.
 pub const TWO_FACTOR_CODE: &str = "Two-factor code";
 
+/// The labels of the "forgot password" form: who, the emailed code, the new password.
+pub const ACCOUNT: &str = "Name or email";
+/// See [`ACCOUNT`].
+pub const RESET_CODE: &str = "Emailed code";
+/// See [`ACCOUNT`].
+pub const NEW_PASSWORD: &str = "New password";
+
 /// One input of the form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -38,6 +45,8 @@ impl Field {
 pub struct AuthForm {
     /// Registration (username, email, password, password again) rather than sign-in.
     pub register: bool,
+    /// "Forgot password" (account, emailed code, new password) rather than sign-in.
+    pub reset: bool,
     /// The inputs.
     pub fields: Vec<Field>,
     /// The focused input.
@@ -46,6 +55,8 @@ pub struct AuthForm {
     pub error: Option<String>,
     /// A request is under way.
     pub busy: bool,
+    /// What just went right (a code was sent, the password was reset).
+    pub notice: Option<String>,
 }
 
 impl AuthForm {
@@ -65,10 +76,31 @@ impl AuthForm {
         let focus = usize::from(!username.is_empty());
         Self {
             register,
+            reset: false,
             fields,
             focus,
             error: None,
             busy: false,
+            notice: None,
+        }
+    }
+
+    /// The "forgot password" form, starting with `account` (a username or an address).
+    pub fn reset(account: &str) -> Self {
+        let mut fields = vec![
+            Field::new(ACCOUNT, false),
+            Field::new(RESET_CODE, false),
+            Field::new(NEW_PASSWORD, true),
+        ];
+        fields[0].input.set(account);
+        Self {
+            register: false,
+            reset: true,
+            fields,
+            focus: usize::from(!account.is_empty()),
+            error: None,
+            busy: false,
+            notice: None,
         }
     }
 
@@ -118,6 +150,8 @@ pub fn render(
     );
     let title = if form.register {
         " Create an account "
+    } else if form.reset {
+        " Forgot password "
     } else {
         " Sign in "
     };
@@ -168,6 +202,8 @@ pub fn render(
         Line::from(Span::styled("Please wait…", theme.dim()))
     } else if let Some(error) = &form.error {
         Line::from(Span::styled(error.as_str(), theme.error()))
+    } else if let Some(notice) = &form.notice {
+        Line::from(Span::styled(notice.as_str(), theme.text()))
     } else {
         Line::default()
     };
@@ -177,19 +213,17 @@ pub fn render(
         inner.width.saturating_sub(2),
         inner.bottom().saturating_sub(y),
     );
-    let switch = if form.register {
-        "ctrl-r: sign in instead"
+    let keys = if form.register {
+        "enter: submit · tab: next field · ctrl-r: sign in instead · ctrl-c: quit"
+    } else if form.reset {
+        "enter: email a code (code empty) or set the password · tab: next field · \
+         ctrl-f: back to sign in · ctrl-c: quit"
     } else {
-        "ctrl-r: create an account"
+        "enter: submit · tab: next field · ctrl-r: create an account · \
+         ctrl-f: forgot password · ctrl-c: quit"
     };
-    Paragraph::new(vec![
-        status,
-        Line::from(Span::styled(
-            format!("enter: submit · tab: next field · {switch} · ctrl-c: quit"),
-            theme.dim(),
-        )),
-    ])
-    .wrap(Wrap { trim: true })
-    .render(rest, buf);
+    Paragraph::new(vec![status, Line::from(Span::styled(keys, theme.dim()))])
+        .wrap(Wrap { trim: true })
+        .render(rest, buf);
     cursor
 }

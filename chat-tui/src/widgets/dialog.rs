@@ -27,12 +27,17 @@ pub enum PromptPurpose {
     TwoFactorDisable,
     /// A code, for new recovery codes.
     TwoFactorRecoveryCodes,
+    /// The password, to change the email address to the prompt's `carry` (shown as dots).
+    ChangeEmailPassword,
 }
 
 impl PromptPurpose {
     /// Whether the answer is shown as dots.
     pub fn secret(self) -> bool {
-        self == PromptPurpose::TwoFactorPassword
+        matches!(
+            self,
+            PromptPurpose::TwoFactorPassword | PromptPurpose::ChangeEmailPassword
+        )
     }
 }
 
@@ -47,6 +52,8 @@ pub struct Prompt {
     pub purpose: PromptPurpose,
     /// Lines to read above the answer (a key to copy).
     pub note: Vec<String>,
+    /// What the answer goes with (the new address of `/email`); empty for most prompts.
+    pub carry: String,
 }
 
 impl Prompt {
@@ -57,6 +64,7 @@ impl Prompt {
             input: TextBuffer::default(),
             purpose,
             note: Vec::new(),
+            carry: String::new(),
         }
     }
 }

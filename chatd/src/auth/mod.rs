@@ -6,10 +6,14 @@
 //! - [`token`]: short-lived HS256 access tokens with the claims of `chat/1`;
 //! - [`refresh`]: opaque single-use refresh tokens, stored as SHA-256 hashes, and their expiry;
 //! - [`two_factor`]: TOTP codes and recovery codes, and how their secrets are kept;
+//! - [`account_codes`]: the emailed codes of email verification and password reset;
+//! - [`seal`]: sealing the secrets the server must read again, under derived keys;
 //! - [`touches`]: sessions' last use, written behind the answer.
 
+pub mod account_codes;
 pub mod password;
 pub mod refresh;
+pub mod seal;
 pub mod token;
 pub mod touches;
 pub mod two_factor;

@@ -15,9 +15,10 @@
 //! keeps the last step used per user and takes only a later one, atomically, so a code, or any
 //! code of an earlier step, logs in once, whichever node it reaches.
 
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
 
+pub use crate::auth::seal::{KeyError, SealError};
+use crate::auth::seal::{Sealer, derive};
 use crate::auth::token::TokenKey;
 
 /// Digits of a TOTP code.
@@ -35,12 +36,10 @@ const RECOVERY_CHARS: usize = 10;
 /// The alphabet of recovery codes: Crockford's base32 in lowercase (digits and letters without
 /// i, l, o and u, which read like others), so each character carries 5 bits.
 const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-/// Version byte of a sealed secret, so a later key hierarchy can tell its formats apart.
-const SEAL_VERSION: u8 = 1;
 
 /// The keys of two-factor login, derived from the token key. `Debug` shows no key.
 pub struct TwoFactorKeys {
-    seal: LessSafeKey,
+    seal: Sealer,
     recovery: hmac::Key,
 }
 
@@ -50,71 +49,24 @@ impl std::fmt::Debug for TwoFactorKeys {
     }
 }
 
-/// A sealed secret that does not open (another key, another user, or damaged bytes), or one
-/// that could not be sealed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the sealed two-factor secret does not open with this server's key")]
-pub struct SealError;
-
-/// The cipher refused a key (never for the 32-byte keys [`TwoFactorKeys::derive`] makes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the two-factor sealing key was refused by the cipher")]
-pub struct KeyError;
-
-/// A 32-byte key for one purpose: HMAC-SHA256 of the purpose's label under `key`.
-fn derive(key: &[u8], label: &str) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hmac::sign(&key, label.as_bytes()).as_ref());
-    out
-}
-
 impl TwoFactorKeys {
     /// The keys derived from the token key (each for one purpose, so neither is the token key).
     pub fn derive(token_key: &TokenKey) -> Result<TwoFactorKeys, KeyError> {
-        let seal = derive(token_key.as_bytes(), "chatd two-factor secret seal v1");
         let recovery = derive(token_key.as_bytes(), "chatd two-factor recovery codes v1");
-        let seal = UnboundKey::new(&CHACHA20_POLY1305, &seal).map_err(|_| KeyError)?;
         Ok(TwoFactorKeys {
-            seal: LessSafeKey::new(seal),
+            seal: Sealer::derive(token_key, "chatd two-factor secret seal v1")?,
             recovery: hmac::Key::new(hmac::HMAC_SHA256, &recovery),
         })
     }
 
     /// `secret` sealed for `user_id`: version, random nonce, ciphertext and tag.
     pub fn seal(&self, user_id: u64, secret: &[u8]) -> Result<Vec<u8>, SealError> {
-        // 96 random bits per seal: a nonce repeats (under one key) only after about 2^48
-        // seals, far beyond how often secrets are made.
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let mut body = secret.to_vec();
-        self.seal
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(user_id.to_be_bytes()),
-                &mut body,
-            )
-            .map_err(|_| SealError)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
-        out.push(SEAL_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&body);
-        Ok(out)
+        self.seal.seal(user_id, secret)
     }
 
     /// The secret [`seal`](Self::seal) sealed for `user_id`.
     pub fn open(&self, user_id: u64, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        let (&version, rest) = sealed.split_first().ok_or(SealError)?;
-        if version != SEAL_VERSION || rest.len() < NONCE_LEN {
-            return Err(SealError);
-        }
-        let (nonce, body) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError)?;
-        let mut body = body.to_vec();
-        let plain = self
-            .seal
-            .open_in_place(nonce, Aad::from(user_id.to_be_bytes()), &mut body)
-            .map_err(|_| SealError)?;
-        Ok(plain.to_vec())
+        self.seal.open(user_id, sealed)
     }
 
     /// The stored form of a recovery code, or `None` when `code` cannot be one. Case, spaces
@@ -211,29 +163,40 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
 /// [`RECOVERY_CODES`] new recovery codes, as shown to the user: `xxxxx-xxxxx`.
 pub fn new_recovery_codes() -> Vec<String> {
     (0..RECOVERY_CODES)
-        .map(|_| {
-            let mut code = String::with_capacity(RECOVERY_CHARS + 1);
-            for i in 0..RECOVERY_CHARS {
-                if i == RECOVERY_CHARS / 2 {
-                    code.push('-');
-                }
-                code.push(symbol(RECOVERY_ALPHABET, u32::from(rand::random::<u8>())));
-            }
-            code
-        })
+        .map(|_| new_code(RECOVERY_CHARS))
         .collect()
+}
+
+/// A new random code of `chars` characters of Crockford's base32 (5 bits each), shown with a
+/// dash in its middle: `xxxxx-xxxxx` (recovery codes, and the emailed codes of
+/// `auth::account_codes`).
+pub(crate) fn new_code(chars: usize) -> String {
+    let mut code = String::with_capacity(chars + 1);
+    for i in 0..chars {
+        if i == chars / 2 {
+            code.push('-');
+        }
+        code.push(symbol(RECOVERY_ALPHABET, u32::from(rand::random::<u8>())));
+    }
+    code
 }
 
 /// `code` lowercased without spaces and dashes, when it has a recovery code's length and
 /// alphabet.
 fn canonical_recovery_code(code: &str) -> Option<String> {
+    canonical_code(code, RECOVERY_CHARS)
+}
+
+/// `code` lowercased without spaces and dashes, when it has `chars` characters of
+/// [`new_code`]'s alphabet, so a code read aloud or retyped still matches.
+pub(crate) fn canonical_code(code: &str, chars: usize) -> Option<String> {
     let canonical: String = code
         .chars()
         .filter(|c| !matches!(c, '-' | ' '))
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    let valid = canonical.len() == RECOVERY_CHARS
-        && canonical.bytes().all(|b| RECOVERY_ALPHABET.contains(&b));
+    let valid =
+        canonical.len() == chars && canonical.bytes().all(|b| RECOVERY_ALPHABET.contains(&b));
     valid.then_some(canonical)
 }
 

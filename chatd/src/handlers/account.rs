@@ -127,6 +127,7 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     )
     .await?;
     tracing::info!(user_id = user.id, username = %user.username, "registered");
+    super::recovery::after_register(ctx, &user).await;
     Ok(Answer::Auth(open_session(ctx, &user, device).await?))
 }
 
@@ -375,23 +376,39 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
         "change_password.old_password",
     )
     .await?;
-    let hash = ctx
-        .state
-        .passwords
-        .hash(req.new_password)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })?;
-    ctx.state.store.set_password_hash(me.user_id, &hash).await?;
+    set_password(
+        ctx,
+        me.user_id,
+        req.new_password,
+        Some(me.session_id),
+        "password changed",
+    )
+    .await?;
+    Ok(Answer::Ok(pb::Ok {}))
+}
+
+/// Hashes and stores `user_id`'s new password, then revokes every session of theirs but `keep`
+/// (`change_password` keeps the caller's; resets keep none) and closes their connections,
+/// telling them `reason`; returns how many were revoked.
+pub(super) async fn set_password(
+    ctx: &ConnCtx,
+    user_id: u64,
+    new_password: String,
+    keep: Option<u64>,
+    reason: &str,
+) -> ApiResult<usize> {
+    let hash = ctx.state.passwords.hash(new_password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })?;
+    ctx.state.store.set_password_hash(user_id, &hash).await?;
     let revoked = ctx
         .state
         .store
-        .revoke_user_sessions(me.user_id, Some(me.session_id), now_ms())
+        .revoke_user_sessions(user_id, keep, now_ms())
         .await?;
-    kick_sessions(ctx, me.user_id, &revoked, "password changed");
-    Ok(Answer::Ok(pb::Ok {}))
+    kick_sessions(ctx, user_id, &revoked, reason);
+    Ok(revoked.len())
 }
 
 /// Throttles a request that checks the caller's password or a code of theirs, like a password

@@ -16,7 +16,9 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::account::{NewAccount, create_user, kick_sessions, kick_user, session_view};
+use crate::handlers::account::{
+    NewAccount, create_user, kick_sessions, kick_user, session_view, set_password,
+};
 use crate::handlers::hello::SERVER_NAME;
 use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
@@ -155,22 +157,14 @@ pub async fn admin_reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) ->
     let admin = require_admin(ctx).await?;
     validate::password("admin_reset_password.new_password", &req.new_password)?;
     let user = existing_user(ctx, req.user_id, "admin_reset_password.user_id").await?;
-    let hash = ctx
-        .state
-        .passwords
-        .hash(req.new_password)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })?;
-    ctx.state.store.set_password_hash(user.id, &hash).await?;
-    let revoked = ctx
-        .state
-        .store
-        .revoke_user_sessions(user.id, None, now_ms())
-        .await?;
-    kick_sessions(ctx, user.id, &revoked, "password reset by an admin");
+    set_password(
+        ctx,
+        user.id,
+        req.new_password,
+        None,
+        "password reset by an admin",
+    )
+    .await?;
     tracing::info!(admin, user_id = user.id, "password reset");
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -59,7 +59,8 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
                 | Capability::Calls
                 | Capability::ScreenShare
                 | Capability::GroupCalls
-                | Capability::Broadcasts,
+                | Capability::Broadcasts
+                | Capability::AccountRecovery,
             ) => true,
             None => false,
         })

@@ -21,6 +21,7 @@
 //! - [`notifications`]: the notification center's requests (list, mark read, clear,
 //!   preferences); the notifications themselves come from [`crate::notify`].
 //! - [`two_factor`]: two-factor login: turning it on and off, recovery codes, login's code.
+//! - [`recovery`]: email verification, email change and password reset by emailed codes.
 //! - [`typing`]: typing indicators (request and datagram).
 //! - [`files`]: upload and download requests (capability `files`); [`unsubscribe`]: the
 //!   one-click unsubscribe links of email digests, on the same HTTPS server as downloads.
@@ -54,6 +55,7 @@ pub mod messages;
 pub mod notifications;
 pub mod page;
 pub mod receipts;
+pub mod recovery;
 pub mod sync;
 pub mod two_factor;
 pub mod typing;
@@ -79,7 +81,7 @@ mod by_kind {
         account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*,
         admin_chats::*, admin_db::*, admin_dead_letters::*, admin_nodes::*, calls::*, chats::*,
         files::*, group_calls::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, sync::*, two_factor::*, typing::*, users::*,
+        notifications::*, receipts::*, recovery::*, sync::*, two_factor::*, typing::*, users::*,
     };
 }
 

@@ -37,6 +37,7 @@ pub fn user_view(user: &UserRecord, viewer: u64, privileged: bool, online: bool)
         },
         disabled: privileged && user.disabled,
         two_factor_enabled: false,
+        email_verified: (own || privileged) && user.email_verified,
     }
 }
 

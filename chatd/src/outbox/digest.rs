@@ -5,24 +5,16 @@
 
 use chatproto::pb;
 
+use super::account::usable_address;
 use super::{DEFAULT_DIGEST_MINUTES, EmailPayload, Outbox, Step, encode};
 use crate::notify::{MINUTES_PER_DAY, quiet_at};
-use crate::ops::config::EmailSettings;
-use crate::store::{NewDelivery, NotificationQuery, StoreError, UserRecord};
+use crate::store::{NewDelivery, NotificationQuery, StoreError};
 
 /// Most notifications one digest lists (the newest); the rest are counted.
 pub const MAX_ITEMS: u32 = 50;
 
 const TEXT_TEMPLATE: &str = include_str!("templates/digest.txt");
 const HTML_TEMPLATE: &str = include_str!("templates/digest.html");
-
-/// The address a digest of `user` may go to: the account's, when the operator allows
-/// unverified addresses. The server does not verify addresses yet; once it does, a verified
-/// address qualifies here on its own.
-fn address<'a>(user: &'a UserRecord, email: &EmailSettings) -> Option<&'a str> {
-    let usable = !user.deleted && !user.disabled && !user.email.is_empty();
-    (usable && email.unverified).then_some(user.email.as_str())
-}
 
 /// When the do-not-disturb hours that hold at `now_ms` end (the next minute outside them), or
 /// `None` when they do not hold; a day later when they never end (all day).
@@ -42,7 +34,7 @@ fn store_error(e: StoreError) -> String {
 }
 
 /// One line of the digest.
-struct Item {
+pub(super) struct Item {
     what: String,
     chat: String,
     preview: String,
@@ -66,7 +58,7 @@ impl Outbox {
         let Some(account) = store.user(user).await.map_err(store_error)? else {
             return Ok(Step::Done);
         };
-        let Some(to) = address(&account, email) else {
+        let Some(to) = usable_address(&account, email) else {
             return Ok(Step::Done);
         };
         let minutes = match prefs.email_digest_minutes {
@@ -140,6 +132,7 @@ impl Outbox {
             text: render(TEXT_TEMPLATE, &vars, &items, |s| s.to_owned()),
             html: render(HTML_TEMPLATE, &vars, &items, escape_html),
             unsubscribe,
+            sealed_code: String::new(),
         };
         let new = NewDelivery {
             kind: pb::DeliveryKind::Email,
@@ -210,7 +203,7 @@ impl Outbox {
 
 /// Fills `template`: `{{name}}` from `vars`, and the section `{{#items}}...{{/items}}` once per
 /// item with its `{{what}}`, `{{chat}}` and `{{preview}}`. Every value goes through `escape`.
-fn render(
+pub(super) fn render(
     template: &str,
     vars: &[(&str, &str)],
     items: &[Item],
@@ -238,7 +231,7 @@ fn render(
     out
 }
 
-fn escape_html(s: &str) -> String {
+pub(super) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,6 +1,6 @@
 //! Sending one rendered email over SMTP (lettre): STARTTLS or implicit TLS with rustls, the
 //! public roots plus an optional CA, authentication when configured. Each message is multipart
-//! (text and HTML) with a `List-Unsubscribe` header and `List-Unsubscribe-Post:
+//! (text and HTML); a digest has a `List-Unsubscribe` header and `List-Unsubscribe-Post:
 //! List-Unsubscribe=One-Click` (RFC 8058), and a `Message-ID` named after its outbox entry, so a
 //! retry after a lost answer is recognisable as the same message.
 
@@ -60,19 +60,24 @@ impl Mailer {
             .parse()
             .map_err(|e| format!("address {:?}: {e}", email.to))?;
         let domain = self.from.email.domain().to_owned();
-        let message = Message::builder()
+        let mut message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
-            .message_id(Some(format!("<outbox-{id}@{domain}>")))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!("<{}>", email.unsubscribe),
-            ))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_owned(),
-            ))
+            .message_id(Some(format!("<outbox-{id}@{domain}>")));
+        // Account emails (codes, notices) answer the user's own requests: nothing to leave.
+        if !email.unsubscribe.is_empty() {
+            message = message
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{}>", email.unsubscribe),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let message = message
             .multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
                 email.html.clone(),

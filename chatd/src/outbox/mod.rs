@@ -16,9 +16,15 @@
 //! email entry (rendered, key `email:{user}:{newest notification id}`) before it moves the user's
 //! digest mark; a step repeated after a crash queues the same key, so one email.
 //!
-//! Layout: `digest` (putting a digest together, its templates), `email` (SMTP), `webhook` (HTTP
-//! calls and their signature), `unsubscribe` (the one-click links).
+//! The account emails of section 18 (codes, the notice of a changed address) are email entries
+//! too, queued by the handlers through [`Outbox::queue_code`] and
+//! [`Outbox::queue_email_changed`].
+//!
+//! Layout: `digest` (putting a digest together, its templates), `account` (the account emails,
+//! and whose addresses may be used at all), `email` (SMTP), `webhook` (HTTP calls and their
+//! signature), `unsubscribe` (the one-click links).
 
+mod account;
 mod digest;
 mod email;
 pub mod unsubscribe;
@@ -31,6 +37,7 @@ use chatproto::pb;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::account_codes::AccountCodeKeys;
 use crate::clock::now_ms;
 use crate::delivery::Delivery;
 use crate::notify::Onward;
@@ -39,6 +46,7 @@ use crate::ops::metrics::Metrics;
 use crate::resilience::backoff::Backoff;
 use crate::store::{DeliveryOutcome, DeliveryRecord, NewDelivery, Store, StoreError};
 
+pub use self::account::usable_address;
 pub use self::unsubscribe::UnsubscribeLinks;
 
 /// Entries claimed at once by one node.
@@ -54,8 +62,13 @@ struct EmailPayload {
     subject: String,
     text: String,
     html: String,
-    /// The one-click unsubscribe URL (`List-Unsubscribe`).
+    /// The one-click unsubscribe URL (`List-Unsubscribe`); empty for account emails, which
+    /// have none.
     unsubscribe: String,
+    /// An account email's code, sealed for the user, hex; filled into the bodies' `{{code}}`
+    /// when sent (`account`). Empty for others.
+    #[serde(default)]
+    sealed_code: String,
 }
 
 /// What a webhook entry carries: the notification kind (its endpoint is looked up when the call
@@ -82,6 +95,8 @@ pub struct Outbox {
     mailer: Option<email::Mailer>,
     webhooks: Option<webhook::Caller>,
     links: Option<UnsubscribeLinks>,
+    /// Seals the codes of account emails in their entries, and opens them to send.
+    codes: Arc<AccountCodeKeys>,
     metrics: Arc<Metrics>,
     /// This worker's claim token (1..=i64::MAX), new at every start.
     holder: u64,
@@ -108,12 +123,13 @@ pub enum OutboxError {
 
 impl Outbox {
     /// The outbox over `store`; `links` signs the unsubscribe links of emails (required when
-    /// email is on); `metrics` counts the attempts.
+    /// email is on); `codes` seals the codes of account emails; `metrics` counts the attempts.
     pub fn new(
         store: Arc<dyn Store>,
         delivery: Arc<Delivery>,
         settings: OutboxSettings,
         links: Option<UnsubscribeLinks>,
+        codes: Arc<AccountCodeKeys>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Outbox>, OutboxError> {
         let mailer = match &settings.email {
@@ -140,6 +156,7 @@ impl Outbox {
             mailer,
             webhooks,
             links,
+            codes,
             metrics,
             holder: (rand::random::<u64>() >> 1).max(1),
         }))
@@ -321,7 +338,8 @@ impl Outbox {
                     tracing::info!(delivery = d.id, "email is off: a queued email is dropped");
                     return Ok(Step::Done);
                 };
-                let payload: EmailPayload = decode(&d.payload)?;
+                let mut payload: EmailPayload = decode(&d.payload)?;
+                account::fill_code(&self.codes, d.user_id, &mut payload)?;
                 mailer.send(d.id, &payload).await?;
                 Ok(Step::Done)
             }

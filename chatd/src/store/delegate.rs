@@ -140,6 +140,13 @@ macro_rules! delegate_store {
                 write replace_recovery_codes(user_id: u64, recovery_hashes: Vec<String>) -> bool;
                 write disable_two_factor(user_id: u64) -> bool;
             }
+            RecoveryStore {
+                read  users_by_email(email: &str) -> Vec<UserRecord>;
+                write set_email(user_id: u64, email: &str) -> ();
+                write mark_email_verified(user_id: u64, email: &str) -> bool;
+                write put_account_code(code: NewAccountCode) -> bool;
+                write redeem_account_code(user_id: u64, purpose: CodePurpose, hash: &str, now_ms: i64, max_attempts: u32) -> Redemption;
+            }
             AccessStore {
                 write put_access_rule(rule: pb::AccessRule) -> ();
                 write delete_access_rule(kind: pb::AccessRuleKind, cidr: &str) -> ();

@@ -642,6 +642,36 @@ pub trait TwoFactorStore: Send + Sync {
     async fn disable_two_factor(&self, user_id: u64) -> StoreResult<bool>;
 }
 
+/// Email verification and password reset (protocol.md section 18): the account's address and
+/// whether it is verified, and the emailed codes, kept as keyed hashes. A code is single use:
+/// of two redemptions of one code at once, on any nodes, exactly one gets `Redeemed`.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// The active (not disabled, not deleted) users whose address is `email` exactly or
+    /// `email` in lowercase, verified or not, ordered by id.
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces the user's address; the new one is unverified. `NotFound("user")` for unknown
+    /// and deleted users.
+    async fn set_email(&self, user_id: u64, email: &str) -> StoreResult<()>;
+    /// Marks the user's address verified when it still is `email`; false (nothing changed)
+    /// when it changed meanwhile or the user is gone.
+    async fn mark_email_verified(&self, user_id: u64, email: &str) -> StoreResult<bool>;
+    /// Keeps `code` as the user's live code of its purpose, replacing an earlier one with its
+    /// attempts; false (nothing changed) when the live one was made less than
+    /// `code.resend_gap_ms` ago.
+    async fn put_account_code(&self, code: NewAccountCode) -> StoreResult<bool>;
+    /// Spends the user's live code of `purpose` when it hashes to `hash` and has not expired at
+    /// `now_ms`; otherwise counts a wrong attempt, removing the code at the `max_attempts`th.
+    async fn redeem_account_code(
+        &self,
+        user_id: u64,
+        purpose: CodePurpose,
+        hash: &str,
+        now_ms: i64,
+        max_attempts: u32,
+    ) -> StoreResult<Redemption>;
+}
+
 /// Who may connect (protocol.md 9.6, "Access rules"): address and range rules, stored as the
 /// wire's [`pb::AccessRule`] under its kind and canonical `cidr` (the server parses and
 /// canonicalizes ranges; the store compares them as text), and whether allow-list mode is on.
@@ -677,6 +707,7 @@ pub trait Store:
     + NotificationStore
     + OutboxStore
     + TwoFactorStore
+    + RecoveryStore
     + AccessStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").

@@ -13,6 +13,9 @@ pub struct UserRecord {
     pub username: String,
     /// Empty when deleted.
     pub email: String,
+    /// Whether `email` was verified with a code sent to it (protocol.md section 18); false
+    /// again whenever the address changes.
+    pub email_verified: bool,
     /// PHC string (argon2id); empty when deleted.
     pub password_hash: String,
     /// Display name; empty when unset.
@@ -606,4 +609,59 @@ pub struct SchemaStatus {
     pub indexes: u32,
     /// The schema's indexes missing after the call.
     pub indexes_missing: Vec<String>,
+}
+
+/// What an emailed account code is for (protocol.md section 18). A user has at most one live
+/// code per purpose: a new one replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodePurpose {
+    /// Verifying the address the code was sent to.
+    VerifyEmail,
+    /// Setting a new password without the old one.
+    ResetPassword,
+}
+
+impl CodePurpose {
+    /// The purpose's stable number in the stores.
+    pub fn number(self) -> u8 {
+        match self {
+            CodePurpose::VerifyEmail => 1,
+            CodePurpose::ResetPassword => 2,
+        }
+    }
+}
+
+/// Input of [`RecoveryStore::put_account_code`](super::RecoveryStore::put_account_code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccountCode {
+    /// Whose code.
+    pub user_id: u64,
+    /// What for.
+    pub purpose: CodePurpose,
+    /// The keyed hash of the code (`auth::recovery`); the store never sees the code.
+    pub hash: String,
+    /// The address the code was sent to.
+    pub email: String,
+    /// When it stops working.
+    pub expires_at_ms: i64,
+    /// Now.
+    pub now_ms: i64,
+    /// When the user's live code of this purpose was made less than this long ago, nothing
+    /// changes (0: always replace).
+    pub resend_gap_ms: i64,
+}
+
+/// How [`RecoveryStore::redeem_account_code`](super::RecoveryStore::redeem_account_code) went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// The code was right and is now spent; it was sent to `email`.
+    Redeemed {
+        /// The address the code was sent to.
+        email: String,
+    },
+    /// A live code exists and this is not it; the attempt was counted (the last allowed
+    /// attempt removes the code).
+    Wrong,
+    /// No live code: never sent, spent, expired or out of attempts.
+    Missing,
 }

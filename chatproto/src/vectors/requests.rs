@@ -764,6 +764,57 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.request_email_verification",
+            None,
+            request(
+                175,
+                Rq::RequestEmailVerification(pb::RequestEmailVerification {}),
+            ),
+        ),
+        (
+            "request.verify_email",
+            Some("the code as the email shows it"),
+            request(
+                176,
+                Rq::VerifyEmail(pb::VerifyEmail {
+                    code: "k7q2-m9xd".into(),
+                }),
+            ),
+        ),
+        (
+            "request.change_email",
+            None,
+            request(
+                177,
+                Rq::ChangeEmail(pb::ChangeEmail {
+                    password: "correct horse battery staple".into(),
+                    new_email: "alice@example.com".into(),
+                }),
+            ),
+        ),
+        (
+            "request.request_password_reset",
+            Some("by address; the answer is the same for any account"),
+            request(
+                178,
+                Rq::RequestPasswordReset(pb::RequestPasswordReset {
+                    account: "alice@example.org".into(),
+                }),
+            ),
+        ),
+        (
+            "request.reset_password",
+            Some("the code typed in capitals, without its dash"),
+            request(
+                179,
+                Rq::ResetPassword(pb::ResetPassword {
+                    account: "alice@example.org".into(),
+                    code: "K7Q2M9XD".into(),
+                    new_password: "a new horse battery staple".into(),
+                }),
+            ),
+        ),
+        (
             "request.admin_export_history",
             Some("the page of the group's history after message 6, 100 per page"),
             request(

@@ -357,6 +357,16 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "response.code_sent",
+            Some("a password reset code lives 15 minutes"),
+            response(
+                178,
+                Rs::CodeSent(pb::CodeSent {
+                    valid_for_seconds: 900,
+                }),
+            ),
+        ),
+        (
             "response.export",
             Some("two messages of the group, one deleted for everyone; more follow"),
             response(

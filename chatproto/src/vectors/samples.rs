@@ -33,6 +33,7 @@ pub(super) fn alice_self() -> pb::User {
         role: pb::Role::Admin as i32,
         disabled: false,
         two_factor_enabled: false,
+        email_verified: false,
     }
 }
 

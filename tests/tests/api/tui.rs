@@ -102,7 +102,7 @@ impl Tui {
     }
 
     /// Starts the network task against `server` and waits for the sign-in screen.
-    async fn open(server: &TestServer, name: &str) -> Tui {
+    pub(crate) async fn open(server: &TestServer, name: &str) -> Tui {
         let dir = tempfile::tempdir().expect("temp dir");
         let downloads = dir.path().join("downloads");
         let paths = Paths {

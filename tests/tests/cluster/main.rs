@@ -15,4 +15,5 @@ mod files;
 mod in_process;
 mod launchers;
 mod nodes;
+mod recovery;
 mod redis_outage;

@@ -4,6 +4,7 @@ mod actions;
 mod calls;
 mod files;
 mod history;
+mod recovery;
 mod screens;
 mod signals;
 mod two_factor;

@@ -22,6 +22,8 @@ struct UserView {
     username: String,
     display_name: String,
     email: String,
+    /// Whether the user verified the address (protocol.md section 18).
+    email_verified: bool,
     role: &'static str,
     disabled: bool,
     online: bool,
@@ -36,6 +38,7 @@ impl From<&pb::User> for UserView {
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             email: u.email.clone(),
+            email_verified: u.email_verified,
             role: role_name(u.role()),
             disabled: u.disabled,
             online: !matches!(
@@ -397,7 +400,12 @@ fn show(out: Output, user: &pb::User) -> anyhow::Result<()> {
     table.row(vec!["id".into(), view.id.to_string()]);
     table.row(vec!["username".into(), view.username.clone()]);
     table.row(vec!["display name".into(), view.display_name.clone()]);
-    table.row(vec!["email".into(), view.email.clone()]);
+    let email = match (view.email.is_empty(), view.email_verified) {
+        (true, _) => String::new(),
+        (false, true) => format!("{} (verified)", view.email),
+        (false, false) => format!("{} (not verified)", view.email),
+    };
+    table.row(vec!["email".into(), email]);
     table.painted_row(vec![
         ("role".into(), Paint::Plain),
         (view.role.into(), role_paint(view.role)),

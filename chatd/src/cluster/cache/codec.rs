@@ -39,6 +39,8 @@ struct CachedUser {
     deleted: bool,
     #[prost(int64, tag = "13")]
     created_at_ms: i64,
+    #[prost(bool, tag = "14")]
+    email_verified: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -108,6 +110,7 @@ fn user_to(u: &UserRecord) -> CachedUser {
         id: u.id,
         username: u.username.clone(),
         email: u.email.clone(),
+        email_verified: u.email_verified,
         password_hash: u.password_hash.clone(),
         display_name: u.display_name.clone(),
         bio: u.bio.clone(),
@@ -126,6 +129,7 @@ fn user_from(c: CachedUser) -> Option<UserRecord> {
         id: c.id,
         username: c.username,
         email: c.email,
+        email_verified: c.email_verified,
         password_hash: c.password_hash,
         display_name: c.display_name,
         bio: c.bio,
@@ -234,6 +238,7 @@ mod tests {
             id,
             username: format!("user{id}"),
             email: "u@example.com".into(),
+            email_verified: true,
             password_hash: "$argon2id$v=19$...".into(),
             display_name: "U".into(),
             bio: "bio".into(),

@@ -4,7 +4,7 @@
 //!
 //! What is cached, and what invalidates it (the write methods of the same store):
 //! - user records by id (`user`, `users`), 1 h: profile, password, role, disabled, deleted,
-//!   last-seen changes;
+//!   last-seen changes, address changes and verification;
 //! - chat records by id (`chat`), 1 h: every chat mutation (each appends an event and moves
 //!   `last_seq`);
 //! - sessions by id (`session`), 7 days: revocation, rotation, touch;

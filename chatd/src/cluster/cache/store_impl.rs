@@ -85,6 +85,14 @@ macro_rules! cached {
         $s.invalidating($s.inner.set_password_hash($id, $($arg),*).await, |_| vec![Entry::User($id)])
             .await
     };
+    (write set_email $s:ident ($id:ident, $($arg:ident),*)) => {
+        $s.invalidating($s.inner.set_email($id, $($arg),*).await, |_| vec![Entry::User($id)])
+            .await
+    };
+    (write mark_email_verified $s:ident ($id:ident, $($arg:ident),*)) => {
+        $s.invalidating($s.inner.mark_email_verified($id, $($arg),*).await, |_| vec![Entry::User($id)])
+            .await
+    };
     (write set_role $s:ident ($id:ident, $($arg:ident),*)) => {
         $s.invalidating($s.inner.set_role($id, $($arg),*).await, |_| vec![Entry::User($id)])
             .await

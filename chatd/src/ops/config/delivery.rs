@@ -54,8 +54,13 @@ pub struct EmailSettings {
     pub timeout: Duration,
     /// The From mailbox.
     pub from: String,
-    /// Digests also go to addresses nobody verified (the outbox's `digest` decides).
+    /// The operator vouches for every account's address: digests and password resets also go
+    /// to addresses nobody verified (protocol.md 16.2, 18.1).
     pub unverified: bool,
+    /// How long an email verification code stays good.
+    pub verification_code_lifetime: Duration,
+    /// How long a password reset code stays good.
+    pub reset_code_lifetime: Duration,
 }
 
 impl std::fmt::Debug for EmailSettings {
@@ -67,6 +72,11 @@ impl std::fmt::Debug for EmailSettings {
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("from", &self.from)
             .field("unverified", &self.unverified)
+            .field(
+                "verification_code_lifetime",
+                &self.verification_code_lifetime,
+            )
+            .field("reset_code_lifetime", &self.reset_code_lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -218,11 +228,20 @@ pub struct Delivery {
     #[arg(long, env = "CHATD_EMAIL_FROM", value_name = "MAILBOX", value_parser = parse_mailbox, help_heading = "Email and webhooks")]
     pub email_from: Option<String>,
 
-    /// Also send digests to account addresses nobody verified (the server does not verify
-    /// addresses yet): only where accounts are made by admins or the addresses are otherwise
-    /// known to be their owners'. Write --email-unverified or --email-unverified=false
+    /// Treat every account's address as its owner's without verification: digests and
+    /// password-reset codes then also go to addresses nobody verified. An operator's override,
+    /// only where admins make the accounts or the addresses are otherwise known to be their
+    /// owners'. Write --email-unverified or --email-unverified=false
     #[arg(long, env = "CHATD_EMAIL_UNVERIFIED", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Email and webhooks")]
     pub email_unverified: bool,
+
+    /// How long an emailed email-verification code stays good (1s to 168h)
+    #[arg(long, env = "CHATD_VERIFICATION_CODE_LIFETIME", value_name = "DURATION", value_parser = parse_verification_lifetime, default_value = "24h", help_heading = "Email and webhooks")]
+    pub verification_code_lifetime: Duration,
+
+    /// How long an emailed password-reset code stays good (1s to 24h)
+    #[arg(long, env = "CHATD_RESET_CODE_LIFETIME", value_name = "DURATION", value_parser = parse_reset_lifetime, default_value = "15m", help_heading = "Email and webhooks")]
+    pub reset_code_lifetime: Duration,
 
     /// Webhooks called for the notifications of users who turned webhooks on, as
     /// comma-separated KIND=URL pairs, KIND one of mention, reply, private_message,
@@ -278,6 +297,24 @@ fn parse_io_timeout(s: &str) -> Result<Duration, String> {
         Duration::from_secs(1),
         Duration::from_secs(300),
         "must be between 1s and 5m",
+    )
+}
+
+fn parse_verification_lifetime(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        Duration::from_secs(7 * 24 * 3600),
+        "must be between 1s and 168h",
+    )
+}
+
+fn parse_reset_lifetime(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        Duration::from_secs(24 * 3600),
+        "must be between 1s and 24h",
     )
 }
 
@@ -445,6 +482,8 @@ impl Delivery {
                     timeout: self.smtp_timeout,
                     from,
                     unverified: self.email_unverified,
+                    verification_code_lifetime: self.verification_code_lifetime,
+                    reset_code_lifetime: self.reset_code_lifetime,
                 })
             }
         };

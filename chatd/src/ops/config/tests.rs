@@ -170,6 +170,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--smtp-timeout", "CHATD_SMTP_TIMEOUT", "smtp_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.delivery.smtp_timeout)),
         ("--email-from", "CHATD_EMAIL_FROM", "email_from", Str, ["f@x.test", "e@x.test", "g@x.test"], |c| c.settings.delivery.email_from.clone().unwrap_or_default()),
         ("--email-unverified", "CHATD_EMAIL_UNVERIFIED", "email_unverified", Bare, ["true", "false", "true"], |c| c.settings.delivery.email_unverified.to_string()),
+        ("--verification-code-lifetime", "CHATD_VERIFICATION_CODE_LIFETIME", "verification_code_lifetime", Str, ["1h", "2h", "3h"], |c| crate::rate::format_duration(c.settings.delivery.verification_code_lifetime)),
+        ("--reset-code-lifetime", "CHATD_RESET_CODE_LIFETIME", "reset_code_lifetime", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.delivery.reset_code_lifetime)),
         ("--webhook-secret-file", "CHATD_WEBHOOK_SECRET_FILE", "webhook_secret_file", Str, ["/file", "/env", "/flag"], |c| c.settings.delivery.webhook_secret_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ("--webhook-ca", "CHATD_WEBHOOK_CA", "webhook_ca", Str, ["/file", "/env", "/flag"], |c| c.settings.delivery.webhook_ca.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ("--webhook-timeout", "CHATD_WEBHOOK_TIMEOUT", "webhook_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.delivery.webhook_timeout)),

@@ -28,6 +28,7 @@
 //! - `notifications`: the notification center and its preferences.
 //! - `outbox`: deliveries, their claims, retries and dead letters.
 //! - `two_factor`: two-factor login.
+//! - `recovery`: email verification and password reset codes.
 //! - `access`: who may connect (access rules, allow-list mode), and the schema calls.
 
 mod access;
@@ -40,6 +41,7 @@ mod messages;
 mod notifications;
 mod outbox;
 mod overview;
+mod recovery;
 mod search;
 mod two_factor;
 
@@ -53,6 +55,7 @@ pub use messages::*;
 pub use notifications::*;
 pub use outbox::*;
 pub use overview::*;
+pub use recovery::*;
 pub use search::*;
 pub use two_factor::*;
 
@@ -137,6 +140,9 @@ macro_rules! store_conformance {
                 outbox_concurrent_claims,
                 outbox_digest_marks,
                 two_factor_stage_and_enable,
+                recovery_addresses,
+                recovery_codes_single_use_expiry_and_attempts,
+                recovery_concurrent_redemptions,
                 two_factor_spend_replace_disable,
                 two_factor_concurrent_spends,
                 access_rules_put_list_replace_delete,

@@ -41,6 +41,9 @@ pub(super) struct UserDoc {
     pub id: i64,
     pub username: String,
     pub email: String,
+    /// Absent in documents written before verification existed: unverified.
+    #[serde(default)]
+    pub email_verified: bool,
     pub password_hash: String,
     pub display_name: String,
     /// `display_name` lowercased, for case-insensitive prefix search.
@@ -61,6 +64,7 @@ impl From<UserDoc> for UserRecord {
             id: u(d.id),
             username: d.username,
             email: d.email,
+            email_verified: d.email_verified,
             password_hash: d.password_hash,
             display_name: d.display_name,
             bio: d.bio,

@@ -31,6 +31,8 @@ pub(super) const NOTIFICATIONS: &str = "notifications";
 pub(super) const NOTIFICATION_PREFS: &str = "notification_prefs";
 pub(super) const TWO_FACTOR: &str = "two_factor";
 pub(super) const TWO_FACTOR_SPENT: &str = "two_factor_spent";
+pub(super) const ACCOUNT_CODES: &str = "account_codes";
+pub(super) const ACCOUNT_CODES_SPENT: &str = "account_codes_spent";
 pub(super) const OUTBOX: &str = "outbox";
 pub(super) const OUTBOX_CLAIMS: &str = "outbox_claims";
 pub(super) const DIGEST_MARKS: &str = "digest_marks";
@@ -53,6 +55,13 @@ pub(super) const INDEXES: &[IndexSpec] = &[
     (USERS, "users_username", &[("username", 1)], true),
     (USERS, "users_display_lower", &[("display_lower", 1)], false),
     (USERS, "users_role", &[("role", 1)], false),
+    (USERS, "users_email", &[("email", 1)], false),
+    (
+        ACCOUNT_CODES_SPENT,
+        "account_codes_spent_user",
+        &[("user_id", 1), ("at_ms", 1)],
+        false,
+    ),
     (
         SESSIONS,
         "sessions_refresh_hash",

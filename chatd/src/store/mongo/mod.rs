@@ -81,7 +81,8 @@
 //! - `users`, `sessions`, `relations`, `chats` (+ `chat_lists`), `messages` (+ `search`,
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
 //!   `audit`: the admin audit log; `notifications`: the notification center; `outbox`: emails
-//!   and webhook calls on their way; `two_factor`: two-factor login; `access`: who may connect.
+//!   and webhook calls on their way; `two_factor`: two-factor login; `recovery`: email
+//!   verification and password reset; `access`: who may connect.
 //!   `schema`: the schema version (in `meta`) and its migrations.
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
@@ -104,6 +105,7 @@ mod notifications;
 mod outbox;
 mod overview;
 mod pending;
+mod recovery;
 mod relations;
 mod schema;
 mod search;
@@ -226,6 +228,8 @@ struct Collections {
     digest_marks: Collection<Document>,
     two_factor: Collection<two_factor::TwoFactorDoc>,
     two_factor_spent: Collection<Document>,
+    account_codes: Collection<recovery::CodeDoc>,
+    account_codes_spent: Collection<Document>,
     access_rules: Collection<access::AccessRuleDoc>,
     server_settings: Collection<Document>,
     meta: Collection<Document>,
@@ -259,6 +263,8 @@ impl Collections {
             digest_marks: db.collection(indexes::DIGEST_MARKS),
             two_factor: db.collection(indexes::TWO_FACTOR),
             two_factor_spent: db.collection(indexes::TWO_FACTOR_SPENT),
+            account_codes: db.collection(indexes::ACCOUNT_CODES),
+            account_codes_spent: db.collection(indexes::ACCOUNT_CODES_SPENT),
             access_rules: db.collection(indexes::ACCESS_RULES),
             server_settings: db.collection(indexes::SERVER_SETTINGS),
             meta: db.collection(indexes::META),

@@ -24,7 +24,7 @@ pub(super) fn prefix_range(prefix: &str) -> Option<Document> {
 
 impl MongoStore {
     /// Updates one live (not deleted) user; `NotFound("user")` when it matched nothing.
-    async fn update_live_user(&self, id: u64, update: Document) -> StoreResult<()> {
+    pub(super) async fn update_live_user(&self, id: u64, update: Document) -> StoreResult<()> {
         let result = self
             .c
             .users
@@ -35,6 +35,21 @@ impl MongoStore {
             return Err(StoreError::NotFound("user"));
         }
         Ok(())
+    }
+
+    /// Every user matching `filter`, ordered by id.
+    pub(super) async fn users_by_id(&self, filter: Document) -> StoreResult<Vec<UserRecord>> {
+        let docs: Vec<UserDoc> = self
+            .c
+            .users
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        Ok(docs.into_iter().map(UserRecord::from).collect())
     }
 
     /// Users matching `filter`, ordered by username, strictly after `after_username`.
@@ -101,6 +116,7 @@ impl UserStore for MongoStore {
                 id: 0,
                 username,
                 email: new.email,
+                email_verified: false,
                 password_hash: new.password_hash,
                 display_name: String::new(),
                 display_lower: String::new(),
@@ -168,17 +184,7 @@ impl UserStore for MongoStore {
                 return Ok(Vec::new());
             }
             let ids: Vec<i64> = ids.iter().map(|&id| i(id)).collect();
-            let docs: Vec<UserDoc> = self
-                .c
-                .users
-                .find(doc! { "_id": { "$in": ids } })
-                .sort(doc! { "_id": 1 })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
-            Ok(docs.into_iter().map(UserRecord::from).collect())
+            self.users_by_id(doc! { "_id": { "$in": ids } }).await
         })
         .await
     }
@@ -244,7 +250,7 @@ impl UserStore for MongoStore {
         self.deadline(self.unless_last_admin(id, async {
             let update = doc! {
                 "$set": {
-                    "email": "", "password_hash": "", "display_name": "", "display_lower": "",
+                    "email": "", "email_verified": false, "password_hash": "", "display_name": "", "display_lower": "",
                     "bio": "", "avatar_file_id": "", "status": pb::UserStatus::Offline as i32,
                     "disabled": true, "deleted": true,
                     "deleted_at_ms": now_ms,

@@ -23,6 +23,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("two-factor login", V6_TWO_FACTOR),
     ("outbox", V7_OUTBOX),
     ("access rules", V8_ACCESS_RULES),
+    ("email verification and password reset", V9_RECOVERY),
 ];
 
 /// The schema version this code writes and understands.
@@ -443,5 +444,23 @@ CREATE INDEX access_rules_by_expiry ON access_rules(expires_at_ms) WHERE expires
 CREATE TABLE server_settings (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// Version 9: email verification and password reset (spec section 18): whether each account's
+/// address is verified, addresses looked up for a reset, and the live emailed code of each user
+/// and purpose (its keyed hash, the address it went to, when it expires, the wrong attempts).
+const V9_RECOVERY: &str = r#"
+ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX users_email ON users(email) WHERE email <> '';
+CREATE TABLE account_codes (
+    user_id INTEGER NOT NULL,
+    purpose INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    email TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    expires_at_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, purpose)
 ) WITHOUT ROWID;
 "#;

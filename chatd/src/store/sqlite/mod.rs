@@ -17,7 +17,7 @@
 //! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
 //!   `notifications`: the notification center, `outbox`: emails and webhook calls on their way,
-//!   `two_factor`: two-factor login, and `access`: who may connect, each with its trait
+//!   `two_factor`: two-factor login, `recovery`: email verification and password reset, and `access`: who may connect, each with its trait
 //!   implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
@@ -36,6 +36,7 @@ mod notifications;
 mod outbox;
 mod overview;
 mod readers;
+mod recovery;
 mod relations;
 mod schema;
 mod search;

@@ -215,7 +215,14 @@ async fn an_old_database_is_migrated_by_the_admin_call_and_reports_it() {
         (status.version_before, status.version),
         (6, migrations::latest_version())
     );
-    assert_eq!(status.applied, ["7: outbox", "8: access rules"]);
+    assert_eq!(
+        status.applied,
+        [
+            "7: outbox",
+            "8: access rules",
+            "9: email verification and password reset"
+        ]
+    );
     assert!(status.indexes_missing.is_empty());
     assert!(schema::migrate(&conn).expect("again").applied.is_empty());
 }

@@ -7,10 +7,10 @@ use super::convert::{get_enum, get_u64, json_ids, sql_u64};
 use crate::store::ConflictKind;
 use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord};
 
-const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, bio, avatar_file_id, \
-     status, last_seen_at_ms, role, disabled, deleted, created_at_ms";
+pub(super) const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, bio, \
+     avatar_file_id, status, last_seen_at_ms, role, disabled, deleted, created_at_ms, email_verified";
 
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
         id: get_u64(row, 0)?,
         username: row.get(1)?,
@@ -25,6 +25,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
         disabled: row.get(10)?,
         deleted: row.get(11)?,
         created_at_ms: row.get(12)?,
+        email_verified: row.get(13)?,
     })
 }
 
@@ -186,7 +187,7 @@ pub(super) fn delete_user(c: &Connection, id: u64, now_ms: i64) -> StoreResult<(
     refuse_last_admin(c, id)?;
     let changed = c
         .prepare_cached(
-            "UPDATE users SET email = '', password_hash = '', display_name = '', \
+            "UPDATE users SET email = '', email_verified = 0, password_hash = '', display_name = '', \
                  display_name_fold = '', bio = '', avatar_file_id = '', status = ?2, \
                  disabled = 1, deleted = 1, deleted_at_ms = coalesce(deleted_at_ms, ?3) \
              WHERE id = ?1",

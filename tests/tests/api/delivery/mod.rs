@@ -5,17 +5,18 @@
 //! - `email`: digests batched per user, nothing for muted chats or during do-not-disturb, the
 //!   one-click unsubscribe link, implicit TLS, nothing without email settings or a usable address.
 //! - `webhooks`: signed calls for the users who turned them on.
+//! - `recovery`: email verification and password reset by emailed codes (section 18).
 //! - `dead_letters`: a failing endpoint retried, dead-lettered and retried by an admin; purge;
 //!   admin-only and audited; a restart in the middle of the retries.
 
 mod dead_letters;
 mod email;
+mod recovery;
 mod webhooks;
 
 use std::time::Duration;
 
 use chatproto::pb;
-use tests::mailpit::{Mailpit, SmtpMode};
 use tests::webhook::WebhookReceiver;
 
 use crate::support::{User, start_with};
@@ -29,29 +30,6 @@ pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The settings of a server that sends email through `mailpit` (to unverified addresses: the
-/// suite's users registered theirs).
-pub(super) fn email_args(mailpit: &Mailpit, mode: SmtpMode) -> Vec<String> {
-    let password = mailpit.dir().join("smtp-password");
-    std::fs::write(&password, &mailpit.credentials.1).expect("write password");
-    vec![
-        "--smtp-host=127.0.0.1".into(),
-        format!("--smtp-port={}", mailpit.smtp_port),
-        format!(
-            "--smtp-tls={}",
-            match mode {
-                SmtpMode::Starttls => "starttls",
-                SmtpMode::Implicit => "tls",
-            }
-        ),
-        format!("--smtp-user={}", mailpit.credentials.0),
-        format!("--smtp-password-file={}", password.display()),
-        format!("--smtp-ca={}", mailpit.ca_path.display()),
-        "--email-from=Chat <chat@chat.test>".into(),
-        "--files-https-listen=127.0.0.1:0".into(),
-    ]
 }
 
 /// The settings of a server with webhooks for mentions and replies at `receiver`, retrying

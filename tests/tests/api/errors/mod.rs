@@ -18,6 +18,7 @@ use tests::files::UploadConn;
 use tests::server::TestServer;
 
 mod cases;
+mod recovery;
 mod two_factor;
 use cases::{cases, group_offer, offer, text};
 
@@ -145,6 +146,27 @@ fn spec_name(code: E) -> String {
     code.as_str_name()
         .trim_start_matches("ERROR_CODE_")
         .to_owned()
+}
+
+/// Sends one case's request: adds (request, code) to `covered` when the answer is `expected`,
+/// a line to `wrong` otherwise (the suites of their own that `check` their sections).
+async fn expect(
+    client: &Client,
+    expected: E,
+    why: &str,
+    kind: Kind,
+    covered: &mut BTreeSet<(String, String)>,
+    wrong: &mut Vec<String>,
+) {
+    let name = kind.name();
+    match send(client, kind).await.err().and_then(|e| e.code()) {
+        Some(code) if code == expected => {
+            covered.insert((name.to_owned(), spec_name(code)));
+        }
+        got => wrong.push(format!(
+            "{name} ({why}): expected {expected:?}, got {got:?}"
+        )),
+    }
 }
 
 /// A client that shows every error as it came: no retries, no waiting out rate limits.
@@ -694,6 +716,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
     }
 
     two_factor::check(&mut covered, &mut wrong).await;
+    recovery::check(&mut covered, &mut wrong).await;
 
     assert!(
         wrong.is_empty(),

@@ -47,15 +47,7 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
         .expect("make root an admin");
     let xena_id = id(&xena_auth);
     let mut run = async |client: &Client, expected: E, why: &str, kind: Kind| {
-        let name = kind.name();
-        match send(client, kind).await.err().and_then(|e| e.code()) {
-            Some(code) if code == expected => {
-                covered.insert((name.to_owned(), spec_name(code)));
-            }
-            got => wrong.push(format!(
-                "{name} ({why}): expected {expected:?}, got {got:?}"
-            )),
-        }
+        expect(client, expected, why, kind, covered, wrong).await;
     };
 
     // Sizes and states first: none of these is charged.

@@ -26,6 +26,7 @@ async fn a_broadcast_to_thousands_costs_a_few_commands_per_thousand_users() {
             id,
             username: format!("u{id}"),
             email: String::new(),
+            email_verified: false,
             password_hash: "h".into(),
             display_name: String::new(),
             display_lower: String::new(),

@@ -329,6 +329,12 @@ impl Daemon {
             crate::server::endpoint::PathSettings {
                 idle_timeout: s.idle_timeout,
                 migration: s.migration,
+                resumption: (s.resumption_tickets > 0).then(|| {
+                    Arc::new(crate::server::resumption::TicketStore::new(
+                        s.resumption_tickets as usize,
+                        s.ticket_lifetime,
+                    ))
+                }),
             },
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)

@@ -10,7 +10,7 @@ use chatproto::capability::Capability;
 use chatproto::error::{CloseCode, StreamCode};
 use chatproto::pb;
 use chatproto::server::RequestStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::conn::ConnCtx;
@@ -25,9 +25,20 @@ use crate::state::AppState;
 pub async fn serve(
     state: Arc<AppState>,
     conn: quinn::Connection,
+    handshake: Option<quinn::ZeroRttAccepted>,
     admission: Admission,
     mut shutdown: broadcast::Receiver<()>,
 ) {
+    // The connection is served from its first packet on (0-RTT, see `server::run`); this
+    // resolves when its handshake completes (true) or fails (false).
+    let mut handshaking = handshake.is_some();
+    let handshake = async move {
+        match handshake {
+            Some(handshake) => handshake.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(handshake);
     let mut datagrams = handlers::typing::DatagramGate::new(state.limits.rates().request);
     let auth_deadline = unauthenticated_for(admission.auth_clock(), state.settings.auth_deadline);
     tokio::pin!(auth_deadline);
@@ -36,6 +47,7 @@ pub async fn serve(
     let pre_auth = Arc::new(Semaphore::new(state.settings.max_unauthenticated_bytes));
     let ctx = Arc::new(ConnCtx::new(state, conn.clone(), admission));
     let requests = TaskTracker::new();
+    let mut pre_auth_order = InOrder::default();
     let reason = loop {
         tokio::select! {
             // In this order: an upload stream opened before a request stream is noted before
@@ -44,8 +56,9 @@ pub async fn serve(
             _ = ctx.kick.kicked() => break CloseReason::Kicked,
             _ = shutdown.recv() => break CloseReason::Drain,
             uni = conn.accept_uni() => match uni {
-                // Upload streams, for authenticated connections that negotiated `files`.
-                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
+                // Upload streams, for authenticated connections that negotiated `files`, and
+                // never from 0-RTT data (uploads are not early-safe, protocol.md 2.5).
+                Ok(mut recv) => match ctx.principal_opt().filter(|_| !recv.is_0rtt() && ctx.has_capability(Capability::Files)) {
                     Some(me) => {
                         let unread = ctx.state.files.stream_accepted(me.user_id);
                         requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv, unread));
@@ -57,15 +70,22 @@ pub async fn serve(
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     let ctx = ctx.clone();
+                    // A stream the client opened in 0-RTT data (accepted before the handshake
+                    // completed): possibly a replay, so only early-safe kinds are served.
+                    let early = recv.is_0rtt();
                     if ctx.principal_opt().is_some() {
                         let stream = RequestStream::with_default_limit(send, recv);
-                        requests.spawn(async move { handle_stream(ctx, stream, None).await });
+                        let admitted = Admitted { early, pre_auth: None, turn: None };
+                        requests.spawn(async move { handle_stream(ctx, stream, admitted).await });
                     } else {
                         let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
                         // Taken here, in stream order, so which stream is refused does not
                         // depend on task scheduling.
                         match pre_auth.clone().try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32) {
-                            Ok(permit) => requests.spawn(async move { handle_stream(ctx, stream, Some(permit)).await }),
+                            Ok(permit) => {
+                                let admitted = Admitted { early, pre_auth: Some(permit), turn: Some(pre_auth_order.next()) };
+                                requests.spawn(async move { handle_stream(ctx, stream, admitted).await })
+                            }
                             Err(_) => requests.spawn(refuse_over_budget(ctx, stream)),
                         };
                     }
@@ -73,6 +93,13 @@ pub async fn serve(
                 Err(e) => break CloseReason::Lost(e),
             },
             () = &mut auth_deadline => break CloseReason::NotAuthenticated,
+            completed = &mut handshake, if handshaking => {
+                handshaking = false;
+                if !completed {
+                    tracing::debug!(remote = %ctx.remote, "handshake failed");
+                    ctx.state.metrics.connection_rejected("handshake");
+                }
+            }
             datagram = conn.read_datagram() => match datagram {
                 Ok(bytes) => handlers::typing::on_datagram(&ctx, &mut datagrams, &bytes),
                 Err(e) => break CloseReason::Lost(e),
@@ -220,13 +247,52 @@ async fn refuse_over_budget(ctx: Arc<ConnCtx>, stream: RequestStream) {
         .await;
 }
 
-/// Reads one request, dispatches it and answers it. `pre_auth` is the stream's share of the
-/// pre-authentication budget, given back once the request is read.
-async fn handle_stream(
-    ctx: Arc<ConnCtx>,
-    mut stream: RequestStream,
+/// What the accept loop decided about a request stream before its request is read.
+struct Admitted {
+    /// The client opened it in 0-RTT data ([`handlers::dispatch`]).
+    early: bool,
+    /// The stream's share of the pre-authentication budget, given back once the request is read.
     pre_auth: Option<OwnedSemaphorePermit>,
-) {
+    /// Its place among the requests of an unauthenticated connection.
+    turn: Option<Turn>,
+}
+
+/// Serves the requests of an unauthenticated connection in the order their streams were
+/// opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and `sync` at once (in
+/// 0-RTT data) gets them handled one after the other, as if it had waited for each answer.
+/// Each request waits for the one before it to be dispatched (or to fail to be read); reading
+/// is not ordered, so the pre-authentication budget is given back as before.
+#[derive(Default)]
+struct InOrder {
+    /// Completes when the latest request given a turn was dispatched.
+    last: Option<oneshot::Receiver<()>>,
+}
+
+impl InOrder {
+    /// The next request's turn.
+    fn next(&mut self) -> Turn {
+        let (done, next) = oneshot::channel();
+        Turn {
+            after: self.last.replace(next),
+            done,
+        }
+    }
+}
+
+/// One request's place in an [`InOrder`]: it waits for `after`, and its successor waits for
+/// `done` to be dropped.
+struct Turn {
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+}
+
+/// Reads one request, dispatches it and answers it.
+async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream, admitted: Admitted) {
+    let Admitted {
+        early,
+        pre_auth,
+        turn,
+    } = admitted;
     let read = stream.read_request().await;
     drop(pre_auth);
     let request = match read {
@@ -247,10 +313,22 @@ async fn handle_stream(
             return;
         }
     };
+    let done = match turn {
+        Some(Turn { after, done }) => {
+            if let Some(after) = after {
+                // Sent or dropped, the request before this one is through.
+                let _ = after.await;
+            }
+            Some(done)
+        }
+        None => None,
+    };
     let started = Instant::now();
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
-    let result = handlers::dispatch(&ctx, request).await;
+    let result = handlers::dispatch(&ctx, request, early).await;
+    // The next request of an unauthenticated connection sees what this one did.
+    drop(done);
     let close_after = handlers::close_after(&result);
     ctx.state.metrics.request_finished(
         kind,

@@ -3,10 +3,12 @@
 //!
 //! # Layout
 //! - [`endpoint`]: TLS and transport configuration.
+//! - [`resumption`]: the TLS session tickets that let a returning client resume, with 0-RTT.
 //! - [`connection`]: one connection's state machine and request streams.
 
 pub mod connection;
 pub mod endpoint;
+pub mod resumption;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,14 +61,29 @@ pub async fn run(
         let drain = drain_tx.subscribe();
         let limits = limits.clone();
         connections.spawn(async move {
-            let conn = match incoming.await {
-                Ok(conn) => conn,
+            let conn = match incoming.accept() {
+                // Served at once, before the handshake completes: requests that came in 0-RTT
+                // data are answered in the server's first flight (0.5-RTT data), so a resuming
+                // client has its first answers after one round trip. The server side of
+                // `into_0rtt` always succeeds; what is early is told per stream.
+                Ok(connecting) => match connecting.into_0rtt() {
+                    Ok((conn, handshake)) => (conn, Some(handshake)),
+                    Err(connecting) => match connecting.await {
+                        Ok(conn) => (conn, None),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "handshake failed");
+                            state.metrics.connection_rejected("handshake");
+                            return;
+                        }
+                    },
+                },
                 Err(e) => {
                     tracing::debug!(error = %e, "handshake failed");
                     state.metrics.connection_rejected("handshake");
                     return;
                 }
             };
+            let (conn, handshake) = conn;
             let admission = match limits.admit(conn.remote_address().ip()) {
                 Ok(admission) => admission,
                 Err(refused) => {
@@ -81,7 +98,7 @@ pub async fn run(
             state.metrics.connection_opened();
             // The admission goes with the connection's context and is given back when the
             // connection's last piece is dropped, however it ends.
-            connection::serve(state.clone(), conn, admission, drain).await;
+            connection::serve(state.clone(), conn, handshake, admission, drain).await;
             state.metrics.connection_closed();
         });
     }

@@ -173,9 +173,43 @@ pub fn transport_config() -> quinn::TransportConfig {
     transport
 }
 
-/// A quinn client configuration for `verification` with [`transport_config`].
+/// A quinn client configuration for `verification` with [`transport_config`], resumption and
+/// 0-RTT (protocol.md 2.5): the session tickets servers give are kept in memory for the whole
+/// process, one cache per verification, so a later connection of any client of this process
+/// that verifies servers the same way resumes (a resumed session skips certificate
+/// verification: a ticket from a server verified one way must never resume under another).
+/// Whether a connection sends 0-RTT data is the caller's choice (`Connecting::into_0rtt`).
 pub fn client_config(verification: &Verification) -> Result<quinn::ClientConfig, TlsError> {
-    quic_config(rustls_client_config(verification)?)
+    let mut tls = rustls_client_config(verification)?;
+    tls.enable_early_data = true;
+    tls.resumption = rustls::client::Resumption::store(session_cache(verification));
+    quic_config(tls)
+}
+
+/// Server names whose tickets one cache keeps.
+const CACHED_SERVERS: usize = 256;
+/// Verifications the process keeps a ticket cache for (the least recently made go first).
+const CACHED_VERIFICATIONS: usize = 32;
+
+/// The process's ticket cache for `verification`.
+fn session_cache(verification: &Verification) -> Arc<dyn rustls::client::ClientSessionStore> {
+    type Caches = Vec<(Verification, Arc<rustls::client::ClientSessionMemoryCache>)>;
+    static CACHES: std::sync::OnceLock<std::sync::Mutex<Caches>> = std::sync::OnceLock::new();
+    let mut caches = CACHES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, cache)) = caches.iter().find(|(v, _)| v == verification) {
+        return cache.clone();
+    }
+    if caches.len() >= CACHED_VERIFICATIONS {
+        caches.remove(0);
+    }
+    let cache = Arc::new(rustls::client::ClientSessionMemoryCache::new(
+        CACHED_SERVERS,
+    ));
+    caches.push((verification.clone(), cache.clone()));
+    cache
 }
 
 fn quic_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, TlsError> {

@@ -197,7 +197,15 @@ impl Client {
             tokens: Mutex::new(config.tokens.clone()),
             events: Mutex::new(Some(events_tx.clone())),
         });
-        let first = reconnect::establish(&shared, &[], 0, config.tokens.clone())
+        let sync = reconnect::EarlySync {
+            request_id: shared.ids.next_id(),
+            cursors: config
+                .cursors
+                .iter()
+                .map(|&(chat_id, seq)| pb::ChatCursor { chat_id, seq })
+                .collect(),
+        };
+        let first = reconnect::establish(&shared, &[], 0, config.tokens.clone(), Some(sync))
             .await
             .map_err(ClientError::from)?;
         let page = first
@@ -256,6 +264,13 @@ impl Client {
     /// True when the current connection negotiated datagrams (typing goes as datagrams).
     pub fn datagrams_enabled(&self) -> bool {
         matches!(&*self.shared.link.borrow(), LinkState::Up(link) if link.datagrams)
+    }
+
+    /// True when the current connection resumed an earlier TLS session and sent its first
+    /// requests (`hello`, and with tokens `authenticate` and `sync`) in 0-RTT data, which the
+    /// server accepted: they were answered after one round trip (protocol.md 2.5).
+    pub fn zero_rtt(&self) -> bool {
+        matches!(&*self.shared.link.borrow(), LinkState::Up(link) if link.zero_rtt)
     }
 
     /// The tokens in force, if authenticated. Persist them to resume later.

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::Tokens;
-use super::connection::{Link, SharedLink};
+use super::connection::{EncodedRequest, Link, SharedLink, into_result};
 use super::error::ClientError;
 use super::events::ClientEvent;
 use super::requests::answer;
@@ -80,6 +80,18 @@ pub(crate) struct Dialed {
     /// New tokens, when re-authentication had to use the refresh token.
     pub refreshed: Option<Tokens>,
     pub user_id: Option<u64>,
+    /// The [`EarlySync`] that went behind authentication, and its answer.
+    pub early_sync: Option<(u64, Result<pb::SyncResult, ClientError>)>,
+}
+
+/// The Sync a connection sends right behind its authentication, in 0-RTT data when it can
+/// (protocol.md 2.5), so a returning client has its first Sync answer after one round trip.
+#[derive(Debug)]
+pub(crate) struct EarlySync {
+    /// The request id the session expects the answer under.
+    pub request_id: u64,
+    /// The session's cursors.
+    pub cursors: Vec<pb::ChatCursor>,
 }
 
 /// Why a (re)connect failed.
@@ -106,16 +118,36 @@ impl From<DialError> for ClientError {
 }
 
 /// Dials (starting with server `start`), says Hello and, with `tokens`, authenticates and accepts
-/// the event stream.
+/// the event stream. With a usable access token, `authenticate` and then `sync` go right
+/// behind Hello, in 0-RTT data when the connection can.
 pub(crate) async fn establish(
     shared: &Shared,
     addresses: &[String],
     start: usize,
     tokens: Option<Tokens>,
+    sync: Option<EarlySync>,
 ) -> Result<Dialed, DialError> {
-    let (link, server_index) = shared
+    let encode = |id: u64, kind| {
+        EncodedRequest::new(id, kind).map_err(|e| DialError::Transient(e.into()))
+    };
+    let mut flight = Vec::new();
+    let mut sync_id = None;
+    if let Some(tokens) = tokens.as_ref().filter(|t| access_usable(t)) {
+        let authenticate = pb::request::Kind::Authenticate(pb::Authenticate {
+            access_token: tokens.access_token.clone(),
+        });
+        flight.push(encode(shared.ids.next_id(), authenticate)?);
+        if let Some(sync) = sync {
+            let kind = pb::request::Kind::Sync(pb::Sync {
+                cursors: sync.cursors,
+            });
+            flight.push(encode(sync.request_id, kind)?);
+            sync_id = Some(sync.request_id);
+        }
+    }
+    let ((link, answers), server_index) = shared
         .dialer
-        .dial_any(addresses, start)
+        .dial_any(addresses, start, &flight)
         .await
         .map_err(DialError::Transient)?;
     let Some(tokens) = tokens else {
@@ -125,14 +157,31 @@ pub(crate) async fn establish(
             authenticated: false,
             refreshed: None,
             user_id: None,
+            early_sync: None,
         });
     };
-    match reauthenticate(shared, &link, tokens).await {
+    // An answer that says "too early" is no answer: the request is sent again now.
+    let mut answers = answers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| Some(r).filter(|r| !is_too_early(r)));
+    let early_auth = answers.next().flatten();
+    let early_sync = answers.next().flatten();
+    let authenticated_early = early_auth.is_some();
+    match reauthenticate(shared, &link, tokens, early_auth).await {
         Ok((tokens, refreshed)) => Ok(Dialed {
             link,
             server_index,
             authenticated: true,
             user_id: Some(tokens.user_id),
+            // The early Sync counts only when it followed a successful authentication.
+            early_sync: match (sync_id, early_sync) {
+                (Some(id), Some(response)) if authenticated_early && !refreshed => Some((
+                    id,
+                    into_result(response).and_then(answer::<pb::Sync>),
+                )),
+                _ => None,
+            },
             refreshed: refreshed.then_some(tokens),
         }),
         Err(e) => {
@@ -143,24 +192,41 @@ pub(crate) async fn establish(
     }
 }
 
+/// True when `response` is a TOO_EARLY refusal (protocol.md 2.5).
+fn is_too_early(response: &pb::Response) -> bool {
+    matches!(&response.result, Some(pb::response::Result::Error(e)) if e.code == pb::ErrorCode::TooEarly as i32)
+}
+
+/// Whether the access token of `tokens` is worth trying (not about to expire).
+fn access_usable(tokens: &Tokens) -> bool {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    !tokens.access_token.is_empty()
+        && (tokens.access_expires_at_ms == 0
+            || tokens.access_expires_at_ms > now_ms.saturating_add(EXPIRY_MARGIN_MS))
+}
+
 /// Authenticates a fresh connection: the access token while it is valid, else the refresh token.
+/// `early` is the answer to the access token's `authenticate` when it went behind Hello.
 /// Returns the tokens now in force and whether they are new.
 async fn reauthenticate(
     shared: &Shared,
     link: &Link,
     tokens: Tokens,
+    early: Option<pb::Response>,
 ) -> Result<(Tokens, bool), DialError> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let access_usable = !tokens.access_token.is_empty()
-        && (tokens.access_expires_at_ms == 0
-            || tokens.access_expires_at_ms > now_ms.saturating_add(EXPIRY_MARGIN_MS));
-    if access_usable {
-        let kind = pb::request::Kind::Authenticate(pb::Authenticate {
-            access_token: tokens.access_token.clone(),
-        });
-        match link.call_ok(shared.ids.next_id(), kind).await {
+    if early.is_some() || access_usable(&tokens) {
+        let answer = match early {
+            Some(response) => into_result(response),
+            None => {
+                let kind = pb::request::Kind::Authenticate(pb::Authenticate {
+                    access_token: tokens.access_token.clone(),
+                });
+                link.call_ok(shared.ids.next_id(), kind).await
+            }
+        };
+        match answer {
             Ok(pb::response::Result::Auth(auth)) => {
                 let mut tokens = tokens;
                 if let Some(user) = &auth.user {
@@ -562,9 +628,13 @@ impl Driver {
         let tx = self.inputs_tx.clone();
         let start = self.server_index;
         let tokens = self.user_id.and(self.shared.tokens());
+        let sync = EarlySync {
+            request_id: self.shared.ids.next_id(),
+            cursors: self.session.sync_cursors(),
+        };
         self.shared.set_link(LinkState::Down);
         tokio::spawn(async move {
-            let result = establish(&shared, &addresses, start, tokens).await;
+            let result = establish(&shared, &addresses, start, tokens, Some(sync)).await;
             let _ = tx.send(Input::Dialed(result)).await;
         });
     }
@@ -655,9 +725,21 @@ impl Driver {
             self.user_id = Some(user_id);
             self.last_user = Some(user_id);
         }
+        let generation = link.generation;
         if dialed.authenticated {
             self.spawn_event_reader(&link);
-            self.session.handle_connected(Self::now());
+            match dialed.early_sync {
+                Some((request_id, result)) => {
+                    self.session
+                        .handle_connected_synced(request_id, Self::now());
+                    self.on_input(Input::SyncDone {
+                        generation,
+                        request_id,
+                        result,
+                    });
+                }
+                None => self.session.handle_connected(Self::now()),
+            }
         }
         self.shared.set_link(LinkState::Up(link));
     }

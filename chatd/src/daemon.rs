@@ -310,6 +310,7 @@ impl Daemon {
                 max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,
                 shutdown_grace: s.shutdown_grace,
                 steering: s.steering,
+                zero_rtt: s.resumption_tickets > 0,
                 require_admin_two_factor: s.require_admin_two_factor,
             },
             cluster: cluster.clone(),

@@ -19,12 +19,16 @@ pub enum Capability {
     GroupCalls,
     /// Server admins' announcements to every user (protocol.md 9.6, 15.1).
     Broadcasts,
+    /// The server issues session tickets that resume with 0-RTT data, serves early-safe requests
+    /// from it and the requests of an unauthenticated connection in stream order
+    /// (protocol.md 2.5).
+    ZeroRtt,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
@@ -32,6 +36,7 @@ impl Capability {
         Capability::ScreenShare,
         Capability::GroupCalls,
         Capability::Broadcasts,
+        Capability::ZeroRtt,
     ];
 
     /// The name on the wire.
@@ -44,6 +49,7 @@ impl Capability {
             Capability::ScreenShare => "screen_share",
             Capability::GroupCalls => "group_calls",
             Capability::Broadcasts => "broadcasts",
+            Capability::ZeroRtt => "zero_rtt",
         }
     }
 

@@ -34,6 +34,7 @@ mod operations;
 mod pages;
 mod protocol;
 mod reading;
+mod resumption;
 mod realtime;
 mod sync;
 mod tokens;

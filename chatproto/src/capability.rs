@@ -19,9 +19,9 @@ pub enum Capability {
     GroupCalls,
     /// Server admins' announcements to every user (protocol.md 9.6, 15.1).
     Broadcasts,
-    /// The server issues session tickets that resume with 0-RTT data, serves early-safe requests
-    /// from it and the requests of an unauthenticated connection in stream order
-    /// (protocol.md 2.5).
+    /// The server issues session tickets that resume with 0-RTT data and serves early-safe
+    /// requests from it, in stream order until the connection is authenticated (protocol.md
+    /// 2.5).
     ZeroRtt,
 }
 

@@ -32,10 +32,13 @@ pub async fn serve(
     // The connection is served from its first packet on (0-RTT, see `server::run`); this
     // resolves when its handshake completes (true) or fails (false).
     let mut handshaking = handshake.is_some();
-    let handshake = async move {
-        match handshake {
-            Some(handshake) => handshake.await,
-            None => std::future::pending().await,
+    let handshake = {
+        let conn = conn.clone();
+        async move {
+            match handshake {
+                Some(handshake) => handshake_completed(&conn, handshake).await,
+                None => std::future::pending().await,
+            }
         }
     };
     tokio::pin!(handshake);
@@ -47,7 +50,7 @@ pub async fn serve(
     let pre_auth = Arc::new(Semaphore::new(state.settings.max_unauthenticated_bytes));
     let ctx = Arc::new(ConnCtx::new(state, conn.clone(), admission));
     let requests = TaskTracker::new();
-    let mut pre_auth_order = InOrder::default();
+    let mut early_order = InOrder::default();
     let reason = loop {
         tokio::select! {
             // In this order: an upload stream opened before a request stream is noted before
@@ -83,7 +86,8 @@ pub async fn serve(
                         // depend on task scheduling.
                         match pre_auth.clone().try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32) {
                             Ok(permit) => {
-                                let admitted = Admitted { early, pre_auth: Some(permit), turn: Some(pre_auth_order.next()) };
+                                let turn = early.then(|| early_order.next());
+                                let admitted = Admitted { early, pre_auth: Some(permit), turn };
                                 requests.spawn(async move { handle_stream(ctx, stream, admitted).await })
                             }
                             Err(_) => requests.spawn(refuse_over_budget(ctx, stream)),
@@ -110,6 +114,14 @@ pub async fn serve(
     // when the connection ends: inline, its futures would make every idle connection's task
     // as large as the largest of them, for the connection's whole life.
     Box::pin(close_connection(ctx, conn, requests, reason)).await;
+}
+
+/// Waits for the handshake of `conn` to end; true when it completed. (quinn's `handshake`
+/// future says on a server whether 0-RTT data was accepted, and false as well when the
+/// handshake failed, so the connection's state tells the two apart.)
+pub async fn handshake_completed(conn: &quinn::Connection, handshake: quinn::ZeroRttAccepted) -> bool {
+    let _accepted_0rtt = handshake.await;
+    conn.close_reason().is_none()
 }
 
 /// Ends a connection whose accept loop stopped for `reason`: drains on shutdown, closes with
@@ -253,15 +265,18 @@ struct Admitted {
     early: bool,
     /// The stream's share of the pre-authentication budget, given back once the request is read.
     pre_auth: Option<OwnedSemaphorePermit>,
-    /// Its place among the requests of an unauthenticated connection.
+    /// Its place among the requests an unauthenticated connection sent in 0-RTT data.
     turn: Option<Turn>,
 }
 
-/// Serves the requests of an unauthenticated connection in the order their streams were
-/// opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and `sync` at once (in
-/// 0-RTT data) gets them handled one after the other, as if it had waited for each answer.
-/// Each request waits for the one before it to be dispatched (or to fail to be read); reading
-/// is not ordered, so the pre-authentication budget is given back as before.
+/// Serves the requests an unauthenticated connection sent in 0-RTT data in the order their
+/// streams were opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and
+/// `sync` at once in its first flight gets them handled one after the other, as if it had
+/// waited for each answer. Each request waits for the one before it to be dispatched (or to
+/// fail to be read); reading is not ordered, so the pre-authentication budget is given back as
+/// before. Only 0-RTT data is ordered: a whole first flight arrives at once, while a client
+/// that sends after the handshake waits for the answers it depends on (protocol.md 3.1), and
+/// one request it leaves half sent must not hold up the others.
 #[derive(Default)]
 struct InOrder {
     /// Completes when the latest request given a turn was dispatched.
@@ -327,7 +342,7 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream, admitted: A
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
     let result = handlers::dispatch(&ctx, request, early).await;
-    // The next request of an unauthenticated connection sees what this one did.
+    // The next early request of an unauthenticated connection sees what this one did.
     drop(done);
     let close_after = handlers::close_after(&result);
     ctx.state.metrics.request_finished(

@@ -88,6 +88,14 @@ pub async fn run(
                 Ok(admission) => admission,
                 Err(refused) => {
                     state.metrics.connection_rejected(refused.label());
+                    // A close before the handshake completed could not carry its code and
+                    // reason (QUIC sends a bare APPLICATION_ERROR then): the client would see
+                    // a failed handshake instead of SERVER_BUSY.
+                    if let Some(handshake) = handshake
+                        && !connection::handshake_completed(&conn, handshake).await
+                    {
+                        return;
+                    }
                     conn.close(
                         CloseCode::ServerBusy.code().into(),
                         refused.message().as_bytes(),

@@ -119,7 +119,10 @@ pub async fn serve(
 /// Waits for the handshake of `conn` to end; true when it completed. (quinn's `handshake`
 /// future says on a server whether 0-RTT data was accepted, and false as well when the
 /// handshake failed, so the connection's state tells the two apart.)
-pub async fn handshake_completed(conn: &quinn::Connection, handshake: quinn::ZeroRttAccepted) -> bool {
+pub async fn handshake_completed(
+    conn: &quinn::Connection,
+    handshake: quinn::ZeroRttAccepted,
+) -> bool {
     let _accepted_0rtt = handshake.await;
     conn.close_reason().is_none()
 }

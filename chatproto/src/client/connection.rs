@@ -282,16 +282,16 @@ impl Dialer {
             for candidate in &candidates {
                 let (link, answers) =
                     match tokio::time::timeout(timeout, self.dial_once(candidate, flight)).await {
-                    Ok(Ok(dialed)) => dialed,
-                    Ok(Err(e)) => {
-                        failures.push(reason(candidate, &e));
-                        continue;
-                    }
-                    Err(_) => {
-                        failures.push(format!("{candidate}: no answer within {timeout:?}"));
-                        continue;
-                    }
-                };
+                        Ok(Ok(dialed)) => dialed,
+                        Ok(Err(e)) => {
+                            failures.push(reason(candidate, &e));
+                            continue;
+                        }
+                        Err(_) => {
+                            failures.push(format!("{candidate}: no answer within {timeout:?}"));
+                            continue;
+                        }
+                    };
                 match link.welcome.redirect.clone() {
                     Some(r)
                         if !r.addresses.is_empty() && self.config.offers(Capability::Redirect) =>

@@ -127,9 +127,8 @@ pub(crate) async fn establish(
     tokens: Option<Tokens>,
     sync: Option<EarlySync>,
 ) -> Result<Dialed, DialError> {
-    let encode = |id: u64, kind| {
-        EncodedRequest::new(id, kind).map_err(|e| DialError::Transient(e.into()))
-    };
+    let encode =
+        |id: u64, kind| EncodedRequest::new(id, kind).map_err(|e| DialError::Transient(e.into()));
     let mut flight = Vec::new();
     let mut sync_id = None;
     if let Some(tokens) = tokens.as_ref().filter(|t| access_usable(t)) {
@@ -176,10 +175,9 @@ pub(crate) async fn establish(
             user_id: Some(tokens.user_id),
             // The early Sync counts only when it followed a successful authentication.
             early_sync: match (sync_id, early_sync) {
-                (Some(id), Some(response)) if authenticated_early && !refreshed => Some((
-                    id,
-                    into_result(response).and_then(answer::<pb::Sync>),
-                )),
+                (Some(id), Some(response)) if authenticated_early && !refreshed => {
+                    Some((id, into_result(response).and_then(answer::<pb::Sync>)))
+                }
                 _ => None,
             },
             refreshed: refreshed.then_some(tokens),

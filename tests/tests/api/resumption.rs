@@ -220,7 +220,12 @@ async fn in_0rtt_data_only_early_safe_requests_are_served() {
     });
     // Sent at once, in stream order: the server serves them in that order, so authenticate
     // finds hello done and send_message finds the connection authenticated.
-    let requests = [hello(), authenticate(&alice), create.clone(), send(chat, "early-1")];
+    let requests = [
+        hello(),
+        authenticate(&alice),
+        create.clone(),
+        send(chat, "early-1"),
+    ];
     let (conn, answers) = client.send_early(server.addr(), &requests).await;
     let answers = answers.expect("the server accepted the 0-RTT data");
     let Some(pb::response::Result::Welcome(welcome)) = &answers[0].result else {
@@ -230,8 +235,17 @@ async fn in_0rtt_data_only_early_safe_requests_are_served() {
         chatproto::capability::Capability::ZeroRtt.is_in(&welcome.capabilities),
         "{welcome:?}"
     );
-    assert!(matches!(answers[1].result, Some(pb::response::Result::Auth(_))), "{:?}", answers[1]);
-    assert_eq!(error_code(&answers[2]), Some(pb::ErrorCode::TooEarly), "{:?}", answers[2]);
+    assert!(
+        matches!(answers[1].result, Some(pb::response::Result::Auth(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert_eq!(
+        error_code(&answers[2]),
+        Some(pb::ErrorCode::TooEarly),
+        "{:?}",
+        answers[2]
+    );
     let Some(pb::response::Result::Message(sent)) = &answers[3].result else {
         panic!("send_message: {:?}", answers[3]);
     };
@@ -239,9 +253,20 @@ async fn in_0rtt_data_only_early_safe_requests_are_served() {
 
     // After the handshake the refused request goes through unchanged.
     let again = exchange(&conn, &[create]).await;
-    assert!(matches!(again[0].result, Some(pb::response::Result::Chat(_))), "{again:?}");
-    let chats = alice.client.list_chats(pb::ListChats::default()).await.expect("list");
-    assert_eq!(chats.chats.len(), 2, "the refused create_group did nothing: {chats:?}");
+    assert!(
+        matches!(again[0].result, Some(pb::response::Result::Chat(_))),
+        "{again:?}"
+    );
+    let chats = alice
+        .client
+        .list_chats(pb::ListChats::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        chats.chats.len(),
+        2,
+        "the refused create_group did nothing: {chats:?}"
+    );
 }
 
 /// The messages of `chat` that `user` can read.
@@ -260,10 +285,11 @@ async fn messages(user: &User, chat: u64) -> Vec<pb::Message> {
 /// `chatd_requests_total` of `kind` answered ok, from the admin endpoint.
 async fn served(server: &TestServer, kind: &str) -> u64 {
     let addr = server.admin_addr();
-    let (_, metrics) = tokio::task::spawn_blocking(move || tests::chatd::http_get(addr, "/metrics"))
-        .await
-        .expect("metrics task")
-        .expect("metrics");
+    let (_, metrics) =
+        tokio::task::spawn_blocking(move || tests::chatd::http_get(addr, "/metrics"))
+            .await
+            .expect("metrics task")
+            .expect("metrics");
     let label = format!("chatd_requests_total{{kind=\"{kind}\",outcome=\"ok\"}} ");
     metrics
         .lines()
@@ -296,7 +322,11 @@ async fn a_replayed_0rtt_send_creates_no_second_message() {
     // Replayed from elsewhere: the ticket was used, so the server discards the 0-RTT data and
     // the handshake cannot complete (the replayer has no keys): nothing is served.
     relay.replay(&captured, Duration::from_secs(1)).await;
-    assert_eq!(served(&server, "send_message").await, 1, "the replay was served");
+    assert_eq!(
+        served(&server, "send_message").await,
+        1,
+        "the replay was served"
+    );
 
     // The same early send on another ticket (what a replay would be on a server that let a
     // ticket resume twice): deduplicated by client_msg_id.
@@ -305,7 +335,10 @@ async fn a_replayed_0rtt_send_creates_no_second_message() {
     let Some(pb::response::Result::Message(again)) = &answers[2].result else {
         panic!("send_message: {:?}", answers[2]);
     };
-    assert_eq!(again.seq, original.seq, "answered with the original message");
+    assert_eq!(
+        again.seq, original.seq,
+        "answered with the original message"
+    );
     let sent: Vec<_> = messages(&alice, chat)
         .await
         .into_iter()
@@ -321,7 +354,10 @@ async fn a_ticket_past_its_lifetime_gets_a_full_handshake() {
     client.take_tickets(server.addr()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (conn, answers) = client.send_early(server.addr(), &[hello()]).await;
-    assert!(answers.is_none(), "an expired ticket resumed with 0-RTT data");
+    assert!(
+        answers.is_none(),
+        "an expired ticket resumed with 0-RTT data"
+    );
     // The connection goes on after a full handshake.
     let welcome = exchange(&conn, &[hello()]).await;
     assert!(error_code(&welcome[0]).is_none(), "{welcome:?}");
@@ -334,5 +370,8 @@ async fn a_ticket_past_its_lifetime_gets_a_full_handshake() {
         .endpoint
         .connect(server.addr(), "localhost")
         .expect("connect");
-    assert!(connecting.into_0rtt().is_err(), "a ticket from a server without resumption");
+    assert!(
+        connecting.into_0rtt().is_err(),
+        "a ticket from a server without resumption"
+    );
 }

@@ -284,12 +284,7 @@ async fn messages(user: &User, chat: u64) -> Vec<pb::Message> {
 
 /// `chatd_requests_total` of `kind` answered ok, from the admin endpoint.
 async fn served(server: &TestServer, kind: &str) -> u64 {
-    let addr = server.admin_addr();
-    let (_, metrics) =
-        tokio::task::spawn_blocking(move || tests::chatd::http_get(addr, "/metrics"))
-            .await
-            .expect("metrics task")
-            .expect("metrics");
+    let metrics = server.metrics().await;
     let label = format!("chatd_requests_total{{kind=\"{kind}\",outcome=\"ok\"}} ");
     metrics
         .lines()

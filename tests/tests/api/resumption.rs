@@ -370,3 +370,21 @@ async fn a_ticket_past_its_lifetime_gets_a_full_handshake() {
         "a ticket from a server without resumption"
     );
 }
+
+#[tokio::test]
+async fn the_sdk_falls_back_to_a_full_handshake_when_its_ticket_is_refused() {
+    let server = start_with(&["--ticket-lifetime", "1s"]).await;
+    let alice = register(&server, "alice").await;
+    let relay = UdpRelay::start(server.addr(), Duration::ZERO).await;
+    let (client, zero_rtt, _) = reconnect_through(&server, &relay, &alice, true).await;
+    assert!(zero_rtt, "a fresh ticket resumes with 0-RTT data");
+    client.close().await;
+    // The client still holds tickets, which the server no longer takes: what it sent early is
+    // discarded, and it says hello, authenticates and syncs again after the handshake.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (client, zero_rtt, _) = reconnect_through(&server, &relay, &alice, true).await;
+    assert!(!zero_rtt, "an expired ticket resumed");
+    let me = client.get_me(pb::GetMe {}).await.expect("get_me");
+    assert_eq!(me.id, alice.id);
+    client.close().await;
+}

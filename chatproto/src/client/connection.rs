@@ -381,8 +381,11 @@ impl Dialer {
                             Err(e.into())
                         }
                         // Refused: the connection goes on after a full handshake, without
-                        // what was sent early.
+                        // what was sent early. Or the handshake failed.
                         None => {
+                            if let Some(e) = conn.close_reason() {
+                                return Err(ClientError::Connect(e.to_string()));
+                            }
                             let answer = send_on(&conn, MAX_FRAME_BYTES, &hello).await;
                             Ok((self.finish_hello(conn, answer, address, false)?, None))
                         }
@@ -529,8 +532,8 @@ impl Dialer {
 }
 
 /// Sends `hello` and then `flight` in 0-RTT data on `conn`, each on its own stream, opened in
-/// this order (the server serves an unauthenticated connection's requests in stream order,
-/// protocol.md 2.5), and reads their answers. `None` when the server refused the 0-RTT data
+/// this order (the server serves what an unauthenticated connection sends in 0-RTT data in
+/// stream order, protocol.md 2.5), and reads their answers. `None` when the server refused the 0-RTT data
 /// (`accepted` resolves when the handshake completes and says whether it took it).
 async fn send_early(
     conn: &quinn::Connection,

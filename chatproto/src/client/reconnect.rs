@@ -132,10 +132,7 @@ pub(crate) async fn establish(
     let mut flight = Vec::new();
     let mut sync_id = None;
     if let Some(tokens) = tokens.as_ref().filter(|t| access_usable(t)) {
-        let authenticate = pb::request::Kind::Authenticate(pb::Authenticate {
-            access_token: tokens.access_token.clone(),
-        });
-        flight.push(encode(shared.ids.next_id(), authenticate)?);
+        flight.push(encode(shared.ids.next_id(), authenticate(tokens))?);
         if let Some(sync) = sync {
             let kind = pb::request::Kind::Sync(pb::Sync {
                 cursors: sync.cursors,
@@ -195,6 +192,13 @@ fn is_too_early(response: &pb::Response) -> bool {
     matches!(&response.result, Some(pb::response::Result::Error(e)) if e.code == pb::ErrorCode::TooEarly as i32)
 }
 
+/// `authenticate` with the access token of `tokens`.
+fn authenticate(tokens: &Tokens) -> pb::request::Kind {
+    pb::request::Kind::Authenticate(pb::Authenticate {
+        access_token: tokens.access_token.clone(),
+    })
+}
+
 /// Whether the access token of `tokens` is worth trying (not about to expire).
 fn access_usable(tokens: &Tokens) -> bool {
     let now_ms = SystemTime::now()
@@ -218,10 +222,8 @@ async fn reauthenticate(
         let answer = match early {
             Some(response) => into_result(response),
             None => {
-                let kind = pb::request::Kind::Authenticate(pb::Authenticate {
-                    access_token: tokens.access_token.clone(),
-                });
-                link.call_ok(shared.ids.next_id(), kind).await
+                link.call_ok(shared.ids.next_id(), authenticate(&tokens))
+                    .await
             }
         };
         match answer {

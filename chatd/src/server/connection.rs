@@ -20,25 +20,81 @@ use crate::handlers;
 use crate::handlers::files;
 use crate::state::AppState;
 
+/// A connection on its way in, ready to be admitted (see [`open`]).
+pub struct Opened {
+    /// The connection.
+    pub conn: quinn::Connection,
+    /// Resolves when the handshake ends, true when it completed; `None` once it did.
+    handshake: Option<Handshake>,
+    /// The first request stream, when the client opened it in 0-RTT data.
+    first: Option<(quinn::SendStream, quinn::RecvStream)>,
+}
+
+type Handshake = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
+/// Accepts `incoming` and waits until it may take a place among the connections: once its
+/// handshake completed, or sooner once a client that resumed sent its first request in 0-RTT
+/// data (a ticket resumes once, protocol.md 2.5). A handshake that never completes (spoofed
+/// or replayed first packets) takes no place. `None` when the handshake failed.
+///
+/// From there the connection is served before its handshake completes: requests that came in
+/// 0-RTT data are answered in the server's first flight (0.5-RTT data), so a resuming client
+/// has its first answers after one round trip. What is early is told per stream.
+pub async fn open(incoming: quinn::Incoming) -> Option<Opened> {
+    let connecting = incoming
+        .accept()
+        .inspect_err(|e| tracing::debug!(error = %e, "handshake failed"))
+        .ok()?;
+    // The server side of `into_0rtt` always succeeds.
+    let (conn, accepted) = connecting.into_0rtt().ok()?;
+    let mut handshake: Handshake = Box::pin({
+        let conn = conn.clone();
+        async move {
+            // quinn's future says on a server whether 0-RTT data was accepted, and false as
+            // well when the handshake failed: the connection's state tells the two apart.
+            let _accepted_0rtt = accepted.await;
+            conn.close_reason().is_none()
+        }
+    });
+    tokio::select! {
+        completed = &mut handshake => completed.then_some(Opened { conn, handshake: None, first: None }),
+        stream = conn.accept_bi() => stream.ok().map(|first| Opened {
+            conn,
+            handshake: Some(handshake),
+            first: Some(first),
+        }),
+    }
+}
+
+impl Opened {
+    /// Waits for the handshake to end; true when it completed.
+    pub async fn handshake_done(&mut self) -> bool {
+        match self.handshake.take() {
+            Some(handshake) => handshake.await,
+            None => true,
+        }
+    }
+}
+
 /// Serves one connection until it closes, it is kicked, it stays unauthenticated too long, or
 /// the server drains.
 pub async fn serve(
     state: Arc<AppState>,
-    conn: quinn::Connection,
-    handshake: Option<quinn::ZeroRttAccepted>,
+    opened: Opened,
     admission: Admission,
     mut shutdown: broadcast::Receiver<()>,
 ) {
-    // The connection is served from its first packet on (0-RTT, see `server::run`); this
-    // resolves when its handshake completes (true) or fails (false).
+    let Opened {
+        conn,
+        handshake,
+        first,
+    } = opened;
+    // Resolves when a handshake still under way ends (true: completed).
     let mut handshaking = handshake.is_some();
-    let handshake = {
-        let conn = conn.clone();
-        async move {
-            match handshake {
-                Some(handshake) => handshake_completed(&conn, handshake).await,
-                None => std::future::pending().await,
-            }
+    let handshake = async move {
+        match handshake {
+            Some(handshake) => handshake.await,
+            None => std::future::pending().await,
         }
     };
     tokio::pin!(handshake);
@@ -50,7 +106,14 @@ pub async fn serve(
     let pre_auth = Arc::new(Semaphore::new(state.settings.max_unauthenticated_bytes));
     let ctx = Arc::new(ConnCtx::new(state, conn.clone(), admission));
     let requests = TaskTracker::new();
-    let mut early_order = InOrder::default();
+    let mut accepted = Accepted {
+        requests: requests.clone(),
+        pre_auth,
+        early_order: InOrder::default(),
+    };
+    if let Some((send, recv)) = first {
+        accepted.stream(&ctx, send, recv);
+    }
     let reason = loop {
         tokio::select! {
             // In this order: an upload stream opened before a request stream is noted before
@@ -71,29 +134,7 @@ pub async fn serve(
                 Err(e) => break CloseReason::Lost(e),
             },
             stream = conn.accept_bi() => match stream {
-                Ok((send, recv)) => {
-                    let ctx = ctx.clone();
-                    // A stream the client opened in 0-RTT data (accepted before the handshake
-                    // completed): possibly a replay, so only early-safe kinds are served.
-                    let early = recv.is_0rtt();
-                    if ctx.principal_opt().is_some() {
-                        let stream = RequestStream::with_default_limit(send, recv);
-                        let admitted = Admitted { early, pre_auth: None, turn: None };
-                        requests.spawn(async move { handle_stream(ctx, stream, admitted).await });
-                    } else {
-                        let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
-                        // Taken here, in stream order, so which stream is refused does not
-                        // depend on task scheduling.
-                        match pre_auth.clone().try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32) {
-                            Ok(permit) => {
-                                let turn = early.then(|| early_order.next());
-                                let admitted = Admitted { early, pre_auth: Some(permit), turn };
-                                requests.spawn(async move { handle_stream(ctx, stream, admitted).await })
-                            }
-                            Err(_) => requests.spawn(refuse_over_budget(ctx, stream)),
-                        };
-                    }
-                }
+                Ok((send, recv)) => accepted.stream(&ctx, send, recv),
                 Err(e) => break CloseReason::Lost(e),
             },
             () = &mut auth_deadline => break CloseReason::NotAuthenticated,
@@ -114,17 +155,6 @@ pub async fn serve(
     // when the connection ends: inline, its futures would make every idle connection's task
     // as large as the largest of them, for the connection's whole life.
     Box::pin(close_connection(ctx, conn, requests, reason)).await;
-}
-
-/// Waits for the handshake of `conn` to end; true when it completed. (quinn's `handshake`
-/// future says on a server whether 0-RTT data was accepted, and false as well when the
-/// handshake failed, so the connection's state tells the two apart.)
-pub async fn handshake_completed(
-    conn: &quinn::Connection,
-    handshake: quinn::ZeroRttAccepted,
-) -> bool {
-    let _accepted_0rtt = handshake.await;
-    conn.close_reason().is_none()
 }
 
 /// Ends a connection whose accept loop stopped for `reason`: drains on shutdown, closes with
@@ -260,6 +290,56 @@ async fn refuse_over_budget(ctx: Arc<ConnCtx>, stream: RequestStream) {
     let _ = stream
         .refuse(StreamCode::FrameTooLarge, &error_response(0, &error))
         .await;
+}
+
+/// What the accept loop keeps to start the tasks of request streams.
+struct Accepted {
+    requests: TaskTracker,
+    /// What the request streams of an unauthenticated connection may hold at once.
+    pre_auth: Arc<Semaphore>,
+    early_order: InOrder,
+}
+
+impl Accepted {
+    /// Starts serving the request stream `send`/`recv`.
+    fn stream(&mut self, ctx: &Arc<ConnCtx>, send: quinn::SendStream, recv: quinn::RecvStream) {
+        let ctx = ctx.clone();
+        // A stream the client opened in 0-RTT data (accepted before the handshake completed):
+        // possibly a replay, so only early-safe kinds are served.
+        let early = recv.is_0rtt();
+        if ctx.principal_opt().is_some() {
+            let stream = RequestStream::with_default_limit(send, recv);
+            let admitted = Admitted {
+                early,
+                pre_auth: None,
+                turn: None,
+            };
+            self.requests
+                .spawn(async move { handle_stream(ctx, stream, admitted).await });
+            return;
+        }
+        let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
+        // Taken here, in stream order, so which stream is refused does not depend on task
+        // scheduling.
+        match self
+            .pre_auth
+            .clone()
+            .try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32)
+        {
+            Ok(permit) => {
+                let admitted = Admitted {
+                    early,
+                    pre_auth: Some(permit),
+                    turn: early.then(|| self.early_order.next()),
+                };
+                self.requests
+                    .spawn(async move { handle_stream(ctx, stream, admitted).await });
+            }
+            Err(_) => {
+                self.requests.spawn(refuse_over_budget(ctx, stream));
+            }
+        }
+    }
 }
 
 /// What the accept loop decided about a request stream before its request is read.

@@ -61,52 +61,30 @@ pub async fn run(
         let drain = drain_tx.subscribe();
         let limits = limits.clone();
         connections.spawn(async move {
-            let conn = match incoming.accept() {
-                // Served at once, before the handshake completes: requests that came in 0-RTT
-                // data are answered in the server's first flight (0.5-RTT data), so a resuming
-                // client has its first answers after one round trip. The server side of
-                // `into_0rtt` always succeeds; what is early is told per stream.
-                Ok(connecting) => match connecting.into_0rtt() {
-                    Ok((conn, handshake)) => (conn, Some(handshake)),
-                    Err(connecting) => match connecting.await {
-                        Ok(conn) => (conn, None),
-                        Err(e) => {
-                            tracing::debug!(error = %e, "handshake failed");
-                            state.metrics.connection_rejected("handshake");
-                            return;
-                        }
-                    },
-                },
-                Err(e) => {
-                    tracing::debug!(error = %e, "handshake failed");
-                    state.metrics.connection_rejected("handshake");
-                    return;
-                }
+            let Some(mut opened) = connection::open(incoming).await else {
+                state.metrics.connection_rejected("handshake");
+                return;
             };
-            let (conn, handshake) = conn;
-            let admission = match limits.admit(conn.remote_address().ip()) {
+            let admission = match limits.admit(opened.conn.remote_address().ip()) {
                 Ok(admission) => admission,
                 Err(refused) => {
                     state.metrics.connection_rejected(refused.label());
                     // A close before the handshake completed could not carry its code and
                     // reason (QUIC sends a bare APPLICATION_ERROR then): the client would see
                     // a failed handshake instead of SERVER_BUSY.
-                    if let Some(handshake) = handshake
-                        && !connection::handshake_completed(&conn, handshake).await
-                    {
-                        return;
+                    if opened.handshake_done().await {
+                        opened.conn.close(
+                            CloseCode::ServerBusy.code().into(),
+                            refused.message().as_bytes(),
+                        );
                     }
-                    conn.close(
-                        CloseCode::ServerBusy.code().into(),
-                        refused.message().as_bytes(),
-                    );
                     return;
                 }
             };
             state.metrics.connection_opened();
             // The admission goes with the connection's context and is given back when the
             // connection's last piece is dropped, however it ends.
-            connection::serve(state.clone(), conn, handshake, admission, drain).await;
+            connection::serve(state.clone(), opened, admission, drain).await;
             state.metrics.connection_closed();
         });
     }

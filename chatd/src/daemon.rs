@@ -323,6 +323,16 @@ impl Daemon {
             access: access.clone(),
         });
 
+        let tickets = (s.resumption_tickets > 0).then(|| {
+            Arc::new(crate::server::resumption::TicketStore::new(
+                s.resumption_tickets as usize,
+                s.ticket_lifetime,
+            ))
+        });
+        if let (Some(tickets), Some(cluster)) = (&tickets, &cluster) {
+            // A returning client resumes on any node (protocol.md 2.5).
+            tickets.share(&cluster.broker, &data.token_key);
+        }
         let server_config = crate::server::endpoint::server_config(
             data.cert_chain.clone(),
             data.private_key.clone_key(),
@@ -330,12 +340,7 @@ impl Daemon {
             crate::server::endpoint::PathSettings {
                 idle_timeout: s.idle_timeout,
                 migration: s.migration,
-                resumption: (s.resumption_tickets > 0).then(|| {
-                    Arc::new(crate::server::resumption::TicketStore::new(
-                        s.resumption_tickets as usize,
-                        s.ticket_lifetime,
-                    ))
-                }),
+                resumption: tickets,
             },
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)

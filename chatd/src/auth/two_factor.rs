@@ -61,19 +61,11 @@ pub struct SealError;
 #[error("the two-factor sealing key was refused by the cipher")]
 pub struct KeyError;
 
-/// A 32-byte key for one purpose: HMAC-SHA256 of the purpose's label under `key`.
-fn derive(key: &[u8], label: &str) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hmac::sign(&key, label.as_bytes()).as_ref());
-    out
-}
-
 impl TwoFactorKeys {
     /// The keys derived from the token key (each for one purpose, so neither is the token key).
     pub fn derive(token_key: &TokenKey) -> Result<TwoFactorKeys, KeyError> {
-        let seal = derive(token_key.as_bytes(), "chatd two-factor secret seal v1");
-        let recovery = derive(token_key.as_bytes(), "chatd two-factor recovery codes v1");
+        let seal = token_key.derive("chatd two-factor secret seal v1");
+        let recovery = token_key.derive("chatd two-factor recovery codes v1");
         let seal = UnboundKey::new(&CHACHA20_POLY1305, &seal).map_err(|_| KeyError)?;
         Ok(TwoFactorKeys {
             seal: LessSafeKey::new(seal),

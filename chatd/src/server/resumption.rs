@@ -1,18 +1,30 @@
 //! TLS session resumption: the tickets a returning client presents to skip the full handshake
 //! and send its first requests in 0-RTT data (protocol.md 2.5).
 //!
-//! Why the tickets are remembered by the node rather than sealed under a key every node shares:
-//! rustls accepts 0-RTT data only with stateful resumption (RFC 8446, 8.1: a server that keeps
-//! its tickets can use each once, which is what stops a replayed first flight). So each ticket
-//! is an opaque id into this store, taken on use; a ticket presented to another node, or after
-//! a restart, or after [`TicketStore`]'s lifetime, finds nothing and the client falls back to a
-//! full handshake, its 0-RTT data discarded. Replays are refused twice over: the ticket works
-//! once, and what may ride in 0-RTT data is harmless to repeat anyway (the request table's
-//! early-safe kinds).
+//! Why the tickets are remembered rather than sealed into the ticket under a key every node
+//! shares: rustls accepts 0-RTT data only with stateful resumption (RFC 8446, 8.1: a server that
+//! keeps its tickets can use each once, which is what stops a replayed first flight). So each
+//! ticket is an opaque id into this store, taken on use. In a cluster the nodes share them: a
+//! node tells the others through Redis of each ticket it issues, its session state sealed under
+//! a key derived from the token key every node has, and of each it uses, so a returning client
+//! resumes on any node, once. A ticket presented after a restart (the store is memory), after
+//! [`TicketStore`]'s lifetime, or to a node that did not hear of it (Redis down, or the news
+//! still on its way) finds nothing, and the client falls back to a full handshake, its 0-RTT
+//! data discarded. Replays are refused twice over: a ticket works once (across nodes, once the
+//! news arrived), and what may ride in 0-RTT data is harmless to repeat anyway (the request
+//! table's early-safe kinds).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
+
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+
+use crate::auth::token::TokenKey;
+use crate::cluster::broker::{Broker, SharedTickets};
+
+/// The label the key sealing shared tickets is derived under from the token key.
+const SHARE_KEY_LABEL: &str = "chatd session tickets v1";
 
 /// The session tickets of one node: at most `capacity` (the oldest go first), each usable once
 /// within `lifetime` of its issue.
@@ -21,6 +33,21 @@ pub struct TicketStore {
     capacity: usize,
     lifetime: Duration,
     tickets: Mutex<Tickets>,
+    /// The other nodes of a cluster, once [`share`](Self::share) was called.
+    cluster: OnceLock<Cluster>,
+}
+
+/// How a node's tickets reach the other nodes.
+struct Cluster {
+    /// Weak: the broker holds this store (as its [`SharedTickets`]).
+    broker: Weak<Broker>,
+    seal: LessSafeKey,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cluster(..)")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -39,7 +66,63 @@ impl TicketStore {
             capacity,
             lifetime,
             tickets: Mutex::new(Tickets::default()),
+            cluster: OnceLock::new(),
         }
+    }
+
+    /// Shares this node's tickets with the other nodes of the cluster through `broker`, and
+    /// takes theirs: every node seals and opens them with a key derived from `token_key`.
+    pub fn share(self: &Arc<Self>, broker: &Arc<Broker>, token_key: &TokenKey) {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &token_key.derive(SHARE_KEY_LABEL))
+            .expect("a 32-byte key fits ChaCha20-Poly1305");
+        let cluster = Cluster {
+            broker: Arc::downgrade(broker),
+            seal: LessSafeKey::new(key),
+        };
+        if self.cluster.set(cluster).is_ok() {
+            broker.receive_tickets(self.clone());
+        }
+    }
+
+    /// Keeps ticket `key` (issued now) for its lifetime.
+    fn insert(&self, key: Vec<u8>, value: Vec<u8>) {
+        let now = Instant::now();
+        let mut tickets = self.tickets();
+        tickets.evict(now, self.lifetime, self.capacity - 1);
+        tickets.order.push_back((now, key.clone()));
+        tickets.by_id.insert(key, (now, value));
+    }
+
+    /// Tells the other nodes, if any, about ticket `key`: issued with `value`, or used.
+    fn tell(&self, key: &[u8], value: Option<&[u8]>) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let Some(broker) = cluster.broker.upgrade() else {
+            return;
+        };
+        let sealed = match value {
+            Some(value) => {
+                let nonce: [u8; NONCE_LEN] = rand::random();
+                let mut sealed = value.to_vec();
+                if cluster
+                    .seal
+                    .seal_in_place_append_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(key),
+                        &mut sealed,
+                    )
+                    .is_err()
+                {
+                    return;
+                }
+                let mut out = nonce.to_vec();
+                out.extend_from_slice(&sealed);
+                out
+            }
+            None => Vec::new(),
+        };
+        broker.share_ticket(key, sealed);
     }
 
     fn tickets(&self) -> std::sync::MutexGuard<'_, Tickets> {
@@ -83,11 +166,8 @@ impl rustls::server::StoresServerSessions for TicketStore {
         if self.capacity == 0 {
             return false;
         }
-        let now = Instant::now();
-        let mut tickets = self.tickets();
-        tickets.evict(now, self.lifetime, self.capacity - 1);
-        tickets.order.push_back((now, key.clone()));
-        tickets.by_id.insert(key, (now, value));
+        self.tell(&key, Some(&value));
+        self.insert(key, value);
         true
     }
 
@@ -99,11 +179,40 @@ impl rustls::server::StoresServerSessions for TicketStore {
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
         let (issued, value) = self.tickets().by_id.remove(key)?;
+        self.tell(key, None);
         (issued.elapsed() < self.lifetime).then_some(value)
     }
 
     fn can_cache(&self) -> bool {
         self.capacity > 0
+    }
+}
+
+impl SharedTickets for TicketStore {
+    fn learn(&self, id: &[u8], sealed: &[u8]) {
+        if sealed.is_empty() {
+            self.tickets().by_id.remove(id);
+            return;
+        }
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        if self.capacity == 0 || sealed.len() < NONCE_LEN {
+            return;
+        }
+        let (nonce, sealed) = sealed.split_at(NONCE_LEN);
+        let Ok(nonce) = Nonce::try_assume_unique_for_key(nonce) else {
+            return;
+        };
+        let mut value = sealed.to_vec();
+        // Opened with the id as associated data: a ticket's state cannot be moved to another id.
+        match cluster.seal.open_in_place(nonce, Aad::from(id), &mut value) {
+            Ok(plain) => {
+                let plain = plain.to_vec();
+                self.insert(id.to_vec(), plain);
+            }
+            Err(_) => tracing::debug!("a shared session ticket did not open: dropped"),
+        }
     }
 }
 

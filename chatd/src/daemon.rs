@@ -331,7 +331,9 @@ impl Daemon {
         });
         if let (Some(tickets), Some(cluster)) = (&tickets, &cluster) {
             // A returning client resumes on any node (protocol.md 2.5).
-            tickets.share(&cluster.broker, &data.token_key);
+            tickets
+                .share(&cluster.broker, &data.token_key)
+                .map_err(|_| anyhow::anyhow!("cannot derive the session ticket key"))?;
         }
         let server_config = crate::server::endpoint::server_config(
             data.cert_chain.clone(),

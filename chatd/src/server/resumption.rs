@@ -72,9 +72,15 @@ impl TicketStore {
 
     /// Shares this node's tickets with the other nodes of the cluster through `broker`, and
     /// takes theirs: every node seals and opens them with a key derived from `token_key`.
-    pub fn share(self: &Arc<Self>, broker: &Arc<Broker>, token_key: &TokenKey) {
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &token_key.derive(SHARE_KEY_LABEL))
-            .expect("a 32-byte key fits ChaCha20-Poly1305");
+    ///
+    /// # Errors
+    /// When the cipher refuses the derived key (it takes any 32 bytes).
+    pub fn share(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        token_key: &TokenKey,
+    ) -> Result<(), ring::error::Unspecified> {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &token_key.derive(SHARE_KEY_LABEL))?;
         let cluster = Cluster {
             broker: Arc::downgrade(broker),
             seal: LessSafeKey::new(key),
@@ -82,6 +88,7 @@ impl TicketStore {
         if self.cluster.set(cluster).is_ok() {
             broker.receive_tickets(self.clone());
         }
+        Ok(())
     }
 
     /// Keeps ticket `key` (issued now) for its lifetime.
@@ -102,24 +109,10 @@ impl TicketStore {
             return;
         };
         let sealed = match value {
-            Some(value) => {
-                let nonce: [u8; NONCE_LEN] = rand::random();
-                let mut sealed = value.to_vec();
-                if cluster
-                    .seal
-                    .seal_in_place_append_tag(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::from(key),
-                        &mut sealed,
-                    )
-                    .is_err()
-                {
-                    return;
-                }
-                let mut out = nonce.to_vec();
-                out.extend_from_slice(&sealed);
-                out
-            }
+            Some(value) => match seal(&cluster.seal, key, value) {
+                Some(sealed) => sealed,
+                None => return,
+            },
             None => Vec::new(),
         };
         broker.share_ticket(key, sealed);
@@ -197,23 +190,43 @@ impl SharedTickets for TicketStore {
         let Some(cluster) = self.cluster.get() else {
             return;
         };
-        if self.capacity == 0 || sealed.len() < NONCE_LEN {
+        if self.capacity == 0 {
             return;
         }
-        let (nonce, sealed) = sealed.split_at(NONCE_LEN);
-        let Ok(nonce) = Nonce::try_assume_unique_for_key(nonce) else {
-            return;
-        };
-        let mut value = sealed.to_vec();
-        // Opened with the id as associated data: a ticket's state cannot be moved to another id.
-        match cluster.seal.open_in_place(nonce, Aad::from(id), &mut value) {
-            Ok(plain) => {
-                let plain = plain.to_vec();
-                self.insert(id.to_vec(), plain);
-            }
-            Err(_) => tracing::debug!("a shared session ticket did not open: dropped"),
+        match open(&cluster.seal, id, sealed) {
+            Some(value) => self.insert(id.to_vec(), value),
+            None => tracing::debug!("a shared session ticket did not open: dropped"),
         }
     }
+}
+
+/// `value`, the session state of ticket `id`, sealed for the other nodes: a random nonce, then
+/// the ciphertext and tag. The id is the associated data, so a state cannot be moved to another
+/// ticket.
+fn seal(key: &LessSafeKey, id: &[u8], value: &[u8]) -> Option<Vec<u8>> {
+    let nonce: [u8; NONCE_LEN] = rand::random();
+    let mut sealed = value.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(id),
+        &mut sealed,
+    )
+    .ok()?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Some(out)
+}
+
+/// The session state [`seal`] sealed for ticket `id`; `None` when it does not open.
+fn open(key: &LessSafeKey, id: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut value = sealed.to_vec();
+    let plain = key.open_in_place(nonce, Aad::from(id), &mut value).ok()?;
+    Some(plain.to_vec())
 }
 
 #[cfg(test)]
@@ -264,6 +277,41 @@ mod tests {
         assert_eq!(store.take(&id(1)), None);
         store.put(id(2), vec![2]);
         assert_eq!(store.len(), 1, "the expired one was evicted");
+    }
+
+    fn share_key(token_key: &[u8]) -> LessSafeKey {
+        let token_key = TokenKey::from_bytes(token_key.to_vec()).unwrap();
+        LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, &token_key.derive(SHARE_KEY_LABEL)).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_shared_ticket_opens_only_under_its_id_and_the_same_token_key() {
+        let key = share_key(&[7; 32]);
+        let sealed = seal(&key, &id(1), b"session state").unwrap();
+        assert!(
+            !sealed.windows(7).any(|w| w == b"session"),
+            "sealed, not in clear"
+        );
+        assert_eq!(
+            open(&share_key(&[7; 32]), &id(1), &sealed).as_deref(),
+            Some(&b"session state"[..])
+        );
+        assert_eq!(open(&key, &id(2), &sealed), None, "moved to another ticket");
+        assert_eq!(
+            open(&share_key(&[8; 32]), &id(1), &sealed),
+            None,
+            "another cluster's key"
+        );
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(open(&key, &id(1), &tampered), None);
+        assert_eq!(
+            open(&key, &id(1), &sealed[..5]),
+            None,
+            "shorter than a nonce"
+        );
     }
 
     #[test]

@@ -319,6 +319,7 @@ impl Daemon {
                 shutdown_grace: s.shutdown_grace,
                 drain_reconnect_rate: s.drain_reconnect_rate,
                 steering: s.steering,
+                zero_rtt: s.resumption_tickets > 0,
                 require_admin_two_factor: s.require_admin_two_factor,
             },
             cluster: cluster.clone(),
@@ -331,6 +332,18 @@ impl Daemon {
             access: access.clone(),
         });
 
+        let tickets = (s.resumption_tickets > 0).then(|| {
+            Arc::new(crate::server::resumption::TicketStore::new(
+                s.resumption_tickets as usize,
+                s.ticket_lifetime,
+            ))
+        });
+        if let (Some(tickets), Some(cluster)) = (&tickets, &cluster) {
+            // A returning client resumes on any node (protocol.md 2.5).
+            tickets
+                .share(&cluster.broker, &data.token_key)
+                .map_err(|_| anyhow::anyhow!("cannot derive the session ticket key"))?;
+        }
         let server_config = crate::server::endpoint::server_config(
             data.cert_chain.clone(),
             data.private_key.clone_key(),
@@ -338,6 +351,7 @@ impl Daemon {
             crate::server::endpoint::PathSettings {
                 idle_timeout: s.idle_timeout,
                 migration: s.migration,
+                resumption: tickets,
             },
         )?;
         let endpoint = crate::server::endpoint::bind(s.listen, server_config, &data.node_secret)

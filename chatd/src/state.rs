@@ -36,6 +36,8 @@ pub struct Settings {
     pub drain_reconnect_rate: u32,
     /// Least-connections steering of new connections (cluster mode).
     pub steering: bool,
+    /// Resumption with 0-RTT is on (capability `zero_rtt`, protocol.md 2.5).
+    pub zero_rtt: bool,
     /// Server-admin requests need two-factor login on (protocol.md 17.3).
     pub require_admin_two_factor: bool,
 }

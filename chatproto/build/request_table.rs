@@ -24,6 +24,8 @@ struct Kind {
     caller: &'static str,
     /// `Safe` or `Never`.
     repeat: &'static str,
+    /// Served in 0-RTT data (`early: safe`).
+    early: bool,
     /// The request message's own comment in the .proto.
     doc: String,
 }
@@ -61,6 +63,12 @@ pub fn generate(file: &FileDescriptorProto) -> Result<String, String> {
             "Whether this kind may be sent again after an unknown outcome.",
             "Repeat",
             &|k: &Kind| format!("Repeat::{}", k.repeat),
+        ),
+        (
+            "early_safe",
+            "Whether the server serves this kind in 0-RTT data, where it may be replayed (protocol.md 2.5).",
+            "bool",
+            &|k: &Kind| k.early.to_string(),
         ),
     ] {
         let _ = writeln!(
@@ -188,6 +196,7 @@ fn read_kinds(file: &FileDescriptorProto) -> Result<Vec<Kind>, String> {
             answer_type: top_level(package, answer.type_name())?,
             caller: annotation.caller,
             repeat: annotation.repeat,
+            early: annotation.early,
             doc: doc
                 .lines()
                 .map(|l| l.strip_prefix(' ').unwrap_or(l))
@@ -209,9 +218,10 @@ struct Annotation<'a> {
     result: &'a str,
     repeat: &'static str,
     caller: &'static str,
+    early: bool,
 }
 
-/// Parses `-> Response.RESULT [(note)]; repeat: safe|never[; caller: first|anyone]`.
+/// Parses `-> Response.RESULT [(note)]; repeat: safe|never[; caller: first|anyone][; early: safe]`.
 fn parse_annotation(comment: &str) -> Result<Annotation<'_>, String> {
     let mut parts = comment.split(';').map(str::trim);
     let head = parts.next().unwrap_or_default();
@@ -222,13 +232,14 @@ fn parse_annotation(comment: &str) -> Result<Annotation<'_>, String> {
         .ok_or_else(|| {
             format!("the comment must start with `-> Response.RESULT`, found {comment:?}")
         })?;
-    let (mut repeat, mut caller) = (None, "User");
+    let (mut repeat, mut caller, mut early) = (None, "User", false);
     for part in parts {
         match part.split_once(':').map(|(k, v)| (k.trim(), v.trim())) {
             Some(("repeat", "safe")) => repeat = Some("Safe"),
             Some(("repeat", "never")) => repeat = Some("Never"),
             Some(("caller", "first")) => caller = "First",
             Some(("caller", "anyone")) => caller = "Anyone",
+            Some(("early", "safe")) => early = true,
             _ => return Err(format!("unknown annotation {part:?} in {comment:?}")),
         }
     }
@@ -237,6 +248,7 @@ fn parse_annotation(comment: &str) -> Result<Annotation<'_>, String> {
         result,
         repeat,
         caller,
+        early,
     })
 }
 

@@ -22,12 +22,16 @@ pub enum Capability {
     /// Email verification, email change and password reset by emailed codes (protocol.md
     /// section 18).
     AccountRecovery,
+    /// The server issues session tickets that resume with 0-RTT data and serves early-safe
+    /// requests from it, in stream order until the connection is authenticated (protocol.md
+    /// 2.5).
+    ZeroRtt,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
@@ -36,6 +40,7 @@ impl Capability {
         Capability::GroupCalls,
         Capability::Broadcasts,
         Capability::AccountRecovery,
+        Capability::ZeroRtt,
     ];
 
     /// The name on the wire.
@@ -49,6 +54,7 @@ impl Capability {
             Capability::GroupCalls => "group_calls",
             Capability::Broadcasts => "broadcasts",
             Capability::AccountRecovery => "account_recovery",
+            Capability::ZeroRtt => "zero_rtt",
         }
     }
 

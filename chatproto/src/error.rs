@@ -17,13 +17,16 @@ use crate::pb::ErrorCode;
 impl ErrorCode {
     /// Whether any request that failed with this code may be sent again unchanged.
     ///
-    /// Only `UNAVAILABLE` and `RATE_LIMITED` say "the server did nothing; try later" (honour
-    /// `retry_after_ms`). Independently of the code, reads and a `SendMessage` retried with the
+    /// Only `UNAVAILABLE`, `RATE_LIMITED` and `TOO_EARLY` say "the server did nothing; try
+    /// later" (honour `retry_after_ms`; `TOO_EARLY`: once the handshake completed). Independently of the code, reads and a `SendMessage` retried with the
     /// same `client_msg_id` are always safe to repeat, for instance after the connection dropped
     /// before the answer arrived: reads change nothing, and the server answers a repeated send
     /// with the original message instead of creating a second one.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Unavailable | ErrorCode::RateLimited)
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::RateLimited | ErrorCode::TooEarly
+        )
     }
 
     /// The short lowercase name used in messages and logs, e.g. `"invalid argument"`.
@@ -41,6 +44,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal error",
             ErrorCode::FailedPrecondition => "failed precondition",
             ErrorCode::Unimplemented => "unimplemented",
+            ErrorCode::TooEarly => "too early",
         }
     }
 }

@@ -55,5 +55,7 @@ pub const ALPN: &[u8] = b"chat/1";
 pub const PROTOCOL_MAJOR: u32 = 1;
 
 /// The protocol minor version this crate speaks: 1.1 adds files (capability `files`), 1.2 calls
-/// (capability `calls`), 1.3 screen sharing in calls (capability `screen_share`).
-pub const PROTOCOL_MINOR: u32 = 4;
+/// (capability `calls`), 1.3 screen sharing in calls (capability `screen_share`), 1.4 group
+/// calls, notifications, broadcasts, email and webhooks, two-factor login and connection
+/// migration, 1.5 account recovery (`account_recovery`) and 0-RTT resumption (`zero_rtt`).
+pub const PROTOCOL_MINOR: u32 = 5;

@@ -85,4 +85,29 @@ mod tests {
             assert!(!doc.is_empty(), "{name} has no comment in chat.proto");
         }
     }
+
+    #[test]
+    fn the_spec_lists_exactly_the_early_safe_kinds() {
+        macro_rules! early_of {
+            ($({ name: $name:ident, variant: $v:ident, message: $m:ident, doc: $doc:literal })*) => {
+                [$((stringify!($name), pb::$m::default().into_kind().early_safe())),*]
+            };
+        }
+        let mut table: Vec<&str> = for_each_request!(early_of)
+            .into_iter()
+            .filter_map(|(name, early)| early.then_some(name))
+            .collect();
+        // Spec 2.5 names them in backticks, up to the pointer to the annotations.
+        let spec = include_str!("../../spec/protocol.md");
+        let listed = spec
+            .split("- **Early-safe requests.**")
+            .nth(1)
+            .and_then(|rest| rest.split("(the `early: safe`").next())
+            .expect("spec 2.5 lists the early-safe requests");
+        let mut names: Vec<&str> = listed.split('`').skip(1).step_by(2).collect();
+        table.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(names, table);
+        assert!(!pb::Refresh::default().into_kind().early_safe());
+    }
 }

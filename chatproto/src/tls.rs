@@ -154,7 +154,7 @@ pub(crate) fn recording_client_config() -> Result<(quinn::ClientConfig, SeenFing
         }))
         .with_no_client_auth();
     tls.alpn_protocols = vec![crate::ALPN.to_vec()];
-    Ok((quic_config(tls)?, seen))
+    Ok((quic_config(Arc::new(tls))?, seen))
 }
 
 /// The transport settings of client connections: keep-alive, idle timeout, datagrams on, and
@@ -173,14 +173,62 @@ pub fn transport_config() -> quinn::TransportConfig {
     transport
 }
 
-/// A quinn client configuration for `verification` with [`transport_config`].
+/// A quinn client configuration for `verification` with [`transport_config`], resumption and
+/// 0-RTT (protocol.md 2.5). The TLS configuration is made once per verification and shared by
+/// the whole process, and with it the session tickets servers give: a later connection of any
+/// client of this process that verifies servers the same way resumes (rustls resumes a ticket
+/// only under the configuration that got it, which is also what keeps a ticket from a server
+/// verified one way from resuming under another: a resumed session is not verified again).
+/// Whether a connection sends 0-RTT data is the caller's choice (`Connecting::into_0rtt`).
 pub fn client_config(verification: &Verification) -> Result<quinn::ClientConfig, TlsError> {
-    quic_config(rustls_client_config(verification)?)
+    quic_config(shared_tls_config(verification)?)
 }
 
-fn quic_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, TlsError> {
-    let quic =
-        QuicClientConfig::try_from(Arc::new(tls)).map_err(|e| TlsError::Config(e.to_string()))?;
+/// Verifications the process keeps a TLS configuration for (the least recently made go first).
+const SHARED_CONFIGS: usize = 32;
+
+/// The process's TLS configuration for `verification`, with early data enabled and rustls's
+/// default in-memory ticket cache. A CA file is read each time and its contents are the key,
+/// so a changed file makes a new configuration.
+fn shared_tls_config(verification: &Verification) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    type Shared = Vec<(Verification, Arc<rustls::ClientConfig>)>;
+    static SHARED: std::sync::OnceLock<std::sync::Mutex<Shared>> = std::sync::OnceLock::new();
+    let key = match verification {
+        Verification::CaFile(path) => {
+            Verification::CaPem(std::fs::read(path).map_err(|source| TlsError::ReadCa {
+                path: path.clone(),
+                source,
+            })?)
+        }
+        other => other.clone(),
+    };
+    let shared = SHARED.get_or_init(Default::default);
+    let found = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|(v, _)| *v == key)
+        .map(|(_, config)| config.clone());
+    if let Some(config) = found {
+        return Ok(config);
+    }
+    // Built without the lock held (it may read and parse certificates); two threads racing
+    // here each build one and the later is kept, which costs nothing but its tickets.
+    let mut tls = rustls_client_config(&key)?;
+    tls.enable_early_data = true;
+    let tls = Arc::new(tls);
+    let mut shared = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if shared.len() >= SHARED_CONFIGS {
+        shared.remove(0);
+    }
+    shared.push((key, tls.clone()));
+    Ok(tls)
+}
+
+fn quic_config(tls: Arc<rustls::ClientConfig>) -> Result<quinn::ClientConfig, TlsError> {
+    let quic = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(Arc::new(transport_config()));
     Ok(config)

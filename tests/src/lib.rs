@@ -37,6 +37,7 @@ mod postgres_dir;
 pub mod process;
 pub mod raw;
 pub mod redis;
+pub mod relay;
 pub mod server;
 pub mod tmux;
 pub mod tools;

@@ -79,6 +79,18 @@ impl TestServer {
         self.daemon().admin_addr
     }
 
+    /// The Prometheus text of the admin endpoint's `/metrics`. The server runs in the caller's
+    /// runtime, so the blocking client runs on a blocking thread.
+    pub async fn metrics(&self) -> String {
+        let addr = self.admin_addr();
+        let (_, metrics) =
+            tokio::task::spawn_blocking(move || crate::chatd::http_get(addr, "/metrics"))
+                .await
+                .expect("metrics task")
+                .expect("metrics");
+        metrics
+    }
+
     /// The HTTPS file server's address, when `--files-https-listen` is set.
     pub fn files_https_addr(&self) -> Option<SocketAddr> {
         self.daemon().files_https_addr

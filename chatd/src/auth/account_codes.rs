@@ -13,7 +13,7 @@
 
 use ring::hmac;
 
-use crate::auth::seal::{KeyError, SealError, Sealer, derive};
+use crate::auth::seal::{KeyError, SealError, Sealer};
 use crate::auth::token::TokenKey;
 use crate::auth::two_factor::{canonical_code, new_code};
 
@@ -38,7 +38,7 @@ impl std::fmt::Debug for AccountCodeKeys {
 impl AccountCodeKeys {
     /// The keys derived from the token key (each for one purpose).
     pub fn derive(token_key: &TokenKey) -> Result<AccountCodeKeys, KeyError> {
-        let hash = derive(token_key.as_bytes(), "chatd account codes hash v1");
+        let hash = token_key.derive("chatd account codes hash v1");
         Ok(AccountCodeKeys {
             hash: hmac::Key::new(hmac::HMAC_SHA256, &hash),
             seal: Sealer::derive(token_key, "chatd account codes seal v1")?,

@@ -5,7 +5,6 @@
 //! sealed value copied to another account does not open there.
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::hmac;
 
 use crate::auth::token::TokenKey;
 
@@ -18,18 +17,10 @@ const SEAL_VERSION: u8 = 1;
 #[error("the sealed secret does not open with this server's key")]
 pub struct SealError;
 
-/// The cipher refused a key (never for the 32-byte keys [`derive`] makes).
+/// The cipher refused a key (never for the 32-byte keys [`TokenKey::derive`] makes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the sealing key was refused by the cipher")]
 pub struct KeyError;
-
-/// A 32-byte key for one purpose: HMAC-SHA256 of the purpose's label under `key`.
-pub(crate) fn derive(key: &[u8], label: &str) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hmac::sign(&key, label.as_bytes()).as_ref());
-    out
-}
 
 /// One sealing key.
 pub(crate) struct Sealer(LessSafeKey);
@@ -37,7 +28,7 @@ pub(crate) struct Sealer(LessSafeKey);
 impl Sealer {
     /// The key of the purpose `label`, derived from the token key.
     pub(crate) fn derive(token_key: &TokenKey, label: &str) -> Result<Sealer, KeyError> {
-        let key = derive(token_key.as_bytes(), label);
+        let key = token_key.derive(label);
         let key = UnboundKey::new(&CHACHA20_POLY1305, &key).map_err(|_| KeyError)?;
         Ok(Sealer(LessSafeKey::new(key)))
     }

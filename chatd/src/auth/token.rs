@@ -78,6 +78,15 @@ impl TokenKey {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// A 32-byte key for one purpose, derived from this key (HMAC-SHA256 of the purpose's
+    /// label), so that no two uses share a key and none is the token key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::hmac::sign(&key, label.as_bytes()).as_ref());
+        out
+    }
 }
 
 impl std::fmt::Debug for TokenKey {

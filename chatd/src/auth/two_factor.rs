@@ -17,8 +17,8 @@
 
 use ring::hmac;
 
+use crate::auth::seal::Sealer;
 pub use crate::auth::seal::{KeyError, SealError};
-use crate::auth::seal::{Sealer, derive};
 use crate::auth::token::TokenKey;
 
 /// Digits of a TOTP code.
@@ -52,7 +52,7 @@ impl std::fmt::Debug for TwoFactorKeys {
 impl TwoFactorKeys {
     /// The keys derived from the token key (each for one purpose, so neither is the token key).
     pub fn derive(token_key: &TokenKey) -> Result<TwoFactorKeys, KeyError> {
-        let recovery = derive(token_key.as_bytes(), "chatd two-factor recovery codes v1");
+        let recovery = token_key.derive("chatd two-factor recovery codes v1");
         Ok(TwoFactorKeys {
             seal: Sealer::derive(token_key, "chatd two-factor secret seal v1")?,
             recovery: hmac::Key::new(hmac::HMAC_SHA256, &recovery),

@@ -43,7 +43,7 @@ use crate::cluster::presence::ClusterPresence;
 use crate::cluster::pubsub::{self, Subscriber};
 use crate::cluster::redis::Redis;
 use crate::cluster::wire::{
-    self, BlocksChanged, Body, ChatFrame, Envelope, Kick, TypingSignal, UserFrame,
+    self, BlocksChanged, Body, ChatFrame, Envelope, Kick, Ticket, TypingSignal, UserFrame,
 };
 use crate::delivery::members::MembershipChange;
 use crate::delivery::redact::{ChatEventFrames, NoticeFrames};
@@ -95,6 +95,17 @@ pub struct Broker {
     presence: Arc<ClusterPresence>,
     outgoing: mpsc::Sender<Outgoing>,
     stats: Arc<BrokerStats>,
+    /// Where the session tickets other nodes issue and use go.
+    tickets: std::sync::OnceLock<Arc<dyn SharedTickets>>,
+}
+
+/// The session tickets of a node as the cluster shares them (protocol.md 2.5): what other nodes
+/// issue and use reaches this node's store through it, so that a returning client resumes on
+/// any node. The server's ticket store implements it; the cluster layer knows nothing more.
+pub trait SharedTickets: Send + Sync {
+    /// Another node issued ticket `id` (`sealed` holds its session state) or, with `sealed`
+    /// empty, used it.
+    fn learn(&self, id: &[u8], sealed: &[u8]);
 }
 
 impl std::fmt::Debug for Broker {
@@ -134,6 +145,7 @@ impl Broker {
             presence,
             outgoing: tx,
             stats,
+            tickets: std::sync::OnceLock::new(),
         });
         (broker, deliveries)
     }
@@ -142,6 +154,25 @@ impl Broker {
     #[cfg(any(test, feature = "testing"))]
     pub fn subscriber(&self) -> &Subscriber {
         &self.subscriber
+    }
+
+    /// Makes `tickets` the receiver of the session tickets other nodes share (once).
+    pub fn receive_tickets(&self, tickets: Arc<dyn SharedTickets>) {
+        let _ = self.tickets.set(tickets);
+    }
+
+    /// Tells every node that this one issued session ticket `id` (`sealed`: its session state),
+    /// or, with `sealed` empty, used it.
+    pub fn share_ticket(&self, id: &[u8], sealed: Vec<u8>) {
+        let ticket = Ticket {
+            id: id.to_vec(),
+            sealed,
+        };
+        self.enqueue(
+            wire::GLOBAL_CHANNEL.to_string(),
+            Body::Ticket(ticket),
+            false,
+        );
     }
 
     fn enqueue(&self, channel: String, body: Body, kick: bool) {
@@ -244,6 +275,11 @@ impl Broker {
             Some(Body::Blocks(blocks)) => {
                 let delivery = delivery.clone();
                 tokio::spawn(async move { delivery.relayed_blocks_changed(blocks.user_id).await });
+            }
+            Some(Body::Ticket(ticket)) => {
+                if let Some(tickets) = self.tickets.get() {
+                    tickets.learn(&ticket.id, &ticket.sealed);
+                }
             }
             None => tracing::debug!(channel, "empty cluster message: dropped"),
         }

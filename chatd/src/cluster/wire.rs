@@ -36,7 +36,7 @@ pub struct Envelope {
     #[prost(string, tag = "1")]
     pub origin: String,
     /// What it carries.
-    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6")]
+    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6, 7")]
     pub body: Option<Body>,
 }
 
@@ -58,6 +58,9 @@ pub enum Body {
     /// A user's blocks changed.
     #[prost(message, tag = "6")]
     Blocks(BlocksChanged),
+    /// A TLS session ticket was issued or used.
+    #[prost(message, tag = "7")]
+    Ticket(Ticket),
 }
 
 /// A sequenced chat event: on `chat:<id>` for the chat's subscribers, and on `user:<id>` for each
@@ -190,6 +193,19 @@ pub struct BlocksChanged {
     /// The user.
     #[prost(uint64, tag = "1")]
     pub user_id: u64,
+}
+
+/// A TLS session ticket a node issued, so that every node resumes it (protocol.md 2.5); or,
+/// with `sealed` empty, one it used, so that every node forgets it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ticket {
+    /// The ticket the client holds.
+    #[prost(bytes = "vec", tag = "1")]
+    pub id: Vec<u8>,
+    /// The session state it resumes, sealed under a key every node derives from the token key
+    /// (Redis never sees it in the clear).
+    #[prost(bytes = "vec", tag = "2")]
+    pub sealed: Vec<u8>,
 }
 
 impl Envelope {

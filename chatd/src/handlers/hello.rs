@@ -53,6 +53,7 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
         .iter()
         .filter(|c| match Capability::from_name(c) {
             Some(Capability::Datagrams) => datagrams_possible,
+            Some(Capability::ZeroRtt) => ctx.state.settings.zero_rtt,
             Some(
                 Capability::Redirect
                 | Capability::Files

@@ -100,14 +100,25 @@ pub fn close_after(outcome: &ApiResult<Answer>) -> Option<CloseCode> {
     }
 }
 
-/// Checks the connection state and budgets, then runs the handler.
-pub async fn dispatch(ctx: &ConnCtx, request: pb::Request) -> ApiResult<Answer> {
+/// Checks the connection state and budgets, then runs the handler. `early` says the request
+/// came in 0-RTT data, which an attacker may have replayed: only the kinds the request table
+/// marks early-safe are served then (protocol.md 2.5).
+pub async fn dispatch(ctx: &ConnCtx, request: pb::Request, early: bool) -> ApiResult<Answer> {
     let Some(kind) = request.kind else {
         return Err(ApiError::new(
             pb::ErrorCode::Unimplemented,
             "unknown or missing request kind",
         ));
     };
+    if early && !kind.early_safe() {
+        return Err(ApiError::new(
+            pb::ErrorCode::TooEarly,
+            format!(
+                "{} is not served in 0-RTT data: send it again once the handshake completes",
+                kind.name()
+            ),
+        ));
+    }
     ctx.state
         .limits
         .check_address_request(ctx.remote.ip())

@@ -88,6 +88,7 @@ pub fn outcome_label(result: Result<(), pb::ErrorCode>) -> &'static str {
             pb::ErrorCode::Internal => "internal",
             pb::ErrorCode::FailedPrecondition => "failed_precondition",
             pb::ErrorCode::Unimplemented => "unimplemented",
+            pb::ErrorCode::TooEarly => "too_early",
         },
     }
 }

@@ -10,7 +10,7 @@ use chatproto::capability::Capability;
 use chatproto::error::{CloseCode, StreamCode};
 use chatproto::pb;
 use chatproto::server::RequestStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::conn::ConnCtx;
@@ -21,14 +21,84 @@ use crate::handlers::files;
 use crate::server::drain::DrainPlan;
 use crate::state::AppState;
 
+/// A connection on its way in, ready to be admitted (see [`open`]).
+pub struct Opened {
+    /// The connection.
+    pub conn: quinn::Connection,
+    /// Resolves when the handshake ends, true when it completed; `None` once it did.
+    handshake: Option<Handshake>,
+    /// The first request stream, when the client opened it in 0-RTT data.
+    first: Option<(quinn::SendStream, quinn::RecvStream)>,
+}
+
+type Handshake = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
+/// Accepts `incoming` and waits until it may take a place among the connections: once its
+/// handshake completed, or sooner once a client that resumed sent its first request in 0-RTT
+/// data (a ticket resumes once, protocol.md 2.5). A handshake that never completes (spoofed
+/// or replayed first packets) takes no place. `None` when the handshake failed.
+///
+/// From there the connection is served before its handshake completes: requests that came in
+/// 0-RTT data are answered in the server's first flight (0.5-RTT data), so a resuming client
+/// has its first answers after one round trip. What is early is told per stream.
+pub async fn open(incoming: quinn::Incoming) -> Option<Opened> {
+    let connecting = incoming
+        .accept()
+        .inspect_err(|e| tracing::debug!(error = %e, "handshake failed"))
+        .ok()?;
+    // The server side of `into_0rtt` always succeeds.
+    let (conn, accepted) = connecting.into_0rtt().ok()?;
+    let mut handshake: Handshake = Box::pin({
+        let conn = conn.clone();
+        async move {
+            // quinn's future says on a server whether 0-RTT data was accepted, and false as
+            // well when the handshake failed: the connection's state tells the two apart.
+            let _accepted_0rtt = accepted.await;
+            conn.close_reason().is_none()
+        }
+    });
+    tokio::select! {
+        completed = &mut handshake => completed.then_some(Opened { conn, handshake: None, first: None }),
+        stream = conn.accept_bi() => stream.ok().map(|first| Opened {
+            conn,
+            handshake: Some(handshake),
+            first: Some(first),
+        }),
+    }
+}
+
+impl Opened {
+    /// Waits for the handshake to end; true when it completed.
+    pub async fn handshake_done(&mut self) -> bool {
+        match self.handshake.take() {
+            Some(handshake) => handshake.await,
+            None => true,
+        }
+    }
+}
+
 /// Serves one connection until it closes, it is kicked, it stays unauthenticated too long, or
 /// the server drains.
 pub async fn serve(
     state: Arc<AppState>,
-    conn: quinn::Connection,
+    opened: Opened,
     admission: Admission,
     mut shutdown: broadcast::Receiver<DrainPlan>,
 ) {
+    let Opened {
+        conn,
+        handshake,
+        first,
+    } = opened;
+    // Resolves when a handshake still under way ends (true: completed).
+    let mut handshaking = handshake.is_some();
+    let handshake = async move {
+        match handshake {
+            Some(handshake) => handshake.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(handshake);
     let mut datagrams = handlers::typing::DatagramGate::new(state.limits.rates().request);
     let auth_deadline = unauthenticated_for(admission.auth_clock(), state.settings.auth_deadline);
     tokio::pin!(auth_deadline);
@@ -37,6 +107,14 @@ pub async fn serve(
     let pre_auth = Arc::new(Semaphore::new(state.settings.max_unauthenticated_bytes));
     let ctx = Arc::new(ConnCtx::new(state, conn.clone(), admission));
     let requests = TaskTracker::new();
+    let mut accepted = Accepted {
+        requests: requests.clone(),
+        pre_auth,
+        early_order: InOrder::default(),
+    };
+    if let Some((send, recv)) = first {
+        accepted.stream(&ctx, send, recv);
+    }
     let reason = loop {
         tokio::select! {
             // In this order: an upload stream opened before a request stream is noted before
@@ -46,8 +124,9 @@ pub async fn serve(
             // A closed channel (the server is gone) drains too, with the shortest delay.
             plan = shutdown.recv() => break CloseReason::Drain(plan.unwrap_or(DrainPlan::new(0, 1))),
             uni = conn.accept_uni() => match uni {
-                // Upload streams, for authenticated connections that negotiated `files`.
-                Ok(mut recv) => match ctx.principal_opt().filter(|_| ctx.has_capability(Capability::Files)) {
+                // Upload streams, for authenticated connections that negotiated `files`, and
+                // never from 0-RTT data (uploads are not early-safe, protocol.md 2.5).
+                Ok(mut recv) => match ctx.principal_opt().filter(|_| !recv.is_0rtt() && ctx.has_capability(Capability::Files)) {
                     Some(me) => {
                         let unread = ctx.state.files.stream_accepted(me.user_id);
                         requests.spawn(files::upload::serve_stream(ctx.state.clone(), me.user_id, recv, unread));
@@ -57,24 +136,17 @@ pub async fn serve(
                 Err(e) => break CloseReason::Lost(e),
             },
             stream = conn.accept_bi() => match stream {
-                Ok((send, recv)) => {
-                    let ctx = ctx.clone();
-                    if ctx.principal_opt().is_some() {
-                        let stream = RequestStream::with_default_limit(send, recv);
-                        requests.spawn(async move { handle_stream(ctx, stream, None).await });
-                    } else {
-                        let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
-                        // Taken here, in stream order, so which stream is refused does not
-                        // depend on task scheduling.
-                        match pre_auth.clone().try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32) {
-                            Ok(permit) => requests.spawn(async move { handle_stream(ctx, stream, Some(permit)).await }),
-                            Err(_) => requests.spawn(refuse_over_budget(ctx, stream)),
-                        };
-                    }
-                }
+                Ok((send, recv)) => accepted.stream(&ctx, send, recv),
                 Err(e) => break CloseReason::Lost(e),
             },
             () = &mut auth_deadline => break CloseReason::NotAuthenticated,
+            completed = &mut handshake, if handshaking => {
+                handshaking = false;
+                if !completed {
+                    tracing::debug!(remote = %ctx.remote, "handshake failed");
+                    ctx.state.metrics.connection_rejected("handshake");
+                }
+            }
             datagram = conn.read_datagram() => match datagram {
                 Ok(bytes) => handlers::typing::on_datagram(&ctx, &mut datagrams, &bytes),
                 Err(e) => break CloseReason::Lost(e),
@@ -223,13 +295,105 @@ async fn refuse_over_budget(ctx: Arc<ConnCtx>, stream: RequestStream) {
         .await;
 }
 
-/// Reads one request, dispatches it and answers it. `pre_auth` is the stream's share of the
-/// pre-authentication budget, given back once the request is read.
-async fn handle_stream(
-    ctx: Arc<ConnCtx>,
-    mut stream: RequestStream,
+/// What the accept loop keeps to start the tasks of request streams.
+struct Accepted {
+    requests: TaskTracker,
+    /// What the request streams of an unauthenticated connection may hold at once.
+    pre_auth: Arc<Semaphore>,
+    early_order: InOrder,
+}
+
+impl Accepted {
+    /// Starts serving the request stream `send`/`recv`.
+    fn stream(&mut self, ctx: &Arc<ConnCtx>, send: quinn::SendStream, recv: quinn::RecvStream) {
+        let ctx = ctx.clone();
+        // A stream the client opened in 0-RTT data (accepted before the handshake completed):
+        // possibly a replay, so only early-safe kinds are served.
+        let early = recv.is_0rtt();
+        if ctx.principal_opt().is_some() {
+            let stream = RequestStream::with_default_limit(send, recv);
+            let admitted = Admitted {
+                early,
+                pre_auth: None,
+                turn: None,
+            };
+            self.requests
+                .spawn(async move { handle_stream(ctx, stream, admitted).await });
+            return;
+        }
+        let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
+        // Taken here, in stream order, so which stream is refused does not depend on task
+        // scheduling.
+        match self
+            .pre_auth
+            .clone()
+            .try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32)
+        {
+            Ok(permit) => {
+                let admitted = Admitted {
+                    early,
+                    pre_auth: Some(permit),
+                    turn: early.then(|| self.early_order.next()),
+                };
+                self.requests
+                    .spawn(async move { handle_stream(ctx, stream, admitted).await });
+            }
+            Err(_) => {
+                self.requests.spawn(refuse_over_budget(ctx, stream));
+            }
+        }
+    }
+}
+
+/// What the accept loop decided about a request stream before its request is read.
+struct Admitted {
+    /// The client opened it in 0-RTT data ([`handlers::dispatch`]).
+    early: bool,
+    /// The stream's share of the pre-authentication budget, given back once the request is read.
     pre_auth: Option<OwnedSemaphorePermit>,
-) {
+    /// Its place among the requests an unauthenticated connection sent in 0-RTT data.
+    turn: Option<Turn>,
+}
+
+/// Serves the requests an unauthenticated connection sent in 0-RTT data in the order their
+/// streams were opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and
+/// `sync` at once in its first flight gets them handled one after the other, as if it had
+/// waited for each answer. Each request waits for the one before it to be dispatched (or to
+/// fail to be read); reading is not ordered, so the pre-authentication budget is given back as
+/// before. Only 0-RTT data is ordered: a whole first flight arrives at once, while a client
+/// that sends after the handshake waits for the answers it depends on (protocol.md 3.1), and
+/// one request it leaves half sent must not hold up the others.
+#[derive(Default)]
+struct InOrder {
+    /// Completes when the latest request given a turn was dispatched.
+    last: Option<oneshot::Receiver<()>>,
+}
+
+impl InOrder {
+    /// The next request's turn.
+    fn next(&mut self) -> Turn {
+        let (done, next) = oneshot::channel();
+        Turn {
+            after: self.last.replace(next),
+            done,
+        }
+    }
+}
+
+/// One request's place in an [`InOrder`]: it waits for `after`, and its successor waits for
+/// `done` to be dropped.
+struct Turn {
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+}
+
+/// Reads one request, dispatches it and answers it.
+async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream, admitted: Admitted) {
+    let Admitted {
+        early,
+        pre_auth,
+        turn,
+    } = admitted;
     let read = stream.read_request().await;
     drop(pre_auth);
     let request = match read {
@@ -250,10 +414,22 @@ async fn handle_stream(
             return;
         }
     };
+    let done = match turn {
+        Some(Turn { after, done }) => {
+            if let Some(after) = after {
+                // Sent or dropped, the request before this one is through.
+                let _ = after.await;
+            }
+            Some(done)
+        }
+        None => None,
+    };
     let started = Instant::now();
     let request_id = request.request_id;
     let kind = handlers::kind_name(&request);
-    let result = handlers::dispatch(&ctx, request).await;
+    let result = handlers::dispatch(&ctx, request, early).await;
+    // The next early request of an unauthenticated connection sees what this one did.
+    drop(done);
     let close_after = handlers::close_after(&result);
     ctx.state.metrics.request_finished(
         kind,

@@ -33,8 +33,21 @@ pub fn server_config(
         .with_single_cert(cert_chain, key)
         .context("server certificate and key do not match or are unsupported")?;
     tls.alpn_protocols = vec![chatproto::ALPN.to_vec()];
-    // 0-RTT stays off: chat/1.0 requests are not all idempotent (protocol.md, "Security").
-    tls.max_early_data_size = 0;
+    match paths.resumption {
+        Some(tickets) => {
+            // Resumption with 0-RTT (protocol.md 2.5): tickets this node remembers and takes on
+            // use (see `resumption`); quinn requires the early data limit to be exactly this
+            // for QUIC, where flow control bounds 0-RTT data instead. Which requests are served
+            // from 0-RTT data is decided per stream (`handlers::dispatch`).
+            tls.session_storage = tickets;
+            tls.max_early_data_size = u32::MAX;
+        }
+        None => {
+            tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            tls.send_tls13_tickets = 0;
+            tls.max_early_data_size = 0;
+        }
+    }
     let crypto = QuicServerConfig::try_from(tls).context("quic tls configuration")?;
 
     let mut transport = quinn::TransportConfig::default();
@@ -62,12 +75,14 @@ pub fn server_config(
 }
 
 /// What the server allows of a connection's network path (protocol.md 2.1, 2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PathSettings {
     /// How long a connection may stay silent.
     pub idle_timeout: Duration,
     /// Whether a connection may move to another client address.
     pub migration: bool,
+    /// The session tickets returning clients resume with, in 0-RTT; `None` turns both off.
+    pub resumption: Option<Arc<super::resumption::TicketStore>>,
 }
 
 /// How often clients are asked to acknowledge the event packets they receive (the QUIC ACK

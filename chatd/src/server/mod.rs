@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //! - [`endpoint`]: TLS and transport configuration.
+//! - [`resumption`]: the TLS session tickets that let a returning client resume, with 0-RTT.
 //! - [`connection`]: one connection's state machine and request streams.
 //! - [`drain`]: how a drain spreads its clients' reconnects.
 
 pub mod connection;
 pub mod drain;
 pub mod endpoint;
+pub mod resumption;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,29 +64,30 @@ pub async fn run(
         let drain = drain_tx.subscribe();
         let limits = limits.clone();
         connections.spawn(async move {
-            let conn = match incoming.await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::debug!(error = %e, "handshake failed");
-                    state.metrics.connection_rejected("handshake");
-                    return;
-                }
+            let Some(mut opened) = connection::open(incoming).await else {
+                state.metrics.connection_rejected("handshake");
+                return;
             };
-            let admission = match limits.admit(conn.remote_address().ip()) {
+            let admission = match limits.admit(opened.conn.remote_address().ip()) {
                 Ok(admission) => admission,
                 Err(refused) => {
                     state.metrics.connection_rejected(refused.label());
-                    conn.close(
-                        CloseCode::ServerBusy.code().into(),
-                        refused.message().as_bytes(),
-                    );
+                    // A close before the handshake completed could not carry its code and
+                    // reason (QUIC sends a bare APPLICATION_ERROR then): the client would see
+                    // a failed handshake instead of SERVER_BUSY.
+                    if opened.handshake_done().await {
+                        opened.conn.close(
+                            CloseCode::ServerBusy.code().into(),
+                            refused.message().as_bytes(),
+                        );
+                    }
                     return;
                 }
             };
             state.metrics.connection_opened();
             // The admission goes with the connection's context and is given back when the
             // connection's last piece is dropped, however it ends.
-            connection::serve(state.clone(), conn, admission, drain).await;
+            connection::serve(state.clone(), opened, admission, drain).await;
             state.metrics.connection_closed();
         });
     }

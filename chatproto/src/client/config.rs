@@ -100,6 +100,11 @@ pub struct ClientConfig {
     /// packets per system call); `None`, the default, binds one per client. A shared endpoint is
     /// not closed when the client closes.
     pub endpoint: Option<quinn::Endpoint>,
+    /// Send the first requests of a connection (`hello`, `authenticate` with the access token,
+    /// `sync`) in 0-RTT data when a session ticket from an earlier connection allows it, so they
+    /// are answered after one round trip (protocol.md 2.5). On by default; without it a
+    /// returning client still resumes (no certificate exchange) but waits for the handshake.
+    pub zero_rtt: bool,
 }
 
 impl ClientConfig {
@@ -117,6 +122,7 @@ impl ClientConfig {
             event_queue: DEFAULT_EVENT_QUEUE,
             retry: RetryPolicy::default(),
             endpoint: None,
+            zero_rtt: true,
         }
     }
 

@@ -37,8 +37,15 @@ pub(crate) struct Link {
     pub generation: u64,
     /// Datagrams were negotiated and the connection supports them.
     pub datagrams: bool,
+    /// Its first requests went in 0-RTT data and the server accepted them.
+    pub zero_rtt: bool,
     max_frame_bytes: usize,
 }
+
+/// A connection that completed Hello, and the answers to the requests sent behind Hello in
+/// 0-RTT data: `None` when they were not sent (no session ticket, 0-RTT turned off) or the
+/// server refused the 0-RTT data; then the caller sends them now.
+pub(crate) type Connected = (Link, Option<Vec<pb::Response>>);
 
 /// Why one request failed below the level of a server answer.
 #[derive(Debug)]
@@ -139,6 +146,16 @@ async fn send_on(
     max_frame_bytes: usize,
     request: &EncodedRequest,
 ) -> Result<pb::Response, CallError> {
+    let recv = write_request(conn, max_frame_bytes, request).await?;
+    read_response(recv, max_frame_bytes).await
+}
+
+/// Opens a stream and writes `request` on it; the response comes on the returned stream.
+async fn write_request(
+    conn: &quinn::Connection,
+    max_frame_bytes: usize,
+    request: &EncodedRequest,
+) -> Result<quinn::RecvStream, CallError> {
     if request.payload_len > max_frame_bytes {
         return Err(CallError::TooLarge(
             crate::frame::FrameError::Oversize {
@@ -160,6 +177,14 @@ async fn send_on(
         })?;
     // Finishing can only fail if the stream is already closed, which the write above reports.
     let _ = send.finish();
+    Ok(recv)
+}
+
+/// Reads the one response of a request stream.
+async fn read_response(
+    recv: quinn::RecvStream,
+    max_frame_bytes: usize,
+) -> Result<pb::Response, CallError> {
     let mut reader = FrameReader::new(recv, max_frame_bytes);
     reader
         .read_only::<pb::Response>()
@@ -213,12 +238,15 @@ impl Dialer {
     }
 
     /// Tries `addresses` (or the configured servers when empty), starting at index `start` and
-    /// wrapping around, until one completes Hello. Returns the link and the index that worked.
+    /// wrapping around, until one completes Hello. `flight` goes behind Hello in 0-RTT data
+    /// when the connection can (see [`Connected`]). Returns the link, the flight's answers and the
+    /// index that worked.
     pub async fn dial_any(
         &self,
         addresses: &[String],
         start: usize,
-    ) -> Result<(Link, usize), ClientError> {
+        flight: &[EncodedRequest],
+    ) -> Result<(Connected, usize), ClientError> {
         let list = if addresses.is_empty() {
             &self.config.servers
         } else {
@@ -228,8 +256,8 @@ impl Dialer {
         for i in 0..list.len() {
             let index = (start + i) % list.len();
             let address = &list[index];
-            match self.dial(address).await {
-                Ok(link) => return Ok((link, index)),
+            match self.dial(address, flight).await {
+                Ok(dialed) => return Ok((dialed, index)),
                 Err(e) => {
                     tracing::debug!(%address, error = %e, "connect attempt failed");
                     failures.push(address, &e);
@@ -241,25 +269,30 @@ impl Dialer {
 
     /// Connects to one address and says Hello, following redirects (to the first of the
     /// redirect's addresses that answers).
-    pub async fn dial(&self, address: &str) -> Result<Link, ClientError> {
+    pub async fn dial(
+        &self,
+        address: &str,
+        flight: &[EncodedRequest],
+    ) -> Result<Connected, ClientError> {
         let timeout = self.config.retry.connect_timeout;
         let mut candidates = vec![address.to_string()];
         for _ in 0..=MAX_REDIRECTS {
             let mut failures = Failures::default();
             let mut redirect = None;
             for candidate in &candidates {
-                let link = match tokio::time::timeout(timeout, self.dial_once(candidate)).await {
-                    Ok(Ok(link)) => link,
-                    Ok(Err(e)) => {
-                        failures.push(candidate, &e);
-                        continue;
-                    }
-                    Err(_) => {
-                        let e = ClientError::Connect(format!("no answer within {timeout:?}"));
-                        failures.push(candidate, &e);
-                        continue;
-                    }
-                };
+                let (link, answers) =
+                    match tokio::time::timeout(timeout, self.dial_once(candidate, flight)).await {
+                        Ok(Ok(dialed)) => dialed,
+                        Ok(Err(e)) => {
+                            failures.push(candidate, &e);
+                            continue;
+                        }
+                        Err(_) => {
+                            let e = ClientError::Connect(format!("no answer within {timeout:?}"));
+                            failures.push(candidate, &e);
+                            continue;
+                        }
+                    };
                 match link.welcome.redirect.clone() {
                     Some(r)
                         if !r.addresses.is_empty() && self.config.offers(Capability::Redirect) =>
@@ -271,7 +304,7 @@ impl Dialer {
                         redirect = Some(r.addresses);
                         break;
                     }
-                    _ => return Ok(link),
+                    _ => return Ok((link, answers)),
                 }
             }
             match redirect {
@@ -284,7 +317,11 @@ impl Dialer {
         )))
     }
 
-    async fn dial_once(&self, address: &str) -> Result<Link, ClientError> {
+    async fn dial_once(
+        &self,
+        address: &str,
+        flight: &[EncodedRequest],
+    ) -> Result<Connected, ClientError> {
         let host = split_host(address)?;
         let server_name = self.config.server_name.clone().unwrap_or(host);
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host(address)
@@ -298,7 +335,7 @@ impl Dialer {
             );
         }
         first_reachable(&resolved, ATTEMPT_STAGGER, |sock| {
-            self.connect(sock, &server_name, address)
+            self.connect(sock, &server_name, address, flight)
         })
         .await
         .map_err(|failures| failures.into_error(&format!("{address}: resolves to no address")))
@@ -309,12 +346,11 @@ impl Dialer {
         sock: SocketAddr,
         server_name: &str,
         address: &str,
-    ) -> Result<Link, ClientError> {
+        flight: &[EncodedRequest],
+    ) -> Result<Connected, ClientError> {
         let endpoint = self.endpoint_for(sock)?;
-        let conn = endpoint
+        let connecting = endpoint
             .connect_with(self.quic.clone(), sock, server_name)
-            .map_err(|e| ClientError::Connect(e.to_string()))?
-            .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let hello = pb::Hello {
             protocol_major: crate::PROTOCOL_MAJOR,
@@ -322,13 +358,55 @@ impl Dialer {
             capabilities: self.config.capabilities.clone(),
             client_name: self.config.client_name.clone(),
         };
-        let answer = match EncodedRequest::new(self.ids.next_id(), pb::request::Kind::Hello(hello))
-        {
-            Ok(request) => send_on(&conn, MAX_FRAME_BYTES, &request).await,
-            Err(e) => Err(e),
-        }
-        .map_err(ClientError::from)
-        .and_then(into_result);
+        let hello = EncodedRequest::new(self.ids.next_id(), pb::request::Kind::Hello(hello))
+            .map_err(ClientError::from)?;
+        let connecting = if self.config.zero_rtt {
+            // Possible only with a session ticket of this server from an earlier connection.
+            match connecting.into_0rtt() {
+                Ok((conn, accepted)) => {
+                    let early = send_early(&conn, accepted, &hello, flight).await;
+                    return match early {
+                        Some(Ok(mut answers)) => {
+                            let welcome = answers.remove(0);
+                            let link = self.finish_hello(conn, Ok(welcome), address, true)?;
+                            Ok((link, Some(answers)))
+                        }
+                        Some(Err(e)) => {
+                            conn.close(CloseCode::NoError.into(), b"hello failed");
+                            Err(e.into())
+                        }
+                        // Refused: the connection goes on after a full handshake, without
+                        // what was sent early. Or the handshake failed.
+                        None => {
+                            if let Some(e) = conn.close_reason() {
+                                return Err(ClientError::Connect(e.to_string()));
+                            }
+                            let answer = send_on(&conn, MAX_FRAME_BYTES, &hello).await;
+                            Ok((self.finish_hello(conn, answer, address, false)?, None))
+                        }
+                    };
+                }
+                Err(connecting) => connecting,
+            }
+        } else {
+            connecting
+        };
+        let conn = connecting
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let answer = send_on(&conn, MAX_FRAME_BYTES, &hello).await;
+        Ok((self.finish_hello(conn, answer, address, false)?, None))
+    }
+
+    /// Checks Hello's answer on `conn` and makes the link.
+    fn finish_hello(
+        &self,
+        conn: quinn::Connection,
+        answer: Result<pb::Response, CallError>,
+        address: &str,
+        zero_rtt: bool,
+    ) -> Result<Link, ClientError> {
+        let answer = answer.map_err(ClientError::from).and_then(into_result);
         let welcome = match answer {
             Ok(pb::response::Result::Welcome(w)) => w,
             Ok(other) => {
@@ -380,6 +458,7 @@ impl Dialer {
             address: address.to_string(),
             generation,
             datagrams,
+            zero_rtt,
             max_frame_bytes,
         })
     }
@@ -450,6 +529,44 @@ impl Dialer {
             }
         }
     }
+}
+
+/// Sends `hello` and then `flight` in 0-RTT data on `conn`, each on its own stream, opened in
+/// this order (the server serves what an unauthenticated connection sends in 0-RTT data in
+/// stream order, protocol.md 2.5), and reads their answers. `None` when the server refused the 0-RTT data
+/// (`accepted` resolves when the handshake completes and says whether it took it).
+async fn send_early(
+    conn: &quinn::Connection,
+    accepted: quinn::ZeroRttAccepted,
+    hello: &EncodedRequest,
+    flight: &[EncodedRequest],
+) -> Option<Result<Vec<pb::Response>, CallError>> {
+    let exchange = async {
+        let mut streams = Vec::with_capacity(flight.len() + 1);
+        for request in std::iter::once(hello).chain(flight) {
+            streams.push(write_request(conn, MAX_FRAME_BYTES, request).await?);
+        }
+        futures_util::future::try_join_all(
+            streams
+                .into_iter()
+                .map(|recv| read_response(recv, MAX_FRAME_BYTES)),
+        )
+        .await
+    };
+    let mut exchange = std::pin::pin!(exchange);
+    let mut accepted = std::pin::pin!(accepted);
+    // Answers may come before the handshake completes on this side, or after; either way
+    // they count only if the server took the 0-RTT data.
+    let (result, accepted) = tokio::select! {
+        result = &mut exchange => (result, accepted.await),
+        accepted = &mut accepted => {
+            if !accepted {
+                return None;
+            }
+            (exchange.await, true)
+        }
+    };
+    accepted.then_some(result)
 }
 
 /// Tries `addresses` in order, starting the next one whenever `stagger` passes without an

@@ -49,12 +49,9 @@ impl RemoteError {
         self.code == pb::ErrorCode::Unauthenticated && self.field == TWO_FACTOR_CODE_FIELD
     }
 
-    /// UNAVAILABLE and RATE_LIMITED may be retried for any request.
+    /// UNAVAILABLE, RATE_LIMITED and TOO_EARLY may be retried for any request.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.code,
-            pb::ErrorCode::Unavailable | pb::ErrorCode::RateLimited
-        )
+        self.code.is_retryable()
     }
 }
 

@@ -45,8 +45,11 @@
 //! - [`config`]: [`ClientConfig`], [`Tokens`], [`RetryPolicy`].
 //! - [`error`]: [`ClientError`] and [`RemoteError`].
 //! - [`events`]: [`ClientEvent`], what [`Client::next_event`] returns.
-//! - `connection.rs`: dialing, Hello, redirects, failover, one request per stream.
-//! - `reconnect.rs`: the background task (session, event stream, reconnect, re-authentication).
+//! - `connection.rs`: dialing, Hello (in 0-RTT data when a session ticket allows), redirects,
+//!   failover, one request per stream.
+//! - `establish.rs`: a connection made ready: Hello, re-authentication, and for a returning
+//!   client `authenticate` and `sync` in the first flight (protocol.md 2.5).
+//! - `reconnect.rs`: the background task (session, event stream, reconnect).
 //! - `auth.rs`: register, login, refresh, authenticate, logout.
 //! - `requests.rs`: the typed method of every other request kind.
 //! - `files.rs`: file upload and download with progress and resume (capability `files`).
@@ -60,6 +63,7 @@ mod backup;
 pub mod config;
 mod connection;
 pub mod error;
+mod establish;
 pub mod events;
 mod files;
 mod paging;
@@ -197,7 +201,15 @@ impl Client {
             tokens: Mutex::new(config.tokens.clone()),
             events: Mutex::new(Some(events_tx.clone())),
         });
-        let first = reconnect::establish(&shared, &[], 0, config.tokens.clone())
+        let sync = establish::EarlySync {
+            request_id: shared.ids.next_id(),
+            cursors: config
+                .cursors
+                .iter()
+                .map(|&(chat_id, seq)| pb::ChatCursor { chat_id, seq })
+                .collect(),
+        };
+        let first = establish::establish(&shared, &[], 0, config.tokens.clone(), Some(sync))
             .await
             .map_err(ClientError::from)?;
         let page = first
@@ -256,6 +268,13 @@ impl Client {
     /// True when the current connection negotiated datagrams (typing goes as datagrams).
     pub fn datagrams_enabled(&self) -> bool {
         matches!(&*self.shared.link.borrow(), LinkState::Up(link) if link.datagrams)
+    }
+
+    /// True when the current connection resumed an earlier TLS session and sent its first
+    /// requests (`hello`, and with tokens `authenticate` and `sync`) in 0-RTT data, which the
+    /// server accepted: they were answered after one round trip (protocol.md 2.5).
+    pub fn zero_rtt(&self) -> bool {
+        matches!(&*self.shared.link.borrow(), LinkState::Up(link) if link.zero_rtt)
     }
 
     /// The tokens in force, if authenticated. Persist them to resume later.

@@ -1,17 +1,17 @@
 //! The background task of a [`Client`](super::Client): it owns the sans-IO [`Session`], reads the
 //! event stream and datagrams, sends the session's Sync and fetch requests, notices lost
-//! connections and reconnects (dial, Hello, re-authenticate, accept the event stream) with the
-//! session's backoff.
+//! connections and reconnects (`establish`: dial, Hello, re-authenticate; then it accepts the
+//! event stream) with the session's backoff.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::config::Tokens;
-use super::connection::{Link, SharedLink};
+use super::connection::SharedLink;
 use super::error::ClientError;
+use super::establish::{DialError, Dialed, EarlySync, establish};
 use super::events::ClientEvent;
 use super::requests::answer;
 use super::{LinkState, Shared};
@@ -24,8 +24,6 @@ use crate::session::{Output, Phase, Session, SessionConfig};
 /// the server does not close it (a server closes it once they are answered).
 const RETIRE_GRACE: Duration = Duration::from_secs(30);
 
-/// An access token this close to expiry is not tried; the refresh token is used right away.
-const EXPIRY_MARGIN_MS: i64 = 5_000;
 /// Delay before retrying a fetch that failed for a reason other than a server answer.
 const FETCH_RETRY: Duration = Duration::from_secs(1);
 /// Results of the driver's tasks waiting for it at most. The event stream's reader waits when
@@ -68,140 +66,6 @@ enum Input {
         chat_id: u64,
         result: Result<pb::ChatEventList, ClientError>,
     },
-}
-
-/// A connection that is ready: Hello done, authenticated when there were tokens.
-#[derive(Debug)]
-pub(crate) struct Dialed {
-    pub link: Link,
-    pub server_index: usize,
-    /// The connection is authenticated (so the server opens the event stream).
-    pub authenticated: bool,
-    /// New tokens, when re-authentication had to use the refresh token.
-    pub refreshed: Option<Tokens>,
-    pub user_id: Option<u64>,
-}
-
-/// Why a (re)connect failed.
-#[derive(Debug)]
-pub(crate) enum DialError {
-    /// Try again later.
-    Transient(ClientError),
-    /// The credentials were refused: do not try them again.
-    AuthRejected(String),
-}
-
-impl From<DialError> for ClientError {
-    fn from(e: DialError) -> Self {
-        match e {
-            DialError::Transient(e) => e,
-            DialError::AuthRejected(reason) => ClientError::Remote(super::error::RemoteError {
-                code: pb::ErrorCode::Unauthenticated,
-                message: reason,
-                field: String::new(),
-                retry_after: None,
-            }),
-        }
-    }
-}
-
-/// Dials (starting with server `start`), says Hello and, with `tokens`, authenticates and accepts
-/// the event stream.
-pub(crate) async fn establish(
-    shared: &Shared,
-    addresses: &[String],
-    start: usize,
-    tokens: Option<Tokens>,
-) -> Result<Dialed, DialError> {
-    let (link, server_index) = shared
-        .dialer
-        .dial_any(addresses, start)
-        .await
-        .map_err(DialError::Transient)?;
-    let Some(tokens) = tokens else {
-        return Ok(Dialed {
-            link,
-            server_index,
-            authenticated: false,
-            refreshed: None,
-            user_id: None,
-        });
-    };
-    match reauthenticate(shared, &link, tokens).await {
-        Ok((tokens, refreshed)) => Ok(Dialed {
-            link,
-            server_index,
-            authenticated: true,
-            user_id: Some(tokens.user_id),
-            refreshed: refreshed.then_some(tokens),
-        }),
-        Err(e) => {
-            link.conn
-                .close(CloseCode::NoError.into(), b"authentication failed");
-            Err(e)
-        }
-    }
-}
-
-/// Authenticates a fresh connection: the access token while it is valid, else the refresh token.
-/// Returns the tokens now in force and whether they are new.
-async fn reauthenticate(
-    shared: &Shared,
-    link: &Link,
-    tokens: Tokens,
-) -> Result<(Tokens, bool), DialError> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let access_usable = !tokens.access_token.is_empty()
-        && (tokens.access_expires_at_ms == 0
-            || tokens.access_expires_at_ms > now_ms.saturating_add(EXPIRY_MARGIN_MS));
-    if access_usable {
-        let kind = pb::request::Kind::Authenticate(pb::Authenticate {
-            access_token: tokens.access_token.clone(),
-        });
-        match link.call_ok(shared.ids.next_id(), kind).await {
-            Ok(pb::response::Result::Auth(auth)) => {
-                let mut tokens = tokens;
-                if let Some(user) = &auth.user {
-                    tokens.user_id = user.id;
-                }
-                if auth.session_id != 0 {
-                    tokens.session_id = auth.session_id;
-                }
-                return Ok((tokens, false));
-            }
-            Ok(other) => {
-                return Err(DialError::Transient(ClientError::Protocol(format!(
-                    "Authenticate answered with {}",
-                    other.name()
-                ))));
-            }
-            Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
-                tracing::debug!(reason = %e.message, "access token refused, refreshing");
-            }
-            Err(e) => return Err(DialError::Transient(e)),
-        }
-    }
-    if tokens.refresh_token.is_empty() {
-        return Err(DialError::AuthRejected(
-            "access token refused and no refresh token".into(),
-        ));
-    }
-    let kind = pb::request::Kind::Refresh(pb::Refresh {
-        refresh_token: tokens.refresh_token.clone(),
-    });
-    match link.call_ok(shared.ids.next_id(), kind).await {
-        Ok(pb::response::Result::Auth(auth)) => Ok((Tokens::from_auth(&auth, &tokens), true)),
-        Ok(other) => Err(DialError::Transient(ClientError::Protocol(format!(
-            "Refresh answered with {}",
-            other.name()
-        )))),
-        Err(ClientError::Remote(e)) if e.code == pb::ErrorCode::Unauthenticated => {
-            Err(DialError::AuthRejected(e.message))
-        }
-        Err(e) => Err(DialError::Transient(e)),
-    }
 }
 
 /// The driver task's state.
@@ -566,9 +430,13 @@ impl Driver {
         let tx = self.inputs_tx.clone();
         let start = self.server_index;
         let tokens = self.user_id.and(self.shared.tokens());
+        let sync = EarlySync {
+            request_id: self.shared.ids.next_id(),
+            cursors: self.session.sync_cursors(),
+        };
         self.shared.set_link(LinkState::Down);
         tokio::spawn(async move {
-            let result = establish(&shared, &addresses, start, tokens).await;
+            let result = establish(&shared, &addresses, start, tokens, Some(sync)).await;
             let _ = tx.send(Input::Dialed(result)).await;
         });
     }
@@ -659,9 +527,21 @@ impl Driver {
             self.user_id = Some(user_id);
             self.last_user = Some(user_id);
         }
+        let generation = link.generation;
         if dialed.authenticated {
             self.spawn_event_reader(&link);
-            self.session.handle_connected(Self::now());
+            match dialed.early_sync {
+                Some((request_id, result)) => {
+                    self.session
+                        .handle_connected_synced(request_id, Self::now());
+                    self.on_input(Input::SyncDone {
+                        generation,
+                        request_id,
+                        result,
+                    });
+                }
+                None => self.session.handle_connected(Self::now()),
+            }
         }
         self.shared.set_link(LinkState::Up(link));
     }

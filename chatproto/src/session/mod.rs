@@ -317,13 +317,33 @@ impl Session {
             return;
         }
         let request_id = self.ids.next_id();
-        self.phase = Phase::Syncing { request_id };
-        self.connected_at = Some(now);
-        self.caught_up_reported = false;
+        self.start_sync(request_id, now);
         self.out.push_back(Output::Sync {
             request_id,
             cursors: self.chats.cursors(),
         });
+    }
+
+    /// Like [`handle_connected`](Self::handle_connected), for a driver that already sent the
+    /// Sync, as `request_id` with the cursors of [`sync_cursors`](Self::sync_cursors), together
+    /// with its authentication (in 0-RTT data, protocol.md 2.5): its answer comes to
+    /// [`handle_sync_result`](Self::handle_sync_result) as usual.
+    pub fn handle_connected_synced(&mut self, request_id: u64, now: Instant) {
+        if self.phase == Phase::Stopped {
+            return;
+        }
+        self.start_sync(request_id, now);
+    }
+
+    fn start_sync(&mut self, request_id: u64, now: Instant) {
+        self.phase = Phase::Syncing { request_id };
+        self.connected_at = Some(now);
+        self.caught_up_reported = false;
+    }
+
+    /// The cursors the next Sync reports.
+    pub fn sync_cursors(&self) -> Vec<pb::ChatCursor> {
+        self.chats.cursors()
     }
 
     /// Dialing, Hello or authentication failed: wait, then [`Output::Connect`] again.

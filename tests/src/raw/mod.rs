@@ -3,9 +3,11 @@
 //!
 //! # Layout
 //! - this module: [`RawConn`], a bare connection that sends bytes or single requests.
+//! - [`early`]: a client that sends chosen requests in 0-RTT data.
 //! - `session`: [`RawSession`], a raw connection that signs in and collects its events, for
 //!   tests that watch the protocol itself (a redirect in the Welcome, a close code) across nodes.
 
+pub mod early;
 mod session;
 
 pub use session::{RawSession, message_text, presence};

@@ -98,12 +98,7 @@ async fn a_ban_refuses_new_connections_from_its_range_until_it_expires_or_is_rem
         "other addresses"
     );
     assert!(connect_from(&server, "127.0.0.3").await.is_ok(), "exempt");
-    let addr = server.admin_addr();
-    let (_, metrics) =
-        tokio::task::spawn_blocking(move || tests::chatd::http_get(addr, "/metrics"))
-            .await
-            .expect("metrics task")
-            .expect("metrics");
+    let metrics = server.metrics().await;
     assert!(
         metrics.lines().any(|l| l.contains("rejected")
             && l.contains("reason=\"banned\"")

@@ -35,6 +35,7 @@ mod pages;
 mod protocol;
 mod reading;
 mod realtime;
+mod resumption;
 mod sync;
 mod tokens;
 mod tui;

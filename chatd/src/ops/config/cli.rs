@@ -290,6 +290,30 @@ pub struct Settings {
     )]
     pub migration: bool,
 
+    /// Session tickets this node remembers, so returning clients resume without a full handshake
+    /// and send their first requests in 0-RTT data (protocol.md 2.5); each is used once. 0 turns
+    /// resumption and 0-RTT off
+    #[arg(
+        long,
+        env = "CHATD_RESUMPTION_TICKETS",
+        value_name = "COUNT",
+        default_value = "65536",
+        value_parser = clap::value_parser!(u32).range(0..=10_000_000),
+        help_heading = "Network"
+    )]
+    pub resumption_tickets: u32,
+
+    /// How long a session ticket can resume a connection, at most 24h (the lifetime TLS announces to clients)
+    #[arg(
+        long,
+        env = "CHATD_TICKET_LIFETIME",
+        value_name = "DURATION",
+        value_parser = super::parse_ticket_lifetime,
+        default_value = "24h",
+        help_heading = "Network"
+    )]
+    pub ticket_lifetime: Duration,
+
     /// How long shutdown waits for connections to close
     #[arg(
         long,

@@ -526,6 +526,15 @@ fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
     )
 }
 
+fn parse_ticket_lifetime(s: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        Duration::from_secs(24 * 3600),
+        "must be between 1s and 24h (the lifetime TLS announces to clients)",
+    )
+}
+
 fn parse_heartbeat(s: &str) -> Result<Duration, String> {
     parse_duration_within(
         s,

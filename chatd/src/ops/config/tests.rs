@@ -133,6 +133,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--notifications-kept", "CHATD_NOTIFICATIONS_KEPT", "notifications_kept", Bare, ["7", "8", "9"], |c| c.settings.notifications_kept.to_string()),
         ("--idle-timeout", "CHATD_IDLE_TIMEOUT", "idle_timeout", Str, ["20s", "40s", "1m"], |c| crate::rate::format_duration(c.settings.idle_timeout)),
         ("--migration", "CHATD_MIGRATION", "migration", Bare, ["false", "true", "false"], |c| c.settings.migration.to_string()),
+        ("--resumption-tickets", "CHATD_RESUMPTION_TICKETS", "resumption_tickets", Bare, ["0", "10", "20"], |c| c.settings.resumption_tickets.to_string()),
+        ("--ticket-lifetime", "CHATD_TICKET_LIFETIME", "ticket_lifetime", Str, ["1s", "2h", "24h"], |c| crate::rate::format_duration(c.settings.ticket_lifetime)),
         ("--shutdown-grace", "CHATD_SHUTDOWN_GRACE", "shutdown_grace", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.shutdown_grace)),
         ("--drain-reconnect-rate", "CHATD_DRAIN_RECONNECT_RATE", "drain_reconnect_rate", Bare, ["1", "2", "3"], |c| c.settings.drain_reconnect_rate.to_string()),
         ("--limit-send", "CHATD_LIMIT_SEND", "limits.send", Str, ["1/s burst 1", "2/s burst 2", "3/s burst 3"], |c| c.limits().send.to_string()),

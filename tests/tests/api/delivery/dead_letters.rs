@@ -61,12 +61,7 @@ async fn a_failing_endpoint_is_retried_dead_lettered_and_retried_by_an_admin() {
     assert_eq!(letter.target, "mention");
     assert!(letter.last_error.contains("503"), "{}", letter.last_error);
     assert_eq!(letter.id.to_string(), calls[0].delivery);
-    let addr = server.admin_addr();
-    let (_, metrics) =
-        tokio::task::spawn_blocking(move || tests::chatd::http_get(addr, "/metrics"))
-            .await
-            .expect("scrape task")
-            .expect("scrape");
+    let metrics = server.metrics().await;
     for series in [
         "chatd_deliveries_total{kind=\"webhook\",outcome=\"retry\"} 2",
         "chatd_deliveries_total{kind=\"webhook\",outcome=\"dead\"} 1",

@@ -14,6 +14,7 @@ mod kick;
 mod presence;
 mod ratelimit;
 mod resilience;
+mod resumption;
 mod steering;
 
 use std::sync::Arc;

@@ -372,14 +372,16 @@ impl Dialer {
                             Ok((link, Some(answers)))
                         }
                         Some(Err(e)) => {
+                            let e = refused_busy(&conn, address).unwrap_or(e.into());
                             conn.close(CloseCode::NoError.into(), b"hello failed");
-                            Err(e.into())
+                            Err(e)
                         }
                         // Refused: the connection goes on after a full handshake, without
                         // what was sent early. Or the handshake failed.
                         None => {
                             if let Some(e) = conn.close_reason() {
-                                return Err(ClientError::Connect(e.to_string()));
+                                return Err(refused_busy(&conn, address)
+                                    .unwrap_or(ClientError::Connect(e.to_string())));
                             }
                             let answer = send_on(&conn, MAX_FRAME_BYTES, &hello).await;
                             Ok((self.finish_hello(conn, answer, address, false)?, None))

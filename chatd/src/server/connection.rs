@@ -330,10 +330,16 @@ impl Accepted {
             .try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32)
         {
             Ok(permit) => {
+                // Once 0-RTT requests are in line, every later request of the still
+                // unauthenticated connection queues behind them: `is_0rtt` tells when the
+                // stream was accepted, not when its data came, so the `authenticate` of a
+                // first flight is accepted after the handshake completed when this task runs
+                // late, and must still wait for the `hello` before it.
+                let ordered = early || self.early_order.started();
                 let admitted = Admitted {
                     early,
                     pre_auth: Some(permit),
-                    turn: early.then(|| self.early_order.next()),
+                    turn: ordered.then(|| self.early_order.next()),
                 };
                 self.requests
                     .spawn(async move { handle_stream(ctx, stream, admitted).await });
@@ -360,9 +366,12 @@ struct Admitted {
 /// `sync` at once in its first flight gets them handled one after the other, as if it had
 /// waited for each answer. Each request waits for the one before it to be dispatched (or to
 /// fail to be read); reading is not ordered, so the pre-authentication budget is given back as
-/// before. Only 0-RTT data is ordered: a whole first flight arrives at once, while a client
-/// that sends after the handshake waits for the answers it depends on (protocol.md 3.1), and
-/// one request it leaves half sent must not hold up the others.
+/// before. Ordering starts with the first 0-RTT request: a whole first flight arrives at once,
+/// while a client that sends after the handshake waits for the answers it depends on
+/// (protocol.md 3.1), and one request it leaves half sent must not hold up the others. Requests
+/// after the first 0-RTT one queue too while the connection is unauthenticated (see
+/// `Accepted::stream`); a half-sent one among them holds up only its own connection, until the
+/// request stream's idle timeout.
 #[derive(Default)]
 struct InOrder {
     /// Completes when the latest request given a turn was dispatched.
@@ -370,6 +379,11 @@ struct InOrder {
 }
 
 impl InOrder {
+    /// True once a request was given a turn.
+    fn started(&self) -> bool {
+        self.last.is_some()
+    }
+
     /// The next request's turn.
     fn next(&mut self) -> Turn {
         let (done, next) = oneshot::channel();

@@ -117,6 +117,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--listen", "CHATD_LISTEN", "listen", Str, ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"], |c| c.settings.listen.to_string()),
         ("--admin-listen", "CHATD_ADMIN_LISTEN", "admin_listen", Str, ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"], |c| c.settings.admin_listen.to_string()),
         ("--log-format", "CHATD_LOG_FORMAT", "log_format", Str, ["json", "human", "json"], |c| format!("{:?}", c.settings.log_format).to_lowercase()),
+        ("--encryption-key-file", "CHATD_ENCRYPTION_KEY_FILE", "encryption_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.settings.storage.encryption_key_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ("--durability", "CHATD_DURABILITY", "durability", Str, ["power-loss", "process-crash", "power-loss"], |c| match c.settings.storage.durability { Durability::ProcessCrash => "process-crash".into(), Durability::PowerLoss => "power-loss".into() }),
         ("--log", "CHATD_LOG", "log", Str, ["warn", "debug", "chatd=trace"], |c| c.settings.log.clone()),
         ("--node-id", "CHATD_NODE_ID", "node_id", Str, ["file-node", "env-node", "flag-node"], |c| c.node_id.clone()),

@@ -9,6 +9,7 @@ use chatproto::pb;
 use rusqlite::Connection;
 use tempfile::TempDir;
 
+use super::cipher::OpenError;
 use super::writer::Writer;
 use super::*;
 use crate::store::conformance::store_conformance;
@@ -229,7 +230,7 @@ async fn newer_schema_is_refused() {
         .pragma_update(None, "user_version", newer)
         .expect("bump version");
     match SqliteStore::open(&path) {
-        Err(StoreError::Internal(msg)) => {
+        Err(OpenError::Store(StoreError::Internal(msg))) => {
             assert!(msg.contains("newer"), "{msg}");
             assert!(msg.contains(&newer.to_string()), "{msg}");
         }

@@ -33,6 +33,18 @@ store_conformance!(guarded, async {
     (guarded, dir)
 });
 
+// The same suite on an encrypted database (SQLCipher): every entity, the search index and the
+// sessions through keyed connections.
+store_conformance!(encrypted, async {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteOptions {
+        key: Some(super::cipher::DatabaseKey::generate()),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(dir.path().join("chat.db"), options).expect("open store");
+    (store, dir)
+});
+
 fn temp_db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chat.db");

@@ -2,7 +2,9 @@
 //! certificate and the access-token signing key.
 //!
 //! Files (names relative to the data directory):
-//! - `chatd.sqlite3`: the database (opened by the store, not here);
+//! - `chatd.sqlite3`: the database (opened by the store, not here), encrypted with the key of
+//!   `--encryption-key-file` when one is given ([`load_database_key`] reads it; the key file
+//!   belongs elsewhere, never generated here);
 //! - `tls-cert.pem`, `tls-key.pem`: generated on first start when no `--tls-cert`/`--tls-key`
 //!   are given: ECDSA P-256 (TLS 1.3 handshakes cost about half of RSA's), subject alternative
 //!   names `localhost`, `127.0.0.1` and `::1`; reused on later starts so pinned fingerprints

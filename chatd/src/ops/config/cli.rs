@@ -31,7 +31,8 @@ login_account_address, login_address, typing, upload). Relative paths are relati
 written COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, \
 e.g. \"15m\"; sizes as a number of bytes with an optional KiB, MiB, GiB, TiB (or KB, MB, GB, TB) \
 suffix, e.g. \"100MiB\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
-the token key file; nor is the TURN secret: CHATD_TURN_SECRET or the TURN secret file.
+the token key file; nor is the TURN secret: CHATD_TURN_SECRET or the TURN secret file; nor is the \
+database encryption key: --encryption-key-file (or CHATD_ENCRYPTION_KEY_FILE) names its file.
 
 Cluster mode: with --redis-url, several chatd nodes share one Redis for events between nodes, \
 presence, rate limits, a read cache and the node registry (Redis is never the system of record), \

@@ -11,7 +11,8 @@
 //!
 //! Secrets are never flags (argv is visible to other users): the access-token key comes from
 //! `CHATD_TOKEN_KEY` or the key file, the TURN secret from `CHATD_TURN_SECRET` or its file, the
-//! SMTP password and the webhook secret likewise (`delivery`).
+//! SMTP password and the webhook secret likewise (`delivery`), the database encryption key from
+//! the file `--encryption-key-file` names.
 //!
 //! Layout: `cli` holds the clap definitions, `delivery` those of email and webhooks, `uris` the
 //! service URIs, this file the loading,

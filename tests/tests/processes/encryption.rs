@@ -16,7 +16,7 @@ use tests::client::{PASSWORD, connect, register};
 use tests::server::TestServer;
 use tests::tools::chatd_binary;
 
-use crate::chatctl::{assert_status, chatctl};
+use crate::chatctl::{assert_status, chatctl, register_root};
 use crate::chatctl_moderation::login;
 
 /// The words every message carries: never to be found in the files.
@@ -73,13 +73,7 @@ fn database_files(dir: &Path) -> [PathBuf; 3] {
 /// Registers `root` (made an admin) and [`USERNAME`], who sends [`SENT`] messages to root;
 /// returns the chat.
 async fn fill(server: &TestServer) -> u64 {
-    let (root, auth) = register(server, "root").await;
-    let root_id = auth.user.expect("user").id;
-    server
-        .store()
-        .set_role(root_id, pb::Role::Admin)
-        .await
-        .expect("set role");
+    let root_id = register_root(server).await;
     let (user, _) = register(server, USERNAME).await;
     let chat = user.create_private_chat(root_id).await.expect("chat");
     for i in 0..SENT {
@@ -88,7 +82,6 @@ async fn fill(server: &TestServer) -> u64 {
             .expect("send");
     }
     user.close().await;
-    root.close().await;
     chat.id
 }
 
@@ -127,8 +120,19 @@ async fn read_back(server: &TestServer, chat: u64) -> (Vec<String>, usize) {
     (texts, found)
 }
 
-fn expected_texts() -> Vec<String> {
-    (0..SENT).map(|i| format!("{MARKER} number {i}")).collect()
+/// Starts a chatd on `dir` with `key`, checks that it serves every message of `chat` and finds
+/// each by search, and stops it.
+async fn assert_serves_every_message(
+    dir: Arc<tempfile::TempDir>,
+    key: &Path,
+    chat: u64,
+) -> Arc<tempfile::TempDir> {
+    let server = TestServer::start_in(dir, &[&key_flag(key)]).await;
+    let (texts, found) = read_back(&server, chat).await;
+    let expected: Vec<String> = (0..SENT).map(|i| format!("{MARKER} number {i}")).collect();
+    assert_eq!(texts, expected);
+    assert_eq!(found, SENT, "the search index holds every message");
+    server.stop().await
 }
 
 /// The real chatd binary with `args`, which must exit (refusing to start) within a minute.
@@ -155,6 +159,15 @@ fn chatd(args: &[&str]) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.wait_with_output().expect("output")
+}
+
+/// `chatd db ARGS...`, to its end.
+fn chatd_db(args: &[&str]) -> Output {
+    Command::new(chatd_binary())
+        .arg("db")
+        .args(args)
+        .output()
+        .expect("run chatd db")
 }
 
 fn stderr(out: &Output) -> String {
@@ -233,10 +246,7 @@ async fn an_encrypted_store_and_its_backup_hold_no_plaintext_and_restore_with_th
         KEY_MISMATCH,
         "is encrypted and this key does not open it",
     );
-    let restored = TestServer::start_in(restored, &[&key_flag(&key)]).await;
-    let (texts, found) = read_back(&restored, chat).await;
-    assert_eq!(texts, expected_texts());
-    assert_eq!(found, SENT, "the search index came along");
+    assert_serves_every_message(restored, &key, chat).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -249,10 +259,7 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
     let key = key_file(keys.path(), "db.key", true);
 
     // A running chatd keeps the database: the command refuses and changes nothing.
-    let out = Command::new(chatd_binary())
-        .args(["db", "encrypt", &data_dir, &key_flag(&key)])
-        .output()
-        .expect("run chatd db encrypt");
+    let out = chatd_db(&["encrypt", &data_dir, &key_flag(&key)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("is in use"), "{}", stderr(&out));
     let dir = server.stop().await;
@@ -270,37 +277,24 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
         "is plain: run chatd db encrypt",
     );
 
-    let out = Command::new(chatd_binary())
-        .args(["db", "encrypt", &data_dir, &key_flag(&key)])
-        .output()
-        .expect("run chatd db encrypt");
+    let out = chatd_db(&["encrypt", &data_dir, &key_flag(&key)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for file in database_files(dir.path()) {
         for needle in [MARKER, USERNAME] {
             assert!(!file_contains(&file, needle), "{needle} in {}", file.display());
         }
     }
-    let server = TestServer::start_in(dir.clone(), &[&key_flag(&key)]).await;
-    let (texts, found) = read_back(&server, chat).await;
-    assert_eq!(texts, expected_texts());
-    assert_eq!(found, SENT, "the search finds the converted messages");
-    let dir = server.stop().await;
+    let dir = assert_serves_every_message(dir, &key, chat).await;
 
     // Rekey: the new key opens every message, the old one nothing.
     let new = key_file(keys.path(), "new.key", false);
-    let out = Command::new(chatd_binary())
-        .args(["db", "rekey", &data_dir, &key_flag(&key)])
-        .arg(format!("--new-key-file={}", new.display()))
-        .output()
-        .expect("run chatd db rekey");
+    let new_flag = format!("--new-key-file={}", new.display());
+    let out = chatd_db(&["rekey", &data_dir, &key_flag(&key), &new_flag]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_refused(
         &chatd(&[&data_dir, &key_flag(&key)]),
         KEY_MISMATCH,
         "this key does not open it",
     );
-    let server = TestServer::start_in(dir, &[&key_flag(&new)]).await;
-    let (texts, found) = read_back(&server, chat).await;
-    assert_eq!(texts, expected_texts());
-    assert_eq!(found, SENT);
+    assert_serves_every_message(dir, &new, chat).await;
 }

@@ -23,11 +23,7 @@ pub fn status(err: &anyhow::Error) -> u8 {
             || matches!(e.downcast_ref(), Some(OpenError::Key(_)))
             || matches!(e.downcast_ref(), Some(ReencryptError::Key(_)))
     });
-    if key_mismatch {
-        KEY_MISMATCH_STATUS
-    } else {
-        1
-    }
+    if key_mismatch { KEY_MISMATCH_STATUS } else { 1 }
 }
 
 /// The hint for `err`, when chatd knows one.

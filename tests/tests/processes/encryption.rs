@@ -88,10 +88,7 @@ async fn fill(server: &TestServer) -> u64 {
 /// Every message of `chat` as `USERNAME` reads it, and what a search for the marker finds.
 async fn read_back(server: &TestServer, chat: u64) -> (Vec<String>, usize) {
     let client = connect(server).await;
-    client
-        .login(USERNAME, PASSWORD, "t")
-        .await
-        .expect("login");
+    client.login(USERNAME, PASSWORD, "t").await.expect("login");
     let page = client
         .get_history(pb::GetHistory {
             chat_id: chat,
@@ -281,7 +278,11 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for file in database_files(dir.path()) {
         for needle in [MARKER, USERNAME] {
-            assert!(!file_contains(&file, needle), "{needle} in {}", file.display());
+            assert!(
+                !file_contains(&file, needle),
+                "{needle} in {}",
+                file.display()
+            );
         }
     }
     let dir = assert_serves_every_message(dir, &key, chat).await;

@@ -15,8 +15,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::backup::{Backup, StepResult};
 use rusqlite::OpenFlags;
+use rusqlite::backup::{Backup, StepResult};
 
 use super::cipher::{self, DatabaseKey, OpenError};
 use crate::store::{StoreError, StoreResult};

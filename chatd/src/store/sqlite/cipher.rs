@@ -83,7 +83,9 @@ pub enum KeyError {
     #[error("the database {0} is encrypted and this key does not open it")]
     Wrong(PathBuf),
     /// The file is encrypted and no key was given.
-    #[error("the database {0} is encrypted but no key is configured: give its key with {KEY_SETTING}")]
+    #[error(
+        "the database {0} is encrypted but no key is configured: give its key with {KEY_SETTING}"
+    )]
     Missing(PathBuf),
     /// A key was given for a plain database.
     #[error(
@@ -146,9 +148,8 @@ pub(super) fn open(
     flags: OpenFlags,
     key: Option<&DatabaseKey>,
 ) -> Result<Connection, OpenError> {
-    let state = file_state(path).map_err(|e| {
-        StoreError::Unavailable(format!("cannot read {}: {e}", path.display()))
-    })?;
+    let state = file_state(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
     match (state, key) {
         (FileState::Plain, Some(_)) => return Err(KeyError::Plain(path.to_path_buf()).into()),
         (FileState::Encrypted, None) => {

@@ -37,10 +37,14 @@ pub enum ReencryptError {
     #[error("the database {0} is not encrypted: encrypt it with chatd db encrypt")]
     NotEncrypted(PathBuf),
     /// Another process (a running chatd) has the database open.
-    #[error("the database {0} is in use (is chatd running?): stop chatd first, then run this again")]
+    #[error(
+        "the database {0} is in use (is chatd running?): stop chatd first, then run this again"
+    )]
     InUse(PathBuf),
     /// The copy does not hold what the original holds (nothing was replaced).
-    #[error("the new copy of table {table} has {copied} rows instead of {original}; the database was left as it was")]
+    #[error(
+        "the new copy of table {table} has {copied} rows instead of {original}; the database was left as it was"
+    )]
     Mismatch {
         /// The table.
         table: String,
@@ -187,9 +191,13 @@ fn export(
     tmp: &Path,
     key: &DatabaseKey,
 ) -> Result<Reencrypted, ReencryptError> {
-    let tmp_text = tmp
-        .to_str()
-        .ok_or_else(|| io_error("not a utf-8 path:", tmp, std::io::ErrorKind::InvalidInput.into()))?;
+    let tmp_text = tmp.to_str().ok_or_else(|| {
+        io_error(
+            "not a utf-8 path:",
+            tmp,
+            std::io::ErrorKind::InvalidInput.into(),
+        )
+    })?;
     source.execute(
         "ATTACH DATABASE ?1 AS reencrypted KEY ?2",
         (tmp_text, key.sql_literal()),
@@ -290,7 +298,10 @@ mod tests {
         let key = DatabaseKey::generate();
         let done = encrypt(&path, &key).expect("encrypt");
         assert!(done.rows >= 4, "{done:?}");
-        assert_eq!(cipher::file_state(&path).expect("state"), FileState::Encrypted);
+        assert_eq!(
+            cipher::file_state(&path).expect("state"),
+            FileState::Encrypted
+        );
         assert!(matches!(
             encrypt(&path, &key),
             Err(ReencryptError::AlreadyEncrypted(_))
@@ -318,7 +329,9 @@ mod tests {
         conn.execute("INSERT INTO t VALUES ('gamma')", [])
             .expect("the trigger still feeds the index");
         let hits: i64 = conn
-            .query_row("SELECT count(*) FROM f WHERE f MATCH 'gamma'", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM f WHERE f MATCH 'gamma'", [], |r| {
+                r.get(0)
+            })
             .expect("search");
         assert_eq!(hits, 1);
     }

@@ -415,6 +415,7 @@ fn each_command_helps_with_its_own_options_only() {
         "--data-dir",
         "--mongo-uri",
         "--config",
+        "--encryption-key-file",
     ] {
         assert!(
             add.contains(own),
@@ -440,9 +441,17 @@ fn each_command_helps_with_its_own_options_only() {
         .filter(|l| l.starts_with("--") || (l.starts_with('-') && !l.starts_with("- ")))
         .count();
     assert!(
-        options <= 7,
+        options <= 8,
         "user add --help lists {options} options:\n{add}"
     );
+    let rekey = help_of(&["db", "rekey", "--help"]);
+    for own in ["--data-dir", "--encryption-key-file", "--new-key-file"] {
+        assert!(
+            rekey.contains(own),
+            "{own} missing from db rekey --help:\n{rekey}"
+        );
+    }
+    assert!(!rekey.contains("--listen"), "{rekey}");
 }
 
 #[test]

@@ -70,6 +70,19 @@ fn database_files(dir: &Path) -> [PathBuf; 3] {
     ["chatd.sqlite3", "chatd.sqlite3-wal", "chatd.sqlite3-shm"].map(|f| dir.join(f))
 }
 
+/// Neither a message nor the username is in the database, its log or its index in `dir`.
+fn assert_no_plaintext(dir: &Path) {
+    for file in database_files(dir) {
+        for needle in [MARKER, USERNAME] {
+            assert!(
+                !file_contains(&file, needle),
+                "{needle} in {}",
+                file.display()
+            );
+        }
+    }
+}
+
 /// Registers `root` (made an admin) and [`USERNAME`], who sends [`SENT`] messages to root;
 /// returns the chat.
 async fn fill(server: &TestServer) -> u64 {
@@ -190,15 +203,7 @@ async fn an_encrypted_store_and_its_backup_hold_no_plaintext_and_restore_with_th
     // While chatd runs the newest pages are in the write-ahead log: both are ciphertext.
     let wal = std::fs::metadata(dir.path().join("chatd.sqlite3-wal")).expect("the log");
     assert!(wal.len() > 0, "the newest pages are in the write-ahead log");
-    for file in database_files(dir.path()) {
-        for needle in [MARKER, USERNAME] {
-            assert!(
-                !file_contains(&file, needle),
-                "{needle} in {}",
-                file.display()
-            );
-        }
-    }
+    assert_no_plaintext(dir.path());
     let header = std::fs::read(dir.path().join("chatd.sqlite3")).expect("database");
     assert!(!header.starts_with(b"SQLite format 3"), "not a plain file");
 
@@ -276,15 +281,7 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
 
     let out = chatd_db(&["encrypt", &data_dir, &key_flag(&key)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for file in database_files(dir.path()) {
-        for needle in [MARKER, USERNAME] {
-            assert!(
-                !file_contains(&file, needle),
-                "{needle} in {}",
-                file.display()
-            );
-        }
-    }
+    assert_no_plaintext(dir.path());
     let dir = assert_serves_every_message(dir, &key, chat).await;
 
     // Rekey: the new key opens every message, the old one nothing.

@@ -4,7 +4,7 @@
 //! start with a wrong key, without the key, or with a key for a plain database (exit status 3,
 //! the reason said once); `chatd db encrypt` converting a plain database whose messages the
 //! search still finds, and `chatd db rekey` keeping every message while the old key stops
-//! working.
+//! working; and the key refused with MongoDB, which it would not encrypt.
 
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -295,4 +295,23 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
         "this key does not open it",
     );
     assert_serves_every_message(dir, &new, chat).await;
+}
+
+#[test]
+fn the_key_is_refused_with_mongodb_whose_storage_it_cannot_encrypt() {
+    let keys = tempfile::tempdir().expect("key dir");
+    let key = key_file(keys.path(), "db.key", true);
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = format!("--data-dir={}", data.path().display());
+    // Refused before any connection: nothing listens on this port.
+    let out = chatd(&[
+        &data_dir,
+        "--mongo-uri=mongodb://127.0.0.1:9/chat",
+        &key_flag(&key),
+    ]);
+    assert_refused(
+        &out,
+        1,
+        "--encryption-key-file encrypts the embedded SQLite database",
+    );
 }

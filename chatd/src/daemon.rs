@@ -121,6 +121,12 @@ pub async fn open_store(
     metrics: Option<&Metrics>,
 ) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
     if let Some(uri) = &storage.mongo_uri {
+        if storage.encryption_key_file.is_some() {
+            anyhow::bail!(
+                "--encryption-key-file encrypts the embedded SQLite database; with --mongo-uri, \
+                 encrypt MongoDB's storage (see the README's \"Encryption at rest\")"
+            );
+        }
         let options = MongoOptions {
             command_counter: metrics.map(Metrics::store_commands),
             ..MongoOptions::default()
@@ -137,12 +143,19 @@ pub async fn open_store(
     let sqlite_path = storage.data_dir.join(DB_FILE);
     let path = sqlite_path.clone();
     let durability = storage.durability;
+    let key_file = storage.encryption_key_file.clone();
     let store = tokio::task::spawn_blocking(move || {
+        let key = key_file
+            .as_deref()
+            .map(crate::ops::datadir::load_database_key)
+            .transpose()
+            .context("cannot read the database encryption key")?;
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives
         // its -wal and -shm files the database file's permissions.
         create_private_file(&path)?;
         let options = SqliteOptions {
             durability,
+            key,
             ..SqliteOptions::default()
         };
         SqliteStore::open_with(&path, options).map_err(anyhow::Error::from)

@@ -18,7 +18,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    chat_cli::run_main("chatd", || run(invocation), chatd::cli::hints::hint)
+    chat_cli::report::run_main_with_status(
+        "chatd",
+        || run(invocation),
+        chatd::cli::hints::hint,
+        chatd::cli::hints::status,
+    )
 }
 
 fn run(invocation: Invocation) -> anyhow::Result<ExitCode> {
@@ -28,7 +33,9 @@ fn run(invocation: Invocation) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Invocation::Serve(config) => (config.settings.log_format, config.settings.log.as_str()),
-        Invocation::UserAdd(_) => (LogFormat::Human, "warn"),
+        Invocation::UserAdd(_) | Invocation::DbEncrypt(_) | Invocation::DbRekey(_) => {
+            (LogFormat::Human, "warn")
+        }
     };
     chatd::ops::logging::init(format, filter)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -39,6 +46,8 @@ fn run(invocation: Invocation) -> anyhow::Result<ExitCode> {
         match invocation {
             Invocation::Serve(config) => chatd::cli::serve::run(*config).await,
             Invocation::UserAdd(args) => chatd::cli::user_add::run(args).await,
+            Invocation::DbEncrypt(args) => chatd::cli::db_encrypt::run(args).await,
+            Invocation::DbRekey(args) => chatd::cli::db_rekey::run(args).await,
             Invocation::Generate(_) => Ok(()),
         }
     })?;

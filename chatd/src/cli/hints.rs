@@ -7,6 +7,24 @@ use chat_cli::report::io_error;
 
 use crate::daemon::{ListenError, Listener};
 use crate::ops::datadir::DataDirError;
+use crate::store::sqlite::cipher::{KeyError, OpenError};
+use crate::store::sqlite::reencrypt::ReencryptError;
+
+/// The exit status when the database encryption key does not fit the database (wrong, missing,
+/// or given for a plain database); every other failure exits 1.
+pub const KEY_MISMATCH_STATUS: u8 = 3;
+
+/// The exit status of a failed run.
+pub fn status(err: &anyhow::Error) -> u8 {
+    // The errors that carry a `KeyError` show it as their own (transparently), so it is not a
+    // cause of its own in the chain.
+    let key_mismatch = err.chain().any(|e| {
+        e.is::<KeyError>()
+            || matches!(e.downcast_ref(), Some(OpenError::Key(_)))
+            || matches!(e.downcast_ref(), Some(ReencryptError::Key(_)))
+    });
+    if key_mismatch { KEY_MISMATCH_STATUS } else { 1 }
+}
 
 /// The hint for `err`, when chatd knows one.
 pub fn hint(err: &anyhow::Error) -> Option<Hint> {

@@ -2,7 +2,9 @@
 //! certificate and the access-token signing key.
 //!
 //! Files (names relative to the data directory):
-//! - `chatd.sqlite3`: the database (opened by the store, not here);
+//! - `chatd.sqlite3`: the database (opened by the store, not here), encrypted with the key of
+//!   `--encryption-key-file` when one is given ([`load_database_key`] reads it; the key file
+//!   belongs elsewhere, never generated here);
 //! - `tls-cert.pem`, `tls-key.pem`: generated on first start when no `--tls-cert`/`--tls-key`
 //!   are given: ECDSA P-256 (TLS 1.3 handshakes cost about half of RSA's), subject alternative
 //!   names `localhost`, `127.0.0.1` and `::1`; reused on later starts so pinned fingerprints
@@ -28,6 +30,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::auth::token::{TokenKey, TokenKeyError};
 use crate::ops::config::{Config, TlsPaths};
+use crate::store::sqlite::cipher::{DatabaseKey, KeyFormatError};
 use chatproto::fingerprint::{fingerprint_of_der, format_fingerprint};
 
 /// Generated certificate file name.
@@ -162,6 +165,14 @@ pub enum DataDirError {
         /// What is wrong.
         source: TokenKeyError,
     },
+    /// The database key file does not hold a key.
+    #[error("{path}: {source}")]
+    DatabaseKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: KeyFormatError,
+    },
     /// The node secret file does not hold 32 bytes in hex.
     #[error("{path}: expected 64 hexadecimal characters (32 bytes)")]
     NodeSecret {
@@ -263,6 +274,16 @@ pub fn create_dir(dir: &Path) -> Result<(), DataDirError> {
             .map_err(err),
         Err(e) => Err(err(e)),
     }
+}
+
+/// Reads the database encryption key from `path` (`--encryption-key-file`), refusing a file that
+/// group or others can access. Never generated: a key that is lost loses the database, so the
+/// operator makes it (and keeps a copy) on purpose. Blocking.
+pub fn load_database_key(path: &Path) -> Result<DatabaseKey, DataDirError> {
+    DatabaseKey::parse(&read_secret(path)?).map_err(|source| DataDirError::DatabaseKey {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a secret file, refusing it when group or others have any access.

@@ -111,7 +111,15 @@ pub(crate) fn stable_json(out: &Output) -> String {
 /// A server with the admin `root` and the user `alice`; `root`'s and `alice`'s ids.
 pub(crate) async fn server_with_users() -> (TestServer, u64, u64) {
     let server = TestServer::start().await;
-    let (root, auth) = register(&server, "root").await;
+    let root_id = register_root(&server).await;
+    let (alice, auth) = register(&server, "alice").await;
+    alice.close().await;
+    (server, root_id, auth.user.expect("user").id)
+}
+
+/// Registers `root` (the account chatctl logs in as) and makes it a server admin; its id.
+pub(crate) async fn register_root(server: &TestServer) -> u64 {
+    let (root, auth) = register(server, "root").await;
     let root_id = auth.user.expect("user").id;
     server
         .store()
@@ -119,9 +127,7 @@ pub(crate) async fn server_with_users() -> (TestServer, u64, u64) {
         .await
         .expect("set role");
     root.close().await;
-    let (alice, auth) = register(&server, "alice").await;
-    alice.close().await;
-    (server, root_id, auth.user.expect("user").id)
+    root_id
 }
 
 pub(crate) fn server_flags(server: &TestServer) -> [String; 4] {

@@ -14,6 +14,7 @@ mod chatctl_two_factor;
 mod cli;
 mod daemon;
 mod deploy;
+mod encryption;
 mod loadgen_smoke;
 mod nginx_quic;
 mod quickstart;

@@ -31,7 +31,8 @@ login_account_address, login_address, typing, upload). Relative paths are relati
 written COUNT/PERIOD [burst N], e.g. \"20/s burst 60\"; durations as a number and ms, s, m or h, \
 e.g. \"15m\"; sizes as a number of bytes with an optional KiB, MiB, GiB, TiB (or KB, MB, GB, TB) \
 suffix, e.g. \"100MiB\". The access-token key is never a flag: it is read from CHATD_TOKEN_KEY (hex) or from \
-the token key file; nor is the TURN secret: CHATD_TURN_SECRET or the TURN secret file.
+the token key file; nor is the TURN secret: CHATD_TURN_SECRET or the TURN secret file; nor is the \
+database encryption key: --encryption-key-file (or CHATD_ENCRYPTION_KEY_FILE) names its file.
 
 Cluster mode: with --redis-url, several chatd nodes share one Redis for events between nodes, \
 presence, rate limits, a read cache and the node registry (Redis is never the system of record), \
@@ -77,6 +78,41 @@ pub enum CliCommand {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Encrypt the embedded database or change its key (with chatd stopped)
+    Db {
+        /// The database command.
+        #[command(subcommand)]
+        action: DbCommand,
+    },
+}
+
+/// `chatd db ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DbCommand {
+    /// Encrypt a plain database with the key of --encryption-key-file
+    Encrypt(DbEncrypt),
+    /// Give an encrypted database a new key (--new-key-file); the old one stops opening it
+    Rekey(DbRekey),
+}
+
+/// `chatd db encrypt`: the database and the key to encrypt it with.
+#[derive(Debug, Clone, Args)]
+pub struct DbEncrypt {
+    /// Where the database is, and its new key (--encryption-key-file, required).
+    #[command(flatten)]
+    pub storage: Storage,
+}
+
+/// `chatd db rekey`: the database, its key and the new one.
+#[derive(Debug, Clone, Args)]
+pub struct DbRekey {
+    /// Where the database is, and its key (--encryption-key-file, required).
+    #[command(flatten)]
+    pub storage: Storage,
+    /// The new key: 32 random bytes, raw or as 64 hex characters, readable by its owner only.
+    /// Start chatd with it as --encryption-key-file afterwards
+    #[arg(long, env = "CHATD_NEW_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub new_key_file: PathBuf,
 }
 
 /// `chatd user ...`.
@@ -134,6 +170,12 @@ pub struct Storage {
         default_value = "process-crash"
     )]
     pub durability: Durability,
+
+    /// Encrypt the embedded SQLite database with the key in FILE: 32 random bytes, raw or as 64
+    /// hex characters, readable by its owner only (e.g. `head -c 32 /dev/urandom > FILE`). Keep
+    /// it off the disk it protects. The key itself is never a flag
+    #[arg(long, env = "CHATD_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// Log output format.

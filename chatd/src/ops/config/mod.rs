@@ -11,7 +11,8 @@
 //!
 //! Secrets are never flags (argv is visible to other users): the access-token key comes from
 //! `CHATD_TOKEN_KEY` or the key file, the TURN secret from `CHATD_TURN_SECRET` or its file, the
-//! SMTP password and the webhook secret likewise (`delivery`).
+//! SMTP password and the webhook secret likewise (`delivery`), the database encryption key from
+//! the file `--encryption-key-file` names.
 //!
 //! Layout: `cli` holds the clap definitions, `delivery` those of email and webhooks, `uris` the
 //! service URIs, this file the loading,
@@ -32,7 +33,10 @@ use chat_cli::Generate;
 use chat_cli::layers::{self, LayerError, Layers};
 use clap::{CommandFactory as _, FromArgMatches as _};
 
-pub use cli::{Cli, CliCommand, LogFormat, Settings, Storage, UserAdd, UserCommand};
+pub use cli::{
+    Cli, CliCommand, DbCommand, DbEncrypt, DbRekey, LogFormat, Settings, Storage, UserAdd,
+    UserCommand,
+};
 pub use delivery::{
     Delivery, EmailSettings, OutboxSettings, SMTP_PASSWORD_ENV, SmtpTls, SmtpTlsArg,
     WEBHOOK_SECRET_ENV, WebhookEndpoint, WebhookSettings, WebhookUrls, kind_name, webhook_kind,
@@ -82,6 +86,10 @@ pub enum Invocation {
     Serve(Box<Config>),
     /// `chatd user add`.
     UserAdd(UserAdd),
+    /// `chatd db encrypt`.
+    DbEncrypt(DbEncrypt),
+    /// `chatd db rekey`.
+    DbRekey(DbRekey),
     /// `--generate`: print the man page or a completion script.
     Generate(Generate),
 }
@@ -196,6 +204,12 @@ impl Invocation {
             Some(CliCommand::User {
                 action: UserCommand::Add(add),
             }) => return Ok(Invocation::UserAdd(add)),
+            Some(CliCommand::Db {
+                action: DbCommand::Encrypt(args),
+            }) => return Ok(Invocation::DbEncrypt(args)),
+            Some(CliCommand::Db {
+                action: DbCommand::Rekey(args),
+            }) => return Ok(Invocation::DbRekey(args)),
         };
         let token_key = match env(TOKEN_KEY_ENV).filter(|v| !v.is_empty()) {
             Some(hex) => {

@@ -117,6 +117,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--listen", "CHATD_LISTEN", "listen", Str, ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"], |c| c.settings.listen.to_string()),
         ("--admin-listen", "CHATD_ADMIN_LISTEN", "admin_listen", Str, ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"], |c| c.settings.admin_listen.to_string()),
         ("--log-format", "CHATD_LOG_FORMAT", "log_format", Str, ["json", "human", "json"], |c| format!("{:?}", c.settings.log_format).to_lowercase()),
+        ("--encryption-key-file", "CHATD_ENCRYPTION_KEY_FILE", "encryption_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.settings.storage.encryption_key_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ("--durability", "CHATD_DURABILITY", "durability", Str, ["power-loss", "process-crash", "power-loss"], |c| match c.settings.storage.durability { Durability::ProcessCrash => "process-crash".into(), Durability::PowerLoss => "power-loss".into() }),
         ("--log", "CHATD_LOG", "log", Str, ["warn", "debug", "chatd=trace"], |c| c.settings.log.clone()),
         ("--node-id", "CHATD_NODE_ID", "node_id", Str, ["file-node", "env-node", "flag-node"], |c| c.node_id.clone()),
@@ -419,6 +420,7 @@ fn each_command_helps_with_its_own_options_only() {
         "--data-dir",
         "--mongo-uri",
         "--config",
+        "--encryption-key-file",
     ] {
         assert!(
             add.contains(own),
@@ -444,9 +446,17 @@ fn each_command_helps_with_its_own_options_only() {
         .filter(|l| l.starts_with("--") || (l.starts_with('-') && !l.starts_with("- ")))
         .count();
     assert!(
-        options <= 7,
+        options <= 8,
         "user add --help lists {options} options:\n{add}"
     );
+    let rekey = help_of(&["db", "rekey", "--help"]);
+    for own in ["--data-dir", "--encryption-key-file", "--new-key-file"] {
+        assert!(
+            rekey.contains(own),
+            "{own} missing from db rekey --help:\n{rekey}"
+        );
+    }
+    assert!(!rekey.contains("--listen"), "{rekey}");
 }
 
 #[test]

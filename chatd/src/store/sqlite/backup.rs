@@ -7,33 +7,50 @@
 //! (commits go to the WAL meanwhile; only checkpoints wait for the copy to end). Copying in
 //! small steps instead would restart the copy whenever the writer committed between two steps,
 //! and under steady writes it might never finish.
+//!
+//! An encrypted database gives an encrypted copy: the copy is opened with the same key, and
+//! SQLCipher encrypts each page as it writes it, so no plaintext reaches the copy's file. It
+//! restores like the database itself, with its key.
 
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::OpenFlags;
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
 
+use super::cipher::{self, DatabaseKey, OpenError};
 use crate::store::{StoreError, StoreResult};
 
 /// How long to wait before trying a step again that found the source or the copy locked.
 const LOCKED_PAUSE: Duration = Duration::from_millis(20);
 
-/// Copies the database at `from`, as of one moment, into a new database file at `to`.
-pub(super) fn copy(from: &Path, to: &Path, busy_timeout: Duration) -> StoreResult<()> {
-    let source = Connection::open_with_flags(
+/// Copies the database at `from`, as of one moment, into a new database file at `to`, encrypted
+/// with `key` when the database is.
+pub(super) fn copy(
+    from: &Path,
+    to: &Path,
+    key: Option<&DatabaseKey>,
+    busy_timeout: Duration,
+) -> StoreResult<()> {
+    let opened = |e: OpenError| match e {
+        OpenError::Store(e) => e,
+        OpenError::Key(e) => StoreError::Unavailable(e.to_string()),
+    };
+    let source = cipher::open(
         from,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        key,
     )
-    .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", from.display())))?;
+    .map_err(opened)?;
     source.busy_timeout(busy_timeout)?;
-    let mut copy = Connection::open_with_flags(
+    let mut copy = cipher::open(
         to,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        key,
     )
-    .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", to.display())))?;
+    .map_err(opened)?;
     let backup = Backup::new(&source, &mut copy)?;
     let started = std::time::Instant::now();
     loop {

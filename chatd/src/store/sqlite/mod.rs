@@ -15,6 +15,8 @@
 //!   `files`:
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
 //! - `backup`: consistent copies of the database while it is written (online backup).
+//! - `cipher`: encryption at rest (the database key, opening a connection with it);
+//!   `reencrypt`: encrypting a plain database and changing the key (`chatd db encrypt|rekey`).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
 //!   `notifications`: the notification center, `outbox`: emails and webhook calls on their way,
 //!   `two_factor`: two-factor login, `recovery`: email verification and password reset, and `access`: who may connect, each with its trait
@@ -27,6 +29,7 @@ mod audit;
 mod backup;
 mod chat_lists;
 mod chats;
+pub mod cipher;
 mod convert;
 mod events;
 mod files;
@@ -37,6 +40,7 @@ mod outbox;
 mod overview;
 mod readers;
 mod recovery;
+pub mod reencrypt;
 mod relations;
 mod schema;
 mod search;
@@ -56,6 +60,7 @@ use async_trait::async_trait;
 use chatproto::pb;
 use rusqlite::{Connection, OpenFlags};
 
+use self::cipher::{DatabaseKey, OpenError};
 use self::readers::Readers;
 use self::relations::Relation;
 use self::writer::Writer;
@@ -88,6 +93,8 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// Write commands that may wait for the writer before senders wait for room.
     pub queue_capacity: usize,
+    /// The encryption key of the database; `None`: a plain database.
+    pub key: Option<DatabaseKey>,
 }
 
 impl Default for SqliteOptions {
@@ -98,6 +105,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             max_batch: 256,
             queue_capacity: 4096,
+            key: None,
         }
     }
 }
@@ -107,8 +115,9 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
-    /// The database file, for the connections a backup opens of its own.
+    /// The database file and its key, for the connections a backup opens of its own.
     path: std::path::PathBuf,
+    key: Option<DatabaseKey>,
     busy_timeout: Duration,
 }
 
@@ -116,28 +125,31 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with default options and brings its
     /// schema up to date.
     #[cfg(any(test, feature = "testing"))]
-    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         Self::open_with(path, SqliteOptions::default())
     }
 
-    /// Opens the database at `path` with the given options. Fails when the database's schema is
-    /// newer than this code knows, or when WAL mode cannot be enabled.
-    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
+    /// Opens the database at `path` with the given options. Fails when the key does not fit the
+    /// database ([`OpenError::Key`]), when the database's schema is newer than this code knows,
+    /// or when WAL mode cannot be enabled.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, OpenError> {
         let path = path.as_ref();
-        let mut write = Connection::open_with_flags(
+        let key = options.key.as_ref();
+        let mut write = cipher::open(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| open_error(path, e))?;
+            key,
+        )?;
         write.busy_timeout(options.busy_timeout)?;
         let mode: String = write.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unavailable(format!(
                 "cannot enable wal mode on {} (journal mode is {mode})",
                 path.display()
-            )));
+            ))
+            .into());
         }
         let synchronous = match options.durability {
             Durability::ProcessCrash => "NORMAL",
@@ -163,11 +175,11 @@ impl SqliteStore {
 
         let mut reads = Vec::with_capacity(options.read_connections.max(1));
         for _ in 0..options.read_connections.max(1) {
-            let read = Connection::open_with_flags(
+            let read = cipher::open(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| open_error(path, e))?;
+                key,
+            )?;
             read.busy_timeout(options.busy_timeout)?;
             read.pragma_update(None, "query_only", true)?;
             reads.push(read);
@@ -176,6 +188,7 @@ impl SqliteStore {
             writer: Writer::spawn(write, options.max_batch, options.queue_capacity)?,
             readers: Arc::new(Readers::new(reads)),
             path: path.to_path_buf(),
+            key: options.key,
             busy_timeout: options.busy_timeout,
         })
     }
@@ -195,10 +208,6 @@ impl SqliteStore {
     {
         self.readers.read(work).await
     }
-}
-
-fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
 }
 
 #[async_trait]
@@ -693,7 +702,8 @@ impl Store for SqliteStore {
 
     async fn backup(&self, to: &Path) -> StoreResult<()> {
         let (from, to, busy) = (self.path.clone(), to.to_path_buf(), self.busy_timeout);
-        tokio::task::spawn_blocking(move || backup::copy(&from, &to, busy))
+        let key = self.key.clone();
+        tokio::task::spawn_blocking(move || backup::copy(&from, &to, key.as_ref(), busy))
             .await
             .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
     }

@@ -9,6 +9,7 @@ use chatproto::pb;
 use rusqlite::Connection;
 use tempfile::TempDir;
 
+use super::cipher::OpenError;
 use super::writer::Writer;
 use super::*;
 use crate::store::conformance::store_conformance;
@@ -30,6 +31,18 @@ store_conformance!(guarded, async {
         Arc::new(crate::ops::metrics::Metrics::new()),
     );
     (guarded, dir)
+});
+
+// The same suite on an encrypted database (SQLCipher): every entity, the search index and the
+// sessions through keyed connections.
+store_conformance!(encrypted, async {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteOptions {
+        key: Some(super::cipher::DatabaseKey::generate()),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(dir.path().join("chat.db"), options).expect("open store");
+    (store, dir)
 });
 
 fn temp_db() -> (TempDir, PathBuf) {
@@ -236,7 +249,7 @@ async fn newer_schema_is_refused() {
         .pragma_update(None, "user_version", newer)
         .expect("bump version");
     match SqliteStore::open(&path) {
-        Err(StoreError::Internal(msg)) => {
+        Err(OpenError::Store(StoreError::Internal(msg))) => {
             assert!(msg.contains("newer"), "{msg}");
             assert!(msg.contains(&newer.to_string()), "{msg}");
         }

@@ -83,10 +83,27 @@ where
 }
 
 /// The handle to the writer thread. Dropping it (with every clone of the store) closes the queue;
-/// the thread finishes the queued commands and exits.
+/// the thread finishes the queued commands, closes its connection and exits, and the drop waits
+/// for that.
 pub(super) struct Writer {
+    // Dropped first (fields drop in declaration order), which ends the thread's loop.
     queue: mpsc::Sender<Box<dyn Command>>,
-    _thread: JoinHandle<()>,
+    _thread: Joined,
+}
+
+/// Joins the writer thread when dropped. A process must not exit while the thread is still in
+/// SQLite, closing its connection (which checkpoints the log): SQLCipher frees its memory and
+/// locks at exit, under any thread still using them. Blocks only for the queued writes, which a
+/// store dropped at shutdown owes anyway.
+struct Joined(Option<JoinHandle<()>>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            // A panic of the thread was answered to its commands already.
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Writer {
@@ -104,7 +121,7 @@ impl Writer {
             .map_err(|e| StoreError::Internal(format!("cannot start the sqlite writer: {e}")))?;
         Ok(Writer {
             queue,
-            _thread: thread,
+            _thread: Joined(Some(thread)),
         })
     }
 

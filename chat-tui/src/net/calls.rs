@@ -28,19 +28,19 @@ fn refused(call_id: u64, what: &str, e: &ClientError) -> NetEvent {
     }
 }
 
-/// True unless the current connection is up without `calls` (while it is down, the request
-/// itself says so).
-fn offered(client: &Client) -> bool {
+/// True unless the current connection is up without `capability` (while it is down, the
+/// request itself says so).
+fn offered(client: &Client, capability: Capability) -> bool {
     client
         .welcome()
-        .is_none_or(|w| Capability::Calls.is_in(&w.capabilities))
+        .is_none_or(|w| capability.is_in(&w.capabilities))
 }
 
 /// Runs one call command; `None` for other commands.
 pub async fn run(client: &Client, command: &NetCommand) -> Option<NetEvent> {
     Some(match *command {
         NetCommand::StartCall { chat_id, video } => {
-            if !offered(client) {
+            if !offered(client, Capability::Calls) {
                 return Some(NetEvent::CallFailed {
                     call_id: 0,
                     error: format!("Cannot call: {NOT_OFFERED}"),
@@ -58,10 +58,7 @@ pub async fn run(client: &Client, command: &NetCommand) -> Option<NetEvent> {
             }
         }
         NetCommand::LoadGroupCall(chat_id) => {
-            let offers = client
-                .welcome()
-                .is_some_and(|w| Capability::GroupCalls.is_in(&w.capabilities));
-            if !offers {
+            if !offered(client, Capability::GroupCalls) {
                 return None;
             }
             // NOT_FOUND: the group has no live call, which the screen already shows.

@@ -137,6 +137,10 @@ pub enum Command {
     /// applies when it starts
     #[command(subcommand)]
     Db(DbCommand),
+    /// The server's rotating keys: access-token signing, the refresh-token pepper, the webhook
+    /// and TURN secrets; rotate one with an overlap in which the old key still verifies
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Email and webhook deliveries that failed their last attempt (dead letters): list them,
     /// try them again, or delete them
     #[command(subcommand)]
@@ -491,6 +495,58 @@ pub enum DbCommand {
     EnsureIndexes(ConnArgs),
 }
 
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyKindArg {
+    /// The keys that sign access tokens
+    Tokens,
+    /// The pepper of stored refresh-token hashes
+    Refresh,
+    /// The secret that signs webhook calls (shared with the receivers)
+    Webhook,
+    /// The secret of TURN credentials (shared with the TURN servers)
+    Turn,
+}
+
+/// `chatctl keys ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Every key ring: each key's id, state, creation and end of its overlap; never a secret
+    #[command(after_help = "Examples:\n  chatctl keys list\n  chatctl keys list --json")]
+    List(ConnArgs),
+    /// Make a new key current; the one before keeps verifying for the overlap. The server makes
+    /// the tokens and refresh keys; give the new webhook or TURN secret in a file, once the
+    /// receivers or TURN servers accept it
+    #[command(after_help = "Examples:\n  chatctl keys rotate --kind tokens\n  \
+        chatctl keys rotate --kind turn --secret-file /etc/chatd/turn.next")]
+    Rotate {
+        /// Which key
+        #[arg(long, value_enum)]
+        kind: KeyKindArg,
+        /// File holding the new webhook or TURN secret (16-256 bytes; a trailing newline is
+        /// not part of it)
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<std::path::PathBuf>,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// End the overlap now (after a key leaked): only the current key verifies; tokens and
+    /// refresh tokens of the others are refused
+    #[command(after_help = "Example:\n  chatctl keys retire --kind tokens --yes")]
+    Retire {
+        /// Which key
+        #[arg(long, value_enum)]
+        kind: KeyKindArg,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
 /// `chatctl dlq ...`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum DlqCommand {
@@ -669,6 +725,11 @@ impl Command {
             ) => Some(conn),
             Command::Db(
                 DbCommand::Status(conn) | DbCommand::Migrate(conn) | DbCommand::EnsureIndexes(conn),
+            ) => Some(conn),
+            Command::Keys(
+                KeysCommand::List(conn)
+                | KeysCommand::Rotate { conn, .. }
+                | KeysCommand::Retire { conn, .. },
             ) => Some(conn),
             Command::Nodes {
                 command: Some(NodesCommand::Drain { conn, .. }),

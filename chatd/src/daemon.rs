@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessControl;
 use crate::auth::account_codes::AccountCodeKeys;
+use crate::auth::keys::{KeySettings, Keys};
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::auth::two_factor::TwoFactorKeys;
@@ -28,7 +29,7 @@ use crate::delivery::Delivery;
 use crate::delivery::members::MemberCache;
 use crate::delivery::relay::{InProcessRelay, Relay};
 use crate::files::Files;
-use crate::files::blob::BlobStore;
+use crate::files::blob::RawBlobs;
 use crate::files::blob::fs::FsBlobs;
 use crate::files::blob::gridfs::GridFsBlobs;
 use crate::files::urls::UrlSigner;
@@ -110,7 +111,8 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-/// Opens the store the configuration names, and the file blob store beside it.
+/// Opens the store the configuration names, and the file backend beside it (encrypted by
+/// [`crate::ops::file_store::open`] when a master key is configured).
 ///
 /// With `--mongo-uri` the store is MongoDB (cluster mode) and file bytes go to GridFS in the same
 /// database; otherwise the embedded SQLite database in the data directory, which must exist, and
@@ -119,27 +121,24 @@ impl std::fmt::Debug for Daemon {
 pub async fn open_store(
     storage: &Storage,
     metrics: Option<&Metrics>,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawBlobs>)> {
     if let Some(uri) = &storage.mongo_uri {
-        if storage.encryption_key_file.is_some() {
-            anyhow::bail!(
-                "--encryption-key-file encrypts the embedded SQLite database; with --mongo-uri, \
-                 encrypt MongoDB's storage (see the README's \"Encryption at rest\")"
-            );
-        }
         let options = MongoOptions {
             command_counter: metrics.map(Metrics::store_commands),
             ..MongoOptions::default()
         };
-        let store = MongoStore::connect(uri.as_str(), options)
+        let mut store = MongoStore::connect(uri.as_str(), options)
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
+        // With a master key, message texts and file metadata are sealed before they are stored.
+        store
+            .seal_fields(crate::ops::file_store::master_keys(storage)?)
+            .await
+            .context("cannot open the sealed fields of the mongodb database")?;
         let blobs = Arc::new(GridFsBlobs::new(&store.database()));
         return Ok((Arc::new(store), blobs));
     }
-    let root = storage.data_dir.join("files");
-    let blobs = FsBlobs::open(&root)
-        .with_context(|| format!("cannot prepare the file directory {}", root.display()))?;
+    let blobs = open_file_dir(storage)?;
     let sqlite_path = storage.data_dir.join(DB_FILE);
     let path = sqlite_path.clone();
     let durability = storage.durability;
@@ -163,7 +162,28 @@ pub async fn open_store(
     .await
     .context("store open task")?
     .with_context(|| format!("cannot open the database {}", sqlite_path.display()))?;
-    Ok((Arc::new(store), Arc::new(blobs)))
+    Ok((Arc::new(store), blobs))
+}
+
+/// The file backend alone (GridFS or the data directory's `files/`), for the commands that
+/// work on file content while chatd may run.
+pub async fn open_file_backend(storage: &Storage) -> anyhow::Result<Arc<dyn RawBlobs>> {
+    match &storage.mongo_uri {
+        Some(uri) => {
+            let store = MongoStore::connect(uri.as_str(), MongoOptions::default())
+                .await
+                .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
+            Ok(Arc::new(GridFsBlobs::new(&store.database())))
+        }
+        None => open_file_dir(storage),
+    }
+}
+
+fn open_file_dir(storage: &Storage) -> anyhow::Result<Arc<dyn RawBlobs>> {
+    let root = storage.data_dir.join("files");
+    let blobs = FsBlobs::open(&root)
+        .with_context(|| format!("cannot prepare the file directory {}", root.display()))?;
+    Ok(Arc::new(blobs))
 }
 
 fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
@@ -194,7 +214,9 @@ impl Daemon {
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
         let s = &config.settings;
-        let (backend, blobs) = open_store(&s.storage, Some(&metrics)).await?;
+        let (backend, raw_blobs) = open_store(&s.storage, Some(&metrics)).await?;
+        let keys = crate::ops::file_store::master_keys(&s.storage)?;
+        let file_store = crate::ops::file_store::open(raw_blobs, keys).await?;
         // The HTTPS file server is bound first: the URLs it signs name its real address.
         let (files_https, urls, links) = match &config.files_https {
             Some(https) => {
@@ -217,8 +239,13 @@ impl Daemon {
             None => (None, None, None),
         };
         let files = Arc::new(
-            Files::new(blobs, config.files(), urls, data.path.join("files-scratch"))
-                .context("cannot prepare the file scratch directory")?,
+            Files::new(
+                file_store.blobs.clone(),
+                config.files(),
+                urls,
+                data.path.join("files-scratch"),
+            )
+            .context("cannot prepare the file scratch directory")?,
         );
         let guarded: Arc<dyn Store> =
             Arc::new(GuardedStore::new(backend, s.store_timeout, metrics.clone()));
@@ -257,6 +284,21 @@ impl Daemon {
         };
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
+        let turn_secret = config
+            .load_turn_secret()
+            .context("cannot load the TURN secret")?;
+        let keys = Keys::new(
+            store.clone(),
+            &data.token_key,
+            config.outbox.webhooks.as_ref().map(|w| w.secret.clone()),
+            turn_secret.map(|t| t.as_bytes().to_vec()),
+            KeySettings {
+                rotation_interval: s.key_rotation_interval.0,
+                overlap: s.key_overlap,
+            },
+        )
+        .context("cannot set up the key rings")?;
+        keys.start().await.context("cannot read the key rings")?;
         let account_codes = Arc::new(
             AccountCodeKeys::derive(&data.token_key)
                 .context("cannot derive the keys of emailed codes")?,
@@ -267,6 +309,7 @@ impl Daemon {
             config.outbox.clone(),
             links,
             account_codes.clone(),
+            keys.clone(),
             metrics.clone(),
         )
         .context("cannot set up email and webhook delivery")?;
@@ -288,9 +331,7 @@ impl Daemon {
             s.call_ring_timeout,
             IceSettings {
                 urls: config.ice_urls().to_vec(),
-                secret: config
-                    .load_turn_secret()
-                    .context("cannot load the TURN secret")?,
+                keys: keys.clone(),
                 ttl: s.turn_credential_ttl,
             },
             store.clone(),
@@ -312,8 +353,8 @@ impl Daemon {
         let state = Arc::new(AppState {
             store: store.clone(),
             delivery: delivery.clone(),
-            tokens: TokenIssuer::new(&data.token_key, s.access_token_ttl)
-                .context("invalid token configuration")?,
+            tokens: TokenIssuer::new(s.access_token_ttl).context("invalid token configuration")?,
+            keys: keys.clone(),
             passwords: PasswordHasher::default(),
             two_factor: TwoFactorKeys::derive(&data.token_key)
                 .context("cannot derive the two-factor keys")?,
@@ -427,7 +468,9 @@ impl Daemon {
             state.clone(),
             background.clone(),
         ));
+        file_store.start_rewrap(background.clone());
         tokio::spawn(outbox.run(background.clone()));
+        keys.spawn(cluster.is_some(), background.clone());
         tokio::spawn(
             state
                 .touches

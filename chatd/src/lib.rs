@@ -34,6 +34,7 @@
 )]
 
 mod access;
+mod atrest;
 mod auth;
 mod backups;
 mod calls;

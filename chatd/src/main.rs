@@ -33,9 +33,10 @@ fn run(invocation: Invocation) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Invocation::Serve(config) => (config.settings.log_format, config.settings.log.as_str()),
-        Invocation::UserAdd(_) | Invocation::DbEncrypt(_) | Invocation::DbRekey(_) => {
-            (LogFormat::Human, "warn")
-        }
+        Invocation::UserAdd(_)
+        | Invocation::DbEncrypt(_)
+        | Invocation::DbRekey(_)
+        | Invocation::FilesEncrypt(_) => (LogFormat::Human, "warn"),
     };
     chatd::ops::logging::init(format, filter)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,6 +49,7 @@ fn run(invocation: Invocation) -> anyhow::Result<ExitCode> {
             Invocation::UserAdd(args) => chatd::cli::user_add::run(args).await,
             Invocation::DbEncrypt(args) => chatd::cli::db_encrypt::run(args).await,
             Invocation::DbRekey(args) => chatd::cli::db_rekey::run(args).await,
+            Invocation::FilesEncrypt(args) => chatd::cli::files_encrypt::run(args).await,
             Invocation::Generate(_) => Ok(()),
         }
     })?;

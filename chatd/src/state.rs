@@ -51,6 +51,8 @@ pub struct AppState {
     pub delivery: Arc<Delivery>,
     /// Access-token signing and verification.
     pub tokens: TokenIssuer,
+    /// The rotating keys: token signing, the refresh pepper, the webhook and TURN secrets.
+    pub keys: Arc<crate::auth::keys::Keys>,
     /// Password hashing off the async runtime.
     pub passwords: PasswordHasher,
     /// The keys of two-factor login (sealing TOTP secrets, hashing recovery codes).

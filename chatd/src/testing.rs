@@ -21,8 +21,8 @@ pub use crate::state::now_ms;
 pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
-    ChatStore, MessageStore, NewUser, NotificationQuery, NotificationStore, OutboxStore,
-    ProfilePatch, RelationStore, SessionStore, Store, UserStore, conformance,
+    ChatStore, KeyStore, MessageStore, NewSession, NewUser, NotificationQuery, NotificationStore,
+    OutboxStore, ProfilePatch, RelationStore, SessionStore, Store, UserStore, conformance,
 };
 
 /// Delivery's pieces, as the criterion benches (`chatd/benches/delivery.rs`) drive them.
@@ -35,4 +35,20 @@ pub mod delivery {
     pub use crate::delivery::redact::{ChatEventFrames, Viewer};
     pub use crate::delivery::registry::ConnHandle;
     pub use crate::delivery::relay::InProcessRelay;
+}
+
+/// Every document of `collection` in `store`'s database as raw BSON bytes: what a dump of it
+/// holds (binary fields as their bytes, strings as UTF-8), for suites that look for plaintext.
+pub async fn raw_documents(store: &MongoStore, collection: &str) -> Result<Vec<Vec<u8>>, String> {
+    use futures_util::TryStreamExt as _;
+    let docs: Vec<mongodb::bson::RawDocumentBuf> = store
+        .database()
+        .collection::<mongodb::bson::RawDocumentBuf>(collection)
+        .find(mongodb::bson::doc! {})
+        .await
+        .map_err(|e| format!("find in {collection}: {e}"))?
+        .try_collect()
+        .await
+        .map_err(|e| format!("read {collection}: {e}"))?;
+    Ok(docs.into_iter().map(|d| d.into_bytes()).collect())
 }

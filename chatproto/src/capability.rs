@@ -26,12 +26,15 @@ pub enum Capability {
     /// requests from it, in stream order until the connection is authenticated (protocol.md
     /// 2.5).
     ZeroRtt,
+    /// Admins rotate the server's signing keys and secrets with an overlap in which the old
+    /// ones still verify (protocol.md 9.6, "Key rotation").
+    KeyRotation,
 }
 
 impl Capability {
     /// Every capability of chat/1 up to this crate's minor version (the reserved names are never
     /// offered nor accepted).
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::Datagrams,
         Capability::Redirect,
         Capability::Files,
@@ -41,6 +44,7 @@ impl Capability {
         Capability::Broadcasts,
         Capability::AccountRecovery,
         Capability::ZeroRtt,
+        Capability::KeyRotation,
     ];
 
     /// The name on the wire.
@@ -55,6 +59,7 @@ impl Capability {
             Capability::Broadcasts => "broadcasts",
             Capability::AccountRecovery => "account_recovery",
             Capability::ZeroRtt => "zero_rtt",
+            Capability::KeyRotation => "key_rotation",
         }
     }
 

@@ -57,5 +57,6 @@ pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol minor version this crate speaks: 1.1 adds files (capability `files`), 1.2 calls
 /// (capability `calls`), 1.3 screen sharing in calls (capability `screen_share`), 1.4 group
 /// calls, notifications, broadcasts, email and webhooks, two-factor login and connection
-/// migration, 1.5 account recovery (`account_recovery`) and 0-RTT resumption (`zero_rtt`).
-pub const PROTOCOL_MINOR: u32 = 5;
+/// migration, 1.5 account recovery (`account_recovery`) and 0-RTT resumption (`zero_rtt`), 1.6 key
+/// rotation (`key_rotation`) and 24 concurrent requests by default.
+pub const PROTOCOL_MINOR: u32 = 6;

@@ -271,6 +271,13 @@ round_trips!(
     AdminDbMigrate,
     AdminDbEnsureIndexes,
     SchemaReport,
+    // Key rotation.
+    AdminListKeys,
+    AdminRotateKey,
+    AdminRetireKeys,
+    KeyInfo,
+    KeyRing,
+    KeyRingList,
     // Notifications.
     ListNotifications,
     NotificationList,

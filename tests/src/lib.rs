@@ -7,7 +7,8 @@
 //! - [`server`]: an in-process chatd per test; [`chatd`]: chatd as a process.
 //! - [`client`]: SDK clients, registration and event helpers; [`calls`]: group call requests; [`raw`]: a bare connection, and
 //!   a raw session that signs in and collects events without the SDK's redirects and retries;
-//!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory.
+//!   [`files`]: file contents, transfers, upload streams, an HTTPS client, process memory;
+//!   [`keys`]: encryption key files.
 //! - [`redis`], [`ferretdb`], [`postgres`], [`nginx`], [`turn`], [`mailpit`]: one launcher
 //!   each; [`webhook`]: a webhook receiver that checks signatures.
 //! - [`cluster`]: several chatd processes on one FerretDB and one Redis Cluster; [`users`]:
@@ -29,6 +30,7 @@ pub mod client;
 pub mod cluster;
 pub mod ferretdb;
 pub mod files;
+pub mod keys;
 pub mod mailpit;
 pub mod nginx;
 pub mod ports;

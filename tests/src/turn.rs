@@ -32,6 +32,15 @@ impl TurnServer {
     /// # Panics
     /// When turnserver cannot be found or does not come up, with its log.
     pub fn start(secret: &str) -> TurnServer {
+        Self::start_with_secrets(&[secret])
+    }
+
+    /// The same with several secrets, as during a rotation: coturn takes `static-auth-secret`
+    /// more than once and accepts credentials made with any of them.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with_secrets(secrets: &[&str]) -> TurnServer {
         let program = tools::turnserver();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
@@ -43,8 +52,10 @@ impl TurnServer {
                 "--relay-ip=127.0.0.1".into(),
                 format!("--listening-port={port}"),
                 "--use-auth-secret".into(),
-                format!("--static-auth-secret={secret}"),
-                "--realm=chat.test".into(),
+            ])
+            .args(secrets.iter().map(|s| format!("--static-auth-secret={s}")))
+            .args([
+                "--realm=chat.test".to_string(),
                 "--no-tls".into(),
                 "--no-dtls".into(),
                 "--no-cli".into(),

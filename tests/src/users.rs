@@ -162,6 +162,18 @@ impl TestUser {
     /// # Errors
     /// The client error of a failed page.
     pub async fn history(&self, chat_id: u64) -> Result<Vec<pb::Message>, ClientError> {
+        self.history_in_pages(chat_id, 100).await
+    }
+
+    /// Like [`history`](Self::history), asking for `limit` messages per page.
+    ///
+    /// # Errors
+    /// The client error of a failed page.
+    pub async fn history_in_pages(
+        &self,
+        chat_id: u64,
+        limit: u32,
+    ) -> Result<Vec<pb::Message>, ClientError> {
         let mut all = Vec::new();
         let mut before_seq = 0;
         loop {
@@ -171,14 +183,14 @@ impl TestUser {
                     chat_id,
                     before_seq,
                     after_seq: 0,
-                    limit: 100,
+                    limit,
                 })
                 .await?;
             let Some(first) = page.messages.first() else {
                 break;
             };
             before_seq = first.seq;
-            let done = page.messages.len() < 100;
+            let done = page.messages.len() < limit as usize;
             all.splice(0..0, page.messages);
             if done || before_seq <= 1 {
                 break;

@@ -25,6 +25,10 @@ pub struct Call {
     pub body: String,
     /// Whether signature and timestamp were valid.
     pub authentic: bool,
+    /// `X-Chat-Timestamp`.
+    pub timestamp: String,
+    /// `X-Chat-Signature`: one `v1=<hex>` per secret the call was signed with, comma-separated.
+    pub signature: String,
     /// The status it was answered with.
     pub status: u16,
 }
@@ -58,14 +62,10 @@ impl Drop for WebhookReceiver {
     }
 }
 
-/// Whether `signature` (`v1=<hex>`) is the HMAC-SHA256 with `secret` of `"{timestamp}.{body}"`.
-fn verify(secret: &[u8], timestamp: &str, signature: &str, body: &[u8]) -> bool {
-    let Some(hex_tag) = signature.strip_prefix("v1=") else {
-        return false;
-    };
-    let Ok(tag) = hex::decode(hex_tag) else {
-        return false;
-    };
+/// Whether one of the signatures of `header` (`v1=<hex>`, comma-separated: several while the
+/// sender rotates its secret) is the HMAC-SHA256 with `secret` of `"{timestamp}.{body}"`, made
+/// within [`MAX_SKEW_S`] of now.
+pub fn verify(secret: &[u8], timestamp: &str, header: &str, body: &[u8]) -> bool {
     let Ok(ts) = timestamp.parse::<i64>() else {
         return false;
     };
@@ -78,7 +78,13 @@ fn verify(secret: &[u8], timestamp: &str, signature: &str, body: &[u8]) -> bool 
     let mut signed = format!("{timestamp}.").into_bytes();
     signed.extend_from_slice(body);
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    ring::hmac::verify(&key, &signed, &tag).is_ok()
+    header.split(',').any(|signature| {
+        signature
+            .trim()
+            .strip_prefix("v1=")
+            .and_then(|tag| hex::decode(tag).ok())
+            .is_some_and(|tag| ring::hmac::verify(&key, &signed, &tag).is_ok())
+    })
 }
 
 impl WebhookReceiver {
@@ -157,6 +163,8 @@ impl WebhookReceiver {
                                     delivery,
                                     body: String::from_utf8_lossy(&body).into_owned(),
                                     authentic,
+                                    timestamp,
+                                    signature,
                                     status: status.as_u16(),
                                 });
                                 let mut response = Response::new(Full::new(Bytes::new()));
@@ -217,5 +225,12 @@ mod tests {
         assert!(!verify(b"k", &now, &sig, b"{ }"));
         assert!(!verify(b"other", &now, &sig, b"{}"));
         assert!(!verify(b"k", "1000", &sig, b"{}"), "a replay from long ago");
+        // During a rotation: either signature of the list will do.
+        let other = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"new");
+        let new_tag = ring::hmac::sign(&other, format!("{now}.{{}}").as_bytes());
+        let both = format!("v1={},{sig}", hex::encode(new_tag.as_ref()));
+        assert!(verify(b"k", &now, &both, b"{}"));
+        assert!(verify(b"new", &now, &both, b"{}"));
+        assert!(!verify(b"third", &now, &both, b"{}"));
     }
 }

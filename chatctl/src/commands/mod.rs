@@ -9,6 +9,7 @@ mod db;
 mod dlq;
 mod export;
 mod health;
+mod keys;
 mod login;
 mod logout;
 mod messages;
@@ -78,6 +79,7 @@ pub async fn run(command: Command, sources: &Sources<'_>) -> anyhow::Result<()> 
         Command::Nodes { command, .. } => nodes::run(command, &settings).await,
         Command::Bans(bans) => bans::run(bans, &settings).await,
         Command::Db(db) => db::run(db, &settings).await,
+        Command::Keys(keys) => keys::run(keys, &settings).await,
         Command::Completions { .. } => Ok(()),
     }
 }

@@ -4,13 +4,17 @@
 //! - [`password`]: argon2id hashing and verification off the async runtime, with bounded
 //!   concurrency and a dummy verification for unknown users;
 //! - [`token`]: short-lived HS256 access tokens with the claims of `chat/1`;
-//! - [`refresh`]: opaque single-use refresh tokens, stored as SHA-256 hashes, and their expiry;
+//! - [`refresh`]: opaque single-use refresh tokens, stored as peppered hashes, and their expiry;
+//! - [`keyring`], [`keys`]: the rotating keys (token signing, the refresh pepper, the webhook
+//!   and TURN secrets), sans-IO and as each node holds them from the store;
 //! - [`two_factor`]: TOTP codes and recovery codes, and how their secrets are kept;
 //! - [`account_codes`]: the emailed codes of email verification and password reset;
 //! - [`seal`]: sealing the secrets the server must read again, under derived keys;
 //! - [`touches`]: sessions' last use, written behind the answer.
 
 pub mod account_codes;
+pub mod keyring;
+pub mod keys;
 pub mod password;
 pub mod refresh;
 pub mod seal;

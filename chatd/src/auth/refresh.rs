@@ -1,8 +1,11 @@
 //! Opaque refresh tokens.
 //!
 //! A refresh token is 32 random bytes, base64url without padding (43 characters). The server
-//! stores only its SHA-256 (hex), so a leaked database does not yield usable tokens; the
-//! token's entropy makes a plain hash sufficient (no salt or slow hash needed). A session's
+//! stores only a hash of it, so a leaked database does not yield usable tokens: since key
+//! rotation, an HMAC-SHA256 keyed with the current pepper (`auth::keys`, kind `refresh`), stored
+//! as `p<kid>:<hex>` so the pepper is named beside it ([`peppered_hash`]); before it, the plain
+//! SHA-256 (hex), which still verifies during the pepper's overlap ([`hash_refresh_token`]).
+//! The token's entropy makes a fast hash sufficient (no salt or slow hash needed). A session's
 //! refresh token expires after [`REFRESH_IDLE_TTL_MS`] without use or
 //! [`REFRESH_ABSOLUTE_TTL_MS`] after the session was created, whichever comes first.
 
@@ -43,12 +46,12 @@ impl std::fmt::Debug for RefreshToken {
 
 impl RefreshToken {
     /// A new token from the operating system's CSPRNG (via `rand`'s thread RNG, which is
-    /// seeded from it and reseeds).
-    pub fn generate() -> RefreshToken {
+    /// seeded from it and reseeds), hashed under the pepper `kid` ([`peppered_hash`]).
+    pub fn generate(kid: u32, pepper: &[u8]) -> RefreshToken {
         let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
-        let hash = hash_refresh_token(&token);
+        let hash = peppered_hash(kid, pepper, &token);
         RefreshToken { token, hash }
     }
 }
@@ -56,6 +59,17 @@ impl RefreshToken {
 /// The stored form of a presented token: lowercase hex SHA-256 of its text.
 pub fn hash_refresh_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The stored form of `token` under the pepper `kid` (kid 0: the plain SHA-256 from before
+/// peppers): `p<kid>:` and the lowercase hex HMAC-SHA256 of its text keyed with `pepper`.
+pub fn peppered_hash(kid: u32, pepper: &[u8], token: &str) -> String {
+    if kid == 0 {
+        return hash_refresh_token(token);
+    }
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper);
+    let tag = ring::hmac::sign(&key, token.as_bytes());
+    format!("p{kid}:{}", hex::encode(tag.as_ref()))
 }
 
 /// Whether `token` has the shape of a refresh token (43 base64url characters), so that garbage
@@ -83,8 +97,8 @@ mod tests {
 
     #[test]
     fn generated_tokens_are_distinct_well_formed_and_hashed() {
-        let a = RefreshToken::generate();
-        let b = RefreshToken::generate();
+        let a = RefreshToken::generate(0, &[]);
+        let b = RefreshToken::generate(2, b"pepper");
         assert_ne!(a.token, b.token);
         assert_eq!(a.token.len(), REFRESH_TOKEN_CHARS);
         assert!(is_well_formed(&a.token), "{}", a.token);
@@ -92,6 +106,7 @@ mod tests {
         assert_eq!(decoded.len(), REFRESH_TOKEN_BYTES);
         assert_eq!(a.hash, hash_refresh_token(&a.token));
         assert_eq!(a.hash.len(), 64);
+        assert_eq!(b.hash, peppered_hash(2, b"pepper", &b.token));
         assert!(!format!("{a:?}").contains(&a.token));
     }
 
@@ -101,6 +116,22 @@ mod tests {
         assert_eq!(
             hash_refresh_token("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn peppered_hashes_name_their_pepper() {
+        let h = peppered_hash(3, b"pepper", "abc");
+        assert!(h.starts_with("p3:") && h.len() == 3 + 64, "{h}");
+        assert_ne!(h, peppered_hash(3, b"other", "abc"));
+        assert_eq!(
+            h[3..],
+            peppered_hash(4, b"pepper", "abc")[3..],
+            "the kid names the pepper only"
+        );
+        assert_eq!(
+            peppered_hash(0, b"ignored", "abc"),
+            hash_refresh_token("abc")
         );
     }
 

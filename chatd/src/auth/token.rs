@@ -1,5 +1,10 @@
 //! Access tokens: JWTs signed with HS256 and a server secret.
 //!
+//! The secret is the current key of the `tokens` key ring (`auth::keys`), whose id is the
+//! header's `kid`; verification takes the key of the token's `kid` among those that have not
+//! retired. A token without a `kid` was signed with the key from before rotation (the token
+//! key itself), which verifies until its overlap ends.
+//!
 //! Claims: `iss` "chatd", `aud` "chat/1", `sub` (user id, decimal string), `sid` (session id),
 //! `typ` "access", `iat`, `exp` (seconds) and `role` ("user" or "admin"). Verification pins
 //! HS256 (any other `alg`, `none` included, is refused before the signature is looked at),
@@ -125,6 +130,10 @@ pub enum TokenError {
     /// The lifetime given to [`TokenIssuer::new`] is out of bounds.
     #[error("access token ttl must be between 1s and 15m")]
     BadTtl,
+    /// The header's `kid` names no key that still verifies: a retired key (its overlap ended),
+    /// or one this node has not heard of yet.
+    #[error("token key retired or unknown")]
+    UnknownKey,
     /// Signing failed (a bug: HMAC signing has no failure mode for valid keys).
     #[error("cannot sign token: {0}")]
     Signing(String),
@@ -165,10 +174,8 @@ fn role_claim(role: pb::Role) -> &'static str {
     }
 }
 
-/// Issues and verifies access tokens with one key and lifetime.
+/// Issues and verifies access tokens with one lifetime; the keys are given to each call.
 pub struct TokenIssuer {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
     validation: Validation,
     ttl_secs: i64,
 }
@@ -182,8 +189,8 @@ impl std::fmt::Debug for TokenIssuer {
 }
 
 impl TokenIssuer {
-    /// An issuer signing with `key`; `ttl` in whole seconds, 1 s..=[`MAX_ACCESS_TTL`].
-    pub fn new(key: &TokenKey, ttl: Duration) -> Result<TokenIssuer, TokenError> {
+    /// An issuer of tokens living `ttl`, in whole seconds, 1 s..=[`MAX_ACCESS_TTL`].
+    pub fn new(ttl: Duration) -> Result<TokenIssuer, TokenError> {
         if ttl < Duration::from_secs(1) || ttl > MAX_ACCESS_TTL {
             return Err(TokenError::BadTtl);
         }
@@ -196,17 +203,18 @@ impl TokenIssuer {
         validation.required_spec_claims.clear();
         validation.leeway = 0;
         Ok(TokenIssuer {
-            encoding: EncodingKey::from_secret(key.as_bytes()),
-            decoding: DecodingKey::from_secret(key.as_bytes()),
             validation,
             ttl_secs: i64::try_from(ttl.as_secs()).map_err(|_| TokenError::BadTtl)?,
         })
     }
 
-    /// A token for `user_id`'s session `session_id` issued at `now_ms`, and its expiry in
-    /// milliseconds (whole seconds, as in the token).
+    /// A token for `user_id`'s session `session_id` issued at `now_ms`, signed with `secret`
+    /// under the key id `kid` (`None`: no `kid`, the key from before rotation), and its expiry
+    /// in milliseconds (whole seconds, as in the token).
     pub fn issue(
         &self,
+        kid: Option<u32>,
+        secret: &[u8],
         user_id: u64,
         session_id: u64,
         role: pb::Role,
@@ -224,26 +232,41 @@ impl TokenIssuer {
             exp,
             role: role_claim(role).to_owned(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(|k| k.to_string());
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
             .map_err(|e| TokenError::Signing(e.to_string()))?;
         Ok((token, exp.saturating_mul(1000)))
     }
 
-    /// Checks `token` at `now_ms` and returns its claims.
-    pub fn verify(&self, token: &str, now_ms: i64) -> Result<AccessClaims, TokenError> {
+    /// Checks `token` at `now_ms` with the secret `key` gives for its `kid` (`None` when it has
+    /// none; `None` back when no key of that id verifies), and returns its claims.
+    pub fn verify(
+        &self,
+        token: &str,
+        now_ms: i64,
+        key: impl FnOnce(Option<u32>) -> Option<Vec<u8>>,
+    ) -> Result<AccessClaims, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed("token too long".into()));
         }
-        let alg = header_alg(token)?;
+        let (alg, kid) = header_fields(token)?;
         if alg != "HS256" {
             return Err(TokenError::WrongAlgorithm(alg));
         }
-        let data = jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let kid = kid
+            .map(|k| k.parse::<u32>())
+            .transpose()
+            .map_err(|_| TokenError::Malformed("kid is not a key id".into()))?;
+        let secret = key(kid).ok_or(TokenError::UnknownKey)?;
+        let decoding = DecodingKey::from_secret(&secret);
+        let data = jsonwebtoken::decode::<WireClaims>(token, &decoding, &self.validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
                 ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm(alg.clone()),
                 _ => TokenError::Malformed(e.to_string()),
-            })?;
+            },
+        )?;
         let c = data.claims;
         if c.iss != ISSUER {
             return Err(TokenError::WrongIssuer);
@@ -288,8 +311,9 @@ impl TokenIssuer {
     }
 }
 
-/// The `alg` of a compact JWS header, read without trusting anything else in the token.
-fn header_alg(token: &str) -> Result<String, TokenError> {
+/// The `alg` and `kid` of a compact JWS header, read without trusting anything else in the
+/// token.
+fn header_fields(token: &str) -> Result<(String, Option<String>), TokenError> {
     let malformed = |why: &str| TokenError::Malformed(why.to_owned());
     let mut parts = token.split('.');
     let (Some(header), Some(_payload), Some(_signature), None) =
@@ -302,11 +326,17 @@ fn header_alg(token: &str) -> Result<String, TokenError> {
         .map_err(|_| malformed("header is not base64url"))?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| malformed("header is not json"))?;
-    value
+    let alg = value
         .get("alg")
         .and_then(|a| a.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| malformed("header has no alg"))
+        .ok_or_else(|| malformed("header has no alg"))?;
+    let kid = match value.get("kid") {
+        None => None,
+        Some(serde_json::Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(malformed("kid is not a string")),
+    };
+    Ok((alg, kid))
 }
 
 #[cfg(test)]
@@ -320,7 +350,12 @@ mod tests {
     }
 
     fn issuer() -> TokenIssuer {
-        TokenIssuer::new(&key(), MAX_ACCESS_TTL).expect("issuer")
+        TokenIssuer::new(MAX_ACCESS_TTL).expect("issuer")
+    }
+
+    /// The keys of a server that never rotated: the token key, for tokens without a kid.
+    fn legacy(kid: Option<u32>) -> Option<Vec<u8>> {
+        kid.is_none().then(|| key().as_bytes().to_vec())
     }
 
     fn claims(now_ms: i64) -> WireClaims {
@@ -347,9 +382,11 @@ mod tests {
     #[test]
     fn issue_then_verify_round_trips() {
         let iss = issuer();
-        let (token, exp_ms) = iss.issue(42, 9, pb::Role::Admin, NOW).expect("issue");
+        let (token, exp_ms) = iss
+            .issue(None, key().as_bytes(), 42, 9, pb::Role::Admin, NOW)
+            .expect("issue");
         assert_eq!(exp_ms, (NOW / 1000 + 900) * 1000);
-        let c = iss.verify(&token, NOW).expect("verify");
+        let c = iss.verify(&token, NOW, legacy).expect("verify");
         assert_eq!(
             c,
             AccessClaims {
@@ -375,19 +412,29 @@ mod tests {
     #[test]
     fn unspecified_role_is_issued_as_user() {
         let iss = issuer();
-        let (token, _) = iss.issue(1, 1, pb::Role::Unspecified, NOW).expect("issue");
-        assert_eq!(iss.verify(&token, NOW).map(|c| c.role), Ok(pb::Role::User));
+        let (token, _) = iss
+            .issue(None, key().as_bytes(), 1, 1, pb::Role::Unspecified, NOW)
+            .expect("issue");
+        assert_eq!(
+            iss.verify(&token, NOW, legacy).map(|c| c.role),
+            Ok(pb::Role::User)
+        );
     }
 
     #[test]
     fn expiry_with_leeway() {
-        let iss = TokenIssuer::new(&key(), Duration::from_secs(60)).expect("issuer");
-        let (token, exp_ms) = iss.issue(1, 1, pb::Role::User, NOW).expect("issue");
-        assert!(iss.verify(&token, exp_ms - 1).is_ok());
-        assert!(iss.verify(&token, exp_ms + 4_999).is_ok());
-        assert_eq!(iss.verify(&token, exp_ms + 5_000), Err(TokenError::Expired));
+        let iss = TokenIssuer::new(Duration::from_secs(60)).expect("issuer");
+        let (token, exp_ms) = iss
+            .issue(None, key().as_bytes(), 1, 1, pb::Role::User, NOW)
+            .expect("issue");
+        assert!(iss.verify(&token, exp_ms - 1, legacy).is_ok());
+        assert!(iss.verify(&token, exp_ms + 4_999, legacy).is_ok());
         assert_eq!(
-            iss.verify(&token, exp_ms + 86_400_000),
+            iss.verify(&token, exp_ms + 5_000, legacy),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            iss.verify(&token, exp_ms + 86_400_000, legacy),
             Err(TokenError::Expired)
         );
     }
@@ -396,36 +443,52 @@ mod tests {
     fn issued_in_the_future_is_refused() {
         let iss = issuer();
         let (token, _) = iss
-            .issue(1, 1, pb::Role::User, NOW + 60_000)
+            .issue(None, key().as_bytes(), 1, 1, pb::Role::User, NOW + 60_000)
             .expect("issue");
-        assert_eq!(iss.verify(&token, NOW), Err(TokenError::NotYetValid));
+        assert_eq!(
+            iss.verify(&token, NOW, legacy),
+            Err(TokenError::NotYetValid)
+        );
         // Within the leeway it is fine.
-        let (token, _) = iss.issue(1, 1, pb::Role::User, NOW + 4_000).expect("issue");
-        assert!(iss.verify(&token, NOW).is_ok());
+        let (token, _) = iss
+            .issue(None, key().as_bytes(), 1, 1, pb::Role::User, NOW + 4_000)
+            .expect("issue");
+        assert!(iss.verify(&token, NOW, legacy).is_ok());
     }
 
     #[test]
     fn tampered_payload_fails_the_signature() {
         let iss = issuer();
-        let (token, _) = iss.issue(42, 9, pb::Role::User, NOW).expect("issue");
+        let (token, _) = iss
+            .issue(None, key().as_bytes(), 42, 9, pb::Role::User, NOW)
+            .expect("issue");
         let parts: Vec<&str> = token.split('.').collect();
         let mut forged = claims(NOW);
         forged.role = "admin".into();
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("json"));
         let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-        assert_eq!(iss.verify(&tampered, NOW), Err(TokenError::BadSignature));
+        assert_eq!(
+            iss.verify(&tampered, NOW, legacy),
+            Err(TokenError::BadSignature)
+        );
         // A flipped signature character too.
         let mut sig = parts[2].to_owned();
         let flipped = if sig.starts_with('A') { "B" } else { "A" };
         sig.replace_range(0..1, flipped);
         let bad_sig = format!("{}.{}.{}", parts[0], parts[1], sig);
-        assert_eq!(iss.verify(&bad_sig, NOW), Err(TokenError::BadSignature));
+        assert_eq!(
+            iss.verify(&bad_sig, NOW, legacy),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn another_key_fails_the_signature() {
         let token = sign(Header::new(Algorithm::HS256), &claims(NOW), &[8u8; 32]);
-        assert_eq!(issuer().verify(&token, NOW), Err(TokenError::BadSignature));
+        assert_eq!(
+            issuer().verify(&token, NOW, legacy),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
@@ -435,12 +498,12 @@ mod tests {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(NOW)).expect("json"));
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), payload);
         assert_eq!(
-            iss.verify(&none, NOW),
+            iss.verify(&none, NOW, legacy),
             Err(TokenError::WrongAlgorithm("none".into()))
         );
         let none_cased = format!("{}.{}.", b64(r#"{"alg":"NONE"}"#), payload);
         assert_eq!(
-            iss.verify(&none_cased, NOW),
+            iss.verify(&none_cased, NOW, legacy),
             Err(TokenError::WrongAlgorithm("NONE".into()))
         );
         // HS384 with the right secret.
@@ -450,7 +513,7 @@ mod tests {
             key().as_bytes(),
         );
         assert_eq!(
-            iss.verify(&hs384, NOW),
+            iss.verify(&hs384, NOW, legacy),
             Err(TokenError::WrongAlgorithm("HS384".into()))
         );
         // An RS256 header over an HMAC signature (the key-confusion attack).
@@ -462,7 +525,7 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let rs = format!("{}.{}.{}", b64(r#"{"alg":"RS256"}"#), parts[1], parts[2]);
         assert_eq!(
-            iss.verify(&rs, NOW),
+            iss.verify(&rs, NOW, legacy),
             Err(TokenError::WrongAlgorithm("RS256".into()))
         );
     }
@@ -501,7 +564,7 @@ mod tests {
             ),
         ];
         for (token, want) in cases {
-            assert_eq!(iss.verify(&token, NOW), Err(want));
+            assert_eq!(iss.verify(&token, NOW, legacy), Err(want));
         }
     }
 
@@ -533,7 +596,7 @@ mod tests {
         )
         .expect("encode");
         assert!(matches!(
-            issuer().verify(&token, NOW),
+            issuer().verify(&token, NOW, legacy),
             Err(TokenError::Malformed(_))
         ));
     }
@@ -552,22 +615,57 @@ mod tests {
             &"a".repeat(MAX_TOKEN_BYTES + 1),
         ] {
             assert!(
-                matches!(iss.verify(junk, NOW), Err(TokenError::Malformed(_))),
+                matches!(iss.verify(junk, NOW, legacy), Err(TokenError::Malformed(_))),
                 "{junk:?} gave {:?}",
-                iss.verify(junk, NOW)
+                iss.verify(junk, NOW, legacy)
             );
         }
         // With a well-formed HS256 header the signature is checked before the payload is
         // parsed, so an unsigned garbage payload is a signature failure.
         let unsigned = format!("{}.@@@.sig", b64(r#"{"alg":"HS256"}"#));
-        assert_eq!(iss.verify(&unsigned, NOW), Err(TokenError::BadSignature));
+        assert_eq!(
+            iss.verify(&unsigned, NOW, legacy),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn the_kid_names_the_key_that_verifies() {
+        let iss = issuer();
+        let (token, _) = iss
+            .issue(Some(7), &[9u8; 32], 1, 1, pb::Role::User, NOW)
+            .expect("issue");
+        let header = token.split('.').next().expect("header");
+        let json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json");
+        assert_eq!(json["kid"], "7");
+        let ring = |kid: Option<u32>| match kid {
+            Some(7) => Some(vec![9u8; 32]),
+            None => Some(key().as_bytes().to_vec()),
+            _ => None,
+        };
+        assert!(iss.verify(&token, NOW, ring).is_ok());
+        // Without kid 7 (retired), and under another key of the same id.
+        assert_eq!(iss.verify(&token, NOW, legacy), Err(TokenError::UnknownKey));
+        assert_eq!(
+            iss.verify(&token, NOW, |_| Some(vec![1u8; 32])),
+            Err(TokenError::BadSignature)
+        );
+        // A kid that is not a key id.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("seven".into());
+        let odd = sign(header, &claims(NOW), &[9u8; 32]);
+        assert!(matches!(
+            iss.verify(&odd, NOW, ring),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]
     fn ttl_is_bounded() {
-        assert!(TokenIssuer::new(&key(), Duration::from_secs(15 * 60 + 1)).is_err());
-        assert!(TokenIssuer::new(&key(), Duration::ZERO).is_err());
-        assert!(TokenIssuer::new(&key(), Duration::from_secs(1)).is_ok());
+        assert!(TokenIssuer::new(Duration::from_secs(15 * 60 + 1)).is_err());
+        assert!(TokenIssuer::new(Duration::ZERO).is_err());
+        assert!(TokenIssuer::new(Duration::from_secs(1)).is_ok());
     }
 
     #[test]

@@ -22,12 +22,13 @@ use crate::notify::Notifier;
 use crate::store::Store;
 
 /// The ICE servers clients get (spec 14.5).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IceSettings {
     /// STUN and TURN URLs.
     pub urls: Vec<String>,
-    /// The TURN secret (required when there are TURN URLs).
-    pub secret: Option<TurnSecret>,
+    /// The keys, whose current `turn` key signs TURN credentials (configured when there are
+    /// TURN URLs).
+    pub keys: Arc<crate::auth::keys::Keys>,
     /// How long TURN credentials stay valid.
     pub ttl: Duration,
 }
@@ -297,9 +298,14 @@ impl CallService {
 
     /// What `get_ice_servers` answers `user_id`.
     pub fn ice_servers(&self, user_id: u64) -> pb::IceServers {
+        let secret = self
+            .ice
+            .keys
+            .current(chatproto::pb::KeyKind::Turn)
+            .map(|k| TurnSecret::from_bytes(k.secret));
         super::turn::ice_servers(
             &self.ice.urls,
-            self.ice.secret.as_ref(),
+            secret.as_ref(),
             user_id,
             crate::clock::now_ms(),
             i64::try_from(self.ice.ttl.as_millis()).unwrap_or(i64::MAX),

@@ -1,7 +1,8 @@
 //! ICE servers for WebRTC clients (spec 14.5): the configured STUN and TURN URLs, TURN with
 //! time-limited credentials in the TURN REST API scheme that coturn checks with
 //! `use-auth-secret`: username `EXPIRY:USER_ID`, credential base64(HMAC-SHA1(secret, username)).
-//! Pure: the time and the secret are passed in.
+//! Pure: the time and the secret are passed in (the current key of the `turn` ring, which TURN
+//! servers must know before it signs: coturn takes several `static-auth-secret`s).
 
 use base64::Engine as _;
 use chatproto::pb;
@@ -16,6 +17,16 @@ impl TurnSecret {
     pub fn new(text: &str) -> Option<TurnSecret> {
         let text = text.trim_end_matches(['\r', '\n']);
         (!text.is_empty()).then(|| TurnSecret(text.as_bytes().to_vec()))
+    }
+
+    /// A secret as the key ring keeps it (rotated by `chatctl keys rotate --kind turn`).
+    pub fn from_bytes(bytes: Vec<u8>) -> TurnSecret {
+        TurnSecret(bytes)
+    }
+
+    /// The secret's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -17,7 +17,8 @@ pub async fn run(args: DbEncrypt) -> anyhow::Result<()> {
     })
     .await?;
     println!(
-        "encrypted {} ({} tables, {} rows); start chatd with the same --encryption-key-file",
+        "encrypted {} ({} tables, {} rows); start chatd with the same --encryption-key-file \
+         (files uploaded so far stay readable; chatd files encrypt encrypts them too)",
         path.display(),
         done.tables,
         done.rows

@@ -5,13 +5,16 @@ use std::io::ErrorKind;
 use chat_cli::Hint;
 use chat_cli::report::io_error;
 
+use crate::atrest::AtRestError;
 use crate::daemon::{ListenError, Listener};
+use crate::files::blob::BlobError;
 use crate::ops::datadir::DataDirError;
+use crate::store::mongo::FieldKeyError;
 use crate::store::sqlite::cipher::{KeyError, OpenError};
 use crate::store::sqlite::reencrypt::ReencryptError;
 
-/// The exit status when the database encryption key does not fit the database (wrong, missing,
-/// or given for a plain database); every other failure exits 1.
+/// The exit status when the encryption key does not fit the database or the file store (wrong,
+/// missing, or given for a plain database); every other failure exits 1.
 pub const KEY_MISMATCH_STATUS: u8 = 3;
 
 /// The exit status of a failed run.
@@ -22,8 +25,16 @@ pub fn status(err: &anyhow::Error) -> u8 {
         e.is::<KeyError>()
             || matches!(e.downcast_ref(), Some(OpenError::Key(_)))
             || matches!(e.downcast_ref(), Some(ReencryptError::Key(_)))
+            || e.downcast_ref::<AtRestError>().is_some_and(key_missing)
+            || matches!(e.downcast_ref(), Some(BlobError::Sealed(a)) if key_missing(a))
+            || matches!(e.downcast_ref(), Some(FieldKeyError::Key(a)) if key_missing(a))
     });
     if key_mismatch { KEY_MISMATCH_STATUS } else { 1 }
+}
+
+/// True when sealed data does not open for want of its master key.
+fn key_missing(e: &AtRestError) -> bool {
+    matches!(e, AtRestError::UnknownKey { .. } | AtRestError::Missing(_))
 }
 
 /// The hint for `err`, when chatd knows one.

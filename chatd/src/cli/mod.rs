@@ -3,6 +3,7 @@
 
 pub mod db_encrypt;
 pub mod db_rekey;
+pub mod files_encrypt;
 pub mod hints;
 pub mod serve;
 pub mod user_add;

@@ -66,6 +66,7 @@ impl ChatMembers {
     }
 
     /// True when nobody is a member.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }

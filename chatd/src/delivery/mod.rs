@@ -127,6 +127,7 @@ impl Delivery {
     }
 
     /// The relay.
+    #[cfg(any(test, feature = "testing"))]
     pub fn relay(&self) -> &Arc<dyn Relay> {
         &self.relay
     }
@@ -275,6 +276,7 @@ impl Delivery {
     /// Closes the user's connections on this node without a farewell (`RESYNC`): their clients
     /// reconnect (to this node or another) and catch up from the store. Returns how many there
     /// were.
+    #[cfg(any(test, feature = "testing"))]
     pub fn drop_connections(&self, user_id: u64) -> usize {
         self.registry.drop_connections(user_id)
     }
@@ -371,6 +373,7 @@ impl Delivery {
     }
 
     /// True when the user has a connection on this node.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_local(&self, user_id: u64) -> bool {
         self.registry.is_online(user_id)
     }
@@ -381,11 +384,13 @@ impl Delivery {
     }
 
     /// Frames handed to connections on this node so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn frames_sent(&self) -> u64 {
         self.registry.frames_sent()
     }
 
     /// Chats this node hears about from others (those with members connected here).
+    #[cfg(any(test, feature = "testing"))]
     pub fn chats_heard(&self) -> usize {
         self.sequencer.chats_heard()
     }

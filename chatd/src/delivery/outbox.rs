@@ -106,11 +106,13 @@ impl Outbox {
     }
 
     /// Frames waiting.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.lock().frames.len()
     }
 
     /// True when nothing waits.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

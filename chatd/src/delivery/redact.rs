@@ -50,11 +50,13 @@ impl Frame {
     }
 
     /// Its length in bytes.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
     /// True for an empty frame (an event that could not be encoded).
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

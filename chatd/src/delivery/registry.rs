@@ -176,6 +176,7 @@ impl Registry {
     }
 
     /// Frames handed to connections so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn frames_sent(&self) -> u64 {
         self.frames_sent.load(Ordering::Relaxed)
     }
@@ -285,6 +286,7 @@ impl Registry {
 
     /// Closes every connection of the user on this node without a farewell, as for a slow
     /// consumer (`RESYNC`): their clients reconnect and catch up. Returns how many there were.
+    #[cfg(any(test, feature = "testing"))]
     pub(super) fn drop_connections(&self, user_id: u64) -> usize {
         let shard = self.users.lock(user_id);
         let Some(entry) = shard.get(&user_id) else {

@@ -202,6 +202,7 @@ impl InProcessRelay {
     }
 
     /// This node's place on its bus.
+    #[cfg(any(test, feature = "testing"))]
     pub fn index(&self) -> usize {
         self.node
     }

@@ -311,6 +311,7 @@ impl Sequencer {
     }
 
     /// Chats with members connected here.
+    #[cfg(any(test, feature = "testing"))]
     pub fn chats_heard(&self) -> usize {
         let mut n = 0;
         self.shards.for_each(|shard| n += shard.interest.len());

@@ -11,12 +11,14 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::auth::refresh;
+use crate::auth::token::TokenError;
 use crate::conn::{ConnCtx, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::users::user_view;
 use crate::state::now_ms;
 use crate::store::{NewSession, NewUser, RefreshOutcome, UserRecord};
 use crate::validate;
+use chatproto::pb::KeyKind;
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
@@ -60,7 +62,7 @@ async fn open_session(
     let refresh::RefreshToken {
         token: refresh_token,
         hash: refresh_hash,
-    } = refresh::RefreshToken::generate();
+    } = new_refresh_token(ctx)?;
     let session = ctx
         .state
         .store
@@ -88,13 +90,83 @@ async fn open_session(
 }
 
 fn issue(ctx: &ConnCtx, user: &UserRecord, session_id: u64, now: i64) -> ApiResult<(String, i64)> {
+    let key = ctx.state.keys.current(KeyKind::Tokens).ok_or_else(|| {
+        tracing::error!("no access-token signing key");
+        ApiError::internal()
+    })?;
     ctx.state
         .tokens
-        .issue(user.id, session_id, user.role, now)
+        .issue(
+            key.token_kid(),
+            &key.secret,
+            user.id,
+            session_id,
+            user.role,
+            now,
+        )
         .map_err(|e| {
             tracing::error!(error = %e, "cannot sign an access token");
             ApiError::internal()
         })
+}
+
+/// A new refresh token, hashed under the current pepper.
+fn new_refresh_token(ctx: &ConnCtx) -> ApiResult<refresh::RefreshToken> {
+    let pepper = ctx.state.keys.current(KeyKind::Refresh).ok_or_else(|| {
+        tracing::error!("no refresh-token pepper");
+        ApiError::internal()
+    })?;
+    Ok(refresh::RefreshToken::generate(pepper.kid, &pepper.secret))
+}
+
+/// Rotates the presented refresh token to `new_hash`: its stored form is looked up under each
+/// pepper that still verifies, current first (a token issued before a rotation is stored under
+/// an older one); when none knows it, once more after reading the keys again, in case another
+/// node rotated the pepper a moment ago.
+async fn rotate_presented(
+    ctx: &ConnCtx,
+    presented: &str,
+    new_hash: &str,
+    now: i64,
+) -> ApiResult<RefreshOutcome> {
+    let keys = &ctx.state.keys;
+    let mut tried: Vec<u32> = Vec::new();
+    for attempt in 0..2 {
+        if attempt == 1 && !keys.reload_on_miss().await {
+            break;
+        }
+        for pepper in keys.verifying(KeyKind::Refresh, now) {
+            if tried.contains(&pepper.kid) {
+                continue;
+            }
+            tried.push(pepper.kid);
+            let hash = refresh::peppered_hash(pepper.kid, &pepper.secret, presented);
+            match ctx.state.store.rotate_refresh(&hash, new_hash, now).await? {
+                RefreshOutcome::Invalid => {}
+                found => return Ok(found),
+            }
+        }
+    }
+    Ok(RefreshOutcome::Invalid)
+}
+
+/// The claims of `token` if it verifies at `now` under one of the token keys: the key its
+/// `kid` names, read again from the store once when this node does not know it yet.
+async fn verify_access(
+    ctx: &ConnCtx,
+    token: &str,
+    now: i64,
+) -> Result<crate::auth::token::AccessClaims, TokenError> {
+    let keys = &ctx.state.keys;
+    let verify = || {
+        ctx.state.tokens.verify(token, now, |kid| {
+            keys.secret(KeyKind::Tokens, kid.unwrap_or(0), now)
+        })
+    };
+    match verify() {
+        Err(TokenError::UnknownKey) if keys.reload_on_miss().await => verify(),
+        other => other,
+    }
 }
 
 /// Register: create an account and log in.
@@ -235,16 +307,8 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     let refresh::RefreshToken {
         token: new_token,
         hash: new_hash,
-    } = refresh::RefreshToken::generate();
-    let outcome = ctx
-        .state
-        .store
-        .rotate_refresh(
-            &refresh::hash_refresh_token(&req.refresh_token),
-            &new_hash,
-            now,
-        )
-        .await?;
+    } = new_refresh_token(ctx)?;
+    let outcome = rotate_presented(ctx, &req.refresh_token, &new_hash, now).await?;
     let session = match outcome {
         RefreshOutcome::Rotated(session) => session,
         RefreshOutcome::Reused {
@@ -314,10 +378,8 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
         ));
     }
     let now = now_ms();
-    let claims = ctx
-        .state
-        .tokens
-        .verify(&req.access_token, now)
+    let claims = verify_access(ctx, &req.access_token, now)
+        .await
         .map_err(|e| {
             ctx.state.metrics.auth_failure("bad_token");
             ApiError::unauthenticated(format!("invalid access token: {e}"))

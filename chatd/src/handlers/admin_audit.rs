@@ -47,6 +47,12 @@ fn access_subject(raw: &str) -> String {
         .map_or_else(|_| raw.to_owned(), |c| c.to_string())
 }
 
+/// A key kind as the log records it (`tokens`, `refresh`, `webhook`, `turn`, or `unknown`);
+/// never the secret a rotation carries.
+fn key_kind(kind: i32) -> &'static str {
+    pb::KeyKind::try_from(kind).map_or("unknown", crate::auth::keyring::kind_name)
+}
+
 fn role_name(role: i32) -> &'static str {
     pb::Role::try_from(role).map_or("unknown", |r| r.as_str_name())
 }
@@ -63,7 +69,7 @@ fn dead_letters(ids: &[u64], all: bool) -> String {
 /// The subject and detail of a request that the audit log records, or `None` for one it does
 /// not (every kind that is not an admin change, nor an export). The subjects are the ones
 /// protocol.md 9.6 lists: `user:ID`, `username:NAME`, `chat:ID`, `chat:ID/seq:SEQ`, `node:ID`,
-/// `dead_letters`, `users:all`, `cidr:RANGE`, `access`, `database`.
+/// `dead_letters`, `users:all`, `cidr:RANGE`, `access`, `database`, `keys:KIND`.
 pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
     let user = |id: u64| format!("user:{id}");
     Some(match kind {
@@ -122,6 +128,11 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
         Kind::AdminDbMigrate(_) | Kind::AdminDbEnsureIndexes(_) => {
             ("database".to_owned(), String::new())
         }
+        Kind::AdminRotateKey(r) => (format!("keys:{}", key_kind(r.kind)), String::new()),
+        Kind::AdminRetireKeys(r) => (
+            format!("keys:{}", key_kind(r.kind)),
+            "overlap ended".to_owned(),
+        ),
         Kind::AdminBroadcast(r) => (
             "users:all".to_owned(),
             format!("chars={}", r.text.chars().count()),

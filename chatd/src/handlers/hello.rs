@@ -61,7 +61,8 @@ pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
                 | Capability::ScreenShare
                 | Capability::GroupCalls
                 | Capability::Broadcasts
-                | Capability::AccountRecovery,
+                | Capability::AccountRecovery
+                | Capability::KeyRotation,
             ) => true,
             None => false,
         })

@@ -13,7 +13,7 @@
 //!   the embedded database; [`admin_dead_letters`]: the deliveries by email and webhook that
 //!   failed for good; [`admin_broadcast`]: announcements to every user; [`admin_access`]: who
 //!   may connect (bans, allow-list mode); [`admin_db`]: the storage schema's version and
-//!   indexes.
+//!   indexes; [`admin_keys`]: key rotation.
 //! - [`chats`]: chats and per-user chat state; [`membership`]: members, roles, ownership.
 //! - [`messages`]: send, edit, delete, react; [`history`]: history, search, edit history;
 //!   [`receipts`]: delivery and read receipts.
@@ -41,6 +41,7 @@ pub mod admin_broadcast;
 pub mod admin_chats;
 pub mod admin_db;
 pub mod admin_dead_letters;
+pub mod admin_keys;
 pub mod admin_nodes;
 pub mod calls;
 pub mod chats;
@@ -79,9 +80,10 @@ use crate::conn::ConnCtx;
 mod by_kind {
     pub(super) use super::{
         account::*, admin::*, admin_access::*, admin_audit::*, admin_backup::*, admin_broadcast::*,
-        admin_chats::*, admin_db::*, admin_dead_letters::*, admin_nodes::*, calls::*, chats::*,
-        files::*, group_calls::*, hello::*, history::*, membership::*, messages::*,
-        notifications::*, receipts::*, recovery::*, sync::*, two_factor::*, typing::*, users::*,
+        admin_chats::*, admin_db::*, admin_dead_letters::*, admin_keys::*, admin_nodes::*,
+        calls::*, chats::*, files::*, group_calls::*, hello::*, history::*, membership::*,
+        messages::*, notifications::*, receipts::*, recovery::*, sync::*, two_factor::*, typing::*,
+        users::*,
     };
 }
 

@@ -23,7 +23,17 @@ use crate::rate::{LimitRates, Rate, Scope};
 
 /// Concurrent request streams a client may have open (`Limits.max_concurrent_requests`, enforced
 /// by the QUIC stream limit of the endpoint).
-pub const MAX_CONCURRENT_REQUESTS: u32 = 32;
+///
+/// Sized to use and to memory: quinn keeps a map entry for every stream a peer may open, from
+/// the start, in hash maps that grow by powers of two at 7/8 full. 24 request streams plus the
+/// [`MAX_CONCURRENT_UPLOADS`](crate::files::MAX_CONCURRENT_UPLOADS) upload streams fill 28 of 32
+/// slots; 32 request streams took maps of 64 and cost every idle connection 1.3 KB more
+/// (BENCHMARKS.md, "Idle connections"). Lowering it means a new
+/// `resumption::SHARE_KEY_LABEL` (protocol.md 2.5).
+pub const MAX_CONCURRENT_REQUESTS: u32 = 24;
+
+// The sizing above: request and upload streams together fit quinn's map of 32.
+const _: () = assert!(MAX_CONCURRENT_REQUESTS + crate::files::MAX_CONCURRENT_UPLOADS <= 28);
 
 /// How often the fallback to local limits is logged while it lasts.
 pub const FALLBACK_LOG_EVERY: Duration = Duration::from_secs(10);

@@ -7,11 +7,13 @@
 //! - [`logging`]: log output.
 //! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them;
 //!   [`recent`]: the per-second ring behind the counts of the last minute.
+//! - `file_store`: the file store, encrypted with the master keys when they are configured.
 //! - [`node`]: this node as admins see and steer it (uptime, address, drain).
 
 pub(crate) mod admin_http;
 pub mod config;
 pub mod datadir;
+pub(crate) mod file_store;
 pub mod logging;
 pub(crate) mod metrics;
 pub mod node;

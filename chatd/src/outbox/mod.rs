@@ -123,13 +123,15 @@ pub enum OutboxError {
 
 impl Outbox {
     /// The outbox over `store`; `links` signs the unsubscribe links of emails (required when
-    /// email is on); `codes` seals the codes of account emails; `metrics` counts the attempts.
+    /// email is on); `codes` seals the codes of account emails; `keys` holds the webhook
+    /// secrets that sign calls; `metrics` counts the attempts.
     pub fn new(
         store: Arc<dyn Store>,
         delivery: Arc<Delivery>,
         settings: OutboxSettings,
         links: Option<UnsubscribeLinks>,
         codes: Arc<AccountCodeKeys>,
+        keys: Arc<crate::auth::keys::Keys>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Outbox>, OutboxError> {
         let mailer = match &settings.email {
@@ -146,7 +148,7 @@ impl Outbox {
         let webhooks = settings
             .webhooks
             .as_ref()
-            .map(webhook::Caller::new)
+            .map(|w| webhook::Caller::new(w, keys))
             .transpose()
             .map_err(OutboxError::Webhooks)?;
         Ok(Arc::new(Outbox {

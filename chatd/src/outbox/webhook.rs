@@ -5,7 +5,9 @@
 //! The receiver authenticates a call and rejects replays with two headers: [`TIMESTAMP_HEADER`],
 //! the Unix time in seconds when the call was signed, and [`SIGNATURE_HEADER`], `v1=` and the
 //! lowercase hex HMAC-SHA256, keyed with the shared secret, of the timestamp, a `.`, and the
-//! body ([`signature`]). `X-Chat-Delivery` names the outbox entry: the same on every retry of
+//! body ([`signature`]). While the secret rotates (the `webhook` key ring) the header holds one
+//! such signature per secret that verifies, the newest first, separated by commas
+//! ([`signatures`]), so a receiver that knows either secret accepts the call. `X-Chat-Delivery` names the outbox entry: the same on every retry of
 //! one call, so a receiver can drop a call it already took.
 
 use std::sync::Arc;
@@ -37,6 +39,16 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
     format!("v1={}", hex::encode(tag.as_ref()))
 }
 
+/// The signature header of `body` sent at `timestamp` under every secret of `secrets`, newest
+/// first: `v1=<hex>` each, separated by commas.
+pub fn signatures(secrets: &[Vec<u8>], timestamp: i64, body: &str) -> String {
+    secrets
+        .iter()
+        .map(|s| signature(s, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The JSON body of the call for notification `n` of `user`.
 pub(super) fn body(user: u64, n: &pb::Notification) -> String {
     serde_json::json!({
@@ -55,14 +67,18 @@ pub(super) fn body(user: u64, n: &pb::Notification) -> String {
 
 /// Makes webhook calls.
 pub(super) struct Caller {
-    secret: Vec<u8>,
+    keys: Arc<crate::auth::keys::Keys>,
     tls: tokio_rustls::TlsConnector,
     timeout: std::time::Duration,
 }
 
 impl Caller {
-    /// A caller with the settings' secret, trust and timeout.
-    pub fn new(settings: &WebhookSettings) -> Result<Caller, String> {
+    /// A caller with the settings' trust and timeout, signing with the `webhook` keys of
+    /// `keys` (the settings' secret until the first rotation).
+    pub fn new(
+        settings: &WebhookSettings,
+        keys: Arc<crate::auth::keys::Keys>,
+    ) -> Result<Caller, String> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(pem) = &settings.ca_pem {
@@ -85,7 +101,7 @@ impl Caller {
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Caller {
-            secret: settings.secret.clone(),
+            keys,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             timeout: settings.timeout,
         })
@@ -111,7 +127,17 @@ impl Caller {
         let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
             .await
             .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let timestamp = now_ms().div_euclid(1000);
+        let now = now_ms();
+        let timestamp = now.div_euclid(1000);
+        let secrets: Vec<Vec<u8>> = self
+            .keys
+            .verifying(pb::KeyKind::Webhook, now)
+            .into_iter()
+            .map(|k| k.secret)
+            .collect();
+        if secrets.is_empty() {
+            return Err("no webhook secret".into());
+        }
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let authority = uri.authority().map_or(host, |a| a.as_str());
         let request = hyper::Request::post(path)
@@ -119,7 +145,7 @@ impl Caller {
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, "chatd-webhooks")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, signature(&self.secret, timestamp, body))
+            .header(SIGNATURE_HEADER, signatures(&secrets, timestamp, body))
             .header(DELIVERY_HEADER, HeaderValue::from(id))
             .body(Full::new(Bytes::from(body.to_owned())))
             .map_err(|e| format!("request: {e}"))?;
@@ -182,5 +208,14 @@ mod tests {
         assert_ne!(s, signature(b"secret", 1_700_000_000, "{\"a\":2}"));
         assert_ne!(s, signature(b"other", 1_700_000_000, "{\"a\":1}"));
         assert_eq!(s, signature(b"secret", 1_700_000_000, "{\"a\":1}"));
+        let both = signatures(
+            &[b"new".to_vec(), b"secret".to_vec()],
+            1_700_000_000,
+            "{\"a\":1}",
+        );
+        assert_eq!(
+            both,
+            format!("{},{s}", signature(b"new", 1_700_000_000, "{\"a\":1}"))
+        );
     }
 }

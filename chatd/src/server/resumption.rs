@@ -24,7 +24,11 @@ use crate::auth::token::TokenKey;
 use crate::cluster::broker::{Broker, SharedTickets};
 
 /// The label the key sealing shared tickets is derived under from the token key.
-const SHARE_KEY_LABEL: &str = "chatd session tickets v1";
+///
+/// Its version changes whenever the transport limits a client remembers with its ticket go down
+/// (protocol.md 2.5): nodes of the two versions then ignore each other's tickets, so no client
+/// resumes with 0-RTT under limits the node no longer grants. v2: 24 request streams, from 32.
+const SHARE_KEY_LABEL: &str = "chatd session tickets v2";
 
 /// The session tickets of one node: at most `capacity` (the oldest go first), each usable once
 /// within `lifetime` of its issue.

@@ -13,7 +13,7 @@
 //! [`GuardedStore`]: crate::resilience::guarded_store::GuardedStore
 //! [`CachedStore`]: crate::cluster::cache::CachedStore
 
-/// Implements every entity trait (`UserStore` ... `AccessStore`) for `$wrapper`, each method's
+/// Implements every entity trait (`UserStore` ... `KeyStore`) for `$wrapper`, each method's
 /// body being `$body!(read|write METHOD self (ARG, ...))`. The types named here resolve where it
 /// is invoked, which must `use crate::store::*` and `chatproto::pb`.
 macro_rules! delegate_store {
@@ -154,6 +154,10 @@ macro_rules! delegate_store {
                 write delete_expired_access_rules(now_ms: i64) -> u64;
                 read  allow_list_mode() -> bool;
                 write set_allow_list_mode(on: bool) -> ();
+            }
+            KeyStore {
+                read  key_ring(kind: pb::KeyKind) -> Option<KeyRingRecord>;
+                write put_key_ring(ring: KeyRingRecord) -> bool;
             }
         );
     };

@@ -693,6 +693,20 @@ pub trait AccessStore: Send + Sync {
     async fn set_allow_list_mode(&self, on: bool) -> StoreResult<()>;
 }
 
+/// The server's key rings (protocol.md 9.6, "Key rotation"): per kind, a versioned list of keys
+/// whose secrets the server sealed. Every node reads them from here, so a rotation made through
+/// one is seen by all; every write is a compare-and-set on the version, so of two nodes rotating
+/// at once exactly one succeeds, and a scheduled rotation happens once per cluster.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The ring of `kind`; `None` before its first write.
+    async fn key_ring(&self, kind: pb::KeyKind) -> StoreResult<Option<KeyRingRecord>>;
+    /// Replaces the ring of `ring.kind` at version `ring.version - 1` by `ring` (version 1:
+    /// writes the first ring of its kind); false, and nothing changed, when the stored version
+    /// is another (someone else wrote first).
+    async fn put_key_ring(&self, ring: KeyRingRecord) -> StoreResult<bool>;
+}
+
 /// Everything chatd needs from storage.
 #[async_trait]
 pub trait Store:
@@ -709,6 +723,7 @@ pub trait Store:
     + TwoFactorStore
     + RecoveryStore
     + AccessStore
+    + KeyStore
 {
     /// A short backend name for logs and metrics ("sqlite", "mongodb").
     fn backend(&self) -> &'static str;

@@ -665,3 +665,28 @@ pub enum Redemption {
     /// No live code: never sent, spent, expired or out of attempts.
     Missing,
 }
+
+/// One key of a ring as the store keeps it: its secret sealed by the server, so the store alone
+/// opens none (see [`KeyStore`](super::KeyStore)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The key id, unique in its ring; 0 is the key from before rotation, kept without a secret.
+    pub kid: u32,
+    /// The sealed secret; empty for kid 0.
+    pub sealed: Vec<u8>,
+    /// When it was made.
+    pub created_at_ms: i64,
+    /// When it stops verifying; 0 for the key that signs.
+    pub retire_at_ms: i64,
+}
+
+/// The keys of one kind and the version of the ring, which every write moves on by one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRingRecord {
+    /// What the keys are for.
+    pub kind: pb::KeyKind,
+    /// 1 for the first ring written, then one more per write.
+    pub version: u64,
+    /// The keys, in the order written.
+    pub keys: Vec<StoredKey>,
+}

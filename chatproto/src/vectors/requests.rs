@@ -928,6 +928,43 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             request(74, Rq::AdminDbEnsureIndexes(pb::AdminDbEnsureIndexes {})),
         ),
         (
+            "request.admin_list_keys",
+            None,
+            request(75, Rq::AdminListKeys(pb::AdminListKeys {})),
+        ),
+        (
+            "request.admin_rotate_key",
+            Some("the server makes the new access-token signing key: no secret"),
+            request(
+                76,
+                Rq::AdminRotateKey(pb::AdminRotateKey {
+                    kind: pb::KeyKind::Tokens as i32,
+                    secret: Vec::new(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_rotate_key.webhook",
+            Some("the operator's new webhook secret, already given to the receivers"),
+            request(
+                77,
+                Rq::AdminRotateKey(pb::AdminRotateKey {
+                    kind: pb::KeyKind::Webhook as i32,
+                    secret: b"whsec-2027-rotation-0001".to_vec(),
+                }),
+            ),
+        ),
+        (
+            "request.admin_retire_keys",
+            Some("ends the overlap of the refresh-token pepper now"),
+            request(
+                78,
+                Rq::AdminRetireKeys(pb::AdminRetireKeys {
+                    kind: pb::KeyKind::Refresh as i32,
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(

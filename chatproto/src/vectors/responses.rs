@@ -445,6 +445,58 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "response.keys",
+            Some("access-token keys rotated at 09:00 with an overlap of 8 days; no webhooks"),
+            response(
+                76,
+                Rs::Keys(pb::KeyRingList {
+                    rings: vec![
+                        pb::KeyRing {
+                            kind: pb::KeyKind::Tokens as i32,
+                            keys: vec![
+                                pb::KeyInfo {
+                                    kid: 3,
+                                    state: pb::KeyState::Current as i32,
+                                    created_at_ms: 1_767_258_000_000,
+                                    retire_at_ms: 0,
+                                },
+                                pb::KeyInfo {
+                                    kid: 2,
+                                    state: pb::KeyState::Retiring as i32,
+                                    created_at_ms: 1_764_666_000_000,
+                                    retire_at_ms: 1_767_949_200_000,
+                                },
+                            ],
+                        },
+                        pb::KeyRing {
+                            kind: pb::KeyKind::Refresh as i32,
+                            keys: vec![pb::KeyInfo {
+                                kid: 1,
+                                state: pb::KeyState::Current as i32,
+                                created_at_ms: 1_764_666_000_000,
+                                retire_at_ms: 0,
+                            }],
+                        },
+                        pb::KeyRing {
+                            kind: pb::KeyKind::Webhook as i32,
+                            keys: Vec::new(),
+                        },
+                        pb::KeyRing {
+                            kind: pb::KeyKind::Turn as i32,
+                            keys: vec![pb::KeyInfo {
+                                kid: 0,
+                                state: pb::KeyState::Current as i32,
+                                created_at_ms: 0,
+                                retire_at_ms: 0,
+                            }],
+                        },
+                    ],
+                    rotation_interval_ms: 2_592_000_000,
+                    overlap_ms: 691_200_000,
+                }),
+            ),
+        ),
+        (
             "response.chats",
             None,
             response(

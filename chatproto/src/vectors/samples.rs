@@ -72,7 +72,7 @@ pub(super) fn limits() -> pb::Limits {
         max_frame_bytes: 262_144,
         max_text_chars: 4096,
         max_page_size: 100,
-        max_concurrent_requests: 32,
+        max_concurrent_requests: 24,
         max_chat_members: 10_000,
         max_file_bytes: 104_857_600,
         max_concurrent_uploads: 4,

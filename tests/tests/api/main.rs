@@ -23,6 +23,7 @@ mod errors;
 mod export;
 mod files;
 mod group_calls;
+mod keys;
 mod limits;
 mod membership;
 mod messages;

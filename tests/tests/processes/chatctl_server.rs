@@ -1,6 +1,6 @@
 //! chatctl's commands about the server as a whole, against a real chatd over QUIC: `broadcast`
-//! (an announcement every user finds in their notifications), `bans` (access rules) and `db`
-//! (the schema); their `--json` snapshots and exit statuses. (Refusals of non-admins:
+//! (an announcement every user finds in their notifications), `bans` (access rules), `db`
+//! (the schema) and `keys` (key rotation); their `--json` snapshots and exit statuses. (Refusals of non-admins:
 //! `chatctl`'s table of every admin command; bans refusing connections: the api suite's
 //! `access`.)
 
@@ -166,4 +166,74 @@ async fn db_reports_the_schema_and_its_repairs_change_nothing_on_a_current_datab
         "{table}"
     );
     assert!(table.contains("indexes missing     none"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_list_rotate_and_retire_without_printing_a_secret() {
+    let (server, _, _) = server_with_users().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    login(home, &server).await;
+    let run = |args: &'static [&'static str]| chatctl(home, &[], args, "");
+
+    let out = run(&["keys", "list", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("keys_list", stable_json(&out));
+    let out = run(&["keys", "rotate", "--kind", "tokens", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("keys_rotate_tokens", stable_json(&out));
+    // The server-made kinds take no secret; the shared ones need one, and this server has no
+    // webhooks (the server says so).
+    let out = run(&[
+        "keys",
+        "rotate",
+        "--kind",
+        "refresh",
+        "--secret-file",
+        "/nonexistent",
+    ])
+    .await;
+    assert_status(&out, 2);
+    let out = run(&["keys", "rotate", "--kind", "webhook"]).await;
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("--secret-file"), "{}", stderr(&out));
+    let secret = home.join("webhook.next");
+    std::fs::write(&secret, "a-new-webhook-secret-0123\n").expect("write");
+    let out = chatctl(
+        home,
+        &[],
+        &[
+            "keys",
+            "rotate",
+            "--kind",
+            "webhook",
+            "--secret-file",
+            secret.to_str().expect("utf-8"),
+        ],
+        "",
+    )
+    .await;
+    assert_status(&out, 1);
+    assert!(
+        stderr(&out).contains("no webhook secret configured"),
+        "{}",
+        stderr(&out)
+    );
+    // Ending an overlap asks first.
+    let out = run(&["keys", "retire", "--kind", "tokens"]).await;
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    let out = run(&["keys", "retire", "--kind", "tokens", "--yes", "--json"]).await;
+    assert_status(&out, 0);
+    insta::assert_snapshot!("keys_retire_tokens", stable_json(&out));
+    // The table: the current tokens key and the refresh keys, no secret anywhere.
+    let out = run(&["keys", "list"]).await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    assert!(table.starts_with("KIND"), "{table}");
+    let tokens: Vec<&str> = table.lines().filter(|l| l.starts_with("tokens")).collect();
+    assert_eq!(tokens.len(), 1, "{table}");
+    assert!(tokens[0].contains("current"), "{table}");
+    let key = std::fs::read_to_string(server.data_dir().join("token.key")).expect("token.key");
+    assert!(!table.contains(key.trim()) && !stdout(&out).contains(key.trim()));
 }

@@ -4,15 +4,18 @@
 //! start with a wrong key, without the key, or with a key for a plain database (exit status 3,
 //! the reason said once); `chatd db encrypt` converting a plain database whose messages the
 //! search still finds, and `chatd db rekey` keeping every message while the old key stops
-//! working; and the key refused with MongoDB, which it would not encrypt.
+//! working. Files ride along: one uploaded while the store was plain stays readable once it is
+//! encrypted, `chatd files encrypt` encrypts it, and `chatd db rekey` re-wraps its key so the new
+//! key alone reads it.
 
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
 use chatproto::pb;
 use tests::client::{PASSWORD, connect, register};
+use tests::keys::key_file;
 use tests::server::TestServer;
 use tests::tools::chatd_binary;
 
@@ -27,30 +30,6 @@ const USERNAME: &str = "quokkawhisperer";
 const SENT: usize = 20;
 /// The exit status of a key that does not fit the database.
 const KEY_MISMATCH: i32 = 3;
-
-/// A new key file: 32 random bytes, raw or as hex, owner-only.
-fn key_file(dir: &Path, name: &str, hex: bool) -> PathBuf {
-    let path = dir.join(name);
-    let mut key = [0u8; 32];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").expect("urandom"),
-        &mut key,
-    )
-    .expect("random key");
-    let contents = if hex {
-        format!("{}\n", hex::encode(key)).into_bytes()
-    } else {
-        key.to_vec()
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .expect("create key file");
-    std::io::Write::write_all(&mut file, &contents).expect("write key");
-    path
-}
 
 fn key_flag(path: &Path) -> String {
     format!("--encryption-key-file={}", path.display())
@@ -96,6 +75,60 @@ async fn fill(server: &TestServer) -> u64 {
     }
     user.close().await;
     chat.id
+}
+
+/// Bytes of a file no stored byte may hold.
+const FILE_MARKER: &[u8] = b"salary review spreadsheet, do not forward";
+
+fn file_content() -> Vec<u8> {
+    FILE_MARKER.iter().copied().cycle().take(300_000).collect()
+}
+
+/// `USERNAME` uploads [`file_content`]; returns the file's id.
+async fn upload_file(server: &TestServer) -> String {
+    let client = connect(server).await;
+    client.login(USERNAME, PASSWORD, "t").await.expect("login");
+    let file = tests::files::upload(
+        &client,
+        &file_content(),
+        "salaries.ods",
+        pb::MessageKind::File,
+    )
+    .await
+    .expect("upload");
+    client.close().await;
+    file.id
+}
+
+/// `USERNAME` downloads file `id` whole.
+async fn assert_file_reads(server: &TestServer, id: &str) {
+    let client = connect(server).await;
+    client.login(USERNAME, PASSWORD, "t").await.expect("login");
+    let bytes = tests::files::download(&client, id, 0)
+        .await
+        .expect("download");
+    assert!(bytes == file_content(), "the file reads back");
+    client.close().await;
+}
+
+/// Whether any file under the data directory's `files/` holds [`FILE_MARKER`].
+fn files_hold_plaintext(dir: &Path) -> bool {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&dir.join("files"), &mut files);
+    files.iter().any(|f| {
+        let bytes = std::fs::read(f).expect("read");
+        bytes.windows(FILE_MARKER.len()).any(|w| w == FILE_MARKER)
+    })
 }
 
 /// Every message of `chat` as `USERNAME` reads it, and what a search for the marker finds.
@@ -257,6 +290,7 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
     let dir = Arc::new(tempfile::tempdir().expect("data dir"));
     let server = TestServer::start_in(dir.clone(), &[]).await;
     let chat = fill(&server).await;
+    let file = upload_file(&server).await;
     let data_dir = format!("--data-dir={}", dir.path().display());
     let key = key_file(keys.path(), "db.key", true);
 
@@ -284,6 +318,25 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
     assert_no_plaintext(dir.path());
     let dir = assert_serves_every_message(dir, &key, chat).await;
 
+    // The file uploaded while everything was plain still reads; `chatd files encrypt` (here
+    // beside a running chatd) encrypts it, and it reads the same.
+    assert!(files_hold_plaintext(dir.path()), "plain so far");
+    let server = TestServer::start_in(dir, &[&key_flag(&key)]).await;
+    assert_file_reads(&server, &file).await;
+    let out = Command::new(chatd_binary())
+        .args(["files", "encrypt", &data_dir, &key_flag(&key)])
+        .output()
+        .expect("chatd files encrypt");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" 1 encrypted, "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!files_hold_plaintext(&server.data_dir()), "encrypted");
+    assert_file_reads(&server, &file).await;
+    let dir = server.stop().await;
+
     // Rekey: the new key opens every message, the old one nothing.
     let new = key_file(keys.path(), "new.key", false);
     let new_flag = format!("--new-key-file={}", new.display());
@@ -294,24 +347,9 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
         KEY_MISMATCH,
         "this key does not open it",
     );
-    assert_serves_every_message(dir, &new, chat).await;
-}
-
-#[test]
-fn the_key_is_refused_with_mongodb_whose_storage_it_cannot_encrypt() {
-    let keys = tempfile::tempdir().expect("key dir");
-    let key = key_file(keys.path(), "db.key", true);
-    let data = tempfile::tempdir().expect("data dir");
-    let data_dir = format!("--data-dir={}", data.path().display());
-    // Refused before any connection: nothing listens on this port.
-    let out = chatd(&[
-        &data_dir,
-        "--mongo-uri=mongodb://127.0.0.1:9/chat",
-        &key_flag(&key),
-    ]);
-    assert_refused(
-        &out,
-        1,
-        "--encryption-key-file encrypts the embedded SQLite database",
-    );
+    let dir = assert_serves_every_message(dir, &new, chat).await;
+    // The file's key was re-wrapped with the new key: the new key alone reads it.
+    let server = TestServer::start_in(dir, &[&key_flag(&new)]).await;
+    assert_file_reads(&server, &file).await;
+    server.stop().await;
 }

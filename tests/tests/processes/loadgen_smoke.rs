@@ -267,3 +267,52 @@ async fn transfer_uploads_and_downloads_every_round() {
     );
     assert_eq!(report.render().lines().count(), 3);
 }
+
+/// Server memory an idle authenticated connection may grow chatd's RSS by. The target is
+/// 28 KiB (BENCHMARKS.md, "Idle connections": 26.7 KiB measured in release, 27.3 KiB in this
+/// suite's build); the budget leaves a KiB for the RSS slope's run-to-run spread and still
+/// fails when any one of the savings is undone (quinn's patches in third_party, the request
+/// stream limit, lazily allocated queues: each is worth 1.3 KiB or more).
+const IDLE_CONNECTION_BUDGET: f64 = 29.0 * 1024.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_stays_within_its_memory_budget() {
+    let _alone = crate::alone().await;
+    let mut limits = RAISED_LIMITS.to_vec();
+    limits.extend([
+        "--max-unauthenticated-per-address=5000",
+        "--max-authenticated-per-address=20000",
+    ]);
+    let chatd = start_chatd(&limits).await;
+    let config = loadgen_config(
+        &chatd,
+        &[
+            "--scenario",
+            "idle",
+            "--users",
+            "300",
+            "--connections-per-user",
+            "10",
+            "--connect-rate",
+            "1000",
+            "--duration",
+            "1s",
+            "--user-prefix",
+            "idle_",
+        ],
+    );
+    let report = run(&config).await;
+    assert!(report.ok, "{}", report.to_json());
+    assert_eq!(report.connections.established, 3000);
+    let server = report.server.as_ref().expect("metrics were scraped");
+    let per_connection = server
+        .rss_per_connection_bytes
+        .expect("the idle scenario fits RSS per connection");
+    eprintln!("server memory per idle connection: {per_connection:.0} bytes");
+    assert!(
+        per_connection <= IDLE_CONNECTION_BUDGET,
+        "an idle connection costs {per_connection:.0} bytes of server memory, over the budget \
+         of {IDLE_CONNECTION_BUDGET} ({})",
+        server.rss_per_connection_basis
+    );
+}

@@ -19,3 +19,11 @@ mod loadgen_smoke;
 mod nginx_quic;
 mod quickstart;
 mod reconnect_storm;
+
+/// Held by the tests that open thousands of connections at once (the reconnect storm, the idle
+/// memory budget): they take turns, so one's load does not make the other's clients time out,
+/// and no measured figure includes the other's work.
+pub(crate) async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}

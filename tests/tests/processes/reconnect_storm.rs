@@ -37,6 +37,7 @@ struct Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drained_node_s_clients_come_back_spread_out_and_none_is_refused() {
+    let _alone = crate::alone().await;
     let mut args: Vec<String> = GENEROUS_LIMITS.iter().map(|s| s.to_string()).collect();
     args.extend([
         "--max-connections=8000".into(),

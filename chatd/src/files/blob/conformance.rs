@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::io::AsyncReadExt as _;
 
-use super::{BlobError, BlobReader, BlobStore};
+use super::{BlobError, BlobReader, BlobStore, RawBlobs};
 
 /// Expands to one test per conformance case for the blob store built by `$make`.
 #[macro_export]
@@ -39,6 +39,21 @@ macro_rules! blob_conformance {
                 $crate::files::blob::conformance::$case(&store).await;
             }
         )*
+    };
+}
+
+/// Expands to one test per [`RawBlobs`] case for the backend built by `$make`.
+#[macro_export]
+macro_rules! blob_raw_conformance {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::blob_conformance!(@cases $make;
+                lists_content_in_order,
+                rewrites_heads_in_place,
+            );
+        }
     };
 }
 
@@ -171,4 +186,64 @@ pub async fn unknown_content_is_none(store: &dyn BlobStore) {
         store.read_upload("nothing").await,
         Err(BlobError::Range(_))
     ));
+}
+
+/// Content is listed by name, in pages, without uploads, each name once.
+pub async fn lists_content_in_order(store: &dyn RawBlobs) {
+    assert!(store.list("", 10).await.expect("list").is_empty());
+    for name in ["cc", "aa", "ab", "ba"] {
+        store
+            .put(name, Bytes::from(name.as_bytes().to_vec()))
+            .await
+            .expect("put");
+    }
+    store
+        .put("aa", Bytes::from_static(b"aa"))
+        .await
+        .expect("put again");
+    upload(store, "pending", b"not content", 1).await;
+    upload(store, "done", b"committed", 2).await;
+    store.commit("done", "bb").await.expect("commit");
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.list(&after, 2).await.expect("list");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = last.clone();
+        all.extend(page);
+    }
+    assert_eq!(all, ["aa", "ab", "ba", "bb", "cc"]);
+    assert_eq!(store.list("b", 10).await.expect("list"), ["ba", "bb", "cc"]);
+}
+
+/// A head is replaced in place: the rest of the content and its claim time stay.
+pub async fn rewrites_heads_in_place(store: &dyn RawBlobs) {
+    let content = pattern(300_000, 5);
+    upload(store, "h", &content, 2).await;
+    store.commit("h", "headed").await.expect("commit");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        store
+            .rewrite_head("headed", b"NEW HEAD")
+            .await
+            .expect("rewrite")
+    );
+    let mut expected = b"NEW HEAD".to_vec();
+    expected.extend_from_slice(&content[8..]);
+    let blob = store.open("headed", 0).await.expect("open").expect("blob");
+    assert_eq!(read_all(blob).await, expected);
+    assert!(!store.rewrite_head("none", b"x").await.expect("rewrite"));
+    store
+        .put("short", Bytes::from_static(b"ab"))
+        .await
+        .expect("put");
+    assert!(matches!(
+        store.rewrite_head("short", b"abc").await,
+        Err(BlobError::Range(_))
+    ));
+    // Claimed before `between`: the rewrite did not claim it again.
+    assert!(store.delete("headed", between).await.expect("delete"));
 }

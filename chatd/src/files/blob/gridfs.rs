@@ -13,6 +13,8 @@
 //!   copied into one file, then removed.
 //! - Reads from an offset go to `blobs.chunks` directly from the chunk that holds it (the GridFS
 //!   download API has no seek): chunk `n` holds bytes `[n * chunkSize, (n + 1) * chunkSize)`.
+//! - [`RawBlobs::rewrite_head`] replaces chunk 0's data in one update (a document update is
+//!   atomic); heads are far shorter than a chunk.
 
 use std::time::SystemTime;
 
@@ -26,7 +28,7 @@ use mongodb::{Collection, Database};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
-use super::{BlobError, BlobReader, BlobResult, BlobStore, BlobWriter, check_name};
+use super::{BlobError, BlobReader, BlobResult, BlobStore, BlobWriter, RawBlobs, check_name};
 
 /// The bucket's name.
 const BUCKET: &str = "blobs";
@@ -98,6 +100,18 @@ impl GridFsBlobs {
         self.bucket
             .find_one(doc! { "filename": key })
             .sort(doc! { "uploadDate": -1 })
+            .await
+            .map_err(|e| db_error("find", e))
+    }
+
+    /// Every file holding content `key` (normally one; two commits that raced make two).
+    async fn files_named(&self, key: &str) -> BlobResult<Vec<FilesCollectionDocument>> {
+        check_name(key)?;
+        self.bucket
+            .find(doc! { "filename": key })
+            .await
+            .map_err(|e| db_error("find", e))?
+            .try_collect()
             .await
             .map_err(|e| db_error("find", e))
     }
@@ -331,15 +345,7 @@ impl BlobStore for GridFsBlobs {
     }
 
     async fn delete(&self, key: &str, claimed_before: SystemTime) -> BlobResult<bool> {
-        check_name(key)?;
-        let files: Vec<FilesCollectionDocument> = self
-            .bucket
-            .find(doc! { "filename": key })
-            .await
-            .map_err(|e| db_error("find", e))?
-            .try_collect()
-            .await
-            .map_err(|e| db_error("find", e))?;
+        let files = self.files_named(key).await?;
         let cutoff = millis(claimed_before);
         let claimed_late = files.iter().any(|f| {
             f.metadata
@@ -357,8 +363,98 @@ impl BlobStore for GridFsBlobs {
     }
 }
 
+#[async_trait]
+impl RawBlobs for GridFsBlobs {
+    async fn list(&self, after: &str, limit: usize) -> BlobResult<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut from = after.to_owned();
+        let batch = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        while out.len() < limit {
+            let files: Vec<Document> = self
+                .files
+                .find(doc! { "filename": { "$gt": &from } })
+                .projection(doc! { "filename": 1 })
+                .sort(doc! { "filename": 1 })
+                .limit(batch)
+                .await
+                .map_err(|e| db_error("list", e))?
+                .try_collect()
+                .await
+                .map_err(|e| db_error("list", e))?;
+            let Some(last) = files.last().and_then(|f| f.get_str("filename").ok()) else {
+                break;
+            };
+            from = last.to_owned();
+            for name in files.iter().filter_map(|f| f.get_str("filename").ok()) {
+                // Upload parts are not content; a name held by two files is listed once.
+                if !name.starts_with("upload:") && out.last().is_none_or(|l| l != name) {
+                    out.push(name.to_owned());
+                }
+            }
+            if files.len() < limit.max(1) {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn rewrite_head(&self, key: &str, head: &[u8]) -> BlobResult<bool> {
+        let files = self.files_named(key).await?;
+        for file in &files {
+            let chunk = self
+                .chunks
+                .find_one(doc! { "files_id": file.id.clone(), "n": 0 })
+                .await
+                .map_err(|e| db_error("find chunk", e))?;
+            let data = chunk
+                .as_ref()
+                .and_then(|c| c.get_binary_generic("data").ok())
+                .cloned()
+                .unwrap_or_default();
+            let Some(rest) = data.get(head.len()..) else {
+                return Err(BlobError::Range(format!(
+                    "content {key} is shorter than a head of {} bytes",
+                    head.len()
+                )));
+            };
+            let mut new = head.to_vec();
+            new.extend_from_slice(rest);
+            let binary = mongodb::bson::Binary {
+                subtype: mongodb::bson::spec::BinarySubtype::Generic,
+                bytes: new,
+            };
+            self.chunks
+                .update_one(
+                    doc! { "files_id": file.id.clone(), "n": 0 },
+                    doc! { "$set": { "data": binary } },
+                )
+                .await
+                .map_err(|e| db_error("rewrite chunk", e))?;
+        }
+        Ok(!files.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    crate::blob_raw_conformance!(gridfs_raw, async {
+        let store = crate::store::mongo::testserver::store().await;
+        (
+            crate::files::blob::gridfs::GridFsBlobs::new(&store.database()),
+            store,
+        )
+    });
+    crate::blob_conformance!(sealed_gridfs, async {
+        let store = crate::store::mongo::testserver::store().await;
+        let blobs = crate::files::blob::gridfs::GridFsBlobs::new(&store.database());
+        let keys = std::sync::Arc::new(crate::atrest::MasterKeys::new(&[3; 32], &[]));
+        let sealed =
+            crate::files::blob::sealed::SealedBlobs::open(std::sync::Arc::new(blobs), keys)
+                .await
+                .expect("sealed");
+        (sealed, store)
+    });
     crate::blob_conformance!(gridfs, async {
         let store = crate::store::mongo::testserver::store().await;
         (

@@ -9,12 +9,18 @@
 //! - [`fs::FsBlobs`]: the local filesystem under the data directory (the embedded default).
 //! - [`gridfs::GridFsBlobs`]: MongoDB GridFS (cluster mode), shared by every node.
 //!
-//! Every backend passes [`conformance`] (`blob_conformance!`).
+//! - [`sealed::SealedBlobs`]: either of them with the content encrypted (a master key is
+//!   configured); [`envelope`] is its format.
+//!
+//! Every backend, and each under [`sealed::SealedBlobs`], passes [`conformance`]
+//! (`blob_conformance!`); the backends also pass its [`RawBlobs`] cases.
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod envelope;
 pub mod fs;
 pub mod gridfs;
+pub mod sealed;
 
 use std::pin::Pin;
 use std::time::SystemTime;
@@ -40,6 +46,9 @@ pub enum BlobError {
     /// The storage failed (disk, database).
     #[error("file storage: {0}")]
     Storage(String),
+    /// Encrypted bytes do not open: changed at rest, or their master key is not configured.
+    #[error(transparent)]
+    Sealed(#[from] crate::atrest::AtRestError),
 }
 
 /// Shorthand for blob results.
@@ -85,6 +94,18 @@ pub trait BlobStore: Send + Sync {
     /// Deletes the blob of `key` unless it was claimed at or after `claimed_before` (a commit of
     /// the same content racing the collector keeps it). True when it is gone.
     async fn delete(&self, key: &str, claimed_before: SystemTime) -> BlobResult<bool>;
+}
+
+/// What [`sealed::SealedBlobs`] needs of a backend beyond [`BlobStore`]: to walk the stored
+/// content and to replace the head of one (a re-wrapped data key), in place.
+#[async_trait]
+pub trait RawBlobs: BlobStore {
+    /// Up to `limit` names of stored content (not uploads) greater than `after`, ascending.
+    async fn list(&self, after: &str, limit: usize) -> BlobResult<Vec<String>>;
+    /// Replaces the first `head.len()` bytes of the content of `key`, durably and atomically
+    /// (a reader sees the old head or the new one), keeping its claim time.
+    /// [`BlobError::Range`] when the content is shorter; `Ok(false)` when there is none.
+    async fn rewrite_head(&self, key: &str, head: &[u8]) -> BlobResult<bool>;
 }
 
 /// True for names this module accepts as upload ids and content keys: what the server makes

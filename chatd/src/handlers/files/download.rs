@@ -4,10 +4,18 @@
 
 use chatproto::error::StreamCode;
 use chatproto::pb;
+use chatproto::pb::ErrorCode;
 use chatproto::server::RequestStream;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
+use crate::error::ApiError;
 use crate::files::Files;
+use crate::files::blob::BlobError;
+
+/// The answer's message when a file's stored content fails authentication (encryption at rest)
+/// or its master key is not configured: never other bytes in its place.
+pub const DAMAGED: &str = "the file's stored content does not open: damaged at rest, or its key \
+                           is not configured";
 
 /// The bytes a response announces, when it is a `download` answer that carries them.
 pub fn announced(response: &pb::Response) -> Option<&pb::Download> {
@@ -35,13 +43,20 @@ pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Respon
     // Opened before the answer goes out, so a missing blob is an error answer, not a reset.
     let reader = match files.blobs.open(&key, download.offset).await {
         Ok(Some(reader)) => reader,
-        Ok(None) | Err(_) => {
-            tracing::error!(key, "a file row names bytes that cannot be read");
+        failed => {
+            let answer = match failed {
+                Err(BlobError::Sealed(e)) => {
+                    tracing::error!(key, error = %e, "a file's stored bytes do not open");
+                    ApiError::new(ErrorCode::Internal, DAMAGED)
+                }
+                _ => {
+                    tracing::error!(key, "a file row names bytes that cannot be read");
+                    ApiError::unavailable("file storage unavailable")
+                }
+            };
             let error = pb::Response {
                 request_id: response.request_id,
-                result: Some(pb::response::Result::Error(
-                    crate::error::ApiError::unavailable("file storage unavailable").to_pb(),
-                )),
+                result: Some(pb::response::Result::Error(answer.to_pb())),
             };
             if let Ok(answered) = stream.respond(&error).await {
                 answered.acknowledged().await;
@@ -70,6 +85,8 @@ pub async fn send_body(
     while sent < length {
         let n = match body.read(&mut buf).await {
             Ok(0) | Err(_) => {
+                // A chunk that fails authentication ends the bytes here (the reader's error
+                // says which); nothing of it is sent.
                 tracing::warn!(what, sent, "bytes after an answer ended early");
                 let _ = send.reset(StreamCode::TransferFailed.code().into());
                 return;

@@ -235,6 +235,13 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
         .await
     {
         Ok(Some(reader)) => reader.take(part.end - part.start),
+        Err(crate::files::blob::BlobError::Sealed(e)) => {
+            tracing::error!(file = file.id(), error = %e, "a file's stored bytes do not open");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the file's stored content does not open\n",
+            );
+        }
         _ => return plain(StatusCode::SERVICE_UNAVAILABLE, "try again later\n"),
     };
     let stream =

@@ -12,11 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    AccessExempt, IceUrls, parse_access_exempt, parse_access_refresh, parse_access_token_ttl,
-    parse_auth_deadline, parse_call_ring_timeout, parse_data_dir, parse_duration,
-    parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url, parse_heartbeat,
-    parse_ice_servers, parse_log_filter, parse_max_file_size, parse_node_id, parse_public_addr,
-    parse_rate, parse_size, parse_store_timeout, parse_turn_credential_ttl,
+    AccessExempt, IceUrls, KeyRotationInterval, parse_access_exempt, parse_access_refresh,
+    parse_access_token_ttl, parse_auth_deadline, parse_call_ring_timeout, parse_data_dir,
+    parse_duration, parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url,
+    parse_heartbeat, parse_ice_servers, parse_key_rotation_interval, parse_log_filter,
+    parse_max_file_size, parse_node_id, parse_public_addr, parse_rate, parse_size,
+    parse_store_timeout, parse_turn_credential_ttl,
 };
 use crate::rate::Rate;
 use crate::store::sqlite::Durability;
@@ -84,6 +85,28 @@ pub enum CliCommand {
         #[command(subcommand)]
         action: DbCommand,
     },
+    /// Encrypt uploaded files' content, while chatd runs or not
+    Files {
+        /// The files command.
+        #[command(subcommand)]
+        action: FilesCommand,
+    },
+}
+
+/// `chatd files ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum FilesCommand {
+    /// Encrypt file content stored before --encryption-key-file was given, and re-wrap the file
+    /// keys of --previous-encryption-key-file with the current key
+    Encrypt(FilesEncrypt),
+}
+
+/// `chatd files encrypt`: where the files are (data directory or MongoDB) and the keys.
+#[derive(Debug, Clone, Args)]
+pub struct FilesEncrypt {
+    /// Where the files are, and the master key (--encryption-key-file, required).
+    #[command(flatten)]
+    pub storage: Storage,
 }
 
 /// `chatd db ...`.
@@ -171,11 +194,18 @@ pub struct Storage {
     )]
     pub durability: Durability,
 
-    /// Encrypt the embedded SQLite database with the key in FILE: 32 random bytes, raw or as 64
-    /// hex characters, readable by its owner only (e.g. `head -c 32 /dev/urandom > FILE`). Keep
-    /// it off the disk it protects. The key itself is never a flag
+    /// Encrypt data at rest with the master key in FILE: the embedded SQLite database and the
+    /// content of uploaded files (on disk or in GridFS). 32 random bytes, raw or as 64 hex
+    /// characters, readable by its owner only (e.g. `head -c 32 /dev/urandom > FILE`). Keep it
+    /// off the disk it protects. The key itself is never a flag
     #[arg(long, env = "CHATD_ENCRYPTION_KEY_FILE", value_name = "FILE")]
     pub encryption_key_file: Option<PathBuf>,
+
+    /// The master key used before the one of --encryption-key-file, during a rotation: file
+    /// keys it wraps still open, and chatd re-wraps them with the new key in the background
+    /// (then this flag can go)
+    #[arg(long, env = "CHATD_PREVIOUS_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub previous_encryption_key_file: Option<PathBuf>,
 }
 
 /// Log output format.
@@ -399,6 +429,31 @@ pub struct Settings {
         help_heading = "Accounts"
     )]
     pub token_key_file: Option<PathBuf>,
+
+    /// How old the access-token signing key and the refresh-token pepper get before the server
+    /// replaces them by itself (once per cluster); off: only `chatctl keys rotate` does
+    #[arg(
+        long,
+        env = "CHATD_KEY_ROTATION_INTERVAL",
+        value_name = "DURATION|off",
+        value_parser = parse_key_rotation_interval,
+        default_value = "720h",
+        help_heading = "Accounts"
+    )]
+    pub key_rotation_interval: KeyRotationInterval,
+
+    /// How long a replaced key still verifies (tokens it signed, refresh tokens hashed with it,
+    /// webhook calls signed with both): longer than the access-token lifetime, and at least 7
+    /// days to keep idle sessions' refresh tokens
+    #[arg(
+        long,
+        env = "CHATD_KEY_OVERLAP",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "192h",
+        help_heading = "Accounts"
+    )]
+    pub key_overlap: Duration,
 
     /// Longest a single storage call may take before the request answers UNAVAILABLE
     #[arg(

@@ -34,8 +34,8 @@ use chat_cli::layers::{self, LayerError, Layers};
 use clap::{CommandFactory as _, FromArgMatches as _};
 
 pub use cli::{
-    Cli, CliCommand, DbCommand, DbEncrypt, DbRekey, LogFormat, Settings, Storage, UserAdd,
-    UserCommand,
+    Cli, CliCommand, DbCommand, DbEncrypt, DbRekey, FilesCommand, FilesEncrypt, LogFormat,
+    Settings, Storage, UserAdd, UserCommand,
 };
 pub use delivery::{
     Delivery, EmailSettings, OutboxSettings, SMTP_PASSWORD_ENV, SmtpTls, SmtpTlsArg,
@@ -90,6 +90,8 @@ pub enum Invocation {
     DbEncrypt(DbEncrypt),
     /// `chatd db rekey`.
     DbRekey(DbRekey),
+    /// `chatd files encrypt`.
+    FilesEncrypt(FilesEncrypt),
     /// `--generate`: print the man page or a completion script.
     Generate(Generate),
 }
@@ -210,6 +212,9 @@ impl Invocation {
             Some(CliCommand::Db {
                 action: DbCommand::Rekey(args),
             }) => return Ok(Invocation::DbRekey(args)),
+            Some(CliCommand::Files {
+                action: FilesCommand::Encrypt(args),
+            }) => return Ok(Invocation::FilesEncrypt(args)),
         };
         let token_key = match env(TOKEN_KEY_ENV).filter(|v| !v.is_empty()) {
             Some(hex) => {
@@ -300,6 +305,28 @@ impl Config {
                 ));
             }
         };
+        // A token signed just before a rotation verifies until it expires (with the leeway).
+        let longest_token = settings.access_token_ttl + crate::auth::token::LEEWAY;
+        if settings.key_overlap <= longest_token {
+            return Err(invalid(
+                "key_overlap",
+                format!(
+                    "must be longer than the access-token lifetime and its leeway ({}), or \
+                     tokens signed just before a rotation would be refused before they expire",
+                    crate::rate::format_duration(longest_token)
+                ),
+            ));
+        }
+        if settings
+            .key_rotation_interval
+            .0
+            .is_some_and(|interval| interval < settings.key_overlap)
+        {
+            return Err(invalid(
+                "key_rotation_interval",
+                "must be at least key_overlap, or replaced keys would pile up",
+            ));
+        }
         let token_key_file = settings
             .token_key_file
             .clone()
@@ -636,6 +663,32 @@ fn parse_access_exempt(s: &str) -> Result<AccessExempt, String> {
         return Err("give 1 to 64 comma-separated addresses or CIDR ranges, or none".into());
     }
     Ok(AccessExempt(ranges))
+}
+
+/// `--key-rotation-interval`: a duration of at least a minute, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRotationInterval(pub Option<Duration>);
+
+impl std::fmt::Display for KeyRotationInterval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(d) => f.write_str(&crate::rate::format_duration(d)),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+fn parse_key_rotation_interval(s: &str) -> Result<KeyRotationInterval, String> {
+    if s.trim() == "off" {
+        return Ok(KeyRotationInterval(None));
+    }
+    parse_duration_within(
+        s,
+        Duration::from_secs(1),
+        Duration::MAX,
+        "must be at least 1s, or off",
+    )
+    .map(|d| KeyRotationInterval(Some(d)))
 }
 
 fn parse_access_refresh(s: &str) -> Result<Duration, String> {

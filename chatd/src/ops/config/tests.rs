@@ -118,6 +118,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--admin-listen", "CHATD_ADMIN_LISTEN", "admin_listen", Str, ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"], |c| c.settings.admin_listen.to_string()),
         ("--log-format", "CHATD_LOG_FORMAT", "log_format", Str, ["json", "human", "json"], |c| format!("{:?}", c.settings.log_format).to_lowercase()),
         ("--encryption-key-file", "CHATD_ENCRYPTION_KEY_FILE", "encryption_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.settings.storage.encryption_key_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--previous-encryption-key-file", "CHATD_PREVIOUS_ENCRYPTION_KEY_FILE", "previous_encryption_key_file", Str, ["/p.key", "/q.key", "/r.key"], |c| c.settings.storage.previous_encryption_key_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ("--durability", "CHATD_DURABILITY", "durability", Str, ["power-loss", "process-crash", "power-loss"], |c| match c.settings.storage.durability { Durability::ProcessCrash => "process-crash".into(), Durability::PowerLoss => "power-loss".into() }),
         ("--log", "CHATD_LOG", "log", Str, ["warn", "debug", "chatd=trace"], |c| c.settings.log.clone()),
         ("--node-id", "CHATD_NODE_ID", "node_id", Str, ["file-node", "env-node", "flag-node"], |c| c.node_id.clone()),
@@ -129,6 +130,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--max-unauthenticated-bytes", "CHATD_MAX_UNAUTHENTICATED_BYTES", "max_unauthenticated_bytes", Bare, ["20000", "30000", "40000"], |c| c.settings.max_unauthenticated_bytes.to_string()),
         ("--access-token-ttl", "CHATD_ACCESS_TOKEN_TTL", "access_token_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.access_token_ttl)),
         ("--token-key-file", "CHATD_TOKEN_KEY_FILE", "token_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.token_key_file.display().to_string()),
+        ("--key-rotation-interval", "CHATD_KEY_ROTATION_INTERVAL", "key_rotation_interval", Str, ["200h", "off", "300h"], |c| c.settings.key_rotation_interval.to_string()),
+        ("--key-overlap", "CHATD_KEY_OVERLAP", "key_overlap", Str, ["1h", "2h", "3h"], |c| crate::rate::format_duration(c.settings.key_overlap)),
         ("--access-exempt", "CHATD_ACCESS_EXEMPT", "access_exempt", Str, ["10.0.0.0/8", "none", "::1/128,192.0.2.1/32"], |c| c.settings.access_exempt.to_string()),
         ("--access-refresh", "CHATD_ACCESS_REFRESH", "access_refresh", Str, ["1s", "3s", "250ms"], |c| crate::rate::format_duration(c.settings.access_refresh)),
         ("--notifications-kept", "CHATD_NOTIFICATIONS_KEPT", "notifications_kept", Bare, ["7", "8", "9"], |c| c.settings.notifications_kept.to_string()),
@@ -316,6 +319,36 @@ fn config_file_path_from_environment() {
 }
 
 #[test]
+fn key_overlap_outlives_access_tokens_and_the_interval_the_overlap() {
+    let load = |args: &[&str]| {
+        let mut all = vec!["chatd"];
+        all.extend_from_slice(args);
+        Config::load(all.iter().map(std::ffi::OsString::from), |_| None)
+    };
+    let c = load(&[]).expect("defaults");
+    assert_eq!(c.settings.key_overlap, Duration::from_secs(192 * 3600));
+    assert_eq!(
+        c.settings.key_rotation_interval.0,
+        Some(Duration::from_secs(720 * 3600))
+    );
+    let err =
+        load(&["--access-token-ttl=10m", "--key-overlap=10m"]).expect_err("overlap too short");
+    assert!(err.to_string().contains("key_overlap"), "{err}");
+    assert!(
+        load(&[
+            "--access-token-ttl=10m",
+            "--key-overlap=11m",
+            "--key-rotation-interval=off"
+        ])
+        .is_ok()
+    );
+    let err = load(&["--key-overlap=2h", "--key-rotation-interval=1h"])
+        .expect_err("interval below overlap");
+    assert!(err.to_string().contains("key_rotation_interval"), "{err}");
+    assert!(load(&["--key-rotation-interval=nope"]).is_err());
+}
+
+#[test]
 fn token_key_file_defaults_into_the_configured_data_dir() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = write_file(tmp.path(), "data_dir = \"/srv/chat\"\n");
@@ -445,8 +478,10 @@ fn each_command_helps_with_its_own_options_only() {
         // Option lines; a possible value's description line starts with "- " instead.
         .filter(|l| l.starts_with("--") || (l.starts_with('-') && !l.starts_with("- ")))
         .count();
+    // The storage settings (data directory, MongoDB, durability, the two key files), --config,
+    // --password-stdin, --admin and --help.
     assert!(
-        options <= 8,
+        options <= 9,
         "user add --help lists {options} options:\n{add}"
     );
     let rekey = help_of(&["db", "rekey", "--help"]);
@@ -457,6 +492,19 @@ fn each_command_helps_with_its_own_options_only() {
         );
     }
     assert!(!rekey.contains("--listen"), "{rekey}");
+    let encrypt = help_of(&["files", "encrypt", "--help"]);
+    for own in [
+        "--data-dir",
+        "--mongo-uri",
+        "--encryption-key-file",
+        "--previous-encryption-key-file",
+    ] {
+        assert!(
+            encrypt.contains(own),
+            "{own} missing from files encrypt --help:\n{encrypt}"
+        );
+    }
+    assert!(!encrypt.contains("--listen"), "{encrypt}");
 }
 
 #[test]

@@ -30,6 +30,7 @@
 //! - `two_factor`: two-factor login.
 //! - `recovery`: email verification and password reset codes.
 //! - `access`: who may connect (access rules, allow-list mode), and the schema calls.
+//! - `keys`: the server's key rings.
 
 mod access;
 mod accounts;
@@ -37,6 +38,7 @@ mod audit;
 mod chat_lists;
 mod chats;
 mod files;
+mod keys;
 mod messages;
 mod notifications;
 mod outbox;
@@ -51,6 +53,7 @@ pub use audit::*;
 pub use chat_lists::*;
 pub use chats::*;
 pub use files::*;
+pub use keys::*;
 pub use messages::*;
 pub use notifications::*;
 pub use outbox::*;
@@ -74,7 +77,26 @@ macro_rules! store_conformance {
         mod $backend {
             #[allow(unused_imports)]
             use super::*;
+            $crate::store_conformance!(@shared $make);
             $crate::store_conformance!(@cases $make;
+                search_words_and_prefix,
+                search_scope_and_visibility,
+                search_query_syntax_is_harmless,
+                search_paging,
+            );
+        }
+    };
+    // A store whose message texts are sealed (MongoDB with a master key): search is refused.
+    (sealed: $backend:ident, $make:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_conformance!(@shared $make);
+            $crate::store_conformance!(@cases $make; search_refused_when_sealed);
+        }
+    };
+    (@shared $make:expr) => {
+        $crate::store_conformance!(@cases $make;
                 users_create_and_read,
                 users_username_conflict_ignores_case,
                 users_deleted_username_stays_reserved,
@@ -116,10 +138,6 @@ macro_rules! store_conformance {
                 messages_history_paging,
                 messages_events_range,
                 messages_receipts,
-                search_words_and_prefix,
-                search_scope_and_visibility,
-                search_query_syntax_is_harmless,
-                search_paging,
                 files_upload_resume_and_complete,
                 files_upload_fail_once,
                 files_stale_uploads,
@@ -149,10 +167,11 @@ macro_rules! store_conformance {
                 access_rules_expire,
                 access_allow_list_mode,
                 schema_is_current_and_calls_are_idempotent,
+                key_rings_versions_and_kinds,
+                key_rings_concurrent_writes,
                 store_ping,
                 store_backup,
             );
-        }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
@@ -165,6 +184,16 @@ macro_rules! store_conformance {
     };
 }
 pub use store_conformance;
+
+/// What a search finds, or `None` on a store that cannot search (message texts sealed, see
+/// [`search_refused_when_sealed`]): cases that also check search skip that part there.
+async fn searched<S: Store>(s: &S, query: SearchQuery) -> Option<Vec<pb::Message>> {
+    match s.search(query).await {
+        Ok(found) => Some(found),
+        Err(StoreError::Unsupported(_)) => None,
+        Err(e) => panic!("search: {e}"),
+    }
+}
 
 /// A fixed clock origin; cases add offsets to order things in time.
 const T0: i64 = 1_700_000_000_000;

@@ -251,3 +251,26 @@ pub async fn search_paging<S: Store + 'static>(s: S) {
     }
     assert_eq!(paged, full);
 }
+
+/// A store whose message texts are sealed before they are stored cannot search them: search is
+/// refused as unsupported (saying why), never answered with nothing found.
+pub async fn search_refused_when_sealed<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let c = private(&s, a, b).await;
+    send(&s, c, a, "the quick brown fox", T0 + 1).await;
+    let refused = s
+        .search(SearchQuery {
+            viewer: a,
+            text: "quick".to_string(),
+            chats: vec![(c, MAX)],
+            before: None,
+            limit: 10,
+            senders_blocked: Vec::new(),
+        })
+        .await;
+    match refused {
+        Err(StoreError::Unsupported(why)) => assert!(why.contains("encrypted"), "{why}"),
+        other => panic!("search on a sealed store: {other:?}"),
+    }
+}

@@ -29,11 +29,13 @@ use chatproto::pb::chat_event::Body;
 use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::bson::oid::ObjectId;
+use prost::Message as _;
 use tokio::sync::oneshot;
 
 use super::decision::{decision_id, first_duplicate, key_doc};
-use super::docs::{ForwardDoc, MessageDoc, encode, i, u};
+use super::docs::{ForwardDoc, MessageDoc, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp};
+use super::sealing::{Fields, Purpose};
 use super::tokens::index_tokens;
 use super::{MongoStore, error, indexes};
 use crate::store::{NewMessage, SendOutcome, StoreError, StoreResult};
@@ -110,15 +112,16 @@ pub(super) fn send_key(new: &NewMessage) -> String {
     format!("{}:{}", new.sender_id, new.client_msg_id)
 }
 
-/// The message `new` creates, with seq 0.
-pub(super) fn message_doc(new: &NewMessage) -> MessageDoc {
+/// The message `new` creates, with seq 0, its text and attachment sealed by `fields`.
+pub(super) fn message_doc(new: &NewMessage, fields: &Fields) -> MessageDoc {
+    let chat_id = i(new.chat_id);
     MessageDoc {
         chat_id: i(new.chat_id),
         seq: 0,
         sender_id: i(new.sender_id),
         client_msg_id: new.client_msg_id.clone(),
         kind: new.kind as i32,
-        text: new.text.clone(),
+        text: fields.text(Purpose::Text, chat_id, &new.text),
         file_id: new.file_id.clone(),
         reply_to_seq: i(new.reply_to_seq),
         forwarded_from: new.forwarded_from.map(|f| ForwardDoc {
@@ -136,15 +139,23 @@ pub(super) fn message_doc(new: &NewMessage) -> MessageDoc {
         mention_ids: new.mention_ids.iter().map(|&id| i(id)).collect(),
         edits: Vec::new(),
         hidden_for: Vec::new(),
-        tokens: index_tokens(&new.text),
+        // Sealed texts are not searched: their words are not kept.
+        tokens: if fields.sealed() {
+            Vec::new()
+        } else {
+            index_tokens(&new.text)
+        },
         rev: 0,
-        attachment: new.attachment.as_ref().map(encode),
+        attachment: new
+            .attachment
+            .as_ref()
+            .map(|a| fields.bytes(Purpose::Attachment, chat_id, a.encode_to_vec())),
     }
 }
 
 /// The op that appends `news` (all to one chat) in order: for each, claim its send key, insert
 /// the message, append `message_created`.
-pub(super) fn messages_op(news: &[&NewMessage]) -> PendingOp {
+pub(super) fn messages_op(news: &[&NewMessage], fields: &Fields) -> PendingOp {
     let mut events = Vec::with_capacity(news.len());
     let mut effects = Vec::with_capacity(news.len() * 2);
     for (offset, new) in (0_i64..).zip(news) {
@@ -161,7 +172,7 @@ pub(super) fn messages_op(news: &[&NewMessage]) -> PendingOp {
             offset,
         });
         effects.push(Effect::InsertMessage {
-            message: Box::new(message_doc(new)),
+            message: Box::new(message_doc(new, fields)),
             offset,
         });
     }
@@ -487,7 +498,7 @@ impl MongoStore {
             ops.push(Planned {
                 chat_id,
                 first_seq: head + 1,
-                op: messages_op(&news),
+                op: messages_op(&news, &self.fields),
                 slots: members,
             });
         }
@@ -673,7 +684,13 @@ impl MongoStore {
             });
             for (n, (message, offset)) in op.slots.into_iter().zip(messages) {
                 let seq = u(op.first_seq + offset);
-                let mut message = message.wire();
+                let mut message = match message.wire(&self.fields) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        done.push((n, Err(e)));
+                        continue;
+                    }
+                };
                 message.seq = seq;
                 let event = pb::ChatEvent {
                     chat_id: message.chat_id,

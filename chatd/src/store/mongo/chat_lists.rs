@@ -69,7 +69,7 @@ impl MongoStore {
             member: member.record(),
             state: member.state(),
             unread_count: u32::try_from(unread).unwrap_or(u32::MAX),
-            last_message: last.map(|m| m.wire()),
+            last_message: last.map(|m| m.wire(&self.fields)).transpose()?,
         })
     }
 

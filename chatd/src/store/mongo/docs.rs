@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::corrupt;
 use super::pending::PendingOp;
+use super::sealing::{Fields, Purpose};
 use crate::store::{
     ChatRecord, MemberRecord, SessionRecord, StoreResult, UserChatState, UserRecord,
 };
@@ -275,7 +276,8 @@ pub(super) struct MessageDoc {
     pub edits: Vec<EditDoc>,
     /// Users who hid the message for themselves.
     pub hidden_for: Vec<i64>,
-    /// Lowercase words of `text`, deduplicated; empty once deleted.
+    /// Lowercase words of `text`, deduplicated; empty once deleted, and always when texts are
+    /// sealed (no search then).
     pub tokens: Vec<String>,
     /// The seq of the last chat operation that changed the message.
     pub rev: i64,
@@ -285,13 +287,21 @@ pub(super) struct MessageDoc {
 }
 
 impl MessageDoc {
-    pub fn wire(&self) -> pb::Message {
-        pb::Message {
+    /// The message as clients see it, its sealed fields opened (see `sealing`).
+    pub fn wire(&self, fields: &Fields) -> StoreResult<pb::Message> {
+        let attachment = match &self.attachment {
+            Some(stored) => {
+                let bytes = fields.open_bytes(Purpose::Attachment, self.chat_id, stored)?;
+                pb::FileInfo::decode(bytes.as_slice()).ok().map(Box::new)
+            }
+            None => None,
+        };
+        Ok(pb::Message {
             chat_id: u(self.chat_id),
             seq: u(self.seq),
             sender_id: u(self.sender_id),
             kind: self.kind,
-            text: self.text.clone(),
+            text: fields.open_text(Purpose::Text, self.chat_id, &self.text)?,
             file_id: self.file_id.clone(),
             reply_to_seq: u(self.reply_to_seq),
             forwarded_from: self.forwarded_from.as_ref().map(|f| pb::ForwardedFrom {
@@ -310,12 +320,8 @@ impl MessageDoc {
             client_msg_id: self.client_msg_id.clone(),
             // A per-viewer mark, set by the handlers' views.
             from_blocked_user: false,
-            attachment: self
-                .attachment
-                .as_ref()
-                .and_then(|b| pb::FileInfo::decode(b.bytes.as_slice()).ok())
-                .map(Box::new),
-        }
+            attachment,
+        })
     }
 }
 

@@ -25,8 +25,9 @@ use mongodb::bson::{Binary, Document, doc};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
-use super::docs::{binary, encode, i, u};
+use super::docs::{i, u};
 use super::error::corrupt;
+use super::sealing::{Fields, Purpose};
 use super::{MongoStore, error};
 use crate::store::{
     ConflictKind, FileRecord, FileStore, StoreError, StoreResult, UploadRecord, UploadState,
@@ -69,23 +70,25 @@ pub(super) struct FileDoc {
 }
 
 impl FileDoc {
-    fn new(file: &FileRecord) -> Self {
+    /// The document of `file`: its `FileInfo` sealed by `fields`, its content key as
+    /// `fields` looks it up.
+    fn new(file: &FileRecord, fields: &Fields) -> Self {
         FileDoc {
             id: file.id().to_owned(),
             owner_id: i(file.owner_id),
             parent_id: file.parent_id.clone(),
-            sha256: file.content_key(),
+            sha256: fields.lookup(&file.content_key()),
             size: i(file.info.size),
             created_at_ms: file.info.created_at_ms,
             public: file.public,
-            info: encode(&file.info),
+            info: fields.bytes(Purpose::File, 0, file.info.encode_to_vec()),
         }
     }
 
-    fn record(&self) -> StoreResult<FileRecord> {
+    fn record(&self, fields: &Fields) -> StoreResult<FileRecord> {
+        let info = fields.open_bytes(Purpose::File, 0, &self.info)?;
         Ok(FileRecord {
-            info: pb::FileInfo::decode(self.info.bytes.as_slice())
-                .map_err(|e| corrupt("file", e))?,
+            info: pb::FileInfo::decode(info.as_slice()).map_err(|e| corrupt("file", e))?,
             owner_id: u(self.owner_id),
             parent_id: self.parent_id.clone(),
             public: self.public,
@@ -93,7 +96,11 @@ impl FileDoc {
     }
 }
 
-fn upload_record(d: UploadDoc, outcome: Option<OutcomeDoc>) -> UploadRecord {
+fn upload_record(
+    d: UploadDoc,
+    outcome: Option<OutcomeDoc>,
+    fields: &Fields,
+) -> StoreResult<UploadRecord> {
     let state = match outcome {
         None => UploadState::Open,
         Some(OutcomeDoc {
@@ -104,20 +111,22 @@ fn upload_record(d: UploadDoc, outcome: Option<OutcomeDoc>) -> UploadRecord {
             reason: o.failure.unwrap_or_default(),
         },
     };
-    UploadRecord {
+    Ok(UploadRecord {
+        sha256: fields.open_bytes(Purpose::Upload, 0, &d.sha256)?,
+        name: fields.open_text(Purpose::Upload, 0, &d.name)?,
         id: d.id,
         user_id: u(d.user_id),
         size: u(d.size),
-        sha256: d.sha256.bytes,
-        name: d.name,
         kind: pb::MessageKind::try_from(d.kind).unwrap_or_default(),
         created_at_ms: d.created_at_ms,
         state,
-    }
+    })
 }
 
-fn open_key(user_id: u64, sha256: &[u8], size: u64) -> String {
-    format!("{user_id}:{}:{size}", hex::encode(sha256))
+/// The `upload_keys` id of the user's open upload of a content (its hash as `fields` looks it
+/// up).
+fn open_key(fields: &Fields, user_id: u64, sha256: &[u8], size: u64) -> String {
+    format!("{user_id}:{}:{size}", fields.lookup(&hex::encode(sha256)))
 }
 
 impl MongoStore {
@@ -140,7 +149,7 @@ impl MongoStore {
             return Ok(None);
         };
         let outcome = self.outcome(id).await?;
-        Ok(Some(upload_record(upload, outcome)))
+        upload_record(upload, outcome, &self.fields).map(Some)
     }
 
     /// Records how an upload ended, unless it already has an outcome; returns the outcome in
@@ -166,7 +175,8 @@ impl MongoStore {
             Err(e) => return Err(error::map(e)),
         };
         // The upload is no longer the open one of its content.
-        let key = open_key(u(upload.user_id), &upload.sha256.bytes, u(upload.size));
+        let sha256 = self.fields.open_bytes(Purpose::Upload, 0, &upload.sha256)?;
+        let key = open_key(&self.fields, u(upload.user_id), &sha256, u(upload.size));
         self.c
             .upload_keys
             .delete_one(doc! { "_id": key, "upload": &upload.id })
@@ -222,7 +232,7 @@ impl FileStore for MongoStore {
     async fn open_upload(&self, new: UploadRecord) -> StoreResult<(UploadRecord, bool)> {
         self.deadline(async {
             self.ensure_user(new.user_id).await?;
-            let key = open_key(new.user_id, &new.sha256, new.size);
+            let key = open_key(&self.fields, new.user_id, &new.sha256, new.size);
             loop {
                 let existing = self
                     .c
@@ -238,7 +248,10 @@ impl FileStore for MongoStore {
                                 .uploads
                                 .update_one(
                                     doc! { "_id": &upload_id },
-                                    doc! { "$set": { "name": &new.name, "kind": new.kind as i32 } },
+                                    doc! { "$set": {
+                                        "name": self.fields.text(Purpose::Upload, 0, &new.name),
+                                        "kind": new.kind as i32,
+                                    } },
                                 )
                                 .await
                                 .map_err(error::map)?;
@@ -261,8 +274,8 @@ impl FileStore for MongoStore {
                     id: new.id.clone(),
                     user_id: i(new.user_id),
                     size: i(new.size),
-                    sha256: binary(new.sha256.clone()),
-                    name: new.name.clone(),
+                    sha256: self.fields.bytes(Purpose::Upload, 0, new.sha256.clone()),
+                    name: self.fields.text(Purpose::Upload, 0, &new.name),
                     kind: new.kind as i32,
                     created_at_ms: new.created_at_ms,
                 };
@@ -344,7 +357,7 @@ impl FileStore for MongoStore {
                         .await
                         .map_err(error::map)?
                         .ok_or(StoreError::NotFound("file"))?
-                        .record();
+                        .record(&self.fields);
                 }
                 Some(_) => {
                     return Err(StoreError::Conflict(ConflictKind::UploadNotOpen));
@@ -353,7 +366,7 @@ impl FileStore for MongoStore {
             }
             let docs: Vec<FileDoc> = std::iter::once(&file)
                 .chain(&thumbnails)
-                .map(FileDoc::new)
+                .map(|f| FileDoc::new(f, &self.fields))
                 .collect();
             for d in &docs {
                 match self.c.files.insert_one(d).await {
@@ -387,7 +400,7 @@ impl FileStore for MongoStore {
                     .await
                     .map_err(error::map)?
                     .ok_or(StoreError::NotFound("file"))?
-                    .record(),
+                    .record(&self.fields),
                 None => Err(StoreError::Conflict(ConflictKind::UploadNotOpen)),
             }
         })
@@ -403,7 +416,8 @@ impl FileStore for MongoStore {
                 .await
                 .map_err(error::map)?
             {
-                let key = open_key(u(upload.user_id), &upload.sha256.bytes, u(upload.size));
+                let sha256 = self.fields.open_bytes(Purpose::Upload, 0, &upload.sha256)?;
+                let key = open_key(&self.fields, u(upload.user_id), &sha256, u(upload.size));
                 self.c
                     .upload_keys
                     .delete_one(doc! { "_id": key, "upload": id })
@@ -441,7 +455,7 @@ impl FileStore for MongoStore {
             let mut out = Vec::with_capacity(uploads.len());
             for upload in uploads {
                 let outcome = self.outcome(&upload.id).await?;
-                out.push(upload_record(upload, outcome));
+                out.push(upload_record(upload, outcome, &self.fields)?);
             }
             Ok(out)
         })
@@ -455,7 +469,7 @@ impl FileStore for MongoStore {
                 .find_one(doc! { "_id": id })
                 .await
                 .map_err(error::map)?
-                .map(|d| d.record())
+                .map(|d| d.record(&self.fields))
                 .transpose()
         })
         .await
@@ -553,7 +567,7 @@ impl FileStore for MongoStore {
                     break;
                 };
                 if !self.is_referenced(&file.id).await? {
-                    out.push(file.record()?);
+                    out.push(file.record(&self.fields)?);
                 }
             }
             Ok(out)
@@ -564,12 +578,13 @@ impl FileStore for MongoStore {
     async fn delete_file(&self, id: &str) -> StoreResult<Vec<String>> {
         self.deadline(async {
             let filter = doc! { "$or": [ { "_id": id }, { "parent_id": id } ] };
+            // Content keys (the blob store's names), from the files' own hashes.
             let mut keys: Vec<String> = self
                 .files_matching(filter.clone())
                 .await?
-                .into_iter()
-                .map(|f| f.sha256)
-                .collect();
+                .iter()
+                .map(|f| Ok(f.record(&self.fields)?.content_key()))
+                .collect::<StoreResult<_>>()?;
             // Thumbnails first: a crash in between leaves the original, which is found again.
             self.c
                 .files
@@ -588,7 +603,8 @@ impl FileStore for MongoStore {
                 let shared = self
                     .c
                     .files
-                    .find_one(doc! { "sha256": &key })
+                    // Stored before sealing was turned on, or since.
+                    .find_one(doc! { "sha256": { "$in": [self.fields.lookup(&key), &key] } })
                     .await
                     .map_err(error::map)?
                     .is_some();

@@ -39,6 +39,7 @@ pub(super) const DIGEST_MARKS: &str = "digest_marks";
 pub(super) const ACCESS_RULES: &str = "access_rules";
 pub(super) const SERVER_SETTINGS: &str = "server_settings";
 pub(super) const META: &str = "meta";
+pub(super) const KEY_RINGS: &str = "key_rings";
 
 /// Name of the optional text index on message tokens.
 const TEXT_INDEX: &str = "messages_tokens_text";

@@ -16,6 +16,7 @@ use mongodb::options::ReturnDocument;
 use super::decision::KeyOwner;
 use super::docs::{ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_event, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp, number_events};
+use super::sealing::Purpose;
 use super::tokens::index_tokens;
 use super::{MongoStore, error};
 use crate::store::ConflictKind;
@@ -51,18 +52,18 @@ impl MongoStore {
     /// The message a send key was claimed for, once its op has finished.
     async fn claimed_message(&self, chat_id: i64, seq: i64) -> StoreResult<pb::Message> {
         if let Some(m) = self.message_doc(chat_id, seq).await? {
-            return Ok(m.wire());
+            return m.wire(&self.fields);
         }
         // Claimed by an op still in flight: let it finish (or finish it) first.
         self.settled_chat(chat_id).await?;
         self.message_doc(chat_id, seq)
             .await?
-            .map(|m| m.wire())
             .ok_or_else(|| {
                 StoreError::Internal(format!(
                     "message {chat_id}/{seq} of a claimed send key is missing"
                 ))
-            })
+            })?
+            .wire(&self.fields)
     }
 
     /// The original message of a send key, if the key was used. A key held by an op still in
@@ -89,7 +90,7 @@ impl MongoStore {
             if let Some(m) = self.message_doc(owner.chat_id, owner.seq).await?
                 && format!("{}:{}", m.sender_id, m.client_msg_id) == key
             {
-                return Ok(Some(m.wire()));
+                return m.wire(&self.fields).map(Some);
             }
             match self.recorded_decision(&op).await? {
                 // Cancelled: the key is a leftover of a caller that finished the op late.
@@ -127,13 +128,15 @@ impl MongoStore {
             actor_id: actor,
             body: Some(body),
         }];
-        let mut op = PendingOp::new(now_ms, events.clone(), vec![effect], ChatChanges::default());
+        // Stored with the text of an edit sealed; answered with it as written.
+        let stored = events.iter().map(|e| self.fields.event(e)).collect();
+        let mut op = PendingOp::new(now_ms, stored, vec![effect], ChatChanges::default());
         let Some(first) = self.run_planned(chat, &mut op).await? else {
             return Ok(None);
         };
         number_events(&mut events, first);
         let message = self.existing(u(chat.id), seq).await?;
-        Ok(Some((message.wire(), events.remove(0))))
+        Ok(Some((message.wire(&self.fields)?, events.remove(0))))
     }
 
     /// Fills in the current message of each `message_created` event.
@@ -144,7 +147,11 @@ impl MongoStore {
     ) -> StoreResult<Vec<pb::ChatEvent>> {
         let mut events = stored
             .iter()
-            .map(|d| decode_event(&d.body))
+            .map(|d| {
+                let mut event = decode_event(&d.body)?;
+                self.fields.open_event(&mut event)?;
+                Ok(event)
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         let wanted: Vec<i64> = events
             .iter()
@@ -172,7 +179,7 @@ impl MongoStore {
                         event.seq
                     ))
                 })?;
-                *m = current.wire();
+                *m = current.wire(&self.fields)?;
             }
         }
         Ok(events)
@@ -182,8 +189,10 @@ impl MongoStore {
 /// The op that appends `new` alone, with the message and the event as they will be (seq 0).
 #[cfg(test)]
 pub(super) fn message_op(new: &NewMessage) -> (PendingOp, pb::Message, pb::ChatEvent) {
-    let op = super::appends::messages_op(&[new]);
-    let message = super::appends::message_doc(new).wire();
+    let op = super::appends::messages_op(&[new], &Default::default());
+    let message = super::appends::message_doc(new, &Default::default())
+        .wire(&Default::default())
+        .expect("a plain message");
     let event = pb::ChatEvent {
         chat_id: new.chat_id,
         seq: 0,
@@ -202,10 +211,10 @@ impl MessageStore for MongoStore {
 
     async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>> {
         self.deadline(async {
-            Ok(self
-                .message_doc(i(chat_id), i(seq))
+            self.message_doc(i(chat_id), i(seq))
                 .await?
-                .map(|m| m.wire()))
+                .map(|m| m.wire(&self.fields))
+                .transpose()
         })
         .await
     }
@@ -234,10 +243,15 @@ impl MessageStore for MongoStore {
                     text: before.text.clone(),
                     at_ms: written_at,
                 });
+                // The earlier text moves to the history as stored (sealed or not).
                 let effect = Effect::EditMessage {
                     seq: i(seq),
-                    text: text.to_string(),
-                    tokens: index_tokens(text),
+                    text: self.fields.text(Purpose::Text, i(chat_id), text),
+                    tokens: if self.fields.sealed() {
+                        Vec::new()
+                    } else {
+                        index_tokens(text)
+                    },
                     history,
                 };
                 let body = Body::MessageEdited(pb::MessageEdited {
@@ -380,7 +394,10 @@ impl MessageStore for MongoStore {
                 .try_collect()
                 .await
                 .map_err(error::map)?;
-            let mut messages: Vec<pb::Message> = docs.iter().map(MessageDoc::wire).collect();
+            let mut messages: Vec<pb::Message> = docs
+                .iter()
+                .map(|m| m.wire(&self.fields))
+                .collect::<StoreResult<_>>()?;
             if newest_first {
                 messages.reverse();
             }
@@ -424,14 +441,16 @@ impl MessageStore for MongoStore {
     async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>> {
         self.deadline(async {
             let message = self.existing(chat_id, seq).await?;
-            Ok(message
+            message
                 .edits
                 .into_iter()
-                .map(|e| pb::MessageEdit {
-                    text: e.text,
-                    at_ms: e.at_ms,
+                .map(|e| {
+                    Ok(pb::MessageEdit {
+                        text: self.fields.open_text(Purpose::Text, i(chat_id), &e.text)?,
+                        at_ms: e.at_ms,
+                    })
                 })
-                .collect())
+                .collect()
         })
         .await
     }

@@ -82,8 +82,10 @@
 //!   `tokens`), `files`: the traits, one entity each; `overview`: the reads of server admins;
 //!   `audit`: the admin audit log; `notifications`: the notification center; `outbox`: emails
 //!   and webhook calls on their way; `two_factor`: two-factor login; `recovery`: email
-//!   verification and password reset; `access`: who may connect.
-//!   `schema`: the schema version (in `meta`) and its migrations.
+//!   verification and password reset; `access`: who may connect; `keys`: the server's key
+//!   rings.
+//!   `schema`: the schema version (in `meta`) and its migrations. `sealing`: user content
+//!   encrypted by chatd before it is stored (with a master key).
 //!
 //! Collections, indexes and shard keys are listed in `README.md` beside this file.
 
@@ -99,6 +101,7 @@ mod docs;
 mod error;
 mod files;
 mod indexes;
+mod keys;
 mod locks;
 mod messages;
 mod notifications;
@@ -108,11 +111,14 @@ mod pending;
 mod recovery;
 mod relations;
 mod schema;
+mod sealing;
 mod search;
 mod sessions;
 mod tokens;
 mod two_factor;
 mod users;
+
+pub use sealing::FieldKeyError;
 
 #[cfg(test)]
 mod tests;
@@ -233,6 +239,7 @@ struct Collections {
     access_rules: Collection<access::AccessRuleDoc>,
     server_settings: Collection<Document>,
     meta: Collection<Document>,
+    key_rings: Collection<keys::KeyRingDoc>,
 }
 
 impl Collections {
@@ -268,6 +275,7 @@ impl Collections {
             access_rules: db.collection(indexes::ACCESS_RULES),
             server_settings: db.collection(indexes::SERVER_SETTINGS),
             meta: db.collection(indexes::META),
+            key_rings: db.collection(indexes::KEY_RINGS),
         }
     }
 }
@@ -284,6 +292,8 @@ pub struct MongoStore {
     locks: Arc<locks::ChatLocks>,
     /// Group commit of appends, with the heads and accounts it remembers (shared by clones).
     appends: Arc<appends::Appends>,
+    /// Whether user content is sealed before it is stored (see `sealing`).
+    fields: sealing::Fields,
 }
 
 impl MongoStore {
@@ -308,6 +318,7 @@ impl MongoStore {
             text_index: false,
             locks: Arc::default(),
             appends: Arc::default(),
+            fields: sealing::Fields::default(),
         };
         store
             .deadline(async {

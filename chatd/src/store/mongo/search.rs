@@ -19,10 +19,15 @@ use mongodb::bson::{Document, doc};
 use super::docs::i;
 use super::tokens::Query;
 use super::{MongoStore, error};
-use crate::store::{SearchQuery, StoreResult};
+use crate::store::{SearchQuery, StoreError, StoreResult};
 
 /// Candidates fetched per round trip while filtering.
 const BATCH: u32 = 200;
+
+/// Why search is refused when message texts are sealed (`FAILED_PRECONDITION`).
+pub(super) const SEALED_SEARCH: &str = "search is not available on this server: message texts are \
+     encrypted before they are stored in mongodb (--encryption-key-file), so the database cannot \
+     search them";
 
 /// An anchored pattern matching strings that start with `prefix`, with every character that is
 /// not a letter or digit escaped (tokens have none, but the pattern must never be malformed).
@@ -78,6 +83,9 @@ impl MongoStore {
         let Some(query) = Query::parse(&q.text) else {
             return Ok(Vec::new());
         };
+        if self.fields.sealed() {
+            return Err(StoreError::Unsupported(SEALED_SEARCH));
+        }
         if q.chats.is_empty() || q.limit == 0 {
             return Ok(Vec::new());
         }
@@ -93,7 +101,7 @@ impl MongoStore {
         let mut found = Vec::new();
         while let Some(candidate) = cursor.try_next().await.map_err(error::map)? {
             if query.matches(&candidate.text) {
-                found.push(candidate.wire());
+                found.push(candidate.wire(&self.fields)?);
                 if found.len() == want {
                     break;
                 }

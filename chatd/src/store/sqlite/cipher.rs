@@ -65,6 +65,12 @@ impl DatabaseKey {
         DatabaseKey(rand::random())
     }
 
+    /// The key's bytes, which are also the master key of the files chatd encrypts itself
+    /// (`crate::atrest`).
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The hex text form, as a key file may hold it.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

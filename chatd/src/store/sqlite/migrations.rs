@@ -24,6 +24,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("outbox", V7_OUTBOX),
     ("access rules", V8_ACCESS_RULES),
     ("email verification and password reset", V9_RECOVERY),
+    ("key rings", V10_KEY_RINGS),
 ];
 
 /// The schema version this code writes and understands.
@@ -462,5 +463,23 @@ CREATE TABLE account_codes (
     expires_at_ms INTEGER NOT NULL,
     created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (user_id, purpose)
+) WITHOUT ROWID;
+"#;
+
+/// Version 10: the server's key rings (spec 9.6, key rotation): per kind the ring's version,
+/// which every write moves on (the compare-and-set of a rotation), and its keys, each secret
+/// sealed by the server.
+const V10_KEY_RINGS: &str = r#"
+CREATE TABLE key_rings (
+    kind INTEGER PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE ring_keys (
+    kind INTEGER NOT NULL,
+    kid INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    retire_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (kind, kid)
 ) WITHOUT ROWID;
 "#;

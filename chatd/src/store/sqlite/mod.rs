@@ -19,7 +19,8 @@
 //!   `reencrypt`: encrypting a plain database and changing the key (`chatd db encrypt|rekey`).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
 //!   `notifications`: the notification center, `outbox`: emails and webhook calls on their way,
-//!   `two_factor`: two-factor login, `recovery`: email verification and password reset, and `access`: who may connect, each with its trait
+//!   `two_factor`: two-factor login, `recovery`: email verification and password reset, `access`: who may connect, and
+//!   `keys`: the server's key rings, each with its trait
 //!   implementation beside the SQL.
 //! - this file: opening the database and the trait implementations, each a one-line hand-off to
 //!   the writer or the readers.
@@ -33,6 +34,7 @@ pub mod cipher;
 mod convert;
 mod events;
 mod files;
+mod keys;
 mod messages;
 mod migrations;
 mod notifications;

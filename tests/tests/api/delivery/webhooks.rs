@@ -6,7 +6,7 @@ use chatproto::pb;
 use tests::webhook::WebhookReceiver;
 
 use super::{SECRET, server, webhook_args, webhooks_on, within};
-use crate::support::{group, register};
+use crate::support::{group, register, register_admin};
 
 /// A mention of a user with webhooks on is posted to the mention endpoint, as JSON, signed and
 /// timestamped; a user with webhooks off, and a kind without an endpoint, make no call.
@@ -111,4 +111,108 @@ async fn https_endpoints_are_called_with_their_certificate_checked() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(calls[0].authentic && calls[0].status == 204);
     assert_eq!(calls[0].json()["preview"], "@bob over tls");
+}
+
+/// During a rotation of the webhook secret each call carries a signature under the new secret
+/// and one under the old, so receivers that know either accept it; once the overlap ends, only
+/// the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_signed_under_both_secrets_while_the_secret_rotates() {
+    const NEW: &str = "the-next-webhook-secret-2027";
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server(&webhook_args(&receiver, dir.path(), 1)).await;
+    let admin = register_admin(&server, "root").await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    webhooks_on(&bob).await;
+    let rotated = admin
+        .client
+        .admin_rotate_key(pb::AdminRotateKey {
+            kind: pb::KeyKind::Webhook as i32,
+            secret: NEW.as_bytes().to_vec(),
+        })
+        .await
+        .expect("rotate the webhook secret");
+    let webhook = rotated
+        .rings
+        .iter()
+        .find(|r| r.kind == pb::KeyKind::Webhook as i32)
+        .expect("webhook ring");
+    assert_eq!(
+        webhook
+            .keys
+            .iter()
+            .map(|k| (k.kid, k.state()))
+            .collect::<Vec<_>>(),
+        [(1, pb::KeyState::Current), (0, pb::KeyState::Retiring)]
+    );
+    let call = |n: usize| {
+        let receiver = &receiver;
+        async move {
+            assert!(
+                within(Duration::from_secs(10), async || receiver.calls().len() > n).await,
+                "no webhook call"
+            );
+            receiver.calls().swap_remove(n)
+        }
+    };
+    alice.send(chat.id, "@bob during the overlap").await;
+    let during = call(0).await;
+    assert!(
+        during.authentic,
+        "the receiver with the old secret accepts it"
+    );
+    assert_eq!(
+        during.signature.split(',').count(),
+        2,
+        "{}",
+        during.signature
+    );
+    let body = during.body.as_bytes();
+    for secret in [NEW, SECRET] {
+        assert!(
+            tests::webhook::verify(
+                secret.as_bytes(),
+                &during.timestamp,
+                &during.signature,
+                body
+            ),
+            "signed under {secret}"
+        );
+    }
+    assert!(
+        during
+            .signature
+            .starts_with(&format!("v1={}", tag(NEW, &during.timestamp, &during.body))),
+        "the new secret's signature first: {}",
+        during.signature
+    );
+    admin
+        .client
+        .admin_retire_keys(pb::AdminRetireKeys {
+            kind: pb::KeyKind::Webhook as i32,
+        })
+        .await
+        .expect("end the overlap");
+    alice.send(chat.id, "@bob after the overlap").await;
+    let after = call(1).await;
+    assert_eq!(after.signature.split(',').count(), 1, "{}", after.signature);
+    assert!(tests::webhook::verify(
+        NEW.as_bytes(),
+        &after.timestamp,
+        &after.signature,
+        after.body.as_bytes()
+    ));
+    assert!(
+        !after.authentic,
+        "a receiver that only knows the old secret refuses it"
+    );
+}
+
+/// The hex HMAC-SHA256 of `"{timestamp}.{body}"` under `secret`.
+fn tag(secret: &str, timestamp: &str, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    hex::encode(ring::hmac::sign(&key, format!("{timestamp}.{body}").as_bytes()).as_ref())
 }

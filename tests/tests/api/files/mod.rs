@@ -1,7 +1,7 @@
 //! Files end to end (capability `files`, protocol.md section 13): uploads and downloads over real
 //! QUIC with resume, the checks of a finished upload (hash, type, names, image limits), limits
 //! and quota, who may read a file, references from messages and avatars, signed HTTPS URLs and
-//! the collector.
+//! the collector; files encrypted at rest.
 
 pub(super) use std::time::{Duration, Instant};
 
@@ -67,4 +67,5 @@ pub(super) fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 mod access;
 mod checks;
+mod encrypted;
 mod transfers;

@@ -7,11 +7,23 @@ mod appends;
 mod basics;
 mod broadcast;
 mod pending;
+mod sealing;
 mod search;
 
 // The backend-agnostic suite, each case on a fresh database of this process's FerretDB.
 crate::store::conformance::store_conformance!(conformance, async {
     (crate::store::mongo::testserver::store().await, ())
+});
+
+// The same suite with message texts and file metadata sealed by a master key.
+crate::store::conformance::store_conformance!(sealed: sealed_conformance, async {
+    let mut store = crate::store::mongo::testserver::store().await;
+    let keys = crate::atrest::MasterKeys::new(&[5; 32], &[]);
+    store
+        .seal_fields(Some(std::sync::Arc::new(keys)))
+        .await
+        .expect("seal fields");
+    (store, ())
 });
 
 use chatproto::pb;

@@ -1,0 +1,196 @@
+//! `chatctl keys list | rotate | retire`: the server's rotating keys (spec/protocol.md 9.6,
+//! "Key rotation"): the rings as ids, states and times (no secret is ever printed), a new
+//! current key, and the end of an overlap.
+
+use anyhow::Context as _;
+use chatproto::pb;
+use serde::Serialize;
+
+use crate::cli::{KeyKindArg, KeysCommand};
+use crate::error::Error;
+use crate::output::{Output, Paint, Table, confirm, now_ms, relative_time};
+use crate::session::Admin;
+use crate::settings::Settings;
+
+/// One key as `keys --json` prints it. The field names are stable: scripts read them.
+#[derive(Debug, Serialize)]
+struct KeyView {
+    /// `tokens`, `refresh`, `webhook` or `turn`.
+    kind: &'static str,
+    kid: u32,
+    /// `current` or `retiring`.
+    state: &'static str,
+    /// 0: from before key rotation.
+    created_at_ms: i64,
+    /// 0: the current key.
+    retire_at_ms: i64,
+}
+
+/// What every `keys` command prints with `--json`.
+#[derive(Debug, Serialize)]
+struct RingsView {
+    keys: Vec<KeyView>,
+    /// 0: no scheduled rotation.
+    rotation_interval_ms: i64,
+    overlap_ms: i64,
+}
+
+fn kind(arg: KeyKindArg) -> pb::KeyKind {
+    match arg {
+        KeyKindArg::Tokens => pb::KeyKind::Tokens,
+        KeyKindArg::Refresh => pb::KeyKind::Refresh,
+        KeyKindArg::Webhook => pb::KeyKind::Webhook,
+        KeyKindArg::Turn => pb::KeyKind::Turn,
+    }
+}
+
+fn kind_name(kind: pb::KeyKind) -> &'static str {
+    match kind {
+        pb::KeyKind::Tokens => "tokens",
+        pb::KeyKind::Refresh => "refresh",
+        pb::KeyKind::Webhook => "webhook",
+        pb::KeyKind::Turn => "turn",
+        pb::KeyKind::Unspecified => "unknown",
+    }
+}
+
+/// The new secret of a webhook or TURN rotation from `file` (a trailing newline removed);
+/// none for the kinds the server makes.
+fn new_secret(kind: KeyKindArg, file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+    let shared = matches!(kind, KeyKindArg::Webhook | KeyKindArg::Turn);
+    match (shared, file) {
+        (true, Some(path)) => {
+            let text = std::fs::read(path)
+                .with_context(|| format!("cannot read the new secret from {}", path.display()))?;
+            let mut secret = text;
+            while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                secret.pop();
+            }
+            Ok(secret)
+        }
+        (true, None) => Err(Error::Usage(
+            "give the new secret with --secret-file (the receivers or TURN servers must accept it first)"
+                .to_owned(),
+        )
+        .into()),
+        (false, Some(_)) => Err(Error::Usage(
+            "the server makes the tokens and refresh keys: --secret-file is only for webhook and turn"
+                .to_owned(),
+        )
+        .into()),
+        (false, None) => Ok(Vec::new()),
+    }
+}
+
+/// The request a command makes.
+enum Action {
+    List,
+    Rotate(pb::AdminRotateKey),
+    Retire(pb::AdminRetireKeys),
+}
+
+pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    // Local checks and the question come before signing in, so refusing costs the server
+    // nothing.
+    let action = match &command {
+        KeysCommand::List(_) => Action::List,
+        KeysCommand::Rotate {
+            kind: k,
+            secret_file,
+            ..
+        } => Action::Rotate(pb::AdminRotateKey {
+            kind: kind(*k) as i32,
+            secret: new_secret(*k, secret_file.as_deref())?,
+        }),
+        KeysCommand::Retire { kind: k, yes, .. } => {
+            confirm(
+                &format!(
+                    "Stop verifying every {} key but the current one? Tokens and refresh tokens of the others are refused at once",
+                    kind_name(kind(*k))
+                ),
+                *yes,
+            )?;
+            Action::Retire(pb::AdminRetireKeys {
+                kind: kind(*k) as i32,
+            })
+        }
+    };
+    let admin = Admin::sign_in(settings).await?;
+    let client = admin.client();
+    let answer = match action {
+        Action::List => client
+            .admin_list_keys(pb::AdminListKeys {})
+            .await
+            .context("cannot list the keys"),
+        Action::Rotate(req) => {
+            let name = kind_name(req.kind());
+            client
+                .admin_rotate_key(req)
+                .await
+                .with_context(|| format!("cannot rotate the {name} key"))
+        }
+        Action::Retire(req) => {
+            let name = kind_name(req.kind());
+            client
+                .admin_retire_keys(req)
+                .await
+                .with_context(|| format!("cannot end the overlap of the {name} keys"))
+        }
+    };
+    admin.finish(settings).await?;
+    print(settings.output, answer?)
+}
+
+fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
+    let view = RingsView {
+        keys: list
+            .rings
+            .iter()
+            .flat_map(|ring| {
+                let kind = kind_name(ring.kind());
+                ring.keys.iter().map(move |k| KeyView {
+                    kind,
+                    kid: k.kid,
+                    state: match k.state() {
+                        pb::KeyState::Current => "current",
+                        _ => "retiring",
+                    },
+                    created_at_ms: k.created_at_ms,
+                    retire_at_ms: k.retire_at_ms,
+                })
+            })
+            .collect(),
+        rotation_interval_ms: list.rotation_interval_ms,
+        overlap_ms: list.overlap_ms,
+    };
+    if out.json {
+        return out.json(&view);
+    }
+    let now = now_ms();
+    let mut table = Table::new(&["KIND", "KID", "STATE", "CREATED", "RETIRES"]);
+    for k in &view.keys {
+        let created = if k.created_at_ms == 0 {
+            "before rotation".to_owned()
+        } else {
+            relative_time(k.created_at_ms, now)
+        };
+        let retires = if k.retire_at_ms == 0 {
+            "-".to_owned()
+        } else {
+            relative_time(k.retire_at_ms, now)
+        };
+        let paint = if k.state == "current" {
+            Paint::Green
+        } else {
+            Paint::Yellow
+        };
+        table.painted_row(vec![
+            (k.kind.to_owned(), Paint::Plain),
+            (k.kid.to_string(), Paint::Plain),
+            (k.state.to_owned(), paint),
+            (created, Paint::Plain),
+            (retires, Paint::Plain),
+        ]);
+    }
+    out.table(&table)
+}

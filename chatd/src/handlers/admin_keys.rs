@@ -1,0 +1,102 @@
+//! Key rotation (protocol.md 9.6, "Key rotation"; capability `key_rotation`): the server's key
+//! rings as admins see them (`admin_list_keys`: ids, states and times, never a secret), a new
+//! current key (`admin_rotate_key`), and the end of an overlap (`admin_retire_keys`). The keys
+//! are the store's, so a change through one node is one for the whole cluster (`auth::keys`).
+
+use chatproto::pb;
+use chatproto::pb::response::Result as Answer;
+
+use crate::auth::keyring::{kind_name, server_made};
+use crate::auth::keys::{KeyError, SHARED_SECRET_BYTES};
+use crate::conn::ConnCtx;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::admin::require_admin;
+use crate::state::now_ms;
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> ApiError {
+        match e {
+            KeyError::NotConfigured(_) | KeyError::Full(_) => ApiError::precondition(e.to_string()),
+            KeyError::Store(store) => store.into(),
+            KeyError::Contended(_) => ApiError::unavailable(e.to_string()),
+            KeyError::Seal(_) => {
+                tracing::error!(error = %e, "key ring");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// The kind a request names; `INVALID_ARGUMENT` on `field` for an unspecified or unknown one.
+fn kind(field: &str, raw: i32) -> ApiResult<pb::KeyKind> {
+    match pb::KeyKind::try_from(raw) {
+        Ok(pb::KeyKind::Unspecified) | Err(_) => Err(ApiError::invalid(
+            field,
+            "must be tokens, refresh, webhook or turn",
+        )),
+        Ok(kind) => Ok(kind),
+    }
+}
+
+/// AdminListKeys: every ring, no secret.
+pub async fn admin_list_keys(ctx: &ConnCtx, _req: pb::AdminListKeys) -> ApiResult<Answer> {
+    require_admin(ctx).await?;
+    // What another node changed a moment ago is shown too.
+    ctx.state.keys.reload().await?;
+    Ok(Answer::Keys(ctx.state.keys.list(now_ms())))
+}
+
+/// AdminRotateKey: a new current key of a kind; the one before verifies for the overlap.
+pub async fn admin_rotate_key(ctx: &ConnCtx, req: pb::AdminRotateKey) -> ApiResult<Answer> {
+    let admin = require_admin(ctx).await?;
+    let kind = kind("admin_rotate_key.kind", req.kind)?;
+    let secret = if server_made(kind) {
+        if !req.secret.is_empty() {
+            return Err(ApiError::invalid(
+                "admin_rotate_key.secret",
+                format!(
+                    "the server makes the {} keys: give no secret",
+                    kind_name(kind)
+                ),
+            ));
+        }
+        None
+    } else {
+        if !SHARED_SECRET_BYTES.contains(&req.secret.len()) {
+            return Err(ApiError::invalid(
+                "admin_rotate_key.secret",
+                format!(
+                    "the new {} secret must be {} to {} bytes",
+                    kind_name(kind),
+                    SHARED_SECRET_BYTES.start(),
+                    SHARED_SECRET_BYTES.end()
+                ),
+            ));
+        }
+        Some(req.secret)
+    };
+    let now = now_ms();
+    let kid = ctx.state.keys.rotate(kind, secret, now).await?;
+    tracing::info!(
+        admin,
+        kind = kind_name(kind),
+        kid,
+        "keys rotated by an admin"
+    );
+    Ok(Answer::Keys(ctx.state.keys.list(now)))
+}
+
+/// AdminRetireKeys: ends the overlap of a kind; only its current key verifies from now on.
+pub async fn admin_retire_keys(ctx: &ConnCtx, req: pb::AdminRetireKeys) -> ApiResult<Answer> {
+    let admin = require_admin(ctx).await?;
+    let kind = kind("admin_retire_keys.kind", req.kind)?;
+    let now = now_ms();
+    let ended = ctx.state.keys.retire(kind).await?;
+    tracing::info!(
+        admin,
+        kind = kind_name(kind),
+        ended,
+        "key overlap ended by an admin"
+    );
+    Ok(Answer::Keys(ctx.state.keys.list(now)))
+}

@@ -21,19 +21,25 @@ use crate::limits::keyed::{RateLimited, RateLimits};
 use crate::limits::shared::SharedLimiter;
 use crate::rate::{LimitRates, Rate, Scope};
 
-/// Concurrent request streams a client may have open (`Limits.max_concurrent_requests`, enforced
-/// by the QUIC stream limit of the endpoint).
+/// Request streams quinn lets a client have open at once (its QUIC stream credit).
 ///
 /// Sized to use and to memory: quinn keeps a map entry for every stream a peer may open, from
 /// the start, in hash maps that grow by powers of two at 7/8 full. 24 request streams plus the
 /// [`MAX_CONCURRENT_UPLOADS`](crate::files::MAX_CONCURRENT_UPLOADS) upload streams fill 28 of 32
 /// slots; 32 request streams took maps of 64 and cost every idle connection 1.3 KB more
 /// (BENCHMARKS.md, "Idle connections"). Lowering it means a new
-/// `resumption::SHARE_KEY_LABEL` (protocol.md 2.5).
-pub const MAX_CONCURRENT_REQUESTS: u32 = 24;
+/// `resumption::SHARE_KEY_LABEL` (protocol.md 2.5): 0-RTT data is sent under the credit the
+/// client remembers.
+pub const REQUEST_STREAM_CREDIT: u32 = 24;
+
+/// Concurrent requests a client can count on (`Limits.max_concurrent_requests`, protocol.md
+/// 2.3): quinn gives the credit of closed streams back in batches, once more than an eighth of
+/// the credit is due, so up to `credit / 8` closed streams may not have been announced yet, and
+/// a client that counted on the whole credit would wait on a stream that never comes.
+pub const MAX_CONCURRENT_REQUESTS: u32 = REQUEST_STREAM_CREDIT - REQUEST_STREAM_CREDIT / 8;
 
 // The sizing above: request and upload streams together fit quinn's map of 32.
-const _: () = assert!(MAX_CONCURRENT_REQUESTS + crate::files::MAX_CONCURRENT_UPLOADS <= 28);
+const _: () = assert!(REQUEST_STREAM_CREDIT + crate::files::MAX_CONCURRENT_UPLOADS <= 28);
 
 /// How often the fallback to local limits is logged while it lasts.
 pub const FALLBACK_LOG_EVERY: Duration = Duration::from_secs(10);

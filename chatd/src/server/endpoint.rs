@@ -52,7 +52,7 @@ pub fn server_config(
 
     let mut transport = quinn::TransportConfig::default();
     transport
-        .max_concurrent_bidi_streams(crate::limits::MAX_CONCURRENT_REQUESTS.into())
+        .max_concurrent_bidi_streams(crate::limits::REQUEST_STREAM_CREDIT.into())
         // Unidirectional client streams carry uploads (capability `files`): this credit is
         // `Limits.max_concurrent_uploads`. Connections without `files` have theirs stopped.
         .max_concurrent_uni_streams(crate::files::MAX_CONCURRENT_UPLOADS.into())

@@ -205,3 +205,47 @@ async fn control_characters_in_client_and_device_names_are_refused() {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+/// `max_concurrent_requests` holds at every point of a connection (protocol.md 2.3, 4.5): after
+/// a few requests whose stream credit the server has not given back yet, a client can still
+/// have that many requests open at once, and the server answers them all.
+#[tokio::test]
+async fn the_announced_concurrent_requests_stay_open_after_earlier_requests() {
+    use std::time::Duration;
+
+    let server = TestServer::start().await;
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let limit = match conn.hello().await.result {
+        Some(pb::response::Result::Welcome(w)) => w.limits.expect("limits").max_concurrent_requests,
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    assert_eq!(error_code(&conn.register("streams").await), None);
+    // Three closed streams: fewer than a batch, so their credit may still be the server's.
+    assert_eq!(
+        error_code(&conn.request(Kind::GetMe(pb::GetMe {})).await),
+        None
+    );
+
+    let request = pb::Request {
+        request_id: 7,
+        kind: Some(Kind::GetMe(pb::GetMe {})),
+    };
+    let frame = chatproto::io::encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES)
+        .expect("encode");
+    let mut open = Vec::new();
+    for i in 0..limit {
+        let opened = tokio::time::timeout(Duration::from_secs(2), conn.conn.open_bi()).await;
+        let (mut send, recv) = opened
+            .unwrap_or_else(|_| panic!("request {} of {limit} found no stream credit", i + 1))
+            .expect("open stream");
+        // Sent but not finished: the server holds the stream open, waiting for its end.
+        send.write_all(&frame).await.expect("write request");
+        open.push((send, recv));
+    }
+    for (mut send, recv) in open {
+        send.finish().expect("finish");
+        let mut reader = chatproto::io::FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES);
+        let response: pb::Response = reader.read_only().await.expect("one response frame");
+        assert_eq!(error_code(&response), None, "{response:?}");
+    }
+}

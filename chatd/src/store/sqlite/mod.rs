@@ -123,6 +123,11 @@ pub struct SqliteStore {
     busy_timeout: Duration,
 }
 
+/// Prepared statements each serving connection keeps: more than the store has distinct queries
+/// (about 150), so none is compiled twice. With rusqlite's default of 16, a wave of connections
+/// spent about 5% of chatd's CPU compiling the same statements again (BENCHMARKS.md).
+const STATEMENT_CACHE: usize = 256;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with default options and brings its
     /// schema up to date.
@@ -145,6 +150,7 @@ impl SqliteStore {
             key,
         )?;
         write.busy_timeout(options.busy_timeout)?;
+        write.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mode: String = write.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unavailable(format!(
@@ -183,6 +189,7 @@ impl SqliteStore {
                 key,
             )?;
             read.busy_timeout(options.busy_timeout)?;
+            read.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             read.pragma_update(None, "query_only", true)?;
             reads.push(read);
         }

@@ -184,4 +184,9 @@ pub struct RunArgs {
     /// Worker threads of loadgen's runtime [default: the number of CPUs]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Never send requests in 0-RTT data: a returning connection still resumes its TLS session
+    /// but waits for the handshake (connect-storm: resumed against 0-RTT reconnects)
+    #[arg(long)]
+    pub no_zero_rtt: bool,
 }

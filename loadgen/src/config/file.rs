@@ -52,6 +52,7 @@ pub(super) struct FileConfig {
     pub json: Option<bool>,
     pub threads: Option<usize>,
     pub endpoints: Option<u32>,
+    pub no_zero_rtt: Option<bool>,
 }
 
 impl FileConfig {

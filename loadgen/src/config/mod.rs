@@ -165,6 +165,9 @@ pub struct RunConfig {
     pub threads: usize,
     /// UDP sockets (QUIC endpoints) the connections share.
     pub endpoints: u32,
+    /// Whether connections send their first requests in 0-RTT data when a session ticket
+    /// allows (the SDK's default).
+    pub zero_rtt: bool,
 }
 
 impl fmt::Debug for RunConfig {
@@ -182,6 +185,7 @@ impl fmt::Debug for RunConfig {
             .field("warmup", &self.warmup)
             .field("payload", &self.payload)
             .field("connect_rate", &self.connect_rate)
+            .field("zero_rtt", &self.zero_rtt)
             .finish_non_exhaustive()
     }
 }
@@ -292,6 +296,7 @@ impl RunConfig {
                 None => std::thread::available_parallelism().map_or(2, |n| n.get()),
             },
             endpoints: args.endpoints.or(file.endpoints).unwrap_or(0),
+            zero_rtt: !(args.no_zero_rtt || file.no_zero_rtt.unwrap_or(false)),
         };
         if config.endpoints == 0 {
             config.endpoints = config

@@ -43,6 +43,7 @@ fn defaults_apply_to_a_minimal_command_line() {
     assert_eq!(c.payload, MIN_PAYLOAD);
     assert_eq!(c.username(42), "lg_000042");
     assert!(!c.json);
+    assert!(c.zero_rtt, "0-RTT like the SDK");
 }
 
 #[test]
@@ -85,6 +86,7 @@ fn every_flag_is_read() {
         "--json",
         "--threads",
         "3",
+        "--no-zero-rtt",
         "--server-name",
         "chat.example",
     ])
@@ -106,6 +108,7 @@ fn every_flag_is_read() {
     assert_eq!(c.plot_dir.as_deref(), Some(std::path::Path::new("/tmp/p")));
     assert!(c.json);
     assert_eq!(c.threads, 3);
+    assert!(!c.zero_rtt);
     assert_eq!(c.server_name.as_deref(), Some("chat.example"));
     match c.tls {
         Verification::Pin(pin) => assert_eq!((pin[0], pin[1], pin[31]), (0x3f, 0xa1, 0x09)),

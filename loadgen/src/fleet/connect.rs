@@ -1,6 +1,7 @@
 //! Opening one connection: the SDK client configuration loadgen uses, the QUIC handshake with
 //! Hello, then authentication (register, falling back to login for an existing name, or the
-//! access token of the user's first connection), each timed.
+//! access token of the user's first connection), each timed; or, for a reconnect wave, the
+//! SDK's resumption of a session, timed as a whole.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ pub enum Auth {
     },
     /// Prove the session of an existing connection of the same user with its access token.
     Token(String),
+    /// Resume the session the way a returning SDK client does: `hello`, `authenticate` and
+    /// `sync` while connecting, in one 0-RTT flight when a session ticket allows.
+    Resume(Tokens),
 }
 
 /// A connection that is up and authenticated.
@@ -33,9 +37,9 @@ pub struct Opened {
     pub client: Client,
     /// The tokens the connection holds.
     pub tokens: Tokens,
-    /// QUIC + TLS handshake and Hello.
+    /// QUIC + TLS handshake and Hello ([`Auth::Resume`]: with `authenticate` and `sync`).
     pub handshake: Duration,
-    /// Register / login / authenticate.
+    /// Register / login / authenticate (zero for [`Auth::Resume`]).
     pub auth: Duration,
 }
 
@@ -105,6 +109,7 @@ pub fn client_config(config: &RunConfig, index: usize, shared: &RunShared) -> Cl
     c.capabilities = vec![Capability::Redirect.name().into()];
     c.unknown_chats = UnknownChatPolicy::StartAtHead;
     c.endpoint = shared.endpoint(index);
+    c.zero_rtt = config.zero_rtt;
     c.retry = RetryPolicy {
         max_retries: 0,
         max_retry_wait: Duration::ZERO,
@@ -116,12 +121,17 @@ pub fn client_config(config: &RunConfig, index: usize, shared: &RunShared) -> Cl
 }
 
 /// Connects and authenticates one connection.
-pub async fn open(config: ClientConfig, auth: Auth) -> Result<Opened, OpenError> {
+pub async fn open(mut config: ClientConfig, auth: Auth) -> Result<Opened, OpenError> {
     let started = Instant::now();
+    if let Auth::Resume(tokens) = &auth {
+        config.tokens = Some(tokens.clone());
+    }
     let client = Client::connect(config).await.map_err(OpenError::Connect)?;
     let handshake = started.elapsed();
     let started = Instant::now();
     let result = match &auth {
+        // Authenticated (and synced) while connecting, or `connect` failed.
+        Auth::Resume(_) => Ok(()),
         Auth::RegisterOrLogin { username, password } => {
             let register = client
                 .register_user(
@@ -137,8 +147,9 @@ pub async fn open(config: ClientConfig, auth: Auth) -> Result<Opened, OpenError>
                 }
                 other => other,
             }
+            .map(drop)
         }
-        Auth::Token(access_token) => client.authenticate(access_token).await,
+        Auth::Token(access_token) => client.authenticate(access_token).await.map(drop),
     };
     let auth_time = started.elapsed();
     if let Err(e) = result {

@@ -65,6 +65,7 @@ pub struct ConnectStats {
     auth: LatencyHistogram,
     connect: LatencyHistogram,
     established: u64,
+    zero_rtt: u64,
     failed: u64,
     errors: BTreeMap<String, u64>,
     first_due: Option<Instant>,
@@ -78,6 +79,7 @@ impl Default for ConnectStats {
             auth: latency_histogram(),
             connect: latency_histogram(),
             established: 0,
+            zero_rtt: 0,
             failed: 0,
             errors: BTreeMap::new(),
             first_due: None,
@@ -97,6 +99,7 @@ impl ConnectStats {
             Ok(opened) => {
                 let now = Instant::now();
                 self.established += 1;
+                self.zero_rtt += u64::from(opened.client.zero_rtt());
                 self.handshake.saturating_record(micros(opened.handshake));
                 self.auth.saturating_record(micros(opened.auth));
                 self.connect
@@ -126,6 +129,7 @@ impl ConnectStats {
         ConnectionReport {
             target,
             established: self.established,
+            zero_rtt: self.zero_rtt,
             failed: self.failed,
             reconnects,
             per_sec,

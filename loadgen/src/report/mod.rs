@@ -100,13 +100,17 @@ pub struct ConnectionReport {
     pub target: u64,
     /// Connections established (handshake, Hello and authentication done).
     pub established: u64,
+    /// Of those, connections whose first requests the server took in 0-RTT data (resumed
+    /// with a session ticket from an earlier connection).
+    pub zero_rtt: u64,
     /// Attempts that failed.
     pub failed: u64,
     /// Connections the SDK re-established after losing them.
     pub reconnects: u64,
     /// Established connections per second, first due time to last established.
     pub per_sec: f64,
-    /// QUIC + TLS handshake and Hello.
+    /// QUIC + TLS handshake and Hello (connect-storm: with `authenticate` and `sync`, the
+    /// SDK's resumption of a session).
     pub handshake_ms: LatencySummary,
     /// Register, login or authenticate.
     pub auth_ms: LatencySummary,

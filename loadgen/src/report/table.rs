@@ -114,8 +114,8 @@ fn connections_and_resources(out: &mut String, r: &Report) {
     let c = &r.connections;
     let _ = writeln!(
         out,
-        "\nconnections  {} of {} established, {} failed, {} reconnects, {:.1} established/s",
-        c.established, c.target, c.failed, c.reconnects, c.per_sec
+        "\nconnections  {} of {} established ({} in 0-RTT), {} failed, {} reconnects, {:.1} established/s",
+        c.established, c.target, c.zero_rtt, c.failed, c.reconnects, c.per_sec
     );
     match &r.loadgen.cpu {
         Some(cpu) => {

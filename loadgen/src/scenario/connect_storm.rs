@@ -1,8 +1,10 @@
 //! connect-storm: how fast chatd takes new connections. The users are logged in first (one
 //! connection each, closed again); then `users x connections_per_user` connections are opened
-//! on an open-loop schedule at `connect_rate`, each doing the QUIC + TLS handshake, Hello and
-//! `authenticate` with its user's access token (what a reconnect wave after a restart does),
-//! with no bound on attempts in flight. Latency runs from each connection's due time.
+//! on an open-loop schedule at `connect_rate`, each resuming its user's session the way a
+//! returning SDK client does (what a reconnect wave after a restart does): the QUIC + TLS
+//! handshake, resumed when the process holds a session ticket of the server, and `hello`,
+//! `authenticate` and `sync`, sent in 0-RTT data with the ticket unless `--no-zero-rtt`. No
+//! bound on attempts in flight. Latency runs from each connection's due time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -38,7 +40,7 @@ pub async fn run(config: &RunConfig, progress: Progress) -> Result<Outcome, Load
                 index,
                 user: u as u32,
                 config: client_config(config, index, &shared),
-                auth: Auth::Token(user.tokens.access_token.clone()),
+                auth: Auth::Resume(user.tokens.clone()),
             });
         }
     }

@@ -240,8 +240,19 @@ async fn connect_storm_establishes_every_connection() {
     assert_eq!(report.connections.established, 20);
     assert_eq!(report.connections.connect_ms.count, 20);
     assert!(report.connections.per_sec > 0.0);
+    // A reconnect wave resumes the way the SDK does: with the session tickets of the first
+    // connections, the first requests go in 0-RTT data.
+    assert!(report.connections.zero_rtt > 0, "{}", report.to_json());
     let server = report.server.as_ref().expect("metrics were scraped");
     assert_eq!(server.connected.connections_open, Some(20.0));
+
+    // And without 0-RTT, every connection still resumes its session, after the handshake.
+    let mut args = config.clone();
+    args.zero_rtt = false;
+    let report = run(&args).await;
+    assert!(report.ok, "{}", report.to_json());
+    assert_eq!(report.connections.established, 20);
+    assert_eq!(report.connections.zero_rtt, 0);
 }
 
 #[tokio::test]

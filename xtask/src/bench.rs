@@ -1,6 +1,6 @@
 //! `cargo xtask bench-compare`: this tree's chatd against a baseline commit's, side by side on
 //! the same machine in the same session, so that the result is a ratio that holds across
-//! machines (see `tests/src/bin/chat-bench.rs` for how the runs alternate and what is recorded).
+//! machines (see `tests/src/bin/chat-bench/main.rs` for how the runs alternate and what is recorded).
 //!
 //! The baseline is checked out in its own git worktree (created on first use) and built there in
 //! release mode; this tree's chatd, loadgen and chat-bench are built here. Both chatd builds are
@@ -24,7 +24,7 @@ pub struct Args {
     /// target/bench-baseline-<commit>].
     #[arg(long)]
     baseline_dir: Option<PathBuf>,
-    /// Offered message rates, comma-separated.
+    /// Offered rates, comma-separated: messages per second (connect-storm: new connections).
     #[arg(long, default_value = "500")]
     rates: String,
     /// Runs per rate and build.

@@ -4,7 +4,10 @@
 //! For every rate, `--runs` times, every build in turn (the order alternates from run to run, so
 //! that a drift of the machine does not favour one build) gets a fresh server: one chatd on its
 //! embedded store (`--nodes 0`, the default), or N chatd nodes on FerretDB (PostgreSQL) and one
-//! Redis. loadgen then drives the room fan-out workload and prints its JSON report. Before each
+//! Redis. loadgen then drives the workload (`--scenario`: the room fan-out, rates in messages per
+//! second, or a reconnect wave, `connect-storm`, rates in new connections per second, one node)
+//! and prints its JSON report. A build is a chatd binary with, optionally, arguments of its own
+//! (`--build NAME=CHATD[,ARG...]`: one binary with and without a setting). Before each
 //! run the 1-minute load average is read (with `--max-load`, runs wait until it is below, polling
 //! every `--poll`); it is recorded before and after every run.
 //!
@@ -16,12 +19,19 @@
 //! Output, in `--out`: `runs.jsonl` (one line per run: build, rate, load averages, loadgen's
 //! report and each role's CPU seconds during the load) and `summary.md` (per rate and build the
 //! medians, the ratios of the last build to the first, and the knee of each build: the highest
-//! rate at which every run had p99 ≤ 50 ms and lost nothing).
+//! rate at which every run kept its latency bound with nothing lost or failed).
+//!
+//! # Layout
+//! - this file: options, servers, CPU sampling and the runs, for any [`Workload`].
+//! - `fanout`: the room fan-out's figures and summary.
+//! - `storm`: the connect-storm's.
+
+mod fanout;
+mod storm;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,20 +54,45 @@ const BENCH_ARGS: &[&str] = &[
     "--log=warn",
 ];
 
+/// Connection caps raised for a reconnect wave from one address, by environment: a build that
+/// has no such caps ignores the variables, where it would refuse unknown flags.
+const STORM_ENV: &[(&str, &str)] = &[
+    ("CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS", "20000"),
+    ("CHATD_MAX_AUTHENTICATED_PER_ADDRESS", "100000"),
+];
+
 /// Extra settings for nodes on FerretDB: its latency while a thousand users register would trip
 /// the storage breaker with the default timeout.
 const CLUSTER_ARGS: &[&str] = &["--store-timeout=30s"];
 
-/// The p99 a rate must keep to count towards the knee (ms).
-const KNEE_P99_MS: f64 = 50.0;
+const USAGE: &str = "usage: chat-bench --build NAME=CHATD[,ARG...] [--build ...] --loadgen PATH \\
+    --out DIR [--scenario room-fanout|connect-storm] [--rates R1,R2,...] [--runs N] [--nodes N] \\
+    [--users N] [--room-size K] [--connections-per-user C] [--payload BYTES] [--duration D] \\
+    [--warmup D] [--connect-rate R] [--max-load L] [--poll SECS]";
 
-const USAGE: &str = "usage: chat-bench --build NAME=CHATD [--build NAME=CHATD ...] --loadgen PATH \\
-    --out DIR [--rates R1,R2,...] [--runs N] [--nodes N] [--users N] [--room-size K] \\
-    [--payload BYTES] [--duration D] [--warmup D] [--connect-rate R] [--max-load L] [--poll SECS]";
+/// What loadgen drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// Messages into rooms (`--rates` in messages per second).
+    RoomFanout,
+    /// A reconnect wave (`--rates` in new connections per second).
+    ConnectStorm,
+}
+
+/// One chatd under comparison.
+#[derive(Debug)]
+struct Build {
+    name: String,
+    chatd: PathBuf,
+    /// Arguments of this build's chatd besides the benchmark's.
+    args: Vec<String>,
+}
 
 #[derive(Debug)]
 struct Options {
-    builds: Vec<(String, PathBuf)>,
+    builds: Vec<Build>,
+    scenario: Scenario,
+    connections_per_user: u32,
     loadgen: PathBuf,
     out: PathBuf,
     rates: Vec<f64>,
@@ -76,6 +111,8 @@ struct Options {
 fn parse() -> anyhow::Result<Options> {
     let mut o = Options {
         builds: Vec::new(),
+        scenario: Scenario::RoomFanout,
+        connections_per_user: 4,
         loadgen: PathBuf::new(),
         out: PathBuf::new(),
         rates: vec![500.0],
@@ -97,12 +134,16 @@ fn parse() -> anyhow::Result<Options> {
                 .with_context(|| format!("{flag} needs a value ({USAGE})"))
         };
         match flag.as_str() {
-            "--build" => {
-                let v = value()?;
-                let (name, path) = v
-                    .split_once('=')
-                    .with_context(|| format!("--build {v:?}: expected NAME=PATH"))?;
-                o.builds.push((name.to_owned(), PathBuf::from(path)));
+            "--build" => o.builds.push(build(&value()?)?),
+            "--scenario" => {
+                o.scenario = match value()?.as_str() {
+                    "room-fanout" => Scenario::RoomFanout,
+                    "connect-storm" => Scenario::ConnectStorm,
+                    other => bail!("--scenario {other:?}: room-fanout or connect-storm"),
+                }
+            }
+            "--connections-per-user" => {
+                o.connections_per_user = value()?.parse().context("--connections-per-user")?
             }
             "--loadgen" => o.loadgen = PathBuf::from(value()?),
             "--out" => o.out = PathBuf::from(value()?),
@@ -132,7 +173,24 @@ fn parse() -> anyhow::Result<Options> {
     if o.runs == 0 || o.rates.is_empty() {
         bail!("at least one run and one rate");
     }
+    if o.scenario == Scenario::ConnectStorm && o.nodes > 0 {
+        bail!("connect-storm runs against one node (--nodes 0)");
+    }
     Ok(o)
+}
+
+/// `NAME=CHATD[,ARG...]`.
+fn build(spec: &str) -> anyhow::Result<Build> {
+    let (name, rest) = spec
+        .split_once('=')
+        .with_context(|| format!("--build {spec:?}: expected NAME=CHATD[,ARG...]"))?;
+    let mut parts = rest.split(',');
+    let chatd = PathBuf::from(parts.next().unwrap_or_default());
+    Ok(Build {
+        name: name.to_owned(),
+        chatd,
+        args: parts.map(str::to_owned).collect(),
+    })
 }
 
 /// The 1-minute load average.
@@ -171,9 +229,18 @@ struct Target {
     _running: Box<dyn std::any::Any>,
 }
 
-fn start(o: &Options, chatd: &Path) -> Target {
+fn start(o: &Options, build: &Build) -> Target {
     if o.nodes == 0 {
-        let node = ChatdProcess::start(ChatdConfig::new().binary(chatd).args(BENCH_ARGS));
+        let mut config = ChatdConfig::new()
+            .binary(&build.chatd)
+            .args(BENCH_ARGS)
+            .args(&build.args);
+        if o.scenario == Scenario::ConnectStorm {
+            for (key, value) in STORM_ENV {
+                config = config.env(key, value);
+            }
+        }
+        let node = ChatdProcess::start(config);
         return Target {
             servers: vec![node.addr().to_string()],
             metrics: vec![format!("http://{}/metrics", node.admin_addr())],
@@ -190,8 +257,9 @@ fn start(o: &Options, chatd: &Path) -> Target {
             .iter()
             .chain(CLUSTER_ARGS)
             .map(|s| (*s).to_owned())
+            .chain(build.args.iter().cloned())
             .collect(),
-        chatd: Some(chatd.to_path_buf()),
+        chatd: Some(build.chatd.clone()),
     };
     let cluster = ChatCluster::start_with(spec);
     Target {
@@ -260,8 +328,8 @@ fn cpu_between(samples: &[CpuSample], from: u64, to: u64) -> BTreeMap<&'static s
         .collect()
 }
 
-/// Runs loadgen against `target` at `rate`; its JSON report.
-fn loadgen(o: &Options, target: &Target, rate: f64) -> anyhow::Result<Value> {
+/// Runs loadgen against `target` with the workload's arguments; its JSON report.
+fn loadgen(o: &Options, target: &Target, workload: &[String]) -> anyhow::Result<Value> {
     let mut cmd = Command::new(&o.loadgen);
     cmd.arg("run").arg("--json");
     for server in &target.servers {
@@ -270,13 +338,7 @@ fn loadgen(o: &Options, target: &Target, rate: f64) -> anyhow::Result<Value> {
     for url in &target.metrics {
         cmd.args(["--metrics-url", url]);
     }
-    cmd.args(["--pin", &target.fingerprint])
-        .args(["--users", &o.users.to_string()])
-        .args(["--room-size", &o.room_size.to_string()])
-        .args(["--payload", &o.payload.to_string()])
-        .args(["--rate", &rate.to_string()])
-        .args(["--duration", &o.duration, "--warmup", &o.warmup])
-        .args(["--connect-rate", &o.connect_rate.to_string()]);
+    cmd.args(["--pin", &target.fingerprint]).args(workload);
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", o.loadgen.display()))?;
@@ -289,70 +351,34 @@ fn loadgen(o: &Options, target: &Target, rate: f64) -> anyhow::Result<Value> {
         )
     })
 }
-
-/// One run's figures.
-#[derive(Debug, Clone, Default)]
-struct Run {
-    p50: f64,
-    p99: f64,
-    delivered_per_sec: f64,
-    lost: f64,
-    errors: f64,
-    /// chatd's CPU seconds (all nodes) per million deliveries.
-    server_cpu_per_m: f64,
-    /// The database's CPU seconds (FerretDB and PostgreSQL) per million deliveries.
-    store_cpu_per_m: f64,
-    /// loadgen CPU seconds per million deliveries.
-    loadgen_cpu_per_m: f64,
-    /// Database commands per message.
-    commands_per_message: Option<f64>,
+/// What a workload measures and reports.
+trait Workload {
+    /// One run's figures.
+    type Run;
+    /// loadgen's arguments for the workload at `rate` (besides servers, metrics and pin).
+    fn args(o: &Options, rate: f64) -> Vec<String>;
+    /// A run's figures from loadgen's report and each role's CPU seconds during the load.
+    fn figures(report: &Value, cpu: &BTreeMap<&'static str, f64>) -> Self::Run;
+    /// One line about a run, for the progress output.
+    fn line(run: &Self::Run) -> String;
+    /// The summary: medians per rate and build, the ratios of the last build to the first, the
+    /// knee of each build, and the failed runs.
+    fn summarize(o: &Options, results: &Results<Self::Run>, failures: &[Failure]) -> String;
 }
 
-fn num(v: &Value, path: &[&str]) -> Option<f64> {
-    path.iter().try_fold(v, |v, k| v.get(*k))?.as_f64()
-}
-
-fn figures(report: &Value, cpu: &BTreeMap<&'static str, f64>) -> Run {
-    let role = |r: &str| cpu.get(r).copied();
-    let store = match (role("ferretdb"), role("postgres")) {
-        (None, None) => f64::NAN,
-        (a, b) => a.unwrap_or(0.0) + b.unwrap_or(0.0),
-    };
-    let delivered = num(report, &["delivered"]).unwrap_or(0.0).max(1.0);
-    let acked = num(report, &["acked"]).unwrap_or(0.0).max(1.0);
-    Run {
-        p50: num(report, &["latency_ms", "p50"]).unwrap_or(f64::NAN),
-        p99: num(report, &["latency_ms", "p99"]).unwrap_or(f64::NAN),
-        delivered_per_sec: num(report, &["delivered_per_sec"]).unwrap_or(0.0),
-        lost: num(report, &["lost"]).unwrap_or(f64::NAN),
-        errors: num(report, &["errors"]).unwrap_or(f64::NAN),
-        server_cpu_per_m: role("chatd").unwrap_or(f64::NAN) * 1e6 / delivered,
-        store_cpu_per_m: store * 1e6 / delivered,
-        loadgen_cpu_per_m: num(report, &["loadgen", "cpu", "cpu_seconds"]).unwrap_or(f64::NAN)
-            * 1e6
-            / delivered,
-        commands_per_message: num(report, &["server", "store_commands"])
-            .filter(|c| *c > 0.0)
-            .map(|c| c / acked),
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.retain(|x| !x.is_nan());
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs.sort_by(f64::total_cmp);
-    let mid = xs.len() / 2;
-    if xs.len().is_multiple_of(2) {
-        (xs[mid - 1] + xs[mid]) / 2.0
-    } else {
-        xs[mid]
-    }
-}
+/// Runs by rate (see [`rate_key`]) and build.
+type Results<R> = BTreeMap<String, BTreeMap<String, Vec<R>>>;
 
 fn main() -> anyhow::Result<()> {
     let o = parse()?;
+    match o.scenario {
+        Scenario::RoomFanout => bench::<fanout::RoomFanout>(&o),
+        Scenario::ConnectStorm => bench::<storm::ConnectStorm>(&o),
+    }
+}
+
+/// Every run of every rate and build, then the summary.
+fn bench<W: Workload>(o: &Options) -> anyhow::Result<()> {
     std::fs::create_dir_all(&o.out)
         .with_context(|| format!("cannot create {}", o.out.display()))?;
     let jsonl_path = o.out.join("runs.jsonl");
@@ -361,27 +387,27 @@ fn main() -> anyhow::Result<()> {
         .append(true)
         .open(&jsonl_path)
         .with_context(|| format!("cannot open {}", jsonl_path.display()))?;
-    // results[rate][build] = runs
-    let mut results: BTreeMap<String, BTreeMap<String, Vec<Run>>> = BTreeMap::new();
+    let mut results: Results<W::Run> = BTreeMap::new();
     // A run that fails (loadgen cannot finish, its report is unreadable) is recorded and the
     // benchmark carries on: hours of other runs are worth keeping. The point it belongs to has
     // no knee, and the exit status says that runs failed.
     let mut failures: Vec<Failure> = Vec::new();
     for &rate in &o.rates {
         for run in 0..o.runs {
-            let mut order: Vec<&(String, PathBuf)> = o.builds.iter().collect();
+            let mut order: Vec<&Build> = o.builds.iter().collect();
             if run % 2 == 1 {
                 order.reverse();
             }
-            for (name, chatd) in order {
-                let load_before = quiet(&o);
-                let target = start(&o, chatd);
+            for build in order {
+                let (name, chatd) = (&build.name, &build.chatd);
+                let load_before = quiet(o);
+                let target = start(o, build);
                 let stop = Arc::new(AtomicBool::new(false));
                 let sampler = {
                     let (pids, stop) = (target.pids.clone(), stop.clone());
                     std::thread::spawn(move || sample_cpu(pids, stop))
                 };
-                let report = loadgen(&o, &target, rate);
+                let report = loadgen(o, &target, &W::args(o, rate));
                 stop.store(true, Ordering::Relaxed);
                 let samples = sampler.join().unwrap_or_default();
                 drop(target);
@@ -413,21 +439,16 @@ fn main() -> anyhow::Result<()> {
                     num(&report, &["loadgen", "cpu", "ended_unix_ms"]).unwrap_or(0.0) as u64,
                 );
                 let cpu = cpu_between(&samples, window.0, window.1);
-                let figures = figures(&report, &cpu);
+                let figures = W::figures(&report, &cpu);
                 eprintln!(
-                    "chat-bench: {name} rate {rate} run {}: p50 {:.2} ms p99 {:.2} ms, {:.0} delivered/s, lost {}, server {:.1} CPU s/M deliveries, loadgen {:.1}; load {load_before:.2} → {load_after:.2}",
+                    "chat-bench: {name} rate {rate} run {}: {}; load {load_before:.2} → {load_after:.2}",
                     run + 1,
-                    figures.p50,
-                    figures.p99,
-                    figures.delivered_per_sec,
-                    figures.lost,
-                    figures.server_cpu_per_m,
-                    figures.loadgen_cpu_per_m
+                    W::line(&figures)
                 );
                 let line = serde_json::json!({
-                    "build": name, "chatd": chatd, "rate": rate, "run": run + 1,
-                    "nodes": o.nodes, "load_before": load_before, "load_after": load_after,
-                    "cpu_seconds_during_load": cpu, "report": report,
+                    "build": name, "chatd": chatd, "args": build.args, "rate": rate,
+                    "run": run + 1, "nodes": o.nodes, "load_before": load_before,
+                    "load_after": load_after, "cpu_seconds_during_load": cpu, "report": report,
                 });
                 writeln!(jsonl, "{line}").context("write runs.jsonl")?;
                 results
@@ -439,7 +460,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let summary = summarize(&o, &results, &failures);
+    let summary = W::summarize(o, &results, &failures);
     std::fs::write(o.out.join("summary.md"), &summary).context("write summary.md")?;
     println!("{summary}");
     if !failures.is_empty() {
@@ -449,6 +470,24 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn num(v: &Value, path: &[&str]) -> Option<f64> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.retain(|x| !x.is_nan());
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len().is_multiple_of(2) {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    } else {
+        xs[mid]
+    }
 }
 
 /// A run that did not produce a report.
@@ -463,202 +502,4 @@ struct Failure {
 /// A rate as a key that sorts like the number.
 fn rate_key(rate: f64) -> String {
     format!("{rate:010.1}")
-}
-
-/// The summary table (medians per rate and build, ratios of the last build to the first) and
-/// each build's knee.
-fn summarize(
-    o: &Options,
-    results: &BTreeMap<String, BTreeMap<String, Vec<Run>>>,
-    failures: &[Failure],
-) -> String {
-    let names: Vec<&str> = o.builds.iter().map(|(n, _)| n.as_str()).collect();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} runs per point; {} users, rooms of {}, {} B payload, {} after {} warm-up, {}\n",
-        o.runs,
-        o.users,
-        o.room_size,
-        o.payload,
-        o.duration,
-        o.warmup,
-        if o.nodes == 0 {
-            "one node (embedded store)".to_owned()
-        } else {
-            format!("{} nodes on FerretDB (PostgreSQL) and Redis", o.nodes)
-        }
-    );
-    let _ = writeln!(
-        out,
-        "| rate | build | delivered/s | p50 ms | p99 ms | lost (max) | chatd CPU s / M deliveries | loadgen CPU s / M deliveries | database CPU s / M deliveries | store commands / message |"
-    );
-    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let medians = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
-    for (rate, by_build) in results {
-        let rate: f64 = rate.trim().parse().unwrap_or(f64::NAN);
-        for name in &names {
-            let Some(runs) = by_build.get(*name) else {
-                continue;
-            };
-            let lost = runs.iter().map(|r| r.lost).fold(0.0, f64::max);
-            let commands = medians(runs, |r| r.commands_per_message.unwrap_or(f64::NAN));
-            let shown = |x: f64, digits: usize| {
-                if x.is_nan() {
-                    "–".to_owned()
-                } else {
-                    format!("{x:.digits$}")
-                }
-            };
-            let _ = writeln!(
-                out,
-                "| {rate} | {name} | {:.0} | {:.2} | {:.2} | {lost} | {:.1} | {:.1} | {} | {} |",
-                medians(runs, |r| r.delivered_per_sec),
-                medians(runs, |r| r.p50),
-                medians(runs, |r| r.p99),
-                medians(runs, |r| r.server_cpu_per_m),
-                medians(runs, |r| r.loadgen_cpu_per_m),
-                shown(medians(runs, |r| r.store_cpu_per_m), 1),
-                shown(commands, 2),
-            );
-        }
-        if let (Some(first), Some(last)) = (
-            names.first().and_then(|n| by_build.get(*n)),
-            names.last().and_then(|n| by_build.get(*n)),
-        ) && names.len() > 1
-        {
-            let ratio = |f: fn(&Run) -> f64| medians(last, f) / medians(first, f);
-            let _ = writeln!(
-                out,
-                "| {rate} | **{} / {}** | | **{:.2}×** | **{:.2}×** | | **{:.2}×** | **{:.2}×** | | |",
-                names.last().unwrap_or(&""),
-                names.first().unwrap_or(&""),
-                ratio(|r| r.p50),
-                ratio(|r| r.p99),
-                ratio(|r| r.server_cpu_per_m),
-                ratio(|r| r.loadgen_cpu_per_m),
-            );
-        }
-    }
-    let _ = writeln!(out);
-    let mut knees = Vec::new();
-    for name in &names {
-        let knee = results
-            .iter()
-            .filter(|(rate, _)| {
-                !failures
-                    .iter()
-                    .any(|f| &f.rate == *rate && f.build == *name)
-            })
-            .filter_map(|(rate, by_build)| {
-                let runs = by_build.get(*name)?;
-                let ok = runs
-                    .iter()
-                    .all(|r| r.p99 <= KNEE_P99_MS && r.lost == 0.0 && r.errors == 0.0);
-                let delivered = medians(runs, |r| r.delivered_per_sec);
-                ok.then(|| (rate.trim().parse::<f64>().unwrap_or(0.0), delivered))
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        match knee {
-            Some((rate, delivered)) => {
-                let _ = writeln!(
-                    out,
-                    "- knee of {name} (every run p99 ≤ {KNEE_P99_MS} ms, nothing lost, no error): {rate} msg/s, {delivered:.0} deliveries/s"
-                );
-                knees.push(Some(delivered));
-            }
-            None => {
-                let _ = writeln!(out, "- knee of {name}: none of the rates tried");
-                knees.push(None);
-            }
-        }
-    }
-    if let (Some(Some(first)), Some(Some(last))) = (knees.first(), knees.last())
-        && knees.len() > 1
-    {
-        let _ = writeln!(out, "- knee ratio (last / first): **{:.2}×**", last / first);
-    }
-    if !failures.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nFailed runs (left out of the medians; no knee at their rate):"
-        );
-        for f in failures {
-            let rate: f64 = f.rate.trim().parse().unwrap_or(f64::NAN);
-            let _ = writeln!(
-                out,
-                "- {} at {rate} msg/s, run {}: {}",
-                f.build, f.run, f.error
-            );
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod summary_tests {
-    use super::*;
-
-    fn options(builds: &[&str]) -> Options {
-        Options {
-            builds: builds
-                .iter()
-                .map(|b| ((*b).to_owned(), PathBuf::from(b)))
-                .collect(),
-            loadgen: PathBuf::new(),
-            out: PathBuf::new(),
-            rates: vec![100.0, 200.0],
-            runs: 1,
-            nodes: 0,
-            users: 10,
-            room_size: 5,
-            payload: 16,
-            duration: "1s".into(),
-            warmup: "1s".into(),
-            connect_rate: 10.0,
-            max_load: None,
-            poll: Duration::from_secs(1),
-        }
-    }
-
-    fn good() -> Run {
-        Run {
-            p50: 1.0,
-            p99: 5.0,
-            delivered_per_sec: 1000.0,
-            lost: 0.0,
-            errors: 0.0,
-            server_cpu_per_m: 10.0,
-            store_cpu_per_m: f64::NAN,
-            loadgen_cpu_per_m: 10.0,
-            commands_per_message: None,
-        }
-    }
-
-    #[test]
-    fn a_failed_run_is_listed_and_its_rate_is_no_knee() {
-        let o = options(&["new"]);
-        let mut results: BTreeMap<String, BTreeMap<String, Vec<Run>>> = BTreeMap::new();
-        for rate in [100.0, 200.0] {
-            results
-                .entry(rate_key(rate))
-                .or_default()
-                .insert("new".into(), vec![good()]);
-        }
-        let clean = summarize(&o, &results, &[]);
-        assert!(clean.contains("knee of new (every run"), "{clean}");
-        assert!(clean.contains(": 200 msg/s"), "{clean}");
-        let failed = [Failure {
-            rate: rate_key(200.0),
-            build: "new".into(),
-            run: 2,
-            error: "loadgen exited with status 1".into(),
-        }];
-        let summary = summarize(&o, &results, &failed);
-        assert!(summary.contains(": 100 msg/s"), "{summary}");
-        assert!(
-            summary.contains("- new at 200 msg/s, run 2: loadgen exited with status 1"),
-            "{summary}"
-        );
-    }
 }

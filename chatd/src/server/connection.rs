@@ -110,7 +110,7 @@ pub async fn serve(
     let mut accepted = Accepted {
         requests: requests.clone(),
         pre_auth,
-        early_order: InOrder::default(),
+        pre_auth_order: InOrder::default(),
     };
     if let Some((send, recv)) = first {
         accepted.stream(&ctx, send, recv);
@@ -300,7 +300,7 @@ struct Accepted {
     requests: TaskTracker,
     /// What the request streams of an unauthenticated connection may hold at once.
     pre_auth: Arc<Semaphore>,
-    early_order: InOrder,
+    pre_auth_order: InOrder,
 }
 
 impl Accepted {
@@ -330,16 +330,15 @@ impl Accepted {
             .try_acquire_many_owned(PRE_AUTH_STREAM_BYTES as u32)
         {
             Ok(permit) => {
-                // Once 0-RTT requests are in line, every later request of the still
-                // unauthenticated connection queues behind them: `is_0rtt` tells when the
-                // stream was accepted, not when its data came, so the `authenticate` of a
-                // first flight is accepted after the handshake completed when this task runs
-                // late, and must still wait for the `hello` before it.
-                let ordered = early || self.early_order.started();
+                // Every request of a connection that is not authenticated takes its turn, not
+                // only those marked 0-RTT: `is_0rtt` tells when the stream was accepted, not
+                // when its data came, so under load a whole first flight sent in 0-RTT data is
+                // accepted after the handshake completed, and its `authenticate` and `sync`
+                // must still wait for the `hello` before them.
                 let admitted = Admitted {
                     early,
                     pre_auth: Some(permit),
-                    turn: ordered.then(|| self.early_order.next()),
+                    turn: Some(self.pre_auth_order.next()),
                 };
                 self.requests
                     .spawn(async move { handle_stream(ctx, stream, admitted).await });
@@ -357,21 +356,18 @@ struct Admitted {
     early: bool,
     /// The stream's share of the pre-authentication budget, given back once the request is read.
     pre_auth: Option<OwnedSemaphorePermit>,
-    /// Its place among the requests an unauthenticated connection sent in 0-RTT data.
+    /// Its place among the requests of the connection while it is not authenticated.
     turn: Option<Turn>,
 }
 
-/// Serves the requests an unauthenticated connection sent in 0-RTT data in the order their
-/// streams were opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and
-/// `sync` at once in its first flight gets them handled one after the other, as if it had
-/// waited for each answer. Each request waits for the one before it to be dispatched (or to
-/// fail to be read); reading is not ordered, so the pre-authentication budget is given back as
-/// before. Ordering starts with the first 0-RTT request: a whole first flight arrives at once,
-/// while a client that sends after the handshake waits for the answers it depends on
-/// (protocol.md 3.1), and one request it leaves half sent must not hold up the others. Requests
-/// after the first 0-RTT one queue too while the connection is unauthenticated (see
-/// `Accepted::stream`); a half-sent one among them holds up only its own connection, until the
-/// request stream's idle timeout.
+/// Serves the requests of a connection that is not authenticated in the order their streams
+/// were opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and `sync` at once
+/// in its first flight (0-RTT data) gets them handled one after the other, as if it had waited
+/// for each answer. Each request waits for the one before it to be dispatched (or to fail to be
+/// read); reading is not ordered, so the pre-authentication budget is given back as before.
+/// Every such request is ordered, not only those accepted during the handshake: a first flight
+/// is often accepted after it (see `Accepted::stream`). A half-sent request holds up only its
+/// own connection, until the request stream's idle timeout.
 #[derive(Default)]
 struct InOrder {
     /// Completes when the latest request given a turn was dispatched.
@@ -379,11 +375,6 @@ struct InOrder {
 }
 
 impl InOrder {
-    /// True once a request was given a turn.
-    fn started(&self) -> bool {
-        self.last.is_some()
-    }
-
     /// The next request's turn.
     fn next(&mut self) -> Turn {
         let (done, next) = oneshot::channel();

@@ -188,15 +188,32 @@ async fn unauthenticated_connections_buffer_a_bounded_number_of_request_bytes() 
         error_message(&refused).contains("at most 20000 request bytes"),
         "{refused:?}"
     );
-    // Once a held request is complete and answered, its share is back.
+    // Once a held request is complete and answered, its share is back: the next request is
+    // admitted, not refused. It is answered once the other held request, ahead of it in line
+    // (requests before authentication are served in stream order, protocol.md 2.5), is given up.
+    let read = |recv| async move {
+        let answer: pb::Response = FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES)
+            .read_only()
+            .await
+            .expect("answer");
+        answer
+    };
     let (mut send, recv) = pending.remove(0);
     send.write_all(rest).await.expect("write rest");
     send.finish().expect("finish");
-    let answer: pb::Response = FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES)
-        .read_only()
-        .await
-        .expect("answer");
-    assert_eq!(error_code(&answer), Some(ErrorCode::Unauthenticated));
+    assert_eq!(
+        error_code(&read(recv).await),
+        Some(ErrorCode::Unauthenticated)
+    );
+    let (mut send, recv) = conn.conn.open_bi().await.expect("open");
+    send.write_all(&frame).await.expect("write");
+    send.finish().expect("finish");
+    let (mut held, _) = pending.remove(0);
+    held.reset(0u32.into()).expect("reset");
+    assert_eq!(
+        error_code(&read(recv).await),
+        Some(ErrorCode::Unauthenticated)
+    );
     assert_eq!(error_code(&conn.register("alice").await), None);
     // Authenticated, the same large frame is read (and answered for its content).
     let answer = conn.request(big).await;

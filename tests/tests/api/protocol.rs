@@ -249,3 +249,74 @@ async fn the_announced_concurrent_requests_stay_open_after_earlier_requests() {
         assert_eq!(error_code(&response), None, "{response:?}");
     }
 }
+
+/// Before authentication the server serves requests in stream order (protocol.md 2.5), whether
+/// or not their streams came in 0-RTT data: a first flight is often handled after the
+/// handshake. Here `hello` is opened first but finished last, and `authenticate` behind it still
+/// waits for it instead of failing with FAILED_PRECONDITION.
+#[tokio::test]
+async fn requests_before_authentication_are_served_in_stream_order() {
+    use chatproto::frame::MAX_FRAME_BYTES;
+    use chatproto::io::{FrameReader, encode_frames};
+
+    let server = TestServer::start().await;
+    let first = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    first.hello().await;
+    let token = match first.register("ordered").await.result {
+        Some(pb::response::Result::Auth(auth)) => auth.access_token,
+        other => panic!("expected auth, got {other:?}"),
+    };
+
+    let conn = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let frame = |request_id, kind| {
+        encode_frames(
+            [&pb::Request {
+                request_id,
+                kind: Some(kind),
+            }],
+            MAX_FRAME_BYTES,
+        )
+        .expect("encode")
+    };
+    let hello = frame(
+        1,
+        Kind::Hello(pb::Hello {
+            protocol_major: 1,
+            protocol_minor: 0,
+            capabilities: vec![],
+            client_name: "raw".into(),
+        }),
+    );
+    let authenticate = frame(
+        2,
+        Kind::Authenticate(pb::Authenticate {
+            access_token: token,
+        }),
+    );
+    let (mut hello_send, hello_recv) = conn.conn.open_bi().await.expect("open");
+    hello_send.write_all(&hello).await.expect("write hello");
+    let (mut auth_send, auth_recv) = conn.conn.open_bi().await.expect("open");
+    auth_send
+        .write_all(&authenticate)
+        .await
+        .expect("write authenticate");
+    auth_send.finish().expect("finish");
+    // The authenticate is complete long before the hello ahead of it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hello_send.finish().expect("finish");
+
+    let read = |recv| async move {
+        let response: pb::Response = FrameReader::new(recv, MAX_FRAME_BYTES)
+            .read_only()
+            .await
+            .expect("one response frame");
+        response
+    };
+    let welcome = read(hello_recv).await;
+    assert!(
+        matches!(welcome.result, Some(pb::response::Result::Welcome(_))),
+        "{welcome:?}"
+    );
+    let auth = read(auth_recv).await;
+    assert_eq!(error_code(&auth), None, "{auth:?}");
+}

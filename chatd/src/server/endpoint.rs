@@ -10,6 +10,24 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::ops::datadir::NodeSecret;
 
+/// The TLS side of the endpoint: TLS 1.3 only, ALPN `chat/1`, `cert_chain` and `key`.
+fn tls_config(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<rustls::ServerConfig> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(chatproto::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("tls 1.3 configuration")?
+        .with_no_client_auth()
+        .with_single_cert(cert_chain, key)
+        .context("server certificate and key do not match or are unsupported")?;
+    tls.alpn_protocols = vec![chatproto::ALPN.to_vec()];
+    // The provider's order (AES-128-GCM with SHA-256 first, see `chatproto::tls::provider`)
+    // decides, not the client's.
+    tls.ignore_client_order = true;
+    Ok(tls)
+}
+
 /// Builds the quinn server configuration.
 ///
 /// Windows are finite and small on purpose: quinn's defaults (unlimited connection window, 100
@@ -25,14 +43,7 @@ pub fn server_config(
     pre_auth_window: u32,
     paths: PathSettings,
 ) -> anyhow::Result<quinn::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .context("tls 1.3 configuration")?
-        .with_no_client_auth()
-        .with_single_cert(cert_chain, key)
-        .context("server certificate and key do not match or are unsupported")?;
-    tls.alpn_protocols = vec![chatproto::ALPN.to_vec()];
+    let mut tls = tls_config(cert_chain, key)?;
     match paths.resumption {
         Some(tickets) => {
             // Resumption with 0-RTT (protocol.md 2.5): tickets this node remembers and takes on
@@ -156,4 +167,103 @@ pub fn bind(
         );
     }
     Ok(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{
+        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
+    };
+    use rustls::{CipherSuite, DigitallySignedStruct, SignatureScheme};
+
+    /// Accepts any certificate: the test is about the suite, not the identity.
+    #[derive(Debug)]
+    struct AnyCert;
+
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            vec![SignatureScheme::ECDSA_NISTP256_SHA256]
+        }
+    }
+
+    /// A client that prefers AES-256 with SHA-384 (rustls's own order) still gets AES-128 with
+    /// SHA-256, whose key schedule runs on the CPU's SHA instructions.
+    #[test]
+    fn the_server_picks_aes_128_with_sha_256() {
+        let key_pair = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .expect("params")
+            .self_signed(&key_pair)
+            .expect("cert");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
+        let server = super::tls_config(vec![cert.der().clone()], key).expect("server config");
+
+        let rustls_default = Arc::new(rustls::crypto::ring::default_provider());
+        assert_eq!(
+            rustls_default.cipher_suites[0].suite(),
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+            "the client below prefers another suite"
+        );
+        let mut client = rustls::ClientConfig::builder_with_provider(rustls_default)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("tls 1.3")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert))
+            .with_no_client_auth();
+        client.alpn_protocols = vec![chatproto::ALPN.to_vec()];
+
+        let mut client = rustls::ClientConnection::new(
+            Arc::new(client),
+            ServerName::try_from("localhost").expect("name"),
+        )
+        .expect("client");
+        let mut server = rustls::ServerConnection::new(Arc::new(server)).expect("server");
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).expect("client writes");
+            server
+                .read_tls(&mut bytes.as_slice())
+                .expect("server reads");
+            server.process_new_packets().expect("server handshake");
+            let mut bytes = Vec::new();
+            server.write_tls(&mut bytes).expect("server writes");
+            client
+                .read_tls(&mut bytes.as_slice())
+                .expect("client reads");
+            client.process_new_packets().expect("client handshake");
+        }
+        assert_eq!(
+            client.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
+    }
 }

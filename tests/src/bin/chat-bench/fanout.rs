@@ -248,6 +248,8 @@ mod tests {
             duration: "1s".into(),
             warmup: "1s".into(),
             connect_rate: 10.0,
+            rtt: None,
+            no_zero_rtt: false,
             max_load: None,
             poll: Duration::from_secs(1),
         }

@@ -42,6 +42,7 @@ use serde_json::Value;
 use tests::chatd::{ChatdConfig, ChatdProcess};
 use tests::cluster::{ChatCluster, ClusterSpec, RedisKind, StoreKind};
 use tests::process::tree_members;
+use tests::relay::UdpRelay;
 
 /// chatd's rate limits raised for a benchmark (loadgen registers every user from one address),
 /// as in BENCHMARKS.md; every build compared accepts them.
@@ -68,7 +69,7 @@ const CLUSTER_ARGS: &[&str] = &["--store-timeout=30s"];
 const USAGE: &str = "usage: chat-bench --build NAME=CHATD[,ARG...] [--build ...] --loadgen PATH \\
     --out DIR [--scenario room-fanout|connect-storm] [--rates R1,R2,...] [--runs N] [--nodes N] \\
     [--users N] [--room-size K] [--connections-per-user C] [--payload BYTES] [--duration D] \\
-    [--warmup D] [--connect-rate R] [--max-load L] [--poll SECS]";
+    [--warmup D] [--connect-rate R] [--rtt MS] [--no-zero-rtt] [--max-load L] [--poll SECS]";
 
 /// What loadgen drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +105,11 @@ struct Options {
     duration: String,
     warmup: String,
     connect_rate: f64,
+    /// A round-trip time to add between loadgen and one chatd (a relay delays each datagram by
+    /// half of it each way): with it, latencies count round trips.
+    rtt: Option<Duration>,
+    /// loadgen's `--no-zero-rtt`: connections resume, but wait for the handshake.
+    no_zero_rtt: bool,
     max_load: Option<f64>,
     poll: Duration,
 }
@@ -124,6 +130,8 @@ fn parse() -> anyhow::Result<Options> {
         duration: "20s".into(),
         warmup: "5s".into(),
         connect_rate: 200.0,
+        rtt: None,
+        no_zero_rtt: false,
         max_load: None,
         poll: Duration::from_secs(600),
     };
@@ -162,6 +170,11 @@ fn parse() -> anyhow::Result<Options> {
             "--duration" => o.duration = value()?,
             "--warmup" => o.warmup = value()?,
             "--connect-rate" => o.connect_rate = value()?.parse().context("--connect-rate")?,
+            "--rtt" => {
+                let ms: f64 = value()?.parse().context("--rtt: milliseconds")?;
+                o.rtt = Some(Duration::from_secs_f64(ms / 1000.0));
+            }
+            "--no-zero-rtt" => o.no_zero_rtt = true,
             "--max-load" => o.max_load = Some(value()?.parse().context("--max-load")?),
             "--poll" => o.poll = Duration::from_secs(value()?.parse().context("--poll")?),
             other => bail!("unknown argument {other:?} ({USAGE})"),
@@ -175,6 +188,9 @@ fn parse() -> anyhow::Result<Options> {
     }
     if o.scenario == Scenario::ConnectStorm && o.nodes > 0 {
         bail!("connect-storm runs against one node (--nodes 0)");
+    }
+    if o.rtt.is_some() && o.nodes > 0 {
+        bail!("--rtt relays to one node (--nodes 0)");
     }
     Ok(o)
 }
@@ -225,11 +241,34 @@ struct Target {
     metrics: Vec<String>,
     fingerprint: String,
     pids: Vec<(&'static str, u32)>,
-    // Dropping stops it.
+    // Dropping stops it (the relay first, then the server).
+    _relay: Option<Relay>,
     _running: Box<dyn std::any::Any>,
 }
 
-fn start(o: &Options, build: &Build) -> Target {
+/// The delaying relay in front of one chatd, with the runtime it runs on.
+struct Relay {
+    relay: UdpRelay,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Relay {
+    /// Relays to `server` with half of `rtt` each way.
+    fn start(server: std::net::SocketAddr, rtt: Duration) -> anyhow::Result<Relay> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("relay runtime")?;
+        let relay = runtime.block_on(UdpRelay::start(server, rtt / 2));
+        Ok(Relay {
+            relay,
+            _runtime: runtime,
+        })
+    }
+}
+
+fn start(o: &Options, build: &Build) -> anyhow::Result<Target> {
     if o.nodes == 0 {
         let mut config = ChatdConfig::new()
             .binary(&build.chatd)
@@ -241,13 +280,19 @@ fn start(o: &Options, build: &Build) -> Target {
             }
         }
         let node = ChatdProcess::start(config);
-        return Target {
-            servers: vec![node.addr().to_string()],
+        let relay = o
+            .rtt
+            .map(|rtt| Relay::start(node.addr(), rtt))
+            .transpose()?;
+        let server = relay.as_ref().map_or(node.addr(), |r| r.relay.addr());
+        return Ok(Target {
+            servers: vec![server.to_string()],
             metrics: vec![format!("http://{}/metrics", node.admin_addr())],
             fingerprint: node.fingerprint().to_owned(),
             pids: vec![("chatd", node.pid())],
+            _relay: relay,
             _running: Box::new(node),
-        };
+        });
     }
     let spec = ClusterSpec {
         nodes: o.nodes,
@@ -262,15 +307,16 @@ fn start(o: &Options, build: &Build) -> Target {
         chatd: Some(build.chatd.clone()),
     };
     let cluster = ChatCluster::start_with(spec);
-    Target {
+    Ok(Target {
         servers: cluster.addrs().iter().map(|a| a.to_string()).collect(),
         metrics: (0..cluster.len())
             .map(|i| format!("http://{}/metrics", cluster.node(i).admin_addr()))
             .collect(),
         fingerprint: cluster.identity().fingerprint.clone(),
         pids: cluster.pids(),
+        _relay: None,
         _running: Box::new(cluster),
-    }
+    })
 }
 
 /// CPU seconds of each role at one moment: (unix ms, role → seconds).
@@ -339,6 +385,9 @@ fn loadgen(o: &Options, target: &Target, workload: &[String]) -> anyhow::Result<
         cmd.args(["--metrics-url", url]);
     }
     cmd.args(["--pin", &target.fingerprint]).args(workload);
+    if o.no_zero_rtt {
+        cmd.arg("--no-zero-rtt");
+    }
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", o.loadgen.display()))?;
@@ -401,7 +450,7 @@ fn bench<W: Workload>(o: &Options) -> anyhow::Result<()> {
             for build in order {
                 let (name, chatd) = (&build.name, &build.chatd);
                 let load_before = quiet(o);
-                let target = start(o, build);
+                let target = start(o, build)?;
                 let stop = Arc::new(AtomicBool::new(false));
                 let sampler = {
                     let (pids, stop) = (target.pids.clone(), stop.clone());

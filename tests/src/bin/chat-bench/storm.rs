@@ -92,8 +92,13 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} runs per point; connect-storm: {} users × {} connections, one node\n",
-        o.runs, o.users, o.connections_per_user
+        "{} runs per point; connect-storm: {} users × {} connections, one node{}\n",
+        o.runs,
+        o.users,
+        o.connections_per_user,
+        o.rtt
+            .map(|rtt| format!(", {} ms round trip (relay)", rtt.as_millis()))
+            .unwrap_or_default()
     );
     let _ = writeln!(
         out,

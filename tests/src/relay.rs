@@ -91,7 +91,7 @@ async fn relay(
     delay: Duration,
     recorded: Arc<Mutex<Option<Vec<Vec<u8>>>>>,
 ) {
-    let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut backs: HashMap<SocketAddr, DelayLine> = HashMap::new();
     // Dropped (with the relay's task) it stops every client's answering task.
     let mut answering = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; 65536];
@@ -100,35 +100,65 @@ async fn relay(
         if let Some(recording) = recorded.lock().expect("recorded").as_mut() {
             recording.push(datagram.clone());
         }
-        let back = match backs.get(&client) {
-            Some(back) => back.clone(),
+        let towards_server = match backs.get(&client) {
+            Some(line) => line,
             None => {
                 let back = Arc::new(
                     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
                         .await
                         .expect("bind relay back"),
                 );
-                answering.spawn(answer(back.clone(), front.clone(), client, delay));
-                backs.insert(client, back.clone());
-                back
+                let towards_client = DelayLine::start(front.clone(), client, delay);
+                answering.spawn(answer(back.clone(), towards_client));
+                backs
+                    .entry(client)
+                    .or_insert(DelayLine::start(back, server, delay))
             }
         };
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = back.send_to(&datagram, server).await;
-        });
+        towards_server.push(datagram);
     }
 }
 
 /// Carries the server's datagrams for one client back to it.
-async fn answer(back: Arc<UdpSocket>, front: Arc<UdpSocket>, client: SocketAddr, delay: Duration) {
+async fn answer(back: Arc<UdpSocket>, towards_client: DelayLine) {
     let mut buf = vec![0u8; 65536];
     while let Ok((len, _)) = back.recv_from(&mut buf).await {
-        let datagram = buf[..len].to_vec();
-        let front = front.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = front.send_to(&datagram, client).await;
+        towards_client.push(buf[..len].to_vec());
+    }
+}
+
+/// One direction of the relay: datagrams leave `delay` after they arrived, in the order they
+/// arrived, as on a link (a timer per datagram would let datagrams due in the same millisecond
+/// overtake each other, and a QUIC endpoint drops packets it cannot decrypt yet).
+struct DelayLine {
+    queue: tokio::sync::mpsc::UnboundedSender<(tokio::time::Instant, Vec<u8>)>,
+    delay: Duration,
+    task: JoinHandle<()>,
+}
+
+impl DelayLine {
+    /// Sends what is pushed from `socket` to `to`, each datagram `delay` after its push.
+    fn start(socket: Arc<UdpSocket>, to: SocketAddr, delay: Duration) -> DelayLine {
+        let (queue, mut pushed) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let task = tokio::spawn(async move {
+            while let Some((due, datagram)) = pushed.recv().await {
+                tokio::time::sleep_until(due).await;
+                let _ = socket.send_to(&datagram, to).await;
+            }
         });
+        DelayLine { queue, delay, task }
+    }
+
+    fn push(&self, datagram: Vec<u8>) {
+        let _ = self
+            .queue
+            .send((tokio::time::Instant::now() + self.delay, datagram));
+    }
+}
+
+impl Drop for DelayLine {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

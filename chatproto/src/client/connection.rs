@@ -366,12 +366,12 @@ impl Dialer {
                 Ok((conn, accepted)) => {
                     let early = send_early(&conn, accepted, &hello, flight).await;
                     return match early {
-                        Some(Ok(mut answers)) => {
+                        Some((Ok(mut answers), zero_rtt)) => {
                             let welcome = answers.remove(0);
-                            let link = self.finish_hello(conn, Ok(welcome), address, true)?;
+                            let link = self.finish_hello(conn, Ok(welcome), address, zero_rtt)?;
                             Ok((link, Some(answers)))
                         }
-                        Some(Err(e)) => {
+                        Some((Err(e), _)) => {
                             let e = refused_busy(&conn, address).unwrap_or(e.into());
                             conn.close(CloseCode::NoError.into(), b"hello failed");
                             Err(e)
@@ -535,40 +535,42 @@ impl Dialer {
 
 /// Sends `hello` and then `flight` in 0-RTT data on `conn`, each on its own stream, opened in
 /// this order (the server serves what an unauthenticated connection sends in 0-RTT data in
-/// stream order, protocol.md 2.5), and reads their answers. `None` when the server refused the 0-RTT data
-/// (`accepted` resolves when the handshake completes and says whether it took it).
+/// stream order, protocol.md 2.5), and reads their answers, with whether they went in 0-RTT
+/// data. `None` when the server refused the 0-RTT data (`accepted` resolves when the handshake
+/// completes and says whether it took it): nothing of the flight reached it.
 async fn send_early(
     conn: &quinn::Connection,
     accepted: quinn::ZeroRttAccepted,
     hello: &EncodedRequest,
     flight: &[EncodedRequest],
-) -> Option<Result<Vec<pb::Response>, CallError>> {
+) -> Option<(Result<Vec<pb::Response>, CallError>, bool)> {
     let exchange = async {
         let mut streams = Vec::with_capacity(flight.len() + 1);
         for request in std::iter::once(hello).chain(flight) {
             streams.push(write_request(conn, MAX_FRAME_BYTES, request).await?);
         }
-        futures_util::future::try_join_all(
+        // When the handshake completed (the server refusing the 0-RTT data) before `hello`'s
+        // stream was opened, the whole flight went as ordinary requests after it: the server
+        // has them, and sending `hello` again would be refused as a second Hello.
+        let after_handshake = streams.first().is_some_and(|recv| !recv.is_0rtt());
+        let answers = futures_util::future::try_join_all(
             streams
                 .into_iter()
                 .map(|recv| read_response(recv, MAX_FRAME_BYTES)),
         )
-        .await
+        .await?;
+        Ok((answers, after_handshake))
     };
-    let mut exchange = std::pin::pin!(exchange);
-    let mut accepted = std::pin::pin!(accepted);
-    // Answers may come before the handshake completes on this side, or after; either way
-    // they count only if the server took the 0-RTT data.
-    let (result, accepted) = tokio::select! {
-        result = &mut exchange => (result, accepted.await),
-        accepted = &mut accepted => {
-            if !accepted {
-                return None;
-            }
-            (exchange.await, true)
+    // Both end soon after the handshake: streams of refused 0-RTT data fail at once then.
+    let (result, accepted) = tokio::join!(exchange, accepted);
+    match result {
+        Ok((answers, after_handshake)) if accepted || after_handshake => {
+            Some((Ok(answers), accepted))
         }
-    };
-    accepted.then_some(result)
+        Err(e) if accepted => Some((Err(e), true)),
+        // Refused: nothing of the flight counts, the caller sends Hello again.
+        _ => None,
+    }
 }
 
 /// Tries `addresses` in order, starting the next one whenever `stagger` passes without an

@@ -531,6 +531,19 @@ pub enum KeysCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Print the webhook or TURN secrets that verify, to give to the webhook receivers or TURN
+    /// servers (after a scheduled rotation, the server made the new one); the server's own
+    /// tokens and refresh keys are never given. Recorded in the audit log
+    #[command(after_help = "Examples:\n  chatctl keys secrets --kind webhook\n  \
+        chatctl keys secrets --kind turn --json")]
+    Secrets {
+        /// Which secrets: webhook or turn
+        #[arg(long, value_enum)]
+        kind: KeyKindArg,
+        /// Connection options
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// End the overlap now (after a key leaked): only the current key verifies; tokens and
     /// refresh tokens of the others are refused
     #[command(after_help = "Example:\n  chatctl keys retire --kind tokens --yes")]
@@ -729,7 +742,8 @@ impl Command {
             Command::Keys(
                 KeysCommand::List(conn)
                 | KeysCommand::Rotate { conn, .. }
-                | KeysCommand::Retire { conn, .. },
+                | KeysCommand::Retire { conn, .. }
+                | KeysCommand::Secrets { conn, .. },
             ) => Some(conn),
             Command::Nodes {
                 command: Some(NodesCommand::Drain { conn, .. }),

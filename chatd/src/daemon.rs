@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessControl;
 use crate::auth::account_codes::AccountCodeKeys;
-use crate::auth::keys::{KeySettings, Keys};
+use crate::auth::keys::Keys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::auth::two_factor::TwoFactorKeys;
@@ -292,10 +292,8 @@ impl Daemon {
             &data.token_key,
             config.outbox.webhooks.as_ref().map(|w| w.secret.clone()),
             turn_secret.map(|t| t.as_bytes().to_vec()),
-            KeySettings {
-                rotation_interval: s.key_rotation_interval.0,
-                overlap: s.key_overlap,
-            },
+            config.turn_secret_db(),
+            s.keys.settings(),
         )
         .context("cannot set up the key rings")?;
         keys.start().await.context("cannot read the key rings")?;
@@ -328,11 +326,11 @@ impl Daemon {
         };
         let calls = CallService::new(
             book,
-            s.call_ring_timeout,
+            s.calls.call_ring_timeout,
             IceSettings {
                 urls: config.ice_urls().to_vec(),
                 keys: keys.clone(),
-                ttl: s.turn_credential_ttl,
+                ttl: s.calls.turn_credential_ttl,
             },
             store.clone(),
             delivery.clone(),

@@ -275,9 +275,12 @@ round_trips!(
     AdminListKeys,
     AdminRotateKey,
     AdminRetireKeys,
+    AdminGetKeySecrets,
     KeyInfo,
     KeyRing,
     KeyRingList,
+    KeySecret,
+    KeySecretList,
     // Notifications.
     ListNotifications,
     NotificationList,

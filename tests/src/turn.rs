@@ -14,6 +14,8 @@ use crate::tools;
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one allocation with `turnutils_uclient` may take (a few packets on loopback).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The realm turnserver runs in (its `--realm`).
+pub const REALM: &str = "chat.test";
 /// The line turnserver logs once its listeners and relay servers are up.
 const READY_LINE: &str = "Total General servers";
 
@@ -41,8 +43,23 @@ impl TurnServer {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_with_secrets(secrets: &[&str]) -> TurnServer {
-        let program = tools::turnserver();
         let dir = tempfile::tempdir().expect("tempdir");
+        let userdb = dir.path().join("turndb");
+        Self::launch(dir, &userdb, secrets)
+    }
+
+    /// Starts turnserver with no `static-auth-secret`: it checks credentials against the
+    /// `turn_secret` rows of [`REALM`] in the SQLite database at `userdb`, which it
+    /// reads on every allocation (where chatd publishes its TURN secrets).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with_secret_db(userdb: &std::path::Path) -> TurnServer {
+        Self::launch(tempfile::tempdir().expect("tempdir"), userdb, &[])
+    }
+
+    fn launch(dir: tempfile::TempDir, userdb: &std::path::Path, secrets: &[&str]) -> TurnServer {
+        let program = tools::turnserver();
         let port = free_port();
         let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
         let process = Launch::new("turnserver", program, dir.path().join("turnserver.log"))
@@ -55,13 +72,13 @@ impl TurnServer {
             ])
             .args(secrets.iter().map(|s| format!("--static-auth-secret={s}")))
             .args([
-                "--realm=chat.test".to_string(),
+                format!("--realm={REALM}"),
                 "--no-tls".into(),
                 "--no-dtls".into(),
                 "--no-cli".into(),
                 "--allow-loopback-peers".into(),
                 format!("--pidfile={}", path("turnserver.pid")),
-                format!("--userdb={}", path("turndb")),
+                format!("--userdb={}", userdb.display()),
                 "--log-file=stdout".into(),
             ])
             .capture_stdout()

@@ -1,6 +1,7 @@
-//! `chatctl keys list | rotate | retire`: the server's rotating keys (spec/protocol.md 9.6,
-//! "Key rotation"): the rings as ids, states and times (no secret is ever printed), a new
-//! current key, and the end of an overlap.
+//! `chatctl keys list | rotate | retire | secrets`: the server's rotating keys
+//! (spec/protocol.md 9.6, "Key rotation"): the rings as ids, states and times, a new current
+//! key, the end of an overlap, and the secrets shared with webhook receivers and TURN servers,
+//! the only secrets ever printed (`secrets`; the server's own keys it never gives).
 
 use anyhow::Context as _;
 use chatproto::pb;
@@ -8,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::{KeyKindArg, KeysCommand};
 use crate::error::Error;
-use crate::output::{Output, Paint, Table, confirm, now_ms, relative_time};
+use crate::output::{Output, Paint, Table, confirm, hex, now_ms, relative_time};
 use crate::session::Admin;
 use crate::settings::Settings;
 
@@ -26,7 +27,27 @@ struct KeyView {
     retire_at_ms: i64,
 }
 
-/// What every `keys` command prints with `--json`.
+/// One shared secret as `keys secrets --json` prints it.
+#[derive(Debug, Serialize)]
+struct SecretView {
+    kid: u32,
+    /// `current` or `retiring`.
+    state: &'static str,
+    created_at_ms: i64,
+    retire_at_ms: i64,
+    /// The secret as text; one that is not UTF-8 as `hex:` and its hex.
+    secret: String,
+}
+
+/// What `keys secrets --json` prints.
+#[derive(Debug, Serialize)]
+struct SecretsView {
+    /// `webhook` or `turn`.
+    kind: &'static str,
+    secrets: Vec<SecretView>,
+}
+
+/// What every `keys` command but `secrets` prints with `--json`.
 #[derive(Debug, Serialize)]
 struct RingsView {
     keys: Vec<KeyView>,
@@ -41,6 +62,13 @@ fn kind(arg: KeyKindArg) -> pb::KeyKind {
         KeyKindArg::Refresh => pb::KeyKind::Refresh,
         KeyKindArg::Webhook => pb::KeyKind::Webhook,
         KeyKindArg::Turn => pb::KeyKind::Turn,
+    }
+}
+
+fn state_name(state: pb::KeyState) -> &'static str {
+    match state {
+        pb::KeyState::Current => "current",
+        _ => "retiring",
     }
 }
 
@@ -87,6 +115,13 @@ enum Action {
     List,
     Rotate(pb::AdminRotateKey),
     Retire(pb::AdminRetireKeys),
+    Secrets(pb::AdminGetKeySecrets),
+}
+
+/// What the server answered.
+enum Answer {
+    Rings(pb::KeyRingList),
+    Secrets(pb::KeySecretList),
 }
 
 pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -102,6 +137,18 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
             kind: kind(*k) as i32,
             secret: new_secret(*k, secret_file.as_deref())?,
         }),
+        KeysCommand::Secrets { kind: k, .. } => {
+            if !matches!(k, KeyKindArg::Webhook | KeyKindArg::Turn) {
+                return Err(Error::Usage(
+                    "the server never gives its tokens and refresh keys: --kind webhook or turn"
+                        .to_owned(),
+                )
+                .into());
+            }
+            Action::Secrets(pb::AdminGetKeySecrets {
+                kind: kind(*k) as i32,
+            })
+        }
         KeysCommand::Retire { kind: k, yes, .. } => {
             confirm(
                 &format!(
@@ -121,12 +168,14 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
         Action::List => client
             .admin_list_keys(pb::AdminListKeys {})
             .await
+            .map(Answer::Rings)
             .context("cannot list the keys"),
         Action::Rotate(req) => {
             let name = kind_name(req.kind());
             client
                 .admin_rotate_key(req)
                 .await
+                .map(Answer::Rings)
                 .with_context(|| format!("cannot rotate the {name} key"))
         }
         Action::Retire(req) => {
@@ -134,11 +183,23 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
             client
                 .admin_retire_keys(req)
                 .await
+                .map(Answer::Rings)
                 .with_context(|| format!("cannot end the overlap of the {name} keys"))
+        }
+        Action::Secrets(req) => {
+            let name = kind_name(req.kind());
+            client
+                .admin_get_key_secrets(req)
+                .await
+                .map(Answer::Secrets)
+                .with_context(|| format!("cannot read the {name} secrets"))
         }
     };
     admin.finish(settings).await?;
-    print(settings.output, answer?)
+    match answer? {
+        Answer::Rings(list) => print(settings.output, list),
+        Answer::Secrets(list) => print_secrets(settings.output, list),
+    }
 }
 
 fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
@@ -151,10 +212,7 @@ fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
                 ring.keys.iter().map(move |k| KeyView {
                     kind,
                     kid: k.kid,
-                    state: match k.state() {
-                        pb::KeyState::Current => "current",
-                        _ => "retiring",
-                    },
+                    state: state_name(k.state()),
                     created_at_ms: k.created_at_ms,
                     retire_at_ms: k.retire_at_ms,
                 })
@@ -190,6 +248,39 @@ fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
             (k.state.to_owned(), paint),
             (created, Paint::Plain),
             (retires, Paint::Plain),
+        ]);
+    }
+    out.table(&table)
+}
+
+fn print_secrets(out: Output, list: pb::KeySecretList) -> anyhow::Result<()> {
+    let view = SecretsView {
+        kind: kind_name(list.kind()),
+        secrets: list
+            .keys
+            .iter()
+            .map(|k| {
+                let key = k.key.unwrap_or_default();
+                SecretView {
+                    kid: key.kid,
+                    state: state_name(key.state()),
+                    created_at_ms: key.created_at_ms,
+                    retire_at_ms: key.retire_at_ms,
+                    secret: String::from_utf8(k.secret.clone())
+                        .unwrap_or_else(|_| format!("hex:{}", hex(&k.secret))),
+                }
+            })
+            .collect(),
+    };
+    if out.json {
+        return out.json(&view);
+    }
+    let mut table = Table::new(&["KID", "STATE", "SECRET"]);
+    for k in &view.secrets {
+        table.row(vec![
+            k.kid.to_string(),
+            k.state.to_owned(),
+            k.secret.clone(),
         ]);
     }
     out.table(&table)

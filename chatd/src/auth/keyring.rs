@@ -20,9 +20,9 @@ pub const KINDS: [pb::KeyKind; 4] = [
     pb::KeyKind::Turn,
 ];
 
-/// The kinds whose keys the server makes, and so rotates on its schedule; the secrets of the
-/// others are shared with outside parties (webhook receivers, TURN servers) and chosen by the
-/// operator.
+/// The kinds whose keys only the server knows (tokens, refresh); the secrets of the others are
+/// shared with outside parties (webhook receivers, TURN servers): an operator gives them by
+/// command, the schedule makes them as text those parties can be given.
 pub fn server_made(kind: pb::KeyKind) -> bool {
     matches!(kind, pb::KeyKind::Tokens | pb::KeyKind::Refresh)
 }
@@ -93,6 +93,21 @@ pub fn rotated(
         kind,
         version: ring.map_or(1, |r| r.version.saturating_add(1)),
         keys,
+    }
+}
+
+/// The first ring of a kind whose key from before (kid 0) the schedule is to replace: kid 0
+/// alone, current, and counted as made at `now_ms`, so that its age is known from then on.
+pub fn adopted(kind: pb::KeyKind, now_ms: i64) -> KeyRingRecord {
+    KeyRingRecord {
+        kind,
+        version: 1,
+        keys: vec![StoredKey {
+            kid: 0,
+            sealed: Vec::new(),
+            created_at_ms: now_ms,
+            retire_at_ms: 0,
+        }],
     }
 }
 
@@ -192,5 +207,16 @@ mod tests {
         assert!(!due(&r, T + 999, 1_000));
         assert!(due(&r, T + 1_000, 1_000));
         assert!(server_made(pb::KeyKind::Tokens) && !server_made(pb::KeyKind::Turn));
+        // A configured secret adopted by the schedule is due one interval after.
+        let first = adopted(pb::KeyKind::Turn, T);
+        assert!(!due(&first, T + 999, 1_000) && due(&first, T + 1_000, 1_000));
+        let next = rotated(Some(&first), pb::KeyKind::Turn, vec![2], T + 1_000, 10);
+        assert_eq!(
+            next.keys
+                .iter()
+                .map(|k| (k.kid, k.retire_at_ms))
+                .collect::<Vec<_>>(),
+            [(0, T + 1_010), (1, 0)]
+        );
     }
 }

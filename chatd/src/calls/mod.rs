@@ -7,6 +7,7 @@
 //! - [`service`]: the book of a node, its ring timer (and a cluster's sweep for gone nodes) and
 //!   the effects of transitions, delivered to whichever node each connection is on.
 //! - [`turn`]: the ICE servers a client gets, with TURN REST API credentials.
+//! - [`turn_db`]: coturn's user database, where the TURN secrets that verify are published.
 
 pub mod group;
 #[cfg(test)]
@@ -17,3 +18,4 @@ pub mod service;
 #[cfg(test)]
 mod tests;
 pub mod turn;
+pub mod turn_db;

@@ -4,8 +4,8 @@
 //! recorded with its outcome whatever path its handler took, refusals of non-admins included:
 //! an audit log that only saw successes would miss exactly the probing it exists to show.
 //! Reads are not recorded (they change nothing, and monitoring would drown the log in them),
-//! except an export of a chat's history and a backup: an admin reading members' messages is
-//! exactly what the members would want to know about.
+//! except an export of a chat's history and a backup (an admin reading members' messages is
+//! exactly what the members would want to know about) and the giving out of shared secrets.
 //! A failure to record is logged and counted, never turned into a failure of the request,
 //! which has already happened by then.
 
@@ -129,6 +129,10 @@ pub(crate) fn audited(kind: &Kind, this_node: &str) -> Option<Record> {
             ("database".to_owned(), String::new())
         }
         Kind::AdminRotateKey(r) => (format!("keys:{}", key_kind(r.kind)), String::new()),
+        Kind::AdminGetKeySecrets(r) => (
+            format!("keys:{}", key_kind(r.kind)),
+            "secrets given".to_owned(),
+        ),
         Kind::AdminRetireKeys(r) => (
             format!("keys:{}", key_kind(r.kind)),
             "overlap ended".to_owned(),

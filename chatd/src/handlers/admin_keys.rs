@@ -2,6 +2,8 @@
 //! rings as admins see them (`admin_list_keys`: ids, states and times, never a secret), a new
 //! current key (`admin_rotate_key`), and the end of an overlap (`admin_retire_keys`). The keys
 //! are the store's, so a change through one node is one for the whole cluster (`auth::keys`).
+//! The secrets shared with webhook receivers and TURN servers are given to admins
+//! (`admin_get_key_secrets`, recorded in the audit log); the server's own keys never are.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -19,7 +21,7 @@ impl From<KeyError> for ApiError {
             KeyError::NotConfigured(_) | KeyError::Full(_) => ApiError::precondition(e.to_string()),
             KeyError::Store(store) => store.into(),
             KeyError::Contended(_) => ApiError::unavailable(e.to_string()),
-            KeyError::Seal(_) => {
+            KeyError::Seal(_) | KeyError::Publish { .. } => {
                 tracing::error!(error = %e, "key ring");
                 ApiError::internal()
             }
@@ -99,4 +101,25 @@ pub async fn admin_retire_keys(ctx: &ConnCtx, req: pb::AdminRetireKeys) -> ApiRe
         "key overlap ended by an admin"
     );
     Ok(Answer::Keys(ctx.state.keys.list(now)))
+}
+
+/// AdminGetKeySecrets: the webhook or TURN secrets that verify, for the parties sharing them.
+pub async fn admin_get_key_secrets(
+    ctx: &ConnCtx,
+    req: pb::AdminGetKeySecrets,
+) -> ApiResult<Answer> {
+    require_admin(ctx).await?;
+    let kind = kind("admin_get_key_secrets.kind", req.kind)?;
+    if server_made(kind) {
+        return Err(ApiError::invalid(
+            "admin_get_key_secrets.kind",
+            format!(
+                "the {} keys never leave the server: only webhook and turn secrets are given",
+                kind_name(kind)
+            ),
+        ));
+    }
+    // A rotation another node made a moment ago is given too.
+    ctx.state.keys.reload().await?;
+    Ok(Answer::KeySecrets(ctx.state.keys.secrets(kind, now_ms())?))
 }

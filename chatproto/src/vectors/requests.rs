@@ -965,6 +965,16 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
             ),
         ),
         (
+            "request.admin_get_key_secrets",
+            Some("the webhook secrets that verify, to give to the receivers"),
+            request(
+                79,
+                Rq::AdminGetKeySecrets(pb::AdminGetKeySecrets {
+                    kind: pb::KeyKind::Webhook as i32,
+                }),
+            ),
+        ),
+        (
             "request.begin_upload",
             Some("declares a 2.4 MB photo; declaring it again resumes the same upload"),
             request(

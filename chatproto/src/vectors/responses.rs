@@ -467,6 +467,7 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                                     retire_at_ms: 1_767_949_200_000,
                                 },
                             ],
+                            rotation_interval_ms: 2_592_000_000,
                         },
                         pb::KeyRing {
                             kind: pb::KeyKind::Refresh as i32,
@@ -476,10 +477,12 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                                 created_at_ms: 1_764_666_000_000,
                                 retire_at_ms: 0,
                             }],
+                            rotation_interval_ms: 2_592_000_000,
                         },
                         pb::KeyRing {
                             kind: pb::KeyKind::Webhook as i32,
                             keys: Vec::new(),
+                            rotation_interval_ms: 0,
                         },
                         pb::KeyRing {
                             kind: pb::KeyKind::Turn as i32,
@@ -489,10 +492,41 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                                 created_at_ms: 0,
                                 retire_at_ms: 0,
                             }],
+                            rotation_interval_ms: 0,
                         },
                     ],
                     rotation_interval_ms: 2_592_000_000,
                     overlap_ms: 691_200_000,
+                }),
+            ),
+        ),
+        (
+            "response.key_secrets",
+            Some("the webhook secret made by the schedule at 09:00, and the one it replaced"),
+            response(
+                79,
+                Rs::KeySecrets(pb::KeySecretList {
+                    kind: pb::KeyKind::Webhook as i32,
+                    keys: vec![
+                        pb::KeySecret {
+                            key: Some(pb::KeyInfo {
+                                kid: 2,
+                                state: pb::KeyState::Current as i32,
+                                created_at_ms: 1_767_258_000_000,
+                                retire_at_ms: 0,
+                            }),
+                            secret: b"q8Zk3rV0yWmN1cT7bH2sJ5dF9gL4pX6eA0uR3iO8wYz".to_vec(),
+                        },
+                        pb::KeySecret {
+                            key: Some(pb::KeyInfo {
+                                kid: 1,
+                                state: pb::KeyState::Retiring as i32,
+                                created_at_ms: 1_764_666_000_000,
+                                retire_at_ms: 1_767_949_200_000,
+                            }),
+                            secret: b"whsec-2027-rotation-0001".to_vec(),
+                        },
+                    ],
                 }),
             ),
         ),

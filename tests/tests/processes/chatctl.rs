@@ -382,7 +382,7 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
     let accounts = accounts.to_str().expect("utf-8 path");
     let copy = home.path().join("mallory.db");
     let copy_arg = copy.to_str().expect("utf-8 path");
-    let commands: [&[&str]; 39] = [
+    let commands: [&[&str]; 40] = [
         &["backup", copy_arg],
         &["broadcast", "hello everyone", "--yes"],
         &["bans", "list"],
@@ -395,6 +395,7 @@ async fn a_user_without_the_admin_role_is_refused_every_admin_command() {
         &["keys", "list"],
         &["keys", "rotate", "--kind", "tokens"],
         &["keys", "retire", "--kind", "refresh", "--yes"],
+        &["keys", "secrets", "--kind", "webhook"],
         &["dlq", "list"],
         &["dlq", "retry", "--all"],
         &["dlq", "purge", "--all", "--yes"],

@@ -237,3 +237,74 @@ async fn keys_list_rotate_and_retire_without_printing_a_secret() {
     let key = std::fs::read_to_string(server.data_dir().join("token.key")).expect("token.key");
     assert!(!table.contains(key.trim()) && !stdout(&out).contains(key.trim()));
 }
+
+/// `keys secrets` prints the shared secrets that verify (here the TURN secret, before and after
+/// a rotation), never the server's own keys, and says so for a kind that is not configured.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_secrets_prints_the_shared_secrets_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let turn = dir.path().join("turn.secret");
+    std::fs::write(&turn, "first-turn-secret-0001\n").expect("write");
+    let server = tests::server::TestServer::start_with(&[
+        "--ice-servers",
+        "turn:127.0.0.1:3478",
+        "--turn-secret-file",
+        turn.to_str().expect("utf-8"),
+    ])
+    .await;
+    crate::chatctl::register_root(&server).await;
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    login(&home, &server).await;
+    let run = |args: &'static [&'static str]| chatctl(&home, &[], args, "");
+    let out = run(&["keys", "secrets", "--kind", "turn"]).await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    assert!(table.starts_with("KID"), "{table}");
+    assert!(table.contains("first-turn-secret-0001"), "{table}");
+    let next = dir.path().join("turn.next");
+    std::fs::write(&next, "second-turn-secret-0002\n").expect("write");
+    let rotate = [
+        "keys",
+        "rotate",
+        "--kind",
+        "turn",
+        "--secret-file",
+        next.to_str().expect("utf-8"),
+    ];
+    assert_status(&chatctl(&home, &[], &rotate, "").await, 0);
+    let out = run(&["keys", "secrets", "--kind", "turn", "--json"]).await;
+    assert_status(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(json["kind"], "turn");
+    let given: Vec<(u64, &str, &str)> = json["secrets"]
+        .as_array()
+        .expect("secrets")
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_u64().unwrap_or(99),
+                k["state"].as_str().unwrap_or(""),
+                k["secret"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        given,
+        [
+            (1, "current", "second-turn-secret-0002"),
+            (0, "retiring", "first-turn-secret-0001")
+        ]
+    );
+    // The server's own keys: refused before asking; webhooks: not configured here.
+    let out = run(&["keys", "secrets", "--kind", "tokens"]).await;
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("never gives"), "{}", stderr(&out));
+    let out = run(&["keys", "secrets", "--kind", "webhook"]).await;
+    assert_status(&out, 1);
+    assert!(
+        stderr(&out).contains("no webhook secret configured"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -12,12 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::uris::{RedisUrl, ServiceUri, parse_mongo_uri};
 use super::{
-    AccessExempt, IceUrls, KeyRotationInterval, parse_access_exempt, parse_access_refresh,
-    parse_access_token_ttl, parse_auth_deadline, parse_call_ring_timeout, parse_data_dir,
-    parse_duration, parse_file_gc_interval, parse_file_url_ttl, parse_files_public_url,
-    parse_heartbeat, parse_ice_servers, parse_key_rotation_interval, parse_log_filter,
+    AccessExempt, parse_access_exempt, parse_access_refresh, parse_access_token_ttl,
+    parse_auth_deadline, parse_data_dir, parse_duration, parse_file_gc_interval,
+    parse_file_url_ttl, parse_files_public_url, parse_heartbeat, parse_log_filter,
     parse_max_file_size, parse_node_id, parse_public_addr, parse_rate, parse_size,
-    parse_store_timeout, parse_turn_credential_ttl,
+    parse_store_timeout,
 };
 use crate::rate::Rate;
 use crate::store::sqlite::Durability;
@@ -430,31 +429,6 @@ pub struct Settings {
     )]
     pub token_key_file: Option<PathBuf>,
 
-    /// How old the access-token signing key and the refresh-token pepper get before the server
-    /// replaces them by itself (once per cluster); off: only `chatctl keys rotate` does
-    #[arg(
-        long,
-        env = "CHATD_KEY_ROTATION_INTERVAL",
-        value_name = "DURATION|off",
-        value_parser = parse_key_rotation_interval,
-        default_value = "720h",
-        help_heading = "Accounts"
-    )]
-    pub key_rotation_interval: KeyRotationInterval,
-
-    /// How long a replaced key still verifies (tokens it signed, refresh tokens hashed with it,
-    /// webhook calls signed with both): longer than the access-token lifetime, and at least 7
-    /// days to keep idle sessions' refresh tokens
-    #[arg(
-        long,
-        env = "CHATD_KEY_OVERLAP",
-        value_name = "DURATION",
-        value_parser = parse_duration,
-        default_value = "192h",
-        help_heading = "Accounts"
-    )]
-    pub key_overlap: Duration,
-
     /// Longest a single storage call may take before the request answers UNAVAILABLE
     #[arg(
         long,
@@ -715,50 +689,6 @@ pub struct Settings {
     )]
     pub file_url_ttl: Duration,
 
-    /// How long a call rings before it ends MISSED (1s to 10m)
-    #[arg(
-        long,
-        env = "CHATD_CALL_RING_TIMEOUT",
-        value_name = "DURATION",
-        value_parser = parse_call_ring_timeout,
-        default_value = "30s",
-        help_heading = "Calls"
-    )]
-    pub call_ring_timeout: Duration,
-
-    /// The STUN and TURN servers clients get, comma-separated stun:, turn: or turns: URLs (e.g.
-    /// "stun:turn.example.org:3478,turn:turn.example.org:3478?transport=udp"). TURN needs the
-    /// shared secret: CHATD_TURN_SECRET or --turn-secret-file
-    #[arg(
-        long,
-        env = "CHATD_ICE_SERVERS",
-        value_name = "URLS",
-        value_parser = parse_ice_servers,
-        help_heading = "Calls"
-    )]
-    pub ice_servers: Option<IceUrls>,
-
-    /// File holding the TURN servers' shared secret (coturn's static-auth-secret). The secret
-    /// may instead be given in CHATD_TURN_SECRET; it is never a flag
-    #[arg(
-        long,
-        env = "CHATD_TURN_SECRET_FILE",
-        value_name = "FILE",
-        help_heading = "Calls"
-    )]
-    pub turn_secret_file: Option<PathBuf>,
-
-    /// How long the TURN credentials a client gets stay valid (1m to 7 days)
-    #[arg(
-        long,
-        env = "CHATD_TURN_CREDENTIAL_TTL",
-        value_name = "DURATION",
-        value_parser = parse_turn_credential_ttl,
-        default_value = "24h",
-        help_heading = "Calls"
-    )]
-    pub turn_credential_ttl: Duration,
-
     /// Cluster mode: Redis URL. Standalone: redis://host:port[/db] or redis+unix:///path; Redis
     /// Cluster: redis+cluster://host:port[,host:port...] or comma-separated redis:// seeds. Prefer
     /// the variable when it holds a password
@@ -830,6 +760,14 @@ pub struct Settings {
         help_heading = "Cluster mode"
     )]
     pub heartbeat_interval: Duration,
+
+    /// Key rotation.
+    #[command(flatten)]
+    pub keys: super::KeyRotation,
+
+    /// Calls: ICE servers and TURN.
+    #[command(flatten)]
+    pub calls: super::CallSettings,
 
     /// Email and webhook delivery.
     #[command(flatten)]

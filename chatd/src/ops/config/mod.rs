@@ -18,8 +18,10 @@
 //! service URIs, this file the loading,
 //! the per-value parsers and the validated [`Config`].
 
+mod calls;
 mod cli;
 mod delivery;
+mod keys;
 #[cfg(test)]
 mod tests;
 mod uris;
@@ -33,6 +35,7 @@ use chat_cli::Generate;
 use chat_cli::layers::{self, LayerError, Layers};
 use clap::{CommandFactory as _, FromArgMatches as _};
 
+pub use calls::{CallSettings, IceUrls};
 pub use cli::{
     Cli, CliCommand, DbCommand, DbEncrypt, DbRekey, FilesCommand, FilesEncrypt, LogFormat,
     Settings, Storage, UserAdd, UserCommand,
@@ -41,6 +44,7 @@ pub use delivery::{
     Delivery, EmailSettings, OutboxSettings, SMTP_PASSWORD_ENV, SmtpTls, SmtpTlsArg,
     WEBHOOK_SECRET_ENV, WebhookEndpoint, WebhookSettings, WebhookUrls, kind_name, webhook_kind,
 };
+pub use keys::{KeyRotation, KeyRotationInterval};
 pub use uris::{RedisTarget, RedisUrl, RedisUrlError, ServiceUri};
 
 use crate::auth::token::{MAX_ACCESS_TTL, TokenKey};
@@ -53,10 +57,6 @@ pub const TOKEN_KEY_ENV: &str = "CHATD_TOKEN_KEY";
 
 /// The environment variable that may carry the TURN servers' shared secret.
 pub const TURN_SECRET_ENV: &str = "CHATD_TURN_SECRET";
-
-/// The STUN and TURN URLs of `--ice-servers`, each checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IceUrls(pub Vec<String>);
 
 /// The ranges of `--access-exempt`, each checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +229,19 @@ impl Invocation {
             .outbox(&env, config.files_https.is_some())?;
         config.turn_secret = env(TURN_SECRET_ENV).as_deref().and_then(TurnSecret::new);
         config.check_turn_secret()?;
+        if config.outbox.webhooks.is_none()
+            && config
+                .settings
+                .keys
+                .webhook_secret_rotation_interval
+                .0
+                .is_some()
+        {
+            return Err(invalid(
+                "webhook_secret_rotation_interval",
+                "there are no webhooks (webhooks) whose secret could rotate",
+            ));
+        }
         Ok(Invocation::Serve(Box::new(config)))
     }
 }
@@ -307,26 +320,7 @@ impl Config {
         };
         // A token signed just before a rotation verifies until it expires (with the leeway).
         let longest_token = settings.access_token_ttl + crate::auth::token::LEEWAY;
-        if settings.key_overlap <= longest_token {
-            return Err(invalid(
-                "key_overlap",
-                format!(
-                    "must be longer than the access-token lifetime and its leeway ({}), or \
-                     tokens signed just before a rotation would be refused before they expire",
-                    crate::rate::format_duration(longest_token)
-                ),
-            ));
-        }
-        if settings
-            .key_rotation_interval
-            .0
-            .is_some_and(|interval| interval < settings.key_overlap)
-        {
-            return Err(invalid(
-                "key_rotation_interval",
-                "must be at least key_overlap, or replaced keys would pile up",
-            ));
-        }
+        settings.keys.check(longest_token)?;
         let token_key_file = settings
             .token_key_file
             .clone()
@@ -344,10 +338,12 @@ impl Config {
         })
     }
 
-    /// TURN URLs need a secret, from the variable or the file.
+    /// TURN URLs need a secret, from the variable or the file; the TURN settings agree with
+    /// each other and with the key overlap; a TURN schedule needs coturn's database.
     fn check_turn_secret(&self) -> Result<(), ConfigError> {
-        let turn = self.ice_urls().iter().any(|u| is_turn(u));
-        if turn && self.turn_secret.is_none() && self.settings.turn_secret_file.is_none() {
+        let calls = &self.settings.calls;
+        let secret = self.turn_secret.is_some() || calls.turn_secret_file.is_some();
+        if !secret && calls.ice_urls().iter().any(|u| is_turn(u)) {
             return Err(invalid(
                 "turn_secret_file",
                 format!(
@@ -355,12 +351,30 @@ impl Config {
                 ),
             ));
         }
+        calls.check(secret, self.settings.keys.key_overlap)?;
+        if self.settings.keys.turn_secret_rotation_interval.0.is_some()
+            && calls.turn_secret_db.is_none()
+        {
+            return Err(invalid(
+                "turn_secret_rotation_interval",
+                "needs turn_secret_db: the TURN servers learn the secrets the server makes there",
+            ));
+        }
         Ok(())
     }
 
     /// The STUN and TURN URLs clients get.
     pub fn ice_urls(&self) -> &[String] {
-        self.settings.ice_servers.as_ref().map_or(&[], |u| &u.0)
+        self.settings.calls.ice_urls()
+    }
+
+    /// coturn's database where the TURN secrets are published, when configured.
+    pub fn turn_secret_db(&self) -> Option<crate::calls::turn_db::TurnSecretDb> {
+        let calls = &self.settings.calls;
+        Some(crate::calls::turn_db::TurnSecretDb::new(
+            calls.turn_secret_db.clone()?,
+            calls.turn_realm.clone()?,
+        ))
     }
 
     /// The TURN secret: `CHATD_TURN_SECRET`, else the file's content (read now); `None` when
@@ -369,7 +383,7 @@ impl Config {
         if let Some(secret) = &self.turn_secret {
             return Ok(Some(secret.clone()));
         }
-        let Some(path) = &self.settings.turn_secret_file else {
+        let Some(path) = &self.settings.calls.turn_secret_file else {
             return Ok(None);
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -607,48 +621,6 @@ fn parse_file_url_ttl(s: &str) -> Result<Duration, String> {
     )
 }
 
-fn parse_call_ring_timeout(s: &str) -> Result<Duration, String> {
-    parse_duration_within(
-        s,
-        Duration::from_secs(1),
-        Duration::from_secs(600),
-        "must be between 1s and 10m",
-    )
-}
-
-fn parse_turn_credential_ttl(s: &str) -> Result<Duration, String> {
-    parse_duration_within(
-        s,
-        Duration::from_secs(60),
-        Duration::from_secs(7 * 86400),
-        "must be between 1m and 7 days",
-    )
-}
-
-/// Comma-separated `stun:`, `turn:` or `turns:` URLs, each without spaces or control
-/// characters, at most 512 bytes, at most 16 of them.
-fn parse_ice_servers(s: &str) -> Result<IceUrls, String> {
-    let urls: Vec<String> = s
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(String::from)
-        .collect();
-    if urls.is_empty() || urls.len() > 16 {
-        return Err("give 1 to 16 comma-separated URLs".into());
-    }
-    for url in &urls {
-        let scheme_ok = url.starts_with("stun:") || is_turn(url);
-        if !scheme_ok || url.len() > 512 || url.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!(
-                "{url:?} is not a stun:, turn: or turns: URL (at most 512 bytes, no spaces)"
-            ));
-        }
-    }
-    Ok(IceUrls(urls))
-}
-
 fn parse_access_exempt(s: &str) -> Result<AccessExempt, String> {
     if s.trim() == "none" {
         return Ok(AccessExempt(Vec::new()));
@@ -663,32 +635,6 @@ fn parse_access_exempt(s: &str) -> Result<AccessExempt, String> {
         return Err("give 1 to 64 comma-separated addresses or CIDR ranges, or none".into());
     }
     Ok(AccessExempt(ranges))
-}
-
-/// `--key-rotation-interval`: a duration of at least a minute, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyRotationInterval(pub Option<Duration>);
-
-impl std::fmt::Display for KeyRotationInterval {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(d) => f.write_str(&crate::rate::format_duration(d)),
-            None => f.write_str("off"),
-        }
-    }
-}
-
-fn parse_key_rotation_interval(s: &str) -> Result<KeyRotationInterval, String> {
-    if s.trim() == "off" {
-        return Ok(KeyRotationInterval(None));
-    }
-    parse_duration_within(
-        s,
-        Duration::from_secs(1),
-        Duration::MAX,
-        "must be at least 1s, or off",
-    )
-    .map(|d| KeyRotationInterval(Some(d)))
 }
 
 fn parse_access_refresh(s: &str) -> Result<Duration, String> {

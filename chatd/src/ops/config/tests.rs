@@ -130,8 +130,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--max-unauthenticated-bytes", "CHATD_MAX_UNAUTHENTICATED_BYTES", "max_unauthenticated_bytes", Bare, ["20000", "30000", "40000"], |c| c.settings.max_unauthenticated_bytes.to_string()),
         ("--access-token-ttl", "CHATD_ACCESS_TOKEN_TTL", "access_token_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.access_token_ttl)),
         ("--token-key-file", "CHATD_TOKEN_KEY_FILE", "token_key_file", Str, ["/f.key", "/e.key", "/g.key"], |c| c.token_key_file.display().to_string()),
-        ("--key-rotation-interval", "CHATD_KEY_ROTATION_INTERVAL", "key_rotation_interval", Str, ["200h", "off", "300h"], |c| c.settings.key_rotation_interval.to_string()),
-        ("--key-overlap", "CHATD_KEY_OVERLAP", "key_overlap", Str, ["1h", "2h", "3h"], |c| crate::rate::format_duration(c.settings.key_overlap)),
+        ("--key-rotation-interval", "CHATD_KEY_ROTATION_INTERVAL", "key_rotation_interval", Str, ["200h", "off", "300h"], |c| c.settings.keys.key_rotation_interval.to_string()),
+        ("--key-overlap", "CHATD_KEY_OVERLAP", "key_overlap", Str, ["1h", "2h", "3h"], |c| crate::rate::format_duration(c.settings.keys.key_overlap)),
         ("--access-exempt", "CHATD_ACCESS_EXEMPT", "access_exempt", Str, ["10.0.0.0/8", "none", "::1/128,192.0.2.1/32"], |c| c.settings.access_exempt.to_string()),
         ("--access-refresh", "CHATD_ACCESS_REFRESH", "access_refresh", Str, ["1s", "3s", "250ms"], |c| crate::rate::format_duration(c.settings.access_refresh)),
         ("--notifications-kept", "CHATD_NOTIFICATIONS_KEPT", "notifications_kept", Bare, ["7", "8", "9"], |c| c.settings.notifications_kept.to_string()),
@@ -156,10 +156,10 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--file-gc-interval", "CHATD_FILE_GC_INTERVAL", "file_gc_interval", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.files().gc_interval)),
         ("--files-https-listen", "CHATD_FILES_HTTPS_LISTEN", "files_https_listen", Str, ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"], |c| c.files_https.as_ref().map(|h| h.listen.to_string()).unwrap_or_default()),
         ("--file-url-ttl", "CHATD_FILE_URL_TTL", "file_url_ttl", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.file_url_ttl)),
-        ("--call-ring-timeout", "CHATD_CALL_RING_TIMEOUT", "call_ring_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.call_ring_timeout)),
+        ("--call-ring-timeout", "CHATD_CALL_RING_TIMEOUT", "call_ring_timeout", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.calls.call_ring_timeout)),
         ("--ice-servers", "CHATD_ICE_SERVERS", "ice_servers", Str, ["stun:a:1", "stun:b:2", "stun:c:3,stun:d:4"], |c| c.ice_urls().join(",")),
-        ("--turn-secret-file", "CHATD_TURN_SECRET_FILE", "turn_secret_file", Str, ["/file", "/env", "/flag"], |c| c.settings.turn_secret_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
-        ("--turn-credential-ttl", "CHATD_TURN_CREDENTIAL_TTL", "turn_credential_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.turn_credential_ttl)),
+        ("--turn-secret-file", "CHATD_TURN_SECRET_FILE", "turn_secret_file", Str, ["/file", "/env", "/flag"], |c| c.settings.calls.turn_secret_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("--turn-credential-ttl", "CHATD_TURN_CREDENTIAL_TTL", "turn_credential_ttl", Str, ["1m", "2m", "3m"], |c| crate::rate::format_duration(c.settings.calls.turn_credential_ttl)),
         ("--mongo-uri", "CHATD_MONGO_URI", "mongo_uri", Str, ["mongodb://f:1", "mongodb://e:2", "mongodb+srv://g"], |c| c.settings.storage.mongo_uri.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default()),
         ("--redis-url", "CHATD_REDIS_URL", "redis_url", Str, ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"], |c| c.settings.redis_url.as_ref().map(|u| u.uri.as_str().to_owned()).unwrap_or_default()),
         ("--steering", "CHATD_STEERING", "steering", Bare, ["true", "false", "true"], |c| c.settings.steering.to_string()),
@@ -201,8 +201,9 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         }
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
-    // their pairing rule, the public file url, the SMTP host and the webhooks with their own
-    // rules, the config file path itself has no file layer).
+    // their pairing rule, the public file url, the SMTP host, the webhooks and the shared
+    // secrets' schedules and database with their own rules, the config file path itself has
+    // no file layer).
     for var in env_vars(&Cli::command()) {
         let covered = cases.iter().any(|&(_, env, ..)| env == var)
             || [
@@ -212,6 +213,10 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
                 "CHATD_FILES_PUBLIC_URL",
                 "CHATD_SMTP_HOST",
                 "CHATD_WEBHOOKS",
+                "CHATD_WEBHOOK_SECRET_ROTATION_INTERVAL",
+                "CHATD_TURN_SECRET_ROTATION_INTERVAL",
+                "CHATD_TURN_SECRET_DB",
+                "CHATD_TURN_REALM",
             ]
             .contains(&var.as_str());
         assert!(covered, "{var} has no precedence test");
@@ -326,9 +331,9 @@ fn key_overlap_outlives_access_tokens_and_the_interval_the_overlap() {
         Config::load(all.iter().map(std::ffi::OsString::from), |_| None)
     };
     let c = load(&[]).expect("defaults");
-    assert_eq!(c.settings.key_overlap, Duration::from_secs(192 * 3600));
+    assert_eq!(c.settings.keys.key_overlap, Duration::from_secs(192 * 3600));
     assert_eq!(
-        c.settings.key_rotation_interval.0,
+        c.settings.keys.key_rotation_interval.0,
         Some(Duration::from_secs(720 * 3600))
     );
     let err =
@@ -773,7 +778,80 @@ fn turn_servers_need_a_secret_that_is_never_a_flag() {
     }
     assert!(load_with(&["--call-ring-timeout", "0s"], &[]).is_err());
     assert_eq!(
-        load_ok(&[], &[]).settings.call_ring_timeout,
+        load_ok(&[], &[]).settings.calls.call_ring_timeout,
         std::time::Duration::from_secs(30)
+    );
+}
+
+/// coturn's database needs its realm and the TURN secret; the overlap outlives credentials made
+/// just before a rotation; a schedule of the shared secrets needs what it rotates (webhooks) and
+/// the way TURN servers learn the secrets it makes (the database).
+#[test]
+fn shared_secret_schedules_and_coturn_s_database_follow_their_rules() {
+    let setting = |r: Result<Config, ConfigError>| match r {
+        Err(ConfigError::Invalid { setting, .. }) => setting,
+        other => panic!("{other:?}"),
+    };
+    let secret = (super::TURN_SECRET_ENV, "s3cret");
+    let db = ("CHATD_TURN_SECRET_DB", "/var/lib/turn/turndb");
+    let realm = "--turn-realm=chat.example";
+    assert_eq!(setting(load_with(&[realm], &[secret])), "turn_realm");
+    assert_eq!(setting(load_with(&[], &[secret, db])), "turn_realm");
+    assert_eq!(setting(load_with(&[realm], &[db])), "turn_secret_db");
+    assert_eq!(
+        setting(load_with(
+            &[realm, "--turn-credential-ttl=2h", "--key-overlap=2h"],
+            &[secret, db]
+        )),
+        "key_overlap"
+    );
+    assert!(load_with(&["--turn-realm="], &[secret, db]).is_err());
+    let c = load_ok(&[realm], &[secret, db]);
+    let published = c.turn_secret_db().expect("a database");
+    assert_eq!(published.path(), Path::new("/var/lib/turn/turndb"));
+    // The schedules: off by default, the TURN one only with the database.
+    assert_eq!(c.settings.keys.settings().turn_rotation_interval, None);
+    assert_eq!(c.settings.keys.settings().webhook_rotation_interval, None);
+    let turn_every = ("CHATD_TURN_SECRET_ROTATION_INTERVAL", "400h");
+    assert_eq!(
+        setting(load_with(&[], &[secret, turn_every])),
+        "turn_secret_rotation_interval"
+    );
+    let c = load_ok(&[realm], &[secret, db, turn_every]);
+    assert_eq!(
+        c.settings.keys.settings().turn_rotation_interval,
+        Some(Duration::from_secs(400 * 3600))
+    );
+    assert_eq!(
+        setting(load_with(
+            &[realm, "--turn-secret-rotation-interval=1h"],
+            &[secret, db]
+        )),
+        "turn_secret_rotation_interval",
+        "below the overlap"
+    );
+    let webhook_every = "--webhook-secret-rotation-interval=300h";
+    assert_eq!(
+        setting(load_with(&[webhook_every], &[])),
+        "webhook_secret_rotation_interval"
+    );
+    let hooks = "--webhooks=mention=https://gw.example/m";
+    let c = load_ok(
+        &[hooks],
+        &[
+            (super::WEBHOOK_SECRET_ENV, "whsec"),
+            ("CHATD_WEBHOOK_SECRET_ROTATION_INTERVAL", "300h"),
+        ],
+    );
+    assert_eq!(
+        c.settings.keys.settings().webhook_rotation_interval,
+        Some(Duration::from_secs(300 * 3600))
+    );
+    assert!(
+        load_with(
+            &[hooks, webhook_every],
+            &[(super::WEBHOOK_SECRET_ENV, "whsec")]
+        )
+        .is_ok()
     );
 }

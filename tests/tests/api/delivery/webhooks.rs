@@ -211,6 +211,114 @@ async fn calls_are_signed_under_both_secrets_while_the_secret_rotates() {
     );
 }
 
+/// The webhook secret on a schedule: the server replaces the configured secret by one it makes
+/// when it comes of age, admins read the new one with `admin_get_key_secrets` (recorded in the
+/// audit log) to give it to the receivers, and every call meanwhile carries a signature under
+/// each, so receivers that know only the old one keep accepting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_rotation_makes_a_secret_admins_can_give_to_the_receivers() {
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = webhook_args(&receiver, dir.path(), 1);
+    args.extend(
+        [
+            "--access-token-ttl=1s",
+            "--key-overlap=7s",
+            "--webhook-secret-rotation-interval=7s",
+        ]
+        .map(String::from),
+    );
+    let server = server(&args).await;
+    let admin = register_admin(&server, "root").await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let chat = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    webhooks_on(&bob).await;
+    let secrets = async || {
+        admin
+            .client
+            .admin_get_key_secrets(pb::AdminGetKeySecrets {
+                kind: pb::KeyKind::Webhook as i32,
+            })
+            .await
+            .expect("webhook secrets")
+    };
+    let before = secrets().await;
+    assert_eq!(before.keys.len(), 1, "{before:?}");
+    assert_eq!(before.keys[0].secret, SECRET.as_bytes());
+    let rotated = within(Duration::from_secs(30), async || {
+        secrets().await.keys.len() == 2
+    })
+    .await;
+    assert!(rotated, "no scheduled rotation of the webhook secret");
+    let given = secrets().await;
+    let states: Vec<(u32, pb::KeyState)> = given
+        .keys
+        .iter()
+        .map(|k| {
+            let key = k.key.as_ref().expect("key");
+            (key.kid, key.state())
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [(1, pb::KeyState::Current), (0, pb::KeyState::Retiring)]
+    );
+    let made = String::from_utf8(given.keys[0].secret.clone()).expect("text");
+    assert_eq!(made.len(), 43, "{made}");
+    assert_eq!(given.keys[1].secret, SECRET.as_bytes());
+    alice.send(chat.id, "@bob after the schedule").await;
+    assert!(
+        within(Duration::from_secs(10), async || !receiver
+            .calls()
+            .is_empty())
+        .await,
+        "no webhook call"
+    );
+    let call = receiver.calls().swap_remove(0);
+    assert!(
+        call.authentic,
+        "the receiver with the old secret accepts it"
+    );
+    assert!(
+        tests::webhook::verify(
+            made.as_bytes(),
+            &call.timestamp,
+            &call.signature,
+            call.body.as_bytes()
+        ),
+        "signed under the secret the admin was given: {}",
+        call.signature
+    );
+    // The server's own keys are never given; reading the shared ones is recorded.
+    let refused = admin
+        .client
+        .admin_get_key_secrets(pb::AdminGetKeySecrets {
+            kind: pb::KeyKind::Tokens as i32,
+        })
+        .await
+        .expect_err("token keys are not given");
+    assert_eq!(refused.code(), Some(pb::ErrorCode::InvalidArgument));
+    let log = admin
+        .client
+        .admin_list_audit(pb::AdminListAudit {
+            action: "admin_get_key_secrets".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert!(
+        log.entries.len() >= 3 && log.entries.iter().all(|e| e.subject.starts_with("keys:")),
+        "{log:?}"
+    );
+    assert_eq!(log.entries[0].subject, "keys:tokens");
+    assert_eq!(
+        log.entries[0].outcome,
+        pb::ErrorCode::InvalidArgument as i32
+    );
+    assert_eq!(log.entries[1].subject, "keys:webhook");
+}
+
 /// The hex HMAC-SHA256 of `"{timestamp}.{body}"` under `secret`.
 fn tag(secret: &str, timestamp: &str, body: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());

@@ -241,6 +241,10 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "not an admin", K::AdminRetireKeys(pb::AdminRetireKeys { kind: pb::KeyKind::Tokens as i32 })),
         (Root, E::InvalidArgument, "kind", K::AdminRetireKeys(pb::AdminRetireKeys { kind: 9 })),
         (Root, E::FailedPrecondition, "no TURN servers configured", K::AdminRetireKeys(pb::AdminRetireKeys { kind: pb::KeyKind::Turn as i32 })),
+        (Bob, E::PermissionDenied, "not an admin", K::AdminGetKeySecrets(pb::AdminGetKeySecrets { kind: pb::KeyKind::Webhook as i32 })),
+        (Root, E::InvalidArgument, "kind", K::AdminGetKeySecrets(pb::AdminGetKeySecrets { kind: 0 })),
+        (Root, E::InvalidArgument, "the server's own keys", K::AdminGetKeySecrets(pb::AdminGetKeySecrets { kind: pb::KeyKind::Tokens as i32 })),
+        (Root, E::FailedPrecondition, "no webhooks configured", K::AdminGetKeySecrets(pb::AdminGetKeySecrets { kind: pb::KeyKind::Webhook as i32 })),
         // 9.9 Calls (the errors that need a live call are checked after the table).
         (Carol, E::NotFound, "not a member", K::StartCall(pb::StartCall { chat_id: f.private, video: false })),
         (Alice, E::PermissionDenied, "group", K::StartCall(pb::StartCall { chat_id: f.group, video: false })),

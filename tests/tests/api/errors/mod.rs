@@ -126,6 +126,7 @@ fn spec_errors() -> HashMap<String, BTreeSet<String>> {
                 "admin_list_keys",
                 "admin_rotate_key",
                 "admin_retire_keys",
+                "admin_get_key_secrets",
             ];
             if !names_no_id.contains(&name) {
                 codes.insert("NOT_FOUND".into());

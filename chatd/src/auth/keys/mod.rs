@@ -14,8 +14,18 @@
 //! At start a node writes the first ring of the server-made kinds (tokens, refresh) when there
 //! is none: a new key becomes current and the key from before (kid 0: the token key, the plain
 //! refresh hash) retires after the overlap, so upgrading logs nobody out. The schedule rotates
-//! those kinds when their current key is `--key-rotation-interval` old; every write is a
-//! compare-and-set on the ring's version, so a rotation due on every node happens once.
+//! those kinds when their current key is `--key-rotation-interval` old, and the webhook and TURN
+//! secrets when theirs is `--webhook-secret-rotation-interval` or
+//! `--turn-secret-rotation-interval` old (a configured secret's age counts from the first start
+//! with a schedule); every write is a compare-and-set on the ring's version, so a rotation due
+//! on every node happens once.
+//!
+//! The secrets the schedule makes for webhook receivers and TURN servers are text (43 characters
+//! of base64url). Receivers read them with `admin_get_key_secrets`; every call is signed with
+//! each secret that verifies, so a receiver that knows any of them accepts it. TURN servers
+//! follow the ring through their database ([`TurnSecretDb`]): each node writes the TURN secrets
+//! that verify there whenever they change, and a new TURN key signs only [`TURN_PUBLISH_LEAD`]
+//! after its rotation, when every node has written it.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -27,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::keyring::{self, KINDS};
 use crate::auth::seal::Sealer;
 use crate::auth::token::TokenKey;
+use crate::calls::turn_db::TurnSecretDb;
 use crate::store::{KeyRingRecord, Store, StoreError};
 
 /// How often a node reads the rings again (and looks whether a scheduled rotation is due).
@@ -44,6 +55,11 @@ const ROTATE_ATTEMPTS: usize = 8;
 /// The purpose label of the key that seals the rings' secrets.
 const SEAL_LABEL: &str = "chatd key ring v1";
 
+/// How long after its rotation a new TURN key starts signing when TURN servers follow the ring
+/// through their database: every node has read the ring (within [`RELOAD_EVERY`]) and written
+/// it by then.
+pub const TURN_PUBLISH_LEAD: Duration = Duration::from_secs(3 * RELOAD_EVERY.as_secs());
+
 /// Shortest and longest secret an operator gives for the webhook and TURN kinds.
 pub const SHARED_SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=256;
 
@@ -53,8 +69,24 @@ pub struct KeySettings {
     /// How old the current tokens and refresh keys get before the schedule replaces them;
     /// `None`: only by command.
     pub rotation_interval: Option<Duration>,
+    /// The same for the webhook secret.
+    pub webhook_rotation_interval: Option<Duration>,
+    /// The same for the TURN secret.
+    pub turn_rotation_interval: Option<Duration>,
     /// How long a replaced key keeps verifying.
     pub overlap: Duration,
+}
+
+impl KeySettings {
+    /// The schedule of `kind`; `None`: only by command.
+    pub fn interval(&self, kind: pb::KeyKind) -> Option<Duration> {
+        match kind {
+            pb::KeyKind::Tokens | pb::KeyKind::Refresh => self.rotation_interval,
+            pb::KeyKind::Webhook => self.webhook_rotation_interval,
+            pb::KeyKind::Turn => self.turn_rotation_interval,
+            pb::KeyKind::Unspecified => None,
+        }
+    }
 }
 
 /// A rotation or the end of an overlap that did not happen.
@@ -75,6 +107,14 @@ pub enum KeyError {
     /// A secret could not be sealed (a bug: the cipher has no failure mode for its own keys).
     #[error("a {0} key could not be sealed")]
     Seal(&'static str),
+    /// The TURN secrets could not be written to the TURN servers' database.
+    #[error("cannot write the TURN secrets to {path}: {error}")]
+    Publish {
+        /// The database.
+        path: String,
+        /// What failed.
+        error: String,
+    },
 }
 
 /// One key that verifies, opened.
@@ -86,6 +126,8 @@ pub struct LiveKey {
     pub secret: Vec<u8>,
     /// When it stops verifying; 0 for the current key.
     pub retire_at_ms: i64,
+    /// When it was made (0 for kid 0 before any ring).
+    pub created_at_ms: i64,
 }
 
 impl std::fmt::Debug for LiveKey {
@@ -161,6 +203,15 @@ pub struct Keys {
     last_miss_reload: Mutex<Option<Instant>>,
     /// The keys found not to open here, each logged once.
     sealed_elsewhere: Mutex<Vec<(pb::KeyKind, u32)>>,
+    /// Where the TURN secrets are published, if they are.
+    turn_db: Option<Publication>,
+}
+
+/// The TURN servers' database and what was last written to it. The lock is held across the
+/// write so that two publications cannot land out of order.
+struct Publication {
+    db: Arc<TurnSecretDb>,
+    written: tokio::sync::Mutex<Option<Vec<Vec<u8>>>>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -173,13 +224,15 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     /// The keys of a server whose root secret is `root` (the token key, also kid 0 of
-    /// `tokens`), with the configured webhook and TURN secrets (kid 0 of theirs, when set).
-    /// Nothing is read yet: see [`start`](Self::start).
+    /// `tokens`), with the configured webhook and TURN secrets (kid 0 of theirs, when set), and
+    /// the TURN servers' database the TURN secrets are published to, if any. Nothing is read
+    /// yet: see [`start`](Self::start).
     pub fn new(
         store: Arc<dyn Store>,
         root: &TokenKey,
         webhook: Option<Vec<u8>>,
         turn: Option<Vec<u8>>,
+        turn_db: Option<TurnSecretDb>,
         settings: KeySettings,
     ) -> Result<Arc<Keys>, KeyError> {
         let sealer = Sealer::derive(root, SEAL_LABEL).map_err(|_| KeyError::Seal("ring"))?;
@@ -196,16 +249,30 @@ impl Keys {
             live: RwLock::default(),
             last_miss_reload: Mutex::new(None),
             sealed_elsewhere: Mutex::default(),
+            turn_db: turn_db.map(|db| Publication {
+                db: Arc::new(db),
+                written: tokio::sync::Mutex::new(None),
+            }),
         }))
     }
 
     /// Writes the first ring of the server-made kinds where there is none (another node may
     /// win: then its ring is used), and a new current key where the current one does not open
     /// with this server's token key (a database restored beside another `token.key`: the
-    /// sessions signed before cannot be verified any more, but the server signs again); then
-    /// reads every ring.
+    /// sessions signed before cannot be verified any more, but the server signs again); the
+    /// first ring of a configured webhook or TURN secret the schedule is to replace, so that its
+    /// age counts from now; then reads every ring and publishes the TURN secrets.
     pub async fn start(&self) -> Result<(), KeyError> {
         let now = crate::clock::now_ms();
+        for kind in KINDS.into_iter().filter(|k| !keyring::server_made(*k)) {
+            if self.settings.interval(kind).is_some()
+                && self.legacy(kind).is_some()
+                && self.store.key_ring(kind).await?.is_none()
+            {
+                // Another node may win: its ring is as good.
+                self.store.put_key_ring(keyring::adopted(kind, now)).await?;
+            }
+        }
         for kind in KINDS.into_iter().filter(|k| keyring::server_made(*k)) {
             let ring = self.store.key_ring(kind).await?;
             let sealed_elsewhere = ring.as_ref().is_some_and(|r| {
@@ -243,13 +310,15 @@ impl Keys {
                 }
             }
         }
-        self.reload().await
+        self.reload().await?;
+        self.publish().await
     }
 
     /// Every [`RELOAD_EVERY`] until `stop`: reads every ring again when `shared` (other nodes
     /// change them; a node alone applies its own changes as it makes them, and reads nothing
-    /// in the background that would compete with requests for the store), and rotates the
-    /// server-made kinds when the schedule says so.
+    /// in the background that would compete with requests for the store), rotates the kinds
+    /// the schedule says are due, and publishes the TURN secrets when they changed (a key
+    /// retired since).
     pub fn spawn(self: &Arc<Self>, shared: bool, stop: CancellationToken) {
         let keys = Arc::clone(self);
         tokio::spawn(async move {
@@ -266,23 +335,29 @@ impl Keys {
                 if let Err(e) = keys.scheduled().await {
                     tracing::warn!(error = %e, "scheduled key rotation failed");
                 }
+                if let Err(e) = keys.publish().await {
+                    tracing::warn!(error = %e, "cannot publish the TURN secrets");
+                }
             }
         });
     }
 
-    /// Rotates each server-made kind whose current key is due; one write attempt each, so that
-    /// of the nodes finding it due at once one rotates and the others see its ring. The rings
-    /// as last read say whether one may be due; only then is the store asked, and read again
-    /// afterwards.
+    /// Rotates each configured kind with a schedule whose current key is due; one write
+    /// attempt each, so that of the nodes finding it due at once one rotates and the others see
+    /// its ring. The rings as last read say whether one may be due; only then is the store
+    /// asked, and read again afterwards.
     async fn scheduled(&self) -> Result<(), KeyError> {
-        let Some(interval) = self.settings.rotation_interval else {
-            return Ok(());
-        };
-        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
         let now = crate::clock::now_ms();
         let snapshot = self.snapshot();
         let mut looked = false;
-        for kind in KINDS.into_iter().filter(|k| keyring::server_made(*k)) {
+        for kind in KINDS {
+            let Some(interval) = self.settings.interval(kind) else {
+                continue;
+            };
+            if self.legacy(kind).is_none() {
+                continue;
+            }
+            let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
             let seen_due = snapshot
                 .get(kind)
                 .and_then(|(ring, _)| ring.as_ref())
@@ -323,10 +398,17 @@ impl Keys {
         i64::try_from(self.settings.overlap.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// A new random secret for kid `kid` of a server-made kind, sealed.
+    /// A new random secret for kid `kid` of `kind`, sealed: bytes for the server-made kinds,
+    /// text (base64url) for those shared with webhook receivers and TURN servers.
     fn made_secret(&self, kind: pb::KeyKind, kid: u32) -> Result<Vec<u8>, KeyError> {
         let mut secret = vec![0u8; MADE_SECRET_BYTES];
         rand::rng().fill_bytes(&mut secret);
+        if !keyring::server_made(kind) {
+            use base64::Engine as _;
+            secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(&secret)
+                .into_bytes();
+        }
         self.seal(kind, kid, &secret)
     }
 
@@ -350,6 +432,7 @@ impl Keys {
                             kid: 0,
                             secret,
                             retire_at_ms: 0,
+                            created_at_ms: 0,
                         });
                     }
                 }
@@ -378,6 +461,7 @@ impl Keys {
                             kid: stored.kid,
                             secret,
                             retire_at_ms: stored.retire_at_ms,
+                            created_at_ms: stored.created_at_ms,
                         });
                     }
                 }
@@ -388,6 +472,37 @@ impl Keys {
             }
         }
         *self.live.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        Ok(())
+    }
+
+    /// Writes the TURN secrets that verify now to the TURN servers' database, unless that is
+    /// what was written last.
+    pub async fn publish(&self) -> Result<(), KeyError> {
+        let Some(publication) = &self.turn_db else {
+            return Ok(());
+        };
+        let mut secrets: Vec<Vec<u8>> = self
+            .verifying(pb::KeyKind::Turn, crate::clock::now_ms())
+            .into_iter()
+            .map(|k| k.secret)
+            .collect();
+        secrets.sort();
+        let mut written = publication.written.lock().await;
+        if written.as_ref() == Some(&secrets) {
+            return Ok(());
+        }
+        let db = Arc::clone(&publication.db);
+        let wrote = secrets.clone();
+        let failed = |error: String| KeyError::Publish {
+            path: publication.db.path().display().to_string(),
+            error,
+        };
+        tokio::task::spawn_blocking(move || db.write(&wrote))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?;
+        tracing::debug!(secrets = secrets.len(), "TURN secrets published");
+        *written = Some(secrets);
         Ok(())
     }
 
@@ -447,13 +562,37 @@ impl Keys {
             .unwrap_or_default()
     }
 
+    /// Publishes after a change made through this node, without waiting for the tick: a
+    /// failure is logged (the change itself is made) and the tick tries again.
+    async fn publish_now(&self) {
+        if let Err(e) = self.publish().await {
+            tracing::warn!(error = %e, "cannot publish the TURN secrets");
+        }
+    }
+
     /// The key of `kind` that signs now: the current one, or where it does not open here the
-    /// newest that does and still verifies (so a node never stops signing); `None` for a kind
-    /// that is not configured.
+    /// newest that does and still verifies (so a node never stops signing); a TURN key
+    /// published through the TURN servers' database only from [`TURN_PUBLISH_LEAD`] after its
+    /// rotation. `None` for a kind that is not configured.
     pub fn current(&self, kind: pb::KeyKind) -> Option<LiveKey> {
         let now = crate::clock::now_ms();
+        let lead = match kind {
+            pb::KeyKind::Turn if self.turn_db.is_some() => {
+                i64::try_from(TURN_PUBLISH_LEAD.as_millis()).unwrap_or(i64::MAX)
+            }
+            _ => 0,
+        };
         // Sorted current first, then the retiring ones newest first.
-        self.live_keys(kind).into_iter().find(|k| k.live(now))
+        let live: Vec<LiveKey> = self
+            .live_keys(kind)
+            .into_iter()
+            .filter(|k| k.live(now))
+            .collect();
+        let published = |k: &&LiveKey| k.kid == 0 || k.created_at_ms.saturating_add(lead) <= now;
+        live.iter()
+            .find(published)
+            .or_else(|| live.first())
+            .cloned()
     }
 
     /// The keys of `kind` that verify at `now_ms`: the current one first, then the retiring
@@ -510,6 +649,7 @@ impl Keys {
             let next = keyring::rotated(ring.as_ref(), kind, sealed, now_ms, self.overlap_ms());
             if self.store.put_key_ring(next).await? {
                 self.reload().await?;
+                self.publish_now().await;
                 return Ok(kid);
             }
         }
@@ -530,16 +670,48 @@ impl Keys {
             };
             if self.store.put_key_ring(next).await? {
                 self.reload().await?;
+                self.publish_now().await;
                 return Ok(true);
             }
         }
         Err(KeyError::Contended(name))
     }
 
+    /// The keys of a kind shared with outside parties (webhook, TURN) that verify at `now_ms`,
+    /// with their secrets, as `admin_get_key_secrets` gives them.
+    pub fn secrets(&self, kind: pb::KeyKind, now_ms: i64) -> Result<pb::KeySecretList, KeyError> {
+        if self.legacy(kind).is_none() {
+            return Err(KeyError::NotConfigured(keyring::kind_name(kind)));
+        }
+        let info = self.list(now_ms);
+        let ring = info
+            .rings
+            .into_iter()
+            .find(|r| r.kind == kind as i32)
+            .map(|r| r.keys)
+            .unwrap_or_default();
+        let live = self.verifying(kind, now_ms);
+        let keys = ring
+            .into_iter()
+            .filter_map(|key| {
+                let secret = live.iter().find(|k| k.kid == key.kid)?.secret.clone();
+                Some(pb::KeySecret {
+                    key: Some(key),
+                    secret,
+                })
+            })
+            .collect();
+        Ok(pb::KeySecretList {
+            kind: kind as i32,
+            keys,
+        })
+    }
+
     /// Every ring as `admin_list_keys` shows it at `now_ms`: ids, states and times, never a
     /// secret.
     pub fn list(&self, now_ms: i64) -> pb::KeyRingList {
         let snapshot = self.snapshot();
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let rings = KINDS
             .into_iter()
             .map(|kind| {
@@ -560,10 +732,10 @@ impl Keys {
                 pb::KeyRing {
                     kind: kind as i32,
                     keys,
+                    rotation_interval_ms: self.settings.interval(kind).map_or(0, ms),
                 }
             })
             .collect();
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         pb::KeyRingList {
             rings,
             rotation_interval_ms: self.settings.rotation_interval.map_or(0, ms),
@@ -573,162 +745,4 @@ impl Keys {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sqlite::SqliteStore;
-
-    fn settings() -> KeySettings {
-        KeySettings {
-            rotation_interval: None,
-            overlap: Duration::from_secs(60),
-        }
-    }
-
-    async fn keys(store: Arc<dyn Store>, root: &TokenKey) -> Arc<Keys> {
-        let keys =
-            Keys::new(store, root, None, Some(b"turn-one".to_vec()), settings()).expect("keys");
-        keys.start().await.expect("start");
-        keys
-    }
-
-    #[tokio::test]
-    async fn two_nodes_share_a_ring_and_see_each_other_s_rotations() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path().join("chat.db")).expect("open"));
-        let root = TokenKey::generate();
-        let a = keys(store.clone(), &root).await;
-        let b = keys(store.clone(), &root).await;
-        let now = crate::clock::now_ms();
-        // Both wrote or adopted the same first ring: kid 1 signs, kid 0 verifies.
-        let current = a.current(pb::KeyKind::Tokens).expect("current");
-        assert_eq!(current.kid, 1);
-        assert_eq!(b.current(pb::KeyKind::Tokens), Some(current.clone()));
-        assert_eq!(
-            a.secret(pb::KeyKind::Tokens, 0, now).as_deref(),
-            Some(root.as_bytes())
-        );
-        // Refresh: kid 0 is the plain hash.
-        assert_eq!(a.verifying(pb::KeyKind::Refresh, now).len(), 2);
-        // No webhook configured: no keys and no rotation.
-        assert!(a.current(pb::KeyKind::Webhook).is_none());
-        assert!(matches!(
-            a.rotate(pb::KeyKind::Webhook, Some(vec![1; 16]), now).await,
-            Err(KeyError::NotConfigured("webhook"))
-        ));
-        // TURN: the configured secret until the first rotation.
-        assert_eq!(a.current(pb::KeyKind::Turn).map(|k| k.kid), Some(0));
-        assert_eq!(
-            a.rotate(pb::KeyKind::Turn, Some(b"turn-two".to_vec()), now)
-                .await
-                .expect("rotate"),
-            1
-        );
-        assert_eq!(
-            a.current(pb::KeyKind::Turn).map(|k| k.secret),
-            Some(b"turn-two".to_vec())
-        );
-        // Node b learns it when it reads again; a miss makes it read at once.
-        assert_eq!(b.current(pb::KeyKind::Turn).map(|k| k.kid), Some(0));
-        assert_eq!(
-            a.rotate(pb::KeyKind::Tokens, None, now)
-                .await
-                .expect("rotate"),
-            2
-        );
-        assert_eq!(b.secret(pb::KeyKind::Tokens, 2, now), None);
-        assert!(b.reload_on_miss().await);
-        assert_eq!(
-            b.secret(pb::KeyKind::Tokens, 2, now),
-            a.secret(pb::KeyKind::Tokens, 2, now)
-        );
-        assert!(!b.reload_on_miss().await, "not again at once");
-        // A ring full of keys that verify takes no more.
-        for _ in 3..=MAX_RING_KEYS {
-            a.rotate(pb::KeyKind::Refresh, None, now)
-                .await
-                .expect("rotate");
-        }
-        assert!(matches!(
-            a.rotate(pb::KeyKind::Refresh, None, now).await,
-            Err(KeyError::Full("refresh"))
-        ));
-        assert_eq!(
-            b.verifying(pb::KeyKind::Tokens, now)
-                .iter()
-                .map(|k| k.kid)
-                .collect::<Vec<_>>(),
-            [2, 1, 0]
-        );
-        // Ending the overlap leaves the current key only.
-        assert!(b.retire(pb::KeyKind::Tokens).await.expect("retire"));
-        assert!(!b.retire(pb::KeyKind::Tokens).await.expect("retire"));
-        a.reload().await.expect("reload");
-        assert_eq!(
-            a.verifying(pb::KeyKind::Tokens, now)
-                .iter()
-                .map(|k| k.kid)
-                .collect::<Vec<_>>(),
-            [2]
-        );
-        // The listing shows no secret.
-        let list = a.list(now);
-        assert_eq!(list.rings.len(), 4);
-        assert!(!format!("{list:?}").contains("turn-two"));
-        // Another root opens none of the sealed keys: it starts with a new current key of its
-        // own, and a's keys are not among those it verifies with.
-        let other = Keys::new(store, &TokenKey::generate(), None, None, settings()).expect("keys");
-        other
-            .start()
-            .await
-            .expect("start over keys sealed elsewhere");
-        let mine = other
-            .current(pb::KeyKind::Tokens)
-            .expect("a key to sign with");
-        assert_eq!(mine.kid, 3);
-        assert_eq!(other.secret(pb::KeyKind::Tokens, 2, now), None);
-        // a keeps signing with the newest key it opens (2, retiring now), never with 3.
-        a.reload().await.expect("reload");
-        assert_eq!(a.current(pb::KeyKind::Tokens).map(|k| k.kid), Some(2));
-    }
-
-    #[tokio::test]
-    async fn the_schedule_rotates_once_for_all_nodes() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path().join("chat.db")).expect("open"));
-        let root = TokenKey::generate();
-        let scheduled = KeySettings {
-            rotation_interval: Some(Duration::from_secs(1)),
-            overlap: Duration::from_secs(60),
-        };
-        let nodes: Vec<Arc<Keys>> = (0..3)
-            .map(|_| Keys::new(store.clone(), &root, None, None, scheduled).expect("keys"))
-            .collect();
-        for node in &nodes {
-            node.start().await.expect("start");
-        }
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
-        // All three find kid 1 due at once; the ring moves by one rotation.
-        let runs: Vec<_> = nodes
-            .iter()
-            .map(|n| {
-                let n = Arc::clone(n);
-                tokio::spawn(async move { n.scheduled().await })
-            })
-            .collect();
-        for r in runs {
-            r.await.expect("task").expect("scheduled");
-        }
-        let ring = store
-            .key_ring(pb::KeyKind::Tokens)
-            .await
-            .expect("read")
-            .expect("ring");
-        assert_eq!(
-            ring.keys.iter().map(|k| k.kid).collect::<Vec<_>>(),
-            [0, 1, 2]
-        );
-        assert_eq!(ring.version, 2);
-    }
-}
+mod tests;

@@ -52,6 +52,8 @@ macro_rules! blob_raw_conformance {
             $crate::blob_conformance!(@cases $make;
                 lists_content_in_order,
                 rewrites_heads_in_place,
+                put_first_keeps_one_of_racing_writers,
+                first_gives_content_put_before,
             );
         }
     };
@@ -246,4 +248,56 @@ pub async fn rewrites_heads_in_place(store: &dyn RawBlobs) {
     ));
     // Claimed before `between`: the rewrite did not claim it again.
     assert!(store.delete("headed", between).await.expect("delete"));
+}
+
+/// Writers racing to store a name first: one blob is kept, every read gives it, and a later
+/// writer changes nothing.
+pub async fn put_first_keeps_one_of_racing_writers(store: &dyn RawBlobs) {
+    assert!(store.first("once").await.expect("first").is_none());
+    let written: Vec<Vec<u8>> = (0..8u8).map(|i| pattern(200 + usize::from(i), i)).collect();
+    let races = written
+        .iter()
+        .map(|bytes| store.put_first("once", Bytes::from(bytes.clone())));
+    for result in futures_util::future::join_all(races).await {
+        result.expect("put_first");
+    }
+    let kept = store.first("once").await.expect("first").expect("a blob");
+    assert!(
+        written.iter().any(|w| w[..] == kept[..]),
+        "one of the writers' bytes"
+    );
+    let reads = futures_util::future::join_all((0..4).map(|_| store.first("once"))).await;
+    for read in reads {
+        assert_eq!(read.expect("first"), Some(kept.clone()));
+    }
+    store
+        .put_first("once", Bytes::from_static(b"later"))
+        .await
+        .expect("put_first");
+    assert_eq!(
+        store.first("once").await.expect("first"),
+        Some(kept.clone())
+    );
+    let opened = store.open("once", 0).await.expect("open").expect("blob");
+    assert_eq!(read_all(opened).await, kept.to_vec(), "open reads it too");
+}
+
+/// Content stored with `put` before anyone used `put_first` is what `first` gives, and stays.
+pub async fn first_gives_content_put_before(store: &dyn RawBlobs) {
+    store
+        .put("earlier", Bytes::from_static(b"stored before"))
+        .await
+        .expect("put");
+    assert_eq!(
+        store.first("earlier").await.expect("first").as_deref(),
+        Some(&b"stored before"[..])
+    );
+    store
+        .put_first("earlier", Bytes::from_static(b"another"))
+        .await
+        .expect("put_first");
+    assert_eq!(
+        store.first("earlier").await.expect("first").as_deref(),
+        Some(&b"stored before"[..])
+    );
 }

@@ -10,6 +10,9 @@
 //!
 //! [`RawBlobs::rewrite_head`] writes the new head over the old in one write at offset 0 and
 //! syncs it: heads are shorter than a disk sector (512 bytes), which storage writes whole.
+//! [`RawBlobs::put_first`] writes a file in `tmp/` and hard-links it to the blob's name, which
+//! fails when the name exists: the first link wins, atomically, also between processes sharing
+//! the directory.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -108,6 +111,28 @@ fn install(from: &Path, to: &Path) -> BlobResult<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io("cannot sync", dir, e))
+}
+
+/// Links the synced file `from` to `to` unless `to` exists, then removes `from`; syncs the
+/// directory when the link was made.
+fn install_first(from: &Path, to: &Path) -> BlobResult<()> {
+    let file = std::fs::File::open(from).map_err(|e| io("cannot open", from, e))?;
+    file.sync_all().map_err(|e| io("cannot sync", from, e))?;
+    drop(file);
+    let dir = to.parent().unwrap_or(to);
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+    let linked = match std::fs::hard_link(from, to) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(io("cannot link to", to, e)),
+    };
+    std::fs::remove_file(from).map_err(|e| io("cannot remove", from, e))?;
+    if linked {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("cannot sync", dir, e))?;
+    }
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -254,6 +279,28 @@ fn shard_names(dir: &Path, after: &str) -> BlobResult<Vec<String>> {
 
 #[async_trait]
 impl RawBlobs for FsBlobs {
+    async fn put_first(&self, key: &str, bytes: Bytes) -> BlobResult<()> {
+        let to = self.blob_path(key)?;
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{key}.{:016x}", rand::random::<u64>()));
+        blocking(move || {
+            std::fs::write(&tmp, &bytes).map_err(|e| io("cannot write", &tmp, e))?;
+            install_first(&tmp, &to)
+        })
+        .await
+    }
+
+    async fn first(&self, key: &str) -> BlobResult<Option<Bytes>> {
+        let path = self.blob_path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("cannot read", &path, e)),
+        }
+    }
+
     async fn list(&self, after: &str, limit: usize) -> BlobResult<Vec<String>> {
         let blobs = self.root.join("blobs");
         let after = after.to_owned();

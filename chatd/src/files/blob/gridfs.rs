@@ -15,6 +15,11 @@
 //!   download API has no seek): chunk `n` holds bytes `[n * chunkSize, (n + 1) * chunkSize)`.
 //! - [`RawBlobs::rewrite_head`] replaces chunk 0's data in one update (a document update is
 //!   atomic); heads are far shorter than a chunk.
+//! - [`RawBlobs::put_first`] stores its file under a fresh `_id`, then *elects* it: it inserts
+//!   `{_id: <content key>, file: <its _id>}` into `blobs.first`, which succeeds for one writer
+//!   only (`_id` is unique); a writer that lost removes its file. [`RawBlobs::first`] reads the
+//!   elected file, and elects the newest file of the name when none is (content stored before),
+//!   so every reader gets the same blob, however writers and readers interleave.
 
 use std::time::SystemTime;
 
@@ -39,6 +44,8 @@ pub struct GridFsBlobs {
     bucket: GridFsBucket,
     files: Collection<Document>,
     chunks: Collection<Document>,
+    /// `blobs.first`: which file [`RawBlobs::first`] gives for a name.
+    elected: Collection<Document>,
 }
 
 fn db_error(what: &str, e: impl std::fmt::Display) -> BlobError {
@@ -73,7 +80,50 @@ impl GridFsBlobs {
             bucket: db.gridfs_bucket(options),
             files: db.collection(&format!("{BUCKET}.files")),
             chunks: db.collection(&format!("{BUCKET}.chunks")),
+            elected: db.collection(&format!("{BUCKET}.first")),
         }
+    }
+
+    /// The id of the file elected for `key`, if one is.
+    async fn elected_file(&self, key: &str) -> BlobResult<Option<Bson>> {
+        Ok(self
+            .elected
+            .find_one(doc! { "_id": key })
+            .await
+            .map_err(|e| db_error("find elected", e))?
+            .and_then(|d| d.get("file").cloned()))
+    }
+
+    /// Elects file `id` for `key` unless one is elected; the id of the elected file.
+    async fn elect(&self, key: &str, id: Bson) -> BlobResult<Bson> {
+        match self
+            .elected
+            .insert_one(doc! { "_id": key, "file": id.clone() })
+            .await
+        {
+            Ok(_) => Ok(id),
+            Err(e) if crate::store::mongo::is_duplicate(&e) => self
+                .elected_file(key)
+                .await?
+                .ok_or_else(|| BlobError::Storage(format!("the elected file of {key} vanished"))),
+            Err(e) => Err(db_error("elect", e)),
+        }
+    }
+
+    /// The whole content of file `id`.
+    async fn download(&self, id: Bson) -> BlobResult<Bytes> {
+        let mut stream = self
+            .bucket
+            .open_download_stream(id)
+            .await
+            .map_err(|e| db_error("download", e))?
+            .compat();
+        let mut out = Vec::new();
+        stream
+            .read_to_end(&mut out)
+            .await
+            .map_err(|e| db_error("download", e))?;
+        Ok(out.into())
     }
 
     /// The closed parts of an upload, by offset.
@@ -365,6 +415,39 @@ impl BlobStore for GridFsBlobs {
 
 #[async_trait]
 impl RawBlobs for GridFsBlobs {
+    async fn put_first(&self, key: &str, bytes: Bytes) -> BlobResult<()> {
+        check_name(key)?;
+        if self.elected_file(key).await?.is_some() {
+            return Ok(());
+        }
+        let mine = Bson::ObjectId(mongodb::bson::oid::ObjectId::new());
+        let mut stream = self
+            .open_upload_stream(key, Some(mine.clone()), doc! { "claimed_at_ms": now_ms() })
+            .await?;
+        stream
+            .write_all(&bytes)
+            .await
+            .map_err(|e| db_error("write", e))?;
+        stream.close().await.map_err(|e| db_error("close", e))?;
+        if self.elect(key, mine.clone()).await? != mine {
+            // Another writer's file is the one; ours is never read.
+            self.remove(mine).await?;
+        }
+        Ok(())
+    }
+
+    async fn first(&self, key: &str) -> BlobResult<Option<Bytes>> {
+        check_name(key)?;
+        let id = match self.elected_file(key).await? {
+            Some(id) => id,
+            None => match self.content(key).await? {
+                Some(file) => self.elect(key, file.id).await?,
+                None => return Ok(None),
+            },
+        };
+        self.download(id).await.map(Some)
+    }
+
     async fn list(&self, after: &str, limit: usize) -> BlobResult<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         let mut from = after.to_owned();

@@ -106,6 +106,14 @@ pub trait RawBlobs: BlobStore {
     /// (a reader sees the old head or the new one), keeping its claim time.
     /// [`BlobError::Range`] when the content is shorter; `Ok(false)` when there is none.
     async fn rewrite_head(&self, key: &str, head: &[u8]) -> BlobResult<bool>;
+    /// Stores small `bytes` as the blob of `key` unless one is stored already, durably: of
+    /// writers racing (nodes starting at once), exactly one blob is kept, and
+    /// [`first`](Self::first) gives every reader that one from then on. Content stored with
+    /// [`put`](BlobStore::put) before counts as stored.
+    async fn put_first(&self, key: &str, bytes: Bytes) -> BlobResult<()>;
+    /// The whole blob of `key` as [`put_first`](Self::put_first) kept it; `None` when there is
+    /// none.
+    async fn first(&self, key: &str) -> BlobResult<Option<Bytes>>;
 }
 
 /// True for names this module accepts as upload ids and content keys: what the server makes

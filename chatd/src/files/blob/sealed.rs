@@ -9,7 +9,8 @@
 //!   SHA-256, so deduplication still finds equal content, but someone holding only the disk or
 //!   the database cannot test whether a known file is stored. The address key is random, made
 //!   once and kept as sealed content itself (named [`ADDRESS_KEY`]), so it survives master-key
-//!   rotations.
+//!   rotations. Nodes starting at once each make one, and the backend keeps the first stored
+//!   ([`RawBlobs::put_first`]): every node uses that one.
 //! - **Uploads** in progress are records sealed under a key derived from the master key and the
 //!   upload's id. Finishing one seals its bytes into content (one pass) under its address.
 //! - **Plain content** stored before encryption was turned on stays readable: it lives under its
@@ -118,8 +119,8 @@ impl SealedBlobs {
             None => {
                 let key: [u8; 32] = rand::random();
                 let sealed = envelope::seal_content(&keys, ADDRESS_KEY, &key);
-                inner.put(ADDRESS_KEY, sealed.into()).await?;
-                // Another node may have stored its key first: the stored one counts.
+                inner.put_first(ADDRESS_KEY, sealed.into()).await?;
+                // Another node may have stored its key first: the one kept counts.
                 Self::address_key(&*inner, &keys).await?.ok_or_else(|| {
                     BlobError::Storage("the address key vanished after it was stored".into())
                 })?
@@ -133,10 +134,9 @@ impl SealedBlobs {
     }
 
     async fn address_key(inner: &dyn RawBlobs, keys: &MasterKeys) -> BlobResult<Option<[u8; 32]>> {
-        let Some(reader) = inner.open(ADDRESS_KEY, 0).await? else {
+        let Some(sealed) = inner.first(ADDRESS_KEY).await? else {
             return Ok(None);
         };
-        let sealed = read_all(reader).await?;
         let plain = envelope::open_content(keys, ADDRESS_KEY, &sealed)?
             .ok_or_else(|| AtRestError::Format(format!("the file store's {ADDRESS_KEY}")))?;
         let key = plain

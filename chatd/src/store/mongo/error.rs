@@ -60,7 +60,7 @@ pub(super) fn is_duplicate_code(code: i32) -> bool {
 }
 
 /// True when the error is a unique index violation.
-pub(super) fn is_duplicate(e: &Error) -> bool {
+pub(crate) fn is_duplicate(e: &Error) -> bool {
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
         ErrorKind::Command(c) => c.code == DUPLICATE_KEY,

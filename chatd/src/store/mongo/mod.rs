@@ -118,6 +118,7 @@ mod tokens;
 mod two_factor;
 mod users;
 
+pub(crate) use error::is_duplicate;
 pub use sealing::FieldKeyError;
 
 #[cfg(test)]

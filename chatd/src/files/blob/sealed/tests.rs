@@ -221,6 +221,51 @@ async fn equal_content_is_one_blob_under_a_keyed_address() {
     assert_ne!(other_name.file_name(), blobs[0].0.file_name());
 }
 
+/// Nodes of a cluster opening a fresh GridFS bucket at once each make an address key; all of
+/// them use the one kept, so content stored through any node is found through every other, and
+/// after a restart. A few rounds, each on a fresh bucket, as the interleaving varies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_share_one_address_key() {
+    for _ in 0..4 {
+        nodes_start_at_once().await;
+    }
+}
+
+async fn nodes_start_at_once() {
+    let store = crate::store::mongo::testserver::store().await;
+    let inner = Arc::new(crate::files::blob::gridfs::GridFsBlobs::new(
+        &store.database(),
+    ));
+    let opening = (0..8).map(|_| {
+        let inner = inner.clone();
+        tokio::spawn(async move { SealedBlobs::open(inner, keys(1, &[])).await })
+    });
+    let mut nodes = Vec::new();
+    for node in futures_util::future::join_all(opening).await {
+        nodes.push(node.expect("task").expect("open"));
+    }
+    let content = known_content(100);
+    for (i, node) in nodes.iter().enumerate() {
+        node.put(&format!("key{i}"), Bytes::from(content.clone()))
+            .await
+            .expect("put");
+    }
+    nodes.push(
+        SealedBlobs::open(inner.clone(), keys(1, &[]))
+            .await
+            .expect("restart"),
+    );
+    for (n, node) in nodes.iter().enumerate() {
+        for i in 0..8 {
+            assert_eq!(
+                read(node, &format!("key{i}"), 0).await.expect("read"),
+                content,
+                "node {n} reads what node {i} stored"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn plain_content_stays_readable_and_is_encrypted_on_request() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -292,7 +292,9 @@ impl Daemon {
             &data.token_key,
             config.outbox.webhooks.as_ref().map(|w| w.secret.clone()),
             turn_secret.map(|t| t.as_bytes().to_vec()),
-            config.turn_secret_db(),
+            config
+                .turn_secret_db()
+                .map(|db| Arc::new(db) as Arc<dyn crate::auth::keys::SecretSink>),
             s.keys.settings(),
         )
         .context("cannot set up the key rings")?;

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use rusqlite::types::Value;
 
+use crate::auth::keys::SecretSink;
+
 /// coturn's table of shared secrets, as its schema creates it (`turndb/schema.sql`).
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS turn_secret (realm varchar(127) default '', \
                       value varchar(256), primary key (realm,value))";
@@ -71,6 +73,16 @@ impl TurnSecretDb {
             .collect::<Result<Vec<_>, _>>()?;
         secrets.sort();
         Ok(secrets)
+    }
+}
+
+impl SecretSink for TurnSecretDb {
+    fn publish(&self, secrets: &[Vec<u8>]) -> Result<(), String> {
+        self.write(secrets).map_err(|e| e.to_string())
+    }
+
+    fn place(&self) -> String {
+        self.path.display().to_string()
     }
 }
 

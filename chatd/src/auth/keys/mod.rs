@@ -23,8 +23,8 @@
 //! The secrets the schedule makes for webhook receivers and TURN servers are text (43 characters
 //! of base64url). Receivers read them with `admin_get_key_secrets`; every call is signed with
 //! each secret that verifies, so a receiver that knows any of them accepts it. TURN servers
-//! follow the ring through their database ([`TurnSecretDb`]): each node writes the TURN secrets
-//! that verify there whenever they change, and a new TURN key signs only [`TURN_PUBLISH_LEAD`]
+//! follow the ring through their database (a [`SecretSink`]: `calls::turn_db`, coturn's): each
+//! node writes the TURN secrets that verify there whenever they change, and a new TURN key signs only [`TURN_PUBLISH_LEAD`]
 //! after its rotation, when every node has written it.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -37,7 +37,6 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::keyring::{self, KINDS};
 use crate::auth::seal::Sealer;
 use crate::auth::token::TokenKey;
-use crate::calls::turn_db::TurnSecretDb;
 use crate::store::{KeyRingRecord, Store, StoreError};
 
 /// How often a node reads the rings again (and looks whether a scheduled rotation is due).
@@ -204,13 +203,22 @@ pub struct Keys {
     /// The keys found not to open here, each logged once.
     sealed_elsewhere: Mutex<Vec<(pb::KeyKind, u32)>>,
     /// Where the TURN secrets are published, if they are.
-    turn_db: Option<Publication>,
+    turn_sink: Option<Publication>,
 }
 
-/// The TURN servers' database and what was last written to it. The lock is held across the
-/// write so that two publications cannot land out of order.
+/// Where the TURN secrets that verify are published, so that TURN servers accept what the
+/// server signs (`calls::turn_db`: coturn's database). Called on the blocking pool.
+pub trait SecretSink: Send + Sync {
+    /// Makes `secrets` (sorted) the published ones.
+    fn publish(&self, secrets: &[Vec<u8>]) -> Result<(), String>;
+    /// Where they go, as errors name it.
+    fn place(&self) -> String;
+}
+
+/// The TURN servers' sink and what was last written to it. The lock is held across the write
+/// so that two publications cannot land out of order.
 struct Publication {
-    db: Arc<TurnSecretDb>,
+    sink: Arc<dyn SecretSink>,
     written: tokio::sync::Mutex<Option<Vec<Vec<u8>>>>,
 }
 
@@ -225,14 +233,14 @@ impl std::fmt::Debug for Keys {
 impl Keys {
     /// The keys of a server whose root secret is `root` (the token key, also kid 0 of
     /// `tokens`), with the configured webhook and TURN secrets (kid 0 of theirs, when set), and
-    /// the TURN servers' database the TURN secrets are published to, if any. Nothing is read
+    /// where the TURN secrets are published for the TURN servers, if anywhere. Nothing is read
     /// yet: see [`start`](Self::start).
     pub fn new(
         store: Arc<dyn Store>,
         root: &TokenKey,
         webhook: Option<Vec<u8>>,
         turn: Option<Vec<u8>>,
-        turn_db: Option<TurnSecretDb>,
+        turn_sink: Option<Arc<dyn SecretSink>>,
         settings: KeySettings,
     ) -> Result<Arc<Keys>, KeyError> {
         let sealer = Sealer::derive(root, SEAL_LABEL).map_err(|_| KeyError::Seal("ring"))?;
@@ -249,8 +257,8 @@ impl Keys {
             live: RwLock::default(),
             last_miss_reload: Mutex::new(None),
             sealed_elsewhere: Mutex::default(),
-            turn_db: turn_db.map(|db| Publication {
-                db: Arc::new(db),
+            turn_sink: turn_sink.map(|sink| Publication {
+                sink,
                 written: tokio::sync::Mutex::new(None),
             }),
         }))
@@ -478,7 +486,7 @@ impl Keys {
     /// Writes the TURN secrets that verify now to the TURN servers' database, unless that is
     /// what was written last.
     pub async fn publish(&self) -> Result<(), KeyError> {
-        let Some(publication) = &self.turn_db else {
+        let Some(publication) = &self.turn_sink else {
             return Ok(());
         };
         let mut secrets: Vec<Vec<u8>> = self
@@ -491,16 +499,16 @@ impl Keys {
         if written.as_ref() == Some(&secrets) {
             return Ok(());
         }
-        let db = Arc::clone(&publication.db);
+        let sink = Arc::clone(&publication.sink);
         let wrote = secrets.clone();
         let failed = |error: String| KeyError::Publish {
-            path: publication.db.path().display().to_string(),
+            path: publication.sink.place(),
             error,
         };
-        tokio::task::spawn_blocking(move || db.write(&wrote))
+        tokio::task::spawn_blocking(move || sink.publish(&wrote))
             .await
             .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(failed)?;
         tracing::debug!(secrets = secrets.len(), "TURN secrets published");
         *written = Some(secrets);
         Ok(())
@@ -577,7 +585,7 @@ impl Keys {
     pub fn current(&self, kind: pb::KeyKind) -> Option<LiveKey> {
         let now = crate::clock::now_ms();
         let lead = match kind {
-            pb::KeyKind::Turn if self.turn_db.is_some() => {
+            pb::KeyKind::Turn if self.turn_sink.is_some() => {
                 i64::try_from(TURN_PUBLISH_LEAD.as_millis()).unwrap_or(i64::MAX)
             }
             _ => 0,

@@ -3,6 +3,30 @@
 use super::*;
 use crate::store::sqlite::SqliteStore;
 
+/// A sink that keeps what was published (coturn's database has tests of its own).
+#[derive(Default)]
+struct Published(Mutex<Vec<Vec<u8>>>);
+
+impl Published {
+    fn secrets(&self) -> Vec<Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl SecretSink for Published {
+    fn publish(&self, secrets: &[Vec<u8>]) -> Result<(), String> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = secrets.to_vec();
+        Ok(())
+    }
+
+    fn place(&self) -> String {
+        "the test's sink".into()
+    }
+}
+
 fn settings() -> KeySettings {
     KeySettings {
         rotation_interval: None,
@@ -177,7 +201,7 @@ async fn the_schedule_makes_shared_secrets_and_publishes_the_turn_ones() {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(dir.path().join("chat.db")).expect("open"));
     let root = TokenKey::generate();
-    let db = TurnSecretDb::new(dir.path().join("turndb"), "chat.test".into());
+    let db = Arc::new(Published::default());
     let scheduled = KeySettings {
         webhook_rotation_interval: Some(Duration::from_secs(1)),
         turn_rotation_interval: Some(Duration::from_secs(1)),
@@ -188,13 +212,13 @@ async fn the_schedule_makes_shared_secrets_and_publishes_the_turn_ones() {
         &root,
         Some(b"webhook-zero".to_vec()),
         Some(b"turn-zero".to_vec()),
-        Some(db.clone()),
+        Some(db.clone() as Arc<dyn SecretSink>),
         scheduled,
     )
     .expect("keys");
     keys.start().await.expect("start");
     // Published at start; not due yet: the configured secrets' age counts from now.
-    assert_eq!(db.read().expect("read"), [b"turn-zero".to_vec()]);
+    assert_eq!(db.secrets(), [b"turn-zero".to_vec()]);
     keys.scheduled().await.expect("scheduled");
     let ring = store.key_ring(pb::KeyKind::Turn).await.expect("read");
     assert_eq!(ring.map(|r| r.keys.len()), Some(1), "adopted, not rotated");
@@ -232,14 +256,14 @@ async fn the_schedule_makes_shared_secrets_and_publishes_the_turn_ones() {
     let new_turn = keys.secret(pb::KeyKind::Turn, 1, now).expect("secret");
     let mut both = vec![b"turn-zero".to_vec(), new_turn.clone()];
     both.sort();
-    assert_eq!(db.read().expect("read"), both, "coturn knows both");
+    assert_eq!(db.secrets(), both, "coturn knows both");
     // The webhook's new secret signs at once (calls carry every signature); the TURN one only
     // after the lead, until then the one TURN servers surely know.
     assert_eq!(keys.current(pb::KeyKind::Webhook).map(|k| k.kid), Some(1));
     assert_eq!(keys.current(pb::KeyKind::Turn).map(|k| k.kid), Some(0));
     // Ending the overlap takes the old secret out of coturn's database at once.
     assert!(keys.retire(pb::KeyKind::Turn).await.expect("retire"));
-    assert_eq!(db.read().expect("read"), [new_turn]);
+    assert_eq!(db.secrets(), [new_turn]);
     assert_eq!(keys.current(pb::KeyKind::Turn).map(|k| k.kid), Some(1));
 }
 
@@ -248,7 +272,7 @@ async fn a_turn_key_signs_once_the_lead_has_passed() {
     let dir = tempfile::tempdir().expect("dir");
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(dir.path().join("chat.db")).expect("open"));
-    let db = TurnSecretDb::new(dir.path().join("turndb"), "chat.test".into());
+    let db: Arc<dyn SecretSink> = Arc::new(Published::default());
     let keys = Keys::new(
         store.clone(),
         &TokenKey::generate(),

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::{Failure, Options, Results, Workload, median, num};
+use crate::summary::{first_and_last, knee, medians, write_failures};
+use crate::{Failure, Options, Results, Workload, num};
 
 /// The p99 a rate must keep to count towards the knee (ms).
 const KNEE_P99_MS: f64 = 50.0;
@@ -116,7 +117,6 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
         "| rate | build | delivered/s | p50 ms | p99 ms | lost (max) | chatd CPU s / M deliveries | loadgen CPU s / M deliveries | database CPU s / M deliveries | store commands / message |"
     );
     let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let medians = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
     for (rate, by_build) in results {
         let rate: f64 = rate.trim().parse().unwrap_or(f64::NAN);
         for name in &names {
@@ -144,11 +144,7 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
                 shown(commands, 2),
             );
         }
-        if let (Some(first), Some(last)) = (
-            names.first().and_then(|n| by_build.get(*n)),
-            names.last().and_then(|n| by_build.get(*n)),
-        ) && names.len() > 1
-        {
+        if let Some((first, last)) = first_and_last(&names, by_build) {
             let ratio = |f: fn(&Run) -> f64| medians(last, f) / medians(first, f);
             let _ = writeln!(
                 out,
@@ -165,22 +161,8 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
     let _ = writeln!(out);
     let mut knees = Vec::new();
     for name in &names {
-        let knee = results
-            .iter()
-            .filter(|(rate, _)| {
-                !failures
-                    .iter()
-                    .any(|f| &f.rate == *rate && f.build == *name)
-            })
-            .filter_map(|(rate, by_build)| {
-                let runs = by_build.get(*name)?;
-                let ok = runs
-                    .iter()
-                    .all(|r| r.p99 <= KNEE_P99_MS && r.lost == 0.0 && r.errors == 0.0);
-                let delivered = medians(runs, |r| r.delivered_per_sec);
-                ok.then(|| (rate.trim().parse::<f64>().unwrap_or(0.0), delivered))
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let ok = |r: &Run| r.p99 <= KNEE_P99_MS && r.lost == 0.0 && r.errors == 0.0;
+        let knee = knee(results, failures, name, ok, |r| r.delivered_per_sec);
         match knee {
             Some((rate, delivered)) => {
                 let _ = writeln!(
@@ -200,20 +182,7 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
     {
         let _ = writeln!(out, "- knee ratio (last / first): **{:.2}×**", last / first);
     }
-    if !failures.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nFailed runs (left out of the medians; no knee at their rate):"
-        );
-        for f in failures {
-            let rate: f64 = f.rate.trim().parse().unwrap_or(f64::NAN);
-            let _ = writeln!(
-                out,
-                "- {} at {rate} msg/s, run {}: {}",
-                f.build, f.run, f.error
-            );
-        }
-    }
+    write_failures(&mut out, failures, "msg/s");
     out
 }
 

@@ -25,9 +25,11 @@
 //! - this file: options, servers, CPU sampling and the runs, for any [`Workload`].
 //! - `fanout`: the room fan-out's figures and summary.
 //! - `storm`: the connect-storm's.
+//! - `summary`: what both summaries share (medians, ratio rows, knees, failed runs).
 
 mod fanout;
 mod storm;
+mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;

@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::{Failure, Options, Results, Workload, median, num};
+use crate::summary::{first_and_last, knee, medians, write_failures};
+use crate::{Failure, Options, Results, Workload, num};
 
 /// The p99 from due to ready a rate must keep to count towards the knee (ms; issue 19's
 /// target).
@@ -105,7 +106,6 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
         "| offered/s | build | established/s | ready p50 ms | ready p99 ms | failed (max) | in 0-RTT | chatd CPU µs / connection | loadgen CPU µs / connection |"
     );
     let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    let medians = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
     for (rate, by_build) in results {
         let rate: f64 = rate.trim().parse().unwrap_or(f64::NAN);
         for name in &names {
@@ -124,11 +124,7 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
                 medians(runs, |r| r.loadgen_us),
             );
         }
-        if let (Some(first), Some(last)) = (
-            names.first().and_then(|n| by_build.get(*n)),
-            names.last().and_then(|n| by_build.get(*n)),
-        ) && names.len() > 1
-        {
+        if let Some((first, last)) = first_and_last(&names, by_build) {
             let ratio = |f: fn(&Run) -> f64| medians(last, f) / medians(first, f);
             let _ = writeln!(
                 out,
@@ -145,20 +141,8 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
     }
     let _ = writeln!(out);
     for name in &names {
-        let knee = results
-            .iter()
-            .filter(|(rate, _)| {
-                !failures
-                    .iter()
-                    .any(|f| &f.rate == *rate && f.build == *name)
-            })
-            .filter_map(|(rate, by_build)| {
-                let runs = by_build.get(*name)?;
-                let ok = runs.iter().all(|r| r.p99 <= KNEE_P99_MS && r.failed == 0.0);
-                let per_sec = medians(runs, |r| r.per_sec);
-                ok.then(|| (rate.trim().parse::<f64>().unwrap_or(0.0), per_sec))
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let ok = |r: &Run| r.p99 <= KNEE_P99_MS && r.failed == 0.0;
+        let knee = knee(results, failures, name, ok, |r| r.per_sec);
         let _ = match knee {
             Some((rate, per_sec)) => writeln!(
                 out,
@@ -167,20 +151,7 @@ fn summarize(o: &Options, results: &Results<Run>, failures: &[Failure]) -> Strin
             None => writeln!(out, "- knee of {name}: none of the rates tried"),
         };
     }
-    if !failures.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nFailed runs (left out of the medians; no knee at their rate):"
-        );
-        for f in failures {
-            let rate: f64 = f.rate.trim().parse().unwrap_or(f64::NAN);
-            let _ = writeln!(
-                out,
-                "- {} at {rate} connections/s, run {}: {}",
-                f.build, f.run, f.error
-            );
-        }
-    }
+    write_failures(&mut out, failures, "connections/s");
     out
 }
 

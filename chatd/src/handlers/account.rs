@@ -359,7 +359,12 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
 }
 
 async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
-    match ctx.state.store.user(user_id).await? {
+    active(ctx, ctx.state.store.user(user_id).await?)
+}
+
+/// `user` when it exists and may sign in; `UNAUTHENTICATED` otherwise.
+fn active(ctx: &ConnCtx, user: Option<UserRecord>) -> ApiResult<UserRecord> {
+    match user {
         Some(user) if !user.disabled && !user.deleted => Ok(user),
         Some(_) => {
             ctx.state.metrics.auth_failure("disabled");
@@ -384,14 +389,19 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
             ctx.state.metrics.auth_failure("bad_token");
             ApiError::unauthenticated(format!("invalid access token: {e}"))
         })?;
-    let session = ctx.state.store.session(claims.session_id).await?;
+    // One store read for both: a reconnect wave is mostly this request.
+    let (session, user) = ctx
+        .state
+        .store
+        .session_and_user(claims.session_id, claims.user_id)
+        .await?;
     let Some(session) =
         session.filter(|s| s.revoked_at_ms.is_none() && s.user_id == claims.user_id)
     else {
         ctx.state.metrics.auth_failure("revoked");
         return Err(ApiError::unauthenticated("session revoked"));
     };
-    let user = active_user(ctx, claims.user_id).await?;
+    let user = active(ctx, user)?;
     // Written behind the answer: a reconnect wave must not queue on the store (auth::touches).
     ctx.state
         .touches

@@ -31,8 +31,8 @@ pub async fn sync(ctx: &ConnCtx, req: pb::Sync) -> ApiResult<Answer> {
         .collect();
     known.sort_unstable();
     known.dedup();
-    let heads = ctx.state.store.heads(me, &known).await?;
-    let unread_notifications = ctx.state.store.unread_notifications(me).await?;
+    // One store read for both: every reconnect ends with this request.
+    let (heads, unread_notifications) = ctx.state.store.sync_state(me, &known).await?;
     Ok(Answer::Sync(pb::SyncResult {
         heads,
         unread_notifications,

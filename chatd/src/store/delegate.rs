@@ -37,6 +37,7 @@ macro_rules! delegate_store {
             SessionStore {
                 write create_session(new: NewSession) -> SessionRecord;
                 read  session(id: u64) -> Option<SessionRecord>;
+                read  session_and_user(session_id: u64, user_id: u64) -> (Option<SessionRecord>, Option<UserRecord>);
                 write rotate_refresh(presented_hash: &str, new_hash: &str, now_ms: i64) -> RefreshOutcome;
                 write touch_session(id: u64, address: &str, now_ms: i64) -> ();
                 read  list_sessions(user_id: u64) -> Vec<SessionRecord>;
@@ -71,6 +72,7 @@ macro_rules! delegate_store {
                 read  user_chats(user_id: u64, query: UserChatsQuery) -> Vec<UserChat>;
                 read  user_chat(chat_id: u64, user_id: u64) -> Option<UserChat>;
                 read  heads(user_id: u64, known: &[u64]) -> Vec<pb::ChatHead>;
+                read  sync_state(user_id: u64, known: &[u64]) -> (Vec<pb::ChatHead>, u64);
                 read  shared_chat_peers(user_id: u64) -> Vec<u64>;
             }
             MessageStore {

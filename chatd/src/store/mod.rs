@@ -196,6 +196,14 @@ pub trait SessionStore: Send + Sync {
     async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord>;
     /// A session by id, revoked or not.
     async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>>;
+    /// [`session`](Self::session) and [`UserStore::user`] in one call (one snapshot where the
+    /// backend has them): what `authenticate` checks, so that a reconnect wave costs one store
+    /// read per connection, not two.
+    async fn session_and_user(
+        &self,
+        session_id: u64,
+        user_id: u64,
+    ) -> StoreResult<(Option<SessionRecord>, Option<UserRecord>)>;
     /// Rotates a refresh token: see [`RefreshOutcome`]. A reused token revokes its session, which
     /// invalidates every token of it, including the one issued last. `Conflict` (and no change)
     /// when `new_hash` was ever issued before.
@@ -350,6 +358,13 @@ pub trait ChatStore: Send + Sync {
     /// left or lost (with `member = false` and the seq at which they stopped being a member).
     /// Chats among `known` the user never belonged to are left out. Ordered by chat id.
     async fn heads(&self, user_id: u64, known: &[u64]) -> StoreResult<Vec<pb::ChatHead>>;
+    /// [`heads`](Self::heads) and [`NotificationStore::unread_notifications`] in one call (one
+    /// snapshot where the backend has them): what `sync` answers.
+    async fn sync_state(
+        &self,
+        user_id: u64,
+        known: &[u64],
+    ) -> StoreResult<(Vec<pb::ChatHead>, u64)>;
     /// The users who share at least one current chat (of any kind) with `user_id`, each once,
     /// without `user_id` itself (for presence and block checks).
     async fn shared_chat_peers(&self, user_id: u64) -> StoreResult<Vec<u64>>;

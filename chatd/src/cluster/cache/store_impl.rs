@@ -52,6 +52,13 @@ macro_rules! cached {
         )
         .await
     };
+    // Both halves from the cache, each filled from the store when missing.
+    (read session_and_user $s:ident ($session:ident, $user:ident)) => {
+        tokio::try_join!(
+            SessionStore::session($s, $session),
+            UserStore::user($s, $user)
+        )
+    };
     (read chat $s:ident ($id:ident)) => {
         $s.cached(Entry::Chat($id), $s.ttls.chat, codec::decode_chat, codec::encode_chat, || {
             $s.inner.chat($id)

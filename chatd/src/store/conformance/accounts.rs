@@ -418,6 +418,39 @@ pub async fn sessions_create_list_touch<S: Store + 'static>(s: S) {
     assert_not_found(s.touch_session(999_999, "x", T0).await, "session");
 }
 
+/// A session and a user read in one call are what the two reads give, each `None` when
+/// missing, also when the session is another user's.
+pub async fn sessions_read_with_their_user<S: Store + 'static>(s: S) {
+    let sam = user(&s, "sam").await;
+    let kim = user(&s, "kim").await;
+    let session = s
+        .create_session(new_session(sam, "h1", T0))
+        .await
+        .expect("session");
+    let sam_record = s.user(sam).await.expect("user");
+    assert!(sam_record.is_some());
+    assert_eq!(
+        s.session_and_user(session.id, sam).await.expect("read"),
+        (Some(session.clone()), sam_record)
+    );
+    let (other, kim_record) = s.session_and_user(session.id, kim).await.expect("read");
+    assert_eq!(
+        other.map(|o| o.user_id),
+        Some(sam),
+        "as stored: the caller compares"
+    );
+    assert_eq!(kim_record.map(|k| k.id), Some(kim));
+    assert_eq!(
+        s.session_and_user(999_999, 999_998).await.expect("read"),
+        (None, None)
+    );
+    s.revoke_session(sam, session.id, T0 + 1)
+        .await
+        .expect("revoke");
+    let (revoked, _) = s.session_and_user(session.id, sam).await.expect("read");
+    assert_eq!(revoked.and_then(|r| r.revoked_at_ms), Some(T0 + 1));
+}
+
 /// A live token rotates once; unknown tokens are invalid.
 pub async fn sessions_refresh_rotation<S: Store + 'static>(s: S) {
     let u = user(&s, "rita").await;

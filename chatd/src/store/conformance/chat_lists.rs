@@ -292,6 +292,22 @@ pub async fn lists_heads<S: Store + 'static>(s: S) {
         s.heads(u, &[]).await.expect("heads"),
         vec![head(p, 2, true)]
     );
+    // With the unread notifications, in one call: what sync answers.
+    for seq in [1, 2] {
+        let n = pb::Notification {
+            kind: pb::NotificationKind::PrivateMessage as i32,
+            chat_id: p,
+            message_seq: seq,
+            actor_id: a,
+            created_at_ms: T0,
+            ..Default::default()
+        };
+        s.append_notification(u, n, 100).await.expect("notify");
+    }
+    let (heads, unread) = s.sync_state(u, &known).await.expect("sync state");
+    let mut heads = heads;
+    heads.sort_by_key(|h| h.chat_id);
+    assert_eq!((heads, unread), (want, 2));
 }
 
 /// Peers are the other current members of the user's current chats.

@@ -104,6 +104,7 @@ macro_rules! store_conformance {
                 users_last_admin_race,
                 users_search_and_list,
                 sessions_create_list_touch,
+                sessions_read_with_their_user,
                 sessions_refresh_rotation,
                 sessions_refresh_reuse_revokes_family,
                 sessions_revoke_one,

@@ -18,8 +18,8 @@ use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
 use super::{MongoStore, error};
 use crate::store::ConflictKind;
 use crate::store::{
-    ChatPatch, ChatRecord, ChatStore, MemberRecord, NewGroup, StoreError, StoreResult, UserChat,
-    UserChatPatch, UserChatState, UserChatsQuery,
+    ChatPatch, ChatRecord, ChatStore, MemberRecord, NewGroup, NotificationStore, StoreError,
+    StoreResult, UserChat, UserChatPatch, UserChatState, UserChatsQuery,
 };
 
 impl ChatDoc {
@@ -714,6 +714,18 @@ impl ChatStore for MongoStore {
 
     async fn heads(&self, user_id: u64, known: &[u64]) -> StoreResult<Vec<pb::ChatHead>> {
         self.deadline(self.sync_heads(user_id, known)).await
+    }
+
+    async fn sync_state(
+        &self,
+        user_id: u64,
+        known: &[u64],
+    ) -> StoreResult<(Vec<pb::ChatHead>, u64)> {
+        // Two collections: both queries at once, one round trip of waiting.
+        tokio::try_join!(
+            self.heads(user_id, known),
+            self.unread_notifications(user_id)
+        )
     }
 
     async fn shared_chat_peers(&self, user_id: u64) -> StoreResult<Vec<u64>> {

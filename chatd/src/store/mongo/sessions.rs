@@ -21,7 +21,8 @@ use super::docs::{SessionDoc, i, u};
 use super::{MongoStore, error};
 use crate::store::ConflictKind;
 use crate::store::{
-    NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult,
+    NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult, UserRecord,
+    UserStore,
 };
 
 fn token_in_use() -> StoreError {
@@ -128,6 +129,15 @@ impl SessionStore for MongoStore {
             }
         })
         .await
+    }
+
+    async fn session_and_user(
+        &self,
+        session_id: u64,
+        user_id: u64,
+    ) -> StoreResult<(Option<SessionRecord>, Option<UserRecord>)> {
+        // Two collections: both queries at once, one round trip of waiting.
+        tokio::try_join!(self.session(session_id), self.user(user_id))
     }
 
     async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {

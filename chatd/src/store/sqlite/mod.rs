@@ -308,6 +308,15 @@ impl SessionStore for SqliteStore {
         self.read(move |c| sessions::session(c, id)).await
     }
 
+    async fn session_and_user(
+        &self,
+        session_id: u64,
+        user_id: u64,
+    ) -> StoreResult<(Option<SessionRecord>, Option<UserRecord>)> {
+        self.read(move |c| Ok((sessions::session(c, session_id)?, users::user(c, user_id)?)))
+            .await
+    }
+
     async fn rotate_refresh(
         &self,
         presented_hash: &str,
@@ -521,6 +530,21 @@ impl ChatStore for SqliteStore {
         let known = known.to_vec();
         self.read(move |c| chat_lists::heads(c, user_id, &known))
             .await
+    }
+
+    async fn sync_state(
+        &self,
+        user_id: u64,
+        known: &[u64],
+    ) -> StoreResult<(Vec<pb::ChatHead>, u64)> {
+        let known = known.to_vec();
+        self.read(move |c| {
+            Ok((
+                chat_lists::heads(c, user_id, &known)?,
+                notifications::unread(c, user_id)?,
+            ))
+        })
+        .await
     }
 
     async fn shared_chat_peers(&self, user_id: u64) -> StoreResult<Vec<u64>> {

@@ -120,7 +120,7 @@ fn delete(c: &Connection, user_id: u64, which: &NotificationSet) -> StoreResult<
     Ok(deleted as u64)
 }
 
-fn unread(c: &Connection, user_id: u64) -> StoreResult<u64> {
+pub(super) fn unread(c: &Connection, user_id: u64) -> StoreResult<u64> {
     let n: i64 = c
         .prepare_cached("SELECT count(*) FROM notifications WHERE user_id = ?1 AND read = 0")?
         .query_row(params![sql_u64(user_id)], |row| row.get(0))?;

@@ -97,7 +97,15 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// A rustls client configuration for `verification`: TLS 1.3 only, ALPN `chat/1`.
 pub fn rustls_client_config(verification: &Verification) -> Result<rustls::ClientConfig, TlsError> {
-    let provider = provider();
+    rustls_client_config_with(verification, provider())
+}
+
+/// [`rustls_client_config`] with another cryptography `provider` (its cipher suite order is
+/// the client's preference): for testing what a server picks for clients that prefer others.
+pub fn rustls_client_config_with(
+    verification: &Verification,
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?;

@@ -173,47 +173,9 @@ pub fn bind(
 mod tests {
     use std::sync::Arc;
 
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::pki_types::{
-        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
-    };
-    use rustls::{CipherSuite, DigitallySignedStruct, SignatureScheme};
-
-    /// Accepts any certificate: the test is about the suite, not the identity.
-    #[derive(Debug)]
-    struct AnyCert;
-
-    impl ServerCertVerifier for AnyCert {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Ok(HandshakeSignatureValid::assertion())
-        }
-        fn verify_tls13_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Ok(HandshakeSignatureValid::assertion())
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            vec![SignatureScheme::ECDSA_NISTP256_SHA256]
-        }
-    }
+    use chatproto::tls::Verification;
+    use rustls::CipherSuite;
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
     /// A client that prefers AES-256 with SHA-384 (rustls's own order) still gets AES-128 with
     /// SHA-256, whose key schedule runs on the CPU's SHA instructions.
@@ -233,13 +195,9 @@ mod tests {
             CipherSuite::TLS13_AES_256_GCM_SHA384,
             "the client below prefers another suite"
         );
-        let mut client = rustls::ClientConfig::builder_with_provider(rustls_default)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .expect("tls 1.3")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert))
-            .with_no_client_auth();
-        client.alpn_protocols = vec![chatproto::ALPN.to_vec()];
+        let pin = Verification::Pin(chatproto::fingerprint::fingerprint_of_der(cert.der()));
+        let client =
+            chatproto::tls::rustls_client_config_with(&pin, rustls_default).expect("client config");
 
         let mut client = rustls::ClientConnection::new(
             Arc::new(client),

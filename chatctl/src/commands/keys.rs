@@ -51,8 +51,10 @@ struct SecretsView {
 #[derive(Debug, Serialize)]
 struct RingsView {
     keys: Vec<KeyView>,
-    /// 0: no scheduled rotation.
+    /// The tokens and refresh keys' schedule; 0: no scheduled rotation.
     rotation_interval_ms: i64,
+    /// Each kind's schedule, by kind name; 0: only by command.
+    rotation_intervals_ms: std::collections::BTreeMap<&'static str, i64>,
     overlap_ms: i64,
 }
 
@@ -219,13 +221,25 @@ fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
             })
             .collect(),
         rotation_interval_ms: list.rotation_interval_ms,
+        rotation_intervals_ms: list
+            .rings
+            .iter()
+            .map(|ring| (kind_name(ring.kind()), ring.rotation_interval_ms))
+            .collect(),
         overlap_ms: list.overlap_ms,
     };
     if out.json {
         return out.json(&view);
     }
     let now = now_ms();
-    let mut table = Table::new(&["KIND", "KID", "STATE", "CREATED", "RETIRES"]);
+    let mut table = Table::new(&[
+        "KIND",
+        "KID",
+        "STATE",
+        "CREATED",
+        "RETIRES",
+        "ROTATES EVERY",
+    ]);
     for k in &view.keys {
         let created = if k.created_at_ms == 0 {
             "before rotation".to_owned()
@@ -237,10 +251,11 @@ fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
         } else {
             relative_time(k.retire_at_ms, now)
         };
-        let paint = if k.state == "current" {
-            Paint::Green
+        let (paint, every) = if k.state == "current" {
+            let interval = view.rotation_intervals_ms.get(k.kind).copied();
+            (Paint::Green, every(interval.unwrap_or(0)))
         } else {
-            Paint::Yellow
+            (Paint::Yellow, String::new())
         };
         table.painted_row(vec![
             (k.kind.to_owned(), Paint::Plain),
@@ -248,9 +263,27 @@ fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {
             (k.state.to_owned(), paint),
             (created, Paint::Plain),
             (retires, Paint::Plain),
+            (every, Paint::Plain),
         ]);
     }
     out.table(&table)
+}
+
+/// A schedule as the table shows it: `by command` for none, else in the largest whole unit.
+fn every(ms: i64) -> String {
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    if ms <= 0 {
+        return "by command".to_owned();
+    }
+    UNITS.iter().find(|(unit, _)| ms % unit == 0).map_or_else(
+        || format!("{ms}ms"),
+        |(unit, name)| format!("{}{name}", ms / unit),
+    )
 }
 
 fn print_secrets(out: Output, list: pb::KeySecretList) -> anyhow::Result<()> {
@@ -284,4 +317,16 @@ fn print_secrets(out: Output, list: pb::KeySecretList) -> anyhow::Result<()> {
         ]);
     }
     out.table(&table)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schedules_show_in_their_largest_whole_unit() {
+        assert_eq!(super::every(0), "by command");
+        assert_eq!(super::every(2_592_000_000), "30d");
+        assert_eq!(super::every(7_200_000), "2h");
+        assert_eq!(super::every(7_000), "7s");
+        assert_eq!(super::every(1_500), "1500ms");
+    }
 }

@@ -215,8 +215,8 @@ pub trait SecretSink: Send + Sync {
     fn place(&self) -> String;
 }
 
-/// The TURN servers' sink and what was last written to it. The lock is held across the write
-/// so that two publications cannot land out of order.
+/// The TURN servers' sink and what was last written to it. The lock is held from reading the
+/// rings to the end of the write, so that two publications cannot land out of order.
 struct Publication {
     sink: Arc<dyn SecretSink>,
     written: tokio::sync::Mutex<Option<Vec<Vec<u8>>>>,
@@ -489,13 +489,15 @@ impl Keys {
         let Some(publication) = &self.turn_sink else {
             return Ok(());
         };
+        // Read under the lock: a publication that took the rings before a concurrent change
+        // must not land after the one that took them after it.
+        let mut written = publication.written.lock().await;
         let mut secrets: Vec<Vec<u8>> = self
             .verifying(pb::KeyKind::Turn, crate::clock::now_ms())
             .into_iter()
             .map(|k| k.secret)
             .collect();
         secrets.sort();
-        let mut written = publication.written.lock().await;
         if written.as_ref() == Some(&secrets) {
             return Ok(());
         }

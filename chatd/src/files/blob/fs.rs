@@ -92,11 +92,7 @@ impl BlobWriter for FsWriter {
 /// Moves `from` to `to` unless `to` exists (then `from` is removed and `to` touched), and makes
 /// the result durable. Blocking.
 fn install(from: &Path, to: &Path) -> BlobResult<()> {
-    let file = std::fs::File::open(from).map_err(|e| io("cannot open", from, e))?;
-    file.sync_all().map_err(|e| io("cannot sync", from, e))?;
-    drop(file);
-    let dir = to.parent().unwrap_or(to);
-    std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+    let dir = prepare(from, to)?;
     if to.exists() {
         std::fs::remove_file(from).map_err(|e| io("cannot remove", from, e))?;
         let blob = std::fs::File::options()
@@ -108,6 +104,20 @@ fn install(from: &Path, to: &Path) -> BlobResult<()> {
         return Ok(());
     }
     std::fs::rename(from, to).map_err(|e| io("cannot rename to", to, e))?;
+    sync_dir(dir)
+}
+
+/// Syncs `from` and creates the directory of `to`, which it returns: what both ways of
+/// installing a blob do first.
+fn prepare<'a>(from: &Path, to: &'a Path) -> BlobResult<&'a Path> {
+    let file = std::fs::File::open(from).map_err(|e| io("cannot open", from, e))?;
+    file.sync_all().map_err(|e| io("cannot sync", from, e))?;
+    let dir = to.parent().unwrap_or(to);
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+    Ok(dir)
+}
+
+fn sync_dir(dir: &Path) -> BlobResult<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io("cannot sync", dir, e))
@@ -116,11 +126,7 @@ fn install(from: &Path, to: &Path) -> BlobResult<()> {
 /// Links the synced file `from` to `to` unless `to` exists, then removes `from`; syncs the
 /// directory when the link was made.
 fn install_first(from: &Path, to: &Path) -> BlobResult<()> {
-    let file = std::fs::File::open(from).map_err(|e| io("cannot open", from, e))?;
-    file.sync_all().map_err(|e| io("cannot sync", from, e))?;
-    drop(file);
-    let dir = to.parent().unwrap_or(to);
-    std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+    let dir = prepare(from, to)?;
     let linked = match std::fs::hard_link(from, to) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
@@ -128,11 +134,31 @@ fn install_first(from: &Path, to: &Path) -> BlobResult<()> {
     };
     std::fs::remove_file(from).map_err(|e| io("cannot remove", from, e))?;
     if linked {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io("cannot sync", dir, e))?;
+        sync_dir(dir)?;
     }
     Ok(())
+}
+
+impl FsBlobs {
+    /// Writes `bytes` to a file of its own in `tmp/`, then makes it the blob of `key` with
+    /// `install` ([`install`] or [`install_first`]).
+    async fn write_and_install(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        install: fn(&Path, &Path) -> BlobResult<()>,
+    ) -> BlobResult<()> {
+        let to = self.blob_path(key)?;
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{key}.{:016x}", rand::random::<u64>()));
+        blocking(move || {
+            std::fs::write(&tmp, &bytes).map_err(|e| io("cannot write", &tmp, e))?;
+            install(&tmp, &to)
+        })
+        .await
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -196,16 +222,7 @@ impl BlobStore for FsBlobs {
     }
 
     async fn put(&self, key: &str, bytes: Bytes) -> BlobResult<()> {
-        let to = self.blob_path(key)?;
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{key}.{:016x}", rand::random::<u64>()));
-        blocking(move || {
-            std::fs::write(&tmp, &bytes).map_err(|e| io("cannot write", &tmp, e))?;
-            install(&tmp, &to)
-        })
-        .await
+        self.write_and_install(key, bytes, install).await
     }
 
     async fn discard(&self, upload: &str) -> BlobResult<()> {
@@ -280,16 +297,7 @@ fn shard_names(dir: &Path, after: &str) -> BlobResult<Vec<String>> {
 #[async_trait]
 impl RawBlobs for FsBlobs {
     async fn put_first(&self, key: &str, bytes: Bytes) -> BlobResult<()> {
-        let to = self.blob_path(key)?;
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{key}.{:016x}", rand::random::<u64>()));
-        blocking(move || {
-            std::fs::write(&tmp, &bytes).map_err(|e| io("cannot write", &tmp, e))?;
-            install_first(&tmp, &to)
-        })
-        .await
+        self.write_and_install(key, bytes, install_first).await
     }
 
     async fn first(&self, key: &str) -> BlobResult<Option<Bytes>> {

@@ -506,6 +506,9 @@ pub enum KeyKindArg {
     Webhook,
     /// The secret of TURN credentials (shared with the TURN servers)
     Turn,
+    /// The master key of encryption at rest (the server makes it; every node writes it to its
+    /// --encryption-key-file)
+    Master,
 }
 
 /// `chatctl keys ...`.
@@ -515,10 +518,11 @@ pub enum KeysCommand {
     #[command(after_help = "Examples:\n  chatctl keys list\n  chatctl keys list --json")]
     List(ConnArgs),
     /// Make a new key current; the one before keeps verifying for the overlap. The server makes
-    /// the tokens and refresh keys; give the new webhook or TURN secret in a file, once the
-    /// receivers or TURN servers accept it
+    /// the tokens, refresh and master keys; give the new webhook or TURN secret in a file, once
+    /// the receivers or TURN servers accept it
     #[command(after_help = "Examples:\n  chatctl keys rotate --kind tokens\n  \
-        chatctl keys rotate --kind turn --secret-file /etc/chatd/turn.next")]
+        chatctl keys rotate --kind turn --secret-file /etc/chatd/turn.next\n  \
+        chatctl keys rotate --kind master")]
     Rotate {
         /// Which key
         #[arg(long, value_enum)]

@@ -11,12 +11,27 @@
 //! A key's id is derived from the key (the first 8 bytes of an HMAC of a fixed label), so it is
 //! never configured and cannot be mixed up, and it tells nothing of the key.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
 
 /// The identifier of a master key: 8 bytes derived from the key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyId(pub [u8; 8]);
+
+impl KeyId {
+    /// The id of master key `bytes`.
+    pub fn of(bytes: &[u8; 32]) -> KeyId {
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"chatd master key id v1",
+        );
+        let mut id = [0u8; 8];
+        id.copy_from_slice(tag.as_ref().get(..8).unwrap_or(&[0; 8]));
+        KeyId(id)
+    }
+}
 
 impl std::fmt::Display for KeyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,6 +68,21 @@ pub enum AtRestError {
     /// The data is not in the expected format.
     #[error("{0} is not in the format chatd encrypts with")]
     Format(String),
+}
+
+/// Why data kept under the master key could not be put under the current one.
+pub type RewrapError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What keeps data under the master key: the embedded database (keyed by it), the MongoDB
+/// field key and the file store (data keys wrapped by it). A rotation puts each under the new
+/// key while the previous one still opens what is not yet (`ops::master_key`).
+#[async_trait::async_trait]
+pub trait Rewrap: Send + Sync {
+    /// What it is, as logs name it.
+    fn what(&self) -> &'static str;
+    /// Puts everything it keeps under the current key of `keys`; idempotent, and safe while
+    /// other nodes do the same. Returns how many items it changed.
+    async fn rewrap(&self, keys: &MasterKeys) -> Result<u64, RewrapError>;
 }
 
 /// A wrapped data key: the master key's id, the nonce and the sealed key.
@@ -98,6 +128,7 @@ impl Wrapped {
 /// One master key, ready to wrap and derive.
 struct MasterKey {
     id: KeyId,
+    bytes: [u8; 32],
     wrap: LessSafeKey,
     derive: hmac::Key,
 }
@@ -105,34 +136,58 @@ struct MasterKey {
 impl MasterKey {
     fn new(bytes: &[u8; 32]) -> MasterKey {
         let derive = hmac::Key::new(hmac::HMAC_SHA256, bytes);
-        let tag = hmac::sign(&derive, b"chatd master key id v1");
-        let mut id = [0u8; 8];
-        id.copy_from_slice(tag.as_ref().get(..8).unwrap_or(&[0; 8]));
         let wrap = UnboundKey::new(&AES_256_GCM, bytes)
             .map(LessSafeKey::new)
             .unwrap_or_else(|_| unreachable!("AES-256 takes 32-byte keys"));
         MasterKey {
-            id: KeyId(id),
+            id: KeyId::of(bytes),
+            bytes: *bytes,
             wrap,
             derive,
         }
     }
 }
 
-/// The configured master keys: the current one, which wraps, and previous ones, which still
-/// unwrap (see the module documentation). Its `Debug` shows ids only.
-pub struct MasterKeys {
+/// The keys in use at one moment: the current one and the previous ones.
+struct KeySet {
     current: MasterKey,
     previous: Vec<MasterKey>,
 }
 
+impl KeySet {
+    fn new(current: &[u8; 32], previous: &[[u8; 32]]) -> KeySet {
+        let current = MasterKey::new(current);
+        let previous = previous
+            .iter()
+            .map(MasterKey::new)
+            .filter(|k| k.id != current.id)
+            .collect();
+        KeySet { current, previous }
+    }
+
+    fn key(&self, id: KeyId) -> Option<&MasterKey> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id == id)
+    }
+}
+
+/// The master keys in use: the current one, which wraps, and previous ones, which still unwrap
+/// (see the module documentation). A running server replaces them when the master key rotates
+/// online ([`replace`](Self::replace), `ops::master_key`); every holder of the `Arc` sees the
+/// change at its next call. Its `Debug` shows ids only.
+pub struct MasterKeys {
+    set: RwLock<Arc<KeySet>>,
+}
+
 impl std::fmt::Debug for MasterKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.set();
         f.debug_struct("MasterKeys")
-            .field("current", &self.current.id)
+            .field("current", &set.current.id)
             .field(
                 "previous",
-                &self.previous.iter().map(|k| k.id).collect::<Vec<_>>(),
+                &set.previous.iter().map(|k| k.id).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -141,29 +196,46 @@ impl std::fmt::Debug for MasterKeys {
 impl MasterKeys {
     /// The keys: `current` wraps; `previous` (a key equal to the current one is ignored) unwrap.
     pub fn new(current: &[u8; 32], previous: &[[u8; 32]]) -> MasterKeys {
-        let current = MasterKey::new(current);
-        let previous = previous
-            .iter()
-            .map(MasterKey::new)
-            .filter(|k| k.id != current.id)
-            .collect();
-        MasterKeys { current, previous }
+        MasterKeys {
+            set: RwLock::new(Arc::new(KeySet::new(current, previous))),
+        }
+    }
+
+    /// Makes `current` the key that wraps and `previous` the ones that still unwrap, from the
+    /// next call on.
+    pub fn replace(&self, current: &[u8; 32], previous: &[[u8; 32]]) {
+        let next = Arc::new(KeySet::new(current, previous));
+        *self.set.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+
+    fn set(&self) -> Arc<KeySet> {
+        Arc::clone(&self.set.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The id of the key that wraps.
     pub fn current_id(&self) -> KeyId {
-        self.current.id
+        self.set().current.id
+    }
+
+    /// The ids of the previous keys, which still unwrap.
+    pub fn previous_ids(&self) -> Vec<KeyId> {
+        self.set().previous.iter().map(|k| k.id).collect()
+    }
+
+    /// The bytes of the key that wraps (the embedded database's key, and what a rotation
+    /// writes to the key file).
+    pub(crate) fn current_bytes(&self) -> [u8; 32] {
+        self.set().current.bytes
+    }
+
+    /// The bytes of the previous keys (a database not yet rekeyed opens with one of them).
+    pub(crate) fn previous_bytes(&self) -> Vec<[u8; 32]> {
+        self.set().previous.iter().map(|k| k.bytes).collect()
     }
 
     /// True when previous keys are configured: a rotation is under way.
     pub fn rotating(&self) -> bool {
-        !self.previous.is_empty()
-    }
-
-    fn key(&self, id: KeyId) -> Option<&MasterKey> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|k| k.id == id)
+        !self.set().previous.is_empty()
     }
 
     /// Wraps `data_key` with the current key; `context` (what the key is for) must be given
@@ -173,7 +245,8 @@ impl MasterKeys {
         let mut sealed = [0u8; WRAPPED_KEY_LEN];
         let (body, tag_out) = sealed.split_at_mut(32);
         body.copy_from_slice(data_key);
-        let tag = self
+        let set = self.set();
+        let tag = set
             .current
             .wrap
             .seal_in_place_separate_tag(
@@ -184,7 +257,7 @@ impl MasterKeys {
             .unwrap_or_else(|_| unreachable!("32 bytes are within AES-GCM's limits"));
         tag_out.copy_from_slice(tag.as_ref());
         Wrapped {
-            key_id: self.current.id,
+            key_id: set.current.id,
             nonce,
             sealed,
         }
@@ -197,7 +270,8 @@ impl MasterKeys {
         context: &[u8],
         what: &str,
     ) -> Result<[u8; 32], AtRestError> {
-        let key = self
+        let set = self.set();
+        let key = set
             .key(wrapped.key_id)
             .ok_or_else(|| AtRestError::UnknownKey {
                 what: what.to_owned(),
@@ -220,7 +294,8 @@ impl MasterKeys {
     /// A key derived from master key `id` for `purpose` (HMAC-SHA256), for data whose key need
     /// not be stored (the bytes of an upload in progress, named by the upload's id).
     pub fn derive(&self, id: KeyId, purpose: &[u8], what: &str) -> Result<[u8; 32], AtRestError> {
-        let key = self.key(id).ok_or_else(|| AtRestError::UnknownKey {
+        let set = self.set();
+        let key = set.key(id).ok_or_else(|| AtRestError::UnknownKey {
             what: what.to_owned(),
             id,
         })?;

@@ -16,8 +16,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessControl;
+use crate::atrest::{MasterKeys, Rewrap};
 use crate::auth::account_codes::AccountCodeKeys;
 use crate::auth::keys::Keys;
+use crate::auth::master_key::{MasterKeyFiles, MasterKeyRing};
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenIssuer;
 use crate::auth::two_factor::TwoFactorKeys;
@@ -46,6 +48,7 @@ use crate::resilience::guarded_store::GuardedStore;
 use crate::state::{AppState, NodeControl, Settings};
 use crate::store::Store;
 use crate::store::mongo::{MongoOptions, MongoStore};
+use crate::store::sqlite::cipher::{DatabaseKey, KeyError, OpenError};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
 /// How long a cached member list is trusted in cluster mode (invalidations come through Redis,
@@ -111,17 +114,66 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-/// Opens the store the configuration names, and the file backend beside it (encrypted by
-/// [`crate::ops::file_store::open`] when a master key is configured).
+/// The master keys a store is opened with, and how a node catches up with a rotation made
+/// while it was down (`auth::master_key::catch_up`).
+pub struct MasterKeyStart {
+    /// The keys (`--encryption-key-file`, `--previous-encryption-key-file`).
+    pub keys: Arc<MasterKeys>,
+    /// Where a new key taken from the ring is written; `None`: none is taken (and the ring is
+    /// not looked at when the store opens).
+    pub files: Option<Arc<dyn MasterKeyFiles>>,
+    /// `--key-overlap`.
+    pub overlap: std::time::Duration,
+}
+
+/// The master keys a configuration gives (`None` without `--encryption-key-file`), with the key
+/// files a rotation while chatd runs writes (checked writable when the schedule is on).
+fn master_key_start(config: &Config) -> anyhow::Result<Option<MasterKeyStart>> {
+    let storage = &config.settings.storage;
+    let Some(keys) = crate::ops::file_store::master_keys(storage)? else {
+        return Ok(None);
+    };
+    let files = crate::ops::file_store::key_files(storage);
+    let keys_settings = config.settings.keys.master();
+    if keys_settings.interval.is_some()
+        && let Some(files) = &files
+    {
+        files
+            .check_writable()
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("--encryption-key-rotation-interval")?;
+    }
+    Ok(Some(MasterKeyStart {
+        keys,
+        files: files.map(|f| Arc::new(f) as Arc<dyn MasterKeyFiles>),
+        overlap: keys_settings.overlap,
+    }))
+}
+
+/// An opened store, with the file backend beside it.
+pub struct OpenedStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The file backend (encrypted by [`crate::ops::file_store::open`] when a master key is
+    /// configured).
+    pub blobs: Arc<dyn RawBlobs>,
+    /// What the store keeps under the master key, when one is configured.
+    pub sealed: Option<Arc<dyn Rewrap>>,
+}
+
+/// Opens the store the configuration names, and the file backend beside it.
 ///
 /// With `--mongo-uri` the store is MongoDB (cluster mode) and file bytes go to GridFS in the same
 /// database; otherwise the embedded SQLite database in the data directory, which must exist, and
-/// file bytes under `files/` there. `metrics`, when given, counts the MongoDB store's round
-/// trips.
+/// file bytes under `files/` there. With master keys, MongoDB's sealed fields are opened (after
+/// taking a key another node rotated to meanwhile) and the embedded database is opened with the
+/// current key, or with a previous one when a rotation stopped before its rekey (which then
+/// finishes it). `metrics`, when given, counts the MongoDB store's round trips.
 pub async fn open_store(
     storage: &Storage,
+    master: Option<&MasterKeyStart>,
     metrics: Option<&Metrics>,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawBlobs>)> {
+) -> anyhow::Result<OpenedStore> {
     if let Some(uri) = &storage.mongo_uri {
         let options = MongoOptions {
             command_counter: metrics.map(Metrics::store_commands),
@@ -130,39 +182,83 @@ pub async fn open_store(
         let mut store = MongoStore::connect(uri.as_str(), options)
             .await
             .with_context(|| format!("cannot connect to mongodb at {uri}"))?;
+        // Only a node that can take a key catches up here (the server does; a command does not
+        // write rings); the rest is the ring's first round.
+        if let Some(master) = master.filter(|m| m.files.is_some()) {
+            crate::auth::master_key::catch_up(
+                &store,
+                &master.keys,
+                master.files.as_ref(),
+                master.overlap,
+            )
+            .await
+            .context("cannot catch up with the master key ring")?;
+        }
         // With a master key, message texts and file metadata are sealed before they are stored.
         store
-            .seal_fields(crate::ops::file_store::master_keys(storage)?)
+            .seal_fields(master.map(|m| m.keys.clone()))
             .await
             .context("cannot open the sealed fields of the mongodb database")?;
         let blobs = Arc::new(GridFsBlobs::new(&store.database()));
-        return Ok((Arc::new(store), blobs));
+        let sealed = master.map(|_| Arc::new(store.clone()) as Arc<dyn Rewrap>);
+        return Ok(OpenedStore {
+            store: Arc::new(store),
+            blobs,
+            sealed,
+        });
     }
     let blobs = open_file_dir(storage)?;
     let sqlite_path = storage.data_dir.join(DB_FILE);
     let path = sqlite_path.clone();
     let durability = storage.durability;
-    let key_file = storage.encryption_key_file.clone();
+    // The current key first; a previous one opens a database whose rekey a crash interrupted.
+    let keys: Vec<DatabaseKey> = master.map_or_else(Vec::new, |m| {
+        std::iter::once(m.keys.current_bytes())
+            .chain(m.keys.previous_bytes())
+            .map(DatabaseKey::from_bytes)
+            .collect()
+    });
     let store = tokio::task::spawn_blocking(move || {
-        let key = key_file
-            .as_deref()
-            .map(crate::ops::datadir::load_database_key)
-            .transpose()
-            .context("cannot read the database encryption key")?;
         // The database holds password hashes: owner-only, like the other secrets. SQLite gives
         // its -wal and -shm files the database file's permissions.
         create_private_file(&path)?;
-        let options = SqliteOptions {
-            durability,
-            key,
-            ..SqliteOptions::default()
+        let open = |key: Option<DatabaseKey>| {
+            SqliteStore::open_with(
+                &path,
+                SqliteOptions {
+                    durability,
+                    key,
+                    ..SqliteOptions::default()
+                },
+            )
         };
-        SqliteStore::open_with(&path, options).map_err(anyhow::Error::from)
+        let mut tried = keys.into_iter();
+        let mut opened = open(tried.next());
+        for previous in tried {
+            match opened {
+                Err(OpenError::Key(KeyError::Wrong(_))) => {
+                    opened = open(Some(previous));
+                    if opened.is_ok() {
+                        tracing::warn!(
+                            "the database opened with the previous master key: its rekey to \
+                             the current one was interrupted and is done again now"
+                        );
+                    }
+                }
+                _ => break,
+            }
+        }
+        opened.map_err(anyhow::Error::from)
     })
     .await
     .context("store open task")?
     .with_context(|| format!("cannot open the database {}", sqlite_path.display()))?;
-    Ok((Arc::new(store), blobs))
+    let store = Arc::new(store);
+    Ok(OpenedStore {
+        sealed: master.map(|_| store.clone() as Arc<dyn Rewrap>),
+        store,
+        blobs,
+    })
 }
 
 /// The file backend alone (GridFS or the data directory's `files/`), for the commands that
@@ -214,9 +310,12 @@ impl Daemon {
             .context("cannot prepare the data directory")?;
         let metrics = Arc::new(Metrics::new());
         let s = &config.settings;
-        let (backend, raw_blobs) = open_store(&s.storage, Some(&metrics)).await?;
-        let keys = crate::ops::file_store::master_keys(&s.storage)?;
-        let file_store = crate::ops::file_store::open(raw_blobs, keys).await?;
+        let master = master_key_start(&config)?;
+        let opened = open_store(&s.storage, master.as_ref(), Some(&metrics)).await?;
+        let backend = opened.store;
+        let file_store =
+            crate::ops::file_store::open(opened.blobs, master.as_ref().map(|m| m.keys.clone()))
+                .await?;
         // The HTTPS file server is bound first: the URLs it signs name its real address.
         let (files_https, urls, links) = match &config.files_https {
             Some(https) => {
@@ -282,6 +381,14 @@ impl Daemon {
                 Limits::local(config.limits(), DEFAULT_MAX_KEYS),
             ),
         };
+        let master_key = master.map(|m| {
+            let holders: Vec<Arc<dyn Rewrap>> = opened
+                .sealed
+                .into_iter()
+                .chain(file_store.sealed.clone().map(|f| f as Arc<dyn Rewrap>))
+                .collect();
+            MasterKeyRing::new(m.keys, store.clone(), holders, m.files, s.keys.master())
+        });
         let delivery = Delivery::new(store.clone(), relay, members);
         delivery.start();
         let turn_secret = config
@@ -384,6 +491,7 @@ impl Daemon {
             outbox: outbox.clone(),
             backups: crate::backups::Backups::new(s.storage.data_dir.clone()),
             access: access.clone(),
+            master_key: master_key.clone(),
         });
 
         let tickets = (s.resumption_tickets > 0).then(|| {
@@ -468,7 +576,9 @@ impl Daemon {
             state.clone(),
             background.clone(),
         ));
-        file_store.start_rewrap(background.clone());
+        if let Some(master_key) = &master_key {
+            master_key.spawn(background.clone());
+        }
         tokio::spawn(outbox.run(background.clone()));
         keys.spawn(cluster.is_some(), background.clone());
         tokio::spawn(

@@ -83,6 +83,8 @@ pub struct AppState {
     pub backups: crate::backups::Backups,
     /// Who may connect: this node's snapshot of the access rules.
     pub access: Arc<crate::access::AccessControl>,
+    /// The master key of encryption at rest and its rotation, when one is configured.
+    pub master_key: Option<Arc<crate::auth::master_key::MasterKeyRing>>,
 }
 
 impl std::fmt::Debug for AppState {

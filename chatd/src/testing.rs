@@ -5,6 +5,7 @@
 //! benches ([`delivery`]). A running server's hooks are methods of
 //! [`Daemon`](crate::daemon::Daemon) under the same feature.
 
+pub use crate::auth::master_key::ADOPT_LEAD as MASTER_KEY_ADOPT_LEAD;
 pub use crate::calls::turn::{TurnSecret, credentials as turn_credentials};
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};

@@ -16,7 +16,7 @@ use crate::settings::Settings;
 /// One key as `keys --json` prints it. The field names are stable: scripts read them.
 #[derive(Debug, Serialize)]
 struct KeyView {
-    /// `tokens`, `refresh`, `webhook` or `turn`.
+    /// `tokens`, `refresh`, `webhook`, `turn` or `master`.
     kind: &'static str,
     kid: u32,
     /// `current` or `retiring`.
@@ -64,6 +64,7 @@ fn kind(arg: KeyKindArg) -> pb::KeyKind {
         KeyKindArg::Refresh => pb::KeyKind::Refresh,
         KeyKindArg::Webhook => pb::KeyKind::Webhook,
         KeyKindArg::Turn => pb::KeyKind::Turn,
+        KeyKindArg::Master => pb::KeyKind::Master,
     }
 }
 
@@ -80,6 +81,7 @@ fn kind_name(kind: pb::KeyKind) -> &'static str {
         pb::KeyKind::Refresh => "refresh",
         pb::KeyKind::Webhook => "webhook",
         pb::KeyKind::Turn => "turn",
+        pb::KeyKind::Master => "master",
         pb::KeyKind::Unspecified => "unknown",
     }
 }
@@ -104,7 +106,7 @@ fn new_secret(kind: KeyKindArg, file: Option<&std::path::Path>) -> anyhow::Resul
         )
         .into()),
         (false, Some(_)) => Err(Error::Usage(
-            "the server makes the tokens and refresh keys: --secret-file is only for webhook and turn"
+            "the server makes the tokens, refresh and master keys: --secret-file is only for webhook and turn"
                 .to_owned(),
         )
         .into()),
@@ -142,7 +144,7 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
         KeysCommand::Secrets { kind: k, .. } => {
             if !matches!(k, KeyKindArg::Webhook | KeyKindArg::Turn) {
                 return Err(Error::Usage(
-                    "the server never gives its tokens and refresh keys: --kind webhook or turn"
+                    "the server never gives its tokens, refresh and master keys: --kind webhook or turn"
                         .to_owned(),
                 )
                 .into());
@@ -152,13 +154,14 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
             })
         }
         KeysCommand::Retire { kind: k, yes, .. } => {
-            confirm(
-                &format!(
+            let question = match k {
+                KeyKindArg::Master => "End the overlap of the master key? Each node forgets the previous one once nothing is kept under it".to_owned(),
+                _ => format!(
                     "Stop verifying every {} key but the current one? Tokens and refresh tokens of the others are refused at once",
                     kind_name(kind(*k))
                 ),
-                *yes,
-            )?;
+            };
+            confirm(&question, *yes)?;
             Action::Retire(pb::AdminRetireKeys {
                 kind: kind(*k) as i32,
             })

@@ -12,7 +12,8 @@ use chatproto::pb;
 
 use crate::store::{KeyRingRecord, StoredKey};
 
-/// The kinds, in the order of `KeyKind` (the order of listings).
+/// The kinds of `auth::keys`, in the order of `KeyKind` (the order of listings); the master
+/// key's ring, listed after them, is `auth::master_key`'s.
 pub const KINDS: [pb::KeyKind; 4] = [
     pb::KeyKind::Tokens,
     pb::KeyKind::Refresh,
@@ -20,11 +21,14 @@ pub const KINDS: [pb::KeyKind; 4] = [
     pb::KeyKind::Turn,
 ];
 
-/// The kinds whose keys only the server knows (tokens, refresh); the secrets of the others are
-/// shared with outside parties (webhook receivers, TURN servers): an operator gives them by
-/// command, the schedule makes them as text those parties can be given.
+/// The kinds whose keys only the server knows (tokens, refresh, master); the secrets of the
+/// others are shared with outside parties (webhook receivers, TURN servers): an operator gives
+/// them by command, the schedule makes them as text those parties can be given.
 pub fn server_made(kind: pb::KeyKind) -> bool {
-    matches!(kind, pb::KeyKind::Tokens | pb::KeyKind::Refresh)
+    matches!(
+        kind,
+        pb::KeyKind::Tokens | pb::KeyKind::Refresh | pb::KeyKind::Master
+    )
 }
 
 /// The short name of a kind, as commands, logs and the audit log write it.
@@ -34,6 +38,7 @@ pub fn kind_name(kind: pb::KeyKind) -> &'static str {
         pb::KeyKind::Refresh => "refresh",
         pb::KeyKind::Webhook => "webhook",
         pb::KeyKind::Turn => "turn",
+        pb::KeyKind::Master => "master",
         pb::KeyKind::Unspecified => "unspecified",
     }
 }

@@ -15,6 +15,7 @@
 pub mod account_codes;
 pub mod keyring;
 pub mod keys;
+pub mod master_key;
 pub mod password;
 pub mod refresh;
 pub mod seal;

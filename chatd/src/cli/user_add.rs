@@ -45,7 +45,15 @@ pub async fn run(args: UserAdd) -> anyhow::Result<()> {
             .await
             .context("data directory task")??;
     }
-    let (store, _) = crate::daemon::open_store(&storage, None).await?;
+    let master =
+        crate::ops::file_store::master_keys(&storage)?.map(|keys| crate::daemon::MasterKeyStart {
+            keys,
+            files: None,
+            overlap: std::time::Duration::ZERO,
+        });
+    let store = crate::daemon::open_store(&storage, master.as_ref(), None)
+        .await?
+        .store;
     let hash = tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes()))
         .await
         .context("hashing task")?

@@ -10,6 +10,7 @@ use chatproto::pb::response::Result as Answer;
 
 use crate::auth::keyring::{kind_name, server_made};
 use crate::auth::keys::{KeyError, SHARED_SECRET_BYTES};
+use crate::auth::master_key::{MasterKeyError, MasterKeyRing};
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::admin::require_admin;
@@ -29,15 +30,59 @@ impl From<KeyError> for ApiError {
     }
 }
 
+impl From<MasterKeyError> for ApiError {
+    fn from(e: MasterKeyError) -> ApiError {
+        match e {
+            MasterKeyError::NoPreviousFile
+            | MasterKeyError::Unfinished(_)
+            | MasterKeyError::TooSoon(_) => ApiError::precondition(e.to_string()),
+            MasterKeyError::Store(store) => store.into(),
+            MasterKeyError::Contended => ApiError::unavailable(e.to_string()),
+            MasterKeyError::Unknown(_)
+            | MasterKeyError::Damaged(_)
+            | MasterKeyError::AtRest(_)
+            | MasterKeyError::Files(_)
+            | MasterKeyError::Rewrap { .. } => {
+                tracing::error!(error = %e, "master key ring");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 /// The kind a request names; `INVALID_ARGUMENT` on `field` for an unspecified or unknown one.
 fn kind(field: &str, raw: i32) -> ApiResult<pb::KeyKind> {
     match pb::KeyKind::try_from(raw) {
         Ok(pb::KeyKind::Unspecified) | Err(_) => Err(ApiError::invalid(
             field,
-            "must be tokens, refresh, webhook or turn",
+            "must be tokens, refresh, webhook, turn or master",
         )),
         Ok(kind) => Ok(kind),
     }
+}
+
+/// The master key's ring; `FAILED_PRECONDITION` when the server does not encrypt at rest.
+fn master(ctx: &ConnCtx) -> ApiResult<&MasterKeyRing> {
+    ctx.state.master_key.as_deref().ok_or_else(|| {
+        ApiError::precondition(
+            "this server has no master key configured (it does not encrypt at rest)",
+        )
+    })
+}
+
+/// Every ring as admins see it: the master key's (empty when the server does not encrypt at
+/// rest) after the others.
+async fn rings(ctx: &ConnCtx, now: i64) -> ApiResult<pb::KeyRingList> {
+    let mut list = ctx.state.keys.list(now);
+    list.rings.push(match &ctx.state.master_key {
+        Some(master) => master.view(now).await?,
+        None => pb::KeyRing {
+            kind: pb::KeyKind::Master as i32,
+            keys: Vec::new(),
+            rotation_interval_ms: 0,
+        },
+    });
+    Ok(list)
 }
 
 /// AdminListKeys: every ring, no secret.
@@ -45,7 +90,7 @@ pub async fn admin_list_keys(ctx: &ConnCtx, _req: pb::AdminListKeys) -> ApiResul
     require_admin(ctx).await?;
     // What another node changed a moment ago is shown too.
     ctx.state.keys.reload().await?;
-    Ok(Answer::Keys(ctx.state.keys.list(now_ms())))
+    Ok(Answer::Keys(rings(ctx, now_ms()).await?))
 }
 
 /// AdminRotateKey: a new current key of a kind; the one before verifies for the overlap.
@@ -78,14 +123,17 @@ pub async fn admin_rotate_key(ctx: &ConnCtx, req: pb::AdminRotateKey) -> ApiResu
         Some(req.secret)
     };
     let now = now_ms();
-    let kid = ctx.state.keys.rotate(kind, secret, now).await?;
+    let kid = match kind {
+        pb::KeyKind::Master => master(ctx)?.rotate(now).await?,
+        _ => ctx.state.keys.rotate(kind, secret, now).await?,
+    };
     tracing::info!(
         admin,
         kind = kind_name(kind),
         kid,
         "keys rotated by an admin"
     );
-    Ok(Answer::Keys(ctx.state.keys.list(now)))
+    Ok(Answer::Keys(rings(ctx, now).await?))
 }
 
 /// AdminRetireKeys: ends the overlap of a kind; only its current key verifies from now on.
@@ -93,14 +141,17 @@ pub async fn admin_retire_keys(ctx: &ConnCtx, req: pb::AdminRetireKeys) -> ApiRe
     let admin = require_admin(ctx).await?;
     let kind = kind("admin_retire_keys.kind", req.kind)?;
     let now = now_ms();
-    let ended = ctx.state.keys.retire(kind).await?;
+    let ended = match kind {
+        pb::KeyKind::Master => master(ctx)?.retire(now).await?,
+        _ => ctx.state.keys.retire(kind).await?,
+    };
     tracing::info!(
         admin,
         kind = kind_name(kind),
         ended,
         "key overlap ended by an admin"
     );
-    Ok(Answer::Keys(ctx.state.keys.list(now)))
+    Ok(Answer::Keys(rings(ctx, now).await?))
 }
 
 /// AdminGetKeySecrets: the webhook or TURN secrets that verify, for the parties sharing them.

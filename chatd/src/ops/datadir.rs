@@ -305,7 +305,7 @@ fn read_secret(path: &Path) -> Result<Vec<u8>, DataDirError> {
 
 /// Writes `contents` to `path` atomically: a temporary file created with `mode`, synced, then
 /// renamed over `path`, then the directory synced.
-fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), DataDirError> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), DataDirError> {
     let write_err = |source| DataDirError::Write {
         path: path.to_path_buf(),
         source,

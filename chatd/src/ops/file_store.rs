@@ -1,20 +1,22 @@
 //! The file store a configuration names: the backend (the data directory's `files/` or GridFS),
 //! encrypted at rest ([`SealedBlobs`]) when `--encryption-key-file` gives a master key, and the
-//! master keys themselves (`--encryption-key-file`, `--previous-encryption-key-file`).
+//! master keys themselves (`--encryption-key-file`, `--previous-encryption-key-file`), which
+//! `auth::master_key` rotates.
 
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use tokio_util::sync::CancellationToken;
 
 use crate::atrest::{AtRestError, MasterKeys};
 use crate::files::blob::sealed::SealedBlobs;
 use crate::files::blob::{BlobStore, RawBlobs};
 use crate::ops::config::Storage;
 use crate::ops::datadir::load_database_key;
+use crate::ops::master_key_files::KeyFilePair;
 
-/// The master keys the configuration gives, `None` without `--encryption-key-file`. Blocking
-/// (two small files).
+/// The master keys the configuration gives, `None` without `--encryption-key-file`. A
+/// `--previous-encryption-key-file` that does not exist gives no previous key: a rotation while
+/// chatd runs writes it and moves it aside when the overlap is over. Blocking (two small files).
 pub fn master_keys(storage: &Storage) -> anyhow::Result<Option<Arc<MasterKeys>>> {
     let Some(current) = &storage.encryption_key_file else {
         if storage.previous_encryption_key_file.is_some() {
@@ -29,11 +31,20 @@ pub fn master_keys(storage: &Storage) -> anyhow::Result<Option<Arc<MasterKeys>>>
     let previous = storage
         .previous_encryption_key_file
         .as_deref()
+        .filter(|path| path.exists())
         .map(load_database_key)
         .transpose()
         .context("cannot read the previous encryption key")?;
     let previous: Vec<[u8; 32]> = previous.iter().map(|k| *k.bytes()).collect();
     Ok(Some(Arc::new(MasterKeys::new(current.bytes(), &previous))))
+}
+
+/// The key files a rotation while chatd runs rewrites: both flags given.
+pub fn key_files(storage: &Storage) -> Option<KeyFilePair> {
+    Some(KeyFilePair {
+        current: storage.encryption_key_file.clone()?,
+        previous: storage.previous_encryption_key_file.clone()?,
+    })
 }
 
 /// The file store in use.
@@ -43,8 +54,6 @@ pub struct FileStore {
     pub blobs: Arc<dyn BlobStore>,
     /// The same, when it is encrypted.
     pub sealed: Option<Arc<SealedBlobs>>,
-    /// The master keys, when configured.
-    pub keys: Option<Arc<MasterKeys>>,
 }
 
 /// The file store over `backend`: encrypted with `keys` when given. Refuses a backend whose
@@ -65,7 +74,6 @@ pub async fn open(
         return Ok(FileStore {
             blobs: backend,
             sealed: None,
-            keys: None,
         });
     };
     let sealed = Arc::new(
@@ -76,39 +84,5 @@ pub async fn open(
     Ok(FileStore {
         blobs: sealed.clone(),
         sealed: Some(sealed),
-        keys: Some(keys),
     })
-}
-
-impl FileStore {
-    /// During a rotation (a previous key is configured), re-wraps in the background every file
-    /// key the previous key wraps, and says when that is done, so the operator can drop the
-    /// previous key. Every node of a cluster may do it at once: a re-wrap is idempotent.
-    pub fn start_rewrap(&self, stop: CancellationToken) {
-        let (Some(sealed), Some(keys)) = (self.sealed.clone(), self.keys.clone()) else {
-            return;
-        };
-        if !keys.rotating() {
-            return;
-        }
-        tokio::spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                done = sealed.maintain(false) => match done {
-                    Ok(done) => tracing::info!(
-                        checked = done.checked,
-                        rewrapped = done.rewrapped,
-                        key = %keys.current_id(),
-                        "every file key is wrapped by the current master key: \
-                         --previous-encryption-key-file is no longer needed for files"
-                    ),
-                    Err(e) => tracing::error!(
-                        error = %e,
-                        "re-wrapping file keys with the current master key failed; it is tried \
-                         again at the next start"
-                    ),
-                },
-            }
-        });
-    }
 }

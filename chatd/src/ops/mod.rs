@@ -7,7 +7,8 @@
 //! - [`logging`]: log output.
 //! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them;
 //!   [`recent`]: the per-second ring behind the counts of the last minute.
-//! - `file_store`: the file store, encrypted with the master keys when they are configured.
+//! - `file_store`: the file store, encrypted with the master keys when they are configured;
+//!   `master_key_files`: the master key files a rotation rewrites.
 //! - [`node`]: this node as admins see and steer it (uptime, address, drain).
 
 pub(crate) mod admin_http;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod datadir;
 pub(crate) mod file_store;
 pub mod logging;
+pub(crate) mod master_key_files;
 pub(crate) mod metrics;
 pub mod node;
 pub(crate) mod recent;

@@ -25,6 +25,7 @@ mod files;
 mod group_calls;
 mod keys;
 mod limits;
+mod master_key;
 mod membership;
 mod messages;
 mod migration;

@@ -315,8 +315,9 @@ async fn files_and_messages_are_sealed_in_mongodb_and_a_rotation_keeps_them_read
     cluster.drain(0);
     cluster.drain(1);
 
-    // The rotation: the new key, the old one as the previous key. Files read at once; the
-    // node re-wraps their keys in the background and says when the old key is no longer needed.
+    // The rotation by restart: the new key, the old one as the previous key. Files read at
+    // once; the node records the rotation in the master key ring, re-wraps the file keys and
+    // the field key in the background, and says when everything is under the new key.
     let previous_arg = key_arg("previous-encryption-key-file", &old);
     let mut rotating = node(&uri, &[new_arg.clone(), previous_arg]);
     let config = config_for(rotating.addr(), rotating.fingerprint());
@@ -330,7 +331,7 @@ async fn files_and_messages_are_sealed_in_mongodb_and_a_rotation_keeps_them_read
     poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
         std::fs::read_to_string(&log)
             .ok()
-            .filter(|l| l.contains("is no longer needed for files"))
+            .filter(|l| l.contains("everything kept at rest is under the current master key"))
     })
     .unwrap_or_else(|| panic!("no re-wrap in the log:\n{}", rotating.process().log_tail()));
     during.client.close().await;

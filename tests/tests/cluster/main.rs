@@ -16,6 +16,7 @@ mod files;
 mod in_process;
 mod keys;
 mod launchers;
+mod master_key;
 mod nodes;
 mod recovery;
 mod redis_outage;

@@ -17,9 +17,15 @@ const NOTICED: Duration = Duration::from_secs(10);
 
 /// Creates the admin `root` in the cluster's database, as an operator does the first one.
 fn add_admin(cluster: &ChatCluster) {
+    add_admin_on(&cluster.database_uri(), &[]);
+}
+
+/// `chatd user add root --admin` on the database at `uri`, with `extra` flags (a master key).
+pub(crate) fn add_admin_on(uri: &str, extra: &[&str]) {
     let mut child = Command::new(tests::tools::chatd_binary())
         .args(["user", "add", "root", "--admin", "--password-stdin"])
-        .env("CHATD_MONGO_URI", cluster.database_uri())
+        .args(extra)
+        .env("CHATD_MONGO_URI", uri)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

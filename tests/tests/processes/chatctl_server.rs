@@ -238,6 +238,71 @@ async fn keys_list_rotate_and_retire_without_printing_a_secret() {
     assert!(!table.contains(key.trim()) && !stdout(&out).contains(key.trim()));
 }
 
+/// `keys rotate --kind master` on a server encrypting at rest: the new key is in the key file,
+/// the old one in the previous file, the ring lists both; a second rotation is refused until
+/// the first is finished, and the master key is never printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_rotate_master_rewrites_the_key_files_and_waits_for_the_overlap() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = tests::keys::key_file(dir.path(), "master.key", true);
+    let previous = dir.path().join("master.key.previous");
+    let flags = [
+        format!("--encryption-key-file={}", key.display()),
+        format!("--previous-encryption-key-file={}", previous.display()),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = tests::server::TestServer::start_with(&flags).await;
+    crate::chatctl::register_root(&server).await;
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    login(&home, &server).await;
+    let run = |args: &'static [&'static str]| chatctl(&home, &[], args, "");
+    let old = std::fs::read_to_string(&key).expect("key");
+
+    let out = run(&["keys", "rotate", "--kind", "master", "--json"]).await;
+    assert_status(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let master: Vec<(u64, String)> = json["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["kind"] == "master")
+        .map(|k| {
+            (
+                k["kid"].as_u64().expect("kid"),
+                k["state"].as_str().expect("state").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        master,
+        [(1, "current".to_owned()), (0, "retiring".to_owned())]
+    );
+    let new = std::fs::read_to_string(&key).expect("key");
+    assert_ne!(new, old);
+    assert_eq!(std::fs::read_to_string(&previous).expect("previous"), old);
+    for secret in [&old, &new] {
+        assert!(!stdout(&out).contains(secret.trim()), "a key was printed");
+    }
+    let out = run(&["keys", "rotate", "--kind", "master"]).await;
+    assert_status(&out, 1);
+    assert!(stderr(&out).contains("not finished"), "{}", stderr(&out));
+    let out = run(&["keys", "secrets", "--kind", "master"]).await;
+    assert_status(&out, 2);
+    let out = run(&["keys", "retire", "--kind", "master"]).await;
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    let out = run(&["keys", "list"]).await;
+    assert_status(&out, 0);
+    let table = stdout(&out);
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("master")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows[0].contains("current") && rows[0].contains("by command"),
+        "{rows:?}"
+    );
+}
+
 /// `keys secrets` prints the shared secrets that verify (here the TURN secret, before and after
 /// a rotation), never the server's own keys, and says so for a kind that is not configured.
 #[tokio::test(flavor = "multi_thread")]

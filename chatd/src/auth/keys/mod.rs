@@ -83,7 +83,7 @@ impl KeySettings {
             pb::KeyKind::Tokens | pb::KeyKind::Refresh => self.rotation_interval,
             pb::KeyKind::Webhook => self.webhook_rotation_interval,
             pb::KeyKind::Turn => self.turn_rotation_interval,
-            pb::KeyKind::Unspecified => None,
+            pb::KeyKind::Master | pb::KeyKind::Unspecified => None,
         }
     }
 }
@@ -166,7 +166,7 @@ impl<T> PerKind<T> {
             pb::KeyKind::Refresh => Some(&self.refresh),
             pb::KeyKind::Webhook => Some(&self.webhook),
             pb::KeyKind::Turn => Some(&self.turn),
-            pb::KeyKind::Unspecified => None,
+            pb::KeyKind::Master | pb::KeyKind::Unspecified => None,
         }
     }
 
@@ -176,7 +176,7 @@ impl<T> PerKind<T> {
             pb::KeyKind::Refresh => Some(&mut self.refresh),
             pb::KeyKind::Webhook => Some(&mut self.webhook),
             pb::KeyKind::Turn => Some(&mut self.turn),
-            pb::KeyKind::Unspecified => None,
+            pb::KeyKind::Master | pb::KeyKind::Unspecified => None,
         }
     }
 }

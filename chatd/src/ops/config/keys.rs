@@ -60,9 +60,31 @@ pub struct KeyRotation {
         help_heading = "Accounts"
     )]
     pub turn_secret_rotation_interval: KeyRotationInterval,
+
+    /// How old the master key of --encryption-key-file gets before the server replaces it by
+    /// one it makes while it runs (once per cluster; every node writes it to its key file and
+    /// keeps the one replaced in --previous-encryption-key-file, both in directories chatd can
+    /// write); off: only `chatctl keys rotate --kind master` or a restart with a new key does
+    #[arg(
+        long,
+        env = "CHATD_ENCRYPTION_KEY_ROTATION_INTERVAL",
+        value_name = "DURATION|off",
+        value_parser = parse_key_rotation_interval,
+        default_value = "off",
+        help_heading = "Accounts"
+    )]
+    pub encryption_key_rotation_interval: KeyRotationInterval,
 }
 
 impl KeyRotation {
+    /// The settings `auth::master_key` works with.
+    pub fn master(&self) -> crate::auth::master_key::MasterKeySettings {
+        crate::auth::master_key::MasterKeySettings {
+            interval: self.encryption_key_rotation_interval.0,
+            overlap: self.key_overlap,
+        }
+    }
+
     /// The settings `auth::keys` works with.
     pub fn settings(&self) -> KeySettings {
         KeySettings {
@@ -95,6 +117,10 @@ impl KeyRotation {
             (
                 "turn_secret_rotation_interval",
                 self.turn_secret_rotation_interval,
+            ),
+            (
+                "encryption_key_rotation_interval",
+                self.encryption_key_rotation_interval,
             ),
         ] {
             if interval.0.is_some_and(|i| i < self.key_overlap) {

@@ -321,6 +321,21 @@ impl Config {
         // A token signed just before a rotation verifies until it expires (with the leeway).
         let longest_token = settings.access_token_ttl + crate::auth::token::LEEWAY;
         settings.keys.check(longest_token)?;
+        if settings.keys.encryption_key_rotation_interval.0.is_some() {
+            let storage = &settings.storage;
+            if storage.encryption_key_file.is_none() {
+                return Err(invalid(
+                    "encryption_key_rotation_interval",
+                    "needs encryption_key_file (the master key it rotates)",
+                ));
+            }
+            if storage.previous_encryption_key_file.is_none() {
+                return Err(invalid(
+                    "encryption_key_rotation_interval",
+                    "needs previous_encryption_key_file (where chatd keeps the key it replaces)",
+                ));
+            }
+        }
         let token_key_file = settings
             .token_key_file
             .clone()

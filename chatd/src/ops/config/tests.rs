@@ -202,8 +202,8 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
     }
     // Every setting with an environment variable is covered above (TLS paths are tested with
     // their pairing rule, the public file url, the SMTP host, the webhooks and the shared
-    // secrets' schedules and database with their own rules, the config file path itself has
-    // no file layer).
+    // secrets' and the master key's schedules and database with their own rules, the config
+    // file path itself has no file layer).
     for var in env_vars(&Cli::command()) {
         let covered = cases.iter().any(|&(_, env, ..)| env == var)
             || [
@@ -215,6 +215,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
                 "CHATD_WEBHOOKS",
                 "CHATD_WEBHOOK_SECRET_ROTATION_INTERVAL",
                 "CHATD_TURN_SECRET_ROTATION_INTERVAL",
+                "CHATD_ENCRYPTION_KEY_ROTATION_INTERVAL",
                 "CHATD_TURN_SECRET_DB",
                 "CHATD_TURN_REALM",
             ]
@@ -351,6 +352,46 @@ fn key_overlap_outlives_access_tokens_and_the_interval_the_overlap() {
         .expect_err("interval below overlap");
     assert!(err.to_string().contains("key_rotation_interval"), "{err}");
     assert!(load(&["--key-rotation-interval=nope"]).is_err());
+}
+
+/// The master key's schedule: off by default; it needs both key files (chatd writes them) and
+/// is at least the overlap.
+#[test]
+fn the_master_key_schedule_needs_both_key_files() {
+    let load = |args: &[&str]| {
+        let mut all = vec!["chatd"];
+        all.extend_from_slice(args);
+        Config::load(all.iter().map(std::ffi::OsString::from), |_| None)
+    };
+    let c = load(&[]).expect("defaults");
+    assert_eq!(c.settings.keys.master().interval, None);
+    let every = "--encryption-key-rotation-interval=400h";
+    let key = "--encryption-key-file=/k/master.key";
+    let previous = "--previous-encryption-key-file=/k/master.key.previous";
+    for (args, missing) in [
+        (vec![every], "needs encryption_key_file"),
+        (vec![every, key], "needs previous_encryption_key_file"),
+        (
+            vec![every, key, previous, "--key-overlap=500h"],
+            "at least key_overlap",
+        ),
+    ] {
+        let err = load(&args).expect_err("refused");
+        assert!(
+            err.to_string().contains("encryption_key_rotation_interval")
+                && err.to_string().contains(missing),
+            "{err}"
+        );
+    }
+    let c = load(&[every, key, previous]).expect("both files");
+    assert_eq!(
+        c.settings.keys.master().interval,
+        Some(Duration::from_secs(400 * 3600))
+    );
+    assert_eq!(
+        c.settings.keys.master().overlap,
+        c.settings.keys.key_overlap
+    );
 }
 
 #[test]

@@ -295,20 +295,39 @@ impl MongoStore {
             }
         };
         let key = keys.unwrap(&wrapped, WRAP_CONTEXT, what)?;
-        if wrapped.key_id != keys.current_id() {
-            let rewrapped = keys.wrap(&key, WRAP_CONTEXT);
-            self.c
-                .meta
-                .update_one(
-                    doc! { "_id": FIELD_KEY_DOC },
-                    doc! { "$set": { "wrapped": binary(rewrapped.to_bytes().to_vec()) } },
-                )
-                .await
-                .map_err(error::map)?;
+        if self.rewrap_field_key(&keys).await? {
             tracing::info!(key = %keys.current_id(), "the mongodb field key is re-wrapped with the current master key");
         }
         self.fields = Fields::with_key(&key);
         Ok(())
+    }
+
+    /// Re-wraps the stored field key with the current master key of `keys` when another one
+    /// wraps it: a compare-and-set on the wrapped bytes, so of the nodes doing it at once one
+    /// writes and the others find it done. True when this call wrote it.
+    pub async fn rewrap_field_key(&self, keys: &MasterKeys) -> Result<bool, FieldKeyError> {
+        let Some(wrapped) = self.stored_field_key().await? else {
+            return Ok(false);
+        };
+        if wrapped.key_id == keys.current_id() {
+            return Ok(false);
+        }
+        let key = keys.unwrap(
+            &wrapped,
+            WRAP_CONTEXT,
+            "the sealed fields of the mongodb database",
+        )?;
+        let rewrapped = keys.wrap(&key, WRAP_CONTEXT);
+        let done = self
+            .c
+            .meta
+            .update_one(
+                doc! { "_id": FIELD_KEY_DOC, "wrapped": binary(wrapped.to_bytes().to_vec()) },
+                doc! { "$set": { "wrapped": binary(rewrapped.to_bytes().to_vec()) } },
+            )
+            .await
+            .map_err(error::map)?;
+        Ok(done.modified_count == 1)
     }
 
     async fn stored_field_key(&self) -> StoreResult<Option<Wrapped>> {
@@ -329,6 +348,17 @@ impl MongoStore {
             .try_into()
             .map_err(|_| error::corrupt("meta", "the field key has the wrong length"))?;
         Ok(Some(Wrapped::from_bytes(bytes)))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::atrest::Rewrap for MongoStore {
+    fn what(&self) -> &'static str {
+        "the mongodb field key"
+    }
+
+    async fn rewrap(&self, keys: &MasterKeys) -> Result<u64, crate::atrest::RewrapError> {
+        Ok(u64::from(self.rewrap_field_key(keys).await?))
     }
 }
 

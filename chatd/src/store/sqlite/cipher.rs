@@ -60,6 +60,11 @@ impl DatabaseKey {
         Ok(DatabaseKey(key))
     }
 
+    /// The key of these bytes (a master key's).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> DatabaseKey {
+        DatabaseKey(bytes)
+    }
+
     /// A new random key.
     pub fn generate() -> DatabaseKey {
         DatabaseKey(rand::random())

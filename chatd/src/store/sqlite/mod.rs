@@ -16,7 +16,8 @@
 //!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
 //! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `cipher`: encryption at rest (the database key, opening a connection with it);
-//!   `reencrypt`: encrypting a plain database and changing the key (`chatd db encrypt|rekey`).
+//!   `reencrypt`: encrypting a plain database and changing the key (`chatd db encrypt|rekey`);
+//!   `rekey`: changing the key while the store serves (a master-key rotation).
 //! - `overview`: the reads of server admins, `audit`: the admin audit log, and
 //!   `notifications`: the notification center, `outbox`: emails and webhook calls on their way,
 //!   `two_factor`: two-factor login, `recovery`: email verification and password reset, `access`: who may connect, and
@@ -43,6 +44,7 @@ mod overview;
 mod readers;
 mod recovery;
 pub mod reencrypt;
+mod rekey;
 mod relations;
 mod schema;
 mod search;
@@ -117,9 +119,10 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
-    /// The database file and its key, for the connections a backup opens of its own.
+    /// The database file and its key, for the connections a backup opens of its own and those
+    /// a rekey replaces.
     path: std::path::PathBuf,
-    key: Option<DatabaseKey>,
+    key: std::sync::RwLock<Option<DatabaseKey>>,
     busy_timeout: Duration,
 }
 
@@ -127,6 +130,28 @@ pub struct SqliteStore {
 /// (about 150), so none is compiled twice. With rusqlite's default of 16, a wave of connections
 /// spent about 5% of chatd's CPU compiling the same statements again (BENCHMARKS.md).
 const STATEMENT_CACHE: usize = 256;
+
+/// Opens `count` read-only connections of the pool.
+fn open_readers(
+    path: &Path,
+    key: Option<&DatabaseKey>,
+    count: usize,
+    busy_timeout: Duration,
+) -> Result<Vec<Connection>, OpenError> {
+    let mut reads = Vec::with_capacity(count);
+    for _ in 0..count {
+        let read = cipher::open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            key,
+        )?;
+        read.busy_timeout(busy_timeout)?;
+        read.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        read.pragma_update(None, "query_only", true)?;
+        reads.push(read);
+    }
+    Ok(reads)
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with default options and brings its
@@ -181,23 +206,17 @@ impl SqliteStore {
             );
         }
 
-        let mut reads = Vec::with_capacity(options.read_connections.max(1));
-        for _ in 0..options.read_connections.max(1) {
-            let read = cipher::open(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                key,
-            )?;
-            read.busy_timeout(options.busy_timeout)?;
-            read.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-            read.pragma_update(None, "query_only", true)?;
-            reads.push(read);
-        }
+        let reads = open_readers(
+            path,
+            key,
+            options.read_connections.max(1),
+            options.busy_timeout,
+        )?;
         Ok(SqliteStore {
             writer: Writer::spawn(write, options.max_batch, options.queue_capacity)?,
             readers: Arc::new(Readers::new(reads)),
             path: path.to_path_buf(),
-            key: options.key,
+            key: std::sync::RwLock::new(options.key),
             busy_timeout: options.busy_timeout,
         })
     }
@@ -735,7 +754,10 @@ impl Store for SqliteStore {
 
     async fn backup(&self, to: &Path) -> StoreResult<()> {
         let (from, to, busy) = (self.path.clone(), to.to_path_buf(), self.busy_timeout);
-        let key = self.key.clone();
+        // A read permit for the whole copy: a rekey waits for it, so the copy's connections
+        // keep the key they opened with.
+        let _reading = self.readers.hold(1).await?;
+        let key = self.key();
         tokio::task::spawn_blocking(move || backup::copy(&from, &to, key.as_ref(), busy))
             .await
             .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?

@@ -17,6 +17,7 @@ use crate::store::{StoreError, StoreResult};
 pub(super) struct Readers {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    size: u32,
 }
 
 impl Readers {
@@ -24,9 +25,34 @@ impl Readers {
     pub(super) fn new(conns: Vec<Connection>) -> Readers {
         let permits = Arc::new(Semaphore::new(conns.len()));
         Readers {
+            size: u32::try_from(conns.len()).unwrap_or(u32::MAX),
             idle: Mutex::new(conns),
             permits,
         }
+    }
+
+    /// How many connections the pool holds.
+    pub(super) fn size(&self) -> usize {
+        self.size as usize
+    }
+
+    /// Takes `count` permits (at most [`size`](Self::size)) until the guard drops: with every
+    /// permit no read runs meanwhile, so the connections can be replaced
+    /// ([`replace`](Self::replace)).
+    pub(super) async fn hold(&self, count: usize) -> StoreResult<tokio::sync::SemaphorePermit<'_>> {
+        let count = u32::try_from(count).unwrap_or(u32::MAX).min(self.size);
+        self.permits
+            .acquire_many(count)
+            .await
+            .map_err(|_| StoreError::Unavailable("the sqlite read pool is closed".into()))
+    }
+
+    /// Replaces the idle connections (every one, while every permit is held) by `conns`.
+    pub(super) fn replace(&self, conns: Vec<Connection>) {
+        *self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = conns;
     }
 
     /// Runs `work` on a pooled connection inside a read transaction.

@@ -509,3 +509,67 @@ async fn a_backup_is_one_snapshot_taken_while_the_writer_goes_on() {
     let reopened = SqliteStore::open(&copy).expect("the copy opens as a store");
     assert!(reopened.user(a).await.expect("read").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rekey_while_reads_and_writes_run_loses_nothing_and_only_the_new_key_opens() {
+    use super::cipher::{DatabaseKey, KeyError};
+    let (_dir, path) = temp_db();
+    let (old, new) = (
+        DatabaseKey::from_bytes([1; 32]),
+        DatabaseKey::from_bytes([2; 32]),
+    );
+    let open = |key: &DatabaseKey| {
+        SqliteStore::open_with(
+            &path,
+            SqliteOptions {
+                key: Some(key.clone()),
+                ..SqliteOptions::default()
+            },
+        )
+    };
+    let store = Arc::new(open(&old).expect("open"));
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let task_store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let user = task_store
+                .create_user(new_user(&format!("u{i}")))
+                .await
+                .expect("write");
+            task_store
+                .user(user.id)
+                .await
+                .expect("read")
+                .expect("found")
+                .id
+        }));
+        if i == 20 {
+            assert!(store.rekey(new.clone()).await.expect("rekey"));
+        }
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert!(
+        !store.rekey(new.clone()).await.expect("same key"),
+        "nothing to do"
+    );
+    drop(store);
+    assert!(matches!(
+        open(&old),
+        Err(OpenError::Key(KeyError::Wrong(_)))
+    ));
+    let reopened = open(&new).expect("the new key opens it");
+    for i in 0..64 {
+        let found = reopened
+            .user_by_username(&format!("u{i}"))
+            .await
+            .expect("read");
+        assert!(found.is_some(), "u{i} was written");
+    }
+    let plain = SqliteStore::open(temp_db().1).expect("plain");
+    assert!(
+        plain.rekey(new).await.is_err(),
+        "a plain database is refused"
+    );
+}

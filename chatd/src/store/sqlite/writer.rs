@@ -45,6 +45,8 @@ trait Command: Send {
     fn apply(&mut self, conn: &Connection) -> bool;
     /// Answers the caller once the fate of the batch (`commit`) is known.
     fn finish(self: Box<Self>, commit: StoreResult<()>);
+    /// True for a command that runs alone, outside any transaction (`PRAGMA rekey`).
+    fn alone(&self) -> bool;
 }
 
 /// A command with its closure (until it runs), its result (after) and its reply channel.
@@ -52,6 +54,7 @@ struct Pending<T, F> {
     work: Option<F>,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
+    alone: bool,
 }
 
 impl<T, F> Command for Pending<T, F>
@@ -79,6 +82,10 @@ where
         };
         // The caller may have gone away (cancelled request); its write stands regardless.
         let _ = self.reply.send(answer);
+    }
+
+    fn alone(&self) -> bool {
+        self.alone
     }
 }
 
@@ -131,11 +138,30 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.send(work, false).await
+    }
+
+    /// Runs `work` alone, outside any transaction, after the writes queued before it have
+    /// committed and before those queued after it start.
+    pub(super) async fn alone<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.send(work, true).await
+    }
+
+    async fn send<T, F>(&self, work: F, alone: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let command = Box::new(Pending {
             work: Some(work),
             result: None,
             reply,
+            alone,
         });
         self.queue
             .send(command)
@@ -158,19 +184,31 @@ impl Writer {
     }
 }
 
-/// The writer thread's loop: batch, apply, commit, answer.
+/// The writer thread's loop: batch, apply, commit, answer. A command that runs alone ends the
+/// batch before it.
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn Command>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(command) => batch.push(command),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            if command.alone() {
+                run_batch(&conn, &mut batch);
+                run_alone(&conn, command);
+            } else {
+                batch.push(command);
+            }
+            if batch.len() < max_batch {
+                next = rx.try_recv().ok();
             }
         }
         run_batch(&conn, &mut batch);
     }
+}
+
+/// Runs a command outside any transaction and answers it.
+fn run_alone(conn: &Connection, mut command: Box<dyn Command>) {
+    command.apply(conn);
+    command.finish(Ok(()));
 }
 
 /// Runs one batch in as few transactions as possible (one, unless SQLite aborts a transaction on

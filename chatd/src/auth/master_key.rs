@@ -59,6 +59,8 @@ pub trait MasterKeyFiles: Send + Sync {
     fn install(&self, current: &[u8; 32], previous: &[u8; 32]) -> Result<(), String>;
     /// Moves the previous key file aside, to a name that says `id`; returns where it went.
     fn retire_previous(&self, id: KeyId) -> Result<String, String>;
+    /// Checks that both files can be written (before a rotation is recorded).
+    fn check_writable(&self) -> Result<(), String>;
 }
 
 /// When the master key rotates.
@@ -115,6 +117,9 @@ pub enum MasterKeyError {
     /// The key files could not be written.
     #[error("cannot write the master key files: {0}")]
     Files(String),
+    /// The key files cannot be written, so no rotation was made.
+    #[error("{0}")]
+    NotWritable(String),
     /// Something kept under the master key could not be put under the new one.
     #[error("cannot put {what} under the new master key: {error}")]
     Rewrap {
@@ -510,6 +515,12 @@ impl MasterKeyRing {
     pub async fn rotate(&self, now_ms: i64) -> Result<u32, MasterKeyError> {
         let files = self.files.as_ref().ok_or(MasterKeyError::NoPreviousFile)?;
         let _progress = self.progress.lock().await;
+        // A key no node could keep must not reach the ring.
+        let probe = Arc::clone(files);
+        tokio::task::spawn_blocking(move || probe.check_writable())
+            .await
+            .map_err(|e| MasterKeyError::Files(e.to_string()))?
+            .map_err(MasterKeyError::NotWritable)?;
         let ring = catch_up(&*self.store, &self.keys, Some(files), self.settings.overlap).await?;
         if overlapping(&ring, now_ms) {
             return Err(MasterKeyError::Unfinished("its overlap has not ended"));

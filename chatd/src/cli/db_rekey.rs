@@ -1,8 +1,8 @@
 //! `chatd db rekey --encryption-key-file OLD --new-key-file NEW`: give the encrypted embedded
 //! database a new key (chatd stopped meanwhile); the old key stops opening it. The key is also
 //! the master key of the files in the data directory: their keys are re-wrapped with the new
-//! key in the same run (heads only, the content stays as it is), so chatd starts with the new
-//! key alone.
+//! key in the same run (heads only, the content stays as it is), and the master key ring records
+//! the new key as current (`auth::master_key`), so chatd starts with the new key alone.
 
 use anyhow::{Context as _, bail};
 
@@ -12,7 +12,7 @@ use crate::atrest::MasterKeys;
 use crate::ops::config::DbRekey;
 use crate::ops::datadir::load_database_key;
 use crate::ops::file_store;
-use crate::store::sqlite::reencrypt;
+use crate::store::sqlite::{SqliteOptions, SqliteStore, reencrypt};
 
 /// Re-encrypts the data directory's database from the key of `--encryption-key-file` to the
 /// key of `--new-key-file`.
@@ -27,10 +27,22 @@ pub async fn run(args: DbRekey) -> anyhow::Result<()> {
         }
         let done = reencrypt::rekey(path, &old, &new)
             .with_context(|| format!("cannot change the key of the database {}", path.display()))?;
-        Ok((done, MasterKeys::new(new.bytes(), &[*old.bytes()])))
+        let keys = MasterKeys::new(new.bytes(), &[*old.bytes()]);
+        let options = SqliteOptions {
+            key: Some(new),
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open_with(path, options)
+            .with_context(|| format!("cannot open {} with the new key", path.display()))?;
+        Ok((done, keys, store))
     })
     .await?;
-    let (done, keys) = done;
+    let (done, keys, store) = done;
+    // Nothing is left under the old key: its overlap ends at once.
+    crate::auth::master_key::catch_up(&store, &keys, None, std::time::Duration::ZERO)
+        .await
+        .context("cannot record the new key in the master key ring")?;
+    drop(store);
     let backend = crate::daemon::open_file_backend(&args.storage).await?;
     let files = file_store::open(backend, Some(Arc::new(keys)))
         .await

@@ -35,7 +35,8 @@ impl From<MasterKeyError> for ApiError {
         match e {
             MasterKeyError::NoPreviousFile
             | MasterKeyError::Unfinished(_)
-            | MasterKeyError::TooSoon(_) => ApiError::precondition(e.to_string()),
+            | MasterKeyError::TooSoon(_)
+            | MasterKeyError::NotWritable(_) => ApiError::precondition(e.to_string()),
             MasterKeyError::Store(store) => store.into(),
             MasterKeyError::Contended => ApiError::unavailable(e.to_string()),
             MasterKeyError::Unknown(_)

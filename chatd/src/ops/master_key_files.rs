@@ -21,16 +21,23 @@ fn text(key: &[u8; 32]) -> Vec<u8> {
     format!("{}\n", hex::encode(key)).into_bytes()
 }
 
-impl KeyFilePair {
+impl MasterKeyFiles for KeyFilePair {
+    fn install(&self, current: &[u8; 32], previous: &[u8; 32]) -> Result<(), String> {
+        // The previous first: until the new key is in place, both files hold keys the
+        // database opens with.
+        write_atomic(&self.previous, &text(previous), 0o600).map_err(|e| e.to_string())?;
+        write_atomic(&self.current, &text(current), 0o600).map_err(|e| e.to_string())
+    }
+
     /// Checks that chatd can write both files' directories (a rotation writes them while it
     /// runs), by creating and removing a file in each. Blocking.
-    pub fn check_writable(&self) -> Result<(), String> {
+    fn check_writable(&self) -> Result<(), String> {
         for path in [&self.current, &self.previous] {
             let dir = path
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            let probe = dir.join(format!(".chatd-write-probe-{}", std::process::id()));
+            let probe = dir.join(format!(".chatd-write-probe-{:016x}", rand::random::<u64>()));
             std::fs::write(&probe, b"")
                 .and_then(|()| std::fs::remove_file(&probe))
                 .map_err(|e| {
@@ -43,15 +50,6 @@ impl KeyFilePair {
                 })?;
         }
         Ok(())
-    }
-}
-
-impl MasterKeyFiles for KeyFilePair {
-    fn install(&self, current: &[u8; 32], previous: &[u8; 32]) -> Result<(), String> {
-        // The previous first: until the new key is in place, both files hold keys the
-        // database opens with.
-        write_atomic(&self.previous, &text(previous), 0o600).map_err(|e| e.to_string())?;
-        write_atomic(&self.current, &text(current), 0o600).map_err(|e| e.to_string())
     }
 
     fn retire_previous(&self, id: KeyId) -> Result<String, String> {

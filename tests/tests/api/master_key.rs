@@ -3,11 +3,13 @@
 //! `--encryption-key-file` and the old one to `--previous-encryption-key-file`, and rekeys the
 //! embedded database while messages keep flowing; the overlap ends by `admin_retire_keys` (not
 //! before every node could take the key), after which the old key's file is moved aside and the
-//! server restarts on the new key alone with every message. The errors: a second rotation
-//! before the first is finished, an early end, a server without a master key, and the secret
-//! refused.
+//! server restarts on the new key alone with every message. The schedule
+//! (`--encryption-key-rotation-interval`) does the same by itself, and a start after a crash
+//! between the key files and the rekey finishes the rotation. The errors: a second rotation
+//! before the first is finished, an early end, a server without a master key or without a
+//! previous key file, and the secret refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chatproto::client::HistoryRange;
@@ -18,6 +20,19 @@ use tests::server::TestServer;
 use crate::support::{assert_code, assert_field, group, register, register_admin, start_with};
 
 const MARKER: &str = "the launch date moves to the ninth, keep it quiet";
+
+/// A new master key in `master.key` under `dir`, where its previous one goes, and the flags
+/// naming both (then `extra`).
+fn key_files(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf, Vec<String>) {
+    let key = tests::keys::key_file(dir, "master.key", true);
+    let previous = dir.join("master.key.previous");
+    let mut flags = vec![
+        format!("--encryption-key-file={}", key.display()),
+        format!("--previous-encryption-key-file={}", previous.display()),
+    ];
+    flags.extend(extra.iter().map(|f| (*f).to_owned()));
+    (key, previous, flags)
+}
 
 fn master_ring(list: &pb::KeyRingList) -> Vec<(u32, pb::KeyState)> {
     list.rings
@@ -60,12 +75,7 @@ async fn texts(client: &chatproto::client::Client, chat: u64) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_key_rotates_while_messages_flow_and_the_server_restarts_on_the_new_key() {
     let keys = tempfile::tempdir().expect("key dir");
-    let key = tests::keys::key_file(keys.path(), "master.key", true);
-    let previous = keys.path().join("master.key.previous");
-    let flags = [
-        format!("--encryption-key-file={}", key.display()),
-        format!("--previous-encryption-key-file={}", previous.display()),
-    ];
+    let (key, previous, flags) = key_files(keys.path(), &[]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = start_with(&flags).await;
     let root = register_admin(&server, "root").await;
@@ -233,12 +243,7 @@ async fn without_a_master_key_or_its_previous_file_the_master_key_does_not_rotat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_between_the_key_files_and_the_rekey_finishes_the_rotation() {
     let keys = tempfile::tempdir().expect("key dir");
-    let key = tests::keys::key_file(keys.path(), "master.key", true);
-    let previous = keys.path().join("master.key.previous");
-    let flags = [
-        format!("--encryption-key-file={}", key.display()),
-        format!("--previous-encryption-key-file={}", previous.display()),
-    ];
+    let (key, previous, flags) = key_files(keys.path(), &[]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = start_with(&flags).await;
     let root = register_admin(&server, "root").await;
@@ -279,4 +284,46 @@ async fn a_start_between_the_key_files_and_the_rekey_finishes_the_rotation() {
     let server = TestServer::start_in(dir, &flags).await;
     let bob = crate::support::device(&server, &bob).await;
     assert_eq!(texts(&bob.client, team.id).await, [MARKER]);
+}
+
+/// `--encryption-key-rotation-interval`: the server rotates the master key by itself when it is
+/// that old, and forgets the old one when the overlap has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_rotates_the_master_key_and_the_overlap_ends_by_itself() {
+    let keys = tempfile::tempdir().expect("key dir");
+    let (key, previous, flags) = key_files(
+        keys.path(),
+        &[
+            "--access-token-ttl=1s",
+            "--key-overlap=7s",
+            "--key-rotation-interval=off",
+            "--encryption-key-rotation-interval=7s",
+        ],
+    );
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = start_with(&flags).await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let team = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    alice.send(team.id, MARKER).await;
+    let old = std::fs::read_to_string(&key).expect("key");
+    tests::process::poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let now = std::fs::read_to_string(&key).expect("key");
+        (now != old).then_some(())
+    })
+    .expect("a scheduled rotation");
+    assert_eq!(std::fs::read_to_string(&previous).expect("previous"), old);
+    alice.send(team.id, "after").await;
+    // The overlap (7 s) passes: the old key is forgotten, its file moved aside.
+    tests::process::poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        (!previous.exists()).then_some(())
+    })
+    .expect("the overlap ends by itself");
+    // (The next scheduled rotation may begin from here on: a restart finishes it.)
+    alice.client.close().await;
+    bob.client.close().await;
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, &flags).await;
+    let bob = crate::support::device(&server, &bob).await;
+    assert_eq!(texts(&bob.client, team.id).await, [MARKER, "after"]);
 }

@@ -348,8 +348,25 @@ async fn db_encrypt_converts_a_plain_store_and_rekey_keeps_every_message() {
         "this key does not open it",
     );
     let dir = assert_serves_every_message(dir, &new, chat).await;
-    // The file's key was re-wrapped with the new key: the new key alone reads it.
+    // The file's key was re-wrapped with the new key: the new key alone reads it. The master
+    // key ring names it current (the old one ended with the rekey).
     let server = TestServer::start_in(dir, &[&key_flag(&new)]).await;
     assert_file_reads(&server, &file).await;
+    let root = tests::client::connect(&server).await;
+    root.login("root", tests::client::PASSWORD, "check")
+        .await
+        .expect("root");
+    let list = root
+        .admin_list_keys(chatproto::pb::AdminListKeys {})
+        .await
+        .expect("keys");
+    let master = list
+        .rings
+        .iter()
+        .find(|r| r.kind == chatproto::pb::KeyKind::Master as i32)
+        .expect("master ring");
+    let kids: Vec<(u32, i32)> = master.keys.iter().map(|k| (k.kid, k.state)).collect();
+    assert_eq!(kids, [(1, chatproto::pb::KeyState::Current as i32)]);
+    root.close().await;
     server.stop().await;
 }

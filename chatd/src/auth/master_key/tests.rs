@@ -202,6 +202,36 @@ async fn a_rotation_by_command_rekeys_the_database_while_it_serves_and_forgets_t
 }
 
 #[tokio::test]
+async fn a_rotation_whose_key_files_cannot_be_written_is_refused_before_the_ring_changes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("ring.sqlite3")).expect("open"));
+    write_key(&dir.path().join("a.key"), [5; 32]);
+    let keys = Arc::new(MasterKeys::new(&[5; 32], &[]));
+    let files = KeyFilePair {
+        current: dir.path().join("a.key"),
+        previous: dir.path().join("missing/a.key.previous"),
+    };
+    let ring = MasterKeyRing::new(
+        keys.clone(),
+        store.clone(),
+        Vec::new(),
+        Some(Arc::new(files)),
+        settings(None),
+    );
+    ring.step().await.expect("first ring");
+    match ring.rotate(crate::clock::now_ms()).await {
+        Err(MasterKeyError::NotWritable(e)) => assert!(e.contains("missing"), "{e}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        stored_ring(&store).await.keys.len(),
+        1,
+        "no rotation recorded"
+    );
+    assert_eq!(keys.current_id(), KeyId::of(&[5; 32]));
+}
+
+#[tokio::test]
 async fn another_node_takes_the_new_key_from_the_ring_and_a_late_one_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     // The ring is shared through one store (plain here: the nodes' content is what is sealed).

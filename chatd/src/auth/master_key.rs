@@ -22,9 +22,11 @@
 //! 3. in the background it puts what it keeps under the new key ([`Rewrap`]: the embedded
 //!    database is rekeyed, file keys and the MongoDB field key re-wrapped; each idempotent, so
 //!    nodes doing it at once are harmless);
-//! 4. once the overlap has ended (on schedule or by `admin_retire_keys`) and a last pass found
-//!    nothing left under the old key, the node forgets the old key and moves its file aside
-//!    (`<file>.retired-<id>`: backups made under that key restore with it).
+//! 4. once the overlap has ended (on schedule or by `admin_retire_keys`), no upload begun before
+//!    the rotation is still open (their bytes are sealed under keys derived from the old key;
+//!    the collector removes each `--file-gc-grace` after it began at the latest), and a last
+//!    pass found nothing left under the old key, the node forgets the old key and moves its
+//!    file aside (`<file>.retired-<id>`: backups made under that key restore with it).
 //!
 //! A rotation waits until the one before is finished on this node, so at most two master keys
 //! are in use at any time.
@@ -38,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::atrest::{AtRestError, KeyId, MasterKeys, Rewrap, WRAPPED_LEN, Wrapped};
 use crate::auth::keyring;
 use crate::auth::keys::RELOAD_EVERY;
-use crate::store::{KeyRingRecord, KeyStore, Store, StoreError, StoredKey};
+use crate::store::{KeyRingRecord, KeyStore, Store, StoreError, StoredKey, UploadState};
 
 /// How long after a rotation its overlap may be ended by command: every node has taken the new
 /// key by then (each reads the ring every [`RELOAD_EVERY`]).
@@ -46,6 +48,8 @@ pub const ADOPT_LEAD: Duration = Duration::from_secs(3 * RELOAD_EVERY.as_secs())
 /// Writes a rotation or an end of overlap tries before it gives up on a ring others keep
 /// changing.
 const ATTEMPTS: usize = 8;
+/// Uploads looked at when deciding whether one begun before a rotation is still open.
+const UPLOAD_PAGE: u32 = 1000;
 /// How long after a failed pass the next one starts (a pass reads every stored file's head).
 const REWRAP_RETRY: Duration = Duration::from_secs(60);
 /// What a handover is bound to, with the kid of the key it carries.
@@ -438,15 +442,23 @@ impl MasterKeyRing {
         }
         let current = self.keys.current_id();
         let ended = !overlapping(&ring, now);
-        {
+        let (whole, waiting) = {
             let progress = self.progress.lock().await;
-            let whole = progress.rewrapped == Some(current);
             let waiting = progress
                 .failed_at
                 .is_some_and(|at| at.elapsed() < REWRAP_RETRY);
-            if (whole && !ended) || waiting {
-                return Ok(());
-            }
+            (progress.rewrapped == Some(current), waiting)
+        };
+        // Uploads begun before the rotation seal their bytes under keys derived from the old
+        // key (`files::blob::envelope`): it is kept until they are finished or collected.
+        let rotated_at = ring
+            .keys
+            .iter()
+            .find(|k| k.retire_at_ms == 0)
+            .map_or(0, |k| k.created_at_ms);
+        let uploads = ended && self.uploads_begun_before(rotated_at).await?;
+        if waiting || (whole && (!ended || uploads)) {
+            return Ok(());
         }
         // The first pass after taking a key, or the last one before forgetting the old key
         // (which also finds what a node slow to take the new key wrapped meanwhile).
@@ -478,10 +490,18 @@ impl MasterKeyRing {
         }
         progress.rewrapped = Some(current);
         progress.failed_at = None;
-        if ended {
+        if ended && !uploads {
             self.forget_previous().await;
         }
         Ok(())
+    }
+
+    /// Whether an upload begun before `before_ms` may still be open (a full page counts as
+    /// yes: the collector removes every upload `--file-gc-grace` after it began).
+    async fn uploads_begun_before(&self, before_ms: i64) -> Result<bool, MasterKeyError> {
+        let begun = self.store.stale_uploads(before_ms, UPLOAD_PAGE).await?;
+        Ok(begun.len() >= UPLOAD_PAGE as usize
+            || begun.iter().any(|u| matches!(u.state, UploadState::Open)))
     }
 
     /// Forgets the previous key and moves its file aside.

@@ -14,7 +14,7 @@ use crate::ops::datadir::load_database_key;
 use crate::ops::master_key_files::KeyFilePair;
 use crate::store::sqlite::cipher::{DatabaseKey, KeyError, OpenError};
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
-use crate::store::{NewUser, UserStore};
+use crate::store::{FileStore as _, NewUser, UploadRecord, UploadState, UserStore};
 
 const SECRET: &[u8] = b"the plan nobody may read at rest";
 
@@ -44,6 +44,16 @@ async fn read_all(blobs: &dyn BlobStore, key: &str) -> Vec<u8> {
     let mut out = Vec::new();
     reader.read_to_end(&mut out).await.expect("read");
     out
+}
+
+fn user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password_hash: "$argon2id$test".into(),
+        role: pb::Role::User,
+        now_ms: crate::clock::now_ms(),
+    }
 }
 
 fn settings(interval: Option<Duration>) -> MasterKeySettings {
@@ -116,6 +126,24 @@ async fn a_rotation_by_command_rekeys_the_database_while_it_serves_and_forgets_t
         .await
         .expect("put");
     a.ring.step().await.expect("first round");
+    // An upload begun under the old key: its bytes are sealed under a key derived from it.
+    let owner = store.create_user(user("owner")).await.expect("user").id;
+    store
+        .open_upload(UploadRecord {
+            id: "up1".into(),
+            user_id: owner,
+            size: SECRET.len() as u64,
+            sha256: vec![0; 32],
+            name: "plan.txt".into(),
+            kind: pb::MessageKind::File,
+            created_at_ms: crate::clock::now_ms() - 1,
+            state: UploadState::Open,
+        })
+        .await
+        .expect("upload row");
+    let mut writer = a.blobs.append("up1", 0).await.expect("append");
+    writer.write(SECRET).await.expect("write");
+    writer.close().await.expect("close");
     let shown = a.ring.view(crate::clock::now_ms()).await.expect("view");
     assert_eq!(
         shown.keys.len(),
@@ -143,13 +171,7 @@ async fn a_rotation_by_command_rekeys_the_database_while_it_serves_and_forgets_t
     // The background round: the database and the file keys go under the new key.
     a.ring.step().await.expect("re-wrap round");
     let user = store
-        .create_user(NewUser {
-            username: "after".into(),
-            email: "after@example.com".into(),
-            password_hash: "$argon2id$test".into(),
-            role: pb::Role::User,
-            now_ms: crate::clock::now_ms(),
-        })
+        .create_user(user("after"))
         .await
         .expect("a write after the rekey");
     assert_eq!(
@@ -174,6 +196,16 @@ async fn a_rotation_by_command_rekeys_the_database_while_it_serves_and_forgets_t
     ));
     let later = crate::clock::now_ms() + ms(ADOPT_LEAD) + 1;
     assert!(a.ring.retire(later).await.expect("retire"));
+    a.ring.step().await.expect("a round with the upload open");
+    assert!(
+        a.keys.rotating(),
+        "kept while an upload begun under it is open"
+    );
+    a.blobs
+        .commit("up1", "uploaded")
+        .await
+        .expect("the upload finishes");
+    store.delete_upload("up1").await.expect("collected");
     a.ring.step().await.expect("last round");
     assert!(!a.keys.rotating(), "the old key is forgotten");
     assert!(!a.files.previous.exists());
@@ -195,6 +227,7 @@ async fn a_rotation_by_command_rekeys_the_database_while_it_serves_and_forgets_t
     let fresh = SealedBlobs::open(raw, alone).await.expect("new key alone");
     assert_eq!(read_all(&fresh, "before").await, SECRET);
     assert_eq!(read_all(&fresh, "after").await, SECRET);
+    assert_eq!(read_all(&fresh, "uploaded").await, SECRET);
     // The ring holds no handover any more: the store alone never gives the key.
     let ring = stored_ring(&store).await;
     assert_eq!(ring.keys.len(), 1);

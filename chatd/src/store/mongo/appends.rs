@@ -5,18 +5,23 @@
 //! A round, for all its sends at once:
 //! 1. senders are checked against a cache of known accounts (accounts are never removed, only
 //!    marked deleted), reading only those it has not seen;
-//! 2. retries are answered: one lookup of every send key in the round;
-//! 3. one op per chat, holding that chat's messages, claims the seqs after the chat's head as this
+//! 2. one op per chat, holding that chat's messages, claims the seqs after the chat's head as this
 //!    store last committed it: all claims and their events go in one ordered `insert`, so the
 //!    sequence is allocated by the insert itself, with no read first. A claim that finds its seq
 //!    taken (another writer moved the head) reads the chat again and goes into the next pass;
-//! 4. every op's send keys and its decision go in one ordered `insert` (see
+//! 3. every op's send keys and its decision go in one ordered `insert` (see
 //!    [`MongoStore::decide`]); an op that finds a key taken is cancelled and its other messages
 //!    go into the next pass, while the duplicate is answered with the original;
-//! 5. the messages go in one `insert`, and the chats' heads move in one `update` command.
+//! 4. the messages go in one `insert`, and the chats' heads move in one `update` command.
+//!
+//! Retries are not looked up before claiming: the key insert of step 3 finds them, at the price
+//! of a cancelled op for the rare retry instead of a read of every send key in every round.
 //!
 //! Clearing each committed claim's copy of its op is deferred and done for many ops in one
-//! command: before answering when nobody else waits, or once enough have accumulated.
+//! command: before answering when nobody else waits, or once enough have accumulated. Every
+//! write after the claim names its documents by `_id`, one statement each, never by an `$in`
+//! list: FerretDB evaluates `$in` by reading the whole collection, and these collections grow
+//! with every message.
 //!
 //! Ops written here are ordinary ops of the claim protocol: if this process stops in the middle
 //! of a round, the next writer or reader of a chat finishes or cancels its op as for any other.
@@ -315,8 +320,6 @@ impl MongoStore {
                 slot.answer(Err(StoreError::NotFound("user")));
             }
         }
-        let all: Vec<usize> = (0..slots.len()).collect();
-        self.answer_retries(slots, &all).await?;
         for _ in 0..MAX_PASSES {
             let pending: Vec<usize> = (0..slots.len())
                 .filter(|&n| slots.get(n).is_some_and(Slot::pending))
@@ -718,17 +721,13 @@ impl MongoStore {
     async fn clean_up(&self) -> StoreResult<()> {
         let claims = std::mem::take(&mut lock(&self.appends.cleanup).claims);
         if !claims.is_empty() {
-            let cleared = self
-                .c
-                .events
-                .update_many(
-                    doc! { "_id": { "$in": &claims } },
-                    doc! { "$set": { "op": null } },
-                )
-                .await;
-            if let Err(e) = cleared {
+            let clear = claims
+                .iter()
+                .map(|id| doc! { "q": { "_id": id }, "u": { "$set": { "op": null } } })
+                .collect();
+            if let Err(e) = self.update_statements(indexes::EVENTS, clear).await {
                 lock(&self.appends.cleanup).claims.extend(claims);
-                return Err(error::map(e));
+                return Err(e);
             }
         }
         let decisions = {
@@ -739,12 +738,7 @@ impl MongoStore {
             }
             std::mem::take(&mut cleanup.decisions)
         };
-        self.c
-            .send_keys
-            .delete_many(doc! { "_id": { "$in": decisions } })
-            .await
-            .map_err(error::map)?;
-        Ok(())
+        self.delete_by_ids(indexes::SEND_KEYS, decisions).await
     }
 }
 

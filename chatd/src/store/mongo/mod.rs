@@ -374,13 +374,8 @@ impl MongoStore {
         let mut start = 0;
         while start < updates.len() {
             let rest = updates.get(start..).unwrap_or_default().to_vec();
-            let mut command = doc! { "update": collection, "updates": rest, "ordered": false };
-            if let Some(concern) = self.db.write_concern() {
-                let concern = mongodb::bson::to_bson(concern)
-                    .map_err(|e| StoreError::Internal(format!("write concern: {e}")))?;
-                command.insert("writeConcern", concern);
-            }
-            let reply = self.db.run_command(command).await.map_err(error::map)?;
+            let command = doc! { "update": collection, "updates": rest, "ordered": false };
+            let reply = self.write_command(command).await?;
             let Ok(errors) = reply.get_array("writeErrors") else {
                 return Ok(());
             };
@@ -401,6 +396,42 @@ impl MongoStore {
             }
         }
         Ok(())
+    }
+
+    /// Deletes the documents of `collection` with these `_id`s in one `delete` command, one
+    /// statement per id (FerretDB reads the whole collection for an `$in` filter, and looks up
+    /// an `_id` equality in its index), with the client's write concern.
+    async fn delete_by_ids<T: Into<mongodb::bson::Bson>>(
+        &self,
+        collection: &str,
+        ids: Vec<T>,
+    ) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let deletes: Vec<Document> = ids
+            .into_iter()
+            .map(|id| doc! { "q": { "_id": id.into() }, "limit": 1 })
+            .collect();
+        let command = doc! { "delete": collection, "deletes": deletes, "ordered": false };
+        let reply = self.write_command(command).await?;
+        match reply.get_array("writeErrors") {
+            Ok(errors) if !errors.is_empty() => Err(StoreError::Internal(format!(
+                "mongodb: delete from {collection} failed: {errors:?}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a write command with the client's write concern (a command run by name does not
+    /// get it from the client).
+    async fn write_command(&self, mut command: Document) -> StoreResult<Document> {
+        if let Some(concern) = self.db.write_concern() {
+            let concern = mongodb::bson::to_bson(concern)
+                .map_err(|e| StoreError::Internal(format!("write concern: {e}")))?;
+            command.insert("writeConcern", concern);
+        }
+        self.db.run_command(command).await.map_err(error::map)
     }
 
     async fn ping_db(&self) -> StoreResult<()> {

@@ -120,6 +120,45 @@ async fn concurrent_sends_share_their_round_trips() {
         used * 2 <= SENDS as u64,
         "{used} commands for {SENDS} concurrent sends"
     );
+    // Once nothing waits, every committed claim has given up its copy of the op.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let holding = store
+        .c
+        .events
+        .count_documents(mongodb::bson::doc! { "op": { "$ne": null } })
+        .await
+        .expect("count claims");
+    assert_eq!(holding, 0, "claims still holding their op");
+}
+
+/// One send at a time, to a chat this store wrote before, from a sender it knows: one command
+/// per step and no read (claim, decide, insert the message, move the head; clear the claim when
+/// nothing waits). A retry is found by the key insert, not by reading the round's keys first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_send_reads_nothing() {
+    const SENDS: u64 = 6;
+    let (store, commands) = counted().await;
+    let ids = users(&store, &["ann", "bob"]).await;
+    let chat = group(&store, ids[0], &[ids[1]]).await;
+    store
+        .append_message(text(chat, ids[0], "warm", "first", 3_000))
+        .await
+        .expect("first");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = commands.get();
+    for n in 0..SENDS {
+        store
+            .append_message(text(chat, ids[0], &format!("k{n}"), "next", 3_000))
+            .await
+            .expect("send");
+    }
+    // The last round's clean-up runs after its answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let used = commands.get() - before;
+    assert!(
+        (4 * SENDS..=5 * SENDS).contains(&used),
+        "{used} commands for {SENDS} sends one at a time"
+    );
 }
 
 /// A round with retries, identical sends and new messages answers each as one at a time would.

@@ -668,17 +668,24 @@ impl MongoStore {
         let Some(claim) = claim.filter(|c| c.op.is_some()) else {
             return Ok(None);
         };
-        // Committed, only its clean-up is outstanding.
         let chat = self
             .c
             .chats
             .find_one(doc! { "_id": chat_id })
             .await
             .map_err(error::map)?;
-        if chat.is_some_and(|c| c.last_seq >= seq) {
-            return Ok(None);
+        match chat {
+            Some(chat) if chat.last_seq >= seq => {
+                // Committed, only its clean-up is outstanding. The head just read saves a
+                // writer that lost this seq a second read before it claims again (group commit
+                // reads only the heads it does not know).
+                if !chat.deleted {
+                    self.note_head(chat.id, chat.last_seq);
+                }
+                Ok(None)
+            }
+            _ => Ok(Some(claim)),
         }
-        Ok(Some(claim))
     }
 
     /// The chat once no op is in flight after its head (waiting for it, or finishing it, as

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::atrest::{AtRestError, KeyId, MasterKeys, Rewrap, WRAPPED_LEN, Wrapped};
 use crate::auth::keyring;
-use crate::auth::keys::RELOAD_EVERY;
+use crate::auth::keys::{RELOAD_EVERY, every_reload};
 use crate::store::{KeyRingRecord, KeyStore, Store, StoreError, StoredKey, UploadState};
 
 /// How long after a rotation its overlap may be ended by command: every node has taken the new
@@ -375,28 +375,24 @@ impl MasterKeyRing {
     pub fn spawn(self: &Arc<Self>, stop: CancellationToken) {
         let ring = Arc::clone(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RELOAD_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = tick.tick() => {}
-                    () = ring.wake.notified() => {}
-                }
-                let outcome = ring.step().await;
-                let mut progress = ring.progress.lock().await;
-                match outcome {
-                    Ok(()) => progress.reported = None,
-                    Err(e) => {
-                        let text = e.to_string();
-                        if progress.reported.as_ref() != Some(&text) {
-                            tracing::error!(error = %text, "master key rotation");
-                            progress.reported = Some(text);
-                        }
-                    }
+            every_reload(&stop, Some(&ring.wake), || ring.round()).await;
+        });
+    }
+
+    /// One background [`step`](Self::step); an error is logged once until it changes.
+    async fn round(&self) {
+        let outcome = self.step().await;
+        let mut progress = self.progress.lock().await;
+        match outcome {
+            Ok(()) => progress.reported = None,
+            Err(e) => {
+                let text = e.to_string();
+                if progress.reported.as_ref() != Some(&text) {
+                    tracing::error!(error = %text, "master key rotation");
+                    progress.reported = Some(text);
                 }
             }
-        });
+        }
     }
 
     /// One round: catch up with the ring, rotate when the schedule says so, erase the handover

@@ -7,7 +7,7 @@
 //! (`--encryption-key-rotation-interval`) does the same by itself, and a start after a crash
 //! between the key files and the rekey finishes the rotation. The errors: a second rotation
 //! before the first is finished, an early end, a server without a master key or without a
-//! previous key file, and the secret refused.
+//! previous key file, and the secret refused; two rotations at once make one key.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +17,9 @@ use chatproto::pb;
 use chatproto::pb::ErrorCode as E;
 use tests::server::TestServer;
 
-use crate::support::{assert_code, assert_field, group, register, register_admin, start_with};
+use crate::support::{
+    User, assert_code, assert_field, group, register, register_admin, start_with,
+};
 
 const MARKER: &str = "the launch date moves to the ninth, keep it quiet";
 
@@ -64,6 +66,44 @@ fn contains(path: &Path, needle: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A server with a master key and a previous key file (then the `extra` flags): an admin, and
+/// alice and bob in a group where alice said [`MARKER`].
+struct Seeded {
+    keys: tempfile::TempDir,
+    key: PathBuf,
+    previous: PathBuf,
+    flags: Vec<String>,
+    server: TestServer,
+    root: User,
+    alice: User,
+    bob: User,
+    team: pb::Chat,
+}
+
+impl Seeded {
+    async fn start(extra: &[&str]) -> Seeded {
+        let keys = tempfile::tempdir().expect("key dir");
+        let (key, previous, flags) = key_files(keys.path(), extra);
+        let server = start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let root = register_admin(&server, "root").await;
+        let alice = register(&server, "alice").await;
+        let bob = register(&server, "bob").await;
+        let team = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+        alice.send(team.id, MARKER).await;
+        Seeded {
+            keys,
+            key,
+            previous,
+            flags,
+            server,
+            root,
+            alice,
+            bob,
+            team,
+        }
+    }
+}
+
 async fn texts(client: &chatproto::client::Client, chat: u64) -> Vec<String> {
     let page = client
         .history(chat, HistoryRange::Latest, 100)
@@ -74,15 +114,18 @@ async fn texts(client: &chatproto::client::Client, chat: u64) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_key_rotates_while_messages_flow_and_the_server_restarts_on_the_new_key() {
-    let keys = tempfile::tempdir().expect("key dir");
-    let (key, previous, flags) = key_files(keys.path(), &[]);
+    let Seeded {
+        keys,
+        key,
+        previous,
+        flags,
+        server,
+        root,
+        alice,
+        bob,
+        team,
+    } = Seeded::start(&[]).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = start_with(&flags).await;
-    let root = register_admin(&server, "root").await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let team = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
-    alice.send(team.id, MARKER).await;
     let old_key = std::fs::read_to_string(&key).expect("key");
 
     let before = root
@@ -197,6 +240,49 @@ async fn the_master_key_rotates_while_messages_flow_and_the_server_restarts_on_t
     assert_eq!(history[60], "during 59");
 }
 
+/// Two rotations at once on one connection: one makes the new key, the other is refused as not
+/// finished, and the ring and the key files hold that one new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rotations_at_once_make_one_new_key() {
+    let Seeded {
+        key,
+        previous,
+        root,
+        bob,
+        team,
+        keys: _keys,
+        server: _server,
+        ..
+    } = Seeded::start(&[]).await;
+    let old_key = std::fs::read_to_string(&key).expect("key");
+    let (first, second) = tokio::join!(
+        root.client.admin_rotate_key(rotate()),
+        root.client.admin_rotate_key(rotate())
+    );
+    let (rotated, refused) = match (first, second) {
+        (Ok(ring), Err(e)) | (Err(e), Ok(ring)) => (ring, e),
+        other => panic!("one rotation and one refusal expected: {other:?}"),
+    };
+    assert_eq!(
+        master_ring(&rotated),
+        [(1, pb::KeyState::Current), (0, pb::KeyState::Retiring)]
+    );
+    let e = assert_code(Err::<(), _>(refused), E::FailedPrecondition);
+    assert!(e.message.contains("not finished"), "{e}");
+    let list = root
+        .client
+        .admin_list_keys(pb::AdminListKeys {})
+        .await
+        .expect("list");
+    assert_eq!(master_ring(&list), master_ring(&rotated));
+    assert_ne!(std::fs::read_to_string(&key).expect("key"), old_key);
+    assert_eq!(
+        std::fs::read_to_string(&previous).expect("previous"),
+        old_key.trim().to_owned() + "\n"
+    );
+    assert_eq!(texts(&bob.client, team.id).await, [MARKER]);
+}
+
 #[tokio::test]
 async fn without_a_master_key_or_its_previous_file_the_master_key_does_not_rotate() {
     let plain = start_with(&[]).await;
@@ -242,15 +328,18 @@ async fn without_a_master_key_or_its_previous_file_the_master_key_does_not_rotat
 /// once the overlap ends the server restarts on the new key alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_between_the_key_files_and_the_rekey_finishes_the_rotation() {
-    let keys = tempfile::tempdir().expect("key dir");
-    let (key, previous, flags) = key_files(keys.path(), &[]);
+    let Seeded {
+        keys,
+        key,
+        previous,
+        flags,
+        server,
+        root,
+        alice,
+        bob,
+        team,
+    } = Seeded::start(&[]).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = start_with(&flags).await;
-    let root = register_admin(&server, "root").await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
-    let team = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
-    alice.send(team.id, MARKER).await;
     for user in [&root, &alice, &bob] {
         user.client.close().await;
     }

@@ -329,25 +329,21 @@ impl Keys {
     /// retired since).
     pub fn spawn(self: &Arc<Self>, shared: bool, stop: CancellationToken) {
         let keys = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RELOAD_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                if shared && let Err(e) = keys.reload().await {
-                    tracing::warn!(error = %e, "cannot read the key rings");
-                }
-                if let Err(e) = keys.scheduled().await {
-                    tracing::warn!(error = %e, "scheduled key rotation failed");
-                }
-                if let Err(e) = keys.publish().await {
-                    tracing::warn!(error = %e, "cannot publish the TURN secrets");
-                }
-            }
-        });
+        tokio::spawn(async move { every_reload(&stop, None, || keys.round(shared)).await });
+    }
+
+    /// One background round of [`spawn`](Self::spawn); failures are logged and retried at the
+    /// next.
+    async fn round(&self, shared: bool) {
+        if shared && let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "cannot read the key rings");
+        }
+        if let Err(e) = self.scheduled().await {
+            tracing::warn!(error = %e, "scheduled key rotation failed");
+        }
+        if let Err(e) = self.publish().await {
+            tracing::warn!(error = %e, "cannot publish the TURN secrets");
+        }
     }
 
     /// Rotates each configured kind with a schedule whose current key is due; one write
@@ -751,6 +747,35 @@ impl Keys {
             rotation_interval_ms: self.settings.rotation_interval.map_or(0, ms),
             overlap_ms: ms(self.settings.overlap),
         }
+    }
+}
+
+/// Runs `round` every [`RELOAD_EVERY`], and at once whenever `wake` is notified, until `stop`;
+/// the first round runs at once. A tick missed while a round ran is not made up: rounds never
+/// overlap and never run back to back to catch up.
+pub(crate) async fn every_reload<F, Fut>(
+    stop: &CancellationToken,
+    wake: Option<&tokio::sync::Notify>,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(RELOAD_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let woken = async {
+            match wake {
+                Some(wake) => wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+            () = woken => {}
+        }
+        round().await;
     }
 }
 

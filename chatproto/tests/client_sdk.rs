@@ -532,3 +532,59 @@ async fn a_slow_consumer_holds_a_bounded_queue_and_loses_nothing() {
         "every event once, in order"
     );
 }
+
+#[tokio::test]
+async fn events_sent_before_a_close_reach_the_application_before_the_disconnect() {
+    init_tracing();
+    let server = TestServer::start("node-a").await;
+    let chat = server.create_chat("last words");
+    let mut small = config(&[&server]);
+    small.event_queue = 4;
+    let client = Client::connect(small).await.unwrap();
+    register(&client, "hana").await;
+    let mut seen = Vec::new();
+    record_until(&client, &mut seen, |e| matches!(e, ClientEvent::CaughtUp)).await;
+
+    // While the application does not read, the server sends more than the client's queues
+    // hold, then a GoAway, and closes the connection as soon as the client's QUIC stack
+    // acknowledged all of it: the events are received, but not yet handed over.
+    for n in 0..200 {
+        server.post(chat, &format!("m{n}"));
+    }
+    server
+        .drain(pb::Event {
+            kind: Some(pb::event::Kind::GoAway(pb::GoAway {
+                reason: "draining".into(),
+                addresses: Vec::new(),
+                reconnect_after_ms: 60_000,
+            })),
+        })
+        .await;
+
+    let mut first = None;
+    record_until(&client, &mut seen, |e| {
+        let end = matches!(e, ClientEvent::GoAway(_) | ClientEvent::Disconnected { .. });
+        if end {
+            first = Some(format!("{e:?}"));
+        }
+        end
+    })
+    .await;
+    let first = first.expect("an end");
+    assert!(
+        first.starts_with("GoAway"),
+        "{first} came before the GoAway"
+    );
+    let next = wait_for(&client, |e| !matches!(e, ClientEvent::Chat(_))).await;
+    assert!(
+        matches!(next, ClientEvent::Disconnected { .. }),
+        "{next:?} after the GoAway"
+    );
+    let last = server.last_seq(chat);
+    let seqs: Vec<u64> = seen.iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=last).collect::<Vec<_>>(),
+        "every event, in order"
+    );
+}

@@ -59,7 +59,8 @@ pub enum ClientEvent {
         /// `Welcome.node_id`.
         node_id: String,
     },
-    /// The connection was lost; the client reconnects unless it is stopped.
+    /// The connection was lost; the client reconnects unless it is stopped. Every event the
+    /// server sent on the connection before closing it (a GoAway, a revocation) comes first.
     Disconnected {
         /// Why.
         reason: String,

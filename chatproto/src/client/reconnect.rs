@@ -24,6 +24,11 @@ use crate::session::{Output, Phase, Session, SessionConfig};
 /// the server does not close it (a server closes it once they are answered).
 const RETIRE_GRACE: Duration = Duration::from_secs(30);
 
+/// How long a closed connection's events, already received, may take to reach the driver
+/// before the close is handled without them (see [`Driver::closing`]). They are in local
+/// buffers, so only an application that stops taking events makes this wait expire.
+const CLOSE_DRAIN: Duration = Duration::from_secs(5);
+
 /// Delay before retrying a fetch that failed for a reason other than a server answer.
 const FETCH_RETRY: Duration = Duration::from_secs(1);
 /// Results of the driver's tasks waiting for it at most. The event stream's reader waits when
@@ -74,6 +79,13 @@ pub(crate) struct Driver {
     session: Session,
     session_config: SessionConfig,
     link: Option<SharedLink>,
+    /// Event stream readers of `link` that have not reported their end yet.
+    readers: usize,
+    /// `link`'s connection ended while its readers were still handing over events: a server
+    /// closes right after the client acknowledged its last event (a GoAway, a revocation's
+    /// farewell), which can be before the reader passed it on. The close is handled once the
+    /// readers end, or at the deadline.
+    closing: Option<(quinn::ConnectionError, tokio::time::Instant)>,
     /// A connection the server asked to leave (GoAway), kept open until the server closes it
     /// (its requests in flight are answered then) or the deadline passes.
     retired: Option<(quinn::Connection, tokio::time::Instant)>,
@@ -104,6 +116,8 @@ impl Driver {
             shared,
             session_config,
             link: None,
+            readers: 0,
+            closing: None,
             retired: None,
             server_index: 0,
             user_id: None,
@@ -154,6 +168,13 @@ impl Driver {
                     }
                 }
             };
+            let closing_deadline = self.closing.as_ref().map(|(_, deadline)| *deadline);
+            let drain_expired = async move {
+                match closing_deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let timeout = self.session.poll_timeout();
             let sleep = async move {
                 match timeout {
@@ -180,7 +201,8 @@ impl Driver {
                     Err(_) => self.outbox.clear(),
                 },
                 Some(input) = self.inputs.recv(), if room => self.on_input(input),
-                error = closed => self.link_closed(&error),
+                error = closed, if self.closing.is_none() => self.on_closed(error),
+                () = drain_expired => self.finish_close(),
                 conn = retired_done => {
                     // Closed by the server once its requests were answered, or given up on.
                     conn.close(CloseCode::NoError.into(), b"retired");
@@ -280,12 +302,18 @@ impl Driver {
             Input::Event { generation, event } if Some(generation) == current => {
                 self.session.handle_event(event, now);
             }
-            // A clean finish follows Logout (or precedes the server closing the connection) and
-            // needs nothing; a broken stream leaves the session blind, so reconnect.
-            Input::EventStreamEnded {
-                generation,
-                error: Some(e),
-            } if Some(generation) == current => {
+            Input::EventStreamEnded { generation, error } if Some(generation) == current => {
+                self.readers = self.readers.saturating_sub(1);
+                if self.closing.is_some() {
+                    if self.readers == 0 {
+                        self.finish_close();
+                    }
+                    return;
+                }
+                // A clean finish follows Logout (or precedes the server closing the
+                // connection) and needs nothing; a broken stream leaves the session blind, so
+                // reconnect.
+                let Some(e) = error else { return };
                 // When the connection itself ended, its close code says what to do next.
                 match self.link.as_ref().and_then(|l| l.conn.close_reason()) {
                     Some(closed) => self.link_closed(&closed),
@@ -444,7 +472,8 @@ impl Driver {
     /// Reads the event stream of `link` once the server opens it. The stream becomes visible
     /// only when the server first writes to it, so nothing waits for it: the resume (Sync)
     /// starts at once and live events join whenever they come.
-    fn spawn_event_reader(&self, link: &SharedLink) {
+    fn spawn_event_reader(&mut self, link: &SharedLink) {
+        self.readers += 1;
         let tx = self.inputs_tx.clone();
         let link = link.clone();
         let generation = link.generation;
@@ -455,40 +484,29 @@ impl Driver {
                 .map_or(0, |l| l.max_frame_bytes as usize),
         );
         tokio::spawn(async move {
-            // Fails only when the connection is gone, which the driver notices by itself.
-            let Ok(recv) = link.conn.accept_uni().await else {
-                return;
-            };
-            drop(link);
-            let mut reader = FrameReader::new(recv, max_frame_bytes);
-            loop {
-                match reader.read::<pb::Event>().await {
-                    Ok(event) => {
-                        // Waits while the driver's queue is full: a slow consumer.
-                        if tx.send(Input::Event { generation, event }).await.is_err() {
-                            return;
+            // The end is always reported: the driver waits for it before it handles a close.
+            let error = match link.conn.accept_uni().await {
+                Ok(recv) => {
+                    drop(link);
+                    let mut reader = FrameReader::new(recv, max_frame_bytes);
+                    loop {
+                        match reader.read::<pb::Event>().await {
+                            Ok(event) => {
+                                // Waits while the driver's queue is full: a slow consumer.
+                                let input = Input::Event { generation, event };
+                                if tx.send(input).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(ReadFrameError::Finished) => break None,
+                            Err(e) => break Some(e.to_string()),
                         }
                     }
-                    Err(ReadFrameError::Finished) => {
-                        let _ = tx
-                            .send(Input::EventStreamEnded {
-                                generation,
-                                error: None,
-                            })
-                            .await;
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx
-                            .send(Input::EventStreamEnded {
-                                generation,
-                                error: Some(e.to_string()),
-                            })
-                            .await;
-                        return;
-                    }
                 }
-            }
+                // The connection is gone.
+                Err(e) => Some(e.to_string()),
+            };
+            let _ = tx.send(Input::EventStreamEnded { generation, error }).await;
         });
     }
 
@@ -523,6 +541,8 @@ impl Driver {
             self.spawn_datagram_reader(link.clone());
         }
         self.link = Some(link.clone());
+        self.readers = 0;
+        self.closing = None;
         if let Some(user_id) = dialed.user_id {
             self.user_id = Some(user_id);
             self.last_user = Some(user_id);
@@ -544,6 +564,25 @@ impl Driver {
             }
         }
         self.shared.set_link(LinkState::Up(link));
+    }
+
+    /// The connection ended. What its readers still hold was sent before the close, so it
+    /// goes to the application first: the close waits for them (at most [`CLOSE_DRAIN`]).
+    fn on_closed(&mut self, error: quinn::ConnectionError) {
+        if self.readers == 0 {
+            self.link_closed(&error);
+            return;
+        }
+        // Requests wait for the next connection instead of failing on this one.
+        self.shared.set_link(LinkState::Down);
+        self.closing = Some((error, tokio::time::Instant::now() + CLOSE_DRAIN));
+    }
+
+    /// Handles the close [`on_closed`](Self::on_closed) put off.
+    fn finish_close(&mut self) {
+        if let Some((error, _)) = self.closing.take() {
+            self.link_closed(&error);
+        }
     }
 
     /// The connection ended: its close code (protocol.md 6.4) decides what comes next.
@@ -573,6 +612,8 @@ impl Driver {
     /// `resync`, after the backoff otherwise.
     fn link_lost(&mut self, reason: String, resync: bool) {
         self.link = None;
+        self.readers = 0;
+        self.closing = None;
         tracing::info!(%reason, "connection lost");
         self.emit(ClientEvent::Disconnected {
             reason: reason.clone(),

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use chatproto::error::CloseCode;
 use chatproto::io::{decode_datagram, encode_datagram};
 use chatproto::pb;
 use chatproto::pb::request::Kind as K;
@@ -111,6 +112,8 @@ struct ConnEntry {
     user: Option<u64>,
     datagrams: bool,
     events: Option<mpsc::UnboundedSender<pb::Event>>,
+    /// The event stream's writer: done once the client acknowledged all of the stream.
+    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Default)]
@@ -296,6 +299,22 @@ impl TestServer {
         }
     }
 
+    /// Ends every connection as a draining server does: `last` is the last event on each event
+    /// stream, and a connection closes once its client acknowledged the whole stream.
+    pub async fn drain(&self, last: pb::Event) {
+        let conns: Vec<ConnEntry> = self.lock().conns.drain(..).collect();
+        for mut c in conns {
+            if let Some(events) = c.events.take() {
+                let _ = events.send(last.clone());
+            }
+            if let Some(writer) = c.writer.take() {
+                let _ = writer.await;
+            }
+            c.conn
+                .close(CloseCode::GoingAway.code().into(), b"draining");
+        }
+    }
+
     /// Stops the endpoint and starts a new one on the same port; the state survives.
     pub async fn restart(self: &Arc<Self>, downtime: Duration) {
         let old = self.endpoint.lock().unwrap().take();
@@ -377,6 +396,7 @@ impl TestServer {
                 user: None,
                 datagrams: false,
                 events: None,
+                writer: None,
             });
             id
         };
@@ -475,14 +495,7 @@ impl TestServer {
             return;
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<pb::Event>();
-        {
-            let mut inner = self.lock();
-            let Some(entry) = inner.conns.iter_mut().find(|c| c.id == conn_id) else {
-                return;
-            };
-            entry.events = Some(tx);
-        }
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             let mut stream = EventStream::new(send);
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -495,6 +508,12 @@ impl TestServer {
             }
             stream.finish().await;
         });
+        let mut inner = self.lock();
+        // A connection that is gone drops `tx`, which ends the writer.
+        if let Some(entry) = inner.conns.iter_mut().find(|c| c.id == conn_id) {
+            entry.events = Some(tx);
+            entry.writer = Some(writer);
+        }
     }
 
     /// Answers one request; `None` means "drop the connection without answering".

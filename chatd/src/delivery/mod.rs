@@ -49,11 +49,17 @@ use self::members::{Audience, ChatMembers, MemberCache, MembershipChange};
 use self::redact::{ChatEventFrames, NoticeFrames, Viewer};
 use self::registry::{ConnHandle, Registry};
 use self::relay::{Inbound, Only, Relay};
-use self::sequencer::{Context, Route, Sequenced, Sequencer};
+use self::sequencer::{Context, Gap, Route, Sequenced, Sequencer};
 use crate::store::{Store, StoreResult};
 
 /// How often events held back for ordering are checked.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// How long reading a gap from the store may take before what is held is released without it.
+const FILL_WAIT: Duration = Duration::from_secs(1);
+
+/// Most events read for one gap (beyond, clients fetch the rest).
+const MAX_FILL: u64 = 256;
 
 /// Delivery on this node and, through its relay, on the others. Shared behind an `Arc`.
 pub struct Delivery {
@@ -90,8 +96,8 @@ impl Delivery {
         })
     }
 
-    /// Starts the background work: releasing events held back for longer than the reorder wait.
-    /// It ends when the last handle to this delivery is dropped.
+    /// Starts the background work: filling the gaps of events held back for longer than the
+    /// reorder wait. It ends when the last handle to this delivery is dropped.
     pub fn start(self: &Arc<Self>) {
         let weak: Weak<Delivery> = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -102,7 +108,11 @@ impl Delivery {
                 let Some(delivery) = weak.upgrade() else {
                     return;
                 };
-                delivery.flush_stale(Instant::now());
+                let gaps = delivery.sequencer.take_gaps(Instant::now());
+                if !gaps.is_empty() {
+                    // Off the tick: a slow store must not hold up the gaps of other chats.
+                    tokio::spawn(async move { delivery.fill_gaps(gaps).await });
+                }
             }
         });
     }
@@ -115,10 +125,66 @@ impl Delivery {
         }
     }
 
-    /// Releases events held back for longer than the reorder wait (their predecessor's handler
-    /// failed after its commit). Clients fill any gap from the store.
-    pub fn flush_stale(&self, now: Instant) {
-        self.sequencer.flush_stale(&self.context(), now);
+    /// Releases events held back for longer than the reorder wait at `now` (their
+    /// predecessor's handler failed after its commit, or another node is slow to relay it),
+    /// with the events they wait for, read from the store. (What the background work started
+    /// by [`start`](Self::start) does every [`FLUSH_EVERY`].)
+    #[cfg(test)]
+    pub async fn flush_stale(&self, now: Instant) {
+        self.fill_gaps(self.sequencer.take_gaps(now)).await;
+    }
+
+    async fn fill_gaps(&self, gaps: Vec<Gap>) {
+        futures_util::future::join_all(gaps.into_iter().map(|gap| self.fill_gap(gap))).await;
+    }
+
+    /// Reads the events `gap` misses and releases them with what waits for them; without them
+    /// when the store fails or is slow (clients then fetch the gap themselves).
+    async fn fill_gap(&self, gap: Gap) {
+        let found = match tokio::time::timeout(FILL_WAIT, self.read_gap(gap)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::debug!(chat_id = gap.chat_id, error = %e, "cannot read a gap: clients fetch it");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::debug!(
+                    chat_id = gap.chat_id,
+                    "reading a gap took too long: clients fetch it"
+                );
+                Vec::new()
+            }
+        };
+        self.sequencer.filled(&self.context(), gap, found);
+    }
+
+    /// The committed events of `gap`, addressed to the chat's members (as a handler would).
+    async fn read_gap(&self, gap: Gap) -> StoreResult<Vec<Sequenced>> {
+        let limit = (gap.up_to - gap.after).min(MAX_FILL) as u32;
+        let events = self
+            .store
+            .events(gap.chat_id, gap.after, gap.up_to, limit)
+            .await?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(members) = self.members.get(&*self.store, gap.chat_id).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(events
+            .into_iter()
+            .map(|event| {
+                let change = MembershipChange::of(&event);
+                if change.is_some() {
+                    self.members.invalidate(event.chat_id);
+                }
+                Sequenced {
+                    frames: ChatEventFrames::committed(event),
+                    route: Route::Audience(Audience::members(members.clone())),
+                    change,
+                }
+            })
+            .collect())
     }
 
     /// The membership cache.

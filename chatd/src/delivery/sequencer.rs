@@ -11,7 +11,12 @@
 //! microseconds. Lock order: a sequencer shard, then a registry shard, then a connection queue.
 //!
 //! An event that arrives before its predecessor is held back for at most [`REORDER_WAIT`] (its
-//! predecessor's handler may have failed after the commit); clients fill any gap from the store.
+//! predecessor's handler may have failed after the commit, or another node is slow to relay
+//! it). Then the node reads what is missing from the store, once for all its members here, and
+//! releases it in order with what was held ([`Sequencer::take_gaps`], [`Sequencer::filled`]):
+//! left to the clients, every member would fetch the same gap, which on a loaded store turns
+//! one late event into a storm of reads. What the store cannot give is left for clients to
+//! fetch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -62,6 +67,19 @@ struct ChatOrder {
     last: u64,
     held: BTreeMap<u64, Sequenced>,
     oldest_held: Option<Instant>,
+    /// A read of what is missing is under way (see [`Sequencer::take_gaps`]).
+    filling: bool,
+}
+
+/// Events a chat's held events wait for: those with `after < seq <= up_to` that are not held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Gap {
+    /// The chat.
+    pub chat_id: u64,
+    /// The last seq released.
+    pub after: u64,
+    /// The seq before the last one held.
+    pub up_to: u64,
 }
 
 #[derive(Debug, Default)]
@@ -227,29 +245,64 @@ impl Sequencer {
         }
     }
 
-    /// Releases events held back for longer than [`REORDER_WAIT`]. Called periodically.
-    pub fn flush_stale(&self, ctx: &Context<'_>, now: Instant) {
+    /// The gaps of chats whose events have been held back for longer than [`REORDER_WAIT`];
+    /// each is marked as being filled until [`filled`](Self::filled) is called for it. Called
+    /// periodically.
+    pub fn take_gaps(&self, now: Instant) -> Vec<Gap> {
+        let mut gaps = Vec::new();
         self.shards.for_each(|shard| {
-            let mut ready = Vec::new();
-            for order in shard.order.values_mut() {
-                if order
+            for (&chat_id, order) in &mut shard.order {
+                let stale = order
                     .oldest_held
-                    .is_some_and(|t| now.duration_since(t) >= REORDER_WAIT)
+                    .is_some_and(|t| now.duration_since(t) >= REORDER_WAIT);
+                if let (true, false, Some(&last_held)) =
+                    (stale, order.filling, order.held.keys().next_back())
                 {
-                    for (seq, item) in std::mem::take(&mut order.held) {
-                        order.last = order.last.max(seq);
-                        ready.push(item);
-                    }
-                    order.oldest_held = None;
+                    order.filling = true;
+                    gaps.push(Gap {
+                        chat_id,
+                        after: order.last,
+                        up_to: last_held - 1,
+                    });
                 }
             }
             if shard.order.len() > MAX_ORDERED_PER_SHARD {
-                shard.order.retain(|_, o| !o.held.is_empty());
-            }
-            for item in ready {
-                shard.release(ctx, item);
+                shard.order.retain(|_, o| !o.held.is_empty() || o.filling);
             }
         });
+        gaps
+    }
+
+    /// Ends the filling of `gap` with the events `found` for it (those that arrived meanwhile
+    /// are not delivered twice): releases, in order, everything held up to the end of the gap,
+    /// and what follows it without a gap. Seqs still missing are skipped (clients fetch them).
+    pub fn filled(&self, ctx: &Context<'_>, gap: Gap, found: Vec<Sequenced>) {
+        let mut shard = self.shards.lock(gap.chat_id);
+        let Some(order) = shard.order.get_mut(&gap.chat_id).filter(|o| o.filling) else {
+            // The chat's order was forgotten meanwhile, and what it held released.
+            return;
+        };
+        order.filling = false;
+        for item in found {
+            let seq = item.frames.seq();
+            if seq > order.last {
+                order.held.entry(seq).or_insert(item);
+            }
+        }
+        let mut ready = Vec::new();
+        while let Some(next) = order.held.first_entry() {
+            let seq = *next.key();
+            if seq > gap.up_to + 1 && seq != order.last + 1 {
+                break;
+            }
+            order.last = order.last.max(seq);
+            ready.push(next.remove());
+        }
+        // What is still held waits for a gap that opened after this one.
+        order.oldest_held = (!order.held.is_empty()).then_some(Instant::now());
+        for item in ready {
+            shard.release(ctx, item);
+        }
     }
 
     /// Forgets the order of every chat (events may have been missed, e.g. while the cluster's

@@ -156,10 +156,81 @@ async fn a_missing_event_holds_back_its_successors_only_for_the_reorder_wait() {
     node.delivery.append(message(1, 1, 8), members(&[7]));
     node.delivery.append(message(1, 3, 8), members(&[7]));
     assert_eq!(seqs_of(&drain(&inbox).await, 1), vec![1]);
-    node.delivery.flush_stale(Instant::now());
+    node.delivery.flush_stale(Instant::now()).await;
     assert!(drain(&inbox).await.is_empty(), "held within the wait");
-    node.delivery.flush_stale(Instant::now() + REORDER_WAIT);
+    // The store does not have it either (this chat exists only here): clients fetch the gap.
+    node.delivery
+        .flush_stale(Instant::now() + REORDER_WAIT)
+        .await;
     assert_eq!(seqs_of(&drain(&inbox).await, 1), vec![3]);
+}
+
+/// An event committed but never handed to delivery (its handler failed after the commit, or
+/// another node is slow to relay it) is read from the store once the wait is over, and reaches
+/// every member here before the events held back behind it.
+#[tokio::test]
+async fn a_gap_is_filled_from_the_store_before_its_successors_leave() {
+    let node = solo();
+    let (alice, bob) = (
+        user(&*node.store, "alice").await,
+        user(&*node.store, "bob").await,
+    );
+    // Connected before they share a chat: no presence updates in the inboxes.
+    let inboxes = [
+        connect(&node.delivery, alice).await,
+        connect(&node.delivery, bob).await,
+    ];
+    let (chat, created) = node
+        .store
+        .create_group(crate::store::NewGroup {
+            kind: pb::ChatKind::Group,
+            title: "gap".into(),
+            description: String::new(),
+            owner: alice,
+            member_ids: vec![bob],
+            now_ms: 1,
+        })
+        .await
+        .expect("group");
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let outcome = node
+            .store
+            .append_message(crate::store::NewMessage {
+                chat_id: chat.id,
+                sender_id: alice,
+                client_msg_id: format!("c{n}"),
+                kind: pb::MessageKind::Text,
+                text: format!("m{n}"),
+                file_id: String::new(),
+                attachment: None,
+                reply_to_seq: 0,
+                forwarded_from: None,
+                mention_ids: Vec::new(),
+                now_ms: 2 + n,
+            })
+            .await
+            .expect("send");
+        sent.push(outcome.event.expect("appended"));
+    }
+    let audience = || members(&[alice, bob]);
+    node.delivery.append(created.clone(), audience());
+    node.delivery.append(sent[0].clone(), audience());
+    // sent[1] is committed, never appended.
+    node.delivery.append(sent[2].clone(), audience());
+    let head = created.seq;
+    for inbox in &inboxes {
+        assert_eq!(seqs_of(&drain(inbox).await, chat.id), vec![head, head + 1]);
+    }
+    node.delivery
+        .flush_stale(Instant::now() + REORDER_WAIT)
+        .await;
+    for inbox in &inboxes {
+        let events = drain(inbox).await;
+        assert_eq!(seqs_of(&events, chat.id), vec![head + 2, head + 3]);
+        let filled = events[0].2.as_ref().expect("a message");
+        assert_eq!(filled.text, "m1");
+    }
 }
 
 /// Many threads committing and publishing one chat's events at once (as concurrent handlers
@@ -374,4 +445,38 @@ async fn nodes_deliver_each_others_events_in_seq_order() {
     // The member leaves B: B stops hearing the chat.
     b.delivery.detach(member, 77).await;
     assert_eq!(b.delivery.chats_heard(), 0);
+}
+
+/// The missing event arrives while the node reads it from the store: it is delivered once, in
+/// order, and the read's copy is dropped.
+#[tokio::test]
+async fn an_event_that_arrives_during_its_gap_fill_is_delivered_once() {
+    use super::sequencer::{Route, Sequenced};
+    let node = solo();
+    let inbox = connect(&node.delivery, 7).await;
+    node.delivery.append(message(1, 1, 8), members(&[7]));
+    node.delivery.append(message(1, 3, 8), members(&[7]));
+    let gaps = node
+        .delivery
+        .sequencer
+        .take_gaps(Instant::now() + REORDER_WAIT);
+    assert_eq!(gaps.len(), 1);
+    assert!(
+        node.delivery
+            .sequencer
+            .take_gaps(Instant::now() + REORDER_WAIT)
+            .is_empty(),
+        "one read per gap at a time"
+    );
+    node.delivery.append(message(1, 2, 8), members(&[7]));
+    assert_eq!(seqs_of(&drain(&inbox).await, 1), vec![1, 2, 3]);
+    let read = Sequenced {
+        frames: super::redact::ChatEventFrames::committed(message(1, 2, 8)),
+        route: Route::Audience(members(&[7])),
+        change: None,
+    };
+    node.delivery
+        .sequencer
+        .filled(&node.delivery.context(), gaps[0], vec![read]);
+    assert!(drain(&inbox).await.is_empty(), "nothing twice");
 }

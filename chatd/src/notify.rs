@@ -14,13 +14,14 @@
 //! webhook calls) is the [`Onward`] the notifier is given (the `outbox`, which stands on this
 //! module, not the other way round).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chatproto::pb;
 
 use crate::clock::now_ms;
 use crate::delivery::Delivery;
-use crate::store::{Store, StoreResult};
+use crate::store::{MemberRecord, Store, StoreResult, UserChatState};
 
 /// What happens to a recorded notification beyond the user's live connections.
 #[async_trait::async_trait]
@@ -35,6 +36,9 @@ pub const PREVIEW_CHARS: usize = 100;
 
 /// Users whose presence one step of a broadcast's live delivery asks for.
 const BROADCAST_PRESENCE_CHUNK: usize = 1000;
+
+/// Added members told per batch of store calls.
+const ADDED_BATCH: usize = 500;
 
 /// Minutes in a day: do-not-disturb minutes are below it.
 pub const MINUTES_PER_DAY: u32 = 24 * 60;
@@ -128,24 +132,26 @@ impl Notifier {
                 actor: message.sender_id,
                 preview: preview(&message.text),
             };
-            self.record(user, cause).await;
+            self.record(&[user], &cause).await;
         }
     }
 
     /// After `actor` added `users` to a chat (or created it with them) in event `seq`: each of
-    /// them but the actor is told, in the background (a group may be large).
+    /// them but the actor is told, in the background (a group may be large), a batch of
+    /// [`ADDED_BATCH`] users at a time: three reads and one write per batch, not per user.
     pub fn members_added(self: &Arc<Self>, chat_id: u64, seq: u64, actor: u64, users: Vec<u64>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            for user in users.into_iter().filter(|&u| u != actor) {
-                let cause = Cause {
-                    kind: pb::NotificationKind::AddedToChat,
-                    chat_id,
-                    seq,
-                    actor,
-                    preview: String::new(),
-                };
-                this.record(user, cause).await;
+            let users: Vec<u64> = users.into_iter().filter(|&u| u != actor).collect();
+            let cause = Cause {
+                kind: pb::NotificationKind::AddedToChat,
+                chat_id,
+                seq,
+                actor,
+                preview: String::new(),
+            };
+            for batch in users.chunks(ADDED_BATCH) {
+                this.record(batch, &cause).await;
             }
         });
     }
@@ -177,7 +183,7 @@ impl Notifier {
                 actor: ended.caller_id,
                 preview: String::new(),
             };
-            self.record(callee, cause).await;
+            self.record(&[callee], &cause).await;
         }
     }
 
@@ -230,69 +236,106 @@ impl Notifier {
         }
     }
 
-    async fn record(&self, user: u64, cause: Cause) {
-        match self.try_record(user, cause).await {
-            Ok(Some((n, prefs))) => {
-                self.onward.recorded(user, &n, &prefs).await;
-                let event = pb::Event {
-                    kind: Some(pb::event::Kind::Notification(n)),
-                };
-                self.delivery.notify(&[user], &event, None);
+    /// Records the notifications `cause` makes for `users` and delivers them; failures are
+    /// logged (the change that caused them is committed already).
+    async fn record(&self, users: &[u64], cause: &Cause) {
+        match self.try_record(users, cause).await {
+            Ok(recorded) => {
+                for (user, n, prefs) in recorded {
+                    self.deliver(user, n, &prefs).await;
+                }
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(user, error = %e, "cannot record a notification"),
+            Err(e) => {
+                tracing::warn!(chat_id = cause.chat_id, error = %e, "cannot record notifications")
+            }
         }
     }
 
-    /// The notification recorded for `user` with the user's preferences, or `None` when the
-    /// rules of protocol.md 15.2 say there is none.
+    /// Hands a recorded notification on and sends it to the user's connections.
+    async fn deliver(&self, user: u64, n: pb::Notification, prefs: &pb::NotificationPrefs) {
+        self.onward.recorded(user, &n, prefs).await;
+        let event = pb::Event {
+            kind: Some(pb::event::Kind::Notification(n)),
+        };
+        self.delivery.notify(&[user], &event, None);
+    }
+
+    /// The notifications `cause` makes for `users` (protocol.md 15.2), recorded, with each
+    /// user's preferences: their preferences, who of them blocked the actor and their
+    /// memberships in one read each, at once, then one batched append.
     async fn try_record(
         &self,
-        user: u64,
-        cause: Cause,
-    ) -> StoreResult<Option<(pb::Notification, pb::NotificationPrefs)>> {
-        let prefs = self
-            .store
-            .notification_prefs(user)
-            .await?
-            .unwrap_or_default();
-        if prefs.disabled || self.store.is_blocked(user, cause.actor).await? {
-            return Ok(None);
-        }
-        let Some(chat) = self.store.user_chat(cause.chat_id, user).await? else {
-            return Ok(None);
-        };
-        if chat.member.left_at_seq.is_some() {
-            return Ok(None);
-        }
+        users: &[u64],
+        cause: &Cause,
+    ) -> StoreResult<Vec<(u64, pb::Notification, pb::NotificationPrefs)>> {
+        let (prefs, blockers, states) = tokio::try_join!(
+            self.store.notification_prefs_of(users),
+            self.store.blocked_by(cause.actor),
+            self.store.member_states(cause.chat_id, users),
+        )?;
+        let mut prefs: HashMap<u64, pb::NotificationPrefs> = prefs.into_iter().collect();
         let now = now_ms();
-        let muted = chat.state.muted_until_ms > now;
-        let mention = cause.kind == pb::NotificationKind::Mention;
-        let wanted = if mention {
-            !muted || prefs.mentions_in_muted_chats
-        } else {
-            !muted && !chat.state.mentions_only
-        };
-        if !wanted {
-            return Ok(None);
+        let mut wanted = Vec::new();
+        for (member, state) in states {
+            let user = member.user_id;
+            if !users.contains(&user) || blockers.contains(&user) {
+                continue;
+            }
+            let prefs = prefs.remove(&user).unwrap_or_default();
+            if let Some(n) = notification(cause, &prefs, &member, &state, now) {
+                wanted.push((user, n, prefs));
+            }
         }
-        let n = pb::Notification {
-            id: 0,
-            kind: cause.kind as i32,
-            chat_id: cause.chat_id,
-            message_seq: cause.seq,
-            actor_id: cause.actor,
-            created_at_ms: now,
-            read: false,
-            silent: prefs
-                .do_not_disturb
-                .as_ref()
-                .is_some_and(|d| quiet_at(d, now)),
-            preview: cause.preview,
-        };
-        let n = self.store.append_notification(user, n, self.kept).await?;
-        Ok(Some((n, prefs)))
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = wanted
+            .iter()
+            .map(|(user, n, _)| (*user, n.clone()))
+            .collect();
+        let stored = self.store.append_notifications(batch, self.kept).await?;
+        Ok(wanted
+            .into_iter()
+            .zip(stored)
+            .map(|((user, _, prefs), n)| (user, n, prefs))
+            .collect())
     }
+}
+
+/// The notification `cause` makes for a user (not blocking the actor) with `prefs` and this
+/// membership and state of the chat, by the rules of protocol.md 15.2; `None` when it makes
+/// none.
+fn notification(
+    cause: &Cause,
+    prefs: &pb::NotificationPrefs,
+    member: &MemberRecord,
+    state: &UserChatState,
+    now: i64,
+) -> Option<pb::Notification> {
+    if prefs.disabled || member.left_at_seq.is_some() {
+        return None;
+    }
+    let muted = state.muted_until_ms > now;
+    let mention = cause.kind == pb::NotificationKind::Mention;
+    let wanted = if mention {
+        !muted || prefs.mentions_in_muted_chats
+    } else {
+        !muted && !state.mentions_only
+    };
+    wanted.then(|| pb::Notification {
+        id: 0,
+        kind: cause.kind as i32,
+        chat_id: cause.chat_id,
+        message_seq: cause.seq,
+        actor_id: cause.actor,
+        created_at_ms: now,
+        read: false,
+        silent: prefs
+            .do_not_disturb
+            .as_ref()
+            .is_some_and(|d| quiet_at(d, now)),
+        preview: cause.preview.clone(),
+    })
 }
 
 /// The start of a message's text, at most [`PREVIEW_CHARS`] characters.
@@ -349,6 +392,121 @@ mod tests {
         let mut off = night;
         off.enabled = false;
         assert!(!quiet_at(&off, at(21, 0)));
+    }
+
+    /// Keeps what the notifier hands on.
+    #[derive(Default)]
+    struct HandedOn(std::sync::Mutex<Vec<(u64, pb::Notification)>>);
+
+    #[async_trait::async_trait]
+    impl Onward for HandedOn {
+        async fn recorded(&self, user: u64, n: &pb::Notification, _: &pb::NotificationPrefs) {
+            self.0.lock().expect("handed on").push((user, n.clone()));
+        }
+    }
+
+    /// Telling the members of a new group costs a few store commands for all of them (on the
+    /// MongoDB store, where each is a round trip), not several per member; the rules still
+    /// apply to each (a member who blocked the actor, or turned notifications off, is not told).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn added_members_are_told_in_a_few_store_commands() {
+        use crate::delivery::members::MemberCache;
+        use crate::delivery::relay::InProcessRelay;
+        use crate::store::mongo::{MongoOptions, testserver};
+        use crate::store::{NewGroup, NewUser, NotificationQuery};
+        use prometheus_client::metrics::counter::Counter;
+
+        const MEMBERS: usize = 120;
+        let commands = Counter::default();
+        let store: Arc<dyn Store> = Arc::new(
+            testserver::store_with(MongoOptions {
+                command_counter: Some(commands.clone()),
+                ..MongoOptions::default()
+            })
+            .await,
+        );
+        let mut ids = Vec::new();
+        for n in 0..=MEMBERS {
+            let user = store
+                .create_user(NewUser {
+                    username: format!("u{n}"),
+                    email: format!("u{n}@example.test"),
+                    password_hash: String::new(),
+                    role: pb::Role::User,
+                    now_ms: 1,
+                })
+                .await
+                .expect("user");
+            ids.push(user.id);
+        }
+        let (owner, blocker, off) = (ids[0], ids[1], ids[2]);
+        store.block(blocker, owner).await.expect("block");
+        let disabled = pb::NotificationPrefs {
+            disabled: true,
+            ..Default::default()
+        };
+        store
+            .set_notification_prefs(off, disabled)
+            .await
+            .expect("prefs");
+        let (chat, created) = store
+            .create_group(NewGroup {
+                kind: pb::ChatKind::Group,
+                title: "many".into(),
+                description: String::new(),
+                owner,
+                member_ids: ids[1..].to_vec(),
+                now_ms: 1,
+            })
+            .await
+            .expect("group");
+        let delivery = Delivery::new(
+            store.clone(),
+            Arc::new(InProcessRelay::solo()),
+            MemberCache::new(),
+        );
+        let handed_on = Arc::new(HandedOn::default());
+        let notifier = Notifier::new(store.clone(), delivery, handed_on.clone(), 50);
+
+        let before = commands.get();
+        notifier.members_added(chat.id, created.seq, owner, ids.clone());
+        let told = MEMBERS - 2;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while handed_on.0.lock().expect("handed on").len() < told {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not every member was told"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let used = commands.get() - before;
+        assert!(used <= 12, "{used} store commands to tell {told} members");
+
+        let handed_on = handed_on.0.lock().expect("handed on").clone();
+        let mut users: Vec<u64> = handed_on.iter().map(|(u, _)| *u).collect();
+        users.sort_unstable();
+        assert_eq!(
+            users,
+            ids[3..].to_vec(),
+            "each member once, but the owner and those two"
+        );
+        for (user, n) in &handed_on {
+            assert_eq!(n.kind(), pb::NotificationKind::AddedToChat);
+            assert_eq!(
+                (n.chat_id, n.message_seq, n.actor_id),
+                (chat.id, created.seq, owner)
+            );
+            let stored = store
+                .notifications(NotificationQuery {
+                    user_id: *user,
+                    unread_only: false,
+                    before_id: None,
+                    limit: 10,
+                })
+                .await
+                .expect("notifications");
+            assert_eq!(stored, vec![n.clone()]);
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ macro_rules! delegate_store {
                 write record_call(chat_id: u64, actor: u64, call: pb::CallEnded, now_ms: i64) -> pb::ChatEvent;
                 read  members(chat_id: u64) -> Vec<MemberRecord>;
                 read  member(chat_id: u64, user_id: u64) -> Option<MemberRecord>;
+                read  member_states(chat_id: u64, user_ids: &[u64]) -> Vec<(MemberRecord, UserChatState)>;
                 write add_members(chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64) -> pb::ChatEvent;
                 write remove_member(chat_id: u64, actor: u64, user_id: u64, left: bool, now_ms: i64) -> pb::ChatEvent;
                 write set_member_role(chat_id: u64, actor: u64, user_id: u64, role: pb::MemberRole, now_ms: i64) -> pb::ChatEvent;
@@ -114,12 +115,14 @@ macro_rules! delegate_store {
             }
             NotificationStore {
                 write append_notification(user_id: u64, n: pb::Notification, keep: u32) -> pb::Notification;
+                write append_notifications(batch: Vec<(u64, pb::Notification)>, keep: u32) -> Vec<pb::Notification>;
                 write broadcast_notification(n: pb::Notification, keep: u32) -> Vec<(u64, u64)>;
                 read  notifications(query: NotificationQuery) -> Vec<pb::Notification>;
                 write mark_notifications_read(user_id: u64, which: NotificationSet) -> u64;
                 write delete_notifications(user_id: u64, which: NotificationSet) -> u64;
                 read  unread_notifications(user_id: u64) -> u64;
                 read  notification_prefs(user_id: u64) -> Option<pb::NotificationPrefs>;
+                read  notification_prefs_of(user_ids: &[u64]) -> Vec<(u64, pb::NotificationPrefs)>;
                 write set_notification_prefs(user_id: u64, prefs: pb::NotificationPrefs) -> ();
             }
             OutboxStore {

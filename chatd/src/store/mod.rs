@@ -297,6 +297,13 @@ pub trait ChatStore: Send + Sync {
     async fn members(&self, chat_id: u64) -> StoreResult<Vec<MemberRecord>>;
     /// One membership row, current or former (see [`MemberRecord::left_at_seq`]).
     async fn member(&self, chat_id: u64, user_id: u64) -> StoreResult<Option<MemberRecord>>;
+    /// The membership rows (current or former) and own states of those of `user_ids` who are
+    /// or were members of the chat, by ascending user id: one read for many users.
+    async fn member_states(
+        &self,
+        chat_id: u64,
+        user_ids: &[u64],
+    ) -> StoreResult<Vec<(MemberRecord, UserChatState)>>;
     /// Adds members (event: `members_added` listing those actually added). `Conflict` when every
     /// one of them is already a member (or the list is empty), and for private chats. A former
     /// member joins again with a fresh `joined_at_seq`.
@@ -533,6 +540,15 @@ pub trait NotificationStore: Send + Sync {
         n: pb::Notification,
         keep: u32,
     ) -> StoreResult<pb::Notification>;
+    /// [`append_notification`](Self::append_notification) for each `(user_id, n)` of `batch`,
+    /// in order, in one batch rather than one round trip each (as
+    /// [`broadcast_notification`](Self::broadcast_notification) batches). Returns them as
+    /// stored, in `batch`'s order.
+    async fn append_notifications(
+        &self,
+        batch: Vec<(u64, pb::Notification)>,
+        keep: u32,
+    ) -> StoreResult<Vec<pb::Notification>>;
     /// Records `n` for every user who is neither disabled nor deleted (an admin broadcast), each
     /// copy unread with an id of its own greater than every id handed out before (the `id` and
     /// `read` of `n` are ignored); then deletes each of those users' oldest notifications beyond
@@ -560,6 +576,12 @@ pub trait NotificationStore: Send + Sync {
     async fn unread_notifications(&self, user_id: u64) -> StoreResult<u64>;
     /// The user's preferences; `None` when they never set any.
     async fn notification_prefs(&self, user_id: u64) -> StoreResult<Option<pb::NotificationPrefs>>;
+    /// The preferences of those of `user_ids` who set any, by ascending user id: one read for
+    /// many users.
+    async fn notification_prefs_of(
+        &self,
+        user_ids: &[u64],
+    ) -> StoreResult<Vec<(u64, pb::NotificationPrefs)>>;
     /// Replaces the user's preferences.
     async fn set_notification_prefs(
         &self,

@@ -602,3 +602,48 @@ pub async fn chats_user_state<S: Store + 'static>(s: S) {
         "member",
     );
 }
+
+/// Membership rows and own states of many users in one read: current and former members among
+/// those asked, by ascending user id; others (never members, unknown ids) are left out.
+pub async fn chats_member_states<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let c = user(&s, "c").await;
+    let d = user(&s, "d").await;
+    let g = group(&s, a, &[b, c]).await;
+    let muted = s
+        .set_user_state(
+            g,
+            b,
+            UserChatPatch {
+                muted_until_ms: Some(T0 + 1),
+                mentions_only: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("mute");
+    let removed = s.remove_member(g, a, c, false, T0).await.expect("remove");
+    let found = s
+        .member_states(g, &[d, c, 999_999, b])
+        .await
+        .expect("member states");
+    let users: Vec<u64> = found.iter().map(|(m, _)| m.user_id).collect();
+    assert_eq!(users, vec![b, c]);
+    let (member_b, state_b) = &found[0];
+    assert_eq!(member_b.chat_id, g);
+    assert_eq!(member_b.left_at_seq, None);
+    assert_eq!(*state_b, muted);
+    assert_eq!(found[1].0.left_at_seq, Some(removed.seq));
+    assert_eq!(
+        found[1].0,
+        s.member(g, c).await.expect("member").expect("c")
+    );
+    assert!(s.member_states(g, &[]).await.expect("none").is_empty());
+    assert!(
+        s.member_states(999_999, &[a])
+            .await
+            .expect("no chat")
+            .is_empty()
+    );
+}

@@ -240,3 +240,74 @@ pub async fn notifications_prefs<S: Store + 'static>(s: S) {
     assert_eq!(s.notification_prefs(a).await.expect("prefs"), Some(off));
     assert_not_found(s.set_notification_prefs(999_999, prefs).await, "user");
 }
+
+/// A batch appends each notification for its user, in order, as one at a time would: unread,
+/// ids increasing in the batch's order and above every earlier one, each user trimmed to the
+/// newest `keep`.
+pub async fn notifications_append_batch<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let before = s
+        .append_notification(a, mention(7, 1, b), 2)
+        .await
+        .expect("append");
+    let mut first = mention(7, 2, b);
+    first.id = 999;
+    first.read = true;
+    let stored = s
+        .append_notifications(
+            vec![(a, first), (b, mention(7, 3, a)), (a, mention(7, 4, b))],
+            2,
+        )
+        .await
+        .expect("batch");
+    let seqs: Vec<u64> = stored.iter().map(|n| n.message_seq).collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+    assert!(stored.iter().all(|n| !n.read));
+    assert!(before.id < stored[0].id);
+    assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
+    let mine = s
+        .notifications(query(a, false, None, 10))
+        .await
+        .expect("list");
+    assert_eq!(
+        mine,
+        vec![stored[2].clone(), stored[0].clone()],
+        "a keeps the newest two"
+    );
+    assert_eq!(ids(&s, query(b, false, None, 10)).await, vec![stored[1].id]);
+    let one = s
+        .append_notifications(vec![(b, mention(7, 5, a))], 2)
+        .await
+        .expect("a batch of one");
+    assert!(one[0].id > stored[2].id);
+    assert!(
+        s.append_notifications(Vec::new(), 2)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+}
+
+/// The preferences of many users in one read: those who set any, by ascending user id.
+pub async fn notifications_prefs_of_many<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let c = user(&s, "c").await;
+    let quiet = pb::NotificationPrefs {
+        mentions_in_muted_chats: true,
+        ..Default::default()
+    };
+    let off = pb::NotificationPrefs {
+        disabled: true,
+        ..Default::default()
+    };
+    s.set_notification_prefs(c, quiet).await.expect("set c");
+    s.set_notification_prefs(a, off).await.expect("set a");
+    let found = s
+        .notification_prefs_of(&[c, b, 999_999, a])
+        .await
+        .expect("prefs of many");
+    assert_eq!(found, vec![(a, off), (c, quiet)]);
+    assert!(s.notification_prefs_of(&[]).await.expect("none").is_empty());
+}

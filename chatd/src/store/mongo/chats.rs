@@ -704,6 +704,21 @@ impl ChatStore for MongoStore {
         .await
     }
 
+    async fn member_states(
+        &self,
+        chat_id: u64,
+        user_ids: &[u64],
+    ) -> StoreResult<Vec<(MemberRecord, UserChatState)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<i64> = user_ids.iter().map(|&id| i(id)).collect();
+        let docs = self
+            .deadline(self.member_docs(doc! { "chat_id": i(chat_id), "user_id": { "$in": users } }))
+            .await?;
+        Ok(docs.iter().map(|m| (m.record(), m.state())).collect())
+    }
+
     async fn user_chats(&self, user_id: u64, query: UserChatsQuery) -> StoreResult<Vec<UserChat>> {
         self.deadline(self.list_user_chats(user_id, &query)).await
     }

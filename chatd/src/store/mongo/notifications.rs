@@ -87,25 +87,24 @@ impl MongoStore {
         Ok(())
     }
 
-    /// One batch of a broadcast: a block of ids from the counter, one unordered insert, a check
-    /// of which copies stand (an id the counter handed out twice, see `counters`, is taken again
-    /// one by one), then the trim of the users now over `keep`. The ids, in `users`' order.
-    async fn broadcast_batch(
-        &self,
-        users: &[i64],
-        body: &Binary,
-        keep: u32,
-    ) -> StoreResult<Vec<i64>> {
-        let count = u32::try_from(users.len()).unwrap_or(u32::MAX);
+    /// One batch of notifications, `(user, body)` each: a block of ids from the counter, one
+    /// unordered insert, a check of which stand (an id the counter handed out twice, see
+    /// `counters`, is taken again one by one), then the trim of the users now over `keep`. The
+    /// ids, in `entries`' order.
+    async fn append_batch(&self, entries: Vec<(i64, Binary)>, keep: u32) -> StoreResult<Vec<i64>> {
+        let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
         let first = self.next_ids(Sequence::Notifications, count).await?;
-        let docs: Vec<NotificationDoc> = users
-            .iter()
+        let mut users: Vec<i64> = entries.iter().map(|(user_id, _)| *user_id).collect();
+        users.sort_unstable();
+        users.dedup();
+        let docs: Vec<NotificationDoc> = entries
+            .into_iter()
             .zip(first..)
-            .map(|(&user_id, id)| NotificationDoc {
+            .map(|((user_id, body), id)| NotificationDoc {
                 id,
                 user_id,
                 read: false,
-                body: body.clone(),
+                body,
             })
             .collect();
         match self.c.notifications.insert_many(&docs).ordered(false).await {
@@ -144,7 +143,7 @@ impl MongoStore {
             .c
             .notifications
             .aggregate(vec![
-                doc! { "$match": { "user_id": { "$in": users.to_vec() } } },
+                doc! { "$match": { "user_id": { "$in": users } } },
                 doc! { "$group": { "_id": "$user_id", "n": { "$sum": 1 } } },
                 doc! { "$match": { "n": { "$gt": i64::from(keep) } } },
             ])
@@ -197,6 +196,40 @@ impl NotificationStore for MongoStore {
         .await
     }
 
+    async fn append_notifications(
+        &self,
+        batch: Vec<(u64, pb::Notification)>,
+        keep: u32,
+    ) -> StoreResult<Vec<pb::Notification>> {
+        if let [(user_id, n)] = batch.as_slice() {
+            // One: without the batch's lookups.
+            return Ok(vec![
+                self.append_notification(*user_id, n.clone(), keep).await?,
+            ]);
+        }
+        let mut stored = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(BROADCAST_BATCH as usize) {
+            let entries = chunk
+                .iter()
+                .map(|(user_id, n)| {
+                    let n = pb::Notification {
+                        id: 0,
+                        read: false,
+                        ..n.clone()
+                    };
+                    (i(*user_id), encode(&n))
+                })
+                .collect();
+            let ids = self.deadline(self.append_batch(entries, keep)).await?;
+            stored.extend(chunk.iter().zip(ids).map(|((_, n), id)| pb::Notification {
+                id: u(id),
+                read: false,
+                ..n.clone()
+            }));
+        }
+        Ok(stored)
+    }
+
     async fn broadcast_notification(
         &self,
         mut n: pb::Notification,
@@ -223,9 +256,8 @@ impl NotificationStore for MongoStore {
                 batch.push(user.get_i64("_id").map_err(|e| corrupt("users", e))?);
             }
             if batch.len() == BROADCAST_BATCH as usize || (next.is_none() && !batch.is_empty()) {
-                let ids = self
-                    .deadline(self.broadcast_batch(&batch, &body, keep))
-                    .await?;
+                let entries = batch.iter().map(|&user| (user, body.clone())).collect();
+                let ids = self.deadline(self.append_batch(entries, keep)).await?;
                 recorded.extend(batch.drain(..).map(u).zip(ids.into_iter().map(u)));
             }
             if next.is_none() {
@@ -319,6 +351,37 @@ impl NotificationStore for MongoStore {
                         .map_err(|e| corrupt("notification_prefs", e))
                 })
                 .transpose()
+        })
+        .await
+    }
+
+    async fn notification_prefs_of(
+        &self,
+        user_ids: &[u64],
+    ) -> StoreResult<Vec<(u64, pb::NotificationPrefs)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.deadline(async {
+            let ids: Vec<i64> = user_ids.iter().map(|&id| i(id)).collect();
+            let found: Vec<PrefsDoc> = self
+                .c
+                .notification_prefs
+                .find(doc! { "_id": { "$in": ids } })
+                .sort(doc! { "_id": 1 })
+                .await
+                .map_err(error::map)?
+                .try_collect()
+                .await
+                .map_err(error::map)?;
+            found
+                .into_iter()
+                .map(|d| {
+                    let prefs = pb::NotificationPrefs::decode(d.prefs.bytes.as_slice())
+                        .map_err(|e| corrupt("notification_prefs", e))?;
+                    Ok((u(d.user_id), prefs))
+                })
+                .collect()
         })
         .await
     }

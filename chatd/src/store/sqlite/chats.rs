@@ -10,7 +10,7 @@ use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::convert::{count_u32, get_enum, get_opt_u64, get_u64, sql_u64};
+use super::convert::{count_u32, get_enum, get_opt_u64, get_u64, json_ids, sql_u64};
 use super::events;
 use super::users::ensure_user;
 use crate::store::ConflictKind;
@@ -97,6 +97,25 @@ pub(super) fn member(
             member_from_row(row, 0)
         })
         .optional()?)
+}
+
+/// The membership rows and own states of those of `user_ids` who are or were members.
+pub(super) fn member_states(
+    c: &Connection,
+    chat_id: u64,
+    user_ids: &[u64],
+) -> StoreResult<Vec<(MemberRecord, UserChatState)>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS}, {STATE_COLUMNS} FROM members m \
+         JOIN user_chat_state s ON s.chat_id = m.chat_id AND s.user_id = m.user_id \
+         WHERE m.chat_id = ?1 AND m.user_id IN (SELECT value FROM json_each(?2)) \
+         ORDER BY m.user_id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![sql_u64(chat_id), json_ids(user_ids)], |row| {
+        Ok((member_from_row(row, 0)?, state_from_row(row, 6)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// A current membership, or `NotFound("member")`.

@@ -478,6 +478,16 @@ impl ChatStore for SqliteStore {
         self.read(move |c| chats::member(c, chat_id, user_id)).await
     }
 
+    async fn member_states(
+        &self,
+        chat_id: u64,
+        user_ids: &[u64],
+    ) -> StoreResult<Vec<(MemberRecord, UserChatState)>> {
+        let user_ids = user_ids.to_vec();
+        self.read(move |c| chats::member_states(c, chat_id, &user_ids))
+            .await
+    }
+
     async fn add_members(
         &self,
         chat_id: u64,

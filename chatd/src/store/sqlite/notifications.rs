@@ -34,6 +34,18 @@ fn append(
     Ok(n)
 }
 
+/// [`append`] for each of `batch`, in the one transaction of the write.
+fn append_all(
+    c: &Connection,
+    batch: Vec<(u64, pb::Notification)>,
+    keep: u32,
+) -> StoreResult<Vec<pb::Notification>> {
+    batch
+        .into_iter()
+        .map(|(user_id, n)| append(c, user_id, n, keep))
+        .collect()
+}
+
 /// A copy of `n` for every active user, in the one transaction of the write; then the trim of
 /// [`append`] for each of them, driven by the users (an index seek each), not by a scan of every
 /// notification.
@@ -135,6 +147,17 @@ fn prefs(c: &Connection, user_id: u64) -> StoreResult<Option<pb::NotificationPre
     Ok(found.flatten())
 }
 
+fn prefs_of(c: &Connection, user_ids: &[u64]) -> StoreResult<Vec<(u64, pb::NotificationPrefs)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT user_id, prefs FROM notification_prefs \
+         WHERE user_id IN (SELECT value FROM json_each(?1)) ORDER BY user_id",
+    )?;
+    let rows = stmt.query_map(params![json_ids(user_ids)], |row| {
+        Ok((get_u64(row, 0)?, decode_blob(row, 1)?.unwrap_or_default()))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 fn set_prefs(c: &Connection, user_id: u64, prefs: &pb::NotificationPrefs) -> StoreResult<()> {
     let exists: bool = c
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted = 0)")?
@@ -159,6 +182,14 @@ impl NotificationStore for SqliteStore {
         keep: u32,
     ) -> StoreResult<pb::Notification> {
         self.write(move |c| append(c, user_id, n, keep)).await
+    }
+
+    async fn append_notifications(
+        &self,
+        batch: Vec<(u64, pb::Notification)>,
+        keep: u32,
+    ) -> StoreResult<Vec<pb::Notification>> {
+        self.write(move |c| append_all(c, batch, keep)).await
     }
 
     async fn broadcast_notification(
@@ -191,6 +222,14 @@ impl NotificationStore for SqliteStore {
 
     async fn notification_prefs(&self, user_id: u64) -> StoreResult<Option<pb::NotificationPrefs>> {
         self.read(move |c| prefs(c, user_id)).await
+    }
+
+    async fn notification_prefs_of(
+        &self,
+        user_ids: &[u64],
+    ) -> StoreResult<Vec<(u64, pb::NotificationPrefs)>> {
+        let user_ids = user_ids.to_vec();
+        self.read(move |c| prefs_of(c, &user_ids)).await
     }
 
     async fn set_notification_prefs(

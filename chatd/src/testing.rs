@@ -22,8 +22,9 @@ pub use crate::state::now_ms;
 pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
-    ChatStore, KeyStore, MessageStore, NewSession, NewUser, NotificationQuery, NotificationStore,
-    OutboxStore, ProfilePatch, RelationStore, SessionStore, Store, UserStore, conformance,
+    ChatStore, KeyStore, MessageStore, NewGroup, NewMessage, NewSession, NewUser,
+    NotificationQuery, NotificationStore, OutboxStore, ProfilePatch, RelationStore, SessionStore,
+    Store, UserStore, conformance,
 };
 
 /// Delivery's pieces, as the criterion benches (`chatd/benches/delivery.rs`) drive them.

@@ -12,6 +12,7 @@ mod database;
 mod delivery;
 mod encryption;
 mod failover;
+mod ferret_postgres;
 mod files;
 mod in_process;
 mod keys;

@@ -12,13 +12,14 @@
 //! 3. every op's send keys and its decision go in one ordered `insert` (see
 //!    [`MongoStore::decide`]); an op that finds a key taken is cancelled and its other messages
 //!    go into the next pass, while the duplicate is answered with the original;
-//! 4. the messages go in one `insert`, and the chats' heads move in one `update` command.
+//! 4. the messages go in one `insert`, and the chats' heads move in `update` commands of a few
+//!    statements each (see `update_statements`).
 //!
 //! Retries are not looked up before claiming: the key insert of step 3 finds them, at the price
 //! of a cancelled op for the rare retry instead of a read of every send key in every round.
 //!
-//! Clearing each committed claim's copy of its op is deferred and done for many ops in one
-//! command: before answering when nobody else waits, or once enough have accumulated. Every
+//! Clearing each committed claim's copy of its op is deferred and done for many ops at once
+//! (a few per command): before answering when nobody else waits, or once enough have accumulated. Every
 //! write after the claim names its documents by `_id`, one statement each, never by an `$in`
 //! list: FerretDB evaluates `$in` by reading the whole collection, and these collections grow
 //! with every message.
@@ -655,7 +656,7 @@ impl MongoStore {
         }
     }
 
-    /// Moves the committed ops' chats' heads, in one command.
+    /// Moves the committed ops' chats' heads, one statement each (a few per command).
     async fn commit_all(&self, ops: &[Planned]) -> StoreResult<()> {
         let updates = ops
             .iter()
@@ -715,7 +716,7 @@ impl MongoStore {
         done
     }
 
-    /// Clears committed claims' copies of their ops in one command, and deletes the commit
+    /// Clears committed claims' copies of their ops (a few per command), and deletes the commit
     /// decisions of cleaned ops once enough have accumulated (a late helper that finds none
     /// reads that as "commit", which it is).
     async fn clean_up(&self) -> StoreResult<()> {

@@ -142,6 +142,13 @@ use prometheus_client::metrics::counter::Counter;
 
 use docs::{ChatDoc, CounterDoc, EventDoc, MemberDoc, MessageDoc, SessionDoc, UserDoc};
 
+/// Statements per `update` command at most. FerretDB 1.24 keeps the PostgreSQL connection of
+/// each statement's read until the whole command ends (a `defer` in its statement loop), and its
+/// pool holds 50: one command of 50 statements would wait for a connection that only its own
+/// end frees, stalling FerretDB for every client. Two nodes' send rounds issuing commands of
+/// this size at once stay far below the pool.
+const UPDATE_STATEMENTS: usize = 8;
+
 /// Connection and behaviour settings. The URI wins where it sets the same thing (`w=`,
 /// `retryWrites=`, `serverSelectionTimeoutMS=`, `connectTimeoutMS=`); these apply otherwise.
 #[derive(Debug, Clone)]
@@ -365,12 +372,20 @@ impl MongoStore {
         }
     }
 
-    /// Runs several idempotent update statements on `collection` in one `update` command, with
-    /// the client's write concern. A statement that fails on a duplicate key (an upsert of
-    /// something already there) counts as done; any other failure fails the call. A server that
-    /// stops at the first failed statement (FerretDB does, whatever `ordered` says) is sent the
-    /// rest again.
+    /// Runs several idempotent update statements on `collection`, [`UPDATE_STATEMENTS`] per
+    /// `update` command, with the client's write concern. A statement that fails on a duplicate
+    /// key (an upsert of something already there) counts as done; any other failure fails the
+    /// call. A server that stops at the first failed statement (FerretDB does, whatever
+    /// `ordered` says) is sent the rest again.
     async fn update_statements(&self, collection: &str, updates: Vec<Document>) -> StoreResult<()> {
+        for chunk in updates.chunks(UPDATE_STATEMENTS) {
+            self.update_chunk(collection, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// One `update` command of [`update_statements`](Self::update_statements).
+    async fn update_chunk(&self, collection: &str, updates: &[Document]) -> StoreResult<()> {
         let mut start = 0;
         while start < updates.len() {
             let rest = updates.get(start..).unwrap_or_default().to_vec();

@@ -126,6 +126,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %msg, "store unavailable");
                 ApiError::unavailable("storage unavailable")
             }
+            StoreError::Busy(msg) => {
+                tracing::debug!(error = %msg, "store busy");
+                ApiError::unavailable("storage busy")
+            }
             StoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()
@@ -158,5 +162,19 @@ impl From<RateLimited> for ApiError {
                 format!("rate limit exceeded: {}", err.scope.label()),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A send that lost to concurrent writers is refused as retryable, like an unreachable
+    /// store, with a retry hint.
+    #[test]
+    fn a_busy_store_is_unavailable_with_a_retry_hint() {
+        let err = ApiError::from(StoreError::Busy("lost the race".into()));
+        assert_eq!(err.to_pb().code(), pb::ErrorCode::Unavailable);
+        assert!(err.retry_after.is_some());
     }
 }

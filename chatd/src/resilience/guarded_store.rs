@@ -6,7 +6,8 @@
 //! backoff and keeps working from its cache), and a dead backend must not tie up every request
 //! task for the full timeout. So:
 //! - each call gets the store deadline (default 1.5 s); running out is `Unavailable`;
-//! - `Unavailable` answers and deadlines count as failures of the store's circuit breaker;
+//! - `Unavailable` answers and deadlines count as failures of the store's circuit breaker
+//!   (`Busy`, a call that lost to concurrent writers, does not: the store answered);
 //!   while it is open, calls fail at once with `Unavailable`; a half-open probe closes it again
 //!   when the backend is back, so the node recovers by itself;
 //! - reads are retried within the same deadline after a short backoff with jitter; writes never
@@ -80,7 +81,7 @@ impl GuardedStore {
                     self.deadline.as_millis()
                 ))),
             };
-        let healthy = !matches!(result, Err(StoreError::Unavailable(_)));
+        let healthy = !counts_as_failure(&result);
         self.breaker.record(permit, healthy, Instant::now());
         self.metrics.circuit("store", self.breaker.is_open());
         result
@@ -172,5 +173,29 @@ impl Store for GuardedStore {
     }
     async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
         self.inner.ensure_indexes().await
+    }
+}
+
+/// Whether an outcome says the store is unhealthy: it did not answer (`Unavailable`, which a
+/// missed deadline and an open circuit also are). Every answer counts as healthy, refusals
+/// included: `Busy` (the call lost to concurrent writers too often), `NotFound`, `Conflict`.
+fn counts_as_failure<T>(result: &StoreResult<T>) -> bool {
+    matches!(result, Err(StoreError::Unavailable(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_store_that_does_not_answer_counts_against_the_breaker() {
+        assert!(counts_as_failure::<()>(&Err(StoreError::Unavailable(
+            "timed out".into()
+        ))));
+        assert!(!counts_as_failure::<()>(&Err(StoreError::Busy(
+            "sends kept losing their seq to other writers".into()
+        ))));
+        assert!(!counts_as_failure::<()>(&Err(StoreError::NotFound("chat"))));
+        assert!(!counts_as_failure(&Ok(())));
     }
 }

@@ -109,8 +109,9 @@ pub enum ConflictKind {
     Constraint,
 }
 
-/// What can go wrong in a store. Backends map their native errors onto these.
-#[derive(Debug, thiserror::Error)]
+/// What can go wrong in a store. Backends map their native errors onto these. `Clone`, so one
+/// failure can answer every call of a batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The object does not exist (or was deleted).
     #[error("{0} not found")]
@@ -121,6 +122,11 @@ pub enum StoreError {
     /// The backend cannot be reached or timed out; the caller may retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The backend answered, but the call kept losing to concurrent writers of the same data
+    /// (two nodes appending to one chat); the caller may retry. Not a sign that the backend is
+    /// down: the store's circuit breaker does not count it.
+    #[error("store busy: {0}")]
+    Busy(String),
     /// Anything else: corrupt data, a bug.
     #[error("store failure: {0}")]
     Internal(String),

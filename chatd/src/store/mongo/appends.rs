@@ -102,17 +102,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The same error again, for every send of a round it applies to.
-fn repeat(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::NotFound(what) => StoreError::NotFound(what),
-        StoreError::Conflict(m) => StoreError::Conflict(*m),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-        StoreError::Unsupported(m) => StoreError::Unsupported(m),
-    }
-}
-
 /// A send's idempotency key.
 pub(super) fn send_key(new: &NewMessage) -> String {
     format!("{}:{}", new.sender_id, new.client_msg_id)
@@ -207,7 +196,7 @@ impl Slot {
                     message: first.message.clone(),
                     event: None,
                 }),
-                Err(e) => Err(repeat(e)),
+                Err(e) => Err(e.clone()),
             };
             let _ = follower.send(copy);
         }
@@ -290,7 +279,7 @@ impl MongoStore {
         if let Err(e) = self.append_slots(&mut slots).await {
             tracing::debug!(error = %e, "append round failed");
             for slot in slots.iter_mut().filter(|s| s.pending()) {
-                slot.answer(Err(repeat(&e)));
+                slot.answer(Err(e.clone()));
             }
         }
         let held = lock(&self.appends.cleanup).claims.len();
@@ -357,7 +346,7 @@ impl MongoStore {
             let chats: Vec<i64> = lost.iter().map(|&(chat, _)| chat).collect();
             self.heads_of(&chats).await?;
         }
-        Err(StoreError::Unavailable(
+        Err(StoreError::Busy(
             "sends kept losing their seq to other writers".into(),
         ))
     }

@@ -156,17 +156,6 @@ fn constraint_kind(detail: Option<&str>) -> ConflictKind {
         })
 }
 
-/// Copies an error so one failure can answer every command of a batch.
-pub(super) fn duplicate(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::NotFound(what) => StoreError::NotFound(what),
-        StoreError::Conflict(kind) => StoreError::Conflict(*kind),
-        StoreError::Unavailable(msg) => StoreError::Unavailable(msg.clone()),
-        StoreError::Internal(msg) => StoreError::Internal(msg.clone()),
-        StoreError::Unsupported(what) => StoreError::Unsupported(what),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

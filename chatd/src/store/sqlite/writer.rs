@@ -36,7 +36,6 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::convert::duplicate;
 use crate::store::{StoreError, StoreResult};
 
 /// One queued write, type-erased so commands of any result type share the queue.
@@ -262,7 +261,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Command>>) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for command in applied.drain(..) {
-            command.finish(commit.as_ref().map(|_| ()).map_err(duplicate));
+            command.finish(commit.as_ref().map(|_| ()).map_err(StoreError::clone));
         }
     }
 }
@@ -273,6 +272,6 @@ fn abort(conn: &Connection, applied: &mut Vec<Box<dyn Command>>, err: &StoreErro
         let _ = conn.execute_batch("ROLLBACK");
     }
     for command in applied.drain(..) {
-        command.finish(Err(duplicate(err)));
+        command.finish(Err(err.clone()));
     }
 }

@@ -21,7 +21,9 @@ const ARBITRARY_DERIVE: &str =
     r#"#[cfg_attr(feature = "arbitrary", derive(::proptest_derive::Arbitrary))]"#;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec");
+    // Read when the script runs, not baked in when it is compiled: one compiled script serves
+    // every checkout that shares a target directory (worktrees), each with its own spec.
+    let spec = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../spec");
     let proto = spec.join("chat.proto");
     println!("cargo:rerun-if-changed={}", proto.display());
 

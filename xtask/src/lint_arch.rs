@@ -43,6 +43,7 @@ const BACKEND_NAMES: &[&str] = &[
     "Mongo",
     "GuardedStore",
     "CachedStore",
+    "RoutedStore",
     "redis",
     "Redis",
 ];

@@ -43,7 +43,8 @@ use crate::cluster::presence::ClusterPresence;
 use crate::cluster::pubsub::{self, Subscriber};
 use crate::cluster::redis::Redis;
 use crate::cluster::wire::{
-    self, BlocksChanged, Body, ChatFrame, Envelope, Kick, Ticket, TypingSignal, UserFrame,
+    self, AppendReply, AppendRequest, BlocksChanged, Body, ChatFrame, Envelope, Kick, Ticket,
+    TypingSignal, UserFrame,
 };
 use crate::delivery::members::MembershipChange;
 use crate::delivery::redact::{ChatEventFrames, NoticeFrames};
@@ -97,6 +98,18 @@ pub struct Broker {
     stats: Arc<BrokerStats>,
     /// Where the session tickets other nodes issue and use go.
     tickets: std::sync::OnceLock<Arc<dyn SharedTickets>>,
+    /// Where sends forwarded between nodes go.
+    appends: std::sync::OnceLock<Arc<dyn ForwardedAppends>>,
+}
+
+/// Sends forwarded between nodes, as the cluster carries them: requests other nodes forward to
+/// this one, and the answers to this node's own. The node's [`Router`](super::routing::Router)
+/// implements it.
+pub trait ForwardedAppends: Send + Sync {
+    /// Node `origin` forwarded a send for this node to append.
+    fn request(&self, origin: String, request: AppendRequest);
+    /// The answer to one of this node's forwarded sends.
+    fn reply(&self, reply: AppendReply);
 }
 
 /// The session tickets of a node as the cluster shares them (protocol.md 2.5): what other nodes
@@ -146,6 +159,7 @@ impl Broker {
             outgoing: tx,
             stats,
             tickets: std::sync::OnceLock::new(),
+            appends: std::sync::OnceLock::new(),
         });
         (broker, deliveries)
     }
@@ -159,6 +173,21 @@ impl Broker {
     /// Makes `tickets` the receiver of the session tickets other nodes share (once).
     pub fn receive_tickets(&self, tickets: Arc<dyn SharedTickets>) {
         let _ = self.tickets.set(tickets);
+    }
+
+    /// Makes `appends` the receiver of forwarded sends and their answers (once), and listens on
+    /// this node's channel.
+    pub async fn receive_appends(&self, appends: Arc<dyn ForwardedAppends>) {
+        if self.appends.set(appends).is_ok() {
+            self.subscriber
+                .subscribe(&wire::node_channel(&self.node_id))
+                .await;
+        }
+    }
+
+    /// Publishes `body` on node `node_id`'s channel.
+    pub fn to_node(&self, node_id: &str, body: Body) {
+        self.enqueue(wire::node_channel(node_id), body, false);
     }
 
     /// Tells every node that this one issued session ticket `id` (`sealed`: its session state),
@@ -279,6 +308,15 @@ impl Broker {
             Some(Body::Ticket(ticket)) => {
                 if let Some(tickets) = self.tickets.get() {
                     tickets.learn(&ticket.id, &ticket.sealed);
+                }
+            }
+            Some(Body::Append(request)) => match self.appends.get() {
+                Some(appends) => appends.request(envelope.origin, *request),
+                None => tracing::debug!(channel, "forwarded send before routing started: dropped"),
+            },
+            Some(Body::Appended(reply)) => {
+                if let Some(appends) = self.appends.get() {
+                    appends.reply(*reply);
                 }
             }
             None => tracing::debug!(channel, "empty cluster message: dropped"),

@@ -16,6 +16,7 @@
 //! - [`wire`]: what nodes publish to each other.
 //! - [`broker`]: the Redis relay of [`crate::delivery`]: publishing, subscriptions, dispatch.
 //! - [`registry`]: node heartbeats, liveness, load and steering.
+//! - [`routing`]: each chat's messages appended by one node, which the others forward to.
 //! - [`presence`]: who is online on which node; cleanup after crashed nodes.
 //! - [`cache`]: the Redis read cache in front of the store.
 //! - [`calls`]: the call book every node shares, and which nodes taking part in calls live.
@@ -32,6 +33,7 @@ pub mod presence;
 pub mod pubsub;
 pub mod redis;
 pub mod registry;
+pub mod routing;
 pub mod slots;
 pub mod wire;
 
@@ -46,6 +48,7 @@ use self::cache::{CacheTtls, CachedStore};
 use self::presence::ClusterPresence;
 use self::redis::{Redis, RedisFailure, RedisTarget};
 use self::registry::Registry;
+use self::routing::{RoutedStore, Router};
 use crate::clock::now_ms;
 use crate::delivery::Delivery;
 use crate::delivery::relay::Inbound;
@@ -83,6 +86,7 @@ pub struct ClusterNode {
     pub presence: Arc<ClusterPresence>,
     settings: ClusterSettings,
     cache: Mutex<Option<Arc<CachedStore>>>,
+    router: Mutex<Option<Arc<Router>>>,
     deliveries: Mutex<Option<mpsc::Receiver<pubsub::Delivery>>>,
     cancel: CancellationToken,
 }
@@ -134,6 +138,7 @@ impl ClusterNode {
             presence,
             settings,
             cache: Mutex::new(None),
+            router: Mutex::new(None),
             deliveries: Mutex::new(Some(deliveries)),
             cancel,
         }))
@@ -146,6 +151,19 @@ impl ClusterNode {
             .await
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+
+    /// Wraps the store in send routing (see [`routing`]): `inner` appends this node's sends to
+    /// the chats it owns, and those other nodes forward to it.
+    pub fn routed_store(&self, inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<RoutedStore> {
+        let router = Arc::new(Router::new(
+            self.broker.clone(),
+            self.registry.clone(),
+            inner,
+            metrics,
+        ));
+        *lock(&self.router) = Some(router.clone());
+        Arc::new(RoutedStore::new(router))
     }
 
     /// Wraps the store in the shared read cache. `store_timeout` is the longest a store read may
@@ -172,6 +190,12 @@ impl ClusterNode {
         if let Some(deliveries) = lock(&self.deliveries).take() {
             let inbound: Arc<dyn Inbound> = delivery.clone();
             tokio::spawn(self.broker.clone().run_dispatch(inbound, deliveries));
+        }
+        // Listening for forwarded sends before registering: other nodes route to this one as
+        // soon as they see it in the registry.
+        let router = lock(&self.router).clone();
+        if let Some(router) = router {
+            self.broker.receive_appends(router).await;
         }
         let cache = lock(&self.cache).clone();
         if let Some(cache) = cache {

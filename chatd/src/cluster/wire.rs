@@ -29,6 +29,11 @@ pub fn user_channel(user_id: u64) -> String {
 /// The channel every node listens to.
 pub const GLOBAL_CHANNEL: &str = "global";
 
+/// The pub/sub channel of one node: sends forwarded to it, and the answers to its own.
+pub fn node_channel(node_id: &str) -> String {
+    format!("node:{node_id}")
+}
+
 /// One published message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Envelope {
@@ -36,7 +41,7 @@ pub struct Envelope {
     #[prost(string, tag = "1")]
     pub origin: String,
     /// What it carries.
-    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: Option<Body>,
 }
 
@@ -61,6 +66,12 @@ pub enum Body {
     /// A TLS session ticket was issued or used.
     #[prost(message, tag = "7")]
     Ticket(Ticket),
+    /// A send forwarded to the node that appends its chat's messages.
+    #[prost(message, tag = "8", boxed)]
+    Append(Box<AppendRequest>),
+    /// The answer to a forwarded send.
+    #[prost(message, tag = "9", boxed)]
+    Appended(Box<AppendReply>),
 }
 
 /// A sequenced chat event: on `chat:<id>` for the chat's subscribers, and on `user:<id>` for each
@@ -206,6 +217,86 @@ pub struct Ticket {
     /// (Redis never sees it in the clear).
     #[prost(bytes = "vec", tag = "2")]
     pub sealed: Vec<u8>,
+}
+
+/// A send forwarded to the chat's owner (on its node channel; see
+/// [`routing`](super::routing)): the fields of the store's `NewMessage`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AppendRequest {
+    /// Names the answer, among the forwarding node's sends.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// Target chat.
+    #[prost(uint64, tag = "2")]
+    pub chat_id: u64,
+    /// Sender.
+    #[prost(uint64, tag = "3")]
+    pub sender_id: u64,
+    /// Idempotency key.
+    #[prost(string, tag = "4")]
+    pub client_msg_id: String,
+    /// `MessageKind`.
+    #[prost(int32, tag = "5")]
+    pub kind: i32,
+    /// Text or caption.
+    #[prost(string, tag = "6")]
+    pub text: String,
+    /// File reference for media kinds.
+    #[prost(string, tag = "7")]
+    pub file_id: String,
+    /// What the server knows of `file_id`.
+    #[prost(message, optional, tag = "8")]
+    pub attachment: Option<chatproto::pb::FileInfo>,
+    /// Reply target, 0 for none.
+    #[prost(uint64, tag = "9")]
+    pub reply_to_seq: u64,
+    /// Origin of a forwarded message.
+    #[prost(message, optional, tag = "10")]
+    pub forwarded_from: Option<chatproto::pb::ForwardedFrom>,
+    /// Mentioned users.
+    #[prost(uint64, repeated, tag = "11")]
+    pub mention_ids: Vec<u64>,
+    /// Send time.
+    #[prost(int64, tag = "12")]
+    pub now_ms: i64,
+}
+
+/// How a forwarded send failed (`AppendReply::failure`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum AppendFailure {
+    /// It did not: the reply holds the message.
+    None = 0,
+    /// The chat does not exist.
+    NoChat = 1,
+    /// The sender does not exist.
+    NoUser = 2,
+    /// The owner's store did not answer.
+    Unavailable = 3,
+    /// The append kept losing its seq to other writers.
+    Busy = 4,
+    /// Anything else: the forwarding node appends itself, which gives the exact error.
+    Other = 5,
+}
+
+/// The answer to an [`AppendRequest`], on the forwarding node's channel.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AppendReply {
+    /// The request's id.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// The stored message (the original one for a duplicate send).
+    #[prost(message, optional, tag = "2")]
+    pub message: Option<chatproto::pb::Message>,
+    /// The appended event; absent for a duplicate.
+    #[prost(message, optional, tag = "3")]
+    pub event: Option<chatproto::pb::ChatEvent>,
+    /// How it failed, if it did.
+    #[prost(enumeration = "AppendFailure", tag = "4")]
+    pub failure: i32,
+    /// The error's text, for logs.
+    #[prost(string, tag = "5")]
+    pub detail: String,
 }
 
 impl Envelope {

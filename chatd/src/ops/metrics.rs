@@ -115,6 +115,7 @@ pub struct Metrics {
     cluster_published: Counter,
     cluster_received: Counter,
     cluster_dropped: Family<ReasonLabel, Counter>,
+    cluster_appends: Family<ReasonLabel, Counter>,
     circuit_open: Family<DependencyLabel, Gauge>,
     audit_lost: Counter,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -149,6 +150,7 @@ impl Metrics {
         let cluster_published = Counter::default();
         let cluster_received = Counter::default();
         let cluster_dropped = Family::<ReasonLabel, Counter>::default();
+        let cluster_appends = Family::<ReasonLabel, Counter>::default();
         let audit_lost = Counter::default();
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         let circuit_open = Family::<DependencyLabel, Gauge>::default();
@@ -237,6 +239,13 @@ impl Metrics {
             cluster_dropped.clone(),
         );
         r.register(
+            "cluster_appends",
+            "Sends routed to their chat's owner node, by outcome (forwarded: answered by the \
+             owner; served: appended for another node; owner_silent, retried_here: appended here \
+             after all)",
+            cluster_appends.clone(),
+        );
+        r.register(
             "circuit_open",
             "1 while the circuit breaker of a dependency (store, redis) refuses calls",
             circuit_open.clone(),
@@ -271,6 +280,7 @@ impl Metrics {
             cluster_published,
             cluster_received,
             cluster_dropped,
+            cluster_appends,
             circuit_open,
             audit_lost,
             deliveries,
@@ -292,6 +302,13 @@ impl Metrics {
         self.cluster_dropped
             .get_or_create(&ReasonLabel { reason })
             .inc_by(n);
+    }
+
+    /// A send was routed (`route`: see the metric's help).
+    pub fn cluster_append(&self, route: &'static str) {
+        self.cluster_appends
+            .get_or_create(&ReasonLabel { reason: route })
+            .inc();
     }
 
     /// Records whether the circuit breaker of `dependency` is open.

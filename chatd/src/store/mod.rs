@@ -111,7 +111,7 @@ pub enum ConflictKind {
 
 /// What can go wrong in a store. Backends map their native errors onto these. `Clone`, so one
 /// failure can answer every call of a batch.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     /// The object does not exist (or was deleted).
     #[error("{0} not found")]

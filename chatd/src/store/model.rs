@@ -294,7 +294,7 @@ pub struct StoreCounts {
 
 /// Input of [`MessageStore::append_message`](super::MessageStore::append_message). The server
 /// has validated it and resolved forwards and mentions.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
     /// Target chat.
     pub chat_id: u64,

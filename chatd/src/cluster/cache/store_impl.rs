@@ -3,11 +3,10 @@
 //! ([`delegate_store!`]). Each write invalidates only after the store committed, and only when
 //! it succeeded (a failed write changed nothing).
 
-use async_trait::async_trait;
 use chatproto::pb;
 
 use super::{CachedStore, Entry, codec};
-use crate::store::delegate::delegate_store;
+use crate::store::delegate::{delegate_store, forward_store};
 use crate::store::*;
 
 impl CachedStore {
@@ -181,24 +180,4 @@ macro_rules! chat_write {
 
 delegate_store!(CachedStore, cached);
 
-#[async_trait]
-impl Store for CachedStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        self.inner.ping().await
-    }
-    async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
-        self.inner.backup(to).await
-    }
-    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
-        self.inner.schema_status().await
-    }
-    async fn migrate(&self) -> StoreResult<SchemaStatus> {
-        self.inner.migrate().await
-    }
-    async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
-        self.inner.ensure_indexes().await
-    }
-}
+forward_store!(CachedStore);

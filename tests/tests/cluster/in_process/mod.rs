@@ -15,6 +15,7 @@ mod presence;
 mod ratelimit;
 mod resilience;
 mod resumption;
+mod routing;
 mod steering;
 
 use std::sync::Arc;

@@ -1,0 +1,143 @@
+//! Send routing: a chat's messages are appended by one node, its owner, which the other nodes
+//! forward their sends to; an owner that stops answering is worked around.
+
+use std::time::{Duration, Instant};
+
+use chatd::testing::{FORWARD_WAIT, chat_owner};
+use chatproto::pb::response::Result as Answer;
+use loadgen::scrape::sum_by_label;
+use tests::raw::RawSession;
+use tests::redis::RedisServer;
+use tests::server::TestServer;
+
+use super::{eventually, serial, two_nodes};
+
+/// How many of a node's sends took each route (the `chatd_cluster_appends` counter by outcome).
+async fn routes(node: &TestServer, route: &str) -> f64 {
+    sum_by_label(
+        &node.metrics().await,
+        "chatd_cluster_appends_total",
+        "reason",
+    )
+    .get(route)
+    .copied()
+    .unwrap_or(0.0)
+}
+
+/// The seq of a sent message; panics on anything else.
+fn sent_seq(answer: Answer) -> u64 {
+    match answer {
+        Answer::Message(m) => m.seq,
+        other => panic!("send refused: {other:?}"),
+    }
+}
+
+/// Two nodes, a group of Alice (node A) and Bob (node B); returns the sessions as (on the
+/// chat's owner, on the other node), the nodes likewise, and the chat. Waits until the other
+/// node routes to the owner.
+async fn routed_chat(
+    redis: &RedisServer,
+) -> ((TestServer, RawSession), (TestServer, RawSession), u64) {
+    let (a, b) = two_nodes(redis, &[]).await;
+    let alice = RawSession::register(&a, "alice").await;
+    let mut bob = RawSession::register(&b, "bob").await;
+    let chat = bob.create_group("crew", &[alice.user_id]).await;
+    let owner = chat_owner(chat, ["node-a", "node-b"]).expect("an owner");
+    let ((owner_node, at_owner), (other_node, mut elsewhere)) = if owner == "node-a" {
+        ((a, alice), (b, bob))
+    } else {
+        ((b, bob), (a, alice))
+    };
+    // Routing starts once the other node has seen the owner in the registry (a heartbeat).
+    let mut n = 0;
+    let routed = eventually(Duration::from_secs(5), async || {
+        n += 1;
+        sent_seq(elsewhere.send_text(chat, &format!("warm-up {n}")).await);
+        routes(&other_node, "forwarded").await > 0.0
+    })
+    .await;
+    assert!(
+        routed,
+        "node {} never routed a send to {owner}",
+        other_node.addr()
+    );
+    ((owner_node, at_owner), (other_node, elsewhere), chat)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_from_both_nodes_are_appended_by_the_chats_owner_in_one_sequence() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let ((owner_node, mut at_owner), (other_node, mut elsewhere), chat) = routed_chat(&redis).await;
+    let forwarded = routes(&other_node, "forwarded").await;
+    let served = routes(&owner_node, "served").await;
+
+    const EACH: usize = 20;
+    let (mine, theirs) = tokio::join!(
+        async {
+            let mut seqs = Vec::new();
+            for i in 0..EACH {
+                seqs.push(sent_seq(at_owner.send_text(chat, &format!("o{i}")).await));
+            }
+            seqs
+        },
+        async {
+            let mut seqs = Vec::new();
+            for i in 0..EACH {
+                seqs.push(sent_seq(elsewhere.send_text(chat, &format!("e{i}")).await));
+            }
+            seqs
+        }
+    );
+    // One sequence without gaps or repeats, each sender's messages in its order.
+    assert!(mine.windows(2).all(|w| w[0] < w[1]), "{mine:?}");
+    assert!(theirs.windows(2).all(|w| w[0] < w[1]), "{theirs:?}");
+    let mut all: Vec<u64> = mine.iter().chain(&theirs).copied().collect();
+    all.sort_unstable();
+    let first = all[0];
+    assert_eq!(all, (first..first + 2 * EACH as u64).collect::<Vec<_>>());
+
+    // Every send of the other node went through the owner, which appended it; none fell back.
+    assert_eq!(
+        routes(&other_node, "forwarded").await - forwarded,
+        EACH as f64
+    );
+    assert_eq!(routes(&owner_node, "served").await - served, EACH as f64);
+    assert_eq!(routes(&owner_node, "forwarded").await, 0.0);
+    for fallback in ["owner_silent", "retried_here"] {
+        assert_eq!(routes(&other_node, fallback).await, 0.0, "{fallback}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_that_stops_answering_is_waited_for_once_and_then_bypassed() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let ((owner_node, _at_owner), (other_node, mut elsewhere), chat) = routed_chat(&redis).await;
+    let forwarded = routes(&other_node, "forwarded").await;
+
+    // The owner is cut off from Redis (as by a partition): it hears no forwarded sends.
+    owner_node.halt_cluster();
+    let started = Instant::now();
+    let first = sent_seq(elsewhere.send_text(chat, "while the owner is away").await);
+    assert!(
+        started.elapsed() >= FORWARD_WAIT,
+        "the first send did not wait for the owner ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(routes(&other_node, "owner_silent").await, 1.0);
+
+    // Later sends are appended here at once, in sequence after the first.
+    let started = Instant::now();
+    for n in 1..=5 {
+        let seq = sent_seq(elsewhere.send_text(chat, &format!("later {n}")).await);
+        assert_eq!(seq, first + n);
+    }
+    assert!(
+        started.elapsed() < FORWARD_WAIT,
+        "later sends still waited for the owner ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(routes(&other_node, "owner_silent").await, 1.0);
+    assert_eq!(routes(&other_node, "forwarded").await, forwarded);
+}

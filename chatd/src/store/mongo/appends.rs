@@ -18,26 +18,27 @@
 //! Retries are not looked up before claiming: the key insert of step 3 finds them, at the price
 //! of a cancelled op for the rare retry instead of a read of every send key in every round.
 //!
-//! Clearing each committed claim's copy of its op is deferred and done for many ops at once
-//! (a few per command): before answering when nobody else waits, or once enough have accumulated. Every
-//! write after the claim names its documents by `_id`, one statement each, never by an `$in`
-//! list: FerretDB evaluates `$in` by reading the whole collection, and these collections grow
-//! with every message.
+//! Clearing each committed claim's copy of its op is deferred and done for many ops at once,
+//! in the background (see [`cleanup`]). The other writes after the claim are inserts, and the
+//! head moves, which name their chats by `_id`, one statement each (FerretDB reads the
+//! collection for every statement, and evaluates `$in` by reading it whole; `chats` does not
+//! grow with messages).
 //!
 //! Ops written here are ordinary ops of the claim protocol: if this process stops in the middle
 //! of a round, the next writer or reader of a chat finishes or cancels its op as for any other.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use futures_util::TryStreamExt;
 use mongodb::bson::doc;
-use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
 use tokio::sync::oneshot;
 
+use self::cleanup::Cleanup;
 use super::decision::{decision_id, first_duplicate, key_doc};
 use super::docs::{ForwardDoc, MessageDoc, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp};
@@ -46,12 +47,10 @@ use super::tokens::index_tokens;
 use super::{MongoStore, error, indexes};
 use crate::store::{NewMessage, SendOutcome, StoreError, StoreResult};
 
+mod cleanup;
+
 /// Most sends taken into one round.
 const MAX_ROUND: usize = 512;
-
-/// Committed claims (and decisions) cleaned up at once at most; cleaning also happens whenever
-/// the queue is empty.
-const CLEANUP_BATCH: usize = 256;
 
 /// Chats whose head is remembered, and accounts known to exist, at most (beyond, the cache
 /// starts over).
@@ -71,6 +70,8 @@ pub(super) struct Appends {
     /// Accounts known to exist.
     known_users: Mutex<HashSet<i64>>,
     cleanup: Mutex<Cleanup>,
+    /// A cleaning task runs.
+    cleaning: AtomicBool,
 }
 
 impl std::fmt::Debug for Appends {
@@ -88,14 +89,6 @@ struct Queue {
 struct Waiting {
     new: NewMessage,
     reply: oneshot::Sender<StoreResult<SendOutcome>>,
-}
-
-#[derive(Default)]
-struct Cleanup {
-    /// Committed claims still holding their op (stored under the op's id).
-    claims: Vec<ObjectId>,
-    /// Commit decisions of ops whose claim was cleaned.
-    decisions: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -282,15 +275,8 @@ impl MongoStore {
                 slot.answer(Err(e.clone()));
             }
         }
-        let held = lock(&self.appends.cleanup).claims.len();
-        if held >= CLEANUP_BATCH || (held > 0 && self.idle()) {
-            self.clean_up_logged().await;
-        }
-    }
-
-    async fn clean_up_logged(&self) {
-        if let Err(e) = self.clean_up().await {
-            tracing::debug!(error = %e, "cleaning committed claims failed: left for later");
+        if self.cleanup_due() {
+            self.clean_up_soon();
         }
     }
 
@@ -334,7 +320,7 @@ impl MongoStore {
             }
             if self.idle() {
                 // Nobody waits: clean up now rather than leave it to a later round.
-                self.clean_up_logged().await;
+                self.clean_up_soon();
             }
             // A cancelled op's duplicate is a retry now; its other sends go round again.
             self.answer_retries(slots, &retried).await?;
@@ -667,10 +653,9 @@ impl MongoStore {
     /// their claims for cleaning.
     fn committed(&self, ops: Vec<Planned>) -> Vec<(usize, StoreResult<SendOutcome>)> {
         let mut done = Vec::new();
-        let mut cleanup = Vec::with_capacity(ops.len());
         for op in ops {
             self.note_head(op.chat_id, op.last_seq());
-            cleanup.push(op.op.op_id);
+            lock(&self.appends.cleanup).claim(op.chat_id, op.first_seq, op.op.op_id);
             let messages = op.op.effects.into_iter().filter_map(|e| match e {
                 Effect::InsertMessage { message, offset } => Some((message, offset)),
                 _ => None,
@@ -701,34 +686,7 @@ impl MongoStore {
                 ));
             }
         }
-        lock(&self.appends.cleanup).claims.extend(cleanup);
         done
-    }
-
-    /// Clears committed claims' copies of their ops (a few per command), and deletes the commit
-    /// decisions of cleaned ops once enough have accumulated (a late helper that finds none
-    /// reads that as "commit", which it is).
-    async fn clean_up(&self) -> StoreResult<()> {
-        let claims = std::mem::take(&mut lock(&self.appends.cleanup).claims);
-        if !claims.is_empty() {
-            let clear = claims
-                .iter()
-                .map(|id| doc! { "q": { "_id": id }, "u": { "$set": { "op": null } } })
-                .collect();
-            if let Err(e) = self.update_statements(indexes::EVENTS, clear).await {
-                lock(&self.appends.cleanup).claims.extend(claims);
-                return Err(e);
-            }
-        }
-        let decisions = {
-            let mut cleanup = lock(&self.appends.cleanup);
-            cleanup.decisions.extend(claims.iter().map(decision_id));
-            if cleanup.decisions.len() < CLEANUP_BATCH {
-                return Ok(());
-            }
-            std::mem::take(&mut cleanup.decisions)
-        };
-        self.delete_by_ids(indexes::SEND_KEYS, decisions).await
     }
 }
 

@@ -413,31 +413,6 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Deletes the documents of `collection` with these `_id`s in one `delete` command, one
-    /// statement per id (FerretDB reads the whole collection for an `$in` filter, and looks up
-    /// an `_id` equality in its index), with the client's write concern.
-    async fn delete_by_ids<T: Into<mongodb::bson::Bson>>(
-        &self,
-        collection: &str,
-        ids: Vec<T>,
-    ) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let deletes: Vec<Document> = ids
-            .into_iter()
-            .map(|id| doc! { "q": { "_id": id.into() }, "limit": 1 })
-            .collect();
-        let command = doc! { "delete": collection, "deletes": deletes, "ordered": false };
-        let reply = self.write_command(command).await?;
-        match reply.get_array("writeErrors") {
-            Ok(errors) if !errors.is_empty() => Err(StoreError::Internal(format!(
-                "mongodb: delete from {collection} failed: {errors:?}"
-            ))),
-            _ => Ok(()),
-        }
-    }
-
     /// Runs a write command with the client's write concern (a command run by name does not
     /// get it from the client).
     async fn write_command(&self, mut command: Document) -> StoreResult<Document> {

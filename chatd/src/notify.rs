@@ -276,9 +276,10 @@ impl Notifier {
         let mut prefs: HashMap<u64, pb::NotificationPrefs> = prefs.into_iter().collect();
         let now = now_ms();
         let mut wanted = Vec::new();
+        // `states` holds only (former) members among `users`.
         for (member, state) in states {
             let user = member.user_id;
-            if !users.contains(&user) || blockers.contains(&user) {
+            if blockers.contains(&user) {
                 continue;
             }
             let prefs = prefs.remove(&user).unwrap_or_default();

@@ -18,7 +18,7 @@ use chatproto::fingerprint::parse_fingerprint;
 use chatproto::tls::Verification;
 
 use crate::chatd::{ChatdConfig, ChatdProcess};
-use crate::ferretdb::{FerretBackend, FerretDb};
+use crate::ferretdb::FerretDb;
 use crate::ports::free_addr;
 use crate::postgres::Postgres;
 use crate::redis::{RedisCluster, RedisServer};
@@ -154,10 +154,11 @@ impl ChatCluster {
     /// # Panics
     /// When a server cannot be started (with its command line and log tail).
     pub fn start_with(spec: ClusterSpec) -> ChatCluster {
-        let postgres = (spec.store == StoreKind::FerretPostgres).then(Postgres::start);
-        let ferretdb = match &postgres {
-            Some(pg) => FerretDb::start_on(FerretBackend::Postgres(pg.url())),
-            None => FerretDb::start(),
+        let (postgres, ferretdb) = if spec.store == StoreKind::FerretPostgres {
+            let (pg, db) = FerretDb::start_on_postgres();
+            (Some(pg), db)
+        } else {
+            (None, FerretDb::start())
         };
         let redis = match spec.redis {
             RedisKind::None => None,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::ports::free_port;
+use crate::postgres::Postgres;
 use crate::process::{Launch, SIGTERM, ServerProcess, poll_until};
 use crate::tools;
 
@@ -73,6 +74,18 @@ impl FerretDb {
             }
         }
         panic!("{last}\n(gave up after {START_ATTEMPTS} attempts with fresh ports)")
+    }
+
+    /// Starts a private PostgreSQL, then FerretDB on its PostgreSQL handler storing there (the
+    /// setup the cluster is benchmarked on). FerretDB needs the PostgreSQL while it runs: bind
+    /// both as returned (`let (pg, db) = ...`), so that FerretDB is dropped first.
+    ///
+    /// # Panics
+    /// When either cannot be started, with its command line and log tail.
+    pub fn start_on_postgres() -> (Postgres, FerretDb) {
+        let postgres = Postgres::start();
+        let ferretdb = FerretDb::start_on(FerretBackend::Postgres(postgres.url()));
+        (postgres, ferretdb)
     }
 
     fn launch(&mut self) -> Result<(), String> {

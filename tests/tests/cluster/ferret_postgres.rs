@@ -6,8 +6,7 @@ use chatd::testing::{
     UserStore as _,
 };
 use chatproto::pb;
-use tests::ferretdb::{FerretBackend, FerretDb};
-use tests::postgres::Postgres;
+use tests::ferretdb::FerretDb;
 
 /// FerretDB 1.24 holds a PostgreSQL connection for each statement of an `update` command until
 /// the command ends, from a pool of 50. A send round over more chats than that moves every
@@ -16,13 +15,9 @@ use tests::postgres::Postgres;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_round_over_many_chats_does_not_stall_ferretdb_on_postgresql() {
     const CHATS: usize = 80;
-    let pg = tokio::task::spawn_blocking(Postgres::start)
+    let (_pg, db) = tokio::task::spawn_blocking(FerretDb::start_on_postgres)
         .await
-        .expect("postgres");
-    let url = pg.url();
-    let db = tokio::task::spawn_blocking(move || FerretDb::start_on(FerretBackend::Postgres(url)))
-        .await
-        .expect("ferretdb");
+        .expect("start PostgreSQL and FerretDB on it");
     let store = MongoStore::connect(
         &db.uri_for(&FerretDb::fresh_database("rounds")),
         MongoOptions::default(),

@@ -9,8 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use tests::chatd::{ChatdConfig, ChatdProcess};
-use tests::ferretdb::{FerretBackend, FerretDb};
-use tests::postgres::Postgres;
+use tests::ferretdb::FerretDb;
 use tests::process::{group_members, poll_until, tree_members};
 use tests::redis::{RedisCluster, RedisServer};
 
@@ -149,13 +148,9 @@ fn ferretdb_stops_and_starts_again_on_the_same_port() {
 async fn ferretdb_stores_in_a_private_postgres() {
     use chatd::testing::UserStore as _;
     use chatd::testing::{MongoOptions, MongoStore};
-    let pg = tokio::task::spawn_blocking(Postgres::start)
+    let (pg, db) = tokio::task::spawn_blocking(FerretDb::start_on_postgres)
         .await
-        .expect("postgres");
-    let url = pg.url();
-    let db = tokio::task::spawn_blocking(move || FerretDb::start_on(FerretBackend::Postgres(url)))
-        .await
-        .expect("ferretdb");
+        .expect("start PostgreSQL and FerretDB on it");
     let store = MongoStore::connect(&db.uri_for("launcher"), MongoOptions::default())
         .await
         .expect("connect");

@@ -5,14 +5,13 @@
 
 use async_trait::async_trait;
 use chatproto::pb;
-use futures_util::TryStreamExt;
 use mongodb::bson::{Binary, Document, doc};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 use super::docs::encode;
 use super::error::corrupt;
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{AccessStore, StoreError, StoreResult};
 
 /// The `server_settings` document of allow-list mode.
@@ -74,16 +73,12 @@ impl AccessStore for MongoStore {
 
     async fn access_rules(&self) -> StoreResult<Vec<pb::AccessRule>> {
         self.deadline(async {
-            let docs: Vec<AccessRuleDoc> = self
-                .c
-                .access_rules
-                .find(doc! {})
-                .sort(doc! { "kind": 1, "cidr": 1 })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
+            let docs: Vec<AccessRuleDoc> = find_all(
+                &self.c.access_rules,
+                doc! {},
+                Some(doc! { "kind": 1, "cidr": 1 }),
+            )
+            .await?;
             docs.into_iter()
                 .map(|d| {
                     pb::AccessRule::decode(d.body.bytes.as_slice())

@@ -9,11 +9,10 @@
 use std::collections::HashMap;
 
 use chatproto::pb;
-use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 
 use super::docs::{ChatDoc, MemberDoc, MessageDoc, i, u};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{StoreResult, UserChat, UserChatsQuery};
 
 impl MongoStore {
@@ -22,15 +21,8 @@ impl MongoStore {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let docs: Vec<ChatDoc> = self
-            .c
-            .chats
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
+        let docs: Vec<ChatDoc> =
+            find_all(&self.c.chats, doc! { "_id": { "$in": ids } }, None).await?;
         Ok(docs.into_iter().map(|c| (c.id, c)).collect())
     }
 

@@ -8,14 +8,13 @@
 use async_trait::async_trait;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
-use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 
 use super::counters::Sequence;
 use super::docs::{ChatDoc, MemberDoc, i, u};
 use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
     ChatPatch, ChatRecord, ChatStore, MemberRecord, NewGroup, NotificationStore, StoreError,
@@ -116,15 +115,7 @@ impl MongoStore {
 
     /// Members matching `filter`, ordered by user id.
     pub(super) async fn member_docs(&self, filter: Document) -> StoreResult<Vec<MemberDoc>> {
-        self.c
-            .members
-            .find(filter)
-            .sort(doc! { "user_id": 1 })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)
+        find_all(&self.c.members, filter, Some(doc! { "user_id": 1 })).await
     }
 
     /// Inserts a new chat document (head 0: not created yet) under a fresh id.

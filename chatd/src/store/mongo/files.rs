@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::docs::{i, u};
 use super::error::corrupt;
 use super::sealing::{Fields, Purpose};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{
     ConflictKind, FileRecord, FileStore, StoreError, StoreResult, UploadRecord, UploadState,
 };
@@ -186,14 +186,7 @@ impl MongoStore {
     }
 
     async fn files_matching(&self, filter: Document) -> StoreResult<Vec<FileDoc>> {
-        self.c
-            .files
-            .find(filter)
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)
+        find_all(&self.c.files, filter, None).await
     }
 
     async fn is_referenced(&self, file_id: &str) -> StoreResult<bool> {
@@ -533,15 +526,8 @@ impl FileStore for MongoStore {
                 .files_matching(doc! { "owner_id": i(user_id), "parent_id": null })
                 .await?;
             let mut total: u64 = files.iter().map(|f| u(f.size)).sum();
-            let uploads: Vec<UploadDoc> = self
-                .c
-                .uploads
-                .find(doc! { "user_id": i(user_id) })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
+            let uploads: Vec<UploadDoc> =
+                find_all(&self.c.uploads, doc! { "user_id": i(user_id) }, None).await?;
             for upload in uploads {
                 if self.outcome(&upload.id).await?.is_none() {
                     total += u(upload.size);

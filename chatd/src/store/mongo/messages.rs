@@ -18,7 +18,7 @@ use super::docs::{ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_ev
 use super::pending::{ChatChanges, Effect, PendingOp, number_events};
 use super::sealing::Purpose;
 use super::tokens::index_tokens;
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
     HistoryQuery, MessageStore, NewMessage, SearchQuery, SendOutcome, StoreError, StoreResult,
@@ -161,15 +161,12 @@ impl MongoStore {
         if wanted.is_empty() {
             return Ok(events);
         }
-        let docs: Vec<MessageDoc> = self
-            .c
-            .messages
-            .find(doc! { "chat_id": chat_id, "seq": { "$in": wanted } })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
+        let docs: Vec<MessageDoc> = find_all(
+            &self.c.messages,
+            doc! { "chat_id": chat_id, "seq": { "$in": wanted } },
+            None,
+        )
+        .await?;
         let mut messages: HashMap<i64, MessageDoc> = docs.into_iter().map(|m| (m.seq, m)).collect();
         for event in &mut events {
             if let Some(Body::MessageCreated(m)) = event.body.as_mut() {

@@ -131,6 +131,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
@@ -139,6 +140,7 @@ use mongodb::{Client, Collection, Database};
 
 use crate::store::{SchemaStatus, Store, StoreError, StoreResult};
 use prometheus_client::metrics::counter::Counter;
+use serde::de::DeserializeOwned;
 
 use docs::{ChatDoc, CounterDoc, EventDoc, MemberDoc, MessageDoc, SessionDoc, UserDoc};
 
@@ -431,6 +433,26 @@ impl MongoStore {
             .map_err(error::map)?;
         Ok(())
     }
+}
+
+/// Every document of `collection` matching `filter`, in `sort` order when one is given.
+async fn find_all<T>(
+    collection: &Collection<T>,
+    filter: Document,
+    sort: Option<Document>,
+) -> StoreResult<Vec<T>>
+where
+    T: DeserializeOwned + Send + Sync,
+{
+    let mut find = collection.find(filter);
+    if let Some(sort) = sort {
+        find = find.sort(sort);
+    }
+    find.await
+        .map_err(error::map)?
+        .try_collect()
+        .await
+        .map_err(error::map)
 }
 
 #[async_trait]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::counters::Sequence;
 use super::docs::{encode, i, u};
 use super::error::corrupt;
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{
     NotificationQuery, NotificationSet, NotificationStore, StoreError, StoreResult, UserStore,
 };
@@ -113,15 +113,8 @@ impl MongoStore {
             Err(e) => return Err(error::map(e)),
         }
         let ids: Vec<i64> = docs.iter().map(|d| d.id).collect();
-        let standing: Vec<NotificationDoc> = self
-            .c
-            .notifications
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
+        let standing: Vec<NotificationDoc> =
+            find_all(&self.c.notifications, doc! { "_id": { "$in": ids } }, None).await?;
         let mut result = Vec::with_capacity(docs.len());
         for mut d in docs {
             if !standing
@@ -364,16 +357,12 @@ impl NotificationStore for MongoStore {
         }
         self.deadline(async {
             let ids: Vec<i64> = user_ids.iter().map(|&id| i(id)).collect();
-            let found: Vec<PrefsDoc> = self
-                .c
-                .notification_prefs
-                .find(doc! { "_id": { "$in": ids } })
-                .sort(doc! { "_id": 1 })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
+            let found: Vec<PrefsDoc> = find_all(
+                &self.c.notification_prefs,
+                doc! { "_id": { "$in": ids } },
+                Some(doc! { "_id": 1 }),
+            )
+            .await?;
             found
                 .into_iter()
                 .map(|d| {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::counters::Sequence;
 use super::docs::{binary, i, u};
 use super::error::corrupt;
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{
     DeliveryOutcome, DeliveryRecord, DeliverySet, NewDelivery, OutboxStore, StoreError, StoreResult,
 };
@@ -338,15 +338,7 @@ impl OutboxStore for MongoStore {
     async fn retry_dead_letters(&self, which: DeliverySet, now_ms: i64) -> StoreResult<u64> {
         self.deadline(async {
             // Each entry gets a key naming its own id, which one update of many cannot write.
-            let dead: Vec<OutboxDoc> = self
-                .c
-                .outbox
-                .find(set_filter(&which))
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
+            let dead: Vec<OutboxDoc> = find_all(&self.c.outbox, set_filter(&which), None).await?;
             let mut count = 0;
             for entry in dead {
                 let result = self

@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 
 use super::docs::{ChatDoc, MessageDoc, i, u};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{AllChatsQuery, ChatRecord, OverviewStore, SentQuery, StoreCounts, StoreResult};
 
 /// A pattern matching strings that contain `text`, ignoring the case of ASCII letters only
@@ -110,15 +110,8 @@ impl MongoStore {
             chat_ids.dedup();
             let mut live = live_chats();
             live.insert("_id", doc! { "$in": chat_ids });
-            let live: HashSet<i64> = self
-                .c
-                .chats
-                .find(live)
-                .await
-                .map_err(error::map)?
-                .try_collect::<Vec<ChatDoc>>()
-                .await
-                .map_err(error::map)?
+            let live: HashSet<i64> = find_all(&self.c.chats, live, None)
+                .await?
                 .iter()
                 .map(|c| c.id)
                 .collect();

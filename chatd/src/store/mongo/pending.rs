@@ -7,7 +7,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
-use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Binary, doc, to_bson};
 use prost::Message as _;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::docs::{
     ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_event, encode, i, u,
 };
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{StoreError, StoreResult};
 
 /// One chat mutation in flight, stored in the event document that claimed its first seq. It holds
@@ -566,15 +565,12 @@ impl MongoStore {
     /// `message_edited` events, and any op copy still held by them (only done ops: their data is
     /// in place already).
     async fn purge_events(&self, chat_id: i64, message_seq: i64) -> StoreResult<()> {
-        let stored: Vec<EventDoc> = self
-            .c
-            .events
-            .find(doc! { "chat_id": chat_id, "message_seq": message_seq })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
+        let stored: Vec<EventDoc> = find_all(
+            &self.c.events,
+            doc! { "chat_id": chat_id, "message_seq": message_seq },
+            None,
+        )
+        .await?;
         let chat = self
             .c
             .chats

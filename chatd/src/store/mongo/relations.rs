@@ -2,12 +2,11 @@
 //! `{owner, target}` documents with a unique `(owner, target)` index.
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::{Document, doc};
 
 use super::docs::{i, u};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::{RelationStore, StoreResult};
 
 /// Which relation collection.
@@ -63,15 +62,8 @@ impl MongoStore {
         filter: Document,
         field: &str,
     ) -> StoreResult<Vec<u64>> {
-        let docs: Vec<Document> = self
-            .relation(relation)
-            .find(filter)
-            .sort(doc! { field: 1 })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
+        let docs: Vec<Document> =
+            find_all(self.relation(relation), filter, Some(doc! { field: 1 })).await?;
         docs.iter()
             .map(|d| {
                 d.get_i64(field)

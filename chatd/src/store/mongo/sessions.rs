@@ -12,13 +12,12 @@
 //! so presenting it again is taken as reuse and ends the session (the client logs in again).
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
 use super::counters::Sequence;
 use super::docs::{SessionDoc, i, u};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
     NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult, UserRecord,
@@ -239,16 +238,12 @@ impl SessionStore for MongoStore {
 
     async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>> {
         self.deadline(async {
-            let docs: Vec<SessionDoc> = self
-                .c
-                .sessions
-                .find(doc! { "user_id": i(user_id), "revoked_at_ms": null })
-                .sort(doc! { "_id": -1 })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
+            let docs: Vec<SessionDoc> = find_all(
+                &self.c.sessions,
+                doc! { "user_id": i(user_id), "revoked_at_ms": null },
+                Some(doc! { "_id": -1 }),
+            )
+            .await?;
             Ok(docs.into_iter().map(SessionRecord::from).collect())
         })
         .await
@@ -282,15 +277,12 @@ impl SessionStore for MongoStore {
         self.deadline(async {
             // Session ids start at 1, so 0 keeps nothing.
             let keep = keep.map(i).unwrap_or(0);
-            let live: Vec<SessionDoc> = self
-                .c
-                .sessions
-                .find(doc! { "user_id": i(user_id), "_id": { "$ne": keep }, "revoked_at_ms": null })
-                .await
-                .map_err(error::map)?
-                .try_collect()
-                .await
-                .map_err(error::map)?;
+            let live: Vec<SessionDoc> = find_all(
+                &self.c.sessions,
+                doc! { "user_id": i(user_id), "_id": { "$ne": keep }, "revoked_at_ms": null },
+                None,
+            )
+            .await?;
             // One by one, so the answer lists exactly the sessions this call revoked.
             let mut revoked = Vec::new();
             for session in live {

@@ -8,7 +8,7 @@ use mongodb::options::ReturnDocument;
 
 use super::counters::Sequence;
 use super::docs::{UserDoc, i};
-use super::{MongoStore, error};
+use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord, UserStore};
 
@@ -39,16 +39,7 @@ impl MongoStore {
 
     /// Every user matching `filter`, ordered by id.
     pub(super) async fn users_by_id(&self, filter: Document) -> StoreResult<Vec<UserRecord>> {
-        let docs: Vec<UserDoc> = self
-            .c
-            .users
-            .find(filter)
-            .sort(doc! { "_id": 1 })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
+        let docs: Vec<UserDoc> = find_all(&self.c.users, filter, Some(doc! { "_id": 1 })).await?;
         Ok(docs.into_iter().map(UserRecord::from).collect())
     }
 

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::presence::ClusterPresence;
 use crate::cluster::pubsub::{self, Subscriber};
-use crate::cluster::redis::Redis;
+use crate::cluster::redis::{Redis, RedisFailure};
 use crate::cluster::wire::{
     self, AppendReply, AppendRequest, BlocksChanged, Body, ChatFrame, Envelope, Kick, Ticket,
     TypingSignal, UserFrame,
@@ -92,6 +92,7 @@ pub struct BrokerStats {
 /// The node's link to the other nodes. Share it behind an `Arc`.
 pub struct Broker {
     node_id: String,
+    redis: Redis,
     subscriber: Subscriber,
     presence: Arc<ClusterPresence>,
     outgoing: mpsc::Sender<Outgoing>,
@@ -150,10 +151,11 @@ impl Broker {
             received: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
         });
-        tokio::spawn(publisher(redis, rx, stats.clone(), cancel));
+        tokio::spawn(publisher(redis.clone(), rx, stats.clone(), cancel));
         subscriber.subscribe(wire::GLOBAL_CHANNEL).await;
         let broker = Arc::new(Broker {
             node_id,
+            redis,
             subscriber,
             presence,
             outgoing: tx,
@@ -185,9 +187,26 @@ impl Broker {
         }
     }
 
-    /// Publishes `body` on node `node_id`'s channel.
+    /// Publishes `body` on node `node_id`'s channel (queued, like every other publication).
     pub fn to_node(&self, node_id: &str, body: Body) {
         self.enqueue(wire::node_channel(node_id), body, false);
+    }
+
+    /// Publishes `body` on node `node_id`'s channel at once, outside the queue, for a caller
+    /// that waits for the answer: returns how many subscribers got it (0: the node does not
+    /// listen), or why Redis did not take it.
+    pub async fn to_node_now(&self, node_id: &str, body: Body) -> Result<i64, RedisFailure> {
+        let payload = Envelope {
+            origin: self.node_id.clone(),
+            body: Some(body),
+        }
+        .to_bytes();
+        let mut cmd = redis::cmd(publish_verb(&self.redis));
+        cmd.arg(wire::node_channel(node_id)).arg(payload.as_ref());
+        let receivers = self.redis.query::<i64>(&cmd).await?;
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+        self.stats.metrics.cluster_published(1);
+        Ok(receivers)
     }
 
     /// Tells every node that this one issued session ticket `id` (`sealed`: its session state),
@@ -461,11 +480,7 @@ async fn publisher(
 ) {
     let mut pending: VecDeque<Outgoing> = VecDeque::new();
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
-    let verb = if redis.is_cluster() {
-        "SPUBLISH"
-    } else {
-        "PUBLISH"
-    };
+    let verb = publish_verb(&redis);
     loop {
         if pending.is_empty() {
             tokio::select! {
@@ -534,6 +549,16 @@ async fn publisher(
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// The publish command: sharded in a Redis Cluster (a channel lives on its slot's shard instead
+/// of being broadcast to every shard).
+fn publish_verb(redis: &Redis) -> &'static str {
+    if redis.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
     }
 }
 

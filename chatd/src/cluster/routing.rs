@@ -15,9 +15,11 @@
 //! of the live nodes differ).
 //!
 //! Routing is a preference, never a rule: correctness stays with the store's claims and send
-//! keys. An owner that does not answer within [`FORWARD_WAIT`] (it died, or Redis is down) gets
-//! no sends for [`SHUN`], and the send is appended here instead; a send the owner did append
-//! but whose answer was lost is then answered as a duplicate (the store's idempotency), and its
+//! keys. A send is appended here instead when Redis does not take the forward (at once: the
+//! forward is published directly, not queued), when the owner does not listen on its channel
+//! (the publish reaches nobody), or when it does not answer within [`FORWARD_WAIT`]; an owner
+//! that did not listen or answer gets no sends for [`SHUN`]. A send the owner did append but
+//! whose answer was lost is then answered as a duplicate (the store's idempotency), and its
 //! event reaches clients by gap repair instead of live.
 
 use std::collections::HashMap;
@@ -220,29 +222,45 @@ impl Router {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.waiting).insert(id, tx);
-        self.broker
-            .to_node(&owner, Body::Append(Box::new(request(id, new.clone()))));
-        let answer = tokio::time::timeout(FORWARD_WAIT, rx).await;
-        lock(&self.waiting).remove(&id);
-        match answer {
-            Ok(Ok(reply)) => {
-                if let Some(outcome) = outcome(reply) {
-                    self.metrics.cluster_append("forwarded");
-                    return outcome;
+        let forward = Body::Append(Box::new(request(id, new.clone())));
+        let route = match self.broker.to_node_now(&owner, forward).await {
+            Ok(0) => {
+                // Not listening (stopped, or cut off from Redis): the registry lags.
+                self.shun(owner);
+                "owner_gone"
+            }
+            Ok(_) => match tokio::time::timeout(FORWARD_WAIT, rx).await {
+                Ok(Ok(reply)) => match outcome(reply) {
+                    Some(outcome) => {
+                        lock(&self.waiting).remove(&id);
+                        self.metrics.cluster_append("forwarded");
+                        return outcome;
+                    }
+                    None => "retried_here",
+                },
+                Ok(Err(_)) | Err(_) => {
+                    tracing::warn!(
+                        owner,
+                        chat = new.chat_id,
+                        "the chat's owner did not answer a forwarded send: appending here"
+                    );
+                    self.shun(owner);
+                    "owner_silent"
                 }
-                self.metrics.cluster_append("retried_here");
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot forward a send: appending here");
+                "redis_failed"
             }
-            Ok(Err(_)) | Err(_) => {
-                tracing::warn!(
-                    owner,
-                    chat = new.chat_id,
-                    "the chat's owner did not answer a forwarded send: appending here"
-                );
-                lock(&self.shunned).insert(owner, Instant::now() + SHUN);
-                self.metrics.cluster_append("owner_silent");
-            }
-        }
+        };
+        lock(&self.waiting).remove(&id);
+        self.metrics.cluster_append(route);
         self.store.append_message(new).await
+    }
+
+    /// Routes nothing to `node` for [`SHUN`].
+    fn shun(&self, node: String) {
+        lock(&self.shunned).insert(node, Instant::now() + SHUN);
     }
 }
 

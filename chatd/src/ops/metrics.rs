@@ -241,8 +241,8 @@ impl Metrics {
         r.register(
             "cluster_appends",
             "Sends routed to their chat's owner node, by outcome (forwarded: answered by the \
-             owner; served: appended for another node; owner_silent, retried_here: appended here \
-             after all)",
+             owner; served: appended for another node; appended here after all: owner_gone, \
+             owner_silent, redis_failed, retried_here)",
             cluster_appends.clone(),
         );
         r.register(

@@ -1,5 +1,5 @@
 //! Send routing: a chat's messages are appended by one node, its owner, which the other nodes
-//! forward their sends to; an owner that stops answering is worked around.
+//! forward their sends to; an owner that is gone or does not answer is worked around.
 
 use std::time::{Duration, Instant};
 
@@ -110,27 +110,94 @@ async fn sends_from_both_nodes_are_appended_by_the_chats_owner_in_one_sequence()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_owner_that_stops_answering_is_waited_for_once_and_then_bypassed() {
+async fn an_owner_that_is_gone_is_bypassed_at_once() {
     let _serial = serial().await;
     let redis = RedisServer::start();
     let ((owner_node, _at_owner), (other_node, mut elsewhere), chat) = routed_chat(&redis).await;
     let forwarded = routes(&other_node, "forwarded").await;
+    let owner = chat_owner(chat, ["node-a", "node-b"]).expect("an owner");
 
-    // The owner is cut off from Redis (as by a partition): it hears no forwarded sends.
+    // The owner is cut off from Redis (as by a crash or a partition), while the registry still
+    // lists it: its channel has no subscriber any more.
     owner_node.halt_cluster();
+    let channel = format!("node:{owner}");
+    let gone = eventually(Duration::from_secs(5), async || {
+        let (_, subscribers): (String, i64) = redis
+            .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel))
+            .unwrap_or_else(|e| redis.fail(&format!("PUBSUB NUMSUB: {e}")));
+        subscribers == 0
+    })
+    .await;
+    assert!(gone, "{channel} kept its subscriber after the halt");
+
     let started = Instant::now();
     let first = sent_seq(elsewhere.send_text(chat, "while the owner is away").await);
+    for n in 1..=5 {
+        let seq = sent_seq(elsewhere.send_text(chat, &format!("later {n}")).await);
+        assert_eq!(seq, first + n);
+    }
+    assert!(
+        started.elapsed() < FORWARD_WAIT,
+        "sends waited for an owner that is gone ({:?})",
+        started.elapsed()
+    );
+    // Tried once, then left alone.
+    assert_eq!(routes(&other_node, "owner_gone").await, 1.0);
+    assert_eq!(routes(&other_node, "forwarded").await, forwarded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_that_does_not_answer_is_waited_for_once_and_then_bypassed() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let (a, _b) = two_nodes(&redis, &[]).await;
+    let mut alice = RawSession::register(&a, "alice").await;
+
+    // A third node that the registry lists and whose channel has a listener, which never
+    // answers (a node stuck, or a newer node's bug).
+    let listener = redis::Client::open(redis.url()).expect("redis client");
+    let mut listening = listener.get_connection().expect("redis connection");
+    let mut pubsub = listening.as_pubsub();
+    pubsub.subscribe("node:node-z").expect("subscribe");
+    let registered: i64 = redis
+        .query(
+            redis::cmd("HSET")
+                .arg("chatd:node:node-z")
+                .arg("addr")
+                .arg("127.0.0.1:9")
+                .arg("conns")
+                .arg(0),
+        )
+        .unwrap_or_else(|e| redis.fail(&format!("HSET: {e}")));
+    assert_eq!(registered, 2);
+    let _: i64 = redis
+        .query(redis::cmd("ZADD").arg("chatd:nodes").arg(0).arg("node-z"))
+        .unwrap_or_else(|e| redis.fail(&format!("ZADD: {e}")));
+
+    // A chat node-z owns.
+    let mut chat = 0;
+    for n in 0..40 {
+        let group = alice.create_group(&format!("g{n}"), &[]).await;
+        if chat_owner(group, ["node-a", "node-b", "node-z"]) == Some("node-z") {
+            chat = group;
+            break;
+        }
+    }
+    assert_ne!(chat, 0, "no chat of 40 went to node-z");
+    // Node A learns of node-z at a heartbeat (every 500 ms).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let started = Instant::now();
+    let first = sent_seq(alice.send_text(chat, "to a silent owner").await);
     assert!(
         started.elapsed() >= FORWARD_WAIT,
         "the first send did not wait for the owner ({:?})",
         started.elapsed()
     );
-    assert_eq!(routes(&other_node, "owner_silent").await, 1.0);
-
-    // Later sends are appended here at once, in sequence after the first.
+    assert_eq!(routes(&a, "owner_silent").await, 1.0);
     let started = Instant::now();
     for n in 1..=5 {
-        let seq = sent_seq(elsewhere.send_text(chat, &format!("later {n}")).await);
+        let seq = sent_seq(alice.send_text(chat, &format!("later {n}")).await);
         assert_eq!(seq, first + n);
     }
     assert!(
@@ -138,6 +205,6 @@ async fn an_owner_that_stops_answering_is_waited_for_once_and_then_bypassed() {
         "later sends still waited for the owner ({:?})",
         started.elapsed()
     );
-    assert_eq!(routes(&other_node, "owner_silent").await, 1.0);
-    assert_eq!(routes(&other_node, "forwarded").await, forwarded);
+    assert_eq!(routes(&a, "owner_silent").await, 1.0);
+    assert_eq!(routes(&a, "forwarded").await, 0.0);
 }

@@ -360,7 +360,8 @@ impl Daemon {
                 let node = ClusterNode::connect(settings, metrics.clone())
                     .await
                     .context("cannot set up the redis client")?;
-                let routed: Arc<dyn Store> = node.routed_store(guarded, metrics.clone());
+                let routed: Arc<dyn Store> =
+                    node.routed_store(guarded, s.store_timeout, metrics.clone());
                 let store: Arc<dyn Store> = node.cached_store(routed, s.store_timeout);
                 let limiter = SharedLimiter::new(node.redis.clone());
                 let limits = Limits::shared(config.limits(), DEFAULT_MAX_KEYS, limiter);

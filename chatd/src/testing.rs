@@ -9,7 +9,7 @@ pub use crate::auth::master_key::ADOPT_LEAD as MASTER_KEY_ADOPT_LEAD;
 pub use crate::calls::turn::{TurnSecret, credentials as turn_credentials};
 pub use crate::cluster::cache::{CacheTtls, CachedStore, codec};
 pub use crate::cluster::redis::{Redis, RedisTarget};
-pub use crate::cluster::routing::{FORWARD_WAIT, owner as chat_owner};
+pub use crate::cluster::routing::{FORWARD_MARGIN, owner as chat_owner};
 pub use crate::delivery::outbox::CONNECTION_QUEUE;
 pub use crate::error::ApiError;
 pub use crate::files::testdata::{png_bomb, png_image};

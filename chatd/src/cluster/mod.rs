@@ -154,12 +154,19 @@ impl ClusterNode {
     }
 
     /// Wraps the store in send routing (see [`routing`]): `inner` appends this node's sends to
-    /// the chats it owns, and those other nodes forward to it.
-    pub fn routed_store(&self, inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<RoutedStore> {
+    /// the chats it owns, and those other nodes forward to it. `store_timeout` is the longest a
+    /// call of `inner` may take.
+    pub fn routed_store(
+        &self,
+        inner: Arc<dyn Store>,
+        store_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Arc<RoutedStore> {
         let router = Arc::new(Router::new(
             self.broker.clone(),
             self.registry.clone(),
             inner,
+            store_timeout,
             metrics,
         ));
         *lock(&self.router) = Some(router.clone());

@@ -17,7 +17,8 @@
 //! Routing is a preference, never a rule: correctness stays with the store's claims and send
 //! keys. A send is appended here instead when Redis does not take the forward (at once: the
 //! forward is published directly, not queued), when the owner does not listen on its channel
-//! (the publish reaches nobody), or when it does not answer within [`FORWARD_WAIT`]; an owner
+//! (the publish reaches nobody), or when it does not answer within the store's deadline and
+//! [`FORWARD_MARGIN`]; an owner
 //! that did not listen or answer gets no sends for [`SHUN`]. A send the owner did append but
 //! whose answer was lost is then answered as a duplicate (the store's idempotency), and its
 //! event reaches clients by gap repair instead of live.
@@ -37,8 +38,10 @@ use crate::ops::metrics::Metrics;
 use crate::store::delegate::{delegate_store, forward_store};
 use crate::store::*;
 
-/// How long a node waits for the owner's answer before appending itself.
-pub const FORWARD_WAIT: Duration = Duration::from_secs(3);
+/// How long a node waits for the owner's answer beyond the owner's store deadline (the same
+/// `--store-timeout` on every node) before it appends itself: an owner whose store is slow
+/// answers, at the latest with `UNAVAILABLE`, before it is given up on.
+pub const FORWARD_MARGIN: Duration = Duration::from_millis(1_500);
 
 /// How long an owner that did not answer gets no sends.
 pub const SHUN: Duration = Duration::from_secs(10);
@@ -158,6 +161,8 @@ pub struct Router {
     /// The store below the routing: what this node appends with, for itself and for others.
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    /// How long an answer is waited for.
+    forward_wait: Duration,
     next_id: AtomicU64,
     waiting: Mutex<HashMap<u64, oneshot::Sender<AppendReply>>>,
     /// Owners that did not answer, and until when they get no sends.
@@ -173,11 +178,13 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    /// Routing for this node (the broker's and registry's), appending with `store`.
+    /// Routing for this node (the broker's and registry's), appending with `store`, whose calls
+    /// take at most `store_timeout`.
     pub fn new(
         broker: Arc<Broker>,
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
+        store_timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Router {
         Router {
@@ -186,6 +193,7 @@ impl Router {
             registry,
             store,
             metrics,
+            forward_wait: store_timeout + FORWARD_MARGIN,
             next_id: AtomicU64::new(1),
             waiting: Mutex::new(HashMap::new()),
             shunned: Mutex::new(HashMap::new()),
@@ -229,7 +237,7 @@ impl Router {
                 self.shun(owner);
                 "owner_gone"
             }
-            Ok(_) => match tokio::time::timeout(FORWARD_WAIT, rx).await {
+            Ok(_) => match tokio::time::timeout(self.forward_wait, rx).await {
                 Ok(Ok(reply)) => match outcome(reply) {
                     Some(outcome) => {
                         lock(&self.waiting).remove(&id);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use chatd::testing::{FORWARD_WAIT, chat_owner};
+use chatd::testing::{FORWARD_MARGIN, chat_owner};
 use chatproto::pb::response::Result as Answer;
 use loadgen::scrape::sum_by_label;
 use tests::raw::RawSession;
@@ -11,6 +11,14 @@ use tests::redis::RedisServer;
 use tests::server::TestServer;
 
 use super::{eventually, serial, two_nodes};
+
+/// The nodes' store deadline.
+const STORE_TIMEOUT: &str = "--store-timeout=1s";
+
+/// How long a node waits for a chat's owner to answer: the store deadline and the margin.
+fn forward_wait() -> Duration {
+    Duration::from_secs(1) + FORWARD_MARGIN
+}
 
 /// How many of a node's sends took each route (the `chatd_cluster_appends` counter by outcome).
 async fn routes(node: &TestServer, route: &str) -> f64 {
@@ -38,7 +46,7 @@ fn sent_seq(answer: Answer) -> u64 {
 async fn routed_chat(
     redis: &RedisServer,
 ) -> ((TestServer, RawSession), (TestServer, RawSession), u64) {
-    let (a, b) = two_nodes(redis, &[]).await;
+    let (a, b) = two_nodes(redis, &[STORE_TIMEOUT]).await;
     let alice = RawSession::register(&a, "alice").await;
     let mut bob = RawSession::register(&b, "bob").await;
     let chat = bob.create_group("crew", &[alice.user_id]).await;
@@ -137,7 +145,7 @@ async fn an_owner_that_is_gone_is_bypassed_at_once() {
         assert_eq!(seq, first + n);
     }
     assert!(
-        started.elapsed() < FORWARD_WAIT,
+        started.elapsed() < forward_wait(),
         "sends waited for an owner that is gone ({:?})",
         started.elapsed()
     );
@@ -150,7 +158,7 @@ async fn an_owner_that_is_gone_is_bypassed_at_once() {
 async fn an_owner_that_does_not_answer_is_waited_for_once_and_then_bypassed() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let (a, _b) = two_nodes(&redis, &[]).await;
+    let (a, _b) = two_nodes(&redis, &[STORE_TIMEOUT]).await;
     let mut alice = RawSession::register(&a, "alice").await;
 
     // A third node that the registry lists and whose channel has a listener, which never
@@ -190,7 +198,7 @@ async fn an_owner_that_does_not_answer_is_waited_for_once_and_then_bypassed() {
     let started = Instant::now();
     let first = sent_seq(alice.send_text(chat, "to a silent owner").await);
     assert!(
-        started.elapsed() >= FORWARD_WAIT,
+        started.elapsed() >= forward_wait(),
         "the first send did not wait for the owner ({:?})",
         started.elapsed()
     );
@@ -201,7 +209,7 @@ async fn an_owner_that_does_not_answer_is_waited_for_once_and_then_bypassed() {
         assert_eq!(seq, first + n);
     }
     assert!(
-        started.elapsed() < FORWARD_WAIT,
+        started.elapsed() < forward_wait(),
         "later sends still waited for the owner ({:?})",
         started.elapsed()
     );

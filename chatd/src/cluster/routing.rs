@@ -194,7 +194,9 @@ impl Router {
             store,
             metrics,
             forward_wait: store_timeout + FORWARD_MARGIN,
-            next_id: AtomicU64::new(1),
+            // A random start: a late answer meant for an earlier process under this node id (one
+            // that restarted while its forward was in flight) names no send of this one.
+            next_id: AtomicU64::new(rand::random()),
             waiting: Mutex::new(HashMap::new()),
             shunned: Mutex::new(HashMap::new()),
         }

@@ -232,6 +232,9 @@ impl Router {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.waiting).insert(id, tx);
+        // Whichever way this call ends (answered, given up on, or dropped while it waits: the
+        // request's connection closed), the entry goes.
+        let waiting = Waiting { router: self, id };
         let forward = Body::Append(Box::new(request(id, new.clone())));
         let route = match self.broker.to_node_now(&owner, forward).await {
             Ok(0) => {
@@ -242,7 +245,6 @@ impl Router {
             Ok(_) => match tokio::time::timeout(self.forward_wait, rx).await {
                 Ok(Ok(reply)) => match outcome(reply) {
                     Some(outcome) => {
-                        lock(&self.waiting).remove(&id);
                         self.metrics.cluster_append("forwarded");
                         return outcome;
                     }
@@ -263,7 +265,7 @@ impl Router {
                 "redis_failed"
             }
         };
-        lock(&self.waiting).remove(&id);
+        drop(waiting);
         self.metrics.cluster_append(route);
         self.store.append_message(new).await
     }
@@ -271,6 +273,18 @@ impl Router {
     /// Routes nothing to `node` for [`SHUN`].
     fn shun(&self, node: String) {
         lock(&self.shunned).insert(node, Instant::now() + SHUN);
+    }
+}
+
+/// A forwarded send's place among those waiting for an answer, given up when dropped.
+struct Waiting<'a> {
+    router: &'a Router,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(&self.router.waiting).remove(&self.id);
     }
 }
 
@@ -299,7 +313,6 @@ impl ForwardedAppends for Router {
 /// The store of a cluster node: message appends go through the [`Router`], every other call
 /// to the store below unchanged.
 pub struct RoutedStore {
-    inner: Arc<dyn Store>,
     router: Arc<Router>,
 }
 
@@ -312,10 +325,7 @@ impl std::fmt::Debug for RoutedStore {
 impl RoutedStore {
     /// `router`'s store, routing its appends.
     pub fn new(router: Arc<Router>) -> RoutedStore {
-        RoutedStore {
-            inner: router.store.clone(),
-            router,
-        }
+        RoutedStore { router }
     }
 }
 
@@ -324,13 +334,13 @@ macro_rules! routed {
         $s.router.append($new).await
     };
     ($class:ident $method:ident $s:ident ($($arg:ident),*)) => {
-        $s.inner.$method($($arg),*).await
+        $s.router.store.$method($($arg),*).await
     };
 }
 
 delegate_store!(RoutedStore, routed);
 
-forward_store!(RoutedStore);
+forward_store!(RoutedStore, router.store);
 
 #[cfg(test)]
 mod tests;

@@ -184,29 +184,32 @@ macro_rules! delegate_store {
 pub(crate) use delegate_store;
 
 /// Implements [`Store`](super::Store) itself (the calls outside the entity traits) for
-/// `$wrapper` by forwarding each to `self.inner` unchanged, for a wrapper that adds nothing to
-/// them. Types resolve as for [`delegate_store!`].
+/// `$wrapper` by forwarding each to `self.inner` (or the field path given) unchanged, for a
+/// wrapper that adds nothing to them. Types resolve as for [`delegate_store!`].
 macro_rules! forward_store {
     ($wrapper:ty) => {
+        forward_store!($wrapper, inner);
+    };
+    ($wrapper:ty, $($inner:ident).+) => {
         #[async_trait::async_trait]
         impl Store for $wrapper {
             fn backend(&self) -> &'static str {
-                self.inner.backend()
+                self.$($inner).+.backend()
             }
             async fn ping(&self) -> StoreResult<()> {
-                self.inner.ping().await
+                self.$($inner).+.ping().await
             }
             async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
-                self.inner.backup(to).await
+                self.$($inner).+.backup(to).await
             }
             async fn schema_status(&self) -> StoreResult<SchemaStatus> {
-                self.inner.schema_status().await
+                self.$($inner).+.schema_status().await
             }
             async fn migrate(&self) -> StoreResult<SchemaStatus> {
-                self.inner.migrate().await
+                self.$($inner).+.migrate().await
             }
             async fn ensure_indexes(&self) -> StoreResult<SchemaStatus> {
-                self.inner.ensure_indexes().await
+                self.$($inner).+.ensure_indexes().await
             }
         }
     };

@@ -4,7 +4,7 @@
 //!
 //! A round, for all its sends at once:
 //! 1. senders are checked against a cache of known accounts (accounts are never removed, only
-//!    marked deleted), reading only those it has not seen;
+//!    marked deleted), reading only those it has not seen (see [`accounts`]);
 //! 2. one op per chat, holding that chat's messages, claims the seqs after the chat's head as this
 //!    store last committed it: all claims and their events go in one ordered `insert`, so the
 //!    sequence is allocated by the insert itself, with no read first. A claim that finds its seq
@@ -34,7 +34,7 @@ use std::sync::{Mutex, MutexGuard};
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use futures_util::TryStreamExt;
-use mongodb::bson::doc;
+use mongodb::bson::{Bson, doc};
 use prost::Message as _;
 use tokio::sync::oneshot;
 
@@ -44,9 +44,10 @@ use super::docs::{ForwardDoc, MessageDoc, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp};
 use super::sealing::{Fields, Purpose};
 use super::tokens::index_tokens;
-use super::{MongoStore, error, indexes};
+use super::{MongoStore, error, ids_matching, indexes};
 use crate::store::{NewMessage, SendOutcome, StoreError, StoreResult};
 
+pub(super) mod accounts;
 mod cleanup;
 
 /// Most sends taken into one round.
@@ -337,63 +338,6 @@ impl MongoStore {
         ))
     }
 
-    /// The accounts among `users` that do not exist.
-    async fn missing_users(&self, users: &[i64]) -> StoreResult<HashSet<i64>> {
-        let unknown: Vec<i64> = {
-            let known = lock(&self.appends.known_users);
-            let mut unknown: Vec<i64> = users
-                .iter()
-                .copied()
-                .filter(|u| !known.contains(u))
-                .collect();
-            unknown.sort_unstable();
-            unknown.dedup();
-            unknown
-        };
-        if unknown.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let found: Vec<mongodb::bson::Document> = self
-            .c
-            .users
-            .clone_with_type::<mongodb::bson::Document>()
-            .find(doc! { "_id": { "$in": &unknown } })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
-        let found: HashSet<i64> = found.iter().filter_map(|d| d.get_i64("_id").ok()).collect();
-        self.note_users(&found);
-        Ok(unknown.into_iter().filter(|u| !found.contains(u)).collect())
-    }
-
-    /// `NotFound("user")` unless every account among `users` exists (one read for those not
-    /// known yet).
-    pub(super) async fn ensure_users(&self, users: &[u64]) -> StoreResult<()> {
-        let ids: Vec<i64> = users.iter().map(|&u| i(u)).collect();
-        if self.missing_users(&ids).await?.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound("user"))
-        }
-    }
-
-    /// Remembers accounts that exist.
-    pub(super) fn note_users<'a>(&self, users: impl IntoIterator<Item = &'a i64>) {
-        let mut known = lock(&self.appends.known_users);
-        if known.len() >= MAX_CACHED {
-            known.clear();
-        }
-        known.extend(users);
-    }
-
-    /// True when the account is known to exist.
-    pub(super) fn user_known(&self, user: i64) -> bool {
-        lock(&self.appends.known_users).contains(&user)
-    }
-
     /// Remembers that `chat`'s committed head is at least `seq`.
     pub(super) fn note_head(&self, chat: i64, seq: i64) {
         let mut heads = lock(&self.appends.heads);
@@ -420,17 +364,8 @@ impl MongoStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let used: Vec<mongodb::bson::Document> = self
-            .c
-            .send_keys
-            .find(doc! { "_id": { "$in": keys } })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
-        let used: HashSet<&str> = used.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+        let used = ids_matching(&self.c.send_keys, doc! { "_id": { "$in": keys } }).await?;
+        let used: HashSet<&str> = used.iter().filter_map(Bson::as_str).collect();
         for &n in which {
             let Some(slot) = slots.get_mut(n) else {
                 continue;

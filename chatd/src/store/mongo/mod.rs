@@ -173,6 +173,9 @@ pub struct MongoOptions {
     pub repair_after: Duration,
     /// Counts every command sent to the server (round trips), when set.
     pub command_counter: Option<Counter>,
+    /// Keeps every command sent to the server, when set (tests look at what a call sends).
+    #[cfg(test)]
+    pub(crate) command_log: Option<std::sync::Arc<std::sync::Mutex<Vec<Document>>>>,
 }
 
 impl Default for MongoOptions {
@@ -188,6 +191,8 @@ impl Default for MongoOptions {
             operation_timeout: Duration::from_secs(10),
             repair_after: Duration::from_millis(500),
             command_counter: None,
+            #[cfg(test)]
+            command_log: None,
         }
     }
 }
@@ -207,10 +212,22 @@ fn apply_options(client: &mut ClientOptions, options: &MongoOptions) {
         .connect_timeout
         .get_or_insert(options.connect_timeout);
     client.app_name.get_or_insert_with(|| "chatd".to_string());
-    if let Some(counter) = options.command_counter.clone() {
+    let counter = options.command_counter.clone();
+    #[cfg(test)]
+    let log = options.command_log.clone();
+    #[cfg(not(test))]
+    let log: Option<std::sync::Arc<std::sync::Mutex<Vec<Document>>>> = None;
+    if counter.is_some() || log.is_some() {
         client.command_event_handler = Some(EventHandler::callback(move |event| {
-            if let CommandEvent::Started(_) = event {
-                counter.inc();
+            if let CommandEvent::Started(started) = event {
+                if let Some(counter) = &counter {
+                    counter.inc();
+                }
+                if let Some(log) = &log {
+                    log.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(started.command);
+                }
             }
         }));
     }
@@ -433,6 +450,26 @@ impl MongoStore {
             .map_err(error::map)?;
         Ok(())
     }
+}
+
+/// The `_id` of every document of `collection` matching `filter` (only the ids are sent back).
+async fn ids_matching<T: Send + Sync>(
+    collection: &Collection<T>,
+    filter: Document,
+) -> StoreResult<Vec<mongodb::bson::Bson>> {
+    let found: Vec<Document> = collection
+        .clone_with_type::<Document>()
+        .find(filter)
+        .projection(doc! { "_id": 1 })
+        .await
+        .map_err(error::map)?
+        .try_collect()
+        .await
+        .map_err(error::map)?;
+    Ok(found
+        .into_iter()
+        .filter_map(|mut d| d.remove("_id"))
+        .collect())
 }
 
 /// Every document of `collection` matching `filter`, in `sort` order when one is given.

@@ -279,3 +279,100 @@ async fn instances_sending_to_the_same_chats_interleave_their_rounds() {
     .await;
     assert_gap_free(&outcomes, SENDS / CHATS);
 }
+
+/// The `filter` of every `find` on `users` among `commands`.
+fn user_reads(commands: &[mongodb::bson::Document]) -> Vec<mongodb::bson::Document> {
+    commands
+        .iter()
+        .filter(|c| c.get_str("find") == Ok("users"))
+        .map(|c| c.get_document("filter").cloned().unwrap_or_default())
+        .collect()
+}
+
+/// A node that has not seen a round's senders reads each by `_id` equality (FerretDB decodes
+/// the whole collection for a `$in`), once; many unknown members at once are read with one
+/// `$in`. Either way an account that does not exist is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_senders_are_read_by_id() {
+    use crate::store::StoreError;
+    use crate::store::mongo::appends::accounts::POINT_READS;
+
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let first = testserver::store_with(MongoOptions {
+        command_log: Some(log.clone()),
+        ..MongoOptions::default()
+    })
+    .await;
+    let names: Vec<String> = (0..POINT_READS + 4).map(|n| format!("u{n}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ids = users(&first, &names).await;
+    let chat = group(&first, ids[0], &ids[1..4]).await;
+
+    // Another node sends from four accounts it has never seen, at once.
+    let other = testserver::another_instance(&first).await;
+    log.lock().expect("log").clear();
+    let outcomes = send_all(
+        std::slice::from_ref(&other),
+        &[chat],
+        &ids[..4],
+        8,
+        Duration::ZERO,
+    )
+    .await;
+    assert_gap_free(&outcomes, 8);
+    let reads = user_reads(&log.lock().expect("log"));
+    let mut read: Vec<i64> = reads
+        .iter()
+        .map(|filter| {
+            filter
+                .get_i64("_id")
+                .unwrap_or_else(|_| panic!("a read of senders by more than `_id`: {filter}"))
+        })
+        .collect();
+    read.sort_unstable();
+    let expected: Vec<i64> = ids[..4].iter().map(|&id| id as i64).collect();
+    assert_eq!(read, expected, "each unknown sender read once");
+
+    // A group of more members than that, created by a node that knows none: one read.
+    let third = testserver::another_instance(&first).await;
+    log.lock().expect("log").clear();
+    group(&third, ids[0], &ids[1..]).await;
+    let reads = user_reads(&log.lock().expect("log"));
+    assert_eq!(
+        reads.len(),
+        1,
+        "one read of {} members: {reads:?}",
+        ids.len()
+    );
+    assert!(
+        reads[0]
+            .get_document("_id")
+            .is_ok_and(|f| f.contains_key("$in"))
+    );
+
+    // Unknown accounts are refused on both paths.
+    let fourth = testserver::another_instance(&first).await;
+    let refused = fourth
+        .append_message(text(chat, 999_999, "k", "ghost", 9_000))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound("user"))),
+        "{refused:?}"
+    );
+    let mut many = ids.clone();
+    many.push(999_999);
+    let refused = fourth
+        .create_group(NewGroup {
+            kind: pb::ChatKind::Group,
+            title: "ghosts".to_string(),
+            description: String::new(),
+            owner: ids[0],
+            member_ids: many,
+            now_ms: 9_000,
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound("user"))),
+        "{refused:?}"
+    );
+}

@@ -33,6 +33,9 @@ struct Seen {
     reconnecting: usize,
     reconnected_at: Option<Instant>,
     errors: Vec<String>,
+    /// Connection events before any GoAway, in order: what a client that never got one went
+    /// through instead.
+    before_go_away: Vec<String>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,6 +107,15 @@ async fn a_drained_node_s_clients_come_back_spread_out_and_none_is_refused() {
                         seen.reconnected_at.get_or_insert_with(Instant::now);
                     }
                     ClientEvent::AuthFailed { reason } => seen.errors.push(reason),
+                    ClientEvent::Disconnected { reason } if seen.go_away_ms.is_none() => {
+                        seen.before_go_away.push(format!("disconnected: {reason}"))
+                    }
+                    ClientEvent::Reconnecting { after } if seen.go_away_ms.is_none() => seen
+                        .before_go_away
+                        .push(format!("reconnecting after {after:?}")),
+                    ClientEvent::Connected { .. } if seen.go_away_ms.is_none() => {
+                        seen.before_go_away.push("connected".to_string())
+                    }
                     _ => {}
                 }
             }

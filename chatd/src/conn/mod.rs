@@ -222,13 +222,14 @@ impl ConnCtx {
     }
 
     /// Sends an event to this connection only (when it is authenticated), redacted for its
-    /// user like any other.
-    pub fn send_event(&self, event: &pb::Event) {
-        if let Some(p) = self.phase.principal() {
+    /// user like any other. False when it was not queued (not authenticated, or not
+    /// registered yet).
+    pub fn send_event(&self, event: &pb::Event) -> bool {
+        self.phase.principal().is_some_and(|p| {
             self.state
                 .delivery
-                .notify_connection(p.user_id, self.conn_id, event);
-        }
+                .notify_connection(p.user_id, self.conn_id, event)
+        })
     }
 }
 

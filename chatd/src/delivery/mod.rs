@@ -293,10 +293,11 @@ impl Delivery {
         self.registry.node_tag()
     }
 
-    /// Delivers an event to one connection of this node (a goodbye before a drain).
-    pub fn notify_connection(&self, user_id: u64, conn_id: u64, event: &pb::Event) {
+    /// Delivers an event to one connection of this node (a goodbye before a drain). False when
+    /// it did not reach the connection's queue (not registered, or its queue is closed or full).
+    pub fn notify_connection(&self, user_id: u64, conn_id: u64, event: &pb::Event) -> bool {
         self.registry
-            .deliver_to_conn(user_id, conn_id, &NoticeFrames::new(event));
+            .deliver_to_conn(user_id, conn_id, &NoticeFrames::new(event))
     }
 
     /// Sends `sender`'s typing signal in a chat to its other members, except those the sender

@@ -241,13 +241,19 @@ impl Registry {
     }
 
     /// Hands a notice to one connection (of `user_id`).
-    pub(super) fn deliver_to_conn(&self, user_id: u64, conn_id: u64, notice: &NoticeFrames) {
+    pub(super) fn deliver_to_conn(
+        &self,
+        user_id: u64,
+        conn_id: u64,
+        notice: &NoticeFrames,
+    ) -> bool {
         if let Some(entry) = self.users.lock(user_id).get(&user_id)
             && let Some(frame) = notice.frame_for(&entry.viewer)
             && let Some(conn) = entry.conns.iter().find(|c| c.conn_id == conn_id)
         {
-            push(conn, frame);
+            return push(conn, frame);
         }
+        false
     }
 
     /// Hands a typing signal to the connections of `users` who did not block the typist: as a

@@ -195,13 +195,14 @@ async fn close_connection(
             conn.close(code.code().into(), code.name().as_bytes());
         }
         CloseReason::Drain(plan) => {
-            ctx.send_event(&pb::Event {
+            let go_away = pb::Event {
                 kind: Some(pb::event::Kind::GoAway(pb::GoAway {
                     reason: "server shutting down".into(),
                     addresses: Vec::new(),
                     reconnect_after_ms: plan.draw_millis(),
                 })),
-            });
+            };
+            let told = ctx.send_event(&go_away);
             // New streams get UNAVAILABLE while in-flight requests finish.
             requests.close();
             let drain = async {
@@ -217,6 +218,11 @@ async fn close_connection(
                         },
                         _ = requests.wait() => break,
                     }
+                }
+                // A request in flight at the drain (an `authenticate`) may have registered the
+                // connection since: it gets its GoAway too, not a bare close.
+                if !told {
+                    ctx.send_event(&go_away);
                 }
                 // The GoAway and everything before it reach the client before the close.
                 ctx.deauthenticate().await;

@@ -331,8 +331,7 @@ impl MessageDoc {
 /// The event that claimed an op's first seq holds the op (`op`) until the op is done.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct EventDoc {
-    /// The claim of an op is stored under the op's id, so cleaning it up is a lookup by `_id`;
-    /// other events get one from the driver.
+    /// The claim of an op is stored under the op's id; other events get one from the driver.
     #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<mongodb::bson::oid::ObjectId>,
     pub chat_id: i64,
@@ -341,6 +340,12 @@ pub(super) struct EventDoc {
     pub message_seq: Option<i64>,
     pub body: Binary,
     pub op: Option<PendingOp>,
+    /// True while `op` holds an op (set with it, unset when it is cleared). Cleaning filters on
+    /// it rather than on `op`: FerretDB's PostgreSQL handler filters a boolean equality inside
+    /// PostgreSQL, but not `op`'s being null or not, so a filter on `op` had it decode every
+    /// event of the chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds_op: Option<bool>,
     /// The op that wrote the event, for events after an op's first (so a cancelled op's events
     /// are told apart from those of the op that claims the same seqs next).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -175,7 +175,20 @@ pub struct MongoOptions {
     pub command_counter: Option<Counter>,
     /// Keeps every command sent to the server, when set (tests look at what a call sends).
     #[cfg(test)]
-    pub(crate) command_log: Option<std::sync::Arc<std::sync::Mutex<Vec<Document>>>>,
+    pub(crate) command_log: Option<CommandLog>,
+}
+
+/// Every command sent to the server, in order.
+type CommandLog = std::sync::Arc<std::sync::Mutex<Vec<Document>>>;
+
+impl MongoOptions {
+    /// The command log to keep, if any (only tests keep one).
+    fn command_log(&self) -> Option<CommandLog> {
+        #[cfg(test)]
+        return self.command_log.clone();
+        #[cfg(not(test))]
+        None
+    }
 }
 
 impl Default for MongoOptions {
@@ -213,10 +226,7 @@ fn apply_options(client: &mut ClientOptions, options: &MongoOptions) {
         .get_or_insert(options.connect_timeout);
     client.app_name.get_or_insert_with(|| "chatd".to_string());
     let counter = options.command_counter.clone();
-    #[cfg(test)]
-    let log = options.command_log.clone();
-    #[cfg(not(test))]
-    let log: Option<std::sync::Arc<std::sync::Mutex<Vec<Document>>>> = None;
+    let log = options.command_log();
     if counter.is_some() || log.is_some() {
         client.command_event_handler = Some(EventHandler::callback(move |event| {
             if let CommandEvent::Started(started) = event {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{Binary, doc, to_bson};
+use mongodb::bson::{Binary, Bson, Document, doc, to_bson};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +151,7 @@ impl PendingOp {
             message_seq: message_seq_of(seq, event.body.as_ref()),
             body: encode(&event),
             op: None,
+            holds_op: None,
             op_id: (index > 0).then_some(self.op_id),
         })
     }
@@ -162,7 +163,7 @@ impl PendingOp {
             docs.push(self.stored_event(chat_id, index, seq)?);
         }
         if let Some(claim) = docs.first_mut() {
-            claim.op = Some(self.clone());
+            claim.hold(self.clone());
         }
         Ok(docs)
     }
@@ -177,6 +178,20 @@ impl PendingOp {
             })
             .collect()
     }
+}
+
+impl EventDoc {
+    /// Makes this claim hold `op` (see [`EventDoc::holds_op`]).
+    fn hold(&mut self, op: PendingOp) {
+        self.op = Some(op);
+        self.holds_op = Some(true);
+    }
+}
+
+/// The update that clears a claim's op, and sets `set` besides.
+pub(super) fn release_op(mut set: Document) -> Document {
+    set.insert("op", Bson::Null);
+    doc! { "$set": set, "$unset": { "holds_op": "" } }
 }
 
 /// An event as stored: a `message_created` body keeps only the message's identity.
@@ -247,7 +262,7 @@ impl MongoStore {
         let first_seq = chat.last_seq + 1;
         op.started_at_ms = wall_ms();
         let mut claim = op.stored_event(chat.id, 0, first_seq)?;
-        claim.op = Some(op.clone());
+        claim.hold(op.clone());
         match self.c.events.insert_one(&claim).await {
             Ok(_) => Ok(Some(first_seq)),
             Err(e) if error::is_duplicate(&e) => {
@@ -280,7 +295,7 @@ impl MongoStore {
             .events
             .update_one(
                 doc! { "chat_id": chat_id, "seq": first_seq, "op.op_id": op.op_id },
-                doc! { "$set": { "op": null } },
+                release_op(Document::new()),
             )
             .await
             .map_err(error::map)?;
@@ -591,7 +606,7 @@ impl MongoStore {
             if !edited && !leftover_op {
                 continue;
             }
-            let mut set = doc! { "op": null };
+            let mut set = Document::new();
             if edited {
                 set.insert(
                     "body",
@@ -604,7 +619,7 @@ impl MongoStore {
             let filter = doc! { "chat_id": chat_id, "seq": stored.seq };
             self.c
                 .events
-                .update_one(filter, doc! { "$set": set })
+                .update_one(filter, release_op(set))
                 .await
                 .map_err(error::map)?;
         }

@@ -4,14 +4,15 @@
 //! The reads name each account by `_id` equality while there are few of them. A `$in` filter
 //! is one round trip on MongoDB, but FerretDB 1.24 pushes down only equality, so on it a `$in`
 //! over `users` decodes every account: a node reading the senders of its peer's chats paid a
-//! scan of `users` per round, which doubled FerretDB's CPU per message. Equality on `_id` is
-//! served by its `_id` index on both servers. Beyond [`POINT_READS`] unknown accounts at once
+//! scan of `users` per round, which doubled FerretDB's CPU per message. FerretDB hands an
+//! equality on `_id` down to PostgreSQL, which returns just that account (MongoDB serves it by
+//! the `_id` index). Beyond [`POINT_READS`] unknown accounts at once
 //! (a large group created by a node that has not seen its members), one `$in` read costs less
 //! than that many round trips.
 
 use std::collections::HashSet;
 
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::future;
 use mongodb::bson::{Bson, Document, doc};
 
 use super::{MAX_CACHED, lock};
@@ -64,11 +65,8 @@ impl MongoStore {
                 StoreResult::Ok(found.map(|_| id))
             }
         });
-        stream::iter(reads)
-            .buffer_unordered(POINT_READS)
-            .try_filter_map(|found| async move { Ok(found) })
-            .try_collect()
-            .await
+        let found = future::try_join_all(reads).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// The accounts among `ids` that exist, read with one `$in`.

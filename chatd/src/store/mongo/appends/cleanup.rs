@@ -8,19 +8,23 @@
 //! decisions deleted by one `$in` statement: FerretDB's PostgreSQL handler reads the whole
 //! collection for every statement of an `update` or `delete`, whatever the filter (its `_id`
 //! index serves inserts only), and `events` and `send_keys` grow with every message, so a
-//! statement per op made each message cost a read of both collections. On MongoDB the
+//! statement per op made each message cost a read of both collections. Within that read
+//! PostgreSQL keeps only the claims still holding ops (`holds_op: true`, an equality FerretDB
+//! hands down); FerretDB decodes whatever PostgreSQL returns, and with the filter on `op` (not
+//! handed down) that was the chat's whole log for every statement. On MongoDB the
 //! `(chat_id, seq)` and `_id` indexes serve these filters; the range covers only the seqs the
 //! store's own claims span.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use mongodb::bson::doc;
 use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Document, doc};
 
 use super::lock;
 use crate::store::StoreResult;
 use crate::store::mongo::decision::decision_id;
+use crate::store::mongo::pending::release_op;
 use crate::store::mongo::{MongoStore, error, indexes};
 
 /// Committed claims (and decisions) cleaned up at once at most; cleaning also happens whenever
@@ -96,9 +100,9 @@ impl MongoStore {
                         "q": {
                             "chat_id": chat_id,
                             "seq": { "$gte": first, "$lte": last },
-                            "op": { "$ne": null },
+                            "holds_op": true,
                         },
-                        "u": { "$set": { "op": null } },
+                        "u": release_op(Document::new()),
                         "multi": true,
                     }
                 })

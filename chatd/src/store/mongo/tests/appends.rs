@@ -120,14 +120,20 @@ async fn concurrent_sends_share_their_round_trips() {
         used * 2 <= SENDS as u64,
         "{used} commands for {SENDS} concurrent sends"
     );
-    // Once nothing waits, every committed claim soon gives up its copy of the op (cleaning runs
-    // in the background).
+    assert_claims_cleaned(&store).await;
+}
+
+/// Once nothing waits, every committed claim soon gives up its copy of the op and the mark
+/// that it holds one (cleaning runs in the background).
+async fn assert_claims_cleaned(store: &MongoStore) {
     let mut holding = u64::MAX;
     for _ in 0..100 {
         holding = store
             .c
             .events
-            .count_documents(mongodb::bson::doc! { "op": { "$ne": null } })
+            .count_documents(mongodb::bson::doc! {
+                "$or": [{ "op": { "$ne": null } }, { "holds_op": { "$exists": true } }],
+            })
             .await
             .expect("count claims");
         if holding == 0 {
@@ -136,6 +142,52 @@ async fn concurrent_sends_share_their_round_trips() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(holding, 0, "claims still holding their op after 5 s");
+}
+
+/// Cleaning selects committed claims by `holds_op: true`, an equality FerretDB's PostgreSQL
+/// handler has PostgreSQL filter on, so FerretDB decodes only the claims it clears; a filter on
+/// `op` itself (not null) is not handed down, and FerretDB decoded the chat's whole log for
+/// every statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleaning_selects_claims_by_their_mark() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = testserver::store_with(MongoOptions {
+        command_log: Some(log.clone()),
+        ..MongoOptions::default()
+    })
+    .await;
+    let ids = users(&store, &["ann", "bob"]).await;
+    let chats = [
+        group(&store, ids[0], &[ids[1]]).await,
+        group(&store, ids[1], &[ids[0]]).await,
+    ];
+    log.lock().expect("log").clear();
+    let outcomes = send_all(
+        std::slice::from_ref(&store),
+        &chats,
+        &ids,
+        16,
+        Duration::ZERO,
+    )
+    .await;
+    assert_gap_free(&outcomes, 8);
+    assert_claims_cleaned(&store).await;
+
+    let log = log.lock().expect("log");
+    let cleanings: Vec<&mongodb::bson::Document> = log
+        .iter()
+        .filter(|c| c.get_str("update").is_ok_and(|name| name == "events"))
+        .filter_map(|c| c.get_array("updates").ok())
+        .flatten()
+        .filter_map(|u| u.as_document())
+        .filter(|u| u.get_bool("multi").unwrap_or(false))
+        .filter_map(|u| u.get_document("q").ok())
+        .collect();
+    assert!(!cleanings.is_empty(), "no cleaning statement was sent");
+    for filter in cleanings {
+        assert!(filter.get_bool("holds_op").unwrap_or(false), "{filter}");
+        assert!(!filter.contains_key("op"), "{filter}");
+    }
 }
 
 /// One send at a time, to a chat this store wrote before, from a sender it knows: one command

@@ -43,6 +43,24 @@ pub async fn upload(
         .await
 }
 
+/// Shares uploaded file `file_id` in `chat_id` as a message of `kind`: the chat's members may
+/// then download it.
+pub async fn share(
+    client: &Client,
+    chat_id: u64,
+    file_id: &str,
+    kind: pb::MessageKind,
+) -> Result<pb::Message, ClientError> {
+    client
+        .send_message(pb::SendMessage {
+            chat_id,
+            kind: kind as i32,
+            file_id: file_id.to_owned(),
+            ..Default::default()
+        })
+        .await
+}
+
 /// Downloads a file from `offset` through the SDK, into memory.
 pub async fn download(client: &Client, file_id: &str, offset: u64) -> Result<Vec<u8>, ClientError> {
     let mut out = Vec::new();

@@ -16,7 +16,7 @@ use chatproto::pb;
 use tests::chatd::{ChatdConfig, ChatdProcess};
 use tests::client::config_for;
 use tests::cluster::{ChatCluster, ClusterSpec, RedisKind};
-use tests::files::{download, upload};
+use tests::files::{download, share, upload};
 use tests::keys::key_file;
 use tests::process::{poll_until, run_bounded};
 use tests::tools::chatd_binary;
@@ -152,15 +152,7 @@ async fn files_and_messages_are_sealed_in_mongodb_and_a_rotation_keeps_them_read
         .expect("same chat")
         .id;
     assert_eq!(other, chat);
-    alice
-        .client
-        .send_message(pb::SendMessage {
-            chat_id: chat,
-            client_msg_id: "file-1".into(),
-            kind: pb::MessageKind::File as i32,
-            file_id: file.id.clone(),
-            ..Default::default()
-        })
+    share(&alice.client, chat, &file.id, pb::MessageKind::File)
         .await
         .expect("file message");
     let sent = alice.client.send_text(chat, SENT).await.expect("send");

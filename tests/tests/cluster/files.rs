@@ -3,7 +3,7 @@
 
 use chatproto::pb;
 use tests::cluster::{ChatCluster, ClusterSpec};
-use tests::files::{UploadConn, content, download, sha256, upload};
+use tests::files::{UploadConn, content, download, sha256, share, upload};
 use tests::users::TestUser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,14 +61,7 @@ async fn a_file_uploaded_through_one_node_downloads_through_another() {
         .create_private_chat(bob.id)
         .await
         .expect("chat");
-    let sent = alice
-        .client
-        .send_message(pb::SendMessage {
-            chat_id: chat.id,
-            kind: pb::MessageKind::File as i32,
-            file_id: file.id.clone(),
-            ..Default::default()
-        })
+    let sent = share(&alice.client, chat.id, &file.id, pb::MessageKind::File)
         .await
         .expect("send through node0");
     assert_eq!(sent.attachment.map(|a| a.id), Some(file.id.clone()));

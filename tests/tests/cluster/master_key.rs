@@ -13,7 +13,7 @@ use chatproto::pb;
 use tests::chatd::{ChatdConfig, ChatdProcess};
 use tests::client::config_for;
 use tests::ferretdb::FerretDb;
-use tests::files::{download, upload};
+use tests::files::{download, share, upload};
 use tests::process::poll_until;
 use tests::users::TestUser;
 
@@ -91,20 +91,6 @@ async fn texts(user: &TestUser, chat: u64) -> Vec<String> {
         .collect()
 }
 
-/// Shares uploaded file `id` in `chat`, so the other member may download it.
-async fn share(user: &TestUser, chat: u64, id: &str) {
-    user.client
-        .send_message(pb::SendMessage {
-            chat_id: chat,
-            client_msg_id: format!("file-{id}"),
-            kind: pb::MessageKind::File as i32,
-            file_id: id.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("file message");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_takes_the_master_key_another_rotated_and_both_forget_the_old_one() {
     let ferret = tokio::task::spawn_blocking(FerretDb::start)
@@ -134,7 +120,9 @@ async fn a_node_takes_the_master_key_another_rotated_and_both_forget_the_old_one
     let first = upload(&alice.client, &before, "before.bin", pb::MessageKind::File)
         .await
         .expect("upload through b");
-    share(&alice, chat, &first.id).await;
+    share(&alice.client, chat, &first.id, pb::MessageKind::File)
+        .await
+        .expect("file message");
 
     let rotated = root
         .client
@@ -169,7 +157,9 @@ async fn a_node_takes_the_master_key_another_rotated_and_both_forget_the_old_one
     let second = upload(&bob.client, &after, "after.bin", pb::MessageKind::File)
         .await
         .expect("upload through a");
-    share(&bob, chat, &second.id).await;
+    share(&bob.client, chat, &second.id, pb::MessageKind::File)
+        .await
+        .expect("file message");
     bob.client
         .send_text(chat, "after the rotation")
         .await

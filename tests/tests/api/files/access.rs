@@ -26,14 +26,7 @@ async fn only_readers_may_download_and_everyone_else_gets_not_found() {
 
     // Shared in a group: its members read it (and its thumbnails).
     let g = group(&alice, pb::ChatKind::Group, "g", &[&bob, &carol]).await;
-    alice
-        .client
-        .send_message(pb::SendMessage {
-            chat_id: g.id,
-            kind: pb::MessageKind::Image as i32,
-            file_id: file.id.clone(),
-            ..Default::default()
-        })
+    share(&alice.client, g.id, &file.id, pb::MessageKind::Image)
         .await
         .expect("send");
     assert_eq!(download(&bob.client, &file.id, 0).await.expect("bob"), png);
@@ -57,14 +50,7 @@ async fn only_readers_may_download_and_everyone_else_gets_not_found() {
     )
     .await
     .expect("upload later");
-    alice
-        .client
-        .send_message(pb::SendMessage {
-            chat_id: g.id,
-            kind: pb::MessageKind::File as i32,
-            file_id: later.id.clone(),
-            ..Default::default()
-        })
+    share(&alice.client, g.id, &later.id, pb::MessageKind::File)
         .await
         .expect("send later");
     assert!(download(&bob.client, &later.id, 0).await.is_ok());

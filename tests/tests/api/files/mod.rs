@@ -9,7 +9,7 @@ pub(super) use chatd::testing::{now_ms, png_bomb, png_image};
 pub(super) use chatproto::error::StreamCode;
 pub(super) use chatproto::pb;
 pub(super) use chatproto::pb::ErrorCode as E;
-pub(super) use tests::files::{UploadConn, content, download, https_get, sha256, upload};
+pub(super) use tests::files::{UploadConn, content, download, https_get, sha256, share, upload};
 
 pub(super) use crate::support::*;
 

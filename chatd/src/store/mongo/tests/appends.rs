@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::{group, text, users};
 use crate::store::mongo::testserver;
-use crate::store::mongo::{MongoOptions, MongoStore};
+use crate::store::mongo::{CommandLog, MongoOptions, MongoStore};
 use crate::store::{ChatStore, MessageStore, NewGroup, SendOutcome};
 
 /// Sends `sends` messages at once: the n-th through `stores[n % len]` to `chats[n % len]` from
@@ -73,6 +73,17 @@ async fn counted() -> (MongoStore, Counter) {
     })
     .await;
     (store, counter)
+}
+
+/// A store that keeps every command it sends.
+async fn logged() -> (MongoStore, CommandLog) {
+    let log = CommandLog::default();
+    let store = testserver::store_with(MongoOptions {
+        command_log: Some(log.clone()),
+        ..MongoOptions::default()
+    })
+    .await;
+    (store, log)
 }
 
 /// Many sends at once, to several chats: every one gets its own seq, gap-free per chat, and the
@@ -150,12 +161,7 @@ async fn assert_claims_cleaned(store: &MongoStore) {
 /// every statement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaning_selects_claims_by_their_mark() {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let store = testserver::store_with(MongoOptions {
-        command_log: Some(log.clone()),
-        ..MongoOptions::default()
-    })
-    .await;
+    let (store, log) = logged().await;
     let ids = users(&store, &["ann", "bob"]).await;
     let chats = [
         group(&store, ids[0], &[ids[1]]).await,
@@ -349,12 +355,7 @@ async fn unknown_senders_are_read_by_id() {
     use crate::store::StoreError;
     use crate::store::mongo::appends::accounts::POINT_READS;
 
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let first = testserver::store_with(MongoOptions {
-        command_log: Some(log.clone()),
-        ..MongoOptions::default()
-    })
-    .await;
+    let (first, log) = logged().await;
     let names: Vec<String> = (0..POINT_READS + 4).map(|n| format!("u{n}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let ids = users(&first, &names).await;

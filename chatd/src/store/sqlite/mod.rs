@@ -1,9 +1,11 @@
 //! The SQLite backend: one database file in WAL mode, one writer thread with group commit, and a
 //! small pool of read-only connections.
 //!
-//! SQLite calls block, so none of them runs on the async runtime: writes are queued to the writer
-//! thread (see `writer` for the group-commit design and what a reply guarantees) and reads run on
-//! tokio's blocking pool, each in one snapshot transaction.
+//! SQLite calls block, so almost none of them runs on the async runtime: writes are queued to the
+//! writer thread (see `writer` for the group-commit design and what a reply guarantees) and reads
+//! run on tokio's blocking pool, each in one snapshot transaction. The exception are the reads of a
+//! few rows by key that every reconnect makes (session, user, a user's chat heads): they run on
+//! the calling worker when a connection is idle, which costs less than the trip (`readers`).
 //!
 //! # Layout
 //! - `writer`: the writer thread and its group-commit loop.
@@ -236,6 +238,15 @@ impl SqliteStore {
     {
         self.readers.read(work).await
     }
+
+    /// A read of a few rows by key: see [`Readers::read_point`].
+    async fn read_point<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read_point(work).await
+    }
 }
 
 #[async_trait]
@@ -245,7 +256,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>> {
-        self.read(move |c| users::user(c, id)).await
+        self.read_point(move |c| users::user(c, id)).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
@@ -324,7 +335,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {
-        self.read(move |c| sessions::session(c, id)).await
+        self.read_point(move |c| sessions::session(c, id)).await
     }
 
     async fn session_and_user(
@@ -332,7 +343,7 @@ impl SessionStore for SqliteStore {
         session_id: u64,
         user_id: u64,
     ) -> StoreResult<(Option<SessionRecord>, Option<UserRecord>)> {
-        self.read(move |c| Ok((sessions::session(c, session_id)?, users::user(c, user_id)?)))
+        self.read_point(move |c| Ok((sessions::session(c, session_id)?, users::user(c, user_id)?)))
             .await
     }
 
@@ -567,7 +578,7 @@ impl ChatStore for SqliteStore {
         known: &[u64],
     ) -> StoreResult<(Vec<pb::ChatHead>, u64)> {
         let known = known.to_vec();
-        self.read(move |c| {
+        self.read_point(move |c| {
             Ok((
                 chat_lists::heads(c, user_id, &known)?,
                 notifications::unread(c, user_id)?,

@@ -4,6 +4,10 @@
 //! inside one read transaction, so a read that issues several queries sees one consistent
 //! snapshot. WAL mode lets these readers run while the writer thread commits. A semaphore bounds
 //! the reads in flight to the number of connections; waiting for a permit is async.
+//!
+//! Point reads ([`Readers::read_point`]: a few rows by key) skip the blocking pool when a
+//! connection is idle and run on the calling worker. Handing a read to the pool and back costs
+//! two thread wake-ups, more than such a read itself, and a reconnect wave is mostly these.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -68,19 +72,42 @@ impl Readers {
         let pool = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = pool.take()?;
-            let result = catch_unwind(AssertUnwindSafe(|| snapshot(&conn, work)))
-                .unwrap_or_else(|_| Err(StoreError::Internal("read panicked".into())));
-            if !conn.is_autocommit() {
-                // Only after a panic or a failed END: leave no transaction open on a pooled
-                // connection, or it would pin an old snapshot forever.
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            pool.put(conn);
-            result
+            pool.run(work)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `work`, a read of a few rows by key, on the calling thread when a connection is idle,
+    /// and like [`read`](Self::read) otherwise.
+    ///
+    /// Such a read takes microseconds. In WAL mode a reader does not wait for the writer, and a
+    /// rekey holds every permit ([`hold`](Self::hold)), so the calling worker waits for nothing
+    /// but the read. Only reads bounded by one key's rows belong here: a scan would stall every
+    /// task of the worker.
+    pub(super) async fn read_point<T, F>(self: &Arc<Self>, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        match self.permits.try_acquire() {
+            Ok(_permit) => self.run(work),
+            Err(_) => self.read(work).await,
+        }
+    }
+
+    /// Runs `work` on an idle connection; the caller holds a permit.
+    fn run<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.take()?;
+        let result = catch_unwind(AssertUnwindSafe(|| snapshot(&conn, work)))
+            .unwrap_or_else(|_| Err(StoreError::Internal("read panicked".into())));
+        if !conn.is_autocommit() {
+            // Only after a panic or a failed END: leave no transaction open on a pooled
+            // connection, or it would pin an old snapshot forever.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.put(conn);
+        result
     }
 
     fn take(&self) -> StoreResult<Connection> {
@@ -108,4 +135,60 @@ fn snapshot<T>(
     let result = work(conn);
     conn.execute_batch("END")?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread::{self, ThreadId};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pool(size: usize) -> Arc<Readers> {
+        let conns = (0..size)
+            .map(|_| Connection::open_in_memory().expect("open"))
+            .collect();
+        Arc::new(Readers::new(conns))
+    }
+
+    fn thread_id(_: &Connection) -> StoreResult<ThreadId> {
+        Ok(thread::current().id())
+    }
+
+    #[tokio::test]
+    async fn a_point_read_runs_on_the_calling_thread_when_a_connection_is_idle() {
+        let pool = pool(1);
+        let here = thread::current().id();
+        assert_eq!(pool.read_point(thread_id).await.expect("point read"), here);
+        // Any other read goes through the blocking pool.
+        assert_ne!(pool.read(thread_id).await.expect("read"), here);
+    }
+
+    #[tokio::test]
+    async fn a_point_read_waits_for_a_connection_when_none_is_idle() {
+        let pool = pool(1);
+        let held = pool.hold(1).await.expect("hold");
+        let reading = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move {
+                pool.read_point(|c| Ok(c.query_row("SELECT 7", [], |row| row.get::<_, i64>(0))?))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!reading.is_finished(), "read without a connection");
+        drop(held);
+        assert_eq!(reading.await.expect("task").expect("read"), 7);
+    }
+
+    #[tokio::test]
+    async fn a_point_read_that_panics_is_an_error_and_returns_its_connection() {
+        let pool = pool(1);
+        let failed = pool
+            .read_point(|_| -> StoreResult<()> { panic!("boom") })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
+        let here = thread::current().id();
+        assert_eq!(pool.read_point(thread_id).await.expect("point read"), here);
+    }
 }

@@ -64,6 +64,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatproto::pb;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use self::cipher::{DatabaseKey, OpenError};
@@ -133,6 +134,21 @@ pub struct SqliteStore {
 /// spent about 5% of chatd's CPU compiling the same statements again (BENCHMARKS.md).
 const STATEMENT_CACHE: usize = 256;
 
+/// What every serving connection (the writer and each reader) is set up with.
+///
+/// The query planner stability guarantee (QPSG) is on: otherwise SQLite marks a statement whose
+/// plan looked at a bound value (since 3.54 that includes `col = ?` in most joins) to be compiled
+/// again whenever that binding changes, and rusqlite clears the bindings of every statement it
+/// puts back into its cache. Every join with a parameter was parsed and planned anew on each use:
+/// ~9 % of chatd's CPU in a wave of reconnects (BENCHMARKS.md). No query here depends on a
+/// value-specific plan: the store runs no ANALYZE and no `LIKE ?`.
+fn configure_serving(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
 /// Opens `count` read-only connections of the pool.
 fn open_readers(
     path: &Path,
@@ -147,8 +163,7 @@ fn open_readers(
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             key,
         )?;
-        read.busy_timeout(busy_timeout)?;
-        read.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        configure_serving(&read, busy_timeout)?;
         read.pragma_update(None, "query_only", true)?;
         reads.push(read);
     }
@@ -176,8 +191,7 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             key,
         )?;
-        write.busy_timeout(options.busy_timeout)?;
-        write.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        configure_serving(&write, options.busy_timeout)?;
         let mode: String = write.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unavailable(format!(

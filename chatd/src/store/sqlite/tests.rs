@@ -573,3 +573,42 @@ async fn a_rekey_while_reads_and_writes_run_loses_nothing_and_only_the_new_key_o
         "a plain database is refused"
     );
 }
+
+/// How often `sql` was compiled again over runs with two different bindings of `?1`, on `c`.
+fn recompiles_on_rebinding(c: &Connection, sql: &str, values: [u64; 2]) -> StoreResult<i32> {
+    let mut compiled = 0;
+    for value in values {
+        let mut stmt = c.prepare_cached(sql)?;
+        stmt.query_map([super::convert::sql_u64(value)], |_| Ok(()))?
+            .collect::<rusqlite::Result<Vec<()>>>()?;
+        compiled = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+    }
+    Ok(compiled)
+}
+
+// SQLite recompiles a statement whose plan looked at a bound value when that binding changes,
+// and rusqlite clears the bindings of every statement it caches: without the planner stability
+// guarantee, every join with a parameter was compiled anew on each use.
+#[tokio::test]
+async fn cached_statements_are_not_recompiled_for_new_bindings() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    let a = store.create_user(new_user("a")).await.expect("a").id;
+    let b = store.create_user(new_user("b")).await.expect("b").id;
+    store.open_private_chat(a, b, 1).await.expect("chat");
+    const JOIN: &str = "SELECT c.id FROM members m JOIN chats c ON c.id = m.chat_id \
+                        WHERE m.user_id = ?1 LIMIT 10";
+    let read = store
+        .read(move |c| recompiles_on_rebinding(c, JOIN, [a, b]))
+        .await
+        .expect("read");
+    let written = store
+        .write(move |c| recompiles_on_rebinding(c, JOIN, [a, b]))
+        .await
+        .expect("write");
+    assert_eq!(
+        (read, written),
+        (0, 0),
+        "recompiled on the reader, the writer"
+    );
+}

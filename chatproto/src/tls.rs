@@ -174,8 +174,9 @@ pub(crate) fn recording_client_config() -> Result<(quinn::ClientConfig, SeenFing
     Ok((quic_config(Arc::new(tls))?, seen))
 }
 
-/// The transport settings of client connections: keep-alive, idle timeout, datagrams on, and
-/// no streams the server could open beyond the event stream (and a few spare uni streams).
+/// The transport settings of client connections: keep-alive, idle timeout, datagrams on, no
+/// streams the server could open beyond the event stream (and a few spare uni streams), and
+/// one path MTU probe ([`mtu_discovery`](crate::udp::mtu_discovery)).
 pub fn transport_config() -> quinn::TransportConfig {
     let mut transport = quinn::TransportConfig::default();
     transport
@@ -186,7 +187,8 @@ pub fn transport_config() -> quinn::TransportConfig {
         .max_concurrent_bidi_streams(0u32.into())
         .max_concurrent_uni_streams(8u32.into())
         .datagram_receive_buffer_size(Some(256 * 1024))
-        .datagram_send_buffer_size(256 * 1024);
+        .datagram_send_buffer_size(256 * 1024)
+        .mtu_discovery_config(Some(crate::udp::mtu_discovery()));
     transport
 }
 

@@ -116,7 +116,8 @@ struct Options {
     poll: Duration,
 }
 
-fn parse() -> anyhow::Result<Options> {
+/// The options, or `None` when asked for help (`--help`, `-h`).
+fn parse() -> anyhow::Result<Option<Options>> {
     let mut o = Options {
         builds: Vec::new(),
         scenario: Scenario::RoomFanout,
@@ -144,6 +145,7 @@ fn parse() -> anyhow::Result<Options> {
                 .with_context(|| format!("{flag} needs a value ({USAGE})"))
         };
         match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
             "--build" => o.builds.push(build(&value()?)?),
             "--scenario" => {
                 o.scenario = match value()?.as_str() {
@@ -194,7 +196,7 @@ fn parse() -> anyhow::Result<Options> {
     if o.rtt.is_some() && o.nodes > 0 {
         bail!("--rtt relays to one node (--nodes 0)");
     }
-    Ok(o)
+    Ok(Some(o))
 }
 
 /// `NAME=CHATD[,ARG...]`.
@@ -421,7 +423,10 @@ trait Workload {
 type Results<R> = BTreeMap<String, BTreeMap<String, Vec<R>>>;
 
 fn main() -> anyhow::Result<()> {
-    let o = parse()?;
+    let Some(o) = parse()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
     match o.scenario {
         Scenario::RoomFanout => bench::<fanout::RoomFanout>(&o),
         Scenario::ConnectStorm => bench::<storm::ConnectStorm>(&o),

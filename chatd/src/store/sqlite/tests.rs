@@ -55,6 +55,32 @@ fn raw(path: &Path) -> Connection {
     Connection::open(path).expect("raw connection")
 }
 
+/// A store in a fresh temporary directory with users `a` and `b` and their private chat.
+struct PrivateChat {
+    dir: TempDir,
+    path: PathBuf,
+    store: SqliteStore,
+    a: u64,
+    b: u64,
+    chat: u64,
+}
+
+async fn private_chat() -> PrivateChat {
+    let (dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    let a = store.create_user(new_user("a")).await.expect("user a").id;
+    let b = store.create_user(new_user("b")).await.expect("user b").id;
+    let (chat, _) = store.open_private_chat(a, b, 1).await.expect("chat");
+    PrivateChat {
+        dir,
+        path,
+        store,
+        a,
+        b,
+        chat: chat.id,
+    }
+}
+
 fn new_user(name: &str) -> NewUser {
     NewUser {
         username: name.into(),
@@ -370,25 +396,28 @@ async fn a_panicking_command_fails_alone() {
 
 #[tokio::test]
 async fn fts_index_stays_consistent_and_forgets_purged_text() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).expect("open");
-    let a = store.create_user(new_user("a")).await.expect("user").id;
-    let b = store.create_user(new_user("b")).await.expect("user").id;
-    let (chat, _) = store.open_private_chat(a, b, 1).await.expect("chat");
+    let PrivateChat {
+        dir: _dir,
+        path,
+        store,
+        a,
+        b,
+        chat,
+    } = private_chat().await;
     let m = store
-        .append_message(text(chat.id, a, "m1", "Crème brûlée secret"))
+        .append_message(text(chat, a, "m1", "Crème brûlée secret"))
         .await
         .expect("send")
         .message;
     store
-        .append_message(text(chat.id, b, "m2", "keep me"))
+        .append_message(text(chat, b, "m2", "keep me"))
         .await
         .expect("send");
     let found = store
         .search(SearchQuery {
             viewer: b,
             text: "creme brulee".into(),
-            chats: vec![(chat.id, u64::MAX)],
+            chats: vec![(chat, u64::MAX)],
             before: None,
             limit: 10,
             senders_blocked: Vec::new(),
@@ -397,11 +426,11 @@ async fn fts_index_stays_consistent_and_forgets_purged_text() {
         .expect("search");
     assert_eq!(found.len(), 1, "diacritics are ignored");
     store
-        .edit_message(chat.id, m.seq, a, "edited secret", 2)
+        .edit_message(chat, m.seq, a, "edited secret", 2)
         .await
         .expect("edit");
     store
-        .delete_message(chat.id, m.seq, a, 3)
+        .delete_message(chat, m.seq, a, 3)
         .await
         .expect("delete");
 
@@ -461,14 +490,18 @@ async fn reads_beyond_the_pool_size_wait_for_a_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_is_one_snapshot_taken_while_the_writer_goes_on() {
-    let (dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).expect("open"));
-    let a = store.create_user(new_user("a")).await.expect("a").id;
-    let b = store.create_user(new_user("b")).await.expect("b").id;
-    let (chat, _) = store.open_private_chat(a, b, 1).await.expect("chat");
+    let PrivateChat {
+        dir,
+        store,
+        a,
+        b,
+        chat,
+        ..
+    } = private_chat().await;
+    let store = Arc::new(store);
     for i in 0..50 {
         store
-            .append_message(text(chat.id, a, &format!("before-{i}"), "before"))
+            .append_message(text(chat, a, &format!("before-{i}"), "before"))
             .await
             .expect("send");
     }
@@ -478,7 +511,7 @@ async fn a_backup_is_one_snapshot_taken_while_the_writer_goes_on() {
         async move {
             for i in 0..200 {
                 store
-                    .append_message(text(chat.id, b, &format!("during-{i}"), "during"))
+                    .append_message(text(chat, b, &format!("during-{i}"), "during"))
                     .await
                     .expect("send during the backup");
             }
@@ -498,7 +531,7 @@ async fn a_backup_is_one_snapshot_taken_while_the_writer_goes_on() {
     let (count, max): (i64, i64) = check
         .query_row(
             "SELECT COUNT(*), MAX(seq) FROM messages WHERE chat_id = ?1",
-            [i64::try_from(chat.id).expect("id")],
+            [i64::try_from(chat).expect("id")],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("count");
@@ -591,11 +624,13 @@ fn recompiles_on_rebinding(c: &Connection, sql: &str, values: [u64; 2]) -> Store
 // guarantee, every join with a parameter was compiled anew on each use.
 #[tokio::test]
 async fn cached_statements_are_not_recompiled_for_new_bindings() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).expect("open");
-    let a = store.create_user(new_user("a")).await.expect("a").id;
-    let b = store.create_user(new_user("b")).await.expect("b").id;
-    store.open_private_chat(a, b, 1).await.expect("chat");
+    let PrivateChat {
+        dir: _dir,
+        store,
+        a,
+        b,
+        ..
+    } = private_chat().await;
     const JOIN: &str = "SELECT c.id FROM members m JOIN chats c ON c.id = m.chat_id \
                         WHERE m.user_id = ?1 LIMIT 10";
     let read = store

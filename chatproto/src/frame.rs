@@ -168,6 +168,19 @@ impl FrameDecoder {
         }
     }
 
+    /// How many bytes a reader may add to `buf` now: at least [`wanted`](Self::wanted), and
+    /// as many more as keep `buf` within one longest length prefix plus the frame limit.
+    ///
+    /// Reading this much takes every frame that has arrived in one read: a stream's data often
+    /// holds several frames (coalesced events), and a reader that asked only for what the
+    /// current frame still needs would read a length prefix a byte at a time and each frame
+    /// with a read of its own. Bytes past the frame stay in `buf` for the next one.
+    pub fn readable(&self, buf: &[u8]) -> Result<usize, FrameError> {
+        let wanted = self.wanted(buf)?;
+        let bound = MAX_LENGTH_PREFIX + self.max_frame_bytes;
+        Ok(wanted.max(bound.saturating_sub(buf.len())))
+    }
+
     /// Takes one complete frame off the front of `buf` and decodes it.
     ///
     /// Returns `Ok(None)` when `buf` does not hold a whole frame yet (nothing is consumed). On an
@@ -349,6 +362,20 @@ mod tests {
         assert_eq!(dec.wanted(&[0xac, 0x02, 0, 0]), Ok(298));
         assert_eq!(
             dec.wanted(&[0xad, 0x02]),
+            Err(FrameError::Oversize { len: 301, max: 300 })
+        );
+    }
+
+    #[test]
+    fn readable_fills_up_to_prefix_plus_limit() {
+        let dec = FrameDecoder::new(300);
+        let bound = MAX_LENGTH_PREFIX + 300;
+        assert_eq!(dec.readable(&[]), Ok(bound));
+        assert_eq!(dec.readable(&[0xac]), Ok(bound - 1));
+        assert_eq!(dec.readable(&[0xac, 0x02, 0, 0]), Ok(bound - 4));
+        // A prefix the decoder would refuse is refused before any read.
+        assert_eq!(
+            dec.readable(&[0xad, 0x02]),
             Err(FrameError::Oversize { len: 301, max: 300 })
         );
     }

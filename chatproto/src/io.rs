@@ -46,9 +46,10 @@ impl FrameReader {
             if let Some(msg) = self.decoder.decode::<M>(&mut self.buf)? {
                 return Ok(msg);
             }
-            // Never ask for more than the frame still needs: the buffer stays within the limit.
-            let wanted = self.decoder.wanted(&self.buf)?;
-            match self.recv.read_chunk(wanted, true).await? {
+            // Everything that has arrived, up to the decoder's bound: one read for a chunk of
+            // several frames, and the buffer stays within a prefix and a frame.
+            let readable = self.decoder.readable(&self.buf)?;
+            match self.recv.read_chunk(readable, true).await? {
                 Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
                 None => {
                     self.decoder.finish(&self.buf)?;
@@ -136,4 +137,98 @@ pub const MAX_DATAGRAM_BYTES: usize = 1500;
 /// Decodes a datagram payload, bounded like every other input (see [`frame::decode_datagram`]).
 pub fn decode_datagram(bytes: &[u8]) -> Result<pb::Datagram, FrameError> {
     frame::decode_datagram(bytes, MAX_DATAGRAM_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::*;
+    use crate::frame::MAX_FRAME_BYTES;
+
+    /// A client connection and the server's side of it, over loopback.
+    async fn loopback() -> (quinn::Connection, quinn::Connection, [quinn::Endpoint; 2]) {
+        let key_pair = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .expect("params")
+            .self_signed(&key_pair)
+            .expect("cert");
+        let der = CertificateDer::from(cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
+        let mut tls = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("tls 1.3")
+            .with_no_client_auth()
+            .with_single_cert(vec![der.clone()], key)
+            .expect("certificate");
+        tls.alpn_protocols = vec![crate::ALPN.to_vec()];
+        let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("quic tls");
+        let any = "127.0.0.1:0".parse().expect("address");
+        let (server, _) = crate::udp::endpoint(
+            any,
+            quinn::EndpointConfig::default(),
+            Some(quinn::ServerConfig::with_crypto(Arc::new(quic))),
+            1 << 20,
+        )
+        .expect("server endpoint");
+        let client = crate::udp::client_endpoint(any).expect("client endpoint");
+        let pin = crate::tls::Verification::Pin(crate::fingerprint::fingerprint_of_der(&der));
+        let config = crate::tls::client_config(&pin).expect("client config");
+        let connecting = client
+            .connect_with(config, server.local_addr().expect("address"), "localhost")
+            .expect("connect");
+        let accepting = async { server.accept().await.expect("incoming").await };
+        let (to_server, to_client) = tokio::join!(connecting, accepting);
+        let to_client = to_client.expect("server side");
+        (to_server.expect("client side"), to_client, [client, server])
+    }
+
+    fn request(id: u64) -> pb::Request {
+        pb::Request {
+            request_id: id,
+            ..Default::default()
+        }
+    }
+
+    /// Frames that arrived together are taken off the stream in one read: after the first
+    /// frame, the other two are already in the reader's buffer.
+    #[tokio::test]
+    async fn one_read_takes_every_frame_that_arrived() {
+        let (to_server, to_client, _endpoints) = loopback().await;
+        let frames = [request(1), request(2), request(3)];
+        let bytes = encode_frames(&frames, MAX_FRAME_BYTES).expect("encode");
+        let first_len = encode_frames([&frames[0]], MAX_FRAME_BYTES)
+            .expect("encode")
+            .len();
+        let mut send = to_server.open_uni().await.expect("open");
+        send.write_chunk(bytes.clone()).await.expect("write");
+        send.finish().expect("finish");
+
+        let recv = to_client.accept_uni().await.expect("accept");
+        let mut reader = FrameReader::new(recv, MAX_FRAME_BYTES);
+        assert_eq!(
+            reader.read::<pb::Request>().await.expect("first"),
+            frames[0]
+        );
+        let (recv, rest) = reader.into_parts();
+        assert_eq!(rest.len(), bytes.len() - first_len, "read ahead");
+
+        // The frames read ahead decode as they would have from the stream.
+        let mut reader = FrameReader::new(recv, MAX_FRAME_BYTES);
+        reader.buf.extend_from_slice(&rest);
+        assert_eq!(
+            reader.read::<pb::Request>().await.expect("second"),
+            frames[1]
+        );
+        assert_eq!(
+            reader.read::<pb::Request>().await.expect("third"),
+            frames[2]
+        );
+        assert!(matches!(
+            reader.read::<pb::Request>().await,
+            Err(ReadFrameError::Finished)
+        ));
+    }
 }

@@ -27,16 +27,16 @@ pub const PROBED_UDP_PAYLOAD: u16 = 1452;
 /// The UDP payload every QUIC path carries (RFC 9000 14), where each connection starts.
 const MIN_UDP_PAYLOAD: u16 = 1200;
 
-/// Path MTU discovery as both ends run it (protocol.md 2.1): one probe for
+/// Path MTU discovery as both ends run it (protocol.md 2.3): one probe for
 /// [`PROBED_UDP_PAYLOAD`] once the handshake is confirmed; if it is lost (after quinn's
 /// retransmissions of it) the connection stays at 1,200 bytes and tries again after quinn's
-/// black-hole cooldown or its 10-minute interval.
+/// 10-minute interval (a minute after quinn detects a black hole).
 ///
 /// quinn's default is a binary search between 1,200 and 1,452 bytes: four probes from each
 /// end, each a full-size encrypted datagram the other end must decrypt and acknowledge. For a
 /// chat connection, which mostly carries small frames and is opened in waves when a node
-/// restarts, those eight datagrams and their acknowledgements were two thirds of the packets a
-/// resumed connection exchanged. The search stops once its next step would be smaller than
+/// restarts, the four probes and the acknowledgements of the peer's four were two thirds of
+/// the datagrams chatd sent on a resumed connection. The search stops once its next step would be smaller than
 /// `minimum_change`; setting that to the whole span makes the upper bound the only probe.
 /// Paths whose limit lies between the two (a tunnel, IPv6 over PPPoE) get 1,200 bytes.
 pub fn mtu_discovery() -> quinn::MtuDiscoveryConfig {

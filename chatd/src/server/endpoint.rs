@@ -176,13 +176,10 @@ mod tests {
 
     use chatproto::tls::Verification;
     use rustls::CipherSuite;
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
     /// A self-signed certificate for `localhost` and its key.
-    fn self_signed() -> (
-        rustls::pki_types::CertificateDer<'static>,
-        PrivateKeyDer<'static>,
-    ) {
+    fn self_signed() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let key_pair = rcgen::KeyPair::generate().expect("key");
         let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
             .expect("params")

@@ -5,7 +5,8 @@
 //! writer thread (see `writer` for the group-commit design and what a reply guarantees) and reads
 //! run on tokio's blocking pool, each in one snapshot transaction. The exception are the reads of a
 //! few rows by key that every reconnect makes (session, user, a user's chat heads): they run on
-//! the calling worker when a connection is idle, which costs less than the trip (`readers`).
+//! the calling worker when a connection is idle, which costs less than the trip, and move to the
+//! pool if they turn out long (a user in thousands of chats; `readers`).
 //!
 //! # Layout
 //! - `writer`: the writer thread and its group-commit loop.
@@ -158,12 +159,13 @@ fn open_readers(
 ) -> Result<Vec<Connection>, OpenError> {
     let mut reads = Vec::with_capacity(count);
     for _ in 0..count {
-        let read = cipher::open(
+        let mut read = cipher::open(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             key,
         )?;
         configure_serving(&read, busy_timeout)?;
+        readers::bound_inline_reads(&mut read)?;
         read.pragma_update(None, "query_only", true)?;
         reads.push(read);
     }
@@ -257,7 +259,7 @@ impl SqliteStore {
     async fn read_point<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.readers.read_point(work).await
     }

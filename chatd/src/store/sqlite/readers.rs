@@ -8,7 +8,12 @@
 //! Point reads ([`Readers::read_point`]: a few rows by key) skip the blocking pool when a
 //! connection is idle and run on the calling worker. Handing a read to the pool and back costs
 //! two thread wake-ups, more than such a read itself, and a reconnect wave is mostly these.
+//! What a worker runs is bounded: a point read that is still running after
+//! [`INLINE_BUDGET_OPS`] SQLite instructions (the chat heads of a user in thousands of chats)
+//! is interrupted, and runs again on the pool. No request can hold a worker, and with it every
+//! task queued behind it, for longer than that.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +22,54 @@ use tokio::sync::Semaphore;
 
 use crate::store::{StoreError, StoreResult};
 
-/// Read-only connections and the permits that hand them out.
+/// How many SQLite virtual machine instructions a point read may run on a worker thread before
+/// it moves to the pool: a few hundred microseconds. A session and its user take a few hundred,
+/// the chat heads of `sync` a few dozen per chat; a read past this is not a point read.
+pub(super) const INLINE_BUDGET_OPS: u32 = 20_000;
+
+/// How often (in instructions) SQLite asks whether an inline read is over its budget.
+const CHECK_EVERY_OPS: u32 = 1_000;
+
+/// An inline read's budget on this thread; see [`over_inline_budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InlineBudget {
+    /// No inline read runs on this thread (every pool read).
+    Unbounded,
+    /// Checks left before an inline read is interrupted.
+    Left(u32),
+    /// The inline read was interrupted.
+    Exhausted,
+}
+
+thread_local! {
+    /// Per thread, not per connection: an inline read runs start to end on its thread, with no
+    /// await in between, and pool threads never set it.
+    static INLINE_BUDGET: Cell<InlineBudget> = const { Cell::new(InlineBudget::Unbounded) };
+}
+
+/// Every read connection's progress handler: true (interrupt) once an inline read on this
+/// thread spent its budget.
+fn over_inline_budget() -> bool {
+    INLINE_BUDGET.with(|budget| match budget.get() {
+        InlineBudget::Unbounded => false,
+        InlineBudget::Left(0) | InlineBudget::Exhausted => {
+            budget.set(InlineBudget::Exhausted);
+            true
+        }
+        InlineBudget::Left(n) => {
+            budget.set(InlineBudget::Left(n - 1));
+            false
+        }
+    })
+}
+
+/// Lets a point read on `conn` be interrupted once it spends its budget: every connection of
+/// the pool has this (`open_readers`).
+pub(super) fn bound_inline_reads(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.progress_handler(CHECK_EVERY_OPS as i32, Some(over_inline_budget))
+}
+
+/// Read-only connections (each with [`bound_inline_reads`]) and the permits that hand them out.
 pub(super) struct Readers {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
@@ -79,21 +131,26 @@ impl Readers {
     }
 
     /// Runs `work`, a read of a few rows by key, on the calling thread when a connection is idle,
-    /// and like [`read`](Self::read) otherwise.
+    /// and like [`read`](Self::read) otherwise, or when it runs past [`INLINE_BUDGET_OPS`] (then
+    /// its inline attempt is discarded and `work` runs again on the pool).
     ///
     /// Such a read takes microseconds. In WAL mode a reader does not wait for the writer, and a
     /// rekey holds every permit ([`hold`](Self::hold)), so the calling worker waits for nothing
-    /// but the read. Only reads bounded by one key's rows belong here: a scan would stall every
-    /// task of the worker.
+    /// but the read.
     pub(super) async fn read_point<T, F>(self: &Arc<Self>, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        match self.permits.try_acquire() {
-            Ok(_permit) => self.run(work),
-            Err(_) => self.read(work).await,
+        if let Ok(_permit) = self.permits.try_acquire() {
+            INLINE_BUDGET.with(|b| b.set(InlineBudget::Left(INLINE_BUDGET_OPS / CHECK_EVERY_OPS)));
+            let result = self.run(&work);
+            if INLINE_BUDGET.with(|b| b.replace(InlineBudget::Unbounded)) != InlineBudget::Exhausted
+            {
+                return result;
+            }
         }
+        self.read(work).await
     }
 
     /// Runs `work` on an idle connection; the caller holds a permit.
@@ -146,7 +203,11 @@ mod tests {
 
     fn pool(size: usize) -> Arc<Readers> {
         let conns = (0..size)
-            .map(|_| Connection::open_in_memory().expect("open"))
+            .map(|_| {
+                let mut conn = Connection::open_in_memory().expect("open");
+                bound_inline_reads(&mut conn).expect("progress handler");
+                conn
+            })
             .collect();
         Arc::new(Readers::new(conns))
     }
@@ -162,6 +223,44 @@ mod tests {
         assert_eq!(pool.read_point(thread_id).await.expect("point read"), here);
         // Any other read goes through the blocking pool.
         assert_ne!(pool.read(thread_id).await.expect("read"), here);
+    }
+
+    /// Counts to `n` in one statement, cached like the store's: the one an interrupted read
+    /// leaves in the connection's cache is reused by the next read.
+    fn count_to(n: i64) -> impl Fn(&Connection) -> StoreResult<(i64, ThreadId)> {
+        move |c| {
+            let last = c
+                .prepare_cached(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+                     SELECT max(i) FROM n",
+                )?
+                .query_row([n], |row| row.get(0))?;
+            Ok((last, thread::current().id()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_point_read_past_its_budget_moves_to_the_pool_and_completes() {
+        let pool = pool(1);
+        let here = thread::current().id();
+        // Well inside the budget: on this thread.
+        assert_eq!(
+            pool.read_point(count_to(100)).await.expect("small"),
+            (100, here)
+        );
+        // Far past it (a user in thousands of chats): interrupted here, answered by the pool
+        // (on the same connection: the pool has one).
+        let rows = i64::from(INLINE_BUDGET_OPS) * 10;
+        let (last, on) = pool.read_point(count_to(rows)).await.expect("large");
+        assert_eq!(last, rows);
+        assert_ne!(on, here, "the worker ran a read past its budget");
+        // The interrupted attempt left nothing behind: the next small read is inline again,
+        // and the pool's own reads are not bounded.
+        assert_eq!(
+            pool.read_point(count_to(100)).await.expect("after"),
+            (100, here)
+        );
+        assert_eq!(pool.read(count_to(rows)).await.expect("pool read").0, rows);
     }
 
     #[tokio::test]

@@ -89,8 +89,8 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///   instructions most have. AES-128-GCM is TLS 1.3's mandatory suite and QUIC's own for Initial
 ///   packets.
 /// - X25519, the key exchange of every handshake (resumed ones too: TLS 1.3 resumes with a fresh
-///   key share), is aws-lc-rs's: its assembly takes about 35 µs for a key pair and the shared
-///   secret where ring's portable code takes 65 µs (AMD EPYC, `cargo bench -p chatproto --bench
+///   key share), is aws-lc-rs's: its assembly takes about 33 µs for a key pair and the shared
+///   secret where ring's portable code takes 59 µs (AMD EPYC, `cargo bench -p chatd --bench
 ///   tls`), some 4% of chatd's CPU per resumed connection. Everything else stays ring's, which is
 ///   as fast or faster for the rest (HKDF, AES-GCM packet protection, signatures).
 pub fn provider() -> Arc<CryptoProvider> {

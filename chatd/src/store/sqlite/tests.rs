@@ -488,6 +488,50 @@ async fn reads_beyond_the_pool_size_wait_for_a_connection() {
     assert_eq!(store.backend(), "sqlite");
 }
 
+/// The chat heads of a user in thousands of chats are far past what a point read may run on a
+/// worker (`readers::INLINE_BUDGET_OPS`): the interrupted inline attempt is dropped and the pool
+/// answers with every head, and the store's cached statements serve the next small read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_state_of_a_user_in_thousands_of_chats_is_complete() {
+    const CHATS: usize = 3_000;
+    let (_dir, path) = temp_db();
+    let store = Arc::new(SqliteStore::open(&path).expect("open"));
+    let me = store.create_user(new_user("me")).await.expect("me").id;
+    // Concurrent writes: group commit takes them in a few transactions.
+    let peers = futures_util::future::try_join_all((0..CHATS).map(|i| {
+        let store = Arc::clone(&store);
+        async move { store.create_user(new_user(&format!("p{i}"))).await }
+    }))
+    .await
+    .expect("peers");
+    let mut chats = futures_util::future::try_join_all(peers.iter().map(|peer| {
+        let store = Arc::clone(&store);
+        let peer = peer.id;
+        async move {
+            store
+                .open_private_chat(me, peer, 1)
+                .await
+                .map(|(chat, _)| chat.id)
+        }
+    }))
+    .await
+    .expect("chats");
+    chats.sort_unstable();
+
+    let (heads, unread) = store.sync_state(me, &[]).await.expect("sync state");
+    let got: Vec<u64> = heads.iter().map(|h| h.chat_id).collect();
+    assert_eq!(got, chats);
+    assert!(heads.iter().all(|h| h.member));
+    assert_eq!(unread, 0);
+    assert_eq!(
+        heads,
+        store.heads(me, &[]).await.expect("heads from the pool")
+    );
+    // A small read right after, on the connections the interrupted read used.
+    let peer = peers[0].id;
+    assert_eq!(store.sync_state(peer, &[]).await.expect("small").0.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_is_one_snapshot_taken_while_the_writer_goes_on() {
     let PrivateChat {

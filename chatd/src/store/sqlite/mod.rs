@@ -34,6 +34,7 @@ mod audit;
 mod backup;
 mod chat_lists;
 mod chats;
+mod checkpointer;
 pub mod cipher;
 mod convert;
 mod events;
@@ -68,6 +69,7 @@ use chatproto::pb;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
+use self::checkpointer::Checkpointer;
 use self::cipher::{DatabaseKey, OpenError};
 use self::readers::Readers;
 use self::relations::Relation;
@@ -86,6 +88,16 @@ pub enum Durability {
     /// `synchronous=FULL`: the WAL is fsynced at every commit (once per group-commit batch), so a
     /// committed transaction also survives power loss.
     PowerLoss,
+}
+
+impl Durability {
+    /// The `synchronous` setting that gives it, for every connection that writes.
+    fn synchronous(self) -> &'static str {
+        match self {
+            Durability::ProcessCrash => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        }
+    }
 }
 
 /// Tuning of [`SqliteStore::open_with`].
@@ -119,15 +131,19 @@ impl Default for SqliteOptions {
 }
 
 /// The SQLite store. Cheap to share behind an `Arc`; dropping the last handle stops the writer
-/// thread after it has finished the queued writes.
+/// thread after it has finished the queued writes, then the checkpointer thread.
 pub struct SqliteStore {
+    // Dropped before the checkpointer (fields drop in order): the writer's last commits may
+    // still ask it for a round.
     writer: Writer,
+    checkpointer: Checkpointer,
     readers: Arc<Readers>,
     /// The database file and its key, for the connections a backup opens of its own and those
     /// a rekey replaces.
     path: std::path::PathBuf,
     key: std::sync::RwLock<Option<DatabaseKey>>,
     busy_timeout: Duration,
+    durability: Durability,
 }
 
 /// Prepared statements each serving connection keeps: more than the store has distinct queries
@@ -202,11 +218,7 @@ impl SqliteStore {
             ))
             .into());
         }
-        let synchronous = match options.durability {
-            Durability::ProcessCrash => "NORMAL",
-            Durability::PowerLoss => "FULL",
-        };
-        write.pragma_update(None, "synchronous", synchronous)?;
+        write.pragma_update(None, "synchronous", options.durability.synchronous())?;
         write.pragma_update(None, "foreign_keys", true)?;
         // Overwrite freed pages where that costs no extra I/O: purged message text should not
         // linger in the file.
@@ -230,12 +242,16 @@ impl SqliteStore {
             options.read_connections.max(1),
             options.busy_timeout,
         )?;
+        let checkpoints = checkpointer::open(path, key, options.busy_timeout, options.durability)?;
+        let checkpointer = Checkpointer::spawn(checkpoints, &mut write, checkpointer::LIMITS)?;
         Ok(SqliteStore {
             writer: Writer::spawn(write, options.max_batch, options.queue_capacity)?,
+            checkpointer,
             readers: Arc::new(Readers::new(reads)),
             path: path.to_path_buf(),
             key: std::sync::RwLock::new(options.key),
             busy_timeout: options.busy_timeout,
+            durability: options.durability,
         })
     }
 

@@ -1,13 +1,13 @@
 //! Changing the key of the encrypted database while it serves (a master-key rotation,
 //! `auth::master_key`): `PRAGMA rekey` on the writer between two batches, with every read
-//! connection replaced by one opened with the new key.
+//! connection and the checkpointer's replaced by one opened with the new key.
 
 use std::sync::PoisonError;
 
 use async_trait::async_trait;
 
-use super::cipher::DatabaseKey;
-use super::{SqliteStore, open_readers};
+use super::cipher::{DatabaseKey, OpenError};
+use super::{SqliteStore, checkpointer, open_readers};
 use crate::store::{StoreError, StoreResult};
 
 impl SqliteStore {
@@ -22,8 +22,9 @@ impl SqliteStore {
     /// Gives the encrypted database the key `new` while it serves (a master-key rotation,
     /// `ops::master_key`): waits for the reads in flight (later ones wait meanwhile), rewrites
     /// every page under the new key on the writer (`PRAGMA rekey`, between two write batches,
-    /// committed like one), and replaces the read connections by ones opened with it. Reads
-    /// and writes stall for as long as the rewrite takes. False when `new` is the key already.
+    /// committed like one), and replaces the read connections and the checkpointer's by ones
+    /// opened with it. Reads and writes stall for as long as the rewrite takes. False when
+    /// `new` is the key already.
     pub async fn rekey(&self, new: DatabaseKey) -> StoreResult<bool> {
         match self.key() {
             None => {
@@ -35,6 +36,9 @@ impl SqliteStore {
             Some(_) => {}
         }
         let _paused = self.readers.hold(self.readers.size()).await?;
+        // Until it has a connection with the new key (or the key stayed), the checkpointer
+        // starts no round.
+        let checkpoints = self.checkpointer.pause();
         let literal = new.sql_literal();
         self.writer
             .alone(move |c| {
@@ -46,12 +50,17 @@ impl SqliteStore {
             .await?;
         *self.key.write().unwrap_or_else(PoisonError::into_inner) = Some(new.clone());
         let (path, busy, count) = (self.path.clone(), self.busy_timeout, self.readers.size());
-        let reads =
-            tokio::task::spawn_blocking(move || open_readers(&path, Some(&new), count, busy))
-                .await
-                .map_err(|e| StoreError::Internal(format!("reader open task failed: {e}")))?
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let durability = self.durability;
+        let (reads, checkpoint) = tokio::task::spawn_blocking(move || {
+            let reads = open_readers(&path, Some(&new), count, busy)?;
+            let checkpoint = checkpointer::open(&path, Some(&new), busy, durability)?;
+            Ok::<_, OpenError>((reads, checkpoint))
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader open task failed: {e}")))?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.readers.replace(reads);
+        checkpoints.resume_with(checkpoint);
         Ok(true)
     }
 }

@@ -125,6 +125,14 @@ async fn open_sets_wal_and_connection_pragmas() {
         .await
         .expect("pragmas");
     assert_eq!((sync, fk, secure), (1, 1, 2), "NORMAL, on, FAST");
+    let auto_checkpoint: i64 = store
+        .write(|c| Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))?))
+        .await
+        .expect("pragma");
+    assert_eq!(
+        auto_checkpoint, 0,
+        "the writer's commits leave checkpoints to the checkpointer"
+    );
     let mode: String = raw(&path)
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .expect("mode");
@@ -649,6 +657,61 @@ async fn a_rekey_while_reads_and_writes_run_loses_nothing_and_only_the_new_key_o
         plain.rekey(new).await.is_err(),
         "a plain database is refused"
     );
+}
+
+#[tokio::test]
+async fn after_a_rekey_the_checkpointer_copies_the_log_under_the_new_key() {
+    use super::cipher::{DatabaseKey, KeyError};
+    let (_dir, path) = temp_db();
+    let (old, new) = (
+        DatabaseKey::from_bytes([1; 32]),
+        DatabaseKey::from_bytes([2; 32]),
+    );
+    let options = |key: &DatabaseKey| SqliteOptions {
+        key: Some(key.clone()),
+        read_connections: 1,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, options(&old)).expect("open");
+    store
+        .write(|c| Ok(c.execute_batch("CREATE TABLE scratch (x BLOB)")?))
+        .await
+        .expect("create");
+    assert!(store.rekey(new.clone()).await.expect("rekey"));
+    // Past the soft limit: about two pages of log per commit.
+    for _ in 0..700 {
+        store
+            .write(|c| Ok(c.execute("INSERT INTO scratch VALUES (zeroblob(3000))", [])?))
+            .await
+            .expect("insert");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.checkpointer.rounds() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(store);
+    // The database file without its log: what the checkpoints wrote into it.
+    for suffix in ["-wal", "-shm"] {
+        let mut log = path.clone().into_os_string();
+        log.push(suffix);
+        let _ = std::fs::remove_file(log);
+    }
+    assert!(matches!(
+        SqliteStore::open_with(&path, options(&old)),
+        Err(OpenError::Key(KeyError::Wrong(_)))
+    ));
+    let reopened = SqliteStore::open_with(&path, options(&new)).expect("the new key opens it");
+    let (integrity, rows): (String, i64) = reopened
+        .read(|c| {
+            let integrity = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            let rows = c.query_row("SELECT count(*) FROM scratch", [], |r| r.get(0))?;
+            Ok((integrity, rows))
+        })
+        .await
+        .expect("read");
+    assert_eq!(integrity, "ok");
+    assert!(rows >= 300, "{rows} rows were checkpointed");
 }
 
 /// How often `sql` was compiled again over runs with two different bindings of `?1`, on `c`.

@@ -1,8 +1,8 @@
 //! The key exchange of a handshake with [`chatproto::tls::provider`] against ring's own
 //! (`cargo bench -p chatd --bench tls`): one iteration is what each end does in every TLS 1.3
 //! handshake, resumed or not — a fresh X25519 key pair and the shared secret with the peer's
-//! share. The provider takes aws-lc-rs's X25519 for this; a regression
-//! to ring's shows here as the gap closing.
+//! share. The provider takes aws-lc-rs's X25519 for this; a regression to ring's shows here as
+//! the gap closing.
 
 use std::sync::Arc;
 

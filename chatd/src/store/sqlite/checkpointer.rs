@@ -4,7 +4,7 @@
 //! pages. The writer thread then copies the log into the database file and waits for two
 //! fsyncs (the log's, then the file's) before it can answer that batch, and every write queued
 //! meanwhile waits as well. On the VM of BENCHMARKS.md that was a stall of 5–8 ms every
-//! ~150 ms at 500 messages/s: the p99 of the room fan-out.
+//! ~150 ms at 500 messages/s, most of the sends that took the server over 2.5 ms.
 //!
 //! How: the writer's WAL hook, which SQLite calls after every commit with the log's length in
 //! pages, only wakes this thread once the log is past [`Limits::soft`]. The thread checkpoints

@@ -187,7 +187,7 @@ pub(crate) fn recording_client_config() -> Result<(quinn::ClientConfig, SeenFing
 
 /// The transport settings of client connections: keep-alive, idle timeout, datagrams on, no
 /// streams the server could open beyond the event stream (and a few spare uni streams), and
-/// one path MTU probe ([`mtu_discovery`](crate::udp::mtu_discovery)).
+/// at most one path MTU probe ([`mtu_discovery`](crate::udp::mtu_discovery)).
 pub fn transport_config() -> quinn::TransportConfig {
     let mut transport = quinn::TransportConfig::default();
     transport

@@ -27,22 +27,32 @@ pub const PROBED_UDP_PAYLOAD: u16 = 1452;
 /// The UDP payload every QUIC path carries (RFC 9000 14), where each connection starts.
 const MIN_UDP_PAYLOAD: u16 = 1200;
 
+/// UDP payload a connection sends before it looks for a larger path MTU (protocol.md 2.3):
+/// about a hundred events, a few pages of history, or the first tens of kilobytes of a file.
+pub const PROBE_AFTER_BYTES: u64 = 32 * 1024;
+
 /// Path MTU discovery as both ends run it (protocol.md 2.3): one probe for
-/// [`PROBED_UDP_PAYLOAD`] once the handshake is confirmed; if it is lost (after quinn's
-/// retransmissions of it) the connection stays at 1,200 bytes and tries again after quinn's
-/// 10-minute interval (a minute after quinn detects a black hole).
+/// [`PROBED_UDP_PAYLOAD`], once the connection has sent [`PROBE_AFTER_BYTES`]; if it is lost
+/// (after quinn's retransmissions of it) the connection stays at 1,200 bytes and tries again
+/// after quinn's 10-minute interval (a minute after quinn detects a black hole).
 ///
-/// quinn's default is a binary search between 1,200 and 1,452 bytes: four probes from each
-/// end, each a full-size encrypted datagram the other end must decrypt and acknowledge. For a
-/// chat connection, which mostly carries small frames and is opened in waves when a node
-/// restarts, the four probes and the acknowledgements of the peer's four were two thirds of
-/// the datagrams chatd sent on a resumed connection. The search stops once its next step would be smaller than
-/// `minimum_change`; setting that to the whole span makes the upper bound the only probe.
-/// Paths whose limit lies between the two (a tunnel, IPv6 over PPPoE) get 1,200 bytes.
+/// Why so sparing: each probe is a full-size encrypted datagram the other end must decrypt and
+/// acknowledge, and a chat connection mostly carries small frames and is opened in waves when
+/// a node restarts. quinn's default probes from both ends as soon as the handshake is
+/// confirmed, with a binary search between 1,200 and 1,452 bytes: four probes each. On a
+/// resumed connection those were two thirds of the datagrams chatd sent, and a single probe per
+/// end (with its acknowledgement) still one datagram in eight at each end of a reconnect
+/// storm. Now a connection that stays small (a reconnect, an idle member, a client that only
+/// sends requests) never probes; one that sends in bulk (history pages, downloads, a busy
+/// room's events) probes once it has sent the threshold. The search stops
+/// once its next step would be smaller than `minimum_change`; setting that to the whole span
+/// makes the upper bound the only probe. Paths whose limit lies between the two (a tunnel,
+/// IPv6 over PPPoE) get 1,200 bytes.
 pub fn mtu_discovery() -> quinn::MtuDiscoveryConfig {
     let mut mtud = quinn::MtuDiscoveryConfig::default();
     mtud.upper_bound(PROBED_UDP_PAYLOAD)
-        .minimum_change(PROBED_UDP_PAYLOAD - MIN_UDP_PAYLOAD);
+        .minimum_change(PROBED_UDP_PAYLOAD - MIN_UDP_PAYLOAD)
+        .start_after(PROBE_AFTER_BYTES);
     mtud
 }
 

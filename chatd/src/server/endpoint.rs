@@ -189,10 +189,11 @@ mod tests {
         (cert.der().clone(), key)
     }
 
-    /// Both ends find the 1,452-byte path of loopback with one probe each, not quinn's
-    /// default binary search of four (see `chatproto::udp::mtu_discovery`).
+    /// Neither end probes the path MTU while it has sent little (a reconnect, a client that only
+    /// asks); an end that sends in bulk finds the 1,452-byte path of loopback with one probe,
+    /// not quinn's default binary search of four (see `chatproto::udp::mtu_discovery`).
     #[tokio::test]
-    async fn each_end_probes_the_path_mtu_once() {
+    async fn an_end_probes_the_path_mtu_once_after_sending_in_bulk() {
         let (cert, key) = self_signed();
         let pin = Verification::Pin(chatproto::fingerprint::fingerprint_of_der(&cert));
         let paths = super::PathSettings {
@@ -222,18 +223,37 @@ mod tests {
             .await
             .expect("client side");
         let (to_client, _server) = accept.await.expect("accept task");
+        let ends = [("server", &to_client), ("client", &to_server)];
 
+        // quinn's own schedule probes within milliseconds of the handshake.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for (end, conn) in ends {
+            let path = conn.stats().path;
+            assert_eq!(path.sent_plpmtud_probes, 0, "{end}: {path:?}");
+            assert_eq!(path.current_mtu, 1200, "{end}");
+        }
+
+        let bulk = vec![7u8; 2 * chatproto::udp::PROBE_AFTER_BYTES as usize];
         let probed = chatproto::udp::PROBED_UDP_PAYLOAD;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        for (end, conn) in [("server", &to_client), ("client", &to_server)] {
-            while conn.stats().path.current_mtu < probed {
+        // The server sends in bulk, then the client does.
+        for (sender, receiver) in [(&to_client, &to_server), (&to_server, &to_client)] {
+            let mut send = sender.open_uni().await.expect("open");
+            send.write_all(&bulk).await.expect("write");
+            send.finish().expect("finish");
+            let mut recv = receiver.accept_uni().await.expect("accept");
+            let got = recv.read_to_end(bulk.len()).await.expect("read");
+            assert_eq!(got.len(), bulk.len());
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while sender.stats().path.current_mtu < probed {
                 assert!(
                     tokio::time::Instant::now() < deadline,
-                    "{end}: path MTU stuck at {}",
-                    conn.stats().path.current_mtu
+                    "path MTU stuck at {}",
+                    sender.stats().path.current_mtu
                 );
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
+        }
+        for (end, conn) in ends {
             let path = conn.stats().path;
             assert_eq!(path.current_mtu, probed, "{end}");
             assert_eq!(path.sent_plpmtud_probes, 1, "{end}: {path:?}");

@@ -700,9 +700,22 @@ pub struct MtuDiscoveryConfig {
     pub(crate) upper_bound: u16,
     pub(crate) minimum_change: u16,
     pub(crate) black_hole_cooldown: Duration,
+    pub(crate) start_after: u64,
 }
 
 impl MtuDiscoveryConfig {
+    /// Specifies how many bytes of UDP payload a connection must have sent before its first MTU
+    /// discovery run starts.
+    ///
+    /// Defaults to 0: the first run starts as soon as the handshake is confirmed. Each probe is
+    /// a full-size datagram that the peer must decrypt and acknowledge; a connection that only
+    /// ever sends small packets gains nothing from a larger MTU, so a threshold lets such
+    /// connections skip discovery while those that send in bulk still run it early on.
+    pub fn start_after(&mut self, bytes: u64) -> &mut Self {
+        self.start_after = bytes;
+        self
+    }
+
     /// Specifies the time to wait after completing MTU discovery before starting a new MTU
     /// discovery run.
     ///
@@ -750,6 +763,7 @@ impl Default for MtuDiscoveryConfig {
             upper_bound: 1452,
             black_hole_cooldown: Duration::from_secs(60),
             minimum_change: 20,
+            start_after: 0,
         }
     }
 }

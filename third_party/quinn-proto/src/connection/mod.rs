@@ -947,7 +947,7 @@ impl Connection {
         self.app_limited = buf.is_empty() && !congestion_blocked;
 
         // Send MTU probe if necessary
-        if buf.is_empty() && self.state.is_established() {
+        if buf.is_empty() && self.state.is_established() && self.mtu_discovery_started() {
             let space_id = SpaceId::Data;
             let probe_size = self
                 .path
@@ -3596,6 +3596,15 @@ impl Connection {
             update_unacked: remote,
         });
         self.key_phase = !self.key_phase;
+    }
+
+    /// Whether this connection has sent enough for path MTU discovery to run (see
+    /// [`crate::MtuDiscoveryConfig::start_after`]).
+    fn mtu_discovery_started(&self) -> bool {
+        self.config
+            .mtu_discovery_config
+            .as_ref()
+            .is_some_and(|mtud| self.stats.udp_tx.bytes >= mtud.start_after)
     }
 
     fn peer_supports_ack_frequency(&self) -> bool {

@@ -35,8 +35,8 @@ pub(crate) struct Dialed {
 pub(crate) struct EarlySync {
     /// The request id the session expects the answer under.
     pub request_id: u64,
-    /// The session's cursors.
-    pub cursors: Vec<pb::ChatCursor>,
+    /// The first page of the session's Sync.
+    pub sync: pb::Sync,
 }
 
 /// Why a (re)connect failed.
@@ -79,9 +79,7 @@ pub(crate) async fn establish(
     if let Some(tokens) = tokens.as_ref().filter(|t| access_usable(t)) {
         flight.push(encode(shared.ids.next_id(), authenticate(tokens))?);
         if let Some(sync) = sync {
-            let kind = pb::request::Kind::Sync(pb::Sync {
-                cursors: sync.cursors,
-            });
+            let kind = pb::request::Kind::Sync(sync.sync);
             flight.push(encode(sync.request_id, kind)?);
             sync_id = Some(sync.request_id);
         }

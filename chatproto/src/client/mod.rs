@@ -203,11 +203,7 @@ impl Client {
         });
         let sync = establish::EarlySync {
             request_id: shared.ids.next_id(),
-            cursors: config
-                .cursors
-                .iter()
-                .map(|&(chat_id, seq)| pb::ChatCursor { chat_id, seq })
-                .collect(),
+            sync: crate::session::first_sync_page(&config.cursors),
         };
         let first = establish::establish(&shared, &[], 0, config.tokens.clone(), Some(sync))
             .await

@@ -382,11 +382,8 @@ impl Driver {
                     };
                     self.close_link(reason);
                 }
-                Output::Sync {
-                    request_id,
-                    cursors,
-                } => {
-                    let kind = pb::request::Kind::Sync(pb::Sync { cursors });
+                Output::Sync { request_id, sync } => {
+                    let kind = pb::request::Kind::Sync(sync);
                     self.spawn_request(request_id, kind, move |generation, result| {
                         Input::SyncDone {
                             generation,
@@ -460,7 +457,7 @@ impl Driver {
         let tokens = self.user_id.and(self.shared.tokens());
         let sync = EarlySync {
             request_id: self.shared.ids.next_id(),
-            cursors: self.session.sync_cursors(),
+            sync: self.session.sync_request(),
         };
         self.shared.set_link(LinkState::Down);
         tokio::spawn(async move {

@@ -100,6 +100,17 @@ impl ChatTracker {
             .collect()
     }
 
+    /// The Sync of the chats above `after`: the cursors of the lowest `max` of them by chat id
+    /// (see [`sync_page`]).
+    pub fn sync_request(&self, after: u64, max: usize) -> pb::Sync {
+        use std::ops::Bound;
+        let above = self
+            .chats
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .filter_map(|(&chat_id, st)| st.cursor.map(|seq| pb::ChatCursor { chat_id, seq }));
+        sync_page(above, after, max)
+    }
+
     /// The cursor of one chat, if established.
     pub fn cursor(&self, chat_id: u64) -> Option<u64> {
         self.chats.get(&chat_id).and_then(|st| st.cursor)
@@ -157,10 +168,12 @@ impl ChatTracker {
         }
     }
 
-    /// The Sync answer: raise targets, settle pending chats, start fetches.
+    /// A page of the Sync answer: raise targets, settle pending chats, start fetches. After
+    /// the last page (`complete`) the chats the answer did not report settle too.
     pub fn on_heads(
         &mut self,
         heads: &[pb::ChatHead],
+        complete: bool,
         ids: &super::RequestIds,
         out: &mut VecDeque<Output>,
     ) {
@@ -178,6 +191,15 @@ impl ChatTracker {
             }
             st.target = st.target.max(head.last_seq);
         }
+        if !complete {
+            // A later page may report the other chats: only these move on now.
+            for head in heads {
+                if let Some(st) = self.chats.get_mut(&head.chat_id) {
+                    settle(head.chat_id, st, &self.policy, ids, out);
+                }
+            }
+            return;
+        }
         // Chats seen live during the resume that Sync did not report (created after the server
         // took its snapshot): they start at their first event.
         for st in self.chats.values_mut() {
@@ -187,11 +209,7 @@ impl ChatTracker {
             }
         }
         for (&chat_id, st) in &mut self.chats {
-            drain(st, out);
-            if let Some(c) = st.cursor {
-                st.target = st.target.max(c);
-            }
-            maybe_fetch(chat_id, st, &self.policy, ids, out);
+            settle(chat_id, st, &self.policy, ids, out);
         }
     }
 
@@ -345,6 +363,44 @@ fn drain(st: &mut ChatState, out: &mut VecDeque<Output>) {
 }
 
 /// Starts a fetch when the chat is behind its target and none is running.
+/// The Sync of the chats above `after`, from `ascending` cursors (by chat id): the lowest `max`
+/// of them, the range bounded by the last of those when more remain (protocol.md 7.3, "Pages").
+pub(super) fn sync_page(
+    ascending: impl IntoIterator<Item = pb::ChatCursor>,
+    after: u64,
+    max: usize,
+) -> pb::Sync {
+    let mut cursors: Vec<pb::ChatCursor> = Vec::new();
+    let mut through_chat_id = 0;
+    for cursor in ascending.into_iter().filter(|c| c.chat_id > after) {
+        if cursors.len() == max {
+            through_chat_id = cursors.last().map_or(0, |c| c.chat_id);
+            break;
+        }
+        cursors.push(cursor);
+    }
+    pb::Sync {
+        cursors,
+        after_chat_id: after,
+        through_chat_id,
+    }
+}
+
+/// Delivers what a chat has buffered in order and fetches up to its target.
+fn settle(
+    chat_id: u64,
+    st: &mut ChatState,
+    policy: &FetchPolicy,
+    ids: &super::RequestIds,
+    out: &mut VecDeque<Output>,
+) {
+    drain(st, out);
+    if let Some(c) = st.cursor {
+        st.target = st.target.max(c);
+    }
+    maybe_fetch(chat_id, st, policy, ids, out);
+}
+
 fn maybe_fetch(
     chat_id: u64,
     st: &mut ChatState,

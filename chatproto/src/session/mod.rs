@@ -142,12 +142,12 @@ pub enum Output {
     /// flight on it still get their answers, and the server closes it once they are answered.
     /// Closing it here would lose those answers.
     Retire,
-    /// Send `Sync{cursors}` with this request id.
+    /// Send this Sync (a page of the resume) with this request id.
     Sync {
         /// The id to send and to report the answer with.
         request_id: u64,
-        /// The cursors to send.
-        cursors: Vec<pb::ChatCursor>,
+        /// The request.
+        sync: pb::Sync,
     },
     /// Send `GetChatEvents{chat_id, after_seq, limit}` with this request id.
     Fetch {
@@ -210,6 +210,26 @@ pub struct Session {
     /// Set by GoAway: where and no earlier than when to reconnect.
     go_away: Option<(Vec<String>, Duration)>,
     caught_up_reported: bool,
+    /// Where the outstanding Sync page starts (its `after_chat_id`).
+    sync_after: u64,
+}
+
+/// Most cursors one Sync carries: 8,192 of at most 24 bytes each stay well within a request
+/// frame. A client that knows more chats syncs them in parts (protocol.md 7.3, "Pages").
+pub const MAX_SYNC_CURSORS: usize = 8192;
+
+/// The first page of a Sync for `cursors` `(chat_id, seq)` given in any order (a later one of
+/// the same chat wins, as in [`SessionConfig::initial_cursors`]): what a client sends before
+/// its session exists, on its first connection.
+pub fn first_sync_page(cursors: &[(u64, u64)]) -> pb::Sync {
+    let ascending: std::collections::BTreeMap<u64, u64> = cursors.iter().copied().collect();
+    chats::sync_page(
+        ascending
+            .into_iter()
+            .map(|(chat_id, seq)| pb::ChatCursor { chat_id, seq }),
+        0,
+        MAX_SYNC_CURSORS,
+    )
 }
 
 impl Session {
@@ -241,6 +261,7 @@ impl Session {
             connected_at: None,
             go_away: None,
             caught_up_reported: false,
+            sync_after: 0,
         }
     }
 
@@ -320,12 +341,12 @@ impl Session {
         self.start_sync(request_id, now);
         self.out.push_back(Output::Sync {
             request_id,
-            cursors: self.chats.cursors(),
+            sync: self.sync_request(),
         });
     }
 
     /// Like [`handle_connected`](Self::handle_connected), for a driver that already sent the
-    /// Sync, as `request_id` with the cursors of [`sync_cursors`](Self::sync_cursors), together
+    /// Sync, as `request_id` with the request of [`sync_request`](Self::sync_request), together
     /// with its authentication (in 0-RTT data, protocol.md 2.5): its answer comes to
     /// [`handle_sync_result`](Self::handle_sync_result) as usual.
     pub fn handle_connected_synced(&mut self, request_id: u64, now: Instant) {
@@ -337,13 +358,15 @@ impl Session {
 
     fn start_sync(&mut self, request_id: u64, now: Instant) {
         self.phase = Phase::Syncing { request_id };
+        self.sync_after = 0;
         self.connected_at = Some(now);
         self.caught_up_reported = false;
     }
 
-    /// The cursors the next Sync reports.
-    pub fn sync_cursors(&self) -> Vec<pb::ChatCursor> {
-        self.chats.cursors()
+    /// The first page of the next resume's Sync: the session's cursors from the lowest chat
+    /// id, at most [`MAX_SYNC_CURSORS`].
+    pub fn sync_request(&self) -> pb::Sync {
+        self.chats.sync_request(0, MAX_SYNC_CURSORS)
     }
 
     /// Dialing, Hello or authentication failed: wait, then [`Output::Connect`] again.
@@ -435,8 +458,24 @@ impl Session {
         if self.phase != (Phase::Syncing { request_id }) {
             return;
         }
+        let next = result.next_after_chat_id;
+        // A next page that would not move forward (a broken server) ends the resume here
+        // rather than asking for the same page forever.
+        if next > self.sync_after {
+            self.chats
+                .on_heads(&result.heads, false, &self.ids, &mut self.out);
+            let request_id = self.ids.next_id();
+            self.phase = Phase::Syncing { request_id };
+            self.sync_after = next;
+            self.out.push_back(Output::Sync {
+                request_id,
+                sync: self.chats.sync_request(next, MAX_SYNC_CURSORS),
+            });
+            return;
+        }
         self.phase = Phase::Live;
-        self.chats.on_heads(&result.heads, &self.ids, &mut self.out);
+        self.chats
+            .on_heads(&result.heads, true, &self.ids, &mut self.out);
         self.check_caught_up();
     }
 
@@ -516,3 +555,6 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod sync_pages_tests;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn chat_event(chat_id: u64, seq: u64) -> pb::ChatEvent {
+pub(super) fn chat_event(chat_id: u64, seq: u64) -> pb::ChatEvent {
     pb::ChatEvent {
         chat_id,
         seq,
@@ -12,24 +12,28 @@ fn chat_event(chat_id: u64, seq: u64) -> pb::ChatEvent {
     }
 }
 
-fn live(chat_id: u64, seq: u64) -> pb::Event {
+pub(super) fn live(chat_id: u64, seq: u64) -> pb::Event {
     pb::Event {
         kind: Some(pb::event::Kind::Chat(chat_event(chat_id, seq))),
     }
 }
 
-fn list(chat_id: u64, seqs: impl IntoIterator<Item = u64>, more: bool) -> pb::ChatEventList {
+pub(super) fn list(
+    chat_id: u64,
+    seqs: impl IntoIterator<Item = u64>,
+    more: bool,
+) -> pb::ChatEventList {
     pb::ChatEventList {
         events: seqs.into_iter().map(|s| chat_event(chat_id, s)).collect(),
         more,
     }
 }
 
-fn drain(s: &mut Session) -> Vec<Output> {
+pub(super) fn drain(s: &mut Session) -> Vec<Output> {
     std::iter::from_fn(|| s.poll_output()).collect()
 }
 
-fn delivered(out: &[Output]) -> Vec<(u64, u64)> {
+pub(super) fn delivered(out: &[Output]) -> Vec<(u64, u64)> {
     out.iter()
         .filter_map(|o| match o {
             Output::Deliver(pb::Event {
@@ -40,7 +44,7 @@ fn delivered(out: &[Output]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn fetches(out: &[Output]) -> Vec<(u64, u64, u64)> {
+pub(super) fn fetches(out: &[Output]) -> Vec<(u64, u64, u64)> {
     out.iter()
         .filter_map(|o| match o {
             Output::Fetch {
@@ -54,7 +58,7 @@ fn fetches(out: &[Output]) -> Vec<(u64, u64, u64)> {
         .collect()
 }
 
-fn sync_id(out: &[Output]) -> u64 {
+pub(super) fn sync_id(out: &[Output]) -> u64 {
     out.iter()
         .find_map(|o| match o {
             Output::Sync { request_id, .. } => Some(*request_id),
@@ -90,7 +94,7 @@ fn live_session(config: SessionConfig, now: Instant) -> Session {
     s
 }
 
-fn with_cursors(cursors: &[(u64, u64)]) -> SessionConfig {
+pub(super) fn with_cursors(cursors: &[(u64, u64)]) -> SessionConfig {
     SessionConfig {
         initial_cursors: cursors.to_vec(),
         ..SessionConfig::default()
@@ -150,15 +154,12 @@ fn resume_pages_until_caught_up_while_live_events_wait() {
     let mut s = Session::new(with_cursors(&[(1, 10), (2, 5)]));
     s.handle_connected(now);
     let out = drain(&mut s);
-    let Some(Output::Sync {
-        request_id,
-        cursors,
-    }) = out.first().cloned()
-    else {
+    let Some(Output::Sync { request_id, sync }) = out.first().cloned() else {
         panic!("expected Sync first, got {out:?}");
     };
+    assert_eq!((sync.after_chat_id, sync.through_chat_id), (0, 0));
     assert_eq!(
-        cursors,
+        sync.cursors,
         [
             pb::ChatCursor {
                 chat_id: 1,

@@ -461,6 +461,26 @@ pub(super) fn requests() -> Result<Vec<Vector>, VectorError> {
                             seq: 6,
                         },
                     ],
+                    after_chat_id: 0,
+                    through_chat_id: 0,
+                }),
+            ),
+        ),
+        (
+            "request.sync.next_page",
+            Some(
+                "the next page after an answer with next_after_chat_id 501: the cursors above it, \
+                 up to the bound of a client that sends its cursors in parts",
+            ),
+            request(
+                180,
+                Rq::Sync(pb::Sync {
+                    cursors: vec![pb::ChatCursor {
+                        chat_id: GROUP_CHAT,
+                        seq: 6,
+                    }],
+                    after_chat_id: PRIVATE_CHAT,
+                    through_chat_id: GROUP_CHAT,
                 }),
             ),
         ),

@@ -624,6 +624,23 @@ pub(super) fn responses() -> Result<Vec<Vector>, VectorError> {
                         },
                     ],
                     unread_notifications: 3,
+                    next_after_chat_id: 0,
+                }),
+            ),
+        ),
+        (
+            "response.sync.first_page",
+            Some("more heads follow: ask again with after_chat_id 501"),
+            response(
+                44,
+                Rs::Sync(pb::SyncResult {
+                    heads: vec![pb::ChatHead {
+                        chat_id: PRIVATE_CHAT,
+                        last_seq: 12,
+                        member: true,
+                    }],
+                    unread_notifications: 3,
+                    next_after_chat_id: PRIVATE_CHAT,
                 }),
             ),
         ),

@@ -275,6 +275,7 @@ async fn chats_are_updated_by_admins_and_deleted_by_owners_or_server_admins() {
                 chat_id: g.id,
                 seq: deleted.seq,
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -614,6 +615,7 @@ async fn a_chat_one_is_not_in_looks_like_no_chat_at_all() {
                 chat_id: g.id,
                 seq: 0,
             }],
+            ..Default::default()
         })
         .await
         .unwrap();

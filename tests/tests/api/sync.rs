@@ -182,6 +182,7 @@ async fn sync_and_get_chat_events_catch_up_by_hand() {
     let sync = c
         .sync(pb::Sync {
             cursors: vec![pb::ChatCursor { chat_id: g, seq: 5 }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -287,6 +288,7 @@ async fn sync_and_get_chat_events_catch_up_by_hand() {
                 chat_id: g,
                 seq: head,
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -337,4 +339,57 @@ async fn a_new_client_catches_up_from_the_recent_past() {
     all.unknown_chats = UnknownChatPolicy::Backfill;
     let full = device_with(all, &bob).await;
     assert_eq!(full.next_chat_event(chat.id).await.seq, 1);
+}
+
+/// Sync answers a range of chat ids at a time (protocol.md 7.3, "Pages"): the heads in
+/// `(after_chat_id, through_chat_id]` by ascending id, with where the next page starts; a bound
+/// that is not above the start is INVALID_ARGUMENT.
+#[tokio::test]
+async fn sync_answers_a_range_of_chat_ids() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(
+            group(&alice, pb::ChatKind::Group, &format!("g{i}"), &[&bob])
+                .await
+                .id,
+        );
+    }
+    ids.sort_unstable();
+    let c = &bob.client;
+    let sync = |after_chat_id, through_chat_id| {
+        c.sync(pb::Sync {
+            cursors: vec![pb::ChatCursor {
+                chat_id: ids[3],
+                seq: 1,
+            }],
+            after_chat_id,
+            through_chat_id,
+        })
+    };
+    let chat_ids = |r: &pb::SyncResult| r.heads.iter().map(|h| h.chat_id).collect::<Vec<_>>();
+
+    let all = sync(0, 0).await.unwrap();
+    assert_eq!((chat_ids(&all), all.next_after_chat_id), (ids.clone(), 0));
+    let first = sync(0, ids[1]).await.unwrap();
+    assert_eq!(
+        (chat_ids(&first), first.next_after_chat_id),
+        (ids[..2].to_vec(), ids[1]),
+        "a bounded range points past its bound"
+    );
+    let rest = sync(first.next_after_chat_id, 0).await.unwrap();
+    assert_eq!(
+        (chat_ids(&rest), rest.next_after_chat_id),
+        (ids[2..].to_vec(), 0)
+    );
+
+    for through in [ids[1], ids[0]] {
+        let err = remote(sync(ids[1], through).await);
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            (E::InvalidArgument, "sync.through_chat_id")
+        );
+    }
 }

@@ -153,6 +153,7 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "channel member", K::SendTyping(pb::SendTyping { chat_id: f.channel })),
         // 9.5 Synchronisation.
         (Anon, E::Unauthenticated, "not authenticated", K::Sync(pb::Sync::default())),
+        (Bob, E::InvalidArgument, "through_chat_id", K::Sync(pb::Sync { after_chat_id: g, through_chat_id: g, ..Default::default() })),
         (Bob, E::InvalidArgument, "limit", K::GetChatEvents(pb::GetChatEvents { chat_id: g, after_seq: 0, limit: 100_000 })),
         // 9.6 Server administration.
         (Bob, E::PermissionDenied, "not an admin", K::AdminListUsers(pb::AdminListUsers::default())),

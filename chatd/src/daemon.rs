@@ -484,6 +484,7 @@ impl Daemon {
                 steering: s.steering,
                 zero_rtt: s.resumption_tickets > 0,
                 require_admin_two_factor: s.require_admin_two_factor,
+                max_sessions_per_user: s.max_sessions_per_user as usize,
             },
             cluster: cluster.clone(),
             files,

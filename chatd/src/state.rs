@@ -40,6 +40,8 @@ pub struct Settings {
     pub zero_rtt: bool,
     /// Server-admin requests need two-factor login on (protocol.md 17.3).
     pub require_admin_two_factor: bool,
+    /// Most live sessions of one user (protocol.md 11.3).
+    pub max_sessions_per_user: usize,
 }
 
 /// Everything a handler can reach.

@@ -44,10 +44,10 @@ pub const PROBE_AFTER_BYTES: u64 = 32 * 1024;
 /// end (with its acknowledgement) still one datagram in eight at each end of a reconnect
 /// storm. Now a connection that stays small (a reconnect, an idle member, a client that only
 /// sends requests) never probes; one that sends in bulk (history pages, downloads, a busy
-/// room's events) probes once it has sent the threshold. The search stops
-/// once its next step would be smaller than `minimum_change`; setting that to the whole span
-/// makes the upper bound the only probe. Paths whose limit lies between the two (a tunnel,
-/// IPv6 over PPPoE) get 1,200 bytes.
+/// room's events) probes once it has sent the threshold. The search stops once its next step
+/// would be smaller than `minimum_change`; setting that to the whole span makes the upper bound
+/// the only probe. Paths whose limit lies between the two (a tunnel, IPv6 over PPPoE) get 1,200
+/// bytes.
 pub fn mtu_discovery() -> quinn::MtuDiscoveryConfig {
     let mut mtud = quinn::MtuDiscoveryConfig::default();
     mtud.upper_bound(PROBED_UDP_PAYLOAD)

@@ -26,6 +26,10 @@ pub const REFRESH_IDLE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// Expiry after the session's creation: 30 days.
 pub const REFRESH_ABSOLUTE_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
+/// The highest `--max-sessions-per-user`: a `list_sessions` answer of that many sessions, each
+/// at its largest, stays within one frame (checked in the tests below).
+pub const MAX_SESSIONS_PER_USER: u32 = 500;
+
 /// A freshly generated refresh token and the hash to store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
@@ -92,6 +96,30 @@ pub fn refresh_expired(created_at_ms: i64, last_seen_at_ms: i64, now_ms: i64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The largest list of sessions `--max-sessions-per-user` allows fits into one answer:
+    /// device names of 64 four-byte characters, IPv6 addresses with ports, the largest ids and
+    /// times.
+    #[test]
+    fn the_most_sessions_allowed_fit_into_one_answer() {
+        use chatproto::pb;
+        use prost::Message as _;
+        let session = pb::Session {
+            id: u64::MAX,
+            device_name: "\u{1F600}".repeat(64),
+            created_at_ms: i64::MIN,
+            last_seen_at_ms: i64::MIN,
+            address: "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535".into(),
+            current: true,
+        };
+        let answer = pb::Response {
+            request_id: u64::MAX,
+            result: Some(pb::response::Result::Sessions(pb::SessionList {
+                sessions: vec![session; MAX_SESSIONS_PER_USER as usize],
+            })),
+        };
+        assert!(answer.encoded_len() <= chatproto::frame::MAX_FRAME_BYTES);
+    }
 
     const DAY: i64 = 24 * 60 * 60 * 1000;
 

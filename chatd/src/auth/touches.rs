@@ -113,15 +113,7 @@ mod tests {
     use super::*;
 
     fn session(id: u64, last_seen_at_ms: i64) -> SessionRecord {
-        SessionRecord {
-            id,
-            user_id: 1,
-            device_name: "phone".into(),
-            created_at_ms: 1,
-            last_seen_at_ms,
-            address: "192.0.2.1:1".into(),
-            revoked_at_ms: None,
-        }
+        SessionRecord::sample(id, last_seen_at_ms)
     }
 
     #[test]

@@ -80,6 +80,9 @@ async fn open_session(
         session_id: session.id,
     })
     .await?;
+    // After the switch: when this connection's previous session is the one signed out, the
+    // connection itself stays, on its new session.
+    trim_sessions(ctx, user.id, session.id).await;
     Ok(pb::AuthResult {
         user: Some(user_view(user, user.id, true, true)),
         session_id: session.id,
@@ -87,6 +90,41 @@ async fn open_session(
         access_expires_at_ms,
         refresh_token,
     })
+}
+
+/// Signs out the least recently used sessions of `user_id` beyond `--max-sessions-per-user`,
+/// never `keep` (the one just opened), as `revoke_session` would (protocol.md 11.3). Best
+/// effort: a store failure is logged, and the next login trims again.
+async fn trim_sessions(ctx: &ConnCtx, user_id: u64, keep: u64) {
+    let live = match live_sessions(ctx, user_id).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::warn!(user_id, error = %e.message, "cannot list sessions to trim them");
+            return;
+        }
+    };
+    let now = now_ms();
+    for session in sessions_over(&live, keep, ctx.state.settings.max_sessions_per_user) {
+        match ctx.state.store.revoke_session(user_id, session, now).await {
+            // Revoked meanwhile (a logout, a concurrent login's trim): nothing left to do.
+            Ok(()) | Err(crate::store::StoreError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(user_id, session, error = %e, "cannot sign out a session over the cap");
+                return;
+            }
+        }
+        kick_sessions(ctx, user_id, &[session], "signed out: too many sessions");
+    }
+}
+
+/// The sessions among `live` to sign out so that at most `max` stay, keeping `keep`: the least
+/// recently used first (the older one of a tie).
+fn sessions_over(live: &[crate::store::SessionRecord], keep: u64, max: usize) -> Vec<u64> {
+    let mut others: Vec<&crate::store::SessionRecord> =
+        live.iter().filter(|s| s.id != keep).collect();
+    let excess = (others.len() + 1).saturating_sub(max.max(1));
+    others.sort_by_key(|s| (s.last_seen_at_ms, s.id));
+    others.iter().take(excess).map(|s| s.id).collect()
 }
 
 fn issue(ctx: &ConnCtx, user: &UserRecord, session_id: u64, now: i64) -> ApiResult<(String, i64)> {
@@ -528,16 +566,18 @@ pub fn session_view(session: &crate::store::SessionRecord, current: Option<u64>)
     }
 }
 
-/// A user's live sessions as a device list shows them: with their latest use, whether it was
-/// written yet or not (`auth::touches`).
+/// A user's live sessions (neither revoked nor expired) as a device list shows them: with their
+/// latest use, whether it was written yet or not (`auth::touches`).
 pub async fn live_sessions(
     ctx: &ConnCtx,
     user_id: u64,
 ) -> ApiResult<Vec<crate::store::SessionRecord>> {
     let sessions = ctx.state.store.list_sessions(user_id).await?;
+    let now = now_ms();
     Ok(sessions
         .into_iter()
         .map(|s| ctx.state.touches.apply(s))
+        .filter(|s| !refresh::refresh_expired(s.created_at_ms, s.last_seen_at_ms, now))
         .collect())
 }
 
@@ -584,4 +624,35 @@ pub async fn revoke_other_sessions(
         .await?;
     kick_sessions(ctx, me.user_id, &revoked, "session revoked");
     Ok(Answer::Ok(pb::Ok {}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SessionRecord;
+
+    fn session(id: u64, last_seen_at_ms: i64) -> SessionRecord {
+        SessionRecord::sample(id, last_seen_at_ms)
+    }
+
+    /// The least recently used go first (the older of a tie); the session just opened stays
+    /// even when it is the least recently used.
+    #[test]
+    fn the_least_recently_used_sessions_are_over_the_cap() {
+        let live = [
+            session(1, 50),
+            session(2, 10),
+            session(3, 10),
+            session(4, 40),
+            session(9, 0),
+        ];
+        assert_eq!(sessions_over(&live, 9, 5), Vec::<u64>::new());
+        assert_eq!(sessions_over(&live, 9, 3), [2, 3]);
+        assert_eq!(sessions_over(&live, 9, 1), [2, 3, 4, 1]);
+        assert_eq!(
+            sessions_over(&live, 9, 0),
+            [2, 3, 4, 1],
+            "a cap of 0 still keeps the new session"
+        );
+    }
 }

@@ -85,6 +85,22 @@ pub struct SessionRecord {
     pub revoked_at_ms: Option<i64>,
 }
 
+#[cfg(test)]
+impl SessionRecord {
+    /// A live session of user 1 on a phone, last seen at `last_seen_at_ms`, for tests.
+    pub fn sample(id: u64, last_seen_at_ms: i64) -> Self {
+        Self {
+            id,
+            user_id: 1,
+            device_name: "phone".into(),
+            created_at_ms: 1,
+            last_seen_at_ms,
+            address: "192.0.2.1:1".into(),
+            revoked_at_ms: None,
+        }
+    }
+}
+
 /// Input of [`SessionStore::create_session`](super::SessionStore::create_session).
 #[derive(Debug, Clone)]
 pub struct NewSession {

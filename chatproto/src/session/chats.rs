@@ -362,7 +362,6 @@ fn drain(st: &mut ChatState, out: &mut VecDeque<Output>) {
     st.cursor = Some(cursor);
 }
 
-/// Starts a fetch when the chat is behind its target and none is running.
 /// The Sync of the chats above `after`, from `ascending` cursors (by chat id): the lowest `max`
 /// of them, the range bounded by the last of those when more remain (protocol.md 7.3, "Pages").
 pub(super) fn sync_page(
@@ -401,6 +400,7 @@ fn settle(
     maybe_fetch(chat_id, st, policy, ids, out);
 }
 
+/// Starts a fetch when the chat is behind its target and none is running.
 fn maybe_fetch(
     chat_id: u64,
     st: &mut ChatState,

@@ -486,3 +486,64 @@ async fn a_session_s_latest_use_is_listed_at_once_and_kept_across_a_restart() {
         .expect("list");
     assert_eq!(address_of(&listed.sessions), (used_from, used_at));
 }
+
+/// A user holds at most `--max-sessions-per-user` live sessions: a login beyond it signs out the
+/// least recently used one (its connections get SessionRevoked, as with `revoke_session`), and
+/// sessions that expired are not listed (protocol.md 11.3).
+#[tokio::test]
+async fn a_login_over_the_session_cap_signs_out_the_least_recently_used() {
+    let server = TestServer::start_with(&["--max-sessions-per-user", "2"]).await;
+    let (laptop, _first) = register(&server, "gina").await;
+    let phone = connect(&server).await;
+    let second = phone.login("gina", PASSWORD, "phone").await.expect("login");
+    let tablet = connect(&server).await;
+    let third = tablet
+        .login("gina", PASSWORD, "tablet")
+        .await
+        .expect("login");
+    wait_event(&laptop, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+    let listed = |client: &'static str| {
+        let conn = if client == "phone" { &phone } else { &tablet };
+        async move {
+            let mut ids: Vec<u64> = conn
+                .list_sessions(pb::ListSessions {})
+                .await
+                .expect("list")
+                .sessions
+                .iter()
+                .map(|s| s.id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    assert_eq!(
+        listed("tablet").await,
+        [second.session_id, third.session_id]
+    );
+
+    // Logging in again on the phone signs out its own previous session, the least recently
+    // used: the connection stays, on its new session.
+    let fourth = phone
+        .login("gina", PASSWORD, "phone")
+        .await
+        .expect("login again");
+    assert_eq!(listed("phone").await, [third.session_id, fourth.session_id]);
+
+    // The tablet's session turns 31 days old: expired, so no longer listed.
+    let db = rusqlite::Connection::open(server.data_dir().join("chatd.sqlite3")).expect("open");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    const DAYS_31_MS: i64 = 31 * 24 * 60 * 60 * 1000;
+    let aged = db
+        .execute(
+            "UPDATE sessions SET created_at_ms = created_at_ms - ?2 WHERE id = ?1",
+            rusqlite::params![third.session_id as i64, DAYS_31_MS],
+        )
+        .expect("age the session");
+    assert_eq!(aged, 1);
+    assert_eq!(listed("phone").await, [fourth.session_id]);
+}

@@ -598,6 +598,19 @@ pub struct Settings {
     )]
     pub require_admin_two_factor: bool,
 
+    /// Most live sessions one user may hold: a login or registration beyond it signs out the
+    /// user's least recently used session (protocol.md 11.3)
+    #[arg(
+        long,
+        env = "CHATD_MAX_SESSIONS_PER_USER",
+        value_name = "COUNT",
+        default_value = "100",
+        value_parser = clap::value_parser!(u32)
+            .range(1..=i64::from(crate::auth::refresh::MAX_SESSIONS_PER_USER)),
+        help_heading = "Accounts"
+    )]
+    pub max_sessions_per_user: u32,
+
     /// Address ranges always let in, whatever the access rules say (bans, allow-list mode):
     /// comma-separated addresses or CIDR ranges, so that an operator on these can always
     /// connect and undo a mistake; "none" for no exemption

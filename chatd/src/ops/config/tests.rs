@@ -53,6 +53,7 @@ fn defaults() {
     assert_eq!(c.settings.access_token_ttl, Duration::from_secs(900));
     assert_eq!(c.settings.shutdown_grace, Duration::from_secs(10));
     assert_eq!(c.settings.notifications_kept, 500);
+    assert_eq!(c.settings.max_sessions_per_user, 100);
     assert_eq!(c.token_key_file, PathBuf::from("./chatd-data/token.key"));
     assert_eq!(c.token_key, None);
     assert_eq!(c.limits(), LimitRates::default());
@@ -164,6 +165,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--redis-url", "CHATD_REDIS_URL", "redis_url", Str, ["redis://f:1", "redis://e:2", "redis+cluster://g:3,h:4"], |c| c.settings.redis_url.as_ref().map(|u| u.uri.as_str().to_owned()).unwrap_or_default()),
         ("--steering", "CHATD_STEERING", "steering", Bare, ["true", "false", "true"], |c| c.settings.steering.to_string()),
         ("--require-admin-two-factor", "CHATD_REQUIRE_ADMIN_TWO_FACTOR", "require_admin_two_factor", Bare, ["true", "false", "true"], |c| c.settings.require_admin_two_factor.to_string()),
+        ("--max-sessions-per-user", "CHATD_MAX_SESSIONS_PER_USER", "max_sessions_per_user", Bare, ["7", "8", "9"], |c| c.settings.max_sessions_per_user.to_string()),
         ("--public-addr", "CHATD_PUBLIC_ADDR", "public_addr", Str, ["file.example:1", "10.0.0.2:2", "[::1]:3"], |c| c.settings.public_addr.clone().unwrap_or_default()),
         ("--presence-ttl", "CHATD_PRESENCE_TTL", "presence_ttl", Str, ["20s", "30s", "40s"], |c| crate::rate::format_duration(c.settings.presence_ttl)),
         ("--heartbeat-interval", "CHATD_HEARTBEAT_INTERVAL", "heartbeat_interval", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.heartbeat_interval)),

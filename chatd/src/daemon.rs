@@ -590,6 +590,11 @@ impl Daemon {
                 .clone()
                 .run(state.store.clone(), background.clone()),
         );
+        tokio::spawn(crate::auth::sweep::run(
+            state.store.clone(),
+            metrics.sessions_swept(),
+            background.clone(),
+        ));
         // Other nodes change the rules only in cluster mode; alone, this node applies every
         // change as it makes it, and no background read competes with requests for the store.
         if cluster.is_some() {
@@ -637,6 +642,20 @@ impl Daemon {
             }
             total += n;
         }
+    }
+
+    /// Runs the session sweep as of `now_ms` (ms since the epoch, the future to pass the
+    /// retention period); returns how many sessions it deleted, or the store's error.
+    #[cfg(feature = "testing")]
+    pub async fn sweep_sessions_as_of(&self, now_ms: i64) -> Result<u64, String> {
+        crate::auth::sweep::sweep(
+            &*self.state.store,
+            &self.state.metrics.sessions_swept(),
+            crate::auth::sweep::BATCH,
+            now_ms,
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// Drops `user_id`'s connections from the server side as it does a slow consumer (closed

@@ -129,6 +129,15 @@ impl TestServer {
         self.daemon().deliver_as_of(now_ms).await
     }
 
+    /// Runs the session sweep as of `now_ms` (the future, to pass the retention period);
+    /// returns how many sessions it deleted.
+    pub async fn sweep_sessions_as_of(&self, now_ms: i64) -> u64 {
+        self.daemon()
+            .sweep_sessions_as_of(now_ms)
+            .await
+            .expect("session sweep")
+    }
+
     /// Drops a user's connections from the server side; returns how many there were.
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         self.daemon().kick_connections_of(user_id)

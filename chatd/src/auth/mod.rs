@@ -10,7 +10,8 @@
 //! - [`two_factor`]: TOTP codes and recovery codes, and how their secrets are kept;
 //! - [`account_codes`]: the emailed codes of email verification and password reset;
 //! - [`seal`]: sealing the secrets the server must read again, under derived keys;
-//! - [`touches`]: sessions' last use, written behind the answer.
+//! - [`touches`]: sessions' last use, written behind the answer;
+//! - [`sweep`]: the deletion of dead sessions, a while after they were revoked or expired.
 
 pub mod account_codes;
 pub mod keyring;
@@ -19,6 +20,7 @@ pub mod master_key;
 pub mod password;
 pub mod refresh;
 pub mod seal;
+pub mod sweep;
 pub mod token;
 pub mod touches;
 pub mod two_factor;

@@ -14,6 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::store::DeadSessions;
+
 /// Random bytes in a refresh token.
 pub const REFRESH_TOKEN_BYTES: usize = 32;
 
@@ -88,9 +90,18 @@ pub fn is_well_formed(token: &str) -> bool {
 /// Whether a session's refresh token has expired at `now_ms`: idle for 7 days or older than
 /// 30 days (both bounds inclusive). Times before creation (clock steps) count as not expired.
 pub fn refresh_expired(created_at_ms: i64, last_seen_at_ms: i64, now_ms: i64) -> bool {
-    let idle = now_ms.saturating_sub(last_seen_at_ms.max(created_at_ms));
-    let age = now_ms.saturating_sub(created_at_ms);
-    idle >= REFRESH_IDLE_TTL_MS || age >= REFRESH_ABSOLUTE_TTL_MS
+    dead_at(now_ms).expired(created_at_ms, last_seen_at_ms)
+}
+
+/// The sessions that are dead at `at_ms`: revoked by then, or with their refresh token expired
+/// by then (last used [`REFRESH_IDLE_TTL_MS`] before, or created [`REFRESH_ABSOLUTE_TTL_MS`]
+/// before).
+pub fn dead_at(at_ms: i64) -> DeadSessions {
+    DeadSessions {
+        revoked_by_ms: at_ms,
+        last_used_by_ms: at_ms.saturating_sub(REFRESH_IDLE_TTL_MS),
+        created_by_ms: at_ms.saturating_sub(REFRESH_ABSOLUTE_TTL_MS),
+    }
 }
 
 #[cfg(test)]

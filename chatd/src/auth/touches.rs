@@ -139,23 +139,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(dir.path().join("chat.db")).expect("open");
         let user = store
-            .create_user(NewUser {
-                username: "alice".into(),
-                email: "alice@example.test".into(),
-                password_hash: crate::auth::password::DUMMY_HASH.into(),
-                role: chatproto::pb::Role::User,
-                now_ms: 1,
-            })
+            .create_user(NewUser::sample("alice"))
             .await
             .expect("user");
         let created = store
-            .create_session(NewSession {
-                user_id: user.id,
-                device_name: "phone".into(),
-                address: "192.0.2.1:1".into(),
-                refresh_hash: "h".repeat(64),
-                now_ms: 1,
-            })
+            .create_session(NewSession::sample(user.id, &"h".repeat(64), 1))
             .await
             .expect("session");
         let touches = SessionTouches::default();

@@ -119,6 +119,7 @@ pub struct Metrics {
     circuit_open: Family<DependencyLabel, Gauge>,
     audit_lost: Counter,
     deliveries: Family<DeliveryLabels, Counter>,
+    sessions_swept: Counter,
 }
 
 impl Default for Metrics {
@@ -153,6 +154,7 @@ impl Metrics {
         let cluster_appends = Family::<ReasonLabel, Counter>::default();
         let audit_lost = Counter::default();
         let deliveries = Family::<DeliveryLabels, Counter>::default();
+        let sessions_swept = Counter::default();
         let circuit_open = Family::<DependencyLabel, Gauge>::default();
 
         let r = root.sub_registry_with_prefix("chatd");
@@ -261,6 +263,11 @@ impl Metrics {
              done, postponed, retry, dead",
             deliveries.clone(),
         );
+        r.register(
+            "sessions_swept",
+            "Dead login sessions (revoked or expired) deleted with their refresh tokens",
+            sessions_swept.clone(),
+        );
         Metrics {
             registry: root,
             connections_open,
@@ -284,6 +291,7 @@ impl Metrics {
             circuit_open,
             audit_lost,
             deliveries,
+            sessions_swept,
         }
     }
 
@@ -395,6 +403,11 @@ impl Metrics {
     /// The counter of database commands, for the MongoDB backend to feed.
     pub fn store_commands(&self) -> Counter {
         self.store_commands.clone()
+    }
+
+    /// The counter of deleted dead sessions, for the session sweep to feed.
+    pub fn sessions_swept(&self) -> Counter {
+        self.sessions_swept.clone()
     }
 
     /// `n` messages were stored.

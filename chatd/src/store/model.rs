@@ -86,6 +86,35 @@ pub struct SessionRecord {
 }
 
 #[cfg(test)]
+impl NewUser {
+    /// A user `username` created at 1 ms, with a password hash nothing verifies, for tests.
+    pub fn sample(username: &str) -> Self {
+        Self {
+            username: username.into(),
+            email: format!("{username}@example.test"),
+            password_hash: "$argon2id$sample".into(),
+            role: pb::Role::User,
+            now_ms: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+impl NewSession {
+    /// A session of `user_id` on a phone, created at `now_ms` with the refresh token hash
+    /// `refresh_hash`, for tests.
+    pub fn sample(user_id: u64, refresh_hash: &str, now_ms: i64) -> Self {
+        Self {
+            user_id,
+            device_name: "phone".into(),
+            address: "192.0.2.1:1".into(),
+            refresh_hash: refresh_hash.into(),
+            now_ms,
+        }
+    }
+}
+
+#[cfg(test)]
 impl SessionRecord {
     /// A live session of user 1 on a phone, last seen at `last_seen_at_ms`, for tests.
     pub fn sample(id: u64, last_seen_at_ms: i64) -> Self {
@@ -128,8 +157,32 @@ pub enum RefreshOutcome {
         /// Its owner.
         user_id: u64,
     },
-    /// No such token, or its session was already revoked.
+    /// No such token (also one of a deleted session), or its session was already revoked.
     Invalid,
+}
+
+/// Which sessions [`SessionStore::delete_dead_sessions`](super::SessionStore::delete_dead_sessions)
+/// deletes: those revoked at or before [`revoked_by_ms`](Self::revoked_by_ms), and those whose
+/// refresh token had [`expired`](Self::expired) by then. `auth::refresh::dead_at` computes the
+/// bounds from one time, and its `refresh_expired` is [`expired`](Self::expired), so the
+/// store's query and the server's check of a token agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadSessions {
+    /// Revoked at or before this time.
+    pub revoked_by_ms: i64,
+    /// Last used (or created, when that is later) at or before this time: idle too long.
+    pub last_used_by_ms: i64,
+    /// Created at or before this time: too old, however recently used.
+    pub created_by_ms: i64,
+}
+
+impl DeadSessions {
+    /// Whether a session created at `created_at_ms` and last used at `last_seen_at_ms` had its
+    /// refresh token expired by these bounds (revocation aside).
+    pub fn expired(&self, created_at_ms: i64, last_seen_at_ms: i64) -> bool {
+        last_seen_at_ms.max(created_at_ms) <= self.last_used_by_ms
+            || created_at_ms <= self.created_by_ms
+    }
 }
 
 /// A chat as stored.

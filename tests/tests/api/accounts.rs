@@ -547,3 +547,59 @@ async fn a_login_over_the_session_cap_signs_out_the_least_recently_used() {
     assert_eq!(aged, 1);
     assert_eq!(listed("phone").await, [fourth.session_id]);
 }
+
+/// A session the sweep deleted, a retention period after its logout, answers exactly as a
+/// revoked one: its access token and its refresh token get the same errors as before; the
+/// user's other session goes on.
+#[tokio::test]
+async fn a_swept_session_answers_as_a_revoked_one() {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let server = TestServer::start().await;
+    let (phone, gone) = register(&server, "ivy").await;
+    let laptop = connect(&server).await;
+    let kept = laptop
+        .login("ivy", PASSWORD, "laptop")
+        .await
+        .expect("login");
+    phone.logout().await.expect("logout");
+    let (at, gone) = (&server, &gone);
+    let refused = move || async move {
+        let auth = remote(connect(at).await.authenticate(&gone.access_token).await);
+        let refresh = remote(connect(at).await.refresh(&gone.refresh_token).await);
+        [auth, refresh].map(|e| (e.code, e.message))
+    };
+    let revoked = refused().await;
+    assert!(
+        revoked
+            .iter()
+            .all(|(c, _)| *c == ErrorCode::Unauthenticated),
+        "{revoked:?}"
+    );
+
+    let now = chatd::testing::now_ms();
+    assert_eq!(server.sweep_sessions_as_of(now + DAY_MS).await, 0);
+    assert_eq!(server.sweep_sessions_as_of(now + 8 * DAY_MS).await, 1);
+    assert_eq!(
+        server.store().session(gone.session_id).await.expect("read"),
+        None
+    );
+    assert!(
+        server
+            .metrics()
+            .await
+            .contains("chatd_sessions_swept_total 1"),
+        "the sweep is counted"
+    );
+    assert_eq!(refused().await, revoked);
+
+    connect(&server)
+        .await
+        .authenticate(&kept.access_token)
+        .await
+        .expect("the other session authenticates");
+    connect(&server)
+        .await
+        .refresh(&kept.refresh_token)
+        .await
+        .expect("the other session refreshes");
+}

@@ -134,6 +134,12 @@ macro_rules! cached {
         })
         .await
     };
+    (write delete_dead_sessions $s:ident ($($arg:ident),*)) => {
+        $s.invalidating($s.inner.delete_dead_sessions($($arg),*).await, |ids| {
+            ids.iter().map(|id| Entry::Session(*id)).collect()
+        })
+        .await
+    };
     // Chats: every mutation that appends an event moves the record's `last_seq`.
     (write open_private_chat $s:ident ($($arg:ident),*)) => {
         $s.invalidating($s.inner.open_private_chat($($arg),*).await, |(chat, created)| {

@@ -581,6 +581,134 @@ pub async fn sessions_revoke_all_except_keep<S: Store + 'static>(s: S) {
     assert!(s.list_sessions(u).await.expect("list").is_empty());
 }
 
+/// A session of `user` created at `created` with the token `<name>1`, rotated at `used` to
+/// `<name>2`: one used token and one live one.
+async fn rotated_session<S: Store>(s: &S, user: u64, name: &str, created: i64, used: i64) -> u64 {
+    let session = s
+        .create_session(new_session(user, &format!("{name}1"), created))
+        .await
+        .expect("session");
+    let rotated = s
+        .rotate_refresh(&format!("{name}1"), &format!("{name}2"), used)
+        .await
+        .expect("rotate");
+    assert!(matches!(rotated, RefreshOutcome::Rotated(_)), "{rotated:?}");
+    session.id
+}
+
+/// Dead sessions are deleted in batches with every token they were issued: those revoked by
+/// the cutoff and those whose refresh token had expired by then, idle or of age (the bounds of
+/// `refresh_expired`, inclusive). Sessions that died later and live ones stay as they were.
+pub async fn sessions_delete_dead<S: Store + 'static>(s: S) {
+    use crate::auth::refresh::{REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS, dead_at};
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let u = user(&s, "dora").await;
+    let v = user(&s, "dirk").await;
+    let cutoff = T0 + 2 * REFRESH_ABSOLUTE_TTL_MS;
+    let idle_since = cutoff - REFRESH_IDLE_TTL_MS;
+    let born = cutoff - REFRESH_ABSOLUTE_TTL_MS;
+
+    let live = rotated_session(&s, u, "live", cutoff - DAY, cutoff).await;
+    let revoked_later = rotated_session(&s, u, "late", cutoff - DAY, cutoff - DAY).await;
+    s.revoke_session(u, revoked_later, cutoff + 1)
+        .await
+        .expect("revoke");
+    let revoked = rotated_session(&s, u, "gone", cutoff - DAY, cutoff - DAY).await;
+    s.revoke_session(u, revoked, cutoff).await.expect("revoke");
+    let idle = rotated_session(&s, u, "idle", idle_since - DAY, idle_since).await;
+    let idle_later = rotated_session(&s, u, "rest", idle_since - DAY, idle_since + 1).await;
+    let aged = rotated_session(&s, v, "aged", born, cutoff - 1).await;
+    let aged_later = rotated_session(&s, v, "young", born + 1, cutoff - 1).await;
+    let dead = [revoked, idle, aged];
+    let mut kept = Vec::new();
+    for id in [live, revoked_later, idle_later, aged_later] {
+        kept.push(s.session(id).await.expect("read").expect("session"));
+    }
+
+    let store = &s;
+    let left = move || async move {
+        let mut left = Vec::new();
+        for id in dead {
+            if store.session(id).await.expect("read").is_some() {
+                left.push(id);
+            }
+        }
+        left
+    };
+    let first = s
+        .delete_dead_sessions(dead_at(cutoff), 2)
+        .await
+        .expect("delete");
+    assert_eq!(
+        first.len(),
+        2,
+        "a batch deletes at most its limit: {first:?}"
+    );
+    assert_eq!(first, sorted(first.clone()), "ascending");
+    let second = left().await;
+    assert_eq!(
+        sorted([first, second.clone()].concat()),
+        sorted(dead.to_vec())
+    );
+    assert_eq!(
+        s.delete_dead_sessions(dead_at(cutoff), 2)
+            .await
+            .expect("delete"),
+        second
+    );
+    assert_eq!(left().await, Vec::<u64>::new());
+    assert_eq!(
+        s.delete_dead_sessions(dead_at(cutoff), 2)
+            .await
+            .expect("delete"),
+        Vec::<u64>::new()
+    );
+    for session in &kept {
+        assert_eq!(
+            s.session(session.id).await.expect("read").as_ref(),
+            Some(session),
+            "session {}",
+            session.device_name
+        );
+    }
+    assert_eq!(
+        s.list_sessions(u).await.expect("list"),
+        vec![kept[2].clone(), kept[0].clone()]
+    );
+    assert_eq!(
+        s.list_sessions(v).await.expect("list"),
+        vec![kept[3].clone()]
+    );
+
+    // Before, `idle2` and `aged2` rotated and `idle1` and `aged1` were reuse.
+    for token in ["gone1", "gone2", "idle1", "idle2", "aged1", "aged2"] {
+        assert_eq!(
+            s.rotate_refresh(token, "x", cutoff + 2)
+                .await
+                .expect("rotate"),
+            RefreshOutcome::Invalid,
+            "token {token}"
+        );
+    }
+    for token in ["live", "rest", "young"] {
+        let rotated = s
+            .rotate_refresh(&format!("{token}2"), &format!("{token}3"), cutoff + 3)
+            .await
+            .expect("rotate");
+        assert!(
+            matches!(rotated, RefreshOutcome::Rotated(_)),
+            "{token}: {rotated:?}"
+        );
+    }
+    assert_not_found(s.touch_session(idle, "x", cutoff + 4).await, "session");
+    // No row of a deleted session's tokens is left: their hashes count as never issued.
+    for token in ["gone1", "idle2", "aged1"] {
+        s.create_session(new_session(u, token, cutoff + 5))
+            .await
+            .expect("the hash of a deleted session's token is free");
+    }
+}
+
 fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
     ids.sort_unstable();
     ids

@@ -109,6 +109,7 @@ macro_rules! store_conformance {
                 sessions_refresh_reuse_revokes_family,
                 sessions_revoke_one,
                 sessions_revoke_all_except_keep,
+                sessions_delete_dead,
                 relations_contacts,
                 relations_blocks,
                 chats_private_is_unique,

@@ -75,6 +75,20 @@ pub(super) const INDEXES: &[IndexSpec] = &[
         &[("user_id", 1), ("created_at_ms", -1)],
         false,
     ),
+    (SESSIONS, "sessions_revoked", &[("revoked_at_ms", 1)], false),
+    (
+        SESSIONS,
+        "sessions_last_seen",
+        &[("last_seen_at_ms", 1)],
+        false,
+    ),
+    (SESSIONS, "sessions_created", &[("created_at_ms", 1)], false),
+    (
+        USED_REFRESH,
+        "used_refresh_tokens_session",
+        &[("session_id", 1)],
+        false,
+    ),
     (
         CONTACTS,
         "contacts_owner_target",

@@ -10,9 +10,18 @@
 //! token exactly one rotates and the other finds the token used, which is reuse: the session is
 //! revoked. A crash between the claim and the swap fails safe: the token is used but still live,
 //! so presenting it again is taken as reuse and ends the session (the client logs in again).
+//!
+//! Dead sessions are deleted without transactions too ([`dead_filter`]): a batch's used tokens
+//! first, then the sessions still dead, then the used tokens of those gone once more. A failure
+//! midway leaves sessions still to delete, never a used token whose session is gone; the second
+//! pass takes a claim a rotation of one of them made meanwhile, and a rotation that claims after
+//! it finds no session to swap and takes its claim back. A session whose token is rotated
+//! between the steps stays if that made it live again, without the used tokens it had: presenting
+//! one of those then answers as an unknown token would, not as reuse.
 
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use futures_util::TryStreamExt as _;
+use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 
 use super::counters::Sequence;
@@ -20,12 +29,25 @@ use super::docs::{SessionDoc, i, u};
 use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
-    NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult, UserRecord,
-    UserStore,
+    DeadSessions, NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult,
+    UserRecord, UserStore,
 };
 
 fn token_in_use() -> StoreError {
     StoreError::Conflict(ConflictKind::RefreshTokenReused)
+}
+
+/// The sessions `dead` names, as a filter on `sessions` (what `DeadSessions::expired` says,
+/// field by field; a live session's `revoked_at_ms` is null, which no bound matches).
+fn dead_filter(dead: &DeadSessions) -> Document {
+    doc! { "$or": [
+        { "revoked_at_ms": { "$lte": dead.revoked_by_ms } },
+        {
+            "last_seen_at_ms": { "$lte": dead.last_used_by_ms },
+            "created_at_ms": { "$lte": dead.last_used_by_ms },
+        },
+        { "created_at_ms": { "$lte": dead.created_by_ms } },
+    ] }
 }
 
 impl MongoStore {
@@ -51,6 +73,45 @@ impl MongoStore {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         Ok(())
+    }
+
+    /// Deletes the claim of `presented` when its session `session_id` no longer exists (a
+    /// sweep deleted it between the claim and the swap).
+    async fn drop_claim_of_deleted(&self, session_id: i64, presented: &str) -> StoreResult<()> {
+        let exists = self
+            .c
+            .sessions
+            .find_one(doc! { "_id": session_id })
+            .await
+            .map_err(error::map)?
+            .is_some();
+        if !exists {
+            self.c
+                .used_refresh
+                .delete_one(doc! { "_id": presented, "session_id": session_id })
+                .await
+                .map_err(error::map)?;
+        }
+        Ok(())
+    }
+
+    /// The ids of the sessions `filter` matches, at most `limit` of them.
+    async fn session_ids(&self, filter: Document, limit: Option<u32>) -> StoreResult<Vec<i64>> {
+        let sessions = self.c.sessions.clone_with_type::<Document>();
+        let mut find = sessions.find(filter).projection(doc! { "_id": 1 });
+        if let Some(limit) = limit {
+            find = find.limit(i64::from(limit));
+        }
+        let found: Vec<Document> = find
+            .await
+            .map_err(error::map)?
+            .try_collect()
+            .await
+            .map_err(error::map)?;
+        found
+            .iter()
+            .map(|d| d.get_i64("_id").map_err(|e| error::corrupt("sessions", e)))
+            .collect()
     }
 
     /// True when `hash` is or was a refresh token of any session.
@@ -181,8 +242,12 @@ impl SessionStore for MongoStore {
                             .await;
                         return match swapped {
                             Ok(Some(rotated)) => Ok(RefreshOutcome::Rotated(rotated.into())),
-                            // Revoked in between.
-                            Ok(None) => Ok(RefreshOutcome::Invalid),
+                            // Revoked in between, or deleted as dead: then the claim must not
+                            // outlive it.
+                            Ok(None) => {
+                                self.drop_claim_of_deleted(session.id, presented_hash).await?;
+                                Ok(RefreshOutcome::Invalid)
+                            }
                             Err(e) if error::is_duplicate(&e) => Err(token_in_use()),
                             Err(e) => Err(error::map(e)),
                         };
@@ -301,6 +366,44 @@ impl SessionStore for MongoStore {
             }
             revoked.sort_unstable();
             Ok(revoked)
+        })
+        .await
+    }
+
+    async fn delete_dead_sessions(&self, dead: DeadSessions, limit: u32) -> StoreResult<Vec<u64>> {
+        self.deadline(async {
+            let mut ids = self.session_ids(dead_filter(&dead), Some(limit)).await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let tokens = |ids: &[i64]| doc! { "session_id": { "$in": ids } };
+            self.c
+                .used_refresh
+                .delete_many(tokens(&ids))
+                .await
+                .map_err(error::map)?;
+            // Still dead: the filter again, so a session used meanwhile stays.
+            let mut sessions = dead_filter(&dead);
+            sessions.insert("_id", doc! { "$in": ids.as_slice() });
+            let deleted = self
+                .c
+                .sessions
+                .delete_many(sessions)
+                .await
+                .map_err(error::map)?;
+            if deleted.deleted_count < ids.len() as u64 {
+                let left = self
+                    .session_ids(doc! { "_id": { "$in": ids.as_slice() } }, None)
+                    .await?;
+                ids.retain(|id| !left.contains(id));
+            }
+            self.c
+                .used_refresh
+                .delete_many(tokens(&ids))
+                .await
+                .map_err(error::map)?;
+            ids.sort_unstable();
+            Ok(ids.into_iter().map(u).collect())
         })
         .await
     }

@@ -25,6 +25,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("access rules", V8_ACCESS_RULES),
     ("email verification and password reset", V9_RECOVERY),
     ("key rings", V10_KEY_RINGS),
+    ("dead sessions", V11_DEAD_SESSIONS),
 ];
 
 /// The schema version this code writes and understands.
@@ -482,4 +483,13 @@ CREATE TABLE ring_keys (
     retire_at_ms INTEGER NOT NULL,
     PRIMARY KEY (kind, kid)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 11: the sessions the sweep deletes (`auth::sweep`), found without reading the live
+/// ones: revoked ones by when, and the others by when their refresh token expires, idle (the
+/// later of last use and creation, as `refresh_expired` takes it) or of age.
+const V11_DEAD_SESSIONS: &str = r#"
+CREATE INDEX sessions_by_revoked ON sessions(revoked_at_ms) WHERE revoked_at_ms IS NOT NULL;
+CREATE INDEX sessions_by_last_use ON sessions(max(last_seen_at_ms, created_at_ms));
+CREATE INDEX sessions_by_created ON sessions(created_at_ms);
 "#;

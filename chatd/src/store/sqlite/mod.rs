@@ -416,6 +416,11 @@ impl SessionStore for SqliteStore {
         self.write(move |c| sessions::revoke_user_sessions(c, user_id, keep, now_ms))
             .await
     }
+
+    async fn delete_dead_sessions(&self, dead: DeadSessions, limit: u32) -> StoreResult<Vec<u64>> {
+        self.write(move |c| sessions::delete_dead_sessions(c, &dead, limit))
+            .await
+    }
 }
 
 #[async_trait]

@@ -2,14 +2,17 @@
 //! [`SessionStore`](crate::store::SessionStore).
 //!
 //! Every refresh token ever issued stays in `refresh_tokens` with a `used` flag, so presenting an
-//! old one is recognised as reuse (a stolen token family) rather than as an unknown token.
+//! old one is recognised as reuse (a stolen token family) rather than as an unknown token, until
+//! its session is deleted as dead ([`delete_dead_sessions`]), tokens first, in one transaction.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::convert::{get_u64, sql_u64};
+use super::convert::{get_u64, json_ids, sql_u64};
 use super::users::ensure_user;
 use crate::store::ConflictKind;
-use crate::store::{NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult};
+use crate::store::{
+    DeadSessions, NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult,
+};
 
 const SESSION_COLUMNS: &str =
     "id, user_id, device_name, created_at_ms, last_seen_at_ms, address, revoked_at_ms";
@@ -183,5 +186,42 @@ pub(super) fn revoke_user_sessions(
     })?;
     let mut ids = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Deletes up to `limit` dead sessions with their refresh tokens, in the caller's transaction.
+/// Each way of being dead is one range of an index of migration 11, read for at most `limit`
+/// ids, so a batch reads little more than it deletes however large the backlog.
+pub(super) fn delete_dead_sessions(
+    c: &Connection,
+    dead: &DeadSessions,
+    limit: u32,
+) -> StoreResult<Vec<u64>> {
+    let mut ids = c
+        .prepare_cached(
+            "SELECT id FROM (SELECT id FROM sessions WHERE revoked_at_ms <= ?1 LIMIT ?4) \
+             UNION SELECT id FROM (SELECT id FROM sessions \
+                 WHERE max(last_seen_at_ms, created_at_ms) <= ?2 LIMIT ?4) \
+             UNION SELECT id FROM (SELECT id FROM sessions WHERE created_at_ms <= ?3 LIMIT ?4) \
+             LIMIT ?4",
+        )?
+        .query_map(
+            params![
+                dead.revoked_by_ms,
+                dead.last_used_by_ms,
+                dead.created_by_ms,
+                limit
+            ],
+            |row| get_u64(row, 0),
+        )?
+        .collect::<rusqlite::Result<Vec<u64>>>()?;
+    ids.sort_unstable();
+    let list = json_ids(&ids);
+    c.prepare_cached(
+        "DELETE FROM refresh_tokens WHERE session_id IN (SELECT value FROM json_each(?1))",
+    )?
+    .execute([&list])?;
+    c.prepare_cached("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute([&list])?;
     Ok(ids)
 }

@@ -268,7 +268,8 @@ async fn an_old_database_is_migrated_by_the_admin_call_and_reports_it() {
             "7: outbox",
             "8: access rules",
             "9: email verification and password reset",
-            "10: key rings"
+            "10: key rings",
+            "11: dead sessions"
         ]
     );
     assert!(status.indexes_missing.is_empty());

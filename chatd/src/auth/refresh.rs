@@ -7,7 +7,11 @@
 //! SHA-256 (hex), which still verifies during the pepper's overlap ([`hash_refresh_token`]).
 //! The token's entropy makes a fast hash sufficient (no salt or slow hash needed). A session's
 //! refresh token expires after [`REFRESH_IDLE_TTL_MS`] without use or
-//! [`REFRESH_ABSOLUTE_TTL_MS`] after the session was created, whichever comes first.
+//! [`REFRESH_ABSOLUTE_TTL_MS`] after the session was created, whichever comes first; the store
+//! judges it when rotating ([`RefreshOutcome::Expired`](crate::store::RefreshOutcome::Expired)).
+//!
+//! [`REFRESH_IDLE_TTL_MS`]: crate::store::REFRESH_IDLE_TTL_MS
+//! [`REFRESH_ABSOLUTE_TTL_MS`]: crate::store::REFRESH_ABSOLUTE_TTL_MS
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,12 +25,6 @@ pub const REFRESH_TOKEN_BYTES: usize = 32;
 
 /// Length of the encoded token in characters.
 pub const REFRESH_TOKEN_CHARS: usize = 43;
-
-/// Expiry after the last use: 7 days.
-pub const REFRESH_IDLE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-
-/// Expiry after the session's creation: 30 days.
-pub const REFRESH_ABSOLUTE_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// The highest `--max-sessions-per-user`: a `list_sessions` answer of that many sessions, each
 /// at its largest, stays within one frame (checked in the tests below).
@@ -90,18 +88,7 @@ pub fn is_well_formed(token: &str) -> bool {
 /// Whether a session's refresh token has expired at `now_ms`: idle for 7 days or older than
 /// 30 days (both bounds inclusive). Times before creation (clock steps) count as not expired.
 pub fn refresh_expired(created_at_ms: i64, last_seen_at_ms: i64, now_ms: i64) -> bool {
-    dead_at(now_ms).expired(created_at_ms, last_seen_at_ms)
-}
-
-/// The sessions that are dead at `at_ms`: revoked by then, or with their refresh token expired
-/// by then (last used [`REFRESH_IDLE_TTL_MS`] before, or created [`REFRESH_ABSOLUTE_TTL_MS`]
-/// before).
-pub fn dead_at(at_ms: i64) -> DeadSessions {
-    DeadSessions {
-        revoked_by_ms: at_ms,
-        last_used_by_ms: at_ms.saturating_sub(REFRESH_IDLE_TTL_MS),
-        created_by_ms: at_ms.saturating_sub(REFRESH_ABSOLUTE_TTL_MS),
-    }
+    DeadSessions::at(now_ms).expired(created_at_ms, last_seen_at_ms)
 }
 
 #[cfg(test)]

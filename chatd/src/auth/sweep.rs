@@ -18,8 +18,7 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 
-use super::refresh;
-use crate::store::{Store, StoreResult};
+use crate::store::{DeadSessions, Store, StoreResult};
 
 /// How long a dead session is kept: 7 days after it was revoked or its refresh token expired.
 /// Meanwhile its owner still gets the precise answer (`session expired: log in again` for an
@@ -64,7 +63,7 @@ pub async fn sweep(
     batch: u32,
     now_ms: i64,
 ) -> StoreResult<u64> {
-    let dead = refresh::dead_at(now_ms.saturating_sub(RETENTION_MS));
+    let dead = DeadSessions::at(now_ms.saturating_sub(RETENTION_MS));
     let mut total = 0;
     loop {
         let deleted = store.delete_dead_sessions(dead, batch).await?.len() as u64;
@@ -80,7 +79,10 @@ pub async fn sweep(
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{NewSession, NewUser, SessionStore as _, UserStore as _};
+    use crate::store::{
+        NewSession, NewUser, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS, SessionStore as _,
+        UserStore as _,
+    };
 
     const DAY: i64 = 24 * 60 * 60 * 1000;
 
@@ -114,10 +116,9 @@ mod tests {
             .revoke_session(user, revoked_lately, now - RETENTION_MS + 1)
             .await
             .expect("revoke");
-        let idle_long_ago = session("c", now - RETENTION_MS - refresh::REFRESH_IDLE_TTL_MS).await;
-        let idle_lately = session("d", now - RETENTION_MS - refresh::REFRESH_IDLE_TTL_MS + 1).await;
-        let aged_long_ago =
-            session("e", now - RETENTION_MS - refresh::REFRESH_ABSOLUTE_TTL_MS).await;
+        let idle_long_ago = session("c", now - RETENTION_MS - REFRESH_IDLE_TTL_MS).await;
+        let idle_lately = session("d", now - RETENTION_MS - REFRESH_IDLE_TTL_MS + 1).await;
+        let aged_long_ago = session("e", now - RETENTION_MS - REFRESH_ABSOLUTE_TTL_MS).await;
         store
             .touch_session(aged_long_ago, "192.0.2.1:1", now - DAY)
             .await

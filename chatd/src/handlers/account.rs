@@ -360,6 +360,16 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
                 "refresh token reuse detected: session revoked",
             ));
         }
+        // Judged before rotating: the rotation itself counts as a use, so a session idle for
+        // too long would otherwise come back to life.
+        RefreshOutcome::Expired {
+            session_id,
+            user_id,
+        } => {
+            ctx.state.metrics.auth_failure("refresh_expired");
+            kick_sessions(ctx, user_id, &[session_id], "session expired");
+            return Err(ApiError::unauthenticated("session expired: log in again"));
+        }
         RefreshOutcome::Invalid => {
             ctx.state.metrics.auth_failure("bad_refresh");
             return Err(ApiError::unauthenticated(
@@ -367,14 +377,6 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
             ));
         }
     };
-    if refresh::refresh_expired(session.created_at_ms, session.last_seen_at_ms, now) {
-        ctx.state
-            .store
-            .revoke_session(session.user_id, session.id, now)
-            .await?;
-        ctx.state.metrics.auth_failure("refresh_expired");
-        return Err(ApiError::unauthenticated("session expired: log in again"));
-    }
     let user = active_user(ctx, session.user_id).await?;
     ctx.check_same_user(user.id)?;
     ctx.state

@@ -157,15 +157,30 @@ pub enum RefreshOutcome {
         /// Its owner.
         user_id: u64,
     },
+    /// The token was live but its session had expired (idle or too old by
+    /// [`DeadSessions::at`] the time of the call): the session is now revoked, and the token was
+    /// not rotated.
+    Expired {
+        /// The revoked session.
+        session_id: u64,
+        /// Its owner.
+        user_id: u64,
+    },
     /// No such token (also one of a deleted session), or its session was already revoked.
     Invalid,
 }
 
+/// A session's refresh token expires after this long without use: 7 days.
+pub const REFRESH_IDLE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// A session's refresh token expires this long after the session was created: 30 days.
+pub const REFRESH_ABSOLUTE_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 /// Which sessions [`SessionStore::delete_dead_sessions`](super::SessionStore::delete_dead_sessions)
 /// deletes: those revoked at or before [`revoked_by_ms`](Self::revoked_by_ms), and those whose
-/// refresh token had [`expired`](Self::expired) by then. `auth::refresh::dead_at` computes the
-/// bounds from one time, and its `refresh_expired` is [`expired`](Self::expired), so the
-/// store's query and the server's check of a token agree.
+/// refresh token had [`expired`](Self::expired) by then. [`at`](Self::at) computes the bounds
+/// from one time; the stores' rotation and sweep and the server's listing all judge expiry by
+/// it, so they agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeadSessions {
     /// Revoked at or before this time.
@@ -177,6 +192,17 @@ pub struct DeadSessions {
 }
 
 impl DeadSessions {
+    /// The sessions that are dead at `at_ms`: revoked by then, or with their refresh token
+    /// expired by then (last used [`REFRESH_IDLE_TTL_MS`] before, or created
+    /// [`REFRESH_ABSOLUTE_TTL_MS`] before).
+    pub fn at(at_ms: i64) -> Self {
+        Self {
+            revoked_by_ms: at_ms,
+            last_used_by_ms: at_ms.saturating_sub(REFRESH_IDLE_TTL_MS),
+            created_by_ms: at_ms.saturating_sub(REFRESH_ABSOLUTE_TTL_MS),
+        }
+    }
+
     /// Whether a session created at `created_at_ms` and last used at `last_seen_at_ms` had its
     /// refresh token expired by these bounds (revocation aside).
     pub fn expired(&self, created_at_ms: i64, last_seen_at_ms: i64) -> bool {

@@ -548,6 +548,58 @@ async fn a_login_over_the_session_cap_signs_out_the_least_recently_used() {
     assert_eq!(listed("phone").await, [fourth.session_id]);
 }
 
+/// A session unused for 7 days is over: its refresh token is refused as expired rather than
+/// rotated (a rotation would count as a use and revive it), the session is revoked, and a
+/// connection still signed in with it gets `SessionRevoked`.
+#[tokio::test]
+async fn a_refresh_token_idle_for_seven_days_ends_its_session() {
+    const DAYS_8_MS: i64 = 8 * 24 * 60 * 60 * 1000;
+    let server = TestServer::start().await;
+    let (phone, idle) = register(&server, "hal").await;
+    let db = rusqlite::Connection::open(server.data_dir().join("chatd.sqlite3")).expect("open");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let aged = db
+        .execute(
+            "UPDATE sessions SET created_at_ms = created_at_ms - ?2, \
+             last_seen_at_ms = last_seen_at_ms - ?2 WHERE id = ?1",
+            rusqlite::params![idle.session_id as i64, DAYS_8_MS],
+        )
+        .expect("age the session");
+    assert_eq!(aged, 1);
+
+    let refused = remote(connect(&server).await.refresh(&idle.refresh_token).await);
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (ErrorCode::Unauthenticated, "session expired: log in again")
+    );
+    wait_event(&phone, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+    })
+    .await;
+    let again = remote(connect(&server).await.refresh(&idle.refresh_token).await);
+    assert_eq!(
+        (again.code, again.message.as_str()),
+        (
+            ErrorCode::Unauthenticated,
+            "invalid or revoked refresh token"
+        )
+    );
+    let laptop = connect(&server).await;
+    laptop
+        .login("hal", PASSWORD, "laptop")
+        .await
+        .expect("login");
+    let listed = laptop
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("list");
+    assert!(
+        listed.sessions.iter().all(|s| s.id != idle.session_id),
+        "{listed:?}"
+    );
+}
+
 /// A session the sweep deleted, a retention period after its logout, answers exactly as a
 /// revoked one: its access token and its refresh token get the same errors as before; the
 /// user's other session goes on.

@@ -111,7 +111,8 @@ macro_rules! cached {
     (write rotate_refresh $s:ident ($($arg:ident),*)) => {
         $s.invalidating($s.inner.rotate_refresh($($arg),*).await, |outcome| match outcome {
             RefreshOutcome::Rotated(session) => vec![Entry::Session(session.id)],
-            RefreshOutcome::Reused { session_id, .. } => vec![Entry::Session(*session_id)],
+            RefreshOutcome::Reused { session_id, .. }
+            | RefreshOutcome::Expired { session_id, .. } => vec![Entry::Session(*session_id)],
             RefreshOutcome::Invalid => Vec::new(),
         })
         .await

@@ -522,6 +522,103 @@ pub async fn sessions_refresh_reuse_revokes_family<S: Store + 'static>(s: S) {
     ));
 }
 
+/// A live token of an expired session (idle for [`REFRESH_IDLE_TTL_MS`], or
+/// [`REFRESH_ABSOLUTE_TTL_MS`] old however recently used) does not rotate: the session is revoked
+/// instead. Expiry is judged before the rotation's own use, one millisecond either side of each
+/// bound.
+pub async fn sessions_refresh_expired<S: Store + 'static>(s: S) {
+    use crate::store::{REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS};
+    let u = user(&s, "eve").await;
+    let idle = s.create_session(new_session(u, "i1", T0)).await.expect("s");
+    let aged = s.create_session(new_session(u, "a1", T0)).await.expect("s");
+    // Just inside the idle bound: rotates, and counts as a use.
+    assert!(matches!(
+        s.rotate_refresh("i1", "i2", T0 + REFRESH_IDLE_TTL_MS - 1)
+            .await
+            .expect("rotate"),
+        RefreshOutcome::Rotated(_)
+    ));
+    let idle_until = T0 + 2 * REFRESH_IDLE_TTL_MS - 1;
+    assert_eq!(
+        s.rotate_refresh("i2", "i3", idle_until)
+            .await
+            .expect("rotate"),
+        RefreshOutcome::Expired {
+            session_id: idle.id,
+            user_id: u
+        }
+    );
+    let revoked = s.session(idle.id).await.expect("get").expect("exists");
+    assert_eq!(revoked.revoked_at_ms, Some(idle_until));
+    assert_eq!(
+        revoked.last_seen_at_ms,
+        T0 + REFRESH_IDLE_TTL_MS - 1,
+        "no use recorded"
+    );
+    // Not rotated: neither token works now, and the offered hash was not issued.
+    for token in ["i2", "i3"] {
+        assert_eq!(
+            s.rotate_refresh(token, "x", idle_until + 1)
+                .await
+                .expect("rotate"),
+            RefreshOutcome::Invalid,
+            "token {token}"
+        );
+    }
+    s.create_session(new_session(u, "i3", T0))
+        .await
+        .expect("i3 was never issued");
+
+    // Used a day before each rotation, yet too old at the absolute bound.
+    let day = 24 * 60 * 60 * 1000;
+    let mut token = 1;
+    let mut at = T0;
+    while at + day < T0 + REFRESH_ABSOLUTE_TTL_MS {
+        at += day;
+        assert!(
+            matches!(
+                s.rotate_refresh(&format!("a{token}"), &format!("a{}", token + 1), at)
+                    .await
+                    .expect("rotate"),
+                RefreshOutcome::Rotated(_)
+            ),
+            "day {token}"
+        );
+        token += 1;
+    }
+    assert!(matches!(
+        s.rotate_refresh(
+            &format!("a{token}"),
+            &format!("a{}", token + 1),
+            T0 + REFRESH_ABSOLUTE_TTL_MS - 1
+        )
+        .await
+        .expect("rotate"),
+        RefreshOutcome::Rotated(_)
+    ));
+    token += 1;
+    assert_eq!(
+        s.rotate_refresh(
+            &format!("a{token}"),
+            &format!("a{}", token + 1),
+            T0 + REFRESH_ABSOLUTE_TTL_MS
+        )
+        .await
+        .expect("rotate"),
+        RefreshOutcome::Expired {
+            session_id: aged.id,
+            user_id: u
+        }
+    );
+    assert!(
+        s.list_sessions(u)
+            .await
+            .expect("list")
+            .iter()
+            .all(|r| r.id != aged.id && r.id != idle.id)
+    );
+}
+
 /// Revoking one session needs it to be the user's and live.
 pub async fn sessions_revoke_one<S: Store + 'static>(s: S) {
     let u = user(&s, "ursula").await;
@@ -581,13 +678,17 @@ pub async fn sessions_revoke_all_except_keep<S: Store + 'static>(s: S) {
     assert!(s.list_sessions(u).await.expect("list").is_empty());
 }
 
-/// A session of `user` created at `created` with the token `<name>1`, rotated at `used` to
-/// `<name>2`: one used token and one live one.
+/// A session of `user` created at `created` with the token `<name>1`, used at `used` (a touch,
+/// so that the rotation finds it live) and rotated then to `<name>2`: one used token and one
+/// live one.
 async fn rotated_session<S: Store>(s: &S, user: u64, name: &str, created: i64, used: i64) -> u64 {
     let session = s
         .create_session(new_session(user, &format!("{name}1"), created))
         .await
         .expect("session");
+    s.touch_session(session.id, "192.0.2.1:1", used)
+        .await
+        .expect("touch");
     let rotated = s
         .rotate_refresh(&format!("{name}1"), &format!("{name}2"), used)
         .await
@@ -600,7 +701,7 @@ async fn rotated_session<S: Store>(s: &S, user: u64, name: &str, created: i64, u
 /// the cutoff and those whose refresh token had expired by then, idle or of age (the bounds of
 /// `refresh_expired`, inclusive). Sessions that died later and live ones stay as they were.
 pub async fn sessions_delete_dead<S: Store + 'static>(s: S) {
-    use crate::auth::refresh::{REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS, dead_at};
+    use crate::store::{DeadSessions, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS};
     const DAY: i64 = 24 * 60 * 60 * 1000;
     let u = user(&s, "dora").await;
     let v = user(&s, "dirk").await;
@@ -636,7 +737,7 @@ pub async fn sessions_delete_dead<S: Store + 'static>(s: S) {
         left
     };
     let first = s
-        .delete_dead_sessions(dead_at(cutoff), 2)
+        .delete_dead_sessions(DeadSessions::at(cutoff), 2)
         .await
         .expect("delete");
     assert_eq!(
@@ -651,14 +752,14 @@ pub async fn sessions_delete_dead<S: Store + 'static>(s: S) {
         sorted(dead.to_vec())
     );
     assert_eq!(
-        s.delete_dead_sessions(dead_at(cutoff), 2)
+        s.delete_dead_sessions(DeadSessions::at(cutoff), 2)
             .await
             .expect("delete"),
         second
     );
     assert_eq!(left().await, Vec::<u64>::new());
     assert_eq!(
-        s.delete_dead_sessions(dead_at(cutoff), 2)
+        s.delete_dead_sessions(DeadSessions::at(cutoff), 2)
             .await
             .expect("delete"),
         Vec::<u64>::new()
@@ -690,9 +791,10 @@ pub async fn sessions_delete_dead<S: Store + 'static>(s: S) {
             "token {token}"
         );
     }
+    // At the cutoff all three are live still (`rest` and `young` expire a millisecond later).
     for token in ["live", "rest", "young"] {
         let rotated = s
-            .rotate_refresh(&format!("{token}2"), &format!("{token}3"), cutoff + 3)
+            .rotate_refresh(&format!("{token}2"), &format!("{token}3"), cutoff)
             .await
             .expect("rotate");
         assert!(

@@ -107,6 +107,7 @@ macro_rules! store_conformance {
                 sessions_read_with_their_user,
                 sessions_refresh_rotation,
                 sessions_refresh_reuse_revokes_family,
+                sessions_refresh_expired,
                 sessions_revoke_one,
                 sessions_revoke_all_except_keep,
                 sessions_delete_dead,

@@ -75,6 +75,20 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Revokes session `id` at `now_ms` unless it is revoked already; true when this call did.
+    async fn revoke_if_live(&self, id: i64, now_ms: i64) -> StoreResult<bool> {
+        let result = self
+            .c
+            .sessions
+            .update_one(
+                doc! { "_id": id, "revoked_at_ms": null },
+                doc! { "$set": { "revoked_at_ms": now_ms } },
+            )
+            .await
+            .map_err(error::map)?;
+        Ok(result.modified_count == 1)
+    }
+
     /// Deletes the claim of `presented` when its session `session_id` no longer exists (a
     /// sweep deleted it between the claim and the swap).
     async fn drop_claim_of_deleted(&self, session_id: i64, presented: &str) -> StoreResult<()> {
@@ -225,6 +239,12 @@ impl SessionStore for MongoStore {
                 if session.revoked_at_ms.is_some() {
                     return Ok(RefreshOutcome::Invalid);
                 }
+                if DeadSessions::at(now_ms).expired(session.created_at_ms, session.last_seen_at_ms) {
+                    if !self.revoke_if_live(session.id, now_ms).await? {
+                        return Ok(RefreshOutcome::Invalid);
+                    }
+                    return Ok(RefreshOutcome::Expired { session_id: u(session.id), user_id: u(session.user_id) });
+                }
                 if self.refresh_hash_known(new_hash).await? {
                     return Err(token_in_use());
                 }
@@ -265,16 +285,7 @@ impl SessionStore for MongoStore {
             let user_id = used.get_i64("user_id").map_err(|e| error::corrupt("used refresh token", e))?;
             self.await_swap(session_id, presented_hash).await?;
             // Someone holds an older token of this family: end the whole family.
-            let revoked = self
-                .c
-                .sessions
-                .update_one(
-                    doc! { "_id": session_id, "revoked_at_ms": null },
-                    doc! { "$set": { "revoked_at_ms": now_ms } },
-                )
-                .await
-                .map_err(error::map)?;
-            if revoked.modified_count == 0 {
+            if !self.revoke_if_live(session_id, now_ms).await? {
                 return Ok(RefreshOutcome::Invalid);
             }
             Ok(RefreshOutcome::Reused { session_id: u(session_id), user_id: u(user_id) })
@@ -351,16 +362,7 @@ impl SessionStore for MongoStore {
             // One by one, so the answer lists exactly the sessions this call revoked.
             let mut revoked = Vec::new();
             for session in live {
-                let result = self
-                    .c
-                    .sessions
-                    .update_one(
-                        doc! { "_id": session.id, "revoked_at_ms": null },
-                        doc! { "$set": { "revoked_at_ms": now_ms } },
-                    )
-                    .await
-                    .map_err(error::map)?;
-                if result.modified_count == 1 {
+                if self.revoke_if_live(session.id, now_ms).await? {
                     revoked.push(u(session.id));
                 }
             }

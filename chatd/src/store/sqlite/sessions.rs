@@ -77,7 +77,8 @@ pub(super) fn rotate_refresh(
 ) -> StoreResult<RefreshOutcome> {
     let found = c
         .prepare_cached(
-            "SELECT t.session_id, t.used, s.user_id, s.revoked_at_ms IS NOT NULL \
+            "SELECT t.session_id, t.used, s.user_id, s.revoked_at_ms IS NOT NULL, \
+                    s.created_at_ms, s.last_seen_at_ms \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?1",
         )?
         .query_row([presented_hash], |row| {
@@ -86,10 +87,12 @@ pub(super) fn rotate_refresh(
                 row.get::<_, bool>(1)?,
                 get_u64(row, 2)?,
                 row.get::<_, bool>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
             ))
         })
         .optional()?;
-    let Some((session_id, used, user_id, revoked)) = found else {
+    let Some((session_id, used, user_id, revoked, created_at_ms, last_seen_at_ms)) = found else {
         return Ok(RefreshOutcome::Invalid);
     };
     if revoked {
@@ -106,6 +109,14 @@ pub(super) fn rotate_refresh(
         )?
         .execute(params![sql_u64(session_id), now_ms])?;
         return Ok(RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        });
+    }
+    if DeadSessions::at(now_ms).expired(created_at_ms, last_seen_at_ms) {
+        c.prepare_cached("UPDATE sessions SET revoked_at_ms = ?2 WHERE id = ?1")?
+            .execute(params![sql_u64(session_id), now_ms])?;
+        return Ok(RefreshOutcome::Expired {
             session_id,
             user_id,
         });

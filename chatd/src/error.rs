@@ -117,9 +117,11 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            // Spec 9.6: keeping the last admin is an authorization rule, not a state conflict.
-            StoreError::Conflict(ConflictKind::LastAdmin) => {
-                ApiError::denied(ConflictKind::LastAdmin.to_string())
+            // Spec 9.6: keeping the last admin is an authorization rule, not a state conflict;
+            // so is owning the chat one transfers (the owner's role is checked before the
+            // store, and again by it for two transfers at once).
+            StoreError::Conflict(kind @ (ConflictKind::LastAdmin | ConflictKind::NotOwner)) => {
+                ApiError::denied(kind.to_string())
             }
             StoreError::Conflict(kind) => ApiError::conflict(kind.to_string()),
             StoreError::Unavailable(msg) => {

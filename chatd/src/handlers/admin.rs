@@ -253,7 +253,7 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
         match heir {
             Some(heir) => events.extend(
                 store
-                    .transfer_ownership(chat_id, admin, heir.user_id, now)
+                    .transfer_ownership(chat_id, admin, user_id, heir.user_id, now)
                     .await?,
             ),
             None => {

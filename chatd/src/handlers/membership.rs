@@ -13,9 +13,14 @@ use crate::handlers::access::{self, may_remove};
 use crate::handlers::chats::{MAX_CHAT_MEMBERS, check_invitees};
 use crate::handlers::views::chat_view;
 use crate::state::now_ms;
+use crate::store::{ConflictKind, StoreError};
 
 fn member_not_found() -> ApiError {
     ApiError::not_found("member")
+}
+
+fn chat_full() -> ApiError {
+    ApiError::conflict(format!("a chat has at most {MAX_CHAT_MEMBERS} members"))
 }
 
 /// Adds users to a group or channel (admins and the owner).
@@ -51,15 +56,19 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
         return Err(ApiError::conflict("already members"));
     }
     if m.members.len() + ids.len() > MAX_CHAT_MEMBERS as usize {
-        return Err(ApiError::conflict(format!(
-            "a chat has at most {MAX_CHAT_MEMBERS} members"
-        )));
+        return Err(chat_full());
     }
     check_invitees(state, me, &ids).await?;
+    // The store judges the limit again, on the members as they are when it adds these: two
+    // additions at once both pass the check above.
     let event = state
         .store
-        .add_members(req.chat_id, me, &ids, now_ms())
-        .await?;
+        .add_members(req.chat_id, me, &ids, MAX_CHAT_MEMBERS, now_ms())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(ConflictKind::ChatFull) => chat_full(),
+            e => e.into(),
+        })?;
     state
         .notifier
         .members_added(req.chat_id, event.seq, me, ids.clone());
@@ -172,7 +181,7 @@ pub async fn transfer_ownership(ctx: &ConnCtx, req: pb::TransferOwnership) -> Ap
         .ok_or_else(member_not_found)?;
     let events = state
         .store
-        .transfer_ownership(req.chat_id, me, req.user_id, now_ms())
+        .transfer_ownership(req.chat_id, me, me, req.user_id, now_ms())
         .await?;
     for event in events {
         state.delivery.append(event, m.audience());

@@ -66,10 +66,10 @@ macro_rules! delegate_store {
                 read  members(chat_id: u64) -> Vec<MemberRecord>;
                 read  member(chat_id: u64, user_id: u64) -> Option<MemberRecord>;
                 read  member_states(chat_id: u64, user_ids: &[u64]) -> Vec<(MemberRecord, UserChatState)>;
-                write add_members(chat_id: u64, actor: u64, user_ids: &[u64], now_ms: i64) -> pb::ChatEvent;
+                write add_members(chat_id: u64, actor: u64, user_ids: &[u64], max_members: u32, now_ms: i64) -> pb::ChatEvent;
                 write remove_member(chat_id: u64, actor: u64, user_id: u64, left: bool, now_ms: i64) -> pb::ChatEvent;
                 write set_member_role(chat_id: u64, actor: u64, user_id: u64, role: pb::MemberRole, now_ms: i64) -> pb::ChatEvent;
-                write transfer_ownership(chat_id: u64, actor: u64, new_owner: u64, now_ms: i64) -> Vec<pb::ChatEvent>;
+                write transfer_ownership(chat_id: u64, actor: u64, from: u64, new_owner: u64, now_ms: i64) -> Vec<pb::ChatEvent>;
                 write set_user_state(chat_id: u64, user_id: u64, patch: UserChatPatch) -> UserChatState;
                 read  user_chats(user_id: u64, query: UserChatsQuery) -> Vec<UserChat>;
                 read  user_chat(chat_id: u64, user_id: u64) -> Option<UserChat>;

@@ -95,6 +95,13 @@ pub enum ConflictKind {
     /// The member is already the owner.
     #[error("the member is already the owner")]
     AlreadyOwner,
+    /// Adding the members would take the chat past the member limit given.
+    #[error("the chat would have more members than its limit")]
+    ChatFull,
+    /// Ownership is transferred from someone who does not own the chat (any more): a transfer
+    /// of the same chat committed first.
+    #[error("only the chat owner may do this")]
+    NotOwner,
     /// The change would take away the rights of the last active server admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
@@ -319,13 +326,16 @@ pub trait ChatStore: Send + Sync {
         user_ids: &[u64],
     ) -> StoreResult<Vec<(MemberRecord, UserChatState)>>;
     /// Adds members (event: `members_added` listing those actually added). `Conflict` when every
-    /// one of them is already a member (or the list is empty), and for private chats. A former
-    /// member joins again with a fresh `joined_at_seq`.
+    /// one of them is already a member (or the list is empty), and for private chats;
+    /// `Conflict(ChatFull)` when the chat would have more than `max_members` current members,
+    /// judged when the change is made (two additions at once cannot both pass a check made
+    /// before either). A former member joins again with a fresh `joined_at_seq`.
     async fn add_members(
         &self,
         chat_id: u64,
         actor: u64,
         user_ids: &[u64],
+        max_members: u32,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent>;
     /// Removes a member, or records that they left (event: `member_removed`).
@@ -350,14 +360,17 @@ pub trait ChatStore: Send + Sync {
         role: pb::MemberRole,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent>;
-    /// Makes `new_owner` the owner and the old owner an admin (events: two `member_role_changed`,
-    /// the new owner's first). Returns both events in order. `NotFound("member")` when
-    /// `new_owner` is not a current member; `Conflict` when they already own it, and in private
-    /// chats.
+    /// Makes `new_owner` the owner and `from`, the owner, an admin (events: two
+    /// `member_role_changed`, the new owner's first). Returns both events in order.
+    /// `Conflict(NotOwner)` when `from` does not own the chat when the change is made: whoever
+    /// decided on a transfer from `from` (the owner, or an admin removing them) decided on what
+    /// may have changed since. `NotFound("member")` when `new_owner` is not a current member;
+    /// `Conflict` when they already own it, and in private chats.
     async fn transfer_ownership(
         &self,
         chat_id: u64,
         actor: u64,
+        from: u64,
         new_owner: u64,
         now_ms: i64,
     ) -> StoreResult<Vec<pb::ChatEvent>>;

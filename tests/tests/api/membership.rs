@@ -237,3 +237,42 @@ async fn membership_roles_and_ownership_follow_the_rules() {
         E::PermissionDenied,
     );
 }
+
+/// Two transfers of one chat sent at once on one connection: the caller owns the chat for only
+/// one of them, so exactly one succeeds and the other is refused as from a non-owner.
+#[tokio::test]
+async fn two_transfers_at_once_hand_the_chat_over_once() {
+    let server = start().await;
+    let owner = register(&server, "owner").await;
+    let first = register(&server, "first").await;
+    let second = register(&server, "second").await;
+    let g = group(&owner, pb::ChatKind::Group, "team", &[&first, &second]).await;
+    let transfer = |user: u64| pb::TransferOwnership {
+        chat_id: g.id,
+        user_id: user,
+    };
+    let (a, b) = tokio::join!(
+        owner.client.transfer_ownership(transfer(first.id)),
+        owner.client.transfer_ownership(transfer(second.id)),
+    );
+    let (winner, refused) = match (a, b) {
+        (Ok(_), refused) => (first.id, refused),
+        (refused, Ok(_)) => (second.id, refused),
+        (a, b) => panic!("neither transfer succeeded: {a:?}, {b:?}"),
+    };
+    assert_code(refused, E::PermissionDenied);
+    let chat = owner
+        .client
+        .get_chat(pb::GetChat { chat_id: g.id })
+        .await
+        .unwrap();
+    assert_eq!(chat.owner_id, winner);
+    let loser = if winner == first.id {
+        second.id
+    } else {
+        first.id
+    };
+    assert_eq!(role_of(&chat, winner), Some(pb::MemberRole::Owner));
+    assert_eq!(role_of(&chat, owner.id), Some(pb::MemberRole::Admin));
+    assert_eq!(role_of(&chat, loser), Some(pb::MemberRole::Member));
+}

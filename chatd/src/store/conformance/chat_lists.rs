@@ -205,7 +205,9 @@ pub async fn lists_unread_starts_at_joining<S: Store + 'static>(s: S) {
     let g = group(&s, o, &[]).await;
     send(&s, g, o, "before one", T0 + 1).await;
     send(&s, g, o, "before two", T0 + 2).await;
-    s.add_members(g, o, &[late], T0 + 3).await.expect("add");
+    s.add_members(g, o, &[late], u32::MAX, T0 + 3)
+        .await
+        .expect("add");
     send(&s, g, o, "after", T0 + 4).await;
     let view = s.user_chat(g, late).await.expect("view").expect("member");
     assert_eq!(view.unread_count, 1);

@@ -333,7 +333,7 @@ pub async fn chats_delete<S: Store + 'static>(s: S) {
         s.append_message(text_message(g, o, "late", T0)).await,
         "chat",
     );
-    assert_not_found(s.add_members(g, o, &[m], T0).await, "chat");
+    assert_not_found(s.add_members(g, o, &[m], u32::MAX, T0).await, "chat");
     assert_not_found(s.remove_member(g, o, m, false, T0).await, "chat");
     assert_not_found(s.delete_chat(999_999, o, T0).await, "chat");
 }
@@ -346,7 +346,7 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
     let c = user(&s, "c").await;
     let g = group(&s, o, &[a]).await;
     let event = s
-        .add_members(g, o, &[b, a, b, c], T0 + 5)
+        .add_members(g, o, &[b, a, b, c], u32::MAX, T0 + 5)
         .await
         .expect("add");
     assert_eq!((event.seq, event.actor_id, event.at_ms), (2, o, T0 + 5));
@@ -369,11 +369,11 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
         4
     );
     assert_conflict(
-        s.add_members(g, o, &[a, b], T0).await,
+        s.add_members(g, o, &[a, b], u32::MAX, T0).await,
         ConflictKind::AlreadyMembers,
     );
     assert_conflict(
-        s.add_members(g, o, &[], T0).await,
+        s.add_members(g, o, &[], u32::MAX, T0).await,
         ConflictKind::AlreadyMembers,
     );
     assert_eq!(s.chat(g).await.expect("chat").expect("exists").last_seq, 2);
@@ -381,7 +381,10 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
     s.remove_member(g, o, b, false, T0 + 6)
         .await
         .expect("remove");
-    let event = s.add_members(g, o, &[b], T0 + 7).await.expect("re-add");
+    let event = s
+        .add_members(g, o, &[b], u32::MAX, T0 + 7)
+        .await
+        .expect("re-add");
     let back = s.member(g, b).await.expect("member").expect("exists");
     assert_eq!(
         (back.joined_at_seq, back.left_at_seq, back.joined_at_ms),
@@ -391,10 +394,33 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
         s.chat(g).await.expect("chat").expect("exists").member_count,
         4
     );
-    assert_not_found(s.add_members(g, o, &[999_999], T0).await, "user");
+    assert_not_found(s.add_members(g, o, &[999_999], u32::MAX, T0).await, "user");
+
+    // The limit counts current members and those joining, not those already in.
+    let d = user(&s, "d").await;
+    let e = user(&s, "e").await;
+    let last = s.chat(g).await.expect("chat").expect("exists").last_seq;
+    assert_conflict(
+        s.add_members(g, o, &[d, e], 5, T0 + 8).await,
+        ConflictKind::ChatFull,
+    );
+    let unchanged = s.chat(g).await.expect("chat").expect("exists");
+    assert_eq!((unchanged.member_count, unchanged.last_seq), (4, last));
+    assert_eq!(s.member(g, d).await.expect("member"), None);
+    s.add_members(g, o, &[a, d], 5, T0 + 9)
+        .await
+        .expect("up to the limit");
+    assert_conflict(
+        s.add_members(g, o, &[e], 5, T0 + 10).await,
+        ConflictKind::ChatFull,
+    );
+    assert_eq!(
+        s.chat(g).await.expect("chat").expect("exists").member_count,
+        5
+    );
     let p = private(&s, a, b).await;
     assert_conflict(
-        s.add_members(p, a, &[c], T0).await,
+        s.add_members(p, a, &[c], u32::MAX, T0).await,
         ConflictKind::PrivateChatMembers,
     );
 }
@@ -497,8 +523,13 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         "member",
     );
 
+    // Only from the owner: a transfer decided before another one committed changes nothing.
+    assert_conflict(
+        s.transfer_ownership(g, o, b, x, T0).await,
+        ConflictKind::NotOwner,
+    );
     let events = s
-        .transfer_ownership(g, o, b, T0 + 2)
+        .transfer_ownership(g, o, o, b, T0 + 2)
         .await
         .expect("transfer");
     assert_eq!(events.len(), 2);
@@ -526,11 +557,25 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         s.member(g, o).await.expect("m").expect("exists").role,
         pb::MemberRole::Admin
     );
-    assert_not_found(s.transfer_ownership(g, b, x, T0).await, "member");
+    assert_not_found(s.transfer_ownership(g, b, b, x, T0).await, "member");
     assert_conflict(
-        s.transfer_ownership(g, b, b, T0).await,
+        s.transfer_ownership(g, b, b, b, T0).await,
         ConflictKind::AlreadyOwner,
     );
+    // The old owner, an admin now, transfers nothing: no event, no role changes.
+    let before = s.chat(g).await.expect("chat").expect("exists").last_seq;
+    assert_conflict(
+        s.transfer_ownership(g, o, o, a, T0 + 3).await,
+        ConflictKind::NotOwner,
+    );
+    let after = s.chat(g).await.expect("chat").expect("exists");
+    assert_eq!((after.owner_id, after.last_seq), (b, before));
+    for (user, role) in [(o, pb::MemberRole::Admin), (a, pb::MemberRole::Admin)] {
+        assert_eq!(
+            s.member(g, user).await.expect("m").expect("exists").role,
+            role
+        );
+    }
     // The old owner is an admin now and may leave.
     s.remove_member(g, o, o, true, T0 + 3)
         .await
@@ -541,7 +586,7 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         ConflictKind::PrivateChatRoles,
     );
     assert_conflict(
-        s.transfer_ownership(p, a, x, T0).await,
+        s.transfer_ownership(p, a, a, x, T0).await,
         ConflictKind::PrivateChatOwner,
     );
 }

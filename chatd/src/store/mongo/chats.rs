@@ -458,6 +458,7 @@ impl ChatStore for MongoStore {
         chat_id: u64,
         actor: u64,
         user_ids: &[u64],
+        max_members: u32,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
@@ -486,6 +487,11 @@ impl ChatStore for MongoStore {
                 if joining.is_empty() {
                     return Err(StoreError::Conflict(ConflictKind::AlreadyMembers));
                 }
+                let count = chat.member_count + i64::try_from(joining.len()).unwrap_or(i64::MAX);
+                // Judged on the chat this attempt commits against, as in `transfer_ownership`.
+                if count > i64::from(max_members) {
+                    return Err(StoreError::Conflict(ConflictKind::ChatFull));
+                }
                 let added: Vec<pb::Member> = joining
                     .iter()
                     .map(|&user_id| pb::Member {
@@ -501,7 +507,6 @@ impl ChatStore for MongoStore {
                         role: pb::MemberRole::Member as i32,
                     })
                     .collect();
-                let count = chat.member_count + i64::try_from(joining.len()).unwrap_or(0);
                 let commit = ChatChanges {
                     member_count: Some(count),
                     ..Default::default()
@@ -602,6 +607,7 @@ impl ChatStore for MongoStore {
         &self,
         chat_id: u64,
         actor: u64,
+        from: u64,
         new_owner: u64,
         now_ms: i64,
     ) -> StoreResult<Vec<pb::ChatEvent>> {
@@ -611,6 +617,11 @@ impl ChatStore for MongoStore {
                 let chat = self.live_chat(chat_id).await?;
                 if chat.kind == pb::ChatKind::Private as i32 {
                     return Err(StoreError::Conflict(ConflictKind::PrivateChatOwner));
+                }
+                // Checked on the chat this attempt commits against: a transfer committed since
+                // makes `run_planned` fail and the next attempt read the new owner.
+                if u(chat.owner_id) != from {
+                    return Err(StoreError::Conflict(ConflictKind::NotOwner));
                 }
                 let target = self.current_member(chat_id, new_owner).await?;
                 if target.role == pb::MemberRole::Owner as i32 {

@@ -397,6 +397,7 @@ pub(super) fn add_members(
     chat_id: u64,
     actor: u64,
     user_ids: &[u64],
+    max_members: u32,
     now_ms: i64,
 ) -> StoreResult<pb::ChatEvent> {
     let chat = live_chat(c, chat_id)?;
@@ -416,6 +417,9 @@ pub(super) fn add_members(
     }
     if joining.is_empty() {
         return Err(StoreError::Conflict(ConflictKind::AlreadyMembers));
+    }
+    if u64::from(chat.member_count) + joining.len() as u64 > u64::from(max_members) {
+        return Err(StoreError::Conflict(ConflictKind::ChatFull));
     }
     let seq = events::next_seq(c, chat_id, now_ms)?;
     let mut added = Vec::with_capacity(joining.len());
@@ -497,12 +501,16 @@ pub(super) fn transfer_ownership(
     c: &Connection,
     chat_id: u64,
     actor: u64,
+    from: u64,
     new_owner: u64,
     now_ms: i64,
 ) -> StoreResult<Vec<pb::ChatEvent>> {
     let chat = live_chat(c, chat_id)?;
     if chat.kind == pb::ChatKind::Private {
         return Err(StoreError::Conflict(ConflictKind::PrivateChatOwner));
+    }
+    if chat.owner_id != from {
+        return Err(StoreError::Conflict(ConflictKind::NotOwner));
     }
     let target = current_member(c, chat_id, new_owner)?;
     if target.role == pb::MemberRole::Owner {

@@ -541,10 +541,11 @@ impl ChatStore for SqliteStore {
         chat_id: u64,
         actor: u64,
         user_ids: &[u64],
+        max_members: u32,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         let user_ids = user_ids.to_vec();
-        self.write(move |c| chats::add_members(c, chat_id, actor, &user_ids, now_ms))
+        self.write(move |c| chats::add_members(c, chat_id, actor, &user_ids, max_members, now_ms))
             .await
     }
 
@@ -576,10 +577,11 @@ impl ChatStore for SqliteStore {
         &self,
         chat_id: u64,
         actor: u64,
+        from: u64,
         new_owner: u64,
         now_ms: i64,
     ) -> StoreResult<Vec<pb::ChatEvent>> {
-        self.write(move |c| chats::transfer_ownership(c, chat_id, actor, new_owner, now_ms))
+        self.write(move |c| chats::transfer_ownership(c, chat_id, actor, from, new_owner, now_ms))
             .await
     }
 

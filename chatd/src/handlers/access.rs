@@ -16,6 +16,7 @@
 //!   of a private chat) are PERMISSION_DENIED, as spec section 9.3 lists them: the caller is not
 //!   allowed to manage a private chat, whatever their role.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chatproto::pb;
@@ -114,11 +115,14 @@ pub async fn member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<M
     })
 }
 
-/// How far a caller may read a chat's log.
+/// How far a caller may read a chat's log, as checked before the read.
 #[derive(Debug, Clone)]
 pub enum Reader {
     /// A current member: everything.
     Member(Membership),
+    /// A current member by the store whom the cached member list did not show yet (it was read
+    /// just before they joined): everything, but without the member list.
+    Joining,
     /// A former member: events up to and including `up_to_seq`.
     Former {
         /// The seq of the event that ended the membership.
@@ -127,10 +131,15 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// Whether the caller was a current member when checked.
+    pub fn is_current(&self) -> bool {
+        !matches!(self, Reader::Former { .. })
+    }
+
     /// The highest seq the caller may read (u64::MAX for members: whatever exists).
     pub fn up_to_seq(&self) -> u64 {
         match self {
-            Reader::Member(_) => u64::MAX,
+            Reader::Member(_) | Reader::Joining => u64::MAX,
             Reader::Former { up_to_seq } => *up_to_seq,
         }
     }
@@ -143,6 +152,26 @@ impl Reader {
             Err(message_not_found())
         } else {
             Ok(())
+        }
+    }
+
+    /// The highest seq that a read made after this check may show, judged by the store once the
+    /// read is done. A current member's check comes before the read, and a removal may commit
+    /// in between: what the read found past the removal is not theirs (protocol.md 7.3). Any
+    /// event the read found committed after everything before it, the removal included, so the
+    /// membership read after the read sees that removal. A former member's range does not move.
+    pub async fn bound_after_read(
+        &self,
+        state: &AppState,
+        chat_id: u64,
+        user_id: u64,
+    ) -> ApiResult<u64> {
+        if !self.is_current() {
+            return Ok(self.up_to_seq());
+        }
+        match state.store.member(chat_id, user_id).await? {
+            Some(row) => Ok(row.left_at_seq.unwrap_or(u64::MAX)),
+            None => Err(chat_not_found()),
         }
     }
 }
@@ -161,14 +190,26 @@ pub async fn reader(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<R
     match state.store.member(chat_id, user_id).await? {
         Some(row) => match row.left_at_seq {
             Some(up_to_seq) => Ok(Reader::Former { up_to_seq }),
-            // A member the cache did not know yet (it was read just before they joined): the
-            // store is the authority.
-            None => Ok(Reader::Former {
-                up_to_seq: u64::MAX,
-            }),
+            // The store is the authority.
+            None => Ok(Reader::Joining),
         },
         None => Err(chat_not_found()),
     }
+}
+
+/// For a read across chats the caller was a current member of when it began: the highest seq of
+/// each of `chat_ids` the read may show, judged by the store after it, as
+/// [`Reader::bound_after_read`] does for one chat. A chat missing from the map shows nothing.
+pub async fn bounds_after_read(
+    state: &AppState,
+    user_id: u64,
+    chat_ids: &[u64],
+) -> ApiResult<HashMap<u64, u64>> {
+    let heads = state.store.heads(user_id, chat_ids).await?;
+    Ok(heads
+        .into_iter()
+        .map(|h| (h.chat_id, if h.member { u64::MAX } else { h.last_seq }))
+        .collect())
 }
 
 /// Admins and the owner manage a group or channel.

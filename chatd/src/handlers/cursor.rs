@@ -122,6 +122,15 @@ pub struct SearchCursor {
 }
 
 impl SearchCursor {
+    /// The position of `hit`: the next page starts below it.
+    pub fn at(hit: &chatproto::pb::Message) -> Self {
+        Self {
+            sent_at_ms: hit.sent_at_ms,
+            chat_id: hit.chat_id,
+            seq: hit.seq,
+        }
+    }
+
     /// The wire form.
     pub fn encode(&self) -> String {
         let mut raw = Vec::with_capacity(25);

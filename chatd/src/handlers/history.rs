@@ -4,6 +4,8 @@
 //! Search with `chat_id` 0 covers the caller's current chats; a former member searches a chat they
 //! left by naming it.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
@@ -39,6 +41,10 @@ pub async fn get_history(ctx: &ConnCtx, req: pb::GetHistory) -> ApiResult<Answer
         limit,
     };
     let mut messages = state.store.history(query).await?;
+    if !messages.is_empty() {
+        let bound = reader.bound_after_read(state, req.chat_id, me).await?;
+        messages.retain(|m| m.seq <= bound);
+    }
     let viewer = Viewer::load(&*state.store, me).await?;
     for message in &mut messages {
         redact_message(message, &viewer);
@@ -68,18 +74,19 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
         let c = SearchCursor::decode("search_messages.cursor", &req.cursor)?;
         Some((c.sent_at_ms, c.chat_id, c.seq))
     };
-    let chats: Vec<(u64, u64)> = if req.chat_id == 0 {
-        state
+    let (chats, reader) = if req.chat_id == 0 {
+        let current = state
             .store
             .heads(me, &[])
             .await?
             .into_iter()
             .filter(|h| h.member)
             .map(|h| (h.chat_id, u64::MAX))
-            .collect()
+            .collect();
+        (current, None)
     } else {
         let reader = access::reader(state, req.chat_id, me).await?;
-        vec![(req.chat_id, reader.up_to_seq())]
+        (vec![(req.chat_id, reader.up_to_seq())], Some(reader))
     };
     if chats.is_empty() {
         return Ok(Answer::Messages(pb::MessageList::default()));
@@ -95,17 +102,32 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
         senders_blocked: viewer.blocked().to_vec(),
     };
     let mut messages = state.store.search(query).await?;
+    // Where the store's scan stopped: the next page starts below it, also when hits from it
+    // are left out below.
+    let scanned_to = match messages.last() {
+        Some(last) if messages.len() > limit as usize => Some(SearchCursor::at(last)),
+        _ => None,
+    };
+    let bounds = match &reader {
+        _ if messages.is_empty() => HashMap::new(),
+        Some(reader) => HashMap::from([(
+            req.chat_id,
+            reader.bound_after_read(state, req.chat_id, me).await?,
+        )]),
+        None => {
+            let hit: BTreeSet<u64> = messages.iter().map(|m| m.chat_id).collect();
+            let hit: Vec<u64> = hit.into_iter().collect();
+            access::bounds_after_read(state, me, &hit).await?
+        }
+    };
+    messages.retain(|m| bounds.get(&m.chat_id).is_some_and(|b| m.seq <= *b));
     for message in &mut messages {
         redact_message(message, &viewer);
     }
     let page = Page::fill(limit, messages)?;
-    let next_cursor = match page.items().last() {
-        Some(last) if page.more() => SearchCursor {
-            sent_at_ms: last.sent_at_ms,
-            chat_id: last.chat_id,
-            seq: last.seq,
-        }
-        .encode(),
+    let next_cursor = match (page.items().last(), scanned_to) {
+        (Some(last), _) if page.more() => SearchCursor::at(last).encode(),
+        (_, Some(scanned_to)) => scanned_to.encode(),
         _ => String::new(),
     };
     Ok(Answer::Messages(pb::MessageList {
@@ -138,6 +160,9 @@ pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiRe
         EditsCursor::decode("get_message_edits.cursor", &req.cursor)?.skip
     };
     let edits = state.store.edits(req.chat_id, req.seq).await?;
+    if req.seq > reader.bound_after_read(state, req.chat_id, me).await? {
+        return Err(message_not_found());
+    }
     let page = Page::fill(
         u32::MAX,
         edits

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
 use crate::state::{AppState, now_ms};
-use crate::store::NewMessage;
+use crate::store::{ConflictKind, NewMessage, ReactionChange, StoreError};
 use crate::validate;
 
 /// What a SendMessage carries, once validated.
@@ -143,6 +143,9 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
         .await?
         .filter(|m| !m.deleted)
         .ok_or_else(message_not_found)?;
+    if r.seq > reader.bound_after_read(state, r.chat_id, me).await? {
+        return Err(message_not_found());
+    }
     // The caller sees a placeholder there: nothing to copy (spec 9.2).
     if Viewer::load(&*state.store, me)
         .await?
@@ -277,10 +280,15 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
         .await?
         .ok_or_else(message_not_found)?;
     if req.for_everyone {
-        let Reader::Member(m) = reader else {
-            return Err(ApiError::denied(
-                "former members cannot delete messages for everyone",
-            ));
+        let m = match reader {
+            Reader::Member(m) => m,
+            // Their role is in the member list, which the cache shows once the join is in it.
+            Reader::Joining => access::member(state, req.chat_id, me).await?,
+            Reader::Former { .. } => {
+                return Err(ApiError::denied(
+                    "former members cannot delete messages for everyone",
+                ));
+            }
         };
         if !may_delete_for_everyone(me, m.role, message.sender_id) {
             return Err(ApiError::denied(
@@ -316,31 +324,26 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
     validate::emoji("react.emoji", &req.emoji)?;
     let m = access::member(state, req.chat_id, me).await?;
     access::require_not_blocked_private(state, &m).await?;
-    let message = state
-        .store
-        .message(req.chat_id, req.seq)
-        .await?
-        .ok_or_else(message_not_found)?;
-    if message.deleted {
-        return Err(ApiError::conflict("the message was deleted"));
-    }
-    let new_emoji = !message.reactions.iter().any(|r| r.emoji == req.emoji);
-    if !req.remove && new_emoji && message.reactions.len() >= MAX_REACTION_EMOJI {
-        return Err(ApiError::conflict(format!(
-            "a message takes at most {MAX_REACTION_EMOJI} different emoji"
-        )));
-    }
-    let mut result = match state
-        .store
-        .set_reaction(req.chat_id, req.seq, me, &req.emoji, !req.remove, now_ms())
-        .await?
-    {
-        Some((updated, event)) => {
-            state.delivery.append(event, m.audience());
-            updated
+    let change = if req.remove {
+        ReactionChange::Remove
+    } else {
+        ReactionChange::Add {
+            max_emoji: MAX_REACTION_EMOJI,
         }
-        None => message,
     };
+    let (mut result, event) = state
+        .store
+        .set_reaction(req.chat_id, req.seq, me, &req.emoji, change, now_ms())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(ConflictKind::TooManyEmoji) => ApiError::conflict(format!(
+                "a message takes at most {MAX_REACTION_EMOJI} different emoji"
+            )),
+            other => other.into(),
+        })?;
+    if let Some(event) = event {
+        state.delivery.append(event, m.audience());
+    }
     redact_message(&mut result, &Viewer::load(&*state.store, me).await?);
     Ok(Answer::Message(result))
 }

@@ -6,7 +6,6 @@ use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
-use crate::delivery::members::MembershipChange;
 use crate::delivery::redact::{Viewer, redact_event};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::access;
@@ -108,7 +107,8 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let limit = events_limit(req.limit)?;
-    let up_to_seq = access::reader(state, req.chat_id, me).await?.up_to_seq();
+    let reader = access::reader(state, req.chat_id, me).await?;
+    let up_to_seq = reader.up_to_seq();
     if req.after_seq >= up_to_seq {
         return Ok(Answer::Events(pb::ChatEventList {
             events: Vec::new(),
@@ -120,9 +120,11 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
         .store
         .events(req.chat_id, req.after_seq, up_to_seq, limit + 1)
         .await?;
-    // Read as a current member (the cache's or the store's): see `end_at_own_removal`.
-    if up_to_seq == u64::MAX {
-        end_at_own_removal(&mut events, me);
+    // A removal committed between the check and the read ends the page there; a page that
+    // loses events so has no `more` (protocol.md 7.3).
+    if !events.is_empty() {
+        let bound = reader.bound_after_read(state, req.chat_id, me).await?;
+        events.retain(|e| e.seq <= bound);
     }
     let viewer = Viewer::load(&*state.store, me).await?;
     for event in &mut events {
@@ -135,79 +137,12 @@ pub async fn get_chat_events(ctx: &ConnCtx, req: pb::GetChatEvents) -> ApiResult
     }))
 }
 
-/// Cuts `events` (contiguous, ascending) after the event that removed `me`, unless a later one
-/// among them adds `me` back. The caller was a member when the request was checked, but the
-/// events were read after: a removal committed in between is among them, and what follows it
-/// is not the caller's to read (protocol.md 7.2). A cut page has no `more`: the next request
-/// is answered as from a former member.
-fn end_at_own_removal(events: &mut Vec<pb::ChatEvent>, me: u64) {
-    let mut end = None;
-    for (at, event) in events.iter().enumerate() {
-        match MembershipChange::of(event) {
-            Some(change) if change.removed.contains(&me) || change.deleted => end = Some(at + 1),
-            Some(change) if change.added.contains(&me) => end = None,
-            _ => {}
-        }
-    }
-    if let Some(end) = end {
-        events.truncate(end);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chatproto::frame::MAX_FRAME_BYTES;
     use prost::Message;
 
     use super::*;
-
-    #[test]
-    fn a_page_read_as_a_member_ends_at_the_readers_removal() {
-        use pb::chat_event::Body;
-        let event = |seq: u64, body: Body| pb::ChatEvent {
-            chat_id: 1,
-            seq,
-            body: Some(body),
-            ..Default::default()
-        };
-        let message = |seq| event(seq, Body::MessageCreated(pb::Message::default()));
-        let removed = |seq, user_id| {
-            event(
-                seq,
-                Body::MemberRemoved(pb::MemberRemoved {
-                    user_id,
-                    left: false,
-                }),
-            )
-        };
-        let added = |seq, user_id| {
-            event(
-                seq,
-                Body::MembersAdded(pb::MembersAdded {
-                    members: vec![pb::Member {
-                        user_id,
-                        ..Default::default()
-                    }],
-                }),
-            )
-        };
-        let seqs = |events: &[pb::ChatEvent]| events.iter().map(|e| e.seq).collect::<Vec<_>>();
-        let cut = |mut events: Vec<pb::ChatEvent>| {
-            end_at_own_removal(&mut events, 7);
-            seqs(&events)
-        };
-        assert_eq!(cut(vec![message(1), removed(2, 8), message(3)]), [1, 2, 3]);
-        assert_eq!(cut(vec![message(1), removed(2, 7), message(3)]), [1, 2]);
-        // Added back within the page: a member again, who reads it all.
-        assert_eq!(
-            cut(vec![removed(1, 7), message(2), added(3, 7), message(4)]),
-            [1, 2, 3, 4]
-        );
-        assert_eq!(
-            cut(vec![removed(1, 7), added(2, 7), removed(3, 7), message(4)]),
-            [1, 2, 3]
-        );
-    }
 
     #[test]
     fn events_limit_defaults_and_caps() {

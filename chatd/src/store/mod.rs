@@ -98,6 +98,9 @@ pub enum ConflictKind {
     /// Adding the members would take the chat past the member limit given.
     #[error("the chat would have more members than its limit")]
     ChatFull,
+    /// A reaction with an emoji new to a message that has the most different emoji it takes.
+    #[error("the message has as many different emoji as it takes")]
+    TooManyEmoji,
     /// Ownership is transferred from someone who does not own the chat (any more): a transfer
     /// of the same chat committed first.
     #[error("only the chat owner may do this")]
@@ -439,16 +442,19 @@ pub trait MessageStore: Send + Sync {
     /// Hides a message for one user only (no event; idempotent). `NotFound("message")` for an
     /// unknown message.
     async fn hide_message(&self, chat_id: u64, seq: u64, user_id: u64) -> StoreResult<()>;
-    /// Adds or removes a reaction (event: `reaction_changed`); `None` when nothing changed.
+    /// Adds or removes a reaction and answers the message as it is then, with the event
+    /// (`reaction_changed`) when something changed. `Conflict(TooManyEmoji)` when the emoji is
+    /// new to a message that has `max_emoji` different ones, judged when the change is made
+    /// (two new emoji at once cannot both pass a check made before either).
     async fn set_reaction(
         &self,
         chat_id: u64,
         seq: u64,
         user_id: u64,
         emoji: &str,
-        add: bool,
+        change: ReactionChange,
         now_ms: i64,
-    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>>;
+    ) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)>;
     /// Messages in ascending seq order, see [`HistoryQuery`]; messages hidden for `viewer` are left
     /// out, tombstones are included. A `limit` of 0 returns nothing.
     async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>>;

@@ -387,6 +387,20 @@ pub struct StoreCounts {
     pub messages: u64,
 }
 
+/// What [`MessageStore::set_reaction`](super::MessageStore::set_reaction) does with the caller's
+/// reaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactionChange {
+    /// Adds it; an emoji the message does not have yet only while it has fewer than
+    /// `max_emoji` different ones.
+    Add {
+        /// The most different emoji a message takes.
+        max_emoji: usize,
+    },
+    /// Removes it.
+    Remove,
+}
+
 /// Input of [`MessageStore::append_message`](super::MessageStore::append_message). The server
 /// has validated it and resolved forwards and mentions.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,8 @@
 //! Group and channel membership end to end: adding and removing members, leaving, roles, and
 //! transferring ownership, with the events each change sends to whom.
 
+use std::collections::BTreeSet;
+
 use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
@@ -297,8 +299,8 @@ impl Removal {
         }
     }
 
-    /// A new group of the three; then twenty messages sent at once while the owner removes
-    /// `gone` and `during` runs. Returns the chat and what `during` gave.
+    /// A new group of the three; then twenty messages ("racing 0" ...) sent at once while the
+    /// owner removes `gone` and `during` runs. Returns the chat and what `during` gave.
     async fn race<T>(&self, during: impl AsyncFnOnce(u64) -> T) -> (u64, T) {
         let Self {
             owner,
@@ -308,7 +310,7 @@ impl Removal {
         let id = group(owner, pb::ChatKind::Group, "team", &[sender, gone])
             .await
             .id;
-        let sends = (0..20).map(|i| sender.client.send_message(text(id, &format!("{i}"))));
+        let sends = (0..20).map(|i| sender.client.send_message(text(id, &format!("racing {i}"))));
         let (removed, sent, during) = tokio::join!(
             owner.client.remove_member(pb::RemoveMember {
                 chat_id: id,
@@ -384,15 +386,7 @@ async fn a_member_reading_while_removed_reads_up_to_the_removal() {
                 pages
             })
             .await;
-        let all = removal.owner.client.get_chat_events(log(id)).await.unwrap();
-        let removed_at = all
-            .events
-            .iter()
-            .find(
-                |e| matches!(&e.body, Some(Body::MemberRemoved(r)) if r.user_id == removal.gone.id),
-            )
-            .expect("the removal is in the log")
-            .seq;
+        let removed_at = removed_at(&removal, id).await;
         for page in &pages {
             let last = page.events.last().map_or(0, |e| e.seq);
             assert!(
@@ -407,6 +401,98 @@ async fn a_member_reading_while_removed_reads_up_to_the_removal() {
                 .client
                 .send_message(text(id, "still here?"))
                 .await,
+        );
+    }
+}
+
+/// The seq of the event that removed `gone` from chat `id`, read by the owner.
+async fn removed_at(removal: &Removal, id: u64) -> u64 {
+    let log = pb::GetChatEvents {
+        chat_id: id,
+        after_seq: 0,
+        limit: 0,
+    };
+    let all = removal.owner.client.get_chat_events(log).await.unwrap();
+    all.events
+        .iter()
+        .find(|e| matches!(&e.body, Some(Body::MemberRemoved(r)) if r.user_id == removal.gone.id))
+        .expect("the removal is in the log")
+        .seq
+}
+
+/// Reads of messages made while the reader is being removed (history, search of the chat and of
+/// all chats, edit histories, and the log from past where the removal lands) show nothing
+/// committed after the removal, also when it commits between a request's check and its read.
+#[tokio::test]
+async fn reads_answered_after_the_readers_removal_show_nothing_past_it() {
+    let server = start().await;
+    let removal = Removal::new(&server).await;
+    let reader = &removal.gone.client;
+    for round in 0..5 {
+        let (id, answers) = removal
+            .race(async |id| {
+                let mut seen: Vec<(&str, Vec<u64>)> = Vec::new();
+                for _ in 0..20 {
+                    let search = |chat_id| pb::SearchMessages {
+                        query: "racing".into(),
+                        chat_id,
+                        limit: 50,
+                        cursor: String::new(),
+                    };
+                    let history = pb::GetHistory {
+                        chat_id: id,
+                        before_seq: 0,
+                        after_seq: 0,
+                        limit: 50,
+                    };
+                    let tail = pb::GetChatEvents {
+                        chat_id: id,
+                        after_seq: 12,
+                        limit: 0,
+                    };
+                    let edits = (2..=24).map(|seq| {
+                        reader.get_message_edits(pb::GetMessageEdits {
+                            chat_id: id,
+                            seq,
+                            cursor: String::new(),
+                        })
+                    });
+                    let (history, in_chat, everywhere, tail, edits) = tokio::join!(
+                        reader.get_history(history),
+                        reader.search_messages(search(id)),
+                        reader.search_messages(search(0)),
+                        reader.get_chat_events(tail),
+                        futures_util::future::join_all(edits),
+                    );
+                    let seqs = |list: Result<pb::MessageList, _>| {
+                        list.map_or_else(
+                            |_| Vec::new(),
+                            |l| l.messages.iter().map(|m| m.seq).collect(),
+                        )
+                    };
+                    seen.push(("get_history", seqs(history)));
+                    seen.push(("search_messages in the chat", seqs(in_chat)));
+                    seen.push(("search_messages everywhere", seqs(everywhere)));
+                    let tail = tail
+                        .map_or_else(|_| Vec::new(), |l| l.events.iter().map(|e| e.seq).collect());
+                    seen.push(("get_chat_events", tail));
+                    let answered = (2..=24u64).zip(&edits).filter(|(_, e)| e.is_ok());
+                    seen.push(("get_message_edits", answered.map(|(seq, _)| seq).collect()));
+                }
+                seen
+            })
+            .await;
+        let removed_at = removed_at(&removal, id).await;
+        let mut late = std::collections::BTreeMap::<&str, BTreeSet<u64>>::new();
+        for (what, seqs) in answers {
+            let past: Vec<u64> = seqs.into_iter().filter(|s| *s > removed_at).collect();
+            if !past.is_empty() {
+                late.entry(what).or_default().extend(past);
+            }
+        }
+        assert!(
+            late.is_empty(),
+            "round {round}: removed at seq {removed_at}, then shown {late:?}"
         );
     }
 }

@@ -3,7 +3,7 @@
 //! oneself, and reactions. Reading is in reading.rs; the send rate limit in limits.rs.
 
 use crate::support::*;
-use chatproto::client::ClientEvent;
+use chatproto::client::{ClientError, ClientEvent};
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
@@ -597,6 +597,56 @@ async fn reactions_are_one_per_user_per_emoji() {
         bob.client.react(reaction(g.id, 999, "👍", false)).await,
         E::NotFound,
     );
+}
+
+/// Reactions sent at once are judged when they are written: the same reaction twice answers
+/// both with it, and two new emoji for a message one short of the limit add one of them.
+#[tokio::test]
+async fn reactions_at_once_are_judged_when_written() {
+    const EMOJI: [&str; 20] = [
+        "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
+        "😗", "😙", "😚", "🙂", "🤗",
+    ];
+    let server = start().await;
+    let ([alice, bob], g) = group_of(&server).await;
+    for round in 0..5 {
+        let m = alice.send(g.id, "react to me").await;
+        let react = |emoji| bob.client.react(reaction(g.id, m.seq, emoji, false));
+        let (one, other) = tokio::join!(react("😀"), react("😀"));
+        for answer in [one, other] {
+            let shown = answer.unwrap().reactions;
+            assert!(
+                shown
+                    .iter()
+                    .any(|r| r.emoji == "😀" && r.user_ids == [bob.id]),
+                "round {round}: answered {shown:?}"
+            );
+        }
+        for emoji in &EMOJI[1..19] {
+            react(emoji).await.unwrap();
+        }
+        // 19 different emoji now; the limit is 20.
+        let (one, other) = tokio::join!(react(EMOJI[19]), react("🙃"));
+        let outcome = |answer: &Result<pb::Message, ClientError>| {
+            answer
+                .as_ref()
+                .map(|m| m.reactions.len())
+                .map_err(|e| e.to_string())
+        };
+        let added = [&one, &other].iter().filter(|a| a.is_ok()).count();
+        assert_eq!(
+            added,
+            1,
+            "round {round}: emoji shown after each: {:?} {:?}",
+            outcome(&one),
+            outcome(&other)
+        );
+        for answer in [one, other] {
+            if answer.is_err() {
+                assert_code(answer, E::Conflict);
+            }
+        }
+    }
 }
 
 #[tokio::test]

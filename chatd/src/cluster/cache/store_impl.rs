@@ -157,7 +157,7 @@ macro_rules! cached {
         .await
     }};
     (write set_reaction $s:ident ($chat:ident, $($arg:ident),*)) => {
-        $s.invalidating($s.inner.set_reaction($chat, $($arg),*).await, |changed| {
+        $s.invalidating($s.inner.set_reaction($chat, $($arg),*).await, |(_, changed)| {
             if changed.is_some() { vec![Entry::Chat($chat)] } else { Vec::new() }
         })
         .await

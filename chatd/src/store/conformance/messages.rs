@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use super::*;
 
+/// Adds a reaction under the protocol's emoji limit.
+const ADD: ReactionChange = ReactionChange::Add { max_emoji: 20 };
+
 /// A message is stored with every field and appended as `message_created`.
 pub async fn messages_append_and_read<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;
@@ -276,7 +279,7 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
     s.edit_message(c, m.seq, a, "secret plan beta", T0 + 2)
         .await
         .expect("edit");
-    s.set_reaction(c, m.seq, b, "👍", true, T0 + 3)
+    s.set_reaction(c, m.seq, b, "👍", ADD, T0 + 3)
         .await
         .expect("react");
     let scope = vec![(c, MAX)];
@@ -340,7 +343,7 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
         ConflictKind::MessageDeleted,
     );
     assert_conflict(
-        s.set_reaction(c, m.seq, b, "👍", true, T0).await,
+        s.set_reaction(c, m.seq, b, "👍", ADD, T0).await,
         ConflictKind::MessageDeleted,
     );
     assert_conflict(
@@ -404,10 +407,10 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     };
 
     let (msg, event) = s
-        .set_reaction(c, m.seq, b, "👍", true, T0 + 1)
+        .set_reaction(c, m.seq, b, "👍", ADD, T0 + 1)
         .await
-        .expect("react")
-        .expect("changed");
+        .expect("react");
+    let event = event.expect("changed");
     assert_eq!(msg.reactions, vec![reaction("👍", &[b])]);
     assert_eq!(
         (event.seq, event.actor_id, event.at_ms),
@@ -422,45 +425,45 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
             added: true
         })
     );
+    // Nothing changes, and the answer is the message as it is.
     assert_eq!(
-        s.set_reaction(c, m.seq, b, "👍", true, T0)
+        s.set_reaction(c, m.seq, b, "👍", ADD, T0)
             .await
             .expect("no-op"),
-        None
+        (msg.clone(), None)
     );
     assert_eq!(
         s.chat(c).await.expect("chat").expect("exists").last_seq,
         m.seq + 1
     );
 
-    s.set_reaction(c, m.seq, a, "👍", true, T0 + 2)
+    s.set_reaction(c, m.seq, a, "👍", ADD, T0 + 2)
         .await
         .expect("react");
     let (msg, _) = s
-        .set_reaction(c, m.seq, b, "🎉", true, T0 + 3)
+        .set_reaction(c, m.seq, b, "🎉", ADD, T0 + 3)
         .await
-        .expect("react")
-        .expect("changed");
+        .expect("react");
     assert_eq!(
         msg.reactions,
         vec![reaction("👍", &[b, a]), reaction("🎉", &[b])]
     );
 
     let (msg, event) = s
-        .set_reaction(c, m.seq, b, "👍", false, T0 + 4)
+        .set_reaction(c, m.seq, b, "👍", ReactionChange::Remove, T0 + 4)
         .await
-        .expect("unreact")
-        .expect("changed");
+        .expect("unreact");
+    let event = event.expect("changed");
     assert_eq!(
         msg.reactions,
         vec![reaction("👍", &[a]), reaction("🎉", &[b])]
     );
     assert!(matches!(body(&event), Body::ReactionChanged(r) if !r.added));
     assert_eq!(
-        s.set_reaction(c, m.seq, b, "👍", false, T0)
+        s.set_reaction(c, m.seq, b, "👍", ReactionChange::Remove, T0)
             .await
             .expect("no-op"),
-        None
+        (msg.clone(), None)
     );
     assert_eq!(
         s.message(c, m.seq).await.expect("get").expect("exists"),
@@ -470,7 +473,27 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
         Body::MessageCreated(shown) => assert_eq!(shown.reactions, msg.reactions),
         other => panic!("expected message_created, got {other:?}"),
     }
-    assert_not_found(s.set_reaction(c, 999, b, "👍", true, T0).await, "message");
+    assert_not_found(s.set_reaction(c, 999, b, "👍", ADD, T0).await, "message");
+
+    // The emoji limit counts different emoji, and holds for new ones only.
+    let two = ReactionChange::Add { max_emoji: 2 };
+    assert_conflict(
+        s.set_reaction(c, m.seq, a, "🔥", two, T0 + 5).await,
+        ConflictKind::TooManyEmoji,
+    );
+    let (msg, event) = s
+        .set_reaction(c, m.seq, b, "👍", two, T0 + 5)
+        .await
+        .expect("an emoji the message has");
+    assert!(event.is_some());
+    assert_eq!(
+        msg.reactions,
+        vec![reaction("👍", &[a, b]), reaction("🎉", &[b])]
+    );
+    assert_eq!(
+        s.message(c, m.seq).await.expect("get").expect("exists"),
+        msg
+    );
 }
 
 /// History pages: latest, before, after, capped by up_to_seq, skipping non-message events.

@@ -4,7 +4,7 @@
 //! `message_created` event. Appends, edits, deletes and reactions are chat ops that claim the chat's
 //! next seq (module docs of [`super`]); hiding and receipts touch one document and append nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chatproto::pb;
@@ -21,7 +21,8 @@ use super::tokens::index_tokens;
 use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
-    HistoryQuery, MessageStore, NewMessage, SearchQuery, SendOutcome, StoreError, StoreResult,
+    HistoryQuery, MessageStore, NewMessage, ReactionChange, SearchQuery, SendOutcome, StoreError,
+    StoreResult,
 };
 
 impl MongoStore {
@@ -317,9 +318,9 @@ impl MessageStore for MongoStore {
         seq: u64,
         user_id: u64,
         emoji: &str,
-        add: bool,
+        change: ReactionChange,
         now_ms: i64,
-    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
+    ) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)> {
         self.deadline(async {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
@@ -330,17 +331,22 @@ impl MessageStore for MongoStore {
                     user_id: i(user_id),
                 };
                 let present = before.reactions.contains(&mine);
+                let add = matches!(change, ReactionChange::Add { .. });
+                if let ReactionChange::Add { max_emoji } = change {
+                    self.ensure_user(user_id).await?;
+                    let shown: HashSet<&str> =
+                        before.reactions.iter().map(|r| r.emoji.as_str()).collect();
+                    if !shown.contains(emoji) && shown.len() >= max_emoji {
+                        return Err(StoreError::Conflict(ConflictKind::TooManyEmoji));
+                    }
+                }
+                if present == add {
+                    return Ok((before.wire(&self.fields)?, None));
+                }
                 let mut reactions = before.reactions.clone();
                 if add {
-                    self.ensure_user(user_id).await?;
-                    if present {
-                        return Ok(None);
-                    }
                     reactions.push(mine);
                 } else {
-                    if !present {
-                        return Ok(None);
-                    }
                     reactions.retain(|r| *r != mine);
                 }
                 let body = Body::ReactionChanged(pb::ReactionChanged {
@@ -357,7 +363,8 @@ impl MessageStore for MongoStore {
                     .run_message_op(&chat, seq, body, user_id, now_ms, effect)
                     .await?
                 {
-                    return Ok(Some(done));
+                    let (message, event) = done;
+                    return Ok((message, Some(event)));
                 }
             }
         })

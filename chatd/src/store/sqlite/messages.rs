@@ -16,7 +16,9 @@ use super::convert::{
 use super::events;
 use super::users::ensure_user;
 use crate::store::ConflictKind;
-use crate::store::{HistoryQuery, NewMessage, SendOutcome, StoreError, StoreResult};
+use crate::store::{
+    HistoryQuery, NewMessage, ReactionChange, SendOutcome, StoreError, StoreResult,
+};
 
 /// The columns [`message_from_row`] reads, from `messages` aliased as `m` (19 columns).
 pub(super) const MESSAGE_COLUMNS: &str = "m.chat_id, m.seq, m.sender_id, m.client_msg_id, m.kind, \
@@ -285,17 +287,21 @@ pub(super) fn set_reaction(
     seq: u64,
     user_id: u64,
     emoji: &str,
-    add: bool,
+    change: ReactionChange,
     now_ms: i64,
-) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
+) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)> {
     live_chat(c, chat_id)?;
-    existing_live(c, chat_id, seq)?;
-    let changed =
-        if add {
+    let before = existing_live(c, chat_id, seq)?;
+    let changed = match change {
+        ReactionChange::Add { max_emoji } => {
             ensure_user(c, user_id)?;
+            let new_emoji = !before.reactions.iter().any(|r| r.emoji == emoji);
+            if new_emoji && before.reactions.len() >= max_emoji {
+                return Err(StoreError::Conflict(ConflictKind::TooManyEmoji));
+            }
             c.prepare_cached(
                 "INSERT OR IGNORE INTO reactions (chat_id, seq, emoji, user_id, at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
                 sql_u64(chat_id),
@@ -304,14 +310,21 @@ pub(super) fn set_reaction(
                 sql_u64(user_id),
                 now_ms
             ])?
-        } else {
-            c.prepare_cached(
-            "DELETE FROM reactions WHERE chat_id = ?1 AND seq = ?2 AND emoji = ?3 AND user_id = ?4",
-        )?
-        .execute(params![sql_u64(chat_id), sql_u64(seq), emoji, sql_u64(user_id)])?
-        };
+        }
+        ReactionChange::Remove => c
+            .prepare_cached(
+                "DELETE FROM reactions \
+                 WHERE chat_id = ?1 AND seq = ?2 AND emoji = ?3 AND user_id = ?4",
+            )?
+            .execute(params![
+                sql_u64(chat_id),
+                sql_u64(seq),
+                emoji,
+                sql_u64(user_id)
+            ])?,
+    };
     if changed == 0 {
-        return Ok(None);
+        return Ok((before, None));
     }
     let event = events::append(
         c,
@@ -322,10 +335,10 @@ pub(super) fn set_reaction(
             message_seq: seq,
             emoji: emoji.to_string(),
             user_id,
-            added: add,
+            added: matches!(change, ReactionChange::Add { .. }),
         }),
     )?;
-    Ok(Some((existing(c, chat_id, seq)?, event)))
+    Ok((existing(c, chat_id, seq)?, Some(event)))
 }
 
 pub(super) fn history(c: &Connection, q: &HistoryQuery) -> StoreResult<Vec<pb::Message>> {

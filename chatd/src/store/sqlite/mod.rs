@@ -677,12 +677,14 @@ impl MessageStore for SqliteStore {
         seq: u64,
         user_id: u64,
         emoji: &str,
-        add: bool,
+        change: ReactionChange,
         now_ms: i64,
-    ) -> StoreResult<Option<(pb::Message, pb::ChatEvent)>> {
+    ) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)> {
         let emoji = emoji.to_string();
-        self.write(move |c| messages::set_reaction(c, chat_id, seq, user_id, &emoji, add, now_ms))
-            .await
+        self.write(move |c| {
+            messages::set_reaction(c, chat_id, seq, user_id, &emoji, change, now_ms)
+        })
+        .await
     }
 
     async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>> {

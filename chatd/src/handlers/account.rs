@@ -481,39 +481,59 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
             "longer than 1024 bytes",
         ));
     }
-    confirm_password(
-        ctx,
-        me.user_id,
-        req.old_password,
-        "change_password.old_password",
-    )
-    .await?;
-    set_password(
-        ctx,
-        me.user_id,
-        req.new_password,
-        Some(me.session_id),
-        "password changed",
-    )
-    .await?;
-    Ok(Answer::Ok(pb::Ok {}))
+    const FIELD: &str = "change_password.old_password";
+    let user = confirm_password(ctx, me.user_id, req.old_password, FIELD).await?;
+    let change = PasswordChange {
+        user_id: me.user_id,
+        new_password: req.new_password,
+        replacing: Some(&user.password_hash),
+        keep: Some(me.session_id),
+        reason: "password changed",
+    };
+    match set_password(ctx, change).await {
+        Ok(_) => Ok(Answer::Ok(pb::Ok {})),
+        // Another change from the same old password came first: this one's old password is not
+        // the password any more.
+        Err(e) if e.code == pb::ErrorCode::Conflict => {
+            Err(ApiError::denied("wrong password").with_field(FIELD))
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// Hashes and stores `user_id`'s new password, then revokes every session of theirs but `keep`
-/// (`change_password` keeps the caller's; resets keep none) and closes their connections,
-/// telling them `reason`; returns how many were revoked.
-pub(super) async fn set_password(
-    ctx: &ConnCtx,
-    user_id: u64,
-    new_password: String,
-    keep: Option<u64>,
-    reason: &str,
-) -> ApiResult<usize> {
+/// A new password for a user, and what setting it does to their sessions.
+pub(super) struct PasswordChange<'a> {
+    /// Whose.
+    pub user_id: u64,
+    /// The new password, validated.
+    pub new_password: String,
+    /// The hash the change was judged on (`change_password`: the old password's); the store
+    /// refuses with CONFLICT when it is not the stored one any more. Resets replace any.
+    pub replacing: Option<&'a str>,
+    /// The session that stays (`change_password` keeps the caller's; resets keep none).
+    pub keep: Option<u64>,
+    /// What their closed connections are told.
+    pub reason: &'a str,
+}
+
+/// Hashes and stores a new password, then revokes every session of the user but `keep` and
+/// closes their connections; returns how many were revoked.
+pub(super) async fn set_password(ctx: &ConnCtx, change: PasswordChange<'_>) -> ApiResult<usize> {
+    let PasswordChange {
+        user_id,
+        new_password,
+        replacing,
+        keep,
+        reason,
+    } = change;
     let hash = ctx.state.passwords.hash(new_password).await.map_err(|e| {
         tracing::error!(error = %e, "password hashing failed");
         ApiError::internal()
     })?;
-    ctx.state.store.set_password_hash(user_id, &hash).await?;
+    ctx.state
+        .store
+        .set_password_hash(user_id, &hash, replacing)
+        .await?;
     let revoked = ctx
         .state
         .store

@@ -17,7 +17,7 @@ use crate::conn::ConnCtx;
 use crate::delivery::members::Audience;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::account::{
-    NewAccount, create_user, kick_sessions, kick_user, session_view, set_password,
+    NewAccount, PasswordChange, create_user, kick_sessions, kick_user, session_view, set_password,
 };
 use crate::handlers::hello::SERVER_NAME;
 use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
@@ -157,14 +157,14 @@ pub async fn admin_reset_password(ctx: &ConnCtx, req: pb::AdminResetPassword) ->
     let admin = require_admin(ctx).await?;
     validate::password("admin_reset_password.new_password", &req.new_password)?;
     let user = existing_user(ctx, req.user_id, "admin_reset_password.user_id").await?;
-    set_password(
-        ctx,
-        user.id,
-        req.new_password,
-        None,
-        "password reset by an admin",
-    )
-    .await?;
+    let change = PasswordChange {
+        user_id: user.id,
+        new_password: req.new_password,
+        replacing: None,
+        keep: None,
+        reason: "password reset by an admin",
+    };
+    set_password(ctx, change).await?;
     tracing::info!(admin, user_id = user.id, "password reset");
     Ok(Answer::Ok(pb::Ok {}))
 }

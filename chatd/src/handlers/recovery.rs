@@ -23,7 +23,9 @@ use chatproto::pb::response::Result as Answer;
 use crate::auth::account_codes::MAX_ATTEMPTS;
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::account::{confirm_password, set_password, throttle_secret_check, throttled};
+use crate::handlers::account::{
+    PasswordChange, confirm_password, set_password, throttle_secret_check, throttled,
+};
 use crate::handlers::users::own_view;
 use crate::outbox::usable_address;
 use crate::state::{AppState, now_ms};
@@ -350,7 +352,14 @@ pub async fn reset_password(ctx: &ConnCtx, req: pb::ResetPassword) -> ApiResult<
         ctx.state.metrics.auth_failure("bad_reset_code");
         return Err(ApiError::denied(WRONG_CODE).with_field(FIELD));
     };
-    let revoked = set_password(ctx, user.id, req.new_password, None, "password reset").await?;
+    let change = PasswordChange {
+        user_id: user.id,
+        new_password: req.new_password,
+        replacing: None,
+        keep: None,
+        reason: "password reset",
+    };
+    let revoked = set_password(ctx, change).await?;
     if ctx.principal_opt().is_some_and(|p| p.user_id == user.id) {
         ctx.deauthenticate().await;
     }

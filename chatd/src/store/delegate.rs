@@ -25,7 +25,7 @@ macro_rules! delegate_store {
                 read  user_by_username(username: &str) -> Option<UserRecord>;
                 read  users(ids: &[u64]) -> Vec<UserRecord>;
                 write update_profile(id: u64, patch: ProfilePatch) -> UserRecord;
-                write set_password_hash(id: u64, hash: &str) -> ();
+                write set_password_hash(id: u64, hash: &str, replacing: Option<&str>) -> ();
                 write set_role(id: u64, role: pb::Role) -> ();
                 write set_disabled(id: u64, disabled: bool) -> ();
                 write delete_user(id: u64, now_ms: i64) -> ();

@@ -98,6 +98,9 @@ pub enum ConflictKind {
     /// Adding the members would take the chat past the member limit given.
     #[error("the chat would have more members than its limit")]
     ChatFull,
+    /// The password to be replaced was changed first.
+    #[error("the password was changed")]
+    PasswordChanged,
     /// A reaction with an emoji new to a message that has the most different emoji it takes.
     #[error("the message has as many different emoji as it takes")]
     TooManyEmoji,
@@ -165,8 +168,15 @@ pub trait UserStore: Send + Sync {
     /// This and the other changes below (`set_*`, `touch_last_seen`) fail with
     /// `NotFound("user")` for unknown and for deleted users: a deleted account cannot come back.
     async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord>;
-    /// Replaces the password hash.
-    async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()>;
+    /// Replaces the password hash; with `replacing`, only while the stored hash is that one, and
+    /// `Conflict(PasswordChanged)` otherwise: a change judged on the password it replaces
+    /// (two changes from the same old password at once cannot both pass).
+    async fn set_password_hash(
+        &self,
+        id: u64,
+        hash: &str,
+        replacing: Option<&str>,
+    ) -> StoreResult<()>;
     /// Sets the server-wide role.
     ///
     /// This, disabling and deleting fail with `Conflict(LastAdmin)` and change nothing when they

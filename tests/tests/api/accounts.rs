@@ -331,6 +331,40 @@ async fn changing_the_password_revokes_every_other_session() {
         .expect("new password works");
 }
 
+/// Two password changes from the same old password sent at once: one is made, the other is
+/// answered as a wrong old password (it is not the password any more), and the password is
+/// the one the successful change set.
+#[tokio::test]
+async fn of_two_password_changes_at_once_from_one_password_one_is_made() {
+    let server = TestServer::start().await;
+    let (main, _) = register(&server, "hank").await;
+    let change = |new_password: &str| {
+        main.change_password(pb::ChangePassword {
+            old_password: PASSWORD.into(),
+            new_password: new_password.into(),
+        })
+    };
+    let (first, second) = tokio::join!(
+        change("the first new password"),
+        change("the second new password")
+    );
+    let made = match (&first, &second) {
+        (Ok(_), Err(_)) => "the first new password",
+        (Err(_), Ok(_)) => "the second new password",
+        _ => panic!("one change is made: {first:?} {second:?}"),
+    };
+    let refused = remote(first.and(second));
+    assert_eq!(
+        (refused.code, refused.field.as_str()),
+        (ErrorCode::PermissionDenied, "change_password.old_password")
+    );
+    let fresh = connect(&server).await;
+    fresh
+        .login("hank", made, "x")
+        .await
+        .expect("the password is the one the change answered Ok set");
+}
+
 #[tokio::test]
 async fn requests_need_authentication() {
     let server = TestServer::start().await;

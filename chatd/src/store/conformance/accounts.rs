@@ -119,7 +119,7 @@ pub async fn users_deleted_username_stays_reserved<S: Store + 'static>(s: S) {
         s.update_profile(dave, ProfilePatch::default()).await,
         "user",
     );
-    assert_not_found(s.set_password_hash(dave, "x").await, "user");
+    assert_not_found(s.set_password_hash(dave, "x", None).await, "user");
     assert_not_found(s.set_disabled(dave, false).await, "user");
     assert_not_found(s.set_role(dave, pb::Role::Admin).await, "user");
     assert_not_found(s.touch_last_seen(dave, T0 + 7).await, "user");
@@ -169,13 +169,24 @@ pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
     );
     assert_eq!(s.user(eve).await.expect("user"), Some(updated));
 
-    s.set_password_hash(eve, "new-hash")
+    s.set_password_hash(eve, "new-hash", None)
         .await
         .expect("password");
+    // A change judged on another hash than the stored one changes nothing.
+    assert_conflict(
+        s.set_password_hash(eve, "newer-hash", Some("old-hash"))
+            .await,
+        ConflictKind::PasswordChanged,
+    );
     s.touch_last_seen(eve, T0 + 100).await.expect("seen");
     let now = s.user(eve).await.expect("user").expect("exists");
     assert_eq!(now.password_hash, "new-hash");
     assert_eq!(now.last_seen_at_ms, T0 + 100);
+    s.set_password_hash(eve, "newer-hash", Some("new-hash"))
+        .await
+        .expect("a change judged on the stored hash");
+    let now = s.user(eve).await.expect("user").expect("exists");
+    assert_eq!(now.password_hash, "newer-hash");
 
     assert_eq!(s.count_admins().await.expect("count"), 0);
     s.set_role(eve, pb::Role::Admin).await.expect("role");
@@ -209,7 +220,7 @@ pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
         s.update_profile(unknown, ProfilePatch::default()).await,
         "user",
     );
-    assert_not_found(s.set_password_hash(unknown, "x").await, "user");
+    assert_not_found(s.set_password_hash(unknown, "x", None).await, "user");
     assert_not_found(s.set_role(unknown, pb::Role::User).await, "user");
     assert_not_found(s.set_disabled(unknown, true).await, "user");
     assert_not_found(s.touch_last_seen(unknown, T0).await, "user");

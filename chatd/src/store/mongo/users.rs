@@ -214,9 +214,35 @@ impl UserStore for MongoStore {
         .await
     }
 
-    async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()> {
-        self.deadline(self.update_live_user(id, doc! { "$set": { "password_hash": hash } }))
-            .await
+    async fn set_password_hash(
+        &self,
+        id: u64,
+        hash: &str,
+        replacing: Option<&str>,
+    ) -> StoreResult<()> {
+        let set = doc! { "$set": { "password_hash": hash } };
+        let Some(replacing) = replacing else {
+            return self.deadline(self.update_live_user(id, set)).await;
+        };
+        self.deadline(async {
+            let filter = doc! { "_id": i(id), "deleted": false, "password_hash": replacing };
+            let result = self
+                .c
+                .users
+                .update_one(filter, set)
+                .await
+                .map_err(error::map)?;
+            if result.matched_count == 1 {
+                return Ok(());
+            }
+            match self.user(id).await? {
+                Some(user) if !user.deleted => {
+                    Err(StoreError::Conflict(ConflictKind::PasswordChanged))
+                }
+                _ => Err(StoreError::NotFound("user")),
+            }
+        })
+        .await
     }
 
     async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {

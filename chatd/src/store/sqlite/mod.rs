@@ -307,9 +307,15 @@ impl UserStore for SqliteStore {
             .await
     }
 
-    async fn set_password_hash(&self, id: u64, hash: &str) -> StoreResult<()> {
+    async fn set_password_hash(
+        &self,
+        id: u64,
+        hash: &str,
+        replacing: Option<&str>,
+    ) -> StoreResult<()> {
         let hash = hash.to_string();
-        self.write(move |c| users::set_password_hash(c, id, &hash))
+        let replacing = replacing.map(str::to_string);
+        self.write(move |c| users::set_password_hash(c, id, &hash, replacing.as_deref()))
             .await
     }
 

@@ -124,12 +124,29 @@ fn update_live_user(c: &Connection, sql: &str, params: impl rusqlite::Params) ->
     }
 }
 
-pub(super) fn set_password_hash(c: &Connection, id: u64, hash: &str) -> StoreResult<()> {
-    update_live_user(
+pub(super) fn set_password_hash(
+    c: &Connection,
+    id: u64,
+    hash: &str,
+    replacing: Option<&str>,
+) -> StoreResult<()> {
+    let Some(replacing) = replacing else {
+        return update_live_user(
+            c,
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted = 0",
+            params![sql_u64(id), hash],
+        );
+    };
+    match update_live_user(
         c,
-        "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted = 0",
-        params![sql_u64(id), hash],
-    )
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted = 0 AND password_hash = ?3",
+        params![sql_u64(id), hash, replacing],
+    ) {
+        Err(StoreError::NotFound(_)) if user(c, id)?.is_some_and(|u| !u.deleted) => {
+            Err(StoreError::Conflict(ConflictKind::PasswordChanged))
+        }
+        other => other,
+    }
 }
 
 /// `Conflict(LastAdmin)` when `id` is the only active admin. Called in the same write as the

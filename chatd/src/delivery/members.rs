@@ -100,15 +100,21 @@ impl Audience {
         }
     }
 
+    /// Whether `user` is in it.
+    pub(super) fn contains(&self, user: u64) -> bool {
+        self.members
+            .as_ref()
+            .is_some_and(|m| m.role_of(user).is_some())
+            || self.extra.contains(&user)
+    }
+
     /// Also `users` (those already in it are not repeated).
     pub fn and(mut self, users: &[u64]) -> Self {
-        let known = |u: &u64| {
-            self.members
-                .as_ref()
-                .is_some_and(|m| m.role_of(*u).is_some())
-                || self.extra.contains(u)
-        };
-        let new: Vec<u64> = users.iter().copied().filter(|u| !known(u)).collect();
+        let new: Vec<u64> = users
+            .iter()
+            .copied()
+            .filter(|&u| !self.contains(u))
+            .collect();
         self.extra.extend(new);
         sort_for_delivery(&mut self.extra);
         self.extra.dedup();

@@ -21,18 +21,18 @@
 //! # Layout
 //! - [`redact`]: frames per viewer class; the only place frames are made.
 //! - [`outbox`]: one connection's queue; [`registry`]: this node's connections and viewers.
-//! - [`sequencer`]: per-chat order and interest, sharded by chat; [`absences`]: who left a
-//!   chat lately, kept out of audiences read before they left.
+//! - [`sequencer`]: per-chat order and interest, sharded by chat; [`recent_members`]: who
+//!   joined or left a chat lately, to correct audiences read before.
 //! - [`relay`]: the cross-node transport (trait, and the in-process implementation).
 //! - [`members`]: the membership cache, audiences, membership changes.
 //! - [`presence`]: who is online, told to those who may know.
 //! - [`kick`]: the decision to close one connection, with its close code.
 
-mod absences;
 pub mod kick;
 pub mod members;
 pub mod outbox;
 pub mod presence;
+mod recent_members;
 pub mod redact;
 pub mod registry;
 pub mod relay;

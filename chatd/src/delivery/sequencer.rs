@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::absences::Absences;
 use super::members::{Audience, MemberCache, MembershipChange, sort_for_delivery};
+use super::recent_members::RecentMembers;
 use super::redact::ChatEventFrames;
 use super::registry::Registry;
 use super::relay::{Confirmation, Relay};
@@ -91,8 +91,8 @@ pub(super) struct Shard {
     interest: HashMap<u64, Vec<u64>>,
     /// The reverse of `interest`, for this shard's chats.
     user_chats: HashMap<u64, HashSet<u64>>,
-    /// Members who recently left this shard's chats, left out of audiences read before.
-    absences: Absences,
+    /// Who recently joined or left this shard's chats, to correct audiences read before.
+    recent: RecentMembers,
 }
 
 /// What the sequencer works with besides its own state.
@@ -116,19 +116,16 @@ impl Shard {
     fn release(&mut self, ctx: &Context<'_>, item: Sequenced) {
         let chat = item.frames.chat_id();
         let seq = item.frames.seq();
-        if let Some(change) = &item.change {
-            self.absences.returned(chat, seq, &change.added);
-        }
         match &item.route {
-            // Read by the handler before its commit: a member removed in between is in it.
-            Route::Audience(audience) => {
-                for users in audience.parts() {
-                    match self.absences.present_among(chat, seq, users) {
-                        None => ctx.registry.deliver_chat(users, &item.frames),
-                        Some(present) => ctx.registry.deliver_chat(&present, &item.frames),
+            // Read by the handler before its commit: off by a change committed in between.
+            Route::Audience(audience) => match self.recent.correct(chat, seq, audience) {
+                None => {
+                    for users in audience.parts() {
+                        ctx.registry.deliver_chat(users, &item.frames);
                     }
                 }
-            }
+                Some(members) => ctx.registry.deliver_chat(&members, &item.frames),
+            },
             Route::LocalMembers { except } => {
                 if let Some(local) = self.interest.get(&chat) {
                     if except.is_empty() {
@@ -145,12 +142,8 @@ impl Shard {
             }
             Route::Joiner(user) => ctx.registry.deliver_chat(&[*user], &item.frames),
         }
-        match &item.change {
-            Some(change) if change.deleted => self.absences.forget(chat),
-            Some(change) => self
-                .absences
-                .left(chat, seq, &change.removed, Instant::now()),
-            None => {}
+        if let Some(change) = &item.change {
+            self.recent.changed(chat, seq, change, Instant::now());
         }
         if let (Some(change), Some(relay)) = (&item.change, ctx.relay) {
             self.apply(ctx, relay, chat, change);
@@ -284,7 +277,7 @@ impl Sequencer {
                     });
                 }
             }
-            shard.absences.prune(now);
+            shard.recent.prune(now);
             if shard.order.len() > MAX_ORDERED_PER_SHARD {
                 shard.order.retain(|_, o| !o.held.is_empty() || o.filling);
             }

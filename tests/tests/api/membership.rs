@@ -2,12 +2,14 @@
 //! transferring ownership, with the events each change sends to whom.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::support::*;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
+use tests::raw::RawSession;
 use tests::server::TestServer;
 
 #[tokio::test]
@@ -493,6 +495,67 @@ async fn reads_answered_after_the_readers_removal_show_nothing_past_it() {
         assert!(
             late.is_empty(),
             "round {round}: removed at seq {removed_at}, then shown {late:?}"
+        );
+    }
+}
+
+/// Messages sent while a member is being added reach them live when they commit after the
+/// addition, also when their audience was read before it (seen on the connection itself: the
+/// SDK would fill the gap later).
+#[tokio::test]
+async fn an_added_member_gets_everything_sent_after_the_addition_live() {
+    let server = start().await;
+    let owner = register(&server, "owner").await;
+    let sender = register(&server, "sender").await;
+    let mut joiner = RawSession::register(&server, "joiner").await;
+    for round in 0..5 {
+        let id = group(&owner, pb::ChatKind::Group, "team", &[&sender])
+            .await
+            .id;
+        let sends = (0..20).map(|i| sender.client.send_message(text(id, &format!("racing {i}"))));
+        let (added, sent) = tokio::join!(
+            owner.client.add_members(pb::AddMembers {
+                chat_id: id,
+                user_ids: vec![joiner.user_id],
+            }),
+            futures_util::future::join_all(sends),
+        );
+        added.unwrap();
+        assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+        // Every event of the chat was queued for the joiner before the answers came; a chat of
+        // their own, created now, is told after all of them.
+        let fence = joiner.create_group("fence", &[]).await;
+        let mut got = BTreeSet::new();
+        joiner
+            .wait_for(Duration::from_secs(10), |e| match &e.kind {
+                Some(pb::event::Kind::Chat(ev)) if ev.chat_id == fence => Some(()),
+                Some(pb::event::Kind::Chat(ev)) if ev.chat_id == id => {
+                    got.insert(ev.seq);
+                    None
+                }
+                _ => None,
+            })
+            .await
+            .expect("the fence arrives");
+        let log = pb::GetChatEvents {
+            chat_id: id,
+            after_seq: 0,
+            limit: 0,
+        };
+        let log = owner.client.get_chat_events(log).await.unwrap().events;
+        let added_at = log
+            .iter()
+            .find(|e| matches!(&e.body, Some(Body::MembersAdded(a)) if a.members.iter().any(|m| m.user_id == joiner.user_id)))
+            .expect("the addition is in the log")
+            .seq;
+        let missed: Vec<u64> = log
+            .iter()
+            .map(|e| e.seq)
+            .filter(|s| *s >= added_at && !got.contains(s))
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "round {round}: added at seq {added_at}, then missed {missed:?}"
         );
     }
 }

@@ -22,7 +22,7 @@ use crate::handlers::account::{
 use crate::handlers::hello::SERVER_NAME;
 use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
-use crate::store::{UserChat, UserChatsQuery};
+use crate::store::{ConflictKind, StoreError, StoreResult, UserChat, UserChatsQuery};
 use crate::validate;
 
 /// Whether the caller is a server admin now (an active account with `ROLE_ADMIN`), read from the
@@ -129,6 +129,7 @@ pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiRe
     store.revoke_user_sessions(user.id, None, now).await?;
     kick_user(ctx, user.id, "account deleted");
     // Leave every chat first, so nobody keeps seeing a member that no longer exists.
+    let mut idle_passes = 0;
     loop {
         let chats = store
             .user_chats(
@@ -143,8 +144,17 @@ pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiRe
         if chats.is_empty() {
             break;
         }
+        let mut removed = false;
         for entry in chats {
-            remove_from_chat(ctx, &entry, admin).await?;
+            removed |= remove_from_chat(ctx, &entry, admin).await?;
+        }
+        // Passes that find only work done by others end once those others are done; a store
+        // that keeps listing chats it cannot take the user out of does not hold this forever.
+        idle_passes = if removed { 0 } else { idle_passes + 1 };
+        if idle_passes > MAX_IDLE_PASSES {
+            return Err(ApiError::unavailable(
+                "the user's chats kept changing while they were taken out; try again",
+            ));
         }
     }
     store.delete_user(user.id, now).await?;
@@ -233,13 +243,40 @@ pub async fn admin_revoke_sessions(
 
 /// Takes a departing user out of one chat, handing a group they own to another member first (an
 /// admin if there is one) or deleting it when nobody else is left.
-async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiResult<()> {
+///
+/// Another request may take the user out of the chat first (a second deletion of the same user
+/// at once): what it already did is skipped, and the caller's next read of the user's chats
+/// shows what is left. True when this request took the user out.
+async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiResult<bool> {
+    match remove_from_chat_once(ctx, entry, admin).await {
+        Ok(()) => Ok(true),
+        Err(
+            StoreError::NotFound("member" | "chat") | StoreError::Conflict(ConflictKind::NotOwner),
+        ) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Passes over a departing user's chats in a row that take them out of none (see
+/// [`admin_delete_user`]).
+const MAX_IDLE_PASSES: u32 = 3;
+
+/// [`remove_from_chat`] as the chat was when `entry` was read.
+async fn remove_from_chat_once(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> StoreResult<()> {
     let store = &ctx.state.store;
     let chat_id = entry.chat.id;
     let user_id = entry.member.user_id;
     let now = now_ms();
     let members = store.members(chat_id).await?;
-    let mut events = Vec::new();
+    let recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
+    // Each change is told as soon as it is made: a later step may find its work done already.
+    let tell = |events: Vec<pb::ChatEvent>| {
+        for event in events {
+            ctx.state
+                .delivery
+                .append(event, Audience::users(recipients.clone()));
+        }
+    };
     if entry.member.role == pb::MemberRole::Owner {
         let heir = members
             .iter()
@@ -250,32 +287,24 @@ async fn remove_from_chat(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> ApiRes
                     std::cmp::Reverse(m.joined_at_seq),
                 )
             });
-        match heir {
-            Some(heir) => events.extend(
-                store
-                    .transfer_ownership(chat_id, admin, user_id, heir.user_id, now)
-                    .await?,
-            ),
-            None => {
-                let event = store.delete_chat(chat_id, admin, now).await?;
-                ctx.state
-                    .delivery
-                    .append(event, Audience::users(vec![user_id]));
-                return Ok(());
-            }
-        }
+        let Some(heir) = heir else {
+            let event = store.delete_chat(chat_id, admin, now).await?;
+            ctx.state
+                .delivery
+                .append(event, Audience::users(vec![user_id]));
+            return Ok(());
+        };
+        tell(
+            store
+                .transfer_ownership(chat_id, admin, user_id, heir.user_id, now)
+                .await?,
+        );
     }
-    events.push(
+    tell(vec![
         store
             .remove_member(chat_id, admin, user_id, false, now)
             .await?,
-    );
-    let recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
-    for event in events {
-        ctx.state
-            .delivery
-            .append(event, Audience::users(recipients.clone()));
-    }
+    ]);
     Ok(())
 }
 

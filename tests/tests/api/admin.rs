@@ -5,7 +5,7 @@ use std::time::Duration;
 use chatproto::client::{Client, ClientEvent};
 use chatproto::pb;
 use chatproto::pb::ErrorCode;
-use tests::client::{PASSWORD, code, connect, register, wait_event};
+use tests::client::{PASSWORD, code, connect, register, remote, wait_event};
 use tests::server::TestServer;
 
 /// Registers `name` and makes them a server admin directly in the store (what `chatd user add
@@ -215,6 +215,54 @@ async fn roles_password_resets_and_sessions() {
         ),
         ErrorCode::InvalidArgument
     );
+}
+
+/// Two deletions of one user sent at once both take the user out of every chat, neither failing
+/// on a step the other made first (a transfer, a removal, a chat deletion).
+#[tokio::test]
+async fn two_deletions_of_one_user_at_once_both_finish() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    let (doomed, d) = register(&server, "doomed").await;
+    let (member, m) = register(&server, "member").await;
+    let doomed_id = d.user.expect("user").id;
+    let member_id = m.user.expect("user").id;
+    let group = |title: String, member_ids: Vec<u64>| pb::CreateGroup {
+        kind: pb::ChatKind::Group as i32,
+        title,
+        member_ids,
+        ..Default::default()
+    };
+    // Groups the user owns with an heir (handed over), alone (deleted), and of someone else.
+    let mut handed = Vec::new();
+    for i in 0..4 {
+        let chat = doomed.create_group(group(format!("h{i}"), vec![member_id]));
+        handed.push(chat.await.unwrap().id);
+        let alone = doomed.create_group(group(format!("a{i}"), vec![]));
+        alone.await.unwrap();
+    }
+    let theirs = member.create_group(group("theirs".into(), vec![doomed_id]));
+    let theirs = theirs.await.unwrap().id;
+
+    let delete = || root.admin_delete_user(pb::AdminDeleteUser { user_id: doomed_id });
+    let (first, second) = tokio::join!(delete(), delete());
+    assert!(first.is_ok() || second.is_ok(), "{first:?} {second:?}");
+    for answer in [first, second] {
+        if answer.is_err() {
+            // Only when the other one finished before this one began: the user is gone.
+            let e = remote(answer);
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (ErrorCode::NotFound, "user not found")
+            );
+        }
+    }
+    for id in handed.iter().chain([&theirs]) {
+        let chat = member.get_chat(pb::GetChat { chat_id: *id }).await.unwrap();
+        let ids: Vec<u64> = chat.members.iter().map(|m| m.user_id).collect();
+        assert_eq!(ids, [member_id], "chat {id}");
+        assert_eq!(chat.owner_id, member_id, "chat {id}");
+    }
 }
 
 #[tokio::test]

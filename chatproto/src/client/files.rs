@@ -146,6 +146,14 @@ impl Client {
                             "the source grew while it was uploaded".into(),
                         ));
                     }
+                    // Another stream of this upload is running (the same content uploaded twice
+                    // at once): finish_upload waits for it and answers the file, or says how
+                    // many bytes are missing (spec 13.4).
+                    Err(StreamFailure::Stopped(code))
+                        if StreamCode::from_code(code) == Some(StreamCode::UploadRejected) =>
+                    {
+                        attempts += 1;
+                    }
                     Err(failure) => {
                         attempts += 1;
                         if attempts >= MAX_ATTEMPTS {

@@ -62,6 +62,27 @@ async fn an_image_round_trips_with_its_size_and_thumbnails() {
     );
 }
 
+/// The same content uploaded twice at once by one client: the server takes one stream per
+/// upload, and the SDK waits for the other stream instead of failing; both answer the file.
+#[tokio::test]
+async fn the_same_content_uploaded_twice_at_once_answers_both() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for round in 0..3u8 {
+        let mut data = data.clone();
+        data[0] = round;
+        let (one, other) = tokio::join!(
+            upload(&alice.client, &data, "twice.bin", pb::MessageKind::File),
+            upload(&alice.client, &data, "twice.bin", pb::MessageKind::File),
+        );
+        let (one, other) = (one.expect("first"), other.expect("second"));
+        assert_eq!(one.id, other.id, "round {round}");
+        let got = download(&alice.client, &one.id, 0).await.expect("download");
+        assert!(got == data, "round {round}: the stored bytes differ");
+    }
+}
+
 #[tokio::test]
 async fn an_interrupted_upload_resumes_from_the_servers_offset() {
     let server = start().await;

@@ -88,6 +88,7 @@ fn request(id: u64, new: NewMessage) -> AppendRequest {
         forwarded_from: new.forwarded_from,
         mention_ids: new.mention_ids,
         now_ms: new.now_ms,
+        members_seq: new.members_seq,
     }
 }
 
@@ -105,6 +106,7 @@ fn new_message(request: AppendRequest) -> Option<NewMessage> {
         forwarded_from: request.forwarded_from,
         mention_ids: request.mention_ids,
         now_ms: request.now_ms,
+        members_seq: request.members_seq,
     })
 }
 
@@ -124,6 +126,9 @@ fn reply(id: u64, outcome: StoreResult<SendOutcome>) -> AppendReply {
         Err(StoreError::NotFound("user")) => (AppendFailure::NoUser, String::new()),
         Err(StoreError::Unavailable(e)) => (AppendFailure::Unavailable, e),
         Err(StoreError::Busy(e)) => (AppendFailure::Busy, e),
+        Err(StoreError::Conflict(ConflictKind::MembersChanged)) => {
+            (AppendFailure::MembersChanged, String::new())
+        }
         Err(e) => (AppendFailure::Other, e.to_string()),
     };
     AppendReply {
@@ -148,6 +153,7 @@ fn outcome(reply: AppendReply) -> Option<StoreResult<SendOutcome>> {
         AppendFailure::NoUser => Err(StoreError::NotFound("user")),
         AppendFailure::Unavailable => Err(StoreError::Unavailable(reply.detail)),
         AppendFailure::Busy => Err(StoreError::Busy(reply.detail)),
+        AppendFailure::MembersChanged => Err(StoreError::Conflict(ConflictKind::MembersChanged)),
         AppendFailure::Other => return None,
     })
 }

@@ -259,6 +259,9 @@ pub struct AppendRequest {
     /// Send time.
     #[prost(int64, tag = "12")]
     pub now_ms: i64,
+    /// The chat's `members_seq` the send was judged on, if it was.
+    #[prost(uint64, optional, tag = "13")]
+    pub members_seq: Option<u64>,
 }
 
 /// How a forwarded send failed (`AppendReply::failure`).
@@ -277,6 +280,8 @@ pub enum AppendFailure {
     Busy = 4,
     /// Anything else: the forwarding node appends itself, which gives the exact error.
     Other = 5,
+    /// The chat's membership changed after the send was judged.
+    MembersChanged = 6,
 }
 
 /// The answer to an [`AppendRequest`], on the forwarding node's channel.

@@ -16,12 +16,15 @@ use std::time::{Duration, Instant};
 use chatproto::pb;
 
 use super::sharded::shard_of;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, changes_membership};
 
 /// The members of one chat and their roles; immutable once built.
 #[derive(Debug, Clone, Default)]
 pub struct ChatMembers {
     kind: pb::ChatKind,
+    /// The chat's `members_seq` when read: a send judged on these members is appended only if
+    /// membership has not changed since (see [`crate::store::NewMessage::members_seq`]).
+    members_seq: u64,
     roles: HashMap<u64, pb::MemberRole>,
     /// Every member's id, in the order delivery visits them (grouped by registry shard).
     ids: Vec<u64>,
@@ -42,7 +45,25 @@ impl ChatMembers {
         let roles: HashMap<u64, pb::MemberRole> = members.into_iter().collect();
         let mut ids: Vec<u64> = roles.keys().copied().collect();
         sort_for_delivery(&mut ids);
-        ChatMembers { kind, roles, ids }
+        ChatMembers {
+            kind,
+            members_seq: 0,
+            roles,
+            ids,
+        }
+    }
+
+    /// The same members, read when the chat's `members_seq` was `members_seq`.
+    pub fn read_at(self, members_seq: u64) -> Self {
+        ChatMembers {
+            members_seq,
+            ..self
+        }
+    }
+
+    /// The chat's `members_seq` when these members were read.
+    pub fn members_seq(&self) -> u64 {
+        self.members_seq
     }
 
     /// The chat's kind.
@@ -143,29 +164,30 @@ pub struct MembershipChange {
 
 impl MembershipChange {
     /// The membership change `event` makes, `None` for events that change neither members nor
-    /// roles. Role changes give an empty change (member caches must still drop the chat).
+    /// roles ([`changes_membership`]). Role changes give an empty change (member caches must
+    /// still drop the chat).
     pub fn of(event: &pb::ChatEvent) -> Option<MembershipChange> {
         use pb::chat_event::Body as B;
-        match event.body.as_ref()? {
-            B::ChatCreated(chat) => Some(MembershipChange {
+        let body = event.body.as_ref().filter(|b| changes_membership(b))?;
+        Some(match body {
+            B::ChatCreated(chat) => MembershipChange {
                 added: chat.members.iter().map(|m| m.user_id).collect(),
                 ..Default::default()
-            }),
-            B::MembersAdded(added) => Some(MembershipChange {
+            },
+            B::MembersAdded(added) => MembershipChange {
                 added: added.members.iter().map(|m| m.user_id).collect(),
                 ..Default::default()
-            }),
-            B::MemberRemoved(removed) => Some(MembershipChange {
+            },
+            B::MemberRemoved(removed) => MembershipChange {
                 removed: vec![removed.user_id],
                 ..Default::default()
-            }),
-            B::MemberRoleChanged(_) => Some(MembershipChange::default()),
-            B::ChatDeleted(_) => Some(MembershipChange {
+            },
+            B::ChatDeleted(_) => MembershipChange {
                 deleted: true,
                 ..Default::default()
-            }),
-            _ => None,
-        }
+            },
+            _ => MembershipChange::default(),
+        })
     }
 }
 
@@ -217,10 +239,12 @@ impl MemberCache {
             return Ok(None);
         };
         let members = store.members(chat_id).await?;
-        let entry = Arc::new(ChatMembers::new(
-            chat.kind,
-            members.into_iter().map(|m| (m.user_id, m.role)),
-        ));
+        // The chat first: members read after it are at least as new as its `members_seq`, so a
+        // send judged on them is refused rather than let through when the two differ.
+        let entry = Arc::new(
+            ChatMembers::new(chat.kind, members.into_iter().map(|m| (m.user_id, m.role)))
+                .read_at(chat.members_seq),
+        );
         let mut entries = self.lock();
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return Ok(Some(entry));

@@ -208,6 +208,7 @@ async fn a_gap_is_filled_from_the_store_before_its_successors_leave() {
                 forwarded_from: None,
                 mention_ids: Vec::new(),
                 now_ms: 2 + n,
+                members_seq: None,
             })
             .await
             .expect("send");

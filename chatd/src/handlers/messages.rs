@@ -156,6 +156,17 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
     Ok(source)
 }
 
+/// How many times one send judges its sender's right to post, at most: membership that changes
+/// under every judgement is given up on with UNAVAILABLE (the send may simply be retried).
+const MAX_JUDGEMENTS: u32 = 3;
+
+/// The caller's membership, if it lets them post in the chat.
+async fn poster(state: &AppState, chat_id: u64, me: u64) -> ApiResult<access::Membership> {
+    let m = access::member(state, chat_id, me).await?;
+    access::require_can_post(state, &m).await?;
+    Ok(m)
+}
+
 /// Sends a message; a retry with the same client_msg_id returns the original and publishes
 /// nothing.
 pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answer> {
@@ -167,8 +178,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         state.metrics.rate_limited(limited.scope);
         ApiError::from(limited)
     })?;
-    let m = access::member(state, req.chat_id, me).await?;
-    access::require_can_post(state, &m).await?;
+    let mut m = poster(state, req.chat_id, me).await?;
     if req.reply_to_seq != 0
         && state
             .store
@@ -204,22 +214,40 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         }
     };
     let mention_ids = resolve_mentions(state.store.as_ref(), &body.text).await?;
-    let outcome = state
-        .store
-        .append_message(NewMessage {
-            chat_id: req.chat_id,
-            sender_id: me,
-            client_msg_id: req.client_msg_id,
-            kind: body.kind,
-            text: body.text,
-            file_id: body.file_id,
-            attachment: body.attachment,
-            reply_to_seq: req.reply_to_seq,
-            forwarded_from,
-            mention_ids,
-            now_ms: now_ms(),
-        })
-        .await?;
+    let mut new = NewMessage {
+        chat_id: req.chat_id,
+        sender_id: me,
+        client_msg_id: req.client_msg_id,
+        kind: body.kind,
+        text: body.text,
+        file_id: body.file_id,
+        attachment: body.attachment,
+        reply_to_seq: req.reply_to_seq,
+        forwarded_from,
+        mention_ids,
+        now_ms: now_ms(),
+        members_seq: Some(m.members.members_seq()),
+    };
+    // The store appends only under the membership the sender was judged on, so a send checked
+    // before a removal (or a demotion in a channel) cannot land after it. When membership moved
+    // on meanwhile, the sender is judged again on it.
+    let mut judged = 1;
+    let outcome = loop {
+        match state.store.append_message(new.clone()).await {
+            Err(StoreError::Conflict(ConflictKind::MembersChanged)) if judged < MAX_JUDGEMENTS => {
+                state.delivery.members().invalidate(req.chat_id);
+                m = poster(state, req.chat_id, me).await?;
+                new.members_seq = Some(m.members.members_seq());
+                judged += 1;
+            }
+            Err(StoreError::Conflict(ConflictKind::MembersChanged)) => {
+                return Err(ApiError::unavailable(
+                    "the chat's members kept changing while the message was sent; send it again",
+                ));
+            }
+            outcome => break outcome?,
+        }
+    };
     if let Some(event) = outcome.event {
         state.metrics.messages_persisted(1);
         state.delivery.append(event, m.audience());

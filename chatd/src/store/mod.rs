@@ -101,6 +101,10 @@ pub enum ConflictKind {
     /// The password to be replaced was changed first.
     #[error("the password was changed")]
     PasswordChanged,
+    /// A send judged on a chat's membership as it was at a `members_seq` the chat has moved
+    /// past: who may post is to be judged again.
+    #[error("the chat's members changed")]
+    MembersChanged,
     /// A reaction with an emoji new to a message that has the most different emoji it takes.
     #[error("the message has as many different emoji as it takes")]
     TooManyEmoji,
@@ -423,8 +427,10 @@ pub trait MessageStore: Send + Sync {
     /// Appends a message (event: `message_created`). When the sender already sent a message with
     /// the same `client_msg_id` (in any chat), returns that original and appends nothing, also
     /// when identical sends race. `NotFound("chat")` / `NotFound("user")` for an unknown or
-    /// deleted chat or an unknown sender. Returned messages carry `client_msg_id`; the server
-    /// strips it for everyone but the sender.
+    /// deleted chat or an unknown sender; `Conflict(MembersChanged)` when `members_seq` is given
+    /// and the chat's membership changed after it (judged with the append, so a send checked
+    /// before a removal cannot land after it). Returned messages carry `client_msg_id`; the
+    /// server strips it for everyone but the sender.
     async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome>;
     /// One message as it is now (tombstones included).
     async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>>;

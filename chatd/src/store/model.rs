@@ -230,10 +230,27 @@ pub struct ChatRecord {
     pub created_at_ms: i64,
     /// The latest event's seq.
     pub last_seq: u64,
+    /// The seq of the latest event that changed who is a member or a member's role (see
+    /// [`changes_membership`]); 0 when none did since this was first kept.
+    pub members_seq: u64,
     /// The latest event's time.
     pub last_activity_ms: i64,
     /// Current members.
     pub member_count: u32,
+}
+
+/// Whether an event changes who is a member of its chat or a member's role: what moves
+/// [`ChatRecord::members_seq`], and what member caches are dropped for.
+pub fn changes_membership(body: &pb::chat_event::Body) -> bool {
+    use pb::chat_event::Body as B;
+    matches!(
+        body,
+        B::ChatCreated(_)
+            | B::MembersAdded(_)
+            | B::MemberRemoved(_)
+            | B::MemberRoleChanged(_)
+            | B::ChatDeleted(_)
+    )
 }
 
 /// Input of [`ChatStore::create_group`](super::ChatStore::create_group).
@@ -428,6 +445,10 @@ pub struct NewMessage {
     pub mention_ids: Vec<u64>,
     /// Send time.
     pub now_ms: i64,
+    /// The chat's [`ChatRecord::members_seq`] when the sender's right to post was judged: the
+    /// append is refused with `Conflict(MembersChanged)` if membership changed since. `None`
+    /// appends whatever the membership (tools and tests that write a store directly).
+    pub members_seq: Option<u64>,
 }
 
 /// The result of an append.

@@ -422,6 +422,50 @@ async fn removed_at(removal: &Removal, id: u64) -> u64 {
         .seq
 }
 
+/// A member sending while being removed: each send lands before the removal or answers
+/// NOT_FOUND, also when the removal commits between the send's check and its append; nothing
+/// of theirs is in the log after the removal.
+#[tokio::test]
+async fn a_member_sending_while_removed_lands_nothing_after_the_removal() {
+    let server = start().await;
+    let removal = Removal::new(&server).await;
+    let gone = &removal.gone;
+    for round in 0..5 {
+        let (id, answers) = removal
+            .race(async |id| {
+                let sends =
+                    (0..20).map(|i| gone.client.send_message(text(id, &format!("mine {i}"))));
+                futures_util::future::join_all(sends).await
+            })
+            .await;
+        let removed_at = removed_at(&removal, id).await;
+        let mut landed = Vec::new();
+        for answer in answers {
+            match answer {
+                Ok(message) => landed.push(message.seq),
+                Err(e) => assert_chat_not_found(Err::<(), _>(e)),
+            }
+        }
+        let log = pb::GetChatEvents {
+            chat_id: id,
+            after_seq: removed_at,
+            limit: 0,
+        };
+        let after = removal.owner.client.get_chat_events(log).await.unwrap();
+        let theirs: Vec<u64> = after
+            .events
+            .iter()
+            .filter(|e| created(e).is_some_and(|m| m.sender_id == gone.id))
+            .map(|e| e.seq)
+            .collect();
+        assert!(
+            theirs.is_empty() && landed.iter().all(|&seq| seq < removed_at),
+            "round {round}: removed at seq {removed_at}; answered {landed:?}, in the log after \
+             it {theirs:?}"
+        );
+    }
+}
+
 /// Reads of messages made while the reader is being removed (history, search of the chat and of
 /// all chats, edit histories, and the log from past where the removal lands) show nothing
 /// committed after the removal, also when it commits between a request's check and its read.

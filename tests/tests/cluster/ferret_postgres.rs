@@ -67,6 +67,7 @@ async fn a_send_round_over_many_chats_does_not_stall_ferretdb_on_postgresql() {
             forwarded_from: None,
             mention_ids: Vec::new(),
             now_ms: 2,
+            members_seq: None,
         })
     });
     let outcomes = futures_util::future::join_all(sends).await;

@@ -5,8 +5,9 @@ use chatproto::pb;
 
 use crate::store::{ChatRecord, SessionRecord, UserRecord};
 
-/// The format version byte in front of every cached value.
-const VERSION: u8 = 1;
+/// The format version byte in front of every cached value (2: chats carry `members_seq`, which
+/// a value of version 1 would read as 0 and so refuse every send judged on it).
+const VERSION: u8 = 2;
 
 /// The value written on invalidation: while it lives, readers go to the store and do not cache.
 pub const TOMBSTONE: &[u8] = b"!";
@@ -71,6 +72,8 @@ struct CachedChat {
     last_activity_ms: i64,
     #[prost(uint32, tag = "10")]
     member_count: u32,
+    #[prost(uint64, tag = "11")]
+    members_seq: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -182,6 +185,7 @@ pub fn encode_chat(c: &ChatRecord) -> Vec<u8> {
         last_seq: c.last_seq,
         last_activity_ms: c.last_activity_ms,
         member_count: c.member_count,
+        members_seq: c.members_seq,
     })
 }
 
@@ -199,6 +203,7 @@ pub fn decode_chat(bytes: &[u8]) -> Option<ChatRecord> {
         last_seq: c.last_seq,
         last_activity_ms: c.last_activity_ms,
         member_count: c.member_count,
+        members_seq: c.members_seq,
     })
 }
 
@@ -268,6 +273,7 @@ mod tests {
             owner_id: 4,
             created_at_ms: 1,
             last_seq: 77,
+            members_seq: 70,
             last_activity_ms: 2,
             member_count: 3,
         };
@@ -287,9 +293,11 @@ mod tests {
     #[test]
     fn tombstones_and_other_versions_are_misses() {
         assert_eq!(decode_user(TOMBSTONE), None);
-        let mut other = encode_user(&user(1));
-        other[0] = 2;
-        assert_eq!(decode_user(&other), None);
+        for version in [VERSION - 1, VERSION + 1] {
+            let mut other = encode_user(&user(1));
+            other[0] = version;
+            assert_eq!(decode_user(&other), None);
+        }
         assert_eq!(decode_chat(b""), None);
     }
 }

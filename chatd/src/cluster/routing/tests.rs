@@ -26,6 +26,7 @@ fn send() -> NewMessage {
         }),
         mention_ids: vec![8, 9],
         now_ms: 1_700_000_000_000,
+        members_seq: None,
     }
 }
 

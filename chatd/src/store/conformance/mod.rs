@@ -21,6 +21,7 @@
 //! - `chats`: chat lifecycle, membership and per-user state.
 //! - `chat_lists`: chat lists, sync heads and shared peers.
 //! - `messages`: messages, the log, reactions, receipts.
+//! - `judged_sends`: appends under the membership a send was judged on.
 //! - `search`: full-text search.
 //! - `files`: uploads and files.
 //! - `overview`: the reads of server admins.
@@ -38,6 +39,7 @@ mod audit;
 mod chat_lists;
 mod chats;
 mod files;
+mod judged_sends;
 mod keys;
 mod messages;
 mod notifications;
@@ -53,6 +55,7 @@ pub use audit::*;
 pub use chat_lists::*;
 pub use chats::*;
 pub use files::*;
+pub use judged_sends::*;
 pub use keys::*;
 pub use messages::*;
 pub use notifications::*;
@@ -142,6 +145,8 @@ macro_rules! store_conformance {
                 messages_history_paging,
                 messages_events_range,
                 messages_receipts,
+                messages_appended_under_the_judged_membership,
+                messages_judged_sends_racing_a_removal,
                 files_upload_resume_and_complete,
                 files_upload_fail_once,
                 files_stale_uploads,
@@ -290,6 +295,7 @@ fn text_message(chat_id: u64, sender_id: u64, text: &str, now_ms: i64) -> NewMes
         forwarded_from: None,
         mention_ids: Vec::new(),
         now_ms,
+        members_seq: None,
     }
 }
 

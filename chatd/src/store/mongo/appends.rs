@@ -8,7 +8,10 @@
 //! 2. one op per chat, holding that chat's messages, claims the seqs after the chat's head as this
 //!    store last committed it: all claims and their events go in one ordered `insert`, so the
 //!    sequence is allocated by the insert itself, with no read first. A claim that finds its seq
-//!    taken (another writer moved the head) reads the chat again and goes into the next pass;
+//!    taken (another writer moved the head) reads the chat again and goes into the next pass.
+//!    The head remembered carries the chat's `members_seq` with it, and a claim that succeeds
+//!    proves that nothing came after that head: a send judged on another membership is refused
+//!    before the claim (one judged on a later membership than remembered reads the chat first);
 //! 3. every op's send keys and its decision go in one ordered `insert` (see
 //!    [`MongoStore::decide`]); an op that finds a key taken is cancelled and its other messages
 //!    go into the next pass, while the duplicate is answered with the original;
@@ -45,7 +48,7 @@ use super::pending::{ChatChanges, Effect, PendingOp};
 use super::sealing::{Fields, Purpose};
 use super::tokens::index_tokens;
 use super::{MongoStore, error, ids_matching, indexes};
-use crate::store::{NewMessage, SendOutcome, StoreError, StoreResult};
+use crate::store::{ConflictKind, NewMessage, SendOutcome, StoreError, StoreResult};
 
 pub(super) mod accounts;
 mod cleanup;
@@ -62,12 +65,22 @@ const MAX_CACHED: usize = 200_000;
 /// elsewhere as fast as this store can read them).
 const MAX_PASSES: usize = 16;
 
+/// A chat's committed head as this store last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    /// The seq of its last event.
+    seq: i64,
+    /// Its `members_seq` at that event. A claim of `seq + 1` that succeeds proves that no
+    /// event came since, so this is the membership the claimed messages are appended under.
+    members_seq: i64,
+}
+
 /// The state group commit keeps in a store (shared by its clones).
 #[derive(Default)]
 pub(super) struct Appends {
     queue: Mutex<Queue>,
     /// The committed head of chats, as this store last saw it.
-    heads: Mutex<HashMap<i64, i64>>,
+    heads: Mutex<HashMap<i64, Head>>,
     /// Accounts known to exist.
     known_users: Mutex<HashSet<i64>>,
     cleanup: Mutex<Cleanup>,
@@ -338,14 +351,54 @@ impl MongoStore {
         ))
     }
 
-    /// Remembers that `chat`'s committed head is at least `seq`.
-    pub(super) fn note_head(&self, chat: i64, seq: i64) {
+    /// Remembers `chat`'s head as read: the chat document holds its head and `members_seq`
+    /// together (a head this store knows to be later stays).
+    pub(super) fn note_read(&self, chat: &super::docs::ChatDoc) {
         let mut heads = lock(&self.appends.heads);
+        if heads.get(&chat.id).is_some_and(|h| h.seq >= chat.last_seq) {
+            return;
+        }
         if heads.len() >= MAX_CACHED {
             heads.clear();
         }
-        let head = heads.entry(chat).or_insert(seq);
-        *head = (*head).max(seq);
+        let head = Head {
+            seq: chat.last_seq,
+            members_seq: chat.members_seq,
+        };
+        heads.insert(chat.id, head);
+    }
+
+    /// Remembers that an op holding `seqs` of `chat` committed, moving `members_seq` to
+    /// `members_seq` if it changed membership. The head known before must be the seq just
+    /// before the op's, or the op must set `members_seq` itself: otherwise what came between
+    /// is unknown, and the head is forgotten (read again when next needed).
+    pub(super) fn note_commit(
+        &self,
+        chat: i64,
+        seqs: std::ops::RangeInclusive<i64>,
+        members_seq: Option<i64>,
+    ) {
+        let mut heads = lock(&self.appends.heads);
+        let before = heads.get(&chat).copied();
+        let after = match (before, members_seq) {
+            (Some(head), _) if head.seq >= *seqs.end() => return,
+            (Some(head), members) if head.seq + 1 == *seqs.start() => Head {
+                seq: *seqs.end(),
+                members_seq: members.unwrap_or(head.members_seq),
+            },
+            (_, Some(members_seq)) => Head {
+                seq: *seqs.end(),
+                members_seq,
+            },
+            (_, None) => {
+                heads.remove(&chat);
+                return;
+            }
+        };
+        if heads.len() >= MAX_CACHED {
+            heads.clear();
+        }
+        heads.insert(chat, after);
     }
 
     /// Forgets `chat`'s head (it was deleted, or this store's idea of it is stale).
@@ -385,7 +438,10 @@ impl MongoStore {
 
     /// One op per chat for the `pending` slots, each claiming the seqs after the chat's head as
     /// this store knows it (read for chats it does not know). Slots of chats that do not exist
-    /// are answered.
+    /// are answered, and so are sends judged on a membership the chat has moved past
+    /// (`Conflict(MembersChanged)`): the head's `members_seq` is the membership the claim
+    /// appends under if it succeeds. A send judged on a later membership than this store
+    /// knows has its chat read again.
     async fn plan(&self, slots: &mut [Slot], pending: &[usize]) -> StoreResult<Vec<Planned>> {
         let mut by_chat: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for &n in pending {
@@ -394,8 +450,31 @@ impl MongoStore {
             }
         }
         let chats: Vec<i64> = by_chat.keys().copied().collect();
-        let heads = self.heads_of(&chats).await?;
+        let mut heads = self.heads_of(&chats).await?;
+        let judged_later = |n: &usize, head: &Head| {
+            slots
+                .get(*n)
+                .and_then(|s| s.new.members_seq)
+                .is_some_and(|judged| i(judged) > head.members_seq)
+        };
+        let stale: Vec<i64> = by_chat
+            .iter()
+            .filter(|(chat, members)| {
+                heads
+                    .get(chat)
+                    .is_some_and(|head| members.iter().any(|n| judged_later(n, head)))
+            })
+            .map(|(&chat, _)| chat)
+            .collect();
+        if !stale.is_empty() {
+            for &chat in &stale {
+                self.forget_head(chat);
+                heads.remove(&chat);
+            }
+            heads.extend(self.heads_of(&stale).await?);
+        }
         let mut ops = Vec::with_capacity(by_chat.len());
+        let mut refused = Vec::new();
         for (chat_id, members) in by_chat {
             let Some(&head) = heads.get(&chat_id) else {
                 for n in members {
@@ -405,23 +484,51 @@ impl MongoStore {
                 }
                 continue;
             };
-            let news: Vec<&NewMessage> = members
+            let mut planned = Vec::with_capacity(members.len());
+            for n in members {
+                let Some(slot) = slots.get_mut(n) else {
+                    continue;
+                };
+                if slot
+                    .new
+                    .members_seq
+                    .is_some_and(|judged| i(judged) != head.members_seq)
+                {
+                    refused.push(n);
+                } else {
+                    planned.push(n);
+                }
+            }
+            if planned.is_empty() {
+                continue;
+            }
+            let news: Vec<&NewMessage> = planned
                 .iter()
                 .filter_map(|&n| slots.get(n).map(|s| &s.new))
                 .collect();
             ops.push(Planned {
                 chat_id,
-                first_seq: head + 1,
+                first_seq: head.seq + 1,
                 op: messages_op(&news, &self.fields),
-                slots: members,
+                slots: planned,
             });
+        }
+        if !refused.is_empty() {
+            // A retry of a send that was appended is answered with it, whatever the
+            // membership now (as the other backends answer it).
+            self.answer_retries(slots, &refused).await?;
+            for n in refused {
+                if let Some(slot) = slots.get_mut(n).filter(|s| s.pending()) {
+                    slot.answer(Err(StoreError::Conflict(ConflictKind::MembersChanged)));
+                }
+            }
         }
         Ok(ops)
     }
 
     /// The committed head of each chat that exists and is not deleted: from the cache, else read
     /// (all at once).
-    async fn heads_of(&self, chats: &[i64]) -> StoreResult<HashMap<i64, i64>> {
+    async fn heads_of(&self, chats: &[i64]) -> StoreResult<HashMap<i64, Head>> {
         let mut heads = HashMap::with_capacity(chats.len());
         let mut unknown = Vec::new();
         {
@@ -459,8 +566,14 @@ impl MongoStore {
                 chat
             };
             if !chat.deleted {
-                self.note_head(chat.id, chat.last_seq);
-                heads.insert(chat.id, chat.last_seq);
+                self.note_read(&chat);
+                heads.insert(
+                    chat.id,
+                    Head {
+                        seq: chat.last_seq,
+                        members_seq: chat.members_seq,
+                    },
+                );
             }
         }
         Ok(heads)
@@ -589,7 +702,7 @@ impl MongoStore {
     fn committed(&self, ops: Vec<Planned>) -> Vec<(usize, StoreResult<SendOutcome>)> {
         let mut done = Vec::new();
         for op in ops {
-            self.note_head(op.chat_id, op.last_seq());
+            self.note_commit(op.chat_id, op.first_seq..=op.last_seq(), None);
             lock(&self.appends.cleanup).claim(op.chat_id, op.first_seq, op.op.op_id);
             let messages = op.op.effects.into_iter().filter_map(|e| match e {
                 Effect::InsertMessage { message, offset } => Some((message, offset)),

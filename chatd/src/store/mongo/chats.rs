@@ -27,6 +27,7 @@ impl ChatDoc {
         let c = &op.commit;
         let mut next = self.clone();
         next.last_seq = first_seq + op.event_count() - 1;
+        next.members_seq = op.members_seq(first_seq).unwrap_or(next.members_seq);
         next.last_activity_ms = self.last_activity_ms.max(op.at_ms);
         if let Some(title) = &c.title {
             next.title.clone_from(title);
@@ -195,6 +196,7 @@ impl MongoStore {
             owner_id: 0,
             created_at_ms: now_ms,
             last_seq: 0,
+            members_seq: 0,
             last_activity_ms: now_ms,
             member_count: 0,
             deleted: false,
@@ -312,6 +314,7 @@ impl ChatStore for MongoStore {
                     owner_id: i(new.owner),
                     created_at_ms: new.now_ms,
                     last_seq: 0,
+                    members_seq: 0,
                     last_activity_ms: new.now_ms,
                     member_count: 0,
                     deleted: false,

@@ -121,6 +121,10 @@ pub(super) struct ChatDoc {
     pub owner_id: i64,
     pub created_at_ms: i64,
     pub last_seq: i64,
+    /// The seq of the latest event that changed members or roles (absent in chats written
+    /// before it was kept: 0).
+    #[serde(default)]
+    pub members_seq: i64,
     pub last_activity_ms: i64,
     pub member_count: i64,
     pub deleted: bool,
@@ -140,6 +144,7 @@ impl ChatDoc {
             owner_id: u(self.owner_id),
             created_at_ms: self.created_at_ms,
             last_seq: u(self.last_seq),
+            members_seq: u(self.members_seq),
             last_activity_ms: self.last_activity_ms,
             member_count: u32::try_from(self.member_count).unwrap_or(0),
         }

@@ -16,7 +16,7 @@ use super::docs::{
     ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_event, encode, i, u,
 };
 use super::{MongoStore, error, find_all};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult, changes_membership};
 
 /// One chat mutation in flight, stored in the event document that claimed its first seq. It holds
 /// everything needed to finish it, so whoever finds it can.
@@ -35,6 +35,10 @@ pub(super) struct PendingOp {
     pub effects: Vec<Effect>,
     /// Chat fields set by the commit.
     pub commit: ChatChanges,
+    /// The index among `events` of the last one that changes membership (see
+    /// [`changes_membership`]): the commit moves the chat's `members_seq` to its seq.
+    #[serde(default)]
+    pub members_changed_at: Option<i64>,
 }
 
 /// Chat fields an op changes; `None` leaves a field alone.
@@ -118,6 +122,11 @@ impl PendingOp {
         effects: Vec<Effect>,
         commit: ChatChanges,
     ) -> Self {
+        let members_changed_at = (0_i64..)
+            .zip(&events)
+            .filter(|(_, e)| e.body.as_ref().is_some_and(changes_membership))
+            .map(|(index, _)| index)
+            .last();
         Self {
             op_id: ObjectId::new(),
             started_at_ms: wall_ms(),
@@ -125,7 +134,14 @@ impl PendingOp {
             events: events.iter().map(|e| encode(&stored_form(e))).collect(),
             effects,
             commit,
+            members_changed_at,
         }
+    }
+
+    /// The chat's `members_seq` once the op, claimed at `first_seq`, is committed; `None` when
+    /// it changes no membership.
+    pub fn members_seq(&self, first_seq: i64) -> Option<i64> {
+        self.members_changed_at.map(|index| first_seq + index)
     }
 
     /// How many events (and seqs) the op has.
@@ -421,7 +437,12 @@ impl MongoStore {
         op: &PendingOp,
         last_seq: i64,
     ) -> StoreResult<()> {
+        let first_seq = last_seq - op.event_count() + 1;
         let mut set = doc! { "last_seq": last_seq };
+        let members_seq = op.members_seq(first_seq);
+        if let Some(members_seq) = members_seq {
+            set.insert("members_seq", members_seq);
+        }
         let changes = &op.commit;
         if let Some(title) = &changes.title {
             set.insert("title", title);
@@ -453,7 +474,7 @@ impl MongoStore {
             // Appends read a deleted chat afresh (and find it deleted).
             self.forget_head(chat_id);
         } else {
-            self.note_head(chat_id, last_seq);
+            self.note_commit(chat_id, first_seq..=last_seq, members_seq);
         }
         Ok(())
     }
@@ -691,7 +712,7 @@ impl MongoStore {
                 // writer that lost this seq a second read before it claims again (group commit
                 // reads only the heads it does not know).
                 if !chat.deleted {
-                    self.note_head(chat.id, chat.last_seq);
+                    self.note_read(&chat);
                 }
                 Ok(None)
             }

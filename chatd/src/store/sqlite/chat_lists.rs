@@ -5,7 +5,8 @@ use chatproto::pb;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::chats::{
-    CHAT_COLUMNS, MEMBER_COLUMNS, STATE_COLUMNS, chat_from_row, member_from_row, state_from_row,
+    CHAT_COLUMNS, CHAT_WIDTH, MEMBER_COLUMNS, MEMBER_WIDTH, STATE_COLUMNS, chat_from_row,
+    member_from_row, state_from_row,
 };
 use super::convert::{count_u32, get_u64, json_ids, sql_u64};
 use super::messages::{MESSAGE_COLUMNS, query_messages};
@@ -25,8 +26,8 @@ fn entry_sql(filter: &str) -> String {
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<UserChat> {
     Ok(UserChat {
         chat: chat_from_row(row, 0)?,
-        member: member_from_row(row, 10)?,
-        state: state_from_row(row, 16)?,
+        member: member_from_row(row, CHAT_WIDTH)?,
+        state: state_from_row(row, CHAT_WIDTH + MEMBER_WIDTH)?,
         unread_count: 0,
         last_message: None,
     })

@@ -19,9 +19,13 @@ use crate::store::{
     UserChatState,
 };
 
-/// The columns [`chat_from_row`] reads, from `chats` aliased as `c` (10 columns).
+/// The columns [`chat_from_row`] reads, from `chats` aliased as `c` ([`CHAT_WIDTH`] columns).
 pub(super) const CHAT_COLUMNS: &str = "c.id, c.kind, c.title, c.description, c.avatar_file_id, \
-     c.owner_id, c.created_at_ms, c.last_seq, c.last_activity_ms, c.member_count";
+     c.owner_id, c.created_at_ms, c.last_seq, c.last_activity_ms, c.member_count, \
+     c.members_seq";
+
+/// How many columns [`CHAT_COLUMNS`] has.
+pub(super) const CHAT_WIDTH: usize = 11;
 
 /// Reads [`CHAT_COLUMNS`] starting at column `at`.
 pub(super) fn chat_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<ChatRecord> {
@@ -36,12 +40,17 @@ pub(super) fn chat_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<ChatRe
         last_seq: get_u64(row, at + 7)?,
         last_activity_ms: row.get(at + 8)?,
         member_count: count_u32(row.get(at + 9)?),
+        members_seq: get_u64(row, at + 10)?,
     })
 }
 
-/// The columns [`member_from_row`] reads, from `members` aliased as `m` (6 columns).
+/// The columns [`member_from_row`] reads, from `members` aliased as `m` ([`MEMBER_WIDTH`]
+/// columns).
 pub(super) const MEMBER_COLUMNS: &str =
     "m.chat_id, m.user_id, m.role, m.joined_at_ms, m.joined_at_seq, m.left_at_seq";
+
+/// How many columns [`MEMBER_COLUMNS`] has.
+pub(super) const MEMBER_WIDTH: usize = 6;
 
 /// Reads [`MEMBER_COLUMNS`] starting at column `at`.
 pub(super) fn member_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<MemberRecord> {
@@ -113,7 +122,7 @@ pub(super) fn member_states(
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![sql_u64(chat_id), json_ids(user_ids)], |row| {
-        Ok((member_from_row(row, 0)?, state_from_row(row, 6)?))
+        Ok((member_from_row(row, 0)?, state_from_row(row, MEMBER_WIDTH)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -234,7 +243,7 @@ fn created_event(
     now_ms: i64,
     members: Vec<pb::Member>,
 ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
-    let record = live_chat(c, chat_id)?;
+    let mut record = live_chat(c, chat_id)?;
     let event = pb::ChatEvent {
         chat_id,
         seq,
@@ -243,6 +252,8 @@ fn created_event(
         body: Some(Body::ChatCreated(chat_snapshot(&record, members))),
     };
     events::insert(c, &event)?;
+    // The creation is the chat's first membership change.
+    record.members_seq = seq;
     Ok((record, event))
 }
 

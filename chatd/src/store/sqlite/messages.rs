@@ -141,6 +141,7 @@ pub(super) fn append_message(c: &Connection, new: &NewMessage) -> StoreResult<Se
         });
     }
     ensure_user(c, new.sender_id)?;
+    events::ensure_members_unchanged(c, new.chat_id, new.members_seq)?;
     let seq = events::next_seq(c, new.chat_id, new.now_ms)?;
     let forward = new.forwarded_from.as_ref();
     c.prepare_cached(

@@ -26,6 +26,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("email verification and password reset", V9_RECOVERY),
     ("key rings", V10_KEY_RINGS),
     ("dead sessions", V11_DEAD_SESSIONS),
+    ("membership versions", V12_MEMBERS_SEQ),
 ];
 
 /// The schema version this code writes and understands.
@@ -492,4 +493,12 @@ const V11_DEAD_SESSIONS: &str = r#"
 CREATE INDEX sessions_by_revoked ON sessions(revoked_at_ms) WHERE revoked_at_ms IS NOT NULL;
 CREATE INDEX sessions_by_last_use ON sessions(max(last_seen_at_ms, created_at_ms));
 CREATE INDEX sessions_by_created ON sessions(created_at_ms);
+"#;
+
+/// Version 12: `chats.members_seq`, the seq of the latest event that changed a chat's members
+/// or roles, which an append checks against the membership its send was judged on. Existing
+/// chats start at 0: a member list read from them is read at 0 too, and the next change moves
+/// it.
+const V12_MEMBERS_SEQ: &str = r#"
+ALTER TABLE chats ADD COLUMN members_seq INTEGER NOT NULL DEFAULT 0;
 "#;

@@ -104,6 +104,7 @@ fn text(chat_id: u64, sender_id: u64, cmid: &str, text: &str) -> NewMessage {
         forwarded_from: None,
         mention_ids: Vec::new(),
         now_ms: 1,
+        members_seq: None,
     }
 }
 
@@ -269,7 +270,8 @@ async fn an_old_database_is_migrated_by_the_admin_call_and_reports_it() {
             "8: access rules",
             "9: email verification and password reset",
             "10: key rings",
-            "11: dead sessions"
+            "11: dead sessions",
+            "12: membership versions"
         ]
     );
     assert!(status.indexes_missing.is_empty());

@@ -86,5 +86,6 @@ pub(super) fn text(
         forwarded_from: None,
         mention_ids: Vec::new(),
         now_ms,
+        members_seq: None,
     }
 }

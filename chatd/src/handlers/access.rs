@@ -24,6 +24,7 @@ use chatproto::pb;
 use crate::delivery::members::{Audience, ChatMembers};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::store::{ConflictKind, StoreError, StoreResult};
 
 /// NOT_FOUND "chat not found": the one answer for a missing chat and for someone else's chat.
 pub fn chat_not_found() -> ApiError {
@@ -257,6 +258,78 @@ pub async fn require_can_post(state: &AppState, m: &Membership) -> ApiResult<()>
         ));
     }
     require_not_blocked_private(state, m).await
+}
+
+/// How many times one write judges its caller's membership, at most: membership that changes
+/// under every judgement is given up on with UNAVAILABLE (the request may simply be sent again).
+const MAX_JUDGEMENTS: u32 = 3;
+
+/// What a chat write asks of its caller's membership, beyond being a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// Posting: [`require_can_post`].
+    Post,
+    /// Nothing but no block either way in a private chat: [`require_not_blocked_private`].
+    NotBlocked,
+    /// Deleting for everyone a message of `sender`: [`may_delete_for_everyone`].
+    DeleteForEveryone {
+        /// The message's sender.
+        sender: u64,
+    },
+}
+
+impl Judge {
+    /// Whether `m` passes.
+    pub async fn check(self, state: &AppState, m: &Membership) -> ApiResult<()> {
+        match self {
+            Judge::Post => require_can_post(state, m).await,
+            Judge::NotBlocked => require_not_blocked_private(state, m).await,
+            Judge::DeleteForEveryone { sender } => {
+                if may_delete_for_everyone(m.user_id, m.role, sender) {
+                    Ok(())
+                } else {
+                    Err(ApiError::denied(
+                        "only the sender or a chat admin may delete a message for everyone",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Runs a chat write under the membership `m`, which `judge` passed. `write` gets the chat's
+/// `members_seq` as `m` was read at, for the store to refuse the write if membership changed
+/// since (`Conflict(MembersChanged)`): then the caller's membership is read again, judged again,
+/// and the write retried. So a write checked before a removal or a change of role does not
+/// land after it. Returns the membership the write was made under, and what the store
+/// answered otherwise (for the caller to map).
+pub async fn under_membership<T, F>(
+    state: &AppState,
+    chat_id: u64,
+    mut m: Membership,
+    judge: Judge,
+    mut write: impl FnMut(u64) -> F,
+) -> ApiResult<(Membership, StoreResult<T>)>
+where
+    F: Future<Output = StoreResult<T>>,
+{
+    let mut judged = 1;
+    loop {
+        match write(m.members.members_seq()).await {
+            Err(StoreError::Conflict(ConflictKind::MembersChanged)) if judged < MAX_JUDGEMENTS => {
+                state.delivery.members().invalidate(chat_id);
+                m = member(state, chat_id, m.user_id).await?;
+                judge.check(state, &m).await?;
+                judged += 1;
+            }
+            Err(StoreError::Conflict(ConflictKind::MembersChanged)) => {
+                return Err(ApiError::unavailable(
+                    "the chat's members changed at every try; send the request again",
+                ));
+            }
+            answer => return Ok((m, answer)),
+        }
+    }
 }
 
 /// PERMISSION_DENIED "blocked" when the chat is private and either member blocked the other.

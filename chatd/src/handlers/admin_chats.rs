@@ -20,7 +20,9 @@ use crate::handlers::cursor::IdList;
 use crate::handlers::page::Page;
 use crate::handlers::views::{chat_outside_view, member_to_pb};
 use crate::state::now_ms;
-use crate::store::{AllChatsQuery, ChatRecord, ConflictKind, HistoryQuery, SentQuery, StoreError};
+use crate::store::{
+    Actor, AllChatsQuery, ChatRecord, ConflictKind, HistoryQuery, SentQuery, StoreError,
+};
 use crate::validate;
 
 /// The chat, or NOT_FOUND for an unknown or deleted one (INVALID_ARGUMENT for id 0).
@@ -240,7 +242,7 @@ async fn delete_for_everyone(
     match ctx
         .state
         .store
-        .delete_message(chat_id, seq, admin, now_ms())
+        .delete_message(chat_id, seq, Actor::unjudged(admin), now_ms())
         .await
     {
         Ok(event) => {

@@ -11,10 +11,10 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::delivery::redact::{MAX_REACTION_EMOJI, Viewer, redact_message};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::access::{self, Reader, may_delete_for_everyone, message_not_found};
+use crate::handlers::access::{self, Judge, Reader, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
 use crate::state::{AppState, now_ms};
-use crate::store::{ConflictKind, NewMessage, ReactionChange, StoreError};
+use crate::store::{Actor, ConflictKind, NewMessage, ReactionChange, StoreError};
 use crate::validate;
 
 /// What a SendMessage carries, once validated.
@@ -156,17 +156,6 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
     Ok(source)
 }
 
-/// How many times one send judges its sender's right to post, at most: membership that changes
-/// under every judgement is given up on with UNAVAILABLE (the send may simply be retried).
-const MAX_JUDGEMENTS: u32 = 3;
-
-/// The caller's membership, if it lets them post in the chat.
-async fn poster(state: &AppState, chat_id: u64, me: u64) -> ApiResult<access::Membership> {
-    let m = access::member(state, chat_id, me).await?;
-    access::require_can_post(state, &m).await?;
-    Ok(m)
-}
-
 /// Sends a message; a retry with the same client_msg_id returns the original and publishes
 /// nothing.
 pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answer> {
@@ -178,7 +167,8 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         state.metrics.rate_limited(limited.scope);
         ApiError::from(limited)
     })?;
-    let mut m = poster(state, req.chat_id, me).await?;
+    let m = access::member(state, req.chat_id, me).await?;
+    access::require_can_post(state, &m).await?;
     if req.reply_to_seq != 0
         && state
             .store
@@ -214,7 +204,7 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         }
     };
     let mention_ids = resolve_mentions(state.store.as_ref(), &body.text).await?;
-    let mut new = NewMessage {
+    let new = NewMessage {
         chat_id: req.chat_id,
         sender_id: me,
         client_msg_id: req.client_msg_id,
@@ -226,28 +216,17 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
         forwarded_from,
         mention_ids,
         now_ms: now_ms(),
-        members_seq: Some(m.members.members_seq()),
+        members_seq: None,
     };
-    // The store appends only under the membership the sender was judged on, so a send checked
-    // before a removal (or a demotion in a channel) cannot land after it. When membership moved
-    // on meanwhile, the sender is judged again on it.
-    let mut judged = 1;
-    let outcome = loop {
-        match state.store.append_message(new.clone()).await {
-            Err(StoreError::Conflict(ConflictKind::MembersChanged)) if judged < MAX_JUDGEMENTS => {
-                state.delivery.members().invalidate(req.chat_id);
-                m = poster(state, req.chat_id, me).await?;
-                new.members_seq = Some(m.members.members_seq());
-                judged += 1;
-            }
-            Err(StoreError::Conflict(ConflictKind::MembersChanged)) => {
-                return Err(ApiError::unavailable(
-                    "the chat's members kept changing while the message was sent; send it again",
-                ));
-            }
-            outcome => break outcome?,
-        }
-    };
+    let (m, outcome) =
+        access::under_membership(state, req.chat_id, m, Judge::Post, |members_seq| {
+            state.store.append_message(NewMessage {
+                members_seq: Some(members_seq),
+                ..new.clone()
+            })
+        })
+        .await?;
+    let outcome = outcome?;
     if let Some(event) = outcome.event {
         state.metrics.messages_persisted(1);
         state.delivery.append(event, m.audience());
@@ -285,10 +264,15 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
     let mut answer = if message.text == req.text {
         message
     } else {
-        let (edited, event) = state
-            .store
-            .edit_message(req.chat_id, req.seq, me, &req.text, now_ms())
+        let now = now_ms();
+        let (m, edited) =
+            access::under_membership(state, req.chat_id, m, Judge::Post, |members_seq| {
+                let (store, text) = (&state.store, &req.text);
+                let actor = Actor::judged(me, members_seq);
+                store.edit_message(req.chat_id, req.seq, actor, text, now)
+            })
             .await?;
+        let (edited, event) = edited?;
         state.delivery.append(event, m.audience());
         edited
     };
@@ -318,19 +302,20 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
                 ));
             }
         };
-        if !may_delete_for_everyone(me, m.role, message.sender_id) {
-            return Err(ApiError::denied(
-                "only the sender or a chat admin may delete a message for everyone",
-            ));
-        }
+        let judge = Judge::DeleteForEveryone {
+            sender: message.sender_id,
+        };
+        judge.check(state, &m).await?;
         if message.deleted {
             return Ok(Answer::Ok(pb::Ok {}));
         }
-        let event = state
-            .store
-            .delete_message(req.chat_id, req.seq, me, now_ms())
-            .await?;
-        state.delivery.append(event, m.audience());
+        let now = now_ms();
+        let (m, event) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+            let actor = Actor::judged(me, members_seq);
+            state.store.delete_message(req.chat_id, req.seq, actor, now)
+        })
+        .await?;
+        state.delivery.append(event?, m.audience());
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {
@@ -359,16 +344,21 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
             max_emoji: MAX_REACTION_EMOJI,
         }
     };
-    let (mut result, event) = state
-        .store
-        .set_reaction(req.chat_id, req.seq, me, &req.emoji, change, now_ms())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(ConflictKind::TooManyEmoji) => ApiError::conflict(format!(
-                "a message takes at most {MAX_REACTION_EMOJI} different emoji"
-            )),
-            other => other.into(),
-        })?;
+    let now = now_ms();
+    let (m, reacted) =
+        access::under_membership(state, req.chat_id, m, Judge::NotBlocked, |members_seq| {
+            let (actor, emoji) = (Actor::judged(me, members_seq), &req.emoji);
+            state
+                .store
+                .set_reaction(req.chat_id, req.seq, actor, emoji, change, now)
+        })
+        .await?;
+    let (mut result, event) = reacted.map_err(|e| match e {
+        StoreError::Conflict(ConflictKind::TooManyEmoji) => ApiError::conflict(format!(
+            "a message takes at most {MAX_REACTION_EMOJI} different emoji"
+        )),
+        other => other.into(),
+    })?;
     if let Some(event) = event {
         state.delivery.append(event, m.audience());
     }

@@ -80,10 +80,10 @@ macro_rules! delegate_store {
             MessageStore {
                 write append_message(new: NewMessage) -> SendOutcome;
                 read  message(chat_id: u64, seq: u64) -> Option<pb::Message>;
-                write edit_message(chat_id: u64, seq: u64, actor: u64, text: &str, now_ms: i64) -> (pb::Message, pb::ChatEvent);
-                write delete_message(chat_id: u64, seq: u64, actor: u64, now_ms: i64) -> pb::ChatEvent;
+                write edit_message(chat_id: u64, seq: u64, actor: Actor, text: &str, now_ms: i64) -> (pb::Message, pb::ChatEvent);
+                write delete_message(chat_id: u64, seq: u64, actor: Actor, now_ms: i64) -> pb::ChatEvent;
                 write hide_message(chat_id: u64, seq: u64, user_id: u64) -> ();
-                write set_reaction(chat_id: u64, seq: u64, user_id: u64, emoji: &str, change: ReactionChange, now_ms: i64) -> (pb::Message, Option<pb::ChatEvent>);
+                write set_reaction(chat_id: u64, seq: u64, actor: Actor, emoji: &str, change: ReactionChange, now_ms: i64) -> (pb::Message, Option<pb::ChatEvent>);
                 read  history(query: HistoryQuery) -> Vec<pb::Message>;
                 read  events(chat_id: u64, after_seq: u64, up_to_seq: u64, limit: u32) -> Vec<pb::ChatEvent>;
                 read  edits(chat_id: u64, seq: u64) -> Vec<pb::MessageEdit>;

@@ -126,6 +126,17 @@ pub enum ConflictKind {
     Constraint,
 }
 
+/// `Conflict(MembersChanged)` when a write judged on the chat's membership at `judged` (see
+/// [`NewMessage::members_seq`]) meets the chat at `members_seq`; `Ok` when it was not judged.
+pub fn ensure_members_unchanged(members_seq: u64, judged: Option<u64>) -> StoreResult<()> {
+    match judged {
+        Some(judged) if judged != members_seq => {
+            Err(StoreError::Conflict(ConflictKind::MembersChanged))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What can go wrong in a store. Backends map their native errors onto these. `Clone`, so one
 /// failure can answer every call of a batch.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -438,12 +449,13 @@ pub trait MessageStore: Send + Sync {
     /// (event: `message_edited`). This, [`delete_message`](Self::delete_message) and
     /// [`set_reaction`](Self::set_reaction) fail with `NotFound("chat")` for a deleted chat,
     /// `NotFound("message")` for an unknown message and `Conflict` for a message deleted for
-    /// everyone.
+    /// everyone; for an [`Actor`] judged on a membership the chat has moved past, with
+    /// `Conflict(MembersChanged)` as [`append_message`](Self::append_message) does.
     async fn edit_message(
         &self,
         chat_id: u64,
         seq: u64,
-        actor: u64,
+        actor: Actor,
         text: &str,
         now_ms: i64,
     ) -> StoreResult<(pb::Message, pb::ChatEvent)>;
@@ -452,7 +464,7 @@ pub trait MessageStore: Send + Sync {
         &self,
         chat_id: u64,
         seq: u64,
-        actor: u64,
+        actor: Actor,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent>;
     /// Hides a message for one user only (no event; idempotent). `NotFound("message")` for an
@@ -466,7 +478,7 @@ pub trait MessageStore: Send + Sync {
         &self,
         chat_id: u64,
         seq: u64,
-        user_id: u64,
+        actor: Actor,
         emoji: &str,
         change: ReactionChange,
         now_ms: i64,

@@ -451,6 +451,36 @@ pub struct NewMessage {
     pub members_seq: Option<u64>,
 }
 
+/// Who writes to a chat's messages (edits, deletes, reacts), with the chat's
+/// [`ChatRecord::members_seq`] their right to was judged on: the store refuses the write with
+/// `Conflict(MembersChanged)` if membership changed since (as for
+/// [`NewMessage::members_seq`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user.
+    pub user_id: u64,
+    /// The `members_seq` judged on; `None` writes whatever the membership.
+    pub members_seq: Option<u64>,
+}
+
+impl Actor {
+    /// `user_id`, judged on the membership at `members_seq`.
+    pub fn judged(user_id: u64, members_seq: u64) -> Self {
+        Actor {
+            user_id,
+            members_seq: Some(members_seq),
+        }
+    }
+
+    /// `user_id`, not judged on any membership (server admins, tools, tests).
+    pub fn unjudged(user_id: u64) -> Self {
+        Actor {
+            user_id,
+            members_seq: None,
+        }
+    }
+}
+
 /// The result of an append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendOutcome {

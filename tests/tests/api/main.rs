@@ -27,6 +27,7 @@ mod keys;
 mod limits;
 mod master_key;
 mod membership;
+mod membership_races;
 mod messages;
 mod migration;
 mod moderation;

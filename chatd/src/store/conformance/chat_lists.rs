@@ -173,7 +173,7 @@ pub async fn lists_unread_and_last_message<S: Store + 'static>(s: S) {
     s.hide_message(c, m3.seq, u).await.expect("hide");
     assert_eq!(view(u).await.unread_count, 0);
 
-    s.delete_message(c, m4.seq, u, T0 + 5)
+    s.delete_message(c, m4.seq, Actor::unjudged(u), T0 + 5)
         .await
         .expect("delete");
     assert_eq!(view(u).await.last_message.map(|m| m.seq), Some(m2.seq));

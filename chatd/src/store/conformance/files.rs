@@ -253,7 +253,7 @@ pub async fn files_shares_and_references<S: Store + 'static>(s: S) {
         .iter()
         .filter(|m| m.file_id == "f1")
     {
-        s.delete_message(g, m.seq, alice, T0 + 4)
+        s.delete_message(g, m.seq, Actor::unjudged(alice), T0 + 4)
             .await
             .expect("delete");
     }

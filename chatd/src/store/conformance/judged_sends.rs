@@ -1,9 +1,13 @@
-//! Conformance cases for sends judged on a chat's membership (`NewMessage::members_seq`): the
-//! store appends only under the membership the sender's right to post was judged on.
+//! Conformance cases for writes judged on a chat's membership (`NewMessage::members_seq`, and the
+//! `members_seq` of edits, deletions and reactions): the store writes only under the membership
+//! the writer was judged on.
 
 use std::sync::Arc;
 
 use super::*;
+
+/// Adds a reaction under the protocol's emoji limit.
+const ADD: ReactionChange = ReactionChange::Add { max_emoji: 20 };
 
 /// The chat's `members_seq` now.
 async fn members_seq<S: Store>(s: &S, chat_id: u64) -> u64 {
@@ -144,4 +148,66 @@ pub async fn messages_judged_sends_racing_a_removal<S: Store + 'static>(s: S) {
         let messages = full_history(&*s, g, a).await;
         assert_eq!(seqs(&messages).len(), landed.len(), "round {round}");
     }
+}
+
+/// Edits, deletions and reactions judged on an earlier membership are refused with nothing
+/// written; judged on the current one, they are made.
+pub async fn messages_changed_under_the_judged_membership<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let c = user(&s, "c").await;
+    let g = group(&s, a, &[b]).await;
+    let m = send(&s, g, b, "text", T0 + 1).await.seq;
+    let before = members_seq(&s, g).await;
+    let added = s.add_members(g, a, &[c], 100, T0 + 2).await.expect("add");
+    let now = members_seq(&s, g).await;
+    assert_eq!(now, added.seq);
+    let head = added.seq;
+
+    assert_conflict(
+        s.edit_message(g, m, Actor::judged(b, before), "edited", T0 + 3)
+            .await,
+        ConflictKind::MembersChanged,
+    );
+    assert_conflict(
+        s.set_reaction(g, m, Actor::judged(b, before), "👍", ADD, T0 + 3)
+            .await,
+        ConflictKind::MembersChanged,
+    );
+    assert_conflict(
+        s.delete_message(g, m, Actor::judged(b, before), T0 + 3)
+            .await,
+        ConflictKind::MembersChanged,
+    );
+    let message = s.message(g, m).await.expect("read").expect("exists");
+    assert_eq!(
+        (
+            message.text.as_str(),
+            message.reactions.len(),
+            message.deleted
+        ),
+        ("text", 0, false),
+        "refused writes change nothing"
+    );
+    let chat = s.chat(g).await.expect("chat").expect("exists");
+    assert_eq!(chat.last_seq, head, "and append no event");
+
+    let (edited, _) = s
+        .edit_message(g, m, Actor::judged(b, now), "edited", T0 + 4)
+        .await
+        .expect("edit");
+    assert_eq!(edited.text, "edited");
+    let (reacted, event) = s
+        .set_reaction(g, m, Actor::judged(b, now), "👍", ADD, T0 + 5)
+        .await
+        .expect("react");
+    assert_eq!((reacted.reactions.len(), event.is_some()), (1, true));
+    s.delete_message(g, m, Actor::judged(b, now), T0 + 6)
+        .await
+        .expect("delete");
+    assert_eq!(
+        members_seq(&s, g).await,
+        now,
+        "none of them changes membership"
+    );
 }

@@ -213,7 +213,7 @@ pub async fn messages_edit_history<S: Store + 'static>(s: S) {
     let c = private(&s, a, b).await;
     let m = send(&s, c, a, "v1", T0 + 1).await;
     let (edited, event) = s
-        .edit_message(c, m.seq, a, "v2", T0 + 2)
+        .edit_message(c, m.seq, Actor::unjudged(a), "v2", T0 + 2)
         .await
         .expect("edit");
     assert_eq!(
@@ -232,7 +232,7 @@ pub async fn messages_edit_history<S: Store + 'static>(s: S) {
             edited_at_ms: T0 + 2
         })
     );
-    s.edit_message(c, m.seq, a, "v3", T0 + 3)
+    s.edit_message(c, m.seq, Actor::unjudged(a), "v3", T0 + 3)
         .await
         .expect("edit");
     assert_eq!(
@@ -254,9 +254,16 @@ pub async fn messages_edit_history<S: Store + 'static>(s: S) {
         Body::MessageCreated(shown) => assert_eq!(shown, &now),
         other => panic!("expected message_created, got {other:?}"),
     }
-    assert_not_found(s.edit_message(c, 999, a, "x", T0).await, "message");
+    assert_not_found(
+        s.edit_message(c, 999, Actor::unjudged(a), "x", T0).await,
+        "message",
+    );
     assert_not_found(s.edits(c, 999).await, "message");
-    assert_not_found(s.edit_message(999_999, 2, a, "x", T0).await, "chat");
+    assert_not_found(
+        s.edit_message(999_999, 2, Actor::unjudged(a), "x", T0)
+            .await,
+        "chat",
+    );
 }
 
 /// Deleting for everyone purges text, file, reactions and edit history everywhere it shows, and
@@ -276,10 +283,10 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
         .await
         .expect("append")
         .message;
-    s.edit_message(c, m.seq, a, "secret plan beta", T0 + 2)
+    s.edit_message(c, m.seq, Actor::unjudged(a), "secret plan beta", T0 + 2)
         .await
         .expect("edit");
-    s.set_reaction(c, m.seq, b, "👍", ADD, T0 + 3)
+    s.set_reaction(c, m.seq, Actor::unjudged(b), "👍", ADD, T0 + 3)
         .await
         .expect("react");
     let scope = vec![(c, MAX)];
@@ -305,7 +312,10 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
         assert_eq!(seqs(&found), vec![m.seq], "found before deletion");
     }
 
-    let event = s.delete_message(c, m.seq, a, T0 + 9).await.expect("delete");
+    let event = s
+        .delete_message(c, m.seq, Actor::unjudged(a), T0 + 9)
+        .await
+        .expect("delete");
     assert_eq!(
         body(&event),
         &Body::MessageDeleted(pb::MessageDeleted { message_seq: m.seq })
@@ -339,18 +349,23 @@ pub async fn messages_delete_purges_content<S: Store + 'static>(s: S) {
     assert_eq!(events.last(), Some(&event));
 
     assert_conflict(
-        s.edit_message(c, m.seq, a, "again", T0).await,
+        s.edit_message(c, m.seq, Actor::unjudged(a), "again", T0)
+            .await,
         ConflictKind::MessageDeleted,
     );
     assert_conflict(
-        s.set_reaction(c, m.seq, b, "👍", ADD, T0).await,
+        s.set_reaction(c, m.seq, Actor::unjudged(b), "👍", ADD, T0)
+            .await,
         ConflictKind::MessageDeleted,
     );
     assert_conflict(
-        s.delete_message(c, m.seq, a, T0).await,
+        s.delete_message(c, m.seq, Actor::unjudged(a), T0).await,
         ConflictKind::MessageDeleted,
     );
-    assert_not_found(s.delete_message(c, 999, a, T0).await, "message");
+    assert_not_found(
+        s.delete_message(c, 999, Actor::unjudged(a), T0).await,
+        "message",
+    );
 }
 
 /// Hiding removes a message from one user's history and search only.
@@ -407,7 +422,7 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     };
 
     let (msg, event) = s
-        .set_reaction(c, m.seq, b, "👍", ADD, T0 + 1)
+        .set_reaction(c, m.seq, Actor::unjudged(b), "👍", ADD, T0 + 1)
         .await
         .expect("react");
     let event = event.expect("changed");
@@ -427,7 +442,7 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     );
     // Nothing changes, and the answer is the message as it is.
     assert_eq!(
-        s.set_reaction(c, m.seq, b, "👍", ADD, T0)
+        s.set_reaction(c, m.seq, Actor::unjudged(b), "👍", ADD, T0)
             .await
             .expect("no-op"),
         (msg.clone(), None)
@@ -437,11 +452,11 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
         m.seq + 1
     );
 
-    s.set_reaction(c, m.seq, a, "👍", ADD, T0 + 2)
+    s.set_reaction(c, m.seq, Actor::unjudged(a), "👍", ADD, T0 + 2)
         .await
         .expect("react");
     let (msg, _) = s
-        .set_reaction(c, m.seq, b, "🎉", ADD, T0 + 3)
+        .set_reaction(c, m.seq, Actor::unjudged(b), "🎉", ADD, T0 + 3)
         .await
         .expect("react");
     assert_eq!(
@@ -450,7 +465,14 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     );
 
     let (msg, event) = s
-        .set_reaction(c, m.seq, b, "👍", ReactionChange::Remove, T0 + 4)
+        .set_reaction(
+            c,
+            m.seq,
+            Actor::unjudged(b),
+            "👍",
+            ReactionChange::Remove,
+            T0 + 4,
+        )
         .await
         .expect("unreact");
     let event = event.expect("changed");
@@ -460,9 +482,16 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     );
     assert!(matches!(body(&event), Body::ReactionChanged(r) if !r.added));
     assert_eq!(
-        s.set_reaction(c, m.seq, b, "👍", ReactionChange::Remove, T0)
-            .await
-            .expect("no-op"),
+        s.set_reaction(
+            c,
+            m.seq,
+            Actor::unjudged(b),
+            "👍",
+            ReactionChange::Remove,
+            T0
+        )
+        .await
+        .expect("no-op"),
         (msg.clone(), None)
     );
     assert_eq!(
@@ -473,16 +502,21 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
         Body::MessageCreated(shown) => assert_eq!(shown.reactions, msg.reactions),
         other => panic!("expected message_created, got {other:?}"),
     }
-    assert_not_found(s.set_reaction(c, 999, b, "👍", ADD, T0).await, "message");
+    assert_not_found(
+        s.set_reaction(c, 999, Actor::unjudged(b), "👍", ADD, T0)
+            .await,
+        "message",
+    );
 
     // The emoji limit counts different emoji, and holds for new ones only.
     let two = ReactionChange::Add { max_emoji: 2 };
     assert_conflict(
-        s.set_reaction(c, m.seq, a, "🔥", two, T0 + 5).await,
+        s.set_reaction(c, m.seq, Actor::unjudged(a), "🔥", two, T0 + 5)
+            .await,
         ConflictKind::TooManyEmoji,
     );
     let (msg, event) = s
-        .set_reaction(c, m.seq, b, "👍", two, T0 + 5)
+        .set_reaction(c, m.seq, Actor::unjudged(b), "👍", two, T0 + 5)
         .await
         .expect("an emoji the message has");
     assert!(event.is_some());

@@ -21,7 +21,7 @@
 //! - `chats`: chat lifecycle, membership and per-user state.
 //! - `chat_lists`: chat lists, sync heads and shared peers.
 //! - `messages`: messages, the log, reactions, receipts.
-//! - `judged_sends`: appends under the membership a send was judged on.
+//! - `judged_sends`: writes under the membership they were judged on.
 //! - `search`: full-text search.
 //! - `files`: uploads and files.
 //! - `overview`: the reads of server admins.
@@ -147,6 +147,7 @@ macro_rules! store_conformance {
                 messages_receipts,
                 messages_appended_under_the_judged_membership,
                 messages_judged_sends_racing_a_removal,
+                messages_changed_under_the_judged_membership,
                 files_upload_resume_and_complete,
                 files_upload_fail_once,
                 files_stale_uploads,

@@ -108,7 +108,7 @@ pub async fn overview_sent_messages<S: Store + 'static>(s: S) {
     send(&s, first, a, "not b's", T0).await;
     let m2 = send(&s, first, b, "two", T0 + 5).await.seq;
     let deleted = send(&s, first, b, "deleted", T0).await.seq;
-    s.delete_message(first, deleted, a, T0 + 1)
+    s.delete_message(first, deleted, Actor::unjudged(a), T0 + 1)
         .await
         .expect("delete");
     let m3 = send(&s, second, b, "three", T0 + 10).await.seq;
@@ -175,7 +175,7 @@ pub async fn overview_counts<S: Store + 'static>(s: S) {
     let other = private(&s, a, b).await;
     send(&s, chat, a, "one", T0).await;
     let deleted = send(&s, chat, b, "two", T0).await.seq;
-    s.delete_message(chat, deleted, b, T0 + 1)
+    s.delete_message(chat, deleted, Actor::unjudged(b), T0 + 1)
         .await
         .expect("delete");
     send(&s, other, a, "three", T0).await;

@@ -88,7 +88,7 @@ pub async fn search_scope_and_visibility<S: Store + 'static>(s: S) {
         hits(&s, b, "apple", &[(c1, MAX)]).await,
         vec![(c1, x4.seq), (c1, x1.seq)]
     );
-    s.delete_message(c2, x2.seq, a, T0 + 5)
+    s.delete_message(c2, x2.seq, Actor::unjudged(a), T0 + 5)
         .await
         .expect("delete");
     assert_eq!(hits(&s, a, "apple", &both).await, vec![(c1, x1.seq)]);

@@ -48,7 +48,9 @@ use super::pending::{ChatChanges, Effect, PendingOp};
 use super::sealing::{Fields, Purpose};
 use super::tokens::index_tokens;
 use super::{MongoStore, error, ids_matching, indexes};
-use crate::store::{ConflictKind, NewMessage, SendOutcome, StoreError, StoreResult};
+use crate::store::{
+    ConflictKind, NewMessage, SendOutcome, StoreError, StoreResult, ensure_members_unchanged,
+};
 
 pub(super) mod accounts;
 mod cleanup;
@@ -489,11 +491,7 @@ impl MongoStore {
                 let Some(slot) = slots.get_mut(n) else {
                     continue;
                 };
-                if slot
-                    .new
-                    .members_seq
-                    .is_some_and(|judged| i(judged) != head.members_seq)
-                {
+                if ensure_members_unchanged(u(head.members_seq), slot.new.members_seq).is_err() {
                     refused.push(n);
                 } else {
                     planned.push(n);

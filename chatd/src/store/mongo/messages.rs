@@ -21,8 +21,8 @@ use super::tokens::index_tokens;
 use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
-    HistoryQuery, MessageStore, NewMessage, ReactionChange, SearchQuery, SendOutcome, StoreError,
-    StoreResult,
+    Actor, HistoryQuery, MessageStore, NewMessage, ReactionChange, SearchQuery, SendOutcome,
+    StoreError, StoreResult, ensure_members_unchanged,
 };
 
 impl MongoStore {
@@ -221,7 +221,7 @@ impl MessageStore for MongoStore {
         &self,
         chat_id: u64,
         seq: u64,
-        actor: u64,
+        actor: Actor,
         text: &str,
         now_ms: i64,
     ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
@@ -229,6 +229,8 @@ impl MessageStore for MongoStore {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
+                // The op claims the seq after this head, so it commits under this membership.
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 let before = self.existing_live(chat_id, seq).await?;
                 // The history keeps each replaced text with the time it was written.
                 let written_at = if before.edited {
@@ -258,7 +260,7 @@ impl MessageStore for MongoStore {
                     edited_at_ms: now_ms,
                 });
                 if let Some(done) = self
-                    .run_message_op(&chat, seq, body, actor, now_ms, effect)
+                    .run_message_op(&chat, seq, body, actor.user_id, now_ms, effect)
                     .await?
                 {
                     return Ok(done);
@@ -272,18 +274,19 @@ impl MessageStore for MongoStore {
         &self,
         chat_id: u64,
         seq: u64,
-        actor: u64,
+        actor: Actor,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 self.existing_live(chat_id, seq).await?;
                 let body = Body::MessageDeleted(pb::MessageDeleted { message_seq: seq });
                 let effect = Effect::DeleteMessage { seq: i(seq) };
                 if let Some((_, event)) = self
-                    .run_message_op(&chat, seq, body, actor, now_ms, effect)
+                    .run_message_op(&chat, seq, body, actor.user_id, now_ms, effect)
                     .await?
                 {
                     return Ok(event);
@@ -316,15 +319,17 @@ impl MessageStore for MongoStore {
         &self,
         chat_id: u64,
         seq: u64,
-        user_id: u64,
+        actor: Actor,
         emoji: &str,
         change: ReactionChange,
         now_ms: i64,
     ) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)> {
+        let user_id = actor.user_id;
         self.deadline(async {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 let before = self.existing_live(chat_id, seq).await?;
                 let mine = ReactionDoc {
                     emoji: emoji.to_string(),

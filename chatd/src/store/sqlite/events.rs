@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::convert::{get_u64, sql_u64};
 use super::messages::{MESSAGE_COLUMNS, load_reactions, message_from_row};
-use crate::store::{ConflictKind, StoreError, StoreResult, changes_membership};
+use crate::store::{self, StoreError, StoreResult, changes_membership};
 
 /// `events.kind` of `message_created` (the kinds are the field numbers of the body oneof).
 const KIND_MESSAGE_CREATED: i64 = 11;
@@ -60,24 +60,21 @@ pub(super) fn next_seq(c: &Connection, chat_id: u64, now_ms: i64) -> StoreResult
     .ok_or(StoreError::NotFound("chat"))
 }
 
-/// `Conflict(MembersChanged)` unless the chat's `members_seq` is `judged_at` (when given); a
-/// deleted or unknown chat passes (the append after this says so).
+/// `Conflict(MembersChanged)` unless the chat's `members_seq` is `judged` (when given); a
+/// deleted or unknown chat passes (the write after this says so).
 pub(super) fn ensure_members_unchanged(
     c: &Connection,
     chat_id: u64,
-    judged_at: Option<u64>,
+    judged: Option<u64>,
 ) -> StoreResult<()> {
-    let Some(judged_at) = judged_at else {
+    if judged.is_none() {
         return Ok(());
-    };
+    }
     let now = c
         .prepare_cached("SELECT members_seq FROM chats WHERE id = ?1")?
         .query_row([sql_u64(chat_id)], |row| get_u64(row, 0))
         .optional()?;
-    match now {
-        Some(now) if now != judged_at => Err(StoreError::Conflict(ConflictKind::MembersChanged)),
-        _ => Ok(()),
-    }
+    now.map_or(Ok(()), |now| store::ensure_members_unchanged(now, judged))
 }
 
 /// Stores an event whose seq was taken with [`next_seq`]; one that changes membership moves

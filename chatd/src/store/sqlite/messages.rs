@@ -17,7 +17,7 @@ use super::events;
 use super::users::ensure_user;
 use crate::store::ConflictKind;
 use crate::store::{
-    HistoryQuery, NewMessage, ReactionChange, SendOutcome, StoreError, StoreResult,
+    Actor, HistoryQuery, NewMessage, ReactionChange, SendOutcome, StoreError, StoreResult,
 };
 
 /// The columns [`message_from_row`] reads, from `messages` aliased as `m` (19 columns).
@@ -200,11 +200,12 @@ pub(super) fn edit_message(
     c: &Connection,
     chat_id: u64,
     seq: u64,
-    actor: u64,
+    actor: Actor,
     text: &str,
     now_ms: i64,
 ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
     live_chat(c, chat_id)?;
+    events::ensure_members_unchanged(c, chat_id, actor.members_seq)?;
     let before = existing_live(c, chat_id, seq)?;
     // The history keeps each replaced text with the time it was written.
     let written_at = if before.edited {
@@ -229,7 +230,7 @@ pub(super) fn edit_message(
     let event = events::append(
         c,
         chat_id,
-        actor,
+        actor.user_id,
         now_ms,
         Body::MessageEdited(pb::MessageEdited {
             message_seq: seq,
@@ -244,10 +245,11 @@ pub(super) fn delete_message(
     c: &Connection,
     chat_id: u64,
     seq: u64,
-    actor: u64,
+    actor: Actor,
     now_ms: i64,
 ) -> StoreResult<pb::ChatEvent> {
     live_chat(c, chat_id)?;
+    events::ensure_members_unchanged(c, chat_id, actor.members_seq)?;
     existing_live(c, chat_id, seq)?;
     let key = params![sql_u64(chat_id), sql_u64(seq)];
     c.prepare_cached(
@@ -264,7 +266,7 @@ pub(super) fn delete_message(
     events::append(
         c,
         chat_id,
-        actor,
+        actor.user_id,
         now_ms,
         Body::MessageDeleted(pb::MessageDeleted { message_seq: seq }),
     )
@@ -286,12 +288,14 @@ pub(super) fn set_reaction(
     c: &Connection,
     chat_id: u64,
     seq: u64,
-    user_id: u64,
+    actor: Actor,
     emoji: &str,
     change: ReactionChange,
     now_ms: i64,
 ) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)> {
     live_chat(c, chat_id)?;
+    events::ensure_members_unchanged(c, chat_id, actor.members_seq)?;
+    let user_id = actor.user_id;
     let before = existing_live(c, chat_id, seq)?;
     let changed = match change {
         ReactionChange::Add { max_emoji } => {

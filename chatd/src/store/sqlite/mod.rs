@@ -652,7 +652,7 @@ impl MessageStore for SqliteStore {
         &self,
         chat_id: u64,
         seq: u64,
-        actor: u64,
+        actor: Actor,
         text: &str,
         now_ms: i64,
     ) -> StoreResult<(pb::Message, pb::ChatEvent)> {
@@ -665,7 +665,7 @@ impl MessageStore for SqliteStore {
         &self,
         chat_id: u64,
         seq: u64,
-        actor: u64,
+        actor: Actor,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         self.write(move |c| messages::delete_message(c, chat_id, seq, actor, now_ms))
@@ -681,16 +681,14 @@ impl MessageStore for SqliteStore {
         &self,
         chat_id: u64,
         seq: u64,
-        user_id: u64,
+        actor: Actor,
         emoji: &str,
         change: ReactionChange,
         now_ms: i64,
     ) -> StoreResult<(pb::Message, Option<pb::ChatEvent>)> {
         let emoji = emoji.to_string();
-        self.write(move |c| {
-            messages::set_reaction(c, chat_id, seq, user_id, &emoji, change, now_ms)
-        })
-        .await
+        self.write(move |c| messages::set_reaction(c, chat_id, seq, actor, &emoji, change, now_ms))
+            .await
     }
 
     async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<pb::Message>> {

@@ -437,11 +437,11 @@ async fn fts_index_stays_consistent_and_forgets_purged_text() {
         .expect("search");
     assert_eq!(found.len(), 1, "diacritics are ignored");
     store
-        .edit_message(chat, m.seq, a, "edited secret", 2)
+        .edit_message(chat, m.seq, Actor::unjudged(a), "edited secret", 2)
         .await
         .expect("edit");
     store
-        .delete_message(chat, m.seq, a, 3)
+        .delete_message(chat, m.seq, Actor::unjudged(a), 3)
         .await
         .expect("delete");
 

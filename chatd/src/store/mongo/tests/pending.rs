@@ -13,7 +13,7 @@ use crate::store::mongo::docs::{ChatDoc, i};
 use crate::store::mongo::messages::message_op;
 use crate::store::mongo::pending::{ChatChanges, Effect, PendingOp};
 use crate::store::mongo::{MongoOptions, MongoStore, testserver};
-use crate::store::{ChatStore, MessageStore};
+use crate::store::{Actor, ChatStore, MessageStore};
 
 /// A store whose writers and readers finish an op in flight after `repair_after`.
 async fn store(repair_after: Duration) -> MongoStore {
@@ -275,7 +275,7 @@ async fn a_late_replay_of_a_finished_op_does_not_undo_later_ops() {
         "edited"
     );
     store
-        .delete_message(chat_id, seq, ids[1], 5_000)
+        .delete_message(chat_id, seq, Actor::unjudged(ids[1]), 5_000)
         .await
         .unwrap();
     // A slow owner of the edit now replays it: nothing may change.

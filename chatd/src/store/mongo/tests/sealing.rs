@@ -11,7 +11,9 @@ use super::{group, text, users};
 use crate::atrest::{AtRestError, MasterKeys};
 use crate::store::mongo::testserver::{another_instance, store};
 use crate::store::mongo::{FieldKeyError, MongoStore};
-use crate::store::{FileRecord, FileStore, HistoryQuery, MessageStore, UploadRecord, UploadState};
+use crate::store::{
+    Actor, FileRecord, FileStore, HistoryQuery, MessageStore, UploadRecord, UploadState,
+};
 
 const SECRET: &str = "plans for the surprise party";
 const EDITED: &str = "the party moved to saturday";
@@ -101,7 +103,7 @@ async fn a_dump_holds_no_message_text_or_file_metadata_and_every_read_opens_them
     message.attachment = Some(Box::new(file.info.clone()));
     let sent = store.append_message(message).await.expect("send").message;
     let (edited, event) = store
-        .edit_message(chat, sent.seq, ids[0], EDITED, 7_000)
+        .edit_message(chat, sent.seq, Actor::unjudged(ids[0]), EDITED, 7_000)
         .await
         .expect("edit");
     assert_eq!(edited.text, EDITED);
@@ -180,7 +182,7 @@ async fn a_dump_holds_no_message_text_or_file_metadata_and_every_read_opens_them
     );
     // Deleting the file names its content key, for the blob store.
     store
-        .delete_message(chat, sent.seq, ids[0], 8_000)
+        .delete_message(chat, sent.seq, Actor::unjudged(ids[0]), 8_000)
         .await
         .expect("delete");
     assert_eq!(

@@ -2,7 +2,7 @@
 
 use super::{group, text, users};
 use crate::store::mongo::testserver;
-use crate::store::{MessageStore, SearchQuery};
+use crate::store::{Actor, MessageStore, SearchQuery};
 
 fn query(viewer: u64, text: &str, chats: Vec<(u64, u64)>) -> SearchQuery {
     SearchQuery {
@@ -102,11 +102,11 @@ async fn deleted_edited_and_hidden_content_is_not_found() {
         .unwrap()
         .message;
     store
-        .delete_message(chat, gone.seq, ids[0], 20)
+        .delete_message(chat, gone.seq, Actor::unjudged(ids[0]), 20)
         .await
         .unwrap();
     store
-        .edit_message(chat, edited.seq, ids[0], "new words", 21)
+        .edit_message(chat, edited.seq, Actor::unjudged(ids[0]), "new words", 21)
         .await
         .unwrap();
     store.hide_message(chat, hidden.seq, ids[1]).await.unwrap();

@@ -31,6 +31,11 @@ pub fn chat_not_found() -> ApiError {
     ApiError::not_found("chat")
 }
 
+/// NOT_FOUND "member not found": the user is not a current member of the chat.
+pub fn member_not_found() -> ApiError {
+    ApiError::not_found("member")
+}
+
 /// NOT_FOUND "message not found".
 pub fn message_not_found() -> ApiError {
     ApiError::not_found("message")
@@ -276,6 +281,23 @@ pub enum Judge {
         /// The message's sender.
         sender: u64,
     },
+    /// Managing a group or channel: not a private chat (which cannot `what`), and a chat admin
+    /// or the owner.
+    Manage {
+        /// What a private chat cannot, for the error ("be updated").
+        what: &'static str,
+    },
+    /// Removing `target` from a group or channel: managing it, a current member, and a role
+    /// the caller may remove ([`may_remove`]).
+    Remove {
+        /// Who is removed.
+        target: u64,
+    },
+    /// Owning a group or channel (private chats cannot `what`).
+    Own {
+        /// What a private chat cannot, for the error ("have member roles").
+        what: &'static str,
+    },
 }
 
 impl Judge {
@@ -292,6 +314,26 @@ impl Judge {
                         "only the sender or a chat admin may delete a message for everyone",
                     ))
                 }
+            }
+            Judge::Manage { what } => {
+                m.require_not_private(what)?;
+                m.require_manager()
+            }
+            Judge::Remove { target } => {
+                m.require_not_private("have members removed")?;
+                m.require_manager()?;
+                let target_role = m.members.role_of(target).ok_or_else(member_not_found)?;
+                if may_remove(m.role, target_role) {
+                    Ok(())
+                } else {
+                    Err(ApiError::denied(
+                        "admins may remove members only, and nobody may remove the owner",
+                    ))
+                }
+            }
+            Judge::Own { what } => {
+                m.require_not_private(what)?;
+                m.require_owner()
             }
         }
     }

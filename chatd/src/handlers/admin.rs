@@ -22,7 +22,7 @@ use crate::handlers::account::{
 use crate::handlers::hello::SERVER_NAME;
 use crate::handlers::users::{cursor_username, existing_user, user_page, user_view};
 use crate::state::now_ms;
-use crate::store::{ConflictKind, StoreError, StoreResult, UserChat, UserChatsQuery};
+use crate::store::{Actor, ConflictKind, StoreError, StoreResult, UserChat, UserChatsQuery};
 use crate::validate;
 
 /// Whether the caller is a server admin now (an active account with `ROLE_ADMIN`), read from the
@@ -302,7 +302,7 @@ async fn remove_from_chat_once(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> S
     }
     tell(vec![
         store
-            .remove_member(chat_id, admin, user_id, false, now)
+            .remove_member(chat_id, Actor::unjudged(admin), user_id, false, now)
             .await?,
     ]);
     Ok(())

@@ -14,13 +14,13 @@ use crate::conn::ConnCtx;
 use crate::delivery::members::Audience;
 use crate::delivery::redact::Viewer;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::access::{self, blocked_either_way, chat_not_found};
+use crate::handlers::access::{self, Judge, blocked_either_way, chat_not_found};
 use crate::handlers::admin::is_server_admin;
 use crate::handlers::cursor::ChatListCursor;
 use crate::handlers::page::Page;
 use crate::handlers::views::{chat_to_pb, chat_view};
 use crate::state::{AppState, now_ms};
-use crate::store::{ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
+use crate::store::{Actor, ChatPatch, NewGroup, UserChatPatch, UserChatsQuery};
 use crate::validate;
 
 /// Largest group or channel membership (announced in Welcome).
@@ -149,8 +149,8 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("be updated")?;
-    m.require_manager()?;
+    let judge = Judge::Manage { what: "be updated" };
+    judge.check(state, &m).await?;
     let title = req
         .title
         .as_deref()
@@ -175,10 +175,15 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
             description: req.description,
             avatar_file_id: req.avatar_file_id,
         };
-        let (_, event) = state
-            .store
-            .update_chat(req.chat_id, me, patch, now_ms())
-            .await?;
+        let now = now_ms();
+        let (m, updated) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+            let actor = Actor::judged(me, members_seq);
+            state
+                .store
+                .update_chat(req.chat_id, actor, patch.clone(), now)
+        })
+        .await?;
+        let (_, event) = updated?;
         state.delivery.append(event, m.audience());
     }
     Ok(Answer::Chat(

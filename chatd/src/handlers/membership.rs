@@ -9,15 +9,11 @@ use chatproto::pb::response::Result as Answer;
 
 use crate::conn::ConnCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::access::{self, may_remove};
+use crate::handlers::access::{self, Judge, member_not_found};
 use crate::handlers::chats::{MAX_CHAT_MEMBERS, check_invitees};
 use crate::handlers::views::chat_view;
 use crate::state::now_ms;
-use crate::store::{ConflictKind, StoreError};
-
-fn member_not_found() -> ApiError {
-    ApiError::not_found("member")
-}
+use crate::store::{Actor, ConflictKind, StoreError};
 
 fn chat_full() -> ApiError {
     ApiError::conflict(format!("a chat has at most {MAX_CHAT_MEMBERS} members"))
@@ -28,8 +24,10 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("have members added")?;
-    m.require_manager()?;
+    let judge = Judge::Manage {
+        what: "have members added",
+    };
+    judge.check(state, &m).await?;
     let mut ids = req.user_ids;
     ids.sort_unstable();
     ids.dedup();
@@ -61,14 +59,18 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     check_invitees(state, me, &ids).await?;
     // The store judges the limit again, on the members as they are when it adds these: two
     // additions at once both pass the check above.
-    let event = state
-        .store
-        .add_members(req.chat_id, me, &ids, MAX_CHAT_MEMBERS, now_ms())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(ConflictKind::ChatFull) => chat_full(),
-            e => e.into(),
-        })?;
+    let now = now_ms();
+    let (m, added) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+        let (actor, ids) = (Actor::judged(me, members_seq), &ids);
+        state
+            .store
+            .add_members(req.chat_id, actor, ids, MAX_CHAT_MEMBERS, now)
+    })
+    .await?;
+    let event = added.map_err(|e| match e {
+        StoreError::Conflict(ConflictKind::ChatFull) => chat_full(),
+        e => e.into(),
+    })?;
     state
         .notifier
         .members_added(req.chat_id, event.seq, me, ids.clone());
@@ -89,19 +91,19 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
             "use leave_chat to leave a chat",
         ));
     }
-    let target_role = m
-        .members
-        .role_of(req.user_id)
-        .ok_or_else(member_not_found)?;
-    if !may_remove(m.role, target_role) {
-        return Err(ApiError::denied(
-            "admins may remove members only, and nobody may remove the owner",
-        ));
-    }
-    let event = state
-        .store
-        .remove_member(req.chat_id, me, req.user_id, false, now_ms())
-        .await?;
+    let judge = Judge::Remove {
+        target: req.user_id,
+    };
+    judge.check(state, &m).await?;
+    let now = now_ms();
+    let (m, removed) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+        let actor = Actor::judged(me, members_seq);
+        state
+            .store
+            .remove_member(req.chat_id, actor, req.user_id, false, now)
+    })
+    .await?;
+    let event = removed?;
     // The members before the change: those after it plus the removed user.
     state.delivery.append(event, m.audience());
     Ok(Answer::Ok(pb::Ok {}))
@@ -119,9 +121,11 @@ pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> 
             "the owner must transfer ownership before leaving",
         ));
     }
+    // Anyone may leave: nothing to judge again (the store answers NOT_FOUND "member" when a
+    // removal came first).
     let event = state
         .store
-        .remove_member(req.chat_id, me, me, true, now_ms())
+        .remove_member(req.chat_id, Actor::unjudged(me), me, true, now_ms())
         .await?;
     state.delivery.append(event, m.audience());
     Ok(Answer::Ok(pb::Ok {}))
@@ -132,8 +136,10 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("have member roles")?;
-    m.require_owner()?;
+    let judge = Judge::Own {
+        what: "have member roles",
+    };
+    judge.check(state, &m).await?;
     let role = pb::MemberRole::try_from(req.role)
         .ok()
         .filter(|r| matches!(r, pb::MemberRole::Member | pb::MemberRole::Admin))
@@ -154,11 +160,15 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
         .role_of(req.user_id)
         .ok_or_else(member_not_found)?;
     if current != role {
-        let event = state
-            .store
-            .set_member_role(req.chat_id, me, req.user_id, role, now_ms())
-            .await?;
-        state.delivery.append(event, m.audience());
+        let now = now_ms();
+        let (m, changed) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+            let actor = Actor::judged(me, members_seq);
+            state
+                .store
+                .set_member_role(req.chat_id, actor, req.user_id, role, now)
+        })
+        .await?;
+        state.delivery.append(changed?, m.audience());
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

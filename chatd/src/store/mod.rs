@@ -326,7 +326,7 @@ pub trait ChatStore: Send + Sync {
     async fn update_chat(
         &self,
         id: u64,
-        actor: u64,
+        actor: Actor,
         patch: ChatPatch,
         now_ms: i64,
     ) -> StoreResult<(ChatRecord, pb::ChatEvent)>;
@@ -361,7 +361,7 @@ pub trait ChatStore: Send + Sync {
     async fn add_members(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_ids: &[u64],
         max_members: u32,
         now_ms: i64,
@@ -371,7 +371,7 @@ pub trait ChatStore: Send + Sync {
     async fn remove_member(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_id: u64,
         left: bool,
         now_ms: i64,
@@ -383,7 +383,7 @@ pub trait ChatStore: Send + Sync {
     async fn set_member_role(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_id: u64,
         role: pb::MemberRole,
         now_ms: i64,

@@ -423,15 +423,7 @@ async fn a_channel_admin_writing_while_demoted_lands_nothing_after_the_demotion(
         let id = group(&owner, pb::ChatKind::Channel, "news", &[&admin])
             .await
             .id;
-        owner
-            .client
-            .set_member_role(pb::SetMemberRole {
-                chat_id: id,
-                user_id: admin.id,
-                role: pb::MemberRole::Admin as i32,
-            })
-            .await
-            .unwrap();
+        promote(&owner, id, admin.id).await;
         let mut posted = Vec::new();
         for i in 0..10 {
             let sent = owner.client.send_message(text(id, &format!("post {i}")));
@@ -455,33 +447,116 @@ async fn a_channel_admin_writing_while_demoted_lands_nothing_after_the_demotion(
             futures_util::future::join_all(deletions),
         );
         demoted.unwrap();
-        for answer in sent
-            .into_iter()
-            .map(|r| r.map(drop))
-            .chain(deleted.into_iter().map(|r| r.map(drop)))
-        {
-            if let Err(e) = answer {
-                assert_eq!(e.code(), Some(pb::ErrorCode::PermissionDenied), "{e:?}");
-            }
+        let answers =
+            (sent.into_iter().map(|r| r.map(drop))).chain(deleted.into_iter().map(|r| r.map(drop)));
+        assert_nothing_after_demotion(&owner, id, admin.id, round, answers).await;
+    }
+}
+
+/// After `admin` of chat `id` was made a plain member while their requests were under way: each
+/// answer is a success or PERMISSION_DENIED (judged again after the demotion), and nothing of
+/// theirs is in the log after the demotion.
+async fn assert_nothing_after_demotion(
+    owner: &User,
+    id: u64,
+    admin: u64,
+    round: usize,
+    answers: impl Iterator<Item = Result<(), ClientError>>,
+) {
+    for answer in answers {
+        if let Err(e) = answer {
+            assert_eq!(e.code(), Some(pb::ErrorCode::PermissionDenied), "{e:?}");
         }
-        let log = pb::GetChatEvents {
-            chat_id: id,
-            after_seq: 0,
-            limit: 0,
-        };
-        let events = owner.client.get_chat_events(log).await.unwrap().events;
-        let demoted_at = events
-            .iter()
-            .rfind(|e| {
-                matches!(&e.body, Some(Body::MemberRoleChanged(c))
-                    if c.user_id == admin.id && c.role == pb::MemberRole::Member as i32)
+    }
+    let demoted_at = demoted_at(owner, id, admin).await;
+    let late = acted_after(owner, id, demoted_at, admin).await;
+    assert!(
+        late.is_empty(),
+        "round {round}: demoted at seq {demoted_at}, then wrote {late:?}"
+    );
+}
+
+/// The seq of the last event of chat `id` that made `user` a plain member, read by `reader`.
+async fn demoted_at(reader: &User, id: u64, user: u64) -> u64 {
+    let log = pb::GetChatEvents {
+        chat_id: id,
+        after_seq: 0,
+        limit: 0,
+    };
+    let events = reader.client.get_chat_events(log).await.unwrap().events;
+    events
+        .iter()
+        .rfind(|e| {
+            matches!(&e.body, Some(Body::MemberRoleChanged(c))
+                if c.user_id == user && c.role == pb::MemberRole::Member as i32)
+        })
+        .expect("the demotion is in the log")
+        .seq
+}
+
+/// Makes `user` a chat admin of chat `id` (`owner` owns it).
+async fn promote(owner: &User, id: u64, user: u64) {
+    let admin = pb::SetMemberRole {
+        chat_id: id,
+        user_id: user,
+        role: pb::MemberRole::Admin as i32,
+    };
+    owner.client.set_member_role(admin).await.unwrap();
+}
+
+/// A group admin updating the chat, adding and removing members while made a plain member:
+/// nothing of it lands after the change of role; what comes after is refused as from a member.
+#[tokio::test]
+async fn a_group_admin_managing_while_demoted_changes_nothing_after_the_demotion() {
+    let server = start().await;
+    let owner = register(&server, "owner").await;
+    let admin = register(&server, "admin").await;
+    let mut members = Vec::new();
+    let mut joiners = Vec::new();
+    for i in 0..5 {
+        members.push(register(&server, &format!("member{i}")).await);
+        joiners.push(register(&server, &format!("joiner{i}")).await);
+    }
+    for round in 0..10 {
+        let mut invited: Vec<&User> = members.iter().collect();
+        invited.push(&admin);
+        let id = group(&owner, pb::ChatKind::Group, "team", &invited)
+            .await
+            .id;
+        promote(&owner, id, admin.id).await;
+        let updates = (0..5).map(|i| {
+            admin.client.update_chat(pb::UpdateChat {
+                chat_id: id,
+                title: Some(format!("title {i}")),
+                ..Default::default()
             })
-            .expect("the demotion is in the log")
-            .seq;
-        let late = acted_after(&owner, id, demoted_at, admin.id).await;
-        assert!(
-            late.is_empty(),
-            "round {round}: demoted at seq {demoted_at}, then wrote {late:?}"
+        });
+        let additions = joiners.iter().map(|j| {
+            admin.client.add_members(pb::AddMembers {
+                chat_id: id,
+                user_ids: vec![j.id],
+            })
+        });
+        let removals = members.iter().map(|m| {
+            admin.client.remove_member(pb::RemoveMember {
+                chat_id: id,
+                user_id: m.id,
+            })
+        });
+        let (demoted, updated, added, removed) = tokio::join!(
+            owner.client.set_member_role(pb::SetMemberRole {
+                chat_id: id,
+                user_id: admin.id,
+                role: pb::MemberRole::Member as i32,
+            }),
+            futures_util::future::join_all(updates),
+            futures_util::future::join_all(additions),
+            futures_util::future::join_all(removals),
         );
+        demoted.unwrap();
+        let answers = (updated.into_iter().map(|r| r.map(drop)))
+            .chain(added.into_iter().map(|r| r.map(drop)))
+            .chain(removed.into_iter().map(|r| r.map(drop)));
+        assert_nothing_after_demotion(&owner, id, admin.id, round, answers).await;
     }
 }

@@ -114,7 +114,7 @@ pub async fn lists_user_chats_order_pins_archive_paging<S: Store + 'static>(s: S
     }
     assert_eq!(paged, everything);
 
-    s.remove_member(g, p[3], u, true, T0 + 60)
+    s.remove_member(g, Actor::unjudged(p[3]), u, true, T0 + 60)
         .await
         .expect("leave");
     s.delete_chat(c3, u, T0 + 61).await.expect("delete");
@@ -205,7 +205,7 @@ pub async fn lists_unread_starts_at_joining<S: Store + 'static>(s: S) {
     let g = group(&s, o, &[]).await;
     send(&s, g, o, "before one", T0 + 1).await;
     send(&s, g, o, "before two", T0 + 2).await;
-    s.add_members(g, o, &[late], u32::MAX, T0 + 3)
+    s.add_members(g, Actor::unjudged(o), &[late], u32::MAX, T0 + 3)
         .await
         .expect("add");
     send(&s, g, o, "after", T0 + 4).await;
@@ -220,7 +220,7 @@ pub async fn lists_former_member_view<S: Store + 'static>(s: S) {
     let g = group(&s, o, &[u]).await;
     let before = send(&s, g, o, "before", T0 + 1).await;
     let removed = s
-        .remove_member(g, o, u, false, T0 + 2)
+        .remove_member(g, Actor::unjudged(o), u, false, T0 + 2)
         .await
         .expect("remove");
     send(&s, g, o, "after", T0 + 3).await;
@@ -261,12 +261,12 @@ pub async fn lists_heads<S: Store + 'static>(s: S) {
     send(&s, p, a, "hello", T0).await;
 
     let r = s
-        .remove_member(removed_from, a, u, false, T0)
+        .remove_member(removed_from, Actor::unjudged(a), u, false, T0)
         .await
         .expect("remove")
         .seq;
     let l = s
-        .remove_member(left, u, u, true, T0)
+        .remove_member(left, Actor::unjudged(u), u, true, T0)
         .await
         .expect("leave")
         .seq;
@@ -325,7 +325,7 @@ pub async fn lists_shared_chat_peers<S: Store + 'static>(s: S) {
     group(&s, b, &[u, c]).await;
     group(&s, d, &[]).await;
     let gone = group(&s, e, &[u]).await;
-    s.remove_member(gone, e, u, false, T0)
+    s.remove_member(gone, Actor::unjudged(e), u, false, T0)
         .await
         .expect("remove");
     let deleted = group(&s, f, &[u]).await;

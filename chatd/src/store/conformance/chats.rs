@@ -216,7 +216,7 @@ pub async fn chats_update<S: Store + 'static>(s: S) {
     let (chat, event) = s
         .update_chat(
             g,
-            o,
+            Actor::unjudged(o),
             ChatPatch {
                 title: Some("New".into()),
                 ..Default::default()
@@ -241,7 +241,7 @@ pub async fn chats_update<S: Store + 'static>(s: S) {
     let (chat, event) = s
         .update_chat(
             g,
-            o,
+            Actor::unjudged(o),
             ChatPatch {
                 description: Some("desc".into()),
                 avatar_file_id: Some("img".into()),
@@ -269,7 +269,8 @@ pub async fn chats_update<S: Store + 'static>(s: S) {
     );
     assert_eq!(s.chat(g).await.expect("chat"), Some(chat));
     assert_not_found(
-        s.update_chat(999_999, o, ChatPatch::default(), T0).await,
+        s.update_chat(999_999, Actor::unjudged(o), ChatPatch::default(), T0)
+            .await,
         "chat",
     );
 }
@@ -327,14 +328,25 @@ pub async fn chats_delete<S: Store + 'static>(s: S) {
     );
     assert_eq!(seqs(&full_history(&s, g, m).await), vec![2]);
 
-    assert_not_found(s.update_chat(g, o, ChatPatch::default(), T0).await, "chat");
+    assert_not_found(
+        s.update_chat(g, Actor::unjudged(o), ChatPatch::default(), T0)
+            .await,
+        "chat",
+    );
     assert_not_found(s.delete_chat(g, o, T0).await, "chat");
     assert_not_found(
         s.append_message(text_message(g, o, "late", T0)).await,
         "chat",
     );
-    assert_not_found(s.add_members(g, o, &[m], u32::MAX, T0).await, "chat");
-    assert_not_found(s.remove_member(g, o, m, false, T0).await, "chat");
+    assert_not_found(
+        s.add_members(g, Actor::unjudged(o), &[m], u32::MAX, T0)
+            .await,
+        "chat",
+    );
+    assert_not_found(
+        s.remove_member(g, Actor::unjudged(o), m, false, T0).await,
+        "chat",
+    );
     assert_not_found(s.delete_chat(999_999, o, T0).await, "chat");
 }
 
@@ -346,7 +358,7 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
     let c = user(&s, "c").await;
     let g = group(&s, o, &[a]).await;
     let event = s
-        .add_members(g, o, &[b, a, b, c], u32::MAX, T0 + 5)
+        .add_members(g, Actor::unjudged(o), &[b, a, b, c], u32::MAX, T0 + 5)
         .await
         .expect("add");
     assert_eq!((event.seq, event.actor_id, event.at_ms), (2, o, T0 + 5));
@@ -369,20 +381,22 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
         4
     );
     assert_conflict(
-        s.add_members(g, o, &[a, b], u32::MAX, T0).await,
+        s.add_members(g, Actor::unjudged(o), &[a, b], u32::MAX, T0)
+            .await,
         ConflictKind::AlreadyMembers,
     );
     assert_conflict(
-        s.add_members(g, o, &[], u32::MAX, T0).await,
+        s.add_members(g, Actor::unjudged(o), &[], u32::MAX, T0)
+            .await,
         ConflictKind::AlreadyMembers,
     );
     assert_eq!(s.chat(g).await.expect("chat").expect("exists").last_seq, 2);
 
-    s.remove_member(g, o, b, false, T0 + 6)
+    s.remove_member(g, Actor::unjudged(o), b, false, T0 + 6)
         .await
         .expect("remove");
     let event = s
-        .add_members(g, o, &[b], u32::MAX, T0 + 7)
+        .add_members(g, Actor::unjudged(o), &[b], u32::MAX, T0 + 7)
         .await
         .expect("re-add");
     let back = s.member(g, b).await.expect("member").expect("exists");
@@ -394,24 +408,29 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
         s.chat(g).await.expect("chat").expect("exists").member_count,
         4
     );
-    assert_not_found(s.add_members(g, o, &[999_999], u32::MAX, T0).await, "user");
+    assert_not_found(
+        s.add_members(g, Actor::unjudged(o), &[999_999], u32::MAX, T0)
+            .await,
+        "user",
+    );
 
     // The limit counts current members and those joining, not those already in.
     let d = user(&s, "d").await;
     let e = user(&s, "e").await;
     let last = s.chat(g).await.expect("chat").expect("exists").last_seq;
     assert_conflict(
-        s.add_members(g, o, &[d, e], 5, T0 + 8).await,
+        s.add_members(g, Actor::unjudged(o), &[d, e], 5, T0 + 8)
+            .await,
         ConflictKind::ChatFull,
     );
     let unchanged = s.chat(g).await.expect("chat").expect("exists");
     assert_eq!((unchanged.member_count, unchanged.last_seq), (4, last));
     assert_eq!(s.member(g, d).await.expect("member"), None);
-    s.add_members(g, o, &[a, d], 5, T0 + 9)
+    s.add_members(g, Actor::unjudged(o), &[a, d], 5, T0 + 9)
         .await
         .expect("up to the limit");
     assert_conflict(
-        s.add_members(g, o, &[e], 5, T0 + 10).await,
+        s.add_members(g, Actor::unjudged(o), &[e], 5, T0 + 10).await,
         ConflictKind::ChatFull,
     );
     assert_eq!(
@@ -420,7 +439,8 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
     );
     let p = private(&s, a, b).await;
     assert_conflict(
-        s.add_members(p, a, &[c], u32::MAX, T0).await,
+        s.add_members(p, Actor::unjudged(a), &[c], u32::MAX, T0)
+            .await,
         ConflictKind::PrivateChatMembers,
     );
 }
@@ -434,7 +454,7 @@ pub async fn chats_remove_and_leave<S: Store + 'static>(s: S) {
     let stranger = user(&s, "x").await;
     let g = group(&s, o, &[a, b]).await;
     let removed = s
-        .remove_member(g, o, a, false, T0 + 1)
+        .remove_member(g, Actor::unjudged(o), a, false, T0 + 1)
         .await
         .expect("remove");
     assert_eq!((removed.seq, removed.actor_id), (2, o));
@@ -445,7 +465,10 @@ pub async fn chats_remove_and_leave<S: Store + 'static>(s: S) {
             left: false
         })
     );
-    let left = s.remove_member(g, b, b, true, T0 + 2).await.expect("leave");
+    let left = s
+        .remove_member(g, Actor::unjudged(b), b, true, T0 + 2)
+        .await
+        .expect("leave");
     assert_eq!(
         body(&left),
         &Body::MemberRemoved(pb::MemberRemoved {
@@ -475,10 +498,17 @@ pub async fn chats_remove_and_leave<S: Store + 'static>(s: S) {
         s.chat(g).await.expect("chat").expect("exists").member_count,
         1
     );
-    assert_not_found(s.remove_member(g, o, a, false, T0).await, "member");
-    assert_not_found(s.remove_member(g, o, stranger, false, T0).await, "member");
+    assert_not_found(
+        s.remove_member(g, Actor::unjudged(o), a, false, T0).await,
+        "member",
+    );
+    assert_not_found(
+        s.remove_member(g, Actor::unjudged(o), stranger, false, T0)
+            .await,
+        "member",
+    );
     assert_conflict(
-        s.remove_member(g, o, o, true, T0).await,
+        s.remove_member(g, Actor::unjudged(o), o, true, T0).await,
         ConflictKind::OwnerMustTransfer,
     );
     assert_eq!(s.member(g, stranger).await.expect("member"), None);
@@ -492,7 +522,7 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
     let x = user(&s, "x").await;
     let g = group(&s, o, &[a, b]).await;
     let event = s
-        .set_member_role(g, o, a, pb::MemberRole::Admin, T0 + 1)
+        .set_member_role(g, Actor::unjudged(o), a, pb::MemberRole::Admin, T0 + 1)
         .await
         .expect("promote");
     assert_eq!(
@@ -507,19 +537,23 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         pb::MemberRole::Admin
     );
     assert_conflict(
-        s.set_member_role(g, o, a, pb::MemberRole::Admin, T0).await,
+        s.set_member_role(g, Actor::unjudged(o), a, pb::MemberRole::Admin, T0)
+            .await,
         ConflictKind::SameRole,
     );
     assert_conflict(
-        s.set_member_role(g, o, b, pb::MemberRole::Owner, T0).await,
+        s.set_member_role(g, Actor::unjudged(o), b, pb::MemberRole::Owner, T0)
+            .await,
         ConflictKind::InvalidRole,
     );
     assert_conflict(
-        s.set_member_role(g, o, o, pb::MemberRole::Member, T0).await,
+        s.set_member_role(g, Actor::unjudged(o), o, pb::MemberRole::Member, T0)
+            .await,
         ConflictKind::OwnerRole,
     );
     assert_not_found(
-        s.set_member_role(g, o, x, pb::MemberRole::Admin, T0).await,
+        s.set_member_role(g, Actor::unjudged(o), x, pb::MemberRole::Admin, T0)
+            .await,
         "member",
     );
 
@@ -577,12 +611,13 @@ pub async fn chats_roles_and_ownership<S: Store + 'static>(s: S) {
         );
     }
     // The old owner is an admin now and may leave.
-    s.remove_member(g, o, o, true, T0 + 3)
+    s.remove_member(g, Actor::unjudged(o), o, true, T0 + 3)
         .await
         .expect("old owner leaves");
     let p = private(&s, a, x).await;
     assert_conflict(
-        s.set_member_role(p, a, x, pb::MemberRole::Admin, T0).await,
+        s.set_member_role(p, Actor::unjudged(a), x, pb::MemberRole::Admin, T0)
+            .await,
         ConflictKind::PrivateChatRoles,
     );
     assert_conflict(
@@ -668,7 +703,10 @@ pub async fn chats_member_states<S: Store + 'static>(s: S) {
         )
         .await
         .expect("mute");
-    let removed = s.remove_member(g, a, c, false, T0).await.expect("remove");
+    let removed = s
+        .remove_member(g, Actor::unjudged(a), c, false, T0)
+        .await
+        .expect("remove");
     let found = s
         .member_states(g, &[d, c, 999_999, b])
         .await

@@ -213,7 +213,7 @@ pub async fn files_shares_and_references<S: Store + 'static>(s: S) {
     );
     assert!(s.file_shares("f1", carol).await.expect("carol").is_empty());
     // A former member keeps the row (the server checks the seq against the removal).
-    s.remove_member(g, alice, bob, false, T0 + 3)
+    s.remove_member(g, Actor::unjudged(alice), bob, false, T0 + 3)
         .await
         .expect("remove bob");
     assert_eq!(

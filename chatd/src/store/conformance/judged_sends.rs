@@ -53,7 +53,10 @@ pub async fn messages_appended_under_the_judged_membership<S: Store + 'static>(s
         "a message changes no membership"
     );
 
-    let added = s.add_members(g, a, &[c], 100, T0 + 2).await.expect("add");
+    let added = s
+        .add_members(g, Actor::unjudged(a), &[c], 100, T0 + 2)
+        .await
+        .expect("add");
     assert_eq!(members_seq(&s, g).await, added.seq);
     assert_conflict(
         s.append_message(judged(g, b, 1, T0 + 3)).await,
@@ -76,7 +79,7 @@ pub async fn messages_appended_under_the_judged_membership<S: Store + 'static>(s
     assert_eq!(sent.message.seq, added.seq + 1);
 
     let promoted = s
-        .set_member_role(g, a, b, pb::MemberRole::Admin, T0 + 6)
+        .set_member_role(g, Actor::unjudged(a), b, pb::MemberRole::Admin, T0 + 6)
         .await
         .expect("role");
     assert_eq!(
@@ -85,7 +88,7 @@ pub async fn messages_appended_under_the_judged_membership<S: Store + 'static>(s
         "a role change moves it"
     );
     let removed = s
-        .remove_member(g, a, c, false, T0 + 7)
+        .remove_member(g, Actor::unjudged(a), c, false, T0 + 7)
         .await
         .expect("remove");
     assert_eq!(members_seq(&s, g).await, removed.seq, "a removal moves it");
@@ -133,7 +136,7 @@ pub async fn messages_judged_sends_racing_a_removal<S: Store + 'static>(s: S) {
             tokio::task::yield_now().await;
         }
         let removed_at = s
-            .remove_member(g, a, b, false, T0 + 5)
+            .remove_member(g, Actor::unjudged(a), b, false, T0 + 5)
             .await
             .expect("remove")
             .seq;
@@ -159,7 +162,10 @@ pub async fn messages_changed_under_the_judged_membership<S: Store + 'static>(s:
     let g = group(&s, a, &[b]).await;
     let m = send(&s, g, b, "text", T0 + 1).await.seq;
     let before = members_seq(&s, g).await;
-    let added = s.add_members(g, a, &[c], 100, T0 + 2).await.expect("add");
+    let added = s
+        .add_members(g, Actor::unjudged(a), &[c], 100, T0 + 2)
+        .await
+        .expect("add");
     let now = members_seq(&s, g).await;
     assert_eq!(now, added.seq);
     let head = added.seq;
@@ -210,4 +216,84 @@ pub async fn messages_changed_under_the_judged_membership<S: Store + 'static>(s:
         now,
         "none of them changes membership"
     );
+}
+
+/// Changes to a chat and its members judged on an earlier membership are refused with nothing
+/// written; judged on the current one, they are made.
+pub async fn chats_managed_under_the_judged_membership<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let c = user(&s, "c").await;
+    let d = user(&s, "d").await;
+    let g = group(&s, a, &[b, c]).await;
+    let before = members_seq(&s, g).await;
+    let promoted = s
+        .set_member_role(g, Actor::unjudged(a), b, pb::MemberRole::Admin, T0 + 1)
+        .await
+        .expect("promote");
+    let now = members_seq(&s, g).await;
+    assert_eq!(now, promoted.seq);
+    let stale = Actor::judged(b, before);
+    let patch = ChatPatch {
+        title: Some("renamed".into()),
+        ..ChatPatch::default()
+    };
+    assert_conflict(
+        s.update_chat(g, stale, patch.clone(), T0 + 2).await,
+        ConflictKind::MembersChanged,
+    );
+    assert_conflict(
+        s.add_members(g, stale, &[d], 100, T0 + 2).await,
+        ConflictKind::MembersChanged,
+    );
+    assert_conflict(
+        s.remove_member(g, stale, c, false, T0 + 2).await,
+        ConflictKind::MembersChanged,
+    );
+    assert_conflict(
+        s.set_member_role(
+            g,
+            Actor::judged(a, before),
+            c,
+            pb::MemberRole::Admin,
+            T0 + 2,
+        )
+        .await,
+        ConflictKind::MembersChanged,
+    );
+    let chat = s.chat(g).await.expect("chat").expect("exists");
+    assert_eq!(
+        (chat.last_seq, chat.title.as_str(), chat.member_count),
+        (promoted.seq, "group", 3),
+        "refused changes write nothing"
+    );
+
+    let current = Actor::judged(b, now);
+    let (renamed, _) = s
+        .update_chat(g, current, patch, T0 + 3)
+        .await
+        .expect("update");
+    assert_eq!(renamed.title, "renamed");
+    assert_eq!(
+        members_seq(&s, g).await,
+        now,
+        "an update changes no membership"
+    );
+    let added = s
+        .add_members(g, current, &[d], 100, T0 + 4)
+        .await
+        .expect("add");
+    let removed = s
+        .remove_member(g, Actor::judged(b, added.seq), c, false, T0 + 5)
+        .await
+        .expect("remove");
+    s.set_member_role(
+        g,
+        Actor::judged(a, removed.seq),
+        d,
+        pb::MemberRole::Admin,
+        T0 + 6,
+    )
+    .await
+    .expect("role");
 }

@@ -537,7 +537,7 @@ pub async fn messages_history_paging<S: Store + 'static>(s: S) {
     for i in 0..10 {
         send(&s, g, a, &format!("m{i}"), T0 + i).await;
     }
-    s.update_chat(g, a, ChatPatch::default(), T0 + 20)
+    s.update_chat(g, Actor::unjudged(a), ChatPatch::default(), T0 + 20)
         .await
         .expect("update");
     send(&s, g, a, "last", T0 + 21).await;
@@ -579,7 +579,7 @@ pub async fn messages_events_range<S: Store + 'static>(s: S) {
     for i in 0..5 {
         send(&s, g, a, "m", T0 + i).await;
     }
-    s.update_chat(g, a, ChatPatch::default(), T0 + 9)
+    s.update_chat(g, Actor::unjudged(a), ChatPatch::default(), T0 + 9)
         .await
         .expect("update");
     let range = |after, up_to, limit| {
@@ -647,7 +647,9 @@ pub async fn messages_receipts<S: Store + 'static>(s: S) {
     );
     assert_not_found(s.mark_receipt(c, x, Read, 1).await, "member");
     let g = group(&s, a, &[x]).await;
-    s.remove_member(g, a, x, true, T0).await.expect("leave");
+    s.remove_member(g, Actor::unjudged(a), x, true, T0)
+        .await
+        .expect("leave");
     assert_not_found(s.mark_receipt(g, x, Read, 1).await, "member");
     assert_eq!(
         s.receipts(g)

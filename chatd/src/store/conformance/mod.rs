@@ -148,6 +148,7 @@ macro_rules! store_conformance {
                 messages_appended_under_the_judged_membership,
                 messages_judged_sends_racing_a_removal,
                 messages_changed_under_the_judged_membership,
+                chats_managed_under_the_judged_membership,
                 files_upload_resume_and_complete,
                 files_upload_fail_once,
                 files_stale_uploads,

@@ -40,7 +40,7 @@ pub async fn overview_chats_filters_and_paging<S: Store + 'static>(s: S) {
     let news = titled(&s, pb::ChatKind::Channel, "NEWS of the team", c, &[]).await;
     let gone = titled(&s, pb::ChatKind::Group, "team gone", c, &[a]).await;
     s.delete_chat(gone, c, T0 + 1).await.expect("delete");
-    s.remove_member(team, a, b, false, T0 + 2)
+    s.remove_member(team, Actor::unjudged(a), b, false, T0 + 2)
         .await
         .expect("remove b");
     let all = |limit| AllChatsQuery {

@@ -9,9 +9,10 @@
 //!    store last committed it: all claims and their events go in one ordered `insert`, so the
 //!    sequence is allocated by the insert itself, with no read first. A claim that finds its seq
 //!    taken (another writer moved the head) reads the chat again and goes into the next pass.
-//!    The head remembered carries the chat's `members_seq` with it, and a claim that succeeds
-//!    proves that nothing came after that head: a send judged on another membership is refused
-//!    before the claim (one judged on a later membership than remembered reads the chat first);
+//!    The head remembered (see [`heads`]) carries the chat's `members_seq`, and a claim that
+//!    succeeds proves that nothing came after that head: a send judged on another membership is
+//!    refused before the claim (one judged on a later membership than remembered reads the chat
+//!    first);
 //! 3. every op's send keys and its decision go in one ordered `insert` (see
 //!    [`MongoStore::decide`]); an op that finds a key taken is cancelled and its other messages
 //!    go into the next pass, while the duplicate is answered with the original;
@@ -36,12 +37,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
-use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, doc};
 use prost::Message as _;
 use tokio::sync::oneshot;
 
 use self::cleanup::Cleanup;
+use self::heads::Head;
 use super::decision::{decision_id, first_duplicate, key_doc};
 use super::docs::{ForwardDoc, MessageDoc, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp};
@@ -54,6 +55,7 @@ use crate::store::{
 
 pub(super) mod accounts;
 mod cleanup;
+mod heads;
 
 /// Most sends taken into one round.
 const MAX_ROUND: usize = 512;
@@ -66,16 +68,6 @@ const MAX_CACHED: usize = 200_000;
 /// answers or re-plans every send; more than a few means the chats are being written
 /// elsewhere as fast as this store can read them).
 const MAX_PASSES: usize = 16;
-
-/// A chat's committed head as this store last saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Head {
-    /// The seq of its last event.
-    seq: i64,
-    /// Its `members_seq` at that event. A claim of `seq + 1` that succeeds proves that no
-    /// event came since, so this is the membership the claimed messages are appended under.
-    members_seq: i64,
-}
 
 /// The state group commit keeps in a store (shared by its clones).
 #[derive(Default)]
@@ -353,61 +345,6 @@ impl MongoStore {
         ))
     }
 
-    /// Remembers `chat`'s head as read: the chat document holds its head and `members_seq`
-    /// together (a head this store knows to be later stays).
-    pub(super) fn note_read(&self, chat: &super::docs::ChatDoc) {
-        let mut heads = lock(&self.appends.heads);
-        if heads.get(&chat.id).is_some_and(|h| h.seq >= chat.last_seq) {
-            return;
-        }
-        if heads.len() >= MAX_CACHED {
-            heads.clear();
-        }
-        let head = Head {
-            seq: chat.last_seq,
-            members_seq: chat.members_seq,
-        };
-        heads.insert(chat.id, head);
-    }
-
-    /// Remembers that an op holding `seqs` of `chat` committed, moving `members_seq` to
-    /// `members_seq` if it changed membership. The head known before must be the seq just
-    /// before the op's, or the op must set `members_seq` itself: otherwise what came between
-    /// is unknown, and the head is forgotten (read again when next needed).
-    pub(super) fn note_commit(
-        &self,
-        chat: i64,
-        seqs: std::ops::RangeInclusive<i64>,
-        members_seq: Option<i64>,
-    ) {
-        let mut heads = lock(&self.appends.heads);
-        let before = heads.get(&chat).copied();
-        let after = match (before, members_seq) {
-            (Some(head), _) if head.seq >= *seqs.end() => return,
-            (Some(head), members) if head.seq + 1 == *seqs.start() => Head {
-                seq: *seqs.end(),
-                members_seq: members.unwrap_or(head.members_seq),
-            },
-            (_, Some(members_seq)) => Head {
-                seq: *seqs.end(),
-                members_seq,
-            },
-            (_, None) => {
-                heads.remove(&chat);
-                return;
-            }
-        };
-        if heads.len() >= MAX_CACHED {
-            heads.clear();
-        }
-        heads.insert(chat, after);
-    }
-
-    /// Forgets `chat`'s head (it was deleted, or this store's idea of it is stale).
-    pub(super) fn forget_head(&self, chat: i64) {
-        lock(&self.appends.heads).remove(&chat);
-    }
-
     /// Answers the slots among `which` whose send key was used before with the original.
     async fn answer_retries(&self, slots: &mut [Slot], which: &[usize]) -> StoreResult<()> {
         let keys: Vec<&str> = which
@@ -522,59 +459,6 @@ impl MongoStore {
             }
         }
         Ok(ops)
-    }
-
-    /// The committed head of each chat that exists and is not deleted: from the cache, else read
-    /// (all at once).
-    async fn heads_of(&self, chats: &[i64]) -> StoreResult<HashMap<i64, Head>> {
-        let mut heads = HashMap::with_capacity(chats.len());
-        let mut unknown = Vec::new();
-        {
-            let cached = lock(&self.appends.heads);
-            for &chat in chats {
-                match cached.get(&chat) {
-                    Some(&head) => {
-                        heads.insert(chat, head);
-                    }
-                    None => unknown.push(chat),
-                }
-            }
-        }
-        if unknown.is_empty() {
-            return Ok(heads);
-        }
-        let docs: Vec<super::docs::ChatDoc> = self
-            .c
-            .chats
-            .find(doc! { "_id": { "$in": &unknown } })
-            .await
-            .map_err(error::map)?
-            .try_collect()
-            .await
-            .map_err(error::map)?;
-        for chat in docs {
-            // Being created right now: wait for (or finish) the creation.
-            let chat = if chat.last_seq == 0 {
-                match self.live_chat(u(chat.id)).await {
-                    Ok(chat) => chat,
-                    Err(StoreError::NotFound(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            } else {
-                chat
-            };
-            if !chat.deleted {
-                self.note_read(&chat);
-                heads.insert(
-                    chat.id,
-                    Head {
-                        seq: chat.last_seq,
-                        members_seq: chat.members_seq,
-                    },
-                );
-            }
-        }
-        Ok(heads)
     }
 
     /// Claims every op's seqs: each op's events, the first holding the op, in one ordered insert

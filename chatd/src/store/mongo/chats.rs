@@ -17,8 +17,8 @@ use super::pending::{ChatChanges, Effect, Finished, PendingOp, number_events};
 use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
-    ChatPatch, ChatRecord, ChatStore, MemberRecord, NewGroup, NotificationStore, StoreError,
-    StoreResult, UserChat, UserChatPatch, UserChatState, UserChatsQuery,
+    Actor, ChatPatch, ChatRecord, ChatStore, MemberRecord, NewGroup, NotificationStore, StoreError,
+    StoreResult, UserChat, UserChatPatch, UserChatState, UserChatsQuery, ensure_members_unchanged,
 };
 
 impl ChatDoc {
@@ -371,7 +371,7 @@ impl ChatStore for MongoStore {
     async fn update_chat(
         &self,
         id: u64,
-        actor: u64,
+        actor: Actor,
         patch: ChatPatch,
         now_ms: i64,
     ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
@@ -379,6 +379,7 @@ impl ChatStore for MongoStore {
             let _turn = self.locks.turn(i(id)).await;
             loop {
                 let chat = self.live_chat(id).await?;
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 let commit = ChatChanges {
                     title: Some(patch.title.clone().unwrap_or_else(|| chat.title.clone())),
                     description: Some(
@@ -400,7 +401,7 @@ impl ChatStore for MongoStore {
                     description: commit.description.clone().unwrap_or_default(),
                     avatar_file_id: commit.avatar_file_id.clone().unwrap_or_default(),
                 });
-                let mut events = vec![event(chat.id, actor, now_ms, body)];
+                let mut events = vec![event(chat.id, actor.user_id, now_ms, body)];
                 let mut op = PendingOp::new(now_ms, events.clone(), Vec::new(), commit);
                 if let Some(first) = self.run_planned(&chat, &mut op).await? {
                     number_events(&mut events, first);
@@ -459,7 +460,7 @@ impl ChatStore for MongoStore {
     async fn add_members(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_ids: &[u64],
         max_members: u32,
         now_ms: i64,
@@ -468,6 +469,7 @@ impl ChatStore for MongoStore {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 if chat.kind == pb::ChatKind::Private as i32 {
                     return Err(StoreError::Conflict(ConflictKind::PrivateChatMembers));
                 }
@@ -515,7 +517,7 @@ impl ChatStore for MongoStore {
                     ..Default::default()
                 };
                 let body = Body::MembersAdded(pb::MembersAdded { members: added });
-                let mut events = vec![event(chat.id, actor, now_ms, body)];
+                let mut events = vec![event(chat.id, actor.user_id, now_ms, body)];
                 let mut op = PendingOp::new(now_ms, events.clone(), effects, commit);
                 if let Some(first) = self.run_planned(&chat, &mut op).await? {
                     number_events(&mut events, first);
@@ -529,7 +531,7 @@ impl ChatStore for MongoStore {
     async fn remove_member(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_id: u64,
         left: bool,
         now_ms: i64,
@@ -538,6 +540,7 @@ impl ChatStore for MongoStore {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 let current = self.current_member(chat_id, user_id).await?;
                 if current.role == pb::MemberRole::Owner as i32 {
                     return Err(StoreError::Conflict(ConflictKind::OwnerMustTransfer));
@@ -547,7 +550,7 @@ impl ChatStore for MongoStore {
                     ..Default::default()
                 };
                 let body = Body::MemberRemoved(pb::MemberRemoved { user_id, left });
-                let mut events = vec![event(chat.id, actor, now_ms, body)];
+                let mut events = vec![event(chat.id, actor.user_id, now_ms, body)];
                 let effects = vec![Effect::Leave {
                     user_id: i(user_id),
                 }];
@@ -564,7 +567,7 @@ impl ChatStore for MongoStore {
     async fn set_member_role(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_id: u64,
         role: pb::MemberRole,
         now_ms: i64,
@@ -573,6 +576,7 @@ impl ChatStore for MongoStore {
             let _turn = self.locks.turn(i(chat_id)).await;
             loop {
                 let chat = self.live_chat(chat_id).await?;
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 if chat.kind == pb::ChatKind::Private as i32 {
                     return Err(StoreError::Conflict(ConflictKind::PrivateChatRoles));
                 }
@@ -590,7 +594,7 @@ impl ChatStore for MongoStore {
                     user_id,
                     role: role as i32,
                 });
-                let mut events = vec![event(chat.id, actor, now_ms, body)];
+                let mut events = vec![event(chat.id, actor.user_id, now_ms, body)];
                 let effects = vec![Effect::SetRole {
                     user_id: i(user_id),
                     role: role as i32,

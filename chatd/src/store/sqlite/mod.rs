@@ -500,12 +500,15 @@ impl ChatStore for SqliteStore {
     async fn update_chat(
         &self,
         id: u64,
-        actor: u64,
+        actor: Actor,
         patch: ChatPatch,
         now_ms: i64,
     ) -> StoreResult<(ChatRecord, pb::ChatEvent)> {
-        self.write(move |c| chats::update_chat(c, id, actor, &patch, now_ms))
-            .await
+        self.write(move |c| {
+            events::ensure_members_unchanged(c, id, actor.members_seq)?;
+            chats::update_chat(c, id, actor.user_id, &patch, now_ms)
+        })
+        .await
     }
 
     async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent> {
@@ -545,38 +548,48 @@ impl ChatStore for SqliteStore {
     async fn add_members(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_ids: &[u64],
         max_members: u32,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
         let user_ids = user_ids.to_vec();
-        self.write(move |c| chats::add_members(c, chat_id, actor, &user_ids, max_members, now_ms))
-            .await
+        self.write(move |c| {
+            events::ensure_members_unchanged(c, chat_id, actor.members_seq)?;
+            let actor = actor.user_id;
+            chats::add_members(c, chat_id, actor, &user_ids, max_members, now_ms)
+        })
+        .await
     }
 
     async fn remove_member(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_id: u64,
         left: bool,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
-        self.write(move |c| chats::remove_member(c, chat_id, actor, user_id, left, now_ms))
-            .await
+        self.write(move |c| {
+            events::ensure_members_unchanged(c, chat_id, actor.members_seq)?;
+            chats::remove_member(c, chat_id, actor.user_id, user_id, left, now_ms)
+        })
+        .await
     }
 
     async fn set_member_role(
         &self,
         chat_id: u64,
-        actor: u64,
+        actor: Actor,
         user_id: u64,
         role: pb::MemberRole,
         now_ms: i64,
     ) -> StoreResult<pb::ChatEvent> {
-        self.write(move |c| chats::set_member_role(c, chat_id, actor, user_id, role, now_ms))
-            .await
+        self.write(move |c| {
+            events::ensure_members_unchanged(c, chat_id, actor.members_seq)?;
+            chats::set_member_role(c, chat_id, actor.user_id, user_id, role, now_ms)
+        })
+        .await
     }
 
     async fn transfer_ownership(

@@ -10,7 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use super::{group, text, users};
 use crate::store::mongo::testserver;
 use crate::store::mongo::{CommandLog, MongoOptions, MongoStore};
-use crate::store::{ChatStore, MessageStore, NewGroup, SendOutcome};
+use crate::store::{Actor, ChatStore, MessageStore, NewGroup, SendOutcome};
 
 /// Sends `sends` messages at once: the n-th through `stores[n % len]` to `chats[n % len]` from
 /// `senders[n % len]`, started `spread * n` after the first. Every outcome, in send order.
@@ -305,7 +305,13 @@ async fn membership_is_written_in_bulk() {
     assert_eq!(store.members(chat.id).await.expect("members").len(), 40);
     let before = commands.get();
     store
-        .add_members(chat.id, ids[0], &ids[40..], u32::MAX, 3_000)
+        .add_members(
+            chat.id,
+            Actor::unjudged(ids[0]),
+            &ids[40..],
+            u32::MAX,
+            3_000,
+        )
         .await
         .expect("add");
     let added = commands.get() - before;

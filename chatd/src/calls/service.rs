@@ -214,7 +214,40 @@ impl CallService {
     /// member of its chat that negotiated `group_calls`, and once it ended its entry in the
     /// chat's history (spec 14.7).
     pub async fn apply_group(&self, call: &GroupRecord, now_ms: i64) {
-        let members = match self
+        self.apply_group_telling(call, &[], now_ms).await;
+    }
+
+    /// `users` are no longer members of `chat_id` (removed, left, or the chat was deleted):
+    /// their devices leave its group call, each change told as [`apply_group`](Self::apply_group)
+    /// does and to them too, so that nobody outside the group stays in its call.
+    pub async fn members_gone(&self, chat_id: u64, users: &[u64]) {
+        let now = crate::clock::now_ms();
+        let changes = self
+            .with_book(|b| {
+                let Some(id) = b.group_of_chat(chat_id).map(|call| call.id) else {
+                    return Vec::new();
+                };
+                users
+                    .iter()
+                    .filter_map(|&user| b.leave_group(id, user, now).ok().flatten())
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        match changes {
+            Ok(changes) => {
+                for call in changes {
+                    self.apply_group_telling(&call, users, now).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(chat_id, error = %e, "cannot take former members out of the group call")
+            }
+        }
+    }
+
+    /// [`apply_group`](Self::apply_group), telling `also` besides the chat's members.
+    async fn apply_group_telling(&self, call: &GroupRecord, also: &[u64], now_ms: i64) {
+        let mut members = match self
             .delivery
             .members()
             .get(&*self.store, call.chat_id)
@@ -228,6 +261,12 @@ impl CallService {
                 call.participants.iter().map(|p| p.device.user_id).collect()
             }
         };
+        let others: Vec<u64> = also
+            .iter()
+            .copied()
+            .filter(|u| !members.contains(u))
+            .collect();
+        members.extend(others);
         let event = pb::Event {
             kind: Some(pb::event::Kind::GroupCall(call.to_pb(None))),
         };

@@ -289,6 +289,7 @@ async fn remove_from_chat_once(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> S
             });
         let Some(heir) = heir else {
             let event = store.delete_chat(chat_id, admin, now).await?;
+            ctx.state.calls.members_gone(chat_id, &[user_id]).await;
             ctx.state
                 .delivery
                 .append(event, Audience::users(vec![user_id]));
@@ -305,6 +306,7 @@ async fn remove_from_chat_once(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> S
             .remove_member(chat_id, Actor::unjudged(admin), user_id, false, now)
             .await?,
     ]);
+    ctx.state.calls.members_gone(chat_id, &[user_id]).await;
     Ok(())
 }
 

@@ -230,6 +230,7 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
         .map(|m| m.user_id)
         .collect();
     let event = state.store.delete_chat(req.chat_id, me, now_ms()).await?;
+    state.calls.members_gone(req.chat_id, &recipients).await;
     state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -106,6 +106,7 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
     let event = removed?;
     // The members before the change: those after it plus the removed user.
     state.delivery.append(event, m.audience());
+    state.calls.members_gone(req.chat_id, &[req.user_id]).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 
@@ -128,6 +129,7 @@ pub async fn leave_chat(ctx: &ConnCtx, req: pb::LeaveChat) -> ApiResult<Answer> 
         .remove_member(req.chat_id, Actor::unjudged(me), me, true, now_ms())
         .await?;
     state.delivery.append(event, m.audience());
+    state.calls.members_gone(req.chat_id, &[me]).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 

@@ -355,3 +355,60 @@ async fn connections_without_group_calls_get_none_of_it() {
         .await;
     assert_eq!(first, Ok("after the call started".to_owned()));
 }
+
+/// A member removed from the group, or leaving it, leaves its call: the others see them go,
+/// they are told too, and their signals to the call are refused. Deleting the group ends it.
+#[tokio::test]
+async fn members_removed_from_the_group_or_leaving_it_leave_its_call() {
+    let server = start().await;
+    let ([alice, bob, carol, dave], group) = group_of::<4>(&server).await;
+    let call = join(&alice, group.id).await;
+    let id = call.call_id;
+    let a = call
+        .participants
+        .iter()
+        .find(|p| p.user_id == alice.id)
+        .expect("alice takes part")
+        .device_id;
+    for user in [&bob, &carol, &dave] {
+        join(user, group.id).await;
+    }
+    alice
+        .client
+        .remove_member(pb::RemoveMember {
+            chat_id: group.id,
+            user_id: bob.id,
+        })
+        .await
+        .expect("remove bob");
+    let rest = [alice.id, carol.id, dave.id];
+    with_users(&carol, id, &rest).await;
+    with_users(&bob, id, &rest).await;
+    let offer = Signal::Offer("v=0 offer".into());
+    assert_code(
+        bob.client
+            .send_group_call_signal(to(id, a, offer.clone()))
+            .await,
+        E::NotFound,
+    );
+
+    dave.client
+        .leave_chat(pb::LeaveChat { chat_id: group.id })
+        .await
+        .expect("dave leaves");
+    with_users(&alice, id, &[alice.id, carol.id]).await;
+    with_users(&dave, id, &[alice.id, carol.id]).await;
+    assert_code(
+        dave.client.send_group_call_signal(to(id, a, offer)).await,
+        E::NotFound,
+    );
+
+    // Deleting the group takes everyone out: the call ends.
+    alice
+        .client
+        .delete_chat(pb::DeleteChat { chat_id: group.id })
+        .await
+        .expect("delete the group");
+    let ended = group_event(&carol, id, |c| c.state == pb::CallState::Ended as i32).await;
+    assert!(ended.participants.is_empty(), "{ended:?}");
+}

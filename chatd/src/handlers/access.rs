@@ -287,8 +287,8 @@ pub enum Judge {
         /// What a private chat cannot, for the error ("be updated").
         what: &'static str,
     },
-    /// Removing `target` from a group or channel: managing it, a current member, and a role
-    /// the caller may remove ([`may_remove`]).
+    /// Removing `target` from a group or channel: managing it, someone else (one leaves with
+    /// `leave_chat`), a current member, and a role the caller may remove ([`may_remove`]).
     Remove {
         /// Who is removed.
         target: u64,
@@ -322,6 +322,12 @@ impl Judge {
             Judge::Remove { target } => {
                 m.require_not_private("have members removed")?;
                 m.require_manager()?;
+                if target == m.user_id {
+                    return Err(ApiError::invalid(
+                        "remove_member.user_id",
+                        "use leave_chat to leave a chat",
+                    ));
+                }
                 let target_role = m.members.role_of(target).ok_or_else(member_not_found)?;
                 if may_remove(m.role, target_role) {
                     Ok(())
@@ -343,15 +349,14 @@ impl Judge {
 /// `members_seq` as `m` was read at, for the store to refuse the write if membership changed
 /// since (`Conflict(MembersChanged)`): then the caller's membership is read again, judged again,
 /// and the write retried. So a write checked before a removal or a change of role does not
-/// land after it. Returns the membership the write was made under, and what the store
-/// answered otherwise (for the caller to map).
+/// land after it. Returns the membership the write was made under, and what it wrote.
 pub async fn under_membership<T, F>(
     state: &AppState,
     chat_id: u64,
     mut m: Membership,
     judge: Judge,
     mut write: impl FnMut(u64) -> F,
-) -> ApiResult<(Membership, StoreResult<T>)>
+) -> ApiResult<(Membership, T)>
 where
     F: Future<Output = StoreResult<T>>,
 {
@@ -369,7 +374,7 @@ where
                     "the chat's members changed at every try; send the request again",
                 ));
             }
-            answer => return Ok((m, answer)),
+            answer => return Ok((m, answer?)),
         }
     }
 }

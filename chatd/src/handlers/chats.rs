@@ -176,14 +176,14 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
             avatar_file_id: req.avatar_file_id,
         };
         let now = now_ms();
-        let (m, updated) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
-            let actor = Actor::judged(me, members_seq);
-            state
-                .store
-                .update_chat(req.chat_id, actor, patch.clone(), now)
-        })
-        .await?;
-        let (_, event) = updated?;
+        let (m, (_, event)) =
+            access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+                let actor = Actor::judged(me, members_seq);
+                state
+                    .store
+                    .update_chat(req.chat_id, actor, patch.clone(), now)
+            })
+            .await?;
         state.delivery.append(event, m.audience());
     }
     Ok(Answer::Chat(

@@ -16,7 +16,8 @@ use crate::state::now_ms;
 use crate::store::{Actor, ConflictKind, StoreError};
 
 fn chat_full() -> ApiError {
-    ApiError::conflict(format!("a chat has at most {MAX_CHAT_MEMBERS} members"))
+    let max_members = MAX_CHAT_MEMBERS;
+    StoreError::Conflict(ConflictKind::ChatFull { max_members }).into()
 }
 
 /// Adds users to a group or channel (admins and the owner).
@@ -60,17 +61,13 @@ pub async fn add_members(ctx: &ConnCtx, req: pb::AddMembers) -> ApiResult<Answer
     // The store judges the limit again, on the members as they are when it adds these: two
     // additions at once both pass the check above.
     let now = now_ms();
-    let (m, added) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+    let (m, event) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
         let (actor, ids) = (Actor::judged(me, members_seq), &ids);
         state
             .store
             .add_members(req.chat_id, actor, ids, MAX_CHAT_MEMBERS, now)
     })
     .await?;
-    let event = added.map_err(|e| match e {
-        StoreError::Conflict(ConflictKind::ChatFull) => chat_full(),
-        e => e.into(),
-    })?;
     state
         .notifier
         .members_added(req.chat_id, event.seq, me, ids.clone());
@@ -83,27 +80,18 @@ pub async fn remove_member(ctx: &ConnCtx, req: pb::RemoveMember) -> ApiResult<An
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
     let m = access::member(state, req.chat_id, me).await?;
-    m.require_not_private("have members removed")?;
-    m.require_manager()?;
-    if req.user_id == me {
-        return Err(ApiError::invalid(
-            "remove_member.user_id",
-            "use leave_chat to leave a chat",
-        ));
-    }
     let judge = Judge::Remove {
         target: req.user_id,
     };
     judge.check(state, &m).await?;
     let now = now_ms();
-    let (m, removed) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
+    let (m, event) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
         let actor = Actor::judged(me, members_seq);
         state
             .store
             .remove_member(req.chat_id, actor, req.user_id, false, now)
     })
     .await?;
-    let event = removed?;
     // The members before the change: those after it plus the removed user.
     state.delivery.append(event, m.audience());
     state.calls.members_gone(req.chat_id, &[req.user_id]).await;
@@ -170,7 +158,7 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
                 .set_member_role(req.chat_id, actor, req.user_id, role, now)
         })
         .await?;
-        state.delivery.append(changed?, m.audience());
+        state.delivery.append(changed, m.audience());
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Judge, Reader, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
 use crate::state::{AppState, now_ms};
-use crate::store::{Actor, ConflictKind, NewMessage, ReactionChange, StoreError};
+use crate::store::{Actor, NewMessage, ReactionChange};
 use crate::validate;
 
 /// What a SendMessage carries, once validated.
@@ -226,7 +226,6 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
             })
         })
         .await?;
-    let outcome = outcome?;
     if let Some(event) = outcome.event {
         state.metrics.messages_persisted(1);
         state.delivery.append(event, m.audience());
@@ -265,14 +264,13 @@ pub async fn edit_message(ctx: &ConnCtx, req: pb::EditMessage) -> ApiResult<Answ
         message
     } else {
         let now = now_ms();
-        let (m, edited) =
+        let (m, (edited, event)) =
             access::under_membership(state, req.chat_id, m, Judge::Post, |members_seq| {
                 let (store, text) = (&state.store, &req.text);
                 let actor = Actor::judged(me, members_seq);
                 store.edit_message(req.chat_id, req.seq, actor, text, now)
             })
             .await?;
-        let (edited, event) = edited?;
         state.delivery.append(event, m.audience());
         edited
     };
@@ -315,7 +313,7 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
             state.store.delete_message(req.chat_id, req.seq, actor, now)
         })
         .await?;
-        state.delivery.append(event?, m.audience());
+        state.delivery.append(event, m.audience());
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {
@@ -345,7 +343,7 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
         }
     };
     let now = now_ms();
-    let (m, reacted) =
+    let (m, (mut result, event)) =
         access::under_membership(state, req.chat_id, m, Judge::NotBlocked, |members_seq| {
             let (actor, emoji) = (Actor::judged(me, members_seq), &req.emoji);
             state
@@ -353,12 +351,6 @@ pub async fn react(ctx: &ConnCtx, req: pb::React) -> ApiResult<Answer> {
                 .set_reaction(req.chat_id, req.seq, actor, emoji, change, now)
         })
         .await?;
-    let (mut result, event) = reacted.map_err(|e| match e {
-        StoreError::Conflict(ConflictKind::TooManyEmoji) => ApiError::conflict(format!(
-            "a message takes at most {MAX_REACTION_EMOJI} different emoji"
-        )),
-        other => other.into(),
-    })?;
     if let Some(event) = event {
         state.delivery.append(event, m.audience());
     }

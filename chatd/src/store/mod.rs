@@ -96,8 +96,11 @@ pub enum ConflictKind {
     #[error("the member is already the owner")]
     AlreadyOwner,
     /// Adding the members would take the chat past the member limit given.
-    #[error("the chat would have more members than its limit")]
-    ChatFull,
+    #[error("a chat has at most {max_members} members")]
+    ChatFull {
+        /// The limit.
+        max_members: u32,
+    },
     /// The password to be replaced was changed first.
     #[error("the password was changed")]
     PasswordChanged,
@@ -106,8 +109,11 @@ pub enum ConflictKind {
     #[error("the chat's members changed")]
     MembersChanged,
     /// A reaction with an emoji new to a message that has the most different emoji it takes.
-    #[error("the message has as many different emoji as it takes")]
-    TooManyEmoji,
+    #[error("a message takes at most {max_emoji} different emoji")]
+    TooManyEmoji {
+        /// The limit.
+        max_emoji: usize,
+    },
     /// Ownership is transferred from someone who does not own the chat (any more): a transfer
     /// of the same chat committed first.
     #[error("only the chat owner may do this")]

@@ -421,7 +421,7 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
     assert_conflict(
         s.add_members(g, Actor::unjudged(o), &[d, e], 5, T0 + 8)
             .await,
-        ConflictKind::ChatFull,
+        ConflictKind::ChatFull { max_members: 5 },
     );
     let unchanged = s.chat(g).await.expect("chat").expect("exists");
     assert_eq!((unchanged.member_count, unchanged.last_seq), (4, last));
@@ -431,7 +431,7 @@ pub async fn chats_add_members<S: Store + 'static>(s: S) {
         .expect("up to the limit");
     assert_conflict(
         s.add_members(g, Actor::unjudged(o), &[e], 5, T0 + 10).await,
-        ConflictKind::ChatFull,
+        ConflictKind::ChatFull { max_members: 5 },
     );
     assert_eq!(
         s.chat(g).await.expect("chat").expect("exists").member_count,

@@ -513,7 +513,7 @@ pub async fn messages_reactions<S: Store + 'static>(s: S) {
     assert_conflict(
         s.set_reaction(c, m.seq, Actor::unjudged(a), "🔥", two, T0 + 5)
             .await,
-        ConflictKind::TooManyEmoji,
+        ConflictKind::TooManyEmoji { max_emoji: 2 },
     );
     let (msg, event) = s
         .set_reaction(c, m.seq, Actor::unjudged(b), "👍", two, T0 + 5)

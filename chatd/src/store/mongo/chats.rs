@@ -495,7 +495,7 @@ impl ChatStore for MongoStore {
                 let count = chat.member_count + i64::try_from(joining.len()).unwrap_or(i64::MAX);
                 // Judged on the chat this attempt commits against, as in `transfer_ownership`.
                 if count > i64::from(max_members) {
-                    return Err(StoreError::Conflict(ConflictKind::ChatFull));
+                    return Err(StoreError::Conflict(ConflictKind::ChatFull { max_members }));
                 }
                 let added: Vec<pb::Member> = joining
                     .iter()

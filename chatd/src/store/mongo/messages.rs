@@ -342,7 +342,9 @@ impl MessageStore for MongoStore {
                     let shown: HashSet<&str> =
                         before.reactions.iter().map(|r| r.emoji.as_str()).collect();
                     if !shown.contains(emoji) && shown.len() >= max_emoji {
-                        return Err(StoreError::Conflict(ConflictKind::TooManyEmoji));
+                        return Err(StoreError::Conflict(ConflictKind::TooManyEmoji {
+                            max_emoji,
+                        }));
                     }
                 }
                 if present == add {

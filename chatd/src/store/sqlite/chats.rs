@@ -430,7 +430,7 @@ pub(super) fn add_members(
         return Err(StoreError::Conflict(ConflictKind::AlreadyMembers));
     }
     if u64::from(chat.member_count) + joining.len() as u64 > u64::from(max_members) {
-        return Err(StoreError::Conflict(ConflictKind::ChatFull));
+        return Err(StoreError::Conflict(ConflictKind::ChatFull { max_members }));
     }
     let seq = events::next_seq(c, chat_id, now_ms)?;
     let mut added = Vec::with_capacity(joining.len());

@@ -302,7 +302,9 @@ pub(super) fn set_reaction(
             ensure_user(c, user_id)?;
             let new_emoji = !before.reactions.iter().any(|r| r.emoji == emoji);
             if new_emoji && before.reactions.len() >= max_emoji {
-                return Err(StoreError::Conflict(ConflictKind::TooManyEmoji));
+                return Err(StoreError::Conflict(ConflictKind::TooManyEmoji {
+                    max_emoji,
+                }));
             }
             c.prepare_cached(
                 "INSERT OR IGNORE INTO reactions (chat_id, seq, emoji, user_id, at_ms) \

@@ -354,8 +354,7 @@ async fn a_member_joining_the_call_while_removed_on_another_node_does_not_stay_i
                 video: false,
             };
             // Until a join is refused, or one is answered after the removal was.
-            while bob.client.join_group_call(join).await.is_ok()
-                && !removed.load(Ordering::SeqCst)
+            while bob.client.join_group_call(join).await.is_ok() && !removed.load(Ordering::SeqCst)
             {
                 // Refused once the removal reached node B's cache: he is out anyway.
                 let _ = bob

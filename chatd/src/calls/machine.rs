@@ -405,6 +405,19 @@ impl CallBook {
             .ok_or(CallError::NotFound)
     }
 
+    /// `user_id` ends the live private call they share with `other`, if there is one, as
+    /// [`end`](Self::end) does (a block: spec 9.2).
+    pub fn end_shared(&mut self, user_id: u64, other: u64, now_ms: i64) -> Option<Transition> {
+        let call = self.call_of(user_id)?;
+        if call.caller.user_id != other && call.callee_id != other {
+            return None;
+        }
+        match self.end(call.id, user_id, now_ms) {
+            Ok(Ended::Now(transition)) => Some(transition),
+            Ok(Ended::Already) | Err(_) => None,
+        }
+    }
+
     /// The device a signal from `from` on call `id` goes to: the other device taking part.
     pub fn peer(&self, id: u64, from: Device) -> Result<Device, CallError> {
         let call = self

@@ -217,6 +217,22 @@ impl CallService {
         self.apply_group_telling(call, &[], now_ms).await;
     }
 
+    /// `blocker` blocked `blocked`: the private call they share, ringing or active, ends as if
+    /// the blocker ended it (spec 9.2).
+    pub async fn blocked(&self, blocker: u64, blocked: u64) {
+        let now = crate::clock::now_ms();
+        match self
+            .with_book(|b| b.end_shared(blocker, blocked, now))
+            .await
+        {
+            Ok(Some(transition)) => self.apply(transition, now).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(blocker, blocked, error = %e, "cannot end the call of a block")
+            }
+        }
+    }
+
     /// `users` are no longer members of `chat_id` (removed, left, or the chat was deleted):
     /// their devices leave its group call, each change told as [`apply_group`](Self::apply_group)
     /// does and to them too, so that nobody outside the group stays in its call.

@@ -91,6 +91,8 @@ enum Action {
     Signal(Device),
     Disconnect(Device),
     Expire(i64),
+    /// The first user blocks the second.
+    Block(u64, u64),
 }
 
 fn apply(book: &mut CallBook, action: Action) -> String {
@@ -106,6 +108,7 @@ fn apply(book: &mut CallBook, action: Action) -> String {
             |to| format!("to {}/{}", to.user_id, to.conn_id),
         ),
         Action::Disconnect(d) => optional(book.disconnected(d, NOW)),
+        Action::Block(blocker, blocked) => optional(book.end_shared(blocker, blocked, NOW)),
         Action::Expire(at) => {
             let ended: Vec<String> = book.expire(at).iter().map(phase).collect();
             if ended.is_empty() {
@@ -159,6 +162,10 @@ fn every_state_against_every_action() {
         (Ringing, Disconnect(C1), "-"),
         (Ringing, Expire(deadline - 1), "-"),
         (Ringing, Expire(deadline), "Missed by 1"),
+        (Ringing, Block(ALICE, BOB), "Canceled by 1"),
+        (Ringing, Block(BOB, ALICE), "Declined by 2"),
+        (Ringing, Block(ALICE, CAROL), "-"),
+        (Ringing, Block(CAROL, BOB), "-"),
 
         (Active, Accept(B1), "NotRinging"),
         (Active, Accept(B2), "NotRinging"),
@@ -178,6 +185,9 @@ fn every_state_against_every_action() {
         (Active, Disconnect(B2), "-"),
         (Active, Disconnect(C1), "-"),
         (Active, Expire(deadline), "-"),
+        (Active, Block(ALICE, BOB), "HungUp by 1"),
+        (Active, Block(BOB, ALICE), "HungUp by 2"),
+        (Active, Block(BOB, CAROL), "-"),
 
         (Canceled, Accept(B1), "NotRinging"),
         (Canceled, Accept(A1), "NotTheCallee"),
@@ -190,6 +200,7 @@ fn every_state_against_every_action() {
         (Canceled, Disconnect(A1), "-"),
         (Canceled, Disconnect(B1), "-"),
         (Canceled, Expire(deadline), "-"),
+        (Canceled, Block(BOB, ALICE), "-"),
 
         (HungUp, Accept(B1), "NotRinging"),
         (HungUp, End(ALICE), "Already"),
@@ -198,6 +209,7 @@ fn every_state_against_every_action() {
         (HungUp, Signal(B1), "NotActive"),
         (HungUp, Disconnect(A1), "-"),
         (HungUp, Disconnect(B1), "-"),
+        (HungUp, Block(ALICE, BOB), "-"),
         (HungUp, Expire(deadline), "-"),
     ];
     let mut wrong = Vec::new();

@@ -252,7 +252,8 @@ pub async fn list_contacts(ctx: &ConnCtx, req: pb::ListContacts) -> ApiResult<An
     listed_users(ctx, &ids, me.user_id, limit, after).await
 }
 
-/// BlockUser. The blocked user sees the blocker go offline at once.
+/// BlockUser. The blocked user sees the blocker go offline at once, and a private call between
+/// them ends.
 pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> {
     let me = ctx.principal()?;
     if req.user_id == me.user_id {
@@ -272,6 +273,7 @@ pub async fn block_user(ctx: &ConnCtx, req: pb::BlockUser) -> ApiResult<Answer> 
         })),
     };
     ctx.state.delivery.notify(&[req.user_id], &hidden, None);
+    ctx.state.calls.blocked(me.user_id, req.user_id).await;
     Ok(Answer::Ok(pb::Ok {}))
 }
 

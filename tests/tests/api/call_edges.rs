@@ -1,7 +1,8 @@
 //! Calls at their edges, as an outsider would push them (spec 9.9, 10, 14.2, 14.3): screen
 //! sharing and renegotiation in an active call and their refusal elsewhere, a second
 //! `start_call` for the same pair, a signal flood against the per-call limit, accept and decline
-//! at once on one connection, and SDP and candidates at their size limits and one byte over.
+//! at once on one connection, SDP and candidates at their size limits and one byte over, and a
+//! block in the middle of a call.
 
 use crate::support::*;
 use chatproto::client::ClientEvent;
@@ -225,6 +226,98 @@ async fn a_signal_flood_is_rate_limited_per_call_and_user() {
         .send_call_signal(signal(id, candidate(9)))
         .await
         .expect("the other user's budget is separate");
+}
+
+/// The `call` event in ENDED of `call_id` on `user`'s connection.
+async fn ended(user: &User, call_id: u64) -> pb::Call {
+    user.wait_for(|e| match e {
+        ClientEvent::Call(c) if c.call_id == call_id && c.state == pb::CallState::Ended as i32 => {
+            Some(c)
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// A block ends the private call between the two as if the blocker ended it (spec 9.2), for
+/// both of them and in the chat's history; a call with someone else goes on.
+#[tokio::test]
+async fn a_block_ends_the_call_between_the_two() {
+    let server = start().await;
+    let (alice, bob, chat) = pair(&server).await;
+    let carol = register(&server, "carol").await;
+
+    // Ringing on Bob's side, and Bob blocks Alice: declined by him.
+    let id = ringing(&alice, &bob, chat).await;
+    bob.client
+        .block_user(pb::BlockUser { user_id: alice.id })
+        .await
+        .expect("block");
+    for user in [&alice, &bob] {
+        let call = ended(user, id).await;
+        assert_eq!(
+            (call.end_reason, call.ended_by),
+            (Reason::Declined as i32, bob.id)
+        );
+    }
+    let (_, recorded) = alice
+        .chat_event(chat, |body| match body {
+            pb::chat_event::Body::CallEnded(c) if c.call_id == id => Some(c.reason),
+            _ => None,
+        })
+        .await;
+    assert_eq!(recorded, Reason::Declined as i32);
+    let again = alice
+        .client
+        .start_call(pb::StartCall {
+            chat_id: chat,
+            video: false,
+        })
+        .await;
+    assert_code(again, E::PermissionDenied);
+
+    // Active, and Alice blocks Bob: hung up by her; the call's signals are over.
+    bob.client
+        .unblock_user(pb::UnblockUser { user_id: alice.id })
+        .await
+        .expect("unblock");
+    let id = active(&alice, &bob, chat).await;
+    alice
+        .client
+        .block_user(pb::BlockUser { user_id: bob.id })
+        .await
+        .expect("block");
+    let call = ended(&bob, id).await;
+    assert_eq!(
+        (call.end_reason, call.ended_by),
+        (Reason::HungUp as i32, alice.id)
+    );
+    let late = bob
+        .client
+        .send_call_signal(signal(id, Signal::Offer("v=0 late".into())))
+        .await;
+    assert_code(late, E::Conflict);
+
+    // A block of a third user leaves a call going on.
+    alice
+        .client
+        .unblock_user(pb::UnblockUser { user_id: bob.id })
+        .await
+        .expect("unblock");
+    let id = active(&alice, &bob, chat).await;
+    alice
+        .client
+        .block_user(pb::BlockUser { user_id: carol.id })
+        .await
+        .expect("block carol");
+    bob.client
+        .send_call_signal(signal(id, Signal::Offer("v=0 still on".into())))
+        .await
+        .expect("the call goes on");
+    assert_eq!(
+        relayed(&alice, id).await.kind,
+        Some(Signal::Offer("v=0 still on".into()))
+    );
 }
 
 #[tokio::test]

@@ -418,6 +418,30 @@ impl CallBook {
         }
     }
 
+    /// The live private call of `chat_id` that one of `users` is in ends (its chat was
+    /// deleted), as [`end`](Self::end) by `by` when they are one of its users, else by its
+    /// caller.
+    pub fn end_in_chat(
+        &mut self,
+        chat_id: u64,
+        users: &[u64],
+        by: u64,
+        now_ms: i64,
+    ) -> Option<Transition> {
+        let call = users
+            .iter()
+            .find_map(|&user| self.call_of(user).filter(|c| c.chat_id == chat_id))?;
+        let ender = if by == call.caller.user_id || by == call.callee_id {
+            by
+        } else {
+            call.caller.user_id
+        };
+        match self.end(call.id, ender, now_ms) {
+            Ok(Ended::Now(transition)) => Some(transition),
+            Ok(Ended::Already) | Err(_) => None,
+        }
+    }
+
     /// The device a signal from `from` on call `id` goes to: the other device taking part.
     pub fn peer(&self, id: u64, from: Device) -> Result<Device, CallError> {
         let call = self

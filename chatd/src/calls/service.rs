@@ -19,7 +19,7 @@ use super::turn::TurnSecret;
 use crate::delivery::Delivery;
 use crate::delivery::members::Audience;
 use crate::notify::Notifier;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The ICE servers clients get (spec 14.5).
 #[derive(Debug, Clone)]
@@ -233,6 +233,25 @@ impl CallService {
         }
     }
 
+    /// `by` deleted `chat_id`, whose members were `members`: its calls end. A private call ends
+    /// as if `by` ended it (by its caller when `by` is a server admin who takes no part); a
+    /// group call as [`members_gone`](Self::members_gone) says. Neither is recorded in the
+    /// history, which is gone.
+    pub async fn chat_deleted(&self, chat_id: u64, by: u64, members: &[u64]) {
+        let now = crate::clock::now_ms();
+        match self
+            .with_book(|b| b.end_in_chat(chat_id, members, by, now))
+            .await
+        {
+            Ok(Some(transition)) => self.apply(transition, now).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(chat_id, error = %e, "cannot end the call of a deleted chat")
+            }
+        }
+        self.members_gone(chat_id, members).await;
+    }
+
     /// `users` are no longer members of `chat_id` (removed, left, or the chat was deleted):
     /// their devices leave its group call, each change told as [`apply_group`](Self::apply_group)
     /// does and to them too, so that nobody outside the group stays in its call.
@@ -316,8 +335,12 @@ impl CallService {
                 self.notifier.call_ended(&event).await;
                 self.delivery.append(event, audience);
             }
+            // The chat was deleted: its history went with it; the call still ended.
+            Err(StoreError::NotFound(_)) => {
+                tracing::debug!(call_id, chat_id, "the ended call's chat is gone");
+            }
             Err(e) => {
-                // The chat was deleted meanwhile, or the store failed: the call still ended.
+                // The call still ended.
                 tracing::warn!(call_id, chat_id, error = %e, "cannot record the ended call");
             }
         }

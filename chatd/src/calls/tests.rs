@@ -93,6 +93,8 @@ enum Action {
     Expire(i64),
     /// The first user blocks the second.
     Block(u64, u64),
+    /// The chat is deleted by the user.
+    DeleteChat(u64, u64),
 }
 
 fn apply(book: &mut CallBook, action: Action) -> String {
@@ -109,6 +111,7 @@ fn apply(book: &mut CallBook, action: Action) -> String {
         ),
         Action::Disconnect(d) => optional(book.disconnected(d, NOW)),
         Action::Block(blocker, blocked) => optional(book.end_shared(blocker, blocked, NOW)),
+        Action::DeleteChat(chat, by) => optional(book.end_in_chat(chat, &[ALICE, BOB], by, NOW)),
         Action::Expire(at) => {
             let ended: Vec<String> = book.expire(at).iter().map(phase).collect();
             if ended.is_empty() {
@@ -166,6 +169,10 @@ fn every_state_against_every_action() {
         (Ringing, Block(BOB, ALICE), "Declined by 2"),
         (Ringing, Block(ALICE, CAROL), "-"),
         (Ringing, Block(CAROL, BOB), "-"),
+        (Ringing, DeleteChat(CHAT, BOB), "Declined by 2"),
+        (Ringing, DeleteChat(CHAT, ALICE), "Canceled by 1"),
+        (Ringing, DeleteChat(CHAT, CAROL), "Canceled by 1"),
+        (Ringing, DeleteChat(CHAT + 1, BOB), "-"),
 
         (Active, Accept(B1), "NotRinging"),
         (Active, Accept(B2), "NotRinging"),
@@ -188,6 +195,8 @@ fn every_state_against_every_action() {
         (Active, Block(ALICE, BOB), "HungUp by 1"),
         (Active, Block(BOB, ALICE), "HungUp by 2"),
         (Active, Block(BOB, CAROL), "-"),
+        (Active, DeleteChat(CHAT, BOB), "HungUp by 2"),
+        (Active, DeleteChat(CHAT, CAROL), "HungUp by 1"),
 
         (Canceled, Accept(B1), "NotRinging"),
         (Canceled, Accept(A1), "NotTheCallee"),
@@ -201,6 +210,7 @@ fn every_state_against_every_action() {
         (Canceled, Disconnect(B1), "-"),
         (Canceled, Expire(deadline), "-"),
         (Canceled, Block(BOB, ALICE), "-"),
+        (Canceled, DeleteChat(CHAT, ALICE), "-"),
 
         (HungUp, Accept(B1), "NotRinging"),
         (HungUp, End(ALICE), "Already"),

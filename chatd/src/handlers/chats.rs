@@ -191,7 +191,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     ))
 }
 
-/// Deletes a chat: its owner or a server admin; in a private chat, either member.
+/// Deletes a chat: its owner or a server admin; in a private chat, either member. Its calls end.
 pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
@@ -230,7 +230,7 @@ pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer
         .map(|m| m.user_id)
         .collect();
     let event = state.store.delete_chat(req.chat_id, me, now_ms()).await?;
-    state.calls.members_gone(req.chat_id, &recipients).await;
+    state.calls.chat_deleted(req.chat_id, me, &recipients).await;
     state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Ok(pb::Ok {}))
 }

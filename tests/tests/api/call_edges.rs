@@ -2,7 +2,7 @@
 //! sharing and renegotiation in an active call and their refusal elsewhere, a second
 //! `start_call` for the same pair, a signal flood against the per-call limit, accept and decline
 //! at once on one connection, SDP and candidates at their size limits and one byte over, and a
-//! block in the middle of a call.
+//! block or the chat's deletion in the middle of a call.
 
 use crate::support::*;
 use chatproto::client::ClientEvent;
@@ -318,6 +318,53 @@ async fn a_block_ends_the_call_between_the_two() {
         relayed(&alice, id).await.kind,
         Some(Signal::Offer("v=0 still on".into()))
     );
+}
+
+/// Deleting the private chat ends its call, ringing or active, as if the one who deleted it
+/// ended it; a server admin's deletion ends it as the caller's.
+#[tokio::test]
+async fn deleting_the_chat_ends_its_call() {
+    let server = start().await;
+    let admin = register_admin(&server, "root").await;
+    let (alice, bob, chat) = pair(&server).await;
+    let id = ringing(&alice, &bob, chat).await;
+    bob.client
+        .delete_chat(pb::DeleteChat { chat_id: chat })
+        .await
+        .expect("delete");
+    for user in [&alice, &bob] {
+        let call = ended(user, id).await;
+        assert_eq!(
+            (call.end_reason, call.ended_by),
+            (Reason::Declined as i32, bob.id)
+        );
+    }
+
+    for deleter in [&alice, &admin] {
+        let chat = alice
+            .client
+            .create_private_chat(bob.id)
+            .await
+            .expect("a new private chat")
+            .id;
+        let id = active(&alice, &bob, chat).await;
+        deleter
+            .client
+            .delete_chat(pb::DeleteChat { chat_id: chat })
+            .await
+            .expect("delete");
+        let call = ended(&bob, id).await;
+        assert_eq!(
+            (call.end_reason, call.ended_by),
+            (Reason::HungUp as i32, alice.id)
+        );
+        // Over: its signals are refused, and either may call again in a new chat.
+        let late = bob
+            .client
+            .send_call_signal(signal(id, Signal::Offer("v=0 late".into())))
+            .await;
+        assert_code(late, E::Conflict);
+    }
 }
 
 #[tokio::test]

@@ -442,6 +442,24 @@ impl CallBook {
         }
     }
 
+    /// Takes back call `id`, started a moment ago and told to nobody (its start was refused
+    /// after it was made): it leaves no trace. False when it is not ringing.
+    pub fn withdraw(&mut self, id: u64) -> bool {
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        if !matches!(call.phase, Phase::Ringing { .. }) {
+            return false;
+        }
+        for user in [call.caller.user_id, call.callee_id] {
+            if self.in_call.get(&user) == Some(&id) {
+                self.in_call.remove(&user);
+            }
+        }
+        self.calls.remove(&id);
+        true
+    }
+
     /// The device a signal from `from` on call `id` goes to: the other device taking part.
     pub fn peer(&self, id: u64, from: Device) -> Result<Device, CallError> {
         let call = self

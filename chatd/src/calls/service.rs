@@ -217,6 +217,14 @@ impl CallService {
         self.apply_group_telling(call, &[], now_ms).await;
     }
 
+    /// Takes back call `id`, whose start was refused after it was made and before anyone was
+    /// told (see [`CallBook::withdraw`]); when it cannot, the ring timeout ends it.
+    pub async fn withdraw(&self, id: u64) {
+        if let Err(e) = self.with_book(|b| b.withdraw(id)).await {
+            tracing::warn!(call_id = id, error = %e, "cannot take back a refused call");
+        }
+    }
+
     /// `blocker` blocked `blocked`: the private call they share, ringing or active, ends as if
     /// the blocker ended it (spec 9.2).
     pub async fn blocked(&self, blocker: u64, blocked: u64) {

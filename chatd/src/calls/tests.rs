@@ -95,6 +95,8 @@ enum Action {
     Block(u64, u64),
     /// The chat is deleted by the user.
     DeleteChat(u64, u64),
+    /// The call's start is taken back.
+    Withdraw,
 }
 
 fn apply(book: &mut CallBook, action: Action) -> String {
@@ -112,6 +114,7 @@ fn apply(book: &mut CallBook, action: Action) -> String {
         Action::Disconnect(d) => optional(book.disconnected(d, NOW)),
         Action::Block(blocker, blocked) => optional(book.end_shared(blocker, blocked, NOW)),
         Action::DeleteChat(chat, by) => optional(book.end_in_chat(chat, &[ALICE, BOB], by, NOW)),
+        Action::Withdraw => book.withdraw(CALL).to_string(),
         Action::Expire(at) => {
             let ended: Vec<String> = book.expire(at).iter().map(phase).collect();
             if ended.is_empty() {
@@ -173,6 +176,7 @@ fn every_state_against_every_action() {
         (Ringing, DeleteChat(CHAT, ALICE), "Canceled by 1"),
         (Ringing, DeleteChat(CHAT, CAROL), "Canceled by 1"),
         (Ringing, DeleteChat(CHAT + 1, BOB), "-"),
+        (Ringing, Withdraw, "true"),
 
         (Active, Accept(B1), "NotRinging"),
         (Active, Accept(B2), "NotRinging"),
@@ -197,6 +201,7 @@ fn every_state_against_every_action() {
         (Active, Block(BOB, CAROL), "-"),
         (Active, DeleteChat(CHAT, BOB), "HungUp by 2"),
         (Active, DeleteChat(CHAT, CAROL), "HungUp by 1"),
+        (Active, Withdraw, "false"),
 
         (Canceled, Accept(B1), "NotRinging"),
         (Canceled, Accept(A1), "NotTheCallee"),
@@ -211,6 +216,7 @@ fn every_state_against_every_action() {
         (Canceled, Expire(deadline), "-"),
         (Canceled, Block(BOB, ALICE), "-"),
         (Canceled, DeleteChat(CHAT, ALICE), "-"),
+        (Canceled, Withdraw, "false"),
 
         (HungUp, Accept(B1), "NotRinging"),
         (HungUp, End(ALICE), "Already"),

@@ -121,6 +121,17 @@ pub async fn member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<M
     })
 }
 
+/// NOT_FOUND "chat not found" unless the store, not the member cache, has `user_id` as a
+/// current member of `chat_id`. For a change judged on the cache and made where the store does
+/// not judge it (the call book): checked after the change, it finds a removal or deletion that
+/// was committed, and so had cleaned up, before the change was made.
+pub async fn still_member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<()> {
+    match state.store.member(chat_id, user_id).await? {
+        Some(m) if m.left_at_seq.is_none() => Ok(()),
+        _ => Err(chat_not_found()),
+    }
+}
+
 /// How far a caller may read a chat's log, as checked before the read.
 #[derive(Debug, Clone)]
 pub enum Reader {

@@ -88,6 +88,20 @@ pub async fn start_call(ctx: &ConnCtx, req: pb::StartCall) -> ApiResult<Answer> 
             other => break other.map_err(refused)?,
         }
     };
+    // Judged before the call was made: a block or the chat's deletion committed meanwhile ended
+    // the pair's calls before this one was in the book (`CallService::blocked`, `chat_deleted`).
+    let state = &ctx.state;
+    let callable = match access::still_member(state, req.chat_id, me.user_id).await {
+        Ok(()) => access::require_not_blocked_private(state, &membership).await,
+        Err(e) => Err(e),
+    };
+    if let Err(refusal) = callable {
+        // Told to nobody yet; a BUSY start is in the book no more.
+        if transition.notify {
+            calls.withdraw(transition.call.id).await;
+        }
+        return Err(refusal);
+    }
     let call = transition.call.to_pb();
     calls.apply(transition, now).await;
     Ok(Answer::Call(call))

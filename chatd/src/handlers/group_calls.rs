@@ -68,20 +68,12 @@ pub async fn join_group_call(ctx: &ConnCtx, req: pb::JoinGroupCall) -> ApiResult
     };
     calls.apply_group(&call, now).await;
     // Judged on the member cache before the join: a removal committed meanwhile took the
-    // caller out of the call before they were in it (`members_gone`), so the store, which such
-    // a removal is committed to before its `members_gone`, says whether they may stay.
-    match ctx.state.store.member(req.chat_id, me.user_id).await {
-        Ok(Some(m)) if m.left_at_seq.is_none() => Ok(Answer::GroupCall(call.to_pb(Some(me)))),
-        Ok(_) => {
-            calls.members_gone(req.chat_id, &[me.user_id]).await;
-            Err(access::chat_not_found())
-        }
-        Err(e) => {
-            // Not known to be a member: not left in the call either.
-            calls.members_gone(req.chat_id, &[me.user_id]).await;
-            Err(e.into())
-        }
+    // caller out of the call before they were in it (`members_gone`).
+    if let Err(refusal) = access::still_member(&ctx.state, req.chat_id, me.user_id).await {
+        calls.members_gone(req.chat_id, &[me.user_id]).await;
+        return Err(refusal);
     }
+    Ok(Answer::GroupCall(call.to_pb(Some(me))))
 }
 
 /// Leaves a group call; the last one to leave ends it.

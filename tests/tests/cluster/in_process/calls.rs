@@ -6,7 +6,7 @@
 //! Redis does not answer leaves its call once Redis answers again: its leaving was stored late
 //! (Redis paused writes), or not at all (Redis paused everything) and the node finds the
 //! connection gone. A member joining on one node while removed on the other is not left in the
-//! call.
+//! call, and a call started on one node while its chat is deleted on the other does not ring.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -322,6 +322,14 @@ async fn left_while_paused(mode: &str) {
     assert_eq!(left.state, pb::CallState::Active as i32);
 }
 
+/// Two nodes on `redis`, Alice on the first and Bob on the second.
+async fn alice_on_a_bob_on_b(redis: &RedisServer) -> ((TestServer, TestServer), Device, Device) {
+    let (a, b) = two_nodes(redis, &[]).await;
+    let alice = new_user(&a, "alice").await;
+    let bob = new_user(&b, "bob").await;
+    ((a, b), alice, bob)
+}
+
 /// Bob, on node B, joins and leaves the group call again and again while Alice removes him on
 /// node A. Node B judges his joins on its member cache, which learns of the removal a moment
 /// after it committed: a join judged in that moment may reach the call after the removal took
@@ -331,9 +339,7 @@ async fn left_while_paused(mode: &str) {
 async fn a_member_joining_the_call_while_removed_on_another_node_does_not_stay_in_it() {
     let _serial = serial().await;
     let redis = RedisServer::start();
-    let (a, b) = two_nodes(&redis, &[]).await;
-    let alice = new_user(&a, "alice").await;
-    let bob = new_user(&b, "bob").await;
+    let (_nodes, alice, bob) = alice_on_a_bob_on_b(&redis).await;
     for round in 0..30 {
         let group = alice
             .client
@@ -384,5 +390,71 @@ async fn a_member_joining_the_call_while_removed_on_another_node_does_not_stay_i
         let users: Vec<u64> = call.participants.iter().map(|p| p.user_id).collect();
         assert_eq!(users, [alice.id], "round {round}: bob was removed");
         leave_group_call(&alice.client, call_id).await;
+    }
+}
+
+/// Bob, on node B, starts and ends calls to Alice again and again while she deletes their
+/// private chat on node A. Node B judges his starts on its member cache, which learns of the
+/// deletion a moment after it committed: a start judged in that moment may reach the call book
+/// after the deletion ended the chat's calls. Such a call must not stay: once the deletion was
+/// answered, neither of them is in a call, so Alice's next call to Bob rings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_started_while_its_chat_is_deleted_on_another_node_does_not_ring_on() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let (_nodes, alice, bob) = alice_on_a_bob_on_b(&redis).await;
+    for round in 0..30 {
+        let chat = alice
+            .client
+            .create_private_chat(bob.id)
+            .await
+            .expect("private chat")
+            .id;
+        let deleted = AtomicBool::new(false);
+        let bob_calls = async {
+            let start = pb::StartCall {
+                chat_id: chat,
+                video: false,
+            };
+            // Until a start is refused, or one is answered after the deletion was.
+            while let Ok(call) = bob.client.start_call(start).await {
+                if deleted.load(Ordering::SeqCst) {
+                    break;
+                }
+                let call_id = call.call_id;
+                bob.client
+                    .end_call(pb::EndCall { call_id })
+                    .await
+                    .expect("cancel");
+            }
+        };
+        let alice_deletes = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            alice
+                .client
+                .delete_chat(pb::DeleteChat { chat_id: chat })
+                .await
+                .expect("delete the chat");
+            deleted.store(true, Ordering::SeqCst);
+        };
+        tokio::join!(bob_calls, alice_deletes);
+        let (next, call) = alice.call(bob.id, false).await;
+        assert_eq!(
+            call.state,
+            pb::CallState::Ringing as i32,
+            "round {round}: Bob is in no call"
+        );
+        alice
+            .client
+            .end_call(pb::EndCall {
+                call_id: call.call_id,
+            })
+            .await
+            .expect("cancel");
+        alice
+            .client
+            .delete_chat(pb::DeleteChat { chat_id: next })
+            .await
+            .expect("delete the new chat");
     }
 }

@@ -66,10 +66,10 @@ pub async fn sweep(
     let dead = DeadSessions::at(now_ms.saturating_sub(RETENTION_MS));
     let mut total = 0;
     loop {
-        let deleted = store.delete_dead_sessions(dead, batch).await?.len() as u64;
-        swept.inc_by(deleted);
-        total += deleted;
-        if deleted < u64::from(batch) {
+        let batch_swept = store.delete_dead_sessions(dead, batch).await?;
+        swept.inc_by(batch_swept.deleted);
+        total += batch_swept.deleted;
+        if batch_swept.gone.len() < batch as usize {
             return Ok(total);
         }
     }

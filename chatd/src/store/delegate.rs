@@ -43,7 +43,7 @@ macro_rules! delegate_store {
                 read  list_sessions(user_id: u64) -> Vec<SessionRecord>;
                 write revoke_session(user_id: u64, session_id: u64, now_ms: i64) -> ();
                 write revoke_user_sessions(user_id: u64, keep: Option<u64>, now_ms: i64) -> Vec<u64>;
-                write delete_dead_sessions(dead: DeadSessions, limit: u32) -> Vec<u64>;
+                write delete_dead_sessions(dead: DeadSessions, limit: u32) -> SweptSessions;
             }
             RelationStore {
                 write add_contact(owner: u64, target: u64) -> ();

@@ -211,6 +211,17 @@ impl DeadSessions {
     }
 }
 
+/// What one [`SessionStore::delete_dead_sessions`](super::SessionStore::delete_dead_sessions)
+/// call deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweptSessions {
+    /// The sessions of its batch that are gone, ascending: every one it deleted, and those of
+    /// the batch that another call deleted at the same time.
+    pub gone: Vec<u64>,
+    /// How many of them this call deleted: a session two calls at once reached counts in one.
+    pub deleted: u64,
+}
+
 /// A chat as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatRecord {

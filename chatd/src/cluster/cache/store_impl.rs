@@ -136,8 +136,8 @@ macro_rules! cached {
         .await
     };
     (write delete_dead_sessions $s:ident ($($arg:ident),*)) => {
-        $s.invalidating($s.inner.delete_dead_sessions($($arg),*).await, |ids| {
-            ids.iter().map(|id| Entry::Session(*id)).collect()
+        $s.invalidating($s.inner.delete_dead_sessions($($arg),*).await, |swept| {
+            swept.gone.iter().map(|id| Entry::Session(*id)).collect()
         })
         .await
     };

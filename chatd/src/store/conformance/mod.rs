@@ -47,6 +47,7 @@ mod outbox;
 mod overview;
 mod recovery;
 mod search;
+mod sessions;
 mod two_factor;
 
 pub use access::*;
@@ -63,6 +64,7 @@ pub use outbox::*;
 pub use overview::*;
 pub use recovery::*;
 pub use search::*;
+pub use sessions::*;
 pub use two_factor::*;
 
 use std::fmt::Debug;
@@ -114,6 +116,7 @@ macro_rules! store_conformance {
                 sessions_revoke_one,
                 sessions_revoke_all_except_keep,
                 sessions_delete_dead,
+                sessions_swept_once_by_sweeps_at_once,
                 relations_contacts,
                 relations_blocks,
                 chats_private_is_unique,
@@ -253,6 +256,12 @@ fn new_user(name: &str) -> NewUser {
 }
 
 /// Creates a user and returns its id.
+/// `ids` in ascending order.
+fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
+    ids.sort_unstable();
+    ids
+}
+
 async fn user<S: Store>(s: &S, name: &str) -> u64 {
     s.create_user(new_user(name)).await.expect("create user").id
 }

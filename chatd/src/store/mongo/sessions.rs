@@ -30,7 +30,7 @@ use super::{MongoStore, error, find_all};
 use crate::store::ConflictKind;
 use crate::store::{
     DeadSessions, NewSession, RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult,
-    UserRecord, UserStore,
+    SweptSessions, UserRecord, UserStore,
 };
 
 fn token_in_use() -> StoreError {
@@ -372,11 +372,15 @@ impl SessionStore for MongoStore {
         .await
     }
 
-    async fn delete_dead_sessions(&self, dead: DeadSessions, limit: u32) -> StoreResult<Vec<u64>> {
+    async fn delete_dead_sessions(
+        &self,
+        dead: DeadSessions,
+        limit: u32,
+    ) -> StoreResult<SweptSessions> {
         self.deadline(async {
             let mut ids = self.session_ids(dead_filter(&dead), Some(limit)).await?;
             if ids.is_empty() {
-                return Ok(Vec::new());
+                return Ok(SweptSessions::default());
             }
             let tokens = |ids: &[i64]| doc! { "session_id": { "$in": ids } };
             self.c
@@ -405,7 +409,10 @@ impl SessionStore for MongoStore {
                 .await
                 .map_err(error::map)?;
             ids.sort_unstable();
-            Ok(ids.into_iter().map(u).collect())
+            Ok(SweptSessions {
+                gone: ids.into_iter().map(u).collect(),
+                deleted: deleted.deleted_count,
+            })
         })
         .await
     }

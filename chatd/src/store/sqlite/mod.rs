@@ -423,7 +423,11 @@ impl SessionStore for SqliteStore {
             .await
     }
 
-    async fn delete_dead_sessions(&self, dead: DeadSessions, limit: u32) -> StoreResult<Vec<u64>> {
+    async fn delete_dead_sessions(
+        &self,
+        dead: DeadSessions,
+        limit: u32,
+    ) -> StoreResult<SweptSessions> {
         self.write(move |c| sessions::delete_dead_sessions(c, &dead, limit))
             .await
     }

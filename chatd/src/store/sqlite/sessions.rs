@@ -11,7 +11,7 @@ use super::convert::{get_u64, json_ids, sql_u64};
 use super::users::ensure_user;
 use crate::store::ConflictKind;
 use crate::store::{
-    DeadSessions, NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult,
+    DeadSessions, NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult, SweptSessions,
 };
 
 const SESSION_COLUMNS: &str =
@@ -207,7 +207,7 @@ pub(super) fn delete_dead_sessions(
     c: &Connection,
     dead: &DeadSessions,
     limit: u32,
-) -> StoreResult<Vec<u64>> {
+) -> StoreResult<SweptSessions> {
     let mut ids = c
         .prepare_cached(
             "SELECT id FROM (SELECT id FROM sessions WHERE revoked_at_ms <= ?1 LIMIT ?4) \
@@ -232,7 +232,11 @@ pub(super) fn delete_dead_sessions(
         "DELETE FROM refresh_tokens WHERE session_id IN (SELECT value FROM json_each(?1))",
     )?
     .execute([&list])?;
-    c.prepare_cached("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?1))")?
+    let deleted = c
+        .prepare_cached("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?1))")?
         .execute([&list])?;
-    Ok(ids)
+    Ok(SweptSessions {
+        gone: ids,
+        deleted: deleted as u64,
+    })
 }

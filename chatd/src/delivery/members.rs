@@ -234,8 +234,35 @@ impl MemberCache {
         {
             return Ok(Some(hit.clone()));
         }
+        self.load(store, chat_id, false).await
+    }
+
+    /// The members of a chat read again from the store, past every cache (this one, and a read
+    /// cache in front of the store: [`fresh_chat`](crate::store::ChatStore::fresh_chat)), for
+    /// a write the store refused because the membership it was judged on had changed. `None`
+    /// when the chat does not exist.
+    pub async fn reload(
+        &self,
+        store: &dyn Store,
+        chat_id: u64,
+    ) -> StoreResult<Option<Arc<ChatMembers>>> {
+        self.invalidate(chat_id);
+        self.load(store, chat_id, true).await
+    }
+
+    async fn load(
+        &self,
+        store: &dyn Store,
+        chat_id: u64,
+        fresh: bool,
+    ) -> StoreResult<Option<Arc<ChatMembers>>> {
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let Some(chat) = store.chat(chat_id).await? else {
+        let chat = if fresh {
+            store.fresh_chat(chat_id).await?
+        } else {
+            store.chat(chat_id).await?
+        };
+        let Some(chat) = chat else {
             return Ok(None);
         };
         let members = store.members(chat_id).await?;

@@ -111,8 +111,24 @@ pub async fn member(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<M
         .delivery
         .members()
         .get(state.store.as_ref(), chat_id)
-        .await?
-        .ok_or_else(chat_not_found)?;
+        .await?;
+    membership(members, user_id)
+}
+
+/// [`member`], read again past every cache ([`MemberCache::reload`]).
+///
+/// [`MemberCache::reload`]: crate::delivery::members::MemberCache::reload
+async fn member_reloaded(state: &AppState, chat_id: u64, user_id: u64) -> ApiResult<Membership> {
+    let members = state
+        .delivery
+        .members()
+        .reload(state.store.as_ref(), chat_id)
+        .await?;
+    membership(members, user_id)
+}
+
+fn membership(members: Option<Arc<ChatMembers>>, user_id: u64) -> ApiResult<Membership> {
+    let members = members.ok_or_else(chat_not_found)?;
     let role = members.role_of(user_id).ok_or_else(chat_not_found)?;
     Ok(Membership {
         user_id,
@@ -375,8 +391,9 @@ where
     loop {
         match write(m.members.members_seq()).await {
             Err(StoreError::Conflict(ConflictKind::MembersChanged)) if judged < MAX_JUDGEMENTS => {
-                state.delivery.members().invalidate(chat_id);
-                m = member(state, chat_id, m.user_id).await?;
+                // Past every cache: a cached chat that missed the change (its invalidation
+                // did not reach Redis) would be refused again and again.
+                m = member_reloaded(state, chat_id, m.user_id).await?;
                 judge.check(state, &m).await?;
                 judged += 1;
             }

@@ -60,6 +60,7 @@ macro_rules! delegate_store {
                 write open_private_chat(a: u64, b: u64, now_ms: i64) -> (ChatRecord, bool);
                 write create_group(new: NewGroup) -> (ChatRecord, pb::ChatEvent);
                 read  chat(id: u64) -> Option<ChatRecord>;
+                read  fresh_chat(id: u64) -> Option<ChatRecord>;
                 write update_chat(id: u64, actor: Actor, patch: ChatPatch, now_ms: i64) -> (ChatRecord, pb::ChatEvent);
                 write delete_chat(id: u64, actor: u64, now_ms: i64) -> pb::ChatEvent;
                 write record_call(chat_id: u64, actor: u64, call: pb::CallEnded, now_ms: i64) -> pb::ChatEvent;

@@ -333,6 +333,12 @@ pub trait ChatStore: Send + Sync {
     async fn create_group(&self, new: NewGroup) -> StoreResult<(ChatRecord, pb::ChatEvent)>;
     /// A chat by id; deleted chats are `None`.
     async fn chat(&self, id: u64) -> StoreResult<Option<ChatRecord>>;
+    /// [`chat`](Self::chat) as the store has it now, past any read cache in front of it (a
+    /// wrapper that caches `chat` reads its store here): for a judgement made again because
+    /// one made on a cached read was refused.
+    async fn fresh_chat(&self, id: u64) -> StoreResult<Option<ChatRecord>> {
+        self.chat(id).await
+    }
     /// Updates title/description/avatar (event: `chat_updated`).
     async fn update_chat(
         &self,

@@ -6,7 +6,7 @@
 //! - user records by id (`user`, `users`), 1 h: profile, password, role, disabled, deleted,
 //!   last-seen changes, address changes and verification;
 //! - chat records by id (`chat`), 1 h: every chat mutation (each appends an event and moves
-//!   `last_seq`);
+//!   `last_seq`); `fresh_chat` reads past the cache, for a write judged again;
 //! - sessions by id (`session`), 7 days: revocation, rotation, touch, deletion as dead;
 //! - user search pages (`search_users`), 5 min: account creation, profile changes, disabling
 //!   and deletion drop every cached page. Pages may show a last-seen time up to 5 min old.

@@ -1,5 +1,6 @@
 //! The Redis read cache serves profile and search reads on every node and follows writes made
-//! on any node at once.
+//! on any node at once; a chat record it failed to invalidate does not hold up the chat's
+//! writes.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use chatd::testing::codec;
 use chatproto::pb;
 use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
+use tests::client::register;
 use tests::raw::RawSession;
 use tests::redis::RedisServer;
 
@@ -149,5 +151,58 @@ async fn a_session_revoked_on_one_node_is_refused_on_the_others() {
     {
         Answer::Error(e) => assert_eq!(e.code(), pb::ErrorCode::Unauthenticated, "{e:?}"),
         other => panic!("a revoked session authenticated on another node: {other:?}"),
+    }
+}
+
+/// A chat record the cache kept after a membership change, as when the node that made the
+/// change could not reach Redis to invalidate it: a send judged on it is refused by the store
+/// (the chat's `members_seq` moved), and the judgement made again reads past the cache, so the
+/// send goes through rather than being refused at every try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_cached_chat_does_not_hold_up_a_members_writes() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let (a, b) = two_nodes(&redis, &[]).await;
+    let (alice, _) = register(&a, "alice").await;
+    let (bob, bob_auth) = register(&b, "bob").await;
+    let (_carol, carol_auth) = register(&b, "carol").await;
+    let (bob_id, carol_id) = (
+        bob_auth.user.expect("bob").id,
+        carol_auth.user.expect("carol").id,
+    );
+    let chat = alice
+        .create_group(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "crew".into(),
+            description: String::new(),
+            member_ids: vec![bob_id, carol_id],
+        })
+        .await
+        .expect("group")
+        .id;
+    bob.send_text(chat, "before").await.expect("send");
+    let stale = b.store().chat(chat).await.expect("read").expect("chat");
+
+    alice
+        .remove_member(pb::RemoveMember {
+            chat_id: chat,
+            user_id: carol_id,
+        })
+        .await
+        .expect("remove carol");
+    let key = format!("chatd:cache:0:chat:{chat}");
+    redis
+        .query::<()>(
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(codec::encode_chat(&stale))
+                .arg("EX")
+                .arg(60),
+        )
+        .expect("plant the record from before the removal");
+    for n in 0..3 {
+        bob.send_text(chat, &format!("after {n}"))
+            .await
+            .expect("a send past a stale cached chat");
     }
 }

@@ -270,6 +270,31 @@ impl CallBook {
         Some(call)
     }
 
+    /// Takes back group call `id` that `device` started a moment ago by joining, while nothing
+    /// else happened to it (its only change, told to nobody: the join was refused after it was
+    /// made): it leaves no trace, not even an ended call. False otherwise: the device leaves
+    /// like any participant then.
+    pub fn withdraw_group(&mut self, id: u64, device: Device) -> bool {
+        let Some(call) = self.groups.get(&id) else {
+            return false;
+        };
+        let only_start = call.version == 1
+            && call.ended.is_none()
+            && matches!(call.participants.as_slice(), [p] if p.device == device);
+        if !only_start {
+            return false;
+        }
+        let chat_id = call.chat_id;
+        self.groups.remove(&id);
+        if self.group_in_chat.get(&chat_id) == Some(&id) {
+            self.group_in_chat.remove(&chat_id);
+        }
+        if self.in_call.get(&device.user_id) == Some(&id) {
+            self.in_call.remove(&device.user_id);
+        }
+        true
+    }
+
     /// Frees the user who left `call`, and the chat when the call ended.
     fn after_leaving(&mut self, call: &GroupRecord, user_id: u64) {
         if self.in_call.get(&user_id) == Some(&call.id) {

@@ -202,3 +202,29 @@ fn a_gone_node_ends_what_its_connections_took_part_in_and_the_book_round_trips()
     assert_eq!(book.nodes_in_use(), [5]);
     assert!(book.node_gone(6, T0 + 3).calls.is_empty(), "nothing twice");
 }
+
+#[test]
+fn a_refused_join_that_started_the_call_is_taken_back_without_a_trace() {
+    let mut book = CallBook::default();
+    let started = book.join_group(CHAT, dev(1), true, 80, T0).expect("start");
+    // Not by another device, and not once something else happened to the call.
+    assert!(!book.withdraw_group(80, dev(2)));
+    book.join_group(CHAT, dev(2), false, 81, T0 + 1)
+        .expect("join");
+    assert!(!book.withdraw_group(80, dev(1)), "another joined since");
+    assert!(book.leave_group(80, 2, T0 + 2).expect("leave").is_some());
+    assert!(!book.withdraw_group(80, dev(1)), "the leave changed it too");
+
+    // The start alone: gone, the chat and the user free, nothing ended to record.
+    let mut book = CallBook::default();
+    book.join_group(CHAT, dev(1), true, started.id, T0)
+        .expect("start");
+    assert!(book.withdraw_group(started.id, dev(1)));
+    assert!(book.group(started.id).is_none());
+    assert!(book.group_of_chat(CHAT).is_none());
+    assert!(!book.in_call.contains_key(&1));
+    let again = book
+        .join_group(CHAT, dev(1), false, 82, T0 + 3)
+        .expect("a new call");
+    assert_eq!((again.id, again.version), (82, 1));
+}

@@ -225,6 +225,21 @@ impl CallService {
         }
     }
 
+    /// Takes back the join of `device` to group call `id` of `chat_id`, refused after it was
+    /// made and before anyone was told: a call it started goes without a trace
+    /// ([`CallBook::withdraw_group`]); otherwise the device leaves as
+    /// [`members_gone`](Self::members_gone) says.
+    pub async fn withdraw_join(&self, chat_id: u64, id: u64, device: Device) {
+        match self.with_book(|b| b.withdraw_group(id, device)).await {
+            Ok(true) => {}
+            Ok(false) => self.members_gone(chat_id, &[device.user_id]).await,
+            Err(e) => {
+                tracing::warn!(call_id = id, error = %e, "cannot take back a refused join");
+                self.members_gone(chat_id, &[device.user_id]).await;
+            }
+        }
+    }
+
     /// `blocker` blocked `blocked`: the private call they share, ringing or active, ends as if
     /// the blocker ended it (spec 9.2).
     pub async fn blocked(&self, blocker: u64, blocked: u64) {

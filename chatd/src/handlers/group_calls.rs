@@ -66,13 +66,14 @@ pub async fn join_group_call(ctx: &ConnCtx, req: pb::JoinGroupCall) -> ApiResult
             other => break other.map_err(refused)?,
         }
     };
-    calls.apply_group(&call, now).await;
     // Judged on the member cache before the join: a removal committed meanwhile took the
-    // caller out of the call before they were in it (`members_gone`).
+    // caller out of the call before they were in it (`members_gone`). Checked before anyone is
+    // told: a call the refused join started goes without a trace.
     if let Err(refusal) = access::still_member(&ctx.state, req.chat_id, me.user_id).await {
-        calls.members_gone(req.chat_id, &[me.user_id]).await;
+        calls.withdraw_join(req.chat_id, call.id, me).await;
         return Err(refusal);
     }
+    calls.apply_group(&call, now).await;
     Ok(Answer::GroupCall(call.to_pb(Some(me))))
 }
 

@@ -412,10 +412,7 @@ impl CallBook {
         if call.caller.user_id != other && call.callee_id != other {
             return None;
         }
-        match self.end(call.id, user_id, now_ms) {
-            Ok(Ended::Now(transition)) => Some(transition),
-            Ok(Ended::Already) | Err(_) => None,
-        }
+        self.end_live(call.id, user_id, now_ms)
     }
 
     /// The live private call of `chat_id` that one of `users` is in ends (its chat was
@@ -436,7 +433,12 @@ impl CallBook {
         } else {
             call.caller.user_id
         };
-        match self.end(call.id, ender, now_ms) {
+        self.end_live(call.id, ender, now_ms)
+    }
+
+    /// [`end`](Self::end) of a call known to be live and of `user_id`: the transition.
+    fn end_live(&mut self, id: u64, user_id: u64, now_ms: i64) -> Option<Transition> {
+        match self.end(id, user_id, now_ms) {
             Ok(Ended::Now(transition)) => Some(transition),
             Ok(Ended::Already) | Err(_) => None,
         }

@@ -243,17 +243,8 @@ impl CallService {
     /// `blocker` blocked `blocked`: the private call they share, ringing or active, ends as if
     /// the blocker ended it (spec 9.2).
     pub async fn blocked(&self, blocker: u64, blocked: u64) {
-        let now = crate::clock::now_ms();
-        match self
-            .with_book(|b| b.end_shared(blocker, blocked, now))
-            .await
-        {
-            Ok(Some(transition)) => self.apply(transition, now).await,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(blocker, blocked, error = %e, "cannot end the call of a block")
-            }
-        }
+        self.end_by(|b, now| b.end_shared(blocker, blocked, now))
+            .await;
     }
 
     /// `by` deleted `chat_id`, whose members were `members`: its calls end. A private call ends
@@ -261,18 +252,19 @@ impl CallService {
     /// group call as [`members_gone`](Self::members_gone) says. Neither is recorded in the
     /// history, which is gone.
     pub async fn chat_deleted(&self, chat_id: u64, by: u64, members: &[u64]) {
+        self.end_by(|b, now| b.end_in_chat(chat_id, members, by, now))
+            .await;
+        self.members_gone(chat_id, members).await;
+    }
+
+    /// Ends the private call `end` picks and ends in the book, if any, and carries it out.
+    async fn end_by(&self, mut end: impl FnMut(&mut CallBook, i64) -> Option<Transition>) {
         let now = crate::clock::now_ms();
-        match self
-            .with_book(|b| b.end_in_chat(chat_id, members, by, now))
-            .await
-        {
+        match self.with_book(|b| end(b, now)).await {
             Ok(Some(transition)) => self.apply(transition, now).await,
             Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(chat_id, error = %e, "cannot end the call of a deleted chat")
-            }
+            Err(e) => tracing::warn!(error = %e, "cannot end a call in the book"),
         }
-        self.members_gone(chat_id, members).await;
     }
 
     /// `users` are no longer members of `chat_id` (removed, left, or the chat was deleted):

@@ -277,11 +277,11 @@ pub trait SessionStore: Send + Sync {
     /// Deletes up to `limit` of the sessions `dead` names (any user's), each with every refresh
     /// token it was ever issued; answers which are gone (fewer than `limit`: none is left; a
     /// session two calls at once reached may be named by both) and how many this call deleted
-    /// (counted by one of them). A deleted session is
-    /// gone for every method: `session` finds nothing, `touch_session` answers `NotFound`, and
-    /// its tokens are forgotten (presenting one is [`RefreshOutcome::Invalid`], and their hashes
-    /// count as never issued). No token outlives its session, also when a call fails midway
-    /// (what it leaves is sessions still to delete) or races a rotation.
+    /// (counted by one of them). A deleted session is gone for every method: `session` finds
+    /// nothing, `touch_session` answers `NotFound`, and its tokens are forgotten (presenting one
+    /// is [`RefreshOutcome::Invalid`], and their hashes count as never issued). No token
+    /// outlives its session, also when a call fails midway (what it leaves is sessions still to
+    /// delete) or races a rotation.
     async fn delete_dead_sessions(
         &self,
         dead: DeadSessions,

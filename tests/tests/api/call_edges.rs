@@ -239,6 +239,20 @@ async fn ended(user: &User, call_id: u64) -> pb::Call {
     .await
 }
 
+/// `user` sees active call `id` end HUNG_UP by `by`, and their signals to it are refused.
+async fn hung_up_for(user: &User, id: u64, by: u64) {
+    let call = ended(user, id).await;
+    assert_eq!(
+        (call.end_reason, call.ended_by),
+        (Reason::HungUp as i32, by)
+    );
+    let late = user
+        .client
+        .send_call_signal(signal(id, Signal::Offer("v=0 late".into())))
+        .await;
+    assert_code(late, E::Conflict);
+}
+
 /// A block ends the private call between the two as if the blocker ended it (spec 9.2), for
 /// both of them and in the chat's history; a call with someone else goes on.
 #[tokio::test]
@@ -287,16 +301,7 @@ async fn a_block_ends_the_call_between_the_two() {
         .block_user(pb::BlockUser { user_id: bob.id })
         .await
         .expect("block");
-    let call = ended(&bob, id).await;
-    assert_eq!(
-        (call.end_reason, call.ended_by),
-        (Reason::HungUp as i32, alice.id)
-    );
-    let late = bob
-        .client
-        .send_call_signal(signal(id, Signal::Offer("v=0 late".into())))
-        .await;
-    assert_code(late, E::Conflict);
+    hung_up_for(&bob, id, alice.id).await;
 
     // A block of a third user leaves a call going on.
     alice
@@ -353,17 +358,7 @@ async fn deleting_the_chat_ends_its_call() {
             .delete_chat(pb::DeleteChat { chat_id: chat })
             .await
             .expect("delete");
-        let call = ended(&bob, id).await;
-        assert_eq!(
-            (call.end_reason, call.ended_by),
-            (Reason::HungUp as i32, alice.id)
-        );
-        // Over: its signals are refused, and either may call again in a new chat.
-        let late = bob
-            .client
-            .send_call_signal(signal(id, Signal::Offer("v=0 late".into())))
-            .await;
-        assert_code(late, E::Conflict);
+        hung_up_for(&bob, id, alice.id).await;
     }
 }
 

@@ -78,12 +78,18 @@ impl Notifier {
         })
     }
 
-    /// After a message was sent: its mentions, the author of the message it replies to, and in
-    /// a private chat the other user when they have no live connection; each recipient gets one
-    /// notification, the first of mention, reply, private message that applies.
+    /// After a message was sent: its mentions (none for a forward), the author of the message
+    /// it replies to, and in a private chat the other user when they have no live connection;
+    /// each recipient gets one notification, the first of mention, reply, private message that
+    /// applies.
     pub async fn message_sent(&self, private: bool, message: &pb::Message) {
-        let mut recipients: Vec<(u64, pb::NotificationKind)> = message
-            .mention_ids
+        // A forward repeats whom its original named; the forwarder did not call on them.
+        let mentioned: &[u64] = if message.forwarded_from.is_some() {
+            &[]
+        } else {
+            &message.mention_ids
+        };
+        let mut recipients: Vec<(u64, pb::NotificationKind)> = mentioned
             .iter()
             .map(|&id| (id, pb::NotificationKind::Mention))
             .collect();

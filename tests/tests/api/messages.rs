@@ -8,17 +8,6 @@ use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 use pb::ErrorCode as E;
 
-fn forward(chat_id: u64, from: &pb::Message) -> pb::SendMessage {
-    pb::SendMessage {
-        chat_id,
-        forward: Some(pb::MessageRef {
-            chat_id: from.chat_id,
-            seq: from.seq,
-        }),
-        ..Default::default()
-    }
-}
-
 fn reaction(chat_id: u64, seq: u64, emoji: &str, remove: bool) -> pb::React {
     pb::React {
         chat_id,

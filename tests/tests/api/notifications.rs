@@ -7,7 +7,7 @@ use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::NotificationKind as K;
 
-use crate::support::{User, device, group, pair, register, start, start_with, text};
+use crate::support::{User, device, forward, group, pair, register, start, start_with, text};
 
 /// The next `notification` event of `user`.
 async fn next_notification(user: &User) -> pb::Notification {
@@ -99,6 +99,34 @@ async fn a_mention_is_notified_live_and_listed() {
     assert_eq!(added.kind(), K::AddedToChat);
     assert_eq!(kinds(&list(&carol, false).await), vec![K::AddedToChat]);
     assert_eq!(kinds(&list(&alice, false).await), Vec::<K>::new());
+}
+
+#[tokio::test]
+async fn a_forward_notifies_nobody_its_text_names() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let dave = register(&server, "dave").await;
+    let first = group(&alice, pb::ChatKind::Group, "first", &[&bob]).await;
+    let original = alice.send(first.id, "@dave should see this").await;
+    assert_eq!(original.mention_ids, vec![dave.id]);
+
+    let second = group(&bob, pb::ChatKind::Group, "second", &[&dave]).await;
+    assert_eq!(next_notification(&dave).await.kind(), K::AddedToChat);
+    let forwarded = bob
+        .client
+        .send_message(forward(second.id, &original))
+        .await
+        .expect("forward");
+    // The copy keeps what its text names, but the forwarder called on nobody.
+    assert_eq!(forwarded.mention_ids, vec![dave.id]);
+    let mention = bob.send(second.id, "@dave this one is from me").await;
+    let live = next_notification(&dave).await;
+    assert_eq!((live.kind(), live.message_seq), (K::Mention, mention.seq));
+    assert_eq!(
+        kinds(&list(&dave, false).await),
+        vec![K::Mention, K::AddedToChat]
+    );
 }
 
 #[tokio::test]

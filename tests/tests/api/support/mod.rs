@@ -188,6 +188,18 @@ pub fn text(chat_id: u64, text: &str) -> pb::SendMessage {
     }
 }
 
+/// A SendMessage forwarding `from` into `chat_id`.
+pub fn forward(chat_id: u64, from: &pb::Message) -> pb::SendMessage {
+    pb::SendMessage {
+        chat_id,
+        forward: Some(pb::MessageRef {
+            chat_id: from.chat_id,
+            seq: from.seq,
+        }),
+        ..Default::default()
+    }
+}
+
 /// The names the fixtures give their users, in order.
 const NAMES: [&str; 8] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",

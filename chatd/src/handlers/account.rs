@@ -22,6 +22,12 @@ use chatproto::pb::KeyKind;
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
+/// The answer to a refresh token that is not a live one of this server's.
+const INVALID_REFRESH: &str = "invalid or revoked refresh token";
+
+/// Longest access token verified; the server's are far shorter.
+const MAX_ACCESS_TOKEN_BYTES: usize = 4096;
+
 fn session_revoked_event(reason: &str) -> pb::Event {
     pb::Event {
         kind: Some(pb::event::Kind::SessionRevoked(pb::SessionRevoked {
@@ -157,16 +163,36 @@ fn new_refresh_token(ctx: &ConnCtx) -> ApiResult<refresh::RefreshToken> {
     Ok(refresh::RefreshToken::generate(pepper.kid, &pepper.secret))
 }
 
-/// Rotates the presented refresh token to `new_hash`: its stored form is looked up under each
-/// pepper that still verifies, current first (a token issued before a rotation is stored under
-/// an older one); when none knows it, once more after reading the keys again, in case another
-/// node rotated the pepper a moment ago.
+/// Rotates the presented refresh token to `new_hash` (see [`stored_as`]).
 async fn rotate_presented(
     ctx: &ConnCtx,
     presented: &str,
     new_hash: &str,
     now: i64,
 ) -> ApiResult<RefreshOutcome> {
+    let rotated = stored_as(ctx, presented, now, |hash| async move {
+        match ctx.state.store.rotate_refresh(&hash, new_hash, now).await? {
+            RefreshOutcome::Invalid => Ok(None),
+            found => Ok(Some(found)),
+        }
+    })
+    .await?;
+    Ok(rotated.unwrap_or(RefreshOutcome::Invalid))
+}
+
+/// The first answer of `known` about a stored form of the presented refresh token, `None` when
+/// no form is known: it is looked up under each pepper that still verifies, current first (a
+/// token issued before a rotation is stored under an older one); when none knows it, once more
+/// after reading the keys again, in case another node rotated the pepper a moment ago.
+async fn stored_as<T, F>(
+    ctx: &ConnCtx,
+    presented: &str,
+    now: i64,
+    known: impl Fn(String) -> F,
+) -> ApiResult<Option<T>>
+where
+    F: Future<Output = crate::store::StoreResult<Option<T>>>,
+{
     let keys = &ctx.state.keys;
     let mut tried: Vec<u32> = Vec::new();
     for attempt in 0..2 {
@@ -179,13 +205,12 @@ async fn rotate_presented(
             }
             tried.push(pepper.kid);
             let hash = refresh::peppered_hash(pepper.kid, &pepper.secret, presented);
-            match ctx.state.store.rotate_refresh(&hash, new_hash, now).await? {
-                RefreshOutcome::Invalid => {}
-                found => return Ok(found),
+            if let Some(found) = known(hash).await? {
+                return Ok(Some(found));
             }
         }
     }
-    Ok(RefreshOutcome::Invalid)
+    Ok(None)
 }
 
 /// The claims of `token` if it verifies at `now` under one of the token keys: the key its
@@ -290,12 +315,10 @@ pub(crate) async fn create_user(
 /// Login with username and password.
 pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
     let username = validate::username("login.username", &req.username)?;
-    if req.password.is_empty() || req.password.len() > *validate::PASSWORD_BYTES.end() {
-        return Err(ApiError::invalid(
-            "login.password",
-            "must be 1 to 1024 bytes",
-        ));
+    if req.password.is_empty() {
+        return Err(ApiError::invalid("login.password", "required"));
     }
+    validate::presented_password("login.password", &req.password)?;
     let device = validate::device_name("login.device_name", &req.device_name)?;
     validate::two_factor_code("login.two_factor_code", &req.two_factor_code, false)?;
     ctx.state
@@ -329,6 +352,8 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ctx.state.metrics.auth_failure("disabled");
         return Err(ApiError::unauthenticated("account disabled"));
     }
+    // Before the code is checked: checking spends it.
+    ctx.check_same_user(user.id)?;
     super::two_factor::check_login(ctx, &user, &req.two_factor_code).await?;
     Ok(Answer::Auth(open_session(ctx, &user, device).await?))
 }
@@ -336,12 +361,23 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
 /// Exchange a refresh token for new tokens (rotation with reuse detection).
 pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
     if !refresh::is_well_formed(&req.refresh_token) {
-        return Err(ApiError::invalid(
-            "refresh.refresh_token",
-            "malformed refresh token",
-        ));
+        // Tokens are opaque to clients (spec 11.2): one that is not a token is unknown, and a
+        // client answered UNAUTHENTICATED knows to log in again.
+        ctx.state.metrics.auth_failure("bad_refresh");
+        return Err(ApiError::unauthenticated(INVALID_REFRESH));
     }
     let now = now_ms();
+    if ctx.principal_opt().is_some() {
+        // Another user's token is refused before it is spent: rotating it first would leave its
+        // owner holding a used token, which the next refresh takes for theft.
+        let owner = stored_as(ctx, &req.refresh_token, now, |hash| async move {
+            ctx.state.store.refresh_owner(&hash).await
+        })
+        .await?;
+        if let Some(owner) = owner {
+            ctx.check_same_user(owner)?;
+        }
+    }
     let refresh::RefreshToken {
         token: new_token,
         hash: new_hash,
@@ -372,9 +408,7 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
         }
         RefreshOutcome::Invalid => {
             ctx.state.metrics.auth_failure("bad_refresh");
-            return Err(ApiError::unauthenticated(
-                "invalid or revoked refresh token",
-            ));
+            return Err(ApiError::unauthenticated(INVALID_REFRESH));
         }
     };
     let user = active_user(ctx, session.user_id).await?;
@@ -416,11 +450,11 @@ fn active(ctx: &ConnCtx, user: Option<UserRecord>) -> ApiResult<UserRecord> {
 
 /// Authenticate the connection with an access token.
 pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Answer> {
-    if req.access_token.is_empty() || req.access_token.len() > 4096 {
-        return Err(ApiError::invalid(
-            "authenticate.access_token",
-            "must be 1 to 4096 bytes",
-        ));
+    if req.access_token.is_empty() || req.access_token.len() > MAX_ACCESS_TOKEN_BYTES {
+        // Not a token this server issued (they are opaque to clients, spec 11.2): one answer
+        // for every token that does not verify, and none worth verifying.
+        ctx.state.metrics.auth_failure("bad_token");
+        return Err(ApiError::unauthenticated("invalid access token"));
     }
     let now = now_ms();
     let claims = verify_access(ctx, &req.access_token, now)
@@ -475,13 +509,8 @@ pub async fn logout(ctx: &ConnCtx, _req: pb::Logout) -> ApiResult<Answer> {
 pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResult<Answer> {
     let me = ctx.principal()?;
     validate::password("change_password.new_password", &req.new_password)?;
-    if req.old_password.len() > *validate::PASSWORD_BYTES.end() {
-        return Err(ApiError::invalid(
-            "change_password.old_password",
-            "longer than 1024 bytes",
-        ));
-    }
     const FIELD: &str = "change_password.old_password";
+    validate::presented_password(FIELD, &req.old_password)?;
     let user = confirm_password(ctx, me.user_id, req.old_password, FIELD).await?;
     let change = PasswordChange {
         user_id: me.user_id,

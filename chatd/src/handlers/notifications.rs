@@ -157,13 +157,25 @@ async fn change(ctx: &ConnCtx, which: NotificationSet, cleared: bool) -> ApiResu
 /// Checks preferences against the bounds of protocol.md 15.2.
 fn valid_prefs(prefs: pb::NotificationPrefs) -> ApiResult<pb::NotificationPrefs> {
     if let Some(dnd) = &prefs.do_not_disturb {
-        if dnd.start_minute >= MINUTES_PER_DAY || dnd.end_minute >= MINUTES_PER_DAY {
-            return Err(ApiError::invalid(
-                "set_notification_prefs.prefs.do_not_disturb",
-                format!("minutes of the day are below {MINUTES_PER_DAY}"),
-            ));
+        for (field, minute) in [
+            (
+                "set_notification_prefs.prefs.do_not_disturb.start_minute",
+                dnd.start_minute,
+            ),
+            (
+                "set_notification_prefs.prefs.do_not_disturb.end_minute",
+                dnd.end_minute,
+            ),
+        ] {
+            if minute >= MINUTES_PER_DAY {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("minutes of the day are below {MINUTES_PER_DAY}"),
+                ));
+            }
         }
-        if dnd.utc_offset_minutes.abs() > MAX_UTC_OFFSET_MINUTES {
+        // `unsigned_abs`: the offset is a sint32, and `i32::MIN` has no `abs`.
+        if dnd.utc_offset_minutes.unsigned_abs() > MAX_UTC_OFFSET_MINUTES.unsigned_abs() {
             return Err(ApiError::invalid(
                 "set_notification_prefs.prefs.do_not_disturb.utc_offset_minutes",
                 format!("must be within ±{MAX_UTC_OFFSET_MINUTES}"),

@@ -197,18 +197,15 @@ pub async fn verify_email(ctx: &ConnCtx, req: pb::VerifyEmail) -> ApiResult<Answ
 pub async fn change_email(ctx: &ConnCtx, req: pb::ChangeEmail) -> ApiResult<Answer> {
     let me_id = ctx.principal()?.user_id;
     validate::email("change_email.new_email", &req.new_email)?;
-    if req.password.len() > *validate::PASSWORD_BYTES.end() {
-        return Err(validate::FieldError::too_large(
-            "change_email.password",
-            "must be at most 1024 bytes",
-        )
-        .into());
-    }
+    validate::presented_password("change_email.password", &req.password)?;
     negotiated(ctx)?;
-    let user = confirm_password(ctx, me_id, req.password, "change_email.password").await?;
-    if user.email == req.new_email {
+    // A check of state, made before the password's throttle and not charged to it (spec 9.12).
+    if let Some(current) = ctx.state.store.user(me_id).await?
+        && current.email == req.new_email
+    {
         return Err(ApiError::conflict("that is already the account's address"));
     }
+    let user = confirm_password(ctx, me_id, req.password, "change_email.password").await?;
     ctx.state.store.set_email(user.id, &req.new_email).await?;
     tracing::info!(user_id = user.id, "email address changed");
     let changed = me(ctx).await?;

@@ -132,13 +132,7 @@ pub(crate) async fn check_login(ctx: &ConnCtx, user: &UserRecord, code: &str) ->
 /// BeginTwoFactor: a new pending secret, after the password.
 pub async fn begin_two_factor(ctx: &ConnCtx, req: pb::BeginTwoFactor) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    if req.password.len() > *validate::PASSWORD_BYTES.end() {
-        return Err(validate::FieldError::too_large(
-            "begin_two_factor.password",
-            "must be at most 1024 bytes",
-        )
-        .into());
-    }
+    validate::presented_password("begin_two_factor.password", &req.password)?;
     if is_enabled(ctx, me.user_id).await? {
         return Err(ApiError::conflict("two-factor login is already on"));
     }

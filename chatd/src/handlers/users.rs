@@ -133,6 +133,18 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     if let Some(bio) = &req.bio {
         validate::bio("update_profile.bio", bio)?;
     }
+    let display_name = req
+        .display_name
+        .as_deref()
+        .map(|v| validate::display_name("update_profile.display_name", v))
+        .transpose()?;
+    let status = match pb::UserStatus::try_from(req.status) {
+        Ok(pb::UserStatus::Unspecified) => None,
+        Ok(status) => Some(status),
+        Err(_) => return Err(ApiError::invalid("update_profile.status", "unknown status")),
+    };
+    // Last: making the file an avatar makes it readable by everyone, so only a request that is
+    // otherwise valid may do it.
     if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
         validate::file_id("update_profile.avatar_file_id", avatar)?;
         crate::handlers::files::access::make_avatar(
@@ -144,18 +156,10 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
         .await?;
     }
     let patch = ProfilePatch {
-        display_name: req
-            .display_name
-            .as_deref()
-            .map(|v| validate::display_name("update_profile.display_name", v))
-            .transpose()?,
+        display_name,
         bio: req.bio,
         avatar_file_id: req.avatar_file_id,
-        status: match pb::UserStatus::try_from(req.status) {
-            Ok(pb::UserStatus::Unspecified) => None,
-            Ok(status) => Some(status),
-            Err(_) => return Err(ApiError::invalid("update_profile.status", "unknown status")),
-        },
+        status,
     };
     let status_changed = patch.status.is_some();
     let user = ctx.state.store.update_profile(me.user_id, patch).await?;

@@ -38,6 +38,7 @@ macro_rules! delegate_store {
                 write create_session(new: NewSession) -> SessionRecord;
                 read  session(id: u64) -> Option<SessionRecord>;
                 read  session_and_user(session_id: u64, user_id: u64) -> (Option<SessionRecord>, Option<UserRecord>);
+                read  refresh_owner(presented_hash: &str) -> Option<u64>;
                 write rotate_refresh(presented_hash: &str, new_hash: &str, now_ms: i64) -> RefreshOutcome;
                 write touch_session(id: u64, address: &str, now_ms: i64) -> ();
                 read  list_sessions(user_id: u64) -> Vec<SessionRecord>;

@@ -196,6 +196,15 @@ pub fn password(field: &'static str, raw: &str) -> FieldResult<()> {
     Ok(())
 }
 
+/// A password presented to be checked against the account's: at most 1024 bytes, like a new
+/// one (longer cannot be right, and is not worth hashing); any shorter one is checked.
+pub fn presented_password(field: &'static str, raw: &str) -> FieldResult<()> {
+    if raw.len() > *PASSWORD_BYTES.end() {
+        return Err(FieldError::too_large(field, "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
 /// Longest two-factor code (a TOTP code has 6 digits, a recovery code 11 characters; this leaves
 /// room for spaces a user typed).
 pub const MAX_TWO_FACTOR_CODE_BYTES: usize = 32;
@@ -245,8 +254,12 @@ pub fn bio(field: &'static str, raw: &str) -> FieldResult<()> {
     free_text(field, raw, MAX_BIO_CHARS, Lines::Multi).map(drop)
 }
 
-/// A file or avatar id: empty (none) or at most 128 bytes of `[A-Za-z0-9_-]`.
+/// A file, avatar or upload id: 1 to 128 bytes of `[A-Za-z0-9_-]` (a field where empty means
+/// none is checked only when set).
 pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
+    if raw.is_empty() {
+        return Err(FieldError::invalid(field, "required"));
+    }
     if raw.len() > MAX_FILE_ID_BYTES {
         return Err(FieldError::too_large(
             field,

@@ -382,10 +382,18 @@ async fn requests_need_authentication() {
 #[tokio::test]
 async fn a_second_user_cannot_log_in_on_an_authenticated_connection() {
     let server = TestServer::start().await;
-    register(&server, "hank").await;
+    let (_, hank) = register(&server, "hank").await;
     let (ivy, _) = register(&server, "ivy").await;
     let err = remote(ivy.login("hank", PASSWORD, "x").await);
     assert_eq!(err.code, ErrorCode::FailedPrecondition);
+    // Hank's refresh token is refused there before it is spent: it stays good for him.
+    let err = remote(ivy.refresh(&hank.refresh_token).await);
+    assert_eq!(err.code, ErrorCode::FailedPrecondition);
+    connect(&server)
+        .await
+        .refresh(&hank.refresh_token)
+        .await
+        .expect("hank's token is still live");
     assert_eq!(
         ivy.get_me(pb::GetMe {}).await.expect("still ivy").username,
         "ivy"

@@ -116,6 +116,17 @@ async fn a_login_asks_for_a_code_after_the_password_and_each_code_works_once() {
         .await
         .expect("log in with a recovery code");
     assert_needs_code(login(&server, "alice", &recovery[0]).await);
+    // Offered on a connection signed in as someone else, a code is refused before it is
+    // checked, and stays good.
+    let bob = register(&server, "bob").await;
+    let elsewhere = bob
+        .client
+        .login_with_code("alice", PASSWORD, &recovery[2], "bob's device")
+        .await;
+    assert_code(elsewhere, pb::ErrorCode::FailedPrecondition);
+    login(&server, "alice", &recovery[2])
+        .await
+        .expect("the recovery code is still good");
 
     // New recovery codes replace the old ones.
     let fresh = alice

@@ -137,9 +137,7 @@ pub async fn finish_upload(ctx: &ConnCtx, req: pb::FinishUpload) -> ApiResult<An
     let me = require_files(ctx)?;
     let state = &ctx.state;
     let not_found = || ApiError::not_found("upload");
-    if !crate::files::blob::is_safe_name(&req.upload_id) {
-        return Err(not_found());
-    }
+    validate::file_id("finish_upload.upload_id", &req.upload_id)?;
     let owned = |u: &UploadRecord| u.user_id == me;
     let upload = state
         .store
@@ -186,6 +184,7 @@ fn file_answer(file: crate::store::FileRecord) -> Answer {
 pub async fn download_file(ctx: &ConnCtx, req: pb::DownloadFile) -> ApiResult<Answer> {
     let me = require_files(ctx)?;
     let state = &ctx.state;
+    validate::file_id("download_file.file_id", &req.file_id)?;
     let file = access::readable(state, me, &req.file_id).await?;
     let size = file.info.size;
     if req.offset > size {

@@ -111,6 +111,7 @@ macro_rules! store_conformance {
                 sessions_create_list_touch,
                 sessions_read_with_their_user,
                 sessions_refresh_rotation,
+                sessions_refresh_owner,
                 sessions_refresh_reuse_revokes_family,
                 sessions_refresh_expired,
                 sessions_revoke_one,

@@ -129,6 +129,32 @@ pub async fn sessions_refresh_rotation<S: Store + 'static>(s: S) {
     assert_eq!(s.list_sessions(u).await.expect("list").len(), 1);
 }
 
+/// A token's owner is known for live and used tokens, also of a revoked session, and asking
+/// spends nothing.
+pub async fn sessions_refresh_owner<S: Store + 'static>(s: S) {
+    let (olga, pete) = (user(&s, "olga").await, user(&s, "pete").await);
+    s.create_session(new_session(olga, "o1", T0))
+        .await
+        .expect("session");
+    let petes = s
+        .create_session(new_session(pete, "p1", T0))
+        .await
+        .expect("session");
+    assert_eq!(s.refresh_owner("o1").await.expect("owner"), Some(olga));
+    assert_eq!(s.refresh_owner("o1").await.expect("owner"), Some(olga));
+    assert!(matches!(
+        s.rotate_refresh("o1", "o2", T0 + 1).await.expect("rotate"),
+        RefreshOutcome::Rotated(_)
+    ));
+    assert_eq!(s.refresh_owner("o1").await.expect("used"), Some(olga));
+    assert_eq!(s.refresh_owner("o2").await.expect("live"), Some(olga));
+    s.revoke_session(pete, petes.id, T0 + 2)
+        .await
+        .expect("revoke");
+    assert_eq!(s.refresh_owner("p1").await.expect("revoked"), Some(pete));
+    assert_eq!(s.refresh_owner("unknown").await.expect("unknown"), None);
+}
+
 /// Presenting a used token revokes its session, which invalidates every later token of it.
 pub async fn sessions_refresh_reuse_revokes_family<S: Store + 'static>(s: S) {
     let u = user(&s, "mallory").await;

@@ -227,6 +227,33 @@ impl SessionStore for MongoStore {
         .await
     }
 
+    async fn refresh_owner(&self, presented_hash: &str) -> StoreResult<Option<u64>> {
+        self.deadline(async {
+            let live = self
+                .c
+                .sessions
+                .find_one(doc! { "refresh_hash": presented_hash })
+                .await
+                .map_err(error::map)?;
+            if let Some(session) = live {
+                return Ok(Some(u(session.user_id)));
+            }
+            let used = self
+                .c
+                .used_refresh
+                .find_one(doc! { "_id": presented_hash })
+                .await
+                .map_err(error::map)?;
+            used.map(|used| {
+                used.get_i64("user_id")
+                    .map(u)
+                    .map_err(|e| error::corrupt("used refresh token", e))
+            })
+            .transpose()
+        })
+        .await
+    }
+
     async fn rotate_refresh(
         &self,
         presented_hash: &str,

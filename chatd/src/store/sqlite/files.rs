@@ -10,8 +10,11 @@ use chatproto::pb;
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::SqliteStore;
 use super::convert::{decode_blob, get_enum, get_u64, sql_u64};
+use crate::store::FileStore;
 use crate::store::{ConflictKind, FileRecord, StoreError, StoreResult, UploadRecord, UploadState};
+use async_trait::async_trait;
 
 const UPLOAD_COLUMNS: &str =
     "id, user_id, size, sha256, name, kind, created_at_ms, state, file_id, failure";
@@ -261,4 +264,70 @@ pub(super) fn delete_file(c: &Connection, id: &str) -> StoreResult<Vec<String>> 
         }
     }
     Ok(orphaned)
+}
+
+#[async_trait]
+impl FileStore for SqliteStore {
+    async fn open_upload(&self, new: UploadRecord) -> StoreResult<(UploadRecord, bool)> {
+        self.write(move |c| open_upload(c, &new)).await
+    }
+
+    async fn upload(&self, id: &str) -> StoreResult<Option<UploadRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| upload(c, &id)).await
+    }
+
+    async fn fail_upload(&self, id: &str, reason: &str) -> StoreResult<()> {
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        self.write(move |c| fail_upload(c, &id, &reason)).await
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        file: FileRecord,
+        thumbnails: Vec<FileRecord>,
+    ) -> StoreResult<FileRecord> {
+        let id = id.to_owned();
+        self.write(move |c| complete_upload(c, &id, &file, &thumbnails))
+            .await
+    }
+
+    async fn delete_upload(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| delete_upload(c, &id)).await
+    }
+
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+        self.read(move |c| stale_uploads(c, before_ms, limit)).await
+    }
+
+    async fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| file(c, &id)).await
+    }
+
+    async fn set_file_public(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| set_file_public(c, &id)).await
+    }
+
+    async fn file_shares(&self, file_id: &str, user_id: u64) -> StoreResult<Vec<(u64, u64)>> {
+        let file_id = file_id.to_owned();
+        self.read(move |c| file_shares(c, &file_id, user_id)).await
+    }
+
+    async fn user_file_bytes(&self, user_id: u64) -> StoreResult<u64> {
+        self.read(move |c| user_file_bytes(c, user_id)).await
+    }
+
+    async fn unreferenced_files(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileRecord>> {
+        self.read(move |c| unreferenced_files(c, before_ms, limit))
+            .await
+    }
+
+    async fn delete_file(&self, id: &str) -> StoreResult<Vec<String>> {
+        let id = id.to_owned();
+        self.write(move |c| delete_file(c, &id)).await
+    }
 }

@@ -15,8 +15,8 @@
 //!   requests report and repair them.
 //! - `convert`: value conversions and the mapping of SQLite errors onto [`StoreError`].
 //! - `users`, `sessions`, `relations`, `chats`, `chat_lists`, `messages`, `events`, `search`,
-//!   `files`:
-//!   the SQL of each entity, as synchronous functions on a `rusqlite::Connection`.
+//!   `files`: the SQL of each entity, as synchronous functions on a `rusqlite::Connection`;
+//!   `users`, `sessions`, `relations` and `files` with their trait implementations.
 //! - `backup`: consistent copies of the database while it is written (online backup).
 //! - `cipher`: encryption at rest (the database key, opening a connection with it);
 //!   `reencrypt`: encrypting a plain database and changing the key (`chatd db encrypt|rekey`);
@@ -26,8 +26,8 @@
 //!   `two_factor`: two-factor login, `recovery`: email verification and password reset, `access`: who may connect, and
 //!   `keys`: the server's key rings, each with its trait
 //!   implementation beside the SQL.
-//! - this file: opening the database and the trait implementations, each a one-line hand-off to
-//!   the writer or the readers.
+//! - this file: opening the database and the other trait implementations. Every trait method
+//!   is a one-line hand-off to the writer or the readers.
 
 mod access;
 mod audit;
@@ -72,7 +72,6 @@ use rusqlite::{Connection, OpenFlags};
 use self::checkpointer::Checkpointer;
 use self::cipher::{DatabaseKey, OpenError};
 use self::readers::Readers;
-use self::relations::Relation;
 use self::writer::Writer;
 use super::*;
 
@@ -278,206 +277,6 @@ impl SqliteStore {
         F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.readers.read_point(work).await
-    }
-}
-
-#[async_trait]
-impl UserStore for SqliteStore {
-    async fn create_user(&self, new: NewUser) -> StoreResult<UserRecord> {
-        self.write(move |c| users::create_user(c, &new)).await
-    }
-
-    async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>> {
-        self.read_point(move |c| users::user(c, id)).await
-    }
-
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        let username = username.to_string();
-        self.read(move |c| users::user_by_username(c, &username))
-            .await
-    }
-
-    async fn users(&self, ids: &[u64]) -> StoreResult<Vec<UserRecord>> {
-        let ids = ids.to_vec();
-        self.read(move |c| users::users(c, &ids)).await
-    }
-
-    async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord> {
-        self.write(move |c| users::update_profile(c, id, &patch))
-            .await
-    }
-
-    async fn set_password_hash(
-        &self,
-        id: u64,
-        hash: &str,
-        replacing: Option<&str>,
-    ) -> StoreResult<()> {
-        let hash = hash.to_string();
-        let replacing = replacing.map(str::to_string);
-        self.write(move |c| users::set_password_hash(c, id, &hash, replacing.as_deref()))
-            .await
-    }
-
-    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {
-        self.write(move |c| users::set_role(c, id, role)).await
-    }
-
-    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
-        self.write(move |c| users::set_disabled(c, id, disabled))
-            .await
-    }
-
-    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
-        self.write(move |c| users::delete_user(c, id, now_ms)).await
-    }
-
-    async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()> {
-        self.write(move |c| users::touch_last_seen(c, id, now_ms))
-            .await
-    }
-
-    async fn search_users(
-        &self,
-        prefix: &str,
-        after_username: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<UserRecord>> {
-        let prefix = prefix.to_string();
-        let after = after_username.map(str::to_string);
-        self.read(move |c| users::search_users(c, &prefix, after.as_deref(), limit))
-            .await
-    }
-
-    async fn list_users(
-        &self,
-        prefix: &str,
-        after_username: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<UserRecord>> {
-        let prefix = prefix.to_string();
-        let after = after_username.map(str::to_string);
-        self.read(move |c| users::list_users(c, &prefix, after.as_deref(), limit))
-            .await
-    }
-
-    async fn count_admins(&self) -> StoreResult<u64> {
-        self.read(users::count_admins).await
-    }
-}
-
-#[async_trait]
-impl SessionStore for SqliteStore {
-    async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
-        self.write(move |c| sessions::create_session(c, &new)).await
-    }
-
-    async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {
-        self.read_point(move |c| sessions::session(c, id)).await
-    }
-
-    async fn session_and_user(
-        &self,
-        session_id: u64,
-        user_id: u64,
-    ) -> StoreResult<(Option<SessionRecord>, Option<UserRecord>)> {
-        self.read_point(move |c| Ok((sessions::session(c, session_id)?, users::user(c, user_id)?)))
-            .await
-    }
-
-    async fn rotate_refresh(
-        &self,
-        presented_hash: &str,
-        new_hash: &str,
-        now_ms: i64,
-    ) -> StoreResult<RefreshOutcome> {
-        let presented = presented_hash.to_string();
-        let new_hash = new_hash.to_string();
-        self.write(move |c| sessions::rotate_refresh(c, &presented, &new_hash, now_ms))
-            .await
-    }
-
-    async fn touch_session(&self, id: u64, address: &str, now_ms: i64) -> StoreResult<()> {
-        let address = address.to_string();
-        self.write(move |c| sessions::touch_session(c, id, &address, now_ms))
-            .await
-    }
-
-    async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>> {
-        self.read(move |c| sessions::list_sessions(c, user_id))
-            .await
-    }
-
-    async fn revoke_session(&self, user_id: u64, session_id: u64, now_ms: i64) -> StoreResult<()> {
-        self.write(move |c| sessions::revoke_session(c, user_id, session_id, now_ms))
-            .await
-    }
-
-    async fn revoke_user_sessions(
-        &self,
-        user_id: u64,
-        keep: Option<u64>,
-        now_ms: i64,
-    ) -> StoreResult<Vec<u64>> {
-        self.write(move |c| sessions::revoke_user_sessions(c, user_id, keep, now_ms))
-            .await
-    }
-
-    async fn delete_dead_sessions(
-        &self,
-        dead: DeadSessions,
-        limit: u32,
-    ) -> StoreResult<SweptSessions> {
-        self.write(move |c| sessions::delete_dead_sessions(c, &dead, limit))
-            .await
-    }
-}
-
-#[async_trait]
-impl RelationStore for SqliteStore {
-    async fn add_contact(&self, owner: u64, target: u64) -> StoreResult<()> {
-        self.write(move |c| relations::add(c, Relation::Contact, owner, target))
-            .await
-    }
-
-    async fn remove_contact(&self, owner: u64, target: u64) -> StoreResult<()> {
-        self.write(move |c| relations::remove(c, Relation::Contact, owner, target))
-            .await
-    }
-
-    async fn contacts(&self, owner: u64) -> StoreResult<Vec<u64>> {
-        self.read(move |c| relations::targets(c, Relation::Contact, owner))
-            .await
-    }
-
-    async fn contact_of(&self, target: u64) -> StoreResult<Vec<u64>> {
-        self.read(move |c| relations::owners(c, Relation::Contact, target))
-            .await
-    }
-
-    async fn block(&self, owner: u64, target: u64) -> StoreResult<()> {
-        self.write(move |c| relations::add(c, Relation::Block, owner, target))
-            .await
-    }
-
-    async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()> {
-        self.write(move |c| relations::remove(c, Relation::Block, owner, target))
-            .await
-    }
-
-    async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>> {
-        self.read(move |c| relations::targets(c, Relation::Block, owner))
-            .await
-    }
-
-    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>> {
-        self.read(move |c| relations::owners(c, Relation::Block, target))
-            .await
-    }
-
-    async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool> {
-        self.read(move |c| relations::exists(c, Relation::Block, owner, target))
-            .await
     }
 }
 
@@ -744,75 +543,6 @@ impl MessageStore for SqliteStore {
 
     async fn search(&self, query: SearchQuery) -> StoreResult<Vec<pb::Message>> {
         self.read(move |c| search::search(c, &query)).await
-    }
-}
-
-#[async_trait]
-impl FileStore for SqliteStore {
-    async fn open_upload(&self, new: UploadRecord) -> StoreResult<(UploadRecord, bool)> {
-        self.write(move |c| files::open_upload(c, &new)).await
-    }
-
-    async fn upload(&self, id: &str) -> StoreResult<Option<UploadRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| files::upload(c, &id)).await
-    }
-
-    async fn fail_upload(&self, id: &str, reason: &str) -> StoreResult<()> {
-        let (id, reason) = (id.to_owned(), reason.to_owned());
-        self.write(move |c| files::fail_upload(c, &id, &reason))
-            .await
-    }
-
-    async fn complete_upload(
-        &self,
-        id: &str,
-        file: FileRecord,
-        thumbnails: Vec<FileRecord>,
-    ) -> StoreResult<FileRecord> {
-        let id = id.to_owned();
-        self.write(move |c| files::complete_upload(c, &id, &file, &thumbnails))
-            .await
-    }
-
-    async fn delete_upload(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_owned();
-        self.write(move |c| files::delete_upload(c, &id)).await
-    }
-
-    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
-        self.read(move |c| files::stale_uploads(c, before_ms, limit))
-            .await
-    }
-
-    async fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| files::file(c, &id)).await
-    }
-
-    async fn set_file_public(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_owned();
-        self.write(move |c| files::set_file_public(c, &id)).await
-    }
-
-    async fn file_shares(&self, file_id: &str, user_id: u64) -> StoreResult<Vec<(u64, u64)>> {
-        let file_id = file_id.to_owned();
-        self.read(move |c| files::file_shares(c, &file_id, user_id))
-            .await
-    }
-
-    async fn user_file_bytes(&self, user_id: u64) -> StoreResult<u64> {
-        self.read(move |c| files::user_file_bytes(c, user_id)).await
-    }
-
-    async fn unreferenced_files(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileRecord>> {
-        self.read(move |c| files::unreferenced_files(c, before_ms, limit))
-            .await
-    }
-
-    async fn delete_file(&self, id: &str) -> StoreResult<Vec<String>> {
-        let id = id.to_owned();
-        self.write(move |c| files::delete_file(c, &id)).await
     }
 }
 

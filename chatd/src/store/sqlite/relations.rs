@@ -5,9 +5,12 @@
 
 use rusqlite::{Connection, params};
 
+use super::SqliteStore;
 use super::convert::{get_u64, sql_u64};
 use super::users::ensure_user;
+use crate::store::RelationStore;
 use crate::store::StoreResult;
+use async_trait::async_trait;
 
 /// Which relation table.
 #[derive(Debug, Clone, Copy)]
@@ -89,4 +92,50 @@ pub(super) fn exists(
     );
     Ok(c.prepare_cached(&sql)?
         .exists(params![sql_u64(owner), sql_u64(target)])?)
+}
+
+#[async_trait]
+impl RelationStore for SqliteStore {
+    async fn add_contact(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| add(c, Relation::Contact, owner, target))
+            .await
+    }
+
+    async fn remove_contact(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| remove(c, Relation::Contact, owner, target))
+            .await
+    }
+
+    async fn contacts(&self, owner: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| targets(c, Relation::Contact, owner))
+            .await
+    }
+
+    async fn contact_of(&self, target: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| owners(c, Relation::Contact, target))
+            .await
+    }
+
+    async fn block(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| add(c, Relation::Block, owner, target))
+            .await
+    }
+
+    async fn unblock(&self, owner: u64, target: u64) -> StoreResult<()> {
+        self.write(move |c| remove(c, Relation::Block, owner, target))
+            .await
+    }
+
+    async fn blocked(&self, owner: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| targets(c, Relation::Block, owner)).await
+    }
+
+    async fn blocked_by(&self, target: u64) -> StoreResult<Vec<u64>> {
+        self.read(move |c| owners(c, Relation::Block, target)).await
+    }
+
+    async fn is_blocked(&self, owner: u64, target: u64) -> StoreResult<bool> {
+        self.read(move |c| exists(c, Relation::Block, owner, target))
+            .await
+    }
 }

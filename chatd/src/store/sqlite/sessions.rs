@@ -9,10 +9,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::convert::{get_u64, json_ids, sql_u64};
 use super::users::ensure_user;
+use super::{SqliteStore, users};
 use crate::store::ConflictKind;
 use crate::store::{
     DeadSessions, NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult, SweptSessions,
 };
+use crate::store::{SessionStore, UserRecord};
+use async_trait::async_trait;
 
 const SESSION_COLUMNS: &str =
     "id, user_id, device_name, created_at_ms, last_seen_at_ms, address, revoked_at_ms";
@@ -67,6 +70,15 @@ pub(super) fn session(c: &Connection, id: u64) -> StoreResult<Option<SessionReco
     Ok(c.prepare_cached(&sql)?
         .query_row([sql_u64(id)], session_from_row)
         .optional()?)
+}
+
+pub(super) fn refresh_owner(c: &Connection, presented_hash: &str) -> StoreResult<Option<u64>> {
+    Ok(c.prepare_cached(
+        "SELECT s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.hash = ?1",
+    )?
+    .query_row([presented_hash], |row| get_u64(row, 0))
+    .optional()?)
 }
 
 pub(super) fn rotate_refresh(
@@ -239,4 +251,75 @@ pub(super) fn delete_dead_sessions(
         gone: ids,
         deleted: deleted as u64,
     })
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
+        self.write(move |c| create_session(c, &new)).await
+    }
+
+    async fn session(&self, id: u64) -> StoreResult<Option<SessionRecord>> {
+        self.read_point(move |c| session(c, id)).await
+    }
+
+    async fn session_and_user(
+        &self,
+        session_id: u64,
+        user_id: u64,
+    ) -> StoreResult<(Option<SessionRecord>, Option<UserRecord>)> {
+        self.read_point(move |c| Ok((session(c, session_id)?, users::user(c, user_id)?)))
+            .await
+    }
+
+    async fn refresh_owner(&self, presented_hash: &str) -> StoreResult<Option<u64>> {
+        let presented = presented_hash.to_string();
+        self.read_point(move |c| refresh_owner(c, &presented)).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome> {
+        let presented = presented_hash.to_string();
+        let new_hash = new_hash.to_string();
+        self.write(move |c| rotate_refresh(c, &presented, &new_hash, now_ms))
+            .await
+    }
+
+    async fn touch_session(&self, id: u64, address: &str, now_ms: i64) -> StoreResult<()> {
+        let address = address.to_string();
+        self.write(move |c| touch_session(c, id, &address, now_ms))
+            .await
+    }
+
+    async fn list_sessions(&self, user_id: u64) -> StoreResult<Vec<SessionRecord>> {
+        self.read(move |c| list_sessions(c, user_id)).await
+    }
+
+    async fn revoke_session(&self, user_id: u64, session_id: u64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| revoke_session(c, user_id, session_id, now_ms))
+            .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<u64>,
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>> {
+        self.write(move |c| revoke_user_sessions(c, user_id, keep, now_ms))
+            .await
+    }
+
+    async fn delete_dead_sessions(
+        &self,
+        dead: DeadSessions,
+        limit: u32,
+    ) -> StoreResult<SweptSessions> {
+        self.write(move |c| delete_dead_sessions(c, &dead, limit))
+            .await
+    }
 }

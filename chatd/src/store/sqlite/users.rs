@@ -3,9 +3,12 @@
 use chatproto::pb;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::SqliteStore;
 use super::convert::{get_enum, get_u64, json_ids, sql_u64};
 use crate::store::ConflictKind;
+use crate::store::UserStore;
 use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord};
+use async_trait::async_trait;
 
 pub(super) const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, bio, \
      avatar_file_id, status, last_seen_at_ms, role, disabled, deleted, created_at_ms, email_verified";
@@ -267,4 +270,85 @@ pub(super) fn count_admins(c: &Connection) -> StoreResult<u64> {
         )?
         .query_row([pb::Role::Admin as i32], |row| row.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> StoreResult<UserRecord> {
+        self.write(move |c| create_user(c, &new)).await
+    }
+
+    async fn user(&self, id: u64) -> StoreResult<Option<UserRecord>> {
+        self.read_point(move |c| user(c, id)).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_string();
+        self.read(move |c| user_by_username(c, &username)).await
+    }
+
+    async fn users(&self, ids: &[u64]) -> StoreResult<Vec<UserRecord>> {
+        let ids = ids.to_vec();
+        self.read(move |c| users(c, &ids)).await
+    }
+
+    async fn update_profile(&self, id: u64, patch: ProfilePatch) -> StoreResult<UserRecord> {
+        self.write(move |c| update_profile(c, id, &patch)).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: u64,
+        hash: &str,
+        replacing: Option<&str>,
+    ) -> StoreResult<()> {
+        let hash = hash.to_string();
+        let replacing = replacing.map(str::to_string);
+        self.write(move |c| set_password_hash(c, id, &hash, replacing.as_deref()))
+            .await
+    }
+
+    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {
+        self.write(move |c| set_role(c, id, role)).await
+    }
+
+    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
+        self.write(move |c| set_disabled(c, id, disabled)).await
+    }
+
+    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| delete_user(c, id, now_ms)).await
+    }
+
+    async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| touch_last_seen(c, id, now_ms)).await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let prefix = prefix.to_string();
+        let after = after_username.map(str::to_string);
+        self.read(move |c| search_users(c, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let prefix = prefix.to_string();
+        let after = after_username.map(str::to_string);
+        self.read(move |c| list_users(c, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn count_admins(&self) -> StoreResult<u64> {
+        self.read(count_admins).await
+    }
 }

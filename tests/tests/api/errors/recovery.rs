@@ -130,10 +130,11 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
     run(&vic, E::Conflict, "verified", again()).await;
     run(&vic, E::Conflict, "verified", verify("abcd-efgh")).await;
 
-    // una: the same address (after the password), then wrong codes until her budget is spent.
-    let same = change(PASSWORD, "una@example.test");
+    // una: the same address, a check of state made before the password and not charged (with
+    // a wrong one, too), then wrong codes until her budget is spent.
+    let same = change("not her password", "una@example.test");
     run(&una, E::Conflict, "the same address", same).await;
-    for _ in 0..4 {
+    for _ in 0..5 {
         run(
             &una,
             E::PermissionDenied,

@@ -187,6 +187,20 @@ async fn made_up_file_ids_are_refused_in_messages_and_avatars() {
     let avatar = upload(&alice.client, &face, "me.png", pb::MessageKind::Image)
         .await
         .expect("avatar upload");
+    // An update refused for another field leaves the image Alice's alone.
+    assert_field(
+        alice
+            .client
+            .update_profile(pb::UpdateProfile {
+                avatar_file_id: Some(avatar.id.clone()),
+                display_name: Some("x".repeat(200)),
+                ..Default::default()
+            })
+            .await,
+        E::TooLarge,
+        "update_profile.display_name",
+    );
+    assert_code(download(&carol.client, &avatar.id, 0).await, E::NotFound);
     let me = alice
         .client
         .update_profile(pb::UpdateProfile {

@@ -302,8 +302,9 @@ pub enum StreamCode {
     /// 0x101: the announced frame length exceeds the receiver's limit; the server answers
     /// `TOO_LARGE` first when it can.
     FrameTooLarge = 0x101,
-    /// 0x102: the request stream stayed idle too long (10 s) before its frame was complete, or
-    /// an upload stream made no progress for the upload idle timeout.
+    /// 0x102: the request stream stayed idle too long (10 s) before its frame was complete, an
+    /// upload stream made no progress for the upload idle timeout, or the client took none of
+    /// a download's bytes for the download idle timeout.
     RequestTimeout = 0x102,
     /// 0x103: an upload stream names an upload that is not the caller's, is finished or
     /// discarded, or starts at an offset other than the server's (capability `files`).

@@ -78,9 +78,11 @@ pub struct UploadConn {
 }
 
 impl UploadConn {
-    /// Connects, says Hello with `files` and authenticates with `access_token`.
+    /// Connects with the SDK's transport settings (its keep-alive holds a connection that
+    /// waits on a stream), says Hello with `files` and authenticates with `access_token`.
     pub async fn connect(addr: SocketAddr, fingerprint: &str, access_token: &str) -> UploadConn {
-        let raw = RawConn::connect(addr, fingerprint).await;
+        let transport = chatproto::tls::transport_config();
+        let raw = RawConn::connect_with(addr, fingerprint, transport).await;
         let welcome = raw
             .request(pb::request::Kind::Hello(pb::Hello {
                 protocol_major: 1,

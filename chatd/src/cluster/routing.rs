@@ -144,6 +144,13 @@ fn reply(id: u64, outcome: StoreResult<SendOutcome>) -> AppendReply {
 /// the wire does not carry exactly, or an answer it cannot read).
 fn outcome(reply: AppendReply) -> Option<StoreResult<SendOutcome>> {
     let failure = AppendFailure::try_from(reply.failure).ok()?;
+    let seqs = reply.message.iter().map(|m| m.seq);
+    if !seqs
+        .chain(reply.event.iter().map(|e| e.seq))
+        .all(crate::delivery::is_chat_seq)
+    {
+        return None;
+    }
     Some(match failure {
         AppendFailure::None => Ok(SendOutcome {
             message: reply.message?,

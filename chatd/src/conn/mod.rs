@@ -55,6 +55,11 @@ impl std::fmt::Debug for ConnCtx {
     }
 }
 
+/// The answer to a second Hello.
+fn hello_again() -> ApiError {
+    ApiError::precondition("hello was already sent on this connection")
+}
+
 impl ConnCtx {
     /// The context of a connection that was just accepted (and `admission` admitted): not
     /// greeted, not authenticated.
@@ -83,14 +88,22 @@ impl ConnCtx {
             .is_some_and(|caps| cap.is_in(&caps))
     }
 
-    /// Records a successful Hello; FAILED_PRECONDITION when it is the second one.
+    /// FAILED_PRECONDITION when Hello is done: a second one is refused as such, before
+    /// anything in it is judged.
+    pub fn require_no_hello(&self) -> ApiResult<()> {
+        match self.phase.capabilities() {
+            Some(_) => Err(hello_again()),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a successful Hello; FAILED_PRECONDITION when it is the second one (of two sent
+    /// at once, the one that came second here).
     pub fn set_hello(&self, capabilities: Vec<String>) -> ApiResult<()> {
         if self.phase.set_hello(capabilities.into()) {
             Ok(())
         } else {
-            Err(ApiError::precondition(
-                "hello was already sent on this connection",
-            ))
+            Err(hello_again())
         }
     }
 

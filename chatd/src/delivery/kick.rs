@@ -25,10 +25,12 @@ impl Kick {
         Self::default()
     }
 
-    /// Decides to close the connection with `code`, unless a reason was already given.
-    pub fn close(&self, code: CloseCode) {
-        let _ = self.reason.set(code);
+    /// Decides to close the connection with `code`, unless a reason was already given. True
+    /// when this call gave the reason.
+    pub fn close(&self, code: CloseCode) -> bool {
+        let first = self.reason.set(code).is_ok();
         self.token.cancel();
+        first
     }
 
     /// Completes once [`close`](Self::close) was called.
@@ -50,8 +52,8 @@ mod tests {
     fn the_first_reason_wins() {
         let kick = Kick::new();
         assert_eq!(kick.reason(), None);
-        kick.clone().close(CloseCode::Resync);
-        kick.close(CloseCode::SessionRevoked);
+        assert!(kick.clone().close(CloseCode::Resync));
+        assert!(!kick.close(CloseCode::SessionRevoked));
         assert_eq!(kick.reason(), Some(CloseCode::Resync));
     }
 }

@@ -465,6 +465,12 @@ impl Delivery {
     }
 }
 
+/// Whether `seq` can be a chat event's: from 1, and below `u64::MAX` so that a successor
+/// exists.
+pub fn is_chat_seq(seq: u64) -> bool {
+    (1..u64::MAX).contains(&seq)
+}
+
 #[async_trait::async_trait]
 impl Inbound for Delivery {
     fn relayed_chat_event(
@@ -473,6 +479,16 @@ impl Inbound for Delivery {
         change: Option<MembershipChange>,
         joiner: Option<u64>,
     ) {
+        if !is_chat_seq(frames.seq()) {
+            // Only a faulty node or a corrupt message says so; the order of the chat's real
+            // events must not be thrown by it.
+            tracing::warn!(
+                chat_id = frames.chat_id(),
+                seq = frames.seq(),
+                "a relayed event with a seq no chat has: dropped"
+            );
+            return;
+        }
         if change.is_some() {
             self.members.invalidate(frames.chat_id());
         }

@@ -71,12 +71,15 @@ fn push(conn: &ConnHandle, frame: &Frame) -> bool {
     match conn.outbox.push(frame) {
         Ok(()) => true,
         Err(PushError::Full) => {
-            tracing::info!(
-                conn = conn.conn_id,
-                user = conn.user_id,
-                "slow consumer: closing, the client resynchronises"
-            );
-            conn.kick.close(CloseCode::Resync);
+            // Said once: until the connection is gone, every event to it comes here again,
+            // under the locks of its chat and of the registry.
+            if conn.kick.close(CloseCode::Resync) {
+                tracing::info!(
+                    conn = conn.conn_id,
+                    user = conn.user_id,
+                    "slow consumer: closing, the client resynchronises"
+                );
+            }
             false
         }
         Err(PushError::Closed) => false,

@@ -12,8 +12,9 @@ use super::Delivery;
 use super::kick::Kick;
 use super::members::{Audience, ChatMembers, MemberCache};
 use super::outbox::Outbox;
+use super::redact::ChatEventFrames;
 use super::registry::ConnHandle;
-use super::relay::{InProcessBus, InProcessRelay, Relay};
+use super::relay::{InProcessBus, InProcessRelay, Inbound, Relay};
 use super::sequencer::REORDER_WAIT;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -147,6 +148,23 @@ async fn events_committed_out_of_order_leave_in_order() {
         node.delivery.append(message(1, seq, 8), members(&[7, 8]));
     }
     assert_eq!(seqs_of(&drain(&inbox).await, 1), vec![1, 2, 3, 4, 5]);
+}
+
+/// A relayed event with a seq no chat has (from a faulty node, a corrupt message) is dropped,
+/// and the chat's order goes on.
+#[tokio::test]
+async fn a_relayed_event_with_an_impossible_seq_is_dropped() {
+    let node = solo();
+    let inbox = connect(&node.delivery, 7).await;
+    // First heard of the chat: taken as where its order starts, it would hold back the rest.
+    for seq in [u64::MAX, 0] {
+        let frames = ChatEventFrames::committed(message(1, seq, 8));
+        node.delivery.relayed_chat_event(frames, None, None);
+    }
+    for seq in [1, 2] {
+        node.delivery.append(message(1, seq, 8), members(&[7]));
+    }
+    assert_eq!(seqs_of(&drain(&inbox).await, 1), vec![1, 2]);
 }
 
 #[tokio::test]

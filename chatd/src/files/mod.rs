@@ -35,8 +35,10 @@ pub const DEFAULT_UPLOAD_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
 /// Upload streams per connection (`Limits.max_concurrent_uploads`): the QUIC credit for client
 /// unidirectional streams.
 pub const MAX_CONCURRENT_UPLOADS: u32 = 4;
-/// How long an upload stream may go without a byte before it is stopped (REQUEST_TIMEOUT).
-pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a file's stream may go without progress before it is stopped (REQUEST_TIMEOUT): an
+/// upload stream without a byte from the client, the bytes of a download (or a backup) that
+/// the client does not take.
+pub const TRANSFER_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The file settings of a server.
 #[derive(Debug, Clone)]

@@ -325,6 +325,8 @@ pub enum Judge {
         /// What a private chat cannot, for the error ("have member roles").
         what: &'static str,
     },
+    /// Deleting the chat as a member: either member of a private chat, the owner of another.
+    DeleteChat,
 }
 
 impl Judge {
@@ -367,6 +369,15 @@ impl Judge {
             Judge::Own { what } => {
                 m.require_not_private(what)?;
                 m.require_owner()
+            }
+            Judge::DeleteChat => {
+                if m.kind() == pb::ChatKind::Private || m.role == pb::MemberRole::Owner {
+                    Ok(())
+                } else {
+                    Err(ApiError::denied(
+                        "only the owner or a server admin may delete a chat",
+                    ))
+                }
             }
         }
     }

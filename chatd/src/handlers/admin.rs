@@ -288,7 +288,9 @@ async fn remove_from_chat_once(ctx: &ConnCtx, entry: &UserChat, admin: u64) -> S
                 )
             });
         let Some(heir) = heir else {
-            let event = store.delete_chat(chat_id, admin, now).await?;
+            let event = store
+                .delete_chat(chat_id, Actor::unjudged(admin), now)
+                .await?;
             ctx.state.calls.members_gone(chat_id, &[user_id]).await;
             ctx.state
                 .delivery

@@ -195,42 +195,58 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
 pub async fn delete_chat(ctx: &ConnCtx, req: pb::DeleteChat) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
-    match access::member(state, req.chat_id, me).await {
-        Ok(m) => {
-            let allowed = m.kind() == pb::ChatKind::Private
-                || m.role == pb::MemberRole::Owner
-                || is_server_admin(ctx).await?;
-            if !allowed {
-                return Err(ApiError::denied(
-                    "only the owner or a server admin may delete a chat",
-                ));
-            }
-        }
+    let chat_id = req.chat_id;
+    let as_member = match access::member(state, chat_id, me).await {
+        Ok(m) => match Judge::DeleteChat.check(state, &m).await {
+            Ok(()) => Some(m),
+            Err(_) if is_server_admin(ctx).await? => None,
+            Err(e) => return Err(e),
+        },
         // A server admin may delete any chat; everyone else learns nothing about it.
         Err(e)
             if e.code == pb::ErrorCode::NotFound
-                && req.chat_id != 0
+                && chat_id != 0
                 && is_server_admin(ctx).await? =>
         {
             state
                 .store
-                .chat(req.chat_id)
+                .chat(chat_id)
                 .await?
                 .ok_or_else(chat_not_found)?;
+            None
         }
         Err(e) => return Err(e),
-    }
+    };
     // Everyone who was a member learns of the deletion (read from the store, not the cache:
-    // this list must be exact).
-    let recipients: Vec<u64> = state
-        .store
-        .members(req.chat_id)
-        .await?
-        .iter()
-        .map(|m| m.user_id)
-        .collect();
-    let event = state.store.delete_chat(req.chat_id, me, now_ms()).await?;
-    state.calls.chat_deleted(req.chat_id, me, &recipients).await;
+    // this list must be exact), read again with each try.
+    let delete = |actor: Actor| async move {
+        let members = state.store.members(chat_id).await?;
+        let event = state.store.delete_chat(chat_id, actor, now_ms()).await?;
+        Ok((members, event))
+    };
+    let (members, event) = match as_member {
+        // Judged on the membership the store checks: an ownership transfer that commits
+        // first refuses it.
+        Some(m) => {
+            let judged = access::under_membership(state, chat_id, m, Judge::DeleteChat, |seq| {
+                delete(Actor::judged(me, seq))
+            })
+            .await;
+            match judged {
+                Ok((_, deleted)) => deleted,
+                Err(e)
+                    if e.code == pb::ErrorCode::PermissionDenied
+                        && is_server_admin(ctx).await? =>
+                {
+                    delete(Actor::unjudged(me)).await?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => delete(Actor::unjudged(me)).await?,
+    };
+    let recipients: Vec<u64> = members.iter().map(|m| m.user_id).collect();
+    state.calls.chat_deleted(chat_id, me, &recipients).await;
     state.delivery.append(event, Audience::users(recipients));
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -31,6 +31,7 @@ pub fn limits(files: Option<&crate::files::FileSettings>) -> pb::Limits {
 
 /// Answers Hello with Welcome.
 pub async fn hello(ctx: &ConnCtx, hello: pb::Hello) -> ApiResult<Answer> {
+    ctx.require_no_hello()?;
     if hello.protocol_major != chatproto::PROTOCOL_MAJOR {
         return Err(ApiError::precondition(format!(
             "unsupported protocol major version {}: this server speaks {}",

@@ -140,6 +140,12 @@ pub async fn search_messages(ctx: &ConnCtx, req: pb::SearchMessages) -> ApiResul
 pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
     let state = &ctx.state;
+    // The request first: a bad cursor is refused whatever the message.
+    let skip = if req.cursor.is_empty() {
+        0
+    } else {
+        EditsCursor::decode("get_message_edits.cursor", &req.cursor)?.skip
+    };
     let reader = access::reader(state, req.chat_id, me).await?;
     reader.check_seq(req.seq)?;
     let message = state
@@ -154,11 +160,6 @@ pub async fn get_message_edits(ctx: &ConnCtx, req: pb::GetMessageEdits) -> ApiRe
         // A placeholder has no edits to show (spec 9.2).
         return Ok(Answer::Edits(pb::EditList::default()));
     }
-    let skip = if req.cursor.is_empty() {
-        0
-    } else {
-        EditsCursor::decode("get_message_edits.cursor", &req.cursor)?.skip
-    };
     let edits = state.store.edits(req.chat_id, req.seq).await?;
     if req.seq > reader.bound_after_read(state, req.chat_id, me).await? {
         return Err(message_not_found());

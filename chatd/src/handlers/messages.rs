@@ -157,11 +157,31 @@ async fn forward_source(state: &AppState, me: u64, r: &pb::MessageRef) -> ApiRes
 }
 
 /// Sends a message; a retry with the same client_msg_id returns the original and publishes
-/// nothing.
+/// nothing, whatever else it holds and whatever changed since (spec 7.5).
 pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answer> {
     let me = ctx.principal()?.user_id;
-    let state = &ctx.state;
     validate::client_msg_id("send_message.client_msg_id", &req.client_msg_id)?;
+    let client_msg_id = req.client_msg_id.clone();
+    match send_new(ctx, me, req).await {
+        // A refusal may answer a retry whose first answer was lost: the sender left the chat
+        // since, was blocked, sent too much meanwhile. Looked up only then, so the sends that
+        // pass pay nothing for it; the store answers passing retries itself.
+        Err(refused)
+            if refused.code != pb::ErrorCode::Unavailable
+                && refused.code != pb::ErrorCode::Internal =>
+        {
+            match ctx.state.store.sent_message(me, &client_msg_id).await? {
+                Some(original) => Ok(Answer::Message(original)),
+                None => Err(refused),
+            }
+        }
+        answer => answer,
+    }
+}
+
+/// Sends a message not sent before (as far as the checks before the store can tell).
+async fn send_new(ctx: &ConnCtx, me: u64, req: pb::SendMessage) -> ApiResult<Answer> {
+    let state = &ctx.state;
     let content = content_of(&req)?;
     state.limits.check_send(me).await.map_err(|limited| {
         state.metrics.rate_limited(limited.scope);

@@ -63,7 +63,7 @@ macro_rules! delegate_store {
                 read  chat(id: u64) -> Option<ChatRecord>;
                 read  fresh_chat(id: u64) -> Option<ChatRecord>;
                 write update_chat(id: u64, actor: Actor, patch: ChatPatch, now_ms: i64) -> (ChatRecord, pb::ChatEvent);
-                write delete_chat(id: u64, actor: u64, now_ms: i64) -> pb::ChatEvent;
+                write delete_chat(id: u64, actor: Actor, now_ms: i64) -> pb::ChatEvent;
                 write record_call(chat_id: u64, actor: u64, call: pb::CallEnded, now_ms: i64) -> pb::ChatEvent;
                 read  members(chat_id: u64) -> Vec<MemberRecord>;
                 read  member(chat_id: u64, user_id: u64) -> Option<MemberRecord>;
@@ -82,6 +82,7 @@ macro_rules! delegate_store {
             MessageStore {
                 write append_message(new: NewMessage) -> SendOutcome;
                 read  message(chat_id: u64, seq: u64) -> Option<pb::Message>;
+                read  sent_message(sender_id: u64, client_msg_id: &str) -> Option<pb::Message>;
                 write edit_message(chat_id: u64, seq: u64, actor: Actor, text: &str, now_ms: i64) -> (pb::Message, pb::ChatEvent);
                 write delete_message(chat_id: u64, seq: u64, actor: Actor, now_ms: i64) -> pb::ChatEvent;
                 write hide_message(chat_id: u64, seq: u64, user_id: u64) -> ();

@@ -217,8 +217,9 @@ pub trait ChatStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<(ChatRecord, pb::ChatEvent)>;
     /// Deletes the chat (event: `chat_deleted`, the last one). Members become former members whose
-    /// readable range ends at that event.
-    async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent>;
+    /// readable range ends at that event. `Conflict(MembersChanged)` for an [`Actor`] judged on
+    /// a membership the chat has moved past (an ownership transfer came first).
+    async fn delete_chat(&self, id: u64, actor: Actor, now_ms: i64) -> StoreResult<pb::ChatEvent>;
     /// Records an ended call in its chat's history (event: `call_ended`, by `actor`, the user
     /// who ended it). `NotFound("chat")` for a chat that does not exist or was deleted.
     async fn record_call(
@@ -331,6 +332,14 @@ pub trait MessageStore: Send + Sync {
     async fn append_message(&self, new: NewMessage) -> StoreResult<SendOutcome>;
     /// One message as it is now (tombstones included).
     async fn message(&self, chat_id: u64, seq: u64) -> StoreResult<Option<pb::Message>>;
+    /// The message `sender_id` sent with `client_msg_id` (in any chat), as
+    /// [`append_message`](Self::append_message) answers a retry of it; `None` when they sent
+    /// none with it.
+    async fn sent_message(
+        &self,
+        sender_id: u64,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<pb::Message>>;
     /// Replaces the text of a message and keeps the old one in its edit history
     /// (event: `message_edited`). This, [`delete_message`](Self::delete_message) and
     /// [`set_reaction`](Self::set_reaction) fail with `NotFound("chat")` for a deleted chat,
@@ -381,7 +390,8 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<pb::ChatEvent>>;
     /// The edit history: every replaced text with the time it was written, oldest (the original
-    /// text, at `sent_at_ms`) first; the current text is not part of it. Empty once deleted for
+    /// text, at `sent_at_ms`) first, the newest [`MAX_KEPT_EDITS`] only; the current text is not
+    /// part of it. Empty once deleted for
     /// everyone. `NotFound("message")` for an unknown message.
     async fn edits(&self, chat_id: u64, seq: u64) -> StoreResult<Vec<pb::MessageEdit>>;
     /// Moves a member's receipt cursor forward (never back; read implies delivered; never past the

@@ -560,3 +560,39 @@ async fn a_group_admin_managing_while_demoted_changes_nothing_after_the_demotion
         assert_nothing_after_demotion(&owner, id, admin.id, round, answers).await;
     }
 }
+
+/// An owner handing the chat over and deleting it at once, on one connection: one of the two
+/// lands, never both (a chat deleted by someone who no longer owned it).
+#[tokio::test]
+async fn an_ownership_transfer_and_a_deletion_at_once_do_not_both_land() {
+    let server = start().await;
+    let owner = register(&server, "owner").await;
+    let heir = register(&server, "heir").await;
+    for round in 0..30 {
+        let id = group(&owner, pb::ChatKind::Group, "team", &[&heir])
+            .await
+            .id;
+        let (transferred, deleted) = tokio::join!(
+            owner.client.transfer_ownership(pb::TransferOwnership {
+                chat_id: id,
+                user_id: heir.id,
+            }),
+            owner.client.delete_chat(pb::DeleteChat { chat_id: id }),
+        );
+        match (&transferred, &deleted) {
+            (Ok(_), Err(e)) => assert_eq!(
+                e.code(),
+                Some(pb::ErrorCode::PermissionDenied),
+                "round {round}: {e}"
+            ),
+            (Err(e), Ok(_)) => {
+                assert_eq!(
+                    e.code(),
+                    Some(pb::ErrorCode::NotFound),
+                    "round {round}: {e}"
+                )
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+}

@@ -676,3 +676,34 @@ async fn a_retried_send_returns_the_original_and_creates_nothing() {
         vec!["once", "after"]
     );
 }
+
+/// A retry whose first answer was lost gets the original, whatever changed since: here the
+/// sender left the chat (spec 7.5).
+#[tokio::test]
+async fn a_retry_gets_the_original_after_the_sender_left() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let g = group(&alice, pb::ChatKind::Group, "team", &[&bob]).await;
+    let send = pb::SendMessage {
+        client_msg_id: "retried-1".into(),
+        ..text(g.id, "sent once")
+    };
+    let original = bob
+        .client
+        .send_message(send.clone())
+        .await
+        .expect("first send");
+    bob.client
+        .leave_chat(pb::LeaveChat { chat_id: g.id })
+        .await
+        .expect("leave");
+    let retried = bob.client.send_message(send).await.expect("the retry");
+    assert_eq!(retried, original);
+    // Not a retry: refused as before.
+    let fresh = pb::SendMessage {
+        client_msg_id: "fresh-1".into(),
+        ..text(g.id, "new")
+    };
+    assert_code(bob.client.send_message(fresh).await, E::NotFound);
+}

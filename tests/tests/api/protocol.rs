@@ -33,6 +33,18 @@ async fn hello_must_come_first_and_only_once() {
         error_code(&conn.hello().await),
         Some(ErrorCode::FailedPrecondition)
     );
+    // A second Hello is refused as such whatever it says: one of another major version does
+    // not close the connection, and a bad name is not judged.
+    for (protocol_major, client_name) in [(2, "raw"), (1, "bad\u{7}name")] {
+        let again = conn
+            .request(Kind::Hello(pb::Hello {
+                protocol_major,
+                client_name: client_name.into(),
+                ..Default::default()
+            }))
+            .await;
+        assert_eq!(error_code(&again), Some(ErrorCode::FailedPrecondition));
+    }
     assert_eq!(
         error_code(&conn.request(Kind::GetMe(pb::GetMe {})).await),
         Some(ErrorCode::Unauthenticated)

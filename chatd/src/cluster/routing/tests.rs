@@ -132,4 +132,20 @@ fn other_failures_and_unreadable_answers_make_the_node_append_itself() {
         ..Default::default()
     };
     assert_eq!(outcome(empty), None);
+    // A seq no chat has is an answer this node cannot trust either.
+    for seq in [0, u64::MAX] {
+        let message = pb::Message {
+            chat_id: 42,
+            seq,
+            ..Default::default()
+        };
+        let impossible = reply(
+            3,
+            Ok(SendOutcome {
+                message,
+                event: None,
+            }),
+        );
+        assert_eq!(outcome(impossible), None, "seq {seq}");
+    }
 }

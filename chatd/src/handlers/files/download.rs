@@ -9,8 +9,8 @@ use chatproto::server::RequestStream;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 use crate::error::ApiError;
-use crate::files::Files;
 use crate::files::blob::BlobError;
+use crate::files::{Files, TRANSFER_IDLE_TIMEOUT};
 
 /// The answer's message when a file's stored content fails authentication (encryption at rest)
 /// or its master key is not configured: never other bytes in its place.
@@ -72,7 +72,10 @@ pub async fn respond(files: &Files, stream: RequestStream, response: &pb::Respon
 
 /// Writes exactly `length` bytes of `source` on a stream whose answer is out, then finishes it
 /// and waits until the client has them all (a drain waits for exactly that). A source that
-/// ends early or fails resets the stream with TRANSFER_FAILED; `what` names it in the log.
+/// ends early or fails resets the stream with TRANSFER_FAILED; a client that takes nothing for
+/// [`TRANSFER_IDLE_TIMEOUT`] has it reset with REQUEST_TIMEOUT, so that it holds neither this
+/// task nor what the bytes come from (a backup's copy, the node's one backup slot). `what`
+/// names the bytes in the log.
 pub async fn send_body(
     mut send: quinn::SendStream,
     source: impl AsyncRead + Unpin,
@@ -93,19 +96,31 @@ pub async fn send_body(
             }
             Ok(n) => n,
         };
-        if send
-            .write_chunk(bytes::Bytes::copy_from_slice(
-                buf.get(..n).unwrap_or_default(),
-            ))
-            .await
-            .is_err()
-        {
-            // The client went away or stopped reading the stream.
-            return;
+        let chunk = bytes::Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+        match tokio::time::timeout(TRANSFER_IDLE_TIMEOUT, send.write_chunk(chunk)).await {
+            Ok(Ok(())) => {}
+            // The client went away or stopped the stream.
+            Ok(Err(_)) => return,
+            Err(_) => return stalled(&mut send, what, sent),
         }
         sent += n as u64;
     }
     let _ = send.finish();
     // The request is done once the client has every byte: a drain waits for exactly that.
-    let _ = send.stopped().await;
+    if tokio::time::timeout(TRANSFER_IDLE_TIMEOUT, send.stopped())
+        .await
+        .is_err()
+    {
+        stalled(&mut send, what, sent);
+    }
+}
+
+/// Resets a stream of bytes the client stopped taking.
+fn stalled(send: &mut quinn::SendStream, what: &str, sent: u64) {
+    tracing::info!(
+        what,
+        sent,
+        "the client took no bytes for a while: stream reset"
+    );
+    let _ = send.reset(StreamCode::RequestTimeout.code().into());
 }

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::files::blob::BlobError;
 use crate::files::detect::{self, Class, SNIFF_BYTES};
 use crate::files::thumbs::{self, ThumbError};
-use crate::files::{Files, UPLOAD_IDLE_TIMEOUT, new_id};
+use crate::files::{Files, TRANSFER_IDLE_TIMEOUT, new_id};
 use crate::state::{AppState, now_ms};
 use crate::store::{FileRecord, StoreError, UploadRecord, UploadState};
 
@@ -143,7 +143,7 @@ async fn receive(
             }
             offset += piece.len() as u64;
         }
-        match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, recv.read_chunk(READ_CHUNK, true)).await {
+        match tokio::time::timeout(TRANSFER_IDLE_TIMEOUT, recv.read_chunk(READ_CHUNK, true)).await {
             Ok(Ok(Some(chunk))) => piece = chunk.bytes,
             // FIN, or the client reset the stream or lost its connection: keep what came.
             Ok(Ok(None)) | Ok(Err(_)) => break Ok(()),

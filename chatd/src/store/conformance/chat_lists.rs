@@ -117,7 +117,9 @@ pub async fn lists_user_chats_order_pins_archive_paging<S: Store + 'static>(s: S
     s.remove_member(g, Actor::unjudged(p[3]), u, true, T0 + 60)
         .await
         .expect("leave");
-    s.delete_chat(c3, u, T0 + 61).await.expect("delete");
+    s.delete_chat(c3, Actor::unjudged(u), T0 + 61)
+        .await
+        .expect("delete");
     assert_eq!(list(&s, u, true).await, vec![c2, c6, c5, c1]);
     let entry = s
         .user_chats(
@@ -270,7 +272,11 @@ pub async fn lists_heads<S: Store + 'static>(s: S) {
         .await
         .expect("leave")
         .seq;
-    let d = s.delete_chat(deleted, a, T0).await.expect("delete").seq;
+    let d = s
+        .delete_chat(deleted, Actor::unjudged(a), T0)
+        .await
+        .expect("delete")
+        .seq;
     send(&s, removed_from, a, "after removal", T0).await;
 
     let head = |chat_id, last_seq, member| pb::ChatHead {
@@ -329,7 +335,9 @@ pub async fn lists_shared_chat_peers<S: Store + 'static>(s: S) {
         .await
         .expect("remove");
     let deleted = group(&s, f, &[u]).await;
-    s.delete_chat(deleted, f, T0).await.expect("delete");
+    s.delete_chat(deleted, Actor::unjudged(f), T0)
+        .await
+        .expect("delete");
     let mut peers = s.shared_chat_peers(u).await.expect("peers");
     peers.sort_unstable();
     assert_eq!(peers, vec![a, b, c]);

@@ -94,7 +94,9 @@ pub async fn chats_private_reopen_after_delete<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;
     let b = user(&s, "b").await;
     let first = private(&s, a, b).await;
-    s.delete_chat(first, a, T0 + 1).await.expect("delete");
+    s.delete_chat(first, Actor::unjudged(a), T0 + 1)
+        .await
+        .expect("delete");
     assert_eq!(s.chat(first).await.expect("chat"), None);
     let (second, created) = s.open_private_chat(b, a, T0 + 2).await.expect("open");
     assert!(created);
@@ -301,7 +303,9 @@ pub async fn chats_record_call<S: Store + 'static>(s: S) {
     let events = all_events(&s, p).await;
     assert_eq!(events.last(), Some(&event));
     assert_not_found(s.record_call(999_999, a, call, T0).await, "chat");
-    s.delete_chat(p, a, T0 + 200_000).await.expect("delete");
+    s.delete_chat(p, Actor::unjudged(a), T0 + 200_000)
+        .await
+        .expect("delete");
     assert_not_found(s.record_call(p, a, call, T0).await, "chat");
 }
 
@@ -312,7 +316,10 @@ pub async fn chats_delete<S: Store + 'static>(s: S) {
     let m = user(&s, "m").await;
     let g = group(&s, o, &[m]).await;
     send(&s, g, m, "hi", T0 + 1).await;
-    let event = s.delete_chat(g, o, T0 + 2).await.expect("delete");
+    let event = s
+        .delete_chat(g, Actor::unjudged(o), T0 + 2)
+        .await
+        .expect("delete");
     assert_eq!((event.seq, event.actor_id), (3, o));
     assert_eq!(body(&event), &Body::ChatDeleted(pb::ChatDeleted {}));
     assert_eq!(s.chat(g).await.expect("chat"), None);
@@ -333,7 +340,7 @@ pub async fn chats_delete<S: Store + 'static>(s: S) {
             .await,
         "chat",
     );
-    assert_not_found(s.delete_chat(g, o, T0).await, "chat");
+    assert_not_found(s.delete_chat(g, Actor::unjudged(o), T0).await, "chat");
     assert_not_found(
         s.append_message(text_message(g, o, "late", T0)).await,
         "chat",
@@ -347,7 +354,7 @@ pub async fn chats_delete<S: Store + 'static>(s: S) {
         s.remove_member(g, Actor::unjudged(o), m, false, T0).await,
         "chat",
     );
-    assert_not_found(s.delete_chat(999_999, o, T0).await, "chat");
+    assert_not_found(s.delete_chat(999_999, Actor::unjudged(o), T0).await, "chat");
 }
 
 /// `members_added` lists only those actually added; re-adding a former member renews the row.

@@ -173,6 +173,11 @@ pub async fn messages_idempotent_append<S: Store + 'static>(s: S) {
         .expect("other sender");
     assert_eq!(theirs.message.seq, 3, "the key is per sender");
     assert!(theirs.event.is_some());
+    // What a retry is answered with, read without sending.
+    let found = |sender, id: &'static str| s.sent_message(sender, id);
+    assert_eq!(found(a, "dup").await.expect("read"), Some(first.message));
+    assert_eq!(found(b, "dup").await.expect("read"), Some(theirs.message));
+    assert_eq!(found(a, "never").await.expect("read"), None);
 }
 
 /// Identical sends racing each other store one message and one event.
@@ -204,6 +209,28 @@ pub async fn messages_idempotent_append_concurrent<S: Store + 'static>(s: S) {
     assert!(seqs_seen.iter().all(|&seq| seq == 2));
     assert_eq!(s.chat(c).await.expect("chat").expect("exists").last_seq, 2);
     assert_eq!(seqs(&full_history(&*s, c, a).await), vec![2]);
+}
+
+/// A message edited past [`MAX_KEPT_EDITS`] keeps the newest replaced texts only.
+pub async fn messages_edit_history_keeps_the_newest<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let b = user(&s, "b").await;
+    let c = private(&s, a, b).await;
+    let m = send(&s, c, a, "v0", T0).await;
+    let edits = MAX_KEPT_EDITS + 3;
+    for n in 1..=edits {
+        let at = T0 + n as i64;
+        s.edit_message(c, m.seq, Actor::unjudged(a), &format!("v{n}"), at)
+            .await
+            .expect("edit");
+    }
+    let kept = s.edits(c, m.seq).await.expect("edits");
+    let texts: Vec<&str> = kept.iter().map(|e| e.text.as_str()).collect();
+    let expected: Vec<String> = (3..edits).map(|n| format!("v{n}")).collect();
+    assert_eq!(texts, expected);
+    assert_eq!(kept.first().map(|e| e.at_ms), Some(T0 + 3));
+    let now = s.message(c, m.seq).await.expect("get").expect("exists");
+    assert_eq!(now.text, format!("v{edits}"));
 }
 
 /// Edits replace the text, keep the replaced texts in order and show in `message_created`.

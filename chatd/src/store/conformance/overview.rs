@@ -39,7 +39,9 @@ pub async fn overview_chats_filters_and_paging<S: Store + 'static>(s: S) {
     let team = titled(&s, pb::ChatKind::Group, "Team Ärger", a, &[b]).await;
     let news = titled(&s, pb::ChatKind::Channel, "NEWS of the team", c, &[]).await;
     let gone = titled(&s, pb::ChatKind::Group, "team gone", c, &[a]).await;
-    s.delete_chat(gone, c, T0 + 1).await.expect("delete");
+    s.delete_chat(gone, Actor::unjudged(c), T0 + 1)
+        .await
+        .expect("delete");
     s.remove_member(team, Actor::unjudged(a), b, false, T0 + 2)
         .await
         .expect("remove b");
@@ -113,7 +115,9 @@ pub async fn overview_sent_messages<S: Store + 'static>(s: S) {
         .expect("delete");
     let m3 = send(&s, second, b, "three", T0 + 10).await.seq;
     send(&s, gone, b, "in a deleted chat", T0).await;
-    s.delete_chat(gone, a, T0 + 2).await.expect("delete chat");
+    s.delete_chat(gone, Actor::unjudged(a), T0 + 2)
+        .await
+        .expect("delete chat");
 
     let sent = |chat_id, after, limit| {
         s.sent_messages(SentQuery {
@@ -180,7 +184,7 @@ pub async fn overview_counts<S: Store + 'static>(s: S) {
         .expect("delete");
     send(&s, other, a, "three", T0).await;
     let dropped = group(&s, b, &[]).await;
-    s.delete_chat(dropped, b, T0 + 2)
+    s.delete_chat(dropped, Actor::unjudged(b), T0 + 2)
         .await
         .expect("delete chat");
     assert_eq!(

@@ -210,3 +210,40 @@ pub async fn recovery_concurrent_redemptions<S: Store + 'static>(s: S) {
         assert_eq!(won, 1, "round {round}");
     }
 }
+
+/// Wrong codes sent at once count one attempt each: no more than `max_attempts` are judged, and
+/// the code is gone after them, also for the right one.
+pub async fn recovery_concurrent_wrong_codes<S: Store + 'static>(s: S) {
+    let a = user(&s, "a").await;
+    let s = std::sync::Arc::new(s);
+    assert!(
+        s.put_account_code(code(a, CodePurpose::VerifyEmail, "h", T0))
+            .await
+            .expect("put")
+    );
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let st = s.clone();
+            tokio::spawn(async move {
+                let guess = format!("wrong {n}");
+                st.redeem_account_code(a, CodePurpose::VerifyEmail, &guess, T0, 5)
+                    .await
+            })
+        })
+        .collect();
+    let mut judged = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("redeem") {
+            Redemption::Wrong => judged += 1,
+            Redemption::Missing => {}
+            Redemption::Redeemed { .. } => panic!("a wrong code redeemed"),
+        }
+    }
+    assert!(judged <= 5, "{judged} wrong codes judged, at most 5 may be");
+    assert_eq!(
+        s.redeem_account_code(a, CodePurpose::VerifyEmail, "h", T0, 5)
+            .await
+            .expect("redeem"),
+        Redemption::Missing
+    );
+}

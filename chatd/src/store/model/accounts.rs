@@ -174,11 +174,12 @@ pub const REFRESH_IDLE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// A session's refresh token expires this long after the session was created: 30 days.
 pub const REFRESH_ABSOLUTE_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
-/// Which sessions [`SessionStore::delete_dead_sessions`](crate::store::SessionStore::delete_dead_sessions)
+/// Which sessions
+/// [`SessionStore::delete_dead_sessions`](crate::store::SessionStore::delete_dead_sessions)
 /// deletes: those revoked at or before [`revoked_by_ms`](Self::revoked_by_ms), and those whose
-/// refresh token had [`expired`](Self::expired) by then. [`at`](Self::at) computes the bounds
-/// from one time; the stores' rotation and sweep and the server's listing all judge expiry by
-/// it, so they agree.
+/// refresh token had [`expired`](Self::expired) by then. [`at`](Self::at) computes the bounds from
+/// one time; the stores' rotation and sweep and the server's listing all judge expiry by it, so
+/// they agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeadSessions {
     /// Revoked at or before this time.
@@ -209,8 +210,9 @@ impl DeadSessions {
     }
 }
 
-/// What one [`SessionStore::delete_dead_sessions`](crate::store::SessionStore::delete_dead_sessions)
-/// call deleted.
+/// What one
+/// [`SessionStore::delete_dead_sessions`](crate::store::SessionStore::delete_dead_sessions) call
+/// deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweptSessions {
     /// The sessions of its batch that are gone, ascending: every one it deleted, and those of
@@ -273,7 +275,8 @@ pub struct NewAccountCode {
     pub resend_gap_ms: i64,
 }
 
-/// How [`RecoveryStore::redeem_account_code`](crate::store::RecoveryStore::redeem_account_code) went.
+/// How [`RecoveryStore::redeem_account_code`](crate::store::RecoveryStore::redeem_account_code)
+/// went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
     /// The code was right and is now spent; it was sent to `email`.

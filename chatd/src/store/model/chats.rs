@@ -149,8 +149,8 @@ pub struct UserChatsQuery {
     pub limit: u32,
 }
 
-/// Filters and paging of [`OverviewStore::all_chats`](crate::store::OverviewStore::all_chats). Filters
-/// combine; an unset one matches every chat.
+/// Filters and paging of [`OverviewStore::all_chats`](crate::store::OverviewStore::all_chats).
+/// Filters combine; an unset one matches every chat.
 #[derive(Debug, Clone, Default)]
 pub struct AllChatsQuery {
     /// Only chats of this kind.
@@ -166,8 +166,8 @@ pub struct AllChatsQuery {
     pub limit: u32,
 }
 
-/// Which messages [`OverviewStore::sent_messages`](crate::store::OverviewStore::sent_messages) finds:
-/// those `sender_id` sent, in `chat_id` when given, sent at or after `since_ms` when given,
+/// Which messages [`OverviewStore::sent_messages`](crate::store::OverviewStore::sent_messages)
+/// finds: those `sender_id` sent, in `chat_id` when given, sent at or after `since_ms` when given,
 /// strictly after the position `after` (`(chat_id, seq)`), at most `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct SentQuery {

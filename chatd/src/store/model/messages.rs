@@ -2,8 +2,8 @@
 
 use chatproto::pb;
 
-/// What [`MessageStore::set_reaction`](crate::store::MessageStore::set_reaction) does with the caller's
-/// reaction.
+/// What [`MessageStore::set_reaction`](crate::store::MessageStore::set_reaction) does with the
+/// caller's reaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReactionChange {
     /// Adds it; an emoji the message does not have yet only while it has fewer than
@@ -16,8 +16,8 @@ pub enum ReactionChange {
     Remove,
 }
 
-/// Input of [`MessageStore::append_message`](crate::store::MessageStore::append_message). The server
-/// has validated it and resolved forwards and mentions.
+/// Input of [`MessageStore::append_message`](crate::store::MessageStore::append_message). The
+/// server has validated it and resolved forwards and mentions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
     /// Target chat.
@@ -48,6 +48,10 @@ pub struct NewMessage {
     /// appends whatever the membership (tools and tests that write a store directly).
     pub members_seq: Option<u64>,
 }
+
+/// Earlier texts a message's edit history keeps: the newest ones. An edit past it forgets the
+/// oldest, so that a message edited without end (a bot's progress line) keeps a bounded record.
+pub const MAX_KEPT_EDITS: usize = 100;
 
 /// Who writes to a chat's messages (edits, deletes, reacts), with the chat's
 /// [`ChatRecord::members_seq`] their right to was judged on: the store refuses the write with

@@ -120,7 +120,8 @@ pub struct DeliveryRecord {
     pub dead_at_ms: i64,
 }
 
-/// How an attempt ended, for [`OutboxStore::release_delivery`](crate::store::OutboxStore::release_delivery).
+/// How an attempt ended, for
+/// [`OutboxStore::release_delivery`](crate::store::OutboxStore::release_delivery).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     /// It failed and is tried again at `at_ms` (the attempt counts).

@@ -105,7 +105,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A send's idempotency key.
 pub(super) fn send_key(new: &NewMessage) -> String {
-    format!("{}:{}", new.sender_id, new.client_msg_id)
+    key_of(new.sender_id, &new.client_msg_id)
+}
+
+/// The idempotency key of the sends of `sender_id` with `client_msg_id`.
+pub(super) fn key_of(sender_id: u64, client_msg_id: &str) -> String {
+    format!("{sender_id}:{client_msg_id}")
 }
 
 /// The message `new` creates, with seq 0, its text and attachment sealed by `fields`.

@@ -412,11 +412,13 @@ impl ChatStore for MongoStore {
         .await
     }
 
-    async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent> {
+    async fn delete_chat(&self, id: u64, actor: Actor, now_ms: i64) -> StoreResult<pb::ChatEvent> {
         self.deadline(async {
             let _turn = self.locks.turn(i(id)).await;
             loop {
                 let chat = self.live_chat(id).await?;
+                // The op claims the seq after this head, so it commits under this membership.
+                ensure_members_unchanged(u(chat.members_seq), actor.members_seq)?;
                 let mut effects = vec![Effect::EndMemberships];
                 if let Some(key) = &chat.private_pair {
                     effects.push(Effect::ReleasePair { key: key.clone() });
@@ -428,7 +430,7 @@ impl ChatStore for MongoStore {
                 };
                 let mut events = vec![event(
                     chat.id,
-                    actor,
+                    actor.user_id,
                     now_ms,
                     Body::ChatDeleted(pb::ChatDeleted {}),
                 )];

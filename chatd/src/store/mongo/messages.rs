@@ -13,17 +13,18 @@ use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 
+use super::appends::key_of;
 use super::decision::KeyOwner;
 use super::docs::{ChatDoc, EditDoc, EventDoc, MessageDoc, ReactionDoc, decode_event, i, u};
 use super::pending::{ChatChanges, Effect, PendingOp, number_events};
 use super::sealing::Purpose;
 use super::tokens::index_tokens;
 use super::{MongoStore, error, find_all};
-use crate::store::ConflictKind;
 use crate::store::{
     Actor, HistoryQuery, MessageStore, NewMessage, ReactionChange, SearchQuery, SendOutcome,
     StoreError, StoreResult, ensure_members_unchanged,
 };
+use crate::store::{ConflictKind, MAX_KEPT_EDITS};
 
 impl MongoStore {
     async fn message_doc(&self, chat_id: i64, seq: i64) -> StoreResult<Option<MessageDoc>> {
@@ -89,7 +90,7 @@ impl MongoStore {
                     .map(Some);
             };
             if let Some(m) = self.message_doc(owner.chat_id, owner.seq).await?
-                && format!("{}:{}", m.sender_id, m.client_msg_id) == key
+                && key_of(u(m.sender_id), &m.client_msg_id) == key
             {
                 return m.wire(&self.fields).map(Some);
             }
@@ -217,6 +218,15 @@ impl MessageStore for MongoStore {
         .await
     }
 
+    async fn sent_message(
+        &self,
+        sender_id: u64,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<pb::Message>> {
+        self.deadline(self.original(&key_of(sender_id, client_msg_id)))
+            .await
+    }
+
     async fn edit_message(
         &self,
         chat_id: u64,
@@ -243,6 +253,8 @@ impl MessageStore for MongoStore {
                     text: before.text.clone(),
                     at_ms: written_at,
                 });
+                let forgotten = history.len().saturating_sub(MAX_KEPT_EDITS);
+                history.drain(..forgotten);
                 // The earlier text moves to the history as stored (sealed or not).
                 let effect = Effect::EditMessage {
                     seq: i(seq),

@@ -6,9 +6,10 @@
 //! let two concurrent conditional updates (or deletes) of one document both match (see the
 //! store's module doc), so, as for two-factor codes, a unique `_id` insert into
 //! `account_codes_spent` named after the code's nonce is the arbiter: the one insert that
-//! succeeds spends the code, and the delete that follows only tidies up. Wrong attempts are
-//! counted with `$inc`; two at once may count as one, which the per-address throttle in front
-//! of it bounds.
+//! succeeds spends the code, and the delete that follows only tidies up. Each attempt, right or
+//! wrong, first claims its number the same way (`NONCE:N` for N up to the allowed attempts), so
+//! guesses sent at once are judged no more often than attempts are allowed; the code's
+//! `attempts` only tells later ones where to start.
 
 use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
@@ -52,6 +53,30 @@ impl MongoStore {
             .await
             .map_err(error::map)?;
         Ok(())
+    }
+
+    /// Claims the first attempt at `live` not claimed yet, up to `max`: a unique insert per
+    /// attempt (`NONCE:N`, beside the spending claims), the one primitive FerretDB makes atomic.
+    /// `None` when every attempt is taken.
+    async fn claim_attempt(
+        &self,
+        user_id: u64,
+        live: &CodeDoc,
+        max: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        for attempt in live.attempts.saturating_add(1)..=max {
+            let mut claim = Document::new();
+            claim.insert("_id", format!("{}:{attempt}", live.nonce));
+            claim.insert("user_id", i(user_id));
+            claim.insert("at_ms", now_ms);
+            match self.c.account_codes_spent.insert_one(claim).await {
+                Ok(_) => return Ok(Some(attempt)),
+                Err(e) if error::is_duplicate(&e) => {}
+                Err(e) => return Err(error::map(e)),
+            }
+        }
+        Ok(None)
     }
 
     /// Inserts the claim on code `nonce`; false when it was claimed before.
@@ -182,6 +207,11 @@ impl RecoveryStore for MongoStore {
                 self.drop_code(&id, live.nonce).await?;
                 return Ok(Redemption::Missing);
             }
+            // The attempt is claimed before the code is compared: of guesses sent at once, only
+            // those that claimed one of the attempts left are judged.
+            let Some(attempt) = self.claim_attempt(user_id, &live, max, now_ms).await? else {
+                return Ok(Redemption::Missing);
+            };
             if live.hash == hash {
                 if !self.claim_code(user_id, live.nonce, now_ms).await? {
                     return Ok(Redemption::Missing);
@@ -189,14 +219,15 @@ impl RecoveryStore for MongoStore {
                 self.drop_code(&id, live.nonce).await?;
                 return Ok(Redemption::Redeemed { email: live.email });
             }
-            if live.attempts.saturating_add(1) >= max {
+            if attempt >= max {
                 self.drop_code(&id, live.nonce).await?;
             } else {
+                // The count read first by later attempts; the claims are what bound them.
                 self.c
                     .account_codes
                     .update_one(
                         doc! { "_id": &id, "nonce": live.nonce },
-                        doc! { "$inc": { "attempts": 1 } },
+                        doc! { "$max": { "attempts": attempt } },
                     )
                     .await
                     .map_err(error::map)?;

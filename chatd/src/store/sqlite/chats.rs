@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::convert::{count_u32, get_enum, get_opt_u64, get_u64, json_ids, sql_u64};
 use super::events;
 use super::users::ensure_user;
-use crate::store::ConflictKind;
+use crate::store::{Actor, ConflictKind};
 use crate::store::{
     ChatPatch, ChatRecord, MemberRecord, NewGroup, StoreError, StoreResult, UserChatPatch,
     UserChatState,
@@ -375,11 +375,13 @@ pub(super) fn update_chat(
 pub(super) fn delete_chat(
     c: &Connection,
     id: u64,
-    actor: u64,
+    actor: Actor,
     now_ms: i64,
 ) -> StoreResult<pb::ChatEvent> {
     live_chat(c, id)?;
-    let event = events::append(c, id, actor, now_ms, Body::ChatDeleted(pb::ChatDeleted {}))?;
+    events::ensure_members_unchanged(c, id, actor.members_seq)?;
+    let body = Body::ChatDeleted(pb::ChatDeleted {});
+    let event = events::append(c, id, actor.user_id, now_ms, body)?;
     c.prepare_cached(
         "UPDATE members SET left_at_seq = ?2 WHERE chat_id = ?1 AND left_at_seq IS NULL",
     )?

@@ -15,10 +15,10 @@ use super::convert::{
 };
 use super::events;
 use super::users::ensure_user;
-use crate::store::ConflictKind;
 use crate::store::{
     Actor, HistoryQuery, NewMessage, ReactionChange, SendOutcome, StoreError, StoreResult,
 };
+use crate::store::{ConflictKind, MAX_KEPT_EDITS};
 
 /// The columns [`message_from_row`] reads, from `messages` aliased as `m` (19 columns).
 pub(super) const MESSAGE_COLUMNS: &str = "m.chat_id, m.seq, m.sender_id, m.client_msg_id, m.kind, \
@@ -129,12 +129,20 @@ fn existing_live(c: &Connection, chat_id: u64, seq: u64) -> StoreResult<pb::Mess
     Ok(message)
 }
 
-pub(super) fn append_message(c: &Connection, new: &NewMessage) -> StoreResult<SendOutcome> {
+pub(super) fn sent_message(
+    c: &Connection,
+    sender_id: u64,
+    client_msg_id: &str,
+) -> StoreResult<Option<pb::Message>> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
     );
-    let original = query_messages(c, &sql, params![sql_u64(new.sender_id), new.client_msg_id])?;
-    if let Some(message) = original.into_iter().next() {
+    let found = query_messages(c, &sql, params![sql_u64(sender_id), client_msg_id])?;
+    Ok(found.into_iter().next())
+}
+
+pub(super) fn append_message(c: &Connection, new: &NewMessage) -> StoreResult<SendOutcome> {
+    if let Some(message) = sent_message(c, new.sender_id, &new.client_msg_id)? {
         return Ok(SendOutcome {
             message,
             event: None,
@@ -221,6 +229,16 @@ pub(super) fn edit_message(
         sql_u64(seq),
         before.text,
         written_at
+    ])?;
+    c.prepare_cached(
+        "DELETE FROM message_edits WHERE chat_id = ?1 AND seq = ?2 AND id <= \
+         (SELECT id FROM message_edits WHERE chat_id = ?1 AND seq = ?2 \
+          ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![
+        sql_u64(chat_id),
+        sql_u64(seq),
+        MAX_KEPT_EDITS as i64
     ])?;
     c.prepare_cached(
         "UPDATE messages SET text = ?3, edited = 1, edited_at_ms = ?4 \

@@ -141,6 +141,10 @@ pub struct SqliteStore {
     /// a rekey replaces.
     path: std::path::PathBuf,
     key: std::sync::RwLock<Option<DatabaseKey>>,
+    /// Held by a backup for its whole copy, whose connections keep the key they opened with,
+    /// and by a rekey: a rekey waits here for a running backup *before* it holds every read
+    /// permit, so the reads go on meanwhile.
+    key_in_use: tokio::sync::Mutex<()>,
     busy_timeout: Duration,
     durability: Durability,
 }
@@ -249,6 +253,7 @@ impl SqliteStore {
             readers: Arc::new(Readers::new(reads)),
             path: path.to_path_buf(),
             key: std::sync::RwLock::new(options.key),
+            key_in_use: tokio::sync::Mutex::new(()),
             busy_timeout: options.busy_timeout,
             durability: options.durability,
         })
@@ -314,7 +319,7 @@ impl ChatStore for SqliteStore {
         .await
     }
 
-    async fn delete_chat(&self, id: u64, actor: u64, now_ms: i64) -> StoreResult<pb::ChatEvent> {
+    async fn delete_chat(&self, id: u64, actor: Actor, now_ms: i64) -> StoreResult<pb::ChatEvent> {
         self.write(move |c| chats::delete_chat(c, id, actor, now_ms))
             .await
     }
@@ -464,6 +469,16 @@ impl MessageStore for SqliteStore {
         self.read(move |c| messages::message(c, chat_id, seq)).await
     }
 
+    async fn sent_message(
+        &self,
+        sender_id: u64,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<pb::Message>> {
+        let id = client_msg_id.to_string();
+        self.read_point(move |c| messages::sent_message(c, sender_id, &id))
+            .await
+    }
+
     async fn edit_message(
         &self,
         chat_id: u64,
@@ -567,9 +582,7 @@ impl Store for SqliteStore {
 
     async fn backup(&self, to: &Path) -> StoreResult<()> {
         let (from, to, busy) = (self.path.clone(), to.to_path_buf(), self.busy_timeout);
-        // A read permit for the whole copy: a rekey waits for it, so the copy's connections
-        // keep the key they opened with.
-        let _reading = self.readers.hold(1).await?;
+        let _copying = self.key_in_use.lock().await;
         let key = self.key();
         tokio::task::spawn_blocking(move || backup::copy(&from, &to, key.as_ref(), busy))
             .await

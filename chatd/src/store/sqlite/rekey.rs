@@ -20,11 +20,11 @@ impl SqliteStore {
     }
 
     /// Gives the encrypted database the key `new` while it serves (a master-key rotation,
-    /// `ops::master_key`): waits for the reads in flight (later ones wait meanwhile), rewrites
-    /// every page under the new key on the writer (`PRAGMA rekey`, between two write batches,
-    /// committed like one), and replaces the read connections and the checkpointer's by ones
-    /// opened with it. Reads and writes stall for as long as the rewrite takes. False when
-    /// `new` is the key already.
+    /// `ops::master_key`): waits for a running backup (reads go on), then for the reads in
+    /// flight (later ones wait meanwhile), rewrites every page under the new key on the writer
+    /// (`PRAGMA rekey`, between two write batches, committed like one), and replaces the read
+    /// connections and the checkpointer's by ones opened with it. Reads and writes stall for
+    /// as long as the rewrite takes. False when `new` is the key already.
     pub async fn rekey(&self, new: DatabaseKey) -> StoreResult<bool> {
         match self.key() {
             None => {
@@ -35,6 +35,9 @@ impl SqliteStore {
             Some(key) if key == new => return Ok(false),
             Some(_) => {}
         }
+        // A backup may be copying for minutes: waiting for it while holding read permits would
+        // stop every read meanwhile (the semaphore is fair: a queued rekey holds up later reads).
+        let _copies_done = self.key_in_use.lock().await;
         let _paused = self.readers.hold(self.readers.size()).await?;
         // Until it has a connection with the new key (or the key stayed), the checkpointer
         // starts no round.

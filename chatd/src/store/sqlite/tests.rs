@@ -662,6 +662,47 @@ async fn a_rekey_while_reads_and_writes_run_loses_nothing_and_only_the_new_key_o
     );
 }
 
+/// A rekey that waits for a backup's copy (minutes for a large database) does not stop the
+/// reads meanwhile: it waits before it holds the read permits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rekey_waiting_for_a_backup_lets_reads_run() {
+    use super::cipher::DatabaseKey;
+    let (_dir, path) = temp_db();
+    let (old, new) = (
+        DatabaseKey::from_bytes([1; 32]),
+        DatabaseKey::from_bytes([2; 32]),
+    );
+    let options = SqliteOptions {
+        key: Some(old),
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStore::open_with(&path, options).expect("open"));
+    let user = store.create_user(new_user("reader")).await.expect("user");
+    // What a backup holds for its whole copy.
+    let copying = store.key_in_use.lock().await;
+    let rekeying = tokio::spawn({
+        let store = store.clone();
+        async move { store.rekey(new).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!rekeying.is_finished(), "the rekey waits for the copy");
+    for _ in 0..20 {
+        let read = tokio::time::timeout(Duration::from_secs(5), store.user(user.id)).await;
+        assert!(
+            matches!(read, Ok(Ok(Some(_)))),
+            "a read waited behind the rekey"
+        );
+        let by_name =
+            tokio::time::timeout(Duration::from_secs(5), store.user_by_username("reader")).await;
+        assert!(
+            matches!(by_name, Ok(Ok(Some(_)))),
+            "a pooled read waited behind the rekey"
+        );
+    }
+    drop(copying);
+    assert!(rekeying.await.expect("task").expect("rekey"));
+}
+
 #[tokio::test]
 async fn after_a_rekey_the_checkpointer_copies_the_log_under_the_new_key() {
     use super::cipher::{DatabaseKey, KeyError};

@@ -162,6 +162,7 @@ pub(super) fn cases(f: &Fixture) -> Vec<(Who, E, &'static str, Kind)> {
         (Bob, E::PermissionDenied, "a plain member of a channel", K::GetReceipts(pb::GetReceipts { chat_id: f.channel })),
         (Bob, E::NotFound, "message", K::GetMessageEdits(pb::GetMessageEdits { chat_id: g, seq: NONE, ..Default::default() })),
         (Bob, E::InvalidArgument, "cursor", K::GetMessageEdits(pb::GetMessageEdits { chat_id: g, seq: f.hello, cursor: "not a cursor".into() })),
+        (Bob, E::InvalidArgument, "cursor, before the message", K::GetMessageEdits(pb::GetMessageEdits { chat_id: g, seq: NONE, cursor: "not a cursor".into() })),
         (Bob, E::PermissionDenied, "channel member", K::SendTyping(pb::SendTyping { chat_id: f.channel })),
         // 9.5 Synchronisation.
         (Anon, E::Unauthenticated, "not authenticated", K::Sync(pb::Sync::default())),

@@ -171,6 +171,43 @@ async fn an_interrupted_upload_resumes_from_the_servers_offset() {
     );
 }
 
+/// A client that asks for a file and takes none of its bytes does not hold the server's side of
+/// the stream: 30 s without progress reset it (spec 13.5).
+#[tokio::test]
+async fn a_download_whose_bytes_are_not_taken_is_reset() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    // More than a stream's receive window (1.25 MB): the server's writes block.
+    let data = content(3 * 1024 * 1024, 5);
+    let file = upload(&alice.client, &data, "big.bin", pb::MessageKind::File)
+        .await
+        .expect("upload");
+    let conn = upload_conn(&server, &alice).await;
+    let request = pb::Request {
+        request_id: 7,
+        kind: Some(pb::request::Kind::DownloadFile(pb::DownloadFile {
+            file_id: file.id.clone(),
+            ..Default::default()
+        })),
+    };
+    let frame = chatproto::io::encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES)
+        .expect("encode");
+    let (mut send, mut recv) = conn.raw.conn.open_bi().await.expect("stream");
+    send.write_all(&frame).await.expect("request");
+    send.finish().expect("finish");
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    let read = recv.read_to_end(usize::MAX).await;
+    let code = match read {
+        Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(code))) => code.into_inner(),
+        other => panic!("the stream was not reset: {:?}", other.map(|b| b.len())),
+    };
+    assert_eq!(code, u64::from(StreamCode::RequestTimeout.code()));
+    // The connection serves on.
+    download(&alice.client, &file.id, data.len() as u64 - 10)
+        .await
+        .expect("a later download");
+}
+
 #[tokio::test]
 async fn downloads_start_anywhere_and_resume_into_a_path() {
     let server = start().await;

@@ -16,7 +16,7 @@ use crate::conn::{ConnCtx, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::users::user_view;
 use crate::state::now_ms;
-use crate::store::{NewSession, NewUser, RefreshOutcome, UserRecord};
+use crate::store::{ConflictKind, NewSession, NewUser, RefreshOutcome, StoreError, UserRecord};
 use crate::validate;
 use chatproto::pb::KeyKind;
 
@@ -78,8 +78,17 @@ async fn open_session(
             address: ctx.remote.to_string(),
             refresh_hash,
             now_ms: now,
+            // What the sign-in was checked against (or, on registration, just written).
+            checked_hash: Some(user.password_hash.clone()),
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // A change of password, a disabling or a deletion came between the check and now.
+            StoreError::Conflict(ConflictKind::CredentialsChanged) => {
+                ApiError::unauthenticated(BAD_CREDENTIALS)
+            }
+            other => other.into(),
+        })?;
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
     ctx.authenticated(Principal {
         user_id: user.id,
@@ -113,7 +122,7 @@ async fn trim_sessions(ctx: &ConnCtx, user_id: u64, keep: u64) {
     for session in sessions_over(&live, keep, ctx.state.settings.max_sessions_per_user) {
         match ctx.state.store.revoke_session(user_id, session, now).await {
             // Revoked meanwhile (a logout, a concurrent login's trim): nothing left to do.
-            Ok(()) | Err(crate::store::StoreError::NotFound(_)) => {}
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => {
                 tracing::warn!(user_id, session, error = %e, "cannot sign out a session over the cap");
                 return;
@@ -305,9 +314,9 @@ pub(crate) async fn create_user(
         })
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Conflict(
-                kind @ crate::store::ConflictKind::UsernameTaken,
-            ) => ApiError::conflict(kind.to_string()).with_field(username_field),
+            StoreError::Conflict(kind @ ConflictKind::UsernameTaken) => {
+                ApiError::conflict(kind.to_string()).with_field(username_field)
+            }
             other => other.into(),
         })
 }

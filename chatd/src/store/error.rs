@@ -11,6 +11,10 @@ pub enum ConflictKind {
     /// Refresh token already in use.
     #[error("refresh token already in use")]
     RefreshTokenReused,
+    /// The password a sign-in was checked against is no longer the account's, or the account
+    /// was disabled or deleted since (see [`NewSession::checked_hash`](super::NewSession)).
+    #[error("the account's credentials changed")]
+    CredentialsChanged,
     /// Client_msg_id already used.
     #[error("client_msg_id already used")]
     ClientMsgIdUsed,

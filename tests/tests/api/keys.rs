@@ -223,6 +223,7 @@ async fn pre_pepper_session(server: &TestServer, user_id: u64, token: &str) -> S
             address: "127.0.0.1:1".into(),
             refresh_hash: hex::encode(sha2::Sha256::digest(token.as_bytes())),
             now_ms: chatd::testing::now_ms(),
+            checked_hash: None,
         })
         .await
         .expect("session");

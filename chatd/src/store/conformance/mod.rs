@@ -111,6 +111,7 @@ macro_rules! store_conformance {
                 sessions_create_list_touch,
                 sessions_read_with_their_user,
                 sessions_refresh_rotation,
+                sessions_need_the_checked_credentials,
                 sessions_refresh_owner,
                 sessions_refresh_reuse_revokes_family,
                 sessions_refresh_expired,
@@ -258,13 +259,13 @@ fn new_user(name: &str) -> NewUser {
     }
 }
 
-/// Creates a user and returns its id.
 /// `ids` in ascending order.
 fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
     ids.sort_unstable();
     ids
 }
 
+/// Creates a user and returns its id.
 async fn user<S: Store>(s: &S, name: &str) -> u64 {
     s.create_user(new_user(name)).await.expect("create user").id
 }

@@ -10,6 +10,7 @@ fn new_session(user_id: u64, hash: &str, now_ms: i64) -> NewSession {
         address: "192.0.2.1:4433".into(),
         refresh_hash: hash.to_string(),
         now_ms,
+        checked_hash: None,
     }
 }
 
@@ -92,6 +93,47 @@ pub async fn sessions_read_with_their_user<S: Store + 'static>(s: S) {
         .expect("revoke");
     let (revoked, _) = s.session_and_user(session.id, sam).await.expect("read");
     assert_eq!(revoked.and_then(|r| r.revoked_at_ms), Some(T0 + 1));
+}
+
+/// A session of a sign-in checked against a password hash is made only while that hash is the
+/// user's and the user active; nothing is kept otherwise.
+pub async fn sessions_need_the_checked_credentials<S: Store + 'static>(s: S) {
+    let u = user(&s, "cora").await;
+    let first = "$argon2id$fake$cora".to_string();
+    let signed_in = |hash: &str, token: &str| NewSession {
+        checked_hash: Some(hash.to_string()),
+        ..new_session(u, token, T0)
+    };
+    s.create_session(signed_in(&first, "c1"))
+        .await
+        .expect("the hash checked is the user's");
+    s.set_password_hash(u, "$argon2id$fake$new", None)
+        .await
+        .expect("new password");
+    assert_conflict(
+        s.create_session(signed_in(&first, "c2")).await,
+        ConflictKind::CredentialsChanged,
+    );
+    s.create_session(signed_in("$argon2id$fake$new", "c3"))
+        .await
+        .expect("the new one");
+    s.set_disabled(u, true).await.expect("disable");
+    assert_conflict(
+        s.create_session(signed_in("$argon2id$fake$new", "c4"))
+            .await,
+        ConflictKind::CredentialsChanged,
+    );
+    let live = s.list_sessions(u).await.expect("list").len();
+    assert!(live <= 2, "{live} live sessions: a refused one was kept");
+    for refused in ["c2", "c4"] {
+        assert_eq!(
+            s.rotate_refresh(refused, &format!("{refused}x"), T0 + 1)
+                .await
+                .expect("rotate"),
+            RefreshOutcome::Invalid,
+            "the refused session's token works"
+        );
+    }
 }
 
 /// A live token rotates once; unknown tokens are invalid.

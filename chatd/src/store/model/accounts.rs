@@ -108,6 +108,7 @@ impl NewSession {
             address: "192.0.2.1:1".into(),
             refresh_hash: refresh_hash.into(),
             now_ms,
+            checked_hash: None,
         }
     }
 }
@@ -141,6 +142,11 @@ pub struct NewSession {
     pub refresh_hash: String,
     /// Creation time.
     pub now_ms: i64,
+    /// The password hash the sign-in was checked against, when it was: the session is made
+    /// only while it is still the user's and the user active, so that a sign-in checked just
+    /// before a change of password, a disabling or a deletion does not outlive it
+    /// (`Conflict(CredentialsChanged)`, nothing kept).
+    pub checked_hash: Option<String>,
 }
 
 /// What presenting a refresh token led to.

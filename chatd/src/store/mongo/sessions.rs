@@ -75,6 +75,20 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Takes back `session`, just inserted, when the password its sign-in was checked against
+    /// is no longer the user's or the user was disabled or deleted: `Conflict(CredentialsChanged)`.
+    /// Read after the insert: a change that came first is seen here, and one that comes later
+    /// (the new hash or flag written, then every live session revoked) revokes this one too.
+    async fn still_signed_in(&self, session: &SessionDoc, checked: &str) -> StoreResult<()> {
+        let user = self.user(u(session.user_id)).await?;
+        if user.is_some_and(|u| u.password_hash == checked && !u.disabled && !u.deleted) {
+            return Ok(());
+        }
+        self.revoke_if_live(session.id, session.created_at_ms)
+            .await?;
+        Err(StoreError::Conflict(ConflictKind::CredentialsChanged))
+    }
+
     /// Revokes session `id` at `now_ms` unless it is revoked already; true when this call did.
     async fn revoke_if_live(&self, id: i64, now_ms: i64) -> StoreResult<bool> {
         let result = self
@@ -175,6 +189,7 @@ impl SessionStore for MongoStore {
     async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
         self.deadline(async {
             self.ensure_user(new.user_id).await?;
+            let checked = new.checked_hash.clone();
             if self.refresh_hash_known(&new.refresh_hash).await? {
                 return Err(token_in_use());
             }
@@ -191,7 +206,12 @@ impl SessionStore for MongoStore {
             loop {
                 session.id = self.next_id(Sequence::Sessions).await?;
                 match self.c.sessions.insert_one(&session).await {
-                    Ok(_) => return Ok(session.into()),
+                    Ok(_) => {
+                        if let Some(checked) = &checked {
+                            self.still_signed_in(&session, checked).await?;
+                        }
+                        return Ok(session.into());
+                    }
                     Err(e) if error::is_duplicate(&e) => {
                         if self.refresh_hash_known(&session.refresh_hash).await? {
                             return Err(token_in_use());

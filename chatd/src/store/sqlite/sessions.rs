@@ -48,6 +48,16 @@ fn insert_token(c: &Connection, hash: &str, session_id: u64, now_ms: i64) -> Sto
 
 pub(super) fn create_session(c: &Connection, new: &NewSession) -> StoreResult<SessionRecord> {
     ensure_user(c, new.user_id)?;
+    if let Some(checked) = &new.checked_hash {
+        let (hash, disabled, deleted): (String, bool, bool) = c
+            .prepare_cached("SELECT password_hash, disabled, deleted FROM users WHERE id = ?1")?
+            .query_row([sql_u64(new.user_id)], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        if &hash != checked || disabled || deleted {
+            return Err(StoreError::Conflict(ConflictKind::CredentialsChanged));
+        }
+    }
     let sql = format!(
         "INSERT INTO sessions (user_id, device_name, address, created_at_ms, last_seen_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?4) RETURNING {SESSION_COLUMNS}"

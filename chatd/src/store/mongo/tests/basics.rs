@@ -176,6 +176,7 @@ fn session(user_id: u64, hash: &str) -> NewSession {
         address: "127.0.0.1:1".into(),
         refresh_hash: hash.into(),
         now_ms: 10,
+        checked_hash: None,
     }
 }
 

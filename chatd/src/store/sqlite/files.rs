@@ -6,15 +6,16 @@
 //! of `users` and `chats` (each indexed), so nothing has to be kept in step when a message is
 //! deleted for everyone: its `file_id` is purged and the reference is gone.
 
+use async_trait::async_trait;
 use chatproto::pb;
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::convert::{decode_blob, get_enum, get_u64, sql_u64};
-use crate::store::FileStore;
-use crate::store::{ConflictKind, FileRecord, StoreError, StoreResult, UploadRecord, UploadState};
-use async_trait::async_trait;
+use crate::store::{
+    ConflictKind, FileRecord, FileStore, StoreError, StoreResult, UploadRecord, UploadState,
+};
 
 const UPLOAD_COLUMNS: &str =
     "id, user_id, size, sha256, name, kind, created_at_ms, state, file_id, failure";

@@ -3,14 +3,13 @@
 //! Both are one-directional `(owner_id, target_id)` rows in tables of the same shape; the table
 //! name is chosen from a fixed enum, never from input.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::convert::{get_u64, sql_u64};
 use super::users::ensure_user;
-use crate::store::RelationStore;
-use crate::store::StoreResult;
-use async_trait::async_trait;
+use crate::store::{RelationStore, StoreResult};
 
 /// Which relation table.
 #[derive(Debug, Clone, Copy)]

@@ -5,17 +5,16 @@
 //! old one is recognised as reuse (a stolen token family) rather than as an unknown token, until
 //! its session is deleted as dead ([`delete_dead_sessions`]), tokens first, in one transaction.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::convert::{get_u64, json_ids, sql_u64};
 use super::users::ensure_user;
 use super::{SqliteStore, users};
-use crate::store::ConflictKind;
 use crate::store::{
-    DeadSessions, NewSession, RefreshOutcome, SessionRecord, StoreError, StoreResult, SweptSessions,
+    ConflictKind, DeadSessions, NewSession, RefreshOutcome, SessionRecord, SessionStore,
+    StoreError, StoreResult, SweptSessions, UserRecord,
 };
-use crate::store::{SessionStore, UserRecord};
-use async_trait::async_trait;
 
 const SESSION_COLUMNS: &str =
     "id, user_id, device_name, created_at_ms, last_seen_at_ms, address, revoked_at_ms";

@@ -1,14 +1,14 @@
 //! Accounts: the SQL behind [`UserStore`](crate::store::UserStore).
 
+use async_trait::async_trait;
 use chatproto::pb;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::convert::{get_enum, get_u64, json_ids, sql_u64};
-use crate::store::ConflictKind;
-use crate::store::UserStore;
-use crate::store::{NewUser, ProfilePatch, StoreError, StoreResult, UserRecord};
-use async_trait::async_trait;
+use crate::store::{
+    ConflictKind, NewUser, ProfilePatch, StoreError, StoreResult, UserRecord, UserStore,
+};
 
 pub(super) const USER_COLUMNS: &str = "id, username, email, password_hash, display_name, bio, \
      avatar_file_id, status, last_seen_at_ms, role, disabled, deleted, created_at_ms, email_verified";

@@ -82,17 +82,21 @@ fn sequencer(c: &mut Criterion) {
         let mut outboxes = Vec::new();
         for user in 1..=MEMBERS {
             let outbox = Arc::new(Outbox::new());
-            delivery
-                .attach(ConnHandle {
-                    conn_id: delivery.next_conn_id(),
-                    user_id: user,
-                    session: Arc::new(AtomicU64::new(1)),
-                    outbox: outbox.clone(),
-                    kick: Kick::new(),
-                    datagrams: None,
-                    calls: false,
-                    group_calls: false,
-                })
+            let mark = delivery.kick_mark();
+            let _ = delivery
+                .attach(
+                    ConnHandle {
+                        conn_id: delivery.next_conn_id(),
+                        user_id: user,
+                        session: Arc::new(AtomicU64::new(1)),
+                        outbox: outbox.clone(),
+                        kick: Kick::new(),
+                        datagrams: None,
+                        calls: false,
+                        group_calls: false,
+                    },
+                    mark,
+                )
                 .await
                 .expect("attach");
             outboxes.push(outbox);

@@ -680,6 +680,12 @@ impl Daemon {
         self.state.files.thumbnailer.fill_queue()
     }
 
+    /// This node's delivery, for tests that hold its attaches (`Delivery::hold_attaches`).
+    #[cfg(feature = "testing")]
+    pub fn delivery(&self) -> &std::sync::Arc<crate::delivery::Delivery> {
+        &self.state.delivery
+    }
+
     /// Cluster mode: stops this node's Redis work at once, as if it crashed (no goodbye).
     #[cfg(feature = "testing")]
     pub fn halt_cluster(&self) {

@@ -117,12 +117,13 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            // Spec 9.6: keeping the last admin is an authorization rule, not a state conflict;
-            // so is owning the chat one transfers (the owner's role is checked before the
-            // store, and again by it for two transfers at once).
-            StoreError::Conflict(kind @ (ConflictKind::LastAdmin | ConflictKind::NotOwner)) => {
-                ApiError::denied(kind.to_string())
-            }
+            // Spec 9.6: keeping the last admin is an authorization rule, not a state conflict,
+            // and so is the acting admin's role, checked again in the write; so is owning the
+            // chat one transfers (the owner's role is checked before the store, and again by it
+            // for two transfers at once).
+            StoreError::Conflict(
+                kind @ (ConflictKind::LastAdmin | ConflictKind::NotAdmin | ConflictKind::NotOwner),
+            ) => ApiError::denied(kind.to_string()),
             StoreError::Conflict(kind) => ApiError::conflict(kind.to_string()),
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "store unavailable");

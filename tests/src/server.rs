@@ -138,6 +138,17 @@ impl TestServer {
             .expect("session sweep")
     }
 
+    /// Holds every sign-in after it read its session and before it registers for delivery,
+    /// until the guard drops.
+    pub async fn hold_sign_ins(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.daemon().delivery().hold_attaches().await
+    }
+
+    /// How many sign-ins [`hold_sign_ins`](Self::hold_sign_ins) holds now.
+    pub fn sign_ins_held(&self) -> usize {
+        self.daemon().delivery().attaches_held()
+    }
+
     /// Drops a user's connections from the server side; returns how many there were.
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         self.daemon().kick_connections_of(user_id)

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::delivery::kick::Kick;
 use crate::delivery::registry::ConnHandle;
+use crate::delivery::{Attached, KickMark};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use admission::Admission;
@@ -154,10 +155,30 @@ impl ConnCtx {
     /// here that includes their cluster subscriptions and presence), starting the event stream
     /// writer on first authentication. The same user again (e.g. a refresh) only switches the
     /// connection's session.
-    pub async fn authenticated(&self, principal: Principal) -> ApiResult<()> {
+    ///
+    /// `mark` is where kicks stood before the caller read the session it signs in with. A
+    /// revocation committed after that read kicks connections that are registered by then;
+    /// when one may have come before this connection was, the session is read again, and a
+    /// revoked one (or an account disabled or deleted) is refused here with UNAUTHENTICATED,
+    /// leaving the connection not authenticated.
+    pub async fn authenticated(&self, principal: Principal, mark: KickMark) -> ApiResult<()> {
         let (outbox, datagrams, epoch) = match self.phase.authenticate(principal) {
             Err(AuthRefused::OtherUser) => return Err(other_user()),
-            Ok(Authenticated::Again) => return Ok(()),
+            Ok(Authenticated::Again) => {
+                if self.state.delivery.kick_mark() == mark {
+                    return Ok(());
+                }
+                // The connection is on the new session already: one revoked meanwhile may have
+                // been kicked before the switch, so the connection signs out.
+                let checked = self.still_signed_in(principal).await;
+                if checked
+                    .as_ref()
+                    .is_err_and(|e| e.code == pb::ErrorCode::Unauthenticated)
+                {
+                    self.deauthenticate().await;
+                }
+                return checked;
+            }
             Ok(Authenticated::First {
                 outbox,
                 datagrams,
@@ -172,26 +193,27 @@ impl ConnCtx {
             self.kick.clone(),
             Arc::clone(&self.state.metrics),
         ));
-        let attached = self
-            .state
-            .delivery
-            .attach(ConnHandle {
-                conn_id: self.conn_id,
-                user_id: principal.user_id,
-                session: self.phase.session_mirror(),
-                outbox,
-                kick: self.kick.clone(),
-                datagrams: datagrams.then(|| self.conn.clone()),
-                calls: self.has_capability(chatproto::capability::Capability::Calls),
-                group_calls: self.has_capability(chatproto::capability::Capability::GroupCalls),
-            })
-            .await;
+        let handle = ConnHandle {
+            conn_id: self.conn_id,
+            user_id: principal.user_id,
+            session: self.phase.session_mirror(),
+            outbox,
+            kick: self.kick.clone(),
+            datagrams: datagrams.then(|| self.conn.clone()),
+            calls: self.has_capability(chatproto::capability::Capability::Calls),
+            group_calls: self.has_capability(chatproto::capability::Capability::GroupCalls),
+        };
+        let attached = match self.state.delivery.attach(handle, mark).await {
+            Ok(Attached::Sure) => Ok(()),
+            Ok(Attached::Recheck) => self.still_signed_in(principal).await,
+            Err(e) => Err(e.into()),
+        };
         if let Err(e) = attached {
             // Not registered: the connection is not authenticated either.
             if self.phase.is_current(epoch) {
                 self.deauthenticate().await;
             }
-            return Err(e.into());
+            return Err(e);
         }
         self.settle_admission();
         if !self.phase.is_current(epoch) {
@@ -203,6 +225,24 @@ impl ConnCtx {
                 .await;
         }
         Ok(())
+    }
+
+    /// UNAUTHENTICATED unless `principal`'s session is live and its account active, read from
+    /// the store now.
+    async fn still_signed_in(&self, principal: Principal) -> ApiResult<()> {
+        let (session, user) = self
+            .state
+            .store
+            .session_and_user(principal.session_id, principal.user_id)
+            .await?;
+        let live =
+            session.is_some_and(|s| s.revoked_at_ms.is_none() && s.user_id == principal.user_id);
+        let active = user.is_some_and(|u| !u.disabled && !u.deleted);
+        if live && active {
+            Ok(())
+        } else {
+            Err(ApiError::unauthenticated("session revoked"))
+        }
     }
 
     /// Undoes authentication (logout): the event stream is finished, the connection stays open.

@@ -63,6 +63,20 @@ const FILL_WAIT: Duration = Duration::from_secs(1);
 /// Most events read for one gap (beyond, clients fetch the rest).
 const MAX_FILL: u64 = 256;
 
+/// Where a node's kicks stood when a sign-in began: see [`Delivery::kick_mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KickMark(u64);
+
+/// What [`Delivery::attach`] knows of revocations since the caller's [`KickMark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Attached {
+    /// Any revocation of the session since the mark will close the connection.
+    Sure,
+    /// One may have missed it: the session must be read again.
+    Recheck,
+}
+
 /// Delivery on this node and, through its relay, on the others. Shared behind an `Arc`.
 pub struct Delivery {
     store: Arc<dyn Store>,
@@ -72,6 +86,17 @@ pub struct Delivery {
     members: MemberCache,
     /// Bumped by every block change, so an attach that read blocks before one reads them again.
     blocks_epoch: AtomicU64,
+    /// Holds attaches before they register, for tests of what comes between.
+    #[cfg(any(test, feature = "testing"))]
+    attach_gate: AttachGate,
+}
+
+/// Where attaches wait while a test holds them (see [`Delivery::hold_attaches`]).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Default)]
+struct AttachGate {
+    gate: Arc<tokio::sync::Mutex<()>>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -95,7 +120,22 @@ impl Delivery {
             sequencer: Sequencer::default(),
             members,
             blocks_epoch: AtomicU64::new(0),
+            #[cfg(any(test, feature = "testing"))]
+            attach_gate: AttachGate::default(),
         })
+    }
+
+    /// Holds every attach after it loaded what it needs and before it registers, until the
+    /// guard drops: a test can then act between a sign-in's session read and its registration.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn hold_attaches(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.attach_gate.gate).lock_owned().await
+    }
+
+    /// How many attaches wait behind [`hold_attaches`](Self::hold_attaches).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn attaches_held(&self) -> usize {
+        self.attach_gate.waiting.load(Ordering::SeqCst)
     }
 
     /// Starts the background work: filling the gaps of events held back for longer than the
@@ -378,17 +418,33 @@ impl Delivery {
         self.registry.next_conn_id()
     }
 
+    /// Where kicks stand now: taken by a sign-in before it reads the session it signs in with,
+    /// and given to [`attach`](Self::attach).
+    pub fn kick_mark(&self) -> KickMark {
+        KickMark(self.registry.kicks())
+    }
+
     /// Registers an authenticated connection for delivery. On the user's first connection here
     /// this also subscribes what they need on the other nodes and announces their presence;
     /// it returns once that is in place, so anything committed after the caller answers reaches
     /// the connection live or by catch-up.
-    pub async fn attach(&self, handle: ConnHandle) -> StoreResult<()> {
+    ///
+    /// Returns [`Attached::Recheck`] when a revocation committed after the caller's `mark` may
+    /// have missed the connection: a kick began here after it, or the user's connections here
+    /// only now hear the kicks of other nodes. The caller then reads the session again.
+    pub async fn attach(&self, handle: ConnHandle, mark: KickMark) -> StoreResult<Attached> {
         let user_id = handle.user_id;
         let epoch = self.blocks_epoch.load(Ordering::SeqCst);
         let viewer = match self.registry.viewer(user_id) {
             Some(viewer) => viewer,
             None => self.load_viewer(user_id).await?,
         };
+        #[cfg(any(test, feature = "testing"))]
+        {
+            self.attach_gate.waiting.fetch_add(1, Ordering::SeqCst);
+            drop(self.attach_gate.gate.lock().await);
+            self.attach_gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
         let first = self.registry.register(handle, viewer);
         if self.blocks_epoch.load(Ordering::SeqCst) != epoch {
             self.reload_viewer(user_id).await?;
@@ -400,7 +456,12 @@ impl Delivery {
             }
             self.presence_connected(user_id).await;
         }
-        Ok(())
+        let unheard = first && self.relay.networked();
+        Ok(if unheard || self.registry.kicks() != mark.0 {
+            Attached::Recheck
+        } else {
+            Attached::Sure
+        })
     }
 
     /// Subscribes the chats of a user who just came online here.

@@ -63,6 +63,8 @@ pub struct Registry {
     next_conn_id: AtomicU64,
     conn_count: AtomicUsize,
     frames_sent: AtomicU64,
+    /// Kicks begun on this node (its own and relayed ones): see [`Registry::kicks`].
+    kicks: AtomicU64,
 }
 
 /// Hands `frame` to `conn`, closing the connection when it is too slow (its client then
@@ -307,9 +309,17 @@ impl Registry {
         entry.conns.len()
     }
 
+    /// How many kicks began here so far. A connection registered after a kick began that
+    /// missed it reads a higher count after registering (the kick counts before it takes the
+    /// shard lock that registration takes), so it knows to check its session again.
+    pub fn kicks(&self) -> u64 {
+        self.kicks.load(Ordering::SeqCst)
+    }
+
     /// Closes every connection of the user (or those of one session) after queueing
     /// `farewell` on their event streams.
     pub(super) fn kick(&self, user_id: u64, session_id: Option<u64>, farewell: &NoticeFrames) {
+        self.kicks.fetch_add(1, Ordering::SeqCst);
         let shard = self.users.lock(user_id);
         let Some(entry) = shard.get(&user_id) else {
             return;

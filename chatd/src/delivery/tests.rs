@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 
-use super::Delivery;
 use super::kick::Kick;
 use super::members::{Audience, ChatMembers, MemberCache};
 use super::outbox::Outbox;
@@ -16,6 +15,7 @@ use super::redact::ChatEventFrames;
 use super::registry::ConnHandle;
 use super::relay::{InProcessBus, InProcessRelay, Inbound, Relay};
 use super::sequencer::REORDER_WAIT;
+use super::{Attached, Delivery, KickMark};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
@@ -64,21 +64,35 @@ async fn connect(delivery: &Delivery, user: u64) -> Arc<Outbox> {
 }
 
 async fn connect_as(delivery: &Delivery, user: u64, conn_id: u64) -> Arc<Outbox> {
+    let mark = delivery.kick_mark();
+    attach(delivery, user, conn_id, mark).await.0
+}
+
+/// Attaches a connection of `user` whose sign-in began at `mark`.
+async fn attach(
+    delivery: &Delivery,
+    user: u64,
+    conn_id: u64,
+    mark: KickMark,
+) -> (Arc<Outbox>, Attached) {
     let outbox = Arc::new(Outbox::new());
-    delivery
-        .attach(ConnHandle {
-            conn_id,
-            user_id: user,
-            session: Arc::new(AtomicU64::new(1)),
-            outbox: outbox.clone(),
-            kick: Kick::new(),
-            datagrams: None,
-            calls: false,
-            group_calls: false,
-        })
+    let attached = delivery
+        .attach(
+            ConnHandle {
+                conn_id,
+                user_id: user,
+                session: Arc::new(AtomicU64::new(1)),
+                outbox: outbox.clone(),
+                kick: Kick::new(),
+                datagrams: None,
+                calls: false,
+                group_calls: false,
+            },
+            mark,
+        )
         .await
         .expect("attach");
-    outbox
+    (outbox, attached)
 }
 
 fn message(chat_id: u64, seq: u64, sender: u64) -> pb::ChatEvent {
@@ -498,4 +512,50 @@ async fn an_event_that_arrives_during_its_gap_fill_is_delivered_once() {
         .sequencer
         .filled(&node.delivery.context(), gaps[0], vec![read]);
     assert!(drain(&inbox).await.is_empty(), "nothing twice");
+}
+
+/// A sign-in that read its session before a kick and registers after it is told to read the
+/// session again: the kick found no connection of it to close. One that began after the kick,
+/// or saw none, is not.
+#[tokio::test]
+async fn a_kick_between_the_session_read_and_the_registration_asks_for_a_recheck() {
+    let node = solo();
+    let (alice, bob) = (
+        user(&*node.store, "alice").await,
+        user(&*node.store, "bob").await,
+    );
+    let farewell = pb::Event {
+        kind: Some(pb::event::Kind::SessionRevoked(
+            pb::SessionRevoked::default(),
+        )),
+    };
+    let before = node.delivery.kick_mark();
+    node.delivery.kick(alice, None, &farewell);
+    let (_, missed) = attach(&node.delivery, alice, 1, before).await;
+    assert_eq!(missed, Attached::Recheck);
+    let after = node.delivery.kick_mark();
+    let (_, sure) = attach(&node.delivery, bob, 2, after).await;
+    assert_eq!(sure, Attached::Sure);
+}
+
+/// A user's first connection on a node of a cluster only now hears the kicks other nodes
+/// publish for them: one published before it subscribed is missed, so it reads its session
+/// again; a second connection there is sure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_connection_on_a_node_of_a_cluster_asks_for_a_recheck() {
+    let bus = InProcessBus::new();
+    let (relay_a, relay_b) = (bus.relay(), bus.relay());
+    let (index_a, index_b) = (relay_a.index(), relay_b.index());
+    let a = node_with(Arc::new(relay_a));
+    let b = node_with(Arc::new(relay_b));
+    bus.join(index_a, &a.delivery);
+    bus.join(index_b, &b.delivery);
+    let alice = user(&*b.store, "alice").await;
+    let mark = b.delivery.kick_mark();
+    assert_eq!(
+        attach(&b.delivery, alice, 1, mark).await.1,
+        Attached::Recheck
+    );
+    let mark = b.delivery.kick_mark();
+    assert_eq!(attach(&b.delivery, alice, 2, mark).await.1, Attached::Sure);
 }

@@ -69,6 +69,7 @@ async fn open_session(
         token: refresh_token,
         hash: refresh_hash,
     } = new_refresh_token(ctx)?;
+    let mark = ctx.state.delivery.kick_mark();
     let session = ctx
         .state
         .store
@@ -90,10 +91,13 @@ async fn open_session(
             other => other.into(),
         })?;
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
-    ctx.authenticated(Principal {
-        user_id: user.id,
-        session_id: session.id,
-    })
+    ctx.authenticated(
+        Principal {
+            user_id: user.id,
+            session_id: session.id,
+        },
+        mark,
+    )
     .await?;
     // After the switch: when this connection's previous session is the one signed out, the
     // connection itself stays, on its new session.
@@ -391,6 +395,7 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
         token: new_token,
         hash: new_hash,
     } = new_refresh_token(ctx)?;
+    let mark = ctx.state.delivery.kick_mark();
     let outcome = rotate_presented(ctx, &req.refresh_token, &new_hash, now).await?;
     let session = match outcome {
         RefreshOutcome::Rotated(session) => session,
@@ -427,10 +432,13 @@ pub async fn refresh(ctx: &ConnCtx, req: pb::Refresh) -> ApiResult<Answer> {
         .touch_session(session.id, &ctx.remote.to_string(), now)
         .await?;
     let (access_token, access_expires_at_ms) = issue(ctx, &user, session.id, now)?;
-    ctx.authenticated(Principal {
-        user_id: user.id,
-        session_id: session.id,
-    })
+    ctx.authenticated(
+        Principal {
+            user_id: user.id,
+            session_id: session.id,
+        },
+        mark,
+    )
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
         user: Some(user_view(&user, user.id, true, true)),
@@ -472,6 +480,7 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
             ctx.state.metrics.auth_failure("bad_token");
             ApiError::unauthenticated(format!("invalid access token: {e}"))
         })?;
+    let mark = ctx.state.delivery.kick_mark();
     // One store read for both: a reconnect wave is mostly this request.
     let (session, user) = ctx
         .state
@@ -489,10 +498,13 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
     ctx.state
         .touches
         .record(session.id, ctx.remote.to_string(), now);
-    ctx.authenticated(Principal {
-        user_id: user.id,
-        session_id: session.id,
-    })
+    ctx.authenticated(
+        Principal {
+            user_id: user.id,
+            session_id: session.id,
+        },
+        mark,
+    )
     .await?;
     Ok(Answer::Auth(pb::AuthResult {
         user: Some(user_view(&user, user.id, true, true)),

@@ -7,8 +7,9 @@
 //! An admin cannot disable, delete or demote themselves (PERMISSION_DENIED), so the server always
 //! keeps at least one admin that someone can act as; demoting, disabling or deleting the last
 //! active admin is refused the same way. That last rule is the store's: it checks and changes in
-//! one atomic step (`Conflict(LastAdmin)`, answered PERMISSION_DENIED), so two admins removing
-//! each other at the same moment cannot both succeed.
+//! one atomic step (`Conflict(LastAdmin)`, answered PERMISSION_DENIED), and so is the acting
+//! admin's role, checked again in the write that takes rights away (`Conflict(NotAdmin)`), so two
+//! admins removing each other at the same moment cannot both succeed.
 
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
@@ -98,7 +99,10 @@ pub async fn admin_set_user_disabled(
     if req.disabled {
         refuse_self(admin, user.id, "disable")?;
     }
-    ctx.state.store.set_disabled(user.id, req.disabled).await?;
+    ctx.state
+        .store
+        .set_disabled(user.id, req.disabled, Some(admin))
+        .await?;
     if req.disabled {
         ctx.state
             .store
@@ -124,7 +128,7 @@ pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiRe
     let store = &ctx.state.store;
     // Disabled first: the store refuses it for the last admin before anything is undone, and
     // a deletion cut short leaves a disabled account rather than a half-removed active one.
-    store.set_disabled(user.id, true).await?;
+    store.set_disabled(user.id, true, Some(admin)).await?;
     let now = now_ms();
     store.revoke_user_sessions(user.id, None, now).await?;
     kick_user(ctx, user.id, "account deleted");
@@ -157,7 +161,7 @@ pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiRe
             ));
         }
     }
-    store.delete_user(user.id, now).await?;
+    store.delete_user(user.id, now, Some(admin)).await?;
     tracing::info!(admin, user_id = user.id, "account deleted");
     Ok(Answer::Ok(pb::Ok {}))
 }
@@ -196,7 +200,7 @@ pub async fn admin_set_role(ctx: &ConnCtx, req: pb::AdminSetRole) -> ApiResult<A
     if role == pb::Role::User {
         refuse_self(admin, user.id, "demote")?;
     }
-    ctx.state.store.set_role(user.id, role).await?;
+    ctx.state.store.set_role(user.id, role, Some(admin)).await?;
     tracing::info!(admin, user_id = user.id, ?role, "role set");
     Ok(Answer::Ok(pb::Ok {}))
 }

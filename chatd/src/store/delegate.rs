@@ -26,9 +26,9 @@ macro_rules! delegate_store {
                 read  users(ids: &[u64]) -> Vec<UserRecord>;
                 write update_profile(id: u64, patch: ProfilePatch) -> UserRecord;
                 write set_password_hash(id: u64, hash: &str, replacing: Option<&str>) -> ();
-                write set_role(id: u64, role: pb::Role) -> ();
-                write set_disabled(id: u64, disabled: bool) -> ();
-                write delete_user(id: u64, now_ms: i64) -> ();
+                write set_role(id: u64, role: pb::Role, by: Option<u64>) -> ();
+                write set_disabled(id: u64, disabled: bool, by: Option<u64>) -> ();
+                write delete_user(id: u64, now_ms: i64, by: Option<u64>) -> ();
                 write touch_last_seen(id: u64, now_ms: i64) -> ();
                 read  search_users(prefix: &str, after_username: Option<&str>, limit: u32) -> Vec<UserRecord>;
                 read  list_users(prefix: &str, after_username: Option<&str>, limit: u32) -> Vec<UserRecord>;

@@ -92,6 +92,10 @@ pub enum ConflictKind {
     /// The change would take away the rights of the last active server admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
+    /// The admin making a change (`by` of [`UserStore::set_role`](super::UserStore::set_role)
+    /// and the like) is no longer an active admin when it would be made.
+    #[error("only server admins may do this")]
+    NotAdmin,
     /// An upload with this id exists already.
     #[error("upload id taken")]
     UploadIdTaken,

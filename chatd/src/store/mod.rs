@@ -65,17 +65,20 @@ pub trait UserStore: Send + Sync {
     /// Sets the server-wide role.
     ///
     /// This, disabling and deleting fail with `Conflict(LastAdmin)` and change nothing when they
-    /// would take away the rights of the last active (not disabled, not deleted) admin. The check
-    /// and the change are one atomic step: two concurrent changes that each leave one admin
-    /// cannot both pass and leave none.
-    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()>;
-    /// Disables or enables the account (`Conflict(LastAdmin)`: see [`set_role`](Self::set_role)).
-    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()>;
+    /// would take away the rights of the last active (not disabled, not deleted) admin. With
+    /// `by`, the admin making the change, they fail with `Conflict(NotAdmin)` and change nothing
+    /// unless `by` is an active admin. The checks and the change are one atomic step: two
+    /// concurrent changes that each leave one admin cannot both pass and leave none, and of two
+    /// admins removing each other at once, one succeeds.
+    async fn set_role(&self, id: u64, role: pb::Role, by: Option<u64>) -> StoreResult<()>;
+    /// Disables or enables the account (`Conflict(LastAdmin)`, `Conflict(NotAdmin)`: see
+    /// [`set_role`](Self::set_role)).
+    async fn set_disabled(&self, id: u64, disabled: bool, by: Option<u64>) -> StoreResult<()>;
     /// Marks the account deleted: profile, email and password hash purged, status `OFFLINE`,
     /// disabled, username kept reserved. Deleting a deleted user again does nothing;
-    /// `NotFound("user")` for an unknown id; `Conflict(LastAdmin)`: see
+    /// `NotFound("user")` for an unknown id; `Conflict(LastAdmin)`, `Conflict(NotAdmin)`: see
     /// [`set_role`](Self::set_role).
-    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()>;
+    async fn delete_user(&self, id: u64, now_ms: i64, by: Option<u64>) -> StoreResult<()>;
     /// Records when the user was last seen.
     async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()>;
     /// Active (not disabled, not deleted) users whose username or display name starts with

@@ -343,7 +343,7 @@ async fn ipv6_addresses_are_banned_and_ipv4_ones_on_a_dual_stack_listener_match_
     let root = register_with(tests::client::config_for(v4, &server.fingerprint()), "root").await;
     server
         .store()
-        .set_role(root.id, pb::Role::Admin)
+        .set_role(root.id, pb::Role::Admin, None)
         .await
         .expect("admin");
     // Root's IPv4 address reaches the IPv6 socket mapped, and is matched as IPv4.

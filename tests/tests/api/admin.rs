@@ -15,7 +15,7 @@ async fn admin(server: &TestServer, name: &str) -> (Client, u64) {
     let id = auth.user.expect("user").id;
     server
         .store()
-        .set_role(id, pb::Role::Admin)
+        .set_role(id, pb::Role::Admin, None)
         .await
         .expect("set role");
     (client, id)
@@ -540,16 +540,19 @@ async fn remove_admin(by: &Client, target: u64, how: usize) -> bool {
     }
 }
 
-/// The only two admins remove each other at the same moment, in every combination of demote,
-/// disable and delete: exactly one request passes and one admin is left.
-#[tokio::test]
-async fn two_admins_removing_each_other_at_once_leave_one() {
+/// Two admins remove each other at the same moment, in every combination of demote, disable
+/// and delete, beside `others` admins: exactly one request passes (spec 9.6), whether the store
+/// refuses the other as the last admin's removal or as made by an admin no more.
+async fn removing_each_other_leaves_one_of_them(others: usize) {
     let server = TestServer::start().await;
     let mut retired = Vec::new();
     for round in 0..9 {
         let (a, a_id) = admin(&server, &format!("left{round}")).await;
         let (b, b_id) = admin(&server, &format!("right{round}")).await;
-        // The previous round's survivor steps down, so these two are the only admins.
+        for n in 0..others {
+            admin(&server, &format!("beside{round}x{n}")).await;
+        }
+        // The previous round's admins step down, so these are the only ones.
         for id in retired.drain(..) {
             let user = server
                 .store()
@@ -560,18 +563,44 @@ async fn two_admins_removing_each_other_at_once_leave_one() {
             if user.role == pb::Role::Admin && !user.disabled {
                 server
                     .store()
-                    .set_role(id, pb::Role::User)
+                    .set_role(id, pb::Role::User, None)
                     .await
                     .expect("retire");
             }
         }
-        assert_eq!(server.store().count_admins().await.expect("count"), 2);
+        let admins = |n: usize| 2 + others - n;
+        assert_eq!(
+            server.store().count_admins().await.expect("count"),
+            admins(0) as u64
+        );
         let (ra, rb) = tokio::join!(
             remove_admin(&a, b_id, round / 3),
             remove_admin(&b, a_id, round % 3)
         );
         assert!(ra != rb, "round {round}: both passed or both were refused");
-        assert_eq!(server.store().count_admins().await.expect("count"), 1);
-        retired.extend([a_id, b_id]);
+        assert_eq!(
+            server.store().count_admins().await.expect("count"),
+            admins(1) as u64
+        );
+        for user in server
+            .store()
+            .list_users("", None, 1000)
+            .await
+            .expect("list")
+        {
+            if user.role == pb::Role::Admin && !user.disabled {
+                retired.push(user.id);
+            }
+        }
     }
+}
+
+#[tokio::test]
+async fn two_admins_removing_each_other_at_once_leave_one() {
+    removing_each_other_leaves_one_of_them(0).await;
+}
+
+#[tokio::test]
+async fn of_admins_removing_each_other_beside_another_one_passes() {
+    removing_each_other_leaves_one_of_them(1).await;
 }

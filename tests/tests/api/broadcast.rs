@@ -62,7 +62,7 @@ async fn a_broadcast_reaches_every_user_live_and_offline_users_on_their_next_syn
     bob.client.close().await;
     server
         .store()
-        .set_disabled(carol.id, true)
+        .set_disabled(carol.id, true, None)
         .await
         .expect("disable carol");
 
@@ -114,7 +114,7 @@ async fn a_broadcast_reaches_every_user_live_and_offline_users_on_their_next_syn
     // Carol was disabled when it was sent: enabled again, she has none.
     server
         .store()
-        .set_disabled(carol.id, false)
+        .set_disabled(carol.id, false, None)
         .await
         .expect("enable carol");
     let carol = device(&server, &carol).await;

@@ -49,7 +49,11 @@ async fn private_chats_are_unique_per_pair_and_refused_across_blocks() {
         alice.client.create_private_chat(9_999_999).await,
         E::NotFound,
     );
-    server.store().set_disabled(dave.id, true).await.unwrap();
+    server
+        .store()
+        .set_disabled(dave.id, true, None)
+        .await
+        .unwrap();
     assert_code(alice.client.create_private_chat(dave.id).await, E::NotFound);
 
     // A block in either direction refuses the chat.

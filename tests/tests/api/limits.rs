@@ -262,7 +262,7 @@ async fn a_disabled_account_answers_like_a_wrong_password_unless_the_password_is
         .expect("store")
         .expect("alice")
         .id;
-    store.set_disabled(id, true).await.expect("disable");
+    store.set_disabled(id, true, None).await.expect("disable");
     let probe = from(&server, 2).await;
     let unknown = error_of(&probe.login("nobody", WRONG).await);
     let wrong = error_of(&probe.login("alice", WRONG).await);

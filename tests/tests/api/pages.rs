@@ -280,7 +280,7 @@ async fn user_lists_of_the_largest_profiles_page_by_size() {
     let alice = register(&server, "alice").await;
     let store = server.store();
     store
-        .set_role(alice.id, pb::Role::Admin)
+        .set_role(alice.id, pb::Role::Admin, None)
         .await
         .expect("admin");
     // 110 users with every profile field at its limit, as contacts and as blocked users of

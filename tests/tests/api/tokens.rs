@@ -5,7 +5,7 @@ use serde::Serialize;
 use tests::client::{code, connect, register};
 use tests::server::TestServer;
 
-use chatproto::pb::ErrorCode;
+use chatproto::pb::{self, ErrorCode};
 
 #[derive(Serialize, Clone)]
 struct Claims {
@@ -138,6 +138,37 @@ async fn a_revoked_sessions_access_token_is_refused() {
     let client = connect(&server).await;
     assert_eq!(
         code(client.authenticate(&auth.access_token).await),
+        ErrorCode::Unauthenticated
+    );
+}
+
+/// A session revoked while a connection signs in with it does not stay signed in there: a
+/// revocation that commits after the sign-in read the session, and kicks before the connection
+/// is registered for delivery, finds no connection to close (spec 3.5). The sign-in reads the
+/// session again and is refused; the connection stays open, not signed in.
+#[tokio::test]
+async fn a_sign_in_overtaken_by_its_revocation_is_refused() {
+    let server = TestServer::start().await;
+    let (holder, auth) = register(&server, "carol").await;
+    let joiner = connect(&server).await;
+    let held = server.hold_sign_ins().await;
+    let joining = tokio::spawn(async move {
+        let joined = joiner.authenticate(&auth.access_token).await;
+        (joiner, joined)
+    });
+    let waited = tests::process::eventually(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(5),
+        async || server.sign_ins_held() == 1,
+    )
+    .await;
+    assert!(waited, "the sign-in never reached its registration");
+    holder.logout().await.expect("logout");
+    drop(held);
+    let (joiner, joined) = joining.await.expect("task");
+    assert_eq!(code(joined), ErrorCode::Unauthenticated);
+    assert_eq!(
+        code(joiner.list_sessions(pb::ListSessions {}).await),
         ErrorCode::Unauthenticated
     );
 }

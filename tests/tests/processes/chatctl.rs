@@ -123,7 +123,7 @@ pub(crate) async fn register_root(server: &TestServer) -> u64 {
     let root_id = auth.user.expect("user").id;
     server
         .store()
-        .set_role(root_id, pb::Role::Admin)
+        .set_role(root_id, pb::Role::Admin, None)
         .await
         .expect("set role");
     root.close().await;
@@ -535,7 +535,7 @@ async fn health_exits_5_and_names_what_is_down() {
     let root_id = auth.user.expect("user").id;
     server
         .store()
-        .set_role(root_id, pb::Role::Admin)
+        .set_role(root_id, pb::Role::Admin, None)
         .await
         .expect("set role");
     let home = tempfile::tempdir().expect("home");

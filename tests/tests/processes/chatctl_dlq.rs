@@ -34,7 +34,7 @@ async fn dead_letters_listed_retried_and_purged() {
     let (root, auth) = register(&server, "root").await;
     server
         .store()
-        .set_role(auth.user.expect("user").id, pb::Role::Admin)
+        .set_role(auth.user.expect("user").id, pb::Role::Admin, None)
         .await
         .expect("set role");
     root.close().await;

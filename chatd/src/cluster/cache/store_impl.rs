@@ -75,14 +75,14 @@ macro_rules! cached {
         })
         .await
     };
-    (write set_disabled $s:ident ($id:ident, $disabled:ident)) => {
-        $s.invalidating($s.inner.set_disabled($id, $disabled).await, |_| {
+    (write set_disabled $s:ident ($id:ident, $($arg:ident),*)) => {
+        $s.invalidating($s.inner.set_disabled($id, $($arg),*).await, |_| {
             vec![Entry::User($id), Entry::Search]
         })
         .await
     };
-    (write delete_user $s:ident ($id:ident, $now:ident)) => {
-        $s.invalidating($s.inner.delete_user($id, $now).await, |_| {
+    (write delete_user $s:ident ($id:ident, $($arg:ident),*)) => {
+        $s.invalidating($s.inner.delete_user($id, $($arg),*).await, |_| {
             vec![Entry::User($id), Entry::Search]
         })
         .await

@@ -88,7 +88,7 @@ pub async fn users_deleted_username_stays_reserved<S: Store + 'static>(s: S) {
     )
     .await
     .expect("profile");
-    s.delete_user(dave, T0 + 5).await.expect("delete");
+    s.delete_user(dave, T0 + 5, None).await.expect("delete");
 
     let gone = s.user(dave).await.expect("user").expect("still stored");
     assert!(gone.deleted && gone.disabled);
@@ -112,7 +112,7 @@ pub async fn users_deleted_username_stays_reserved<S: Store + 'static>(s: S) {
         ConflictKind::UsernameTaken,
     );
 
-    s.delete_user(dave, T0 + 6)
+    s.delete_user(dave, T0 + 6, None)
         .await
         .expect("deleting again is a no-op");
     assert_not_found(
@@ -120,11 +120,11 @@ pub async fn users_deleted_username_stays_reserved<S: Store + 'static>(s: S) {
         "user",
     );
     assert_not_found(s.set_password_hash(dave, "x", None).await, "user");
-    assert_not_found(s.set_disabled(dave, false).await, "user");
-    assert_not_found(s.set_role(dave, pb::Role::Admin).await, "user");
+    assert_not_found(s.set_disabled(dave, false, None).await, "user");
+    assert_not_found(s.set_role(dave, pb::Role::Admin, None).await, "user");
     assert_not_found(s.touch_last_seen(dave, T0 + 7).await, "user");
     assert!(s.user(dave).await.expect("user").expect("stored").disabled);
-    assert_not_found(s.delete_user(999_999, T0).await, "user");
+    assert_not_found(s.delete_user(999_999, T0, None).await, "user");
 
     assert!(
         s.search_users("dave", None, 10)
@@ -189,30 +189,33 @@ pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
     assert_eq!(now.password_hash, "newer-hash");
 
     assert_eq!(s.count_admins().await.expect("count"), 0);
-    s.set_role(eve, pb::Role::Admin).await.expect("role");
+    s.set_role(eve, pb::Role::Admin, None).await.expect("role");
     assert_eq!(
         s.user(eve).await.expect("user").expect("exists").role,
         pb::Role::Admin
     );
     assert_eq!(s.count_admins().await.expect("count"), 1);
-    assert_conflict(s.set_disabled(eve, true).await, ConflictKind::LastAdmin);
     assert_conflict(
-        s.set_role(eve, pb::Role::User).await,
+        s.set_disabled(eve, true, None).await,
         ConflictKind::LastAdmin,
     );
-    assert_conflict(s.delete_user(eve, T0).await, ConflictKind::LastAdmin);
+    assert_conflict(
+        s.set_role(eve, pb::Role::User, None).await,
+        ConflictKind::LastAdmin,
+    );
+    assert_conflict(s.delete_user(eve, T0, None).await, ConflictKind::LastAdmin);
     let kept = s.user(eve).await.expect("user").expect("exists");
     assert!(kept.role == pb::Role::Admin && !kept.disabled && !kept.deleted);
     let fred = user(&s, "fred").await;
-    s.set_role(fred, pb::Role::Admin).await.expect("role");
-    s.set_disabled(eve, true).await.expect("disable");
+    s.set_role(fred, pb::Role::Admin, None).await.expect("role");
+    s.set_disabled(eve, true, None).await.expect("disable");
     assert!(s.user(eve).await.expect("user").expect("exists").disabled);
     assert_eq!(
         s.count_admins().await.expect("count"),
         1,
         "disabled admins do not count"
     );
-    s.set_disabled(eve, false).await.expect("enable");
+    s.set_disabled(eve, false, None).await.expect("enable");
     assert_eq!(s.count_admins().await.expect("count"), 2);
 
     let unknown = 999_999;
@@ -221,54 +224,72 @@ pub async fn users_profile_and_flags<S: Store + 'static>(s: S) {
         "user",
     );
     assert_not_found(s.set_password_hash(unknown, "x", None).await, "user");
-    assert_not_found(s.set_role(unknown, pb::Role::User).await, "user");
-    assert_not_found(s.set_disabled(unknown, true).await, "user");
+    assert_not_found(s.set_role(unknown, pb::Role::User, None).await, "user");
+    assert_not_found(s.set_disabled(unknown, true, None).await, "user");
     assert_not_found(s.touch_last_seen(unknown, T0).await, "user");
+}
+
+/// A change that takes admin rights away.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    Demote,
+    Disable,
+    Delete,
+}
+
+const REMOVALS: [Removal; 3] = [Removal::Demote, Removal::Disable, Removal::Delete];
+
+/// Every ordered pair of removals.
+fn removal_pairs() -> impl Iterator<Item = (Removal, Removal)> {
+    REMOVALS
+        .iter()
+        .flat_map(|a| REMOVALS.iter().map(move |b| (*a, *b)))
+}
+
+async fn remove<S: Store>(s: &S, id: u64, how: Removal, by: Option<u64>) -> StoreResult<()> {
+    match how {
+        Removal::Demote => s.set_role(id, pb::Role::User, by).await,
+        Removal::Disable => s.set_disabled(id, true, by).await,
+        Removal::Delete => s.delete_user(id, T0, by).await,
+    }
+}
+
+/// Makes `names` (suffixed with `round`) the only active admins.
+async fn only_admins<S: Store>(s: &S, names: &[&str], round: usize) -> Vec<u64> {
+    let mut admins = Vec::new();
+    for name in names {
+        let id = user(s, &format!("{name}{round}")).await;
+        s.set_role(id, pb::Role::Admin, None)
+            .await
+            .expect("promote");
+        admins.push(id);
+    }
+    for survivor in s.list_users("", None, 1000).await.expect("list") {
+        let active = survivor.role == pb::Role::Admin && !survivor.disabled;
+        if active && !admins.contains(&survivor.id) {
+            s.set_disabled(survivor.id, true, None)
+                .await
+                .expect("retire");
+        }
+    }
+    assert_eq!(
+        s.count_admins().await.expect("count"),
+        admins.len() as u64,
+        "round {round}"
+    );
+    admins
 }
 
 /// Every pair of changes that take admin rights away (demote, disable, delete), run at the same
 /// moment on the only two admins: exactly one passes and one admin is left, whatever the order.
 pub async fn users_last_admin_race<S: Store + 'static>(s: S) {
-    #[derive(Debug, Clone, Copy)]
-    enum Removal {
-        Demote,
-        Disable,
-        Delete,
-    }
-    async fn remove<S: Store>(s: &S, id: u64, how: Removal) -> StoreResult<()> {
-        match how {
-            Removal::Demote => s.set_role(id, pb::Role::User).await,
-            Removal::Disable => s.set_disabled(id, true).await,
-            Removal::Delete => s.delete_user(id, T0).await,
-        }
-    }
     let s = Arc::new(s);
-    let all = [Removal::Demote, Removal::Disable, Removal::Delete];
-    for (round, (first, second)) in all
-        .iter()
-        .flat_map(|a| all.iter().map(move |b| (*a, *b)))
-        .enumerate()
-    {
-        // The only active admins: the previous round's survivor steps down first.
-        let mut admins = Vec::new();
-        for name in ["a", "b"] {
-            let id = user(s.as_ref(), &format!("{name}{round}")).await;
-            s.set_role(id, pb::Role::Admin).await.expect("promote");
-            admins.push(id);
-        }
-        if round > 0 {
-            for survivor in s.list_users("", None, 1000).await.expect("list") {
-                let active = survivor.role == pb::Role::Admin && !survivor.disabled;
-                if active && !admins.contains(&survivor.id) {
-                    s.set_disabled(survivor.id, true).await.expect("retire");
-                }
-            }
-        }
-        assert_eq!(s.count_admins().await.expect("count"), 2, "round {round}");
+    for (round, (first, second)) in removal_pairs().enumerate() {
+        let admins = only_admins(s.as_ref(), &["a", "b"], round).await;
         let (one, two) = (admins[0], admins[1]);
         let (s1, s2) = (Arc::clone(&s), Arc::clone(&s));
-        let a = tokio::spawn(async move { remove(s1.as_ref(), one, first).await });
-        let b = tokio::spawn(async move { remove(s2.as_ref(), two, second).await });
+        let a = tokio::spawn(async move { remove(s1.as_ref(), one, first, None).await });
+        let b = tokio::spawn(async move { remove(s2.as_ref(), two, second, None).await });
         let results = [a.await.expect("task"), b.await.expect("task")];
         let passed = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(passed, 1, "{first:?} vs {second:?}: {results:?}");
@@ -281,6 +302,54 @@ pub async fn users_last_admin_race<S: Store + 'static>(s: S) {
             "{first:?} vs {second:?}"
         );
     }
+}
+
+/// A change made `by` an admin needs them to be an active admin when it is made: of two of
+/// three admins removing each other at the same moment, exactly one passes (spec 9.6), and
+/// someone who is not an admin changes nothing, promotions included.
+pub async fn users_admins_removing_each_other<S: Store + 'static>(s: S) {
+    let s = Arc::new(s);
+    for (round, (first, second)) in removal_pairs().enumerate() {
+        let admins = only_admins(s.as_ref(), &["p", "q", "r"], round).await;
+        let (one, two) = (admins[0], admins[1]);
+        let (s1, s2) = (Arc::clone(&s), Arc::clone(&s));
+        let a = tokio::spawn(async move { remove(s1.as_ref(), two, first, Some(one)).await });
+        let b = tokio::spawn(async move { remove(s2.as_ref(), one, second, Some(two)).await });
+        let results = [a.await.expect("task"), b.await.expect("task")];
+        let passed = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(passed, 1, "{first:?} vs {second:?}: {results:?}");
+        for r in results.into_iter().filter(|r| r.is_err()) {
+            assert_conflict(r, ConflictKind::NotAdmin);
+        }
+        assert_eq!(
+            s.count_admins().await.expect("count"),
+            2,
+            "{first:?} vs {second:?}"
+        );
+    }
+    let admin = user(s.as_ref(), "admin").await;
+    s.set_role(admin, pb::Role::Admin, None)
+        .await
+        .expect("promote");
+    let plain = user(s.as_ref(), "plain").await;
+    let other = user(s.as_ref(), "other").await;
+    assert_conflict(
+        s.set_role(other, pb::Role::Admin, Some(plain)).await,
+        ConflictKind::NotAdmin,
+    );
+    assert_conflict(
+        s.set_disabled(other, true, Some(plain)).await,
+        ConflictKind::NotAdmin,
+    );
+    assert_conflict(
+        s.delete_user(other, T0, Some(plain)).await,
+        ConflictKind::NotAdmin,
+    );
+    let kept = s.user(other).await.expect("user").expect("exists");
+    assert!(kept.role == pb::Role::User && !kept.disabled && !kept.deleted);
+    s.set_role(other, pb::Role::Admin, Some(admin))
+        .await
+        .expect("an admin promotes");
 }
 
 fn names(users: &[UserRecord]) -> Vec<&str> {
@@ -314,13 +383,13 @@ pub async fn users_search_and_list<S: Store + 'static>(s: S) {
         .await
         .expect("get")
         .expect("exists");
-    s.set_disabled(anton.id, true).await.expect("disable");
+    s.set_disabled(anton.id, true, None).await.expect("disable");
     let andy = s
         .user_by_username("andy")
         .await
         .expect("get")
         .expect("exists");
-    s.delete_user(andy.id, T0).await.expect("delete");
+    s.delete_user(andy.id, T0, None).await.expect("delete");
 
     let hits = s.search_users("ann", None, 10).await.expect("search");
     assert_eq!(names(&hits), ["anna", "annabel", "zed"]);

@@ -107,6 +107,7 @@ macro_rules! store_conformance {
                 users_deleted_username_stays_reserved,
                 users_profile_and_flags,
                 users_last_admin_race,
+                users_admins_removing_each_other,
                 users_search_and_list,
                 sessions_create_list_touch,
                 sessions_read_with_their_user,

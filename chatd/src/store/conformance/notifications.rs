@@ -171,8 +171,8 @@ pub async fn notifications_broadcast<S: Store + 'static>(s: S) {
     let b = user(&s, "b").await;
     let off = user(&s, "off").await;
     let gone = user(&s, "gone").await;
-    s.set_disabled(off, true).await.expect("disable");
-    s.delete_user(gone, T0).await.expect("delete");
+    s.set_disabled(off, true, None).await.expect("disable");
+    s.delete_user(gone, T0, None).await.expect("delete");
     let mut older = Vec::new();
     for seq in 1..=2 {
         let n = s

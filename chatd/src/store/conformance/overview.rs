@@ -174,7 +174,7 @@ pub async fn overview_counts<S: Store + 'static>(s: S) {
     let a = user(&s, "a").await;
     let b = user(&s, "b").await;
     let gone = user(&s, "gone").await;
-    s.delete_user(gone, T0).await.expect("delete user");
+    s.delete_user(gone, T0, None).await.expect("delete user");
     let chat = group(&s, a, &[b]).await;
     let other = private(&s, a, b).await;
     send(&s, chat, a, "one", T0).await;

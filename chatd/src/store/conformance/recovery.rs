@@ -39,7 +39,7 @@ pub async fn recovery_addresses<S: Store + 'static>(s: S) {
     assert!(!again.email_verified, "a new address starts unverified");
     s.set_email(b, "shared@example.com").await.expect("set");
     s.set_email(c, "shared@example.com").await.expect("set");
-    s.set_disabled(c, true).await.expect("disable");
+    s.set_disabled(c, true, None).await.expect("disable");
     let ids = |users: Vec<UserRecord>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
     assert_eq!(
         ids(s
@@ -63,7 +63,7 @@ pub async fn recovery_addresses<S: Store + 'static>(s: S) {
             .expect("lookup")
             .is_empty()
     );
-    s.delete_user(b, T0).await.expect("delete");
+    s.delete_user(b, T0, None).await.expect("delete");
     assert!(matches!(
         s.set_email(b, "x@example.com").await,
         Err(StoreError::NotFound(_))

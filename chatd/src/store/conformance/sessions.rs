@@ -117,7 +117,7 @@ pub async fn sessions_need_the_checked_credentials<S: Store + 'static>(s: S) {
     s.create_session(signed_in("$argon2id$fake$new", "c3"))
         .await
         .expect("the new one");
-    s.set_disabled(u, true).await.expect("disable");
+    s.set_disabled(u, true, None).await.expect("disable");
     assert_conflict(
         s.create_session(signed_in("$argon2id$fake$new", "c4"))
             .await,

@@ -8,7 +8,9 @@
 //! insert: a change that could take admin rights away (demote, disable, delete) first inserts
 //! the lease document `{_id: "admins"}` in `leases`, then counts and writes, then deletes the
 //! lease. Only one such change holds the lease at a time, so each count sees every earlier
-//! change. Changes that only add admins need no lease: they can only raise a count.
+//! change. The same holds for the acting admin's role, read under the lease: of two admins
+//! removing each other at once, the second finds its author removed. Changes that only add
+//! admins take the lease too when an admin makes them, for that read.
 //!
 //! A lease carries an expiry of [`MongoOptions::operation_timeout`](super::MongoOptions): the
 //! holder's call is cut off by then, so a lease outliving it was left by a crashed process and
@@ -92,30 +94,38 @@ impl MongoStore {
         }
     }
 
-    /// Runs `change` on user `id` under the admin lease, unless `id` is the last active admin
-    /// (`Conflict(LastAdmin)`).
-    pub(super) async fn unless_last_admin<T>(
+    /// Runs `change` on user `id` under the admin lease, unless `by` (when given) is not an
+    /// active admin (`Conflict(NotAdmin)`) or, for a change that `removes` admin rights, `id`
+    /// is the last active admin (`Conflict(LastAdmin)`).
+    pub(super) async fn guarded_admin_change<T>(
         &self,
         id: u64,
+        by: Option<u64>,
+        removes: bool,
         change: impl Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
         let _lease = self.admin_lease().await?;
         let active_admin =
             doc! { "role": chatproto::pb::Role::Admin as i32, "disabled": false, "deleted": false };
-        let mut target = active_admin.clone();
-        target.insert("_id", i(id));
-        let is_admin = self
-            .c
-            .users
-            .find_one(target)
-            .await
-            .map_err(error::map)?
-            .is_some();
-        if is_admin
+        let is_active_admin = |user: u64| {
+            let mut filter = active_admin.clone();
+            filter.insert("_id", i(user));
+            async move {
+                let found = self.c.users.find_one(filter).await.map_err(error::map)?;
+                StoreResult::Ok(found.is_some())
+            }
+        };
+        if let Some(by) = by
+            && !is_active_admin(by).await?
+        {
+            return Err(StoreError::Conflict(ConflictKind::NotAdmin));
+        }
+        if removes
+            && is_active_admin(id).await?
             && self
                 .c
                 .users
-                .count_documents(active_admin)
+                .count_documents(active_admin.clone())
                 .await
                 .map_err(error::map)?
                 <= 1

@@ -245,26 +245,29 @@ impl UserStore for MongoStore {
         .await
     }
 
-    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {
+    async fn set_role(&self, id: u64, role: pb::Role, by: Option<u64>) -> StoreResult<()> {
         let change = self.update_live_user(id, doc! { "$set": { "role": role as i32 } });
-        if role == pb::Role::Admin {
-            self.deadline(change).await
+        let removes = role != pb::Role::Admin;
+        if removes || by.is_some() {
+            self.deadline(self.guarded_admin_change(id, by, removes, change))
+                .await
         } else {
-            self.deadline(self.unless_last_admin(id, change)).await
+            self.deadline(change).await
         }
     }
 
-    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
+    async fn set_disabled(&self, id: u64, disabled: bool, by: Option<u64>) -> StoreResult<()> {
         let change = self.update_live_user(id, doc! { "$set": { "disabled": disabled } });
-        if disabled {
-            self.deadline(self.unless_last_admin(id, change)).await
+        if disabled || by.is_some() {
+            self.deadline(self.guarded_admin_change(id, by, disabled, change))
+                .await
         } else {
             self.deadline(change).await
         }
     }
 
-    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
-        self.deadline(self.unless_last_admin(id, async {
+    async fn delete_user(&self, id: u64, now_ms: i64, by: Option<u64>) -> StoreResult<()> {
+        self.deadline(self.guarded_admin_change(id, by, true, async {
             let update = doc! {
                 "$set": {
                     "email": "", "email_verified": false, "password_hash": "", "display_name": "", "display_lower": "",

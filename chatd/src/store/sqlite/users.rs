@@ -152,10 +152,27 @@ pub(super) fn set_password_hash(
     }
 }
 
-/// `Conflict(LastAdmin)` when `id` is the only active admin. Called in the same write as the
-/// change that would take their rights away: the single writer runs one write at a time, so the
-/// count cannot change between this check and that change.
-fn refuse_last_admin(c: &Connection, id: u64) -> StoreResult<()> {
+/// `Conflict(NotAdmin)` unless `by` (when given) is an active admin, then `Conflict(LastAdmin)`
+/// when `id` is the only one. Called in the same write as the change that would take rights
+/// away: the single writer runs one write at a time, so neither the acting admin's role nor the
+/// count can change between this check and that change.
+fn check_admin_change(c: &Connection, id: u64, by: Option<u64>, removes: bool) -> StoreResult<()> {
+    if let Some(by) = by {
+        let active: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM users \
+                                WHERE id = ?1 AND role = ?2 AND disabled = 0 AND deleted = 0)",
+            )?
+            .query_row(params![sql_u64(by), pb::Role::Admin as i32], |row| {
+                row.get(0)
+            })?;
+        if !active {
+            return Err(StoreError::Conflict(ConflictKind::NotAdmin));
+        }
+    }
+    if !removes {
+        return Ok(());
+    }
     let last: bool = c
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM users \
@@ -173,10 +190,13 @@ fn refuse_last_admin(c: &Connection, id: u64) -> StoreResult<()> {
     }
 }
 
-pub(super) fn set_role(c: &Connection, id: u64, role: pb::Role) -> StoreResult<()> {
-    if role != pb::Role::Admin {
-        refuse_last_admin(c, id)?;
-    }
+pub(super) fn set_role(
+    c: &Connection,
+    id: u64,
+    role: pb::Role,
+    by: Option<u64>,
+) -> StoreResult<()> {
+    check_admin_change(c, id, by, role != pb::Role::Admin)?;
     update_live_user(
         c,
         "UPDATE users SET role = ?2 WHERE id = ?1 AND deleted = 0",
@@ -184,10 +204,13 @@ pub(super) fn set_role(c: &Connection, id: u64, role: pb::Role) -> StoreResult<(
     )
 }
 
-pub(super) fn set_disabled(c: &Connection, id: u64, disabled: bool) -> StoreResult<()> {
-    if disabled {
-        refuse_last_admin(c, id)?;
-    }
+pub(super) fn set_disabled(
+    c: &Connection,
+    id: u64,
+    disabled: bool,
+    by: Option<u64>,
+) -> StoreResult<()> {
+    check_admin_change(c, id, by, disabled)?;
     update_live_user(
         c,
         "UPDATE users SET disabled = ?2 WHERE id = ?1 AND deleted = 0",
@@ -203,8 +226,13 @@ pub(super) fn touch_last_seen(c: &Connection, id: u64, now_ms: i64) -> StoreResu
     )
 }
 
-pub(super) fn delete_user(c: &Connection, id: u64, now_ms: i64) -> StoreResult<()> {
-    refuse_last_admin(c, id)?;
+pub(super) fn delete_user(
+    c: &Connection,
+    id: u64,
+    now_ms: i64,
+    by: Option<u64>,
+) -> StoreResult<()> {
+    check_admin_change(c, id, by, true)?;
     let changed = c
         .prepare_cached(
             "UPDATE users SET email = '', email_verified = 0, password_hash = '', display_name = '', \
@@ -308,16 +336,16 @@ impl UserStore for SqliteStore {
             .await
     }
 
-    async fn set_role(&self, id: u64, role: pb::Role) -> StoreResult<()> {
-        self.write(move |c| set_role(c, id, role)).await
+    async fn set_role(&self, id: u64, role: pb::Role, by: Option<u64>) -> StoreResult<()> {
+        self.write(move |c| set_role(c, id, role, by)).await
     }
 
-    async fn set_disabled(&self, id: u64, disabled: bool) -> StoreResult<()> {
-        self.write(move |c| set_disabled(c, id, disabled)).await
+    async fn set_disabled(&self, id: u64, disabled: bool, by: Option<u64>) -> StoreResult<()> {
+        self.write(move |c| set_disabled(c, id, disabled, by)).await
     }
 
-    async fn delete_user(&self, id: u64, now_ms: i64) -> StoreResult<()> {
-        self.write(move |c| delete_user(c, id, now_ms)).await
+    async fn delete_user(&self, id: u64, now_ms: i64, by: Option<u64>) -> StoreResult<()> {
+        self.write(move |c| delete_user(c, id, now_ms, by)).await
     }
 
     async fn touch_last_seen(&self, id: u64, now_ms: i64) -> StoreResult<()> {

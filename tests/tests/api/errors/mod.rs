@@ -278,7 +278,7 @@ async fn every_request_gets_the_errors_section_9_lists() {
     let (dave_id, erin_id) = (id(&dave_auth), id(&erin_auth));
     server
         .store()
-        .set_role(root_id, pb::Role::Admin)
+        .set_role(root_id, pb::Role::Admin, None)
         .await
         .expect("make root a server admin");
 

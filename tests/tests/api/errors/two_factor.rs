@@ -42,7 +42,7 @@ pub(super) async fn check(covered: &mut BTreeSet<(String, String)>, wrong: &mut 
     let (root, root_auth) = user(&server, "root").await;
     server
         .store()
-        .set_role(id(&root_auth), pb::Role::Admin)
+        .set_role(id(&root_auth), pb::Role::Admin, None)
         .await
         .expect("make root an admin");
     let xena_id = id(&xena_auth);

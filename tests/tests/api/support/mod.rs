@@ -97,7 +97,7 @@ pub async fn register_admin(server: &TestServer, name: &str) -> User {
     let user = register(server, name).await;
     server
         .store()
-        .set_role(user.id, chatproto::pb::Role::Admin)
+        .set_role(user.id, chatproto::pb::Role::Admin, None)
         .await
         .expect("set role");
     user

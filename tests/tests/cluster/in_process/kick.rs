@@ -7,7 +7,7 @@ use chatproto::pb::request::Kind;
 use tests::raw::RawSession;
 use tests::redis::RedisServer;
 
-use super::{serial, two_nodes};
+use super::{eventually, serial, two_nodes};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -48,7 +48,7 @@ async fn revocation_and_disabling_close_connections_on_every_node() {
 
     // An admin on node A disables a user connected to node B.
     a.store()
-        .set_role(alice.user_id, pb::Role::Admin)
+        .set_role(alice.user_id, pb::Role::Admin, None)
         .await
         .expect("make alice admin");
     let mut bob = RawSession::register(&b, "bob").await;
@@ -59,4 +59,32 @@ async fn revocation_and_disabling_close_connections_on_every_node() {
         }))
         .await;
     expect_kicked(&mut bob).await;
+}
+
+/// A user's first connection on node B signs in while node A revokes the session: node B
+/// only hears the user's kicks once it subscribed for them, after the session was read, so the
+/// kick A publishes meanwhile reaches nobody there. The sign-in reads the session again and is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_on_one_node_overtaken_by_its_revocation_on_another_is_refused() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let (a, b) = two_nodes(&redis, &[]).await;
+    let (holder, auth) = tests::client::register(&a, "racer").await;
+    let joiner = tests::client::connect(&b).await;
+    let held = b.hold_sign_ins().await;
+    let joining = tokio::spawn(async move {
+        let joined = joiner.authenticate(&auth.access_token).await;
+        (joiner, joined)
+    });
+    let waited = eventually(WAIT, async || b.sign_ins_held() == 1).await;
+    assert!(waited, "the sign-in never reached its registration");
+    holder.logout().await.expect("logout");
+    drop(held);
+    let (joiner, joined) = joining.await.expect("task");
+    assert_eq!(tests::client::code(joined), pb::ErrorCode::Unauthenticated);
+    assert_eq!(
+        tests::client::code(joiner.list_sessions(pb::ListSessions {}).await),
+        pb::ErrorCode::Unauthenticated
+    );
 }

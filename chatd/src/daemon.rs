@@ -476,6 +476,7 @@ impl Daemon {
                 max_connections: s.max_connections as usize,
                 max_unauthenticated: config.max_unauthenticated() as usize,
                 max_unauthenticated_per_address: s.max_unauthenticated_per_address as usize,
+                retry_above_handshakes: s.retry_above_handshakes as usize,
                 max_authenticated_per_address: s.max_authenticated_per_address as usize,
                 auth_deadline: s.auth_deadline,
                 max_unauthenticated_bytes: s.max_unauthenticated_bytes as usize,

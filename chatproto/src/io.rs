@@ -98,6 +98,9 @@ pub enum WriteFrameError {
     /// The peer stopped the stream or the connection was lost.
     #[error(transparent)]
     Write(#[from] quinn::WriteError),
+    /// The peer took none of it for this long; the stream was reset.
+    #[error("the peer took nothing for {0:?}")]
+    Stalled(std::time::Duration),
 }
 
 /// Encodes `msgs` as consecutive frames into one buffer, so they leave in as few packets as

@@ -11,6 +11,26 @@ use crate::pb;
 /// How long a client may take to deliver a whole request frame before the stream is reset.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an answer may wait for its client to take it (the stream's flow control), and then
+/// to acknowledge it, before its stream is reset with REQUEST_TIMEOUT: a client that does not
+/// read holds no task, buffer or open file of the server for longer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes `bytes` on `send` within [`ANSWER_TIMEOUT`], resetting the stream with
+/// REQUEST_TIMEOUT when the client does not take them in time.
+async fn write_answer(
+    send: &mut quinn::SendStream,
+    bytes: bytes::Bytes,
+) -> Result<(), WriteFrameError> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, send.write_chunk(bytes)).await {
+        Ok(written) => Ok(written?),
+        Err(_) => {
+            let _ = send.reset(StreamCode::RequestTimeout.into());
+            Err(WriteFrameError::Stalled(ANSWER_TIMEOUT))
+        }
+    }
+}
+
 /// Why a request could not be read. Each variant says how the server must answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
@@ -132,7 +152,7 @@ impl RequestStream {
             Ok(bytes) => bytes,
             Err(e) => encode_frames([&oversize_answer(response.request_id, &e)], MAX_FRAME_BYTES)?,
         };
-        self.send.write_chunk(bytes).await?;
+        write_answer(&mut self.send, bytes).await?;
         // Finishing can only fail if the stream is already closed, which the write reports.
         let _ = self.send.finish();
         Ok(Answered { send: self.send })
@@ -145,7 +165,7 @@ impl RequestStream {
         response: &pb::Response,
     ) -> Result<quinn::SendStream, WriteFrameError> {
         let bytes = encode_frames([response], MAX_FRAME_BYTES)?;
-        self.send.write_chunk(bytes).await?;
+        write_answer(&mut self.send, bytes).await?;
         Ok(self.send)
     }
 }
@@ -169,9 +189,15 @@ pub struct Answered {
 
 impl Answered {
     /// Completes when the client acknowledged the whole answer (or stopped the stream, or the
-    /// connection ended): after that, closing the connection cannot take the answer away.
-    pub async fn acknowledged(self) {
-        let _ = self.send.stopped().await;
+    /// connection ended): after that, closing the connection cannot take the answer away. A
+    /// client that does not acknowledge it within [`ANSWER_TIMEOUT`] has the stream reset.
+    pub async fn acknowledged(mut self) {
+        if tokio::time::timeout(ANSWER_TIMEOUT, self.send.stopped())
+            .await
+            .is_err()
+        {
+            let _ = self.send.reset(StreamCode::RequestTimeout.into());
+        }
     }
 }
 

@@ -56,6 +56,17 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// Whose budget a client address uses in the per-address limits: an IPv4 address (also one
+/// reported IPv4-mapped) is one client, and an IPv6 address counts by its /64, the block one
+/// host or site is given, so that a host cannot get a fresh budget from each of its 2^64
+/// addresses.
+pub fn client_key(addr: IpAddr) -> IpAddr {
+    match canonical(addr) {
+        IpAddr::V6(v6) => IpAddr::V6(mask128(u128::from(v6), 64).into()),
+        v4 => v4,
+    }
+}
+
 fn mask32(bits: u32, prefix: u8) -> u32 {
     bits.checked_shr(32 - u32::from(prefix))
         .and_then(|b| b.checked_shl(32 - u32::from(prefix)))
@@ -111,6 +122,15 @@ impl fmt::Display for Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        let key = |s: &str| client_key(s.parse().expect("ip")).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::"), "2001:db8:1:2::");
+    }
 
     fn cidr(s: &str) -> Cidr {
         s.parse().expect(s)

@@ -48,6 +48,10 @@ pub enum PasswordError {
     /// The blocking task did not complete (runtime shutting down or a panic).
     #[error("password hashing task failed: {0}")]
     Task(String),
+    /// As many hashes as may wait are waiting already: nothing was done (answered
+    /// UNAVAILABLE, so that a flood of sign-ins cannot queue without bound).
+    #[error("too many passwords are waiting to be checked")]
+    Busy,
 }
 
 fn params() -> Params {
@@ -165,11 +169,28 @@ impl MemoryPool {
     }
 }
 
-/// Runs argon2 on the blocking pool with bounded concurrency. Cheap to clone.
+/// How many hashes may wait for each one that runs, before more are refused
+/// ([`PasswordError::Busy`]): at the default parameters a few seconds of work per CPU.
+const WAITING_PER_RUNNING: usize = 64;
+
+/// Runs argon2 on the blocking pool with bounded concurrency and a bounded queue. Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit, at most `max_waiting`.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    max_waiting: usize,
     memory: Arc<MemoryPool>,
+}
+
+/// One hash counted as waiting until dropped.
+struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Default for PasswordHasher {
@@ -180,10 +201,14 @@ impl Default for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `max_concurrent` (at least 1) hashes at once.
+    /// A hasher running at most `max_concurrent` (at least 1) hashes at once, with
+    /// [`WAITING_PER_RUNNING`] times as many waiting.
     pub fn new(max_concurrent: usize) -> Self {
+        let max_concurrent = max_concurrent.max(1);
         PasswordHasher {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            waiting: Arc::default(),
+            max_waiting: max_concurrent.saturating_mul(WAITING_PER_RUNNING),
             memory: Arc::default(),
         }
     }
@@ -192,10 +217,19 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        self.waiting
+            .fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| (n < self.max_waiting).then_some(n + 1),
+            )
+            .map_err(|_| PasswordError::Busy)?;
+        let waiting = Waiting(Arc::clone(&self.waiting));
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|e| PasswordError::Task(e.to_string()))?;
+        drop(waiting);
         // The permit moves into the task: if the caller is cancelled, the work still holds
         // its slot until it actually finishes.
         tokio::task::spawn_blocking(move || {
@@ -259,6 +293,37 @@ mod tests {
         // Salted: the same password hashes differently.
         let again = hasher.hash("correct horse".into()).await.expect("hash");
         assert_ne!(stored, again);
+    }
+
+    /// Beyond the hashes that may wait, more are refused at once, and taken again once the
+    /// queue moved.
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::new(1);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(move || held.recv()).await })
+        };
+        while hasher.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued: Vec<_> = (0..WAITING_PER_RUNNING)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.run(|| ()).await })
+            })
+            .collect();
+        while hasher.waiting.load(Ordering::Relaxed) < WAITING_PER_RUNNING {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(hasher.run(|| ()).await, Err(PasswordError::Busy)));
+        release.send(()).expect("release");
+        assert!(running.await.expect("task").is_ok());
+        for one in queued {
+            assert!(one.await.expect("task").is_ok());
+        }
+        assert!(hasher.run(|| ()).await.is_ok());
     }
 
     #[tokio::test]

@@ -325,7 +325,8 @@ impl CallBook {
     }
 
     /// Starts call `id` from `caller` to `callee_id` in `chat_id`, ringing for `ring_ms`. A
-    /// callee already in a call makes it end BUSY at once (it is not kept: it never rang).
+    /// callee already in a call makes it end BUSY at once: it never rings, and is kept as any
+    /// ended call is (spec 14.2), so ending it again changes nothing.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
@@ -356,6 +357,7 @@ impl CallBook {
         };
         if self.in_call.contains_key(&callee_id) {
             call.end(Reason::Busy, caller.user_id, now_ms);
+            self.calls.insert(id, call.clone());
             return Ok(Transition {
                 call,
                 notify: false,

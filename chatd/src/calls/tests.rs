@@ -245,7 +245,7 @@ fn every_state_against_every_action() {
 #[test]
 fn a_callee_in_a_call_is_busy_and_a_caller_in_a_call_is_refused() {
     let mut book = book_in(State::Ringing);
-    // Dave calls Bob, who is ringing: ended at once, never rings, not kept.
+    // Dave calls Bob, who is ringing: ended at once, never rings, kept as ended calls are.
     let dave = Device {
         user_id: DAVE,
         conn_id: 41,
@@ -256,7 +256,13 @@ fn a_callee_in_a_call_is_busy_and_a_caller_in_a_call_is_refused() {
     assert_eq!(phase(&busy), "Busy by 4");
     assert!(!busy.notify, "a busy call never rings");
     assert_eq!(busy.record().map(|r| r.reason), Some(Reason::Busy as i32));
-    assert!(book.get(CALL + 1).is_none() && book.call_of(DAVE).is_none());
+    assert!(book.get(CALL + 1).is_some_and(|c| !c.is_live()));
+    assert!(book.call_of(DAVE).is_none() && book.call_of(BOB).map(|c| c.id) == Some(CALL));
+    assert_eq!(book.end(CALL + 1, DAVE, NOW), Ok(Ended::Already));
+    assert_eq!(
+        book.accept(CALL + 1, B1, NOW).map(|t| t.call.id),
+        Err(CallError::NotRinging)
+    );
     // Alice, in her call, cannot start another; nor can Bob.
     let err = book.start(CALL + 2, CHAT + 2, A2, CAROL, false, NOW, RING_MS);
     assert_eq!(err, Err(CallError::CallerInCall));

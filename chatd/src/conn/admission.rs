@@ -19,6 +19,8 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use crate::access::cidr::client_key;
+
 /// The connection-level flow-control window of an authenticated connection, in bytes. A new
 /// connection starts with the (smaller) pre-authentication budget as its window, so an
 /// unauthenticated client cannot make the server buffer more than that in QUIC; the window
@@ -140,8 +142,10 @@ impl ConnectionLimits {
         self.counts().total
     }
 
-    /// Admits a new, unauthenticated connection from `addr`, or says which cap refuses it.
+    /// Admits a new, unauthenticated connection from `addr`, or says which cap refuses it. The
+    /// per-address caps count IPv6 addresses by their /64 ([`client_key`]).
     pub fn admit(self: &Arc<Self>, addr: IpAddr) -> Result<Admission, Refused> {
+        let addr = client_key(addr);
         let mut counts = self.counts();
         if counts.total >= self.caps.total {
             return Err(Refused::Full);
@@ -309,6 +313,20 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
+    }
+
+    /// IPv6 addresses of one /64 share its per-address caps; another /64 has its own.
+    #[test]
+    fn an_ipv6_slash_64_is_one_address() {
+        let limits = ConnectionLimits::new(caps());
+        let v6 = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let _a = limits.admit(v6("2001:db8:0:1::1")).expect("first");
+        let _b = limits.admit(v6("2001:db8:0:1::2")).expect("second");
+        assert_eq!(
+            limits.admit(v6("2001:db8:0:1:ffff::3")).unwrap_err(),
+            Refused::UnauthenticatedFromAddress
+        );
+        let _c = limits.admit(v6("2001:db8:0:2::1")).expect("another /64");
     }
 
     #[test]

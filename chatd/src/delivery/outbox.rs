@@ -7,8 +7,10 @@
 //! Why not a tokio channel: a push here is one uncontended lock and, only when the queue was
 //! empty, one wake-up; an idle connection holds no buffer at all (a channel allocates a block
 //! of slots up front, about 1.4 KB per connection). The queue is bounded: a connection that
-//! falls [`CONNECTION_QUEUE`] frames behind is too slow and is closed by delivery; its client
-//! reconnects and catches up from the store.
+//! falls [`CONNECTION_QUEUE`] frames or [`CONNECTION_QUEUE_BYTES`] bytes behind is too slow and
+//! is closed by delivery; its client reconnects and catches up from the store. Both bounds
+//! matter: frames are small in a chat, but a call signal may be 64 KiB, and a client that never
+//! reads must not make the server hold thousands of those.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -21,19 +23,25 @@ use super::redact::Frame;
 /// How many frames a connection may have queued before it counts as too slow.
 pub const CONNECTION_QUEUE: usize = 4096;
 
+/// How many bytes of frames a connection may have queued before it counts as too slow.
+pub const CONNECTION_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Most frames taken into one write.
 pub const WRITE_BATCH: usize = 256;
 
 #[derive(Debug, Default)]
 struct Queue {
     frames: VecDeque<Bytes>,
+    /// The bytes of `frames`.
+    bytes: usize,
     closed: bool,
 }
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
-    /// The connection is [`CONNECTION_QUEUE`] frames behind.
+    /// The connection is [`CONNECTION_QUEUE`] frames or [`CONNECTION_QUEUE_BYTES`] bytes
+    /// behind.
     Full,
     /// The writer is gone (logout or connection end).
     Closed,
@@ -62,10 +70,14 @@ impl Outbox {
         if queue.closed {
             return Err(PushError::Closed);
         }
-        if queue.frames.len() >= CONNECTION_QUEUE {
+        let bytes = frame.bytes().len();
+        if queue.frames.len() >= CONNECTION_QUEUE
+            || queue.bytes.saturating_add(bytes) > CONNECTION_QUEUE_BYTES
+        {
             return Err(PushError::Full);
         }
         let was_empty = queue.frames.is_empty();
+        queue.bytes += bytes;
         queue.frames.push_back(frame.bytes().clone());
         drop(queue);
         if was_empty {
@@ -82,6 +94,8 @@ impl Outbox {
                 let mut queue = self.lock();
                 if !queue.frames.is_empty() {
                     let n = queue.frames.len().min(max);
+                    let taken: usize = queue.frames.iter().take(n).map(Bytes::len).sum();
+                    queue.bytes = queue.bytes.saturating_sub(taken);
                     batch.extend(queue.frames.drain(..n));
                     if queue.frames.is_empty() && queue.frames.capacity() > WRITE_BATCH {
                         // Give a burst's memory back rather than holding it for the
@@ -177,5 +191,30 @@ mod tests {
             outbox.push(&f).expect("push");
         }
         assert_eq!(outbox.push(&f), Err(PushError::Full));
+    }
+
+    /// Large frames fill the queue by their bytes long before their count does; what the writer
+    /// takes makes room again.
+    #[tokio::test]
+    async fn a_queue_of_large_frames_is_full_by_its_bytes() {
+        let notice = NoticeFrames::new(&pb::Event {
+            kind: Some(pb::event::Kind::SessionRevoked(pb::SessionRevoked {
+                reason: "x".repeat(64 * 1024),
+            })),
+        });
+        let large = notice
+            .frame_for(&Viewer::default())
+            .cloned()
+            .expect("frame");
+        let fits = CONNECTION_QUEUE_BYTES / large.bytes().len();
+        assert!(fits < CONNECTION_QUEUE);
+        let outbox = Outbox::new();
+        for _ in 0..fits {
+            outbox.push(&large).expect("push");
+        }
+        assert_eq!(outbox.push(&large), Err(PushError::Full));
+        let mut batch = Vec::new();
+        assert!(outbox.next_batch(&mut batch, 1).await);
+        outbox.push(&large).expect("room after the writer took one");
     }
 }

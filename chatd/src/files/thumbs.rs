@@ -41,7 +41,7 @@ pub struct Thumbnail {
 }
 
 /// What decoding an image gave.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Decoded {
     /// The image's pixel size.
     pub width: u32,

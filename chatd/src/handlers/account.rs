@@ -10,6 +10,7 @@
 use chatproto::pb;
 use chatproto::pb::response::Result as Answer;
 
+use crate::auth::password::PasswordError;
 use crate::auth::refresh;
 use crate::auth::token::TokenError;
 use crate::conn::{ConnCtx, Principal};
@@ -49,6 +50,35 @@ pub fn kick_user(ctx: &ConnCtx, user_id: u64, reason: &str) {
     ctx.state
         .delivery
         .kick(user_id, None, &session_revoked_event(reason));
+}
+
+/// The answer when a password could not be hashed: UNAVAILABLE when too many wait to be,
+/// INTERNAL (logged) otherwise.
+fn hashing_failed(e: PasswordError) -> ApiError {
+    match e {
+        PasswordError::Busy => busy_checking(),
+        e => {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        }
+    }
+}
+
+fn busy_checking() -> ApiError {
+    ApiError::unavailable("too many passwords are being checked; try again shortly")
+}
+
+/// Whether a checked password matched: a stored hash that does not parse never matches, and
+/// UNAVAILABLE when too many wait to be checked (the answer does not depend on the account).
+fn checked(verified: Result<bool, PasswordError>) -> ApiResult<bool> {
+    match verified {
+        Ok(ok) => Ok(ok),
+        Err(PasswordError::Busy) => Err(busy_checking()),
+        Err(e) => {
+            tracing::warn!(error = %e, "a password could not be checked");
+            Ok(false)
+        }
+    }
 }
 
 /// RATE_LIMITED, counted in the metrics.
@@ -303,10 +333,7 @@ pub(crate) async fn create_user(
         .passwords
         .hash(account.password)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })?;
+        .map_err(hashing_failed)?;
     ctx.state
         .store
         .create_user(NewUser {
@@ -347,16 +374,16 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         .filter(|u| !u.deleted);
     let Some(user) = user else {
         // Same work as a real verification, so timing does not reveal unknown usernames.
-        let _ = ctx.state.passwords.verify_dummy(req.password).await;
+        checked(ctx.state.passwords.verify_dummy(req.password).await)?;
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
     };
-    let ok = ctx
-        .state
-        .passwords
-        .verify(req.password, user.password_hash.clone())
-        .await
-        .unwrap_or(false);
+    let ok = checked(
+        ctx.state
+            .passwords
+            .verify(req.password, user.password_hash.clone())
+            .await,
+    )?;
     if !ok {
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::unauthenticated(BAD_CREDENTIALS));
@@ -576,10 +603,12 @@ pub(super) async fn set_password(ctx: &ConnCtx, change: PasswordChange<'_>) -> A
         keep,
         reason,
     } = change;
-    let hash = ctx.state.passwords.hash(new_password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
+    let hash = ctx
+        .state
+        .passwords
+        .hash(new_password)
+        .await
+        .map_err(hashing_failed)?;
     ctx.state
         .store
         .set_password_hash(user_id, &hash, replacing)
@@ -613,12 +642,12 @@ pub(super) async fn confirm_password(
 ) -> ApiResult<UserRecord> {
     throttle_secret_check(ctx, user_id).await?;
     let user = active_user(ctx, user_id).await?;
-    let ok = ctx
-        .state
-        .passwords
-        .verify(password, user.password_hash.clone())
-        .await
-        .unwrap_or(false);
+    let ok = checked(
+        ctx.state
+            .passwords
+            .verify(password, user.password_hash.clone())
+            .await,
+    )?;
     if !ok {
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::denied("wrong password").with_field(field));

@@ -159,15 +159,18 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
     if let Some(description) = &req.description {
         validate::description("update_chat.description", description)?;
     }
-    if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
-        validate::file_id("update_chat.avatar_file_id", avatar)?;
-        crate::handlers::files::access::make_avatar(
-            state,
-            me,
-            avatar,
-            "update_chat.avatar_file_id",
-        )
-        .await?;
+    let mut avatar = None;
+    if let Some(file_id) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
+        validate::file_id("update_chat.avatar_file_id", file_id)?;
+        avatar = Some(
+            crate::handlers::files::access::check_avatar(
+                state,
+                me,
+                file_id,
+                "update_chat.avatar_file_id",
+            )
+            .await?,
+        );
     }
     if title.is_some() || req.description.is_some() || req.avatar_file_id.is_some() {
         let patch = ChatPatch {
@@ -185,6 +188,7 @@ pub async fn update_chat(ctx: &ConnCtx, req: pb::UpdateChat) -> ApiResult<Answer
             })
             .await?;
         state.delivery.append(event, m.audience());
+        crate::handlers::files::access::publish_avatar(state, avatar).await?;
     }
     Ok(Answer::Chat(
         chat_view(state, req.chat_id, me, false).await?,

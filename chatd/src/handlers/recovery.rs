@@ -170,8 +170,9 @@ pub async fn request_email_verification(
 pub async fn verify_email(ctx: &ConnCtx, req: pb::VerifyEmail) -> ApiResult<Answer> {
     const FIELD: &str = "verify_email.code";
     ctx.principal()?;
-    validate::two_factor_code(FIELD, &req.code, true)?;
     negotiated(ctx)?;
+    lifetime_ms(ctx, CodePurpose::VerifyEmail)?;
+    validate::two_factor_code(FIELD, &req.code, true)?;
     let user = me(ctx).await?;
     if user.email_verified {
         return Err(ApiError::conflict("the address is already verified"));
@@ -196,9 +197,9 @@ pub async fn verify_email(ctx: &ConnCtx, req: pb::VerifyEmail) -> ApiResult<Answ
 /// address is told.
 pub async fn change_email(ctx: &ConnCtx, req: pb::ChangeEmail) -> ApiResult<Answer> {
     let me_id = ctx.principal()?.user_id;
+    negotiated(ctx)?;
     validate::email("change_email.new_email", &req.new_email)?;
     validate::presented_password("change_email.password", &req.password)?;
-    negotiated(ctx)?;
     // A check of state, made before the password's throttle and not charged to it (spec 9.12).
     if let Some(current) = ctx.state.store.user(me_id).await?
         && current.email == req.new_email
@@ -272,9 +273,9 @@ pub async fn request_password_reset(
     ctx: &ConnCtx,
     req: pb::RequestPasswordReset,
 ) -> ApiResult<Answer> {
-    account_field("request_password_reset.account", &req.account)?;
     negotiated(ctx)?;
     let answer = code_sent(ctx, CodePurpose::ResetPassword)?;
+    account_field("request_password_reset.account", &req.account)?;
     ctx.state
         .limits
         .check_login_address(ctx.remote.ip())
@@ -314,11 +315,11 @@ pub async fn request_password_reset(
 /// ResetPassword: the emailed code sets a new password and revokes every session.
 pub async fn reset_password(ctx: &ConnCtx, req: pb::ResetPassword) -> ApiResult<Answer> {
     const FIELD: &str = "reset_password.code";
+    negotiated(ctx)?;
+    lifetime_ms(ctx, CodePurpose::ResetPassword)?;
     account_field("reset_password.account", &req.account)?;
     validate::two_factor_code(FIELD, &req.code, true)?;
     validate::password("reset_password.new_password", &req.new_password)?;
-    negotiated(ctx)?;
-    lifetime_ms(ctx, CodePurpose::ResetPassword)?;
     let key = format!("reset:{}", req.account.to_lowercase());
     ctx.state
         .limits

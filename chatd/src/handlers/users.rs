@@ -6,6 +6,7 @@ use chatproto::pb::response::Result as Answer;
 use crate::conn::ConnCtx;
 use crate::delivery::presence::effective_status;
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::files::access;
 use crate::handlers::page::Page;
 use crate::store::{ProfilePatch, UserRecord};
 use crate::validate::{self, MAX_PAGE_SIZE};
@@ -143,17 +144,19 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
         Ok(status) => Some(status),
         Err(_) => return Err(ApiError::invalid("update_profile.status", "unknown status")),
     };
-    // Last: making the file an avatar makes it readable by everyone, so only a request that is
-    // otherwise valid may do it.
-    if let Some(avatar) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
-        validate::file_id("update_profile.avatar_file_id", avatar)?;
-        crate::handlers::files::access::make_avatar(
-            &ctx.state,
-            me.user_id,
-            avatar,
-            "update_profile.avatar_file_id",
-        )
-        .await?;
+    // Last: it reads the file, and only a request that is otherwise valid needs to.
+    let mut avatar = None;
+    if let Some(file_id) = req.avatar_file_id.as_deref().filter(|a| !a.is_empty()) {
+        validate::file_id("update_profile.avatar_file_id", file_id)?;
+        avatar = Some(
+            access::check_avatar(
+                &ctx.state,
+                me.user_id,
+                file_id,
+                "update_profile.avatar_file_id",
+            )
+            .await?,
+        );
     }
     let patch = ProfilePatch {
         display_name,
@@ -163,6 +166,7 @@ pub async fn update_profile(ctx: &ConnCtx, req: pb::UpdateProfile) -> ApiResult<
     };
     let status_changed = patch.status.is_some();
     let user = ctx.state.store.update_profile(me.user_id, patch).await?;
+    access::publish_avatar(&ctx.state, avatar).await?;
     if status_changed {
         ctx.state.delivery.announce_presence(me.user_id).await;
     }

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::access::cidr::client_key;
 use crate::limits::keyed::{RateLimited, RateLimits};
 use crate::limits::shared::SharedLimiter;
 use crate::rate::{LimitRates, Rate, Scope};
@@ -128,8 +129,10 @@ impl Limits {
         .await
     }
 
-    /// One request from `addr`.
+    /// One request from `addr` (an IPv6 address counts by its /64, as in every check by
+    /// address here: [`client_key`]).
     pub async fn check_address_request(&self, addr: IpAddr) -> Result<(), RateLimited> {
+        let addr = client_key(addr);
         self.check(
             Scope::AddressRequest,
             self.rates.address_request,
@@ -145,6 +148,7 @@ impl Limits {
     /// guesser stopped at its own address does not use up the account's ceiling, so the owner
     /// can still log in from elsewhere.
     pub async fn check_login(&self, username: &str, addr: IpAddr) -> Result<(), RateLimited> {
+        let addr = client_key(addr);
         self.check_login_address(addr).await?;
         self.check(
             Scope::LoginAccountAddress,
@@ -164,6 +168,7 @@ impl Limits {
 
     /// One login attempt or registration from `addr` (they share the address's budget).
     pub async fn check_login_address(&self, addr: IpAddr) -> Result<(), RateLimited> {
+        let addr = client_key(addr);
         self.check(
             Scope::LoginAddress,
             self.rates.login_address,
@@ -221,5 +226,48 @@ impl Limits {
             |l| l.check_call_signal(call_id, user_id, Instant::now()),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The addresses of one IPv6 /64 draw on one budget; another /64 has its own.
+    #[tokio::test]
+    async fn an_ipv6_slash_64_has_one_budget() {
+        let rates = LimitRates {
+            address_request: "1/m burst 2".parse().expect("rate"),
+            login_address: "1/m burst 1".parse().expect("rate"),
+            ..LimitRates::default()
+        };
+        let limits = Limits::local(rates, 1000);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        for host in ["2001:db8:7:7::1", "2001:db8:7:7::2"] {
+            limits
+                .check_address_request(ip(host))
+                .await
+                .expect("within the burst");
+        }
+        assert!(
+            limits
+                .check_address_request(ip("2001:db8:7:7:ffff::9"))
+                .await
+                .is_err()
+        );
+        limits
+            .check_address_request(ip("2001:db8:7:8::1"))
+            .await
+            .expect("another /64");
+        limits
+            .check_login("ann", ip("2001:db8:7:7::1"))
+            .await
+            .expect("first login");
+        assert!(
+            limits
+                .check_login("bob", ip("2001:db8:7:7::2"))
+                .await
+                .is_err()
+        );
     }
 }

@@ -100,6 +100,7 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_accepted: Counter,
     connections_rejected: Family<ReasonLabel, Counter>,
+    connections_retried: Counter,
     requests: Family<RequestLabels, Counter>,
     request_duration: HistogramFamily<KindLabel>,
     store_duration: HistogramFamily<OpLabel>,
@@ -136,6 +137,7 @@ impl Metrics {
         let connections_open = Gauge::default();
         let connections_accepted = Counter::default();
         let connections_rejected = Family::<ReasonLabel, Counter>::default();
+        let connections_retried = Counter::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let request_duration: HistogramFamily<KindLabel> =
             Family::new_with_constructor(latency_histogram);
@@ -172,6 +174,12 @@ impl Metrics {
             "connections_rejected",
             "Client connections refused, by reason",
             connections_rejected.clone(),
+        );
+        r.register(
+            "connections_retried",
+            "Connection attempts answered with a QUIC Retry (their address checked first) because \
+             more handshakes than --retry-above-handshakes were in progress",
+            connections_retried.clone(),
         );
         r.register(
             "requests",
@@ -273,6 +281,7 @@ impl Metrics {
             connections_open,
             connections_accepted,
             connections_rejected,
+            connections_retried,
             requests,
             request_duration,
             store_duration,
@@ -358,6 +367,11 @@ impl Metrics {
         self.connections_rejected
             .get_or_create(&ReasonLabel { reason })
             .inc();
+    }
+
+    /// A connection attempt was answered with a Retry.
+    pub fn connection_retried(&self) {
+        self.connections_retried.inc();
     }
 
     /// A request of `kind` (e.g. `"send_message"`) finished with `result` after `elapsed`.

@@ -13,6 +13,9 @@ use crate::store::{NewDelivery, NotificationQuery, StoreError};
 /// Most notifications one digest lists (the newest); the rest are counted.
 pub const MAX_ITEMS: u32 = 50;
 
+/// The page size in which a digest reads the unread notifications.
+const PAGE: u32 = 200;
+
 const TEXT_TEMPLATE: &str = include_str!("templates/digest.txt");
 const HTML_TEMPLATE: &str = include_str!("templates/digest.html");
 
@@ -81,27 +84,41 @@ impl Outbox {
             return Ok(Step::Postpone(end));
         }
         let mark = store.digest_mark(user).await.map_err(store_error)?;
-        let unread = store
-            .notifications(NotificationQuery {
-                user_id: user,
-                unread_only: true,
-                before_id: None,
-                limit: MAX_ITEMS,
-            })
-            .await
-            .map_err(store_error)?;
+        // Every unread one since the mark, newest first: they are few (a user keeps
+        // `--notifications-kept`), and one left out here would fall below the new mark unsaid.
+        let mut unread = Vec::new();
+        let mut before_id = None;
+        loop {
+            let page = store
+                .notifications(NotificationQuery {
+                    user_id: user,
+                    unread_only: true,
+                    before_id,
+                    limit: PAGE,
+                })
+                .await
+                .map_err(store_error)?;
+            let full = page.len() >= PAGE as usize;
+            before_id = page.last().map(|n| n.id);
+            unread.extend(page.into_iter().filter(|n| n.id > mark));
+            if !full || before_id.is_none_or(|id| id <= mark) {
+                break;
+            }
+        }
         let mut newest = mark;
         let mut told = Vec::new();
-        for n in unread.into_iter().filter(|n| n.id > mark) {
+        for n in unread {
             newest = newest.max(n.id);
             if n.silent {
                 continue;
             }
-            let muted = store
-                .user_chat(n.chat_id, user)
-                .await
-                .map_err(store_error)?
-                .is_none_or(|c| c.state.muted_until_ms > now);
+            // A broadcast belongs to no chat (chat_id 0), so no chat of it can be muted.
+            let muted = n.chat_id != 0
+                && store
+                    .user_chat(n.chat_id, user)
+                    .await
+                    .map_err(store_error)?
+                    .is_none_or(|c| c.state.muted_until_ms > now);
             if !muted {
                 told.push(n);
             }
@@ -113,6 +130,12 @@ impl Outbox {
                 .map_err(store_error)?;
             return Ok(Step::Done);
         }
+        let count = told.len().to_string();
+        let more = match told.len().saturating_sub(MAX_ITEMS as usize) {
+            0 => String::new(),
+            n => format!("and {n} more\n"),
+        };
+        told.truncate(MAX_ITEMS as usize);
         let items = self.items(&told).await?;
         let name = if account.display_name.is_empty() {
             account.username.clone()
@@ -120,10 +143,10 @@ impl Outbox {
             account.display_name.clone()
         };
         let unsubscribe = links.url(user);
-        let count = told.len().to_string();
         let vars = [
             ("name", name.as_str()),
             ("count", count.as_str()),
+            ("more", more.as_str()),
             ("unsubscribe", unsubscribe.as_str()),
         ];
         let payload = EmailPayload {
@@ -267,6 +290,7 @@ mod tests {
         let vars = [
             ("name", "Cy"),
             ("count", "2"),
+            ("more", ""),
             ("unsubscribe", "https://x/u?a=1&b=2"),
         ];
         let text = render(TEXT_TEMPLATE, &vars, &items, |s| s.to_owned());

@@ -14,6 +14,7 @@ pub mod resumption;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chatproto::error::CloseCode;
@@ -43,6 +44,8 @@ pub async fn run(
         authenticated_per_address: settings.max_authenticated_per_address,
     });
 
+    let handshaking = Handshaking::default();
+
     tokio::pin!(shutdown);
     loop {
         let incoming = tokio::select! {
@@ -60,11 +63,30 @@ pub async fn run(
             incoming.refuse();
             continue;
         }
+        // Under a load of handshakes, an address must answer a Retry before it gets one: a
+        // flood from spoofed addresses then costs a stateless packet each (spec 11.6). A client
+        // that answers it comes back validated and is let through.
+        let incoming = if handshaking.count() >= settings.retry_above_handshakes
+            && !incoming.remote_address_validated()
+        {
+            match incoming.retry() {
+                Ok(()) => {
+                    state.metrics.connection_retried();
+                    continue;
+                }
+                Err(not_now) => not_now.into_incoming(),
+            }
+        } else {
+            incoming
+        };
         let state = state.clone();
         let drain = drain_tx.subscribe();
         let limits = limits.clone();
+        let handshake = handshaking.begin();
         connections.spawn(async move {
-            let Some(mut opened) = connection::open(incoming).await else {
+            let opened = connection::open(incoming).await;
+            drop(handshake);
+            let Some(mut opened) = opened else {
                 state.metrics.connection_rejected("handshake");
                 return;
             };
@@ -110,4 +132,29 @@ pub async fn run(
     endpoint.close(CloseCode::GoingAway.code().into(), b"server shutting down");
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     Ok(())
+}
+
+/// The handshakes in progress on this node: each counts from its first packet until the
+/// connection is open (or its handshake failed).
+#[derive(Debug, Default, Clone)]
+struct Handshaking(Arc<AtomicUsize>);
+
+/// One handshake in progress, counted until dropped.
+struct Handshake(Arc<AtomicUsize>);
+
+impl Handshaking {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn begin(&self) -> Handshake {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Handshake(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }

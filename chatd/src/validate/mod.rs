@@ -275,6 +275,9 @@ pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
     Ok(())
 }
 
+/// The direction marks free text may hold and file names may not.
+const DIRECTION_MARKS: [char; 3] = ['\u{200E}', '\u{200F}', '\u{061C}'];
+
 /// A file's name, kept as metadata only: reduced to its last path component (after the last `/`
 /// or `\`, so `../../etc/passwd` is `passwd`), then at most 255 bytes on one line with no control
 /// or invisible format characters, and not `.` or `..`. Empty means no name. Returns the name to
@@ -282,6 +285,17 @@ pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
 pub fn file_name(field: &'static str, raw: &str) -> FieldResult<String> {
     // Control characters anywhere are refused, not cut away with the path.
     check_chars(raw, Lines::Single).map_err(|r| FieldError::invalid(field, r.message()))?;
+    // Text may need direction marks; a name does not, and they make one read as another
+    // (`report\u{200F}.pdf`). The joiners stay: scripts and emoji need them.
+    if let Some(mark) = raw.chars().find(|c| DIRECTION_MARKS.contains(c)) {
+        return Err(FieldError::invalid(
+            field,
+            format!(
+                "must not contain the direction mark U+{:04X}",
+                u32::from(mark)
+            ),
+        ));
+    }
     let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     if raw.contains(['/', '\\']) && name.is_empty() {
         return Err(FieldError::invalid(

@@ -697,3 +697,91 @@ async fn a_swept_session_answers_as_a_revoked_one() {
         .await
         .expect("the other session refreshes");
 }
+
+/// What the requests of account recovery answer `client`, each with a field that is wrong.
+async fn recovery_answers(client: &chatproto::client::Client) -> Vec<(&'static str, ErrorCode)> {
+    vec![
+        (
+            "verify_email",
+            code(
+                client
+                    .verify_email(pb::VerifyEmail { code: "".into() })
+                    .await,
+            ),
+        ),
+        (
+            "request_email_verification",
+            code(
+                client
+                    .request_email_verification(pb::RequestEmailVerification {})
+                    .await,
+            ),
+        ),
+        (
+            "request_password_reset",
+            code(
+                client
+                    .request_password_reset(pb::RequestPasswordReset { account: "".into() })
+                    .await,
+            ),
+        ),
+        (
+            "reset_password",
+            code(
+                client
+                    .reset_password(pb::ResetPassword {
+                        account: "".into(),
+                        code: "".into(),
+                        new_password: "".into(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "change_email",
+            code(
+                client
+                    .change_email(pb::ChangeEmail {
+                        new_email: "not an address".into(),
+                        password: PASSWORD.into(),
+                    })
+                    .await,
+            ),
+        ),
+    ]
+}
+
+/// The requests of account recovery (spec 9.12, 18.1), each with a field that is wrong: the
+/// capability is checked first, then, for all but `change_email`, whether the server sends
+/// email at all (this one does not); the fields only after those.
+#[tokio::test]
+async fn recovery_needs_the_capability_and_email_before_its_fields() {
+    let server = TestServer::start().await;
+    let (with, _) = register(&server, "quinn").await;
+    for (name, answer) in recovery_answers(&with).await {
+        let expected = if name == "change_email" {
+            ErrorCode::InvalidArgument
+        } else {
+            ErrorCode::FailedPrecondition
+        };
+        assert_eq!(answer, expected, "{name}");
+    }
+    let mut config = tests::client::config_for(server.addr(), &server.fingerprint());
+    config
+        .capabilities
+        .retain(|c| c != chatproto::capability::Capability::AccountRecovery.name());
+    let without = chatproto::client::Client::connect(config)
+        .await
+        .expect("connect");
+    without
+        .login("quinn", PASSWORD, "no recovery")
+        .await
+        .expect("login");
+    for (name, answer) in recovery_answers(&without).await {
+        assert_eq!(
+            answer,
+            ErrorCode::FailedPrecondition,
+            "{name} without the capability"
+        );
+    }
+}

@@ -258,3 +258,31 @@ async fn the_sdk_reports_a_server_at_its_limit_as_busy() {
         "{err}"
     );
 }
+
+/// The value of the counter `name` in the server's metrics (0 before its first count).
+async fn counter(server: &TestServer, name: &str) -> u64 {
+    server
+        .metrics()
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Beyond `--retry-above-handshakes` handshakes in progress (here 0: always), an attempt from
+/// an address not yet validated is answered with a QUIC Retry first (spec 11.6); a real client
+/// answers it and is served as usual. Below it, nobody is sent one.
+#[tokio::test]
+async fn under_a_load_of_handshakes_a_client_answers_a_retry_first() {
+    const RETRIED: &str = "chatd_connections_retried_total ";
+    let strict = TestServer::start_with(&["--retry-above-handshakes=0"]).await;
+    let raw = RawConn::connect(strict.addr(), &strict.fingerprint()).await;
+    assert_eq!(error_code(&raw.hello().await), None);
+    assert_eq!(error_code(&raw.register("rita").await), None);
+    assert_eq!(counter(&strict, RETRIED).await, 1);
+
+    let calm = TestServer::start().await;
+    let raw = RawConn::connect(calm.addr(), &calm.fingerprint()).await;
+    assert_eq!(error_code(&raw.hello().await), None);
+    assert_eq!(counter(&calm, RETRIED).await, 0);
+}

@@ -332,3 +332,47 @@ async fn requests_before_authentication_are_served_in_stream_order() {
     let auth = read(auth_recv).await;
     assert_eq!(error_code(&auth), None, "{auth:?}");
 }
+
+/// A client that does not take an answer (its stream's flow control window stays shut) holds
+/// it for at most `ANSWER_TIMEOUT`: then the stream is reset with REQUEST_TIMEOUT, and what
+/// the server held for it is let go.
+#[tokio::test]
+async fn an_answer_the_client_does_not_take_is_reset_after_its_timeout() {
+    let server = TestServer::start().await;
+    let mut transport = quinn::TransportConfig::default();
+    // Room for the small answers of hello and register, not for a chat with a long description.
+    transport.stream_receive_window(2048u32.into());
+    transport.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
+    let raw = RawConn::connect_with(server.addr(), &server.fingerprint(), transport).await;
+    assert_eq!(error_code(&raw.hello().await), None);
+    assert_eq!(error_code(&raw.register("ursula").await), None);
+    let request = pb::Request {
+        request_id: 7,
+        kind: Some(Kind::CreateGroup(pb::CreateGroup {
+            kind: pb::ChatKind::Group as i32,
+            title: "long".into(),
+            description: "€".repeat(1000),
+            member_ids: vec![],
+        })),
+    };
+    let bytes = chatproto::io::encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES)
+        .expect("encode");
+    let (mut send, mut recv) = raw.conn.open_bi().await.expect("open");
+    send.write_all(&bytes).await.expect("write");
+    send.finish().expect("finish");
+    tokio::time::sleep(chatproto::server::ANSWER_TIMEOUT + std::time::Duration::from_secs(2)).await;
+    let mut answer = Vec::new();
+    let read = loop {
+        let mut chunk = [0u8; 4096];
+        match recv.read(&mut chunk).await {
+            Ok(Some(n)) => answer.extend_from_slice(&chunk[..n]),
+            other => break other,
+        }
+    };
+    let timed_out = quinn::VarInt::from_u32(chatproto::error::StreamCode::RequestTimeout.code());
+    assert!(
+        matches!(read, Err(quinn::ReadError::Reset(code)) if code == timed_out),
+        "{read:?} after {} bytes",
+        answer.len()
+    );
+}

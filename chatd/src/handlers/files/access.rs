@@ -55,13 +55,14 @@ pub async fn readable(state: &AppState, user_id: u64, file_id: &str) -> ApiResul
 }
 
 /// For avatars (`update_profile`, `update_chat`): the file must be readable by the caller and
-/// an original image; it then becomes readable by every signed-in user.
-pub async fn make_avatar(
+/// an original image. Changes nothing: [`publish_avatar`] makes it readable by everyone once
+/// the write that makes it an avatar committed, so a refused request shares nothing.
+pub async fn check_avatar(
     state: &AppState,
     user_id: u64,
     file_id: &str,
     field: &str,
-) -> ApiResult<()> {
+) -> ApiResult<FileRecord> {
     let file = readable(state, user_id, file_id).await?;
     if file.parent_id.is_some()
         || crate::files::detect::class_of(&file.info.mime) != crate::files::detect::Class::Image
@@ -71,7 +72,13 @@ pub async fn make_avatar(
             "an avatar must be an uploaded image",
         ));
     }
-    if !file.public {
+    Ok(file)
+}
+
+/// Makes an avatar checked by [`check_avatar`] readable by every signed-in user (spec 13.6).
+/// A failure is answered: the client's retry of its request publishes it again.
+pub async fn publish_avatar(state: &AppState, avatar: Option<FileRecord>) -> ApiResult<()> {
+    if let Some(file) = avatar.filter(|f| !f.public) {
         state.store.set_file_public(file.id()).await?;
     }
     Ok(())

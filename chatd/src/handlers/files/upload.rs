@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use crate::error::{ApiError, ApiResult};
 use crate::files::blob::BlobError;
 use crate::files::detect::{self, Class, SNIFF_BYTES};
-use crate::files::thumbs::{self, ThumbError};
+use crate::files::thumbs::{self, Decoded, ThumbError};
 use crate::files::{Files, TRANSFER_IDLE_TIMEOUT, new_id};
 use crate::state::{AppState, now_ms};
 use crate::store::{FileRecord, StoreError, UploadRecord, UploadState};
@@ -221,7 +221,12 @@ pub async fn finish(
                     "too many images are being processed; finish the upload again later",
                 ));
             }
-            Err(e) => return fail(state, upload, &e.to_string()).await,
+            Err(e) if upload.kind == pb::MessageKind::Image => {
+                return fail(state, upload, &e.to_string()).await;
+            }
+            // FILE takes anything (spec 13.4): bytes that only begin like an image, or one too
+            // large to decode, are kept as they are, without a size or thumbnails.
+            Err(_) => Decoded::default(),
         };
         info.width = decoded.width;
         info.height = decoded.height;

@@ -287,6 +287,19 @@ pub struct Settings {
     )]
     pub max_unauthenticated: Option<u32>,
 
+    /// Handshakes in progress above which a new connection attempt from an address not yet
+    /// validated is answered with a QUIC Retry first (spec 11.6): a flood of spoofed Initial
+    /// packets then costs one stateless packet each, not a handshake. 0: every attempt
+    #[arg(
+        long,
+        env = "CHATD_RETRY_ABOVE_HANDSHAKES",
+        value_name = "N",
+        default_value = "256",
+        value_parser = clap::value_parser!(u32),
+        help_heading = "Network"
+    )]
+    pub retry_above_handshakes: u32,
+
     /// Most connections that have not authenticated from one client IP address
     #[arg(
         long,

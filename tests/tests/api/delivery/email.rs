@@ -5,6 +5,7 @@ use std::time::Duration;
 use chatproto::pb;
 use tests::files::https_request;
 use tests::mailpit::{Mailpit, SmtpMode};
+use tests::server::TestServer;
 
 use super::{now_ms, server, set_prefs, within};
 use crate::support::{group, register};
@@ -19,15 +20,104 @@ fn email_on(minutes: u32) -> pb::NotificationPrefs {
     }
 }
 
+/// A Mailpit, and a server sending digests through it to every account's address.
+async fn digest_server() -> (Mailpit, TestServer) {
+    let mailpit = Mailpit::start(SmtpMode::Starttls).await;
+    let mut args = mailpit.chatd_args(SmtpMode::Starttls);
+    args.push("--email-unverified".into());
+    let server = server(&args).await;
+    (mailpit, server)
+}
+
+/// Runs `server`'s deliveries at ever later times by its clock (from `later` on, in steps past
+/// a 15-minute interval) until `to` has `count` emails; false when they did not come.
+async fn digests_arrive(
+    server: &TestServer,
+    mailpit: &Mailpit,
+    to: &str,
+    later: &mut i64,
+    count: usize,
+) -> bool {
+    within(Duration::from_secs(20), async || {
+        *later += 16 * MINUTE;
+        server.deliver_as_of(*later).await;
+        mailpit.messages_to(to).await.len() >= count
+    })
+    .await
+}
+
+/// A digest tells of every unread notification since the last one, however many: it lists the
+/// newest 50 and counts the rest ("and N more"), and a broadcast, which belongs to no chat, is
+/// among them (spec 16.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_tells_of_broadcasts_and_counts_beyond_what_it_lists() {
+    let (mailpit, server) = digest_server().await;
+    let alice = register(&server, "alice").await;
+    let erin = register(&server, "erin").await;
+    server
+        .store()
+        .set_role(alice.id, pb::Role::Admin, None)
+        .await
+        .expect("admin");
+    let chat = group(&alice, pb::ChatKind::Group, "busy", &[&erin]).await;
+    set_prefs(&erin, email_on(15)).await;
+    let erin_id = erin.id;
+    erin.client.close().await;
+    const MENTIONS: usize = 55;
+    for n in 0..MENTIONS {
+        alice.send(chat.id, &format!("@erin number {n}")).await;
+    }
+    alice
+        .client
+        .admin_broadcast(pb::AdminBroadcast {
+            text: "maintenance tonight".into(),
+        })
+        .await
+        .expect("broadcast");
+    let store = server.store();
+    // The mentions, her addition to the chat and the broadcast.
+    let all = MENTIONS + 2;
+    let recorded = within(Duration::from_secs(10), async || {
+        let unread = store
+            .notifications(chatd::testing::NotificationQuery {
+                user_id: erin_id,
+                unread_only: true,
+                before_id: None,
+                limit: 100,
+            })
+            .await
+            .expect("notifications");
+        unread.len() == all
+    })
+    .await;
+    assert!(recorded, "erin's notifications were not all recorded");
+    let mut later = now_ms() + 16 * MINUTE;
+    let arrived = digests_arrive(&server, &mailpit, "erin@example.test", &mut later, 1).await;
+    assert!(arrived, "erin's digest did not arrive");
+    let mails = mailpit.messages_to("erin@example.test").await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].subject.starts_with(&format!("{all} ")),
+        "{}",
+        mails[0].subject
+    );
+    let mail = mailpit.message(&mails[0].id).await;
+    for text in [
+        "alice announced to everyone in the server",
+        "maintenance tonight",
+        &format!("and {} more", all - 50),
+    ] {
+        assert!(mail.text.contains(text), "lacks {text:?}:\n{}", mail.text);
+    }
+    assert_eq!(mail.text.matches("alice mentioned you").count(), 49);
+}
+
 /// Digests come after the user was offline for their interval, one email per batch of
 /// mentions, each listing what came since the last; users in do-not-disturb hours and users
 /// whose chat is muted get none; the one-click link turns digests off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digests_batch_per_user_and_skip_muted_chats_and_quiet_hours() {
-    let mailpit = Mailpit::start(SmtpMode::Starttls).await;
-    let mut args = mailpit.chatd_args(SmtpMode::Starttls);
-    args.push("--email-unverified".into());
-    let server = server(&args).await;
+    let (mailpit, server) = digest_server().await;
     let alice = register(&server, "alice").await;
     let bob = register(&server, "bob").await;
     let carol = register(&server, "carol").await;
@@ -121,12 +211,7 @@ async fn digests_batch_per_user_and_skip_muted_chats_and_quiet_hours() {
 
     // Later (by the server's clock) bob's digest goes out, once, with the three mentions.
     let mut later = now_ms() + 16 * MINUTE;
-    let arrived = within(Duration::from_secs(20), async || {
-        later += 16 * MINUTE;
-        server.deliver_as_of(later).await;
-        !mailpit.messages_to("bob@example.test").await.is_empty()
-    })
-    .await;
+    let arrived = digests_arrive(&server, &mailpit, "bob@example.test", &mut later, 1).await;
     assert!(arrived, "bob's digest did not arrive");
     server.deliver_as_of(later + 60 * MINUTE).await;
     let bobs = mailpit.messages_to("bob@example.test").await;
@@ -169,12 +254,7 @@ async fn digests_batch_per_user_and_skip_muted_chats_and_quiet_hours() {
     // A new mention makes a new digest with only itself.
     alice.send(chat.id, "@bob one more thing").await;
     let mut next = later + 2 * 24 * 60 * MINUTE;
-    let arrived = within(Duration::from_secs(20), async || {
-        next += 16 * MINUTE;
-        server.deliver_as_of(next).await;
-        mailpit.messages_to("bob@example.test").await.len() == 2
-    })
-    .await;
+    let arrived = digests_arrive(&server, &mailpit, "bob@example.test", &mut next, 2).await;
     assert!(arrived, "the second digest did not arrive");
     let newest = mailpit.messages_to("bob@example.test").await;
     let second = mailpit.message(&newest[0].id).await;
@@ -251,12 +331,7 @@ async fn implicit_tls_and_no_email_without_settings_or_a_usable_address() {
             .await;
     }
     let mut later = now_ms() + 16 * MINUTE;
-    let arrived = within(Duration::from_secs(20), async || {
-        later += 16 * MINUTE;
-        tls.deliver_as_of(later).await;
-        !mailpit.messages_to("erin@example.test").await.is_empty()
-    })
-    .await;
+    let arrived = digests_arrive(&tls, &mailpit, "erin@example.test", &mut later, 1).await;
     assert!(arrived, "the digest over implicit TLS did not arrive");
     // The strict server puts the digest together and finds no address it may use.
     strict.deliver_as_of(later).await;
@@ -280,10 +355,7 @@ async fn implicit_tls_and_no_email_without_settings_or_a_usable_address() {
 /// hold, the digest once they are over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_due_in_quiet_hours_waits_for_their_end() {
-    let mailpit = Mailpit::start(SmtpMode::Starttls).await;
-    let mut args = mailpit.chatd_args(SmtpMode::Starttls);
-    args.push("--email-unverified".into());
-    let server = server(&args).await;
+    let (mailpit, server) = digest_server().await;
     let alice = register(&server, "alice").await;
     let erin = register(&server, "erin").await;
     let chat = group(&alice, pb::ChatKind::Group, "night shift", &[&erin]).await;
@@ -321,11 +393,6 @@ async fn a_digest_due_in_quiet_hours_waits_for_their_end() {
         .await
         .expect("prefs");
     let mut next = later + 24 * 60 * MINUTE;
-    let arrived = within(Duration::from_secs(20), async || {
-        next += 16 * MINUTE;
-        server.deliver_as_of(next).await;
-        !mailpit.messages_to("erin@example.test").await.is_empty()
-    })
-    .await;
+    let arrived = digests_arrive(&server, &mailpit, "erin@example.test", &mut next, 1).await;
     assert!(arrived, "the digest after the quiet hours did not arrive");
 }

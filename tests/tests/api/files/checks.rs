@@ -97,6 +97,9 @@ async fn names_are_metadata_only_and_sanitized() {
         "dir/",
         "esc\u{1b}[31m",
         "x\u{202e}gpj.exe",
+        "invoice\u{200f}.pdf",
+        "\u{200e}a.txt",
+        "b\u{061c}.txt",
     ] {
         let err = remote(
             alice
@@ -150,6 +153,32 @@ async fn a_decompression_bomb_is_refused() {
         .await
         .is_ok()
     );
+}
+
+/// FILE takes anything (spec 13.4): bytes that begin like an image but do not decode, and an
+/// image too large to decode, are kept as files, without a size or thumbnails; as IMAGE they
+/// are refused.
+#[tokio::test]
+async fn a_file_that_only_looks_like_an_image_is_kept_as_a_file() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let mut broken = png_image(300, 200);
+    broken.truncate(60);
+    broken.extend(content(500, 9));
+    for (bytes, name) in [
+        (broken, "broken.png"),
+        (png_bomb(100_000, 100_000), "bomb.png"),
+    ] {
+        let err = remote(upload(&alice.client, &bytes, name, pb::MessageKind::Image).await);
+        assert_eq!(err.code, E::InvalidArgument, "{name} as an image");
+        let file = upload(&alice.client, &bytes, name, pb::MessageKind::File)
+            .await
+            .unwrap_or_else(|e| panic!("{name} as a file: {e}"));
+        assert_eq!(file.mime, "image/png", "{name}");
+        assert_eq!((file.width, file.height), (0, 0), "{name}");
+        assert!(file.thumbnails.is_empty(), "{name}");
+        assert_eq!(file.size, bytes.len() as u64, "{name}");
+    }
 }
 
 #[tokio::test]

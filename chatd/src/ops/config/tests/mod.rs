@@ -128,6 +128,7 @@ fn flag_beats_env_beats_file_beats_default_for_every_setting() {
         ("--max-connections", "CHATD_MAX_CONNECTIONS", "max_connections", Bare, ["1", "2", "3"], |c| c.settings.max_connections.to_string()),
         ("--max-unauthenticated", "CHATD_MAX_UNAUTHENTICATED", "max_unauthenticated", Bare, ["1", "2", "3"], |c| c.max_unauthenticated().to_string()),
         ("--max-unauthenticated-per-address", "CHATD_MAX_UNAUTHENTICATED_PER_ADDRESS", "max_unauthenticated_per_address", Bare, ["1", "2", "3"], |c| c.settings.max_unauthenticated_per_address.to_string()),
+        ("--retry-above-handshakes", "CHATD_RETRY_ABOVE_HANDSHAKES", "retry_above_handshakes", Bare, ["0", "2", "3"], |c| c.settings.retry_above_handshakes.to_string()),
         ("--max-authenticated-per-address", "CHATD_MAX_AUTHENTICATED_PER_ADDRESS", "max_authenticated_per_address", Bare, ["1", "2", "3"], |c| c.settings.max_authenticated_per_address.to_string()),
         ("--auth-deadline", "CHATD_AUTH_DEADLINE", "auth_deadline", Str, ["1s", "2s", "3s"], |c| crate::rate::format_duration(c.settings.auth_deadline)),
         ("--max-unauthenticated-bytes", "CHATD_MAX_UNAUTHENTICATED_BYTES", "max_unauthenticated_bytes", Bare, ["20000", "30000", "40000"], |c| c.settings.max_unauthenticated_bytes.to_string()),

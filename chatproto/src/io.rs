@@ -77,6 +77,29 @@ impl FrameReader {
         }
     }
 
+    /// Reads one frame, ready as soon as it is complete (a request, spec 4.1): the end of the
+    /// stream is not waited for. What already arrived behind the frame is checked: more bytes
+    /// are `TrailingBytes`; a FIN, or nothing yet, is fine.
+    pub async fn read_complete<M: Message + Default>(&mut self) -> Result<M, ReadFrameError> {
+        use futures_util::FutureExt as _;
+        let msg = self.read::<M>().await?;
+        if !self.buf.is_empty() {
+            return Err(FrameError::TrailingBytes {
+                extra: self.buf.len(),
+            }
+            .into());
+        }
+        // quinn's reads are cancel-safe: a read that is not ready takes nothing.
+        match self.recv.read_chunk(1, true).now_or_never() {
+            None | Some(Ok(None)) => Ok(msg),
+            Some(Ok(Some(chunk))) => Err(FrameError::TrailingBytes {
+                extra: chunk.bytes.len(),
+            }
+            .into()),
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+
     /// The underlying stream, e.g. to stop it with an error code.
     pub fn stream_mut(&mut self) -> &mut quinn::RecvStream {
         &mut self.recv

@@ -94,12 +94,15 @@ impl RequestStream {
         Self::new(send, recv, MAX_FRAME_BYTES)
     }
 
-    /// Reads the request: exactly one frame, then the end of the stream, within
-    /// [`REQUEST_READ_TIMEOUT`]. On a protocol error the receive side is stopped with the matching
+    /// Reads the request: one frame, within [`REQUEST_READ_TIMEOUT`], ready as soon as it is
+    /// complete (the client's FIN is not waited for, spec 4.1; bytes that arrived behind the frame
+    /// make it invalid). On a protocol error the receive side is stopped with the matching
     /// stream error code; the caller then answers with [`RequestError::to_error`].
     pub async fn read_request(&mut self) -> Result<pb::Request, RequestError> {
-        let read =
-            tokio::time::timeout(REQUEST_READ_TIMEOUT, self.reader.read_only::<pb::Request>());
+        let read = tokio::time::timeout(
+            REQUEST_READ_TIMEOUT,
+            self.reader.read_complete::<pb::Request>(),
+        );
         let err = match read.await {
             Ok(Ok(req)) => return Ok(req),
             Err(_) => {

@@ -250,12 +250,13 @@ async fn the_announced_concurrent_requests_stay_open_after_earlier_requests() {
         let (mut send, recv) = opened
             .unwrap_or_else(|_| panic!("request {} of {limit} found no stream credit", i + 1))
             .expect("open stream");
-        // Sent but not finished: the server holds the stream open, waiting for its end.
+        // Sent but not finished: the client holds the stream open.
         send.write_all(&frame).await.expect("write request");
         open.push((send, recv));
     }
     for (mut send, recv) in open {
-        send.finish().expect("finish");
+        // The server may have answered and stopped reading already.
+        let _ = send.finish();
         let mut reader = chatproto::io::FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES);
         let response: pb::Response = reader.read_only().await.expect("one response frame");
         assert_eq!(error_code(&response), None, "{response:?}");
@@ -264,8 +265,8 @@ async fn the_announced_concurrent_requests_stay_open_after_earlier_requests() {
 
 /// Before authentication the server serves requests in stream order (protocol.md 2.5), whether
 /// or not their streams came in 0-RTT data: a first flight is often handled after the
-/// handshake. Here `hello` is opened first but finished last, and `authenticate` behind it still
-/// waits for it instead of failing with FAILED_PRECONDITION.
+/// handshake. Here `hello` is opened first but completed last, and `authenticate` behind it
+/// still waits for it instead of failing with FAILED_PRECONDITION.
 #[tokio::test]
 async fn requests_before_authentication_are_served_in_stream_order() {
     use chatproto::frame::MAX_FRAME_BYTES;
@@ -306,7 +307,11 @@ async fn requests_before_authentication_are_served_in_stream_order() {
         }),
     );
     let (mut hello_send, hello_recv) = conn.conn.open_bi().await.expect("open");
-    hello_send.write_all(&hello).await.expect("write hello");
+    let (hello_start, hello_end) = hello.split_at(hello.len() - 1);
+    hello_send
+        .write_all(hello_start)
+        .await
+        .expect("write hello");
     let (mut auth_send, auth_recv) = conn.conn.open_bi().await.expect("open");
     auth_send
         .write_all(&authenticate)
@@ -315,6 +320,10 @@ async fn requests_before_authentication_are_served_in_stream_order() {
     auth_send.finish().expect("finish");
     // The authenticate is complete long before the hello ahead of it.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hello_send
+        .write_all(hello_end)
+        .await
+        .expect("complete hello");
     hello_send.finish().expect("finish");
 
     let read = |recv| async move {
@@ -375,4 +384,39 @@ async fn an_answer_the_client_does_not_take_is_reset_after_its_timeout() {
         "{read:?} after {} bytes",
         answer.len()
     );
+}
+
+/// The server answers a request as soon as its frame is complete (spec 4.1), without waiting
+/// for the client's FIN; bytes that came behind the frame make it INVALID_ARGUMENT.
+#[tokio::test]
+async fn a_request_is_answered_before_its_stream_ends() {
+    let server = TestServer::start().await;
+    let raw = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    let hello = pb::Request {
+        request_id: 3,
+        kind: Some(Kind::Hello(pb::Hello {
+            protocol_major: 1,
+            protocol_minor: 0,
+            capabilities: vec![],
+            client_name: "raw".into(),
+        })),
+    };
+    let frame =
+        chatproto::io::encode_frames([&hello], chatproto::frame::MAX_FRAME_BYTES).expect("encode");
+    let (mut send, recv) = raw.conn.open_bi().await.expect("open");
+    send.write_all(&frame).await.expect("write");
+    let mut reader = chatproto::io::FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), reader.read_only())
+        .await
+        .expect("answered before the FIN")
+        .expect("one response frame");
+    let answer: pb::Response = answer;
+    assert!(
+        matches!(answer.result, Some(pb::response::Result::Welcome(_))),
+        "{answer:?}"
+    );
+    let mut twice = frame.to_vec();
+    twice.extend_from_slice(&frame);
+    let trailing = raw.send_bytes(&twice).await;
+    assert_eq!(error_code(&trailing), Some(ErrorCode::InvalidArgument));
 }

@@ -24,7 +24,7 @@ pub struct Settings {
     pub max_unauthenticated: usize,
     /// Most unauthenticated connections from one address.
     pub max_unauthenticated_per_address: usize,
-    /// Handshakes in progress above which unvalidated attempts get a Retry first.
+    /// Handshakes in progress from which on unvalidated attempts get a Retry first.
     pub retry_above_handshakes: usize,
     /// Most authenticated connections from one address.
     pub max_authenticated_per_address: usize,

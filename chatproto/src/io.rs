@@ -121,8 +121,8 @@ pub enum WriteFrameError {
     /// The peer stopped the stream or the connection was lost.
     #[error(transparent)]
     Write(#[from] quinn::WriteError),
-    /// The peer took none of it for this long; the stream was reset.
-    #[error("the peer took nothing for {0:?}")]
+    /// The peer did not take all of it within this time; the stream was reset.
+    #[error("the peer did not take it within {0:?}")]
     Stalled(std::time::Duration),
 }
 

@@ -11,13 +11,14 @@ use crate::pb;
 /// How long a client may take to deliver a whole request frame before the stream is reset.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long an answer may wait for its client to take it (the stream's flow control), and then
-/// to acknowledge it, before its stream is reset with REQUEST_TIMEOUT: a client that does not
-/// read holds no task, buffer or open file of the server for longer.
+/// How long a client may take to take a whole answer (the stream's flow control), and then to
+/// acknowledge it, before its stream is reset with REQUEST_TIMEOUT: a client that does not read
+/// holds no task, buffer or open file of the server for longer. An answer is at most a frame
+/// (256 KiB), so even a slow link takes it well within this.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Writes `bytes` on `send` within [`ANSWER_TIMEOUT`], resetting the stream with
-/// REQUEST_TIMEOUT when the client does not take them in time.
+/// REQUEST_TIMEOUT when the client does not take them all in time.
 async fn write_answer(
     send: &mut quinn::SendStream,
     bytes: bytes::Bytes,
@@ -134,6 +135,13 @@ impl RequestStream {
         Err(err)
     }
 
+    /// Answering: the request was read, and anything the client still sends on this stream
+    /// would be bytes after an answered request (spec 4.1, STOP_SENDING `FRAME_ERROR`). A stream
+    /// whose FIN arrived is closed already, and this does nothing.
+    fn stop_reading(&mut self) {
+        let _ = self.reader.stream_mut().stop(StreamCode::FrameError.into());
+    }
+
     /// Answers without reading the request: stops the receive side with `code`, then writes
     /// `response` as [`respond`](Self::respond) does. For a request the server will not read
     /// (chatd: a connection's pre-authentication budget is spent).
@@ -155,6 +163,7 @@ impl RequestStream {
             Ok(bytes) => bytes,
             Err(e) => encode_frames([&oversize_answer(response.request_id, &e)], MAX_FRAME_BYTES)?,
         };
+        self.stop_reading();
         write_answer(&mut self.send, bytes).await?;
         // Finishing can only fail if the stream is already closed, which the write reports.
         let _ = self.send.finish();
@@ -168,6 +177,7 @@ impl RequestStream {
         response: &pb::Response,
     ) -> Result<quinn::SendStream, WriteFrameError> {
         let bytes = encode_frames([response], MAX_FRAME_BYTES)?;
+        self.stop_reading();
         write_answer(&mut self.send, bytes).await?;
         Ok(self.send)
     }

@@ -169,12 +169,10 @@ impl ConnCtx {
                     return Ok(());
                 }
                 // The connection is on the new session already: one revoked meanwhile may have
-                // been kicked before the switch, so the connection signs out.
+                // been kicked before the switch, so unless it is known live the connection
+                // signs out (also when the store cannot say).
                 let checked = self.still_signed_in(principal).await;
-                if checked
-                    .as_ref()
-                    .is_err_and(|e| e.code == pb::ErrorCode::Unauthenticated)
-                {
+                if checked.is_err() {
                     self.deauthenticate().await;
                 }
                 return checked;
@@ -193,6 +191,7 @@ impl ConnCtx {
             self.kick.clone(),
             Arc::clone(&self.state.metrics),
         ));
+        let queue = Arc::clone(&outbox);
         let handle = ConnHandle {
             conn_id: self.conn_id,
             user_id: principal.user_id,
@@ -205,11 +204,25 @@ impl ConnCtx {
         };
         let attached = match self.state.delivery.attach(handle, mark).await {
             Ok(Attached::Sure) => Ok(()),
-            Ok(Attached::Recheck) => self.still_signed_in(principal).await,
+            Ok(Attached::Recheck) => match self.still_signed_in(principal).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // Registered, but refused: nothing queued meanwhile reaches the client.
+                    queue.discard();
+                    if !self.phase.is_current(epoch) {
+                        // A logout overtook it and found no registration to take back.
+                        self.state
+                            .delivery
+                            .detach(principal.user_id, self.conn_id)
+                            .await;
+                    }
+                    Err(e)
+                }
+            },
             Err(e) => Err(e.into()),
         };
         if let Err(e) = attached {
-            // Not registered: the connection is not authenticated either.
+            // Not (or no longer) authenticated: the connection goes back to before.
             if self.phase.is_current(epoch) {
                 self.deauthenticate().await;
             }
@@ -235,9 +248,8 @@ impl ConnCtx {
             .store
             .session_and_user(principal.session_id, principal.user_id)
             .await?;
-        let live =
-            session.is_some_and(|s| s.revoked_at_ms.is_none() && s.user_id == principal.user_id);
-        let active = user.is_some_and(|u| !u.disabled && !u.deleted);
+        let live = session.is_some_and(|s| s.is_live_for(principal.user_id));
+        let active = user.is_some_and(|u| u.is_active());
         if live && active {
             Ok(())
         } else {

@@ -60,6 +60,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long reading a gap from the store may take before what is held is released without it.
 const FILL_WAIT: Duration = Duration::from_secs(1);
 
+/// How long a user's later connection waits for the first one's subscription to their kicks.
+const HEAR_WAIT: Duration = Duration::from_secs(10);
+
 /// Most events read for one gap (beyond, clients fetch the rest).
 const MAX_FILL: u64 = 256;
 
@@ -431,7 +434,9 @@ impl Delivery {
     ///
     /// Returns [`Attached::Recheck`] when a revocation committed after the caller's `mark` may
     /// have missed the connection: a kick began here after it, or the user's connections here
-    /// only now hear the kicks of other nodes. The caller then reads the session again.
+    /// only now hear the kicks of other nodes (this is their first, or the first's subscription
+    /// was still being made when this one registered: it is waited for). The caller then reads
+    /// the session again.
     pub async fn attach(&self, handle: ConnHandle, mark: KickMark) -> StoreResult<Attached> {
         let user_id = handle.user_id;
         let epoch = self.blocks_epoch.load(Ordering::SeqCst);
@@ -449,19 +454,35 @@ impl Delivery {
         if self.blocks_epoch.load(Ordering::SeqCst) != epoch {
             self.reload_viewer(user_id).await?;
         }
+        let networked = self.relay.networked();
         if first {
             self.relay.user_connected(user_id).await;
-            if self.relay.networked() {
+            self.registry.mark_heard(user_id);
+            if networked {
                 self.hear_chats_of(user_id).await;
             }
             self.presence_connected(user_id).await;
         }
-        let unheard = first && self.relay.networked();
+        let unheard = networked && (first || self.await_heard(user_id).await);
         Ok(if unheard || self.registry.kicks() != mark.0 {
             Attached::Recheck
         } else {
             Attached::Sure
         })
+    }
+
+    /// Waits (at most [`HEAR_WAIT`]) until the user's connections here hear other nodes' kicks:
+    /// a connection that registered while the first one's subscription was being made. True
+    /// when they did not yet when called (the caller then reads its session again).
+    async fn await_heard(&self, user_id: u64) -> bool {
+        let Some(mut heard) = self.registry.heard(user_id) else {
+            return true;
+        };
+        if *heard.borrow_and_update() {
+            return false;
+        }
+        let _ = tokio::time::timeout(HEAR_WAIT, heard.wait_for(|h| *h)).await;
+        true
     }
 
     /// Subscribes the chats of a user who just came online here.

@@ -29,6 +29,10 @@ pub const CONNECTION_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// Most frames taken into one write.
 pub const WRITE_BATCH: usize = 256;
 
+/// Most bytes taken into one write (past the first frame): what the writer holds while a write
+/// waits for the client comes on top of the queue's bound.
+pub const WRITE_BATCH_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, Default)]
 struct Queue {
     frames: VecDeque<Bytes>,
@@ -93,7 +97,17 @@ impl Outbox {
             {
                 let mut queue = self.lock();
                 if !queue.frames.is_empty() {
-                    let n = queue.frames.len().min(max);
+                    let mut taken = 0;
+                    let n = queue
+                        .frames
+                        .iter()
+                        .take(max)
+                        .take_while(|f| {
+                            let first = taken == 0;
+                            taken += f.len();
+                            first || taken <= WRITE_BATCH_BYTES
+                        })
+                        .count();
                     let taken: usize = queue.frames.iter().take(n).map(Bytes::len).sum();
                     queue.bytes = queue.bytes.saturating_sub(taken);
                     batch.extend(queue.frames.drain(..n));
@@ -110,6 +124,17 @@ impl Outbox {
             }
             self.ready.notified().await;
         }
+    }
+
+    /// Closes the queue and drops what it holds: the writer ends without writing it (a sign-in
+    /// refused after its registration).
+    pub fn discard(&self) {
+        let mut queue = self.lock();
+        queue.frames = VecDeque::new();
+        queue.bytes = 0;
+        queue.closed = true;
+        drop(queue);
+        self.ready.notify_one();
     }
 
     /// Closes the queue: nothing more is accepted, and the writer ends once it has written what
@@ -216,5 +241,9 @@ mod tests {
         let mut batch = Vec::new();
         assert!(outbox.next_batch(&mut batch, 1).await);
         outbox.push(&large).expect("room after the writer took one");
+        // A write takes at most WRITE_BATCH_BYTES of them (at least one frame).
+        batch.clear();
+        assert!(outbox.next_batch(&mut batch, WRITE_BATCH).await);
+        assert_eq!(batch.len(), WRITE_BATCH_BYTES / large.bytes().len());
     }
 }

@@ -49,6 +49,9 @@ pub struct ConnHandle {
 struct UserConns {
     viewer: Arc<Viewer>,
     conns: Vec<ConnHandle>,
+    /// True once the user's connections here hear what other nodes send them (their kicks):
+    /// set by the first connection's attach when its subscription is confirmed.
+    heard: tokio::sync::watch::Sender<bool>,
 }
 
 /// The node of a connection: the high 32 bits of its id (see [`Registry::next_conn_id`]).
@@ -123,6 +126,7 @@ impl Registry {
         let entry = shard.entry(handle.user_id).or_insert_with(|| UserConns {
             viewer,
             conns: Vec::new(),
+            heard: tokio::sync::watch::Sender::new(false),
         });
         entry.conns.push(handle);
         self.conn_count.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +150,22 @@ impl Registry {
             return removed;
         }
         false
+    }
+
+    /// Whether the user's connections here hear what other nodes send them, and when they will;
+    /// `None` when the user has no connection here.
+    pub fn heard(&self, user_id: u64) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.users
+            .lock(user_id)
+            .get(&user_id)
+            .map(|e| e.heard.subscribe())
+    }
+
+    /// The user's connections here now hear what other nodes send them.
+    pub fn mark_heard(&self, user_id: u64) {
+        if let Some(entry) = self.users.lock(user_id).get(&user_id) {
+            entry.heard.send_replace(true);
+        }
     }
 
     /// True when the user has a connection on this node.

@@ -559,3 +559,34 @@ async fn a_first_connection_on_a_node_of_a_cluster_asks_for_a_recheck() {
     let mark = b.delivery.kick_mark();
     assert_eq!(attach(&b.delivery, alice, 2, mark).await.1, Attached::Sure);
 }
+
+/// A second connection that registers while the first one's subscription to the user's kicks
+/// is still being made waits for it, and then reads its session again: a kick published before
+/// the subscription was live reached neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_registered_before_the_subscription_is_live_asks_for_a_recheck() {
+    let bus = InProcessBus::new();
+    let (relay_a, relay_b) = (bus.relay(), bus.relay());
+    let (index_a, index_b) = (relay_a.index(), relay_b.index());
+    let a = node_with(Arc::new(relay_a));
+    let b = node_with(Arc::new(relay_b));
+    bus.join(index_a, &a.delivery);
+    bus.join(index_b, &b.delivery);
+    let alice = user(&*b.store, "alice").await;
+    // The first connection registered; its subscription is not confirmed yet.
+    let (first, _) = super::registry::tests::conn(&b.delivery.registry, alice);
+    assert!(
+        b.delivery
+            .registry
+            .register(first, Arc::new(super::redact::Viewer::new(alice, [])))
+    );
+    let mark = b.delivery.kick_mark();
+    let delivery = Arc::clone(&b.delivery);
+    let second = tokio::spawn(async move { attach(&delivery, alice, 2, mark).await.1 });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!second.is_finished(), "it waits for the subscription");
+    b.delivery.registry.mark_heard(alice);
+    assert_eq!(second.await.expect("task"), Attached::Recheck);
+    let mark = b.delivery.kick_mark();
+    assert_eq!(attach(&b.delivery, alice, 3, mark).await.1, Attached::Sure);
+}

@@ -483,7 +483,7 @@ async fn active_user(ctx: &ConnCtx, user_id: u64) -> ApiResult<UserRecord> {
 /// `user` when it exists and may sign in; `UNAUTHENTICATED` otherwise.
 fn active(ctx: &ConnCtx, user: Option<UserRecord>) -> ApiResult<UserRecord> {
     match user {
-        Some(user) if !user.disabled && !user.deleted => Ok(user),
+        Some(user) if user.is_active() => Ok(user),
         Some(_) => {
             ctx.state.metrics.auth_failure("disabled");
             Err(ApiError::unauthenticated("account disabled"))
@@ -514,9 +514,7 @@ pub async fn authenticate(ctx: &ConnCtx, req: pb::Authenticate) -> ApiResult<Ans
         .store
         .session_and_user(claims.session_id, claims.user_id)
         .await?;
-    let Some(session) =
-        session.filter(|s| s.revoked_at_ms.is_none() && s.user_id == claims.user_id)
-    else {
+    let Some(session) = session.filter(|s| s.is_live_for(claims.user_id)) else {
         ctx.state.metrics.auth_failure("revoked");
         return Err(ApiError::unauthenticated("session revoked"));
     };

@@ -32,7 +32,7 @@ pub async fn is_server_admin(ctx: &ConnCtx) -> ApiResult<bool> {
     let me = ctx.principal()?;
     Ok(matches!(
         ctx.state.store.user(me.user_id).await?,
-        Some(u) if u.role == pb::Role::Admin && !u.disabled && !u.deleted
+        Some(u) if u.role == pb::Role::Admin && u.is_active()
     ))
 }
 

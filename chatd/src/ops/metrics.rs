@@ -178,7 +178,7 @@ impl Metrics {
         r.register(
             "connections_retried",
             "Connection attempts answered with a QUIC Retry (their address checked first) because \
-             more handshakes than --retry-above-handshakes were in progress",
+             at least --retry-above-handshakes handshakes were in progress",
             connections_retried.clone(),
         );
         r.register(

@@ -20,7 +20,7 @@ mod emoji;
 mod text;
 
 pub use emoji::MAX_EMOJI_BYTES;
-use text::{Lines, check_chars};
+use text::{DIRECTION_MARKS, Lines, check_chars};
 
 /// Username length in characters.
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
@@ -274,9 +274,6 @@ pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
     }
     Ok(())
 }
-
-/// The direction marks free text may hold and file names may not.
-const DIRECTION_MARKS: [char; 3] = ['\u{200E}', '\u{200F}', '\u{061C}'];
 
 /// A file's name, kept as metadata only: reduced to its last path component (after the last `/`
 /// or `\`, so `../../etc/passwd` is `passwd`), then at most 255 bytes on one line with no control

@@ -91,8 +91,17 @@ const FORMAT_RANGES: &[(char, char)] = &[
     ('\u{E0001}', '\u{E0001}'),
 ];
 
+/// The direction marks (LRM, RLM, ALM): format characters free text may need (see the module
+/// doc), and names need not.
+pub(crate) const DIRECTION_MARKS: [char; 3] = ['\u{200E}', '\u{200F}', '\u{061C}'];
+
+/// The joiners (ZWNJ, ZWJ): format characters that scripts and emoji sequences need.
+const JOINERS: [char; 2] = ['\u{200C}', '\u{200D}'];
+
 /// Format characters that real text needs (see the module doc).
-const ALLOWED_FORMAT: &[char] = &['\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{061C}'];
+fn allowed_format(c: char) -> bool {
+    JOINERS.contains(&c) || DIRECTION_MARKS.contains(&c)
+}
 
 /// Whether `c` is a format character (Cf) other than a tag character.
 pub(crate) fn is_format(c: char) -> bool {
@@ -136,7 +145,7 @@ pub(crate) fn check_chars(s: &str, lines: Lines) -> Result<usize, Rejected> {
             }
         } else if c == '\u{2028}' || c == '\u{2029}' {
             return Err(Rejected::Separator(c));
-        } else if is_format(c) && !ALLOWED_FORMAT.contains(&c) {
+        } else if is_format(c) && !allowed_format(c) {
             return Err(Rejected::Format(c));
         }
     }

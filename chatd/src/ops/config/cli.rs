@@ -287,8 +287,8 @@ pub struct Settings {
     )]
     pub max_unauthenticated: Option<u32>,
 
-    /// Handshakes in progress above which a new connection attempt from an address not yet
-    /// validated is answered with a QUIC Retry first (spec 11.6): a flood of spoofed Initial
+    /// From this many handshakes in progress on, a new connection attempt from an address not
+    /// yet validated is answered with a QUIC Retry first (spec 11.6): a flood of spoofed Initial
     /// packets then costs one stateless packet each, not a handshake. 0: every attempt
     #[arg(
         long,

@@ -36,6 +36,13 @@ pub struct UserRecord {
     pub created_at_ms: i64,
 }
 
+impl UserRecord {
+    /// Whether the account may be signed in: neither disabled nor deleted.
+    pub fn is_active(&self) -> bool {
+        !self.disabled && !self.deleted
+    }
+}
+
 /// Input of [`UserStore::create_user`](crate::store::UserStore::create_user).
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -81,6 +88,13 @@ pub struct SessionRecord {
     pub address: String,
     /// Set when revoked.
     pub revoked_at_ms: Option<i64>,
+}
+
+impl SessionRecord {
+    /// Whether the session is `user_id`'s and not revoked.
+    pub fn is_live_for(&self, user_id: u64) -> bool {
+        self.revoked_at_ms.is_none() && self.user_id == user_id
+    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ impl MongoStore {
     /// (the new hash or flag written, then every live session revoked) revokes this one too.
     async fn still_signed_in(&self, session: &SessionDoc, checked: &str) -> StoreResult<()> {
         let user = self.user(u(session.user_id)).await?;
-        if user.is_some_and(|u| u.password_hash == checked && !u.disabled && !u.deleted) {
+        if user.is_some_and(|u| u.password_hash == checked && u.is_active()) {
             return Ok(());
         }
         self.revoke_if_live(session.id, session.created_at_ms)

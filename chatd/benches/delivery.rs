@@ -8,13 +8,12 @@
 //! - `relay`: what goes over Redis for one chat event, encoded and decoded.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use chatd::testing::SqliteStore;
 use chatd::testing::delivery::{
     Audience, Body, ChatEventFrames, ChatFrame, ChatMembers, ConnHandle, Delivery, Envelope,
-    InProcessRelay, Kick, MemberCache, Outbox, Viewer,
+    InProcessRelay, MemberCache, Outbox, Viewer,
 };
 use chatproto::pb;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -81,24 +80,9 @@ fn sequencer(c: &mut Criterion) {
     let outboxes: Vec<Arc<Outbox>> = runtime.block_on(async {
         let mut outboxes = Vec::new();
         for user in 1..=MEMBERS {
-            let outbox = Arc::new(Outbox::new());
+            let (handle, outbox) = ConnHandle::detached(delivery.next_conn_id(), user);
             let mark = delivery.kick_mark();
-            let _ = delivery
-                .attach(
-                    ConnHandle {
-                        conn_id: delivery.next_conn_id(),
-                        user_id: user,
-                        session: Arc::new(AtomicU64::new(1)),
-                        outbox: outbox.clone(),
-                        kick: Kick::new(),
-                        datagrams: None,
-                        calls: false,
-                        group_calls: false,
-                    },
-                    mark,
-                )
-                .await
-                .expect("attach");
+            let _ = delivery.attach(handle, mark).await.expect("attach");
             outboxes.push(outbox);
         }
         outboxes

@@ -23,9 +23,9 @@ pub use crate::state::now_ms;
 pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{
-    ChatStore, KeyStore, MessageStore, NewGroup, NewMessage, NewSession, NewUser,
-    NotificationQuery, NotificationStore, OutboxStore, ProfilePatch, RelationStore, SessionStore,
-    Store, UserStore, conformance,
+    Actor, ChatStore, KeyStore, MessageStore, NewGroup, NewMessage, NewSession, NewUser,
+    NotificationQuery, NotificationStore, OutboxStore, ProfilePatch, ReactionChange, RelationStore,
+    SessionStore, Store, UserStore, conformance,
 };
 
 /// Delivery's pieces, as the criterion benches (`chatd/benches/delivery.rs`) drive them.

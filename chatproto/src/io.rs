@@ -19,6 +19,10 @@ pub enum ReadFrameError {
     /// The peer reset the stream or the connection was lost.
     #[error(transparent)]
     Read(#[from] quinn::ReadError),
+    /// No byte arrived for this long while a frame was incomplete (a reader made with
+    /// [`FrameReader::with_idle_timeout`]).
+    #[error("no progress for {0:?}")]
+    Idle(std::time::Duration),
 }
 
 /// Reads frames of one message type from a receive stream, buffering partial input.
@@ -27,6 +31,8 @@ pub struct FrameReader {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
     buf: BytesMut,
+    /// How long a read may wait for its next bytes, if bounded.
+    idle: Option<std::time::Duration>,
 }
 
 impl FrameReader {
@@ -36,7 +42,15 @@ impl FrameReader {
             recv,
             decoder: FrameDecoder::new(max_frame_bytes),
             buf: BytesMut::new(),
+            idle: None,
         }
+    }
+
+    /// Fails a read with [`ReadFrameError::Idle`] when no byte arrives for `idle` (a peer that
+    /// stalls is dropped; a slow one that keeps sending is not).
+    pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.idle = Some(idle);
+        self
     }
 
     /// Reads the next frame. Returns [`ReadFrameError::Finished`] when the stream ended exactly at a
@@ -49,7 +63,15 @@ impl FrameReader {
             // Everything that has arrived, up to the decoder's bound: one read for a chunk of
             // several frames, and the buffer stays within a prefix and a frame.
             let readable = self.decoder.readable(&self.buf)?;
-            match self.recv.read_chunk(readable, true).await? {
+            let read = self.recv.read_chunk(readable, true);
+            let chunk = match self.idle {
+                // quinn's reads are cancel-safe: a read that times out took nothing.
+                Some(idle) => tokio::time::timeout(idle, read)
+                    .await
+                    .map_err(|_| ReadFrameError::Idle(idle))??,
+                None => read.await?,
+            };
+            match chunk {
                 Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
                 None => {
                     self.decoder.finish(&self.buf)?;

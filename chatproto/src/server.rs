@@ -8,7 +8,8 @@ use crate::frame::{FrameError, MAX_FRAME_BYTES};
 use crate::io::{FrameReader, ReadFrameError, WriteFrameError, encode_frames};
 use crate::pb;
 
-/// How long a client may take to deliver a whole request frame before the stream is reset.
+/// How long a request stream may make no progress (no byte arriving) before its frame is
+/// complete, before the stream is reset (spec 4.1); also the bound on an upload's header.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a client may take to take a whole answer (the stream's flow control), and then to
@@ -86,7 +87,7 @@ impl RequestStream {
     pub fn new(send: quinn::SendStream, recv: quinn::RecvStream, max_frame_bytes: usize) -> Self {
         Self {
             send,
-            reader: FrameReader::new(recv, max_frame_bytes),
+            reader: FrameReader::new(recv, max_frame_bytes).with_idle_timeout(REQUEST_READ_TIMEOUT),
         }
     }
 
@@ -95,28 +96,21 @@ impl RequestStream {
         Self::new(send, recv, MAX_FRAME_BYTES)
     }
 
-    /// Reads the request: one frame, within [`REQUEST_READ_TIMEOUT`], ready as soon as it is
-    /// complete (the client's FIN is not waited for, spec 4.1; bytes that arrived behind the frame
-    /// make it invalid). On a protocol error the receive side is stopped with the matching
-    /// stream error code; the caller then answers with [`RequestError::to_error`].
+    /// Reads the request: one frame, ready as soon as it is complete (the client's FIN is not
+    /// waited for, spec 4.1; bytes that arrived behind the frame make it invalid). A stream on
+    /// which nothing arrives for [`REQUEST_READ_TIMEOUT`] before that is reset. On a protocol
+    /// error the receive side is stopped with the matching stream error code; the caller then
+    /// answers with [`RequestError::to_error`].
     pub async fn read_request(&mut self) -> Result<pb::Request, RequestError> {
-        let read = tokio::time::timeout(
-            REQUEST_READ_TIMEOUT,
-            self.reader.read_complete::<pb::Request>(),
-        );
-        let err = match read.await {
-            Ok(Ok(req)) => return Ok(req),
-            Err(_) => {
-                let _ = self
-                    .reader
-                    .stream_mut()
-                    .stop(StreamCode::RequestTimeout.into());
-                let _ = self.send.reset(StreamCode::RequestTimeout.into());
-                return Err(RequestError::TimedOut);
-            }
-            Ok(Err(err)) => err,
+        let err = match self.reader.read_complete::<pb::Request>().await {
+            Ok(req) => return Ok(req),
+            Err(err) => err,
         };
         let (code, err) = match err {
+            ReadFrameError::Idle(_) => {
+                let _ = self.send.reset(StreamCode::RequestTimeout.into());
+                (StreamCode::RequestTimeout, RequestError::TimedOut)
+            }
             ReadFrameError::Frame(FrameError::Oversize { len, max }) => (
                 StreamCode::FrameTooLarge,
                 RequestError::TooLarge { len, max },

@@ -209,13 +209,7 @@ impl ConnCtx {
                 Err(e) => {
                     // Registered, but refused: nothing queued meanwhile reaches the client.
                     queue.discard();
-                    if !self.phase.is_current(epoch) {
-                        // A logout overtook it and found no registration to take back.
-                        self.state
-                            .delivery
-                            .detach(principal.user_id, self.conn_id)
-                            .await;
-                    }
+                    self.detach_if_overtaken(principal.user_id, epoch).await;
                     Err(e)
                 }
             },
@@ -229,15 +223,16 @@ impl ConnCtx {
             return Err(e);
         }
         self.settle_admission();
-        if !self.phase.is_current(epoch) {
-            // A logout on another stream overtook this authentication: take the registration
-            // back (the logout may have looked before it existed).
-            self.state
-                .delivery
-                .detach(principal.user_id, self.conn_id)
-                .await;
-        }
+        self.detach_if_overtaken(principal.user_id, epoch).await;
         Ok(())
+    }
+
+    /// Takes this connection's registration back when a logout on another stream overtook the
+    /// authentication of `epoch`: the logout may have looked before the registration existed.
+    async fn detach_if_overtaken(&self, user_id: u64, epoch: u64) {
+        if !self.phase.is_current(epoch) {
+            self.state.delivery.detach(user_id, self.conn_id).await;
+        }
     }
 
     /// UNAUTHENTICATED unless `principal`'s session is live and its account active, read from

@@ -45,6 +45,26 @@ pub struct ConnHandle {
     pub group_calls: bool,
 }
 
+#[cfg(any(test, feature = "testing"))]
+impl ConnHandle {
+    /// A connection of `user_id` with no QUIC connection behind it (for tests and benches):
+    /// signed in on session 1, without datagrams or calls, and its queue.
+    pub fn detached(conn_id: u64, user_id: u64) -> (Self, Arc<Outbox>) {
+        let outbox = Arc::new(Outbox::new());
+        let handle = Self {
+            conn_id,
+            user_id,
+            session: Arc::new(AtomicU64::new(1)),
+            outbox: outbox.clone(),
+            kick: Kick::new(),
+            datagrams: None,
+            calls: false,
+            group_calls: false,
+        };
+        (handle, outbox)
+    }
+}
+
 #[derive(Debug)]
 struct UserConns {
     viewer: Arc<Viewer>,
@@ -362,18 +382,7 @@ pub(super) mod tests {
 
     /// A registered-looking connection of `user` and its queue.
     pub fn conn(registry: &Registry, user: u64) -> (ConnHandle, Arc<Outbox>) {
-        let outbox = Arc::new(Outbox::new());
-        let handle = ConnHandle {
-            conn_id: registry.next_conn_id(),
-            user_id: user,
-            session: Arc::new(AtomicU64::new(1)),
-            outbox: outbox.clone(),
-            kick: Kick::new(),
-            datagrams: None,
-            calls: false,
-            group_calls: false,
-        };
-        (handle, outbox)
+        ConnHandle::detached(registry.next_conn_id(), user)
     }
 
     #[test]

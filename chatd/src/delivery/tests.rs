@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use chatproto::pb;
 use chatproto::pb::chat_event::Body;
 
-use super::kick::Kick;
 use super::members::{Audience, ChatMembers, MemberCache};
 use super::outbox::Outbox;
 use super::redact::ChatEventFrames;
@@ -38,6 +37,18 @@ fn node_with(relay: Arc<dyn Relay>) -> Node {
         store,
         _dir: dir,
     }
+}
+
+/// Two nodes joined by one in-process bus (kept alive by the caller), each on its own store.
+fn two_nodes() -> (Node, Node, Arc<InProcessBus>) {
+    let bus = InProcessBus::new();
+    let (relay_a, relay_b) = (bus.relay(), bus.relay());
+    let (index_a, index_b) = (relay_a.index(), relay_b.index());
+    let a = node_with(Arc::new(relay_a));
+    let b = node_with(Arc::new(relay_b));
+    bus.join(index_a, &a.delivery);
+    bus.join(index_b, &b.delivery);
+    (a, b, bus)
 }
 
 fn solo() -> Node {
@@ -75,23 +86,8 @@ async fn attach(
     conn_id: u64,
     mark: KickMark,
 ) -> (Arc<Outbox>, Attached) {
-    let outbox = Arc::new(Outbox::new());
-    let attached = delivery
-        .attach(
-            ConnHandle {
-                conn_id,
-                user_id: user,
-                session: Arc::new(AtomicU64::new(1)),
-                outbox: outbox.clone(),
-                kick: Kick::new(),
-                datagrams: None,
-                calls: false,
-                group_calls: false,
-            },
-            mark,
-        )
-        .await
-        .expect("attach");
+    let (handle, outbox) = ConnHandle::detached(conn_id, user);
+    let attached = delivery.attach(handle, mark).await.expect("attach");
     (outbox, attached)
 }
 
@@ -422,13 +418,7 @@ async fn every_form_of_a_held_event_is_released_in_order() {
 /// node in seq order; the member's node resolves them from the chat's interest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_deliver_each_others_events_in_seq_order() {
-    let bus = InProcessBus::new();
-    let (relay_a, relay_b) = (bus.relay(), bus.relay());
-    let (index_a, index_b) = (relay_a.index(), relay_b.index());
-    let a = node_with(Arc::new(relay_a));
-    let b = node_with(Arc::new(relay_b));
-    bus.join(index_a, &a.delivery);
-    bus.join(index_b, &b.delivery);
+    let (a, b, _bus) = two_nodes();
     // Both nodes read memberships from one store in a real cluster; here each has its own, so
     // the chat is created in B's store for B's member to be found.
     let owner = user(&*b.store, "owner").await;
@@ -543,13 +533,7 @@ async fn a_kick_between_the_session_read_and_the_registration_asks_for_a_recheck
 /// again; a second connection there is sure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_connection_on_a_node_of_a_cluster_asks_for_a_recheck() {
-    let bus = InProcessBus::new();
-    let (relay_a, relay_b) = (bus.relay(), bus.relay());
-    let (index_a, index_b) = (relay_a.index(), relay_b.index());
-    let a = node_with(Arc::new(relay_a));
-    let b = node_with(Arc::new(relay_b));
-    bus.join(index_a, &a.delivery);
-    bus.join(index_b, &b.delivery);
+    let (_a, b, _bus) = two_nodes();
     let alice = user(&*b.store, "alice").await;
     let mark = b.delivery.kick_mark();
     assert_eq!(
@@ -565,13 +549,7 @@ async fn a_first_connection_on_a_node_of_a_cluster_asks_for_a_recheck() {
 /// the subscription was live reached neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_registered_before_the_subscription_is_live_asks_for_a_recheck() {
-    let bus = InProcessBus::new();
-    let (relay_a, relay_b) = (bus.relay(), bus.relay());
-    let (index_a, index_b) = (relay_a.index(), relay_b.index());
-    let a = node_with(Arc::new(relay_a));
-    let b = node_with(Arc::new(relay_b));
-    bus.join(index_a, &a.delivery);
-    bus.join(index_b, &b.delivery);
+    let (_a, b, _bus) = two_nodes();
     let alice = user(&*b.store, "alice").await;
     // The first connection registered; its subscription is not confirmed yet.
     let (first, _) = super::registry::tests::conn(&b.delivery.registry, alice);

@@ -277,6 +277,13 @@ async fn verify_access(
 
 /// Register: create an account and log in.
 pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
+    // Whatever the fields, and before it costs the login budget (spec 3.4).
+    if let Some(p) = ctx.principal_opt() {
+        return Err(ApiError::precondition(format!(
+            "this connection is already authenticated as user {}",
+            p.user_id
+        )));
+    }
     let username = validate::username("register.username", &req.username)?;
     validate::email("register.email", &req.email)?;
     validate::password("register.password", &req.password)?;
@@ -287,12 +294,6 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
         .check_login_address(ctx.remote.ip())
         .await
         .map_err(|limited| throttled(ctx, limited))?;
-    if let Some(p) = ctx.principal_opt() {
-        return Err(ApiError::precondition(format!(
-            "this connection is already authenticated as user {}",
-            p.user_id
-        )));
-    }
     let user = create_user(
         ctx,
         NewAccount {

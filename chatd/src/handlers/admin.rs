@@ -104,11 +104,13 @@ pub async fn admin_set_user_disabled(
         .set_disabled(user.id, req.disabled, Some(admin))
         .await?;
     if req.disabled {
+        // Closed first: a disabled account signs in nowhere, so its connections go even when
+        // the revocation below fails (a retry of this request then completes it).
+        kick_user(ctx, user.id, "account disabled");
         ctx.state
             .store
             .revoke_user_sessions(user.id, None, now_ms())
             .await?;
-        kick_user(ctx, user.id, "account disabled");
     }
     tracing::info!(
         admin,

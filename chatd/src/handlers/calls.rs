@@ -39,6 +39,19 @@ pub(super) fn device_with(ctx: &ConnCtx, capability: Capability) -> ApiResult<De
     })
 }
 
+/// UNAUTHENTICATED unless `device` is still this connection's signed-in user. Checked after a
+/// call request put the device in the book: a logout or kick that ran meanwhile (it takes the
+/// connection's devices out of calls, `ConnCtx::deauthenticate`) found it not there yet, and
+/// nothing would take it out later.
+pub(super) fn still_taking_part(ctx: &ConnCtx, device: Device) -> ApiResult<()> {
+    match ctx.principal_opt() {
+        Some(p) if p.user_id == device.user_id => Ok(()),
+        _ => Err(ApiError::unauthenticated(
+            "signed out while the request was made",
+        )),
+    }
+}
+
 /// A string field over its maximum length (spec 6.2).
 fn too_large(field: &str, message: &str) -> ApiError {
     ApiError::new(pb::ErrorCode::TooLarge, message).with_field(field)
@@ -94,7 +107,8 @@ pub async fn start_call(ctx: &ConnCtx, req: pb::StartCall) -> ApiResult<Answer> 
     let callable = match access::still_member(state, req.chat_id, me.user_id).await {
         Ok(()) => access::require_not_blocked_private(state, &membership).await,
         Err(e) => Err(e),
-    };
+    }
+    .and_then(|()| still_taking_part(ctx, me));
     if let Err(refusal) = callable {
         // Told to nobody yet; a BUSY start is in the book no more.
         if transition.notify {
@@ -119,6 +133,11 @@ pub async fn accept_call(ctx: &ConnCtx, req: pb::AcceptCall) -> ApiResult<Answer
         .map_err(refused)?;
     let call = transition.call.to_pb();
     calls.apply(transition, now).await;
+    if let Err(signed_out) = still_taking_part(ctx, me) {
+        // As the sign-out would have: the call ends DISCONNECTED.
+        calls.disconnected(me).await;
+        return Err(signed_out);
+    }
     Ok(Answer::Call(call))
 }
 

@@ -69,7 +69,8 @@ pub async fn join_group_call(ctx: &ConnCtx, req: pb::JoinGroupCall) -> ApiResult
     // Judged on the member cache before the join: a removal committed meanwhile took the
     // caller out of the call before they were in it (`members_gone`). Checked before anyone is
     // told: a call the refused join started goes without a trace.
-    if let Err(refusal) = access::still_member(&ctx.state, req.chat_id, me.user_id).await {
+    let still = access::still_member(&ctx.state, req.chat_id, me.user_id).await;
+    if let Err(refusal) = still.and_then(|()| super::calls::still_taking_part(ctx, me)) {
         calls.withdraw_join(req.chat_id, call.id, me).await;
         return Err(refusal);
     }

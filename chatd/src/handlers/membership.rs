@@ -153,12 +153,23 @@ pub async fn set_member_role(ctx: &ConnCtx, req: pb::SetMemberRole) -> ApiResult
         let now = now_ms();
         let (m, changed) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
             let actor = Actor::judged(me, members_seq);
-            state
-                .store
-                .set_member_role(req.chat_id, actor, req.user_id, role, now)
+            async move {
+                match (state.store)
+                    .set_member_role(req.chat_id, actor, req.user_id, role, now)
+                    .await
+                {
+                    Ok(event) => Ok(Some(event)),
+                    // The same request at once, or a role the cache had not caught up with:
+                    // the member has the role asked for (the request is repeat-safe).
+                    Err(StoreError::Conflict(ConflictKind::SameRole)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
         })
         .await?;
-        state.delivery.append(changed, m.audience());
+        if let Some(changed) = changed {
+            state.delivery.append(changed, m.audience());
+        }
     }
     Ok(Answer::Ok(pb::Ok {}))
 }

@@ -162,7 +162,8 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
     let me = ctx.principal()?.user_id;
     validate::client_msg_id("send_message.client_msg_id", &req.client_msg_id)?;
     let client_msg_id = req.client_msg_id.clone();
-    match send_new(ctx, me, req).await {
+    let mut message = match send_new(ctx, me, req).await {
+        Ok(message) => message,
         // A refusal may answer a retry whose first answer was lost: the sender left the chat
         // since, was blocked, sent too much meanwhile. Looked up only then, so the sends that
         // pass pay nothing for it; the store answers passing retries itself.
@@ -171,16 +172,19 @@ pub async fn send_message(ctx: &ConnCtx, req: pb::SendMessage) -> ApiResult<Answ
                 && refused.code != pb::ErrorCode::Internal =>
         {
             match ctx.state.store.sent_message(me, &client_msg_id).await? {
-                Some(original) => Ok(Answer::Message(original)),
-                None => Err(refused),
+                Some(original) => original,
+                None => return Err(refused),
             }
         }
-        answer => answer,
-    }
+        Err(e) => return Err(e),
+    };
+    // A retry answers the original as it is now, reactions shown as any read shows them.
+    redact_message(&mut message, &Viewer::own(me));
+    Ok(Answer::Message(message))
 }
 
 /// Sends a message not sent before (as far as the checks before the store can tell).
-async fn send_new(ctx: &ConnCtx, me: u64, req: pb::SendMessage) -> ApiResult<Answer> {
+async fn send_new(ctx: &ConnCtx, me: u64, req: pb::SendMessage) -> ApiResult<pb::Message> {
     let state = &ctx.state;
     let content = content_of(&req)?;
     state.limits.check_send(me).await.map_err(|limited| {
@@ -252,7 +256,7 @@ async fn send_new(ctx: &ConnCtx, me: u64, req: pb::SendMessage) -> ApiResult<Ans
         let private = m.kind() == pb::ChatKind::Private;
         state.notifier.message_sent(private, &outcome.message).await;
     }
-    Ok(Answer::Message(outcome.message))
+    Ok(outcome.message)
 }
 
 /// Replaces the text of one's own message (not deleted, not forwarded).

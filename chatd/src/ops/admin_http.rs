@@ -4,7 +4,8 @@
 //! are 405.
 //!
 //! Bind it to a private address: it has no authentication. Slow clients are bounded by a
-//! header read timeout, and each readiness check by [`READINESS_TIMEOUT`].
+//! header read timeout and by `http_conn` (a connection that moves no byte for 30 s is
+//! dropped; at most 1024 at once), and each readiness check by [`READINESS_TIMEOUT`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::ops::http_conn::{MAX_HTTP_CONNECTIONS, Progress, STALL_TIMEOUT, Watched, stalled};
 use crate::ops::metrics::{self, Metrics};
 
 /// Longest a readiness check may take before `/readyz` answers 503.
@@ -142,6 +144,7 @@ pub async fn serve_with<H, F, B>(
 {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let places = Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -157,20 +160,27 @@ pub async fn serve_with<H, F, B>(
                 continue;
             }
         };
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            tracing::debug!("http connection refused: {MAX_HTTP_CONNECTIONS} are open");
+            continue;
+        };
         let handler = handler.clone();
         let cancel = cancel.clone();
         let tls = tls.clone();
         tracker.spawn(async move {
+            let _place = place;
             let service = service_fn(move |req| {
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req).await) }
             });
+            let progress = Progress::new();
+            let stream = Watched::new(stream, progress.clone());
             match tls {
-                None => serve_connection(TokioIo::new(stream), service, cancel).await,
+                None => serve_connection(stream, progress, service, cancel).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            serve_connection(TokioIo::new(stream), service, cancel).await;
+                            serve_connection(stream, progress, service, cancel).await;
                         }
                         Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
                         Err(_) => tracing::debug!("tls handshake timed out"),
@@ -190,9 +200,11 @@ pub async fn serve_with<H, F, B>(
     }
 }
 
-async fn serve_connection<I, S, B>(io: I, service: S, cancel: CancellationToken)
+/// Serves one connection until it ends, the server shuts down (gracefully), or no byte moved
+/// for [`STALL_TIMEOUT`] (dropped).
+async fn serve_connection<I, S, B>(io: I, progress: Progress, service: S, cancel: CancellationToken)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = B> + Send,
     S::Future: Send,
     B: hyper::body::Body + Send + 'static,
@@ -202,10 +214,14 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(io, service);
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        () = stalled(&progress, STALL_TIMEOUT) => {
+            tracing::debug!("http connection dropped: no byte moved for {STALL_TIMEOUT:?}");
+            return;
+        }
         () = cancel.cancelled() => {
             conn.as_mut().graceful_shutdown();
             conn.await

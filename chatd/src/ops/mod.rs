@@ -5,7 +5,8 @@
 //! - [`config`]: flags, environment and TOML merged and validated into a `Config`.
 //! - [`datadir`]: the data directory (database, TLS pair, key files).
 //! - [`logging`]: log output.
-//! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them;
+//! - [`metrics`]: the Prometheus metrics; [`admin_http`]: the HTTP server that exposes them
+//!   (and the signed file URLs), each connection bounded by `http_conn`;
 //!   [`recent`]: the per-second ring behind the counts of the last minute.
 //! - `file_store`: the file store, encrypted with the master keys when they are configured;
 //!   `master_key_files`: the master key files a rotation rewrites.
@@ -15,6 +16,7 @@ pub(crate) mod admin_http;
 pub mod config;
 pub mod datadir;
 pub(crate) mod file_store;
+pub(crate) mod http_conn;
 pub mod logging;
 pub(crate) mod master_key_files;
 pub(crate) mod metrics;

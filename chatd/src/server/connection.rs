@@ -317,17 +317,15 @@ impl Accepted {
         // possibly a replay, so only early-safe kinds are served.
         let early = recv.is_0rtt();
         if ctx.principal_opt().is_some() {
-            let stream = RequestStream::with_default_limit(send, recv);
             let admitted = Admitted {
                 early,
                 pre_auth: None,
                 turn: None,
             };
             self.requests
-                .spawn(async move { handle_stream(ctx, stream, admitted).await });
+                .spawn(async move { handle_stream(ctx, send, recv, admitted).await });
             return;
         }
-        let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
         // Taken here, in stream order, so which stream is refused does not depend on task
         // scheduling.
         match self
@@ -347,9 +345,10 @@ impl Accepted {
                     turn: Some(self.pre_auth_order.next()),
                 };
                 self.requests
-                    .spawn(async move { handle_stream(ctx, stream, admitted).await });
+                    .spawn(async move { handle_stream(ctx, send, recv, admitted).await });
             }
             Err(_) => {
+                let stream = RequestStream::new(send, recv, PRE_AUTH_FRAME_BYTES);
                 self.requests.spawn(refuse_over_budget(ctx, stream));
             }
         }
@@ -370,7 +369,7 @@ struct Admitted {
 /// were opened (protocol.md 2.5): a client that sends `hello`, `authenticate` and `sync` at once
 /// in its first flight (0-RTT data) gets them handled one after the other, as if it had waited
 /// for each answer. Each request waits for the one before it to be dispatched (or to fail to be
-/// read); reading is not ordered, so the pre-authentication budget is given back as before.
+/// read) before it is read, and keeps its share of the pre-authentication budget until then.
 /// Every such request is ordered, not only those accepted during the handshake: a first flight
 /// is often accepted after it (see `Accepted::stream`). A half-sent request holds up only its
 /// own connection, until the request stream's idle timeout.
@@ -399,12 +398,35 @@ struct Turn {
 }
 
 /// Reads one request, dispatches it and answers it.
-async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream, admitted: Admitted) {
+async fn handle_stream(
+    ctx: Arc<ConnCtx>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    admitted: Admitted,
+) {
     let Admitted {
         early,
         pre_auth,
         turn,
     } = admitted;
+    let done = match turn {
+        Some(Turn { after, done }) => {
+            if let Some(after) = after {
+                // Sent or dropped, the request before this one is through.
+                let _ = after.await;
+            }
+            Some(done)
+        }
+        None => None,
+    };
+    // Read once its turn came: a request that waited for the connection's authentication (a
+    // first flight's `sync` or `send_message`, section 2.5) is read with the full frame limit.
+    let limit = if ctx.principal_opt().is_some() {
+        chatproto::frame::MAX_FRAME_BYTES
+    } else {
+        PRE_AUTH_FRAME_BYTES
+    };
+    let mut stream = RequestStream::new(send, recv, limit);
     let read = stream.read_request().await;
     drop(pre_auth);
     let request = match read {
@@ -424,16 +446,6 @@ async fn handle_stream(ctx: Arc<ConnCtx>, mut stream: RequestStream, admitted: A
             }
             return;
         }
-    };
-    let done = match turn {
-        Some(Turn { after, done }) => {
-            if let Some(after) = after {
-                // Sent or dropped, the request before this one is through.
-                let _ = after.await;
-            }
-            Some(done)
-        }
-        None => None,
     };
     let started = Instant::now();
     let request_id = request.request_id;

@@ -209,14 +209,21 @@ pub fn presented_password(field: &'static str, raw: &str) -> FieldResult<()> {
 /// room for spaces a user typed).
 pub const MAX_TWO_FACTOR_CODE_BYTES: usize = 32;
 
-/// A two-factor code (protocol.md section 17): at most 32 bytes; empty only when not
-/// `required`. Whether it is a right code is the handler's business.
+/// A two-factor or emailed code (protocol.md sections 17 and 18): at most 32 bytes, no control
+/// characters (section 10); empty only when not `required`. Whether it is a right code is the
+/// handler's business.
 pub fn two_factor_code(field: &'static str, raw: &str, required: bool) -> FieldResult<()> {
     if raw.len() > MAX_TWO_FACTOR_CODE_BYTES {
         return Err(FieldError::too_large(field, "must be at most 32 bytes"));
     }
     if required && raw.is_empty() {
         return Err(FieldError::invalid(field, "required"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(FieldError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

@@ -299,3 +299,13 @@ fn file_names_keep_their_last_component_and_refuse_controls() {
     assert_eq!(kind(file_name(F, &"n".repeat(256))), TooLarge);
     assert!(file_name(F, &"n".repeat(255)).is_ok());
 }
+
+#[test]
+fn codes_are_bounded_and_refuse_control_characters() {
+    assert_eq!(two_factor_code(F, "123 456", true), Ok(()));
+    assert_eq!(two_factor_code(F, "", false), Ok(()));
+    assert_eq!(kind(two_factor_code(F, "", true)), Invalid);
+    assert_eq!(kind(two_factor_code(F, "123\u{0}456", true)), Invalid);
+    assert_eq!(kind(two_factor_code(F, "123456\n", false)), Invalid);
+    assert_eq!(kind(two_factor_code(F, &"1".repeat(33), true)), TooLarge);
+}

@@ -194,6 +194,7 @@ async fn read_response(
                 CallError::Lost(c.to_string())
             }
             ReadFrameError::Read(r) => CallError::Stream(r.to_string()),
+            e @ ReadFrameError::Idle(_) => CallError::Stream(e.to_string()),
             ReadFrameError::Finished => {
                 CallError::Protocol("response stream finished without a response".into())
             }

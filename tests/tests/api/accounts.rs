@@ -398,6 +398,23 @@ async fn a_second_user_cannot_log_in_on_an_authenticated_connection() {
         ivy.get_me(pb::GetMe {}).await.expect("still ivy").username,
         "ivy"
     );
+    // `register` there is refused as such whatever its fields (spec 3.4), and costs nothing.
+    for (username, email) in [("jay", "jay@example.test"), ("", "not an address")] {
+        let err = remote(
+            ivy.register(pb::Register {
+                username: username.into(),
+                email: email.into(),
+                password: PASSWORD.into(),
+                device_name: "x".into(),
+            })
+            .await,
+        );
+        assert_eq!(
+            err.code,
+            ErrorCode::FailedPrecondition,
+            "{username:?}: {err:?}"
+        );
+    }
 }
 
 /// Spec 3.4: `refresh`, `login` and `authenticate` that resolve to the connection's own user

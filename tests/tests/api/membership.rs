@@ -276,3 +276,41 @@ async fn two_transfers_at_once_hand_the_chat_over_once() {
     assert_eq!(role_of(&chat, owner.id), Some(pb::MemberRole::Admin));
     assert_eq!(role_of(&chat, loser), Some(pb::MemberRole::Member));
 }
+
+/// `set_member_role` is repeat-safe: the same change sent twice at once succeeds twice, and
+/// the member's role changes once (the second write finds the role already set).
+#[tokio::test]
+async fn the_same_role_change_twice_at_once_succeeds_twice() {
+    let server = start().await;
+    let owner = register(&server, "owner").await;
+    let member = register(&server, "member").await;
+    let g = group(&owner, pb::ChatKind::Group, "team", &[&member]).await;
+    for round in 0..10 {
+        let to = if round % 2 == 0 {
+            pb::MemberRole::Admin
+        } else {
+            pb::MemberRole::Member
+        };
+        let change = pb::SetMemberRole {
+            chat_id: g.id,
+            user_id: member.id,
+            role: to as i32,
+        };
+        let (a, b) = tokio::join!(
+            owner.client.set_member_role(change),
+            owner.client.set_member_role(change)
+        );
+        assert!(a.is_ok() && b.is_ok(), "round {round}: {a:?}, {b:?}");
+        let chat = owner
+            .client
+            .get_chat(pb::GetChat { chat_id: g.id })
+            .await
+            .expect("chat");
+        let role = chat
+            .members
+            .iter()
+            .find(|m| m.user_id == member.id)
+            .map(|m| m.role);
+        assert_eq!(role, Some(to as i32), "round {round}");
+    }
+}

@@ -707,3 +707,60 @@ async fn a_retry_gets_the_original_after_the_sender_left() {
     };
     assert_code(bob.client.send_message(fresh).await, E::NotFound);
 }
+
+/// A retry answers the original as it is now, shown as any read shows it: of an emoji more
+/// than 100 users reacted with, the first 100 (spec 10), not every reactor.
+#[tokio::test]
+async fn a_retry_shows_the_reactions_of_the_original_as_a_read_does() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let g = group(&alice, pb::ChatKind::Group, "crowd", &[]).await;
+    let store = server.store();
+    let mut crowd = Vec::new();
+    for i in 0..101 {
+        let user = store
+            .create_user(chatd::testing::NewUser {
+                username: format!("fan{i}"),
+                email: format!("fan{i}@example.test"),
+                password_hash: String::new(),
+                role: pb::Role::User,
+                now_ms: 1,
+            })
+            .await
+            .expect("create");
+        crowd.push(user.id);
+    }
+    store
+        .add_members(
+            g.id,
+            chatd::testing::Actor::unjudged(alice.id),
+            &crowd,
+            10_000,
+            2,
+        )
+        .await
+        .expect("add");
+    let send = pb::SendMessage {
+        client_msg_id: "popular-1".into(),
+        ..text(g.id, "react to this")
+    };
+    let original = alice.client.send_message(send.clone()).await.expect("send");
+    for fan in &crowd {
+        store
+            .set_reaction(
+                g.id,
+                original.seq,
+                chatd::testing::Actor::unjudged(*fan),
+                "\u{1F44D}",
+                chatd::testing::ReactionChange::Add { max_emoji: 20 },
+                3,
+            )
+            .await
+            .expect("react");
+    }
+    let retried = alice.client.send_message(send).await.expect("the retry");
+    assert_eq!(retried.seq, original.seq);
+    let shown = &retried.reactions.first().expect("the reaction").user_ids;
+    assert_eq!(shown.len(), 100, "{} user ids", shown.len());
+    assert_eq!(shown.as_slice(), &crowd[..100]);
+}

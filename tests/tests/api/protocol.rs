@@ -420,3 +420,55 @@ async fn a_request_is_answered_before_its_stream_ends() {
     let trailing = raw.send_bytes(&twice).await;
     assert_eq!(error_code(&trailing), Some(ErrorCode::InvalidArgument));
 }
+
+/// A request stream is reset only when it makes no progress for `REQUEST_READ_TIMEOUT` (spec
+/// 4.1): a request that keeps arriving a byte at a time for longer than that is answered, and
+/// one that stops halfway is reset with REQUEST_TIMEOUT.
+#[tokio::test]
+async fn a_slow_request_is_served_and_a_stalled_one_reset() {
+    let server = TestServer::start().await;
+    let raw = RawConn::connect(server.addr(), &server.fingerprint()).await;
+    assert_eq!(error_code(&raw.hello().await), None);
+    assert_eq!(error_code(&raw.register("sloane").await), None);
+    let frame = |request_id| {
+        let request = pb::Request {
+            request_id,
+            kind: Some(Kind::GetMe(pb::GetMe {})),
+        };
+        chatproto::io::encode_frames([&request], chatproto::frame::MAX_FRAME_BYTES).expect("encode")
+    };
+    let idle = chatproto::server::REQUEST_READ_TIMEOUT;
+    let slow = async {
+        let bytes = frame(u64::MAX);
+        let pause = (idle + idle / 2) / u32::try_from(bytes.len()).expect("short frame");
+        assert!(pause < idle / 2, "{} bytes", bytes.len());
+        let (mut send, recv) = raw.conn.open_bi().await.expect("open");
+        for byte in bytes.iter() {
+            send.write_all(&[*byte]).await.expect("write");
+            tokio::time::sleep(pause).await;
+        }
+        send.finish().expect("finish");
+        chatproto::io::FrameReader::new(recv, chatproto::frame::MAX_FRAME_BYTES)
+            .read_only::<pb::Response>()
+            .await
+            .expect("answered")
+    };
+    let stalled = async {
+        let bytes = frame(2);
+        let (mut send, mut recv) = raw.conn.open_bi().await.expect("open");
+        send.write_all(&bytes[..bytes.len() / 2])
+            .await
+            .expect("write");
+        tokio::time::timeout(idle * 2, recv.read_to_end(1 << 20)).await
+    };
+    let (answer, stalled) = tokio::join!(slow, stalled);
+    assert!(
+        matches!(answer.result, Some(pb::response::Result::User(_))),
+        "{answer:?}"
+    );
+    let timed_out = quinn::VarInt::from_u32(chatproto::error::StreamCode::RequestTimeout.code());
+    assert!(
+        matches!(stalled, Ok(Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(code)))) if code == timed_out),
+        "{stalled:?}"
+    );
+}

@@ -171,6 +171,32 @@ async fn in_0rtt_data_only_early_safe_requests_are_served() {
     );
 }
 
+/// A request of a first flight that waits for its `authenticate` is read with the full frame
+/// limit, not the pre-authentication one: a longest message in four-byte characters (16 KiB)
+/// sent in 0-RTT data behind `hello` and `authenticate` is served.
+#[tokio::test]
+async fn a_0rtt_request_behind_its_authenticate_may_be_larger_than_the_pre_auth_limit() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let chat = own_group(&alice).await;
+    let client = EarlyClient::new(&server);
+    client.take_tickets(server.addr()).await;
+
+    let text = "\u{1F600}".repeat(4096);
+    let mut long = send(chat, "early-long");
+    if let Kind::SendMessage(m) = &mut long {
+        m.text.clone_from(&text);
+    }
+    let (_conn, answers) = client
+        .send_early(server.addr(), &[hello(), authenticate(&alice), long])
+        .await;
+    let answers = answers.expect("the server accepted the 0-RTT data");
+    let Some(pb::response::Result::Message(sent)) = &answers[2].result else {
+        panic!("send_message: {:?}", answers[2]);
+    };
+    assert_eq!(sent.text, text);
+}
+
 /// The messages of `chat` that `user` can read.
 async fn messages(user: &User, chat: u64) -> Vec<pb::Message> {
     user.client

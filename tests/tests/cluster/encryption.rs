@@ -273,21 +273,26 @@ async fn files_and_messages_are_sealed_in_mongodb_and_a_rotation_keeps_them_read
             .map(|a| a.name.as_str()),
         Some("merger.txt")
     );
-    let search = bob
-        .client
-        .search_messages(pb::SearchMessages {
-            query: "acquisition".into(),
-            ..Default::default()
-        })
-        .await
-        .expect_err("search on sealed texts");
-    match search {
-        chatproto::client::ClientError::Remote(e) => {
-            assert_eq!(e.code, pb::ErrorCode::FailedPrecondition, "{e:?}");
-            assert!(e.message.contains("encrypted"), "{e:?}");
+    // Refused, never answered with nothing found: also for a user in no chat (spec 9).
+    let loner = TestUser::register(cluster.client_config(1), "loner").await;
+    for user in [&bob, &loner] {
+        let search = user
+            .client
+            .search_messages(pb::SearchMessages {
+                query: "acquisition".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("search on sealed texts");
+        match search {
+            chatproto::client::ClientError::Remote(e) => {
+                assert_eq!(e.code, pb::ErrorCode::FailedPrecondition, "{e:?}");
+                assert!(e.message.contains("encrypted"), "{e:?}");
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
+    loner.client.close().await;
     assert_no_message_plaintext(&uri).await;
     bob.client.close().await;
 

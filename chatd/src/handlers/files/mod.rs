@@ -132,6 +132,10 @@ pub async fn begin_upload(ctx: &ConnCtx, req: pb::BeginUpload) -> ApiResult<Answ
     }))
 }
 
+/// How long `finish_upload` waits for an upload stream of the same upload still running on
+/// this node (spec 13.4).
+pub const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Finishes an upload whose bytes were all sent, answering the file.
 pub async fn finish_upload(ctx: &ConnCtx, req: pb::FinishUpload) -> ApiResult<Answer> {
     let me = require_files(ctx)?;
@@ -149,9 +153,19 @@ pub async fn finish_upload(ctx: &ConnCtx, req: pb::FinishUpload) -> ApiResult<An
         return upload::finished(state, &upload.id).await.map(file_answer);
     }
     // A stream of this node may still be writing (or finishing) it, or not even have read its
-    // header yet: wait for it.
-    state.files.headers_settled(me).await;
-    let _claim = state.files.claim_wait(&upload.id).await;
+    // header yet: wait for it, for a while. A stream that keeps sending holds no finish (and
+    // so no connection) longer than that.
+    let settled = tokio::time::timeout(FINISH_WAIT, async {
+        state.files.headers_settled(me).await;
+        state.files.claim_wait(&upload.id).await
+    })
+    .await;
+    let Ok(_claim) = settled else {
+        return Err(ApiError::precondition(format!(
+            "an upload stream is still sending this upload after {} s; finish once it ended",
+            FINISH_WAIT.as_secs()
+        )));
+    };
     let upload = state
         .store
         .upload(&upload.id)

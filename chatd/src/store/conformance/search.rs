@@ -259,18 +259,25 @@ pub async fn search_refused_when_sealed<S: Store + 'static>(s: S) {
     let b = user(&s, "b").await;
     let c = private(&s, a, b).await;
     send(&s, c, a, "the quick brown fox", T0 + 1).await;
-    let refused = s
-        .search(SearchQuery {
-            viewer: a,
-            text: "quick".to_string(),
-            chats: vec![(c, MAX)],
-            before: None,
-            limit: 10,
-            senders_blocked: Vec::new(),
-        })
-        .await;
-    match refused {
-        Err(StoreError::Unsupported(why)) => assert!(why.contains("encrypted"), "{why}"),
-        other => panic!("search on a sealed store: {other:?}"),
+    // Also a query without a word to look for, and a caller without chats.
+    for (text, chats) in [
+        ("quick", vec![(c, MAX)]),
+        ("!!!", vec![(c, MAX)]),
+        ("quick", vec![]),
+    ] {
+        let refused = s
+            .search(SearchQuery {
+                viewer: a,
+                text: text.to_string(),
+                chats: chats.clone(),
+                before: None,
+                limit: 10,
+                senders_blocked: Vec::new(),
+            })
+            .await;
+        match refused {
+            Err(StoreError::Unsupported(why)) => assert!(why.contains("encrypted"), "{why}"),
+            other => panic!("search {text:?} in {chats:?} on a sealed store: {other:?}"),
+        }
     }
 }

@@ -80,12 +80,13 @@ fn candidate_filter(q: &SearchQuery, query: &Query, text_index: bool) -> Documen
 
 impl MongoStore {
     pub(super) async fn search_messages(&self, q: &SearchQuery) -> StoreResult<Vec<pb::Message>> {
-        let Some(query) = Query::parse(&q.text) else {
-            return Ok(Vec::new());
-        };
+        // Refused whatever the query and the chats: never answered with nothing found.
         if self.fields.sealed() {
             return Err(StoreError::Unsupported(SEALED_SEARCH));
         }
+        let Some(query) = Query::parse(&q.text) else {
+            return Ok(Vec::new());
+        };
         if q.chats.is_empty() || q.limit == 0 {
             return Ok(Vec::new());
         }

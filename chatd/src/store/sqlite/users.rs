@@ -157,33 +157,29 @@ pub(super) fn set_password_hash(
 /// away: the single writer runs one write at a time, so neither the acting admin's role nor the
 /// count can change between this check and that change.
 fn check_admin_change(c: &Connection, id: u64, by: Option<u64>, removes: bool) -> StoreResult<()> {
-    if let Some(by) = by {
-        let active: bool = c
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM users \
-                                WHERE id = ?1 AND role = ?2 AND disabled = 0 AND deleted = 0)",
-            )?
-            .query_row(params![sql_u64(by), pb::Role::Admin as i32], |row| {
-                row.get(0)
-            })?;
-        if !active {
-            return Err(StoreError::Conflict(ConflictKind::NotAdmin));
-        }
-    }
-    if !removes {
-        return Ok(());
-    }
-    let last: bool = c
+    // One read: whether `by` (when given) is an active admin, and whether the change would
+    // remove the last active admin (`id` being one and no other left).
+    let (by_is_admin, last): (bool, bool) = c
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM users \
-                            WHERE id = ?1 AND role = ?2 AND disabled = 0 AND deleted = 0) \
-                AND (SELECT count(*) FROM users \
-                     WHERE role = ?2 AND disabled = 0 AND deleted = 0) <= 1",
+            "SELECT ?2 IS NULL OR EXISTS (SELECT 1 FROM users \
+                        WHERE id = ?2 AND role = ?1 AND disabled = 0 AND deleted = 0), \
+                    ?4 AND EXISTS (SELECT 1 FROM users \
+                        WHERE id = ?3 AND role = ?1 AND disabled = 0 AND deleted = 0) \
+                    AND (SELECT count(*) FROM users \
+                        WHERE role = ?1 AND disabled = 0 AND deleted = 0) <= 1",
         )?
-        .query_row(params![sql_u64(id), pb::Role::Admin as i32], |row| {
-            row.get(0)
-        })?;
-    if last {
+        .query_row(
+            params![
+                pb::Role::Admin as i32,
+                by.map(sql_u64),
+                sql_u64(id),
+                removes
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+    if !by_is_admin {
+        Err(StoreError::Conflict(ConflictKind::NotAdmin))
+    } else if last {
         Err(StoreError::Conflict(ConflictKind::LastAdmin))
     } else {
         Ok(())

@@ -503,3 +503,46 @@ async fn files_need_the_capability_and_an_upload_of_ones_own() {
         .expect("bob's own");
     assert_ne!(bobs.upload_id, ticket.upload_id);
 }
+
+/// `finish_upload` waits for an upload stream of the same upload for at most 10 s (spec
+/// 13.4): one that keeps sending a byte now and then does not hold the finish, nor the
+/// connection that asked, for longer.
+#[tokio::test]
+async fn a_finish_does_not_wait_for_a_trickling_upload_stream() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let data = content(4096, 9);
+    let ticket = alice
+        .client
+        .begin_upload(begin(&data, "slow.bin", pb::MessageKind::File))
+        .await
+        .expect("begin");
+    let raw = upload_conn(&server, &alice).await;
+    let mut stream = raw.open(&ticket.upload_id, 0).await;
+    stream.write_all(&data[..1024]).await.expect("bytes");
+    let trickle = async {
+        for byte in &data[1024..1032] {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            stream.write_all(&[*byte]).await.expect("a byte");
+        }
+    };
+    let finish = async {
+        // Once the stream's header was read and its bytes are being written.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(25),
+            alice.client.finish_upload(pb::FinishUpload {
+                upload_id: ticket.upload_id.clone(),
+            }),
+        )
+        .await
+        .expect("answered while the stream still sends");
+        (answer, started.elapsed())
+    };
+    let (_, (answer, waited)) = tokio::join!(trickle, finish);
+    let err = remote(answer);
+    assert_eq!(err.code, E::FailedPrecondition, "{err:?}");
+    assert!(err.message.contains("still sending"), "{err:?}");
+    assert!(waited >= Duration::from_secs(9), "waited {waited:?}");
+}

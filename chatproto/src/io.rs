@@ -63,15 +63,7 @@ impl FrameReader {
             // Everything that has arrived, up to the decoder's bound: one read for a chunk of
             // several frames, and the buffer stays within a prefix and a frame.
             let readable = self.decoder.readable(&self.buf)?;
-            let read = self.recv.read_chunk(readable, true);
-            let chunk = match self.idle {
-                // quinn's reads are cancel-safe: a read that times out took nothing.
-                Some(idle) => tokio::time::timeout(idle, read)
-                    .await
-                    .map_err(|_| ReadFrameError::Idle(idle))??,
-                None => read.await?,
-            };
-            match chunk {
+            match self.next_chunk(readable).await? {
                 Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
                 None => {
                     self.decoder.finish(&self.buf)?;
@@ -79,6 +71,19 @@ impl FrameReader {
                 }
             }
         }
+    }
+
+    /// The next chunk of at most `max` bytes (`None` at the end of the stream), within the idle
+    /// timeout when one is set.
+    async fn next_chunk(&mut self, max: usize) -> Result<Option<quinn::Chunk>, ReadFrameError> {
+        let read = self.recv.read_chunk(max, true);
+        Ok(match self.idle {
+            // quinn's reads are cancel-safe: a read that times out took nothing.
+            Some(idle) => tokio::time::timeout(idle, read)
+                .await
+                .map_err(|_| ReadFrameError::Idle(idle))??,
+            None => read.await?,
+        })
     }
 
     /// Reads exactly one frame followed by the end of the stream (a request or response stream).
@@ -90,7 +95,7 @@ impl FrameReader {
             }
             .into());
         }
-        match self.recv.read_chunk(1, true).await? {
+        match self.next_chunk(1).await? {
             None => Ok(msg),
             Some(chunk) => Err(FrameError::TrailingBytes {
                 extra: chunk.bytes.len(),

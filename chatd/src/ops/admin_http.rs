@@ -4,8 +4,8 @@
 //! are 405.
 //!
 //! Bind it to a private address: it has no authentication. Slow clients are bounded by a
-//! header read timeout and by `http_conn` (a connection that moves no byte for 30 s is
-//! dropped; at most 1024 at once), and each readiness check by [`READINESS_TIMEOUT`].
+//! header read timeout and by `http_conn` (places per address and in all; a connection that
+//! moves no byte for a while is dropped), and each readiness check by [`READINESS_TIMEOUT`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::ops::http_conn::{MAX_HTTP_CONNECTIONS, Progress, STALL_TIMEOUT, Watched, stalled};
+use crate::ops::http_conn::{Places, Progress, STALL_TIMEOUT, Watched, stalled};
 use crate::ops::metrics::{self, Metrics};
 
 /// Longest a readiness check may take before `/readyz` answers 503.
@@ -144,15 +144,15 @@ pub async fn serve_with<H, F, B>(
 {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let places = Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_CONNECTIONS));
+    let places = Arc::new(Places::default());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Usually fd exhaustion: back off instead of spinning on the error.
                 tracing::warn!(error = %e, "http accept failed");
@@ -160,8 +160,8 @@ pub async fn serve_with<H, F, B>(
                 continue;
             }
         };
-        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
-            tracing::debug!("http connection refused: {MAX_HTTP_CONNECTIONS} are open");
+        let Some(place) = places.take(peer.ip()) else {
+            tracing::debug!(%peer, "http connection refused: no place left for it");
             continue;
         };
         let handler = handler.clone();
@@ -224,7 +224,10 @@ where
         }
         () = cancel.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            tokio::select! {
+                r = conn => r,
+                () = stalled(&progress, STALL_TIMEOUT) => return,
+            }
         }
     };
     if let Err(e) = result {

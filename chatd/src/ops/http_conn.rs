@@ -1,34 +1,92 @@
-//! What one connection of the HTTP servers may hold: how many there are at once, and how long
-//! one may go without moving a byte.
+//! What one connection of the HTTP servers may hold: how many there are at once, from one
+//! address and in all, and how long one may go without moving a byte.
 //!
 //! hyper bounds the wait for request headers, not a response the client stops reading: its
 //! writes then wait for the socket forever, holding the task, its buffers and (for a file) an
-//! open blob. [`Watched`] stamps every byte that moves either way; [`stalled`] completes once
-//! none moved for [`STALL_TIMEOUT`], and the server drops the connection.
+//! open blob. [`Watched`] stamps every byte that moves; [`stalled`] completes once none moved
+//! for [`STALL_TIMEOUT`] (while a write waits, only a written byte counts: a client that sends
+//! and never reads does not keep its response alive), and the server drops the connection.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// Most connections an HTTP server holds at once; an accepted connection beyond them is
-/// closed at once.
+use crate::access::cidr::client_key;
+
+/// Most connections an HTTP server holds at once; one accepted beyond them is closed at once.
 pub const MAX_HTTP_CONNECTIONS: usize = 1024;
 
-/// Longest a connection may move no byte either way while it is served (a response the client
-/// does not read); as long as the QUIC path's transfer idle timeout.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most connections an HTTP server holds from one address (an IPv6 /64 counts as one,
+/// `client_key`), so that one client cannot take every place.
+pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = 64;
 
-/// When a connection last moved a byte, in milliseconds since it was accepted.
+/// Longest a connection may move no byte while it is served: that of a file's QUIC stream.
+pub const STALL_TIMEOUT: Duration = crate::files::TRANSFER_IDLE_TIMEOUT;
+
+/// The places of one HTTP server: in all and per address.
+#[derive(Debug, Default)]
+pub struct Places {
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Places {
+    /// A place for a connection from `peer`, or `None` when the server or that address has
+    /// all it may hold.
+    pub fn take(self: &Arc<Self>, peer: IpAddr) -> Option<Place> {
+        let key = client_key(peer);
+        let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = by_address.values().sum();
+        let mine = by_address.get(&key).copied().unwrap_or(0);
+        if total >= MAX_HTTP_CONNECTIONS || mine >= MAX_HTTP_CONNECTIONS_PER_ADDRESS {
+            return None;
+        }
+        by_address.insert(key, mine + 1);
+        Some(Place {
+            places: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// One connection's place; given back when dropped.
+#[derive(Debug)]
+pub struct Place {
+    places: Arc<Places>,
+    key: IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut by_address = self
+            .places
+            .by_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = by_address.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by_address.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// When a connection last moved a byte each way, in milliseconds since it was accepted, and
+/// whether a write is waiting for the socket.
 #[derive(Debug, Clone)]
 pub struct Progress {
     start: Instant,
-    last_ms: Arc<AtomicU64>,
+    read_ms: Arc<AtomicU64>,
+    written_ms: Arc<AtomicU64>,
+    write_waiting: Arc<AtomicBool>,
 }
 
 impl Progress {
@@ -36,21 +94,29 @@ impl Progress {
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
+            read_ms: Arc::new(AtomicU64::new(0)),
+            written_ms: Arc::new(AtomicU64::new(0)),
+            write_waiting: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn stamp(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// The last progress that counts now: a written byte while a write waits, else any.
     fn last(&self) -> Instant {
-        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+        let written = self.written_ms.load(Ordering::Relaxed);
+        let ms = if self.write_waiting.load(Ordering::Relaxed) {
+            written
+        } else {
+            written.max(self.read_ms.load(Ordering::Relaxed))
+        };
+        self.start + Duration::from_millis(ms)
     }
 }
 
-/// Completes once `progress` saw no byte for `timeout`.
+/// Completes once `progress` saw nothing that counts for `timeout`.
 pub async fn stalled(progress: &Progress, timeout: Duration) {
     loop {
         let due = progress.last() + timeout;
@@ -73,6 +139,19 @@ impl<T> Watched<T> {
     pub fn new(inner: T, progress: Progress) -> Self {
         Self { inner, progress }
     }
+
+    fn wrote(&self, polled: &Poll<io::Result<usize>>) {
+        let p = &self.progress;
+        match polled {
+            Poll::Pending => p.write_waiting.store(true, Ordering::Relaxed),
+            Poll::Ready(written) => {
+                if matches!(written, Ok(n) if *n > 0) {
+                    p.written_ms.store(p.now_ms(), Ordering::Relaxed);
+                }
+                p.write_waiting.store(false, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -84,7 +163,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.progress.stamp();
+            let p = &self.progress;
+            p.read_ms.store(p.now_ms(), Ordering::Relaxed);
         }
         polled
     }
@@ -97,9 +177,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.progress.stamp();
-        }
+        self.wrote(&polled);
         polled
     }
 
@@ -109,9 +187,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.progress.stamp();
-        }
+        self.wrote(&polled);
         polled
     }
 
@@ -133,33 +209,59 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+    /// Real time with wide margins: a loaded machine only makes the sleeps longer.
     #[tokio::test]
-    async fn bytes_moving_either_way_put_off_the_stall() {
+    async fn bytes_moving_put_off_the_stall_but_reads_do_not_while_a_write_waits() {
         let (a, mut b) = tokio::io::duplex(64);
         let progress = Progress::new();
         let mut watched = Watched::new(a, progress.clone());
-        let timeout = Duration::from_millis(400);
-        tokio::time::sleep(timeout * 3 / 4).await;
+        let timeout = Duration::from_secs(2);
+        let three_quarters = timeout * 3 / 4;
+        tokio::time::sleep(three_quarters).await;
         watched.write_all(b"x").await.expect("write");
         let mut one = [0u8; 1];
         b.read_exact(&mut one).await.expect("read");
-        tokio::time::sleep(timeout * 3 / 4).await;
+        tokio::time::sleep(three_quarters).await;
         b.write_all(b"y").await.expect("write");
         watched.read_exact(&mut one).await.expect("read");
-        // Each byte put it off: it comes a whole timeout after the last one.
+        // Past the first timeout, and each byte put it off: a whole timeout from now.
         let started = Instant::now();
         stalled(&progress, timeout).await;
-        assert!(
-            started.elapsed() >= timeout * 9 / 10,
-            "{:?}",
-            started.elapsed()
-        );
-        // A write that cannot go (the peer reads nothing) is no progress.
-        watched.write_all(&[0u8; 64]).await.expect("fills the pipe");
-        let blocked = tokio::time::timeout(timeout * 2, watched.write_all(b"z"));
-        assert!(blocked.await.is_err(), "the pipe is full");
+        assert!(started.elapsed() >= timeout / 2, "{:?}", started.elapsed());
+        // A write that cannot go (the peer reads nothing) is no progress, and bytes read from
+        // the peer meanwhile do not count either.
+        let (mut reader, mut writer) = tokio::io::split(watched);
+        writer.write_all(&[0u8; 64]).await.expect("fills the pipe");
+        let blocked = tokio::time::timeout(timeout * 3 / 2, writer.write_all(b"z"));
+        let peer_sends = async {
+            tokio::time::sleep(timeout * 5 / 4).await;
+            b.write_all(b"w").await.expect("write");
+            reader.read_exact(&mut one).await.expect("read");
+        };
+        let (blocked, ()) = tokio::join!(blocked, peer_sends);
+        assert!(blocked.is_err(), "the pipe is full");
         let started = Instant::now();
         stalled(&progress, timeout).await;
         assert!(started.elapsed() < timeout / 2, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn places_are_bounded_per_address_and_given_back() {
+        let places = Arc::new(Places::default());
+        let one: IpAddr = "2001:db8::1".parse().expect("ip");
+        let same_64: IpAddr = "2001:db8::2".parse().expect("ip");
+        let other: IpAddr = "192.0.2.1".parse().expect("ip");
+        let mut held: Vec<Place> = (0..MAX_HTTP_CONNECTIONS_PER_ADDRESS)
+            .map(|_| places.take(one).expect("a place"))
+            .collect();
+        assert!(
+            places.take(same_64).is_none(),
+            "the /64 has all it may hold"
+        );
+        let elsewhere = places.take(other).expect("another address");
+        held.pop();
+        assert!(places.take(same_64).is_some(), "a place was given back");
+        drop((held, elsewhere));
+        assert!(places.by_address.lock().expect("lock").is_empty());
     }
 }

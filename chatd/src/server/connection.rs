@@ -372,7 +372,8 @@ struct Admitted {
 /// read) before it is read, and keeps its share of the pre-authentication budget until then.
 /// Every such request is ordered, not only those accepted during the handshake: a first flight
 /// is often accepted after it (see `Accepted::stream`). A half-sent request holds up only its
-/// own connection, until the request stream's idle timeout.
+/// own connection: until the request stream's idle timeout, or, when it keeps sending, the
+/// authentication deadline.
 #[derive(Default)]
 struct InOrder {
     /// Completes when the latest request given a turn was dispatched.

@@ -166,7 +166,7 @@ pub fn email(field: &'static str, raw: &str) -> FieldResult<()> {
     }
     if raw
         .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || text::is_format(c))
+        .any(|c| c.is_whitespace() || c.is_control() || text::is_format(c) || text::is_tag(c))
     {
         return Err(FieldError::invalid(
             field,
@@ -267,7 +267,7 @@ pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
     if raw.is_empty() {
         return Err(FieldError::invalid(field, "required"));
     }
-    if raw.len() > MAX_FILE_ID_BYTES {
+    if raw.chars().count() > MAX_FILE_ID_BYTES {
         return Err(FieldError::too_large(
             field,
             "must be at most 128 characters",
@@ -363,7 +363,8 @@ pub fn access_reason(field: &'static str, raw: &str) -> FieldResult<String> {
 
 /// A client message id: 1-64 bytes of `[A-Za-z0-9_-]` (a UUID fits).
 pub fn client_msg_id(field: &'static str, raw: &str) -> FieldResult<()> {
-    if raw.len() > MAX_CLIENT_MSG_ID_BYTES {
+    // Counted in characters (spec 10): 33 "é" are bad characters, not too many.
+    if raw.chars().count() > MAX_CLIENT_MSG_ID_BYTES {
         return Err(FieldError::too_large(
             field,
             "must be at most 64 characters",

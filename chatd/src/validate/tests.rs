@@ -92,6 +92,11 @@ fn email_needs_one_at_and_no_whitespace() {
             Invalid,
             "must not contain whitespace or control characters",
         ),
+        (
+            "a@b\u{E0041}",
+            Invalid,
+            "must not contain whitespace or control characters",
+        ),
         (&too_long, TooLarge, "must be at most 254 bytes"),
     ];
     for (raw, k, msg) in bad {
@@ -212,6 +217,9 @@ fn client_msg_id_shape() {
     }
     assert_eq!(kind(client_msg_id(F, "")), Invalid);
     assert_eq!(kind(client_msg_id(F, &"x".repeat(65))), TooLarge);
+    // Lengths are in characters: 33 two-byte characters are bad characters, not too many.
+    assert_eq!(kind(client_msg_id(F, &"\u{e9}".repeat(33))), Invalid);
+    assert_eq!(kind(file_id(F, &"\u{e9}".repeat(100))), Invalid);
     assert_eq!(kind(client_msg_id(F, "a b")), Invalid);
     assert_eq!(kind(client_msg_id(F, "{uuid}")), Invalid);
 }

@@ -62,7 +62,7 @@ pub(crate) enum Lines {
 const BLACK_FLAG: char = '\u{1F3F4}';
 const CANCEL_TAG: char = '\u{E007F}';
 
-fn is_tag(c: char) -> bool {
+pub(crate) fn is_tag(c: char) -> bool {
     ('\u{E0020}'..='\u{E007F}').contains(&c)
 }
 

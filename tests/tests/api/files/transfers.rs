@@ -546,3 +546,46 @@ async fn a_finish_does_not_wait_for_a_trickling_upload_stream() {
     assert!(err.message.contains("still sending"), "{err:?}");
     assert!(waited >= Duration::from_secs(9), "waited {waited:?}");
 }
+
+/// The wait of `finish_upload` for an upload stream is for one of the same upload: a stream
+/// whose header never comes holds it for as long as a header may take, and then the finish
+/// answers what it finds (here: bytes missing), not that a stream is still sending.
+#[tokio::test]
+async fn a_finish_waits_for_a_missing_header_no_longer_than_a_header_may_take() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let data = content(2048, 11);
+    let ticket = alice
+        .client
+        .begin_upload(begin(&data, "half.bin", pb::MessageKind::File))
+        .await
+        .expect("begin");
+    let raw = upload_conn(&server, &alice).await;
+    raw.send(&ticket.upload_id, 0, &data[..1024]).await;
+    // Streams of hers whose headers stop halfway, one after the other: one is always waiting
+    // for its header for longer than the finish waits for a stream.
+    let half_header = || async {
+        let mut stalled = raw.raw.conn.open_uni().await.expect("open");
+        stalled.write_all(&[40, 10]).await.expect("half a header");
+        stalled
+    };
+    let _first = half_header().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let finish = alice.client.finish_upload(pb::FinishUpload {
+        upload_id: ticket.upload_id.clone(),
+    });
+    let second = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        half_header().await
+    };
+    let (answer, _second) = tokio::join!(finish, second);
+    let err = remote(answer);
+    assert_eq!(err.code, E::FailedPrecondition, "{err:?}");
+    assert!(err.message.contains("1024 of 2048"), "{err:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

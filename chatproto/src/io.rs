@@ -19,8 +19,8 @@ pub enum ReadFrameError {
     /// The peer reset the stream or the connection was lost.
     #[error(transparent)]
     Read(#[from] quinn::ReadError),
-    /// No byte arrived for this long while a frame was incomplete (a reader made with
-    /// [`FrameReader::with_idle_timeout`]).
+    /// No byte (nor the end of the stream) arrived for this long while a read waited (a reader
+    /// made with [`FrameReader::with_idle_timeout`]).
     #[error("no progress for {0:?}")]
     Idle(std::time::Duration),
 }

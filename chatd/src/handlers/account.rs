@@ -612,45 +612,13 @@ pub(super) async fn set_password(ctx: &ConnCtx, change: PasswordChange<'_>) -> A
         .store
         .set_password_hash(user_id, &hash, replacing)
         .await?;
-    let revoked = revoke_after_change(ctx, user_id, keep).await?;
+    let revoked = ctx
+        .state
+        .store
+        .revoke_user_sessions(user_id, keep, now_ms())
+        .await?;
     kick_sessions(ctx, user_id, &revoked, reason);
     Ok(revoked.len())
-}
-
-/// Revokes the sessions of `user_id` but `keep` once a change that requires it committed (a new
-/// password): a failure here would answer an error for a change that took effect, which a
-/// repeat could not complete (the old password no longer passes), so the revocation, which is
-/// idempotent, is tried a few times over a short backoff first.
-async fn revoke_after_change(
-    ctx: &ConnCtx,
-    user_id: u64,
-    keep: Option<u64>,
-) -> ApiResult<Vec<u64>> {
-    const ATTEMPTS: u32 = 4;
-    let mut backoff = crate::resilience::backoff::Backoff::new(
-        std::time::Duration::from_millis(50),
-        std::time::Duration::from_millis(400),
-    );
-    let mut attempt = 1;
-    loop {
-        match ctx
-            .state
-            .store
-            .revoke_user_sessions(user_id, keep, now_ms())
-            .await
-        {
-            Ok(revoked) => return Ok(revoked),
-            Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(user_id, error = %e, attempt, "revoking sessions failed; again");
-                tokio::time::sleep(backoff.next_delay()).await;
-                attempt += 1;
-            }
-            Err(e) => {
-                tracing::error!(user_id, error = %e, "sessions not revoked after a new password");
-                return Err(e.into());
-            }
-        }
-    }
 }
 
 /// Throttles a request that checks the caller's password or a code of theirs, like a password

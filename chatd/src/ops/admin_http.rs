@@ -161,7 +161,7 @@ pub async fn serve_with<H, F, B>(
             }
         };
         let Some(place) = places.take(peer.ip()) else {
-            tracing::debug!(%peer, "http connection refused: no place left for it");
+            tracing::warn!(%peer, "http connection refused: no place left for it");
             continue;
         };
         let handler = handler.clone();

@@ -25,8 +25,9 @@ use crate::access::cidr::client_key;
 pub const MAX_HTTP_CONNECTIONS: usize = 1024;
 
 /// Most connections an HTTP server holds from one address (an IPv6 /64 counts as one,
-/// `client_key`), so that one client cannot take every place.
-pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = 64;
+/// `client_key`): one client cannot take every place, and a CDN or reverse proxy fetching
+/// signed file URLs from a few addresses keeps far fewer connections than this.
+pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = MAX_HTTP_CONNECTIONS / 4;
 
 /// Longest a connection may move no byte while it is served: that of a file's QUIC stream.
 pub const STALL_TIMEOUT: Duration = crate::files::TRANSFER_IDLE_TIMEOUT;

@@ -13,6 +13,7 @@
 //! segments into exactly one grapheme cluster (UAX #29, via `unicode-segmentation`), which is
 //! what rejects two emoji side by side and a dangling ZWJ.
 
+use super::text::is_tag;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// Longest reaction emoji in UTF-8 bytes (the longest RGI sequences are about 35 bytes; family
@@ -126,10 +127,6 @@ fn is_regional_indicator(c: char) -> bool {
 
 fn is_skin_tone(c: char) -> bool {
     ('\u{1F3FB}'..='\u{1F3FF}').contains(&c)
-}
-
-fn is_tag(c: char) -> bool {
-    ('\u{E0020}'..='\u{E007F}').contains(&c)
 }
 
 fn is_keycap_base(c: char) -> bool {

@@ -261,7 +261,7 @@ pub fn bio(field: &'static str, raw: &str) -> FieldResult<()> {
     free_text(field, raw, MAX_BIO_CHARS, Lines::Multi).map(drop)
 }
 
-/// A file, avatar or upload id: 1 to 128 bytes of `[A-Za-z0-9_-]` (a field where empty means
+/// A file, avatar or upload id: 1 to 128 characters of `[A-Za-z0-9_-]` (a field where empty means
 /// none is checked only when set).
 pub fn file_id(field: &'static str, raw: &str) -> FieldResult<()> {
     if raw.is_empty() {
@@ -361,7 +361,7 @@ pub fn access_reason(field: &'static str, raw: &str) -> FieldResult<String> {
     Ok(trimmed.to_owned())
 }
 
-/// A client message id: 1-64 bytes of `[A-Za-z0-9_-]` (a UUID fits).
+/// A client message id: 1-64 characters of `[A-Za-z0-9_-]` (a UUID fits).
 pub fn client_msg_id(field: &'static str, raw: &str) -> FieldResult<()> {
     // Counted in characters (spec 10): 33 "é" are bad characters, not too many.
     if raw.chars().count() > MAX_CLIENT_MSG_ID_BYTES {

@@ -152,16 +152,14 @@ pub async fn finish_upload(ctx: &ConnCtx, req: pb::FinishUpload) -> ApiResult<An
     if upload.state != UploadState::Open {
         return upload::finished(state, &upload.id).await.map(file_answer);
     }
-    // A stream of this node may not have read its header yet (it may be this upload's): wait
-    // as long as a header may take, then go on whatever it is.
-    let _ = tokio::time::timeout(
-        chatproto::server::REQUEST_READ_TIMEOUT,
-        state.files.headers_settled(me),
-    )
-    .await;
-    // A stream of this upload may still be writing (or finishing) it: wait for it, for a
-    // while. One that keeps sending holds no finish (and so no connection) longer than that.
-    let Ok(_claim) = tokio::time::timeout(FINISH_WAIT, state.files.claim_wait(&upload.id)).await
+    // A stream of this node may not have read its header yet (it may be this upload's), or a
+    // stream of this upload may still be writing (or finishing) it: wait for them, for a while.
+    // A header that does not come only ends the first wait; a stream of this upload that keeps
+    // sending holds no finish (and so no connection) longer than that.
+    let deadline = tokio::time::Instant::now() + FINISH_WAIT;
+    let _ = tokio::time::timeout_at(deadline, state.files.headers_settled(me)).await;
+    // Polled once even when the deadline passed: a claim free now is taken.
+    let Ok(_claim) = tokio::time::timeout_at(deadline, state.files.claim_wait(&upload.id)).await
     else {
         return Err(ApiError::precondition(format!(
             "an upload stream is still sending this upload after {} s; finish once it ended",

@@ -547,11 +547,12 @@ async fn a_finish_does_not_wait_for_a_trickling_upload_stream() {
     assert!(waited >= Duration::from_secs(9), "waited {waited:?}");
 }
 
-/// The wait of `finish_upload` for an upload stream is for one of the same upload: a stream
-/// whose header never comes holds it for as long as a header may take, and then the finish
-/// answers what it finds (here: bytes missing), not that a stream is still sending.
+/// The wait of `finish_upload` for upload streams is bounded: streams of the user whose headers
+/// never come (three, 3 s apart, each waited for as long as a header may take) hold it for
+/// 10 s, and then the finish answers what it finds (bytes missing), not that a stream is
+/// still sending.
 #[tokio::test]
-async fn a_finish_waits_for_a_missing_header_no_longer_than_a_header_may_take() {
+async fn a_finish_waits_for_missing_headers_no_longer_than_its_bound() {
     let server = start().await;
     let alice = register(&server, "alice").await;
     let data = content(2048, 11);
@@ -562,30 +563,39 @@ async fn a_finish_waits_for_a_missing_header_no_longer_than_a_header_may_take() 
         .expect("begin");
     let raw = upload_conn(&server, &alice).await;
     raw.send(&ticket.upload_id, 0, &data[..1024]).await;
-    // Streams of hers whose headers stop halfway, one after the other: one is always waiting
-    // for its header for longer than the finish waits for a stream.
     let half_header = || async {
         let mut stalled = raw.raw.conn.open_uni().await.expect("open");
         stalled.write_all(&[40, 10]).await.expect("half a header");
         stalled
     };
-    let _first = half_header().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut open = vec![half_header().await];
+    // Time for the server to note it: it is on another connection than the finish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let started = std::time::Instant::now();
     let finish = alice.client.finish_upload(pb::FinishUpload {
         upload_id: ticket.upload_id.clone(),
     });
-    let second = async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        half_header().await
-    };
-    let (answer, _second) = tokio::join!(finish, second);
+    tokio::pin!(finish);
+    // Three in all (the connection's upload stream credit is four), the last one waited for
+    // until 16 s from the first.
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            tokio::select! {
+                answer = &mut finish => break answer,
+                () = tokio::time::sleep(Duration::from_secs(3)), if open.len() < 3 => {
+                    open.push(half_header().await);
+                }
+            }
+        }
+    })
+    .await
+    .expect("answered");
     let err = remote(answer);
     assert_eq!(err.code, E::FailedPrecondition, "{err:?}");
     assert!(err.message.contains("1024 of 2048"), "{err:?}");
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() >= Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
+        (Duration::from_secs(5)..Duration::from_secs(16)).contains(&waited),
+        "{waited:?}"
     );
 }

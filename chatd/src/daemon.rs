@@ -100,6 +100,9 @@ pub struct Daemon {
     /// SHA-256 fingerprint of the served certificate, as clients accept it for `--pin`.
     pub fingerprint: String,
     state: Arc<AppState>,
+    /// The failures tests plan for the store under the guard ([`Daemon::store_faults`]).
+    #[cfg(feature = "testing")]
+    faults: Arc<crate::store::faults::Faults>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
     admin: JoinHandle<()>,
@@ -313,6 +316,13 @@ impl Daemon {
         let master = master_key_start(&config)?;
         let opened = open_store(&s.storage, master.as_ref(), Some(&metrics)).await?;
         let backend = opened.store;
+        #[cfg(feature = "testing")]
+        let faults = Arc::new(crate::store::faults::Faults::default());
+        #[cfg(feature = "testing")]
+        let backend: Arc<dyn Store> = Arc::new(crate::store::faults::FaultyStore::new(
+            backend,
+            faults.clone(),
+        ));
         let file_store =
             crate::ops::file_store::open(opened.blobs, master.as_ref().map(|m| m.keys.clone()))
                 .await?;
@@ -619,6 +629,8 @@ impl Daemon {
             files_https_addr,
             fingerprint: data.fingerprint.clone(),
             state,
+            #[cfg(feature = "testing")]
+            faults,
             stop: Some(stop_tx),
             server,
             admin,
@@ -629,6 +641,13 @@ impl Daemon {
     #[cfg(feature = "testing")]
     pub fn store(&self) -> Arc<dyn Store> {
         self.state.store.clone()
+    }
+
+    /// Plans failures of this node's store calls (under its guard, so a failure counts against
+    /// the store's circuit breaker as a real one would).
+    #[cfg(feature = "testing")]
+    pub fn store_faults(&self) -> &crate::store::faults::Faults {
+        &self.faults
     }
 
     /// Attempts the email and webhook deliveries due at `now_ms` (ms since the epoch, the

@@ -224,20 +224,41 @@ impl Notifier {
         Ok(count)
     }
 
-    /// The live part of a broadcast: each copy carries its user's own id, so each online user
-    /// gets an event of their own; presence is asked for a chunk of users at a time.
+    /// What follows the recording of a broadcast, a chunk of users at a time (their presence
+    /// and preferences read once per chunk): each notification is handed on as any other is
+    /// (a digest, a webhook call: protocol.md 16), and sent live to the users online, each copy
+    /// with its user's own id.
     async fn send_broadcast(&self, template: pb::Notification, recorded: Vec<(u64, u64)>) {
         for chunk in recorded.chunks(BROADCAST_PRESENCE_CHUNK) {
             let users: Vec<u64> = chunk.iter().map(|(u, _)| *u).collect();
-            let online = self.delivery.online_among(&users).await;
-            for &(user, id) in chunk.iter().filter(|(u, _)| online.contains(u)) {
-                let event = pb::Event {
-                    kind: Some(pb::event::Kind::Notification(pb::Notification {
-                        id,
-                        ..template.clone()
-                    })),
+            let (online, prefs) = tokio::join!(
+                self.delivery.online_among(&users),
+                self.store.notification_prefs_of(&users)
+            );
+            let mut prefs = match prefs {
+                Ok(prefs) => Some(prefs.into_iter().collect::<HashMap<_, _>>()),
+                Err(e) => {
+                    // Without them nobody's choice is known: no email or webhook for this chunk
+                    // (the notifications are recorded and sent live all the same).
+                    tracing::warn!(error = %e, "cannot read preferences for a broadcast");
+                    None
+                }
+            };
+            for &(user, id) in chunk {
+                let n = pb::Notification {
+                    id,
+                    ..template.clone()
                 };
-                self.delivery.notify(&[user], &event, None);
+                if let Some(prefs) = &mut prefs {
+                    let mine = prefs.remove(&user).unwrap_or_default();
+                    self.onward.recorded(user, &n, &mine).await;
+                }
+                if online.contains(&user) {
+                    let event = pb::Event {
+                        kind: Some(pb::event::Kind::Notification(n)),
+                    };
+                    self.delivery.notify(&[user], &event, None);
+                }
             }
         }
     }

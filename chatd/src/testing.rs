@@ -20,6 +20,7 @@ pub use crate::ops::metrics::Metrics;
 pub use crate::rate::Rate;
 pub use crate::resilience::guarded_store::GuardedStore;
 pub use crate::state::now_ms;
+pub use crate::store::faults::Fail;
 pub use crate::store::mongo::{MongoOptions, MongoStore};
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{

@@ -127,14 +127,21 @@ impl UploadConn {
     /// Opens an upload stream and writes its header.
     pub async fn open(&self, upload_id: &str, offset: u64) -> quinn::SendStream {
         let mut send = self.raw.conn.open_uni().await.expect("open upload stream");
-        let header = pb::UploadStreamHeader {
-            upload_id: upload_id.into(),
-            offset,
-        };
-        let frame = chatproto::io::encode_frames([&header], 1024).expect("header");
+        let frame = upload_header(upload_id, offset);
         send.write_all(&frame).await.expect("header");
         send
     }
+}
+
+/// The framed header of an upload stream: `{upload_id, offset}`.
+pub fn upload_header(upload_id: &str, offset: u64) -> Vec<u8> {
+    let header = pb::UploadStreamHeader {
+        upload_id: upload_id.into(),
+        offset,
+    };
+    chatproto::io::encode_frames([&header], 1024)
+        .expect("header")
+        .to_vec()
 }
 
 /// Writes `bytes` on `send` without finishing it and returns the code the peer stopped the

@@ -149,6 +149,14 @@ impl TestServer {
         self.daemon().delivery().attaches_held()
     }
 
+    /// Plans failures of the server's store calls: the next `times` calls of `method` (a store
+    /// trait method's name) answer `Unavailable`, `when` says whether after the call was made;
+    /// `times` 0 calls off what is planned for it. The SDK retries requests answered
+    /// `UNAVAILABLE`: plan more failures than it makes attempts to see the error.
+    pub fn fail_store_calls(&self, method: &'static str, when: chatd::testing::Fail, times: u32) {
+        self.daemon().store_faults().fail(method, when, times)
+    }
+
     /// Drops a user's connections from the server side; returns how many there were.
     pub fn kick_connections_of(&self, user_id: u64) -> usize {
         self.daemon().kick_connections_of(user_id)

@@ -62,7 +62,8 @@ pub const EVENT_MAX_AGE: Duration = Duration::from_secs(5);
 /// Kicks are retried this long while Redis is unreachable.
 pub const KICK_MAX_AGE: Duration = Duration::from_secs(60);
 
-/// Events for more users than this (outside a chat) go once on `global` instead of once per user.
+/// Events for more users than this (outside a chat, or the copies for the members a chat
+/// event adds) go once on `global` instead of once per user.
 pub const USER_CHANNEL_MAX: usize = 8;
 
 /// Publications sent per round trip.
@@ -288,10 +289,9 @@ impl Broker {
         match envelope.body {
             Some(Body::Chat(chat)) => {
                 let change = chat.change();
-                let joiner = (chat.joiner != 0).then_some(chat.joiner);
                 let frames =
                     ChatEventFrames::relayed(chat.chat_id, chat.seq, chat.actor, chat.frame);
-                delivery.relayed_chat_event(frames, change, joiner);
+                delivery.relayed_chat_event(frames, change, chat.joiners);
             }
             Some(Body::Users(users)) => {
                 if let Some(only) = users.only() {
@@ -359,14 +359,25 @@ impl Relay for Broker {
             removed: change.map(|c| c.removed.clone()).unwrap_or_default(),
             deleted: change.is_some_and(|c| c.deleted),
             membership_changed: change.is_some(),
-            joiner: 0,
+            joiners: Vec::new(),
         };
-        for &user in &base.added {
+        // The added members' copies: each carries the whole frame (a new group's lists every
+        // member), so many of them go once on `global`, not once per member: a group created
+        // with 10,000 members would otherwise publish 10,000 copies of its member list.
+        if base.added.len() <= USER_CHANNEL_MAX {
+            for &user in &base.added {
+                let copy = ChatFrame {
+                    joiners: vec![user],
+                    ..base.clone()
+                };
+                self.enqueue(wire::user_channel(user), Body::Chat(copy), false);
+            }
+        } else {
             let copy = ChatFrame {
-                joiner: user,
+                joiners: base.added.clone(),
                 ..base.clone()
             };
-            self.enqueue(wire::user_channel(user), Body::Chat(copy), false);
+            self.enqueue(wire::GLOBAL_CHANNEL.to_owned(), Body::Chat(copy), false);
         }
         self.enqueue(
             wire::chat_channel(frames.chat_id()),

@@ -74,8 +74,9 @@ pub enum Body {
     Appended(Box<AppendReply>),
 }
 
-/// A sequenced chat event: on `chat:<id>` for the chat's subscribers, and on `user:<id>` for each
-/// member it adds (whose nodes are not subscribed to the chat yet), then with `joiner` set.
+/// A sequenced chat event: on `chat:<id>` for the chat's subscribers, and for the members it
+/// adds (whose nodes are not subscribed to the chat yet) with `joiners` set: on `user:<id>` for
+/// each when they are few, else once on `global` for all.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ChatFrame {
     /// The chat.
@@ -102,9 +103,10 @@ pub struct ChatFrame {
     /// The event changes membership or roles (member caches must drop the chat).
     #[prost(bool, tag = "8")]
     pub membership_changed: bool,
-    /// This copy went to one added member's user channel: it is for that member only.
-    #[prost(uint64, tag = "11")]
-    pub joiner: u64,
+    /// This copy is for these added members only (empty: the chat's copy). Unpacked, so that a
+    /// node of the release before, which read one `joiner` here, still reads a copy for one.
+    #[prost(uint64, repeated, packed = "false", tag = "11")]
+    pub joiners: Vec<u64>,
 }
 
 impl ChatFrame {

@@ -559,7 +559,7 @@ impl Inbound for Delivery {
         &self,
         frames: Arc<ChatEventFrames>,
         change: Option<MembershipChange>,
-        joiner: Option<u64>,
+        joiners: Vec<u64>,
     ) {
         if !is_chat_seq(frames.seq()) {
             // Only a faulty node or a corrupt message says so; the order of the chat's real
@@ -574,13 +574,17 @@ impl Inbound for Delivery {
         if change.is_some() {
             self.members.invalidate(frames.chat_id());
         }
-        let route = match joiner {
-            Some(user) if !self.registry.is_online(user) => return,
-            Some(user) => Route::Joiner(user),
+        let route = if joiners.is_empty() {
             // Added members get their own copy.
-            None => Route::LocalMembers {
+            Route::LocalMembers {
                 except: change.as_ref().map(|c| c.added.clone()).unwrap_or_default(),
-            },
+            }
+        } else {
+            let here = self.registry.local_among(&joiners);
+            if here.is_empty() {
+                return;
+            }
+            Route::Joiners(here)
         };
         self.sequencer.publish(
             &self.context(),

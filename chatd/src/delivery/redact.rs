@@ -56,14 +56,14 @@ impl Frame {
     }
 
     /// True for an empty frame (an event that could not be encoded).
-    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
 /// Encodes one event as a frame. Events are built by the server from validated, bounded data;
-/// one too large to send is a bug, logged and sent as nothing.
+/// one too large to send is a bug, logged, and an empty frame, for which delivery closes the
+/// connection with RESYNC (`registry::push`).
 fn encode(event: &pb::Event) -> Frame {
     Frame(
         chatproto::io::encode_frames([event], chatproto::frame::MAX_FRAME_BYTES).unwrap_or_else(

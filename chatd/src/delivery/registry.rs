@@ -93,6 +93,12 @@ pub struct Registry {
 /// Hands `frame` to `conn`, closing the connection when it is too slow (its client then
 /// resynchronises from the store). True when queued.
 fn push(conn: &ConnHandle, frame: &Frame) -> bool {
+    if frame.is_empty() {
+        // An event that could not be encoded (a bug, logged there): sent as nothing, it would
+        // be missed without a sign. Closed with RESYNC, the client catches up from the store.
+        conn.kick.close(CloseCode::Resync);
+        return false;
+    }
     match conn.outbox.push(frame) {
         Ok(()) => true,
         Err(PushError::Full) => {
@@ -425,6 +431,23 @@ pub(super) mod tests {
         }
         assert_eq!(kick.reason(), Some(CloseCode::Resync));
         assert_eq!(outbox.len(), super::super::outbox::CONNECTION_QUEUE);
+    }
+
+    #[test]
+    fn an_event_too_large_to_encode_closes_the_connection_for_a_resync() {
+        let registry = Registry::new();
+        let (h, outbox) = conn(&registry, 7);
+        let kick = h.kick.clone();
+        registry.register(h, Arc::new(Viewer::new(7, [])));
+        let notice = NoticeFrames::new(&pb::Event {
+            kind: Some(pb::event::Kind::Notification(pb::Notification {
+                preview: "x".repeat(chatproto::frame::MAX_FRAME_BYTES),
+                ..Default::default()
+            })),
+        });
+        registry.deliver_notice(&[7], &notice, None);
+        assert_eq!(kick.reason(), Some(CloseCode::Resync));
+        assert_eq!(outbox.len(), 0);
     }
 
     #[test]

@@ -108,12 +108,13 @@ pub trait Relay: Send + Sync + fmt::Debug {
 #[async_trait]
 pub trait Inbound: Send + Sync {
     /// A chat event another node committed: to this node's members of the chat (or, with
-    /// `joiner`, to that one member it adds), in seq order, redacted per viewer.
+    /// `joiners`, to those of the members it adds connected here), in seq order, redacted per
+    /// viewer.
     fn relayed_chat_event(
         &self,
         frames: Arc<ChatEventFrames>,
         change: Option<MembershipChange>,
-        joiner: Option<u64>,
+        joiners: Vec<u64>,
     );
 
     /// A notice for `users`, to the connections here of those who may see it that `only` names.
@@ -221,9 +222,9 @@ impl Relay for InProcessRelay {
 
     fn chat_event(&self, frames: &Arc<ChatEventFrames>, change: Option<&MembershipChange>) {
         for node in self.bus.others(self.node) {
-            node.relayed_chat_event(frames.clone(), change.cloned(), None);
-            for &user in change.map_or(&[][..], |c| &c.added) {
-                node.relayed_chat_event(frames.clone(), change.cloned(), Some(user));
+            node.relayed_chat_event(frames.clone(), change.cloned(), Vec::new());
+            if let Some(change) = change.filter(|c| !c.added.is_empty()) {
+                node.relayed_chat_event(frames.clone(), Some(change.clone()), change.added.clone());
             }
         }
     }

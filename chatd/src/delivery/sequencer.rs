@@ -42,14 +42,14 @@ pub(super) enum Route {
     /// Committed here: the handler's audience.
     Audience(Audience),
     /// From another node: this node's members of the chat, except the users who get their own
-    /// copy (members the event adds, see [`Route::Joiner`]).
+    /// copy (members the event adds, see [`Route::Joiners`]).
     LocalMembers {
         /// Users left out.
         except: Vec<u64>,
     },
-    /// From another node, the copy for one member the event adds (this node may not hear the
-    /// chat yet).
-    Joiner(u64),
+    /// From another node, the copy for members the event adds, connected here (this node may
+    /// not hear the chat yet).
+    Joiners(Vec<u64>),
 }
 
 /// One chat event on its way to this node's connections.
@@ -140,7 +140,7 @@ impl Shard {
                     }
                 }
             }
-            Route::Joiner(user) => ctx.registry.deliver_chat(&[*user], &item.frames),
+            Route::Joiners(users) => ctx.registry.deliver_chat(users, &item.frames),
         }
         if let Some(change) = &item.change {
             self.recent.changed(chat, seq, change, Instant::now());

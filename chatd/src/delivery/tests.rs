@@ -169,7 +169,7 @@ async fn a_relayed_event_with_an_impossible_seq_is_dropped() {
     // First heard of the chat: taken as where its order starts, it would hold back the rest.
     for seq in [u64::MAX, 0] {
         let frames = ChatEventFrames::committed(message(1, seq, 8));
-        node.delivery.relayed_chat_event(frames, None, None);
+        node.delivery.relayed_chat_event(frames, None, Vec::new());
     }
     for seq in [1, 2] {
         node.delivery.append(message(1, seq, 8), members(&[7]));

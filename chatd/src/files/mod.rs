@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use self::blob::BlobStore;
 use self::thumbs::Thumbnailer;
@@ -82,8 +82,8 @@ pub struct Files {
     busy: Mutex<HashMap<String, watch::Receiver<()>>>,
     /// Per user: upload streams accepted on this node whose header is not read yet (see
     /// [`Files::stream_accepted`]).
-    unread_headers: Mutex<HashMap<u64, usize>>,
-    headers_read: Notify,
+    /// Upload streams whose header is not read yet, by user.
+    unread_headers: Arc<crate::limits::places::Places<u64>>,
 }
 
 impl std::fmt::Debug for Files {
@@ -96,29 +96,7 @@ impl std::fmt::Debug for Files {
 }
 
 /// An accepted upload stream whose header is not read yet (see [`Files::stream_accepted`]).
-#[derive(Debug)]
-pub struct UnreadHeader {
-    files: Arc<Files>,
-    user_id: u64,
-}
-
-impl Drop for UnreadHeader {
-    fn drop(&mut self) {
-        let mut pending = self
-            .files
-            .unread_headers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = pending.get_mut(&self.user_id) {
-            *n -= 1;
-            if *n == 0 {
-                pending.remove(&self.user_id);
-            }
-        }
-        drop(pending);
-        self.files.headers_read.notify_waiters();
-    }
-}
+pub type UnreadHeader = crate::limits::places::Place<u64>;
 
 /// Held while an upload is being worked on (see [`Files::claim`]); dropping it releases the
 /// upload and wakes whoever waits for it.
@@ -156,8 +134,7 @@ impl Files {
             urls,
             scratch,
             busy: Mutex::new(HashMap::new()),
-            unread_headers: Mutex::new(HashMap::new()),
-            headers_read: Notify::new(),
+            unread_headers: Arc::default(),
         })
     }
 
@@ -167,37 +144,13 @@ impl Files {
     /// ([`Files::headers_settled`]) instead of finding the upload incomplete. The connection
     /// accepts upload streams before request streams, and a client finishes only after its
     /// stream's bytes were acknowledged, so the stream is always noted first.
-    pub fn stream_accepted(self: &Arc<Self>, user_id: u64) -> UnreadHeader {
-        *self
-            .unread_headers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(user_id)
-            .or_default() += 1;
-        UnreadHeader {
-            files: Arc::clone(self),
-            user_id,
-        }
+    pub fn stream_accepted(&self, user_id: u64) -> UnreadHeader {
+        self.unread_headers.take(user_id)
     }
 
     /// Waits until no upload stream of `user_id` on this node has an unread header.
     pub async fn headers_settled(&self, user_id: u64) {
-        loop {
-            let notified = self.headers_read.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let pending = self
-                .unread_headers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&user_id)
-                .copied()
-                .unwrap_or(0);
-            if pending == 0 {
-                return;
-            }
-            notified.await;
-        }
+        self.unread_headers.none_held(&user_id).await;
     }
 
     /// Claims upload `id` for this task (a stream writing it, or a finish), unless another task

@@ -558,7 +558,21 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
     validate::password("change_password.new_password", &req.new_password)?;
     const FIELD: &str = "change_password.old_password";
     validate::presented_password(FIELD, &req.old_password)?;
-    let user = confirm_password(ctx, me.user_id, req.old_password, FIELD).await?;
+    throttle_secret_check(ctx, me.user_id).await?;
+    let user = active_user(ctx, me.user_id).await?;
+    if !verify(ctx, req.old_password, &user.password_hash).await? {
+        // A repeat of a change that was made (its answer lost, or its revocation failed after
+        // the new password was stored): the new password is the password now, so the change
+        // is finished rather than refused. The caller proves the password it names, and
+        // revoking its other sessions is what it may ask for anyway (`revoke_other_sessions`).
+        if verify(ctx, req.new_password, &user.password_hash).await? {
+            let keep = Some(me.session_id);
+            revoke_sessions(ctx, me.user_id, keep, "password changed").await?;
+            return Ok(Answer::Ok(pb::Ok {}));
+        }
+        ctx.state.metrics.auth_failure("bad_credentials");
+        return Err(ApiError::denied("wrong password").with_field(FIELD));
+    }
     let change = PasswordChange {
         user_id: me.user_id,
         new_password: req.new_password,
@@ -612,6 +626,17 @@ pub(super) async fn set_password(ctx: &ConnCtx, change: PasswordChange<'_>) -> A
         .store
         .set_password_hash(user_id, &hash, replacing)
         .await?;
+    revoke_sessions(ctx, user_id, keep, reason).await
+}
+
+/// Revokes every session of `user_id` but `keep` and closes their connections, telling them
+/// `reason`; returns how many were revoked.
+async fn revoke_sessions(
+    ctx: &ConnCtx,
+    user_id: u64,
+    keep: Option<u64>,
+    reason: &str,
+) -> ApiResult<usize> {
     let revoked = ctx
         .state
         .store
@@ -641,17 +666,16 @@ pub(super) async fn confirm_password(
 ) -> ApiResult<UserRecord> {
     throttle_secret_check(ctx, user_id).await?;
     let user = active_user(ctx, user_id).await?;
-    let ok = checked(
-        ctx.state
-            .passwords
-            .verify(password, user.password_hash.clone())
-            .await,
-    )?;
-    if !ok {
+    if !verify(ctx, password, &user.password_hash).await? {
         ctx.state.metrics.auth_failure("bad_credentials");
         return Err(ApiError::denied("wrong password").with_field(field));
     }
     Ok(user)
+}
+
+/// Whether `password` is the one `hash` was made from.
+async fn verify(ctx: &ConnCtx, password: String, hash: &str) -> ApiResult<bool> {
+    checked(ctx.state.passwords.verify(password, hash.to_owned()).await)
 }
 
 /// The wire form of a session.
@@ -717,12 +741,7 @@ pub async fn revoke_other_sessions(
     _req: pb::RevokeOtherSessions,
 ) -> ApiResult<Answer> {
     let me = ctx.principal()?;
-    let revoked = ctx
-        .state
-        .store
-        .revoke_user_sessions(me.user_id, Some(me.session_id), now_ms())
-        .await?;
-    kick_sessions(ctx, me.user_id, &revoked, "session revoked");
+    revoke_sessions(ctx, me.user_id, Some(me.session_id), "session revoked").await?;
     Ok(Answer::Ok(pb::Ok {}))
 }
 

@@ -131,9 +131,10 @@ pub async fn admin_delete_user(ctx: &ConnCtx, req: pb::AdminDeleteUser) -> ApiRe
     // Disabled first: the store refuses it for the last admin before anything is undone, and
     // a deletion cut short leaves a disabled account rather than a half-removed active one.
     store.set_disabled(user.id, true, Some(admin)).await?;
+    // Closed before the revocation, as a disabled account's are (see above).
+    kick_user(ctx, user.id, "account deleted");
     let now = now_ms();
     store.revoke_user_sessions(user.id, None, now).await?;
-    kick_user(ctx, user.id, "account deleted");
     // Leave every chat first, so nobody keeps seeing a member that no longer exists.
     let mut idle_passes = 0;
     loop {

@@ -24,7 +24,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::ops::http_conn::{Places, Progress, STALL_TIMEOUT, Watched, stalled};
+use crate::ops::http_conn::{
+    Places, Progress, Refusals, STALL_TIMEOUT, Watched, stalled, take_place,
+};
 use crate::ops::metrics::{self, Metrics};
 
 /// Longest a readiness check may take before `/readyz` answers 503.
@@ -145,6 +147,7 @@ pub async fn serve_with<H, F, B>(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let places = Arc::new(Places::default());
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -160,8 +163,8 @@ pub async fn serve_with<H, F, B>(
                 continue;
             }
         };
-        let Some(place) = places.take(peer.ip()) else {
-            tracing::warn!(%peer, "http connection refused: no place left for it");
+        let Some(place) = take_place(&places, peer.ip()) else {
+            refusals.note(peer);
             continue;
         };
         let handler = handler.clone();

@@ -7,12 +7,11 @@
 //! for [`STALL_TIMEOUT`] (while a write waits, only a written byte counts: a client that sends
 //! and never reads does not keep its response alive), and the server drops the connection.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::access::cidr::client_key;
+use crate::limits::places::Caps;
 
 /// Most connections an HTTP server holds at once; one accepted beyond them is closed at once.
 pub const MAX_HTTP_CONNECTIONS: usize = 1024;
@@ -32,51 +32,58 @@ pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = MAX_HTTP_CONNECTIONS / 4;
 /// Longest a connection may move no byte while it is served: that of a file's QUIC stream.
 pub const STALL_TIMEOUT: Duration = crate::files::TRANSFER_IDLE_TIMEOUT;
 
-/// The places of one HTTP server: in all and per address.
+/// The caps on an HTTP server's connections: [`MAX_HTTP_CONNECTIONS`] in all,
+/// [`MAX_HTTP_CONNECTIONS_PER_ADDRESS`] from one address.
+pub const CAPS: Caps = Caps {
+    total: MAX_HTTP_CONNECTIONS,
+    per_key: MAX_HTTP_CONNECTIONS_PER_ADDRESS,
+};
+
+/// The places of one HTTP server's connections, by client address (an IPv6 /64 as one).
+pub type Places = crate::limits::places::Places<IpAddr>;
+
+/// A connection's place among [`Places`].
+pub type Place = crate::limits::places::Place<IpAddr>;
+
+/// A place for a connection from `peer`, or `None` when the server or that address holds all
+/// it may ([`CAPS`]).
+pub fn take_place(places: &Arc<Places>, peer: IpAddr) -> Option<Place> {
+    places.try_take(client_key(peer), CAPS)
+}
+
+/// Refused connections, logged at most every [`REFUSALS_LOG_EVERY`]: a client that keeps
+/// opening connections past its cap would otherwise write a line for each.
 #[derive(Debug, Default)]
-pub struct Places {
-    by_address: Mutex<HashMap<IpAddr, usize>>,
+pub struct Refusals {
+    unlogged: u64,
+    logged_at: Option<Instant>,
 }
 
-impl Places {
-    /// A place for a connection from `peer`, or `None` when the server or that address has
-    /// all it may hold.
-    pub fn take(self: &Arc<Self>, peer: IpAddr) -> Option<Place> {
-        let key = client_key(peer);
-        let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = by_address.values().sum();
-        let mine = by_address.get(&key).copied().unwrap_or(0);
-        if total >= MAX_HTTP_CONNECTIONS || mine >= MAX_HTTP_CONNECTIONS_PER_ADDRESS {
-            return None;
+/// How often refused HTTP connections are logged at most.
+pub const REFUSALS_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Refusals {
+    /// Notes a connection from `peer` refused for want of a place; logs a warning with the
+    /// count since the last one when that is due, and says whether it did.
+    pub fn note(&mut self, peer: std::net::SocketAddr) -> bool {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self
+            .logged_at
+            .is_some_and(|at| now.duration_since(at) < REFUSALS_LOG_EVERY)
+        {
+            return false;
         }
-        by_address.insert(key, mine + 1);
-        Some(Place {
-            places: Arc::clone(self),
-            key,
-        })
-    }
-}
-
-/// One connection's place; given back when dropped.
-#[derive(Debug)]
-pub struct Place {
-    places: Arc<Places>,
-    key: IpAddr,
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut by_address = self
-            .places
-            .by_address
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = by_address.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                by_address.remove(&self.key);
-            }
-        }
+        tracing::warn!(
+            %peer,
+            refused = self.unlogged,
+            per_address = MAX_HTTP_CONNECTIONS_PER_ADDRESS,
+            total = MAX_HTTP_CONNECTIONS,
+            "http connections refused: no place left for them (the count is since the last line)"
+        );
+        self.unlogged = 0;
+        self.logged_at = Some(now);
+        true
     }
 }
 
@@ -247,22 +254,37 @@ mod tests {
     }
 
     #[test]
-    fn places_are_bounded_per_address_and_given_back() {
+    fn places_are_bounded_per_address_and_a_v6_64_is_one_address() {
         let places = Arc::new(Places::default());
         let one: IpAddr = "2001:db8::1".parse().expect("ip");
         let same_64: IpAddr = "2001:db8::2".parse().expect("ip");
         let other: IpAddr = "192.0.2.1".parse().expect("ip");
         let mut held: Vec<Place> = (0..MAX_HTTP_CONNECTIONS_PER_ADDRESS)
-            .map(|_| places.take(one).expect("a place"))
+            .map(|_| take_place(&places, one).expect("a place"))
             .collect();
         assert!(
-            places.take(same_64).is_none(),
+            take_place(&places, same_64).is_none(),
             "the /64 has all it may hold"
         );
-        let elsewhere = places.take(other).expect("another address");
+        let elsewhere = take_place(&places, other).expect("another address");
         held.pop();
-        assert!(places.take(same_64).is_some(), "a place was given back");
+        assert!(
+            take_place(&places, same_64).is_some(),
+            "a place was given back"
+        );
         drop((held, elsewhere));
-        assert!(places.by_address.lock().expect("lock").is_empty());
+        assert_eq!((places.held(&one), places.held(&other)), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn refusals_are_logged_at_most_every_interval() {
+        let peer: std::net::SocketAddr = "192.0.2.1:4000".parse().expect("addr");
+        let mut refusals = Refusals::default();
+        assert!(refusals.note(peer), "the first is logged");
+        assert!(!refusals.note(peer) && !refusals.note(peer));
+        assert_eq!(refusals.unlogged, 2, "counted for the next line");
+        refusals.logged_at = Some(Instant::now() - REFUSALS_LOG_EVERY);
+        assert!(refusals.note(peer), "due again");
+        assert_eq!(refusals.unlogged, 0);
     }
 }

@@ -26,6 +26,8 @@
 pub mod conformance;
 pub(crate) mod delegate;
 mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod faults;
 pub mod model;
 pub mod mongo;
 pub mod sqlite;
@@ -634,8 +636,8 @@ pub trait TwoFactorStore: Send + Sync {
         user_id: u64,
         recovery_hashes: Vec<String>,
     ) -> StoreResult<bool>;
-    /// Forgets the user's secret (pending or enabled) and recovery codes; false when
-    /// two-factor login was not enabled.
+    /// Turns two-factor login off: forgets the user's enabled secret and recovery codes; false,
+    /// and nothing changed (a pending secret stays), when it was not enabled.
     async fn disable_two_factor(&self, user_id: u64) -> StoreResult<bool>;
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use chatd::testing::Fail;
 use chatproto::client::ClientEvent;
 use chatproto::pb;
 use chatproto::pb::ErrorCode;
@@ -329,6 +330,74 @@ async fn changing_the_password_revokes_every_other_session() {
         .login("gina", "a brand new password", "x")
         .await
         .expect("new password works");
+}
+
+/// A change whose new password was stored but whose session revocation failed answers an
+/// error; repeating it (the old password is wrong now) finishes it: ok, and the other
+/// sessions are revoked. The SDK repeats a request answered UNAVAILABLE by itself, so one
+/// failure is not even seen. A wrong new password in a repeat is still refused.
+#[tokio::test]
+async fn a_password_change_whose_revocation_failed_is_finished_by_its_repeat() {
+    let server = TestServer::start().await;
+    let (main, _) = register(&server, "gail").await;
+    let other = connect(&server).await;
+    other.login("gail", PASSWORD, "other").await.expect("login");
+    let change = |new_password: &str| {
+        main.change_password(pb::ChangePassword {
+            old_password: PASSWORD.into(),
+            new_password: new_password.into(),
+        })
+    };
+    let revoked = |client| async move {
+        wait_event(client, Duration::from_secs(5), |e| {
+            matches!(e, ClientEvent::SessionRevoked(_)).then_some(())
+        })
+        .await
+    };
+
+    server.fail_store_calls("revoke_user_sessions", Fail::BeforeCall, 1);
+    change("the new password")
+        .await
+        .expect("the SDK's repeat finishes the change");
+    revoked(&other).await;
+
+    let other = connect(&server).await;
+    other
+        .login("gail", "the new password", "other")
+        .await
+        .expect("login");
+    // Failing every attempt the SDK makes: the error is seen.
+    server.fail_store_calls("revoke_user_sessions", Fail::BeforeCall, 1000);
+    let failed = remote(
+        main.change_password(pb::ChangePassword {
+            old_password: "the new password".into(),
+            new_password: "the newest password".into(),
+        })
+        .await,
+    );
+    server.fail_store_calls("revoke_user_sessions", Fail::BeforeCall, 0);
+    assert_eq!(failed.code, ErrorCode::Unavailable, "{failed:?}");
+    other
+        .get_me(pb::GetMe {})
+        .await
+        .expect("not revoked: the revocation failed");
+    let wrong = remote(change("not the newest password").await);
+    assert_eq!(
+        (wrong.code, wrong.field.as_str()),
+        (ErrorCode::PermissionDenied, "change_password.old_password")
+    );
+    change("the newest password")
+        .await
+        .expect("the repeat finishes the change");
+    revoked(&other).await;
+    main.get_me(pb::GetMe {})
+        .await
+        .expect("this session survives");
+    connect(&server)
+        .await
+        .login("gail", "the newest password", "x")
+        .await
+        .expect("the new password works");
 }
 
 /// Two password changes from the same old password sent at once: one is made, the other is

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chatd::testing::Fail;
 use chatproto::client::{Client, ClientEvent};
 use chatproto::pb;
 use chatproto::pb::ErrorCode;
@@ -107,6 +108,40 @@ async fn disabling_a_user_closes_their_connections_and_stops_logins() {
         .login("victim", PASSWORD, "x")
         .await
         .expect("login after enabling");
+}
+
+/// Disabling and deleting close the account's connections even when revoking its sessions
+/// then fails (the answer is an error, and a repeat revokes them): a disabled account signs in
+/// nowhere, so nothing of it may stay connected meanwhile.
+#[tokio::test]
+async fn disabling_or_deleting_closes_connections_even_when_the_revocation_fails() {
+    let server = TestServer::start().await;
+    let (root, _) = admin(&server, "root").await;
+    for deleting in [false, true] {
+        let name = if deleting { "doomed" } else { "victim" };
+        let (victim, v) = register(&server, name).await;
+        let user_id = v.user.expect("user").id;
+        // More failures than the SDK makes attempts.
+        server.fail_store_calls("revoke_user_sessions", Fail::BeforeCall, 1000);
+        let failed = if deleting {
+            root.admin_delete_user(pb::AdminDeleteUser { user_id })
+                .await
+        } else {
+            let disable = pb::AdminSetUserDisabled {
+                user_id,
+                disabled: true,
+            };
+            root.admin_set_user_disabled(disable).await
+        };
+        server.fail_store_calls("revoke_user_sessions", Fail::BeforeCall, 0);
+        assert_eq!(code(failed), ErrorCode::Unavailable, "deleting: {deleting}");
+        revoked(&victim).await;
+        assert_eq!(
+            code(connect(&server).await.refresh(&v.refresh_token).await),
+            ErrorCode::Unauthenticated,
+            "deleting: {deleting}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -74,12 +74,12 @@ pub async fn serve_stream(
         return stop(&mut recv, StreamCode::UploadRejected);
     }
     match receive(files, &upload, have, first, &mut recv).await {
-        Ok(Some(digest)) => {
-            if let Err(e) = finish(&state, &upload, Some(digest)).await {
+        Ok(Received::Complete(digest)) => {
+            if let Err(e) = finish(&state, &upload, digest).await {
                 tracing::debug!(upload = %upload.id, error = %e, "upload not finished");
             }
         }
-        Ok(None) => {}
+        Ok(Received::Partial) => {}
         Err(StreamCode::UploadTooLong) => {
             stop(&mut recv, StreamCode::UploadTooLong);
             let _ = fail(
@@ -94,36 +94,32 @@ pub async fn serve_stream(
     drop(claim);
 }
 
-/// Appends the stream's bytes to the upload from `offset`. Returns the content's SHA-256 once
-/// every declared byte is in, `None` when the stream ended early (the bytes that arrived are
-/// kept), or the code to stop the stream with.
+/// What a stream's bytes made of its upload.
+enum Received {
+    /// The stream ended before the last declared byte (the bytes that arrived are kept).
+    Partial,
+    /// Every declared byte is in; the content's SHA-256 when this stream carried all of it.
+    Complete(Option<[u8; 32]>),
+}
+
+/// Appends the stream's bytes to the upload from `offset`; returns what they made of it, or
+/// the code to stop the stream with.
+///
+/// Only a stream from offset 0 hashes what it carries. A resumed one does not read back the
+/// bytes stored before it: a client could make the server do that again and again for the
+/// price of a header (a stream at the offset, ended at once); the finish reads them back once.
 async fn receive(
     files: &Files,
     upload: &UploadRecord,
     offset: u64,
     first: bytes::Bytes,
     recv: &mut quinn::RecvStream,
-) -> Result<Option<[u8; 32]>, StreamCode> {
+) -> Result<Received, StreamCode> {
     let failed = |e: BlobError| {
         tracing::warn!(upload = %upload.id, error = %e, "cannot store upload bytes");
         StreamCode::TransferFailed
     };
-    let mut hasher = Sha256::new();
-    if offset > 0 {
-        // Resuming: the hash starts over the bytes already stored.
-        let mut stored = files.blobs.read_upload(&upload.id).await.map_err(failed)?;
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = stored
-                .read(&mut buf)
-                .await
-                .map_err(|e| failed(BlobError::Storage(e.to_string())))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(buf.get(..n).unwrap_or_default());
-        }
-    }
+    let mut hasher = (offset == 0).then(Sha256::new);
     let mut writer = files
         .blobs
         .append(&upload.id, offset)
@@ -137,7 +133,9 @@ async fn receive(
             if piece.len() as u64 > room {
                 break Err(StreamCode::UploadTooLong);
             }
-            hasher.update(&piece);
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&piece);
+            }
             if let Err(e) = writer.write(&piece).await {
                 break Err(failed(e));
             }
@@ -157,9 +155,9 @@ async fn receive(
         Ok(()) => {
             closed.map_err(failed)?;
             if offset == upload.size {
-                Ok(Some(hasher.finalize().into()))
+                Ok(Received::Complete(hasher.map(|h| h.finalize().into())))
             } else {
-                Ok(None)
+                Ok(Received::Partial)
             }
         }
     }

@@ -120,10 +120,12 @@ pub async fn two_factor_spend_replace_disable<S: Store + 'static>(s: S) {
     assert_eq!(s.two_factor(a).await.expect("read"), None);
     assert!(!s.disable_two_factor(a).await.expect("again"));
     assert!(!s.spend_recovery_code(a, "q1").await.expect("forgotten"));
-    // A pending secret is forgotten too, and was not enabled.
+    // A pending secret was not enabled: it stays, to be confirmed.
     assert!(s.stage_two_factor(a, vec![8]).await.expect("stage"));
     assert!(!s.disable_two_factor(a).await.expect("pending"));
-    assert_eq!(s.two_factor(a).await.expect("read"), None);
+    let pending = s.two_factor(a).await.expect("read").expect("kept");
+    assert!(!pending.enabled);
+    assert_eq!(pending.sealed_secret, vec![8]);
 }
 
 /// Of many requests spending the same step or the same recovery code at once, exactly one

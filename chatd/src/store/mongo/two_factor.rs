@@ -219,15 +219,18 @@ impl TwoFactorStore for MongoStore {
             let removed = self
                 .c
                 .two_factor
-                .find_one_and_delete(doc! { "_id": i(user_id) })
+                .delete_one(doc! { "_id": i(user_id), "enabled": true })
                 .await
                 .map_err(error::map)?;
+            if removed.deleted_count == 0 {
+                return Ok(false);
+            }
             self.c
                 .two_factor_spent
                 .delete_many(doc! { "user_id": i(user_id) })
                 .await
                 .map_err(error::map)?;
-            Ok(removed.is_some_and(|d| d.enabled))
+            Ok(true)
         })
         .await
     }

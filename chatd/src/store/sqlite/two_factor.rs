@@ -109,13 +109,16 @@ fn spend_code(c: &Connection, user_id: u64, hash: &str) -> StoreResult<bool> {
 }
 
 fn disable(c: &Connection, user_id: u64) -> StoreResult<bool> {
-    let was_enabled = is_enabled(c, user_id)?;
     let user = sql_u64(user_id);
-    c.prepare_cached("DELETE FROM two_factor WHERE user_id = ?1")?
+    let removed = c
+        .prepare_cached("DELETE FROM two_factor WHERE user_id = ?1 AND enabled")?
         .execute(params![user])?;
+    if removed == 0 {
+        return Ok(false);
+    }
     c.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
         .execute(params![user])?;
-    Ok(was_enabled)
+    Ok(true)
 }
 
 #[async_trait]

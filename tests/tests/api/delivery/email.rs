@@ -7,7 +7,7 @@ use tests::files::https_request;
 use tests::mailpit::{Mailpit, SmtpMode};
 use tests::server::TestServer;
 
-use super::{now_ms, server, set_prefs, within};
+use super::{announce, now_ms, server, set_prefs, within};
 use crate::support::{group, register};
 
 const MINUTE: i64 = 60_000;
@@ -67,13 +67,7 @@ async fn a_digest_tells_of_broadcasts_and_counts_beyond_what_it_lists() {
     for n in 0..MENTIONS {
         alice.send(chat.id, &format!("@erin number {n}")).await;
     }
-    alice
-        .client
-        .admin_broadcast(pb::AdminBroadcast {
-            text: "maintenance tonight".into(),
-        })
-        .await
-        .expect("broadcast");
+    announce(&alice).await;
     let store = server.store();
     // The mentions, her addition to the chat and the broadcast.
     let all = MENTIONS + 2;
@@ -110,6 +104,28 @@ async fn a_digest_tells_of_broadcasts_and_counts_beyond_what_it_lists() {
         assert!(mail.text.contains(text), "lacks {text:?}:\n{}", mail.text);
     }
     assert_eq!(mail.text.matches("alice mentioned you").count(), 49);
+}
+
+/// A broadcast alone makes a digest for a user who wants them: it is handed on like any
+/// notification (spec 16.2), not only told of when something else made a digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_alone_makes_a_digest() {
+    let (mailpit, server) = digest_server().await;
+    let alice = crate::support::register_admin(&server, "alice").await;
+    let erin = register(&server, "erin").await;
+    set_prefs(&erin, email_on(15)).await;
+    erin.client.close().await;
+    announce(&alice).await;
+    let mut later = now_ms();
+    let arrived = digests_arrive(&server, &mailpit, "erin@example.test", &mut later, 1).await;
+    assert!(arrived, "erin's digest did not arrive");
+    let mails = mailpit.messages_to("erin@example.test").await;
+    let mail = mailpit.message(&mails[0].id).await;
+    assert!(mail.text.contains("maintenance tonight"), "{}", mail.text);
+    assert!(
+        mailpit.messages_to("alice@example.test").await.is_empty(),
+        "alice wants no digest"
+    );
 }
 
 /// Digests come after the user was offline for their interval, one email per batch of

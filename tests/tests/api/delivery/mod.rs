@@ -32,7 +32,8 @@ pub(super) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The settings of a server with webhooks for mentions and replies at `receiver`, retrying
+/// The settings of a server with webhooks for mentions, replies and broadcasts at `receiver`,
+/// retrying
 /// quickly: `attempts` attempts 100 to 200 ms apart.
 pub(super) fn webhook_args(
     receiver: &WebhookReceiver,
@@ -43,7 +44,8 @@ pub(super) fn webhook_args(
     std::fs::write(&secret, SECRET).expect("write secret");
     vec![
         format!(
-            "--webhooks=mention={base}/hooks/mention,reply={base}/hooks/reply",
+            "--webhooks=mention={base}/hooks/mention,reply={base}/hooks/reply,\
+             broadcast={base}/hooks/broadcast",
             base = receiver.base
         ),
         format!("--webhook-secret-file={}", secret.display()),
@@ -59,6 +61,17 @@ pub(super) fn webhook_args(
 pub(super) async fn server(args: &[String]) -> TestServer {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     start_with(&args).await
+}
+
+/// `admin` announces "maintenance tonight" to every user (`admin_broadcast`).
+pub(super) async fn announce(admin: &User) {
+    admin
+        .client
+        .admin_broadcast(pb::AdminBroadcast {
+            text: "maintenance tonight".into(),
+        })
+        .await
+        .expect("broadcast");
 }
 
 /// Replaces `user`'s notification preferences.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chatproto::pb;
 use tests::webhook::WebhookReceiver;
 
-use super::{SECRET, server, webhook_args, webhooks_on, within};
+use super::{SECRET, announce, server, webhook_args, webhooks_on, within};
 use crate::support::{group, register, register_admin};
 
 /// A mention of a user with webhooks on is posted to the mention endpoint, as JSON, signed and
@@ -45,6 +45,46 @@ async fn signed_calls_for_users_who_turned_webhooks_on() {
     assert_eq!(body["actor_id"], alice.id);
     assert_eq!(body["preview"], "@bob @carol status?");
     assert_eq!(body["silent"], false);
+}
+
+/// An admin's broadcast is handed on like any notification (spec 16.3): a call to the
+/// broadcast endpoint for each user with webhooks on, online or not, and none for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_calls_the_broadcast_endpoint_for_users_who_want_calls() {
+    let receiver = WebhookReceiver::start(SECRET.as_bytes()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server(&webhook_args(&receiver, dir.path(), 3)).await;
+    let admin = register_admin(&server, "root").await;
+    let bob = register(&server, "bob").await;
+    let dan = register(&server, "dan").await;
+    let _carol = register(&server, "carol").await;
+    webhooks_on(&bob).await;
+    webhooks_on(&dan).await;
+    dan.client.close().await;
+    announce(&admin).await;
+    let arrived = within(Duration::from_secs(10), async || {
+        receiver.calls().len() >= 2
+    })
+    .await;
+    assert!(arrived, "calls: {:?}", receiver.calls());
+    // Carol and the admin (webhooks off) get none; give a stray one time to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let mut users: Vec<u64> = calls
+        .iter()
+        .map(|call| {
+            assert!(call.authentic && call.status == 204, "{call:?}");
+            assert_eq!(call.path, "/hooks/broadcast");
+            let body = call.json();
+            assert_eq!(body["kind"], "broadcast");
+            assert_eq!(body["actor_id"], admin.id);
+            assert_eq!(body["preview"], "maintenance tonight");
+            body["user_id"].as_u64().expect("user id")
+        })
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, vec![bob.id, dan.id]);
 }
 
 /// Two nodes on one store both run the outbox: each call is made by one of them, once.

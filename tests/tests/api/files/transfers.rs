@@ -529,22 +529,62 @@ async fn a_finish_does_not_wait_for_a_trickling_upload_stream() {
     let finish = async {
         // Once the stream's header was read and its bytes are being written.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let started = std::time::Instant::now();
-        let answer = tokio::time::timeout(
-            Duration::from_secs(25),
-            alice.client.finish_upload(pb::FinishUpload {
-                upload_id: ticket.upload_id.clone(),
-            }),
-        )
-        .await
-        .expect("answered while the stream still sends");
-        (answer, started.elapsed())
+        timed_finish(&alice, &ticket.upload_id).await
     };
-    let (_, (answer, waited)) = tokio::join!(trickle, finish);
-    let err = remote(answer);
+    let (_, (err, waited)) = tokio::join!(trickle, finish);
     assert_eq!(err.code, E::FailedPrecondition, "{err:?}");
     assert!(err.message.contains("still sending"), "{err:?}");
     assert!(waited >= Duration::from_secs(9), "waited {waited:?}");
+}
+
+/// Asks to finish `upload_id`, which must be refused within 30 s: the refusal, and how long
+/// it took.
+async fn timed_finish(user: &User, upload_id: &str) -> (chatproto::client::RemoteError, Duration) {
+    let started = std::time::Instant::now();
+    let finish = user.client.finish_upload(pb::FinishUpload {
+        upload_id: upload_id.into(),
+    });
+    let answer = tokio::time::timeout(Duration::from_secs(30), finish)
+        .await
+        .expect("answered");
+    (remote(answer), started.elapsed())
+}
+
+/// The waits of `finish_upload` for headers and for its upload's streams end at one deadline,
+/// 10 s after it began: a header that comes 6 s in, of a stream that then trickles, holds it
+/// for those 10 s, not 6 s and 10 s more.
+#[tokio::test]
+async fn a_finish_waits_for_headers_and_streams_under_one_deadline() {
+    let server = start().await;
+    let alice = register(&server, "alice").await;
+    let data = content(4096, 13);
+    let ticket = alice
+        .client
+        .begin_upload(begin(&data, "late.bin", pb::MessageKind::File))
+        .await
+        .expect("begin");
+    let raw = upload_conn(&server, &alice).await;
+    raw.send(&ticket.upload_id, 0, &data[..1024]).await;
+    let header = tests::files::upload_header(&ticket.upload_id, 1024);
+    let mut stream = raw.raw.conn.open_uni().await.expect("open");
+    stream.write_all(&header[..2]).await.expect("half a header");
+    // Time for the server to note it: it is on another connection than the finish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let trickle = async {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        stream.write_all(&header[2..]).await.expect("the rest");
+        for byte in &data[1024..1040] {
+            stream.write_all(&[*byte]).await.expect("a byte");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let (_, (err, waited)) = tokio::join!(trickle, timed_finish(&alice, &ticket.upload_id));
+    assert_eq!(err.code, E::FailedPrecondition, "{err:?}");
+    assert!(err.message.contains("still sending"), "{err:?}");
+    assert!(
+        (Duration::from_secs(8)..Duration::from_secs(14)).contains(&waited),
+        "{waited:?}"
+    );
 }
 
 /// The wait of `finish_upload` for upload streams is bounded: streams of the user whose headers

@@ -1,7 +1,10 @@
 //! Events published on one node reach clients connected to another, in sequence order.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chatd::testing::delivery::{Body, Envelope};
 use chatproto::pb;
 use chatproto::pb::request::Kind;
 use chatproto::pb::response::Result as Answer;
@@ -11,6 +14,49 @@ use tests::redis::RedisServer;
 use super::{serial, two_nodes};
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// Every message the nodes publish on Redis while it listens (a pattern subscription of its
+/// own), decoded.
+struct Overheard {
+    stop: Arc<AtomicBool>,
+    listener: std::thread::JoinHandle<Vec<Envelope>>,
+}
+
+impl Overheard {
+    /// Listens from now on.
+    fn start(redis: &RedisServer) -> Overheard {
+        let client = redis::Client::open(redis.url()).expect("redis client");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready, listening) = std::sync::mpsc::channel();
+        let listener = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut conn = client.get_connection().expect("redis connection");
+                let mut pubsub = conn.as_pubsub();
+                pubsub.psubscribe("*").expect("PSUBSCRIBE");
+                pubsub
+                    .set_read_timeout(Some(Duration::from_millis(50)))
+                    .expect("read timeout");
+                ready.send(()).expect("ready");
+                let mut heard = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(message) = pubsub.get_message() {
+                        heard.extend(Envelope::from_bytes(message.get_payload_bytes()).ok());
+                    }
+                }
+                heard
+            }
+        });
+        listening.recv().expect("listening");
+        Overheard { stop, listener }
+    }
+
+    /// Stops listening; what was heard.
+    fn stop(self) -> Vec<Envelope> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.listener.join().expect("listener")
+    }
+}
 
 fn chat_created(event: &pb::Event) -> Option<(u64, u64)> {
     match &event.kind {
@@ -85,6 +131,62 @@ async fn chat_events_reach_other_nodes_in_order() {
         .await
         .expect("node B hears node A");
     assert_eq!((got.0, got.1), (chat, 32));
+}
+
+/// Members added many at once get one copy of the event for all of them on `global`, not one
+/// each: a group created with thousands of members would otherwise publish thousands of copies
+/// of its whole member list. Those connected to another node get it there and hear the chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_members_added_at_once_get_one_copy_for_all() {
+    let _serial = serial().await;
+    let redis = RedisServer::start();
+    let (a, b) = two_nodes(&redis, &[]).await;
+    const ADDED: usize = 20;
+    let mut joiners = Vec::new();
+    for i in 0..3 {
+        joiners.push(RawSession::register(&a, &format!("joiner{i}")).await);
+    }
+    let mut ids: Vec<u64> = joiners.iter().map(|j| j.user_id).collect();
+    // The others never connect (made in the store: no presence to publish meanwhile); their
+    // copy has nobody to reach.
+    for i in 3..ADDED {
+        let user = chatd::testing::NewUser {
+            username: format!("joiner{i}"),
+            email: format!("joiner{i}@example.test"),
+            password_hash: "never used".into(),
+            role: pb::Role::User,
+            now_ms: chatd::testing::now_ms(),
+        };
+        ids.push(b.store().create_user(user).await.expect("user").id);
+    }
+    let mut bob = RawSession::register(&b, "bob").await;
+    let heard = Overheard::start(&redis);
+    let chat = bob.create_group("crowd", &ids).await;
+    for joiner in &mut joiners {
+        let created = joiner.wait_for(WAIT, chat_created).await;
+        assert_eq!(created.map(|c| c.0), Some(chat), "the copy reaches node A");
+    }
+    let copies = heard
+        .stop()
+        .iter()
+        .filter(|e| matches!(&e.body, Some(Body::Chat(c)) if c.chat_id == chat))
+        .count();
+    // The joiners' copy, and the chat's, published after it (and maybe not yet heard).
+    assert!((1..=2).contains(&copies), "{copies} copies");
+    let subscribed =
+        super::eventually(WAIT, async || a.is_subscribed(&format!("chat:{chat}"))).await;
+    assert!(subscribed, "node A subscribes the chat for its new members");
+    assert!(matches!(
+        bob.send_text(chat, "hello all").await,
+        Answer::Message(_)
+    ));
+    for joiner in &mut joiners {
+        let got = joiner
+            .wait_for(WAIT, message_text)
+            .await
+            .expect("later messages");
+        assert_eq!(got.2, "hello all");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,9 +35,30 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * unit_seconds).map_err(|_| format!("{text:?} is too long"))
 }
 
+/// Reads a duration as [`parse`] does, of at least a millisecond: for a flag whose zero would
+/// mean something else (a rule's `expires_in_ms` 0 is "never").
+///
+/// # Errors
+/// As [`parse`], and a duration under 1 ms.
+pub fn parse_nonzero(text: &str) -> Result<Duration, String> {
+    let duration = parse(text)?;
+    if duration < Duration::from_millis(1) {
+        return Err(format!("{:?} is shorter than 1ms", text.trim()));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonzero_refuses_what_rounds_to_no_millisecond() {
+        assert_eq!(parse_nonzero("1ms"), Ok(Duration::from_millis(1)));
+        for text in ["0s", "0.5ms", "0d"] {
+            assert!(parse_nonzero(text).is_err(), "{text}");
+        }
+    }
 
     #[test]
     fn every_unit_and_fractions() {

@@ -431,7 +431,11 @@ pub enum BansCommand {
         #[arg(long)]
         allow: bool,
         /// Only for this long, e.g. 90m, 24h or 7d (default: until removed)
-        #[arg(long = "for", value_name = "DURATION", value_parser = chat_cli::duration::parse)]
+        #[arg(
+            long = "for",
+            value_name = "DURATION",
+            value_parser = chat_cli::duration::parse_nonzero
+        )]
         duration: Option<std::time::Duration>,
         /// Why, for whoever reads the list (at most 200 characters)
         #[arg(long, value_name = "TEXT", default_value = "")]

@@ -54,6 +54,17 @@ pub fn status(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ClientError>() {
             return client_status(e);
         }
+        // Flags that cannot be used as given are usage errors too.
+        if cause
+            .downcast_ref::<chat_cli::server::VerificationError>()
+            .is_some()
+            || matches!(
+                cause.downcast_ref::<crate::profile::ProfileError>(),
+                Some(crate::profile::ProfileError::Name(_))
+            )
+        {
+            return 2;
+        }
     }
     1
 }
@@ -131,5 +142,12 @@ mod tests {
         };
         assert_eq!(status(&anyhow::Error::new(missing)), 4);
         assert_eq!(status(&anyhow::anyhow!("other")), 1);
+        let pin = chat_cli::server::VerificationError::Pin("not a fingerprint".into());
+        assert_eq!(
+            status(&anyhow::Error::new(pin).context("cannot connect")),
+            2
+        );
+        let name = crate::profile::ProfileError::Name("a b".into());
+        assert_eq!(status(&anyhow::Error::new(name)), 2);
     }
 }

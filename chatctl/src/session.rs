@@ -110,6 +110,8 @@ impl Admin {
     }
 
     /// Ends the command: saves refreshed tokens, or logs out a one-command session; closes.
+    /// Called after the answer was reported: a failure here must not hide what the server
+    /// did (an operator would repeat a request that is not repeat-safe).
     ///
     /// # Errors
     /// The profile cannot be written.
@@ -140,6 +142,9 @@ fn save_tokens(settings: &Settings, client: &Client) -> anyhow::Result<()> {
     settings
         .profiles
         .save(&settings.profile, &profile)
-        .context("cannot save the refreshed session")?;
+        .context(
+            "the command was carried out, but its refreshed session could not be saved: \
+             sign in again (chatctl login)",
+        )?;
     Ok(())
 }

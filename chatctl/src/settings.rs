@@ -78,8 +78,9 @@ impl Settings {
             Some(v) => (v, args.tls.server_name.clone()),
             None => {
                 let from_profile = match same_server {
+                    // A --server-name given now wins over the saved one.
                     Some(p) => verification(p.pin.as_deref(), p.ca.as_deref(), p.insecure)?
-                        .map(|v| (v, p.server_name.clone())),
+                        .map(|v| (v, args.tls.server_name.clone().or(p.server_name.clone()))),
                     None => None,
                 };
                 from_profile.ok_or_else(|| {

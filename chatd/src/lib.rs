@@ -51,6 +51,7 @@ mod limits;
 mod notify;
 pub mod ops;
 mod outbox;
+mod places;
 mod rate;
 mod resilience;
 mod server;

@@ -333,7 +333,17 @@ async fn sign_in(
     commands: &mut mpsc::UnboundedReceiver<NetCommand>,
 ) -> Option<(Arc<Client>, pb::User)> {
     loop {
-        let result = match commands.recv().await? {
+        // The client's events are taken meanwhile: an unauthenticated connection is closed
+        // after a few seconds and made again, and each time is an event; left unread, they
+        // would fill the client's queue while the form waits, and stop its connecting.
+        let command = loop {
+            tokio::select! {
+                command = commands.recv() => break command?,
+                // None: the client is closed, for good.
+                event = client.next_event() => { event?; }
+            }
+        };
+        let result = match command {
             NetCommand::SignIn {
                 username,
                 password,

@@ -29,8 +29,12 @@ pub(super) async fn run(text: &str, yes: bool, settings: &Settings) -> anyhow::R
         })
         .await
         .context("cannot send the announcement");
-    admin.finish(settings).await?;
-    let sent = sent?;
+    let reported = sent.and_then(|sent| report(sent, settings));
+    let finished = admin.finish(settings).await;
+    reported.and(finished)
+}
+
+fn report(sent: pb::BroadcastResult, settings: &Settings) -> anyhow::Result<()> {
     let view = BroadcastView {
         recipients: sent.recipients,
         sent_at_ms: sent.sent_at_ms,

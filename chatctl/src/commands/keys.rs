@@ -200,11 +200,12 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
                 .with_context(|| format!("cannot read the {name} secrets"))
         }
     };
-    admin.finish(settings).await?;
-    match answer? {
+    let reported = answer.and_then(|answer| match answer {
         Answer::Rings(list) => print(settings.output, list),
         Answer::Secrets(list) => print_secrets(settings.output, list),
-    }
+    });
+    let finished = admin.finish(settings).await;
+    reported.and(finished)
 }
 
 fn print(out: Output, list: pb::KeyRingList) -> anyhow::Result<()> {

@@ -72,7 +72,13 @@ fn certificate_check(settings: &Settings) -> (Option<String>, Option<std::path::
     use chatproto::tls::Verification;
     match &settings.verification {
         Verification::Pin(pin) => (Some(format_fingerprint(pin)), None, false),
-        Verification::CaFile(path) => (None, Some(path.clone()), false),
+        // Saved absolute: later commands may run from another directory. The file was read
+        // already (the login connected with it), so it exists.
+        Verification::CaFile(path) => (
+            None,
+            Some(std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+            false,
+        ),
         // Not reachable from the flags; saved as insecure would be wrong, so save nothing.
         Verification::CaPem(_) => (None, None, false),
         Verification::InsecureDangerous => (None, None, true),

@@ -122,6 +122,9 @@ impl AccessList {
 pub struct AccessControl {
     store: Arc<dyn Store>,
     current: RwLock<Arc<AccessList>>,
+    /// Held through a whole reload: two at once (two admin changes) would otherwise install
+    /// their snapshots in any order, the older last.
+    reloading: tokio::sync::Mutex<()>,
     exempt: Vec<Cidr>,
     refresh: Duration,
 }
@@ -143,6 +146,7 @@ impl AccessControl {
         Arc::new(AccessControl {
             store,
             current: RwLock::new(Arc::default()),
+            reloading: tokio::sync::Mutex::new(()),
             exempt,
             refresh,
         })
@@ -169,6 +173,7 @@ impl AccessControl {
     /// Reads the rules and the mode from the store and makes them the snapshot; expired rules
     /// found on the way are removed from the store (a write only when there are some).
     pub async fn reload(&self) -> StoreResult<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let now = now_ms();
         let mut rules = self.store.access_rules().await?;
         if rules

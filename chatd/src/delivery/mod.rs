@@ -27,6 +27,7 @@
 //! - [`members`]: the membership cache, audiences, membership changes.
 //! - [`presence`]: who is online, told to those who may know.
 //! - [`kick`]: the decision to close one connection, with its close code.
+//! - `turns`: one at a time per user, a first connection's sign-in work and a last one's end.
 
 pub mod kick;
 pub mod members;
@@ -40,6 +41,7 @@ mod sequencer;
 mod sharded;
 #[cfg(test)]
 mod tests;
+mod turns;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -89,6 +91,13 @@ pub struct Delivery {
     members: MemberCache,
     /// Bumped by every block change, so an attach that read blocks before one reads them again.
     blocks_epoch: AtomicU64,
+    /// One at a time per user: a first connection's subscriptions and presence, and a last
+    /// one's release of them.
+    turns: turns::Turns,
+    /// Numbers every read of a user's blocks, taken before the read: of two at once, the one
+    /// numbered later read the store after both changes committed, and only it is kept
+    /// ([`Registry::set_viewer`]).
+    viewer_loads: AtomicU64,
     /// Holds attaches before they register, for tests of what comes between.
     #[cfg(any(test, feature = "testing"))]
     attach_gate: AttachGate,
@@ -123,6 +132,8 @@ impl Delivery {
             sequencer: Sequencer::default(),
             members,
             blocks_epoch: AtomicU64::new(0),
+            viewer_loads: AtomicU64::new(0),
+            turns: turns::Turns::default(),
             #[cfg(any(test, feature = "testing"))]
             attach_gate: AttachGate::default(),
         })
@@ -402,14 +413,16 @@ impl Delivery {
         Ok(())
     }
 
-    async fn load_viewer(&self, user_id: u64) -> StoreResult<Arc<Viewer>> {
-        Ok(Arc::new(Viewer::load(&*self.store, user_id).await?))
+    /// The user's viewer as the store has it now, and the number of this read.
+    async fn load_viewer(&self, user_id: u64) -> StoreResult<(Arc<Viewer>, u64)> {
+        let number = self.viewer_loads.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok((Arc::new(Viewer::load(&*self.store, user_id).await?), number))
     }
 
     async fn reload_viewer(&self, user_id: u64) -> StoreResult<()> {
         if self.registry.is_online(user_id) {
-            let viewer = self.load_viewer(user_id).await?;
-            self.registry.set_viewer(viewer);
+            let (viewer, number) = self.load_viewer(user_id).await?;
+            self.registry.set_viewer(viewer, number);
         }
         Ok(())
     }
@@ -440,8 +453,9 @@ impl Delivery {
     pub async fn attach(&self, handle: ConnHandle, mark: KickMark) -> StoreResult<Attached> {
         let user_id = handle.user_id;
         let epoch = self.blocks_epoch.load(Ordering::SeqCst);
-        let viewer = match self.registry.viewer(user_id) {
-            Some(viewer) => viewer,
+        let (viewer, number) = match self.registry.viewer(user_id) {
+            // Registering keeps the viewer there.
+            Some(viewer) => (viewer, 0),
             None => self.load_viewer(user_id).await?,
         };
         #[cfg(any(test, feature = "testing"))]
@@ -450,18 +464,23 @@ impl Delivery {
             drop(self.attach_gate.gate.lock().await);
             self.attach_gate.waiting.fetch_sub(1, Ordering::SeqCst);
         }
-        let first = self.registry.register(handle, viewer);
+        let first = self.registry.register(handle, viewer, number);
         if self.blocks_epoch.load(Ordering::SeqCst) != epoch {
             self.reload_viewer(user_id).await?;
         }
         let networked = self.relay.networked();
         if first {
-            self.relay.user_connected(user_id).await;
-            self.registry.mark_heard(user_id);
-            if networked {
-                self.hear_chats_of(user_id).await;
+            let _turn = self.turns.take(user_id).await;
+            // Unless the connection already ended (a kick): its detach, done or waiting for
+            // this turn, leaves nothing of the user here, and this must not bring it back.
+            if self.registry.is_online(user_id) {
+                self.relay.user_connected(user_id).await;
+                self.registry.mark_heard(user_id);
+                if networked {
+                    self.hear_chats_of(user_id).await;
+                }
+                self.presence_connected(user_id).await;
             }
-            self.presence_connected(user_id).await;
         }
         let unheard = networked && (first || self.await_heard(user_id).await);
         Ok(if unheard || self.registry.kicks() != mark.0 {
@@ -508,6 +527,12 @@ impl Delivery {
     /// and announces them offline (unless they are online elsewhere).
     pub async fn detach(&self, user_id: u64, conn_id: u64) {
         if !self.registry.unregister(user_id, conn_id) {
+            return;
+        }
+        // After a sign-in's work for the user's first connection, if one is under way.
+        let _turn = self.turns.take(user_id).await;
+        if self.registry.is_online(user_id) {
+            // A connection that registered meanwhile: the user keeps what they hold here.
             return;
         }
         if self.relay.networked() {

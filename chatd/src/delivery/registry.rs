@@ -68,6 +68,8 @@ impl ConnHandle {
 #[derive(Debug)]
 struct UserConns {
     viewer: Arc<Viewer>,
+    /// The number of the read `viewer` came from (`Delivery::load_viewer`).
+    viewer_read: u64,
     conns: Vec<ConnHandle>,
     /// True once the user's connections here hear what other nodes send them (their kicks):
     /// set by the first connection's attach when its subscription is confirmed.
@@ -145,12 +147,13 @@ impl Registry {
             .is_some_and(|e| e.conns.iter().any(|c| c.conn_id == conn_id))
     }
 
-    /// Registers a connection of a user seen as `viewer` (used when the user has no connection
-    /// here yet). True when it is the user's first on this node.
-    pub fn register(&self, handle: ConnHandle, viewer: Arc<Viewer>) -> bool {
+    /// Registers a connection of a user seen as `viewer`, from read number `read` (used when
+    /// the user has no connection here yet). True when it is the user's first on this node.
+    pub fn register(&self, handle: ConnHandle, viewer: Arc<Viewer>, read: u64) -> bool {
         let mut shard = self.users.lock(handle.user_id);
         let entry = shard.entry(handle.user_id).or_insert_with(|| UserConns {
             viewer,
+            viewer_read: read,
             conns: Vec::new(),
             heard: tokio::sync::watch::Sender::new(false),
         });
@@ -240,10 +243,15 @@ impl Registry {
             .map(|e| e.viewer.clone())
     }
 
-    /// Replaces how redaction sees a user connected here (their blocks changed).
-    pub fn set_viewer(&self, viewer: Arc<Viewer>) {
-        if let Some(entry) = self.users.lock(viewer.user_id()).get_mut(&viewer.user_id()) {
+    /// Replaces how redaction sees a user connected here (their blocks changed) with `viewer`,
+    /// from read number `read`, unless what it has came from a later read: two block changes
+    /// at once read the store in any order, and the later read saw both.
+    pub fn set_viewer(&self, viewer: Arc<Viewer>, read: u64) {
+        if let Some(entry) = self.users.lock(viewer.user_id()).get_mut(&viewer.user_id())
+            && read > entry.viewer_read
+        {
             entry.viewer = viewer;
+            entry.viewer_read = read;
         }
     }
 
@@ -397,8 +405,8 @@ pub(super) mod tests {
         let (a, _) = conn(&registry, 7);
         let (b, _) = conn(&registry, 7);
         let (a_id, b_id) = (a.conn_id, b.conn_id);
-        assert!(registry.register(a, Arc::new(Viewer::new(7, []))));
-        assert!(!registry.register(b, Arc::new(Viewer::new(7, []))));
+        assert!(registry.register(a, Arc::new(Viewer::new(7, [])), 0));
+        assert!(!registry.register(b, Arc::new(Viewer::new(7, [])), 0));
         assert_eq!(registry.connection_count(), 2);
         assert!(!registry.unregister(7, a_id));
         assert!(registry.is_online(7));
@@ -408,11 +416,27 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_viewer_from_an_earlier_read_does_not_replace_a_later_one() {
+        let registry = Registry::new();
+        let (h, _) = conn(&registry, 7);
+        registry.register(h, Arc::new(Viewer::new(7, [])), 1);
+        registry.set_viewer(Arc::new(Viewer::new(7, [8, 9])), 3);
+        registry.set_viewer(Arc::new(Viewer::new(7, [8])), 2);
+        assert_eq!(
+            registry.viewer(7).as_deref(),
+            Some(&Viewer::new(7, [8, 9])),
+            "read 3 saw both blocks"
+        );
+        registry.set_viewer(Arc::new(Viewer::new(7, [])), 4);
+        assert_eq!(registry.viewer(7).as_deref(), Some(&Viewer::new(7, [])));
+    }
+
+    #[test]
     fn local_among_keeps_the_order_given() {
         let registry = Registry::new();
         for user in [3, 1, 40, 17] {
             let (h, _) = conn(&registry, user);
-            registry.register(h, Arc::new(Viewer::new(user, [])));
+            registry.register(h, Arc::new(Viewer::new(user, [])), 0);
         }
         assert_eq!(registry.local_among(&[40, 2, 3, 17, 99]), vec![40, 3, 17]);
     }
@@ -422,7 +446,7 @@ pub(super) mod tests {
         let registry = Registry::new();
         let (h, outbox) = conn(&registry, 7);
         let kick = h.kick.clone();
-        registry.register(h, Arc::new(Viewer::new(7, [])));
+        registry.register(h, Arc::new(Viewer::new(7, [])), 0);
         let notice = NoticeFrames::new(&pb::Event {
             kind: Some(pb::event::Kind::GoAway(pb::GoAway::default())),
         });
@@ -438,7 +462,7 @@ pub(super) mod tests {
         let registry = Registry::new();
         let (h, outbox) = conn(&registry, 7);
         let kick = h.kick.clone();
-        registry.register(h, Arc::new(Viewer::new(7, [])));
+        registry.register(h, Arc::new(Viewer::new(7, [])), 0);
         let notice = NoticeFrames::new(&pb::Event {
             kind: Some(pb::event::Kind::Notification(pb::Notification {
                 preview: "x".repeat(chatproto::frame::MAX_FRAME_BYTES),
@@ -457,8 +481,8 @@ pub(super) mod tests {
         let (b, b_out) = conn(&registry, 7);
         b.session.store(2, Ordering::Release);
         let (a_kick, b_kick) = (a.kick.clone(), b.kick.clone());
-        registry.register(a, Arc::new(Viewer::new(7, [])));
-        registry.register(b, Arc::new(Viewer::new(7, [])));
+        registry.register(a, Arc::new(Viewer::new(7, [])), 0);
+        registry.register(b, Arc::new(Viewer::new(7, [])), 0);
         let farewell = NoticeFrames::new(&pb::Event {
             kind: Some(pb::event::Kind::SessionRevoked(
                 pb::SessionRevoked::default(),

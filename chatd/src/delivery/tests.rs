@@ -553,11 +553,11 @@ async fn a_connection_registered_before_the_subscription_is_live_asks_for_a_rech
     let alice = user(&*b.store, "alice").await;
     // The first connection registered; its subscription is not confirmed yet.
     let (first, _) = super::registry::tests::conn(&b.delivery.registry, alice);
-    assert!(
-        b.delivery
-            .registry
-            .register(first, Arc::new(super::redact::Viewer::new(alice, [])))
-    );
+    assert!(b.delivery.registry.register(
+        first,
+        Arc::new(super::redact::Viewer::new(alice, [])),
+        0
+    ));
     let mark = b.delivery.kick_mark();
     let delivery = Arc::clone(&b.delivery);
     let second = tokio::spawn(async move { attach(&delivery, alice, 2, mark).await.1 });

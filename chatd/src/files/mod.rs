@@ -83,7 +83,7 @@ pub struct Files {
     /// Per user: upload streams accepted on this node whose header is not read yet (see
     /// [`Files::stream_accepted`]).
     /// Upload streams whose header is not read yet, by user.
-    unread_headers: Arc<crate::limits::places::Places<u64>>,
+    unread_headers: Arc<crate::places::Places<u64>>,
 }
 
 impl std::fmt::Debug for Files {
@@ -96,7 +96,7 @@ impl std::fmt::Debug for Files {
 }
 
 /// An accepted upload stream whose header is not read yet (see [`Files::stream_accepted`]).
-pub type UnreadHeader = crate::limits::places::Place<u64>;
+pub type UnreadHeader = crate::places::Place<u64>;
 
 /// Held while an upload is being worked on (see [`Files::claim`]); dropping it releases the
 /// upload and wakes whoever waits for it.

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::access::{self, Judge, Reader, message_not_found};
 use crate::handlers::mentions::resolve_mentions;
 use crate::state::{AppState, now_ms};
-use crate::store::{Actor, NewMessage, ReactionChange};
+use crate::store::{Actor, ConflictKind, NewMessage, ReactionChange, StoreError};
 use crate::validate;
 
 /// What a SendMessage carries, once validated.
@@ -334,10 +334,24 @@ pub async fn delete_message(ctx: &ConnCtx, req: pb::DeleteMessage) -> ApiResult<
         let now = now_ms();
         let (m, event) = access::under_membership(state, req.chat_id, m, judge, |members_seq| {
             let actor = Actor::judged(me, members_seq);
-            state.store.delete_message(req.chat_id, req.seq, actor, now)
+            async move {
+                match state
+                    .store
+                    .delete_message(req.chat_id, req.seq, actor, now)
+                    .await
+                {
+                    Ok(event) => Ok(Some(event)),
+                    // The same request at once (two devices, or a retry): it is deleted, as
+                    // asked, and the other request told everyone.
+                    Err(StoreError::Conflict(ConflictKind::MessageDeleted)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
         })
         .await?;
-        state.delivery.append(event, m.audience());
+        if let Some(event) = event {
+            state.delivery.append(event, m.audience());
+        }
     } else {
         state.store.hide_message(req.chat_id, req.seq, me).await?;
         let hidden = pb::Event {

@@ -8,11 +8,9 @@
 //!
 //! # Layout
 //! - [`keyed`]: keyed GCRA buckets, sans-IO (the local limiter and the login throttle).
-//! - [`places`]: how many of something each key holds at once, capped (not a rate).
 //! - [`shared`]: the same buckets kept in Redis for every node (cluster mode).
 
 pub mod keyed;
-pub mod places;
 pub mod shared;
 
 use std::net::IpAddr;

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::access::cidr::client_key;
-use crate::limits::places::Caps;
+use crate::places::Caps;
 
 /// Most connections an HTTP server holds at once; one accepted beyond them is closed at once.
 pub const MAX_HTTP_CONNECTIONS: usize = 1024;
@@ -40,10 +40,10 @@ pub const CAPS: Caps = Caps {
 };
 
 /// The places of one HTTP server's connections, by client address (an IPv6 /64 as one).
-pub type Places = crate::limits::places::Places<IpAddr>;
+pub type Places = crate::places::Places<IpAddr>;
 
 /// A connection's place among [`Places`].
-pub type Place = crate::limits::places::Place<IpAddr>;
+pub type Place = crate::places::Place<IpAddr>;
 
 /// A place for a connection from `peer`, or `None` when the server or that address holds all
 /// it may ([`CAPS`]).

@@ -39,7 +39,11 @@ pub(crate) struct Link {
     pub datagrams: bool,
     /// Its first requests went in 0-RTT data and the server accepted them.
     pub zero_rtt: bool,
+    /// The largest request frame the server accepts (its announced limit).
     max_frame_bytes: usize,
+    /// The largest frame read from the server: at least the 256 KiB every server may send
+    /// (spec 4.1), and no more than [`MAX_ACCEPTED_FRAME_BYTES`] whatever it announced.
+    max_receive_bytes: usize,
 }
 
 /// A connection that completed Hello, and the answers to the requests sent behind Hello in
@@ -81,14 +85,15 @@ impl Link {
         self.send(&EncodedRequest::new(request_id, kind)?).await
     }
 
-    /// The largest frame this connection's server accepts and sends.
-    pub fn max_frame_bytes(&self) -> usize {
-        self.max_frame_bytes
+    /// The largest frame this connection reads from its server.
+    pub fn max_receive_bytes(&self) -> usize {
+        self.max_receive_bytes
     }
 
     /// Sends an already encoded request (see [`EncodedRequest`]) and reads its one response.
     pub async fn send(&self, request: &EncodedRequest) -> Result<pb::Response, CallError> {
-        send_on(&self.conn, self.max_frame_bytes, request).await
+        let recv = write_request(&self.conn, self.max_frame_bytes, request).await?;
+        read_response(recv, self.max_receive_bytes).await
     }
 
     /// Like [`call`](Self::call), but an error answer becomes `Err(ClientError::Remote)`.
@@ -141,13 +146,13 @@ impl EncodedRequest {
     }
 }
 
-async fn send_on(
+/// Sends `hello` (before any limit is announced) and reads its answer.
+async fn send_hello(
     conn: &quinn::Connection,
-    max_frame_bytes: usize,
     request: &EncodedRequest,
 ) -> Result<pb::Response, CallError> {
-    let recv = write_request(conn, max_frame_bytes, request).await?;
-    read_response(recv, max_frame_bytes).await
+    let recv = write_request(conn, MAX_FRAME_BYTES, request).await?;
+    read_response(recv, MAX_FRAME_BYTES).await
 }
 
 /// Opens a stream and writes `request` on it; the response comes on the returned stream.
@@ -276,24 +281,37 @@ impl Dialer {
         flight: &[EncodedRequest],
     ) -> Result<Connected, ClientError> {
         let timeout = self.config.retry.connect_timeout;
+        // A redirect to an IP literal keeps the TLS name of the original connection (3.3).
+        let original_name = match &self.config.server_name {
+            Some(name) => name.clone(),
+            None => split_host(address)?,
+        };
         let mut candidates = vec![address.to_string()];
         for _ in 0..=MAX_REDIRECTS {
             let mut failures = Failures::default();
             let mut redirect = None;
             for candidate in &candidates {
-                let (link, answers) =
-                    match tokio::time::timeout(timeout, self.dial_once(candidate, flight)).await {
-                        Ok(Ok(dialed)) => dialed,
-                        Ok(Err(e)) => {
-                            failures.push(candidate, &e);
-                            continue;
-                        }
-                        Err(_) => {
-                            let e = ClientError::Connect(format!("no answer within {timeout:?}"));
-                            failures.push(candidate, &e);
-                            continue;
-                        }
-                    };
+                let name = match split_host(candidate) {
+                    Ok(host) if host.parse::<std::net::IpAddr>().is_ok() => original_name.clone(),
+                    Ok(host) => self.config.server_name.clone().unwrap_or(host),
+                    Err(e) => {
+                        failures.push(candidate, &e);
+                        continue;
+                    }
+                };
+                let dialed = self.dial_once(candidate, &name, flight);
+                let (link, answers) = match tokio::time::timeout(timeout, dialed).await {
+                    Ok(Ok(dialed)) => dialed,
+                    Ok(Err(e)) => {
+                        failures.push(candidate, &e);
+                        continue;
+                    }
+                    Err(_) => {
+                        let e = ClientError::Connect(format!("no answer within {timeout:?}"));
+                        failures.push(candidate, &e);
+                        continue;
+                    }
+                };
                 match link.welcome.redirect.clone() {
                     Some(r)
                         if !r.addresses.is_empty() && self.config.offers(Capability::Redirect) =>
@@ -318,13 +336,13 @@ impl Dialer {
         )))
     }
 
+    /// Connects to `address`, checking its certificate for `server_name`, and says Hello.
     async fn dial_once(
         &self,
         address: &str,
+        server_name: &str,
         flight: &[EncodedRequest],
     ) -> Result<Connected, ClientError> {
-        let host = split_host(address)?;
-        let server_name = self.config.server_name.clone().unwrap_or(host);
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host(address)
             .await
             .map_err(|e| ClientError::Connect(format!("{address}: cannot resolve: {e}")))?
@@ -336,7 +354,7 @@ impl Dialer {
             );
         }
         first_reachable(&resolved, ATTEMPT_STAGGER, |sock| {
-            self.connect(sock, &server_name, address, flight)
+            self.connect(sock, server_name, address, flight)
         })
         .await
         .map_err(|failures| failures.into_error(&format!("{address}: resolves to no address")))
@@ -384,7 +402,7 @@ impl Dialer {
                                 return Err(refused_busy(&conn, address)
                                     .unwrap_or(ClientError::Connect(e.to_string())));
                             }
-                            let answer = send_on(&conn, MAX_FRAME_BYTES, &hello).await;
+                            let answer = send_hello(&conn, &hello).await;
                             Ok((self.finish_hello(conn, answer, address, false)?, None))
                         }
                     };
@@ -397,7 +415,7 @@ impl Dialer {
         let conn = connecting
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let answer = send_on(&conn, MAX_FRAME_BYTES, &hello).await;
+        let answer = send_hello(&conn, &hello).await;
         Ok((self.finish_hello(conn, answer, address, false)?, None))
     }
 
@@ -448,6 +466,7 @@ impl Dialer {
         } else {
             announced.clamp(1024, MAX_ACCEPTED_FRAME_BYTES)
         };
+        let max_receive_bytes = announced.clamp(MAX_FRAME_BYTES, MAX_ACCEPTED_FRAME_BYTES);
         let datagrams = Capability::Datagrams.is_in(&welcome.capabilities)
             && self.config.offers(Capability::Datagrams)
             && conn.max_datagram_size().is_some();
@@ -463,6 +482,7 @@ impl Dialer {
             datagrams,
             zero_rtt,
             max_frame_bytes,
+            max_receive_bytes,
         })
     }
 

@@ -107,7 +107,19 @@ pub(crate) async fn establish(
     let early_auth = answers.next().flatten();
     let early_sync = answers.next().flatten();
     let authenticated_early = early_auth.is_some();
-    match reauthenticate(shared, &link, tokens, early_auth).await {
+    // Bounded like the rest of the attempt: a server that never answers it must not hold the
+    // connect (or the reconnect loop) forever.
+    let timeout = shared.dialer.config().retry.connect_timeout;
+    let authenticated = match tokio::time::timeout(
+        timeout,
+        reauthenticate(shared, &link, tokens, early_auth),
+    )
+    .await
+    {
+        Ok(authenticated) => authenticated,
+        Err(_) => Err(DialError::Transient(ClientError::Timeout(timeout))),
+    };
+    match authenticated {
         Ok((tokens, refreshed)) => Ok(Dialed {
             link,
             server_index,

@@ -39,9 +39,15 @@ pub(super) enum StreamFailure {
     Lost(String),
     /// The server stopped or reset the stream with this code.
     Stopped(u64),
+    /// No byte came for [`TRANSFER_IDLE`]: the stream is given up (the connection may be fine).
+    Stalled,
     /// Anything else ends the transfer.
     Fatal(ClientError),
 }
+
+/// Longest a transfer's answer or bytes may keep the client waiting without a byte: the
+/// server's own idle timeout for a transfer (spec 13.5), after which it resets the stream.
+const TRANSFER_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub(super) fn local(e: std::io::Error) -> ClientError {
     ClientError::LocalIo(e.to_string())
@@ -324,6 +330,7 @@ pub(super) fn give_up(failure: StreamFailure) -> ClientError {
             StreamCode::from_code(code)
                 .map_or_else(|| format!("code {code:#x}"), |c| c.to_string())
         )),
+        StreamFailure::Stalled => ClientError::Timeout(TRANSFER_IDLE),
         StreamFailure::Fatal(e) => e,
     }
 }
@@ -441,9 +448,11 @@ pub(super) async fn ask_for_bytes(
         .await
         .map_err(write_failure)?;
     let _ = send.finish();
-    let mut reader = FrameReader::new(recv, link.max_frame_bytes());
+    let mut reader =
+        FrameReader::new(recv, link.max_receive_bytes()).with_idle_timeout(TRANSFER_IDLE);
     let response: pb::Response = reader.read().await.map_err(|e| match e {
         ReadFrameError::Read(r) => read_failure(r),
+        ReadFrameError::Idle(_) => StreamFailure::Stalled,
         other => StreamFailure::Fatal(ClientError::Protocol(format!("bad {name} answer: {other}"))),
     })?;
     let result = match response.result {
@@ -497,7 +506,11 @@ pub(super) async fn receive_bytes<W: AsyncWrite + Unpin, P: FnMut(u64, u64) + Se
             *at += piece.len() as u64;
             (sink.progress)(*at, sink.total);
         }
-        match recv.read_chunk(PIECE, true).await {
+        let Ok(read) = tokio::time::timeout(TRANSFER_IDLE, recv.read_chunk(PIECE, true)).await
+        else {
+            return Err(StreamFailure::Stalled);
+        };
+        match read {
             Ok(Some(chunk)) => piece = chunk.bytes,
             Ok(None) if *at == end => return Ok(()),
             Ok(None) => {

@@ -30,7 +30,9 @@ pub struct HistoryPage {
 }
 
 impl Client {
-    /// Up to `limit` messages of a chat (0: the server's default page size) in `range`.
+    /// Up to `limit` messages of a chat (0: the server's default page size) in `range`. A page
+    /// shorter than `limit` costs one more request (of one message) to tell the end from a page
+    /// the server cut by size.
     pub async fn history(
         &self,
         chat_id: u64,
@@ -51,7 +53,27 @@ impl Client {
                 limit,
             })
             .await?;
-        let end = page.messages.len() < limit as usize;
+        let beyond = match (range, page.messages.first(), page.messages.last()) {
+            (_, None, _) | (_, _, None) => None,
+            (HistoryRange::After(_), _, Some(last)) => Some((0, last.seq)),
+            (_, Some(first), _) => Some((first.seq, 0)),
+        };
+        let end = match beyond {
+            None => true,
+            Some(_) if page.messages.len() >= limit as usize => false,
+            // A short page is the end, or one the server cut at 256 KiB (spec 9.8): only an
+            // empty page beyond it says which.
+            Some((before_seq, after_seq)) => self
+                .get_history(pb::GetHistory {
+                    chat_id,
+                    before_seq,
+                    after_seq,
+                    limit: 1,
+                })
+                .await?
+                .messages
+                .is_empty(),
+        };
         Ok(HistoryPage {
             messages: page.messages,
             end,

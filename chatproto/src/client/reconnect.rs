@@ -58,7 +58,8 @@ enum Input {
     },
     EventStreamEnded {
         generation: u64,
-        error: Option<String>,
+        /// Why, when not by its FIN; and whether the server broke the protocol (a bad frame).
+        error: Option<(String, bool)>,
     },
     SyncDone {
         generation: u64,
@@ -313,11 +314,18 @@ impl Driver {
                 // A clean finish follows Logout (or precedes the server closing the
                 // connection) and needs nothing; a broken stream leaves the session blind, so
                 // reconnect.
-                let Some(e) = error else { return };
+                let Some((e, violation)) = error else { return };
                 // When the connection itself ended, its close code says what to do next.
                 match self.link.as_ref().and_then(|l| l.conn.close_reason()) {
                     Some(closed) => self.link_closed(&closed),
-                    None => self.close_link(&format!("event stream failed: {e}")),
+                    // A bad frame is the server's fault, and the close says so (spec 4.2).
+                    None if violation => self.close_link(
+                        CloseCode::ProtocolViolation,
+                        &format!("bad event frame: {e}"),
+                    ),
+                    None => {
+                        self.close_link(CloseCode::NoError, &format!("event stream failed: {e}"))
+                    }
                 }
             }
             Input::SyncDone {
@@ -380,7 +388,7 @@ impl Driver {
                     } else {
                         "the resume failed"
                     };
-                    self.close_link(reason);
+                    self.close_link(CloseCode::NoError, reason);
                 }
                 Output::Sync { request_id, sync } => {
                     let kind = pb::request::Kind::Sync(sync);
@@ -444,8 +452,13 @@ impl Driver {
             return;
         };
         let tx = self.inputs_tx.clone();
+        // A server that never answers must not leave the resume waiting forever: timed out, it
+        // is retried as any failure is.
+        let timeout = self.shared.dialer.config().retry.request_timeout;
         tokio::spawn(async move {
-            let result = link.call_ok(request_id, kind).await;
+            let result = tokio::time::timeout(timeout, link.call_ok(request_id, kind))
+                .await
+                .unwrap_or(Err(ClientError::Timeout(timeout)));
             let _ = tx.send(done(link.generation, result)).await;
         });
     }
@@ -474,12 +487,7 @@ impl Driver {
         let tx = self.inputs_tx.clone();
         let link = link.clone();
         let generation = link.generation;
-        let max_frame_bytes = crate::frame::MAX_FRAME_BYTES.max(
-            link.welcome
-                .limits
-                .as_ref()
-                .map_or(0, |l| l.max_frame_bytes as usize),
-        );
+        let max_frame_bytes = link.max_receive_bytes();
         tokio::spawn(async move {
             // The end is always reported: the driver waits for it before it handles a close.
             let error = match link.conn.accept_uni().await {
@@ -496,12 +504,13 @@ impl Driver {
                                 }
                             }
                             Err(ReadFrameError::Finished) => break None,
-                            Err(e) => break Some(e.to_string()),
+                            Err(e @ ReadFrameError::Frame(_)) => break Some((e.to_string(), true)),
+                            Err(e) => break Some((e.to_string(), false)),
                         }
                     }
                 }
                 // The connection is gone.
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some((e.to_string(), false)),
             };
             let _ = tx.send(Input::EventStreamEnded { generation, error }).await;
         });
@@ -657,10 +666,9 @@ impl Driver {
         }
     }
 
-    fn close_link(&mut self, reason: &str) {
+    fn close_link(&mut self, code: CloseCode, reason: &str) {
         if let Some(link) = &self.link {
-            link.conn
-                .close(CloseCode::NoError.into(), reason.as_bytes());
+            link.conn.close(code.into(), reason.as_bytes());
         }
         if self.link.is_some() {
             self.link_lost(reason.to_string(), false);

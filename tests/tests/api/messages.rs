@@ -460,6 +460,47 @@ async fn delete_for_everyone_purges_and_leaves_a_tombstone() {
     );
 }
 
+/// The same delete for everyone sent twice at once (two devices, or a retry): both answer ok,
+/// and the chat gets one `message_deleted`.
+#[tokio::test]
+async fn two_deletes_of_one_message_at_once_both_answer_ok() {
+    let server = start().await;
+    let ([alice, bob], g) = group_of(&server).await;
+    let del = |seq: u64| pb::DeleteMessage {
+        chat_id: g.id,
+        seq,
+        for_everyone: true,
+    };
+    const MESSAGES: usize = 10;
+    let mut sent = Vec::new();
+    for n in 0..MESSAGES {
+        sent.push(alice.send(g.id, &format!("number {n}")).await.seq);
+    }
+    for &seq in &sent {
+        let (first, second) = tokio::join!(
+            alice.client.delete_message(del(seq)),
+            alice.client.delete_message(del(seq))
+        );
+        first.expect("first delete");
+        second.expect("second delete");
+    }
+    let events = bob
+        .client
+        .get_chat_events(pb::GetChatEvents {
+            chat_id: g.id,
+            after_seq: 0,
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    let deleted = events
+        .events
+        .iter()
+        .filter(|e| matches!(e.body, Some(Body::MessageDeleted(_))))
+        .count();
+    assert_eq!(deleted, MESSAGES);
+}
+
 #[tokio::test]
 async fn delete_for_me_hides_only_for_me_on_every_device() {
     let server = start().await;

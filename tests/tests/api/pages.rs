@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use chatd::testing::{NewUser, ProfilePatch};
-use chatproto::client::UnknownChatPolicy;
+use chatproto::client::{HistoryRange, UnknownChatPolicy};
 use chatproto::pb;
 
 use crate::support::*;
@@ -128,6 +128,18 @@ async fn message_pages_of_the_largest_messages_fit_and_cover_the_chat() {
     }
     assert_eq!(seen, seqs);
     assert_cut_by_size(&pages, 100);
+    // The SDK's history takes a page cut by size for what it is, not for the end.
+    for range in [HistoryRange::Latest, HistoryRange::After(seqs[0])] {
+        let page = bob.client.history(chat, range, 100).await.expect("history");
+        assert!(page.messages.len() < 100, "{range:?}: not cut");
+        assert!(!page.end, "{range:?}: a page cut by size is not the end");
+    }
+    let oldest = bob
+        .client
+        .history(chat, HistoryRange::Before(seqs[3]), 100)
+        .await
+        .expect("history");
+    assert_eq!((oldest.messages.len(), oldest.end), (3, true));
 
     // search_messages: every message starts with a word "big<i>".
     let (mut cursor, mut pages, mut seen) = (String::new(), Vec::new(), BTreeSet::new());

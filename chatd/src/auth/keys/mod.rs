@@ -199,6 +199,10 @@ pub struct Keys {
     legacy: PerKind<Option<Vec<u8>>>,
     settings: KeySettings,
     live: RwLock<Arc<Snapshot>>,
+    /// Held through a whole reload: two at once (an admin's rotation and a reload a client's
+    /// unknown key id asked for) would otherwise install their snapshots in any order, the
+    /// older last.
+    reloading: tokio::sync::Mutex<()>,
     last_miss_reload: Mutex<Option<Instant>>,
     /// The keys found not to open here, each logged once.
     sealed_elsewhere: Mutex<Vec<(pb::KeyKind, u32)>>,
@@ -255,6 +259,7 @@ impl Keys {
             },
             settings,
             live: RwLock::default(),
+            reloading: tokio::sync::Mutex::new(()),
             last_miss_reload: Mutex::new(None),
             sealed_elsewhere: Mutex::default(),
             turn_sink: turn_sink.map(|sink| Publication {
@@ -424,6 +429,7 @@ impl Keys {
 
     /// Reads every ring and opens its keys.
     pub async fn reload(&self) -> Result<(), KeyError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let mut snapshot = Snapshot::default();
         for kind in KINDS {
             let ring = self.store.key_ring(kind).await?;

@@ -102,6 +102,8 @@ pub enum NetEvent {
     SignedIn {
         /// Who.
         me: pb::User,
+        /// Longest message text the server takes, in characters (0: it did not say).
+        max_text_chars: usize,
         /// Messages left unsent by an earlier run.
         outbox: Vec<pb::SendMessage>,
     },

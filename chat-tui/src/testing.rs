@@ -144,6 +144,7 @@ pub fn signed_in() -> Model {
         &mut m,
         NetEvent::SignedIn {
             me: user(ME, "alice", pb::UserStatus::Online),
+            max_text_chars: 0,
             outbox: Vec::new(),
         },
     );

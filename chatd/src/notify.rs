@@ -244,20 +244,21 @@ impl Notifier {
                     None
                 }
             };
-            for &(user, id) in chunk {
-                let n = pb::Notification {
-                    id,
-                    ..template.clone()
+            let copy = |id| pb::Notification {
+                id,
+                ..template.clone()
+            };
+            // Live first: the hand-on below writes to the store for each user.
+            for &(user, id) in chunk.iter().filter(|(u, _)| online.contains(u)) {
+                let event = pb::Event {
+                    kind: Some(pb::event::Kind::Notification(copy(id))),
                 };
-                if let Some(prefs) = &mut prefs {
+                self.delivery.notify(&[user], &event, None);
+            }
+            if let Some(prefs) = &mut prefs {
+                for &(user, id) in chunk {
                     let mine = prefs.remove(&user).unwrap_or_default();
-                    self.onward.recorded(user, &n, &mine).await;
-                }
-                if online.contains(&user) {
-                    let event = pb::Event {
-                        kind: Some(pb::event::Kind::Notification(n)),
-                    };
-                    self.delivery.notify(&[user], &event, None);
+                    self.onward.recorded(user, &copy(id), &mine).await;
                 }
             }
         }

@@ -185,6 +185,8 @@ pub struct Model {
     pub server: String,
     /// The signed-in user.
     pub me: Option<pb::User>,
+    /// Longest message text the server takes, in characters (its `Limits.max_text_chars`).
+    pub max_text_chars: usize,
     /// The connection.
     pub conn: ConnState,
     /// The chat list.
@@ -223,6 +225,10 @@ pub struct Model {
     pub quit: bool,
 }
 
+/// Longest message text, in characters, when the server does not say
+/// (`Limits.max_text_chars` of the reference server).
+pub const DEFAULT_MAX_TEXT_CHARS: usize = 4096;
+
 impl Model {
     /// The first model: connecting to `server`.
     pub fn new(server: impl Into<String>, config: Config, ids: Ids, clock: Clock) -> Self {
@@ -234,6 +240,7 @@ impl Model {
             },
             server,
             me: None,
+            max_text_chars: DEFAULT_MAX_TEXT_CHARS,
             conn: ConnState::Connecting,
             chats: ChatList::default(),
             view: None,

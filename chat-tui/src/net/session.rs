@@ -51,6 +51,10 @@ pub async fn run(
         actions,
         NetEvent::SignedIn {
             me: me.clone(),
+            max_text_chars: client
+                .welcome()
+                .and_then(|w| w.limits)
+                .map_or(0, |l| l.max_text_chars as usize),
             outbox: queued,
         },
     )

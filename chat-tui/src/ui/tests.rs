@@ -142,6 +142,7 @@ fn main_without_chats() {
         &mut m,
         NetEvent::SignedIn {
             me: user(ME, "alice", pb::UserStatus::Online),
+            max_text_chars: 0,
             outbox: vec![],
         },
     );

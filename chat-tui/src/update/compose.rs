@@ -13,8 +13,6 @@ use crate::widgets::composer::Mode;
 use crate::widgets::dialog::{Confirm, Info, Prompt, PromptPurpose};
 use crate::widgets::picker::Purpose;
 
-/// Longest message text the client sends (`Limits.max_text_chars` of the reference server).
-const MAX_TEXT_CHARS: usize = 4096;
 /// "Typing" is said at most this often per chat (protocol.md 4.4).
 const TYPING_EVERY_MS: i64 = 3_000;
 
@@ -141,12 +139,13 @@ fn send(model: &mut Model, effects: &mut Vec<Effect>) {
         .filter(|rest| rest.starts_with('/'))
         .unwrap_or(&text);
     let text = emoji::expand(body);
-    if text.chars().count() > MAX_TEXT_CHARS {
+    if text.chars().count() > model.max_text_chars {
         model.notify(
             Level::Error,
             format!(
-                "The message is too long ({} characters, at most {MAX_TEXT_CHARS}).",
-                text.chars().count()
+                "The message is too long ({} characters, at most {}).",
+                text.chars().count(),
+                model.max_text_chars
             ),
         );
         return;

@@ -97,7 +97,14 @@ pub(super) fn on_net(model: &mut Model, event: NetEvent, effects: &mut Vec<Effec
                 form.error = Some(error);
             }
         }
-        NetEvent::SignedIn { me, outbox } => {
+        NetEvent::SignedIn {
+            me,
+            max_text_chars,
+            outbox,
+        } => {
+            if max_text_chars > 0 {
+                model.max_text_chars = max_text_chars;
+            }
             model.users.upsert([me.clone()]);
             model.calls = Calls::new(me.id);
             model.me = Some(me);

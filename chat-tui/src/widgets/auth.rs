@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget as _, Wrap};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::text_input::TextBuffer;
+use super::text_input::{TextBuffer, scrolled_to_cursor};
 use crate::theme::Theme;
 
 /// The label of the field that appears when the server asks for a two-factor code.
@@ -188,13 +188,12 @@ pub fn render(
         } else {
             field.input.text()[..field.input.cursor()].width()
         };
-        let skip = before.saturating_sub(width.saturating_sub(1));
-        let visible: String = shown.chars().skip(skip).collect();
+        let (visible, at) = scrolled_to_cursor(&shown, before, width);
         let input_area = Rect::new(inner.x + label_width, y, width as u16, 1);
         buf.set_style(input_area, theme.selected());
         Paragraph::new(visible).render(input_area, buf);
         if focused {
-            cursor = Position::new(input_area.x + (before - skip) as u16, y);
+            cursor = Position::new(input_area.x + at as u16, y);
         }
     }
     let y = inner.y + 1 + (form.fields.len() as u16) * 2;

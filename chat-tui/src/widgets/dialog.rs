@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget as _, Wrap};
 use unicode_width::UnicodeWidthStr as _;
 
-use super::text_input::TextBuffer;
+use super::text_input::{TextBuffer, scrolled_to_cursor};
 use crate::effect::NetCommand;
 use crate::theme::Theme;
 
@@ -133,19 +133,18 @@ pub fn render_prompt(prompt: &Prompt, theme: &Theme, area: Rect, buf: &mut Buffe
     let before_cursor = &typed[..prompt.input.cursor()];
     let (text, before) = if prompt.purpose.secret() {
         let dots = "•".repeat(typed.chars().count());
-        (dots, before_cursor.chars().count() as u16)
+        (dots, before_cursor.chars().count())
     } else {
-        (typed.to_owned(), before_cursor.width() as u16)
+        (typed.to_owned(), before_cursor.width())
     };
-    // Scroll long answers so the cursor stays in the box.
-    let skip = before.saturating_sub(inner.width.saturating_sub(3));
-    let shown: String = text.chars().skip(skip as usize).collect();
+    // Scroll long answers so the cursor stays in the box (after the two columns of "› ").
+    let (shown, at) = scrolled_to_cursor(&text, before, inner.width.saturating_sub(2) as usize);
     Paragraph::new(Line::from(vec![
         Span::styled("› ", theme.accent()),
         Span::raw(shown),
     ]))
     .render(inner, buf);
-    Position::new(inner.x + 2 + before - skip, inner.y)
+    Position::new(inner.x + 2 + at as u16, inner.y)
 }
 
 /// Draws a confirmation.

@@ -247,9 +247,40 @@ pub fn wrap(text: &str, cursor: usize, width: usize, mask: bool) -> Wrapped {
     Wrapped { rows, cursor }
 }
 
+/// What a one-line box `width` columns wide shows of `text` when its cursor is `before`
+/// columns in: the text scrolled by as few whole characters as keep the cursor in the box, and
+/// the cursor's column in the box. Columns, not characters: a wide character takes two.
+pub fn scrolled_to_cursor(text: &str, before: usize, width: usize) -> (&str, usize) {
+    let needed = before.saturating_sub(width.saturating_sub(1));
+    let mut skipped = 0;
+    let mut from = text.len();
+    for (at, c) in text.char_indices() {
+        if skipped >= needed {
+            from = at;
+            break;
+        }
+        skipped += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+    }
+    (
+        text.get(from..).unwrap_or(""),
+        before.saturating_sub(skipped),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scrolled_line_keeps_the_cursor_in_the_box_by_columns() {
+        assert_eq!(scrolled_to_cursor("abcdef", 3, 10), ("abcdef", 3));
+        assert_eq!(scrolled_to_cursor("abcdef", 6, 4), ("def", 3));
+        // Two columns a character: four columns skipped are two characters.
+        assert_eq!(scrolled_to_cursor("日本語です", 10, 7), ("語です", 6));
+        // A wide character that does not fit whole is skipped whole.
+        assert_eq!(scrolled_to_cursor("日本語です", 10, 8), ("語です", 6));
+        assert_eq!(scrolled_to_cursor("", 0, 5), ("", 0));
+    }
 
     fn buffer(text: &str, cursor: usize) -> TextBuffer {
         TextBuffer {

@@ -104,7 +104,8 @@ pub struct ChatFrame {
     #[prost(bool, tag = "8")]
     pub membership_changed: bool,
     /// This copy is for these added members only (empty: the chat's copy). Unpacked, so that a
-    /// node of the release before, which read one `joiner` here, still reads a copy for one.
+    /// node of the release before, which read one `joiner` here, still reads a copy for one
+    /// (for many, it reads the last: see deploy/README.md on upgrades).
     #[prost(uint64, repeated, packed = "false", tag = "11")]
     pub joiners: Vec<u64>,
 }

@@ -465,21 +465,29 @@ impl Delivery {
             self.attach_gate.waiting.fetch_sub(1, Ordering::SeqCst);
         }
         let first = self.registry.register(handle, viewer, number);
-        if self.blocks_epoch.load(Ordering::SeqCst) != epoch {
+        // Read again when blocks changed meanwhile, or when the viewer came from an entry of
+        // the user's that went before this one registered (and may have missed a change).
+        if self.blocks_epoch.load(Ordering::SeqCst) != epoch || (first && number == 0) {
             self.reload_viewer(user_id).await?;
         }
         let networked = self.relay.networked();
         if first {
-            let _turn = self.turns.take(user_id).await;
-            // Unless the connection already ended (a kick): its detach, done or waiting for
-            // this turn, leaves nothing of the user here, and this must not bring it back.
+            let mut turn = self.turns.take(user_id).await;
+            // Not when the connection already ended (a kick: its detach, done or waiting for
+            // this turn, must find nothing to bring back), nor when an earlier sign-in's
+            // holdings were never given back (its end saw this connection registered).
             if self.registry.is_online(user_id) {
-                self.relay.user_connected(user_id).await;
-                self.registry.mark_heard(user_id);
-                if networked {
-                    self.hear_chats_of(user_id).await;
+                if turn.taken() {
+                    self.registry.mark_heard(user_id);
+                } else {
+                    self.relay.user_connected(user_id).await;
+                    self.registry.mark_heard(user_id);
+                    if networked {
+                        self.hear_chats_of(user_id).await;
+                    }
+                    self.presence_connected(user_id).await;
+                    turn.set_taken(true);
                 }
-                self.presence_connected(user_id).await;
             }
         }
         let unheard = networked && (first || self.await_heard(user_id).await);
@@ -530,11 +538,13 @@ impl Delivery {
             return;
         }
         // After a sign-in's work for the user's first connection, if one is under way.
-        let _turn = self.turns.take(user_id).await;
-        if self.registry.is_online(user_id) {
-            // A connection that registered meanwhile: the user keeps what they hold here.
+        let mut turn = self.turns.take(user_id).await;
+        if self.registry.is_online(user_id) || !turn.taken() {
+            // A connection that registered meanwhile keeps what the user holds here; or
+            // nothing was taken (the sign-in came after this end).
             return;
         }
+        turn.set_taken(false);
         if self.relay.networked() {
             self.sequencer
                 .user_left(&self.context(), &*self.relay, user_id);

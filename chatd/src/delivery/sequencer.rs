@@ -66,7 +66,9 @@ pub(super) struct Sequenced {
 #[derive(Debug, Default)]
 struct ChatOrder {
     last: u64,
-    held: BTreeMap<u64, Sequenced>,
+    /// By seq; several of one seq when copies for different routes arrived (the chat's and
+    /// that of the members it adds, from another node).
+    held: BTreeMap<u64, Vec<Sequenced>>,
     oldest_held: Option<Instant>,
     /// A read of what is missing is under way (see [`Sequencer::take_gaps`]).
     filling: bool,
@@ -221,7 +223,7 @@ impl Shard {
     fn release_chat(&mut self, ctx: &Context<'_>, relay: &dyn Relay, chat: u64) {
         relay.release_chat(chat);
         if let Some(order) = self.order.remove(&chat) {
-            for (_, item) in order.held {
+            for item in order.held.into_values().flatten() {
                 self.release(ctx, item);
             }
         }
@@ -238,7 +240,7 @@ impl Sequencer {
         let mut shard = self.shards.lock(chat);
         let order = shard.order.entry(chat).or_default();
         if order.last != 0 && seq > order.last + 1 {
-            order.held.insert(seq, item);
+            order.held.entry(seq).or_default().push(item);
             order.oldest_held.get_or_insert_with(Instant::now);
             return;
         }
@@ -246,7 +248,7 @@ impl Sequencer {
         let mut ready = vec![item];
         while let Some(next) = order.held.remove(&(order.last + 1)) {
             order.last += 1;
-            ready.push(next);
+            ready.extend(next);
         }
         if order.held.is_empty() {
             order.oldest_held = None;
@@ -298,7 +300,7 @@ impl Sequencer {
         for item in found {
             let seq = item.frames.seq();
             if seq > order.last {
-                order.held.entry(seq).or_insert(item);
+                order.held.entry(seq).or_insert_with(|| vec![item]);
             }
         }
         let mut ready = Vec::new();
@@ -308,7 +310,7 @@ impl Sequencer {
                 break;
             }
             order.last = order.last.max(seq);
-            ready.push(next.remove());
+            ready.extend(next.remove());
         }
         // What is still held waits for a gap that opened after this one.
         order.oldest_held = (!order.held.is_empty()).then_some(Instant::now());
@@ -323,7 +325,7 @@ impl Sequencer {
         self.shards.for_each(|shard| {
             let orders = std::mem::take(&mut shard.order);
             for (_, order) in orders {
-                for (_, item) in order.held {
+                for item in order.held.into_values().flatten() {
                     shard.release(ctx, item);
                 }
             }

@@ -177,6 +177,31 @@ async fn a_relayed_event_with_an_impossible_seq_is_dropped() {
     assert_eq!(seqs_of(&drain(&inbox).await, 1), vec![1, 2]);
 }
 
+/// The copies of one relayed event for different routes (the chat's, and that of the members
+/// it adds) both held back behind a missing predecessor: both are released, neither replaces
+/// the other.
+#[tokio::test]
+async fn two_copies_of_one_held_event_are_both_released() {
+    let node = solo();
+    let joiner = connect(&node.delivery, 7).await;
+    let relay = |seq: u64, joiners: Vec<u64>| {
+        let change = super::members::MembershipChange {
+            added: vec![7],
+            removed: Vec::new(),
+            deleted: false,
+        };
+        let frames = ChatEventFrames::committed(message(1, seq, 8));
+        node.delivery
+            .relayed_chat_event(frames, Some(change), joiners);
+    };
+    // Seq 1 starts the chat's order here; 3 arrives before 2, the joiners' copy first.
+    relay(1, Vec::new());
+    relay(3, vec![7]);
+    relay(3, Vec::new());
+    relay(2, Vec::new());
+    assert_eq!(seqs_of(&drain(&joiner).await, 1), vec![3]);
+}
+
 #[tokio::test]
 async fn a_missing_event_holds_back_its_successors_only_for_the_reorder_wait() {
     let node = solo();

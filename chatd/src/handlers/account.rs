@@ -393,10 +393,37 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         ctx.state.metrics.auth_failure("disabled");
         return Err(ApiError::unauthenticated("account disabled"));
     }
-    // Before the code is checked: checking spends it.
     ctx.check_same_user(user.id)?;
-    super::two_factor::check_login(ctx, &user, &req.two_factor_code).await?;
-    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+    let Some(code) = super::two_factor::check_login(ctx, &user, &req.two_factor_code).await? else {
+        return Ok(Answer::Auth(open_session(ctx, &user, device).await?));
+    };
+    // The code is spent once the session is open: a login that fails before leaves it good
+    // for the next try (the SDK's own, after UNAVAILABLE).
+    let auth = open_session(ctx, &user, device).await?;
+    match super::two_factor::spend(ctx, user.id, &code).await {
+        Ok(true) => {
+            if matches!(code, super::two_factor::RightCode::Recovery(_)) {
+                tracing::info!(user_id = user.id, "logged in with a recovery code");
+            }
+            Ok(Answer::Auth(auth))
+        }
+        // Spent by another login at once, or the spend failed: the connection is signed out
+        // first (it must not stay signed in on a code that was not spent), then the session
+        // goes, best effort: its tokens were never sent, so nobody can use it anyway.
+        spent => {
+            ctx.deauthenticate().await;
+            if let Err(e) = (ctx.state.store)
+                .revoke_session(user.id, auth.session_id, now_ms())
+                .await
+            {
+                tracing::warn!(user_id = user.id, error = %e, "cannot revoke an unused session");
+            }
+            Err(match spent {
+                Ok(_) => super::two_factor::wrong_login_code(ctx),
+                Err(e) => e,
+            })
+        }
+    }
 }
 
 /// Exchange a refresh token for new tokens (rotation with reuse detection).
@@ -565,6 +592,8 @@ pub async fn change_password(ctx: &ConnCtx, req: pb::ChangePassword) -> ApiResul
         // the new password was stored): the new password is the password now, so the change
         // is finished rather than refused. The caller proves the password it names, and
         // revoking its other sessions is what it may ask for anyway (`revoke_other_sessions`).
+        // The attempt is charged once (spec 11.4 counts requests, and says what checking two
+        // passwords in one gives a guesser).
         if verify(ctx, req.new_password, &user.password_hash).await? {
             let keep = Some(me.session_id);
             revoke_sessions(ctx, me.user_id, keep, "password changed").await?;

@@ -24,13 +24,13 @@ use crate::validate;
 /// The issuer authenticator apps show beside the username.
 const ISSUER: &str = "chat";
 
-/// What a code was, when it was a right one (and is now spent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Spent {
-    /// A TOTP code; its step is now the last one used.
-    Totp,
-    /// A recovery code, now gone.
-    Recovery,
+/// A right code, checked and not spent yet (see [`check`], [`spend`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RightCode {
+    /// A TOTP code of this step, later than the last one used.
+    Totp(u64),
+    /// One of the user's recovery codes, by its hash.
+    Recovery(String),
 }
 
 /// The user's TOTP secret, opened. A secret that does not open means the token key changed
@@ -45,24 +45,20 @@ fn open_secret(ctx: &ConnCtx, user_id: u64, record: &TwoFactorRecord) -> ApiResu
         })
 }
 
-/// Spends `code` when it is a right, unused code of the user's enabled two-factor login: a
-/// TOTP code, or with `recovery` also a recovery code. `None` for a wrong or used code.
-async fn spend(
+/// Whether `code` is a right, unused code of the user's enabled two-factor login: a TOTP code,
+/// or with `recovery` also a recovery code. Spends nothing: `None` for a wrong or used code.
+async fn check(
     ctx: &ConnCtx,
     user_id: u64,
     record: &TwoFactorRecord,
     code: &str,
     recovery: bool,
-) -> ApiResult<Option<Spent>> {
+) -> ApiResult<Option<RightCode>> {
     let code = code.trim();
     if two_factor::is_totp_form(code) {
         let secret = open_secret(ctx, user_id, record)?;
-        let Some(step) = two_factor::matching_step(&secret, code, now_ms(), record.last_step)
-        else {
-            return Ok(None);
-        };
-        let spent = ctx.state.store.spend_two_factor_step(user_id, step).await?;
-        return Ok(spent.then_some(Spent::Totp));
+        let step = two_factor::matching_step(&secret, code, now_ms(), record.last_step);
+        return Ok(step.map(RightCode::Totp));
     }
     if !recovery {
         return Ok(None);
@@ -70,8 +66,21 @@ async fn spend(
     let Some(hash) = ctx.state.two_factor.recovery_hash(code) else {
         return Ok(None);
     };
-    let spent = ctx.state.store.spend_recovery_code(user_id, &hash).await?;
-    Ok(spent.then_some(Spent::Recovery))
+    let known = ctx.state.store.has_recovery_code(user_id, &hash).await?;
+    Ok(known.then_some(RightCode::Recovery(hash)))
+}
+
+/// Spends a code [`check`] found right; false when another request spent it first.
+pub(crate) async fn spend(ctx: &ConnCtx, user_id: u64, code: &RightCode) -> ApiResult<bool> {
+    Ok(match code {
+        RightCode::Totp(step) => {
+            ctx.state
+                .store
+                .spend_two_factor_step(user_id, *step)
+                .await?
+        }
+        RightCode::Recovery(hash) => ctx.state.store.spend_recovery_code(user_id, hash).await?,
+    })
 }
 
 /// The user's enabled two-factor login, or FAILED_PRECONDITION.
@@ -100,8 +109,15 @@ fn wrong_code(field: &'static str, what: &str) -> ApiError {
 }
 
 /// The second step of `login` (spec 17.3), after the right password: for an account with
-/// two-factor login on, `code` must be a right, unused code, and is spent.
-pub(crate) async fn check_login(ctx: &ConnCtx, user: &UserRecord, code: &str) -> ApiResult<()> {
+/// two-factor login on, `code` must be a right, unused code. It is checked here and spent by
+/// the caller ([`spend`]) once the session is open, so a login that fails in between leaves
+/// the code unspent (a recovery code would otherwise be gone for good). `None`: two-factor
+/// login is off.
+pub(crate) async fn check_login(
+    ctx: &ConnCtx,
+    user: &UserRecord,
+    code: &str,
+) -> ApiResult<Option<RightCode>> {
     const FIELD: &str = "login.two_factor_code";
     let Some(record) = ctx
         .state
@@ -110,23 +126,22 @@ pub(crate) async fn check_login(ctx: &ConnCtx, user: &UserRecord, code: &str) ->
         .await?
         .filter(|r| r.enabled)
     else {
-        return Ok(());
+        return Ok(None);
     };
     if code.is_empty() {
         ctx.state.metrics.auth_failure("two_factor_required");
         return Err(ApiError::unauthenticated("two-factor code required").with_field(FIELD));
     }
-    match spend(ctx, user.id, &record, code, true).await? {
-        Some(Spent::Recovery) => {
-            tracing::info!(user_id = user.id, "logged in with a recovery code");
-            Ok(())
-        }
-        Some(Spent::Totp) => Ok(()),
-        None => {
-            ctx.state.metrics.auth_failure("bad_two_factor_code");
-            Err(ApiError::unauthenticated("wrong or used two-factor code").with_field(FIELD))
-        }
+    match check(ctx, user.id, &record, code, true).await? {
+        Some(right) => Ok(Some(right)),
+        None => Err(wrong_login_code(ctx)),
     }
+}
+
+/// The answer to a wrong or used login code.
+pub(crate) fn wrong_login_code(ctx: &ConnCtx) -> ApiError {
+    ctx.state.metrics.auth_failure("bad_two_factor_code");
+    ApiError::unauthenticated("wrong or used two-factor code").with_field("login.two_factor_code")
 }
 
 /// BeginTwoFactor: a new pending secret, after the password.
@@ -209,7 +224,9 @@ pub async fn disable_two_factor(ctx: &ConnCtx, req: pb::DisableTwoFactor) -> Api
     validate::two_factor_code(FIELD, &req.code, true)?;
     let record = enabled(ctx, me.user_id).await?;
     throttle_secret_check(ctx, me.user_id).await?;
-    if spend(ctx, me.user_id, &record, &req.code, true)
+    // Checked, not spent: turning it off forgets every code, and a code spent before a
+    // write that then failed would be gone.
+    if check(ctx, me.user_id, &record, &req.code, true)
         .await?
         .is_none()
     {
@@ -233,10 +250,12 @@ pub async fn regenerate_recovery_codes(
     validate::two_factor_code(FIELD, &req.code, true)?;
     let record = enabled(ctx, me.user_id).await?;
     throttle_secret_check(ctx, me.user_id).await?;
-    if spend(ctx, me.user_id, &record, &req.code, false)
-        .await?
-        .is_none()
-    {
+    let right = check(ctx, me.user_id, &record, &req.code, false).await?;
+    let spent = match &right {
+        Some(right) => spend(ctx, me.user_id, right).await?,
+        None => false,
+    };
+    if !spent {
         return Err(wrong_code(FIELD, "a current code"));
     }
     let (codes, hashes) = new_recovery_codes(ctx);

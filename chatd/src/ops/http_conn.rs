@@ -268,12 +268,14 @@ mod tests {
         );
         let elsewhere = take_place(&places, other).expect("another address");
         held.pop();
-        assert!(
-            take_place(&places, same_64).is_some(),
-            "a place was given back"
+        let again = take_place(&places, same_64).expect("a place was given back");
+        assert_eq!(
+            places.held(&client_key(one)),
+            MAX_HTTP_CONNECTIONS_PER_ADDRESS,
+            "counted by the /64"
         );
-        drop((held, elsewhere));
-        assert_eq!((places.held(&one), places.held(&other)), (0, 0));
+        drop((held, elsewhere, again));
+        assert_eq!((places.held(&client_key(one)), places.held(&other)), (0, 0));
     }
 
     #[tokio::test]

@@ -145,6 +145,7 @@ macro_rules! delegate_store {
                 write stage_two_factor(user_id: u64, sealed_secret: Vec<u8>) -> bool;
                 write enable_two_factor(user_id: u64, sealed_secret: Vec<u8>, step: u64, recovery_hashes: Vec<String>) -> bool;
                 write spend_two_factor_step(user_id: u64, step: u64) -> bool;
+                read  has_recovery_code(user_id: u64, hash: &str) -> bool;
                 write spend_recovery_code(user_id: u64, hash: &str) -> bool;
                 write replace_recovery_codes(user_id: u64, recovery_hashes: Vec<String>) -> bool;
                 write disable_two_factor(user_id: u64) -> bool;

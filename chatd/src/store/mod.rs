@@ -626,6 +626,9 @@ pub trait TwoFactorStore: Send + Sync {
     /// Records `step` as used when it is later than the last one used and two-factor login is
     /// enabled; false (nothing changed) otherwise.
     async fn spend_two_factor_step(&self, user_id: u64, step: u64) -> StoreResult<bool>;
+    /// Whether the recovery code of hash `hash` is one of the user's, unspent, with two-factor
+    /// login enabled (what [`spend_recovery_code`](Self::spend_recovery_code) would spend).
+    async fn has_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool>;
     /// Removes the recovery code of hash `hash`; false when it is not one of the user's
     /// (never issued, or spent) or two-factor login is not enabled.
     async fn spend_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool>;

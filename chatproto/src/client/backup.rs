@@ -31,6 +31,7 @@ impl Client {
             &link,
             self.shared.ids.next_id(),
             pb::request::Kind::AdminBackup(pb::AdminBackup {}),
+            false,
         )
         .await
         .map_err(fail)?;

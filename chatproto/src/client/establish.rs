@@ -107,19 +107,7 @@ pub(crate) async fn establish(
     let early_auth = answers.next().flatten();
     let early_sync = answers.next().flatten();
     let authenticated_early = early_auth.is_some();
-    // Bounded like the rest of the attempt: a server that never answers it must not hold the
-    // connect (or the reconnect loop) forever.
-    let timeout = shared.dialer.config().retry.connect_timeout;
-    let authenticated = match tokio::time::timeout(
-        timeout,
-        reauthenticate(shared, &link, tokens, early_auth),
-    )
-    .await
-    {
-        Ok(authenticated) => authenticated,
-        Err(_) => Err(DialError::Transient(ClientError::Timeout(timeout))),
-    };
-    match authenticated {
+    match reauthenticate(shared, &link, tokens, early_auth).await {
         Ok((tokens, refreshed)) => Ok(Dialed {
             link,
             server_index,
@@ -174,12 +162,17 @@ async fn reauthenticate(
     early: Option<pb::Response>,
 ) -> Result<(Tokens, bool), DialError> {
     if early.is_some() || access_usable(&tokens) {
+        // Bounded like the rest of the attempt: a server that never answers must not hold the
+        // connect (or the reconnect loop) forever. Repeating `authenticate` is safe.
+        let timeout = shared.dialer.config().retry.connect_timeout;
         let answer = match early {
             Some(response) => into_result(response),
-            None => {
-                link.call_ok(shared.ids.next_id(), authenticate(&tokens))
-                    .await
-            }
+            None => tokio::time::timeout(
+                timeout,
+                link.call_ok(shared.ids.next_id(), authenticate(&tokens)),
+            )
+            .await
+            .unwrap_or(Err(ClientError::Timeout(timeout))),
         };
         match answer {
             Ok(pb::response::Result::Auth(auth)) => {
@@ -212,7 +205,14 @@ async fn reauthenticate(
     let kind = pb::request::Kind::Refresh(pb::Refresh {
         refresh_token: tokens.refresh_token.clone(),
     });
-    match link.call_ok(shared.ids.next_id(), kind).await {
+    // A refresh spends its token: one answered late must still be taken, or the token sent
+    // again would read as stolen (spec 11.3). So the bound is the request timeout, far beyond
+    // what a live server takes, and only a server that never answers reaches it.
+    let timeout = shared.dialer.config().retry.request_timeout;
+    let refreshed = tokio::time::timeout(timeout, link.call_ok(shared.ids.next_id(), kind))
+        .await
+        .unwrap_or(Err(ClientError::Timeout(timeout)));
+    match refreshed {
         Ok(pb::response::Result::Auth(auth)) => Ok((Tokens::from_auth(&auth, &tokens), true)),
         Ok(other) => Err(DialError::Transient(ClientError::Protocol(format!(
             "Refresh answered with {}",

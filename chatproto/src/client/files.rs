@@ -400,8 +400,13 @@ async fn receive_download<W: AsyncWrite + Unpin>(
     hasher: &mut Option<Sha256>,
     progress: &mut (impl FnMut(u64, u64) + Send),
 ) -> Result<pb::FileInfo, StreamFailure> {
-    let (response, recv, first) =
-        ask_for_bytes(link, request_id, pb::request::Kind::DownloadFile(request)).await?;
+    let (response, recv, first) = ask_for_bytes(
+        link,
+        request_id,
+        pb::request::Kind::DownloadFile(request),
+        true,
+    )
+    .await?;
     let download = match response {
         pb::response::Result::Download(d) => d,
         other => {
@@ -430,11 +435,14 @@ async fn receive_download<W: AsyncWrite + Unpin>(
 
 /// Sends a request whose answer raw bytes may follow (`download_file`, `admin_backup`) on a
 /// new stream and reads the answer: a success's result, the stream and the bytes that arrived
-/// with the answer. An error answer is [`StreamFailure::Fatal`] with the server's error.
+/// with the answer. An error answer is [`StreamFailure::Fatal`] with the server's error. With
+/// `prompt`, the answer must start within [`TRANSFER_IDLE`] (a download's does); without, it
+/// is waited for as long as it takes (a backup's comes once the copy is made and hashed).
 pub(super) async fn ask_for_bytes(
     link: &SharedLink,
     request_id: u64,
     kind: pb::request::Kind,
+    prompt: bool,
 ) -> Result<(pb::response::Result, quinn::RecvStream, Bytes), StreamFailure> {
     let name = kind.name();
     let encoded =
@@ -448,8 +456,10 @@ pub(super) async fn ask_for_bytes(
         .await
         .map_err(write_failure)?;
     let _ = send.finish();
-    let mut reader =
-        FrameReader::new(recv, link.max_receive_bytes()).with_idle_timeout(TRANSFER_IDLE);
+    let mut reader = FrameReader::new(recv, link.max_receive_bytes());
+    if prompt {
+        reader = reader.with_idle_timeout(TRANSFER_IDLE);
+    }
     let response: pb::Response = reader.read().await.map_err(|e| match e {
         ReadFrameError::Read(r) => read_failure(r),
         ReadFrameError::Idle(_) => StreamFailure::Stalled,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatd::testing::Fail;
 use chatproto::client::{Client, ClientError};
 use chatproto::pb;
 use tests::authenticator::{Authenticator, TurnedOn, turn_on};
@@ -166,6 +167,40 @@ async fn of_two_logins_with_the_same_code_at_once_one_succeeds() {
         1,
         "{a:?} / {b:?}"
     );
+}
+
+/// A login whose session cannot be opened (the store failing) spends no code: a recovery code
+/// stays good for the next try, the SDK's own after UNAVAILABLE included. Turning the login
+/// off likewise leaves the code unspent when it fails.
+#[tokio::test]
+async fn a_login_that_fails_after_the_code_was_checked_leaves_the_code_good() {
+    let server = start().await;
+    let dana = register(&server, "dana").await;
+    let TurnedOn { recovery_codes, .. } = turn_on(&dana.client, PASSWORD).await;
+    // Every attempt the SDK makes fails: the error is seen, and the code is not spent.
+    server.fail_store_calls("create_session", Fail::BeforeCall, 1000);
+    let failed = login(&server, "dana", &recovery_codes[0]).await;
+    server.fail_store_calls("create_session", Fail::BeforeCall, 0);
+    assert_code(failed, pb::ErrorCode::Unavailable);
+    // One failure: the SDK's repeat logs in with the same code.
+    server.fail_store_calls("create_session", Fail::BeforeCall, 1);
+    login(&server, "dana", &recovery_codes[0])
+        .await
+        .expect("the recovery code is still good");
+    assert_needs_code(login(&server, "dana", &recovery_codes[0]).await);
+
+    server.fail_store_calls("disable_two_factor", Fail::BeforeCall, 1000);
+    let disable = pb::DisableTwoFactor {
+        code: recovery_codes[1].clone(),
+    };
+    let failed = dana.client.disable_two_factor(disable.clone()).await;
+    server.fail_store_calls("disable_two_factor", Fail::BeforeCall, 0);
+    assert_code(failed, pb::ErrorCode::Unavailable);
+    dana.client
+        .disable_two_factor(disable)
+        .await
+        .expect("the same recovery code turns it off");
+    assert!(!two_factor_on(&dana).await);
 }
 
 #[tokio::test]

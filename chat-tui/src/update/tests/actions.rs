@@ -318,3 +318,28 @@ fn the_help_overlay_opens_everywhere_but_in_text() {
     keys(&mut m, "q");
     assert!(m.overlay.is_none());
 }
+
+#[test]
+fn a_message_longer_than_the_server_takes_is_not_sent() {
+    let mut m = team_open();
+    m.max_text_chars = 10;
+    type_text(&mut m, "eleven char");
+    assert!(commands(&keys(&mut m, "enter")).is_empty());
+    let notice = m
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(notice.contains("at most 10"), "{notice}");
+    assert_eq!(
+        m.composer.input.text(),
+        "eleven char",
+        "kept to be shortened"
+    );
+    keys(&mut m, "backspace");
+    let sent = commands(&keys(&mut m, "enter"));
+    assert!(
+        matches!(&sent[..], [NetCommand::Queue(r)] if r.text == "eleven cha"),
+        "{sent:?}"
+    );
+}

@@ -160,6 +160,7 @@ fn signing_in_loads_the_chats_and_selects_the_first() {
         &mut m,
         NetEvent::SignedIn {
             me: user(ME, "alice", pb::UserStatus::Online),
+            max_text_chars: 1000,
             outbox: vec![pb::SendMessage {
                 chat_id: TEAM,
                 client_msg_id: "old-1".into(),
@@ -170,6 +171,10 @@ fn signing_in_loads_the_chats_and_selects_the_first() {
     );
     assert_eq!(commands(&effects), [NetCommand::LoadChats]);
     assert_eq!(m.screen, Screen::Main);
+    assert_eq!(
+        m.max_text_chars, 1000,
+        "the server's limit is the composer's"
+    );
     assert_eq!(
         m.pending.shown_in(TEAM).count(),
         1,

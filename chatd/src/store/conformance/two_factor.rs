@@ -102,7 +102,10 @@ pub async fn two_factor_spend_replace_disable<S: Store + 'static>(s: S) {
             .expect("behind the last")
     );
     assert_eq!(s.two_factor(a).await.unwrap().unwrap().last_step, 12);
+    assert!(s.has_recovery_code(a, "r1").await.expect("has"));
+    assert!(!s.has_recovery_code(a, "x").await.expect("never issued"));
     assert!(s.spend_recovery_code(a, "r1").await.expect("spend"));
+    assert!(!s.has_recovery_code(a, "r1").await.expect("spent"));
     assert!(!s.spend_recovery_code(a, "r1").await.expect("spent"));
     assert!(!s.spend_recovery_code(a, "x").await.expect("never issued"));
     assert_eq!(
@@ -120,6 +123,7 @@ pub async fn two_factor_spend_replace_disable<S: Store + 'static>(s: S) {
     assert_eq!(s.two_factor(a).await.expect("read"), None);
     assert!(!s.disable_two_factor(a).await.expect("again"));
     assert!(!s.spend_recovery_code(a, "q1").await.expect("forgotten"));
+    assert!(!s.has_recovery_code(a, "q1").await.expect("forgotten"));
     // A pending secret was not enabled: it stays, to be confirmed.
     assert!(s.stage_two_factor(a, vec![8]).await.expect("stage"));
     assert!(!s.disable_two_factor(a).await.expect("pending"));

@@ -161,6 +161,19 @@ impl TwoFactorStore for MongoStore {
         .await
     }
 
+    async fn has_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool> {
+        self.deadline(async {
+            let found = self
+                .c
+                .two_factor
+                .find_one(doc! { "_id": i(user_id), "enabled": true, "recovery": hash })
+                .await
+                .map_err(error::map)?;
+            Ok(found.is_some())
+        })
+        .await
+    }
+
     async fn spend_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool> {
         let enabled = self.two_factor(user_id).await?.is_some_and(|r| r.enabled);
         if !enabled

@@ -98,6 +98,18 @@ fn spend_step(c: &Connection, user_id: u64, step: u64) -> StoreResult<bool> {
     Ok(changed == 1)
 }
 
+fn has_code(c: &Connection, user_id: u64, hash: &str) -> StoreResult<bool> {
+    if !is_enabled(c, user_id)? {
+        return Ok(false);
+    }
+    Ok(
+        c.prepare_cached("SELECT 1 FROM recovery_codes WHERE user_id = ?1 AND hash = ?2")?
+            .query_row(params![sql_u64(user_id), hash], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
+}
+
 fn spend_code(c: &Connection, user_id: u64, hash: &str) -> StoreResult<bool> {
     if !is_enabled(c, user_id)? {
         return Ok(false);
@@ -144,6 +156,11 @@ impl TwoFactorStore for SqliteStore {
 
     async fn spend_two_factor_step(&self, user_id: u64, step: u64) -> StoreResult<bool> {
         self.write(move |c| spend_step(c, user_id, step)).await
+    }
+
+    async fn has_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        self.read(move |c| has_code(c, user_id, &hash)).await
     }
 
     async fn spend_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool> {

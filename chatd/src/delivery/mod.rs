@@ -467,8 +467,12 @@ impl Delivery {
         let first = self.registry.register(handle, viewer, number);
         // Read again when blocks changed meanwhile, or when the viewer came from an entry of
         // the user's that went before this one registered (and may have missed a change).
-        if self.blocks_epoch.load(Ordering::SeqCst) != epoch || (first && number == 0) {
-            self.reload_viewer(user_id).await?;
+        if (self.blocks_epoch.load(Ordering::SeqCst) != epoch || (first && number == 0))
+            && let Err(e) = self.reload_viewer(user_id).await
+        {
+            // Not fatal here: returning before the turn below would leave the user's
+            // connections on this node without what they hold together.
+            tracing::warn!(user_id, error = %e, "cannot read the user's blocks again");
         }
         let networked = self.relay.networked();
         if first {

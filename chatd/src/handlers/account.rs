@@ -15,6 +15,7 @@ use crate::auth::refresh;
 use crate::auth::token::TokenError;
 use crate::conn::{ConnCtx, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::two_factor::{self, RightCode};
 use crate::handlers::users::user_view;
 use crate::state::now_ms;
 use crate::store::{ConflictKind, NewSession, NewUser, RefreshOutcome, StoreError, UserRecord};
@@ -87,11 +88,16 @@ pub(super) fn throttled(ctx: &ConnCtx, limited: crate::limits::keyed::RateLimite
     limited.into()
 }
 
-/// Starts a session for `user`, issues its tokens and authenticates the connection.
+/// Starts a session for `user`, issues its tokens and authenticates the connection. With
+/// `code` (a login's two-factor code, checked), the code is spent between the session's
+/// creation and the connection's sign-in: a login that fails before leaves it unspent, and
+/// one that loses it to another login at once signs nothing in (the stored session goes
+/// again; its tokens were never sent).
 async fn open_session(
     ctx: &ConnCtx,
     user: &UserRecord,
     device_name: String,
+    code: Option<&RightCode>,
 ) -> ApiResult<pb::AuthResult> {
     ctx.check_same_user(user.id)?;
     let now = now_ms();
@@ -121,6 +127,24 @@ async fn open_session(
             other => other.into(),
         })?;
     let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
+    if let Some(code) = code {
+        let spent = two_factor::spend(ctx, user.id, code).await;
+        if !matches!(spent, Ok(true)) {
+            if let Err(e) = (ctx.state.store)
+                .revoke_session(user.id, session.id, now_ms())
+                .await
+            {
+                tracing::warn!(user_id = user.id, error = %e, "cannot revoke an unused session");
+            }
+            return Err(match spent {
+                Ok(_) => two_factor::wrong_login_code(ctx),
+                Err(e) => e,
+            });
+        }
+        if matches!(code, RightCode::Recovery(_)) {
+            tracing::info!(user_id = user.id, "logged in with a recovery code");
+        }
+    }
     ctx.authenticated(
         Principal {
             user_id: user.id,
@@ -307,7 +331,7 @@ pub async fn register(ctx: &ConnCtx, req: pb::Register) -> ApiResult<Answer> {
     .await?;
     tracing::info!(user_id = user.id, username = %user.username, "registered");
     super::recovery::after_register(ctx, &user).await;
-    Ok(Answer::Auth(open_session(ctx, &user, device).await?))
+    Ok(Answer::Auth(open_session(ctx, &user, device, None).await?))
 }
 
 /// A validated account to create.
@@ -394,36 +418,10 @@ pub async fn login(ctx: &ConnCtx, req: pb::Login) -> ApiResult<Answer> {
         return Err(ApiError::unauthenticated("account disabled"));
     }
     ctx.check_same_user(user.id)?;
-    let Some(code) = super::two_factor::check_login(ctx, &user, &req.two_factor_code).await? else {
-        return Ok(Answer::Auth(open_session(ctx, &user, device).await?));
-    };
-    // The code is spent once the session is open: a login that fails before leaves it good
-    // for the next try (the SDK's own, after UNAVAILABLE).
-    let auth = open_session(ctx, &user, device).await?;
-    match super::two_factor::spend(ctx, user.id, &code).await {
-        Ok(true) => {
-            if matches!(code, super::two_factor::RightCode::Recovery(_)) {
-                tracing::info!(user_id = user.id, "logged in with a recovery code");
-            }
-            Ok(Answer::Auth(auth))
-        }
-        // Spent by another login at once, or the spend failed: the connection is signed out
-        // first (it must not stay signed in on a code that was not spent), then the session
-        // goes, best effort: its tokens were never sent, so nobody can use it anyway.
-        spent => {
-            ctx.deauthenticate().await;
-            if let Err(e) = (ctx.state.store)
-                .revoke_session(user.id, auth.session_id, now_ms())
-                .await
-            {
-                tracing::warn!(user_id = user.id, error = %e, "cannot revoke an unused session");
-            }
-            Err(match spent {
-                Ok(_) => super::two_factor::wrong_login_code(ctx),
-                Err(e) => e,
-            })
-        }
-    }
+    let code = two_factor::check_login(ctx, &user, &req.two_factor_code).await?;
+    Ok(Answer::Auth(
+        open_session(ctx, &user, device, code.as_ref()).await?,
+    ))
 }
 
 /// Exchange a refresh token for new tokens (rotation with reuse detection).

@@ -109,10 +109,10 @@ fn wrong_code(field: &'static str, what: &str) -> ApiError {
 }
 
 /// The second step of `login` (spec 17.3), after the right password: for an account with
-/// two-factor login on, `code` must be a right, unused code. It is checked here and spent by
-/// the caller ([`spend`]) once the session is open, so a login that fails in between leaves
-/// the code unspent (a recovery code would otherwise be gone for good). `None`: two-factor
-/// login is off.
+/// two-factor login on, `code` must be a right, unused code. It is checked here and spent
+/// ([`spend`]) once the login's session is stored, before the connection signs in, so a login
+/// that fails before leaves the code unspent (a recovery code would otherwise be gone for
+/// good). `None`: two-factor login is off.
 pub(crate) async fn check_login(
     ctx: &ConnCtx,
     user: &UserRecord,

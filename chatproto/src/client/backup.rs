@@ -14,7 +14,9 @@ impl Client {
     /// checked against. `progress` gets `(received, total)`.
     ///
     /// Never repeated by itself: after a lost connection the server makes a new copy, so the
-    /// caller starts over with an empty writer. UNAVAILABLE (another backup of that node runs)
+    /// caller starts over with an empty writer. The answer comes once the copy is made and
+    /// hashed, which takes as long as the database is large: the SDK does not bound that wait
+    /// (the caller may); the bytes after it stop after 30 s without one. UNAVAILABLE (another backup of that node runs)
     /// and FAILED_PRECONDITION (the server's data is not in the embedded database) come back
     /// as [`ClientError::Remote`].
     pub async fn admin_backup_to_writer<W: AsyncWrite + Unpin + Send>(

@@ -203,6 +203,52 @@ async fn a_login_that_fails_after_the_code_was_checked_leaves_the_code_good() {
     assert!(!two_factor_on(&dana).await);
 }
 
+/// A login whose code cannot be spent (the store fails, or another login spent it first)
+/// signs nothing in, and costs the account nothing: at the session cap, the device the login
+/// would have signed out stays signed in.
+#[tokio::test]
+async fn a_login_that_cannot_spend_its_code_signs_nothing_in_and_signs_nobody_out() {
+    let server = start_with(&["--max-sessions-per-user", "2"]).await;
+    let erin = register(&server, "erin").await;
+    let TurnedOn { recovery_codes, .. } = turn_on(&erin.client, PASSWORD).await;
+    let second = connect(&server).await;
+    second
+        .login_with_code("erin", PASSWORD, &recovery_codes[0], "second")
+        .await
+        .expect("second device");
+    server.fail_store_calls("spend_recovery_code", Fail::BeforeCall, 1000);
+    let third = connect(&server).await;
+    let failed = third
+        .login_with_code("erin", PASSWORD, &recovery_codes[1], "third")
+        .await;
+    server.fail_store_calls("spend_recovery_code", Fail::BeforeCall, 0);
+    assert_code(failed, pb::ErrorCode::Unavailable);
+    assert_code(
+        third.get_me(pb::GetMe {}).await,
+        pb::ErrorCode::Unauthenticated,
+    );
+    for device in [&erin.client, &second] {
+        device
+            .get_me(pb::GetMe {})
+            .await
+            .expect("still signed in: nothing was trimmed for a login that failed");
+    }
+    let sessions = erin
+        .client
+        .list_sessions(pb::ListSessions {})
+        .await
+        .expect("sessions");
+    assert_eq!(
+        sessions.sessions.len(),
+        2,
+        "the failed login's session went again"
+    );
+    third
+        .login_with_code("erin", PASSWORD, &recovery_codes[1], "third")
+        .await
+        .expect("the code is still good");
+}
+
 #[tokio::test]
 async fn the_secret_is_sealed_in_the_database_and_opens_after_a_restart() {
     let server = start().await;

@@ -163,13 +163,23 @@ impl TwoFactorStore for MongoStore {
 
     async fn has_recovery_code(&self, user_id: u64, hash: &str) -> StoreResult<bool> {
         self.deadline(async {
-            let found = self
+            let listed = self
                 .c
                 .two_factor
                 .find_one(doc! { "_id": i(user_id), "enabled": true, "recovery": hash })
                 .await
                 .map_err(error::map)?;
-            Ok(found.is_some())
+            if listed.is_none() {
+                return Ok(false);
+            }
+            // Claimed already (its pull may not have followed): it cannot be spent again.
+            let claimed = self
+                .c
+                .two_factor_spent
+                .find_one(doc! { "_id": spent_id(user_id, &format!("code:{hash}")) })
+                .await
+                .map_err(error::map)?;
+            Ok(claimed.is_none())
         })
         .await
     }

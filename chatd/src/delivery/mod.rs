@@ -467,13 +467,15 @@ impl Delivery {
         let first = self.registry.register(handle, viewer, number);
         // Read again when blocks changed meanwhile, or when the viewer came from an entry of
         // the user's that went before this one registered (and may have missed a change).
-        if (self.blocks_epoch.load(Ordering::SeqCst) != epoch || (first && number == 0))
-            && let Err(e) = self.reload_viewer(user_id).await
+        // A failure is returned after the turn below: returned before it, it would leave the
+        // user's other connections here without what they hold together, while the caller's
+        // sign-out of this one gives back what the turn takes.
+        let reread = if self.blocks_epoch.load(Ordering::SeqCst) != epoch || (first && number == 0)
         {
-            // Not fatal here: returning before the turn below would leave the user's
-            // connections on this node without what they hold together.
-            tracing::warn!(user_id, error = %e, "cannot read the user's blocks again");
-        }
+            self.reload_viewer(user_id).await
+        } else {
+            Ok(())
+        };
         let networked = self.relay.networked();
         if first {
             let mut turn = self.turns.take(user_id).await;
@@ -494,6 +496,7 @@ impl Delivery {
                 }
             }
         }
+        reread?;
         let unheard = networked && (first || self.await_heard(user_id).await);
         Ok(if unheard || self.registry.kicks() != mark.0 {
             Attached::Recheck

@@ -91,8 +91,9 @@ pub(super) fn throttled(ctx: &ConnCtx, limited: crate::limits::keyed::RateLimite
 /// Starts a session for `user`, issues its tokens and authenticates the connection. With
 /// `code` (a login's two-factor code, checked), the code is spent between the session's
 /// creation and the connection's sign-in: a login that fails before leaves it unspent, and
-/// one that loses it to another login at once signs nothing in (the stored session goes
-/// again; its tokens were never sent).
+/// one that loses it to another login at once signs nothing in. Whatever fails after the
+/// session is stored revokes it again (its tokens were never sent); a sign-in that fails after
+/// the spend (the connection kicked meanwhile) leaves the code spent.
 async fn open_session(
     ctx: &ConnCtx,
     user: &UserRecord,
@@ -126,33 +127,38 @@ async fn open_session(
             }
             other => other.into(),
         })?;
-    let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
-    if let Some(code) = code {
-        let spent = two_factor::spend(ctx, user.id, code).await;
-        if !matches!(spent, Ok(true)) {
-            if let Err(e) = (ctx.state.store)
-                .revoke_session(user.id, session.id, now_ms())
-                .await
-            {
-                tracing::warn!(user_id = user.id, error = %e, "cannot revoke an unused session");
+    let signed_in = async {
+        let (access_token, access_expires_at_ms) = issue(ctx, user, session.id, now)?;
+        if let Some(code) = code {
+            // Again, right before the spend: another stream of this connection may have
+            // signed it in as someone else since.
+            ctx.check_same_user(user.id)?;
+            if !two_factor::spend(ctx, user.id, code).await? {
+                return Err(two_factor::wrong_login_code(ctx));
             }
-            return Err(match spent {
-                Ok(_) => two_factor::wrong_login_code(ctx),
-                Err(e) => e,
-            });
+            if matches!(code, RightCode::Recovery(_)) {
+                tracing::info!(user_id = user.id, "logged in with a recovery code");
+            }
         }
-        if matches!(code, RightCode::Recovery(_)) {
-            tracing::info!(user_id = user.id, "logged in with a recovery code");
-        }
-    }
-    ctx.authenticated(
-        Principal {
+        let principal = Principal {
             user_id: user.id,
             session_id: session.id,
-        },
-        mark,
-    )
-    .await?;
+        };
+        ctx.authenticated(principal, mark).await?;
+        Ok((access_token, access_expires_at_ms))
+    };
+    let (access_token, access_expires_at_ms) = match signed_in.await {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            let revoked = (ctx.state.store)
+                .revoke_session(user.id, session.id, now_ms())
+                .await;
+            if let Err(revoke) = revoked {
+                tracing::warn!(user_id = user.id, error = %revoke, "cannot revoke an unused session");
+            }
+            return Err(e);
+        }
+    };
     // After the switch: when this connection's previous session is the one signed out, the
     // connection itself stays, on its new session.
     trim_sessions(ctx, user.id, session.id).await;
@@ -166,7 +172,8 @@ async fn open_session(
 }
 
 /// Signs out the least recently used sessions of `user_id` beyond `--max-sessions-per-user`,
-/// never `keep` (the one just opened), as `revoke_session` would (protocol.md 11.3). Best
+/// never `keep` (the one just opened) nor one opened after it, as `revoke_session` would
+/// (protocol.md 11.3). Best
 /// effort: a store failure is logged, and the next login trims again.
 async fn trim_sessions(ctx: &ConnCtx, user_id: u64, keep: u64) {
     let live = match live_sessions(ctx, user_id).await {
@@ -193,8 +200,10 @@ async fn trim_sessions(ctx: &ConnCtx, user_id: u64, keep: u64) {
 /// The sessions among `live` to sign out so that at most `max` stay, keeping `keep`: the least
 /// recently used first (the older one of a tie).
 fn sessions_over(live: &[crate::store::SessionRecord], keep: u64, max: usize) -> Vec<u64> {
+    // Older ones only: a newer session belongs to a login still under way (which may yet fail
+    // and take it back), and that login trims for it.
     let mut others: Vec<&crate::store::SessionRecord> =
-        live.iter().filter(|s| s.id != keep).collect();
+        live.iter().filter(|s| s.id < keep).collect();
     let excess = (others.len() + 1).saturating_sub(max.max(1));
     others.sort_by_key(|s| (s.last_seen_at_ms, s.id));
     others.iter().take(excess).map(|s| s.id).collect()
@@ -791,6 +800,8 @@ mod tests {
             session(3, 10),
             session(4, 40),
             session(9, 0),
+            // A login still under way: it trims for itself.
+            session(10, 0),
         ];
         assert_eq!(sessions_over(&live, 9, 5), Vec::<u64>::new());
         assert_eq!(sessions_over(&live, 9, 3), [2, 3]);
